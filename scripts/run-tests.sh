@@ -1,0 +1,48 @@
+#!/bin/bash
+# Sets up a fresh Debian 12 machine (as root) and runs every berth test suite:
+#   unit        pure logic (parsing, planning, rendering, digests)
+#   privileged  root on this host: real namespaces, mounts, btrfs on loop, overlayfs, dbus-daemon
+#   integration a real systemd booted as PID 1 in a throw-away container
+#   qemu        the dm-thin backend on Debian's stock kernel under qemu
+# plus the ASan/UBSan build of the unit + privileged suites and bounded fuzzing (clang).
+# Usage: scripts/run-tests.sh [--quick] [meson test args...]   (--quick: no sanitizer/fuzz pass)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+top=$PWD
+[ "$(id -u)" = 0 ] || { echo "run-tests: must run as root (privileged tests are the heart of the suite)" >&2; exit 1; }
+quick=0
+if [ "${1:-}" = --quick ]; then quick=1; shift; fi
+
+bash scripts/install-deps.sh || exit 1
+
+BUILD=${BERTH_BUILD_DIR:-$top/build-tests}
+start=$(date +%s)
+if [ ! -f "$BUILD/build.ninja" ]; then
+  meson setup "$BUILD" -Dtests=true >/dev/null || { echo "run-tests: meson setup failed" >&2; exit 1; }
+fi
+ninja -C "$BUILD" || { echo "run-tests: build failed" >&2; exit 1; }
+echo "run-tests: build took $(( $(date +%s) - start ))s"
+
+status=0
+meson test -C "$BUILD" --print-errorlogs --num-processes 2 "$@" || status=1
+
+summarize() { # testlog.json -> counts
+  python3 - "$1" <<'PY'
+import json, sys
+c = {"OK": 0, "FAIL": 0, "SKIP": 0, "TIMEOUT": 0, "ERROR": 0, "EXPECTEDFAIL": 0, "UNEXPECTEDPASS": 0}
+for line in open(sys.argv[1]):
+    r = json.loads(line).get("result", "ERROR")
+    c[r] = c.get(r, 0) + 1
+failed = c["FAIL"] + c["TIMEOUT"] + c["ERROR"] + c["UNEXPECTEDPASS"]
+print(c["OK"] + c["EXPECTEDFAIL"], failed, c["SKIP"])
+PY
+}
+read -r passed failed skipped < <(summarize "$BUILD/meson-logs/testlog.json")
+
+if [ "$quick" = 0 ] && [ -x scripts/run-hardening.sh ]; then
+  if bash scripts/run-hardening.sh; then passed=$((passed + 1)); else failed=$((failed + 1)); status=1; fi
+fi
+
+echo "run-tests: total $(( $(date +%s) - start ))s"
+echo "tests: $passed passed, $failed failed, $skipped skipped"
+exit $status

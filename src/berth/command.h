@@ -1,0 +1,31 @@
+// Every `berth` subcommand lives in its own cmd-NAME.cpp and registers itself with CLI11 through
+// one register_* function listed here. A subcommand's callback stores its exit status in
+// CommandContext::exit_code; errors are printed once, by the subcommand, as
+// "berth NAME: <error.what()>".
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace berth::cli {
+
+struct CommandContext {
+    int exit_code = 0;
+};
+
+// Prints "berth: <message>" to stderr and returns 1 (for `return ctx.exit_code = fail_with(...)`).
+int report_error(std::string_view command, std::string_view message);
+
+void register_validate(CLI::App& app, CommandContext& ctx);
+void register_plan(CLI::App& app, CommandContext& ctx);
+void register_cat(CLI::App& app, CommandContext& ctx);
+void register_generate(CLI::App& app, CommandContext& ctx);
+void register_run(CLI::App& app, CommandContext& ctx);
+void register_exec(CLI::App& app, CommandContext& ctx);   // exec and shell
+void register_image(CLI::App& app, CommandContext& ctx);  // image import|list|inspect|rm|tag|export
+void register_storage(CLI::App& app, CommandContext& ctx);  // df, gc, commit, fsck
+void register_list(CLI::App& app, CommandContext& ctx);
+void register_status(CLI::App& app, CommandContext& ctx);
+void register_unit_control(CLI::App& app, CommandContext& ctx);  // start, stop, restart
+void register_logs(CLI::App& app, CommandContext& ctx);
+
+}  // namespace berth::cli

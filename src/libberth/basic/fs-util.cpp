@@ -1,0 +1,200 @@
+#include "basic/fs-util.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstdlib>
+
+namespace berth {
+
+Result<std::string> read_file(const std::string& path) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return fail_errno("open '{}'", path);
+    std::string out;
+    char buf[65536];
+    for (;;) {
+        ssize_t n = ::read(fd.get(), buf, sizeof buf);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return fail_errno("read '{}'", path);
+        }
+        if (n == 0) break;
+        out.append(buf, static_cast<size_t>(n));
+    }
+    return out;
+}
+
+static Result<> write_all(int fd, std::string_view content, const std::string& path) {
+    while (!content.empty()) {
+        ssize_t n = ::write(fd, content.data(), content.size());
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return fail_errno("write '{}'", path);
+        }
+        content.remove_prefix(static_cast<size_t>(n));
+    }
+    return {};
+}
+
+Result<> write_file(const std::string& path, std::string_view content, int flags, mode_t mode) {
+    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC | (flags ? flags : (O_CREAT | O_TRUNC)), mode));
+    if (!fd) return fail_errno("open '{}'", path);
+    return write_all(fd.get(), content, path);
+}
+
+Result<> fsync_directory(const std::string& path) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd) return fail_errno("open directory '{}'", path);
+    if (::fsync(fd.get()) < 0) return fail_errno("fsync directory '{}'", path);
+    return {};
+}
+
+static std::string dirname_of(const std::string& path) {
+    auto slash = path.rfind('/');
+    if (slash == std::string::npos) return ".";
+    if (slash == 0) return "/";
+    return path.substr(0, slash);
+}
+
+Result<> write_file_atomic(const std::string& path, std::string_view content, mode_t mode) {
+    std::string tmp = path + ".tmp-XXXXXX";
+    UniqueFd fd(::mkostemp(tmp.data(), O_CLOEXEC));
+    if (!fd) return fail_errno("create temporary file for '{}'", path);
+    ScopeExit unlink_tmp([&] { ::unlink(tmp.c_str()); });
+    BERTH_TRY_VOID(write_all(fd.get(), content, tmp));
+    if (::fchmod(fd.get(), mode) < 0) return fail_errno("chmod '{}'", tmp);
+    if (::fsync(fd.get()) < 0) return fail_errno("fsync '{}'", tmp);
+    if (::rename(tmp.c_str(), path.c_str()) < 0) return fail_errno("rename '{}' to '{}'", tmp, path);
+    unlink_tmp.dismiss();
+    return fsync_directory(dirname_of(path));
+}
+
+Result<> mkdir_p(const std::string& path, mode_t mode) {
+    if (path.empty()) return fail(EINVAL, "mkdir: empty path");
+    std::string partial;
+    size_t pos = 0;
+    while (pos != std::string::npos) {
+        pos = path.find('/', pos + 1);
+        partial = path.substr(0, pos);
+        if (partial.empty() || partial == "/") continue;
+        if (::mkdir(partial.c_str(), mode) < 0 && errno != EEXIST) return fail_errno("mkdir '{}'", partial);
+    }
+    if (!is_directory(path)) return fail(ENOTDIR, "'{}' exists and is not a directory", path);
+    return {};
+}
+
+// Removes everything below dirfd (same st_dev only), then returns.
+static Result<> remove_children(int dirfd, dev_t dev, const std::string& where) {
+    int dup = ::fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
+    if (dup < 0) return fail_errno("dup '{}'", where);
+    DIR* dir = ::fdopendir(dup);
+    if (!dir) {
+        ::close(dup);
+        return fail_errno("opendir '{}'", where);
+    }
+    CPtr<DIR, ::closedir> guard(dir);
+    while (struct dirent* entry = ::readdir(dir)) {
+        std::string_view name = entry->d_name;
+        if (name == "." || name == "..") continue;
+        struct stat st {};
+        if (::fstatat(dirfd, entry->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+            if (errno == ENOENT) continue;
+            return fail_errno("stat '{}/{}'", where, name);
+        }
+        if (S_ISDIR(st.st_mode)) {
+            if (st.st_dev != dev) return fail(EBUSY, "'{}/{}' is a mount point; not removing", where, name);
+            UniqueFd child(::openat(dirfd, entry->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+            if (!child) return fail_errno("open '{}/{}'", where, name);
+            BERTH_TRY_VOID(remove_children(child.get(), dev, fmt::format("{}/{}", where, name)));
+            if (::unlinkat(dirfd, entry->d_name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+                return fail_errno("rmdir '{}/{}'", where, name);
+        } else if (::unlinkat(dirfd, entry->d_name, 0) < 0 && errno != ENOENT) {
+            return fail_errno("unlink '{}/{}'", where, name);
+        }
+    }
+    return {};
+}
+
+Result<> remove_tree(const std::string& path) {
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) < 0) {
+        if (errno == ENOENT) return {};
+        return fail_errno("stat '{}'", path);
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        if (::unlink(path.c_str()) < 0 && errno != ENOENT) return fail_errno("unlink '{}'", path);
+        return {};
+    }
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd) return fail_errno("open '{}'", path);
+    BERTH_TRY_VOID(remove_children(fd.get(), st.st_dev, path));
+    if (::rmdir(path.c_str()) < 0 && errno != ENOENT) return fail_errno("rmdir '{}'", path);
+    return {};
+}
+
+std::string normalize_absolute_path(std::string_view path) {
+    if (path.empty() || path[0] != '/') return {};
+    std::vector<std::string_view> parts;
+    size_t i = 0;
+    while (i < path.size()) {
+        while (i < path.size() && path[i] == '/') ++i;
+        size_t j = path.find('/', i);
+        if (j == std::string_view::npos) j = path.size();
+        std::string_view part = path.substr(i, j - i);
+        if (part == "..") {
+            if (!parts.empty()) parts.pop_back();
+        } else if (!part.empty() && part != ".") {
+            parts.push_back(part);
+        }
+        i = j;
+    }
+    std::string out;
+    for (auto part : parts) {
+        out += '/';
+        out += part;
+    }
+    return out.empty() ? "/" : out;
+}
+
+std::string path_join(std::string_view a, std::string_view b) {
+    while (!a.empty() && a.back() == '/') a.remove_suffix(1);
+    while (!b.empty() && b.front() == '/') b.remove_prefix(1);
+    std::string out(a);
+    out += '/';
+    out += b;
+    return out;
+}
+
+bool path_exists(const std::string& path) {
+    struct stat st {};
+    return ::lstat(path.c_str(), &st) == 0;
+}
+
+bool is_directory(const std::string& path) {
+    struct stat st {};
+    return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+Result<UniqueFd> open_path(const std::string& path, int extra_flags) {
+    UniqueFd fd(::open(path.c_str(), O_PATH | O_CLOEXEC | extra_flags));
+    if (!fd) return fail_errno("open '{}'", path);
+    return fd;
+}
+
+Result<UniqueFd> open_in_root(int root_fd, const std::string& path, int flags, mode_t mode) {
+    struct open_how how {};
+    how.flags = static_cast<unsigned long long>(flags) | O_CLOEXEC;
+    how.mode = (flags & O_CREAT) ? mode : 0;
+    how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+    long fd = ::syscall(SYS_openat2, root_fd, path.c_str(), &how, sizeof how);
+    if (fd < 0) return fail_errno("open '{}' inside root", path);
+    return UniqueFd(static_cast<int>(fd));
+}
+
+std::string fd_path(int fd) { return fmt::format("/proc/self/fd/{}", fd); }
+
+}  // namespace berth

@@ -1,0 +1,90 @@
+// Result<T>: the error currency of every berth API.
+//
+// An Error carries a positive errno (0 when the failure is not a system error, e.g. a parse error)
+// and a human message that is built outer-to-inner as the error travels up:
+//   "prepare container 'web': mount '/proc': Operation not permitted"
+// Library code never logs and never throws across its API; programs print error.what() once.
+#pragma once
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <utility>
+
+#include <fmt/format.h>
+#include <tl/expected.hpp>
+
+namespace berth {
+
+struct Error {
+    int code = 0;         // positive errno, or 0 for a non-system error
+    std::string message;  // context, outermost first
+
+    // "message: strerror(code)" (the errno text is appended once, at the innermost point).
+    std::string what() const;
+
+    // Prepends context: Error{EPERM,"mount '/proc'"}.wrap("start 'web'") -> "start 'web': mount '/proc'".
+    Error wrap(std::string_view context) const&;
+    Error wrap(std::string_view context) &&;
+};
+
+template <class T = void>
+using Result = tl::expected<T, Error>;
+
+using Unexpected = tl::unexpected<Error>;
+
+// A failure with an explicit errno (positive) and a formatted message.
+template <class... Args>
+Unexpected fail(int code, fmt::format_string<Args...> format, Args&&... args) {
+    return Unexpected(Error{code, fmt::format(format, std::forward<Args>(args)...)});
+}
+
+// A failure that captures the current errno; call right after the failing system call.
+template <class... Args>
+Unexpected fail_errno(fmt::format_string<Args...> format, Args&&... args) {
+    int saved = errno;
+    return Unexpected(Error{saved > 0 ? saved : EIO, fmt::format(format, std::forward<Args>(args)...)});
+}
+
+inline Unexpected fail(Error error) { return Unexpected(std::move(error)); }
+
+// Adds context to the error of a Result, leaving a value untouched.
+template <class T>
+Result<T> with_context(Result<T> result, std::string_view context) {
+    if (!result) return Unexpected(std::move(result.error()).wrap(context));
+    return result;
+}
+
+}  // namespace berth
+
+// Propagate an error from a Result-returning expression; evaluates to the value (GNU statement
+// expression, supported by g++ and clang).
+#define BERTH_TRY(expr)                                                                  \
+    ({                                                                                   \
+        auto berth_try_result_ = (expr);                                                 \
+        if (!berth_try_result_) return ::berth::Unexpected(std::move(berth_try_result_.error())); \
+        std::move(*berth_try_result_);                                                   \
+    })
+
+// Same for Result<void>.
+#define BERTH_TRY_VOID(expr)                                                             \
+    do {                                                                                 \
+        auto berth_try_result_ = (expr);                                                 \
+        if (!berth_try_result_) return ::berth::Unexpected(std::move(berth_try_result_.error())); \
+    } while (0)
+
+// Propagate with added context: BERTH_TRY_CTX(mount_proc(), "set up '/proc'").
+#define BERTH_TRY_CTX(expr, context)                                                     \
+    ({                                                                                   \
+        auto berth_try_result_ = (expr);                                                 \
+        if (!berth_try_result_)                                                          \
+            return ::berth::Unexpected(std::move(berth_try_result_.error()).wrap(context)); \
+        std::move(*berth_try_result_);                                                   \
+    })
+
+#define BERTH_TRY_VOID_CTX(expr, context)                                                \
+    do {                                                                                 \
+        auto berth_try_result_ = (expr);                                                 \
+        if (!berth_try_result_)                                                          \
+            return ::berth::Unexpected(std::move(berth_try_result_.error()).wrap(context)); \
+    } while (0)

@@ -1,0 +1,24 @@
+// Small string helpers (no locale, no exceptions).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace berth {
+
+std::vector<std::string> split(std::string_view text, char separator, bool keep_empty = false);
+std::string join(const std::vector<std::string>& parts, std::string_view separator);
+std::string_view trim(std::string_view text);
+
+// Strict unsigned parse: digits only, no sign or spaces, overflow rejected.
+std::optional<unsigned long long> parse_unsigned(std::string_view text);
+
+// Quotes a string for shell-like display in messages and unit files ('...' with escapes).
+std::string quote(std::string_view text);
+
+// Levenshtein distance, for "did you mean" hints.
+size_t edit_distance(std::string_view a, std::string_view b);
+
+}  // namespace berth

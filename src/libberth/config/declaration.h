@@ -1,0 +1,132 @@
+// The declaration: one container as written by its admin in NAME.toml (+ drop-ins), after
+// parsing, merging and validation. This struct is the contract between the config parser, the
+// generator, the runtime and the CLI; every field documents its TOML key and default
+// (man/berth.toml.5 is the user-facing copy of the same table).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace berth::config {
+
+// Where a value came from, for file:line:col messages.
+struct SourceRegion {
+    std::string file;
+    int line = 0;
+    int column = 0;
+};
+
+enum class NotifyMode { Started, Container };  // [container] notify = "started" | "container"
+enum class MountType { Bind, Tmpfs, Volume };  // [[mount]] type
+enum class NetworkMode { None, Host, Veth, Bridge };  // [network] mode
+enum class SeccompMode { Default, Unconfined, Profile };  // [security] seccomp
+enum class UserNamespaceMode { Off, Pick, Fixed };  // [security] user_namespace
+
+struct UserSpec {  // [container] user = "name" | "uid" | "uid:gid" | "name:group"
+    std::string user;   // name or decimal uid, as written; empty = image default / root
+    std::string group;  // name or decimal gid; empty = the user's primary group
+};
+
+struct Mount {  // [[mount]]
+    MountType type = MountType::Bind;
+    std::string source;  // bind: absolute host path; volume: volume name; tmpfs: unused
+    std::string target;  // absolute path inside the container (required)
+    bool read_only = false;
+    std::optional<uint64_t> size;  // tmpfs size in bytes (from "64M" etc.)
+    std::optional<uint32_t> mode;  // tmpfs mode (from "1777" octal string or integer)
+    SourceRegion where;
+};
+
+struct PortMapping {  // [network] ports = ["[HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|udp]"]
+    std::string host_address;  // empty = all host addresses
+    uint16_t host_port = 0;
+    uint16_t container_port = 0;
+    std::string protocol = "tcp";
+};
+
+struct Network {
+    NetworkMode mode = NetworkMode::None;
+    std::string bridge;                // mode = bridge: host bridge name (required)
+    std::string address;               // "10.0.0.2/24" (CIDR), veth/bridge
+    std::string host_address;          // veth: host end address "10.0.0.1/24" (optional)
+    std::string gateway;               // default route inside the container
+    std::vector<PortMapping> ports;
+};
+
+struct Resources {  // [resources]; unset = systemd/kernel default
+    std::optional<uint64_t> memory_max;       // bytes, or "infinity" -> nullopt with memory_max_infinity
+    std::optional<uint64_t> memory_high;
+    std::optional<uint64_t> memory_swap_max;
+    std::optional<uint32_t> cpu_weight;       // 1..10000
+    std::optional<uint32_t> cpu_quota_percent;  // "150%" -> 150
+    std::string allowed_cpus;                 // "0-1,3"
+    std::optional<uint64_t> tasks_max;
+    std::optional<uint32_t> io_weight;        // 1..10000
+    std::map<std::string, uint64_t> limits;   // rlimits: "nofile" -> soft=hard value
+};
+
+struct UserNamespace {
+    UserNamespaceMode mode = UserNamespaceMode::Off;
+    uint32_t uid = 0;     // Fixed: first host uid
+    uint32_t size = 65536;
+};
+
+struct Security {
+    std::vector<std::string> capabilities_add;   // normalised "CAP_X" names, or "ALL"
+    std::vector<std::string> capabilities_drop;
+    SeccompMode seccomp = SeccompMode::Default;
+    std::string seccomp_profile;                 // SeccompMode::Profile: absolute path
+    bool no_new_privileges = true;
+    UserNamespace user_namespace;
+    std::vector<std::string> devices;            // absolute host device node paths
+};
+
+struct Service {
+    std::string restart = "no";                  // systemd Restart= value
+    std::optional<uint64_t> restart_sec_us;      // microseconds
+    std::vector<std::string> requires_;          // container NAMEs or unit names ("foo.service")
+    std::vector<std::string> wants;
+    std::vector<std::string> after;
+    std::optional<uint64_t> timeout_start_us;
+    std::optional<uint64_t> timeout_stop_us;
+};
+
+struct Install {
+    std::vector<std::string> wanted_by = {"berth.target"};
+};
+
+struct Declaration {
+    std::string name;         // NAME of NAME.toml
+    std::string source_path;  // the main TOML file
+    std::vector<std::string> dropin_paths;  // applied in this order
+
+    // [container]
+    std::string image;        // "name[:tag]" or "sha256:<hex>"; exclusive with rootfs
+    std::string rootfs;       // absolute host directory used as read-only base
+    std::vector<std::string> command;  // empty = image default (Entrypoint + Cmd)
+    std::map<std::string, std::string> environment;
+    std::vector<std::string> environment_files;  // absolute host paths, KEY=VALUE lines
+    UserSpec user;
+    std::vector<std::string> supplementary_groups;
+    std::string workdir;      // absolute in-container path; empty = image default or "/"
+    std::string hostname;     // default NAME
+    bool ephemeral = false;
+    bool read_only = false;
+    int stop_signal = 15;     // SIGTERM; written as "SIGTERM" / "TERM" / number
+    std::optional<uint64_t> stop_timeout_us;
+    NotifyMode notify = NotifyMode::Started;
+    bool init = false;
+
+    std::vector<Mount> mounts;
+    Network network;
+    Resources resources;
+    Security security;
+    Service service;
+    Install install;
+};
+
+}  // namespace berth::config

@@ -1,0 +1,116 @@
+// SnapshotBackend: the one interface every copy-on-write storage backend implements
+// (btrfs subvolumes, overlayfs directories, devicemapper thin volumes).
+//
+// Model. A *layer* is identified by its chain ID and is immutable once committed. Layers form a
+// tree through their parent. A *snapshot* is a container's writable tree on top of a layer (or
+// of nothing, for a scratch container). A *volume* is a named writable tree with no parent.
+//
+// Building a layer is a two-step transaction so every backend can stage work safely:
+//   auto w = backend.begin_layer(chain_id, parent);   // backend makes a writable staging tree
+//   apply the layer's diff into w.path (whiteouts handled per w.whiteouts)
+//   backend.commit_layer(w)  or  backend.abort_layer(w)
+// btrfs: staging = writable snapshot of the parent subvolume, commit = set read-only + rename.
+// overlay: staging = empty directory that will be an overlay lowerdir; whiteouts are stored as
+//          overlay whiteouts (0:0 char devices, trusted.overlay.opaque) instead of deletions.
+// dm-thin: staging = thin snapshot of the parent's thin volume, mounted in a private staging
+//          directory; commit = unmount, deactivate, record as read-only.
+//
+// Mounting. The backend never mounts a container's tree on the host. prepare_snapshot() returns a
+// MountSpec that the runtime applies inside the container's own mount namespace, so nothing is
+// left on the host however the container dies. (dm-thin activates the thin device; the device
+// node is what the runtime mounts.)
+//
+// Every method is crash-safe on its own: after a crash at any point, reconcile() brings the
+// backend's state back to a set of complete layers/snapshots, reporting (and removing) orphans
+// that the store's metadata does not know.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "basic/result.h"
+
+namespace berth::store {
+
+enum class WhiteoutMode {
+    Apply,    // delete the whited-out path in the staging tree (btrfs, dm-thin: full trees)
+    Overlay,  // record it as an overlayfs whiteout / opaque dir (overlay: diff trees)
+};
+
+struct LayerWriter {
+    std::string chain_id;                // "sha256:<hex>"
+    std::optional<std::string> parent;   // parent chain id
+    std::string path;                    // host path of the writable staging tree
+    WhiteoutMode whiteouts = WhiteoutMode::Apply;
+    std::string backend_token;           // backend-private (e.g. thin device id)
+};
+
+// What the runtime must mount (inside the container's mount namespace) to get the rootfs.
+struct MountSpec {
+    enum class Kind { Bind, Overlay, Block } kind = Kind::Bind;
+    std::string source;                  // Bind: host directory; Block: device node
+    std::vector<std::string> lowerdirs;  // Overlay: topmost first
+    std::string upperdir;                // Overlay
+    std::string workdir;                 // Overlay
+    std::string fstype;                  // Block: "ext4" / "xfs"
+    std::string options;                 // extra mount options ("nouuid", ...)
+    bool read_only = false;
+};
+
+struct SnapshotInfo {
+    std::string id;                      // container name or volume name
+    std::optional<std::string> layer;    // chain id it was made from
+    uint64_t exclusive_bytes = 0;        // best-effort space owned only by it (0 = unknown)
+};
+
+struct PoolUsage {
+    uint64_t data_used = 0, data_total = 0;          // bytes
+    uint64_t metadata_used = 0, metadata_total = 0;  // bytes (0 when not applicable)
+};
+
+class SnapshotBackend {
+public:
+    virtual ~SnapshotBackend() = default;
+
+    virtual std::string name() const = 0;  // "btrfs", "overlay", "dm-thin"
+
+    // Layers.
+    virtual Result<LayerWriter> begin_layer(const std::string& chain_id,
+                                            const std::optional<std::string>& parent) = 0;
+    virtual Result<> commit_layer(LayerWriter& writer) = 0;
+    virtual Result<> abort_layer(LayerWriter& writer) = 0;
+    virtual bool has_layer(const std::string& chain_id) const = 0;
+    virtual Result<> remove_layer(const std::string& chain_id) = 0;  // refused while it has children
+    // A read-only host path with the layer's full tree, for export and diffing (may mount;
+    // call release_layer_view when done).
+    virtual Result<std::string> layer_view(const std::string& chain_id) = 0;
+    virtual Result<> release_layer_view(const std::string& chain_id) = 0;
+
+    // Container snapshots (writable, on top of a layer or empty).
+    virtual Result<MountSpec> prepare_snapshot(const std::string& id,
+                                               const std::optional<std::string>& layer) = 0;
+    virtual Result<MountSpec> snapshot_mount(const std::string& id) = 0;  // existing snapshot
+    virtual Result<> release_snapshot(const std::string& id) = 0;  // deactivate, keep data
+    virtual Result<> remove_snapshot(const std::string& id) = 0;
+    virtual std::vector<SnapshotInfo> list_snapshots() const = 0;
+    // Turn a snapshot's current content into a new committed layer on top of its base layer.
+    virtual Result<> commit_snapshot(const std::string& id, const std::string& new_chain_id) = 0;
+
+    // Named volumes.
+    virtual Result<MountSpec> create_volume(const std::string& name) = 0;
+    virtual Result<> remove_volume(const std::string& name) = 0;
+
+    virtual Result<PoolUsage> usage() const = 0;
+
+    // After a crash: finish or undo half-done work. `known_layers`/`known_snapshots` come from the
+    // store's metadata; anything else the backend holds is an orphan and is removed. Returns the
+    // names of what was removed.
+    virtual Result<std::vector<std::string>> reconcile(const std::vector<std::string>& known_layers,
+                                                       const std::vector<std::string>& known_snapshots) = 0;
+};
+
+}  // namespace berth::store

@@ -1,0 +1,96 @@
+#include <dirent.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "basic/fs-util.h"
+#include "basic/result.h"
+#include "basic/string-util.h"
+
+using namespace berth;
+
+namespace {
+Result<int> fails_with_eperm() { return fail(EPERM, "mount '{}'", "/proc"); }
+Result<int> wraps() { return BERTH_TRY_CTX(fails_with_eperm(), "start 'web'"); }
+
+struct TempDir {
+    std::string path;
+    TempDir() {
+        char tmpl[] = "/tmp/berth-basic-test-XXXXXX";
+        path = ::mkdtemp(tmpl);
+    }
+    ~TempDir() { (void)remove_tree(path); }
+};
+}  // namespace
+
+TEST(Result, ErrorsReadOuterToInnerWithErrnoTextLast) {
+    auto r = wraps();
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, EPERM);
+    EXPECT_EQ(r.error().what(), "start 'web': mount '/proc': Operation not permitted");
+}
+
+TEST(Result, NonSystemErrorsHaveNoErrnoSuffix) {
+    Error e{0, "bad key"};
+    EXPECT_EQ(e.what(), "bad key");
+}
+
+TEST(FsUtil, AtomicWriteReplacesContentAndLeavesNoTemporaryFiles) {
+    TempDir dir;
+    std::string file = dir.path + "/meta.json";
+    ASSERT_TRUE(write_file_atomic(file, "old"));
+    ASSERT_TRUE(write_file_atomic(file, "new", 0600));
+    EXPECT_EQ(*read_file(file), "new");
+    struct stat st {};
+    ASSERT_EQ(::stat(file.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u);
+    int entries = 0;
+    DIR* d = opendir(dir.path.c_str());
+    while (auto* ent = readdir(d)) entries += ent->d_name[0] != '.';
+    closedir(d);
+    EXPECT_EQ(entries, 1);
+}
+
+TEST(FsUtil, RemoveTreeDeletesNestedContentButNotThroughSymlinks) {
+    TempDir outside, dir;
+    ASSERT_TRUE(write_file(outside.path + "/keep", "x"));
+    ASSERT_TRUE(mkdir_p(dir.path + "/a/b/c"));
+    ASSERT_TRUE(write_file(dir.path + "/a/b/c/f", "y"));
+    ASSERT_EQ(::symlink(outside.path.c_str(), (dir.path + "/a/link").c_str()), 0);
+    ASSERT_TRUE(remove_tree(dir.path + "/a"));
+    EXPECT_FALSE(path_exists(dir.path + "/a"));
+    EXPECT_TRUE(path_exists(outside.path + "/keep"));
+}
+
+TEST(FsUtil, NormalizeAbsolutePathNeverClimbsAboveRoot) {
+    EXPECT_EQ(normalize_absolute_path("/a/./b//c/../d"), "/a/b/d");
+    EXPECT_EQ(normalize_absolute_path("/../../etc"), "/etc");
+    EXPECT_EQ(normalize_absolute_path("relative/x"), "");
+    EXPECT_EQ(normalize_absolute_path("/"), "/");
+}
+
+TEST(FsUtil, OpenInRootKeepsSymlinksInsideTheRoot) {
+    TempDir root;
+    ASSERT_TRUE(mkdir_p(root.path + "/etc"));
+    ASSERT_TRUE(write_file(root.path + "/etc/passwd", "inside"));
+    ASSERT_EQ(::symlink("/../../../../etc", (root.path + "/escape").c_str()), 0);
+    auto rootfd = open_path(root.path, O_DIRECTORY);
+    ASSERT_TRUE(rootfd);
+    auto fd = open_in_root(rootfd->get(), "escape/passwd", O_RDONLY);
+    ASSERT_TRUE(fd) << fd.error().what();
+    char buf[16] = {};
+    ASSERT_GT(::read(fd->get(), buf, sizeof buf - 1), 0);
+    EXPECT_STREQ(buf, "inside");
+}
+
+TEST(StringUtil, SplitJoinTrimAndStrictNumbers) {
+    EXPECT_EQ(split("a,,b", ','), (std::vector<std::string>{"a", "b"}));
+    EXPECT_EQ(split("a,,b", ',', true), (std::vector<std::string>{"a", "", "b"}));
+    EXPECT_EQ(join({"x", "y"}, ", "), "x, y");
+    EXPECT_EQ(trim("  hi \n"), "hi");
+    EXPECT_EQ(parse_unsigned("42"), 42u);
+    EXPECT_FALSE(parse_unsigned("-1"));
+    EXPECT_FALSE(parse_unsigned("99999999999999999999999"));
+    EXPECT_EQ(edit_distance("memory_max", "memroy_max"), 2u);
+}
