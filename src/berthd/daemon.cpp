@@ -129,7 +129,7 @@ Job& Daemon::start_job(const std::string& type, const std::string& description,
             Job& j = *it->second;
             const char* status = *result ? "done" : j.cancel ? "canceled" : "failed";
             std::string image = *result ? **result : "";
-            std::string error = *result ? "" : result->error().what();
+            std::string error = *result ? "" : result->error().message;
             int code = *result ? 0 : result->error().code;
             sd_bus_emit_signal(bus_.get(), bus::kManagerPath, bus::kManagerInterface, "JobRemoved", "uossis", j.id,
                                j.path.c_str(), status, image.c_str(), code, error.c_str());

@@ -68,8 +68,9 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "berthd: %s\n", r.error().what().c_str());
         return 1;
     }
+    auto pool = (*storage)->pool_status();
     std::fprintf(stderr, "berthd: serving store '%s' (backend %s) as %s\n", options->root.c_str(),
-                 bus::to_json(*(*storage)->pool_status()).value("backend", "?").c_str(), bus::kService);
+                 pool ? pool->backend.c_str() : "?", bus::kService);
     if (auto r = daemon.run(); !r) {
         std::fprintf(stderr, "berthd: %s\n", r.error().what().c_str());
         return 1;

@@ -11,7 +11,8 @@ Error error_from_bus(const sd_bus_error* error, int r, std::string_view context)
         int code = std::strcmp(error->name, kGenericError) == 0 ? 0 : sd_bus_error_get_errno(error);
         std::string message = error->message ? error->message : error->name;
         if (code == 0 && std::strcmp(error->name, kGenericError) != 0) code = EIO;
-        return Error{code, message}.wrap(context);
+        Error e{code, message};
+        return context.empty() ? e : e.wrap(context);
     }
     return Error{r < 0 ? -r : EIO, std::string(context)};
 }

@@ -1,7 +1,6 @@
 // Input validation, JSON shapes and options shared by berthd and its clients.
 #include <cstdlib>
 
-#include <toml++/toml.h>
 
 #include "basic/fs-util.h"
 #include "basic/string-util.h"
@@ -68,9 +67,8 @@ Result<> validate_import_format(const std::string& format) {
 }
 
 Result<> validate_export_format(const std::string& format) {
-    for (const char* f : {"", "oci-archive", "rootfs"})
-        if (format == f) return {};
-    return fail(EINVAL, "unknown export format {} (expected oci-archive or rootfs)", quote(format));
+    if (format.empty() || format == "oci-archive") return {};
+    return fail(EINVAL, "unknown export format {} (expected oci-archive)", quote(format));
 }
 
 nlohmann::json to_json(const store::ImageConfig& c) {
@@ -117,52 +115,11 @@ std::string default_config_path() {
 }
 
 Result<StorageOptions> load_storage_options(const std::string& path) {
-    StorageOptions options;
-    if (path_exists(path)) {
-        toml::table table;
-        try {
-            table = toml::parse_file(path);
-        } catch (const toml::parse_error& e) {
-            auto& b = e.source().begin;
-            return fail(EINVAL, "{}:{}:{}: {}", path, b.line, b.column, e.description());
-        }
-        auto get_string = [&](const char* key, std::string& out) -> Result<> {
-            auto node = table.get(key);
-            if (!node) return {};
-            auto v = node->value<std::string>();
-            if (!v) {
-                auto& b = node->source().begin;
-                return fail(EINVAL, "{}:{}:{}: '{}' must be a string", path, b.line, b.column, key);
-            }
-            out = *v;
-            return {};
-        };
-        BERTH_TRY_VOID(get_string("root", options.root));
-        BERTH_TRY_VOID(get_string("backend", options.backend));
-        BERTH_TRY_VOID(get_string("pool", options.pool));
-        if (auto node = table.get("pool_size")) {
-            auto v = node->value<int64_t>();
-            if (!v || *v < 0) {
-                auto& b = node->source().begin;
-                return fail(EINVAL, "{}:{}:{}: 'pool_size' must be a byte count", path, b.line, b.column);
-            }
-            options.pool_size = static_cast<uint64_t>(*v);
-        }
-        for (auto& [key, value] : table) {
-            std::string k(key.str());
-            if (k != "root" && k != "backend" && k != "pool" && k != "pool_size") {
-                auto& b = value.source().begin;
-                return fail(EINVAL, "{}:{}:{}: unknown setting '{}'", path, b.line, b.column, k);
-            }
-        }
-    }
+    auto options = BERTH_TRY(store::load_store_options(path));
     if (const char* e = std::getenv("BERTH_STORE_ROOT"); e && *e) options.root = e;
     if (const char* e = std::getenv("BERTH_STORE_BACKEND"); e && *e) options.backend = e;
-    if (options.backend != "auto" && options.backend != "btrfs" && options.backend != "overlay" &&
-        options.backend != "dm-thin")
-        return fail(EINVAL, "{}: unknown backend {}", path, quote(options.backend));
     if (normalize_absolute_path(options.root).empty())
-        return fail(EINVAL, "{}: store root {} is not an absolute path", path, quote(options.root));
+        return fail(EINVAL, "store root {} is not an absolute path", quote(options.root));
     return options;
 }
 

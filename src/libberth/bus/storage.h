@@ -23,6 +23,7 @@
 #include "basic/result.h"
 #include "store/backend.h"
 #include "store/image-config.h"
+#include "store/store.h"
 
 namespace berth::bus {
 
@@ -111,16 +112,9 @@ public:
     virtual Result<PoolStatus> pool_status() = 0;
 };
 
-// Where the store lives and how it is built (/etc/berth/berthd.toml, then overrides).
-struct StorageOptions {
-    std::string root = "/var/lib/berth";
-    std::string backend = "auto";  // "auto", "btrfs", "overlay", "dm-thin"
-    std::string pool;              // loopback pool image path ("" = none)
-    uint64_t pool_size = 0;        // bytes, for creating `pool`
-};
-
-// Reads `path` (missing file = defaults), then applies BERTH_STORE_ROOT / BERTH_STORE_BACKEND.
-// Errors name file:line:col.
+// Where the store lives and how it is built: /etc/berth/berthd.toml (the store library parses it),
+// then BERTH_STORE_ROOT / BERTH_STORE_BACKEND from the environment (so tests use temp dirs).
+using StorageOptions = store::StoreOptions;
 Result<StorageOptions> load_storage_options(const std::string& path);
 std::string default_config_path();  // $BERTH_DAEMON_CONFIG or /etc/berth/berthd.toml
 
