@@ -268,6 +268,15 @@ TEST_F(DmThin, CommitsAContainerAsANewLayer) {
         BlockMount m(*s, tmp_ / "m");
         ASSERT_TRUE(m.ok());
         spew(m / "added", "by container\n");
+        // A view of the running container (what the store diffs to compute the new layer).
+        auto view = backend_->snapshot_view("c");
+        ASSERT_TRUE(view) << view.error().what();
+        EXPECT_EQ(slurp(*view + "/added"), "by container\n");
+        EXPECT_EQ(slurp(*view + "/base"), "base\n");
+        EXPECT_FALSE(write_file(*view + "/added", "x", O_WRONLY | O_TRUNC));
+        ASSERT_TRUE(backend_->release_snapshot_view("c"));
+        EXPECT_FALSE(path_exists(*view + "/added"));
+        spew(m / "still-writable", "yes\n");
         ::sync();
         // Committed while mounted: the origin is suspended (fs frozen) around create_snap.
         auto c = backend_->commit_snapshot("c", kL3);

@@ -54,6 +54,11 @@ Result<std::unique_ptr<SnapshotBackend>> make_dmthin_backend(const DmThinOptions
 // For tests, benchmarks and `berth` maintenance; berthd never calls it.
 Result<> deactivate_dmthin_pool(const DmThinOptions& options);
 
+// berthd.toml's [store] options -> DmThinOptions (see dmthin-factory.cpp for the mapping). Store
+// calls make_dmthin_backend(root, StoreOptions) from backend-factory.h, which uses this.
+struct StoreOptions;
+Result<DmThinOptions> dmthin_options_from_store(const std::string& root, const StoreOptions& options);
+
 // Whether the kernel supports dm-thin here (device-mapper control node usable).
 bool dmthin_available();
 
