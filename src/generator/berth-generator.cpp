@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include "basic/string-util.h"
@@ -19,8 +20,10 @@ namespace {
 
 // One kmsg record per line: "<3>berth-generator[PID]: ..." (priority 3 = error). Early at boot
 // the journal is not running yet; journald imports kmsg later, so this is where the error lands.
+// BERTH_GENERATOR_KMSG=0 keeps test runs out of the host's kernel log.
 void log_error(const std::string& message) {
     std::fprintf(stderr, "berth-generator: %s\n", message.c_str());
+    if (const char* kmsg_env = std::getenv("BERTH_GENERATOR_KMSG"); kmsg_env && std::string(kmsg_env) == "0") return;
     berth::UniqueFd kmsg(::open("/dev/kmsg", O_WRONLY | O_CLOEXEC | O_NOCTTY));
     if (!kmsg) return;
     for (const auto& line : berth::split(message, '\n')) {
