@@ -59,8 +59,7 @@ int main(int argc, char** argv) {
 
     auto storage = bus::open_local_storage(*options);
     if (!storage) {
-        std::fprintf(stderr, "berthd: open store '%s': %s\n", options->root.c_str(),
-                     storage.error().what().c_str());
+        std::fprintf(stderr, "berthd: %s\n", storage.error().what().c_str());
         return 1;
     }
     berthd::Daemon daemon(**storage);

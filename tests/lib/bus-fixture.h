@@ -58,6 +58,17 @@ public:
         return -1;
     }
 
+    // True once the process has exited (reaped; the status is kept in exit_status()).
+    bool exited() {
+        if (pid_ <= 0) return true;
+        if (::waitpid(pid_, &status_, WNOHANG) == pid_) {
+            pid_ = -1;
+            return true;
+        }
+        return false;
+    }
+    int exit_status() const { return status_; }
+
     void kill_and_reap() {
         if (pid_ <= 0) return;
         ::kill(pid_, SIGKILL);
@@ -68,6 +79,7 @@ public:
 
 private:
     pid_t pid_ = -1;
+    int status_ = 0;
 };
 
 // fork + exec `argv` with extra environment; stdout/stderr go to `log` (appended) when given.
@@ -172,8 +184,11 @@ private:
 };
 
 // Waits until `name` has an owner on the bus (polls busctl); false on timeout.
-inline bool wait_for_name(const std::string& address, const std::string& name, int timeout_ms = 20000) {
+// Stops early when `owner` (the process expected to take the name) has exited.
+inline bool wait_for_name(const std::string& address, const std::string& name, int timeout_ms = 20000,
+                          Child* owner = nullptr) {
     for (int waited = 0; waited < timeout_ms; waited += 50) {
+        if (owner && owner->exited()) return false;
         auto r = run_shell("busctl --address=" + address + " status " + name + " >/dev/null 2>&1");
         if (r.status == 0) return true;
         std::this_thread::sleep_for(std::chrono::milliseconds(50));

@@ -23,7 +23,7 @@ protected:
         bus_ = std::make_unique<PrivateBus>(policy);
         ASSERT_TRUE(bus_->ok()) << "dbus-daemon did not start: " << bus_->log();
         daemon_ = spawn({fake_exe(), "--bus-address", bus_->address()}, {}, bus_->dir() + "/berthd.log");
-        ASSERT_TRUE(wait_for_name(bus_->address(), "org.berth.Storage1")) << log();
+        ASSERT_TRUE(wait_for_name(bus_->address(), "org.berth.Storage1", 20000, &daemon_)) << log();
         env_addr_ = std::make_unique<ScopedEnv>("DBUS_SYSTEM_BUS_ADDRESS", bus_->address());
         env_mode_ = std::make_unique<ScopedEnv>("BERTH_STORAGE", "bus");
     }
