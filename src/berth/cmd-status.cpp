@@ -7,6 +7,7 @@
 #include <climits>
 #include <cstdio>
 
+#include "basic/string-util.h"
 #include "command.h"
 #include "config/config.h"
 #include "container-view.h"
