@@ -83,6 +83,9 @@ public:
     // Layers.
     virtual Result<LayerWriter> begin_layer(const std::string& chain_id,
                                             const std::optional<std::string>& parent) = 0;
+    // Commits under writer.chain_id *as it is now*: the store may replace the chain id given to
+    // begin_layer (a rootfs tarball's digest is known only at the end of the stream). EEXIST when
+    // a layer with that id exists by then (the writer stays abortable).
     virtual Result<> commit_layer(LayerWriter& writer) = 0;
     virtual Result<> abort_layer(LayerWriter& writer) = 0;
     virtual bool has_layer(const std::string& chain_id) const = 0;

@@ -59,6 +59,15 @@ std::string_view to_string(ImportFormat format) {
 }
 
 Result<std::string> normalize_name_tag(std::string_view) { return fail(ENOSYS, "not implemented yet"); }
-bool valid_object_name(std::string_view) { return false; }
+bool valid_object_name(std::string_view name) {
+    if (name.empty() || name.size() > 128) return false;
+    auto ok = [](char c, bool first) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               (!first && (c == '_' || c == '.' || c == '-'));
+    };
+    for (size_t i = 0; i < name.size(); ++i)
+        if (!ok(name[i], i == 0)) return false;
+    return true;
+}
 
 }  // namespace berth::store
