@@ -296,3 +296,42 @@ INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values("overlay", "btrf
 
 }  // namespace
 }  // namespace berth::store::test
+
+namespace berth::store::test {
+namespace {
+
+TEST(StorePool, ALoopbackBtrfsPoolIsCreatedMountedAndReused) {
+    BERTH_REQUIRE_ROOT();
+    std::string images = test_images();
+    ASSERT_FALSE(images.empty());
+    StoreRoot root("overlay");  // a tmpfs: no btrfs underneath
+    ASSERT_TRUE(root.ok());
+    StoreOptions o = root.options();
+    o.pool = root.scratch("pool.img");
+    o.pool_size = 512ull << 20;
+    std::string mnt = o.root + "/btrfs";
+    ScopeExit unmount([&] { ::umount2(mnt.c_str(), MNT_DETACH); });
+    {
+        auto s = Store::open(o);
+        ASSERT_TRUE(s) << s.error().what();
+        EXPECT_EQ((*s)->backend_name(), "btrfs");
+        EXPECT_EQ((*s)->pool_path(), o.pool);
+        ASSERT_TRUE((*s)->import_image_path(images + "/rootfs.tar.gz", ImportFormat::Auto, "pooled"));
+        auto u = (*s)->pool_usage();
+        ASSERT_TRUE(u);
+        EXPECT_GT(u->data_total, 400ull << 20);
+        EXPECT_LE(u->data_total, 512ull << 20);
+    }
+    EXPECT_TRUE(is_mount_point(mnt)) << "the pool stays mounted for the runtime";
+    auto again = Store::open(o);
+    ASSERT_TRUE(again) << again.error().what();
+    EXPECT_TRUE((*again)->get_image("pooled"));
+    auto bad = root.options();
+    bad.backend = "overlay";
+    bad.pool = o.pool;
+    again->reset();
+    EXPECT_FALSE(Store::open(bad)) << "a pool needs btrfs";
+}
+
+}  // namespace
+}  // namespace berth::store::test
