@@ -1,12 +1,24 @@
-// Placeholder until issue 2 lands: registers the subcommands so --help lists them.
+// berth cat NAME: the merged declaration (main file + drop-ins) as canonical TOML.
+#include <cstdio>
+
 #include "command.h"
+#include "config/config.h"
 
 namespace berth::cli {
+
 void register_cat(CLI::App& app, CommandContext& ctx) {
-    for (const char* name : {"cat"}) {
-        auto* sub = app.add_subcommand(name, std::string("(not built yet: issue #2)"));
-        sub->allow_extras();
-        sub->callback([&ctx, name] { ctx.exit_code = report_error(name, "not built yet"); });
-    }
+    auto name = std::make_shared<std::string>();
+    auto* sub = app.add_subcommand("cat", "Print the merged declaration of a container as canonical TOML");
+    sub->add_option("NAME", *name, "container name")->required();
+    sub->callback([&ctx, name] {
+        auto d = config::load_declaration(*name, config::SearchPaths::system());
+        if (!d) {
+            ctx.exit_code = report_error("cat", d.error().what());
+            return;
+        }
+        std::fputs(config::to_toml(*d).c_str(), stdout);
+        ctx.exit_code = 0;
+    });
 }
+
 }  // namespace berth::cli

@@ -1,12 +1,107 @@
-// Placeholder until issue 2 lands: registers the subcommands so --help lists them.
+// berth validate [FILE...] [--json]: checks declarations (default: every one in the search path,
+// with the cross-declaration checks), prints every error as FILE:LINE:COL: message.
+// berth validate --report-error=FILE: what a generated unit for an invalid declaration runs: prints
+// the pinned error to stderr (the journal) and fails.
+#include <cstdio>
+#include <regex>
+
+#include <nlohmann/json.hpp>
+
+#include "basic/fs-util.h"
+#include "basic/string-util.h"
 #include "command.h"
+#include "config/config.h"
 
 namespace berth::cli {
-void register_validate(CLI::App& app, CommandContext& ctx) {
-    for (const char* name : {"validate"}) {
-        auto* sub = app.add_subcommand(name, std::string("(not built yet: issue #2)"));
-        sub->allow_extras();
-        sub->callback([&ctx, name] { ctx.exit_code = report_error(name, "not built yet"); });
-    }
+
+namespace {
+
+struct Outcome {
+    std::string name;
+    std::string file;
+    Result<config::Declaration> result;
+};
+
+nlohmann::json error_json(const std::string& line) {
+    static const std::regex kLocated(R"(^(.+?):(\d+):(\d+): (.*)$)");
+    std::smatch m;
+    if (std::regex_match(line, m, kLocated))
+        return {{"file", m[1].str()}, {"line", std::stoi(m[2].str())}, {"column", std::stoi(m[3].str())},
+                {"message", m[4].str()}};
+    return {{"message", line}};
 }
+
+int report_pinned_error(const std::string& path) {
+    auto text = read_file(path);
+    if (!text) return report_error("validate", fmt::format("read '{}': {}", path, text.error().what()));
+    std::fputs(text->c_str(), stderr);
+    if (!text->empty() && text->back() != '\n') std::fputc('\n', stderr);
+    std::fprintf(stderr, "berth: the container declaration is invalid; fix it, check it with 'berth validate' "
+                         "and run 'systemctl daemon-reload'\n");
+    return 1;
+}
+
+}  // namespace
+
+void register_validate(CLI::App& app, CommandContext& ctx) {
+    struct Options {
+        std::vector<std::string> files;
+        bool json = false;
+        std::string report_error_file;
+    };
+    auto options = std::make_shared<Options>();
+    auto* sub = app.add_subcommand("validate", "Check container declarations (default: all in the search path)");
+    sub->add_option("FILE", options->files, "declaration files (NAME.toml; drop-ins in NAME.toml.d/ are merged)");
+    sub->add_flag("--json", options->json, "print the result as JSON");
+    sub->add_option("--report-error", options->report_error_file,
+                    "print a pinned validation error and fail (used by units of invalid declarations)")
+        ->group("");
+    sub->callback([&ctx, options] {
+        if (!options->report_error_file.empty()) {
+            ctx.exit_code = report_pinned_error(options->report_error_file);
+            return;
+        }
+        std::vector<Outcome> outcomes;
+        if (options->files.empty()) {
+            auto set = config::load_all(config::SearchPaths::system());
+            for (auto& [name, result] : set.by_name) {
+                std::string file = result ? result->source_path : "";
+                outcomes.push_back({name, file, std::move(result)});
+            }
+        } else {
+            for (const auto& file : options->files) {
+                auto result = config::load_declaration_file(file);
+                std::string base = file.substr(file.rfind('/') == std::string::npos ? 0 : file.rfind('/') + 1);
+                outcomes.push_back({base.substr(0, base.rfind(".toml")), file, std::move(result)});
+            }
+        }
+        int invalid = 0;
+        nlohmann::json json = nlohmann::json::array();
+        for (const auto& o : outcomes) {
+            if (!o.result) ++invalid;
+            if (options->json) {
+                nlohmann::json entry = {{"name", o.name}, {"valid", bool(o.result)}};
+                if (o.result) {
+                    entry["file"] = o.result->source_path;
+                    entry["dropins"] = o.result->dropin_paths;
+                    entry["errors"] = nlohmann::json::array();
+                } else {
+                    if (!o.file.empty()) entry["file"] = o.file;
+                    nlohmann::json errors = nlohmann::json::array();
+                    for (const auto& line : split(o.result.error().what(), '\n')) errors.push_back(error_json(line));
+                    entry["errors"] = errors;
+                }
+                json.push_back(entry);
+            } else if (o.result) {
+                std::printf("%s: ok (%s)\n", o.name.c_str(), o.result->source_path.c_str());
+            } else {
+                std::fprintf(stderr, "%s\n", o.result.error().what().c_str());
+            }
+        }
+        if (options->json) std::printf("%s\n", json.dump(2).c_str());
+        else if (outcomes.empty()) std::fprintf(stderr, "berth validate: no declarations found\n");
+        ctx.exit_code = invalid ? 1 : 0;
+    });
+}
+
 }  // namespace berth::cli

@@ -13,11 +13,16 @@
 
 namespace berth::config {
 
+// "infinity" for sizes, counts and durations (MemoryMax=infinity, TimeoutStopSec=infinity).
+inline constexpr uint64_t kInfinity = UINT64_MAX;
+
 // Where a value came from, for file:line:col messages.
 struct SourceRegion {
     std::string file;
     int line = 0;
     int column = 0;
+
+    bool operator==(const SourceRegion&) const = default;
 };
 
 enum class NotifyMode { Started, Container };  // [container] notify = "started" | "container"
@@ -29,6 +34,8 @@ enum class UserNamespaceMode { Off, Pick, Fixed };  // [security] user_namespace
 struct UserSpec {  // [container] user = "name" | "uid" | "uid:gid" | "name:group"
     std::string user;   // name or decimal uid, as written; empty = image default / root
     std::string group;  // name or decimal gid; empty = the user's primary group
+
+    bool operator==(const UserSpec&) const = default;
 };
 
 struct Mount {  // [[mount]]
@@ -39,6 +46,8 @@ struct Mount {  // [[mount]]
     std::optional<uint64_t> size;  // tmpfs size in bytes (from "64M" etc.)
     std::optional<uint32_t> mode;  // tmpfs mode (from "1777" octal string or integer)
     SourceRegion where;
+
+    bool operator==(const Mount&) const = default;
 };
 
 struct PortMapping {  // [network] ports = ["[HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|udp]"]
@@ -46,6 +55,8 @@ struct PortMapping {  // [network] ports = ["[HOSTIP:]HOSTPORT:CONTAINERPORT[/tc
     uint16_t host_port = 0;
     uint16_t container_port = 0;
     std::string protocol = "tcp";
+
+    bool operator==(const PortMapping&) const = default;
 };
 
 struct Network {
@@ -55,24 +66,31 @@ struct Network {
     std::string host_address;          // veth: host end address "10.0.0.1/24" (optional)
     std::string gateway;               // default route inside the container
     std::vector<PortMapping> ports;
+
+    bool operator==(const Network&) const = default;
 };
 
 struct Resources {  // [resources]; unset = systemd/kernel default
-    std::optional<uint64_t> memory_max;       // bytes, or "infinity" -> nullopt with memory_max_infinity
+    // Sizes in bytes; "infinity" is stored as kInfinity (UINT64_MAX), unset = systemd default.
+    std::optional<uint64_t> memory_max;
     std::optional<uint64_t> memory_high;
     std::optional<uint64_t> memory_swap_max;
     std::optional<uint32_t> cpu_weight;       // 1..10000
     std::optional<uint32_t> cpu_quota_percent;  // "150%" -> 150
     std::string allowed_cpus;                 // "0-1,3"
-    std::optional<uint64_t> tasks_max;
+    std::optional<uint64_t> tasks_max;        // kInfinity = "infinity"
     std::optional<uint32_t> io_weight;        // 1..10000
-    std::map<std::string, uint64_t> limits;   // rlimits: "nofile" -> soft=hard value
+    std::map<std::string, uint64_t> limits;   // rlimits: "nofile" -> soft=hard value (kInfinity ok)
+
+    bool operator==(const Resources&) const = default;
 };
 
 struct UserNamespace {
     UserNamespaceMode mode = UserNamespaceMode::Off;
     uint32_t uid = 0;     // Fixed: first host uid
     uint32_t size = 65536;
+
+    bool operator==(const UserNamespace&) const = default;
 };
 
 struct Security {
@@ -83,6 +101,8 @@ struct Security {
     bool no_new_privileges = true;
     UserNamespace user_namespace;
     std::vector<std::string> devices;            // absolute host device node paths
+
+    bool operator==(const Security&) const = default;
 };
 
 struct Service {
@@ -93,16 +113,25 @@ struct Service {
     std::vector<std::string> after;
     std::optional<uint64_t> timeout_start_us;
     std::optional<uint64_t> timeout_stop_us;
+
+    bool operator==(const Service&) const = default;
 };
 
 struct Install {
-    std::vector<std::string> wanted_by = {"berth.target"};
+    std::vector<std::string> wanted_by = {"berth.target"};  // -> NAME.wants/ symlinks
+    std::vector<std::string> required_by;                    // -> NAME.requires/ symlinks
+
+    bool operator==(const Install&) const = default;
 };
 
 struct Declaration {
     std::string name;         // NAME of NAME.toml
     std::string source_path;  // the main TOML file
     std::vector<std::string> dropin_paths;  // applied in this order
+    // Where each setting was written, keyed by its dotted path ("service.requires.1",
+    // "resources.memory_max"), for file:line:col messages from checks that run after parsing
+    // (undeclared dependencies, cycles). Not part of the settings: equality tests clear it.
+    std::map<std::string, SourceRegion> regions;
 
     // [container]
     std::string image;        // "name[:tag]" or "sha256:<hex>"; exclusive with rootfs
@@ -127,6 +156,8 @@ struct Declaration {
     Security security;
     Service service;
     Install install;
+
+    bool operator==(const Declaration&) const = default;
 };
 
 }  // namespace berth::config

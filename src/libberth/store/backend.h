@@ -62,9 +62,11 @@ struct MountSpec {
 };
 
 struct SnapshotInfo {
-    std::string id;                      // container name or volume name
+    std::string id;                      // snapshot id or volume name (one namespace: the store
+                                         // keeps them disjoint, "c-..."/"e-..." vs "v-...")
     std::optional<std::string> layer;    // chain id it was made from
     uint64_t exclusive_bytes = 0;        // best-effort space owned only by it (0 = unknown)
+    bool is_volume = false;              // made by create_volume()
 };
 
 struct PoolUsage {
@@ -81,6 +83,9 @@ public:
     // Layers.
     virtual Result<LayerWriter> begin_layer(const std::string& chain_id,
                                             const std::optional<std::string>& parent) = 0;
+    // Commits under writer.chain_id *as it is now*: the store may replace the chain id given to
+    // begin_layer (a rootfs tarball's digest is known only at the end of the stream). EEXIST when
+    // a layer with that id exists by then (the writer stays abortable).
     virtual Result<> commit_layer(LayerWriter& writer) = 0;
     virtual Result<> abort_layer(LayerWriter& writer) = 0;
     virtual bool has_layer(const std::string& chain_id) const = 0;
@@ -98,16 +103,23 @@ public:
     virtual Result<> remove_snapshot(const std::string& id) = 0;
     virtual std::vector<SnapshotInfo> list_snapshots() const = 0;
     // Turn a snapshot's current content into a new committed layer on top of its base layer.
+    // (The store computes new_chain_id from a diff it makes via snapshot_view() first.)
     virtual Result<> commit_snapshot(const std::string& id, const std::string& new_chain_id) = 0;
+    // A read-only host path with the snapshot's current full tree, for export and commit (may
+    // mount privately under the backend root; call release_snapshot_view when done). Must work
+    // while the container runs (overlay: a read-only overlay with the upper dir as top lowerdir).
+    virtual Result<std::string> snapshot_view(const std::string& id) = 0;
+    virtual Result<> release_snapshot_view(const std::string& id) = 0;
 
     // Named volumes.
     virtual Result<MountSpec> create_volume(const std::string& name) = 0;
     virtual Result<> remove_volume(const std::string& name) = 0;
+    // list_snapshots() includes volumes (is_volume = true).
 
     virtual Result<PoolUsage> usage() const = 0;
 
     // After a crash: finish or undo half-done work. `known_layers`/`known_snapshots` come from the
-    // store's metadata; anything else the backend holds is an orphan and is removed. Returns the
+    // store's metadata (known_snapshots holds snapshot ids AND volume names); anything else the backend holds is an orphan and is removed. Returns the
     // names of what was removed.
     virtual Result<std::vector<std::string>> reconcile(const std::vector<std::string>& known_layers,
                                                        const std::vector<std::string>& known_snapshots) = 0;

@@ -1,0 +1,118 @@
+#!/bin/bash
+# bench/start.sh: cold start to exit of /bin/true from ONE busybox rootfs, in ONE hyperfine run:
+#   berth run  vs  crun  vs  runc  vs  systemd-nspawn  vs  unshare+chroot (lower bound)
+# plus the resident memory of berth's supervisor while the payload sleeps.
+# Results: bench/results/start.{json,md}, bench/results/rss.txt. Run as root. Not part of CI.
+#
+# Usage: bench/start.sh [--runs N] [--warmup N] [--smoke]   (--smoke: 3 runs, a correctness pass)
+# Environment: BERTH (default build/src/berth/berth), W (work dir, default /tmp/berth-bench-$$)
+#
+# Fairness notes
+#  * Every runtime starts the same read-only busybox tree with /bin/true, no network (each one's
+#    "none"/private-network default), no terminal.
+#  * crun 1.8 refuses this host's hybrid cgroups: it runs in a private mount namespace with
+#    /sys/fs/cgroup/unified unmounted. That wrapper costs time, so the same wrapper around
+#    /bin/true is its own row ("wrapper only"): subtract it from crun's row.
+#  * berth runs with its full defaults (seccomp, capabilities, masked /proc, no_new_privs, its
+#    own cgroup); crun/runc use `crun spec` defaults (no seccomp filter in crun's default spec).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+top=$PWD
+RUNS=30 WARM=3
+while [ $# -gt 0 ]; do
+  case $1 in
+    --runs) RUNS=$2; shift 2 ;;
+    --warmup) WARM=$2; shift 2 ;;
+    --smoke) RUNS=3; WARM=1; shift ;;
+    *) echo "usage: $0 [--runs N] [--warmup N] [--smoke]" >&2; exit 2 ;;
+  esac
+done
+[ "$(id -u)" = 0 ] || { echo "bench/start.sh: run as root" >&2; exit 1; }
+BERTH=${BERTH:-$top/build/src/berth/berth}
+W=${W:-/tmp/berth-bench-$$}
+R=$top/bench/results
+mkdir -p "$W" "$R"
+id=bench$$
+cleanup() {
+  crun delete -f "$id" >/dev/null 2>&1 || true
+  runc delete -f "$id" >/dev/null 2>&1 || true
+  rm -rf "$W"
+}
+trap cleanup EXIT
+
+bash "$top/tests/lib/make-busybox-rootfs.sh" "$W/rootfs"
+# OCI bundles for crun/runc sharing the same rootfs, read-only.
+mkdir -p "$W/oci" && (cd "$W/oci" && crun spec)
+python3 - "$W" <<'PY'
+import json, os, sys
+w = sys.argv[1]
+base = json.load(open(f'{w}/oci/config.json'))
+for name, args in {'true': ['/bin/true'], 'sleep': ['/bin/sleep', '5']}.items():
+    c = json.loads(json.dumps(base))
+    c['root'] = {'path': f'{w}/rootfs', 'readonly': True}
+    c['process']['args'] = args
+    c['process']['terminal'] = False
+    os.makedirs(f'{w}/oci/{name}', exist_ok=True)
+    json.dump(c, open(f'{w}/oci/{name}/config.json', 'w'), indent=2)
+PY
+# berth declarations: same rootfs, default security, no network.
+for what in true sleep; do
+  cmd='["/bin/true"]'; [ $what = sleep ] && cmd='["/bin/sleep", "5"]'
+  printf '[container]\nrootfs = "%s"\ncommand = %s\n' "$W/rootfs" "$cmd" > "$W/bench$what$$.toml"
+done
+
+# Sanity: every contender really runs the payload (a benchmark of a failing command is worthless).
+nocg2() { echo "unshare -m --propagation private sh -c 'umount /sys/fs/cgroup/unified && exec $*'"; }
+berth_cmd="$BERTH run $W/benchtrue$$.toml"
+crun_cmd=$(nocg2 crun run -b "$W/oci/true" "$id")
+wrap_cmd=$(nocg2 /bin/true)
+runc_cmd="runc run -b $W/oci/true $id"
+nspawn_cmd="systemd-nspawn -q -D $W/rootfs --register=no --keep-unit /bin/true"
+unshare_cmd="unshare --fork --pid --mount --uts --ipc --net chroot $W/rootfs /bin/true"
+have_berth=1
+for c in "$berth_cmd" "$crun_cmd" "$runc_cmd" "$nspawn_cmd" "$unshare_cmd"; do
+  if ! sh -c "$c" >/dev/null 2>&1; then
+    echo "bench/start.sh: '$c' failed:" >&2; sh -c "$c" 2>&1 | tail -3 >&2 || true
+    case $c in "$berth_cmd") have_berth=0 ;; *) exit 1 ;; esac
+  fi
+done
+
+args=(--style basic --warmup "$WARM" --runs "$RUNS" --export-json "$R/start.json" --export-markdown "$R/start.md")
+[ $have_berth = 1 ] && args+=(-n "berth run" "$berth_cmd")
+args+=(-n "crun (+ nocg2 wrapper)" "$crun_cmd" -n "nocg2 wrapper only" "$wrap_cmd"
+       -n "runc" "$runc_cmd" -n "systemd-nspawn" "$nspawn_cmd" -n "unshare+chroot" "$unshare_cmd")
+hyperfine "${args[@]}"
+
+# Ratios against crun (wrapper subtracted) and the unshare lower bound.
+python3 - "$R/start.json" <<'PY' | tee "$R/start-ratios.md"
+import json, sys
+rs = {r['command']: r for r in json.load(open(sys.argv[1]))['results']}
+med = {k: sorted(v['times'])[len(v['times'])//2] * 1e3 for k, v in rs.items()}
+crun = med['crun (+ nocg2 wrapper)'] - med['nocg2 wrapper only']
+low = med['unshare+chroot']
+print('| runtime | median ms | vs crun | vs unshare+chroot |')
+print('|---|---:|---:|---:|')
+for k in ['berth run', 'crun (+ nocg2 wrapper)', 'runc', 'systemd-nspawn', 'unshare+chroot']:
+    if k not in med: continue
+    m = crun if k.startswith('crun') else med[k]
+    name = 'crun (wrapper subtracted)' if k.startswith('crun') else k
+    print(f'| {name} | {m:.1f} | {m/crun:.2f}x | {m/low:.2f}x |')
+PY
+
+# Supervisor RSS while the payload sleeps: every berth process outside the container.
+if [ $have_berth = 1 ]; then
+  "$BERTH" run "$W/benchsleep$$.toml" >/dev/null 2>&1 &
+  bpid=$!
+  sleep 2
+  {
+    echo "# berth run supervisor memory, sampled 2 s into 'sleep 5' (kB)"
+    for p in $bpid $(pgrep -P $bpid || true); do
+      [ -r /proc/$p/status ] || continue
+      [ "$(readlink /proc/$p/ns/pid)" = "$(readlink /proc/self/ns/pid)" ] || continue  # inside: payload
+      printf 'pid %-7s %-16s VmRSS %6s  VmHWM %6s  RssAnon %6s  RssFile %6s\n' "$p" "$(cat /proc/$p/comm)" \
+        "$(awk '/^VmRSS/{print $2}' /proc/$p/status)" "$(awk '/^VmHWM/{print $2}' /proc/$p/status)" \
+        "$(awk '/^RssAnon/{print $2}' /proc/$p/status)" "$(awk '/^RssFile/{print $2}' /proc/$p/status)"
+    done
+  } | tee "$R/rss.txt"
+  wait $bpid || true
+fi

@@ -1,0 +1,75 @@
+// Loading declarations: search paths, drop-in merging, validation, canonical TOML.
+//
+// A declaration NAME is the first NAME.toml found in the search path (like systemd units: /etc
+// overrides /run overrides /usr/lib). Drop-ins NAME.toml.d/*.toml from *every* search directory are
+// applied on top in lexical order of their file names (a drop-in in an earlier directory masks one
+// with the same file name in a later directory). Merging: tables merge key by key, scalars and
+// arrays (including [[mount]]) replace.
+//
+// Errors read "FILE:LINE:COL: <what was wrong>, expected <what>" (with "did you mean" hints for
+// misspelled keys). One declaration may have several errors: they are all reported, one per line
+// of Error::message, in file order.
+#pragma once
+
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "basic/result.h"
+#include "config/declaration.h"
+
+namespace berth::config {
+
+struct SearchPaths {
+    std::vector<std::string> dirs;
+    // /etc/berth/containers, /run/berth/containers, /usr/lib/berth/containers, or the
+    // colon-separated list in $BERTH_CONTAINERS_PATH (tests point it at temporary directories).
+    static SearchPaths system();
+};
+
+// One input file's text, for parsing without touching the disk (tests, fuzzing).
+struct SourceText {
+    std::string path;  // used in messages only
+    std::string text;
+};
+
+// Parses and validates a declaration from its main file plus drop-ins (already in merge order).
+// Checks that need other declarations (dependencies, cycles) are done by load_all().
+Result<Declaration> parse_declaration(std::string_view name, const SourceText& main,
+                                      const std::vector<SourceText>& dropins = {});
+
+// Finds NAME in the search path and loads it with its drop-ins.
+Result<Declaration> load_declaration(std::string_view name, const SearchPaths& paths);
+
+// Loads one file plus its sibling NAME.toml.d/ (name taken from the file name "NAME.toml").
+Result<Declaration> load_declaration_file(const std::string& path);
+
+// Same, but keeps an explicit NAME whatever the file is called (berth run --pinned=FILE NAME).
+Result<Declaration> load_declaration_file(const std::string& path, std::string_view name);
+
+struct LoadedSet {
+    std::map<std::string, Result<Declaration>> by_name;
+};
+
+// Loads every declaration in the search path. One invalid declaration never stops the others;
+// adds the cross-declaration checks: a dependency on an undeclared container, dependency cycles
+// (over requires, wants and after, which all order the units).
+LoadedSet load_all(const SearchPaths& paths);
+
+// The declaration as canonical TOML: every setting written explicitly, in a fixed order. Parsing
+// it back gives an equal Declaration. Used by `berth cat` and as the pinned copy the unit runs.
+std::string to_toml(const Declaration& declaration);
+
+// NAME rules: usable as a systemd unit instance name and a hostname-ish label:
+// [A-Za-z0-9][A-Za-z0-9_.-]*, at most 64 characters, not ending in a unit type suffix.
+bool is_valid_name(std::string_view name);
+
+// "foo.service", "network-online.target": a dependency entry naming a systemd unit rather than
+// another container.
+bool is_unit_name(std::string_view dependency);
+
+// The systemd unit of a dependency entry: container NAME -> "berth@NAME.service", units as-is.
+std::string dependency_unit(std::string_view dependency);
+
+}  // namespace berth::config

@@ -1,0 +1,289 @@
+// Finding declarations on disk (search path precedence, drop-ins, masking) and the checks that
+// need the whole set: dependencies on undeclared containers and dependency cycles.
+#include <dirent.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdlib>
+#include <functional>
+#include <set>
+
+#include "basic/fs-util.h"
+#include "basic/string-util.h"
+#include "config/config.h"
+
+namespace berth::config {
+
+namespace {
+
+constexpr std::array<std::string_view, 12> kUnitSuffixes = {
+    ".service", ".socket", ".target", ".mount", ".automount", ".device",
+    ".path",    ".timer",  ".slice",  ".scope", ".swap",      ".busname"};
+
+bool ends_with(std::string_view text, std::string_view suffix) {
+    return text.size() >= suffix.size() && text.substr(text.size() - suffix.size()) == suffix;
+}
+
+// Names of the entries of `dir` ending in `suffix` (regular files or symlinks), sorted.
+std::vector<std::string> list_dir(const std::string& dir, std::string_view suffix) {
+    std::vector<std::string> out;
+    DIR* d = ::opendir(dir.c_str());
+    if (!d) return out;
+    while (struct dirent* entry = ::readdir(d)) {
+        std::string_view name = entry->d_name;
+        if (name.empty() || name[0] == '.' || !ends_with(name, suffix) || name.size() == suffix.size()) continue;
+        out.emplace_back(name);
+    }
+    ::closedir(d);
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+// systemd's convention: a declaration symlinked to /dev/null (or empty drop-in name) is masked.
+bool is_masked(const std::string& path) {
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0) return false;
+    return S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3);
+}
+
+Result<SourceText> read_source(const std::string& path) {
+    auto text = read_file(path);
+    if (!text) return Unexpected(Error{text.error().code, path});
+    return SourceText{path, std::move(*text)};
+}
+
+// Drop-ins for NAME from each dir, in lexical order of file name; the first directory wins for
+// the same file name (so /etc can override or mask a /usr/lib drop-in).
+std::vector<std::string> find_dropins(std::string_view name, const std::vector<std::string>& dirs) {
+    std::map<std::string, std::string> by_file;
+    for (const auto& dir : dirs) {
+        std::string dropin_dir = path_join(dir, std::string(name) + ".toml.d");
+        for (const auto& file : list_dir(dropin_dir, ".toml")) by_file.emplace(file, path_join(dropin_dir, file));
+    }
+    std::vector<std::string> out;
+    for (const auto& [file, path] : by_file)
+        if (!is_masked(path)) out.push_back(path);
+    return out;
+}
+
+Result<Declaration> load_from(std::string_view name, const std::string& main_path,
+                              const std::vector<std::string>& dropin_paths) {
+    auto main = read_source(main_path);
+    if (!main) return Unexpected(main.error());
+    std::vector<SourceText> dropins;
+    for (const auto& p : dropin_paths) {
+        auto d = read_source(p);
+        if (!d) return Unexpected(d.error());
+        dropins.push_back(std::move(*d));
+    }
+    return parse_declaration(name, *main, dropins);
+}
+
+std::string location(const Declaration& d, const std::string& key) {
+    auto it = d.regions.find(key);
+    if (it == d.regions.end()) return fmt::format("{}:1:1", d.source_path);
+    return fmt::format("{}:{}:{}", it->second.file, it->second.line, it->second.column);
+}
+
+// Every (dependency entry, region key) of a declaration.
+std::vector<std::pair<std::string, std::string>> dependencies(const Declaration& d) {
+    std::vector<std::pair<std::string, std::string>> out;
+    auto add = [&](const std::vector<std::string>& list, std::string_view key) {
+        for (size_t i = 0; i < list.size(); ++i) out.emplace_back(list[i], fmt::format("service.{}.{}", key, i));
+    };
+    add(d.service.requires_, "requires");
+    add(d.service.wants, "wants");
+    add(d.service.after, "after");
+    return out;
+}
+
+}  // namespace
+
+SearchPaths SearchPaths::system() {
+    SearchPaths paths;
+    if (const char* env = std::getenv("BERTH_CONTAINERS_PATH"); env && *env) {
+        paths.dirs = split(env, ':');
+        return paths;
+    }
+    paths.dirs = {"/etc/berth/containers", "/run/berth/containers", "/usr/lib/berth/containers"};
+    return paths;
+}
+
+bool is_valid_name(std::string_view name) {
+    if (name.empty() || name.size() > 64) return false;
+    auto ok_first = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); };
+    if (!ok_first(name[0])) return false;
+    for (char c : name)
+        if (!(ok_first(c) || c == '_' || c == '.' || c == '-')) return false;
+    for (auto suffix : kUnitSuffixes)
+        if (ends_with(name, suffix)) return false;
+    return true;
+}
+
+bool is_unit_name(std::string_view dependency) {
+    if (dependency.size() > 255) return false;
+    for (auto suffix : kUnitSuffixes) {
+        if (!ends_with(dependency, suffix) || dependency.size() == suffix.size()) continue;
+        std::string_view stem = dependency.substr(0, dependency.size() - suffix.size());
+        for (char c : stem)
+            if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == ':' || c == '_' ||
+                  c == '.' || c == '-' || c == '@' || c == '\\'))
+                return false;
+        // "foo@.service" is a template: it cannot be started or depended on.
+        if (stem.back() == '@') return false;
+        return true;
+    }
+    return false;
+}
+
+std::string dependency_unit(std::string_view dependency) {
+    if (is_unit_name(dependency)) return std::string(dependency);
+    return fmt::format("berth@{}.service", dependency);
+}
+
+Result<Declaration> load_declaration(std::string_view name, const SearchPaths& paths) {
+    for (const auto& dir : paths.dirs) {
+        std::string path = path_join(dir, std::string(name) + ".toml");
+        if (!path_exists(path)) continue;
+        if (is_masked(path)) return fail(ENOENT, "container {} is masked ({} -> /dev/null)", quote(name), path);
+        return load_from(name, path, find_dropins(name, paths.dirs));
+    }
+    return fail(ENOENT, "container {} is not declared, expected {}.toml in {}", quote(name), name,
+                join(paths.dirs, ", "));
+}
+
+Result<Declaration> load_declaration_file(const std::string& path, std::string_view name) {
+    std::vector<std::string> dropins;
+    std::string dropin_dir = path + ".d";
+    for (const auto& file : list_dir(dropin_dir, ".toml")) {
+        std::string p = path_join(dropin_dir, file);
+        if (!is_masked(p)) dropins.push_back(p);
+    }
+    return load_from(name, path, dropins);
+}
+
+Result<Declaration> load_declaration_file(const std::string& path) {
+    std::string base = path.substr(path.rfind('/') == std::string::npos ? 0 : path.rfind('/') + 1);
+    if (!ends_with(base, ".toml") || base.size() == 5)
+        return fail(0, "{}:1:1: declaration file name {} does not end in .toml, expected NAME.toml", path,
+                    quote(base));
+    return load_declaration_file(path, std::string_view(base).substr(0, base.size() - 5));
+}
+
+LoadedSet load_all(const SearchPaths& paths) {
+    LoadedSet set;
+    std::map<std::string, std::string> main_files;  // NAME -> first NAME.toml
+    for (const auto& dir : paths.dirs)
+        for (const auto& file : list_dir(dir, ".toml")) {
+            std::string path = path_join(dir, file);
+            if (is_directory(path)) continue;
+            main_files.emplace(file.substr(0, file.size() - 5), path);
+        }
+    for (const auto& [name, path] : main_files) {
+        if (is_masked(path)) continue;
+        set.by_name.emplace(name, load_from(name, path, find_dropins(name, paths.dirs)));
+    }
+
+    // Cross-declaration checks. Errors are added per declaration; an invalid dependency target is
+    // still "declared" (its unit exists and fails), so only missing ones are errors here.
+    std::map<std::string, std::vector<std::string>> extra_errors;
+    std::map<std::string, std::vector<std::pair<std::string, std::string>>> edges;  // container deps only
+    for (auto& [name, result] : set.by_name) {
+        if (!result) continue;
+        for (const auto& [entry, key] : dependencies(*result)) {
+            if (is_unit_name(entry)) continue;
+            if (!set.by_name.count(entry)) {
+                extra_errors[name].push_back(fmt::format(
+                    "{}: {}: container {} is not declared, expected the NAME of a declared container (a {}.toml in "
+                    "the search path) or a unit name such as \"{}.service\"",
+                    location(*result, key), key.substr(0, key.rfind('.')), quote(entry), entry, entry));
+                continue;
+            }
+            edges[name].emplace_back(entry, key);
+        }
+    }
+
+    // Tarjan's strongly connected components: every container in a component of two or more is
+    // part of a cycle (self-dependencies are rejected by the parser).
+    std::map<std::string, int> index, low;
+    std::set<std::string> on_stack;
+    std::vector<std::string> stack;
+    int counter = 0;
+    std::vector<std::vector<std::string>> components;
+    std::function<void(const std::string&)> strongconnect = [&](const std::string& v) {
+        index[v] = low[v] = counter++;
+        stack.push_back(v);
+        on_stack.insert(v);
+        for (const auto& [w, key] : edges[v]) {
+            if (!index.count(w)) {
+                strongconnect(w);
+                low[v] = std::min(low[v], low[w]);
+            } else if (on_stack.count(w)) {
+                low[v] = std::min(low[v], index[w]);
+            }
+        }
+        if (low[v] == index[v]) {
+            std::vector<std::string> component;
+            std::string w;
+            do {
+                w = stack.back();
+                stack.pop_back();
+                on_stack.erase(w);
+                component.push_back(w);
+            } while (w != v);
+            if (component.size() > 1) components.push_back(component);
+        }
+    };
+    for (const auto& [name, result] : set.by_name)
+        if (result && !index.count(name)) strongconnect(name);
+
+    for (const auto& component : components) {
+        std::set<std::string> members(component.begin(), component.end());
+        for (const auto& start : component) {
+            // Shortest path back to `start` inside the component, for a readable "a -> b -> a".
+            std::map<std::string, std::pair<std::string, std::string>> parent;  // node -> (prev, key)
+            std::vector<std::string> queue = {start};
+            std::string last;
+            std::string closing_key;
+            for (size_t qi = 0; qi < queue.size() && last.empty(); ++qi) {
+                const std::string& v = queue[qi];
+                for (const auto& [w, key] : edges[v]) {
+                    if (!members.count(w)) continue;
+                    if (w == start) {
+                        last = v;
+                        closing_key = key;
+                        break;
+                    }
+                    if (!parent.count(w)) {
+                        parent[w] = {v, key};
+                        queue.push_back(w);
+                    }
+                }
+            }
+            std::vector<std::string> cycle = {start};
+            for (std::string v = last; v != start; v = parent[v].first) cycle.insert(cycle.begin() + 1, v);
+            cycle.push_back(start);
+            // Point at the edge leaving `start`.
+            std::string first_key = closing_key;
+            for (const auto& [w, key] : edges[start])
+                if (cycle.size() > 1 && w == cycle[1]) {
+                    first_key = key;
+                    break;
+                }
+            const Declaration& d = *set.by_name.at(start);
+            extra_errors[start].push_back(fmt::format(
+                "{}: dependency cycle {}, expected requires/wants/after without cycles (each orders the units)",
+                location(d, first_key), join(cycle, " -> ")));
+        }
+    }
+
+    for (auto& [name, errors] : extra_errors) {
+        auto& result = set.by_name.at(name);
+        result = Unexpected(Error{0, join(errors, "\n")});
+    }
+    return set;
+}
+
+}  // namespace berth::config

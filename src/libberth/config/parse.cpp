@@ -1,0 +1,976 @@
+// The one translation unit that includes toml++ (slow to compile, throws): parses the main file and
+// its drop-ins, merges them, and checks and converts the merged table into a Declaration.
+//
+// Merging keeps every node's source region (toml++ nodes keep it when moved, not when copied), so
+// an error in a value that came from a drop-in points at the drop-in's line and column.
+//
+// The checker never stops at the first problem: it records every error with its position and
+// carries on with the next key, so `berth validate` shows everything wrong with a file at once.
+// Errors are sorted by file (main file first, then drop-ins in merge order), line and column.
+#include <algorithm>
+#include <set>
+
+#include <toml++/toml.h>
+
+#include "basic/fs-util.h"
+#include "basic/string-util.h"
+#include "config/config.h"
+#include "config/values.h"
+
+namespace berth::config {
+
+namespace {
+
+struct Diagnostic {
+    int file_index;
+    int line;
+    int column;
+    std::string text;  // "FILE:LINE:COL: message"
+};
+
+struct Section {
+    std::string_view name;
+    std::vector<std::string_view> keys;
+};
+
+const std::vector<Section>& sections() {
+    static const std::vector<Section> kSections = {
+        {"container",
+         {"image", "rootfs", "command", "environment", "environment_files", "user", "supplementary_groups",
+          "workdir", "hostname", "ephemeral", "read_only", "stop_signal", "stop_timeout", "notify", "init"}},
+        {"mount", {"type", "source", "target", "read_only", "size", "mode"}},
+        {"network", {"mode", "bridge", "address", "host_address", "gateway", "ports"}},
+        {"resources",
+         {"memory_max", "memory_high", "memory_swap_max", "cpu_weight", "cpu_quota", "allowed_cpus", "tasks_max",
+          "io_weight", "limits"}},
+        {"security",
+         {"capabilities_add", "capabilities_drop", "seccomp", "no_new_privileges", "user_namespace", "devices"}},
+        {"service", {"restart", "restart_sec", "requires", "wants", "after", "timeout_start", "timeout_stop"}},
+        {"install", {"wanted_by", "required_by"}},
+    };
+    return kSections;
+}
+
+const char* type_name(const toml::node& node) {
+    switch (node.type()) {
+        case toml::node_type::string: return "a string";
+        case toml::node_type::integer: return "an integer";
+        case toml::node_type::floating_point: return "a float";
+        case toml::node_type::boolean: return "a boolean";
+        case toml::node_type::date: return "a date";
+        case toml::node_type::time: return "a time";
+        case toml::node_type::date_time: return "a date-time";
+        case toml::node_type::array: return "an array";
+        case toml::node_type::table: return "a table";
+        default: return "nothing";
+    }
+}
+
+class Checker {
+public:
+    Checker(std::string_view name, std::vector<std::string> files) : files_(std::move(files)) {
+        declaration.name = std::string(name);
+    }
+
+    Declaration declaration;
+
+    void error(const toml::source_region& where, std::string message) {
+        std::string file = where.path ? *where.path : files_.front();
+        int index = 0;
+        for (size_t i = 0; i < files_.size(); ++i)
+            if (files_[i] == file) index = static_cast<int>(i);
+        int line = static_cast<int>(where.begin.line ? where.begin.line : 1);
+        int column = static_cast<int>(where.begin.column ? where.begin.column : 1);
+        diagnostics_.push_back({index, line, column, fmt::format("{}:{}:{}: {}", file, line, column, message)});
+    }
+    void error(const toml::node& node, std::string message) { error(node.source(), std::move(message)); }
+
+    bool failed() const { return !diagnostics_.empty(); }
+
+    Error to_error() {
+        std::stable_sort(diagnostics_.begin(), diagnostics_.end(), [](const Diagnostic& a, const Diagnostic& b) {
+            return std::tie(a.file_index, a.line, a.column) < std::tie(b.file_index, b.line, b.column);
+        });
+        std::vector<std::string> lines;
+        for (auto& d : diagnostics_)
+            if (lines.empty() || lines.back() != d.text) lines.push_back(d.text);
+        return Error{0, join(lines, "\n")};
+    }
+
+    void remember(const std::string& key, const toml::source_region& where) {
+        SourceRegion region;
+        region.file = where.path ? *where.path : files_.front();
+        region.line = static_cast<int>(where.begin.line);
+        region.column = static_cast<int>(where.begin.column);
+        declaration.regions[key] = std::move(region);
+    }
+
+    SourceRegion region_of(const toml::node& node) {
+        const auto& where = node.source();
+        return SourceRegion{where.path ? *where.path : files_.front(), static_cast<int>(where.begin.line),
+                            static_cast<int>(where.begin.column)};
+    }
+
+    // --- typed getters: each reports "wrong type" itself and returns nullopt ---
+
+    std::optional<std::string> string(const toml::node& node, std::string_view key, std::string_view expected = "a string") {
+        if (auto s = node.as_string()) return s->get();
+        error(node, fmt::format("{} is {}, expected {}", key, type_name(node), expected));
+        return std::nullopt;
+    }
+
+    std::optional<bool> boolean(const toml::node& node, std::string_view key) {
+        if (auto b = node.as_boolean()) return b->get();
+        error(node, fmt::format("{} is {}, expected true or false", key, type_name(node)));
+        return std::nullopt;
+    }
+
+    std::optional<int64_t> integer(const toml::node& node, std::string_view key, int64_t min, int64_t max) {
+        if (auto i = node.as_integer()) {
+            int64_t v = i->get();
+            if (v < min || v > max) {
+                error(node, fmt::format("{} = {} is out of range, expected an integer from {} to {}", key, v, min, max));
+                return std::nullopt;
+            }
+            return v;
+        }
+        error(node, fmt::format("{} is {}, expected an integer from {} to {}", key, type_name(node), min, max));
+        return std::nullopt;
+    }
+
+    std::optional<std::vector<std::string>> strings(const toml::node& node, std::string_view key,
+                                                    std::string_view element = "strings") {
+        auto array = node.as_array();
+        if (!array) {
+            error(node, fmt::format("{} is {}, expected an array of {}", key, type_name(node), element));
+            return std::nullopt;
+        }
+        std::vector<std::string> out;
+        bool ok = true;
+        for (size_t i = 0; i < array->size(); ++i) {
+            const toml::node& item = *array->get(i);
+            if (auto s = item.as_string()) {
+                out.push_back(s->get());
+            } else {
+                error(item, fmt::format("{}[{}] is {}, expected a string", key, i, type_name(item)));
+                ok = false;
+            }
+        }
+        if (!ok) return std::nullopt;
+        return out;
+    }
+
+    std::optional<std::string> absolute_path(const toml::node& node, std::string_view key) {
+        auto s = string(node, key, "an absolute path");
+        if (!s) return std::nullopt;
+        if (s->empty() || (*s)[0] != '/' || s->find('\0') != std::string::npos) {
+            error(node, fmt::format("{} = {} is not an absolute path, expected an absolute path (starting with '/')",
+                                    key, quote(*s)));
+            return std::nullopt;
+        }
+        return normalize_absolute_path(*s);
+    }
+
+    std::optional<uint64_t> size(const toml::node& node, std::string_view key, bool allow_infinity) {
+        std::string_view expected = allow_infinity
+            ? "bytes as an integer, a size such as \"512M\" or \"1G\" (K, M, G, T, P, E), or \"infinity\""
+            : "bytes as an integer or a size such as \"512M\" or \"1G\" (K, M, G, T, P, E)";
+        if (auto i = node.as_integer()) {
+            if (i->get() < 0) {
+                error(node, fmt::format("{} = {} is negative, expected {}", key, i->get(), expected));
+                return std::nullopt;
+            }
+            return static_cast<uint64_t>(i->get());
+        }
+        auto s = node.as_string();
+        if (!s) {
+            error(node, fmt::format("{} is {}, expected {}", key, type_name(node), expected));
+            return std::nullopt;
+        }
+        auto value = parse_size(s->get(), allow_infinity);
+        if (!value) error(node, fmt::format("{} = {} is not a valid size, expected {}", key, quote(s->get()), expected));
+        return value;
+    }
+
+    std::optional<uint64_t> duration(const toml::node& node, std::string_view key, bool allow_infinity) {
+        std::string_view expected = allow_infinity
+            ? "seconds as an integer, a duration such as \"30s\", \"5min\" or \"1h 30min\", or \"infinity\""
+            : "seconds as an integer or a duration such as \"30s\", \"5min\" or \"1h 30min\"";
+        if (auto i = node.as_integer()) {
+            int64_t v = i->get();
+            if (v < 0 || v > static_cast<int64_t>(UINT64_MAX / 1000000 - 1)) {
+                error(node, fmt::format("{} = {} is out of range, expected {}", key, v, expected));
+                return std::nullopt;
+            }
+            return static_cast<uint64_t>(v) * 1000000;
+        }
+        auto s = node.as_string();
+        if (!s) {
+            error(node, fmt::format("{} is {}, expected {}", key, type_name(node), expected));
+            return std::nullopt;
+        }
+        auto value = parse_duration_us(s->get(), allow_infinity);
+        if (!value)
+            error(node, fmt::format("{} = {} is not a valid duration, expected {}", key, quote(s->get()), expected));
+        return value;
+    }
+
+    // Reports unknown keys of a table with a "did you mean" hint; returns false if any.
+    void unknown_key(const toml::key& key, std::string_view section, const std::vector<std::string_view>& known) {
+        std::string hint;
+        size_t best = SIZE_MAX;
+        for (auto candidate : known) {
+            size_t d = edit_distance(key.str(), candidate);
+            if (d < best) {
+                best = d;
+                hint = std::string(candidate);
+            }
+        }
+        size_t threshold = std::max<size_t>(1, std::min<size_t>(3, key.str().size() / 3));
+        std::string message;
+        std::string where = section.empty() ? "at the top level" : fmt::format("in [{}]", section);
+        if (best <= threshold) {
+            message = fmt::format("unknown key {} {}, expected a known key; did you mean {}?", quote(key.str()), where,
+                                  quote(hint));
+        } else {
+            // Right key, wrong section?
+            std::string home;
+            for (const auto& s : sections())
+                for (auto k : s.keys)
+                    if (k == key.str() && s.name != section) home = std::string(s.name);
+            if (!home.empty())
+                message = fmt::format("unknown key {} {}, expected it in [{}]; did you mean [{}] {}?", quote(key.str()),
+                                      where, home, home, key.str());
+            else
+                message = fmt::format("unknown key {} {}, expected one of: {}", quote(key.str()), where,
+                                      join(std::vector<std::string>(known.begin(), known.end()), ", "));
+        }
+        error(key.source(), std::move(message));
+    }
+
+private:
+    std::vector<std::string> files_;
+    std::vector<Diagnostic> diagnostics_;
+};
+
+// Tables merge key by key; everything else (scalars, arrays, arrays of tables) replaces.
+void merge_into(toml::table& base, toml::table&& overlay) {
+    for (auto&& [key, node] : overlay) {
+        toml::node* existing = base.get(key.str());
+        if (existing && existing->is_table() && node.is_table()) {
+            merge_into(*existing->as_table(), std::move(*node.as_table()));
+        } else {
+            base.insert_or_assign(key, std::move(node));
+        }
+    }
+}
+
+bool is_container_dependency_ok(std::string_view entry) { return is_unit_name(entry) || is_valid_name(entry); }
+
+void check_image_reference(Checker& c, const toml::node& node, const std::string& image) {
+    bool ok = !image.empty() && image.size() <= 512;
+    if (ok && image.rfind("sha256:", 0) == 0) {
+        std::string_view hex = std::string_view(image).substr(7);
+        ok = hex.size() == 64 && std::all_of(hex.begin(), hex.end(), [](char ch) {
+                 return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f');
+             });
+        if (!ok) {
+            c.error(node, fmt::format("container.image = {} is not a valid image id, expected \"sha256:\" and 64 "
+                                      "lowercase hex digits",
+                                      quote(image)));
+            return;
+        }
+    }
+    for (char ch : image)
+        if (static_cast<unsigned char>(ch) <= ' ' || ch == 0x7f || ch == '"' || ch == '\'' || ch == '\\') ok = false;
+    if (!ok)
+        c.error(node, fmt::format("container.image = {} is not a valid image reference, expected NAME[:TAG] or "
+                                  "sha256:ID",
+                                  quote(image)));
+}
+
+void parse_container(Checker& c, const toml::table& table, const toml::node* container_node,
+                     const toml::node*& image_node, const toml::node*& rootfs_node) {
+    Declaration& d = c.declaration;
+    const auto& keys = sections()[0].keys;
+    for (auto&& [key, node] : table) {
+        const std::string k(key.str());
+        std::string path = "container." + k;
+        c.remember(path, key.source());
+        if (k == "image") {
+            if (auto s = c.string(node, path)) {
+                d.image = *s;
+                image_node = &node;
+                check_image_reference(c, node, *s);
+            }
+        } else if (k == "rootfs") {
+            if (auto s = c.absolute_path(node, path)) {
+                d.rootfs = *s;
+                rootfs_node = &node;
+            }
+        } else if (k == "command") {
+            if (auto v = c.strings(node, path)) {
+                if (v->empty()) c.error(node, "container.command is empty, expected at least the program to run (or leave it out for the image's default)");
+                d.command = *v;
+            }
+        } else if (k == "environment") {
+            auto env = node.as_table();
+            if (!env) {
+                c.error(node, fmt::format("{} is {}, expected a table of NAME = \"value\"", path, type_name(node)));
+                continue;
+            }
+            for (auto&& [ek, ev] : *env) {
+                std::string name(ek.str());
+                std::string ep = path + "." + name;
+                if (!is_valid_env_name(ek.str())) {
+                    c.error(ek.source(), fmt::format("environment variable name {} is invalid, expected letters, "
+                                                     "digits and '_', not starting with a digit",
+                                                     quote(ek.str())));
+                    continue;
+                }
+                if (auto s = ev.as_string()) {
+                    if (s->get().find('\0') != std::string::npos)
+                        c.error(ev, fmt::format("{} contains a NUL byte, expected text", ep));
+                    else
+                        d.environment[name] = s->get();
+                } else if (auto i = ev.as_integer()) {
+                    d.environment[name] = fmt::format("{}", i->get());
+                } else if (auto b = ev.as_boolean()) {
+                    d.environment[name] = b->get() ? "true" : "false";
+                } else {
+                    c.error(ev, fmt::format("{} is {}, expected a string (or an integer or boolean)", ep, type_name(ev)));
+                }
+            }
+        } else if (k == "environment_files") {
+            auto array = node.as_array();
+            if (!array) {
+                c.error(node, fmt::format("{} is {}, expected an array of absolute paths", path, type_name(node)));
+                continue;
+            }
+            for (size_t i = 0; i < array->size(); ++i)
+                if (auto p = c.absolute_path(*array->get(i), fmt::format("{}[{}]", path, i)))
+                    d.environment_files.push_back(*p);
+        } else if (k == "user") {
+            if (auto s = c.string(node, path, "\"user\", \"uid\", \"uid:gid\" or \"user:group\"")) {
+                auto colon = s->find(':');
+                std::string user = s->substr(0, colon);
+                std::string group = colon == std::string::npos ? "" : s->substr(colon + 1);
+                if (!is_valid_account(user) || (colon != std::string::npos && !is_valid_account(group)))
+                    c.error(node, fmt::format("container.user = {} is invalid, expected \"user\", \"uid\", "
+                                              "\"uid:gid\" or \"user:group\"",
+                                              quote(*s)));
+                else
+                    d.user = UserSpec{user, group};
+            }
+        } else if (k == "supplementary_groups") {
+            if (auto v = c.strings(node, path, "group names or gids")) {
+                for (const auto& g : *v)
+                    if (!is_valid_account(g))
+                        c.error(node, fmt::format("container.supplementary_groups has invalid group {}, expected a "
+                                                  "group name or gid",
+                                                  quote(g)));
+                d.supplementary_groups = *v;
+            }
+        } else if (k == "workdir") {
+            if (auto p = c.absolute_path(node, path)) d.workdir = *p;
+        } else if (k == "hostname") {
+            if (auto s = c.string(node, path)) {
+                if (!is_valid_hostname(*s))
+                    c.error(node, fmt::format("container.hostname = {} is invalid, expected at most 64 letters, "
+                                              "digits, '-', '_' and '.'",
+                                              quote(*s)));
+                else
+                    d.hostname = *s;
+            }
+        } else if (k == "ephemeral") {
+            if (auto b = c.boolean(node, path)) d.ephemeral = *b;
+        } else if (k == "read_only") {
+            if (auto b = c.boolean(node, path)) d.read_only = *b;
+        } else if (k == "init") {
+            if (auto b = c.boolean(node, path)) d.init = *b;
+        } else if (k == "stop_signal") {
+            std::optional<int> sig;
+            if (auto i = node.as_integer()) {
+                if (i->get() >= 1 && i->get() <= 64) sig = parse_signal(fmt::format("{}", i->get()));
+            } else if (auto s = node.as_string()) {
+                sig = parse_signal(s->get());
+            }
+            if (!sig) {
+                std::string shown = node.is_string() ? quote(node.as_string()->get())
+                                  : node.is_integer() ? fmt::format("{}", node.as_integer()->get())
+                                                      : std::string(type_name(node));
+                c.error(node, fmt::format("container.stop_signal = {} is not a signal, expected a signal name such "
+                                          "as \"SIGTERM\" or \"INT\", or a number",
+                                          shown));
+            } else {
+                d.stop_signal = *sig;
+            }
+        } else if (k == "stop_timeout") {
+            if (auto v = c.duration(node, path, true)) d.stop_timeout_us = *v;
+        } else if (k == "notify") {
+            if (auto s = c.string(node, path, "\"started\" or \"container\"")) {
+                if (*s == "started") d.notify = NotifyMode::Started;
+                else if (*s == "container") d.notify = NotifyMode::Container;
+                else c.error(node, fmt::format("container.notify = {} is unknown, expected \"started\" or \"container\"", quote(*s)));
+            }
+        } else {
+            c.unknown_key(key, "container", keys);
+        }
+    }
+    (void)container_node;
+}
+
+void parse_mount(Checker& c, const toml::table& table, size_t index) {
+    Mount m;
+    m.where = c.region_of(table);
+    const auto& keys = sections()[1].keys;
+    std::string prefix = fmt::format("mount[{}]", index);
+    const toml::node* type_node = nullptr;
+    const toml::node* source_node = nullptr;
+    const toml::node* size_node = nullptr;
+    const toml::node* mode_node = nullptr;
+    bool type_ok = true;
+    for (auto&& [key, node] : table) {
+        const std::string k(key.str());
+        std::string path = prefix + "." + k;
+        if (k == "type") {
+            type_node = &node;
+            if (auto s = c.string(node, path, "\"bind\", \"tmpfs\" or \"volume\"")) {
+                if (*s == "bind") m.type = MountType::Bind;
+                else if (*s == "tmpfs") m.type = MountType::Tmpfs;
+                else if (*s == "volume") m.type = MountType::Volume;
+                else {
+                    c.error(node, fmt::format("{} = {} is unknown, expected \"bind\", \"tmpfs\" or \"volume\"", path, quote(*s)));
+                    type_ok = false;
+                }
+            } else {
+                type_ok = false;
+            }
+        } else if (k == "source") {
+            source_node = &node;
+        } else if (k == "target") {
+            if (auto p = c.absolute_path(node, path)) m.target = *p;
+        } else if (k == "read_only") {
+            if (auto b = c.boolean(node, path)) m.read_only = *b;
+        } else if (k == "size") {
+            size_node = &node;
+            if (auto v = c.size(node, path, false)) m.size = *v;
+        } else if (k == "mode") {
+            mode_node = &node;
+            std::optional<unsigned long long> mode;
+            if (auto s = node.as_string()) {
+                const std::string& text = s->get();
+                if (!text.empty() && text.size() <= 4 &&
+                    std::all_of(text.begin(), text.end(), [](char ch) { return ch >= '0' && ch <= '7'; }))
+                    mode = std::stoull(text, nullptr, 8);
+            } else if (auto i = node.as_integer()) {
+                // Only an octal literal (0o1777) means what it says; decimal 1777 is a trap.
+                if ((i->flags() & toml::value_flags::format_as_octal) != toml::value_flags::none && i->get() >= 0 &&
+                    i->get() <= 07777)
+                    mode = static_cast<unsigned long long>(i->get());
+            }
+            if (!mode)
+                c.error(node, fmt::format("{} is invalid, expected octal permissions as a string such as \"1777\" "
+                                          "or an octal integer such as 0o1777",
+                                          path));
+            else
+                m.mode = static_cast<uint32_t>(*mode);
+        } else {
+            c.unknown_key(key, "[mount]", keys);
+        }
+    }
+    if (!type_node) {
+        c.error(table, fmt::format("{} has no type, expected type = \"bind\", \"tmpfs\" or \"volume\"", prefix));
+        type_ok = false;
+    }
+    if (!table.get("target")) c.error(table, fmt::format("{} has no target, expected an absolute path inside the container", prefix));
+    if (type_ok) {
+        std::string sp = prefix + ".source";
+        switch (m.type) {
+            case MountType::Bind:
+                if (!source_node) c.error(table, fmt::format("{} (bind) has no source, expected an absolute host path", prefix));
+                else if (auto p = c.absolute_path(*source_node, sp)) m.source = *p;
+                break;
+            case MountType::Volume:
+                if (!source_node) {
+                    c.error(table, fmt::format("{} (volume) has no source, expected a volume name", prefix));
+                } else if (auto s = c.string(*source_node, sp, "a volume name")) {
+                    if (!is_valid_volume_name(*s))
+                        c.error(*source_node, fmt::format("{} = {} is not a valid volume name, expected letters, "
+                                                          "digits, '_', '.' and '-'",
+                                                          sp, quote(*s)));
+                    else
+                        m.source = *s;
+                }
+                break;
+            case MountType::Tmpfs:
+                if (source_node) c.error(*source_node, fmt::format("{} is set for a tmpfs mount, expected no source", sp));
+                break;
+        }
+        if (m.type != MountType::Tmpfs) {
+            if (size_node) c.error(*size_node, fmt::format("{}.size applies to tmpfs mounts only, expected no size here", prefix));
+            if (mode_node) c.error(*mode_node, fmt::format("{}.mode applies to tmpfs mounts only, expected no mode here", prefix));
+        }
+    }
+    c.declaration.mounts.push_back(std::move(m));
+}
+
+void parse_network(Checker& c, const toml::table& table) {
+    Network& n = c.declaration.network;
+    const auto& keys = sections()[2].keys;
+    const toml::node* mode_node = nullptr;
+    const toml::node* bridge_node = nullptr;
+    std::vector<const toml::node*> netns_only;  // settings that need an own veth/bridge
+    std::vector<std::string> netns_only_keys;
+    for (auto&& [key, node] : table) {
+        const std::string k(key.str());
+        std::string path = "network." + k;
+        c.remember(path, key.source());
+        if (k == "mode") {
+            mode_node = &node;
+            if (auto s = c.string(node, path, "\"none\", \"host\", \"veth\" or \"bridge\"")) {
+                if (*s == "none") n.mode = NetworkMode::None;
+                else if (*s == "host") n.mode = NetworkMode::Host;
+                else if (*s == "veth") n.mode = NetworkMode::Veth;
+                else if (*s == "bridge") n.mode = NetworkMode::Bridge;
+                else c.error(node, fmt::format("network.mode = {} is unknown, expected \"none\", \"host\", \"veth\" or \"bridge\"", quote(*s)));
+            }
+        } else if (k == "bridge") {
+            bridge_node = &node;
+            if (auto s = c.string(node, path, "a host bridge interface name")) {
+                if (!is_valid_ifname(*s))
+                    c.error(node, fmt::format("network.bridge = {} is not an interface name, expected 1 to 15 "
+                                              "characters without '/', ':' or spaces",
+                                              quote(*s)));
+                else
+                    n.bridge = *s;
+            }
+        } else if (k == "address" || k == "host_address") {
+            netns_only.push_back(&node);
+            netns_only_keys.push_back(path);
+            if (auto s = c.string(node, path, "an address with prefix length such as \"10.0.0.2/24\"")) {
+                if (!is_valid_cidr_address(*s))
+                    c.error(node, fmt::format("{} = {} is invalid, expected an address with prefix length such as "
+                                              "\"10.0.0.2/24\"",
+                                              path, quote(*s)));
+                else
+                    (k == "address" ? n.address : n.host_address) = *s;
+            }
+        } else if (k == "gateway") {
+            netns_only.push_back(&node);
+            netns_only_keys.push_back(path);
+            if (auto s = c.string(node, path, "an IP address")) {
+                if (!is_valid_ip_address(*s))
+                    c.error(node, fmt::format("network.gateway = {} is invalid, expected an IP address such as \"10.0.0.1\"", quote(*s)));
+                else
+                    n.gateway = *s;
+            }
+        } else if (k == "ports") {
+            netns_only.push_back(&node);
+            netns_only_keys.push_back(path);
+            auto array = node.as_array();
+            if (!array) {
+                c.error(node, fmt::format("network.ports is {}, expected an array of \"HOSTPORT:PORT[/tcp|udp]\"", type_name(node)));
+                continue;
+            }
+            for (size_t i = 0; i < array->size(); ++i) {
+                const toml::node& item = *array->get(i);
+                auto s = c.string(item, fmt::format("network.ports[{}]", i), "\"[HOSTIP:]HOSTPORT:PORT[/tcp|udp]\"");
+                if (!s) continue;
+                if (auto port = parse_port_mapping(*s))
+                    n.ports.push_back(*port);
+                else
+                    c.error(item, fmt::format("network.ports[{}] = {} is not a port mapping, expected "
+                                              "\"[HOSTIP:]HOSTPORT:PORT[/tcp|udp]\" such as \"8080:80/tcp\" or "
+                                              "\"127.0.0.1:8080:80\" (ports 1-65535)",
+                                              i, quote(*s)));
+            }
+        } else {
+            c.unknown_key(key, "network", keys);
+        }
+    }
+    if (n.mode == NetworkMode::Bridge && n.bridge.empty() && !bridge_node)
+        c.error(mode_node ? *mode_node : static_cast<const toml::node&>(table),
+                "network.mode = \"bridge\" needs a bridge, expected network.bridge = \"NAME\" of a host bridge");
+    if (n.mode != NetworkMode::Bridge && bridge_node)
+        c.error(*bridge_node, "network.bridge is set but network.mode is not \"bridge\", expected mode = \"bridge\" "
+                              "or no bridge");
+    if (n.mode == NetworkMode::None || n.mode == NetworkMode::Host) {
+        const char* mode = n.mode == NetworkMode::None ? "none" : "host";
+        for (size_t i = 0; i < netns_only.size(); ++i)
+            c.error(*netns_only[i], fmt::format("{} needs network.mode \"veth\" or \"bridge\", expected no {} with "
+                                                "mode \"{}\"",
+                                                netns_only_keys[i], netns_only_keys[i], mode));
+    }
+    if (n.mode == NetworkMode::Bridge && !n.host_address.empty())
+        c.error(*table.get("host_address"), "network.host_address applies to mode \"veth\" only, expected no "
+                                            "host_address with mode \"bridge\" (the bridge has the host's address)");
+}
+
+void parse_resources(Checker& c, const toml::table& table) {
+    Resources& r = c.declaration.resources;
+    const auto& keys = sections()[3].keys;
+    for (auto&& [key, node] : table) {
+        const std::string k(key.str());
+        std::string path = "resources." + k;
+        c.remember(path, key.source());
+        if (k == "memory_max") {
+            if (auto v = c.size(node, path, true)) r.memory_max = *v;
+        } else if (k == "memory_high") {
+            if (auto v = c.size(node, path, true)) r.memory_high = *v;
+        } else if (k == "memory_swap_max") {
+            if (auto v = c.size(node, path, true)) r.memory_swap_max = *v;
+        } else if (k == "cpu_weight") {
+            if (auto v = c.integer(node, path, 1, 10000)) r.cpu_weight = static_cast<uint32_t>(*v);
+        } else if (k == "io_weight") {
+            if (auto v = c.integer(node, path, 1, 10000)) r.io_weight = static_cast<uint32_t>(*v);
+        } else if (k == "cpu_quota") {
+            if (auto s = c.string(node, path, "a percentage such as \"150%\"")) {
+                if (auto v = parse_percent(*s)) r.cpu_quota_percent = *v;
+                else c.error(node, fmt::format("resources.cpu_quota = {} is not a percentage, expected a percentage such as \"50%\" or \"150%\" (100% = one CPU)", quote(*s)));
+            }
+        } else if (k == "allowed_cpus") {
+            if (auto s = c.string(node, path, "a CPU list such as \"0-3,6\"")) {
+                if (is_valid_cpu_list(*s)) r.allowed_cpus = *s;
+                else c.error(node, fmt::format("resources.allowed_cpus = {} is invalid, expected a CPU list such as \"0-3,6\"", quote(*s)));
+            }
+        } else if (k == "tasks_max") {
+            if (auto s = node.as_string(); s && s->get() == "infinity") {
+                r.tasks_max = kInfinity;
+            } else if (node.is_integer()) {
+                if (auto v = c.integer(node, path, 1, INT64_MAX)) r.tasks_max = static_cast<uint64_t>(*v);
+            } else {
+                c.error(node, fmt::format("resources.tasks_max is {}, expected a positive integer or \"infinity\"",
+                                          node.is_string() ? quote(node.as_string()->get()) : type_name(node)));
+            }
+        } else if (k == "limits") {
+            auto limits = node.as_table();
+            if (!limits) {
+                c.error(node, fmt::format("resources.limits is {}, expected a table such as {{ nofile = 1024 }}", type_name(node)));
+                continue;
+            }
+            for (auto&& [lk, lv] : *limits) {
+                std::string limit(lk.str());
+                if (!is_valid_rlimit(lk.str())) {
+                    c.error(lk.source(), fmt::format("unknown resource limit {} in resources.limits, expected one of: "
+                                                     "cpu, fsize, data, stack, core, rss, nofile, as, nproc, memlock, "
+                                                     "locks, sigpending, msgqueue, nice, rtprio, rttime",
+                                                     quote(lk.str())));
+                    continue;
+                }
+                std::string lp = "resources.limits." + limit;
+                if (auto s = lv.as_string(); s && s->get() == "infinity") {
+                    r.limits[limit] = kInfinity;
+                } else if (lv.is_integer()) {
+                    if (auto v = c.integer(lv, lp, 0, INT64_MAX)) r.limits[limit] = static_cast<uint64_t>(*v);
+                } else {
+                    c.error(lv, fmt::format("{} is {}, expected a non-negative integer or \"infinity\"", lp,
+                                            lv.is_string() ? quote(lv.as_string()->get()) : type_name(lv)));
+                }
+            }
+        } else {
+            c.unknown_key(key, "resources", keys);
+        }
+    }
+}
+
+void parse_capabilities(Checker& c, const toml::node& node, const std::string& path, std::vector<std::string>& out) {
+    auto names = c.strings(node, path, "capability names");
+    if (!names) return;
+    auto array = node.as_array();
+    for (size_t i = 0; i < names->size(); ++i) {
+        if (auto cap = normalize_capability((*names)[i])) {
+            if (std::find(out.begin(), out.end(), *cap) == out.end()) out.push_back(*cap);
+        } else {
+            c.error(*array->get(i), fmt::format("{}[{}] = {} is not a capability, expected a name such as "
+                                                "\"CAP_NET_ADMIN\" or \"NET_ADMIN\", or \"ALL\"",
+                                                path, i, quote((*names)[i])));
+        }
+    }
+}
+
+void parse_security(Checker& c, const toml::table& table) {
+    Security& s = c.declaration.security;
+    const auto& keys = sections()[4].keys;
+    for (auto&& [key, node] : table) {
+        const std::string k(key.str());
+        std::string path = "security." + k;
+        c.remember(path, key.source());
+        if (k == "capabilities_add") {
+            parse_capabilities(c, node, path, s.capabilities_add);
+        } else if (k == "capabilities_drop") {
+            parse_capabilities(c, node, path, s.capabilities_drop);
+        } else if (k == "seccomp") {
+            if (auto v = c.string(node, path, "\"default\", \"unconfined\" or an absolute path to a JSON profile")) {
+                if (*v == "default") s.seccomp = SeccompMode::Default;
+                else if (*v == "unconfined") s.seccomp = SeccompMode::Unconfined;
+                else if (!v->empty() && (*v)[0] == '/') {
+                    s.seccomp = SeccompMode::Profile;
+                    s.seccomp_profile = normalize_absolute_path(*v);
+                } else {
+                    c.error(node, fmt::format("security.seccomp = {} is invalid, expected \"default\", "
+                                              "\"unconfined\" or an absolute path to a JSON profile",
+                                              quote(*v)));
+                }
+            }
+        } else if (k == "no_new_privileges") {
+            if (auto b = c.boolean(node, path)) s.no_new_privileges = *b;
+        } else if (k == "user_namespace") {
+            std::string_view expected = "\"off\", \"pick\" or { uid = N, size = N }";
+            if (auto str = node.as_string()) {
+                if (str->get() == "off") s.user_namespace.mode = UserNamespaceMode::Off;
+                else if (str->get() == "pick") s.user_namespace.mode = UserNamespaceMode::Pick;
+                else c.error(node, fmt::format("security.user_namespace = {} is unknown, expected {}", quote(str->get()), expected));
+            } else if (auto t = node.as_table()) {
+                UserNamespace ns;
+                ns.mode = UserNamespaceMode::Fixed;
+                bool ok = true, have_uid = false;
+                for (auto&& [uk, uv] : *t) {
+                    std::string up = "security.user_namespace." + std::string(uk.str());
+                    if (uk.str() == "uid") {
+                        if (auto v = c.integer(uv, up, 0, UINT32_MAX - 1)) ns.uid = static_cast<uint32_t>(*v), have_uid = true;
+                        else ok = false;
+                    } else if (uk.str() == "size") {
+                        if (auto v = c.integer(uv, up, 1, UINT32_MAX)) ns.size = static_cast<uint32_t>(*v);
+                        else ok = false;
+                    } else {
+                        c.unknown_key(uk, "security.user_namespace", {"uid", "size"});
+                        ok = false;
+                    }
+                }
+                if (!have_uid && ok) {
+                    c.error(node, fmt::format("security.user_namespace has no uid, expected {}", expected));
+                    ok = false;
+                }
+                if (ok && uint64_t{ns.uid} + ns.size > uint64_t{UINT32_MAX}) {
+                    c.error(node, fmt::format("security.user_namespace uid {} + size {} exceeds the uid range, "
+                                              "expected uid + size <= 4294967295",
+                                              ns.uid, ns.size));
+                    ok = false;
+                }
+                if (ok && ns.uid == 0) {
+                    c.error(node, "security.user_namespace uid = 0 maps the host's root, expected a range of unused "
+                                  "host uids such as { uid = 524288, size = 65536 }");
+                    ok = false;
+                }
+                if (ok) s.user_namespace = ns;
+            } else {
+                c.error(node, fmt::format("security.user_namespace is {}, expected {}", type_name(node), expected));
+            }
+        } else if (k == "devices") {
+            auto array = node.as_array();
+            if (!array) {
+                c.error(node, fmt::format("security.devices is {}, expected an array of device paths under /dev", type_name(node)));
+                continue;
+            }
+            for (size_t i = 0; i < array->size(); ++i) {
+                std::string ip = fmt::format("security.devices[{}]", i);
+                if (auto p = c.absolute_path(*array->get(i), ip)) {
+                    if (p->rfind("/dev/", 0) != 0 || p->size() <= 5)
+                        c.error(*array->get(i), fmt::format("{} = {} is not under /dev, expected a device node path such as \"/dev/fuse\"", ip, quote(*p)));
+                    else
+                        s.devices.push_back(*p);
+                }
+            }
+        } else {
+            c.unknown_key(key, "security", keys);
+        }
+    }
+}
+
+void parse_dependencies(Checker& c, const toml::node& node, const std::string& path, std::vector<std::string>& out) {
+    auto names = c.strings(node, path, "container NAMEs or systemd unit names");
+    if (!names) return;
+    auto array = node.as_array();
+    for (size_t i = 0; i < names->size(); ++i) {
+        const std::string& entry = (*names)[i];
+        const toml::node& item = *array->get(i);
+        if (!is_container_dependency_ok(entry)) {
+            c.error(item, fmt::format("{}[{}] = {} is neither a container NAME nor a unit name, expected a container "
+                                      "NAME such as \"db\" or a unit such as \"network-online.target\"",
+                                      path, i, quote(entry)));
+            continue;
+        }
+        if (entry == c.declaration.name) {
+            c.error(item, fmt::format("{}[{}]: container {} depends on itself, expected another container or unit",
+                                      path, i, quote(entry)));
+            continue;
+        }
+        c.remember(fmt::format("{}.{}", path, out.size()), item.source());
+        out.push_back(entry);
+    }
+}
+
+void parse_service(Checker& c, const toml::table& table) {
+    Service& s = c.declaration.service;
+    const auto& keys = sections()[5].keys;
+    for (auto&& [key, node] : table) {
+        const std::string k(key.str());
+        std::string path = "service." + k;
+        c.remember(path, key.source());
+        if (k == "restart") {
+            std::string_view expected = "one of no, on-success, on-failure, on-abnormal, on-watchdog, on-abort, always";
+            if (auto v = c.string(node, path, expected)) {
+                if (is_valid_restart(*v)) s.restart = *v;
+                else c.error(node, fmt::format("service.restart = {} is unknown, expected {}", quote(*v), expected));
+            }
+        } else if (k == "restart_sec") {
+            if (auto v = c.duration(node, path, false)) s.restart_sec_us = *v;
+        } else if (k == "timeout_start") {
+            if (auto v = c.duration(node, path, true)) s.timeout_start_us = *v;
+        } else if (k == "timeout_stop") {
+            if (auto v = c.duration(node, path, true)) s.timeout_stop_us = *v;
+        } else if (k == "requires") {
+            parse_dependencies(c, node, path, s.requires_);
+        } else if (k == "wants") {
+            parse_dependencies(c, node, path, s.wants);
+        } else if (k == "after") {
+            parse_dependencies(c, node, path, s.after);
+        } else {
+            c.unknown_key(key, "service", keys);
+        }
+    }
+}
+
+void parse_install(Checker& c, const toml::table& table) {
+    Install& in = c.declaration.install;
+    const auto& keys = sections()[6].keys;
+    for (auto&& [key, node] : table) {
+        const std::string k(key.str());
+        std::string path = "install." + k;
+        c.remember(path, key.source());
+        if (k == "wanted_by" || k == "required_by") {
+            auto names = c.strings(node, path, "unit names");
+            if (!names) continue;
+            std::vector<std::string> units;
+            for (size_t i = 0; i < names->size(); ++i) {
+                const std::string& unit = (*names)[i];
+                if (!is_unit_name(unit) || unit.find('/') != std::string::npos)
+                    c.error(*node.as_array()->get(i), fmt::format("{}[{}] = {} is not a unit name, expected a unit "
+                                                                  "such as \"berth.target\" or \"multi-user.target\"",
+                                                                  path, i, quote(unit)));
+                else
+                    units.push_back(unit);
+            }
+            (k == "wanted_by" ? in.wanted_by : in.required_by) = units;
+        } else {
+            c.unknown_key(key, "install", keys);
+        }
+    }
+}
+
+void convert(Checker& c, const toml::table& root, const std::string& main_path) {
+    std::vector<std::string_view> top;
+    for (const auto& s : sections()) top.push_back(s.name);
+    const toml::node* image_node = nullptr;
+    const toml::node* rootfs_node = nullptr;
+    const toml::node* container_node = nullptr;
+    for (auto&& [key, node] : root) {
+        const std::string k(key.str());
+        c.remember(k, key.source());
+        if (k == "mount") {
+            auto array = node.as_array();
+            if (!array || !array->is_array_of_tables()) {
+                c.error(node, fmt::format("mount is {}, expected an array of tables written as [[mount]]",
+                                          array ? "an array of non-tables" : type_name(node)));
+                continue;
+            }
+            for (size_t i = 0; i < array->size(); ++i) parse_mount(c, *array->get(i)->as_table(), i);
+            continue;
+        }
+        bool known = std::find(top.begin(), top.end(), k) != top.end();
+        if (!known) {
+            c.unknown_key(key, "", top);
+            continue;
+        }
+        auto table = node.as_table();
+        if (!table) {
+            c.error(node, fmt::format("{} is {}, expected a table written as [{}]", k, type_name(node), k));
+            continue;
+        }
+        if (k == "container") {
+            container_node = &node;
+            parse_container(c, *table, container_node, image_node, rootfs_node);
+        } else if (k == "network") {
+            parse_network(c, *table);
+        } else if (k == "resources") {
+            parse_resources(c, *table);
+        } else if (k == "security") {
+            parse_security(c, *table);
+        } else if (k == "service") {
+            parse_service(c, *table);
+        } else if (k == "install") {
+            parse_install(c, *table);
+        }
+    }
+    Declaration& d = c.declaration;
+    if (image_node && rootfs_node) {
+        c.error(*rootfs_node, fmt::format("container.rootfs conflicts with container.image (line {}), expected "
+                                          "exactly one of image or rootfs",
+                                          image_node->source().begin.line));
+    } else if (!image_node && !rootfs_node && d.image.empty() && d.rootfs.empty()) {
+        const toml::node* container = root.get("container");
+        bool image_or_rootfs_broken = container && container->is_table() &&
+                                      (container->as_table()->get("image") || container->as_table()->get("rootfs"));
+        if (!image_or_rootfs_broken) {
+            toml::source_region where = container ? container->source() : toml::source_region{};
+            if (!container) where.path = std::make_shared<const std::string>(main_path);
+            c.error(where, "no container.image or container.rootfs, expected exactly one of image = \"NAME[:TAG]\" "
+                           "or rootfs = \"/absolute/dir\" in [container]");
+        }
+    }
+    if (d.hostname.empty() && is_valid_hostname(d.name)) d.hostname = d.name;
+}
+
+// Parses one file; reports a syntax error through the checker.
+std::optional<toml::table> parse_text(Checker& c, const SourceText& source) {
+    try {
+        return toml::parse(source.text, source.path);
+    } catch (const toml::parse_error& e) {
+        std::string description(e.description());
+        toml::source_region where = e.source();
+        if (!where.path) where.path = std::make_shared<const std::string>(source.path);
+        c.error(where, fmt::format("invalid TOML: {}, expected valid TOML syntax", description));
+    } catch (const std::exception& e) {
+        toml::source_region where;
+        where.path = std::make_shared<const std::string>(source.path);
+        c.error(where, fmt::format("cannot parse: {}, expected valid TOML", e.what()));
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
+Result<Declaration> parse_declaration(std::string_view name, const SourceText& main,
+                                      const std::vector<SourceText>& dropins) {
+    std::vector<std::string> files = {main.path};
+    for (const auto& d : dropins) files.push_back(d.path);
+    Checker c(name, files);
+    try {
+        if (!is_valid_name(name)) {
+            toml::source_region where;
+            where.path = std::make_shared<const std::string>(main.path);
+            c.error(where, fmt::format("container name {} cannot be used in a unit name, expected 1 to 64 letters, "
+                                       "digits, '_', '.' and '-' starting with a letter or digit",
+                                       quote(name)));
+            return Unexpected(c.to_error());
+        }
+        auto root = parse_text(c, main);
+        std::vector<toml::table> overlays;
+        for (const auto& d : dropins)
+            if (auto t = parse_text(c, d)) overlays.push_back(std::move(*t));
+        if (c.failed()) return Unexpected(c.to_error());
+        for (auto& overlay : overlays) merge_into(*root, std::move(overlay));
+        convert(c, *root, main.path);
+    } catch (const std::exception& e) {
+        // toml++ and the standard library may throw (bad_alloc); nothing escapes this boundary.
+        return fail(ENOMEM, "{}: {}", main.path, e.what());
+    }
+    if (c.failed()) return Unexpected(c.to_error());
+    Declaration d = std::move(c.declaration);
+    d.source_path = main.path;
+    for (const auto& dropin : dropins) d.dropin_paths.push_back(dropin.path);
+    return d;
+}
+
+}  // namespace berth::config

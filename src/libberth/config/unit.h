@@ -1,0 +1,54 @@
+// Declarations -> systemd units: render_unit() is the pure text transformation (golden-tested);
+// generate() is systemd.generator(7) logic as a library function, used by berth-generator,
+// `berth generate --output DIR` and `berth plan`.
+//
+// Output tree for a valid declaration NAME (OUT = the generator's normal output dir):
+//   OUT/berth@NAME.service                   the unit
+//   OUT/berth/NAME.toml                      to_toml() of the merged declaration: what the unit runs
+//   OUT/TARGET.wants/berth@NAME.service      -> ../berth@NAME.service, for each install.wanted_by
+//   OUT/TARGET.requires/berth@NAME.service   -> ../berth@NAME.service, for each install.required_by
+// For an invalid declaration with a usable NAME:
+//   OUT/berth@NAME.service                   a unit whose ExecStart fails, printing the error
+//   OUT/berth/NAME.error                     the validation error text it prints
+//   OUT/berth.target.wants/berth@NAME.service
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "basic/result.h"
+#include "config/config.h"
+
+namespace berth::config {
+
+struct UnitOptions {
+    // Directory holding the `berth` binary for ExecStart=; empty = the configured bindir.
+    std::string bindir;
+    // Directory of the pinned NAME.toml / NAME.error as the unit will see them; empty =
+    // OUTPUT_DIR/berth. `berth plan` renders into a scratch directory with this set to the real
+    // generator directory so the texts compare equal.
+    std::string pinned_dir;
+};
+
+std::string unit_name(std::string_view container_name);  // "berth@NAME.service"
+
+// The unit for a valid declaration; `pinned_dir` must be set (generate() fills it in).
+std::string render_unit(const Declaration& declaration, const UnitOptions& options);
+
+// The unit for an invalid declaration: starting it fails and prints the error (in error_file)
+// to the journal via `berth validate --report-error=FILE`; its Description carries the first line.
+std::string render_failed_unit(std::string_view name, const std::string& source_path, const Error& error,
+                               const UnitOptions& options);
+
+struct GenerateReport {
+    std::vector<std::string> units;            // names of the units written, valid or failing
+    std::vector<std::string> invalid;          // container NAMEs whose declaration is invalid
+    std::vector<std::string> errors;           // every validation error, one message per declaration
+};
+
+// Loads everything in `paths` and writes the tree above into `output_dir` (must exist or be
+// creatable). Writes nothing outside output_dir. Fails only when output_dir cannot be written;
+// invalid declarations are reported in the GenerateReport.
+Result<GenerateReport> generate(const SearchPaths& paths, const std::string& output_dir, const UnitOptions& options);
+
+}  // namespace berth::config

@@ -1,0 +1,355 @@
+#include "config/values.h"
+
+#include <arpa/inet.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/capability.h>
+
+#include <array>
+#include <cctype>
+
+#include <fmt/format.h>
+
+#include "basic/string-util.h"
+
+namespace berth::config {
+
+namespace {
+
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_alnum(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; }
+
+std::string upper(std::string_view text) {
+    std::string out(text);
+    for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return out;
+}
+std::string lower(std::string_view text) {
+    std::string out(text);
+    for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+}
+
+// a * b without overflow.
+std::optional<uint64_t> checked_mul(uint64_t a, uint64_t b) {
+    uint64_t out;
+    if (__builtin_mul_overflow(a, b, &out)) return std::nullopt;
+    return out;
+}
+
+struct Unit {
+    std::string_view name;
+    uint64_t factor;
+};
+
+constexpr uint64_t kUsecPerSec = 1000000;
+
+constexpr std::array kDurationUnits = {
+    Unit{"us", 1},
+    Unit{"usec", 1},
+    Unit{"ms", 1000},
+    Unit{"msec", 1000},
+    Unit{"s", kUsecPerSec},
+    Unit{"sec", kUsecPerSec},
+    Unit{"second", kUsecPerSec},
+    Unit{"seconds", kUsecPerSec},
+    Unit{"m", 60 * kUsecPerSec},
+    Unit{"min", 60 * kUsecPerSec},
+    Unit{"minute", 60 * kUsecPerSec},
+    Unit{"minutes", 60 * kUsecPerSec},
+    Unit{"h", 3600 * kUsecPerSec},
+    Unit{"hr", 3600 * kUsecPerSec},
+    Unit{"hour", 3600 * kUsecPerSec},
+    Unit{"hours", 3600 * kUsecPerSec},
+    Unit{"d", 86400 * kUsecPerSec},
+    Unit{"day", 86400 * kUsecPerSec},
+    Unit{"days", 86400 * kUsecPerSec},
+    Unit{"w", 7 * 86400 * kUsecPerSec},
+    Unit{"week", 7 * 86400 * kUsecPerSec},
+    Unit{"weeks", 7 * 86400 * kUsecPerSec},
+};
+
+}  // namespace
+
+std::optional<uint64_t> parse_size(std::string_view text, bool allow_infinity) {
+    if (text == "infinity") return allow_infinity ? std::optional<uint64_t>(kInfinity) : std::nullopt;
+    size_t digits = 0;
+    while (digits < text.size() && is_digit(text[digits])) ++digits;
+    if (digits == 0) return std::nullopt;
+    auto number = parse_unsigned(text.substr(0, digits));
+    if (!number) return std::nullopt;
+    std::string suffix = upper(text.substr(digits));
+    if (suffix.size() == 2 && suffix[1] == 'B') suffix.resize(1);
+    else if (suffix == "B") suffix.clear();
+    static constexpr std::string_view kSuffixes = "KMGTPE";
+    uint64_t factor = 1;
+    if (!suffix.empty()) {
+        if (suffix.size() != 1) return std::nullopt;
+        size_t index = kSuffixes.find(suffix[0]);
+        if (index == std::string_view::npos) return std::nullopt;
+        factor = uint64_t{1} << (10 * (index + 1));
+    }
+    auto bytes = checked_mul(*number, factor);
+    if (!bytes || *bytes == kInfinity) return std::nullopt;
+    return bytes;
+}
+
+std::string format_size(uint64_t bytes) {
+    if (bytes == kInfinity) return "infinity";
+    static constexpr std::string_view kSuffixes = "KMGTPE";
+    int index = -1;
+    while (index + 1 < static_cast<int>(kSuffixes.size()) && bytes != 0 && bytes % 1024 == 0) {
+        bytes /= 1024;
+        ++index;
+    }
+    return index < 0 ? fmt::format("{}", bytes) : fmt::format("{}{}", bytes, kSuffixes[index]);
+}
+
+std::optional<uint64_t> parse_duration_us(std::string_view text, bool allow_infinity) {
+    text = trim(text);
+    if (text == "infinity") return allow_infinity ? std::optional<uint64_t>(kInfinity) : std::nullopt;
+    if (text.empty()) return std::nullopt;
+    // A bare number means seconds, as in systemd.
+    if (auto seconds = parse_unsigned(text)) {
+        auto usec = checked_mul(*seconds, kUsecPerSec);
+        if (!usec || *usec == kInfinity) return std::nullopt;
+        return usec;
+    }
+    uint64_t total = 0;
+    size_t i = 0;
+    while (i < text.size()) {
+        while (i < text.size() && text[i] == ' ') ++i;
+        if (i == text.size()) break;
+        size_t start = i;
+        while (i < text.size() && is_digit(text[i])) ++i;
+        if (i == start) return std::nullopt;
+        auto number = parse_unsigned(text.substr(start, i - start));
+        if (!number) return std::nullopt;
+        while (i < text.size() && text[i] == ' ') ++i;
+        size_t unit_start = i;
+        while (i < text.size() && std::isalpha(static_cast<unsigned char>(text[i]))) ++i;
+        std::string_view unit = text.substr(unit_start, i - unit_start);
+        if (unit.empty()) return std::nullopt;  // "1h 30" is ambiguous: reject
+        const Unit* found = nullptr;
+        for (const auto& u : kDurationUnits)
+            if (u.name == unit) found = &u;
+        if (!found) return std::nullopt;
+        auto part = checked_mul(*number, found->factor);
+        if (!part || __builtin_add_overflow(total, *part, &total)) return std::nullopt;
+    }
+    if (total == kInfinity) return std::nullopt;
+    return total;
+}
+
+std::string format_duration(uint64_t usec) {
+    if (usec == kInfinity) return "infinity";
+    if (usec == 0) return "0";
+    static constexpr std::array<Unit, 6> kParts = {
+        Unit{"d", 86400 * kUsecPerSec}, Unit{"h", 3600 * kUsecPerSec}, Unit{"min", 60 * kUsecPerSec},
+        Unit{"s", kUsecPerSec},         Unit{"ms", 1000},               Unit{"us", 1}};
+    std::string out;
+    for (const auto& part : kParts) {
+        if (usec < part.factor) continue;
+        if (!out.empty()) out += ' ';
+        out += fmt::format("{}{}", usec / part.factor, part.name);
+        usec %= part.factor;
+    }
+    return out;
+}
+
+std::optional<uint32_t> parse_percent(std::string_view text) {
+    if (text.size() < 2 || text.back() != '%') return std::nullopt;
+    auto number = parse_unsigned(text.substr(0, text.size() - 1));
+    if (!number || *number == 0 || *number > 100000) return std::nullopt;
+    return static_cast<uint32_t>(*number);
+}
+
+std::optional<std::string> normalize_capability(std::string_view text) {
+    if (text.empty() || text.size() > 64) return std::nullopt;
+    std::string name = upper(text);
+    if (name == "ALL") return name;
+    if (name.rfind("CAP_", 0) != 0) name = "CAP_" + name;
+    // cap_from_name also takes decimal numbers: we want names only.
+    for (char c : name)
+        if (!(std::isupper(static_cast<unsigned char>(c)) || c == '_')) return std::nullopt;
+    cap_value_t value = 0;
+    if (cap_from_name(lower(name).c_str(), &value) != 0) return std::nullopt;
+    return name;
+}
+
+std::optional<int> parse_signal(std::string_view text) {
+    if (auto number = parse_unsigned(text)) {
+        if (*number >= 1 && *number <= static_cast<unsigned long long>(SIGRTMAX)) return static_cast<int>(*number);
+        return std::nullopt;
+    }
+    std::string name = upper(text);
+    if (name.rfind("SIG", 0) == 0) name.erase(0, 3);
+    if (name.rfind("RTMIN+", 0) == 0) {
+        auto offset = parse_unsigned(std::string_view(name).substr(6));
+        if (!offset || *offset > static_cast<unsigned long long>(SIGRTMAX - SIGRTMIN)) return std::nullopt;
+        return SIGRTMIN + static_cast<int>(*offset);
+    }
+    if (name == "RTMIN") return SIGRTMIN;
+    if (name == "RTMAX") return SIGRTMAX;
+    for (int sig = 1; sig < SIGRTMIN; ++sig) {
+        const char* abbrev = sigabbrev_np(sig);
+        if (abbrev && name == abbrev) return sig;
+    }
+    return std::nullopt;
+}
+
+std::string signal_name(int signal) {
+    if (signal >= SIGRTMIN && signal <= SIGRTMAX) {
+        if (signal == SIGRTMIN) return "SIGRTMIN";
+        return fmt::format("SIGRTMIN+{}", signal - SIGRTMIN);
+    }
+    const char* abbrev = sigabbrev_np(signal);
+    if (abbrev) return std::string("SIG") + abbrev;
+    return fmt::format("{}", signal);
+}
+
+std::optional<PortMapping> parse_port_mapping(std::string_view text) {
+    PortMapping port;
+    size_t slash = text.rfind('/');
+    if (slash != std::string_view::npos) {
+        std::string_view proto = text.substr(slash + 1);
+        if (proto != "tcp" && proto != "udp") return std::nullopt;
+        port.protocol = std::string(proto);
+        text = text.substr(0, slash);
+    }
+    if (!text.empty() && text[0] == '[') {
+        size_t close = text.find(']');
+        if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':')
+            return std::nullopt;
+        port.host_address = std::string(text.substr(1, close - 1));
+        struct in6_addr a6;
+        if (inet_pton(AF_INET6, port.host_address.c_str(), &a6) != 1) return std::nullopt;
+        text = text.substr(close + 2);
+    }
+    auto parts = split(text, ':', true);
+    if (parts.size() == 3 && port.host_address.empty()) {
+        port.host_address = parts[0];
+        struct in_addr a4;
+        if (inet_pton(AF_INET, port.host_address.c_str(), &a4) != 1) return std::nullopt;
+        parts.erase(parts.begin());
+    }
+    if (parts.size() != 2) return std::nullopt;
+    auto host = parse_unsigned(parts[0]);
+    auto container = parse_unsigned(parts[1]);
+    if (!host || !container || *host < 1 || *host > 65535 || *container < 1 || *container > 65535)
+        return std::nullopt;
+    port.host_port = static_cast<uint16_t>(*host);
+    port.container_port = static_cast<uint16_t>(*container);
+    return port;
+}
+
+std::string format_port_mapping(const PortMapping& port) {
+    std::string host;
+    if (!port.host_address.empty())
+        host = port.host_address.find(':') != std::string::npos ? "[" + port.host_address + "]:"
+                                                                : port.host_address + ":";
+    return fmt::format("{}{}:{}/{}", host, port.host_port, port.container_port, port.protocol);
+}
+
+bool is_valid_cpu_list(std::string_view text) {
+    bool any = false;
+    for (const auto& item : split(text, ',')) {
+        for (const auto& range : split(item, ' ')) {
+            auto bounds = split(range, '-', true);
+            if (bounds.empty() || bounds.size() > 2) return false;
+            auto lo = parse_unsigned(bounds[0]);
+            if (!lo || *lo >= 8192) return false;
+            if (bounds.size() == 2) {
+                auto hi = parse_unsigned(bounds[1]);
+                if (!hi || *hi >= 8192 || *hi < *lo) return false;
+            }
+            any = true;
+        }
+    }
+    return any;
+}
+
+bool is_valid_ip_address(std::string_view text) {
+    std::string s(text);
+    unsigned char buf[sizeof(struct in6_addr)];
+    return inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1;
+}
+
+bool is_valid_cidr_address(std::string_view text) {
+    size_t slash = text.find('/');
+    if (slash == std::string_view::npos) return false;
+    std::string address(text.substr(0, slash));
+    auto prefix = parse_unsigned(text.substr(slash + 1));
+    if (!prefix) return false;
+    unsigned char buf[sizeof(struct in6_addr)];
+    if (inet_pton(AF_INET, address.c_str(), buf) == 1) return *prefix <= 32;
+    if (inet_pton(AF_INET6, address.c_str(), buf) == 1) return *prefix <= 128;
+    return false;
+}
+
+bool is_valid_env_name(std::string_view text) {
+    if (text.empty() || is_digit(text[0])) return false;
+    for (char c : text)
+        if (!(is_alnum(c) || c == '_')) return false;
+    return true;
+}
+
+bool is_valid_hostname(std::string_view text) {
+    if (text.empty() || text.size() > 64) return false;
+    for (const auto& label : split(text, '.', true)) {
+        if (label.empty() || label.front() == '-' || label.back() == '-') return false;
+        for (char c : label)
+            if (!(is_alnum(c) || c == '-' || c == '_')) return false;
+    }
+    return true;
+}
+
+bool is_valid_ifname(std::string_view text) {
+    if (text.empty() || text.size() > 15 || text == "." || text == "..") return false;
+    for (char c : text)
+        if (c == '/' || c == ':' || c == '%' || std::isspace(static_cast<unsigned char>(c)) || !std::isprint(static_cast<unsigned char>(c)))
+            return false;
+    return true;
+}
+
+bool is_valid_volume_name(std::string_view text) {
+    if (text.empty() || text.size() > 128 || !is_alnum(text[0])) return false;
+    for (char c : text)
+        if (!(is_alnum(c) || c == '_' || c == '.' || c == '-')) return false;
+    return true;
+}
+
+bool is_valid_account(std::string_view text) {
+    if (text.empty() || text.size() > 32) return false;
+    if (parse_unsigned(text)) return parse_unsigned(text) < 4294967295ULL;
+    if (!(std::isalpha(static_cast<unsigned char>(text[0])) || text[0] == '_')) return false;
+    for (size_t i = 0; i < text.size(); ++i) {
+        char c = text[i];
+        if (is_alnum(c) || c == '_' || c == '.' || c == '-') continue;
+        if (c == '$' && i + 1 == text.size()) continue;
+        return false;
+    }
+    return true;
+}
+
+namespace {
+constexpr std::array<std::string_view, 16> kRlimits = {
+    "cpu",  "fsize", "data",    "stack",      "core",     "rss",  "nofile", "as",
+    "nproc", "memlock", "locks", "sigpending", "msgqueue", "nice", "rtprio", "rttime"};
+}
+
+bool is_valid_rlimit(std::string_view name) {
+    for (auto known : kRlimits)
+        if (known == name) return true;
+    return false;
+}
+
+std::string rlimit_unit_suffix(std::string_view name) { return upper(name); }
+
+bool is_valid_restart(std::string_view text) {
+    for (std::string_view known : {"no", "on-success", "on-failure", "on-abnormal", "on-watchdog", "on-abort", "always"})
+        if (known == text) return true;
+    return false;
+}
+
+}  // namespace berth::config

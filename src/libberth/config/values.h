@@ -1,0 +1,66 @@
+// Parsers and formatters for the value syntaxes of berth.toml: sizes, durations, percentages,
+// capability and signal names, port mappings, CPU lists, addresses. Pure functions, no logging;
+// each returns nullopt on bad input and the caller says what was expected (it knows the key).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "config/declaration.h"
+
+namespace berth::config {
+
+// "512M", "1G", "64K", "1024" (bytes; K/M/G/T/P/E are powers of 1024, optional trailing "B"),
+// "infinity" -> kInfinity (only when allow_infinity).
+std::optional<uint64_t> parse_size(std::string_view text, bool allow_infinity);
+// Canonical form: the largest exact unit ("512M"), or "infinity".
+std::string format_size(uint64_t bytes);
+
+// systemd-style durations in microseconds: "30s", "5min", "1h 30min", "100ms", "2d", "infinity".
+std::optional<uint64_t> parse_duration_us(std::string_view text, bool allow_infinity);
+// Canonical form: "1h 30min", "100ms", "0", "infinity".
+std::string format_duration(uint64_t usec);
+
+// "150%" -> 150 (1..100000).
+std::optional<uint32_t> parse_percent(std::string_view text);
+
+// "CAP_SYS_ADMIN", "sys_admin", "ALL" -> "CAP_SYS_ADMIN" / "ALL", via libcap's cap_from_name.
+std::optional<std::string> normalize_capability(std::string_view text);
+
+// "SIGTERM", "TERM", "15", "SIGRTMIN+3" -> signal number.
+std::optional<int> parse_signal(std::string_view text);
+// 15 -> "SIGTERM"; real-time signals as "SIGRTMIN+N".
+std::string signal_name(int signal);
+
+// "8080:80", "8080:80/udp", "127.0.0.1:8080:80/tcp", "[::1]:8080:80".
+std::optional<PortMapping> parse_port_mapping(std::string_view text);
+std::string format_port_mapping(const PortMapping& port);
+
+// "0-3,5" (systemd AllowedCPUs= syntax; also space separated).
+bool is_valid_cpu_list(std::string_view text);
+
+bool is_valid_ip_address(std::string_view text);    // IPv4 or IPv6, no prefix
+bool is_valid_cidr_address(std::string_view text);  // "10.0.0.2/24", "fd00::2/64"
+
+// Environment variable name: [A-Za-z_][A-Za-z0-9_]*.
+bool is_valid_env_name(std::string_view text);
+// Host name label sequence, at most 64 bytes (what sethostname accepts and resolvers like).
+bool is_valid_hostname(std::string_view text);
+// Network interface name (bridge): 1..15 bytes, no '/', ':' or whitespace.
+bool is_valid_ifname(std::string_view text);
+// Volume names, like container names: [A-Za-z0-9][A-Za-z0-9_.-]*, at most 128 characters.
+bool is_valid_volume_name(std::string_view text);
+// User or group as written in `user = "..."`: a decimal id or a POSIX-ish account name.
+bool is_valid_account(std::string_view text);
+
+// "nofile" -> true; the rlimit names berth knows (same as systemd's Limit*= without "Limit").
+bool is_valid_rlimit(std::string_view name);
+// "nofile" -> "NOFILE" for LimitNOFILE=.
+std::string rlimit_unit_suffix(std::string_view name);
+
+// systemd Restart= values.
+bool is_valid_restart(std::string_view text);
+
+}  // namespace berth::config

@@ -1,0 +1,359 @@
+// attach(): the apply half of berth-network. Runs in the supervisor, in the HOST network
+// namespace, after the payload has unshared its own. Order matters for "nothing left behind":
+//
+//   1. plan() and every check that needs no change (bridge exists, host end name free, no address
+//      clash, host ports not listened on nor claimed by another container);
+//   2. the veth pair, created with its peer already inside the payload's netns as "host0" (one
+//      RTM_NEWLINK with IFLA_NET_NS_FD on the peer, so the peer never appears in the host netns and
+//      no rename is needed); from here on the NetworkAttachment owns the link, and any later error
+//      destroys it, and with it the peer;
+//   3. host-end sysctls, address, bridge master, link up;
+//   4. inside the netns (a netlink socket created there, see Netlink::open_in): lo up, host0
+//      address, up, default route;
+//   5. the nftables script of the plan, one atomic transaction, which claims each host port in the
+//      `published` set with `create element` (fails if another container claimed it first).
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "basic/fs-util.h"
+#include "basic/string-util.h"
+#include "network/netlink.h"
+#include "network/network.h"
+#include "network/nft.h"
+
+namespace berth::network {
+
+using config::NetworkMode;
+
+// ---- NetworkAttachment --------------------------------------------------------------------
+
+NetworkAttachment::NetworkAttachment(NetworkAttachment&& other) noexcept
+    : plan_(std::move(other.plan_)),
+      own_link_(std::exchange(other.own_link_, false)),
+      own_nft_(std::exchange(other.own_nft_, false)) {}
+
+NetworkAttachment& NetworkAttachment::operator=(NetworkAttachment&& other) noexcept {
+    if (this != &other) {
+        (void)detach();
+        plan_ = std::move(other.plan_);
+        own_link_ = std::exchange(other.own_link_, false);
+        own_nft_ = std::exchange(other.own_nft_, false);
+    }
+    return *this;
+}
+
+NetworkAttachment::~NetworkAttachment() {
+    try {
+        (void)detach();
+    } catch (...) {
+        // std::bad_alloc from building a message: nothing sensible left to do.
+    }
+}
+
+void NetworkAttachment::release() noexcept {
+    own_link_ = false;
+    own_nft_ = false;
+}
+
+std::string NetworkAttachment::container_address() const {
+    return plan_.container_address ? format_ipv4(plan_.container_address->address) : std::string();
+}
+
+Result<> NetworkAttachment::detach() {
+    Result<> result;
+    if (own_nft_) {
+        own_nft_ = false;
+        auto nft = Nft::open();
+        auto removed = nft ? nft->run(plan_.nft_remove) : Result<std::string>(Unexpected(nft.error()));
+        if (!removed) {
+            // Someone changed the table behind our back: remove whatever of ours is still there.
+            auto r = remove_leftovers(plan_.container);
+            if (!r && result) result = Unexpected(r.error());
+        }
+    }
+    if (own_link_) {
+        own_link_ = false;
+        auto nl = Netlink::open();
+        // Deleting the host end deletes the peer. ENODEV: the container's netns is gone already,
+        // which took the pair with it.
+        auto r = nl ? nl->delete_link(plan_.host_interface) : Result<>(Unexpected(nl.error()));
+        if (!r && r.error().code != ENODEV && result) result = Unexpected(r.error());
+    }
+    if (!result) return fail(result.error().wrap(fmt::format("container '{}': remove network", plan_.container)));
+    return {};
+}
+
+// ---- helpers ------------------------------------------------------------------------------
+
+namespace {
+
+std::string ifname_of(int index) {
+    char name[IF_NAMESIZE] = {};
+    if (::if_indextoname(static_cast<unsigned>(index), name)) return name;
+    return fmt::format("#{}", index);
+}
+
+Result<> write_sysctl(const std::string& path, const char* value) {
+    return with_context(write_file(path, value), fmt::format("set sysctl '{}'", path));
+}
+
+struct Listener {
+    std::optional<Ipv4> address;  // nullopt = any
+    uint16_t port;
+};
+
+// Sockets listening in the host netns (TCP LISTEN, unconnected UDP), from /proc/net. IPv6
+// sockets bound to :: also take IPv4; other IPv6 addresses do not compete with our IPv4 rules.
+std::vector<Listener> listeners(const std::string& protocol) {
+    std::vector<Listener> out;
+    const char* state = protocol == "tcp" ? "0A" : "07";
+    for (bool v6 : {false, true}) {
+        std::ifstream in("/proc/net/" + protocol + (v6 ? "6" : ""));
+        std::string line;
+        std::getline(in, line);  // header
+        while (std::getline(in, line)) {
+            auto fields = split(line, ' ');
+            if (fields.size() < 4 || fields[3] != state) continue;
+            auto colon = fields[1].find(':');
+            if (colon == std::string::npos) continue;
+            std::string addr = fields[1].substr(0, colon);
+            uint16_t port = static_cast<uint16_t>(std::stoul(fields[1].substr(colon + 1), nullptr, 16));
+            Listener l{std::nullopt, port};
+            if (!v6) {
+                uint32_t raw = static_cast<uint32_t>(std::stoul(addr, nullptr, 16));
+                if (raw != 0) l.address = Ipv4{ntohl(raw)};
+            } else if (addr != std::string(32, '0')) {
+                // ::ffff:a.b.c.d is printed as four host-endian words: 0 0 FFFF0000 addr.
+                if (addr.substr(0, 16) != std::string(16, '0') || addr.substr(16, 8) != "FFFF0000") continue;
+                l.address = Ipv4{ntohl(static_cast<uint32_t>(std::stoul(addr.substr(24, 8), nullptr, 16)))};
+            }
+            out.push_back(l);
+        }
+    }
+    return out;
+}
+
+// The container that claimed proto . port in the berth table, or "" if none.
+Result<std::map<std::pair<std::string, int>, std::string>> claimed_ports() {
+    std::map<std::pair<std::string, int>, std::string> out;
+    auto nft = BERTH_TRY(Nft::open(true));
+    auto listing = nft.run(fmt::format("list set ip {} {}", kNftTable, kNftPortSet));
+    if (!listing) {
+        if (listing.error().code == ENOENT) return out;  // no table or set yet: nothing claimed
+        return fail(listing.error());
+    }
+    auto doc = nlohmann::json::parse(*listing, nullptr, false);
+    if (doc.is_discarded()) return fail(EIO, "nftables: unreadable JSON listing");
+    for (auto& item : doc.value("nftables", nlohmann::json::array())) {
+        if (!item.contains("set")) continue;
+        for (auto& e : item["set"].value("elem", nlohmann::json::array())) {
+            const auto& el = e.contains("elem") ? e["elem"] : e;
+            std::string comment = el.is_object() ? el.value("comment", "") : "";
+            const auto& val = el.is_object() && el.contains("val") ? el["val"] : el;
+            if (!val.is_object() || !val.contains("concat")) continue;
+            auto& c = val["concat"];
+            if (c.size() != 2 || !c[0].is_string() || !c[1].is_number_integer()) continue;
+            out[{c[0].get<std::string>(), c[1].get<int>()}] = comment;
+        }
+    }
+    return out;
+}
+
+Result<> check_ports(const NetworkPlan& p) {
+    auto claimed = BERTH_TRY(claimed_ports());
+    for (const auto& pp : p.ports) {
+        auto it = claimed.find({pp.protocol, pp.host_port});
+        // Our own name: a leftover of a previous run of this container, removed before applying.
+        if (it != claimed.end() && it->second != p.container)
+            return fail(EADDRINUSE, "host port {}/{} is already published by container '{}'", pp.host_port,
+                        pp.protocol, it->second);
+        for (const auto& l : listeners(pp.protocol)) {
+            if (l.port != pp.host_port) continue;
+            if (!l.address || !pp.host_address || *l.address == *pp.host_address)
+                return fail(EADDRINUSE, "host port {}/{} is already in use on the host ({}:{} is listening)",
+                            pp.host_port, pp.protocol, l.address ? format_ipv4(*l.address) : "*", l.port);
+        }
+    }
+    return {};
+}
+
+Result<> check_addresses(Netlink& nl, const NetworkPlan& p) {
+    auto addresses = BERTH_TRY(nl.ipv4_addresses());
+    for (const auto& a : addresses) {
+        std::string where = fmt::format("{} on '{}'", format_ipv4_cidr(a.address), ifname_of(a.index));
+        if (p.container_address && a.address.address == p.container_address->address)
+            return fail(EADDRINUSE, "address clash: the container's address {} is already used by the host ({}){}",
+                        format_ipv4(p.container_address->address), where,
+                        p.pool_address ? "; set [network] address to pick another subnet" : "");
+        if (p.mode == NetworkMode::Veth && subnets_overlap(a.address, *p.host_address))
+            return fail(EADDRINUSE, "address clash: subnet {}/{} is already in use on the host ({}){}",
+                        format_ipv4(network_of(*p.host_address)), p.host_address->prefix, where,
+                        p.pool_address ? "; set [network] address to pick another subnet" : "");
+    }
+    return {};
+}
+
+bool needs_ip_forward(const NetworkPlan& p) {
+    return std::any_of(p.ports.begin(), p.ports.end(),
+                       [](const PublishedPort& pp) { return !pp.host_address || (pp.host_address->value >> 24) != 127; });
+}
+
+Result<UniqueFd> open_netns(pid_t pid) {
+    std::string path = fmt::format("/proc/{}/ns/net", pid);
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return fail_errno("open '{}'", path);
+    struct stat theirs{}, ours{};
+    if (::fstat(fd.get(), &theirs) < 0) return fail_errno("stat '{}'", path);
+    if (::stat("/proc/self/ns/net", &ours) < 0) return fail_errno("stat '/proc/self/ns/net'");
+    if (theirs.st_dev == ours.st_dev && theirs.st_ino == ours.st_ino)
+        return fail(EINVAL, "process {} is in the host's network namespace (was CLONE_NEWNET forgotten?)", pid);
+    return fd;
+}
+
+Result<> attach_inside(int netns_fd, const NetworkPlan& p) {
+    auto nl = BERTH_TRY(Netlink::open_in(netns_fd));
+    auto lo = BERTH_TRY(nl.find_link("lo"));
+    if (!lo) return fail(ENODEV, "no 'lo' in the container's network namespace");
+    BERTH_TRY_VOID_CTX(nl.set_link(lo->index, true), "bring 'lo' up");
+    if (p.mode == NetworkMode::None) return {};
+
+    auto peer = BERTH_TRY(nl.find_link(p.container_interface));
+    if (!peer) return fail(ENODEV, "'{}' did not arrive in the container's network namespace", p.container_interface);
+    if (p.container_address)
+        BERTH_TRY_VOID_CTX(nl.add_address(peer->index, *p.container_address), fmt::format("configure '{}'", p.container_interface));
+    BERTH_TRY_VOID_CTX(nl.set_link(peer->index, true), fmt::format("bring '{}' up", p.container_interface));
+    if (p.gateway) BERTH_TRY_VOID_CTX(nl.add_default_route(peer->index, *p.gateway), "in the container");
+    return {};
+}
+
+}  // namespace
+
+Result<> remove_leftovers(const std::string& name) {
+    auto nft = BERTH_TRY(Nft::open(true));
+    auto listing = nft.run(fmt::format("list table ip {}", kNftTable));
+    if (!listing) {
+        if (listing.error().code == ENOENT) return {};
+        return fail(listing.error().wrap("list berth's nftables table"));
+    }
+    auto doc = nlohmann::json::parse(*listing, nullptr, false);
+    if (doc.is_discarded()) return fail(EIO, "nftables: unreadable JSON listing");
+    std::string script;
+    std::string prefix = "c-" + name + "-";
+    for (auto& item : doc.value("nftables", nlohmann::json::array())) {
+        if (item.contains("chain")) {
+            std::string chain = item["chain"].value("name", "");
+            for (const char* suffix : {"prerouting", "output", "postrouting"})
+                if (chain == prefix + suffix) script += fmt::format("delete chain ip {} {}\n", kNftTable, chain);
+        }
+        if (item.contains("set") && item["set"].value("name", "") == kNftPortSet) {
+            for (auto& e : item["set"].value("elem", nlohmann::json::array())) {
+                if (!e.contains("elem") || e["elem"].value("comment", "") != name) continue;
+                auto& c = e["elem"]["val"]["concat"];
+                if (c.size() != 2) continue;
+                script += fmt::format("delete element ip {} {} {{ {} . {} }}\n", kNftTable, kNftPortSet,
+                                      c[0].get<std::string>(), c[1].get<int>());
+            }
+        }
+    }
+    if (script.empty()) return {};
+    auto plain = BERTH_TRY(Nft::open());
+    BERTH_TRY_VOID_CTX(plain.run(script), fmt::format("remove leftover rules of container '{}'", name));
+    return {};
+}
+
+Result<NetworkAttachment> attach(const config::Declaration& decl, pid_t payload_pid) {
+    NetworkAttachment att;
+    att.plan_ = BERTH_TRY(plan(decl));
+    const NetworkPlan& p = att.plan_;
+    auto context = fmt::format("container '{}': network", decl.name);
+    auto wrap = [&](Error e) { return fail(std::move(e).wrap(context)); };
+
+    if (p.mode == NetworkMode::Host) return att;
+
+    auto netns = open_netns(payload_pid);
+    if (!netns) return wrap(netns.error());
+
+    if (p.mode == NetworkMode::None) {
+        auto r = attach_inside(netns->get(), p);
+        if (!r) return wrap(r.error());
+        return att;
+    }
+
+    // 1. Checks, before anything is created.
+    auto nl = Netlink::open();
+    if (!nl) return wrap(nl.error());
+    int bridge_index = -1;
+    if (p.mode == NetworkMode::Bridge) {
+        auto bridge = nl->find_link(p.bridge);
+        if (!bridge) return wrap(bridge.error());
+        if (!*bridge) return wrap(Error{ENODEV, fmt::format("bridge '{}' does not exist", p.bridge)});
+        if ((*bridge)->kind != "bridge")
+            return wrap(Error{EINVAL, fmt::format("'{}' is not a bridge (it is a {} link)", p.bridge,
+                                                  (*bridge)->kind.empty() ? "plain" : (*bridge)->kind)});
+        bridge_index = (*bridge)->index;
+    }
+    auto existing = nl->find_link(p.host_interface);
+    if (!existing) return wrap(existing.error());
+    if (*existing)
+        return wrap(Error{EEXIST, fmt::format("interface '{}' already exists (is container '{}' already running?)",
+                                              p.host_interface, decl.name)});
+    if (auto r = check_addresses(*nl, p); !r) return wrap(r.error());
+    if (!p.ports.empty())
+        if (auto r = check_ports(p); !r) return wrap(r.error());
+
+    // 2. The pair. From here on `att` removes the link on any error.
+    if (auto r = nl->create_veth(p.host_interface, p.container_interface, netns->get()); !r) {
+        if (r.error().code == EEXIST)
+            return wrap(Error{EEXIST, fmt::format("interface '{}' already exists (is container '{}' already running?)",
+                                                  p.host_interface, decl.name)});
+        return wrap(r.error());
+    }
+    att.own_link_ = true;
+
+    // 3. The host end.
+    auto host_end = nl->find_link(p.host_interface);
+    if (!host_end) return wrap(host_end.error());
+    if (!*host_end) return wrap(Error{ENODEV, fmt::format("'{}' vanished after creation", p.host_interface)});
+    std::string conf = "/proc/sys/net/ipv4/conf/";
+    if (p.forwarding)
+        if (auto r = write_sysctl(conf + p.host_interface + "/forwarding", "1"); !r) return wrap(r.error());
+    if (!p.localnet_interface.empty())
+        if (auto r = write_sysctl(conf + p.localnet_interface + "/route_localnet", "1"); !r) return wrap(r.error());
+    if (p.host_address)
+        if (auto r = nl->add_address((*host_end)->index, *p.host_address); !r)
+            return wrap(r.error().wrap(fmt::format("configure '{}'", p.host_interface)));
+    if (auto r = nl->set_link((*host_end)->index, true, bridge_index); !r)
+        return wrap(r.error().wrap(p.mode == NetworkMode::Bridge
+                                       ? fmt::format("add '{}' to bridge '{}'", p.host_interface, p.bridge)
+                                       : fmt::format("bring '{}' up", p.host_interface)));
+
+    // 4. Inside the container's netns.
+    if (auto r = attach_inside(netns->get(), p); !r) return wrap(r.error());
+
+    // 5. Published ports.
+    if (!p.ports.empty()) {
+        if (auto r = remove_leftovers(decl.name); !r) return wrap(r.error());
+        if (needs_ip_forward(p))
+            if (auto r = write_sysctl("/proc/sys/net/ipv4/ip_forward", "1"); !r) return wrap(r.error());
+        auto nft = Nft::open();
+        if (!nft) return wrap(nft.error());
+        if (auto r = nft->run(p.nft_apply); !r) {
+            if (r.error().code == EEXIST) {
+                // Lost a race with another container claiming the same port.
+                if (auto c = check_ports(p); !c) return wrap(c.error());
+            }
+            return wrap(r.error().wrap("publish ports"));
+        }
+        att.own_nft_ = true;
+    }
+    return att;
+}
+
+}  // namespace berth::network

@@ -1,0 +1,77 @@
+// rtnetlink through libmnl: just the verbs berth-network needs. A Netlink socket stays bound to
+// the network namespace it was created in, which is how we operate inside a container's netns
+// without staying there (see NetnsEntry).
+#pragma once
+
+#include <linux/netlink.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "basic/result.h"
+#include "basic/unique.h"
+#include "network/network.h"
+
+struct mnl_socket;
+extern "C" int mnl_socket_close(struct mnl_socket*);
+
+namespace berth::network {
+
+// Enters a network namespace on the calling thread and goes back on destruction (or restore()).
+class NetnsEntry {
+public:
+    static Result<NetnsEntry> enter(int netns_fd);
+    NetnsEntry(NetnsEntry&& other) noexcept : original_(std::move(other.original_)) {}
+    NetnsEntry& operator=(NetnsEntry&&) = delete;
+    ~NetnsEntry() { (void)restore(); }
+    Result<> restore();
+
+private:
+    NetnsEntry() = default;
+    UniqueFd original_;
+};
+
+struct LinkInfo {
+    int index = 0;
+    std::string name;
+    std::string kind;  // IFLA_INFO_KIND: "veth", "bridge", "" for plain devices
+    int master = 0;
+    unsigned flags = 0;  // IFF_*
+};
+
+struct AddressInfo {
+    int index = 0;  // interface index
+    Ipv4Cidr address;
+};
+
+class Netlink {
+public:
+    // A NETLINK_ROUTE socket in the calling thread's current netns.
+    static Result<Netlink> open();
+    // A socket in the netns of `netns_fd` (enters it just long enough to create the socket).
+    static Result<Netlink> open_in(int netns_fd);
+
+    Result<std::optional<LinkInfo>> find_link(const std::string& name);
+    Result<std::vector<AddressInfo>> ipv4_addresses();
+
+    // A veth pair: `host_name` here, its peer `peer_name` created directly in `peer_netns_fd`.
+    // NLM_F_EXCL: fails with EEXIST when `host_name` exists.
+    Result<> create_veth(const std::string& host_name, const std::string& peer_name, int peer_netns_fd);
+    Result<> delete_link(const std::string& name);
+    Result<> set_link(int index, bool up, int master = -1);  // master -1: unchanged
+    Result<> add_address(int index, const Ipv4Cidr& address);
+    Result<> add_default_route(int index, Ipv4 gateway);
+    // A bridge, for tests and for nothing else in berth.
+    Result<> create_bridge(const std::string& name);
+
+private:
+    Result<> request(struct nlmsghdr* nlh);
+    Result<> dump(struct nlmsghdr* nlh, const std::function<void(const struct nlmsghdr*)>& on_message);
+
+    CPtr<struct mnl_socket, mnl_socket_close> socket_;
+    unsigned port_id_ = 0;
+    unsigned seq_ = 0;
+};
+
+}  // namespace berth::network

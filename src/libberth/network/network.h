@@ -1,0 +1,141 @@
+// berth-network: the container's network, planned from its declaration and applied from outside.
+//
+//   plan(decl)          pure: validates [network], fills in the documented defaults and renders the
+//                       nftables script; unit-tested, also what `berth plan` can show.
+//   attach(decl, pid)   the supervisor calls it OUTSIDE the container, once the payload's network
+//                       namespace exists (payload_pid lives in it) and before the payload goes on.
+//   NetworkAttachment   RAII owner of what attach() created on the host (the veth host end and
+//                       this container's nftables chains and published-port claims).
+//   hosts_file(...)     the text of the container's /etc/hosts.
+//
+// docs/NETWORKING.md describes the modes, the address defaults, published ports and the nftables
+// layout in prose.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "basic/result.h"
+#include "config/declaration.h"
+
+namespace berth::network {
+
+// An IPv4 address in host byte order, and an address with its prefix length.
+struct Ipv4 {
+    uint32_t value = 0;
+    friend bool operator==(const Ipv4&, const Ipv4&) = default;
+};
+struct Ipv4Cidr {
+    Ipv4 address;
+    int prefix = 32;
+    friend bool operator==(const Ipv4Cidr&, const Ipv4Cidr&) = default;
+};
+
+std::optional<Ipv4> parse_ipv4(std::string_view text);           // "10.0.0.2"
+std::optional<Ipv4Cidr> parse_ipv4_cidr(std::string_view text, int default_prefix);  // "10.0.0.2/24"
+std::string format_ipv4(Ipv4 address);                            // "10.0.0.2"
+std::string format_ipv4_cidr(const Ipv4Cidr& cidr);               // "10.0.0.2/24"
+Ipv4 network_of(const Ipv4Cidr& cidr);                            // 10.0.0.2/24 -> 10.0.0.0
+bool same_subnet(const Ipv4Cidr& a, Ipv4 b);                      // b inside a's subnet
+bool subnets_overlap(const Ipv4Cidr& a, const Ipv4Cidr& b);
+
+// "ve-NAME" when it fits in IFNAMSIZ-1 = 15 characters and NAME is a valid interface name;
+// otherwise "ve-" + the first 5 characters + "-" + 6 hex digits of a hash of the whole name, so
+// that long names sharing a prefix still get different interfaces.
+std::string host_interface_name(const std::string& container_name);
+
+// The container end of a veth pair, inside the container's network namespace.
+inline constexpr const char* kContainerInterface = "host0";
+// The nftables table that holds every berth rule (and nothing else).
+inline constexpr const char* kNftTable = "berth";
+// The named set in kNftTable in which each published host port is claimed once (proto . port).
+inline constexpr const char* kNftPortSet = "published";
+
+struct PublishedPort {
+    std::optional<Ipv4> host_address;  // nullopt = every local address of the host
+    uint16_t host_port = 0;
+    uint16_t container_port = 0;
+    std::string protocol;              // "tcp" | "udp"
+    bool reaches_loopback() const;     // true if 127.0.0.1:host_port is published
+};
+
+struct NetworkPlan {
+    std::string container;                 // the declaration's name
+    config::NetworkMode mode = config::NetworkMode::None;
+
+    // Links (veth and bridge modes): the host end in the host netns, the peer created directly in
+    // the container's netns under the name kContainerInterface.
+    std::string host_interface;            // "ve-web"
+    std::string container_interface;       // "host0"
+    std::string bridge;                    // bridge mode: the existing bridge the host end joins
+
+    // Addresses and routes.
+    std::optional<Ipv4Cidr> container_address;  // on host0
+    std::optional<Ipv4Cidr> host_address;       // on the host end (veth mode only)
+    std::optional<Ipv4> gateway;                // default route inside the container (onlink)
+    bool pool_address = false;                  // container/host addresses came from the 10.88/16 pool
+
+    // Host-side sysctls of the host end (or of the bridge in bridge mode).
+    std::string localnet_interface;        // gets route_localnet=1 when 127.0.0.1 ports are published
+    bool forwarding = false;               // net.ipv4.conf.<host end>.forwarding=1 (and ip_forward)
+
+    std::vector<PublishedPort> ports;
+    std::string nft_chain_prefix;          // "web-": chains web-prerouting, web-output, web-postrouting
+    std::string nft_apply;                 // nftables script that creates this container's rules
+    std::string nft_remove;                // nftables script that removes exactly them
+};
+
+// Validates decl.network and fills in the defaults. Pure: reads nothing but `decl`.
+// Errors name the container: "container 'web': network: address '10.0.0.300/24' is not ...".
+Result<NetworkPlan> plan(const config::Declaration& decl);
+
+// What attach() created for one container; undoes it on destruction.
+class NetworkAttachment {
+public:
+    NetworkAttachment() = default;
+    NetworkAttachment(NetworkAttachment&& other) noexcept;
+    NetworkAttachment& operator=(NetworkAttachment&& other) noexcept;
+    NetworkAttachment(const NetworkAttachment&) = delete;
+    NetworkAttachment& operator=(const NetworkAttachment&) = delete;
+    // Removes the host end of the veth (and with it the peer) and this container's nftables
+    // chains and port claims. Never throws; failures are ignored (there is nobody to tell).
+    ~NetworkAttachment();
+
+    // Forget everything without removing it (ownership moved on, e.g. to another process).
+    void release() noexcept;
+    // Remove now and report failures; the destructor then has nothing left to do.
+    Result<> detach();
+
+    // The container's address without prefix ("10.88.0.2"), or "" for none/host.
+    std::string container_address() const;
+    const NetworkPlan& plan() const { return plan_; }
+
+private:
+    friend Result<NetworkAttachment> attach(const config::Declaration&, pid_t);
+    NetworkPlan plan_;
+    bool own_link_ = false;
+    bool own_nft_ = false;
+};
+
+// Mode none: brings lo up in the payload's netns. host: nothing (the caller did not unshare the
+// netns). veth: creates "ve-NAME" with its peer "host0" directly in the payload's netns, addresses,
+// links up, default route via the gateway. bridge: the host end joins the named bridge. ports:
+// nftables DNAT rules. Checks first (missing bridge, address clash, host port taken by a listener
+// or by another container) and leaves nothing behind on any error.
+Result<NetworkAttachment> attach(const config::Declaration& decl, pid_t payload_pid);
+
+// Removes whatever a previous instance of the container `name` left in the berth nftables table
+// (its chains and port claims), e.g. after the supervisor was SIGKILLed. The veth needs no such
+// help: it dies with the container's network namespace. Safe when there is nothing to remove.
+Result<> remove_leftovers(const std::string& name);
+
+// The container's /etc/hosts: localhost lines plus "ADDRESS HOSTNAME" (container_address, or
+// 127.0.1.1 when there is none). For host mode it returns "" and the runtime should show the
+// host's /etc/hosts instead (read-only bind), as Docker does with --network host.
+std::string hosts_file(const config::Declaration& decl, const std::string& container_address);
+
+}  // namespace berth::network

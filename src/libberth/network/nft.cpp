@@ -1,0 +1,43 @@
+#include "network/nft.h"
+
+#include <nftables/libnftables.h>
+
+#include "basic/string-util.h"
+
+namespace berth::network {
+
+Result<Nft> Nft::open(bool json) {
+    Nft nft;
+    nft.ctx_.reset(nft_ctx_new(NFT_CTX_DEFAULT));
+    if (!nft.ctx_) return fail(ENOMEM, "create nftables context");
+    if (nft_ctx_buffer_output(nft.ctx_.get()) < 0 || nft_ctx_buffer_error(nft.ctx_.get()) < 0)
+        return fail(ENOMEM, "buffer nftables output");
+    if (json) nft_ctx_output_set_flags(nft.ctx_.get(), NFT_CTX_OUTPUT_JSON | NFT_CTX_OUTPUT_HANDLE);
+    return nft;
+}
+
+Result<std::string> Nft::run(const std::string& script) {
+    int rc = nft_run_cmd_from_buffer(ctx_.get(), script.c_str());
+    std::string out = nft_ctx_get_output_buffer(ctx_.get());
+    std::string err = nft_ctx_get_error_buffer(ctx_.get());
+    if (rc != 0) {
+        // nft's messages are "Error: Could not process rule: File exists\n<the command>\n<carets>".
+        auto lines = split(err, '\n');
+        std::string first = lines.empty() ? "failed" : std::string(trim(lines[0]));
+        if (first.rfind("Error: ", 0) == 0) first = first.substr(7);
+        std::string command = lines.size() > 1 ? std::string(trim(lines[1])) : std::string();
+        int code = first.find("File exists") != std::string::npos                ? EEXIST
+                   : first.find("No such file or directory") != std::string::npos ? ENOENT
+                   : first.find("Operation not permitted") != std::string::npos   ? EPERM
+                                                                                   : EIO;
+        // what() appends strerror(code) once; drop nft's copy of it.
+        if (code != EIO) {
+            auto colon = first.rfind(": ");
+            if (colon != std::string::npos) first.resize(colon);
+        }
+        return fail(code, "nftables: {}{}", first, command.empty() ? "" : " (in '" + command + "')");
+    }
+    return out;
+}
+
+}  // namespace berth::network

@@ -1,0 +1,322 @@
+// plan(): the pure half of berth-network. Everything attach() does is decided here, from the
+// declaration alone, so that it can be unit-tested and shown by `berth plan`.
+//
+// Address defaults (veth mode): a container that declares no address gets a /30 from the pool
+// 10.88.0.0/16, chosen by a hash of its name, so the same container gets the same address at
+// every start (other containers may have it in their /etc/hosts). The host end is the first host
+// of the /30, the container the second, and the gateway is the host end. Two names can hash to
+// the same /30: attach() then finds the subnet in use on the host and refuses with an "address
+// clash" error that says to set `address` explicitly.
+#include <net/if.h>
+
+#include <algorithm>
+#include <set>
+
+#include "basic/string-util.h"
+#include "network/network.h"
+
+namespace berth::network {
+
+using config::NetworkMode;
+
+// ---- IPv4 helpers -------------------------------------------------------------------------
+
+std::optional<Ipv4> parse_ipv4(std::string_view text) {
+    auto parts = split(text, '.', true);
+    if (parts.size() != 4) return std::nullopt;
+    uint32_t value = 0;
+    for (auto& p : parts) {
+        if (p.empty() || p.size() > 3) return std::nullopt;
+        if (p.size() > 1 && p[0] == '0') return std::nullopt;  // no octal look-alikes
+        auto n = parse_unsigned(p);
+        if (!n || *n > 255) return std::nullopt;
+        value = (value << 8) | static_cast<uint32_t>(*n);
+    }
+    return Ipv4{value};
+}
+
+std::optional<Ipv4Cidr> parse_ipv4_cidr(std::string_view text, int default_prefix) {
+    auto slash = text.find('/');
+    auto address = parse_ipv4(text.substr(0, slash));
+    if (!address) return std::nullopt;
+    int prefix = default_prefix;
+    if (slash != std::string_view::npos) {
+        auto n = parse_unsigned(text.substr(slash + 1));
+        if (!n || *n > 32) return std::nullopt;
+        prefix = static_cast<int>(*n);
+    }
+    return Ipv4Cidr{*address, prefix};
+}
+
+std::string format_ipv4(Ipv4 a) {
+    return fmt::format("{}.{}.{}.{}", a.value >> 24, (a.value >> 16) & 0xff, (a.value >> 8) & 0xff,
+                       a.value & 0xff);
+}
+
+std::string format_ipv4_cidr(const Ipv4Cidr& c) { return fmt::format("{}/{}", format_ipv4(c.address), c.prefix); }
+
+static uint32_t mask_of(int prefix) { return prefix == 0 ? 0 : ~uint32_t{0} << (32 - prefix); }
+
+Ipv4 network_of(const Ipv4Cidr& c) { return Ipv4{c.address.value & mask_of(c.prefix)}; }
+
+bool same_subnet(const Ipv4Cidr& a, Ipv4 b) { return (b.value & mask_of(a.prefix)) == network_of(a).value; }
+
+bool subnets_overlap(const Ipv4Cidr& a, const Ipv4Cidr& b) {
+    int prefix = std::min(a.prefix, b.prefix);
+    return (a.address.value & mask_of(prefix)) == (b.address.value & mask_of(prefix));
+}
+
+bool PublishedPort::reaches_loopback() const {
+    return !host_address || (host_address->value >> 24) == 127;
+}
+
+// ---- interface names ----------------------------------------------------------------------
+
+static uint32_t fnv1a(std::string_view s) {
+    uint32_t h = 2166136261u;
+    for (unsigned char c : s) {
+        h ^= c;
+        h *= 16777619u;
+    }
+    return h;
+}
+
+static bool valid_ifname_char(char c) {
+    // The kernel refuses '/', ':' and whitespace (dev_valid_name); we keep to a portable subset.
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.';
+}
+
+std::string host_interface_name(const std::string& name) {
+    constexpr size_t kMax = IFNAMSIZ - 1;  // 15
+    bool clean = !name.empty() && std::all_of(name.begin(), name.end(), valid_ifname_char);
+    if (clean && 3 + name.size() <= kMax) return "ve-" + name;
+    std::string head;
+    for (char c : name) {
+        if (head.size() == 5) break;
+        head += valid_ifname_char(c) ? c : '_';
+    }
+    return fmt::format("ve-{}-{:06x}", head, fnv1a(name) & 0xffffff);
+}
+
+// ---- plan ---------------------------------------------------------------------------------
+
+namespace {
+
+bool valid_container_name(const std::string& name) {
+    return !name.empty() && name.size() <= 200 &&
+           std::all_of(name.begin(), name.end(), [](char c) {
+               return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      c == '-' || c == '_' || c == '.';
+           });
+}
+
+const char* mode_name(NetworkMode m) {
+    switch (m) {
+        case NetworkMode::None: return "none";
+        case NetworkMode::Host: return "host";
+        case NetworkMode::Veth: return "veth";
+        case NetworkMode::Bridge: return "bridge";
+    }
+    return "?";
+}
+
+bool usable_host_address(const Ipv4Cidr& c) {
+    uint32_t v = c.address.value;
+    if (v == 0 || (v >> 24) == 127 || (v >> 28) == 0xe || v == 0xffffffffu) return false;
+    if (c.prefix <= 30) {
+        uint32_t host_bits = ~mask_of(c.prefix);
+        if ((v & host_bits) == 0 || (v & host_bits) == host_bits) return false;  // network / broadcast
+    }
+    return true;
+}
+
+// The first host of `c`'s subnet that is not `c` itself, with the same prefix.
+std::optional<Ipv4Cidr> other_host(const Ipv4Cidr& c) {
+    if (c.prefix >= 32) return std::nullopt;
+    uint32_t net = network_of(c).value;
+    uint32_t first = c.prefix == 31 ? net : net + 1;
+    uint32_t candidate = first == c.address.value ? first + 1 : first;
+    Ipv4Cidr out{Ipv4{candidate}, c.prefix};
+    if (!same_subnet(c, out.address) || !usable_host_address(out)) return std::nullopt;
+    return out;
+}
+
+}  // namespace
+
+Result<NetworkPlan> plan(const config::Declaration& decl) {
+    const auto& net = decl.network;
+    auto bad = [&](std::string message) {
+        return fail(EINVAL, "container '{}': network: {}", decl.name, message);
+    };
+
+    NetworkPlan p;
+    p.container = decl.name;
+    p.mode = net.mode;
+
+    bool links = net.mode == NetworkMode::Veth || net.mode == NetworkMode::Bridge;
+    if (!links) {
+        if (!net.ports.empty())
+            return bad(fmt::format("ports need mode = \"veth\" or \"bridge\" (mode is \"{}\")", mode_name(net.mode)));
+        for (auto [key, value] : {std::pair{"address", &net.address}, {"host_address", &net.host_address},
+                                  {"gateway", &net.gateway}, {"bridge", &net.bridge}}) {
+            if (!value->empty())
+                return bad(fmt::format("{} is only used with mode = \"veth\" or \"bridge\" (mode is \"{}\")", key,
+                                       mode_name(net.mode)));
+        }
+        return p;
+    }
+
+    if (!valid_container_name(decl.name))
+        return bad(fmt::format("name {} must be letters, digits, '-', '_' or '.' for veth/bridge networking",
+                               quote(decl.name)));
+    p.host_interface = host_interface_name(decl.name);
+    p.container_interface = kContainerInterface;
+
+    if (net.mode == NetworkMode::Bridge) {
+        if (net.bridge.empty()) return bad("mode = \"bridge\" needs bridge = \"NAME\" (an existing bridge)");
+        if (net.bridge.size() >= IFNAMSIZ || !std::all_of(net.bridge.begin(), net.bridge.end(), valid_ifname_char))
+            return bad(fmt::format("bridge {} is not a valid interface name", quote(net.bridge)));
+        if (!net.host_address.empty())
+            return bad("host_address is only used with mode = \"veth\" (in bridge mode the bridge has the host's address)");
+        p.bridge = net.bridge;
+    } else if (!net.bridge.empty()) {
+        return bad("bridge is only used with mode = \"bridge\"");
+    }
+
+    // Addresses.
+    if (!net.address.empty()) {
+        auto a = parse_ipv4_cidr(net.address, 24);
+        if (!a) return bad(fmt::format("address {} is not an IPv4 address (\"10.0.0.2/24\")", quote(net.address)));
+        if (!usable_host_address(*a))
+            return bad(fmt::format("address {} cannot be a host's address (network, broadcast, loopback, multicast or 0)",
+                                   quote(net.address)));
+        p.container_address = *a;
+    }
+    if (!net.host_address.empty()) {
+        auto h = parse_ipv4_cidr(net.host_address, p.container_address ? p.container_address->prefix : 24);
+        if (!h)
+            return bad(fmt::format("host_address {} is not an IPv4 address (\"10.0.0.1/24\")", quote(net.host_address)));
+        if (!usable_host_address(*h))
+            return bad(fmt::format("host_address {} cannot be a host's address", quote(net.host_address)));
+        p.host_address = *h;
+    }
+    if (net.mode == NetworkMode::Veth) {
+        if (!p.container_address && !p.host_address) {
+            uint32_t index = fnv1a(decl.name) % 16384;  // 10.88.0.0/16 in /30 steps
+            uint32_t base = (10u << 24) | (88u << 16) | (index * 4);
+            p.host_address = Ipv4Cidr{Ipv4{base + 1}, 30};
+            p.container_address = Ipv4Cidr{Ipv4{base + 2}, 30};
+            p.pool_address = true;
+        } else if (!p.host_address) {
+            p.host_address = other_host(*p.container_address);
+            if (!p.host_address)
+                return bad(fmt::format("address {} leaves no room for the host end; set host_address", quote(net.address)));
+        } else if (!p.container_address) {
+            p.container_address = other_host(*p.host_address);
+            if (!p.container_address)
+                return bad(fmt::format("host_address {} leaves no room for the container; set address",
+                                       quote(net.host_address)));
+        }
+        if (p.host_address->address == p.container_address->address)
+            return bad(fmt::format("address clash: address and host_address are both {}",
+                                   format_ipv4(p.container_address->address)));
+        if (!same_subnet(*p.container_address, p.host_address->address) ||
+            p.host_address->prefix != p.container_address->prefix)
+            return bad(fmt::format("address {} and host_address {} must be in the same subnet",
+                                   format_ipv4_cidr(*p.container_address), format_ipv4_cidr(*p.host_address)));
+        p.forwarding = true;
+    }
+    if (!net.gateway.empty()) {
+        auto g = parse_ipv4(net.gateway);
+        if (!g) return bad(fmt::format("gateway {} is not an IPv4 address", quote(net.gateway)));
+        if (!p.container_address) return bad("gateway needs an address");
+        if (*g == p.container_address->address)
+            return bad(fmt::format("gateway {} is the container's own address", quote(net.gateway)));
+        p.gateway = *g;
+    } else if (net.mode == NetworkMode::Veth) {
+        p.gateway = p.host_address->address;
+    }
+
+    // Published ports.
+    std::set<std::pair<std::string, uint16_t>> seen;
+    for (const auto& port : net.ports) {
+        PublishedPort pp;
+        pp.protocol = port.protocol.empty() ? "tcp" : port.protocol;
+        std::string label = fmt::format("{}{}:{}/{}", port.host_address.empty() ? "" : port.host_address + ":",
+                                        port.host_port, port.container_port, pp.protocol);
+        if (pp.protocol != "tcp" && pp.protocol != "udp")
+            return bad(fmt::format("port {}: protocol must be tcp or udp", quote(label)));
+        if (port.host_port == 0 || port.container_port == 0)
+            return bad(fmt::format("port {}: ports must be 1..65535", quote(label)));
+        if (!port.host_address.empty() && port.host_address != "0.0.0.0") {
+            auto a = parse_ipv4(port.host_address);
+            if (!a) return bad(fmt::format("port {}: {} is not an IPv4 address", quote(label), quote(port.host_address)));
+            pp.host_address = *a;
+        }
+        if (!p.container_address)
+            return bad(fmt::format("port {}: publishing a port needs the container's address", quote(label)));
+        if (!seen.emplace(pp.protocol, port.host_port).second)
+            return bad(fmt::format("port {}: host port {}/{} is published twice", quote(label), port.host_port, pp.protocol));
+        pp.host_port = port.host_port;
+        pp.container_port = port.container_port;
+        p.ports.push_back(pp);
+    }
+
+    if (!p.ports.empty()) {
+        // Where packets to the container leave the host: the veth host end, or the bridge.
+        std::string out_if = net.mode == NetworkMode::Bridge ? p.bridge : p.host_interface;
+        bool loopback = std::any_of(p.ports.begin(), p.ports.end(), [](auto& pp) { return pp.reaches_loopback(); });
+        if (loopback) p.localnet_interface = out_if;
+
+        std::string c = format_ipv4(p.container_address->address);
+        std::string t = kNftTable;
+        std::string pre = "c-" + decl.name + "-prerouting", out = "c-" + decl.name + "-output",
+                    post = "c-" + decl.name + "-postrouting";
+        p.nft_chain_prefix = "c-" + decl.name + "-";
+        std::string s;
+        s += fmt::format("add table ip {}\n", t);
+        s += fmt::format("add set ip {} {} {{ type inet_proto . inet_service; }}\n", t, kNftPortSet);
+        for (auto& pp : p.ports)
+            s += fmt::format("create element ip {} {} {{ {} . {} comment \"{}\" }}\n", t, kNftPortSet, pp.protocol,
+                             pp.host_port, decl.name);
+        s += fmt::format("create chain ip {} {} {{ type nat hook prerouting priority -100; policy accept; }}\n", t, pre);
+        s += fmt::format("create chain ip {} {} {{ type nat hook output priority -100; policy accept; }}\n", t, out);
+        s += fmt::format("create chain ip {} {} {{ type nat hook postrouting priority 100; policy accept; }}\n", t, post);
+        for (auto& pp : p.ports) {
+            std::string dst = pp.host_address ? "ip daddr " + format_ipv4(*pp.host_address) : "fib daddr type local";
+            std::string rule = fmt::format("{} {} dport {} dnat to {}:{}", dst, pp.protocol, pp.host_port, c, pp.container_port);
+            s += fmt::format("add rule ip {} {} {}\n", t, pre, rule);
+            s += fmt::format("add rule ip {} {} {}\n", t, out, rule);
+        }
+        // Connections from the host's loopback (or hairpinned from the container itself) must
+        // come back through the host: give them the host's address on the outgoing link.
+        s += fmt::format("add rule ip {} {} oifname \"{}\" ip daddr {} ct status dnat ip saddr {{ 127.0.0.0/8, {} }} masquerade\n",
+                         t, post, out_if, c, c);
+        p.nft_apply = std::move(s);
+
+        std::string r;
+        for (auto* chain : {&pre, &out, &post}) r += fmt::format("delete chain ip {} {}\n", t, *chain);
+        for (auto& pp : p.ports)
+            r += fmt::format("delete element ip {} {} {{ {} . {} }}\n", t, kNftPortSet, pp.protocol, pp.host_port);
+        p.nft_remove = std::move(r);
+    }
+    return p;
+}
+
+// ---- /etc/hosts ---------------------------------------------------------------------------
+
+std::string hosts_file(const config::Declaration& decl, const std::string& container_address) {
+    if (decl.network.mode == NetworkMode::Host) return "";
+    std::string hostname = decl.hostname.empty() ? decl.name : decl.hostname;
+    std::string s =
+        "127.0.0.1\tlocalhost\n"
+        "::1\tlocalhost ip6-localhost ip6-loopback\n";
+    if (!hostname.empty()) {
+        // Only the short name: a container has no domain of its own.
+        s += fmt::format("{}\t{}\n", container_address.empty() ? "127.0.1.1" : container_address, hostname);
+    }
+    return s;
+}
+
+}  // namespace berth::network

@@ -1,0 +1,529 @@
+#include "store/layer-extract.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <climits>
+#include <unordered_set>
+#include <vector>
+
+#include "basic/fs-util.h"
+#include "basic/unique.h"
+#include "store/digest.h"
+
+namespace berth::store {
+namespace {
+
+using ArchivePtr = CPtr<struct archive, archive_read_free>;
+
+constexpr size_t kBufSize = 1 << 20;
+
+struct Pipeline {
+    int fd = -1;
+    int tee_fd = -1;
+    std::vector<char> in_buf = std::vector<char>(kBufSize);
+    Sha256 blob_hash;
+    uint64_t blob_size = 0;
+    uint64_t next_progress = kBufSize;
+    const ExtractOptions* options = nullptr;
+    Error io_error;  // set by callbacks (libarchive only sees -1)
+    bool failed = false;
+
+    struct archive* raw = nullptr;
+    Sha256 diff_hash;
+    uint64_t diff_size = 0;
+    std::vector<char> raw_buf = std::vector<char>(kBufSize);
+    bool raw_eof = false;
+};
+
+la_ssize_t input_read(struct archive* a, void* data, const void** buf) {
+    auto* p = static_cast<Pipeline*>(data);
+    for (;;) {
+        ssize_t n = ::read(p->fd, p->in_buf.data(), p->in_buf.size());
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            p->failed = true;
+            p->io_error = Error{errno, "read layer input"};
+            archive_set_error(a, errno, "read failed");
+            return -1;
+        }
+        if (n > 0) {
+            p->blob_hash.update(p->in_buf.data(), static_cast<size_t>(n));
+            p->blob_size += static_cast<uint64_t>(n);
+            if (p->tee_fd >= 0) {
+                const char* q = p->in_buf.data();
+                size_t left = static_cast<size_t>(n);
+                while (left) {
+                    ssize_t w = ::write(p->tee_fd, q, left);
+                    if (w < 0 && errno == EINTR) continue;
+                    if (w < 0) {
+                        p->failed = true;
+                        p->io_error = Error{errno, "write blob copy"};
+                        archive_set_error(a, errno, "write failed");
+                        return -1;
+                    }
+                    q += w;
+                    left -= static_cast<size_t>(w);
+                }
+            }
+            if (p->options->progress && p->blob_size >= p->next_progress) {
+                p->next_progress = p->blob_size + kBufSize;
+                p->options->progress(p->blob_size);
+            }
+        }
+        *buf = p->in_buf.data();
+        return n;
+    }
+}
+
+// The tar reader pulls decompressed bytes from the raw reader, hashing them for the diff ID.
+la_ssize_t raw_read(struct archive* a, void* data, const void** buf) {
+    auto* p = static_cast<Pipeline*>(data);
+    if (p->raw_eof) return 0;
+    la_ssize_t n = archive_read_data(p->raw, p->raw_buf.data(), p->raw_buf.size());
+    if (n < 0) {
+        archive_set_error(a, archive_errno(p->raw) > 0 ? archive_errno(p->raw) : EIO, "%s",
+                          archive_error_string(p->raw) ? archive_error_string(p->raw) : "decompression failed");
+        return -1;
+    }
+    if (n == 0) p->raw_eof = true;
+    p->diff_hash.update(p->raw_buf.data(), static_cast<size_t>(n));
+    p->diff_size += static_cast<uint64_t>(n);
+    *buf = p->raw_buf.data();
+    return n;
+}
+
+// Splits and checks an entry path; "" for the root itself.
+Result<std::vector<std::string>> split_entry_path(std::string_view path) {
+    if (path.size() >= PATH_MAX) return fail(ENAMETOOLONG, "path is longer than {} bytes", PATH_MAX - 1);
+    if (!path.empty() && path[0] == '/') return fail(EPERM, "absolute path");
+    std::vector<std::string> parts;
+    size_t i = 0;
+    while (i <= path.size()) {
+        size_t j = path.find('/', i);
+        if (j == std::string_view::npos) j = path.size();
+        std::string_view c = path.substr(i, j - i);
+        if (c == "..") return fail(EPERM, "path contains '..'");
+        if (c.size() > NAME_MAX) return fail(ENAMETOOLONG, "path component longer than {} bytes", NAME_MAX);
+        if (!c.empty() && c != ".") parts.emplace_back(c);
+        i = j + 1;
+    }
+    return parts;
+}
+
+std::string join_parts(const std::vector<std::string>& parts, size_t n) {
+    std::string s;
+    for (size_t i = 0; i < n; ++i) {
+        if (i) s += '/';
+        s += parts[i];
+    }
+    return s;
+}
+
+int openat2_beneath(int dirfd, const std::string& path, uint64_t flags) {
+    struct open_how how {};
+    how.flags = flags;
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+    for (;;) {
+        long fd = ::syscall(SYS_openat2, dirfd, path.c_str(), &how, sizeof how);
+        if (fd < 0 && errno == EAGAIN) continue;
+        return static_cast<int>(fd);
+    }
+}
+
+class Extractor {
+public:
+    Extractor(const std::string& dest, const ExtractOptions& options) : dest_(dest), options_(options) {}
+
+    Result<> open_root() {
+        root_.reset(::open(dest_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+        if (!root_) return fail_errno("open '{}'", dest_);
+        return {};
+    }
+
+    Result<> entry(struct archive_entry* e) {
+        const char* raw_path = archive_entry_pathname(e);
+        if (!raw_path) return fail(EINVAL, "entry without a path");
+        auto parts = BERTH_TRY(split_entry_path(raw_path));
+        if (parts.empty()) return {};  // "./": the root itself keeps the backend's metadata
+        std::string name = parts.back();
+        std::vector<std::string> parent_parts(parts.begin(), parts.end() - 1);
+        std::string parent_rel = join_parts(parent_parts, parent_parts.size());
+
+        if (name.rfind(".wh.", 0) == 0) return whiteout(parent_rel, name);
+
+        int parent = BERTH_TRY(parent_dir(parent_parts, parent_rel));
+        std::string rel = parent_rel.empty() ? name : parent_rel + "/" + name;
+        mode_t type = archive_entry_filetype(e);
+        const char* hardlink = archive_entry_hardlink(e);
+
+        struct stat st {};
+        bool exists = ::fstatat(parent, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
+        if (exists && !(type == AE_IFDIR && S_ISDIR(st.st_mode) && !hardlink)) {
+            if (S_ISDIR(st.st_mode)) {
+                BERTH_TRY_VOID(remove_tree(path_join(dest_, rel)));
+            } else if (::unlinkat(parent, name.c_str(), 0) < 0) {
+                return fail_errno("replace existing entry");
+            }
+        }
+        created_.insert(rel);
+
+        if (hardlink) {
+            auto target = BERTH_TRY_CTX(split_entry_path(hardlink), fmt::format("hardlink target '{}'", hardlink));
+            if (target.empty()) return fail(EPERM, "hardlink to the root directory");
+            std::string tparent_rel = join_parts(target, target.size() - 1);
+            UniqueFd tparent(openat2_beneath(root_.get(), tparent_rel.empty() ? "." : tparent_rel,
+                                             O_PATH | O_DIRECTORY | O_CLOEXEC));
+            if (!tparent) return fail_errno("hardlink target '{}' is not inside the layer", hardlink);
+            struct stat tst {};
+            if (::fstatat(tparent.get(), target.back().c_str(), &tst, AT_SYMLINK_NOFOLLOW) < 0)
+                return fail_errno("hardlink target '{}'", hardlink);
+            if (S_ISDIR(tst.st_mode)) return fail(EPERM, "hardlink to directory '{}'", hardlink);
+            if (::linkat(tparent.get(), target.back().c_str(), parent, name.c_str(), 0) < 0)
+                return fail_errno("link to '{}'", hardlink);
+            return {};
+        }
+
+        switch (type) {
+        case AE_IFDIR:
+            if (!exists || !S_ISDIR(st.st_mode)) {
+                if (::mkdirat(parent, name.c_str(), 0700) < 0) return fail_errno("mkdir");
+            }
+            break;
+        case AE_IFREG: {
+            UniqueFd fd(::openat(parent, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+            if (!fd) return fail_errno("create file");
+            BERTH_TRY_VOID(copy_data(fd.get(), archive_entry_size(e)));
+            BERTH_TRY_VOID(apply_xattrs(e, fd.get()));
+            break;
+        }
+        case AE_IFLNK: {
+            const char* target = archive_entry_symlink(e);
+            if (!target || !*target) return fail(EINVAL, "symlink without a target");
+            if (strlen(target) >= PATH_MAX) return fail(ENAMETOOLONG, "symlink target too long");
+            if (::symlinkat(target, parent, name.c_str()) < 0) return fail_errno("symlink");
+            break;
+        }
+        case AE_IFCHR:
+        case AE_IFBLK:
+            if (!options_.allow_device_nodes)
+                return fail(EPERM, "device node not allowed in an image layer");
+            if (::mknodat(parent, name.c_str(), (type == AE_IFCHR ? S_IFCHR : S_IFBLK) | 0600,
+                          archive_entry_rdev(e)) < 0)
+                return fail_errno("mknod");
+            break;
+        case AE_IFIFO:
+            if (::mknodat(parent, name.c_str(), S_IFIFO | 0600, 0) < 0) return fail_errno("mkfifo");
+            break;
+        default:
+            return fail(EINVAL, "unsupported entry type {:#o}", static_cast<unsigned>(type));
+        }
+
+        // Owner first: chown clears set-id bits, so the mode goes after it.
+        if (::fchownat(parent, name.c_str(), static_cast<uid_t>(archive_entry_uid(e)),
+                       static_cast<gid_t>(archive_entry_gid(e)), AT_SYMLINK_NOFOLLOW) < 0)
+            return fail_errno("chown");
+        if (type != AE_IFLNK) {
+            if (::fchmodat(parent, name.c_str(), archive_entry_perm(e) & 07777, 0) < 0) return fail_errno("chmod");
+        }
+        struct timespec ts[2];
+        ts[0].tv_sec = archive_entry_atime_is_set(e) ? archive_entry_atime(e) : archive_entry_mtime(e);
+        ts[0].tv_nsec = archive_entry_atime_is_set(e) ? archive_entry_atime_nsec(e) : archive_entry_mtime_nsec(e);
+        ts[1].tv_sec = archive_entry_mtime(e);
+        ts[1].tv_nsec = archive_entry_mtime_nsec(e);
+        if (type == AE_IFDIR) {
+            UniqueFd dfd(::openat(parent, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+            if (!dfd) return fail_errno("open directory");
+            BERTH_TRY_VOID(apply_xattrs(e, dfd.get()));
+            dir_times_.push_back({rel, {ts[0], ts[1]}});
+        } else if (::utimensat(parent, name.c_str(), ts, AT_SYMLINK_NOFOLLOW) < 0) {
+            return fail_errno("set times");
+        }
+        return {};
+    }
+
+    // Whiteouts of the Apply mode are deferred to the end of the layer: they only hide what lower
+    // layers put there, never what this layer adds (OCI image spec, "Whiteouts").
+    Result<> finish() {
+        if (options_.whiteouts == WhiteoutMode::Apply) {
+            for (const auto& rel : whiteouts_) BERTH_TRY_VOID_CTX(apply_whiteout(rel), fmt::format("whiteout '{}'", rel));
+            for (const auto& rel : opaques_) BERTH_TRY_VOID_CTX(apply_opaque(rel), fmt::format("opaque directory '{}'", rel));
+        }
+        for (auto it = dir_times_.rbegin(); it != dir_times_.rend(); ++it) {
+            struct timespec ts[2] = {it->times[0], it->times[1]};
+            (void)::utimensat(root_.get(), it->rel.c_str(), ts, AT_SYMLINK_NOFOLLOW);
+        }
+        return {};
+    }
+
+private:
+    struct DirTimes {
+        std::string rel;
+        struct timespec times[2];
+    };
+
+    Result<int> parent_dir(const std::vector<std::string>& parts, const std::string& rel) {
+        if (rel.empty()) return root_.get();
+        if (cached_parent_ && cached_rel_ == rel) return cached_parent_.get();
+        UniqueFd fd(openat2_beneath(root_.get(), rel, O_PATH | O_DIRECTORY | O_CLOEXEC));
+        if (!fd && errno == ENOENT) {
+            // Create missing parents one by one, each checked the same way.
+            UniqueFd cur(::fcntl(root_.get(), F_DUPFD_CLOEXEC, 3));
+            for (size_t i = 0; i < parts.size(); ++i) {
+                if (::mkdirat(cur.get(), parts[i].c_str(), 0755) < 0 && errno != EEXIST)
+                    return fail_errno("create parent '{}'", join_parts(parts, i + 1));
+                UniqueFd next(openat2_beneath(cur.get(), parts[i], O_PATH | O_DIRECTORY | O_CLOEXEC));
+                if (!next) {
+                    if (errno == ELOOP) return fail(ELOOP, "path goes through symlink '{}'", join_parts(parts, i + 1));
+                    return fail_errno("open parent '{}'", join_parts(parts, i + 1));
+                }
+                created_.insert(join_parts(parts, i + 1));
+                cur = std::move(next);
+            }
+            fd = std::move(cur);
+        }
+        if (!fd) {
+            if (errno == ELOOP || errno == EXDEV) return fail(ELOOP, "path goes through a symlink");
+            if (errno == ENOTDIR) return fail(ENOTDIR, "a parent of the path is not a directory");
+            return fail_errno("open parent directory '{}'", rel);
+        }
+        cached_parent_ = std::move(fd);
+        cached_rel_ = rel;
+        return cached_parent_.get();
+    }
+
+    Result<> copy_data(int fd, int64_t size) {
+        const void* buf = nullptr;
+        size_t len = 0;
+        la_int64_t offset = 0;
+        int64_t end = 0;
+        for (;;) {
+            int r = archive_read_data_block(tar_, &buf, &len, &offset);
+            if (r == ARCHIVE_EOF) break;
+            if (r != ARCHIVE_OK && r != ARCHIVE_WARN) return fail(EIO, "read data: {}", archive_error_string(tar_) ? archive_error_string(tar_) : "error");
+            const char* q = static_cast<const char*>(buf);
+            size_t left = len;
+            off_t pos = offset;
+            while (left) {
+                ssize_t w = ::pwrite(fd, q, left, pos);
+                if (w < 0 && errno == EINTR) continue;
+                if (w < 0) return fail_errno("write");
+                q += w;
+                pos += w;
+                left -= static_cast<size_t>(w);
+            }
+            end = std::max<int64_t>(end, offset + static_cast<int64_t>(len));
+        }
+        if (size > end && ::ftruncate(fd, size) < 0) return fail_errno("truncate");  // sparse tail
+        return {};
+    }
+
+    Result<> apply_xattrs(struct archive_entry* e, int fd) {
+        if (archive_entry_xattr_reset(e) == 0) return {};
+        const char* name = nullptr;
+        const void* value = nullptr;
+        size_t size = 0;
+        while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
+            std::string_view n = name;
+            // Only overlay whiteout handling may set overlay's own attributes.
+            if (n.rfind("trusted.overlay.", 0) == 0) continue;
+            if (size > 65536) return fail(E2BIG, "xattr '{}' too large", n);
+            if (::fsetxattr(fd, name, value, size, 0) < 0 && errno != ENOTSUP && errno != EOPNOTSUPP)
+                return fail_errno("set xattr '{}'", n);
+        }
+        return {};
+    }
+
+    Result<> whiteout(const std::string& parent_rel, const std::string& name) {
+        std::string rel_parent_prefix = parent_rel.empty() ? "" : parent_rel + "/";
+        if (name == ".wh..wh..opq") {
+            if (options_.whiteouts == WhiteoutMode::Overlay) {
+                auto parts = BERTH_TRY(split_entry_path(parent_rel));
+                int parent = BERTH_TRY(parent_dir(parts, parent_rel));
+                UniqueFd dfd(::openat(parent, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+                if (!dfd) return fail_errno("open opaque directory");
+                if (::fsetxattr(dfd.get(), "trusted.overlay.opaque", "y", 1, 0) < 0)
+                    return fail_errno("mark directory opaque");
+            } else {
+                opaques_.push_back(parent_rel);
+            }
+            return {};
+        }
+        if (name.rfind(".wh..wh.", 0) == 0) return {};  // aufs bookkeeping, meaningless here
+        std::string target = name.substr(4);
+        if (target.empty() || target == "." || target == "..") return fail(EINVAL, "invalid whiteout name");
+        std::string rel = rel_parent_prefix + target;
+        if (options_.whiteouts == WhiteoutMode::Overlay) {
+            if (created_.count(rel)) return {};  // this layer adds it again: keep the new entry
+            auto parts = BERTH_TRY(split_entry_path(parent_rel));
+            int parent = BERTH_TRY(parent_dir(parts, parent_rel));
+            if (::mknodat(parent, target.c_str(), S_IFCHR | 0000, makedev(0, 0)) < 0 && errno != EEXIST)
+                return fail_errno("create overlay whiteout");
+            created_.insert(rel);
+        } else {
+            whiteouts_.push_back(rel);
+        }
+        return {};
+    }
+
+    Result<> apply_whiteout(const std::string& rel) {
+        if (created_.count(rel)) return apply_opaque(rel);  // same layer re-created it
+        auto slash = rel.rfind('/');
+        std::string parent_rel = slash == std::string::npos ? "" : rel.substr(0, slash);
+        std::string name = slash == std::string::npos ? rel : rel.substr(slash + 1);
+        UniqueFd parent(openat2_beneath(root_.get(), parent_rel.empty() ? "." : parent_rel, O_PATH | O_DIRECTORY | O_CLOEXEC));
+        if (!parent) return {};  // nothing below to hide (or hidden by a symlink: never followed)
+        struct stat st {};
+        if (::fstatat(parent.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) return {};
+        if (S_ISDIR(st.st_mode)) return remove_tree(path_join(dest_, rel));
+        if (::unlinkat(parent.get(), name.c_str(), 0) < 0) return fail_errno("remove");
+        return {};
+    }
+
+    // Removes everything below `rel` that this layer did not add itself.
+    Result<> apply_opaque(const std::string& rel) {
+        UniqueFd dir(openat2_beneath(root_.get(), rel.empty() ? "." : rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (!dir) return {};
+        std::vector<std::pair<std::string, bool>> children;
+        {
+            DIR* d = ::fdopendir(::fcntl(dir.get(), F_DUPFD_CLOEXEC, 3));
+            if (!d) return fail_errno("opendir");
+            CPtr<DIR, ::closedir> guard(d);
+            while (auto* de = ::readdir(d)) {
+                std::string_view n = de->d_name;
+                if (n == "." || n == "..") continue;
+                struct stat st {};
+                if (::fstatat(dir.get(), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) continue;
+                children.emplace_back(de->d_name, S_ISDIR(st.st_mode));
+            }
+        }
+        for (const auto& [n, is_dir] : children) {
+            std::string child = rel.empty() ? n : rel + "/" + n;
+            if (created_.count(child)) {
+                if (is_dir) BERTH_TRY_VOID(apply_opaque(child));
+            } else if (is_dir) {
+                BERTH_TRY_VOID(remove_tree(path_join(dest_, child)));
+            } else if (::unlinkat(dir.get(), n.c_str(), 0) < 0) {
+                return fail_errno("remove '{}'", child);
+            }
+        }
+        return {};
+    }
+
+public:
+    struct archive* tar_ = nullptr;
+
+private:
+    std::string dest_;
+    const ExtractOptions& options_;
+    UniqueFd root_;
+    UniqueFd cached_parent_;
+    std::string cached_rel_;
+    std::unordered_set<std::string> created_;
+    std::vector<std::string> whiteouts_, opaques_;
+    std::vector<DirTimes> dir_times_;
+};
+
+std::string archive_err(struct archive* a) {
+    const char* s = archive_error_string(a);
+    return s ? s : "unknown archive error";
+}
+
+}  // namespace
+
+Result<ExtractResult> extract_layer(int fd, const std::string& dest, const ExtractOptions& options) {
+    Pipeline p;
+    p.fd = fd;
+    p.tee_fd = options.tee_fd;
+    p.options = &options;
+
+    ArchivePtr raw(archive_read_new());
+    archive_read_support_filter_all(raw.get());
+    archive_read_support_format_raw(raw.get());
+    p.raw = raw.get();
+    if (archive_read_open(raw.get(), &p, nullptr, input_read, nullptr) != ARCHIVE_OK)
+        return fail(p.failed ? p.io_error.code : EIO, "open layer stream: {}", p.failed ? p.io_error.message : archive_err(raw.get()));
+    struct archive_entry* raw_entry = nullptr;
+    int r = archive_read_next_header(raw.get(), &raw_entry);
+    ExtractResult out;
+    if (r == ARCHIVE_EOF) {
+        return fail(EIO, "layer stream is empty");
+    }
+    if (r != ARCHIVE_OK) return fail(EIO, "read layer stream: {}", archive_err(raw.get()));
+    const char* filter = archive_filter_count(raw.get()) > 1 ? archive_filter_name(raw.get(), 0) : "none";
+    out.compression = filter ? filter : "none";
+
+    if (!dest.empty()) {
+        Extractor ex(dest, options);
+        BERTH_TRY_VOID(ex.open_root());
+        ArchivePtr tar(archive_read_new());
+        archive_read_support_format_tar(tar.get());
+        archive_read_support_format_gnutar(tar.get());
+        archive_read_support_filter_none(tar.get());
+        ex.tar_ = tar.get();
+        if (archive_read_open(tar.get(), &p, nullptr, raw_read, nullptr) != ARCHIVE_OK)
+            return fail(EIO, "open layer tar: {}", archive_err(tar.get()));
+        for (;;) {
+            if (options.cancel && options.cancel->load()) return fail(ECANCELED, "import cancelled");
+            struct archive_entry* e = nullptr;
+            r = archive_read_next_header(tar.get(), &e);
+            if (r == ARCHIVE_EOF) break;
+            if (r == ARCHIVE_WARN) {
+                // e.g. unknown pax keys: still usable.
+            } else if (r != ARCHIVE_OK) {
+                if (p.failed) return fail(p.io_error);
+                const char* last = e ? archive_entry_pathname(e) : nullptr;
+                return fail(EIO, "layer tar{}: {}", last ? fmt::format(" entry '{}'", last) : std::string(),
+                            archive_err(tar.get()));
+            }
+            const char* path = archive_entry_pathname(e);
+            auto res = ex.entry(e);
+            if (!res) return fail(std::move(res.error()).wrap(fmt::format("layer entry '{}'", path ? path : "?")));
+        }
+        BERTH_TRY_VOID(ex.finish());
+    }
+    // Drain: tar padding after the end-of-archive blocks belongs to the diff ID, trailing bytes of
+    // the compressed stream to the blob digest.
+    for (;;) {
+        const void* b = nullptr;
+        la_ssize_t n = 0;
+        if (!p.raw_eof) {
+            n = archive_read_data(raw.get(), p.raw_buf.data(), p.raw_buf.size());
+            if (n < 0) {
+                if (p.failed) return fail(p.io_error);
+                return fail(EIO, "layer stream: {}", archive_err(raw.get()));
+            }
+            if (n == 0) {
+                p.raw_eof = true;
+                break;
+            }
+            p.diff_hash.update(p.raw_buf.data(), static_cast<size_t>(n));
+            p.diff_size += static_cast<uint64_t>(n);
+            (void)b;
+        } else {
+            break;
+        }
+    }
+    while (true) {
+        const void* buf = nullptr;
+        la_ssize_t n = input_read(raw.get(), &p, &buf);
+        if (n < 0) return fail(p.io_error);
+        if (n == 0) break;
+    }
+    if (options.progress) options.progress(p.blob_size);
+    out.blob_digest = p.blob_hash.finish();
+    out.blob_size = p.blob_size;
+    out.diff_id = p.diff_hash.finish();
+    out.size = p.diff_size;
+    return out;
+}
+
+}  // namespace berth::store

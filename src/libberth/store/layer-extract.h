@@ -1,0 +1,48 @@
+// Streaming layer extraction: one pass over the input computes the blob digest (as read), the
+// diff ID (the uncompressed tar) and applies the tar to a tree, treating the archive as hostile.
+//
+// Why two libarchive readers: the diff ID is the sha256 of the *uncompressed tar bytes*, which a
+// tar reader never exposes. So a "raw" reader decompresses (gzip/zstd/xz/none, all libarchive
+// filters) and a tar reader parses what it yields, while each hashes the bytes passing by.
+//
+// Safety rules (each violation fails naming the entry; the caller then discards the tree):
+//   - no absolute paths, no "..", no path longer than PATH_MAX or component over NAME_MAX;
+//   - parents are opened with openat2(RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS): a path through a
+//     symlink is rejected, never followed; the final component is replaced, never followed;
+//   - hardlink targets obey the same rules and must already exist inside the tree;
+//   - block/char devices are rejected unless allowed; trusted.overlay.* xattrs are dropped;
+//   - truncated or corrupt streams fail (libarchive), trailing garbage is hashed and verified.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "basic/result.h"
+#include "store/backend.h"
+
+namespace berth::store {
+
+struct ExtractOptions {
+    WhiteoutMode whiteouts = WhiteoutMode::Apply;
+    bool allow_device_nodes = false;
+    int tee_fd = -1;                                 // raw input is also written here (blob copy)
+    const std::atomic<bool>* cancel = nullptr;
+    std::function<void(uint64_t bytes_read)> progress;  // about every MiB of input
+};
+
+struct ExtractResult {
+    std::string blob_digest;  // sha256 of the input bytes
+    uint64_t blob_size = 0;
+    std::string diff_id;      // sha256 of the uncompressed tar
+    uint64_t size = 0;        // uncompressed size
+    std::string compression;  // "none", "gzip", "zstd", "xz", ...
+};
+
+// Applies the layer tar read from `fd` to the tree at `dest` (a directory). With an empty `dest`
+// nothing is extracted: the input is only decompressed and hashed (verifying a blob whose layer
+// is already stored).
+Result<ExtractResult> extract_layer(int fd, const std::string& dest, const ExtractOptions& options);
+
+}  // namespace berth::store

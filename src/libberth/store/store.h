@@ -1,0 +1,241 @@
+// berth::store::Store — the content-addressed image store (issue #4).
+//
+// One Store object owns one store root (default /var/lib/berth) and its SnapshotBackend. It is
+// used by berthd and, on hosts without a system bus, in-process by the `berth` CLI ("embedded").
+// The two never corrupt each other: Store::open() takes an exclusive flock on ROOT/lock for the
+// lifetime of the object (berthd holds it while running; the embedded CLI holds it per command).
+// A second open() on the same root fails with EWOULDBLOCK ("store is locked by another process")
+// unless StoreOptions::wait_for_lock is set.
+//
+// Thread-safety (what berthd may do from several threads at once):
+//   - Every public method may be called concurrently from any thread.
+//   - Imports run the expensive part (reading, hashing, extracting layers) WITHOUT holding the
+//     store's metadata mutex: each import stages under ROOT/staging/<random>/ and publishes with
+//     a short critical section at the end. Two imports of images sharing a layer are serialised on
+//     that layer only (a per-chain-ID claim): the second waits and then reuses it.
+//   - All other methods take the metadata mutex for their whole duration; they are short except
+//     export_image/export_container/commit_container/gc (which stream data; berthd should run
+//     them on a worker thread too).
+//   - An import of an image never blocks list_images/get_image/df for longer than its publish
+//     step.
+//   - remove_image/gc never remove a layer that an in-flight import has claimed.
+//
+// Crash safety: see docs/STORAGE.md. In short, metadata files are replaced with
+// write_file_atomic (temp + fsync + rename + fsync dir); an interrupted operation leaves the old
+// or the new state; open() removes staging leftovers and asks the backend to reconcile.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "basic/result.h"
+#include "store/backend.h"
+#include "store/image-config.h"
+
+namespace berth::store {
+
+// ---- configuration (/etc/berth/berthd.toml, table [store] or top level) ----
+
+struct StoreOptions {
+    std::string root = "/var/lib/berth";
+    std::string backend = "auto";  // "auto" | "btrfs" | "overlay" | "dm-thin"
+    // Loopback btrfs pool for hosts without btrfs: when non-empty the file is created (sparse,
+    // pool_size bytes) and formatted on first use, attached to a loop device with
+    // LO_FLAGS_AUTOCLEAR and mounted at ROOT/btrfs; the backend is then btrfs.
+    std::string pool;
+    uint64_t pool_size = 0;  // bytes; "10G" etc. in TOML
+    // dm-thin parameters (used by the dm-thin backend only).
+    std::string thin_pool;     // existing dm thin-pool name, or empty to create one on `pool`
+    std::string thin_fstype = "ext4";
+    uint64_t thin_volume_size = 10ull << 30;
+    // Wait for the store lock instead of failing with EWOULDBLOCK.
+    bool wait_for_lock = false;
+    // Allowed device nodes in imported layers: false (default) rejects block/char devices other
+    // than whiteouts (0:0) with an error naming the entry.
+    bool allow_device_nodes = false;
+};
+
+// Reads berthd.toml. A missing file gives the defaults; a malformed one an error with
+// "path:line:col". Recognised keys (top level or under [store]): root, backend, pool,
+// pool_size ("512M", "10G" or bytes), thin_pool, thin_fstype, thin_volume_size,
+// allow_device_nodes.
+Result<StoreOptions> load_store_options(const std::string& path = "/etc/berth/berthd.toml");
+Result<StoreOptions> parse_store_options(std::string_view toml_text, const std::string& source_name);
+
+// "10G" / "512M" / "4096" -> bytes.
+Result<uint64_t> parse_size(std::string_view text);
+
+// ---- value types (JSON forms in store/store-json.h) ----
+
+enum class ImportFormat {
+    Auto,           // detect: directory with oci-layout, tar with oci-layout or manifest.json, else rootfs
+    OciLayout,      // OCI image layout, directory or tar (umoci, skopeo oci:/oci-archive:, buildah)
+    DockerArchive,  // `docker save` / skopeo docker-archive:
+    RootfsTar,      // a plain root filesystem tarball (gzip/zstd/xz/uncompressed)
+};
+Result<ImportFormat> parse_import_format(std::string_view text);  // "auto","oci","docker-archive","rootfs"
+std::string_view to_string(ImportFormat format);
+
+struct LayerInfo {
+    std::string chain_id;   // "sha256:..." (key in the backend)
+    std::string diff_id;    // sha256 of the uncompressed tar
+    std::string digest;     // sha256 of the blob as stored (compressed or not)
+    std::string media_type; // blob media type
+    uint64_t blob_size = 0;
+    uint64_t size = 0;      // uncompressed tar size
+};
+
+struct ImageInfo {
+    std::string id;                  // "sha256:<manifest digest hex>"
+    std::string config_digest;       // "sha256:..."
+    std::vector<std::string> names;  // "name:tag" references, sorted
+    std::vector<LayerInfo> layers;   // bottom first
+    std::string top_layer;           // chain id of the top layer ("" for an image with no layers)
+    uint64_t size = 0;               // sum of uncompressed layer sizes
+    int64_t created = 0;             // image config "created" (unix seconds, 0 if absent)
+    int64_t imported = 0;            // when it entered this store (unix seconds)
+    std::string architecture, os;
+    ImageConfig config;
+};
+
+struct ImportProgress {
+    std::string phase;         // "reading", "layer", "publishing", "done"
+    size_t layer_index = 0;    // 0-based, valid in phase "layer"
+    size_t layer_count = 0;
+    uint64_t bytes_done = 0;   // input bytes consumed so far
+    uint64_t bytes_total = 0;  // input size when known (regular file), else 0
+};
+// Called from the importing thread, often (about every MiB); keep it cheap.
+using ProgressFn = std::function<void(const ImportProgress&)>;
+
+struct ContainerInfo {
+    std::string name;
+    std::string image_id;     // "sha256:..." ("" for a scratch container)
+    std::string snapshot_id;  // backend snapshot id
+    bool ephemeral = false;
+    int64_t created = 0;
+};
+
+struct PreparedContainer {
+    std::string snapshot_id;
+    MountSpec rootfs;
+    ImageConfig config;
+    std::string image_id;
+};
+
+struct VolumeInfo {
+    std::string name;
+    MountSpec mount;  // what to bind-mount
+    int64_t created = 0;
+};
+
+struct GcReport {
+    std::vector<std::string> removed_layers;  // chain ids
+    std::vector<std::string> removed_blobs;   // digests
+    std::vector<std::string> removed_other;   // staging leftovers, backend orphans
+    uint64_t bytes_freed = 0;                 // blob bytes (layers: backend-dependent, not counted)
+};
+
+struct DfEntry {
+    std::string name;             // image: first name or id; container/volume: its name
+    std::string id;               // image id / snapshot id / volume name
+    uint64_t size = 0;            // image: uncompressed size of all layers; others: exclusive bytes (0 = unknown)
+    uint64_t shared_size = 0;     // image: bytes in layers shared with other images
+    uint64_t unique_size = 0;     // image: bytes only this image holds
+    size_t containers = 0;        // image: containers using it
+};
+
+struct DfReport {
+    std::string backend;
+    std::vector<DfEntry> images, containers, volumes;
+    uint64_t blobs_size = 0;      // bytes in ROOT/blobs
+    PoolUsage pool;
+};
+
+// ---- the store ----
+
+class Store {
+public:
+    // Takes the store lock, loads metadata, cleans crash leftovers (ROOT/staging, half-written
+    // temp files, backend orphans via backend.reconcile()).
+    static Result<std::unique_ptr<Store>> open(const StoreOptions& options);
+    ~Store();
+    Store(const Store&) = delete;
+    Store& operator=(const Store&) = delete;
+
+    std::string backend_name() const;
+    const StoreOptions& options() const;
+    const std::string& root() const;
+    // The pool image path when a loopback pool is in use, else "".
+    std::string pool_path() const;
+
+    // Images. `name_tag` may be empty ("" keeps the names found in the archive, e.g. a docker
+    // archive's RepoTags or the OCI org.opencontainers.image.ref.name annotation) — a name without
+    // ":" gets ":latest". `cancel` (may be null) is polled between entries; a cancelled import
+    // fails with ECANCELED and leaves nothing behind.
+    Result<ImageInfo> import_image(int fd, ImportFormat format, std::string_view name_tag,
+                                   const ProgressFn& progress = {},
+                                   const std::atomic<bool>* cancel = nullptr);
+    // A path: an OCI layout directory, or any supported archive file.
+    Result<ImageInfo> import_image_path(const std::string& path, ImportFormat format,
+                                        std::string_view name_tag, const ProgressFn& progress = {},
+                                        const std::atomic<bool>* cancel = nullptr);
+    std::vector<ImageInfo> list_images() const;
+    // `ref`: "name:tag", "name" (= name:latest), "sha256:<hex>", or a unique hex prefix (>= 4).
+    Result<ImageInfo> get_image(std::string_view ref) const;
+    // Removes the image (all its names); refused (EBUSY) while a container uses it. Layers and
+    // blobs are freed by gc(). With `untag_only` and a name:tag ref, only that name is dropped.
+    Result<> remove_image(std::string_view ref, bool untag_only = false);
+    Result<> tag_image(std::string_view ref, std::string_view name_tag);
+    // Writes an OCI layout tar (oci-layout, index.json, blobs/sha256/...) to `fd`.
+    Result<> export_image(std::string_view ref, int fd);
+
+    // Containers. prepare_container creates the snapshot on first use (persistent) or a fresh one
+    // each time (ephemeral, replacing any previous one). image_ref "" = scratch (empty tree).
+    Result<PreparedContainer> prepare_container(std::string_view name, std::string_view image_ref,
+                                                bool ephemeral);
+    // At container stop: ephemeral snapshots are removed, persistent ones kept (deactivated).
+    Result<> release_container(std::string_view name);
+    Result<> remove_container(std::string_view name);
+    std::vector<ContainerInfo> list_containers() const;
+    Result<ContainerInfo> get_container(std::string_view name) const;
+    // The container's changes relative to its image become a new top layer; the new image gets
+    // `name_tag`. Returns the new image.
+    Result<ImageInfo> commit_container(std::string_view name, std::string_view name_tag);
+    // Writes the container's current tree as a plain tar to `fd`.
+    Result<> export_container(std::string_view name, int fd);
+
+    // Named volumes.
+    Result<VolumeInfo> create_volume(std::string_view name);  // existing -> returns it
+    std::vector<VolumeInfo> list_volumes() const;
+    Result<VolumeInfo> get_volume(std::string_view name) const;
+    Result<> remove_volume(std::string_view name);
+
+    // Removes layers no image references, blobs no image references, and leftovers.
+    Result<GcReport> gc();
+    Result<DfReport> df() const;
+    Result<PoolUsage> pool_usage() const;
+
+    // For tests and tools: the backend this store drives.
+    SnapshotBackend& backend();
+
+    struct Impl;
+
+private:
+    explicit Store(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
+// Name/ref helpers (pure, unit-tested).
+// "busybox" -> "busybox:latest"; validates the charset (docker reference rules, lower case repo).
+Result<std::string> normalize_name_tag(std::string_view name_tag);
+// Container and volume names: [A-Za-z0-9][A-Za-z0-9_.-]{0,127}.
+bool valid_object_name(std::string_view name);
+
+}  // namespace berth::store

@@ -1,0 +1,12 @@
+#!/bin/bash
+# Runs systemd-client-test inside a freshly booted systemd container. Usage: BUILD_DIR TEST_BINARY
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/harness.sh"
+build=$1; binary=$2
+state=$IT_WORK/$IT_NAME.state
+trap 'it_teardown; rm -rf "$state"' EXIT
+trap 'exit 130' INT TERM
+it_install "$build"
+it_boot "$state"
+it_in env BERTH_IT_INSIDE=1 "$binary" --gtest_brief=0

@@ -1,0 +1,468 @@
+// Parsing, merging and validation of declarations: every error class with its exact line:col,
+// drop-in precedence, cross-declaration checks, canonical TOML round trips.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "basic/fs-util.h"
+#include "basic/string-util.h"
+#include "config/config.h"
+#include "config/values.h"
+#include "test-util.h"
+
+using namespace berth;
+using namespace berth::config;
+
+namespace {
+
+Result<Declaration> parse(std::string_view text, std::string_view name = "web") {
+    return parse_declaration(name, SourceText{"web.toml", std::string(text)});
+}
+
+// The error text of a declaration that must fail.
+std::string error_of(std::string_view text) {
+    auto d = parse(text);
+    EXPECT_FALSE(d) << "expected an error for:\n" << text;
+    return d ? std::string() : d.error().what();
+}
+
+constexpr std::string_view kMinimal = "[container]\nimage = \"busybox\"\n";
+
+// Settings only: provenance (paths, regions) differs between a file and its canonical copy.
+Declaration settings(Declaration d) {
+    d.source_path.clear();
+    d.dropin_paths.clear();
+    d.regions.clear();
+    for (auto& m : d.mounts) m.where = {};
+    return d;
+}
+
+void write(const std::string& path, std::string_view text) {
+    ASSERT_TRUE(mkdir_p(path.substr(0, path.rfind('/'))));
+    ASSERT_TRUE(write_file(path, text));
+}
+
+}  // namespace
+
+TEST(Values, ParsesSizesWithBinarySuffixes) {
+    EXPECT_EQ(parse_size("512M", false), 512ULL << 20);
+    EXPECT_EQ(parse_size("1G", false), 1ULL << 30);
+    EXPECT_EQ(parse_size("64k", false), 64ULL << 10);
+    EXPECT_EQ(parse_size("1024", false), 1024ULL);
+    EXPECT_EQ(parse_size("2GB", false), 2ULL << 30);
+    EXPECT_EQ(parse_size("infinity", true), kInfinity);
+    EXPECT_FALSE(parse_size("infinity", false));
+    EXPECT_FALSE(parse_size("12X", false));
+    EXPECT_FALSE(parse_size("-1", false));
+    EXPECT_FALSE(parse_size("M", false));
+    EXPECT_FALSE(parse_size("99999999999999999999E", false));
+    EXPECT_EQ(format_size(512ULL << 20), "512M");
+    EXPECT_EQ(format_size(1000), "1000");
+}
+
+TEST(Values, ParsesSystemdStyleDurations) {
+    EXPECT_EQ(parse_duration_us("30s", false), 30000000ULL);
+    EXPECT_EQ(parse_duration_us("5min", false), 300000000ULL);
+    EXPECT_EQ(parse_duration_us("1h", false), 3600000000ULL);
+    EXPECT_EQ(parse_duration_us("1h 30min", false), 5400000000ULL);
+    EXPECT_EQ(parse_duration_us("100ms", false), 100000ULL);
+    EXPECT_EQ(parse_duration_us("10", false), 10000000ULL);
+    EXPECT_EQ(parse_duration_us("infinity", true), kInfinity);
+    EXPECT_FALSE(parse_duration_us("5 parsecs", false));
+    EXPECT_FALSE(parse_duration_us("1h 30", false));
+    EXPECT_FALSE(parse_duration_us("", false));
+    EXPECT_EQ(format_duration(5400000000ULL), "1h 30min");
+    EXPECT_EQ(format_duration(100000), "100ms");
+    for (uint64_t us : {0ULL, 1ULL, 999ULL, 1000001ULL, 90061001001ULL})
+        EXPECT_EQ(parse_duration_us(format_duration(us), false), us) << format_duration(us);
+}
+
+TEST(Values, ParsesPercentagesCapabilitiesSignalsAndPorts) {
+    EXPECT_EQ(parse_percent("150%"), 150U);
+    EXPECT_FALSE(parse_percent("150"));
+    EXPECT_FALSE(parse_percent("0%"));
+    EXPECT_EQ(normalize_capability("NET_ADMIN"), "CAP_NET_ADMIN");
+    EXPECT_EQ(normalize_capability("cap_sys_admin"), "CAP_SYS_ADMIN");
+    EXPECT_EQ(normalize_capability("ALL"), "ALL");
+    EXPECT_FALSE(normalize_capability("CAP_BOGUS"));
+    EXPECT_FALSE(normalize_capability("12"));
+    EXPECT_EQ(parse_signal("SIGTERM"), 15);
+    EXPECT_EQ(parse_signal("INT"), 2);
+    EXPECT_EQ(parse_signal("9"), 9);
+    EXPECT_EQ(parse_signal("SIGRTMIN+3"), SIGRTMIN + 3);
+    EXPECT_FALSE(parse_signal("SIGBOGUS"));
+    EXPECT_FALSE(parse_signal("0"));
+    auto p = parse_port_mapping("127.0.0.1:8080:80/udp");
+    ASSERT_TRUE(p);
+    EXPECT_EQ(p->host_address, "127.0.0.1");
+    EXPECT_EQ(p->host_port, 8080);
+    EXPECT_EQ(p->container_port, 80);
+    EXPECT_EQ(p->protocol, "udp");
+    EXPECT_EQ(format_port_mapping(*parse_port_mapping("[::1]:8080:80")), "[::1]:8080:80/tcp");
+    EXPECT_FALSE(parse_port_mapping("8080"));
+    EXPECT_FALSE(parse_port_mapping("8080:0"));
+    EXPECT_FALSE(parse_port_mapping("70000:80"));
+    EXPECT_FALSE(parse_port_mapping("8080:80/sctp"));
+    EXPECT_FALSE(parse_port_mapping("300.1.1.1:8080:80"));
+    EXPECT_TRUE(is_valid_cpu_list("0-3,5"));
+    EXPECT_FALSE(is_valid_cpu_list("3-1"));
+}
+
+TEST(Names, AcceptOnlyNamesUsableInUnitNames) {
+    EXPECT_TRUE(is_valid_name("web"));
+    EXPECT_TRUE(is_valid_name("web-1.prod_a"));
+    EXPECT_FALSE(is_valid_name(""));
+    EXPECT_FALSE(is_valid_name("-web"));
+    EXPECT_FALSE(is_valid_name("my web"));
+    EXPECT_FALSE(is_valid_name("a/b"));
+    EXPECT_FALSE(is_valid_name("web@x"));
+    EXPECT_FALSE(is_valid_name("web.service"));
+    EXPECT_FALSE(is_valid_name(std::string(65, 'a')));
+    EXPECT_TRUE(is_unit_name("network-online.target"));
+    EXPECT_FALSE(is_unit_name("db"));
+    EXPECT_FALSE(is_unit_name("foo@.service"));
+    EXPECT_EQ(dependency_unit("db"), "berth@db.service");
+    EXPECT_EQ(dependency_unit("postgresql.service"), "postgresql.service");
+}
+
+TEST(Parse, AcceptsAMinimalDeclarationWithDefaults) {
+    auto d = parse(kMinimal);
+    ASSERT_TRUE(d) << d.error().what();
+    EXPECT_EQ(d->name, "web");
+    EXPECT_EQ(d->image, "busybox");
+    EXPECT_EQ(d->hostname, "web");
+    EXPECT_EQ(d->network.mode, NetworkMode::None);
+    EXPECT_TRUE(d->security.no_new_privileges);
+    EXPECT_EQ(d->install.wanted_by, std::vector<std::string>{"berth.target"});
+    EXPECT_EQ(d->stop_signal, 15);
+}
+
+TEST(Parse, ReadsEverySection) {
+    auto d = parse(R"(
+[container]
+image = "nginx:1.25"
+command = ["nginx", "-g", "daemon off;"]
+environment = { A = "1", B = 2, C = true }
+environment_files = ["/etc/web.env"]
+user = "www:www"
+supplementary_groups = ["adm", "100"]
+workdir = "/srv/./www/"
+hostname = "www"
+ephemeral = true
+read_only = true
+stop_signal = "QUIT"
+stop_timeout = "20s"
+notify = "container"
+init = true
+
+[[mount]]
+type = "bind"
+source = "/srv/data"
+target = "/data"
+read_only = true
+
+[[mount]]
+type = "tmpfs"
+target = "/tmp"
+size = "64M"
+mode = "1777"
+
+[[mount]]
+type = "volume"
+source = "cache"
+target = "/var/cache"
+
+[network]
+mode = "bridge"
+bridge = "br0"
+address = "10.0.0.2/24"
+gateway = "10.0.0.1"
+ports = ["8080:80", "127.0.0.1:8443:443/tcp"]
+
+[resources]
+memory_max = "512M"
+memory_high = 268435456
+memory_swap_max = "infinity"
+cpu_weight = 200
+cpu_quota = "150%"
+allowed_cpus = "0-1"
+tasks_max = 512
+io_weight = 50
+limits = { nofile = 4096, core = "infinity" }
+
+[security]
+capabilities_add = ["NET_ADMIN"]
+capabilities_drop = ["ALL"]
+seccomp = "/etc/berth/seccomp.json"
+no_new_privileges = false
+user_namespace = { uid = 524288, size = 65536 }
+devices = ["/dev/fuse"]
+
+[service]
+restart = "on-failure"
+restart_sec = "5s"
+requires = ["db"]
+wants = ["cache", "syslog.service"]
+after = ["network-online.target"]
+timeout_start = "1min"
+timeout_stop = "infinity"
+
+[install]
+wanted_by = ["multi-user.target"]
+required_by = ["berth.target"]
+)");
+    ASSERT_TRUE(d) << d.error().what();
+    EXPECT_EQ(d->environment.at("B"), "2");
+    EXPECT_EQ(d->environment.at("C"), "true");
+    EXPECT_EQ(d->user.user, "www");
+    EXPECT_EQ(d->user.group, "www");
+    EXPECT_EQ(d->workdir, "/srv/www");
+    EXPECT_EQ(d->stop_signal, 3);
+    EXPECT_EQ(d->stop_timeout_us, 20000000ULL);
+    EXPECT_EQ(d->notify, NotifyMode::Container);
+    ASSERT_EQ(d->mounts.size(), 3U);
+    EXPECT_EQ(d->mounts[1].size, 64ULL << 20);
+    EXPECT_EQ(d->mounts[1].mode, 01777U);
+    EXPECT_EQ(d->mounts[1].where.line, 24);
+    EXPECT_EQ(d->mounts[2].type, MountType::Volume);
+    EXPECT_EQ(d->network.ports.size(), 2U);
+    EXPECT_EQ(d->resources.memory_high, 268435456ULL);
+    EXPECT_EQ(d->resources.memory_swap_max, kInfinity);
+    EXPECT_EQ(d->resources.limits.at("core"), kInfinity);
+    EXPECT_EQ(d->security.capabilities_add, std::vector<std::string>{"CAP_NET_ADMIN"});
+    EXPECT_EQ(d->security.seccomp, SeccompMode::Profile);
+    EXPECT_EQ(d->security.user_namespace.mode, UserNamespaceMode::Fixed);
+    EXPECT_EQ(d->security.user_namespace.uid, 524288U);
+    EXPECT_EQ(d->service.timeout_stop_us, kInfinity);
+    EXPECT_EQ(d->service.wants.size(), 2U);
+    EXPECT_EQ(d->install.required_by, std::vector<std::string>{"berth.target"});
+
+    // Canonical TOML parses back to the same settings.
+    std::string canonical = to_toml(*d);
+    auto again = parse(canonical);
+    ASSERT_TRUE(again) << again.error().what() << "\n" << canonical;
+    EXPECT_EQ(settings(*again), settings(*d)) << canonical;
+    EXPECT_EQ(to_toml(*again), canonical);
+}
+
+TEST(Parse, RoundTripsAMinimalDeclarationThroughCanonicalToml) {
+    auto d = parse(kMinimal);
+    ASSERT_TRUE(d);
+    auto again = parse(to_toml(*d));
+    ASSERT_TRUE(again) << again.error().what();
+    EXPECT_EQ(settings(*again), settings(*d));
+}
+
+// Each error class, with its exact position.
+TEST(Validation, ReportsATomlSyntaxErrorWithItsPosition) {
+    EXPECT_EQ(error_of("[container]\nimage = \"busybox\nread_only = true\n").substr(0, 16), "web.toml:2:17: i");
+}
+
+TEST(Validation, ReportsAnUnknownKeyWithADidYouMeanHint) {
+    std::string e = error_of("[container]\nimage = \"b\"\n[resources]\nmemroy_max = \"1G\"\n");
+    EXPECT_EQ(e, "web.toml:4:1: unknown key 'memroy_max' in [resources], expected a known key; did you mean "
+                 "'memory_max'?");
+}
+
+TEST(Validation, PointsAKeyInTheWrongSectionToItsSection) {
+    std::string e = error_of("[container]\nimage = \"b\"\nmemory_max = \"1G\"\n");
+    EXPECT_EQ(e, "web.toml:3:1: unknown key 'memory_max' in [container], expected it in [resources]; did you mean "
+                 "[resources] memory_max?");
+}
+
+TEST(Validation, ReportsAnUnknownSection) {
+    EXPECT_EQ(error_of("[container]\nimage = \"b\"\n[netwrok]\nmode = \"host\"\n"),
+              "web.toml:3:2: unknown key 'netwrok' at the top level, expected a known key; did you mean 'network'?");
+}
+
+TEST(Validation, ReportsAWrongType) {
+    EXPECT_EQ(error_of("[container]\nimage = 42\n"), "web.toml:2:9: container.image is an integer, expected a string");
+    EXPECT_EQ(error_of("[container]\nimage = \"b\"\nread_only = \"yes\"\n"),
+              "web.toml:3:13: container.read_only is a string, expected true or false");
+}
+
+TEST(Validation, ReportsBadSizesDurationsAndPercentages) {
+    EXPECT_EQ(error_of("[container]\nimage = \"b\"\n[resources]\nmemory_max = \"12X\"\n").substr(0, 60),
+              "web.toml:4:14: resources.memory_max = '12X' is not a valid s");
+    EXPECT_EQ(error_of("[container]\nimage = \"b\"\n[service]\nrestart_sec = \"5 parsecs\"\n").substr(0, 69),
+              "web.toml:4:15: service.restart_sec = '5 parsecs' is not a valid durat");
+    EXPECT_EQ(error_of("[container]\nimage = \"b\"\n[resources]\ncpu_quota = \"150\"\n").substr(0, 62),
+              "web.toml:4:13: resources.cpu_quota = '150' is not a percentage");
+}
+
+TEST(Validation, ReportsUnknownCapabilitiesAndSignals) {
+    EXPECT_EQ(error_of("[container]\nimage = \"b\"\n[security]\ncapabilities_add = [\"NET_ADMIN\", \"CAP_BOGUS\"]\n")
+                  .substr(0, 72),
+              "web.toml:4:34: security.capabilities_add[1] = 'CAP_BOGUS' is not a capab");
+    EXPECT_EQ(error_of("[container]\nimage = \"b\"\nstop_signal = \"SIGFOO\"\n").substr(0, 55),
+              "web.toml:3:15: container.stop_signal = 'SIGFOO' is not ");
+}
+
+TEST(Validation, RejectsRelativePathsWhereAbsoluteAreNeeded) {
+    EXPECT_EQ(error_of("[container]\nrootfs = \"srv/root\"\n"),
+              "web.toml:2:10: container.rootfs = 'srv/root' is not an absolute path, expected an absolute path "
+              "(starting with '/')");
+    EXPECT_EQ(error_of("[container]\nimage = \"b\"\n[[mount]]\ntype = \"bind\"\nsource = \"data\"\ntarget = \"/d\"\n")
+                  .substr(0, 46),
+              "web.toml:5:10: mount[0].source = 'data' is not");
+}
+
+TEST(Validation, RejectsImageWithRootfsAndNeither) {
+    EXPECT_EQ(error_of("[container]\nimage = \"b\"\nrootfs = \"/srv/r\"\n"),
+              "web.toml:3:10: container.rootfs conflicts with container.image (line 2), expected exactly one of "
+              "image or rootfs");
+    EXPECT_EQ(error_of("[container]\ncommand = [\"sh\"]\n").substr(0, 60),
+              "web.toml:1:1: no container.image or container.rootfs, expect");
+    EXPECT_EQ(error_of("[service]\nrestart = \"always\"\n").substr(0, 30), "web.toml:1:1: no container.ima");
+}
+
+TEST(Validation, RejectsANameThatCannotBeAUnitName) {
+    auto d = parse(kMinimal, "my web");
+    ASSERT_FALSE(d);
+    EXPECT_EQ(d.error().what().substr(0, 48), "web.toml:1:1: container name 'my web' cannot be ");
+}
+
+TEST(Validation, ChecksPortsAndNetworkConsistency) {
+    EXPECT_EQ(error_of("[container]\nimage = \"b\"\n[network]\nmode = \"veth\"\nports = [\"8080\"]\n").substr(0, 55),
+              "web.toml:5:10: network.ports[0] = '8080' is not a port ");
+    EXPECT_EQ(error_of("[container]\nimage = \"b\"\n[network]\nports = [\"8080:80\"]\n").substr(0, 60),
+              "web.toml:4:9: network.ports needs network.mode \"veth\" or \"br");
+    EXPECT_EQ(error_of("[container]\nimage = \"b\"\n[network]\nmode = \"bridge\"\n").substr(0, 60),
+              "web.toml:4:8: network.mode = \"bridge\" needs a bridge, expect");
+    EXPECT_EQ(error_of("[container]\nimage = \"b\"\n[network]\nmode = \"veth\"\nbridge = \"br0\"\n").substr(0, 50),
+              "web.toml:5:10: network.bridge is set but network.m");
+}
+
+TEST(Validation, ChecksUserNamespaceForms) {
+    EXPECT_TRUE(parse("[container]\nimage = \"b\"\n[security]\nuser_namespace = \"pick\"\n"));
+    EXPECT_EQ(error_of("[container]\nimage = \"b\"\n[security]\nuser_namespace = \"auto\"\n").substr(0, 60),
+              "web.toml:4:18: security.user_namespace = 'auto' is unknown, ");
+    EXPECT_EQ(error_of("[container]\nimage = \"b\"\n[security]\nuser_namespace = { size = 10 }\n").substr(0, 50),
+              "web.toml:4:18: security.user_namespace has no uid,");
+    EXPECT_EQ(error_of("[container]\nimage = \"b\"\n[security]\nuser_namespace = { uid = 1, sise = 10 }\n")
+                  .substr(0, 40),
+              "web.toml:4:29: unknown key 'sise' in [se");
+}
+
+TEST(Validation, ChecksSeccompModes) {
+    EXPECT_TRUE(parse("[container]\nimage = \"b\"\n[security]\nseccomp = \"unconfined\"\n"));
+    EXPECT_EQ(error_of("[container]\nimage = \"b\"\n[security]\nseccomp = \"strict\"\n").substr(0, 50),
+              "web.toml:4:11: security.seccomp = 'strict' is inva");
+}
+
+TEST(Validation, ChecksMountTypes) {
+    EXPECT_EQ(error_of("[container]\nimage = \"b\"\n[[mount]]\ntype = \"tmpfs\"\nsource = \"/x\"\ntarget = \"/t\"\n")
+                  .substr(0, 55),
+              "web.toml:5:10: mount[0].source is set for a tmpfs mount");
+    EXPECT_EQ(error_of("[container]\nimage = \"b\"\n[[mount]]\ntype = \"tmpfs\"\ntarget = \"/t\"\nmode = 1777\n")
+                  .substr(0, 40),
+              "web.toml:6:8: mount[0].mode is invalid, ");
+    EXPECT_TRUE(parse("[container]\nimage = \"b\"\n[[mount]]\ntype = \"tmpfs\"\ntarget = \"/t\"\nmode = 0o1777\n"));
+    EXPECT_EQ(error_of("[container]\nimage = \"b\"\n[mount]\ntype = \"tmpfs\"\n").substr(0, 50),
+              "web.toml:3:1: mount is a table, expected an array ");
+}
+
+TEST(Validation, ReportsEveryErrorOfAFileInOrder) {
+    std::string e = error_of("[container]\nimage = 1\nread_only = 2\n[resources]\ncpu_weight = 0\n");
+    auto lines = split(e, '\n');
+    ASSERT_EQ(lines.size(), 3U) << e;
+    EXPECT_EQ(lines[0].substr(0, 12), "web.toml:2:9");
+    EXPECT_EQ(lines[1].substr(0, 13), "web.toml:3:13");
+    EXPECT_EQ(lines[2], "web.toml:5:14: resources.cpu_weight = 0 is out of range, expected an integer from 1 to 10000");
+}
+
+TEST(Validation, RejectsADependencyOnItself) {
+    EXPECT_EQ(error_of("[container]\nimage = \"b\"\n[service]\nrequires = [\"web\"]\n").substr(0, 60),
+              "web.toml:4:13: service.requires[0]: container 'web' depends ");
+}
+
+TEST(Merge, DropInsMergeTablesAndReplaceScalarsAndArraysInLexicalOrder) {
+    test::TempDir tmp;
+    write(tmp / "etc/web.toml",
+          "[container]\nimage = \"nginx\"\ncommand = [\"a\", \"b\"]\n[resources]\nmemory_max = \"1G\"\ncpu_weight = "
+          "100\n");
+    write(tmp / "usr/web.toml", "[container]\nimage = \"ignored\"\n");  // masked by /etc
+    write(tmp / "usr/web.toml.d/20-cpu.toml", "[resources]\ncpu_weight = 300\n");
+    write(tmp / "etc/web.toml.d/10-cmd.toml", "[container]\ncommand = [\"c\"]\n[resources]\ncpu_weight = 200\n");
+    write(tmp / "usr/web.toml.d/10-cmd.toml", "[container]\ncommand = [\"masked\"]\n");
+    auto d = load_declaration("web", SearchPaths{{tmp / "etc", tmp / "usr"}});
+    ASSERT_TRUE(d) << d.error().what();
+    EXPECT_EQ(d->source_path, tmp / "etc/web.toml");
+    EXPECT_EQ(d->dropin_paths, (std::vector<std::string>{tmp / "etc/web.toml.d/10-cmd.toml",
+                                                          tmp / "usr/web.toml.d/20-cpu.toml"}));
+    EXPECT_EQ(d->image, "nginx");
+    EXPECT_EQ(d->command, std::vector<std::string>{"c"});
+    EXPECT_EQ(d->resources.memory_max, 1ULL << 30);
+    EXPECT_EQ(d->resources.cpu_weight, 300U);
+}
+
+TEST(Merge, ErrorsInADropInPointAtTheDropIn) {
+    test::TempDir tmp;
+    write(tmp / "etc/web.toml", "[container]\nimage = \"nginx\"\n");
+    write(tmp / "etc/web.toml.d/50-bad.toml", "\n[resources]\nmemory_max = \"lots\"\n");
+    auto d = load_declaration("web", SearchPaths{{tmp / "etc"}});
+    ASSERT_FALSE(d);
+    EXPECT_EQ(d.error().what().substr(0, (tmp / "etc/web.toml.d/50-bad.toml:3:14").size()),
+              tmp / "etc/web.toml.d/50-bad.toml:3:14");
+}
+
+TEST(Merge, LoadDeclarationFileKeepsTheFilesDropIns) {
+    test::TempDir tmp;
+    write(tmp / "db.toml", "[container]\nrootfs = \"/srv/db\"\n");
+    write(tmp / "db.toml.d/x.toml", "[container]\nread_only = true\n");
+    auto d = load_declaration_file(tmp / "db.toml");
+    ASSERT_TRUE(d) << d.error().what();
+    EXPECT_EQ(d->name, "db");
+    EXPECT_TRUE(d->read_only);
+    auto named = load_declaration_file(tmp / "db.toml", "other");
+    ASSERT_TRUE(named);
+    EXPECT_EQ(named->name, "other");
+}
+
+TEST(Merge, AMaskedDeclarationIsNotLoaded) {
+    test::TempDir tmp;
+    write(tmp / "usr/web.toml", kMinimal);
+    ASSERT_TRUE(mkdir_p(tmp / "etc"));
+    ASSERT_EQ(::symlink("/dev/null", (tmp / "etc/web.toml").c_str()), 0);
+    auto set = load_all(SearchPaths{{tmp / "etc", tmp / "usr"}});
+    EXPECT_TRUE(set.by_name.empty());
+}
+
+TEST(LoadAll, ReportsAnUndeclaredDependencyAndKeepsTheOthers) {
+    test::TempDir tmp;
+    write(tmp / "web.toml", "[container]\nimage = \"b\"\n[service]\nrequires = [\"db\", \"cache\"]\n");
+    write(tmp / "db.toml", kMinimal);
+    write(tmp / "broken.toml", "[container\n");
+    auto set = load_all(SearchPaths{{tmp.path()}});
+    ASSERT_EQ(set.by_name.size(), 3U);
+    EXPECT_TRUE(set.by_name.at("db"));
+    EXPECT_FALSE(set.by_name.at("broken"));
+    auto& web = set.by_name.at("web");
+    ASSERT_FALSE(web);
+    EXPECT_EQ(web.error().what().substr(0, (tmp / "web.toml:4:19: service.requires: container 'cache' is not declared").size()),
+              tmp / "web.toml:4:19: service.requires: container 'cache' is not declared");
+}
+
+TEST(LoadAll, ReportsDependencyCyclesOnEveryMember) {
+    test::TempDir tmp;
+    write(tmp / "a.toml", "[container]\nimage = \"b\"\n[service]\nrequires = [\"b\"]\n");
+    write(tmp / "b.toml", "[container]\nimage = \"b\"\n[service]\nafter = [\"c\"]\n");
+    write(tmp / "c.toml", "[container]\nimage = \"b\"\n[service]\nwants = [\"a\"]\n");
+    write(tmp / "d.toml", "[container]\nimage = \"b\"\n[service]\nrequires = [\"a\"]\n");
+    auto set = load_all(SearchPaths{{tmp.path()}});
+    ASSERT_FALSE(set.by_name.at("a"));
+    EXPECT_EQ(set.by_name.at("a").error().what(),
+              tmp / "a.toml:4:13: dependency cycle a -> b -> c -> a, expected requires/wants/after without cycles "
+                    "(each orders the units)");
+    EXPECT_FALSE(set.by_name.at("b"));
+    EXPECT_FALSE(set.by_name.at("c"));
+    EXPECT_TRUE(set.by_name.at("d")) << "depending on a cycle is not itself a cycle";
+}
+
+TEST(SearchPaths, HonoursTheEnvironmentOverride) {
+    ::setenv("BERTH_CONTAINERS_PATH", "/a:/b", 1);
+    EXPECT_EQ(SearchPaths::system().dirs, (std::vector<std::string>{"/a", "/b"}));
+    ::unsetenv("BERTH_CONTAINERS_PATH");
+    EXPECT_EQ(SearchPaths::system().dirs.front(), "/etc/berth/containers");
+}

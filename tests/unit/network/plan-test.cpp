@@ -1,0 +1,215 @@
+#include <gtest/gtest.h>
+
+#include "network/network.h"
+
+using namespace berth;
+using namespace berth::network;
+using config::NetworkMode;
+
+namespace {
+config::Declaration decl(const std::string& name, NetworkMode mode) {
+    config::Declaration d;
+    d.name = name;
+    d.network.mode = mode;
+    return d;
+}
+config::PortMapping port(uint16_t host, uint16_t container, std::string proto = "tcp", std::string addr = "") {
+    config::PortMapping p;
+    p.host_address = std::move(addr);
+    p.host_port = host;
+    p.container_port = container;
+    p.protocol = std::move(proto);
+    return p;
+}
+std::string error_of(const config::Declaration& d) {
+    auto p = plan(d);
+    EXPECT_FALSE(p) << "plan() accepted the declaration";
+    return p ? std::string() : p.error().what();
+}
+}  // namespace
+
+TEST(Ipv4, ParsesAndFormatsDottedQuadsAndPrefixes) {
+    auto a = parse_ipv4_cidr("10.0.0.2/24", 32);
+    ASSERT_TRUE(a);
+    EXPECT_EQ(format_ipv4_cidr(*a), "10.0.0.2/24");
+    EXPECT_EQ(format_ipv4(network_of(*a)), "10.0.0.0");
+    EXPECT_EQ(parse_ipv4_cidr("10.0.0.2", 24)->prefix, 24);
+    for (const char* bad : {"10.0.0", "10.0.0.256", "10.0.0.2.1", "a.b.c.d", "010.0.0.1", "10..0.1", ""})
+        EXPECT_FALSE(parse_ipv4(bad)) << bad;
+    EXPECT_FALSE(parse_ipv4_cidr("10.0.0.1/33", 24));
+    EXPECT_TRUE(subnets_overlap(*parse_ipv4_cidr("10.88.0.1/30", 0), *parse_ipv4_cidr("10.88.0.0/16", 0)));
+    EXPECT_FALSE(subnets_overlap(*parse_ipv4_cidr("10.88.0.1/30", 0), *parse_ipv4_cidr("10.88.0.5/30", 0)));
+}
+
+TEST(InterfaceName, IsVeDashNameWhenItFits) {
+    EXPECT_EQ(host_interface_name("web"), "ve-web");
+    EXPECT_EQ(host_interface_name("abcdefghijkl"), "ve-abcdefghijkl");  // exactly 15
+}
+
+TEST(InterfaceName, LongNamesAreShortenedWithAHashAndStayDistinct) {
+    auto a = host_interface_name("database-primary");
+    auto b = host_interface_name("database-replica");
+    EXPECT_EQ(a.size(), 15u);
+    EXPECT_EQ(b.size(), 15u);
+    EXPECT_EQ(a.substr(0, 9), "ve-datab-");
+    EXPECT_NE(a, b);
+    EXPECT_EQ(a, host_interface_name("database-primary"));  // stable across runs
+}
+
+TEST(InterfaceName, CharactersTheKernelRefusesAreReplaced) {
+    auto n = host_interface_name("a:b c");
+    EXPECT_EQ(n.find_first_of(": /"), std::string::npos);
+    EXPECT_LE(n.size(), 15u);
+}
+
+TEST(Plan, ModeNoneAndHostCreateNothing) {
+    auto none = plan(decl("web", NetworkMode::None));
+    ASSERT_TRUE(none) << none.error().what();
+    EXPECT_TRUE(none->host_interface.empty());
+    EXPECT_TRUE(none->nft_apply.empty());
+    auto host = plan(decl("web", NetworkMode::Host));
+    ASSERT_TRUE(host);
+    EXPECT_FALSE(host->container_address);
+}
+
+TEST(Plan, VethWithoutAddressesTakesAStableSlash30FromThePool) {
+    auto p = plan(decl("web", NetworkMode::Veth));
+    ASSERT_TRUE(p) << p.error().what();
+    EXPECT_EQ(p->host_interface, "ve-web");
+    EXPECT_EQ(p->container_interface, "host0");
+    ASSERT_TRUE(p->container_address && p->host_address && p->gateway);
+    EXPECT_TRUE(p->pool_address);
+    EXPECT_EQ(p->container_address->prefix, 30);
+    EXPECT_EQ(p->container_address->address.value, p->host_address->address.value + 1);
+    EXPECT_EQ(*p->gateway, p->host_address->address);
+    EXPECT_TRUE(subnets_overlap(*p->container_address, *parse_ipv4_cidr("10.88.0.0/16", 0)));
+    EXPECT_EQ(plan(decl("web", NetworkMode::Veth))->container_address, p->container_address);
+    EXPECT_NE(plan(decl("db", NetworkMode::Veth))->container_address, p->container_address);
+}
+
+TEST(Plan, VethHostEndDefaultsToTheFirstOtherHostOfTheSubnet) {
+    auto d = decl("web", NetworkMode::Veth);
+    d.network.address = "10.0.0.2/24";
+    auto p = plan(d);
+    ASSERT_TRUE(p) << p.error().what();
+    EXPECT_EQ(format_ipv4_cidr(*p->host_address), "10.0.0.1/24");
+    EXPECT_EQ(format_ipv4(*p->gateway), "10.0.0.1");
+    d.network.address = "10.0.0.1/24";
+    EXPECT_EQ(format_ipv4_cidr(*plan(d)->host_address), "10.0.0.2/24");
+    d.network.host_address = "10.0.0.9";
+    d.network.gateway = "10.0.0.254";
+    p = plan(d);
+    ASSERT_TRUE(p) << p.error().what();
+    EXPECT_EQ(format_ipv4_cidr(*p->host_address), "10.0.0.9/24");
+    EXPECT_EQ(format_ipv4(*p->gateway), "10.0.0.254");
+}
+
+TEST(Plan, BadAddressesAreRefusedWithTheContainerName) {
+    auto d = decl("web", NetworkMode::Veth);
+    d.network.address = "10.0.0.300/24";
+    EXPECT_NE(error_of(d).find("container 'web'"), std::string::npos);
+    d.network.address = "10.0.0.0/24";  // network address
+    EXPECT_NE(error_of(d).find("cannot be a host's address"), std::string::npos);
+    d.network.address = "10.0.0.2/24";
+    d.network.host_address = "10.0.0.2/24";
+    EXPECT_NE(error_of(d).find("address clash"), std::string::npos);
+    d.network.host_address = "10.0.1.1/24";
+    EXPECT_NE(error_of(d).find("same subnet"), std::string::npos);
+    d.network.host_address = "";
+    d.network.address = "10.0.0.2/32";
+    EXPECT_NE(error_of(d).find("no room"), std::string::npos);
+}
+
+TEST(Plan, BridgeModeNeedsABridgeAndTakesNoHostAddress) {
+    auto d = decl("web", NetworkMode::Bridge);
+    EXPECT_NE(error_of(d).find("needs bridge"), std::string::npos);
+    d.network.bridge = "br0";
+    d.network.address = "192.168.50.10/24";
+    d.network.gateway = "192.168.50.1";
+    auto p = plan(d);
+    ASSERT_TRUE(p) << p.error().what();
+    EXPECT_EQ(p->bridge, "br0");
+    EXPECT_FALSE(p->host_address);
+    EXPECT_FALSE(p->forwarding);
+    d.network.host_address = "192.168.50.1/24";
+    EXPECT_NE(error_of(d).find("host_address"), std::string::npos);
+}
+
+TEST(Plan, PortsNeedVethOrBridge) {
+    auto d = decl("web", NetworkMode::Host);
+    d.network.ports.push_back(port(8080, 80));
+    EXPECT_NE(error_of(d).find("ports need mode"), std::string::npos);
+    d.network.mode = NetworkMode::None;
+    EXPECT_NE(error_of(d).find("ports need mode"), std::string::npos);
+}
+
+TEST(Plan, PortsAreValidated) {
+    auto d = decl("web", NetworkMode::Veth);
+    d.network.ports = {port(8080, 80, "sctp")};
+    EXPECT_NE(error_of(d).find("protocol"), std::string::npos);
+    d.network.ports = {port(0, 80)};
+    EXPECT_NE(error_of(d).find("1..65535"), std::string::npos);
+    d.network.ports = {port(8080, 80, "tcp", "localhost")};
+    EXPECT_NE(error_of(d).find("not an IPv4 address"), std::string::npos);
+    d.network.ports = {port(8080, 80), port(8080, 81, "tcp", "127.0.0.1")};
+    EXPECT_NE(error_of(d).find("published twice"), std::string::npos);
+    d.network.ports = {port(8080, 80), port(8080, 80, "udp")};
+    EXPECT_TRUE(plan(d));
+}
+
+TEST(Plan, PublishedPortsRenderDnatInPreroutingAndOutputAndLoopbackMasquerade) {
+    auto d = decl("web", NetworkMode::Veth);
+    d.network.address = "10.0.0.2/24";
+    d.network.ports = {port(8080, 80), port(5353, 53, "udp", "192.0.2.1")};
+    auto p = plan(d);
+    ASSERT_TRUE(p) << p.error().what();
+    const auto& s = p->nft_apply;
+    EXPECT_NE(s.find("create element ip berth published { tcp . 8080 comment \"web\" }"), std::string::npos) << s;
+    EXPECT_NE(s.find("create element ip berth published { udp . 5353 comment \"web\" }"), std::string::npos) << s;
+    EXPECT_NE(s.find("create chain ip berth c-web-prerouting { type nat hook prerouting"), std::string::npos) << s;
+    EXPECT_NE(s.find("add rule ip berth c-web-prerouting fib daddr type local tcp dport 8080 dnat to 10.0.0.2:80"),
+              std::string::npos) << s;
+    EXPECT_NE(s.find("add rule ip berth c-web-output fib daddr type local tcp dport 8080 dnat to 10.0.0.2:80"),
+              std::string::npos) << s;
+    EXPECT_NE(s.find("add rule ip berth c-web-output ip daddr 192.0.2.1 udp dport 5353 dnat to 10.0.0.2:53"),
+              std::string::npos) << s;
+    EXPECT_NE(s.find("oifname \"ve-web\" ip daddr 10.0.0.2 ct status dnat ip saddr { 127.0.0.0/8, 10.0.0.2 } masquerade"),
+              std::string::npos) << s;
+    EXPECT_EQ(p->localnet_interface, "ve-web");
+    const auto& r = p->nft_remove;
+    for (const char* line : {"delete chain ip berth c-web-prerouting", "delete chain ip berth c-web-output",
+                             "delete chain ip berth c-web-postrouting",
+                             "delete element ip berth published { tcp . 8080 }",
+                             "delete element ip berth published { udp . 5353 }"})
+        EXPECT_NE(r.find(line), std::string::npos) << line;
+    EXPECT_EQ(r.find("delete table"), std::string::npos) << "removal must never touch other containers";
+}
+
+TEST(Plan, PortsOnANonLoopbackAddressNeedNoRouteLocalnet) {
+    auto d = decl("web", NetworkMode::Veth);
+    d.network.ports = {port(8080, 80, "tcp", "192.0.2.1")};
+    auto p = plan(d);
+    ASSERT_TRUE(p);
+    EXPECT_TRUE(p->localnet_interface.empty());
+}
+
+TEST(Plan, BridgePortsMasqueradeOnTheBridge) {
+    auto d = decl("web", NetworkMode::Bridge);
+    d.network.bridge = "br0";
+    d.network.address = "192.168.50.10/24";
+    d.network.ports = {port(8080, 80)};
+    auto p = plan(d);
+    ASSERT_TRUE(p) << p.error().what();
+    EXPECT_NE(p->nft_apply.find("oifname \"br0\""), std::string::npos);
+    EXPECT_EQ(p->localnet_interface, "br0");
+}
+
+TEST(HostsFile, NamesTheContainerAtItsAddress) {
+    auto d = decl("web", NetworkMode::Veth);
+    auto h = hosts_file(d, "10.88.0.2");
+    EXPECT_NE(h.find("127.0.0.1\tlocalhost\n"), std::string::npos);
+    EXPECT_NE(h.find("10.88.0.2\tweb\n"), std::string::npos);
+    d.hostname = "front";
+    EXPECT_NE(hosts_file(d, "").find("127.0.1.1\tfront\n"), std::string::npos);
+    EXPECT_EQ(hosts_file(decl("web", NetworkMode::Host), ""), "");
+}

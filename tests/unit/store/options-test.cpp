@@ -1,0 +1,79 @@
+#include <gtest/gtest.h>
+
+#include "store/store-json.h"
+#include "store/store.h"
+
+using namespace berth::store;
+
+TEST(StoreOptions, DefaultsWhenTheFileIsMissing) {
+    auto o = load_store_options("/nonexistent/berthd.toml");
+    ASSERT_TRUE(o) << o.error().what();
+    EXPECT_EQ(o->root, "/var/lib/berth");
+    EXPECT_EQ(o->backend, "auto");
+    EXPECT_TRUE(o->pool.empty());
+}
+
+TEST(StoreOptions, ReadsTheStoreTableWithSizes) {
+    auto o = parse_store_options("[store]\nroot = \"/srv/berth\"\nbackend = \"btrfs\"\n"
+                                 "pool = \"/srv/pool.img\"\npool_size = \"2G\"\n",
+                                 "berthd.toml");
+    ASSERT_TRUE(o) << o.error().what();
+    EXPECT_EQ(o->root, "/srv/berth");
+    EXPECT_EQ(o->backend, "btrfs");
+    EXPECT_EQ(o->pool, "/srv/pool.img");
+    EXPECT_EQ(o->pool_size, 2ull << 30);
+}
+
+TEST(StoreOptions, RejectsUnknownBackendWithFileLineAndColumn) {
+    auto o = parse_store_options("root = \"/x\"\nbackend = \"zfs\"\n", "b.toml");
+    ASSERT_FALSE(o);
+    EXPECT_NE(o.error().message.find("b.toml:2:"), std::string::npos) << o.error().message;
+    EXPECT_NE(o.error().message.find("zfs"), std::string::npos);
+}
+
+TEST(StoreOptions, ReportsSyntaxErrorsWithPosition) {
+    auto o = parse_store_options("root = \n", "c.toml");
+    ASSERT_FALSE(o);
+    EXPECT_NE(o.error().message.find("c.toml:1:"), std::string::npos) << o.error().message;
+}
+
+TEST(StoreOptions, RejectsUnknownKeysAndPoolWithoutSize) {
+    EXPECT_FALSE(parse_store_options("bogus = 1\n", "d.toml"));
+    EXPECT_FALSE(parse_store_options("pool = \"/nonexistent/pool.img\"\n", "d.toml"));
+}
+
+TEST(StoreOptions, ParsesSizesStrictly) {
+    EXPECT_EQ(*parse_size("512M"), 512ull << 20);
+    EXPECT_EQ(*parse_size("4096"), 4096u);
+    EXPECT_EQ(*parse_size("1G"), 1ull << 30);
+    EXPECT_FALSE(parse_size("-1"));
+    EXPECT_FALSE(parse_size("G"));
+    EXPECT_FALSE(parse_size("99999999999999999999"));
+}
+
+TEST(StoreJson, ImageInfoRoundTrips) {
+    ImageInfo info;
+    info.id = "sha256:abc";
+    info.names = {"busybox:latest"};
+    info.layers.push_back(LayerInfo{"sha256:c", "sha256:d", "sha256:b", "application/vnd.oci.image.layer.v1.tar", 10, 20});
+    info.config.entrypoint = {"/bin/sh"};
+    info.config.env = {"A=1"};
+    nlohmann::json j = info;
+    auto back = parse_json_as<ImageInfo>(j.dump(), "image");
+    ASSERT_TRUE(back);
+    EXPECT_EQ(back->id, info.id);
+    EXPECT_EQ(back->layers.at(0).diff_id, "sha256:d");
+    EXPECT_EQ(back->config.entrypoint, info.config.entrypoint);
+    EXPECT_FALSE(parse_json_as<ImageInfo>("{not json", "image"));
+}
+
+TEST(StoreJson, MountSpecKindSurvivesTheRoundTrip) {
+    MountSpec m;
+    m.kind = MountSpec::Kind::Overlay;
+    m.lowerdirs = {"/a", "/b"};
+    nlohmann::json j = m;
+    EXPECT_EQ(j["kind"], "overlay");
+    auto back = j.get<MountSpec>();
+    EXPECT_EQ(back.kind, MountSpec::Kind::Overlay);
+    EXPECT_EQ(back.lowerdirs.size(), 2u);
+}
