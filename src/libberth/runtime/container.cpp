@@ -416,7 +416,8 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
     mi.user_namespace = userns.has_value();
     mi.new_network_namespace = new_netns;
     mi.hostname_file = render_hostname(hostname);
-    mi.hosts_file = render_hosts(hostname, decl.network.address);
+    std::string address = BERTH_TRY_CTX(planned_address(decl), "network");
+    mi.hosts_file = render_hosts(hostname, address);
     mi.resolv_conf = render_resolv_conf(decl.network.mode, read_file("/etc/resolv.conf").value_or(""));
     mi.notify_socket_host = notify_path;
     MountPlan plan = BERTH_TRY(plan_mounts(mi));
@@ -558,7 +559,7 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
     st.cgroup = cgroup.payload_path();
     st.started_at_usec = now_usec();
     st.network_mode = network_mode_name(decl.network.mode);
-    st.address = decl.network.address;
+    st.address = network ? network->address() : "";
     st.hostname = hostname;
     st.user_namespace = userns;
     st.uid = id.uid;

@@ -5,11 +5,14 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 static void report(const char* name, long rc) {
@@ -28,6 +31,16 @@ int main(int argc, char** argv) {
         else if (!std::strcmp(c, "write-proc-sys")) report(c, ::open("/proc/sys/kernel/domainname", O_WRONLY));
         else if (!std::strcmp(c, "sethostname")) report(c, ::sethostname("x", 1));
         else if (!std::strcmp(c, "chroot")) report(c, ::chroot("/"));
+        else if (!std::strcmp(c, "notify")) {
+            // sd_notify by hand: READY=1 to $NOTIFY_SOCKET.
+            const char* path = std::getenv("NOTIFY_SOCKET");
+            int fd = ::socket(AF_UNIX, SOCK_DGRAM, 0);
+            struct sockaddr_un sa {};
+            sa.sun_family = AF_UNIX;
+            std::strncpy(sa.sun_path, path ? path : "", sizeof sa.sun_path - 1);
+            const char msg[] = "READY=1\nSTATUS=payload ready\nMAINPID=1";
+            report(c, ::sendto(fd, msg, sizeof msg - 1, 0, reinterpret_cast<sockaddr*>(&sa), sizeof sa));
+        }
         else if (!std::strcmp(c, "ignore-term")) {
             // Ignores SIGTERM, exits 42 on SIGUSR1 (stop_signal tests).
             ::signal(SIGTERM, SIG_IGN);

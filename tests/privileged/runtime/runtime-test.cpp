@@ -4,7 +4,10 @@
 // test binary itself never changes namespaces or signal masks.
 #include <fcntl.h>
 #include <signal.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -89,7 +92,8 @@ protected:
     config::Declaration shell(const std::string& script) { return decl({"/bin/sh", "-c", script}); }
 
     // Runs the container in a forked supervisor; `during` runs (in the test) once it is up.
-    RunResult run(const config::Declaration& d, std::function<void(pid_t)> during = {}) {
+    RunResult run(const config::Declaration& d, std::function<void(pid_t)> during = {},
+                  std::function<void(RunOptions&)> in_supervisor = {}) {
         int pipefd[2];
         EXPECT_EQ(0, ::pipe2(pipefd, O_CLOEXEC));
         pid_t pid = ::fork();
@@ -98,6 +102,7 @@ protected:
             RunOptions opt;
             opt.cgroup_parent = cgroup_parent_;
             opt.warn = [](const std::string&) {};
+            if (in_supervisor) in_supervisor(opt);
             auto r = run_container(d, opt);
             if (!r) {
                 std::string e = r.error().what();
@@ -404,6 +409,115 @@ TEST_F(Runtime, JsonSeccompProfileIsEnforced) {
     auto r = run(d);
     ASSERT_EQ(r.status, 0) << r.error;
     EXPECT_EQ(out("probe"), "chroot=EACCES\n");
+}
+
+// A datagram socket standing in for systemd's notify socket (what sd_notify writes to).
+class NotifySocket {
+public:
+    explicit NotifySocket(const std::string& path) : path_(path) {
+        fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_un sa {};
+        sa.sun_family = AF_UNIX;
+        std::strncpy(sa.sun_path, path.c_str(), sizeof sa.sun_path - 1);
+        EXPECT_EQ(0, ::bind(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa));
+    }
+    ~NotifySocket() {
+        ::close(fd_);
+        ::unlink(path_.c_str());
+    }
+    // Everything received until `needle` shows up (or 5 s pass).
+    std::string wait_for(const std::string& needle) {
+        for (int i = 0; i < 500 && all_.find(needle) == std::string::npos; ++i) {
+            struct pollfd p = {fd_, POLLIN, 0};
+            if (::poll(&p, 1, 10) > 0) {
+                char buf[4096];
+                ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+                if (n > 0) all_.append(buf, static_cast<size_t>(n)).append("\n");
+            }
+        }
+        return all_;
+    }
+
+private:
+    std::string path_, all_;
+    int fd_ = -1;
+};
+
+TEST_F(Runtime, SystemdModeSplitsTheDelegatedCgroupAndNotifiesReadiness) {
+    std::string unit = fmt::format("/sys/fs/cgroup/unified/berth-test-{}-unit", ::getpid());
+    ASSERT_EQ(0, ::mkdir(unit.c_str(), 0755));
+    NotifySocket notify(tmp_ / "notify");
+    auto d = shell("cat /proc/self/cgroup > /out/cgroup; echo ready > /out/ready; sleep 0.3");
+    bool payload_seen = false, supervisor_seen = false;
+    auto r = run(d, [&](pid_t supervisor) {
+        std::string got = notify.wait_for("READY=1");
+        EXPECT_NE(got.find("READY=1"), std::string::npos) << got;
+        EXPECT_NE(got.find(fmt::format("MAINPID={}", supervisor)), std::string::npos) << got;
+        payload_seen = path_exists(unit + "/payload");
+        auto sup = read_file(unit + "/supervisor/cgroup.procs");
+        supervisor_seen = sup && sup->find(std::to_string(supervisor)) != std::string::npos;
+    }, [&](RunOptions& opt) {
+        // Stand in for systemd's Delegate=yes: we are the only process of the unit's cgroup.
+        (void)write_file(unit + "/cgroup.procs", "0", O_WRONLY);
+        ::setenv("NOTIFY_SOCKET", (tmp_ / "notify").c_str(), 1);
+        opt.systemd = true;
+    });
+    ASSERT_EQ(r.status, 0) << r.error;
+    EXPECT_TRUE(payload_seen);
+    EXPECT_TRUE(supervisor_seen);
+    EXPECT_NE(out("cgroup").find("\n0::/\n"), std::string::npos) << out("cgroup");  // cgroupns rooted at payload/
+    EXPECT_FALSE(path_exists(unit + "/payload"));
+    ::rmdir((unit + "/supervisor").c_str());
+    EXPECT_EQ(0, ::rmdir(unit.c_str()));
+}
+
+TEST_F(Runtime, NotifyContainerRelaysThePayloadsReadiness) {
+    NotifySocket notify(tmp_ / "notify");
+    auto d = shell("sleep 0.2; /probe notify > /out/probe; sleep 0.2");
+    d.notify = config::NotifyMode::Container;
+    std::string got;
+    auto r = run(d, [&](pid_t) { got = notify.wait_for("READY=1"); },
+                 [&](RunOptions&) { ::setenv("NOTIFY_SOCKET", (tmp_ / "notify").c_str(), 1); });
+    ASSERT_EQ(r.status, 0) << r.error;
+    EXPECT_EQ(out("probe"), "notify=OK\n");
+    EXPECT_NE(got.find("STATUS=payload ready"), std::string::npos) << got;
+    EXPECT_NE(got.find("READY=1"), std::string::npos) << got;
+    for (const auto& line : split(got, '\n')) EXPECT_NE(line, "MAINPID=1") << got;  // the payload cannot move MAINPID
+    EXPECT_FALSE(path_exists(path_join(containers_run_dir(), name_ + ".notify")));
+}
+
+TEST_F(Runtime, VethContainerReachesTheHostAndPublishesAPort) {
+    int net = 100 + ::getpid() % 100;
+    auto d = shell(fmt::format("ip -4 -o addr show host0 > /out/addr; ping -c1 -W2 172.31.{}.1 > /dev/null; echo $? > /out/ping;"
+                               " echo ready > /out/ready; nc -l -p 8080 -e echo published", net));
+    d.network.mode = config::NetworkMode::Veth;
+    d.network.address = fmt::format("172.31.{}.2/24", net);
+    d.network.host_address = fmt::format("172.31.{}.1/24", net);
+    config::PortMapping port;
+    port.host_address = "127.0.0.1";
+    port.host_port = static_cast<uint16_t>(20000 + ::getpid() % 20000);
+    port.container_port = 8080;
+    d.network.ports.push_back(port);
+    std::string reply;
+    std::string link = "ve-" + name_;
+    bool link_seen = false;
+    auto r = run(d, [&](pid_t) {
+        for (int i = 0; i < 500 && out("ready") != "ready\n"; ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        link_seen = path_exists("/sys/class/net/" + link);
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        FILE* p = ::popen(fmt::format("busybox nc -w 3 127.0.0.1 {} </dev/null", port.host_port).c_str(), "r");
+        char buf[256];
+        size_t n;
+        while (p && (n = std::fread(buf, 1, sizeof buf, p)) > 0) reply.append(buf, n);
+        if (p) ::pclose(p);
+    });
+    EXPECT_EQ(r.status, 0) << r.error;
+    EXPECT_NE(out("addr").find(fmt::format("172.31.{}.2/24", net)), std::string::npos) << out("addr");
+    EXPECT_EQ(out("ping"), "0\n");
+    EXPECT_TRUE(link_seen);
+    EXPECT_EQ(reply, "published\n");
+    EXPECT_FALSE(path_exists("/sys/class/net/" + link)) << "leaked veth";
 }
 
 }  // namespace
