@@ -18,7 +18,7 @@ test_pkgs=(
   busybox-static btrfs-progs e2fsprogs xfsprogs zstd gzip cpio tar curl
   umoci skopeo mmdebstrap
   qemu-system-x86 dmsetup thin-provisioning-tools
-  hyperfine crun runc
+  hyperfine crun runc man-db
 )
 pkgs=("${build_pkgs[@]}")
 [ "${1:-}" = --minimal ] || pkgs+=("${test_pkgs[@]}")

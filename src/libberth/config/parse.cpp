@@ -932,7 +932,7 @@ std::optional<toml::table> parse_text(Checker& c, const SourceText& source) {
         if (!where.path) where.path = std::make_shared<const std::string>(source.path);
         c.error(where, fmt::format("invalid TOML: {}, expected valid TOML syntax", description));
     } catch (const std::exception& e) {
-        toml::source_region where;
+        toml::source_region where{};
         where.path = std::make_shared<const std::string>(source.path);
         c.error(where, fmt::format("cannot parse: {}, expected valid TOML", e.what()));
     }
@@ -948,7 +948,7 @@ Result<Declaration> parse_declaration(std::string_view name, const SourceText& m
     Checker c(name, files);
     try {
         if (!is_valid_name(name)) {
-            toml::source_region where;
+            toml::source_region where{};
             where.path = std::make_shared<const std::string>(main.path);
             c.error(where, fmt::format("container name {} cannot be used in a unit name, expected 1 to 64 letters, "
                                        "digits, '_', '.' and '-' starting with a letter or digit",

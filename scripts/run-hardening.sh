@@ -1,0 +1,56 @@
+#!/bin/bash
+# Hardening pass of the test suite (run by scripts/run-tests.sh after the meson suites):
+#   fuzz   every libFuzzer target in tests/fuzz (fuzz-NAME, seed corpus tests/fuzz/corpus/NAME/,
+#          optional dictionary tests/fuzz/NAME.dict), built with clang-14 + ASan/UBSan in its own
+#          build dir and run for $BERTH_FUZZ_SECONDS (default 30) each. A crash, leak, sanitizer
+#          report or failed assertion fails the pass; the reproducer is kept under $BUILD/artifacts.
+# Usage: scripts/run-hardening.sh        env: BERTH_FUZZ_SECONDS, BERTH_FUZZ_BUILD_DIR
+set -uo pipefail
+cd "$(dirname "$0")/.."
+top=$PWD
+seconds=${BERTH_FUZZ_SECONDS:-30}
+build=${BERTH_FUZZ_BUILD_DIR:-$top/build-fuzz}
+status=0
+
+fuzz_pass() {
+  if [ ! -f "$build/build.ninja" ]; then
+    CC=clang-14 CXX=clang++-14 meson setup "$build" -Dfuzz=true -Dtests=false \
+      -Dbuildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false \
+      "-Dcpp_args=-fsanitize=fuzzer-no-link -fno-sanitize-recover=all" >/dev/null \
+      || { echo "hardening: meson setup of the fuzz build failed" >&2; return 1; }
+  fi
+  local fuzzers=()
+  for src in tests/fuzz/fuzz-*.cpp; do
+    [ -e "$src" ] || continue
+    fuzzers+=("$(basename "$src" .cpp)")
+  done
+  [ ${#fuzzers[@]} -gt 0 ] || { echo "hardening: no fuzzers in tests/fuzz" >&2; return 1; }
+  local targets=()
+  for f in "${fuzzers[@]}"; do targets+=("tests/fuzz/$f"); done
+  ninja -C "$build" "${targets[@]}" >"$build/fuzz-build.log" 2>&1 \
+    || { tail -30 "$build/fuzz-build.log"; echo "hardening: building the fuzzers failed" >&2; return 1; }
+  local rc=0
+  for f in "${fuzzers[@]}"; do
+    local name=${f#fuzz-}
+    local corpus=$build/corpus/$name seeds=tests/fuzz/corpus/$name
+    local artifacts=$build/artifacts/$name
+    mkdir -p "$corpus" "$artifacts"
+    local args=(-max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
+                -artifact_prefix="$artifacts/")
+    [ -f "tests/fuzz/$name.dict" ] && args+=(-dict="tests/fuzz/$name.dict")
+    echo "hardening: fuzzing $f for ${seconds}s"
+    # New inputs go to the build dir's corpus; the committed seeds are only read.
+    if UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 "$build/tests/fuzz/$f" "${args[@]}" "$corpus" \
+         $( [ -d "$seeds" ] && echo "$seeds" ) >"$build/$f.log" 2>&1; then
+      echo "hardening: $f: ok ($(grep -m1 -o 'stat::number_of_executed_units: *[0-9]*' "$build/$f.log" | grep -o '[0-9]*$') runs)"
+    else
+      tail -60 "$build/$f.log"
+      echo "hardening: $f FAILED (reproducer in $artifacts)" >&2
+      rc=1
+    fi
+  done
+  return $rc
+}
+
+fuzz_pass || status=1
+exit $status

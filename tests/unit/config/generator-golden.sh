@@ -1,0 +1,42 @@
+#!/bin/bash
+# Runs the real berth-generator on each tests/data/config/generator/CASE/{etc,run,usr} (through
+# BERTH_CONTAINERS_PATH, as systemd would run it: NORMAL EARLY LATE) and diffs its output tree,
+# symlinks included, and its stderr against CASE.expected/ and CASE.stderr, after replacing the
+# temporary paths with @IN@/@OUT@ and the configured bindir with @BINDIR@ (like systemd's
+# test-generator.py for fstab-generator). BERTH_UPDATE_GOLDEN=1 rewrites the expectations.
+# Usage: generator-golden.sh GENERATOR DATA_DIR BINDIR
+set -euo pipefail
+generator=$1 data=$2 bindir=$3
+tmp=$(mktemp -d /tmp/berth-generator-golden-XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+failed=0
+for case_dir in "$data"/*/; do
+  case_dir=${case_dir%/}
+  name=$(basename "$case_dir")
+  [[ $name == *.expected ]] && continue
+  work=$tmp/$name
+  mkdir -p "$work/out" "$work/early" "$work/late"
+  cp -a "$case_dir" "$work/in"
+  BERTH_GENERATOR_KMSG=0 BERTH_CONTAINERS_PATH="$work/in/etc:$work/in/run:$work/in/usr" \
+    "$generator" "$work/out" "$work/early" "$work/late" 2>"$work/stderr" || { echo "FAIL $name: generator exited $?"; failed=1; }
+  if [ -n "$(find "$work/early" "$work/late" -mindepth 1)" ]; then
+    echo "FAIL $name: the generator wrote into the early or late directory"; failed=1
+  fi
+  # Normalise paths (longest first: $work/in and $work/out contain $work).
+  find "$work/out" -type f -print0 | xargs -0 -r sed -i -e "s|$work/in|@IN@|g" -e "s|$work/out|@OUT@|g" -e "s|$bindir|@BINDIR@|g"
+  sed -i -e "s|$work/in|@IN@|g" "$work/stderr"
+  if [ "${BERTH_UPDATE_GOLDEN:-}" = 1 ]; then
+    rm -rf "$data/$name.expected"
+    cp -a "$work/out" "$data/$name.expected"
+    cp "$work/stderr" "$data/$name.stderr"
+    echo "updated $name"
+    continue
+  fi
+  if diff -r --no-dereference -u "$data/$name.expected" "$work/out"; then
+    echo "ok $name: output tree"
+  else
+    echo "FAIL $name: output tree differs"; failed=1
+  fi
+  if diff -u "$data/$name.stderr" "$work/stderr"; then echo "ok $name: stderr"; else echo "FAIL $name: stderr differs"; failed=1; fi
+done
+exit $failed
