@@ -19,6 +19,9 @@ void register_fsck(CLI::App& app, CommandContext& ctx) {
         std::string root, config = "/etc/berth/berthd.toml";
     };
     auto o = std::make_shared<Opts>();
+    // cmd-storage.cpp's placeholder may still list "fsck": this implementation replaces it.
+    for (CLI::App* old : app.get_subcommands([](CLI::App* a) { return a->get_name() == "fsck"; }))
+        app.remove_subcommand(old);
     auto* sub = app.add_subcommand("fsck", "verify the image store (blob digests, layer and snapshot references)");
     sub->add_flag("--repair", o->repair, "remove unreferenced blobs, layers and snapshots");
     sub->add_option("--root", o->root, "store root (default: from berthd.toml, /var/lib/berth)");
