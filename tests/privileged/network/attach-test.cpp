@@ -190,8 +190,17 @@ config::Declaration declaration(const std::string& name, NetworkMode mode) {
 
 class NetworkAttach : public ::testing::Test {
 protected:
-    void SetUp() override { BERTH_REQUIRE_ROOT(); }
+    // attach() turns on net.ipv4.ip_forward for ports reachable from other hosts (as Docker
+    // does); the tests put the host back as they found it.
+    void SetUp() override {
+        BERTH_REQUIRE_ROOT();
+        if (auto f = read_file("/proc/sys/net/ipv4/ip_forward")) ip_forward_ = *f;
+    }
+    void TearDown() override {
+        if (!ip_forward_.empty()) (void)write_file("/proc/sys/net/ipv4/ip_forward", ip_forward_);
+    }
     Unique u;
+    std::string ip_forward_;
 };
 
 }  // namespace
@@ -378,12 +387,6 @@ TEST_F(NetworkAttach, APublishedPortIsReachableOnLoopbackOnTheHostAddressAndFrom
     uint16_t hp = u.port(1);
     d.network.ports = {published(hp, 80)};
     std::string host_ip = u.subnet(2, 1), container_ip = u.subnet(2, 2);
-    // attach() turns on net.ipv4.ip_forward for ports reachable from other hosts (as Docker
-    // does); the test puts the host back as it found it.
-    auto forward = read_file("/proc/sys/net/ipv4/ip_forward");
-    ScopeExit restore([&] {
-        if (forward) (void)write_file("/proc/sys/net/ipv4/ip_forward", *forward);
-    });
     {
         auto att = attach(d, child.pid());
         ASSERT_TRUE(att) << att.error().what();
