@@ -16,8 +16,13 @@
 namespace berth::runtime {
 
 uint64_t default_capabilities() {
+    // Docker's set minus CAP_MKNOD (as Podman). Docker can grant MKNOD because its device cgroup
+    // stops a container from *opening* the nodes it makes; berth has no device controller
+    // (cgroup v2 would need a BPF_CGROUP_DEVICE program), so with MKNOD a container's root could
+    // mknod the host's disks and read them (tests/privileged/escape: host-devices). Declarations
+    // that need it can still add it with capabilities_add = ["CAP_MKNOD"].
     static constexpr int caps[] = {
-        CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FSETID, CAP_FOWNER, CAP_MKNOD, CAP_NET_RAW, CAP_SETGID,
+        CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FSETID, CAP_FOWNER, CAP_NET_RAW, CAP_SETGID,
         CAP_SETUID, CAP_SETFCAP, CAP_SETPCAP, CAP_NET_BIND_SERVICE, CAP_SYS_CHROOT, CAP_KILL,
         CAP_AUDIT_WRITE,
     };

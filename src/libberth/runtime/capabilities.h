@@ -19,7 +19,7 @@ struct CapabilitySets {
     uint64_t ambient = 0;
 };
 
-// Docker's 14 default capabilities.
+// Docker's 14 default capabilities minus CAP_MKNOD (13; see capabilities.cpp for why).
 uint64_t default_capabilities();
 
 // Highest capability number the running kernel knows (/proc/sys/kernel/cap_last_cap).
