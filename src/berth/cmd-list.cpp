@@ -1,12 +1,40 @@
-// Placeholder until issue 6 lands: registers the subcommands so --help lists them.
+// berth list [--json]: every container — declared in the search path or with a loaded
+// berth@NAME.service — with its image, unit state (from systemd over D-Bus), since when, main pid
+// and address. Storage state (the snapshot) is joined in from berthd for --json.
+#include <cstdio>
+
 #include "command.h"
+#include "container-view.h"
 
 namespace berth::cli {
+
 void register_list(CLI::App& app, CommandContext& ctx) {
-    for (const char* name : {"list"}) {
-        auto* sub = app.add_subcommand(name, std::string("(not built yet: issue #6)"));
-        sub->allow_extras();
-        sub->callback([&ctx, name] { ctx.exit_code = report_error(name, "not built yet"); });
-    }
+    auto json = std::make_shared<bool>(false);
+    auto* sub = app.add_subcommand("list", "List declared containers with their unit and storage state");
+    sub->add_flag("--json", *json, "print a JSON array");
+    sub->callback([&ctx, json] {
+        auto sources = open_sources(*json);
+        if (!sources.manager) {
+            ctx.exit_code = report_error("list", "cannot reach systemd: " + sources.manager_error);
+            return;
+        }
+        auto views = gather_all(sources);
+        if (*json) {
+            nlohmann::json out = nlohmann::json::array();
+            for (auto& v : views) out.push_back(v.to_json());
+            std::printf("%s\n", out.dump(2).c_str());
+            return;
+        }
+        uint64_t now = now_realtime_us();
+        std::vector<std::vector<std::string>> rows;
+        for (auto& v : views) {
+            rows.push_back({v.name, v.image(), v.state(), systemd::format_age(v.since_us(), now),
+                            v.unit_state && v.unit_state->main_pid ? std::to_string(v.unit_state->main_pid) : "-",
+                            v.address()});
+        }
+        std::fputs(render_table({"NAME", "IMAGE", "STATE", "SINCE", "MAIN PID", "ADDRESS"}, rows).c_str(), stdout);
+        if (views.empty()) std::fprintf(stderr, "No containers declared (see berth.toml(5)).\n");
+    });
 }
+
 }  // namespace berth::cli

@@ -61,7 +61,8 @@ B=$1; STAGE=$2; STATE=$3; NAME=$4; R=$B/root
 mount -t tmpfs -o mode=0755,size=40% berth-it "$B"
 mkdir "$B/upper" "$B/work" "$R"
 mount -t overlay berth-it-root -o "lowerdir=/,upperdir=$B/upper,workdir=$B/work" "$R"
-[ -n "$STAGE" ] && cp -a "$STAGE/." "$R/"
+# tar, not cp -a: the host has merged /usr, and /lib etc. must stay the symlinks they are.
+[ -n "$STAGE" ] && tar -C "$STAGE" -cf - . | tar -C "$R" -xf - --keep-directory-symlink
 mkdir -p "$STATE/var-lib-berth" "$STATE/etc-berth" "$R/var/lib/berth" "$R/etc/berth"
 mount --bind "$STATE/var-lib-berth" "$R/var/lib/berth"
 mount --bind "$STATE/etc-berth" "$R/etc/berth"

@@ -1,0 +1,186 @@
+#include "container-view.h"
+
+#include <time.h>
+
+#include <algorithm>
+#include <set>
+
+#include "config/config.h"
+
+namespace berth::cli {
+
+uint64_t now_realtime_us() {
+    struct timespec ts {};
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return uint64_t(ts.tv_sec) * 1000000ULL + uint64_t(ts.tv_nsec) / 1000;
+}
+
+std::string ContainerView::image() const {
+    if (!declaration) return "-";
+    if (!declaration->image.empty()) return declaration->image;
+    if (!declaration->rootfs.empty()) return "rootfs:" + declaration->rootfs;
+    return "-";
+}
+
+std::string ContainerView::state() const {
+    if (!unit_state) return declared && !declaration ? "invalid" : "unknown";
+    const auto& u = *unit_state;
+    if (u.load_state != "loaded") return u.load_state;  // not-found: declared after the last daemon-reload
+    std::string s = u.active_state;
+    if (u.active_state == "failed" && !u.result.empty() && u.result != "success")
+        s += " (" + u.result + ")";
+    else if (!u.sub_state.empty() && u.sub_state != u.active_state && u.sub_state != "dead")
+        s += " (" + u.sub_state + ")";
+    if (declared && !declaration) s += ", invalid";
+    return s;
+}
+
+std::string ContainerView::address() const {
+    if (!declaration) return "-";
+    const auto& n = declaration->network;
+    switch (n.mode) {
+        case config::NetworkMode::Host: return "host";
+        case config::NetworkMode::None: return "-";
+        default: return n.address.empty() ? "-" : n.address;
+    }
+}
+
+uint64_t ContainerView::since_us() const {
+    if (!unit_state) return 0;
+    return unit_state->state_change_us;
+}
+
+nlohmann::json ContainerView::to_json() const {
+    nlohmann::json j;
+    j["name"] = name;
+    j["unit"] = unit;
+    j["image"] = image();
+    j["state"] = state();
+    j["address"] = address();
+    j["declared"] = declared;
+    j["valid"] = declaration.has_value();
+    if (!declaration_error.empty()) j["declaration_error"] = declaration_error;
+    if (declaration) {
+        j["declaration_path"] = declaration->source_path;
+        j["dropins"] = declaration->dropin_paths;
+        j["ephemeral"] = declaration->ephemeral;
+    }
+    if (unit_state) {
+        const auto& u = *unit_state;
+        j["load_state"] = u.load_state;
+        j["active_state"] = u.active_state;
+        j["sub_state"] = u.sub_state;
+        j["result"] = u.result;
+        j["main_pid"] = u.main_pid;
+        j["control_group"] = u.control_group;
+        j["since_usec"] = u.state_change_us;
+        j["active_enter_usec"] = u.active_enter_us;
+        j["n_restarts"] = u.n_restarts;
+        j["fragment_path"] = u.fragment_path;
+        if (u.memory_max != UINT64_MAX) j["memory_max"] = u.memory_max;
+        else j["memory_max"] = nullptr;
+    } else if (!unit_error.empty()) {
+        j["unit_error"] = unit_error;
+    }
+    if (snapshot) j["snapshot"] = snapshot->to_json();
+    else j["snapshot"] = nullptr;
+    return j;
+}
+
+ViewSources open_sources(bool with_storage) {
+    ViewSources s;
+    if (auto m = systemd::Manager::open_system()) s.manager.emplace(std::move(*m));
+    else s.manager_error = m.error().what();
+    if (with_storage) {
+        if (auto l = list_snapshots()) s.snapshots = std::move(*l);
+        else s.storage_error = l.error().what();
+    }
+    return s;
+}
+
+namespace {
+
+void fill(ViewSources& s, ContainerView& v) {
+    v.unit = systemd::container_unit(v.name);
+    if (s.manager) {
+        if (auto u = s.manager->unit_state(v.unit)) v.unit_state = std::move(*u);
+        else v.unit_error = u.error().what();
+    } else {
+        v.unit_error = s.manager_error;
+    }
+    for (auto& c : s.snapshots)
+        if (c.name == v.name) v.snapshot = c;
+}
+
+}  // namespace
+
+std::vector<ContainerView> gather_all(ViewSources& s) {
+    std::map<std::string, ContainerView> views;
+    auto set = config::load_all(config::SearchPaths::system());
+    for (auto& [name, result] : set.by_name) {
+        ContainerView v;
+        v.name = name;
+        v.declared = true;
+        if (result) v.declaration = std::move(*result);
+        else v.declaration_error = result.error().what();
+        views.emplace(name, std::move(v));
+    }
+    if (s.manager) {
+        if (auto units = s.manager->list_units({"berth@*.service"})) {
+            for (auto& u : *units) {
+                auto name = systemd::container_name_of_unit(u);
+                if (!name.empty() && !views.count(name)) views.emplace(name, ContainerView{.name = name});
+            }
+        }
+    }
+    std::vector<ContainerView> out;
+    for (auto& [name, v] : views) {
+        fill(s, v);
+        out.push_back(std::move(v));
+    }
+    return out;
+}
+
+Result<ContainerView> gather_one(ViewSources& s, const std::string& name) {
+    if (!config::is_valid_name(name)) return fail(EINVAL, "invalid container name '{}'", name);
+    ContainerView v;
+    v.name = name;
+    auto decl = config::load_declaration(name, config::SearchPaths::system());
+    if (decl) {
+        v.declared = true;
+        v.declaration = std::move(*decl);
+    } else if (decl.error().code != ENOENT) {
+        v.declared = true;
+        v.declaration_error = decl.error().what();
+    }
+    fill(s, v);
+    if (!v.declared && (!v.unit_state || v.unit_state->load_state == "not-found"))
+        return fail(ENOENT, "no container '{}': no {}.toml in the search path and no unit {}", name, name, v.unit);
+    return v;
+}
+
+std::string render_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows) {
+    std::vector<size_t> width(header.size());
+    auto cells = [](const std::string& s) {  // display width: count UTF-8 code points
+        size_t n = 0;
+        for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+        return n;
+    };
+    for (size_t i = 0; i < header.size(); ++i) width[i] = cells(header[i]);
+    for (auto& r : rows)
+        for (size_t i = 0; i < r.size() && i < width.size(); ++i) width[i] = std::max(width[i], cells(r[i]));
+    std::string out;
+    auto line = [&](const std::vector<std::string>& r) {
+        std::string l;
+        for (size_t i = 0; i < r.size(); ++i) {
+            l += r[i];
+            if (i + 1 < r.size()) l += std::string(width[i] - cells(r[i]) + 2, ' ');
+        }
+        out += l + "\n";
+    };
+    line(header);
+    for (auto& r : rows) line(r);
+    return out;
+}
+
+}  // namespace berth::cli

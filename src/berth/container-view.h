@@ -1,0 +1,72 @@
+// What `berth list` and `berth status` show about a container: its declaration (the config
+// library), its unit (systemd's D-Bus API, org.freedesktop.systemd1) and its snapshot (the store,
+// through berthd or embedded) joined by NAME. Each source may be missing or fail on its own; the
+// view says so instead of failing as a whole, because "the declaration is invalid" or "berthd is
+// not running" is exactly what a user runs `berth status` to find out.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "basic/result.h"
+#include "config/declaration.h"
+#include "systemd/systemd1.h"
+
+namespace berth::cli {
+
+// The store's record of a container's snapshot (org.berth.Storage1 ListContainers).
+struct SnapshotView {
+    std::string name;
+    std::string image;  // image id it was made from
+    std::string layer;  // chain id of its base layer
+    bool ephemeral = false;
+    uint64_t size = 0;  // exclusive bytes, 0 = unknown
+    nlohmann::json to_json() const;
+};
+
+// The snapshots berthd knows, asked over the system bus only: the embedded store would take the
+// store lock just to print a listing.
+Result<std::vector<SnapshotView>> list_snapshots();
+
+struct ContainerView {
+    std::string name;
+    std::string unit;                                // berth@NAME.service
+    std::optional<config::Declaration> declaration;  // valid declaration
+    std::string declaration_error;                   // invalid declaration: the validation error
+    bool declared = false;                           // a NAME.toml exists (valid or not)
+    std::optional<systemd::UnitState> unit_state;
+    std::string unit_error;
+    std::optional<SnapshotView> snapshot;            // the store's record of its snapshot
+
+    std::string image() const;    // image reference or "rootfs:DIR"; "-" when unknown
+    std::string state() const;    // "active (running)", "failed (exit-code)", "invalid", "not-found"
+    std::string address() const;  // network address, "host", or "-"
+    uint64_t since_us() const;    // when the current state was entered (0 = unknown)
+    nlohmann::json to_json() const;
+};
+
+struct ViewSources {
+    std::optional<systemd::Manager> manager;
+    std::string manager_error;
+    std::string storage_error;
+    std::vector<SnapshotView> snapshots;  // loaded once
+};
+
+// Connects to systemd and the store; failures are kept in the *_error fields.
+ViewSources open_sources(bool with_storage);
+
+// Every declared container plus every loaded berth@*.service unit, sorted by name.
+std::vector<ContainerView> gather_all(ViewSources& sources);
+// One container (declared or with a loaded unit); fails when neither exists.
+Result<ContainerView> gather_one(ViewSources& sources, const std::string& name);
+
+// A plain text table, columns padded to their widest cell.
+std::string render_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows);
+
+uint64_t now_realtime_us();
+
+}  // namespace berth::cli
