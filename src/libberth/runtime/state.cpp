@@ -74,7 +74,17 @@ std::string state_file_path(const std::string& name) { return path_join(containe
 
 Result<> write_state(const RuntimeState& state) {
     BERTH_TRY_VOID(mkdir_p(containers_run_dir(), 0755));
-    return write_file_atomic(state_file_path(state.name), state_to_json(state), 0644);
+    // Readers must never see half a file, hence write + rename; but no fsync: the state describes
+    // running processes and means nothing after a crash or reboot (and fsync costs milliseconds
+    // of every start where /run is not a tmpfs).
+    std::string path = state_file_path(state.name);
+    std::string tmp = path + fmt::format(".tmp-{}", ::getpid());
+    BERTH_TRY_VOID(write_file(tmp, state_to_json(state), O_WRONLY | O_CREAT | O_TRUNC, 0644));
+    if (::rename(tmp.c_str(), path.c_str()) < 0) {
+        ::unlink(tmp.c_str());
+        return fail_errno("rename '{}' to '{}'", tmp, path);
+    }
+    return {};
 }
 
 static bool supervisor_alive(const std::string& name) {

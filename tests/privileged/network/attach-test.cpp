@@ -190,8 +190,17 @@ config::Declaration declaration(const std::string& name, NetworkMode mode) {
 
 class NetworkAttach : public ::testing::Test {
 protected:
-    void SetUp() override { BERTH_REQUIRE_ROOT(); }
+    // attach() turns on net.ipv4.ip_forward for ports reachable from other hosts (as Docker
+    // does); the tests put the host back as they found it.
+    void SetUp() override {
+        BERTH_REQUIRE_ROOT();
+        if (auto f = read_file("/proc/sys/net/ipv4/ip_forward")) ip_forward_ = *f;
+    }
+    void TearDown() override {
+        if (!ip_forward_.empty()) (void)write_file("/proc/sys/net/ipv4/ip_forward", ip_forward_);
+    }
     Unique u;
+    std::string ip_forward_;
 };
 
 }  // namespace
@@ -378,12 +387,6 @@ TEST_F(NetworkAttach, APublishedPortIsReachableOnLoopbackOnTheHostAddressAndFrom
     uint16_t hp = u.port(1);
     d.network.ports = {published(hp, 80)};
     std::string host_ip = u.subnet(2, 1), container_ip = u.subnet(2, 2);
-    // attach() turns on net.ipv4.ip_forward for ports reachable from other hosts (as Docker
-    // does); the test puts the host back as it found it.
-    auto forward = read_file("/proc/sys/net/ipv4/ip_forward");
-    ScopeExit restore([&] {
-        if (forward) (void)write_file("/proc/sys/net/ipv4/ip_forward", *forward);
-    });
     {
         auto att = attach(d, child.pid());
         ASSERT_TRUE(att) << att.error().what();
@@ -656,4 +659,33 @@ TEST_F(NetworkAttach, RouteLocalnetDoesNotOpenTheHostsLoopbackToTheContainer) {
     auto r = att->detach();
     EXPECT_TRUE(r) << r.error().what();
     EXPECT_EQ(nft_leftovers(d.name), std::vector<std::string>{});
+}
+
+TEST_F(NetworkAttach, APublishedUdpPortAnswersOnLoopback) {
+    NetnsChild child;
+    auto d = declaration(u.name('U'), NetworkMode::Veth);
+    d.network.address = u.subnet(11, 2) + "/30";
+    uint16_t hp = u.port(1);
+    auto mapping = published(hp, 53);
+    mapping.protocol = "udp";
+    d.network.ports = {mapping};
+    auto att = attach(d, child.pid());
+    ASSERT_TRUE(att) << att.error().what();
+
+    auto server = socket_in(child, SOCK_DGRAM);
+    auto any = make_addr("0.0.0.0", 53);
+    ASSERT_EQ(::bind(server.get(), reinterpret_cast<::sockaddr*>(&any), sizeof any), 0) << strerror(errno);
+    set_timeouts(server.get());
+    auto client = host_socket(SOCK_DGRAM);
+    set_timeouts(client.get());
+    auto to = make_addr("127.0.0.1", hp);
+    ASSERT_EQ(::sendto(client.get(), "ping", 4, 0, reinterpret_cast<::sockaddr*>(&to), sizeof to), 4);
+    char buf[8] = {};
+    sockaddr_in from{};
+    socklen_t len = sizeof from;
+    ASSERT_EQ(::recvfrom(server.get(), buf, sizeof buf, 0, reinterpret_cast<::sockaddr*>(&from), &len), 4)
+        << "the datagram did not reach the container";
+    ASSERT_EQ(::sendto(server.get(), "pong", 4, 0, reinterpret_cast<::sockaddr*>(&from), len), 4);
+    ASSERT_EQ(::recv(client.get(), buf, sizeof buf, 0), 4) << "the answer did not come back";
+    EXPECT_EQ(std::string(buf, 4), "pong");
 }
