@@ -18,6 +18,14 @@ struct JobResult {
     int code = 0;
 };
 
+// Set when berthd drops off the bus while we wait for a job (killed, crashed, restarted).
+int on_owner_changed(sd_bus_message* m, void* userdata, sd_bus_error*) noexcept {
+    const char *name, *old_owner, *new_owner;
+    if (sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner) < 0) return 0;
+    if (std::string_view(name) == kService && *old_owner) *static_cast<bool*>(userdata) = true;
+    return 0;
+}
+
 class RemoteStorage final : public Storage {
 public:
     explicit RemoteStorage(BusPtr bus) : bus_(std::move(bus)) {}
@@ -217,6 +225,11 @@ private:
                                     on_job_removed, &results);
         if (r < 0) return fail(-r, "{}: subscribe to job signals", what);
         SlotPtr slot(raw_slot);
+        bool lost = false;
+        r = sd_bus_match_signal(bus_.get(), &raw_slot, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                "org.freedesktop.DBus", "NameOwnerChanged", on_owner_changed, &lost);
+        if (r < 0) return fail(-r, "{}: watch berthd", what);
+        SlotPtr owner_slot(raw_slot);
         auto reply = BERTH_TRY(call(method, fill));
         uint32_t id;
         const char* path;
@@ -228,6 +241,7 @@ private:
                 if (j.status == "done") return j.image;
                 return fail(Error{j.code, j.error});
             }
+            if (lost) return fail(ECONNRESET, "{}: berthd exited before the job finished", what);
             r = sd_bus_process(bus_.get(), nullptr);
             if (r < 0) return fail(-r, "{}: connection to berthd lost", what);
             if (r > 0) continue;

@@ -7,6 +7,7 @@
 #include <dirent.h>
 
 #include "bus-fixture.h"
+#include "bus/bus-util.h"
 #include "bus/storage-client.h"
 #include "bus/storage.h"
 
@@ -80,7 +81,7 @@ protected:
         ASSERT_TRUE(up) << log();
     }
     std::string berth(const std::string& args) {
-        return "BERTH_STORAGE=bus DBUS_SYSTEM_BUS_ADDRESS=" + bus_->address() + " " + berth_exe() + " " + args;
+        return "env BERTH_STORAGE=bus DBUS_SYSTEM_BUS_ADDRESS=" + bus_->address() + " " + berth_exe() + " " + args;
     }
     std::string busctl(const std::string& args) { return "busctl --address=" + bus_->address() + " " + args; }
     std::unique_ptr<bus::Storage> client() {
@@ -282,7 +283,7 @@ TEST_F(BerthdTest, TheRuntimeSeamPreparesSnapshotsThroughBerthd) {
     ASSERT_TRUE(p) << p.error().what();
     EXPECT_EQ(p->rootfs.kind, store::MountSpec::Kind::Overlay);
     EXPECT_FALSE(p->rootfs.lowerdirs.empty());
-    auto r = run_shell(busctl("get-property org.berth.Storage1 /org/berth/Storage1/container/" + decl.name +
+    auto r = run_shell(busctl("get-property org.berth.Storage1 " + bus::object_path(bus::kContainerPrefix, decl.name) +
                               " org.berth.Storage1.Container Ephemeral"));
     EXPECT_EQ(r.out, "b true\n") << r.err;
     EXPECT_TRUE(bus::release_container_snapshot(decl, p->snapshot_id));
@@ -290,7 +291,6 @@ TEST_F(BerthdTest, TheRuntimeSeamPreparesSnapshotsThroughBerthd) {
 
 TEST_F(BerthdTest, EmbeddedModeWorksWithNoBusAndRespectsTheStoreLock) {
     // While berthd holds the store, an embedded client is refused with a clear error.
-    ScopedEnv no_bus("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=" + root_->path() + "/no-bus-here");
     std::string embedded = "DBUS_SYSTEM_BUS_ADDRESS=unix:path=" + root_->path() + "/no-bus-here BERTH_STORE_ROOT=" +
                            store_root() + " BERTH_DAEMON_CONFIG=/nonexistent BERTH_STORE_BACKEND=overlay " + berth_exe();
     auto r = run_shell(embedded + " image list --verbose");
