@@ -27,5 +27,6 @@ void register_list(CLI::App& app, CommandContext& ctx);
 void register_status(CLI::App& app, CommandContext& ctx);
 void register_unit_control(CLI::App& app, CommandContext& ctx);  // start, stop, restart
 void register_logs(CLI::App& app, CommandContext& ctx);
+void register_fsck(CLI::App& app, CommandContext& ctx);  // fsck [--repair] (issue #7)
 
 }  // namespace berth::cli

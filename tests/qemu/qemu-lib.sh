@@ -30,6 +30,12 @@ qemu_prepare_kernel() {
         kpkg=$(apt-cache depends "linux-image-$QEMU_FLAVOUR" 2>/dev/null |
                awk '/Depends: linux-image-[0-9]/{print $2; exit}')
     fi
+    if [ -z "$kpkg" ] && ! ls -d "$QEMU_CACHE"/kernel-*/.done >/dev/null 2>&1; then
+        # Fresh machine whose apt lists were never fetched.
+        apt-get -q -o DPkg::Lock::Timeout=300 update >&2 || true
+        kpkg=$(apt-cache depends "linux-image-$QEMU_FLAVOUR" 2>/dev/null |
+               awk '/Depends: linux-image-[0-9]/{print $2; exit}')
+    fi
     if [ -z "$kpkg" ]; then
         # Offline: fall back to whatever kernel is already cached.
         kpkg=$(ls -d "$QEMU_CACHE"/kernel-*/.done 2>/dev/null | head -1 | sed 's|.*/kernel-\(.*\)/.done|linux-image-\1|')

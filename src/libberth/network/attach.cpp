@@ -37,7 +37,8 @@ using config::NetworkMode;
 NetworkAttachment::NetworkAttachment(NetworkAttachment&& other) noexcept
     : plan_(std::move(other.plan_)),
       own_link_(std::exchange(other.own_link_, false)),
-      own_nft_(std::exchange(other.own_nft_, false)) {}
+      own_nft_(std::exchange(other.own_nft_, false)),
+      localnet_bridge_(std::exchange(other.localnet_bridge_, std::string())) {}
 
 NetworkAttachment& NetworkAttachment::operator=(NetworkAttachment&& other) noexcept {
     if (this != &other) {
@@ -45,6 +46,7 @@ NetworkAttachment& NetworkAttachment::operator=(NetworkAttachment&& other) noexc
         plan_ = std::move(other.plan_);
         own_link_ = std::exchange(other.own_link_, false);
         own_nft_ = std::exchange(other.own_nft_, false);
+        localnet_bridge_ = std::exchange(other.localnet_bridge_, std::string());
     }
     return *this;
 }
@@ -60,6 +62,7 @@ NetworkAttachment::~NetworkAttachment() {
 void NetworkAttachment::release() noexcept {
     own_link_ = false;
     own_nft_ = false;
+    localnet_bridge_.clear();
 }
 
 std::string NetworkAttachment::container_address() const {
@@ -76,6 +79,18 @@ Result<> NetworkAttachment::detach() {
             // Someone changed the table behind our back: remove whatever of ours is still there.
             auto r = remove_leftovers(plan_.container);
             if (!r && result) result = Unexpected(r.error());
+        }
+    }
+    if (!localnet_bridge_.empty()) {
+        // route_localnet on a shared bridge: switch it off again when no other container's guard
+        // chain still names the bridge (the guard and the sysctl belong together).
+        std::string bridge = std::exchange(localnet_bridge_, std::string());
+        auto nft = Nft::open();
+        auto listing = nft ? nft->run(fmt::format("list table ip {}", kNftTable)) : Result<std::string>(Unexpected(nft.error()));
+        std::string needle = fmt::format("iifname \"{}\" ip daddr 127.0.0.0/8 drop", bridge);
+        if (!listing || listing->find(needle) == std::string::npos) {
+            auto r = write_file(fmt::format("/proc/sys/net/ipv4/conf/{}/route_localnet", bridge), "0");
+            if (!r && r.error().code != ENOENT && result) result = Unexpected(r.error());
         }
     }
     if (own_link_) {
@@ -111,6 +126,8 @@ struct Listener {
 
 // Sockets listening in the host netns (TCP LISTEN, unconnected UDP), from /proc/net. IPv6
 // sockets bound to :: also take IPv4; other IPv6 addresses do not compete with our IPv4 rules.
+uint32_t hex(const std::string& text) { return static_cast<uint32_t>(std::strtoul(text.c_str(), nullptr, 16)); }
+
 std::vector<Listener> listeners(const std::string& protocol) {
     std::vector<Listener> out;
     const char* state = protocol == "tcp" ? "0A" : "07";
@@ -124,15 +141,15 @@ std::vector<Listener> listeners(const std::string& protocol) {
             auto colon = fields[1].find(':');
             if (colon == std::string::npos) continue;
             std::string addr = fields[1].substr(0, colon);
-            uint16_t port = static_cast<uint16_t>(std::stoul(fields[1].substr(colon + 1), nullptr, 16));
+            uint16_t port = static_cast<uint16_t>(hex(fields[1].substr(colon + 1)));
             Listener l{std::nullopt, port};
             if (!v6) {
-                uint32_t raw = static_cast<uint32_t>(std::stoul(addr, nullptr, 16));
+                uint32_t raw = hex(addr);
                 if (raw != 0) l.address = Ipv4{ntohl(raw)};
             } else if (addr != std::string(32, '0')) {
                 // ::ffff:a.b.c.d is printed as four host-endian words: 0 0 FFFF0000 addr.
                 if (addr.substr(0, 16) != std::string(16, '0') || addr.substr(16, 8) != "FFFF0000") continue;
-                l.address = Ipv4{ntohl(static_cast<uint32_t>(std::stoul(addr.substr(24, 8), nullptr, 16)))};
+                l.address = Ipv4{ntohl(hex(addr.substr(24, 8)))};
             }
             out.push_back(l);
         }
@@ -151,6 +168,7 @@ Result<std::map<std::pair<std::string, int>, std::string>> claimed_ports() {
     }
     auto doc = nlohmann::json::parse(*listing, nullptr, false);
     if (doc.is_discarded()) return fail(EIO, "nftables: unreadable JSON listing");
+    try {
     for (auto& item : doc.value("nftables", nlohmann::json::array())) {
         if (!item.contains("set")) continue;
         for (auto& e : item["set"].value("elem", nlohmann::json::array())) {
@@ -162,6 +180,9 @@ Result<std::map<std::pair<std::string, int>, std::string>> claimed_ports() {
             if (c.size() != 2 || !c[0].is_string() || !c[1].is_number_integer()) continue;
             out[{c[0].get<std::string>(), c[1].get<int>()}] = comment;
         }
+    }
+    } catch (const nlohmann::json::exception& e) {
+        return fail(EIO, "nftables: unexpected JSON listing: {}", e.what());
     }
     return out;
 }
@@ -246,21 +267,25 @@ Result<> remove_leftovers(const std::string& name) {
     if (doc.is_discarded()) return fail(EIO, "nftables: unreadable JSON listing");
     std::string script;
     std::string prefix = "c-" + name + "-";
+    try {
     for (auto& item : doc.value("nftables", nlohmann::json::array())) {
         if (item.contains("chain")) {
             std::string chain = item["chain"].value("name", "");
-            for (const char* suffix : {"prerouting", "output", "postrouting"})
+            for (const char* suffix : {"prerouting", "output", "postrouting", "guard"})
                 if (chain == prefix + suffix) script += fmt::format("delete chain ip {} {}\n", kNftTable, chain);
         }
         if (item.contains("set") && item["set"].value("name", "") == kNftPortSet) {
             for (auto& e : item["set"].value("elem", nlohmann::json::array())) {
                 if (!e.contains("elem") || e["elem"].value("comment", "") != name) continue;
                 auto& c = e["elem"]["val"]["concat"];
-                if (c.size() != 2) continue;
+                if (c.size() != 2 || !c[0].is_string() || !c[1].is_number_integer()) continue;
                 script += fmt::format("delete element ip {} {} {{ {} . {} }}\n", kNftTable, kNftPortSet,
                                       c[0].get<std::string>(), c[1].get<int>());
             }
         }
+    }
+    } catch (const nlohmann::json::exception& e) {
+        return fail(EIO, "nftables: unexpected JSON listing: {}", e.what());
     }
     if (script.empty()) return {};
     auto plain = BERTH_TRY(Nft::open());
@@ -324,8 +349,10 @@ Result<NetworkAttachment> attach(const config::Declaration& decl, pid_t payload_
     std::string conf = "/proc/sys/net/ipv4/conf/";
     if (p.forwarding)
         if (auto r = write_sysctl(conf + p.host_interface + "/forwarding", "1"); !r) return wrap(r.error());
-    if (!p.localnet_interface.empty())
+    if (!p.localnet_interface.empty()) {
         if (auto r = write_sysctl(conf + p.localnet_interface + "/route_localnet", "1"); !r) return wrap(r.error());
+        if (p.mode == NetworkMode::Bridge) att.localnet_bridge_ = p.localnet_interface;
+    }
     if (p.host_address)
         if (auto r = nl->add_address((*host_end)->index, *p.host_address); !r)
             return wrap(r.error().wrap(fmt::format("configure '{}'", p.host_interface)));

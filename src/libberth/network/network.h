@@ -119,6 +119,7 @@ private:
     NetworkPlan plan_;
     bool own_link_ = false;
     bool own_nft_ = false;
+    std::string localnet_bridge_;  // bridge whose route_localnet we set (reset when last user goes)
 };
 
 // Mode none: brings lo up in the payload's netns. host: nothing (the caller did not unshare the

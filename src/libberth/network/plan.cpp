@@ -293,10 +293,20 @@ Result<NetworkPlan> plan(const config::Declaration& decl) {
         // come back through the host: give them the host's address on the outgoing link.
         s += fmt::format("add rule ip {} {} oifname \"{}\" ip daddr {} ct status dnat ip saddr {{ 127.0.0.0/8, {} }} masquerade\n",
                          t, post, out_if, c, c);
+        std::string guard = "c-" + decl.name + "-guard";
+        if (loopback) {
+            // route_localnet=1 would also let the container (or anything on the bridge) send
+            // packets to the host's 127.0.0.0/8 (CVE-2020-8558). Replies to our masqueraded
+            // connections are addressed to the host's link address until conntrack un-NATs them
+            // at priority -100, so a drop before that (-150) catches only forged packets.
+            s += fmt::format("create chain ip {} {} {{ type filter hook prerouting priority -150; policy accept; }}\n", t, guard);
+            s += fmt::format("add rule ip {} {} iifname \"{}\" ip daddr 127.0.0.0/8 drop\n", t, guard, out_if);
+        }
         p.nft_apply = std::move(s);
 
         std::string r;
         for (auto* chain : {&pre, &out, &post}) r += fmt::format("delete chain ip {} {}\n", t, *chain);
+        if (loopback) r += fmt::format("delete chain ip {} {}\n", t, guard);
         for (auto& pp : p.ports)
             r += fmt::format("delete element ip {} {} {{ {} . {} }}\n", t, kNftPortSet, pp.protocol, pp.host_port);
         p.nft_remove = std::move(r);

@@ -46,7 +46,11 @@ Result<StoreOptions> parse_store_options(std::string_view text, const std::strin
     auto where = [&](const toml::node& n) {
         return fmt::format("{}:{}:{}", source_name, n.source().begin.line, n.source().begin.column);
     };
-    for (auto&& [key, node] : *t) {
+    for (auto&& entry : *t) {
+        // Not a structured binding: clang 14 (the fuzz/sanitizer compiler) cannot capture those
+        // in the lambdas below.
+        const auto& key = entry.first;
+        const toml::node& node = entry.second;
         std::string k(key.str());
         if (t == &doc && node.is_table()) continue;  // other daemons' sections
         auto want_string = [&](std::string& out) -> Result<> {

@@ -1,44 +1,626 @@
-// Placeholder bodies, replaced piece by piece (issue #4).
+// Store: metadata, locking, containers, volumes, gc and df. Imports live in image-import.cpp.
+//
+// Metadata lives in small JSON files, each replaced atomically (write_file_atomic):
+//   ROOT/store.json            {"version":1,"backend":"overlay"} — the backend never flips
+//   ROOT/images/<hex>.json     ImageInfo (names excluded)
+//   ROOT/refs.json             {"name:tag": "sha256:<id>"} — the only place names live
+//   ROOT/containers/<name>.json, ROOT/volumes/<name>.json
+//   ROOT/blobs/sha256/<hex>    manifests, configs and layer blobs, as imported
+// Ordering makes every crash safe: an import publishes blobs, then the image file, then refs; a
+// removal drops refs, then the image file; containers and volumes drop their file before the
+// backend object. What a crash leaves unreferenced is removed by open() (backend reconcile,
+// staging) or gc() (blobs).
 #include "store/store.h"
 
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <ctime>
+
+#include "basic/fs-util.h"
+#include "basic/string-util.h"
 #include "store/backend-factory.h"
+#include "store/digest.h"
+#include "store/loop.h"
+#include "store/store-impl.h"
+#include "store/store-json.h"
+#include "store/tree-tar.h"
+#include "store/tree-util.h"
 
 namespace berth::store {
 
-struct Store::Impl {
-    StoreOptions options;
-};
+using nlohmann::json;
+
+int64_t now_seconds() { return static_cast<int64_t>(::time(nullptr)); }
+
+std::string Store::Impl::path(std::string_view rel) const { return path_join(root, rel); }
+std::string Store::Impl::blob_path(const std::string& digest) const {
+    return path("blobs/sha256/" + std::string(digest_hex(digest)));
+}
+
+ImageInfo Store::Impl::with_names(const ImageInfo& i) const {
+    ImageInfo out = i;
+    out.names.clear();
+    for (const auto& [name, id] : refs)
+        if (id == i.id) out.names.push_back(name);
+    return out;
+}
+
+static bool all_hex(std::string_view s) {
+    for (char c : s)
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+    return true;
+}
+
+Result<std::string> Store::Impl::resolve_locked(std::string_view ref) const {
+    if (ref.empty()) return fail(EINVAL, "empty image reference");
+    std::string_view hex = ref;
+    if (ref.substr(0, 7) == "sha256:") hex = ref.substr(7);
+    else {
+        auto n = normalize_name_tag(ref);
+        if (n) {
+            auto it = refs.find(*n);
+            if (it != refs.end()) return it->second;
+        }
+    }
+    if (hex.size() >= 4 && hex.size() <= 64 && all_hex(hex)) {
+        std::vector<std::string> hits;
+        for (const auto& [id, _] : images)
+            if (id.compare(7, hex.size(), hex) == 0) hits.push_back(id);
+        if (hits.size() == 1) return hits[0];
+        if (hits.size() > 1) return fail(EINVAL, "image reference '{}' is ambiguous ({} images)", ref, hits.size());
+    }
+    return fail(ENOENT, "image '{}' not found", ref);
+}
+
+Result<> Store::Impl::save_refs_locked() {
+    json j = json::object();
+    for (const auto& [n, id] : refs) j[n] = id;
+    return write_file_atomic(path("refs.json"), j.dump(2) + "\n");
+}
+
+void Store::Impl::claim(const std::string& chain) {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return !claimed_layers.count(chain); });
+    claimed_layers.insert(chain);
+}
+
+void Store::Impl::unclaim(const std::vector<std::string>& chains) {
+    std::lock_guard lock(mu);
+    for (const auto& c : chains) claimed_layers.erase(c);
+    cv.notify_all();
+}
+
+ImportGuard::ImportGuard(Store::Impl& s) : s_(s) {
+    std::unique_lock lock(s_.mu);
+    s_.cv.wait(lock, [&] { return !s_.gc_running; });
+    ++s_.active_imports;
+}
+ImportGuard::~ImportGuard() {
+    std::lock_guard lock(s_.mu);
+    for (const auto& c : claimed_) s_.claimed_layers.erase(c);
+    --s_.active_imports;
+    s_.cv.notify_all();
+}
+void ImportGuard::claim(const std::string& chain) {
+    for (const auto& c : claimed_)
+        if (c == chain) return;
+    s_.claim(chain);
+    claimed_.push_back(chain);
+}
+
+Result<ImageInfo> Store::Impl::publish_locked(const std::string& stage, ImageInfo info,
+                                              const std::vector<std::string>& names, const ProgressFn& progress) {
+    auto step = [&](uint64_t n) {
+        if (progress) progress(ImportProgress{"publishing", 0, info.layers.size(), n, 0});
+    };
+    step(0);
+    std::string blobs = stage + "/blobs";
+    bool moved = false;
+    for (const auto& hex : list_dir(blobs)) {
+        std::string dst = path("blobs/sha256/" + hex);
+        if (path_exists(dst)) continue;
+        if (::rename((blobs + "/" + hex).c_str(), dst.c_str()) < 0) return fail_errno("publish blob 'sha256:{}'", hex);
+        moved = true;
+        step(1);
+    }
+    if (moved) BERTH_TRY_VOID(fsync_directory(path("blobs/sha256")));
+    step(2);
+    auto it = images.find(info.id);
+    if (it == images.end()) {
+        json j = info;
+        j.erase("names");
+        BERTH_TRY_VOID(write_file_atomic(path("images/" + std::string(digest_hex(info.id)) + ".json"), j.dump(2) + "\n"));
+        images[info.id] = info;
+    } else {
+        info = it->second;  // same manifest digest: the same image, keep its first import time
+    }
+    step(3);
+    bool refs_changed = false;
+    for (const auto& n : names) {
+        auto& slot = refs[n];
+        if (slot != info.id) {
+            slot = info.id;
+            refs_changed = true;
+        }
+    }
+    if (refs_changed) BERTH_TRY_VOID(save_refs_locked());
+    step(4);
+    return with_names(info);
+}
+
+// ---- open ----
 
 Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Store::~Store() = default;
 
-Result<std::unique_ptr<Store>> Store::open(const StoreOptions&) { return fail(ENOSYS, "store: not implemented yet"); }
-std::string Store::backend_name() const { return ""; }
+static Result<> setup_pool(Store::Impl& s) {
+    std::string mnt = s.path("btrfs");
+    BERTH_TRY_VOID(mkdir_p(mnt, 0700));
+    if (is_mount_point(mnt) && is_on_btrfs(mnt)) return {};  // berthd or an earlier command mounted it
+    const auto& o = s.options;
+    if (!path_exists(o.pool)) {
+        if (o.pool_size < (256ull << 20)) return fail(EINVAL, "pool '{}': pool_size must be at least 256M", o.pool);
+        BERTH_TRY_VOID(create_sparse_file(o.pool, o.pool_size));
+        auto made = make_btrfs(o.pool, "berth-pool");
+        if (!made) {
+            ::unlink(o.pool.c_str());
+            return fail(std::move(made.error()));
+        }
+    }
+    auto loop = BERTH_TRY_CTX(attach_loop(o.pool), fmt::format("pool '{}'", o.pool));
+    // With LO_FLAGS_AUTOCLEAR the mount keeps the loop device; unmounting frees it.
+    BERTH_TRY_VOID_CTX(mount_btrfs(loop.path, mnt), fmt::format("pool '{}'", o.pool));
+    return {};
+}
+
+template <class T>
+static Result<std::map<std::string, T>> load_dir(const std::string& dir, auto key_of) {
+    std::map<std::string, T> out;
+    for (const auto& n : list_dir(dir)) {
+        std::string p = path_join(dir, n);
+        if (n.find(".tmp-") != std::string::npos) {  // a write_file_atomic interrupted by a crash
+            ::unlink(p.c_str());
+            continue;
+        }
+        if (n.size() < 6 || n.substr(n.size() - 5) != ".json") continue;
+        auto text = BERTH_TRY(read_file(p));
+        auto v = BERTH_TRY(parse_json_as<T>(text, p));
+        out.emplace(key_of(v), std::move(v));
+    }
+    return out;
+}
+
+Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
+    auto impl = std::make_unique<Impl>();
+    impl->options = options;
+    impl->root = options.root;
+    Impl& s = *impl;
+    if (s.root.empty() || s.root[0] != '/') return fail(EINVAL, "store root '{}' must be an absolute path", s.root);
+    BERTH_TRY_VOID(mkdir_p(s.root, 0700));
+    s.lock_fd.reset(::open(s.path("lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+    if (!s.lock_fd) return fail_errno("open store lock '{}'", s.path("lock"));
+    if (::flock(s.lock_fd.get(), LOCK_EX | (options.wait_for_lock ? 0 : LOCK_NB)) < 0) {
+        if (errno == EWOULDBLOCK) return fail(EWOULDBLOCK, "store '{}' is locked by another process (berthd?)", s.root);
+        return fail_errno("lock store '{}'", s.root);
+    }
+    for (const char* d : {"blobs/sha256", "images", "containers", "volumes", "staging"})
+        BERTH_TRY_VOID(mkdir_p(s.path(d), 0700));
+
+    // Backend: the recorded one wins; "auto" is decided once.
+    std::string recorded;
+    if (path_exists(s.path("store.json"))) {
+        auto text = BERTH_TRY(read_file(s.path("store.json")));
+        try {
+            recorded = json::parse(text).value("backend", "");
+        } catch (const std::exception& e) {
+            return fail(EBADMSG, "parse '{}': {}", s.path("store.json"), e.what());
+        }
+    }
+    std::string chosen = options.backend;
+    if (!options.pool.empty()) {
+        if (chosen != "auto" && chosen != "btrfs") return fail(EINVAL, "a loopback 'pool' needs backend 'btrfs' or 'auto'");
+        chosen = "btrfs";
+    }
+    if (!recorded.empty()) {
+        if (chosen != "auto" && chosen != recorded)
+            return fail(EINVAL, "store '{}' uses backend '{}', not '{}' (remove the store to switch)", s.root, recorded, chosen);
+        chosen = recorded;
+    } else if (chosen == "auto") {
+        chosen = is_on_btrfs(s.root) ? "btrfs" : "overlay";
+    }
+    if (!options.pool.empty()) {
+        BERTH_TRY_VOID(setup_pool(s));
+        s.pool_path = options.pool;
+    }
+    if (chosen == "overlay") s.backend = BERTH_TRY(make_overlay_backend(s.path("overlay")));
+    else if (chosen == "btrfs") s.backend = BERTH_TRY(make_btrfs_backend(s.path("btrfs")));
+    else if (chosen == "dm-thin") {
+#ifdef BERTH_HAVE_DMTHIN
+        s.backend = BERTH_TRY(make_dmthin_backend(s.path("dm-thin"), options));
+#else
+        return fail(ENOTSUP, "backend 'dm-thin' is not built into this berth");
+#endif
+    } else {
+        return fail(EINVAL, "unknown backend '{}'", chosen);
+    }
+    if (recorded.empty())
+        BERTH_TRY_VOID(write_file_atomic(s.path("store.json"), json{{"version", 1}, {"backend", chosen}}.dump() + "\n"));
+
+    // Metadata.
+    s.images = BERTH_TRY((load_dir<ImageInfo>(s.path("images"), [](const ImageInfo& i) { return i.id; })));
+    s.containers = BERTH_TRY((load_dir<ContainerInfo>(s.path("containers"), [](const ContainerInfo& c) { return c.name; })));
+    s.volumes = BERTH_TRY((load_dir<VolumeInfo>(s.path("volumes"), [](const VolumeInfo& v) { return v.name; })));
+    for (const auto& n : list_dir(s.root))
+        if (n.rfind("refs.json.tmp-", 0) == 0 || n.rfind("store.json.tmp-", 0) == 0) ::unlink(s.path(n).c_str());
+    if (path_exists(s.path("refs.json"))) {
+        auto text = BERTH_TRY(read_file(s.path("refs.json")));
+        using RefMap = std::map<std::string, std::string>;
+        auto j = BERTH_TRY(parse_json_as<RefMap>(text, s.path("refs.json")));
+        for (auto& [n, id] : j)
+            if (s.images.count(id)) s.refs[n] = id;  // a name whose image a crash removed goes too
+    }
+
+    // Crash leftovers: staged imports, then whatever the backend holds that metadata doesn't know.
+    for (const auto& n : list_dir(s.path("staging"))) BERTH_TRY_VOID(remove_tree(s.path("staging/" + n)));
+    for (const auto& n : list_dir(s.path("blobs/sha256")))
+        if (n.find(".tmp") != std::string::npos) ::unlink(s.path("blobs/sha256/" + n).c_str());
+    std::set<std::string> layers;
+    for (const auto& [_, i] : s.images)
+        for (const auto& l : i.layers) layers.insert(l.chain_id);
+    std::vector<std::string> snaps;
+    for (const auto& [_, c] : s.containers) snaps.push_back(c.snapshot_id);
+    for (const auto& [n, _] : s.volumes) snaps.push_back("v-" + n);
+    BERTH_TRY_VOID_CTX(s.backend->reconcile({layers.begin(), layers.end()}, snaps), "reconcile backend");
+    return std::unique_ptr<Store>(new Store(std::move(impl)));
+}
+
+std::string Store::backend_name() const { return impl_->backend->name(); }
 const StoreOptions& Store::options() const { return impl_->options; }
-const std::string& Store::root() const { return impl_->options.root; }
-std::string Store::pool_path() const { return ""; }
-Result<ImageInfo> Store::import_image(int, ImportFormat, std::string_view, const ProgressFn&, const std::atomic<bool>*) { return fail(ENOSYS, "import: not implemented yet"); }
-Result<ImageInfo> Store::import_image_path(const std::string&, ImportFormat, std::string_view, const ProgressFn&, const std::atomic<bool>*) { return fail(ENOSYS, "import: not implemented yet"); }
-std::vector<ImageInfo> Store::list_images() const { return {}; }
-Result<ImageInfo> Store::get_image(std::string_view) const { return fail(ENOSYS, "not implemented yet"); }
-Result<> Store::remove_image(std::string_view, bool) { return fail(ENOSYS, "not implemented yet"); }
-Result<> Store::tag_image(std::string_view, std::string_view) { return fail(ENOSYS, "not implemented yet"); }
-Result<> Store::export_image(std::string_view, int) { return fail(ENOSYS, "not implemented yet"); }
-Result<PreparedContainer> Store::prepare_container(std::string_view, std::string_view, bool) { return fail(ENOSYS, "not implemented yet"); }
-Result<> Store::release_container(std::string_view) { return fail(ENOSYS, "not implemented yet"); }
-Result<> Store::remove_container(std::string_view) { return fail(ENOSYS, "not implemented yet"); }
-std::vector<ContainerInfo> Store::list_containers() const { return {}; }
-Result<ContainerInfo> Store::get_container(std::string_view) const { return fail(ENOSYS, "not implemented yet"); }
-Result<ImageInfo> Store::commit_container(std::string_view, std::string_view) { return fail(ENOSYS, "not implemented yet"); }
-Result<> Store::export_container(std::string_view, int) { return fail(ENOSYS, "not implemented yet"); }
-Result<VolumeInfo> Store::create_volume(std::string_view) { return fail(ENOSYS, "not implemented yet"); }
-std::vector<VolumeInfo> Store::list_volumes() const { return {}; }
-Result<VolumeInfo> Store::get_volume(std::string_view) const { return fail(ENOSYS, "not implemented yet"); }
-Result<> Store::remove_volume(std::string_view) { return fail(ENOSYS, "not implemented yet"); }
-Result<GcReport> Store::gc() { return fail(ENOSYS, "not implemented yet"); }
-Result<DfReport> Store::df() const { return fail(ENOSYS, "not implemented yet"); }
-Result<PoolUsage> Store::pool_usage() const { return fail(ENOSYS, "not implemented yet"); }
-SnapshotBackend& Store::backend() { std::abort(); }
+const std::string& Store::root() const { return impl_->root; }
+std::string Store::pool_path() const { return impl_->pool_path; }
+SnapshotBackend& Store::backend() { return *impl_->backend; }
+
+// ---- images ----
+
+Result<ImageInfo> Store::import_image(int fd, ImportFormat format, std::string_view name_tag, const ProgressFn& progress,
+                                      const std::atomic<bool>* cancel) {
+    struct stat st {};
+    if (::fstat(fd, &st) < 0) return fail_errno("stat import input");
+    if (S_ISDIR(st.st_mode)) {
+        if (format != ImportFormat::Auto && format != ImportFormat::OciLayout)
+            return fail(EINVAL, "a directory can only be an OCI image layout");
+        return with_context(import_from_dir(*impl_, fd, name_tag, progress, cancel), "import OCI layout directory");
+    }
+    return with_context(import_from_fd(*impl_, fd, format, name_tag, progress, cancel), "import image");
+}
+
+Result<ImageInfo> Store::import_image_path(const std::string& path, ImportFormat format, std::string_view name_tag,
+                                           const ProgressFn& progress, const std::atomic<bool>* cancel) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return fail_errno("open '{}'", path);
+    return with_context(import_image(fd.get(), format, name_tag, progress, cancel), fmt::format("'{}'", path));
+}
+
+std::vector<ImageInfo> Store::list_images() const {
+    std::lock_guard lock(impl_->mu);
+    std::vector<ImageInfo> out;
+    for (const auto& [_, i] : impl_->images) out.push_back(impl_->with_names(i));
+    return out;
+}
+
+Result<ImageInfo> Store::get_image(std::string_view ref) const {
+    std::lock_guard lock(impl_->mu);
+    auto id = BERTH_TRY(impl_->resolve_locked(ref));
+    return impl_->with_names(impl_->images.at(id));
+}
+
+Result<> Store::remove_image(std::string_view ref, bool untag_only) {
+    auto& s = *impl_;
+    std::lock_guard lock(s.mu);
+    auto id = BERTH_TRY(s.resolve_locked(ref));
+    if (untag_only) {
+        auto n = normalize_name_tag(ref);
+        if (!n || !s.refs.count(*n)) return fail(EINVAL, "'{}' is not a name of an image", ref);
+        s.refs.erase(*n);
+        return s.save_refs_locked();
+    }
+    std::vector<std::string> users;
+    for (const auto& [name, c] : s.containers)
+        if (c.image_id == id) users.push_back(name);
+    if (!users.empty())
+        return fail(EBUSY, "image '{}' is used by container{} {}", ref, users.size() > 1 ? "s" : "", join(users, ", "));
+    bool changed = false;
+    for (auto it = s.refs.begin(); it != s.refs.end();)
+        if (it->second == id) {
+            it = s.refs.erase(it);
+            changed = true;
+        } else {
+            ++it;
+        }
+    if (changed) BERTH_TRY_VOID(s.save_refs_locked());
+    std::string file = s.path("images/" + std::string(digest_hex(id)) + ".json");
+    if (::unlink(file.c_str()) < 0 && errno != ENOENT) return fail_errno("remove '{}'", file);
+    BERTH_TRY_VOID(fsync_directory(s.path("images")));
+    s.images.erase(id);
+    return {};
+}
+
+Result<> Store::tag_image(std::string_view ref, std::string_view name_tag) {
+    auto& s = *impl_;
+    auto name = BERTH_TRY(normalize_name_tag(name_tag));
+    std::lock_guard lock(s.mu);
+    auto id = BERTH_TRY(s.resolve_locked(ref));
+    s.refs[name] = id;
+    return s.save_refs_locked();
+}
+
+Result<> Store::export_image(std::string_view ref, int fd) {
+    ImageInfo info = BERTH_TRY(get_image(ref));
+    // Blobs are immutable and only gc removes them (never those of a listed image), so the
+    // export streams without the metadata lock.
+    return with_context(write_oci_archive(*impl_, info, fd), fmt::format("export image '{}'", ref));
+}
+
+// ---- containers ----
+
+static Result<> remove_container_locked(Store::Impl& s, std::string_view name);
+
+static std::string snapshot_id_for(std::string_view name, bool ephemeral) {
+    return std::string(ephemeral ? "e-" : "c-") + std::string(name);
+}
+
+static Result<> check_name(std::string_view kind, std::string_view name) {
+    if (!valid_object_name(name) || name.size() > 120)
+        return fail(EINVAL, "invalid {} name '{}' (letters, digits, '_', '.', '-'; at most 120)", kind, name);
+    return {};
+}
+
+Result<PreparedContainer> Store::prepare_container(std::string_view name, std::string_view image_ref, bool ephemeral) {
+    auto& s = *impl_;
+    BERTH_TRY_VOID(check_name("container", name));
+    std::lock_guard lock(s.mu);
+    std::string key(name);
+    std::optional<ImageInfo> image;
+    if (!image_ref.empty()) image = s.images.at(BERTH_TRY_CTX(s.resolve_locked(image_ref), fmt::format("prepare container '{}'", name)));
+    auto it = s.containers.find(key);
+    PreparedContainer out;
+    if (it != s.containers.end() && !ephemeral && !it->second.ephemeral) {
+        // A persistent container keeps its tree (and the image it was made from).
+        out.snapshot_id = it->second.snapshot_id;
+        out.image_id = it->second.image_id;
+        out.rootfs = BERTH_TRY_CTX(s.backend->snapshot_mount(out.snapshot_id), fmt::format("prepare container '{}'", name));
+        auto img = s.images.find(out.image_id);
+        if (img != s.images.end()) out.config = img->second.config;
+        return out;
+    }
+    if (it != s.containers.end()) {
+        // Ephemeral (or switching kind): a fresh tree each start.
+        BERTH_TRY_VOID(with_context(remove_container_locked(s, name), "replace previous snapshot"));
+    }
+    ContainerInfo c;
+    c.name = key;
+    c.image_id = image ? image->id : "";
+    c.snapshot_id = snapshot_id_for(name, ephemeral);
+    c.ephemeral = ephemeral;
+    c.created = now_seconds();
+    std::optional<std::string> layer;
+    if (image && !image->top_layer.empty()) layer = image->top_layer;
+    out.rootfs = BERTH_TRY_CTX(s.backend->prepare_snapshot(c.snapshot_id, layer), fmt::format("prepare container '{}'", name));
+    auto saved = write_file_atomic(s.path("containers/" + key + ".json"), json(c).dump(2) + "\n");
+    if (!saved) {
+        (void)s.backend->remove_snapshot(c.snapshot_id);
+        return fail(std::move(saved.error()));
+    }
+    s.containers[key] = c;
+    out.snapshot_id = c.snapshot_id;
+    out.image_id = c.image_id;
+    if (image) out.config = image->config;
+    return out;
+}
+
+// Caller holds s.mu. Metadata goes first: a crash then leaves an orphan snapshot that
+// reconcile() removes, never a container whose tree is gone.
+static Result<> remove_container_locked(Store::Impl& s, std::string_view name) {
+    auto it = s.containers.find(std::string(name));
+    if (it == s.containers.end()) return fail(ENOENT, "container '{}' not found", name);
+    ContainerInfo c = it->second;
+    std::string file = s.path("containers/" + c.name + ".json");
+    if (::unlink(file.c_str()) < 0 && errno != ENOENT) return fail_errno("remove '{}'", file);
+    BERTH_TRY_VOID(fsync_directory(s.path("containers")));
+    s.containers.erase(it);
+    auto r = s.backend->remove_snapshot(c.snapshot_id);
+    if (!r && r.error().code != ENOENT) return fail(std::move(r.error()).wrap(fmt::format("remove container '{}'", name)));
+    return {};
+}
+
+Result<> Store::release_container(std::string_view name) {
+    auto& s = *impl_;
+    std::lock_guard lock(s.mu);
+    auto it = s.containers.find(std::string(name));
+    if (it == s.containers.end()) return fail(ENOENT, "container '{}' not found", name);
+    if (it->second.ephemeral) return remove_container_locked(s, name);
+    return s.backend->release_snapshot(it->second.snapshot_id);
+}
+
+Result<> Store::remove_container(std::string_view name) {
+    std::lock_guard lock(impl_->mu);
+    return remove_container_locked(*impl_, name);
+}
+
+std::vector<ContainerInfo> Store::list_containers() const {
+    std::lock_guard lock(impl_->mu);
+    std::vector<ContainerInfo> out;
+    for (const auto& [_, c] : impl_->containers) out.push_back(c);
+    return out;
+}
+
+Result<ContainerInfo> Store::get_container(std::string_view name) const {
+    std::lock_guard lock(impl_->mu);
+    auto it = impl_->containers.find(std::string(name));
+    if (it == impl_->containers.end()) return fail(ENOENT, "container '{}' not found", name);
+    return it->second;
+}
+
+Result<ImageInfo> Store::commit_container(std::string_view name, std::string_view name_tag) {
+    auto c = BERTH_TRY(get_container(name));
+    return with_context(commit_to_image(*impl_, c, name_tag), fmt::format("commit container '{}'", name));
+}
+
+Result<> Store::export_container(std::string_view name, int fd) {
+    auto c = BERTH_TRY(get_container(name));
+    auto view = BERTH_TRY_CTX(impl_->backend->snapshot_view(c.snapshot_id), fmt::format("export container '{}'", name));
+    auto r = write_tree_tar(view, fd);
+    (void)impl_->backend->release_snapshot_view(c.snapshot_id);
+    if (!r) return fail(std::move(r.error()).wrap(fmt::format("export container '{}'", name)));
+    return {};
+}
+
+// ---- volumes ----
+
+Result<VolumeInfo> Store::create_volume(std::string_view name) {
+    auto& s = *impl_;
+    BERTH_TRY_VOID(check_name("volume", name));
+    std::lock_guard lock(s.mu);
+    std::string key(name);
+    auto mount = BERTH_TRY_CTX(s.backend->create_volume("v-" + key), fmt::format("create volume '{}'", name));
+    auto it = s.volumes.find(key);
+    if (it != s.volumes.end()) {
+        it->second.mount = mount;
+        return it->second;
+    }
+    VolumeInfo v;
+    v.name = key;
+    v.created = now_seconds();
+    v.mount = mount;
+    BERTH_TRY_VOID(write_file_atomic(s.path("volumes/" + key + ".json"), json(v).dump(2) + "\n"));
+    s.volumes[key] = v;
+    return v;
+}
+
+std::vector<VolumeInfo> Store::list_volumes() const {
+    std::lock_guard lock(impl_->mu);
+    std::vector<VolumeInfo> out;
+    for (const auto& [_, v] : impl_->volumes) out.push_back(v);
+    return out;
+}
+
+Result<VolumeInfo> Store::get_volume(std::string_view name) const {
+    std::lock_guard lock(impl_->mu);
+    auto it = impl_->volumes.find(std::string(name));
+    if (it == impl_->volumes.end()) return fail(ENOENT, "volume '{}' not found", name);
+    return it->second;
+}
+
+Result<> Store::remove_volume(std::string_view name) {
+    auto& s = *impl_;
+    std::lock_guard lock(s.mu);
+    auto it = s.volumes.find(std::string(name));
+    if (it == s.volumes.end()) return fail(ENOENT, "volume '{}' not found", name);
+    std::string file = s.path("volumes/" + it->first + ".json");
+    if (::unlink(file.c_str()) < 0 && errno != ENOENT) return fail_errno("remove '{}'", file);
+    BERTH_TRY_VOID(fsync_directory(s.path("volumes")));
+    std::string key = it->first;
+    s.volumes.erase(it);
+    auto r = s.backend->remove_volume("v-" + key);
+    if (!r && r.error().code != ENOENT) return fail(std::move(r.error()).wrap(fmt::format("remove volume '{}'", name)));
+    return {};
+}
+
+// ---- gc / df ----
+
+Result<GcReport> Store::gc() {
+    auto& s = *impl_;
+    std::unique_lock lock(s.mu);
+    s.cv.wait(lock, [&] { return !s.gc_running; });
+    s.gc_running = true;  // new imports wait; running ones finish first
+    s.cv.wait(lock, [&] { return s.active_imports == 0; });
+    ScopeExit done([&] {
+        s.gc_running = false;
+        s.cv.notify_all();
+    });
+    GcReport report;
+    std::set<std::string> layers, blobs;
+    for (const auto& [id, i] : s.images) {
+        blobs.insert(id);
+        blobs.insert(i.config_digest);
+        for (const auto& l : i.layers) {
+            layers.insert(l.chain_id);
+            blobs.insert(l.digest);
+        }
+    }
+    std::vector<std::string> snaps;
+    for (const auto& [_, c] : s.containers) snaps.push_back(c.snapshot_id);
+    for (const auto& [n, _] : s.volumes) snaps.push_back("v-" + n);
+    auto removed = BERTH_TRY_CTX(s.backend->reconcile({layers.begin(), layers.end()}, snaps), "gc");
+    for (auto& r : removed) {
+        if (r.rfind("layer ", 0) == 0) report.removed_layers.push_back(r.substr(6));
+        else report.removed_other.push_back(std::move(r));
+    }
+    for (const auto& hex : list_dir(s.path("blobs/sha256"))) {
+        std::string d = "sha256:" + hex;
+        if (blobs.count(d)) continue;
+        std::string p = s.path("blobs/sha256/" + hex);
+        struct stat st {};
+        if (::lstat(p.c_str(), &st) == 0) report.bytes_freed += static_cast<uint64_t>(st.st_size);
+        if (::unlink(p.c_str()) < 0 && errno != ENOENT) return fail_errno("gc: remove blob '{}'", d);
+        report.removed_blobs.push_back(d);
+    }
+    for (const auto& n : list_dir(s.path("staging"))) {
+        BERTH_TRY_VOID(remove_tree(s.path("staging/" + n)));
+        report.removed_other.push_back("staging " + n);
+    }
+    return report;
+}
+
+Result<DfReport> Store::df() const {
+    auto& s = *impl_;
+    DfReport r;
+    r.backend = s.backend->name();
+    r.pool = BERTH_TRY(s.backend->usage());
+    auto snaps = s.backend->list_snapshots();
+    std::lock_guard lock(s.mu);
+    std::map<std::string, int> layer_users;
+    for (const auto& [_, i] : s.images)
+        for (const auto& l : i.layers) ++layer_users[l.chain_id];
+    for (const auto& [id, i] : s.images) {
+        DfEntry e;
+        auto named = s.with_names(i);
+        e.name = named.names.empty() ? id.substr(0, 19) : named.names.front();
+        e.id = id;
+        e.size = i.size;
+        for (const auto& l : i.layers) (layer_users[l.chain_id] > 1 ? e.shared_size : e.unique_size) += l.size;
+        for (const auto& [_, c] : s.containers)
+            if (c.image_id == id) ++e.containers;
+        r.images.push_back(std::move(e));
+    }
+    for (const auto& [n, c] : s.containers) {
+        DfEntry e;
+        e.name = n;
+        e.id = c.snapshot_id;
+        for (const auto& sn : snaps)
+            if (sn.id == c.snapshot_id) e.size = sn.exclusive_bytes;
+        r.containers.push_back(std::move(e));
+    }
+    for (const auto& [n, v] : s.volumes) {
+        DfEntry e;
+        e.name = n;
+        e.id = n;
+        for (const auto& sn : snaps)
+            if (sn.id == "v-" + n) e.size = sn.exclusive_bytes;
+        r.volumes.push_back(std::move(e));
+    }
+    for (const auto& hex : list_dir(s.path("blobs/sha256"))) {
+        struct stat st {};
+        if (::lstat(s.path("blobs/sha256/" + hex).c_str(), &st) == 0) r.blobs_size += static_cast<uint64_t>(st.st_size);
+    }
+    return r;
+}
+
+Result<PoolUsage> Store::pool_usage() const { return impl_->backend->usage(); }
+
+// ---- helpers ----
 
 Result<ImportFormat> parse_import_format(std::string_view text) {
     if (text == "auto") return ImportFormat::Auto;
@@ -58,7 +640,40 @@ std::string_view to_string(ImportFormat format) {
     return "auto";
 }
 
-Result<std::string> normalize_name_tag(std::string_view) { return fail(ENOSYS, "not implemented yet"); }
+Result<std::string> normalize_name_tag(std::string_view name_tag) {
+    if (name_tag.empty()) return fail(EINVAL, "empty image name");
+    if (name_tag.size() > 255) return fail(EINVAL, "image name '{}' is too long", name_tag);
+    std::string s(name_tag);
+    // Docker Hub's familiar form: "docker.io/library/busybox" is "busybox".
+    for (const char* prefix : {"docker.io/library/", "index.docker.io/library/"})
+        if (s.rfind(prefix, 0) == 0) s = s.substr(strlen(prefix));
+    if (s.find('@') != std::string::npos) return fail(EINVAL, "image name '{}': digests are not names", name_tag);
+    auto slash = s.rfind('/');
+    auto colon = s.rfind(':');
+    std::string repo = s, tag = "latest";
+    if (colon != std::string::npos && (slash == std::string::npos || colon > slash)) {
+        repo = s.substr(0, colon);
+        tag = s.substr(colon + 1);
+    }
+    if (repo.empty()) return fail(EINVAL, "image name '{}' has no repository", name_tag);
+    if (tag.empty() || tag.size() > 128) return fail(EINVAL, "image name '{}' has an invalid tag", name_tag);
+    for (size_t i = 0; i < tag.size(); ++i) {
+        char c = tag[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+                  (i > 0 && (c == '.' || c == '-'));
+        if (!ok) return fail(EINVAL, "image name '{}': invalid character in tag", name_tag);
+    }
+    for (auto& part : split(repo, '/', true)) {
+        if (part.empty()) return fail(EINVAL, "image name '{}': empty path component", name_tag);
+        for (char c : part) {
+            bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-' || c == ':';
+            if (!ok) return fail(EINVAL, "image name '{}': repository must be lower case letters, digits, '.', '_', '-'", name_tag);
+        }
+        if (part == "." || part == "..") return fail(EINVAL, "image name '{}': invalid component", name_tag);
+    }
+    return repo + ":" + tag;
+}
+
 bool valid_object_name(std::string_view name) {
     if (name.empty() || name.size() > 128) return false;
     auto ok = [](char c, bool first) {

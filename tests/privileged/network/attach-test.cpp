@@ -3,6 +3,11 @@
 // the attachment leaves nothing of this test behind.
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <linux/if_packet.h>
+#include <net/ethernet.h>
+#include <netinet/ip.h>
+#include <netinet/udp.h>
+#include <sys/ioctl.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <sched.h>
@@ -185,8 +190,17 @@ config::Declaration declaration(const std::string& name, NetworkMode mode) {
 
 class NetworkAttach : public ::testing::Test {
 protected:
-    void SetUp() override { BERTH_REQUIRE_ROOT(); }
+    // attach() turns on net.ipv4.ip_forward for ports reachable from other hosts (as Docker
+    // does); the tests put the host back as they found it.
+    void SetUp() override {
+        BERTH_REQUIRE_ROOT();
+        if (auto f = read_file("/proc/sys/net/ipv4/ip_forward")) ip_forward_ = *f;
+    }
+    void TearDown() override {
+        if (!ip_forward_.empty()) (void)write_file("/proc/sys/net/ipv4/ip_forward", ip_forward_);
+    }
     Unique u;
+    std::string ip_forward_;
 };
 
 }  // namespace
@@ -293,4 +307,385 @@ TEST_F(NetworkAttach, AHostProcessIsRefusedForVeth) {
     ASSERT_FALSE(r);
     EXPECT_NE(r.error().what().find("host's network namespace"), std::string::npos) << r.error().what();
     EXPECT_FALSE(link_exists(host_interface_name(u.name('x'))));
+}
+
+namespace {
+
+config::PortMapping published(uint16_t host, uint16_t container, std::string host_address = "") {
+    config::PortMapping p;
+    p.host_address = std::move(host_address);
+    p.host_port = host;
+    p.container_port = container;
+    return p;
+}
+
+// Another machine, as far as the host can tell: a netns behind its own veth ("eth0" inside),
+// with a default route via the host.
+class OtherHost {
+public:
+    OtherHost(const std::string& link, const std::string& host_ip, const std::string& own_ip) : link_(link) {
+        auto nl = Netlink::open();
+        auto ns = child_.netns();
+        if (!nl || !ns || !nl->create_veth(link, "eth0", ns.get())) return;
+        created_ = true;
+        auto host_end = nl->find_link(link);
+        if (!host_end || !*host_end) return;
+        if (!nl->add_address((*host_end)->index, *parse_ipv4_cidr(host_ip + "/30", 30))) return;
+        if (!nl->set_link((*host_end)->index, true)) return;
+        auto inside = Netlink::open_in(ns.get());
+        if (!inside) return;
+        auto lo = inside->find_link("lo");
+        auto eth0 = inside->find_link("eth0");
+        if (!lo || !*lo || !eth0 || !*eth0) return;
+        ok_ = inside->set_link((*lo)->index, true) && inside->add_address((*eth0)->index, *parse_ipv4_cidr(own_ip + "/30", 30)) &&
+              inside->set_link((*eth0)->index, true) && inside->add_default_route((*eth0)->index, *parse_ipv4(host_ip));
+    }
+    ~OtherHost() {
+        if (created_)
+            if (auto nl = Netlink::open()) (void)nl->delete_link(link_);
+    }
+    bool ok() const { return ok_; }
+    const NetnsChild& netns() const { return child_; }
+
+private:
+    NetnsChild child_;
+    std::string link_;
+    bool created_ = false, ok_ = false;
+};
+
+class TestBridge {
+public:
+    TestBridge(const std::string& name, const std::string& cidr) : name_(name) {
+        auto nl = Netlink::open();
+        if (!nl || !nl->create_bridge(name)) return;
+        created_ = true;
+        auto br = nl->find_link(name);
+        if (!br || !*br) return;
+        index_ = (*br)->index;
+        ok_ = nl->add_address(index_, *parse_ipv4_cidr(cidr, 24)) && nl->set_link(index_, true);
+    }
+    ~TestBridge() {
+        if (created_)
+            if (auto nl = Netlink::open()) (void)nl->delete_link(name_);
+    }
+    bool ok() const { return ok_; }
+    int index() const { return index_; }
+
+private:
+    std::string name_;
+    bool created_ = false, ok_ = false;
+    int index_ = 0;
+};
+
+}  // namespace
+
+TEST_F(NetworkAttach, APublishedPortIsReachableOnLoopbackOnTheHostAddressAndFromAnotherHost) {
+    NetnsChild child;
+    ASSERT_GT(child.pid(), 0);
+    auto d = declaration(u.name('P'), NetworkMode::Veth);
+    d.network.address = u.subnet(2, 2) + "/30";
+    uint16_t hp = u.port(1);
+    d.network.ports = {published(hp, 80)};
+    std::string host_ip = u.subnet(2, 1), container_ip = u.subnet(2, 2);
+    {
+        auto att = attach(d, child.pid());
+        ASSERT_TRUE(att) << att.error().what();
+        EXPECT_EQ(nft_leftovers(d.name).size(), 5u) << "four chains and one port claim";
+
+        auto listener = socket_in(child);
+        ASSERT_TRUE(listen_on(listener.get(), "0.0.0.0", 80));
+        std::string peer;
+        auto c1 = host_socket();
+        EXPECT_TRUE(exchange(c1.get(), listener.get(), "127.0.0.1", hp, &peer)) << "127.0.0.1:" << hp;
+        EXPECT_EQ(peer, host_ip) << "loopback clients are masqueraded to the host end";
+        auto c2 = host_socket();
+        EXPECT_TRUE(exchange(c2.get(), listener.get(), host_ip, hp, &peer)) << host_ip << ":" << hp;
+
+        // From another machine: DNAT in prerouting, forwarded to the container, replies routed
+        // back through the container's default route. The client's address is kept.
+        OtherHost other(fmt::format("nx{}", u.pid), u.subnet(3, 1), u.subnet(3, 2));
+        ASSERT_TRUE(other.ok());
+        auto c3 = socket_in(other.netns());
+        EXPECT_TRUE(exchange(c3.get(), listener.get(), u.subnet(3, 1), hp, &peer)) << "from another host";
+        EXPECT_EQ(peer, u.subnet(3, 2));
+    }
+    EXPECT_FALSE(link_exists(host_interface_name(d.name)));
+    EXPECT_EQ(nft_leftovers(d.name), std::vector<std::string>{});
+    auto after = host_socket();
+    set_timeouts(after.get());
+    auto a = make_addr("127.0.0.1", hp);
+    EXPECT_LT(::connect(after.get(), reinterpret_cast<::sockaddr*>(&a), sizeof a), 0) << "the DNAT rule outlived the container";
+}
+
+TEST_F(NetworkAttach, AHostPortWithAListenerIsRefusedBeforeAnythingIsCreated) {
+    NetnsChild child;
+    uint16_t hp = u.port(2);
+    auto busy = host_socket();
+    ASSERT_TRUE(listen_on(busy.get(), "127.0.0.1", hp));
+    auto d = declaration(u.name('T'), NetworkMode::Veth);
+    d.network.address = u.subnet(4, 2) + "/30";
+    d.network.ports = {published(hp, 80)};
+    auto att = attach(d, child.pid());
+    ASSERT_FALSE(att);
+    auto message = att.error().what();
+    EXPECT_NE(message.find("container '" + d.name + "'"), std::string::npos) << message;
+    EXPECT_NE(message.find(fmt::format("host port {}/tcp is already in use", hp)), std::string::npos) << message;
+    EXPECT_FALSE(link_exists(host_interface_name(d.name)));
+    EXPECT_FALSE(link_in(child, "host0"));
+    EXPECT_EQ(nft_leftovers(d.name), std::vector<std::string>{});
+}
+
+TEST_F(NetworkAttach, AHostPortPublishedByAnotherContainerIsRefused) {
+    NetnsChild first, second;
+    uint16_t hp = u.port(3);
+    auto a = declaration(u.name('A'), NetworkMode::Veth);
+    a.network.address = u.subnet(5, 2) + "/30";
+    a.network.ports = {published(hp, 80)};
+    auto b = declaration(u.name('B'), NetworkMode::Veth);
+    b.network.address = u.subnet(6, 2) + "/30";
+    b.network.ports = {published(hp, 8080, "127.0.0.1")};
+    auto att_a = attach(a, first.pid());
+    ASSERT_TRUE(att_a) << att_a.error().what();
+    auto att_b = attach(b, second.pid());
+    ASSERT_FALSE(att_b);
+    EXPECT_NE(att_b.error().what().find(fmt::format("host port {}/tcp is already published by container '{}'", hp, a.name)),
+              std::string::npos)
+        << att_b.error().what();
+    EXPECT_FALSE(link_exists(host_interface_name(b.name)));
+    EXPECT_EQ(nft_leftovers(b.name), std::vector<std::string>{});
+    EXPECT_EQ(nft_leftovers(a.name).size(), 5u) << "the first container's rules must be untouched";
+}
+
+TEST_F(NetworkAttach, AnAddressClashIsRefusedAndLeavesNothing) {
+    NetnsChild first, second;
+    auto a = declaration(u.name('C'), NetworkMode::Veth);
+    a.network.address = u.subnet(7, 2) + "/30";
+    auto att_a = attach(a, first.pid());
+    ASSERT_TRUE(att_a) << att_a.error().what();
+    auto b = declaration(u.name('D'), NetworkMode::Veth);
+    b.network.address = u.subnet(7, 2) + "/30";
+    auto att_b = attach(b, second.pid());
+    ASSERT_FALSE(att_b);
+    EXPECT_NE(att_b.error().what().find("container '" + b.name + "'"), std::string::npos) << att_b.error().what();
+    EXPECT_NE(att_b.error().what().find("address clash"), std::string::npos) << att_b.error().what();
+    EXPECT_FALSE(link_exists(host_interface_name(b.name)));
+    EXPECT_FALSE(link_in(second, "host0"));
+}
+
+TEST_F(NetworkAttach, AMissingBridgeIsRefusedAndLeavesNothing) {
+    NetnsChild child;
+    auto d = declaration(u.name('M'), NetworkMode::Bridge);
+    d.network.bridge = fmt::format("nomb{}", u.pid);
+    d.network.address = u.subnet(8, 2) + "/30";
+    auto att = attach(d, child.pid());
+    ASSERT_FALSE(att);
+    EXPECT_NE(att.error().what().find(fmt::format("container '{}': network: bridge '{}' does not exist", d.name, d.network.bridge)),
+              std::string::npos)
+        << att.error().what();
+    EXPECT_FALSE(link_exists(host_interface_name(d.name)));
+    EXPECT_FALSE(link_in(child, "host0"));
+}
+
+TEST_F(NetworkAttach, BridgeModeEnslavesTheHostEndAndPublishesPortsThroughTheBridge) {
+    std::string bridge_name = fmt::format("nb{}", u.pid);
+    TestBridge bridge(bridge_name, fmt::format("10.232.{}.1/24", u.pid % 250));
+    ASSERT_TRUE(bridge.ok());
+    NetnsChild child;
+    auto d = declaration(u.name('b'), NetworkMode::Bridge);
+    d.network.bridge = bridge_name;
+    std::string container_ip = fmt::format("10.232.{}.2", u.pid % 250);
+    d.network.address = container_ip + "/24";
+    d.network.gateway = fmt::format("10.232.{}.1", u.pid % 250);
+    uint16_t hp = u.port(4);
+    d.network.ports = {published(hp, 80)};
+    std::string ifname = host_interface_name(d.name);
+    {
+        auto att = attach(d, child.pid());
+        ASSERT_TRUE(att) << att.error().what();
+        auto nl = Netlink::open();
+        ASSERT_TRUE(nl);
+        auto host_end = nl->find_link(ifname);
+        ASSERT_TRUE(host_end && *host_end);
+        EXPECT_EQ((*host_end)->master, bridge.index()) << "host end is not enslaved to the bridge";
+        EXPECT_TRUE((*host_end)->flags & IFF_UP);
+
+        auto listener = socket_in(child);
+        ASSERT_TRUE(listen_on(listener.get(), "0.0.0.0", 80));
+        auto c1 = host_socket();
+        EXPECT_TRUE(exchange(c1.get(), listener.get(), container_ip, 80)) << "host -> container over the bridge";
+        auto c2 = host_socket();
+        std::string peer;
+        EXPECT_TRUE(exchange(c2.get(), listener.get(), "127.0.0.1", hp, &peer)) << "published port on 127.0.0.1";
+        EXPECT_EQ(peer, d.network.gateway);
+    }
+    EXPECT_FALSE(link_exists(ifname));
+    EXPECT_TRUE(link_exists(bridge_name)) << "the bridge is the admin's, not ours";
+    auto localnet = read_file("/proc/sys/net/ipv4/conf/" + bridge_name + "/route_localnet");
+    EXPECT_TRUE(localnet && *localnet == "0\n") << "route_localnet stayed on the bridge";
+    EXPECT_EQ(nft_leftovers(d.name), std::vector<std::string>{});
+}
+
+TEST_F(NetworkAttach, LeftoversOfAKilledSupervisorAreReplacedOnTheNextStart) {
+    auto d = declaration(u.name('L'), NetworkMode::Veth);
+    d.network.address = u.subnet(9, 2) + "/30";
+    d.network.ports = {published(u.port(5), 80)};
+    {
+        NetnsChild first;
+        auto att = attach(d, first.pid());
+        ASSERT_TRUE(att) << att.error().what();
+        att->release();  // as if the supervisor had been SIGKILLed
+    }                    // ... and its payload died: the pair went with the netns
+    for (int i = 0; i < 100 && link_exists(host_interface_name(d.name)); ++i) ::usleep(10000);
+    EXPECT_EQ(nft_leftovers(d.name).size(), 5u);
+
+    NetnsChild second;
+    auto att = attach(d, second.pid());
+    ASSERT_TRUE(att) << att.error().what();
+    EXPECT_EQ(nft_leftovers(d.name).size(), 5u) << "stale rules were not replaced";
+    auto r = att->detach();
+    EXPECT_TRUE(r) << r.error().what();
+    EXPECT_EQ(nft_leftovers(d.name), std::vector<std::string>{});
+
+    // remove_leftovers on its own, for ExecStopPost-style cleanup.
+    NetnsChild third;
+    auto again = attach(d, third.pid());
+    ASSERT_TRUE(again) << again.error().what();
+    again->release();
+    EXPECT_TRUE(remove_leftovers(d.name));
+    EXPECT_EQ(nft_leftovers(d.name), std::vector<std::string>{});
+    if (auto nl = Netlink::open()) (void)nl->delete_link(host_interface_name(d.name));
+}
+
+namespace {
+
+uint16_t ip_checksum(const void* data, size_t len) {
+    uint32_t sum = 0;
+    auto* p = static_cast<const uint16_t*>(data);
+    for (; len > 1; len -= 2) sum += *p++;
+    while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+    return static_cast<uint16_t>(~sum);
+}
+
+// What a container with CAP_NET_RAW (a default capability) can do: hand-craft a UDP datagram to
+// `dst` and put it on host0 addressed to the host end's MAC, bypassing its own routing table.
+bool forge_udp(const NetnsChild& child, const std::string& src, const std::string& dst, uint16_t port,
+               const unsigned char mac[6]) {
+    bool sent = false;
+    std::thread t([&] {
+        auto ns = child.netns();
+        if (!ns || ::setns(ns.get(), CLONE_NEWNET) < 0) return;
+        UniqueFd fd(::socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, htons(ETH_P_IP)));
+        if (!fd) return;
+        struct {
+            iphdr ip;
+            udphdr udp;
+            char payload[4];
+        } __attribute__((packed)) pkt{};
+        pkt.ip.version = 4;
+        pkt.ip.ihl = 5;
+        pkt.ip.ttl = 64;
+        pkt.ip.protocol = IPPROTO_UDP;
+        pkt.ip.tot_len = htons(sizeof pkt);
+        ::inet_pton(AF_INET, src.c_str(), &pkt.ip.saddr);
+        ::inet_pton(AF_INET, dst.c_str(), &pkt.ip.daddr);
+        pkt.ip.check = ip_checksum(&pkt.ip, sizeof pkt.ip);
+        pkt.udp.source = htons(40000);
+        pkt.udp.dest = htons(port);
+        pkt.udp.len = htons(sizeof pkt.udp + sizeof pkt.payload);
+        std::memcpy(pkt.payload, "evil", 4);  // UDP checksum 0: none, allowed for IPv4
+        sockaddr_ll to{};
+        to.sll_family = AF_PACKET;
+        to.sll_protocol = htons(ETH_P_IP);
+        to.sll_ifindex = static_cast<int>(::if_nametoindex("host0"));
+        to.sll_halen = 6;
+        std::memcpy(to.sll_addr, mac, 6);
+        sent = ::sendto(fd.get(), &pkt, sizeof pkt, 0, reinterpret_cast<::sockaddr*>(&to), sizeof to) == sizeof pkt;
+    });
+    t.join();
+    return sent;
+}
+
+bool received(int udp_socket) {
+    char buf[16];
+    timeval tv{1, 0};
+    ::setsockopt(udp_socket, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    return ::recv(udp_socket, buf, sizeof buf, 0) == 4 && std::string(buf, 4) == "evil";
+}
+
+UniqueFd udp_bound(const std::string& ip, uint16_t port) {
+    auto fd = host_socket(SOCK_DGRAM);
+    auto a = make_addr(ip, port);
+    if (::bind(fd.get(), reinterpret_cast<::sockaddr*>(&a), sizeof a) < 0) fd.reset();
+    return fd;
+}
+
+}  // namespace
+
+TEST_F(NetworkAttach, RouteLocalnetDoesNotOpenTheHostsLoopbackToTheContainer) {
+    NetnsChild child;
+    auto d = declaration(u.name('G'), NetworkMode::Veth);
+    d.network.address = u.subnet(10, 2) + "/30";
+    d.network.ports = {published(u.port(0), 80)};
+    std::string host_ip = u.subnet(10, 1), container_ip = u.subnet(10, 2);
+    auto att = attach(d, child.pid());
+    ASSERT_TRUE(att) << att.error().what();
+    std::string ifname = host_interface_name(d.name);
+    auto localnet = read_file("/proc/sys/net/ipv4/conf/" + ifname + "/route_localnet");
+    ASSERT_TRUE(localnet);
+    EXPECT_EQ(*localnet, "1\n") << "published 127.0.0.1 ports need route_localnet on the host end";
+
+    ifreq ifr{};
+    std::snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", ifname.c_str());
+    auto probe = host_socket(SOCK_DGRAM);
+    ASSERT_EQ(::ioctl(probe.get(), SIOCGIFHWADDR, &ifr), 0);
+    auto* mac = reinterpret_cast<const unsigned char*>(ifr.ifr_hwaddr.sa_data);
+
+    uint16_t port = u.port(5);
+    auto on_link = udp_bound(host_ip, port), on_lo = udp_bound("127.0.0.1", port);
+    ASSERT_TRUE(on_link && on_lo);
+    ASSERT_TRUE(forge_udp(child, container_ip, host_ip, port, mac));
+    EXPECT_TRUE(received(on_link.get())) << "control: a forged datagram to the host end's address arrives";
+    ASSERT_TRUE(forge_udp(child, container_ip, "127.0.0.1", port, mac));
+    EXPECT_FALSE(received(on_lo.get())) << "the container reached the host's 127.0.0.1";
+
+    // Without the guard chain the same datagram gets through: the guard is what protects.
+    auto nft = Nft::open();
+    ASSERT_TRUE(nft);
+    ASSERT_TRUE(nft->run(fmt::format("delete chain ip berth c-{}-guard", d.name)));
+    ASSERT_TRUE(forge_udp(child, container_ip, "127.0.0.1", port, mac));
+    EXPECT_TRUE(received(on_lo.get())) << "control: without the guard, route_localnet lets it in";
+
+    // Removal still cleans up everything although the table no longer matches the plan.
+    auto r = att->detach();
+    EXPECT_TRUE(r) << r.error().what();
+    EXPECT_EQ(nft_leftovers(d.name), std::vector<std::string>{});
+}
+
+TEST_F(NetworkAttach, APublishedUdpPortAnswersOnLoopback) {
+    NetnsChild child;
+    auto d = declaration(u.name('U'), NetworkMode::Veth);
+    d.network.address = u.subnet(11, 2) + "/30";
+    uint16_t hp = u.port(1);
+    auto mapping = published(hp, 53);
+    mapping.protocol = "udp";
+    d.network.ports = {mapping};
+    auto att = attach(d, child.pid());
+    ASSERT_TRUE(att) << att.error().what();
+
+    auto server = socket_in(child, SOCK_DGRAM);
+    auto any = make_addr("0.0.0.0", 53);
+    ASSERT_EQ(::bind(server.get(), reinterpret_cast<::sockaddr*>(&any), sizeof any), 0) << strerror(errno);
+    set_timeouts(server.get());
+    auto client = host_socket(SOCK_DGRAM);
+    set_timeouts(client.get());
+    auto to = make_addr("127.0.0.1", hp);
+    ASSERT_EQ(::sendto(client.get(), "ping", 4, 0, reinterpret_cast<::sockaddr*>(&to), sizeof to), 4);
+    char buf[8] = {};
+    sockaddr_in from{};
+    socklen_t len = sizeof from;
+    ASSERT_EQ(::recvfrom(server.get(), buf, sizeof buf, 0, reinterpret_cast<::sockaddr*>(&from), &len), 4)
+        << "the datagram did not reach the container";
+    ASSERT_EQ(::sendto(server.get(), "pong", 4, 0, reinterpret_cast<::sockaddr*>(&from), len), 4);
+    ASSERT_EQ(::recv(client.get(), buf, sizeof buf, 0), 4) << "the answer did not come back";
+    EXPECT_EQ(std::string(buf, 4), "pong");
 }

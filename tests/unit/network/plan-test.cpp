@@ -51,7 +51,7 @@ TEST(InterfaceName, LongNamesAreShortenedWithAHashAndStayDistinct) {
     auto b = host_interface_name("database-replica");
     EXPECT_EQ(a.size(), 15u);
     EXPECT_EQ(b.size(), 15u);
-    EXPECT_EQ(a.substr(0, 9), "ve-datab-");
+    EXPECT_EQ(a, "ve-datab-34e3af");
     EXPECT_NE(a, b);
     EXPECT_EQ(a, host_interface_name("database-primary"));  // stable across runs
 }

@@ -77,3 +77,30 @@ TEST(StoreJson, MountSpecKindSurvivesTheRoundTrip) {
     EXPECT_EQ(back.kind, MountSpec::Kind::Overlay);
     EXPECT_EQ(back.lowerdirs.size(), 2u);
 }
+
+TEST(ImageNames, AreNormalisedToNameAndTag) {
+    EXPECT_EQ(*normalize_name_tag("busybox"), "busybox:latest");
+    EXPECT_EQ(*normalize_name_tag("docker.io/library/busybox:1.36"), "busybox:1.36");
+    EXPECT_EQ(*normalize_name_tag("localhost:5000/team/app:v2"), "localhost:5000/team/app:v2");
+    EXPECT_FALSE(normalize_name_tag("Busybox"));
+    EXPECT_FALSE(normalize_name_tag("a/../b"));
+    EXPECT_FALSE(normalize_name_tag("busybox:"));
+    EXPECT_FALSE(normalize_name_tag("busybox@sha256:00"));
+    EXPECT_FALSE(normalize_name_tag(""));
+}
+
+TEST(ObjectNames, RejectPathsAndOddCharacters) {
+    EXPECT_TRUE(valid_object_name("web-1.a_b"));
+    EXPECT_FALSE(valid_object_name("../x"));
+    EXPECT_FALSE(valid_object_name("-x"));
+    EXPECT_FALSE(valid_object_name("a/b"));
+    EXPECT_FALSE(valid_object_name(""));
+    EXPECT_FALSE(valid_object_name(std::string(129, 'a')));
+}
+
+TEST(ImportFormats, ParseAndPrint) {
+    EXPECT_EQ(*parse_import_format("oci"), ImportFormat::OciLayout);
+    EXPECT_EQ(*parse_import_format("docker-archive"), ImportFormat::DockerArchive);
+    EXPECT_EQ(to_string(ImportFormat::RootfsTar), "rootfs");
+    EXPECT_FALSE(parse_import_format("zip"));
+}

@@ -96,6 +96,17 @@ Result<std::pair<std::string, UniqueFd>> attach_loop(const std::string& file) {
     return fail(EBUSY, "no free loop device for '{}'", file);
 }
 
+// Snapshot ids, volume names and chain ids become keys of dmthin.json and parts of mount paths:
+// plain names only ("../x", "a/b" and control characters are refused).
+Result<> check_name(std::string_view what, const std::string& name) {
+    bool ok = !name.empty() && name.size() <= 255 && name != "." && name != "..";
+    for (char c : name)
+        if (!(isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-' || c == ':' || c == '@'))
+            ok = false;
+    if (!ok) return fail(EINVAL, "dm-thin: invalid {} '{}'", what, name);
+    return {};
+}
+
 bool is_regular_file(const std::string& path) {
     struct stat st {};
     return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
@@ -491,6 +502,7 @@ Result<uint32_t> DmThinBackend::origin_for_layer(const std::optional<std::string
 }
 
 Result<LayerWriter> DmThinBackend::begin_layer(const std::string& chain_id, const std::optional<std::string>& parent) {
+    BERTH_TRY_VOID(check_name("layer id", chain_id));
     if (has_layer(chain_id)) return fail(EEXIST, "dm-thin: layer '{}' already exists", chain_id);
     std::string key = record_key(DeviceKind::Staging, chain_id);
     if (meta_.devices.count(key)) return fail(EBUSY, "dm-thin: layer '{}' is already being built", chain_id);
@@ -533,6 +545,7 @@ Result<> DmThinBackend::commit_layer(LayerWriter& writer) {
         return kv.second.kind == DeviceKind::Staging && token && kv.second.id == *token;
     });
     if (it == meta_.devices.end()) return fail(ENOENT, "dm-thin: layer '{}' is not being built", writer.chain_id);
+    BERTH_TRY_VOID(check_name("layer id", writer.chain_id));
     if (has_layer(writer.chain_id)) return fail(EEXIST, "dm-thin: layer '{}' already exists", writer.chain_id);
     uint32_t id = it->second.id;
     std::string dir = staging_dir(id);
@@ -604,6 +617,7 @@ Result<> DmThinBackend::release_layer_view(const std::string& chain_id) {
 
 Result<MountSpec> DmThinBackend::prepare_snapshot(const std::string& id, const std::optional<std::string>& layer) {
     std::string key = record_key(DeviceKind::Snapshot, id);
+    BERTH_TRY_VOID(check_name("snapshot id", id));
     if (meta_.devices.count(key)) return fail(EEXIST, "dm-thin: snapshot '{}' already exists", id);
     uint32_t origin = BERTH_TRY(origin_for_layer(layer));
     DeviceRecord record;
@@ -652,6 +666,7 @@ std::vector<SnapshotInfo> DmThinBackend::list_snapshots() const {
 Result<> DmThinBackend::commit_snapshot(const std::string& id, const std::string& new_chain_id) {
     const DeviceRecord* snap = find(DeviceKind::Snapshot, id);
     if (!snap) return fail(ENOENT, "dm-thin: no snapshot '{}'", id);
+    BERTH_TRY_VOID(check_name("layer id", new_chain_id));
     if (has_layer(new_chain_id)) return fail(EEXIST, "dm-thin: layer '{}' already exists", new_chain_id);
     DeviceRecord record;
     record.kind = DeviceKind::Layer;
@@ -709,7 +724,9 @@ Result<> DmThinBackend::release_snapshot_view(const std::string& id) {
 }
 
 Result<MountSpec> DmThinBackend::create_volume(const std::string& name) {
+    BERTH_TRY_VOID(check_name("volume name", name));
     std::string key = record_key(DeviceKind::Volume, name);
+    if (find(DeviceKind::Snapshot, name)) return fail(EEXIST, "dm-thin: '{}' is a snapshot, not a volume", name);
     if (auto* existing = find(DeviceKind::Volume, name)) {
         if (existing->ready) {
             // Volumes outlive containers and berthd: "create" of an existing one opens it.

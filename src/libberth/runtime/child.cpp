@@ -1,0 +1,662 @@
+// Child side of the container start. Rules: no allocation, no exceptions, no stdio; everything it
+// reads was prepared by the parent before clone(). Each failure names the step and the path.
+#include "runtime/child.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/openat2.h>
+#include <net/if.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstring>
+
+#include "runtime/seccomp-compile.h"
+
+#ifndef MOVE_MOUNT_F_EMPTY_PATH
+#define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
+#endif
+
+namespace berth::runtime {
+
+namespace {
+
+size_t str_copy(char* dst, size_t cap, const char* src) {
+    size_t n = 0;
+    if (cap == 0) return 0;
+    while (src && src[n] && n + 1 < cap) {
+        dst[n] = src[n];
+        ++n;
+    }
+    dst[n] = '\0';
+    return n;
+}
+
+size_t str_append(char* dst, size_t cap, const char* src) {
+    size_t len = std::strlen(dst);
+    return len + str_copy(dst + len, cap - len, src);
+}
+
+void fd_path(char* buf, size_t cap, int fd) {
+    char digits[16];
+    int n = 0;
+    unsigned v = static_cast<unsigned>(fd);
+    do {
+        digits[n++] = static_cast<char>('0' + v % 10);
+        v /= 10;
+    } while (v);
+    str_copy(buf, cap, "/proc/self/fd/");
+    size_t len = std::strlen(buf);
+    while (n > 0 && len + 1 < cap) buf[len++] = digits[--n];
+    buf[len] = '\0';
+}
+
+bool write_full(int fd, const void* data, size_t size) {
+    const char* p = static_cast<const char*>(data);
+    while (size > 0) {
+        ssize_t n = ::write(fd, p, size);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return false;
+        }
+        p += n;
+        size -= static_cast<size_t>(n);
+    }
+    return true;
+}
+
+bool read_full(int fd, void* data, size_t size) {
+    char* p = static_cast<char*>(data);
+    while (size > 0) {
+        ssize_t n = ::read(fd, p, size);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return false;
+        }
+        if (n == 0) {
+            errno = EPIPE;
+            return false;
+        }
+        p += n;
+        size -= static_cast<size_t>(n);
+    }
+    return true;
+}
+
+// Receives a header (and at most one fd); returns false on EOF/error.
+bool recv_header(int fd, MessageHeader* header, int* received_fd) {
+    *received_fd = -1;
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } control;
+    std::memset(&control, 0, sizeof control);
+    struct iovec iov = {header, sizeof *header};
+    struct msghdr msg {};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.buf;
+    msg.msg_controllen = sizeof control.buf;
+    ssize_t n;
+    do n = ::recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+    while (n < 0 && errno == EINTR);
+    if (n <= 0) {
+        if (n == 0) errno = EPIPE;
+        return false;
+    }
+    for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) std::memcpy(received_fd, CMSG_DATA(c), sizeof(int));
+    if (static_cast<size_t>(n) < sizeof *header)
+        return read_full(fd, reinterpret_cast<char*>(header) + n, sizeof *header - static_cast<size_t>(n));
+    return true;
+}
+
+int open_in_root(int root_fd, const char* path, int flags) {
+    struct open_how how {};
+    how.flags = static_cast<unsigned long long>(flags) | O_CLOEXEC;
+    how.resolve = RESOLVE_IN_ROOT;
+    return static_cast<int>(::syscall(SYS_openat2, root_fd, path, &how, sizeof how));
+}
+
+// Opens `path` inside the root, creating it (and missing parents) as a directory or an empty
+// file. Returns an O_PATH fd or -1 with errno.
+int ensure_in_root(int root_fd, const char* path, bool is_dir, int depth = 0) {
+    int fd = open_in_root(root_fd, path, O_PATH);
+    if (fd >= 0 || errno != ENOENT || depth > 64) return fd;
+    char parent[PATH_MAX];
+    str_copy(parent, sizeof parent, path);
+    char* slash = std::strrchr(parent, '/');
+    if (!slash) {
+        errno = EINVAL;
+        return -1;
+    }
+    const char* name = path + (slash - parent) + 1;
+    if (slash == parent) slash[1] = '\0';
+    else *slash = '\0';
+    int pfd = ensure_in_root(root_fd, parent, true, depth + 1);
+    if (pfd < 0) return -1;
+    int rc;
+    if (is_dir) {
+        rc = ::mkdirat(pfd, name, 0755);
+        if (rc < 0 && errno == EEXIST) rc = 0;
+    } else {
+        int f = ::openat(pfd, name, O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0644);
+        rc = f < 0 ? -1 : 0;
+        if (f >= 0) ::close(f);
+    }
+    int saved = errno;
+    ::close(pfd);
+    if (rc < 0) {
+        errno = saved;
+        return -1;
+    }
+    return open_in_root(root_fd, path, O_PATH);
+}
+
+unsigned long preserved_flags(const char* path) {
+    struct statvfs sv {};
+    if (::statvfs(path, &sv) < 0) return 0;
+    unsigned long f = 0;
+    if (sv.f_flag & ST_NOSUID) f |= MS_NOSUID;
+    if (sv.f_flag & ST_NODEV) f |= MS_NODEV;
+    if (sv.f_flag & ST_NOEXEC) f |= MS_NOEXEC;
+    if (sv.f_flag & ST_NOATIME) f |= MS_NOATIME;
+    if (sv.f_flag & ST_NODIRATIME) f |= MS_NODIRATIME;
+    if (sv.f_flag & ST_RELATIME) f |= MS_RELATIME;
+    return f;
+}
+
+// Re-resolves `target` (now the top mount) and makes it read-only.
+int remount_read_only(int root_fd, const char* target) {
+    int fd = open_in_root(root_fd, target, O_PATH);
+    if (fd < 0) return -1;
+    char p[64];
+    fd_path(p, sizeof p, fd);
+    int rc = ::mount(nullptr, p, nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | preserved_flags(p), nullptr);
+    int saved = errno;
+    ::close(fd);
+    errno = saved;
+    return rc;
+}
+
+struct StepError {
+    const char* what = nullptr;
+    const char* path = nullptr;
+};
+
+int apply_op(int root_fd, const MountOp& op, StepError* err) {
+    char p[64];
+    err->path = op.target.c_str();
+    switch (op.kind) {
+        case MountOp::Kind::Mount: {
+            err->what = "mount";
+            int fd = ensure_in_root(root_fd, op.target.c_str(), true);
+            if (fd < 0) return -1;
+            fd_path(p, sizeof p, fd);
+            int rc = ::mount(op.source.c_str(), p, op.fstype.c_str(), op.flags,
+                             op.data.empty() ? nullptr : op.data.c_str());
+            int saved = errno;
+            ::close(fd);
+            errno = saved;
+            return rc;
+        }
+        case MountOp::Kind::StageFile: {
+            err->what = "write";
+            err->path = op.source.c_str();
+            int f = ::open(op.source.c_str(), O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0644);
+            if (f < 0) return -1;
+            bool ok = write_full(f, op.data.data(), op.data.size());
+            ::close(f);
+            if (!ok) return -1;
+            [[fallthrough]];
+        }
+        case MountOp::Kind::BindHost: {
+            err->what = "bind mount";
+            err->path = op.target.c_str();
+            int fd = ensure_in_root(root_fd, op.target.c_str(), op.target_is_dir);
+            if (fd < 0) return -1;
+            fd_path(p, sizeof p, fd);
+            int rc = ::mount(op.source.c_str(), p, nullptr, MS_BIND | (op.recursive ? MS_REC : 0), nullptr);
+            int saved = errno;
+            ::close(fd);
+            errno = saved;
+            if (rc < 0) return -1;
+            if (op.read_only) {
+                err->what = "make read-only";
+                return remount_read_only(root_fd, op.target.c_str());
+            }
+            return 0;
+        }
+        case MountOp::Kind::Symlink: {
+            err->what = "symlink";
+            char parent[PATH_MAX];
+            str_copy(parent, sizeof parent, op.target.c_str());
+            char* slash = std::strrchr(parent, '/');
+            if (!slash) {
+                errno = EINVAL;
+                return -1;
+            }
+            const char* name = op.target.c_str() + (slash - parent) + 1;
+            if (slash == parent) slash[1] = '\0';
+            else *slash = '\0';
+            int pfd = ensure_in_root(root_fd, parent, true);
+            if (pfd < 0) return -1;
+            int rc = ::symlinkat(op.source.c_str(), pfd, name);
+            int saved = errno;
+            ::close(pfd);
+            if (rc < 0 && saved == EEXIST) rc = 0;
+            errno = saved;
+            return rc;
+        }
+        case MountOp::Kind::Mask: {
+            err->what = "mask";
+            int fd = open_in_root(root_fd, op.target.c_str(), O_PATH);
+            if (fd < 0) return errno == ENOENT ? 0 : -1;
+            struct stat st {};
+            ::fstat(fd, &st);
+            fd_path(p, sizeof p, fd);
+            int rc = S_ISDIR(st.st_mode)
+                         ? ::mount("tmpfs", p, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0")
+                         : ::mount("/dev/null", p, nullptr, MS_BIND, nullptr);
+            int saved = errno;
+            ::close(fd);
+            errno = saved;
+            return rc;
+        }
+        case MountOp::Kind::ReadOnly: {
+            err->what = "make read-only";
+            int fd = open_in_root(root_fd, op.target.c_str(), O_PATH);
+            if (fd < 0) return errno == ENOENT ? 0 : -1;
+            fd_path(p, sizeof p, fd);
+            int rc = ::mount(p, p, nullptr, MS_BIND | MS_REC, nullptr);
+            int saved = errno;
+            ::close(fd);
+            errno = saved;
+            if (rc < 0) return -1;
+            return remount_read_only(root_fd, op.target.c_str());
+        }
+    }
+    errno = EINVAL;
+    return -1;
+}
+
+void join_path(char* buf, size_t cap, const char* a, const char* b) {
+    str_copy(buf, cap, a);
+    str_append(buf, cap, "/");
+    str_append(buf, cap, b);
+}
+
+// Builds the root under stage/root and pivots into it. Returns 0 or -1 with err/errno set.
+int build_root(const ChildConfig& cfg, int idmapped_fd, StepError* err) {
+    const RootPlan& root = cfg.plan->root;
+    char buf[PATH_MAX];
+    err->what = "make mounts private";
+    err->path = "/";
+    if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) < 0) return -1;
+    err->what = "mount stage tmpfs";
+    err->path = cfg.stage_dir;
+    if (::mount("tmpfs", cfg.stage_dir, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") < 0) return -1;
+    err->what = "mkdir";
+    err->path = cfg.root_dir;
+    if (::mkdir(cfg.root_dir, 0755) < 0) return -1;
+    if (root.upper_on_stage) {
+        join_path(buf, sizeof buf, cfg.stage_dir, "upper");
+        if (::mkdir(buf, 0755) < 0) return -1;
+        join_path(buf, sizeof buf, cfg.stage_dir, "work");
+        if (::mkdir(buf, 0755) < 0) return -1;
+    }
+    err->path = root.spec.source.c_str();
+    switch (root.spec.kind) {
+        case store::MountSpec::Kind::Overlay: {
+            const char* options = root.overlay_options.c_str();
+            if (idmapped_fd >= 0) {
+                join_path(buf, sizeof buf, cfg.stage_dir, "lower");
+                err->what = "attach idmapped layer";
+                err->path = root.spec.lowerdirs[0].c_str();
+                if (::mkdir(buf, 0755) < 0) return -1;
+                if (::syscall(SYS_move_mount, idmapped_fd, "", AT_FDCWD, buf, MOVE_MOUNT_F_EMPTY_PATH) < 0) return -1;
+                options = root.overlay_options_idmapped.c_str();
+            }
+            err->what = "mount overlay root";
+            err->path = root.spec.lowerdirs[0].c_str();
+            if (::mount("overlay", cfg.root_dir, "overlay", 0, options) < 0) return -1;
+            break;
+        }
+        case store::MountSpec::Kind::Bind:
+            err->what = "bind root";
+            if (::mount(root.spec.source.c_str(), cfg.root_dir, nullptr, MS_BIND | MS_REC, nullptr) < 0) return -1;
+            break;
+        case store::MountSpec::Kind::Block:
+            err->what = "mount root device";
+            if (::mount(root.spec.source.c_str(), cfg.root_dir, root.spec.fstype.c_str(), 0,
+                        root.spec.options.empty() ? nullptr : root.spec.options.c_str()) < 0)
+                return -1;
+            break;
+    }
+    int root_fd = ::open(cfg.root_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (root_fd < 0) return -1;
+    for (const MountOp& op : cfg.plan->ops) {
+        if (apply_op(root_fd, op, err) < 0) {
+            if (op.optional) continue;
+            int saved = errno;
+            ::close(root_fd);
+            errno = saved;
+            return -1;
+        }
+    }
+    err->what = "pivot_root";
+    err->path = cfg.root_dir;
+    if (::fchdir(root_fd) < 0) return -1;
+    ::close(root_fd);
+    if (::syscall(SYS_pivot_root, ".", ".") < 0) return -1;
+    if (::umount2(".", MNT_DETACH) < 0) return -1;
+    if (::chdir("/") < 0) return -1;
+    if (root.read_only) {
+        err->what = "make root read-only";
+        err->path = "/";
+        if (::mount(nullptr, "/", nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | preserved_flags("/"), nullptr) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+int loopback_up() {
+    int s = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0) return -1;
+    struct ifreq ifr {};
+    str_copy(ifr.ifr_name, sizeof ifr.ifr_name, "lo");
+    int rc = ::ioctl(s, SIOCGIFFLAGS, &ifr);
+    if (rc == 0 && !(ifr.ifr_flags & IFF_UP)) {
+        ifr.ifr_flags |= IFF_UP;
+        rc = ::ioctl(s, SIOCSIFFLAGS, &ifr);
+    }
+    int saved = errno;
+    ::close(s);
+    errno = saved;
+    return rc;
+}
+
+// Opens a pty on the container's devpts, makes it the controlling terminal and stdio, binds it on
+// /dev/console. Returns the master fd.
+int open_pty(StepError* err) {
+    err->what = "open pty";
+    err->path = "/dev/ptmx";
+    int master = ::open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (master < 0) return -1;
+    int unlock = 0;
+    unsigned number = 0;
+    if (::ioctl(master, TIOCSPTLCK, &unlock) < 0 || ::ioctl(master, TIOCGPTN, &number) < 0) return -1;
+    int slave = ::ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY);
+    if (slave < 0) return -1;
+    char path[64];
+    str_copy(path, sizeof path, "/dev/pts/");
+    char digits[16];
+    int n = 0;
+    do {
+        digits[n++] = static_cast<char>('0' + number % 10);
+        number /= 10;
+    } while (number);
+    size_t len = std::strlen(path);
+    while (n > 0) path[len++] = digits[--n];
+    path[len] = '\0';
+    err->what = "bind pty on /dev/console";
+    err->path = path;
+    if (::mount(path, "/dev/console", nullptr, MS_BIND, nullptr) < 0) return -1;
+    err->what = "make pty the controlling terminal";
+    if (setup_controlling_tty(slave) < 0) return -1;
+    return master;
+}
+
+[[noreturn]] void run_init(int sync_fd, char** argv, char** envp, const char* search_path) {
+    sigset_t all;
+    sigfillset(&all);
+    ::sigprocmask(SIG_SETMASK, &all, nullptr);
+    pid_t payload = ::fork();
+    if (payload < 0) child_fail(sync_fd, errno, "fork payload", argv[0]);
+    if (payload == 0) {
+        sigset_t none;
+        sigemptyset(&none);
+        ::sigprocmask(SIG_SETMASK, &none, nullptr);
+        int code = exec_search_path(argv, envp, search_path);
+        child_fail(sync_fd, code, "execute", argv[0]);
+    }
+    ::close(sync_fd);
+    // PID 1: forward every signal we can catch to the payload, reap everything, leave with the
+    // payload's status.
+    for (;;) {
+        siginfo_t info {};
+        int sig = ::sigwaitinfo(&all, &info);
+        if (sig < 0) continue;
+        if (sig == SIGCHLD) {
+            int status = 0;
+            pid_t w;
+            while ((w = ::waitpid(-1, &status, WNOHANG)) > 0) {
+                if (w != payload) continue;
+                if (WIFEXITED(status)) ::_exit(WEXITSTATUS(status));
+                ::_exit(128 + WTERMSIG(status));
+            }
+            continue;
+        }
+        ::kill(payload, sig);
+    }
+}
+
+}  // namespace
+
+int send_message(int fd, MessageType type, const void* payload, uint32_t length, int pass_fd) {
+    MessageHeader header{type, length};
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } control;
+    std::memset(&control, 0, sizeof control);
+    struct iovec iov = {&header, sizeof header};
+    struct msghdr msg {};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    if (pass_fd >= 0) {
+        msg.msg_control = control.buf;
+        msg.msg_controllen = sizeof control.buf;
+        struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        std::memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
+    }
+    ssize_t n;
+    do n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) return -1;
+    if (static_cast<size_t>(n) < sizeof header &&
+        !write_full(fd, reinterpret_cast<char*>(&header) + n, sizeof header - static_cast<size_t>(n)))
+        return -1;
+    if (length && !write_full(fd, payload, length)) return -1;
+    return 0;
+}
+
+[[noreturn]] void child_fail(int sync_fd, int code, const char* what, const char* path) {
+    ErrorPayload e;
+    e.code = code;
+    str_copy(e.message, sizeof e.message, what);
+    if (path && *path) {
+        str_append(e.message, sizeof e.message, " '");
+        str_append(e.message, sizeof e.message, path);
+        str_append(e.message, sizeof e.message, "'");
+    }
+    send_message(sync_fd, MessageType::Error, &e, sizeof e);
+    ::_exit(127);
+}
+
+int exec_search_path(char* const argv[], char* const envp[], const char* search_path) {
+    const char* name = argv[0];
+    if (std::strchr(name, '/')) {
+        ::execve(name, argv, envp);
+        return errno;
+    }
+    int last = ENOENT;
+    const char* p = search_path && *search_path ? search_path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    char candidate[PATH_MAX];
+    while (*p) {
+        const char* end = std::strchr(p, ':');
+        size_t len = end ? static_cast<size_t>(end - p) : std::strlen(p);
+        if (len == 0 || len + std::strlen(name) + 2 > sizeof candidate) {
+            p += len + (end ? 1 : 0);
+            continue;
+        }
+        std::memcpy(candidate, p, len);
+        candidate[len] = '/';
+        str_copy(candidate + len + 1, sizeof candidate - len - 1, name);
+        ::execve(candidate, argv, envp);
+        if (errno != ENOENT && errno != ENOTDIR) last = errno;
+        p += len + (end ? 1 : 0);
+    }
+    return last;
+}
+
+int setup_controlling_tty(int slave) {
+    ::setsid();
+    if (::ioctl(slave, TIOCSCTTY, 0) < 0) return -1;
+    for (int target = 0; target < 3; ++target)
+        if (::dup2(slave, target) < 0) return -1;
+    if (slave > 2) ::close(slave);
+    return 0;
+}
+
+int apply_identity_and_privileges(const LaunchHeader& h, const gid_t* groups, uint64_t bounding, int last_cap,
+                                  bool no_new_privileges, const unsigned char* seccomp, size_t seccomp_size,
+                                  const char** step) {
+    int rc;
+    if (no_new_privileges) {
+        *step = "set no_new_privs";
+        if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) return -errno;
+    }
+    *step = "drop bounding capabilities";
+    if ((rc = drop_bounding_set(bounding, last_cap)) < 0) return rc;
+    // Without no_new_privs the filter needs CAP_SYS_ADMIN, which we still hold here.
+    if (seccomp && !no_new_privileges) {
+        *step = "install seccomp filter";
+        if ((rc = install_seccomp(seccomp, seccomp_size)) < 0) return rc;
+    }
+    *step = "keep capabilities across setuid";
+    if (::prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) return -errno;
+    *step = "setgroups";
+    if (::syscall(SYS_setgroups, h.ngroups, groups) < 0) return -errno;
+    *step = "setgid";
+    if (::syscall(SYS_setresgid, h.gid, h.gid, h.gid) < 0) return -errno;
+    *step = "setuid";
+    if (::syscall(SYS_setresuid, h.uid, h.uid, h.uid) < 0) return -errno;
+    *step = "set capabilities";
+    CapabilitySets sets;
+    sets.bounding = bounding;
+    sets.permitted = h.permitted;
+    sets.effective = h.effective;
+    if ((rc = apply_capability_sets(sets, last_cap)) < 0) return rc;
+    ::prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
+    if (seccomp && no_new_privileges) {
+        *step = "install seccomp filter";
+        if ((rc = install_seccomp(seccomp, seccomp_size)) < 0) return rc;
+    }
+    return 0;
+}
+
+void child_main(const ChildConfig& cfg) {
+    const int sync = cfg.sync_fd;
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    MessageHeader header{};
+    int received = -1;
+    if (!recv_header(sync, &header, &received) || header.type != MessageType::Go)
+        ::_exit(127);  // the parent is gone or gave up: nothing to report to
+    GoPayload go;
+    if (header.length != sizeof go || !read_full(sync, &go, sizeof go)) ::_exit(127);
+    if (!go.idmapped_lower && received >= 0) {
+        ::close(received);
+        received = -1;
+    }
+
+    if (cfg.user_namespace) {
+        // Until now we were the unmapped host root; the maps are written, become the
+        // namespace's root (its full capability set is ours already).
+        if (::syscall(SYS_setresgid, 0, 0, 0) < 0 || ::syscall(SYS_setresuid, 0, 0, 0) < 0)
+            child_fail(sync, errno, "become root of the user namespace", "");
+    }
+    StepError err;
+    if (build_root(cfg, received, &err) < 0) child_fail(sync, errno, err.what, err.path);
+    if (received >= 0) ::close(received);
+    if (::sethostname(cfg.hostname, std::strlen(cfg.hostname)) < 0)
+        child_fail(sync, errno, "set hostname", cfg.hostname);
+    if (cfg.loopback_up && loopback_up() < 0) child_fail(sync, errno, "bring up", "lo");
+
+    MountedPayload mounted;
+    int master = -1;
+    if (cfg.tty) {
+        master = open_pty(&err);
+        if (master < 0) child_fail(sync, errno, err.what, err.path);
+        mounted.has_pty = 1;
+    } else {
+        if (cfg.stdin_fd >= 0 && ::dup2(cfg.stdin_fd, 0) < 0) child_fail(sync, errno, "redirect stdin", "");
+        ::setsid();
+    }
+    if (cfg.stdin_fd > 2) ::close(cfg.stdin_fd);
+    if (send_message(sync, MessageType::Mounted, &mounted, sizeof mounted, master) < 0) ::_exit(127);
+    if (master >= 0) ::close(master);
+
+    if (!recv_header(sync, &header, &received) || header.type != MessageType::Launch ||
+        header.length > cfg.launch_capacity || header.length < sizeof(LaunchHeader))
+        ::_exit(127);
+    if (received >= 0) ::close(received);
+    char* buf = cfg.launch_buffer;
+    if (!read_full(sync, buf, header.length)) ::_exit(127);
+    LaunchHeader launch;
+    std::memcpy(&launch, buf, sizeof launch);
+    const gid_t* groups = reinterpret_cast<const gid_t*>(buf + sizeof launch);
+    char* strings = buf + sizeof launch + launch.ngroups * sizeof(gid_t);
+    char* end = buf + header.length;
+    size_t needed = launch.argc + launch.envc + 2;
+    if (needed > cfg.pointer_capacity || launch.argc == 0) child_fail(sync, E2BIG, "prepare command", "");
+    char** argv = cfg.pointer_buffer;
+    char** envp = argv + launch.argc + 1;
+    char* cursor = strings;
+    auto next = [&]() -> char* {
+        char* s = cursor;
+        while (cursor < end && *cursor) ++cursor;
+        if (cursor < end) ++cursor;
+        return s;
+    };
+    for (uint32_t i = 0; i < launch.argc; ++i) argv[i] = next();
+    argv[launch.argc] = nullptr;
+    for (uint32_t i = 0; i < launch.envc; ++i) envp[i] = next();
+    envp[launch.envc] = nullptr;
+    const char* workdir = next();
+    const char* search_path = next();
+
+    for (size_t i = 0; i < cfg.nrlimits; ++i)
+        if (::setrlimit(static_cast<__rlimit_resource>(cfg.rlimits[i].resource), &cfg.rlimits[i].limit) < 0)
+            child_fail(sync, errno, "set resource limit", "");
+    ::umask(cfg.umask_value);
+    if (::chdir(workdir) < 0) child_fail(sync, errno, "change to working directory", workdir);
+
+    const char* step = "";
+    int rc = apply_identity_and_privileges(launch, groups, cfg.bounding, cfg.last_cap, cfg.no_new_privileges,
+                                           cfg.seccomp, cfg.seccomp_size, &step);
+    if (rc < 0) child_fail(sync, -rc, step, "");
+
+    if (cfg.init) run_init(sync, argv, envp, search_path);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    int code = exec_search_path(argv, envp, search_path);
+    child_fail(sync, code, "execute", argv[0]);
+}
+
+}  // namespace berth::runtime

@@ -1,0 +1,97 @@
+// The container's first process, between clone() and exec(). It runs in the new namespaces, on
+// memory prepared by the parent (this struct and everything it points to), allocates nothing,
+// throws nothing, and reports failure as one Message{Error} on the sync socket before _exit().
+//
+// Protocol on the sync socket (a SOCK_STREAM socketpair; fds travel as SCM_RIGHTS):
+//   parent -> child  Go       (after uid/gid maps, cgroup and network are in place; may carry an
+//                              idmapped-mount fd of the first lower layer)
+//   child  -> parent Mounted  (root file system built, pivot_root done; may carry the pty master)
+//   parent -> child  Launch   (identity, argv, envp, workdir, resolved from the container's own
+//                              /etc/passwd through /proc/PID/root)
+//   child  -> parent Error    (any time), or nothing: the socket is close-on-exec, so EOF after
+//                              Launch means execve() succeeded.
+#pragma once
+
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "runtime/capabilities.h"
+#include "runtime/mount-plan.h"
+
+namespace berth::runtime {
+
+enum class MessageType : uint32_t { Go = 1, Mounted = 2, Launch = 3, Error = 9 };
+
+struct MessageHeader {
+    MessageType type;
+    uint32_t length;  // payload bytes after the header
+};
+
+struct GoPayload {
+    uint32_t idmapped_lower = 0;  // an idmapped mount fd is attached
+};
+
+struct MountedPayload {
+    uint32_t has_pty = 0;  // the pty master fd is attached
+};
+
+struct ErrorPayload {
+    int32_t code = 0;  // positive errno
+    char message[480] = {};
+};
+
+// Launch payload layout: LaunchHeader, then gid_t groups[ngroups], then NUL-terminated strings:
+// argv[argc], envp[envc], workdir, search PATH.
+struct LaunchHeader {
+    uint32_t uid = 0, gid = 0;
+    uint32_t ngroups = 0, argc = 0, envc = 0;
+    uint64_t effective = 0, permitted = 0;
+};
+
+struct ChildRlimit {
+    int resource;
+    struct rlimit limit;
+};
+
+struct ChildConfig {
+    int sync_fd = -1;
+    int stdin_fd = -1;  // dup'ed onto 0 unless -1 (e.g. /dev/null without -i)
+    const MountPlan* plan = nullptr;
+    const char* stage_dir = nullptr;
+    const char* root_dir = nullptr;  // stage/root
+    const char* hostname = nullptr;
+    bool user_namespace = false;  // become uid/gid 0 of the new namespace once mapped
+    bool loopback_up = false;
+    bool tty = false;
+    bool init = false;
+    bool no_new_privileges = true;
+    uint64_t bounding = 0;
+    int last_cap = 40;
+    const unsigned char* seccomp = nullptr;  // BPF, nullptr = unconfined
+    size_t seccomp_size = 0;
+    const ChildRlimit* rlimits = nullptr;
+    size_t nrlimits = 0;
+    mode_t umask_value = 022;
+    // Scratch space the parent sized before clone (the child writes into its private copy).
+    char* launch_buffer = nullptr;
+    size_t launch_capacity = 0;
+    char** pointer_buffer = nullptr;  // argv + envp + NULLs
+    size_t pointer_capacity = 0;
+};
+
+// Never returns.
+[[noreturn]] void child_main(const ChildConfig& cfg);
+
+// Helpers shared with `berth exec`'s child (async-signal-safe).
+int send_message(int fd, MessageType type, const void* payload, uint32_t length, int pass_fd = -1);
+[[noreturn]] void child_fail(int sync_fd, int code, const char* what, const char* path);
+int exec_search_path(char* const argv[], char* const envp[], const char* search_path);
+int setup_controlling_tty(int slave_fd);
+int apply_identity_and_privileges(const LaunchHeader& h, const gid_t* groups, uint64_t bounding, int last_cap,
+                                  bool no_new_privileges, const unsigned char* seccomp, size_t seccomp_size,
+                                  const char** failed_step);
+
+}  // namespace berth::runtime

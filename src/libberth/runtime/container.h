@@ -1,0 +1,32 @@
+// Running one container in the foreground: the supervisor behind `berth run` and the unit's
+// ExecStart. prepare -> clone -> set up from outside (id maps, idmapped base layer, network) ->
+// child builds its root and pivots -> identity resolved from the container's /etc/passwd ->
+// exec -> supervise (signals, pty, notify relay) -> tear down. Every resource is RAII-owned, so a
+// failure at any step leaves nothing behind: no process, no cgroup, no state file; mounts exist
+// only in the child's mount namespace.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "basic/result.h"
+#include "config/declaration.h"
+
+namespace berth::runtime {
+
+struct RunOptions {
+    bool systemd = false;      // --systemd: delegated cgroup split, sd_notify
+    bool interactive = false;  // -i: keep stdin
+    bool tty = false;          // -t: pty
+    std::string cgroup_parent; // by hand: parent cgroup directory; empty = <cgroup2 mount>/berth
+    // One-time notices for the user ("controller X missing: Y not applied"); may be empty.
+    std::function<void(const std::string&)> warn;
+    // Called once the payload runs (tests and benchmarks use it); may be empty.
+    std::function<void(pid_t payload_pid)> on_started;
+};
+
+// Runs the container until its payload exits; returns the payload's exit status (or 128+signal).
+// Errors read "container 'NAME': <step>: <cause>".
+Result<int> run_container(const config::Declaration& decl, const RunOptions& options);
+
+}  // namespace berth::runtime

@@ -1,0 +1,37 @@
+#include "runtime/etc-files.h"
+
+#include "basic/string-util.h"
+
+namespace berth::runtime {
+
+std::string render_hostname(const std::string& hostname) { return hostname + "\n"; }
+
+std::string render_hosts(const std::string& hostname, const std::string& address) {
+    std::string out =
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+        "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
+    std::string ip = address.substr(0, address.find('/'));
+    out += (ip.empty() ? std::string("127.0.1.1") : ip) + "\t" + hostname + "\n";
+    return out;
+}
+
+std::string render_resolv_conf(config::NetworkMode mode, const std::string& host) {
+    using config::NetworkMode;
+    if (mode == NetworkMode::None) return "# berth: network mode \"none\", no name servers\n";
+    if (mode == NetworkMode::Host) return host;
+    std::string out;
+    bool have_server = false;
+    for (const auto& line : split(host, '\n', true)) {
+        std::string_view t = trim(line);
+        if (t.substr(0, 10) == "nameserver") {
+            std::string_view addr = trim(t.substr(10));
+            if (addr.substr(0, 4) == "127." || addr == "::1") continue;
+            have_server = true;
+        }
+        if (!t.empty()) out += std::string(t) + "\n";
+    }
+    if (!have_server) out += "nameserver 8.8.8.8\nnameserver 8.8.4.4\n";
+    return out;
+}
+
+}  // namespace berth::runtime

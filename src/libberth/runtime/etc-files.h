@@ -1,0 +1,18 @@
+// Contents of the generated /etc/hostname, /etc/hosts and /etc/resolv.conf (pure).
+#pragma once
+
+#include <string>
+
+#include "config/declaration.h"
+
+namespace berth::runtime {
+
+std::string render_hostname(const std::string& hostname);
+// `address` is the container's CIDR address ("10.0.0.2/24") or empty.
+std::string render_hosts(const std::string& hostname, const std::string& address);
+// none: no name servers (no network); host: the host's file as is; veth/bridge: the host's file
+// without loopback name servers (unreachable from another network namespace), falling back to
+// public resolvers as Docker does when nothing is left.
+std::string render_resolv_conf(config::NetworkMode mode, const std::string& host_resolv_conf);
+
+}  // namespace berth::runtime

@@ -1,0 +1,235 @@
+#include "runtime/exec.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "basic/fs-util.h"
+#include "basic/string-util.h"
+#include "runtime/capabilities.h"
+#include "runtime/child.h"
+#include "runtime/identity.h"
+#include "runtime/spawn.h"
+#include "runtime/state.h"
+
+namespace berth::runtime {
+
+namespace {
+
+void write_all_fd(int fd, const char* p, size_t n) {
+    while (n > 0) {
+        ssize_t w = ::write(fd, p, n);
+        if (w < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+        if (w <= 0) return;
+        p += w;
+        n -= static_cast<size_t>(w);
+    }
+}
+
+Result<int> exec_impl(const std::string& name, const ExecOptions& opt) {
+    if (opt.command.empty()) return fail(EINVAL, "no command given");
+    RuntimeState st = BERTH_TRY(read_state(name));
+    UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, st.pid, 0)));
+    if (!pidfd) return fail_errno("open payload process {}", st.pid);
+
+    std::vector<unsigned char> bpf;
+    if (!st.seccomp.empty()) {
+        auto text = BERTH_TRY_CTX(read_file(st.seccomp), "seccomp program");
+        bpf.assign(text.begin(), text.end());
+    }
+    // Identity: the payload's, or a user resolved from the container's /etc/passwd.
+    LaunchHeader lh;
+    lh.uid = st.uid;
+    lh.gid = st.gid;
+    std::vector<gid_t> groups(st.groups.begin(), st.groups.end());
+    std::string home;
+    if (!opt.user.empty()) {
+        UniqueFd croot(::open(fmt::format("/proc/{}/root", st.pid).c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+        if (!croot) return fail_errno("open the container's root");
+        auto read_in = [&](const char* p) -> std::string {
+            auto fd = open_in_root(croot.get(), p, O_RDONLY);
+            if (!fd) return {};
+            return read_file(fd_path(fd->get())).value_or("");
+        };
+        Identity id = BERTH_TRY_CTX(resolve_identity(opt.user, {}, read_in("/etc/passwd"), read_in("/etc/group")), "user");
+        lh.uid = id.uid;
+        lh.gid = id.gid;
+        groups = id.groups;
+        home = id.home;
+    }
+    lh.ngroups = static_cast<uint32_t>(groups.size());
+    lh.effective = lh.permitted = lh.uid == 0 ? st.bounding : 0;
+
+    std::vector<std::string> env = st.env;
+    for (const auto& e : opt.env) {
+        std::string key = e.substr(0, e.find('='));
+        std::erase_if(env, [&](const std::string& x) { return x.substr(0, x.find('=')) == key; });
+        env.push_back(e);
+    }
+    if (!home.empty()) {
+        std::erase_if(env, [](const std::string& x) { return x.rfind("HOME=", 0) == 0; });
+        env.push_back("HOME=" + home);
+    }
+    if (opt.tty && std::none_of(env.begin(), env.end(), [](const std::string& x) { return x.rfind("TERM=", 0) == 0; }))
+        env.push_back("TERM=xterm");
+    std::string search_path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    for (const auto& e : env)
+        if (e.rfind("PATH=", 0) == 0) search_path = e.substr(5);
+    std::string workdir = opt.workdir.empty() ? st.workdir : opt.workdir;
+    std::vector<char*> argv, envp;
+    for (const auto& a : opt.command) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
+    envp.push_back(nullptr);
+
+    // Join the payload cgroup while we are still host root (its cgroup.procs is owned by host
+    // root, which a user namespace cannot write), then every namespace at once.
+    BERTH_TRY_VOID_CTX(write_file(path_join(st.cgroup, "cgroup.procs"), "0", O_WRONLY), "join cgroup");
+    int nsflags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWCGROUP;
+    if (st.user_namespace) nsflags |= CLONE_NEWUSER;
+    if (::setns(pidfd.get(), nsflags) < 0) return fail_errno("join the namespaces of process {}", st.pid);
+
+    int sv[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) return fail_errno("socketpair");
+    UniqueFd parent_end(sv[0]), child_end(sv[1]);
+    UniqueFd master, slave;
+    if (opt.tty) {
+        // The container's devpts: /dev/ptmx now resolves in its mount namespace.
+        master.reset(::open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC));
+        if (!master) return fail_errno("open the container's /dev/ptmx");
+        int unlock = 0;
+        if (::ioctl(master.get(), TIOCSPTLCK, &unlock) < 0) return fail_errno("unlock pty");
+        slave.reset(::ioctl(master.get(), TIOCGPTPEER, O_RDWR | O_NOCTTY));
+        if (!slave) return fail_errno("open pty peer");
+    }
+    UniqueFd devnull;
+    if (!opt.interactive && !opt.tty) devnull.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    sigset_t forwarded, previous;
+    sigemptyset(&forwarded);
+    for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH}) sigaddset(&forwarded, sig);
+    ::sigprocmask(SIG_BLOCK, &forwarded, &previous);
+    ScopeExit restore_mask([&] { ::sigprocmask(SIG_SETMASK, &previous, nullptr); });
+    UniqueFd signal_fd(::signalfd(-1, &forwarded, SFD_CLOEXEC | SFD_NONBLOCK));
+    const int last_cap = last_capability();
+    const int child_fd = child_end.get();
+
+    bool in_child = false;
+    ChildProcess child = BERTH_TRY_CTX(clone_child(0, -1, &in_child), "start");
+    if (in_child) {
+        // Child, inside the container's namespaces: same rules as the container's first process.
+        ::close(sv[0]);
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+        if (slave) {
+            if (setup_controlling_tty(slave.get()) < 0) child_fail(child_fd, errno, "set up pty", "");
+        } else {
+            if (devnull && ::dup2(devnull.get(), 0) < 0) child_fail(child_fd, errno, "redirect stdin", "");
+        }
+        if (::chdir(workdir.c_str()) < 0) child_fail(child_fd, errno, "change to working directory", workdir.c_str());
+        const char* step = "";
+        int rc = apply_identity_and_privileges(lh, groups.data(), st.bounding, last_cap, st.no_new_privileges,
+                                               bpf.empty() ? nullptr : bpf.data(), bpf.size(), &step);
+        if (rc < 0) child_fail(child_fd, -rc, step, "");
+        sigset_t none;
+        sigemptyset(&none);
+        ::sigprocmask(SIG_SETMASK, &none, nullptr);
+        int code = exec_search_path(argv.data(), envp.data(), search_path.c_str());
+        child_fail(child_fd, code, "execute", argv[0]);
+    }
+    child_end.reset();
+    slave.reset();
+
+    // EOF = exec'd; else an error report.
+    MessageHeader header{};
+    ssize_t n;
+    do n = ::read(parent_end.get(), &header, sizeof header);
+    while (n < 0 && errno == EINTR);
+    if (n == static_cast<ssize_t>(sizeof header) && header.type == MessageType::Error) {
+        ErrorPayload e;
+        size_t got = 0;
+        while (got < sizeof e) {
+            ssize_t r = ::read(parent_end.get(), reinterpret_cast<char*>(&e) + got, sizeof e - got);
+            if (r <= 0) break;
+            got += static_cast<size_t>(r);
+        }
+        e.message[sizeof e.message - 1] = '\0';
+        return fail(Error{e.code, e.message});
+    }
+
+    struct termios saved {};
+    bool restore = false;
+    if (master && ::isatty(STDIN_FILENO) && ::tcgetattr(STDIN_FILENO, &saved) == 0) {
+        struct termios raw = saved;
+        ::cfmakeraw(&raw);
+        restore = ::tcsetattr(STDIN_FILENO, TCSANOW, &raw) == 0;
+        struct winsize ws {};
+        if (::ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0) ::ioctl(master.get(), TIOCSWINSZ, &ws);
+    }
+    ScopeExit restore_terminal([&] {
+        if (restore) ::tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+    });
+    bool stdin_open = master.valid(), master_open = master.valid();
+    char buf[16384];
+    for (;;) {
+        struct pollfd fds[4] = {{child.pidfd(), POLLIN, 0}, {signal_fd.get(), POLLIN, 0}, {-1, 0, 0}, {-1, 0, 0}};
+        if (stdin_open) fds[2] = {STDIN_FILENO, POLLIN, 0};
+        if (master_open) fds[3] = {master.get(), POLLIN, 0};
+        if (::poll(fds, 4, -1) < 0) {
+            if (errno == EINTR) continue;
+            return fail_errno("poll");
+        }
+        if (fds[1].revents & POLLIN) {
+            struct signalfd_siginfo si {};
+            while (::read(signal_fd.get(), &si, sizeof si) == sizeof si) {
+                if (si.ssi_signo == SIGWINCH) {
+                    struct winsize ws {};
+                    if (master && ::ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0) ::ioctl(master.get(), TIOCSWINSZ, &ws);
+                } else {
+                    (void)child.signal(static_cast<int>(si.ssi_signo));
+                }
+            }
+        }
+        if (fds[2].revents & (POLLIN | POLLHUP | POLLERR)) {
+            ssize_t r = ::read(STDIN_FILENO, buf, sizeof buf);
+            if (r <= 0) stdin_open = false;
+            else write_all_fd(master.get(), buf, static_cast<size_t>(r));
+        }
+        if (fds[3].revents & (POLLIN | POLLHUP | POLLERR)) {
+            ssize_t r = ::read(master.get(), buf, sizeof buf);
+            if (r > 0) write_all_fd(STDOUT_FILENO, buf, static_cast<size_t>(r));
+            else master_open = false;
+        }
+        if (fds[0].revents & POLLIN) {
+            auto status = BERTH_TRY(child.wait(false));
+            if (!status) continue;
+            if (master_open) {
+                ::fcntl(master.get(), F_SETFL, ::fcntl(master.get(), F_GETFL) | O_NONBLOCK);
+                for (;;) {
+                    ssize_t r = ::read(master.get(), buf, sizeof buf);
+                    if (r <= 0) break;
+                    write_all_fd(STDOUT_FILENO, buf, static_cast<size_t>(r));
+                }
+            }
+            return *status;
+        }
+    }
+}
+
+}  // namespace
+
+Result<int> exec_in_container(const std::string& name, const ExecOptions& options) {
+    auto r = exec_impl(name, options);
+    if (!r) return fail(std::move(r.error()).wrap(fmt::format("exec in container '{}'", name)));
+    return r;
+}
+
+}  // namespace berth::runtime

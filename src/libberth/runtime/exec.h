@@ -1,0 +1,26 @@
+// `berth exec NAME -- CMD...`: run a command inside a running container. Joins the payload's
+// cgroup and all its namespaces (one setns() on its pidfd), then forks so the command is inside
+// the pid namespace, with the container's identity, capabilities, no_new_privs and seccomp
+// program (recorded in the runtime state) unless overridden.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "basic/result.h"
+
+namespace berth::runtime {
+
+struct ExecOptions {
+    std::vector<std::string> command;
+    bool tty = false;
+    bool interactive = true;
+    std::string user;                // "" = the container's payload user; else "name|uid[:group]"
+    std::vector<std::string> env;    // extra "K=V"
+    std::string workdir;             // "" = the container's
+};
+
+// Returns the command's exit status (or 128+signal).
+Result<int> exec_in_container(const std::string& name, const ExecOptions& options);
+
+}  // namespace berth::runtime

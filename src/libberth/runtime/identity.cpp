@@ -1,0 +1,99 @@
+#include "runtime/identity.h"
+
+#include <algorithm>
+
+#include "basic/string-util.h"
+
+namespace berth::runtime {
+
+namespace {
+
+struct Entry {
+    std::vector<std::string> fields;
+};
+
+std::vector<Entry> parse_colon_file(const std::string& text) {
+    std::vector<Entry> out;
+    for (const auto& line : split(text, '\n')) {
+        if (line.empty() || line[0] == '#') continue;
+        out.push_back(Entry{split(line, ':', true)});
+    }
+    return out;
+}
+
+}  // namespace
+
+std::string user_spec_string(const config::UserSpec& spec) {
+    if (spec.group.empty()) return spec.user;
+    return spec.user + ":" + spec.group;
+}
+
+Result<Identity> resolve_identity(const std::string& user, const std::vector<std::string>& extra_groups,
+                                  const std::string& passwd_text, const std::string& group_text) {
+    auto passwd = parse_colon_file(passwd_text);
+    auto groups = parse_colon_file(group_text);
+    std::string user_part = user, group_part;
+    if (auto colon = user.find(':'); colon != std::string::npos) {
+        user_part = user.substr(0, colon);
+        group_part = user.substr(colon + 1);
+    }
+    if (user_part.empty()) user_part = "0";
+
+    Identity id;
+    bool have_primary_gid = false;
+    const Entry* pw = nullptr;
+    auto numeric = parse_unsigned(user_part);
+    for (const auto& e : passwd) {
+        if (e.fields.size() < 7) continue;
+        if (numeric ? (parse_unsigned(e.fields[2]) == numeric) : (e.fields[0] == user_part)) {
+            pw = &e;
+            break;
+        }
+    }
+    if (numeric) {
+        if (*numeric > 0xfffffffeULL) return fail(EINVAL, "invalid uid '{}'", user_part);
+        id.uid = static_cast<uid_t>(*numeric);
+    } else if (!pw) {
+        return fail(ENOENT, "unknown user '{}' (not in the container's /etc/passwd)", user_part);
+    }
+    if (pw) {
+        auto uid = parse_unsigned(pw->fields[2]);
+        auto gid = parse_unsigned(pw->fields[3]);
+        if (!uid || !gid) return fail(EINVAL, "malformed /etc/passwd entry for '{}'", pw->fields[0]);
+        id.uid = static_cast<uid_t>(*uid);
+        id.gid = static_cast<gid_t>(*gid);
+        have_primary_gid = true;
+        id.user_name = pw->fields[0];
+        if (!pw->fields[5].empty()) id.home = pw->fields[5];
+    }
+    auto lookup_group = [&](const std::string& g) -> Result<gid_t> {
+        if (auto n = parse_unsigned(g)) {
+            if (*n > 0xfffffffeULL) return fail(EINVAL, "invalid gid '{}'", g);
+            return static_cast<gid_t>(*n);
+        }
+        for (const auto& e : groups)
+            if (e.fields.size() >= 3 && e.fields[0] == g)
+                if (auto n = parse_unsigned(e.fields[2])) return static_cast<gid_t>(*n);
+        return fail(ENOENT, "unknown group '{}' (not in the container's /etc/group)", g);
+    };
+    if (!group_part.empty()) {
+        id.gid = BERTH_TRY(lookup_group(group_part));
+        have_primary_gid = true;
+    }
+    if (!have_primary_gid) id.gid = 0;
+    // Supplementary groups: the user's memberships in /etc/group, then the declared extras.
+    if (!id.user_name.empty()) {
+        for (const auto& e : groups) {
+            if (e.fields.size() < 4) continue;
+            for (const auto& member : split(e.fields[3], ','))
+                if (member == id.user_name)
+                    if (auto n = parse_unsigned(e.fields[2])) id.groups.push_back(static_cast<gid_t>(*n));
+        }
+    }
+    for (const auto& g : extra_groups) id.groups.push_back(BERTH_TRY(lookup_group(g)));
+    std::sort(id.groups.begin(), id.groups.end());
+    id.groups.erase(std::unique(id.groups.begin(), id.groups.end()), id.groups.end());
+    return id;
+}
+
+}  // namespace berth::runtime

@@ -1,0 +1,214 @@
+#include "runtime/mount-plan.h"
+
+#include <sys/mount.h>
+#include <sys/stat.h>
+
+#include "basic/fs-util.h"
+#include "basic/string-util.h"
+
+namespace berth::runtime {
+
+const std::vector<std::string>& masked_paths() {
+    static const std::vector<std::string> paths = {
+        "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+        "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
+        "/sys/firmware", "/sys/devices/virtual/powercap",
+    };
+    return paths;
+}
+
+const std::vector<std::string>& read_only_paths() {
+    static const std::vector<std::string> paths = {
+        "/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
+    };
+    return paths;
+}
+
+std::optional<bool> probe_host_path(const std::string& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) < 0) return std::nullopt;
+    return S_ISDIR(st.st_mode);
+}
+
+namespace {
+
+// overlayfs separates options with ',' and layers with ':'; such paths cannot be expressed.
+Result<> check_overlay_path(const std::string& p) {
+    if (p.find_first_of(",:") != std::string::npos)
+        return fail(EINVAL, "overlay layer path '{}' contains ',' or ':'", p);
+    return {};
+}
+
+MountOp fs(std::string fstype, std::string source, std::string target, unsigned long flags,
+           std::string data, bool optional = false) {
+    MountOp op;
+    op.kind = MountOp::Kind::Mount;
+    op.fstype = std::move(fstype);
+    op.source = std::move(source);
+    op.target = std::move(target);
+    op.flags = flags;
+    op.data = std::move(data);
+    op.optional = optional;
+    return op;
+}
+
+MountOp bind_host(std::string source, std::string target, bool is_dir, bool read_only, bool recursive,
+                  bool optional = false) {
+    MountOp op;
+    op.kind = MountOp::Kind::BindHost;
+    op.source = std::move(source);
+    op.target = std::move(target);
+    op.target_is_dir = is_dir;
+    op.read_only = read_only;
+    op.recursive = recursive;
+    op.optional = optional;
+    return op;
+}
+
+MountOp stage_file(std::string path, std::string target, std::string content, bool read_only) {
+    MountOp op;
+    op.kind = MountOp::Kind::StageFile;
+    op.source = std::move(path);
+    op.target = std::move(target);
+    op.data = std::move(content);
+    op.target_is_dir = false;
+    op.read_only = read_only;
+    return op;
+}
+
+MountOp symlink(std::string to, std::string path) {
+    MountOp op;
+    op.kind = MountOp::Kind::Symlink;
+    op.source = std::move(to);
+    op.target = std::move(path);
+    return op;
+}
+
+}  // namespace
+
+Result<MountPlan> plan_mounts(const MountInputs& in) {
+    const config::Declaration& decl = *in.decl;
+    MountPlan plan;
+    auto probe = in.probe ? in.probe : probe_host_path;
+
+    // --- root file system ---
+    plan.root.spec = in.root;
+    plan.root.upper_on_stage = in.upper_on_stage;
+    plan.root.read_only = decl.read_only || in.root.read_only;
+    if (in.root.kind == store::MountSpec::Kind::Overlay) {
+        if (in.root.lowerdirs.empty()) return fail(EINVAL, "overlay root without lower layers");
+        for (const auto& l : in.root.lowerdirs) {
+            BERTH_TRY_VOID(check_overlay_path(l));
+            if (probe(l) != true) return fail(ENOENT, "root file system layer '{}' is not a directory", l);
+        }
+        std::string upper = in.upper_on_stage ? path_join(in.stage_dir, "upper") : in.root.upperdir;
+        std::string work = in.upper_on_stage ? path_join(in.stage_dir, "work") : in.root.workdir;
+        BERTH_TRY_VOID(check_overlay_path(upper));
+        BERTH_TRY_VOID(check_overlay_path(work));
+        std::string tail = fmt::format(",upperdir={},workdir={}", upper, work);
+        if (in.user_namespace) tail += ",userxattr";
+        if (!in.root.options.empty()) tail += "," + in.root.options;
+        plan.root.overlay_options = "lowerdir=" + join(in.root.lowerdirs, ":") + tail;
+        std::vector<std::string> idmapped = in.root.lowerdirs;
+        idmapped[0] = path_join(in.stage_dir, "lower");
+        plan.root.overlay_options_idmapped = "lowerdir=" + join(idmapped, ":") + tail;
+    } else if (in.root.kind == store::MountSpec::Kind::Bind) {
+        if (probe(in.root.source) != true)
+            return fail(ENOENT, "root file system '{}' is not a directory", in.root.source);
+    } else {
+        if (in.user_namespace)
+            return fail(EOPNOTSUPP, "a block-device root file system cannot be mounted inside a user namespace");
+        if (!probe(in.root.source)) return fail(ENOENT, "root device '{}' does not exist", in.root.source);
+    }
+
+    auto& ops = plan.ops;
+    const unsigned long nosuid_nodev_noexec = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+
+    // --- /proc ---
+    ops.push_back(fs("proc", "proc", "/proc", nosuid_nodev_noexec, ""));
+
+    // --- /dev: a tmpfs with the safe nodes bound from the host (mknod is impossible in a user
+    // namespace, and binding is the same everywhere) ---
+    ops.push_back(fs("tmpfs", "tmpfs", "/dev", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k"));
+    for (const char* node : {"null", "zero", "full", "random", "urandom", "tty"}) {
+        std::string p = std::string("/dev/") + node;
+        ops.push_back(bind_host(p, p, false, false, false));
+    }
+    ops.push_back(fs("devpts", "devpts", "/dev/pts", MS_NOSUID | MS_NOEXEC,
+                     in.user_namespace ? "newinstance,ptmxmode=0666,mode=0620"
+                                       : "newinstance,ptmxmode=0666,mode=0620,gid=5"));
+    ops.push_back(symlink("pts/ptmx", "/dev/ptmx"));
+    ops.push_back(fs("tmpfs", "shm", "/dev/shm", nosuid_nodev_noexec, "mode=1777,size=65536k"));
+    ops.push_back(fs("mqueue", "mqueue", "/dev/mqueue", nosuid_nodev_noexec, "", true));
+    ops.push_back(symlink("/proc/self/fd", "/dev/fd"));
+    ops.push_back(symlink("/proc/self/fd/0", "/dev/stdin"));
+    ops.push_back(symlink("/proc/self/fd/1", "/dev/stdout"));
+    ops.push_back(symlink("/proc/self/fd/2", "/dev/stderr"));
+    ops.push_back(symlink("/proc/kcore", "/dev/core"));
+    // /dev/console: the pty when there is one (bound later by the child), else /dev/null.
+    ops.push_back(bind_host("/dev/null", "/dev/console", false, false, false));
+    for (const auto& dev : decl.security.devices) {
+        auto kind = probe(dev);
+        if (!kind) return fail(ENOENT, "device '{}' does not exist", dev);
+        if (*kind) return fail(EINVAL, "device '{}' is a directory", dev);
+        ops.push_back(bind_host(dev, dev, false, false, false));
+    }
+
+    // --- /sys, read-only. A fresh sysfs needs a network namespace we own (or real root). ---
+    if (!in.user_namespace || in.new_network_namespace) {
+        ops.push_back(fs("sysfs", "sysfs", "/sys", nosuid_nodev_noexec | MS_RDONLY, ""));
+    } else {
+        ops.push_back(bind_host("/sys", "/sys", true, true, true));
+    }
+    ops.push_back(fs("cgroup2", "cgroup2", "/sys/fs/cgroup", nosuid_nodev_noexec | MS_RDONLY, "", true));
+
+    // --- generated files ---
+    ops.push_back(stage_file(path_join(in.stage_dir, "hostname"), "/etc/hostname", in.hostname_file, false));
+    ops.push_back(stage_file(path_join(in.stage_dir, "hosts"), "/etc/hosts", in.hosts_file, false));
+    ops.push_back(stage_file(path_join(in.stage_dir, "resolv.conf"), "/etc/resolv.conf", in.resolv_conf, false));
+    if (!in.notify_socket_host.empty())
+        ops.push_back(bind_host(in.notify_socket_host, kNotifySocketInContainer, false, false, false));
+
+    // --- declared mounts ---
+    for (const auto& m : decl.mounts) {
+        std::string target = normalize_absolute_path(m.target);
+        if (target.empty() || target == "/")
+            return fail(EINVAL, "mount target '{}' must be an absolute path other than /", m.target);
+        switch (m.type) {
+            case config::MountType::Bind: {
+                auto kind = probe(m.source);
+                if (!kind) return fail(ENOENT, "bind source '{}' does not exist", m.source);
+                ops.push_back(bind_host(m.source, target, *kind, m.read_only, true));
+                break;
+            }
+            case config::MountType::Tmpfs: {
+                std::string data = fmt::format("mode={:o}", m.mode.value_or(01777));
+                if (m.size) data += fmt::format(",size={}", *m.size);
+                ops.push_back(fs("tmpfs", "tmpfs", target,
+                                 MS_NOSUID | MS_NODEV | (m.read_only ? MS_RDONLY : 0), data));
+                break;
+            }
+            case config::MountType::Volume:
+                return fail(EOPNOTSUPP, "volume '{}': named volumes need the image store (berthd)", m.source);
+        }
+    }
+
+    // --- Docker's masked and read-only paths, last so no later mount can uncover them ---
+    for (const auto& p : masked_paths()) {
+        MountOp op;
+        op.kind = MountOp::Kind::Mask;
+        op.target = p;
+        op.optional = true;
+        ops.push_back(op);
+    }
+    for (const auto& p : read_only_paths()) {
+        MountOp op;
+        op.kind = MountOp::Kind::ReadOnly;
+        op.target = p;
+        op.optional = true;
+        ops.push_back(op);
+    }
+    return plan;
+}
+
+}  // namespace berth::runtime

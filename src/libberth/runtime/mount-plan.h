@@ -1,0 +1,89 @@
+// The container's mount table, planned in the parent (pure; unit-tested) and applied by the child
+// inside its own mount namespace (apply_mount_plan in child.h).
+//
+// Layout while the child builds the tree: a private tmpfs ("stage") is mounted on a fixed empty
+// directory of the host (<run dir>/.stage, it exists only to be mounted over); the root file
+// system is mounted on stage/root, ephemeral overlay upper/work directories live in stage/upper
+// and stage/work, generated files (/etc/hostname, /etc/hosts, /etc/resolv.conf) are written into
+// the stage and bind-mounted into place. Every target is resolved inside the new root with
+// openat2(RESOLVE_IN_ROOT), so a symlink in the image cannot redirect a mount onto the host. Then
+// pivot_root into stage/root and detach the old root: from then on the host's tree (and the
+// stage) are unreachable, and everything vanishes with the namespace, however the container dies.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "basic/result.h"
+#include "config/declaration.h"
+#include "store/backend.h"
+
+namespace berth::runtime {
+
+struct MountOp {
+    enum class Kind {
+        Mount,      // fresh file system: fstype/source/flags/data on target
+        BindHost,   // bind a host path (source) on target
+        StageFile,  // write `data` into the stage file `source` (host path), bind it on target
+        Symlink,    // symlink target -> source
+        Mask,       // hide target: /dev/null on a file, read-only empty tmpfs on a directory
+        ReadOnly,   // bind target on itself, read-only
+    };
+    Kind kind = Kind::Mount;
+    std::string source;
+    std::string target;  // absolute path inside the container
+    std::string fstype;
+    unsigned long flags = 0;
+    std::string data;
+    bool target_is_dir = true;  // the mount point to create
+    bool recursive = false;     // BindHost: MS_REC
+    bool read_only = false;     // BindHost / StageFile: remount read-only afterwards
+    bool optional = false;      // failure (e.g. path missing, fs not allowed) is not an error
+
+    bool operator==(const MountOp&) const = default;
+};
+
+struct RootPlan {
+    store::MountSpec spec;        // Overlay / Bind / Block
+    bool upper_on_stage = false;  // Overlay: upper/work on the private tmpfs (ephemeral)
+    bool read_only = false;       // remount / read-only at the end
+    std::string overlay_options;  // Overlay: full option string (lowerdir=...)
+    // With a user namespace the runtime tries to attach an idmapped copy of the first lower
+    // directory at stage/lower; these options use it.
+    std::string overlay_options_idmapped;
+};
+
+struct MountPlan {
+    RootPlan root;
+    std::vector<MountOp> ops;
+};
+
+struct MountInputs {
+    const config::Declaration* decl = nullptr;
+    store::MountSpec root;            // what to mount as /
+    bool upper_on_stage = false;      // ephemeral overlay layer
+    std::string stage_dir;            // host dir the stage tmpfs is mounted on
+    bool user_namespace = false;
+    bool new_network_namespace = true;
+    std::string hostname_file;        // contents of /etc/hostname
+    std::string hosts_file;           // contents of /etc/hosts
+    std::string resolv_conf;          // contents of /etc/resolv.conf
+    std::string notify_socket_host;   // host socket bound at /run/host/notify (empty = none)
+    // Tells what a host path is: true = directory, false = other file, nullopt = missing.
+    std::function<std::optional<bool>(const std::string&)> probe;
+};
+
+Result<MountPlan> plan_mounts(const MountInputs& in);
+
+// Docker's masked and read-only /proc and /sys paths.
+const std::vector<std::string>& masked_paths();
+const std::vector<std::string>& read_only_paths();
+
+// Host probe for MountInputs::probe.
+std::optional<bool> probe_host_path(const std::string& path);
+
+inline constexpr const char* kNotifySocketInContainer = "/run/host/notify";
+
+}  // namespace berth::runtime

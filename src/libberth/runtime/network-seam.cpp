@@ -1,0 +1,39 @@
+#include "runtime/network-seam.h"
+
+#include "network/network.h"
+
+namespace berth::runtime {
+
+namespace {
+
+class Attached final : public AttachedNetwork {
+public:
+    explicit Attached(network::NetworkAttachment a) : attachment_(std::move(a)) {}
+    std::string address() const override { return attachment_.container_address(); }
+
+private:
+    network::NetworkAttachment attachment_;
+};
+
+}  // namespace
+
+Result<std::string> planned_address(const config::Declaration& decl) {
+    auto plan = network::plan(decl);
+    if (!plan) return fail(plan.error());
+    return plan->container_address ? network::format_ipv4_cidr(*plan->container_address) : std::string();
+}
+
+Result<std::unique_ptr<AttachedNetwork>> attach_network(const config::Declaration& decl, pid_t payload_pid) {
+    // host: nothing to do; none: the container's first process brings lo up itself (an ioctl, no
+    // netlink socket in its namespace and no nftables context: cheaper at every start).
+    if (decl.network.mode == config::NetworkMode::Host ||
+        (decl.network.mode == config::NetworkMode::None && decl.network.ports.empty()))
+        return std::unique_ptr<AttachedNetwork>();
+    // Whatever a SIGKILLed previous run of this container left in nftables.
+    (void)network::remove_leftovers(decl.name);
+    auto attached = network::attach(decl, payload_pid);
+    if (!attached) return fail(attached.error());
+    return std::unique_ptr<AttachedNetwork>(new Attached(std::move(*attached)));
+}
+
+}  // namespace berth::runtime

@@ -1,0 +1,29 @@
+// The runtime's one call into networking (src/libberth/network): attach the container's network
+// namespace from outside once it exists and before the payload starts, and undo it at the end
+// (RAII). Kept behind this small seam so the runtime's tests and logic do not depend on how the
+// network component builds links and nftables rules.
+#pragma once
+
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+
+#include "basic/result.h"
+#include "config/declaration.h"
+
+namespace berth::runtime {
+
+class AttachedNetwork {
+public:
+    virtual ~AttachedNetwork() = default;  // removes host-side links and nftables rules
+    virtual std::string address() const = 0;  // container address without prefix, or ""
+};
+
+// The container's address as "A.B.C.D/N" (declared, or from the network's pool), "" when none.
+// Pure: used before the container exists, for /etc/hosts.
+Result<std::string> planned_address(const config::Declaration& decl);
+
+Result<std::unique_ptr<AttachedNetwork>> attach_network(const config::Declaration& decl, pid_t payload_pid);
+
+}  // namespace berth::runtime

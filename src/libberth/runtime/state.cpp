@@ -1,0 +1,122 @@
+#include "runtime/state.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "basic/fs-util.h"
+#include "basic/unique.h"
+#include "runtime/paths.h"
+
+namespace berth::runtime {
+
+using nlohmann::json;
+
+std::string state_to_json(const RuntimeState& s) {
+    json j;
+    j["name"] = s.name;
+    j["pid"] = s.pid;
+    j["supervisor_pid"] = s.supervisor_pid;
+    j["cgroup"] = s.cgroup;
+    j["started_at_usec"] = s.started_at_usec;
+    j["network_mode"] = s.network_mode;
+    j["address"] = s.address;
+    j["hostname"] = s.hostname;
+    if (s.user_namespace) j["user_namespace"] = {{"base", s.user_namespace->base}, {"size", s.user_namespace->size}};
+    else j["user_namespace"] = nullptr;
+    j["uid"] = s.uid;
+    j["gid"] = s.gid;
+    j["groups"] = s.groups;
+    j["env"] = s.env;
+    j["workdir"] = s.workdir;
+    j["bounding"] = s.bounding;
+    j["effective"] = s.effective;
+    j["no_new_privileges"] = s.no_new_privileges;
+    j["seccomp"] = s.seccomp;
+    return j.dump(2) + "\n";
+}
+
+Result<RuntimeState> state_from_json(const std::string& text, const std::string& origin) {
+    json j = json::parse(text, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) return fail(EINVAL, "'{}': not a runtime state object", origin);
+    RuntimeState s;
+    try {
+        s.name = j.at("name").get<std::string>();
+        s.pid = j.at("pid").get<pid_t>();
+        s.supervisor_pid = j.at("supervisor_pid").get<pid_t>();
+        s.cgroup = j.at("cgroup").get<std::string>();
+        s.started_at_usec = j.at("started_at_usec").get<uint64_t>();
+        s.network_mode = j.value("network_mode", "");
+        s.address = j.value("address", "");
+        s.hostname = j.value("hostname", "");
+        if (j.contains("user_namespace") && j["user_namespace"].is_object())
+            s.user_namespace = IdRange{j["user_namespace"].at("base").get<uint32_t>(),
+                                       j["user_namespace"].at("size").get<uint32_t>()};
+        s.uid = j.value("uid", 0u);
+        s.gid = j.value("gid", 0u);
+        s.groups = j.value("groups", std::vector<uint32_t>{});
+        s.env = j.value("env", std::vector<std::string>{});
+        s.workdir = j.value("workdir", "/");
+        s.bounding = j.value("bounding", uint64_t{0});
+        s.effective = j.value("effective", uint64_t{0});
+        s.no_new_privileges = j.value("no_new_privileges", true);
+        s.seccomp = j.value("seccomp", "");
+    } catch (const json::exception& e) {
+        return fail(EINVAL, "'{}': {}", origin, e.what());
+    }
+    return s;
+}
+
+std::string state_file_path(const std::string& name) { return path_join(containers_run_dir(), name + ".json"); }
+
+Result<> write_state(const RuntimeState& state) {
+    BERTH_TRY_VOID(mkdir_p(containers_run_dir(), 0755));
+    // Readers must never see half a file, hence write + rename; but no fsync: the state describes
+    // running processes and means nothing after a crash or reboot (and fsync costs milliseconds
+    // of every start where /run is not a tmpfs).
+    std::string path = state_file_path(state.name);
+    std::string tmp = path + fmt::format(".tmp-{}", ::getpid());
+    BERTH_TRY_VOID(write_file(tmp, state_to_json(state), O_WRONLY | O_CREAT | O_TRUNC, 0644));
+    if (::rename(tmp.c_str(), path.c_str()) < 0) {
+        ::unlink(tmp.c_str());
+        return fail_errno("rename '{}' to '{}'", tmp, path);
+    }
+    return {};
+}
+
+static bool supervisor_alive(const std::string& name) {
+    UniqueFd fd(::open(path_join(containers_run_dir(), name + ".lock").c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return false;
+    if (::flock(fd.get(), LOCK_SH | LOCK_NB) == 0) return false;  // nobody holds it
+    return errno == EWOULDBLOCK;
+}
+
+Result<RuntimeState> read_state(const std::string& name) {
+    std::string path = state_file_path(name);
+    auto text = read_file(path);
+    if (!text || !supervisor_alive(name)) return fail(ESRCH, "container '{}' is not running", name);
+    return state_from_json(*text, path);
+}
+
+void remove_state(const std::string& name) { ::unlink(state_file_path(name).c_str()); }
+
+std::vector<std::string> list_running() {
+    std::vector<std::string> out;
+    if (DIR* d = ::opendir(containers_run_dir().c_str())) {
+        while (auto* e = ::readdir(d)) {
+            std::string n = e->d_name;
+            if (n.size() > 5 && n.substr(n.size() - 5) == ".json") {
+                std::string name = n.substr(0, n.size() - 5);
+                if (supervisor_alive(name)) out.push_back(name);
+            }
+        }
+        ::closedir(d);
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+}  // namespace berth::runtime

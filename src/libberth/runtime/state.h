@@ -1,0 +1,67 @@
+// The runtime state of a running container, for `berth exec`, `berth list` and `berth status`:
+// <run dir>/containers/NAME.json, written once the payload runs, removed when the supervisor
+// exits. The supervisor holds an exclusive flock on NAME.lock for its whole life, so a state file
+// whose lock is free is stale (the supervisor was SIGKILLed) and is ignored.
+//
+// Format (JSON object):
+//   name             string
+//   pid              payload pid in the host pid namespace (the container's PID 1)
+//   supervisor_pid   the `berth run` process (MAINPID under systemd)
+//   cgroup           payload cgroup, filesystem path ("/sys/fs/cgroup/unified/berth/web")
+//   started_at_usec  CLOCK_REALTIME microseconds when the payload was exec'd
+//   network_mode     "none" | "host" | "veth" | "bridge"
+//   address          container address ("10.0.0.2/24") or ""
+//   hostname         string
+//   user_namespace   null or {"base": N, "size": N}
+//   uid, gid, groups the payload's identity (container ids)
+//   env              ["K=V", ...]  the payload's environment
+//   workdir          string
+//   bounding, effective  capability masks (numbers)
+//   no_new_privileges bool
+//   seccomp          path of the payload's BPF program, "" when unconfined
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "basic/result.h"
+#include "runtime/user-namespace.h"
+
+namespace berth::runtime {
+
+struct RuntimeState {
+    std::string name;
+    pid_t pid = 0;
+    pid_t supervisor_pid = 0;
+    std::string cgroup;
+    uint64_t started_at_usec = 0;
+    std::string network_mode;
+    std::string address;
+    std::string hostname;
+    std::optional<IdRange> user_namespace;
+    uint32_t uid = 0, gid = 0;
+    std::vector<uint32_t> groups;
+    std::vector<std::string> env;
+    std::string workdir = "/";
+    uint64_t bounding = 0, effective = 0;
+    bool no_new_privileges = true;
+    std::string seccomp;
+};
+
+std::string state_to_json(const RuntimeState& state);
+Result<RuntimeState> state_from_json(const std::string& text, const std::string& origin);
+
+std::string state_file_path(const std::string& name);
+Result<> write_state(const RuntimeState& state);
+// Reads NAME's state; ESRCH "container 'NAME' is not running" when absent or stale.
+Result<RuntimeState> read_state(const std::string& name);
+void remove_state(const std::string& name);
+
+// Names of the containers with a live supervisor.
+std::vector<std::string> list_running();
+
+}  // namespace berth::runtime

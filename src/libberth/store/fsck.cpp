@@ -1,0 +1,168 @@
+#include "store/fsck.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <map>
+#include <set>
+
+#include "basic/unique.h"
+#include "store/digest.h"
+#include "store/tree-util.h"
+
+namespace berth::store {
+namespace {
+
+bool is_damage(FsckProblem::Kind k) {
+    return k != FsckProblem::Kind::UnreferencedBlob && k != FsckProblem::Kind::OrphanSnapshot;
+}
+
+// sha256 of a file, streamed.
+Result<std::string> hash_file(const std::string& path, uint64_t* bytes) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    if (!fd) return fail_errno("open '{}'", path);
+    Sha256 h;
+    std::vector<char> buf(1 << 20);
+    for (;;) {
+        ssize_t n = ::read(fd.get(), buf.data(), buf.size());
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return fail_errno("read '{}'", path);
+        if (n == 0) break;
+        h.update(buf.data(), static_cast<size_t>(n));
+        *bytes += static_cast<uint64_t>(n);
+    }
+    return h.finish();
+}
+
+}  // namespace
+
+size_t FsckReport::damage() const {
+    size_t n = 0;
+    for (const auto& p : problems) n += is_damage(p.kind);
+    return n;
+}
+
+size_t FsckReport::garbage() const {
+    size_t n = 0;
+    for (const auto& p : problems) n += !is_damage(p.kind) && !p.repaired;
+    return n;
+}
+
+std::string_view to_string(FsckProblem::Kind kind) {
+    switch (kind) {
+    case FsckProblem::Kind::CorruptBlob: return "corrupt-blob";
+    case FsckProblem::Kind::MissingBlob: return "missing-blob";
+    case FsckProblem::Kind::BadChain: return "bad-chain";
+    case FsckProblem::Kind::MissingLayer: return "missing-layer";
+    case FsckProblem::Kind::MissingImage: return "missing-image";
+    case FsckProblem::Kind::MissingSnapshot: return "missing-snapshot";
+    case FsckProblem::Kind::UnreferencedBlob: return "unreferenced-blob";
+    case FsckProblem::Kind::OrphanSnapshot: return "orphan-snapshot";
+    }
+    return "?";
+}
+
+Result<FsckReport> fsck(Store& store, bool repair) {
+    using K = FsckProblem::Kind;
+    FsckReport r;
+    SnapshotBackend& backend = store.backend();
+    const std::string blob_dir = store.root() + "/blobs/sha256";
+
+    // 1. Every blob's content matches its name.
+    std::set<std::string> present;
+    for (const auto& hex : list_dir(blob_dir)) {
+        std::string digest = "sha256:" + hex;
+        if (!valid_digest(digest)) continue;  // temp files: the store's open() cleans those
+        present.insert(digest);
+        r.blobs_checked++;
+        auto got = hash_file(blob_dir + "/" + hex, &r.bytes_hashed);
+        if (!got)
+            r.problems.push_back({K::CorruptBlob, digest, got.error().what()});
+        else if (*got != digest)
+            r.problems.push_back({K::CorruptBlob, digest, "content hashes to " + *got});
+    }
+
+    // 2-3. Images: blobs, chains, layers.
+    std::set<std::string> referenced_blobs;
+    std::map<std::string, std::string> images;  // id -> display name
+    for (const auto& img : store.list_images()) {
+        r.images_checked++;
+        std::string who = img.names.empty() ? img.id : img.names.front();
+        images[img.id] = who;
+        auto need_blob = [&](const std::string& digest, const char* what) {
+            referenced_blobs.insert(digest);
+            if (!present.count(digest))
+                r.problems.push_back({K::MissingBlob, digest, std::string(what) + " of image '" + who + "'"});
+        };
+        need_blob(img.id, "manifest");
+        if (!img.config_digest.empty()) need_blob(img.config_digest, "config");
+        std::vector<std::string> diff_ids;
+        for (const auto& l : img.layers) {
+            diff_ids.push_back(l.diff_id);
+            if (!l.digest.empty()) need_blob(l.digest, "layer blob");
+        }
+        auto chains = chain_ids(diff_ids);
+        for (size_t i = 0; i < img.layers.size(); i++) {
+            const auto& l = img.layers[i];
+            r.layers_checked++;
+            if (l.chain_id != chains[i])
+                r.problems.push_back({K::BadChain, l.chain_id,
+                                      "layer " + std::to_string(i) + " of image '" + who + "' should be " + chains[i]});
+            if (!backend.has_layer(l.chain_id))
+                r.problems.push_back({K::MissingLayer, l.chain_id,
+                                      "layer " + std::to_string(i) + " of image '" + who + "' is not in the " +
+                                          backend.name() + " backend"});
+        }
+    }
+
+    // 4. Containers and volumes against the backend.
+    std::set<std::string> snapshots, owned;
+    for (const auto& s : backend.list_snapshots()) snapshots.insert(s.id);
+    for (const auto& c : store.list_containers()) {
+        r.containers_checked++;
+        owned.insert(c.snapshot_id);
+        if (!c.image_id.empty() && !images.count(c.image_id))
+            r.problems.push_back({K::MissingImage, c.image_id, "image of container '" + c.name + "'"});
+        if (!snapshots.count(c.snapshot_id))
+            r.problems.push_back({K::MissingSnapshot, c.snapshot_id, "snapshot of container '" + c.name + "'"});
+    }
+    for (const auto& v : store.list_volumes()) {
+        r.volumes_checked++;
+        owned.insert("v-" + v.name);
+        if (!snapshots.count("v-" + v.name))
+            r.problems.push_back({K::MissingSnapshot, "v-" + v.name, "volume '" + v.name + "'"});
+    }
+
+    // 5. Garbage.
+    size_t first_garbage = r.problems.size();
+    for (const auto& d : present)
+        if (!referenced_blobs.count(d))
+            r.problems.push_back({K::UnreferencedBlob, d, "no image references it"});
+    for (const auto& s : snapshots)
+        if (!owned.count(s))
+            r.problems.push_back({K::OrphanSnapshot, s, "no container or volume owns it"});
+
+    if (repair) {
+        // Snapshots first (they may pin layers), then gc for layers, blobs and leftovers.
+        for (size_t i = first_garbage; i < r.problems.size(); i++) {
+            auto& p = r.problems[i];
+            if (p.kind != K::OrphanSnapshot) continue;
+            auto rm = backend.remove_snapshot(p.object);
+            if (rm)
+                p.repaired = true;
+            else
+                p.detail += " (remove failed: " + std::string(rm.error().what()) + ")";
+        }
+        auto gc = BERTH_TRY_CTX(store.gc(), "fsck --repair: gc");
+        std::set<std::string> gone(gc.removed_blobs.begin(), gc.removed_blobs.end());
+        for (auto& p : r.problems)
+            if (p.kind == K::UnreferencedBlob && (gone.count(p.object) || ::access((blob_dir + "/" + std::string(digest_hex(p.object))).c_str(), F_OK) != 0))
+                p.repaired = true;
+        for (const auto& x : gc.removed_layers) r.gc_removed.push_back("layer " + x);
+        for (const auto& x : gc.removed_blobs) r.gc_removed.push_back("blob " + x);
+        for (const auto& x : gc.removed_other) r.gc_removed.push_back(x);
+    }
+    return r;
+}
+
+}  // namespace berth::store

@@ -1,0 +1,70 @@
+// Store internals shared by store.cpp (metadata, containers, gc) and image-import.cpp.
+#pragma once
+
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "basic/unique.h"
+#include "store/store.h"
+
+namespace berth::store {
+
+struct Store::Impl {
+    StoreOptions options;
+    std::string root;
+    std::string pool_path;
+    UniqueFd lock_fd;
+    std::unique_ptr<SnapshotBackend> backend;
+
+    mutable std::mutex mu;
+    std::condition_variable cv;
+    std::set<std::string> claimed_layers;  // chain ids an in-flight import builds or reuses
+    int active_imports = 0;
+    bool gc_running = false;
+
+    std::map<std::string, ImageInfo> images;  // id -> info (names not filled)
+    std::map<std::string, std::string> refs;  // name:tag -> id
+    std::map<std::string, ContainerInfo> containers;
+    std::map<std::string, VolumeInfo> volumes;
+
+    std::string path(std::string_view rel) const;
+    std::string blob_path(const std::string& digest) const;
+    ImageInfo with_names(const ImageInfo& i) const;  // caller holds mu
+    Result<std::string> resolve_locked(std::string_view ref) const;
+    Result<> save_refs_locked();
+    // Publishes a staged import: blobs (stage/blobs/<hex>) into blobs/, the image, its names.
+    Result<ImageInfo> publish_locked(const std::string& stage, ImageInfo info, const std::vector<std::string>& names,
+                                     const ProgressFn& progress);
+    void claim(const std::string& chain);
+    void unclaim(const std::vector<std::string>& chains);
+};
+
+// RAII: counts an import as in flight (gc waits for it) and releases its layer claims.
+class ImportGuard {
+public:
+    explicit ImportGuard(Store::Impl& s);
+    ~ImportGuard();
+    void claim(const std::string& chain);
+
+private:
+    Store::Impl& s_;
+    std::vector<std::string> claimed_;
+};
+
+// Import entry points (image-import.cpp).
+Result<ImageInfo> import_from_fd(Store::Impl& s, int fd, ImportFormat format, std::string_view name_tag,
+                                 const ProgressFn& progress, const std::atomic<bool>* cancel);
+Result<ImageInfo> import_from_dir(Store::Impl& s, int dirfd, std::string_view name_tag, const ProgressFn& progress,
+                                  const std::atomic<bool>* cancel);
+Result<ImageInfo> commit_to_image(Store::Impl& s, const ContainerInfo& c, std::string_view name_tag);
+Result<> write_oci_archive(Store::Impl& s, const ImageInfo& info, int fd);
+
+int64_t now_seconds();
+ImageConfig parse_image_config(const nlohmann::json& config);
+int64_t parse_rfc3339(const std::string& s);
+
+}  // namespace berth::store

@@ -1,0 +1,524 @@
+// The runtime for real, as root: containers from the busybox test rootfs, asserted from inside
+// (the payload writes what it sees into a bind-mounted /out), and after every test no mount,
+// cgroup, state file or process of ours is left. Each container runs in a forked process so the
+// test binary itself never changes namespaces or signal masks.
+#include <fcntl.h>
+#include <signal.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
+
+#include "basic/fs-util.h"
+#include "basic/string-util.h"
+#include "runtime/capabilities.h"
+#include "runtime/container.h"
+#include "runtime/paths.h"
+#include "runtime/state.h"
+#include "test-util.h"
+
+namespace berth::runtime {
+namespace {
+
+using test::TempDir;
+
+std::string rootfs_path() { return path_join(test::build_root(), "tests/busybox-rootfs"); }
+
+struct RunResult {
+    int status = -1;
+    std::string error;
+};
+
+class Runtime : public ::testing::Test {
+protected:
+    void SetUp() override {
+        BERTH_REQUIRE_ROOT();
+        ASSERT_EQ(0, std::system(("bash " + test::source_root() + "/tests/lib/make-busybox-rootfs.sh " +
+                                  rootfs_path()).c_str()));
+        ::chmod(tmp_.path().c_str(), 0755);  // traversable by a user namespace's root
+        run_ = tmp_ / "run";
+        ASSERT_TRUE(mkdir_p(run_));
+        ::setenv("BERTH_RUN_DIR", run_.c_str(), 1);
+        ::setenv("BERTH_STATE_DIR", (tmp_ / "state").c_str(), 1);
+        cgroup_parent_ = fmt::format("/sys/fs/cgroup/unified/berth-test-{}", ::getpid());
+        out_ = tmp_ / "out";
+        ASSERT_TRUE(mkdir_p(out_));
+        ::chmod(out_.c_str(), 0777);
+        static int counter = 0;
+        name_ = fmt::format("rt{}-{}", ::getpid(), counter++);
+    }
+
+    void TearDown() override {
+        if (::geteuid() != 0) return;
+        // Nothing of ours is left: cgroup, state, mounts.
+        EXPECT_FALSE(path_exists(path_join(cgroup_parent_, name_))) << "leaked cgroup";
+        EXPECT_FALSE(path_exists(state_file_path(name_))) << "leaked state file";
+        auto mounts = read_file("/proc/self/mountinfo");
+        ASSERT_TRUE(mounts);
+        EXPECT_EQ(mounts->find(tmp_.path()), std::string::npos) << "leaked mount under " << tmp_.path();
+        EXPECT_EQ(mounts->find(rootfs_path()), std::string::npos) << "leaked mount of the rootfs";
+        ::rmdir(cgroup_parent_.c_str());
+        ::unsetenv("BERTH_RUN_DIR");
+        ::unsetenv("BERTH_STATE_DIR");
+    }
+
+    config::Declaration decl(std::vector<std::string> command) {
+        config::Declaration d;
+        d.name = name_;
+        d.rootfs = rootfs_path();
+        d.ephemeral = true;
+        d.command = std::move(command);
+        config::Mount out;
+        out.type = config::MountType::Bind;
+        out.source = out_;
+        out.target = "/out";
+        d.mounts.push_back(out);
+        config::Mount probe;
+        probe.type = config::MountType::Bind;
+        probe.source = RUNTIME_PROBE;
+        probe.target = "/probe";
+        probe.read_only = true;
+        d.mounts.push_back(probe);
+        return d;
+    }
+
+    config::Declaration shell(const std::string& script) { return decl({"/bin/sh", "-c", script}); }
+
+    // Runs the container in a forked supervisor; `during` runs (in the test) once it is up.
+    RunResult run(const config::Declaration& d, std::function<void(pid_t)> during = {},
+                  std::function<void(RunOptions&)> in_supervisor = {}) {
+        int pipefd[2];
+        EXPECT_EQ(0, ::pipe2(pipefd, O_CLOEXEC));
+        pid_t pid = ::fork();
+        if (pid == 0) {
+            ::close(pipefd[0]);
+            RunOptions opt;
+            opt.cgroup_parent = cgroup_parent_;
+            opt.warn = [](const std::string&) {};
+            if (in_supervisor) in_supervisor(opt);
+            auto r = run_container(d, opt);
+            if (!r) {
+                std::string e = r.error().what();
+                (void)!::write(pipefd[1], e.data(), e.size());
+                ::_exit(125);
+            }
+            ::_exit(*r);
+        }
+        ::close(pipefd[1]);
+        if (during) {
+            // Up = the state file exists.
+            for (int i = 0; i < 1000 && !path_exists(state_file_path(d.name)); ++i)
+                std::this_thread::sleep_for(std::chrono::milliseconds(5));
+            during(pid);
+        }
+        RunResult result;
+        char buf[1024];
+        ssize_t n;
+        while ((n = ::read(pipefd[0], buf, sizeof buf)) > 0) result.error.append(buf, static_cast<size_t>(n));
+        ::close(pipefd[0]);
+        int status = 0;
+        ::waitpid(pid, &status, 0);
+        result.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        return result;
+    }
+
+    std::string out(const std::string& file) { return read_file(path_join(out_, file)).value_or("<missing>"); }
+
+    static std::string field(const std::string& status, const std::string& key) {
+        for (const auto& line : split(status, '\n'))
+            if (line.rfind(key + ":", 0) == 0) return std::string(trim(line.substr(key.size() + 1)));
+        return "<none>";
+    }
+
+    TempDir tmp_{"berth-rt"};
+    std::string run_, out_, cgroup_parent_, name_;
+};
+
+TEST_F(Runtime, PayloadIsPidOneSeesOnlyItsOwnProcessesAndHostname) {
+    auto d = shell("echo $$ > /out/pid; ls /proc | grep -c '^[0-9]' > /out/nprocs; hostname > /out/hostname;"
+                   " ls /sys/class/net > /out/links; cat /etc/hostname > /out/etc-hostname");
+    d.hostname = "box";
+    auto r = run(d);
+    ASSERT_EQ(r.status, 0) << r.error;
+    EXPECT_EQ(out("pid"), "1\n");
+    // sh, plus at most the ls/grep of the pipeline.
+    EXPECT_LE(std::stoi(out("nprocs")), 3);
+    EXPECT_EQ(out("hostname"), "box\n");
+    EXPECT_EQ(out("etc-hostname"), "box\n");
+    EXPECT_EQ(out("links"), "lo\n");
+}
+
+TEST_F(Runtime, DefaultSecurityMatchesDocker) {
+    auto r = run(shell("cat /proc/self/status > /out/status;"
+                       " /probe mount unshare-user kexec_load init_module clone3 write-proc-sys chroot > /out/probe;"
+                       " for p in /proc/kcore /proc/keys /proc/timer_list /proc/sched_debug /proc/acpi /proc/scsi"
+                       " /proc/latency_stats /sys/firmware; do if [ -d $p ]; then echo $p $(ls -A $p | wc -l);"
+                       " elif [ -e $p ]; then echo $p $(cat $p | wc -c); fi; done > /out/masks;"
+                       " cut -d' ' -f5 /proc/self/mountinfo > /out/mountpoints; touch /sys/x 2>/dev/null; echo $? > /out/sys-write;"
+                       " ip link set lo down 2>/dev/null; echo $? > /out/netadmin"));
+    ASSERT_EQ(r.status, 0) << r.error;
+    std::string status = out("status");
+    std::string docker = capability_mask_hex(default_capabilities());
+    EXPECT_EQ(field(status, "CapBnd"), docker);
+    EXPECT_EQ(field(status, "CapEff"), docker);
+    EXPECT_EQ(field(status, "CapPrm"), docker);
+    EXPECT_EQ(field(status, "CapInh"), "0000000000000000");
+    EXPECT_EQ(field(status, "CapAmb"), "0000000000000000");
+    EXPECT_EQ(field(status, "Seccomp"), "2");
+    EXPECT_EQ(field(status, "NoNewPrivs"), "1");
+    std::string probe = out("probe");
+    EXPECT_NE(probe.find("mount=EPERM"), std::string::npos) << probe;
+    EXPECT_NE(probe.find("unshare-user=EPERM"), std::string::npos) << probe;
+    EXPECT_NE(probe.find("kexec_load=EPERM"), std::string::npos) << probe;
+    EXPECT_NE(probe.find("init_module=EPERM"), std::string::npos) << probe;
+    EXPECT_NE(probe.find("clone3=ENOSYS"), std::string::npos) << probe;
+    EXPECT_NE(probe.find("write-proc-sys=EROFS"), std::string::npos) << probe;
+    EXPECT_NE(probe.find("chroot=OK"), std::string::npos) << probe;  // CAP_SYS_CHROOT is in the default set
+    // Every masked path that exists on this kernel is empty inside, and is a mount of ours.
+    std::string masks = out("masks"), mountpoints = out("mountpoints");
+    int checked = 0;
+    for (const char* p : {"/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug", "/proc/acpi",
+                          "/proc/scsi", "/proc/latency_stats", "/sys/firmware"}) {
+        if (!path_exists(p)) continue;
+        ++checked;
+        EXPECT_NE(masks.find(std::string(p) + " 0\n"), std::string::npos) << p << " not masked:\n" << masks;
+        EXPECT_NE(mountpoints.find(std::string(p) + "\n"), std::string::npos) << p;
+    }
+    EXPECT_GE(checked, 2);
+    EXPECT_NE(out("sys-write"), "0\n");
+    EXPECT_NE(out("netadmin"), "0\n");  // no CAP_NET_ADMIN
+}
+
+TEST_F(Runtime, UnconfinedAndAddedCapabilitiesAreHonoured) {
+    auto d = shell("cat /proc/self/status > /out/status; /probe sethostname > /out/probe");
+    d.security.seccomp = config::SeccompMode::Unconfined;
+    d.security.capabilities_add = {"CAP_SYS_ADMIN"};
+    d.security.capabilities_drop = {"CAP_NET_RAW"};
+    auto r = run(d);
+    ASSERT_EQ(r.status, 0) << r.error;
+    std::string status = out("status");
+    uint64_t expected = (default_capabilities() | (1ULL << 21)) & ~(1ULL << 13);
+    EXPECT_EQ(field(status, "CapBnd"), capability_mask_hex(expected));
+    EXPECT_EQ(field(status, "Seccomp"), "0");
+    EXPECT_EQ(out("probe"), "sethostname=OK\n");
+}
+
+TEST_F(Runtime, NonRootUserHasNoEffectiveCapabilitiesAndItsGroups) {
+    auto d = shell("id -u > /out/uid; id -G > /out/groups; cat /proc/self/status > /out/status; pwd > /out/pwd;"
+                   " echo \"$GREETING $HOME\" > /out/env");
+    d.user.user = "app";
+    d.workdir = "/home/app";
+    d.environment["GREETING"] = "hello";
+    auto r = run(d);
+    ASSERT_EQ(r.status, 0) << r.error;
+    EXPECT_EQ(out("uid"), "1000\n");
+    EXPECT_EQ(out("groups"), "1000 1001\n");
+    EXPECT_EQ(field(out("status"), "CapEff"), "0000000000000000");
+    EXPECT_EQ(field(out("status"), "CapBnd"), capability_mask_hex(default_capabilities()));
+    EXPECT_EQ(out("pwd"), "/home/app\n");
+    EXPECT_EQ(out("env"), "hello /home/app\n");
+}
+
+TEST_F(Runtime, UserNamespacePicksARangeAndMapsIds) {
+    auto d = shell("cat /proc/self/uid_map > /out/uid_map; cat /proc/self/gid_map > /out/gid_map;"
+                   " stat -c %u /bin/busybox > /out/owner; touch /new && stat -c %u /new > /out/new-owner");
+    d.security.user_namespace.mode = config::UserNamespaceMode::Pick;
+    auto r = run(d);
+    ASSERT_EQ(r.status, 0) << r.error;
+    auto fields = split(std::string(trim(out("uid_map"))), ' ');
+    ASSERT_EQ(fields.size(), 3u) << out("uid_map");
+    EXPECT_EQ(fields[0], "0");
+    EXPECT_GE(std::stoul(fields[1]), 0x80000ul);
+    EXPECT_EQ(std::stoul(fields[1]) % 65536, 0ul);
+    EXPECT_EQ(fields[2], "65536");
+    EXPECT_EQ(out("gid_map"), out("uid_map"));
+    EXPECT_EQ(out("owner"), "0\n");  // idmapped base layer: host root shows as container root
+    EXPECT_EQ(out("new-owner"), "0\n");
+    // Remembered per container.
+    auto remembered = read_file(tmp_ / "state/userns/" + name_);
+    ASSERT_TRUE(remembered);
+    EXPECT_EQ(split(std::string(trim(*remembered)), ' ')[0], fields[1]);
+}
+
+TEST_F(Runtime, BindsTmpfsAndReadOnlyWork) {
+    TempDir data("berth-rt-data");
+    ASSERT_TRUE(write_file(data / "in", "from host\n"));
+    auto d = shell("cat /data-ro/in > /out/read; echo x > /data-ro/y 2>/dev/null; echo $? > /out/ro-write;"
+                   " grep ' /scratch ' /proc/mounts > /out/scratch; touch /rootfile 2>/dev/null; echo $? > /out/root-write;"
+                   " echo hi > /scratch/f && cat /scratch/f > /out/scratch-rw");
+    config::Mount ro;
+    ro.source = data.path();
+    ro.target = "/data-ro";
+    ro.read_only = true;
+    d.mounts.push_back(ro);
+    config::Mount tmp;
+    tmp.type = config::MountType::Tmpfs;
+    tmp.target = "/scratch";
+    tmp.size = 1 << 20;
+    d.mounts.push_back(tmp);
+    d.read_only = true;
+    auto r = run(d);
+    ASSERT_EQ(r.status, 0) << r.error;
+    EXPECT_EQ(out("read"), "from host\n");
+    EXPECT_NE(out("ro-write"), "0\n");
+    EXPECT_NE(out("scratch").find("tmpfs"), std::string::npos);
+    EXPECT_NE(out("root-write"), "0\n");
+    EXPECT_EQ(out("scratch-rw"), "hi\n");
+    EXPECT_FALSE(path_exists(data / "y"));
+}
+
+TEST_F(Runtime, EphemeralChangesVanishPersistentChangesStay) {
+    auto d = shell("cat /marker > /out/before 2>/dev/null; echo kept > /marker");
+    ASSERT_EQ(run(d).status, 0);
+    ASSERT_EQ(run(d).status, 0);
+    EXPECT_EQ(out("before"), "");  // ephemeral: the second run did not see the first's file
+    EXPECT_FALSE(path_exists(path_join(rootfs_path(), "marker")));
+    d.ephemeral = false;
+    ASSERT_EQ(run(d).status, 0);
+    ASSERT_EQ(run(d).status, 0);
+    EXPECT_EQ(out("before"), "kept\n");
+    EXPECT_TRUE(path_exists(tmp_ / "state/rootfs-layers/" + name_ + "/upper/marker"));
+    EXPECT_FALSE(path_exists(path_join(rootfs_path(), "marker")));
+}
+
+TEST_F(Runtime, ExitCodesAndSignalsPropagate) {
+    EXPECT_EQ(run(shell("exit 7")).status, 7);
+    auto d = shell("kill -KILL $$");
+    d.init = true;  // the payload is not PID 1, so it can die of a signal
+    EXPECT_EQ(run(d).status, 128 + SIGKILL);
+}
+
+TEST_F(Runtime, InitReapsZombiesAndForwardsSignals) {
+    auto d = shell("(sleep 0.1 &) ; sleep 0.3; echo $$ > /out/pid; ps -o stat,comm | grep -c '^Z' > /out/zombies;"
+                   " trap 'echo term > /out/term; exit 3' TERM; echo ready > /out/ready; while :; do sleep 0.05; done");
+    d.init = true;
+    auto r = run(d, [&](pid_t supervisor) {
+        for (int i = 0; i < 400 && out("ready") != "ready\n"; ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        ::kill(supervisor, SIGTERM);
+    });
+    EXPECT_EQ(r.status, 3) << r.error;
+    EXPECT_EQ(out("pid"), "2\n");
+    EXPECT_EQ(out("zombies"), "0\n");
+    EXPECT_EQ(out("term"), "term\n");
+}
+
+TEST_F(Runtime, StopSignalIsHonoured) {
+    auto d = decl({"/probe", "ignore-term"});
+    d.stop_signal = SIGUSR1;
+    auto r = run(d, [&](pid_t supervisor) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        ::kill(supervisor, SIGTERM);
+    });
+    EXPECT_EQ(r.status, 42) << r.error;
+}
+
+TEST_F(Runtime, ExecEntersTheContainersNamespaces) {
+    auto d = shell("echo ready > /out/ready; exec sleep 30");
+    d.hostname = "execbox";
+    d.stop_signal = SIGKILL;  // sleep as PID 1 has no SIGTERM handler, so the kernel ignores SIGTERM
+    std::string exec_out, exec_status_out;
+    int exec_status = -1, false_status = -1;
+    auto r = run(d, [&](pid_t supervisor) {
+        for (int i = 0; i < 400 && out("ready") != "ready\n"; ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        std::string cmd = std::string(BERTH_BINARY) + " exec " + name_ +
+                          " -- /bin/sh -c 'hostname; cat /proc/1/comm; echo $$; grep -c ^ /proc/self/uid_map;"
+                          " grep Seccomp: /proc/self/status' 2>&1";
+        FILE* p = ::popen(cmd.c_str(), "r");
+        char buf[4096];
+        size_t n;
+        while (p && (n = std::fread(buf, 1, sizeof buf, p)) > 0) exec_out.append(buf, n);
+        exec_status = p ? WEXITSTATUS(::pclose(p)) : -1;
+        false_status = WEXITSTATUS(std::system((std::string(BERTH_BINARY) + " exec " + name_ + " -- /bin/sh -c 'exit 5'").c_str()));
+        ::kill(supervisor, SIGTERM);
+    });
+    EXPECT_EQ(r.status, 128 + SIGKILL) << r.error;
+    EXPECT_EQ(exec_status, 0) << exec_out;
+    auto lines = split(exec_out, '\n');
+    ASSERT_GE(lines.size(), 5u) << exec_out;
+    EXPECT_EQ(lines[0], "execbox");
+    EXPECT_EQ(lines[1], "sleep");
+    EXPECT_GT(std::stoi(lines[2]), 1);  // a process of the container's pid namespace
+    EXPECT_LT(std::stoi(lines[2]), 100);
+    EXPECT_EQ(lines[4], "Seccomp:\t2");
+    EXPECT_EQ(false_status, 5);
+}
+
+TEST_F(Runtime, MissingRootfsIsAClearErrorAndLeavesNothing) {
+    auto d = shell("true");
+    d.rootfs = tmp_ / "no-such-rootfs";
+    auto r = run(d);
+    EXPECT_EQ(r.status, 125);
+    EXPECT_NE(r.error.find("container '" + name_ + "'"), std::string::npos) << r.error;
+    EXPECT_NE(r.error.find("no-such-rootfs"), std::string::npos) << r.error;
+}
+
+TEST_F(Runtime, UnknownUserIsAClearErrorAndLeavesNothing) {
+    auto d = shell("true");
+    d.user.user = "nosuchuser";
+    auto r = run(d);
+    EXPECT_EQ(r.status, 125);
+    EXPECT_NE(r.error.find("container '" + name_ + "'"), std::string::npos) << r.error;
+    EXPECT_NE(r.error.find("unknown user 'nosuchuser'"), std::string::npos) << r.error;
+}
+
+TEST_F(Runtime, BadBindSourceIsAClearErrorAndLeavesNothing) {
+    auto d = shell("true");
+    config::Mount m;
+    m.source = tmp_ / "missing-source";
+    m.target = "/x";
+    d.mounts.push_back(m);
+    auto r = run(d);
+    EXPECT_EQ(r.status, 125);
+    EXPECT_NE(r.error.find("bind source '" + (tmp_ / "missing-source") + "' does not exist"), std::string::npos)
+        << r.error;
+}
+
+TEST_F(Runtime, UnparsableSeccompProfileIsAClearErrorAndLeavesNothing) {
+    ASSERT_TRUE(write_file(tmp_ / "bad.json", "{ \"defaultAction\": "));
+    auto d = shell("true");
+    d.security.seccomp = config::SeccompMode::Profile;
+    d.security.seccomp_profile = tmp_ / "bad.json";
+    auto r = run(d);
+    EXPECT_EQ(r.status, 125);
+    EXPECT_NE(r.error.find("container '" + name_ + "'"), std::string::npos) << r.error;
+    EXPECT_NE(r.error.find("bad.json"), std::string::npos) << r.error;
+}
+
+TEST_F(Runtime, MissingCommandInsideTheContainerIsAClearError) {
+    auto r = run(decl({"/no/such/program"}));
+    EXPECT_EQ(r.status, 125);
+    EXPECT_NE(r.error.find("execute '/no/such/program'"), std::string::npos) << r.error;
+}
+
+TEST_F(Runtime, JsonSeccompProfileIsEnforced) {
+    ASSERT_TRUE(write_file(tmp_ / "profile.json", R"({
+      "defaultAction": "SCMP_ACT_ALLOW",
+      "syscalls": [ { "names": ["chroot"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13 } ] })"));
+    auto d = decl({"/bin/sh", "-c", "/probe chroot > /out/probe"});
+    d.security.seccomp = config::SeccompMode::Profile;
+    d.security.seccomp_profile = tmp_ / "profile.json";
+    auto r = run(d);
+    ASSERT_EQ(r.status, 0) << r.error;
+    EXPECT_EQ(out("probe"), "chroot=EACCES\n");
+}
+
+// A datagram socket standing in for systemd's notify socket (what sd_notify writes to).
+class NotifySocket {
+public:
+    explicit NotifySocket(const std::string& path) : path_(path) {
+        fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_un sa {};
+        sa.sun_family = AF_UNIX;
+        std::strncpy(sa.sun_path, path.c_str(), sizeof sa.sun_path - 1);
+        EXPECT_EQ(0, ::bind(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa));
+    }
+    ~NotifySocket() {
+        ::close(fd_);
+        ::unlink(path_.c_str());
+    }
+    // Everything received until `needle` shows up (or 5 s pass).
+    std::string wait_for(const std::string& needle) {
+        for (int i = 0; i < 500 && all_.find(needle) == std::string::npos; ++i) {
+            struct pollfd p = {fd_, POLLIN, 0};
+            if (::poll(&p, 1, 10) > 0) {
+                char buf[4096];
+                ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+                if (n > 0) all_.append(buf, static_cast<size_t>(n)).append("\n");
+            }
+        }
+        return all_;
+    }
+
+private:
+    std::string path_, all_;
+    int fd_ = -1;
+};
+
+TEST_F(Runtime, SystemdModeSplitsTheDelegatedCgroupAndNotifiesReadiness) {
+    std::string unit = fmt::format("/sys/fs/cgroup/unified/berth-test-{}-unit", ::getpid());
+    ASSERT_EQ(0, ::mkdir(unit.c_str(), 0755));
+    NotifySocket notify(tmp_ / "notify");
+    auto d = shell("cat /proc/self/cgroup > /out/cgroup; echo ready > /out/ready; sleep 0.3");
+    bool payload_seen = false, supervisor_seen = false;
+    auto r = run(d, [&](pid_t supervisor) {
+        std::string got = notify.wait_for("READY=1");
+        EXPECT_NE(got.find("READY=1"), std::string::npos) << got;
+        EXPECT_NE(got.find(fmt::format("MAINPID={}", supervisor)), std::string::npos) << got;
+        payload_seen = path_exists(unit + "/payload");
+        auto sup = read_file(unit + "/supervisor/cgroup.procs");
+        supervisor_seen = sup && sup->find(std::to_string(supervisor)) != std::string::npos;
+    }, [&](RunOptions& opt) {
+        // Stand in for systemd's Delegate=yes: we are the only process of the unit's cgroup.
+        (void)write_file(unit + "/cgroup.procs", "0", O_WRONLY);
+        ::setenv("NOTIFY_SOCKET", (tmp_ / "notify").c_str(), 1);
+        opt.systemd = true;
+    });
+    ASSERT_EQ(r.status, 0) << r.error;
+    EXPECT_TRUE(payload_seen);
+    EXPECT_TRUE(supervisor_seen);
+    EXPECT_NE(out("cgroup").find("\n0::/\n"), std::string::npos) << out("cgroup");  // cgroupns rooted at payload/
+    EXPECT_FALSE(path_exists(unit + "/payload"));
+    ::rmdir((unit + "/supervisor").c_str());
+    EXPECT_EQ(0, ::rmdir(unit.c_str()));
+}
+
+TEST_F(Runtime, NotifyContainerRelaysThePayloadsReadiness) {
+    NotifySocket notify(tmp_ / "notify");
+    auto d = shell("sleep 0.2; /probe notify > /out/probe; sleep 0.2");
+    d.notify = config::NotifyMode::Container;
+    std::string got;
+    auto r = run(d, [&](pid_t) { got = notify.wait_for("READY=1"); },
+                 [&](RunOptions&) { ::setenv("NOTIFY_SOCKET", (tmp_ / "notify").c_str(), 1); });
+    ASSERT_EQ(r.status, 0) << r.error;
+    EXPECT_EQ(out("probe"), "notify=OK\n");
+    EXPECT_NE(got.find("STATUS=payload ready"), std::string::npos) << got;
+    EXPECT_NE(got.find("READY=1"), std::string::npos) << got;
+    for (const auto& line : split(got, '\n')) EXPECT_NE(line, "MAINPID=1") << got;  // the payload cannot move MAINPID
+    EXPECT_FALSE(path_exists(path_join(containers_run_dir(), name_ + ".notify")));
+}
+
+TEST_F(Runtime, VethContainerReachesTheHostAndPublishesAPort) {
+    int net = 100 + ::getpid() % 100;
+    auto d = shell(fmt::format("ip -4 -o addr show host0 > /out/addr; ping -c1 -W2 172.31.{}.1 > /dev/null; echo $? > /out/ping;"
+                               " echo ready > /out/ready; nc -l -p 8080 -e echo published", net));
+    d.network.mode = config::NetworkMode::Veth;
+    d.network.address = fmt::format("172.31.{}.2/24", net);
+    d.network.host_address = fmt::format("172.31.{}.1/24", net);
+    config::PortMapping port;
+    port.host_address = "127.0.0.1";
+    port.host_port = static_cast<uint16_t>(20000 + ::getpid() % 20000);
+    port.container_port = 8080;
+    d.network.ports.push_back(port);
+    std::string reply;
+    std::string link = "ve-" + name_;
+    bool link_seen = false;
+    auto r = run(d, [&](pid_t) {
+        for (int i = 0; i < 500 && out("ready") != "ready\n"; ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        link_seen = path_exists("/sys/class/net/" + link);
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        FILE* p = ::popen(fmt::format("busybox nc -w 3 127.0.0.1 {} </dev/null", port.host_port).c_str(), "r");
+        char buf[256];
+        size_t n;
+        while (p && (n = std::fread(buf, 1, sizeof buf, p)) > 0) reply.append(buf, n);
+        if (p) ::pclose(p);
+    });
+    EXPECT_EQ(r.status, 0) << r.error;
+    EXPECT_NE(out("addr").find(fmt::format("172.31.{}.2/24", net)), std::string::npos) << out("addr");
+    EXPECT_EQ(out("ping"), "0\n");
+    EXPECT_TRUE(link_seen);
+    EXPECT_EQ(reply, "published\n");
+    EXPECT_FALSE(path_exists("/sys/class/net/" + link)) << "leaked veth";
+}
+
+}  // namespace
+}  // namespace berth::runtime

@@ -1,0 +1,337 @@
+// The Store end to end as root, on overlay (tmpfs) and btrfs (loop device): images made by umoci
+// and skopeo imported in every format, shared layers stored once, whiteouts in containers, export
+// accepted by skopeo and re-imported with the same digests, containers, commit, volumes, gc, df.
+#include <gtest/gtest.h>
+#include <fcntl.h>
+
+#include <algorithm>
+#include <thread>
+
+#include "store-fixture.h"
+#include "store/store-json.h"
+#include "store/tree-util.h"
+
+namespace berth::store::test {
+namespace {
+
+class StoreTest : public ::testing::TestWithParam<std::string> {
+protected:
+    void SetUp() override {
+        BERTH_REQUIRE_ROOT();
+        images_ = test_images();
+        ASSERT_FALSE(images_.empty()) << "make-test-images.sh failed";
+        root_ = std::make_unique<StoreRoot>(GetParam());
+        ASSERT_TRUE(root_->ok()) << "could not make a " << GetParam() << " store root";
+        reopen();
+    }
+    void TearDown() override {
+        store_.reset();
+        root_.reset();
+    }
+    void reopen() {
+        store_.reset();
+        auto s = Store::open(root_->options());
+        ASSERT_TRUE(s) << s.error().what();
+        store_ = std::move(*s);
+    }
+    ImageInfo import(const std::string& rel, std::string_view name, ImportFormat f = ImportFormat::Auto) {
+        auto r = store_->import_image_path(images_ + "/" + rel, f, name);
+        EXPECT_TRUE(r) << rel << ": " << r.error().what();
+        return r ? *r : ImageInfo{};
+    }
+    size_t backend_layers() { return list_dir(root_->root() + "/" + store_->backend_name() + "/layers").size(); }
+    size_t staged() {
+        return list_dir(root_->root() + "/staging").size() + list_dir(root_->root() + "/" + store_->backend_name() + "/staging").size();
+    }
+
+    std::string images_;
+    std::unique_ptr<StoreRoot> root_;
+    std::unique_ptr<Store> store_;
+};
+
+TEST_P(StoreTest, AutoPicksTheBackendFromTheFilesystem) {
+    EXPECT_EQ(store_->backend_name(), GetParam());
+}
+
+TEST_P(StoreTest, ImportsEveryFormatAndKeepsTheImageConfig) {
+    auto dir = import("oci", "busybox");
+    auto oci_tar = import("busybox-oci.tar", "bb-oci-tar");
+    auto docker = import("busybox-docker.tar", "");
+    auto zstd = import("oci-zstd", "bb-zstd");
+    auto rootfs = import("rootfs.tar.gz", "bb-rootfs");
+    EXPECT_EQ(dir.config.entrypoint, (std::vector<std::string>{"/bin/sh"}));
+    EXPECT_EQ(dir.config.cmd, (std::vector<std::string>{"-c", "echo hi"}));
+    EXPECT_NE(std::find(dir.config.env.begin(), dir.config.env.end(), "BERTH_TEST=1"), dir.config.env.end());
+    EXPECT_EQ(dir.config.user, "app");
+    EXPECT_EQ(dir.config.working_dir, "/home/app");
+    EXPECT_EQ(dir.config.stop_signal, "SIGINT");
+    EXPECT_EQ(dir.layers.size(), 1u);
+    EXPECT_EQ(docker.config.entrypoint, dir.config.entrypoint);
+    EXPECT_EQ(docker.names, (std::vector<std::string>{"busybox:latest"})) << "docker-archive RepoTags name the image";
+    EXPECT_EQ(zstd.layers.at(0).media_type, "application/vnd.oci.image.layer.v1.tar+zstd");
+    EXPECT_EQ(zstd.layers.at(0).diff_id, dir.layers.at(0).diff_id) << "same content whatever the compression";
+    EXPECT_EQ(rootfs.layers.size(), 1u);
+    EXPECT_EQ(rootfs.layers.at(0).diff_id, rootfs.layers.at(0).chain_id);
+    // All of them are one tree, so the backend holds one layer for the lot.
+    EXPECT_EQ(dir.top_layer, oci_tar.top_layer);
+    EXPECT_EQ(dir.top_layer, docker.top_layer);
+    EXPECT_EQ(dir.top_layer, zstd.top_layer);
+    EXPECT_EQ(rootfs.size, store_->get_image("bb-rootfs")->size);
+    EXPECT_EQ(staged(), 0u);
+    auto got = store_->get_image("busybox");
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->id, docker.id) << "the docker import moved busybox:latest";
+    EXPECT_TRUE(store_->get_image(dir.id.substr(7, 12)));
+    EXPECT_FALSE(store_->get_image("nosuch:tag"));
+}
+
+TEST_P(StoreTest, ReimportGivesTheSameManifestDigest) {
+    auto a = import("busybox-oci.tar", "a");
+    auto b = import("busybox-oci.tar", "b");
+    EXPECT_EQ(a.id, b.id);
+    auto c = import("busybox-docker.tar", "c");
+    auto d = import("busybox-docker.tar", "d");
+    EXPECT_EQ(c.id, d.id);
+    auto e = import("rootfs.tar", "e");
+    auto f = import("rootfs.tar", "f");
+    EXPECT_EQ(e.id, f.id);
+    EXPECT_EQ(import("oci", "busybox").id, a.id) << "skopeo's oci-archive keeps umoci's manifest";
+    EXPECT_EQ(store_->list_images().size(), 3u);
+    auto names = store_->get_image(a.id)->names;
+    EXPECT_EQ(names, (std::vector<std::string>{"a:latest", "b:latest", "busybox:latest"}));
+}
+
+TEST_P(StoreTest, TwoImagesSharingABaseLayerStoreItOnce) {
+    auto layered = import("oci", "layered");
+    auto sibling = import("oci", "sibling");
+    ASSERT_EQ(layered.layers.size(), 2u);
+    ASSERT_EQ(sibling.layers.size(), 2u);
+    EXPECT_EQ(layered.layers[0].chain_id, sibling.layers[0].chain_id);
+    EXPECT_NE(layered.top_layer, sibling.top_layer);
+    EXPECT_EQ(backend_layers(), 3u);
+    auto df = store_->df();
+    ASSERT_TRUE(df);
+    ASSERT_EQ(df->images.size(), 2u);
+    for (const auto& e : df->images) {
+        EXPECT_EQ(e.shared_size, layered.layers[0].size);
+        EXPECT_GT(e.unique_size, 0u);
+    }
+}
+
+TEST_P(StoreTest, WhiteoutsAndOpaqueDirectoriesApplyInsideContainers) {
+    for (const char* src : {"oci", "layered-oci.tar", "layered-docker.tar"}) {
+        SCOPED_TRACE(src);
+        auto img = import(src, "layered");
+        auto p = store_->prepare_container("wh", "layered", true);
+        ASSERT_TRUE(p) << p.error().what();
+        std::string mnt = root_->scratch(std::string("mnt-") + src);
+        ASSERT_TRUE(mkdir_p(mnt));
+        MountedSpec m(p->rootfs, mnt);
+        ASSERT_TRUE(m.ok()) << m.error();
+        EXPECT_TRUE(path_exists(mnt + "/bin/busybox"));
+        EXPECT_FALSE(path_exists(mnt + "/etc/motd")) << "whiteout";
+        EXPECT_FALSE(path_exists(mnt + "/data/a")) << "opaque dir";
+        EXPECT_FALSE(path_exists(mnt + "/data/b")) << "opaque dir";
+        EXPECT_EQ(slurp(mnt + "/data/c"), "c\n");
+        EXPECT_EQ(slurp(mnt + "/added/file"), "added\n");
+        EXPECT_FALSE(path_exists(mnt + "/etc/.wh.motd"));
+        EXPECT_EQ(p->config.entrypoint, (std::vector<std::string>{"/bin/sh"}));
+    }
+}
+
+TEST_P(StoreTest, ExportIsAcceptedBySkopeoAndReimportsWithTheSameDigests) {
+    auto img = import("oci", "layered");
+    std::string out = root_->scratch("export.tar");
+    {
+        UniqueFd fd(::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+        auto r = store_->export_image("layered", fd.get());
+        ASSERT_TRUE(r) << r.error().what();
+    }
+    std::string inspect = capture("skopeo inspect --raw oci-archive:" + out + " 2>&1");
+    EXPECT_NE(inspect.find("\"layers\""), std::string::npos) << inspect;
+    EXPECT_EQ(run("skopeo copy -q oci-archive:" + out + " oci:" + root_->scratch("copied") + ":x >&2"), 0);
+    EXPECT_EQ(run("umoci stat --image " + root_->scratch("copied") + ":x >/dev/null"), 0) << "umoci accepts skopeo's copy";
+    // Re-import into another store: same ids.
+    StoreRoot other(GetParam());
+    ASSERT_TRUE(other.ok());
+    auto s2 = Store::open(other.options());
+    ASSERT_TRUE(s2);
+    auto again = (*s2)->import_image_path(out, ImportFormat::Auto, "");
+    ASSERT_TRUE(again) << again.error().what();
+    EXPECT_EQ(again->id, img.id);
+    EXPECT_EQ(again->config_digest, img.config_digest);
+    ASSERT_EQ(again->layers.size(), img.layers.size());
+    for (size_t i = 0; i < img.layers.size(); ++i) {
+        EXPECT_EQ(again->layers[i].digest, img.layers[i].digest);
+        EXPECT_EQ(again->layers[i].chain_id, img.layers[i].chain_id);
+    }
+    EXPECT_EQ(again->names, (std::vector<std::string>{"layered:latest"}));
+}
+
+TEST_P(StoreTest, ContainersPersistCommitAndExport) {
+    auto img = import("busybox-oci.tar", "busybox");
+    auto p = store_->prepare_container("web", "busybox", false);
+    ASSERT_TRUE(p) << p.error().what();
+    std::string mnt = root_->scratch("web");
+    ASSERT_TRUE(mkdir_p(mnt));
+    {
+        MountedSpec m(p->rootfs, mnt);
+        ASSERT_TRUE(m.ok()) << m.error();
+        ASSERT_TRUE(write_file(mnt + "/state", "kept"));
+        ASSERT_EQ(::unlink((mnt + "/data/a").c_str()), 0);
+    }
+    ASSERT_TRUE(store_->release_container("web"));
+    reopen();
+    auto again = store_->prepare_container("web", "busybox", false);
+    ASSERT_TRUE(again);
+    EXPECT_EQ(again->snapshot_id, p->snapshot_id);
+    {
+        MountedSpec m(again->rootfs, mnt);
+        ASSERT_TRUE(m.ok());
+        EXPECT_EQ(slurp(mnt + "/state"), "kept");
+    }
+    auto busy = store_->remove_image("busybox");
+    ASSERT_FALSE(busy);
+    EXPECT_EQ(busy.error().code, EBUSY);
+    EXPECT_NE(busy.error().message.find("web"), std::string::npos);
+
+    auto committed = store_->commit_container("web", "web-image:v1");
+    ASSERT_TRUE(committed) << committed.error().what();
+    ASSERT_EQ(committed->layers.size(), 2u);
+    EXPECT_EQ(committed->config.entrypoint, img.config.entrypoint);
+    auto from = store_->prepare_container("from-commit", "web-image:v1", true);
+    ASSERT_TRUE(from);
+    {
+        MountedSpec m(from->rootfs, mnt);
+        ASSERT_TRUE(m.ok());
+        EXPECT_EQ(slurp(mnt + "/state"), "kept");
+        EXPECT_FALSE(path_exists(mnt + "/data/a")) << "deletion committed as a whiteout";
+        EXPECT_TRUE(path_exists(mnt + "/data/b"));
+    }
+    // The committed layer is a real OCI layer: export and look at it.
+    std::string out = root_->scratch("web.tar");
+    {
+        UniqueFd fd(::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+        ASSERT_TRUE(store_->export_image("web-image:v1", fd.get()));
+    }
+    EXPECT_EQ(run("skopeo inspect oci-archive:" + out + " >/dev/null"), 0);
+    std::string rootfs = root_->scratch("web-rootfs.tar");
+    {
+        UniqueFd fd(::open(rootfs.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+        auto r = store_->export_container("web", fd.get());
+        ASSERT_TRUE(r) << r.error().what();
+    }
+    std::string listing = capture("tar -tf " + rootfs);
+    EXPECT_NE(listing.find("state"), std::string::npos);
+    EXPECT_NE(listing.find("bin/busybox"), std::string::npos);
+    EXPECT_EQ(listing.find("data/a"), std::string::npos);
+    // Ephemeral: fresh each time, gone at release.
+    ASSERT_TRUE(store_->release_container("from-commit"));
+    EXPECT_FALSE(store_->get_container("from-commit"));
+    ASSERT_TRUE(store_->remove_container("web"));
+    EXPECT_TRUE(store_->remove_image("busybox"));
+}
+
+TEST_P(StoreTest, GcReclaimsLayersAndBlobsOfRemovedImages) {
+    auto layered = import("oci", "layered");
+    auto sibling = import("oci", "sibling");
+    ASSERT_TRUE(store_->remove_image("sibling"));
+    EXPECT_EQ(store_->list_images().size(), 1u);
+    auto r = store_->gc();
+    ASSERT_TRUE(r) << r.error().what();
+    EXPECT_EQ(r->removed_layers, (std::vector<std::string>{sibling.top_layer}));
+    EXPECT_NE(std::find(r->removed_blobs.begin(), r->removed_blobs.end(), sibling.id), r->removed_blobs.end());
+    EXPECT_NE(std::find(r->removed_blobs.begin(), r->removed_blobs.end(), sibling.layers[1].digest), r->removed_blobs.end());
+    EXPECT_EQ(std::find(r->removed_blobs.begin(), r->removed_blobs.end(), layered.layers[0].digest), r->removed_blobs.end());
+    EXPECT_EQ(backend_layers(), 2u);
+    auto again = store_->gc();
+    ASSERT_TRUE(again);
+    EXPECT_TRUE(again->removed_layers.empty());
+    EXPECT_TRUE(again->removed_blobs.empty());
+    ASSERT_TRUE(store_->prepare_container("still", "layered", true)) << "the kept image still works";
+}
+
+TEST_P(StoreTest, VolumesTagsAndTheLock) {
+    auto v = store_->create_volume("data");
+    ASSERT_TRUE(v) << v.error().what();
+    EXPECT_EQ(store_->list_volumes().size(), 1u);
+    EXPECT_FALSE(store_->create_volume("../x"));
+    auto second = Store::open(root_->options());
+    ASSERT_FALSE(second) << "the store lock must keep a second opener out";
+    EXPECT_EQ(second.error().code, EWOULDBLOCK);
+    auto img = import("rootfs.tar.gz", "");
+    EXPECT_TRUE(img.names.empty());
+    ASSERT_TRUE(store_->tag_image(img.id, "mine:1"));
+    EXPECT_EQ(store_->get_image("mine:1")->id, img.id);
+    EXPECT_FALSE(store_->tag_image(img.id, "UPPER:1"));
+    ASSERT_TRUE(store_->remove_image("mine:1", true));
+    EXPECT_TRUE(store_->get_image(img.id)) << "untag keeps the image";
+    ASSERT_TRUE(store_->remove_volume("data"));
+    EXPECT_TRUE(store_->list_volumes().empty());
+    nlohmann::json j = *store_->df();
+    EXPECT_EQ(j["backend"], GetParam());
+}
+
+TEST_P(StoreTest, ConcurrentImportsAndARemoveStayConsistent) {
+    auto victim = import("rootfs.tar", "victim");
+    Result<ImageInfo> a, b;
+    Result<> rm;
+    std::thread t1([&] { a = store_->import_image_path(images_ + "/oci", ImportFormat::Auto, "layered"); });
+    std::thread t2([&] { b = store_->import_image_path(images_ + "/oci", ImportFormat::Auto, "sibling"); });
+    std::thread t3([&] { rm = store_->remove_image("victim"); });
+    t1.join();
+    t2.join();
+    t3.join();
+    ASSERT_TRUE(a) << a.error().what();
+    ASSERT_TRUE(b) << b.error().what();
+    ASSERT_TRUE(rm) << rm.error().what();
+    EXPECT_EQ(store_->list_images().size(), 2u);
+    ASSERT_TRUE(store_->gc());
+    EXPECT_EQ(backend_layers(), 3u) << "shared base once + two tops (the victim's layer equals the base tree or was reclaimed)";
+    EXPECT_TRUE(store_->prepare_container("x", "layered", true));
+    EXPECT_TRUE(store_->prepare_container("y", "sibling", true));
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values("overlay", "btrfs"));
+
+}  // namespace
+}  // namespace berth::store::test
+
+namespace berth::store::test {
+namespace {
+
+TEST(StorePool, ALoopbackBtrfsPoolIsCreatedMountedAndReused) {
+    BERTH_REQUIRE_ROOT();
+    std::string images = test_images();
+    ASSERT_FALSE(images.empty());
+    StoreRoot root("overlay");  // a tmpfs: no btrfs underneath
+    ASSERT_TRUE(root.ok());
+    StoreOptions o = root.options();
+    o.pool = root.scratch("pool.img");
+    o.pool_size = 512ull << 20;
+    std::string mnt = o.root + "/btrfs";
+    ScopeExit unmount([&] { ::umount2(mnt.c_str(), MNT_DETACH); });
+    {
+        auto s = Store::open(o);
+        ASSERT_TRUE(s) << s.error().what();
+        EXPECT_EQ((*s)->backend_name(), "btrfs");
+        EXPECT_EQ((*s)->pool_path(), o.pool);
+        ASSERT_TRUE((*s)->import_image_path(images + "/rootfs.tar.gz", ImportFormat::Auto, "pooled"));
+        auto u = (*s)->pool_usage();
+        ASSERT_TRUE(u);
+        EXPECT_GT(u->data_total, 400ull << 20);
+        EXPECT_LE(u->data_total, 512ull << 20);
+    }
+    EXPECT_TRUE(is_mount_point(mnt)) << "the pool stays mounted for the runtime";
+    auto again = Store::open(o);
+    ASSERT_TRUE(again) << again.error().what();
+    EXPECT_TRUE((*again)->get_image("pooled"));
+    auto bad = root.options();
+    bad.backend = "overlay";
+    bad.pool = o.pool;
+    again->reset();
+    EXPECT_FALSE(Store::open(bad)) << "a pool needs btrfs";
+}
+
+}  // namespace
+}  // namespace berth::store::test

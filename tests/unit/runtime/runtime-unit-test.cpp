@@ -1,0 +1,355 @@
+// Pure logic of the runtime: capability sets, seccomp profiles, identity, environment, the mount
+// plan, cgroup writes, user-namespace ranges, generated /etc files, runtime state.
+#include <gtest/gtest.h>
+#include <linux/capability.h>
+#include <sys/mount.h>
+
+#include <algorithm>
+
+#include "basic/fs-util.h"
+#include "runtime/capabilities.h"
+#include "runtime/cgroup.h"
+#include "runtime/environment.h"
+#include "runtime/etc-files.h"
+#include "runtime/identity.h"
+#include "runtime/mount-plan.h"
+#include "runtime/seccomp-compile.h"
+#include "runtime/seccomp-profile.h"
+#include "runtime/state.h"
+#include "runtime/user-namespace.h"
+
+namespace berth::runtime {
+namespace {
+
+bool has_rule(const std::vector<SeccompRule>& rules, const std::string& name, SeccompAction action,
+              int err = -1) {
+    for (const auto& r : rules)
+        if (r.action == action && (err < 0 || r.errno_ret == err) &&
+            std::find(r.names.begin(), r.names.end(), name) != r.names.end())
+            return true;
+    return false;
+}
+
+TEST(Capabilities, DefaultSetIsDockersFourteenWithoutMknod) {
+    uint64_t m = default_capabilities();
+    EXPECT_EQ(__builtin_popcountll(m), 13);
+    EXPECT_EQ(capability_mask_hex(m), "00000000a00425fb");
+    EXPECT_FALSE(m & (1ULL << CAP_MKNOD));
+}
+
+TEST(Capabilities, AddAndDropAdjustTheBoundingSetAndNonRootGetsNoEffective) {
+    config::Security s;
+    s.capabilities_add = {"CAP_SYS_ADMIN", "net_admin"};
+    s.capabilities_drop = {"CAP_CHOWN"};
+    auto root = compute_capabilities(s, true);
+    ASSERT_TRUE(root);
+    EXPECT_TRUE(root->bounding & (1ULL << CAP_SYS_ADMIN));
+    EXPECT_TRUE(root->bounding & (1ULL << CAP_NET_ADMIN));
+    EXPECT_FALSE(root->bounding & (1ULL << CAP_CHOWN));
+    EXPECT_EQ(root->effective, root->bounding);
+    EXPECT_EQ(root->inheritable, 0u);
+    auto user = compute_capabilities(s, false);
+    ASSERT_TRUE(user);
+    EXPECT_EQ(user->effective, 0u);
+    EXPECT_EQ(user->permitted, 0u);
+    s.capabilities_drop = {"ALL"};
+    EXPECT_EQ(compute_capabilities(s, true)->bounding, 0u);
+}
+
+TEST(Capabilities, UnknownNameIsRejected) {
+    config::Security s;
+    s.capabilities_add = {"CAP_FLY"};
+    auto r = compute_capabilities(s, true);
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.error().what().find("CAP_FLY"), std::string::npos);
+}
+
+TEST(Seccomp, DefaultProfileAnswersClone3WithEnosysAndDeniesMountWithoutSysAdmin) {
+    auto rules = resolve_seccomp_rules(default_seccomp_profile(), default_capabilities(), "6.1.0");
+    EXPECT_TRUE(has_rule(rules, "clone3", SeccompAction::Errno, 38));
+    EXPECT_FALSE(has_rule(rules, "mount", SeccompAction::Allow));
+    EXPECT_FALSE(has_rule(rules, "unshare", SeccompAction::Allow));
+    EXPECT_FALSE(has_rule(rules, "kexec_load", SeccompAction::Allow));
+    EXPECT_TRUE(has_rule(rules, "chroot", SeccompAction::Allow));
+    EXPECT_TRUE(has_rule(rules, "ptrace", SeccompAction::Allow));  // minKernel 4.8
+    EXPECT_TRUE(has_rule(rules, "read", SeccompAction::Allow));
+}
+
+TEST(Seccomp, SysAdminUnlocksMountAndPlainClone3) {
+    uint64_t caps = default_capabilities() | (1ULL << CAP_SYS_ADMIN);
+    auto rules = resolve_seccomp_rules(default_seccomp_profile(), caps, "6.1.0");
+    EXPECT_TRUE(has_rule(rules, "mount", SeccompAction::Allow));
+    EXPECT_TRUE(has_rule(rules, "clone3", SeccompAction::Allow));
+    EXPECT_FALSE(has_rule(rules, "clone3", SeccompAction::Errno));
+}
+
+TEST(Seccomp, ParsesDockerProfilesWithCapabilityConditions) {
+    auto p = parse_seccomp_profile(R"({
+        "defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 1,
+        "syscalls": [
+          {"names": ["read", "write"], "action": "SCMP_ACT_ALLOW"},
+          {"names": ["mount"], "action": "SCMP_ACT_ALLOW", "includes": {"caps": ["CAP_SYS_ADMIN"]}},
+          {"names": ["personality"], "action": "SCMP_ACT_ALLOW",
+           "args": [{"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]},
+          {"names": ["arm_only"], "action": "SCMP_ACT_ALLOW", "includes": {"arches": ["arm64"]}}
+        ]})", "test.json");
+    ASSERT_TRUE(p) << p.error().what();
+    EXPECT_EQ(p->rules.size(), 3u);
+    auto without = resolve_seccomp_rules(*p, default_capabilities(), "6.1");
+    EXPECT_FALSE(has_rule(without, "mount", SeccompAction::Allow));
+    auto with = resolve_seccomp_rules(*p, 1ULL << CAP_SYS_ADMIN, "6.1");
+    EXPECT_TRUE(has_rule(with, "mount", SeccompAction::Allow));
+    EXPECT_EQ(p->rules[2].args.at(0).value, 8u);
+}
+
+TEST(Seccomp, AcceptsAnOciConfigWrappingTheProfile) {
+    auto p = parse_seccomp_profile(R"({"linux": {"seccomp": {"defaultAction": "SCMP_ACT_ALLOW"}}})", "config.json");
+    ASSERT_TRUE(p) << p.error().what();
+    EXPECT_EQ(p->default_action, SeccompAction::Allow);
+}
+
+TEST(Seccomp, BrokenProfilesNameTheFileAndTheProblem) {
+    auto bad_json = parse_seccomp_profile("{ nope", "/etc/x.json");
+    ASSERT_FALSE(bad_json);
+    EXPECT_NE(bad_json.error().what().find("/etc/x.json"), std::string::npos);
+    auto bad_action = parse_seccomp_profile(R"({"defaultAction": "SCMP_ACT_MAYBE"})", "y.json");
+    ASSERT_FALSE(bad_action);
+    EXPECT_NE(bad_action.error().what().find("SCMP_ACT_MAYBE"), std::string::npos);
+    auto bad_op = parse_seccomp_profile(
+        R"({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["x"], "action": "SCMP_ACT_ALLOW",
+            "args": [{"index": 9, "value": 1, "op": "SCMP_CMP_EQ"}]}]})", "z.json");
+    ASSERT_FALSE(bad_op);
+    EXPECT_NE(bad_op.error().what().find("syscalls[0]"), std::string::npos);
+}
+
+TEST(Seccomp, CompiledProgramIsCachedAndReused) {
+    char dir[] = "/tmp/berth-seccomp-XXXXXX";
+    ASSERT_TRUE(::mkdtemp(dir));
+    const auto& p = default_seccomp_profile();
+    auto rules = resolve_seccomp_rules(p, default_capabilities(), "6.1.0");
+    auto first = compile_seccomp(p.default_action, p.default_errno, rules, dir);
+    ASSERT_TRUE(first) << first.error().what();
+    EXPECT_GT(first->bpf.size(), 100u * 8);
+    EXPECT_TRUE(path_exists(first->cache_path));
+    auto second = compile_seccomp(p.default_action, p.default_errno, rules, dir);
+    ASSERT_TRUE(second);
+    EXPECT_EQ(first->bpf, second->bpf);
+    EXPECT_EQ(first->cache_path, second->cache_path);
+    auto other = compile_seccomp(p.default_action, p.default_errno,
+                                 resolve_seccomp_rules(p, default_capabilities() | (1ULL << CAP_SYS_ADMIN), "6.1.0"), dir);
+    ASSERT_TRUE(other);
+    EXPECT_NE(other->cache_path, first->cache_path);
+    (void)remove_tree(dir);
+}
+
+const char* kPasswd = "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n";
+const char* kGroup = "root:x:0:\napp:x:1000:\nextra:x:1001:app\nwheel:x:10:\n";
+
+TEST(Identity, ResolvesNamesFromTheContainersFiles) {
+    auto id = resolve_identity("app", {}, kPasswd, kGroup);
+    ASSERT_TRUE(id);
+    EXPECT_EQ(id->uid, 1000u);
+    EXPECT_EQ(id->gid, 1000u);
+    EXPECT_EQ(id->groups, std::vector<gid_t>{1001});
+    EXPECT_EQ(id->home, "/home/app");
+    auto with_group = resolve_identity("app:wheel", {"root"}, kPasswd, kGroup);
+    ASSERT_TRUE(with_group);
+    EXPECT_EQ(with_group->gid, 10u);
+    EXPECT_EQ(with_group->groups, (std::vector<gid_t>{0, 1001}));
+}
+
+TEST(Identity, NumericUidsNeedNoPasswdEntryButUnknownNamesFail) {
+    auto id = resolve_identity("4242", {}, kPasswd, kGroup);
+    ASSERT_TRUE(id);
+    EXPECT_EQ(id->uid, 4242u);
+    EXPECT_EQ(id->gid, 0u);
+    EXPECT_EQ(id->home, "/");
+    auto root = resolve_identity("", {}, kPasswd, kGroup);
+    ASSERT_TRUE(root);
+    EXPECT_EQ(root->home, "/root");
+    auto bad = resolve_identity("ghost", {}, kPasswd, kGroup);
+    ASSERT_FALSE(bad);
+    EXPECT_NE(bad.error().what().find("unknown user 'ghost'"), std::string::npos);
+    EXPECT_FALSE(resolve_identity("app:nogroup", {}, kPasswd, kGroup));
+}
+
+TEST(Environment, FilesParseWithCommentsQuotesAndLineNumbers) {
+    auto env = parse_environment_file("# c\n\nA=1\nexport B=\"two words\"\nC='x'\n", "f.env");
+    ASSERT_TRUE(env);
+    ASSERT_EQ(env->size(), 3u);
+    EXPECT_EQ((*env)[1].second, "two words");
+    auto bad = parse_environment_file("A=1\nnot a line\n", "f.env");
+    ASSERT_FALSE(bad);
+    EXPECT_NE(bad.error().what().find("f.env:2"), std::string::npos);
+}
+
+TEST(Environment, TableOverridesImageDefaultsAndRuntimeAddsItsOwn) {
+    EnvironmentInputs in;
+    in.image_env = {"PATH=/image/bin", "A=image"};
+    in.table = {{"A", "table"}};
+    in.hostname = "h";
+    in.home = "/root";
+    in.tty = true;
+    auto env = compose_environment(in);
+    ASSERT_TRUE(env);
+    auto has = [&](const std::string& kv) { return std::find(env->begin(), env->end(), kv) != env->end(); };
+    EXPECT_TRUE(has("A=table"));
+    EXPECT_TRUE(has("PATH=/image/bin"));
+    EXPECT_TRUE(has("HOME=/root"));
+    EXPECT_TRUE(has("HOSTNAME=h"));
+    EXPECT_TRUE(has("TERM=xterm"));
+    EXPECT_TRUE(has("container=berth"));
+}
+
+MountInputs inputs(const config::Declaration& d) {
+    MountInputs in;
+    in.decl = &d;
+    in.root.kind = store::MountSpec::Kind::Overlay;
+    in.root.lowerdirs = {"/srv/root"};
+    in.upper_on_stage = true;
+    in.stage_dir = "/run/berth/.stage";
+    in.probe = [](const std::string& p) -> std::optional<bool> {
+        if (p == "/srv/root" || p == "/srv/data") return true;
+        if (p == "/dev/fuse") return false;
+        return std::nullopt;
+    };
+    return in;
+}
+
+TEST(MountPlan, OverlayRootUsesTheStageForAnEphemeralLayer) {
+    config::Declaration d;
+    auto plan = plan_mounts(inputs(d));
+    ASSERT_TRUE(plan) << plan.error().what();
+    EXPECT_EQ(plan->root.overlay_options,
+              "lowerdir=/srv/root,upperdir=/run/berth/.stage/upper,workdir=/run/berth/.stage/work");
+    EXPECT_EQ(plan->root.overlay_options_idmapped,
+              "lowerdir=/run/berth/.stage/lower,upperdir=/run/berth/.stage/upper,workdir=/run/berth/.stage/work");
+}
+
+TEST(MountPlan, MasksAndReadOnlyPathsComeLastAfterUserMounts) {
+    config::Declaration d;
+    config::Mount m;
+    m.source = "/srv/data";
+    m.target = "/data/";
+    m.read_only = true;
+    d.mounts.push_back(m);
+    d.security.devices = {"/dev/fuse"};
+    auto plan = plan_mounts(inputs(d));
+    ASSERT_TRUE(plan);
+    auto& ops = plan->ops;
+    auto index = [&](const std::string& target, MountOp::Kind kind) {
+        for (size_t i = 0; i < ops.size(); ++i)
+            if (ops[i].target == target && ops[i].kind == kind) return static_cast<long>(i);
+        return -1L;
+    };
+    long data = index("/data", MountOp::Kind::BindHost);
+    ASSERT_GE(data, 0);
+    EXPECT_TRUE(ops[data].read_only);
+    EXPECT_GE(index("/dev/fuse", MountOp::Kind::BindHost), 0);
+    long kcore = index("/proc/kcore", MountOp::Kind::Mask);
+    long sys = index("/proc/sys", MountOp::Kind::ReadOnly);
+    EXPECT_GT(kcore, data);
+    EXPECT_GT(sys, data);
+    EXPECT_GE(index("/sys/firmware", MountOp::Kind::Mask), 0);
+    EXPECT_EQ(ops[0].target, "/proc");
+}
+
+TEST(MountPlan, SysfsIsFreshAndReadOnlyUnlessAUserNamespaceSharesTheHostNetwork) {
+    config::Declaration d;
+    auto in = inputs(d);
+    auto plan = plan_mounts(in);
+    auto sys = std::find_if(plan->ops.begin(), plan->ops.end(), [](const MountOp& o) { return o.target == "/sys"; });
+    ASSERT_NE(sys, plan->ops.end());
+    EXPECT_EQ(sys->fstype, "sysfs");
+    EXPECT_TRUE(sys->flags & MS_RDONLY);
+    in.user_namespace = true;
+    in.new_network_namespace = false;
+    plan = plan_mounts(in);
+    sys = std::find_if(plan->ops.begin(), plan->ops.end(), [](const MountOp& o) { return o.target == "/sys"; });
+    EXPECT_EQ(sys->kind, MountOp::Kind::BindHost);
+    EXPECT_TRUE(sys->read_only);
+}
+
+TEST(MountPlan, BadSourcesAreNamed) {
+    config::Declaration d;
+    config::Mount m;
+    m.source = "/nope";
+    m.target = "/x";
+    d.mounts.push_back(m);
+    auto plan = plan_mounts(inputs(d));
+    ASSERT_FALSE(plan);
+    EXPECT_EQ(plan.error().what().rfind("bind source '/nope' does not exist", 0), 0u);
+    config::Declaration d2;
+    d2.security.devices = {"/dev/nothing"};
+    EXPECT_FALSE(plan_mounts(inputs(d2)));
+    config::Declaration d3;
+    config::Mount rel;
+    rel.type = config::MountType::Tmpfs;
+    rel.target = "relative";
+    d3.mounts.push_back(rel);
+    EXPECT_FALSE(plan_mounts(inputs(d3)));
+    config::Declaration d4;
+    auto in = inputs(d4);
+    in.root.lowerdirs = {"/srv/a,b"};
+    EXPECT_FALSE(plan_mounts(in));
+}
+
+TEST(Cgroup, ResourcesMapToFilesAndMissingControllersAreReported) {
+    config::Resources r;
+    r.memory_max = 256 << 20;
+    r.cpu_quota_percent = 150;
+    r.tasks_max = 64;
+    auto w = plan_cgroup_writes(r, {"memory", "pids"});
+    EXPECT_EQ(w.files, (std::vector<std::pair<std::string, std::string>>{
+                           {"memory.max", "268435456"}, {"pids.max", "64"}}));
+    EXPECT_EQ(w.unapplied, std::vector<std::string>{"cpu_quota"});
+    EXPECT_EQ(w.missing_controllers, std::set<std::string>{"cpu"});
+    auto all = plan_cgroup_writes(r, {"memory", "pids", "cpu"});
+    EXPECT_TRUE(all.unapplied.empty());
+    EXPECT_NE(std::find(all.files.begin(), all.files.end(), std::make_pair(std::string("cpu.max"), std::string("150000 100000"))),
+              all.files.end());
+}
+
+TEST(UserNamespace, PicksTheLowestFreeAlignedRange) {
+    EXPECT_EQ(pick_free_range({}, 65536), kPickFirst);
+    EXPECT_EQ(pick_free_range({{kPickFirst, 65536}}, 65536), kPickFirst + 65536);
+    EXPECT_EQ(pick_free_range({{kPickFirst + 100, 10}}, 65536), kPickFirst + 65536);
+    EXPECT_EQ(pick_free_range({{0, kPickLast}}, 65536), std::nullopt);
+    EXPECT_EQ(parse_subid_file("a:100000:65536\nbroken\n"), (std::vector<IdRange>{{100000, 65536}}));
+}
+
+TEST(EtcFiles, ResolvConfDropsLoopbackServersForPrivateNetworks) {
+    std::string host = "nameserver 127.0.0.53\nsearch lan\n";
+    EXPECT_EQ(render_resolv_conf(config::NetworkMode::Host, host), host);
+    std::string veth = render_resolv_conf(config::NetworkMode::Veth, host);
+    EXPECT_EQ(veth.find("127.0.0.53"), std::string::npos);
+    EXPECT_NE(veth.find("search lan"), std::string::npos);
+    EXPECT_NE(veth.find("nameserver 8.8.8.8"), std::string::npos);
+    EXPECT_EQ(render_resolv_conf(config::NetworkMode::Veth, "nameserver 10.0.0.1\n"), "nameserver 10.0.0.1\n");
+    EXPECT_EQ(render_resolv_conf(config::NetworkMode::None, host).find("nameserver"), std::string::npos);
+    EXPECT_NE(render_hosts("web", "10.0.0.2/24").find("10.0.0.2\tweb\n"), std::string::npos);
+    EXPECT_NE(render_hosts("web", "").find("127.0.1.1\tweb\n"), std::string::npos);
+}
+
+TEST(State, RoundTripsThroughJson) {
+    RuntimeState s;
+    s.name = "web";
+    s.pid = 123;
+    s.supervisor_pid = 120;
+    s.cgroup = "/sys/fs/cgroup/x";
+    s.started_at_usec = 42;
+    s.user_namespace = IdRange{524288, 65536};
+    s.groups = {1, 2};
+    s.env = {"A=1"};
+    s.seccomp = "/run/berth/seccomp/abc.bpf";
+    auto back = state_from_json(state_to_json(s), "t");
+    ASSERT_TRUE(back) << back.error().what();
+    EXPECT_EQ(back->pid, 123);
+    EXPECT_EQ(back->user_namespace, s.user_namespace);
+    EXPECT_EQ(back->groups, s.groups);
+    EXPECT_EQ(back->seccomp, s.seccomp);
+    EXPECT_FALSE(state_from_json("{}", "t"));
+}
+
+}  // namespace
+}  // namespace berth::runtime
