@@ -1,12 +1,227 @@
-// Placeholder until issue 4 lands: registers the subcommands so --help lists them.
+// berth image import|list|inspect|rm|tag|export: the image store, through berthd when it is
+// reachable on the system bus, otherwise embedded (see bus/storage.h).
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <ctime>
+
+#include "basic/string-util.h"
+#include "basic/unique.h"
+#include "bus/storage.h"
 #include "command.h"
+#include "storage-cli.h"
 
 namespace berth::cli {
-void register_image(CLI::App& app, CommandContext& ctx) {
-    for (const char* name : {"image"}) {
-        auto* sub = app.add_subcommand(name, std::string("(not built yet: issue #4)"));
-        sub->allow_extras();
-        sub->callback([&ctx, name] { ctx.exit_code = report_error(name, "not built yet"); });
+
+Result<std::unique_ptr<bus::Storage>> open_storage_verbose(bool verbose) {
+    const char* debug = std::getenv("BERTH_DEBUG");
+    verbose |= debug && *debug && std::string_view(debug) != "0";
+    auto storage = bus::open_storage();
+    if (storage && verbose) {
+        if ((*storage)->mode() == "bus")
+            std::fprintf(stderr, "berth: using berthd on the system bus\n");
+        else
+            std::fprintf(stderr, "berth: berthd not reachable; using the store in-process (embedded)\n");
     }
+    return storage;
 }
+
+std::string human_size(uint64_t bytes) {
+    const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double v = static_cast<double>(bytes);
+    int u = 0;
+    while (v >= 1024 && u < 4) v /= 1024, ++u;
+    return u == 0 ? fmt::format("{} B", bytes) : fmt::format("{:.1f} {}", v, units[u]);
+}
+
+std::string short_id(const std::string& id) {
+    std::string hex = id.rfind("sha256:", 0) == 0 ? id.substr(7) : id;
+    return hex.substr(0, 12);
+}
+
+std::string format_time_usec(uint64_t usec) {
+    if (usec == 0) return "-";
+    time_t t = static_cast<time_t>(usec / 1000000);
+    struct tm tm {};
+    gmtime_r(&t, &tm);
+    char buf[32];
+    strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+    return buf;
+}
+
+namespace {
+
+void print_json(const nlohmann::json& j) { std::printf("%s\n", j.dump(2).c_str()); }
+
+struct ImageOptions {
+    bool json = false, verbose = false;
+    std::string source, name, format, ref, new_name, output;
+    std::vector<std::string> refs;
+};
+
+int do_import(ImageOptions& o) {
+    if (!o.name.empty())
+        if (auto v = bus::validate_image_name(o.name); !v) return report_error("image import", v.error().what());
+    if (auto v = bus::validate_import_format(o.format); !v) return report_error("image import", v.error().what());
+    UniqueFd fd;
+    if (o.source == "-") {
+        fd.reset(::fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 3));
+    } else {
+        // Opened here, with the caller's permissions: berthd only reads what we could read.
+        fd.reset(::open(o.source.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+    }
+    if (!fd) return report_error("image import", fmt::format("open '{}': {}", o.source, std::strerror(errno)));
+    auto storage = open_storage_verbose(o.verbose);
+    if (!storage) return report_error("image import", storage.error().what());
+    std::atomic<bool> cancel{false};
+    auto image = (*storage)->import_image(fd.get(), o.format, o.name, {}, cancel);
+    if (!image) return report_error("image import", fmt::format("'{}': {}", o.source, image.error().what()));
+    if (o.json)
+        print_json(bus::to_json(*image));
+    else
+        std::printf("Imported %s%s%s\n", image->id.c_str(), image->names.empty() ? "" : " as ",
+                    join(image->names, ", ").c_str());
+    return 0;
+}
+
+int do_list(ImageOptions& o) {
+    auto storage = open_storage_verbose(o.verbose);
+    if (!storage) return report_error("image list", storage.error().what());
+    auto images = (*storage)->list_images();
+    if (!images) return report_error("image list", images.error().what());
+    if (o.json) {
+        auto arr = nlohmann::json::array();
+        for (auto& i : *images) arr.push_back(bus::to_json(i));
+        print_json(arr);
+        return 0;
+    }
+    std::printf("%-12s  %-40s  %10s  %s\n", "ID", "NAMES", "SIZE", "CREATED");
+    for (auto& i : *images)
+        std::printf("%-12s  %-40s  %10s  %s\n", short_id(i.id).c_str(),
+                    i.names.empty() ? "<none>" : join(i.names, ",").c_str(), human_size(i.size).c_str(),
+                    format_time_usec(i.created_usec).c_str());
+    return 0;
+}
+
+int do_inspect(ImageOptions& o) {
+    if (auto v = bus::validate_image_ref(o.ref); !v) return report_error("image inspect", v.error().what());
+    auto storage = open_storage_verbose(o.verbose);
+    if (!storage) return report_error("image inspect", storage.error().what());
+    auto image = (*storage)->get_image(o.ref);
+    if (!image) return report_error("image inspect", image.error().what());
+    print_json(bus::to_json(*image));  // inspect output is JSON either way, like docker inspect
+    return 0;
+}
+
+int do_rm(ImageOptions& o) {
+    for (auto& ref : o.refs)
+        if (auto v = bus::validate_image_ref(ref); !v) return report_error("image rm", v.error().what());
+    auto storage = open_storage_verbose(o.verbose);
+    if (!storage) return report_error("image rm", storage.error().what());
+    int status = 0;
+    auto removed = nlohmann::json::array();
+    for (auto& ref : o.refs) {
+        if (auto r = (*storage)->remove_image(ref); !r) {
+            status = report_error("image rm", fmt::format("'{}': {}", ref, r.error().what()));
+            continue;
+        }
+        removed.push_back(ref);
+        if (!o.json) std::printf("Removed %s\n", ref.c_str());
+    }
+    if (o.json) print_json({{"removed", removed}});
+    return status;
+}
+
+int do_tag(ImageOptions& o) {
+    if (auto v = bus::validate_image_ref(o.ref); !v) return report_error("image tag", v.error().what());
+    if (auto v = bus::validate_image_name(o.new_name); !v) return report_error("image tag", v.error().what());
+    auto storage = open_storage_verbose(o.verbose);
+    if (!storage) return report_error("image tag", storage.error().what());
+    if (auto r = (*storage)->tag_image(o.ref, o.new_name); !r) return report_error("image tag", r.error().what());
+    auto image = (*storage)->get_image(o.new_name);
+    if (o.json && image)
+        print_json(bus::to_json(*image));
+    else if (!o.json)
+        std::printf("Tagged %s as %s\n", o.ref.c_str(), o.new_name.c_str());
+    return 0;
+}
+
+int do_export(ImageOptions& o) {
+    if (auto v = bus::validate_image_ref(o.ref); !v) return report_error("image export", v.error().what());
+    UniqueFd fd;
+    std::string tmp;
+    if (o.output.empty() || o.output == "-") {
+        if (::isatty(STDOUT_FILENO))
+            return report_error("image export", "refusing to write an archive to a terminal (use -o FILE)");
+        fd.reset(::fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3));
+    } else {
+        // Written next to the target and renamed at the end: no half archive under the real name.
+        tmp = o.output + ".berth-tmp";
+        fd.reset(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    }
+    if (!fd) return report_error("image export", fmt::format("open '{}': {}", o.output, std::strerror(errno)));
+    auto storage = open_storage_verbose(o.verbose);
+    auto cleanup = [&] {
+        if (!tmp.empty()) ::unlink(tmp.c_str());
+    };
+    if (!storage) return cleanup(), report_error("image export", storage.error().what());
+    if (auto r = (*storage)->export_image(o.ref, fd.get(), "oci-archive"); !r)
+        return cleanup(), report_error("image export", r.error().what());
+    if (!tmp.empty()) {
+        if (::fsync(fd.get()) < 0 || ::rename(tmp.c_str(), o.output.c_str()) < 0)
+            return cleanup(), report_error("image export", fmt::format("write '{}': {}", o.output, std::strerror(errno)));
+        if (o.json) print_json({{"image", o.ref}, {"output", o.output}, {"format", "oci-archive"}});
+    }
+    return 0;
+}
+
+}  // namespace
+
+void register_image(CLI::App& app, CommandContext& ctx) {
+    auto o = std::make_shared<ImageOptions>();
+    auto* image = app.add_subcommand("image", "Manage images in the store (import, list, inspect, rm, tag, export)");
+    image->require_subcommand(1);
+    auto common = [o](CLI::App* sub) {
+        sub->add_flag("--json", o->json, "Print JSON");
+        sub->add_flag("-v,--verbose", o->verbose, "Say whether berthd or the embedded store is used");
+    };
+
+    auto* imp = image->add_subcommand("import", "Import an OCI layout (dir or tar), docker-archive or rootfs tarball");
+    imp->add_option("source", o->source, "FILE, DIR, or - for stdin")->required();
+    imp->add_option("-n,--name", o->name, "NAME[:TAG] to give the image");
+    imp->add_option("-f,--format", o->format, "oci, oci-archive, docker-archive or rootfs (default: detect)");
+    common(imp);
+    imp->callback([&ctx, o] { ctx.exit_code = do_import(*o); });
+
+    auto* list = image->add_subcommand("list", "List images");
+    list->alias("ls");
+    common(list);
+    list->callback([&ctx, o] { ctx.exit_code = do_list(*o); });
+
+    auto* inspect = image->add_subcommand("inspect", "Show an image as JSON");
+    inspect->add_option("image", o->ref, "NAME[:TAG], ID or ID prefix")->required();
+    common(inspect);
+    inspect->callback([&ctx, o] { ctx.exit_code = do_inspect(*o); });
+
+    auto* rm = image->add_subcommand("rm", "Remove images (space is reclaimed by `berth gc`)");
+    rm->add_option("images", o->refs, "NAME[:TAG], ID or ID prefix")->required();
+    common(rm);
+    rm->callback([&ctx, o] { ctx.exit_code = do_rm(*o); });
+
+    auto* tag = image->add_subcommand("tag", "Give an image another NAME[:TAG]");
+    tag->add_option("image", o->ref, "existing image")->required();
+    tag->add_option("name", o->new_name, "new NAME[:TAG]")->required();
+    common(tag);
+    tag->callback([&ctx, o] { ctx.exit_code = do_tag(*o); });
+
+    auto* exp = image->add_subcommand("export", "Write an image as an OCI layout tar");
+    exp->add_option("image", o->ref, "NAME[:TAG], ID or ID prefix")->required();
+    exp->add_option("-o,--output", o->output, "output file (default: stdout)");
+    common(exp);
+    exp->callback([&ctx, o] { ctx.exit_code = do_export(*o); });
+}
+
 }  // namespace berth::cli

@@ -51,9 +51,15 @@ ticker='trap "echo bye; exit 0" TERM; if [ -e /var/mark ]; then echo "mark: pres
 
 # ---- 1. import an image --------------------------------------------------------------------
 if [ "$have_store" = 1 ]; then
-  t_ok "berth image import of a rootfs tar (berthd bus-activated)" it_in berth image import "$image_tar" --name busybox:it
-  t_like "berth image list shows the imported image" 'busybox:it' "$(it_in berth image list 2>&1)"
-  t_ok "berthd was activated on the system bus" it_in busctl status org.berth.Storage1
+  if t_ok "berth image import of a rootfs tar (berthd bus-activated)" it_in berth image import "$image_tar" --name busybox:it; then
+    t_like "berth image list shows the imported image" 'busybox:it' "$(it_in berth image list 2>&1)"
+    t_ok "berthd was activated on the system bus" it_in busctl status org.berth.Storage1
+    t_eq "berthd runs as a systemd service" active "$(it_in systemctl is-active berthd.service)"
+  else
+    # Without an image the container checks below still run, on the busybox tree as rootfs.
+    it_in systemctl status --no-pager -n 10 berthd.service | sed 's/^/# /'
+    have_store=0; no_store="the image import failed (see above)"
+  fi
 else
   t_skip "berth image import of a rootfs tar (berthd bus-activated)" "$no_store"
 fi
@@ -208,13 +214,13 @@ if [ "$have_runtime" = 1 ]; then
   t_ok "starting app pulls in db (requires)" it_in berth start app
   t_eq "db is active" active "$(unit_prop db ActiveState)"
   dbt=$(unit_prop db ActiveEnterTimestampMonotonic); appt=$(unit_prop app ExecMainStartTimestampMonotonic)
-  t_ok "db was up before app's payload started (after)" test "$dbt" -le "$appt"
+  t_ok "db was up before app's payload started (after)" test "$dbt" -gt 0 -a "$dbt" -le "$appt"
   t_ok "stopping db stops app (requires)" it_in berth stop db
   t_eq "app is inactive after its requirement stopped" inactive "$(unit_prop app ActiveState)"
 
   t_ok "systemctl start berth.target" it_in systemctl start berth.target
   t_eq "web (wanted_by berth.target) started with its target" active "$(unit_prop web ActiveState)"
-  t_eq "stubborn (wanted_by = []) did not" inactive "$(unit_prop stubborn ActiveState)"
+  t_unlike "stubborn (wanted_by = []) did not" '^(active|activating)$' "$(unit_prop stubborn ActiveState)"
   it_in systemctl stop berth@web.service
 else
   for d in "stop of a payload ignoring SIGTERM (KillMode=mixed timeout)" "Restart=on-failure" \

@@ -3,6 +3,8 @@
 #include <systemd/sd-journal.h>
 #include <time.h>
 
+#include <climits>
+
 #include <utility>
 
 namespace berth::systemd {
@@ -91,8 +93,8 @@ Result<std::vector<JournalEntry>> UnitJournal::tail() {
         return out;
     }
     size_t n = 0;
-    // sd_journal_previous_skip() with a huge count is fine: it stops at the head.
-    r = sd_journal_previous_skip(j_, lines_ == SIZE_MAX ? UINT64_MAX / 2 : lines_);
+    // sd_journal_previous_skip() stops at the head; it refuses counts above INT_MAX (ERANGE).
+    r = sd_journal_previous_skip(j_, lines_ > size_t(INT_MAX) ? uint64_t(INT_MAX) : uint64_t(lines_));
     if (r < 0) return fail(-r, "read journal");
     n = size_t(r);
     if (n == 0) return out;

@@ -228,7 +228,8 @@ Result<> Manager::run_job(const char* method, const std::string& unit, const Job
     if (auto st = unit_state(unit))
         detail = fmt::format(" (unit is {}/{}{})", st->active_state, st->sub_state,
                              st->result.empty() || st->result == "success" ? "" : ", result " + st->result);
-    return fail(EIO, "{}: job {}{}; see 'systemctl status {}' and 'journalctl -u {}'", ctx, result, detail, unit, unit);
+    // Not a system error: code 0 keeps strerror() out of the message.
+    return fail(0, "{}: job {}{}; see 'systemctl status {}' and 'journalctl -u {}'", ctx, result, detail, unit, unit);
 }
 
 Result<> Manager::start(const std::string& unit, const JobOptions& o) { return run_job("StartUnit", unit, o); }

@@ -1,0 +1,24 @@
+// Who may call what. The bus policy (dbus/org.berth.Storage1.conf) already lets only root send
+// mutating calls; the daemon checks again from the caller's credentials so a permissive or broken
+// policy does not open the store.
+#include "daemon.h"
+
+namespace berth::berthd {
+
+int require_root(sd_bus_message* m, sd_bus_error* error) {
+    sd_bus_creds* raw = nullptr;
+    // The bus reports the uid it got from SO_PEERCRED (the effective uid at connect time); ask for
+    // the euid too where the transport has it.
+    int r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID | SD_BUS_CREDS_UID, &raw);
+    if (r < 0) return sd_bus_error_set_errnof(error, r, "Cannot determine caller credentials: %m");
+    bus::CredsPtr creds(raw);
+    uid_t uid = static_cast<uid_t>(-1);
+    if (sd_bus_creds_get_euid(raw, &uid) < 0 && sd_bus_creds_get_uid(raw, &uid) < 0)
+        return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED, "Cannot determine caller's user id");
+    if (uid != 0)
+        return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED, "Only root may call %s (caller uid %u)",
+                                 sd_bus_message_get_member(m), static_cast<unsigned>(uid));
+    return 0;
+}
+
+}  // namespace berth::berthd

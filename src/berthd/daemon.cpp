@@ -1,0 +1,216 @@
+#include "daemon.h"
+
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <systemd/sd-daemon.h>
+
+namespace berth::berthd {
+
+Daemon::Daemon(bus::Storage& storage) : storage_(storage) {}
+
+Daemon::~Daemon() {
+    for (auto& [id, job] : jobs_) job->cancel = true;
+    for (auto& [id, thread] : workers_)
+        if (thread.joinable()) thread.join();
+}
+
+void Daemon::post(std::function<void()> fn) {
+    {
+        std::lock_guard lock(queue_mutex_);
+        queue_.push_back(std::move(fn));
+    }
+    uint64_t one = 1;
+    (void)!::write(queue_fd_.get(), &one, sizeof one);
+}
+
+int Daemon::on_queue(sd_event_source*, int fd, uint32_t, void* userdata) noexcept {
+    auto* self = static_cast<Daemon*>(userdata);
+    uint64_t count;
+    (void)!::read(fd, &count, sizeof count);
+    std::vector<std::function<void()>> items;
+    {
+        std::lock_guard lock(self->queue_mutex_);
+        items.swap(self->queue_);
+    }
+    for (auto& fn : items) fn();
+    return 0;
+}
+
+// Progress is written by workers into an atomic; the loop publishes changes a few times a second.
+int Daemon::on_progress_timer(sd_event_source* source, uint64_t usec, void* userdata) noexcept {
+    auto* self = static_cast<Daemon*>(userdata);
+    for (auto& [id, job] : self->jobs_) {
+        double p = job->progress.load();
+        if (p != job->announced_progress) {
+            job->announced_progress = p;
+            sd_bus_emit_properties_changed(self->bus_.get(), job->path.c_str(), bus::kJobInterface, "Progress",
+                                           nullptr);
+        }
+    }
+    sd_event_source_set_time(source, usec + 200 * 1000);
+    return 0;
+}
+
+int Daemon::on_signal(sd_event_source*, const struct signalfd_siginfo*, void* userdata) noexcept {
+    static_cast<Daemon*>(userdata)->exit();
+    return 0;
+}
+
+void Daemon::exit() {
+    if (stopping_) return;
+    stopping_ = true;
+    sd_notify(0, "STOPPING=1\nSTATUS=Stopping, cancelling jobs");
+    for (auto& [id, job] : jobs_) job->cancel = true;
+    // Workers finish (or notice the cancel flag) and post their completions; leave the loop once
+    // the last one is back so every caller gets an answer.
+    if (workers_.empty()) sd_event_exit(event_.get(), 0);
+}
+
+void Daemon::spawn(std::function<void()> fn) {
+    uint64_t wid = next_worker_++;
+    workers_.emplace(wid, std::thread([this, wid, fn = std::move(fn)] {
+        fn();
+        post([this, wid] {
+            auto it = workers_.find(wid);
+            if (it != workers_.end()) {
+                it->second.join();
+                workers_.erase(it);
+            }
+            if (stopping_ && workers_.empty()) sd_event_exit(event_.get(), 0);
+        });
+    }));
+}
+
+int Daemon::reply_async(sd_bus_message* m, std::function<Result<Appender>()> work) {
+    bus::MessagePtr call(sd_bus_message_ref(m));
+    auto shared_call = std::make_shared<bus::MessagePtr>(std::move(call));
+    spawn([this, shared_call, work = std::move(work)] {
+        auto result = std::make_shared<Result<Appender>>(work());
+        post([shared_call, result] {
+            sd_bus_message* msg = shared_call->get();
+            if (!*result) {
+                bus::BusError e;
+                bus::set_bus_error(e.get(), result->error());
+                sd_bus_reply_method_error(msg, e.get());
+                return;
+            }
+            sd_bus_message* reply = nullptr;
+            int r = sd_bus_message_new_method_return(msg, &reply);
+            bus::MessagePtr owned(reply);
+            if (r >= 0 && **result) r = (**result)(reply);
+            if (r < 0) {
+                sd_bus_reply_method_errnof(msg, -r, "Failed to build reply: %m");
+                return;
+            }
+            sd_bus_send(nullptr, reply, nullptr);
+        });
+    });
+    return 1;
+}
+
+Job& Daemon::start_job(const std::string& type, const std::string& description,
+                       std::function<Result<std::string>(Job&)> work) {
+    auto job = std::make_unique<Job>();
+    job->id = next_job_++;
+    job->type = type;
+    job->description = description;
+    job->path = std::string(bus::kJobPrefix) + "/" + std::to_string(job->id);
+    Job& ref = *job;
+    jobs_.emplace(job->id, std::move(job));
+    (void)add_job_object(*this, bus_.get(), ref);
+    sd_bus_emit_signal(bus_.get(), bus::kManagerPath, bus::kManagerInterface, "JobNew", "uo", ref.id,
+                       ref.path.c_str());
+    uint32_t id = ref.id;
+    spawn([this, id, &ref, work = std::move(work)] {
+        auto result = std::make_shared<Result<std::string>>(work(ref));
+        post([this, id, result] {
+            auto it = jobs_.find(id);
+            if (it == jobs_.end()) return;
+            Job& j = *it->second;
+            const char* status = *result ? "done" : j.cancel ? "canceled" : "failed";
+            std::string image = *result ? **result : "";
+            std::string error = *result ? "" : result->error().message;
+            int code = *result ? 0 : result->error().code;
+            sd_bus_emit_signal(bus_.get(), bus::kManagerPath, bus::kManagerInterface, "JobRemoved", "uossis", j.id,
+                               j.path.c_str(), status, image.c_str(), code, error.c_str());
+            jobs_.erase(it);
+        });
+    });
+    return ref;
+}
+
+Job* Daemon::find_job(uint32_t id) {
+    auto it = jobs_.find(id);
+    return it == jobs_.end() ? nullptr : it->second.get();
+}
+
+Result<> Daemon::register_objects() {
+    BERTH_TRY_VOID(add_manager_object(*this, bus_.get(), slots_));
+    BERTH_TRY_VOID(add_image_and_container_objects(*this, bus_.get(), slots_));
+    return {};
+}
+
+Result<> Daemon::start(const std::string& bus_address) {
+    sd_event* ev = nullptr;
+    int r = sd_event_new(&ev);
+    if (r < 0) return fail(-r, "create event loop");
+    event_.reset(ev);
+
+    int efd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (efd < 0) return fail_errno("eventfd");
+    queue_fd_.reset(efd);
+    sd_event_source* src = nullptr;
+    r = sd_event_add_io(ev, &src, efd, EPOLLIN, on_queue, this);
+    if (r < 0) return fail(-r, "watch worker queue");
+    queue_source_.reset(src);
+
+    r = sd_event_add_time_relative(ev, &src, CLOCK_MONOTONIC, 200 * 1000, 50 * 1000, on_progress_timer, this);
+    if (r < 0) return fail(-r, "add progress timer");
+    sd_event_source_set_enabled(src, SD_EVENT_ON);
+    progress_source_.reset(src);
+
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &mask, nullptr);
+    r = sd_event_add_signal(ev, &src, SIGTERM, on_signal, this);
+    if (r < 0) return fail(-r, "watch SIGTERM");
+    sigterm_source_.reset(src);
+    r = sd_event_add_signal(ev, &src, SIGINT, on_signal, this);
+    if (r < 0) return fail(-r, "watch SIGINT");
+    sigint_source_.reset(src);
+
+    sd_bus* b = nullptr;
+    if (bus_address.empty()) {
+        r = sd_bus_open_system(&b);
+        if (r < 0) return fail(-r, "connect to the system bus");
+    } else {
+        r = sd_bus_new(&b);
+        if (r < 0) return fail(-r, "allocate bus");
+        bus::BusPtr guard(b);
+        if ((r = sd_bus_set_address(b, bus_address.c_str())) < 0 || (r = sd_bus_set_bus_client(b, 1)) < 0 ||
+            (r = sd_bus_negotiate_fds(b, 1)) < 0 || (r = sd_bus_start(b)) < 0)
+            return fail(-r, "connect to bus '{}'", bus_address);
+        guard.release();
+    }
+    bus_.reset(b);
+    BERTH_TRY_VOID_CTX(register_objects(), "export objects");
+    r = sd_bus_attach_event(b, ev, SD_EVENT_PRIORITY_NORMAL);
+    if (r < 0) return fail(-r, "attach bus to event loop");
+    r = sd_bus_request_name(b, bus::kService, 0);
+    if (r < 0) return fail(-r, "acquire bus name '{}'", bus::kService);
+    return {};
+}
+
+Result<> Daemon::run() {
+    sd_notify(0, "READY=1\nSTATUS=Serving org.berth.Storage1");
+    int r = sd_event_loop(event_.get());
+    for (auto& [id, thread] : workers_)
+        if (thread.joinable()) thread.join();
+    workers_.clear();
+    if (r < 0) return fail(-r, "event loop");
+    return {};
+}
+
+}  // namespace berth::berthd

@@ -1,0 +1,105 @@
+// berthd's core: an sd-event loop serving org.berth.Storage1 over sd-bus for a Storage.
+//
+// Threads. sd-bus objects are touched only by the loop thread. Work that can take long (imports,
+// exports, removals, commits, GC) runs on worker threads; a worker hands its result back through
+// a queue + eventfd and the loop thread sends the reply or signal. Reads (ListImages, properties)
+// are answered on the loop thread directly, so they are answered while imports run.
+//
+// Files: daemon.cpp (loop, workers, jobs), manager.cpp (the manager object), objects.cpp (image
+// and container objects), access.cpp (who may call what), main.cpp (options, signals, notify).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "basic/result.h"
+#include "bus/bus-util.h"
+#include "bus/storage.h"
+
+namespace berth::berthd {
+
+// A long-running operation exposed as /org/berth/Storage1/job/<id>.
+struct Job {
+    uint32_t id = 0;
+    std::string type;         // "import", "export"
+    std::string description;  // image name or ref
+    std::string path;
+    std::atomic<double> progress{0.0};
+    double announced_progress = 0.0;
+    std::atomic<bool> cancel{false};
+    bus::SlotPtr slot;
+};
+
+// The reply-building half of an asynchronous method: runs on the loop thread.
+using Appender = std::function<int(sd_bus_message* reply)>;
+
+class Daemon {
+public:
+    explicit Daemon(bus::Storage& storage);
+    ~Daemon();
+    Daemon(const Daemon&) = delete;
+    Daemon& operator=(const Daemon&) = delete;
+
+    // Connects to `bus_address` ("" = the system bus), exports the objects and takes the name.
+    Result<> start(const std::string& bus_address);
+    // Runs until SIGTERM/SIGINT (or exit()); cancels jobs and joins workers before returning.
+    Result<> run();
+    void exit();
+
+    sd_event* event() { return event_.get(); }
+    sd_bus* bus() { return bus_.get(); }
+    bus::Storage& storage() { return storage_; }
+
+    // Runs `work` on a worker thread, then replies to `m` from the loop thread with the appender's
+    // output (or the error). Returns 1 (the handler's "reply will follow").
+    int reply_async(sd_bus_message* m, std::function<Result<Appender>()> work);
+
+    // Starts a job; `work` runs on a worker with the job for progress/cancel and returns the
+    // result image id (or "" when none). Emits JobNew now and JobRemoved when done.
+    Job& start_job(const std::string& type, const std::string& description,
+                   std::function<Result<std::string>(Job&)> work);
+    Job* find_job(uint32_t id);
+    size_t job_count() const { return jobs_.size(); }
+
+    // Posts `fn` to run on the loop thread (callable from any thread).
+    void post(std::function<void()> fn);
+
+private:
+    void spawn(std::function<void()> fn);
+    static int on_queue(sd_event_source*, int fd, uint32_t, void* userdata) noexcept;
+    static int on_progress_timer(sd_event_source*, uint64_t usec, void* userdata) noexcept;
+    static int on_signal(sd_event_source*, const struct signalfd_siginfo*, void* userdata) noexcept;
+    Result<> register_objects();
+
+    bus::Storage& storage_;
+    bus::EventPtr event_;
+    bus::BusPtr bus_;
+    std::vector<bus::SlotPtr> slots_;
+    bus::EventSourcePtr queue_source_, progress_source_, sigterm_source_, sigint_source_;
+    UniqueFd queue_fd_;
+    std::mutex queue_mutex_;
+    std::vector<std::function<void()>> queue_;
+    std::map<uint64_t, std::thread> workers_;
+    uint64_t next_worker_ = 1;
+    std::map<uint32_t, std::unique_ptr<Job>> jobs_;
+    uint32_t next_job_ = 1;
+    bool stopping_ = false;
+};
+
+// Access control (access.cpp). Mutating calls need euid 0; the bus policy says the same.
+// Returns 0 when allowed, or a negative errno with `error` set to AccessDenied.
+int require_root(sd_bus_message* m, sd_bus_error* error);
+
+// Object tables (manager.cpp, objects.cpp).
+Result<> add_manager_object(Daemon& daemon, sd_bus* bus, std::vector<bus::SlotPtr>& slots);
+Result<> add_image_and_container_objects(Daemon& daemon, sd_bus* bus, std::vector<bus::SlotPtr>& slots);
+Result<> add_job_object(Daemon& daemon, sd_bus* bus, Job& job);
+
+}  // namespace berth::berthd

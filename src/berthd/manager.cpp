@@ -1,0 +1,335 @@
+// /org/berth/Storage1, interface org.berth.Storage1.Manager. Each method: read and validate the
+// arguments, check authorization, then do the work (reads here, writes on a worker).
+#include <fcntl.h>
+
+#include "bus/wire.h"
+#include "daemon.h"
+
+namespace berth::berthd {
+
+namespace {
+
+using namespace berth::bus;
+
+Daemon& D(void* userdata) { return *static_cast<Daemon*>(userdata); }
+
+int reply_error(sd_bus_error* ret, const Error& e) { return set_bus_error(ret, e); }
+
+#define CHECK_VALID(expr)                                     \
+    do {                                                      \
+        auto v_ = (expr);                                     \
+        if (!v_) return reply_error(ret_error, v_.error());   \
+    } while (0)
+
+#define READ_ARGS(...)                                        \
+    do {                                                      \
+        int r_ = sd_bus_message_read(m, __VA_ARGS__);         \
+        if (r_ < 0) return r_;                                \
+    } while (0)
+
+// The caller's fd is only borrowed by the message; keep our own copy for the worker.
+Result<UniqueFd> dup_fd(int fd) {
+    int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    if (copy < 0) return fail_errno("duplicate the caller's file descriptor");
+    return UniqueFd(copy);
+}
+
+int method_import_image(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) noexcept {
+    int fd;
+    const char *format, *name;
+    READ_ARGS("hss", &fd, &format, &name);
+    CHECK_VALID(validate_import_format(format));
+    if (*name) CHECK_VALID(validate_image_name(name));
+    if (int r = require_root(m, ret_error); r < 0) return r;
+    auto copy = dup_fd(fd);
+    if (!copy) return reply_error(ret_error, copy.error());
+    auto shared_fd = std::make_shared<UniqueFd>(std::move(*copy));
+    Daemon& d = D(userdata);
+    std::string fmt_s = format, name_s = name;
+    Job& job = d.start_job("import", name_s, [&d, shared_fd, fmt_s, name_s](Job& j) -> Result<std::string> {
+        auto progress = [&j](double p) { j.progress = p; };
+        auto image = d.storage().import_image(shared_fd->get(), fmt_s, name_s, progress, j.cancel);
+        shared_fd->reset();
+        if (!image) return fail(image.error());
+        j.progress = 1.0;
+        return image->id;
+    });
+    return sd_bus_reply_method_return(m, "uo", job.id, job.path.c_str());
+}
+
+int method_export_image(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) noexcept {
+    const char *ref, *format;
+    int fd;
+    READ_ARGS("shs", &ref, &fd, &format);
+    CHECK_VALID(validate_image_ref(ref));
+    CHECK_VALID(validate_export_format(format));
+    // Export only reads the store; the caller's fd decides where the bytes go. Still root-only:
+    // it is a long job that costs the daemon's resources.
+    if (int r = require_root(m, ret_error); r < 0) return r;
+    auto copy = dup_fd(fd);
+    if (!copy) return reply_error(ret_error, copy.error());
+    auto shared_fd = std::make_shared<UniqueFd>(std::move(*copy));
+    Daemon& d = D(userdata);
+    std::string ref_s = ref, fmt_s = *format ? format : "oci-archive";
+    Job& job = d.start_job("export", ref_s, [&d, shared_fd, ref_s, fmt_s](Job& j) -> Result<std::string> {
+        BERTH_TRY_VOID(d.storage().export_image(ref_s, shared_fd->get(), fmt_s));
+        shared_fd->reset();
+        j.progress = 1.0;
+        return std::string();
+    });
+    return sd_bus_reply_method_return(m, "uo", job.id, job.path.c_str());
+}
+
+int method_list_images(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) noexcept {
+    auto images = D(userdata).storage().list_images();
+    if (!images) return reply_error(ret_error, images.error());
+    sd_bus_message* reply = nullptr;
+    int r = sd_bus_message_new_method_return(m, &reply);
+    if (r < 0) return r;
+    MessagePtr owned(reply);
+    if ((r = wire::append_array(reply, wire::kImage, *images, wire::append_image)) < 0) return r;
+    return sd_bus_send(nullptr, reply, nullptr);
+}
+
+int method_get_image(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) noexcept {
+    const char* ref;
+    READ_ARGS("s", &ref);
+    CHECK_VALID(validate_image_ref(ref));
+    auto image = D(userdata).storage().get_image(ref);
+    if (!image) return reply_error(ret_error, image.error());
+    sd_bus_message* reply = nullptr;
+    int r = sd_bus_message_new_method_return(m, &reply);
+    if (r < 0) return r;
+    MessagePtr owned(reply);
+    std::string path = object_path(kImagePrefix, image->id);
+    if ((r = sd_bus_message_append(reply, "o", path.c_str())) < 0 || (r = wire::append_image(reply, *image)) < 0)
+        return r;
+    return sd_bus_send(nullptr, reply, nullptr);
+}
+
+int method_remove_image(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) noexcept {
+    const char* ref;
+    READ_ARGS("s", &ref);
+    CHECK_VALID(validate_image_ref(ref));
+    if (int r = require_root(m, ret_error); r < 0) return r;
+    Daemon& d = D(userdata);
+    std::string ref_s = ref;
+    return d.reply_async(m, [&d, ref_s]() -> Result<Appender> {
+        BERTH_TRY_VOID(d.storage().remove_image(ref_s));
+        return Appender();
+    });
+}
+
+int method_tag_image(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) noexcept {
+    const char *ref, *name;
+    READ_ARGS("ss", &ref, &name);
+    CHECK_VALID(validate_image_ref(ref));
+    CHECK_VALID(validate_image_name(name));
+    if (int r = require_root(m, ret_error); r < 0) return r;
+    Daemon& d = D(userdata);
+    std::string ref_s = ref, name_s = name;
+    return d.reply_async(m, [&d, ref_s, name_s]() -> Result<Appender> {
+        BERTH_TRY_VOID(d.storage().tag_image(ref_s, name_s));
+        return Appender();
+    });
+}
+
+int method_prepare_container(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) noexcept {
+    const char *name, *image;
+    int ephemeral;
+    READ_ARGS("ssb", &name, &image, &ephemeral);
+    CHECK_VALID(validate_object_name("container", name));
+    if (*image) CHECK_VALID(validate_image_ref(image));
+    if (int r = require_root(m, ret_error); r < 0) return r;
+    Daemon& d = D(userdata);
+    std::string name_s = name, image_s = image;
+    bool eph = ephemeral;
+    return d.reply_async(m, [&d, name_s, image_s, eph]() -> Result<Appender> {
+        auto prepared = BERTH_TRY(d.storage().prepare_container(name_s, image_s, eph));
+        return Appender([prepared](sd_bus_message* reply) {
+            int r = sd_bus_message_append(reply, "s", prepared.snapshot_id.c_str());
+            if (r >= 0) r = wire::append_mount(reply, prepared.rootfs);
+            if (r >= 0) r = wire::append_config(reply, prepared.config);
+            return r;
+        });
+    });
+}
+
+// ReleaseContainer, RemoveContainer, RemoveVolume: one name, root only, no reply data.
+template <Result<> (Storage::*Fn)(const std::string&)>
+int method_name_only(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) noexcept {
+    const char* name;
+    READ_ARGS("s", &name);
+    const char* what = std::string_view(sd_bus_message_get_member(m)).find("Volume") != std::string_view::npos
+                           ? "volume"
+                           : "container";
+    CHECK_VALID(validate_object_name(what, name));
+    if (int r = require_root(m, ret_error); r < 0) return r;
+    Daemon& d = D(userdata);
+    std::string name_s = name;
+    return d.reply_async(m, [&d, name_s]() -> Result<Appender> {
+        BERTH_TRY_VOID((d.storage().*Fn)(name_s));
+        return Appender();
+    });
+}
+
+int method_commit_container(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) noexcept {
+    const char *name, *image_name;
+    READ_ARGS("ss", &name, &image_name);
+    CHECK_VALID(validate_object_name("container", name));
+    CHECK_VALID(validate_image_name(image_name));
+    if (int r = require_root(m, ret_error); r < 0) return r;
+    Daemon& d = D(userdata);
+    std::string name_s = name, image_s = image_name;
+    return d.reply_async(m, [&d, name_s, image_s]() -> Result<Appender> {
+        auto image = BERTH_TRY(d.storage().commit_container(name_s, image_s));
+        return Appender([image](sd_bus_message* reply) {
+            std::string path = object_path(kImagePrefix, image.id);
+            int r = sd_bus_message_append(reply, "o", path.c_str());
+            return r < 0 ? r : wire::append_image(reply, image);
+        });
+    });
+}
+
+int method_list_containers(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) noexcept {
+    auto items = D(userdata).storage().list_containers();
+    if (!items) return reply_error(ret_error, items.error());
+    sd_bus_message* reply = nullptr;
+    int r = sd_bus_message_new_method_return(m, &reply);
+    if (r < 0) return r;
+    MessagePtr owned(reply);
+    if ((r = wire::append_array(reply, wire::kContainer, *items, wire::append_container)) < 0) return r;
+    return sd_bus_send(nullptr, reply, nullptr);
+}
+
+int method_create_volume(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) noexcept {
+    const char* name;
+    READ_ARGS("s", &name);
+    CHECK_VALID(validate_object_name("volume", name));
+    if (int r = require_root(m, ret_error); r < 0) return r;
+    Daemon& d = D(userdata);
+    std::string name_s = name;
+    return d.reply_async(m, [&d, name_s]() -> Result<Appender> {
+        auto spec = BERTH_TRY(d.storage().create_volume(name_s));
+        return Appender([spec](sd_bus_message* reply) { return wire::append_mount(reply, spec); });
+    });
+}
+
+int method_list_volumes(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) noexcept {
+    auto items = D(userdata).storage().list_volumes();
+    if (!items) return reply_error(ret_error, items.error());
+    sd_bus_message* reply = nullptr;
+    int r = sd_bus_message_new_method_return(m, &reply);
+    if (r < 0) return r;
+    MessagePtr owned(reply);
+    if ((r = wire::append_array(reply, wire::kVolume, *items, wire::append_volume)) < 0) return r;
+    return sd_bus_send(nullptr, reply, nullptr);
+}
+
+int method_garbage_collect(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) noexcept {
+    if (int r = require_root(m, ret_error); r < 0) return r;
+    Daemon& d = D(userdata);
+    return d.reply_async(m, [&d]() -> Result<Appender> {
+        auto report = BERTH_TRY(d.storage().garbage_collect());
+        return Appender([report](sd_bus_message* reply) {
+            int r = append_strv(reply, report.removed);
+            return r < 0 ? r : sd_bus_message_append(reply, "t", report.bytes_freed);
+        });
+    });
+}
+
+// Walks the store's trees, which can take a while: on a worker, but open to everyone.
+int method_disk_usage(sd_bus_message* m, void* userdata, sd_bus_error*) noexcept {
+    Daemon& d = D(userdata);
+    return d.reply_async(m, [&d]() -> Result<Appender> {
+        auto usage = BERTH_TRY(d.storage().disk_usage());
+        return Appender([usage](sd_bus_message* reply) {
+            int r = wire::append_pool(reply, usage.pool);
+            if (r >= 0) r = wire::append_array(reply, wire::kImage, usage.images, wire::append_image);
+            if (r >= 0) r = wire::append_array(reply, wire::kContainer, usage.containers, wire::append_container);
+            if (r >= 0) r = wire::append_array(reply, wire::kVolume, usage.volumes, wire::append_volume);
+            return r;
+        });
+    });
+}
+
+int property_pool(sd_bus*, const char*, const char*, const char* property, sd_bus_message* reply, void* userdata,
+                  sd_bus_error* ret_error) noexcept {
+    auto pool = D(userdata).storage().pool_status();
+    if (!pool) return reply_error(ret_error, pool.error());
+    std::string_view p = property;
+    if (p == "Backend") return sd_bus_message_append(reply, "s", pool->backend.c_str());
+    if (p == "StoreRoot") return sd_bus_message_append(reply, "s", pool->root.c_str());
+    if (p == "PoolPath") return sd_bus_message_append(reply, "s", pool->pool_path.c_str());
+    if (p == "PoolUsage") return sd_bus_message_append(reply, "t", pool->used);
+    return sd_bus_message_append(reply, "t", pool->size);
+}
+
+const sd_bus_vtable manager_vtable[] = {
+    SD_BUS_VTABLE_START(0),
+    SD_BUS_PROPERTY("Backend", "s", property_pool, 0, 0),
+    SD_BUS_PROPERTY("StoreRoot", "s", property_pool, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+    SD_BUS_PROPERTY("PoolPath", "s", property_pool, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+    SD_BUS_PROPERTY("PoolUsage", "t", property_pool, 0, 0),
+    SD_BUS_PROPERTY("PoolSize", "t", property_pool, 0, 0),
+    SD_BUS_METHOD_WITH_NAMES("ImportImage", "hss", SD_BUS_PARAM(fd) SD_BUS_PARAM(format) SD_BUS_PARAM(name), "uo",
+                             SD_BUS_PARAM(job_id) SD_BUS_PARAM(job_path), method_import_image,
+                             SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("ListImages", "", , "a(sasttas(asasassss))", SD_BUS_PARAM(images), method_list_images,
+                             SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("GetImage", "s", SD_BUS_PARAM(image), "o(sasttas(asasassss))",
+                             SD_BUS_PARAM(path) SD_BUS_PARAM(info), method_get_image, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("RemoveImage", "s", SD_BUS_PARAM(image), "", , method_remove_image,
+                             SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("TagImage", "ss", SD_BUS_PARAM(image) SD_BUS_PARAM(name), "", , method_tag_image,
+                             SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("ExportImage", "shs", SD_BUS_PARAM(image) SD_BUS_PARAM(fd) SD_BUS_PARAM(format), "uo",
+                             SD_BUS_PARAM(job_id) SD_BUS_PARAM(job_path), method_export_image,
+                             SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("PrepareContainer", "ssb",
+                             SD_BUS_PARAM(name) SD_BUS_PARAM(image) SD_BUS_PARAM(ephemeral),
+                             "s(ssasssssb)(asasassss)",
+                             SD_BUS_PARAM(snapshot_id) SD_BUS_PARAM(rootfs) SD_BUS_PARAM(config),
+                             method_prepare_container, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("ReleaseContainer", "s", SD_BUS_PARAM(name), "", ,
+                             method_name_only<&Storage::release_container>, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("RemoveContainer", "s", SD_BUS_PARAM(name), "", ,
+                             method_name_only<&Storage::remove_container>, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("CommitContainer", "ss", SD_BUS_PARAM(name) SD_BUS_PARAM(image_name),
+                             "o(sasttas(asasassss))", SD_BUS_PARAM(path) SD_BUS_PARAM(info),
+                             method_commit_container, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("ListContainers", "", , "a(sssbt)", SD_BUS_PARAM(containers), method_list_containers,
+                             SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("CreateVolume", "s", SD_BUS_PARAM(name), "(ssasssssb)", SD_BUS_PARAM(mount),
+                             method_create_volume, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("RemoveVolume", "s", SD_BUS_PARAM(name), "", ,
+                             method_name_only<&Storage::remove_volume>, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("ListVolumes", "", , "a(st)", SD_BUS_PARAM(volumes), method_list_volumes,
+                             SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("GarbageCollect", "", , "ast", SD_BUS_PARAM(removed) SD_BUS_PARAM(bytes_freed),
+                             method_garbage_collect, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("DiskUsage", "", , "(ssstt)a(sasttas(asasassss))a(sssbt)a(st)",
+                             SD_BUS_PARAM(pool) SD_BUS_PARAM(images) SD_BUS_PARAM(containers) SD_BUS_PARAM(volumes),
+                             method_disk_usage, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_SIGNAL_WITH_NAMES("JobNew", "uo", SD_BUS_PARAM(job_id) SD_BUS_PARAM(job_path), 0),
+    SD_BUS_SIGNAL_WITH_NAMES("JobRemoved", "uossis",
+                             SD_BUS_PARAM(job_id) SD_BUS_PARAM(job_path) SD_BUS_PARAM(result) SD_BUS_PARAM(image_id)
+                                 SD_BUS_PARAM(errno) SD_BUS_PARAM(error),
+                             0),
+    SD_BUS_VTABLE_END,
+};
+
+}  // namespace
+
+Result<> add_manager_object(Daemon& daemon, sd_bus* bus, std::vector<SlotPtr>& slots) {
+    sd_bus_slot* slot = nullptr;
+    int r = sd_bus_add_object_vtable(bus, &slot, kManagerPath, kManagerInterface, manager_vtable, &daemon);
+    if (r < 0) return fail(-r, "add manager object");
+    slots.emplace_back(slot);
+    r = sd_bus_add_object_manager(bus, &slot, kManagerPath);
+    if (r < 0) return fail(-r, "add object manager");
+    slots.emplace_back(slot);
+    return {};
+}
+
+}  // namespace berth::berthd

@@ -1,0 +1,166 @@
+// LocalStorage: the store library in this process. berthd serves it; `berth` uses it directly
+// when no berthd is reachable. Store::open() holds the store's exclusive lock for the object's
+// lifetime, so an embedded `berth` and a running berthd never write the store at the same time.
+#include <sys/stat.h>
+
+#include "basic/fs-util.h"
+#include "bus/storage.h"
+
+namespace berth::bus {
+
+namespace {
+
+ImageInfo convert(const store::ImageInfo& in) {
+    ImageInfo out;
+    out.id = in.id;
+    out.names = in.names;
+    out.size = in.size;
+    int64_t when = in.created > 0 ? in.created : in.imported;
+    out.created_usec = when > 0 ? static_cast<uint64_t>(when) * 1000000ull : 0;
+    for (auto& l : in.layers) out.layers.push_back(l.chain_id);
+    out.config = in.config;
+    return out;
+}
+
+ContainerInfo convert(const store::ContainerInfo& in) {
+    ContainerInfo out;
+    out.name = in.name;
+    out.image = in.image_id;
+    out.layer = in.snapshot_id;
+    out.ephemeral = in.ephemeral;
+    return out;
+}
+
+Result<store::ImportFormat> import_format(const std::string& format) {
+    if (format.empty()) return store::ImportFormat::Auto;
+    if (format == "oci" || format == "oci-archive") return store::ImportFormat::OciLayout;
+    if (format == "docker-archive") return store::ImportFormat::DockerArchive;
+    if (format == "rootfs") return store::ImportFormat::RootfsTar;
+    BERTH_TRY_VOID(validate_import_format(format));
+    return fail(EINVAL, "unknown image format '{}'", format);
+}
+
+class LocalStorage final : public Storage {
+public:
+    explicit LocalStorage(std::unique_ptr<store::Store> store) : store_(std::move(store)) {}
+
+    std::string mode() const override { return "embedded"; }
+
+    Result<ImageInfo> import_image(int fd, const std::string& format, const std::string& name,
+                                   const ProgressFn& progress, const std::atomic<bool>& cancel) override {
+        auto fmt_v = BERTH_TRY(import_format(format));
+        store::ProgressFn report;
+        if (progress)
+            report = [&progress](const store::ImportProgress& p) {
+                if (p.phase == "done") return progress(1.0);
+                if (p.bytes_total > 0)
+                    return progress(0.95 * static_cast<double>(p.bytes_done) / static_cast<double>(p.bytes_total));
+                if (p.layer_count > 0)
+                    progress(0.95 * static_cast<double>(p.layer_index) / static_cast<double>(p.layer_count));
+            };
+        struct stat st {};
+        if (::fstat(fd, &st) < 0) return fail_errno("inspect the image input");
+        // An OCI layout directory arrives as a directory fd; the store reads it by path.
+        auto image = S_ISDIR(st.st_mode) ? store_->import_image_path(fd_path(fd), fmt_v, name, report, &cancel)
+                                         : store_->import_image(fd, fmt_v, name, report, &cancel);
+        if (!image) return fail(image.error());
+        return convert(*image);
+    }
+
+    Result<std::vector<ImageInfo>> list_images() override {
+        std::vector<ImageInfo> out;
+        for (auto& i : store_->list_images()) out.push_back(convert(i));
+        return out;
+    }
+
+    Result<ImageInfo> get_image(const std::string& ref) override {
+        auto image = BERTH_TRY(store_->get_image(ref));
+        return convert(image);
+    }
+
+    Result<> remove_image(const std::string& ref) override { return store_->remove_image(ref); }
+    Result<> tag_image(const std::string& ref, const std::string& name) override {
+        return store_->tag_image(ref, name);
+    }
+    Result<> export_image(const std::string& ref, int fd, const std::string& format) override {
+        BERTH_TRY_VOID(validate_export_format(format));
+        return store_->export_image(ref, fd);
+    }
+
+    Result<PreparedContainer> prepare_container(const std::string& name, const std::string& image,
+                                                bool ephemeral) override {
+        auto p = BERTH_TRY(store_->prepare_container(name, image, ephemeral));
+        return PreparedContainer{p.snapshot_id, p.rootfs, p.config};
+    }
+    Result<> release_container(const std::string& name) override { return store_->release_container(name); }
+    Result<> remove_container(const std::string& name) override { return store_->remove_container(name); }
+    Result<ImageInfo> commit_container(const std::string& name, const std::string& image_name) override {
+        auto image = BERTH_TRY(store_->commit_container(name, image_name));
+        return convert(image);
+    }
+    Result<std::vector<ContainerInfo>> list_containers() override {
+        std::vector<ContainerInfo> out;
+        for (auto& c : store_->list_containers()) out.push_back(convert(c));
+        return out;
+    }
+
+    Result<store::MountSpec> create_volume(const std::string& name) override {
+        auto v = BERTH_TRY(store_->create_volume(name));
+        return v.mount;
+    }
+    Result<> remove_volume(const std::string& name) override { return store_->remove_volume(name); }
+    Result<std::vector<VolumeInfo>> list_volumes() override {
+        std::vector<VolumeInfo> out;
+        for (auto& v : store_->list_volumes()) out.push_back(VolumeInfo{v.name, 0});
+        return out;
+    }
+
+    Result<GcReport> garbage_collect() override {
+        auto r = BERTH_TRY(store_->gc());
+        GcReport out;
+        out.removed = r.removed_layers;
+        out.removed.insert(out.removed.end(), r.removed_blobs.begin(), r.removed_blobs.end());
+        out.removed.insert(out.removed.end(), r.removed_other.begin(), r.removed_other.end());
+        out.bytes_freed = r.bytes_freed;
+        return out;
+    }
+
+    Result<DiskUsage> disk_usage() override {
+        auto df = BERTH_TRY(store_->df());
+        DiskUsage out;
+        out.pool = BERTH_TRY(pool_status());
+        for (auto& e : df.images) {
+            ImageInfo i;
+            i.id = e.id;
+            if (e.name != e.id) i.names.push_back(e.name);
+            i.size = e.size;
+            out.images.push_back(std::move(i));
+        }
+        for (auto& e : df.containers) out.containers.push_back(ContainerInfo{e.name, "", e.id, false, e.size});
+        for (auto& e : df.volumes) out.volumes.push_back(VolumeInfo{e.name, e.size});
+        return out;
+    }
+
+    Result<PoolStatus> pool_status() override {
+        PoolStatus p;
+        p.backend = store_->backend_name();
+        p.root = store_->root();
+        p.pool_path = store_->pool_path();
+        auto usage = BERTH_TRY(store_->pool_usage());
+        p.used = usage.data_used;
+        p.size = usage.data_total;
+        return p;
+    }
+
+private:
+    std::unique_ptr<store::Store> store_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Storage>> open_local_storage(const StorageOptions& options) {
+    auto s = BERTH_TRY_CTX(store::Store::open(options), fmt::format("open store '{}'", options.root));
+    return std::unique_ptr<Storage>(std::make_unique<LocalStorage>(std::move(s)));
+}
+
+}  // namespace berth::bus

@@ -1,0 +1,290 @@
+// RemoteStorage: org.berth.Storage1 on the system bus. Long operations (import, export) are jobs:
+// the call returns a job at once and the result arrives as the manager's JobRemoved signal.
+#include <cstdlib>
+#include <map>
+
+#include "bus/bus-util.h"
+#include "bus/wire.h"
+
+namespace berth::bus {
+
+namespace {
+
+// Mutating calls run on the daemon's workers and may take long (commit, gc on a big store).
+constexpr uint64_t kLongCallUsec = 30ull * 60 * 1000000;
+
+struct JobResult {
+    std::string status, image, error;
+    int code = 0;
+};
+
+class RemoteStorage final : public Storage {
+public:
+    explicit RemoteStorage(BusPtr bus) : bus_(std::move(bus)) {}
+
+    std::string mode() const override { return "bus"; }
+
+    Result<ImageInfo> import_image(int fd, const std::string& format, const std::string& name, const ProgressFn&,
+                                   const std::atomic<bool>&) override {
+        BERTH_TRY_VOID(validate_import_format(format));
+        auto image_id = BERTH_TRY(run_job("import", [&](sd_bus_message* m) {
+            return sd_bus_message_append(m, "hss", fd, format.c_str(), name.c_str());
+        }, "ImportImage"));
+        return get_image(image_id);
+    }
+
+    Result<std::vector<ImageInfo>> list_images() override {
+        auto reply = BERTH_TRY(call("ListImages", nullptr));
+        std::vector<ImageInfo> out;
+        if (int r = wire::read_array(reply.get(), wire::kImage, out, wire::read_image); r < 0)
+            return fail(-r, "parse ListImages reply");
+        return out;
+    }
+
+    Result<ImageInfo> get_image(const std::string& ref) override {
+        auto reply = BERTH_TRY(call("GetImage", [&](sd_bus_message* m) { return sd_bus_message_append(m, "s", ref.c_str()); }));
+        const char* path;
+        ImageInfo info;
+        int r = sd_bus_message_read(reply.get(), "o", &path);
+        if (r >= 0) r = wire::read_image(reply.get(), info);
+        if (r < 0) return fail(-r, "parse GetImage reply");
+        return info;
+    }
+
+    Result<> remove_image(const std::string& ref) override {
+        BERTH_TRY(call("RemoveImage", [&](sd_bus_message* m) { return sd_bus_message_append(m, "s", ref.c_str()); }));
+        return {};
+    }
+
+    Result<> tag_image(const std::string& ref, const std::string& name) override {
+        BERTH_TRY(call("TagImage", [&](sd_bus_message* m) {
+            return sd_bus_message_append(m, "ss", ref.c_str(), name.c_str());
+        }));
+        return {};
+    }
+
+    Result<> export_image(const std::string& ref, int fd, const std::string& format) override {
+        BERTH_TRY(run_job("export", [&](sd_bus_message* m) {
+            return sd_bus_message_append(m, "shs", ref.c_str(), fd, format.c_str());
+        }, "ExportImage"));
+        return {};
+    }
+
+    Result<PreparedContainer> prepare_container(const std::string& name, const std::string& image,
+                                                bool ephemeral) override {
+        auto reply = BERTH_TRY(call("PrepareContainer", [&](sd_bus_message* m) {
+            return sd_bus_message_append(m, "ssb", name.c_str(), image.c_str(), static_cast<int>(ephemeral));
+        }));
+        PreparedContainer p;
+        const char* id;
+        int r = sd_bus_message_read(reply.get(), "s", &id);
+        if (r >= 0) r = wire::read_mount(reply.get(), p.rootfs);
+        if (r >= 0) r = wire::read_config(reply.get(), p.config);
+        if (r < 0) return fail(-r, "parse PrepareContainer reply");
+        p.snapshot_id = id;
+        return p;
+    }
+
+    Result<> release_container(const std::string& name) override { return name_call("ReleaseContainer", name); }
+    Result<> remove_container(const std::string& name) override { return name_call("RemoveContainer", name); }
+
+    Result<ImageInfo> commit_container(const std::string& name, const std::string& image_name) override {
+        auto reply = BERTH_TRY(call("CommitContainer", [&](sd_bus_message* m) {
+            return sd_bus_message_append(m, "ss", name.c_str(), image_name.c_str());
+        }));
+        const char* path;
+        ImageInfo info;
+        int r = sd_bus_message_read(reply.get(), "o", &path);
+        if (r >= 0) r = wire::read_image(reply.get(), info);
+        if (r < 0) return fail(-r, "parse CommitContainer reply");
+        return info;
+    }
+
+    Result<std::vector<ContainerInfo>> list_containers() override {
+        auto reply = BERTH_TRY(call("ListContainers", nullptr));
+        std::vector<ContainerInfo> out;
+        if (int r = wire::read_array(reply.get(), wire::kContainer, out, wire::read_container); r < 0)
+            return fail(-r, "parse ListContainers reply");
+        return out;
+    }
+
+    Result<store::MountSpec> create_volume(const std::string& name) override {
+        auto reply = BERTH_TRY(call("CreateVolume", [&](sd_bus_message* m) { return sd_bus_message_append(m, "s", name.c_str()); }));
+        store::MountSpec spec;
+        if (int r = wire::read_mount(reply.get(), spec); r < 0) return fail(-r, "parse CreateVolume reply");
+        return spec;
+    }
+
+    Result<> remove_volume(const std::string& name) override { return name_call("RemoveVolume", name); }
+
+    Result<std::vector<VolumeInfo>> list_volumes() override {
+        auto reply = BERTH_TRY(call("ListVolumes", nullptr));
+        std::vector<VolumeInfo> out;
+        if (int r = wire::read_array(reply.get(), wire::kVolume, out, wire::read_volume); r < 0)
+            return fail(-r, "parse ListVolumes reply");
+        return out;
+    }
+
+    Result<GcReport> garbage_collect() override {
+        auto reply = BERTH_TRY(call("GarbageCollect", nullptr));
+        GcReport report;
+        int r = read_strv(reply.get(), report.removed);
+        if (r >= 0) r = sd_bus_message_read(reply.get(), "t", &report.bytes_freed);
+        if (r < 0) return fail(-r, "parse GarbageCollect reply");
+        return report;
+    }
+
+    Result<DiskUsage> disk_usage() override {
+        auto reply = BERTH_TRY(call("DiskUsage", nullptr));
+        DiskUsage u;
+        sd_bus_message* m = reply.get();
+        int r = wire::read_pool(m, u.pool);
+        if (r >= 0) r = wire::read_array(m, wire::kImage, u.images, wire::read_image);
+        if (r >= 0) r = wire::read_array(m, wire::kContainer, u.containers, wire::read_container);
+        if (r >= 0) r = wire::read_array(m, wire::kVolume, u.volumes, wire::read_volume);
+        if (r < 0) return fail(-r, "parse DiskUsage reply");
+        return u;
+    }
+
+    Result<PoolStatus> pool_status() override {
+        auto reply = BERTH_TRY(call_on("org.freedesktop.DBus.Properties", "GetAll", [](sd_bus_message* m) {
+            return sd_bus_message_append(m, "s", kManagerInterface);
+        }));
+        PoolStatus p;
+        sd_bus_message* m = reply.get();
+        int r = sd_bus_message_enter_container(m, 'a', "{sv}");
+        while (r > 0 && (r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
+            const char* key;
+            if ((r = sd_bus_message_read(m, "s", &key)) < 0) break;
+            std::string_view k = key;
+            const char* s = nullptr;
+            if (k == "Backend" || k == "StoreRoot" || k == "PoolPath") {
+                r = sd_bus_message_read(m, "v", "s", &s);
+                (k == "Backend" ? p.backend : k == "StoreRoot" ? p.root : p.pool_path) = s ? s : "";
+            } else if (k == "PoolUsage") {
+                r = sd_bus_message_read(m, "v", "t", &p.used);
+            } else if (k == "PoolSize") {
+                r = sd_bus_message_read(m, "v", "t", &p.size);
+            } else {
+                r = sd_bus_message_skip(m, "v");
+            }
+            if (r < 0) break;
+            r = sd_bus_message_exit_container(m);
+        }
+        if (r < 0) return fail(-r, "parse manager properties");
+        return p;
+    }
+
+private:
+    using Filler = std::function<int(sd_bus_message*)>;
+
+    Result<MessagePtr> call_on(const char* interface, const char* method, const Filler& fill) {
+        sd_bus_message* m = nullptr;
+        int r = sd_bus_message_new_method_call(bus_.get(), &m, kService, kManagerPath, interface, method);
+        if (r < 0) return fail(-r, "{}: build call", method);
+        MessagePtr call_msg(m);
+        if (fill && (r = fill(m)) < 0) return fail(-r, "{}: build call", method);
+        BusError error;
+        sd_bus_message* reply = nullptr;
+        r = sd_bus_call(bus_.get(), m, kLongCallUsec, error.get(), &reply);
+        if (r < 0) return fail(error_from_bus(error.get(), r, ""));
+        return MessagePtr(reply);
+    }
+
+    Result<MessagePtr> call(const char* method, const Filler& fill) { return call_on(kManagerInterface, method, fill); }
+
+    Result<> name_call(const char* method, const std::string& name) {
+        BERTH_TRY(call(method, [&](sd_bus_message* m) { return sd_bus_message_append(m, "s", name.c_str()); }));
+        return {};
+    }
+
+    static int on_job_removed(sd_bus_message* m, void* userdata, sd_bus_error*) noexcept {
+        auto& results = *static_cast<std::map<uint32_t, JobResult>*>(userdata);
+        uint32_t id;
+        const char *path, *status, *image, *error;
+        int code;
+        if (sd_bus_message_read(m, "uossis", &id, &path, &status, &image, &code, &error) < 0) return 0;
+        results[id] = JobResult{status, image, error, code};
+        return 0;
+    }
+
+    // Subscribes to JobRemoved before starting the job (no lost signal), starts it, then waits for
+    // its completion. Returns the job's image id.
+    Result<std::string> run_job(const char* what, const Filler& fill, const char* method) {
+        std::map<uint32_t, JobResult> results;
+        sd_bus_slot* raw_slot = nullptr;
+        int r = sd_bus_match_signal(bus_.get(), &raw_slot, kService, kManagerPath, kManagerInterface, "JobRemoved",
+                                    on_job_removed, &results);
+        if (r < 0) return fail(-r, "{}: subscribe to job signals", what);
+        SlotPtr slot(raw_slot);
+        auto reply = BERTH_TRY(call(method, fill));
+        uint32_t id;
+        const char* path;
+        if ((r = sd_bus_message_read(reply.get(), "uo", &id, &path)) < 0) return fail(-r, "parse {} reply", method);
+        for (;;) {
+            auto it = results.find(id);
+            if (it != results.end()) {
+                auto& j = it->second;
+                if (j.status == "done") return j.image;
+                return fail(Error{j.code, j.error});
+            }
+            r = sd_bus_process(bus_.get(), nullptr);
+            if (r < 0) return fail(-r, "{}: connection to berthd lost", what);
+            if (r > 0) continue;
+            r = sd_bus_wait(bus_.get(), UINT64_MAX);
+            if (r < 0) return fail(-r, "{}: wait for berthd", what);
+        }
+    }
+
+    BusPtr bus_;
+};
+
+bool env_is(const char* name, const char* value) {
+    const char* e = std::getenv(name);
+    return e && std::string_view(e) == value;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Storage>> open_remote_storage() {
+    sd_bus* raw = nullptr;
+    int r = sd_bus_open_system(&raw);
+    if (r < 0) return fail(-r, "connect to the system bus");
+    BusPtr bus(raw);
+    // berthd is reachable when it owns its name, or the bus can start it.
+    BusError error;
+    sd_bus_message* reply = nullptr;
+    r = sd_bus_call_method(raw, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                           "NameHasOwner", error.get(), &reply, "s", kService);
+    if (r < 0) return fail(error_from_bus(error.get(), r, "ask the bus for berthd"));
+    MessagePtr owned(reply);
+    int has_owner = 0;
+    if ((r = sd_bus_message_read(reply, "b", &has_owner)) < 0) return fail(-r, "parse NameHasOwner reply");
+    if (!has_owner) {
+        sd_bus_message* names_reply = nullptr;
+        BusError e2;
+        r = sd_bus_call_method(raw, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                               "ListActivatableNames", e2.get(), &names_reply, "");
+        if (r < 0) return fail(error_from_bus(e2.get(), r, "ask the bus for activatable names"));
+        MessagePtr owned2(names_reply);
+        std::vector<std::string> names;
+        if ((r = read_strv(names_reply, names)) < 0) return fail(-r, "parse ListActivatableNames reply");
+        bool activatable = false;
+        for (auto& n : names) activatable |= n == kService;
+        if (!activatable) return fail(ESRCH, "berthd ({}) is neither running nor activatable on the system bus", kService);
+    }
+    return std::unique_ptr<Storage>(std::make_unique<RemoteStorage>(std::move(bus)));
+}
+
+Result<std::unique_ptr<Storage>> open_storage() {
+    if (env_is("BERTH_STORAGE", "bus")) return open_remote_storage();
+    if (!env_is("BERTH_STORAGE", "embedded")) {
+        auto remote = open_remote_storage();
+        if (remote) return remote;
+        // No bus or no berthd on it: fall through to the embedded store.
+    }
+    auto options = BERTH_TRY(load_storage_options(default_config_path()));
+    return open_local_storage(options);
+}
+
+}  // namespace berth::bus

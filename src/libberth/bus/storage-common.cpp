@@ -1,0 +1,126 @@
+// Input validation, JSON shapes and options shared by berthd and its clients.
+#include <cstdlib>
+
+
+#include "basic/fs-util.h"
+#include "basic/string-util.h"
+#include "bus/storage.h"
+
+namespace berth::bus {
+
+namespace {
+
+bool is_hex(std::string_view s) {
+    for (char c : s)
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+    return !s.empty();
+}
+
+// Docker-like reference characters; no '/'-leading, no "..", no control bytes, bounded length.
+bool valid_name_chars(std::string_view s, bool allow_slash) {
+    if (s.empty() || s.size() > 255) return false;
+    for (char c : s) {
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+                  c == '-' || c == '_' || (allow_slash && c == '/');
+        if (!ok) return false;
+    }
+    if (s.front() == '.' || s.front() == '-' || s.front() == '/' || s.back() == '/') return false;
+    if (s.find("..") != std::string_view::npos || s.find("//") != std::string_view::npos) return false;
+    return true;
+}
+
+}  // namespace
+
+Result<> validate_image_name(const std::string& name) {
+    std::string_view repo = name, tag;
+    auto colon = name.rfind(':');
+    if (colon != std::string::npos && name.find('/', colon) == std::string::npos) {
+        repo = std::string_view(name).substr(0, colon);
+        tag = std::string_view(name).substr(colon + 1);
+        if (tag.empty() || tag.size() > 128 || !valid_name_chars(tag, false))
+            return fail(EINVAL, "invalid image tag in {}", quote(name));
+    }
+    if (!valid_name_chars(repo, true)) return fail(EINVAL, "invalid image name {}", quote(name));
+    return {};
+}
+
+Result<> validate_image_ref(const std::string& ref) {
+    if (ref.rfind("sha256:", 0) == 0) {
+        if (ref.size() > 7 + 64 || !is_hex(std::string_view(ref).substr(7)))
+            return fail(EINVAL, "invalid image id {}", quote(ref));
+        return {};
+    }
+    if (ref.size() <= 64 && is_hex(ref)) return {};  // id prefix
+    return validate_image_name(ref);
+}
+
+Result<> validate_object_name(const std::string& what, const std::string& name) {
+    if (!valid_name_chars(name, false)) return fail(EINVAL, "invalid {} name {}", what, quote(name));
+    return {};
+}
+
+Result<> validate_import_format(const std::string& format) {
+    for (const char* f : {"", "oci", "oci-archive", "docker-archive", "rootfs"})
+        if (format == f) return {};
+    return fail(EINVAL, "unknown image format {} (expected oci, oci-archive, docker-archive or rootfs)",
+                quote(format));
+}
+
+Result<> validate_export_format(const std::string& format) {
+    if (format.empty() || format == "oci-archive") return {};
+    return fail(EINVAL, "unknown export format {} (expected oci-archive)", quote(format));
+}
+
+nlohmann::json to_json(const store::ImageConfig& c) {
+    return {{"entrypoint", c.entrypoint}, {"cmd", c.cmd},           {"env", c.env},
+            {"user", c.user},             {"working_dir", c.working_dir}, {"stop_signal", c.stop_signal}};
+}
+
+nlohmann::json to_json(const ImageInfo& i) {
+    return {{"id", i.id},       {"names", i.names},   {"size", i.size}, {"created_usec", i.created_usec},
+            {"layers", i.layers}, {"config", to_json(i.config)}};
+}
+
+nlohmann::json to_json(const ContainerInfo& c) {
+    return {{"name", c.name}, {"image", c.image}, {"layer", c.layer}, {"ephemeral", c.ephemeral}, {"size", c.size}};
+}
+
+nlohmann::json to_json(const VolumeInfo& v) { return {{"name", v.name}, {"size", v.size}}; }
+
+nlohmann::json to_json(const GcReport& r) { return {{"removed", r.removed}, {"bytes_freed", r.bytes_freed}}; }
+
+nlohmann::json to_json(const PoolStatus& p) {
+    return {{"backend", p.backend}, {"root", p.root}, {"pool_path", p.pool_path}, {"used", p.used}, {"size", p.size}};
+}
+
+nlohmann::json to_json(const DiskUsage& u) {
+    auto images = nlohmann::json::array(), containers = nlohmann::json::array(), volumes = nlohmann::json::array();
+    for (auto& i : u.images) images.push_back(to_json(i));
+    for (auto& c : u.containers) containers.push_back(to_json(c));
+    for (auto& v : u.volumes) volumes.push_back(to_json(v));
+    return {{"pool", to_json(u.pool)}, {"images", images}, {"containers", containers}, {"volumes", volumes}};
+}
+
+nlohmann::json to_json(const store::MountSpec& s) {
+    const char* kind = s.kind == store::MountSpec::Kind::Overlay ? "overlay"
+                       : s.kind == store::MountSpec::Kind::Block ? "block"
+                                                                 : "bind";
+    return {{"kind", kind},        {"source", s.source}, {"lowerdirs", s.lowerdirs}, {"upperdir", s.upperdir},
+            {"workdir", s.workdir}, {"fstype", s.fstype}, {"options", s.options},     {"read_only", s.read_only}};
+}
+
+std::string default_config_path() {
+    const char* e = std::getenv("BERTH_DAEMON_CONFIG");
+    return e && *e ? e : "/etc/berth/berthd.toml";
+}
+
+Result<StorageOptions> load_storage_options(const std::string& path) {
+    auto options = BERTH_TRY(store::load_store_options(path));
+    if (const char* e = std::getenv("BERTH_STORE_ROOT"); e && *e) options.root = e;
+    if (const char* e = std::getenv("BERTH_STORE_BACKEND"); e && *e) options.backend = e;
+    if (normalize_absolute_path(options.root).empty())
+        return fail(EINVAL, "store root {} is not an absolute path", quote(options.root));
+    return options;
+}
+
+}  // namespace berth::bus

@@ -1,0 +1,148 @@
+// Storage: the one set of verbs the CLI, the runtime and berthd use to reach the image store,
+// whichever way it is reached.
+//
+// Two implementations exist:
+//   - LocalStorage (local-storage.cpp): the store library in this process, under the store lock.
+//     berthd serves it on the bus; `berth` uses it directly ("embedded") when no berthd is
+//     reachable.
+//   - RemoteStorage (remote-storage.cpp): org.berth.Storage1 on the system bus (or the bus named
+//     by DBUS_SYSTEM_BUS_ADDRESS).
+// open_storage() picks one. The bus layer only translates: every rule lives in the store library.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "basic/result.h"
+#include "store/backend.h"
+#include "store/image-config.h"
+#include "store/store.h"
+
+namespace berth::bus {
+
+struct ImageInfo {
+    std::string id;                  // "sha256:<hex>" (manifest digest)
+    std::vector<std::string> names;  // "name:tag" references
+    uint64_t size = 0;               // bytes (sum of layer sizes)
+    uint64_t created_usec = 0;       // CLOCK_REALTIME µs; 0 = unknown
+    std::vector<std::string> layers; // chain ids, bottom first
+    store::ImageConfig config;
+};
+
+struct ContainerInfo {
+    std::string name;
+    std::string image;  // image id it was made from ("" for scratch)
+    std::string layer;  // chain id of its base layer
+    bool ephemeral = false;
+    uint64_t size = 0;  // exclusive bytes, 0 = unknown
+};
+
+struct VolumeInfo {
+    std::string name;
+    uint64_t size = 0;
+};
+
+struct GcReport {
+    std::vector<std::string> removed;  // what was removed (layers, blobs, leftovers)
+    uint64_t bytes_freed = 0;
+};
+
+struct PoolStatus {
+    std::string backend;    // "btrfs", "overlay", "dm-thin"
+    std::string root;       // store root directory
+    std::string pool_path;  // loopback pool image, "" when none
+    uint64_t used = 0, size = 0;
+};
+
+struct DiskUsage {
+    PoolStatus pool;
+    std::vector<ImageInfo> images;
+    std::vector<ContainerInfo> containers;
+    std::vector<VolumeInfo> volumes;
+};
+
+struct PreparedContainer {
+    std::string snapshot_id;
+    store::MountSpec rootfs;
+    store::ImageConfig config;
+};
+
+// Progress from 0.0 to 1.0; may be called from a worker thread.
+using ProgressFn = std::function<void(double)>;
+
+class Storage {
+public:
+    virtual ~Storage() = default;
+
+    // "bus" or "embedded" (for --verbose output).
+    virtual std::string mode() const = 0;
+
+    // `format`: "" (detect), "oci", "oci-archive", "docker-archive", "rootfs". `name`: "name[:tag]"
+    // or "". Reads the image from `fd` (a file, a pipe or a directory fd for an OCI layout).
+    virtual Result<ImageInfo> import_image(int fd, const std::string& format, const std::string& name,
+                                           const ProgressFn& progress, const std::atomic<bool>& cancel) = 0;
+    virtual Result<std::vector<ImageInfo>> list_images() = 0;
+    // `ref`: "name[:tag]", a full id "sha256:<hex>" or an unambiguous id prefix.
+    virtual Result<ImageInfo> get_image(const std::string& ref) = 0;
+    virtual Result<> remove_image(const std::string& ref) = 0;
+    virtual Result<> tag_image(const std::string& ref, const std::string& name) = 0;
+    // `format`: "oci-archive" (default) or "rootfs". Writes to `fd`.
+    virtual Result<> export_image(const std::string& ref, int fd, const std::string& format) = 0;
+
+    virtual Result<PreparedContainer> prepare_container(const std::string& name, const std::string& image,
+                                                        bool ephemeral) = 0;
+    virtual Result<> release_container(const std::string& name) = 0;
+    virtual Result<> remove_container(const std::string& name) = 0;
+    virtual Result<ImageInfo> commit_container(const std::string& name, const std::string& image_name) = 0;
+    virtual Result<std::vector<ContainerInfo>> list_containers() = 0;
+
+    virtual Result<store::MountSpec> create_volume(const std::string& name) = 0;
+    virtual Result<> remove_volume(const std::string& name) = 0;
+    virtual Result<std::vector<VolumeInfo>> list_volumes() = 0;
+
+    virtual Result<GcReport> garbage_collect() = 0;
+    virtual Result<DiskUsage> disk_usage() = 0;
+    virtual Result<PoolStatus> pool_status() = 0;
+};
+
+// Where the store lives and how it is built: /etc/berth/berthd.toml (the store library parses it),
+// then BERTH_STORE_ROOT / BERTH_STORE_BACKEND from the environment (so tests use temp dirs).
+using StorageOptions = store::StoreOptions;
+Result<StorageOptions> load_storage_options(const std::string& path);
+std::string default_config_path();  // $BERTH_DAEMON_CONFIG or /etc/berth/berthd.toml
+
+// The embedded store, opened (and locked) in this process.
+Result<std::unique_ptr<Storage>> open_local_storage(const StorageOptions& options);
+
+// berthd on the system bus (DBUS_SYSTEM_BUS_ADDRESS honoured). Fails with ENOENT-like errors
+// when there is no bus or no berthd on it (neither running nor activatable).
+Result<std::unique_ptr<Storage>> open_remote_storage();
+
+// The bus when berthd is reachable, else embedded. BERTH_STORAGE=bus|embedded forces one.
+Result<std::unique_ptr<Storage>> open_storage();
+
+// Input checks shared by the daemon and clients (before any authorization or work).
+Result<> validate_image_ref(const std::string& ref);
+Result<> validate_image_name(const std::string& name);  // "name[:tag]"
+Result<> validate_object_name(const std::string& what, const std::string& name);  // containers, volumes
+Result<> validate_import_format(const std::string& format);
+Result<> validate_export_format(const std::string& format);
+
+// JSON shapes used by `--json` and by the D-Bus Describe() methods.
+nlohmann::json to_json(const ImageInfo& image);
+nlohmann::json to_json(const ContainerInfo& container);
+nlohmann::json to_json(const VolumeInfo& volume);
+nlohmann::json to_json(const GcReport& report);
+nlohmann::json to_json(const PoolStatus& pool);
+nlohmann::json to_json(const DiskUsage& usage);
+nlohmann::json to_json(const store::MountSpec& spec);
+nlohmann::json to_json(const store::ImageConfig& config);
+
+}  // namespace berth::bus

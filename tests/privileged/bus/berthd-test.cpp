@@ -1,0 +1,312 @@
+// berthd for real, as root: a private dbus-daemon with berth's policy file, the real berthd
+// binary on a temporary store (overlay backend on tmpfs/ext4 under /tmp), driven with busctl,
+// the berth CLI (bus and embedded modes) and RemoteStorage; kill -9 during imports.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <dirent.h>
+
+#include "bus-fixture.h"
+#include "bus/storage-client.h"
+#include "bus/storage.h"
+
+using namespace berth;
+using namespace berth::test;
+
+namespace {
+
+std::string berthd_exe() { return std::getenv("BERTHD_EXE"); }
+std::string berth_exe() { return std::getenv("BERTH_EXE"); }
+
+// Test images, built once per process: a busybox rootfs tar, a variant with one more file, and a
+// big one (busybox + 24 MiB of random files) for interrupting imports.
+struct Images {
+    TempDir dir{"berth-bus-images"};
+    std::string small, small2, big;
+    bool ok = false;
+    Images() {
+        std::string root = dir / "rootfs";
+        auto r = run_shell("bash " + source_root() + "/tests/lib/make-busybox-rootfs.sh " + root +
+                           " && tar -C " + root + " -cf " + (dir / "busybox.tar") + " ." +
+                           " && mkdir -p " + (dir / "extra") + " && echo v2 > " + (dir / "extra/version") +
+                           " && tar -C " + root + " -cf " + (dir / "busybox2.tar") + " . -C " + (dir / "extra") +
+                           " version && mkdir -p " + (dir / "big") +
+                           " && for i in $(seq 1 48); do head -c 524288 /dev/urandom > " + (dir / "big") +
+                           "/blob$i; done && tar -C " + root + " -cf " + (dir / "big.tar") + " . -C " + (dir / "big") + " .");
+        small = dir / "busybox.tar";
+        small2 = dir / "busybox2.tar";
+        big = dir / "big.tar";
+        ok = r.status == 0;
+        if (!ok) ADD_FAILURE() << "building test images failed: " << r.err;
+    }
+};
+Images& images() {
+    static Images i;
+    return i;
+}
+
+class BerthdTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        BERTH_REQUIRE_ROOT();
+        ASSERT_TRUE(images().ok);
+        bus_ = std::make_unique<PrivateBus>(PrivateBus::Policy::Berth);
+        ASSERT_TRUE(bus_->ok()) << bus_->log();
+        root_ = std::make_unique<TempDir>("berth-bus-store");
+        env_addr_ = std::make_unique<ScopedEnv>("DBUS_SYSTEM_BUS_ADDRESS", bus_->address());
+        env_cfg_ = std::make_unique<ScopedEnv>("BERTH_DAEMON_CONFIG", root_->path() + "/no-such-berthd.toml");
+        env_root_ = std::make_unique<ScopedEnv>("BERTH_STORE_ROOT", store_root());
+        start_berthd();
+    }
+    void TearDown() override {
+        daemon_.kill_and_reap();
+        env_root_.reset();
+        env_cfg_.reset();
+        env_addr_.reset();
+        bus_.reset();
+        root_.reset();
+    }
+    std::string store_root() const { return root_->path() + "/store"; }
+    std::string log() const {
+        auto r = read_file(root_->path() + "/berthd.log");
+        return r ? *r : "";
+    }
+    void start_berthd() {
+        daemon_ = spawn({berthd_exe(), "--root", store_root(), "--backend", "overlay", "--bus-address", bus_->address()},
+                        {}, root_->path() + "/berthd.log");
+        bool up = wait_for_name(bus_->address(), "org.berth.Storage1", 30000, &daemon_);
+        if (!up && log().find("not implemented") != std::string::npos)
+            GTEST_SKIP() << "the store library is not implemented yet: " << log();
+        ASSERT_TRUE(up) << log();
+    }
+    std::string berth(const std::string& args) {
+        return "BERTH_STORAGE=bus DBUS_SYSTEM_BUS_ADDRESS=" + bus_->address() + " " + berth_exe() + " " + args;
+    }
+    std::string busctl(const std::string& args) { return "busctl --address=" + bus_->address() + " " + args; }
+    std::unique_ptr<bus::Storage> client() {
+        auto s = bus::open_remote_storage();
+        EXPECT_TRUE(s) << s.error().what();
+        return s ? std::move(*s) : nullptr;
+    }
+    std::vector<std::string> staging_entries() {
+        std::vector<std::string> out;
+        DIR* d = ::opendir((store_root() + "/staging").c_str());
+        if (!d) return out;
+        while (auto* e = ::readdir(d))
+            if (std::string_view(e->d_name) != "." && std::string_view(e->d_name) != "..") out.push_back(e->d_name);
+        ::closedir(d);
+        return out;
+    }
+
+    std::unique_ptr<PrivateBus> bus_;
+    std::unique_ptr<TempDir> root_;
+    std::unique_ptr<ScopedEnv> env_addr_, env_cfg_, env_root_;
+    Child daemon_;
+};
+
+}  // namespace
+
+TEST_F(BerthdTest, BusctlIntrospectShowsTheManagerAndPropertiesWork) {
+    auto r = run_shell(busctl("introspect org.berth.Storage1 /org/berth/Storage1 org.berth.Storage1.Manager"));
+    ASSERT_EQ(r.status, 0) << r.err;
+    for (auto m : {".ImportImage", ".ListImages", ".PrepareContainer", ".GarbageCollect", ".JobRemoved", ".PoolUsage"})
+        EXPECT_NE(r.out.find(m), std::string::npos) << m;
+    r = run_shell(busctl("get-property org.berth.Storage1 /org/berth/Storage1 org.berth.Storage1.Manager Backend"));
+    EXPECT_EQ(r.out, "s \"overlay\"\n") << r.err;
+}
+
+TEST_F(BerthdTest, TheCliImportsListsInspectsTagsExportsAndRemovesThroughBerthd) {
+    auto r = run_shell(berth("image import " + images().small + " --name busybox:1 --json --verbose"));
+    ASSERT_EQ(r.status, 0) << r.err << log();
+    EXPECT_NE(r.err.find("using berthd"), std::string::npos);
+    auto imported = nlohmann::json::parse(r.out);
+    std::string id = imported["id"];
+    EXPECT_EQ(imported["names"][0], "busybox:1");
+    // stdin import of the same bytes gives the same image id.
+    r = run_shell("cat " + images().small + " | " + berth("image import - --name busybox:stdin --json"));
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(nlohmann::json::parse(r.out)["id"], id);
+    r = run_shell(berth("image list --json"));
+    ASSERT_EQ(r.status, 0) << r.err;
+    auto list = nlohmann::json::parse(r.out);
+    ASSERT_EQ(list.size(), 1u);
+    EXPECT_EQ(list[0]["names"].size(), 2u);
+    r = run_shell(berth("image tag busybox:1 mine:latest"));
+    EXPECT_EQ(r.status, 0) << r.err;
+    r = run_shell(berth("image inspect mine"));
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(nlohmann::json::parse(r.out)["id"], id);
+    std::string out = root_->path() + "/export.tar";
+    r = run_shell(berth("image export busybox:1 -o " + out));
+    ASSERT_EQ(r.status, 0) << r.err;
+    r = run_shell("tar -tf " + out + " | grep -x './oci-layout\\|oci-layout'");
+    EXPECT_EQ(r.status, 0) << "export is not an OCI layout";
+    // Re-import of the export: same image id.
+    r = run_shell(berth("image import " + out + " --json"));
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(nlohmann::json::parse(r.out)["id"], id);
+    r = run_shell(berth("df --json"));
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(nlohmann::json::parse(r.out)["pool"]["backend"], "overlay");
+    r = run_shell(berth("image rm " + id.substr(7, 16)));
+    EXPECT_EQ(r.status, 0) << r.err;
+    r = run_shell(berth("image list --json"));
+    EXPECT_EQ(nlohmann::json::parse(r.out).size(), 0u);
+    r = run_shell(berth("gc --json"));
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_FALSE(nlohmann::json::parse(r.out)["removed"].empty());
+    r = run_shell(berth("image inspect busybox:1"));
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.err.find("busybox:1"), std::string::npos) << r.err;
+}
+
+TEST_F(BerthdTest, UnprivilegedCallersMayReadButNotWrite) {
+    ASSERT_EQ(run_shell(berth("image import " + images().small + " --name busybox:1")).status, 0);
+    std::string nobody = "SYSTEMD_LOG_LEVEL=debug setpriv --reuid=65534 --regid=65534 --clear-groups ";
+    auto r = run_shell(nobody + busctl("call org.berth.Storage1 /org/berth/Storage1 org.berth.Storage1.Manager ListImages"));
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.out.rfind("a(sasttas(asasassss)) 1 ", 0), 0u) << r.out;
+    r = run_shell(nobody + berth("image list --json"));
+    EXPECT_EQ(r.status, 0) << r.err;
+    for (std::string call : {"RemoveImage s busybox:1", "GarbageCollect", "PrepareContainer ssb c busybox:1 true"}) {
+        r = run_shell(nobody + busctl("call org.berth.Storage1 /org/berth/Storage1 org.berth.Storage1.Manager " + call));
+        EXPECT_NE(r.status, 0) << call;
+        EXPECT_NE(r.err.find("error-name=org.freedesktop.DBus.Error.AccessDenied"), std::string::npos) << r.err;
+    }
+    r = run_shell(nobody + berth("image import " + images().small + " --name evil:1"));
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.err.find("Permission denied"), std::string::npos) << r.err;
+    EXPECT_EQ(client()->list_images()->size(), 1u);  // nothing changed
+}
+
+TEST_F(BerthdTest, ListImagesIsAnsweredWhileAnImportRuns) {
+    auto s = client();
+    ASSERT_EQ(run_shell(berth("image import " + images().small + " --name base:1")).status, 0);
+    int p[2];
+    ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
+    UniqueFd rd(p[0]), wr(p[1]);
+    auto big = read_file(images().big);
+    ASSERT_TRUE(big);
+    // Half the archive now, the rest only after the reads below: the import is mid-stream.
+    size_t half = big->size() / 2;
+    std::thread writer_half([&] { (void)!::write(wr.get(), big->data(), half); });
+    Result<bus::ImageInfo> pending = fail(EINPROGRESS, "not done");
+    std::thread importer([&] {
+        auto other = bus::open_remote_storage();
+        std::atomic<bool> cancel{false};
+        if (other) pending = (*other)->import_image(rd.get(), "rootfs", "big:1", {}, cancel);
+    });
+    writer_half.join();
+    for (int i = 0; i < 10; ++i) {
+        auto list = s->list_images();
+        ASSERT_TRUE(list) << list.error().what();
+        EXPECT_EQ(list->size(), 1u);
+    }
+    auto r = run_shell(busctl("tree --list org.berth.Storage1"));
+    EXPECT_NE(r.out.find("/org/berth/Storage1/job/"), std::string::npos) << r.out;
+    ASSERT_EQ(::write(wr.get(), big->data() + half, big->size() - half), static_cast<ssize_t>(big->size() - half));
+    wr.reset();
+    importer.join();
+    ASSERT_TRUE(pending) << pending.error().what();
+    EXPECT_EQ(s->list_images()->size(), 2u);
+}
+
+TEST_F(BerthdTest, KillNineDuringImportsLeavesOnlyCompleteImagesAndGcReclaimsTheRest) {
+    ASSERT_EQ(run_shell(berth("image import " + images().small + " --name base:1")).status, 0);
+    auto big = read_file(images().big);
+    ASSERT_TRUE(big);
+    // Kill berthd after 5%, 35%, 70% and 99% of the archive was handed over.
+    for (double fraction : {0.05, 0.35, 0.70, 0.99}) {
+        SCOPED_TRACE(fraction);
+        int p[2];
+        ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
+        UniqueFd rd(p[0]), wr(p[1]);
+        std::thread importer([fd = rd.get()] {
+            auto other = bus::open_remote_storage();
+            std::atomic<bool> cancel{false};
+            if (other) (void)(*other)->import_image(fd, "rootfs", "doomed:1", {}, cancel);
+        });
+        size_t n = static_cast<size_t>(big->size() * fraction);
+        size_t done = 0;
+        while (done < n) {
+            ssize_t w = ::write(wr.get(), big->data() + done, std::min<size_t>(n - done, 1 << 20));
+            if (w <= 0) break;
+            done += static_cast<size_t>(w);
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));  // let it unpack what it has
+        daemon_.kill_and_reap();                                        // SIGKILL
+        wr.reset();
+        importer.join();
+        rd.reset();
+        start_berthd();
+        auto list = client()->list_images();
+        ASSERT_TRUE(list) << list.error().what() << log();
+        ASSERT_EQ(list->size(), 1u);
+        EXPECT_EQ((*list)[0].names, std::vector<std::string>{"base:1"});
+    }
+    auto r = run_shell(berth("gc --json"));
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_TRUE(staging_entries().empty());
+    // The surviving image still works end to end.
+    auto prepared = client()->prepare_container("survivor-" + std::to_string(::getpid()), "base:1", true);
+    ASSERT_TRUE(prepared) << prepared.error().what();
+    EXPECT_TRUE(client()->remove_container("survivor-" + std::to_string(::getpid())));
+}
+
+TEST_F(BerthdTest, TwoImportsAndARemoveAtOnceStayCorrect) {
+    auto s = client();
+    ASSERT_EQ(run_shell(berth("image import " + images().small + " --name old:1")).status, 0);
+    auto a = run_shell("(" + berth("image import " + images().small2 + " --name two:1") + ") & (" +
+                       berth("image import " + images().big + " --name big:1") + ") & (" + berth("image rm old:1") +
+                       ") & wait");
+    auto list = s->list_images();
+    ASSERT_TRUE(list) << list.error().what();
+    std::set<std::string> names;
+    for (auto& i : *list)
+        for (auto& n : i.names) names.insert(n);
+    EXPECT_EQ(names, (std::set<std::string>{"two:1", "big:1"})) << a.err << log();
+    EXPECT_FALSE(s->get_image("old:1"));
+    EXPECT_TRUE(s->garbage_collect());
+    EXPECT_TRUE(s->get_image("two:1"));
+    EXPECT_TRUE(s->get_image("big:1"));
+}
+
+TEST_F(BerthdTest, TheRuntimeSeamPreparesSnapshotsThroughBerthd) {
+    ASSERT_EQ(run_shell(berth("image import " + images().small + " --name base:1")).status, 0);
+    config::Declaration decl;
+    decl.name = "seam-" + std::to_string(::getpid());
+    decl.image = "base:1";
+    decl.ephemeral = true;
+    ScopedEnv mode("BERTH_STORAGE", "bus");
+    auto p = bus::prepare_container_snapshot(decl);
+    ASSERT_TRUE(p) << p.error().what();
+    EXPECT_EQ(p->rootfs.kind, store::MountSpec::Kind::Overlay);
+    EXPECT_FALSE(p->rootfs.lowerdirs.empty());
+    auto r = run_shell(busctl("get-property org.berth.Storage1 /org/berth/Storage1/container/" + decl.name +
+                              " org.berth.Storage1.Container Ephemeral"));
+    EXPECT_EQ(r.out, "b true\n") << r.err;
+    EXPECT_TRUE(bus::release_container_snapshot(decl, p->snapshot_id));
+}
+
+TEST_F(BerthdTest, EmbeddedModeWorksWithNoBusAndRespectsTheStoreLock) {
+    // While berthd holds the store, an embedded client is refused with a clear error.
+    ScopedEnv no_bus("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=" + root_->path() + "/no-bus-here");
+    std::string embedded = "DBUS_SYSTEM_BUS_ADDRESS=unix:path=" + root_->path() + "/no-bus-here BERTH_STORE_ROOT=" +
+                           store_root() + " BERTH_DAEMON_CONFIG=/nonexistent BERTH_STORE_BACKEND=overlay " + berth_exe();
+    auto r = run_shell(embedded + " image list --verbose");
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.err.find("lock"), std::string::npos) << r.err;
+    // With berthd gone, the CLI uses the store in-process.
+    daemon_.stop(SIGTERM);
+    r = run_shell(embedded + " image import " + images().small + " --name emb:1 --verbose --json");
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.err.find("embedded"), std::string::npos) << r.err;
+    r = run_shell(embedded + " image list --json");
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(nlohmann::json::parse(r.out)[0]["names"][0], "emb:1");
+    // And berthd sees the same store afterwards.
+    start_berthd();
+    auto list = client()->list_images();
+    ASSERT_TRUE(list);
+    EXPECT_EQ(list->size(), 1u);
+}
