@@ -39,8 +39,14 @@ PY
 }
 read -r passed failed skipped < <(summarize "$BUILD/meson-logs/testlog.json")
 
-if [ "$quick" = 0 ] && [ -x scripts/run-hardening.sh ]; then
-  if bash scripts/run-hardening.sh; then passed=$((passed + 1)); else failed=$((failed + 1)); status=1; fi
+# Hardening passes, each counted as one test: bounded libFuzzer runs (clang, ASan+UBSan), then the
+# unit + privileged suites rebuilt with ASan+UBSan (slow soak/load/fault/e2e tests skipped there).
+if [ "$quick" = 0 ]; then
+  for pass in scripts/run-hardening.sh scripts/run-sanitizers.sh; do
+    [ -f "$pass" ] || continue
+    echo "run-tests: $pass"
+    if bash "$pass"; then passed=$((passed + 1)); else failed=$((failed + 1)); status=1; fi
+  done
 fi
 
 echo "run-tests: total $(( $(date +%s) - start ))s"
