@@ -390,6 +390,7 @@ int main(int argc, char** argv) {
         args.push_back(argv[i]);
     }
     int n = static_cast<int>(args.size());
+    args.push_back(nullptr);  // gtest shifts argv[] including its terminating null (ASan found this)
     ::testing::InitGoogleTest(&n, args.data());
     const char* want = ::getenv("BERTH_TEST_BACKEND");
     if (want && *want && berth::store::test::selected_backends().empty()) {
