@@ -33,6 +33,9 @@ Result<CgroupNode> read_node(const std::string& dir, const std::string& rel, con
             cmd = *c;
             while (!cmd.empty() && cmd.back() == '\0') cmd.pop_back();
             std::replace(cmd.begin(), cmd.end(), '\0', ' ');
+            // One line per process: newlines and tabs inside arguments become spaces.
+            for (char& ch : cmd)
+                if (ch == '\n' || ch == '\t' || ch == '\r') ch = ' ';
         }
         node.commands.push_back(std::move(cmd));
     }
