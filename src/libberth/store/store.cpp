@@ -227,6 +227,8 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
         if (chosen != "auto" && chosen != recorded)
             return fail(EINVAL, "store '{}' uses backend '{}', not '{}' (remove the store to switch)", s.root, recorded, chosen);
         chosen = recorded;
+    } else if (chosen == "auto" && (!options.thin_pool.empty() || !options.thin_data_device.empty())) {
+        chosen = "dm-thin";  // a configured thin pool is a choice, not a hint to ignore
     } else if (chosen == "auto") {
         chosen = is_on_btrfs(s.root) ? "btrfs" : "overlay";
     }
