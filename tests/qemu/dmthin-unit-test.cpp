@@ -1,9 +1,15 @@
 // Pure parts of the dm-thin backend: pool status parsing, table lines, the metadata file and the
-// crash-recovery decision. No kernel needed.
+// crash-recovery decision, and berthd.toml's dm-thin keys. No kernel needed.
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "store/dmthin/dm-ops.h"
+#include "store/dmthin/dmthin-backend.h"
 #include "store/dmthin/dmthin-metadata.h"
+#include "store/store.h"
+#include "test-util.h"
 
 using namespace berth::store::dmthin;
 
@@ -107,4 +113,141 @@ TEST(DmThinRecovery, UndoesAnUncommittedCreateAndRedoesAnUncommittedDelete) {
     m.pending->op = PendingOp::Op::Delete;
     EXPECT_EQ(plan_recovery(m, 4), Recovery::RedoDelete);
     EXPECT_EQ(plan_recovery(m, 7), Recovery::Mismatch);
+}
+
+// ---- berthd.toml: the dm-thin keys (parse_store_options) and their mapping onto DmThinOptions ----
+
+namespace {
+
+using berth::store::parse_store_options;
+
+// The error text of a config that must be refused; "" when it was accepted.
+std::string refusal(const std::string& toml) {
+    auto o = parse_store_options(toml, "berthd.toml");
+    return o ? std::string() : o.error().message;
+}
+
+}  // namespace
+
+TEST(DmThinConfig, ReadsEveryDmThinKeyFromTheStoreTable) {
+    berth::test::TempDir dir("dmthin-config");
+    std::string data = dir / "data.img", meta = dir / "meta.img";
+    auto o = parse_store_options("[store]\nbackend = \"dm-thin\"\nthin_pool = \"berth-test\"\n"
+                                 "thin_data_device = \"" + data + "\"\nthin_metadata_device = \"" + meta + "\"\n"
+                                 "thin_data_size = \"2G\"\nthin_metadata_size = \"64M\"\nthin_block_size = \"128K\"\n"
+                                 "thin_fstype = \"xfs\"\nthin_volume_size = \"1G\"\n"
+                                 "thin_mkfs_options = [\"-m\", \"crc=1\"]\nthin_mount_options = \"discard\"\n"
+                                 "thin_min_free_data_percent = 12.5\nthin_min_free_metadata_percent = 5\n"
+                                 "thin_discard = false\n",
+                                 "berthd.toml");
+    ASSERT_TRUE(o) << o.error().what();
+    EXPECT_EQ(o->backend, "dm-thin");
+    EXPECT_EQ(o->thin_data_size, 2ull << 30);
+    EXPECT_EQ(o->thin_metadata_size, 64ull << 20);
+    EXPECT_EQ(o->thin_block_size, 128ull << 10);
+    EXPECT_EQ(o->thin_volume_size, 1ull << 30);
+    EXPECT_EQ(o->thin_mkfs_options, (std::vector<std::string>{"-m", "crc=1"}));
+    EXPECT_DOUBLE_EQ(o->thin_min_free_data_percent, 12.5);
+    EXPECT_DOUBLE_EQ(o->thin_min_free_metadata_percent, 5.0);
+    EXPECT_FALSE(o->thin_discard);
+
+    // ... and every one of them reaches the backend; the missing files are created sparse.
+    auto d = berth::store::dmthin_options_from_store(dir / "root", *o);
+    ASSERT_TRUE(d) << d.error().what();
+    EXPECT_EQ(d->pool_name, "berth-test");
+    EXPECT_EQ(d->data_device, data);
+    EXPECT_EQ(d->metadata_device, meta);
+    EXPECT_EQ(d->data_block_sectors, 256u);
+    EXPECT_EQ(d->filesystem, "xfs");
+    EXPECT_EQ(d->base_size, 1ull << 30);
+    EXPECT_EQ(d->mkfs_options, o->thin_mkfs_options);
+    EXPECT_EQ(d->mount_options, "discard");
+    EXPECT_DOUBLE_EQ(d->min_free_data_percent, 12.5);
+    EXPECT_DOUBLE_EQ(d->min_free_metadata_percent, 5.0);
+    EXPECT_FALSE(d->discard_on_delete);
+    struct stat st {};
+    ASSERT_EQ(::stat(data.c_str(), &st), 0);
+    EXPECT_EQ(static_cast<uint64_t>(st.st_size), 2ull << 30);
+    EXPECT_LT(static_cast<uint64_t>(st.st_blocks) * 512, 1ull << 20);  // sparse
+    ASSERT_EQ(::stat(meta.c_str(), &st), 0);
+    EXPECT_EQ(static_cast<uint64_t>(st.st_size), 64ull << 20);
+}
+
+TEST(DmThinConfig, DefaultsMatchTheBackendsDefaults) {
+    auto o = parse_store_options("backend = \"dm-thin\"\nthin_pool = \"vg-berth-tpool\"\n", "berthd.toml");
+    ASSERT_TRUE(o) << o.error().what();
+    auto d = berth::store::dmthin_options_from_store("/var/lib/berth/dm-thin", *o);
+    ASSERT_TRUE(d) << d.error().what();
+    berth::store::DmThinOptions defaults;
+    EXPECT_EQ(d->pool_name, "vg-berth-tpool");
+    EXPECT_TRUE(d->data_device.empty());  // an existing pool: berth never creates it
+    EXPECT_EQ(d->data_block_sectors, defaults.data_block_sectors);
+    EXPECT_EQ(d->filesystem, defaults.filesystem);
+    EXPECT_EQ(d->base_size, defaults.base_size);
+    EXPECT_DOUBLE_EQ(d->min_free_data_percent, defaults.min_free_data_percent);
+    EXPECT_DOUBLE_EQ(d->min_free_metadata_percent, defaults.min_free_metadata_percent);
+    EXPECT_EQ(d->discard_on_delete, defaults.discard_on_delete);
+}
+
+TEST(DmThinConfig, OwnPoolsGetAStableNamePerStoreRoot) {
+    berth::test::TempDir dir("dmthin-config");
+    auto o = parse_store_options("thin_data_device = \"" + dir / "d.img" + "\"\nthin_metadata_device = \"" +
+                                     dir / "m.img" + "\"\nthin_data_size = \"1G\"\n",
+                                 "berthd.toml");
+    ASSERT_TRUE(o) << o.error().what();
+    auto a = berth::store::dmthin_options_from_store("/srv/a/dm-thin", *o);
+    auto a2 = berth::store::dmthin_options_from_store("/srv/a/dm-thin", *o);
+    auto b = berth::store::dmthin_options_from_store("/srv/b/dm-thin", *o);
+    ASSERT_TRUE(a && a2 && b);
+    EXPECT_EQ(a->pool_name, a2->pool_name);
+    EXPECT_NE(a->pool_name, b->pool_name);
+    EXPECT_EQ(a->pool_name.rfind("berth-", 0), 0u) << a->pool_name;
+    struct stat st {};
+    ASSERT_EQ(::stat((dir / "m.img").c_str(), &st), 0);
+    EXPECT_EQ(static_cast<uint64_t>(st.st_size), 32ull << 20);  // data/256, at least 32 MiB
+}
+
+TEST(DmThinConfig, RefusesBadValuesWithFileLineAndColumn) {
+    EXPECT_NE(refusal("[store]\nthin_fstype = \"btrfs\"\n").find("berthd.toml:2:"), std::string::npos);
+    EXPECT_NE(refusal("thin_fstype = \"ntfs\"\n").find("ext4, xfs"), std::string::npos);
+    EXPECT_NE(refusal("\nthin_block_size = \"100K\"\n").find("berthd.toml:2:"), std::string::npos);
+    EXPECT_NE(refusal("thin_block_size = \"32K\"\n"), "");
+    EXPECT_NE(refusal("thin_block_size = \"2G\"\n"), "");
+    EXPECT_NE(refusal("thin_metadata_size = \"32G\"\n").find("16G"), std::string::npos);
+    EXPECT_NE(refusal("thin_volume_size = \"1M\"\n").find("64M"), std::string::npos);
+    EXPECT_NE(refusal("thin_volume_size = \"ten\"\n").find("invalid size 'ten'"), std::string::npos);
+    EXPECT_NE(refusal("thin_min_free_data_percent = 100\n").find("berthd.toml:1:"), std::string::npos);
+    EXPECT_NE(refusal("thin_min_free_metadata_percent = -1\n"), "");
+    EXPECT_NE(refusal("thin_min_free_data_percent = \"10%\"\n"), "");
+    EXPECT_NE(refusal("thin_discard = \"yes\"\n").find("true or false"), std::string::npos);
+    EXPECT_NE(refusal("thin_mkfs_options = \"-m crc=1\"\n").find("array of strings"), std::string::npos);
+    EXPECT_NE(refusal("thin_mkfs_options = [\"-m\", 1]\n").find("berthd.toml:1:"), std::string::npos);
+    EXPECT_NE(refusal("thin_pool = \"vg/pool\"\n").find("device-mapper name"), std::string::npos);
+    EXPECT_NE(refusal("thin_data_device = \"relative.img\"\n").find("absolute path"), std::string::npos);
+}
+
+TEST(DmThinConfig, RefusesIncompleteOrContradictoryPoolDevices) {
+    EXPECT_NE(refusal("thin_data_device = \"/dev/vdb\"\n").find("must be set together"), std::string::npos);
+    EXPECT_NE(refusal("thin_metadata_device = \"/dev/vda\"\n").find("must be set together"), std::string::npos);
+    EXPECT_NE(refusal("thin_data_device = \"/nonexistent/d.img\"\nthin_metadata_device = \"/nonexistent/m.img\"\n")
+                  .find("thin_data_size"),
+              std::string::npos);
+    EXPECT_NE(refusal("pool = \"/tmp\"\nthin_data_device = \"/tmp\"\nthin_metadata_device = \"/tmp\"\n")
+                  .find("exclude each other"),
+              std::string::npos);
+    // Neither an existing pool nor devices: the backend says what to set.
+    auto o = parse_store_options("backend = \"dm-thin\"\n", "berthd.toml");
+    ASSERT_TRUE(o);
+    auto d = berth::store::dmthin_options_from_store("/var/lib/berth/dm-thin", *o);
+    ASSERT_FALSE(d);
+    EXPECT_NE(d.error().message.find("thin_data_device"), std::string::npos) << d.error().message;
+}
+
+TEST(DmThinConfig, SuggestsTheKeyAMisspeltOneMeant) {
+    std::string e = refusal("[store]\nthin_min_free_data_percnt = 5\n");
+    EXPECT_NE(e.find("berthd.toml:2:1"), std::string::npos) << e;
+    EXPECT_NE(e.find("did you mean 'thin_min_free_data_percent'"), std::string::npos) << e;
+    e = refusal("thin_metadata_dev = \"/dev/vda\"\n");
+    EXPECT_NE(e.find("did you mean 'thin_metadata_device'"), std::string::npos) << e;
+    EXPECT_EQ(refusal("zzzzzzzzzzzz = 1\n").find("did you mean"), std::string::npos);
 }

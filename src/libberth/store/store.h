@@ -50,10 +50,22 @@ struct StoreOptions {
     // LO_FLAGS_AUTOCLEAR and mounted at ROOT/btrfs; the backend is then btrfs.
     std::string pool;
     uint64_t pool_size = 0;  // bytes; "10G" etc. in TOML
-    // dm-thin parameters (used by the dm-thin backend only).
-    std::string thin_pool;     // existing dm thin-pool name, or empty to create one on `pool`
-    std::string thin_fstype = "ext4";
+    // dm-thin parameters (used by the dm-thin backend only; docs/STORAGE-DMTHIN.md).
+    // Either thin_pool names an existing pool (LVM's, say), or thin_data_device and
+    // thin_metadata_device (block devices, or files attached to loop devices) are what berth builds
+    // its own pool on (named thin_pool if set, else "berth-<hash of root>").
+    std::string thin_pool;
+    std::string thin_data_device, thin_metadata_device;
+    uint64_t thin_data_size = 0;      // size of a missing data file berth creates (sparse)
+    uint64_t thin_metadata_size = 0;  // size of a missing metadata file (0: data/256, >= 32 MiB)
+    uint64_t thin_block_size = 64ull << 10;  // pool block size of a pool berth creates
+    std::string thin_fstype = "ext4";        // "ext4" | "xfs"
     uint64_t thin_volume_size = 10ull << 30;
+    std::vector<std::string> thin_mkfs_options;  // extra arguments for mkfs.<thin_fstype>
+    std::string thin_mount_options;              // extra mount options ("discard", ...)
+    double thin_min_free_data_percent = 10.0;    // refuse new thin devices below this free share
+    double thin_min_free_metadata_percent = 10.0;
+    bool thin_discard = true;                    // discard a thin device's blocks before deleting it
     // Wait for the store lock instead of failing with EWOULDBLOCK.
     bool wait_for_lock = false;
     // Allowed device nodes in imported layers: false (default) rejects block/char devices other
@@ -63,8 +75,10 @@ struct StoreOptions {
 
 // Reads berthd.toml. A missing file gives the defaults; a malformed one an error with
 // "path:line:col". Recognised keys (top level or under [store]): root, backend, pool,
-// pool_size ("512M", "10G" or bytes), thin_pool, thin_fstype, thin_volume_size,
-// allow_device_nodes.
+// pool_size ("512M", "10G" or bytes), allow_device_nodes, and the dm-thin keys thin_pool,
+// thin_data_device, thin_metadata_device, thin_data_size, thin_metadata_size, thin_block_size,
+// thin_fstype, thin_volume_size, thin_mkfs_options, thin_mount_options,
+// thin_min_free_data_percent, thin_min_free_metadata_percent, thin_discard.
 Result<StoreOptions> load_store_options(const std::string& path = "/etc/berth/berthd.toml");
 Result<StoreOptions> parse_store_options(std::string_view toml_text, const std::string& source_name);
 

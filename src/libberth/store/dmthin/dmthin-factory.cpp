@@ -1,14 +1,18 @@
 // Store's entry point for backend = "dm-thin": maps berthd.toml's [store] options onto
-// DmThinOptions.
-//   thin_pool = "NAME"   use the existing thin pool /dev/mapper/NAME (e.g. made by lvcreate)
-//   pool = "PATH"        otherwise berth creates the pool on PATH: a block device or a file
-//                        (sparse, pool_size bytes, created if missing, attached to a loop device);
-//                        the metadata device is "PATH.tmeta" beside it (a file made the same way,
-//                        1/256 of the data size, at least 32 MiB).
-//   thin_fstype, thin_volume_size   filesystem and virtual size of the thin volumes.
+// DmThinOptions (keys documented in docs/STORAGE-DMTHIN.md and berthd(8)).
+//   thin_pool = "NAME"             use the existing thin pool /dev/mapper/NAME (e.g. made by
+//                                  lvcreate); with the two device keys: the name of berth's own pool
+//   thin_data_device, thin_metadata_device
+//                                  berth creates the pool on these (block devices, or files created
+//                                  sparse with thin_data_size / thin_metadata_size if missing and
+//                                  attached to loop devices)
+//   thin_fstype, thin_volume_size, thin_block_size, thin_mkfs_options, thin_mount_options,
+//   thin_min_free_data_percent, thin_min_free_metadata_percent, thin_discard: one DmThinOptions
+//   field each.
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <functional>
 
 #include "basic/fs-util.h"
@@ -21,7 +25,7 @@ namespace {
 
 Result<> ensure_sparse_file(const std::string& path, uint64_t size) {
     if (path_exists(path)) return {};
-    if (size == 0) return fail(EINVAL, "dm-thin: '{}' does not exist and no pool_size is set", path);
+    if (size == 0) return fail(EINVAL, "dm-thin: '{}' does not exist and no size to create it is set (thin_data_size)", path);
     UniqueFd fd(::open(path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600));
     if (!fd) return fail_errno("create '{}'", path);
     if (::ftruncate(fd.get(), static_cast<off_t>(size)) < 0) return fail_errno("size '{}'", path);
@@ -35,18 +39,29 @@ Result<DmThinOptions> dmthin_options_from_store(const std::string& root, const S
     o.state_dir = root;
     o.filesystem = options.thin_fstype;
     o.base_size = options.thin_volume_size;
-    if (!options.thin_pool.empty()) {
-        o.pool_name = options.thin_pool;
+    o.data_block_sectors = static_cast<uint32_t>(options.thin_block_size / 512);
+    o.mkfs_options = options.thin_mkfs_options;
+    o.mount_options = options.thin_mount_options;
+    o.min_free_data_percent = options.thin_min_free_data_percent;
+    o.min_free_metadata_percent = options.thin_min_free_metadata_percent;
+    o.discard_on_delete = options.thin_discard;
+    // One pool per store root, with a stable name across restarts, unless thin_pool names it.
+    std::string own_name = fmt::format("berth-{:08x}", static_cast<uint32_t>(std::hash<std::string>{}(root)));
+    if (!options.thin_data_device.empty()) {
+        o.pool_name = options.thin_pool.empty() ? own_name : options.thin_pool;
+        o.data_device = options.thin_data_device;
+        o.metadata_device = options.thin_metadata_device;
+        uint64_t metadata_size = options.thin_metadata_size
+                                     ? options.thin_metadata_size
+                                     : std::max<uint64_t>(32ull << 20, options.thin_data_size / 256);
+        BERTH_TRY_VOID(ensure_sparse_file(o.data_device, options.thin_data_size));
+        BERTH_TRY_VOID(ensure_sparse_file(o.metadata_device, metadata_size));
         return o;
     }
-    if (options.pool.empty())
-        return fail(EINVAL, "dm-thin: set 'thin_pool' (an existing pool) or 'pool' (a device or file to build one on)");
-    // One pool per store root, with a stable name across restarts.
-    o.pool_name = fmt::format("berth-{:08x}", static_cast<uint32_t>(std::hash<std::string>{}(root)));
-    o.data_device = options.pool;
-    o.metadata_device = options.pool + ".tmeta";
-    BERTH_TRY_VOID(ensure_sparse_file(o.data_device, options.pool_size));
-    BERTH_TRY_VOID(ensure_sparse_file(o.metadata_device, std::max<uint64_t>(32ull << 20, options.pool_size / 256)));
+    if (options.thin_pool.empty())
+        return fail(EINVAL, "dm-thin: set 'thin_pool' (an existing pool) or 'thin_data_device' and "
+                            "'thin_metadata_device' (devices or files to build one on)");
+    o.pool_name = options.thin_pool;
     return o;
 }
 
