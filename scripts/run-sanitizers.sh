@@ -22,7 +22,7 @@ if [ "${1:-}" = --all ]; then all=1; shift; fi
 # Privileged tests left out of the default (CI) sanitizer pass: they repeat work other tests already
 # cover under ASan and would dominate its run time (soak: 200 sequential containers; load: 50
 # clients for a fixed time). Names are meson test names; missing ones are ignored.
-SLOW=(soak load fault e2e)
+SLOW=(soak load fault fault-berthd-restart e2e)
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-halt_on_error=1:abort_on_error=0:detect_leaks=1:detect_stack_use_after_return=1:strict_string_checks=1:check_initialization_order=1:print_summary=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1:report_error_type=1}
@@ -33,11 +33,9 @@ if [ ! -f "$BUILD/build.ninja" ]; then
   meson setup "$BUILD" -Dtests=true -Db_sanitize=address,undefined -Db_lundef=false \
     -Dbuildtype=debug -Doptimization=1 >/dev/null || { echo "run-sanitizers: meson setup failed" >&2; exit 1; }
 fi
-ninja -C "$BUILD" || { echo "run-sanitizers: build failed" >&2; exit 1; }
-echo "run-sanitizers: build took $(( $(date +%s) - start ))s"
-
 # Select the tests: every unit and privileged test, minus SLOW unless --all.
-mapfile -t tests < <(meson test -C "$BUILD" --list --suite unit --suite privileged 2>/dev/null |
+ninja -C "$BUILD" build.ninja >/dev/null  # regenerate only: picks up tests added since the last setup
+mapfile -t tests < <(meson test -C "$BUILD" --list --no-rebuild --suite unit --suite privileged 2>/dev/null |
   sed -E 's/^berth:[^ ]+ \/ //; s/^[^ ]+ \/ //' | sort -u)
 selected=()
 for t in "${tests[@]}"; do
@@ -51,10 +49,37 @@ if [ ${#selected[@]} -eq 0 ]; then
   echo "run-sanitizers: no tests selected" >&2
   exit 1
 fi
+
+# Build only what the selected tests run: their executables and the targets they depend on
+# (berth, berthd, probes); not the fuzzers, benchmarks, integration/qemu-only programs.
+mapfile -t targets < <(meson introspect "$BUILD" --tests --targets 2>/dev/null | python3 -c '
+import json, os, sys
+info = json.load(sys.stdin)
+want = set(sys.argv[1:])
+by_id = {t["id"]: t for t in info["targets"]}
+by_file = {f: t for t in info["targets"] for f in t["filename"]}
+out = set()
+for t in info["tests"]:
+    if t["name"] not in want or not (set(t["suite"]) & {"berth:unit", "berth:privileged"}):
+        continue
+    for d in t.get("depends", []):
+        if d in by_id:
+            out.update(by_id[d]["filename"])
+    for c in t["cmd"][:2]:
+        if c in by_file:
+            out.add(c)
+for f in sorted(out):
+    print(f)
+' "${selected[@]}")
+rel=()
+for f in "${targets[@]}"; do rel+=("${f#"$(realpath "$BUILD")"/}"); done
+[ ${#rel[@]} -gt 0 ] || rel=(all)
+ninja -C "$BUILD" -j "${BERTH_ASAN_JOBS:-2}" "${rel[@]}" || { echo "run-sanitizers: build failed" >&2; exit 1; }
+echo "run-sanitizers: build of ${#rel[@]} targets took $(( $(date +%s) - start ))s"
 echo "run-sanitizers: running ${#selected[@]} tests under ASan+UBSan${all:+ }$([ "$all" = 0 ] && echo "(skipping: ${SLOW[*]})")"
 
 status=0
-meson test -C "$BUILD" --print-errorlogs --num-processes 2 \
+meson test -C "$BUILD" --no-rebuild --print-errorlogs --num-processes 2 \
   --timeout-multiplier "${BERTH_ASAN_TIMEOUT_MULTIPLIER:-3}" "$@" "${selected[@]}" || status=1
 
 # A sanitizer report in a child process (e.g. the supervisor forked by a test) may not fail the

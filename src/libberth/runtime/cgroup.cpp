@@ -124,17 +124,23 @@ Result<ContainerCgroup> ContainerCgroup::split_delegated(const std::string& moun
 }
 
 Result<ContainerCgroup> ContainerCgroup::create_own(const std::string& parent_dir, const std::string& name,
-                                                    const config::Resources& resources) {
-    BERTH_TRY_VOID_CTX(mkdir_p(parent_dir), "create cgroup parent");
+                                                    const config::Resources& resources, bool prune_parent) {
     ContainerCgroup cg;
     cg.payload_ = path_join(parent_dir, name);
-    if (::mkdir(cg.payload_.c_str(), 0755) < 0) {
+    // Another container may prune the (empty) parent between our mkdir_p and mkdir: retry.
+    for (int attempt = 0;; ++attempt) {
+        bool parent_existed = path_exists(parent_dir);
+        BERTH_TRY_VOID_CTX(mkdir_p(parent_dir), "create cgroup parent");
+        if (prune_parent || !parent_existed) cg.prune_ = parent_dir;
+        if (::mkdir(cg.payload_.c_str(), 0755) == 0) break;
+        if (errno == ENOENT && attempt < 10) continue;
         if (errno != EEXIST) return fail_errno("create cgroup '{}'", cg.payload_);
         if (populated(cg.payload_))
             return fail(EBUSY, "cgroup '{}' still has processes (is the container already running?)", cg.payload_);
         // A stale, empty cgroup from a crashed run: start clean.
         if (::rmdir(cg.payload_.c_str()) < 0 || ::mkdir(cg.payload_.c_str(), 0755) < 0)
             return fail_errno("recreate cgroup '{}'", cg.payload_);
+        break;
     }
     cg.created_ = cg.payload_;
     cg.active_ = true;
@@ -160,12 +166,19 @@ Result<> ContainerCgroup::destroy() {
     kill_all(payload_);
     // rmdir may race the kernel's last exit bookkeeping for a moment.
     if (!created_.empty()) {
+        bool removed = false;
         for (int i = 0; i < 200; ++i) {
-            if (::rmdir(created_.c_str()) == 0 || errno == ENOENT) return {};
+            if (::rmdir(created_.c_str()) == 0 || errno == ENOENT) {
+                removed = true;
+                break;
+            }
             if (errno != EBUSY) break;
             ::usleep(2000);
         }
-        return fail_errno("remove cgroup '{}'", created_);
+        if (!removed) return fail_errno("remove cgroup '{}'", created_);
+        // The last container out removes the parent; EBUSY/ENOTEMPTY means another container
+        // still lives there (or has just created its cgroup): not our business.
+        if (!prune_.empty()) (void)::rmdir(prune_.c_str());
     }
     return {};
 }

@@ -48,9 +48,11 @@ public:
 
     // systemd mode: split the delegated cgroup we run in.
     static Result<ContainerCgroup> split_delegated(const std::string& mount_point);
-    // by hand: <parent_dir>/<name>, with [resources] applied where possible.
+    // by hand: <parent_dir>/<name>, with [resources] applied where possible. The parent is removed
+    // again by destroy() once it is empty if it is berth's own (prune_parent, the default parent) or
+    // if this call created it; a busy parent (another container) is left silently.
     static Result<ContainerCgroup> create_own(const std::string& parent_dir, const std::string& name,
-                                              const config::Resources& resources);
+                                              const config::Resources& resources, bool prune_parent = false);
 
     const std::string& payload_path() const { return payload_; }  // filesystem path
     int payload_fd() const { return payload_fd_.get(); }
@@ -63,6 +65,7 @@ private:
     std::string payload_;
     UniqueFd payload_fd_;
     std::string created_;  // the cgroup directory we remove at the end
+    std::string prune_;    // its parent, removed too when it is empty by then
     std::vector<std::string> warnings_;
     bool active_ = false;
 };

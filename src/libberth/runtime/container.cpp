@@ -377,8 +377,9 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
     if (opt.systemd) {
         cgroup = BERTH_TRY_CTX(ContainerCgroup::split_delegated(cg_mount), "cgroup");
     } else {
-        std::string parent = opt.cgroup_parent.empty() ? path_join(cg_mount, "berth") : opt.cgroup_parent;
-        cgroup = BERTH_TRY_CTX(ContainerCgroup::create_own(parent, decl.name, decl.resources), "cgroup");
+        bool own_parent = opt.cgroup_parent.empty();
+        std::string parent = own_parent ? path_join(cg_mount, "berth") : opt.cgroup_parent;
+        cgroup = BERTH_TRY_CTX(ContainerCgroup::create_own(parent, decl.name, decl.resources, own_parent), "cgroup");
     }
     if (opt.warn)
         for (const auto& w : cgroup.warnings()) opt.warn(w);

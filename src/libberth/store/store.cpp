@@ -290,12 +290,19 @@ Result<ImageInfo> Store::import_image(int fd, ImportFormat format, std::string_v
                                       const std::atomic<bool>* cancel) {
     struct stat st {};
     if (::fstat(fd, &st) < 0) return fail_errno("stat import input");
-    if (S_ISDIR(st.st_mode)) {
-        if (format != ImportFormat::Auto && format != ImportFormat::OciLayout)
-            return fail(EINVAL, "a directory can only be an OCI image layout");
-        return with_context(import_from_dir(*impl_, fd, name_tag, progress, cancel), "import OCI layout directory");
+    if (S_ISDIR(st.st_mode) && format != ImportFormat::Auto && format != ImportFormat::OciLayout)
+        return fail(EINVAL, "a directory can only be an OCI image layout");
+    // The importers read index, manifest and config with nlohmann::json accessors that throw on
+    // a value of the wrong type ({"mediaType": 5}, a manifest list entry that is a number): this
+    // is their one exception boundary, so hostile metadata is a clean EBADMSG, not a dead berthd
+    // (found by tests/fuzz/fuzz-oci-json). Staging and claims are RAII and unwind with the throw.
+    try {
+        if (S_ISDIR(st.st_mode))
+            return with_context(import_from_dir(*impl_, fd, name_tag, progress, cancel), "import OCI layout directory");
+        return with_context(import_from_fd(*impl_, fd, format, name_tag, progress, cancel), "import image");
+    } catch (const json::exception& e) {
+        return fail(EBADMSG, "import image: invalid image metadata: {}", e.what());
     }
-    return with_context(import_from_fd(*impl_, fd, format, name_tag, progress, cancel), "import image");
 }
 
 Result<ImageInfo> Store::import_image_path(const std::string& path, ImportFormat format, std::string_view name_tag,

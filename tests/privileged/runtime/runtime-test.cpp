@@ -48,6 +48,7 @@ protected:
         ::setenv("BERTH_RUN_DIR", run_.c_str(), 1);
         ::setenv("BERTH_STATE_DIR", (tmp_ / "state").c_str(), 1);
         cgroup_parent_ = fmt::format("/sys/fs/cgroup/unified/berth-test-{}", ::getpid());
+        parent_existed_ = path_exists(cgroup_parent_);
         out_ = tmp_ / "out";
         ASSERT_TRUE(mkdir_p(out_));
         ::chmod(out_.c_str(), 0777);
@@ -59,6 +60,10 @@ protected:
         if (::geteuid() != 0) return;
         // Nothing of ours is left: cgroup, state, mounts.
         EXPECT_FALSE(path_exists(path_join(cgroup_parent_, name_))) << "leaked cgroup";
+        // The runtime created the parent, so the last container out removed it again.
+        if (!parent_existed_) {
+            EXPECT_FALSE(path_exists(cgroup_parent_)) << "leaked empty parent cgroup";
+        }
         EXPECT_FALSE(path_exists(state_file_path(name_))) << "leaked state file";
         auto mounts = read_file("/proc/self/mountinfo");
         ASSERT_TRUE(mounts);
@@ -139,6 +144,7 @@ protected:
 
     TempDir tmp_{"berth-rt"};
     std::string run_, out_, cgroup_parent_, name_;
+    bool parent_existed_ = false;
 };
 
 TEST_F(Runtime, PayloadIsPidOneSeesOnlyItsOwnProcessesAndHostname) {
@@ -286,6 +292,17 @@ TEST_F(Runtime, EphemeralChangesVanishPersistentChangesStay) {
     EXPECT_EQ(out("before"), "kept\n");
     EXPECT_TRUE(path_exists(tmp_ / "state/rootfs-layers/" + name_ + "/upper/marker"));
     EXPECT_FALSE(path_exists(path_join(rootfs_path(), "marker")));
+}
+
+TEST_F(Runtime, RemovesTheParentCgroupItCreatedButKeepsAPreexistingOne) {
+    ASSERT_FALSE(parent_existed_);
+    EXPECT_EQ(run(shell("true")).status, 0);
+    EXPECT_FALSE(path_exists(cgroup_parent_)) << "empty parent cgroup left behind";
+    // An administrator's --cgroup-parent that existed before is theirs: kept.
+    ASSERT_EQ(0, ::mkdir(cgroup_parent_.c_str(), 0755));
+    ScopeExit cleanup([&] { ::rmdir(cgroup_parent_.c_str()); });
+    EXPECT_EQ(run(shell("true")).status, 0);
+    EXPECT_TRUE(path_exists(cgroup_parent_));
 }
 
 TEST_F(Runtime, ExitCodesAndSignalsPropagate) {

@@ -2,8 +2,11 @@
 // sequence and 20 at once, and check that nothing they used is left behind: mounts, cgroups,
 // network namespaces, veths, nftables rules, processes, and the test's own fds. Other engineers
 // run tests on this machine at the same time, so the assertions look only at what these
-// containers own (names carry this test's pid); the global counts (mounts, cgroups, netns, veths,
-// nft rules, loop and dm devices) are printed before/after for the record.
+// containers own (names carry this test's pid): OwnCounts, resources attributable to this test
+// (named with its unique prefix or the containers' veth names, or under its temp dir) must be
+// equal before and after (and are shown to be non-zero while the 20 run, so the counters do see
+// them); the global counts (mounts, cgroups, netns, veths, nft rules, loop and dm devices) are
+// printed before/after for the record but not asserted: peers' tests change them meanwhile.
 // Counts: BERTH_SOAK_SEQUENTIAL (default 200), BERTH_SOAK_PARALLEL (default 20).
 #include <dirent.h>
 #include <sys/wait.h>
@@ -113,6 +116,72 @@ Counts snapshot() {
                   count_veths(), split_lines(nft.out).size(), count_block("loop"), count_block("dm-"), count_fds()};
 }
 
+// What this test's containers own, counted by name anywhere on the host.
+struct OwnCounts {
+    size_t mounts, cgroups, netns, veths, nft_lines, loops, dms, procs;
+    bool operator==(const OwnCounts&) const = default;
+    std::string str() const {
+        return "mounts=" + std::to_string(mounts) + " cgroups=" + std::to_string(cgroups) + " netns=" +
+               std::to_string(netns) + " veths=" + std::to_string(veths) + " nft-lines=" + std::to_string(nft_lines) +
+               " loop=" + std::to_string(loops) + " dm=" + std::to_string(dms) + " processes=" + std::to_string(procs);
+    }
+};
+
+// `dir`: the test's temp dir (rootfs, declarations); `prefix`: in every container name;
+// `ifnames`: the containers' host veth names (hashed when the name is long, so listed).
+OwnCounts own_snapshot(const std::string& dir, const std::string& prefix, const std::vector<std::string>& ifnames) {
+    OwnCounts c{};
+    for (const auto& l : split_lines(read_file("/proc/self/mountinfo")))
+        c.mounts += l.find(dir) != std::string::npos || l.find(prefix) != std::string::npos;
+    c.cgroups = count_cgroups(prefix);
+    // Processes of the containers (supervisors name the declaration under `dir` on their command
+    // line; payloads live in cgroups named after the containers) and the network namespaces
+    // they hold.
+    std::set<std::string> ns;
+    if (DIR* d = opendir("/proc")) {
+        while (dirent* e = readdir(d)) {
+            if (!isdigit(static_cast<unsigned char>(e->d_name[0]))) continue;
+            std::string pid = e->d_name;
+            std::string cmd = read_file("/proc/" + pid + "/cmdline");
+            std::replace(cmd.begin(), cmd.end(), '\0', ' ');
+            char root[PATH_MAX];
+            ssize_t n = readlink(("/proc/" + pid + "/root").c_str(), root, sizeof root - 1);
+            bool ours = cmd.find(dir) != std::string::npos ||
+                        (n > 0 && std::string(root, static_cast<size_t>(n)).find(dir) != std::string::npos) ||
+                        read_file("/proc/" + pid + "/cgroup").find(prefix) != std::string::npos;
+            if (!ours) continue;
+            c.procs++;
+            char buf[64];
+            ssize_t m = readlink(("/proc/" + pid + "/ns/net").c_str(), buf, sizeof buf);
+            if (m > 0) ns.insert(std::string(buf, static_cast<size_t>(m)));
+        }
+        closedir(d);
+    }
+    // The supervisors' own namespace is the host's: count only namespaces other than ours.
+    char self[64];
+    ssize_t m = readlink("/proc/self/ns/net", self, sizeof self);
+    if (m > 0) ns.erase(std::string(self, static_cast<size_t>(m)));
+    c.netns = ns.size() + count_dir("/run/netns", prefix);
+    std::string nft = run_capture({"nft", "list", "ruleset"}, 30).out;
+    for (const auto& l : split_lines(nft)) {
+        bool hit = l.find(prefix) != std::string::npos;
+        for (const auto& i : ifnames) hit = hit || l.find("\"" + i + "\"") != std::string::npos;
+        c.nft_lines += hit;
+    }
+    for (const auto& i : ifnames) c.veths += fs::exists("/sys/class/net/" + i);
+    if (DIR* d = opendir("/sys/block")) {
+        while (dirent* e = readdir(d)) {
+            std::string b = e->d_name;
+            if (b.rfind("loop", 0) == 0)
+                c.loops += read_file("/sys/block/" + b + "/loop/backing_file").find(dir) != std::string::npos;
+            if (b.rfind("dm-", 0) == 0)
+                c.dms += read_file("/sys/block/" + b + "/dm/name").find(prefix) != std::string::npos;
+        }
+        closedir(d);
+    }
+    return c;
+}
+
 class Soak : public ::testing::Test {
 protected:
     void SetUp() override {
@@ -125,6 +194,25 @@ protected:
         std::string path = dir_ / (name + ".toml");
         write_file(path, "[container]\nrootfs = \"" + (dir_ / "rootfs") + "\"\ncommand = " + command + "\n" + extra);
         return path;
+    }
+
+    OwnCounts own(const std::vector<std::string>& names) {
+        std::vector<std::string> ifnames;
+        for (const auto& n : names) ifnames.push_back(berth::network::host_interface_name(n));
+        return own_snapshot(dir_.path(), prefix_, ifnames);
+    }
+    void expect_own_equal(const char* what, const OwnCounts& before, const OwnCounts& after) {
+        printf("soak %s: own before %s\n", what, before.str().c_str());
+        printf("soak %s: own after  %s\n", what, after.str().c_str());
+        EXPECT_EQ(after.mounts, before.mounts) << "mounts of the containers left";
+        EXPECT_EQ(after.cgroups, before.cgroups) << "cgroups of the containers left";
+        EXPECT_EQ(after.netns, before.netns) << "network namespaces of the containers left";
+        EXPECT_EQ(after.veths, before.veths) << "veths of the containers left";
+        EXPECT_EQ(after.nft_lines, before.nft_lines) << "nftables lines of the containers left";
+        EXPECT_EQ(after.loops, before.loops) << "loop devices backed by the test's files left";
+        EXPECT_EQ(after.dms, before.dms) << "dm devices named after the containers left";
+        EXPECT_EQ(after.procs, before.procs) << "processes of the containers left";
+        EXPECT_TRUE(after == before) << before.str() << " -> " << after.str();
     }
 
     // What these containers own, anywhere on the host: must be zero after they stopped.
@@ -162,11 +250,12 @@ protected:
 
 TEST_F(Soak, TwoHundredContainersInSequenceLeaveNothingBehind) {
     int count = env_int("BERTH_SOAK_SEQUENTIAL", 200);
-    Counts before = snapshot();
     std::vector<std::string> names;
+    for (int i = 0; i < count; i++) names.push_back(prefix_ + std::to_string(i));
+    Counts before = snapshot();
+    OwnCounts own_before = own(names);
     for (int i = 0; i < count; i++) {
-        std::string n = prefix_ + std::to_string(i);
-        names.push_back(n);
+        const std::string& n = names[i];
         // Every 10th container has a veth, so network namespaces, veths and nft state churn too.
         std::string extra;
         if (i % 10 == 0)
@@ -182,17 +271,19 @@ TEST_F(Soak, TwoHundredContainersInSequenceLeaveNothingBehind) {
     RecordProperty("before", before.str());
     RecordProperty("after", after.str());
     EXPECT_EQ(after.fds, before.fds) << "the test process gained fds";
+    expect_own_equal("sequential", own_before, own(names));
     expect_nothing_left(names);
 }
 
 TEST_F(Soak, TwentyContainersAtOnceLeaveNothingBehind) {
     int count = env_int("BERTH_SOAK_PARALLEL", 20);
-    Counts before = snapshot();
     std::vector<std::string> names;
+    for (int i = 0; i < count; i++) names.push_back(prefix_ + "p" + std::to_string(i));
+    Counts before = snapshot();
+    OwnCounts own_before = own(names);
     std::vector<pid_t> pids;
     for (int i = 0; i < count; i++) {
-        std::string n = prefix_ + "p" + std::to_string(i);
-        names.push_back(n);
+        const std::string& n = names[i];
         std::string extra;
         if (i % 2 == 0)
             extra = "[network]\nmode = \"veth\"\naddress = \"10.233." + std::to_string(i) + ".2/30\"\n"
@@ -211,6 +302,7 @@ TEST_F(Soak, TwentyContainersAtOnceLeaveNothingBehind) {
     // While they run: each has its own cgroup.
     sleep(1);
     size_t running = count_cgroups(prefix_);
+    OwnCounts own_running = own(names);
     int ok = 0;
     for (pid_t p : pids) {
         int st = 0;
@@ -230,6 +322,14 @@ TEST_F(Soak, TwentyContainersAtOnceLeaveNothingBehind) {
     EXPECT_EQ(ok, count) << "containers that failed";
     EXPECT_GE(running, static_cast<size_t>(count)) << "not every container had its own cgroup while running";
     EXPECT_EQ(after.fds, before.fds);
+    // The counters see the containers' resources while they run (so equal before/after means
+    // released, not unseen): a cgroup and processes each, a veth for every second one.
+    printf("soak parallel x%d: own while running %s\n", count, own_running.str().c_str());
+    EXPECT_GE(own_running.cgroups, static_cast<size_t>(count));
+    EXPECT_GE(own_running.procs, static_cast<size_t>(count));
+    EXPECT_EQ(own_running.veths, static_cast<size_t>((count + 1) / 2));
+    EXPECT_GE(own_running.netns, static_cast<size_t>((count + 1) / 2));
+    expect_own_equal("parallel", own_before, own(names));
     expect_nothing_left(names);
 }
 

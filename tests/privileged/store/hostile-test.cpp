@@ -7,6 +7,7 @@
 #include <sys/sysmacros.h>
 
 #include "store-fixture.h"
+#include "store/digest.h"
 #include "store/tree-util.h"
 
 namespace berth::store::test {
@@ -144,6 +145,38 @@ TEST_P(HostileArchives, DigestMismatchInAnOciLayoutIsRejected) {
     ASSERT_EQ(run("tar -C " + copy + " -cf " + tar + " ."), 0);
     UniqueFd t(::open(tar.c_str(), O_RDONLY | O_CLOEXEC));
     expect_rejected(t.get(), ImportFormat::Auto, "blobs/sha256/" + blob);
+}
+
+// Regressions from tests/fuzz/fuzz-oci-json: JSON values of the wrong type in an OCI layout's
+// index, manifest or config threw out of the store (a dead berthd) instead of failing the import.
+TEST_P(HostileArchives, OciMetadataOfTheWrongTypeIsRejected) {
+    std::string config = R"({"rootfs":{"type":"layers","diff_ids":[]}})";
+    std::string config_digest = sha256_digest(config);
+    std::string manifest = R"({"schemaVersion":2,"config":{"digest":")" + config_digest + R"("},"layers":[]})";
+    std::string manifest_digest = sha256_digest(manifest);
+    std::string typed_manifest = R"({"schemaVersion":2,"config":{"digest":")" + config_digest +
+                                 R"("},"layers":[{"digest":5,"mediaType":[]}]})";
+    std::string typed_digest = sha256_digest(typed_manifest);
+    const std::vector<std::string> indexes = {
+        R"({"manifests":[1,{"digest":")" + manifest_digest + R"("}]})",         // an entry that is a number
+        R"({"manifests":[{"mediaType":5,"digest":")" + manifest_digest + R"("}]})",  // mediaType a number
+        R"({"manifests":[{"digest":")" + typed_digest + R"("}]})",             // layer fields of the wrong type
+        R"({"manifests":[{"digest":7}]})",
+    };
+    for (size_t i = 0; i < indexes.size(); ++i) {
+        SCOPED_TRACE(indexes[i]);
+        std::string dir = root_->scratch("oci-typed-" + std::to_string(i));
+        ASSERT_TRUE(mkdir_p(dir + "/blobs/sha256"));
+        ASSERT_TRUE(write_file(dir + "/oci-layout", R"({"imageLayoutVersion":"1.0.0"})"));
+        ASSERT_TRUE(write_file(dir + "/index.json", indexes[i]));
+        for (auto* text : {&config, &manifest, &typed_manifest})
+            ASSERT_TRUE(write_file(dir + "/blobs/sha256/" + std::string(digest_hex(sha256_digest(*text))), *text));
+        UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        auto r = store_->import_image(fd.get(), ImportFormat::OciLayout, "typed");
+        ASSERT_FALSE(r) << "a layout with mistyped metadata was accepted";
+        EXPECT_EQ(r.error().code, EBADMSG) << r.error().what();
+        expect_clean();
+    }
 }
 
 TEST_P(HostileArchives, ArchiveMembersEscapingAreRejected) {

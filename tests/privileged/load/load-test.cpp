@@ -1,0 +1,342 @@
+// berthd under load, for real: a private dbus-daemon with berth's policy file, the real berthd on a
+// temporary overlay store, and 50 clients at once (threads, each with its own bus connection)
+// importing small images, listing, reading properties, preparing and releasing snapshots for a
+// bounded time. Every call must be answered within kCallLimit (a watchdog fails the test and
+// kills berthd to unblock the clients if one is not: a deadlock cannot hang the suite), berthd's
+// open fds must be back to the warm-up count, its RSS growth bounded, the store fsck-clean.
+//
+// Why measure after a warm-up: the first round grows berthd to its working set (sd-bus buffers,
+// malloc arenas for the worker threads, the store's caches); a leak shows as growth from there on.
+#include <dirent.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <dirent.h>
+#include <signal.h>
+#include <systemd/sd-bus.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <mutex>
+#include <thread>
+
+#include "bus-fixture.h"
+#include "bus/bus-util.h"
+#include "bus/storage.h"
+
+using namespace berth;
+using namespace berth::test;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr int kClients = 50;
+constexpr auto kWarmup = std::chrono::seconds(4);
+constexpr auto kLoad = std::chrono::seconds(20);
+// A call not answered within this is a hang: berthd answers reads on its loop and queues writes
+// on worker threads, so even behind 49 queued imports of a few KiB a call takes well under this.
+constexpr auto kCallLimit = std::chrono::seconds(20);
+// RSS growth allowed between the warm-up and the end of the load (why: see the test).
+constexpr long kRssGrowthLimitKiB = 8 * 1024;
+
+std::string berthd_exe() { return std::getenv("BERTHD_EXE"); }
+std::string berth_exe() { return std::getenv("BERTH_EXE"); }
+
+long count_fds(pid_t pid) {
+    long n = 0;
+    DIR* d = ::opendir(("/proc/" + std::to_string(pid) + "/fd").c_str());
+    if (!d) return -1;
+    while (auto* e = ::readdir(d))
+        if (e->d_name[0] != '.') ++n;
+    ::closedir(d);
+    return n;
+}
+
+long rss_kib(pid_t pid) {
+    std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(f, line))
+        if (line.rfind("VmRSS:", 0) == 0) return std::atol(line.c_str() + 6);
+    return -1;
+}
+
+long thread_count(pid_t pid) {
+    std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(f, line))
+        if (line.rfind("Threads:", 0) == 0) return std::atol(line.c_str() + 8);
+    return -1;
+}
+
+struct Stats {
+    std::atomic<long> calls{0}, imports{0}, prepares{0};
+    std::mutex mu;
+    std::vector<std::string> failures;
+    void fail(const std::string& what) {
+        std::lock_guard l(mu);
+        if (failures.size() < 20) failures.push_back(what);
+    }
+};
+
+// One client: its own bus connections (the Storage verbs through RemoteStorage, properties
+// through a raw sd-bus connection with an explicit timeout) and its own image tarball.
+class Client {
+public:
+    Client(int id, std::string tar, Stats& stats) : id_(id), tar_(std::move(tar)), stats_(stats) {}
+
+    // Runs rounds until `stop`; `busy_since` is the start of the call in flight (0 = idle), read
+    // by the watchdog.
+    void run(const std::atomic<bool>& stop, std::atomic<int64_t>& busy_since) {
+        auto storage = bus::open_remote_storage();
+        if (!storage) return stats_.fail("client " + std::to_string(id_) + ": connect: " + storage.error().what());
+        sd_bus* raw = nullptr;
+        if (int r = sd_bus_open_system(&raw); r < 0) return stats_.fail("sd_bus_open_system: " + std::to_string(r));
+        std::unique_ptr<sd_bus, decltype(&sd_bus_flush_close_unref)> props(raw, sd_bus_flush_close_unref);
+        sd_bus_set_method_call_timeout(props.get(), std::chrono::microseconds(kCallLimit).count());
+        auto mark = [&] { busy_since = Clock::now().time_since_epoch().count(); };
+        auto done = [&] {
+            busy_since = 0;
+            ++stats_.calls;
+        };
+        for (int round = 0; !stop; ++round) {
+            std::string name = "load" + std::to_string(id_) + ":r" + std::to_string(round % 3);
+            std::string container = "load-" + std::to_string(::getpid()) + "-" + std::to_string(id_);
+            // Import (a job on a berthd worker).
+            UniqueFd fd(::open(tar_.c_str(), O_RDONLY | O_CLOEXEC));
+            std::atomic<bool> cancel{false};
+            mark();
+            auto image = (*storage)->import_image(fd.get(), "rootfs", name, {}, cancel);
+            done();
+            fd.reset();
+            if (!image) return stats_.fail(name + ": import: " + image.error().what());
+            ++stats_.imports;
+            // List (a read on berthd's loop).
+            mark();
+            auto list = (*storage)->list_images();
+            done();
+            if (!list) return stats_.fail(name + ": list: " + list.error().what());
+            // GetImage then a property of the image object and of the manager.
+            mark();
+            sd_bus_error error = SD_BUS_ERROR_NULL;
+            sd_bus_message* reply = nullptr;
+            int r = sd_bus_call_method(props.get(), "org.berth.Storage1", bus::kManagerPath, bus::kManagerInterface,
+                                       "GetImage", &error, &reply, "s", name.c_str());
+            std::string path;
+            if (r >= 0) {
+                const char* p = nullptr;
+                if (sd_bus_message_read(reply, "o", &p) >= 0 && p) path = p;
+            }
+            sd_bus_message_unref(reply);
+            done();
+            if (r < 0 || path.empty()) {
+                std::string msg = error.message ? error.message : std::to_string(r);
+                sd_bus_error_free(&error);
+                return stats_.fail(name + ": GetImage: " + msg);
+            }
+            char** names = nullptr;
+            mark();
+            r = sd_bus_get_property_strv(props.get(), "org.berth.Storage1", path.c_str(), "org.berth.Storage1.Image",
+                                         "Names", &error, &names);
+            done();
+            bool named = false;
+            for (char** n = names; n && *n; ++n) named |= name == *n;
+            for (char** n = names; n && *n; ++n) free(*n);
+            free(names);
+            if (r < 0) {
+                std::string msg = error.message ? error.message : std::to_string(r);
+                sd_bus_error_free(&error);
+                return stats_.fail(path + ": Names: " + msg);
+            }
+            if (!named) return stats_.fail(path + ": Names lacks " + name);
+            uint64_t usage = 0;
+            mark();
+            r = sd_bus_get_property_trivial(props.get(), "org.berth.Storage1", bus::kManagerPath,
+                                            bus::kManagerInterface, "PoolUsage", &error, 't', &usage);
+            done();
+            if (r < 0) {
+                std::string msg = error.message ? error.message : std::to_string(r);
+                sd_bus_error_free(&error);
+                return stats_.fail("PoolUsage: " + msg);
+            }
+            // Prepare a snapshot of it, read it back, release and remove it.
+            mark();
+            auto prepared = (*storage)->prepare_container(container, name, false);
+            done();
+            if (!prepared) return stats_.fail(container + ": prepare: " + prepared.error().what());
+            ++stats_.prepares;
+            mark();
+            auto containers = (*storage)->list_containers();
+            done();
+            if (!containers) return stats_.fail("list containers: " + containers.error().what());
+            bool listed = false;
+            for (auto& c : *containers) listed |= c.name == container;
+            if (!listed) return stats_.fail(container + " not listed after prepare");
+            mark();
+            auto released = (*storage)->release_container(container);
+            done();
+            if (!released) return stats_.fail(container + ": release: " + released.error().what());
+            mark();
+            auto removed = (*storage)->remove_container(container);
+            done();
+            if (!removed) return stats_.fail(container + ": remove: " + removed.error().what());
+            // Every third round drops the image again, so imports keep creating and removing
+            // layers rather than only re-tagging.
+            if (round % 3 == 2) {
+                mark();
+                auto rm = (*storage)->remove_image(name);
+                done();
+                if (!rm) return stats_.fail(name + ": remove image: " + rm.error().what());
+            }
+        }
+    }
+
+private:
+    int id_;
+    std::string tar_;
+    Stats& stats_;
+};
+
+class BerthdLoad : public ::testing::Test {
+protected:
+    void SetUp() override {
+        BERTH_REQUIRE_ROOT();
+        bus_ = std::make_unique<PrivateBus>(PrivateBus::Policy::Berth);
+        ASSERT_TRUE(bus_->ok()) << bus_->log();
+        env_addr_ = std::make_unique<ScopedEnv>("DBUS_SYSTEM_BUS_ADDRESS", bus_->address());
+        env_cfg_ = std::make_unique<ScopedEnv>("BERTH_DAEMON_CONFIG", dir_ / "no-such-berthd.toml");
+        // Small, distinct images: a few files each, one of them naming the client.
+        for (int i = 0; i < kClients; ++i) {
+            std::string d = dir_ / ("img" + std::to_string(i));
+            std::string tar = dir_ / ("img" + std::to_string(i) + ".tar");
+            auto r = run_shell("mkdir -p " + d + "/etc " + d + "/bin && echo client-" + std::to_string(i) + " > " + d +
+                               "/etc/hostname && head -c 4096 /dev/urandom > " + d + "/bin/payload && tar -C " + d +
+                               " -cf " + tar + " .");
+            ASSERT_EQ(r.status, 0) << r.err;
+            tars_.push_back(tar);
+        }
+        daemon_ = spawn({berthd_exe(), "--root", store(), "--backend", "overlay", "--bus-address", bus_->address()},
+                        {}, dir_ / "berthd.log");
+        ASSERT_TRUE(wait_for_name(bus_->address(), "org.berth.Storage1", 30000, &daemon_)) << log();
+    }
+    void TearDown() override {
+        daemon_.kill_and_reap();
+        env_cfg_.reset();
+        env_addr_.reset();
+        bus_.reset();
+    }
+    std::string store() const { return dir_ / "store"; }
+    std::string log() const {
+        auto r = read_file(dir_ / "berthd.log");
+        return r ? *r : "";
+    }
+
+    // Runs all clients for `duration`; false (with failures recorded) when a call hung.
+    bool run_clients(std::chrono::seconds duration, Stats& stats) {
+        std::atomic<bool> stop{false};
+        std::vector<std::atomic<int64_t>> busy(kClients);
+        std::vector<std::thread> threads;
+        for (int i = 0; i < kClients; ++i)
+            threads.emplace_back([&, i] { Client(i, tars_[i], stats).run(stop, busy[i]); });
+        auto end = Clock::now() + duration;
+        bool hung = false;
+        // The watchdog: runs until every client is back, including after `stop`.
+        for (;;) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+            auto now = Clock::now();
+            if (now >= end) stop = true;
+            bool all_idle = stop.load();
+            for (int i = 0; i < kClients; ++i) {
+                int64_t since = busy[i].load();
+                if (since == 0) continue;
+                all_idle = false;
+                if (now - Clock::time_point(Clock::duration(since)) > kCallLimit && !hung) {
+                    hung = true;
+                    stats.fail("client " + std::to_string(i) + ": a call was not answered within " +
+                               std::to_string(std::chrono::seconds(kCallLimit).count()) + " s (threads in berthd: " +
+                               std::to_string(thread_count(daemon_.pid())) + ")");
+                    stop = true;
+                    // Unblock every client: they fail their call once berthd leaves the bus.
+                    daemon_.kill_and_reap();
+                }
+            }
+            if (stop && all_idle) {
+                // Idle now, but a client may be between two calls: join settles it.
+                break;
+            }
+        }
+        for (auto& t : threads) t.join();
+        return !hung;
+    }
+
+    TempDir dir_{"berth-load"};
+    std::unique_ptr<PrivateBus> bus_;
+    std::unique_ptr<ScopedEnv> env_addr_, env_cfg_;
+    std::vector<std::string> tars_;
+    Child daemon_;
+};
+
+}  // namespace
+
+TEST_F(BerthdLoad, FiftyClientsAtOnceAreAllAnsweredAndBerthdNeitherLeaksFdsNorGrows) {
+    pid_t pid = daemon_.pid();
+    long fds_start = count_fds(pid), rss_start = rss_kib(pid);
+
+    Stats warm;
+    ASSERT_TRUE(run_clients(kWarmup, warm)) << ::testing::PrintToString(warm.failures) << log();
+    ASSERT_TRUE(warm.failures.empty()) << ::testing::PrintToString(warm.failures) << log();
+    // Workers finish after their reply is sent; give them a moment to be joined.
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    long fds_warm = count_fds(pid), rss_warm = rss_kib(pid);
+
+    Stats load;
+    auto t0 = Clock::now();
+    bool answered = run_clients(kLoad, load);
+    double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+    ASSERT_GE(secs, std::chrono::duration<double>(kLoad).count() - 1) << "the load ended early";
+    ASSERT_TRUE(answered) << ::testing::PrintToString(load.failures) << log();
+    EXPECT_TRUE(load.failures.empty()) << ::testing::PrintToString(load.failures) << log();
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    ASSERT_FALSE(daemon_.exited()) << "berthd died under load: " << log();
+    long fds_end = count_fds(pid), rss_end = rss_kib(pid), threads_end = thread_count(pid);
+
+    long growth = rss_end - rss_warm;
+    std::printf("load: %d clients, %.1f s: %ld calls (%.0f/s), %ld imports, %ld snapshots prepared and released\n",
+                kClients, secs, load.calls.load(), load.calls.load() / secs, load.imports.load(),
+                load.prepares.load());
+    std::printf("load: berthd fds start %ld, after warm-up %ld, after load %ld; threads after load %ld\n", fds_start,
+                fds_warm, fds_end, threads_end);
+    std::printf("load: berthd VmRSS start %ld KiB, after warm-up %ld KiB, after load %ld KiB (growth %ld KiB, %.1f "
+                "bytes/call)\n",
+                rss_start, rss_warm, rss_end, growth, load.calls.load() ? growth * 1024.0 / load.calls.load() : 0.0);
+    std::fflush(stdout);
+
+    EXPECT_GT(load.calls.load(), kClients * 10L) << "the load did not get going";
+    EXPECT_EQ(fds_end, fds_warm) << "berthd leaks file descriptors";
+    // The bound: a leak of one small allocation per call (a message, a path, a job object of
+    // >= 100 bytes) over the tens of thousands of calls of this load exceeds 8 MiB only with
+    // > 80k calls, so the printed bytes/call is checked as well. 8 MiB absolute leaves room for
+    // malloc arenas of worker threads that only first appear under the heavier load (glibc keeps
+    // up to 8 x cores arenas, each holding its freed chunks).
+    EXPECT_LE(growth, kRssGrowthLimitKiB) << "berthd's RSS grew by " << growth << " KiB";
+    if (load.calls.load() > 0) {
+        EXPECT_LT(growth * 1024.0 / load.calls.load(), 64.0) << "bytes per call";
+    }
+
+    // Removed images leave their layers and blobs to gc (by design); after a gc the store must
+    // be exactly consistent: no damage and no garbage.
+    {
+        auto storage = bus::open_remote_storage();
+        ASSERT_TRUE(storage) << storage.error().what();
+        auto gc = (*storage)->garbage_collect();
+        ASSERT_TRUE(gc) << gc.error().what();
+        std::printf("load: gc removed %zu items\n", gc->removed.size());
+    }
+    // berthd shuts down cleanly (no worker stuck), then the store is consistent.
+    int status = daemon_.stop(SIGTERM, std::chrono::seconds(30));
+    ASSERT_NE(status, -1) << "berthd did not exit on SIGTERM after the load: " << log();
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status << log();
+    auto r = run_shell("BERTH_STORE_BACKEND=overlay " + berth_exe() + " fsck --root " + store() + " --config /nonexistent");
+    std::printf("load: berth fsck: exit %d\n%s", r.status, r.out.c_str());
+    EXPECT_EQ(r.status, 0) << r.out << r.err;
+}
