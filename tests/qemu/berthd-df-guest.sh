@@ -5,7 +5,9 @@
 # berthd.toml using the dm-thin keys (data/metadata devices, volume size, thresholds, discard),
 # then busctl and `berth df --json` (forced onto the bus with BERTH_STORAGE=bus, so a silent fall
 # back to the embedded store cannot pass) must show the pool's usage rise after writing 32 MiB
-# into a container and fall again after the container and image are removed and GC ran.
+# into a container and fall again after the container and image are removed and GC ran; at each
+# step PoolUsage/PoolSize must equal the kernel's own `dmsetup status` of the pool, whose metadata
+# usage is printed (and must grow with the written blocks).
 # Exit 0 only if every check held. Leaves berthd's pool active: it must run last in the guest.
 MIB=1048576
 WRITE_MIB=32
@@ -90,6 +92,23 @@ df_field() {
 }
 df() { berth df --json > /tmp/df.json 2> /tmp/df.err || fail "berth df --json: $(cat /tmp/df.err)"; }
 
+# The kernel's own view, to check berthd against: `dmsetup status` of the pool (test-only tool;
+# the backend itself talks to libdevmapper). Fields: start length thin-pool transaction_id
+# metadata_used/metadata_total data_used/data_total (4 KiB metadata blocks, 64 KiB data blocks).
+pool=$(dmsetup ls --target thin-pool 2>/dev/null | cut -f1 | cut -d' ' -f1 | head -1)
+[ -n "$pool" ] || fail "no thin pool active after berthd started"
+kernel() {
+    set -- $(dmsetup status "$pool" 2>/dev/null)
+    k_meta_used=$((${5%/*} * 4096)) k_meta_total=$((${5#*/} * 4096))
+    k_data_used=$((${6%/*} * 65536)) k_data_total=$((${6#*/} * 65536))
+}
+check_kernel() {  # $1 = PoolUsage just read
+    kernel
+    [ "$k_data_used" = "$1" ] || fail "PoolUsage $1 != kernel's data used $k_data_used ($pool)"
+    say "  kernel: data $((k_data_used / 1024)) KiB of $((k_data_total / MIB)) MiB," \
+        "metadata $((k_meta_used / 1024)) KiB of $((k_meta_total / 1024)) KiB ($pool)"
+}
+
 backend=$(prop Backend)
 [ "$backend" = dm-thin ] || fail "Backend property is '$backend', not dm-thin"
 size=$(prop PoolSize)
@@ -109,6 +128,9 @@ df
 [ "$(df_field used)" = "$used0" ] || fail "berth df used $(df_field used) != PoolUsage $used0"
 [ "$(df_field size)" = "$size" ] || fail "berth df size $(df_field size) != PoolSize $size"
 say "after import: PoolUsage=$used0 PoolSize=$size (berth df --json agrees)"
+check_kernel "$used0"
+[ "$k_data_total" = "$size" ] || fail "PoolSize $size != kernel's data size $k_data_total"
+meta0=$k_meta_used
 
 # A container: its writable thin device, written through the device berthd hands the runtime.
 out=$(busctl call $M PrepareContainer ssb c1 img:1 false) || fail "PrepareContainer: $out"
@@ -123,6 +145,9 @@ used1=$(prop PoolUsage)
 df
 [ "$(df_field used)" = "$used1" ] || fail "berth df used $(df_field used) != PoolUsage $used1"
 say "after writing $WRITE_MIB MiB into c1: PoolUsage=$used1 (+$(((used1 - used0) / MIB)) MiB)"
+check_kernel "$used1"
+# 32 MiB more mapped blocks need more btree entries.
+[ "$k_meta_used" -gt "$meta0" ] || fail "metadata use did not grow ($meta0 -> $k_meta_used)"
 [ $((used1 - used0)) -ge $(((WRITE_MIB - 2) * MIB)) ] || fail "PoolUsage rose by $((used1 - used0)), not ~$WRITE_MIB MiB"
 
 busctl call $M ReleaseContainer s c1 > /dev/null || fail "ReleaseContainer"
@@ -134,6 +159,7 @@ used2=$(prop PoolUsage)
 df
 [ "$(df_field used)" = "$used2" ] || fail "berth df used $(df_field used) != PoolUsage $used2"
 say "after rm + gc: PoolUsage=$used2 (-$(((used1 - used2) / MIB)) MiB)"
+check_kernel "$used2"
 [ $((used1 - used2)) -ge $(((WRITE_MIB - 2) * MIB)) ] || fail "PoolUsage fell by only $((used1 - used2))"
 [ "$used2" -le "$used0" ] || fail "PoolUsage $used2 after gc is above $used0 before the container"
 

@@ -40,10 +40,11 @@ QEMU_EXTRA_FILES=()
 # with berth's bus policy file, when meson passes the first two.
 berthd_scenario=
 if [ -n "${BERTH_QEMU_BERTHD:-}" ] && [ -n "${BERTH_QEMU_BERTH:-}" ]; then
-    for p in busctl dbus-daemon; do
+    for p in busctl dbus-daemon dmsetup; do
         command -v $p >/dev/null || { echo "$p missing (scripts/install-deps.sh)"; exit 1; }
     done
-    QEMU_BINARIES+=("$BERTH_QEMU_BERTHD" "$BERTH_QEMU_BERTH" "$(command -v busctl)" "$(command -v dbus-daemon)")
+    QEMU_BINARIES+=("$BERTH_QEMU_BERTHD" "$BERTH_QEMU_BERTH" "$(command -v busctl)" "$(command -v dbus-daemon)"
+                    "$(command -v dmsetup)")
     QEMU_EXTRA_FILES+=("$here/berthd-df-guest.sh:/usr/local/share/berth/berthd-df-guest.sh"
                        "$here/../../dbus/org.berth.Storage1.conf:/etc/dbus-1/org.berth.Storage1.conf")
     berthd_scenario=yes
