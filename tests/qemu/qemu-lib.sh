@@ -87,7 +87,8 @@ qemu_add_module() {
     echo "$n" >> "$QROOT/lib/modules/load.order"
 }
 
-# qemu_build_initramfs WORKDIR SCRIPT MODULE...   (binaries to carry: QEMU_BINARIES array)
+# qemu_build_initramfs WORKDIR SCRIPT MODULE...   (binaries to carry, with their libraries:
+# QEMU_BINARIES array, into /usr/local/bin; other files: QEMU_EXTRA_FILES array of HOST:GUEST)
 # SCRIPT is a shell fragment run by /init after the modules are loaded and /dev/vd[ab] exist; it
 # must set RESULT=PASS|FAIL. Writes $WORKDIR/initrd.img.
 qemu_build_initramfs() {
@@ -102,6 +103,8 @@ qemu_build_initramfs() {
     ln -sf mke2fs "$QROOT/usr/sbin/mkfs.ext4"
     cp /etc/mke2fs.conf "$QROOT/etc/" 2>/dev/null || true
     for b in "${QEMU_BINARIES[@]}"; do qemu_copy_with_libs "$b" "/usr/local/bin/${b##*/}"; done
+    # Plain files, "HOST-PATH:GUEST-PATH" (policy files, guest scripts).
+    for p in ${QEMU_EXTRA_FILES[@]+"${QEMU_EXTRA_FILES[@]}"}; do install -D -m 0755 "${p%%:*}" "$QROOT${p#*:}"; done
 
     QKO=() QBUILTIN=() QSEEN=()
     while read -r p; do b=${p##*/}; b=${b%%.ko*}; QKO[${b//-/_}]=$p; done \

@@ -4,6 +4,8 @@
 # kernel is booted under qemu (tests/qemu/qemu-lib.sh) with two virtio disks, /dev/vda (pool
 # metadata) and /dev/vdb (pool data), and every binary runs there with ext4, and the main one again
 # with xfs. A binary named backend-conformance is run with BERTH_TEST_BACKEND=dm-thin.
+# With $BERTH_QEMU_BERTHD and $BERTH_QEMU_BERTH set, the guest then runs berthd on the dm-thin
+# pool behind a private dbus-daemon and checks PoolUsage and `berth df --json` (berthd-df-guest.sh).
 # Exit 0 only if the guest printed its PASS marker. Work dir: $BERTH_QEMU_WORK (default: a temp dir).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -33,6 +35,20 @@ mkdir -p "$work"
 
 qemu_prepare_kernel
 QEMU_BINARIES=("$@")
+QEMU_EXTRA_FILES=()
+# Pool health through the service (berthd-df-guest.sh): berthd, berth, busctl and dbus-daemon
+# with berth's bus policy file, when meson passes the first two.
+berthd_scenario=
+if [ -n "${BERTH_QEMU_BERTHD:-}" ] && [ -n "${BERTH_QEMU_BERTH:-}" ]; then
+    for p in busctl dbus-daemon dmsetup; do
+        command -v $p >/dev/null || { echo "$p missing (scripts/install-deps.sh)"; exit 1; }
+    done
+    QEMU_BINARIES+=("$BERTH_QEMU_BERTHD" "$BERTH_QEMU_BERTH" "$(command -v busctl)" "$(command -v dbus-daemon)"
+                    "$(command -v dmsetup)")
+    QEMU_EXTRA_FILES+=("$here/berthd-df-guest.sh:/usr/local/share/berth/berthd-df-guest.sh"
+                       "$here/../../dbus/org.berth.Storage1.conf:/etc/dbus-1/org.berth.Storage1.conf")
+    berthd_scenario=yes
+fi
 script=$work/run.sh
 {
     echo 'export BERTH_DMTHIN_META=/dev/vda BERTH_DMTHIN_DATA=/dev/vdb BERTH_TEST_BACKEND=dm-thin'
@@ -48,6 +64,8 @@ script=$work/run.sh
         [ "$n" = dmthin-test ] &&
             echo "run $n-xfs env BERTH_DMTHIN_FS=xfs /usr/local/bin/$n --gtest_filter='DmThin.StacksLayersAndAppliesWhiteouts:DmThin.ContainerWritesAreInvisibleToTheImageAndOtherContainers:DmThin.CommitsAContainerAsANewLayer:DmThin.AVolumeSurvivesARestartOfTheBackendAndThePool'"
     done
+    # Last: berthd keeps its pool on /dev/vd[ab] active when it exits.
+    [ -z "$berthd_scenario" ] || echo "run berthd-df sh /usr/local/share/berth/berthd-df-guest.sh"
 } > "$script"
 qemu_build_initramfs "$work" "$script" dm-thin-pool xfs loop
 qemu_boot "$work" 64M 1G

@@ -1,0 +1,167 @@
+#!/bin/sh
+# berthd-df-guest.sh - runs INSIDE the qemu guest (busybox sh), after the backend suites, from the
+# script run-dmthin-tests.sh generates. Pool health through the real service on a real dm-thin
+# pool: a private dbus-daemon with berth's own policy file, berthd configured ONLY through a
+# berthd.toml using the dm-thin keys (data/metadata devices, volume size, thresholds, discard),
+# then busctl and `berth df --json` (forced onto the bus with BERTH_STORAGE=bus, so a silent fall
+# back to the embedded store cannot pass) must show the pool's usage rise after writing 32 MiB
+# into a container and fall again after the container and image are removed and GC ran; at each
+# step PoolUsage/PoolSize must equal the kernel's own `dmsetup status` of the pool, whose metadata
+# usage is printed (and must grow with the written blocks).
+# Exit 0 only if every check held. Leaves berthd's pool active: it must run last in the guest.
+MIB=1048576
+WRITE_MIB=32
+fail() { echo "@@ berthd-df: FAIL: $*"; cat /tmp/berthd.log 2>/dev/null | tail -20; stop; exit 1; }
+say() { echo "@@ berthd-df: $*"; }
+stop() {
+    [ -n "${BERTHD_PID:-}" ] && kill -TERM "$BERTHD_PID" 2>/dev/null && wait "$BERTHD_PID" 2>/dev/null
+    [ -n "${DBUS_PID:-}" ] && kill -TERM "$DBUS_PID" 2>/dev/null && wait "$DBUS_PID" 2>/dev/null
+    BERTHD_PID= DBUS_PID=
+}
+
+mkdir -p /etc/berth /etc/dbus-1 /run/dbus /var/lib /mnt/c1
+echo 'root:x:0:0:root:/:/bin/sh' > /etc/passwd
+echo 'root:x:0:' > /etc/group
+printf 'passwd: files\ngroup: files\n' > /etc/nsswitch.conf
+echo 0123456789abcdef0123456789abcdef > /etc/machine-id
+
+cat > /etc/berth/berthd.toml <<'EOF'
+[store]
+root = "/var/lib/berth"
+backend = "dm-thin"
+thin_data_device = "/dev/vdb"
+thin_metadata_device = "/dev/vda"
+thin_fstype = "ext4"
+thin_volume_size = "256M"
+thin_mkfs_options = ["-L", "berth"]
+thin_min_free_data_percent = 5
+thin_min_free_metadata_percent = 5
+thin_discard = true
+EOF
+
+# Debian's system-bus policy in small: deny by default, berth's policy file opens what berthd needs.
+cat > /etc/dbus-1/berth-bus.conf <<'EOF'
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path=/run/dbus/system_bus_socket</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <deny own="*"/>
+    <deny send_type="method_call"/>
+    <allow send_type="signal"/>
+    <allow send_requested_reply="true" send_type="method_return"/>
+    <allow send_requested_reply="true" send_type="error"/>
+    <allow receive_type="method_call"/>
+    <allow receive_type="method_return"/>
+    <allow receive_type="error"/>
+    <allow receive_type="signal"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Peer"/>
+  </policy>
+  <include>/etc/dbus-1/org.berth.Storage1.conf</include>
+</busconfig>
+EOF
+export DBUS_SYSTEM_BUS_ADDRESS=unix:path=/run/dbus/system_bus_socket BERTH_STORAGE=bus
+
+dbus-daemon --nofork --nopidfile --nosyslog --config-file=/etc/dbus-1/berth-bus.conf > /tmp/dbus.log 2>&1 &
+DBUS_PID=$!
+i=0; while [ ! -S /run/dbus/system_bus_socket ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+[ -S /run/dbus/system_bus_socket ] || { cat /tmp/dbus.log; fail "dbus-daemon did not start"; }
+
+berthd > /tmp/berthd.log 2>&1 &
+BERTHD_PID=$!
+i=0
+# (busctl itself takes ~0.5 s to start under TCG.)
+until busctl get-property org.berth.Storage1 /org/berth/Storage1 org.berth.Storage1.Manager Backend > /tmp/busctl.err 2>&1; do
+    kill -0 "$BERTHD_PID" 2>/dev/null || { BERTHD_PID=; fail "berthd exited: $(cat /tmp/berthd.log)"; }
+    i=$((i+1)); [ $i -lt 60 ] || fail "berthd did not answer on the bus: $(cat /tmp/busctl.err) $(cat /tmp/dbus.log)"
+    sleep 0.2
+done
+say "berthd up uptime=$(cut -d' ' -f1 /proc/uptime)s: $(head -1 /tmp/berthd.log)"
+
+M="org.berth.Storage1 /org/berth/Storage1 org.berth.Storage1.Manager"
+prop() { busctl get-property $M "$1" | sed 's/^[a-z]* //; s/"//g'; }
+# `berth df --json` through berthd: a field of its "pool" object (images and containers have a
+# "size" too, so only the pool object's lines are searched).
+df_field() {
+    sed -n '/"pool": {/,/}/p' /tmp/df.json | sed -n "s/^ *\"$1\": \"*\([^\",]*\)\"*,*\$/\1/p" | head -1
+}
+df() { berth df --json > /tmp/df.json 2> /tmp/df.err || fail "berth df --json: $(cat /tmp/df.err)"; }
+
+# The kernel's own view, to check berthd against: `dmsetup status` of the pool (test-only tool;
+# the backend itself talks to libdevmapper). Fields: start length thin-pool transaction_id
+# metadata_used/metadata_total data_used/data_total (4 KiB metadata blocks, 64 KiB data blocks).
+pool=$(dmsetup ls --target thin-pool 2>/dev/null | cut -f1 | cut -d' ' -f1 | head -1)
+[ -n "$pool" ] || fail "no thin pool active after berthd started"
+kernel() {
+    set -- $(dmsetup status "$pool" 2>/dev/null)
+    k_meta_used=$((${5%/*} * 4096)) k_meta_total=$((${5#*/} * 4096))
+    k_data_used=$((${6%/*} * 65536)) k_data_total=$((${6#*/} * 65536))
+}
+check_kernel() {  # $1 = PoolUsage just read
+    kernel
+    [ "$k_data_used" = "$1" ] || fail "PoolUsage $1 != kernel's data used $k_data_used ($pool)"
+    say "  kernel: data $((k_data_used / 1024)) KiB of $((k_data_total / MIB)) MiB," \
+        "metadata $((k_meta_used / 1024)) KiB of $((k_meta_total / 1024)) KiB ($pool)"
+}
+
+backend=$(prop Backend)
+[ "$backend" = dm-thin ] || fail "Backend property is '$backend', not dm-thin"
+size=$(prop PoolSize)
+# /dev/vdb is 1 GiB: the pool's data size is that, rounded down to whole 64 KiB blocks.
+[ "$size" -gt $((1000 * MIB)) ] && [ "$size" -le $((1024 * MIB)) ] || fail "PoolSize $size is not /dev/vdb's 1 GiB"
+
+mkdir -p /tmp/rootfs/bin /tmp/rootfs/etc
+cp /bin/busybox /tmp/rootfs/bin/busybox
+echo berth-qemu > /tmp/rootfs/etc/hello
+tar -cf /tmp/rootfs.tar -C /tmp/rootfs . || fail "make rootfs tar"
+berth image import /tmp/rootfs.tar --format rootfs --name img:1 > /tmp/import.log 2>&1 ||
+    fail "berth image import: $(cat /tmp/import.log)"
+
+used0=$(prop PoolUsage)
+df
+[ "$(df_field backend)" = dm-thin ] || fail "berth df --json backend is '$(df_field backend)'"
+[ "$(df_field used)" = "$used0" ] || fail "berth df used $(df_field used) != PoolUsage $used0"
+[ "$(df_field size)" = "$size" ] || fail "berth df size $(df_field size) != PoolSize $size"
+say "after import: PoolUsage=$used0 PoolSize=$size (berth df --json agrees)"
+check_kernel "$used0"
+[ "$k_data_total" = "$size" ] || fail "PoolSize $size != kernel's data size $k_data_total"
+meta0=$k_meta_used
+
+# A container: its writable thin device, written through the device berthd hands the runtime.
+out=$(busctl call $M PrepareContainer ssb c1 img:1 false) || fail "PrepareContainer: $out"
+dev=$(echo "$out" | grep -o '/dev/mapper/[^"]*' | head -1)
+[ -b "$dev" ] || fail "PrepareContainer gave no block device: $out"
+mount -t ext4 "$dev" /mnt/c1 || fail "mount $dev"
+[ "$(cat /mnt/c1/etc/hello)" = berth-qemu ] || { umount /mnt/c1; fail "the container does not see the image"; }
+dd if=/dev/urandom of=/mnt/c1/blob bs=1M count=$WRITE_MIB 2>/dev/null && sync
+umount /mnt/c1 || fail "umount $dev"
+
+used1=$(prop PoolUsage)
+df
+[ "$(df_field used)" = "$used1" ] || fail "berth df used $(df_field used) != PoolUsage $used1"
+say "after writing $WRITE_MIB MiB into c1: PoolUsage=$used1 (+$(((used1 - used0) / MIB)) MiB)"
+check_kernel "$used1"
+# 32 MiB more mapped blocks need more btree entries.
+[ "$k_meta_used" -gt "$meta0" ] || fail "metadata use did not grow ($meta0 -> $k_meta_used)"
+[ $((used1 - used0)) -ge $(((WRITE_MIB - 2) * MIB)) ] || fail "PoolUsage rose by $((used1 - used0)), not ~$WRITE_MIB MiB"
+
+busctl call $M ReleaseContainer s c1 > /dev/null || fail "ReleaseContainer"
+busctl call $M RemoveContainer s c1 > /dev/null || fail "RemoveContainer"
+berth image rm img:1 > /tmp/rm.log 2>&1 || fail "berth image rm: $(cat /tmp/rm.log)"
+berth gc > /tmp/gc.log 2>&1 || fail "berth gc: $(cat /tmp/gc.log)"
+
+used2=$(prop PoolUsage)
+df
+[ "$(df_field used)" = "$used2" ] || fail "berth df used $(df_field used) != PoolUsage $used2"
+say "after rm + gc: PoolUsage=$used2 (-$(((used1 - used2) / MIB)) MiB)"
+check_kernel "$used2"
+[ $((used1 - used2)) -ge $(((WRITE_MIB - 2) * MIB)) ] || fail "PoolUsage fell by only $((used1 - used2))"
+[ "$used2" -le "$used0" ] || fail "PoolUsage $used2 after gc is above $used0 before the container"
+
+stop
+say "PASS"
