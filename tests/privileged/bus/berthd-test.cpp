@@ -1,6 +1,8 @@
 // berthd for real, as root: a private dbus-daemon with berth's policy file, the real berthd
-// binary on a temporary store (overlay backend on tmpfs/ext4 under /tmp), driven with busctl,
-// the berth CLI (bus and embedded modes) and RemoteStorage; kill -9 during imports.
+// binary on a temporary store, driven with busctl, the berth CLI (bus and embedded modes) and
+// RemoteStorage; kill -9 during imports. Every case runs once per backend: overlay on a private
+// tmpfs, and btrfs on a loop device the fixture creates (unmounted and detached in TearDown, also
+// after a failed assertion: the StoreRoot destructor unmounts, the loop device autoclears).
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
@@ -10,6 +12,7 @@
 #include "bus/bus-util.h"
 #include "bus/storage-client.h"
 #include "bus/storage.h"
+#include "store-fixture.h"
 
 using namespace berth;
 using namespace berth::test;
@@ -46,7 +49,7 @@ Images& images() {
     return i;
 }
 
-class BerthdTest : public ::testing::Test {
+class BerthdTest : public ::testing::TestWithParam<std::string> {
 protected:
     void SetUp() override {
         BERTH_REQUIRE_ROOT();
@@ -54,6 +57,8 @@ protected:
         bus_ = std::make_unique<PrivateBus>(PrivateBus::Policy::Berth);
         ASSERT_TRUE(bus_->ok()) << bus_->log();
         root_ = std::make_unique<TempDir>("berth-bus-store");
+        store_ = std::make_unique<store::test::StoreRoot>(backend());
+        ASSERT_TRUE(store_->ok()) << "cannot make a " << backend() << " store";
         env_addr_ = std::make_unique<ScopedEnv>("DBUS_SYSTEM_BUS_ADDRESS", bus_->address());
         env_cfg_ = std::make_unique<ScopedEnv>("BERTH_DAEMON_CONFIG", root_->path() + "/no-such-berthd.toml");
         env_root_ = std::make_unique<ScopedEnv>("BERTH_STORE_ROOT", store_root());
@@ -65,15 +70,17 @@ protected:
         env_cfg_.reset();
         env_addr_.reset();
         bus_.reset();
+        store_.reset();
         root_.reset();
     }
-    std::string store_root() const { return root_->path() + "/store"; }
+    std::string backend() const { return GetParam(); }
+    std::string store_root() const { return store_->root(); }
     std::string log() const {
         auto r = read_file(root_->path() + "/berthd.log");
         return r ? *r : "";
     }
     void start_berthd() {
-        daemon_ = spawn({berthd_exe(), "--root", store_root(), "--backend", "overlay", "--bus-address", bus_->address()},
+        daemon_ = spawn({berthd_exe(), "--root", store_root(), "--backend", backend(), "--bus-address", bus_->address()},
                         {}, root_->path() + "/berthd.log");
         bool up = wait_for_name(bus_->address(), "org.berth.Storage1", 30000, &daemon_);
         if (!up && log().find("not implemented") != std::string::npos)
@@ -101,22 +108,23 @@ protected:
 
     std::unique_ptr<PrivateBus> bus_;
     std::unique_ptr<TempDir> root_;
+    std::unique_ptr<store::test::StoreRoot> store_;
     std::unique_ptr<ScopedEnv> env_addr_, env_cfg_, env_root_;
     Child daemon_;
 };
 
 }  // namespace
 
-TEST_F(BerthdTest, BusctlIntrospectShowsTheManagerAndPropertiesWork) {
+TEST_P(BerthdTest, BusctlIntrospectShowsTheManagerAndPropertiesWork) {
     auto r = run_shell(busctl("introspect org.berth.Storage1 /org/berth/Storage1 org.berth.Storage1.Manager"));
     ASSERT_EQ(r.status, 0) << r.err;
     for (auto m : {".ImportImage", ".ListImages", ".PrepareContainer", ".GarbageCollect", ".JobRemoved", ".PoolUsage"})
         EXPECT_NE(r.out.find(m), std::string::npos) << m;
     r = run_shell(busctl("get-property org.berth.Storage1 /org/berth/Storage1 org.berth.Storage1.Manager Backend"));
-    EXPECT_EQ(r.out, "s \"overlay\"\n") << r.err;
+    EXPECT_EQ(r.out, "s \"" + backend() + "\"\n") << r.err;
 }
 
-TEST_F(BerthdTest, TheCliImportsListsInspectsTagsExportsAndRemovesThroughBerthd) {
+TEST_P(BerthdTest, TheCliImportsListsInspectsTagsExportsAndRemovesThroughBerthd) {
     auto r = run_shell(berth("image import " + images().small + " --name busybox:1 --json --verbose"));
     ASSERT_EQ(r.status, 0) << r.err << log();
     EXPECT_NE(r.err.find("using berthd"), std::string::npos);
@@ -148,7 +156,7 @@ TEST_F(BerthdTest, TheCliImportsListsInspectsTagsExportsAndRemovesThroughBerthd)
     EXPECT_EQ(nlohmann::json::parse(r.out)["id"], id);
     r = run_shell(berth("df --json"));
     ASSERT_EQ(r.status, 0) << r.err;
-    EXPECT_EQ(nlohmann::json::parse(r.out)["pool"]["backend"], "overlay");
+    EXPECT_EQ(nlohmann::json::parse(r.out)["pool"]["backend"], backend());
     r = run_shell(berth("image rm " + id.substr(7, 16)));
     EXPECT_EQ(r.status, 0) << r.err;
     r = run_shell(berth("image list --json"));
@@ -161,7 +169,7 @@ TEST_F(BerthdTest, TheCliImportsListsInspectsTagsExportsAndRemovesThroughBerthd)
     EXPECT_NE(r.err.find("busybox:1"), std::string::npos) << r.err;
 }
 
-TEST_F(BerthdTest, UnprivilegedCallersMayReadButNotWrite) {
+TEST_P(BerthdTest, UnprivilegedCallersMayReadButNotWrite) {
     ASSERT_EQ(run_shell(berth("image import " + images().small + " --name busybox:1")).status, 0);
     std::string nobody = "SYSTEMD_LOG_LEVEL=debug setpriv --reuid=65534 --regid=65534 --clear-groups ";
     auto r = run_shell(nobody + busctl("call org.berth.Storage1 /org/berth/Storage1 org.berth.Storage1.Manager ListImages"));
@@ -180,7 +188,7 @@ TEST_F(BerthdTest, UnprivilegedCallersMayReadButNotWrite) {
     EXPECT_EQ(client()->list_images()->size(), 1u);  // nothing changed
 }
 
-TEST_F(BerthdTest, ListImagesIsAnsweredWhileAnImportRuns) {
+TEST_P(BerthdTest, ListImagesIsAnsweredWhileAnImportRuns) {
     auto s = client();
     ASSERT_EQ(run_shell(berth("image import " + images().small + " --name base:1")).status, 0);
     int p[2];
@@ -212,7 +220,7 @@ TEST_F(BerthdTest, ListImagesIsAnsweredWhileAnImportRuns) {
     EXPECT_EQ(s->list_images()->size(), 2u);
 }
 
-TEST_F(BerthdTest, KillNineDuringImportsLeavesOnlyCompleteImagesAndGcReclaimsTheRest) {
+TEST_P(BerthdTest, KillNineDuringImportsLeavesOnlyCompleteImagesAndGcReclaimsTheRest) {
     ASSERT_EQ(run_shell(berth("image import " + images().small + " --name base:1")).status, 0);
     auto big = read_file(images().big);
     ASSERT_TRUE(big);
@@ -254,7 +262,7 @@ TEST_F(BerthdTest, KillNineDuringImportsLeavesOnlyCompleteImagesAndGcReclaimsThe
     EXPECT_TRUE(client()->remove_container("survivor-" + std::to_string(::getpid())));
 }
 
-TEST_F(BerthdTest, TwoImportsAndARemoveAtOnceStayCorrect) {
+TEST_P(BerthdTest, TwoImportsAndARemoveAtOnceStayCorrect) {
     auto s = client();
     ASSERT_EQ(run_shell(berth("image import " + images().small + " --name old:1")).status, 0);
     auto a = run_shell("(" + berth("image import " + images().small2 + " --name two:1") + ") & (" +
@@ -272,7 +280,7 @@ TEST_F(BerthdTest, TwoImportsAndARemoveAtOnceStayCorrect) {
     EXPECT_TRUE(s->get_image("big:1"));
 }
 
-TEST_F(BerthdTest, TheRuntimeSeamPreparesSnapshotsThroughBerthd) {
+TEST_P(BerthdTest, TheRuntimeSeamPreparesSnapshotsThroughBerthd) {
     ASSERT_EQ(run_shell(berth("image import " + images().small + " --name base:1")).status, 0);
     config::Declaration decl;
     decl.name = "seam-" + std::to_string(::getpid());
@@ -281,18 +289,23 @@ TEST_F(BerthdTest, TheRuntimeSeamPreparesSnapshotsThroughBerthd) {
     ScopedEnv mode("BERTH_STORAGE", "bus");
     auto p = bus::prepare_container_snapshot(decl);
     ASSERT_TRUE(p) << p.error().what();
-    EXPECT_EQ(p->rootfs.kind, store::MountSpec::Kind::Overlay);
-    EXPECT_FALSE(p->rootfs.lowerdirs.empty());
+    if (backend() == "overlay") {
+        EXPECT_EQ(p->rootfs.kind, store::MountSpec::Kind::Overlay);
+        EXPECT_FALSE(p->rootfs.lowerdirs.empty());
+    } else {
+        EXPECT_EQ(p->rootfs.kind, store::MountSpec::Kind::Bind);  // a writable btrfs snapshot
+        EXPECT_TRUE(is_directory(p->rootfs.source + "/bin")) << p->rootfs.source;
+    }
     auto r = run_shell(busctl("get-property org.berth.Storage1 " + bus::object_path(bus::kContainerPrefix, decl.name) +
                               " org.berth.Storage1.Container Ephemeral"));
     EXPECT_EQ(r.out, "b true\n") << r.err;
     EXPECT_TRUE(bus::release_container_snapshot(decl, p->snapshot_id));
 }
 
-TEST_F(BerthdTest, EmbeddedModeWorksWithNoBusAndRespectsTheStoreLock) {
+TEST_P(BerthdTest, EmbeddedModeWorksWithNoBusAndRespectsTheStoreLock) {
     // While berthd holds the store, an embedded client is refused with a clear error.
     std::string embedded = "DBUS_SYSTEM_BUS_ADDRESS=unix:path=" + root_->path() + "/no-bus-here BERTH_STORE_ROOT=" +
-                           store_root() + " BERTH_DAEMON_CONFIG=/nonexistent BERTH_STORE_BACKEND=overlay " + berth_exe();
+                           store_root() + " BERTH_DAEMON_CONFIG=/nonexistent BERTH_STORE_BACKEND=" + backend() + " " + berth_exe();
     auto r = run_shell(embedded + " image list --verbose");
     EXPECT_EQ(r.status, 1);
     EXPECT_NE(r.err.find("lock"), std::string::npos) << r.err;
@@ -310,3 +323,6 @@ TEST_F(BerthdTest, EmbeddedModeWorksWithNoBusAndRespectsTheStoreLock) {
     ASSERT_TRUE(list);
     EXPECT_EQ(list->size(), 1u);
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, BerthdTest, ::testing::Values("overlay", "btrfs"),
+                         [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
