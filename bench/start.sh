@@ -112,6 +112,10 @@ if [ $have_berth = 1 ]; then
       printf 'pid %-7s %-16s VmRSS %6s  VmHWM %6s  RssAnon %6s  RssFile %6s\n' "$p" "$(cat /proc/$p/comm)" \
         "$(awk '/^VmRSS/{print $2}' /proc/$p/status)" "$(awk '/^VmHWM/{print $2}' /proc/$p/status)" \
         "$(awk '/^RssAnon/{print $2}' /proc/$p/status)" "$(awk '/^RssFile/{print $2}' /proc/$p/status)"
+      # What the process really costs: shared library text is counted in VmRSS but shared.
+      printf '    %-16s Pss %6s  Private_Dirty %6s  Private_Clean %6s  Shared_Clean %6s\n' "" \
+        "$(awk '/^Pss:/{print $2}' /proc/$p/smaps_rollup)" "$(awk '/^Private_Dirty:/{print $2}' /proc/$p/smaps_rollup)" \
+        "$(awk '/^Private_Clean:/{print $2}' /proc/$p/smaps_rollup)" "$(awk '/^Shared_Clean:/{print $2}' /proc/$p/smaps_rollup)"
     done
   } | tee "$R/rss.txt"
   wait $bpid || true

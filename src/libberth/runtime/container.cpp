@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <memory>
 
 #include "basic/fs-util.h"
 #include "basic/string-util.h"
@@ -441,8 +442,13 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
     UniqueFd signal_fd(::signalfd(-1, &forwarded, SFD_CLOEXEC | SFD_NONBLOCK));
     if (!signal_fd) return fail_errno("signalfd");
 
-    std::vector<char> launch_buffer(1u << 20);
-    std::vector<char*> pointer_buffer(1u << 16);
+    // The child decodes the launch message into these without allocating. They are uninitialised
+    // on purpose: above malloc's mmap threshold they are fresh anonymous mappings, so only the
+    // child's copy-on-write pages ever become resident; zero-filling them cost the supervisor
+    // 1.5 MiB of RSS for its whole life. Freed once the payload is exec'd.
+    constexpr size_t kLaunchCapacity = 1u << 20, kPointerCapacity = 1u << 16;
+    auto launch_buffer = std::make_unique_for_overwrite<char[]>(kLaunchCapacity);
+    auto pointer_buffer = std::make_unique_for_overwrite<char*[]>(kPointerCapacity);
     ChildConfig cfg;
     cfg.sync_fd = child_end.get();
     cfg.stdin_fd = devnull.get();
@@ -463,10 +469,10 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
     }
     cfg.rlimits = rlimits.data();
     cfg.nrlimits = rlimits.size();
-    cfg.launch_buffer = launch_buffer.data();
-    cfg.launch_capacity = launch_buffer.size();
-    cfg.pointer_buffer = pointer_buffer.data();
-    cfg.pointer_capacity = pointer_buffer.size();
+    cfg.launch_buffer = launch_buffer.get();
+    cfg.launch_capacity = kLaunchCapacity;
+    cfg.pointer_buffer = pointer_buffer.get();
+    cfg.pointer_capacity = kPointerCapacity;
 
     uint64_t flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP;
     if (new_netns) flags |= CLONE_NEWNET;
@@ -540,7 +546,7 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
     for (const auto& e : env) blob.append(e.c_str(), e.size() + 1);
     blob.append(workdir.c_str(), workdir.size() + 1);
     blob.append(search_path.c_str(), search_path.size() + 1);
-    if (blob.size() > launch_buffer.size() || command.size() + env.size() + 2 > pointer_buffer.size())
+    if (blob.size() > kLaunchCapacity || command.size() + env.size() + 2 > kPointerCapacity)
         return fail(E2BIG, "command and environment are too large");
     if (send_message(parent_end.get(), MessageType::Launch, blob.data(), static_cast<uint32_t>(blob.size())) < 0)
         return fail(died_early(child));
@@ -552,6 +558,8 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
         return fail(EPROTO, "unexpected message from container");
     }
     parent_end.reset();
+    launch_buffer.reset();
+    pointer_buffer.reset();
 
     RuntimeState st;
     st.name = decl.name;

@@ -9,6 +9,9 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <pty.h>
+#include <sys/ioctl.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -305,6 +308,86 @@ TEST_F(Runtime, RemovesTheParentCgroupItCreatedButKeepsAPreexistingOne) {
     EXPECT_TRUE(path_exists(cgroup_parent_));
 }
 
+// `berth run -t` through a real pty (util-linux script): the payload's stdin is a terminal on
+// /dev/pts/N of its own devpts, typed input reaches it and its exit status comes back. Without
+// -t, -i passes piped stdin and stdout straight through; without -i stdin is /dev/null.
+TEST_F(Runtime, RunWithTtyGivesAPtyAndPassesInputAndStatus) {
+    if (std::system("command -v script >/dev/null") != 0) GTEST_SKIP() << "util-linux script missing";
+    std::string toml = tmp_ / (name_ + ".toml");
+    ASSERT_TRUE(write_file(toml, fmt::format(
+        "[container]\nrootfs = \"{}\"\ncommand = [\"/bin/sh\", \"-c\", "
+        "\"if test -t 0; then echo STDIN-TTY; else echo STDIN-NOTTY; fi; tty; read l; echo GOT:$l; exit 5\"]\n",
+        rootfs_path()), O_WRONLY | O_CREAT | O_TRUNC));
+    auto capture = [](const std::string& cmd, int* status) {
+        std::string out;
+        FILE* p = ::popen(cmd.c_str(), "r");
+        if (!p) return out;
+        char buf[512];
+        size_t n;
+        while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+        int st = ::pclose(p);
+        *status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+        return out;
+    };
+    std::string berth = std::string(BERTH_BINARY) + " run ";
+    int status = -1;
+    std::string out = capture("(sleep 1; echo typed-in) | timeout 30 script -qec '" + berth + "-t " + toml +
+                                  "' /dev/null", &status);
+    EXPECT_EQ(status, 5) << out;
+    EXPECT_NE(out.find("STDIN-TTY"), std::string::npos) << out;
+    EXPECT_NE(out.find("/dev/pts/0"), std::string::npos) << out;
+    EXPECT_NE(out.find("GOT:typed-in"), std::string::npos) << out;
+
+    out = capture("bash -c 'set -o pipefail; echo piped-in | timeout 30 " + berth + "-i " + toml + " | cat'",
+                  &status);
+    EXPECT_EQ(status, 5) << out;
+    EXPECT_NE(out.find("STDIN-NOTTY"), std::string::npos) << out;
+    EXPECT_NE(out.find("GOT:piped-in"), std::string::npos) << out;
+
+    out = capture("echo piped-in | timeout 30 " + berth + toml + "; echo rc=$?", &status);
+    EXPECT_NE(out.find("GOT:\n"), std::string::npos) << out;  // no -i: stdin is /dev/null
+    EXPECT_NE(out.find("rc=5"), std::string::npos) << out;
+}
+
+// `berth exec -t` into a running container through a real pty, and piped stdin/stdout without -t.
+TEST_F(Runtime, ExecWithTtyGivesAPtyAndPassesInputAndStatus) {
+    if (std::system("command -v script >/dev/null") != 0) GTEST_SKIP() << "util-linux script missing";
+    auto d = shell("touch /out/up; while [ ! -e /out/stop ]; do sleep 0.05; done");
+    std::string tty_out, pipe_out;
+    int tty_status = -1, pipe_status = -1;
+    auto r = run(d, [&](pid_t) {
+        for (int i = 0; i < 400 && !path_exists(path_join(out_, "up")); ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        auto capture = [](const std::string& cmd, int* status) {
+            std::string o;
+            FILE* p = ::popen(cmd.c_str(), "r");
+            if (!p) return o;
+            char buf[512];
+            size_t n;
+            while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) o.append(buf, n);
+            int st = ::pclose(p);
+            *status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+            return o;
+        };
+        std::string exec = std::string(BERTH_BINARY) + " exec ";
+        tty_out = capture("(sleep 1; echo typed-in) | timeout 30 script -qec \"" + exec + "-t " + name_ +
+                              " -- /bin/sh -c 'test -t 0 && echo STDIN-TTY; tty; read l; echo GOT:\\$l; exit 4'\""
+                              " /dev/null",
+                          &tty_status);
+        pipe_out = capture("bash -c \"set -o pipefail; echo piped-in | timeout 30 " + exec + name_ +
+                               " -- /bin/sh -c 'cat; exit 2' | cat\"",
+                           &pipe_status);
+        (void)write_file(path_join(out_, "stop"), "", O_WRONLY | O_CREAT);
+    });
+    EXPECT_EQ(r.status, 0) << r.error;
+    EXPECT_EQ(tty_status, 4) << tty_out;
+    EXPECT_NE(tty_out.find("STDIN-TTY"), std::string::npos) << tty_out;
+    EXPECT_NE(tty_out.find("/dev/pts/"), std::string::npos) << tty_out;
+    EXPECT_NE(tty_out.find("GOT:typed-in"), std::string::npos) << tty_out;
+    EXPECT_EQ(pipe_status, 2) << pipe_out;
+    EXPECT_EQ(pipe_out, "piped-in\n");
+}
+
 TEST_F(Runtime, ExitCodesAndSignalsPropagate) {
     EXPECT_EQ(run(shell("exit 7")).status, 7);
     auto d = shell("kill -KILL $$");
@@ -535,6 +618,52 @@ TEST_F(Runtime, VethContainerReachesTheHostAndPublishesAPort) {
     EXPECT_TRUE(link_seen);
     EXPECT_EQ(reply, "published\n");
     EXPECT_FALSE(path_exists("/sys/class/net/" + link)) << "leaked veth";
+}
+
+
+// `berth run -t -i` from a real terminal (a pty slave we keep open, so its termios can be read
+// afterwards): raw mode while the payload runs, the caller's mode restored when it exits.
+TEST_F(Runtime, TtyRunGivesThePayloadATerminalPassesInputAndRestoresTheMode) {
+    int master = -1, slave = -1;
+    ASSERT_EQ(0, ::openpty(&master, &slave, nullptr, nullptr, nullptr));
+    ScopeExit close_pty([&] {
+        ::close(master);
+        ::close(slave);
+    });
+    struct termios before {};
+    ASSERT_EQ(0, ::tcgetattr(slave, &before));
+    auto d = shell("test -t 0 && echo stdin-is-a-tty; tty; read x; echo got:$x; exit 3");
+    std::string seen;
+    auto r = run(
+        d,
+        [&](pid_t) {
+            EXPECT_EQ(4, ::write(master, "hey\r", 4));
+            for (int i = 0; i < 500 && seen.find("got:hey") == std::string::npos; ++i) {
+                struct pollfd p {master, POLLIN, 0};
+                if (::poll(&p, 1, 10) > 0) {
+                    char buf[512];
+                    ssize_t n = ::read(master, buf, sizeof buf);
+                    if (n > 0) seen.append(buf, static_cast<size_t>(n));
+                }
+            }
+        },
+        [&](RunOptions& opt) {
+            opt.tty = true;
+            opt.interactive = true;
+            ::setsid();
+            ::ioctl(slave, TIOCSCTTY, 0);
+            ::dup2(slave, 0);
+            ::dup2(slave, 1);
+        });
+    EXPECT_EQ(r.status, 3) << r.error << seen;
+    EXPECT_NE(seen.find("stdin-is-a-tty"), std::string::npos) << seen;
+    EXPECT_NE(seen.find("/dev/pts/0"), std::string::npos) << seen;  // the container's own devpts
+    EXPECT_NE(seen.find("got:hey"), std::string::npos) << seen;
+    struct termios after {};
+    ASSERT_EQ(0, ::tcgetattr(slave, &after));
+    EXPECT_EQ(before.c_lflag, after.c_lflag) << "terminal left in raw mode";
+    EXPECT_EQ(before.c_iflag, after.c_iflag);
+    EXPECT_EQ(before.c_oflag, after.c_oflag);
 }
 
 }  // namespace
