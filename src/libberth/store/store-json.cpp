@@ -90,7 +90,7 @@ void from_json(const json& j, MountSpec& v) {
 
 void to_json(json& j, const ContainerInfo& v) {
     j = json{{"name", v.name},           {"image_id", v.image_id}, {"snapshot_id", v.snapshot_id},
-             {"ephemeral", v.ephemeral}, {"created", v.created}};
+             {"ephemeral", v.ephemeral}, {"created", v.created}, {"in_use", v.in_use}};
 }
 void from_json(const json& j, ContainerInfo& v) {
     get_opt(j, "name", v.name);
@@ -98,6 +98,7 @@ void from_json(const json& j, ContainerInfo& v) {
     get_opt(j, "snapshot_id", v.snapshot_id);
     get_opt(j, "ephemeral", v.ephemeral);
     get_opt(j, "created", v.created);
+    get_opt(j, "in_use", v.in_use);
 }
 
 void to_json(json& j, const PreparedContainer& v) {

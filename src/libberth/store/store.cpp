@@ -400,6 +400,12 @@ Result<PreparedContainer> Store::prepare_container(std::string_view name, std::s
         out.snapshot_id = it->second.snapshot_id;
         out.image_id = it->second.image_id;
         out.rootfs = BERTH_TRY_CTX(s.backend->snapshot_mount(out.snapshot_id), fmt::format("prepare container '{}'", name));
+        if (!it->second.in_use) {
+            ContainerInfo c = it->second;
+            c.in_use = true;
+            BERTH_TRY_VOID(write_file_atomic(s.path("containers/" + key + ".json"), json(c).dump(2) + "\n"));
+            it->second = c;
+        }
         auto img = s.images.find(out.image_id);
         if (img != s.images.end()) out.config = img->second.config;
         return out;
@@ -414,6 +420,7 @@ Result<PreparedContainer> Store::prepare_container(std::string_view name, std::s
     c.snapshot_id = snapshot_id_for(name, ephemeral);
     c.ephemeral = ephemeral;
     c.created = now_seconds();
+    c.in_use = true;
     std::optional<std::string> layer;
     if (image && !image->top_layer.empty()) layer = image->top_layer;
     out.rootfs = BERTH_TRY_CTX(s.backend->prepare_snapshot(c.snapshot_id, layer), fmt::format("prepare container '{}'", name));
@@ -450,11 +457,24 @@ Result<> Store::release_container(std::string_view name) {
     auto it = s.containers.find(std::string(name));
     if (it == s.containers.end()) return fail(ENOENT, "container '{}' not found", name);
     if (it->second.ephemeral) return remove_container_locked(s, name);
-    return s.backend->release_snapshot(it->second.snapshot_id);
+    BERTH_TRY_VOID(s.backend->release_snapshot(it->second.snapshot_id));
+    if (it->second.in_use) {
+        ContainerInfo c = it->second;
+        c.in_use = false;
+        BERTH_TRY_VOID(write_file_atomic(s.path("containers/" + c.name + ".json"), json(c).dump(2) + "\n"));
+        it->second = c;
+    }
+    return {};
 }
 
 Result<> Store::remove_container(std::string_view name) {
     std::lock_guard lock(impl_->mu);
+    auto it = impl_->containers.find(std::string(name));
+    if (it != impl_->containers.end() && it->second.in_use)
+        return fail(EBUSY,
+                    "cannot remove container '{}': its snapshot is in use (prepared by a running container); "
+                    "stop the container (or release its snapshot) first",
+                    name);
     return remove_container_locked(*impl_, name);
 }
 

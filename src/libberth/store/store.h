@@ -134,6 +134,7 @@ struct ContainerInfo {
     std::string snapshot_id;  // backend snapshot id
     bool ephemeral = false;
     int64_t created = 0;
+    bool in_use = false;  // prepared and not yet released: remove_container refuses (EBUSY)
 };
 
 struct PreparedContainer {

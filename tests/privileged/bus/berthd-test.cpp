@@ -259,7 +259,17 @@ TEST_P(BerthdTest, KillNineDuringImportsLeavesOnlyCompleteImagesAndGcReclaimsThe
     // The surviving image still works end to end.
     auto prepared = client()->prepare_container("survivor-" + std::to_string(::getpid()), "base:1", true);
     ASSERT_TRUE(prepared) << prepared.error().what();
-    EXPECT_TRUE(client()->remove_container("survivor-" + std::to_string(::getpid())));
+    // In use: RemoveContainer is refused over the bus with EBUSY naming the container.
+    std::string survivor = "survivor-" + std::to_string(::getpid());
+    auto busy = client()->remove_container(survivor);
+    ASSERT_FALSE(busy);
+    EXPECT_EQ(busy.error().code, EBUSY);
+    EXPECT_NE(busy.error().message.find(survivor), std::string::npos) << busy.error().message;
+    auto r2 = run_shell(busctl("call org.berth.Storage1 /org/berth/Storage1 org.berth.Storage1.Manager RemoveContainer s " + survivor));
+    EXPECT_NE(r2.status, 0);
+    EXPECT_NE(r2.err.find("in use"), std::string::npos) << r2.err;
+    EXPECT_TRUE(client()->release_container(survivor));  // ephemeral: release removes it
+    EXPECT_TRUE(client()->list_containers()->empty());
 }
 
 TEST_P(BerthdTest, TwoImportsAndARemoveAtOnceStayCorrect) {

@@ -349,6 +349,45 @@ TEST_F(Runtime, RunWithTtyGivesAPtyAndPassesInputAndStatus) {
     EXPECT_NE(out.find("rc=5"), std::string::npos) << out;
 }
 
+// `berth exec -t` into a running container through a real pty, and piped stdin/stdout without -t.
+TEST_F(Runtime, ExecWithTtyGivesAPtyAndPassesInputAndStatus) {
+    if (std::system("command -v script >/dev/null") != 0) GTEST_SKIP() << "util-linux script missing";
+    auto d = shell("touch /out/up; while [ ! -e /out/stop ]; do sleep 0.05; done");
+    std::string tty_out, pipe_out;
+    int tty_status = -1, pipe_status = -1;
+    auto r = run(d, [&](pid_t) {
+        for (int i = 0; i < 400 && !path_exists(path_join(out_, "up")); ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        auto capture = [](const std::string& cmd, int* status) {
+            std::string o;
+            FILE* p = ::popen(cmd.c_str(), "r");
+            if (!p) return o;
+            char buf[512];
+            size_t n;
+            while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) o.append(buf, n);
+            int st = ::pclose(p);
+            *status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+            return o;
+        };
+        std::string exec = std::string(BERTH_BINARY) + " exec ";
+        tty_out = capture("(sleep 1; echo typed-in) | timeout 30 script -qec \"" + exec + "-t " + name_ +
+                              " -- /bin/sh -c 'test -t 0 && echo STDIN-TTY; tty; read l; echo GOT:\\$l; exit 4'\""
+                              " /dev/null",
+                          &tty_status);
+        pipe_out = capture("bash -c \"set -o pipefail; echo piped-in | timeout 30 " + exec + name_ +
+                               " -- /bin/sh -c 'cat; exit 2' | cat\"",
+                           &pipe_status);
+        (void)write_file(path_join(out_, "stop"), "", O_WRONLY | O_CREAT);
+    });
+    EXPECT_EQ(r.status, 0) << r.error;
+    EXPECT_EQ(tty_status, 4) << tty_out;
+    EXPECT_NE(tty_out.find("STDIN-TTY"), std::string::npos) << tty_out;
+    EXPECT_NE(tty_out.find("/dev/pts/"), std::string::npos) << tty_out;
+    EXPECT_NE(tty_out.find("GOT:typed-in"), std::string::npos) << tty_out;
+    EXPECT_EQ(pipe_status, 2) << pipe_out;
+    EXPECT_EQ(pipe_out, "piped-in\n");
+}
+
 TEST_F(Runtime, ExitCodesAndSignalsPropagate) {
     EXPECT_EQ(run(shell("exit 7")).status, 7);
     auto d = shell("kill -KILL $$");

@@ -228,6 +228,18 @@ TEST_P(StoreTest, ContainersPersistCommitAndExport) {
     // Ephemeral: fresh each time, gone at release.
     ASSERT_TRUE(store_->release_container("from-commit"));
     EXPECT_FALSE(store_->get_container("from-commit"));
+    // In use (prepared, not released): removal is refused with EBUSY naming the container, also
+    // after a reopen (the flag is persisted); after release it works.
+    auto refused = store_->remove_container("web");
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().code, EBUSY);
+    EXPECT_NE(refused.error().message.find("'web'"), std::string::npos) << refused.error().message;
+    EXPECT_NE(refused.error().message.find("in use"), std::string::npos) << refused.error().message;
+    reopen();
+    refused = store_->remove_container("web");
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().code, EBUSY);
+    ASSERT_TRUE(store_->release_container("web"));
     ASSERT_TRUE(store_->remove_container("web"));
     EXPECT_TRUE(store_->remove_image("busybox"));
 }
