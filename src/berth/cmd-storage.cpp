@@ -29,6 +29,9 @@ int do_df(StorageOptionsCli& o) {
     std::printf("Store %s (backend %s%s%s): %s used of %s\n", p.root.c_str(), p.backend.c_str(),
                 p.pool_path.empty() ? "" : ", pool ", p.pool_path.c_str(), human_size(p.used).c_str(),
                 human_size(p.size).c_str());
+    if (p.metadata_size)
+        std::printf("Pool metadata: %s used of %s\n", human_size(p.metadata_used).c_str(),
+                    human_size(p.metadata_size).c_str());
     std::printf("\n%-10s  %-12s  %-40s  %10s\n", "TYPE", "ID", "NAME", "SIZE");
     for (auto& i : usage->images)
         std::printf("%-10s  %-12s  %-40s  %10s\n", "image", short_id(i.id).c_str(),

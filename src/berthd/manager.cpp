@@ -262,6 +262,8 @@ int property_pool(sd_bus*, const char*, const char*, const char* property, sd_bu
     if (p == "StoreRoot") return sd_bus_message_append(reply, "s", pool->root.c_str());
     if (p == "PoolPath") return sd_bus_message_append(reply, "s", pool->pool_path.c_str());
     if (p == "PoolUsage") return sd_bus_message_append(reply, "t", pool->used);
+    if (p == "MetadataUsage") return sd_bus_message_append(reply, "t", pool->metadata_used);
+    if (p == "MetadataSize") return sd_bus_message_append(reply, "t", pool->metadata_size);
     return sd_bus_message_append(reply, "t", pool->size);
 }
 
@@ -272,6 +274,8 @@ const sd_bus_vtable manager_vtable[] = {
     SD_BUS_PROPERTY("PoolPath", "s", property_pool, 0, SD_BUS_VTABLE_PROPERTY_CONST),
     SD_BUS_PROPERTY("PoolUsage", "t", property_pool, 0, 0),
     SD_BUS_PROPERTY("PoolSize", "t", property_pool, 0, 0),
+    SD_BUS_PROPERTY("MetadataUsage", "t", property_pool, 0, 0),
+    SD_BUS_PROPERTY("MetadataSize", "t", property_pool, 0, 0),
     SD_BUS_METHOD_WITH_NAMES("ImportImage", "hss", SD_BUS_PARAM(fd) SD_BUS_PARAM(format) SD_BUS_PARAM(name), "uo",
                              SD_BUS_PARAM(job_id) SD_BUS_PARAM(job_path), method_import_image,
                              SD_BUS_VTABLE_UNPRIVILEGED),
@@ -308,7 +312,7 @@ const sd_bus_vtable manager_vtable[] = {
                              SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("GarbageCollect", "", , "ast", SD_BUS_PARAM(removed) SD_BUS_PARAM(bytes_freed),
                              method_garbage_collect, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD_WITH_NAMES("DiskUsage", "", , "(ssstt)a(sasttas(asasassss))a(sssbt)a(st)",
+    SD_BUS_METHOD_WITH_NAMES("DiskUsage", "", , "(ssstttt)a(sasttas(asasassss))a(sssbt)a(st)",
                              SD_BUS_PARAM(pool) SD_BUS_PARAM(images) SD_BUS_PARAM(containers) SD_BUS_PARAM(volumes),
                              method_disk_usage, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_SIGNAL_WITH_NAMES("JobNew", "uo", SD_BUS_PARAM(job_id) SD_BUS_PARAM(job_path), 0),

@@ -105,6 +105,13 @@ kernel() {
 check_kernel() {  # $1 = PoolUsage just read
     kernel
     [ "$k_data_used" = "$1" ] || fail "PoolUsage $1 != kernel's data used $k_data_used ($pool)"
+    # Metadata use through berthd's properties and berth df --json, against the kernel's.
+    local mu ms
+    mu=$(prop MetadataUsage) ms=$(prop MetadataSize)
+    [ "$mu" = "$k_meta_used" ] || fail "MetadataUsage $mu != kernel's metadata used $k_meta_used ($pool)"
+    [ "$ms" = "$k_meta_total" ] || fail "MetadataSize $ms != kernel's metadata total $k_meta_total ($pool)"
+    df
+    [ "$(df_field metadata_used)" = "$mu" ] || fail "berth df metadata_used $(df_field metadata_used) != MetadataUsage $mu"
     say "  kernel: data $((k_data_used / 1024)) KiB of $((k_data_total / MIB)) MiB," \
         "metadata $((k_meta_used / 1024)) KiB of $((k_meta_total / 1024)) KiB ($pool)"
 }

@@ -149,6 +149,8 @@ public:
         auto usage = BERTH_TRY(store_->pool_usage());
         p.used = usage.data_used;
         p.size = usage.data_total;
+        p.metadata_used = usage.metadata_used;
+        p.metadata_size = usage.metadata_total;
         return p;
     }
 

@@ -173,6 +173,10 @@ public:
                 r = sd_bus_message_read(m, "v", "t", &p.used);
             } else if (k == "PoolSize") {
                 r = sd_bus_message_read(m, "v", "t", &p.size);
+            } else if (k == "MetadataUsage") {
+                r = sd_bus_message_read(m, "v", "t", &p.metadata_used);
+            } else if (k == "MetadataSize") {
+                r = sd_bus_message_read(m, "v", "t", &p.metadata_size);
             } else {
                 r = sd_bus_message_skip(m, "v");
             }

@@ -90,7 +90,8 @@ nlohmann::json to_json(const VolumeInfo& v) { return {{"name", v.name}, {"size",
 nlohmann::json to_json(const GcReport& r) { return {{"removed", r.removed}, {"bytes_freed", r.bytes_freed}}; }
 
 nlohmann::json to_json(const PoolStatus& p) {
-    return {{"backend", p.backend}, {"root", p.root}, {"pool_path", p.pool_path}, {"used", p.used}, {"size", p.size}};
+    return {{"backend", p.backend}, {"root", p.root}, {"pool_path", p.pool_path}, {"used", p.used}, {"size", p.size},
+            {"metadata_used", p.metadata_used}, {"metadata_size", p.metadata_size}};
 }
 
 nlohmann::json to_json(const DiskUsage& u) {

@@ -59,6 +59,7 @@ struct PoolStatus {
     std::string root;       // store root directory
     std::string pool_path;  // loopback pool image, "" when none
     uint64_t used = 0, size = 0;
+    uint64_t metadata_used = 0, metadata_size = 0;  // dm-thin pool metadata; 0 for other backends
 };
 
 struct DiskUsage {

@@ -124,12 +124,14 @@ int read_mount(sd_bus_message* m, store::MountSpec& s) {
 }
 
 int append_pool(sd_bus_message* m, const PoolStatus& p) {
-    return sd_bus_message_append(m, kPool, p.backend.c_str(), p.root.c_str(), p.pool_path.c_str(), p.used, p.size);
+    return sd_bus_message_append(m, kPool, p.backend.c_str(), p.root.c_str(), p.pool_path.c_str(), p.used, p.size,
+                                 p.metadata_used, p.metadata_size);
 }
 
 int read_pool(sd_bus_message* m, PoolStatus& p) {
     const char *backend, *root, *pool;
-    int r = sd_bus_message_read(m, kPool, &backend, &root, &pool, &p.used, &p.size);
+    int r = sd_bus_message_read(m, kPool, &backend, &root, &pool, &p.used, &p.size, &p.metadata_used,
+                                 &p.metadata_size);
     if (r <= 0) return r;
     p.backend = backend, p.root = root, p.pool_path = pool;
     return 1;

@@ -13,7 +13,7 @@ inline constexpr const char* kImage = "(sasttas(asasassss))";
 inline constexpr const char* kContainer = "(sssbt)";
 inline constexpr const char* kVolume = "(st)";
 inline constexpr const char* kMount = "(ssasssssb)";
-inline constexpr const char* kPool = "(ssstt)";
+inline constexpr const char* kPool = "(ssstttt)";
 
 int append_config(sd_bus_message* m, const store::ImageConfig& c);
 int read_config(sd_bus_message* m, store::ImageConfig& c);
