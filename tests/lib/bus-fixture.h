@@ -6,6 +6,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -85,8 +86,14 @@ private:
 // fork + exec `argv` with extra environment; stdout/stderr go to `log` (appended) when given.
 inline Child spawn(const std::vector<std::string>& argv, const std::vector<std::string>& env = {},
                    const std::string& log = {}) {
+    const pid_t parent = ::getpid();
     pid_t pid = ::fork();
     if (pid == 0) {
+        // Daemons the fixture starts (dbus-daemon, berthd) must not outlive a test process that
+        // dies without running its destructors (a sanitizer abort, a crash, a timeout's SIGKILL).
+        // Fixtures spawn from the main thread, so the parent-death signal fires only with the test.
+        ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (::getppid() != parent) ::_exit(127);
         if (!log.empty()) {
             int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
             if (fd >= 0) {
