@@ -31,7 +31,7 @@ export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$top/tests/sanitizers/lsan.supp
 start=$(date +%s)
 if [ ! -f "$BUILD/build.ninja" ]; then
   meson setup "$BUILD" -Dtests=true -Db_sanitize=address,undefined -Db_lundef=false \
-    -Dbuildtype=debug -Doptimization=1 >/dev/null || { echo "run-sanitizers: meson setup failed" >&2; exit 1; }
+    -Dbuildtype=plain -Doptimization=0 -Ddebug=false -Db_ndebug=false -Dc_args=-g1 -Dcpp_args=-g1 >/dev/null || { echo "run-sanitizers: meson setup failed" >&2; exit 1; }
 fi
 # Select the tests: every unit and privileged test, minus SLOW unless --all.
 ninja -C "$BUILD" build.ninja >/dev/null  # regenerate only: picks up tests added since the last setup
