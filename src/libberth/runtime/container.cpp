@@ -343,6 +343,22 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
         (void)::chown(root.upperdir.c_str(), userns->base, userns->base);
         (void)::chown(root.workdir.c_str(), userns->base, userns->base);
     }
+
+    // --- named volumes: created in the store on first use; a container that never starts takes
+    // the empty volumes it created with it ---
+    std::vector<bus::PreparedVolume> volumes = BERTH_TRY(bus::prepare_volumes(decl));
+    bool keep_new_volumes = false;
+    ScopeExit discard_volumes([&] {
+        if (!keep_new_volumes) (void)bus::discard_new_volumes(volumes);
+    });
+    if (userns)
+        for (const auto& v : volumes)
+            if (v.created && v.mount.kind == store::MountSpec::Kind::Bind)
+                // Like the writable layer: the container's root owns a volume made for it (the
+                // fresh directory is empty, so only its top needs the new owner).
+                if (::chown(v.mount.source.c_str(), userns->base, userns->base) < 0)
+                    return fail_errno("volume '{}': give '{}' to the container's root", v.name, v.mount.source);
+
     CapabilitySets root_caps = BERTH_TRY_CTX(compute_capabilities(decl.security, true), "capabilities");
     std::optional<SeccompProgram> seccomp;
     if (decl.security.seccomp != config::SeccompMode::Unconfined) {
@@ -422,6 +438,7 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
     mi.hosts_file = render_hosts(hostname, address);
     mi.resolv_conf = render_resolv_conf(decl.network.mode, read_file("/etc/resolv.conf").value_or(""));
     mi.notify_socket_host = notify_path;
+    for (const auto& v : volumes) mi.volumes.emplace(v.name, v.mount);
     MountPlan plan = BERTH_TRY(plan_mounts(mi));
     const std::string root_dir = path_join(stage, "root");
 
@@ -557,6 +574,7 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
         if (launched->header.type == MessageType::Error) return fail(error_from(*launched));
         return fail(EPROTO, "unexpected message from container");
     }
+    keep_new_volumes = true;  // the payload runs: its volumes hold its data from now on
     parent_end.reset();
     launch_buffer.reset();
     pointer_buffer.reset();

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -71,6 +72,9 @@ struct MountInputs {
     std::string hosts_file;           // contents of /etc/hosts
     std::string resolv_conf;          // contents of /etc/resolv.conf
     std::string notify_socket_host;   // host socket bound at /run/host/notify (empty = none)
+    // Named volumes the store prepared (bus::prepare_volumes), by name: Bind = a host directory
+    // bound on the target; Block = a device (dm-thin) mounted on the target.
+    std::map<std::string, store::MountSpec> volumes;
     // Tells what a host path is: true = directory, false = other file, nullopt = missing.
     std::function<std::optional<bool>(const std::string&)> probe;
 };
