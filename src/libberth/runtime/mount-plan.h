@@ -42,6 +42,11 @@ struct MountOp {
     bool recursive = false;     // BindHost: MS_REC
     bool read_only = false;     // BindHost / StageFile: remount read-only afterwards
     bool optional = false;      // failure (e.g. path missing, fs not allowed) is not an error
+    // BindHost: the supervisor opens `source` as a detached tree (open_tree) before the clone and
+    // idmaps it for a user namespace; the child attaches that tree (tree_fd, inherited) instead
+    // of resolving the host path, which a user namespace's root may not reach (volumes).
+    bool detached = false;
+    int tree_fd = -1;
 
     bool operator==(const MountOp&) const = default;
 };
