@@ -683,6 +683,40 @@ TEST_F(Runtime, TtyRunGivesThePayloadATerminalPassesInputAndRestoresTheMode) {
     EXPECT_EQ(before.c_oflag, after.c_oflag);
 }
 
+// `berth shell NAME`: an interactive login shell in a running container, through a real pty
+// (util-linux script), whose exit status comes back; a clear error when nothing runs.
+TEST_F(Runtime, ShellStartsAnInteractiveShellInARunningContainer) {
+    if (std::system("command -v script >/dev/null") != 0) GTEST_SKIP() << "util-linux script missing";
+    auto d = shell("touch /out/up; while [ ! -e /out/stop ]; do sleep 0.05; done");
+    d.hostname = "shellbox";
+    std::string shell_out;
+    int shell_status = -1;
+    auto r = run(d, [&](pid_t) {
+        for (int i = 0; i < 400 && !path_exists(path_join(out_, "up")); ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        shell_out = capture("(sleep 1; echo 'test -t 0 && echo IS-A-TTY; hostname; echo $((6*7)); exit 3') | "
+                            "timeout 30 script -qec '" + std::string(BERTH_BINARY) + " shell " + name_ + "' /dev/null",
+                            &shell_status);
+        (void)write_file(path_join(out_, "stop"), "", O_WRONLY | O_CREAT);
+    });
+    EXPECT_EQ(r.status, 0) << r.error;
+    EXPECT_EQ(shell_status, 3) << shell_out;
+    // The terminal echoes the typed line ("$((6*7))"); only the shell prints 42.
+    EXPECT_NE(shell_out.find("42"), std::string::npos) << shell_out;
+    EXPECT_NE(shell_out.find("IS-A-TTY"), std::string::npos) << shell_out;
+    EXPECT_NE(shell_out.find("shellbox"), std::string::npos) << shell_out;
+}
+
+TEST_F(Runtime, ShellIntoAContainerThatIsNotRunningIsAClearError) {
+    int status = -1;
+    std::string out = capture("echo 'echo SHOULD-NOT-RUN' | timeout 30 " + std::string(BERTH_BINARY) + " shell " +
+                                  name_ + " 2>&1",
+                              &status);
+    EXPECT_EQ(status, 126) << out;
+    EXPECT_NE(out.find("container '" + name_ + "' is not running"), std::string::npos) << out;
+    EXPECT_EQ(out.find("SHOULD-NOT-RUN"), std::string::npos) << out;
+}
+
 // Named volumes ([[mount]] type = "volume") from a private store in the test's temp directory
 // (overlay backend: a volume is a directory), reached in-process ("embedded"), as `berth run`
 // does when no berthd is reachable. A subclass below runs the same through a private berthd.
