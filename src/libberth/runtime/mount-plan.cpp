@@ -207,8 +207,16 @@ Result<MountPlan> plan_mounts(const MountInputs& in) {
                                         "volume '{}': a block-device volume cannot be mounted inside a user namespace",
                                         m.source);
                         if (!probe(v.source)) return fail(ENOENT, "volume '{}': device '{}' does not exist", m.source, v.source);
-                        ops.push_back(fs(v.fstype, v.source, target, MS_NOSUID | MS_NODEV | (read_only ? MS_RDONLY : 0),
-                                         v.options));
+                        // The kernel shares one superblock per device, so other containers may
+                        // mount it at once; a read-only superblock request would fail (EBUSY) while
+                        // it is mounted writable elsewhere, so read_only is per mount, afterwards.
+                        ops.push_back(fs(v.fstype, v.source, target, MS_NOSUID | MS_NODEV, v.options));
+                        if (read_only) {
+                            MountOp ro;
+                            ro.kind = MountOp::Kind::ReadOnly;
+                            ro.target = target;
+                            ops.push_back(ro);
+                        }
                         break;
                     case store::MountSpec::Kind::Overlay:
                         return fail(EOPNOTSUPP, "volume '{}': an overlay volume is not supported", m.source);

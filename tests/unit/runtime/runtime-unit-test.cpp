@@ -335,7 +335,12 @@ TEST(MountPlan, VolumesAreBoundFromTheStoreOrMountedFromTheirDevice) {
     EXPECT_EQ(b->source, "/dev/fuse");
     EXPECT_EQ(b->fstype, "ext4");
     EXPECT_EQ(b->data, "discard");
-    EXPECT_EQ(b->flags, static_cast<unsigned long>(MS_NOSUID | MS_NODEV | MS_RDONLY));
+    EXPECT_EQ(b->flags, static_cast<unsigned long>(MS_NOSUID | MS_NODEV));
+    // read_only per mount (bind + remount), not per superblock, which other containers share.
+    ASSERT_NE(b + 1, plan->ops.end());
+    EXPECT_EQ(b[1].kind, MountOp::Kind::ReadOnly);
+    EXPECT_EQ(b[1].target, "/db");
+    EXPECT_FALSE(b[1].optional);
     // The store may hand out a read-only volume: honoured even when the declaration does not ask.
     in.volumes["cache"].read_only = true;
     plan = plan_mounts(in);
