@@ -329,6 +329,8 @@ TEST(MountPlan, VolumesAreBoundFromTheStoreOrMountedFromTheirDevice) {
     EXPECT_EQ(c->source, "/srv/data");
     EXPECT_TRUE(c->target_is_dir);
     EXPECT_FALSE(c->read_only);
+    EXPECT_TRUE(c->detached);     // attached from a tree the supervisor opens
+    EXPECT_FALSE(c->take_owner);  // not new: keeps its owner
     auto b = find("/db");
     ASSERT_NE(b, plan->ops.end());
     EXPECT_EQ(b->kind, MountOp::Kind::Mount);
@@ -343,9 +345,11 @@ TEST(MountPlan, VolumesAreBoundFromTheStoreOrMountedFromTheirDevice) {
     EXPECT_FALSE(b[1].optional);
     // The store may hand out a read-only volume: honoured even when the declaration does not ask.
     in.volumes["cache"].read_only = true;
+    in.new_volumes = {"cache"};
     plan = plan_mounts(in);
     ASSERT_TRUE(plan);
     EXPECT_TRUE(find("/var/cache/app")->read_only);
+    EXPECT_TRUE(find("/var/cache/app")->take_owner);  // new: seeded from the image's directory
 }
 
 TEST(MountPlan, VolumeProblemsAreNamed) {
