@@ -377,7 +377,7 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
         ::uname(&uts);
         auto rules = resolve_seccomp_rules(*profile, root_caps.bounding, uts.release);
         seccomp = BERTH_TRY(compile_seccomp(profile->default_action, profile->default_errno, rules,
-                                            seccomp_cache_dir()));
+                                            seccomp_cache_dir(), profile->abis));
     }
 
     // --- command and environment inputs ---
