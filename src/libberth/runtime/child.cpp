@@ -227,7 +227,10 @@ int apply_op(int root_fd, const MountOp& op, StepError* err) {
             int fd = ensure_in_root(root_fd, op.target.c_str(), op.target_is_dir);
             if (fd < 0) return -1;
             fd_path(p, sizeof p, fd);
-            int rc = ::mount(op.source.c_str(), p, nullptr, MS_BIND | (op.recursive ? MS_REC : 0), nullptr);
+            int rc = op.tree_fd >= 0
+                         ? static_cast<int>(::syscall(SYS_move_mount, op.tree_fd, "", fd, "",
+                                                      MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH))
+                         : ::mount(op.source.c_str(), p, nullptr, MS_BIND | (op.recursive ? MS_REC : 0), nullptr);
             int saved = errno;
             ::close(fd);
             errno = saved;

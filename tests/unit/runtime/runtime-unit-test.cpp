@@ -327,6 +327,89 @@ TEST(MountPlan, BadSourcesAreNamed) {
     EXPECT_FALSE(plan_mounts(in));
 }
 
+TEST(MountPlan, VolumesAreBoundFromTheStoreOrMountedFromTheirDevice) {
+    config::Declaration d;
+    config::Mount dir;
+    dir.type = config::MountType::Volume;
+    dir.source = "cache";
+    dir.target = "/var/cache/app";
+    d.mounts.push_back(dir);
+    config::Mount dev;
+    dev.type = config::MountType::Volume;
+    dev.source = "db";
+    dev.target = "/db";
+    dev.read_only = true;
+    d.mounts.push_back(dev);
+    auto in = inputs(d);
+    store::MountSpec bind;
+    bind.kind = store::MountSpec::Kind::Bind;
+    bind.source = "/srv/data";
+    in.volumes["cache"] = bind;
+    store::MountSpec block;
+    block.kind = store::MountSpec::Kind::Block;
+    block.source = "/dev/fuse";  // any existing non-directory stands for the thin device
+    block.fstype = "ext4";
+    block.options = "discard";
+    in.volumes["db"] = block;
+    auto plan = plan_mounts(in);
+    ASSERT_TRUE(plan) << plan.error().what();
+    auto find = [&](const std::string& target) {
+        return std::find_if(plan->ops.begin(), plan->ops.end(), [&](const MountOp& o) { return o.target == target; });
+    };
+    auto c = find("/var/cache/app");
+    ASSERT_NE(c, plan->ops.end());
+    EXPECT_EQ(c->kind, MountOp::Kind::BindHost);
+    EXPECT_EQ(c->source, "/srv/data");
+    EXPECT_TRUE(c->target_is_dir);
+    EXPECT_FALSE(c->read_only);
+    auto b = find("/db");
+    ASSERT_NE(b, plan->ops.end());
+    EXPECT_EQ(b->kind, MountOp::Kind::Mount);
+    EXPECT_EQ(b->source, "/dev/fuse");
+    EXPECT_EQ(b->fstype, "ext4");
+    EXPECT_EQ(b->data, "discard");
+    EXPECT_EQ(b->flags, static_cast<unsigned long>(MS_NOSUID | MS_NODEV));
+    // read_only per mount (bind + remount), not per superblock, which other containers share.
+    ASSERT_NE(b + 1, plan->ops.end());
+    EXPECT_EQ(b[1].kind, MountOp::Kind::ReadOnly);
+    EXPECT_EQ(b[1].target, "/db");
+    EXPECT_FALSE(b[1].optional);
+    // The store may hand out a read-only volume: honoured even when the declaration does not ask.
+    in.volumes["cache"].read_only = true;
+    plan = plan_mounts(in);
+    ASSERT_TRUE(plan);
+    EXPECT_TRUE(find("/var/cache/app")->read_only);
+}
+
+TEST(MountPlan, VolumeProblemsAreNamed) {
+    config::Declaration d;
+    config::Mount v;
+    v.type = config::MountType::Volume;
+    v.source = "data";
+    v.target = "/data";
+    d.mounts.push_back(v);
+    auto in = inputs(d);
+    auto plan = plan_mounts(in);
+    ASSERT_FALSE(plan);
+    EXPECT_EQ(plan.error().message, "volume 'data' was not prepared by the store");
+    store::MountSpec gone;
+    gone.source = "/srv/vanished";
+    in.volumes["data"] = gone;
+    plan = plan_mounts(in);
+    ASSERT_FALSE(plan);
+    EXPECT_EQ(plan.error().message, "volume 'data': '/srv/vanished' is not a directory");
+    store::MountSpec block;
+    block.kind = store::MountSpec::Kind::Block;
+    block.source = "/dev/fuse";
+    block.fstype = "ext4";
+    in.volumes["data"] = block;
+    in.user_namespace = true;
+    plan = plan_mounts(in);
+    ASSERT_FALSE(plan);
+    EXPECT_EQ(plan.error().code, EOPNOTSUPP);
+    EXPECT_NE(plan.error().what().find("volume 'data'"), std::string::npos);
+}
+
 TEST(Cgroup, ResourcesMapToFilesAndMissingControllersAreReported) {
     config::Resources r;
     r.memory_max = 256 << 20;
