@@ -1,7 +1,9 @@
 // Turning a resolved seccomp profile into a BPF program (libseccomp), with an on-disk cache:
 // building Docker's profile with libseccomp costs tens of milliseconds, so the program is compiled
 // once per distinct (profile, capabilities, kernel, libseccomp) and reused from
-// <cache dir>/<sha256>.bpf (the runtime directory, a tmpfs, so it never outlives a kernel).
+// <cache dir>/<hash>.bpf, whose full key is kept in <hash>.key and compared on every use (so the
+// hash only names the entry). The key names the kernel release and the libseccomp version, so a
+// cache that outlives either is never used for them.
 #pragma once
 
 #include <string>

@@ -13,6 +13,7 @@
 #include <functional>
 
 #include "basic/fs-util.h"
+#include "basic/unique.h"
 #include "runtime/capabilities.h"
 #include "runtime/cgroup.h"
 #include "runtime/environment.h"
@@ -226,6 +227,38 @@ TEST(Seccomp, DefaultFilterRunsI386CallsUnderTheSameRulesAndKillsX32Calls) {
     EXPECT_TRUE(exited_zero(under_filter(&*native, [] { return ::syscall(SYS_getpid) > 0 ? 0 : 1; })));
 }
 #endif
+
+TEST(Seccomp, UsesTheCachedProgramOnlyWhenItsStoredKeyMatches) {
+    char dir[] = "/tmp/berth-seccomp-XXXXXX";
+    ASSERT_TRUE(::mkdtemp(dir));
+    ScopeExit cleanup([&] { (void)remove_tree(dir); });
+    const auto& p = default_seccomp_profile();
+    auto rules = resolve_seccomp_rules(p, default_capabilities(), "6.1.0");
+    auto first = compile_seccomp(p.default_action, p.default_errno, rules, dir);
+    ASSERT_TRUE(first) << first.error().what();
+    ASSERT_EQ(first->cache_path.substr(first->cache_path.size() - 4), ".bpf");
+    const std::string key_path = first->cache_path.substr(0, first->cache_path.size() - 4) + ".key";
+    auto key = read_file(key_path);
+    ASSERT_TRUE(key) << "the key is stored next to the program";
+    EXPECT_NE(key->find("libseccomp "), std::string::npos);
+
+    // A (different, well-formed) program under the matching key is what the next start loads:
+    // proof that the cache is read rather than recompiled.
+    const std::string marker(8, '\x06');  // one sock_filter: BPF_RET
+    ASSERT_TRUE(write_file_atomic(first->cache_path, marker, 0600));
+    auto cached = compile_seccomp(p.default_action, p.default_errno, rules, dir);
+    ASSERT_TRUE(cached);
+    EXPECT_EQ(std::string(cached->bpf.begin(), cached->bpf.end()), marker);
+
+    // The same file under a key that differs (another profile whose hash collided) is not used:
+    // the program is rebuilt and the entry rewritten for this key.
+    ASSERT_TRUE(write_file_atomic(key_path, "some other profile\n", 0600));
+    auto rebuilt = compile_seccomp(p.default_action, p.default_errno, rules, dir);
+    ASSERT_TRUE(rebuilt);
+    EXPECT_EQ(rebuilt->bpf, first->bpf);
+    EXPECT_EQ(read_file(key_path).value_or(""), *key);
+    EXPECT_EQ(read_file(first->cache_path).value_or("").size(), first->bpf.size());
+}
 
 const char* kPasswd = "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n";
 const char* kGroup = "root:x:0:\napp:x:1000:\nextra:x:1001:app\nwheel:x:10:\n";
