@@ -3,12 +3,8 @@
 #include <cstdio>
 
 #include "command.h"
-#include "runtime/container.h"
-
-#if __has_include("config/config.h")
 #include "config/config.h"
-#define BERTH_HAVE_CONFIG_LOADER 1
-#endif
+#include "runtime/container.h"
 
 namespace berth::cli {
 
@@ -23,15 +19,11 @@ struct RunArgs {
     std::string target;
 };
 
-Result<config::Declaration> load([[maybe_unused]] const RunArgs& a) {
-#ifdef BERTH_HAVE_CONFIG_LOADER
+Result<config::Declaration> load(const RunArgs& a) {
     if (!a.pinned.empty()) return config::load_declaration_file(a.pinned, a.target);
     if (a.target.size() > 5 && a.target.substr(a.target.size() - 5) == ".toml")
         return config::load_declaration_file(a.target);
     return config::load_declaration(a.target, config::SearchPaths::system());
-#else
-    return fail(ENOSYS, "loading declarations is not available in this build (config component missing)");
-#endif
 }
 
 }  // namespace
