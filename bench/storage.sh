@@ -137,7 +137,7 @@ for s in $SIZES; do
            --prepare "$(mgr "${!a}") ReleaseContainer s bench >/dev/null 2>&1; $(mgr "${!a}") RemoveContainer s bench >/dev/null 2>&1; true"
            "$(mgr "${!a}") PrepareContainer ssb bench img$s false >/dev/null")
   done
-  args+=(-n "busctl round trip, no work ($s MiB)"
+  args+=(-n "busctl round trip, no work ($s MiB)" --prepare true
            "busctl --address=$A_btrfs get-property org.berth.Storage1 /org/berth/Storage1 org.berth.Storage1.Manager Backend >/dev/null"
          -n "btrfs subvolume snapshot ($s MiB)"
            --prepare "btrfs subvolume delete $M/snap$s >/dev/null 2>&1; true"
@@ -162,7 +162,7 @@ for s in $SIZES; do
   done
 done
 
-# Import throughput of the largest layer. Between runs berth's image is removed and collected
+# Import throughput of the largest layer. (hyperfine wants a --prepare for every command or none.) Between runs berth's image is removed and collected
 # (rm + gc) and btrfs's cleaner is waited for, so every run imports into a store without it.
 T=$W/layer$big.tar
 bsync="btrfs subvolume sync $M >/dev/null"
@@ -180,7 +180,7 @@ for mode in embedded berthd; do
   args+=(-n "berth import $mode, overlay on host fs" --prepare "$c image rm imp >/dev/null 2>&1; $c gc >/dev/null; sync"
          "$c image import $T --name imp >/dev/null")
 done
-args+=(-n "sha256 of the tar (openssl)" "openssl dgst -sha256 $T >/dev/null")
+args+=(-n "sha256 of the tar (openssl)" --prepare true "openssl dgst -sha256 $T >/dev/null")
 hyperfine --style basic --runs "$IRUNS" --warmup 1 --export-json "$R/storage-import.json" "${args[@]}"
 
 python3 - "$R" $SIZES <<'PY' | tee "$R/storage.md"
