@@ -8,14 +8,10 @@
 #include "basic/fs-util.h"
 #include "berth-config.h"
 #include "command.h"
+#include "config/config.h"
 #include "runtime/container.h"
 #include "runtime/handover.h"
 #include "runtime/supervise-protocol.h"
-
-#if __has_include("config/config.h")
-#include "config/config.h"
-#define BERTH_HAVE_CONFIG_LOADER 1
-#endif
 
 namespace berth::cli {
 
@@ -30,15 +26,11 @@ struct RunArgs {
     std::string target;
 };
 
-Result<config::Declaration> load([[maybe_unused]] const RunArgs& a) {
-#ifdef BERTH_HAVE_CONFIG_LOADER
+Result<config::Declaration> load(const RunArgs& a) {
     if (!a.pinned.empty()) return config::load_declaration_file(a.pinned, a.target);
     if (a.target.size() > 5 && a.target.substr(a.target.size() - 5) == ".toml")
         return config::load_declaration_file(a.target);
     return config::load_declaration(a.target, config::SearchPaths::system());
-#else
-    return fail(ENOSYS, "loading declarations is not available in this build (config component missing)");
-#endif
 }
 
 // The small supervisor to hand the running payload to (runtime/supervise-protocol.h):

@@ -1,6 +1,8 @@
 // The runtime's seam to the store: berthd over the bus when reachable, else the embedded store.
 #include "bus/storage-client.h"
 
+#include <algorithm>
+
 #include "bus/storage.h"
 
 namespace berth::bus {
@@ -16,6 +18,54 @@ Result<> release_container_snapshot(const config::Declaration& decl, const std::
     auto context = fmt::format("container '{}': release snapshot", decl.name);
     auto storage = BERTH_TRY_CTX(open_storage(), context);
     return with_context(storage->release_container(decl.name), context);
+}
+
+namespace {
+
+Result<> remove_created(Storage& storage, const std::vector<PreparedVolume>& volumes) {
+    Result<> first;
+    for (const auto& v : volumes) {
+        if (!v.created) continue;
+        auto r = with_context(storage.remove_volume(v.name), fmt::format("remove new volume '{}'", v.name));
+        if (!r && r.error().code != ENOENT && first) first = std::move(r);
+    }
+    return first;
+}
+
+}  // namespace
+
+Result<std::vector<PreparedVolume>> prepare_volumes(const config::Declaration& decl) {
+    std::vector<std::string> names;
+    for (const auto& m : decl.mounts) {
+        if (m.type != config::MountType::Volume) continue;
+        // Checked here before anything is created (the store checks again: it is the authority);
+        // a name is one path component, never '/' or '..'.
+        BERTH_TRY_VOID_CTX(validate_object_name("volume", m.source), fmt::format("volume '{}'", m.source));
+        if (std::find(names.begin(), names.end(), m.source) == names.end()) names.push_back(m.source);
+    }
+    std::vector<PreparedVolume> out;
+    if (names.empty()) return out;
+    auto storage = BERTH_TRY_CTX(open_storage(), fmt::format("volume '{}'", names.front()));
+    auto existing = BERTH_TRY_CTX(storage->list_volumes(), "list volumes");
+    for (const auto& name : names) {
+        PreparedVolume v;
+        v.name = name;
+        v.created = std::none_of(existing.begin(), existing.end(), [&](const VolumeInfo& e) { return e.name == name; });
+        auto mount = storage->create_volume(name);
+        if (!mount) {
+            (void)remove_created(*storage, out);
+            return fail(std::move(mount.error()).wrap(fmt::format("volume '{}'", name)));
+        }
+        v.mount = std::move(*mount);
+        out.push_back(std::move(v));
+    }
+    return out;
+}
+
+Result<> discard_new_volumes(const std::vector<PreparedVolume>& volumes) {
+    if (std::none_of(volumes.begin(), volumes.end(), [](const PreparedVolume& v) { return v.created; })) return {};
+    auto storage = BERTH_TRY_CTX(open_storage(), "remove new volumes");
+    return remove_created(*storage, volumes);
 }
 
 }  // namespace berth::bus

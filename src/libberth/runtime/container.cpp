@@ -152,18 +152,30 @@ Result<std::string> read_in_container(int root_fd, const std::string& path) {
     return out;
 }
 
-// An idmapped copy of `path` for the container's user namespace, as a detached mount fd.
-Result<UniqueFd> make_idmapped(const std::string& path, pid_t pid) {
+// A detached copy (open_tree) of the mount tree at `path`.
+Result<UniqueFd> open_detached_tree(const std::string& path) {
     UniqueFd tree(static_cast<int>(::syscall(SYS_open_tree, AT_FDCWD, path.c_str(),
                                              OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE)));
     if (!tree) return fail_errno("open_tree '{}'", path);
+    return tree;
+}
+
+// Maps a detached tree's ids through the user namespace of `pid` (host root = container root).
+Result<> idmap_tree(int tree, const std::string& path, pid_t pid) {
     UniqueFd userns(::open(fmt::format("/proc/{}/ns/user", pid).c_str(), O_RDONLY | O_CLOEXEC));
     if (!userns) return fail_errno("open user namespace of {}", pid);
     struct mount_attr attr {};
     attr.attr_set = MOUNT_ATTR_IDMAP;
     attr.userns_fd = static_cast<uint64_t>(userns.get());
-    if (::syscall(SYS_mount_setattr, tree.get(), "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0)
+    if (::syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0)
         return fail_errno("idmap '{}'", path);
+    return {};
+}
+
+// An idmapped copy of `path` for the container's user namespace, as a detached mount fd.
+Result<UniqueFd> make_idmapped(const std::string& path, pid_t pid) {
+    auto tree = BERTH_TRY(open_detached_tree(path));
+    BERTH_TRY_VOID(idmap_tree(tree.get(), path, pid));
     return tree;
 }
 
@@ -344,6 +356,15 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
         (void)::chown(root.upperdir.c_str(), userns->base, userns->base);
         (void)::chown(root.workdir.c_str(), userns->base, userns->base);
     }
+
+    // --- named volumes: created in the store on first use; a container that never starts takes
+    // the empty volumes it created with it ---
+    std::vector<bus::PreparedVolume> volumes = BERTH_TRY(bus::prepare_volumes(decl));
+    bool keep_new_volumes = false;
+    ScopeExit discard_volumes([&] {
+        if (!keep_new_volumes) (void)bus::discard_new_volumes(volumes);
+    });
+
     CapabilitySets root_caps = BERTH_TRY_CTX(compute_capabilities(decl.security, true), "capabilities");
     std::optional<SeccompProgram> seccomp;
     if (decl.security.seccomp != config::SeccompMode::Unconfined) {
@@ -357,7 +378,7 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
         ::uname(&uts);
         auto rules = resolve_seccomp_rules(*profile, root_caps.bounding, uts.release);
         seccomp = BERTH_TRY(compile_seccomp(profile->default_action, profile->default_errno, rules,
-                                            seccomp_cache_dir()));
+                                            seccomp_cache_dir(), profile->abis));
     }
 
     // --- command and environment inputs ---
@@ -423,7 +444,19 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
     mi.hosts_file = render_hosts(hostname, address);
     mi.resolv_conf = render_resolv_conf(decl.network.mode, read_file("/etc/resolv.conf").value_or(""));
     mi.notify_socket_host = notify_path;
+    for (const auto& v : volumes) {
+        mi.volumes.emplace(v.name, v.mount);
+        if (v.created) mi.new_volumes.insert(v.name);
+    }
     MountPlan plan = BERTH_TRY(plan_mounts(mi));
+    // Detached trees (volumes) the child attaches; it inherits these fds with the clone.
+    std::vector<UniqueFd> trees;
+    for (auto& op : plan.ops) {
+        if (!op.detached) continue;
+        auto tree = BERTH_TRY_CTX(open_detached_tree(op.source), fmt::format("mount '{}'", op.target));
+        op.tree_fd = tree.get();
+        trees.push_back(std::move(tree));
+    }
     const std::string root_dir = path_join(stage, "root");
 
     // --- start ---
@@ -498,12 +531,19 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
                                      m.error().what()));
         }
     }
+    if (userns)
+        for (const auto& op : plan.ops)
+            if (op.tree_fd >= 0)
+                if (auto r = idmap_tree(op.tree_fd, op.source, child.pid()); !r && opt.warn)
+                    opt.warn(fmt::format("{}; files owned by host root appear as 'nobody' in '{}'", r.error().what(),
+                                         op.target));
     auto network = BERTH_TRY_CTX(attach_network(decl, child.pid()), "network");
     GoPayload go;
     go.idmapped_lower = idmapped ? 1 : 0;
     if (send_message(parent_end.get(), MessageType::Go, &go, sizeof go, idmapped ? idmapped.get() : -1) < 0)
         return fail(died_early(child));
     idmapped.reset();
+    trees.clear();  // the child holds its own copies until it has attached them
 
     // --- the child builds its root ---
     auto mounted = BERTH_TRY(read_message(parent_end.get()));
@@ -558,6 +598,7 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
         if (launched->header.type == MessageType::Error) return fail(error_from(*launched));
         return fail(EPROTO, "unexpected message from container");
     }
+    keep_new_volumes = true;  // the payload runs: its volumes hold its data from now on
     parent_end.reset();
     launch_buffer.reset();
     pointer_buffer.reset();

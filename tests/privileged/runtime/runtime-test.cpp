@@ -14,11 +14,14 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <thread>
+
+#include <nlohmann/json.hpp>
 
 #include "basic/fs-util.h"
 #include "basic/string-util.h"
@@ -26,12 +29,26 @@
 #include "runtime/container.h"
 #include "runtime/paths.h"
 #include "runtime/state.h"
+#include "bus-fixture.h"
 #include "test-util.h"
 
 namespace berth::runtime {
 namespace {
 
 using test::TempDir;
+
+// Runs `cmd` with /bin/sh; stdout (and stderr when the command redirects it) and exit status.
+std::string capture(const std::string& cmd, int* status) {
+    std::string out;
+    FILE* p = ::popen(cmd.c_str(), "r");
+    if (!p) return out;
+    char buf[512];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+    int st = ::pclose(p);
+    *status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return out;
+}
 
 std::string rootfs_path() { return path_join(test::build_root(), "tests/busybox-rootfs"); }
 
@@ -840,6 +857,269 @@ TEST_F(Runtime, TtyRunGivesThePayloadATerminalPassesInputAndRestoresTheMode) {
     EXPECT_EQ(before.c_lflag, after.c_lflag) << "terminal left in raw mode";
     EXPECT_EQ(before.c_iflag, after.c_iflag);
     EXPECT_EQ(before.c_oflag, after.c_oflag);
+}
+
+// `berth shell NAME`: an interactive login shell in a running container, through a real pty
+// (util-linux script), whose exit status comes back; a clear error when nothing runs.
+TEST_F(Runtime, ShellStartsAnInteractiveShellInARunningContainer) {
+    if (std::system("command -v script >/dev/null") != 0) GTEST_SKIP() << "util-linux script missing";
+    auto d = shell("touch /out/up; while [ ! -e /out/stop ]; do sleep 0.05; done");
+    d.hostname = "shellbox";
+    std::string shell_out;
+    int shell_status = -1;
+    auto r = run(d, [&](pid_t) {
+        for (int i = 0; i < 400 && !path_exists(path_join(out_, "up")); ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        shell_out = capture("(sleep 1; echo 'test -t 0 && echo IS-A-TTY; hostname; echo $((6*7)); exit 3') | "
+                            "timeout 30 script -qec '" + std::string(BERTH_BINARY) + " shell " + name_ + "' /dev/null",
+                            &shell_status);
+        (void)write_file(path_join(out_, "stop"), "", O_WRONLY | O_CREAT);
+    });
+    EXPECT_EQ(r.status, 0) << r.error;
+    EXPECT_EQ(shell_status, 3) << shell_out;
+    // The terminal echoes the typed line ("$((6*7))"); only the shell prints 42.
+    EXPECT_NE(shell_out.find("42"), std::string::npos) << shell_out;
+    EXPECT_NE(shell_out.find("IS-A-TTY"), std::string::npos) << shell_out;
+    EXPECT_NE(shell_out.find("shellbox"), std::string::npos) << shell_out;
+}
+
+TEST_F(Runtime, ShellIntoAContainerThatIsNotRunningIsAClearError) {
+    int status = -1;
+    std::string out = capture("echo 'echo SHOULD-NOT-RUN' | timeout 30 " + std::string(BERTH_BINARY) + " shell " +
+                                  name_ + " 2>&1",
+                              &status);
+    EXPECT_EQ(status, 126) << out;
+    EXPECT_NE(out.find("container '" + name_ + "' is not running"), std::string::npos) << out;
+    EXPECT_EQ(out.find("SHOULD-NOT-RUN"), std::string::npos) << out;
+}
+
+// Named volumes ([[mount]] type = "volume") from a private store in the test's temp directory
+// (overlay backend: a volume is a directory), reached in-process ("embedded"), as `berth run`
+// does when no berthd is reachable. A subclass below runs the same through a private berthd.
+class RuntimeVolumes : public Runtime {
+protected:
+    void SetUp() override {
+        Runtime::SetUp();
+        if (::geteuid() != 0) return;
+        store_ = tmp_ / "store";
+        ::setenv("BERTH_STORAGE", "embedded", 1);
+        ::setenv("BERTH_STORE_ROOT", store_.c_str(), 1);
+        ::setenv("BERTH_STORE_BACKEND", "overlay", 1);
+        ::setenv("BERTH_DAEMON_CONFIG", (tmp_ / "no-berthd.toml").c_str(), 1);
+        volume_ = "vol-" + name_;
+    }
+    void TearDown() override {
+        for (const char* e : {"BERTH_STORAGE", "BERTH_STORE_ROOT", "BERTH_STORE_BACKEND", "BERTH_DAEMON_CONFIG"})
+            ::unsetenv(e);
+        Runtime::TearDown();
+    }
+
+    static void add_volume(config::Declaration& d, const std::string& name, const std::string& target,
+                           bool read_only = false) {
+        config::Mount m;
+        m.type = config::MountType::Volume;
+        m.source = name;
+        m.target = target;
+        m.read_only = read_only;
+        d.mounts.push_back(m);
+    }
+
+    // The volumes `berth df --json` lists (the store as users see it).
+    std::vector<std::string> listed_volumes() {
+        int status = -1;
+        std::string out = capture(std::string(BERTH_BINARY) + " df --json", &status);
+        EXPECT_EQ(status, 0) << out;
+        std::vector<std::string> names;
+        auto j = nlohmann::json::parse(out, nullptr, false);
+        if (j.is_discarded() || !j.contains("volumes")) {
+            ADD_FAILURE() << "df --json: " << out;
+            return names;
+        }
+        for (auto& v : j["volumes"]) names.push_back(v["name"].get<std::string>());
+        return names;
+    }
+    bool listed(const std::string& volume) {
+        auto names = listed_volumes();
+        return std::find(names.begin(), names.end(), volume) != names.end();
+    }
+
+    std::string store_, volume_;
+};
+
+TEST_F(RuntimeVolumes, AVolumeIsCreatedOnFirstUseAndKeepsDataForTheNextRunAndOtherContainers) {
+    auto d = shell("ls -A /data | wc -l > /out/entries; echo hello > /data/f; grep ' /data ' /proc/mounts > /out/mnt");
+    add_volume(d, volume_, "/data");
+    auto r = run(d);
+    ASSERT_EQ(r.status, 0) << r.error;
+    EXPECT_EQ(trim(out("entries")), "0");  // fresh and empty
+    EXPECT_NE(out("mnt").find(" rw,"), std::string::npos) << out("mnt");
+    EXPECT_TRUE(listed(volume_));
+
+    // The same container again: the data is there.
+    d = shell("cat /data/f > /out/again");
+    add_volume(d, volume_, "/data");
+    r = run(d);
+    ASSERT_EQ(r.status, 0) << r.error;
+    EXPECT_EQ(out("again"), "hello\n");
+
+    // Another container, mounting it elsewhere, while the first one runs and writes more.
+    auto holder = shell("echo more > /data/g; touch /out/up; while [ ! -e /out/stop ]; do sleep 0.05; done");
+    add_volume(holder, volume_, "/data");
+    std::string other_name = name_ + "-b";
+    RunResult other;
+    r = run(holder, [&](pid_t) {
+        for (int i = 0; i < 400 && !path_exists(path_join(out_, "up")); ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        auto d2 = shell("cat /srv/shared/f /srv/shared/g > /out/other");
+        d2.name = other_name;
+        add_volume(d2, volume_, "/srv/shared");
+        other = run(d2);
+        (void)write_file(path_join(out_, "stop"), "", O_WRONLY | O_CREAT);
+    });
+    EXPECT_EQ(r.status, 0) << r.error;
+    EXPECT_EQ(other.status, 0) << other.error;
+    EXPECT_EQ(out("other"), "hello\nmore\n");
+    EXPECT_FALSE(path_exists(path_join(cgroup_parent_, other_name))) << "leaked cgroup";
+    EXPECT_FALSE(path_exists(state_file_path(other_name))) << "leaked state file";
+    auto names = listed_volumes();
+    EXPECT_EQ(std::count(names.begin(), names.end(), volume_), 1);
+}
+
+// As in Docker, a new volume takes the owner and mode of the image's directory it is mounted on,
+// so a non-root payload can use its own data directory; an existing volume keeps its owner.
+TEST_F(RuntimeVolumes, ANewVolumeTakesTheOwnerAndModeOfTheImagesDirectory) {
+    auto d = shell("stat -c %u:%g:%a /home/app > /out/owner; echo mine > /home/app/f && cat /home/app/f > /out/wrote");
+    d.user.user = "app";  // uid 1000, owner of /home/app in the test rootfs
+    add_volume(d, volume_, "/home/app");
+    auto r = run(d);
+    ASSERT_EQ(r.status, 0) << r.error;
+    EXPECT_EQ(out("owner"), "1000:1000:755\n");
+    EXPECT_EQ(out("wrote"), "mine\n");
+    // The existing volume on root's sticky /tmp keeps its owner; a new one takes 0:0 1777.
+    d = shell("stat -c %u:%g:%a /tmp > /out/kept; stat -c %u:%g:%a /scratch > /out/new");
+    add_volume(d, volume_, "/tmp");
+    add_volume(d, volume_ + "-t", "/scratch");  // absent in the image: created as 755
+    r = run(d);
+    ASSERT_EQ(r.status, 0) << r.error;
+    EXPECT_EQ(out("kept"), "1000:1000:755\n");
+    EXPECT_EQ(out("new"), "0:0:755\n");
+    d = shell("stat -c %u:%g:%a /tmp > /out/sticky");
+    add_volume(d, volume_ + "-s", "/tmp");
+    r = run(d);
+    ASSERT_EQ(r.status, 0) << r.error;
+    EXPECT_EQ(out("sticky"), "0:0:1777\n");
+}
+
+TEST_F(RuntimeVolumes, AReadOnlyVolumeRefusesWrites) {
+    auto d = shell("echo seed > /data/f");
+    add_volume(d, volume_, "/data");
+    ASSERT_EQ(run(d).status, 0);
+    d = shell("cat /data/f > /out/read; (echo x > /data/g) 2>/dev/null; echo $? > /out/write;"
+              " (rm /data/f) 2>/dev/null; echo $? > /out/rm; grep ' /data ' /proc/mounts > /out/mnt");
+    add_volume(d, volume_, "/data", true);
+    auto r = run(d);
+    ASSERT_EQ(r.status, 0) << r.error;
+    EXPECT_EQ(out("read"), "seed\n");
+    EXPECT_NE(out("write"), "0\n");
+    EXPECT_NE(out("rm"), "0\n");
+    EXPECT_NE(out("mnt").find(" ro,"), std::string::npos) << out("mnt");
+    // Still intact for a writer.
+    d = shell("cat /data/f > /out/after; ls /data > /out/ls");
+    add_volume(d, volume_, "/data");
+    ASSERT_EQ(run(d).status, 0);
+    EXPECT_EQ(out("after"), "seed\n");
+    EXPECT_EQ(out("ls"), "f\n");
+}
+
+TEST_F(RuntimeVolumes, ABadVolumeNameIsAClearErrorAndLeavesNothing) {
+    for (const std::string& bad : std::vector<std::string>{"../../etc", "a/b", ".hidden", std::string(121, 'a')}) {
+        auto d = shell("echo ran > /out/ran");
+        add_volume(d, volume_, "/good");  // valid, would be created first
+        add_volume(d, bad, "/bad");
+        auto r = run(d);
+        EXPECT_EQ(r.status, 125) << bad;
+        EXPECT_NE(r.error.find("container '" + name_ + "'"), std::string::npos) << r.error;
+        EXPECT_NE(r.error.find("volume '" + bad + "'"), std::string::npos) << r.error;
+        EXPECT_NE(r.error.find("invalid volume name"), std::string::npos) << r.error;
+        EXPECT_EQ(out("ran"), "<missing>");
+    }
+    // Nothing was created (not even the valid one), and nothing outside the store.
+    EXPECT_EQ(listed_volumes(), std::vector<std::string>{});
+    EXPECT_FALSE(path_exists(tmp_ / "etc"));
+    EXPECT_FALSE(path_exists(store_ + "/etc"));
+}
+
+TEST_F(RuntimeVolumes, AContainerThatFailsToStartRemovesOnlyTheVolumesItCreated) {
+    auto d = shell("echo keep > /data/f");
+    add_volume(d, volume_, "/data");
+    ASSERT_EQ(run(d).status, 0);
+    std::string fresh = volume_ + "-new";
+    d = shell("true");
+    add_volume(d, volume_, "/data");
+    add_volume(d, fresh, "/fresh");
+    d.user.user = "nosuchuser";
+    auto r = run(d);
+    EXPECT_EQ(r.status, 125);
+    EXPECT_NE(r.error.find("unknown user 'nosuchuser'"), std::string::npos) << r.error;
+    EXPECT_TRUE(listed(volume_));
+    EXPECT_FALSE(listed(fresh));
+    d = shell("cat /data/f > /out/kept");
+    add_volume(d, volume_, "/data");
+    ASSERT_EQ(run(d).status, 0);
+    EXPECT_EQ(out("kept"), "keep\n");
+}
+
+TEST_F(RuntimeVolumes, AUserNamespaceContainersRootOwnsTheVolumeThroughAnIdmappedMount) {
+    auto d = shell("stat -c %u:%g /data > /out/owner; echo mine > /data/f && cat /data/f > /out/wrote");
+    d.security.user_namespace.mode = config::UserNamespaceMode::Pick;
+    add_volume(d, volume_, "/data");
+    auto r = run(d);
+    ASSERT_EQ(r.status, 0) << r.error;
+    EXPECT_EQ(out("owner"), "0:0\n");
+    EXPECT_EQ(out("wrote"), "mine\n");
+    // Idmapped, not chowned: on disk the file belongs to host root, so a container without a user
+    // namespace (or with another range) shares the volume as the same owner.
+    d = shell("stat -c %u:%g /data/f > /out/plain-owner; cat /data/f > /out/plain-read");
+    add_volume(d, volume_, "/data");
+    r = run(d);
+    ASSERT_EQ(r.status, 0) << r.error;
+    EXPECT_EQ(out("plain-owner"), "0:0\n");
+    EXPECT_EQ(out("plain-read"), "mine\n");
+}
+
+// The same seam through berthd: a private dbus-daemon with berth's policy and a berthd owning the
+// store; the runtime asks it over the bus. Afterwards, with berthd gone, the embedded store sees
+// the same volume and data.
+TEST_F(RuntimeVolumes, VolumesWorkThroughBerthdAndTheEmbeddedStoreSeesTheSameData) {
+    test::PrivateBus bus;
+    ASSERT_TRUE(bus.ok()) << bus.log();
+    ASSERT_TRUE(mkdir_p(store_));
+    std::string log = tmp_ / "berthd.log";
+    auto daemon = test::spawn({BERTHD_BINARY, "--root", store_, "--backend", "overlay", "--bus-address", bus.address()},
+                              {}, log);
+    ASSERT_TRUE(test::wait_for_name(bus.address(), "org.berth.Storage1", 30000, &daemon))
+        << read_file(log).value_or("");
+    {
+        test::ScopedEnv mode("BERTH_STORAGE", "bus");
+        test::ScopedEnv address("DBUS_SYSTEM_BUS_ADDRESS", bus.address());
+        auto d = shell("echo via-bus > /data/f");
+        add_volume(d, volume_, "/data");
+        auto r = run(d);
+        ASSERT_EQ(r.status, 0) << r.error << read_file(log).value_or("");
+        EXPECT_TRUE(listed(volume_));  // `berth df` through berthd
+        // Bad names are refused before the bus is asked to make anything.
+        d = shell("true");
+        add_volume(d, "../x", "/x");
+        r = run(d);
+        EXPECT_EQ(r.status, 125);
+        EXPECT_NE(r.error.find("volume '../x'"), std::string::npos) << r.error;
+    }
+    EXPECT_NE(daemon.stop(SIGTERM), -1);
+    auto d = shell("cat /data/f > /out/embedded");
+    add_volume(d, volume_, "/data");
+    auto r = run(d);
+    ASSERT_EQ(r.status, 0) << r.error;
+    EXPECT_EQ(out("embedded"), "via-bus\n");
 }
 
 }  // namespace
