@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <poll.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -909,6 +910,34 @@ TEST_F(RuntimeVolumes, AUserNamespaceContainersRootOwnsTheVolumeThroughAnIdmappe
     ASSERT_EQ(r.status, 0) << r.error;
     EXPECT_EQ(out("plain-owner"), "0:0\n");
     EXPECT_EQ(out("plain-read"), "mine\n");
+}
+
+// Containers that start together (systemd at boot) without berthd take turns at the embedded
+// store's lock instead of failing each other.
+TEST_F(RuntimeVolumes, AStartWaitsForTheStoreLockThatAnotherProcessHoldsForAMoment) {
+    ASSERT_TRUE(mkdir_p(store_, 0700));
+    UniqueFd lock(::open((store_ + "/lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+    ASSERT_TRUE(lock);
+    ASSERT_EQ(0, ::flock(lock.get(), LOCK_EX));
+    bool unlocked = false;
+    ScopeExit unlock([&] {
+        if (!unlocked) ::flock(lock.get(), LOCK_UN);  // the forked supervisor shares this description
+    });
+    auto d = shell("echo ran > /out/ran");
+    add_volume(d, volume_, "/data");
+    std::string before;
+    std::thread release([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(700));
+        before = out("ran");
+        ::flock(lock.get(), LOCK_UN);
+        unlocked = true;
+    });
+    auto r = run(d);
+    release.join();
+    EXPECT_EQ(r.status, 0) << r.error;
+    EXPECT_EQ(before, "<missing>");  // it waited for the lock
+    EXPECT_EQ(out("ran"), "ran\n");
+    EXPECT_TRUE(listed(volume_));
 }
 
 // The same seam through berthd: a private dbus-daemon with berth's policy and a berthd owning the
