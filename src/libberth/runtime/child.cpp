@@ -227,6 +227,21 @@ int apply_op(int root_fd, const MountOp& op, StepError* err) {
             int fd = ensure_in_root(root_fd, op.target.c_str(), op.target_is_dir);
             if (fd < 0) return -1;
             fd_path(p, sizeof p, fd);
+            if (op.take_owner && op.tree_fd >= 0) {
+                // Inside the container's user namespace (if any): ids as the image shows them.
+                err->what = "give the new volume the owner and mode of";
+                struct stat st {};
+                char tree[64];
+                fd_path(tree, sizeof tree, op.tree_fd);
+                if (::fstat(fd, &st) < 0 || ::fchownat(op.tree_fd, "", st.st_uid, st.st_gid, AT_EMPTY_PATH) < 0 ||
+                    ::chmod(tree, st.st_mode & 07777) < 0) {
+                    int saved = errno;
+                    ::close(fd);
+                    errno = saved;
+                    return -1;
+                }
+                err->what = "bind mount";
+            }
             int rc = op.tree_fd >= 0
                          ? static_cast<int>(::syscall(SYS_move_mount, op.tree_fd, "", fd, "",
                                                       MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH))

@@ -377,7 +377,7 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
         ::uname(&uts);
         auto rules = resolve_seccomp_rules(*profile, root_caps.bounding, uts.release);
         seccomp = BERTH_TRY(compile_seccomp(profile->default_action, profile->default_errno, rules,
-                                            seccomp_cache_dir()));
+                                            seccomp_cache_dir(), profile->abis));
     }
 
     // --- command and environment inputs ---
@@ -443,7 +443,10 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
     mi.hosts_file = render_hosts(hostname, address);
     mi.resolv_conf = render_resolv_conf(decl.network.mode, read_file("/etc/resolv.conf").value_or(""));
     mi.notify_socket_host = notify_path;
-    for (const auto& v : volumes) mi.volumes.emplace(v.name, v.mount);
+    for (const auto& v : volumes) {
+        mi.volumes.emplace(v.name, v.mount);
+        if (v.created) mi.new_volumes.insert(v.name);
+    }
     MountPlan plan = BERTH_TRY(plan_mounts(mi));
     // Detached trees (volumes) the child attaches; it inherits these fds with the clone.
     std::vector<UniqueFd> trees;

@@ -199,6 +199,7 @@ Result<MountPlan> plan_mounts(const MountInputs& in) {
                             return fail(ENOENT, "volume '{}': '{}' is not a directory", m.source, v.source);
                         ops.push_back(bind_host(v.source, target, true, read_only, true));
                         ops.back().detached = true;
+                        ops.back().take_owner = in.new_volumes.count(m.source) > 0;
                         break;
                     case store::MountSpec::Kind::Block:
                         // Only real root may mount a block device's file system.

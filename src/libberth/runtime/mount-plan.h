@@ -14,6 +14,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,9 @@ struct MountOp {
     // of resolving the host path, which a user namespace's root may not reach (volumes).
     bool detached = false;
     int tree_fd = -1;
+    // Detached BindHost of a volume made for this start: its top takes the owner and mode of
+    // the image's directory at the target, as Docker seeds a new volume (contents not copied).
+    bool take_owner = false;
 
     bool operator==(const MountOp&) const = default;
 };
@@ -80,6 +84,7 @@ struct MountInputs {
     // Named volumes the store prepared (bus::prepare_volumes), by name: Bind = a host directory
     // bound on the target; Block = a device (dm-thin) mounted on the target.
     std::map<std::string, store::MountSpec> volumes;
+    std::set<std::string> new_volumes;  // the ones created for this start
     // Tells what a host path is: true = directory, false = other file, nullopt = missing.
     std::function<std::optional<bool>(const std::string&)> probe;
 };

@@ -7,6 +7,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
+
 #include "basic/fs-util.h"
 #include "basic/unique.h"
 
@@ -55,12 +58,25 @@ uint64_t fnv1a64(std::string_view data) {
 void release_ctx(void* ctx) { seccomp_release(ctx); }
 
 Result<std::vector<unsigned char>> build(SeccompAction default_action, int default_errno,
-                                         const std::vector<SeccompRule>& rules) {
+                                         const std::vector<SeccompRule>& rules, SeccompAbis abis) {
     scmp_filter_ctx raw = seccomp_init(to_scmp_action(default_action, default_errno));
     if (!raw) return fail(ENOMEM, "seccomp_init");
     std::unique_ptr<void, decltype(&release_ctx)> ctx(raw, release_ctx);
     // We install the program ourselves; libseccomp must not touch no_new_privs.
     seccomp_attr_set(raw, SCMP_FLTATR_CTL_NNP, 0);
+    // A call through an ABI the filter does not admit (x32, or i386 with a native-only profile)
+    // kills the whole process, not one thread of it (libseccomp's default), which could leave a
+    // multi-threaded program hanging.
+    seccomp_attr_set(raw, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
+    if (abis == SeccompAbis::NativeAndCompat && *seccomp_compat_abi()) {
+        // libseccomp resolves "x86" for the profile name "SCMP_ARCH_X86".
+        std::string name = std::string(seccomp_compat_abi()).substr(std::string_view("SCMP_ARCH_").size());
+        std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+        uint32_t compat = seccomp_arch_resolve_name(name.c_str());
+        // Rules added below are translated for every ABI in the filter, by syscall name.
+        if (int rc = compat ? seccomp_arch_add(raw, compat) : -EINVAL; rc < 0 && rc != -EEXIST)
+            return fail(-rc, "seccomp: admit the {} ABI", seccomp_compat_abi());
+    }
     // A binary search tree of syscall numbers: constant-ish cost per syscall for long allow-lists.
     seccomp_attr_set(raw, SCMP_FLTATR_CTL_OPTIMIZE, 2);
     for (const auto& rule : rules) {
@@ -100,13 +116,14 @@ Result<std::vector<unsigned char>> build(SeccompAction default_action, int defau
 
 Result<SeccompProgram> compile_seccomp(SeccompAction default_action, int default_errno,
                                        const std::vector<SeccompRule>& rules,
-                                       const std::string& cache_dir) {
+                                       const std::string& cache_dir, SeccompAbis abis) {
     SeccompProgram program;
     std::string key, key_path;
     if (!cache_dir.empty()) {
         const scmp_version* v = seccomp_version();
         key = serialize_seccomp(default_action, default_errno, rules) +
-              fmt::format("libseccomp {}.{}.{}\n", v->major, v->minor, v->micro);
+              fmt::format("libseccomp {}.{}.{}\n", v->major, v->minor, v->micro) +
+              fmt::format("abis {} badarch kill-process\n", static_cast<int>(abis));
         const std::string base = path_join(cache_dir, fmt::format("{:016x}", fnv1a64(key)));
         program.cache_path = base + ".bpf";
         key_path = base + ".key";
@@ -118,7 +135,7 @@ Result<SeccompProgram> compile_seccomp(SeccompAction default_action, int default
             }
         }
     }
-    program.bpf = BERTH_TRY_CTX(build(default_action, default_errno, rules), "compile seccomp filter");
+    program.bpf = BERTH_TRY_CTX(build(default_action, default_errno, rules, abis), "compile seccomp filter");
     if (!program.cache_path.empty()) {
         // A cache write failure only costs speed next time. The key goes last: an entry is used
         // only once both files are complete (each is replaced atomically).

@@ -20,9 +20,12 @@ struct SeccompProgram {
 };
 
 // Compiles (or loads from `cache_dir` when non-empty) the program for these rules.
+// `abis`: which system-call ABIs the program admits (the rules apply to each); a call through any
+// other ABI kills the process.
 Result<SeccompProgram> compile_seccomp(SeccompAction default_action, int default_errno,
                                        const std::vector<SeccompRule>& rules,
-                                       const std::string& cache_dir);
+                                       const std::string& cache_dir,
+                                       SeccompAbis abis = SeccompAbis::Native);
 
 // Child side: installs a program (no_new_privs or CAP_SYS_ADMIN needed). Returns 0 or -errno.
 int install_seccomp(const unsigned char* bpf, size_t size);

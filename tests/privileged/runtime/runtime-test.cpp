@@ -809,6 +809,31 @@ TEST_F(RuntimeVolumes, AVolumeIsCreatedOnFirstUseAndKeepsDataForTheNextRunAndOth
     EXPECT_EQ(std::count(names.begin(), names.end(), volume_), 1);
 }
 
+// As in Docker, a new volume takes the owner and mode of the image's directory it is mounted on,
+// so a non-root payload can use its own data directory; an existing volume keeps its owner.
+TEST_F(RuntimeVolumes, ANewVolumeTakesTheOwnerAndModeOfTheImagesDirectory) {
+    auto d = shell("stat -c %u:%g:%a /home/app > /out/owner; echo mine > /home/app/f && cat /home/app/f > /out/wrote");
+    d.user.user = "app";  // uid 1000, owner of /home/app in the test rootfs
+    add_volume(d, volume_, "/home/app");
+    auto r = run(d);
+    ASSERT_EQ(r.status, 0) << r.error;
+    EXPECT_EQ(out("owner"), "1000:1000:755\n");
+    EXPECT_EQ(out("wrote"), "mine\n");
+    // The existing volume on root's sticky /tmp keeps its owner; a new one takes 0:0 1777.
+    d = shell("stat -c %u:%g:%a /tmp > /out/kept; stat -c %u:%g:%a /scratch > /out/new");
+    add_volume(d, volume_, "/tmp");
+    add_volume(d, volume_ + "-t", "/scratch");  // absent in the image: created as 755
+    r = run(d);
+    ASSERT_EQ(r.status, 0) << r.error;
+    EXPECT_EQ(out("kept"), "1000:1000:755\n");
+    EXPECT_EQ(out("new"), "0:0:755\n");
+    d = shell("stat -c %u:%g:%a /tmp > /out/sticky");
+    add_volume(d, volume_ + "-s", "/tmp");
+    r = run(d);
+    ASSERT_EQ(r.status, 0) << r.error;
+    EXPECT_EQ(out("sticky"), "0:0:1777\n");
+}
+
 TEST_F(RuntimeVolumes, AReadOnlyVolumeRefusesWrites) {
     auto d = shell("echo seed > /data/f");
     add_volume(d, volume_, "/data");

@@ -2,9 +2,15 @@
 // plan, cgroup writes, user-namespace ranges, generated /etc files, runtime state.
 #include <gtest/gtest.h>
 #include <linux/capability.h>
+#include <signal.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <functional>
 
 #include "basic/fs-util.h"
 #include "basic/unique.h"
@@ -142,6 +148,85 @@ TEST(Seccomp, CompiledProgramIsCachedAndReused) {
     EXPECT_NE(other->cache_path, first->cache_path);
     (void)remove_tree(dir);
 }
+
+TEST(Seccomp, JsonProfilesAdmitTheCompatAbiOnlyWhenTheyListIt) {
+    EXPECT_EQ(default_seccomp_profile().abis, SeccompAbis::NativeAndCompat);
+    auto plain = parse_seccomp_profile(R"({"defaultAction": "SCMP_ACT_ALLOW"})", "a.json");
+    ASSERT_TRUE(plain);
+    EXPECT_EQ(plain->abis, SeccompAbis::Native);
+    if (!*seccomp_compat_abi()) GTEST_SKIP() << "no compat ABI on this architecture";
+    auto listed = parse_seccomp_profile(
+        fmt::format(R"({{"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["{}", "{}"]}})", seccomp_native_abi(),
+                    seccomp_compat_abi()),
+        "b.json");
+    ASSERT_TRUE(listed);
+    EXPECT_EQ(listed->abis, SeccompAbis::NativeAndCompat);
+    auto mapped = parse_seccomp_profile(
+        fmt::format(R"({{"defaultAction": "SCMP_ACT_ALLOW",
+                        "archMap": [{{"architecture": "{}", "subArchitectures": ["{}", "SCMP_ARCH_X32"]}}]}})",
+                    seccomp_native_abi(), seccomp_compat_abi()),
+        "c.json");
+    ASSERT_TRUE(mapped);
+    EXPECT_EQ(mapped->abis, SeccompAbis::NativeAndCompat);
+}
+
+#if defined(__x86_64__)
+// A system call through the i386 ABI (int $0x80) and through the x32 ABI, from 64-bit code.
+long i386_syscall(long nr, long a = 0) {
+    long ret;
+    asm volatile("int $0x80" : "=a"(ret) : "a"(nr), "b"(a), "c"(0), "d"(0) : "r8", "r9", "r10", "r11", "memory");
+    return ret;
+}
+long x32_syscall(long nr) {
+    long ret;
+    asm volatile("syscall" : "=a"(ret) : "a"(nr | 0x40000000L) : "rcx", "r11", "memory");
+    return ret;
+}
+constexpr long kI386Getpid = 20, kI386Personality = 136, kI386KexecLoad = 283, kX32Getpid = 39;
+
+// Runs `body` in a child under `program` (or none); its wait status.
+int under_filter(const SeccompProgram* program, const std::function<int()>& body) {
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        if (program) {
+            ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+            if (install_seccomp(program->bpf.data(), program->bpf.size()) < 0) ::_exit(100);
+        }
+        ::_exit(body());
+    }
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    return status;
+}
+
+bool exited_zero(int status) { return WIFEXITED(status) && WEXITSTATUS(status) == 0; }
+bool killed_by_sigsys(int status) { return WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS; }
+
+// The decision in docs/SECURITY.md: 32-bit x86 programs run under the same rules as 64-bit ones
+// (Docker's amd64 profile does the same); x32 calls, which Docker also admits, kill the process.
+TEST(Seccomp, DefaultFilterRunsI386CallsUnderTheSameRulesAndKillsX32Calls) {
+    auto getpid_i386 = [] { return i386_syscall(kI386Getpid) == ::syscall(SYS_getpid) ? 0 : 1; };
+    if (!exited_zero(under_filter(nullptr, getpid_i386))) GTEST_SKIP() << "the kernel runs no i386 code";
+    const auto& p = default_seccomp_profile();
+    auto rules = resolve_seccomp_rules(p, default_capabilities(), "6.1.0");
+    auto both = compile_seccomp(p.default_action, p.default_errno, rules, "", p.abis);
+    ASSERT_TRUE(both) << both.error().what();
+    EXPECT_TRUE(exited_zero(under_filter(&*both, getpid_i386)));
+    // Denied by the allow-list, and by an argument rule (personality: only harmless personas).
+    EXPECT_TRUE(exited_zero(under_filter(&*both, [] { return i386_syscall(kI386KexecLoad) == -EPERM ? 0 : 1; })));
+    EXPECT_TRUE(exited_zero(under_filter(&*both, [] {
+        bool query_ok = i386_syscall(kI386Personality, 0xffffffffL) >= 0;
+        bool no_randomize_denied = i386_syscall(kI386Personality, 0x0040000L) == -EPERM;
+        return query_ok && no_randomize_denied ? 0 : 1;
+    })));
+    EXPECT_TRUE(killed_by_sigsys(under_filter(&*both, [] { return x32_syscall(kX32Getpid) >= 0 ? 0 : 0; })));
+    // A native-only filter (a JSON profile that does not list the i386 ABI) kills i386 calls.
+    auto native = compile_seccomp(p.default_action, p.default_errno, rules, "", SeccompAbis::Native);
+    ASSERT_TRUE(native);
+    EXPECT_TRUE(killed_by_sigsys(under_filter(&*native, getpid_i386)));
+    EXPECT_TRUE(exited_zero(under_filter(&*native, [] { return ::syscall(SYS_getpid) > 0 ? 0 : 1; })));
+}
+#endif
 
 TEST(Seccomp, UsesTheCachedProgramOnlyWhenItsStoredKeyMatches) {
     char dir[] = "/tmp/berth-seccomp-XXXXXX";
@@ -362,6 +447,8 @@ TEST(MountPlan, VolumesAreBoundFromTheStoreOrMountedFromTheirDevice) {
     EXPECT_EQ(c->source, "/srv/data");
     EXPECT_TRUE(c->target_is_dir);
     EXPECT_FALSE(c->read_only);
+    EXPECT_TRUE(c->detached);     // attached from a tree the supervisor opens
+    EXPECT_FALSE(c->take_owner);  // not new: keeps its owner
     auto b = find("/db");
     ASSERT_NE(b, plan->ops.end());
     EXPECT_EQ(b->kind, MountOp::Kind::Mount);
@@ -376,9 +463,11 @@ TEST(MountPlan, VolumesAreBoundFromTheStoreOrMountedFromTheirDevice) {
     EXPECT_FALSE(b[1].optional);
     // The store may hand out a read-only volume: honoured even when the declaration does not ask.
     in.volumes["cache"].read_only = true;
+    in.new_volumes = {"cache"};
     plan = plan_mounts(in);
     ASSERT_TRUE(plan);
     EXPECT_TRUE(find("/var/cache/app")->read_only);
+    EXPECT_TRUE(find("/var/cache/app")->take_owner);  // new: seeded from the image's directory
 }
 
 TEST(MountPlan, VolumeProblemsAreNamed) {
