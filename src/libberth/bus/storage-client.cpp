@@ -2,21 +2,43 @@
 #include "bus/storage-client.h"
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
 
 #include "bus/storage.h"
 
 namespace berth::bus {
 
+namespace {
+
+// Like open_storage(), but an embedded store that another berth process holds for a moment
+// (another container starting, `berth image list`) is waited for instead of failing the start:
+// units start together at boot. Bounded, so a store held for good (a berthd that is not
+// reachable on the bus) still ends in its clear "locked" error.
+constexpr auto kStoreLockWait = std::chrono::seconds(30);
+
+Result<std::unique_ptr<Storage>> open_storage_waiting() {
+    const auto deadline = std::chrono::steady_clock::now() + kStoreLockWait;
+    for (;;) {
+        auto storage = open_storage();
+        if (storage || storage.error().code != EWOULDBLOCK || std::chrono::steady_clock::now() >= deadline)
+            return storage;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+}
+
+}  // namespace
+
 Result<PreparedSnapshot> prepare_container_snapshot(const config::Declaration& decl) {
     auto context = fmt::format("container '{}': image '{}'", decl.name, decl.image);
-    auto storage = BERTH_TRY_CTX(open_storage(), context);
+    auto storage = BERTH_TRY_CTX(open_storage_waiting(), context);
     auto p = BERTH_TRY_CTX(storage->prepare_container(decl.name, decl.image, decl.ephemeral), context);
     return PreparedSnapshot{p.snapshot_id, p.rootfs, p.config};
 }
 
 Result<> release_container_snapshot(const config::Declaration& decl, const std::string&) {
     auto context = fmt::format("container '{}': release snapshot", decl.name);
-    auto storage = BERTH_TRY_CTX(open_storage(), context);
+    auto storage = BERTH_TRY_CTX(open_storage_waiting(), context);
     return with_context(storage->release_container(decl.name), context);
 }
 
@@ -45,7 +67,7 @@ Result<std::vector<PreparedVolume>> prepare_volumes(const config::Declaration& d
     }
     std::vector<PreparedVolume> out;
     if (names.empty()) return out;
-    auto storage = BERTH_TRY_CTX(open_storage(), fmt::format("volume '{}'", names.front()));
+    auto storage = BERTH_TRY_CTX(open_storage_waiting(), fmt::format("volume '{}'", names.front()));
     auto existing = BERTH_TRY_CTX(storage->list_volumes(), "list volumes");
     for (const auto& name : names) {
         PreparedVolume v;
@@ -64,7 +86,7 @@ Result<std::vector<PreparedVolume>> prepare_volumes(const config::Declaration& d
 
 Result<> discard_new_volumes(const std::vector<PreparedVolume>& volumes) {
     if (std::none_of(volumes.begin(), volumes.end(), [](const PreparedVolume& v) { return v.created; })) return {};
-    auto storage = BERTH_TRY_CTX(open_storage(), "remove new volumes");
+    auto storage = BERTH_TRY_CTX(open_storage_waiting(), "remove new volumes");
     return remove_created(*storage, volumes);
 }
 

@@ -1,7 +1,7 @@
 // How the runtime (berth run, the unit's ExecStart) gets a container's root filesystem from the
 // store: through berthd on the system bus when it is reachable, otherwise with the same store
-// library in-process ("embedded", under the store lock). Implemented by the storage issue (#4);
-// until then the functions fail with a clear "not available" error.
+// library in-process ("embedded", under the store lock; a lock another berth process holds is
+// waited for, up to 30 s, so containers that start together do not fail each other).
 #pragma once
 
 #include <string>

@@ -6,6 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <utility>
+
 #include "basic/fs-util.h"
 #include "basic/string-util.h"
 
@@ -91,6 +93,27 @@ void kill_all(const std::string& dir) {
 }
 
 }  // namespace
+
+ContainerCgroup::ContainerCgroup(ContainerCgroup&& other) noexcept
+    : payload_(std::move(other.payload_)),
+      payload_fd_(std::move(other.payload_fd_)),
+      created_(std::move(other.created_)),
+      prune_(std::move(other.prune_)),
+      warnings_(std::move(other.warnings_)),
+      active_(std::exchange(other.active_, false)) {}
+
+ContainerCgroup& ContainerCgroup::operator=(ContainerCgroup&& other) noexcept {
+    if (this != &other) {
+        if (active_) (void)destroy();
+        payload_ = std::move(other.payload_);
+        payload_fd_ = std::move(other.payload_fd_);
+        created_ = std::move(other.created_);
+        prune_ = std::move(other.prune_);
+        warnings_ = std::move(other.warnings_);
+        active_ = std::exchange(other.active_, false);
+    }
+    return *this;
+}
 
 ContainerCgroup::~ContainerCgroup() {
     if (active_) (void)destroy();

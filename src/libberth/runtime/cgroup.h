@@ -42,8 +42,9 @@ Result<std::string> own_cgroup2_path();
 class ContainerCgroup {
 public:
     ContainerCgroup() = default;
-    ContainerCgroup(ContainerCgroup&&) noexcept = default;
-    ContainerCgroup& operator=(ContainerCgroup&&) noexcept = default;
+    // Moving hands over ownership: the moved-from object is inactive (its destructor does nothing).
+    ContainerCgroup(ContainerCgroup&& other) noexcept;
+    ContainerCgroup& operator=(ContainerCgroup&& other) noexcept;
     ~ContainerCgroup();
 
     // systemd mode: split the delegated cgroup we run in.

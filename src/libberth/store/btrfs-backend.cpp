@@ -20,6 +20,7 @@
 #include "basic/fs-util.h"
 #include "basic/string-util.h"
 #include "store/backend-factory.h"
+#include "store/btrfs-usage.h"
 #include "store/digest.h"
 #include "store/tree-util.h"
 
@@ -192,12 +193,17 @@ public:
             i.id = s;
             auto l = read_file(path_join(root_, "snapinfo/" + s));
             if (l && !trim(*l).empty()) i.layer = std::string(trim(*l));
-            out.push_back(std::move(i));  // exclusive bytes need quotas: 0 = unknown
+            // Without quota groups (see btrfs-usage.cpp): extents not shared with the base layer.
+            std::optional<std::string> base;
+            if (i.layer && has_layer(*i.layer)) base = layer_path(*i.layer);
+            i.exclusive_bytes = btrfs_exclusive_bytes(snap_path(s), base).value_or(0);
+            out.push_back(std::move(i));
         }
         for (const auto& v : list_dir(path_join(root_, "volumes"))) {
             SnapshotInfo i;
             i.id = v;
             i.is_volume = true;
+            i.exclusive_bytes = btrfs_exclusive_bytes(path_join(root_, "volumes/" + v), std::nullopt).value_or(0);
             out.push_back(std::move(i));
         }
         return out;

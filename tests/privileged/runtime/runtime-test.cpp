@@ -5,6 +5,8 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <poll.h>
+#include <sys/file.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -29,6 +31,7 @@
 #include "runtime/container.h"
 #include "runtime/paths.h"
 #include "runtime/state.h"
+#include "store/loop.h"
 #include "bus-fixture.h"
 #include "test-util.h"
 
@@ -1085,6 +1088,66 @@ TEST_F(RuntimeVolumes, AUserNamespaceContainersRootOwnsTheVolumeThroughAnIdmappe
     ASSERT_EQ(r.status, 0) << r.error;
     EXPECT_EQ(out("plain-owner"), "0:0\n");
     EXPECT_EQ(out("plain-read"), "mine\n");
+}
+
+// The btrfs backend hands out a subvolume per volume: the same bind, from a real btrfs store on a
+// loop device (detached again when the test unmounts it).
+TEST_F(RuntimeVolumes, AVolumeFromABtrfsStoreIsASubvolumeBoundIntoTheContainer) {
+    if (std::system("command -v mkfs.btrfs >/dev/null") != 0) GTEST_SKIP() << "mkfs.btrfs missing";
+    TempDir pool("berth-rt-btrfs");
+    ASSERT_TRUE(store::create_sparse_file(pool / "pool.img", 256ull << 20));
+    auto loop = store::attach_loop(pool / "pool.img");
+    ASSERT_TRUE(loop) << loop.error().what();
+    ASSERT_TRUE(store::make_btrfs(loop->path, "berth-rt"));
+    ASSERT_TRUE(mkdir_p(pool / "mnt"));
+    ASSERT_TRUE(store::mount_btrfs(loop->path, pool / "mnt"));
+    ScopeExit unmount([&] { ::umount2((pool / "mnt").c_str(), MNT_DETACH); });
+    loop->fd.reset();  // autoclear: the mount is now the device's only user
+    const std::string root = pool / "mnt/store";
+    ::setenv("BERTH_STORE_ROOT", root.c_str(), 1);
+    ::setenv("BERTH_STORE_BACKEND", "btrfs", 1);
+    auto d = shell("echo on-btrfs > /data/f");
+    add_volume(d, volume_, "/data");
+    auto r = run(d);
+    ASSERT_EQ(r.status, 0) << r.error;
+    d = shell("cat /data/f > /out/read; grep ' /data ' /proc/mounts > /out/mnt");
+    add_volume(d, volume_, "/data", true);
+    r = run(d);
+    ASSERT_EQ(r.status, 0) << r.error;
+    EXPECT_EQ(out("read"), "on-btrfs\n");
+    EXPECT_NE(out("mnt").find(" btrfs ro,"), std::string::npos) << out("mnt");
+    EXPECT_TRUE(listed(volume_));
+    int status = -1;
+    std::string subvolumes = capture("btrfs subvolume list " + (pool / "mnt") + " 2>&1", &status);
+    EXPECT_NE(subvolumes.find("v-" + volume_), std::string::npos) << subvolumes;
+}
+
+// Containers that start together (systemd at boot) without berthd take turns at the embedded
+// store's lock instead of failing each other.
+TEST_F(RuntimeVolumes, AStartWaitsForTheStoreLockThatAnotherProcessHoldsForAMoment) {
+    ASSERT_TRUE(mkdir_p(store_, 0700));
+    UniqueFd lock(::open((store_ + "/lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+    ASSERT_TRUE(lock);
+    ASSERT_EQ(0, ::flock(lock.get(), LOCK_EX));
+    bool unlocked = false;
+    ScopeExit unlock([&] {
+        if (!unlocked) ::flock(lock.get(), LOCK_UN);  // the forked supervisor shares this description
+    });
+    auto d = shell("echo ran > /out/ran");
+    add_volume(d, volume_, "/data");
+    std::string before;
+    std::thread release([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(700));
+        before = out("ran");
+        ::flock(lock.get(), LOCK_UN);
+        unlocked = true;
+    });
+    auto r = run(d);
+    release.join();
+    EXPECT_EQ(r.status, 0) << r.error;
+    EXPECT_EQ(before, "<missing>");  // it waited for the lock
+    EXPECT_EQ(out("ran"), "ran\n");
+    EXPECT_TRUE(listed(volume_));
 }
 
 // The same seam through berthd: a private dbus-daemon with berth's policy and a berthd owning the
