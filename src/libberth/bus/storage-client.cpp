@@ -1,6 +1,8 @@
 // The runtime's seam to the store: berthd over the bus when reachable, else the embedded store.
 #include "bus/storage-client.h"
 
+#include <dirent.h>
+
 #include <algorithm>
 #include <chrono>
 #include <thread>
@@ -44,6 +46,19 @@ Result<> release_container_snapshot(const config::Declaration& decl, const std::
 
 namespace {
 
+bool is_empty_directory(const std::string& path) {
+    DIR* d = ::opendir(path.c_str());
+    if (!d) return false;
+    bool empty = true;
+    while (auto* e = ::readdir(d))
+        if (std::string_view(e->d_name) != "." && std::string_view(e->d_name) != "..") {
+            empty = false;
+            break;
+        }
+    ::closedir(d);
+    return empty;
+}
+
 Result<> remove_created(Storage& storage, const std::vector<PreparedVolume>& volumes) {
     Result<> first;
     for (const auto& v : volumes) {
@@ -85,9 +100,17 @@ Result<std::vector<PreparedVolume>> prepare_volumes(const config::Declaration& d
 }
 
 Result<> discard_new_volumes(const std::vector<PreparedVolume>& volumes) {
-    if (std::none_of(volumes.begin(), volumes.end(), [](const PreparedVolume& v) { return v.created; })) return {};
+    // Only what is provably unused data: an empty directory. The store does not track who mounts
+    // a volume, so a container that started in between with the same volume could have written
+    // to it; its data is never thrown away. (A dm-thin volume's content cannot be seen without
+    // mounting it: kept.)
+    std::vector<PreparedVolume> discard;
+    for (const auto& v : volumes)
+        if (v.created && v.mount.kind == store::MountSpec::Kind::Bind && is_empty_directory(v.mount.source))
+            discard.push_back(v);
+    if (discard.empty()) return {};
     auto storage = BERTH_TRY_CTX(open_storage_waiting(), "remove new volumes");
-    return remove_created(*storage, volumes);
+    return remove_created(*storage, discard);
 }
 
 }  // namespace berth::bus

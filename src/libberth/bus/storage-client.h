@@ -41,7 +41,8 @@ struct PreparedVolume {
 Result<std::vector<PreparedVolume>> prepare_volumes(const config::Declaration& decl);
 
 // Removes the volumes prepare_volumes() created (`created`), for a container that never started:
-// an empty volume made for it is not worth keeping. Volumes that existed before are untouched.
+// an empty volume made for it is not worth keeping. Volumes that existed before, and any that is
+// no longer an empty directory (or is a dm-thin device), are kept.
 Result<> discard_new_volumes(const std::vector<PreparedVolume>& volumes);
 
 }  // namespace berth::bus
