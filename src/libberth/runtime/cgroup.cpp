@@ -182,6 +182,15 @@ Result<ContainerCgroup> ContainerCgroup::create_own(const std::string& parent_di
     return cg;
 }
 
+ContainerCgroup ContainerCgroup::adopt(std::string payload, std::string created, std::string prune) {
+    ContainerCgroup cg;
+    cg.payload_ = std::move(payload);
+    cg.created_ = std::move(created);
+    cg.prune_ = std::move(prune);
+    cg.active_ = !cg.payload_.empty();
+    return cg;
+}
+
 Result<> ContainerCgroup::destroy() {
     if (!active_) return {};
     active_ = false;

@@ -30,6 +30,7 @@
 #include "runtime/child.h"
 #include "runtime/environment.h"
 #include "runtime/etc-files.h"
+#include "runtime/handover.h"
 #include "runtime/identity.h"
 #include "runtime/mount-plan.h"
 #include "runtime/network-seam.h"
@@ -629,6 +630,12 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
                                     0600);
         st.seccomp = seccomp->cache_path;
     }
+    // What the RAII owners here undo, for a teardown in another process image (handover.h).
+    st.teardown.cgroup_remove = cgroup.created_path();
+    st.teardown.cgroup_prune = cgroup.prune_path();
+    st.teardown.notify_socket = notify_path;
+    st.teardown.snapshot = snapshot.has_value();
+    if (network) st.teardown.network = network->teardown_record();
     BERTH_TRY_VOID_CTX(write_state(st), "write runtime state");
     ScopeExit drop_state([&] { remove_state(decl.name); });
 
@@ -639,6 +646,18 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
         ::sd_notifyf(0, "READY=1\nMAINPID=%d\nSTATUS=Container %s running", static_cast<int>(::getpid()),
                      decl.name.c_str());
     if (opt.on_started) opt.on_started(child.pid());
+
+    // --- hand over to the small supervisor (returns only if that failed) ---
+    if (!opt.supervisor_exe.empty() && !opt.teardown_exe.empty()) {
+        HandoverFds fds;
+        fds.pidfd = child.pidfd();
+        fds.signal_fd = signal_fd.get();
+        fds.pty_master = pty_master ? pty_master.get() : -1;
+        fds.notify_socket = notify_socket ? notify_socket.get() : -1;
+        fds.lock_fd = lock.get();
+        Error e = hand_over_supervision(opt.supervisor_exe, opt.teardown_exe, decl.name, decl.stop_signal, fds);
+        if (opt.warn) opt.warn(fmt::format("supervising in berth itself: {}", e.what()));
+    }
 
     // --- supervise ---
     struct termios saved_tty {};
