@@ -80,6 +80,8 @@ Result<int> teardown_handed_over(const std::string& name, int status, int lock_f
     // Succeeds on the lock we inherited; fails while another process (a live supervisor) holds it.
     if (::flock(lock_fd, LOCK_EX | LOCK_NB) < 0)
         return fail(EBUSY, "container '{}': lock '{}' is held by another process", name, lock_path);
+    // Held until we exit, by us alone: nothing the teardown might start inherits it.
+    ::fcntl(lock_fd, F_SETFD, FD_CLOEXEC);
 
     ::sd_notifyf(0, "STOPPING=1\nSTATUS=Container %s exited with status %d", name.c_str(), status);
     const std::string path = state_file_path(name);
