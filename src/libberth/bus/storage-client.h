@@ -1,7 +1,7 @@
 // How the runtime (berth run, the unit's ExecStart) gets a container's root filesystem from the
 // store: through berthd on the system bus when it is reachable, otherwise with the same store
-// library in-process ("embedded", under the store lock). Implemented by the storage issue (#4);
-// until then the functions fail with a clear "not available" error.
+// library in-process ("embedded", under the store lock; a lock another berth process holds is
+// waited for, up to 30 s, so containers that start together do not fail each other).
 #pragma once
 
 #include <string>
@@ -41,7 +41,8 @@ struct PreparedVolume {
 Result<std::vector<PreparedVolume>> prepare_volumes(const config::Declaration& decl);
 
 // Removes the volumes prepare_volumes() created (`created`), for a container that never started:
-// an empty volume made for it is not worth keeping. Volumes that existed before are untouched.
+// an empty volume made for it is not worth keeping. Volumes that existed before, and any that is
+// no longer an empty directory (or is a dm-thin device), are kept.
 Result<> discard_new_volumes(const std::vector<PreparedVolume>& volumes);
 
 }  // namespace berth::bus

@@ -5,6 +5,8 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <poll.h>
+#include <sys/file.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -16,6 +18,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <thread>
@@ -28,6 +31,7 @@
 #include "runtime/container.h"
 #include "runtime/paths.h"
 #include "runtime/state.h"
+#include "store/loop.h"
 #include "bus-fixture.h"
 #include "test-util.h"
 
@@ -85,6 +89,7 @@ protected:
             EXPECT_FALSE(path_exists(cgroup_parent_)) << "leaked empty parent cgroup";
         }
         EXPECT_FALSE(path_exists(state_file_path(name_))) << "leaked state file";
+        EXPECT_FALSE(path_exists(path_join(containers_run_dir(), name_ + ".lock"))) << "leaked lock file";
         auto mounts = read_file("/proc/self/mountinfo");
         ASSERT_TRUE(mounts);
         EXPECT_EQ(mounts->find(tmp_.path()), std::string::npos) << "leaked mount under " << tmp_.path();
@@ -127,6 +132,12 @@ protected:
             RunOptions opt;
             opt.cgroup_parent = cgroup_parent_;
             opt.warn = [](const std::string&) {};
+            if (handover_) {
+                // As `berth run` does: supervised by the small berth-supervise, torn down by berth.
+                opt.supervisor_exe = SUPERVISOR_BINARY;
+                opt.teardown_exe = BERTH_BINARY;
+                opt.handover_delay_ms = 0;  // even the quick payloads of these tests
+            }
             if (in_supervisor) in_supervisor(opt);
             auto r = run_container(d, opt);
             if (!r) {
@@ -165,6 +176,7 @@ protected:
     TempDir tmp_{"berth-rt"};
     std::string run_, out_, cgroup_parent_, name_;
     bool parent_existed_ = false;
+    bool handover_ = true;  // false: supervise in the process that called run_container()
 };
 
 TEST_F(Runtime, PayloadIsPidOneSeesOnlyItsOwnProcessesAndHostname) {
@@ -637,6 +649,202 @@ TEST_F(Runtime, VethContainerReachesTheHostAndPublishesAPort) {
     EXPECT_FALSE(path_exists("/sys/class/net/" + link)) << "leaked veth";
 }
 
+// ---- the small supervisor (berth-supervise) -----------------------------------------------
+
+std::string exe_of(pid_t pid) {
+    char buf[4096];
+    ssize_t n = ::readlink(fmt::format("/proc/{}/exe", pid).c_str(), buf, sizeof buf - 1);
+    return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+}
+
+std::string real_path(const char* path) {
+    char buf[PATH_MAX];
+    return ::realpath(path, buf) ? std::string(buf) : std::string(path);
+}
+
+// Waits until `pid` runs berth-supervise (the hand-over follows the state file by a moment).
+bool wait_for_exe(pid_t pid, const std::string& exe) {
+    for (int i = 0; i < 500; ++i) {
+        if (exe_of(pid) == exe) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return false;
+}
+
+long status_kb(pid_t pid, const std::string& key) {
+    auto text = read_file(fmt::format("/proc/{}/status", pid));
+    if (!text) return -1;
+    for (const auto& line : split(*text, '\n'))
+        if (line.rfind(key + ":", 0) == 0) return std::atol(line.c_str() + key.size() + 1);
+    return -1;
+}
+
+// Issue #3's target: the process that stays while the payload runs is the small supervisor,
+// under the same PID (MAINPID, the state file's supervisor_pid), well under 2 MiB resident.
+TEST_F(Runtime, WhileThePayloadRunsTheSupervisorIsTheSmallExecutableUnderTwoMebibytes) {
+    auto d = shell("echo ready > /out/ready; exec sleep 30");
+    d.stop_signal = SIGKILL;
+    std::string exe;
+    long rss = -1, anon = -1;
+    pid_t recorded = 0;
+    auto r = run(d, [&](pid_t supervisor) {
+        const std::string small = real_path(SUPERVISOR_BINARY);
+        EXPECT_TRUE(wait_for_exe(supervisor, small)) << exe_of(supervisor);
+        exe = exe_of(supervisor);
+        rss = status_kb(supervisor, "VmRSS");
+        anon = status_kb(supervisor, "RssAnon");
+        auto st = read_state(name_);
+        if (st) recorded = st->supervisor_pid;
+        ::kill(supervisor, SIGTERM);
+    });
+    EXPECT_EQ(r.status, 128 + SIGKILL) << r.error;
+    EXPECT_EQ(exe, real_path(SUPERVISOR_BINARY));
+    EXPECT_GT(rss, 0);
+    EXPECT_LT(rss, 2048) << "VmRSS of the supervisor in kB";
+    RecordProperty("supervisor_vmrss_kb", static_cast<int>(rss));
+    RecordProperty("supervisor_rssanon_kb", static_cast<int>(anon));
+    std::printf("supervisor while the payload sleeps: VmRSS %ld kB, RssAnon %ld kB\n", rss, anon);
+    EXPECT_NE(recorded, 0);
+}
+
+// Without a supervisor to hand over to (a broken install), berth supervises the container itself
+// and says so; signals, exit status and teardown work the same.
+TEST_F(Runtime, AFailedHandOverFallsBackToSupervisingInProcess) {
+    auto d = shell("trap 'exit 9' TERM; echo ready > /out/ready; while :; do sleep 0.05; done");
+    d.init = true;
+    std::string exe;
+    auto r = run(d, [&](pid_t supervisor) {
+        for (int i = 0; i < 400 && out("ready") != "ready\n"; ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        exe = exe_of(supervisor);
+        ::kill(supervisor, SIGTERM);
+    }, [&](RunOptions& opt) {
+        opt.supervisor_exe = tmp_ / "no-such-supervisor";
+        opt.warn = [this](const std::string& w) { (void)write_file(tmp_ / "warning", w, O_WRONLY | O_CREAT | O_TRUNC); };
+    });
+    EXPECT_EQ(r.status, 9) << r.error;
+    EXPECT_NE(exe, real_path(SUPERVISOR_BINARY));
+    auto warning = read_file(tmp_ / "warning").value_or("");
+    EXPECT_NE(warning.find("no-such-supervisor"), std::string::npos) << warning;
+}
+
+TEST_F(Runtime, InProcessSupervisionStillPropagatesExitCodesAndSignals) {
+    handover_ = false;
+    EXPECT_EQ(run(shell("exit 7")).status, 7);
+    auto d = shell("trap 'exit 3' TERM; echo ready > /out/ready; while :; do sleep 0.05; done");
+    d.init = true;
+    auto r = run(d, [&](pid_t supervisor) {
+        for (int i = 0; i < 400 && out("ready") != "ready\n"; ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        ::kill(supervisor, SIGTERM);
+    });
+    EXPECT_EQ(r.status, 3) << r.error;
+}
+
+// The teardown after berth-supervise: the payload's cgroup, the veth and the published port's
+// nftables rules, the state and lock files all go, whether the payload exits by itself or the
+// supervisor is told to stop (SIGTERM twice forwarded, ignored by the payload; the third kills).
+TEST_F(Runtime, TeardownAfterTheSmallSupervisorLeavesNoCgroupVethNftRuleOrState) {
+    int net = 100 + (::getpid() + 37) % 100;
+    auto nft_mentions = [&] {
+        FILE* p = ::popen("nft list table ip berth 2>/dev/null", "r");
+        std::string text;
+        char buf[4096];
+        size_t n;
+        while (p && (n = std::fread(buf, 1, sizeof buf, p)) > 0) text.append(buf, n);
+        if (p) ::pclose(p);
+        return text.find("c-" + name_ + "-") != std::string::npos;
+    };
+    const std::string link = "ve-" + name_;
+    for (bool stop_by_signal : {false, true}) {
+        SCOPED_TRACE(stop_by_signal ? "stopped by SIGTERM" : "payload exits");
+        auto d = shell(stop_by_signal
+                           ? "(sleep 60 &); trap '' TERM; echo ready > /out/ready; while :; do sleep 0.05; done"
+                           : "(sleep 60 &); echo ready > /out/ready; sleep 0.5; exit 4");
+        d.init = true;
+        d.network.mode = config::NetworkMode::Veth;
+        d.network.address = fmt::format("172.30.{}.2/24", net);
+        d.network.host_address = fmt::format("172.30.{}.1/24", net);
+        config::PortMapping port;
+        port.host_port = static_cast<uint16_t>(20000 + (::getpid() + 7) % 20000);
+        port.container_port = 8080;
+        d.network.ports.push_back(port);
+        bool small = false, link_seen = false, rules_seen = false;
+        ::unlink((out_ + "/ready").c_str());
+        auto r = run(d, [&](pid_t supervisor) {
+            small = wait_for_exe(supervisor, real_path(SUPERVISOR_BINARY));
+            for (int i = 0; i < 500 && out("ready") != "ready\n"; ++i)
+                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            link_seen = path_exists("/sys/class/net/" + link);
+            rules_seen = nft_mentions();
+            if (stop_by_signal) {
+                // The payload ignores TERM: the first two are forwarded, the third is a SIGKILL.
+                for (int i = 0; i < 3; ++i) {
+                    ::kill(supervisor, SIGTERM);
+                    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+                }
+            }
+        });
+        EXPECT_EQ(r.status, stop_by_signal ? 128 + SIGKILL : 4) << r.error;
+        EXPECT_TRUE(small);
+        EXPECT_TRUE(link_seen);
+        EXPECT_TRUE(rules_seen);
+        EXPECT_FALSE(path_exists("/sys/class/net/" + link)) << "leaked veth";
+        EXPECT_FALSE(nft_mentions()) << "leaked nftables rules";
+        EXPECT_FALSE(path_exists(path_join(cgroup_parent_, name_))) << "leaked cgroup";
+        EXPECT_FALSE(path_exists(state_file_path(name_))) << "leaked state file";
+        EXPECT_FALSE(path_exists(path_join(containers_run_dir(), name_ + ".lock"))) << "leaked lock";
+    }
+}
+
+// The default: berth supervises for the first handover_delay_ms itself (a quick payload never pays
+// for the execs), then hands over; stop requests counted before the hand-over still count after
+// it (two ignored SIGTERMs before, the third one after is a SIGKILL).
+TEST_F(Runtime, TheHandOverWaitsForTheDelayAndKeepsCountingStopRequests) {
+    auto quick = shell("exit 7");
+    auto r = run(quick, {}, [](RunOptions& opt) { opt.handover_delay_ms = 300; });
+    EXPECT_EQ(r.status, 7) << r.error;
+
+    auto d = shell("trap '' TERM; echo ready > /out/ready; while :; do sleep 0.05; done");
+    d.init = true;
+    std::string exe_before, exe_after;
+    r = run(d, [&](pid_t supervisor) {
+        for (int i = 0; i < 400 && out("ready") != "ready\n"; ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        exe_before = exe_of(supervisor);
+        // Apart: two pending SIGTERMs would be one.
+        ::kill(supervisor, SIGTERM);
+        std::this_thread::sleep_for(std::chrono::milliseconds(150));
+        ::kill(supervisor, SIGTERM);
+        EXPECT_TRUE(wait_for_exe(supervisor, real_path(SUPERVISOR_BINARY)));
+        exe_after = exe_of(supervisor);
+        ::kill(supervisor, SIGTERM);
+    }, [](RunOptions& opt) { opt.handover_delay_ms = 1500; });
+    EXPECT_EQ(r.status, 128 + SIGKILL) << r.error;
+    EXPECT_NE(exe_before, real_path(SUPERVISOR_BINARY));
+    EXPECT_EQ(exe_after, real_path(SUPERVISOR_BINARY));
+}
+
+// `berth internal-teardown` is berth-supervise's: with a live supervisor holding the lock, a
+// person running it changes nothing.
+TEST_F(Runtime, TheInternalTeardownRefusesWhileTheSupervisorHoldsTheLock) {
+    auto d = shell("echo ready > /out/ready; exec sleep 30");
+    d.stop_signal = SIGKILL;
+    int teardown_status = -1;
+    bool still_running = false;
+    auto r = run(d, [&](pid_t supervisor) {
+        EXPECT_TRUE(wait_for_exe(supervisor, real_path(SUPERVISOR_BINARY)));
+        std::string lock = path_join(containers_run_dir(), name_ + ".lock");
+        int st = std::system(fmt::format("{} internal-teardown --status 0 --lock-fd 3 {} 3<{} 2>/dev/null",
+                                         BERTH_BINARY, name_, lock).c_str());
+        teardown_status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+        still_running = read_state(name_).has_value() && path_exists(path_join(cgroup_parent_, name_));
+        ::kill(supervisor, SIGTERM);
+    });
+    EXPECT_EQ(r.status, 128 + SIGKILL) << r.error;
+    EXPECT_EQ(teardown_status, 125);
+    EXPECT_TRUE(still_running);
+}
 
 // `berth run -t -i` from a real terminal (a pty slave we keep open, so its termios can be read
 // afterwards): raw mode while the payload runs, the caller's mode restored when it exits.
@@ -909,6 +1117,66 @@ TEST_F(RuntimeVolumes, AUserNamespaceContainersRootOwnsTheVolumeThroughAnIdmappe
     ASSERT_EQ(r.status, 0) << r.error;
     EXPECT_EQ(out("plain-owner"), "0:0\n");
     EXPECT_EQ(out("plain-read"), "mine\n");
+}
+
+// The btrfs backend hands out a subvolume per volume: the same bind, from a real btrfs store on a
+// loop device (detached again when the test unmounts it).
+TEST_F(RuntimeVolumes, AVolumeFromABtrfsStoreIsASubvolumeBoundIntoTheContainer) {
+    if (std::system("command -v mkfs.btrfs >/dev/null") != 0) GTEST_SKIP() << "mkfs.btrfs missing";
+    TempDir pool("berth-rt-btrfs");
+    ASSERT_TRUE(store::create_sparse_file(pool / "pool.img", 256ull << 20));
+    auto loop = store::attach_loop(pool / "pool.img");
+    ASSERT_TRUE(loop) << loop.error().what();
+    ASSERT_TRUE(store::make_btrfs(loop->path, "berth-rt"));
+    ASSERT_TRUE(mkdir_p(pool / "mnt"));
+    ASSERT_TRUE(store::mount_btrfs(loop->path, pool / "mnt"));
+    ScopeExit unmount([&] { ::umount2((pool / "mnt").c_str(), MNT_DETACH); });
+    loop->fd.reset();  // autoclear: the mount is now the device's only user
+    const std::string root = pool / "mnt/store";
+    ::setenv("BERTH_STORE_ROOT", root.c_str(), 1);
+    ::setenv("BERTH_STORE_BACKEND", "btrfs", 1);
+    auto d = shell("echo on-btrfs > /data/f");
+    add_volume(d, volume_, "/data");
+    auto r = run(d);
+    ASSERT_EQ(r.status, 0) << r.error;
+    d = shell("cat /data/f > /out/read; grep ' /data ' /proc/mounts > /out/mnt");
+    add_volume(d, volume_, "/data", true);
+    r = run(d);
+    ASSERT_EQ(r.status, 0) << r.error;
+    EXPECT_EQ(out("read"), "on-btrfs\n");
+    EXPECT_NE(out("mnt").find(" btrfs ro,"), std::string::npos) << out("mnt");
+    EXPECT_TRUE(listed(volume_));
+    int status = -1;
+    std::string subvolumes = capture("btrfs subvolume list " + (pool / "mnt") + " 2>&1", &status);
+    EXPECT_NE(subvolumes.find("v-" + volume_), std::string::npos) << subvolumes;
+}
+
+// Containers that start together (systemd at boot) without berthd take turns at the embedded
+// store's lock instead of failing each other.
+TEST_F(RuntimeVolumes, AStartWaitsForTheStoreLockThatAnotherProcessHoldsForAMoment) {
+    ASSERT_TRUE(mkdir_p(store_, 0700));
+    UniqueFd lock(::open((store_ + "/lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+    ASSERT_TRUE(lock);
+    ASSERT_EQ(0, ::flock(lock.get(), LOCK_EX));
+    bool unlocked = false;
+    ScopeExit unlock([&] {
+        if (!unlocked) ::flock(lock.get(), LOCK_UN);  // the forked supervisor shares this description
+    });
+    auto d = shell("echo ran > /out/ran");
+    add_volume(d, volume_, "/data");
+    std::string before;
+    std::thread release([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(700));
+        before = out("ran");
+        ::flock(lock.get(), LOCK_UN);
+        unlocked = true;
+    });
+    auto r = run(d);
+    release.join();
+    EXPECT_EQ(r.status, 0) << r.error;
+    EXPECT_EQ(before, "<missing>");  // it waited for the lock
+    EXPECT_EQ(out("ran"), "ran\n");
+    EXPECT_TRUE(listed(volume_));
 }
 
 // The same seam through berthd: a private dbus-daemon with berth's policy and a berthd owning the

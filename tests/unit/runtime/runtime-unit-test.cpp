@@ -556,5 +556,33 @@ TEST(State, RoundTripsThroughJson) {
     EXPECT_FALSE(state_from_json("{}", "t"));
 }
 
+TEST(State, CarriesWhatTheTeardownAfterAHandOverNeeds) {
+    RuntimeState s;
+    s.name = "web";
+    s.cgroup = "/sys/fs/cgroup/berth/web";
+    s.teardown.cgroup_remove = "/sys/fs/cgroup/berth/web";
+    s.teardown.cgroup_prune = "/sys/fs/cgroup/berth";
+    s.teardown.notify_socket = "/run/berth/containers/web.notify";
+    s.teardown.snapshot = true;
+    s.teardown.network = NetworkTeardown{"ve-web", true, "delete chain ip berth c-web-guard\n", true, "br0"};
+    auto back = state_from_json(state_to_json(s), "t");
+    ASSERT_TRUE(back) << back.error().what();
+    EXPECT_EQ(back->teardown.cgroup_remove, s.teardown.cgroup_remove);
+    EXPECT_EQ(back->teardown.cgroup_prune, s.teardown.cgroup_prune);
+    EXPECT_EQ(back->teardown.notify_socket, s.teardown.notify_socket);
+    EXPECT_TRUE(back->teardown.snapshot);
+    ASSERT_TRUE(back->teardown.network);
+    EXPECT_EQ(back->teardown.network->host_interface, "ve-web");
+    EXPECT_TRUE(back->teardown.network->own_link);
+    EXPECT_EQ(back->teardown.network->nft_remove, s.teardown.network->nft_remove);
+    EXPECT_TRUE(back->teardown.network->own_nft);
+    EXPECT_EQ(back->teardown.network->localnet_bridge, "br0");
+    // A container without network keeps "network": null.
+    s.teardown.network.reset();
+    back = state_from_json(state_to_json(s), "t");
+    ASSERT_TRUE(back);
+    EXPECT_FALSE(back->teardown.network);
+}
+
 }  // namespace
 }  // namespace berth::runtime
