@@ -21,6 +21,7 @@
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -323,6 +324,13 @@ TEST_F(Runtime, EphemeralChangesVanishPersistentChangesStay) {
     EXPECT_EQ(out("before"), "kept\n");
     EXPECT_TRUE(path_exists(tmp_ / "state/rootfs-layers/" + name_ + "/upper/marker"));
     EXPECT_FALSE(path_exists(path_join(rootfs_path(), "marker")));
+    // overlayfs' scratch directory, moved aside at each start to be removed off the critical
+    // path, is gone afterwards; the layer holds exactly its upper and work directories.
+    std::vector<std::string> entries;
+    for (const auto& e : std::filesystem::directory_iterator(path_join(tmp_ / "state/rootfs-layers", name_)))
+        entries.push_back(e.path().filename());
+    std::sort(entries.begin(), entries.end());
+    EXPECT_EQ(entries, (std::vector<std::string>{"upper", "work"}));
 }
 
 TEST_F(Runtime, RemovesTheParentCgroupItCreatedButKeepsAPreexistingOne) {
