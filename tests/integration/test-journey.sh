@@ -114,6 +114,10 @@ if [ "$have_runtime" = 1 ]; then
   t_like "systemctl status shows the supervisor cgroup" 'supervisor' "$st"
   t_like "systemctl status shows the payload cgroup" 'payload' "$st"
   t_ok "journalctl -u berth@web shows the payload's output" t_wait 10 sh -c "$(declare -f it_in it_journal_of); IT_PID1=$IT_PID1 it_journal_of web | grep -q 'hello from web'"
+  # Issue #3: once the payload runs, the unit's main process (same PID) is the small static
+  # supervisor installed in libexecdir, not the full berth.
+  t_ok "the unit's main process is the small supervisor (berth-supervise)" t_wait 5 sh -c "$(declare -f it_in); IT_PID1=$IT_PID1 it_in readlink /proc/$mainpid/exe | grep -q '/libexec/berth/berth-supervise\$'"
+  echo "# berth@web MainPID: $(it_in grep -E '^(VmRSS|RssAnon)' /proc/$mainpid/status | tr -s '\t\n' '  ')"
   out=$(it_in berth list 2>&1)
   t_like "berth list shows web running with its main pid" $'\n'"web +[^ ]+ +active \(running\) +[0-9]+s ago +$mainpid " "$out"
   out=$(it_in berth status web 2>&1); rc=$?
@@ -135,6 +139,7 @@ import json, sys; d = json.loads(sys.argv[1]); assert d["active_state"] == "acti
   echo "# berth stop web took ${ms}ms"
   t_ok "a payload that handles SIGTERM stops well within its stop timeout (${ms}ms < 5000ms)" test "$ms" -lt 5000
   t_eq "web is inactive after stop" inactive "$(it_unit_prop web ActiveState)"
+  t_fails "no runtime state or lock of web is left after stop" it_in sh -c 'test -e /run/berth/containers/web.json || test -e /run/berth/containers/web.lock'
   t_like "the payload saw SIGTERM" 'bye' "$(it_journal_of web)"
   t_eq "no process is left in web's cgroup" "" "$(cgroup_procs web)"
 else
