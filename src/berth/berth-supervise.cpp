@@ -42,6 +42,7 @@ struct Supervisor {
     int pty_master = -1;
     int notify_socket = -1;
     int stop_signal = SIGTERM;
+    int stop_requests = 0;
     int lock_fd = -1;
     int teardown_exe = -1;
 };
@@ -148,10 +149,9 @@ int kill_and_reap(const Supervisor& s) {
 }
 
 // The loop of runtime/container.cpp's supervise(); returns the payload's status.
-int supervise(const Supervisor& s) {
+int supervise(Supervisor& s) {
     bool stdin_open = s.pty_master >= 0;
     bool master_open = s.pty_master >= 0;
-    int stop_requests = 0;
     static char buf[16384];
     for (;;) {
         struct pollfd fds[5];
@@ -191,7 +191,7 @@ int supervise(const Supervisor& s) {
                 }
                 if (sig == SIGTERM || sig == SIGINT) {
                     // The stop signal; a third request means "now".
-                    (void)send_signal(s, ++stop_requests >= 3 ? SIGKILL : s.stop_signal);
+                    (void)send_signal(s, ++s.stop_requests >= 3 ? SIGKILL : s.stop_signal);
                     continue;
                 }
                 (void)send_signal(s, sig);
@@ -238,7 +238,8 @@ int main(int argc, char** argv) {
     s.name = argv[kArgName];
     bool ok = parse_int(argv[kArgPidfd], &s.pidfd) && parse_int(argv[kArgSignalFd], &s.signal_fd) &&
               parse_int(argv[kArgPtyMaster], &s.pty_master) && parse_int(argv[kArgNotifySocket], &s.notify_socket) &&
-              parse_int(argv[kArgStopSignal], &s.stop_signal) && parse_int(argv[kArgLockFd], &s.lock_fd) &&
+              parse_int(argv[kArgStopSignal], &s.stop_signal) && parse_int(argv[kArgStopRequests], &s.stop_requests) &&
+              parse_int(argv[kArgLockFd], &s.lock_fd) &&
               parse_int(argv[kArgTeardownExe], &s.teardown_exe);
     int status;
     if (!ok || s.pidfd < 0 || s.signal_fd < 0 || s.teardown_exe < 0) {

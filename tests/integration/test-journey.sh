@@ -114,6 +114,10 @@ if [ "$have_runtime" = 1 ]; then
   t_like "systemctl status shows the supervisor cgroup" 'supervisor' "$st"
   t_like "systemctl status shows the payload cgroup" 'payload' "$st"
   t_ok "journalctl -u berth@web shows the payload's output" t_wait 10 sh -c "$(declare -f it_in it_journal_of); IT_PID1=$IT_PID1 it_journal_of web | grep -q 'hello from web'"
+  # Issue #3: once the payload runs, the unit's main process (same PID) is the small static
+  # supervisor installed in libexecdir, not the full berth.
+  t_ok "the unit's main process is the small supervisor (berth-supervise)" t_wait 5 sh -c "$(declare -f it_in); IT_PID1=$IT_PID1 it_in readlink /proc/$mainpid/exe | grep -q '/libexec/berth/berth-supervise\$'"
+  echo "# berth@web MainPID: $(it_in grep -E '^(VmRSS|RssAnon)' /proc/$mainpid/status | tr -s '\t\n' '  ')"
   out=$(it_in berth list 2>&1)
   t_like "berth list shows web running with its main pid" $'\n'"web +[^ ]+ +active \(running\) +[0-9]+s ago +$mainpid " "$out"
   out=$(it_in berth status web 2>&1); rc=$?
@@ -135,6 +139,7 @@ import json, sys; d = json.loads(sys.argv[1]); assert d["active_state"] == "acti
   echo "# berth stop web took ${ms}ms"
   t_ok "a payload that handles SIGTERM stops well within its stop timeout (${ms}ms < 5000ms)" test "$ms" -lt 5000
   t_eq "web is inactive after stop" inactive "$(it_unit_prop web ActiveState)"
+  t_fails "no runtime state or lock of web is left after stop" it_in sh -c 'test -e /run/berth/containers/web.json || test -e /run/berth/containers/web.lock'
   t_like "the payload saw SIGTERM" 'bye' "$(it_journal_of web)"
   t_eq "no process is left in web's cgroup" "" "$(cgroup_procs web)"
 else
@@ -231,25 +236,45 @@ command = ["sh", "-c", '$ticker']
 [install]
 wanted_by = []
 EOF
+  # A named volume (created on first use through the bus-activated berthd) outlives an
+  # ephemeral container's runs and a reboot.
+  it_declare_container vol <<'EOF'
+[container]
+image = "busybox:it"
+ephemeral = true
+command = ["sh", "-c", 'if [ -e /data/mark ]; then echo "vmark: present"; else echo "vmark: absent"; fi; echo x > /data/mark']
+[[mount]]
+type = "volume"
+source = "itvol"
+target = "/data"
+[install]
+wanted_by = []
+EOF
   it_in systemctl daemon-reload
   marks() { it_journal_of "$1" | grep -E '^mark: ' | tr '\n' ' '; }
+  vmarks() { it_journal_of vol | grep -E '^vmark: ' | tr '\n' ' '; }
   for n in 1 2; do
-    it_in berth start keep fresh; sleep 0.5; it_in berth stop keep fresh
+    it_in berth start keep fresh vol; sleep 0.5; it_in berth stop keep fresh vol
   done
   t_eq "a persistent container keeps its writes across restarts" "mark: absent mark: present " "$(marks keep)"
   t_eq "an ephemeral container starts fresh every time" "mark: absent mark: absent " "$(marks fresh)"
+  t_eq "a named volume is created on first use and keeps its data across runs" "vmark: absent vmark: present " "$(vmarks)"
+  t_like "berth df lists the volume" 'volume .* itvol' "$(it_in berth df 2>&1)"
   out=$(it_in berth status keep 2>&1)
   t_like "berth status shows the persistent snapshot" 'Snapshot: keep \(persistent\)' "$out"
   echo "# rebooting the systemd instance on the same state"
   it_poweroff; t_ok "the first systemd instance powered off cleanly" true
   it_boot "$state"
-  it_in berth start keep fresh; sleep 0.5; it_in berth stop keep fresh
+  it_in berth start keep fresh vol; sleep 0.5; it_in berth stop keep fresh vol
   t_like "a persistent container keeps its writes across a reboot" '^mark: present $' "$(it_in journalctl -b -u berth@keep.service -o cat | grep -E '^mark: ' | tr '\n' ' ')"
+  t_like "a named volume keeps its data across a reboot" '^vmark: present $' "$(it_in journalctl -b -u berth@vol.service -o cat | grep -E '^vmark: ' | tr '\n' ' ')"
   t_like "an ephemeral container is fresh after a reboot" '^mark: absent $' "$(it_in journalctl -b -u berth@fresh.service -o cat | grep -E '^mark: ' | tr '\n' ' ')"
 else
   why=$no_runtime; [ "$have_store" = 1 ] || why=$no_store
   for d in "persistent container keeps writes across restarts" "ephemeral container starts fresh" \
-           "persistent container keeps writes across a reboot of the systemd instance"; do
+           "named volume keeps its data across runs" "berth df lists the volume" \
+           "persistent container keeps writes across a reboot of the systemd instance" \
+           "named volume keeps its data across a reboot"; do
     t_skip "$d" "$why"; done
 fi
 

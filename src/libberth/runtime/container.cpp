@@ -222,12 +222,20 @@ struct Supervised {
     int signal_fd;
     int pty_master;     // -1 without tty
     int notify_socket;  // -1 without relay
+    int stop_requests = 0;  // SIGTERM/SIGINT seen so far (the third one is a SIGKILL)
 };
 
-Result<int> supervise(Supervised s) {
+uint64_t monotonic_msec() {
+    struct timespec ts {};
+    ::clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
+}
+
+// Supervises until the payload exits (its status), or until `until_msec` (CLOCK_MONOTONIC; 0 =
+// no limit) has passed with the payload still running (nullopt: time to hand over).
+Result<std::optional<int>> supervise(Supervised& s, uint64_t until_msec = 0) {
     bool stdin_open = s.pty_master >= 0;
     bool master_open = s.pty_master >= 0;
-    int stop_requests = 0;
     char buf[16384];
     if (s.pty_master >= 0) {
         struct winsize ws {};
@@ -236,6 +244,12 @@ Result<int> supervise(Supervised s) {
         ::fcntl(s.pty_master, F_SETFL, flags | O_NONBLOCK);
     }
     for (;;) {
+        int timeout = -1;
+        if (until_msec) {
+            uint64_t now = monotonic_msec();
+            if (now >= until_msec) return std::optional<int>{};
+            timeout = static_cast<int>(until_msec - now);
+        }
         struct pollfd fds[5];
         int n = 0;
         fds[n++] = {s.child->pidfd(), POLLIN, 0};
@@ -253,7 +267,7 @@ Result<int> supervise(Supervised s) {
             i_notify = n;
             fds[n++] = {s.notify_socket, POLLIN, 0};
         }
-        if (::poll(fds, static_cast<nfds_t>(n), -1) < 0) {
+        if (::poll(fds, static_cast<nfds_t>(n), timeout) < 0) {
             if (errno == EINTR) continue;
             return fail_errno("poll");
         }
@@ -269,7 +283,7 @@ Result<int> supervise(Supervised s) {
                 }
                 if (sig == SIGTERM || sig == SIGINT) {
                     // The stop signal; a third request means "now".
-                    (void)s.child->signal(++stop_requests >= 3 ? SIGKILL : s.stop_signal);
+                    (void)s.child->signal(++s.stop_requests >= 3 ? SIGKILL : s.stop_signal);
                     continue;
                 }
                 (void)s.child->signal(sig);
@@ -295,7 +309,7 @@ Result<int> supervise(Supervised s) {
                 if (r <= 0) break;
                 write_all_fd(STDOUT_FILENO, buf, static_cast<size_t>(r));
             }
-            return *status;
+            return std::optional<int>{*status};
         }
     }
 }
@@ -665,19 +679,8 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
                      decl.name.c_str());
     if (opt.on_started) opt.on_started(child.pid());
 
-    // --- hand over to the small supervisor (returns only if that failed) ---
-    if (!opt.supervisor_exe.empty() && !opt.teardown_exe.empty()) {
-        HandoverFds fds;
-        fds.pidfd = child.pidfd();
-        fds.signal_fd = signal_fd.get();
-        fds.pty_master = pty_master ? pty_master.get() : -1;
-        fds.notify_socket = notify_socket ? notify_socket.get() : -1;
-        fds.lock_fd = lock.get();
-        Error e = hand_over_supervision(opt.supervisor_exe, opt.teardown_exe, decl.name, decl.stop_signal, fds);
-        if (opt.warn) opt.warn(fmt::format("supervising in berth itself: {}", e.what()));
-    }
-
-    // --- supervise ---
+    // --- supervise: here at first, then (if the payload still runs after
+    // opt.handover_delay_ms) in the small berth-supervise, which only returns on failure ---
     struct termios saved_tty {};
     bool restore_tty = false;
     if (pty_master && ::isatty(STDIN_FILENO) && ::tcgetattr(STDIN_FILENO, &saved_tty) == 0) {
@@ -690,7 +693,34 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
     });
     Supervised sup{&child, decl.stop_signal, signal_fd.get(), pty_master ? pty_master.get() : -1,
                    notify_socket ? notify_socket.get() : -1};
-    int status = BERTH_TRY(supervise(sup));
+    const bool hand_over = !opt.supervisor_exe.empty() && !opt.teardown_exe.empty();
+    std::optional<int> exited;
+    if (hand_over) {
+        // A payload that is done within the delay (a quick command, a start-latency benchmark)
+        // never pays for the two execs; one that stays is supervised by the small executable.
+        if (opt.handover_delay_ms > 0)
+            exited = BERTH_TRY(supervise(sup, monotonic_msec() + static_cast<uint64_t>(opt.handover_delay_ms)));
+        if (!exited) {
+            // berth-supervise puts the terminal in raw mode itself (and restores this mode).
+            if (restore_tty) ::tcsetattr(STDIN_FILENO, TCSANOW, &saved_tty);
+            HandoverFds fds;
+            fds.pidfd = child.pidfd();
+            fds.signal_fd = signal_fd.get();
+            fds.pty_master = sup.pty_master;
+            fds.notify_socket = sup.notify_socket;
+            fds.lock_fd = lock.get();
+            Error e = hand_over_supervision(opt.supervisor_exe, opt.teardown_exe, decl.name, decl.stop_signal,
+                                            sup.stop_requests, fds);
+            if (restore_tty) {
+                struct termios raw = saved_tty;
+                ::cfmakeraw(&raw);
+                ::tcsetattr(STDIN_FILENO, TCSANOW, &raw);
+            }
+            if (opt.warn) opt.warn(fmt::format("supervising in berth itself: {}", e.what()));
+        }
+    }
+    if (!exited) exited = BERTH_TRY(supervise(sup));
+    int status = *exited;
     ::sd_notifyf(0, "STOPPING=1\nSTATUS=Container %s exited with status %d", decl.name.c_str(), status);
 
     // --- tear down (the rest goes with the RAII owners above) ---

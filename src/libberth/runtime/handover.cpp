@@ -30,7 +30,7 @@ Error errno_error(std::string message) {
 }  // namespace
 
 Error hand_over_supervision(const std::string& supervisor_exe, const std::string& teardown_exe,
-                            const std::string& name, int stop_signal, const HandoverFds& fds) {
+                            const std::string& name, int stop_signal, int stop_requests, const HandoverFds& fds) {
     if (::access(supervisor_exe.c_str(), X_OK) < 0) return errno_error(fmt::format("'{}'", supervisor_exe));
     // An fd, not a path: the teardown runs the very binary that started the container, even if a
     // package upgrade replaced the file meanwhile.
@@ -55,6 +55,7 @@ Error hand_over_supervision(const std::string& supervisor_exe, const std::string
     args[kArgPtyMaster] = std::to_string(fds.pty_master);
     args[kArgNotifySocket] = std::to_string(fds.notify_socket);
     args[kArgStopSignal] = std::to_string(stop_signal);
+    args[kArgStopRequests] = std::to_string(stop_requests);
     args[kArgLockFd] = std::to_string(fds.lock_fd);
     args[kArgTeardownExe] = std::to_string(teardown.get());
     std::vector<char*> argv;
@@ -79,6 +80,8 @@ Result<int> teardown_handed_over(const std::string& name, int status, int lock_f
     // Succeeds on the lock we inherited; fails while another process (a live supervisor) holds it.
     if (::flock(lock_fd, LOCK_EX | LOCK_NB) < 0)
         return fail(EBUSY, "container '{}': lock '{}' is held by another process", name, lock_path);
+    // Held until we exit, by us alone: nothing the teardown might start inherits it.
+    ::fcntl(lock_fd, F_SETFD, FD_CLOEXEC);
 
     ::sd_notifyf(0, "STOPPING=1\nSTATUS=Container %s exited with status %d", name.c_str(), status);
     const std::string path = state_file_path(name);

@@ -1,7 +1,8 @@
 // The hand-over between `berth run` and berth-supervise, the small executable that supervises a
 // running payload in berth's place (issue #3: a supervisor under 2 MiB RSS).
 //
-// Once the payload runs, `berth run` execve()s berth-supervise in the SAME process, so MAINPID,
+// Once the payload has run for RunOptions::handover_delay_ms (so that a quick command never pays
+// for two execs), `berth run` execve()s berth-supervise in the SAME process, so MAINPID,
 // the cgroup, the flock on NAME.lock, the blocked signal mask and the open fds all carry over.
 // When the payload has exited, berth-supervise execve()s the full berth binary (through an O_PATH
 // fd opened before the first exec, so a replaced binary does not matter) as
@@ -17,7 +18,7 @@ namespace berth::runtime {
 
 // argv[1] of berth-supervise: bumped whenever the argv layout below changes, so that a
 // berth-supervise from another build refuses to run instead of misreading its arguments.
-inline constexpr const char* kSuperviseProtocol = "berth-supervise/1";
+inline constexpr const char* kSuperviseProtocol = "berth-supervise/2";
 
 // berth-supervise argv layout (numbers in decimal, -1 = absent).
 enum SuperviseArg {
@@ -28,6 +29,7 @@ enum SuperviseArg {
     kArgPtyMaster,     // pty master for -t, or -1
     kArgNotifySocket,  // notify relay socket (notify = "container"), or -1
     kArgStopSignal,    // what SIGTERM/SIGINT become for the payload
+    kArgStopRequests,  // SIGTERM/SIGINTs already forwarded by berth (the third is a SIGKILL)
     kArgLockFd,        // NAME.lock, flocked: passed on to the teardown
     kArgTeardownExe,   // O_PATH fd of the full berth binary
     kSuperviseArgc,

@@ -99,6 +99,9 @@ public:
         // btrfs refuses to move a read-only subvolume (EROFS), so it is renamed into place first
         // and frozen right after; reconcile() re-freezes a layer a crash left writable. Its
         // content is complete either way.
+        // The layer's files reach the disk before the rename makes it visible (power loss must not
+        // leave a published layer with empty files): one syncfs, not an fsync per file.
+        BERTH_TRY_VOID(sync_filesystem(path));
         BERTH_TRY_VOID(publish_layer(path, w.chain_id, w.parent));
         errno = 0;
         auto err = btrfs_util_set_subvolume_read_only(layer_path(w.chain_id).c_str(), true);

@@ -137,6 +137,7 @@ protected:
                 // As `berth run` does: supervised by the small berth-supervise, torn down by berth.
                 opt.supervisor_exe = SUPERVISOR_BINARY;
                 opt.teardown_exe = BERTH_BINARY;
+                opt.handover_delay_ms = 0;  // even the quick payloads of these tests
             }
             if (in_supervisor) in_supervisor(opt);
             auto r = run_container(d, opt);
@@ -802,6 +803,34 @@ TEST_F(Runtime, TeardownAfterTheSmallSupervisorLeavesNoCgroupVethNftRuleOrState)
         EXPECT_FALSE(path_exists(state_file_path(name_))) << "leaked state file";
         EXPECT_FALSE(path_exists(path_join(containers_run_dir(), name_ + ".lock"))) << "leaked lock";
     }
+}
+
+// The default: berth supervises for the first handover_delay_ms itself (a quick payload never pays
+// for the execs), then hands over; stop requests counted before the hand-over still count after
+// it (two ignored SIGTERMs before, the third one after is a SIGKILL).
+TEST_F(Runtime, TheHandOverWaitsForTheDelayAndKeepsCountingStopRequests) {
+    auto quick = shell("exit 7");
+    auto r = run(quick, {}, [](RunOptions& opt) { opt.handover_delay_ms = 300; });
+    EXPECT_EQ(r.status, 7) << r.error;
+
+    auto d = shell("trap '' TERM; echo ready > /out/ready; while :; do sleep 0.05; done");
+    d.init = true;
+    std::string exe_before, exe_after;
+    r = run(d, [&](pid_t supervisor) {
+        for (int i = 0; i < 400 && out("ready") != "ready\n"; ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        exe_before = exe_of(supervisor);
+        // Apart: two pending SIGTERMs would be one.
+        ::kill(supervisor, SIGTERM);
+        std::this_thread::sleep_for(std::chrono::milliseconds(150));
+        ::kill(supervisor, SIGTERM);
+        EXPECT_TRUE(wait_for_exe(supervisor, real_path(SUPERVISOR_BINARY)));
+        exe_after = exe_of(supervisor);
+        ::kill(supervisor, SIGTERM);
+    }, [](RunOptions& opt) { opt.handover_delay_ms = 1500; });
+    EXPECT_EQ(r.status, 128 + SIGKILL) << r.error;
+    EXPECT_NE(exe_before, real_path(SUPERVISOR_BINARY));
+    EXPECT_EQ(exe_after, real_path(SUPERVISOR_BINARY));
 }
 
 // `berth internal-teardown` is berth-supervise's: with a live supervisor holding the lock, a
