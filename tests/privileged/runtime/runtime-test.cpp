@@ -1081,6 +1081,18 @@ TEST_F(RuntimeVolumes, ABadVolumeNameIsAClearErrorAndLeavesNothing) {
     EXPECT_FALSE(path_exists(store_ + "/etc"));
 }
 
+TEST_F(RuntimeVolumes, AVolumeOnAFileOfTheImageIsAClearErrorAndLeavesNothing) {
+    auto d = shell("echo ran > /out/ran");
+    add_volume(d, volume_, "/etc/passwd");
+    auto r = run(d);
+    EXPECT_EQ(r.status, 125);
+    EXPECT_NE(r.error.find("container '" + name_ + "'"), std::string::npos) << r.error;
+    EXPECT_NE(r.error.find("'/etc/passwd'"), std::string::npos) << r.error;
+    EXPECT_NE(r.error.find("Not a directory"), std::string::npos) << r.error;
+    EXPECT_EQ(out("ran"), "<missing>");
+    EXPECT_FALSE(listed(volume_));  // made for this start, still empty: removed again
+}
+
 TEST_F(RuntimeVolumes, AContainerThatFailsToStartRemovesOnlyTheVolumesItCreated) {
     auto d = shell("echo keep > /data/f");
     add_volume(d, volume_, "/data");
