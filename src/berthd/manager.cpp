@@ -47,7 +47,10 @@ int method_import_image(sd_bus_message* m, void* userdata, sd_bus_error* ret_err
     Daemon& d = D(userdata);
     std::string fmt_s = format, name_s = name;
     Job& job = d.start_job("import", name_s, [&d, shared_fd, fmt_s, name_s](Job& j) -> Result<std::string> {
-        auto progress = [&j](double p) { j.progress = p; };
+        auto progress = [&j](double p, uint64_t bytes) {
+            j.progress = p;
+            j.bytes_read = bytes;
+        };
         auto image = d.storage().import_image(shared_fd->get(), fmt_s, name_s, progress, j.cancel);
         shared_fd->reset();
         if (!image) return fail(image.error());

@@ -75,8 +75,10 @@ struct PreparedContainer {
     store::ImageConfig config;
 };
 
-// Progress from 0.0 to 1.0; may be called from a worker thread.
-using ProgressFn = std::function<void(double)>;
+// Import progress: `fraction` from 0.0 to 1.0 (stays 0 while the input's size is unknown, e.g.
+// while a pipe is still being read) and the bytes of input read so far; both only grow. May be
+// called from a worker thread.
+using ProgressFn = std::function<void(double fraction, uint64_t bytes_read)>;
 
 class Storage {
 public:
