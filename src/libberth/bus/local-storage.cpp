@@ -99,9 +99,9 @@ public:
         return store_->export_image(ref, fd);
     }
 
-    Result<PreparedContainer> prepare_container(const std::string& name, const std::string& image,
-                                                bool ephemeral) override {
-        auto p = BERTH_TRY(store_->prepare_container(name, image, ephemeral));
+    Result<PreparedContainer> prepare_container(const std::string& name, const std::string& image, bool ephemeral,
+                                                int holder = 0) override {
+        auto p = BERTH_TRY(store_->prepare_container(name, image, ephemeral, holder));
         return PreparedContainer{p.snapshot_id, p.rootfs, p.config};
     }
     Result<> release_container(const std::string& name) override { return store_->release_container(name); }

@@ -81,8 +81,9 @@ public:
         return {};
     }
 
-    Result<PreparedContainer> prepare_container(const std::string& name, const std::string& image,
-                                                bool ephemeral) override {
+    // berthd records this process as the holder, from the bus credentials; `holder` is not sent.
+    Result<PreparedContainer> prepare_container(const std::string& name, const std::string& image, bool ephemeral,
+                                                int /*holder*/ = 0) override {
         auto reply = BERTH_TRY(call("PrepareContainer", [&](sd_bus_message* m) {
             return sd_bus_message_append(m, "ssb", name.c_str(), image.c_str(), static_cast<int>(ephemeral));
         }));

@@ -99,8 +99,11 @@ public:
     // `format`: "oci-archive" (default) or "rootfs". Writes to `fd`.
     virtual Result<> export_image(const std::string& ref, int fd, const std::string& format) = 0;
 
+    // The snapshot stays in use (RemoveContainer: EBUSY) until released or until the process
+    // that prepared it exits: `holder` (0 = the calling process; berthd passes its bus caller's
+    // pid, and over the bus the caller is always the holder).
     virtual Result<PreparedContainer> prepare_container(const std::string& name, const std::string& image,
-                                                        bool ephemeral) = 0;
+                                                        bool ephemeral, int holder = 0) = 0;
     virtual Result<> release_container(const std::string& name) = 0;
     virtual Result<> remove_container(const std::string& name) = 0;
     virtual Result<ImageInfo> commit_container(const std::string& name, const std::string& image_name) = 0;

@@ -448,5 +448,56 @@ TEST_P(BerthdTest, ImportProgressIsDrawnInPlaceOnATerminalAndIsOneLineOrNothingO
     EXPECT_EQ(nlohmann::json::parse(r.out)["names"][0], "json:1");
 }
 
+TEST_P(BerthdTest, ASnapshotPreparedOverTheBusIsInUseOnlyWhileItsCallerRuns) {
+    ASSERT_EQ(run_shell(berth("image import " + images().small + " --name base:1")).status, 0);
+    std::string tag = std::to_string(::getpid());
+    // busctl prepares and exits at once: berthd recorded busctl's pid (from the bus), now gone.
+    auto r = run_shell(busctl("call org.berth.Storage1 /org/berth/Storage1 org.berth.Storage1.Manager "
+                              "PrepareContainer ssb gone-" + tag + " base:1 false"));
+    ASSERT_EQ(r.status, 0) << r.err;
+    auto removed = client()->remove_container("gone-" + tag);
+    EXPECT_TRUE(removed) << removed.error().what();
+
+    // A child process prepares through berthd and stays: EBUSY naming it; killed -9: removable.
+    int p[2];
+    ASSERT_EQ(::pipe(p), 0);
+    pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        ::close(p[0]);
+        auto s = bus::open_remote_storage();
+        char c = s && (*s)->prepare_container("runtime-" + tag, "base:1", false) ? 'y' : 'n';
+        (void)!::write(p[1], &c, 1);
+        ::pause();
+        ::_exit(0);
+    }
+    Child holder(child);
+    ::close(p[1]);
+    char c = 0;
+    ASSERT_EQ(::read(p[0], &c, 1), 1);
+    ::close(p[0]);
+    ASSERT_EQ(c, 'y');
+    auto busy = client()->remove_container("runtime-" + tag);
+    ASSERT_FALSE(busy);
+    EXPECT_EQ(busy.error().code, EBUSY);
+    EXPECT_NE(busy.error().message.find("process " + std::to_string(child)), std::string::npos) << busy.error().message;
+    holder.kill_and_reap();
+    removed = client()->remove_container("runtime-" + tag);
+    EXPECT_TRUE(removed) << removed.error().what();
+
+    // This (live) process holds one: still EBUSY after berthd is killed and restarted (the mark
+    // and its holder are persisted), removable after release.
+    ASSERT_TRUE(client()->prepare_container("live-" + tag, "base:1", false));
+    daemon_.kill_and_reap();
+    start_berthd();
+    busy = client()->remove_container("live-" + tag);
+    ASSERT_FALSE(busy);
+    EXPECT_EQ(busy.error().code, EBUSY);
+    EXPECT_NE(busy.error().message.find("process " + tag), std::string::npos) << busy.error().message;
+    EXPECT_TRUE(client()->release_container("live-" + tag));
+    EXPECT_TRUE(client()->remove_container("live-" + tag));
+    EXPECT_TRUE(client()->list_containers()->empty());
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, BerthdTest, ::testing::Values("overlay", "btrfs"),
                          [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });

@@ -79,7 +79,7 @@ public:
     }
 
     Result<bus::PreparedContainer> prepare_container(const std::string& name, const std::string& image,
-                                                     bool ephemeral) override {
+                                                     bool ephemeral, int = 0) override {
         auto i = BERTH_TRY(get_image(image));
         std::lock_guard lock(mutex_);
         containers_[name] = bus::ContainerInfo{name, i.id, i.layers.back(), ephemeral, 0};
