@@ -726,6 +726,25 @@ TEST_F(Runtime, AFailedHandOverFallsBackToSupervisingInProcess) {
     EXPECT_NE(exe, real_path(SUPERVISOR_BINARY));
     auto warning = read_file(tmp_ / "warning").value_or("");
     EXPECT_NE(warning.find("no-such-supervisor"), std::string::npos) << warning;
+
+    // An executable that does not speak this build's protocol (a stale install) is never started:
+    // it would misread the fds and lose the container.
+    std::string foreign = tmp_ / "foreign-supervisor";
+    ASSERT_EQ(0, std::system(("cp /bin/true " + foreign).c_str()));
+    ::unlink((out_ + "/ready").c_str());
+    r = run(d, [&](pid_t supervisor) {
+        for (int i = 0; i < 400 && out("ready") != "ready\n"; ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        exe = exe_of(supervisor);
+        ::kill(supervisor, SIGTERM);
+    }, [&](RunOptions& opt) {
+        opt.supervisor_exe = foreign;
+        opt.warn = [this](const std::string& w) { (void)write_file(tmp_ / "warning", w, O_WRONLY | O_CREAT | O_TRUNC); };
+    });
+    EXPECT_EQ(r.status, 9) << r.error;
+    EXPECT_NE(exe, foreign);
+    warning = read_file(tmp_ / "warning").value_or("");
+    EXPECT_NE(warning.find("does not speak berth-supervise/"), std::string::npos) << warning;
 }
 
 TEST_F(Runtime, InProcessSupervisionStillPropagatesExitCodesAndSignals) {
