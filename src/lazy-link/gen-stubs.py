@@ -11,7 +11,7 @@
 # (measured: perf stat of an empty program linked with and without them) and are not used there.
 # systemd solves this with dlopen() and hand-written `sym_*` function pointers at every call site.
 # We get the same effect without touching the call sites: instead of -lX the link gets a small
-# object that defines every function X exports as a two-instruction trampoline
+# object that defines every function X exports as a one-jump trampoline
 #
 #     foo:        jmp *slot_foo(%rip)        # slot_foo starts out pointing at resolve_foo
 #     resolve_foo: (save argument registers) call berth_lazy_resolve(lib, &slot_foo, "foo")
@@ -20,8 +20,9 @@
 # berth_lazy_resolve (resolve.cpp) dlopen()s the library by its soname on first use, dlsym()s the
 # function and stores it in the slot, so later calls cost one indirect jump. Every argument
 # register of the x86-64 SysV ABI (rdi rsi rdx rcx r8 r9, rax for varargs, xmm0-7) is preserved
-# across resolution, so any signature works, variadic ones included; the stack is not touched
-# before the real function runs. Only functions are stubbed (the libraries export no data berth
+# across resolution, so any signature works, variadic ones included, and the real function is
+# entered by a jump: it sees the caller's stack arguments and return address exactly as a direct
+# call would have left them. Only functions are stubbed (the libraries export no data berth
 # uses; a reference to exported data fails at link time instead of misbehaving).
 #
 # Usage: gen-stubs.py --library /usr/lib/.../libarchive.so --name archive --output stubs.cpp

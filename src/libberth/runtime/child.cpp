@@ -227,14 +227,24 @@ int apply_op(int root_fd, const MountOp& op, StepError* err) {
             int fd = ensure_in_root(root_fd, op.target.c_str(), op.target_is_dir);
             if (fd < 0) return -1;
             fd_path(p, sizeof p, fd);
-            if (op.take_owner && op.tree_fd >= 0) {
-                // Inside the container's user namespace (if any): ids as the image shows them.
-                err->what = "give the new volume the owner and mode of";
+            if (op.tree_fd >= 0) {
+                // A volume (a directory tree) goes on a directory only.
                 struct stat st {};
-                char tree[64];
-                fd_path(tree, sizeof tree, op.tree_fd);
-                if (::fstat(fd, &st) < 0 || ::fchownat(op.tree_fd, "", st.st_uid, st.st_gid, AT_EMPTY_PATH) < 0 ||
-                    ::chmod(tree, st.st_mode & 07777) < 0) {
+                int failed = ::fstat(fd, &st);
+                if (failed == 0 && !S_ISDIR(st.st_mode)) {
+                    err->what = "mount a volume on the non-directory";
+                    errno = ENOTDIR;
+                    failed = -1;
+                } else if (failed == 0 && op.take_owner) {
+                    // Inside the container's user namespace (if any): ids as the image shows them.
+                    err->what = "give the new volume the owner and mode of";
+                    char tree[64];
+                    fd_path(tree, sizeof tree, op.tree_fd);
+                    if (::fchownat(op.tree_fd, "", st.st_uid, st.st_gid, AT_EMPTY_PATH) < 0 ||
+                        ::chmod(tree, st.st_mode & 07777) < 0)
+                        failed = -1;
+                }
+                if (failed < 0) {
                     int saved = errno;
                     ::close(fd);
                     errno = saved;

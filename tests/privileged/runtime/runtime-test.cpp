@@ -21,6 +21,7 @@
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -324,6 +325,13 @@ TEST_F(Runtime, EphemeralChangesVanishPersistentChangesStay) {
     EXPECT_EQ(out("before"), "kept\n");
     EXPECT_TRUE(path_exists(tmp_ / "state/rootfs-layers/" + name_ + "/upper/marker"));
     EXPECT_FALSE(path_exists(path_join(rootfs_path(), "marker")));
+    // overlayfs' scratch directory, moved aside at each start to be removed off the critical
+    // path, is gone afterwards; the layer holds exactly its upper and work directories.
+    std::vector<std::string> entries;
+    for (const auto& e : std::filesystem::directory_iterator(path_join(tmp_ / "state/rootfs-layers", name_)))
+        entries.push_back(e.path().filename());
+    std::sort(entries.begin(), entries.end());
+    EXPECT_EQ(entries, (std::vector<std::string>{"upper", "work"}));
 }
 
 TEST_F(Runtime, RemovesTheParentCgroupItCreatedButKeepsAPreexistingOne) {
@@ -916,14 +924,17 @@ TEST_F(Runtime, ShellStartsAnInteractiveShellInARunningContainer) {
     if (std::system("command -v script >/dev/null") != 0) GTEST_SKIP() << "util-linux script missing";
     auto d = shell("touch /out/up; while [ ! -e /out/stop ]; do sleep 0.05; done");
     d.hostname = "shellbox";
-    std::string shell_out;
-    int shell_status = -1;
+    std::string shell_out, user_out;
+    int shell_status = -1, user_status = -1;
     auto r = run(d, [&](pid_t) {
         for (int i = 0; i < 400 && !path_exists(path_join(out_, "up")); ++i)
             std::this_thread::sleep_for(std::chrono::milliseconds(5));
         shell_out = capture("(sleep 1; echo 'test -t 0 && echo IS-A-TTY; hostname; echo $((6*7)); exit 3') | "
                             "timeout 30 script -qec '" + std::string(BERTH_BINARY) + " shell " + name_ + "' /dev/null",
                             &shell_status);
+        user_out = capture("(sleep 1; echo 'echo uid=$(id -u)') | timeout 30 script -qec '" +
+                               std::string(BERTH_BINARY) + " shell -u app " + name_ + "' /dev/null",
+                           &user_status);
         (void)write_file(path_join(out_, "stop"), "", O_WRONLY | O_CREAT);
     });
     EXPECT_EQ(r.status, 0) << r.error;
@@ -932,6 +943,9 @@ TEST_F(Runtime, ShellStartsAnInteractiveShellInARunningContainer) {
     EXPECT_NE(shell_out.find("42"), std::string::npos) << shell_out;
     EXPECT_NE(shell_out.find("IS-A-TTY"), std::string::npos) << shell_out;
     EXPECT_NE(shell_out.find("shellbox"), std::string::npos) << shell_out;
+    // -u: the container's own user; end of input ends the shell with the last status.
+    EXPECT_EQ(user_status, 0) << user_out;
+    EXPECT_NE(user_out.find("uid=1000"), std::string::npos) << user_out;
 }
 
 TEST_F(Runtime, ShellIntoAContainerThatIsNotRunningIsAClearError) {
@@ -1061,6 +1075,17 @@ TEST_F(RuntimeVolumes, ANewVolumeTakesTheOwnerAndModeOfTheImagesDirectory) {
     EXPECT_EQ(out("sticky"), "0:0:1777\n");
 }
 
+// The usual hardening: a read-only root file system with the data in a writable volume.
+TEST_F(RuntimeVolumes, AVolumeStaysWritableUnderAReadOnlyRoot) {
+    auto d = shell("echo data > /data/f && cat /data/f > /out/volume; (touch /rootfile) 2>/dev/null; echo $? > /out/root");
+    d.read_only = true;
+    add_volume(d, volume_, "/data");
+    auto r = run(d);
+    ASSERT_EQ(r.status, 0) << r.error;
+    EXPECT_EQ(out("volume"), "data\n");
+    EXPECT_NE(out("root"), "0\n");
+}
+
 TEST_F(RuntimeVolumes, AReadOnlyVolumeRefusesWrites) {
     auto d = shell("echo seed > /data/f");
     add_volume(d, volume_, "/data");
@@ -1098,6 +1123,18 @@ TEST_F(RuntimeVolumes, ABadVolumeNameIsAClearErrorAndLeavesNothing) {
     EXPECT_EQ(listed_volumes(), std::vector<std::string>{});
     EXPECT_FALSE(path_exists(tmp_ / "etc"));
     EXPECT_FALSE(path_exists(store_ + "/etc"));
+}
+
+TEST_F(RuntimeVolumes, AVolumeOnAFileOfTheImageIsAClearErrorAndLeavesNothing) {
+    auto d = shell("echo ran > /out/ran");
+    add_volume(d, volume_, "/etc/passwd");
+    auto r = run(d);
+    EXPECT_EQ(r.status, 125);
+    EXPECT_NE(r.error.find("container '" + name_ + "'"), std::string::npos) << r.error;
+    EXPECT_NE(r.error.find("'/etc/passwd'"), std::string::npos) << r.error;
+    EXPECT_NE(r.error.find("Not a directory"), std::string::npos) << r.error;
+    EXPECT_EQ(out("ran"), "<missing>");
+    EXPECT_FALSE(listed(volume_));  // made for this start, still empty: removed again
 }
 
 TEST_F(RuntimeVolumes, AContainerThatFailsToStartRemovesOnlyTheVolumesItCreated) {
