@@ -267,6 +267,11 @@ int main(int argc, char** argv) {
         if (restore_tty) tcsetattr(STDIN_FILENO, TCSANOW, &saved);
     }
 
+    // As run_container() does in-process; the teardown below sends nothing to systemd.
+    char stopping[384];
+    int len = snprintf(stopping, sizeof stopping, "STOPPING=1\nSTATUS=Container %s exited with status %d", s.name, status);
+    if (len > 0) notify_systemd(stopping, static_cast<size_t>(len) < sizeof stopping ? static_cast<size_t>(len) : sizeof stopping - 1);
+
     // The teardown runs in the full berth binary; only the lock goes with it.
     const int done_with[] = {s.pidfd, s.signal_fd, s.pty_master, s.notify_socket};
     for (int fd : done_with)

@@ -4,7 +4,6 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -106,7 +105,6 @@ Result<int> teardown_handed_over(const std::string& name, int status, int lock_f
     // Held until we exit, by us alone: nothing the teardown might start inherits it.
     ::fcntl(lock_fd, F_SETFD, FD_CLOEXEC);
 
-    ::sd_notifyf(0, "STOPPING=1\nSTATUS=Container %s exited with status %d", name.c_str(), status);
     const std::string path = state_file_path(name);
     auto text = read_file(path);
     Result<RuntimeState> st = text ? state_from_json(*text, path) : Result<RuntimeState>(Unexpected(text.error()));

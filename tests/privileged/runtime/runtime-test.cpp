@@ -600,6 +600,9 @@ TEST_F(Runtime, SystemdModeSplitsTheDelegatedCgroupAndNotifiesReadiness) {
         opt.systemd = true;
     });
     ASSERT_EQ(r.status, 0) << r.error;
+    std::string stopping = notify.wait_for("STOPPING=1");  // from berth-supervise, after the hand-over
+    EXPECT_NE(stopping.find("STOPPING=1\nSTATUS=Container " + name_ + " exited with status 0"), std::string::npos)
+        << stopping;
     EXPECT_TRUE(payload_seen);
     EXPECT_TRUE(supervisor_seen);
     EXPECT_NE(out("cgroup").find("\n0::/\n"), std::string::npos) << out("cgroup");  // cgroupns rooted at payload/
