@@ -612,18 +612,24 @@ TEST_F(Runtime, SystemdModeSplitsTheDelegatedCgroupAndNotifiesReadiness) {
 }
 
 TEST_F(Runtime, NotifyContainerRelaysThePayloadsReadiness) {
-    NotifySocket notify(tmp_ / "notify");
-    auto d = shell("sleep 0.2; /probe notify > /out/probe; sleep 0.2");
-    d.notify = config::NotifyMode::Container;
-    std::string got;
-    auto r = run(d, [&](pid_t) { got = notify.wait_for("READY=1"); },
-                 [&](RunOptions&) { ::setenv("NOTIFY_SOCKET", (tmp_ / "notify").c_str(), 1); });
-    ASSERT_EQ(r.status, 0) << r.error;
-    EXPECT_EQ(out("probe"), "notify=OK\n");
-    EXPECT_NE(got.find("STATUS=payload ready"), std::string::npos) << got;
-    EXPECT_NE(got.find("READY=1"), std::string::npos) << got;
-    for (const auto& line : split(got, '\n')) EXPECT_NE(line, "MAINPID=1") << got;  // the payload cannot move MAINPID
-    EXPECT_FALSE(path_exists(path_join(containers_run_dir(), name_ + ".notify")));
+    // Both supervisors relay: berth-supervise (handed over at once) and berth itself.
+    for (bool handover : {true, false}) {
+        SCOPED_TRACE(handover ? "berth-supervise" : "in-process");
+        handover_ = handover;
+        std::string socket = tmp_ / fmt::format("notify-{}", handover);
+        NotifySocket notify(socket);
+        auto d = shell("sleep 0.2; /probe notify > /out/probe; sleep 0.2");
+        d.notify = config::NotifyMode::Container;
+        std::string got;
+        auto r = run(d, [&](pid_t) { got = notify.wait_for("READY=1"); },
+                     [&](RunOptions&) { ::setenv("NOTIFY_SOCKET", socket.c_str(), 1); });
+        ASSERT_EQ(r.status, 0) << r.error;
+        EXPECT_EQ(out("probe"), "notify=OK\n");
+        EXPECT_NE(got.find("STATUS=payload ready"), std::string::npos) << got;
+        EXPECT_NE(got.find("READY=1"), std::string::npos) << got;
+        for (const auto& line : split(got, '\n')) EXPECT_NE(line, "MAINPID=1") << got;  // the payload cannot move MAINPID
+        EXPECT_FALSE(path_exists(path_join(containers_run_dir(), name_ + ".notify")));
+    }
 }
 
 TEST_F(Runtime, VethContainerReachesTheHostAndPublishesAPort) {
