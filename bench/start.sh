@@ -5,7 +5,9 @@
 # Results: bench/results/start.{json,md}, bench/results/rss.txt. Run as root. Not part of CI.
 #
 # Usage: bench/start.sh [--runs N] [--warmup N] [--smoke]   (--smoke: 3 runs, a correctness pass)
-# Environment: BERTH (default build/src/berth/berth), W (work dir, default /tmp/berth-bench-$$)
+# Environment: BERTH (default build/src/berth/berth), W (work dir, default /tmp/berth-bench-$$),
+#   BERTH_BEFORE (optional: another berth binary, e.g. an older main, measured in the same run
+#   as "berth run (before)" so a change is compared under the same machine load)
 #
 # Fairness notes
 #  * Every runtime starts the same read-only busybox tree with /bin/true, no network (each one's
@@ -15,6 +17,13 @@
 #    /bin/true is its own row ("wrapper only"): subtract it from crun's row.
 #  * berth runs with its full defaults (seccomp, capabilities, masked /proc, no_new_privs, its
 #    own cgroup); crun/runc use `crun spec` defaults (no seccomp filter in crun's default spec).
+#  * berth's default writable layer is persistent (overlayfs upper directory under
+#    /var/lib/berth): mounting it makes overlayfs recreate its work directory and unmounting it
+#    syncs the host file system holding it (overlayfs' syncfs of the upper layer), which the
+#    peers, running the read-only tree directly, never pay. "berth run (ephemeral)" is the same
+#    container with `ephemeral = true` (upper layer on tmpfs, as docker/podman --rm with volatile).
+#  * Every row also reports user+system CPU (hyperfine's rusage of the command and its children):
+#    on a shared machine it is steadier than wall time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
@@ -36,7 +45,7 @@ id=bench$$
 cleanup() {
   crun delete -f "$id" >/dev/null 2>&1 || true
   runc delete -f "$id" >/dev/null 2>&1 || true
-  rm -rf "$W"
+  rm -rf "$W" /var/lib/berth/rootfs-layers/benchtrue$$ /var/lib/berth/rootfs-layers/benchsleep$$
 }
 trap cleanup EXIT
 
@@ -60,43 +69,53 @@ for what in true sleep; do
   cmd='["/bin/true"]'; [ $what = sleep ] && cmd='["/bin/sleep", "5"]'
   printf '[container]\nrootfs = "%s"\ncommand = %s\n' "$W/rootfs" "$cmd" > "$W/bench$what$$.toml"
 done
+printf '[container]\nrootfs = "%s"\ncommand = ["/bin/true"]\nephemeral = true\n' "$W/rootfs" > "$W/benchtrueeph$$.toml"
 
 # Sanity: every contender really runs the payload (a benchmark of a failing command is worthless).
 nocg2() { echo "unshare -m --propagation private sh -c 'umount /sys/fs/cgroup/unified && exec $*'"; }
 berth_cmd="$BERTH run $W/benchtrue$$.toml"
+berth_eph_cmd="$BERTH run $W/benchtrueeph$$.toml"
+before_cmd=${BERTH_BEFORE:+"$BERTH_BEFORE run $W/benchtrue$$.toml"}
 crun_cmd=$(nocg2 crun run -b "$W/oci/true" "$id")
 wrap_cmd=$(nocg2 /bin/true)
 runc_cmd="runc run -b $W/oci/true $id"
 nspawn_cmd="systemd-nspawn -q -D $W/rootfs --register=no --keep-unit /bin/true"
 unshare_cmd="unshare --fork --pid --mount --uts --ipc --net chroot $W/rootfs /bin/true"
 have_berth=1
-for c in "$berth_cmd" "$crun_cmd" "$runc_cmd" "$nspawn_cmd" "$unshare_cmd"; do
+for c in "$berth_cmd" "$berth_eph_cmd" ${before_cmd:+"$before_cmd"} "$crun_cmd" "$runc_cmd" "$nspawn_cmd" "$unshare_cmd"; do
   if ! sh -c "$c" >/dev/null 2>&1; then
     echo "bench/start.sh: '$c' failed:" >&2; sh -c "$c" 2>&1 | tail -3 >&2 || true
-    case $c in "$berth_cmd") have_berth=0 ;; *) exit 1 ;; esac
+    case $c in "$berth_cmd"|"$berth_eph_cmd") have_berth=0 ;; "$before_cmd") before_cmd= ;; *) exit 1 ;; esac
   fi
 done
 
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" | tee "$R/start-load.txt"
 args=(--style basic --warmup "$WARM" --runs "$RUNS" --export-json "$R/start.json" --export-markdown "$R/start.md")
-[ $have_berth = 1 ] && args+=(-n "berth run" "$berth_cmd")
+[ $have_berth = 1 ] && args+=(-n "berth run" "$berth_cmd" -n "berth run (ephemeral)" "$berth_eph_cmd")
+[ -n "${before_cmd:-}" ] && args+=(-n "berth run (before)" "$before_cmd")
 args+=(-n "crun (+ nocg2 wrapper)" "$crun_cmd" -n "nocg2 wrapper only" "$wrap_cmd"
        -n "runc" "$runc_cmd" -n "systemd-nspawn" "$nspawn_cmd" -n "unshare+chroot" "$unshare_cmd")
 hyperfine "${args[@]}"
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$R/start-load.txt"
 
-# Ratios against crun (wrapper subtracted) and the unshare lower bound.
+# Ratios against crun (wrapper subtracted) and the unshare lower bound; CPU = mean user+system.
 python3 - "$R/start.json" <<'PY' | tee "$R/start-ratios.md"
 import json, sys
 rs = {r['command']: r for r in json.load(open(sys.argv[1]))['results']}
 med = {k: sorted(v['times'])[len(v['times'])//2] * 1e3 for k, v in rs.items()}
-crun = med['crun (+ nocg2 wrapper)'] - med['nocg2 wrapper only']
+cpu = {k: (v['user'] + v['system']) * 1e3 for k, v in rs.items()}
+wrap = 'nocg2 wrapper only'
+crun = med['crun (+ nocg2 wrapper)'] - med[wrap]
+crun_cpu = cpu['crun (+ nocg2 wrapper)'] - cpu[wrap]
 low = med['unshare+chroot']
-print('| runtime | median ms | vs crun | vs unshare+chroot |')
-print('|---|---:|---:|---:|')
-for k in ['berth run', 'crun (+ nocg2 wrapper)', 'runc', 'systemd-nspawn', 'unshare+chroot']:
+print('| runtime | median ms | vs crun | vs unshare+chroot | CPU ms (user+sys) | CPU vs crun |')
+print('|---|---:|---:|---:|---:|---:|')
+for k in ['berth run', 'berth run (ephemeral)', 'berth run (before)', 'crun (+ nocg2 wrapper)', 'runc',
+          'systemd-nspawn', 'unshare+chroot']:
     if k not in med: continue
-    m = crun if k.startswith('crun') else med[k]
+    m, c = (crun, crun_cpu) if k.startswith('crun') else (med[k], cpu[k])
     name = 'crun (wrapper subtracted)' if k.startswith('crun') else k
-    print(f'| {name} | {m:.1f} | {m/crun:.2f}x | {m/low:.2f}x |')
+    print(f'| {name} | {m:.1f} | {m/crun:.2f}x | {m/low:.2f}x | {c:.1f} | {c/crun_cpu:.2f}x |')
 PY
 
 # Supervisor RSS while the payload sleeps: every berth process outside the container.

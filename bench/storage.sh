@@ -1,36 +1,46 @@
 #!/bin/bash
-# bench/storage.sh: snapshot creation time for images of 1 MiB, 100 MiB and 1 GiB made of many
-# small files, on btrfs and overlay, next to `cp -a` and `cp -a --reflink=always`; and import
-# throughput of a large layer against `tar -x` of the same tar (the physical limit here).
-# Everything happens on a private loop-mounted btrfs under $W. Run as root. Not part of CI.
+# bench/storage.sh: berth's storage against the physical limits of the same machine, in hyperfine
+# runs where berth and its peers sit side by side.
+#  1. Snapshot creation for images of 1 MiB, 100 MiB and 1 GiB of many small files: berth's
+#     PrepareContainer (through berthd on a private bus, btrfs and overlay stores) next to
+#     `btrfs subvolume snapshot`, an overlay mount, `cp -a --reflink=always` and `cp -a`.
+#  2. Import of the largest layer (a rootfs tar): `berth image import` embedded and through berthd,
+#     on loop btrfs and on the host filesystem (overlay store), against `tar -x` of the same tar
+#     onto the same filesystem (with and without a final sync: berth makes the layer durable).
+# btrfs lives on a private loop device under $W; the host filesystem part under $W too. Run as
+# root. Not part of CI.
 #
-# Usage: bench/storage.sh [--sizes "1 100 1024"] [--runs N] [--smoke]
+# Usage: bench/storage.sh [--sizes "1 100 1024"] [--runs N] [--import-runs N] [--smoke]
 #   --smoke  sizes "1 8", 3 runs: a correctness pass of the script itself
-# Environment: BERTH_STORE_BENCH (default build/bench/berth-store-bench; when present it measures
-#   berth's own SnapshotBackend::prepare_snapshot and layer import through the store library).
+# Environment: BERTH, BERTHD (default build/src/berth/berth, build/src/berthd/berthd), W (work dir)
 # Results: bench/results/storage-*.json and bench/results/storage.md
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
-SIZES="1 100 1024" RUNS=10
+SIZES="1 100 1024" RUNS=10 IRUNS=5
 while [ $# -gt 0 ]; do
   case $1 in
     --sizes) SIZES=$2; shift 2 ;;
     --runs) RUNS=$2; shift 2 ;;
-    --smoke) SIZES="1 8"; RUNS=3; shift ;;
-    *) echo "usage: $0 [--sizes LIST] [--runs N] [--smoke]" >&2; exit 2 ;;
+    --import-runs) IRUNS=$2; shift 2 ;;
+    --smoke) SIZES="1 8"; RUNS=3; IRUNS=3; shift ;;
+    *) echo "usage: $0 [--sizes LIST] [--runs N] [--import-runs N] [--smoke]" >&2; exit 2 ;;
   esac
 done
 [ "$(id -u)" = 0 ] || { echo "bench/storage.sh: run as root" >&2; exit 1; }
+BERTH=${BERTH:-$top/build/src/berth/berth}
+BERTHD=${BERTHD:-$top/build/src/berthd/berthd}
+for x in "$BERTH" "$BERTHD"; do [ -x "$x" ] || { echo "bench/storage.sh: $x not built" >&2; exit 1; }; done
 W=${W:-/tmp/berth-bench-storage-$$}
 R=$top/bench/results
-SB=${BERTH_STORE_BENCH:-$top/build/bench/berth-store-bench}
-mkdir -p "$W/mnt" "$R"
+mkdir -p "$W/mnt" "$W/host" "$R"
 total_mib=0; for s in $SIZES; do total_mib=$((total_mib + s)); done
-img_mib=$(( total_mib * 6 + 512 ))
-loop=""
+big=$(echo $SIZES | tr ' ' '\n' | sort -n | tail -1)
+img_mib=$(( total_mib * 4 + big * 6 + 1024 ))
+loop="" pids=()
 cleanup() {
   set +e
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
   for m in $(awk -v w="$W" '$5 ~ "^"w {print $5}' /proc/self/mountinfo | sort -r); do umount -l "$m"; done
   [ -n "$loop" ] && losetup -d "$loop" 2>/dev/null
   rm -rf "$W"
@@ -40,77 +50,145 @@ truncate -s "${img_mib}M" "$W/btrfs.img"
 loop=$(losetup -f --show "$W/btrfs.img")
 mkfs.btrfs -q -f "$loop"
 mount "$loop" "$W/mnt"
-M=$W/mnt
+M=$W/mnt H=$W/host
+echo "btrfs on $loop at $M; host filesystem: $(stat -f -c %T "$H") at $H"
 
-# A tree of SIZE MiB of small files (sizes 1..32 KiB, 64 files per directory), deterministic.
+# berthd on its own private system-style bus per backend (deny by default + berth's policy file).
+start_berthd() { # name backend root -> sets A_<name>
+  local d=$W/bus-$1
+  mkdir -p "$d"
+  cat > "$d/bus.conf" <<EOF
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path=$d/socket</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <deny own="*"/>
+    <deny send_type="method_call"/>
+    <allow send_type="signal"/>
+    <allow send_requested_reply="true" send_type="method_return"/>
+    <allow send_requested_reply="true" send_type="error"/>
+    <allow receive_type="method_call"/>
+    <allow receive_type="method_return"/>
+    <allow receive_type="error"/>
+    <allow receive_type="signal"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
+  </policy>
+  <include>$top/dbus/org.berth.Storage1.conf</include>
+</busconfig>
+EOF
+  dbus-daemon --nofork --nopidfile --nosyslog --config-file="$d/bus.conf" 2>"$d/dbus.log" &
+  pids+=($!)
+  for _ in $(seq 100); do [ -S "$d/socket" ] && break; sleep 0.05; done
+  local a=unix:path=$d/socket
+  BERTH_DAEMON_CONFIG=$W/no-berthd.toml "$BERTHD" --root "$3" --backend "$2" --bus-address "$a" 2>"$d/berthd.log" &
+  pids+=($!)
+  for _ in $(seq 200); do busctl --address="$a" status org.berth.Storage1 >/dev/null 2>&1 && break; sleep 0.05; done
+  busctl --address="$a" status org.berth.Storage1 >/dev/null || { cat "$d/berthd.log" >&2; exit 1; }
+  printf -v "A_$1" %s "$a"
+}
+start_berthd btrfs btrfs "$M/store-bus"
+start_berthd overlay overlay "$H/store-bus"
+# berth's CLI, embedded (store library in-process) or through a berthd.
+emb() { echo "env BERTH_STORAGE=embedded BERTH_DAEMON_CONFIG=$W/no-berthd.toml BERTH_STORE_ROOT=$1 $BERTH"; }
+viabus() { echo "env BERTH_STORAGE=bus DBUS_SYSTEM_BUS_ADDRESS=$1 $BERTH"; }
+mgr() { echo "busctl --address=$1 call org.berth.Storage1 /org/berth/Storage1 org.berth.Storage1.Manager"; }
+
+# A tree of SIZE MiB of small files (1-42 KiB, ~21 KiB on average: 1 GiB is ~49k files, 64 per
+# directory), deterministic.
 make_tree() { # dir mib
   python3 - "$1" "$2" <<'PY'
 import os, sys, random
 d, mib = sys.argv[1], int(sys.argv[2])
 random.seed(mib)
 left, n = mib << 20, 0
-block = os.urandom(32 << 10)
+block = os.urandom(42 << 10)
 while left > 0:
     sub = os.path.join(d, f'd{n // 64:05d}')
     if n % 64 == 0: os.makedirs(sub, exist_ok=True)
-    sz = min(left, random.randint(1, 32) << 10)
+    sz = min(left, random.randint(1, 42) << 10)
     with open(os.path.join(sub, f'f{n:06d}'), 'wb') as f: f.write(block[:sz])
     left -= sz; n += 1
 PY
 }
 
-H=(hyperfine --style basic --runs "$RUNS" --warmup 1)
+H_=(hyperfine --style basic --runs "$RUNS" --warmup 1)
 for s in $SIZES; do
   base=$M/base$s
   btrfs subvolume create "$base" >/dev/null
   make_tree "$base" "$s"
   tar -C "$base" -cf "$W/layer$s.tar" .
   btrfs property set "$base" ro true
+  for b in btrfs overlay; do
+    a=A_$b
+    $(viabus "${!a}") image import "$W/layer$s.tar" --name "img$s" >/dev/null
+  done
   sync
   files=$(find "$base" -type f | wc -l)
   echo "== $s MiB: $files files"
   mkdir -p "$M/ovl$s"/{upper,work,merged}
-  args=(-n "btrfs subvolume snapshot ($s MiB)"
-          --prepare "btrfs subvolume delete $M/snap$s >/dev/null 2>&1; true"
-          "btrfs subvolume snapshot $base $M/snap$s"
-        -n "overlay mount ($s MiB)"
-          --prepare "umount $M/ovl$s/merged 2>/dev/null; true"
-          "mount -t overlay overlay -o lowerdir=$base,upperdir=$M/ovl$s/upper,workdir=$M/ovl$s/work $M/ovl$s/merged"
-        -n "cp -a --reflink=always ($s MiB)"
-          --prepare "rm -rf $M/cp$s"
-          "cp -a --reflink=always $base $M/cp$s"
-        -n "cp -a --reflink=never ($s MiB)"
-          --prepare "rm -rf $M/cp$s; sync"
-          "cp -a --reflink=never $base $M/cp$s")
-  if [ -x "$SB" ]; then
-    for backend in btrfs overlay; do
-      args+=(-n "berth prepare_snapshot $backend ($s MiB)"
-             --prepare "$SB reset --backend $backend --root $M/store-$backend-$s --tar $W/layer$s.tar"
-             "$SB prepare --backend $backend --root $M/store-$backend-$s")
-    done
-  fi
-  "${H[@]}" --export-json "$R/storage-snap-$s.json" "${args[@]}"
+  args=()
+  for b in btrfs overlay; do
+    a=A_$b
+    args+=(-n "berth PrepareContainer $b ($s MiB)"
+           --prepare "$(mgr "${!a}") ReleaseContainer s bench >/dev/null 2>&1; $(mgr "${!a}") RemoveContainer s bench >/dev/null 2>&1; true"
+           "$(mgr "${!a}") PrepareContainer ssb bench img$s false >/dev/null")
+  done
+  args+=(-n "busctl round trip, no work ($s MiB)" --prepare true
+           "busctl --address=$A_btrfs get-property org.berth.Storage1 /org/berth/Storage1 org.berth.Storage1.Manager Backend >/dev/null"
+         -n "btrfs subvolume snapshot ($s MiB)"
+           --prepare "btrfs subvolume delete $M/snap$s >/dev/null 2>&1; true"
+           "btrfs subvolume snapshot $base $M/snap$s"
+         -n "overlay mount ($s MiB)"
+           --prepare "umount $M/ovl$s/merged 2>/dev/null; true"
+           "mount -t overlay overlay -o lowerdir=$base,upperdir=$M/ovl$s/upper,workdir=$M/ovl$s/work $M/ovl$s/merged"
+         -n "cp -a --reflink=always ($s MiB)"
+           --prepare "rm -rf $M/cp$s"
+           "cp -a --reflink=always $base $M/cp$s"
+         -n "cp -a --reflink=never ($s MiB)"
+           --prepare "rm -rf $M/cp$s; sync"
+           "cp -a --reflink=never $base $M/cp$s")
+  "${H_[@]}" --export-json "$R/storage-snap-$s.json" "${args[@]}"
   umount "$M/ovl$s/merged" 2>/dev/null || true
   btrfs subvolume delete "$M/snap$s" >/dev/null 2>&1 || true
   rm -rf "$M/cp$s"
+  for b in btrfs overlay; do
+    a=A_$b
+    $(mgr "${!a}") ReleaseContainer s bench >/dev/null 2>&1 || true
+    $(mgr "${!a}") RemoveContainer s bench >/dev/null 2>&1 || true
+  done
 done
 
-# Import throughput: the largest tar, `tar -x` vs berth's importer (digest verified while streaming).
-big=$(echo $SIZES | tr ' ' '\n' | sort -n | tail -1)
-args=(-n "tar -x ($big MiB layer)" --prepare "rm -rf $M/x; mkdir $M/x; sync" "tar -C $M/x -xf $W/layer$big.tar"
-      -n "sha256sum ($big MiB layer)" "sha256sum $W/layer$big.tar")
-if [ -x "$SB" ]; then
-  args+=(-n "berth import btrfs ($big MiB layer)" --prepare "rm -rf $M/si; sync" "$SB import --backend btrfs --root $M/si --tar $W/layer$big.tar"
-         -n "berth import overlay ($big MiB layer)" --prepare "rm -rf $M/so; sync" "$SB import --backend overlay --root $M/so --tar $W/layer$big.tar")
-fi
-"${H[@]}" --export-json "$R/storage-import.json" "${args[@]}"
+# Import throughput of the largest layer. (hyperfine wants a --prepare for every command or none.) Between runs berth's image is removed and collected
+# (rm + gc) and btrfs's cleaner is waited for, so every run imports into a store without it.
+T=$W/layer$big.tar
+bsync="btrfs subvolume sync $M >/dev/null"
+args=(-n "tar -x, btrfs" --prepare "rm -rf $M/x; mkdir $M/x; sync" "tar -C $M/x -xf $T"
+      -n "tar -x + sync, btrfs" --prepare "rm -rf $M/x; mkdir $M/x; sync" "tar -C $M/x -xf $T && sync -f $M/x")
+for mode in embedded berthd; do
+  if [ $mode = embedded ]; then c=$(emb "$M/store-emb"); else c=$(viabus "$A_btrfs"); fi
+  args+=(-n "berth import $mode, btrfs" --prepare "$c image rm imp >/dev/null 2>&1; $c gc >/dev/null; $bsync; sync"
+         "$c image import $T --name imp >/dev/null")
+done
+args+=(-n "tar -x, host fs" --prepare "rm -rf $H/x; mkdir $H/x; sync" "tar -C $H/x -xf $T"
+       -n "tar -x + sync, host fs" --prepare "rm -rf $H/x; mkdir $H/x; sync" "tar -C $H/x -xf $T && sync -f $H/x")
+for mode in embedded berthd; do
+  if [ $mode = embedded ]; then c=$(emb "$H/store-emb"); else c=$(viabus "$A_overlay"); fi
+  args+=(-n "berth import $mode, overlay on host fs" --prepare "$c image rm imp >/dev/null 2>&1; $c gc >/dev/null; sync"
+         "$c image import $T --name imp >/dev/null")
+done
+args+=(-n "sha256 of the tar (openssl)" --prepare true "openssl dgst -sha256 $T >/dev/null")
+hyperfine --style basic --runs "$IRUNS" --warmup 1 --export-json "$R/storage-import.json" "${args[@]}"
 
 python3 - "$R" $SIZES <<'PY' | tee "$R/storage.md"
-import json, sys, os
+import json, sys
 R, sizes = sys.argv[1], sys.argv[2:]
 def med(r): t = sorted(r['times']); return t[len(t)//2]
 def fmt(x): return f'{x*1e3:.1f} ms' if x < 1 else f'{x:.2f} s'
-print('| operation | ' + ' | '.join(f'{s} MiB' for s in sizes) + ' |')
+print('| snapshot creation (median) | ' + ' | '.join(f'{s} MiB' for s in sizes) + ' |')
 print('|---|' + '---:|' * len(sizes))
 rows = {}
 for s in sizes:
@@ -120,9 +198,11 @@ for k, v in rows.items():
     print(f'| {k} | ' + ' | '.join(fmt(v[s]) if s in v else '' for s in sizes) + ' |')
 print()
 imp = {r['command']: med(r) for r in json.load(open(f'{R}/storage-import.json'))['results']}
-tarx = next(v for k, v in imp.items() if k.startswith('tar -x'))
-print('| import | median | vs tar -x |')
-print('|---|---:|---:|')
+print('| import (median) | time | vs tar -x | vs tar -x + sync |')
+print('|---|---:|---:|---:|')
 for k, v in imp.items():
-    print(f'| {k} | {fmt(v)} | {v/tarx:.2f}x |')
+    fs = 'btrfs' if 'btrfs' in k else 'host fs'
+    t, ts = imp.get(f'tar -x, {fs}'), imp.get(f'tar -x + sync, {fs}')
+    print(f'| {k} | {fmt(v)} | {v/t:.2f}x | {v/ts:.2f}x |')
 PY
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -1,14 +1,17 @@
 // berth run [--systemd] [--pinned=FILE] [-i] [-t] [--cgroup-parent=DIR] NAME|PATH.toml
 // Runs a declared container in the foreground (the unit's ExecStart uses --systemd --pinned).
+#include <unistd.h>
+
 #include <cstdio>
+#include <cstdlib>
 
+#include "basic/fs-util.h"
+#include "berth-config.h"
 #include "command.h"
-#include "runtime/container.h"
-
-#if __has_include("config/config.h")
 #include "config/config.h"
-#define BERTH_HAVE_CONFIG_LOADER 1
-#endif
+#include "runtime/container.h"
+#include "runtime/handover.h"
+#include "runtime/supervise-protocol.h"
 
 namespace berth::cli {
 
@@ -23,15 +26,53 @@ struct RunArgs {
     std::string target;
 };
 
-Result<config::Declaration> load([[maybe_unused]] const RunArgs& a) {
-#ifdef BERTH_HAVE_CONFIG_LOADER
+Result<config::Declaration> load(const RunArgs& a) {
     if (!a.pinned.empty()) return config::load_declaration_file(a.pinned, a.target);
     if (a.target.size() > 5 && a.target.substr(a.target.size() - 5) == ".toml")
         return config::load_declaration_file(a.target);
     return config::load_declaration(a.target, config::SearchPaths::system());
-#else
-    return fail(ENOSYS, "loading declarations is not available in this build (config component missing)");
-#endif
+}
+
+// The small supervisor to hand the running payload to (runtime/supervise-protocol.h):
+// $BERTH_SUPERVISOR if set (empty: supervise in berth itself), else berth-supervise beside this
+// executable (a build tree), else the installed one in libexecdir. "" when there is none.
+std::string find_supervisor() {
+    if (const char* env = std::getenv("BERTH_SUPERVISOR")) return env;
+    char self[4096];
+    ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        std::string dir(self, static_cast<size_t>(n));
+        dir.erase(dir.rfind('/') + 1);
+        if (::access((dir + "berth-supervise").c_str(), X_OK) == 0) return dir + "berth-supervise";
+    }
+    std::string installed = std::string(BERTH_LIBEXECDIR) + "/berth/berth-supervise";
+    if (::access(installed.c_str(), X_OK) == 0) return installed;
+    return "";
+}
+
+// berth internal-teardown --status S --lock-fd L NAME: the last step of `berth run` after a
+// hand-over, exec'd by berth-supervise in the same process. Hidden: not for people.
+void register_teardown(CLI::App& app, CommandContext& ctx) {
+    struct Args {
+        int status = 0;
+        int lock_fd = -1;
+        std::string name;
+    };
+    auto args = std::make_shared<Args>();
+    auto* sub = app.add_subcommand(runtime::kTeardownCommand, "");
+    sub->group("");
+    sub->add_option("--status", args->status)->required();
+    sub->add_option("--lock-fd", args->lock_fd)->required();
+    sub->add_option("container", args->name)->required();
+    sub->callback([args, &ctx] {
+        auto status = runtime::teardown_handed_over(args->name, args->status, args->lock_fd);
+        if (!status) {
+            report_error("run", status.error().what());
+            ctx.exit_code = 125;
+            return;
+        }
+        ctx.exit_code = *status;
+    });
 }
 
 }  // namespace
@@ -57,6 +98,8 @@ void register_run(CLI::App& app, CommandContext& ctx) {
         opt.interactive = args->interactive || args->tty;
         opt.tty = args->tty;
         opt.cgroup_parent = args->cgroup_parent;
+        opt.supervisor_exe = find_supervisor();
+        if (!opt.supervisor_exe.empty()) opt.teardown_exe = "/proc/self/exe";
         std::string name = decl->name;
         opt.warn = [name](const std::string& message) {
             std::fprintf(stderr, "berth run: container '%s': %s\n", name.c_str(), message.c_str());
@@ -70,6 +113,7 @@ void register_run(CLI::App& app, CommandContext& ctx) {
         }
         ctx.exit_code = *status;
     });
+    register_teardown(app, ctx);
 }
 
 }  // namespace berth::cli

@@ -215,3 +215,31 @@ it_teardown() {
   [ "$rc" = 0 ] && rm -f "$IT_WORK/$IT_NAME.console"
   return $rc
 }
+
+# it_session BUILD_DIR: the common start of a scenario test (TAP on stdout). Skips without root;
+# sets the EXIT/INT/TERM traps that tear everything down; builds the busybox rootfs (IT_ROOTFS)
+# and packs it as a rootfs tarball (IT_IMAGE_TAR) for `berth image import`; installs the build and
+# boots systemd on a fresh state dir.
+it_session() {
+  local build=$1 src
+  [ "$(id -u)" = 0 ] || { echo "1..0 # SKIP needs root"; exit 0; }
+  src=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+  IT_SESSION_STATE=$IT_WORK/$IT_NAME.state
+  IT_IMAGE_TAR=$IT_WORK/$IT_NAME.image.tar
+  trap 'it_teardown; rm -rf "$IT_SESSION_STATE" "$IT_IMAGE_TAR"' EXIT
+  trap 'exit 130' INT TERM
+  mkdir -p "$IT_WORK"
+  IT_ROOTFS=$IT_WORK/busybox-rootfs
+  bash "$src/tests/lib/make-busybox-rootfs.sh" "$IT_ROOTFS" || it_die "cannot build the busybox rootfs"
+  tar -C "$IT_ROOTFS" --exclude=.berth-rootfs-complete -cf "$IT_IMAGE_TAR" . || it_die "cannot pack the image"
+  it_install "$build"
+  it_boot "$IT_SESSION_STATE"
+  echo "# systemd booted in ${IT_BOOT_MS}ms (PID 1 = host pid $IT_PID1)"
+}
+
+# Helpers for scenario tests on the booted instance.
+it_declare_container() { # NAME < TOML
+  it_in sh -c 'mkdir -p /etc/berth/containers && cat > "/etc/berth/containers/$1.toml"' sh "$1"
+}
+it_unit_prop() { it_in systemctl show -P "$2" "berth@$1.service"; } # NAME PROPERTY
+it_journal_of() { it_in journalctl -u "berth@$1.service" --no-pager -o cat; } # NAME

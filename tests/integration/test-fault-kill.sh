@@ -11,26 +11,9 @@ src=$(cd "$here/../.." && pwd)
 . "$here/harness.sh"
 . "$here/tap.sh"
 build=${1:?usage: test-fault-kill.sh BUILD_DIR}
-[ "$(id -u)" = 0 ] || { echo "1..0 # SKIP needs root"; exit 0; }
-state=$IT_WORK/$IT_NAME.state
-trap 'it_teardown; rm -rf "$state" "$IT_WORK/$IT_NAME.image.tar"' EXIT
-trap 'exit 130' INT TERM
+it_session "$build"
+state=$IT_SESSION_STATE rootfs=$IT_ROOTFS image_tar=$IT_IMAGE_TAR
 
-mkdir -p "$IT_WORK"
-rootfs=$IT_WORK/busybox-rootfs
-bash "$src/tests/lib/make-busybox-rootfs.sh" "$rootfs" || it_die "cannot build the busybox rootfs"
-image_tar=$IT_WORK/$IT_NAME.image.tar
-tar -C "$rootfs" --exclude=.berth-rootfs-complete -cf "$image_tar" . || it_die "cannot pack the image"
-
-it_install "$build"
-it_boot "$state"
-echo "# systemd booted in ${IT_BOOT_MS}ms (PID 1 = host pid $IT_PID1)"
-
-declare_container() { # NAME < TOML
-  it_in sh -c 'mkdir -p /etc/berth/containers && cat > "/etc/berth/containers/$1.toml"' sh "$1"
-}
-unit_prop() { it_in systemctl show -P "$2" "berth@$1.service"; }
-journal_of() { it_in journalctl -u "berth@$1.service" --no-pager -o cat; }
 cgroup_procs() { # NAME: pids anywhere in the unit's cgroup subtree
   it_in sh -c 'd=/sys/fs/cgroup/berth.slice/berth@$1.service; [ -d "$d" ] && find "$d" -name cgroup.procs -exec cat {} + ; true' sh "$1"
 }
@@ -46,7 +29,7 @@ t_ok "berth image import (berthd bus-activated)" it_in berth image import "$imag
 ticker='trap "echo bye; exit 0" TERM; sleep 1000 & if [ -e /var/mark ]; then echo "mark: present"; else echo "mark: absent"; fi; echo written > /var/mark; i=0; while :; do i=$((i+1)); echo "tick $i"; sleep 0.2; done'
 for n in victim victimeph; do
   eph=false; [ $n = victimeph ] && eph=true
-  declare_container $n <<EOF
+  it_declare_container $n <<EOF
 [container]
 image = "busybox:fault"
 ephemeral = $eph
@@ -61,8 +44,8 @@ t_like "the unit uses KillMode=mixed" 'KillMode=mixed' "$(it_in systemctl cat be
 for n in victim victimeph; do
   mounts_before=$(all_mounts); nsfs_before=$(nsfs_mounts)
   t_ok "$n: systemctl start" it_in systemctl start berth@$n.service
-  t_ok "$n: the payload ticks" t_wait 15 sh -c "$(declare -f it_in journal_of); IT_PID1=$IT_PID1; journal_of $n | grep -q 'tick 2'"
-  mainpid=$(unit_prop $n MainPID)
+  t_ok "$n: the payload ticks" t_wait 15 sh -c "$(declare -f it_in it_journal_of); IT_PID1=$IT_PID1; it_journal_of $n | grep -q 'tick 2'"
+  mainpid=$(it_unit_prop $n MainPID)
   t_like "$n: has a main pid" '^[1-9][0-9]*$' "$mainpid"
   procs=$(cgroup_procs $n | wc -w)
   echo "# $n: $procs processes in the unit's cgroup before the kill (main pid $mainpid)"
@@ -71,8 +54,8 @@ for n in victim victimeph; do
   payload_mnt=$(it_in readlink /proc/$payload/ns/mnt)
   echo "# $n: the payload's mount namespace $payload_mnt holds $(it_in cat /proc/$payload/mountinfo | grep -c .) mounts; the systemd instance's $(all_mounts) (before start $mounts_before)"
   t_ok "$n: SIGKILL to the runtime (MainPID)" it_in kill -KILL "$mainpid"
-  t_ok "$n: the unit leaves the active state" t_wait 30 sh -c "$(declare -f it_in unit_prop); IT_PID1=$IT_PID1; s=\$(unit_prop $n ActiveState); [ \"\$s\" = failed ] || [ \"\$s\" = inactive ]"
-  echo "# $n: state after the kill: $(unit_prop $n ActiveState) ($(unit_prop $n Result))"
+  t_ok "$n: the unit leaves the active state" t_wait 30 sh -c "$(declare -f it_in it_unit_prop); IT_PID1=$IT_PID1; s=\$(it_unit_prop $n ActiveState); [ \"\$s\" = failed ] || [ \"\$s\" = inactive ]"
+  echo "# $n: state after the kill: $(it_unit_prop $n ActiveState) ($(it_unit_prop $n Result))"
   t_ok "$n: KillMode cleaned the unit's cgroup: no process left" t_wait 10 sh -c "[ -z \"\$($(declare -f it_in cgroup_procs); IT_PID1=$IT_PID1; cgroup_procs $n)\" ]"
   left=$(cgroup_procs $n); [ -n "$left" ] && it_in ps -o pid,args -p "$(echo $left | tr ' ' ,)" | sed 's/^/# left: /'
   t_eq "$n: the systemd instance has the mounts it had before the start" "$mounts_before" "$(all_mounts)"
@@ -81,16 +64,16 @@ for n in victim victimeph; do
     "$(it_in sh -c 'for p in /proc/[0-9]*; do [ "$(readlink $p/ns/mnt)" = "$1" ] && echo ${p#/proc/}; done; true' sh "$payload_mnt")"
   it_in systemctl reset-failed berth@$n.service 2>/dev/null
   t_ok "$n: the next systemctl start works" it_in systemctl start berth@$n.service
-  t_eq "$n: active again" active "$(unit_prop $n ActiveState)"
-  t_ok "$n: the restarted payload ticks" t_wait 15 sh -c "$(declare -f it_in journal_of); IT_PID1=$IT_PID1; [ \$(journal_of $n | grep -c 'tick 2\$') -ge 2 ]"
+  t_eq "$n: active again" active "$(it_unit_prop $n ActiveState)"
+  t_ok "$n: the restarted payload ticks" t_wait 15 sh -c "$(declare -f it_in it_journal_of); IT_PID1=$IT_PID1; [ \$(it_journal_of $n | grep -c 'tick 2\$') -ge 2 ]"
   t_ok "$n: berth stop" it_in berth stop $n
-  t_like "$n: the payload ended by SIGTERM this time" 'bye' "$(journal_of $n)"
+  t_like "$n: the payload ended by SIGTERM this time" 'bye' "$(it_journal_of $n)"
   t_eq "$n: no process left after the stop" "" "$(cgroup_procs $n)"
   t_eq "$n: the systemd instance has the mounts it had before, after the stop" "$mounts_before" "$(all_mounts)"
 done
-marks=$(journal_of victim | grep -E '^mark: ' | tr '\n' ' ')
+marks=$(it_journal_of victim | grep -E '^mark: ' | tr '\n' ' ')
 t_eq "the persistent snapshot survived the killed runtime (same tree on the next start)" "mark: absent mark: present " "$marks"
-marks=$(journal_of victimeph | grep -E '^mark: ' | tr '\n' ' ')
+marks=$(it_journal_of victimeph | grep -E '^mark: ' | tr '\n' ' ')
 t_eq "the ephemeral container starts fresh after the killed runtime" "mark: absent mark: absent " "$marks"
 # fsck opens the store itself: berthd (bus-activated) must let go of it first.
 it_in systemctl stop berthd.service

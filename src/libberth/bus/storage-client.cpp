@@ -1,21 +1,116 @@
 // The runtime's seam to the store: berthd over the bus when reachable, else the embedded store.
 #include "bus/storage-client.h"
 
+#include <dirent.h>
+
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
 #include "bus/storage.h"
 
 namespace berth::bus {
 
+namespace {
+
+// Like open_storage(), but an embedded store that another berth process holds for a moment
+// (another container starting, `berth image list`) is waited for instead of failing the start:
+// units start together at boot. Bounded, so a store held for good (a berthd that is not
+// reachable on the bus) still ends in its clear "locked" error.
+constexpr auto kStoreLockWait = std::chrono::seconds(30);
+
+Result<std::unique_ptr<Storage>> open_storage_waiting() {
+    const auto deadline = std::chrono::steady_clock::now() + kStoreLockWait;
+    for (;;) {
+        auto storage = open_storage();
+        if (storage || storage.error().code != EWOULDBLOCK || std::chrono::steady_clock::now() >= deadline)
+            return storage;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+}
+
+}  // namespace
+
 Result<PreparedSnapshot> prepare_container_snapshot(const config::Declaration& decl) {
     auto context = fmt::format("container '{}': image '{}'", decl.name, decl.image);
-    auto storage = BERTH_TRY_CTX(open_storage(), context);
+    auto storage = BERTH_TRY_CTX(open_storage_waiting(), context);
     auto p = BERTH_TRY_CTX(storage->prepare_container(decl.name, decl.image, decl.ephemeral), context);
     return PreparedSnapshot{p.snapshot_id, p.rootfs, p.config};
 }
 
 Result<> release_container_snapshot(const config::Declaration& decl, const std::string&) {
     auto context = fmt::format("container '{}': release snapshot", decl.name);
-    auto storage = BERTH_TRY_CTX(open_storage(), context);
+    auto storage = BERTH_TRY_CTX(open_storage_waiting(), context);
     return with_context(storage->release_container(decl.name), context);
+}
+
+namespace {
+
+bool is_empty_directory(const std::string& path) {
+    DIR* d = ::opendir(path.c_str());
+    if (!d) return false;
+    bool empty = true;
+    while (auto* e = ::readdir(d))
+        if (std::string_view(e->d_name) != "." && std::string_view(e->d_name) != "..") {
+            empty = false;
+            break;
+        }
+    ::closedir(d);
+    return empty;
+}
+
+Result<> remove_created(Storage& storage, const std::vector<PreparedVolume>& volumes) {
+    Result<> first;
+    for (const auto& v : volumes) {
+        if (!v.created) continue;
+        auto r = with_context(storage.remove_volume(v.name), fmt::format("remove new volume '{}'", v.name));
+        if (!r && r.error().code != ENOENT && first) first = std::move(r);
+    }
+    return first;
+}
+
+}  // namespace
+
+Result<std::vector<PreparedVolume>> prepare_volumes(const config::Declaration& decl) {
+    std::vector<std::string> names;
+    for (const auto& m : decl.mounts) {
+        if (m.type != config::MountType::Volume) continue;
+        // Checked here before anything is created (the store checks again: it is the authority);
+        // a name is one path component, never '/' or '..'.
+        BERTH_TRY_VOID_CTX(validate_object_name("volume", m.source), fmt::format("volume '{}'", m.source));
+        if (std::find(names.begin(), names.end(), m.source) == names.end()) names.push_back(m.source);
+    }
+    std::vector<PreparedVolume> out;
+    if (names.empty()) return out;
+    auto storage = BERTH_TRY_CTX(open_storage_waiting(), fmt::format("volume '{}'", names.front()));
+    auto existing = BERTH_TRY_CTX(storage->list_volumes(), "list volumes");
+    for (const auto& name : names) {
+        PreparedVolume v;
+        v.name = name;
+        v.created = std::none_of(existing.begin(), existing.end(), [&](const VolumeInfo& e) { return e.name == name; });
+        auto mount = storage->create_volume(name);
+        if (!mount) {
+            (void)remove_created(*storage, out);
+            return fail(std::move(mount.error()).wrap(fmt::format("volume '{}'", name)));
+        }
+        v.mount = std::move(*mount);
+        out.push_back(std::move(v));
+    }
+    return out;
+}
+
+Result<> discard_new_volumes(const std::vector<PreparedVolume>& volumes) {
+    // Only what is provably unused data: an empty directory. The store does not track who mounts
+    // a volume, so a container that started in between with the same volume could have written
+    // to it; its data is never thrown away. (A dm-thin volume's content cannot be seen without
+    // mounting it: kept.)
+    std::vector<PreparedVolume> discard;
+    for (const auto& v : volumes)
+        if (v.created && v.mount.kind == store::MountSpec::Kind::Bind && is_empty_directory(v.mount.source))
+            discard.push_back(v);
+    if (discard.empty()) return {};
+    auto storage = BERTH_TRY_CTX(open_storage_waiting(), "remove new volumes");
+    return remove_created(*storage, discard);
 }
 
 }  // namespace berth::bus

@@ -1,10 +1,11 @@
 // How the runtime (berth run, the unit's ExecStart) gets a container's root filesystem from the
 // store: through berthd on the system bus when it is reachable, otherwise with the same store
-// library in-process ("embedded", under the store lock). Implemented by the storage issue (#4);
-// until then the functions fail with a clear "not available" error.
+// library in-process ("embedded", under the store lock; a lock another berth process holds is
+// waited for, up to 30 s, so containers that start together do not fail each other).
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "basic/result.h"
 #include "config/declaration.h"
@@ -25,5 +26,23 @@ Result<PreparedSnapshot> prepare_container_snapshot(const config::Declaration& d
 
 // Called when the container stops: ephemeral snapshots are removed, persistent ones released.
 Result<> release_container_snapshot(const config::Declaration& decl, const std::string& snapshot_id);
+
+// One `[[mount]] type = "volume"` resolved by the store.
+struct PreparedVolume {
+    std::string name;
+    store::MountSpec mount;  // Bind: host directory; Block: device node (dm-thin)
+    bool created = false;    // made by this call (did not exist before)
+};
+
+// For every volume mount of `decl` (in declaration order, each name once): the named volume,
+// created in the store on first use, as Docker does. Every name is checked before the store is
+// touched, and if any volume cannot be made, the ones this call created are removed again, so a
+// failure leaves the store as it was. Errors read "volume 'NAME': cause".
+Result<std::vector<PreparedVolume>> prepare_volumes(const config::Declaration& decl);
+
+// Removes the volumes prepare_volumes() created (`created`), for a container that never started:
+// an empty volume made for it is not worth keeping. Volumes that existed before, and any that is
+// no longer an empty directory (or is a dm-thin device), are kept.
+Result<> discard_new_volumes(const std::vector<PreparedVolume>& volumes);
 
 }  // namespace berth::bus

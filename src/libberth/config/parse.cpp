@@ -497,7 +497,7 @@ void parse_mount(Checker& c, const toml::table& table, size_t index) {
                 } else if (auto s = c.string(*source_node, sp, "a volume name")) {
                     if (!is_valid_volume_name(*s))
                         c.error(*source_node, fmt::format("{} = {} is not a valid volume name, expected letters, "
-                                                          "digits, '_', '.' and '-'",
+                                                          "digits, '_', '.' and '-' (at most 120)",
                                                           sp, quote(*s)));
                     else
                         m.source = *s;

@@ -313,7 +313,8 @@ bool is_valid_ifname(std::string_view text) {
 }
 
 bool is_valid_volume_name(std::string_view text) {
-    if (text.empty() || text.size() > 128 || !is_alnum(text[0])) return false;
+    // 120: the store's limit for container and volume names (store.cpp check_name).
+    if (text.empty() || text.size() > 120 || !is_alnum(text[0])) return false;
     for (char c : text)
         if (!(is_alnum(c) || c == '_' || c == '.' || c == '-')) return false;
     return true;

@@ -65,6 +65,21 @@ void NetworkAttachment::release() noexcept {
     localnet_bridge_.clear();
 }
 
+NetworkAttachment::Record NetworkAttachment::record() const {
+    return Record{plan_.container, plan_.host_interface, own_link_, plan_.nft_remove, own_nft_, localnet_bridge_};
+}
+
+NetworkAttachment NetworkAttachment::adopt(Record r) {
+    NetworkAttachment att;
+    att.plan_.container = std::move(r.container);
+    att.plan_.host_interface = std::move(r.host_interface);
+    att.plan_.nft_remove = std::move(r.nft_remove);
+    att.own_link_ = r.own_link;
+    att.own_nft_ = r.own_nft;
+    att.localnet_bridge_ = std::move(r.localnet_bridge);
+    return att;
+}
+
 std::string NetworkAttachment::container_address() const {
     return plan_.container_address ? format_ipv4(plan_.container_address->address) : std::string();
 }

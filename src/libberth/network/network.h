@@ -110,6 +110,19 @@ public:
     // Remove now and report failures; the destructor then has nothing left to do.
     Result<> detach();
 
+    // What detach() needs, so that another process can finish the job (the runtime's teardown
+    // runs in a fresh berth process after the small supervisor; see runtime/supervise-protocol.h).
+    struct Record {
+        std::string container;
+        std::string host_interface;
+        bool own_link = false;
+        std::string nft_remove;
+        bool own_nft = false;
+        std::string localnet_bridge;
+    };
+    Record record() const;
+    static NetworkAttachment adopt(Record record);
+
     // The container's address without prefix ("10.88.0.2"), or "" for none/host.
     std::string container_address() const;
     const NetworkPlan& plan() const { return plan_; }

@@ -6,6 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <utility>
+
 #include "basic/fs-util.h"
 #include "basic/string-util.h"
 
@@ -92,6 +94,27 @@ void kill_all(const std::string& dir) {
 
 }  // namespace
 
+ContainerCgroup::ContainerCgroup(ContainerCgroup&& other) noexcept
+    : payload_(std::move(other.payload_)),
+      payload_fd_(std::move(other.payload_fd_)),
+      created_(std::move(other.created_)),
+      prune_(std::move(other.prune_)),
+      warnings_(std::move(other.warnings_)),
+      active_(std::exchange(other.active_, false)) {}
+
+ContainerCgroup& ContainerCgroup::operator=(ContainerCgroup&& other) noexcept {
+    if (this != &other) {
+        if (active_) (void)destroy();
+        payload_ = std::move(other.payload_);
+        payload_fd_ = std::move(other.payload_fd_);
+        created_ = std::move(other.created_);
+        prune_ = std::move(other.prune_);
+        warnings_ = std::move(other.warnings_);
+        active_ = std::exchange(other.active_, false);
+    }
+    return *this;
+}
+
 ContainerCgroup::~ContainerCgroup() {
     if (active_) (void)destroy();
 }
@@ -156,6 +179,15 @@ Result<ContainerCgroup> ContainerCgroup::create_own(const std::string& parent_di
             join(std::vector<std::string>(writes.missing_controllers.begin(), writes.missing_controllers.end()), ", "),
             parent_dir, join(writes.unapplied, ", ")));
     cg.payload_fd_ = BERTH_TRY(open_dir(cg.payload_));
+    return cg;
+}
+
+ContainerCgroup ContainerCgroup::adopt(std::string payload, std::string created, std::string prune) {
+    ContainerCgroup cg;
+    cg.payload_ = std::move(payload);
+    cg.created_ = std::move(created);
+    cg.prune_ = std::move(prune);
+    cg.active_ = !cg.payload_.empty();
     return cg;
 }
 

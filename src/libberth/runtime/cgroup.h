@@ -42,8 +42,9 @@ Result<std::string> own_cgroup2_path();
 class ContainerCgroup {
 public:
     ContainerCgroup() = default;
-    ContainerCgroup(ContainerCgroup&&) noexcept = default;
-    ContainerCgroup& operator=(ContainerCgroup&&) noexcept = default;
+    // Moving hands over ownership: the moved-from object is inactive (its destructor does nothing).
+    ContainerCgroup(ContainerCgroup&& other) noexcept;
+    ContainerCgroup& operator=(ContainerCgroup&& other) noexcept;
     ~ContainerCgroup();
 
     // systemd mode: split the delegated cgroup we run in.
@@ -54,7 +55,14 @@ public:
     static Result<ContainerCgroup> create_own(const std::string& parent_dir, const std::string& name,
                                               const config::Resources& resources, bool prune_parent = false);
 
+    // Takes over a cgroup created by another process image (the teardown after berth-supervise;
+    // see supervise-protocol.h): destroy() kills what is left in `payload`, removes `created`, and
+    // `prune` when it is empty.
+    static ContainerCgroup adopt(std::string payload, std::string created, std::string prune);
+
     const std::string& payload_path() const { return payload_; }  // filesystem path
+    const std::string& created_path() const { return created_; }
+    const std::string& prune_path() const { return prune_; }
     int payload_fd() const { return payload_fd_.get(); }
     const std::vector<std::string>& warnings() const { return warnings_; }
 

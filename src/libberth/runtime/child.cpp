@@ -227,7 +227,35 @@ int apply_op(int root_fd, const MountOp& op, StepError* err) {
             int fd = ensure_in_root(root_fd, op.target.c_str(), op.target_is_dir);
             if (fd < 0) return -1;
             fd_path(p, sizeof p, fd);
-            int rc = ::mount(op.source.c_str(), p, nullptr, MS_BIND | (op.recursive ? MS_REC : 0), nullptr);
+            if (op.tree_fd >= 0) {
+                // A volume (a directory tree) goes on a directory only.
+                struct stat st {};
+                int failed = ::fstat(fd, &st);
+                if (failed == 0 && !S_ISDIR(st.st_mode)) {
+                    err->what = "mount a volume on the non-directory";
+                    errno = ENOTDIR;
+                    failed = -1;
+                } else if (failed == 0 && op.take_owner) {
+                    // Inside the container's user namespace (if any): ids as the image shows them.
+                    err->what = "give the new volume the owner and mode of";
+                    char tree[64];
+                    fd_path(tree, sizeof tree, op.tree_fd);
+                    if (::fchownat(op.tree_fd, "", st.st_uid, st.st_gid, AT_EMPTY_PATH) < 0 ||
+                        ::chmod(tree, st.st_mode & 07777) < 0)
+                        failed = -1;
+                }
+                if (failed < 0) {
+                    int saved = errno;
+                    ::close(fd);
+                    errno = saved;
+                    return -1;
+                }
+                err->what = "bind mount";
+            }
+            int rc = op.tree_fd >= 0
+                         ? static_cast<int>(::syscall(SYS_move_mount, op.tree_fd, "", fd, "",
+                                                      MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH))
+                         : ::mount(op.source.c_str(), p, nullptr, MS_BIND | (op.recursive ? MS_REC : 0), nullptr);
             int saved = errno;
             ::close(fd);
             errno = saved;

@@ -30,12 +30,14 @@
 #include "runtime/child.h"
 #include "runtime/environment.h"
 #include "runtime/etc-files.h"
+#include "runtime/handover.h"
 #include "runtime/identity.h"
 #include "runtime/mount-plan.h"
 #include "runtime/network-seam.h"
 #include "runtime/paths.h"
 #include "runtime/seccomp-compile.h"
 #include "runtime/spawn.h"
+#include "runtime/supervise-protocol.h"
 #include "runtime/state.h"
 #include "runtime/user-namespace.h"
 
@@ -151,18 +153,30 @@ Result<std::string> read_in_container(int root_fd, const std::string& path) {
     return out;
 }
 
-// An idmapped copy of `path` for the container's user namespace, as a detached mount fd.
-Result<UniqueFd> make_idmapped(const std::string& path, pid_t pid) {
+// A detached copy (open_tree) of the mount tree at `path`.
+Result<UniqueFd> open_detached_tree(const std::string& path) {
     UniqueFd tree(static_cast<int>(::syscall(SYS_open_tree, AT_FDCWD, path.c_str(),
                                              OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE)));
     if (!tree) return fail_errno("open_tree '{}'", path);
+    return tree;
+}
+
+// Maps a detached tree's ids through the user namespace of `pid` (host root = container root).
+Result<> idmap_tree(int tree, const std::string& path, pid_t pid) {
     UniqueFd userns(::open(fmt::format("/proc/{}/ns/user", pid).c_str(), O_RDONLY | O_CLOEXEC));
     if (!userns) return fail_errno("open user namespace of {}", pid);
     struct mount_attr attr {};
     attr.attr_set = MOUNT_ATTR_IDMAP;
     attr.userns_fd = static_cast<uint64_t>(userns.get());
-    if (::syscall(SYS_mount_setattr, tree.get(), "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0)
+    if (::syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0)
         return fail_errno("idmap '{}'", path);
+    return {};
+}
+
+// An idmapped copy of `path` for the container's user namespace, as a detached mount fd.
+Result<UniqueFd> make_idmapped(const std::string& path, pid_t pid) {
+    auto tree = BERTH_TRY(open_detached_tree(path));
+    BERTH_TRY_VOID(idmap_tree(tree.get(), path, pid));
     return tree;
 }
 
@@ -196,8 +210,7 @@ void relay_notify(int sock) {
     buf[n] = '\0';
     std::string out;
     for (const auto& line : split(std::string(buf, static_cast<size_t>(n)), '\n')) {
-        for (const char* allowed : {"READY=", "STATUS=", "RELOADING=", "STOPPING=", "ERRNO=", "WATCHDOG=",
-                                    "EXTEND_TIMEOUT_USEC=", "MONOTONIC_USEC="})
+        for (const char* allowed : kRelayedNotifyFields)
             if (line.rfind(allowed, 0) == 0) out += line + "\n";
     }
     if (!out.empty()) ::sd_notify(0, out.c_str());
@@ -209,12 +222,20 @@ struct Supervised {
     int signal_fd;
     int pty_master;     // -1 without tty
     int notify_socket;  // -1 without relay
+    int stop_requests = 0;  // SIGTERM/SIGINT seen so far (the third one is a SIGKILL)
 };
 
-Result<int> supervise(Supervised s) {
+uint64_t monotonic_msec() {
+    struct timespec ts {};
+    ::clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
+}
+
+// Supervises until the payload exits (its status), or until `until_msec` (CLOCK_MONOTONIC; 0 =
+// no limit) has passed with the payload still running (nullopt: time to hand over).
+Result<std::optional<int>> supervise(Supervised& s, uint64_t until_msec = 0) {
     bool stdin_open = s.pty_master >= 0;
     bool master_open = s.pty_master >= 0;
-    int stop_requests = 0;
     char buf[16384];
     if (s.pty_master >= 0) {
         struct winsize ws {};
@@ -223,6 +244,12 @@ Result<int> supervise(Supervised s) {
         ::fcntl(s.pty_master, F_SETFL, flags | O_NONBLOCK);
     }
     for (;;) {
+        int timeout = -1;
+        if (until_msec) {
+            uint64_t now = monotonic_msec();
+            if (now >= until_msec) return std::optional<int>{};
+            timeout = static_cast<int>(until_msec - now);
+        }
         struct pollfd fds[5];
         int n = 0;
         fds[n++] = {s.child->pidfd(), POLLIN, 0};
@@ -240,7 +267,7 @@ Result<int> supervise(Supervised s) {
             i_notify = n;
             fds[n++] = {s.notify_socket, POLLIN, 0};
         }
-        if (::poll(fds, static_cast<nfds_t>(n), -1) < 0) {
+        if (::poll(fds, static_cast<nfds_t>(n), timeout) < 0) {
             if (errno == EINTR) continue;
             return fail_errno("poll");
         }
@@ -256,7 +283,7 @@ Result<int> supervise(Supervised s) {
                 }
                 if (sig == SIGTERM || sig == SIGINT) {
                     // The stop signal; a third request means "now".
-                    (void)s.child->signal(++stop_requests >= 3 ? SIGKILL : s.stop_signal);
+                    (void)s.child->signal(++s.stop_requests >= 3 ? SIGKILL : s.stop_signal);
                     continue;
                 }
                 (void)s.child->signal(sig);
@@ -282,7 +309,7 @@ Result<int> supervise(Supervised s) {
                 if (r <= 0) break;
                 write_all_fd(STDOUT_FILENO, buf, static_cast<size_t>(r));
             }
-            return *status;
+            return std::optional<int>{*status};
         }
     }
 }
@@ -306,6 +333,10 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
     store::ImageConfig image;
     std::optional<bus::PreparedSnapshot> snapshot;
     std::string created_layer_dir;
+    std::string stale_scratch;  // overlayfs' old scratch directory, removed during the start
+    ScopeExit remove_stale_scratch([&] {
+        if (!stale_scratch.empty()) (void)remove_tree(stale_scratch);
+    });
     ScopeExit remove_new_layer([&] {
         if (!created_layer_dir.empty()) (void)remove_tree(created_layer_dir);
     });
@@ -325,6 +356,15 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
             root.workdir = path_join(layer, "work");
             BERTH_TRY_VOID_CTX(mkdir_p(root.upperdir, 0755), "writable layer");
             BERTH_TRY_VOID_CTX(mkdir_p(root.workdir, 0700), "writable layer");
+            // overlayfs empties <workdir>/work (its scratch directory) at every mount: an rmdir on
+            // the host file system, which on one mounted `discard` waits for the device (2-5 ms
+            // here, in the middle of the start). Move it aside now, a rename, and remove it while
+            // the child builds the root (after Go, below). One supervisor per name holds the
+            // lock, so the fixed name cannot race; a leftover from a run that died goes first.
+            const std::string scratch = path_join(root.workdir, "work");
+            stale_scratch = path_join(layer, "work.old");
+            if (path_exists(stale_scratch)) (void)remove_tree(stale_scratch);
+            if (::rename(scratch.c_str(), stale_scratch.c_str()) < 0) stale_scratch.clear();
         }
     } else if (!decl.image.empty()) {
         auto prepared = bus::prepare_container_snapshot(decl);
@@ -343,6 +383,15 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
         (void)::chown(root.upperdir.c_str(), userns->base, userns->base);
         (void)::chown(root.workdir.c_str(), userns->base, userns->base);
     }
+
+    // --- named volumes: created in the store on first use; a container that never starts takes
+    // the empty volumes it created with it ---
+    std::vector<bus::PreparedVolume> volumes = BERTH_TRY(bus::prepare_volumes(decl));
+    bool keep_new_volumes = false;
+    ScopeExit discard_volumes([&] {
+        if (!keep_new_volumes) (void)bus::discard_new_volumes(volumes);
+    });
+
     CapabilitySets root_caps = BERTH_TRY_CTX(compute_capabilities(decl.security, true), "capabilities");
     std::optional<SeccompProgram> seccomp;
     if (decl.security.seccomp != config::SeccompMode::Unconfined) {
@@ -356,7 +405,7 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
         ::uname(&uts);
         auto rules = resolve_seccomp_rules(*profile, root_caps.bounding, uts.release);
         seccomp = BERTH_TRY(compile_seccomp(profile->default_action, profile->default_errno, rules,
-                                            seccomp_cache_dir()));
+                                            seccomp_cache_dir(), profile->abis));
     }
 
     // --- command and environment inputs ---
@@ -422,7 +471,19 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
     mi.hosts_file = render_hosts(hostname, address);
     mi.resolv_conf = render_resolv_conf(decl.network.mode, read_file("/etc/resolv.conf").value_or(""));
     mi.notify_socket_host = notify_path;
+    for (const auto& v : volumes) {
+        mi.volumes.emplace(v.name, v.mount);
+        if (v.created) mi.new_volumes.insert(v.name);
+    }
     MountPlan plan = BERTH_TRY(plan_mounts(mi));
+    // Detached trees (volumes) the child attaches; it inherits these fds with the clone.
+    std::vector<UniqueFd> trees;
+    for (auto& op : plan.ops) {
+        if (!op.detached) continue;
+        auto tree = BERTH_TRY_CTX(open_detached_tree(op.source), fmt::format("mount '{}'", op.target));
+        op.tree_fd = tree.get();
+        trees.push_back(std::move(tree));
+    }
     const std::string root_dir = path_join(stage, "root");
 
     // --- start ---
@@ -497,12 +558,24 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
                                      m.error().what()));
         }
     }
+    if (userns)
+        for (const auto& op : plan.ops)
+            if (op.tree_fd >= 0)
+                if (auto r = idmap_tree(op.tree_fd, op.source, child.pid()); !r && opt.warn)
+                    opt.warn(fmt::format("{}; files owned by host root appear as 'nobody' in '{}'", r.error().what(),
+                                         op.target));
     auto network = BERTH_TRY_CTX(attach_network(decl, child.pid()), "network");
     GoPayload go;
     go.idmapped_lower = idmapped ? 1 : 0;
     if (send_message(parent_end.get(), MessageType::Go, &go, sizeof go, idmapped ? idmapped.get() : -1) < 0)
         return fail(died_early(child));
     idmapped.reset();
+    // While the child mounts: the I/O wait of this removal overlaps its work.
+    if (!stale_scratch.empty()) {
+        (void)remove_tree(stale_scratch);
+        stale_scratch.clear();
+    }
+    trees.clear();  // the child holds its own copies until it has attached them
 
     // --- the child builds its root ---
     auto mounted = BERTH_TRY(read_message(parent_end.get()));
@@ -557,6 +630,7 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
         if (launched->header.type == MessageType::Error) return fail(error_from(*launched));
         return fail(EPROTO, "unexpected message from container");
     }
+    keep_new_volumes = true;  // the payload runs: its volumes hold its data from now on
     parent_end.reset();
     launch_buffer.reset();
     pointer_buffer.reset();
@@ -588,6 +662,12 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
                                     0600);
         st.seccomp = seccomp->cache_path;
     }
+    // What the RAII owners here undo, for a teardown in another process image (handover.h).
+    st.teardown.cgroup_remove = cgroup.created_path();
+    st.teardown.cgroup_prune = cgroup.prune_path();
+    st.teardown.notify_socket = notify_path;
+    st.teardown.snapshot = snapshot.has_value();
+    if (network) st.teardown.network = network->teardown_record();
     BERTH_TRY_VOID_CTX(write_state(st), "write runtime state");
     ScopeExit drop_state([&] { remove_state(decl.name); });
 
@@ -599,7 +679,8 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
                      decl.name.c_str());
     if (opt.on_started) opt.on_started(child.pid());
 
-    // --- supervise ---
+    // --- supervise: here at first, then (if the payload still runs after
+    // opt.handover_delay_ms) in the small berth-supervise, which only returns on failure ---
     struct termios saved_tty {};
     bool restore_tty = false;
     if (pty_master && ::isatty(STDIN_FILENO) && ::tcgetattr(STDIN_FILENO, &saved_tty) == 0) {
@@ -612,7 +693,34 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
     });
     Supervised sup{&child, decl.stop_signal, signal_fd.get(), pty_master ? pty_master.get() : -1,
                    notify_socket ? notify_socket.get() : -1};
-    int status = BERTH_TRY(supervise(sup));
+    const bool hand_over = !opt.supervisor_exe.empty() && !opt.teardown_exe.empty();
+    std::optional<int> exited;
+    if (hand_over) {
+        // A payload that is done within the delay (a quick command, a start-latency benchmark)
+        // never pays for the two execs; one that stays is supervised by the small executable.
+        if (opt.handover_delay_ms > 0)
+            exited = BERTH_TRY(supervise(sup, monotonic_msec() + static_cast<uint64_t>(opt.handover_delay_ms)));
+        if (!exited) {
+            // berth-supervise puts the terminal in raw mode itself (and restores this mode).
+            if (restore_tty) ::tcsetattr(STDIN_FILENO, TCSANOW, &saved_tty);
+            HandoverFds fds;
+            fds.pidfd = child.pidfd();
+            fds.signal_fd = signal_fd.get();
+            fds.pty_master = sup.pty_master;
+            fds.notify_socket = sup.notify_socket;
+            fds.lock_fd = lock.get();
+            Error e = hand_over_supervision(opt.supervisor_exe, opt.teardown_exe, decl.name, decl.stop_signal,
+                                            sup.stop_requests, fds);
+            if (restore_tty) {
+                struct termios raw = saved_tty;
+                ::cfmakeraw(&raw);
+                ::tcsetattr(STDIN_FILENO, TCSANOW, &raw);
+            }
+            if (opt.warn) opt.warn(fmt::format("supervising in berth itself: {}", e.what()));
+        }
+    }
+    if (!exited) exited = BERTH_TRY(supervise(sup));
+    int status = *exited;
     ::sd_notifyf(0, "STOPPING=1\nSTATUS=Container %s exited with status %d", decl.name.c_str(), status);
 
     // --- tear down (the rest goes with the RAII owners above) ---

@@ -23,9 +23,21 @@ struct RunOptions {
     std::function<void(const std::string&)> warn;
     // Called once the payload runs (tests and benchmarks use it); may be empty.
     std::function<void(pid_t payload_pid)> on_started;
+    // Once the payload has run for handover_delay_ms, hand supervision to this small executable
+    // (berth-supervise) in the same process, and tear down in `teardown_exe` (the full berth
+    // binary) when the payload has exited: see supervise-protocol.h. Then run_container() does
+    // not return on success: the process exits with the payload's status. Empty = supervise in
+    // this process. If the hand-over fails, run_container() says so through `warn` and goes on
+    // supervising in this process.
+    std::string supervisor_exe;
+    std::string teardown_exe;
+    // How long the payload runs before the hand-over: a quick command is done before and never
+    // pays for the two execs (about 4 ms). 0 = at once.
+    int handover_delay_ms = 100;
 };
 
-// Runs the container until its payload exits; returns the payload's exit status (or 128+signal).
+// Runs the container until its payload exits; returns the payload's exit status (or 128+signal)
+// (or never returns, after a hand-over: see RunOptions::supervisor_exe).
 // Errors read "container 'NAME': <step>: <cause>".
 Result<int> run_container(const config::Declaration& decl, const RunOptions& options);
 

@@ -188,8 +188,42 @@ Result<MountPlan> plan_mounts(const MountInputs& in) {
                                  MS_NOSUID | MS_NODEV | (m.read_only ? MS_RDONLY : 0), data));
                 break;
             }
-            case config::MountType::Volume:
-                return fail(EOPNOTSUPP, "volume '{}': named volumes need the image store (berthd)", m.source);
+            case config::MountType::Volume: {
+                auto it = in.volumes.find(m.source);
+                if (it == in.volumes.end()) return fail(ENOENT, "volume '{}' was not prepared by the store", m.source);
+                const store::MountSpec& v = it->second;
+                bool read_only = m.read_only || v.read_only;
+                switch (v.kind) {
+                    case store::MountSpec::Kind::Bind:
+                        if (probe(v.source) != true)
+                            return fail(ENOENT, "volume '{}': '{}' is not a directory", m.source, v.source);
+                        ops.push_back(bind_host(v.source, target, true, read_only, true));
+                        ops.back().detached = true;
+                        ops.back().take_owner = in.new_volumes.count(m.source) > 0;
+                        break;
+                    case store::MountSpec::Kind::Block:
+                        // Only real root may mount a block device's file system.
+                        if (in.user_namespace)
+                            return fail(EOPNOTSUPP,
+                                        "volume '{}': a block-device volume cannot be mounted inside a user namespace",
+                                        m.source);
+                        if (!probe(v.source)) return fail(ENOENT, "volume '{}': device '{}' does not exist", m.source, v.source);
+                        // The kernel shares one superblock per device, so other containers may
+                        // mount it at once; a read-only superblock request would fail (EBUSY) while
+                        // it is mounted writable elsewhere, so read_only is per mount, afterwards.
+                        ops.push_back(fs(v.fstype, v.source, target, MS_NOSUID | MS_NODEV, v.options));
+                        if (read_only) {
+                            MountOp ro;
+                            ro.kind = MountOp::Kind::ReadOnly;
+                            ro.target = target;
+                            ops.push_back(ro);
+                        }
+                        break;
+                    case store::MountSpec::Kind::Overlay:
+                        return fail(EOPNOTSUPP, "volume '{}': an overlay volume is not supported", m.source);
+                }
+                break;
+            }
         }
     }
 

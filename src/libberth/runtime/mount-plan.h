@@ -12,7 +12,9 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -41,6 +43,14 @@ struct MountOp {
     bool recursive = false;     // BindHost: MS_REC
     bool read_only = false;     // BindHost / StageFile: remount read-only afterwards
     bool optional = false;      // failure (e.g. path missing, fs not allowed) is not an error
+    // BindHost: the supervisor opens `source` as a detached tree (open_tree) before the clone and
+    // idmaps it for a user namespace; the child attaches that tree (tree_fd, inherited) instead
+    // of resolving the host path, which a user namespace's root may not reach (volumes).
+    bool detached = false;
+    int tree_fd = -1;
+    // Detached BindHost of a volume made for this start: its top takes the owner and mode of
+    // the image's directory at the target, as Docker seeds a new volume (contents not copied).
+    bool take_owner = false;
 
     bool operator==(const MountOp&) const = default;
 };
@@ -71,6 +81,10 @@ struct MountInputs {
     std::string hosts_file;           // contents of /etc/hosts
     std::string resolv_conf;          // contents of /etc/resolv.conf
     std::string notify_socket_host;   // host socket bound at /run/host/notify (empty = none)
+    // Named volumes the store prepared (bus::prepare_volumes), by name: Bind = a host directory
+    // bound on the target; Block = a device (dm-thin) mounted on the target.
+    std::map<std::string, store::MountSpec> volumes;
+    std::set<std::string> new_volumes;  // the ones created for this start
     // Tells what a host path is: true = directory, false = other file, nullopt = missing.
     std::function<std::optional<bool>(const std::string&)> probe;
 };

@@ -10,6 +10,10 @@ class Attached final : public AttachedNetwork {
 public:
     explicit Attached(network::NetworkAttachment a) : attachment_(std::move(a)) {}
     std::string address() const override { return attachment_.container_address(); }
+    NetworkTeardown teardown_record() const override {
+        auto r = attachment_.record();
+        return NetworkTeardown{r.host_interface, r.own_link, r.nft_remove, r.own_nft, r.localnet_bridge};
+    }
 
 private:
     network::NetworkAttachment attachment_;
@@ -34,6 +38,12 @@ Result<std::unique_ptr<AttachedNetwork>> attach_network(const config::Declaratio
     auto attached = network::attach(decl, payload_pid);
     if (!attached) return fail(attached.error());
     return std::unique_ptr<AttachedNetwork>(new Attached(std::move(*attached)));
+}
+
+Result<> detach_network(const std::string& name, const NetworkTeardown& t) {
+    auto attachment = network::NetworkAttachment::adopt(
+        {name, t.host_interface, t.own_link, t.nft_remove, t.own_nft, t.localnet_bridge});
+    return attachment.detach();
 }
 
 }  // namespace berth::runtime

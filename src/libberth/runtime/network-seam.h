@@ -11,6 +11,7 @@
 
 #include "basic/result.h"
 #include "config/declaration.h"
+#include "runtime/state.h"
 
 namespace berth::runtime {
 
@@ -18,6 +19,8 @@ class AttachedNetwork {
 public:
     virtual ~AttachedNetwork() = default;  // removes host-side links and nftables rules
     virtual std::string address() const = 0;  // container address without prefix, or ""
+    // For the teardown in another process image (supervise-protocol.h).
+    virtual NetworkTeardown teardown_record() const = 0;
 };
 
 // The container's address as "A.B.C.D/N" (declared, or from the network's pool), "" when none.
@@ -25,5 +28,8 @@ public:
 Result<std::string> planned_address(const config::Declaration& decl);
 
 Result<std::unique_ptr<AttachedNetwork>> attach_network(const config::Declaration& decl, pid_t payload_pid);
+
+// Removes what teardown_record() describes (container `name`).
+Result<> detach_network(const std::string& name, const NetworkTeardown& record);
 
 }  // namespace berth::runtime

@@ -2,11 +2,13 @@
 
 #include <linux/filter.h>
 #include <linux/seccomp.h>
-#include <openssl/evp.h>
 #include <seccomp.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
 
 #include "basic/fs-util.h"
 #include "basic/unique.h"
@@ -41,24 +43,40 @@ scmp_compare to_scmp_op(SeccompOp op) {
     return SCMP_CMP_EQ;
 }
 
-std::string sha256_hex(const std::string& data) {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
-    std::string out;
-    for (unsigned i = 0; i < len; ++i) out += fmt::format("{:02x}", md[i]);
-    return out;
+// FNV-1a, 64 bits: only names the cache entry. Correctness does not rest on it: the full key is
+// stored next to the program and compared before the program is used. (A cryptographic hash
+// here cost the start path all of libcrypto: loading it and initialising OpenSSL.)
+uint64_t fnv1a64(std::string_view data) {
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (unsigned char c : data) {
+        h ^= c;
+        h *= 0x100000001b3ULL;
+    }
+    return h;
 }
 
 void release_ctx(void* ctx) { seccomp_release(ctx); }
 
 Result<std::vector<unsigned char>> build(SeccompAction default_action, int default_errno,
-                                         const std::vector<SeccompRule>& rules) {
+                                         const std::vector<SeccompRule>& rules, SeccompAbis abis) {
     scmp_filter_ctx raw = seccomp_init(to_scmp_action(default_action, default_errno));
     if (!raw) return fail(ENOMEM, "seccomp_init");
     std::unique_ptr<void, decltype(&release_ctx)> ctx(raw, release_ctx);
     // We install the program ourselves; libseccomp must not touch no_new_privs.
     seccomp_attr_set(raw, SCMP_FLTATR_CTL_NNP, 0);
+    // A call through an ABI the filter does not admit (x32, or i386 with a native-only profile)
+    // kills the whole process, not one thread of it (libseccomp's default), which could leave a
+    // multi-threaded program hanging.
+    seccomp_attr_set(raw, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
+    if (abis == SeccompAbis::NativeAndCompat && *seccomp_compat_abi()) {
+        // libseccomp resolves "x86" for the profile name "SCMP_ARCH_X86".
+        std::string name = std::string(seccomp_compat_abi()).substr(std::string_view("SCMP_ARCH_").size());
+        std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+        uint32_t compat = seccomp_arch_resolve_name(name.c_str());
+        // Rules added below are translated for every ABI in the filter, by syscall name.
+        if (int rc = compat ? seccomp_arch_add(raw, compat) : -EINVAL; rc < 0 && rc != -EEXIST)
+            return fail(-rc, "seccomp: admit the {} ABI", seccomp_compat_abi());
+    }
     // A binary search tree of syscall numbers: constant-ish cost per syscall for long allow-lists.
     seccomp_attr_set(raw, SCMP_FLTATR_CTL_OPTIMIZE, 2);
     for (const auto& rule : rules) {
@@ -98,27 +116,35 @@ Result<std::vector<unsigned char>> build(SeccompAction default_action, int defau
 
 Result<SeccompProgram> compile_seccomp(SeccompAction default_action, int default_errno,
                                        const std::vector<SeccompRule>& rules,
-                                       const std::string& cache_dir) {
+                                       const std::string& cache_dir, SeccompAbis abis) {
     SeccompProgram program;
+    std::string key, key_path;
     if (!cache_dir.empty()) {
         const scmp_version* v = seccomp_version();
-        std::string key = serialize_seccomp(default_action, default_errno, rules) +
-                          fmt::format("libseccomp {}.{}.{}\n", v->major, v->minor, v->micro);
-        program.cache_path = path_join(cache_dir, sha256_hex(key) + ".bpf");
-        if (auto cached = read_file(program.cache_path);
-            cached && !cached->empty() && cached->size() % sizeof(sock_filter) == 0) {
-            program.bpf.assign(cached->begin(), cached->end());
-            return program;
+        key = serialize_seccomp(default_action, default_errno, rules) +
+              fmt::format("libseccomp {}.{}.{}\n", v->major, v->minor, v->micro) +
+              fmt::format("abis {} badarch kill-process\n", static_cast<int>(abis));
+        const std::string base = path_join(cache_dir, fmt::format("{:016x}", fnv1a64(key)));
+        program.cache_path = base + ".bpf";
+        key_path = base + ".key";
+        if (auto cached_key = read_file(key_path); cached_key && *cached_key == key) {
+            if (auto cached = read_file(program.cache_path);
+                cached && !cached->empty() && cached->size() % sizeof(sock_filter) == 0) {
+                program.bpf.assign(cached->begin(), cached->end());
+                return program;
+            }
         }
     }
-    program.bpf = BERTH_TRY_CTX(build(default_action, default_errno, rules), "compile seccomp filter");
+    program.bpf = BERTH_TRY_CTX(build(default_action, default_errno, rules, abis), "compile seccomp filter");
     if (!program.cache_path.empty()) {
-        // A cache write failure only costs speed next time.
-        if (mkdir_p(cache_dir, 0700))
-            (void)write_file_atomic(program.cache_path,
-                                    std::string_view(reinterpret_cast<const char*>(program.bpf.data()),
-                                                     program.bpf.size()),
-                                    0600);
+        // A cache write failure only costs speed next time. The key goes last: an entry is used
+        // only once both files are complete (each is replaced atomically).
+        if (mkdir_p(cache_dir, 0700) &&
+            write_file_atomic(program.cache_path,
+                              std::string_view(reinterpret_cast<const char*>(program.bpf.data()),
+                                               program.bpf.size()),
+                              0600))
+            (void)write_file_atomic(key_path, key, 0600);
     }
     return program;
 }

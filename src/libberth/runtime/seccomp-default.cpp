@@ -145,6 +145,8 @@ SeccompProfile build_default() {
     p.rules.push_back(allow_with_caps({"syslog"}, {"CAP_SYSLOG"}));
     p.rules.push_back(allow_with_caps({"bpf"}, {"CAP_BPF"}));
     p.rules.push_back(allow_with_caps({"perf_event_open"}, {"CAP_PERFMON"}));
+    // 32-bit programs (i386 on x86_64) run under the same rules, as in Docker; x32 does not.
+    p.abis = SeccompAbis::NativeAndCompat;
     return p;
 }
 

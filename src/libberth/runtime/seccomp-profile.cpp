@@ -1,5 +1,7 @@
 #include "runtime/seccomp-profile.h"
 
+#include <algorithm>
+
 #include <cstdio>
 
 #include <nlohmann/json.hpp>
@@ -51,9 +53,24 @@ bool arches_match(const json& cond) {
     return false;
 }
 
+// Docker lists ABIs in "architectures" and, per native one, in "archMap"[].subArchitectures.
+bool lists_compat_abi(const json& root) {
+    std::string compat = seccomp_compat_abi();
+    if (compat.empty()) return false;
+    auto has = [&](const std::vector<std::string>& v) { return std::find(v.begin(), v.end(), compat) != v.end(); };
+    if (root.contains("architectures") && has(string_list(root["architectures"]))) return true;
+    if (root.contains("archMap") && root["archMap"].is_array())
+        for (const auto& m : root["archMap"])
+            if (m.is_object() && m.value("architecture", "") == seccomp_native_abi() && m.contains("subArchitectures") &&
+                has(string_list(m["subArchitectures"])))
+                return true;
+    return false;
+}
+
 Result<SeccompProfile> parse_profile_object(const json& root, const std::string& origin) {
     if (!root.is_object()) return fail(EINVAL, "{}: expected a JSON object", origin);
     SeccompProfile p;
+    p.abis = lists_compat_abi(root) ? SeccompAbis::NativeAndCompat : SeccompAbis::Native;
     if (!root.contains("defaultAction") || !root["defaultAction"].is_string())
         return fail(EINVAL, "{}: missing \"defaultAction\"", origin);
     p.default_action = BERTH_TRY(parse_action(root["defaultAction"].get<std::string>(), origin));
@@ -136,6 +153,30 @@ std::pair<int, int> kernel_version(const std::string& release) {
 }
 
 }  // namespace
+
+const char* seccomp_native_abi() {
+#if defined(__x86_64__)
+    return "SCMP_ARCH_X86_64";
+#elif defined(__aarch64__)
+    return "SCMP_ARCH_AARCH64";
+#elif defined(__s390x__)
+    return "SCMP_ARCH_S390X";
+#else
+    return "";
+#endif
+}
+
+const char* seccomp_compat_abi() {
+#if defined(__x86_64__)
+    return "SCMP_ARCH_X86";
+#elif defined(__aarch64__)
+    return "SCMP_ARCH_ARM";
+#elif defined(__s390x__)
+    return "SCMP_ARCH_S390";
+#else
+    return "";
+#endif
+}
 
 Result<SeccompProfile> parse_seccomp_profile(const std::string& json_text, const std::string& origin) {
     json root = json::parse(json_text, nullptr, false);

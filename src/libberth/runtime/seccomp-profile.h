@@ -36,13 +36,26 @@ struct SeccompRule {
     std::string min_kernel;                  // "4.8"
 };
 
+// The system-call ABIs a filter admits, each under the same rules; a call through any other ABI
+// kills the process (SIGSYS). Compat is the 32-bit ABI the native kernel also runs (x86_64: i386,
+// aarch64: arm, s390x: s390); never x32, which Docker admits but no distribution ships a userland
+// for (docs/SECURITY.md).
+enum class SeccompAbis { Native, NativeAndCompat };
+
+// libseccomp names of this build's native ABI and its 32-bit compat ABI ("" = none).
+const char* seccomp_native_abi();
+const char* seccomp_compat_abi();
+
 struct SeccompProfile {
     SeccompAction default_action = SeccompAction::Errno;
     int default_errno = 1;  // EPERM
     std::vector<SeccompRule> rules;
+    // Built-in default: NativeAndCompat (as Docker). JSON profiles: NativeAndCompat when their
+    // "architectures" or "archMap" list the compat ABI, else Native.
+    SeccompAbis abis = SeccompAbis::Native;
 };
 
-// Docker's default profile (moby profiles/seccomp/default.json), native architecture.
+// Docker's default profile (moby profiles/seccomp/default.json), native and 32-bit compat ABIs.
 const SeccompProfile& default_seccomp_profile();
 
 // Parses a Docker seccomp profile or an OCI runtime-spec "seccomp" object (also accepted wrapped

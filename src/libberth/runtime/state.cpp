@@ -36,6 +36,18 @@ std::string state_to_json(const RuntimeState& s) {
     j["effective"] = s.effective;
     j["no_new_privileges"] = s.no_new_privileges;
     j["seccomp"] = s.seccomp;
+    const Teardown& t = s.teardown;
+    j["teardown"] = {{"cgroup_remove", t.cgroup_remove},
+                     {"cgroup_prune", t.cgroup_prune},
+                     {"notify_socket", t.notify_socket},
+                     {"snapshot", t.snapshot},
+                     {"network", nullptr}};
+    if (t.network)
+        j["teardown"]["network"] = {{"host_interface", t.network->host_interface},
+                                    {"own_link", t.network->own_link},
+                                    {"nft_remove", t.network->nft_remove},
+                                    {"own_nft", t.network->own_nft},
+                                    {"localnet_bridge", t.network->localnet_bridge}};
     return j.dump(2) + "\n";
 }
 
@@ -64,6 +76,19 @@ Result<RuntimeState> state_from_json(const std::string& text, const std::string&
         s.effective = j.value("effective", uint64_t{0});
         s.no_new_privileges = j.value("no_new_privileges", true);
         s.seccomp = j.value("seccomp", "");
+        if (j.contains("teardown") && j["teardown"].is_object()) {
+            const json& t = j["teardown"];
+            s.teardown.cgroup_remove = t.value("cgroup_remove", "");
+            s.teardown.cgroup_prune = t.value("cgroup_prune", "");
+            s.teardown.notify_socket = t.value("notify_socket", "");
+            s.teardown.snapshot = t.value("snapshot", false);
+            if (t.contains("network") && t["network"].is_object()) {
+                const json& n = t["network"];
+                s.teardown.network = NetworkTeardown{n.value("host_interface", ""), n.value("own_link", false),
+                                                     n.value("nft_remove", ""), n.value("own_nft", false),
+                                                     n.value("localnet_bridge", "")};
+            }
+        }
     } catch (const json::exception& e) {
         return fail(EINVAL, "'{}': {}", origin, e.what());
     }

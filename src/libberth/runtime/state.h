@@ -19,6 +19,14 @@
 //   bounding, effective  capability masks (numbers)
 //   no_new_privileges bool
 //   seccomp          path of the payload's BPF program, "" when unconfined
+//   teardown         what `berth internal-teardown` undoes once the payload has exited, when
+//                    supervision was handed to berth-supervise (supervise-protocol.h):
+//     cgroup_remove    cgroup directory to empty and remove
+//     cgroup_prune     its parent, removed too when empty by then ("" = keep)
+//     notify_socket    the notify relay socket's path ("" = none)
+//     snapshot         true when a store snapshot is to be released (image containers)
+//     network          null, or the host side of the network: {"host_interface", "own_link",
+//                      "nft_remove" (nftables script), "own_nft", "localnet_bridge"}
 #pragma once
 
 #include <sys/types.h>
@@ -32,6 +40,23 @@
 #include "runtime/user-namespace.h"
 
 namespace berth::runtime {
+
+// The host side of a container's network, as NetworkAttachment::detach() needs it.
+struct NetworkTeardown {
+    std::string host_interface;
+    bool own_link = false;
+    std::string nft_remove;
+    bool own_nft = false;
+    std::string localnet_bridge;
+};
+
+struct Teardown {
+    std::string cgroup_remove;
+    std::string cgroup_prune;
+    std::string notify_socket;
+    bool snapshot = false;
+    std::optional<NetworkTeardown> network;
+};
 
 struct RuntimeState {
     std::string name;
@@ -50,6 +75,7 @@ struct RuntimeState {
     uint64_t bounding = 0, effective = 0;
     bool no_new_privileges = true;
     std::string seccomp;
+    Teardown teardown;
 };
 
 std::string state_to_json(const RuntimeState& state);

@@ -20,6 +20,7 @@
 #include "basic/fs-util.h"
 #include "basic/string-util.h"
 #include "store/backend-factory.h"
+#include "store/btrfs-usage.h"
 #include "store/digest.h"
 #include "store/tree-util.h"
 
@@ -98,6 +99,9 @@ public:
         // btrfs refuses to move a read-only subvolume (EROFS), so it is renamed into place first
         // and frozen right after; reconcile() re-freezes a layer a crash left writable. Its
         // content is complete either way.
+        // The layer's files reach the disk before the rename makes it visible (power loss must not
+        // leave a published layer with empty files): one syncfs, not an fsync per file.
+        BERTH_TRY_VOID(sync_filesystem(path));
         BERTH_TRY_VOID(publish_layer(path, w.chain_id, w.parent));
         errno = 0;
         auto err = btrfs_util_set_subvolume_read_only(layer_path(w.chain_id).c_str(), true);
@@ -192,12 +196,17 @@ public:
             i.id = s;
             auto l = read_file(path_join(root_, "snapinfo/" + s));
             if (l && !trim(*l).empty()) i.layer = std::string(trim(*l));
-            out.push_back(std::move(i));  // exclusive bytes need quotas: 0 = unknown
+            // Without quota groups (see btrfs-usage.cpp): extents not shared with the base layer.
+            std::optional<std::string> base;
+            if (i.layer && has_layer(*i.layer)) base = layer_path(*i.layer);
+            i.exclusive_bytes = btrfs_exclusive_bytes(snap_path(s), base).value_or(0);
+            out.push_back(std::move(i));
         }
         for (const auto& v : list_dir(path_join(root_, "volumes"))) {
             SnapshotInfo i;
             i.id = v;
             i.is_volume = true;
+            i.exclusive_bytes = btrfs_exclusive_bytes(path_join(root_, "volumes/" + v), std::nullopt).value_or(0);
             out.push_back(std::move(i));
         }
         return out;

@@ -68,6 +68,9 @@ public:
     Result<> commit_layer(LayerWriter& w) override {
         if (!valid_digest(w.chain_id)) return fail(EINVAL, "invalid chain id '{}'", w.chain_id);
         std::string dir = path_join(root_, "staging/" + w.backend_token);
+        // The layer's files reach the disk before the rename makes it visible (power loss must not
+        // leave a published layer with empty files): one syncfs, not an fsync per file.
+        BERTH_TRY_VOID(sync_filesystem(dir));
         return publish_layer(dir, w.chain_id, w.parent);
     }
 

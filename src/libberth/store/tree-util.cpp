@@ -29,6 +29,13 @@ std::vector<std::string> list_dir(const std::string& path) {
     return out;
 }
 
+Result<> sync_filesystem(const std::string& path) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd) return fail_errno("open '{}'", path);
+    if (::syncfs(fd.get()) < 0) return fail_errno("sync the filesystem of '{}'", path);
+    return {};
+}
+
 std::string random_token() {
     uint64_t v = 0;
     if (::getrandom(&v, sizeof v, 0) != sizeof v) v = static_cast<uint64_t>(::getpid()) * 2654435761u ^ static_cast<uint64_t>(::time(nullptr));

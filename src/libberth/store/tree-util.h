@@ -17,6 +17,10 @@ uint64_t disk_usage(const std::string& path);
 // xattrs (including trusted.overlay.*), hardlinks, device nodes and symlinks.
 Result<> copy_tree(const std::string& src, const std::string& dst);
 
+// syncfs(2) of the filesystem holding `path`: makes a whole extracted layer durable with one
+// call (instead of an fsync per file) before the rename that publishes it.
+Result<> sync_filesystem(const std::string& path);
+
 // Names in a directory ("." and ".." excluded); empty when it does not exist.
 std::vector<std::string> list_dir(const std::string& path);
 

@@ -12,6 +12,8 @@
 #include <algorithm>
 #include <sstream>
 
+#include <map>
+
 #include "bus-fixture.h"
 #include "bus/bus-util.h"
 #include "bus/storage-client.h"
@@ -171,6 +173,50 @@ TEST_P(BerthdTest, TheCliImportsListsInspectsTagsExportsAndRemovesThroughBerthd)
     r = run_shell(berth("image inspect busybox:1"));
     EXPECT_EQ(r.status, 1);
     EXPECT_NE(r.err.find("busybox:1"), std::string::npos) << r.err;
+}
+
+// Per-container and per-volume sizes reach users through berthd: DiskUsage on the bus and
+// `berth df --json`. A container that wrote 10 MiB shows that much, a fresh one from the same
+// image shows about nothing (it shares the image's data), a volume with 10 MiB shows 10 MiB.
+TEST_P(BerthdTest, DfShowsTheBytesEachContainerAndVolumeAdds) {
+    constexpr uint64_t MiB = 1ull << 20;
+    ASSERT_EQ(run_shell(berth("image import " + images().small + " --name busybox:1")).status, 0) << log();
+    auto s = client();
+    ASSERT_TRUE(s);
+    auto writer = s->prepare_container("writer", "busybox:1", false);
+    ASSERT_TRUE(writer) << writer.error().what();
+    ASSERT_TRUE(s->prepare_container("fresh", "busybox:1", false));
+    auto vol = s->create_volume("data");
+    ASSERT_TRUE(vol) << vol.error().what();
+    // Write as the container would: into its writable tree (btrfs: the snapshot; overlay: the
+    // upper directory) and into the volume's tree.
+    const auto& rootfs = writer->rootfs;
+    std::string tree = rootfs.kind == store::MountSpec::Kind::Overlay ? rootfs.upperdir : rootfs.source;
+    ASSERT_EQ(run_shell("head -c 10485760 /dev/urandom > " + tree + "/written && head -c 10485760 /dev/urandom > " +
+                        vol->source + "/written").status, 0);
+    auto usage = s->disk_usage();
+    ASSERT_TRUE(usage) << usage.error().what();
+    std::map<std::string, uint64_t> size;
+    for (const auto& c : usage->containers) size[c.name] = c.size;
+    for (const auto& v : usage->volumes) size["volume " + v.name] = v.size;
+    EXPECT_GE(size["writer"], 10 * MiB);
+    EXPECT_LT(size["writer"], 12 * MiB);
+    EXPECT_LT(size["fresh"], 512u << 10);
+    EXPECT_GE(size["volume data"], 10 * MiB);
+    EXPECT_LT(size["volume data"], 12 * MiB);
+    auto r = run_shell(berth("df --json"));
+    ASSERT_EQ(r.status, 0) << r.err;
+    auto j = nlohmann::json::parse(r.out);
+    std::map<std::string, uint64_t> cli;
+    for (const auto& c : j["containers"]) cli[c["name"]] = c["size"];
+    for (const auto& v : j["volumes"]) cli["volume " + v["name"].get<std::string>()] = v["size"];
+    EXPECT_GE(cli["writer"], 10 * MiB);
+    EXPECT_LT(cli["writer"], 12 * MiB);
+    EXPECT_LT(cli["fresh"], 512u << 10);
+    EXPECT_GE(cli["volume data"], 10 * MiB);
+    EXPECT_LT(cli["volume data"], 12 * MiB);
+    ASSERT_TRUE(s->release_container("writer"));
+    ASSERT_TRUE(s->release_container("fresh"));
 }
 
 TEST_P(BerthdTest, UnprivilegedCallersMayReadButNotWrite) {

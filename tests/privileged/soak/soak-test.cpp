@@ -146,7 +146,9 @@ OwnCounts own_snapshot(const std::string& dir, const std::string& prefix, const 
             std::replace(cmd.begin(), cmd.end(), '\0', ' ');
             char root[PATH_MAX];
             ssize_t n = readlink(("/proc/" + pid + "/root").c_str(), root, sizeof root - 1);
-            bool ours = cmd.find(dir) != std::string::npos ||
+            // (after the hand-over a supervisor is berth-supervise, whose command line names the
+            // container instead)
+            bool ours = cmd.find(dir) != std::string::npos || cmd.find(prefix) != std::string::npos ||
                         (n > 0 && std::string(root, static_cast<size_t>(n)).find(dir) != std::string::npos) ||
                         read_file("/proc/" + pid + "/cgroup").find(prefix) != std::string::npos;
             if (!ours) continue;
@@ -234,7 +236,7 @@ protected:
                 if (!isdigit(static_cast<unsigned char>(e->d_name[0]))) continue;
                 std::string cmd = read_file("/proc/" + std::string(e->d_name) + "/cmdline");
                 std::replace(cmd.begin(), cmd.end(), '\0', ' ');
-                procs += cmd.find(dir_.path()) != std::string::npos;
+                procs += cmd.find(dir_.path()) != std::string::npos || cmd.find(prefix_) != std::string::npos;
                 char root[PATH_MAX];
                 ssize_t n = readlink(("/proc/" + std::string(e->d_name) + "/root").c_str(), root, sizeof root - 1);
                 if (n > 0 && std::string(root, static_cast<size_t>(n)).find(dir_.path()) != std::string::npos) procs++;

@@ -363,6 +363,18 @@ TEST(Validation, ChecksMountTypes) {
               "web.toml:3:1: mount is a table, expected an array ");
 }
 
+TEST(Validation, VolumeNamesAreOnePathComponentTheStoreAccepts) {
+    auto volume = [](const std::string& name) {
+        return "[container]\nimage = \"b\"\n[[mount]]\ntype = \"volume\"\nsource = \"" + name + "\"\ntarget = \"/d\"\n";
+    };
+    EXPECT_TRUE(parse(volume("pg-data_1.x")));
+    EXPECT_TRUE(parse(volume(std::string(120, 'a'))));
+    for (const std::string& bad : {std::string(121, 'a'), std::string("../x"), std::string("a/b"), std::string(".x")}) {
+        std::string e = error_of(volume(bad));
+        EXPECT_EQ(e.rfind("web.toml:5:10: mount[0].source = '" + bad + "' is not a valid volume name", 0), 0u) << e;
+    }
+}
+
 TEST(Validation, ReportsEveryErrorOfAFileInOrder) {
     std::string e = error_of("[container]\nimage = 1\nread_only = 2\n[resources]\ncpu_weight = 0\n");
     auto lines = split(e, '\n');

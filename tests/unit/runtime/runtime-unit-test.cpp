@@ -2,11 +2,18 @@
 // plan, cgroup writes, user-namespace ranges, generated /etc files, runtime state.
 #include <gtest/gtest.h>
 #include <linux/capability.h>
+#include <signal.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <functional>
 
 #include "basic/fs-util.h"
+#include "basic/unique.h"
 #include "runtime/capabilities.h"
 #include "runtime/cgroup.h"
 #include "runtime/environment.h"
@@ -140,6 +147,117 @@ TEST(Seccomp, CompiledProgramIsCachedAndReused) {
     ASSERT_TRUE(other);
     EXPECT_NE(other->cache_path, first->cache_path);
     (void)remove_tree(dir);
+}
+
+TEST(Seccomp, JsonProfilesAdmitTheCompatAbiOnlyWhenTheyListIt) {
+    EXPECT_EQ(default_seccomp_profile().abis, SeccompAbis::NativeAndCompat);
+    auto plain = parse_seccomp_profile(R"({"defaultAction": "SCMP_ACT_ALLOW"})", "a.json");
+    ASSERT_TRUE(plain);
+    EXPECT_EQ(plain->abis, SeccompAbis::Native);
+    if (!*seccomp_compat_abi()) GTEST_SKIP() << "no compat ABI on this architecture";
+    auto listed = parse_seccomp_profile(
+        fmt::format(R"({{"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["{}", "{}"]}})", seccomp_native_abi(),
+                    seccomp_compat_abi()),
+        "b.json");
+    ASSERT_TRUE(listed);
+    EXPECT_EQ(listed->abis, SeccompAbis::NativeAndCompat);
+    auto mapped = parse_seccomp_profile(
+        fmt::format(R"({{"defaultAction": "SCMP_ACT_ALLOW",
+                        "archMap": [{{"architecture": "{}", "subArchitectures": ["{}", "SCMP_ARCH_X32"]}}]}})",
+                    seccomp_native_abi(), seccomp_compat_abi()),
+        "c.json");
+    ASSERT_TRUE(mapped);
+    EXPECT_EQ(mapped->abis, SeccompAbis::NativeAndCompat);
+}
+
+#if defined(__x86_64__)
+// A system call through the i386 ABI (int $0x80) and through the x32 ABI, from 64-bit code.
+long i386_syscall(long nr, long a = 0) {
+    long ret;
+    asm volatile("int $0x80" : "=a"(ret) : "a"(nr), "b"(a), "c"(0), "d"(0) : "r8", "r9", "r10", "r11", "memory");
+    return ret;
+}
+long x32_syscall(long nr) {
+    long ret;
+    asm volatile("syscall" : "=a"(ret) : "a"(nr | 0x40000000L) : "rcx", "r11", "memory");
+    return ret;
+}
+constexpr long kI386Getpid = 20, kI386Personality = 136, kI386KexecLoad = 283, kX32Getpid = 39;
+
+// Runs `body` in a child under `program` (or none); its wait status.
+int under_filter(const SeccompProgram* program, const std::function<int()>& body) {
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        if (program) {
+            ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+            if (install_seccomp(program->bpf.data(), program->bpf.size()) < 0) ::_exit(100);
+        }
+        ::_exit(body());
+    }
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    return status;
+}
+
+bool exited_zero(int status) { return WIFEXITED(status) && WEXITSTATUS(status) == 0; }
+bool killed_by_sigsys(int status) { return WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS; }
+
+// The decision in docs/SECURITY.md: 32-bit x86 programs run under the same rules as 64-bit ones
+// (Docker's amd64 profile does the same); x32 calls, which Docker also admits, kill the process.
+TEST(Seccomp, DefaultFilterRunsI386CallsUnderTheSameRulesAndKillsX32Calls) {
+    auto getpid_i386 = [] { return i386_syscall(kI386Getpid) == ::syscall(SYS_getpid) ? 0 : 1; };
+    if (!exited_zero(under_filter(nullptr, getpid_i386))) GTEST_SKIP() << "the kernel runs no i386 code";
+    const auto& p = default_seccomp_profile();
+    auto rules = resolve_seccomp_rules(p, default_capabilities(), "6.1.0");
+    auto both = compile_seccomp(p.default_action, p.default_errno, rules, "", p.abis);
+    ASSERT_TRUE(both) << both.error().what();
+    EXPECT_TRUE(exited_zero(under_filter(&*both, getpid_i386)));
+    // Denied by the allow-list, and by an argument rule (personality: only harmless personas).
+    EXPECT_TRUE(exited_zero(under_filter(&*both, [] { return i386_syscall(kI386KexecLoad) == -EPERM ? 0 : 1; })));
+    EXPECT_TRUE(exited_zero(under_filter(&*both, [] {
+        bool query_ok = i386_syscall(kI386Personality, 0xffffffffL) >= 0;
+        bool no_randomize_denied = i386_syscall(kI386Personality, 0x0040000L) == -EPERM;
+        return query_ok && no_randomize_denied ? 0 : 1;
+    })));
+    EXPECT_TRUE(killed_by_sigsys(under_filter(&*both, [] { return x32_syscall(kX32Getpid) >= 0 ? 0 : 0; })));
+    // A native-only filter (a JSON profile that does not list the i386 ABI) kills i386 calls.
+    auto native = compile_seccomp(p.default_action, p.default_errno, rules, "", SeccompAbis::Native);
+    ASSERT_TRUE(native);
+    EXPECT_TRUE(killed_by_sigsys(under_filter(&*native, getpid_i386)));
+    EXPECT_TRUE(exited_zero(under_filter(&*native, [] { return ::syscall(SYS_getpid) > 0 ? 0 : 1; })));
+}
+#endif
+
+TEST(Seccomp, UsesTheCachedProgramOnlyWhenItsStoredKeyMatches) {
+    char dir[] = "/tmp/berth-seccomp-XXXXXX";
+    ASSERT_TRUE(::mkdtemp(dir));
+    ScopeExit cleanup([&] { (void)remove_tree(dir); });
+    const auto& p = default_seccomp_profile();
+    auto rules = resolve_seccomp_rules(p, default_capabilities(), "6.1.0");
+    auto first = compile_seccomp(p.default_action, p.default_errno, rules, dir);
+    ASSERT_TRUE(first) << first.error().what();
+    ASSERT_EQ(first->cache_path.substr(first->cache_path.size() - 4), ".bpf");
+    const std::string key_path = first->cache_path.substr(0, first->cache_path.size() - 4) + ".key";
+    auto key = read_file(key_path);
+    ASSERT_TRUE(key) << "the key is stored next to the program";
+    EXPECT_NE(key->find("libseccomp "), std::string::npos);
+
+    // A (different, well-formed) program under the matching key is what the next start loads:
+    // proof that the cache is read rather than recompiled.
+    const std::string marker(8, '\x06');  // one sock_filter: BPF_RET
+    ASSERT_TRUE(write_file_atomic(first->cache_path, marker, 0600));
+    auto cached = compile_seccomp(p.default_action, p.default_errno, rules, dir);
+    ASSERT_TRUE(cached);
+    EXPECT_EQ(std::string(cached->bpf.begin(), cached->bpf.end()), marker);
+
+    // The same file under a key that differs (another profile whose hash collided) is not used:
+    // the program is rebuilt and the entry rewritten for this key.
+    ASSERT_TRUE(write_file_atomic(key_path, "some other profile\n", 0600));
+    auto rebuilt = compile_seccomp(p.default_action, p.default_errno, rules, dir);
+    ASSERT_TRUE(rebuilt);
+    EXPECT_EQ(rebuilt->bpf, first->bpf);
+    EXPECT_EQ(read_file(key_path).value_or(""), *key);
+    EXPECT_EQ(read_file(first->cache_path).value_or("").size(), first->bpf.size());
 }
 
 const char* kPasswd = "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n";
@@ -294,6 +412,93 @@ TEST(MountPlan, BadSourcesAreNamed) {
     EXPECT_FALSE(plan_mounts(in));
 }
 
+TEST(MountPlan, VolumesAreBoundFromTheStoreOrMountedFromTheirDevice) {
+    config::Declaration d;
+    config::Mount dir;
+    dir.type = config::MountType::Volume;
+    dir.source = "cache";
+    dir.target = "/var/cache/app";
+    d.mounts.push_back(dir);
+    config::Mount dev;
+    dev.type = config::MountType::Volume;
+    dev.source = "db";
+    dev.target = "/db";
+    dev.read_only = true;
+    d.mounts.push_back(dev);
+    auto in = inputs(d);
+    store::MountSpec bind;
+    bind.kind = store::MountSpec::Kind::Bind;
+    bind.source = "/srv/data";
+    in.volumes["cache"] = bind;
+    store::MountSpec block;
+    block.kind = store::MountSpec::Kind::Block;
+    block.source = "/dev/fuse";  // any existing non-directory stands for the thin device
+    block.fstype = "ext4";
+    block.options = "discard";
+    in.volumes["db"] = block;
+    auto plan = plan_mounts(in);
+    ASSERT_TRUE(plan) << plan.error().what();
+    auto find = [&](const std::string& target) {
+        return std::find_if(plan->ops.begin(), plan->ops.end(), [&](const MountOp& o) { return o.target == target; });
+    };
+    auto c = find("/var/cache/app");
+    ASSERT_NE(c, plan->ops.end());
+    EXPECT_EQ(c->kind, MountOp::Kind::BindHost);
+    EXPECT_EQ(c->source, "/srv/data");
+    EXPECT_TRUE(c->target_is_dir);
+    EXPECT_FALSE(c->read_only);
+    EXPECT_TRUE(c->detached);     // attached from a tree the supervisor opens
+    EXPECT_FALSE(c->take_owner);  // not new: keeps its owner
+    auto b = find("/db");
+    ASSERT_NE(b, plan->ops.end());
+    EXPECT_EQ(b->kind, MountOp::Kind::Mount);
+    EXPECT_EQ(b->source, "/dev/fuse");
+    EXPECT_EQ(b->fstype, "ext4");
+    EXPECT_EQ(b->data, "discard");
+    EXPECT_EQ(b->flags, static_cast<unsigned long>(MS_NOSUID | MS_NODEV));
+    // read_only per mount (bind + remount), not per superblock, which other containers share.
+    ASSERT_NE(b + 1, plan->ops.end());
+    EXPECT_EQ(b[1].kind, MountOp::Kind::ReadOnly);
+    EXPECT_EQ(b[1].target, "/db");
+    EXPECT_FALSE(b[1].optional);
+    // The store may hand out a read-only volume: honoured even when the declaration does not ask.
+    in.volumes["cache"].read_only = true;
+    in.new_volumes = {"cache"};
+    plan = plan_mounts(in);
+    ASSERT_TRUE(plan);
+    EXPECT_TRUE(find("/var/cache/app")->read_only);
+    EXPECT_TRUE(find("/var/cache/app")->take_owner);  // new: seeded from the image's directory
+}
+
+TEST(MountPlan, VolumeProblemsAreNamed) {
+    config::Declaration d;
+    config::Mount v;
+    v.type = config::MountType::Volume;
+    v.source = "data";
+    v.target = "/data";
+    d.mounts.push_back(v);
+    auto in = inputs(d);
+    auto plan = plan_mounts(in);
+    ASSERT_FALSE(plan);
+    EXPECT_EQ(plan.error().message, "volume 'data' was not prepared by the store");
+    store::MountSpec gone;
+    gone.source = "/srv/vanished";
+    in.volumes["data"] = gone;
+    plan = plan_mounts(in);
+    ASSERT_FALSE(plan);
+    EXPECT_EQ(plan.error().message, "volume 'data': '/srv/vanished' is not a directory");
+    store::MountSpec block;
+    block.kind = store::MountSpec::Kind::Block;
+    block.source = "/dev/fuse";
+    block.fstype = "ext4";
+    in.volumes["data"] = block;
+    in.user_namespace = true;
+    plan = plan_mounts(in);
+    ASSERT_FALSE(plan);
+    EXPECT_EQ(plan.error().code, EOPNOTSUPP);
+    EXPECT_NE(plan.error().what().find("volume 'data'"), std::string::npos);
+}
+
 TEST(Cgroup, ResourcesMapToFilesAndMissingControllersAreReported) {
     config::Resources r;
     r.memory_max = 256 << 20;
@@ -349,6 +554,34 @@ TEST(State, RoundTripsThroughJson) {
     EXPECT_EQ(back->groups, s.groups);
     EXPECT_EQ(back->seccomp, s.seccomp);
     EXPECT_FALSE(state_from_json("{}", "t"));
+}
+
+TEST(State, CarriesWhatTheTeardownAfterAHandOverNeeds) {
+    RuntimeState s;
+    s.name = "web";
+    s.cgroup = "/sys/fs/cgroup/berth/web";
+    s.teardown.cgroup_remove = "/sys/fs/cgroup/berth/web";
+    s.teardown.cgroup_prune = "/sys/fs/cgroup/berth";
+    s.teardown.notify_socket = "/run/berth/containers/web.notify";
+    s.teardown.snapshot = true;
+    s.teardown.network = NetworkTeardown{"ve-web", true, "delete chain ip berth c-web-guard\n", true, "br0"};
+    auto back = state_from_json(state_to_json(s), "t");
+    ASSERT_TRUE(back) << back.error().what();
+    EXPECT_EQ(back->teardown.cgroup_remove, s.teardown.cgroup_remove);
+    EXPECT_EQ(back->teardown.cgroup_prune, s.teardown.cgroup_prune);
+    EXPECT_EQ(back->teardown.notify_socket, s.teardown.notify_socket);
+    EXPECT_TRUE(back->teardown.snapshot);
+    ASSERT_TRUE(back->teardown.network);
+    EXPECT_EQ(back->teardown.network->host_interface, "ve-web");
+    EXPECT_TRUE(back->teardown.network->own_link);
+    EXPECT_EQ(back->teardown.network->nft_remove, s.teardown.network->nft_remove);
+    EXPECT_TRUE(back->teardown.network->own_nft);
+    EXPECT_EQ(back->teardown.network->localnet_bridge, "br0");
+    // A container without network keeps "network": null.
+    s.teardown.network.reset();
+    back = state_from_json(state_to_json(s), "t");
+    ASSERT_TRUE(back);
+    EXPECT_FALSE(back->teardown.network);
 }
 
 }  // namespace
