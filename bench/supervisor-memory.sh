@@ -7,7 +7,11 @@
 # Each row is the mean of N samples (one container each). VmRSS counts every resident page the
 # process maps, shared library text included; Pss shares those pages out among their users;
 # RssAnon / Private_Dirty are what the process alone costs.
-# Results: bench/results/supervisor-memory.{txt,md}. Run as root. Not part of CI.
+# Then what the hand-over costs in time, one hyperfine run: `berth run` of /bin/true (done before
+# the 100 ms hand-over delay: nothing to pay) and of `sleep 0.3` (handed over: two extra execs),
+# each with and without berth-supervise.
+# Results: bench/results/supervisor-memory.md and supervisor-time.{json,md}. Run as root. Not
+# part of CI.
 #
 # Usage: bench/supervisor-memory.sh [--samples N]     Environment: BERTH (default build/src/berth/berth)
 set -euo pipefail
@@ -40,6 +44,8 @@ export BERTH_RUN_DIR=$W/run BERTH_STATE_DIR=$W/state
 bash "$top/tests/lib/make-busybox-rootfs.sh" "$W/rootfs" >/dev/null
 printf '[container]\nrootfs = "%s"\ncommand = ["/bin/sleep", "30"]\nephemeral = true\nstop_signal = "SIGKILL"\n' \
   "$W/rootfs" > "$W/$id.toml"
+printf '[container]\nrootfs = "%s"\ncommand = ["/bin/true"]\nephemeral = true\n' "$W/rootfs" > "$W/${id}t.toml"
+printf '[container]\nrootfs = "%s"\ncommand = ["/bin/sleep", "0.3"]\nephemeral = true\n' "$W/rootfs" > "$W/${id}s.toml"
 if command -v crun >/dev/null; then
   mkdir -p "$W/oci" && (cd "$W/oci" && crun spec)
   python3 - "$W" <<'PY'
@@ -107,3 +113,12 @@ fi
     echo "$line |"
   done
 } | tee "$R/supervisor-memory.md"
+
+echo
+hyperfine -N --style basic --warmup 2 --runs "${TIME_RUNS:-20}" \
+  --export-json "$R/supervisor-time.json" --export-markdown "$R/supervisor-time.md" \
+  -n "true: berth-supervise" "$BERTH run $W/${id}t.toml" \
+  -n "true: in-process" "env BERTH_SUPERVISOR= $BERTH run $W/${id}t.toml" \
+  -n "sleep 0.3: berth-supervise" "$BERTH run $W/${id}s.toml" \
+  -n "sleep 0.3: in-process" "env BERTH_SUPERVISOR= $BERTH run $W/${id}s.toml"
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

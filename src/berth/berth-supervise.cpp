@@ -104,10 +104,8 @@ void notify_systemd(const char* text, size_t length) {
 }
 
 // Forwards what a payload may say about the service; never MAINPID (we are the main process).
-// Same filter as relay_notify() in runtime/container.cpp.
+// Same filter as relay_notify() in runtime/container.cpp (supervise-protocol.h).
 void relay_notify(int sock) {
-    static const char* const allowed[] = {"READY=",    "STATUS=",   "RELOADING=",           "STOPPING=",
-                                          "ERRNO=",    "WATCHDOG=", "EXTEND_TIMEOUT_USEC=", "MONOTONIC_USEC="};
     char in[4096], out[4096 + 1];
     ssize_t n = recv(sock, in, sizeof in - 1, MSG_DONTWAIT);
     if (n <= 0) return;
@@ -116,7 +114,7 @@ void relay_notify(int sock) {
     for (char* line = in; line && *line;) {
         char* next = strchr(line, '\n');
         size_t len = next ? static_cast<size_t>(next - line) : strlen(line);
-        for (const char* a : allowed)
+        for (const char* a : kRelayedNotifyFields)
             if (strncmp(line, a, strlen(a)) == 0 && used + len + 1 <= sizeof out - 1) {
                 memcpy(out + used, line, len);
                 used += len;
@@ -266,6 +264,11 @@ int main(int argc, char** argv) {
         status = supervise(s);
         if (restore_tty) tcsetattr(STDIN_FILENO, TCSANOW, &saved);
     }
+
+    // As run_container() does in-process; the teardown below sends nothing to systemd.
+    char stopping[384];
+    int len = snprintf(stopping, sizeof stopping, "STOPPING=1\nSTATUS=Container %s exited with status %d", s.name, status);
+    if (len > 0) notify_systemd(stopping, static_cast<size_t>(len) < sizeof stopping ? static_cast<size_t>(len) : sizeof stopping - 1);
 
     // The teardown runs in the full berth binary; only the lock goes with it.
     const int done_with[] = {s.pidfd, s.signal_fd, s.pty_master, s.notify_socket};

@@ -1,10 +1,12 @@
 // berth image import|list|inspect|rm|tag|export: the image store, through berthd when it is
 // reachable on the system bus, otherwise embedded (see bus/storage.h).
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <ctime>
 
@@ -56,6 +58,113 @@ namespace {
 
 void print_json(const nlohmann::json& j) { std::printf("%s\n", j.dump(2).c_str()); }
 
+// ---- import progress and cancellation ----
+//
+// The import runs in berthd (or in-process when embedded); this process only waits. SIGINT and
+// SIGTERM set a flag that the storage layer turns into Job.Cancel (or the store's cancel flag),
+// then the import's real end is awaited so that "import cancelled" is only said once berthd has
+// removed what it had staged. The handlers are one-shot (SA_RESETHAND): a second Ctrl-C kills
+// the CLI at once; berthd still finishes the cancellation on its own.
+
+std::atomic<bool> g_cancel{false};
+std::atomic<int> g_cancel_signal{0};
+
+void on_cancel_signal(int sig) {
+    g_cancel_signal = sig;
+    g_cancel = true;
+}
+
+class CancelOnSignals {
+public:
+    CancelOnSignals() {
+        struct sigaction sa {};
+        sa.sa_handler = on_cancel_signal;
+        sa.sa_flags = SA_RESETHAND;  // no SA_RESTART: a blocking wait returns EINTR and looks at the flag
+        sigemptyset(&sa.sa_mask);
+        ::sigaction(SIGINT, &sa, &old_int_);
+        ::sigaction(SIGTERM, &sa, &old_term_);
+    }
+    ~CancelOnSignals() {
+        ::sigaction(SIGINT, &old_int_, nullptr);
+        ::sigaction(SIGTERM, &old_term_, nullptr);
+    }
+    CancelOnSignals(const CancelOnSignals&) = delete;
+    CancelOnSignals& operator=(const CancelOnSignals&) = delete;
+
+private:
+    struct sigaction old_int_ {}, old_term_ {};
+};
+
+// Where progress goes: a line redrawn in place on a terminal; one plain final line on stderr when
+// it is not a terminal; nothing with --json. BERTH_PROGRESS=tty|plain|lines|none overrides
+// ("lines": one machine-readable line per change, for logs and tests).
+class ProgressReporter {
+public:
+    enum class Mode { None, Tty, Plain, Lines };
+
+    ProgressReporter(bool json, std::string label) : label_(std::move(label)) {
+        const char* env = std::getenv("BERTH_PROGRESS");
+        std::string_view e = env ? env : "";
+        if (e == "tty")
+            mode_ = Mode::Tty;
+        else if (e == "plain")
+            mode_ = Mode::Plain;
+        else if (e == "lines")
+            mode_ = Mode::Lines;
+        else if (e == "none" || e == "0" || json)
+            mode_ = Mode::None;
+        else
+            mode_ = ::isatty(STDERR_FILENO) ? Mode::Tty : Mode::Plain;
+    }
+
+    bus::ProgressFn fn() {
+        if (mode_ == Mode::None) return {};
+        return [this](double fraction, uint64_t bytes) { update(fraction, bytes); };
+    }
+
+    void update(double fraction, uint64_t bytes, bool force = false) {
+        fraction_ = fraction;
+        bytes_ = bytes;
+        // The embedded store reports every read: redraw at most ten times a second.
+        auto now = std::chrono::steady_clock::now();
+        if (!force && now - last_draw_ < std::chrono::milliseconds(100)) return;
+        last_draw_ = now;
+        if (mode_ == Mode::Lines) {
+            std::string line = fmt::format("import progress: fraction={:.3f} bytes={}", fraction, bytes);
+            if (line != last_) std::fprintf(stderr, "%s\n", line.c_str());
+            last_ = std::move(line);
+        } else if (mode_ == Mode::Tty) {
+            std::string line = text();
+            if (line != last_) std::fprintf(stderr, "\r\033[K%s", line.c_str());
+            last_ = std::move(line);
+            drawn_ = true;
+        }
+    }
+
+    // The import ended (`ok`: it succeeded): finish the in-place line, or print the plain one.
+    void finish(bool ok) {
+        if (ok) fraction_ = 1.0;
+        if (mode_ == Mode::Tty && (drawn_ || ok)) std::fprintf(stderr, "\r\033[K%s\n", text().c_str());
+        if (mode_ == Mode::Plain && ok) std::fprintf(stderr, "%s\n", text().c_str());
+        if (mode_ == Mode::Lines && ok) update(1.0, bytes_, true);
+    }
+
+private:
+    std::string text() const {
+        // While a pipe is read its size is unknown: only the bytes read so far mean something.
+        if (fraction_ <= 0 && bytes_ > 0) return fmt::format("Importing {}: {} read", label_, human_size(bytes_));
+        return fmt::format("Importing {}: {:3.0f}%{}", label_, fraction_ * 100,
+                           bytes_ ? fmt::format(" ({})", human_size(bytes_)) : std::string());
+    }
+
+    Mode mode_ = Mode::None;
+    std::string label_, last_;
+    double fraction_ = 0;
+    uint64_t bytes_ = 0;
+    bool drawn_ = false;
+    std::chrono::steady_clock::time_point last_draw_{};
+};
+
 struct ImageOptions {
     bool json = false, verbose = false;
     std::string source, name, format, ref, new_name, output;
@@ -76,8 +185,18 @@ int do_import(ImageOptions& o) {
     if (!fd) return report_error("image import", fmt::format("open '{}': {}", o.source, std::strerror(errno)));
     auto storage = open_storage_verbose(o.verbose);
     if (!storage) return report_error("image import", storage.error().what());
-    std::atomic<bool> cancel{false};
-    auto image = (*storage)->import_image(fd.get(), o.format, o.name, {}, cancel);
+    ProgressReporter progress(o.json, o.name.empty() ? "'" + o.source + "'" : "'" + o.name + "'");
+    Result<bus::ImageInfo> image = fail(EINVAL, "not started");
+    {
+        CancelOnSignals signals;
+        image = (*storage)->import_image(fd.get(), o.format, o.name, progress.fn(), g_cancel);
+    }
+    progress.finish(static_cast<bool>(image));
+    if (!image && g_cancel) {
+        // Whatever the import's last error was, the user asked it to stop, and it has stopped.
+        report_error("image import", "import cancelled");
+        return 128 + (g_cancel_signal.load() ? g_cancel_signal.load() : SIGINT);
+    }
     if (!image) return report_error("image import", fmt::format("'{}': {}", o.source, image.error().what()));
     if (o.json)
         print_json(bus::to_json(*image));

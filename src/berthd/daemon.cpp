@@ -41,10 +41,12 @@ int Daemon::on_progress_timer(sd_event_source* source, uint64_t usec, void* user
     auto* self = static_cast<Daemon*>(userdata);
     for (auto& [id, job] : self->jobs_) {
         double p = job->progress.load();
-        if (p != job->announced_progress) {
+        uint64_t b = job->bytes_read.load();
+        if (p != job->announced_progress || b != job->announced_bytes) {
             job->announced_progress = p;
+            job->announced_bytes = b;
             sd_bus_emit_properties_changed(self->bus_.get(), job->path.c_str(), bus::kJobInterface, "Progress",
-                                           nullptr);
+                                           "BytesRead", nullptr);
         }
     }
     sd_event_source_set_time(source, usec + 200 * 1000);

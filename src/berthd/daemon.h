@@ -32,7 +32,9 @@ struct Job {
     std::string description;  // image name or ref
     std::string path;
     std::atomic<double> progress{0.0};
+    std::atomic<uint64_t> bytes_read{0};  // input bytes read so far (imports)
     double announced_progress = 0.0;
+    uint64_t announced_bytes = 0;
     std::atomic<bool> cancel{false};
     bus::SlotPtr slot;
 };

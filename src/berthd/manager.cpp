@@ -47,7 +47,10 @@ int method_import_image(sd_bus_message* m, void* userdata, sd_bus_error* ret_err
     Daemon& d = D(userdata);
     std::string fmt_s = format, name_s = name;
     Job& job = d.start_job("import", name_s, [&d, shared_fd, fmt_s, name_s](Job& j) -> Result<std::string> {
-        auto progress = [&j](double p) { j.progress = p; };
+        auto progress = [&j](double p, uint64_t bytes) {
+            j.progress = p;
+            j.bytes_read = bytes;
+        };
         auto image = d.storage().import_image(shared_fd->get(), fmt_s, name_s, progress, j.cancel);
         shared_fd->reset();
         if (!image) return fail(image.error());
@@ -141,11 +144,22 @@ int method_prepare_container(sd_bus_message* m, void* userdata, sd_bus_error* re
     CHECK_VALID(validate_object_name("container", name));
     if (*image) CHECK_VALID(validate_image_ref(image));
     if (int r = require_root(m, ret_error); r < 0) return r;
+    // The caller holds the snapshot until it releases it or exits (its pid from the bus, which
+    // the caller cannot forge; the store adds the start time against pid reuse).
+    pid_t holder = 0;
+    {
+        sd_bus_creds* raw = nullptr;
+        int r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_PID, &raw);
+        if (r < 0) return sd_bus_error_set_errnof(ret_error, r, "Cannot determine the caller's pid: %m");
+        CredsPtr creds(raw);
+        if ((r = sd_bus_creds_get_pid(raw, &holder)) < 0 || holder <= 0)
+            return sd_bus_error_set_errnof(ret_error, r < 0 ? r : -ESRCH, "Cannot determine the caller's pid: %m");
+    }
     Daemon& d = D(userdata);
     std::string name_s = name, image_s = image;
     bool eph = ephemeral;
-    return d.reply_async(m, [&d, name_s, image_s, eph]() -> Result<Appender> {
-        auto prepared = BERTH_TRY(d.storage().prepare_container(name_s, image_s, eph));
+    return d.reply_async(m, [&d, name_s, image_s, eph, holder]() -> Result<Appender> {
+        auto prepared = BERTH_TRY(d.storage().prepare_container(name_s, image_s, eph, holder));
         return Appender([prepared](sd_bus_message* reply) {
             int r = sd_bus_message_append(reply, "s", prepared.snapshot_id.c_str());
             if (r >= 0) r = wire::append_mount(reply, prepared.rootfs);

@@ -154,6 +154,7 @@ int job_property(sd_bus*, const char*, const char*, const char* property, sd_bus
     if (p == "Id") return sd_bus_message_append(reply, "u", job.id);
     if (p == "Type") return sd_bus_message_append(reply, "s", job.type.c_str());
     if (p == "Description") return sd_bus_message_append(reply, "s", job.description.c_str());
+    if (p == "BytesRead") return sd_bus_message_append(reply, "t", job.bytes_read.load());
     return sd_bus_message_append(reply, "d", job.progress.load());
 }
 
@@ -169,6 +170,7 @@ const sd_bus_vtable job_vtable[] = {
     SD_BUS_PROPERTY("Type", "s", job_property, 0, SD_BUS_VTABLE_PROPERTY_CONST),
     SD_BUS_PROPERTY("Description", "s", job_property, 0, SD_BUS_VTABLE_PROPERTY_CONST),
     SD_BUS_PROPERTY("Progress", "d", job_property, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("BytesRead", "t", job_property, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_METHOD("Cancel", "", "", job_cancel, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_VTABLE_END,
 };

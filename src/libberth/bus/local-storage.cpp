@@ -3,6 +3,8 @@
 // lifetime, so an embedded `berth` and a running berthd never write the store at the same time.
 #include <sys/stat.h>
 
+#include <algorithm>
+
 #include "basic/fs-util.h"
 #include "bus/storage.h"
 
@@ -50,13 +52,23 @@ public:
                                    const ProgressFn& progress, const std::atomic<bool>& cancel) override {
         auto fmt_v = BERTH_TRY(import_format(format));
         store::ProgressFn report;
+        // The store restarts bytes_done when it re-reads a spooled pipe; callers see maxima.
+        double fraction = 0;
+        uint64_t bytes = 0;
         if (progress)
-            report = [&progress](const store::ImportProgress& p) {
-                if (p.phase == "done") return progress(1.0);
-                if (p.bytes_total > 0)
-                    return progress(0.95 * static_cast<double>(p.bytes_done) / static_cast<double>(p.bytes_total));
-                if (p.layer_count > 0)
-                    progress(0.95 * static_cast<double>(p.layer_index) / static_cast<double>(p.layer_count));
+            report = [&progress, &fraction, &bytes](const store::ImportProgress& p) {
+                double f = fraction;
+                if (p.phase == "done")
+                    f = 1.0;
+                else if (p.bytes_total > 0)
+                    f = 0.95 * static_cast<double>(std::min(p.bytes_done, p.bytes_total)) / static_cast<double>(p.bytes_total);
+                else if (p.layer_count > 0)
+                    f = 0.95 * static_cast<double>(p.layer_index) / static_cast<double>(p.layer_count);
+                fraction = std::max(fraction, f);
+                uint64_t read = p.bytes_total > 0 ? std::min(p.bytes_done, p.bytes_total) : p.bytes_done;
+                if (p.phase == "done" && p.bytes_total > 0) read = p.bytes_total;
+                bytes = std::max(bytes, read);
+                progress(fraction, bytes);
             };
         struct stat st {};
         if (::fstat(fd, &st) < 0) return fail_errno("inspect the image input");
@@ -87,9 +99,9 @@ public:
         return store_->export_image(ref, fd);
     }
 
-    Result<PreparedContainer> prepare_container(const std::string& name, const std::string& image,
-                                                bool ephemeral) override {
-        auto p = BERTH_TRY(store_->prepare_container(name, image, ephemeral));
+    Result<PreparedContainer> prepare_container(const std::string& name, const std::string& image, bool ephemeral,
+                                                int holder = 0) override {
+        auto p = BERTH_TRY(store_->prepare_container(name, image, ephemeral, holder));
         return PreparedContainer{p.snapshot_id, p.rootfs, p.config};
     }
     Result<> release_container(const std::string& name) override { return store_->release_container(name); }

@@ -1,5 +1,8 @@
 // RemoteStorage: org.berth.Storage1 on the system bus. Long operations (import, export) are jobs:
-// the call returns a job at once and the result arrives as the manager's JobRemoved signal.
+// the call returns a job at once and the result arrives as the manager's JobRemoved signal. While
+// waiting, an import follows the job's Progress/BytesRead (PropertiesChanged) and, once the
+// caller's cancel flag is set (berth image import on SIGINT/SIGTERM), calls Job.Cancel and keeps
+// waiting for JobRemoved, so the caller learns that berthd has cleaned up before it exits.
 #include <cstdlib>
 #include <map>
 
@@ -32,12 +35,12 @@ public:
 
     std::string mode() const override { return "bus"; }
 
-    Result<ImageInfo> import_image(int fd, const std::string& format, const std::string& name, const ProgressFn&,
-                                   const std::atomic<bool>&) override {
+    Result<ImageInfo> import_image(int fd, const std::string& format, const std::string& name,
+                                   const ProgressFn& progress, const std::atomic<bool>& cancel) override {
         BERTH_TRY_VOID(validate_import_format(format));
         auto image_id = BERTH_TRY(run_job("import", [&](sd_bus_message* m) {
             return sd_bus_message_append(m, "hss", fd, format.c_str(), name.c_str());
-        }, "ImportImage"));
+        }, "ImportImage", &progress, &cancel));
         return get_image(image_id);
     }
 
@@ -78,8 +81,9 @@ public:
         return {};
     }
 
-    Result<PreparedContainer> prepare_container(const std::string& name, const std::string& image,
-                                                bool ephemeral) override {
+    // berthd records this process as the holder, from the bus credentials; `holder` is not sent.
+    Result<PreparedContainer> prepare_container(const std::string& name, const std::string& image, bool ephemeral,
+                                                int /*holder*/ = 0) override {
         auto reply = BERTH_TRY(call("PrepareContainer", [&](sd_bus_message* m) {
             return sd_bus_message_append(m, "ssb", name.c_str(), image.c_str(), static_cast<int>(ephemeral));
         }));
@@ -220,9 +224,40 @@ private:
         return 0;
     }
 
+    struct JobProgress {
+        const ProgressFn* fn = nullptr;
+        double fraction = 0;
+        uint64_t bytes = 0;
+    };
+
+    static int on_job_properties(sd_bus_message* m, void* userdata, sd_bus_error*) noexcept {
+        auto& p = *static_cast<JobProgress*>(userdata);
+        const char* interface;
+        if (sd_bus_message_read(m, "s", &interface) < 0 || std::string_view(interface) != kJobInterface) return 0;
+        int r = sd_bus_message_enter_container(m, 'a', "{sv}");
+        bool changed = false;
+        while (r > 0 && (r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
+            const char* key;
+            if ((r = sd_bus_message_read(m, "s", &key)) < 0) break;
+            std::string_view k = key;
+            if (k == "Progress")
+                r = sd_bus_message_read(m, "v", "d", &p.fraction), changed = true;
+            else if (k == "BytesRead")
+                r = sd_bus_message_read(m, "v", "t", &p.bytes), changed = true;
+            else
+                r = sd_bus_message_skip(m, "v");
+            if (r < 0) break;
+            r = sd_bus_message_exit_container(m);
+        }
+        if (r >= 0 && changed && p.fn && *p.fn) (*p.fn)(p.fraction, p.bytes);
+        return 0;
+    }
+
     // Subscribes to JobRemoved before starting the job (no lost signal), starts it, then waits for
-    // its completion. Returns the job's image id.
-    Result<std::string> run_job(const char* what, const Filler& fill, const char* method) {
+    // its completion. Returns the job's image id. With `cancel`, the wait wakes every 100 ms (and on
+    // signals) to look at the flag; once it is set the job is cancelled and its end awaited.
+    Result<std::string> run_job(const char* what, const Filler& fill, const char* method,
+                                const ProgressFn* progress = nullptr, const std::atomic<bool>* cancel = nullptr) {
         std::map<uint32_t, JobResult> results;
         sd_bus_slot* raw_slot = nullptr;
         int r = sd_bus_match_signal(bus_.get(), &raw_slot, kService, kManagerPath, kManagerInterface, "JobRemoved",
@@ -238,18 +273,40 @@ private:
         uint32_t id;
         const char* path;
         if ((r = sd_bus_message_read(reply.get(), "uo", &id, &path)) < 0) return fail(-r, "parse {} reply", method);
+        std::string job_path = path;
+        JobProgress job_progress{progress};
+        SlotPtr progress_slot;
+        if (progress && *progress) {
+            // Subscribed after the job started: changes before this are not seen, later ones are.
+            r = sd_bus_match_signal(bus_.get(), &raw_slot, kService, job_path.c_str(), "org.freedesktop.DBus.Properties",
+                                    "PropertiesChanged", on_job_properties, &job_progress);
+            if (r < 0) return fail(-r, "{}: subscribe to job progress", what);
+            progress_slot.reset(raw_slot);
+        }
+        bool cancel_sent = false;
         for (;;) {
             auto it = results.find(id);
             if (it != results.end()) {
                 auto& j = it->second;
                 if (j.status == "done") return j.image;
+                if (j.status == "canceled") return fail(ECANCELED, "{} cancelled", what);
                 return fail(Error{j.code, j.error});
             }
             if (lost) return fail(ECONNRESET, "{}: berthd exited before the job finished", what);
+            if (cancel && cancel->load() && !cancel_sent) {
+                cancel_sent = true;
+                BusError error;
+                r = sd_bus_call_method(bus_.get(), kService, job_path.c_str(), kJobInterface, "Cancel", error.get(),
+                                       nullptr, "");
+                // UnknownObject: the job ended meanwhile; its JobRemoved is on the way.
+                if (r < 0 && !sd_bus_error_has_name(error.get(), SD_BUS_ERROR_UNKNOWN_OBJECT))
+                    return fail(error_from_bus(error.get(), r, fmt::format("cancel the {} job", what)));
+            }
             r = sd_bus_process(bus_.get(), nullptr);
             if (r < 0) return fail(-r, "{}: connection to berthd lost", what);
             if (r > 0) continue;
-            r = sd_bus_wait(bus_.get(), UINT64_MAX);
+            r = sd_bus_wait(bus_.get(), cancel ? 100 * 1000 : UINT64_MAX);
+            if (r == -EINTR) continue;
             if (r < 0) return fail(-r, "{}: wait for berthd", what);
         }
     }

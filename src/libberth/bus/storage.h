@@ -75,8 +75,10 @@ struct PreparedContainer {
     store::ImageConfig config;
 };
 
-// Progress from 0.0 to 1.0; may be called from a worker thread.
-using ProgressFn = std::function<void(double)>;
+// Import progress: `fraction` from 0.0 to 1.0 (stays 0 while the input's size is unknown, e.g.
+// while a pipe is still being read) and the bytes of input read so far; both only grow. May be
+// called from a worker thread.
+using ProgressFn = std::function<void(double fraction, uint64_t bytes_read)>;
 
 class Storage {
 public:
@@ -97,8 +99,11 @@ public:
     // `format`: "oci-archive" (default) or "rootfs". Writes to `fd`.
     virtual Result<> export_image(const std::string& ref, int fd, const std::string& format) = 0;
 
+    // The snapshot stays in use (RemoveContainer: EBUSY) until released or until the process
+    // that prepared it exits: `holder` (0 = the calling process; berthd passes its bus caller's
+    // pid, and over the bus the caller is always the holder).
     virtual Result<PreparedContainer> prepare_container(const std::string& name, const std::string& image,
-                                                        bool ephemeral) = 0;
+                                                        bool ephemeral, int holder = 0) = 0;
     virtual Result<> release_container(const std::string& name) = 0;
     virtual Result<> remove_container(const std::string& name) = 0;
     virtual Result<ImageInfo> commit_container(const std::string& name, const std::string& image_name) = 0;

@@ -37,6 +37,7 @@
 #include "runtime/paths.h"
 #include "runtime/seccomp-compile.h"
 #include "runtime/spawn.h"
+#include "runtime/supervise-protocol.h"
 #include "runtime/state.h"
 #include "runtime/user-namespace.h"
 
@@ -209,8 +210,7 @@ void relay_notify(int sock) {
     buf[n] = '\0';
     std::string out;
     for (const auto& line : split(std::string(buf, static_cast<size_t>(n)), '\n')) {
-        for (const char* allowed : {"READY=", "STATUS=", "RELOADING=", "STOPPING=", "ERRNO=", "WATCHDOG=",
-                                    "EXTEND_TIMEOUT_USEC=", "MONOTONIC_USEC="})
+        for (const char* allowed : kRelayedNotifyFields)
             if (line.rfind(allowed, 0) == 0) out += line + "\n";
     }
     if (!out.empty()) ::sd_notify(0, out.c_str());

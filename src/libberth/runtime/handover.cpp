@@ -2,11 +2,12 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
-#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <vector>
 
 #include "basic/fs-util.h"
@@ -27,11 +28,32 @@ Error errno_error(std::string message) {
     return Error{saved > 0 ? saved : EIO, std::move(message)};
 }
 
+// True if the executable at `fd` carries our protocol string: a berth-supervise from another build
+// (a stale install next to a new berth) would misread its argv and lose the container, so it is
+// never started; the caller supervises in-process instead.
+bool speaks_our_protocol(int fd) {
+    struct stat st {};
+    if (::fstat(fd, &st) < 0 || st.st_size <= 0 || st.st_size > (64 << 20)) return false;
+    size_t size = static_cast<size_t>(st.st_size);
+    void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (map == MAP_FAILED) return false;
+    bool found = ::memmem(map, size, kSuperviseProtocol, std::strlen(kSuperviseProtocol) + 1) != nullptr;
+    ::munmap(map, size);
+    return found;
+}
+
 }  // namespace
 
 Error hand_over_supervision(const std::string& supervisor_exe, const std::string& teardown_exe,
                             const std::string& name, int stop_signal, int stop_requests, const HandoverFds& fds) {
     if (::access(supervisor_exe.c_str(), X_OK) < 0) return errno_error(fmt::format("'{}'", supervisor_exe));
+    {
+        UniqueFd exe(::open(supervisor_exe.c_str(), O_RDONLY | O_CLOEXEC));
+        if (!exe) return errno_error(fmt::format("open '{}'", supervisor_exe));
+        if (!speaks_our_protocol(exe.get()))
+            return Error{EPROTO, fmt::format("'{}' does not speak {} (from another build?)", supervisor_exe,
+                                             kSuperviseProtocol)};
+    }
     // An fd, not a path: the teardown runs the very binary that started the container, even if a
     // package upgrade replaced the file meanwhile.
     UniqueFd teardown(::open(teardown_exe.c_str(), O_PATH | O_CLOEXEC));
@@ -83,7 +105,6 @@ Result<int> teardown_handed_over(const std::string& name, int status, int lock_f
     // Held until we exit, by us alone: nothing the teardown might start inherits it.
     ::fcntl(lock_fd, F_SETFD, FD_CLOEXEC);
 
-    ::sd_notifyf(0, "STOPPING=1\nSTATUS=Container %s exited with status %d", name.c_str(), status);
     const std::string path = state_file_path(name);
     auto text = read_file(path);
     Result<RuntimeState> st = text ? state_from_json(*text, path) : Result<RuntimeState>(Unexpected(text.error()));

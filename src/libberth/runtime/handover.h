@@ -24,12 +24,13 @@ struct HandoverFds {
 Error hand_over_supervision(const std::string& supervisor_exe, const std::string& teardown_exe,
                             const std::string& name, int stop_signal, int stop_requests, const HandoverFds& fds);
 
-// `berth internal-teardown`: undoes what run_container() set up for `name`, from its runtime state
-// file ("teardown"): kills what is left in the payload cgroup and removes it, removes the host
-// side of the network, releases the store snapshot, unlinks the notify socket, the state file and
-// the lock. `lock_fd` must be the inherited, flocked NAME.lock (so a container whose supervisor is
-// alive cannot be torn down by hand). Returns `status` (the payload's), or an error if the cgroup
-// could not be removed (as run_container()).
+// `berth internal-teardown` (berth-supervise has sent STOPPING=1 already): undoes what
+// run_container() set up for `name`, from its runtime state file ("teardown"): kills what is left
+// in the payload cgroup and removes it, removes the host side of the network, releases the store
+// snapshot, unlinks the notify socket, the state file and the lock. `lock_fd` must be the
+// inherited, flocked NAME.lock (so a container whose supervisor is alive cannot be torn down by
+// hand). Returns `status` (the payload's), or an error if the cgroup could not be removed (as
+// run_container()).
 Result<int> teardown_handed_over(const std::string& name, int status, int lock_fd);
 
 }  // namespace berth::runtime

@@ -4,7 +4,8 @@
 // Once the payload has run for RunOptions::handover_delay_ms (so that a quick command never pays
 // for two execs), `berth run` execve()s berth-supervise in the SAME process, so MAINPID,
 // the cgroup, the flock on NAME.lock, the blocked signal mask and the open fds all carry over.
-// When the payload has exited, berth-supervise execve()s the full berth binary (through an O_PATH
+// When the payload has exited, berth-supervise sends systemd STOPPING=1 (by hand: a datagram to
+// $NOTIFY_SOCKET) and execve()s the full berth binary (through an O_PATH
 // fd opened before the first exec, so a replaced binary does not matter) as
 //   berth internal-teardown --status S --lock-fd L NAME
 // which undoes what the RAII owners of run_container() would have undone, from the runtime state
@@ -34,6 +35,12 @@ enum SuperviseArg {
     kArgTeardownExe,   // O_PATH fd of the full berth binary
     kSuperviseArgc,
 };
+
+// What a payload may tell systemd through the notify relay (notify = "container"), used by both
+// supervisors: never MAINPID, the supervisor is the service's main process.
+inline constexpr const char* kRelayedNotifyFields[] = {"READY=",    "STATUS=",   "RELOADING=",
+                                                       "STOPPING=", "ERRNO=",    "WATCHDOG=",
+                                                       "EXTEND_TIMEOUT_USEC=", "MONOTONIC_USEC="};
 
 // The hidden `berth` subcommand berth-supervise executes at the end.
 inline constexpr const char* kTeardownCommand = "internal-teardown";

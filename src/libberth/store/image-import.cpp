@@ -176,6 +176,23 @@ struct Progress {
     }
 };
 
+struct ArchiveInput {
+    int fd;
+    const std::atomic<bool>* cancel;
+    std::vector<char> buf = std::vector<char>(1 << 20);
+    static la_ssize_t read(struct archive* a, void* data, const void** out) {
+        auto* in = static_cast<ArchiveInput*>(data);
+        ssize_t n = read_input(in->fd, in->buf.data(), in->buf.size(), in->cancel);
+        if (n < 0) {
+            int err = errno;
+            archive_set_error(a, err, "%s", err == ECANCELED ? "import cancelled" : "read failed");
+            return -1;
+        }
+        *out = in->buf.data();
+        return n;
+    }
+};
+
 // Streams an archive's members into stage/in/, hashing each one.
 Result<> stage_archive(int fd, const std::string& stage, Input& in, Progress& progress, const std::atomic<bool>* cancel) {
     BERTH_TRY_VOID(mkdir_p(stage + "/in", 0700));
@@ -183,7 +200,9 @@ Result<> stage_archive(int fd, const std::string& stage, Input& in, Progress& pr
     archive_read_support_format_tar(a.get());
     archive_read_support_format_gnutar(a.get());
     archive_read_support_filter_all(a.get());
-    if (archive_read_open_fd(a.get(), fd, 1 << 20) != ARCHIVE_OK)
+    // Reads through read_input() so a cancel is noticed while a pipe's writer stalls.
+    ArchiveInput src{fd, cancel};
+    if (archive_read_open(a.get(), &src, nullptr, ArchiveInput::read, nullptr) != ARCHIVE_OK)
         return fail(EIO, "open archive: {}", archive_error_string(a.get()));
     std::vector<char> buf(1 << 20);
     size_t count = 0;
@@ -192,6 +211,7 @@ Result<> stage_archive(int fd, const std::string& stage, Input& in, Progress& pr
         struct archive_entry* e = nullptr;
         int r = archive_read_next_header(a.get(), &e);
         if (r == ARCHIVE_EOF) break;
+        if (r != ARCHIVE_OK && r != ARCHIVE_WARN && cancel && cancel->load()) return fail(ECANCELED, "import cancelled");
         if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
             return fail(EIO, "read archive{}: {}", e && archive_entry_pathname(e) ? fmt::format(" member '{}'", archive_entry_pathname(e)) : "",
                         archive_error_string(a.get()));
@@ -228,6 +248,7 @@ Result<> stage_archive(int fd, const std::string& stage, Input& in, Progress& pr
         Sha256 h;
         for (;;) {
             la_ssize_t n = archive_read_data(a.get(), buf.data(), buf.size());
+            if (n < 0 && cancel && cancel->load()) return fail(ECANCELED, "import cancelled");
             if (n < 0) return fail(EIO, "archive member '{}': {}", name, archive_error_string(a.get()));
             if (n == 0) break;
             h.update(buf.data(), static_cast<size_t>(n));
@@ -702,14 +723,19 @@ Result<ImageInfo> import_from_fd(Store::Impl& s, int fd, ImportFormat format, st
             if (!spooled) return fail_errno("spool input");
             std::vector<char> buf(1 << 20);
             for (;;) {
-                ssize_t n = ::read(fd, buf.data(), buf.size());
-                if (n < 0 && errno == EINTR) continue;
+                ssize_t n = read_input(fd, buf.data(), buf.size(), cancel);
+                if (n < 0 && errno == ECANCELED) return fail(ECANCELED, "import cancelled");
                 if (n < 0) return fail_errno("read input");
                 if (n == 0) break;
                 BERTH_TRY_VOID(write_all(spooled.get(), std::string_view(buf.data(), static_cast<size_t>(n))));
+                progress.p.bytes_done += static_cast<uint64_t>(n);
+                progress("reading");
             }
             ::lseek(spooled.get(), 0, SEEK_SET);
             fd = spooled.get();
+            // The rest reads the spooled copy, whose size is known.
+            progress.p.bytes_total = progress.p.bytes_done;
+            progress.p.bytes_done = 0;
         }
         format = BERTH_TRY(sniff(fd));
     }

@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -50,12 +51,12 @@ struct Pipeline {
 la_ssize_t input_read(struct archive* a, void* data, const void** buf) {
     auto* p = static_cast<Pipeline*>(data);
     for (;;) {
-        ssize_t n = ::read(p->fd, p->in_buf.data(), p->in_buf.size());
-        if (n < 0 && errno == EINTR) continue;
+        ssize_t n = read_input(p->fd, p->in_buf.data(), p->in_buf.size(), p->options->cancel);
         if (n < 0) {
+            int err = errno;
             p->failed = true;
-            p->io_error = Error{errno, "read layer input"};
-            archive_set_error(a, errno, "read failed");
+            p->io_error = err == ECANCELED ? Error{ECANCELED, "import cancelled"} : Error{err, "read layer input"};
+            archive_set_error(a, err, "read failed");
             return -1;
         }
         if (n > 0) {
@@ -543,6 +544,24 @@ Result<ExtractResult> extract_layer(int fd, const std::string& dest, const Extra
     out.diff_id = p.hash_diff ? p.diff_hash.finish() : out.blob_digest;
     out.size = p.diff_size;
     return out;
+}
+
+ssize_t read_input(int fd, void* buf, size_t size, const std::atomic<bool>* cancel) {
+    for (;;) {
+        if (cancel) {
+            if (cancel->load()) {
+                errno = ECANCELED;
+                return -1;
+            }
+            struct pollfd pfd {fd, POLLIN, 0};
+            int r = ::poll(&pfd, 1, 100);
+            if (r < 0 && errno != EINTR) return -1;
+            if (r <= 0) continue;
+        }
+        ssize_t n = ::read(fd, buf, size);
+        if (n < 0 && (errno == EINTR || (cancel && errno == EAGAIN))) continue;
+        return n;
+    }
 }
 
 }  // namespace berth::store

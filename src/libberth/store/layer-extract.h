@@ -45,4 +45,10 @@ struct ExtractResult {
 // is already stored).
 Result<ExtractResult> extract_layer(int fd, const std::string& dest, const ExtractOptions& options);
 
+// read(2) for import input that may be a pipe whose writer stalls (`berth image import -`): with
+// a `cancel` flag it waits in poll() and looks at the flag every 100 ms, so a cancelled import
+// never hangs in a blocking read. Returns the bytes read, 0 at end of input, or -1 with errno set
+// (ECANCELED once `cancel` is set). EINTR is retried.
+ssize_t read_input(int fd, void* buf, size_t size, const std::atomic<bool>* cancel);
+
 }  // namespace berth::store

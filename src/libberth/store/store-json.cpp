@@ -91,6 +91,10 @@ void from_json(const json& j, MountSpec& v) {
 void to_json(json& j, const ContainerInfo& v) {
     j = json{{"name", v.name},           {"image_id", v.image_id}, {"snapshot_id", v.snapshot_id},
              {"ephemeral", v.ephemeral}, {"created", v.created}, {"in_use", v.in_use}};
+    if (v.holder_pid > 0) {
+        j["in_use_pid"] = v.holder_pid;
+        j["in_use_start_time"] = v.holder_start_time;
+    }
 }
 void from_json(const json& j, ContainerInfo& v) {
     get_opt(j, "name", v.name);
@@ -99,6 +103,8 @@ void from_json(const json& j, ContainerInfo& v) {
     get_opt(j, "ephemeral", v.ephemeral);
     get_opt(j, "created", v.created);
     get_opt(j, "in_use", v.in_use);
+    get_opt(j, "in_use_pid", v.holder_pid);
+    get_opt(j, "in_use_start_time", v.holder_start_time);
 }
 
 void to_json(json& j, const PreparedContainer& v) {

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <ctime>
+#include <sstream>
 
 #include "basic/fs-util.h"
 #include "basic/string-util.h"
@@ -386,7 +387,37 @@ static Result<> check_name(std::string_view kind, std::string_view name) {
     return {};
 }
 
-Result<PreparedContainer> Store::prepare_container(std::string_view name, std::string_view image_ref, bool ephemeral) {
+Result<uint64_t> process_start_time(int pid) {
+    auto stat = read_file(fmt::format("/proc/{}/stat", pid));
+    if (!stat) return fail(stat.error().code, "read the start time of process {}", pid);
+    // "PID (COMM) STATE PPID ...": COMM may hold spaces and parentheses, so count fields after
+    // the last ')'. STATE is field 3; starttime is field 22.
+    auto close = stat->rfind(')');
+    if (close == std::string::npos) return fail(EINVAL, "unexpected /proc/{}/stat", pid);
+    std::istringstream fields(stat->substr(close + 1));
+    std::string field;
+    for (int i = 3; i <= 22; ++i)
+        if (!(fields >> field)) return fail(EINVAL, "unexpected /proc/{}/stat", pid);
+    return std::strtoull(field.c_str(), nullptr, 10);
+}
+
+bool container_in_use(const ContainerInfo& c) {
+    if (!c.in_use) return false;
+    if (c.holder_pid <= 0) return true;  // holder unknown (old record): in use until released
+    auto start = process_start_time(c.holder_pid);
+    return start && *start == c.holder_start_time;
+}
+
+// Marks `c` in use by `holder` (0 = this process).
+static void set_holder(ContainerInfo& c, int holder) {
+    c.in_use = true;
+    c.holder_pid = holder > 0 ? holder : static_cast<int>(::getpid());
+    // A holder already gone gets start time 0, which no live process has: the mark is stale.
+    c.holder_start_time = process_start_time(c.holder_pid).value_or(0);
+}
+
+Result<PreparedContainer> Store::prepare_container(std::string_view name, std::string_view image_ref, bool ephemeral,
+                                                   int holder) {
     auto& s = *impl_;
     BERTH_TRY_VOID(check_name("container", name));
     std::lock_guard lock(s.mu);
@@ -400,9 +431,11 @@ Result<PreparedContainer> Store::prepare_container(std::string_view name, std::s
         out.snapshot_id = it->second.snapshot_id;
         out.image_id = it->second.image_id;
         out.rootfs = BERTH_TRY_CTX(s.backend->snapshot_mount(out.snapshot_id), fmt::format("prepare container '{}'", name));
-        if (!it->second.in_use) {
-            ContainerInfo c = it->second;
-            c.in_use = true;
+        // The latest preparer holds it (a restarted runtime replaces a dead one).
+        ContainerInfo c = it->second;
+        set_holder(c, holder);
+        if (!it->second.in_use || c.holder_pid != it->second.holder_pid ||
+            c.holder_start_time != it->second.holder_start_time) {
             BERTH_TRY_VOID(write_file_atomic(s.path("containers/" + key + ".json"), json(c).dump(2) + "\n"));
             it->second = c;
         }
@@ -420,7 +453,7 @@ Result<PreparedContainer> Store::prepare_container(std::string_view name, std::s
     c.snapshot_id = snapshot_id_for(name, ephemeral);
     c.ephemeral = ephemeral;
     c.created = now_seconds();
-    c.in_use = true;
+    set_holder(c, holder);
     std::optional<std::string> layer;
     if (image && !image->top_layer.empty()) layer = image->top_layer;
     out.rootfs = BERTH_TRY_CTX(s.backend->prepare_snapshot(c.snapshot_id, layer), fmt::format("prepare container '{}'", name));
@@ -461,6 +494,8 @@ Result<> Store::release_container(std::string_view name) {
     if (it->second.in_use) {
         ContainerInfo c = it->second;
         c.in_use = false;
+        c.holder_pid = 0;
+        c.holder_start_time = 0;
         BERTH_TRY_VOID(write_file_atomic(s.path("containers/" + c.name + ".json"), json(c).dump(2) + "\n"));
         it->second = c;
     }
@@ -470,18 +505,21 @@ Result<> Store::release_container(std::string_view name) {
 Result<> Store::remove_container(std::string_view name) {
     std::lock_guard lock(impl_->mu);
     auto it = impl_->containers.find(std::string(name));
-    if (it != impl_->containers.end() && it->second.in_use)
+    if (it != impl_->containers.end() && container_in_use(it->second))
         return fail(EBUSY,
-                    "cannot remove container '{}': its snapshot is in use (prepared by a running container); "
+                    "cannot remove container '{}': its snapshot is in use (prepared by {}, still running); "
                     "stop the container (or release its snapshot) first",
-                    name);
+                    name, it->second.holder_pid > 0 ? fmt::format("process {}", it->second.holder_pid) : "a container");
     return remove_container_locked(*impl_, name);
 }
 
 std::vector<ContainerInfo> Store::list_containers() const {
     std::lock_guard lock(impl_->mu);
     std::vector<ContainerInfo> out;
-    for (const auto& [_, c] : impl_->containers) out.push_back(c);
+    for (const auto& [_, c] : impl_->containers) {
+        out.push_back(c);
+        out.back().in_use = container_in_use(c);  // a stale mark reads as not in use
+    }
     return out;
 }
 
@@ -489,7 +527,9 @@ Result<ContainerInfo> Store::get_container(std::string_view name) const {
     std::lock_guard lock(impl_->mu);
     auto it = impl_->containers.find(std::string(name));
     if (it == impl_->containers.end()) return fail(ENOENT, "container '{}' not found", name);
-    return it->second;
+    ContainerInfo c = it->second;
+    c.in_use = container_in_use(c);
+    return c;
 }
 
 Result<ImageInfo> Store::commit_container(std::string_view name, std::string_view name_tag) {

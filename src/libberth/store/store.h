@@ -134,8 +134,20 @@ struct ContainerInfo {
     std::string snapshot_id;  // backend snapshot id
     bool ephemeral = false;
     int64_t created = 0;
-    bool in_use = false;  // prepared and not yet released: remove_container refuses (EBUSY)
+    // Prepared and not yet released: remove_container refuses (EBUSY) while the process that
+    // prepared it lives. That holder is kept as pid + start time (/proc/PID/stat field 22), so a
+    // runtime that died without releasing, or a reused pid, does not pin the snapshot forever.
+    // Records written before holders were kept have pid 0 and stay in use until released.
+    bool in_use = false;
+    int holder_pid = 0;
+    uint64_t holder_start_time = 0;  // clock ticks after boot
 };
+
+// The start time of process `pid` (field 22 of /proc/PID/stat, clock ticks after boot): with the
+// pid it names one process for good, since a reused pid gets a later start time.
+Result<uint64_t> process_start_time(int pid);
+// True when `c` is prepared and its holder still runs (see ContainerInfo::in_use).
+bool container_in_use(const ContainerInfo& c);
 
 struct PreparedContainer {
     std::string snapshot_id;
@@ -213,8 +225,10 @@ public:
 
     // Containers. prepare_container creates the snapshot on first use (persistent) or a fresh one
     // each time (ephemeral, replacing any previous one). image_ref "" = scratch (empty tree).
+    // `holder`: the process using the snapshot until release (0 = this process); berthd passes
+    // its caller's pid from the bus credentials.
     Result<PreparedContainer> prepare_container(std::string_view name, std::string_view image_ref,
-                                                bool ephemeral);
+                                                bool ephemeral, int holder = 0);
     // At container stop: ephemeral snapshots are removed, persistent ones kept (deactivated).
     Result<> release_container(std::string_view name);
     Result<> remove_container(std::string_view name);

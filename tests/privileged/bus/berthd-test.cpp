@@ -7,6 +7,10 @@
 #include <sys/stat.h>
 
 #include <dirent.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <sstream>
 
 #include <map>
 
@@ -384,6 +388,167 @@ TEST_P(BerthdTest, EmbeddedModeWorksWithNoBusAndRespectsTheStoreLock) {
     auto list = client()->list_images();
     ASSERT_TRUE(list);
     EXPECT_EQ(list->size(), 1u);
+}
+
+namespace {
+
+// "import progress: fraction=F bytes=N" lines (BERTH_PROGRESS=lines) -> the byte counts.
+std::vector<uint64_t> progress_bytes(const std::string& text) {
+    std::vector<uint64_t> out;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) {
+        auto at = line.find("import progress: fraction=");
+        auto b = line.find(" bytes=");
+        if (at == std::string::npos || b == std::string::npos) continue;
+        out.push_back(std::stoull(line.substr(b + 7)));
+    }
+    return out;
+}
+
+// Opens a FIFO's write end once its reader (the CLI's stdin) is there; -1 after `timeout_ms`.
+int open_fifo_writer(const std::string& fifo, int timeout_ms) {
+    for (int waited = 0; waited < timeout_ms; waited += 10) {
+        int fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+        if (fd >= 0) {
+            ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+            return fd;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return -1;
+}
+
+}  // namespace
+
+TEST_P(BerthdTest, CtrlCCancelsAStalledStdinImportThroughBerthdAndLeavesNothingBehind) {
+    auto big = read_file(images().big);
+    ASSERT_TRUE(big);
+    // Once with format detection (berthd is still spooling the pipe) and once as a rootfs tarball
+    // (berthd is unpacking into a layer under staging/ when the signal comes).
+    for (std::string format : {"", "rootfs"}) {
+        SCOPED_TRACE("format '" + format + "'");
+        std::string fifo = root_->path() + "/stdin.fifo", err = root_->path() + "/import.err";
+        ::unlink(fifo.c_str());
+        ::unlink(err.c_str());
+        ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+        std::string args = "image import - --name stalled:1" + (format.empty() ? "" : " --format " + format);
+        Child cli = spawn({"sh", "-c", "exec env BERTH_PROGRESS=lines " + berth(args) + " <" + fifo + " 2>" + err});
+        UniqueFd wr(open_fifo_writer(fifo, 10000));
+        ASSERT_TRUE(wr) << "the CLI never opened its stdin";
+        // 40% of the archive, slowly (256 KiB every 30 ms), then the writer stalls with the pipe open.
+        size_t n = big->size() * 2 / 5, done = 0;
+        while (done < n) {
+            ssize_t w = ::write(wr.get(), big->data() + done, std::min<size_t>(n - done, 256 << 10));
+            ASSERT_GT(w, 0) << std::strerror(errno);
+            done += static_cast<size_t>(w);
+            std::this_thread::sleep_for(std::chrono::milliseconds(30));
+        }
+        // Wait until berthd has read what was written (the job reports it), then interrupt.
+        std::vector<uint64_t> seen;
+        for (int i = 0; i < 200; ++i) {
+            auto text = read_file(err);
+            seen = progress_bytes(text ? *text : "");
+            if (!seen.empty() && seen.back() + (1 << 20) >= done) break;
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+        ASSERT_GE(seen.size(), 2u) << "progress lines: " << read_file(err).value_or("") << log();
+        EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end()));
+        EXPECT_GT(seen.back(), seen.front());
+        auto r = run_shell(busctl("tree --list org.berth.Storage1"));
+        EXPECT_NE(r.out.find("/org/berth/Storage1/job/"), std::string::npos) << r.out;
+        auto t0 = std::chrono::steady_clock::now();
+        int status = cli.stop(SIGINT, std::chrono::seconds(20));
+        auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+        ASSERT_NE(status, -1) << "the CLI did not exit after SIGINT";
+        ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << WTERMSIG(status);
+        EXPECT_EQ(WEXITSTATUS(status), 130);
+        auto text = read_file(err).value_or("");
+        EXPECT_NE(text.find("import cancelled"), std::string::npos) << text;
+        std::fprintf(stderr, "[cancel] format '%s': CLI exited %lld ms after SIGINT, %zu progress lines, %llu bytes\n",
+                     format.c_str(), static_cast<long long>(ms), seen.size(), static_cast<unsigned long long>(seen.back()));
+        // berthd is done with it: no job object, no image, nothing staged; the writer sees EPIPE.
+        r = run_shell(busctl("tree --list org.berth.Storage1"));
+        EXPECT_EQ(r.out.find("/org/berth/Storage1/job/"), std::string::npos) << r.out;
+        auto list = client()->list_images();
+        ASSERT_TRUE(list) << list.error().what();
+        EXPECT_TRUE(list->empty());
+        EXPECT_TRUE(staging_entries().empty()) << staging_entries().front();
+        ::signal(SIGPIPE, SIG_IGN);
+        EXPECT_LT(::write(wr.get(), big->data() + done, 4096), 0);
+    }
+    // berthd still serves: the same archive imports fine afterwards.
+    auto r = run_shell(berth("image import " + images().big + " --name whole:1"));
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(client()->list_images()->size(), 1u);
+}
+
+TEST_P(BerthdTest, ImportProgressIsDrawnInPlaceOnATerminalAndIsOneLineOrNothingOtherwise) {
+    // On a terminal (script(1) gives the CLI a pty): redrawn in place, ending at 100%.
+    auto r = run_shell("script -qec '" + berth("image import " + images().big + " --name tty:1") + "' /dev/null");
+    ASSERT_EQ(r.status, 0) << r.out << r.err;
+    EXPECT_NE(r.out.find("\r\033[KImporting 'tty:1': 100%"), std::string::npos) << r.out;
+    // Not a terminal: one plain final line on stderr, no control characters.
+    r = run_shell(berth("image import " + images().small + " --name plain:1"));
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.err.rfind("Importing 'plain:1': 100%", 0), 0u) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_EQ(r.err.find('\r'), std::string::npos);
+    // --json: nothing but the JSON.
+    r = run_shell(berth("image import " + images().small2 + " --name json:1 --json"));
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.err, "");
+    EXPECT_EQ(nlohmann::json::parse(r.out)["names"][0], "json:1");
+}
+
+TEST_P(BerthdTest, ASnapshotPreparedOverTheBusIsInUseOnlyWhileItsCallerRuns) {
+    ASSERT_EQ(run_shell(berth("image import " + images().small + " --name base:1")).status, 0);
+    std::string tag = std::to_string(::getpid());
+    // busctl prepares and exits at once: berthd recorded busctl's pid (from the bus), now gone.
+    auto r = run_shell(busctl("call org.berth.Storage1 /org/berth/Storage1 org.berth.Storage1.Manager "
+                              "PrepareContainer ssb gone-" + tag + " base:1 false"));
+    ASSERT_EQ(r.status, 0) << r.err;
+    auto removed = client()->remove_container("gone-" + tag);
+    EXPECT_TRUE(removed) << removed.error().what();
+
+    // A child process prepares through berthd and stays: EBUSY naming it; killed -9: removable.
+    int p[2];
+    ASSERT_EQ(::pipe(p), 0);
+    pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        ::close(p[0]);
+        auto s = bus::open_remote_storage();
+        char c = s && (*s)->prepare_container("runtime-" + tag, "base:1", false) ? 'y' : 'n';
+        (void)!::write(p[1], &c, 1);
+        ::pause();
+        ::_exit(0);
+    }
+    Child holder(child);
+    ::close(p[1]);
+    char c = 0;
+    ASSERT_EQ(::read(p[0], &c, 1), 1);
+    ::close(p[0]);
+    ASSERT_EQ(c, 'y');
+    auto busy = client()->remove_container("runtime-" + tag);
+    ASSERT_FALSE(busy);
+    EXPECT_EQ(busy.error().code, EBUSY);
+    EXPECT_NE(busy.error().message.find("process " + std::to_string(child)), std::string::npos) << busy.error().message;
+    holder.kill_and_reap();
+    removed = client()->remove_container("runtime-" + tag);
+    EXPECT_TRUE(removed) << removed.error().what();
+
+    // This (live) process holds one: still EBUSY after berthd is killed and restarted (the mark
+    // and its holder are persisted), removable after release.
+    ASSERT_TRUE(client()->prepare_container("live-" + tag, "base:1", false));
+    daemon_.kill_and_reap();
+    start_berthd();
+    busy = client()->remove_container("live-" + tag);
+    ASSERT_FALSE(busy);
+    EXPECT_EQ(busy.error().code, EBUSY);
+    EXPECT_NE(busy.error().message.find("process " + tag), std::string::npos) << busy.error().message;
+    EXPECT_TRUE(client()->release_container("live-" + tag));
+    EXPECT_TRUE(client()->remove_container("live-" + tag));
+    EXPECT_TRUE(client()->list_containers()->empty());
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, BerthdTest, ::testing::Values("overlay", "btrfs"),

@@ -600,6 +600,9 @@ TEST_F(Runtime, SystemdModeSplitsTheDelegatedCgroupAndNotifiesReadiness) {
         opt.systemd = true;
     });
     ASSERT_EQ(r.status, 0) << r.error;
+    std::string stopping = notify.wait_for("STOPPING=1");  // from berth-supervise, after the hand-over
+    EXPECT_NE(stopping.find("STOPPING=1\nSTATUS=Container " + name_ + " exited with status 0"), std::string::npos)
+        << stopping;
     EXPECT_TRUE(payload_seen);
     EXPECT_TRUE(supervisor_seen);
     EXPECT_NE(out("cgroup").find("\n0::/\n"), std::string::npos) << out("cgroup");  // cgroupns rooted at payload/
@@ -609,18 +612,24 @@ TEST_F(Runtime, SystemdModeSplitsTheDelegatedCgroupAndNotifiesReadiness) {
 }
 
 TEST_F(Runtime, NotifyContainerRelaysThePayloadsReadiness) {
-    NotifySocket notify(tmp_ / "notify");
-    auto d = shell("sleep 0.2; /probe notify > /out/probe; sleep 0.2");
-    d.notify = config::NotifyMode::Container;
-    std::string got;
-    auto r = run(d, [&](pid_t) { got = notify.wait_for("READY=1"); },
-                 [&](RunOptions&) { ::setenv("NOTIFY_SOCKET", (tmp_ / "notify").c_str(), 1); });
-    ASSERT_EQ(r.status, 0) << r.error;
-    EXPECT_EQ(out("probe"), "notify=OK\n");
-    EXPECT_NE(got.find("STATUS=payload ready"), std::string::npos) << got;
-    EXPECT_NE(got.find("READY=1"), std::string::npos) << got;
-    for (const auto& line : split(got, '\n')) EXPECT_NE(line, "MAINPID=1") << got;  // the payload cannot move MAINPID
-    EXPECT_FALSE(path_exists(path_join(containers_run_dir(), name_ + ".notify")));
+    // Both supervisors relay: berth-supervise (handed over at once) and berth itself.
+    for (bool handover : {true, false}) {
+        SCOPED_TRACE(handover ? "berth-supervise" : "in-process");
+        handover_ = handover;
+        std::string socket = tmp_ / fmt::format("notify-{}", handover);
+        NotifySocket notify(socket);
+        auto d = shell("sleep 0.2; /probe notify > /out/probe; sleep 0.2");
+        d.notify = config::NotifyMode::Container;
+        std::string got;
+        auto r = run(d, [&](pid_t) { got = notify.wait_for("READY=1"); },
+                     [&](RunOptions&) { ::setenv("NOTIFY_SOCKET", socket.c_str(), 1); });
+        ASSERT_EQ(r.status, 0) << r.error;
+        EXPECT_EQ(out("probe"), "notify=OK\n");
+        EXPECT_NE(got.find("STATUS=payload ready"), std::string::npos) << got;
+        EXPECT_NE(got.find("READY=1"), std::string::npos) << got;
+        for (const auto& line : split(got, '\n')) EXPECT_NE(line, "MAINPID=1") << got;  // the payload cannot move MAINPID
+        EXPECT_FALSE(path_exists(path_join(containers_run_dir(), name_ + ".notify")));
+    }
 }
 
 TEST_F(Runtime, VethContainerReachesTheHostAndPublishesAPort) {
@@ -734,6 +743,25 @@ TEST_F(Runtime, AFailedHandOverFallsBackToSupervisingInProcess) {
     EXPECT_NE(exe, real_path(SUPERVISOR_BINARY));
     auto warning = read_file(tmp_ / "warning").value_or("");
     EXPECT_NE(warning.find("no-such-supervisor"), std::string::npos) << warning;
+
+    // An executable that does not speak this build's protocol (a stale install) is never started:
+    // it would misread the fds and lose the container.
+    std::string foreign = tmp_ / "foreign-supervisor";
+    ASSERT_EQ(0, std::system(("cp /bin/true " + foreign).c_str()));
+    ::unlink((out_ + "/ready").c_str());
+    r = run(d, [&](pid_t supervisor) {
+        for (int i = 0; i < 400 && out("ready") != "ready\n"; ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        exe = exe_of(supervisor);
+        ::kill(supervisor, SIGTERM);
+    }, [&](RunOptions& opt) {
+        opt.supervisor_exe = foreign;
+        opt.warn = [this](const std::string& w) { (void)write_file(tmp_ / "warning", w, O_WRONLY | O_CREAT | O_TRUNC); };
+    });
+    EXPECT_EQ(r.status, 9) << r.error;
+    EXPECT_NE(exe, foreign);
+    warning = read_file(tmp_ / "warning").value_or("");
+    EXPECT_NE(warning.find("does not speak berth-supervise/"), std::string::npos) << warning;
 }
 
 TEST_F(Runtime, InProcessSupervisionStillPropagatesExitCodesAndSignals) {

@@ -244,6 +244,104 @@ TEST_P(StoreTest, ContainersPersistCommitAndExport) {
     EXPECT_TRUE(store_->remove_image("busybox"));
 }
 
+// A process that stays alive until killed (and is killed and reaped at scope exit).
+struct Sleeper {
+    pid_t pid = -1;
+    Sleeper() {
+        pid = ::fork();
+        if (pid == 0) {
+            // Not the store's lock: an inherited lock fd would keep the store locked.
+            ::close_range(3, ~0U, 0);
+            ::pause();
+            ::_exit(0);
+        }
+    }
+    void kill() {
+        if (pid > 0) ::kill(pid, SIGKILL), ::waitpid(pid, nullptr, 0), pid = -1;
+    }
+    ~Sleeper() { kill(); }
+};
+
+TEST_P(StoreTest, AnInUseMarkLastsOnlyAsLongAsTheProcessThatPreparedTheSnapshot) {
+    import("oci", "busybox");
+    // A child process prepared (it is the holder, given explicitly as berthd does from the bus)
+    // and was killed without releasing: the mark is stale, removal is allowed.
+    pid_t child = 0;
+    {
+        Sleeper crashed;
+        ASSERT_GT(crashed.pid, 0);
+        child = crashed.pid;
+        ASSERT_TRUE(store_->prepare_container("crashed", "busybox", false, crashed.pid));
+        EXPECT_FALSE(store_->remove_container("crashed"));
+    }
+    reopen();  // also as read back from disk
+    auto crashed = store_->get_container("crashed");
+    ASSERT_TRUE(crashed) << crashed.error().what();
+    EXPECT_EQ(crashed->holder_pid, child);
+    EXPECT_FALSE(crashed->in_use) << "the holder is gone: the mark is stale";
+    EXPECT_TRUE(store_->remove_container("crashed"));
+
+    // A live holder (another process, given explicitly as berthd does): EBUSY naming it, also
+    // after reopening the store (the mark and its holder are persisted); removable once it died.
+    {
+        Sleeper holder;
+        ASSERT_GT(holder.pid, 0);
+        ASSERT_TRUE(store_->prepare_container("held", "busybox", false, holder.pid));
+        for (int round = 0; round < 2; ++round) {
+            auto refused = store_->remove_container("held");
+            ASSERT_FALSE(refused);
+            EXPECT_EQ(refused.error().code, EBUSY);
+            EXPECT_NE(refused.error().message.find("process " + std::to_string(holder.pid)), std::string::npos)
+                << refused.error().message;
+            EXPECT_TRUE(store_->get_container("held")->in_use);
+            reopen();
+        }
+        holder.kill();
+        EXPECT_FALSE(store_->get_container("held")->in_use);
+        EXPECT_TRUE(store_->remove_container("held"));
+    }
+
+    // A reused pid: this (live) process is recorded with another start time -> stale.
+    ASSERT_TRUE(store_->prepare_container("reused", "busybox", false));
+    EXPECT_FALSE(store_->remove_container("reused"));
+    std::string file = root_->root() + "/containers/reused.json";
+    auto text = read_file(file);
+    ASSERT_TRUE(text);
+    auto record = nlohmann::json::parse(*text);
+    EXPECT_EQ(record["in_use_pid"], ::getpid());
+    EXPECT_EQ(record["in_use_start_time"].get<uint64_t>(), *process_start_time(::getpid()));
+    record["in_use_start_time"] = record["in_use_start_time"].get<uint64_t>() + 1;
+    ASSERT_TRUE(write_file_atomic(file, record.dump()));
+    reopen();
+    EXPECT_TRUE(store_->remove_container("reused"));
+
+    // A record from before holders were kept (no pid): in use until released.
+    ASSERT_TRUE(store_->prepare_container("old", "busybox", false));
+    file = root_->root() + "/containers/old.json";
+    record = nlohmann::json::parse(*read_file(file));
+    record.erase("in_use_pid");
+    record.erase("in_use_start_time");
+    ASSERT_TRUE(write_file_atomic(file, record.dump()));
+    reopen();
+    EXPECT_FALSE(store_->remove_container("old"));
+    ASSERT_TRUE(store_->release_container("old"));
+    EXPECT_TRUE(store_->remove_container("old"));
+}
+
+TEST_P(StoreTest, ProcessStartTimesNameOneProcess) {
+    auto self = process_start_time(::getpid());
+    ASSERT_TRUE(self) << self.error().what();
+    EXPECT_EQ(*process_start_time(::getpid()), *self);
+    EXPECT_GT(*self, 0u);
+    Sleeper later;
+    auto child = process_start_time(later.pid);
+    ASSERT_TRUE(child);
+    EXPECT_GE(*child, *self);
+    pid_t pid = later.pid;
+    later.kill();
+    EXPECT_FALSE(process_start_time(pid));
+}
+
 TEST_P(StoreTest, GcReclaimsLayersAndBlobsOfRemovedImages) {
     auto layered = import("oci", "layered");
     auto sibling = import("oci", "sibling");

@@ -26,7 +26,7 @@ public:
             if (n < 0) return fail_errno("read image");
             if (n == 0) break;
             data.append(buf, static_cast<size_t>(n));
-            if (progress) progress(0.5);
+            if (progress) progress(0.5, data.size());
         }
         if (data.rfind("BAD", 0) == 0) return fail(EBADMSG, "archive entry '../etc/passwd': path escapes the layer");
         bus::ImageInfo info;
@@ -79,7 +79,7 @@ public:
     }
 
     Result<bus::PreparedContainer> prepare_container(const std::string& name, const std::string& image,
-                                                     bool ephemeral) override {
+                                                     bool ephemeral, int = 0) override {
         auto i = BERTH_TRY(get_image(image));
         std::lock_guard lock(mutex_);
         containers_[name] = bus::ContainerInfo{name, i.id, i.layers.back(), ephemeral, 0};
