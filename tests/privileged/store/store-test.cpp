@@ -3,6 +3,7 @@
 // accepted by skopeo and re-imported with the same digests, containers, commit, volumes, gc, df.
 #include <gtest/gtest.h>
 #include <fcntl.h>
+#include <sys/prctl.h>
 
 #include <algorithm>
 #include <thread>
@@ -248,13 +249,26 @@ TEST_P(StoreTest, ContainersPersistCommitAndExport) {
 struct Sleeper {
     pid_t pid = -1;
     Sleeper() {
+        int ready[2];
+        if (::pipe2(ready, O_CLOEXEC) < 0) return;
         pid = ::fork();
         if (pid == 0) {
-            // Not the store's lock: an inherited lock fd would keep the store locked.
-            ::close_range(3, ~0U, 0);
+            // Not the store's lock: an inherited lock fd would keep the store locked. The parent
+            // waits for this (a reopen() racing a child not yet scheduled found the store locked),
+            // and a crashed test must not leave the child holding meson's output pipe.
+            ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+            if (ready[1] > 3) ::close_range(3, static_cast<unsigned>(ready[1]) - 1, 0);
+            ::close_range(static_cast<unsigned>(ready[1]) + 1, ~0U, 0);
+            (void)!::write(ready[1], "r", 1);
+            ::close(ready[1]);
             ::pause();
             ::_exit(0);
         }
+        ::close(ready[1]);
+        char c = 0;
+        while (pid > 0 && ::read(ready[0], &c, 1) < 0 && errno == EINTR) {
+        }
+        ::close(ready[0]);
     }
     void kill() {
         if (pid > 0) ::kill(pid, SIGKILL), ::waitpid(pid, nullptr, 0), pid = -1;
