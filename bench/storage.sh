@@ -7,6 +7,7 @@
 #  2. Import of the largest layer (a rootfs tar): `berth image import` embedded and through berthd,
 #     on loop btrfs and on the host filesystem (overlay store), against `tar -x` of the same tar
 #     onto the same filesystem (with and without a final sync: berth makes the layer durable).
+#  3. `berth df` with a fresh container of the largest image, beside du and btrfs filesystem du.
 # btrfs lives on a private loop device under $W; the host filesystem part under $W too. Run as
 # root. Not part of CI.
 #
@@ -159,7 +160,11 @@ for s in $SIZES; do
     a=A_$b
     $(mgr "${!a}") ReleaseContainer s bench >/dev/null 2>&1 || true
     $(mgr "${!a}") RemoveContainer s bench >/dev/null 2>&1 || true
+    # The import runs below import the same tar (same image id): start them without it.
+    $(viabus "${!a}") image rm "img$s" >/dev/null
+    $(viabus "${!a}") gc >/dev/null
   done
+  btrfs subvolume sync "$M" >/dev/null
 done
 
 # Import throughput of the largest layer. (hyperfine wants a --prepare for every command or none.) Between runs berth's image is removed and collected
@@ -183,6 +188,21 @@ done
 args+=(-n "sha256 of the tar (openssl)" --prepare true "openssl dgst -sha256 $T >/dev/null")
 hyperfine --style basic --runs "$IRUNS" --warmup 1 --export-json "$R/storage-import.json" "${args[@]}"
 
+# What `berth df` costs with a fresh container of the largest image on each backend (btrfs walks
+# the container next to its image, FIEMAP only for changed files), next to `du -s` and
+# `btrfs filesystem du -s` (FIEMAP of every file) of the same container tree.
+for b in btrfs overlay; do
+  a=A_$b
+  $(viabus "${!a}") image import "$T" --name dfimg >/dev/null
+  $(mgr "${!a}") PrepareContainer ssb dfc dfimg false >/dev/null
+done
+snap=$(ls -d "$M"/store-bus/btrfs/snapshots/* | head -1)
+hyperfine --style basic --runs "$IRUNS" --warmup 1 --export-json "$R/storage-df.json" \
+  -n "berth df, btrfs" "$(viabus "$A_btrfs") df --json >/dev/null" \
+  -n "berth df, overlay" "$(viabus "$A_overlay") df --json >/dev/null" \
+  -n "du -s of the container (btrfs)" "du -s $snap >/dev/null" \
+  -n "btrfs filesystem du -s of the container" "btrfs filesystem du -s $snap >/dev/null"
+
 python3 - "$R" $SIZES <<'PY' | tee "$R/storage.md"
 import json, sys
 R, sizes = sys.argv[1], sys.argv[2:]
@@ -204,5 +224,10 @@ for k, v in imp.items():
     fs = 'btrfs' if 'btrfs' in k else 'host fs'
     t, ts = imp.get(f'tar -x, {fs}'), imp.get(f'tar -x + sync, {fs}')
     print(f'| {k} | {fmt(v)} | {v/t:.2f}x | {v/ts:.2f}x |')
+print()
+print(f'| df with a fresh container of the {sizes[-1]} MiB image (median) | time |')
+print('|---|---:|')
+for r in json.load(open(f'{R}/storage-df.json'))['results']:
+    print(f"| {r['command']} | {fmt(med(r))} |")
 PY
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

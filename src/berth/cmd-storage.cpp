@@ -36,12 +36,15 @@ int do_df(StorageOptionsCli& o) {
     for (auto& i : usage->images)
         std::printf("%-10s  %-12s  %-40s  %10s\n", "image", short_id(i.id).c_str(),
                     i.names.empty() ? "<none>" : join(i.names, ",").c_str(), human_size(i.size).c_str());
+    // btrfs and overlay measure what each container/volume adds (0 is a real "nothing yet");
+    // dm-thin does not report it, so its 0 means unknown.
+    bool sized = p.backend != "dm-thin";
     for (auto& c : usage->containers)
         std::printf("%-10s  %-12s  %-40s  %10s\n", "container", "-", c.name.c_str(),
-                    c.size ? human_size(c.size).c_str() : "-");
+                    sized || c.size ? human_size(c.size).c_str() : "-");
     for (auto& v : usage->volumes)
         std::printf("%-10s  %-12s  %-40s  %10s\n", "volume", "-", v.name.c_str(),
-                    v.size ? human_size(v.size).c_str() : "-");
+                    sized || v.size ? human_size(v.size).c_str() : "-");
     return 0;
 }
 

@@ -215,6 +215,12 @@ TEST_P(BerthdTest, DfShowsTheBytesEachContainerAndVolumeAdds) {
     EXPECT_LT(cli["fresh"], 512u << 10);
     EXPECT_GE(cli["volume data"], 10 * MiB);
     EXPECT_LT(cli["volume data"], 12 * MiB);
+    // The table: sizes, and "0 B" (measured, nothing added) rather than "-" (unknown) for "fresh".
+    r = run_shell(berth("df") + " | grep -E '^(container|volume) '");
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find(" writer "), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find(" -\n"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("MiB"), std::string::npos) << r.out;
     ASSERT_TRUE(s->release_container("writer"));
     ASSERT_TRUE(s->release_container("fresh"));
 }
