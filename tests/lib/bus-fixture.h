@@ -139,7 +139,9 @@ class PrivateBus {
 public:
     enum class Policy { Berth, AllowAll };
 
-    explicit PrivateBus(Policy policy = Policy::Berth) : dir_("berth-bus") {
+    // `servicedir`: a directory of D-Bus activation files (*.service) the bus may start services
+    // from, as the system bus does with /usr/share/dbus-1/system-services; "" = no activation.
+    explicit PrivateBus(Policy policy = Policy::Berth, const std::string& servicedir = {}) : dir_("berth-bus") {
         ::chmod(dir_.path().c_str(), 0755);  // unprivileged test callers must reach the socket
         socket_ = dir_ / "system_bus_socket";
         address_ = "unix:path=" + socket_;
@@ -169,6 +171,7 @@ public:
              "    <allow send_destination=\"org.freedesktop.DBus\" send_interface=\"org.freedesktop.DBus.Peer\"/>\n"
              "  </policy>\n";
         if (berth) f << "  <include>" << source_root() << "/dbus/org.berth.Storage1.conf</include>\n";
+        if (!servicedir.empty()) f << "  <servicedir>" << servicedir << "</servicedir>\n";
         f << "</busconfig>\n";
         f.close();
         daemon_ = spawn({"dbus-daemon", "--nofork", "--nopidfile", "--nosyslog", "--config-file=" + config}, {},
