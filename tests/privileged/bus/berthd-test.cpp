@@ -570,8 +570,12 @@ TEST_P(BerthdTest, KillNineDuringRemovalsLeavesAStoreThatOpensFsckAcceptsAndGcCl
         ASSERT_TRUE(client()->prepare_container(container, "victim:1", false));
         ASSERT_TRUE(client()->release_container(container));
         bool container_case = point.rfind("remove-container", 0) == 0, gc_case = point.rfind("gc", 0) == 0;
-        if (!container_case) ASSERT_TRUE(client()->remove_container(container));  // else the image is busy
-        if (gc_case) ASSERT_TRUE(client()->remove_image("victim:1"));
+        if (!container_case) {
+            ASSERT_TRUE(client()->remove_container(container));  // else the image is busy
+        }
+        if (gc_case) {
+            ASSERT_TRUE(client()->remove_image("victim:1"));
+        }
         daemon_.kill_and_reap();
         start_berthd({"BERTH_STORE_CRASH_AT=" + point});
         auto s = client();
