@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <climits>
 #include <sstream>
 
 #include <map>
@@ -569,8 +570,12 @@ TEST_P(BerthdTest, KillNineDuringRemovalsLeavesAStoreThatOpensFsckAcceptsAndGcCl
         ASSERT_TRUE(client()->prepare_container(container, "victim:1", false));
         ASSERT_TRUE(client()->release_container(container));
         bool container_case = point.rfind("remove-container", 0) == 0, gc_case = point.rfind("gc", 0) == 0;
-        if (!container_case) ASSERT_TRUE(client()->remove_container(container));  // else the image is busy
-        if (gc_case) ASSERT_TRUE(client()->remove_image("victim:1"));
+        if (!container_case) {
+            ASSERT_TRUE(client()->remove_container(container));  // else the image is busy
+        }
+        if (gc_case) {
+            ASSERT_TRUE(client()->remove_image("victim:1"));
+        }
         daemon_.kill_and_reap();
         start_berthd({"BERTH_STORE_CRASH_AT=" + point});
         auto s = client();
@@ -630,6 +635,87 @@ TEST_P(BerthdTest, KillNineDuringRemovalsLeavesAStoreThatOpensFsckAcceptsAndGcCl
         r = run_shell(busctl("--timeout=5 call org.berth.Storage1 /org/berth/Storage1 org.berth.Storage1.Manager ListImages"));
         EXPECT_EQ(r.status, 0) << r.err;
     }
+}
+
+// Bus activation without systemd: a private bus with a <servicedir> holding berth's activation
+// file (dbus/org.berth.Storage1.service, Exec= pointed at the build tree's berthd) starts berthd
+// on the first call for its name. (Under systemd, SystemdService= hands the start to
+// berthd.service instead; the journey test proves that path.)
+TEST(BerthdActivation, TheFirstCallForTheNameStartsBerthdFromItsActivationFile) {
+    BERTH_REQUIRE_ROOT();
+    TempDir dir("berth-activation");
+    std::string services = dir / "system-services";
+    ASSERT_TRUE(mkdir_p(services, 0755));
+    store::test::StoreRoot root("overlay");
+    ASSERT_TRUE(root.ok());
+    PrivateBus bus(PrivateBus::Policy::Berth, services);
+    ASSERT_TRUE(bus.ok()) << bus.log();
+    // The shipped file with only Exec= rewritten (the bus rescans its directories when asked for
+    // a name it does not know, so writing the file after the bus started is fine).
+    auto shipped = read_file(source_root() + "/dbus/org.berth.Storage1.service");
+    ASSERT_TRUE(shipped);
+    std::string exec = "Exec=/usr/bin/env BERTH_DAEMON_CONFIG=" + (dir / "no-such-berthd.toml") + " " + berthd_exe() +
+                       " --root " + root.root() + " --backend overlay --bus-address " + bus.address();
+    std::istringstream in(*shipped);
+    std::string text;
+    int rewritten = 0;
+    for (std::string line; std::getline(in, line);) {
+        if (line.rfind("Exec=", 0) == 0) line = exec, ++rewritten;
+        text += line + "\n";
+    }
+    ASSERT_EQ(rewritten, 1) << *shipped;
+    EXPECT_NE(text.find("Name=org.berth.Storage1\n"), std::string::npos);
+    ASSERT_TRUE(write_file_atomic(services + "/org.berth.Storage1.service", text));
+
+    auto busctl = [&](const std::string& args) { return run_shell("busctl --address=" + bus.address() + " " + args); };
+    const std::string dbus = "org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus ";
+    // Before: activatable, not running.
+    auto r = busctl("call " + dbus + "NameHasOwner s org.berth.Storage1");
+    ASSERT_EQ(r.out, "b false\n") << r.err;
+    r = busctl("--activatable list --no-legend");
+    EXPECT_NE(r.out.find("org.berth.Storage1"), std::string::npos) << r.out << r.err;
+
+    // The first call starts it and is answered by it.
+    auto t0 = std::chrono::steady_clock::now();
+    r = busctl("--timeout=30 get-property org.berth.Storage1 /org/berth/Storage1 org.berth.Storage1.Manager StoreRoot");
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+    EXPECT_EQ(r.out, "s \"" + root.root() + "\"\n") << r.err << bus.log();
+    std::fprintf(stderr, "[activation] first call answered after %lld ms\n", static_cast<long long>(ms));
+
+    // It is the build tree's berthd, started by the bus (the dbus-daemon is its parent).
+    r = busctl("call " + dbus + "GetConnectionUnixProcessID s org.berth.Storage1");
+    ASSERT_EQ(r.out.rfind("u ", 0), 0u) << r.out << r.err;
+    pid_t pid = std::stoi(r.out.substr(2));
+    // Started by the bus, so the bus (its babysitter process) reaps it: signal it, wait until gone.
+    auto stop_berthd = [pid] {
+        ::kill(pid, SIGTERM);
+        for (int i = 0; i < 500 && ::kill(pid, 0) == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    };
+    ScopeExit stop(stop_berthd);
+    char exe[PATH_MAX] = {};
+    ASSERT_GT(::readlink(fmt::format("/proc/{}/exe", pid).c_str(), exe, sizeof exe - 1), 0);
+    auto real = [](const std::string& p) {
+        char buf[PATH_MAX];
+        return ::realpath(p.c_str(), buf) ? std::string(buf) : p;
+    };
+    EXPECT_EQ(std::string(exe), real(berthd_exe()));
+    auto stat = read_file(fmt::format("/proc/{}/stat", pid));
+    ASSERT_TRUE(stat);
+    // Field 4 (ppid), after "PID (COMM) STATE".
+    std::istringstream fields(stat->substr(stat->rfind(')') + 1));
+    std::string state;
+    pid_t ppid = 0;
+    fields >> state >> ppid;
+    EXPECT_NE(ppid, ::getpid());
+    EXPECT_NE(run_shell("busctl --address=" + bus.address() + " call " + dbus + "NameHasOwner s org.berth.Storage1").out,
+              "b false\n");
+
+    // Cleaned up: after SIGTERM it leaves the bus and exits.
+    stop.dismiss();
+    stop_berthd();
+    EXPECT_NE(::kill(pid, 0), 0) << "berthd " << pid << " did not exit on SIGTERM";
+    r = busctl("call " + dbus + "NameHasOwner s org.berth.Storage1");
+    EXPECT_EQ(r.out, "b false\n") << r.err;
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, BerthdTest, ::testing::Values("overlay", "btrfs"),
