@@ -27,6 +27,7 @@
 #
 # Usage: gen-stubs.py --library /usr/lib/.../libarchive.so --name archive --output stubs.cpp
 import argparse
+import json
 import os
 import re
 import subprocess
@@ -105,6 +106,19 @@ def main():
     # struct berth_lazy_library { const char* soname; void* handle; } (resolve.cpp)
     s += [f'\t.globl {desc}', f'\t.hidden {desc}', f'\t.type {desc}, @object', f'{desc}:',
           '\t.quad .Lsoname', '\t.quad 0', f'\t.size {desc}, 16', '\t.popsection']
+
+    # The library is a dependency the dynamic linker no longer sees (it is not in DT_NEEDED), so
+    # say so where packaging and image tools look: an ELF note in the freedesktop.org dlopen
+    # metadata format (owner "FDO", type 0x407c0c0a, a JSON array), as systemd's binaries carry.
+    # scripts/elf-dlopen-libs.py reads it, e.g. for the qemu test's initramfs. The note sits in the
+    # stub object, so a binary carries it exactly when it links a stub of this library.
+    payload = json.dumps([{'feature': a.name, 'description': f'{so}, bound on first use by berth',
+                           'priority': 'required', 'soname': [so]}], separators=(',', ':'))
+    desc_bytes = payload.encode() + b'\0'
+    desc_bytes += b'\0' * (-len(desc_bytes) % 4)
+    s += ['\t.pushsection .note.dlopen,"a",@note', '\t.p2align 2', '\t.long 4',
+          f'\t.long {len(desc_bytes)}', '\t.long 0x407c0c0a', '\t.asciz "FDO"',
+          '\t.byte ' + ','.join(str(b) for b in desc_bytes), '\t.p2align 2', '\t.popsection']
 
     body = '\n'.join(s)
     with open(a.output, 'w') as f:

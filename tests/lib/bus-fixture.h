@@ -20,6 +20,8 @@
 #include <thread>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 #include "test-util.h"
 
 namespace berth::test {
@@ -139,7 +141,9 @@ class PrivateBus {
 public:
     enum class Policy { Berth, AllowAll };
 
-    explicit PrivateBus(Policy policy = Policy::Berth) : dir_("berth-bus") {
+    // `servicedir`: a directory of D-Bus activation files (*.service) the bus may start services
+    // from, as the system bus does with /usr/share/dbus-1/system-services; "" = no activation.
+    explicit PrivateBus(Policy policy = Policy::Berth, const std::string& servicedir = {}) : dir_("berth-bus") {
         ::chmod(dir_.path().c_str(), 0755);  // unprivileged test callers must reach the socket
         socket_ = dir_ / "system_bus_socket";
         address_ = "unix:path=" + socket_;
@@ -169,6 +173,7 @@ public:
              "    <allow send_destination=\"org.freedesktop.DBus\" send_interface=\"org.freedesktop.DBus.Peer\"/>\n"
              "  </policy>\n";
         if (berth) f << "  <include>" << source_root() << "/dbus/org.berth.Storage1.conf</include>\n";
+        if (!servicedir.empty()) f << "  <servicedir>" << servicedir << "</servicedir>\n";
         f << "</busconfig>\n";
         f.close();
         daemon_ = spawn({"dbus-daemon", "--nofork", "--nopidfile", "--nosyslog", "--config-file=" + config}, {},
@@ -220,6 +225,50 @@ public:
 private:
     std::string name_, old_;
     bool had_ = false;
+};
+
+// The setup berthd's load and fault tests share: a private bus with berth's policy, the test
+// process (and so every client and `berth` it starts) pointed at it through
+// DBUS_SYSTEM_BUS_ADDRESS and at a BERTH_DAEMON_CONFIG that does not exist (built-in defaults),
+// and the real berthd ($BERTHD_EXE) on an overlay store in dir()/store, logging to
+// dir()/berthd.log. Subclasses call BerthdFixture::SetUp()/TearDown() around their own steps.
+class BerthdFixture : public ::testing::Test {
+protected:
+    explicit BerthdFixture(const char* tmp_prefix) : dir_(tmp_prefix) {}
+
+    void SetUp() override {
+        BERTH_REQUIRE_ROOT();
+        bus_ = std::make_unique<PrivateBus>(PrivateBus::Policy::Berth);
+        ASSERT_TRUE(bus_->ok()) << bus_->log();
+        env_addr_ = std::make_unique<ScopedEnv>("DBUS_SYSTEM_BUS_ADDRESS", bus_->address());
+        env_cfg_ = std::make_unique<ScopedEnv>("BERTH_DAEMON_CONFIG", dir_ / "no-such-berthd.toml");
+    }
+    void TearDown() override {
+        daemon_.kill_and_reap();
+        env_cfg_.reset();
+        env_addr_.reset();
+        bus_.reset();
+    }
+
+    // Starts berthd and waits until it owns its name (fails the test if it does not).
+    void start_berthd() {
+        daemon_ = spawn({berthd_exe(), "--root", store(), "--backend", "overlay", "--bus-address", bus_->address()},
+                        {}, dir_ / "berthd.log");
+        ASSERT_TRUE(wait_for_name(bus_->address(), "org.berth.Storage1", 30000, &daemon_)) << log();
+    }
+
+    static std::string berthd_exe() { return std::getenv("BERTHD_EXE"); }
+    static std::string berth_exe() { return std::getenv("BERTH_EXE"); }
+    std::string store() const { return dir_ / "store"; }
+    std::string log() const {
+        auto r = read_file(dir_ / "berthd.log");
+        return r ? *r : "";
+    }
+
+    TempDir dir_;
+    std::unique_ptr<PrivateBus> bus_;
+    std::unique_ptr<ScopedEnv> env_addr_, env_cfg_;
+    Child daemon_;
 };
 
 }  // namespace berth::test

@@ -14,6 +14,7 @@
 # tests, so the guest prints a marker line on the serial console that the host greps for.
 set -euo pipefail
 
+QEMU_LIB_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)   # the source tree
 QEMU_CACHE=${QEMU_CACHE:-/var/cache/berth-tests/qemu}
 QEMU_MEM=${QEMU_MEM:-1024}
 QEMU_SMP=${QEMU_SMP:-2}
@@ -67,6 +68,14 @@ qemu_copy_with_libs() {
     case $dst in /usr/local/bin/*) strip --strip-debug "$QROOT$dst" 2>/dev/null || true ;; esac
     for lib in $(ldd "$src" | awk '/=> \//{print $3} /^\t\/[^ ]*ld-linux/{print $1}'); do
         [ -e "$QROOT$lib" ] || install -D -m 0755 "$(readlink -f "$lib")" "$QROOT$lib"
+    done
+    # Libraries berth binds on first use (src/lazy-link) are not in DT_NEEDED, so ldd misses them;
+    # the binary declares them in its dlopen notes. Copy each with its own closure.
+    local so path
+    for so in $(python3 "$QEMU_LIB_TOP/scripts/elf-dlopen-libs.py" "$src"); do
+        path=$(ldconfig -p | awk -v so="$so" '$1 == so && /x86-64/ && !p { print $NF; p = 1 }')
+        [ -n "$path" ] || { qlog "$src needs $so, which ldconfig does not know"; return 1; }
+        [ -e "$QROOT$path" ] || qemu_copy_with_libs "$path"
     done
 }
 

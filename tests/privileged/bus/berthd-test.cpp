@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <climits>
 #include <sstream>
 
 #include <map>
@@ -85,9 +86,9 @@ protected:
         auto r = read_file(root_->path() + "/berthd.log");
         return r ? *r : "";
     }
-    void start_berthd() {
+    void start_berthd(const std::vector<std::string>& env = {}) {
         daemon_ = spawn({berthd_exe(), "--root", store_root(), "--backend", backend(), "--bus-address", bus_->address()},
-                        {}, root_->path() + "/berthd.log");
+                        env, root_->path() + "/berthd.log");
         bool up = wait_for_name(bus_->address(), "org.berth.Storage1", 30000, &daemon_);
         if (!up && log().find("not implemented") != std::string::npos)
             GTEST_SKIP() << "the store library is not implemented yet: " << log();
@@ -549,6 +550,172 @@ TEST_P(BerthdTest, ASnapshotPreparedOverTheBusIsInUseOnlyWhileItsCallerRuns) {
     EXPECT_TRUE(client()->release_container("live-" + tag));
     EXPECT_TRUE(client()->remove_container("live-" + tag));
     EXPECT_TRUE(client()->list_containers()->empty());
+}
+
+TEST_P(BerthdTest, KillNineDuringRemovalsLeavesAStoreThatOpensFsckAcceptsAndGcCleans) {
+    ASSERT_EQ(run_shell(berth("image import " + images().small + " --name base:1")).status, 0);
+    std::string container = "victim-" + std::to_string(::getpid());
+    // berthd SIGKILLs itself at each of these steps of a removal (BERTH_STORE_CRASH_AT, between
+    // two durable steps), while RemoveImage / RemoveContainer / GarbageCollect runs on its worker.
+    const std::vector<std::string> points = {
+        "remove-image:names-gone",      "remove-image:record-unlinked", "remove-image:done",
+        "remove-container:record-gone", "remove-container:done",        "gc:start",
+        "gc:layers-gone",               "gc:one-blob-gone",
+    };
+    for (const auto& point : points) {
+        SCOPED_TRACE(point);
+        // The state the removal starts from (made by a normal berthd).
+        ASSERT_EQ(run_shell(berth("image import " + images().small2 + " --name victim:1")).status, 0);
+        std::string victim_id = client()->get_image("victim:1")->id;
+        ASSERT_TRUE(client()->prepare_container(container, "victim:1", false));
+        ASSERT_TRUE(client()->release_container(container));
+        bool container_case = point.rfind("remove-container", 0) == 0, gc_case = point.rfind("gc", 0) == 0;
+        if (!container_case) {
+            ASSERT_TRUE(client()->remove_container(container));  // else the image is busy
+        }
+        if (gc_case) {
+            ASSERT_TRUE(client()->remove_image("victim:1"));
+        }
+        daemon_.kill_and_reap();
+        start_berthd({"BERTH_STORE_CRASH_AT=" + point});
+        auto s = client();
+        Result<> answered = container_case ? s->remove_container(container)
+                            : gc_case      ? s->garbage_collect().map([](auto&&) {})
+                                           : s->remove_image("victim:1");
+        ASSERT_FALSE(answered) << "berthd answered instead of dying at " << point;
+        EXPECT_NE(answered.error().code, EBUSY) << answered.error().what();
+        for (int i = 0; i < 500 && !daemon_.exited(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        ASSERT_TRUE(daemon_.exited());
+        ASSERT_TRUE(WIFSIGNALED(daemon_.exit_status()) && WTERMSIG(daemon_.exit_status()) == SIGKILL) << log();
+
+        // berthd is down: fsck (in-process) finds no damage; garbage, if any, is repaired.
+        std::string fsck = "env BERTH_STORE_BACKEND=" + backend() + " " + berth_exe() + " fsck --root " + store_root() +
+                           " --config " + root_->path() + "/no-such-berthd.toml";
+        auto r = run_shell(fsck);
+        EXPECT_TRUE(r.status == 0 || r.status == 2) << "fsck found damage: " << r.out << r.err;
+        std::fprintf(stderr, "[crash] %s: fsck exit %d%s\n", point.c_str(), r.status, r.status == 2 ? " (garbage, repaired)" : "");
+        if (r.status == 2) {
+            r = run_shell(fsck + " --repair");
+            EXPECT_EQ(r.status, 0) << r.out << r.err;
+            r = run_shell(fsck);
+            EXPECT_EQ(r.status, 0) << "still not clean after --repair: " << r.out << r.err;
+        }
+
+        // The store opens; every listed image is whole (a container can be made from it); the
+        // victim is either entirely there or entirely gone.
+        start_berthd();
+        s = client();
+        auto list = s->list_images();
+        ASSERT_TRUE(list) << list.error().what() << log();
+        bool base_seen = false;
+        for (auto& image : *list) {
+            base_seen |= std::find(image.names.begin(), image.names.end(), "base:1") != image.names.end();
+            auto probe = s->prepare_container("probe", image.id, true);
+            ASSERT_TRUE(probe) << image.id << " is listed but not usable: " << probe.error().what();
+            ASSERT_TRUE(s->release_container("probe"));
+        }
+        EXPECT_TRUE(base_seen);
+        auto containers = s->list_containers();
+        ASSERT_TRUE(containers);
+        for (auto& c : *containers) {
+            auto p = s->prepare_container(c.name, c.image, false);  // a listed container still has its tree
+            ASSERT_TRUE(p) << c.name << ": " << p.error().what();
+            ASSERT_TRUE(s->release_container(c.name));
+        }
+        // gc reclaims whatever the crash left; a second gc finds nothing; staging is empty.
+        (void)s->remove_container(container);
+        (void)s->remove_image(victim_id);
+        auto gc = s->garbage_collect();
+        ASSERT_TRUE(gc) << gc.error().what();
+        auto again = s->garbage_collect();
+        ASSERT_TRUE(again) << again.error().what();
+        EXPECT_TRUE(again->removed.empty()) << again->removed.front();
+        EXPECT_TRUE(staging_entries().empty());
+        ASSERT_EQ(s->list_images()->size(), 1u);
+        r = run_shell(busctl("--timeout=5 call org.berth.Storage1 /org/berth/Storage1 org.berth.Storage1.Manager ListImages"));
+        EXPECT_EQ(r.status, 0) << r.err;
+    }
+}
+
+// Bus activation without systemd: a private bus with a <servicedir> holding berth's activation
+// file (dbus/org.berth.Storage1.service, Exec= pointed at the build tree's berthd) starts berthd
+// on the first call for its name. (Under systemd, SystemdService= hands the start to
+// berthd.service instead; the journey test proves that path.)
+TEST(BerthdActivation, TheFirstCallForTheNameStartsBerthdFromItsActivationFile) {
+    BERTH_REQUIRE_ROOT();
+    TempDir dir("berth-activation");
+    std::string services = dir / "system-services";
+    ASSERT_TRUE(mkdir_p(services, 0755));
+    store::test::StoreRoot root("overlay");
+    ASSERT_TRUE(root.ok());
+    PrivateBus bus(PrivateBus::Policy::Berth, services);
+    ASSERT_TRUE(bus.ok()) << bus.log();
+    // The shipped file with only Exec= rewritten (the bus rescans its directories when asked for
+    // a name it does not know, so writing the file after the bus started is fine).
+    auto shipped = read_file(source_root() + "/dbus/org.berth.Storage1.service");
+    ASSERT_TRUE(shipped);
+    std::string exec = "Exec=/usr/bin/env BERTH_DAEMON_CONFIG=" + (dir / "no-such-berthd.toml") + " " + berthd_exe() +
+                       " --root " + root.root() + " --backend overlay --bus-address " + bus.address();
+    std::istringstream in(*shipped);
+    std::string text;
+    int rewritten = 0;
+    for (std::string line; std::getline(in, line);) {
+        if (line.rfind("Exec=", 0) == 0) line = exec, ++rewritten;
+        text += line + "\n";
+    }
+    ASSERT_EQ(rewritten, 1) << *shipped;
+    EXPECT_NE(text.find("Name=org.berth.Storage1\n"), std::string::npos);
+    ASSERT_TRUE(write_file_atomic(services + "/org.berth.Storage1.service", text));
+
+    auto busctl = [&](const std::string& args) { return run_shell("busctl --address=" + bus.address() + " " + args); };
+    const std::string dbus = "org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus ";
+    // Before: activatable, not running.
+    auto r = busctl("call " + dbus + "NameHasOwner s org.berth.Storage1");
+    ASSERT_EQ(r.out, "b false\n") << r.err;
+    r = busctl("--activatable list --no-legend");
+    EXPECT_NE(r.out.find("org.berth.Storage1"), std::string::npos) << r.out << r.err;
+
+    // The first call starts it and is answered by it.
+    auto t0 = std::chrono::steady_clock::now();
+    r = busctl("--timeout=30 get-property org.berth.Storage1 /org/berth/Storage1 org.berth.Storage1.Manager StoreRoot");
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+    EXPECT_EQ(r.out, "s \"" + root.root() + "\"\n") << r.err << bus.log();
+    std::fprintf(stderr, "[activation] first call answered after %lld ms\n", static_cast<long long>(ms));
+
+    // It is the build tree's berthd, started by the bus (the dbus-daemon is its parent).
+    r = busctl("call " + dbus + "GetConnectionUnixProcessID s org.berth.Storage1");
+    ASSERT_EQ(r.out.rfind("u ", 0), 0u) << r.out << r.err;
+    pid_t pid = std::stoi(r.out.substr(2));
+    // Started by the bus, so the bus (its babysitter process) reaps it: signal it, wait until gone.
+    auto stop_berthd = [pid] {
+        ::kill(pid, SIGTERM);
+        for (int i = 0; i < 500 && ::kill(pid, 0) == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    };
+    ScopeExit stop(stop_berthd);
+    char exe[PATH_MAX] = {};
+    ASSERT_GT(::readlink(fmt::format("/proc/{}/exe", pid).c_str(), exe, sizeof exe - 1), 0);
+    auto real = [](const std::string& p) {
+        char buf[PATH_MAX];
+        return ::realpath(p.c_str(), buf) ? std::string(buf) : p;
+    };
+    EXPECT_EQ(std::string(exe), real(berthd_exe()));
+    auto stat = read_file(fmt::format("/proc/{}/stat", pid));
+    ASSERT_TRUE(stat);
+    // Field 4 (ppid), after "PID (COMM) STATE".
+    std::istringstream fields(stat->substr(stat->rfind(')') + 1));
+    std::string state;
+    pid_t ppid = 0;
+    fields >> state >> ppid;
+    EXPECT_NE(ppid, ::getpid());
+    EXPECT_NE(run_shell("busctl --address=" + bus.address() + " call " + dbus + "NameHasOwner s org.berth.Storage1").out,
+              "b false\n");
+
+    // Cleaned up: after SIGTERM it leaves the bus and exits.
+    stop.dismiss();
+    stop_berthd();
+    EXPECT_NE(::kill(pid, 0), 0) << "berthd " << pid << " did not exit on SIGTERM";
+    r = busctl("call " + dbus + "NameHasOwner s org.berth.Storage1");
+    EXPECT_EQ(r.out, "b false\n") << r.err;
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, BerthdTest, ::testing::Values("overlay", "btrfs"),

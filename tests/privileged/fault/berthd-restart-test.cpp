@@ -22,8 +22,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::string berthd_exe() { return std::getenv("BERTHD_EXE"); }
-std::string berth_exe() { return std::getenv("BERTH_EXE"); }
 
 std::string slurp(const std::string& path) {
     auto r = read_file(path);
@@ -46,14 +44,12 @@ struct Container {
     }
 };
 
-class BerthdRestart : public ::testing::Test {
+class BerthdRestart : public BerthdFixture {
 protected:
+    BerthdRestart() : BerthdFixture("berth-fault-berthd") {}
     void SetUp() override {
-        BERTH_REQUIRE_ROOT();
-        bus_ = std::make_unique<PrivateBus>(PrivateBus::Policy::Berth);
-        ASSERT_TRUE(bus_->ok()) << bus_->log();
-        env_addr_ = std::make_unique<ScopedEnv>("DBUS_SYSTEM_BUS_ADDRESS", bus_->address());
-        env_cfg_ = std::make_unique<ScopedEnv>("BERTH_DAEMON_CONFIG", dir_ / "no-such-berthd.toml");
+        BerthdFixture::SetUp();
+        if (HasFatalFailure() || IsSkipped()) return;
         env_mode_ = std::make_unique<ScopedEnv>("BERTH_STORAGE", "bus");
         std::string rootfs = dir_ / "rootfs";
         auto r = run_shell("bash " + source_root() + "/tests/lib/make-busybox-rootfs.sh " + rootfs + " && tar -C " +
@@ -65,19 +61,9 @@ protected:
     }
     void TearDown() override {
         containers_.clear();  // SIGTERM first: they release through berthd while it is still up
-        daemon_.kill_and_reap();
         env_mode_.reset();
-        env_cfg_.reset();
-        env_addr_.reset();
-        bus_.reset();
+        BerthdFixture::TearDown();
     }
-    void start_berthd() {
-        daemon_ = spawn({berthd_exe(), "--root", store(), "--backend", "overlay", "--bus-address", bus_->address()},
-                        {}, dir_ / "berthd.log");
-        ASSERT_TRUE(wait_for_name(bus_->address(), "org.berth.Storage1", 30000, &daemon_)) << log();
-    }
-    std::string store() const { return dir_ / "store"; }
-    std::string log() const { return slurp(dir_ / "berthd.log"); }
 
     // A container (exiting 0 on SIGTERM) ticking once per 100 ms into its stdout and into a file in its own rootfs (so
     // a lost snapshot shows as a failed write).
@@ -109,12 +95,9 @@ protected:
         return s ? std::move(*s) : nullptr;
     }
 
-    TempDir dir_{"berth-fault-berthd"};
     std::string image_ = "fault:" + std::to_string(::getpid());
-    std::unique_ptr<PrivateBus> bus_;
-    std::unique_ptr<ScopedEnv> env_addr_, env_cfg_, env_mode_;
+    std::unique_ptr<ScopedEnv> env_mode_;
     std::vector<std::unique_ptr<Container>> containers_;
-    Child daemon_;
 };
 
 }  // namespace

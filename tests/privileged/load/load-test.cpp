@@ -40,8 +40,6 @@ constexpr auto kCallLimit = std::chrono::seconds(20);
 // RSS growth allowed between the warm-up and the end of the load (why: see the test).
 constexpr long kRssGrowthLimitKiB = 8 * 1024;
 
-std::string berthd_exe() { return std::getenv("BERTHD_EXE"); }
-std::string berth_exe() { return std::getenv("BERTH_EXE"); }
 
 long count_fds(pid_t pid) {
     long n = 0;
@@ -197,14 +195,12 @@ private:
     Stats& stats_;
 };
 
-class BerthdLoad : public ::testing::Test {
+class BerthdLoad : public BerthdFixture {
 protected:
+    BerthdLoad() : BerthdFixture("berth-load") {}
     void SetUp() override {
-        BERTH_REQUIRE_ROOT();
-        bus_ = std::make_unique<PrivateBus>(PrivateBus::Policy::Berth);
-        ASSERT_TRUE(bus_->ok()) << bus_->log();
-        env_addr_ = std::make_unique<ScopedEnv>("DBUS_SYSTEM_BUS_ADDRESS", bus_->address());
-        env_cfg_ = std::make_unique<ScopedEnv>("BERTH_DAEMON_CONFIG", dir_ / "no-such-berthd.toml");
+        BerthdFixture::SetUp();
+        if (HasFatalFailure() || IsSkipped()) return;
         // Small, distinct images: a few files each, one of them naming the client.
         for (int i = 0; i < kClients; ++i) {
             std::string d = dir_ / ("img" + std::to_string(i));
@@ -215,20 +211,7 @@ protected:
             ASSERT_EQ(r.status, 0) << r.err;
             tars_.push_back(tar);
         }
-        daemon_ = spawn({berthd_exe(), "--root", store(), "--backend", "overlay", "--bus-address", bus_->address()},
-                        {}, dir_ / "berthd.log");
-        ASSERT_TRUE(wait_for_name(bus_->address(), "org.berth.Storage1", 30000, &daemon_)) << log();
-    }
-    void TearDown() override {
-        daemon_.kill_and_reap();
-        env_cfg_.reset();
-        env_addr_.reset();
-        bus_.reset();
-    }
-    std::string store() const { return dir_ / "store"; }
-    std::string log() const {
-        auto r = read_file(dir_ / "berthd.log");
-        return r ? *r : "";
+        start_berthd();
     }
 
     // Runs all clients for `duration`; false (with failures recorded) when a call hung.
@@ -269,11 +252,7 @@ protected:
         return !hung;
     }
 
-    TempDir dir_{"berth-load"};
-    std::unique_ptr<PrivateBus> bus_;
-    std::unique_ptr<ScopedEnv> env_addr_, env_cfg_;
     std::vector<std::string> tars_;
-    Child daemon_;
 };
 
 }  // namespace
