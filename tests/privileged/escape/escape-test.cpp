@@ -121,9 +121,13 @@ protected:
         probe_bytes_ = read_file(BERTH_ESCAPE_PROBE);
         berth_bytes_ = read_file(berth_exe());
         ASSERT_FALSE(berth_bytes_.empty()) << berth_exe();
+        // Persistent writable layers are berth state that outlives a run by design: keep the
+        // containers' layers in our own directory, removed with it, not in /var/lib/berth.
+        ::setenv("BERTH_STATE_DIR", (dir_ / "state").c_str(), 1);
     }
 
     void TearDown() override {
+        ::unsetenv("BERTH_STATE_DIR");
         if (::geteuid() != 0) return;
         // CVE-2019-5736 class, checked from the outside: neither the runtime binary nor the
         // payload's host copy changed.

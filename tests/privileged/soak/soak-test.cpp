@@ -190,7 +190,13 @@ protected:
         BERTH_REQUIRE_ROOT();
         ASSERT_TRUE(make_busybox_rootfs(dir_ / "rootfs"));
         prefix_ = "soak" + std::to_string(getpid()) + "x";
+        // The containers' persistent writable layers (and any picked id ranges) are berth state that
+        // outlives a run by design: keep them in our own directory, removed with it, not in
+        // /var/lib/berth (220 layer directories per run were left there).
+        ::setenv("BERTH_STATE_DIR", (dir_ / "state").c_str(), 1);
     }
+
+    void TearDown() override { ::unsetenv("BERTH_STATE_DIR"); }
 
     std::string declare(const std::string& name, const std::string& command, const std::string& extra = "") {
         std::string path = dir_ / (name + ".toml");
