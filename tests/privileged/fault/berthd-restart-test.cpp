@@ -76,7 +76,10 @@ protected:
                            "\ncommand = [\"/bin/sh\", \"-c\", 'trap \"exit 0\" TERM; while :; do echo x >> /ticks && echo tick; "
                            "sleep 0.1; done']\n";
         EXPECT_TRUE(write_file(c->toml, decl));
-        c->proc = spawn({berth_exe(), "run", c->toml}, {}, c->log);
+        // The runtime's state, lock and layer files go to our own directory, so a test that dies
+        // mid-way leaves nothing in /run/berth or /var/lib/berth.
+        c->proc = spawn({berth_exe(), "run", c->toml},
+                        {"BERTH_RUN_DIR=" + (dir_ / "run"), "BERTH_STATE_DIR=" + (dir_ / "state")}, c->log);
         containers_.push_back(std::move(c));
         return *containers_.back();
     }
