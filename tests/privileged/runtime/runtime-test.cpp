@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <pty.h>
 #include <sys/ioctl.h>
@@ -1220,26 +1221,39 @@ TEST_F(RuntimeVolumes, AVolumeFromABtrfsStoreIsASubvolumeBoundIntoTheContainer) 
 // store's lock instead of failing each other.
 TEST_F(RuntimeVolumes, AStartWaitsForTheStoreLockThatAnotherProcessHoldsForAMoment) {
     ASSERT_TRUE(mkdir_p(store_, 0700));
-    UniqueFd lock(::open((store_ + "/lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
-    ASSERT_TRUE(lock);
-    ASSERT_EQ(0, ::flock(lock.get(), LOCK_EX));
-    bool unlocked = false;
-    ScopeExit unlock([&] {
-        if (!unlocked) ::flock(lock.get(), LOCK_UN);  // the forked supervisor shares this description
-    });
     auto d = shell("echo ran > /out/ran");
     add_volume(d, volume_, "/data");
-    std::string before;
-    std::thread release([&] {
-        std::this_thread::sleep_for(std::chrono::milliseconds(700));
-        before = out("ran");
-        ::flock(lock.get(), LOCK_UN);
-        unlocked = true;
-    });
+    // Another process holds the lock for 700 ms and reports whether the container ran meanwhile.
+    // A process, not a thread: run() forks, and a fork while another thread runs can inherit a
+    // lock that thread held (ASan's allocator did exactly that: the forked supervisor hung).
+    const std::string lock_path = store_ + "/lock", ran_path = path_join(out_, "ran");
+    int ready[2];
+    ASSERT_EQ(0, ::pipe2(ready, O_CLOEXEC));
+    pid_t holder = ::fork();
+    ASSERT_GE(holder, 0);
+    if (holder == 0) {
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0 || ::flock(fd, LOCK_EX) < 0) ::_exit(2);
+        (void)!::write(ready[1], "x", 1);
+        ::usleep(700 * 1000);
+        ::_exit(::access(ran_path.c_str(), F_OK) == 0 ? 1 : 0);  // the lock goes with the process
+    }
+    ::close(ready[1]);
+    char c = 0;
+    bool held = ::read(ready[0], &c, 1) == 1;
+    ::close(ready[0]);
+    if (!held) ::kill(holder, SIGKILL);
+    int holder_status = -1;
+    if (!held) {
+        ::waitpid(holder, &holder_status, 0);
+        FAIL() << "the lock holder could not take the store lock";
+    }
     auto r = run(d);
-    release.join();
+    ASSERT_EQ(::waitpid(holder, &holder_status, 0), holder);
     EXPECT_EQ(r.status, 0) << r.error;
-    EXPECT_EQ(before, "<missing>");  // it waited for the lock
+    EXPECT_TRUE(WIFEXITED(holder_status) && WEXITSTATUS(holder_status) == 0)
+        << "the container ran while another process held the store lock (status " << holder_status << ")";
     EXPECT_EQ(out("ran"), "ran\n");
     EXPECT_TRUE(listed(volume_));
 }
