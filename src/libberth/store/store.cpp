@@ -669,6 +669,7 @@ Result<DfReport> Store::df() const {
     r.backend = s.backend->name();
     r.pool = BERTH_TRY(s.backend->usage());
     auto snaps = s.backend->list_snapshots();
+    r.size_note = s.backend->size_note();
     std::lock_guard lock(s.mu);
     std::map<std::string, int> layer_users;
     for (const auto& [_, i] : s.images)

@@ -19,6 +19,8 @@
 #include "basic/unique.h"
 #include "store/dmthin/dm-ops.h"
 #include "store/dmthin/dmthin-metadata.h"
+#include "store/dmthin/program.h"
+#include "store/dmthin/thin-usage.h"
 
 namespace berth::store {
 
@@ -27,51 +29,6 @@ using namespace dmthin;
 namespace {
 
 constexpr const char* kMetadataFile = "dmthin.json";
-
-// Runs argv[0] (searched in the usual sbin/bin directories) and waits; stderr+stdout become part of
-// the error on failure. Used only for mkfs: making a filesystem is mkfs's job.
-Result<> run_program(const std::vector<std::string>& argv) {
-    std::string exe;
-    for (const char* dir : {"/usr/sbin", "/sbin", "/usr/bin", "/bin"}) {
-        std::string candidate = path_join(dir, argv[0]);
-        if (::access(candidate.c_str(), X_OK) == 0) {
-            exe = candidate;
-            break;
-        }
-    }
-    if (exe.empty()) return fail(ENOENT, "'{}' not found", argv[0]);
-    int pipefd[2];
-    if (::pipe2(pipefd, O_CLOEXEC) < 0) return fail_errno("pipe");
-    UniqueFd rd(pipefd[0]), wr(pipefd[1]);
-    std::vector<char*> args;
-    for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    pid_t pid = ::fork();
-    if (pid < 0) return fail_errno("fork");
-    if (pid == 0) {
-        // Child: only async-signal-safe calls.
-        ::dup2(wr.get(), 1);
-        ::dup2(wr.get(), 2);
-        int null = ::open("/dev/null", O_RDONLY);
-        if (null >= 0) ::dup2(null, 0);
-        ::execv(exe.c_str(), args.data());
-        ::_exit(127);
-    }
-    wr.reset();
-    std::string output;
-    char buffer[4096];
-    for (;;) {
-        ssize_t n = ::read(rd.get(), buffer, sizeof buffer);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        if (output.size() < 4096) output.append(buffer, static_cast<size_t>(n));
-    }
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return {};
-    return fail(EIO, "{} failed (status {}): {}", join(argv, " "), status, std::string(trim(output)));
-}
 
 // Attaches a regular file to a free loop device; the kernel detaches it at the last close
 // (LO_FLAGS_AUTOCLEAR), i.e. once the pool that holds it is removed.
@@ -150,6 +107,7 @@ public:
     Result<> release_snapshot(const std::string& id) override;
     Result<> remove_snapshot(const std::string& id) override;
     std::vector<SnapshotInfo> list_snapshots() const override;
+    std::string size_note() const override { return size_note_; }
     Result<> commit_snapshot(const std::string& id, const std::string& new_chain_id) override;
     Result<std::string> snapshot_view(const std::string& id) override;
     Result<> release_snapshot_view(const std::string& id) override;
@@ -198,6 +156,7 @@ private:
     Metadata meta_;
     std::map<std::string, int> views_;  // chain id -> open layer_view count
     std::map<std::string, int> snapshot_views_;  // snapshot id -> open snapshot_view count
+    mutable std::string size_note_;  // why the last list_snapshots() has no sizes
 };
 
 std::string DmThinBackend::fs_options(bool read_only) const {
@@ -465,7 +424,8 @@ Result<> DmThinBackend::make_filesystem(const std::string& device) {
     }
     argv.insert(argv.end(), opt_.mkfs_options.begin(), opt_.mkfs_options.end());
     argv.push_back(device);
-    return run_program(argv);
+    BERTH_TRY_VOID(run_program(argv));
+    return {};
 }
 
 Result<> DmThinBackend::ensure_base() {
@@ -655,11 +615,33 @@ Result<> DmThinBackend::remove_snapshot(const std::string& id) {
     return with_context(delete_device(key), fmt::format("remove snapshot '{}'", id));
 }
 
+// Sizes are block-level (see docs/STORAGE.md, "dm-thin sizes"): a snapshot's size is the data its
+// thin device alone maps - what removing it frees; a block it shares with its image, or with a
+// layer committed from it, is not its own. A volume has no origin, so everything it maps is its
+// own (mapped, which stays right even while a snapshot_view briefly shares its blocks). Data a
+// filesystem freed without discarding it stays mapped, and counted, until discarded.
 std::vector<SnapshotInfo> DmThinBackend::list_snapshots() const {
     std::vector<SnapshotInfo> out;
-    for (auto& [key, r] : meta_.devices)
-        if (r.kind == DeviceKind::Snapshot || (r.kind == DeviceKind::Volume && r.ready))
-            out.push_back(SnapshotInfo{r.name, r.parent, 0, r.kind == DeviceKind::Volume});
+    bool any = false;
+    for (auto& [key, r] : meta_.devices) any = any || r.kind == DeviceKind::Snapshot || r.kind == DeviceKind::Volume;
+    std::map<uint32_t, ThinDeviceUsage> usage;
+    size_note_.clear();
+    if (any) {
+        if (auto u = thin_pool_device_usage(opt_.pool_name)) usage = std::move(*u);
+        else size_note_ = u.error().what();
+    }
+    uint64_t block = uint64_t(meta_.data_block_sectors) * 512;
+    for (auto& [key, r] : meta_.devices) {
+        if (!(r.kind == DeviceKind::Snapshot || (r.kind == DeviceKind::Volume && r.ready))) continue;
+        SnapshotInfo info{r.name, r.parent, kSizeUnknown, r.kind == DeviceKind::Volume};
+        if (size_note_.empty()) {
+            // A device thin_ls does not list maps nothing yet (a snapshot never written).
+            auto it = usage.find(r.id);
+            ThinDeviceUsage u = it == usage.end() ? ThinDeviceUsage{} : it->second;
+            info.exclusive_bytes = (info.is_volume ? u.mapped_blocks : u.exclusive_blocks) * block;
+        }
+        out.push_back(std::move(info));
+    }
     return out;
 }
 
