@@ -36,15 +36,14 @@ int do_df(StorageOptionsCli& o) {
     for (auto& i : usage->images)
         std::printf("%-10s  %-12s  %-40s  %10s\n", "image", short_id(i.id).c_str(),
                     i.names.empty() ? "<none>" : join(i.names, ",").c_str(), human_size(i.size).c_str());
-    // btrfs and overlay measure what each container/volume adds (0 is a real "nothing yet");
-    // dm-thin does not report it, so its 0 means unknown.
-    bool sized = p.backend != "dm-thin";
+    // What each container/volume holds alone; "-" when the backend could not measure it (dm-thin
+    // without thin_ls), with the reason below the table.
+    auto size = [](uint64_t bytes) { return bytes == store::kSizeUnknown ? std::string("-") : human_size(bytes); };
     for (auto& c : usage->containers)
-        std::printf("%-10s  %-12s  %-40s  %10s\n", "container", "-", c.name.c_str(),
-                    sized || c.size ? human_size(c.size).c_str() : "-");
+        std::printf("%-10s  %-12s  %-40s  %10s\n", "container", "-", c.name.c_str(), size(c.size).c_str());
     for (auto& v : usage->volumes)
-        std::printf("%-10s  %-12s  %-40s  %10s\n", "volume", "-", v.name.c_str(),
-                    sized || v.size ? human_size(v.size).c_str() : "-");
+        std::printf("%-10s  %-12s  %-40s  %10s\n", "volume", "-", v.name.c_str(), size(v.size).c_str());
+    if (!usage->size_note.empty()) std::printf("\nSizes shown as - are unknown: %s\n", usage->size_note.c_str());
     return 0;
 }
 

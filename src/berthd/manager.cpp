@@ -262,6 +262,7 @@ int method_disk_usage(sd_bus_message* m, void* userdata, sd_bus_error*) noexcept
             if (r >= 0) r = wire::append_array(reply, wire::kImage, usage.images, wire::append_image);
             if (r >= 0) r = wire::append_array(reply, wire::kContainer, usage.containers, wire::append_container);
             if (r >= 0) r = wire::append_array(reply, wire::kVolume, usage.volumes, wire::append_volume);
+            if (r >= 0) r = sd_bus_message_append(reply, "s", usage.size_note.c_str());
             return r;
         });
     });
@@ -326,8 +327,9 @@ const sd_bus_vtable manager_vtable[] = {
                              SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("GarbageCollect", "", , "ast", SD_BUS_PARAM(removed) SD_BUS_PARAM(bytes_freed),
                              method_garbage_collect, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD_WITH_NAMES("DiskUsage", "", , "(ssstttt)a(sasttas(asasassss))a(sssbt)a(st)",
-                             SD_BUS_PARAM(pool) SD_BUS_PARAM(images) SD_BUS_PARAM(containers) SD_BUS_PARAM(volumes),
+    SD_BUS_METHOD_WITH_NAMES("DiskUsage", "", , "(ssstttt)a(sasttas(asasassss))a(sssbt)a(st)s",
+                             SD_BUS_PARAM(pool) SD_BUS_PARAM(images) SD_BUS_PARAM(containers) SD_BUS_PARAM(volumes)
+                                 SD_BUS_PARAM(size_note),
                              method_disk_usage, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_SIGNAL_WITH_NAMES("JobNew", "uo", SD_BUS_PARAM(job_id) SD_BUS_PARAM(job_path), 0),
     SD_BUS_SIGNAL_WITH_NAMES("JobRemoved", "uossis",

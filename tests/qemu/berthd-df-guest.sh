@@ -91,6 +91,13 @@ df_field() {
     sed -n '/"pool": {/,/}/p' /tmp/df.json | sed -n "s/^ *\"$1\": \"*\([^\",]*\)\"*,*\$/\1/p" | head -1
 }
 df() { berth df --json > /tmp/df.json 2> /tmp/df.err || fail "berth df --json: $(cat /tmp/df.err)"; }
+# The "size" of the container or volume named $1 (keys are sorted: "size" follows "name"; images
+# have "names", so a "name" line is a container's or a volume's). Volumes are looked up as $1 too.
+df_size() {
+    awk -v key="\"name\": \"$1\"" 'index($0, key) { f = 1; next }
+        f && /"size":/ { sub(/.*"size": */, ""); sub(/,.*/, ""); print; exit }' /tmp/df.json
+}
+df_size_note() { sed -n 's/^ *"size_note": "\(.*\)",*$/\1/p' /tmp/df.json; }
 
 # The kernel's own view, to check berthd against: `dmsetup status` of the pool (test-only tool;
 # the backend itself talks to libdevmapper). Fields: start length thin-pool transaction_id
@@ -156,6 +163,38 @@ check_kernel "$used1"
 # 32 MiB more mapped blocks need more btree entries.
 [ "$k_meta_used" -gt "$meta0" ] || fail "metadata use did not grow ($meta0 -> $k_meta_used)"
 [ $((used1 - used0)) -ge $(((WRITE_MIB - 2) * MIB)) ] || fail "PoolUsage rose by $((used1 - used0)), not ~$WRITE_MIB MiB"
+
+# Per-container sizes (thin_ls on the live pool, through berthd): c1 holds what it wrote, the
+# blocks it shares with img:1 are not its own. Block-level: the filesystem's own writes count too.
+[ "$(df_size_note)" = "" ] || fail "berth df --json size_note: $(df_size_note)"
+c1_size=$(df_size c1)
+[ -n "$c1_size" ] && [ "$c1_size" != null ] || fail "berth df --json has no size for c1: $(cat /tmp/df.json)"
+[ "$c1_size" -ge $((WRITE_MIB * MIB)) ] && [ "$c1_size" -lt $(((WRITE_MIB + 2) * MIB)) ] ||
+    fail "c1's size $c1_size is not its $WRITE_MIB MiB (+ < 2 MiB of filesystem metadata)"
+say "c1 holds $((c1_size / 1024)) KiB of its own (wrote $WRITE_MIB MiB)"
+
+# The metadata snapshot thin_ls reads is released after every DiskUsage, even when thin_ls fails
+# (a pool holds one at most; a held one pins metadata). `dmsetup status` field 7: held root or "-".
+held() { dmsetup status "$pool" | cut -d' ' -f7; }
+[ "$(held)" = - ] || fail "a metadata snapshot is still held after berth df: $(dmsetup status "$pool")"
+mv /usr/sbin/thin_ls /usr/sbin/thin_ls.real
+printf '#!/bin/sh\necho "thin_ls: broken on purpose" >&2\nexit 3\n' > /usr/sbin/thin_ls
+chmod 755 /usr/sbin/thin_ls
+df
+[ "$(df_size c1)" = null ] || fail "a failing thin_ls still gave c1 a size: $(cat /tmp/df.json)"
+df_size_note | grep -q 'broken on purpose' || fail "size_note does not carry thin_ls's error: $(df_size_note)"
+[ "$(held)" = - ] || fail "a failing thin_ls left the metadata snapshot held: $(dmsetup status "$pool")"
+rm /usr/sbin/thin_ls
+# Without thin-provisioning-tools: sizes are unknown ("-"), and berth df says why.
+berth df > /tmp/df.txt 2>&1 || fail "berth df without thin_ls: $(cat /tmp/df.txt)"
+grep -Eq '^container +- +c1 +-$' /tmp/df.txt || fail "berth df without thin_ls does not show c1's size as '-': $(cat /tmp/df.txt)"
+grep -q 'Sizes shown as - are unknown: .*thin_ls not found' /tmp/df.txt || fail "berth df does not say why sizes are unknown: $(cat /tmp/df.txt)"
+mv /usr/sbin/thin_ls.real /usr/sbin/thin_ls
+df
+[ "$(df_size c1)" = "$c1_size" ] || fail "c1's size changed from $c1_size to $(df_size c1) with nothing written"
+say "thin_ls failing or missing: sizes unknown with the reason, the metadata snapshot released"
+
+[ -z "${BERTH_GUEST_RUN:-}" ] || . "$BERTH_GUEST_RUN"
 
 busctl call $M ReleaseContainer s c1 > /dev/null || fail "ReleaseContainer"
 busctl call $M RemoveContainer s c1 > /dev/null || fail "RemoveContainer"

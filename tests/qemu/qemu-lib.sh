@@ -110,6 +110,12 @@ qemu_build_initramfs() {
         [ -x "$p" ] && qemu_copy_with_libs "$p" "/usr/sbin/${p##*/}"
     done
     ln -sf mke2fs "$QROOT/usr/sbin/mkfs.ext4"
+    # thin-provisioning-tools: thin_ls gives the dm-thin backend its per-device sizes (berth df),
+    # thin_check lets a test check the pool's metadata. One multi-call binary, like busybox.
+    if [ -x /usr/sbin/pdata_tools ]; then
+        qemu_copy_with_libs /usr/sbin/pdata_tools /usr/sbin/pdata_tools
+        for p in thin_ls thin_check; do ln -sf pdata_tools "$QROOT/usr/sbin/$p"; done
+    fi
     cp /etc/mke2fs.conf "$QROOT/etc/" 2>/dev/null || true
     for b in "${QEMU_BINARIES[@]}"; do qemu_copy_with_libs "$b" "/usr/local/bin/${b##*/}"; done
     # Plain files, "HOST-PATH:GUEST-PATH" (policy files, guest scripts).

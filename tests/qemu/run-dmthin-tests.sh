@@ -5,7 +5,9 @@
 # metadata) and /dev/vdb (pool data), and every binary runs there with ext4, and the main one again
 # with xfs. A binary named backend-conformance is run with BERTH_TEST_BACKEND=dm-thin.
 # With $BERTH_QEMU_BERTHD and $BERTH_QEMU_BERTH set, the guest then runs berthd on the dm-thin
-# pool behind a private dbus-daemon and checks PoolUsage and `berth df --json` (berthd-df-guest.sh).
+# pool behind a private dbus-daemon and checks PoolUsage and `berth df --json` (berthd-df-guest.sh);
+# with $BERTH_QEMU_SUPERVISE too, `berth run` runs real containers with a dm-thin volume there
+# (berth-run-volume-guest.sh).
 # Exit 0 only if the guest printed its PASS marker. Work dir: $BERTH_QEMU_WORK (default: a temp dir).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -48,6 +50,12 @@ if [ -n "${BERTH_QEMU_BERTHD:-}" ] && [ -n "${BERTH_QEMU_BERTH:-}" ]; then
     QEMU_EXTRA_FILES+=("$here/berthd-df-guest.sh:/usr/local/share/berth/berthd-df-guest.sh"
                        "$here/../../dbus/org.berth.Storage1.conf:/etc/dbus-1/org.berth.Storage1.conf")
     berthd_scenario=yes
+    # A real container with a dm-thin volume (berth-run-volume-guest.sh): the runtime's supervisor.
+    if [ -n "${BERTH_QEMU_SUPERVISE:-}" ]; then
+        QEMU_BINARIES+=("$BERTH_QEMU_SUPERVISE")
+        QEMU_EXTRA_FILES+=("$here/berth-run-volume-guest.sh:/usr/local/share/berth/berth-run-volume-guest.sh")
+        berthd_scenario=run
+    fi
 fi
 script=$work/run.sh
 {
@@ -65,7 +73,10 @@ script=$work/run.sh
             echo "run $n-xfs env BERTH_DMTHIN_FS=xfs /usr/local/bin/$n --gtest_filter='DmThin.StacksLayersAndAppliesWhiteouts:DmThin.ContainerWritesAreInvisibleToTheImageAndOtherContainers:DmThin.CommitsAContainerAsANewLayer:DmThin.AVolumeSurvivesARestartOfTheBackendAndThePool'"
     done
     # Last: berthd keeps its pool on /dev/vd[ab] active when it exits.
-    [ -z "$berthd_scenario" ] || echo "run berthd-df sh /usr/local/share/berth/berthd-df-guest.sh"
+    case $berthd_scenario in
+        yes) echo "run berthd-df sh /usr/local/share/berth/berthd-df-guest.sh" ;;
+        run) echo "run berthd-df env BERTH_GUEST_RUN=/usr/local/share/berth/berth-run-volume-guest.sh sh /usr/local/share/berth/berthd-df-guest.sh" ;;
+    esac
 } > "$script"
 qemu_build_initramfs "$work" "$script" dm-thin-pool xfs loop
 qemu_boot "$work" 64M 1G

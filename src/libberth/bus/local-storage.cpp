@@ -150,6 +150,7 @@ public:
         }
         for (auto& e : df.containers) out.containers.push_back(ContainerInfo{e.name, "", e.id, false, e.size});
         for (auto& e : df.volumes) out.volumes.push_back(VolumeInfo{e.name, e.size});
+        out.size_note = df.size_note;
         return out;
     }
 

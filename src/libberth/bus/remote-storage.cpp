@@ -154,7 +154,10 @@ public:
         if (r >= 0) r = wire::read_array(m, wire::kImage, u.images, wire::read_image);
         if (r >= 0) r = wire::read_array(m, wire::kContainer, u.containers, wire::read_container);
         if (r >= 0) r = wire::read_array(m, wire::kVolume, u.volumes, wire::read_volume);
+        const char* note = nullptr;
+        if (r >= 0) r = sd_bus_message_read(m, "s", &note);
         if (r < 0) return fail(-r, "parse DiskUsage reply");
+        u.size_note = note ? note : "";
         return u;
     }
 

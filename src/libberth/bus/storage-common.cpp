@@ -81,11 +81,15 @@ nlohmann::json to_json(const ImageInfo& i) {
             {"layers", i.layers}, {"config", to_json(i.config)}};
 }
 
+namespace {
+nlohmann::json size_json(uint64_t size) { return size == store::kSizeUnknown ? nlohmann::json(nullptr) : nlohmann::json(size); }
+}  // namespace
+
 nlohmann::json to_json(const ContainerInfo& c) {
-    return {{"name", c.name}, {"image", c.image}, {"layer", c.layer}, {"ephemeral", c.ephemeral}, {"size", c.size}};
+    return {{"name", c.name}, {"image", c.image}, {"layer", c.layer}, {"ephemeral", c.ephemeral}, {"size", size_json(c.size)}};
 }
 
-nlohmann::json to_json(const VolumeInfo& v) { return {{"name", v.name}, {"size", v.size}}; }
+nlohmann::json to_json(const VolumeInfo& v) { return {{"name", v.name}, {"size", size_json(v.size)}}; }
 
 nlohmann::json to_json(const GcReport& r) { return {{"removed", r.removed}, {"bytes_freed", r.bytes_freed}}; }
 
@@ -99,7 +103,8 @@ nlohmann::json to_json(const DiskUsage& u) {
     for (auto& i : u.images) images.push_back(to_json(i));
     for (auto& c : u.containers) containers.push_back(to_json(c));
     for (auto& v : u.volumes) volumes.push_back(to_json(v));
-    return {{"pool", to_json(u.pool)}, {"images", images}, {"containers", containers}, {"volumes", volumes}};
+    return {{"pool", to_json(u.pool)}, {"images", images}, {"containers", containers}, {"volumes", volumes},
+            {"size_note", u.size_note}};
 }
 
 nlohmann::json to_json(const store::MountSpec& s) {

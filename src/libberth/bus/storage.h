@@ -41,12 +41,12 @@ struct ContainerInfo {
     std::string image;  // image id it was made from ("" for scratch)
     std::string layer;  // chain id of its base layer
     bool ephemeral = false;
-    uint64_t size = 0;  // exclusive bytes, 0 = unknown
+    uint64_t size = 0;  // exclusive bytes, or store::kSizeUnknown (JSON: null)
 };
 
 struct VolumeInfo {
     std::string name;
-    uint64_t size = 0;
+    uint64_t size = 0;  // bytes it holds, or store::kSizeUnknown (JSON: null)
 };
 
 struct GcReport {
@@ -67,6 +67,7 @@ struct DiskUsage {
     std::vector<ImageInfo> images;
     std::vector<ContainerInfo> containers;
     std::vector<VolumeInfo> volumes;
+    std::string size_note;  // why some sizes are unknown ("" when all are known)
 };
 
 struct PreparedContainer {

@@ -565,6 +565,8 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
                     opt.warn(fmt::format("{}; files owned by host root appear as 'nobody' in '{}'", r.error().what(),
                                          op.target));
     auto network = BERTH_TRY_CTX(attach_network(decl, child.pid()), "network");
+    if (network && opt.warn)
+        for (const auto& w : network->warnings()) opt.warn(w);
     GoPayload go;
     go.idmapped_lower = idmapped ? 1 : 0;
     if (send_message(parent_end.get(), MessageType::Go, &go, sizeof go, idmapped ? idmapped.get() : -1) < 0)

@@ -61,11 +61,14 @@ struct MountSpec {
     bool read_only = false;
 };
 
+// SnapshotInfo::exclusive_bytes when the backend cannot measure it (dm-thin without thin_ls).
+inline constexpr uint64_t kSizeUnknown = UINT64_MAX;
+
 struct SnapshotInfo {
     std::string id;                      // snapshot id or volume name (one namespace: the store
                                          // keeps them disjoint, "c-..."/"e-..." vs "v-...")
     std::optional<std::string> layer;    // chain id it was made from
-    uint64_t exclusive_bytes = 0;        // best-effort space owned only by it (0 = unknown)
+    uint64_t exclusive_bytes = 0;        // best-effort space owned only by it, or kSizeUnknown
     bool is_volume = false;              // made by create_volume()
 };
 
@@ -102,6 +105,8 @@ public:
     virtual Result<> release_snapshot(const std::string& id) = 0;  // deactivate, keep data
     virtual Result<> remove_snapshot(const std::string& id) = 0;
     virtual std::vector<SnapshotInfo> list_snapshots() const = 0;
+    // Why the last list_snapshots() reported kSizeUnknown sizes ("" when it did not).
+    virtual std::string size_note() const { return {}; }
     // Turn a snapshot's current content into a new committed layer on top of its base layer.
     // (The store computes new_chain_id from a diff it makes via snapshot_view() first.)
     virtual Result<> commit_snapshot(const std::string& id, const std::string& new_chain_id) = 0;

@@ -717,8 +717,14 @@ Result<DfReport> Store::df() const {
     DfReport r;
     r.backend = s.backend->name();
     r.pool = BERTH_TRY(s.backend->usage());
+    // dm-thin's list reads its device map, which prepare/release/remove change under s.mu, so it
+    // is listed under the lock (one thin_ls, tens of ms); btrfs and overlay walk their trees, which
+    // can take long, so they are listed outside it and never hold up other calls.
+    std::unique_lock lock(s.mu, std::defer_lock);
+    if (r.backend == "dm-thin") lock.lock();
     auto snaps = s.backend->list_snapshots();
-    std::lock_guard lock(s.mu);
+    r.size_note = s.backend->size_note();
+    if (!lock.owns_lock()) lock.lock();
     std::map<std::string, int> layer_users;
     for (const auto& [_, i] : s.images)
         for (const auto& l : i.layers) ++layer_users[l.chain_id];

@@ -172,7 +172,7 @@ struct GcReport {
 struct DfEntry {
     std::string name;             // image: first name or id; container/volume: its name
     std::string id;               // image id / snapshot id / volume name
-    uint64_t size = 0;            // image: uncompressed size of all layers; others: exclusive bytes (0 = unknown)
+    uint64_t size = 0;            // image: uncompressed size of all layers; others: exclusive bytes or kSizeUnknown
     uint64_t shared_size = 0;     // image: bytes in layers shared with other images
     uint64_t unique_size = 0;     // image: bytes only this image holds
     size_t containers = 0;        // image: containers using it
@@ -183,6 +183,7 @@ struct DfReport {
     std::vector<DfEntry> images, containers, volumes;
     uint64_t blobs_size = 0;      // bytes in ROOT/blobs
     PoolUsage pool;
+    std::string size_note;        // why some sizes are kSizeUnknown ("" when none is)
 };
 
 // ---- the store ----

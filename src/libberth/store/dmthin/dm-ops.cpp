@@ -235,6 +235,17 @@ Result<std::string> dm_status(const std::string& name) {
     return std::string(params ? params : "");
 }
 
+Result<std::string> dm_table(const std::string& name) {
+    auto task = BERTH_TRY(new_task(DM_DEVICE_TABLE, name));
+    if (!dm_task_run(task.get())) return dm_fail(task.get(), "read table of", name);
+    uint64_t start = 0, length = 0;
+    char* type = nullptr;
+    char* params = nullptr;
+    dm_get_next_target(task.get(), nullptr, &start, &length, &type, &params);
+    if (!type) return fail(ENXIO, "device '{}' has no table", name);
+    return std::string(params ? params : "");
+}
+
 Result<std::vector<std::string>> dm_list(const std::string& prefix) {
     auto task = BERTH_TRY(new_task(DM_DEVICE_LIST, ""));
     if (!dm_task_run(task.get())) return dm_fail(task.get(), "list devices", "device-mapper");

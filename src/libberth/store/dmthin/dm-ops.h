@@ -64,6 +64,8 @@ Result<> dm_resume(const std::string& name);
 Result<> dm_message(const std::string& name, const std::string& message);
 // Params of the first target's status line.
 Result<std::string> dm_status(const std::string& name);
+// Params of the first target's table line (a thin-pool's names its devices as major:minor).
+Result<std::string> dm_table(const std::string& name);
 // Names of all active dm devices whose name starts with `prefix`.
 Result<std::vector<std::string>> dm_list(const std::string& prefix);
 
