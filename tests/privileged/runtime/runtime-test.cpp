@@ -490,6 +490,40 @@ TEST_F(Runtime, ExecEntersTheContainersNamespaces) {
     EXPECT_EQ(false_status, 5);
 }
 
+// `berth exec -u app` killed with SIGKILL takes its command along (the parent-death signal is
+// armed again after the switch to the user, which clears it).
+TEST_F(Runtime, AKilledExecTakesItsCommandAlongAlsoAsAnotherUser) {
+    auto d = shell("echo ready > /out/ready; exec sleep 30");
+    d.stop_signal = SIGKILL;
+    int procs_during = -1, procs_after = -1;
+    auto count_procs = [&] {
+        auto procs = read_file(path_join(path_join(cgroup_parent_, name_), "cgroup.procs"));
+        return procs ? static_cast<int>(split(*procs, '\n').size()) : -1;
+    };
+    auto r = run(d, [&](pid_t supervisor) {
+        for (int i = 0; i < 400 && out("ready") != "ready\n"; ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        pid_t exec = ::fork();
+        if (exec == 0) {
+            ::execl(BERTH_BINARY, "berth", "exec", "--no-stdin", "-u", "app", name_.c_str(), "--", "/bin/sh", "-c",
+                    "echo started > /out/exec; exec sleep 60", static_cast<char*>(nullptr));
+            ::_exit(127);
+        }
+        for (int i = 0; i < 400 && out("exec") != "started\n"; ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        procs_during = count_procs();
+        ::kill(exec, SIGKILL);
+        ::waitpid(exec, nullptr, 0);
+        for (int i = 0; i < 300 && (procs_after = count_procs()) > 1; ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        ::kill(supervisor, SIGTERM);
+    });
+    EXPECT_EQ(r.status, 128 + SIGKILL) << r.error;
+    // The payload, the exec'd command (and `berth exec` itself, which joins the cgroup).
+    EXPECT_GE(procs_during, 2);
+    EXPECT_EQ(procs_after, 1) << "the exec'd command outlived `berth exec`";
+}
+
 TEST_F(Runtime, MissingRootfsIsAClearErrorAndLeavesNothing) {
     auto d = shell("true");
     d.rootfs = tmp_ / "no-such-rootfs";
