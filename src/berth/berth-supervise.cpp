@@ -27,8 +27,10 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "runtime/sd-notify.h"
 #include "runtime/supervise-protocol.h"
 
 namespace {
@@ -50,7 +52,7 @@ struct Supervisor {
 void say(const char* what, int err) {
     // One line to stderr (the journal under systemd); fprintf would be fine too, but this keeps
     // stdio's buffers out of the resident set.
-    char line[256];
+    char line[640];
     int n = snprintf(line, sizeof line, "berth-supervise: %s%s%s\n", what, err ? ": " : "", err ? strerror(err) : "");
     if (n > 0) (void)!write(STDERR_FILENO, line, static_cast<size_t>(n) < sizeof line ? static_cast<size_t>(n) : sizeof line - 1);
 }
@@ -82,25 +84,6 @@ void write_all(int fd, const char* p, size_t n) {
 
 int send_signal(const Supervisor& s, int sig) {
     return static_cast<int>(syscall(SYS_pidfd_send_signal, s.pidfd, sig, nullptr, 0));
-}
-
-// sd_notify(3) without libsystemd: one datagram to $NOTIFY_SOCKET (a path, or '@' for the
-// abstract namespace).
-void notify_systemd(const char* text, size_t length) {
-    const char* path = getenv("NOTIFY_SOCKET");
-    if (!path || (path[0] != '/' && path[0] != '@')) return;
-    struct sockaddr_un sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sun_family = AF_UNIX;
-    size_t len = strlen(path);
-    if (len >= sizeof sa.sun_path) return;
-    memcpy(sa.sun_path, path, len);
-    if (sa.sun_path[0] == '@') sa.sun_path[0] = '\0';
-    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return;
-    (void)sendto(fd, text, length, MSG_NOSIGNAL, reinterpret_cast<struct sockaddr*>(&sa),
-                 static_cast<socklen_t>(offsetof(struct sockaddr_un, sun_path) + len));
-    close(fd);
 }
 
 // Forwards what a payload may say about the service; never MAINPID (we are the main process).
@@ -282,13 +265,30 @@ int main(int argc, char** argv) {
     char arg0[] = "berth", cmd[32], status_opt[] = "--status", lock_opt[] = "--lock-fd";
     snprintf(cmd, sizeof cmd, "%s", kTeardownCommand);
     char* const args[] = {arg0, cmd, status_opt, status_arg, lock_opt, lock_arg, name_copy, nullptr};
-    if (s.teardown_exe >= 0) {
-        // Close-on-exec is fine for an ELF binary and keeps the fd out of the teardown.
-        fcntl(s.teardown_exe, F_SETFD, FD_CLOEXEC);
+    // Close-on-exec is fine for an ELF binary and keeps the fd out of the teardown.
+    fcntl(s.teardown_exe, F_SETFD, FD_CLOEXEC);
+    // The fd was opened before the first exec, so a binary replaced or removed since (a package
+    // upgrade) still runs. What can still fail: a transient ENOMEM/EAGAIN, or the very file
+    // changed in place (chmod, truncated, overwritten). One retry after a pause covers the first;
+    // the second is reported.
+    int err = 0;
+    for (int attempt = 0; attempt < 2; ++attempt) {
+        if (attempt > 0) {
+            struct timespec pause = {0, 200 * 1000 * 1000};
+            nanosleep(&pause, nullptr);
+        }
         syscall(SYS_execveat, s.teardown_exe, "", args, environ, AT_EMPTY_PATH);
-        say("execute berth for the teardown", errno);
+        err = errno;
     }
-    // Nothing more we can do from here: the cgroup, network and state of the container are left
-    // for its next start (which removes leftovers) and the exit status still reaches the caller.
+    // The exit status still reaches the caller (systemd); the cgroup, network and state of the
+    // container stay until its next start, which removes them (run_container(): a stale empty
+    // cgroup, a leftover veth host end and nftables chains, the state file; the lock is ours to
+    // release by exiting).
+    char line[512];
+    snprintf(line, sizeof line,
+             "container '%s': cannot execute berth for the teardown (%s); its cgroup, network and state are left "
+             "for its next start to remove",
+             s.name, strerror(err));
+    say(line, 0);
     return status;
 }

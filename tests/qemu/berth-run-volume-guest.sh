@@ -3,8 +3,9 @@
 # A real container run by `berth run` (the runtime, its supervisor, berthd over the bus) whose
 # rootfs is a dm-thin snapshot and whose [[mount]] type = "volume" is a dm-thin volume: the
 # runtime mounts the volume's block device inside the container's mount namespace. It writes data;
-# a second run sees it; a read_only mount refuses writes (and the data is still there); `berth df`
-# shows the volume's size; nothing stays mounted on the host and the volume's device is released.
+# a second run sees it; a read_only mount refuses writes (and the data is still there); under a
+# user namespace the run is refused; `berth df` shows the volume's size; nothing stays mounted on
+# the host and no thin device stays open.
 VOL_MIB=8
 mkdir -p /sys/fs/cgroup /tmp/run1 /tmp/run2 /tmp/run3
 mountpoint -q /sys/fs/cgroup || mount -t cgroup2 cgroup2 /sys/fs/cgroup || fail "mount cgroup2"
@@ -57,6 +58,19 @@ grep -qx REFUSED /tmp/run3/out || fail "a read-only volume accepted a write: $(c
 ! grep -qx REMOVED /tmp/run3/out || fail "a read-only volume let a file be removed: $(cat /tmp/run3/out)"
 [ "$(tail -1 /tmp/run3/out)" = first-run ] || fail "the read-only run does not see the data: $(cat /tmp/run3/out)"
 say "run 3: read_only = true mounts it read-only, writes are refused, the data is there"
+
+# Only real root may mount a block device's filesystem: under a user namespace the run is refused
+# with the reason, before anything starts. (On dm-thin the rootfs is a block device too, and it is
+# checked first; the volume's own refusal is unit-tested in the mount plan.)
+mkdir -p /tmp/run4
+declare_vt /tmp/run4 "echo RAN" false
+printf '[security]\nuser_namespace = "pick"\n' >> /tmp/run4/vt.toml
+run_vt /tmp/run4
+[ "$run_status" != 0 ] || fail "a dm-thin volume was accepted under a user namespace: $(cat /tmp/run4/out)"
+! grep -qx RAN /tmp/run4/out || fail "the container ran under a user namespace with a dm-thin volume"
+grep -q "block-device .* cannot be mounted inside a user namespace" /tmp/run4/out ||
+    fail "the refusal under a user namespace does not say why: $(cat /tmp/run4/out)"
+say "run 4: refused under a user namespace: $(tail -1 /tmp/run4/out)"
 
 # Nothing of the runs is left mounted on the host; the volume outlived the container's runs.
 ! grep -q ' /data ' /proc/mounts || fail "a container's /data is mounted on the host"

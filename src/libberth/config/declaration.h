@@ -66,6 +66,10 @@ struct Network {
     std::string host_address;          // veth: host end address "10.0.0.1/24" (optional)
     std::string gateway;               // default route inside the container
     std::vector<PortMapping> ports;
+    // Outbound NAT of the container's address to the host's (docs/NETWORKING.md, "Outbound
+    // traffic"). Unset = the mode's default: veth true, bridge false.
+    std::optional<bool> masquerade;
+    bool ip_forward = false;           // berth sets net.ipv4.ip_forward=1 at start (never resets it)
 
     bool operator==(const Network&) const = default;
 };

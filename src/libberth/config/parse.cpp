@@ -39,7 +39,7 @@ const std::vector<Section>& sections() {
          {"image", "rootfs", "command", "environment", "environment_files", "user", "supplementary_groups",
           "workdir", "hostname", "ephemeral", "read_only", "stop_signal", "stop_timeout", "notify", "init"}},
         {"mount", {"type", "source", "target", "read_only", "size", "mode"}},
-        {"network", {"mode", "bridge", "address", "host_address", "gateway", "ports"}},
+        {"network", {"mode", "bridge", "address", "host_address", "gateway", "ports", "masquerade", "ip_forward"}},
         {"resources",
          {"memory_max", "memory_high", "memory_swap_max", "cpu_weight", "cpu_quota", "allowed_cpus", "tasks_max",
           "io_weight", "limits"}},
@@ -520,6 +520,7 @@ void parse_network(Checker& c, const toml::table& table) {
     const auto& keys = sections()[2].keys;
     const toml::node* mode_node = nullptr;
     const toml::node* bridge_node = nullptr;
+    const toml::node* masquerade_node = nullptr;
     std::vector<const toml::node*> netns_only;  // settings that need an own veth/bridge
     std::vector<std::string> netns_only_keys;
     for (auto&& [key, node] : table) {
@@ -585,10 +586,27 @@ void parse_network(Checker& c, const toml::table& table) {
                                               "\"127.0.0.1:8080:80\" (ports 1-65535)",
                                               i, quote(*s)));
             }
+        } else if (k == "masquerade" || k == "ip_forward") {
+            netns_only.push_back(&node);
+            netns_only_keys.push_back(path);
+            if (auto b = c.boolean(node, path)) {
+                if (k == "masquerade") {
+                    n.masquerade = *b;
+                    masquerade_node = &node;
+                } else {
+                    n.ip_forward = *b;
+                }
+            }
         } else {
             c.unknown_key(key, "network", keys);
         }
     }
+    // The rule matches the container's source address: in bridge mode there is none by default
+    // (the bridge's own network may hand one out), so it must be declared.
+    if (n.mode == NetworkMode::Bridge && n.masquerade.value_or(false) && n.address.empty() &&
+        !table.get("address"))
+        c.error(*masquerade_node, "network.masquerade = true in mode \"bridge\" needs the container's address, "
+                                  "expected network.address = \"A.B.C.D/N\" as well");
     if (n.mode == NetworkMode::Bridge && n.bridge.empty() && !bridge_node)
         c.error(mode_node ? *mode_node : static_cast<const toml::node&>(table),
                 "network.mode = \"bridge\" needs a bridge, expected network.bridge = \"NAME\" of a host bridge");

@@ -99,6 +99,8 @@ std::string to_toml(const Declaration& d) {
         std::vector<std::string> ports;
         for (const auto& p : n.ports) ports.push_back(format_port_mapping(p));
         line("ports", list(ports));
+        if (n.masquerade) line("masquerade", boolean(*n.masquerade));
+        if (n.ip_forward) line("ip_forward", boolean(true));
     }
 
     const Resources& r = d.resources;

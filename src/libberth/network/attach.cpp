@@ -38,7 +38,8 @@ NetworkAttachment::NetworkAttachment(NetworkAttachment&& other) noexcept
     : plan_(std::move(other.plan_)),
       own_link_(std::exchange(other.own_link_, false)),
       own_nft_(std::exchange(other.own_nft_, false)),
-      localnet_bridge_(std::exchange(other.localnet_bridge_, std::string())) {}
+      localnet_bridge_(std::exchange(other.localnet_bridge_, std::string())),
+      warnings_(std::move(other.warnings_)) {}
 
 NetworkAttachment& NetworkAttachment::operator=(NetworkAttachment&& other) noexcept {
     if (this != &other) {
@@ -47,6 +48,7 @@ NetworkAttachment& NetworkAttachment::operator=(NetworkAttachment&& other) noexc
         own_link_ = std::exchange(other.own_link_, false);
         own_nft_ = std::exchange(other.own_nft_, false);
         localnet_bridge_ = std::exchange(other.localnet_bridge_, std::string());
+        warnings_ = std::move(other.warnings_);
     }
     return *this;
 }
@@ -308,6 +310,16 @@ Result<> remove_leftovers(const std::string& name) {
     return {};
 }
 
+Result<> remove_leftover_link(const std::string& name) {
+    const std::string link = host_interface_name(name);
+    auto nl = BERTH_TRY(Netlink::open());
+    auto found = BERTH_TRY(nl.find_link(link));
+    if (!found || found->kind != "veth") return {};
+    auto r = nl.delete_link(link);
+    if (!r && r.error().code != ENODEV) return fail(r.error().wrap(fmt::format("remove leftover link '{}'", link)));
+    return {};
+}
+
 Result<NetworkAttachment> attach(const config::Declaration& decl, pid_t payload_pid) {
     NetworkAttachment att;
     att.plan_ = BERTH_TRY(plan(decl));
@@ -379,21 +391,31 @@ Result<NetworkAttachment> attach(const config::Declaration& decl, pid_t payload_
     // 4. Inside the container's netns.
     if (auto r = attach_inside(netns->get(), p); !r) return wrap(r.error());
 
-    // 5. Published ports.
-    if (!p.ports.empty()) {
+    // 5. Published ports and outbound NAT.
+    if (p.ip_forward || needs_ip_forward(p))
+        if (auto r = write_sysctl("/proc/sys/net/ipv4/ip_forward", "1"); !r) return wrap(r.error());
+    if (!p.nft_apply.empty()) {
         if (auto r = remove_leftovers(decl.name); !r) return wrap(r.error());
-        if (needs_ip_forward(p))
-            if (auto r = write_sysctl("/proc/sys/net/ipv4/ip_forward", "1"); !r) return wrap(r.error());
         auto nft = Nft::open();
         if (!nft) return wrap(nft.error());
         if (auto r = nft->run(p.nft_apply); !r) {
-            if (r.error().code == EEXIST) {
+            if (r.error().code == EEXIST && !p.ports.empty()) {
                 // Lost a race with another container claiming the same port.
                 if (auto c = check_ports(p); !c) return wrap(c.error());
             }
-            return wrap(r.error().wrap("publish ports"));
+            return wrap(r.error().wrap(p.ports.empty() ? "masquerade" : "publish ports"));
         }
         att.own_nft_ = true;
+    }
+    if (p.masquerade && !p.ip_forward) {
+        // Not flipped behind the user's back: ip_forward makes the host a router for every
+        // interface (docs/NETWORKING.md). Said once, at start, by the caller.
+        auto forward = read_file("/proc/sys/net/ipv4/ip_forward");
+        if (forward && trim(*forward) == "0")
+            // The caller names the container (RunOptions::warn).
+            att.warnings_.push_back(
+                "network: masquerade is on but the host does not forward IPv4 (net.ipv4.ip_forward = 0): the "
+                "container reaches the host only; set [network] ip_forward = true or sysctl net.ipv4.ip_forward=1");
     }
     return att;
 }

@@ -82,6 +82,10 @@ struct NetworkPlan {
     // Host-side sysctls of the host end (or of the bridge in bridge mode).
     std::string localnet_interface;        // gets route_localnet=1 when 127.0.0.1 ports are published
     bool forwarding = false;               // net.ipv4.conf.<host end>.forwarding=1 (and ip_forward)
+    // Outbound NAT: connections the container opens to anywhere but its own link leave with the
+    // host's address (a rule in the container's postrouting chain, removed with it).
+    bool masquerade = false;
+    bool ip_forward = false;               // set net.ipv4.ip_forward=1 (the user asked for it)
 
     std::vector<PublishedPort> ports;
     std::string nft_chain_prefix;          // "web-": chains web-prerouting, web-output, web-postrouting
@@ -126,6 +130,9 @@ public:
     // The container's address without prefix ("10.88.0.2"), or "" for none/host.
     std::string container_address() const;
     const NetworkPlan& plan() const { return plan_; }
+    // What the caller should tell the user once (library code does not log), e.g. that
+    // masquerade is on while the host does not forward IPv4.
+    const std::vector<std::string>& warnings() const { return warnings_; }
 
 private:
     friend Result<NetworkAttachment> attach(const config::Declaration&, pid_t);
@@ -133,6 +140,7 @@ private:
     bool own_link_ = false;
     bool own_nft_ = false;
     std::string localnet_bridge_;  // bridge whose route_localnet we set (reset when last user goes)
+    std::vector<std::string> warnings_;
 };
 
 // Mode none: brings lo up in the payload's netns. host: nothing (the caller did not unshare the
@@ -143,9 +151,16 @@ private:
 Result<NetworkAttachment> attach(const config::Declaration& decl, pid_t payload_pid);
 
 // Removes whatever a previous instance of the container `name` left in the berth nftables table
-// (its chains and port claims), e.g. after the supervisor was SIGKILLed. The veth needs no such
-// help: it dies with the container's network namespace. Safe when there is nothing to remove.
+// (its chains and port claims), e.g. after the supervisor was SIGKILLed. Safe when there is
+// nothing to remove.
 Result<> remove_leftovers(const std::string& name);
+
+// Deletes a veth host end named host_interface_name(name) left by a previous instance. The veth
+// dies with the container's network namespace, but the kernel destroys a namespace
+// asynchronously (a work queue, tens of ms later), so a start right after a supervisor that
+// could not tear down would otherwise find it and refuse. Only for a caller that holds the
+// container's lock (no live instance of `name` can own the link then). Not a veth: left alone.
+Result<> remove_leftover_link(const std::string& name);
 
 // The container's /etc/hosts: localhost lines plus "ADDRESS HOSTNAME" (container_address, or
 // 127.0.1.1 when there is none). For host mode it returns "" and the runtime should show the

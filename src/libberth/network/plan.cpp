@@ -164,6 +164,9 @@ Result<NetworkPlan> plan(const config::Declaration& decl) {
                 return bad(fmt::format("{} is only used with mode = \"veth\" or \"bridge\" (mode is \"{}\")", key,
                                        mode_name(net.mode)));
         }
+        if (net.masquerade.value_or(false) || net.ip_forward)
+            return bad(fmt::format("{} is only used with mode = \"veth\" or \"bridge\" (mode is \"{}\")",
+                                   net.ip_forward ? "ip_forward" : "masquerade", mode_name(net.mode)));
         return p;
     }
 
@@ -263,16 +266,24 @@ Result<NetworkPlan> plan(const config::Declaration& decl) {
         p.ports.push_back(pp);
     }
 
+    // Outbound NAT: on by default for veth (as systemd-nspawn with networkd's
+    // 80-container-ve.network, and Docker's default bridge), off for a bridge, which is the
+    // user's own network (docs/NETWORKING.md, "Outbound traffic").
+    p.masquerade = net.masquerade.value_or(net.mode == NetworkMode::Veth);
+    p.ip_forward = net.ip_forward;
+    if (p.masquerade && !p.container_address)
+        return bad("masquerade needs the container's address (set address = \"A.B.C.D/N\")");
+
+    // Where packets to the container leave the host: the veth host end, or the bridge.
+    const std::string out_if = net.mode == NetworkMode::Bridge ? p.bridge : p.host_interface;
+    const std::string t = kNftTable;
+    const std::string post = "c-" + decl.name + "-postrouting";
     if (!p.ports.empty()) {
-        // Where packets to the container leave the host: the veth host end, or the bridge.
-        std::string out_if = net.mode == NetworkMode::Bridge ? p.bridge : p.host_interface;
         bool loopback = std::any_of(p.ports.begin(), p.ports.end(), [](auto& pp) { return pp.reaches_loopback(); });
         if (loopback) p.localnet_interface = out_if;
 
         std::string c = format_ipv4(p.container_address->address);
-        std::string t = kNftTable;
-        std::string pre = "c-" + decl.name + "-prerouting", out = "c-" + decl.name + "-output",
-                    post = "c-" + decl.name + "-postrouting";
+        const std::string pre = "c-" + decl.name + "-prerouting", out = "c-" + decl.name + "-output";
         p.nft_chain_prefix = "c-" + decl.name + "-";
         std::string s;
         s += fmt::format("add table ip {}\n", t);
@@ -310,6 +321,20 @@ Result<NetworkPlan> plan(const config::Declaration& decl) {
         for (auto& pp : p.ports)
             r += fmt::format("delete element ip {} {} {{ {} . {} }}\n", t, kNftPortSet, pp.protocol, pp.host_port);
         p.nft_remove = std::move(r);
+    }
+    if (p.masquerade) {
+        // New connections from the container's address to anything not on its own link (the
+        // host's own addresses are local delivery and never reach postrouting). NAT rules see
+        // only a connection's first packet, so DNATed connections to published ports, which
+        // leave through out_if, are untouched.
+        if (p.nft_apply.empty()) {
+            p.nft_chain_prefix = "c-" + decl.name + "-";
+            p.nft_apply = fmt::format("add table ip {}\n", t);
+            p.nft_apply += fmt::format("create chain ip {} {} {{ type nat hook postrouting priority 100; policy accept; }}\n", t, post);
+            p.nft_remove = fmt::format("delete chain ip {} {}\n", t, post);
+        }
+        p.nft_apply += fmt::format("add rule ip {} {} ip saddr {} oifname != \"{}\" masquerade\n", t, post,
+                                   format_ipv4(p.container_address->address), out_if);
     }
     return p;
 }

@@ -7,6 +7,7 @@
 #include <linux/openat2.h>
 #include <net/if.h>
 #include <signal.h>
+#include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -678,6 +679,13 @@ void child_main(const ChildConfig& cfg) {
     int rc = apply_identity_and_privileges(launch, groups, cfg.bounding, cfg.last_cap, cfg.no_new_privileges,
                                            cfg.seccomp, cfg.seccomp_size, &step);
     if (rc < 0) child_fail(sync, -rc, step, "");
+    // The credential change above (another uid, or the root of a user namespace) cleared the
+    // parent-death signal armed at the start (commit_creds() does that): arm it again, so that a
+    // supervisor killed with SIGKILL takes the payload, and as PID 1 of its namespace everything
+    // in it, along. A supervisor that died before this line has closed its end of the channel.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    struct pollfd parent_gone = {sync, POLLRDHUP, 0};
+    if (::poll(&parent_gone, 1, 0) > 0 && (parent_gone.revents & (POLLHUP | POLLRDHUP))) ::_exit(127);
 
     if (cfg.init) run_init(sync, argv, envp, search_path);
     sigset_t none;

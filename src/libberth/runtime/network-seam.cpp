@@ -10,6 +10,7 @@ class Attached final : public AttachedNetwork {
 public:
     explicit Attached(network::NetworkAttachment a) : attachment_(std::move(a)) {}
     std::string address() const override { return attachment_.container_address(); }
+    std::vector<std::string> warnings() const override { return attachment_.warnings(); }
     NetworkTeardown teardown_record() const override {
         auto r = attachment_.record();
         return NetworkTeardown{r.host_interface, r.own_link, r.nft_remove, r.own_nft, r.localnet_bridge};
@@ -33,8 +34,12 @@ Result<std::unique_ptr<AttachedNetwork>> attach_network(const config::Declaratio
     if (decl.network.mode == config::NetworkMode::Host ||
         (decl.network.mode == config::NetworkMode::None && decl.network.ports.empty()))
         return std::unique_ptr<AttachedNetwork>();
-    // Whatever a SIGKILLed previous run of this container left in nftables.
+    // Whatever a previous run of this container left when it could not tear down (a SIGKILLed
+    // supervisor, a failed exec of the teardown): its nftables chains, and its veth host end if
+    // the kernel has not yet destroyed the old namespace. The caller holds the container's lock.
     (void)network::remove_leftovers(decl.name);
+    if (decl.network.mode == config::NetworkMode::Veth || decl.network.mode == config::NetworkMode::Bridge)
+        (void)network::remove_leftover_link(decl.name);
     auto attached = network::attach(decl, payload_pid);
     if (!attached) return fail(attached.error());
     return std::unique_ptr<AttachedNetwork>(new Attached(std::move(*attached)));

@@ -269,6 +269,35 @@ Result<> stage_archive(int fd, const std::string& stage, Input& in, Progress& pr
     return {};
 }
 
+// Publishes a finished tar-split into the stage (stage/splits/<chain hex>), durable like a blob.
+Result<> stage_split(int fd, const std::string& part, const std::string& stage, const std::string& chain_id) {
+    if (::fsync(fd) < 0) return fail_errno("fsync tar-split");
+    if (::rename(part.c_str(), (stage + "/splits/" + std::string(digest_hex(chain_id))).c_str()) < 0)
+        return fail_errno("stage tar-split");
+    return {};
+}
+
+// Copies `in` from `offset` to its end onto `out` (a full blob when no tar-split could be kept).
+Result<> copy_to(int in, off_t offset, int out) {
+    if (::ftruncate(out, 0) < 0 || ::lseek(out, 0, SEEK_SET) < 0) return fail_errno("reset blob copy");
+    for (;;) {
+        ssize_t n = ::copy_file_range(in, &offset, out, nullptr, 1 << 30, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)) break;
+        if (n < 0) return fail_errno("copy");
+        if (n == 0) return {};
+    }
+    std::vector<char> buf(1 << 20);
+    for (;;) {
+        ssize_t n = ::pread(in, buf.data(), buf.size(), offset);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return fail_errno("read");
+        if (n == 0) return {};
+        BERTH_TRY_VOID(write_all(out, std::string_view(buf.data(), static_cast<size_t>(n))));
+        offset += n;
+    }
+}
+
 struct LayerSource {
     std::string member;       // file in the input
     std::string digest;       // expected blob digest ("" = unknown: docker-archive)
@@ -302,7 +331,8 @@ Result<std::vector<LayerInfo>> import_layers(Store::Impl& s, ImportGuard& guard,
         li.diff_id = diff_ids[i];
         guard.claim(li.chain_id);
         // Reuse: the layer and its blob are stored already (another image shares it).
-        if (!src.digest.empty() && s.backend->has_layer(li.chain_id) && path_exists(s.blob_path(src.digest))) {
+        if (!src.digest.empty() && s.backend->has_layer(li.chain_id) &&
+            (path_exists(s.blob_path(src.digest)) || (src.digest == li.diff_id && path_exists(s.split_path(li.chain_id))))) {
             std::lock_guard lock(s.mu);
             bool found = false;
             for (const auto& [_, img] : s.images)
@@ -324,9 +354,14 @@ Result<std::vector<LayerInfo>> import_layers(Store::Impl& s, ImportGuard& guard,
             tee.reset(::open(tee_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
             if (!tee) return fail_errno("{}: stage blob", ctx);
         }
+        // The input is a regular file here: an uncompressed layer keeps a tar-split, not a copy.
+        std::string split_part = stage + "/splits/layer.part";
+        UniqueFd split(::open(split_part.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+        if (!split) return fail_errno("{}: stage tar-split", ctx);
         ExtractOptions opts;
         opts.allow_device_nodes = s.options.allow_device_nodes;
         opts.tee_fd = tee.get();
+        opts.split_fd = split.get();
         opts.cancel = cancel;
         uint64_t base_done = progress.p.bytes_done;
         opts.progress = [&](uint64_t n) {
@@ -364,9 +399,21 @@ Result<std::vector<LayerInfo>> import_layers(Store::Impl& s, ImportGuard& guard,
         li.size = res.size;
         li.media_type = src.media_type.empty() ? layer_media_type(res.compression) : src.media_type;
         std::string dst = stage + "/blobs/" + std::string(digest_hex(li.digest));
+        if (res.split) {
+            BERTH_TRY_VOID_CTX(stage_split(split.get(), split_part, stage, li.chain_id), ctx);
+            if (tee) ::unlink(tee_path.c_str());
+            out.push_back(li);
+            continue;
+        }
+        ::unlink(split_part.c_str());
         if (staged) {
             if (!path_exists(dst) && ::link(staged->path.c_str(), dst.c_str()) < 0) return fail_errno("{}: stage blob", ctx);
         } else {
+            if (!res.teed) {
+                // The split was abandoned (docs/STORAGE.md, "tar-split"): keep a full copy.
+                auto again = BERTH_TRY_CTX(in.open(src.member), ctx);
+                BERTH_TRY_VOID_CTX(copy_to(again.get(), 0, tee.get()), fmt::format("{}: stage blob", ctx));
+            }
             if (::fsync(tee.get()) < 0) return fail_errno("{}: fsync blob", ctx);
             if (::rename(tee_path.c_str(), dst.c_str()) < 0) return fail_errno("{}: stage blob", ctx);
         }
@@ -382,10 +429,11 @@ Result<> stage_blob(const std::string& stage, const std::string& content) {
 }
 
 Result<> fsync_staged(const std::string& stage) {
-    for (const auto& n : list_dir(stage + "/blobs")) {
-        UniqueFd fd(::open((stage + "/blobs/" + n).c_str(), O_RDONLY | O_CLOEXEC));
-        if (!fd || ::fsync(fd.get()) < 0) return fail_errno("fsync staged blob '{}'", n);
-    }
+    for (const char* dir : {"/blobs/", "/splits/"})
+        for (const auto& n : list_dir(stage + dir)) {
+            UniqueFd fd(::open((stage + dir + n).c_str(), O_RDONLY | O_CLOEXEC));
+            if (!fd || ::fsync(fd.get()) < 0) return fail_errno("fsync staged blob '{}'", n);
+        }
     return {};
 }
 
@@ -569,11 +617,16 @@ Result<ImageInfo> import_rootfs(Store::Impl& s, ImportGuard& guard, int fd, cons
     std::string tee_path = stage + "/blobs/layer.part";
     UniqueFd tee(::open(tee_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
     if (!tee) return fail_errno("stage blob");
+    std::string split_part = stage + "/splits/layer.part";
+    UniqueFd split(::open(split_part.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    if (!split) return fail_errno("stage tar-split");
+    off_t start = ::lseek(fd, 0, SEEK_CUR);
     auto writer = BERTH_TRY(s.backend->begin_layer(sha256_digest("provisional " + random_token()), std::nullopt));
     ExtractOptions opts;
     opts.whiteouts = writer.whiteouts;
     opts.allow_device_nodes = s.options.allow_device_nodes;
     opts.tee_fd = tee.get();
+    opts.split_fd = split.get();
     opts.cancel = cancel;
     progress.p.layer_count = 1;
     opts.progress = [&](uint64_t n) {
@@ -597,9 +650,17 @@ Result<ImageInfo> import_rootfs(Store::Impl& s, ImportGuard& guard, int fd, cons
         }
     }
     progress("layer committed");
-    if (::fsync(tee.get()) < 0) return fail_errno("fsync blob");
-    if (::rename(tee_path.c_str(), (stage + "/blobs/" + std::string(digest_hex(res->blob_digest))).c_str()) < 0)
-        return fail_errno("stage blob");
+    if (res->split) {
+        // Valid for an existing layer of the same diff ID too: it was made from the same tar.
+        BERTH_TRY_VOID(stage_split(split.get(), split_part, stage, res->diff_id));
+        ::unlink(tee_path.c_str());
+    } else {
+        ::unlink(split_part.c_str());
+        if (!res->teed) BERTH_TRY_VOID_CTX(copy_to(fd, start, tee.get()), "stage blob");
+        if (::fsync(tee.get()) < 0) return fail_errno("fsync blob");
+        if (::rename(tee_path.c_str(), (stage + "/blobs/" + std::string(digest_hex(res->blob_digest))).c_str()) < 0)
+            return fail_errno("stage blob");
+    }
     LayerInfo li{res->diff_id, res->diff_id, res->blob_digest, layer_media_type(res->compression), res->blob_size, res->size};
     // Deterministic config and manifest: the same tarball always gives the same image id.
     json config = {{"architecture", host_arch()},
@@ -697,6 +758,7 @@ Result<ImageInfo> import_from_dir(Store::Impl& s, int dirfd, std::string_view na
     ImportGuard guard(s);
     Staging stage{s.path("staging/imp-" + random_token())};
     BERTH_TRY_VOID(mkdir_p(stage.dir + "/blobs", 0700));
+    BERTH_TRY_VOID(mkdir_p(stage.dir + "/splits", 0700));
     Input in;
     in.dirfd = dirfd;
     Progress progress{progress_fn, {}};
@@ -710,6 +772,7 @@ Result<ImageInfo> import_from_fd(Store::Impl& s, int fd, ImportFormat format, st
     ImportGuard guard(s);
     Staging stage{s.path("staging/imp-" + random_token())};
     BERTH_TRY_VOID(mkdir_p(stage.dir + "/blobs", 0700));
+    BERTH_TRY_VOID(mkdir_p(stage.dir + "/splits", 0700));
     Progress progress{progress_fn, {}};
     struct stat st {};
     if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) progress.p.bytes_total = static_cast<uint64_t>(st.st_size);
@@ -865,12 +928,29 @@ Result<> write_oci_archive(Store::Impl& s, const ImageInfo& info, int fd) {
     BERTH_TRY_VOID(add("blobs/sha256/", nullptr, nullptr, 0, true));
     std::set<std::string> done;
     std::vector<std::string> digests{info.id, info.config_digest};
-    for (const auto& l : info.layers) digests.push_back(l.digest);
+    std::map<std::string, const LayerInfo*> layer_of;
+    for (const auto& l : info.layers) {
+        digests.push_back(l.digest);
+        layer_of.emplace(l.digest, &l);
+    }
     for (const auto& d : digests) {
         if (!done.insert(d).second) continue;
         std::string p = s.blob_path(d);
+        std::string name = "blobs/sha256/" + std::string(digest_hex(d));
+        auto lit = layer_of.find(d);
+        if (::stat(p.c_str(), &st) < 0 && lit != layer_of.end() && path_exists(s.split_path(lit->second->chain_id))) {
+            // Rebuilt from the layer's tar-split, verified while streaming: a damaged layer file
+            // fails the export naming it (the partial output is then not a valid archive).
+            BERTH_TRY_VOID(add(name, nullptr, nullptr, lit->second->blob_size, false));
+            auto n = BERTH_TRY(s.stream_layer_blob(*lit->second, [&](const char* b, size_t len) -> Result<> {
+                if (archive_write_data(a.get(), b, len) < 0) return fail(EIO, "write '{}': {}", name, archive_error_string(a.get()));
+                return {};
+            }));
+            if (n != lit->second->blob_size) return fail(EBADMSG, "layer blob '{}': rebuilt {} bytes, expected {}", d, n, lit->second->blob_size);
+            continue;
+        }
         if (::stat(p.c_str(), &st) < 0) return fail_errno("blob '{}'", d);
-        BERTH_TRY_VOID(add("blobs/sha256/" + std::string(digest_hex(d)), nullptr, &p, static_cast<uint64_t>(st.st_size), false));
+        BERTH_TRY_VOID(add(name, nullptr, &p, static_cast<uint64_t>(st.st_size), false));
     }
     if (archive_write_close(a.get()) != ARCHIVE_OK) return fail(EIO, "finish archive: {}", archive_error_string(a.get()));
     return {};

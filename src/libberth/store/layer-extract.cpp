@@ -13,12 +13,14 @@
 #include <unistd.h>
 
 #include <climits>
+#include <set>
 #include <unordered_set>
 #include <vector>
 
 #include "basic/fs-util.h"
 #include "basic/unique.h"
 #include "store/digest.h"
+#include "store/tar-split.h"
 
 namespace berth::store {
 namespace {
@@ -46,6 +48,8 @@ struct Pipeline {
     uint64_t diff_size = 0;
     std::vector<char> raw_buf = std::vector<char>(kBufSize);
     bool raw_eof = false;
+
+    SplitRecorder* recorder = nullptr;  // direct (uncompressed) mode with a tar-split
 };
 
 la_ssize_t input_read(struct archive* a, void* data, const void** buf) {
@@ -86,6 +90,15 @@ la_ssize_t input_read(struct archive* a, void* data, const void** buf) {
         *buf = p->in_buf.data();
         return n;
     }
+}
+
+// Direct mode: the tar reader reads the (uncompressed) input itself, and every byte it gets is
+// shown to the tar-split recorder in stream order.
+la_ssize_t direct_read(struct archive* a, void* data, const void** buf) {
+    auto* p = static_cast<Pipeline*>(data);
+    la_ssize_t n = input_read(a, data, buf);
+    if (n > 0 && p->recorder) p->recorder->feed(static_cast<const char*>(*buf), static_cast<size_t>(n));
+    return n;
 }
 
 // The tar reader pulls decompressed bytes from the raw reader, hashing them for the diff ID.
@@ -172,6 +185,7 @@ public:
         struct stat st {};
         bool exists = ::fstatat(parent, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
         if (exists && !(type == AE_IFDIR && S_ISDIR(st.st_mode) && !hardlink)) {
+            note_removal(rel);
             if (S_ISDIR(st.st_mode)) {
                 BERTH_TRY_VOID(remove_tree(path_join(dest_, rel)));
             } else if (::unlinkat(parent, name.c_str(), 0) < 0) {
@@ -205,7 +219,21 @@ public:
         case AE_IFREG: {
             UniqueFd fd(::openat(parent, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
             if (!fd) return fail_errno("create file");
-            BERTH_TRY_VOID(copy_data(fd.get(), archive_entry_size(e)));
+            int64_t size = archive_entry_size(e);
+            // The content is referenced from the tar-split only for a plain file: a sparse entry's
+            // stored bytes are not the file's bytes, so they stay in the split verbatim.
+            bool ref = split_ && !split_->abandoned() && size > 0 && archive_entry_sparse_count(e) == 0;
+            if (ref) split_->begin_file(data_start_, static_cast<uint64_t>(size));
+            DataCheck check;
+            BERTH_TRY_VOID(copy_data(fd.get(), size, ref ? &check : nullptr));
+            if (ref) {
+                if (check.contiguous && check.written == static_cast<uint64_t>(size)) {
+                    split_->end_file(rel, static_cast<uint64_t>(size), check.crc);
+                    referenced_.insert(rel);
+                } else {
+                    split_->abandon(fmt::format("entry '{}': data is not one plain run of {} bytes", rel, size));
+                }
+            }
             BERTH_TRY_VOID(apply_xattrs(e, fd.get()));
             // Owner, mode and times through the open file: no three more path lookups per file.
             return set_file_metadata(e, fd.get());
@@ -319,7 +347,13 @@ private:
         return cached_parent_.get();
     }
 
-    Result<> copy_data(int fd, int64_t size) {
+    struct DataCheck {
+        uint32_t crc = 0;
+        uint64_t written = 0;
+        bool contiguous = true;
+    };
+
+    Result<> copy_data(int fd, int64_t size, DataCheck* check) {
         const void* buf = nullptr;
         size_t len = 0;
         la_int64_t offset = 0;
@@ -331,6 +365,11 @@ private:
             const char* q = static_cast<const char*>(buf);
             size_t left = len;
             off_t pos = offset;
+            if (check) {
+                if (static_cast<uint64_t>(offset) != check->written) check->contiguous = false;
+                check->crc = crc32c(check->crc, buf, len);
+                check->written += len;
+            }
             while (left) {
                 ssize_t w = ::pwrite(fd, q, left, pos);
                 if (w < 0 && errno == EINTR) continue;
@@ -402,6 +441,7 @@ private:
         if (!parent) return {};  // nothing below to hide (or hidden by a symlink: never followed)
         struct stat st {};
         if (::fstatat(parent.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) return {};
+        note_removal(rel);
         if (S_ISDIR(st.st_mode)) return remove_tree(path_join(dest_, rel));
         if (::unlinkat(parent.get(), name.c_str(), 0) < 0) return fail_errno("remove");
         return {};
@@ -429,6 +469,7 @@ private:
             if (created_.count(child)) {
                 if (is_dir) BERTH_TRY_VOID(apply_opaque(child));
             } else if (is_dir) {
+                note_removal(child);
                 BERTH_TRY_VOID(remove_tree(path_join(dest_, child)));
             } else if (::unlinkat(dir.get(), n.c_str(), 0) < 0) {
                 return fail_errno("remove '{}'", child);
@@ -437,8 +478,24 @@ private:
         return {};
     }
 
+    // A file whose content the tar-split references must stay in the tree as written: if this
+    // tar replaces or removes it (or a directory above it), the split cannot rebuild the blob.
+    void note_removal(const std::string& rel) {
+        if (!split_ || split_->abandoned() || referenced_.empty()) return;
+        bool hit = rel.empty() || referenced_.count(rel);
+        if (!hit) {
+            std::string prefix = rel + "/";
+            auto it = referenced_.lower_bound(prefix);
+            hit = it != referenced_.end() && it->compare(0, prefix.size(), prefix) == 0;
+        }
+        if (hit)
+            split_->abandon(fmt::format("'{}' is replaced or removed by a later entry of the same layer", rel.empty() ? "/" : rel));
+    }
+
 public:
     struct archive* tar_ = nullptr;
+    SplitRecorder* split_ = nullptr;
+    uint64_t data_start_ = 0;  // stream offset of the current entry's data
 
 private:
     std::string dest_;
@@ -449,11 +506,83 @@ private:
     std::unordered_set<std::string> created_;
     std::vector<std::string> whiteouts_, opaques_;
     std::vector<DirTimes> dir_times_;
+    std::set<std::string> referenced_;  // files the tar-split points at
 };
 
 std::string archive_err(struct archive* a) {
     const char* s = archive_error_string(a);
     return s ? s : "unknown archive error";
+}
+
+
+// Reads every entry of `tar` into the tree. With a recorder (direct mode), each entry's data
+// start is libarchive's consumed position right after its header: the bytes before it (the
+// header and any pax/GNU long-name blocks) are raw in the split.
+Result<> run_entries(struct archive* tar, Extractor& ex, Pipeline& p, const ExtractOptions& options) {
+    for (;;) {
+        if (options.cancel && options.cancel->load()) return fail(ECANCELED, "import cancelled");
+        struct archive_entry* e = nullptr;
+        int r = archive_read_next_header(tar, &e);
+        if (r == ARCHIVE_EOF) break;
+        if (r == ARCHIVE_WARN) {
+            // e.g. unknown pax keys: still usable.
+        } else if (r != ARCHIVE_OK) {
+            if (p.failed) return fail(p.io_error);
+            const char* last = e ? archive_entry_pathname(e) : nullptr;
+            return fail(EIO, "layer tar{}: {}", last ? fmt::format(" entry '{}'", last) : std::string(), archive_err(tar));
+        }
+        if (p.recorder) {
+            ex.data_start_ = static_cast<uint64_t>(archive_filter_bytes(tar, 0));
+            p.recorder->header(ex.data_start_);
+        }
+        const char* path = archive_entry_pathname(e);
+        auto res = ex.entry(e);
+        if (!res) return fail(std::move(res.error()).wrap(fmt::format("layer entry '{}'", path ? path : "?")));
+    }
+    return ex.finish();
+}
+
+// Uncompressed, seekable input with a tar-split wanted: read the tar directly (no raw reader,
+// no copy of the input) and record the split on the way.
+Result<ExtractResult> extract_direct(int fd, const std::string& dest, const ExtractOptions& options) {
+    Pipeline p;
+    p.fd = fd;
+    p.options = &options;
+    p.hash_diff = false;
+    SplitRecorder rec(options.split_fd);
+    p.recorder = &rec;
+    Extractor ex(dest, options);
+    BERTH_TRY_VOID(ex.open_root());
+    ex.split_ = &rec;
+    ArchivePtr tar(archive_read_new());
+    archive_read_support_format_tar(tar.get());
+    archive_read_support_format_gnutar(tar.get());
+    archive_read_support_filter_none(tar.get());
+    ex.tar_ = tar.get();
+    if (archive_read_open(tar.get(), &p, nullptr, direct_read, nullptr) != ARCHIVE_OK) {
+        if (p.failed) return fail(p.io_error);
+        return fail(EIO, "open layer tar: {}", archive_err(tar.get()));
+    }
+    BERTH_TRY_VOID(run_entries(tar.get(), ex, p, options));
+    // The end-of-archive blocks and whatever follows them belong to the blob: read to the end.
+    for (;;) {
+        const void* buf = nullptr;
+        la_ssize_t n = direct_read(tar.get(), &p, &buf);
+        if (n < 0) return fail(p.io_error);
+        if (n == 0) break;
+    }
+    if (options.progress) options.progress(p.blob_size);
+    ExtractResult out;
+    out.compression = "none";
+    out.blob_digest = p.blob_hash.finish();
+    out.blob_size = p.blob_size;
+    out.diff_id = out.blob_digest;
+    out.size = p.blob_size;
+    BERTH_TRY_VOID_CTX(rec.finish(p.blob_size, out.blob_digest), "write tar-split");
+    BERTH_TRY_VOID_CTX(rec.error(), "write tar-split");
+    out.split = !rec.abandoned();
+    out.split_fallback = rec.reason();
+    return out;
 }
 
 }  // namespace
@@ -463,6 +592,7 @@ Result<ExtractResult> extract_layer(int fd, const std::string& dest, const Extra
     p.fd = fd;
     p.tee_fd = options.tee_fd;
     p.options = &options;
+    off_t start = options.split_fd >= 0 && !dest.empty() ? ::lseek(fd, 0, SEEK_CUR) : -1;
 
     ArchivePtr raw(archive_read_new());
     archive_read_support_filter_all(raw.get());
@@ -481,6 +611,15 @@ Result<ExtractResult> extract_layer(int fd, const std::string& dest, const Extra
     out.compression = filter ? filter : "none";
     p.hash_diff = archive_filter_count(raw.get()) > 1;
 
+    if (start >= 0 && !p.hash_diff) {
+        // libarchive found no compression: start over at the beginning, reading the tar directly.
+        raw.reset();
+        if (::lseek(fd, start, SEEK_SET) < 0) return fail_errno("rewind layer input");
+        return extract_direct(fd, dest, options);
+    }
+    if (options.split_fd >= 0)
+        out.split_fallback = dest.empty() ? "layer not extracted" : start < 0 ? "input is not seekable" : "layer is compressed";
+
     if (!dest.empty()) {
         Extractor ex(dest, options);
         BERTH_TRY_VOID(ex.open_root());
@@ -491,46 +630,22 @@ Result<ExtractResult> extract_layer(int fd, const std::string& dest, const Extra
         ex.tar_ = tar.get();
         if (archive_read_open(tar.get(), &p, nullptr, raw_read, nullptr) != ARCHIVE_OK)
             return fail(EIO, "open layer tar: {}", archive_err(tar.get()));
-        for (;;) {
-            if (options.cancel && options.cancel->load()) return fail(ECANCELED, "import cancelled");
-            struct archive_entry* e = nullptr;
-            r = archive_read_next_header(tar.get(), &e);
-            if (r == ARCHIVE_EOF) break;
-            if (r == ARCHIVE_WARN) {
-                // e.g. unknown pax keys: still usable.
-            } else if (r != ARCHIVE_OK) {
-                if (p.failed) return fail(p.io_error);
-                const char* last = e ? archive_entry_pathname(e) : nullptr;
-                return fail(EIO, "layer tar{}: {}", last ? fmt::format(" entry '{}'", last) : std::string(),
-                            archive_err(tar.get()));
-            }
-            const char* path = archive_entry_pathname(e);
-            auto res = ex.entry(e);
-            if (!res) return fail(std::move(res.error()).wrap(fmt::format("layer entry '{}'", path ? path : "?")));
-        }
-        BERTH_TRY_VOID(ex.finish());
+        BERTH_TRY_VOID(run_entries(tar.get(), ex, p, options));
     }
     // Drain: tar padding after the end-of-archive blocks belongs to the diff ID, trailing bytes of
     // the compressed stream to the blob digest.
-    for (;;) {
-        const void* b = nullptr;
-        la_ssize_t n = 0;
-        if (!p.raw_eof) {
-            n = archive_read_data(raw.get(), p.raw_buf.data(), p.raw_buf.size());
-            if (n < 0) {
-                if (p.failed) return fail(p.io_error);
-                return fail(EIO, "layer stream: {}", archive_err(raw.get()));
-            }
-            if (n == 0) {
-                p.raw_eof = true;
-                break;
-            }
-            if (p.hash_diff) p.diff_hash.update(p.raw_buf.data(), static_cast<size_t>(n));
-            p.diff_size += static_cast<uint64_t>(n);
-            (void)b;
-        } else {
+    while (!p.raw_eof) {
+        la_ssize_t n = archive_read_data(raw.get(), p.raw_buf.data(), p.raw_buf.size());
+        if (n < 0) {
+            if (p.failed) return fail(p.io_error);
+            return fail(EIO, "layer stream: {}", archive_err(raw.get()));
+        }
+        if (n == 0) {
+            p.raw_eof = true;
             break;
         }
+        if (p.hash_diff) p.diff_hash.update(p.raw_buf.data(), static_cast<size_t>(n));
+        p.diff_size += static_cast<uint64_t>(n);
     }
     while (true) {
         const void* buf = nullptr;
@@ -543,6 +658,7 @@ Result<ExtractResult> extract_layer(int fd, const std::string& dest, const Extra
     out.blob_size = p.blob_size;
     out.diff_id = p.hash_diff ? p.diff_hash.finish() : out.blob_digest;
     out.size = p.diff_size;
+    out.teed = options.tee_fd >= 0;
     return out;
 }
 

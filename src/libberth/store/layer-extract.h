@@ -28,6 +28,9 @@ struct ExtractOptions {
     WhiteoutMode whiteouts = WhiteoutMode::Apply;
     bool allow_device_nodes = false;
     int tee_fd = -1;                                 // raw input is also written here (blob copy)
+    // A seekable, uncompressed input is not teed: instead the layer's tar-split (tar-split.h) is
+    // written here and the result says whether it holds (else the caller copies the input).
+    int split_fd = -1;
     const std::atomic<bool>* cancel = nullptr;
     std::function<void(uint64_t bytes_read)> progress;  // about every MiB of input
 };
@@ -38,6 +41,9 @@ struct ExtractResult {
     std::string diff_id;      // sha256 of the uncompressed tar
     uint64_t size = 0;        // uncompressed size
     std::string compression;  // "none", "gzip", "zstd", "xz", ...
+    bool split = false;           // split_fd holds a complete tar-split of the input
+    bool teed = false;            // tee_fd holds a complete copy of the input
+    std::string split_fallback;   // why split_fd was not used or abandoned ("" when split)
 };
 
 // Applies the layer tar read from `fd` to the tree at `dest` (a directory). With an empty `dest`

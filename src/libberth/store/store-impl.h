@@ -1,6 +1,8 @@
 // Store internals shared by store.cpp (metadata, containers, gc) and image-import.cpp.
 #pragma once
 
+#include <functional>
+
 #include <condition_variable>
 #include <map>
 #include <mutex>
@@ -33,6 +35,12 @@ struct Store::Impl {
 
     std::string path(std::string_view rel) const;
     std::string blob_path(const std::string& digest) const;
+    // ROOT/splits/<chain hex>: the tar-split of an uncompressed layer blob (tar-split.h). It is
+    // keyed by the layer, not the digest: it rebuilds from that layer's tree and goes with it.
+    std::string split_path(const std::string& chain_id) const;
+    // Streams a layer's blob: the blob file when stored, else rebuilt from the layer's tar-split
+    // (verified against the digest). Returns the bytes passed to `sink`.
+    Result<uint64_t> stream_layer_blob(const LayerInfo& layer, const std::function<Result<>(const char*, size_t)>& sink);
     ImageInfo with_names(const ImageInfo& i) const;  // caller holds mu
     Result<std::string> resolve_locked(std::string_view ref) const;
     Result<> save_refs_locked();

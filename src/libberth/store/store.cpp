@@ -6,12 +6,15 @@
 //   ROOT/refs.json             {"name:tag": "sha256:<id>"} — the only place names live
 //   ROOT/containers/<name>.json, ROOT/volumes/<name>.json
 //   ROOT/blobs/sha256/<hex>    manifests, configs and layer blobs, as imported
+//   ROOT/splits/<chain hex>    tar-split of an uncompressed layer blob kept instead of the blob
+//                              (tar-split.h); published with the blobs, removed with its layer
 // Ordering makes every crash safe: an import publishes blobs, then the image file, then refs; a
 // removal drops refs, then the image file; containers and volumes drop their file before the
 // backend object. What a crash leaves unreferenced is removed by open() (backend reconcile,
 // staging) or gc() (blobs).
 #include "store/store.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -24,11 +27,13 @@
 
 #include "basic/fs-util.h"
 #include "basic/string-util.h"
+#include "basic/unique.h"
 #include "store/backend-factory.h"
 #include "store/digest.h"
 #include "store/loop.h"
 #include "store/store-impl.h"
 #include "store/store-json.h"
+#include "store/tar-split.h"
 #include "store/tree-tar.h"
 #include "store/tree-util.h"
 
@@ -52,6 +57,31 @@ static void crash_point(std::string_view point) {
 std::string Store::Impl::path(std::string_view rel) const { return path_join(root, rel); }
 std::string Store::Impl::blob_path(const std::string& digest) const {
     return path("blobs/sha256/" + std::string(digest_hex(digest)));
+}
+std::string Store::Impl::split_path(const std::string& chain_id) const {
+    return path("splits/" + std::string(digest_hex(chain_id)));
+}
+
+Result<uint64_t> Store::Impl::stream_layer_blob(const LayerInfo& l, const std::function<Result<>(const char*, size_t)>& sink) {
+    std::string file = blob_path(l.digest);
+    if (path_exists(file) || l.digest != l.diff_id || !path_exists(split_path(l.chain_id))) {
+        UniqueFd in(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+        if (!in) return fail_errno("open blob '{}'", l.digest);
+        std::vector<char> buf(1 << 20);
+        uint64_t total = 0;
+        for (;;) {
+            ssize_t n = ::read(in.get(), buf.data(), buf.size());
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0) return fail_errno("read blob '{}'", l.digest);
+            if (n == 0) return total;
+            BERTH_TRY_VOID(sink(buf.data(), static_cast<size_t>(n)));
+            total += static_cast<uint64_t>(n);
+        }
+    }
+    auto view = BERTH_TRY_CTX(backend->layer_view(l.chain_id), fmt::format("layer blob '{}'", l.digest));
+    ScopeExit release([&] { (void)backend->release_layer_view(l.chain_id); });
+    return with_context(rebuild_tar(split_path(l.chain_id), view, l.digest, sink),
+                        fmt::format("layer blob '{}' (layer '{}')", l.digest, l.chain_id));
 }
 
 ImageInfo Store::Impl::with_names(const ImageInfo& i) const {
@@ -141,6 +171,14 @@ Result<ImageInfo> Store::Impl::publish_locked(const std::string& stage, ImageInf
         step(1);
     }
     if (moved) BERTH_TRY_VOID(fsync_directory(path("blobs/sha256")));
+    moved = false;
+    for (const auto& hex : list_dir(stage + "/splits")) {
+        std::string dst = path("splits/" + hex);
+        if (path_exists(dst)) continue;
+        if (::rename((stage + "/splits/" + hex).c_str(), dst.c_str()) < 0) return fail_errno("publish tar-split '{}'", hex);
+        moved = true;
+    }
+    if (moved) BERTH_TRY_VOID(fsync_directory(path("splits")));
     step(2);
     auto it = images.find(info.id);
     if (it == images.end()) {
@@ -220,7 +258,7 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
         if (errno == EWOULDBLOCK) return fail(EWOULDBLOCK, "store '{}' is locked by another process (berthd?)", s.root);
         return fail_errno("lock store '{}'", s.root);
     }
-    for (const char* d : {"blobs/sha256", "images", "containers", "volumes", "staging"})
+    for (const char* d : {"blobs/sha256", "splits", "images", "containers", "volumes", "staging"})
         BERTH_TRY_VOID(mkdir_p(s.path(d), 0700));
 
     // Backend: the recorded one wins; "auto" is decided once.
@@ -384,9 +422,11 @@ Result<> Store::tag_image(std::string_view ref, std::string_view name_tag) {
 }
 
 Result<> Store::export_image(std::string_view ref, int fd) {
-    ImageInfo info = BERTH_TRY(get_image(ref));
     // Blobs are immutable and only gc removes them (never those of a listed image), so the
-    // export streams without the metadata lock.
+    // export streams without the metadata lock. It counts as an import for gc, which waits: a
+    // layer rebuilt from its tar-split must not go while its files are read.
+    ImportGuard guard(*impl_);
+    ImageInfo info = BERTH_TRY(get_image(ref));
     return with_context(write_oci_archive(*impl_, info, fd), fmt::format("export image '{}'", ref));
 }
 
@@ -715,6 +755,15 @@ Result<GcReport> Store::gc() {
         if (r.rfind("layer ", 0) == 0) report.removed_layers.push_back(r.substr(6));
         else report.removed_other.push_back(std::move(r));
     }
+    // A tar-split lives as long as its layer is referenced (it rebuilds from that layer).
+    for (const auto& hex : list_dir(s.path("splits"))) {
+        if (layers.count("sha256:" + hex)) continue;
+        std::string p = s.path("splits/" + hex);
+        struct stat st {};
+        if (::lstat(p.c_str(), &st) == 0) report.bytes_freed += static_cast<uint64_t>(st.st_size);
+        if (::unlink(p.c_str()) < 0 && errno != ENOENT) return fail_errno("gc: remove tar-split '{}'", hex);
+        report.removed_other.push_back("tar-split sha256:" + hex);
+    }
     for (const auto& hex : list_dir(s.path("blobs/sha256"))) {
         std::string d = "sha256:" + hex;
         if (blobs.count(d)) continue;
@@ -737,9 +786,14 @@ Result<DfReport> Store::df() const {
     DfReport r;
     r.backend = s.backend->name();
     r.pool = BERTH_TRY(s.backend->usage());
+    // dm-thin's list reads its device map, which prepare/release/remove change under s.mu, so it
+    // is listed under the lock (one thin_ls, tens of ms); btrfs and overlay walk their trees, which
+    // can take long, so they are listed outside it and never hold up other calls.
+    std::unique_lock lock(s.mu, std::defer_lock);
+    if (r.backend == "dm-thin") lock.lock();
     auto snaps = s.backend->list_snapshots();
     r.size_note = s.backend->size_note();
-    std::lock_guard lock(s.mu);
+    if (!lock.owns_lock()) lock.lock();
     std::map<std::string, int> layer_users;
     for (const auto& [_, i] : s.images)
         for (const auto& l : i.layers) ++layer_users[l.chain_id];
@@ -773,6 +827,10 @@ Result<DfReport> Store::df() const {
     for (const auto& hex : list_dir(s.path("blobs/sha256"))) {
         struct stat st {};
         if (::lstat(s.path("blobs/sha256/" + hex).c_str(), &st) == 0) r.blobs_size += static_cast<uint64_t>(st.st_size);
+    }
+    for (const auto& hex : list_dir(s.path("splits"))) {  // what the store keeps of split layer blobs
+        struct stat st {};
+        if (::lstat(s.path("splits/" + hex).c_str(), &st) == 0) r.blobs_size += static_cast<uint64_t>(st.st_size);
     }
     return r;
 }

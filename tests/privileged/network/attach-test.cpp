@@ -323,7 +323,10 @@ config::PortMapping published(uint16_t host, uint16_t container, std::string hos
 // with a default route via the host.
 class OtherHost {
 public:
-    OtherHost(const std::string& link, const std::string& host_ip, const std::string& own_ip) : link_(link) {
+    // default_route = false: a machine beyond the host that knows nothing of the containers'
+    // subnets (only its own link), as the internet does.
+    OtherHost(const std::string& link, const std::string& host_ip, const std::string& own_ip, bool default_route = true)
+        : link_(link) {
         auto nl = Netlink::open();
         auto ns = child_.netns();
         if (!nl || !ns || !nl->create_veth(link, "eth0", ns.get())) return;
@@ -338,7 +341,8 @@ public:
         auto eth0 = inside->find_link("eth0");
         if (!lo || !*lo || !eth0 || !*eth0) return;
         ok_ = inside->set_link((*lo)->index, true) && inside->add_address((*eth0)->index, *parse_ipv4_cidr(own_ip + "/30", 30)) &&
-              inside->set_link((*eth0)->index, true) && inside->add_default_route((*eth0)->index, *parse_ipv4(host_ip));
+              inside->set_link((*eth0)->index, true) &&
+              (!default_route || inside->add_default_route((*eth0)->index, *parse_ipv4(host_ip)));
     }
     ~OtherHost() {
         if (created_)
@@ -688,4 +692,137 @@ TEST_F(NetworkAttach, APublishedUdpPortAnswersOnLoopback) {
     ASSERT_EQ(::sendto(server.get(), "pong", 4, 0, reinterpret_cast<::sockaddr*>(&from), len), 4);
     ASSERT_EQ(::recv(client.get(), buf, sizeof buf, 0), 4) << "the answer did not come back";
     EXPECT_EQ(std::string(buf, 4), "pong");
+}
+
+// ---- outbound NAT ----------------------------------------------------------------------------
+
+namespace {
+
+// True if a TCP connection from inside `child` to ip:port is accepted by `listener` within 1 s
+// and carries data both ways; `peer` = the source address the listener saw.
+bool connects_out(const NetnsChild& child, int listener, const std::string& ip, uint16_t port, std::string* peer) {
+    auto client = socket_in(child);
+    timeval tv{1, 0};
+    ::setsockopt(client.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    auto a = make_addr(ip, port);
+    if (::connect(client.get(), reinterpret_cast<::sockaddr*>(&a), sizeof a) < 0) return false;
+    ::shutdown(client.get(), SHUT_RDWR);
+    sockaddr_in from{};
+    socklen_t len = sizeof from;
+    UniqueFd conn(::accept4(listener, reinterpret_cast<::sockaddr*>(&from), &len, SOCK_CLOEXEC));
+    if (!conn) return false;
+    char text[INET_ADDRSTRLEN];
+    *peer = ::inet_ntop(AF_INET, &from.sin_addr, text, sizeof text);
+    return true;
+}
+
+}  // namespace
+
+// The default for veth: a connection from the container to a machine beyond the host, which has
+// no route to the container's subnet, is answered, and arrives from the host's own address on
+// that link. With masquerade = false the same connection cannot be answered. The rule goes with
+// the container (detach), and nothing of the test is left: links, chains, namespaces.
+TEST_F(NetworkAttach, MasqueradeTakesTheContainerBeyondTheHostUnderTheHostsAddressAndGoesWithIt) {
+    const std::string outside_link = fmt::format("nm{}", u.pid);
+    OtherHost outside(outside_link, u.subnet(20, 1), u.subnet(20, 2), /*default_route=*/false);
+    ASSERT_TRUE(outside.ok());
+    // Replies come in on the outside link: forwarding on that interface only, so the test needs
+    // no host-wide net.ipv4.ip_forward (other tests run beside it).
+    ASSERT_TRUE(write_file(fmt::format("/proc/sys/net/ipv4/conf/{}/forwarding", outside_link), "1"));
+    auto listener = socket_in(outside.netns());
+    const uint16_t port = u.port(3);
+    ASSERT_TRUE(listen_on(listener.get(), u.subnet(20, 2), port));
+    set_timeouts(listener.get());
+
+    for (bool masquerade : {true, false}) {
+        SCOPED_TRACE(masquerade ? "masquerade (default)" : "masquerade = false");
+        NetnsChild container;
+        ASSERT_GT(container.pid(), 0);
+        auto d = declaration(u.name('M'), NetworkMode::Veth);
+        d.network.address = u.subnet(21, 2) + "/30";
+        if (!masquerade) d.network.masquerade = false;
+        {
+            auto att = attach(d, container.pid());
+            ASSERT_TRUE(att) << att.error().what();
+            EXPECT_EQ(att->plan().masquerade, masquerade);
+            EXPECT_EQ(nft_leftovers(d.name), masquerade ? std::vector<std::string>{"chain c-" + d.name + "-postrouting"}
+                                                        : std::vector<std::string>{});
+            std::string peer;
+            if (masquerade) {
+                EXPECT_TRUE(connects_out(container, listener.get(), u.subnet(20, 2), port, &peer));
+                EXPECT_EQ(peer, u.subnet(20, 1)) << "the outside host saw the container's own address";
+            } else {
+                EXPECT_FALSE(connects_out(container, listener.get(), u.subnet(20, 2), port, &peer))
+                    << "answered without NAT (peer " << peer << "): the test proves nothing";
+            }
+        }
+        EXPECT_FALSE(link_exists(host_interface_name(d.name))) << "leaked veth";
+        EXPECT_EQ(nft_leftovers(d.name), std::vector<std::string>{}) << "leaked masquerade rule";
+    }
+}
+
+// Outbound NAT with published ports shares the container's postrouting chain; a leftover of a
+// killed supervisor is removed by the next start like the rest (remove_leftovers).
+TEST_F(NetworkAttach, MasqueradeAndPublishedPortsShareOneChainAndLeftoversAreRemoved) {
+    NetnsChild container;
+    auto d = declaration(u.name('N'), NetworkMode::Veth);
+    d.network.address = u.subnet(22, 2) + "/30";
+    d.network.ports = {published(u.port(4), 80)};
+    auto att = attach(d, container.pid());
+    ASSERT_TRUE(att) << att.error().what();
+    EXPECT_EQ(nft_leftovers(d.name).size(), 5u) << "four chains and one port claim";
+    auto nft = Nft::open();
+    ASSERT_TRUE(nft);
+    auto chain = nft->run(fmt::format("list chain ip berth c-{}-postrouting", d.name));
+    ASSERT_TRUE(chain) << chain.error().what();
+    EXPECT_NE(chain->find(fmt::format("ip saddr {} oifname != \"{}\" masquerade", u.subnet(22, 2),
+                                      host_interface_name(d.name))),
+              std::string::npos)
+        << *chain;
+    att->release();  // as a SIGKILLed supervisor would
+    EXPECT_TRUE(remove_leftovers(d.name));
+    EXPECT_EQ(nft_leftovers(d.name), std::vector<std::string>{});
+    EXPECT_TRUE(remove_leftover_link(d.name));
+    EXPECT_FALSE(link_exists(host_interface_name(d.name))) << "remove_leftover_link left the veth";
+}
+
+// ip_forward is the host's router switch: berth does not flip it for masquerade unless asked
+// (ip_forward = true), and says so when it is off. Run in a private network namespace, so the
+// sysctl can be 0 without disturbing anything else on the machine.
+TEST_F(NetworkAttach, MasqueradeWarnsWhenTheHostDoesNotForwardAndIpForwardTurnsItOn) {
+    pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        if (::unshare(CLONE_NEWNET) < 0) ::_exit(10);
+        if (!write_file("/proc/sys/net/ipv4/ip_forward", "0")) ::_exit(11);
+        int code = 0;
+        {
+            NetnsChild container;
+            auto d = declaration(u.name('W'), NetworkMode::Veth);
+            auto att = attach(d, container.pid());
+            if (!att) ::_exit(12);
+            if (att->warnings().size() != 1 || att->warnings()[0].find("net.ipv4.ip_forward = 0") == std::string::npos)
+                code |= 1;
+            if (read_file("/proc/sys/net/ipv4/ip_forward").value_or("") != "0\n") code |= 2;
+        }
+        {
+            NetnsChild container;
+            auto d = declaration(u.name('W'), NetworkMode::Veth);
+            d.network.ip_forward = true;
+            auto att = attach(d, container.pid());
+            if (!att) ::_exit(13);
+            if (!att->warnings().empty()) code |= 4;
+            if (read_file("/proc/sys/net/ipv4/ip_forward").value_or("") != "1\n") code |= 8;
+        }
+        ::_exit(code);
+    }
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    ASSERT_TRUE(WIFEXITED(status));
+    int code = WEXITSTATUS(status);
+    EXPECT_LT(code, 10) << "setup failed: " << code;
+    EXPECT_FALSE(code < 10 && (code & 1)) << "no warning while ip_forward = 0";
+    EXPECT_FALSE(code < 10 && (code & 2)) << "ip_forward was flipped without being asked";
+    EXPECT_FALSE(code < 10 && (code & 4)) << "a warning although ip_forward = true";
+    EXPECT_FALSE(code < 10 && (code & 8)) << "ip_forward = true did not turn forwarding on";
 }

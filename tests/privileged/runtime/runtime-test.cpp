@@ -490,6 +490,40 @@ TEST_F(Runtime, ExecEntersTheContainersNamespaces) {
     EXPECT_EQ(false_status, 5);
 }
 
+// `berth exec -u app` killed with SIGKILL takes its command along (the parent-death signal is
+// armed again after the switch to the user, which clears it).
+TEST_F(Runtime, AKilledExecTakesItsCommandAlongAlsoAsAnotherUser) {
+    auto d = shell("echo ready > /out/ready; exec sleep 30");
+    d.stop_signal = SIGKILL;
+    int procs_during = -1, procs_after = -1;
+    auto count_procs = [&] {
+        auto procs = read_file(path_join(path_join(cgroup_parent_, name_), "cgroup.procs"));
+        return procs ? static_cast<int>(split(*procs, '\n').size()) : -1;
+    };
+    auto r = run(d, [&](pid_t supervisor) {
+        for (int i = 0; i < 400 && out("ready") != "ready\n"; ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        pid_t exec = ::fork();
+        if (exec == 0) {
+            ::execl(BERTH_BINARY, "berth", "exec", "--no-stdin", "-u", "app", name_.c_str(), "--", "/bin/sh", "-c",
+                    "echo started > /out/exec; exec sleep 60", static_cast<char*>(nullptr));
+            ::_exit(127);
+        }
+        for (int i = 0; i < 400 && out("exec") != "started\n"; ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        procs_during = count_procs();
+        ::kill(exec, SIGKILL);
+        ::waitpid(exec, nullptr, 0);
+        for (int i = 0; i < 300 && (procs_after = count_procs()) > 1; ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        ::kill(supervisor, SIGTERM);
+    });
+    EXPECT_EQ(r.status, 128 + SIGKILL) << r.error;
+    // The payload, the exec'd command (and `berth exec` itself, which joins the cgroup).
+    EXPECT_GE(procs_during, 2);
+    EXPECT_EQ(procs_after, 1) << "the exec'd command outlived `berth exec`";
+}
+
 TEST_F(Runtime, MissingRootfsIsAClearErrorAndLeavesNothing) {
     auto d = shell("true");
     d.rootfs = tmp_ / "no-such-rootfs";
@@ -881,6 +915,166 @@ TEST_F(Runtime, TheInternalTeardownRefusesWhileTheSupervisorHoldsTheLock) {
     EXPECT_EQ(r.status, 128 + SIGKILL) << r.error;
     EXPECT_EQ(teardown_status, 125);
     EXPECT_TRUE(still_running);
+}
+
+// ---- when the teardown cannot run --------------------------------------------------------
+
+// What a container of this test left in the berth nftables table (its chains and port claims).
+bool nft_mentions(const std::string& name) {
+    FILE* p = ::popen("nft list table ip berth 2>/dev/null", "r");
+    std::string text;
+    char buf[4096];
+    size_t n;
+    while (p && (n = std::fread(buf, 1, sizeof buf, p)) > 0) text.append(buf, n);
+    if (p) ::pclose(p);
+    return text.find("c-" + name + "-") != std::string::npos || text.find("\"" + name + "\"") != std::string::npos;
+}
+
+// A veth container with a published port and outbound NAT: every kind of host state a container
+// has (cgroup, veth, nftables chains and a port claim, state file, lock).
+config::Declaration networked(config::Declaration d, int salt) {
+    int net = 100 + (::getpid() + salt) % 100;
+    d.network.mode = config::NetworkMode::Veth;
+    d.network.address = fmt::format("172.29.{}.2/24", net);
+    d.network.host_address = fmt::format("172.29.{}.1/24", net);
+    config::PortMapping port;
+    port.host_port = static_cast<uint16_t>(20000 + (::getpid() + salt) % 20000);
+    port.container_port = 8080;
+    d.network.ports.push_back(port);
+    return d;
+}
+
+// berth-supervise execs the full berth for the teardown through an fd opened before the hand-over,
+// so a binary replaced or removed meanwhile still runs. What it cannot survive is the file changed
+// in place: made non-executable (EACCES) or truncated (ENOEXEC), real faults injected here into a
+// private copy of berth. The payload's status still comes out, with a message naming the
+// container and the cause; everything is left behind, and the next start of the same container
+// removes it and runs normally.
+TEST_F(Runtime, ATeardownThatCannotBeExecutedStillGivesThePayloadsStatusAndTheNextStartCleansUp) {
+    const std::string copy = tmp_ / "berth-copy";
+    const std::string errors = tmp_ / "supervise.err";
+    const std::string link = "ve-" + name_;
+    for (const char* fault : {"chmod", "truncate"}) {
+        SCOPED_TRACE(fault);
+        ASSERT_EQ(0, std::system(fmt::format("cp {} {}", BERTH_BINARY, copy).c_str()));
+        ::unlink((out_ + "/go").c_str());
+        ::unlink((out_ + "/ready").c_str());
+        auto d = networked(shell("echo ready > /out/ready; while [ ! -e /out/go ]; do sleep 0.05; done; exit 5"), 11);
+        bool small = false;
+        auto r = run(d, [&](pid_t supervisor) {
+            small = wait_for_exe(supervisor, real_path(SUPERVISOR_BINARY));
+            for (int i = 0; i < 500 && out("ready") != "ready\n"; ++i)
+                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            if (std::string(fault) == "chmod")
+                EXPECT_EQ(0, ::chmod(copy.c_str(), 0644));
+            else
+                EXPECT_EQ(0, ::truncate(copy.c_str(), 0));
+            (void)write_file(out_ + "/go", "");
+        }, [&](RunOptions& opt) {
+            opt.teardown_exe = copy;
+            int fd = ::open(errors.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+            ::dup2(fd, STDERR_FILENO);  // the journal, under systemd
+        });
+        EXPECT_TRUE(small);
+        EXPECT_EQ(r.status, 5) << r.error;
+        auto message = read_file(errors).value_or("");
+        EXPECT_NE(message.find(fmt::format("container '{}': cannot execute berth for the teardown ({})", name_,
+                                           std::strerror(std::string(fault) == "chmod" ? EACCES : ENOEXEC))),
+                  std::string::npos)
+            << message;
+        // Nothing was torn down: proof that the next start has something to clean.
+        EXPECT_TRUE(path_exists(state_file_path(name_))) << "the teardown ran after all";
+        EXPECT_TRUE(path_exists(path_join(cgroup_parent_, name_)));
+        EXPECT_TRUE(nft_mentions(name_));
+
+        // The test's parent cgroup was created by the run that could not tear down; the next run
+        // finds it and (rightly) leaves a parent it did not create. TearDown removes it.
+        parent_existed_ = true;
+        // The next start of the same container (right away: its old veth may still be on its way
+        // out with the old network namespace).
+        ::unlink(copy.c_str());
+        auto again = networked(shell("ip -4 -o addr show host0 > /out/addr; exit 0"), 11);
+        bool link_seen = false;
+        r = run(again, [&](pid_t) { link_seen = path_exists("/sys/class/net/" + link); });
+        EXPECT_EQ(r.status, 0) << r.error;
+        EXPECT_NE(out("addr").find("172.29."), std::string::npos) << out("addr");
+        EXPECT_FALSE(path_exists("/sys/class/net/" + link)) << "leaked veth";
+        EXPECT_FALSE(nft_mentions(name_)) << "leaked nftables rules";
+        EXPECT_FALSE(path_exists(path_join(cgroup_parent_, name_))) << "leaked cgroup";
+        EXPECT_FALSE(path_exists(state_file_path(name_))) << "leaked state file";
+        EXPECT_FALSE(path_exists(path_join(containers_run_dir(), name_ + ".lock"))) << "leaked lock";
+    }
+}
+
+// The upgrade case: the berth binary is replaced (a new file renamed over it) and then removed
+// while the container runs. The teardown still runs the binary that started the container and
+// removes everything; nothing is reported.
+TEST_F(Runtime, ATeardownRunsEvenWhenTheBerthBinaryWasReplacedAndRemovedMeanwhile) {
+    const std::string copy = tmp_ / "berth-copy";
+    const std::string errors = tmp_ / "supervise.err";
+    ASSERT_EQ(0, std::system(fmt::format("cp {} {}", BERTH_BINARY, copy).c_str()));
+    auto d = networked(shell("echo ready > /out/ready; while [ ! -e /out/go ]; do sleep 0.05; done; exit 6"), 17);
+    auto r = run(d, [&](pid_t supervisor) {
+        EXPECT_TRUE(wait_for_exe(supervisor, real_path(SUPERVISOR_BINARY)));
+        for (int i = 0; i < 500 && out("ready") != "ready\n"; ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        EXPECT_EQ(0, std::system(fmt::format("cp /bin/true {0}.new && mv {0}.new {0} && rm {0}", copy).c_str()));
+        (void)write_file(out_ + "/go", "");
+    }, [&](RunOptions& opt) {
+        opt.teardown_exe = copy;
+        int fd = ::open(errors.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        ::dup2(fd, STDERR_FILENO);
+    });
+    EXPECT_EQ(r.status, 6) << r.error;
+    EXPECT_EQ(read_file(errors).value_or("?"), "");
+    EXPECT_FALSE(path_exists(copy));
+    EXPECT_FALSE(path_exists("/sys/class/net/ve-" + name_)) << "leaked veth";
+    EXPECT_FALSE(nft_mentions(name_)) << "leaked nftables rules";
+}
+
+bool cgroup_populated(const std::string& dir) {
+    auto events = read_file(path_join(dir, "cgroup.events"));
+    return events && events->find("populated 1") != std::string::npos;
+}
+
+// kill -9 of the supervisor while the payload sleeps: the payload dies with it (a parent-death
+// SIGKILL, armed again after the switch to the payload's user, which clears it; as PID 1 of its
+// namespace it takes everything in it along), and the next start removes what was left and runs.
+// Both as root and as an unprivileged user, where the kernel would have dropped the signal.
+TEST_F(Runtime, AKilledSupervisorTakesThePayloadAlongAndTheNextStartCleansUp) {
+    for (const char* user : {"", "app"}) {
+        SCOPED_TRACE(*user ? "payload as 'app'" : "payload as root");
+        ::unlink((out_ + "/ready").c_str());
+        auto d = networked(shell("(sleep 60 &); echo ready > /out/ready; exec sleep 60"), 13);
+        d.user.user = user;
+        bool small = false, payload_died = false;
+        auto r = run(d, [&](pid_t supervisor) {
+            small = wait_for_exe(supervisor, real_path(SUPERVISOR_BINARY));
+            for (int i = 0; i < 500 && out("ready") != "ready\n"; ++i)
+                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            ::kill(supervisor, SIGKILL);
+            const std::string cg = path_join(cgroup_parent_, name_);
+            for (int i = 0; i < 500 && !payload_died; ++i) {
+                payload_died = !cgroup_populated(cg);
+                if (!payload_died) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            }
+            if (!payload_died) (void)write_file(path_join(cg, "cgroup.kill"), "1");  // the test's own cleanup
+        });
+        EXPECT_EQ(r.status, 128 + SIGKILL) << r.error;
+        EXPECT_TRUE(small);
+        EXPECT_TRUE(payload_died) << "the payload outlived its supervisor";
+        EXPECT_TRUE(path_exists(state_file_path(name_)));
+
+        // The test's parent cgroup was created by the run that could not tear down; the next run
+        // finds it and (rightly) leaves a parent it did not create. TearDown removes it.
+        parent_existed_ = true;
+        auto again = networked(shell("exit 3"), 13);
+        r = run(again);
+        EXPECT_EQ(r.status, 3) << r.error;
+        EXPECT_FALSE(path_exists("/sys/class/net/ve-" + name_)) << "leaked veth";
+        EXPECT_FALSE(nft_mentions(name_)) << "leaked nftables rules";
+        EXPECT_FALSE(path_exists(state_file_path(name_))) << "leaked state file";
+    }
 }
 
 // `berth run -t -i` from a real terminal (a pty slave we keep open, so its termios can be read

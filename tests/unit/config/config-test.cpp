@@ -334,6 +334,32 @@ TEST(Validation, ChecksPortsAndNetworkConsistency) {
               "web.toml:5:10: network.bridge is set but network.m");
 }
 
+TEST(Validation, ChecksMasqueradeAndIpForward) {
+    auto d = parse("[container]\nimage = \"b\"\n[network]\nmode = \"veth\"\nmasquerade = false\nip_forward = true\n");
+    ASSERT_TRUE(d) << d.error().what();
+    EXPECT_EQ(d->network.masquerade, false);
+    EXPECT_TRUE(d->network.ip_forward);
+    auto unset = parse("[container]\nimage = \"b\"\n[network]\nmode = \"veth\"\n");
+    ASSERT_TRUE(unset);
+    EXPECT_FALSE(unset->network.masquerade.has_value()) << "unset = the mode's default";
+    // Round trip through the canonical form keeps both.
+    auto again = parse(to_toml(*d));
+    ASSERT_TRUE(again) << again.error().what();
+    EXPECT_EQ(settings(*again).network, settings(*d).network);
+
+    EXPECT_EQ(error_of("[container]\nimage = \"b\"\n[network]\nmode = \"veth\"\nmasquerade = \"yes\"\n").substr(0, 62),
+              "web.toml:5:14: network.masquerade is a string, expected true o");
+    EXPECT_EQ(error_of("[container]\nimage = \"b\"\n[network]\nip_forward = 1\n").substr(0, 44),
+              "web.toml:4:14: network.ip_forward is an inte");
+    EXPECT_EQ(error_of("[container]\nimage = \"b\"\n[network]\nmasquerade = true\n").substr(0, 66),
+              "web.toml:4:14: network.masquerade needs network.mode \"veth\" or \"br");
+    EXPECT_EQ(error_of("[container]\nimage = \"b\"\n[network]\nmode = \"bridge\"\nbridge = \"br0\"\nmasquerade = true\n")
+                  .substr(0, 80),
+              "web.toml:6:14: network.masquerade = true in mode \"bridge\" needs the container's ");
+    EXPECT_TRUE(parse("[container]\nimage = \"b\"\n[network]\nmode = \"bridge\"\nbridge = \"br0\"\n"
+                      "address = \"10.1.0.2/24\"\nmasquerade = true\n"));
+}
+
 TEST(Validation, ChecksUserNamespaceForms) {
     EXPECT_TRUE(parse("[container]\nimage = \"b\"\n[security]\nuser_namespace = \"pick\"\n"));
     EXPECT_EQ(error_of("[container]\nimage = \"b\"\n[security]\nuser_namespace = \"auto\"\n").substr(0, 60),

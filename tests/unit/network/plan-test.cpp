@@ -213,3 +213,71 @@ TEST(HostsFile, NamesTheContainerAtItsAddress) {
     EXPECT_NE(hosts_file(d, "").find("127.0.1.1\tfront\n"), std::string::npos);
     EXPECT_EQ(hosts_file(decl("web", NetworkMode::Host), ""), "");
 }
+
+TEST(Plan, VethMasqueradesByDefaultInItsOwnPostroutingChainAndBridgeDoesNot) {
+    auto d = decl("web", NetworkMode::Veth);
+    d.network.address = "10.0.0.2/24";
+    auto p = plan(d);
+    ASSERT_TRUE(p) << p.error().what();
+    EXPECT_TRUE(p->masquerade);
+    EXPECT_FALSE(p->ip_forward);
+    EXPECT_EQ(p->nft_apply,
+              "add table ip berth\n"
+              "create chain ip berth c-web-postrouting { type nat hook postrouting priority 100; policy accept; }\n"
+              "add rule ip berth c-web-postrouting ip saddr 10.0.0.2 oifname != \"ve-web\" masquerade\n");
+    EXPECT_EQ(p->nft_remove, "delete chain ip berth c-web-postrouting\n");
+
+    d.network.masquerade = false;
+    p = plan(d);
+    ASSERT_TRUE(p);
+    EXPECT_FALSE(p->masquerade);
+    EXPECT_EQ(p->nft_apply, "");
+    EXPECT_EQ(p->nft_remove, "");
+
+    auto b = decl("web", NetworkMode::Bridge);
+    b.network.bridge = "br0";
+    b.network.address = "192.168.50.10/24";
+    p = plan(b);
+    ASSERT_TRUE(p);
+    EXPECT_FALSE(p->masquerade) << "a bridge is the user's own network";
+    EXPECT_EQ(p->nft_apply, "");
+    b.network.masquerade = true;
+    p = plan(b);
+    ASSERT_TRUE(p);
+    EXPECT_NE(p->nft_apply.find("ip saddr 192.168.50.10 oifname != \"br0\" masquerade"), std::string::npos)
+        << p->nft_apply;
+}
+
+TEST(Plan, MasqueradeJoinsThePublishedPortsChainAndIsRemovedWithIt) {
+    auto d = decl("web", NetworkMode::Veth);
+    d.network.address = "10.0.0.2/24";
+    d.network.ports = {port(8080, 80)};
+    auto p = plan(d);
+    ASSERT_TRUE(p) << p.error().what();
+    const auto& s = p->nft_apply;
+    EXPECT_EQ(s.find("create chain ip berth c-web-postrouting"), s.rfind("create chain ip berth c-web-postrouting"))
+        << "one postrouting chain: " << s;
+    EXPECT_NE(s.find("add rule ip berth c-web-postrouting ip saddr 10.0.0.2 oifname != \"ve-web\" masquerade"),
+              std::string::npos) << s;
+    EXPECT_NE(p->nft_remove.find("delete chain ip berth c-web-postrouting"), std::string::npos);
+}
+
+TEST(Plan, MasqueradeAndIpForwardNeedALinkAndMasqueradeNeedsAnAddress) {
+    auto d = decl("web", NetworkMode::None);
+    d.network.masquerade = true;
+    EXPECT_NE(error_of(d).find("masquerade is only used with mode"), std::string::npos) << error_of(d);
+    d.network.masquerade = false;
+    EXPECT_TRUE(plan(d)) << "false says nothing to do";
+    d.network.ip_forward = true;
+    EXPECT_NE(error_of(d).find("ip_forward is only used with mode"), std::string::npos) << error_of(d);
+
+    auto b = decl("web", NetworkMode::Bridge);
+    b.network.bridge = "br0";
+    b.network.masquerade = true;
+    EXPECT_NE(error_of(b).find("masquerade needs the container's address"), std::string::npos) << error_of(b);
+    b.network.ip_forward = true;
+    b.network.masquerade = false;
+    auto p = plan(b);
+    ASSERT_TRUE(p) << p.error().what();
+    EXPECT_TRUE(p->ip_forward);
+}
