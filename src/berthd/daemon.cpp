@@ -133,6 +133,14 @@ Job& Daemon::start_job(const std::string& type, const std::string& description,
             std::string image = *result ? **result : "";
             std::string error = *result ? "" : result->error().message;
             int code = *result ? 0 : result->error().code;
+            // The last progress, before JobRemoved: a job shorter than one progress tick would
+            // otherwise end without any update (a small import's 100% and its byte count).
+            if (j.progress.load() != j.announced_progress || j.bytes_read.load() != j.announced_bytes) {
+                j.announced_progress = j.progress.load();
+                j.announced_bytes = j.bytes_read.load();
+                sd_bus_emit_properties_changed(bus_.get(), j.path.c_str(), bus::kJobInterface, "Progress", "BytesRead",
+                                               nullptr);
+            }
             sd_bus_emit_signal(bus_.get(), bus::kManagerPath, bus::kManagerInterface, "JobRemoved", "uossis", j.id,
                                j.path.c_str(), status, image.c_str(), code, error.c_str());
             jobs_.erase(it);

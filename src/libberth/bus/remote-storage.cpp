@@ -267,12 +267,18 @@ private:
 
     struct JobProgress {
         const ProgressFn* fn = nullptr;
+        std::string path;  // our job's object path; "" until ImportImage has answered
         double fraction = 0;
         uint64_t bytes = 0;
     };
 
     static int on_job_properties(sd_bus_message* m, void* userdata, sd_bus_error*) noexcept {
         auto& p = *static_cast<JobProgress*>(userdata);
+        // The match covers every job (subscribed before ours existed): keep only ours. Signals
+        // that arrive while the call is pending are queued by sd_bus_call() and dispatched after
+        // it returns, when the path is known.
+        const char* path = sd_bus_message_get_path(m);
+        if (p.path.empty() || !path || p.path != path) return 0;
         const char* interface;
         if (sd_bus_message_read(m, "s", &interface) < 0 || std::string_view(interface) != kJobInterface) return 0;
         int r = sd_bus_message_enter_container(m, 'a', "{sv}");
@@ -310,20 +316,25 @@ private:
                                 "org.freedesktop.DBus", "NameOwnerChanged", on_owner_changed, &lost);
         if (r < 0) return fail(-r, "{}: watch berthd", what);
         SlotPtr owner_slot(raw_slot);
+        JobProgress job_progress{progress};
+        SlotPtr progress_slot;
+        if (progress && *progress) {
+            // Subscribed before the job exists (its path is not known yet), to every job's
+            // PropertiesChanged: a fast job's only updates come right after the reply, and a
+            // match added after it could miss them.
+            std::string match = fmt::format("type='signal',sender='{}',interface='org.freedesktop.DBus.Properties',"
+                                            "member='PropertiesChanged',path_namespace='{}'",
+                                            kService, kJobPrefix);
+            r = sd_bus_add_match(bus_.get(), &raw_slot, match.c_str(), on_job_properties, &job_progress);
+            if (r < 0) return fail(-r, "{}: subscribe to job progress", what);
+            progress_slot.reset(raw_slot);
+        }
         auto reply = BERTH_TRY(call(method, fill));
         uint32_t id;
         const char* path;
         if ((r = sd_bus_message_read(reply.get(), "uo", &id, &path)) < 0) return fail(-r, "parse {} reply", method);
         std::string job_path = path;
-        JobProgress job_progress{progress};
-        SlotPtr progress_slot;
-        if (progress && *progress) {
-            // Subscribed after the job started: changes before this are not seen, later ones are.
-            r = sd_bus_match_signal(bus_.get(), &raw_slot, kService, job_path.c_str(), "org.freedesktop.DBus.Properties",
-                                    "PropertiesChanged", on_job_properties, &job_progress);
-            if (r < 0) return fail(-r, "{}: subscribe to job progress", what);
-            progress_slot.reset(raw_slot);
-        }
+        job_progress.path = job_path;
         bool cancel_sent = false;
         for (;;) {
             auto it = results.find(id);

@@ -483,6 +483,72 @@ TEST_P(BerthdTest, CtrlCCancelsAStalledStdinImportThroughBerthdAndLeavesNothingB
     EXPECT_EQ(client()->list_images()->size(), 1u);
 }
 
+// The same Ctrl-C without berthd: the CLI imports in-process under the store lock, and SIGINT sets
+// the store's cancel flag (the pipe read polls it). Afterwards: exit 130, no image, nothing staged,
+// the lock free (another embedded command gets it at once), and a later import works.
+TEST_P(BerthdTest, CtrlCCancelsAStalledEmbeddedImportAndReleasesTheStoreLock) {
+    auto big = read_file(images().big);
+    ASSERT_TRUE(big);
+    daemon_.stop(SIGTERM);
+    std::string embedded = "env BERTH_STORAGE=embedded BERTH_STORE_ROOT=" + store_root() +
+                           " BERTH_DAEMON_CONFIG=/nonexistent BERTH_STORE_BACKEND=" + backend() + " " + berth_exe();
+    for (std::string format : {"", "rootfs"}) {
+        SCOPED_TRACE("format '" + format + "'");
+        std::string fifo = root_->path() + "/stdin.fifo", err = root_->path() + "/import.err";
+        ::unlink(fifo.c_str());
+        ::unlink(err.c_str());
+        ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+        std::string args = " image import - --verbose --name stalled:1" + (format.empty() ? "" : " --format " + format);
+        Child cli = spawn({"sh", "-c", "exec env BERTH_PROGRESS=lines " + embedded + args + " <" + fifo + " 2>" + err});
+        UniqueFd wr(open_fifo_writer(fifo, 10000));
+        ASSERT_TRUE(wr) << "the CLI never opened its stdin";
+        size_t n = big->size() * 2 / 5, done = 0;
+        while (done < n) {
+            ssize_t w = ::write(wr.get(), big->data() + done, std::min<size_t>(n - done, 256 << 10));
+            ASSERT_GT(w, 0) << std::strerror(errno);
+            done += static_cast<size_t>(w);
+            std::this_thread::sleep_for(std::chrono::milliseconds(30));
+        }
+        std::vector<uint64_t> seen;
+        for (int i = 0; i < 200; ++i) {
+            auto text = read_file(err);
+            seen = progress_bytes(text ? *text : "");
+            if (!seen.empty() && seen.back() + (1 << 20) >= done) break;
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+        auto text = read_file(err).value_or("");
+        ASSERT_FALSE(seen.empty()) << "progress lines: " << text;
+        EXPECT_NE(text.find("embedded"), std::string::npos) << text;  // really in-process
+        // Stalled in the middle, holding the store lock: another embedded command is refused.
+        auto r = run_shell(embedded + " image list");
+        EXPECT_EQ(r.status, 1);
+        EXPECT_NE(r.err.find("lock"), std::string::npos) << r.err;
+        auto t0 = std::chrono::steady_clock::now();
+        int status = cli.stop(SIGINT, std::chrono::seconds(20));
+        auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+        ASSERT_NE(status, -1) << "the CLI did not exit after SIGINT";
+        ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << WTERMSIG(status);
+        EXPECT_EQ(WEXITSTATUS(status), 130);
+        text = read_file(err).value_or("");
+        EXPECT_NE(text.find("import cancelled"), std::string::npos) << text;
+        std::fprintf(stderr, "[cancel embedded] format '%s': CLI exited %lld ms after SIGINT, %zu progress lines\n",
+                     format.c_str(), static_cast<long long>(ms), seen.size());
+        EXPECT_TRUE(staging_entries().empty()) << staging_entries().front();
+        // The lock went with the process: the next embedded command gets it without waiting.
+        r = run_shell(embedded + " image list --json");
+        ASSERT_EQ(r.status, 0) << r.err;
+        EXPECT_TRUE(nlohmann::json::parse(r.out).empty()) << r.out;
+        ::signal(SIGPIPE, SIG_IGN);
+        EXPECT_LT(::write(wr.get(), big->data() + done, 4096), 0);
+    }
+    auto r = run_shell(embedded + " image import " + images().big + " --name whole:1");
+    EXPECT_EQ(r.status, 0) << r.err;
+    r = run_shell(embedded + " image list --json");
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(nlohmann::json::parse(r.out).size(), 1u) << r.out;
+    EXPECT_TRUE(staging_entries().empty());
+}
+
 TEST_P(BerthdTest, ImportProgressIsDrawnInPlaceOnATerminalAndIsOneLineOrNothingOtherwise) {
     // On a terminal (script(1) gives the CLI a pty): redrawn in place, ending at 100%.
     auto r = run_shell("script -qec '" + berth("image import " + images().big + " --name tty:1") + "' /dev/null");
@@ -499,6 +565,25 @@ TEST_P(BerthdTest, ImportProgressIsDrawnInPlaceOnATerminalAndIsOneLineOrNothingO
     ASSERT_EQ(r.status, 0) << r.err;
     EXPECT_EQ(r.err, "");
     EXPECT_EQ(nlohmann::json::parse(r.out)["names"][0], "json:1");
+}
+
+// A small import ends before berthd's first progress tick (200 ms): its only update is the final
+// one, sent just before JobRemoved. The CLI subscribes to job progress before ImportImage, so it
+// sees that update: the last line carries the whole input's byte count, not the 0 it would show
+// if the subscription came after the job (or the daemon skipped the final update).
+TEST_P(BerthdTest, ASmallFastImportStillReportsItsFinalProgressWithEveryByteRead) {
+    struct stat st {};
+    ASSERT_EQ(::stat(images().small.c_str(), &st), 0);
+    for (int i = 0; i < 3; ++i) {
+        std::string name = "fast:" + std::to_string(i);
+        auto r = run_shell("env BERTH_PROGRESS=lines " + berth("image import " + images().small + " --name " + name));
+        ASSERT_EQ(r.status, 0) << r.err;
+        auto bytes = progress_bytes(r.err);
+        ASSERT_FALSE(bytes.empty()) << r.err;
+        EXPECT_NE(r.err.rfind("import progress: fraction=1.000 bytes="), std::string::npos) << r.err;
+        EXPECT_EQ(bytes.back(), static_cast<uint64_t>(st.st_size)) << r.err;
+        ASSERT_TRUE(client()->remove_image(name));
+    }
 }
 
 TEST_P(BerthdTest, ASnapshotPreparedOverTheBusIsInUseOnlyWhileItsCallerRuns) {
