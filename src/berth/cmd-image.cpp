@@ -287,8 +287,20 @@ int do_export(ImageOptions& o) {
         if (!tmp.empty()) ::unlink(tmp.c_str());
     };
     if (!storage) return cleanup(), report_error("image export", storage.error().what());
-    if (auto r = (*storage)->export_image(o.ref, fd.get(), "oci-archive"); !r)
-        return cleanup(), report_error("image export", r.error().what());
+    // SIGINT/SIGTERM cancel the export (Job.Cancel, or the in-process export's flag) and its end
+    // is awaited; the temporary file goes, so no file that looks complete is left. On stdout
+    // the reader gets a tar without its end-of-archive blocks, which tar reports as truncated.
+    Result<> r;
+    {
+        CancelOnSignals signals;
+        r = (*storage)->export_image(o.ref, fd.get(), "oci-archive", &g_cancel);
+    }
+    if (!r && g_cancel) {
+        cleanup();
+        report_error("image export", "export cancelled");
+        return 128 + (g_cancel_signal.load() ? g_cancel_signal.load() : SIGINT);
+    }
+    if (!r) return cleanup(), report_error("image export", r.error().what());
     if (!tmp.empty()) {
         if (::fsync(fd.get()) < 0 || ::rename(tmp.c_str(), o.output.c_str()) < 0)
             return cleanup(), report_error("image export", fmt::format("write '{}': {}", o.output, std::strerror(errno)));

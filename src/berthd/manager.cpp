@@ -75,7 +75,7 @@ int method_export_image(sd_bus_message* m, void* userdata, sd_bus_error* ret_err
     Daemon& d = D(userdata);
     std::string ref_s = ref, fmt_s = *format ? format : "oci-archive";
     Job& job = d.start_job("export", ref_s, [&d, shared_fd, ref_s, fmt_s](Job& j) -> Result<std::string> {
-        BERTH_TRY_VOID(d.storage().export_image(ref_s, shared_fd->get(), fmt_s));
+        BERTH_TRY_VOID(d.storage().export_image(ref_s, shared_fd->get(), fmt_s, &j.cancel));
         shared_fd->reset();
         j.progress = 1.0;
         return std::string();

@@ -94,9 +94,10 @@ public:
     Result<> tag_image(const std::string& ref, const std::string& name) override {
         return store_->tag_image(ref, name);
     }
-    Result<> export_image(const std::string& ref, int fd, const std::string& format) override {
+    Result<> export_image(const std::string& ref, int fd, const std::string& format,
+                          const std::atomic<bool>* cancel = nullptr) override {
         BERTH_TRY_VOID(validate_export_format(format));
-        return store_->export_image(ref, fd);
+        return store_->export_image(ref, fd, cancel);
     }
 
     Result<PreparedContainer> prepare_container(const std::string& name, const std::string& image, bool ephemeral,

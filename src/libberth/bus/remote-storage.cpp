@@ -74,10 +74,11 @@ public:
         return {};
     }
 
-    Result<> export_image(const std::string& ref, int fd, const std::string& format) override {
+    Result<> export_image(const std::string& ref, int fd, const std::string& format,
+                          const std::atomic<bool>* cancel = nullptr) override {
         BERTH_TRY(run_job("export", [&](sd_bus_message* m) {
             return sd_bus_message_append(m, "shs", ref.c_str(), fd, format.c_str());
-        }, "ExportImage"));
+        }, "ExportImage", nullptr, cancel));
         return {};
     }
 

@@ -116,8 +116,10 @@ public:
     virtual Result<ImageInfo> get_image(const std::string& ref) = 0;
     virtual Result<> remove_image(const std::string& ref) = 0;
     virtual Result<> tag_image(const std::string& ref, const std::string& name) = 0;
-    // `format`: "oci-archive" (default) or "rootfs". Writes to `fd`.
-    virtual Result<> export_image(const std::string& ref, int fd, const std::string& format) = 0;
+    // `format`: "oci-archive" (default) or "rootfs". Writes to `fd`. Once `cancel` (may be null)
+    // is set the export stops (over the bus: Job.Cancel, then its end is awaited): ECANCELED.
+    virtual Result<> export_image(const std::string& ref, int fd, const std::string& format,
+                                  const std::atomic<bool>* cancel = nullptr) = 0;
 
     // The snapshot stays in use (RemoveContainer: EBUSY) until released or until the process
     // that prepared it exits: `holder` (0 = the calling process; berthd passes its bus caller's

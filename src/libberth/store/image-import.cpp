@@ -14,12 +14,16 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstring>
 #include <ctime>
 
 #include "basic/fs-util.h"
@@ -882,10 +886,68 @@ Result<ImageInfo> commit_to_image(Store::Impl& s, const ContainerInfo& c, std::s
 
 // ---- export ----
 
-Result<> write_oci_archive(Store::Impl& s, const ImageInfo& info, int fd) {
+namespace {
+
+// Where an export's bytes go, cancellably. A regular file takes writes at once; a pipe or socket
+// can stall for good (a reader that stopped reading), and a blocked write() would not see the
+// cancel flag. So there the sink waits in poll() (100 ms at a time, or until a signal) and then
+// writes at most PIPE_BUF bytes, which a pipe that polls writable takes without blocking.
+struct ExportSink {
+    int fd = -1;
+    bool stream = false;
+    const std::atomic<bool>* cancel = nullptr;
+    bool cancelled = false;
+    int error = 0;
+
+    bool should_stop() {
+        if (cancel && cancel->load()) cancelled = true;
+        return cancelled;
+    }
+
+    static la_ssize_t write(struct archive*, void* self, const void* buf, size_t len) {
+        auto& k = *static_cast<ExportSink*>(self);
+        const char* p = static_cast<const char*>(buf);
+        size_t left = len;
+        while (left > 0) {
+            if (k.should_stop()) return -1;
+            size_t chunk = left;
+            if (k.stream) {
+                struct pollfd pfd {k.fd, POLLOUT, 0};
+                int r = ::poll(&pfd, 1, 100);
+                if (r < 0 && errno != EINTR) return k.error = errno, -1;
+                if (r <= 0) continue;
+                chunk = std::min<size_t>(left, PIPE_BUF);
+            }
+            ssize_t n = ::write(k.fd, p, chunk);
+            if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+            if (n < 0) return k.error = errno, -1;
+            p += n;
+            left -= static_cast<size_t>(n);
+        }
+        return static_cast<la_ssize_t>(len);
+    }
+};
+
+}  // namespace
+
+Result<> write_oci_archive(Store::Impl& s, const ImageInfo& info, int fd, const std::atomic<bool>* cancel) {
     CPtr<struct archive, archive_write_free> a(archive_write_new());
     archive_write_set_format_pax_restricted(a.get());
-    if (archive_write_open_fd(a.get(), fd) != ARCHIVE_OK) return fail(EIO, "open output: {}", archive_error_string(a.get()));
+    ExportSink sink;
+    sink.fd = fd;
+    sink.cancel = cancel;
+    struct stat out_st {};
+    sink.stream = ::fstat(fd, &out_st) == 0 && (S_ISFIFO(out_st.st_mode) || S_ISSOCK(out_st.st_mode));
+    // As archive_write_open_fd() does for files and pipes: no padding of the last block.
+    archive_write_set_bytes_in_last_block(a.get(), 1);
+    if (archive_write_open2(a.get(), &sink, nullptr, &ExportSink::write, nullptr, nullptr) != ARCHIVE_OK)
+        return fail(EIO, "open output: {}", archive_error_string(a.get()));
+    // A failed write: cancelled, the output's errno, or libarchive's own message.
+    auto write_failed = [&](const std::string& name) -> Error {
+        if (sink.cancelled) return Error{ECANCELED, "export cancelled"};
+        if (sink.error) return Error{sink.error, fmt::format("write '{}': {}", name, std::strerror(sink.error))};
+        return Error{EIO, fmt::format("write '{}': {}", name, archive_error_string(a.get()))};
+    };
     auto add = [&](const std::string& name, const std::string* data, const std::string* file, uint64_t size, bool dir) -> Result<> {
         CPtr<struct archive_entry, archive_entry_free> e(archive_entry_new());
         archive_entry_set_pathname(e.get(), name.c_str());
@@ -893,9 +955,8 @@ Result<> write_oci_archive(Store::Impl& s, const ImageInfo& info, int fd) {
         archive_entry_set_perm(e.get(), dir ? 0755 : 0644);
         archive_entry_set_size(e.get(), dir ? 0 : static_cast<la_int64_t>(size));
         archive_entry_set_mtime(e.get(), 0, 0);
-        if (archive_write_header(a.get(), e.get()) != ARCHIVE_OK) return fail(EIO, "write '{}': {}", name, archive_error_string(a.get()));
-        if (data && archive_write_data(a.get(), data->data(), data->size()) < 0)
-            return fail(EIO, "write '{}': {}", name, archive_error_string(a.get()));
+        if (archive_write_header(a.get(), e.get()) != ARCHIVE_OK) return fail(write_failed(name));
+        if (data && archive_write_data(a.get(), data->data(), data->size()) < 0) return fail(write_failed(name));
         if (file) {
             UniqueFd in(::open(file->c_str(), O_RDONLY | O_CLOEXEC));
             if (!in) return fail_errno("open blob '{}'", *file);
@@ -905,8 +966,7 @@ Result<> write_oci_archive(Store::Impl& s, const ImageInfo& info, int fd) {
                 if (n < 0 && errno == EINTR) continue;
                 if (n < 0) return fail_errno("read blob '{}'", *file);
                 if (n == 0) break;
-                if (archive_write_data(a.get(), buf.data(), static_cast<size_t>(n)) < 0)
-                    return fail(EIO, "write '{}': {}", name, archive_error_string(a.get()));
+                if (archive_write_data(a.get(), buf.data(), static_cast<size_t>(n)) < 0) return fail(write_failed(name));
             }
         }
         return {};
@@ -943,7 +1003,7 @@ Result<> write_oci_archive(Store::Impl& s, const ImageInfo& info, int fd) {
             // fails the export naming it (the partial output is then not a valid archive).
             BERTH_TRY_VOID(add(name, nullptr, nullptr, lit->second->blob_size, false));
             auto n = BERTH_TRY(s.stream_layer_blob(*lit->second, [&](const char* b, size_t len) -> Result<> {
-                if (archive_write_data(a.get(), b, len) < 0) return fail(EIO, "write '{}': {}", name, archive_error_string(a.get()));
+                if (archive_write_data(a.get(), b, len) < 0) return fail(write_failed(name));
                 return {};
             }));
             if (n != lit->second->blob_size) return fail(EBADMSG, "layer blob '{}': rebuilt {} bytes, expected {}", d, n, lit->second->blob_size);
@@ -952,7 +1012,7 @@ Result<> write_oci_archive(Store::Impl& s, const ImageInfo& info, int fd) {
         if (::stat(p.c_str(), &st) < 0) return fail_errno("blob '{}'", d);
         BERTH_TRY_VOID(add(name, nullptr, &p, static_cast<uint64_t>(st.st_size), false));
     }
-    if (archive_write_close(a.get()) != ARCHIVE_OK) return fail(EIO, "finish archive: {}", archive_error_string(a.get()));
+    if (archive_write_close(a.get()) != ARCHIVE_OK) return fail(write_failed("end of archive"));
     return {};
 }
 

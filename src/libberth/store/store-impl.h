@@ -69,7 +69,8 @@ Result<ImageInfo> import_from_fd(Store::Impl& s, int fd, ImportFormat format, st
 Result<ImageInfo> import_from_dir(Store::Impl& s, int dirfd, std::string_view name_tag, const ProgressFn& progress,
                                   const std::atomic<bool>* cancel);
 Result<ImageInfo> commit_to_image(Store::Impl& s, const ContainerInfo& c, std::string_view name_tag);
-Result<> write_oci_archive(Store::Impl& s, const ImageInfo& info, int fd);
+// `cancel` (may be null) is polled between writes, also while a pipe does not take more: ECANCELED.
+Result<> write_oci_archive(Store::Impl& s, const ImageInfo& info, int fd, const std::atomic<bool>* cancel = nullptr);
 
 int64_t now_seconds();
 ImageConfig parse_image_config(const nlohmann::json& config);

@@ -421,13 +421,13 @@ Result<> Store::tag_image(std::string_view ref, std::string_view name_tag) {
     return s.save_refs_locked();
 }
 
-Result<> Store::export_image(std::string_view ref, int fd) {
+Result<> Store::export_image(std::string_view ref, int fd, const std::atomic<bool>* cancel) {
     // Blobs are immutable and only gc removes them (never those of a listed image), so the
     // export streams without the metadata lock. It counts as an import for gc, which waits: a
     // layer rebuilt from its tar-split must not go while its files are read.
     ImportGuard guard(*impl_);
     ImageInfo info = BERTH_TRY(get_image(ref));
-    return with_context(write_oci_archive(*impl_, info, fd), fmt::format("export image '{}'", ref));
+    return with_context(write_oci_archive(*impl_, info, fd, cancel), fmt::format("export image '{}'", ref));
 }
 
 // ---- containers ----

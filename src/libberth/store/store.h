@@ -236,8 +236,10 @@ public:
     // blobs are freed by gc(). With `untag_only` and a name:tag ref, only that name is dropped.
     Result<> remove_image(std::string_view ref, bool untag_only = false);
     Result<> tag_image(std::string_view ref, std::string_view name_tag);
-    // Writes an OCI layout tar (oci-layout, index.json, blobs/sha256/...) to `fd`.
-    Result<> export_image(std::string_view ref, int fd);
+    // Writes an OCI layout tar (oci-layout, index.json, blobs/sha256/...) to `fd`. `cancel` (may
+    // be null) is polled between writes, also while a pipe takes no more: ECANCELED, and the
+    // output is left without its end-of-archive blocks (a reader sees a truncated tar).
+    Result<> export_image(std::string_view ref, int fd, const std::atomic<bool>* cancel = nullptr);
 
     // Containers. prepare_container creates the snapshot on first use (persistent) or a fresh one
     // each time (ephemeral, replacing any previous one). image_ref "" = scratch (empty tree).

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include <dirent.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -547,6 +548,73 @@ TEST_P(BerthdTest, CtrlCCancelsAStalledEmbeddedImportAndReleasesTheStoreLock) {
     ASSERT_EQ(r.status, 0) << r.err;
     EXPECT_EQ(nlohmann::json::parse(r.out).size(), 1u) << r.out;
     EXPECT_TRUE(staging_entries().empty());
+}
+
+namespace {
+
+// Bytes waiting in a pipe (the export has started writing into it).
+int pipe_bytes(int fd) {
+    int n = 0;
+    return ::ioctl(fd, FIONREAD, &n) < 0 ? -1 : n;
+}
+
+}  // namespace
+
+// `berth image export` whose reader stalls, through berthd and embedded: SIGINT/SIGTERM cancel it
+// (Job.Cancel / the in-process flag, also while the write is blocked on a full pipe), the CLI exits
+// 130/143, and with -o no file is left, neither the target nor its temporary. Afterwards a whole
+// export works. The -o case stalls by finding its temporary name taken by a FIFO nobody reads.
+TEST_P(BerthdTest, CtrlCCancelsAStalledExportAndLeavesNoOutputFile) {
+    ASSERT_EQ(run_shell(berth("image import " + images().big + " --name big:1")).status, 0);
+    std::string embedded = "env BERTH_STORAGE=embedded BERTH_STORE_ROOT=" + store_root() +
+                           " BERTH_DAEMON_CONFIG=/nonexistent BERTH_STORE_BACKEND=" + backend() + " " + berth_exe();
+    std::string out = root_->path() + "/out.tar", tmp = out + ".berth-tmp", err = root_->path() + "/export.err";
+    for (std::string mode : {"bus", "embedded"}) {
+        if (mode == "embedded") daemon_.stop(SIGTERM);
+        std::string cli_cmd = mode == "bus" ? berth("image export big:1") : embedded + " image export big:1";
+        for (int sig : {SIGINT, SIGTERM}) {
+            SCOPED_TRACE(mode + (sig == SIGINT ? " SIGINT" : " SIGTERM"));
+            // SIGINT: to stdout, a FIFO; SIGTERM: to -o FILE, whose temporary is a FIFO.
+            std::string fifo = sig == SIGINT ? root_->path() + "/stdout.fifo" : tmp;
+            ::unlink(fifo.c_str());
+            ::unlink(err.c_str());
+            ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+            UniqueFd rd(::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+            ASSERT_TRUE(rd);
+            std::string redirect = sig == SIGINT ? " >" + fifo : " -o " + out;
+            Child cli = spawn({"sh", "-c", "exec " + cli_cmd + redirect + " 2>" + err});
+            int waiting = 0;
+            for (int i = 0; i < 500 && (waiting = pipe_bytes(rd.get())) < 4096; ++i)
+                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            ASSERT_GE(waiting, 4096) << "the export never wrote: " << read_file(err).value_or("");
+            std::this_thread::sleep_for(std::chrono::milliseconds(200));  // now blocked on the full pipe
+            auto t0 = std::chrono::steady_clock::now();
+            int status = cli.stop(sig, std::chrono::seconds(20));
+            auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+            ASSERT_NE(status, -1) << "the CLI did not exit after the signal";
+            ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << WTERMSIG(status);
+            EXPECT_EQ(WEXITSTATUS(status), 128 + sig);
+            auto text = read_file(err).value_or("");
+            EXPECT_NE(text.find("export cancelled"), std::string::npos) << text;
+            std::fprintf(stderr, "[export cancel] %s %s: CLI exited %lld ms after the signal\n", mode.c_str(),
+                         sig == SIGINT ? "SIGINT" : "SIGTERM", static_cast<long long>(ms));
+            EXPECT_FALSE(path_exists(out));
+            if (sig == SIGTERM) EXPECT_FALSE(path_exists(tmp));
+            if (mode == "bus") {
+                auto r = run_shell(busctl("tree --list org.berth.Storage1"));
+                EXPECT_EQ(r.out.find("/org/berth/Storage1/job/"), std::string::npos) << r.out;
+            }
+            ::unlink(fifo.c_str());
+        }
+        // Not cancelled: the whole archive, under its name.
+        auto r = run_shell(cli_cmd + " -o " + out);
+        ASSERT_EQ(r.status, 0) << r.err;
+        r = run_shell("tar -tf " + out);
+        EXPECT_EQ(r.status, 0) << r.err;
+        EXPECT_NE(r.out.find("index.json"), std::string::npos) << r.out;
+        EXPECT_FALSE(path_exists(tmp));
+        ::unlink(out.c_str());
+    }
 }
 
 TEST_P(BerthdTest, ImportProgressIsDrawnInPlaceOnATerminalAndIsOneLineOrNothingOtherwise) {

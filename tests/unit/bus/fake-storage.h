@@ -71,7 +71,7 @@ public:
         return {};
     }
 
-    Result<> export_image(const std::string& ref, int fd, const std::string&) override {
+    Result<> export_image(const std::string& ref, int fd, const std::string&, const std::atomic<bool>* = nullptr) override {
         auto i = BERTH_TRY(get_image(ref));
         std::string text = "exported " + i.id + "\n";
         if (::write(fd, text.data(), text.size()) < 0) return fail_errno("write export");
