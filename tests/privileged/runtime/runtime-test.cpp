@@ -1452,6 +1452,47 @@ TEST_F(RuntimeVolumes, AStartWaitsForTheStoreLockThatAnotherProcessHoldsForAMome
     EXPECT_TRUE(listed(volume_));
 }
 
+// A running container is its volume's user: `berth volume ls/inspect` name it with the runtime's
+// pid, and `berth volume rm` is refused (EBUSY) until the container has stopped. The runtime hands
+// supervision to berth-supervise with an exec, so the recorded pid and start time stay valid.
+TEST_F(RuntimeVolumes, AVolumeUnderARunningContainerCannotBeRemovedAndListsTheContainer) {
+    auto d = shell("echo ready > /out/ready; trap 'exit 0' TERM; while :; do sleep 0.05; done");
+    add_volume(d, volume_, "/data");
+    const std::string berth = std::string(BERTH_BINARY) + " volume ";
+    int ls_status = -1, rm_status = -1, inspect_status = -1;
+    std::string ls, rm, inspect;
+    auto r = run(d, [&](pid_t supervisor) {
+        for (int i = 0; i < 400 && out("ready") != "ready\n"; ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        ls = capture(berth + "ls --json", &ls_status);
+        inspect = capture(berth + "inspect " + volume_, &inspect_status);
+        rm = capture(berth + "rm " + volume_ + " 2>&1", &rm_status);
+        inspect += "\nsupervisor " + std::to_string(supervisor);
+        ::kill(supervisor, SIGTERM);
+    });
+    ASSERT_EQ(r.status, 0) << r.error;
+    ASSERT_EQ(ls_status, 0) << ls;
+    auto j = nlohmann::json::parse(ls, nullptr, false);
+    ASSERT_TRUE(j.is_array() && j.size() == 1) << ls;
+    EXPECT_EQ(j[0]["name"], volume_);
+    ASSERT_EQ(j[0]["users"].size(), 1u) << ls;
+    EXPECT_EQ(j[0]["users"][0]["container"], d.name);
+    EXPECT_EQ(inspect_status, 0) << inspect;
+    auto sup = inspect.substr(inspect.rfind(' ') + 1);
+    EXPECT_NE(inspect.find(d.name + " (pid " + sup + ")"), std::string::npos) << inspect;
+    EXPECT_EQ(rm_status, 1) << rm;
+    EXPECT_NE(rm.find("volume '" + volume_ + "' is in use by container '" + d.name + "'"), std::string::npos) << rm;
+    EXPECT_TRUE(listed(volume_));
+    // Stopped: no user left, and the volume goes.
+    ls = capture(berth + "ls --json", &ls_status);
+    j = nlohmann::json::parse(ls, nullptr, false);
+    ASSERT_TRUE(j.is_array() && j.size() == 1) << ls;
+    EXPECT_TRUE(j[0]["users"].empty()) << ls;
+    rm = capture(berth + "rm " + volume_ + " 2>&1", &rm_status);
+    EXPECT_EQ(rm_status, 0) << rm;
+    EXPECT_FALSE(listed(volume_));
+}
+
 // The same seam through berthd: a private dbus-daemon with berth's policy and a berthd owning the
 // store; the runtime asks it over the bus. Afterwards, with berthd gone, the embedded store sees
 // the same volume and data.
