@@ -1520,6 +1520,27 @@ TEST_F(RuntimeVolumes, VolumesWorkThroughBerthdAndTheEmbeddedStoreSeesTheSameDat
         EXPECT_EQ(r.status, 125);
         EXPECT_NE(r.error.find("volume '../x'"), std::string::npos) << r.error;
     }
+    {
+        // A container running through berthd is its volume's user (berthd took the runtime's pid
+        // from the bus): `berth volume rm` over the bus is refused until it stops.
+        test::ScopedEnv mode("BERTH_STORAGE", "bus");
+        test::ScopedEnv address("DBUS_SYSTEM_BUS_ADDRESS", bus.address());
+        auto d = shell("echo ready > /out/ready; trap 'exit 0' TERM; while :; do sleep 0.05; done");
+        add_volume(d, volume_, "/data");
+        int rm_status = -1;
+        std::string rm;
+        auto r = run(d, [&](pid_t supervisor) {
+            for (int i = 0; i < 400 && out("ready") != "ready\n"; ++i)
+                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            rm = capture(std::string(BERTH_BINARY) + " volume rm " + volume_ + " 2>&1", &rm_status);
+            rm += " [runtime " + std::to_string(supervisor) + "]";
+            ::kill(supervisor, SIGTERM);
+        });
+        ASSERT_EQ(r.status, 0) << r.error;
+        EXPECT_EQ(rm_status, 1) << rm;
+        EXPECT_NE(rm.find("is in use by container '" + d.name + "' (process "), std::string::npos) << rm;
+        EXPECT_TRUE(listed(volume_));
+    }
     EXPECT_NE(daemon.stop(SIGTERM), -1);
     auto d = shell("cat /data/f > /out/embedded");
     add_volume(d, volume_, "/data");
