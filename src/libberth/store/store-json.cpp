@@ -128,13 +128,13 @@ void from_json(const json& j, VolumeUser& v) {
 }
 
 void to_json(json& j, const VolumeInfo& v) {
-    j = json{{"name", v.name}, {"mount", v.mount}, {"created", v.created}, {"users", v.users}};
+    // Users are kept in their own file (store.cpp: save_users), not in the volume's record.
+    j = json{{"name", v.name}, {"mount", v.mount}, {"created", v.created}};
 }
 void from_json(const json& j, VolumeInfo& v) {
     get_opt(j, "name", v.name);
     get_opt(j, "mount", v.mount);
     get_opt(j, "created", v.created);
-    get_opt(j, "users", v.users);  // absent in records written before users were tracked
 }
 
 void to_json(json& j, const PoolUsage& v) {
