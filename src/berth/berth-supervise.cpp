@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "runtime/sd-notify.h"
 #include "runtime/supervise-protocol.h"
 
 namespace {
@@ -83,25 +84,6 @@ void write_all(int fd, const char* p, size_t n) {
 
 int send_signal(const Supervisor& s, int sig) {
     return static_cast<int>(syscall(SYS_pidfd_send_signal, s.pidfd, sig, nullptr, 0));
-}
-
-// sd_notify(3) without libsystemd: one datagram to $NOTIFY_SOCKET (a path, or '@' for the
-// abstract namespace).
-void notify_systemd(const char* text, size_t length) {
-    const char* path = getenv("NOTIFY_SOCKET");
-    if (!path || (path[0] != '/' && path[0] != '@')) return;
-    struct sockaddr_un sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sun_family = AF_UNIX;
-    size_t len = strlen(path);
-    if (len >= sizeof sa.sun_path) return;
-    memcpy(sa.sun_path, path, len);
-    if (sa.sun_path[0] == '@') sa.sun_path[0] = '\0';
-    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return;
-    (void)sendto(fd, text, length, MSG_NOSIGNAL, reinterpret_cast<struct sockaddr*>(&sa),
-                 static_cast<socklen_t>(offsetof(struct sockaddr_un, sun_path) + len));
-    close(fd);
 }
 
 // Forwards what a payload may say about the service; never MAINPID (we are the main process).

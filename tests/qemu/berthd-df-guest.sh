@@ -193,12 +193,14 @@ df
 df_size_note | grep -q 'broken on purpose' || fail "size_note does not carry thin_ls's error: $(df_size_note)"
 [ "$(held)" = - ] || fail "a failing thin_ls left the metadata snapshot held: $(dmsetup status "$pool")"
 rm /usr/sbin/thin_ls
+t0=$(cut -d' ' -f1 /proc/uptime); df; t_without=$(awk -v a="$t0" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN{printf "%.2f", b-a}')
 # Without thin-provisioning-tools: sizes are unknown ("-"), and berth df says why.
 berth df > /tmp/df.txt 2>&1 || fail "berth df without thin_ls: $(cat /tmp/df.txt)"
 grep -Eq '^container +- +c1 +-$' /tmp/df.txt || fail "berth df without thin_ls does not show c1's size as '-': $(cat /tmp/df.txt)"
 grep -q 'Sizes shown as - are unknown: .*thin_ls not found' /tmp/df.txt || fail "berth df does not say why sizes are unknown: $(cat /tmp/df.txt)"
 mv /usr/sbin/thin_ls.real /usr/sbin/thin_ls
-df
+t0=$(cut -d' ' -f1 /proc/uptime); df; t_with=$(awk -v a="$t0" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN{printf "%.2f", b-a}')
+say "berth df --json under TCG: ${t_with}s with thin_ls, ${t_without}s without (sizes unknown)"
 [ "$(df_size c1)" = "$c1_size" ] || fail "c1's size changed from $c1_size to $(df_size c1) with nothing written"
 say "thin_ls failing or missing: sizes unknown with the reason, the metadata snapshot released"
 

@@ -412,11 +412,10 @@ Result<NetworkAttachment> attach(const config::Declaration& decl, pid_t payload_
         // interface (docs/NETWORKING.md). Said once, at start, by the caller.
         auto forward = read_file("/proc/sys/net/ipv4/ip_forward");
         if (forward && trim(*forward) == "0")
-            att.warnings_.push_back(fmt::format(
-                "container '{}': network: masquerade is on but the host does not forward IPv4 "
-                "(net.ipv4.ip_forward = 0): the container reaches the host only; set [network] ip_forward = true "
-                "or sysctl net.ipv4.ip_forward=1",
-                decl.name));
+            // The caller names the container (RunOptions::warn).
+            att.warnings_.push_back(
+                "network: masquerade is on but the host does not forward IPv4 (net.ipv4.ip_forward = 0): the "
+                "container reaches the host only; set [network] ip_forward = true or sysctl net.ipv4.ip_forward=1");
     }
     return att;
 }

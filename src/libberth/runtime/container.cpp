@@ -14,7 +14,6 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
-#include <systemd/sd-daemon.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -35,6 +34,7 @@
 #include "runtime/mount-plan.h"
 #include "runtime/network-seam.h"
 #include "runtime/paths.h"
+#include "runtime/sd-notify.h"
 #include "runtime/seccomp-compile.h"
 #include "runtime/spawn.h"
 #include "runtime/supervise-protocol.h"
@@ -213,7 +213,7 @@ void relay_notify(int sock) {
         for (const char* allowed : kRelayedNotifyFields)
             if (line.rfind(allowed, 0) == 0) out += line + "\n";
     }
-    if (!out.empty()) ::sd_notify(0, out.c_str());
+    if (!out.empty()) notify_systemd(out.data(), out.size());
 }
 
 struct Supervised {
@@ -674,11 +674,10 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
     ScopeExit drop_state([&] { remove_state(decl.name); });
 
     if (notify_socket)
-        ::sd_notifyf(0, "MAINPID=%d\nSTATUS=Container %s started, waiting for it to report readiness",
-                     static_cast<int>(::getpid()), decl.name.c_str());
+        notify_systemd(fmt::format("MAINPID={}\nSTATUS=Container {} started, waiting for it to report readiness",
+                                   ::getpid(), decl.name).c_str());
     else
-        ::sd_notifyf(0, "READY=1\nMAINPID=%d\nSTATUS=Container %s running", static_cast<int>(::getpid()),
-                     decl.name.c_str());
+        notify_systemd(fmt::format("READY=1\nMAINPID={}\nSTATUS=Container {} running", ::getpid(), decl.name).c_str());
     if (opt.on_started) opt.on_started(child.pid());
 
     // --- supervise: here at first, then (if the payload still runs after
@@ -723,7 +722,7 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
     }
     if (!exited) exited = BERTH_TRY(supervise(sup));
     int status = *exited;
-    ::sd_notifyf(0, "STOPPING=1\nSTATUS=Container %s exited with status %d", decl.name.c_str(), status);
+    notify_systemd(fmt::format("STOPPING=1\nSTATUS=Container {} exited with status {}", decl.name, status).c_str());
 
     // --- tear down (the rest goes with the RAII owners above) ---
     BERTH_TRY_VOID_CTX(cgroup.destroy(), "cgroup");

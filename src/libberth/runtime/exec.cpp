@@ -149,6 +149,11 @@ Result<int> exec_impl(const std::string& name, const ExecOptions& opt) {
         int rc = apply_identity_and_privileges(lh, groups.data(), st.bounding, last_cap, st.no_new_privileges,
                                                bpf.empty() ? nullptr : bpf.data(), bpf.size(), &step);
         if (rc < 0) child_fail(child_fd, -rc, step, "");
+        // As in the container's first process (child.cpp): another uid cleared the parent-death
+        // signal; arm it again, unless `berth exec` is gone already (its end of the channel).
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+        struct pollfd parent_gone = {child_fd, POLLRDHUP, 0};
+        if (::poll(&parent_gone, 1, 0) > 0 && (parent_gone.revents & (POLLHUP | POLLRDHUP))) ::_exit(127);
         sigset_t none;
         sigemptyset(&none);
         ::sigprocmask(SIG_SETMASK, &none, nullptr);
