@@ -135,6 +135,14 @@ echo berth-qemu > /tmp/rootfs/etc/hello
 tar -cf /tmp/rootfs.tar -C /tmp/rootfs . || fail "make rootfs tar"
 berth image import /tmp/rootfs.tar --format rootfs --name img:1 > /tmp/import.log 2>&1 ||
     fail "berth image import: $(cat /tmp/import.log)"
+# The uncompressed layer is kept as a tar-split on dm-thin too: the export rebuilds it from the
+# layer's files, byte for byte the imported tar.
+berth image export img:1 -o /tmp/export.tar > /tmp/export.log 2>&1 || fail "berth image export: $(cat /tmp/export.log)"
+hex=$(sha256sum /tmp/rootfs.tar | cut -d' ' -f1)
+tar -xOf /tmp/export.tar "blobs/sha256/$hex" > /tmp/layer.tar || fail "the export has no layer blob $hex"
+cmp /tmp/rootfs.tar /tmp/layer.tar || fail "the exported layer blob differs from the imported tar"
+rm -f /tmp/export.tar /tmp/layer.tar
+say "export rebuilt the layer blob byte for byte (tar-split on dm-thin)"
 
 used0=$(prop PoolUsage)
 df

@@ -331,6 +331,9 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
     for (const auto& [_, c] : s.containers) snaps.push_back(c.snapshot_id);
     for (const auto& [n, _] : s.volumes) snaps.push_back("v-" + n);
     BERTH_TRY_VOID_CTX(s.backend->reconcile({layers.begin(), layers.end()}, snaps), "reconcile backend");
+    // A tar-split goes with its layer (a crash between the two removals leaves it behind).
+    for (const auto& hex : list_dir(s.path("splits")))
+        if (!layers.count("sha256:" + hex)) ::unlink(s.path("splits/" + hex).c_str());
     return std::unique_ptr<Store>(new Store(std::move(impl)));
 }
 
