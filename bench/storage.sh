@@ -12,20 +12,26 @@
 # root. Not part of CI.
 #
 # Usage: bench/storage.sh [--sizes "1 100 1024"] [--runs N] [--import-runs N] [--smoke]
-#   --smoke  sizes "1 8", 3 runs: a correctness pass of the script itself
+#                         [--import-only] [--no-host]
+#   --smoke        sizes "1 8", 3 runs: a correctness pass of the script itself
+#   --import-only  only part 2, for the largest size (`--import-only --sizes 1024`: the 1 GiB
+#                  tar-split import comparison of docs/PERFORMANCE.md)
+#   --no-host      skip the host-filesystem rows of part 2 (noisy on a shared machine)
 # Environment: BERTH, BERTHD (default build/src/berth/berth, build/src/berthd/berthd), W (work dir)
 # Results: bench/results/storage-*.json and bench/results/storage.md
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
-SIZES="1 100 1024" RUNS=10 IRUNS=5
+SIZES="1 100 1024" RUNS=10 IRUNS=5 IMPORT_ONLY=0 HOST=1
 while [ $# -gt 0 ]; do
   case $1 in
     --sizes) SIZES=$2; shift 2 ;;
     --runs) RUNS=$2; shift 2 ;;
     --import-runs) IRUNS=$2; shift 2 ;;
     --smoke) SIZES="1 8"; RUNS=3; IRUNS=3; shift ;;
-    *) echo "usage: $0 [--sizes LIST] [--runs N] [--import-runs N] [--smoke]" >&2; exit 2 ;;
+    --import-only) IMPORT_ONLY=1; shift ;;
+    --no-host) HOST=0; shift ;;
+    *) echo "usage: $0 [--sizes LIST] [--runs N] [--import-runs N] [--smoke] [--import-only] [--no-host]" >&2; exit 2 ;;
   esac
 done
 [ "$(id -u)" = 0 ] || { echo "bench/storage.sh: run as root" >&2; exit 1; }
@@ -35,8 +41,11 @@ for x in "$BERTH" "$BERTHD"; do [ -x "$x" ] || { echo "bench/storage.sh: $x not 
 W=${W:-/tmp/berth-bench-storage-$$}
 R=$top/bench/results
 mkdir -p "$W/mnt" "$W/host" "$R"
-total_mib=0; for s in $SIZES; do total_mib=$((total_mib + s)); done
 big=$(echo $SIZES | tr ' ' '\n' | sort -n | tail -1)
+[ $IMPORT_ONLY = 1 ] && SIZES=$big
+total_mib=0; for s in $SIZES; do total_mib=$((total_mib + s)); done
+echo "load average at the start: $(cut -d' ' -f1-3 /proc/loadavg)"
+
 img_mib=$(( total_mib * 4 + big * 6 + 1024 ))
 loop="" pids=()
 cleanup() {
@@ -123,6 +132,7 @@ for s in $SIZES; do
   make_tree "$base" "$s"
   tar -C "$base" -cf "$W/layer$s.tar" .
   btrfs property set "$base" ro true
+  if [ $IMPORT_ONLY = 1 ]; then btrfs subvolume delete "$base" >/dev/null; continue; fi
   for b in btrfs overlay; do
     a=A_$b
     $(viabus "${!a}") image import "$W/layer$s.tar" --name "img$s" >/dev/null
@@ -178,15 +188,38 @@ for mode in embedded berthd; do
   args+=(-n "berth import $mode, btrfs" --prepare "$c image rm imp >/dev/null 2>&1; $c gc >/dev/null; $bsync; sync"
          "$c image import $T --name imp >/dev/null")
 done
-args+=(-n "tar -x, host fs" --prepare "rm -rf $H/x; mkdir $H/x; sync" "tar -C $H/x -xf $T"
+[ $HOST = 1 ] && args+=(-n "tar -x, host fs" --prepare "rm -rf $H/x; mkdir $H/x; sync" "tar -C $H/x -xf $T"
        -n "tar -x + sync, host fs" --prepare "rm -rf $H/x; mkdir $H/x; sync" "tar -C $H/x -xf $T && sync -f $H/x")
 for mode in embedded berthd; do
+  [ $HOST = 1 ] || break
   if [ $mode = embedded ]; then c=$(emb "$H/store-emb"); else c=$(viabus "$A_overlay"); fi
   args+=(-n "berth import $mode, overlay on host fs" --prepare "$c image rm imp >/dev/null 2>&1; $c gc >/dev/null; sync"
          "$c image import $T --name imp >/dev/null")
 done
 args+=(-n "sha256 of the tar (openssl)" --prepare true "openssl dgst -sha256 $T >/dev/null")
+echo "load average before the import runs: $(cut -d' ' -f1-3 /proc/loadavg)"
 hyperfine --style basic --runs "$IRUNS" --warmup 1 --export-json "$R/storage-import.json" "${args[@]}"
+# What the store keeps for the layer: a tar-split instead of a copy of the tar (docs/STORAGE.md).
+echo "tar: $(stat -c %s "$T") bytes; store blobs + splits after an embedded import:" \
+  "$(du -sb "$M/store-emb/blobs" "$M/store-emb/splits" 2>/dev/null | awk '{s+=$1} END {print s}') bytes"
+echo "load average after the import runs: $(cut -d' ' -f1-3 /proc/loadavg)"
+if [ $IMPORT_ONLY = 1 ]; then
+  python3 - "$R" <<'PY' | tee "$R/storage-import.md"
+import json, sys
+R = sys.argv[1]
+def med(r): t = sorted(r['times']); return t[len(t)//2]
+imp = {r['command']: r for r in json.load(open(f'{R}/storage-import.json'))['results']}
+print('| import | median | mean ± sd | vs tar -x | vs tar -x + sync |')
+print('|---|---:|---:|---:|---:|')
+for k, r in imp.items():
+    fs = 'btrfs' if 'btrfs' in k else 'host fs'
+    t, ts = imp.get(f'tar -x, {fs}'), imp.get(f'tar -x + sync, {fs}')
+    v = med(r)
+    rel = lambda x: f'{v/med(x):.2f}x' if x else ''
+    print(f"| {k} | {v:.2f} s | {r['mean']:.2f} s ± {r['stddev'] or 0:.2f} | {rel(t)} | {rel(ts)} |")
+PY
+  exit 0
+fi
 
 # What `berth df` costs with a fresh container of the largest image on each backend (btrfs walks
 # the container next to its image, FIEMAP only for changed files), next to `du -s` and

@@ -137,6 +137,17 @@ int method_tag_image(sd_bus_message* m, void* userdata, sd_bus_error* ret_error)
     });
 }
 
+// The bus caller's pid, which the caller cannot forge: the holder of what it prepares or uses.
+int caller_pid(sd_bus_message* m, pid_t& pid, sd_bus_error* ret_error) {
+    sd_bus_creds* raw = nullptr;
+    int r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_PID, &raw);
+    if (r < 0) return sd_bus_error_set_errnof(ret_error, r, "Cannot determine the caller's pid: %m");
+    CredsPtr creds(raw);
+    if ((r = sd_bus_creds_get_pid(raw, &pid)) < 0 || pid <= 0)
+        return sd_bus_error_set_errnof(ret_error, r < 0 ? r : -ESRCH, "Cannot determine the caller's pid: %m");
+    return 0;
+}
+
 int method_prepare_container(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) noexcept {
     const char *name, *image;
     int ephemeral;
@@ -147,14 +158,7 @@ int method_prepare_container(sd_bus_message* m, void* userdata, sd_bus_error* re
     // The caller holds the snapshot until it releases it or exits (its pid from the bus, which
     // the caller cannot forge; the store adds the start time against pid reuse).
     pid_t holder = 0;
-    {
-        sd_bus_creds* raw = nullptr;
-        int r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_PID, &raw);
-        if (r < 0) return sd_bus_error_set_errnof(ret_error, r, "Cannot determine the caller's pid: %m");
-        CredsPtr creds(raw);
-        if ((r = sd_bus_creds_get_pid(raw, &holder)) < 0 || holder <= 0)
-            return sd_bus_error_set_errnof(ret_error, r < 0 ? r : -ESRCH, "Cannot determine the caller's pid: %m");
-    }
+    if (int r = caller_pid(m, holder, ret_error); r < 0) return r;
     Daemon& d = D(userdata);
     std::string name_s = name, image_s = image;
     bool eph = ephemeral;
@@ -226,6 +230,60 @@ int method_create_volume(sd_bus_message* m, void* userdata, sd_bus_error* ret_er
     return d.reply_async(m, [&d, name_s]() -> Result<Appender> {
         auto spec = BERTH_TRY(d.storage().create_volume(name_s));
         return Appender([spec](sd_bus_message* reply) { return wire::append_mount(reply, spec); });
+    });
+}
+
+int method_get_volume(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) noexcept {
+    const char* name;
+    READ_ARGS("s", &name);
+    CHECK_VALID(validate_object_name("volume", name));
+    auto v = D(userdata).storage().get_volume(name);
+    if (!v) return reply_error(ret_error, v.error());
+    sd_bus_message* reply = nullptr;
+    int r = sd_bus_message_new_method_return(m, &reply);
+    if (r < 0) return r;
+    MessagePtr owned(reply);
+    if ((r = wire::append_mount(reply, v->mount)) < 0) return r;
+    if ((r = sd_bus_message_append(reply, "t", v->created_usec)) < 0) return r;
+    if ((r = wire::append_array(reply, "(su)", v->users, [](sd_bus_message* mm, const VolumeUser& u) {
+             return sd_bus_message_append(mm, "(su)", u.container.c_str(), u.pid);
+         })) < 0)
+        return r;
+    return sd_bus_send(nullptr, reply, nullptr);
+}
+
+// The runtime's call for each volume it mounts: the caller holds the volume until it releases it
+// or exits, like PrepareContainer.
+int method_use_volume(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) noexcept {
+    const char *name, *container;
+    READ_ARGS("ss", &name, &container);
+    CHECK_VALID(validate_object_name("volume", name));
+    CHECK_VALID(validate_object_name("container", container));
+    if (int r = require_root(m, ret_error); r < 0) return r;
+    pid_t holder = 0;
+    if (int r = caller_pid(m, holder, ret_error); r < 0) return r;
+    Daemon& d = D(userdata);
+    std::string name_s = name, container_s = container;
+    return d.reply_async(m, [&d, name_s, container_s, holder]() -> Result<Appender> {
+        auto use = BERTH_TRY(d.storage().use_volume(name_s, container_s, holder));
+        return Appender([use](sd_bus_message* reply) {
+            int r = wire::append_mount(reply, use.mount);
+            return r < 0 ? r : sd_bus_message_append(reply, "b", static_cast<int>(use.created));
+        });
+    });
+}
+
+int method_release_volume(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) noexcept {
+    const char *name, *container;
+    READ_ARGS("ss", &name, &container);
+    CHECK_VALID(validate_object_name("volume", name));
+    CHECK_VALID(validate_object_name("container", container));
+    if (int r = require_root(m, ret_error); r < 0) return r;
+    Daemon& d = D(userdata);
+    std::string name_s = name, container_s = container;
+    return d.reply_async(m, [&d, name_s, container_s]() -> Result<Appender> {
+        BERTH_TRY_VOID(d.storage().release_volume(name_s, container_s));
+        return Appender();
     });
 }
 
@@ -325,6 +383,13 @@ const sd_bus_vtable manager_vtable[] = {
                              method_name_only<&Storage::remove_volume>, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("ListVolumes", "", , "a(st)", SD_BUS_PARAM(volumes), method_list_volumes,
                              SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("GetVolume", "s", SD_BUS_PARAM(name), "(ssasssssb)ta(su)",
+                             SD_BUS_PARAM(mount) SD_BUS_PARAM(created_usec) SD_BUS_PARAM(users), method_get_volume,
+                             SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("UseVolume", "ss", SD_BUS_PARAM(name) SD_BUS_PARAM(container), "(ssasssssb)b",
+                             SD_BUS_PARAM(mount) SD_BUS_PARAM(created), method_use_volume, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("ReleaseVolume", "ss", SD_BUS_PARAM(name) SD_BUS_PARAM(container), "", ,
+                             method_release_volume, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("GarbageCollect", "", , "ast", SD_BUS_PARAM(removed) SD_BUS_PARAM(bytes_freed),
                              method_garbage_collect, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("DiskUsage", "", , "(ssstttt)a(sasttas(asasassss))a(sssbt)a(st)s",

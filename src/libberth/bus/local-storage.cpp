@@ -121,6 +121,22 @@ public:
         return v.mount;
     }
     Result<> remove_volume(const std::string& name) override { return store_->remove_volume(name); }
+    Result<VolumeDetail> get_volume(const std::string& name) override {
+        auto v = BERTH_TRY(store_->get_volume(name));
+        VolumeDetail d;
+        d.name = v.name;
+        d.mount = v.mount;
+        d.created_usec = static_cast<uint64_t>(v.created) * 1000000;
+        for (auto& u : v.users) d.users.push_back(VolumeUser{u.container, static_cast<uint32_t>(u.pid)});
+        return d;
+    }
+    Result<VolumeUse> use_volume(const std::string& name, const std::string& container, int holder = 0) override {
+        auto u = BERTH_TRY(store_->use_volume(name, container, holder));
+        return VolumeUse{u.volume.mount, u.created};
+    }
+    Result<> release_volume(const std::string& name, const std::string& container) override {
+        return store_->release_volume(name, container);
+    }
     Result<std::vector<VolumeInfo>> list_volumes() override {
         std::vector<VolumeInfo> out;
         for (auto& v : store_->list_volumes()) out.push_back(VolumeInfo{v.name, 0});

@@ -137,6 +137,44 @@ public:
         return out;
     }
 
+    Result<VolumeDetail> get_volume(const std::string& name) override {
+        auto reply = BERTH_TRY(call("GetVolume", [&](sd_bus_message* m) { return sd_bus_message_append(m, "s", name.c_str()); }));
+        VolumeDetail d;
+        d.name = name;
+        sd_bus_message* m = reply.get();
+        int r = wire::read_mount(m, d.mount);
+        if (r >= 0) r = sd_bus_message_read(m, "t", &d.created_usec);
+        if (r >= 0) r = wire::read_array(m, "(su)", d.users, [](sd_bus_message* mm, VolumeUser& u) {
+            const char* c;
+            int rr = sd_bus_message_read(mm, "(su)", &c, &u.pid);
+            if (rr > 0) u.container = c;
+            return rr;
+        });
+        if (r < 0) return fail(-r, "parse GetVolume reply");
+        return d;
+    }
+
+    // berthd records this process as the holder, from the bus credentials; `holder` is not sent.
+    Result<VolumeUse> use_volume(const std::string& name, const std::string& container, int /*holder*/ = 0) override {
+        auto reply = BERTH_TRY(call("UseVolume", [&](sd_bus_message* m) {
+            return sd_bus_message_append(m, "ss", name.c_str(), container.c_str());
+        }));
+        VolumeUse u;
+        int created = 0;
+        int r = wire::read_mount(reply.get(), u.mount);
+        if (r >= 0) r = sd_bus_message_read(reply.get(), "b", &created);
+        if (r < 0) return fail(-r, "parse UseVolume reply");
+        u.created = created;
+        return u;
+    }
+
+    Result<> release_volume(const std::string& name, const std::string& container) override {
+        BERTH_TRY(call("ReleaseVolume", [&](sd_bus_message* m) {
+            return sd_bus_message_append(m, "ss", name.c_str(), container.c_str());
+        }));
+        return {};
+    }
+
     Result<GcReport> garbage_collect() override {
         auto reply = BERTH_TRY(call("GarbageCollect", nullptr));
         GcReport report;

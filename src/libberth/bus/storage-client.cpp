@@ -63,6 +63,8 @@ Result<> remove_created(Storage& storage, const std::vector<PreparedVolume>& vol
     Result<> first;
     for (const auto& v : volumes) {
         if (!v.created) continue;
+        // This process is a user of the volume: let go first, or the store refuses (EBUSY).
+        (void)storage.release_volume(v.name, v.container);
         auto r = with_context(storage.remove_volume(v.name), fmt::format("remove new volume '{}'", v.name));
         if (!r && r.error().code != ENOENT && first) first = std::move(r);
     }
@@ -83,17 +85,22 @@ Result<std::vector<PreparedVolume>> prepare_volumes(const config::Declaration& d
     std::vector<PreparedVolume> out;
     if (names.empty()) return out;
     auto storage = BERTH_TRY_CTX(open_storage_waiting(), fmt::format("volume '{}'", names.front()));
-    auto existing = BERTH_TRY_CTX(storage->list_volumes(), "list volumes");
     for (const auto& name : names) {
+        // Recorded as a user of the volume, held by this process (the runtime, which lives as
+        // long as the container: berth-supervise is exec'd in its place), so the volume cannot
+        // be removed under the container.
+        auto use = storage->use_volume(name, decl.name);
+        if (!use) {
+            (void)remove_created(*storage, out);
+            for (const auto& v : out)
+                if (!v.created) (void)storage->release_volume(v.name, v.container);
+            return fail(std::move(use.error()).wrap(fmt::format("volume '{}'", name)));
+        }
         PreparedVolume v;
         v.name = name;
-        v.created = std::none_of(existing.begin(), existing.end(), [&](const VolumeInfo& e) { return e.name == name; });
-        auto mount = storage->create_volume(name);
-        if (!mount) {
-            (void)remove_created(*storage, out);
-            return fail(std::move(mount.error()).wrap(fmt::format("volume '{}'", name)));
-        }
-        v.mount = std::move(*mount);
+        v.container = decl.name;
+        v.created = use->created;
+        v.mount = std::move(use->mount);
         out.push_back(std::move(v));
     }
     return out;
@@ -108,8 +115,10 @@ Result<> discard_new_volumes(const std::vector<PreparedVolume>& volumes) {
     for (const auto& v : volumes)
         if (v.created && v.mount.kind == store::MountSpec::Kind::Bind && is_empty_directory(v.mount.source))
             discard.push_back(v);
-    if (discard.empty()) return {};
+    if (volumes.empty()) return {};
     auto storage = BERTH_TRY_CTX(open_storage_waiting(), "remove new volumes");
+    // The container never ran: it uses none of its volumes any more.
+    for (const auto& v : volumes) (void)storage->release_volume(v.name, v.container);
     return remove_created(*storage, discard);
 }
 

@@ -30,6 +30,7 @@ Result<> release_container_snapshot(const config::Declaration& decl, const std::
 // One `[[mount]] type = "volume"` resolved by the store.
 struct PreparedVolume {
     std::string name;
+    std::string container;   // the container it was prepared for (its user entry in the store)
     store::MountSpec mount;  // Bind: host directory; Block: device node (dm-thin)
     bool created = false;    // made by this call (did not exist before)
 };
@@ -37,12 +38,14 @@ struct PreparedVolume {
 // For every volume mount of `decl` (in declaration order, each name once): the named volume,
 // created in the store on first use, as Docker does. Every name is checked before the store is
 // touched, and if any volume cannot be made, the ones this call created are removed again, so a
-// failure leaves the store as it was. Errors read "volume 'NAME': cause".
+// failure leaves the store as it was. Errors read "volume 'NAME': cause". Each volume records the
+// container as its user, held by this process, until it exits or the volume is released: the
+// store refuses to remove a volume in use (EBUSY).
 Result<std::vector<PreparedVolume>> prepare_volumes(const config::Declaration& decl);
 
 // Removes the volumes prepare_volumes() created (`created`), for a container that never started:
 // an empty volume made for it is not worth keeping. Volumes that existed before, and any that is
-// no longer an empty directory (or is a dm-thin device), are kept.
+// no longer an empty directory (or is a dm-thin device), are kept. Every volume is released.
 Result<> discard_new_volumes(const std::vector<PreparedVolume>& volumes);
 
 }  // namespace berth::bus

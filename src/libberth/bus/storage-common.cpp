@@ -91,6 +91,12 @@ nlohmann::json to_json(const ContainerInfo& c) {
 
 nlohmann::json to_json(const VolumeInfo& v) { return {{"name", v.name}, {"size", size_json(v.size)}}; }
 
+nlohmann::json to_json(const VolumeDetail& v) {
+    auto users = nlohmann::json::array();
+    for (auto& u : v.users) users.push_back({{"container", u.container}, {"pid", u.pid}});
+    return {{"name", v.name}, {"mount", to_json(v.mount)}, {"created_usec", v.created_usec}, {"users", users}};
+}
+
 nlohmann::json to_json(const GcReport& r) { return {{"removed", r.removed}, {"bytes_freed", r.bytes_freed}}; }
 
 nlohmann::json to_json(const PoolStatus& p) {

@@ -49,6 +49,25 @@ struct VolumeInfo {
     uint64_t size = 0;  // bytes it holds, or store::kSizeUnknown (JSON: null)
 };
 
+// A container whose runtime mounted a volume and still runs (stale users are never listed).
+struct VolumeUser {
+    std::string container;
+    uint32_t pid = 0;  // the runtime process that holds it
+};
+
+struct VolumeDetail {
+    std::string name;
+    store::MountSpec mount;       // what a container bind-mounts (dm-thin: the block device)
+    uint64_t created_usec = 0;    // CLOCK_REALTIME µs
+    std::vector<VolumeUser> users;
+};
+
+// What use_volume() gives the runtime.
+struct VolumeUse {
+    store::MountSpec mount;
+    bool created = false;  // the volume did not exist before this call
+};
+
 struct GcReport {
     std::vector<std::string> removed;  // what was removed (layers, blobs, leftovers)
     uint64_t bytes_freed = 0;
@@ -113,6 +132,14 @@ public:
     virtual Result<store::MountSpec> create_volume(const std::string& name) = 0;
     virtual Result<> remove_volume(const std::string& name) = 0;
     virtual Result<std::vector<VolumeInfo>> list_volumes() = 0;
+    // Name, mount, creation time and live users (ENOENT when missing).
+    virtual Result<VolumeDetail> get_volume(const std::string& name) = 0;
+    // For the runtime: create the volume if missing and record `container` as its user until
+    // release_volume() or until the holder process exits (`holder` as for prepare_container:
+    // 0 = the calling process; over the bus berthd takes the caller's pid). remove_volume()
+    // refuses (EBUSY) while a user lives.
+    virtual Result<VolumeUse> use_volume(const std::string& name, const std::string& container, int holder = 0) = 0;
+    virtual Result<> release_volume(const std::string& name, const std::string& container) = 0;
 
     virtual Result<GcReport> garbage_collect() = 0;
     virtual Result<DiskUsage> disk_usage() = 0;
@@ -146,6 +173,7 @@ Result<> validate_export_format(const std::string& format);
 nlohmann::json to_json(const ImageInfo& image);
 nlohmann::json to_json(const ContainerInfo& container);
 nlohmann::json to_json(const VolumeInfo& volume);
+nlohmann::json to_json(const VolumeDetail& volume);
 nlohmann::json to_json(const GcReport& report);
 nlohmann::json to_json(const PoolStatus& pool);
 nlohmann::json to_json(const DiskUsage& usage);

@@ -118,13 +118,23 @@ void from_json(const json& j, PreparedContainer& v) {
     get_opt(j, "image_id", v.image_id);
 }
 
+void to_json(json& j, const VolumeUser& v) {
+    j = json{{"container", v.container}, {"pid", v.pid}, {"start_time", v.start_time}};
+}
+void from_json(const json& j, VolumeUser& v) {
+    get_opt(j, "container", v.container);
+    get_opt(j, "pid", v.pid);
+    get_opt(j, "start_time", v.start_time);
+}
+
 void to_json(json& j, const VolumeInfo& v) {
-    j = json{{"name", v.name}, {"mount", v.mount}, {"created", v.created}};
+    j = json{{"name", v.name}, {"mount", v.mount}, {"created", v.created}, {"users", v.users}};
 }
 void from_json(const json& j, VolumeInfo& v) {
     get_opt(j, "name", v.name);
     get_opt(j, "mount", v.mount);
     get_opt(j, "created", v.created);
+    get_opt(j, "users", v.users);  // absent in records written before users were tracked
 }
 
 void to_json(json& j, const PoolUsage& v) {

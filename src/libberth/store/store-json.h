@@ -22,6 +22,8 @@ void to_json(nlohmann::json& j, const ContainerInfo& v);
 void from_json(const nlohmann::json& j, ContainerInfo& v);
 void to_json(nlohmann::json& j, const PreparedContainer& v);
 void from_json(const nlohmann::json& j, PreparedContainer& v);
+void to_json(nlohmann::json& j, const VolumeUser& v);
+void from_json(const nlohmann::json& j, VolumeUser& v);
 void to_json(nlohmann::json& j, const VolumeInfo& v);
 void from_json(const nlohmann::json& j, VolumeInfo& v);
 void to_json(nlohmann::json& j, const PoolUsage& v);

@@ -23,6 +23,8 @@
 #include <ctime>
 #include <sstream>
 
+#include <fmt/ranges.h>
+
 #include "basic/fs-util.h"
 #include "basic/string-util.h"
 #include "basic/unique.h"
@@ -326,6 +328,9 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
     for (const auto& [_, c] : s.containers) snaps.push_back(c.snapshot_id);
     for (const auto& [n, _] : s.volumes) snaps.push_back("v-" + n);
     BERTH_TRY_VOID_CTX(s.backend->reconcile({layers.begin(), layers.end()}, snaps), "reconcile backend");
+    // A tar-split goes with its layer (a crash between the two removals leaves it behind).
+    for (const auto& hex : list_dir(s.path("splits")))
+        if (!layers.count("sha256:" + hex)) ::unlink(s.path("splits/" + hex).c_str());
     return std::unique_ptr<Store>(new Store(std::move(impl)));
 }
 
@@ -625,10 +630,22 @@ Result<VolumeInfo> Store::create_volume(std::string_view name) {
     return v;
 }
 
+bool volume_user_alive(const VolumeUser& u) {
+    if (u.pid <= 0) return false;
+    auto start = process_start_time(u.pid);
+    return start && *start == u.start_time;
+}
+
+// `v` with only its live users.
+static VolumeInfo with_live_users(VolumeInfo v) {
+    std::erase_if(v.users, [](const VolumeUser& u) { return !volume_user_alive(u); });
+    return v;
+}
+
 std::vector<VolumeInfo> Store::list_volumes() const {
     std::lock_guard lock(impl_->mu);
     std::vector<VolumeInfo> out;
-    for (const auto& [_, v] : impl_->volumes) out.push_back(v);
+    for (const auto& [_, v] : impl_->volumes) out.push_back(with_live_users(v));
     return out;
 }
 
@@ -636,7 +653,53 @@ Result<VolumeInfo> Store::get_volume(std::string_view name) const {
     std::lock_guard lock(impl_->mu);
     auto it = impl_->volumes.find(std::string(name));
     if (it == impl_->volumes.end()) return fail(ENOENT, "volume '{}' not found", name);
-    return it->second;
+    return with_live_users(it->second);
+}
+
+Result<Store::VolumeUse> Store::use_volume(std::string_view name, std::string_view container, int holder) {
+    auto& s = *impl_;
+    BERTH_TRY_VOID(check_name("volume", name));
+    BERTH_TRY_VOID(check_name("container", container));
+    std::lock_guard lock(s.mu);
+    std::string key(name);
+    auto mount = BERTH_TRY_CTX(s.backend->create_volume("v-" + key), fmt::format("create volume '{}'", name));
+    VolumeUse use;
+    auto it = s.volumes.find(key);
+    use.created = it == s.volumes.end();
+    VolumeInfo v;
+    if (use.created) {
+        v.name = key;
+        v.created = now_seconds();
+    } else {
+        v = it->second;
+    }
+    v.mount = mount;
+    VolumeUser u;
+    u.container = std::string(container);
+    u.pid = holder > 0 ? holder : static_cast<int>(::getpid());
+    // A holder already gone gets start time 0, which no live process has: the entry is stale.
+    u.start_time = process_start_time(u.pid).value_or(0);
+    std::erase_if(v.users, [&](const VolumeUser& e) { return e.container == u.container || !volume_user_alive(e); });
+    v.users.push_back(std::move(u));
+    // Written before the volume is handed out: a crash after this leaves a user entry that goes
+    // stale with its process, never a user the store does not know about.
+    BERTH_TRY_VOID(write_file_atomic(s.path("volumes/" + key + ".json"), json(v).dump(2) + "\n"));
+    s.volumes[key] = v;
+    use.volume = with_live_users(std::move(v));
+    return use;
+}
+
+Result<> Store::release_volume(std::string_view name, std::string_view container) {
+    auto& s = *impl_;
+    std::lock_guard lock(s.mu);
+    auto it = s.volumes.find(std::string(name));
+    if (it == s.volumes.end()) return fail(ENOENT, "volume '{}' not found", name);
+    VolumeInfo v = it->second;
+    auto n = std::erase_if(v.users, [&](const VolumeUser& e) { return e.container == container || !volume_user_alive(e); });
+    if (n == 0) return {};
+    BERTH_TRY_VOID(write_file_atomic(s.path("volumes/" + it->first + ".json"), json(v).dump(2) + "\n"));
+    it->second = std::move(v);
+    return {};
 }
 
 Result<> Store::remove_volume(std::string_view name) {
@@ -644,6 +707,15 @@ Result<> Store::remove_volume(std::string_view name) {
     std::lock_guard lock(s.mu);
     auto it = s.volumes.find(std::string(name));
     if (it == s.volumes.end()) return fail(ENOENT, "volume '{}' not found", name);
+    // Deleting a volume under a running container would pull its data away mid-run (and a
+    // mounted btrfs subvolume or thin device cannot be deleted cleanly anyway): refused while a
+    // process that mounted it lives. There is no force: nothing makes that safe.
+    std::vector<std::string> users;
+    for (const auto& u : it->second.users)
+        if (volume_user_alive(u)) users.push_back(fmt::format("'{}' (process {})", u.container, u.pid));
+    if (!users.empty())
+        return fail(EBUSY, "volume '{}' is in use by container{} {}", name, users.size() > 1 ? "s" : "",
+                    fmt::join(users, ", "));
     std::string file = s.path("volumes/" + it->first + ".json");
     if (::unlink(file.c_str()) < 0 && errno != ENOENT) return fail_errno("remove '{}'", file);
     BERTH_TRY_VOID(fsync_directory(s.path("volumes")));

@@ -156,11 +156,26 @@ struct PreparedContainer {
     std::string image_id;
 };
 
+// A container that mounted a volume, kept like a container's in-use mark: the process that
+// asked for the volume (the container's runtime) as pid + start time, so the mark goes stale by
+// itself when that process is gone or its pid was reused.
+struct VolumeUser {
+    std::string container;
+    int pid = 0;
+    uint64_t start_time = 0;  // clock ticks after boot (/proc/PID/stat field 22)
+};
+
 struct VolumeInfo {
     std::string name;
     MountSpec mount;  // what to bind-mount
     int64_t created = 0;
+    // As recorded; stale entries may be among them (volume_user_alive() tells). list_volumes()
+    // and get_volume() return only the live ones.
+    std::vector<VolumeUser> users;
 };
+
+// True while the process that mounted the volume for `u.container` still runs.
+bool volume_user_alive(const VolumeUser& u);
 
 struct GcReport {
     std::vector<std::string> removed_layers;  // chain ids
@@ -245,7 +260,20 @@ public:
     Result<VolumeInfo> create_volume(std::string_view name);  // existing -> returns it
     std::vector<VolumeInfo> list_volumes() const;
     Result<VolumeInfo> get_volume(std::string_view name) const;
+    // Refused with EBUSY, naming the containers, while a live process uses the volume
+    // (use_volume); a user whose process is gone does not count.
     Result<> remove_volume(std::string_view name);
+    // What a container's runtime calls for each volume it mounts: creates the volume if missing
+    // (`created` tells) and records `container` as a user held by `holder` (0 = this process;
+    // berthd passes its bus caller's pid). A later use by the same container replaces its entry;
+    // stale entries are dropped on the way.
+    struct VolumeUse {
+        VolumeInfo volume;
+        bool created = false;
+    };
+    Result<VolumeUse> use_volume(std::string_view name, std::string_view container, int holder = 0);
+    // The container stopped: drops its entry (none is fine). ENOENT when the volume is gone.
+    Result<> release_volume(std::string_view name, std::string_view container);
 
     // Removes layers no image references, blobs no image references, and leftovers.
     Result<GcReport> gc();

@@ -552,6 +552,82 @@ TEST_P(BerthdTest, ASnapshotPreparedOverTheBusIsInUseOnlyWhileItsCallerRuns) {
     EXPECT_TRUE(client()->list_containers()->empty());
 }
 
+TEST_P(BerthdTest, AVolumeInUseIsListedWithItsContainerAndCannotBeRemovedUntilItsHolderExits) {
+    std::string tag = std::to_string(::getpid()), vol = "data-" + tag;
+    auto r = run_shell(berth("volume create " + vol + " --json"));
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(nlohmann::json::parse(r.out)[0]["name"], vol);
+    EXPECT_TRUE(nlohmann::json::parse(r.out)[0]["users"].empty());
+    // busctl uses it and exits at once: its entry is stale, the volume free.
+    r = run_shell(busctl("call org.berth.Storage1 /org/berth/Storage1 org.berth.Storage1.Manager UseVolume ss " +
+                         vol + " gone-" + tag));
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find("false"), std::string::npos) << r.out;  // created: it existed
+    auto detail = client()->get_volume(vol);
+    ASSERT_TRUE(detail) << detail.error().what();
+    EXPECT_TRUE(detail->users.empty());
+
+    // A child (the runtime's part) uses it and stays.
+    int p[2];
+    ASSERT_EQ(::pipe(p), 0);
+    pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        ::close(p[0]);
+        auto s = bus::open_remote_storage();
+        char c = s && (*s)->use_volume(vol, "web-" + tag) ? 'y' : 'n';
+        (void)!::write(p[1], &c, 1);
+        ::pause();
+        ::_exit(0);
+    }
+    Child holder(child);
+    ::close(p[1]);
+    char c = 0;
+    ASSERT_EQ(::read(p[0], &c, 1), 1);
+    ::close(p[0]);
+    ASSERT_EQ(c, 'y');
+    r = run_shell(berth("volume ls --json"));
+    ASSERT_EQ(r.status, 0) << r.err;
+    auto j = nlohmann::json::parse(r.out);
+    ASSERT_EQ(j.size(), 1u) << r.out;
+    ASSERT_EQ(j[0]["users"].size(), 1u) << r.out;
+    EXPECT_EQ(j[0]["users"][0]["container"], "web-" + tag);
+    EXPECT_EQ(j[0]["users"][0]["pid"], child);
+    r = run_shell(berth("volume ls"));
+    EXPECT_NE(r.out.find("web-" + tag), std::string::npos) << r.out;
+    std::string busy = "volume '" + vol + "' is in use by container 'web-" + tag + "' (process " + std::to_string(child) + ")";
+    r = run_shell(berth("volume rm " + vol));
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.err.find(busy), std::string::npos) << r.err;
+    r = run_shell(busctl("call org.berth.Storage1 /org/berth/Storage1 org.berth.Storage1.Manager RemoveVolume s " + vol));
+    EXPECT_NE(r.status, 0);
+    EXPECT_NE(r.err.find(busy), std::string::npos) << r.err;
+    // Persisted: still refused after berthd is killed and restarted.
+    daemon_.kill_and_reap();
+    start_berthd();
+    auto removed = client()->remove_volume(vol);
+    ASSERT_FALSE(removed);
+    EXPECT_EQ(removed.error().code, EBUSY);
+    // The holder killed -9 (a runtime that died): the volume can go.
+    holder.kill_and_reap();
+    r = run_shell(berth("volume inspect " + vol));
+    EXPECT_NE(r.out.find("Used by:  -"), std::string::npos) << r.out;
+    r = run_shell(berth("volume rm " + vol));
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_TRUE(client()->list_volumes()->empty());
+
+    // Use and release by this (live) process: free again after the release.
+    auto use = client()->use_volume(vol, "web-" + tag);
+    ASSERT_TRUE(use) << use.error().what();
+    EXPECT_TRUE(use->created);
+    EXPECT_EQ(client()->remove_volume(vol).error().code, EBUSY);
+    EXPECT_TRUE(client()->release_volume(vol, "web-" + tag));
+    EXPECT_TRUE(client()->remove_volume(vol));
+    r = run_shell(berth("volume inspect " + vol));
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.err.find("not found"), std::string::npos) << r.err;
+}
+
 TEST_P(BerthdTest, KillNineDuringRemovalsLeavesAStoreThatOpensFsckAcceptsAndGcCleans) {
     ASSERT_EQ(run_shell(berth("image import " + images().small + " --name base:1")).status, 0);
     std::string container = "victim-" + std::to_string(::getpid());

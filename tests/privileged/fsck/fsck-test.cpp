@@ -1,6 +1,7 @@
 // berth fsck (store/fsck.h) on a real store (overlay backend in a temporary root): a fresh import
 // is clean; a flipped byte in a blob, a blob that went missing and a stray blob are each found;
-// --repair removes the stray blob and nothing else.
+// --repair removes the stray blob and nothing else; a layer kept as a tar-split is rebuilt and
+// hashed, and a changed layer file is named.
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -64,7 +65,8 @@ TEST_F(Fsck, AFreshlyImportedStoreIsClean) {
 }
 
 TEST_F(Fsck, FindsABlobWhoseContentNoLongerMatchesItsDigest) {
-    std::string p = blob(image_.layers[0].digest);
+    // (The uncompressed layer is kept as a tar-split, not a blob file: the config is a blob.)
+    std::string p = blob(image_.config_digest);
     ASSERT_TRUE(fs::exists(p));
     int fd = open(p.c_str(), O_WRONLY | O_APPEND);
     ASSERT_GE(fd, 0);
@@ -75,6 +77,30 @@ TEST_F(Fsck, FindsABlobWhoseContentNoLongerMatchesItsDigest) {
     EXPECT_EQ(count(*r, FsckProblem::Kind::CorruptBlob), 1u);
     EXPECT_EQ(r->damage(), 1u);
     EXPECT_TRUE(fs::exists(p)) << "--repair must not delete data an image needs";
+}
+
+TEST_F(Fsck, RebuildsASplitLayerBlobAndNamesALayerFileThatChanged) {
+    const auto& layer = image_.layers[0];
+    ASSERT_FALSE(fs::exists(blob(layer.digest))) << "an uncompressed layer is kept as a tar-split";
+    auto clean = store::fsck(*store_, false);
+    ASSERT_TRUE(clean) << clean.error().what();
+    EXPECT_EQ(clean->damage(), 0u);
+    auto view = store_->backend().layer_view(layer.chain_id);
+    ASSERT_TRUE(view) << view.error().what();
+    std::string victim = *view + "/bin/busybox";
+    ASSERT_TRUE(fs::exists(victim));
+    int fd = open(victim.c_str(), O_WRONLY);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(pwrite(fd, "x", 1, 100), 1);
+    close(fd);
+    (void)store_->backend().release_layer_view(layer.chain_id);
+    auto r = store::fsck(*store_, true);
+    ASSERT_TRUE(r) << r.error().what();
+    EXPECT_EQ(count(*r, FsckProblem::Kind::CorruptBlob), 1u);
+    bool named = false;
+    for (const auto& pr : r->problems) named |= pr.detail.find("'bin/busybox'") != std::string::npos;
+    EXPECT_TRUE(named) << "the damaged file is named";
+    EXPECT_TRUE(store_->get_image("fsck-test:1")) << "--repair keeps the image";
 }
 
 TEST_F(Fsck, FindsAMissingBlob) {

@@ -826,3 +826,45 @@ TEST_F(NetworkAttach, MasqueradeWarnsWhenTheHostDoesNotForwardAndIpForwardTurnsI
     EXPECT_FALSE(code < 10 && (code & 4)) << "a warning although ip_forward = true";
     EXPECT_FALSE(code < 10 && (code & 8)) << "ip_forward = true did not turn forwarding on";
 }
+
+// Bridge mode with masquerade = true (off by default there): the container on the user's bridge
+// reaches a machine beyond the host under the host's address; the rule names the bridge and goes
+// with the container.
+TEST_F(NetworkAttach, MasqueradeOnABridgeTakesTheContainerBeyondTheHost) {
+    const std::string bridge_name = fmt::format("nq{}", u.pid);
+    const std::string net = fmt::format("10.234.{}", u.pid % 250);
+    TestBridge bridge(bridge_name, net + ".1/24");
+    ASSERT_TRUE(bridge.ok());
+    const std::string outside_link = fmt::format("nr{}", u.pid);
+    OtherHost outside(outside_link, u.subnet(23, 1), u.subnet(23, 2), /*default_route=*/false);
+    ASSERT_TRUE(outside.ok());
+    // The user's bridge routes (ingress of the container's packets), as does the outside link
+    // (ingress of the replies): per interface, both the test's own.
+    for (const auto& link : {bridge_name, outside_link})
+        ASSERT_TRUE(write_file(fmt::format("/proc/sys/net/ipv4/conf/{}/forwarding", link), "1"));
+    auto listener = socket_in(outside.netns());
+    const uint16_t port = u.port(2);
+    ASSERT_TRUE(listen_on(listener.get(), u.subnet(23, 2), port));
+    set_timeouts(listener.get());
+
+    NetnsChild container;
+    auto d = declaration(u.name('Q'), NetworkMode::Bridge);
+    d.network.bridge = bridge_name;
+    d.network.address = net + ".2/24";
+    d.network.gateway = net + ".1";
+    d.network.masquerade = true;
+    {
+        auto att = attach(d, container.pid());
+        ASSERT_TRUE(att) << att.error().what();
+        std::string peer;
+        EXPECT_TRUE(connects_out(container, listener.get(), u.subnet(23, 2), port, &peer));
+        EXPECT_EQ(peer, u.subnet(23, 1)) << "the outside host saw the container's own address";
+        auto nft = Nft::open();
+        ASSERT_TRUE(nft);
+        auto chain = nft->run(fmt::format("list chain ip berth c-{}-postrouting", d.name));
+        ASSERT_TRUE(chain) << chain.error().what();
+        EXPECT_NE(chain->find(fmt::format("oifname != \"{}\" masquerade", bridge_name)), std::string::npos) << *chain;
+    }
+    EXPECT_FALSE(link_exists(host_interface_name(d.name))) << "leaked veth";
+    EXPECT_EQ(nft_leftovers(d.name), std::vector<std::string>{}) << "leaked masquerade rule";
+}

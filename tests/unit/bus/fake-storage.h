@@ -126,6 +126,19 @@ public:
         for (auto& [n, s] : volumes_) out.push_back({n, s});
         return out;
     }
+    Result<bus::VolumeDetail> get_volume(const std::string& name) override {
+        std::lock_guard lock(mutex_);
+        if (!volumes_.count(name)) return fail(ENOENT, "no volume '{}'", name);
+        bus::VolumeDetail d;
+        d.name = name;
+        d.mount.source = "/fake/volumes/" + name;
+        return d;
+    }
+    Result<bus::VolumeUse> use_volume(const std::string& name, const std::string&, int = 0) override {
+        bool created = !volumes_.count(name);
+        return bus::VolumeUse{BERTH_TRY(create_volume(name)), created};
+    }
+    Result<> release_volume(const std::string&, const std::string&) override { return {}; }
     Result<bus::GcReport> garbage_collect() override { return bus::GcReport{{"sha256:leftover"}, 4096}; }
     Result<bus::DiskUsage> disk_usage() override {
         bus::DiskUsage u;
