@@ -260,6 +260,8 @@ EOF
   t_eq "an ephemeral container starts fresh every time" "mark: absent mark: absent " "$(marks fresh)"
   t_eq "a named volume is created on first use and keeps its data across runs" "vmark: absent vmark: present " "$(vmarks)"
   t_like "berth df lists the volume" 'volume .* itvol' "$(it_in berth df 2>&1)"
+  t_like "berth volume ls lists the volume, with no user once its container stopped" \
+    '(^|'$'\n'')itvol +[0-9-]+ [0-9:]+ +-($|'$'\n'')' "$(it_in berth volume ls 2>&1)"
   out=$(it_in berth status keep 2>&1)
   t_like "berth status shows the persistent snapshot" 'Snapshot: keep \(persistent\)' "$out"
   echo "# rebooting the systemd instance on the same state"
@@ -273,6 +275,7 @@ else
   why=$no_runtime; [ "$have_store" = 1 ] || why=$no_store
   for d in "persistent container keeps writes across restarts" "ephemeral container starts fresh" \
            "named volume keeps its data across runs" "berth df lists the volume" \
+           "berth volume ls lists the volume, with no user once its container stopped" \
            "persistent container keeps writes across a reboot of the systemd instance" \
            "named volume keeps its data across a reboot"; do
     t_skip "$d" "$why"; done
