@@ -5,6 +5,7 @@
 //   ROOT/images/<hex>.json     ImageInfo (names excluded)
 //   ROOT/refs.json             {"name:tag": "sha256:<id>"} — the only place names live
 //   ROOT/containers/<name>.json, ROOT/volumes/<name>.json
+//   ROOT/volumes/<name>.users   the containers using the volume (pid + start time; not fsynced)
 //   ROOT/blobs/sha256/<hex>    manifests, configs and layer blobs, as imported
 //   ROOT/splits/<chain hex>    tar-split of an uncompressed layer blob kept instead of the blob
 //                              (tar-split.h); published with the blobs, removed with its layer

@@ -342,6 +342,52 @@ TEST_P(StoreTest, AnInUseMarkLastsOnlyAsLongAsTheProcessThatPreparedTheSnapshot)
     EXPECT_TRUE(store_->remove_container("old"));
 }
 
+TEST_P(StoreTest, AVolumeIsInUseOnlyWhileAProcessThatMountedItRuns) {
+    // Two live users (other processes, given as berthd does): EBUSY naming both, also after
+    // reopening (the users are kept beside the record); the same container again replaces its
+    // entry; one user killed leaves the other.
+    Sleeper web, db;
+    ASSERT_GT(web.pid, 0);
+    ASSERT_GT(db.pid, 0);
+    auto first = store_->use_volume("shared", "web", web.pid);
+    ASSERT_TRUE(first) << first.error().what();
+    EXPECT_TRUE(first->created);
+    auto again = store_->use_volume("shared", "web", web.pid);
+    ASSERT_TRUE(again);
+    EXPECT_FALSE(again->created);
+    ASSERT_TRUE(store_->use_volume("shared", "db", db.pid));
+    EXPECT_EQ(store_->get_volume("shared")->users.size(), 2u);
+    for (int round = 0; round < 2; ++round) {
+        auto refused = store_->remove_volume("shared");
+        ASSERT_FALSE(refused);
+        EXPECT_EQ(refused.error().code, EBUSY);
+        EXPECT_NE(refused.error().message.find("containers 'web' (process " + std::to_string(web.pid) + "), 'db'"),
+                  std::string::npos) << refused.error().message;
+        reopen();
+    }
+    db.kill();
+    auto v = store_->get_volume("shared");
+    ASSERT_EQ(v->users.size(), 1u);
+    EXPECT_EQ(v->users[0].container, "web");
+    EXPECT_EQ(store_->list_volumes()[0].users.size(), 1u);
+    // Released: free, although its process still runs.
+    ASSERT_TRUE(store_->release_volume("shared", "web"));
+    EXPECT_TRUE(store_->get_volume("shared")->users.empty());
+    EXPECT_TRUE(store_->remove_volume("shared"));
+    EXPECT_FALSE(path_exists(root_->root() + "/volumes/shared.users"));
+
+    // The users file is not fsynced, so a power loss may leave it empty or torn: that reads as
+    // no users (their processes ended with the boot), and the volume itself is intact.
+    ASSERT_TRUE(store_->use_volume("torn", "web", web.pid));
+    ASSERT_TRUE(write_file(root_->root() + "/volumes/torn.users", "[{\"contai"));
+    reopen();
+    auto torn = store_->get_volume("torn");
+    ASSERT_TRUE(torn) << torn.error().what();
+    EXPECT_TRUE(torn->users.empty());
+    EXPECT_TRUE(store_->remove_volume("torn"));
+    EXPECT_TRUE(store_->list_volumes().empty());
+}
+
 TEST_P(StoreTest, ProcessStartTimesNameOneProcess) {
     auto self = process_start_time(::getpid());
     ASSERT_TRUE(self) << self.error().what();
