@@ -138,17 +138,20 @@ struct Pipeline {
     HashWorker* hasher = nullptr;       // direct mode: blob_hash is computed by this instead
 };
 
+// A failed (or cancelled) read of the layer input: remembered for the caller's error, and
+// reported to libarchive so the extraction stops.
+la_ssize_t input_failed(struct archive* a, Pipeline* p, int err) {
+    p->failed = true;
+    p->io_error = err == ECANCELED ? Error{ECANCELED, "import cancelled"} : Error{err, "read layer input"};
+    archive_set_error(a, err, "read failed");
+    return -1;
+}
+
 la_ssize_t input_read(struct archive* a, void* data, const void** buf) {
     auto* p = static_cast<Pipeline*>(data);
     for (;;) {
         ssize_t n = read_input(p->fd, p->in_buf.data(), p->in_buf.size(), p->options->cancel);
-        if (n < 0) {
-            int err = errno;
-            p->failed = true;
-            p->io_error = err == ECANCELED ? Error{ECANCELED, "import cancelled"} : Error{err, "read layer input"};
-            archive_set_error(a, err, "read failed");
-            return -1;
-        }
+        if (n < 0) return input_failed(a, p, errno);
         if (n > 0) {
             p->blob_hash.update(p->in_buf.data(), static_cast<size_t>(n));
             p->blob_size += static_cast<uint64_t>(n);
@@ -184,13 +187,7 @@ la_ssize_t direct_read(struct archive* a, void* data, const void** buf) {
     auto* p = static_cast<Pipeline*>(data);
     char* slot = p->hasher->next_buffer();
     ssize_t n = read_input(p->fd, slot, kBufSize, p->options->cancel);
-    if (n < 0) {
-        int err = errno;
-        p->failed = true;
-        p->io_error = err == ECANCELED ? Error{ECANCELED, "import cancelled"} : Error{err, "read layer input"};
-        archive_set_error(a, err, "read failed");
-        return -1;
-    }
+    if (n < 0) return input_failed(a, p, errno);
     if (n > 0) {
         p->hasher->submit(static_cast<size_t>(n));
         p->blob_size += static_cast<uint64_t>(n);

@@ -420,6 +420,32 @@ int open_fifo_writer(const std::string& fifo, int timeout_ms) {
     return -1;
 }
 
+// Writes the first `n` bytes of `data` slowly (256 KiB every 30 ms) and then stops, leaving the
+// pipe open: the reader stalls in the middle. Returns the bytes written (short on a write error).
+size_t feed_then_stall(int fd, const std::string& data, size_t n) {
+    size_t done = 0;
+    while (done < n) {
+        ssize_t w = ::write(fd, data.data() + done, std::min<size_t>(n - done, 256 << 10));
+        if (w <= 0) break;
+        done += static_cast<size_t>(w);
+        std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    }
+    return done;
+}
+
+// The progress lines in the file `err`, once they show (within 1 MiB) the `written` bytes were
+// read, or whatever they show after 10 s.
+std::vector<uint64_t> wait_for_progress(const std::string& err, size_t written) {
+    std::vector<uint64_t> seen;
+    for (int i = 0; i < 200; ++i) {
+        auto text = read_file(err);
+        seen = progress_bytes(text ? *text : "");
+        if (!seen.empty() && seen.back() + (1 << 20) >= written) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return seen;
+}
+
 }  // namespace
 
 TEST_P(BerthdTest, CtrlCCancelsAStalledStdinImportThroughBerthdAndLeavesNothingBehind) {
@@ -437,22 +463,11 @@ TEST_P(BerthdTest, CtrlCCancelsAStalledStdinImportThroughBerthdAndLeavesNothingB
         Child cli = spawn({"sh", "-c", "exec env BERTH_PROGRESS=lines " + berth(args) + " <" + fifo + " 2>" + err});
         UniqueFd wr(open_fifo_writer(fifo, 10000));
         ASSERT_TRUE(wr) << "the CLI never opened its stdin";
-        // 40% of the archive, slowly (256 KiB every 30 ms), then the writer stalls with the pipe open.
-        size_t n = big->size() * 2 / 5, done = 0;
-        while (done < n) {
-            ssize_t w = ::write(wr.get(), big->data() + done, std::min<size_t>(n - done, 256 << 10));
-            ASSERT_GT(w, 0) << std::strerror(errno);
-            done += static_cast<size_t>(w);
-            std::this_thread::sleep_for(std::chrono::milliseconds(30));
-        }
+        // 40% of the archive, then the writer stalls with the pipe open.
+        size_t n = big->size() * 2 / 5, done = feed_then_stall(wr.get(), *big, n);
+        ASSERT_EQ(done, n) << std::strerror(errno);
         // Wait until berthd has read what was written (the job reports it), then interrupt.
-        std::vector<uint64_t> seen;
-        for (int i = 0; i < 200; ++i) {
-            auto text = read_file(err);
-            seen = progress_bytes(text ? *text : "");
-            if (!seen.empty() && seen.back() + (1 << 20) >= done) break;
-            std::this_thread::sleep_for(std::chrono::milliseconds(50));
-        }
+        std::vector<uint64_t> seen = wait_for_progress(err, done);
         ASSERT_GE(seen.size(), 2u) << "progress lines: " << read_file(err).value_or("") << log();
         EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end()));
         EXPECT_GT(seen.back(), seen.front());
@@ -503,20 +518,9 @@ TEST_P(BerthdTest, CtrlCCancelsAStalledEmbeddedImportAndReleasesTheStoreLock) {
         Child cli = spawn({"sh", "-c", "exec env BERTH_PROGRESS=lines " + embedded + args + " <" + fifo + " 2>" + err});
         UniqueFd wr(open_fifo_writer(fifo, 10000));
         ASSERT_TRUE(wr) << "the CLI never opened its stdin";
-        size_t n = big->size() * 2 / 5, done = 0;
-        while (done < n) {
-            ssize_t w = ::write(wr.get(), big->data() + done, std::min<size_t>(n - done, 256 << 10));
-            ASSERT_GT(w, 0) << std::strerror(errno);
-            done += static_cast<size_t>(w);
-            std::this_thread::sleep_for(std::chrono::milliseconds(30));
-        }
-        std::vector<uint64_t> seen;
-        for (int i = 0; i < 200; ++i) {
-            auto text = read_file(err);
-            seen = progress_bytes(text ? *text : "");
-            if (!seen.empty() && seen.back() + (1 << 20) >= done) break;
-            std::this_thread::sleep_for(std::chrono::milliseconds(50));
-        }
+        size_t n = big->size() * 2 / 5, done = feed_then_stall(wr.get(), *big, n);
+        ASSERT_EQ(done, n) << std::strerror(errno);
+        std::vector<uint64_t> seen = wait_for_progress(err, done);
         auto text = read_file(err).value_or("");
         ASSERT_FALSE(seen.empty()) << "progress lines: " << text;
         EXPECT_NE(text.find("embedded"), std::string::npos) << text;  // really in-process

@@ -41,7 +41,8 @@ Result<std::map<uint32_t, ThinDeviceUsage>> parse_thin_ls(std::string_view text)
 }
 
 Result<std::pair<uint32_t, uint32_t>> thin_pool_metadata_devno(const std::string& table_params) {
-    auto first = trim(table_params.substr(0, table_params.find(' ')));
+    // A view into table_params itself (trimming a substr() temporary would dangle).
+    auto first = trim(std::string_view(table_params).substr(0, table_params.find(' ')));
     auto colon = first.find(':');
     std::optional<uint64_t> major, minor;
     if (colon != std::string_view::npos) {
