@@ -1293,3 +1293,31 @@ TEST_F(NetworkAttach, ABridgedContainerCannotImpersonateItsNeighbourOrTheHostNor
         EXPECT_EQ(nft_leftovers(d.name), std::vector<std::string>{});
     }
 }
+
+// bridge without an address: nothing to derive the MAC from, so attach() picks a random one, sets
+// it on host0 and names it in the chain, which then lets no IPv4 through; all of it goes with the
+// attachment.
+TEST_F(NetworkAttach, ABridgedContainerWithoutAnAddressGetsARandomMacThatItsChainNames) {
+    const std::string bridge_name = fmt::format("nt{}", u.pid);
+    TestBridge bridge(bridge_name, fmt::format("10.238.{}.1/24", u.pid % 250));
+    ASSERT_TRUE(bridge.ok());
+    NetnsChild child;
+    auto d = declaration(u.name('r'), NetworkMode::Bridge);
+    d.network.bridge = bridge_name;
+    {
+        auto att = attach(d, child.pid());
+        ASSERT_TRUE(att) << att.error().what();
+        ASSERT_TRUE(att->plan().container_mac);
+        const Mac mac = *att->plan().container_mac;
+        EXPECT_EQ(mac.bytes[0] & 0x03, 0x02) << "not a locally administered unicast MAC: " << format_mac(mac);
+        EXPECT_EQ(mac_in(child, "host0"), mac.bytes);
+        auto nft = Nft::open();
+        ASSERT_TRUE(nft);
+        auto chain = nft->run(fmt::format("list chain netdev berth c-{}-spoof", d.name));
+        ASSERT_TRUE(chain) << chain.error().what();
+        EXPECT_NE(chain->find("ether saddr != " + format_mac(mac) + " drop"), std::string::npos) << *chain;
+        EXPECT_EQ(chain->find("ip saddr"), std::string::npos) << "no address, no IPv4: " << *chain;
+    }
+    EXPECT_FALSE(link_exists(host_interface_name(d.name)));
+    EXPECT_EQ(nft_leftovers(d.name), std::vector<std::string>{});
+}
