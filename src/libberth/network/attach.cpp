@@ -5,19 +5,24 @@
 //      clash, host ports not listened on nor claimed by another container);
 //   2. the veth pair, created with its peer already inside the payload's netns as "host0" (one
 //      RTM_NEWLINK with IFLA_NET_NS_FD on the peer, so the peer never appears in the host netns and
-//      no rename is needed); from here on the NetworkAttachment owns the link, and any later error
-//      destroys it, and with it the peer;
-//   3. host-end sysctls, address, bridge master, link up;
-//   4. inside the netns (a netlink socket created there, see Netlink::open_in): lo up, host0
-//      address, up, default route;
-//   5. the nftables script of the plan, one atomic transaction, which claims each host port in the
-//      `published` set with `create element` (fails if another container claimed it first).
+//      no rename is needed) and with the MAC the plan chose; from here on the NetworkAttachment
+//      owns the link, and any later error destroys it, and with it the peer;
+//   3. the nftables script of the plan, one atomic transaction: the anti-spoofing chain on the
+//      host end's ingress (in place before either end is up, so no frame ever passes unfiltered),
+//      and the published-port claims (`create element`, fails if another container claimed the
+//      port first), DNAT and masquerade rules;
+//   4. host-end sysctls (accept_ra=0 among them), address, bridge master, link up;
+//   5. inside the netns (a netlink socket created there, see Netlink::open_in): lo up, host0
+//      address, up, default route.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <net/if.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <ctime>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -120,6 +125,17 @@ Result<> NetworkAttachment::detach() {
     }
     if (!result) return fail(result.error().wrap(fmt::format("container '{}': remove network", plan_.container)));
     return {};
+}
+
+Mac random_mac() {
+    Mac mac;
+    if (::getrandom(mac.bytes.data(), mac.bytes.size(), 0) != static_cast<ssize_t>(mac.bytes.size())) {
+        // getrandom() on 6 bytes does not fail once the pool is ready; never leave it all-zero.
+        uint64_t t = static_cast<uint64_t>(::time(nullptr)) ^ (static_cast<uint64_t>(::getpid()) << 20);
+        for (auto& byte : mac.bytes) byte = static_cast<uint8_t>(t >>= 5);
+    }
+    mac.bytes[0] = static_cast<uint8_t>((mac.bytes[0] & 0xfe) | 0x02);  // unicast, locally administered
+    return mac;
 }
 
 // ---- helpers ------------------------------------------------------------------------------
@@ -273,12 +289,15 @@ Result<> attach_inside(int netns_fd, const NetworkPlan& p) {
 
 }  // namespace
 
-Result<> remove_leftovers(const std::string& name) {
-    auto nft = BERTH_TRY(Nft::open(true));
-    auto listing = nft.run(fmt::format("list table ip {}", kNftTable));
+namespace {
+
+// The deletions that remove container `name`'s chains (and, in the ip table, its port claims)
+// from one of berth's tables, as listed by `nft -j`.
+Result<std::string> leftovers_in(Nft& nft, const char* family, const std::string& name) {
+    auto listing = nft.run(fmt::format("list table {} {}", family, kNftTable));
     if (!listing) {
-        if (listing.error().code == ENOENT) return {};
-        return fail(listing.error().wrap("list berth's nftables table"));
+        if (listing.error().code == ENOENT) return std::string();
+        return fail(listing.error().wrap(fmt::format("list berth's nftables table ({})", family)));
     }
     auto doc = nlohmann::json::parse(*listing, nullptr, false);
     if (doc.is_discarded()) return fail(EIO, "nftables: unreadable JSON listing");
@@ -288,15 +307,15 @@ Result<> remove_leftovers(const std::string& name) {
     for (auto& item : doc.value("nftables", nlohmann::json::array())) {
         if (item.contains("chain")) {
             std::string chain = item["chain"].value("name", "");
-            for (const char* suffix : {"prerouting", "output", "postrouting", "guard"})
-                if (chain == prefix + suffix) script += fmt::format("delete chain ip {} {}\n", kNftTable, chain);
+            for (const char* suffix : {"prerouting", "output", "postrouting", "guard", "spoof"})
+                if (chain == prefix + suffix) script += fmt::format("delete chain {} {} {}\n", family, kNftTable, chain);
         }
         if (item.contains("set") && item["set"].value("name", "") == kNftPortSet) {
             for (auto& e : item["set"].value("elem", nlohmann::json::array())) {
                 if (!e.contains("elem") || e["elem"].value("comment", "") != name) continue;
                 auto& c = e["elem"]["val"]["concat"];
                 if (c.size() != 2 || !c[0].is_string() || !c[1].is_number_integer()) continue;
-                script += fmt::format("delete element ip {} {} {{ {} . {} }}\n", kNftTable, kNftPortSet,
+                script += fmt::format("delete element {} {} {} {{ {} . {} }}\n", family, kNftTable, kNftPortSet,
                                       c[0].get<std::string>(), c[1].get<int>());
             }
         }
@@ -304,6 +323,17 @@ Result<> remove_leftovers(const std::string& name) {
     } catch (const nlohmann::json::exception& e) {
         return fail(EIO, "nftables: unexpected JSON listing: {}", e.what());
     }
+    return script;
+}
+
+}  // namespace
+
+Result<> remove_leftovers(const std::string& name) {
+    auto nft = BERTH_TRY(Nft::open(true));
+    // The anti-spoofing chain: depending on the kernel, it is deleted with its device or stays,
+    // unbound, until removed here.
+    std::string script = BERTH_TRY(leftovers_in(nft, "ip", name));
+    script += BERTH_TRY(leftovers_in(nft, "netdev", name));
     if (script.empty()) return {};
     auto plain = BERTH_TRY(Nft::open());
     BERTH_TRY_VOID_CTX(plain.run(script), fmt::format("remove leftover rules of container '{}'", name));
@@ -323,6 +353,12 @@ Result<> remove_leftover_link(const std::string& name) {
 Result<NetworkAttachment> attach(const config::Declaration& decl, pid_t payload_pid) {
     NetworkAttachment att;
     att.plan_ = BERTH_TRY(plan(decl));
+    if ((att.plan_.mode == NetworkMode::Veth || att.plan_.mode == NetworkMode::Bridge) && !att.plan_.container_mac) {
+        // Bridge mode without an address: no address to derive the MAC from, and one derived from
+        // the name would clash with a same-named container of another host on the same LAN.
+        att.plan_.container_mac = random_mac();
+        att.plan_.nft_apply += antispoof_script(att.plan_, *att.plan_.container_mac);
+    }
     const NetworkPlan& p = att.plan_;
     auto context = fmt::format("container '{}': network", decl.name);
     auto wrap = [&](Error e) { return fail(std::move(e).wrap(context)); };
@@ -361,7 +397,7 @@ Result<NetworkAttachment> attach(const config::Declaration& decl, pid_t payload_
         if (auto r = check_ports(p); !r) return wrap(r.error());
 
     // 2. The pair. From here on `att` removes the link on any error.
-    if (auto r = nl->create_veth(p.host_interface, p.container_interface, netns->get()); !r) {
+    if (auto r = nl->create_veth(p.host_interface, p.container_interface, netns->get(), p.container_mac); !r) {
         if (r.error().code == EEXIST)
             return wrap(Error{EEXIST, fmt::format("interface '{}' already exists (is container '{}' already running?)",
                                                   p.host_interface, decl.name)});
@@ -369,13 +405,32 @@ Result<NetworkAttachment> attach(const config::Declaration& decl, pid_t payload_
     }
     att.own_link_ = true;
 
-    // 3. The host end.
+    // 3. nftables: anti-spoofing, published ports and outbound NAT, before anything is up.
+    if (!p.nft_apply.empty()) {
+        if (auto r = remove_leftovers(decl.name); !r) return wrap(r.error());
+        auto nft = Nft::open();
+        if (!nft) return wrap(nft.error());
+        if (auto r = nft->run(p.nft_apply); !r) {
+            if (r.error().code == EEXIST && !p.ports.empty()) {
+                // Lost a race with another container claiming the same port.
+                if (auto c = check_ports(p); !c) return wrap(c.error());
+            }
+            return wrap(r.error().wrap(p.ports.empty() ? "anti-spoofing and masquerade rules" : "publish ports"));
+        }
+        att.own_nft_ = true;
+    }
+
+    // 4. The host end.
     auto host_end = nl->find_link(p.host_interface);
     if (!host_end) return wrap(host_end.error());
     if (!*host_end) return wrap(Error{ENODEV, fmt::format("'{}' vanished after creation", p.host_interface)});
     std::string conf = "/proc/sys/net/ipv4/conf/";
     if (p.forwarding)
         if (auto r = write_sysctl(conf + p.host_interface + "/forwarding", "1"); !r) return wrap(r.error());
+    // The host takes no router advertisement from a container (CVE-2020-13401); the anti-spoofing
+    // chain drops them as well, this is the second lock. ENOENT: IPv6 is off on this host.
+    if (auto r = write_file("/proc/sys/net/ipv6/conf/" + p.host_interface + "/accept_ra", "0"); !r && r.error().code != ENOENT)
+        return wrap(r.error().wrap(fmt::format("set sysctl 'net.ipv6.conf.{}.accept_ra'", p.host_interface)));
     if (!p.localnet_interface.empty()) {
         if (auto r = write_sysctl(conf + p.localnet_interface + "/route_localnet", "1"); !r) return wrap(r.error());
         if (p.mode == NetworkMode::Bridge) att.localnet_bridge_ = p.localnet_interface;
@@ -388,25 +443,11 @@ Result<NetworkAttachment> attach(const config::Declaration& decl, pid_t payload_
                                        ? fmt::format("add '{}' to bridge '{}'", p.host_interface, p.bridge)
                                        : fmt::format("bring '{}' up", p.host_interface)));
 
-    // 4. Inside the container's netns.
+    // 5. Inside the container's netns.
     if (auto r = attach_inside(netns->get(), p); !r) return wrap(r.error());
 
-    // 5. Published ports and outbound NAT.
     if (p.ip_forward || needs_ip_forward(p))
         if (auto r = write_sysctl("/proc/sys/net/ipv4/ip_forward", "1"); !r) return wrap(r.error());
-    if (!p.nft_apply.empty()) {
-        if (auto r = remove_leftovers(decl.name); !r) return wrap(r.error());
-        auto nft = Nft::open();
-        if (!nft) return wrap(nft.error());
-        if (auto r = nft->run(p.nft_apply); !r) {
-            if (r.error().code == EEXIST && !p.ports.empty()) {
-                // Lost a race with another container claiming the same port.
-                if (auto c = check_ports(p); !c) return wrap(c.error());
-            }
-            return wrap(r.error().wrap(p.ports.empty() ? "masquerade" : "publish ports"));
-        }
-        att.own_nft_ = true;
-    }
     if (p.masquerade && !p.ip_forward) {
         // Not flipped behind the user's back: ip_forward makes the host a router for every
         // interface (docs/NETWORKING.md). Said once, at start, by the caller.

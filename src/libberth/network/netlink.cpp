@@ -181,7 +181,8 @@ Result<std::vector<AddressInfo>> Netlink::ipv4_addresses() {
     return out;
 }
 
-Result<> Netlink::create_veth(const std::string& host_name, const std::string& peer_name, int peer_netns_fd) {
+Result<> Netlink::create_veth(const std::string& host_name, const std::string& peer_name, int peer_netns_fd,
+                              const std::optional<Mac>& peer_mac) {
     char buf[MNL_SOCKET_BUFFER_SIZE];
     auto* nlh = mnl_nlmsg_put_header(buf);
     nlh->nlmsg_type = RTM_NEWLINK;
@@ -198,6 +199,7 @@ Result<> Netlink::create_veth(const std::string& host_name, const std::string& p
     peer_ifi->ifi_family = AF_UNSPEC;
     mnl_attr_put_strz(nlh, IFLA_IFNAME, peer_name.c_str());
     mnl_attr_put_u32(nlh, IFLA_NET_NS_FD, static_cast<uint32_t>(peer_netns_fd));
+    if (peer_mac) mnl_attr_put(nlh, IFLA_ADDRESS, peer_mac->bytes.size(), peer_mac->bytes.data());
     mnl_attr_nest_end(nlh, peer);
     mnl_attr_nest_end(nlh, data);
     mnl_attr_nest_end(nlh, linkinfo);

@@ -56,8 +56,10 @@ public:
     Result<std::vector<AddressInfo>> ipv4_addresses();
 
     // A veth pair: `host_name` here, its peer `peer_name` created directly in `peer_netns_fd`.
-    // NLM_F_EXCL: fails with EEXIST when `host_name` exists.
-    Result<> create_veth(const std::string& host_name, const std::string& peer_name, int peer_netns_fd);
+    // NLM_F_EXCL: fails with EEXIST when `host_name` exists. `peer_mac`: the peer's MAC (default:
+    // a random one from the kernel).
+    Result<> create_veth(const std::string& host_name, const std::string& peer_name, int peer_netns_fd,
+                         const std::optional<Mac>& peer_mac = std::nullopt);
     Result<> delete_link(const std::string& name);
     Result<> set_link(int index, bool up, int master = -1);  // master -1: unchanged
     Result<> add_address(int index, const Ipv4Cidr& address);

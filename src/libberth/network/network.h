@@ -14,6 +14,7 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -43,6 +44,19 @@ Ipv4 network_of(const Ipv4Cidr& cidr);                            // 10.0.0.2/24
 bool same_subnet(const Ipv4Cidr& a, Ipv4 b);                      // b inside a's subnet
 bool subnets_overlap(const Ipv4Cidr& a, const Ipv4Cidr& b);
 
+// A MAC address.
+struct Mac {
+    std::array<uint8_t, 6> bytes{};
+    friend bool operator==(const Mac&, const Mac&) = default;
+};
+std::string format_mac(const Mac& mac);  // "02:be:0a:58:00:02"
+// The container end's MAC when the container has an IPv4 address: 02:be: + the four bytes of the
+// address (locally administered, unicast), unique wherever the address is, as Docker's 02:42:...
+// berth sets it when it creates the pair, so the anti-spoofing rules can name it beforehand.
+Mac mac_for(Ipv4 address);
+// A random locally administered unicast MAC (bridge mode without an address; not pure).
+Mac random_mac();
+
 // "ve-NAME" when it fits in IFNAMSIZ-1 = 15 characters and NAME is a valid interface name;
 // otherwise "ve-" + the first 5 characters + "-" + 6 hex digits of a hash of the whole name, so
 // that long names sharing a prefix still get different interfaces.
@@ -54,6 +68,8 @@ inline constexpr const char* kContainerInterface = "host0";
 inline constexpr const char* kNftTable = "berth";
 // The named set in kNftTable in which each published host port is claimed once (proto . port).
 inline constexpr const char* kNftPortSet = "published";
+// The anti-spoofing chains live in a table of the same name in the netdev family ("table netdev
+// berth"): one chain per container on the ingress hook of its host end (docs/NETWORKING.md).
 
 struct PublishedPort {
     std::optional<Ipv4> host_address;  // nullopt = every local address of the host
@@ -87,6 +103,12 @@ struct NetworkPlan {
     bool masquerade = false;
     bool ip_forward = false;               // set net.ipv4.ip_forward=1 (the user asked for it)
 
+    // Anti-spoofing (veth and bridge): what the container sends into the host end must carry its
+    // own MAC and addresses; no router advertisements, redirects or DHCP server replies. A chain
+    // on the netdev ingress hook of the host end; accept_ra=0 on the host end.
+    std::optional<Mac> container_mac;      // set on host0 at creation; nullopt: attach() picks one
+    std::string spoof_chain;               // "c-web-spoof" in table netdev berth
+
     std::vector<PublishedPort> ports;
     std::string nft_chain_prefix;          // "web-": chains web-prerouting, web-output, web-postrouting
     std::string nft_apply;                 // nftables script that creates this container's rules
@@ -96,6 +118,11 @@ struct NetworkPlan {
 // Validates decl.network and fills in the defaults. Pure: reads nothing but `decl`.
 // Errors name the container: "container 'web': network: address '10.0.0.300/24' is not ...".
 Result<NetworkPlan> plan(const config::Declaration& decl);
+
+// The nftables script (netdev family) that creates the container's anti-spoofing chain on the
+// ingress of p.host_interface for a container end with MAC `mac`. Pure; plan() appends it to
+// nft_apply when it knows the MAC, attach() when it had to pick one.
+std::string antispoof_script(const NetworkPlan& p, const Mac& mac);
 
 // What attach() created for one container; undoes it on destruction.
 class NetworkAttachment {

@@ -70,6 +70,19 @@ bool PublishedPort::reaches_loopback() const {
     return !host_address || (host_address->value >> 24) == 127;
 }
 
+// ---- MAC addresses -----------------------------------------------------------------------
+
+std::string format_mac(const Mac& m) {
+    const auto& b = m.bytes;
+    return fmt::format("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2], b[3], b[4], b[5]);
+}
+
+Mac mac_for(Ipv4 address) {
+    uint32_t v = address.value;
+    return Mac{{0x02, 0xbe, static_cast<uint8_t>(v >> 24), static_cast<uint8_t>(v >> 16), static_cast<uint8_t>(v >> 8),
+                static_cast<uint8_t>(v)}};
+}
+
 // ---- interface names ----------------------------------------------------------------------
 
 static uint32_t fnv1a(std::string_view s) {
@@ -336,7 +349,73 @@ Result<NetworkPlan> plan(const config::Declaration& decl) {
         p.nft_apply += fmt::format("add rule ip {} {} ip saddr {} oifname != \"{}\" masquerade\n", t, post,
                                    format_ipv4(p.container_address->address), out_if);
     }
+
+    // Anti-spoofing, in the same transaction as the rest. Without an address (bridge mode) there
+    // is nothing to derive the MAC from: attach() picks a random one and appends the chain.
+    p.nft_chain_prefix = "c-" + decl.name + "-";
+    p.spoof_chain = "c-" + decl.name + "-spoof";
+    if (p.container_address) p.container_mac = mac_for(p.container_address->address);
+    if (p.container_mac) p.nft_apply += antispoof_script(p, *p.container_mac);
+    p.nft_remove += fmt::format("delete chain netdev {} {}\n", t, p.spoof_chain);
     return p;
+}
+
+// ---- anti-spoofing ------------------------------------------------------------------------
+//
+// What a container can put on its link with CAP_NET_RAW (a default capability) is whatever frame
+// it likes. The chain below sits on the netdev ingress hook of the host end, the first thing every
+// frame from the container meets on the host, before the bridge (bridge mode) or the host's IP
+// stack (veth mode) sees it, and lets through only what the container may legitimately send:
+//
+//   - its own MAC as the Ethernet source (else it steals a neighbour's MAC in the bridge's FDB);
+//   - ARP for its own MAC and address (0.0.0.0: RFC 5227 probes), else ARP cache poisoning;
+//   - IPv4 from its own address only, minus DHCP server replies (udp sport 67) and ICMP
+//     redirects: a container is not the network's DHCP server nor its router;
+//   - IPv6 from an address whose interface identifier is the EUI-64 of its MAC: its link-local
+//     address and, on a bridge whose router advertises a prefix, its SLAAC address (other hosts'
+//     identifiers come from other MACs, so none of their addresses can be forged). From :: only
+//     what the kernel sends before it has an address: DAD solicitations for its own identifier
+//     and MLD reports. Neighbour advertisements only for targets with its identifier (no
+//     neighbour cache poisoning). Never router advertisements, redirects or router renumbering
+//     (CVE-2020-13401: a container's RA made the host route its IPv6 through the container),
+//     nor DHCPv6 server replies (udp sport 547);
+//   - nothing else: the policy is drop (other ethertypes, VLAN tags, STP BPDUs, ...).
+//
+// The ethertype is matched with `ether type` (the frame's own header), so a VLAN-tagged frame is
+// never taken for the protocol it carries.
+
+std::string antispoof_script(const NetworkPlan& p, const Mac& mac) {
+    const std::string t = kNftTable, c = p.spoof_chain, m = format_mac(mac);
+    const auto& b = mac.bytes;
+    // EUI-64 interface identifier: the MAC with ff:fe in the middle and the U/L bit flipped.
+    uint64_t iid = (uint64_t{static_cast<uint8_t>(b[0] ^ 0x02)} << 56) | (uint64_t{b[1]} << 48) | (uint64_t{b[2]} << 40) |
+                   (uint64_t{0xfffe} << 24) | (uint64_t{b[3]} << 16) | (uint64_t{b[4]} << 8) | uint64_t{b[5]};
+    std::string iid6 = fmt::format("::{:x}:{:x}:{:x}:{:x}", iid >> 48, (iid >> 32) & 0xffff, (iid >> 16) & 0xffff,
+                                   iid & 0xffff);
+    std::string s;
+    auto rule = [&](std::string_view text) { s += fmt::format("add rule netdev {} {} {}\n", t, c, text); };
+    s += fmt::format("add table netdev {}\n", t);
+    s += fmt::format("create chain netdev {} {} {{ type filter hook ingress device \"{}\" priority -500; policy drop; }}\n",
+                     t, c, p.host_interface);
+    rule(fmt::format("ether saddr != {} drop", m));
+    if (p.container_address) {
+        std::string a = format_ipv4(p.container_address->address);
+        rule(fmt::format("ether type arp arp htype 1 arp ptype ip arp hlen 6 arp plen 4 arp saddr ether {} "
+                         "arp saddr ip {{ {}, 0.0.0.0 }} accept", m, a));
+        rule(fmt::format("ether type ip ip saddr {} udp sport 67 drop", a));
+        rule(fmt::format("ether type ip ip saddr {} icmp type redirect drop", a));
+        rule(fmt::format("ether type ip ip saddr {} accept", a));
+    }
+    // The interface identifier of an NS/NA target: the low 64 bits of the address that follows
+    // the ICMPv6 header's 8 bytes (type, code, checksum, flags/reserved).
+    std::string target_iid = fmt::format("@th,128,64 0x{:016x}", iid);
+    rule("ether type ip6 icmpv6 type { nd-router-advert, nd-redirect, router-renumbering } drop");
+    rule("ether type ip6 udp sport 547 drop");
+    rule(fmt::format("ether type ip6 icmpv6 type nd-neighbor-advert @th,128,64 != 0x{:016x} drop", iid));
+    rule(fmt::format("ether type ip6 ip6 saddr :: icmpv6 type nd-neighbor-solicit {} accept", target_iid));
+    rule("ether type ip6 ip6 saddr :: icmpv6 type { mld-listener-report, mld2-listener-report } accept");
+    rule(fmt::format("ether type ip6 ip6 saddr & ::ffff:ffff:ffff:ffff == {} accept", iid6));
+    return s;
 }
 
 // ---- /etc/hosts ---------------------------------------------------------------------------

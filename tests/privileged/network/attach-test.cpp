@@ -3,7 +3,9 @@
 // the attachment leaves nothing of this test behind.
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <linux/if_ether.h>
 #include <linux/if_packet.h>
+#include <poll.h>
 #include <net/ethernet.h>
 #include <netinet/ip.h>
 #include <netinet/udp.h>
@@ -16,6 +18,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -140,19 +147,22 @@ void set_timeouts(int fd) {
 bool link_exists(const std::string& name) { return ::if_nametoindex(name.c_str()) != 0; }
 
 // What the berth table holds for container `name`: its chains and its port claims.
+// (and the netdev table: its anti-spoofing chain).
 std::vector<std::string> nft_leftovers(const std::string& name) {
     std::vector<std::string> out;
     auto nft = Nft::open(true);
     if (!nft) return {"cannot open nftables"};
-    auto listing = nft->run("list table ip berth");
-    if (!listing) return {};  // no table at all
-    auto doc = nlohmann::json::parse(*listing);
-    for (auto& item : doc["nftables"]) {
-        if (item.contains("chain") && item["chain"]["name"].get<std::string>().rfind("c-" + name + "-", 0) == 0)
-            out.push_back("chain " + item["chain"]["name"].get<std::string>());
-        if (item.contains("set"))
-            for (auto& e : item["set"].value("elem", nlohmann::json::array()))
-                if (e.contains("elem") && e["elem"].value("comment", "") == name) out.push_back("element " + e.dump());
+    for (std::string family : {"ip", "netdev"}) {
+        auto listing = nft->run("list table " + family + " berth");
+        if (!listing) continue;  // no table at all
+        auto doc = nlohmann::json::parse(*listing);
+        for (auto& item : doc["nftables"]) {
+            if (item.contains("chain") && item["chain"]["name"].get<std::string>().rfind("c-" + name + "-", 0) == 0)
+                out.push_back((family == "ip" ? "chain " : "netdev chain ") + item["chain"]["name"].get<std::string>());
+            if (item.contains("set"))
+                for (auto& e : item["set"].value("elem", nlohmann::json::array()))
+                    if (e.contains("elem") && e["elem"].value("comment", "") == name) out.push_back("element " + e.dump());
+        }
     }
     return out;
 }
@@ -394,7 +404,7 @@ TEST_F(NetworkAttach, APublishedPortIsReachableOnLoopbackOnTheHostAddressAndFrom
     {
         auto att = attach(d, child.pid());
         ASSERT_TRUE(att) << att.error().what();
-        EXPECT_EQ(nft_leftovers(d.name).size(), 5u) << "four chains and one port claim";
+        EXPECT_EQ(nft_leftovers(d.name).size(), 6u) << "four chains, one port claim, the anti-spoofing chain";
 
         auto listener = socket_in(child);
         ASSERT_TRUE(listen_on(listener.get(), "0.0.0.0", 80));
@@ -457,7 +467,7 @@ TEST_F(NetworkAttach, AHostPortPublishedByAnotherContainerIsRefused) {
         << att_b.error().what();
     EXPECT_FALSE(link_exists(host_interface_name(b.name)));
     EXPECT_EQ(nft_leftovers(b.name), std::vector<std::string>{});
-    EXPECT_EQ(nft_leftovers(a.name).size(), 5u) << "the first container's rules must be untouched";
+    EXPECT_EQ(nft_leftovers(a.name).size(), 6u) << "the first container's rules must be untouched";
 }
 
 TEST_F(NetworkAttach, AnAddressClashIsRefusedAndLeavesNothing) {
@@ -540,12 +550,14 @@ TEST_F(NetworkAttach, LeftoversOfAKilledSupervisorAreReplacedOnTheNextStart) {
         att->release();  // as if the supervisor had been SIGKILLed
     }                    // ... and its payload died: the pair went with the netns
     for (int i = 0; i < 100 && link_exists(host_interface_name(d.name)); ++i) ::usleep(10000);
-    EXPECT_EQ(nft_leftovers(d.name).size(), 5u);
+    // The anti-spoofing chain may go with its device (older kernels release a netdev chain whose
+    // only device disappears; recent ones keep it, unbound): 5 or 6.
+    EXPECT_GE(nft_leftovers(d.name).size(), 5u);
 
     NetnsChild second;
     auto att = attach(d, second.pid());
     ASSERT_TRUE(att) << att.error().what();
-    EXPECT_EQ(nft_leftovers(d.name).size(), 5u) << "stale rules were not replaced";
+    EXPECT_EQ(nft_leftovers(d.name).size(), 6u) << "stale rules were not replaced";
     auto r = att->detach();
     EXPECT_TRUE(r) << r.error().what();
     EXPECT_EQ(nft_leftovers(d.name), std::vector<std::string>{});
@@ -745,8 +757,10 @@ TEST_F(NetworkAttach, MasqueradeTakesTheContainerBeyondTheHostUnderTheHostsAddre
             auto att = attach(d, container.pid());
             ASSERT_TRUE(att) << att.error().what();
             EXPECT_EQ(att->plan().masquerade, masquerade);
-            EXPECT_EQ(nft_leftovers(d.name), masquerade ? std::vector<std::string>{"chain c-" + d.name + "-postrouting"}
-                                                        : std::vector<std::string>{});
+            const std::string spoof = "netdev chain c-" + d.name + "-spoof";
+            const std::vector<std::string> expected =
+                masquerade ? std::vector<std::string>{"chain c-" + d.name + "-postrouting", spoof} : std::vector<std::string>{spoof};
+            EXPECT_EQ(nft_leftovers(d.name), expected);
             std::string peer;
             if (masquerade) {
                 EXPECT_TRUE(connects_out(container, listener.get(), u.subnet(20, 2), port, &peer));
@@ -770,7 +784,7 @@ TEST_F(NetworkAttach, MasqueradeAndPublishedPortsShareOneChainAndLeftoversAreRem
     d.network.ports = {published(u.port(4), 80)};
     auto att = attach(d, container.pid());
     ASSERT_TRUE(att) << att.error().what();
-    EXPECT_EQ(nft_leftovers(d.name).size(), 5u) << "four chains and one port claim";
+    EXPECT_EQ(nft_leftovers(d.name).size(), 6u) << "four chains, one port claim, the anti-spoofing chain";
     auto nft = Nft::open();
     ASSERT_TRUE(nft);
     auto chain = nft->run(fmt::format("list chain ip berth c-{}-postrouting", d.name));
@@ -867,4 +881,443 @@ TEST_F(NetworkAttach, MasqueradeOnABridgeTakesTheContainerBeyondTheHost) {
     }
     EXPECT_FALSE(link_exists(host_interface_name(d.name))) << "leaked veth";
     EXPECT_EQ(nft_leftovers(d.name), std::vector<std::string>{}) << "leaked masquerade rule";
+}
+
+// ---- anti-spoofing ---------------------------------------------------------------------------
+//
+// What a container with CAP_NET_RAW (a default capability) can put on its link: any frame. The
+// tests below hand-craft them inside the container (AF_PACKET on host0, so neither its routing
+// table nor its addresses are involved) and look for them where they would do harm: the host's
+// sockets and addresses, and a packet socket in a second container on the same bridge. (Not on the
+// host end itself: a packet socket there sees frames before the ingress hook that drops them.)
+
+namespace {
+
+using Bytes = std::vector<uint8_t>;
+using MacBytes = std::array<uint8_t, 6>;
+
+// Runs fn on a short-lived thread inside the child's netns (the test's own thread stays put).
+void run_in(const NetnsChild& child, const std::function<void()>& fn) {
+    std::thread t([&] {
+        auto ns = child.netns();
+        if (ns && ::setns(ns.get(), CLONE_NEWNET) == 0) fn();
+    });
+    t.join();
+}
+
+// The MAC of `ifname` in the calling thread's netns.
+MacBytes mac_of(const std::string& ifname) {
+    MacBytes mac{};
+    ifreq ifr{};
+    std::snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", ifname.c_str());
+    UniqueFd probe(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    if (probe && ::ioctl(probe.get(), SIOCGIFHWADDR, &ifr) == 0) std::memcpy(mac.data(), ifr.ifr_hwaddr.sa_data, 6);
+    return mac;
+}
+
+MacBytes mac_in(const NetnsChild& child, const std::string& ifname) {
+    MacBytes mac{};
+    run_in(child, [&] { mac = mac_of(ifname); });
+    return mac;
+}
+
+void put16(Bytes& b, size_t at, uint16_t v) {
+    b[at] = static_cast<uint8_t>(v >> 8);
+    b[at + 1] = static_cast<uint8_t>(v);
+}
+
+void put_ipv4(Bytes& b, size_t at, const std::string& ip) { ::inet_pton(AF_INET, ip.c_str(), &b[at]); }
+
+Bytes ethernet(const MacBytes& dst, const MacBytes& src, uint16_t type, size_t payload) {
+    Bytes b(14 + payload, 0);
+    std::memcpy(&b[0], dst.data(), 6);
+    std::memcpy(&b[6], src.data(), 6);
+    put16(b, 12, type);
+    return b;
+}
+
+// A UDP datagram src_ip:40000 -> dst_ip:port carrying the 4-byte `tag`.
+Bytes udp4_frame(const MacBytes& src_mac, const MacBytes& dst_mac, const std::string& src_ip, const std::string& dst_ip,
+                 uint16_t port, const char tag[4]) {
+    Bytes b = ethernet(dst_mac, src_mac, ETH_P_IP, 20 + 8 + 4);
+    uint8_t* ip = &b[14];
+    ip[0] = 0x45;
+    put16(b, 16, 32);  // total length
+    ip[8] = 64;        // ttl
+    ip[9] = IPPROTO_UDP;
+    put_ipv4(b, 26, src_ip);
+    put_ipv4(b, 30, dst_ip);
+    uint16_t sum = ip_checksum(ip, 20);
+    std::memcpy(&ip[10], &sum, 2);  // already in network order: the sum is over raw 16-bit words
+    put16(b, 34, 40000);
+    put16(b, 36, port);
+    put16(b, 38, 12);  // UDP length; checksum 0 = none (IPv4)
+    std::memcpy(&b[42], tag, 4);
+    return b;
+}
+
+// A gratuitous ARP request (broadcast): "sender_ip is at sender_mac".
+Bytes arp_frame(const MacBytes& src_mac, const MacBytes& sender_mac, const std::string& sender_ip) {
+    Bytes b = ethernet({0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, src_mac, ETH_P_ARP, 28);
+    put16(b, 14, 1);       // htype ethernet
+    put16(b, 16, ETH_P_IP);
+    b[18] = 6;
+    b[19] = 4;
+    put16(b, 20, 1);       // request
+    std::memcpy(&b[22], sender_mac.data(), 6);
+    put_ipv4(b, 28, sender_ip);
+    put_ipv4(b, 38, sender_ip);  // target = sender: gratuitous
+    return b;
+}
+
+// fe80::EUI-64(mac).
+std::array<uint8_t, 16> link_local(const MacBytes& m) {
+    return {0xfe, 0x80, 0, 0, 0, 0, 0, 0, static_cast<uint8_t>(m[0] ^ 2), m[1], m[2], 0xff, 0xfe, m[3], m[4], m[5]};
+}
+
+// A router advertisement from fe80::EUI-64(src_mac) to all nodes (ff02::1), hop limit 255 as the
+// receiver demands, router lifetime 0 (no default route: the tests share the machine) and a
+// prefix option for `prefix`::/64 with the autonomous flag: a host that accepts it adds an
+// address in that prefix to the receiving interface.
+Bytes ra_frame(const MacBytes& src_mac, const std::array<uint8_t, 8>& prefix) {
+    const size_t icmp_len = 16 + 32 + 8;  // RA header, prefix information, source link-layer address
+    Bytes b = ethernet({0x33, 0x33, 0, 0, 0, 1}, src_mac, ETH_P_IPV6, 40 + icmp_len);
+    uint8_t* ip6 = &b[14];
+    ip6[0] = 0x60;
+    put16(b, 18, icmp_len);
+    ip6[6] = IPPROTO_ICMPV6;
+    ip6[7] = 255;
+    auto src = link_local(src_mac);
+    std::memcpy(&ip6[8], src.data(), 16);
+    const uint8_t all_nodes[16] = {0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    std::memcpy(&ip6[24], all_nodes, 16);
+    size_t o = 54;  // the ICMPv6 message
+    b[o] = 134;     // router advertisement
+    b[o + 4] = 64;  // cur hop limit; flags 0, router lifetime 0, timers 0
+    size_t pio = o + 16;
+    b[pio] = 3;          // prefix information
+    b[pio + 1] = 4;      // 32 bytes
+    b[pio + 2] = 64;     // prefix length
+    b[pio + 3] = 0xc0;   // on-link, autonomous
+    for (size_t k : {pio + 4, pio + 8}) { b[k + 2] = 0x02; b[k + 3] = 0x58; }  // valid, preferred: 600 s
+    std::memcpy(&b[pio + 16], prefix.data(), 8);
+    size_t sll = pio + 32;
+    b[sll] = 1;  // source link-layer address
+    b[sll + 1] = 1;
+    std::memcpy(&b[sll + 2], src_mac.data(), 6);
+    // Checksum over the pseudo header (source, destination, length, next header) and the message.
+    uint32_t sum = 0;
+    auto add = [&](const uint8_t* p, size_t n) {
+        for (size_t i = 0; i + 1 < n; i += 2) sum += (uint32_t{p[i]} << 8) | p[i + 1];
+    };
+    add(&ip6[8], 32);
+    sum += static_cast<uint32_t>(icmp_len) + IPPROTO_ICMPV6;
+    add(&b[o], icmp_len);
+    while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+    put16(b, o + 2, static_cast<uint16_t>(~sum));
+    return b;
+}
+
+// Puts a whole frame, Ethernet header included, on `ifname` inside the child.
+bool send_frame(const NetnsChild& child, const std::string& ifname, const Bytes& frame) {
+    bool sent = false;
+    run_in(child, [&] {
+        UniqueFd fd(::socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0));
+        if (!fd) return;
+        sockaddr_ll to{};
+        to.sll_family = AF_PACKET;
+        to.sll_ifindex = static_cast<int>(::if_nametoindex(ifname.c_str()));
+        to.sll_halen = 6;
+        std::memcpy(to.sll_addr, frame.data(), 6);
+        sent = ::sendto(fd.get(), frame.data(), frame.size(), 0, reinterpret_cast<::sockaddr*>(&to), sizeof to) ==
+               static_cast<ssize_t>(frame.size());
+    });
+    return sent;
+}
+
+// Every frame that arrives on an interface (not the ones it sends), from creation on.
+class Capture {
+public:
+    explicit Capture(const std::string& ifname, const NetnsChild* child = nullptr) {
+        auto open = [&] {
+            fd_.reset(::socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, htons(ETH_P_ALL)));
+            if (!fd_) return;
+            int one = 1;
+            ::setsockopt(fd_.get(), SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one);
+            sockaddr_ll at{};
+            at.sll_family = AF_PACKET;
+            at.sll_protocol = htons(ETH_P_ALL);
+            at.sll_ifindex = static_cast<int>(::if_nametoindex(ifname.c_str()));
+            if (at.sll_ifindex == 0 || ::bind(fd_.get(), reinterpret_cast<::sockaddr*>(&at), sizeof at) < 0) fd_.reset();
+        };
+        if (child) run_in(*child, open);
+        else open();
+    }
+    bool ok() const { return bool(fd_); }
+    // What arrived until `ms` from now.
+    std::vector<Bytes> collect(int ms) {
+        std::vector<Bytes> out;
+        auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+        for (;;) {
+            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now()).count();
+            if (left <= 0) break;
+            pollfd p{fd_.get(), POLLIN, 0};
+            if (::poll(&p, 1, static_cast<int>(left)) <= 0) continue;
+            Bytes frame(2048);
+            ssize_t n;
+            while ((n = ::recv(fd_.get(), frame.data(), frame.size(), 0)) > 0) out.emplace_back(frame.begin(), frame.begin() + n);
+        }
+        return out;
+    }
+
+private:
+    UniqueFd fd_;
+};
+
+bool has_tag(const Bytes& f, const char tag[4]) {
+    return std::search(f.begin(), f.end(), tag, tag + 4) != f.end();
+}
+bool any_tagged(const std::vector<Bytes>& frames, const char tag[4]) {
+    return std::any_of(frames.begin(), frames.end(), [&](auto& f) { return has_tag(f, tag); });
+}
+bool from_mac(const Bytes& f, const MacBytes& mac) { return f.size() >= 14 && std::equal(mac.begin(), mac.end(), f.begin() + 6); }
+// An ARP frame whose sender is `sender_ip`, announced with `sender_mac`.
+bool any_arp_claim(const std::vector<Bytes>& frames, const MacBytes& sender_mac, const std::string& sender_ip) {
+    uint8_t ip[4];
+    ::inet_pton(AF_INET, sender_ip.c_str(), ip);
+    return std::any_of(frames.begin(), frames.end(), [&](auto& f) {
+        return f.size() >= 42 && f[12] == 0x08 && f[13] == 0x06 && std::equal(sender_mac.begin(), sender_mac.end(), f.begin() + 22) &&
+               std::equal(ip, ip + 4, f.begin() + 28);
+    });
+}
+bool any_router_advert(const std::vector<Bytes>& frames, const MacBytes& from) {
+    return std::any_of(frames.begin(), frames.end(), [&](auto& f) {
+        return f.size() >= 55 && from_mac(f, from) && f[12] == 0x86 && f[13] == 0xdd && f[20] == IPPROTO_ICMPV6 && f[54] == 134;
+    });
+}
+
+// True if a datagram carrying `tag` arrives on `fd` within `ms`.
+bool received_tag(int fd, const char tag[4], int ms = 500) {
+    auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+    for (;;) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now()).count();
+        if (left <= 0) return false;
+        pollfd p{fd, POLLIN, 0};
+        if (::poll(&p, 1, static_cast<int>(left)) <= 0) continue;
+        char buf[64];
+        ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (n == 4 && std::memcmp(buf, tag, 4) == 0) return true;
+    }
+}
+
+// An address in 2001:db8:PREFIX::/64 on `ifname`, in the calling thread's netns (SLAAC from an
+// accepted router advertisement), waiting up to `ms` for it.
+std::array<uint8_t, 8> test_prefix(pid_t pid) {
+    return {0x20, 0x01, 0x0d, 0xb8, static_cast<uint8_t>(pid >> 8), static_cast<uint8_t>(pid), 0, 1};
+}
+bool has_address_in(const std::string& ifname, const std::array<uint8_t, 8>& prefix, int ms) {
+    std::string hex;
+    for (auto byte : prefix) hex += fmt::format("{:02x}", byte);
+    auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+    do {
+        std::ifstream in("/proc/thread-self/net/if_inet6");
+        std::string address, index, plen, scope, flags, name;
+        while (in >> address >> index >> plen >> scope >> flags >> name)
+            if (name == ifname && address.rfind(hex, 0) == 0) return true;
+        ::usleep(20000);
+    } while (std::chrono::steady_clock::now() < end);
+    return false;
+}
+
+}  // namespace
+
+// veth: what the container sends must carry its own address and MAC, and the host takes no router
+// advertisement from it (CVE-2020-13401), by the anti-spoofing chain and by accept_ra=0 on the
+// host end. A frame with the container's own address and MAC still gets through; without the
+// chain and with accept_ra back at the kernel's default, the forged frames do too.
+TEST_F(NetworkAttach, AVethContainerCannotSendFromAnotherAddressOrMacNorAdvertiseARouterToTheHost) {
+    NetnsChild child;
+    ASSERT_GT(child.pid(), 0);
+    // A /24, so that a forged source (.3) is one the host routes to the container and reverse-path
+    // filtering, where it is on, does not drop it first.
+    const std::string net = fmt::format("10.236.{}", u.pid % 250);
+    auto d = declaration(u.name('s'), NetworkMode::Veth);
+    d.network.address = net + ".2/24";
+    d.network.masquerade = false;
+    auto att = attach(d, child.pid());
+    ASSERT_TRUE(att) << att.error().what();
+    const std::string ifname = host_interface_name(d.name);
+    EXPECT_EQ(read_file("/proc/sys/net/ipv6/conf/" + ifname + "/accept_ra").value_or("?"), "0\n")
+        << "the host end accepts router advertisements";
+
+    const MacBytes own = mac_in(child, "host0"), host_end = mac_of(ifname), fake = {0x02, 0, 0x5e, 0x10, 0x20, 0x30};
+    ASSERT_TRUE(att->plan().container_mac);
+    EXPECT_EQ(own, att->plan().container_mac->bytes) << "host0 does not have the MAC the rules name";
+    const uint16_t port = u.port(0);
+    auto sock = udp_bound(net + ".1", port);
+    ASSERT_TRUE(sock);
+    const auto prefix = test_prefix(u.pid);
+
+    ASSERT_TRUE(send_frame(child, "host0", udp4_frame(own, host_end, net + ".2", net + ".1", port, "good")));
+    EXPECT_TRUE(received_tag(sock.get(), "good")) << "control: the container's own traffic must get through";
+
+    auto forge = [&] {
+        EXPECT_TRUE(send_frame(child, "host0", udp4_frame(own, host_end, net + ".3", net + ".1", port, "ip4!")));
+        EXPECT_TRUE(send_frame(child, "host0", udp4_frame(fake, host_end, net + ".2", net + ".1", port, "mac!")));
+        EXPECT_TRUE(send_frame(child, "host0", ra_frame(own, prefix)));
+    };
+    forge();
+    EXPECT_FALSE(received_tag(sock.get(), "ip4!")) << "a datagram from a forged IPv4 source reached the host";
+    EXPECT_FALSE(received_tag(sock.get(), "mac!", 100)) << "a frame from a forged MAC reached the host";
+    EXPECT_FALSE(has_address_in(ifname, prefix, 300)) << "the host took the container's router advertisement";
+
+    // The controls: without the chain, and with the kernel's accept_ra, all of it gets in.
+    auto nft = Nft::open();
+    ASSERT_TRUE(nft);
+    ASSERT_TRUE(nft->run(fmt::format("delete chain netdev berth c-{}-spoof", d.name)));
+    ASSERT_TRUE(write_file("/proc/sys/net/ipv6/conf/" + ifname + "/accept_ra", "1"));
+    forge();
+    EXPECT_TRUE(received_tag(sock.get(), "ip4!")) << "control: the forged source is deliverable";
+    EXPECT_TRUE(received_tag(sock.get(), "mac!", 100)) << "control: the forged MAC is deliverable";
+    EXPECT_TRUE(has_address_in(ifname, prefix, 2000)) << "control: the router advertisement is well formed";
+
+    auto r = att->detach();
+    EXPECT_TRUE(r) << r.error().what();
+    EXPECT_FALSE(link_exists(ifname));
+    EXPECT_EQ(nft_leftovers(d.name), std::vector<std::string>{});
+}
+
+// bridge: a container cannot pass itself off as its neighbour or as the host (their address,
+// their MAC, an ARP claim) nor advertise a router; neither the host (on the bridge) nor the other
+// container sees any of it, while traffic between the two, IPv4 and IPv6 link-local, still flows.
+TEST_F(NetworkAttach, ABridgedContainerCannotImpersonateItsNeighbourOrTheHostNorAdvertiseARouter) {
+    const std::string bridge_name = fmt::format("ns{}", u.pid);
+    const std::string net = fmt::format("10.237.{}", u.pid % 250);
+    TestBridge bridge(bridge_name, net + ".1/24");
+    ASSERT_TRUE(bridge.ok());
+    NetnsChild attacker, neighbour;
+    ASSERT_GT(attacker.pid(), 0);
+    ASSERT_GT(neighbour.pid(), 0);
+    // No duplicate address detection in the containers: their link-local addresses are usable at
+    // once for the IPv6 check (DAD would keep them tentative for a second).
+    for (auto* c : {&attacker, &neighbour})
+        run_in(*c, [] { (void)write_file("/proc/sys/net/ipv6/conf/default/accept_dad", "0"); });
+    auto decl_for = [&](char tag, int host) {
+        auto d = declaration(u.name(tag), NetworkMode::Bridge);
+        d.network.bridge = bridge_name;
+        d.network.address = fmt::format("{}.{}/24", net, host);
+        d.network.gateway = net + ".1";
+        return d;
+    };
+    auto da = decl_for('a', 2), dn = decl_for('c', 3);
+    const std::string a_ip = net + ".2", n_ip = net + ".3", host_ip = net + ".1";
+    {
+        auto att_a = attach(da, attacker.pid());
+        ASSERT_TRUE(att_a) << att_a.error().what();
+        auto att_n = attach(dn, neighbour.pid());
+        ASSERT_TRUE(att_n) << att_n.error().what();
+        for (const auto& d : {da, dn})
+            EXPECT_EQ(read_file("/proc/sys/net/ipv6/conf/" + host_interface_name(d.name) + "/accept_ra").value_or("?"), "0\n");
+
+        // Legitimate traffic: TCP from one container to the other, and IPv6 link-local (neighbour
+        // discovery through both containers' chains).
+        auto listener = socket_in(neighbour);
+        ASSERT_TRUE(listen_on(listener.get(), n_ip, u.port(1)));
+        auto client = socket_in(attacker);
+        EXPECT_TRUE(exchange(client.get(), listener.get(), n_ip, u.port(1))) << "container to container over IPv4";
+        const MacBytes a_mac = mac_in(attacker, "host0"), n_mac = mac_in(neighbour, "host0");
+        const MacBytes br_mac = mac_of(bridge_name);
+        {
+            UniqueFd rx, tx;
+            run_in(neighbour, [&] {
+                rx.reset(::socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+                sockaddr_in6 any{};
+                any.sin6_family = AF_INET6;
+                any.sin6_port = htons(u.port(2));
+                if (::bind(rx.get(), reinterpret_cast<::sockaddr*>(&any), sizeof any) < 0) rx.reset();
+            });
+            bool sent = false;
+            run_in(attacker, [&] {
+                tx.reset(::socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+                sockaddr_in6 to{};
+                to.sin6_family = AF_INET6;
+                to.sin6_port = htons(u.port(2));
+                auto ll = link_local(n_mac);
+                std::memcpy(&to.sin6_addr, ll.data(), 16);
+                to.sin6_scope_id = ::if_nametoindex("host0");
+                sent = ::sendto(tx.get(), "ll6!", 4, 0, reinterpret_cast<::sockaddr*>(&to), sizeof to) == 4;
+            });
+            ASSERT_TRUE(rx);
+            EXPECT_TRUE(sent) << "sendto over IPv6 link-local failed";
+            EXPECT_TRUE(received_tag(rx.get(), "ll6!", 3000)) << "container to container over IPv6 link-local";
+        }
+
+        Capture on_host(bridge_name), on_neighbour("host0", &neighbour);
+        ASSERT_TRUE(on_host.ok() && on_neighbour.ok());
+        auto host_sock = udp_bound(host_ip, u.port(3));
+        ASSERT_TRUE(host_sock);
+        const MacBytes broadcast = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+        const auto prefix = test_prefix(u.pid);
+        // The control: the attacker's own broadcast, which both must see.
+        ASSERT_TRUE(send_frame(attacker, "host0", udp4_frame(a_mac, broadcast, a_ip, net + ".255", u.port(3), "own!")));
+        // The neighbour's address towards the host; the host's address towards the neighbour.
+        ASSERT_TRUE(send_frame(attacker, "host0", udp4_frame(a_mac, br_mac, n_ip, host_ip, u.port(3), "nip!")));
+        ASSERT_TRUE(send_frame(attacker, "host0", udp4_frame(a_mac, n_mac, host_ip, n_ip, u.port(3), "hip!")));
+        // The neighbour's MAC (a bridge that learnt it would send the neighbour's traffic here).
+        ASSERT_TRUE(send_frame(attacker, "host0", udp4_frame(n_mac, broadcast, a_ip, net + ".255", u.port(3), "nmc!")));
+        // ARP: "the neighbour's address, and the host's, are at my MAC".
+        ASSERT_TRUE(send_frame(attacker, "host0", arp_frame(a_mac, a_mac, n_ip)));
+        ASSERT_TRUE(send_frame(attacker, "host0", arp_frame(a_mac, a_mac, host_ip)));
+        // A router advertisement to all nodes.
+        ASSERT_TRUE(send_frame(attacker, "host0", ra_frame(a_mac, prefix)));
+
+        auto host_saw = on_host.collect(500), neighbour_saw = on_neighbour.collect(50);
+        EXPECT_TRUE(any_tagged(host_saw, "own!")) << "control: the host sees the attacker's own broadcast";
+        EXPECT_TRUE(any_tagged(neighbour_saw, "own!")) << "control: the neighbour sees the attacker's own broadcast";
+        EXPECT_FALSE(any_tagged(host_saw, "nip!")) << "the host saw a datagram from the neighbour's address";
+        EXPECT_FALSE(received_tag(host_sock.get(), "nip!", 50)) << "a datagram from the neighbour's address reached the host's socket";
+        EXPECT_FALSE(any_tagged(neighbour_saw, "hip!")) << "the neighbour saw a datagram from the host's address";
+        EXPECT_FALSE(any_tagged(host_saw, "nmc!")) << "the host saw a frame from the neighbour's MAC";
+        EXPECT_FALSE(any_tagged(neighbour_saw, "nmc!")) << "the neighbour saw a frame from its own MAC";
+        EXPECT_FALSE(any_arp_claim(host_saw, a_mac, n_ip)) << "the host saw an ARP claim for the neighbour's address";
+        EXPECT_FALSE(any_arp_claim(neighbour_saw, a_mac, host_ip)) << "the neighbour saw an ARP claim for the host's address";
+        EXPECT_FALSE(any_router_advert(host_saw, a_mac)) << "the host saw the container's router advertisement";
+        EXPECT_FALSE(any_router_advert(neighbour_saw, a_mac)) << "the neighbour saw the container's router advertisement";
+        EXPECT_FALSE(has_address_in(bridge_name, prefix, 0)) << "the host configured an address from the advertisement";
+        bool neighbour_took_it = false;
+        run_in(neighbour, [&] { neighbour_took_it = has_address_in("host0", prefix, 0); });
+        EXPECT_FALSE(neighbour_took_it) << "the neighbour configured an address from the advertisement";
+    }
+    for (const auto& d : {da, dn}) {
+        EXPECT_FALSE(link_exists(host_interface_name(d.name)));
+        EXPECT_EQ(nft_leftovers(d.name), std::vector<std::string>{});
+    }
+}
+
+// bridge without an address: nothing to derive the MAC from, so attach() picks a random one, sets
+// it on host0 and names it in the chain, which then lets no IPv4 through; all of it goes with the
+// attachment.
+TEST_F(NetworkAttach, ABridgedContainerWithoutAnAddressGetsARandomMacThatItsChainNames) {
+    const std::string bridge_name = fmt::format("nt{}", u.pid);
+    TestBridge bridge(bridge_name, fmt::format("10.238.{}.1/24", u.pid % 250));
+    ASSERT_TRUE(bridge.ok());
+    NetnsChild child;
+    auto d = declaration(u.name('r'), NetworkMode::Bridge);
+    d.network.bridge = bridge_name;
+    {
+        auto att = attach(d, child.pid());
+        ASSERT_TRUE(att) << att.error().what();
+        ASSERT_TRUE(att->plan().container_mac);
+        const Mac mac = *att->plan().container_mac;
+        EXPECT_EQ(mac.bytes[0] & 0x03, 0x02) << "not a locally administered unicast MAC: " << format_mac(mac);
+        EXPECT_EQ(mac_in(child, "host0"), mac.bytes);
+        auto nft = Nft::open();
+        ASSERT_TRUE(nft);
+        auto chain = nft->run(fmt::format("list chain netdev berth c-{}-spoof", d.name));
+        ASSERT_TRUE(chain) << chain.error().what();
+        EXPECT_NE(chain->find("ether saddr != " + format_mac(mac) + " drop"), std::string::npos) << *chain;
+        EXPECT_EQ(chain->find("ip saddr"), std::string::npos) << "no address, no IPv4: " << *chain;
+    }
+    EXPECT_FALSE(link_exists(host_interface_name(d.name)));
+    EXPECT_EQ(nft_leftovers(d.name), std::vector<std::string>{});
 }

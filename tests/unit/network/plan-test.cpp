@@ -67,6 +67,8 @@ TEST(Plan, ModeNoneAndHostCreateNothing) {
     ASSERT_TRUE(none) << none.error().what();
     EXPECT_TRUE(none->host_interface.empty());
     EXPECT_TRUE(none->nft_apply.empty());
+    EXPECT_TRUE(none->nft_remove.empty());
+    EXPECT_FALSE(none->container_mac);
     auto host = plan(decl("web", NetworkMode::Host));
     ASSERT_TRUE(host);
     EXPECT_FALSE(host->container_address);
@@ -221,18 +223,19 @@ TEST(Plan, VethMasqueradesByDefaultInItsOwnPostroutingChainAndBridgeDoesNot) {
     ASSERT_TRUE(p) << p.error().what();
     EXPECT_TRUE(p->masquerade);
     EXPECT_FALSE(p->ip_forward);
+    const std::string spoof = antispoof_script(*p, *p->container_mac);
     EXPECT_EQ(p->nft_apply,
               "add table ip berth\n"
               "create chain ip berth c-web-postrouting { type nat hook postrouting priority 100; policy accept; }\n"
-              "add rule ip berth c-web-postrouting ip saddr 10.0.0.2 oifname != \"ve-web\" masquerade\n");
-    EXPECT_EQ(p->nft_remove, "delete chain ip berth c-web-postrouting\n");
+              "add rule ip berth c-web-postrouting ip saddr 10.0.0.2 oifname != \"ve-web\" masquerade\n" + spoof);
+    EXPECT_EQ(p->nft_remove, "delete chain ip berth c-web-postrouting\ndelete chain netdev berth c-web-spoof\n");
 
     d.network.masquerade = false;
     p = plan(d);
     ASSERT_TRUE(p);
     EXPECT_FALSE(p->masquerade);
-    EXPECT_EQ(p->nft_apply, "");
-    EXPECT_EQ(p->nft_remove, "");
+    EXPECT_EQ(p->nft_apply, spoof) << "anti-spoofing only";
+    EXPECT_EQ(p->nft_remove, "delete chain netdev berth c-web-spoof\n");
 
     auto b = decl("web", NetworkMode::Bridge);
     b.network.bridge = "br0";
@@ -240,7 +243,7 @@ TEST(Plan, VethMasqueradesByDefaultInItsOwnPostroutingChainAndBridgeDoesNot) {
     p = plan(b);
     ASSERT_TRUE(p);
     EXPECT_FALSE(p->masquerade) << "a bridge is the user's own network";
-    EXPECT_EQ(p->nft_apply, "");
+    EXPECT_EQ(p->nft_apply.find(" ip berth "), std::string::npos) << p->nft_apply;
     b.network.masquerade = true;
     p = plan(b);
     ASSERT_TRUE(p);
@@ -280,4 +283,66 @@ TEST(Plan, MasqueradeAndIpForwardNeedALinkAndMasqueradeNeedsAnAddress) {
     auto p = plan(b);
     ASSERT_TRUE(p) << p.error().what();
     EXPECT_TRUE(p->ip_forward);
+}
+
+// ---- anti-spoofing -----------------------------------------------------------------------------
+
+TEST(Plan, TheContainerEndGetsAMacFromItsAddressAndAnAntiSpoofingChainOnTheHostEnd) {
+    auto d = decl("web", NetworkMode::Veth);
+    d.network.address = "10.0.0.2/24";
+    d.network.masquerade = false;
+    auto p = plan(d);
+    ASSERT_TRUE(p) << p.error().what();
+    ASSERT_TRUE(p->container_mac);
+    EXPECT_EQ(format_mac(*p->container_mac), "02:be:0a:00:00:02");
+    EXPECT_EQ(p->spoof_chain, "c-web-spoof");
+    // EUI-64 of 02:be:0a:00:00:02: 00be:0aff:fe00:0002.
+    EXPECT_EQ(p->nft_apply,
+              "add table netdev berth\n"
+              "create chain netdev berth c-web-spoof { type filter hook ingress device \"ve-web\" priority -500; policy drop; }\n"
+              "add rule netdev berth c-web-spoof ether saddr != 02:be:0a:00:00:02 drop\n"
+              "add rule netdev berth c-web-spoof ether type arp arp htype 1 arp ptype ip arp hlen 6 arp plen 4 "
+              "arp saddr ether 02:be:0a:00:00:02 arp saddr ip { 10.0.0.2, 0.0.0.0 } accept\n"
+              "add rule netdev berth c-web-spoof ether type ip ip saddr 10.0.0.2 udp sport 67 drop\n"
+              "add rule netdev berth c-web-spoof ether type ip ip saddr 10.0.0.2 icmp type redirect drop\n"
+              "add rule netdev berth c-web-spoof ether type ip ip saddr 10.0.0.2 accept\n"
+              "add rule netdev berth c-web-spoof ether type ip6 icmpv6 type { nd-router-advert, nd-redirect, router-renumbering } drop\n"
+              "add rule netdev berth c-web-spoof ether type ip6 udp sport 547 drop\n"
+              "add rule netdev berth c-web-spoof ether type ip6 icmpv6 type nd-neighbor-advert @th,128,64 != 0x00be0afffe000002 drop\n"
+              "add rule netdev berth c-web-spoof ether type ip6 ip6 saddr :: icmpv6 type nd-neighbor-solicit "
+              "@th,128,64 0x00be0afffe000002 accept\n"
+              "add rule netdev berth c-web-spoof ether type ip6 ip6 saddr :: icmpv6 type { mld-listener-report, mld2-listener-report } accept\n"
+              "add rule netdev berth c-web-spoof ether type ip6 ip6 saddr & ::ffff:ffff:ffff:ffff == ::be:aff:fe00:2 accept\n");
+    EXPECT_EQ(p->nft_remove, "delete chain netdev berth c-web-spoof\n");
+    EXPECT_EQ(p->nft_remove.find("delete table"), std::string::npos) << "removal must never touch other containers";
+}
+
+TEST(Plan, ABridgedContainerWithoutAnAddressGetsItsMacAtAttachAndSendsNoIpv4) {
+    auto b = decl("web", NetworkMode::Bridge);
+    b.network.bridge = "br0";
+    auto p = plan(b);
+    ASSERT_TRUE(p) << p.error().what();
+    EXPECT_FALSE(p->container_mac) << "nothing to derive it from: attach() picks a random one";
+    EXPECT_EQ(p->nft_apply, "") << "the chain needs the MAC";
+    EXPECT_EQ(p->nft_remove, "delete chain netdev berth c-web-spoof\n") << "but is removed all the same";
+    auto s = antispoof_script(*p, Mac{{0x06, 0x11, 0x22, 0x33, 0x44, 0x55}});
+    EXPECT_NE(s.find("device \"ve-web\""), std::string::npos) << s;
+    EXPECT_NE(s.find("ether saddr != 06:11:22:33:44:55 drop"), std::string::npos) << s;
+    EXPECT_EQ(s.find("arp"), std::string::npos) << "no address, no ARP: " << s;
+    EXPECT_EQ(s.find("ip saddr"), std::string::npos) << "no address, no IPv4: " << s;
+    EXPECT_NE(s.find("ip6 saddr & ::ffff:ffff:ffff:ffff == ::411:22ff:fe33:4455 accept"), std::string::npos) << s;
+
+    b.network.address = "192.168.50.10/24";
+    p = plan(b);
+    ASSERT_TRUE(p);
+    EXPECT_EQ(format_mac(*p->container_mac), "02:be:c0:a8:32:0a");
+    EXPECT_NE(p->nft_apply.find("device \"ve-web\""), std::string::npos) << "the host end, not the bridge";
+}
+
+TEST(Mac, IsFormattedAndRandomOnesAreLocalUnicast) {
+    EXPECT_EQ(format_mac(mac_for(*parse_ipv4("10.88.0.2"))), "02:be:0a:58:00:02");
+    for (int i = 0; i < 8; ++i) {
+        auto m = random_mac();
+        EXPECT_EQ(m.bytes[0] & 0x03, 0x02) << format_mac(m);
+    }
 }
