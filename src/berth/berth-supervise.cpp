@@ -8,7 +8,8 @@
 //   - signals from the signalfd: SIGTERM/SIGINT become the stop signal (the third request is
 //     SIGKILL), SIGWINCH resizes the pty, anything else is forwarded as is;
 //   - -t: stdin -> pty master -> stdout, with the caller's terminal in raw mode meanwhile;
-//   - notify = "container": the payload's sd_notify datagrams, filtered, to $NOTIFY_SOCKET;
+//   - notify = "container": the payload's sd_notify datagrams, from the container's processes
+//     only, filtered, to $NOTIFY_SOCKET (runtime/notify-relay.h, shared with berth run);
 //   - the payload's exit: drain the pty, then execveat() the full berth binary for the teardown.
 // On any internal error it kills the payload and still goes on to the teardown: a container is
 // never left unsupervised with its cgroup, network and state behind.
@@ -30,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "runtime/notify-relay.h"
 #include "runtime/sd-notify.h"
 #include "runtime/supervise-protocol.h"
 
@@ -43,6 +45,7 @@ struct Supervisor {
     int signal_fd = -1;
     int pty_master = -1;
     int notify_socket = -1;
+    pid_t payload = -1;  // the pidfd's pid, for the notify relay's sender check
     int stop_signal = SIGTERM;
     int stop_requests = 0;
     int lock_fd = -1;
@@ -84,29 +87,6 @@ void write_all(int fd, const char* p, size_t n) {
 
 int send_signal(const Supervisor& s, int sig) {
     return static_cast<int>(syscall(SYS_pidfd_send_signal, s.pidfd, sig, nullptr, 0));
-}
-
-// Forwards what a payload may say about the service; never MAINPID (we are the main process).
-// Same filter as relay_notify() in runtime/container.cpp (supervise-protocol.h).
-void relay_notify(int sock) {
-    char in[4096], out[4096 + 1];
-    ssize_t n = recv(sock, in, sizeof in - 1, MSG_DONTWAIT);
-    if (n <= 0) return;
-    in[n] = '\0';
-    size_t used = 0;
-    for (char* line = in; line && *line;) {
-        char* next = strchr(line, '\n');
-        size_t len = next ? static_cast<size_t>(next - line) : strlen(line);
-        for (const char* a : kRelayedNotifyFields)
-            if (strncmp(line, a, strlen(a)) == 0 && used + len + 1 <= sizeof out - 1) {
-                memcpy(out + used, line, len);
-                used += len;
-                out[used++] = '\n';
-                break;
-            }
-        line = next ? next + 1 : nullptr;
-    }
-    if (used) notify_systemd(out, used);
 }
 
 // The payload's status: exit code, or 128 + signal. -1 while it runs; -2 on error.
@@ -188,7 +168,7 @@ int supervise(Supervisor& s) {
             if (r > 0) write_all(STDOUT_FILENO, buf, static_cast<size_t>(r));
             else if (r == 0 || (errno != EAGAIN && errno != EINTR)) master_open = false;
         }
-        if (i_notify >= 0 && (fds[i_notify].revents & POLLIN)) relay_notify(s.notify_socket);
+        if (i_notify >= 0 && (fds[i_notify].revents & POLLIN)) (void)relay_notify_datagram(s.notify_socket, s.payload);
         if (fds[0].revents & POLLIN) {
             int status = reap(s, false);
             if (status == -1) continue;
@@ -231,6 +211,7 @@ int main(int argc, char** argv) {
             (void)reap(s, true);
         }
     } else {
+        if (s.notify_socket >= 0) s.payload = pid_of_pidfd(s.pidfd);
         // -t: the caller's terminal goes raw while the payload owns it (as supervise() does).
         struct termios saved;
         bool restore_tty = false;

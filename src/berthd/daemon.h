@@ -98,6 +98,11 @@ private:
 // Access control (access.cpp). Mutating calls need euid 0; the bus policy says the same.
 // Returns 0 when allowed, or a negative errno with `error` set to AccessDenied.
 int require_root(sd_bus_message* m, sd_bus_error* error);
+// Whether the caller of `m` is root (false when its credentials cannot be had).
+bool caller_is_root(sd_bus_message* m);
+// What a caller other than root gets of an image's config: env as NAMEs, without "=VALUE".
+void withhold_secrets(store::ImageConfig& config);
+inline void withhold_secrets(bus::ImageInfo& image) { withhold_secrets(image.config); }
 
 // Object tables (manager.cpp, objects.cpp).
 Result<> add_manager_object(Daemon& daemon, sd_bus* bus, std::vector<bus::SlotPtr>& slots);

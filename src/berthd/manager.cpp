@@ -86,6 +86,8 @@ int method_export_image(sd_bus_message* m, void* userdata, sd_bus_error* ret_err
 int method_list_images(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) noexcept {
     auto images = D(userdata).storage().list_images();
     if (!images) return reply_error(ret_error, images.error());
+    if (!caller_is_root(m))
+        for (auto& image : *images) withhold_secrets(image);
     sd_bus_message* reply = nullptr;
     int r = sd_bus_message_new_method_return(m, &reply);
     if (r < 0) return r;
@@ -100,6 +102,7 @@ int method_get_image(sd_bus_message* m, void* userdata, sd_bus_error* ret_error)
     CHECK_VALID(validate_image_ref(ref));
     auto image = D(userdata).storage().get_image(ref);
     if (!image) return reply_error(ret_error, image.error());
+    if (!caller_is_root(m)) withhold_secrets(*image);
     sd_bus_message* reply = nullptr;
     int r = sd_bus_message_new_method_return(m, &reply);
     if (r < 0) return r;
@@ -313,8 +316,11 @@ int method_garbage_collect(sd_bus_message* m, void* userdata, sd_bus_error* ret_
 // Walks the store's trees, which can take a while: on a worker, but open to everyone.
 int method_disk_usage(sd_bus_message* m, void* userdata, sd_bus_error*) noexcept {
     Daemon& d = D(userdata);
-    return d.reply_async(m, [&d]() -> Result<Appender> {
+    const bool root = caller_is_root(m);
+    return d.reply_async(m, [&d, root]() -> Result<Appender> {
         auto usage = BERTH_TRY(d.storage().disk_usage());
+        if (!root)
+            for (auto& image : usage.images) withhold_secrets(image);
         return Appender([usage](sd_bus_message* reply) {
             int r = wire::append_pool(reply, usage.pool);
             if (r >= 0) r = wire::append_array(reply, wire::kImage, usage.images, wire::append_image);

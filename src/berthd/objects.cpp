@@ -33,10 +33,14 @@ int image_enumerate(sd_bus*, const char*, void* userdata, char*** nodes, sd_bus_
     return 1;
 }
 
-int image_property(sd_bus*, const char* path, const char*, const char* property, sd_bus_message* reply,
+int image_property(sd_bus* bus, const char* path, const char*, const char* property, sd_bus_message* reply,
                    void* userdata, sd_bus_error* ret_error) noexcept {
     auto image = D(userdata).storage().get_image(object_id(kImagePrefix, path));
     if (!image) return set_bus_error(ret_error, image.error());
+    // Get, GetAll and GetManagedObjects all land here: the call being answered is the bus's
+    // current message.
+    if (std::string_view(property) == "Config" && !caller_is_root(sd_bus_get_current_message(bus)))
+        withhold_secrets(*image);
     std::string_view p = property;
     if (p == "Id") return sd_bus_message_append(reply, "s", image->id.c_str());
     if (p == "Names") return append_strv(reply, image->names);

@@ -1,4 +1,5 @@
 #include "basic/fs-util.h"
+#include "basic/fs-private.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -196,5 +197,61 @@ Result<UniqueFd> open_in_root(int root_fd, const std::string& path, int flags, m
 }
 
 std::string fd_path(int fd) { return fmt::format("/proc/self/fd/{}", fd); }
+
+std::string_view file_kind(mode_t mode) {
+    switch (mode & S_IFMT) {
+        case S_IFREG: return "a regular file";
+        case S_IFDIR: return "a directory";
+        case S_IFIFO: return "a FIFO";
+        case S_IFCHR: return "a character device";
+        case S_IFBLK: return "a block device";
+        case S_IFSOCK: return "a socket";
+        case S_IFLNK: return "a symbolic link";
+        default: return "not a regular file";
+    }
+}
+
+Result<std::string> read_regular_file(const std::string& path, size_t max_size) {
+    // O_NONBLOCK: opening a FIFO waits for a writer otherwise. O_NOCTTY: a tty must not become
+    // our controlling terminal just because someone pointed a path at it.
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
+    if (!fd) return fail_errno("open '{}'", path);
+    struct stat st {};
+    if (::fstat(fd.get(), &st) < 0) return fail_errno("stat '{}'", path);
+    if (!S_ISREG(st.st_mode)) return fail(EINVAL, "'{}' is {}, not a regular file", path, file_kind(st.st_mode));
+    if (static_cast<uint64_t>(st.st_size) > max_size)
+        return fail(EFBIG, "'{}' is larger than {} bytes ({} bytes)", path, max_size, st.st_size);
+    std::string out;
+    char buf[65536];
+    for (;;) {
+        ssize_t n = ::read(fd.get(), buf, sizeof buf);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return fail_errno("read '{}'", path);
+        }
+        if (n == 0) break;
+        out.append(buf, static_cast<size_t>(n));
+        // It grew after the fstat().
+        if (out.size() > max_size) return fail(EFBIG, "'{}' is larger than {} bytes", path, max_size);
+    }
+    return out;
+}
+
+Result<> make_private_directory(const std::string& path, mode_t mode) {
+    if (path.empty()) return fail(EINVAL, "mkdir: empty path");
+    std::string parent = dirname_of(path);
+    if (parent != "/" && parent != ".") BERTH_TRY_VOID(mkdir_p(parent, 0755));
+    if (::mkdir(path.c_str(), mode) < 0 && errno != EEXIST) return fail_errno("mkdir '{}'", path);
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd) return fail_errno("open directory '{}'", path);
+    struct stat st {};
+    if (::fstat(fd.get(), &st) < 0) return fail_errno("stat '{}'", path);
+    if (st.st_uid != ::geteuid())
+        return fail(EPERM, "'{}' belongs to uid {}, not to uid {}: refusing to keep private files there", path,
+                    st.st_uid, ::geteuid());
+    if ((st.st_mode & 07777) != mode && ::fchmod(fd.get(), mode) < 0)
+        return fail_errno("chmod '{}' to {:04o}", path, mode);
+    return {};
+}
 
 }  // namespace berth

@@ -10,6 +10,7 @@
 #include <functional>
 #include <set>
 
+#include "basic/fs-private.h"
 #include "basic/fs-util.h"
 #include "basic/string-util.h"
 #include "config/config.h"
@@ -48,10 +49,29 @@ bool is_masked(const std::string& path) {
     return S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3);
 }
 
+// The largest declaration or drop-in file read (1 MiB; real ones are a few hundred bytes). Files
+// must be regular files (or a symlink to /dev/null, which masks): a FIFO, /dev/zero or a huge file
+// is an error of that declaration, never a hang of the generator, which systemd waits for at boot.
+constexpr size_t kMaxDeclarationSize = 1 << 20;
+
+// Reads a declaration or drop-in without ever blocking (read_regular_file()). The errors
+// read like the parser's, "FILE:1:1: ..., expected ...", so that they become the unit's error.
 Result<SourceText> read_source(const std::string& path) {
-    auto text = read_file(path);
-    if (!text) return Unexpected(Error{text.error().code, path});
-    return SourceText{path, std::move(*text)};
+    auto text = read_regular_file(path, kMaxDeclarationSize);
+    if (text) return SourceText{path, std::move(*text)};
+    const Error& e = text.error();
+    if (e.code == EFBIG)
+        return fail(0, "{}:1:1: the file is larger than {} bytes (1 MiB), expected a declaration of at most 1 MiB",
+                    path, kMaxDeclarationSize);
+    if (e.code == EINVAL) {
+        struct stat st {};
+        std::string_view kind = ::stat(path.c_str(), &st) == 0 ? file_kind(st.st_mode) : "not a regular file";
+        if (is_masked(path))
+            return fail(0, "{}:1:1: the declaration is masked (a symlink to /dev/null), expected a regular file",
+                        path);
+        return fail(0, "{}:1:1: the file is {}, expected a regular file (a symlink to /dev/null masks)", path, kind);
+    }
+    return Unexpected(Error{e.code, path});
 }
 
 // Drop-ins for NAME from each dir, in lexical order of file name; the first directory wins for

@@ -21,6 +21,7 @@
 #include <cstring>
 #include <memory>
 
+#include "basic/fs-private.h"
 #include "basic/fs-util.h"
 #include "basic/string-util.h"
 #include "bus/storage-client.h"
@@ -33,6 +34,7 @@
 #include "runtime/identity.h"
 #include "runtime/mount-plan.h"
 #include "runtime/network-seam.h"
+#include "runtime/notify-relay.h"
 #include "runtime/paths.h"
 #include "runtime/sd-notify.h"
 #include "runtime/seccomp-compile.h"
@@ -201,21 +203,6 @@ void write_all_fd(int fd, const char* p, size_t n) {
     }
 }
 
-// Forwards the payload's sd_notify messages (notify = "container") to systemd, keeping only what
-// a payload may say about the service (never MAINPID: the supervisor is the main process).
-void relay_notify(int sock) {
-    char buf[4096];
-    ssize_t n = ::recv(sock, buf, sizeof buf - 1, MSG_DONTWAIT);
-    if (n <= 0) return;
-    buf[n] = '\0';
-    std::string out;
-    for (const auto& line : split(std::string(buf, static_cast<size_t>(n)), '\n')) {
-        for (const char* allowed : kRelayedNotifyFields)
-            if (line.rfind(allowed, 0) == 0) out += line + "\n";
-    }
-    if (!out.empty()) notify_systemd(out.data(), out.size());
-}
-
 struct Supervised {
     ChildProcess* child;
     int stop_signal;
@@ -299,7 +286,7 @@ Result<std::optional<int>> supervise(Supervised& s, uint64_t until_msec = 0) {
             if (r > 0) write_all_fd(STDOUT_FILENO, buf, static_cast<size_t>(r));
             else if (r == 0 || (errno != EAGAIN && errno != EINTR)) master_open = false;
         }
-        if (i_notify >= 0 && (fds[i_notify].revents & POLLIN)) relay_notify(s.notify_socket);
+        if (i_notify >= 0 && (fds[i_notify].revents & POLLIN)) (void)relay_notify_datagram(s.notify_socket, s.child->pid());
         if (fds[0].revents & POLLIN) {
             auto status = BERTH_TRY(s.child->wait(false));
             if (!status) continue;
@@ -316,12 +303,12 @@ Result<std::optional<int>> supervise(Supervised& s, uint64_t until_msec = 0) {
 
 Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
     if (decl.name.empty()) return fail(EINVAL, "declaration has no name");
-    const std::string cdir = containers_run_dir();
-    BERTH_TRY_VOID_CTX(mkdir_p(cdir, 0755), "runtime directory");
+    const std::string cdir = BERTH_TRY(prepare_containers_run_dir());
 
     // One supervisor per name.
     const std::string lock_path = path_join(cdir, decl.name + ".lock");
-    UniqueFd lock(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+    // 0600: a user who could open it could also flock it and make the name look taken.
+    UniqueFd lock(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (!lock) return fail_errno("open '{}'", lock_path);
     if (::flock(lock.get(), LOCK_EX | LOCK_NB) < 0)
         return fail(EBUSY, "already running (lock '{}' is held)", lock_path);
@@ -350,7 +337,13 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
         if (decl.ephemeral) {
             upper_on_stage = true;
         } else {
-            std::string layer = path_join(path_join(state_dir(), "rootfs-layers"), decl.name);
+            // The writable layer holds whatever the payload made, setuid-root binaries included:
+            // the directories above it are root's alone (0700, as tmpfiles makes /var/lib/berth),
+            // also when `berth run` is the first to create them.
+            const std::string layers = path_join(state_dir(), "rootfs-layers");
+            BERTH_TRY_VOID_CTX(make_private_directory(state_dir()), "state directory");
+            BERTH_TRY_VOID_CTX(make_private_directory(layers), "writable layer");
+            std::string layer = path_join(layers, decl.name);
             if (!path_exists(layer)) created_layer_dir = layer;
             root.upperdir = path_join(layer, "upper");
             root.workdir = path_join(layer, "work");
@@ -449,6 +442,10 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
         sa.sun_family = AF_UNIX;
         if (!notify_socket || notify_path.size() >= sizeof sa.sun_path) return fail(EINVAL, "notify socket path too long");
         std::memcpy(sa.sun_path, notify_path.c_str(), notify_path.size());
+        // Senders are told apart by their credentials (notify-relay.h), not by the socket's mode:
+        // any uid of the container must be able to send.
+        if (int r = enable_notify_credentials(notify_socket.get()); r < 0)
+            return fail(-r, "notify socket: SO_PASSCRED");
         if (::bind(notify_socket.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) < 0)
             return fail_errno("bind notify socket '{}'", notify_path);
         ::chmod(notify_path.c_str(), 0666);

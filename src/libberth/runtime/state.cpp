@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "basic/fs-private.h"
 #include "basic/fs-util.h"
 #include "basic/unique.h"
 #include "runtime/paths.h"
@@ -97,14 +98,24 @@ Result<RuntimeState> state_from_json(const std::string& text, const std::string&
 
 std::string state_file_path(const std::string& name) { return path_join(containers_run_dir(), name + ".json"); }
 
+Result<std::string> prepare_containers_run_dir() {
+    std::string dir = containers_run_dir();
+    BERTH_TRY_VOID_CTX(make_private_directory(dir, kContainersRunDirMode), "runtime directory");
+    return dir;
+}
+
 Result<> write_state(const RuntimeState& state) {
-    BERTH_TRY_VOID(mkdir_p(containers_run_dir(), 0755));
+    BERTH_TRY_VOID(prepare_containers_run_dir());
     // Readers must never see half a file, hence write + rename; but no fsync: the state describes
     // running processes and means nothing after a crash or reboot (and fsync costs milliseconds
     // of every start where /run is not a tmpfs).
     std::string path = state_file_path(state.name);
     std::string tmp = path + fmt::format(".tmp-{}", ::getpid());
-    BERTH_TRY_VOID(write_file(tmp, state_to_json(state), O_WRONLY | O_CREAT | O_TRUNC, 0644));
+    // 0600: the state holds the payload's environment, secrets from environment_files included.
+    // (A umask can only take bits away.) O_EXCL after the unlink: a leftover of the same name, from
+    // a supervisor that died with this pid, is replaced rather than written through.
+    ::unlink(tmp.c_str());
+    BERTH_TRY_VOID(write_file(tmp, state_to_json(state), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600));
     if (::rename(tmp.c_str(), path.c_str()) < 0) {
         ::unlink(tmp.c_str());
         return fail_errno("rename '{}' to '{}'", tmp, path);
@@ -122,6 +133,8 @@ static bool supervisor_alive(const std::string& name) {
 Result<RuntimeState> read_state(const std::string& name) {
     std::string path = state_file_path(name);
     auto text = read_file(path);
+    // Only root may read the state (it holds the environment): say so rather than "not running".
+    if (!text && text.error().code != ENOENT && text.error().code != ENOTDIR) return Unexpected(text.error());
     if (!text || !supervisor_alive(name)) return fail(ESRCH, "container '{}' is not running", name);
     return state_from_json(*text, path);
 }

@@ -1,7 +1,8 @@
 // The runtime state of a running container, for `berth exec`, `berth list` and `berth status`:
 // <run dir>/containers/NAME.json, written once the payload runs, removed when the supervisor
-// exits. The supervisor holds an exclusive flock on NAME.lock for its whole life, so a state file
-// whose lock is free is stale (the supervisor was SIGKILLed) and is ignored.
+// exits; root's alone (0600: `env` holds secrets from environment_files). The supervisor holds an
+// exclusive flock on NAME.lock (0600 too) for its whole life, so a state file whose lock is free is
+// stale (the supervisor was SIGKILLed) and is ignored.
 //
 // Format (JSON object):
 //   name             string
@@ -80,6 +81,13 @@ struct RuntimeState {
 
 std::string state_to_json(const RuntimeState& state);
 Result<RuntimeState> state_from_json(const std::string& text, const std::string& origin);
+
+// <run dir>/containers is 0711: only root lists it or reads what is in it (NAME.json and
+// NAME.lock are 0600), but a user namespace's root can still reach the NAME.notify socket by path
+// when the child binds it into the container (the socket checks its senders itself).
+inline constexpr mode_t kContainersRunDirMode = 0711;
+// Creates <run dir>/containers with that mode (tightening an existing wider one); its path.
+Result<std::string> prepare_containers_run_dir();
 
 std::string state_file_path(const std::string& name);
 Result<> write_state(const RuntimeState& state);

@@ -26,6 +26,7 @@
 
 #include <fmt/ranges.h>
 
+#include "basic/fs-private.h"
 #include "basic/fs-util.h"
 #include "basic/string-util.h"
 #include "basic/unique.h"
@@ -254,7 +255,9 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
     impl->root = options.root;
     Impl& s = *impl;
     if (s.root.empty() || s.root[0] != '/') return fail(EINVAL, "store root '{}' must be an absolute path", s.root);
-    BERTH_TRY_VOID(mkdir_p(s.root, 0700));
+    // Layers and containers hold setuid files: the root is root's alone (0700, as tmpfiles makes
+    // /var/lib/berth), whoever creates it first, and an existing wider one is tightened.
+    BERTH_TRY_VOID(make_private_directory(s.root, 0700));
     s.lock_fd.reset(::open(s.path("lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
     if (!s.lock_fd) return fail_errno("open store lock '{}'", s.path("lock"));
     if (::flock(s.lock_fd.get(), LOCK_EX | (options.wait_for_lock ? 0 : LOCK_NB)) < 0) {

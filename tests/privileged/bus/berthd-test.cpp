@@ -21,6 +21,7 @@
 #include "bus/storage-client.h"
 #include "bus/storage.h"
 #include "store-fixture.h"
+#include "store/digest.h"
 
 using namespace berth;
 using namespace berth::test;
@@ -244,6 +245,64 @@ TEST_P(BerthdTest, UnprivilegedCallersMayReadButNotWrite) {
     EXPECT_EQ(r.status, 1);
     EXPECT_NE(r.err.find("Permission denied"), std::string::npos) << r.err;
     EXPECT_EQ(client()->list_images()->size(), 1u);  // nothing changed
+}
+
+// Issue #13 (4): images carry credentials in their environment. Root gets "NAME=VALUE"; every
+// other caller gets the names only, through every way the config reaches the bus: ListImages,
+// GetImage, the image object's Config property (Get, GetAll) and GetManagedObjects, and so
+// `berth image inspect` run by that user. (DiskUsage's images carry no config today; berthd
+// withholds the values there too.)
+TEST_P(BerthdTest, UnprivilegedCallersGetNoEnvironmentValues) {
+    // An OCI layout whose config sets SECRET_TOKEN (the busybox tar as its one layer).
+    std::string dir = root_->path() + "/secret-oci";
+    ASSERT_TRUE(mkdir_p(dir + "/blobs/sha256"));
+    auto layer = read_file(images().small);
+    ASSERT_TRUE(layer);
+    auto blob = [&](const std::string& content) {
+        std::string digest = store::sha256_digest(content);
+        EXPECT_TRUE(write_file(dir + "/blobs/sha256/" + digest.substr(7), content));
+        return digest;
+    };
+    std::string layer_digest = blob(*layer);
+    std::string config = R"({"architecture":"amd64","os":"linux","config":{"Env":["PATH=/bin","SECRET_TOKEN=hunter2"],)"
+                         R"("Cmd":["/bin/sh"]},"rootfs":{"type":"layers","diff_ids":[")" + layer_digest + R"("]}})";
+    std::string config_digest = blob(config);
+    std::string manifest = R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",)"
+                           R"("config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":")" +
+                           config_digest + R"(","size":)" + std::to_string(config.size()) +
+                           R"(},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":")" +
+                           layer_digest + R"(","size":)" + std::to_string(layer->size()) + "}]}";
+    std::string manifest_digest = blob(manifest);
+    ASSERT_TRUE(write_file(dir + "/oci-layout", R"({"imageLayoutVersion":"1.0.0"})"));
+    ASSERT_TRUE(write_file(dir + "/index.json", R"({"schemaVersion":2,"manifests":[{"mediaType":)"
+                                                R"("application/vnd.oci.image.manifest.v1+json","digest":")" +
+                                                    manifest_digest + R"(","size":)" +
+                                                    std::to_string(manifest.size()) + "}]}"));
+    auto imported = run_shell(berth("image import " + dir + " --name secret:1 --json"));
+    ASSERT_EQ(imported.status, 0) << imported.err << log();
+    std::string id = nlohmann::json::parse(imported.out)["id"];
+    std::string object = bus::object_path(bus::kImagePrefix, id);
+
+    const std::string manager = "org.berth.Storage1 /org/berth/Storage1 ";
+    const std::vector<std::string> reads = {
+        busctl("call " + manager + "org.berth.Storage1.Manager ListImages"),
+        busctl("call " + manager + "org.berth.Storage1.Manager GetImage s secret:1"),
+        busctl("get-property org.berth.Storage1 " + object + " org.berth.Storage1.Image Config"),
+        busctl("call org.berth.Storage1 " + object + " org.freedesktop.DBus.Properties GetAll s org.berth.Storage1.Image"),
+        busctl("call " + manager + "org.freedesktop.DBus.ObjectManager GetManagedObjects"),
+        berth("image inspect secret:1"),
+    };
+    std::string nobody = "setpriv --reuid=65534 --regid=65534 --clear-groups ";
+    for (const auto& read : reads) {
+        SCOPED_TRACE(read);
+        auto as_root = run_shell(read);
+        ASSERT_EQ(as_root.status, 0) << as_root.err;
+        EXPECT_NE(as_root.out.find("SECRET_TOKEN=hunter2"), std::string::npos) << as_root.out;
+        auto as_nobody = run_shell(nobody + read);
+        ASSERT_EQ(as_nobody.status, 0) << as_nobody.err;
+        EXPECT_EQ(as_nobody.out.find("hunter2"), std::string::npos) << as_nobody.out;
+        EXPECT_NE(as_nobody.out.find("\"SECRET_TOKEN\""), std::string::npos) << as_nobody.out;  // the name stays
+    }
 }
 
 TEST_P(BerthdTest, ListImagesIsAnsweredWhileAnImportRuns) {

@@ -41,6 +41,10 @@ int main(int argc, char** argv) {
             const char msg[] = "READY=1\nSTATUS=payload ready\nMAINPID=1";
             report(c, ::sendto(fd, msg, sizeof msg - 1, 0, reinterpret_cast<sockaddr*>(&sa), sizeof sa));
         }
+        else if (!std::strcmp(c, "linger")) {
+            // Stays a moment (after "notify": the relay looks the sender up in /proc while it lives).
+            ::usleep(500000);
+        }
         else if (!std::strcmp(c, "ignore-term")) {
             // Ignores SIGTERM, exits 42 on SIGUSR1 (stop_signal tests).
             ::signal(SIGTERM, SIG_IGN);

@@ -10,6 +10,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <grp.h>
+#include <dirent.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <pty.h>
@@ -667,6 +669,102 @@ TEST_F(Runtime, NotifyContainerRelaysThePayloadsReadiness) {
     }
 }
 
+// Runs `fn` in a forked child as uid/gid 65534 with no groups (a host user with no business in
+// berth's files); its return value (an errno, 0 for success) comes back, -1 when it died.
+int as_nobody(const std::function<int()>& fn) {
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        if (::setgroups(0, nullptr) < 0 || ::setresgid(65534, 65534, 65534) < 0 || ::setresuid(65534, 65534, 65534) < 0)
+            ::_exit(120);
+        ::_exit(fn());
+    }
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+int errno_of(int rc) { return rc < 0 ? errno : 0; }
+
+// Issue #13 (4): the state file holds the payload's environment, secrets from environment_files
+// included; it and the lock are root's alone, whatever the umask, and the directory cannot be
+// listed. `berth exec` (which reads the state) still works for root.
+TEST_F(Runtime, TheStateFileAndTheRunDirectoryAreRootsAlone) {
+    // A directory left wider by an older berth (or tmpfiles' old 0755) is tightened.
+    ASSERT_EQ(0, ::mkdir(containers_run_dir().c_str(), 0777));
+    ::chmod(containers_run_dir().c_str(), 0777);
+    auto d = shell("echo ready > /out/ready; sleep 1");
+    d.environment["SECRET_TOKEN"] = "hunter2";
+    struct stat state {}, lock {}, dir {};
+    int read_state = -1, list_dir = -1, open_lock = -1, exec_status = -1;
+    std::string exec_out;
+    auto r = run(d, [&](pid_t) {
+        ::stat(state_file_path(name_).c_str(), &state);
+        ::stat(path_join(containers_run_dir(), name_ + ".lock").c_str(), &lock);
+        ::stat(containers_run_dir().c_str(), &dir);
+        read_state = as_nobody([&] { return errno_of(::open(state_file_path(name_).c_str(), O_RDONLY)); });
+        list_dir = as_nobody([&] {
+            DIR* dd = ::opendir(containers_run_dir().c_str());
+            return dd ? (::closedir(dd), 0) : errno;
+        });
+        open_lock = as_nobody(
+            [&] { return errno_of(::open(path_join(containers_run_dir(), name_ + ".lock").c_str(), O_RDONLY)); });
+        exec_out = capture(fmt::format("BERTH_RUN_DIR={} {} exec {} -- /bin/sh -c 'echo $SECRET_TOKEN' 2>&1", run_,
+                                       BERTH_BINARY, name_),
+                           &exec_status);
+    }, [](RunOptions&) { ::umask(0); });
+    ASSERT_EQ(r.status, 0) << r.error;
+    EXPECT_EQ(state.st_mode & 07777, 0600u);
+    EXPECT_EQ(lock.st_mode & 07777, 0600u);
+    EXPECT_EQ(dir.st_mode & 07777, 0711u);
+    EXPECT_EQ(read_state, EACCES);
+    EXPECT_EQ(list_dir, EACCES);
+    EXPECT_EQ(open_lock, EACCES);
+    EXPECT_EQ(exec_status, 0) << exec_out;
+    EXPECT_EQ(exec_out, "hunter2\n");
+}
+
+// Issue #13 (4): the notify relay socket is reachable by path (0711 directory, 0666 socket, so
+// that a user namespace's root and any payload uid reach it), so the relay judges each datagram
+// by the sender's kernel credentials: another host user's READY=1/STATUS= is dropped; the
+// payload's own, as root or as another uid inside the container, still reaches systemd.
+TEST_F(Runtime, TheNotifyRelayIgnoresDatagramsFromOtherHostUsers) {
+    for (bool handover : {true, false}) {
+        SCOPED_TRACE(handover ? "berth-supervise" : "in-process");
+        handover_ = handover;
+        std::string socket = tmp_ / fmt::format("notify-spoof-{}", handover);
+        NotifySocket notify(socket);
+        // PID 1 (root) waits until the spoof was sent, then a process of another uid (app, 1000)
+        // notifies from inside the container.
+        auto d = shell("while [ ! -e /out/spoofed ]; do sleep 0.05; done; su -s /bin/sh app -c '/probe notify linger' > /out/probe 2>&1; sleep 0.3");
+        d.notify = config::NotifyMode::Container;
+        std::string got;
+        int sent = -1;
+        auto r = run(d, [&](pid_t) {
+            std::string relay = path_join(containers_run_dir(), name_ + ".notify");
+            for (int i = 0; i < 500 && !path_exists(relay); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            sent = as_nobody([&] {
+                int fd = ::socket(AF_UNIX, SOCK_DGRAM, 0);
+                struct sockaddr_un sa {};
+                sa.sun_family = AF_UNIX;
+                std::strncpy(sa.sun_path, relay.c_str(), sizeof sa.sun_path - 1);
+                const char msg[] = "READY=1\nSTATUS=spoofed by uid 65534\nSTOPPING=1";
+                return errno_of(static_cast<int>(
+                    ::sendto(fd, msg, sizeof msg - 1, 0, reinterpret_cast<sockaddr*>(&sa), sizeof sa)));
+            });
+            (void)write_file(out_ + "/spoofed", "");
+            got = notify.wait_for("STATUS=payload ready");
+        }, [&](RunOptions&) { ::setenv("NOTIFY_SOCKET", socket.c_str(), 1); });
+        ASSERT_EQ(r.status, 0) << r.error;
+        EXPECT_EQ(sent, 0) << "the spoofing datagram was not even sent: " << std::strerror(sent);
+        EXPECT_EQ(out("probe"), "notify=OK\n");
+        EXPECT_EQ(got.find("spoofed"), std::string::npos) << got;
+        EXPECT_EQ(got.find("STOPPING=1"), std::string::npos) << got;
+        EXPECT_NE(got.find("STATUS=payload ready"), std::string::npos) << got;
+        EXPECT_NE(got.find("READY=1"), std::string::npos) << got;
+        ::unlink((out_ + "/spoofed").c_str());
+    }
+}
+
 TEST_F(Runtime, VethContainerReachesTheHostAndPublishesAPort) {
     int net = 100 + ::getpid() % 100;
     auto d = shell(fmt::format("ip -4 -o addr show host0 > /out/addr; ping -c1 -W2 172.31.{}.1 > /dev/null; echo $? > /out/ping;"
@@ -1280,6 +1378,38 @@ TEST_F(RuntimeVolumes, ANewVolumeTakesTheOwnerAndModeOfTheImagesDirectory) {
 }
 
 // The usual hardening: a read-only root file system with the data in a writable volume.
+// Issue #13 (4): what `berth run` creates in embedded mode, the store root with its volumes and
+// the state directory with the writable layers of rootfs containers, is root's alone (0700, as
+// tmpfiles makes /var/lib/berth) under any umask, and a store root left wider is tightened: a
+// host user must not reach a setuid-root file the payload leaves in its layer or volume.
+TEST_F(RuntimeVolumes, TheStoreRootAndTheWritableLayersAreRootsAloneWhoeverCreatesThem) {
+    ASSERT_EQ(0, ::mkdir(store_.c_str(), 0755));
+    std::string state = tmp_ / "state";  // not there yet: this run creates it
+    ASSERT_FALSE(path_exists(state));
+    auto d = shell("cp /bin/busybox /data/suid && chmod 4755 /data/suid && cp /bin/busybox /suid && chmod 4755 /suid");
+    d.ephemeral = false;
+    add_volume(d, volume_, "/data");
+    auto r = run(d, {}, [](RunOptions&) { ::umask(0); });
+    ASSERT_EQ(r.status, 0) << r.error;
+    auto mode = [](const std::string& p) {
+        struct stat st {};
+        return ::stat(p.c_str(), &st) == 0 ? st.st_mode & 07777 : 07777u;
+    };
+    EXPECT_EQ(mode(store_), 0700u);
+    EXPECT_EQ(mode(store_ + "/volumes"), 0700u);
+    EXPECT_EQ(mode(state), 0700u);
+    EXPECT_EQ(mode(state + "/rootfs-layers"), 0700u);
+    std::string layer_suid = state + "/rootfs-layers/" + name_ + "/upper/suid";
+    ASSERT_EQ(mode(layer_suid), 04755u);  // the payload's setuid file is there, for root
+    std::vector<std::string> volume_files;
+    for (const auto& e : std::filesystem::recursive_directory_iterator(store_))
+        if (e.path().filename() == "suid") volume_files.push_back(e.path());
+    ASSERT_EQ(volume_files.size(), 1u);
+    for (const auto& p : {layer_suid, volume_files[0]})
+        EXPECT_EQ(as_nobody([&] { return errno_of(::access(p.c_str(), X_OK)); }), EACCES) << p;
+    // The persistent layer is removed with the test's temp dir; the volume too.
+}
+
 TEST_F(RuntimeVolumes, AVolumeStaysWritableUnderAReadOnlyRoot) {
     auto d = shell("echo data > /data/f && cat /data/f > /out/volume; (touch /rootfile) 2>/dev/null; echo $? > /out/root");
     d.read_only = true;

@@ -64,4 +64,15 @@ PY
 "$berth" validate "$tmp/etc/web.toml" >"$tmp/o" 2>&1; check "validate FILE checks only that file" 0 $?
 "$berth" generate --output "$tmp/gen2" >"$tmp/o" 2>&1; check "generate exits 1 when a declaration is invalid" 1 $?
 [ -f "$tmp/gen2/berth@bad.service" ] && [ -f "$tmp/gen2/berth@web.service" ]; check "the others are still generated" 0 $?
+
+# Issue #13 (8): a FIFO or a symlink to /dev/zero in the search path (or given by name) is an
+# error of that declaration, and validate finishes (it used to hang: the FIFO's open, /dev/zero's
+# endless read).
+mkfifo "$tmp/etc/fifo.toml"; ln -s /dev/zero "$tmp/etc/zero.toml"
+timeout -k 1 5 "$berth" validate >"$tmp/o" 2>&1; check "validate finishes with a FIFO and /dev/zero declared" 1 $?
+contains "validate names the FIFO" "$tmp/o" "$tmp/etc/fifo.toml:1:1: the file is a FIFO, expected a regular file"
+contains "validate names /dev/zero" "$tmp/o" "$tmp/etc/zero.toml:1:1: the file is a character device, expected a regular file"
+timeout -k 1 5 "$berth" validate "$tmp/etc/fifo.toml" >"$tmp/o" 2>&1; check "validate FIFO.toml finishes and fails" 1 $?
+timeout -k 1 5 "$berth" validate "$tmp/etc/zero.toml" >"$tmp/o" 2>&1; check "validate ZERO.toml finishes and fails" 1 $?
+rm -f "$tmp/etc/fifo.toml" "$tmp/etc/zero.toml"
 exit $failed

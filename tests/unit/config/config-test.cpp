@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
+
 #include "basic/fs-util.h"
 #include "basic/string-util.h"
 #include "config/config.h"
@@ -465,6 +467,68 @@ TEST(Merge, AMaskedDeclarationIsNotLoaded) {
     ASSERT_EQ(::symlink("/dev/null", (tmp / "etc/web.toml").c_str()), 0);
     auto set = load_all(SearchPaths{{tmp / "etc", tmp / "usr"}});
     EXPECT_TRUE(set.by_name.empty());
+}
+
+// Issue #13 (8): a FIFO or a symlink to /dev/zero among the declarations or drop-ins (or a huge
+// file) made the generator hang at boot. Each is now an error of its own declaration, the others
+// load, masking through /dev/null still works, and it all takes milliseconds (a hang would hit the
+// alarm and kill the test binary rather than the suite's timeout).
+TEST(LoadAll, AFifoDevZeroAndAHugeFileAreErrorsOfTheirDeclarationNotAHang) {
+    test::TempDir tmp;
+    const std::string dir = tmp / "etc";
+    write(dir + "/good.toml", kMinimal);
+    write(dir + "/dropzero.toml", kMinimal);
+    write(dir + "/dropfifo.toml", kMinimal);
+    ASSERT_TRUE(mkdir_p(dir + "/dropzero.toml.d"));
+    ASSERT_TRUE(mkdir_p(dir + "/dropfifo.toml.d"));
+    ASSERT_TRUE(mkdir_p(dir + "/good.toml.d"));
+    ASSERT_EQ(::mkfifo((dir + "/fifo.toml").c_str(), 0644), 0);
+    ASSERT_EQ(::mkfifo((dir + "/dropfifo.toml.d/10-fifo.toml").c_str(), 0644), 0);
+    ASSERT_EQ(::symlink("/dev/zero", (dir + "/zero.toml").c_str()), 0);
+    ASSERT_EQ(::symlink("/dev/zero", (dir + "/dropzero.toml.d/10-zero.toml").c_str()), 0);
+    ASSERT_EQ(::symlink("/dev/null", (dir + "/masked.toml").c_str()), 0);
+    ASSERT_EQ(::symlink("/dev/null", (dir + "/good.toml.d/10-masked.toml").c_str()), 0);
+    write(dir + "/huge.toml", std::string(kMinimal) + "#" + std::string((1 << 20) - kMinimal.size(), 'x'));
+    write(dir + "/big.toml", std::string(kMinimal) + "#" + std::string((1 << 20) - kMinimal.size() - 2, 'x') + "\n");
+
+    ::alarm(10);
+    auto start = std::chrono::steady_clock::now();
+    auto set = load_all(SearchPaths{{dir}});
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
+    ::alarm(0);
+    EXPECT_LT(ms, 2000) << "loading took " << ms << " ms";
+
+    EXPECT_FALSE(set.by_name.count("masked")) << "a symlink to /dev/null masks";
+    ASSERT_TRUE(set.by_name.at("good")) << set.by_name.at("good").error().what();
+    EXPECT_TRUE(set.by_name.at("good")->dropin_paths.empty());
+    ASSERT_TRUE(set.by_name.at("big")) << "exactly 1 MiB is allowed: " << set.by_name.at("big").error().what();
+    auto error = [&](const std::string& name) {
+        auto& r = set.by_name.at(name);
+        return r ? std::string("<loaded>") : r.error().what();
+    };
+    EXPECT_EQ(error("fifo"), dir + "/fifo.toml:1:1: the file is a FIFO, expected a regular file (a symlink to "
+                                   "/dev/null masks)");
+    EXPECT_EQ(error("zero"), dir + "/zero.toml:1:1: the file is a character device, expected a regular file (a "
+                                   "symlink to /dev/null masks)");
+    EXPECT_EQ(error("dropfifo"), dir + "/dropfifo.toml.d/10-fifo.toml:1:1: the file is a FIFO, expected a regular "
+                                       "file (a symlink to /dev/null masks)");
+    EXPECT_EQ(error("dropzero"), dir + "/dropzero.toml.d/10-zero.toml:1:1: the file is a character device, "
+                                       "expected a regular file (a symlink to /dev/null masks)");
+    EXPECT_EQ(error("huge"), dir + "/huge.toml:1:1: the file is larger than 1048576 bytes (1 MiB), expected a "
+                                   "declaration of at most 1 MiB");
+
+    // One file given by name (berth validate FILE, berth run FILE) too.
+    ::alarm(10);
+    auto fifo = load_declaration_file(dir + "/fifo.toml");
+    auto zero = load_declaration_file(dir + "/zero.toml");
+    auto masked = load_declaration_file(dir + "/masked.toml");
+    ::alarm(0);
+    ASSERT_FALSE(fifo);
+    EXPECT_NE(fifo.error().what().find("is a FIFO"), std::string::npos) << fifo.error().what();
+    ASSERT_FALSE(zero);
+    EXPECT_NE(zero.error().what().find("is a character device"), std::string::npos) << zero.error().what();
+    ASSERT_FALSE(masked);
+    EXPECT_NE(masked.error().what().find("is masked"), std::string::npos) << masked.error().what();
 }
 
 TEST(LoadAll, ReportsAnUndeclaredDependencyAndKeepsTheOthers) {

@@ -3,10 +3,12 @@
 # BERTH_CONTAINERS_PATH, as systemd would run it: NORMAL EARLY LATE) and diffs its output tree,
 # symlinks included, and its stderr against CASE.expected/ and CASE.stderr, after replacing the
 # temporary paths with @IN@/@OUT@ and the configured bindir with @BINDIR@ (like systemd's
-# test-generator.py for fstab-generator). BERTH_UPDATE_GOLDEN=1 rewrites the expectations.
+# test-generator.py for fstab-generator). CASE.setup, when present, runs in the copied input first
+# (FIFOs and big files cannot live in git); the generator runs under `timeout 5`.
+# BERTH_UPDATE_GOLDEN=1 rewrites the expectations.
 # Usage: generator-golden.sh GENERATOR DATA_DIR BINDIR
 set -euo pipefail
-generator=$1 data=$2 bindir=$3
+generator=$1 data=$(cd "$2" && pwd) bindir=$3
 tmp=$(mktemp -d /tmp/berth-generator-golden-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 failed=0
@@ -17,8 +19,18 @@ for case_dir in "$data"/*/; do
   work=$tmp/$name
   mkdir -p "$work/out" "$work/early" "$work/late"
   cp -a "$case_dir" "$work/in"
+  # What git cannot hold (FIFOs, big files) is made by CASE.setup, run in the copy.
+  if [ -f "$data/$name.setup" ] && ! (cd "$work/in" && bash -e "$data/$name.setup"); then
+    echo "FAIL $name: $name.setup failed"; failed=1; continue
+  fi
+  # systemd waits for its generators at boot: whatever the input, the generator must finish.
+  start=$(date +%s%N) rc=0
   BERTH_GENERATOR_KMSG=0 BERTH_CONTAINERS_PATH="$work/in/etc:$work/in/run:$work/in/usr" \
-    "$generator" "$work/out" "$work/early" "$work/late" 2>"$work/stderr" || { echo "FAIL $name: generator exited $?"; failed=1; }
+    timeout -k 1 5 "$generator" "$work/out" "$work/early" "$work/late" 2>"$work/stderr" || rc=$?
+  ms=$((($(date +%s%N) - start) / 1000000))
+  if [ $rc = 124 ] || [ $rc = 137 ]; then echo "FAIL $name: the generator hung (killed after 5 s)"; failed=1; continue; fi
+  [ $rc = 0 ] || { echo "FAIL $name: generator exited $rc"; failed=1; }
+  echo "ok $name: the generator finished in $ms ms"
   if [ -n "$(find "$work/early" "$work/late" -mindepth 1)" ]; then
     echo "FAIL $name: the generator wrote into the early or late directory"; failed=1
   fi
