@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <functional>
@@ -93,6 +94,7 @@ protected:
     void SetUp() override {
         BERTH_REQUIRE_ROOT();
         ASSERT_FALSE(dir_.path().empty());
+        ::chmod(dir_.path().c_str(), 0755);  // traversable by a user namespace's root
         rootfs_ = dir_ / "rootfs";
         ASSERT_TRUE(make_busybox_rootfs(rootfs_));
         out_ = dir_ / "out";
@@ -133,34 +135,43 @@ protected:
 TEST_F(Mounts, AReadOnlyBindIsReadOnlyInTheSourcesSubmountsToo) {
     std::string src = dir_ / "bind-src";
     fs::create_directories(src);
+    ::chmod(src.c_str(), 0777);  // writable for a user namespace's root too (the rw half)
     HostTmpfs sub(src + "/sub");
     ASSERT_TRUE(sub.mounted) << "mount tmpfs on " << sub.path << ": " << strerror(errno);
     write_file(src + "/sub/present", "here\n");
-    std::string toml = declare(name("r"),
-                               "cat /ro/sub/present > /out/read;"
-                               " touch /ro/top-file 2>/out/top-err; echo $? > /out/top;"
-                               " touch /ro/sub/file 2>/out/sub-err; echo $? > /out/sub;"
-                               " touch /rw/sub/rw-file; echo $? > /out/rw",
-                               "",
-                               "[[mount]]\ntype = \"bind\"\nsource = \"" + src +
-                                   "\"\ntarget = \"/ro\"\nread_only = true\n"
-                                   "[[mount]]\ntype = \"bind\"\nsource = \"" + src + "\"\ntarget = \"/rw\"\n");
-    RunResult r = berth_run(toml, 60);
-    BERTH_SKIP_IF_PLACEHOLDER(r);
-    ASSERT_EQ(r.exit_code, 0) << r.out;
-    EXPECT_EQ(out("read"), "here\n");
-    EXPECT_NE(out("top"), "0\n");
-    EXPECT_TRUE(contains(out("top-err"), "Read-only file system")) << out("top-err");
-    EXPECT_NE(out("sub"), "0\n") << "the submount of a read_only bind was writable";
-    EXPECT_TRUE(contains(out("sub-err"), "Read-only file system")) << out("sub-err");
-    EXPECT_FALSE(fs::exists(src + "/sub/file"));
-    // Without read_only the same tree stays writable (the submount included).
-    EXPECT_EQ(out("rw"), "0\n");
-    EXPECT_TRUE(fs::exists(src + "/sub/rw-file"));
+    // Also from inside a user namespace, where the child clones and attaches as the namespace's
+    // root (the source's mounts are locked there).
+    for (const std::string security : {"", "[security]\nuser_namespace = \"pick\"\n"}) {
+        SCOPED_TRACE(security.empty() ? "no user namespace" : "user namespace");
+        for (const char* f : {"read", "top", "top-err", "sub", "sub-err", "rw", "uid_map"}) fs::remove(out_ + "/" + f);
+        fs::remove(src + "/sub/rw-file");
+        std::string toml = declare(name(security.empty() ? "r" : "ru"),
+                                   "cat /ro/sub/present > /out/read; cat /proc/self/uid_map > /out/uid_map;"
+                                   " touch /ro/top-file 2>/out/top-err; echo $? > /out/top;"
+                                   " touch /ro/sub/file 2>/out/sub-err; echo $? > /out/sub;"
+                                   " touch /rw/sub/rw-file; echo $? > /out/rw",
+                                   "",
+                                   "[[mount]]\ntype = \"bind\"\nsource = \"" + src +
+                                       "\"\ntarget = \"/ro\"\nread_only = true\n"
+                                       "[[mount]]\ntype = \"bind\"\nsource = \"" + src + "\"\ntarget = \"/rw\"\n" +
+                                       security);
+        RunResult r = berth_run(toml, 60);
+        BERTH_SKIP_IF_PLACEHOLDER(r);
+        ASSERT_EQ(r.exit_code, 0) << r.out;
+        EXPECT_EQ(contains(out("uid_map"), "4294967295"), security.empty()) << out("uid_map");
+        EXPECT_EQ(out("read"), "here\n");
+        EXPECT_NE(out("top"), "0\n");
+        EXPECT_TRUE(contains(out("top-err"), "Read-only file system")) << out("top-err");
+        EXPECT_NE(out("sub"), "0\n") << "the submount of a read_only bind was writable";
+        EXPECT_TRUE(contains(out("sub-err"), "Read-only file system")) << out("sub-err");
+        EXPECT_FALSE(fs::exists(src + "/sub/file"));
+        // Without read_only the same tree stays writable (the submount included).
+        EXPECT_EQ(out("rw"), "0\n");
+        EXPECT_TRUE(fs::exists(src + "/sub/rw-file"));
+    }
 }
 
-// An image is untrusted: a device node in it (here the null device, and a host block device
-// holding a marker) must not open. berth has no device cgroup (cgroup v2 would need a BPF
+// An image is untrusted: a device node in it (here a copy of the null device) must not open. berth has no device cgroup (cgroup v2 would need a BPF
 // program), so nodev is what stands between an image and the host's disks.
 TEST_F(Mounts, DeviceNodesInTheImageDoNotOpenButTheBoundHostNodesWork) {
     ASSERT_EQ(::mknod((rootfs_ + "/nulldev").c_str(), S_IFCHR | 0666, makedev(1, 3)), 0) << strerror(errno);
@@ -206,6 +217,71 @@ TEST_F(Mounts, NodesMadeWithMknodDoNotOpenInTheRootDevOrAPersistentLayer) {
     ASSERT_EQ(r.exit_code, 0) << r.out;
     EXPECT_NE(out("again"), "0\n") << "a node left in the persistent layer opened";
     EXPECT_TRUE(contains(out("again-err"), "Permission denied")) << out("again-err");
+}
+
+// Image roots from the store: the overlay backend hands out an overlay, the btrfs backend a
+// subvolume snapshot that the child binds (with its submounts) as the root. Both are nodev.
+TEST_F(Mounts, NodesMadeInAnImageRootFromTheStoreDoNotOpenWithEitherBackend) {
+    const std::string tarball = dir_ / "busybox.tar";
+    ASSERT_EQ(0, std::system(("tar -C " + rootfs_ + " -cf " + tarball + " .").c_str()));
+    struct Env {
+        ~Env() {
+            for (const char* e : {"BERTH_STORAGE", "BERTH_STORE_ROOT", "BERTH_STORE_BACKEND", "BERTH_DAEMON_CONFIG"})
+                ::unsetenv(e);
+        }
+    } env;
+    ::setenv("BERTH_STORAGE", "embedded", 1);
+    ::setenv("BERTH_DAEMON_CONFIG", (dir_ / "no-berthd.toml").c_str(), 1);
+    // The btrfs store lives on a loop-mounted image file (mount -o loop: autoclear on unmount).
+    const std::string btrfs_mnt = dir_ / "btrfs";
+    struct Unmount {
+        std::string path;
+        bool mounted = false;
+        ~Unmount() {
+            if (mounted) ::umount2(path.c_str(), MNT_DETACH);
+        }
+    } unmount{btrfs_mnt};
+    bool have_btrfs = std::system("command -v mkfs.btrfs >/dev/null") == 0;
+    if (have_btrfs) {
+        fs::create_directories(btrfs_mnt);
+        std::string img = dir_ / "btrfs.img";
+        ASSERT_EQ(0, std::system(("truncate -s 256M " + img + " && mkfs.btrfs -q " + img + " >/dev/null").c_str()));
+        ASSERT_EQ(0, std::system(("mount -o loop " + img + " " + btrfs_mnt).c_str()));
+        unmount.mounted = true;
+    }
+    const std::string script =
+        "mknod /made c 1 3; echo $? > /out/mknod; cat /made 2>/out/err; echo $? > /out/open;"
+        " awk '$5 == \"/\"' /proc/self/mountinfo > /out/root";
+    int runs = 0;
+    for (const std::string backend : {"overlay", "btrfs"}) {
+        SCOPED_TRACE(backend);
+        if (backend == "btrfs" && !have_btrfs) {
+            ADD_FAILURE() << "mkfs.btrfs missing: the btrfs backend's bind root is not tested";
+            continue;
+        }
+        std::string store = backend == "btrfs" ? btrfs_mnt + "/store" : std::string(dir_ / "store");
+        ::setenv("BERTH_STORE_ROOT", store.c_str(), 1);
+        ::setenv("BERTH_STORE_BACKEND", backend.c_str(), 1);
+        RunResult imported = run_capture({berth_exe(), "image", "import", tarball, "--name", "busybox:mounts"}, 120);
+        ASSERT_EQ(imported.exit_code, 0) << imported.out;
+        for (const char* f : {"mknod", "err", "open", "root"}) fs::remove(out_ + "/" + f);
+        std::string n = name(backend.substr(0, 1) + "i");
+        std::string toml = declare(n, script, "ephemeral = true\n", "[security]\ncapabilities_add = [\"MKNOD\"]\n");
+        // The image instead of the rootfs.
+        std::string text = read_file(toml);
+        text.replace(text.find("rootfs = \"" + rootfs_ + "\""), ("rootfs = \"" + rootfs_ + "\"").size(),
+                     "image = \"busybox:mounts\"");
+        write_file(toml, text);
+        RunResult r = berth_run(toml, 60);
+        BERTH_SKIP_IF_PLACEHOLDER(r);
+        ASSERT_EQ(r.exit_code, 0) << r.out;
+        ++runs;
+        ASSERT_EQ(out("mknod"), "0\n") << "CAP_MKNOD was not granted, nothing tested";
+        EXPECT_NE(out("open"), "0\n") << "a node made in the image root opened";
+        EXPECT_TRUE(contains(out("err"), "Permission denied")) << out("err");
+        EXPECT_TRUE(contains(out("root"), "nodev")) << out("root");
+    }
+    EXPECT_EQ(runs, 2);
 }
 
 // The host resolves `user` from the container's /etc/passwd and /etc/group before the payload
