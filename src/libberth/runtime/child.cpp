@@ -194,15 +194,17 @@ uint64_t mount_attributes(unsigned long ms_flags) {
 int set_tree_attributes(int tree, uint64_t attr, bool recursive) {
     struct mount_attr ma {};
     ma.attr_set = attr;
-    return static_cast<int>(::syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0),
-                                      &ma, sizeof ma));
+    return static_cast<int>(::syscall(SYS_mount_setattr, tree, "",
+                                      AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &ma, sizeof ma));
 }
 
 // Binds `dirfd`/`path` on `target_fd` with `attr` set: the copy is made detached (open_tree),
 // takes its attributes there, and only then is attached, so it is never visible without them.
-int attach_copy(int dirfd, const char* path, unsigned int at_flags, bool recursive, uint64_t attr, int target_fd) {
-    int tree = static_cast<int>(::syscall(SYS_open_tree, dirfd, path,
-                                          OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | at_flags | (recursive ? AT_RECURSIVE : 0)));
+int attach_copy(int dirfd, const char* path, unsigned int at_flags, bool recursive, uint64_t attr,
+                int target_fd) {
+    int tree = static_cast<int>(
+        ::syscall(SYS_open_tree, dirfd, path,
+                  OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | at_flags | (recursive ? AT_RECURSIVE : 0)));
     if (tree < 0) return -1;
     int rc = attr ? set_tree_attributes(tree, attr, recursive) : 0;
     if (rc == 0)
@@ -390,7 +392,8 @@ int build_root(const ChildConfig& cfg, int idmapped_fd, StepError* err) {
             err->what = "bind root";
             int target = ::open(cfg.root_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
             if (target < 0) return -1;
-            int rc = attach_copy(AT_FDCWD, root.spec.source.c_str(), 0, true, mount_attributes(root.flags), target);
+            int rc = attach_copy(AT_FDCWD, root.spec.source.c_str(), 0, true, mount_attributes(root.flags),
+                                 target);
             int saved = errno;
             ::close(target);
             errno = saved;

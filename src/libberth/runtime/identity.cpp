@@ -28,12 +28,18 @@ std::vector<Entry> parse_colon_file(const std::string& text) {
 
 const char* file_type_name(mode_t mode) {
     switch (mode & S_IFMT) {
-        case S_IFIFO: return "a FIFO";
-        case S_IFSOCK: return "a socket";
-        case S_IFCHR: return "a character device";
-        case S_IFBLK: return "a block device";
-        case S_IFDIR: return "a directory";
-        default: return "not a regular file";
+        case S_IFIFO:
+            return "a FIFO";
+        case S_IFSOCK:
+            return "a socket";
+        case S_IFCHR:
+            return "a character device";
+        case S_IFBLK:
+            return "a block device";
+        case S_IFDIR:
+            return "a directory";
+        default:
+            return "not a regular file";
     }
 }
 

@@ -14,9 +14,9 @@ namespace berth::runtime {
 // read-only: reading them is the leak.
 const std::vector<std::string>& masked_paths() {
     static const std::vector<std::string> paths = {
-        "/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys",
-        "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
-        "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap",
+        "/proc/asound",      "/proc/acpi",          "/proc/interrupts", "/proc/kcore",
+        "/proc/keys",        "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
+        "/proc/sched_debug", "/proc/scsi",          "/sys/firmware",    "/sys/devices/virtual/powercap",
     };
     return paths;
 }
@@ -139,7 +139,8 @@ Result<MountPlan> plan_mounts(const MountInputs& in) {
     // namespace, and binding is the same everywhere). The tmpfs itself is nodev: every node that
     // works here is a bind mount of the host's node (which keeps the host /dev's flags), so a
     // node made with mknod (capabilities_add = ["MKNOD"]) in /dev does not open either ---
-    ops.push_back(fs("tmpfs", "tmpfs", "/dev", MS_NOSUID | MS_NODEV | MS_STRICTATIME, "mode=755,size=65536k"));
+    ops.push_back(
+        fs("tmpfs", "tmpfs", "/dev", MS_NOSUID | MS_NODEV | MS_STRICTATIME, "mode=755,size=65536k"));
     for (const char* node : {"null", "zero", "full", "random", "urandom", "tty"}) {
         std::string p = std::string("/dev/") + node;
         ops.push_back(bind_host(p, p, false, false, false));

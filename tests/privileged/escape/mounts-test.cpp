@@ -110,17 +110,18 @@ protected:
     std::string name(const std::string& tag) const { return "mnt" + tag + std::to_string(getpid()); }
 
     // Writes NAME.toml running `script` with /bin/sh, /out bound to out_; returns its path.
-    std::string declare(const std::string& n, const std::string& script, const std::string& container_extra = "",
-                        const std::string& tables = "") {
+    std::string declare(const std::string& n, const std::string& script,
+                        const std::string& container_extra = "", const std::string& tables = "") {
         std::string path = dir_ / (n + ".toml");
         std::string quoted;
         for (char c : script) {
             if (c == '"' || c == '\\') quoted += '\\';
             quoted += c;
         }
-        write_file(path, "[container]\nrootfs = \"" + rootfs_ + "\"\ncommand = [\"/bin/sh\", \"-c\", \"" + quoted +
-                             "\"]\n" + container_extra + "\n[[mount]]\ntype = \"bind\"\nsource = \"" + out_ +
-                             "\"\ntarget = \"/out\"\n" + tables);
+        write_file(path, "[container]\nrootfs = \"" + rootfs_ + "\"\ncommand = [\"/bin/sh\", \"-c\", \"" +
+                             quoted + "\"]\n" + container_extra +
+                             "\n[[mount]]\ntype = \"bind\"\nsource = \"" + out_ + "\"\ntarget = \"/out\"\n" +
+                             tables);
         return path;
     }
 
@@ -143,7 +144,8 @@ TEST_F(Mounts, AReadOnlyBindIsReadOnlyInTheSourcesSubmountsToo) {
     // root (the source's mounts are locked there).
     for (const std::string security : {"", "[security]\nuser_namespace = \"pick\"\n"}) {
         SCOPED_TRACE(security.empty() ? "no user namespace" : "user namespace");
-        for (const char* f : {"read", "top", "top-err", "sub", "sub-err", "rw", "uid_map"}) fs::remove(out_ + "/" + f);
+        for (const char* f : {"read", "top", "top-err", "sub", "sub-err", "rw", "uid_map"})
+            fs::remove(out_ + "/" + f);
         fs::remove(src + "/sub/rw-file");
         std::string toml = declare(name(security.empty() ? "r" : "ru"),
                                    "cat /ro/sub/present > /out/read; cat /proc/self/uid_map > /out/uid_map;"
@@ -153,8 +155,8 @@ TEST_F(Mounts, AReadOnlyBindIsReadOnlyInTheSourcesSubmountsToo) {
                                    "",
                                    "[[mount]]\ntype = \"bind\"\nsource = \"" + src +
                                        "\"\ntarget = \"/ro\"\nread_only = true\n"
-                                       "[[mount]]\ntype = \"bind\"\nsource = \"" + src + "\"\ntarget = \"/rw\"\n" +
-                                       security);
+                                       "[[mount]]\ntype = \"bind\"\nsource = \"" +
+                                       src + "\"\ntarget = \"/rw\"\n" + security);
         RunResult r = berth_run(toml, 60);
         BERTH_SKIP_IF_PLACEHOLDER(r);
         ASSERT_EQ(r.exit_code, 0) << r.out;
@@ -171,11 +173,13 @@ TEST_F(Mounts, AReadOnlyBindIsReadOnlyInTheSourcesSubmountsToo) {
     }
 }
 
-// An image is untrusted: a device node in it (here a copy of the null device) must not open. berth has no device cgroup (cgroup v2 would need a BPF
-// program), so nodev is what stands between an image and the host's disks.
+// An image is untrusted: a device node in it (here a copy of the null device) must not open. berth has no
+// device cgroup (cgroup v2 would need a BPF program), so nodev is what stands between an image and the host's
+// disks.
 TEST_F(Mounts, DeviceNodesInTheImageDoNotOpenButTheBoundHostNodesWork) {
     ASSERT_EQ(::mknod((rootfs_ + "/nulldev").c_str(), S_IFCHR | 0666, makedev(1, 3)), 0) << strerror(errno);
-    ASSERT_EQ(::mknod((rootfs_ + "/dev/image-null").c_str(), S_IFCHR | 0666, makedev(1, 3)), 0) << strerror(errno);
+    ASSERT_EQ(::mknod((rootfs_ + "/dev/image-null").c_str(), S_IFCHR | 0666, makedev(1, 3)), 0)
+        << strerror(errno);
     std::string toml = declare(name("d"),
                                "cat /nulldev 2>/out/root-err; echo $? > /out/root;"
                                " echo x > /dev/null; echo $? > /out/devnull;"
@@ -201,8 +205,8 @@ TEST_F(Mounts, NodesMadeWithMknodDoNotOpenInTheRootDevOrAPersistentLayer) {
         " mknod /made c 1 3; echo $? > /out/mknod; cat /made 2>/out/root-err; echo $? > /out/root;"
         " mknod /dev/made c 1 3; cat /dev/made 2>/out/dev-err; echo $? > /out/dev;"
         " mknod /tmp/made c 1 3; cat /tmp/made 2>/dev/null; echo $? > /out/tmp";
-    std::string toml = declare(name("k"), script, "ephemeral = false\n",
-                               "[security]\ncapabilities_add = [\"MKNOD\"]\n");
+    std::string toml =
+        declare(name("k"), script, "ephemeral = false\n", "[security]\ncapabilities_add = [\"MKNOD\"]\n");
     RunResult r = berth_run(toml, 60);
     BERTH_SKIP_IF_PLACEHOLDER(r);
     ASSERT_EQ(r.exit_code, 0) << r.out;
@@ -226,7 +230,8 @@ TEST_F(Mounts, NodesMadeInAnImageRootFromTheStoreDoNotOpenWithEitherBackend) {
     ASSERT_EQ(0, std::system(("tar -C " + rootfs_ + " -cf " + tarball + " .").c_str()));
     struct Env {
         ~Env() {
-            for (const char* e : {"BERTH_STORAGE", "BERTH_STORE_ROOT", "BERTH_STORE_BACKEND", "BERTH_DAEMON_CONFIG"})
+            for (const char* e :
+                 {"BERTH_STORAGE", "BERTH_STORE_ROOT", "BERTH_STORE_BACKEND", "BERTH_DAEMON_CONFIG"})
                 ::unsetenv(e);
         }
     } env;
@@ -245,7 +250,8 @@ TEST_F(Mounts, NodesMadeInAnImageRootFromTheStoreDoNotOpenWithEitherBackend) {
     if (have_btrfs) {
         fs::create_directories(btrfs_mnt);
         std::string img = dir_ / "btrfs.img";
-        ASSERT_EQ(0, std::system(("truncate -s 256M " + img + " && mkfs.btrfs -q " + img + " >/dev/null").c_str()));
+        ASSERT_EQ(
+            0, std::system(("truncate -s 256M " + img + " && mkfs.btrfs -q " + img + " >/dev/null").c_str()));
         ASSERT_EQ(0, std::system(("mount -o loop " + img + " " + btrfs_mnt).c_str()));
         unmount.mounted = true;
     }
@@ -262,11 +268,13 @@ TEST_F(Mounts, NodesMadeInAnImageRootFromTheStoreDoNotOpenWithEitherBackend) {
         std::string store = backend == "btrfs" ? btrfs_mnt + "/store" : std::string(dir_ / "store");
         ::setenv("BERTH_STORE_ROOT", store.c_str(), 1);
         ::setenv("BERTH_STORE_BACKEND", backend.c_str(), 1);
-        RunResult imported = run_capture({berth_exe(), "image", "import", tarball, "--name", "busybox:mounts"}, 120);
+        RunResult imported =
+            run_capture({berth_exe(), "image", "import", tarball, "--name", "busybox:mounts"}, 120);
         ASSERT_EQ(imported.exit_code, 0) << imported.out;
         for (const char* f : {"mknod", "err", "open", "root"}) fs::remove(out_ + "/" + f);
         std::string n = name(backend.substr(0, 1) + "i");
-        std::string toml = declare(n, script, "ephemeral = true\n", "[security]\ncapabilities_add = [\"MKNOD\"]\n");
+        std::string toml =
+            declare(n, script, "ephemeral = true\n", "[security]\ncapabilities_add = [\"MKNOD\"]\n");
         // The image instead of the rootfs.
         std::string text = read_file(toml);
         text.replace(text.find("rootfs = \"" + rootfs_ + "\""), ("rootfs = \"" + rootfs_ + "\"").size(),
@@ -295,7 +303,8 @@ TEST_F(Mounts, AFifoOrDeviceAtEtcPasswdOrGroupFailsBerthRunAtOnceNamingTheFile) 
     const std::vector<Case> cases = {
         {"/etc/passwd", "is a FIFO", [](const std::string& p) { ASSERT_EQ(::mkfifo(p.c_str(), 0644), 0); }},
         {"/etc/group", "is a FIFO", [](const std::string& p) { ASSERT_EQ(::mkfifo(p.c_str(), 0644), 0); }},
-        {"/etc/group", "is a character device", [](const std::string& p) { fs::create_symlink("/dev/zero", p); }},
+        {"/etc/group", "is a character device",
+         [](const std::string& p) { fs::create_symlink("/dev/zero", p); }},
         {"/etc/passwd", "is a directory", [](const std::string& p) { fs::create_directory(p); }},
     };
     int i = 0;
@@ -305,13 +314,15 @@ TEST_F(Mounts, AFifoOrDeviceAtEtcPasswdOrGroupFailsBerthRunAtOnceNamingTheFile) 
         std::string saved = read_file(path);
         fs::remove(path);
         c.make(path);
-        std::string toml = declare(name("f" + std::to_string(i++)), "echo ran > /out/ran", "user = \"app\"\n");
+        std::string toml =
+            declare(name("f" + std::to_string(i++)), "echo ran > /out/ran", "user = \"app\"\n");
         auto start = std::chrono::steady_clock::now();
         RunResult r = berth_run(toml, 20);
         auto took = std::chrono::steady_clock::now() - start;
         BERTH_SKIP_IF_PLACEHOLDER(r);
         // Fatal: a run that hung would make the next case wait as long again.
-        ASSERT_FALSE(contains(r.out, "killed after timeout")) << "berth run hung on " << c.file << ":\n" << r.out;
+        ASSERT_FALSE(contains(r.out, "killed after timeout")) << "berth run hung on " << c.file << ":\n"
+                                                              << r.out;
         EXPECT_NE(r.exit_code, 0) << r.out;
         EXPECT_TRUE(contains(r.out, std::string("container's '") + c.file + "' " + c.expect)) << r.out;
         EXPECT_LT(took, std::chrono::seconds(10));
@@ -340,9 +351,10 @@ TEST_F(Mounts, ASymlinkAtEtcPasswdNeverReadsAHostFile) {
 // (or /dev/zero) put there while it runs must make `berth exec` fail at once, not hang.
 TEST_F(Mounts, BerthExecUserFailsAtOnceWhenThePayloadPutsAFifoOrDeviceAtEtcPasswd) {
     std::string n = name("x");
-    std::string toml = declare(n,
-                               "rm /etc/passwd && mkfifo /etc/passwd && ln -sf /dev/zero /etc/group &&"
-                               " echo ready > /out/ready; trap 'exit 0' TERM; while true; do sleep 0.1; done");
+    std::string toml =
+        declare(n,
+                "rm /etc/passwd && mkfifo /etc/passwd && ln -sf /dev/zero /etc/group &&"
+                " echo ready > /out/ready; trap 'exit 0' TERM; while true; do sleep 0.1; done");
     Background run(toml, dir_ / "run.log");
     ASSERT_TRUE(wait_for_file(out_ + "/ready", 30)) << read_file(dir_ / "run.log");
     auto start = std::chrono::steady_clock::now();
@@ -362,15 +374,16 @@ TEST_F(Mounts, BerthExecUserFailsAtOnceWhenThePayloadPutsAFifoOrDeviceAtEtcPassw
 // a mount of ours; the read-only ones are read-only mounts. Paths this kernel lacks are skipped.
 TEST_F(Mounts, DockersMaskedAndReadOnlyPathsAreMaskedAndReadOnlyInside) {
     const std::vector<std::string> masked = {
-        "/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
-        "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
-        "/sys/devices/virtual/powercap"};
+        "/proc/asound",      "/proc/acpi",          "/proc/interrupts", "/proc/kcore",
+        "/proc/keys",        "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
+        "/proc/sched_debug", "/proc/scsi",          "/sys/firmware",    "/sys/devices/virtual/powercap"};
     const std::vector<std::string> read_only = {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
                                                 "/proc/sysrq-trigger"};
     std::string list;
     for (const auto& p : masked) list += " " + p;
-    std::string toml = declare(name("m"),
-                               "for p in" + list + "; do if [ -d $p ]; then echo $p $(ls -A $p | wc -l);"
+    std::string toml =
+        declare(name("m"), "for p in" + list +
+                               "; do if [ -d $p ]; then echo $p $(ls -A $p | wc -l);"
                                " elif [ -e $p ]; then echo $p $(cat $p | wc -c); fi; done > /out/masks;"
                                " cut -d' ' -f5,6 /proc/self/mountinfo > /out/mounts");
     RunResult r = berth_run(toml, 60);
@@ -389,7 +402,8 @@ TEST_F(Mounts, DockersMaskedAndReadOnlyPathsAreMaskedAndReadOnlyInside) {
     for (const auto& p : read_only) {
         if (!fs::exists(p)) continue;
         EXPECT_TRUE(contains(mounts, "\n" + p + " ro,") || contains(mounts, "\n" + p + " ro\n"))
-            << p << " is not a read-only mount inside:\n" << mounts;
+            << p << " is not a read-only mount inside:\n"
+            << mounts;
     }
 }
 

@@ -1,12 +1,12 @@
 // Pure logic of the runtime: capability sets, seccomp profiles, identity, environment, the mount
 // plan, cgroup writes, user-namespace ranges, generated /etc files, runtime state.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <linux/capability.h>
 #include <signal.h>
-#include <fcntl.h>
 #include <sys/mount.h>
-#include <sys/stat.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -16,7 +16,6 @@
 
 #include "basic/fs-util.h"
 #include "basic/unique.h"
-#include "test-util.h"
 #include "runtime/capabilities.h"
 #include "runtime/cgroup.h"
 #include "runtime/environment.h"
@@ -27,6 +26,7 @@
 #include "runtime/seccomp-profile.h"
 #include "runtime/state.h"
 #include "runtime/user-namespace.h"
+#include "test-util.h"
 
 namespace berth::runtime {
 namespace {
@@ -319,7 +319,8 @@ TEST(Identity, ContainerFilesThatAreNotRegularFilesAreRefusedAndSymlinksStayInsi
     ASSERT_TRUE(mkdir_p(root + "/etc/group"));
     auto directory = read_container_file(root_fd.get(), "/etc/group");
     ASSERT_FALSE(directory);
-    EXPECT_NE(directory.error().message.find("is a directory"), std::string::npos) << directory.error().what();
+    EXPECT_NE(directory.error().message.find("is a directory"), std::string::npos)
+        << directory.error().what();
     ASSERT_EQ(::rmdir((root + "/etc/group").c_str()), 0);
 
     // A symlink to a device resolves inside the tree; here the tree's /dev/zero is a FIFO too
@@ -429,9 +430,9 @@ TEST(MountPlan, MasksAndReadOnlyPathsComeLastAfterUserMounts) {
 // Docker's lists (moby oci/defaults.go): masked, and read-only.
 TEST(MountPlan, MaskedAndReadOnlyPathsAreDockersAndEveryOneIsPlanned) {
     const std::vector<std::string> docker_masked = {
-        "/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
-        "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
-        "/sys/devices/virtual/powercap"};
+        "/proc/asound",      "/proc/acpi",          "/proc/interrupts", "/proc/kcore",
+        "/proc/keys",        "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
+        "/proc/sched_debug", "/proc/scsi",          "/sys/firmware",    "/sys/devices/virtual/powercap"};
     const std::vector<std::string> docker_read_only = {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
                                                        "/proc/sysrq-trigger"};
     EXPECT_EQ(masked_paths(), docker_masked);
@@ -468,7 +469,8 @@ TEST(MountPlan, TheRootDevAndVolumesAreNodevAndReadOnlyBindsAreRecursive) {
     bind.source = "/srv/data";
     in.volumes["cache"] = bind;
     auto find = [](const MountPlan& plan, const std::string& target) {
-        return *std::find_if(plan.ops.begin(), plan.ops.end(), [&](const MountOp& o) { return o.target == target; });
+        return *std::find_if(plan.ops.begin(), plan.ops.end(),
+                             [&](const MountOp& o) { return o.target == target; });
     };
     auto overlay = plan_mounts(in);
     ASSERT_TRUE(overlay) << overlay.error().what();
