@@ -178,15 +178,40 @@ unsigned long preserved_flags(const char* path) {
     return f;
 }
 
-// Re-resolves `target` (now the top mount) and makes it read-only.
-int remount_read_only(int root_fd, const char* target) {
-    int fd = open_in_root(root_fd, target, O_PATH);
-    if (fd < 0) return -1;
-    char p[64];
-    fd_path(p, sizeof p, fd);
-    int rc = ::mount(nullptr, p, nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | preserved_flags(p), nullptr);
+// MS_RDONLY/MS_NOSUID/MS_NODEV/MS_NOEXEC as mount_setattr(2) attributes.
+uint64_t mount_attributes(unsigned long ms_flags) {
+    uint64_t attr = 0;
+    if (ms_flags & MS_RDONLY) attr |= MOUNT_ATTR_RDONLY;
+    if (ms_flags & MS_NOSUID) attr |= MOUNT_ATTR_NOSUID;
+    if (ms_flags & MS_NODEV) attr |= MOUNT_ATTR_NODEV;
+    if (ms_flags & MS_NOEXEC) attr |= MOUNT_ATTR_NOEXEC;
+    return attr;
+}
+
+// Sets `attr` on the mount at `tree` (the root of a mount, attached or detached) and, when
+// `recursive`, on every mount below it: a read-only bind whose source has a submount is
+// read-only in the submount too, which MS_REMOUNT|MS_BIND|MS_RDONLY (the top mount only) is not.
+int set_tree_attributes(int tree, uint64_t attr, bool recursive) {
+    struct mount_attr ma {};
+    ma.attr_set = attr;
+    return static_cast<int>(::syscall(SYS_mount_setattr, tree, "",
+                                      AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &ma, sizeof ma));
+}
+
+// Binds `dirfd`/`path` on `target_fd` with `attr` set: the copy is made detached (open_tree),
+// takes its attributes there, and only then is attached, so it is never visible without them.
+int attach_copy(int dirfd, const char* path, unsigned int at_flags, bool recursive, uint64_t attr,
+                int target_fd) {
+    int tree = static_cast<int>(
+        ::syscall(SYS_open_tree, dirfd, path,
+                  OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | at_flags | (recursive ? AT_RECURSIVE : 0)));
+    if (tree < 0) return -1;
+    int rc = attr ? set_tree_attributes(tree, attr, recursive) : 0;
+    if (rc == 0)
+        rc = static_cast<int>(::syscall(SYS_move_mount, tree, "", target_fd, "",
+                                        MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH));
     int saved = errno;
-    ::close(fd);
+    ::close(tree);
     errno = saved;
     return rc;
 }
@@ -225,47 +250,48 @@ int apply_op(int root_fd, const MountOp& op, StepError* err) {
         case MountOp::Kind::BindHost: {
             err->what = "bind mount";
             err->path = op.target.c_str();
+            const uint64_t attr = (op.read_only ? MOUNT_ATTR_RDONLY : 0) | (op.nodev ? MOUNT_ATTR_NODEV : 0);
             int fd = ensure_in_root(root_fd, op.target.c_str(), op.target_is_dir);
             if (fd < 0) return -1;
             fd_path(p, sizeof p, fd);
+            int rc;
             if (op.tree_fd >= 0) {
                 // A volume (a directory tree) goes on a directory only.
                 struct stat st {};
-                int failed = ::fstat(fd, &st);
-                if (failed == 0 && !S_ISDIR(st.st_mode)) {
+                rc = ::fstat(fd, &st);
+                if (rc == 0 && !S_ISDIR(st.st_mode)) {
                     err->what = "mount a volume on the non-directory";
                     errno = ENOTDIR;
-                    failed = -1;
-                } else if (failed == 0 && op.take_owner) {
+                    rc = -1;
+                } else if (rc == 0 && op.take_owner) {
                     // Inside the container's user namespace (if any): ids as the image shows them.
+                    // Before the attributes: a read-only tree could not take them.
                     err->what = "give the new volume the owner and mode of";
                     char tree[64];
                     fd_path(tree, sizeof tree, op.tree_fd);
                     if (::fchownat(op.tree_fd, "", st.st_uid, st.st_gid, AT_EMPTY_PATH) < 0 ||
                         ::chmod(tree, st.st_mode & 07777) < 0)
-                        failed = -1;
+                        rc = -1;
                 }
-                if (failed < 0) {
-                    int saved = errno;
-                    ::close(fd);
-                    errno = saved;
-                    return -1;
+                if (rc == 0 && attr) {
+                    err->what = op.read_only ? "bind mount read-only" : "bind mount";
+                    rc = set_tree_attributes(op.tree_fd, attr, op.recursive);
                 }
-                err->what = "bind mount";
+                if (rc == 0) {
+                    err->what = "bind mount";
+                    rc = static_cast<int>(::syscall(SYS_move_mount, op.tree_fd, "", fd, "",
+                                                    MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH));
+                }
+            } else if (attr) {
+                err->what = op.read_only ? "bind mount read-only" : "bind mount";
+                rc = attach_copy(AT_FDCWD, op.source.c_str(), 0, op.recursive, attr, fd);
+            } else {
+                rc = ::mount(op.source.c_str(), p, nullptr, MS_BIND | (op.recursive ? MS_REC : 0), nullptr);
             }
-            int rc = op.tree_fd >= 0
-                         ? static_cast<int>(::syscall(SYS_move_mount, op.tree_fd, "", fd, "",
-                                                      MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH))
-                         : ::mount(op.source.c_str(), p, nullptr, MS_BIND | (op.recursive ? MS_REC : 0), nullptr);
             int saved = errno;
             ::close(fd);
             errno = saved;
-            if (rc < 0) return -1;
-            if (op.read_only) {
-                err->what = "make read-only";
-                return remount_read_only(root_fd, op.target.c_str());
-            }
-            return 0;
+            return rc;
         }
         case MountOp::Kind::Symlink: {
             err->what = "symlink";
@@ -307,13 +333,12 @@ int apply_op(int root_fd, const MountOp& op, StepError* err) {
             err->what = "make read-only";
             int fd = open_in_root(root_fd, op.target.c_str(), O_PATH);
             if (fd < 0) return errno == ENOENT ? 0 : -1;
-            fd_path(p, sizeof p, fd);
-            int rc = ::mount(p, p, nullptr, MS_BIND | MS_REC, nullptr);
+            // A read-only copy of the tree at the target, stacked on it.
+            int rc = attach_copy(fd, "", AT_EMPTY_PATH, true, MOUNT_ATTR_RDONLY, fd);
             int saved = errno;
             ::close(fd);
             errno = saved;
-            if (rc < 0) return -1;
-            return remount_read_only(root_fd, op.target.c_str());
+            return rc;
         }
     }
     errno = EINVAL;
@@ -359,16 +384,25 @@ int build_root(const ChildConfig& cfg, int idmapped_fd, StepError* err) {
             }
             err->what = "mount overlay root";
             err->path = root.spec.lowerdirs[0].c_str();
-            if (::mount("overlay", cfg.root_dir, "overlay", 0, options) < 0) return -1;
+            if (::mount("overlay", cfg.root_dir, "overlay", root.flags, options) < 0) return -1;
             break;
         }
-        case store::MountSpec::Kind::Bind:
+        case store::MountSpec::Kind::Bind: {
+            // The flags (nodev) hold for the whole tree: a bind would copy the source's own.
             err->what = "bind root";
-            if (::mount(root.spec.source.c_str(), cfg.root_dir, nullptr, MS_BIND | MS_REC, nullptr) < 0) return -1;
+            int target = ::open(cfg.root_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+            if (target < 0) return -1;
+            int rc = attach_copy(AT_FDCWD, root.spec.source.c_str(), 0, true, mount_attributes(root.flags),
+                                 target);
+            int saved = errno;
+            ::close(target);
+            errno = saved;
+            if (rc < 0) return -1;
             break;
+        }
         case store::MountSpec::Kind::Block:
             err->what = "mount root device";
-            if (::mount(root.spec.source.c_str(), cfg.root_dir, root.spec.fstype.c_str(), 0,
+            if (::mount(root.spec.source.c_str(), cfg.root_dir, root.spec.fstype.c_str(), root.flags,
                         root.spec.options.empty() ? nullptr : root.spec.options.c_str()) < 0)
                 return -1;
             break;

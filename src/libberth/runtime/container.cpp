@@ -136,25 +136,6 @@ Error died_early(ChildProcess& child) {
     return Error{EIO, "container setup process exited unexpectedly"};
 }
 
-Result<std::string> read_in_container(int root_fd, const std::string& path) {
-    auto fd = open_in_root(root_fd, path, O_RDONLY);
-    if (!fd) {
-        if (fd.error().code == ENOENT) return std::string();
-        return fail(fd.error());
-    }
-    std::string out;
-    char buf[8192];
-    for (;;) {
-        ssize_t n = ::read(fd->get(), buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return fail_errno("read container's '{}'", path);
-        if (n == 0) break;
-        out.append(buf, static_cast<size_t>(n));
-        if (out.size() > (16u << 20)) return fail(EFBIG, "container's '{}' is too large", path);
-    }
-    return out;
-}
-
 // A detached copy (open_tree) of the mount tree at `path`.
 Result<UniqueFd> open_detached_tree(const std::string& path) {
     UniqueFd tree(static_cast<int>(::syscall(SYS_open_tree, AT_FDCWD, path.c_str(),
@@ -586,8 +567,8 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
     // --- identity from the container's own files ---
     UniqueFd croot(::open(fmt::format("/proc/{}/root", child.pid()).c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (!croot) return fail_errno("open the container's root");
-    std::string passwd = BERTH_TRY(read_in_container(croot.get(), "/etc/passwd"));
-    std::string group = BERTH_TRY(read_in_container(croot.get(), "/etc/group"));
+    std::string passwd = BERTH_TRY_CTX(read_container_file(croot.get(), "/etc/passwd"), "user");
+    std::string group = BERTH_TRY_CTX(read_container_file(croot.get(), "/etc/group"), "user");
     std::string user = decl.user.user.empty() && decl.user.group.empty() ? image.user : user_spec_string(decl.user);
     Identity id = BERTH_TRY_CTX(resolve_identity(user, decl.supplementary_groups, passwd, group), "user");
 

@@ -60,12 +60,9 @@ Result<int> exec_impl(const std::string& name, const ExecOptions& opt) {
     if (!opt.user.empty()) {
         UniqueFd croot(::open(fmt::format("/proc/{}/root", st.pid).c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
         if (!croot) return fail_errno("open the container's root");
-        auto read_in = [&](const char* p) -> std::string {
-            auto fd = open_in_root(croot.get(), p, O_RDONLY);
-            if (!fd) return {};
-            return read_file(fd_path(fd->get())).value_or("");
-        };
-        Identity id = BERTH_TRY_CTX(resolve_identity(opt.user, {}, read_in("/etc/passwd"), read_in("/etc/group")), "user");
+        std::string passwd = BERTH_TRY_CTX(read_container_file(croot.get(), "/etc/passwd"), "user");
+        std::string group = BERTH_TRY_CTX(read_container_file(croot.get(), "/etc/group"), "user");
+        Identity id = BERTH_TRY_CTX(resolve_identity(opt.user, {}, passwd, group), "user");
         lh.uid = id.uid;
         lh.gid = id.gid;
         groups = id.groups;

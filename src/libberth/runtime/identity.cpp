@@ -1,7 +1,12 @@
 #include "runtime/identity.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 
+#include "basic/fs-util.h"
 #include "basic/string-util.h"
 
 namespace berth::runtime {
@@ -21,7 +26,52 @@ std::vector<Entry> parse_colon_file(const std::string& text) {
     return out;
 }
 
+const char* file_type_name(mode_t mode) {
+    switch (mode & S_IFMT) {
+        case S_IFIFO:
+            return "a FIFO";
+        case S_IFSOCK:
+            return "a socket";
+        case S_IFCHR:
+            return "a character device";
+        case S_IFBLK:
+            return "a block device";
+        case S_IFDIR:
+            return "a directory";
+        default:
+            return "not a regular file";
+    }
+}
+
 }  // namespace
+
+Result<std::string> read_container_file(int root_fd, const std::string& path) {
+    constexpr size_t kLimit = 16u << 20;
+    auto node = open_in_root(root_fd, path, O_PATH);
+    if (!node) {
+        if (node.error().code == ENOENT) return std::string();
+        return fail(node.error().wrap("container's file"));
+    }
+    struct stat st {};
+    if (::fstat(node->get(), &st) < 0) return fail_errno("stat container's '{}'", path);
+    if (!S_ISREG(st.st_mode))
+        return fail(EINVAL, "container's '{}' is {}, not a regular file", path, file_type_name(st.st_mode));
+    // Reopen the very inode just checked (an O_PATH fd pins it; the path may change meanwhile).
+    UniqueFd fd(::open(fd_path(node->get()).c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
+    if (!fd) return fail_errno("open container's '{}'", path);
+    if (static_cast<uint64_t>(st.st_size) > kLimit) return fail(EFBIG, "container's '{}' is too large", path);
+    std::string out;
+    char buf[8192];
+    for (;;) {
+        ssize_t n = ::read(fd.get(), buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return fail_errno("read container's '{}'", path);
+        if (n == 0) break;
+        out.append(buf, static_cast<size_t>(n));
+        if (out.size() > kLimit) return fail(EFBIG, "container's '{}' is too large", path);
+    }
+    return out;
+}
 
 std::string user_spec_string(const config::UserSpec& spec) {
     if (spec.group.empty()) return spec.user;

@@ -26,6 +26,17 @@ struct Identity {
 Result<Identity> resolve_identity(const std::string& user, const std::vector<std::string>& extra_groups,
                                   const std::string& passwd_text, const std::string& group_text);
 
+// Reads `path` (e.g. "/etc/passwd") of the container's tree from the host, for
+// resolve_identity. The tree is the container's: anything may be there, put by the image or by
+// the running payload (`berth exec --user`). So the path is resolved inside `root_fd`
+// (openat2 RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS: no symlink leads to a host file), the node is
+// looked at through O_PATH before anything opens it (a device node is never opened, not even
+// for a moment), only a regular file is read, and the read is non-blocking and at most 16 MiB.
+// A FIFO, socket, device or directory there is an error naming the path, so `berth run` and
+// `berth exec --user` fail at once instead of hanging on a FIFO or reading /dev/zero forever.
+// A missing file reads as empty (a numeric user needs no passwd).
+Result<std::string> read_container_file(int root_fd, const std::string& path);
+
 // config::UserSpec -> "user[:group]".
 std::string user_spec_string(const config::UserSpec& spec);
 

@@ -8,18 +8,22 @@
 
 namespace berth::runtime {
 
+// Docker's lists (moby oci/defaults.go, as `docker inspect` shows them in HostConfig.MaskedPaths
+// and ReadonlyPaths): files that leak host hardware, timing or key state are masked, the kernel's
+// tunables stay visible but read-only. /proc/asound and /proc/interrupts are masked, not merely
+// read-only: reading them is the leak.
 const std::vector<std::string>& masked_paths() {
     static const std::vector<std::string> paths = {
-        "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
-        "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
-        "/sys/firmware", "/sys/devices/virtual/powercap",
+        "/proc/asound",      "/proc/acpi",          "/proc/interrupts", "/proc/kcore",
+        "/proc/keys",        "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
+        "/proc/sched_debug", "/proc/scsi",          "/sys/firmware",    "/sys/devices/virtual/powercap",
     };
     return paths;
 }
 
 const std::vector<std::string>& read_only_paths() {
     static const std::vector<std::string> paths = {
-        "/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
+        "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
     };
     return paths;
 }
@@ -95,6 +99,10 @@ Result<MountPlan> plan_mounts(const MountInputs& in) {
     plan.root.spec = in.root;
     plan.root.upper_on_stage = in.upper_on_stage;
     plan.root.read_only = decl.read_only || in.root.read_only;
+    // A device node in an image (or one made later in a persistent writable layer) must not open:
+    // the image is untrusted, and cgroup v2 has no device list here to stop it. /dev is a
+    // separate tmpfs below.
+    plan.root.flags = MS_NODEV;
     if (in.root.kind == store::MountSpec::Kind::Overlay) {
         if (in.root.lowerdirs.empty()) return fail(EINVAL, "overlay root without lower layers");
         for (const auto& l : in.root.lowerdirs) {
@@ -128,8 +136,11 @@ Result<MountPlan> plan_mounts(const MountInputs& in) {
     ops.push_back(fs("proc", "proc", "/proc", nosuid_nodev_noexec, ""));
 
     // --- /dev: a tmpfs with the safe nodes bound from the host (mknod is impossible in a user
-    // namespace, and binding is the same everywhere) ---
-    ops.push_back(fs("tmpfs", "tmpfs", "/dev", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k"));
+    // namespace, and binding is the same everywhere). The tmpfs itself is nodev: every node that
+    // works here is a bind mount of the host's node (which keeps the host /dev's flags), so a
+    // node made with mknod (capabilities_add = ["MKNOD"]) in /dev does not open either ---
+    ops.push_back(
+        fs("tmpfs", "tmpfs", "/dev", MS_NOSUID | MS_NODEV | MS_STRICTATIME, "mode=755,size=65536k"));
     for (const char* node : {"null", "zero", "full", "random", "urandom", "tty"}) {
         std::string p = std::string("/dev/") + node;
         ops.push_back(bind_host(p, p, false, false, false));
@@ -199,6 +210,9 @@ Result<MountPlan> plan_mounts(const MountInputs& in) {
                             return fail(ENOENT, "volume '{}': '{}' is not a directory", m.source, v.source);
                         ops.push_back(bind_host(v.source, target, true, read_only, true));
                         ops.back().detached = true;
+                        // Container data, like a block volume's (MS_NODEV above): a node that
+                        // one container made there does not open in the next.
+                        ops.back().nodev = true;
                         ops.back().take_owner = in.new_volumes.count(m.source) > 0;
                         break;
                     case store::MountSpec::Kind::Block:

@@ -31,7 +31,7 @@ struct MountOp {
         StageFile,  // write `data` into the stage file `source` (host path), bind it on target
         Symlink,    // symlink target -> source
         Mask,       // hide target: /dev/null on a file, read-only empty tmpfs on a directory
-        ReadOnly,   // bind target on itself, read-only
+        ReadOnly,   // bind target on itself, read-only (submounts included)
     };
     Kind kind = Kind::Mount;
     std::string source;
@@ -41,7 +41,11 @@ struct MountOp {
     std::string data;
     bool target_is_dir = true;  // the mount point to create
     bool recursive = false;     // BindHost: MS_REC
-    bool read_only = false;     // BindHost / StageFile: remount read-only afterwards
+    // BindHost / StageFile: read-only, and for a recursive bind every submount too; set on the
+    // detached copy (open_tree + mount_setattr AT_RECURSIVE) before it is attached, so the tree is
+    // never writable in the container, not even for a moment.
+    bool read_only = false;
+    bool nodev = false;         // BindHost: nodev on the whole bound tree (set like read_only)
     bool optional = false;      // failure (e.g. path missing, fs not allowed) is not an error
     // BindHost: the supervisor opens `source` as a detached tree (open_tree) before the clone and
     // idmaps it for a user namespace; the child attaches that tree (tree_fd, inherited) instead
@@ -59,6 +63,7 @@ struct RootPlan {
     store::MountSpec spec;        // Overlay / Bind / Block
     bool upper_on_stage = false;  // Overlay: upper/work on the private tmpfs (ephemeral)
     bool read_only = false;       // remount / read-only at the end
+    unsigned long flags = 0;      // MS_NODEV etc. for the root mount (a bind root: all of its tree)
     std::string overlay_options;  // Overlay: full option string (lowerdir=...)
     // With a user namespace the runtime tries to attach an idmapped copy of the first lower
     // directory at stage/lower; these options use it.
@@ -91,7 +96,7 @@ struct MountInputs {
 
 Result<MountPlan> plan_mounts(const MountInputs& in);
 
-// Docker's masked and read-only /proc and /sys paths.
+// Docker's masked and read-only /proc and /sys paths (a read-only path: its whole tree).
 const std::vector<std::string>& masked_paths();
 const std::vector<std::string>& read_only_paths();
 

@@ -1,10 +1,12 @@
 // Pure logic of the runtime: capability sets, seccomp profiles, identity, environment, the mount
 // plan, cgroup writes, user-namespace ranges, generated /etc files, runtime state.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <linux/capability.h>
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -24,6 +26,7 @@
 #include "runtime/seccomp-profile.h"
 #include "runtime/state.h"
 #include "runtime/user-namespace.h"
+#include "test-util.h"
 
 namespace berth::runtime {
 namespace {
@@ -291,6 +294,58 @@ TEST(Identity, NumericUidsNeedNoPasswdEntryButUnknownNamesFail) {
     EXPECT_FALSE(resolve_identity("app:nogroup", {}, kPasswd, kGroup));
 }
 
+// The host reads the container's /etc/passwd and /etc/group (berth run, berth exec --user): a
+// FIFO there must not block the read, a device must not be opened, a symlink must not lead to a
+// host file. SIGALRM ends the test binary if a read blocks.
+TEST(Identity, ContainerFilesThatAreNotRegularFilesAreRefusedAndSymlinksStayInside) {
+    test::TempDir dir("berth-identity");
+    const std::string root = dir / "root";
+    ASSERT_TRUE(mkdir_p(root + "/etc"));
+    ASSERT_TRUE(write_file(dir / "host-passwd", "hostonly:x:4321:4321::/:/bin/sh\n"));
+    UniqueFd root_fd(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    ASSERT_TRUE(root_fd);
+    ::alarm(20);
+
+    EXPECT_EQ(read_container_file(root_fd.get(), "/etc/passwd").value_or("<error>"), "");  // missing
+    ASSERT_TRUE(write_file(root + "/etc/passwd", kPasswd));
+    EXPECT_EQ(read_container_file(root_fd.get(), "/etc/passwd").value_or("<error>"), kPasswd);
+
+    ASSERT_EQ(::mkfifo((root + "/etc/group").c_str(), 0644), 0);
+    auto fifo = read_container_file(root_fd.get(), "/etc/group");
+    ASSERT_FALSE(fifo);
+    EXPECT_EQ(fifo.error().message, "container's '/etc/group' is a FIFO, not a regular file");
+    ASSERT_EQ(::unlink((root + "/etc/group").c_str()), 0);
+
+    ASSERT_TRUE(mkdir_p(root + "/etc/group"));
+    auto directory = read_container_file(root_fd.get(), "/etc/group");
+    ASSERT_FALSE(directory);
+    EXPECT_NE(directory.error().message.find("is a directory"), std::string::npos)
+        << directory.error().what();
+    ASSERT_EQ(::rmdir((root + "/etc/group").c_str()), 0);
+
+    // A symlink to a device resolves inside the tree; here the tree's /dev/zero is a FIFO too
+    // (mknod needs root; the check is the same for every non-regular file).
+    ASSERT_TRUE(mkdir_p(root + "/dev"));
+    ASSERT_EQ(::mkfifo((root + "/dev/zero").c_str(), 0644), 0);
+    ASSERT_EQ(::symlink("/dev/zero", (root + "/etc/group").c_str()), 0);
+    auto zero = read_container_file(root_fd.get(), "/etc/group");
+    ASSERT_FALSE(zero);
+    EXPECT_NE(zero.error().message.find("is a FIFO"), std::string::npos) << zero.error().what();
+    ASSERT_EQ(::unlink((root + "/etc/group").c_str()), 0);
+
+    // Symlinks to a host file, absolute or climbing out: resolved inside, where nothing is.
+    std::string climb = "../../../../../../../..";
+    for (const std::string& to : {dir / "host-passwd", climb + (dir / "host-passwd"),
+                                  std::string("/proc/self/root") + (dir / "host-passwd")}) {
+        SCOPED_TRACE(to);
+        ASSERT_EQ(::unlink((root + "/etc/passwd").c_str()), 0);
+        ASSERT_EQ(::symlink(to.c_str(), (root + "/etc/passwd").c_str()), 0);
+        auto text = read_container_file(root_fd.get(), "/etc/passwd");
+        EXPECT_EQ(text.value_or(""), "") << "read a host file through the container's symlink";
+    }
+    ::alarm(0);
+}
+
 TEST(Environment, FilesParseWithCommentsQuotesAndLineNumbers) {
     auto env = parse_environment_file("# c\n\nA=1\nexport B=\"two words\"\nC='x'\n", "f.env");
     ASSERT_TRUE(env);
@@ -370,6 +425,78 @@ TEST(MountPlan, MasksAndReadOnlyPathsComeLastAfterUserMounts) {
     EXPECT_GT(sys, data);
     EXPECT_GE(index("/sys/firmware", MountOp::Kind::Mask), 0);
     EXPECT_EQ(ops[0].target, "/proc");
+}
+
+// Docker's lists (moby oci/defaults.go): masked, and read-only.
+TEST(MountPlan, MaskedAndReadOnlyPathsAreDockersAndEveryOneIsPlanned) {
+    const std::vector<std::string> docker_masked = {
+        "/proc/asound",      "/proc/acpi",          "/proc/interrupts", "/proc/kcore",
+        "/proc/keys",        "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
+        "/proc/sched_debug", "/proc/scsi",          "/sys/firmware",    "/sys/devices/virtual/powercap"};
+    const std::vector<std::string> docker_read_only = {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
+                                                       "/proc/sysrq-trigger"};
+    EXPECT_EQ(masked_paths(), docker_masked);
+    EXPECT_EQ(read_only_paths(), docker_read_only);
+    config::Declaration d;
+    auto plan = plan_mounts(inputs(d));
+    ASSERT_TRUE(plan);
+    auto count = [&](const std::string& target, MountOp::Kind kind) {
+        return std::count_if(plan->ops.begin(), plan->ops.end(),
+                             [&](const MountOp& o) { return o.target == target && o.kind == kind; });
+    };
+    for (const auto& p : docker_masked) EXPECT_EQ(count(p, MountOp::Kind::Mask), 1) << p;
+    for (const auto& p : docker_read_only) EXPECT_EQ(count(p, MountOp::Kind::ReadOnly), 1) << p;
+    EXPECT_EQ(count("/proc/asound", MountOp::Kind::ReadOnly), 0);  // masked, not just read-only
+}
+
+// No device node of the image opens (nodev on the root, whatever its kind), nor one made in /dev
+// or left in a volume; the nodes that work are bind mounts of the host's.
+TEST(MountPlan, TheRootDevAndVolumesAreNodevAndReadOnlyBindsAreRecursive) {
+    config::Declaration d;
+    config::Mount ro;
+    ro.source = "/srv/data";
+    ro.target = "/ro";
+    ro.read_only = true;
+    d.mounts.push_back(ro);
+    config::Mount vol;
+    vol.type = config::MountType::Volume;
+    vol.source = "cache";
+    vol.target = "/cache";
+    d.mounts.push_back(vol);
+    auto in = inputs(d);
+    store::MountSpec bind;
+    bind.kind = store::MountSpec::Kind::Bind;
+    bind.source = "/srv/data";
+    in.volumes["cache"] = bind;
+    auto find = [](const MountPlan& plan, const std::string& target) {
+        return *std::find_if(plan.ops.begin(), plan.ops.end(),
+                             [&](const MountOp& o) { return o.target == target; });
+    };
+    auto overlay = plan_mounts(in);
+    ASSERT_TRUE(overlay) << overlay.error().what();
+    EXPECT_TRUE(overlay->root.flags & MS_NODEV);
+    MountOp dev = find(*overlay, "/dev");
+    EXPECT_EQ(dev.fstype, "tmpfs");
+    EXPECT_TRUE(dev.flags & MS_NODEV);
+    EXPECT_EQ(find(*overlay, "/dev/null").kind, MountOp::Kind::BindHost);
+    EXPECT_EQ(find(*overlay, "/dev/null").source, "/dev/null");
+    MountOp r = find(*overlay, "/ro");
+    EXPECT_TRUE(r.read_only);
+    EXPECT_TRUE(r.recursive);
+    EXPECT_FALSE(r.nodev);  // a host path keeps its host mount's flags
+    EXPECT_TRUE(find(*overlay, "/cache").nodev);
+    in.root = bind;
+    auto bound = plan_mounts(in);
+    ASSERT_TRUE(bound) << bound.error().what();
+    EXPECT_TRUE(bound->root.flags & MS_NODEV);
+    store::MountSpec block;
+    block.kind = store::MountSpec::Kind::Block;
+    block.source = "/dev/fuse";
+    block.fstype = "ext4";
+    in.root = block;
+    auto device = plan_mounts(in);
+    ASSERT_TRUE(device) << device.error().what();
+    EXPECT_TRUE(device->root.flags & MS_NODEV);
 }
 
 TEST(MountPlan, SysfsIsFreshAndReadOnlyUnlessAUserNamespaceSharesTheHostNetwork) {
