@@ -302,6 +302,14 @@ Result<> copy_to(int in, off_t offset, int out) {
     }
 }
 
+// berthd.toml's import settings, as the extractor takes them.
+ExtractOptions extract_options(const StoreOptions& o) {
+    ExtractOptions opts;
+    opts.allow_device_nodes = o.allow_device_nodes;
+    opts.limits = {o.max_layer_size, o.max_layer_entries, o.max_layer_ratio};
+    return opts;
+}
+
 struct LayerSource {
     std::string member;       // file in the input
     std::string digest;       // expected blob digest ("" = unknown: docker-archive)
@@ -362,8 +370,7 @@ Result<std::vector<LayerInfo>> import_layers(Store::Impl& s, ImportGuard& guard,
         std::string split_part = stage + "/splits/layer.part";
         UniqueFd split(::open(split_part.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
         if (!split) return fail_errno("{}: stage tar-split", ctx);
-        ExtractOptions opts;
-        opts.allow_device_nodes = s.options.allow_device_nodes;
+        ExtractOptions opts = extract_options(s.options);
         opts.tee_fd = tee.get();
         opts.split_fd = split.get();
         opts.cancel = cancel;
@@ -402,6 +409,7 @@ Result<std::vector<LayerInfo>> import_layers(Store::Impl& s, ImportGuard& guard,
         li.blob_size = res.blob_size;
         li.size = res.size;
         li.media_type = src.media_type.empty() ? layer_media_type(res.compression) : src.media_type;
+        li.skipped_device_nodes = std::move(res.skipped_device_nodes);
         std::string dst = stage + "/blobs/" + std::string(digest_hex(li.digest));
         if (res.split) {
             BERTH_TRY_VOID_CTX(stage_split(split.get(), split_part, stage, li.chain_id), ctx);
@@ -626,9 +634,8 @@ Result<ImageInfo> import_rootfs(Store::Impl& s, ImportGuard& guard, int fd, cons
     if (!split) return fail_errno("stage tar-split");
     off_t start = ::lseek(fd, 0, SEEK_CUR);
     auto writer = BERTH_TRY(s.backend->begin_layer(sha256_digest("provisional " + random_token()), std::nullopt));
-    ExtractOptions opts;
+    ExtractOptions opts = extract_options(s.options);
     opts.whiteouts = writer.whiteouts;
-    opts.allow_device_nodes = s.options.allow_device_nodes;
     opts.tee_fd = tee.get();
     opts.split_fd = split.get();
     opts.cancel = cancel;
@@ -665,7 +672,8 @@ Result<ImageInfo> import_rootfs(Store::Impl& s, ImportGuard& guard, int fd, cons
         if (::rename(tee_path.c_str(), (stage + "/blobs/" + std::string(digest_hex(res->blob_digest))).c_str()) < 0)
             return fail_errno("stage blob");
     }
-    LayerInfo li{res->diff_id, res->diff_id, res->blob_digest, layer_media_type(res->compression), res->blob_size, res->size};
+    LayerInfo li{res->diff_id, res->diff_id, res->blob_digest, layer_media_type(res->compression), res->blob_size, res->size,
+                 std::move(res->skipped_device_nodes)};
     // Deterministic config and manifest: the same tarball always gives the same image id.
     json config = {{"architecture", host_arch()},
                    {"os", "linux"},
@@ -861,7 +869,7 @@ Result<ImageInfo> commit_to_image(Store::Impl& s, const ContainerInfo& c, std::s
     if (!s.backend->has_layer(chain)) BERTH_TRY_VOID(s.backend->commit_snapshot(c.snapshot_id, chain));
     if (::rename(tmp.c_str(), (stage.dir + "/blobs/" + std::string(digest_hex(tar.digest))).c_str()) < 0)
         return fail_errno("stage layer");
-    LayerInfo li{chain, tar.digest, tar.digest, "application/vnd.oci.image.layer.v1.tar", tar.size, tar.size};
+    LayerInfo li{chain, tar.digest, tar.digest, "application/vnd.oci.image.layer.v1.tar", tar.size, tar.size, {}};
     config["rootfs"]["diff_ids"].push_back(tar.digest);
     char when[64];
     time_t now = ::time(nullptr);
