@@ -184,6 +184,7 @@ struct ArchiveInput {
     int fd;
     const std::atomic<bool>* cancel;
     std::vector<char> buf = std::vector<char>(1 << 20);
+    uint64_t bytes_read = 0;
     static la_ssize_t read(struct archive* a, void* data, const void** out) {
         auto* in = static_cast<ArchiveInput*>(data);
         ssize_t n = read_input(in->fd, in->buf.data(), in->buf.size(), in->cancel);
@@ -192,13 +193,17 @@ struct ArchiveInput {
             archive_set_error(a, err, "%s", err == ECANCELED ? "import cancelled" : "read failed");
             return -1;
         }
+        in->bytes_read += static_cast<uint64_t>(n);
         *out = in->buf.data();
         return n;
     }
 };
 
 // Streams an archive's members into stage/in/, hashing each one.
-Result<> stage_archive(int fd, const std::string& stage, Input& in, Progress& progress, const std::atomic<bool>* cancel) {
+// A compressed image archive (oci-archive.tar.gz) is a bomb as well as a layer can be: its members
+// are held to the layer limits (a member is at most a layer blob, which is at most its layer).
+Result<> stage_archive(int fd, const std::string& stage, Input& in, Progress& progress, const std::atomic<bool>* cancel,
+                       const LayerLimits& limits) {
     BERTH_TRY_VOID(mkdir_p(stage + "/in", 0700));
     CPtr<struct archive, archive_read_free> a(archive_read_new());
     archive_read_support_format_tar(a.get());
@@ -210,6 +215,7 @@ Result<> stage_archive(int fd, const std::string& stage, Input& in, Progress& pr
         return fail(EIO, "open archive: {}", archive_error_string(a.get()));
     std::vector<char> buf(1 << 20);
     size_t count = 0;
+    uint64_t staged_bytes = 0;
     for (;;) {
         if (cancel && cancel->load()) return fail(ECANCELED, "import cancelled");
         struct archive_entry* e = nullptr;
@@ -256,8 +262,15 @@ Result<> stage_archive(int fd, const std::string& stage, Input& in, Progress& pr
             if (n < 0) return fail(EIO, "archive member '{}': {}", name, archive_error_string(a.get()));
             if (n == 0) break;
             h.update(buf.data(), static_cast<size_t>(n));
-            BERTH_TRY_VOID_CTX(write_all(out.get(), std::string_view(buf.data(), static_cast<size_t>(n))), fmt::format("stage '{}'", name));
             st.size += static_cast<uint64_t>(n);
+            staged_bytes += static_cast<uint64_t>(n);
+            if (limits.max_size && st.size > limits.max_size)
+                return fail(EFBIG, "archive member '{}' is larger than max_layer_size ({} bytes)", name, limits.max_size);
+            if (limits.max_ratio && staged_bytes > LayerLimits::kRatioGrace && src.bytes_read > 0 &&
+                static_cast<double>(staged_bytes) > static_cast<double>(limits.max_ratio) * static_cast<double>(src.bytes_read))
+                return fail(EFBIG, "archive member '{}': the archive expands more than max_layer_ratio ({}:1): {} bytes "
+                                   "from {} (a decompression bomb?)", name, limits.max_ratio, staged_bytes, src.bytes_read);
+            BERTH_TRY_VOID_CTX(write_all(out.get(), std::string_view(buf.data(), static_cast<size_t>(n))), fmt::format("stage '{}'", name));
             progress.p.bytes_done += static_cast<uint64_t>(n);
             if (st.size % (4 << 20) < static_cast<uint64_t>(n)) progress("reading");
         }
@@ -816,7 +829,7 @@ Result<ImageInfo> import_from_fd(Store::Impl& s, int fd, ImportFormat format, st
     }
     if (format == ImportFormat::RootfsTar) return import_rootfs(s, guard, fd, stage.dir, name_tag, progress, cancel);
     Input in;
-    BERTH_TRY_VOID(stage_archive(fd, stage.dir, in, progress, cancel));
+    BERTH_TRY_VOID(stage_archive(fd, stage.dir, in, progress, cancel, extract_options(s.options).limits));
     spooled.reset();
     if (in.has("oci-layout")) {
         if (format == ImportFormat::DockerArchive) return fail(EINVAL, "archive is an OCI layout, not a docker-archive");

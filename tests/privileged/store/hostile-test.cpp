@@ -44,11 +44,11 @@ std::string gzip(const std::string& data, int level) {
 // zeros), gzip-compressed at `level`. Made of concatenated gzip members (RFC 1952; gzip -d and
 // libarchive read them as one stream): 1 MiB of zeros is compressed once and repeated, so a 4 GiB
 // bomb takes milliseconds to make (gzip itself needs ~30 s for 4 GiB here) and nothing is kept.
-std::string make_gzip_bomb(uint64_t size, int level, bool trailing) {
+std::string make_gzip_bomb(uint64_t size, int level, bool trailing, const std::string& name = "zeros") {
     std::string header(512, '\0');
     if (!trailing) {
         auto put = [&](size_t off, const std::string& v) { header.replace(off, v.size(), v); };
-        put(0, "zeros");
+        put(0, name);
         put(100, "0000644");
         put(108, "0000000");
         put(116, "0000000");
@@ -304,6 +304,22 @@ TEST_P(HostileArchives, GzipBombIsStoppedByTheDefaultRatioLimit) {
         std::fprintf(stderr, "default ratio limit stopped the bomb in %.2f s: %s\n", secs, r.error().what().c_str());
         expect_clean();
     }
+}
+
+// The same bomb one level up: an image archive (oci-archive) that is itself gzip-compressed, its
+// blob member 4 GiB of zeros, stopped while the member is staged.
+TEST_P(HostileArchives, CompressedImageArchiveBombIsStoppedByTheDefaultRatioLimit) {
+    std::string member = "blobs/sha256/" + std::string(64, '0');
+    std::string bomb = make_gzip_bomb(4ull << 30, 1, false, member);
+    UniqueFd fd(::memfd_create("bomb", MFD_CLOEXEC));
+    ASSERT_TRUE(write_all_fd(fd.get(), bomb));
+    ::lseek(fd.get(), 0, SEEK_SET);
+    auto r = store_->import_image(fd.get(), ImportFormat::Auto, "bomb");
+    ASSERT_FALSE(r) << "a 4 GiB archive bomb was imported";
+    EXPECT_EQ(r.error().code, EFBIG) << r.error().what();
+    EXPECT_NE(r.error().message.find("max_layer_ratio"), std::string::npos) << r.error().what();
+    EXPECT_NE(r.error().message.find(member), std::string::npos) << r.error().what();
+    expect_clean();
 }
 
 TEST_P(HostileArchives, EntryCountBombStopsAtTheConfiguredLimit) {

@@ -29,6 +29,23 @@ mount -t tmpfs -o size=1g,mode=0700 tmpfs "$tmp/mnt"
 export BERTH_STORAGE=embedded BERTH_STORE_ROOT="$tmp/mnt/store" BERTH_STATE_DIR="$tmp/mnt/state"
 export BERTH_DAEMON_CONFIG="$tmp/berthd.toml"  # absent: the defaults, import limits included
 
+# First, on the empty store (a stored layer is reused, not read): the embedded store honours
+# berthd.toml's import limits as berthd does. A limit the layer passes fails the import naming the
+# layer and the key, and publishes nothing; a bad value is refused with file:line:col.
+printf '[store]\nmax_layer_entries = 100\n' > "$BERTH_DAEMON_CONFIG"
+if out=$("$berth" image import "$images/oci" --name "limited:$$" 2>&1); then
+  echo "$out"; echo "FAIL: max_layer_entries = 100 in berthd.toml was not applied by the embedded store"; exit 1
+fi
+echo "$out"
+grep -q "layer 0 ('blobs/sha256/[0-9a-f]*').*max_layer_entries (100)" <<<"$out" || { echo "FAIL: the error does not name the layer and the limit"; exit 1; }
+if "$berth" image list 2>&1 | grep -q "limited"; then echo "FAIL: a refused image was published"; exit 1; fi
+[ -z "$(ls -A "$BERTH_STORE_ROOT/staging")" ] || { ls -la "$BERTH_STORE_ROOT/staging"; echo "FAIL: staging left behind"; exit 1; }
+printf '[store]\nmax_layer_ratio = "lots"\n' > "$BERTH_DAEMON_CONFIG"
+out=$("$berth" image import "$images/oci" --name "limited:$$" 2>&1) && { echo "FAIL: a bad max_layer_ratio was accepted"; exit 1; }
+echo "$out"
+grep -q "berthd.toml:2:19: 'max_layer_ratio' must be a whole number" <<<"$out" || { echo "FAIL: no file:line:col for a bad value"; exit 1; }
+rm -f "$BERTH_DAEMON_CONFIG"
+
 t0=$(date +%s%N)
 if ! out=$("$berth" image import "$images/oci" --name "debian:12-$$" 2>&1); then
   echo "$out"; echo "FAIL: berth image import of the mmdebstrap image"; exit 1
@@ -41,6 +58,7 @@ record=$(cat "$BERTH_STORE_ROOT"/images/*.json)
 for n in console null ptmx tty zero; do
   grep -q "\"dev/$n (char " <<<"$record" || { echo "$record"; echo "FAIL: dev/$n is not recorded as skipped"; exit 1; }
 done
+
 
 cat > "$tmp/decl/deb12-$$.toml" <<EOF
 [container]
