@@ -184,6 +184,7 @@ struct ArchiveInput {
     int fd;
     const std::atomic<bool>* cancel;
     std::vector<char> buf = std::vector<char>(1 << 20);
+    uint64_t bytes_read = 0;
     static la_ssize_t read(struct archive* a, void* data, const void** out) {
         auto* in = static_cast<ArchiveInput*>(data);
         ssize_t n = read_input(in->fd, in->buf.data(), in->buf.size(), in->cancel);
@@ -192,13 +193,17 @@ struct ArchiveInput {
             archive_set_error(a, err, "%s", err == ECANCELED ? "import cancelled" : "read failed");
             return -1;
         }
+        in->bytes_read += static_cast<uint64_t>(n);
         *out = in->buf.data();
         return n;
     }
 };
 
 // Streams an archive's members into stage/in/, hashing each one.
-Result<> stage_archive(int fd, const std::string& stage, Input& in, Progress& progress, const std::atomic<bool>* cancel) {
+// A compressed image archive (oci-archive.tar.gz) is a bomb as well as a layer can be: its members
+// are held to the layer limits (a member is at most a layer blob, which is at most its layer).
+Result<> stage_archive(int fd, const std::string& stage, Input& in, Progress& progress, const std::atomic<bool>* cancel,
+                       const LayerLimits& limits) {
     BERTH_TRY_VOID(mkdir_p(stage + "/in", 0700));
     CPtr<struct archive, archive_read_free> a(archive_read_new());
     archive_read_support_format_tar(a.get());
@@ -210,6 +215,7 @@ Result<> stage_archive(int fd, const std::string& stage, Input& in, Progress& pr
         return fail(EIO, "open archive: {}", archive_error_string(a.get()));
     std::vector<char> buf(1 << 20);
     size_t count = 0;
+    uint64_t staged_bytes = 0;
     for (;;) {
         if (cancel && cancel->load()) return fail(ECANCELED, "import cancelled");
         struct archive_entry* e = nullptr;
@@ -256,8 +262,15 @@ Result<> stage_archive(int fd, const std::string& stage, Input& in, Progress& pr
             if (n < 0) return fail(EIO, "archive member '{}': {}", name, archive_error_string(a.get()));
             if (n == 0) break;
             h.update(buf.data(), static_cast<size_t>(n));
-            BERTH_TRY_VOID_CTX(write_all(out.get(), std::string_view(buf.data(), static_cast<size_t>(n))), fmt::format("stage '{}'", name));
             st.size += static_cast<uint64_t>(n);
+            staged_bytes += static_cast<uint64_t>(n);
+            if (limits.max_size && st.size > limits.max_size)
+                return fail(EFBIG, "archive member '{}' is larger than max_layer_size ({} bytes)", name, limits.max_size);
+            if (limits.max_ratio && staged_bytes > LayerLimits::kRatioGrace && src.bytes_read > 0 &&
+                static_cast<double>(staged_bytes) > static_cast<double>(limits.max_ratio) * static_cast<double>(src.bytes_read))
+                return fail(EFBIG, "archive member '{}': the archive expands more than max_layer_ratio ({}:1): {} bytes "
+                                   "from {} (a decompression bomb?)", name, limits.max_ratio, staged_bytes, src.bytes_read);
+            BERTH_TRY_VOID_CTX(write_all(out.get(), std::string_view(buf.data(), static_cast<size_t>(n))), fmt::format("stage '{}'", name));
             progress.p.bytes_done += static_cast<uint64_t>(n);
             if (st.size % (4 << 20) < static_cast<uint64_t>(n)) progress("reading");
         }
@@ -300,6 +313,14 @@ Result<> copy_to(int in, off_t offset, int out) {
         BERTH_TRY_VOID(write_all(out, std::string_view(buf.data(), static_cast<size_t>(n))));
         offset += n;
     }
+}
+
+// berthd.toml's import settings, as the extractor takes them.
+ExtractOptions extract_options(const StoreOptions& o) {
+    ExtractOptions opts;
+    opts.allow_device_nodes = o.allow_device_nodes;
+    opts.limits = {o.max_layer_size, o.max_layer_entries, o.max_layer_ratio};
+    return opts;
 }
 
 struct LayerSource {
@@ -362,8 +383,7 @@ Result<std::vector<LayerInfo>> import_layers(Store::Impl& s, ImportGuard& guard,
         std::string split_part = stage + "/splits/layer.part";
         UniqueFd split(::open(split_part.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
         if (!split) return fail_errno("{}: stage tar-split", ctx);
-        ExtractOptions opts;
-        opts.allow_device_nodes = s.options.allow_device_nodes;
+        ExtractOptions opts = extract_options(s.options);
         opts.tee_fd = tee.get();
         opts.split_fd = split.get();
         opts.cancel = cancel;
@@ -402,6 +422,7 @@ Result<std::vector<LayerInfo>> import_layers(Store::Impl& s, ImportGuard& guard,
         li.blob_size = res.blob_size;
         li.size = res.size;
         li.media_type = src.media_type.empty() ? layer_media_type(res.compression) : src.media_type;
+        li.skipped_device_nodes = std::move(res.skipped_device_nodes);
         std::string dst = stage + "/blobs/" + std::string(digest_hex(li.digest));
         if (res.split) {
             BERTH_TRY_VOID_CTX(stage_split(split.get(), split_part, stage, li.chain_id), ctx);
@@ -626,9 +647,8 @@ Result<ImageInfo> import_rootfs(Store::Impl& s, ImportGuard& guard, int fd, cons
     if (!split) return fail_errno("stage tar-split");
     off_t start = ::lseek(fd, 0, SEEK_CUR);
     auto writer = BERTH_TRY(s.backend->begin_layer(sha256_digest("provisional " + random_token()), std::nullopt));
-    ExtractOptions opts;
+    ExtractOptions opts = extract_options(s.options);
     opts.whiteouts = writer.whiteouts;
-    opts.allow_device_nodes = s.options.allow_device_nodes;
     opts.tee_fd = tee.get();
     opts.split_fd = split.get();
     opts.cancel = cancel;
@@ -665,7 +685,8 @@ Result<ImageInfo> import_rootfs(Store::Impl& s, ImportGuard& guard, int fd, cons
         if (::rename(tee_path.c_str(), (stage + "/blobs/" + std::string(digest_hex(res->blob_digest))).c_str()) < 0)
             return fail_errno("stage blob");
     }
-    LayerInfo li{res->diff_id, res->diff_id, res->blob_digest, layer_media_type(res->compression), res->blob_size, res->size};
+    LayerInfo li{res->diff_id, res->diff_id, res->blob_digest, layer_media_type(res->compression), res->blob_size, res->size,
+                 std::move(res->skipped_device_nodes)};
     // Deterministic config and manifest: the same tarball always gives the same image id.
     json config = {{"architecture", host_arch()},
                    {"os", "linux"},
@@ -808,7 +829,7 @@ Result<ImageInfo> import_from_fd(Store::Impl& s, int fd, ImportFormat format, st
     }
     if (format == ImportFormat::RootfsTar) return import_rootfs(s, guard, fd, stage.dir, name_tag, progress, cancel);
     Input in;
-    BERTH_TRY_VOID(stage_archive(fd, stage.dir, in, progress, cancel));
+    BERTH_TRY_VOID(stage_archive(fd, stage.dir, in, progress, cancel, extract_options(s.options).limits));
     spooled.reset();
     if (in.has("oci-layout")) {
         if (format == ImportFormat::DockerArchive) return fail(EINVAL, "archive is an OCI layout, not a docker-archive");
@@ -861,7 +882,7 @@ Result<ImageInfo> commit_to_image(Store::Impl& s, const ContainerInfo& c, std::s
     if (!s.backend->has_layer(chain)) BERTH_TRY_VOID(s.backend->commit_snapshot(c.snapshot_id, chain));
     if (::rename(tmp.c_str(), (stage.dir + "/blobs/" + std::string(digest_hex(tar.digest))).c_str()) < 0)
         return fail_errno("stage layer");
-    LayerInfo li{chain, tar.digest, tar.digest, "application/vnd.oci.image.layer.v1.tar", tar.size, tar.size};
+    LayerInfo li{chain, tar.digest, tar.digest, "application/vnd.oci.image.layer.v1.tar", tar.size, tar.size, {}};
     config["rootfs"]["diff_ids"].push_back(tar.digest);
     char when[64];
     time_t now = ::time(nullptr);

@@ -16,6 +16,7 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <set>
 #include <unordered_set>
@@ -136,6 +137,26 @@ struct Pipeline {
 
     SplitRecorder* recorder = nullptr;  // direct (uncompressed) mode with a tar-split
     HashWorker* hasher = nullptr;       // direct mode: blob_hash is computed by this instead
+
+    // The layer has grown to `out` uncompressed bytes from blob_size input bytes: false (and the
+    // error remembered, as for a failed read) once that passes a limit. Called for every chunk
+    // the decompressor yields, so a bomb stops after at most one input buffer's expansion.
+    bool within_limits(uint64_t out) {
+        const LayerLimits& l = options->limits;
+        if (l.max_size && out > l.max_size) {
+            io_error = Error{EFBIG, fmt::format("layer is larger than max_layer_size ({} bytes) uncompressed; "
+                                                "raise it in berthd.toml if the image is genuine", l.max_size)};
+        } else if (l.max_ratio && out > LayerLimits::kRatioGrace && blob_size > 0 &&
+                   static_cast<double>(out) > static_cast<double>(l.max_ratio) * static_cast<double>(blob_size)) {
+            io_error = Error{EFBIG, fmt::format("layer expands more than max_layer_ratio ({}:1): {} bytes from {} "
+                                                "compressed bytes (a decompression bomb?); raise it in berthd.toml "
+                                                "if the image is genuine", l.max_ratio, out, blob_size)};
+        } else {
+            return true;
+        }
+        failed = true;
+        return false;
+    }
 };
 
 // A failed (or cancelled) read of the layer input: remembered for the caller's error, and
@@ -191,6 +212,10 @@ la_ssize_t direct_read(struct archive* a, void* data, const void** buf) {
     if (n > 0) {
         p->hasher->submit(static_cast<size_t>(n));
         p->blob_size += static_cast<uint64_t>(n);
+        if (!p->within_limits(p->blob_size)) {
+            archive_set_error(a, p->io_error.code, "%s", p->io_error.message.c_str());
+            return -1;
+        }
         if (p->options->progress && p->blob_size >= p->next_progress) {
             p->next_progress = p->blob_size + kBufSize;
             p->options->progress(p->blob_size);
@@ -214,6 +239,10 @@ la_ssize_t raw_read(struct archive* a, void* data, const void** buf) {
     if (n == 0) p->raw_eof = true;
     if (p->hash_diff) p->diff_hash.update(p->raw_buf.data(), static_cast<size_t>(n));
     p->diff_size += static_cast<uint64_t>(n);
+    if (!p->within_limits(p->diff_size)) {
+        archive_set_error(a, p->io_error.code, "%s", p->io_error.message.c_str());
+        return -1;
+    }
     *buf = p->raw_buf.data();
     return n;
 }
@@ -277,10 +306,32 @@ public:
 
         if (name.rfind(".wh.", 0) == 0) return whiteout(parent_rel, name);
 
-        int parent = BERTH_TRY(parent_dir(parent_parts, parent_rel));
         std::string rel = parent_rel.empty() ? name : parent_rel + "/" + name;
         mode_t type = archive_entry_filetype(e);
         const char* hardlink = archive_entry_hardlink(e);
+        if ((type == AE_IFCHR || type == AE_IFBLK) && !hardlink) {
+            dev_t rdev = archive_entry_rdev(e);
+            // overlayfs's whiteout format (what an overlay upper dir holds, and what some tools
+            // tar up as is): a whiteout of that name, never a device, on every backend alike.
+            if (type == AE_IFCHR && rdev == makedev(0, 0)) return whiteout(parent_rel, ".wh." + name);
+            if (!options_.allow_device_nodes) {
+                // Real images carry /dev/console, /dev/null & co. (debootstrap, older distribution
+                // images); Docker and containerd keep them. berth leaves them out, so an image can
+                // never reach a host device whatever the container's mounts, and says so.
+                skip_device(rel, fmt::format("{} {}:{}", type == AE_IFCHR ? "char" : "block", major(rdev), minor(rdev)));
+                return {};
+            }
+        }
+        if (hardlink && !skipped_.empty()) {
+            // A hardlink to a device node left out is left out too.
+            auto target = split_entry_path(hardlink);
+            if (target && skipped_.count(join_parts(*target, target->size()))) {
+                skip_device(rel, fmt::format("hardlink to '{}'", hardlink));
+                return {};
+            }
+        }
+
+        int parent = BERTH_TRY(parent_dir(parent_parts, parent_rel));
 
         struct stat st {};
         bool exists = ::fstatat(parent, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
@@ -346,9 +397,7 @@ public:
             break;
         }
         case AE_IFCHR:
-        case AE_IFBLK:
-            if (!options_.allow_device_nodes)
-                return fail(EPERM, "device node not allowed in an image layer");
+        case AE_IFBLK:  // allow_device_nodes (else skipped above)
             if (::mknodat(parent, name.c_str(), (type == AE_IFCHR ? S_IFCHR : S_IFBLK) | 0600,
                           archive_entry_rdev(e)) < 0)
                 return fail_errno("mknod");
@@ -397,6 +446,8 @@ public:
         return {};
     }
 
+    const std::vector<std::string>& skipped_report() const { return skipped_report_; }
+
     // Whiteouts of the Apply mode are deferred to the end of the layer: they only hide what lower
     // layers put there, never what this layer adds (OCI image spec, "Whiteouts").
     Result<> finish() {
@@ -416,6 +467,16 @@ private:
         std::string rel;
         struct timespec times[2];
     };
+
+    void skip_device(const std::string& rel, const std::string& what) {
+        skipped_.insert(rel);
+        if (skipped_.size() <= kMaxSkippedRecorded) {
+            skipped_report_.push_back(fmt::format("{} ({})", rel, what));
+        } else {
+            if (skipped_report_.size() > kMaxSkippedRecorded) skipped_report_.pop_back();
+            skipped_report_.push_back(fmt::format("... and {} more", skipped_.size() - kMaxSkippedRecorded));
+        }
+    }
 
     Result<int> parent_dir(const std::vector<std::string>& parts, const std::string& rel) {
         if (rel.empty()) return root_.get();
@@ -607,6 +668,8 @@ private:
     std::vector<std::string> whiteouts_, opaques_;
     std::vector<DirTimes> dir_times_;
     std::set<std::string> referenced_;  // files the tar-split points at
+    std::unordered_set<std::string> skipped_;   // device nodes left out (hardlinks to them follow)
+    std::vector<std::string> skipped_report_;  // the first kMaxSkippedRecorded, then a count
 };
 
 std::string archive_err(struct archive* a) {
@@ -619,6 +682,7 @@ std::string archive_err(struct archive* a) {
 // start is libarchive's consumed position right after its header: the bytes before it (the
 // header and any pax/GNU long-name blocks) are raw in the split.
 Result<> run_entries(struct archive* tar, Extractor& ex, Pipeline& p, const ExtractOptions& options) {
+    uint64_t entries = 0;
     for (;;) {
         if (options.cancel && options.cancel->load()) return fail(ECANCELED, "import cancelled");
         struct archive_entry* e = nullptr;
@@ -636,7 +700,11 @@ Result<> run_entries(struct archive* tar, Extractor& ex, Pipeline& p, const Extr
             p.recorder->header(ex.data_start_);
         }
         const char* path = archive_entry_pathname(e);
+        if (options.limits.max_entries && ++entries > options.limits.max_entries)
+            return fail(E2BIG, "layer has more than max_layer_entries ({}) entries; raise it in berthd.toml if the "
+                               "image is genuine", options.limits.max_entries);
         auto res = ex.entry(e);
+        if (!res && p.failed) return fail(p.io_error);  // a limit or the input, not the entry
         if (!res) return fail(std::move(res.error()).wrap(fmt::format("layer entry '{}'", path ? path : "?")));
     }
     return ex.finish();
@@ -684,6 +752,7 @@ Result<ExtractResult> extract_direct(int fd, const std::string& dest, const Extr
     BERTH_TRY_VOID_CTX(rec.error(), "write tar-split");
     out.split = !rec.abandoned();
     out.split_fallback = rec.reason();
+    out.skipped_device_nodes = ex.skipped_report();
     return out;
 }
 
@@ -722,8 +791,9 @@ Result<ExtractResult> extract_layer(int fd, const std::string& dest, const Extra
     if (options.split_fd >= 0)
         out.split_fallback = dest.empty() ? "layer not extracted" : start < 0 ? "input is not seekable" : "layer is compressed";
 
+    std::optional<Extractor> extractor;
     if (!dest.empty()) {
-        Extractor ex(dest, options);
+        Extractor& ex = extractor.emplace(dest, options);
         BERTH_TRY_VOID(ex.open_root());
         ArchivePtr tar(archive_read_new());
         archive_read_support_format_tar(tar.get());
@@ -748,6 +818,7 @@ Result<ExtractResult> extract_layer(int fd, const std::string& dest, const Extra
         }
         if (p.hash_diff) p.diff_hash.update(p.raw_buf.data(), static_cast<size_t>(n));
         p.diff_size += static_cast<uint64_t>(n);
+        if (!p.within_limits(p.diff_size)) return fail(p.io_error);  // a bomb after the tar's end
     }
     while (true) {
         const void* buf = nullptr;
@@ -761,6 +832,7 @@ Result<ExtractResult> extract_layer(int fd, const std::string& dest, const Extra
     out.diff_id = p.hash_diff ? p.diff_hash.finish() : out.blob_digest;
     out.size = p.diff_size;
     out.teed = options.tee_fd >= 0;
+    if (extractor) out.skipped_device_nodes = extractor->skipped_report();
     return out;
 }
 

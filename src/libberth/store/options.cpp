@@ -35,7 +35,8 @@ Result<uint64_t> parse_size(std::string_view text) {
 namespace {
 
 constexpr std::string_view kStoreKeys[] = {
-    "root", "backend", "pool", "pool_size", "allow_device_nodes", "thin_pool", "thin_data_device",
+    "root", "backend", "pool", "pool_size", "allow_device_nodes", "max_layer_size", "max_layer_entries",
+    "max_layer_ratio", "thin_pool", "thin_data_device",
     "thin_metadata_device", "thin_data_size", "thin_metadata_size", "thin_block_size", "thin_fstype",
     "thin_volume_size", "thin_mkfs_options", "thin_mount_options", "thin_min_free_data_percent",
     "thin_min_free_metadata_percent", "thin_discard",
@@ -150,6 +151,14 @@ Result<StoreOptions> parse_store_options(std::string_view text, const std::strin
             auto v = node.value<bool>();
             if (!v) return fail(EINVAL, "{}: 'thin_discard' must be true or false", where(node));
             o.thin_discard = *v;
+        } else if (k == "max_layer_size") {
+            BERTH_TRY_VOID(want_size(o.max_layer_size));
+        } else if (k == "max_layer_entries" || k == "max_layer_ratio") {
+            uint64_t& out = k == "max_layer_entries" ? o.max_layer_entries : o.max_layer_ratio;
+            auto v = node.value<int64_t>();
+            if (!v || *v < 0)
+                return fail(EINVAL, "{}: '{}' must be a whole number, 0 for no limit", where(node), k);
+            out = static_cast<uint64_t>(*v);
         } else if (k == "allow_device_nodes") {
             auto v = node.value<bool>();
             if (!v) return fail(EINVAL, "{}: 'allow_device_nodes' must be true or false", where(node));

@@ -27,6 +27,7 @@ void from_json(const json& j, ImageConfig& v) {
 void to_json(json& j, const LayerInfo& v) {
     j = json{{"chain_id", v.chain_id},     {"diff_id", v.diff_id},     {"digest", v.digest},
              {"media_type", v.media_type}, {"blob_size", v.blob_size}, {"size", v.size}};
+    if (!v.skipped_device_nodes.empty()) j["skipped_device_nodes"] = v.skipped_device_nodes;
 }
 void from_json(const json& j, LayerInfo& v) {
     get_opt(j, "chain_id", v.chain_id);
@@ -35,6 +36,7 @@ void from_json(const json& j, LayerInfo& v) {
     get_opt(j, "media_type", v.media_type);
     get_opt(j, "blob_size", v.blob_size);
     get_opt(j, "size", v.size);
+    get_opt(j, "skipped_device_nodes", v.skipped_device_nodes);
 }
 
 void to_json(json& j, const ImageInfo& v) {

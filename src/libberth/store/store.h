@@ -68,14 +68,23 @@ struct StoreOptions {
     bool thin_discard = true;                    // discard a thin device's blocks before deleting it
     // Wait for the store lock instead of failing with EWOULDBLOCK.
     bool wait_for_lock = false;
-    // Allowed device nodes in imported layers: false (default) rejects block/char devices other
-    // than whiteouts (0:0) with an error naming the entry.
+    // Device nodes in imported layers: false (default) skips block/char devices (recorded in the
+    // layer's skipped_device_nodes), so an image can never carry a host device into a container;
+    // true creates them. A char 0:0 is overlayfs's whiteout format, never a device: it is applied
+    // as a whiteout either way. FIFOs are always kept.
     bool allow_device_nodes = false;
+    // Limits on one layer while it is imported (0 = no limit). Checked while streaming, so a
+    // decompression bomb stops early: the import fails naming the layer and the limit, and
+    // nothing is published. See docs/STORAGE.md, "Import limits".
+    uint64_t max_layer_size = 64ull << 30;      // uncompressed tar bytes
+    uint64_t max_layer_entries = 1ull << 20;    // tar entries (headers)
+    uint64_t max_layer_ratio = 100;             // uncompressed / compressed, once past 64 MiB out
 };
 
 // Reads berthd.toml. A missing file gives the defaults; a malformed one an error with
 // "path:line:col". Recognised keys (top level or under [store]): root, backend, pool,
-// pool_size ("512M", "10G" or bytes), allow_device_nodes, and the dm-thin keys thin_pool,
+// pool_size ("512M", "10G" or bytes), allow_device_nodes, max_layer_size, max_layer_entries,
+// max_layer_ratio, and the dm-thin keys thin_pool,
 // thin_data_device, thin_metadata_device, thin_data_size, thin_metadata_size, thin_block_size,
 // thin_fstype, thin_volume_size, thin_mkfs_options, thin_mount_options,
 // thin_min_free_data_percent, thin_min_free_metadata_percent, thin_discard.
@@ -103,6 +112,9 @@ struct LayerInfo {
     std::string media_type; // blob media type
     uint64_t blob_size = 0;
     uint64_t size = 0;      // uncompressed tar size
+    // Device nodes the import left out (allow_device_nodes = false): "dev/console (char 5:1)",
+    // at most kMaxSkippedRecorded of them, then one "... and N more".
+    std::vector<std::string> skipped_device_nodes;
 };
 
 struct ImageInfo {

@@ -22,7 +22,7 @@ namespace berth::store::test {
 
 struct TarEntry {
     std::string path;
-    char type = 'f';  // f file, d dir, l symlink, h hardlink, c char device, p fifo
+    char type = 'f';  // f file, d dir, l symlink, h hardlink, c char / b block device, p fifo
     std::string data;  // file content, or link target
     mode_t mode = 0644;
     uid_t uid = 0;
@@ -50,6 +50,7 @@ inline UniqueFd make_tar(const std::vector<TarEntry>& entries, const char* filte
         case 'l': archive_entry_set_filetype(e, AE_IFLNK); archive_entry_set_symlink(e, t.data.c_str()); archive_entry_set_perm(e, 0777); break;
         case 'h': archive_entry_set_filetype(e, AE_IFREG); archive_entry_set_hardlink(e, t.data.c_str()); break;
         case 'c': archive_entry_set_filetype(e, AE_IFCHR); archive_entry_set_rdev(e, t.rdev); archive_entry_set_perm(e, 0600); break;
+        case 'b': archive_entry_set_filetype(e, AE_IFBLK); archive_entry_set_rdev(e, t.rdev); archive_entry_set_perm(e, 0600); break;
         case 'p': archive_entry_set_filetype(e, AE_IFIFO); archive_entry_set_perm(e, 0600); break;
         default:
             archive_entry_set_filetype(e, AE_IFREG);

@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include "basic/fs-util.h"
+#include "basic/string-util.h"
+#include "berth-config.h"
 #include "store/store-json.h"
 #include "store/store.h"
 
@@ -51,11 +54,71 @@ TEST(StoreOptions, ParsesSizesStrictly) {
     EXPECT_FALSE(parse_size("99999999999999999999"));
 }
 
+TEST(StoreOptions, ImportLimitsHaveDefaultsAndReadFromTheFile) {
+    StoreOptions d;
+    EXPECT_EQ(d.max_layer_size, 64ull << 30);
+    EXPECT_EQ(d.max_layer_entries, 1ull << 20);
+    EXPECT_EQ(d.max_layer_ratio, 100u);
+    auto o = parse_store_options("[store]\nmax_layer_size = \"2G\"\nmax_layer_entries = 5000\nmax_layer_ratio = 0\n",
+                                 "berthd.toml");
+    ASSERT_TRUE(o) << o.error().what();
+    EXPECT_EQ(o->max_layer_size, 2ull << 30);
+    EXPECT_EQ(o->max_layer_entries, 5000u);
+    EXPECT_EQ(o->max_layer_ratio, 0u);  // no limit
+    auto bytes = parse_store_options("max_layer_size = 1048576\n", "berthd.toml");
+    ASSERT_TRUE(bytes) << bytes.error().what();
+    EXPECT_EQ(bytes->max_layer_size, 1u << 20);
+}
+
+TEST(StoreOptions, TheShippedExampleParsesAndItsCommentedValuesAreTheDefaults) {
+    std::string path = std::string(BERTH_SOURCE_ROOT) + "/configs/berthd.toml";
+    auto o = load_store_options(path);
+    ASSERT_TRUE(o) << o.error().what();
+    // Uncommented, every value must still parse and equal the default.
+    auto text = berth::read_file(path);
+    ASSERT_TRUE(text);
+    std::string uncommented;
+    for (auto& line : berth::split(*text, '\n'))
+        uncommented += (line.rfind("# ", 0) == 0 && line.find(" = ") != std::string::npos ? line.substr(2) : line) + "\n";
+    auto u = parse_store_options(uncommented, path);
+    ASSERT_TRUE(u) << u.error().what();
+    StoreOptions d;
+    EXPECT_EQ(u->max_layer_size, d.max_layer_size);
+    EXPECT_EQ(u->max_layer_entries, d.max_layer_entries);
+    EXPECT_EQ(u->max_layer_ratio, d.max_layer_ratio);
+    EXPECT_EQ(u->allow_device_nodes, d.allow_device_nodes);
+    EXPECT_EQ(u->root, d.root);
+}
+
+TEST(StoreOptions, RejectsBadImportLimitsWithFileLineAndColumn) {
+    auto refusal = [](const char* text) {
+        auto o = parse_store_options(text, "berthd.toml");
+        return o ? std::string("accepted") : o.error().message;
+    };
+    EXPECT_NE(refusal("[store]\nmax_layer_size = \"lots\"\n").find("berthd.toml:2:18: 'max_layer_size'"), std::string::npos)
+        << refusal("[store]\nmax_layer_size = \"lots\"\n");
+    EXPECT_NE(refusal("max_layer_size = -1\n").find("berthd.toml:1:"), std::string::npos);
+    EXPECT_NE(refusal("max_layer_entries = \"1M\"\n").find("berthd.toml:1:21: 'max_layer_entries' must be a whole number"),
+              std::string::npos) << refusal("max_layer_entries = \"1M\"\n");
+    EXPECT_NE(refusal("\nmax_layer_ratio = -5\n").find("berthd.toml:2:"), std::string::npos);
+    EXPECT_NE(refusal("max_layer_ratio = 2.5\n").find("berthd.toml:1:"), std::string::npos);
+    EXPECT_NE(refusal("max_layer_ratios = 5\n").find("did you mean 'max_layer_ratio'"), std::string::npos);
+}
+
+TEST(StoreJson, SkippedDeviceNodesSurviveTheRoundTrip) {
+    LayerInfo l;
+    l.skipped_device_nodes = {"dev/console (char 5:1)"};
+    nlohmann::json j = l;
+    EXPECT_EQ(j.get<LayerInfo>().skipped_device_nodes, l.skipped_device_nodes);
+    nlohmann::json none = LayerInfo{};
+    EXPECT_FALSE(none.contains("skipped_device_nodes"));  // older readers see the same record
+}
+
 TEST(StoreJson, ImageInfoRoundTrips) {
     ImageInfo info;
     info.id = "sha256:abc";
     info.names = {"busybox:latest"};
-    info.layers.push_back(LayerInfo{"sha256:c", "sha256:d", "sha256:b", "application/vnd.oci.image.layer.v1.tar", 10, 20});
+    info.layers.push_back(LayerInfo{"sha256:c", "sha256:d", "sha256:b", "application/vnd.oci.image.layer.v1.tar", 10, 20, {}});
     info.config.entrypoint = {"/bin/sh"};
     info.config.env = {"A=1"};
     nlohmann::json j = info;
