@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/magic.h>
 #include <linux/openat2.h>
 #include <net/if.h>
 #include <signal.h>
@@ -13,6 +14,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -457,8 +459,9 @@ int open_pty(StepError* err) {
         sigset_t none;
         sigemptyset(&none);
         ::sigprocmask(SIG_SETMASK, &none, nullptr);
-        int code = exec_search_path(argv, envp, search_path);
-        child_fail(sync_fd, code, "execute", argv[0]);
+        ExecFailure failure;
+        int code = exec_search_path(argv, envp, search_path, &failure);
+        child_fail(sync_fd, code, failure.what, failure.path);
     }
     ::close(sync_fd);
     // PID 1: forward every signal we can catch to the payload, reap everything, leave with the
@@ -527,11 +530,124 @@ int send_message(int fd, MessageType type, const void* payload, uint32_t length,
     ::_exit(127);
 }
 
-int exec_search_path(char* const argv[], char* const envp[], const char* search_path) {
+int close_inherited_fds(int keep) {
+    // close_range(2) rather than a loop to RLIMIT_NOFILE: one call, whatever the limit.
+    if (keep > 3 && ::syscall(SYS_close_range, 3u, static_cast<unsigned>(keep) - 1, 0u) < 0) return -1;
+    unsigned from = keep >= 3 ? static_cast<unsigned>(keep) + 1 : 3u;
+    return ::syscall(SYS_close_range, from, ~0u, 0u) < 0 ? -1 : 0;
+}
+
+namespace {
+
+// openat2() inside the process's root with magic links (/proc/self/fd/N, /proc/PID/cwd, exe,
+// root) refused: after pivot_root or setns the root is the container's, and plain symlinks and
+// ".." cannot leave it; only a magic link can, to whatever some process holds open.
+int open_no_magic(const char* path, int flags) {
+    struct open_how how {};
+    how.flags = static_cast<unsigned long long>(flags) | O_CLOEXEC;
+    how.resolve = RESOLVE_NO_MAGICLINKS;
+    int dirfd = AT_FDCWD, root = -1;
+    if (path[0] == '/') {
+        root = ::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (root < 0) return -1;
+        dirfd = root;
+        how.resolve |= RESOLVE_IN_ROOT;
+    }
+    int fd = static_cast<int>(::syscall(SYS_openat2, dirfd, path, &how, sizeof how));
+    if (root >= 0) {
+        int saved = errno;
+        ::close(root);
+        errno = saved;
+    }
+    return fd;
+}
+
+bool is_refusal(int e) {
+    return e == ELOOP || e == EXDEV;
+}
+
+// Whether `path`, or the deepest part of it that exists, is on procfs: "/proc/self/fd/4" whose fd
+// is closed, "/proc/1/cwd/..." are refused like the magic links they are meant to go through,
+// rather than answered "No such file or directory" (or skipped in a PATH search).
+bool under_proc(const char* path) {
+    char buf[PATH_MAX];
+    str_copy(buf, sizeof buf, path);
+    for (int depth = 0; depth < 256; ++depth) {
+        int fd = open_no_magic(buf[0] ? buf : ".", O_PATH);
+        if (fd >= 0) {
+            struct statfs sfs {};
+            bool proc = ::fstatfs(fd, &sfs) == 0 && sfs.f_type == PROC_SUPER_MAGIC;
+            ::close(fd);
+            return proc;
+        }
+        if (is_refusal(errno)) return true;
+        if (errno != ENOENT && errno != ENOTDIR) return false;
+        char* slash = std::strrchr(buf, '/');
+        if (!slash) {
+            buf[0] = '\0';
+        } else if (slash == buf) {
+            if (buf[1] == '\0') return false;
+            buf[1] = '\0';
+        } else {
+            *slash = '\0';
+        }
+    }
+    return false;
+}
+
+// Executes `path` (resolved with open_no_magic). Returns errno; *refused when the path went through
+// a magic link.
+int exec_candidate(const char* path, char* const argv[], char* const envp[], bool* refused) {
+    *refused = false;
+    int fd = open_no_magic(path, O_PATH);
+    if (fd < 0) {
+        int e = errno;
+        if (is_refusal(e)) {
+            *refused = true;
+            return e;
+        }
+        // A custom seccomp profile without openat2: the fds are closed and the cwd checked, so a
+        // plain execve() can no longer reach a host file through a magic link of ours.
+        if (e == ENOSYS || e == EPERM) {
+            ::execve(path, argv, envp);
+            return errno;
+        }
+        return e;
+    }
+    ::syscall(SYS_execveat, fd, "", argv, envp, AT_EMPTY_PATH);
+    int e = errno;
+    if (e == ENOENT) {
+        // A script: its interpreter would get /dev/fd/N, which close-on-exec makes unusable
+        // (and $0 would name it). Run it by path, after checking the path still leads to the
+        // file checked above.
+        struct stat a {}, b {};
+        int again = open_no_magic(path, O_PATH);
+        if (again < 0 && is_refusal(errno)) *refused = true;
+        if (again >= 0 && ::fstat(fd, &a) == 0 && ::fstat(again, &b) == 0 && a.st_dev == b.st_dev &&
+            a.st_ino == b.st_ino) {
+            ::execve(path, argv, envp);
+            e = errno;
+        }
+        if (again >= 0) ::close(again);
+    }
+    ::close(fd);
+    return e;
+}
+
+}  // namespace
+
+int exec_search_path(char* const argv[], char* const envp[], const char* search_path, ExecFailure* failure) {
     const char* name = argv[0];
+    bool refused = false;
+    failure->what = "execute";
+    str_copy(failure->path, sizeof failure->path, name);
     if (std::strchr(name, '/')) {
-        ::execve(name, argv, envp);
-        return errno;
+        int e = exec_candidate(name, argv, envp, &refused);
+        if (refused || ((e == ENOENT || e == ENOTDIR || e == EACCES) && under_proc(name))) {
+            failure->what = "refuse to execute through a /proc magic link (or a symlink loop)";
+            return refused ? e : ELOOP;
+        }
+        return e;
     }
     int last = ENOENT;
     const char* p = search_path && *search_path ? search_path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -546,11 +662,46 @@ int exec_search_path(char* const argv[], char* const envp[], const char* search_
         std::memcpy(candidate, p, len);
         candidate[len] = '/';
         str_copy(candidate + len + 1, sizeof candidate - len - 1, name);
-        ::execve(candidate, argv, envp);
-        if (errno != ENOENT && errno != ENOTDIR) last = errno;
+        int e = exec_candidate(candidate, argv, envp, &refused);
+        if (!refused && (e == ENOENT || e == ENOTDIR || e == EACCES) && under_proc(candidate)) {
+            refused = true;
+            e = ELOOP;
+        }
+        if (refused) {
+            // A PATH entry through /proc/self/fd/N and the like: refuse loudly, do not look on.
+            failure->what = "refuse to look up the program through a /proc magic link in PATH (or a symlink loop)";
+            str_copy(failure->path, sizeof failure->path, candidate);
+            return e;
+        }
+        if (e != ENOENT && e != ENOTDIR) last = e;
         p += len + (end ? 1 : 0);
     }
     return last;
+}
+
+int enter_workdir(const char* workdir, const char** why) {
+    *why = "change to working directory";
+    int fd = open_no_magic(workdir, O_PATH | O_DIRECTORY);
+    if (fd < 0) {
+        int e = errno;
+        if (is_refusal(e) || ((e == ENOENT || e == ENOTDIR) && under_proc(workdir))) {
+            *why = "refuse working directory: it goes through a /proc magic link (or a symlink loop)";
+            return is_refusal(e) ? e : ELOOP;
+        }
+        return e;
+    }
+    int rc = ::fchdir(fd);
+    int e = errno;
+    ::close(fd);
+    if (rc < 0) return e;
+    // The kernel's own answer: getcwd(2) names a directory the root cannot reach "(unreachable)...".
+    char cwd[PATH_MAX];
+    if (::syscall(SYS_getcwd, cwd, sizeof cwd) < 0) return errno;
+    if (cwd[0] != '/') {
+        *why = "refuse working directory: it is outside the container's root";
+        return EXDEV;
+    }
+    return 0;
 }
 
 int setup_controlling_tty(int slave) {
@@ -602,6 +753,10 @@ int apply_identity_and_privileges(const LaunchHeader& h, const gid_t* groups, ui
 void child_main(const ChildConfig& cfg) {
     const int sync = cfg.sync_fd;
     ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    // Until execve() this process is the berth binary (and with init = true, PID 1 stays it):
+    // no process of the container may open its /proc/PID/{exe,fd,mem,environ} or ptrace it
+    // (CVE-2019-5736, CVE-2016-9962). execve() of the payload resets this.
+    ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     MessageHeader header{};
     int received = -1;
     if (!recv_header(sync, &header, &received) || header.type != MessageType::Go)
@@ -639,6 +794,9 @@ void child_main(const ChildConfig& cfg) {
     if (cfg.stdin_fd > 2) ::close(cfg.stdin_fd);
     if (send_message(sync, MessageType::Mounted, &mounted, sizeof mounted, master) < 0) ::_exit(127);
     if (master >= 0) ::close(master);
+    // Nothing but stdio and the sync socket from here on: the workdir and the program are
+    // resolved on the container's behalf below, and the payload gets only what it is meant to.
+    if (close_inherited_fds(sync) < 0) child_fail(sync, errno, "close inherited file descriptors", "");
 
     if (!recv_header(sync, &header, &received) || header.type != MessageType::Launch ||
         header.length > cfg.launch_capacity || header.length < sizeof(LaunchHeader))
@@ -673,7 +831,8 @@ void child_main(const ChildConfig& cfg) {
         if (::setrlimit(static_cast<__rlimit_resource>(cfg.rlimits[i].resource), &cfg.rlimits[i].limit) < 0)
             child_fail(sync, errno, "set resource limit", "");
     ::umask(cfg.umask_value);
-    if (::chdir(workdir) < 0) child_fail(sync, errno, "change to working directory", workdir);
+    const char* why = "";
+    if (int e = enter_workdir(workdir, &why)) child_fail(sync, e, why, workdir);
 
     const char* step = "";
     int rc = apply_identity_and_privileges(launch, groups, cfg.bounding, cfg.last_cap, cfg.no_new_privileges,
@@ -691,8 +850,9 @@ void child_main(const ChildConfig& cfg) {
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    int code = exec_search_path(argv, envp, search_path);
-    child_fail(sync, code, "execute", argv[0]);
+    ExecFailure failure;
+    int code = exec_search_path(argv, envp, search_path, &failure);
+    child_fail(sync, code, failure.what, failure.path);
 }
 
 }  // namespace berth::runtime

@@ -88,7 +88,29 @@ struct ChildConfig {
 // Helpers shared with `berth exec`'s child (async-signal-safe).
 int send_message(int fd, MessageType type, const void* payload, uint32_t length, int pass_fd = -1);
 [[noreturn]] void child_fail(int sync_fd, int code, const char* what, const char* path);
-int exec_search_path(char* const argv[], char* const envp[], const char* search_path);
+
+// Closes every fd but stdio and `keep` (the sync socket, close-on-exec): whatever else the
+// runtime or the caller of berth held (cgroup and volume fds, a caller's pipe or directory
+// without O_CLOEXEC) must not be open while the child resolves a path on the container's behalf
+// (a /proc/self/fd/N there would lead out of the root: CVE-2024-21626) nor reach the payload.
+// Returns 0 or -1 with errno.
+int close_inherited_fds(int keep);
+
+// Enters `workdir` inside the process's root (after pivot_root or setns): openat2(RESOLVE_IN_ROOT
+// | RESOLVE_NO_MAGICLINKS) + fchdir, then checks that the new cwd is reachable from the root.
+// Returns 0, or a positive errno with *why naming the refusal.
+int enter_workdir(const char* workdir, const char** why);
+
+// What exec_search_path() reports when it fails: the step and the path it was refused on.
+struct ExecFailure {
+    const char* what = "execute";
+    char path[4096] = {};
+};
+
+// Finds argv[0] (through `search_path` when it has no '/'), resolving each candidate inside the
+// root with magic links refused, and executes the file it opened (execveat), so the file checked
+// is the file run. Returns a positive errno (and fills *failure) when nothing could be executed.
+int exec_search_path(char* const argv[], char* const envp[], const char* search_path, ExecFailure* failure);
 int setup_controlling_tty(int slave_fd);
 int apply_identity_and_privileges(const LaunchHeader& h, const gid_t* groups, uint64_t bounding, int last_cap,
                                   bool no_new_privileges, const unsigned char* seccomp, size_t seccomp_size,
