@@ -461,7 +461,7 @@ int open_pty(StepError* err) {
         ::sigprocmask(SIG_SETMASK, &none, nullptr);
         ExecFailure failure;
         int code = exec_search_path(argv, envp, search_path, &failure);
-        child_fail(sync_fd, code, failure.what, failure.path);
+        child_fail(sync_fd, code, failure.what, failure.path, failure.note);
     }
     ::close(sync_fd);
     // PID 1: forward every signal we can catch to the payload, reap everything, leave with the
@@ -517,7 +517,7 @@ int send_message(int fd, MessageType type, const void* payload, uint32_t length,
     return 0;
 }
 
-[[noreturn]] void child_fail(int sync_fd, int code, const char* what, const char* path) {
+[[noreturn]] void child_fail(int sync_fd, int code, const char* what, const char* path, const char* note) {
     ErrorPayload e;
     e.code = code;
     str_copy(e.message, sizeof e.message, what);
@@ -525,6 +525,11 @@ int send_message(int fd, MessageType type, const void* payload, uint32_t length,
         str_append(e.message, sizeof e.message, " '");
         str_append(e.message, sizeof e.message, path);
         str_append(e.message, sizeof e.message, "'");
+    }
+    if (note && *note) {
+        str_append(e.message, sizeof e.message, " (");
+        str_append(e.message, sizeof e.message, note);
+        str_append(e.message, sizeof e.message, ")");
     }
     send_message(sync_fd, MessageType::Error, &e, sizeof e);
     ::_exit(127);
@@ -644,7 +649,8 @@ int exec_search_path(char* const argv[], char* const envp[], const char* search_
     if (std::strchr(name, '/')) {
         int e = exec_candidate(name, argv, envp, &refused);
         if (refused || ((e == ENOENT || e == ENOTDIR || e == EACCES) && under_proc(name))) {
-            failure->what = "refuse to execute through a /proc magic link (or a symlink loop)";
+            failure->what = "refuse to execute";
+            failure->note = kMagicLinkNote;
             return refused ? e : ELOOP;
         }
         return e;
@@ -669,7 +675,8 @@ int exec_search_path(char* const argv[], char* const envp[], const char* search_
         }
         if (refused) {
             // A PATH entry through /proc/self/fd/N and the like: refuse loudly, do not look on.
-            failure->what = "refuse to look up the program through a /proc magic link in PATH (or a symlink loop)";
+            failure->what = "refuse the PATH lookup of";
+            failure->note = kMagicLinkNote;
             str_copy(failure->path, sizeof failure->path, candidate);
             return e;
         }
@@ -679,13 +686,15 @@ int exec_search_path(char* const argv[], char* const envp[], const char* search_
     return last;
 }
 
-int enter_workdir(const char* workdir, const char** why) {
-    *why = "change to working directory";
+int enter_workdir(const char* workdir, const char** what, const char** note) {
+    *what = "change to working directory";
+    *note = nullptr;
     int fd = open_no_magic(workdir, O_PATH | O_DIRECTORY);
     if (fd < 0) {
         int e = errno;
         if (is_refusal(e) || ((e == ENOENT || e == ENOTDIR) && under_proc(workdir))) {
-            *why = "refuse working directory: it goes through a /proc magic link (or a symlink loop)";
+            *what = "refuse working directory";
+            *note = kMagicLinkNote;
             return is_refusal(e) ? e : ELOOP;
         }
         return e;
@@ -698,7 +707,8 @@ int enter_workdir(const char* workdir, const char** why) {
     char cwd[PATH_MAX];
     if (::syscall(SYS_getcwd, cwd, sizeof cwd) < 0) return errno;
     if (cwd[0] != '/') {
-        *why = "refuse working directory: it is outside the container's root";
+        *what = "refuse working directory";
+        *note = "outside the container's root";
         return EXDEV;
     }
     return 0;
@@ -831,8 +841,8 @@ void child_main(const ChildConfig& cfg) {
         if (::setrlimit(static_cast<__rlimit_resource>(cfg.rlimits[i].resource), &cfg.rlimits[i].limit) < 0)
             child_fail(sync, errno, "set resource limit", "");
     ::umask(cfg.umask_value);
-    const char* why = "";
-    if (int e = enter_workdir(workdir, &why)) child_fail(sync, e, why, workdir);
+    const char *what = "", *note = nullptr;
+    if (int e = enter_workdir(workdir, &what, &note)) child_fail(sync, e, what, workdir, note);
 
     const char* step = "";
     int rc = apply_identity_and_privileges(launch, groups, cfg.bounding, cfg.last_cap, cfg.no_new_privileges,
@@ -852,7 +862,7 @@ void child_main(const ChildConfig& cfg) {
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
     ExecFailure failure;
     int code = exec_search_path(argv, envp, search_path, &failure);
-    child_fail(sync, code, failure.what, failure.path);
+    child_fail(sync, code, failure.what, failure.path, failure.note);
 }
 
 }  // namespace berth::runtime

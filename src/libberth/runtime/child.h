@@ -87,7 +87,8 @@ struct ChildConfig {
 
 // Helpers shared with `berth exec`'s child (async-signal-safe).
 int send_message(int fd, MessageType type, const void* payload, uint32_t length, int pass_fd = -1);
-[[noreturn]] void child_fail(int sync_fd, int code, const char* what, const char* path);
+// Reports "WHAT 'PATH' (NOTE)" (each part only when given) and the errno `code`, then _exit()s.
+[[noreturn]] void child_fail(int sync_fd, int code, const char* what, const char* path, const char* note = nullptr);
 
 // Closes every fd but stdio and `keep` (the sync socket, close-on-exec): whatever else the
 // runtime or the caller of berth held (cgroup and volume fds, a caller's pipe or directory
@@ -96,14 +97,19 @@ int send_message(int fd, MessageType type, const void* payload, uint32_t length,
 // Returns 0 or -1 with errno.
 int close_inherited_fds(int keep);
 
+// Why a path was refused: it (or the missing part of it) is on /proc, where magic links lead out of
+// the root; openat2 cannot tell a magic link from a symlink loop, both are ELOOP.
+inline constexpr const char* kMagicLinkNote = "a /proc magic link, or a symlink loop";
+
 // Enters `workdir` inside the process's root (after pivot_root or setns): openat2(RESOLVE_IN_ROOT
 // | RESOLVE_NO_MAGICLINKS) + fchdir, then checks that the new cwd is reachable from the root.
-// Returns 0, or a positive errno with *why naming the refusal.
-int enter_workdir(const char* workdir, const char** why);
+// Returns 0, or a positive errno with *what (the step) and *note (why it was refused, or nullptr).
+int enter_workdir(const char* workdir, const char** what, const char** note);
 
-// What exec_search_path() reports when it fails: the step and the path it was refused on.
+// What exec_search_path() reports when it fails: the step, the path, and why it was refused.
 struct ExecFailure {
     const char* what = "execute";
+    const char* note = nullptr;
     char path[4096] = {};
 };
 

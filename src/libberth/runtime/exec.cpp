@@ -155,8 +155,8 @@ Result<int> exec_impl(const std::string& name, const ExecOptions& opt) {
         // As in the container's first process: only stdio and the sync socket remain before the
         // workdir and the program are resolved inside the container (CVE-2024-21626).
         if (close_inherited_fds(child_fd) < 0) child_fail(child_fd, errno, "close inherited file descriptors", "");
-        const char* why = "";
-        if (int e = enter_workdir(workdir.c_str(), &why)) child_fail(child_fd, e, why, workdir.c_str());
+        const char *what = "", *note = nullptr;
+        if (int e = enter_workdir(workdir.c_str(), &what, &note)) child_fail(child_fd, e, what, workdir.c_str(), note);
         const char* step = "";
         int rc = apply_identity_and_privileges(lh, groups.data(), st.bounding, last_cap, st.no_new_privileges,
                                                bpf.empty() ? nullptr : bpf.data(), bpf.size(), &step);
@@ -171,7 +171,7 @@ Result<int> exec_impl(const std::string& name, const ExecOptions& opt) {
         ::sigprocmask(SIG_SETMASK, &none, nullptr);
         ExecFailure failure;
         int code = exec_search_path(argv.data(), envp.data(), search_path.c_str(), &failure);
-        child_fail(child_fd, code, failure.what, failure.path);
+        child_fail(child_fd, code, failure.what, failure.path, failure.note);
     }
     child_end.reset();
     slave.reset();

@@ -388,6 +388,43 @@ TEST_F(Escape, AWorkdirThroughAnyFdNumberIsRefusedAndNeverReachesTheHost) {
     verdicts.report();
 }
 
+// The same through an image's WorkingDir (imported into a store of the test's own, embedded).
+TEST_F(Escape, AnImageWorkingDirThroughAnyFdNumberIsRefused) {
+    if (run_capture({"python3", "-c", "pass"}).exit_code != 0) GTEST_SKIP() << "python3 missing";
+    std::vector<std::string> argv = {"python3", source_root() + "/tests/privileged/escape/oci-with-workdir.py", rootfs_,
+                                     dir_ / "oci"};
+    for (int fd = 3; fd <= 64; fd++) argv.push_back("/proc/self/fd/" + std::to_string(fd));
+    RunResult made = run_capture(argv, 120);
+    ASSERT_EQ(made.exit_code, 0) << made.out;
+    ::setenv("BERTH_STORE_ROOT", (dir_ / "store").c_str(), 1);
+    ::setenv("BERTH_STORAGE", "embedded", 1);
+    struct Unset {
+        ~Unset() {
+            ::unsetenv("BERTH_STORE_ROOT");
+            ::unsetenv("BERTH_STORAGE");
+        }
+    } unset;
+    CallerFds leaked(dir_.path());
+    WorkdirVerdicts verdicts;
+    verdicts.marker = "HOST-" "MARKER-" + std::to_string(getpid());
+    write_file(dir_ / "host-marker", verdicts.marker + "\n");
+    const std::string up = "../../../../../../../../../../../../../../../..";
+    const std::string payload = "cat " + up + "/etc/hostname; cat " + up + dir_.path() + "/host-marker; ls " + up;
+    for (int fd = 3; fd <= 64; fd++) {
+        std::string image = "escwd" + std::to_string(fd) + "-" + std::to_string(getpid()) + ":latest";
+        RunResult imported = run_capture({berth_exe(), "image", "import", dir_ / ("oci/" + std::to_string(fd - 3)), "--name", image}, 60);
+        ASSERT_EQ(imported.exit_code, 0) << imported.out;
+        std::string n = name("i");
+        std::string path = dir_ / (n + ".toml");
+        write_file(path, "[container]\nimage = \"" + image + "\"\nephemeral = true\ncommand = [\"/bin/sh\", \"-c\", \"" +
+                             payload + "\"]\n");
+        RunResult r = berth_run(path, 60);
+        BERTH_SKIP_IF_PLACEHOLDER(r);
+        verdicts.check(fd, r);
+    }
+    verdicts.report();
+}
+
 // The same through `berth exec -w`, with the caller's leaked fds.
 TEST_F(Escape, AnExecWorkdirThroughAnyFdNumberIsRefused) {
     std::string n = name("x");
@@ -416,12 +453,14 @@ TEST_F(Escape, AProgramLookupThroughAProcMagicLinkIsRefused) {
     for (int fd : {3, 4, 5, 6, 7, 8, 9, 10, 50, 64}) {
         SCOPED_TRACE("PATH /proc/self/fd/" + std::to_string(fd));
         std::string n = name("p");
-        std::string path = "/proc/self/fd/" + std::to_string(fd);
-        std::string toml = declare(n, "[\"sh\", \"-c\", \"echo ran\"]", "environment = { PATH = \"" + path + ":/bin\" }\n");
+        std::string path = "/proc/self/fd/" + std::to_string(fd) + ":/bin";
+        std::string toml = declare(n, "[\"sh\", \"-c\", \"echo ran\"]", "environment = { PATH = \"" + path + "\" }\n");
         RunResult r = berth_run(toml, 60);
         BERTH_SKIP_IF_PLACEHOLDER(r);
         EXPECT_NE(r.exit_code, 0) << r.out;
-        EXPECT_NE(r.out.find("magic link in PATH"), std::string::npos) << r.out;
+        EXPECT_NE(r.out.find("refuse the PATH lookup of '" + path.substr(0, path.find(':')) + "/sh' (a /proc magic link"),
+                  std::string::npos)
+            << r.out;
         EXPECT_EQ(r.out.find("ran"), std::string::npos) << r.out;
     }
     std::string n = name("q");
@@ -432,13 +471,15 @@ TEST_F(Escape, AProgramLookupThroughAProcMagicLinkIsRefused) {
     std::string e = name("e");
     BackgroundContainer c(declare(e, kLoopForever, ""), e, dir_ / "run.log");
     ASSERT_TRUE(c.wait_running()) << read_file(dir_ / "run.log");
-    for (const char* path : {"/proc/self/fd/3:/bin", "/proc/self/fd/4:/bin", "/proc/1/cwd:/bin"}) {
+    for (std::string path : {"/proc/self/fd/3:/bin", "/proc/self/fd/4:/bin", "/proc/1/cwd:/bin"}) {
         SCOPED_TRACE(path);
-        RunResult r = run_capture({berth_exe(), "exec", "--no-stdin", "-e", std::string("PATH=") + path, e, "--", "sh",
+        RunResult r = run_capture({berth_exe(), "exec", "--no-stdin", "-e", "PATH=" + path, e, "--", "sh",
                                    "-c", "echo ran"},
                                   30);
         EXPECT_NE(r.exit_code, 0) << r.out;
-        EXPECT_NE(r.out.find("magic link in PATH"), std::string::npos) << r.out;
+        EXPECT_NE(r.out.find("refuse the PATH lookup of '" + path.substr(0, path.find(':')) + "/sh' (a /proc magic link"),
+                  std::string::npos)
+            << r.out;
     }
     RunResult exe = run_capture({berth_exe(), "exec", "--no-stdin", e, "--", "/proc/self/exe", "--help"}, 30);
     EXPECT_NE(exe.exit_code, 0) << exe.out;
