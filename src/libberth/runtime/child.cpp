@@ -423,7 +423,7 @@ int loopback_up() {
 int open_pty(StepError* err) {
     err->what = "open pty";
     err->path = "/dev/ptmx";
-    int master = ::open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    int master = open_in_container("/dev/ptmx", O_RDWR | O_NOCTTY);
     if (master < 0) return -1;
     int unlock = 0;
     unsigned number = 0;
@@ -566,6 +566,14 @@ int open_no_magic(const char* path, int flags) {
     }
     return fd;
 }
+
+}  // namespace
+
+int open_in_container(const char* path, int flags) {
+    return open_no_magic(path, flags);
+}
+
+namespace {
 
 bool is_refusal(int e) {
     return e == ELOOP || e == EXDEV;
@@ -787,6 +795,11 @@ void child_main(const ChildConfig& cfg) {
     StepError err;
     if (build_root(cfg, received, &err) < 0) child_fail(sync, errno, err.what, err.path);
     if (received >= 0) ::close(received);
+    if (!cfg.tty && cfg.stdin_fd >= 0 && ::dup2(cfg.stdin_fd, 0) < 0) child_fail(sync, errno, "redirect stdin", "");
+    // The root is built (the volume trees are attached): nothing but stdio and the sync socket
+    // from here on. Every path below (the pty, the workdir, the program) is resolved on the
+    // container's behalf, and the payload gets only what it is meant to.
+    if (close_inherited_fds(sync) < 0) child_fail(sync, errno, "close inherited file descriptors", "");
     if (::sethostname(cfg.hostname, std::strlen(cfg.hostname)) < 0)
         child_fail(sync, errno, "set hostname", cfg.hostname);
     if (cfg.loopback_up && loopback_up() < 0) child_fail(sync, errno, "bring up", "lo");
@@ -798,15 +811,10 @@ void child_main(const ChildConfig& cfg) {
         if (master < 0) child_fail(sync, errno, err.what, err.path);
         mounted.has_pty = 1;
     } else {
-        if (cfg.stdin_fd >= 0 && ::dup2(cfg.stdin_fd, 0) < 0) child_fail(sync, errno, "redirect stdin", "");
         ::setsid();
     }
-    if (cfg.stdin_fd > 2) ::close(cfg.stdin_fd);
     if (send_message(sync, MessageType::Mounted, &mounted, sizeof mounted, master) < 0) ::_exit(127);
     if (master >= 0) ::close(master);
-    // Nothing but stdio and the sync socket from here on: the workdir and the program are
-    // resolved on the container's behalf below, and the payload gets only what it is meant to.
-    if (close_inherited_fds(sync) < 0) child_fail(sync, errno, "close inherited file descriptors", "");
 
     if (!recv_header(sync, &header, &received) || header.type != MessageType::Launch ||
         header.length > cfg.launch_capacity || header.length < sizeof(LaunchHeader))

@@ -101,6 +101,11 @@ int close_inherited_fds(int keep);
 // the root; openat2 cannot tell a magic link from a symlink loop, both are ELOOP.
 inline constexpr const char* kMagicLinkNote = "a /proc magic link, or a symlink loop";
 
+// Opens `path` (O_CLOEXEC added) inside the process's root, after pivot_root or setns, with /proc
+// magic links refused (openat2 RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS for an absolute path).
+// Returns the fd or -1 with errno (ELOOP: through a magic link).
+int open_in_container(const char* path, int flags);
+
 // Enters `workdir` inside the process's root (after pivot_root or setns): openat2(RESOLVE_IN_ROOT
 // | RESOLVE_NO_MAGICLINKS) + fchdir, then checks that the new cwd is reachable from the root.
 // Returns 0, or a positive errno with *what (the step) and *note (why it was refused, or nullptr).

@@ -120,7 +120,9 @@ Result<int> exec_impl(const std::string& name, const ExecOptions& opt) {
     UniqueFd master, slave;
     if (opt.tty) {
         // The container's devpts: /dev/ptmx now resolves in its mount namespace.
-        master.reset(::open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC));
+        // Through no magic link: a process of the container could have made /dev/ptmx one to
+        // an fd of ours.
+        master.reset(open_in_container("/dev/ptmx", O_RDWR | O_NOCTTY));
         if (!master) return fail_errno("open the container's /dev/ptmx");
         int unlock = 0;
         if (::ioctl(master.get(), TIOCSPTLCK, &unlock) < 0) return fail_errno("unlock pty");
