@@ -679,11 +679,11 @@ int mode_race_exec(long ms) {
             }
             // fd, mem, environ: counted only if the process was still berth after the open (a
             // process only ever goes from berth to the command, never back).
-            const char* others[] = {"fd", "mem", "environ"};
+            const char* others[] = {"fd/0", "mem", "environ"};
             for (const char* o : others) {
                 char other[64];
                 snprintf(other, sizeof other, "/proc/%d/%s", pid, o);
-                int f = open(other, O_RDONLY | O_CLOEXEC);
+                int f = open(other, (strcmp(o, "fd/0") == 0 ? O_PATH : O_RDONLY) | O_CLOEXEC);
                 if (f < 0) continue;
                 int again = open(path, O_PATH | O_CLOEXEC);
                 struct stat as {};
@@ -704,6 +704,41 @@ int mode_race_exec(long ms) {
     return opened == 0 ? 0 : 1;
 }
 
+// `open-pid PID`: tries to open /proc/PID/exe (O_PATH), fd, mem and environ of a process that is
+// not a container binary (berth's own PID 1 with init = true); prints "OPENED <path>" for each
+// success and "OPEN-PID denied=<n> opened=<n>".
+int mode_open_pid(pid_t pid) {
+    struct stat busybox {}, self {};
+    stat("/bin/busybox", &busybox);
+    stat("/proc/self/exe", &self);
+    int denied = 0, opened = 0;
+    // fd/0, not the fd directory: that opens for its owner's uid; its entries need ptrace access.
+    const char* entries[] = {"exe", "fd/0", "mem", "environ", "cwd", "root"};
+    for (const char* entry : entries) {
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/%s", pid, entry);
+        bool path_only = strcmp(entry, "exe") == 0 || strcmp(entry, "fd/0") == 0;
+        int fd = open(path, (path_only ? O_PATH : O_RDONLY) | O_CLOEXEC);
+        if (fd < 0) {
+            printf("DENIED %s: %s\n", path, strerror(errno));
+            denied++;
+            continue;
+        }
+        struct stat st {};
+        if (strcmp(entry, "exe") == 0 && fstat(fd, &st) == 0 &&
+            ((st.st_dev == busybox.st_dev && st.st_ino == busybox.st_ino) ||
+             (st.st_dev == self.st_dev && st.st_ino == self.st_ino))) {
+            printf("CONTAINER-BINARY %s\n", path);  // not berth: the test is moot
+        } else {
+            printf("OPENED %s\n", path);
+            opened++;
+        }
+        close(fd);
+    }
+    printf("OPEN-PID denied=%d opened=%d\n", denied, opened);
+    return opened == 0 ? 0 : 1;
+}
+
 void usage() {
     fprintf(stderr,
             "usage: berth-escape-probe [--outside-pid PID]... [--abstract NAME]... [--unix PATH]...\n"
@@ -717,6 +752,7 @@ int main(int argc, char** argv) {
     if (argc >= 2 && strcmp(argv[1], "fds") == 0) return mode_fds();
     if (argc >= 3 && strcmp(argv[1], "tiocsti") == 0) return mode_tiocsti(argv[2]);
     if (argc >= 3 && strcmp(argv[1], "race-exec") == 0) return mode_race_exec(atol(argv[2]));
+    if (argc >= 3 && strcmp(argv[1], "open-pid") == 0) return mode_open_pid(static_cast<pid_t>(atoi(argv[2])));
     Options o;
     for (int i = 1; i < argc; i++) {
         std::string a = argv[i];

@@ -538,12 +538,24 @@ TEST_F(Escape, AContainerProcessRacingBerthExecNeverOpensTheExecChild) {
     for (const auto& line : split_lines(out))
         if (line.rfind("RACE ", 0) == 0) race = line;
     ASSERT_FALSE(race.empty()) << "the racer did not report";
+    fprintf(stderr, "%d berth exec runs; racer: %s\n", tries, race.c_str());
     EXPECT_EQ(out.find("OPENED"), std::string::npos);
     long denied = -1, opened = -1;
     sscanf(race.c_str() + race.find("denied="), "denied=%ld opened=%ld", &denied, &opened);
     EXPECT_EQ(opened, 0);
     // The race was run: the racer caught exec children before their execve (and was refused).
     EXPECT_GT(denied, 0) << "the racer never caught a berth exec child in " << tries << " tries";
+}
+
+// CVE-2019-5736 class with init = true: PID 1 stays the berth binary for the container's life; the
+// payload (same uid, same capabilities) must not get a handle on its exe, fds, memory or
+// environment (the runc exploit opens the exe O_PATH and reopens it for writing once it is free).
+TEST_F(Escape, ThePayloadCannotOpenTheExeOrFdsOfBerthsInit) {
+    std::string n = name("n");
+    RunResult r = berth_run(declare(n, "[\"/bin/berth-escape-probe\", \"open-pid\", \"1\"]", "init = true\n"), 60);
+    BERTH_SKIP_IF_PLACEHOLDER(r);
+    EXPECT_EQ(r.exit_code, 0) << r.out;
+    EXPECT_NE(r.out.find("OPEN-PID denied=6 opened=0"), std::string::npos) << r.out;
 }
 
 // TIOCSTI (CVE-2016-9962's neighbour, the "push input into the caller's terminal" class): a
