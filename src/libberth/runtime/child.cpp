@@ -608,8 +608,17 @@ bool under_proc(const char* path) {
     return false;
 }
 
-// Executes `path` (resolved with open_no_magic). Returns errno; *refused when the path went through
-// a magic link.
+// Executes `path` (checked with open_no_magic first). Returns errno; *refused when the path went
+// through a magic link.
+//
+// The file checked should be the file run. execveat(fd, "", AT_EMPTY_PATH) would guarantee that,
+// but it names the process after the file's dentry ("busybox" for every applet, "dash" for sh)
+// or, before Linux 6.14, after the fd number, which ps, pidof and killall show. So the program is
+// run by name from its directory, held open: a regular file with AT_SYMLINK_NOFOLLOW (nothing
+// left to swap), a symlink (busybox applets) by following it, where a process of the container
+// racing `berth exec` could still swap the link between the check and the execve; the fds are
+// closed and this process is non-dumpable, so a magic link could only lead to its own stdio or
+// /proc/self/exe.
 int exec_candidate(const char* path, char* const argv[], char* const envp[], bool* refused) {
     *refused = false;
     int fd = open_no_magic(path, O_PATH);
@@ -627,10 +636,30 @@ int exec_candidate(const char* path, char* const argv[], char* const envp[], boo
         }
         return e;
     }
-    ::syscall(SYS_execveat, fd, "", argv, envp, AT_EMPTY_PATH);
-    int e = errno;
-    if (e == ENOENT) {
-        // A script: its interpreter would get /dev/fd/N, which close-on-exec makes unusable
+    char dir[PATH_MAX];
+    str_copy(dir, sizeof dir, path);
+    char* slash = std::strrchr(dir, '/');
+    const char* name = path;
+    if (!slash) {
+        str_copy(dir, sizeof dir, ".");
+    } else {
+        name = path + (slash - dir) + 1;
+        if (slash == dir) slash[1] = '\0';
+        else *slash = '\0';
+    }
+    int e = ENOENT;
+    int dfd = *name ? open_no_magic(dir, O_PATH | O_DIRECTORY) : -1;
+    if (dfd >= 0) {
+        struct stat st {};
+        int nofollow = ::fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISLNK(st.st_mode)
+                           ? AT_SYMLINK_NOFOLLOW
+                           : 0;
+        ::syscall(SYS_execveat, dfd, name, argv, envp, nofollow);
+        e = errno;
+        ::close(dfd);
+    }
+    if (dfd < 0 || e == ENOENT) {
+        // A script: its interpreter would get /dev/fd/N/NAME, which close-on-exec makes unusable
         // (and $0 would name it). Run it by path, after checking the path still leads to the
         // file checked above.
         struct stat a {}, b {};

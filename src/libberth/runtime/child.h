@@ -119,8 +119,9 @@ struct ExecFailure {
 };
 
 // Finds argv[0] (through `search_path` when it has no '/'), resolving each candidate inside the
-// root with magic links refused, and executes the file it opened (execveat), so the file checked
-// is the file run. Returns a positive errno (and fills *failure) when nothing could be executed.
+// root with magic links refused, and executes it by name from its directory held open (execveat),
+// so the process keeps the name ps shows for a plain execve(). Returns a positive errno (and
+// fills *failure) when nothing could be executed.
 int exec_search_path(char* const argv[], char* const envp[], const char* search_path, ExecFailure* failure);
 int setup_controlling_tty(int slave_fd);
 int apply_identity_and_privileges(const LaunchHeader& h, const gid_t* groups, uint64_t bounding, int last_cap,

@@ -511,6 +511,28 @@ TEST_F(Escape, ThePayloadAndAnExecdCommandHoldOnlyStdio) {
     }
 }
 
+// Resolving the program inside the root changes nothing a payload sees: a busybox applet found
+// through PATH keeps its name (ps, pidof, killall read it), a script runs with its path as $0.
+TEST_F(Escape, ProgramsFoundInsideTheRootKeepTheirNamesAndScriptsRun) {
+    write_file(rootfs_ + "/bin/hello.sh", "#!/bin/sh\necho script-ran \"$0\"\n");
+    ASSERT_EQ(chmod((rootfs_ + "/bin/hello.sh").c_str(), 0755), 0);
+    RunResult comm = berth_run(declare(name("c"), "[\"cat\", \"/proc/self/comm\"]", ""), 60);
+    BERTH_SKIP_IF_PLACEHOLDER(comm);
+    EXPECT_EQ(comm.exit_code, 0) << comm.out;
+    EXPECT_EQ(comm.out, "cat\n");
+    RunResult script = berth_run(declare(name("s"), "[\"hello.sh\"]", ""), 60);
+    EXPECT_EQ(script.exit_code, 0) << script.out;
+    EXPECT_EQ(script.out, "script-ran /bin/hello.sh\n");
+
+    std::string e = name("k");
+    BackgroundContainer c(declare(e, kLoopForever, ""), e, dir_ / "run.log");
+    ASSERT_TRUE(c.wait_running()) << read_file(dir_ / "run.log");
+    RunResult xcomm = run_capture({berth_exe(), "exec", "--no-stdin", e, "--", "cat", "/proc/self/comm"}, 30);
+    EXPECT_EQ(xcomm.out, "cat\n");
+    RunResult xscript = run_capture({berth_exe(), "exec", "--no-stdin", e, "--", "/bin/hello.sh"}, 30);
+    EXPECT_EQ(xscript.out, "script-ran /bin/hello.sh\n");
+}
+
 // CVE-2016-9962 / CVE-2019-5736 through `berth exec`: a process of the container spins on the
 // pid the next exec child gets while the host runs `berth exec` in a loop (at most 1000 tries,
 // about 4 seconds; half of them name a program that does not exist, so the child stays the berth
