@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/magic.h>
 #include <linux/openat2.h>
 #include <net/if.h>
 #include <signal.h>
@@ -13,6 +14,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -455,7 +457,7 @@ int loopback_up() {
 int open_pty(StepError* err) {
     err->what = "open pty";
     err->path = "/dev/ptmx";
-    int master = ::open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    int master = open_in_container("/dev/ptmx", O_RDWR | O_NOCTTY);
     if (master < 0) return -1;
     int unlock = 0;
     unsigned number = 0;
@@ -491,8 +493,9 @@ int open_pty(StepError* err) {
         sigset_t none;
         sigemptyset(&none);
         ::sigprocmask(SIG_SETMASK, &none, nullptr);
-        int code = exec_search_path(argv, envp, search_path);
-        child_fail(sync_fd, code, "execute", argv[0]);
+        ExecFailure failure;
+        int code = exec_search_path(argv, envp, search_path, &failure);
+        child_fail(sync_fd, code, failure.what, failure.path, failure.note);
     }
     ::close(sync_fd);
     // PID 1: forward every signal we can catch to the payload, reap everything, leave with the
@@ -548,7 +551,7 @@ int send_message(int fd, MessageType type, const void* payload, uint32_t length,
     return 0;
 }
 
-[[noreturn]] void child_fail(int sync_fd, int code, const char* what, const char* path) {
+[[noreturn]] void child_fail(int sync_fd, int code, const char* what, const char* path, const char* note) {
     ErrorPayload e;
     e.code = code;
     str_copy(e.message, sizeof e.message, what);
@@ -557,15 +560,171 @@ int send_message(int fd, MessageType type, const void* payload, uint32_t length,
         str_append(e.message, sizeof e.message, path);
         str_append(e.message, sizeof e.message, "'");
     }
+    if (note && *note) {
+        str_append(e.message, sizeof e.message, " (");
+        str_append(e.message, sizeof e.message, note);
+        str_append(e.message, sizeof e.message, ")");
+    }
     send_message(sync_fd, MessageType::Error, &e, sizeof e);
     ::_exit(127);
 }
 
-int exec_search_path(char* const argv[], char* const envp[], const char* search_path) {
+int close_inherited_fds(int keep) {
+    // close_range(2) rather than a loop to RLIMIT_NOFILE: one call, whatever the limit.
+    if (keep > 3 && ::syscall(SYS_close_range, 3u, static_cast<unsigned>(keep) - 1, 0u) < 0) return -1;
+    unsigned from = keep >= 3 ? static_cast<unsigned>(keep) + 1 : 3u;
+    return ::syscall(SYS_close_range, from, ~0u, 0u) < 0 ? -1 : 0;
+}
+
+namespace {
+
+// openat2() inside the process's root with magic links (/proc/self/fd/N, /proc/PID/cwd, exe,
+// root) refused: after pivot_root or setns the root is the container's, and plain symlinks and
+// ".." cannot leave it; only a magic link can, to whatever some process holds open.
+int open_no_magic(const char* path, int flags) {
+    struct open_how how {};
+    how.flags = static_cast<unsigned long long>(flags) | O_CLOEXEC;
+    how.resolve = RESOLVE_NO_MAGICLINKS;
+    int dirfd = AT_FDCWD, root = -1;
+    if (path[0] == '/') {
+        root = ::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (root < 0) return -1;
+        dirfd = root;
+        how.resolve |= RESOLVE_IN_ROOT;
+    }
+    int fd = static_cast<int>(::syscall(SYS_openat2, dirfd, path, &how, sizeof how));
+    if (root >= 0) {
+        int saved = errno;
+        ::close(root);
+        errno = saved;
+    }
+    return fd;
+}
+
+}  // namespace
+
+int open_in_container(const char* path, int flags) {
+    return open_no_magic(path, flags);
+}
+
+namespace {
+
+bool is_refusal(int e) {
+    return e == ELOOP || e == EXDEV;
+}
+
+// Whether `path`, or the deepest part of it that exists, is on procfs: "/proc/self/fd/4" whose fd
+// is closed, "/proc/1/cwd/..." are refused like the magic links they are meant to go through,
+// rather than answered "No such file or directory" (or skipped in a PATH search).
+bool under_proc(const char* path) {
+    char buf[PATH_MAX];
+    str_copy(buf, sizeof buf, path);
+    for (int depth = 0; depth < 256; ++depth) {
+        int fd = open_no_magic(buf[0] ? buf : ".", O_PATH);
+        if (fd >= 0) {
+            struct statfs sfs {};
+            bool proc = ::fstatfs(fd, &sfs) == 0 && sfs.f_type == PROC_SUPER_MAGIC;
+            ::close(fd);
+            return proc;
+        }
+        if (is_refusal(errno)) return true;
+        if (errno != ENOENT && errno != ENOTDIR) return false;
+        char* slash = std::strrchr(buf, '/');
+        if (!slash) {
+            buf[0] = '\0';
+        } else if (slash == buf) {
+            if (buf[1] == '\0') return false;
+            buf[1] = '\0';
+        } else {
+            *slash = '\0';
+        }
+    }
+    return false;
+}
+
+// Executes `path` (checked with open_no_magic first). Returns errno; *refused when the path went
+// through a magic link.
+//
+// The file checked should be the file run. execveat(fd, "", AT_EMPTY_PATH) would guarantee that,
+// but it names the process after the file's dentry ("busybox" for every applet, "dash" for sh)
+// or, before Linux 6.14, after the fd number, which ps, pidof and killall show. So the program is
+// run by name from its directory, held open: a regular file with AT_SYMLINK_NOFOLLOW (nothing
+// left to swap), a symlink (busybox applets) by following it, where a process of the container
+// racing `berth exec` could still swap the link between the check and the execve; the fds are
+// closed and this process is non-dumpable, so a magic link could only lead to its own stdio or
+// /proc/self/exe.
+int exec_candidate(const char* path, char* const argv[], char* const envp[], bool* refused) {
+    *refused = false;
+    int fd = open_no_magic(path, O_PATH);
+    if (fd < 0) {
+        int e = errno;
+        if (is_refusal(e)) {
+            *refused = true;
+            return e;
+        }
+        // A custom seccomp profile without openat2: the fds are closed and the cwd checked, so a
+        // plain execve() can no longer reach a host file through a magic link of ours.
+        if (e == ENOSYS || e == EPERM) {
+            ::execve(path, argv, envp);
+            return errno;
+        }
+        return e;
+    }
+    char dir[PATH_MAX];
+    str_copy(dir, sizeof dir, path);
+    char* slash = std::strrchr(dir, '/');
+    const char* name = path;
+    if (!slash) {
+        str_copy(dir, sizeof dir, ".");
+    } else {
+        name = path + (slash - dir) + 1;
+        if (slash == dir) slash[1] = '\0';
+        else *slash = '\0';
+    }
+    int e = ENOENT;
+    int dfd = *name ? open_no_magic(dir, O_PATH | O_DIRECTORY) : -1;
+    if (dfd >= 0) {
+        struct stat st {};
+        int nofollow = ::fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISLNK(st.st_mode)
+                           ? AT_SYMLINK_NOFOLLOW
+                           : 0;
+        ::syscall(SYS_execveat, dfd, name, argv, envp, nofollow);
+        e = errno;
+        ::close(dfd);
+    }
+    if (dfd < 0 || e == ENOENT) {
+        // A script: its interpreter would get /dev/fd/N/NAME, which close-on-exec makes unusable
+        // (and $0 would name it). Run it by path, after checking the path still leads to the
+        // file checked above.
+        struct stat a {}, b {};
+        int again = open_no_magic(path, O_PATH);
+        if (again < 0 && is_refusal(errno)) *refused = true;
+        if (again >= 0 && ::fstat(fd, &a) == 0 && ::fstat(again, &b) == 0 && a.st_dev == b.st_dev &&
+            a.st_ino == b.st_ino) {
+            ::execve(path, argv, envp);
+            e = errno;
+        }
+        if (again >= 0) ::close(again);
+    }
+    ::close(fd);
+    return e;
+}
+
+}  // namespace
+
+int exec_search_path(char* const argv[], char* const envp[], const char* search_path, ExecFailure* failure) {
     const char* name = argv[0];
+    bool refused = false;
+    failure->what = "execute";
+    str_copy(failure->path, sizeof failure->path, name);
     if (std::strchr(name, '/')) {
-        ::execve(name, argv, envp);
-        return errno;
+        int e = exec_candidate(name, argv, envp, &refused);
+        if (refused || ((e == ENOENT || e == ENOTDIR || e == EACCES) && under_proc(name))) {
+            failure->what = "refuse to execute";
+            failure->note = kMagicLinkNote;
+            return refused ? e : ELOOP;
+        }
+        return e;
     }
     int last = ENOENT;
     const char* p = search_path && *search_path ? search_path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -580,11 +739,50 @@ int exec_search_path(char* const argv[], char* const envp[], const char* search_
         std::memcpy(candidate, p, len);
         candidate[len] = '/';
         str_copy(candidate + len + 1, sizeof candidate - len - 1, name);
-        ::execve(candidate, argv, envp);
-        if (errno != ENOENT && errno != ENOTDIR) last = errno;
+        int e = exec_candidate(candidate, argv, envp, &refused);
+        if (!refused && (e == ENOENT || e == ENOTDIR || e == EACCES) && under_proc(candidate)) {
+            refused = true;
+            e = ELOOP;
+        }
+        if (refused) {
+            // A PATH entry through /proc/self/fd/N and the like: refuse loudly, do not look on.
+            failure->what = "refuse the PATH lookup of";
+            failure->note = kMagicLinkNote;
+            str_copy(failure->path, sizeof failure->path, candidate);
+            return e;
+        }
+        if (e != ENOENT && e != ENOTDIR) last = e;
         p += len + (end ? 1 : 0);
     }
     return last;
+}
+
+int enter_workdir(const char* workdir, const char** what, const char** note) {
+    *what = "change to working directory";
+    *note = nullptr;
+    int fd = open_no_magic(workdir, O_PATH | O_DIRECTORY);
+    if (fd < 0) {
+        int e = errno;
+        if (is_refusal(e) || ((e == ENOENT || e == ENOTDIR) && under_proc(workdir))) {
+            *what = "refuse working directory";
+            *note = kMagicLinkNote;
+            return is_refusal(e) ? e : ELOOP;
+        }
+        return e;
+    }
+    int rc = ::fchdir(fd);
+    int e = errno;
+    ::close(fd);
+    if (rc < 0) return e;
+    // The kernel's own answer: getcwd(2) names a directory the root cannot reach "(unreachable)...".
+    char cwd[PATH_MAX];
+    if (::syscall(SYS_getcwd, cwd, sizeof cwd) < 0) return errno;
+    if (cwd[0] != '/') {
+        *what = "refuse working directory";
+        *note = "outside the container's root";
+        return EXDEV;
+    }
+    return 0;
 }
 
 int setup_controlling_tty(int slave) {
@@ -636,6 +834,10 @@ int apply_identity_and_privileges(const LaunchHeader& h, const gid_t* groups, ui
 void child_main(const ChildConfig& cfg) {
     const int sync = cfg.sync_fd;
     ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    // Until execve() this process is the berth binary (and with init = true, PID 1 stays it):
+    // no process of the container may open its /proc/PID/{exe,fd,mem,environ} or ptrace it
+    // (CVE-2019-5736, CVE-2016-9962). execve() of the payload resets this.
+    ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     MessageHeader header{};
     int received = -1;
     if (!recv_header(sync, &header, &received) || header.type != MessageType::Go)
@@ -656,6 +858,11 @@ void child_main(const ChildConfig& cfg) {
     StepError err;
     if (build_root(cfg, received, &err) < 0) child_fail(sync, errno, err.what, err.path);
     if (received >= 0) ::close(received);
+    if (!cfg.tty && cfg.stdin_fd >= 0 && ::dup2(cfg.stdin_fd, 0) < 0) child_fail(sync, errno, "redirect stdin", "");
+    // The root is built (the volume trees are attached): nothing but stdio and the sync socket
+    // from here on. Every path below (the pty, the workdir, the program) is resolved on the
+    // container's behalf, and the payload gets only what it is meant to.
+    if (close_inherited_fds(sync) < 0) child_fail(sync, errno, "close inherited file descriptors", "");
     if (::sethostname(cfg.hostname, std::strlen(cfg.hostname)) < 0)
         child_fail(sync, errno, "set hostname", cfg.hostname);
     if (cfg.loopback_up && loopback_up() < 0) child_fail(sync, errno, "bring up", "lo");
@@ -667,10 +874,8 @@ void child_main(const ChildConfig& cfg) {
         if (master < 0) child_fail(sync, errno, err.what, err.path);
         mounted.has_pty = 1;
     } else {
-        if (cfg.stdin_fd >= 0 && ::dup2(cfg.stdin_fd, 0) < 0) child_fail(sync, errno, "redirect stdin", "");
         ::setsid();
     }
-    if (cfg.stdin_fd > 2) ::close(cfg.stdin_fd);
     if (send_message(sync, MessageType::Mounted, &mounted, sizeof mounted, master) < 0) ::_exit(127);
     if (master >= 0) ::close(master);
 
@@ -707,7 +912,8 @@ void child_main(const ChildConfig& cfg) {
         if (::setrlimit(static_cast<__rlimit_resource>(cfg.rlimits[i].resource), &cfg.rlimits[i].limit) < 0)
             child_fail(sync, errno, "set resource limit", "");
     ::umask(cfg.umask_value);
-    if (::chdir(workdir) < 0) child_fail(sync, errno, "change to working directory", workdir);
+    const char *what = "", *note = nullptr;
+    if (int e = enter_workdir(workdir, &what, &note)) child_fail(sync, e, what, workdir, note);
 
     const char* step = "";
     int rc = apply_identity_and_privileges(launch, groups, cfg.bounding, cfg.last_cap, cfg.no_new_privileges,
@@ -725,8 +931,9 @@ void child_main(const ChildConfig& cfg) {
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    int code = exec_search_path(argv, envp, search_path);
-    child_fail(sync, code, "execute", argv[0]);
+    ExecFailure failure;
+    int code = exec_search_path(argv, envp, search_path, &failure);
+    child_fail(sync, code, failure.what, failure.path, failure.note);
 }
 
 }  // namespace berth::runtime

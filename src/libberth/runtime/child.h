@@ -87,8 +87,42 @@ struct ChildConfig {
 
 // Helpers shared with `berth exec`'s child (async-signal-safe).
 int send_message(int fd, MessageType type, const void* payload, uint32_t length, int pass_fd = -1);
-[[noreturn]] void child_fail(int sync_fd, int code, const char* what, const char* path);
-int exec_search_path(char* const argv[], char* const envp[], const char* search_path);
+// Reports "WHAT 'PATH' (NOTE)" (each part only when given) and the errno `code`, then _exit()s.
+[[noreturn]] void child_fail(int sync_fd, int code, const char* what, const char* path, const char* note = nullptr);
+
+// Closes every fd but stdio and `keep` (the sync socket, close-on-exec): whatever else the
+// runtime or the caller of berth held (cgroup and volume fds, a caller's pipe or directory
+// without O_CLOEXEC) must not be open while the child resolves a path on the container's behalf
+// (a /proc/self/fd/N there would lead out of the root: CVE-2024-21626) nor reach the payload.
+// Returns 0 or -1 with errno.
+int close_inherited_fds(int keep);
+
+// Why a path was refused: it (or the missing part of it) is on /proc, where magic links lead out of
+// the root; openat2 cannot tell a magic link from a symlink loop, both are ELOOP.
+inline constexpr const char* kMagicLinkNote = "a /proc magic link, or a symlink loop";
+
+// Opens `path` (O_CLOEXEC added) inside the process's root, after pivot_root or setns, with /proc
+// magic links refused (openat2 RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS for an absolute path).
+// Returns the fd or -1 with errno (ELOOP: through a magic link).
+int open_in_container(const char* path, int flags);
+
+// Enters `workdir` inside the process's root (after pivot_root or setns): openat2(RESOLVE_IN_ROOT
+// | RESOLVE_NO_MAGICLINKS) + fchdir, then checks that the new cwd is reachable from the root.
+// Returns 0, or a positive errno with *what (the step) and *note (why it was refused, or nullptr).
+int enter_workdir(const char* workdir, const char** what, const char** note);
+
+// What exec_search_path() reports when it fails: the step, the path, and why it was refused.
+struct ExecFailure {
+    const char* what = "execute";
+    const char* note = nullptr;
+    char path[4096] = {};
+};
+
+// Finds argv[0] (through `search_path` when it has no '/'), resolving each candidate inside the
+// root with magic links refused, and executes it by name from its directory held open (execveat),
+// so the process keeps the name ps shows for a plain execve(). Returns a positive errno (and
+// fills *failure) when nothing could be executed.
+int exec_search_path(char* const argv[], char* const envp[], const char* search_path, ExecFailure* failure);
 int setup_controlling_tty(int slave_fd);
 int apply_identity_and_privileges(const LaunchHeader& h, const gid_t* groups, uint64_t bounding, int last_cap,
                                   bool no_new_privileges, const unsigned char* seccomp, size_t seccomp_size,

@@ -102,6 +102,11 @@ Result<int> exec_impl(const std::string& name, const ExecOptions& opt) {
     // forever. Check for leaks now, on the host's /proc, which also turns the exit check off.
     __lsan_do_leak_check();
 #endif
+    // From here until the command's execve(), this process and its child are the berth binary
+    // inside the container's namespaces: non-dumpable, so that no process of the container can
+    // open their /proc/PID/{exe,fd,mem,environ} or ptrace them (CVE-2016-9962, CVE-2019-5736).
+    // The child inherits it; execve() of the command resets it.
+    if (::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) return fail_errno("make berth exec non-dumpable");
     int nsflags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWCGROUP;
     if (st.user_namespace) nsflags |= CLONE_NEWUSER;
     if (::setns(pidfd.get(), nsflags) < 0) return fail_errno("join the namespaces of process {}", st.pid);
@@ -112,7 +117,9 @@ Result<int> exec_impl(const std::string& name, const ExecOptions& opt) {
     UniqueFd master, slave;
     if (opt.tty) {
         // The container's devpts: /dev/ptmx now resolves in its mount namespace.
-        master.reset(::open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC));
+        // Through no magic link: a process of the container could have made /dev/ptmx one to
+        // an fd of ours.
+        master.reset(open_in_container("/dev/ptmx", O_RDWR | O_NOCTTY));
         if (!master) return fail_errno("open the container's /dev/ptmx");
         int unlock = 0;
         if (::ioctl(master.get(), TIOCSPTLCK, &unlock) < 0) return fail_errno("unlock pty");
@@ -140,8 +147,15 @@ Result<int> exec_impl(const std::string& name, const ExecOptions& opt) {
             if (setup_controlling_tty(slave.get()) < 0) child_fail(child_fd, errno, "set up pty", "");
         } else {
             if (devnull && ::dup2(devnull.get(), 0) < 0) child_fail(child_fd, errno, "redirect stdin", "");
+            // A session of its own: the caller's terminal (our stdio without -t) is not the
+            // command's controlling tty, so TIOCSTI cannot push input into the caller's shell.
+            if (::setsid() < 0) child_fail(child_fd, errno, "start a new session", "");
         }
-        if (::chdir(workdir.c_str()) < 0) child_fail(child_fd, errno, "change to working directory", workdir.c_str());
+        // As in the container's first process: only stdio and the sync socket remain before the
+        // workdir and the program are resolved inside the container (CVE-2024-21626).
+        if (close_inherited_fds(child_fd) < 0) child_fail(child_fd, errno, "close inherited file descriptors", "");
+        const char *what = "", *note = nullptr;
+        if (int e = enter_workdir(workdir.c_str(), &what, &note)) child_fail(child_fd, e, what, workdir.c_str(), note);
         const char* step = "";
         int rc = apply_identity_and_privileges(lh, groups.data(), st.bounding, last_cap, st.no_new_privileges,
                                                bpf.empty() ? nullptr : bpf.data(), bpf.size(), &step);
@@ -154,8 +168,9 @@ Result<int> exec_impl(const std::string& name, const ExecOptions& opt) {
         sigset_t none;
         sigemptyset(&none);
         ::sigprocmask(SIG_SETMASK, &none, nullptr);
-        int code = exec_search_path(argv.data(), envp.data(), search_path.c_str());
-        child_fail(child_fd, code, "execute", argv[0]);
+        ExecFailure failure;
+        int code = exec_search_path(argv.data(), envp.data(), search_path.c_str(), &failure);
+        child_fail(child_fd, code, failure.what, failure.path, failure.note);
     }
     child_end.reset();
     slave.reset();

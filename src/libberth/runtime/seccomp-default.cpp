@@ -45,7 +45,7 @@ SeccompProfile build_default() {
         "getrandom", "getresgid", "getresgid32", "getresuid", "getresuid32", "getrlimit",
         "get_robust_list", "getrusage", "getsid", "getsockname", "getsockopt", "get_thread_area",
         "gettid", "gettimeofday", "getuid", "getuid32", "getxattr", "inotify_add_watch",
-        "inotify_init", "inotify_init1", "inotify_rm_watch", "io_cancel", "ioctl", "io_destroy",
+        "inotify_init", "inotify_init1", "inotify_rm_watch", "io_cancel", "io_destroy",
         "io_getevents", "io_pgetevents", "io_pgetevents_time64", "ioprio_get", "ioprio_set",
         "io_setup", "io_submit", "ipc", "kill", "landlock_add_rule", "landlock_create_ruleset",
         "landlock_restrict_self", "lchown", "lchown32", "lgetxattr", "link", "linkat", "listen",
@@ -84,6 +84,22 @@ SeccompProfile build_default() {
         "utime", "utimensat", "utimensat_time64", "utimes", "vfork", "vmsplice", "wait4",
         "waitid", "waitpid", "write", "writev",
     }));
+    // ioctl(2), except TIOCSTI (0x5412): pushing bytes into a terminal's input queue types
+    // commands into the shell of whoever owns that terminal (the caller of `berth exec`, of `berth
+    // run -t`) on kernels with dev.tty.legacy_tiocsti = 1. The kernel reads the request as an
+    // unsigned int, so only its low 32 bits count: a plain "!= 0x5412" on the 64-bit argument
+    // would let 0x100005412 through. libseccomp has no masked not-equal and an unconditional
+    // allow would override a conditional deny, so the allow is spelled as "some bit of the low
+    // 32 differs from TIOCSTI's": one masked compare per bit, any one of which admits the call.
+    {
+        constexpr uint64_t kTiocsti = 0x5412;
+        for (unsigned bit = 0; bit < 32; ++bit) {
+            SeccompRule r = allow({"ioctl"});
+            const uint64_t mask = 1ULL << bit;
+            r.args.push_back({1, mask, ~kTiocsti & mask, SeccompOp::MaskedEqual});
+            p.rules.push_back(r);
+        }
+    }
     // socket(2), except AF_VSOCK (40): host communication channel.
     {
         SeccompRule r = allow({"socket"});

@@ -27,7 +27,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
@@ -564,6 +566,179 @@ void probe_posture() {
            "CapEff %s CapBnd %s (dangerous bits %llx)", capeff.c_str(), capbnd.c_str(), (eff | bnd) & dangerous);
 }
 
+// ---- modes for single checks (escape-test.cpp runs them one at a time) -------------------------
+
+// `fds`: one line "FD <n> <target>" per open fd (the directory stream used to list them left
+// out), then "FDS <n> <n>...". The test checks that only stdio is open and that nothing points
+// at a host path.
+int mode_fds() {
+    DIR* d = opendir("/proc/self/fd");
+    if (!d) {
+        printf("ERROR opendir /proc/self/fd: %s\n", strerror(errno));
+        return 2;
+    }
+    std::string all;
+    while (dirent* e = readdir(d)) {
+        if (e->d_name[0] == '.') continue;
+        int fd = atoi(e->d_name);
+        if (fd == dirfd(d)) continue;
+        char path[64], target[4096] = {};
+        snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+        ssize_t n = readlink(path, target, sizeof target - 1);
+        if (n < 0) snprintf(target, sizeof target, "?(%s)", strerror(errno));
+        printf("FD %d %s\n", fd, target);
+        all += " " + std::to_string(fd);
+    }
+    closedir(d);
+    printf("FDS%s\n", all.c_str());
+    return 0;
+}
+
+// `tiocsti TEXT`: pushes TEXT into the input queue of every terminal on stdio with TIOCSTI, one
+// byte at a time; prints "TIOCSTI fd=<n> pushed=<bytes> errno=<e>" per terminal.
+int mode_tiocsti(const char* text) {
+    for (int fd = 0; fd < 3; fd++) {
+        if (!isatty(fd)) {
+            printf("TIOCSTI fd=%d not a tty\n", fd);
+            continue;
+        }
+        int pushed = 0, err = 0;
+        for (const char* c = text; *c; c++) {
+            if (ioctl(fd, TIOCSTI, c) < 0) {
+                err = errno;
+                break;
+            }
+            pushed++;
+        }
+        printf("TIOCSTI fd=%d pushed=%d errno=%s\n", fd, pushed, err ? strerror(err) : "0");
+    }
+    return 0;
+}
+
+// `race-exec MILLISECONDS`: races `berth exec` run from the host meanwhile. Pids in the
+// container's pid namespace are handed out in order, so the next `berth exec` child is the next
+// pid after the highest one seen: spin on it, and while it is still the berth binary (before its
+// execve) try to open its exe (O_PATH, then for writing through /proc/self/fd), its fd directory,
+// mem and environ. Prints "RACE tries=<n> caught=<n> denied=<n> opened=<n>" (caught: processes
+// seen; denied: opens of an exe refused, i.e. a berth child caught before its execve) and an
+// "OPENED ..." line per success; never writes anything.
+int mode_race_exec(long ms) {
+    struct timespec start {}, now {};
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    pid_t next = getpid() + 1;
+    long tries = 0, caught = 0, opened = 0, denied = 0;
+    pid_t last_caught = 0, last_opened = 0;
+    struct stat busybox {}, self {};
+    stat("/bin/busybox", &busybox);
+    stat("/proc/self/exe", &self);
+    auto is_container_binary = [&](const struct stat& st) {
+        return (st.st_dev == busybox.st_dev && st.st_ino == busybox.st_ino) ||
+               (st.st_dev == self.st_dev && st.st_ino == self.st_ino);
+    };
+    for (;;) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long elapsed = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+        if (elapsed > ms) break;
+        for (pid_t pid = next; pid < next + 4; pid++) {
+            char path[64];
+            snprintf(path, sizeof path, "/proc/%d/exe", pid);
+            tries++;
+            int h = open(path, O_PATH | O_CLOEXEC);
+            int e = errno;
+            if (h < 0 && e == ENOENT) {
+                // Not there (yet), or gone: if a later pid exists, move on.
+                continue;
+            }
+            if (pid != last_caught) {
+                caught++;
+                last_caught = pid;
+            }
+            if (pid >= next) next = pid;
+            if (h < 0) {
+                denied++;  // EACCES: the non-dumpable berth child, as it must be
+                continue;
+            }
+            // What h is, from h itself: the process may have exec'd or exited meanwhile. The
+            // exec'd command (busybox) or this probe are the container's own files; anything else
+            // is the berth binary, opened before the child's execve.
+            struct stat hs {};
+            if (fstat(h, &hs) != 0 || is_container_binary(hs)) {
+                close(h);
+                continue;
+            }
+            opened++;
+            bool first = pid != last_opened;  // one report per process, however often it is opened
+            last_opened = pid;
+            if (first) printf("OPENED %s (the berth binary)\n", path);
+            char via[64];
+            snprintf(via, sizeof via, "/proc/self/fd/%d", h);
+            int w = open(via, O_WRONLY | O_CLOEXEC);  // opened, never written
+            if (w >= 0) {
+                if (first) printf("OPENED-FOR-WRITING %s\n", path);
+                close(w);
+            }
+            // fd, mem, environ: counted only if the process was still berth after the open (a
+            // process only ever goes from berth to the command, never back).
+            const char* others[] = {"fd/0", "mem", "environ"};
+            for (const char* o : others) {
+                char other[64];
+                snprintf(other, sizeof other, "/proc/%d/%s", pid, o);
+                int f = open(other, (strcmp(o, "fd/0") == 0 ? O_PATH : O_RDONLY) | O_CLOEXEC);
+                if (f < 0) continue;
+                int again = open(path, O_PATH | O_CLOEXEC);
+                struct stat as {};
+                if (first && again >= 0 && fstat(again, &as) == 0 && !is_container_binary(as))
+                    printf("OPENED %s\n", other);
+                if (again >= 0) close(again);
+                close(f);
+            }
+            close(h);
+        }
+        // Skip pids that are gone for good: the next exec child takes a higher one.
+        char probe[64];
+        snprintf(probe, sizeof probe, "/proc/%d", next + 1);
+        struct stat st {};
+        if (stat(probe, &st) == 0) next++;
+    }
+    printf("RACE tries=%ld caught=%ld denied=%ld opened=%ld\n", tries, caught, denied, opened);
+    return opened == 0 ? 0 : 1;
+}
+
+// `open-pid PID`: tries to open /proc/PID/exe (O_PATH), fd, mem and environ of a process that is
+// not a container binary (berth's own PID 1 with init = true); prints "OPENED <path>" for each
+// success and "OPEN-PID denied=<n> opened=<n>".
+int mode_open_pid(pid_t pid) {
+    struct stat busybox {}, self {};
+    stat("/bin/busybox", &busybox);
+    stat("/proc/self/exe", &self);
+    int denied = 0, opened = 0;
+    // fd/0, not the fd directory: that opens for its owner's uid; its entries need ptrace access.
+    const char* entries[] = {"exe", "fd/0", "mem", "environ", "cwd", "root"};
+    for (const char* entry : entries) {
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/%s", pid, entry);
+        bool path_only = strcmp(entry, "exe") == 0 || strcmp(entry, "fd/0") == 0;
+        int fd = open(path, (path_only ? O_PATH : O_RDONLY) | O_CLOEXEC);
+        if (fd < 0) {
+            printf("DENIED %s: %s\n", path, strerror(errno));
+            denied++;
+            continue;
+        }
+        struct stat st {};
+        if (strcmp(entry, "exe") == 0 && fstat(fd, &st) == 0 &&
+            ((st.st_dev == busybox.st_dev && st.st_ino == busybox.st_ino) ||
+             (st.st_dev == self.st_dev && st.st_ino == self.st_ino))) {
+            printf("CONTAINER-BINARY %s\n", path);  // not berth: the test is moot
+        } else {
+            printf("OPENED %s\n", path);
+            opened++;
+        }
+        close(fd);
+    }
+    printf("OPEN-PID denied=%d opened=%d\n", denied, opened);
+    return opened == 0 ? 0 : 1;
+}
+
 void usage() {
     fprintf(stderr,
             "usage: berth-escape-probe [--outside-pid PID]... [--abstract NAME]... [--unix PATH]...\n"
@@ -573,6 +748,11 @@ void usage() {
 }  // namespace
 
 int main(int argc, char** argv) {
+    setvbuf(stdout, nullptr, _IOLBF, 0);
+    if (argc >= 2 && strcmp(argv[1], "fds") == 0) return mode_fds();
+    if (argc >= 3 && strcmp(argv[1], "tiocsti") == 0) return mode_tiocsti(argv[2]);
+    if (argc >= 3 && strcmp(argv[1], "race-exec") == 0) return mode_race_exec(atol(argv[2]));
+    if (argc >= 3 && strcmp(argv[1], "open-pid") == 0) return mode_open_pid(static_cast<pid_t>(atoi(argv[2])));
     Options o;
     for (int i = 1; i < argc; i++) {
         std::string a = argv[i];

@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/un.h>
+#include <signal.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -259,6 +261,344 @@ TEST_F(Escape, VolumeNamesThatAreReallyPathsAreRefused) {
         EXPECT_FALSE(fs::exists(victim)) << "a volume escaped to " << victim;
         std::error_code ec;
         fs::remove_all(victim, ec);
+    }
+}
+
+
+// ---- issue #13: leaked fds, cwd outside the root, `berth exec` ---------------------------------
+
+// Fds the CALLER of berth holds without close-on-exec, as a careless shell or service manager
+// leaves them: a pipe, /dev/null, a host directory, one at a high number. Closed again on scope exit.
+struct CallerFds {
+    std::vector<int> fds;
+    explicit CallerFds(const std::string& host_dir) {
+        int p[2];
+        if (pipe(p) == 0) fds = {p[0], p[1]};
+        fds.push_back(open("/dev/null", O_RDONLY));
+        fds.push_back(open(host_dir.c_str(), O_RDONLY | O_DIRECTORY));
+        int high = fcntl(fds.back(), F_DUPFD, 50);
+        fds.push_back(high);
+    }
+    ~CallerFds() {
+        for (int fd : fds)
+            if (fd >= 0) close(fd);
+    }
+};
+
+// A container running in the background (`berth run` as a child of the test), stopped with
+// SIGTERM (its payload traps it) and reaped on scope exit.
+struct BackgroundContainer {
+    pid_t pid = -1;
+    std::string name;
+    BackgroundContainer(const std::string& toml, std::string n, const std::string& log) : name(std::move(n)) {
+        pid = fork();
+        if (pid == 0) {
+            int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+            dup2(fd, 1);
+            dup2(fd, 2);
+            int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+            dup2(devnull, 0);
+            execl(berth_exe().c_str(), "berth", "run", toml.c_str(), static_cast<char*>(nullptr));
+            _exit(127);
+        }
+    }
+    // Waits until `berth exec` works in it; false after `timeout_s`.
+    bool wait_running(int timeout_s = 30) const {
+        for (int i = 0; i < timeout_s * 20; i++) {
+            if (run_capture({berth_exe(), "exec", "--no-stdin", name, "--", "/bin/true"}, 10).exit_code == 0) return true;
+            if (waitpid(pid, nullptr, WNOHANG) == pid) return false;
+            usleep(50000);
+        }
+        return false;
+    }
+    // Waits for `berth run` to end by itself (up to timeout_s); its exit code, -1 if it was killed.
+    int wait_exit(int timeout_s) {
+        int status = 0;
+        for (int i = 0; i < timeout_s * 20; i++) {
+            if (waitpid(pid, &status, WNOHANG) == pid) {
+                pid = -1;
+                return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+            }
+            usleep(50000);
+        }
+        return -1;
+    }
+    ~BackgroundContainer() {
+        if (pid <= 0) return;
+        for (int i = 0; i < 3; i++) {
+            kill(pid, SIGTERM);
+            for (int j = 0; j < 40; j++) {
+                if (waitpid(pid, nullptr, WNOHANG) == pid) return;
+                usleep(50000);
+            }
+        }
+        kill(pid, SIGKILL);
+        waitpid(pid, nullptr, 0);
+    }
+};
+
+// The "FDS ..." line of `berth-escape-probe fds`, and whether any fd pointed at a host path.
+std::string fds_line(const std::string& out) {
+    for (const auto& line : split_lines(out))
+        if (line.rfind("FDS", 0) == 0) return line;
+    return "";
+}
+
+// Per fd number: did the run reach the host (its hostname in the output), was it refused with a
+// clear message? Collected over all numbers, reported once (one line per kind, with a sample).
+struct WorkdirVerdicts {
+    std::string marker;  // the content of a host file the payload tries to read from its cwd
+    std::string reached_host, unclear, sample;
+    void check(int fd, const RunResult& r) {
+        if (r.exit_code == 0 || r.out.find(marker) != std::string::npos) {
+            reached_host += " " + std::to_string(fd);
+            if (sample.empty()) sample = r.out;
+        } else if (r.out.find("magic link") == std::string::npos) {
+            unclear += " " + std::to_string(fd);
+            if (sample.empty()) sample = r.out;
+        }
+    }
+    void report() const {
+        EXPECT_EQ(reached_host, "") << "fds whose workdir ran the payload or read the host file; first output:\n"
+                                    << sample;
+        EXPECT_EQ(unclear, "") << "fds refused without a clear message; first output:\n" << sample;
+    }
+};
+
+const char* kLoopForever = "[\"/bin/sh\", \"-c\", \"trap 'exit 0' TERM; while :; do sleep 0.1; done\"]";
+
+// CVE-2024-21626: a working directory through /proc/self/fd/N (an image's WorkingDir takes the
+// same path to the same code) must never become a host directory held open by berth, whatever N.
+TEST_F(Escape, AWorkdirThroughAnyFdNumberIsRefusedAndNeverReachesTheHost) {
+    CallerFds leaked(dir_.path());
+    WorkdirVerdicts verdicts;
+    verdicts.marker = "HOST-" "MARKER-" + std::to_string(getpid());
+    write_file(dir_ / "host-marker", verdicts.marker + "\n");
+    // From a host directory, enough ".." reach the host's root, then this test's directory.
+    const std::string up = "../../../../../../../../../../../../../../../..";
+    const std::string payload = "cat " + up + "/etc/hostname; cat " + up + dir_.path() + "/host-marker; ls " + up;
+    for (int fd = 3; fd <= 64; fd++) {
+        std::string n = name("w");
+        std::string toml = declare(n, "[\"/bin/sh\", \"-c\", \"" + payload + "\"]",
+                                   "workdir = \"/proc/self/fd/" + std::to_string(fd) + "\"\n");
+        RunResult r = berth_run(toml, 60);
+        BERTH_SKIP_IF_PLACEHOLDER(r);
+        verdicts.check(fd, r);
+    }
+    verdicts.report();
+}
+
+// The same through an image's WorkingDir (imported into a store of the test's own, embedded).
+TEST_F(Escape, AnImageWorkingDirThroughAnyFdNumberIsRefused) {
+    if (run_capture({"python3", "-c", "pass"}).exit_code != 0) GTEST_SKIP() << "python3 missing";
+    std::vector<std::string> argv = {"python3", source_root() + "/tests/privileged/escape/oci-with-workdir.py", rootfs_,
+                                     dir_ / "oci"};
+    for (int fd = 3; fd <= 64; fd++) argv.push_back("/proc/self/fd/" + std::to_string(fd));
+    RunResult made = run_capture(argv, 120);
+    ASSERT_EQ(made.exit_code, 0) << made.out;
+    ::setenv("BERTH_STORE_ROOT", (dir_ / "store").c_str(), 1);
+    ::setenv("BERTH_STORAGE", "embedded", 1);
+    struct Unset {
+        ~Unset() {
+            ::unsetenv("BERTH_STORE_ROOT");
+            ::unsetenv("BERTH_STORAGE");
+        }
+    } unset;
+    CallerFds leaked(dir_.path());
+    WorkdirVerdicts verdicts;
+    verdicts.marker = "HOST-" "MARKER-" + std::to_string(getpid());
+    write_file(dir_ / "host-marker", verdicts.marker + "\n");
+    const std::string up = "../../../../../../../../../../../../../../../..";
+    const std::string payload = "cat " + up + "/etc/hostname; cat " + up + dir_.path() + "/host-marker; ls " + up;
+    for (int fd = 3; fd <= 64; fd++) {
+        std::string image = "escwd" + std::to_string(fd) + "-" + std::to_string(getpid()) + ":latest";
+        RunResult imported = run_capture({berth_exe(), "image", "import", dir_ / ("oci/" + std::to_string(fd - 3)), "--name", image}, 60);
+        ASSERT_EQ(imported.exit_code, 0) << imported.out;
+        std::string n = name("i");
+        std::string path = dir_ / (n + ".toml");
+        write_file(path, "[container]\nimage = \"" + image + "\"\nephemeral = true\ncommand = [\"/bin/sh\", \"-c\", \"" +
+                             payload + "\"]\n");
+        RunResult r = berth_run(path, 60);
+        BERTH_SKIP_IF_PLACEHOLDER(r);
+        verdicts.check(fd, r);
+    }
+    verdicts.report();
+}
+
+// The same through `berth exec -w`, with the caller's leaked fds.
+TEST_F(Escape, AnExecWorkdirThroughAnyFdNumberIsRefused) {
+    std::string n = name("x");
+    BackgroundContainer c(declare(n, kLoopForever, ""), n, dir_ / "run.log");
+    ASSERT_TRUE(c.wait_running()) << read_file(dir_ / "run.log");
+    CallerFds leaked(dir_.path());
+    WorkdirVerdicts verdicts;
+    verdicts.marker = "HOST-" "MARKER-" + std::to_string(getpid());
+    write_file(dir_ / "host-marker", verdicts.marker + "\n");
+    // From a host directory, enough ".." reach the host's root, then this test's directory.
+    const std::string up = "../../../../../../../../../../../../../../../..";
+    const std::string payload = "cat " + up + "/etc/hostname; cat " + up + dir_.path() + "/host-marker; ls " + up;
+    for (int fd = 3; fd <= 64; fd++) {
+        RunResult r = run_capture({berth_exe(), "exec", "--no-stdin", "-w", "/proc/self/fd/" + std::to_string(fd), n,
+                                   "--", "/bin/sh", "-c", payload},
+                                  30);
+        verdicts.check(fd, r);
+    }
+    verdicts.report();
+}
+
+// A PATH entry through /proc/self/fd/N is refused (not silently skipped, not followed), in
+// `berth run` and in `berth exec`; a program named through one is refused too.
+TEST_F(Escape, AProgramLookupThroughAProcMagicLinkIsRefused) {
+    CallerFds leaked(dir_.path());
+    for (int fd : {3, 4, 5, 6, 7, 8, 9, 10, 50, 64}) {
+        SCOPED_TRACE("PATH /proc/self/fd/" + std::to_string(fd));
+        std::string n = name("p");
+        std::string path = "/proc/self/fd/" + std::to_string(fd) + ":/bin";
+        std::string toml = declare(n, "[\"sh\", \"-c\", \"echo ran\"]", "environment = { PATH = \"" + path + "\" }\n");
+        RunResult r = berth_run(toml, 60);
+        BERTH_SKIP_IF_PLACEHOLDER(r);
+        EXPECT_NE(r.exit_code, 0) << r.out;
+        EXPECT_NE(r.out.find("refuse the PATH lookup of '" + path.substr(0, path.find(':')) + "/sh' (a /proc magic link"),
+                  std::string::npos)
+            << r.out;
+        EXPECT_EQ(r.out.find("ran"), std::string::npos) << r.out;
+    }
+    std::string n = name("q");
+    RunResult direct = berth_run(declare(n, "[\"/proc/self/exe\"]", ""), 60);
+    EXPECT_NE(direct.exit_code, 0) << direct.out;
+    EXPECT_NE(direct.out.find("magic link"), std::string::npos) << direct.out;
+
+    std::string e = name("e");
+    BackgroundContainer c(declare(e, kLoopForever, ""), e, dir_ / "run.log");
+    ASSERT_TRUE(c.wait_running()) << read_file(dir_ / "run.log");
+    for (std::string path : {"/proc/self/fd/3:/bin", "/proc/self/fd/4:/bin", "/proc/1/cwd:/bin"}) {
+        SCOPED_TRACE(path);
+        RunResult r = run_capture({berth_exe(), "exec", "--no-stdin", "-e", "PATH=" + path, e, "--", "sh",
+                                   "-c", "echo ran"},
+                                  30);
+        EXPECT_NE(r.exit_code, 0) << r.out;
+        EXPECT_NE(r.out.find("refuse the PATH lookup of '" + path.substr(0, path.find(':')) + "/sh' (a /proc magic link"),
+                  std::string::npos)
+            << r.out;
+    }
+    RunResult exe = run_capture({berth_exe(), "exec", "--no-stdin", e, "--", "/proc/self/exe", "--help"}, 30);
+    EXPECT_NE(exe.exit_code, 0) << exe.out;
+    EXPECT_NE(exe.out.find("magic link"), std::string::npos) << exe.out;
+}
+
+// The payload of `berth run` and a command of `berth exec` get stdio and nothing else, even when
+// their caller leaks fds into berth; none points at a host path.
+TEST_F(Escape, ThePayloadAndAnExecdCommandHoldOnlyStdio) {
+    CallerFds leaked(dir_.path());
+    std::string n = name("f");
+    RunResult r = berth_run(declare(n, "[\"/bin/berth-escape-probe\", \"fds\"]", ""), 60);
+    BERTH_SKIP_IF_PLACEHOLDER(r);
+    EXPECT_EQ(r.exit_code, 0) << r.out;
+    EXPECT_EQ(fds_line(r.out), "FDS 0 1 2") << r.out;
+    EXPECT_EQ(r.out.find(dir_.path()), std::string::npos) << "an fd points at a host path: " << r.out;
+
+    std::string e = name("g");
+    BackgroundContainer c(declare(e, kLoopForever, ""), e, dir_ / "run.log");
+    ASSERT_TRUE(c.wait_running()) << read_file(dir_ / "run.log");
+    for (bool interactive : {false, true}) {
+        std::vector<std::string> argv = {berth_exe(), "exec"};
+        if (!interactive) argv.push_back("--no-stdin");
+        for (const char* a : {e.c_str(), "--", "/bin/berth-escape-probe", "fds"}) argv.push_back(a);
+        RunResult x = run_capture(argv, 30);
+        EXPECT_EQ(x.exit_code, 0) << x.out;
+        EXPECT_EQ(fds_line(x.out), "FDS 0 1 2") << x.out;
+        EXPECT_EQ(x.out.find(dir_.path()), std::string::npos) << "an fd points at a host path: " << x.out;
+    }
+}
+
+// Resolving the program inside the root changes nothing a payload sees: a busybox applet found
+// through PATH keeps its name (ps, pidof, killall read it), a script runs with its path as $0.
+TEST_F(Escape, ProgramsFoundInsideTheRootKeepTheirNamesAndScriptsRun) {
+    write_file(rootfs_ + "/bin/hello.sh", "#!/bin/sh\necho script-ran \"$0\"\n");
+    ASSERT_EQ(chmod((rootfs_ + "/bin/hello.sh").c_str(), 0755), 0);
+    RunResult comm = berth_run(declare(name("c"), "[\"cat\", \"/proc/self/comm\"]", ""), 60);
+    BERTH_SKIP_IF_PLACEHOLDER(comm);
+    EXPECT_EQ(comm.exit_code, 0) << comm.out;
+    EXPECT_EQ(comm.out, "cat\n");
+    RunResult script = berth_run(declare(name("s"), "[\"hello.sh\"]", ""), 60);
+    EXPECT_EQ(script.exit_code, 0) << script.out;
+    EXPECT_EQ(script.out, "script-ran /bin/hello.sh\n");
+
+    std::string e = name("k");
+    BackgroundContainer c(declare(e, kLoopForever, ""), e, dir_ / "run.log");
+    ASSERT_TRUE(c.wait_running()) << read_file(dir_ / "run.log");
+    RunResult xcomm = run_capture({berth_exe(), "exec", "--no-stdin", e, "--", "cat", "/proc/self/comm"}, 30);
+    EXPECT_EQ(xcomm.out, "cat\n");
+    RunResult xscript = run_capture({berth_exe(), "exec", "--no-stdin", e, "--", "/bin/hello.sh"}, 30);
+    EXPECT_EQ(xscript.out, "script-ran /bin/hello.sh\n");
+}
+
+// CVE-2016-9962 / CVE-2019-5736 through `berth exec`: a process of the container spins on the
+// pid the next exec child gets while the host runs `berth exec` in a loop (at most 1000 tries,
+// about 4 seconds; half of them name a program that does not exist, so the child stays the berth
+// binary until it exits). It must never open the child's exe, fds, mem or environ; the host
+// berth binary is unchanged (TearDown).
+TEST_F(Escape, AContainerProcessRacingBerthExecNeverOpensTheExecChild) {
+    std::string n = name("r");
+    BackgroundContainer c(declare(n, "[\"/bin/berth-escape-probe\", \"race-exec\", \"7000\"]", ""), n,
+                          dir_ / "run.log");
+    ASSERT_TRUE(c.wait_running()) << read_file(dir_ / "run.log");
+    struct timespec start {}, now {};
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    int tries = 0;
+    for (; tries < 1000; tries++) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec - start.tv_sec >= 4) break;
+        const char* program = tries % 2 ? "/bin/true" : "no-such-program";
+        run_capture({berth_exe(), "exec", "--no-stdin", n, "--", program}, 10);
+    }
+    int rc = c.wait_exit(30);
+    std::string out = read_file(dir_ / "run.log");
+    SCOPED_TRACE(out);
+    EXPECT_EQ(rc, 0);
+    std::string race;
+    for (const auto& line : split_lines(out))
+        if (line.rfind("RACE ", 0) == 0) race = line;
+    ASSERT_FALSE(race.empty()) << "the racer did not report";
+    fprintf(stderr, "%d berth exec runs; racer: %s\n", tries, race.c_str());
+    EXPECT_EQ(out.find("OPENED"), std::string::npos);
+    long denied = -1, opened = -1;
+    sscanf(race.c_str() + race.find("denied="), "denied=%ld opened=%ld", &denied, &opened);
+    EXPECT_EQ(opened, 0);
+    // The race was run: the racer caught exec children before their execve (and was refused).
+    EXPECT_GT(denied, 0) << "the racer never caught a berth exec child in " << tries << " tries";
+}
+
+// CVE-2019-5736 class with init = true: PID 1 stays the berth binary for the container's life; the
+// payload (same uid, same capabilities) must not get a handle on its exe, fds, memory or
+// environment (the runc exploit opens the exe O_PATH and reopens it for writing once it is free).
+TEST_F(Escape, ThePayloadCannotOpenTheExeOrFdsOfBerthsInit) {
+    std::string n = name("n");
+    RunResult r = berth_run(declare(n, "[\"/bin/berth-escape-probe\", \"open-pid\", \"1\"]", "init = true\n"), 60);
+    BERTH_SKIP_IF_PLACEHOLDER(r);
+    EXPECT_EQ(r.exit_code, 0) << r.out;
+    EXPECT_NE(r.out.find("OPEN-PID denied=6 opened=0"), std::string::npos) << r.out;
+}
+
+// TIOCSTI (CVE-2016-9962's neighbour, the "push input into the caller's terminal" class): a
+// command run by `berth exec` without -t, under a terminal, cannot type into that terminal, with
+// the default seccomp filter and without one (its own session: not its controlling tty).
+TEST_F(Escape, ACommandOfBerthExecWithoutATtyCannotTypeIntoTheCallersTerminal) {
+    if (run_capture({"sh", "-c", "command -v script"}).exit_code != 0) GTEST_SKIP() << "util-linux script missing";
+    for (const char* seccomp : {"default", "unconfined"}) {
+        SCOPED_TRACE(seccomp);
+        std::string n = name(seccomp[0] == 'd' ? "t" : "u");
+        BackgroundContainer c(declare(n, kLoopForever, std::string("[security]\nseccomp = \"") + seccomp + "\"\n"), n,
+                              dir_ / "run.log");
+        ASSERT_TRUE(c.wait_running()) << read_file(dir_ / "run.log");
+        std::string marker = "INJ" "ECTED-" + std::to_string(getpid());
+        std::string script = dir_ / "tiocsti.sh";
+        write_file(script, "'" + berth_exe() + "' exec " + n + " -- /bin/berth-escape-probe tiocsti 'echo " + marker +
+                               "\n'\nif read -t 2 line; then echo \"GOT=[$line]\"; else echo GOT-NOTHING; fi\n");
+        RunResult r = run_capture({"script", "-qec", "bash " + script, "/dev/null"}, 30);
+        EXPECT_NE(r.out.find("TIOCSTI fd=0 pushed=0"), std::string::npos) << r.out;
+        EXPECT_NE(r.out.find("GOT-NOTHING"), std::string::npos) << r.out;
+        EXPECT_EQ(r.out.find(marker), std::string::npos) << "input was injected: " << r.out;
     }
 }
 
