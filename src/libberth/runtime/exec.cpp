@@ -102,6 +102,13 @@ Result<int> exec_impl(const std::string& name, const ExecOptions& opt) {
     // forever. Check for leaks now, on the host's /proc, which also turns the exit check off.
     __lsan_do_leak_check();
 #endif
+    // The host's /dev/null, opened before setns(): the container's /dev is the payload's, which
+    // may have put a FIFO there (an open of it would block berth exec forever) or a device.
+    UniqueFd devnull;
+    if (!opt.interactive && !opt.tty) {
+        devnull.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC | O_NOCTTY));
+        if (!devnull) return fail_errno("open /dev/null");
+    }
     // From here until the command's execve(), this process and its child are the berth binary
     // inside the container's namespaces: non-dumpable, so that no process of the container can
     // open their /proc/PID/{exe,fd,mem,environ} or ptrace them (CVE-2016-9962, CVE-2019-5736).
@@ -126,8 +133,6 @@ Result<int> exec_impl(const std::string& name, const ExecOptions& opt) {
         slave.reset(::ioctl(master.get(), TIOCGPTPEER, O_RDWR | O_NOCTTY));
         if (!slave) return fail_errno("open pty peer");
     }
-    UniqueFd devnull;
-    if (!opt.interactive && !opt.tty) devnull.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
     sigset_t forwarded, previous;
     sigemptyset(&forwarded);
     for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH}) sigaddset(&forwarded, sig);

@@ -602,4 +602,23 @@ TEST_F(Escape, ACommandOfBerthExecWithoutATtyCannotTypeIntoTheCallersTerminal) {
     }
 }
 
+// `berth exec --no-stdin` used to open /dev/null after joining the container's mount namespace:
+// the payload (root inside, /dev is its tmpfs) can replace it with a FIFO, and the open then
+// blocked berth exec forever. It is opened on the host, before setns(). (The payload needs
+// CAP_SYS_ADMIN, or a user namespace, to unmount the bound /dev/null: granted here.)
+TEST_F(Escape, BerthExecNoStdinIsNotHeldByAFifoThePayloadPutsAtDevNull) {
+    std::string n = name("n");
+    BackgroundContainer c(declare(n, kLoopForever, "[security]\ncapabilities_add = [\"SYS_ADMIN\"]\n"), n,
+                          dir_ / "run.log");
+    ASSERT_TRUE(c.wait_running()) << read_file(dir_ / "run.log");
+    RunResult swap = run_capture({berth_exe(), "exec", "--no-stdin", n, "--", "/bin/sh", "-c",
+                                  "umount -l /dev/null && rm -f /dev/null && mkfifo /dev/null && ls -l /dev/null"},
+                                 30);
+    ASSERT_EQ(swap.exit_code, 0) << swap.out;
+    ASSERT_EQ(swap.out.rfind("p", 0), 0u) << "not a FIFO: " << swap.out;
+    RunResult r = run_capture({berth_exe(), "exec", "--no-stdin", n, "--", "/bin/echo", "exec-ran"}, 20);
+    EXPECT_EQ(r.exit_code, 0) << r.out;
+    EXPECT_NE(r.out.find("exec-ran"), std::string::npos) << "berth exec hung or failed on the payload's FIFO: " << r.out;
+}
+
 }  // namespace
