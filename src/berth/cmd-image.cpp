@@ -343,7 +343,7 @@ void register_image(CLI::App& app, CommandContext& ctx) {
     common(inspect);
     inspect->callback([&ctx, o] { ctx.exit_code = do_inspect(*o); });
 
-    auto* rm = image->add_subcommand("rm", "Remove images (space is reclaimed by `berth gc`)");
+    auto* rm = image->add_subcommand("rm", "Remove image names; an image goes with its last name (space: `berth gc`)");
     rm->add_option("images", o->refs, "NAME[:TAG], ID or ID prefix")->required();
     common(rm);
     rm->callback([&ctx, o] { ctx.exit_code = do_rm(*o); });
