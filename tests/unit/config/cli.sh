@@ -3,6 +3,7 @@
 # Usage: cli.sh BERTH_BINARY
 set -uo pipefail
 berth=$1
+case $berth in /*) ;; *) berth=$PWD/$berth ;; esac  # the tests below cd elsewhere
 tmp=$(mktemp -d /tmp/berth-cli-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 export BERTH_CONTAINERS_PATH=$tmp/etc:$tmp/usr

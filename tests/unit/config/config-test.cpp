@@ -511,7 +511,7 @@ TEST(SearchPaths, HonoursTheEnvironmentOverride) {
 // berth.toml(5) documents every key the parser accepts, each under its table's section: a key
 // added to the schema without a word in the manual fails here.
 TEST(Documentation, BerthTomlManualDocumentsEveryKeyOfTheSchema) {
-    auto man = read_file(source_root() + "/man/berth.toml.5");
+    auto man = read_file(berth::test::source_root() + "/man/berth.toml.5");
     ASSERT_TRUE(man) << man.error().what();
     // Section text by header: .SH "[container]" ... up to the next .SH.
     std::map<std::string, std::string> section_text;

@@ -7,6 +7,7 @@
 # Usage: generator-golden.sh GENERATOR DATA_DIR BINDIR
 set -euo pipefail
 generator=$1 data=$2 bindir=$3
+case $generator in /*) ;; *) generator=$PWD/$generator ;; esac  # the tests below cd elsewhere
 tmp=$(mktemp -d /tmp/berth-generator-golden-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 failed=0
