@@ -27,7 +27,7 @@ void run_exec(const ExecArgs& a, CommandContext& ctx, const char* verb) {
     opt.user = a.user;
     opt.env = a.env;
     opt.workdir = a.workdir;
-    auto status = runtime::exec_in_container(a.name, opt);
+    auto status = runtime::exec_in_container(container_name(a.name), opt);
     if (!status) {
         report_error(verb, status.error().what());
         ctx.exit_code = 126;
@@ -47,14 +47,14 @@ void register_exec(CLI::App& app, CommandContext& ctx) {
     exec->add_option("-u,--user", args->user, "Run as this user of the container (name|uid[:group])");
     exec->add_option("-e,--env", args->env, "Extra environment variable K=V (repeatable)")->allow_extra_args(false)->take_all();
     exec->add_option("-w,--workdir", args->workdir, "Working directory inside the container");
-    exec->add_option("container", args->name, "Container NAME")->required();
+    exec->add_option("container", args->name, "Container NAME or path to NAME.toml")->required();
     exec->add_option("command", args->command, "Command and arguments (after --)")->required();
     exec->callback([args, &ctx] { run_exec(*args, ctx, "exec"); });
 
     auto shell_args = std::make_shared<ExecArgs>();
     auto* shell = app.add_subcommand("shell", "Interactive shell inside a running container");
     shell->add_option("-u,--user", shell_args->user, "Run as this user of the container");
-    shell->add_option("container", shell_args->name, "Container NAME")->required();
+    shell->add_option("container", shell_args->name, "Container NAME or path to NAME.toml")->required();
     shell->callback([shell_args, &ctx] {
         shell_args->command = {"/bin/sh", "-l"};
         shell_args->tty = ::isatty(0);

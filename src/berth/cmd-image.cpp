@@ -240,17 +240,23 @@ int do_rm(ImageOptions& o) {
         if (auto v = bus::validate_image_ref(ref); !v) return report_error("image rm", v.error().what());
     auto storage = open_storage_verbose(o.verbose);
     if (!storage) return report_error("image rm", storage.error().what());
+    // As docker rmi: a name is untagged, and the image is deleted only with its last name.
     int status = 0;
-    auto removed = nlohmann::json::array();
+    auto results = nlohmann::json::array();
     for (auto& ref : o.refs) {
-        if (auto r = (*storage)->remove_image(ref); !r) {
+        auto r = (*storage)->remove_image(ref);
+        if (!r) {
             status = report_error("image rm", fmt::format("'{}': {}", ref, r.error().what()));
             continue;
         }
-        removed.push_back(ref);
-        if (!o.json) std::printf("Removed %s\n", ref.c_str());
+        results.push_back({{"ref", ref},
+                           {"untagged", r->untagged},
+                           {"deleted", r->deleted.empty() ? nlohmann::json() : nlohmann::json(r->deleted)}});
+        if (o.json) continue;
+        for (auto& name : r->untagged) std::printf("Untagged: %s\n", name.c_str());
+        if (!r->deleted.empty()) std::printf("Deleted: %s\n", r->deleted.c_str());
     }
-    if (o.json) print_json({{"removed", removed}});
+    if (o.json) print_json({{"images", results}});
     return status;
 }
 
@@ -337,7 +343,7 @@ void register_image(CLI::App& app, CommandContext& ctx) {
     common(inspect);
     inspect->callback([&ctx, o] { ctx.exit_code = do_inspect(*o); });
 
-    auto* rm = image->add_subcommand("rm", "Remove images (space is reclaimed by `berth gc`)");
+    auto* rm = image->add_subcommand("rm", "Remove image names; an image goes with its last name (space: `berth gc`)");
     rm->add_option("images", o->refs, "NAME[:TAG], ID or ID prefix")->required();
     common(rm);
     rm->callback([&ctx, o] { ctx.exit_code = do_rm(*o); });

@@ -33,12 +33,13 @@ void register_logs(CLI::App& app, CommandContext& ctx) {
     };
     auto o = std::make_shared<Options>();
     auto* sub = app.add_subcommand("logs", "Show a container's journal (its output and its unit's messages)");
-    sub->add_option("NAME", o->name, "container name")->required();
+    sub->add_option("NAME", o->name, "container NAME or path to NAME.toml")->required();
     sub->add_flag("-f,--follow", o->follow, "keep printing new entries");
     sub->add_option("-n,--lines", o->lines, "show the last N entries (default: all; 10 with --follow)");
     sub->add_flag("--json", o->json, "one JSON object per entry");
     sub->add_option("-D,--directory", o->directory, "read this journal directory")->group("");
     sub->callback([&ctx, o] {
+        o->name = container_name(o->name);
         if (!config::is_valid_name(o->name)) {
             ctx.exit_code = report_error("logs", fmt::format("invalid container name '{}'", o->name));
             return;

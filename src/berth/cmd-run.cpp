@@ -28,9 +28,7 @@ struct RunArgs {
 
 Result<config::Declaration> load(const RunArgs& a) {
     if (!a.pinned.empty()) return config::load_declaration_file(a.pinned, a.target);
-    if (a.target.size() > 5 && a.target.substr(a.target.size() - 5) == ".toml")
-        return config::load_declaration_file(a.target);
-    return config::load_declaration(a.target, config::SearchPaths::system());
+    return load_container_declaration(a.target);
 }
 
 // The small supervisor to hand the running payload to (runtime/supervise-protocol.h):

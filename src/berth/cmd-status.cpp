@@ -36,7 +36,7 @@ void register_status(CLI::App& app, CommandContext& ctx) {
     };
     auto o = std::make_shared<Options>();
     auto* sub = app.add_subcommand("status", "Show a container's state, cgroup tree, snapshot, declaration and recent logs");
-    sub->add_option("NAME", o->name, "container name")->required();
+    sub->add_option("NAME", o->name, "container NAME or path to NAME.toml")->required();
     sub->add_flag("--json", o->json, "print a JSON object");
     sub->add_option("-n,--lines", o->lines, "journal lines to show (default 10)");
     sub->callback([&ctx, o] {
@@ -45,7 +45,7 @@ void register_status(CLI::App& app, CommandContext& ctx) {
             ctx.exit_code = report_error("status", "cannot reach systemd: " + sources.manager_error);
             return;
         }
-        auto view = gather_one(sources, o->name);
+        auto view = gather_one(sources, container_name(o->name));
         if (!view) {
             report_error("status", view.error().what());
             ctx.exit_code = 4;

@@ -62,6 +62,7 @@ int do_gc(StorageOptionsCli& o) {
 }
 
 int do_commit(StorageOptionsCli& o) {
+    o.name = container_name(o.name);
     if (auto v = bus::validate_object_name("container", o.name); !v) return report_error("commit", v.error().what());
     if (auto v = bus::validate_image_name(o.image); !v) return report_error("commit", v.error().what());
     auto storage = open_storage_verbose(o.verbose);
@@ -92,7 +93,7 @@ void register_storage(CLI::App& app, CommandContext& ctx) {
     gc->callback([&ctx, o] { ctx.exit_code = do_gc(*o); });
 
     auto* commit = app.add_subcommand("commit", "Turn a container's writable layer into a new image");
-    commit->add_option("name", o->name, "container name")->required();
+    commit->add_option("name", o->name, "container NAME or path to NAME.toml")->required();
     commit->add_option("image", o->image, "new image NAME[:TAG]")->required();
     common(commit);
     commit->callback([&ctx, o] { ctx.exit_code = do_commit(*o); });

@@ -28,7 +28,8 @@ int run(const char* verb, const Options& o) {
     jo.timeout_us = uint64_t(o.timeout * 1e6);
     int rc = 0;
     nlohmann::json out = nlohmann::json::array();
-    for (auto& name : o.names) {
+    for (auto& arg : o.names) {
+        std::string name = container_name(arg);
         if (!config::is_valid_name(name)) {
             rc = report_error(verb, fmt::format("invalid container name '{}'", name));
             continue;
@@ -65,7 +66,7 @@ void register_unit_control(CLI::App& app, CommandContext& ctx) {
                    Verb{"restart", "Restart containers (systemctl restart berth@NAME)"}}) {
         auto o = std::make_shared<Options>();
         auto* sub = app.add_subcommand(v.name, v.help);
-        sub->add_option("NAME", o->names, "container names")->required();
+        sub->add_option("NAME", o->names, "container NAMEs or paths to NAME.toml")->required();
         sub->add_flag("--no-block", o->no_block, "do not wait for the job to finish");
         sub->add_option("--timeout", o->timeout, "seconds to wait for the job (default 300)");
         sub->add_flag("--json", o->json, "print the outcome as JSON");

@@ -51,7 +51,8 @@ void register_validate(CLI::App& app, CommandContext& ctx) {
     };
     auto options = std::make_shared<Options>();
     auto* sub = app.add_subcommand("validate", "Check container declarations (default: all in the search path)");
-    sub->add_option("FILE", options->files, "declaration files (NAME.toml; drop-ins in NAME.toml.d/ are merged)");
+    sub->add_option("FILE", options->files,
+                    "declaration files (NAME.toml; drop-ins in NAME.toml.d/ are merged) or NAMEs from the search path");
     sub->add_flag("--json", options->json, "print the result as JSON");
     sub->add_option("--report-error", options->report_error_file,
                     "print a pinned validation error and fail (used by units of invalid declarations)")
@@ -69,10 +70,11 @@ void register_validate(CLI::App& app, CommandContext& ctx) {
                 outcomes.push_back({name, file, std::move(result)});
             }
         } else {
-            for (const auto& file : options->files) {
-                auto result = config::load_declaration_file(file);
-                std::string base = file.substr(file.rfind('/') == std::string::npos ? 0 : file.rfind('/') + 1);
-                outcomes.push_back({base.substr(0, base.rfind(".toml")), file, std::move(result)});
+            // Each argument a path to NAME.toml or a NAME from the search path (as `berth cat`).
+            for (const auto& arg : options->files) {
+                auto result = load_container_declaration(arg);
+                std::string file = is_declaration_path(arg) ? arg : result ? result->source_path : "";
+                outcomes.push_back({container_name(arg), file, std::move(result)});
             }
         }
         int invalid = 0;

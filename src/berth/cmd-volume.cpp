@@ -85,14 +85,17 @@ int do_rm(VolumeOptionsCli& o) {
     auto storage = open_storage_verbose(o.verbose);
     if (!storage) return report_error("volume rm", storage.error().what());
     int rc = 0;
+    auto removed = nlohmann::json::array();  // --json: {"removed": [names]}; failures go to stderr
     for (auto& n : o.names) {
         auto r = (*storage)->remove_volume(n);
         if (!r) {
             rc = report_error("volume rm", r.error().what());
             continue;
         }
+        removed.push_back(n);
         if (!o.json) std::printf("%s\n", n.c_str());
     }
+    if (o.json) print_json({{"removed", removed}});
     return rc;
 }
 

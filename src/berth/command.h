@@ -4,7 +4,12 @@
 // "berth NAME: <error.what()>".
 #pragma once
 
+#include <string>
+
 #include <CLI/CLI.hpp>
+
+#include "basic/result.h"
+#include "config/declaration.h"
 
 namespace berth::cli {
 
@@ -14,6 +19,14 @@ struct CommandContext {
 
 // Prints "berth: <message>" to stderr and returns 1 (for `return ctx.exit_code = fail_with(...)`).
 int report_error(std::string_view command, std::string_view message);
+
+// A container argument is a NAME (looked up in the search path) or a path to a NAME.toml: an
+// argument with a '/' or ending in ".toml" is a path, as for `berth run` (a NAME has neither).
+bool is_declaration_path(std::string_view arg);
+// The container's NAME: the argument itself, or the stem of the NAME.toml it points to.
+std::string container_name(std::string_view arg);
+// The declaration: from the search path for a NAME, from the file (and its .d/ drop-ins) for a path.
+Result<config::Declaration> load_container_declaration(const std::string& arg);
 
 void register_validate(CLI::App& app, CommandContext& ctx);
 void register_plan(CLI::App& app, CommandContext& ctx);

@@ -1,8 +1,58 @@
 // berth: the command-line interface. Thin: parses arguments, calls the core libraries, prints.
+#include <algorithm>
 #include <cstdio>
+#include <string>
+#include <string_view>
+#include <vector>
 
 #include "berth-config.h"
+#include "config/config.h"
 #include "command.h"
+
+namespace {
+
+// Edit distance, for "did you mean": a typo of a subcommand is one or two edits away.
+size_t edit_distance(std::string_view a, std::string_view b) {
+    std::vector<size_t> row(b.size() + 1);
+    for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+    for (size_t i = 1; i <= a.size(); ++i) {
+        size_t diagonal = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= b.size(); ++j) {
+            size_t above = row[j];
+            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+            diagonal = above;
+        }
+    }
+    return row[b.size()];
+}
+
+// The subcommand a user of docker, podman or systemctl most likely meant, or "" when none is close.
+std::string suggest_subcommand(const CLI::App& app, std::string_view word) {
+    static const std::pair<std::string_view, std::string_view> synonyms[] = {
+        {"ps", "list"},        {"ls", "list"},       {"images", "image list"}, {"rmi", "image rm"},
+        {"inspect", "status"}, {"show", "status"},   {"log", "logs"},          {"journal", "logs"},
+        {"kill", "stop"},      {"up", "start"},      {"down", "stop"},         {"check", "validate"},
+        {"volumes", "volume ls"}, {"import", "image import"}, {"diff", "plan"}, {"sh", "shell"},
+    };
+    for (auto [from, to] : synonyms)
+        if (word == from) return std::string(to);
+    std::string best;
+    size_t best_distance = 3;  // at most two edits
+    for (const auto* sub : app.get_subcommands([](const CLI::App* s) { return !s->get_group().empty(); })) {
+        size_t d = edit_distance(word, sub->get_name());
+        if (d < best_distance && d < sub->get_name().size()) best = sub->get_name(), best_distance = d;
+    }
+    return best;
+}
+
+bool is_subcommand(const CLI::App& app, std::string_view word) {
+    for (const auto* sub : app.get_subcommands([](const CLI::App*) { return true; }))
+        if (sub->check_name(std::string(word))) return true;
+    return false;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
     using namespace berth::cli;
@@ -25,15 +75,65 @@ int main(int argc, char** argv) {
     register_status(app, ctx);
     register_unit_control(app, ctx);
     register_logs(app, ctx);
+    // The first word picks the subcommand; CLI11 alone would answer a missing or unknown one
+    // with "A subcommand is required" and its own exit code (106), so it is checked here, and
+    // every usage error exits 1 as berth(1) says. `berth help [COMMAND...]` is `--help`.
+    if (argc < 2) {
+        std::fputs(app.help().c_str(), stderr);
+        std::fputs("berth: a command is required\n", stderr);
+        return 1;
+    }
+    std::string_view first = argv[1];
+    if (first == "help") {
+        std::vector<char*> args{argv[0]};
+        for (int i = 2; i < argc; ++i) args.push_back(argv[i]);
+        args.push_back(const_cast<char*>("--help"));
+        argc = static_cast<int>(args.size());
+        args.push_back(nullptr);
+        try {
+            app.parse(argc, args.data());
+        } catch (const CLI::CallForHelp& e) {
+            return app.exit(e);
+        } catch (const CLI::ParseError& e) {
+            app.exit(e);
+            return 1;
+        }
+        return 0;
+    }
+    if (!first.empty() && first[0] != '-' && !is_subcommand(app, first)) {
+        std::string hint = suggest_subcommand(app, first);
+        std::fprintf(stderr, "berth: unknown command '%.*s'%s%s%s\nRun 'berth help' for the list of commands.\n",
+                     static_cast<int>(first.size()), first.data(), hint.empty() ? "" : "; did you mean 'berth ",
+                     hint.c_str(), hint.empty() ? "" : "'?");
+        return 1;
+    }
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
-        return app.exit(e);
+        int code = app.exit(e);
+        return code == 0 ? 0 : 1;  // --help, --version: 0; any usage error: 1 (berth(1))
     }
     return ctx.exit_code;
 }
 
 namespace berth::cli {
+bool is_declaration_path(std::string_view arg) {
+    return arg.find('/') != std::string_view::npos || (arg.size() > 5 && arg.substr(arg.size() - 5) == ".toml");
+}
+
+std::string container_name(std::string_view arg) {
+    if (!is_declaration_path(arg)) return std::string(arg);
+    auto slash = arg.rfind('/');
+    std::string_view base = slash == std::string_view::npos ? arg : arg.substr(slash + 1);
+    if (base.size() > 5 && base.substr(base.size() - 5) == ".toml") base.remove_suffix(5);
+    return std::string(base);
+}
+
+Result<config::Declaration> load_container_declaration(const std::string& arg) {
+    if (is_declaration_path(arg)) return config::load_declaration_file(arg);
+    return config::load_declaration(arg, config::SearchPaths::system());
+}
+
 int report_error(std::string_view command, std::string_view message) {
     std::fprintf(stderr, "berth %.*s: %.*s\n", static_cast<int>(command.size()), command.data(),
                  static_cast<int>(message.size()), message.data());

@@ -121,8 +121,11 @@ int method_remove_image(sd_bus_message* m, void* userdata, sd_bus_error* ret_err
     Daemon& d = D(userdata);
     std::string ref_s = ref;
     return d.reply_async(m, [&d, ref_s]() -> Result<Appender> {
-        BERTH_TRY_VOID(d.storage().remove_image(ref_s));
-        return Appender();
+        auto done = BERTH_TRY(d.storage().remove_image(ref_s));
+        return Appender([done](sd_bus_message* reply) {
+            int r = append_strv(reply, done.untagged);
+            return r < 0 ? r : sd_bus_message_append(reply, "s", done.deleted.c_str());
+        });
     });
 }
 
@@ -362,7 +365,8 @@ const sd_bus_vtable manager_vtable[] = {
                              SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("GetImage", "s", SD_BUS_PARAM(image), "o(sasttas(asasassss))",
                              SD_BUS_PARAM(path) SD_BUS_PARAM(info), method_get_image, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD_WITH_NAMES("RemoveImage", "s", SD_BUS_PARAM(image), "", , method_remove_image,
+    SD_BUS_METHOD_WITH_NAMES("RemoveImage", "s", SD_BUS_PARAM(image), "ass", SD_BUS_PARAM(untagged) SD_BUS_PARAM(deleted),
+                             method_remove_image,
                              SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("TagImage", "ss", SD_BUS_PARAM(image) SD_BUS_PARAM(name), "", , method_tag_image,
                              SD_BUS_VTABLE_UNPRIVILEGED),

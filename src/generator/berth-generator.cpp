@@ -36,8 +36,14 @@ void log_error(const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (argc != 2 && argc != 4) {
-        std::fprintf(stderr, "usage: berth-generator NORMAL_DIR [EARLY_DIR LATE_DIR]\n");
+    // systemd passes three absolute directories (one in old versions). Anything else, "--help"
+    // included, is a person at a shell: a usage line and a failure, and nothing is written (a
+    // unit tree under "./--help" helps nobody).
+    bool usage_ok = argc == 2 || argc == 4;
+    for (int i = 1; usage_ok && i < argc; ++i) usage_ok = argv[i][0] == '/';
+    if (!usage_ok) {
+        std::fprintf(stderr, "usage: berth-generator NORMAL_DIR [EARLY_DIR LATE_DIR] (absolute directories; see "
+                             "systemd.generator(7))\n");
         return 1;
     }
     auto report = berth::config::generate(berth::config::SearchPaths::system(), argv[1], {});

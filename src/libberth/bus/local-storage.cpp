@@ -90,7 +90,7 @@ public:
         return convert(image);
     }
 
-    Result<> remove_image(const std::string& ref) override { return store_->remove_image(ref); }
+    Result<store::ImageRemoval> remove_image(const std::string& ref) override { return store_->remove_image(ref); }
     Result<> tag_image(const std::string& ref, const std::string& name) override {
         return store_->tag_image(ref, name);
     }

@@ -62,9 +62,15 @@ public:
         return info;
     }
 
-    Result<> remove_image(const std::string& ref) override {
-        BERTH_TRY(call("RemoveImage", [&](sd_bus_message* m) { return sd_bus_message_append(m, "s", ref.c_str()); }));
-        return {};
+    Result<store::ImageRemoval> remove_image(const std::string& ref) override {
+        auto reply = BERTH_TRY(call("RemoveImage", [&](sd_bus_message* m) { return sd_bus_message_append(m, "s", ref.c_str()); }));
+        store::ImageRemoval done;
+        const char* deleted = nullptr;
+        int r = read_strv(reply.get(), done.untagged);
+        if (r >= 0) r = sd_bus_message_read(reply.get(), "s", &deleted);
+        if (r < 0) return fail(-r, "parse RemoveImage reply");
+        done.deleted = deleted;
+        return done;
     }
 
     Result<> tag_image(const std::string& ref, const std::string& name) override {

@@ -114,7 +114,8 @@ public:
     virtual Result<std::vector<ImageInfo>> list_images() = 0;
     // `ref`: "name[:tag]", a full id "sha256:<hex>" or an unambiguous id prefix.
     virtual Result<ImageInfo> get_image(const std::string& ref) = 0;
-    virtual Result<> remove_image(const std::string& ref) = 0;
+    // Docker's rmi: a name untags, the image goes with its last name (store::Store::remove_image).
+    virtual Result<store::ImageRemoval> remove_image(const std::string& ref) = 0;
     virtual Result<> tag_image(const std::string& ref, const std::string& name) = 0;
     // `format`: "oci-archive" (default) or "rootfs". Writes to `fd`. Once `cancel` (may be null)
     // is set the export stops (over the bus: Job.Cancel, then its end is awaited): ECANCELED.

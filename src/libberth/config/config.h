@@ -34,6 +34,14 @@ struct SourceText {
     std::string text;
 };
 
+// The keys the parser accepts, per table ("container", "mount" (an array of tables), ...), from
+// the same list that rejects unknown keys: for checking that berth.toml(5) documents each one.
+struct SchemaSection {
+    std::string name;
+    std::vector<std::string> keys;
+};
+std::vector<SchemaSection> declaration_schema();
+
 // Parses and validates a declaration from its main file plus drop-ins (already in merge order).
 // Checks that need other declarations (dependencies, cycles) are done by load_all().
 Result<Declaration> parse_declaration(std::string_view name, const SourceText& main,

@@ -959,6 +959,16 @@ std::optional<toml::table> parse_text(Checker& c, const SourceText& source) {
 
 }  // namespace
 
+std::vector<SchemaSection> declaration_schema() {
+    std::vector<SchemaSection> out;
+    for (const auto& s : sections()) {
+        SchemaSection section{std::string(s.name), {}};
+        for (auto key : s.keys) section.keys.emplace_back(key);
+        out.push_back(std::move(section));
+    }
+    return out;
+}
+
 Result<Declaration> parse_declaration(std::string_view name, const SourceText& main,
                                       const std::vector<SourceText>& dropins) {
     std::vector<std::string> files = {main.path};

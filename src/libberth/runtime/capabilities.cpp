@@ -64,24 +64,34 @@ std::string capability_name(int cap) {
 Result<CapabilitySets> compute_capabilities(const config::Security& security, bool root_user) {
     int last = last_capability();
     uint64_t all = last >= 63 ? ~uint64_t{0} : ((uint64_t{1} << (last + 1)) - 1);
-    uint64_t mask = default_capabilities();
     auto is_all = [](const std::string& s) { return s == "ALL" || s == "all" || s == "CAP_ALL"; };
+    // Docker's order (moby oci/caps TweakCapabilities), as berth.toml(5) says: drops apply
+    // first, then adds, whatever order the lists are written in. "ALL" among the adds starts
+    // from every capability less the named drops; "ALL" among the drops starts from none, so
+    // drop ["ALL"] + add ["NET_BIND_SERVICE"] keeps exactly that one.
+    bool add_all = false, drop_all = false;
+    uint64_t adds = 0, drops = 0;
     for (const auto& name : security.capabilities_add) {
         if (is_all(name)) {
-            mask = all;
+            add_all = true;
             continue;
         }
         int c = BERTH_TRY_CTX(capability_from_name(name), "capabilities_add");
-        mask |= uint64_t{1} << c;
+        adds |= uint64_t{1} << c;
     }
     for (const auto& name : security.capabilities_drop) {
         if (is_all(name)) {
-            mask = 0;
+            drop_all = true;
             continue;
         }
         int c = BERTH_TRY_CTX(capability_from_name(name), "capabilities_drop");
-        mask &= ~(uint64_t{1} << c);
+        drops |= uint64_t{1} << c;
     }
+    uint64_t mask = 0;
+    if (add_all)
+        mask = all & ~drops;
+    else
+        mask = ((drop_all ? 0 : default_capabilities()) & ~drops) | adds;
     mask &= all;
     CapabilitySets sets;
     sets.bounding = mask;

@@ -29,7 +29,8 @@ int last_capability();
 Result<int> capability_from_name(const std::string& name);
 std::string capability_name(int cap);
 
-// The bounding set is the default set plus adds minus drops ("ALL" allowed on both sides).
+// The bounding set is the default set minus drops, then plus adds (Docker's order; "ALL"
+// allowed on both sides: drop ALL starts from none, add ALL from all less the named drops).
 // Root (uid 0) gets permitted = effective = bounding; any other user gets empty permitted and
 // effective sets, as Docker does. Inheritable and ambient stay empty (CVE-2022-24769).
 Result<CapabilitySets> compute_capabilities(const config::Security& security, bool root_user);

@@ -388,30 +388,35 @@ Result<ImageInfo> Store::get_image(std::string_view ref) const {
     return impl_->with_names(impl_->images.at(id));
 }
 
-Result<> Store::remove_image(std::string_view ref, bool untag_only) {
+Result<ImageRemoval> Store::remove_image(std::string_view ref, bool untag_only) {
     auto& s = *impl_;
     std::lock_guard lock(s.mu);
     auto id = BERTH_TRY(s.resolve_locked(ref));
-    if (untag_only) {
-        auto n = normalize_name_tag(ref);
-        if (!n || !s.refs.count(*n)) return fail(EINVAL, "'{}' is not a name of an image", ref);
-        s.refs.erase(*n);
-        return s.save_refs_locked();
-    }
+    // A ref that is one of the image's names removes that name (Docker's untag); any other ref
+    // (an id, an id prefix) names the image itself. resolve_locked tried names first too.
+    std::optional<std::string> name;
+    if (auto n = normalize_name_tag(ref); n && s.refs.count(*n)) name = *n;
+    ImageRemoval done;
+    std::vector<std::string> names;
+    for (const auto& [n, target] : s.refs)
+        if (target == id) names.push_back(n);
+    if (untag_only && !name) return fail(EINVAL, "'{}' is not a name of an image", ref);
     std::vector<std::string> users;
-    for (const auto& [name, c] : s.containers)
-        if (c.image_id == id) users.push_back(name);
+    for (const auto& [container, c] : s.containers)
+        if (c.image_id == id) users.push_back(container);
+    if (name && (untag_only || names.size() > 1)) {
+        s.refs.erase(*name);
+        BERTH_TRY_VOID(s.save_refs_locked());
+        done.untagged.push_back(*name);
+        return done;
+    }
     if (!users.empty())
         return fail(EBUSY, "image '{}' is used by container{} {}", ref, users.size() > 1 ? "s" : "", join(users, ", "));
-    bool changed = false;
-    for (auto it = s.refs.begin(); it != s.refs.end();)
-        if (it->second == id) {
-            it = s.refs.erase(it);
-            changed = true;
-        } else {
-            ++it;
-        }
-    if (changed) BERTH_TRY_VOID(s.save_refs_locked());
+    if (!names.empty()) {
+        for (const auto& n : names) s.refs.erase(n);
+        BERTH_TRY_VOID(s.save_refs_locked());
+    }
+    done.untagged = names;
     crash_point("remove-image:names-gone");
     std::string file = s.path("images/" + std::string(digest_hex(id)) + ".json");
     if (::unlink(file.c_str()) < 0 && errno != ENOENT) return fail_errno("remove '{}'", file);
@@ -419,7 +424,8 @@ Result<> Store::remove_image(std::string_view ref, bool untag_only) {
     BERTH_TRY_VOID(fsync_directory(s.path("images")));
     crash_point("remove-image:done");
     s.images.erase(id);
-    return {};
+    done.deleted = id;
+    return done;
 }
 
 Result<> Store::tag_image(std::string_view ref, std::string_view name_tag) {

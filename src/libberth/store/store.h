@@ -130,6 +130,13 @@ struct ImageInfo {
     ImageConfig config;
 };
 
+// What remove_image did: the names it dropped, and the image's id when the image itself went
+// ("" when it stays under its other names). Docker prints the same as "Untagged:"/"Deleted:".
+struct ImageRemoval {
+    std::vector<std::string> untagged;
+    std::string deleted;
+};
+
 struct ImportProgress {
     std::string phase;         // "reading", "layer", "publishing", "done"
     size_t layer_index = 0;    // 0-based, valid in phase "layer"
@@ -244,9 +251,12 @@ public:
     std::vector<ImageInfo> list_images() const;
     // `ref`: "name:tag", "name" (= name:latest), "sha256:<hex>", or a unique hex prefix (>= 4).
     Result<ImageInfo> get_image(std::string_view ref) const;
-    // Removes the image (all its names); refused (EBUSY) while a container uses it. Layers and
-    // blobs are freed by gc(). With `untag_only` and a name:tag ref, only that name is dropped.
-    Result<> remove_image(std::string_view ref, bool untag_only = false);
+    // Docker's `rmi`. `ref` a name ("name:tag", "name"): that name goes; the image goes with it
+    // only when it was its last name and no container uses it (then EBUSY, and the name stays:
+    // a container's image never loses its last name). `ref` an id or id prefix: the image and
+    // all its names go, refused (EBUSY) while a container uses it. Layers and blobs are freed by
+    // gc(). With `untag_only` and a name ref, only that name is dropped, even the last one.
+    Result<ImageRemoval> remove_image(std::string_view ref, bool untag_only = false);
     Result<> tag_image(std::string_view ref, std::string_view name_tag);
     // Writes an OCI layout tar (oci-layout, index.json, blobs/sha256/...) to `fd`. `cancel` (may
     // be null) is polled between writes, also while a pipe takes no more: ECANCELED, and the

@@ -1723,4 +1723,21 @@ TEST_F(RuntimeVolumes, AFailedTeardownLeavesASnapshotThatTheNextStartReplacesAnd
     EXPECT_FALSE(path_exists(record)) << "the snapshot was not released";
 }
 
+// configs/examples/rootfs-readonly.toml's pattern: drop ALL, add NET_BIND_SERVICE. The payload (root)
+// holds exactly that capability, in its effective, permitted and bounding sets.
+TEST_F(Runtime, DroppingAllAndAddingOneCapabilityKeepsThatOne) {
+    auto d = shell("cat /proc/self/status > /out/status");
+    d.security.capabilities_drop = {"ALL"};
+    d.security.capabilities_add = {"NET_BIND_SERVICE"};
+    auto r = run(d);
+    ASSERT_EQ(r.status, 0) << r.error;
+    std::string status = out("status");
+    std::string one = capability_mask_hex(1ULL << 10);  // CAP_NET_BIND_SERVICE
+    EXPECT_EQ(field(status, "CapBnd"), one);
+    EXPECT_EQ(field(status, "CapEff"), one);
+    EXPECT_EQ(field(status, "CapPrm"), one);
+    EXPECT_EQ(field(status, "CapInh"), "0000000000000000");
+    EXPECT_EQ(field(status, "CapAmb"), "0000000000000000");
+}
+
 }  // namespace berth::runtime

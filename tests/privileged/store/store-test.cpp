@@ -445,7 +445,7 @@ TEST_P(StoreTest, VolumesTagsAndTheLock) {
 TEST_P(StoreTest, ConcurrentImportsAndARemoveStayConsistent) {
     auto victim = import("rootfs.tar", "victim");
     Result<ImageInfo> a, b;
-    Result<> rm;
+    Result<ImageRemoval> rm;
     std::thread t1([&] { a = store_->import_image_path(images_ + "/oci", ImportFormat::Auto, "layered"); });
     std::thread t2([&] { b = store_->import_image_path(images_ + "/oci", ImportFormat::Auto, "sibling"); });
     std::thread t3([&] { rm = store_->remove_image("victim"); });
@@ -501,6 +501,62 @@ TEST(StorePool, ALoopbackBtrfsPoolIsCreatedMountedAndReused) {
     bad.pool = o.pool;
     again->reset();
     EXPECT_FALSE(Store::open(bad)) << "a pool needs btrfs";
+}
+
+}  // namespace
+}  // namespace berth::store::test
+
+namespace berth::store::test {
+namespace {
+
+// Docker's rmi: removing a name untags; the image goes only with its last name and only when no
+// container uses it; a name of an image a container uses can go while another name is left; an
+// id removes the image with all its names. (Before: any name removed the image and all names.)
+TEST_P(StoreTest, RemovingANameUntagsAndTheImageGoesWithItsLastName) {
+    auto img = import("rootfs.tar", "multi:1");
+    ASSERT_FALSE(img.id.empty());
+    ASSERT_TRUE(store_->tag_image("multi:1", "multi:2"));
+    ASSERT_TRUE(store_->tag_image("multi:1", "other"));
+    auto r = store_->remove_image("multi:1");
+    ASSERT_TRUE(r) << r.error().what();
+    EXPECT_EQ(r->untagged, (std::vector<std::string>{"multi:1"}));
+    EXPECT_EQ(r->deleted, "");
+    EXPECT_FALSE(store_->get_image("multi:1"));
+    auto kept = store_->get_image("multi:2");
+    ASSERT_TRUE(kept) << "removing one name removed the image";
+    EXPECT_EQ(kept->names, (std::vector<std::string>{"multi:2", "other:latest"}));
+
+    // A container uses the image: its other names can go, the last one cannot.
+    ASSERT_TRUE(store_->prepare_container("user", "multi:2", false));
+    r = store_->remove_image("other");
+    ASSERT_TRUE(r) << r.error().what();
+    EXPECT_EQ(r->untagged, (std::vector<std::string>{"other:latest"}));
+    EXPECT_EQ(r->deleted, "");
+    r = store_->remove_image("multi:2");
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, EBUSY);
+    EXPECT_NE(r.error().message.find("user"), std::string::npos) << r.error().message;
+    EXPECT_TRUE(store_->get_image("multi:2")) << "a refused removal dropped the name";
+    ASSERT_TRUE(store_->release_container("user"));
+    ASSERT_TRUE(store_->remove_container("user"));
+
+    // The last name takes the image along.
+    r = store_->remove_image("multi:2");
+    ASSERT_TRUE(r) << r.error().what();
+    EXPECT_EQ(r->untagged, (std::vector<std::string>{"multi:2"}));
+    EXPECT_EQ(r->deleted, img.id);
+    EXPECT_FALSE(store_->get_image(img.id));
+    reopen();
+    EXPECT_TRUE(store_->list_images().empty());
+
+    // An id removes the image and all its names.
+    auto again = import("rootfs.tar", "byid:1");
+    ASSERT_TRUE(store_->tag_image("byid:1", "byid:2"));
+    r = store_->remove_image(again.id.substr(7, 12));
+    ASSERT_TRUE(r) << r.error().what();
+    EXPECT_EQ(r->untagged, (std::vector<std::string>{"byid:1", "byid:2"}));
+    EXPECT_EQ(r->deleted, again.id);
+    EXPECT_TRUE(store_->list_images().empty());
 }
 
 }  // namespace

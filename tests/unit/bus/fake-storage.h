@@ -55,12 +55,13 @@ public:
         return *i;
     }
 
-    Result<> remove_image(const std::string& ref) override {
+    Result<store::ImageRemoval> remove_image(const std::string& ref) override {
         std::lock_guard lock(mutex_);
         auto* i = find(ref);
         if (!i) return fail(ENOENT, "no image '{}'", ref);
+        store::ImageRemoval done{i->names, i->id};
         images_.erase(i->id);
-        return {};
+        return done;
     }
 
     Result<> tag_image(const std::string& ref, const std::string& name) override {

@@ -3,6 +3,7 @@
 # Usage: cli.sh BERTH_BINARY
 set -uo pipefail
 berth=$1
+case $berth in /*) ;; *) berth=$PWD/$berth ;; esac  # the tests below cd elsewhere
 tmp=$(mktemp -d /tmp/berth-cli-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 export BERTH_CONTAINERS_PATH=$tmp/etc:$tmp/usr
@@ -75,4 +76,51 @@ contains "validate names /dev/zero" "$tmp/o" "$tmp/etc/zero.toml:1:1: the file i
 timeout -k 1 5 "$berth" validate "$tmp/etc/fifo.toml" >"$tmp/o" 2>&1; check "validate FIFO.toml finishes and fails" 1 $?
 timeout -k 1 5 "$berth" validate "$tmp/etc/zero.toml" >"$tmp/o" 2>&1; check "validate ZERO.toml finishes and fails" 1 $?
 rm -f "$tmp/etc/fifo.toml" "$tmp/etc/zero.toml"
+
+# Subcommands: an unknown one is named, with the closest real one; `help` is help; usage errors
+# exit 1 as berth(1) says (not CLI11's 106/109).
+"$berth" foo >"$tmp/o" 2>&1; check "an unknown command exits 1" 1 $?
+contains "an unknown command is named" "$tmp/o" "unknown command 'foo'"
+"$berth" ps >"$tmp/o" 2>&1; check "berth ps exits 1" 1 $?
+contains "berth ps suggests list" "$tmp/o" "did you mean 'berth list'?"
+"$berth" valdate >"$tmp/o" 2>&1; check "a typo exits 1" 1 $?
+contains "a typo suggests the closest command" "$tmp/o" "did you mean 'berth validate'?"
+"$berth" >"$tmp/o" 2>&1; check "no command exits 1" 1 $?
+contains "no command shows the commands" "$tmp/o" "validate"
+"$berth" help >"$tmp/o" 2>&1; check "berth help exits 0" 0 $?
+contains "berth help lists the commands" "$tmp/o" "Subcommands:"
+if grep -q "A subcommand is required" "$tmp/o"; then echo "FAIL: berth help says a subcommand is required"; failed=1; fi
+"$berth" help image >"$tmp/o" 2>&1; check "berth help image exits 0" 0 $?
+contains "berth help image shows image's subcommands" "$tmp/o" "export"
+"$berth" list --bogus-option >"$tmp/o" 2>&1; check "an unknown option exits 1" 1 $?
+"$berth" cat >"$tmp/o" 2>&1; check "a missing argument exits 1" 1 $?
+
+# Every command that takes a container NAME also takes a path to NAME.toml, as `berth run` does.
+mkdir -p "$tmp/cwd" && cp "$tmp/etc/web.toml" "$tmp/cwd/x.toml"
+(cd "$tmp/cwd" && "$berth" cat ./x.toml) >"$tmp/o" 2>&1; check "cat ./x.toml" 0 $?
+contains "cat ./x.toml prints it" "$tmp/o" 'image = "nginx"'
+(cd "$tmp/cwd" && "$berth" cat x.toml) >"$tmp/o" 2>&1; check "cat x.toml" 0 $?
+"$berth" cat "$tmp/etc/web.toml" >"$tmp/o" 2>&1; check "cat /abs/web.toml" 0 $?
+contains "cat of a path merges its drop-ins from beside it only" "$tmp/o" 'image = "nginx"'
+"$berth" validate web >"$tmp/o" 2>&1; check "validate NAME" 0 $?
+contains "validate NAME finds it in the search path" "$tmp/o" "web: ok ($tmp/etc/web.toml)"
+(cd "$tmp/cwd" && "$berth" validate ./x.toml) >"$tmp/o" 2>&1; check "validate ./x.toml" 0 $?
+"$berth" validate nosuch >"$tmp/o" 2>&1; check "validate of an undeclared NAME fails" 1 $?
+"$berth" logs -D "$tmp/nojournal" "$tmp/etc/web.toml" >"$tmp/o" 2>&1
+if grep -q "invalid container name" "$tmp/o"; then echo "FAIL: logs PATH: $(cat "$tmp/o")"; failed=1; else echo "ok: logs takes a path"; fi
+
+# berth(1) documents every subcommand that `berth help` lists.
+man1=$(dirname "$0")/../../../man/berth.1
+if [ -f "$man1" ]; then
+  "$berth" help >"$tmp/help" 2>&1
+  sed -e 's/\\f[BIRP]//g' -e 's/\\-/-/g' -e 's/"//g' "$man1" >"$tmp/man1"
+  n=0
+  for sub in $(sed -n '/^Subcommands:/,$p' "$tmp/help" | awk 'NR > 1 && /^  [a-z]/ {print $1}'); do
+    n=$((n + 1))
+    if grep -qE "(berth |\|)$sub( |\||$)" "$tmp/man1"; then echo "ok: berth(1) documents $sub"; else echo "FAIL: berth(1) does not document 'berth $sub'"; failed=1; fi
+  done
+  [ "$n" -ge 15 ] || { echo "FAIL: only $n subcommands found in berth help"; cat "$tmp/help"; failed=1; }
+else
+  echo "FAIL: no $man1"; failed=1
+fi
 exit $failed

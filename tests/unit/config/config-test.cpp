@@ -1,6 +1,9 @@
 // Parsing, merging and validation of declarations: every error class with its exact line:col,
 // drop-in precedence, cross-declaration checks, canonical TOML round trips.
 #include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -567,4 +570,35 @@ TEST(SearchPaths, HonoursTheEnvironmentOverride) {
     EXPECT_EQ(SearchPaths::system().dirs, (std::vector<std::string>{"/a", "/b"}));
     ::unsetenv("BERTH_CONTAINERS_PATH");
     EXPECT_EQ(SearchPaths::system().dirs.front(), "/etc/berth/containers");
+}
+
+// berth.toml(5) documents every key the parser accepts, each under its table's section: a key
+// added to the schema without a word in the manual fails here.
+TEST(Documentation, BerthTomlManualDocumentsEveryKeyOfTheSchema) {
+    auto man = read_file(berth::test::source_root() + "/man/berth.toml.5");
+    ASSERT_TRUE(man) << man.error().what();
+    // Section text by header: .SH "[container]" ... up to the next .SH.
+    std::map<std::string, std::string> section_text;
+    std::string current;
+    for (const auto& line : split(*man, '\n')) {
+        if (line.rfind(".SH ", 0) == 0) {
+            current = line.substr(4);
+            current.erase(std::remove(current.begin(), current.end(), '"'), current.end());
+            continue;
+        }
+        section_text[current] += line + "\n";
+    }
+    auto schema = declaration_schema();
+    ASSERT_GE(schema.size(), 7u);
+    for (const auto& s : schema) {
+        std::string header = s.name == "mount" ? "[[mount]]" : "[" + s.name + "]";
+        ASSERT_TRUE(section_text.count(header)) << "berth.toml(5) has no section " << header;
+        const std::string& text = section_text[header];
+        for (const auto& key : s.keys) {
+            bool documented = text.find("\n.BR " + key + " ") != std::string::npos ||
+                              text.find("\n.B " + key + "\n") != std::string::npos ||
+                              text.rfind(".BR " + key + " ", 0) == 0;
+            EXPECT_TRUE(documented) << "berth.toml(5) section " << header << " does not document '" << key << "'";
+        }
+    }
 }

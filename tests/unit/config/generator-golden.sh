@@ -9,6 +9,7 @@
 # Usage: generator-golden.sh GENERATOR DATA_DIR BINDIR
 set -euo pipefail
 generator=$1 data=$(cd "$2" && pwd) bindir=$3
+case $generator in /*) ;; *) generator=$PWD/$generator ;; esac  # the tests below cd elsewhere
 tmp=$(mktemp -d /tmp/berth-generator-golden-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 failed=0
@@ -50,5 +51,16 @@ for case_dir in "$data"/*/; do
     echo "FAIL $name: output tree differs"; failed=1
   fi
   if diff -u "$data/$name.stderr" "$work/stderr"; then echo "ok $name: stderr"; else echo "FAIL $name: stderr differs"; failed=1; fi
+done
+
+# systemd.generator(7): one or three absolute directories. Anything else ("--help", two
+# arguments, a relative path) is a usage error that writes nothing, not a tree under "./--help".
+mkdir -p "$tmp/args"
+for args in "--help" "-h" "$tmp/args/a $tmp/args/b" "relative" "$tmp/args/a $tmp/args/b $tmp/args/c $tmp/args/d"; do
+  # shellcheck disable=SC2086
+  (cd "$tmp/args" && BERTH_GENERATOR_KMSG=0 BERTH_CONTAINERS_PATH="$tmp/args/none" "$generator" $args) >"$tmp/args.out" 2>&1 && rc=0 || rc=$?
+  if [ $rc = 0 ]; then echo "FAIL generator $args: exit 0"; failed=1; else echo "ok generator $args: exit $rc"; fi
+  grep -q "^usage: berth-generator" "$tmp/args.out" || { echo "FAIL generator $args: no usage line"; cat "$tmp/args.out"; failed=1; }
+  if [ -n "$(ls -A "$tmp/args")" ]; then echo "FAIL generator $args: wrote $(ls -A "$tmp/args")"; failed=1; rm -rf "${tmp:?}/args/"*; fi
 done
 exit $failed

@@ -64,6 +64,8 @@ TEST(Capabilities, AddAndDropAdjustTheBoundingSetAndNonRootGetsNoEffective) {
     EXPECT_EQ(user->effective, 0u);
     EXPECT_EQ(user->permitted, 0u);
     s.capabilities_drop = {"ALL"};
+    EXPECT_EQ(compute_capabilities(s, true)->bounding, (1ULL << CAP_SYS_ADMIN) | (1ULL << CAP_NET_ADMIN));
+    s.capabilities_add.clear();
     EXPECT_EQ(compute_capabilities(s, true)->bounding, 0u);
 }
 
@@ -748,6 +750,46 @@ TEST(State, CarriesWhatTheTeardownAfterAHandOverNeeds) {
     back = state_from_json(state_to_json(s), "t");
     ASSERT_TRUE(back);
     EXPECT_FALSE(back->teardown.network);
+}
+
+
+// Drops apply first, then adds (berth.toml(5), Docker): dropping ALL and adding one capability
+// keeps exactly that one (configs/examples/rootfs-readonly.toml), adding ALL keeps everything but
+// the named drops, and a capability both dropped and added is kept.
+TEST(Capabilities, DropsApplyFirstThenAdds) {
+    config::Security s;
+    s.capabilities_drop = {"ALL"};
+    s.capabilities_add = {"NET_BIND_SERVICE"};
+    auto only = compute_capabilities(s, true);
+    ASSERT_TRUE(only) << only.error().what();
+    EXPECT_EQ(only->bounding, 1ULL << CAP_NET_BIND_SERVICE);
+    EXPECT_EQ(only->effective, 1ULL << CAP_NET_BIND_SERVICE);
+    EXPECT_EQ(only->permitted, 1ULL << CAP_NET_BIND_SERVICE);
+    EXPECT_EQ(only->inheritable, 0u);
+    EXPECT_EQ(only->ambient, 0u);
+
+    s.capabilities_drop = {"CAP_CHOWN", "net_raw"};
+    s.capabilities_add = {"CAP_CHOWN", "SYS_ADMIN"};
+    auto both = compute_capabilities(s, true);
+    ASSERT_TRUE(both);
+    EXPECT_EQ(both->bounding, (default_capabilities() & ~(1ULL << CAP_NET_RAW)) | (1ULL << CAP_SYS_ADMIN));
+
+    s.capabilities_drop = {"SYS_ADMIN"};
+    s.capabilities_add = {"ALL"};
+    auto all = compute_capabilities(s, true);
+    ASSERT_TRUE(all);
+    EXPECT_FALSE(all->bounding & (1ULL << CAP_SYS_ADMIN));
+    EXPECT_TRUE(all->bounding & (1ULL << CAP_NET_ADMIN));
+    EXPECT_TRUE(all->bounding & (1ULL << CAP_MKNOD));
+
+    // The order in which the lists are written does not matter, nor where ALL stands in them.
+    s.capabilities_drop = {"CAP_KILL", "ALL"};
+    s.capabilities_add = {"NET_BIND_SERVICE"};
+    EXPECT_EQ(compute_capabilities(s, true)->bounding, 1ULL << CAP_NET_BIND_SERVICE);
+    // A non-root user still gets the bounding set only.
+    auto user = compute_capabilities(s, false);
+    EXPECT_EQ(user->bounding, 1ULL << CAP_NET_BIND_SERVICE);
+    EXPECT_EQ(user->effective, 0u);
 }
 
 }  // namespace
