@@ -65,10 +65,12 @@ protected:
         fs::create_directories(out_);
         ::chmod(out_.c_str(), 0777);
         ::setenv("BERTH_STATE_DIR", (dir_ / "state").c_str(), 1);
-        // The host directory an image's symlinks point at. It holds files with the names berth
-        // makes in /dev and /etc, so a runtime that followed a link out would change them.
-        for (const char* f : {"ptmx", "pts", "shm", "fd", "stdin", "stdout", "stderr", "core", "null",
-                              "console", "mqueue", "resolv.conf", "hosts", "hostname", "kcore", "timer_list"})
+        // The host directory an image's symlinks point at. It holds files with some of the names
+        // berth makes in /dev and /etc (a runtime that followed a link out and replaced or removed
+        // them would change them) and lacks the others (fd, stdin, stdout, stderr, core, mqueue:
+        // one that created them there would add entries).
+        for (const char* f : {"ptmx", "pts", "shm", "null", "console", "resolv.conf", "hosts", "hostname",
+                              "kcore", "timer_list"})
             write_file(victim_ / f, std::string("host ") + f + "\n");
         before_ = snapshot(victim_.path());
     }
