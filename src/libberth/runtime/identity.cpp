@@ -26,6 +26,14 @@ std::vector<Entry> parse_colon_file(const std::string& text) {
     return out;
 }
 
+// A uid or gid from the container's files: uid_t(-1) means "leave unchanged" to setresuid and
+// setgroups refuses it, and anything wider than 32 bits would be truncated (2^32 becomes root).
+std::optional<unsigned long long> parse_id(std::string_view text) {
+    auto n = parse_unsigned(text);
+    if (n && *n > 0xfffffffeULL) return std::nullopt;
+    return n;
+}
+
 const char* file_type_name(mode_t mode) {
     switch (mode & S_IFMT) {
         case S_IFIFO:
@@ -107,8 +115,8 @@ Result<Identity> resolve_identity(const std::string& user, const std::vector<std
         return fail(ENOENT, "unknown user '{}' (not in the container's /etc/passwd)", user_part);
     }
     if (pw) {
-        auto uid = parse_unsigned(pw->fields[2]);
-        auto gid = parse_unsigned(pw->fields[3]);
+        auto uid = parse_id(pw->fields[2]);
+        auto gid = parse_id(pw->fields[3]);
         if (!uid || !gid) return fail(EINVAL, "malformed /etc/passwd entry for '{}'", pw->fields[0]);
         id.uid = static_cast<uid_t>(*uid);
         id.gid = static_cast<gid_t>(*gid);
@@ -122,8 +130,10 @@ Result<Identity> resolve_identity(const std::string& user, const std::vector<std
             return static_cast<gid_t>(*n);
         }
         for (const auto& e : groups)
-            if (e.fields.size() >= 3 && e.fields[0] == g)
-                if (auto n = parse_unsigned(e.fields[2])) return static_cast<gid_t>(*n);
+            if (e.fields.size() >= 3 && e.fields[0] == g) {
+                if (auto n = parse_id(e.fields[2])) return static_cast<gid_t>(*n);
+                return fail(EINVAL, "malformed /etc/group entry for '{}'", g);
+            }
         return fail(ENOENT, "unknown group '{}' (not in the container's /etc/group)", g);
     };
     if (!group_part.empty()) {
@@ -137,7 +147,7 @@ Result<Identity> resolve_identity(const std::string& user, const std::vector<std
             if (e.fields.size() < 4) continue;
             for (const auto& member : split(e.fields[3], ','))
                 if (member == id.user_name)
-                    if (auto n = parse_unsigned(e.fields[2])) id.groups.push_back(static_cast<gid_t>(*n));
+                    if (auto n = parse_id(e.fields[2])) id.groups.push_back(static_cast<gid_t>(*n));
         }
     }
     for (const auto& g : extra_groups) id.groups.push_back(BERTH_TRY(lookup_group(g)));

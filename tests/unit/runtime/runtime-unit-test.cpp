@@ -335,6 +335,30 @@ TEST(Identity, NumericUidsNeedNoPasswdEntryButUnknownNamesFail) {
     EXPECT_FALSE(resolve_identity("app:nogroup", {}, kPasswd, kGroup));
 }
 
+// Ids from the image's files at the edges of uid_t (CVE-2024-40635 class): uid_t(-1) is "leave
+// unchanged" to setresuid and 2^32 truncates to 0, so either would have run the payload as root.
+TEST(Identity, IdsThatOverflowUidTAreRefusedNeverRoot) {
+    const std::string passwd =
+        "minus:x:4294967295:1000::/:/bin/sh\nwrap:x:4294967296:1000::/:/bin/sh\n"
+        "wrapgid:x:1000:4294967296::/:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n"
+        "digits10:x:0:0::/:/bin/sh\n";
+    const std::string group = "app:x:1000:\nwrapgroup:x:4294967296:app\nminusgroup:x:4294967295:app\n";
+    for (const char* user : {"minus", "wrap", "wrapgid", "app:wrapgroup", "app:minusgroup", "4294967295",
+                             "18446744073709551616", "1000:4294967295"}) {
+        SCOPED_TRACE(user);
+        EXPECT_FALSE(resolve_identity(user, {}, passwd, group));
+    }
+    EXPECT_FALSE(resolve_identity("app", {"wrapgroup"}, passwd, group));
+    auto app = resolve_identity("app", {}, passwd, group);  // the overflowing groups are not joined
+    ASSERT_TRUE(app);
+    EXPECT_EQ(app->uid, 1000u);
+    EXPECT_TRUE(app->groups.empty());
+    auto high = resolve_identity("2147483648:4294967294", {}, passwd, group);
+    ASSERT_TRUE(high);
+    EXPECT_EQ(high->uid, 2147483648u);
+    EXPECT_EQ(high->gid, 4294967294u);
+}
+
 // The host reads the container's /etc/passwd and /etc/group (berth run, berth exec --user): a
 // FIFO there must not block the read, a device must not be opened, a symlink must not lead to a
 // host file. SIGALRM ends the test binary if a read blocks.
