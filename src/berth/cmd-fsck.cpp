@@ -66,8 +66,9 @@ void register_fsck(CLI::App& app, CommandContext& ctx) {
             std::printf("%s\n", j.dump(2).c_str());
         } else {
             for (const auto& p : rep->problems)
-                std::printf("%-18s %s: %s%s\n", std::string(store::to_string(p.kind)).c_str(), p.object.c_str(),
-                            p.detail.c_str(), p.repaired && p.kind != store::FsckProblem::Kind::BadRecord ? " (removed)" : "");
+                std::printf("%-18s %s: %s%s\n", std::string(store::to_string(p.kind)).c_str(),
+                            p.object.c_str(), p.detail.c_str(),
+                            p.repaired && p.kind != store::FsckProblem::Kind::BadRecord ? " (removed)" : "");
             for (const auto& g : rep->gc_removed) std::printf("removed            %s\n", g.c_str());
             std::printf("fsck: %zu blobs (%llu bytes) verified, %zu images, %zu layers, %zu containers, %zu volumes: "
                         "%zu damaged, %zu unreferenced%s\n",

@@ -297,7 +297,8 @@ int do_export(ImageOptions& o) {
     Result<> r;
     {
         CancelOnSignals signals;
-        struct sigaction ignore {}, old {};
+        struct sigaction ignore = {};
+        struct sigaction old = {};
         ignore.sa_handler = SIG_IGN;
         ::sigaction(SIGPIPE, &ignore, &old);
         r = (*storage)->export_image(o.ref, fd.get(), "oci-archive", &g_cancel);

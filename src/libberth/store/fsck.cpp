@@ -41,7 +41,8 @@ Result<std::string> hash_file(const std::string& path, uint64_t* bytes) {
 
 size_t FsckReport::damage() const {
     size_t n = 0;
-    for (const auto& p : problems) n += is_damage(p.kind) && !(p.kind == FsckProblem::Kind::BadRecord && p.repaired);
+    for (const auto& p : problems)
+        n += is_damage(p.kind) && !(p.kind == FsckProblem::Kind::BadRecord && p.repaired);
     return n;
 }
 

@@ -27,8 +27,17 @@
 namespace berth::store {
 
 struct FsckProblem {
-    enum class Kind { BadRecord, CorruptBlob, MissingBlob, BadChain, MissingLayer, MissingImage, MissingSnapshot,
-                      UnreferencedBlob, OrphanSnapshot };
+    enum class Kind {
+        BadRecord,
+        CorruptBlob,
+        MissingBlob,
+        BadChain,
+        MissingLayer,
+        MissingImage,
+        MissingSnapshot,
+        UnreferencedBlob,
+        OrphanSnapshot
+    };
     Kind kind;
     std::string object;  // digest, chain id, container or snapshot name, a bad record's path
     std::string detail;  // human-readable, names the owner

@@ -31,8 +31,10 @@ static void get_opt(const json& j, const char* key, T& out) {
         else if (it->is_number_integer())
             fits = std::is_signed_v<T> && it->template get<int64_t>() >= static_cast<int64_t>(L::min());
         if (!fits)
-            throw json::type_error::create(302, fmt::format("'{}': expected an integer from {} to {}, got {}", key,
-                                                            L::min(), L::max(), it->dump().substr(0, 64)), &j);
+            throw json::type_error::create(302,
+                                           fmt::format("'{}': expected an integer from {} to {}, got {}", key,
+                                                       L::min(), L::max(), it->dump().substr(0, 64)),
+                                           &j);
     }
     it->get_to(out);
 }

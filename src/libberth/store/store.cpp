@@ -252,7 +252,8 @@ static Result<> validate_record(const ImageInfo& i, const std::string& file) {
         return fail(EBADMSG, "top_layer '{}' is not a digest", i.top_layer);
     for (size_t n = 0; n < i.layers.size(); n++) {
         const auto& l = i.layers[n];
-        if (!valid_digest(l.chain_id) || !valid_digest(l.diff_id) || (!l.digest.empty() && !valid_digest(l.digest)))
+        if (!valid_digest(l.chain_id) || !valid_digest(l.diff_id) ||
+            (!l.digest.empty() && !valid_digest(l.digest)))
             return fail(EBADMSG, "layer {}: chain_id, diff_id and digest must be digests", n);
     }
     return {};
@@ -367,9 +368,12 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
         BERTH_TRY_VOID(write_file_atomic(s.path("store.json"), json{{"version", 1}, {"backend", chosen}}.dump() + "\n"));
 
     // Metadata.
-    s.images = load_dir<ImageInfo>(s.path("images"), [](const ImageInfo& i) { return i.id; }, s.bad_records);
-    s.containers = load_dir<ContainerInfo>(s.path("containers"), [](const ContainerInfo& c) { return c.name; }, s.bad_records);
-    s.volumes = load_dir<VolumeInfo>(s.path("volumes"), [](const VolumeInfo& v) { return v.name; }, s.bad_records);
+    s.images = load_dir<ImageInfo>(
+        s.path("images"), [](const ImageInfo& i) { return i.id; }, s.bad_records);
+    s.containers = load_dir<ContainerInfo>(
+        s.path("containers"), [](const ContainerInfo& c) { return c.name; }, s.bad_records);
+    s.volumes = load_dir<VolumeInfo>(
+        s.path("volumes"), [](const VolumeInfo& v) { return v.name; }, s.bad_records);
     for (auto& [key, v] : s.volumes) v.users = load_users(s, key);
     for (const auto& n : list_dir(s.root))
         if (n.rfind("refs.json.tmp-", 0) == 0 || n.rfind("store.json.tmp-", 0) == 0) ::unlink(s.path(n).c_str());
@@ -380,7 +384,8 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
         for (auto& [n, id] : j)
             if (s.images.count(id)) s.refs[n] = id;  // a name whose image a crash removed goes too
             else if (std::any_of(s.bad_records.begin(), s.bad_records.end(), [&](const BadRecord& b) {
-                         return valid_digest(id) && b.path == s.path("images/" + std::string(digest_hex(id)) + ".json");
+                         return valid_digest(id) &&
+                                b.path == s.path("images/" + std::string(digest_hex(id)) + ".json");
                      }))
                 s.kept_refs[n] = id;  // the image's record was left out: keep its name on disk
     }
@@ -414,7 +419,8 @@ std::vector<BadRecord> Store::bad_records() const {
 Result<std::string> Store::quarantine_record(const std::string& path) {
     auto& s = *impl_;
     std::lock_guard lock(s.mu);
-    auto it = std::find_if(s.bad_records.begin(), s.bad_records.end(), [&](const BadRecord& b) { return b.path == path; });
+    auto it = std::find_if(s.bad_records.begin(), s.bad_records.end(),
+                           [&](const BadRecord& b) { return b.path == path; });
     if (it == s.bad_records.end()) return fail(ENOENT, "'{}' is not a record the store left out", path);
     // ROOT/<dir>/<file> -> ROOT/quarantine/<dir>/<file>: same filesystem, so rename() moves it
     // whole; an earlier quarantined file of that name is kept too (".1", ".2", ...).
@@ -442,12 +448,15 @@ Result<std::string> Store::quarantine_record(const std::string& path) {
     BERTH_TRY_VOID(mkdir_p(dir, 0700));
     std::string target = s.path("quarantine/" + rel);
     for (int n = 1; path_exists(target); n++) target = fmt::format("{}.{}", s.path("quarantine/" + rel), n);
-    if (::rename(path.c_str(), target.c_str()) < 0) return fail_errno("quarantine '{}' to '{}'", path, target);
+    if (::rename(path.c_str(), target.c_str()) < 0)
+        return fail_errno("quarantine '{}' to '{}'", path, target);
     BERTH_TRY_VOID(fsync_directory(dir));
     BERTH_TRY_VOID(fsync_directory(path.substr(0, path.rfind('/'))));
     s.bad_records.erase(it);
     if (rel.rfind("images/", 0) == 0)
-        std::erase_if(s.kept_refs, [&](const auto& r) { return "images/" + std::string(digest_hex(r.second)) + ".json" == rel; });
+        std::erase_if(s.kept_refs, [&](const auto& r) {
+            return "images/" + std::string(digest_hex(r.second)) + ".json" == rel;
+        });
     return target;
 }
 
@@ -884,8 +893,8 @@ Result<GcReport> Store::gc() {
     std::unique_lock lock(s.mu);
     s.cv.wait(lock, [&] { return !s.gc_running; });
     if (!s.bad_records.empty())
-        return fail(EUCLEAN, "store has {} unreadable metadata record{} ({}): run 'berth fsck' first", s.bad_records.size(),
-                    s.bad_records.size() > 1 ? "s" : "", s.bad_records.front().path);
+        return fail(EUCLEAN, "store has {} unreadable metadata record{} ({}): run 'berth fsck' first",
+                    s.bad_records.size(), s.bad_records.size() > 1 ? "s" : "", s.bad_records.front().path);
     s.gc_running = true;  // new imports wait; running ones finish first
     s.cv.wait(lock, [&] { return s.active_imports == 0; });
     ScopeExit done([&] {

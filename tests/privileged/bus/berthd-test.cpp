@@ -1070,17 +1070,22 @@ TEST_P(BerthdTest, AMalformedImageRecordIsLeftOutNamedAndQuarantinedNeverFatal) 
         ASSERT_NO_FATAL_FAILURE(start_berthd());
         EXPECT_NE(log().find(file), std::string::npos) << "no line names the file: " << log();
         for (const std::string& ref : {victim, hex.substr(0, 12), std::string("busybox:1")}) {
-            r = run_shell(busctl("call org.berth.Storage1 /org/berth/Storage1 org.berth.Storage1.Manager GetImage s " + ref));
+            r = run_shell(busctl(
+                "call org.berth.Storage1 /org/berth/Storage1 org.berth.Storage1.Manager GetImage s " + ref));
             EXPECT_NE(r.status, 0) << ref << ": " << r.out;
             // As an unprivileged caller too (the reproducer).
-            r = run_shell("setpriv --reuid=65534 --regid=65534 --clear-groups " +
-                          busctl("call org.berth.Storage1 /org/berth/Storage1 org.berth.Storage1.Manager GetImage s " + ref));
+            r = run_shell(
+                "setpriv --reuid=65534 --regid=65534 --clear-groups " +
+                busctl("call org.berth.Storage1 /org/berth/Storage1 org.berth.Storage1.Manager GetImage s " +
+                       ref));
             EXPECT_NE(r.status, 0) << ref << ": " << r.out;
         }
         EXPECT_FALSE(daemon_.exited()) << "berthd died: " << log();
         // The unprivileged path works for the image that is intact.
-        r = run_shell("setpriv --reuid=65534 --regid=65534 --clear-groups " +
-                      busctl("call org.berth.Storage1 /org/berth/Storage1 org.berth.Storage1.Manager GetImage s " + other));
+        r = run_shell(
+            "setpriv --reuid=65534 --regid=65534 --clear-groups " +
+            busctl("call org.berth.Storage1 /org/berth/Storage1 org.berth.Storage1.Manager GetImage s " +
+                   other));
         EXPECT_EQ(r.status, 0) << r.err;
         r = run_shell(berth("image list --json"));
         ASSERT_EQ(r.status, 0) << r.err << log();
@@ -1107,7 +1112,8 @@ TEST_P(BerthdTest, AMalformedImageRecordIsLeftOutNamedAndQuarantinedNeverFatal) 
     EXPECT_NE(r.out.find("bad-record"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find(file), std::string::npos) << r.out;
     // The embedded CLI lists the rest and says which file it left out.
-    r = run_shell("env BERTH_STORAGE=embedded BERTH_STORE_ROOT=" + store_root() + " " + berth_exe() + " image list --json");
+    r = run_shell("env BERTH_STORAGE=embedded BERTH_STORE_ROOT=" + store_root() + " " + berth_exe() +
+                  " image list --json");
     EXPECT_EQ(r.status, 0) << r.err;
     EXPECT_NE(r.out.find(other), std::string::npos) << r.out;
     EXPECT_NE(r.err.find(file), std::string::npos) << r.err;

@@ -2,18 +2,18 @@
 // is clean; a flipped byte in a blob, a blob that went missing and a stray blob are each found;
 // --repair removes the stray blob and nothing else; a layer kept as a tar-split is rebuilt and
 // hashed, and a changed layer file is named.
+#include "store/fsck.h"
+
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <filesystem>
+#include <set>
 
 #include "../escape/berth-harness.h"
 #include "store/digest.h"
-#include "store/fsck.h"
-#include "store/store.h"
 #include "store/store-json.h"
-
-#include <set>
+#include "store/store.h"
 
 namespace fs = std::filesystem;
 using namespace berth;
@@ -222,18 +222,20 @@ TEST_F(Fsck, AnUnreadableRecordIsLeftOutAtOpenNamedByFsckAndQuarantinedByRepair)
 // exception out of parse_json_as and never a record with silently wrapped numbers.
 TEST_F(Fsck, RecordsOfTheWrongShapeAreRejectedWhenParsed) {
     std::string id = image_.id;
-    for (std::string text : {std::string("[]"), std::string("5"), std::string("\"x\""), std::string("{\"id\": 5}"),
-                             "{\"id\": \"" + id + "\", \"size\": -1}", "{\"id\": \"" + id + "\", \"size\": 1.5}",
-                             "{\"id\": \"" + id + "\", \"size\": 1e400}", "{\"id\": \"" + id + "\", \"size\": true}",
-                             "{\"id\": \"" + id + "\", \"size\": 99999999999999999999999}",
-                             "{\"id\": \"" + id + "\", \"layers\": {}}", "{\"id\": \"" + id + "\", \"layers\": [[]]}",
-                             "{\"id\": \"" + id + "\", \"names\": [1]}", std::string("{\"id\": \"sha"),
-                             std::string("\xff\xfe\x00garbage", 10)}) {
+    for (std::string text :
+         {std::string("[]"), std::string("5"), std::string("\"x\""), std::string("{\"id\": 5}"),
+          "{\"id\": \"" + id + "\", \"size\": -1}", "{\"id\": \"" + id + "\", \"size\": 1.5}",
+          "{\"id\": \"" + id + "\", \"size\": 1e400}", "{\"id\": \"" + id + "\", \"size\": true}",
+          "{\"id\": \"" + id + "\", \"size\": 99999999999999999999999}",
+          "{\"id\": \"" + id + "\", \"layers\": {}}", "{\"id\": \"" + id + "\", \"layers\": [[]]}",
+          "{\"id\": \"" + id + "\", \"names\": [1]}", std::string("{\"id\": \"sha"),
+          std::string("\xff\xfe\x00garbage", 10)}) {
         auto v = store::parse_json_as<store::ImageInfo>(text, "test record");
         EXPECT_FALSE(v) << text;
         if (!v) EXPECT_EQ(v.error().code, EBADMSG) << text;
     }
-    auto ok = store::parse_json_as<store::ImageInfo>("{\"id\": \"" + id + "\", \"size\": 12, \"created\": -5}", "ok");
+    auto ok = store::parse_json_as<store::ImageInfo>(
+        "{\"id\": \"" + id + "\", \"size\": 12, \"created\": -5}", "ok");
     ASSERT_TRUE(ok) << ok.error().what();
     EXPECT_EQ(ok->size, 12u);
     EXPECT_EQ(ok->created, -5);
