@@ -2,7 +2,9 @@
 // blob digest, every layer and snapshot reference; store/fsck.h) and with --repair removes what
 // nothing references. Opens the store in-process, so berthd must not hold it (stop berthd first:
 // the store lock makes a concurrent fsck fail cleanly instead of racing it).
-// Exit status: 0 clean, 1 damage (corrupt/missing data), 2 unreferenced garbage left (no --repair).
+// Exit status: 0 clean, 1 damage (corrupt/missing data, unreadable records not quarantined), 2
+// unreferenced garbage left (no --repair). A store with unreadable records still opens, so fsck
+// names them (kind "bad-record"); --repair moves them to ROOT/quarantine/.
 #include <cstdio>
 
 #include <nlohmann/json.hpp>
@@ -64,8 +66,9 @@ void register_fsck(CLI::App& app, CommandContext& ctx) {
             std::printf("%s\n", j.dump(2).c_str());
         } else {
             for (const auto& p : rep->problems)
-                std::printf("%-18s %s: %s%s\n", std::string(store::to_string(p.kind)).c_str(), p.object.c_str(),
-                            p.detail.c_str(), p.repaired ? " (removed)" : "");
+                std::printf("%-18s %s: %s%s\n", std::string(store::to_string(p.kind)).c_str(),
+                            p.object.c_str(), p.detail.c_str(),
+                            p.repaired && p.kind != store::FsckProblem::Kind::BadRecord ? " (removed)" : "");
             for (const auto& g : rep->gc_removed) std::printf("removed            %s\n", g.c_str());
             std::printf("fsck: %zu blobs (%llu bytes) verified, %zu images, %zu layers, %zu containers, %zu volumes: "
                         "%zu damaged, %zu unreferenced%s\n",

@@ -296,10 +296,19 @@ int do_export(ImageOptions& o) {
     // SIGINT/SIGTERM cancel the export (Job.Cancel, or the in-process export's flag) and its end
     // is awaited; the temporary file goes, so no file that looks complete is left. On stdout
     // the reader gets a tar without its end-of-archive blocks, which tar reports as truncated.
+    // A reader that closes the pipe early (`| head -c 100`) ends the export with a clear EPIPE
+    // error and exit status 1, not a death by SIGPIPE: in-process the write fails with EPIPE,
+    // through berthd the job does (issue #16). Only this command ignores the signal, so other
+    // commands piped into head keep the usual quiet ending.
     Result<> r;
     {
         CancelOnSignals signals;
+        struct sigaction ignore = {};
+        struct sigaction old = {};
+        ignore.sa_handler = SIG_IGN;
+        ::sigaction(SIGPIPE, &ignore, &old);
         r = (*storage)->export_image(o.ref, fd.get(), "oci-archive", &g_cancel);
+        ::sigaction(SIGPIPE, &old, nullptr);
     }
     if (!r && g_cancel) {
         cleanup();

@@ -1,5 +1,6 @@
 // berthd: serves the image store as org.berth.Storage1. Thin: options, open the store, run the loop.
 #include <getopt.h>
+#include <signal.h>
 #include <systemd/sd-daemon.h>
 
 #include <cstdio>
@@ -26,6 +27,9 @@ void usage() {
 
 int main(int argc, char** argv) {
     using namespace berth;
+    // Exports write into a client's pipe: a reader that goes away must fail that job with EPIPE,
+    // not kill the daemon with SIGPIPE (issue #16). Nothing in berthd wants the signal.
+    ::signal(SIGPIPE, SIG_IGN);
     std::string config = bus::default_config_path(), root, backend, bus_address;
     static const option long_options[] = {
         {"config", required_argument, nullptr, 'c'}, {"root", required_argument, nullptr, 'r'},

@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
 
 #include "basic/fs-util.h"
 #include "bus/storage.h"
@@ -192,6 +194,11 @@ private:
 
 Result<std::unique_ptr<Storage>> open_local_storage(const StorageOptions& options) {
     auto s = BERTH_TRY_CTX(store::Store::open(options), fmt::format("open store '{}'", options.root));
+    // The one place both berthd and the embedded CLI open the store: say which records were left
+    // out (issue #16), once, so the files can be found and `berth fsck --repair` run.
+    for (const auto& b : s->bad_records())
+        std::fprintf(stderr, "%s: warning: store '%s': skipped unreadable record: %s\n",
+                     program_invocation_short_name, options.root.c_str(), b.error.c_str());
     return std::unique_ptr<Storage>(std::make_unique<LocalStorage>(std::move(s)));
 }
 

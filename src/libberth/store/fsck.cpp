@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <map>
 #include <set>
 
@@ -40,7 +41,8 @@ Result<std::string> hash_file(const std::string& path, uint64_t* bytes) {
 
 size_t FsckReport::damage() const {
     size_t n = 0;
-    for (const auto& p : problems) n += is_damage(p.kind);
+    for (const auto& p : problems)
+        n += is_damage(p.kind) && !(p.kind == FsckProblem::Kind::BadRecord && p.repaired);
     return n;
 }
 
@@ -52,6 +54,7 @@ size_t FsckReport::garbage() const {
 
 std::string_view to_string(FsckProblem::Kind kind) {
     switch (kind) {
+    case FsckProblem::Kind::BadRecord: return "bad-record";
     case FsckProblem::Kind::CorruptBlob: return "corrupt-blob";
     case FsckProblem::Kind::MissingBlob: return "missing-blob";
     case FsckProblem::Kind::BadChain: return "bad-chain";
@@ -69,6 +72,26 @@ Result<FsckReport> fsck(Store& store, bool repair) {
     FsckReport r;
     SnapshotBackend& backend = store.backend();
     const std::string blob_dir = store.root() + "/blobs/sha256";
+
+    // 0. Records the store left out at open.
+    bool quarantined = false;
+    for (const auto& b : store.bad_records()) {
+        FsckProblem p{K::BadRecord, b.path, b.error};
+        if (repair) {
+            auto moved = store.quarantine_record(b.path);
+            if (moved) {
+                p.repaired = true;
+                p.detail += " (moved to '" + *moved + "')";
+                quarantined = true;
+            } else if (moved.error().code == EALREADY) {
+                p.repaired = true;  // rewritten since the store opened (a re-import): good now
+                p.detail += " (reads as valid now; left in place)";
+            } else {
+                p.detail += " (quarantine failed: " + std::string(moved.error().what()) + ")";
+            }
+        }
+        r.problems.push_back(std::move(p));
+    }
 
     // 1. Every blob's content matches its name.
     std::set<std::string> present;
@@ -165,7 +188,9 @@ Result<FsckReport> fsck(Store& store, bool repair) {
         if (!owned.count(s))
             r.problems.push_back({K::OrphanSnapshot, s, "no container or volume owns it"});
 
-    if (repair) {
+    // Garbage goes only when every record was read and none was quarantined in this run: the
+    // snapshots and blobs of a left-out record look unreferenced but are what it needs.
+    if (repair && !quarantined && store.bad_records().empty()) {
         // Snapshots first (they may pin layers), then gc for layers, blobs and leftovers.
         for (size_t i = first_garbage; i < r.problems.size(); i++) {
             auto& p = r.problems[i];

@@ -9,6 +9,10 @@
 //      backend object ("v-NAME") exists;
 //   5. what nothing references: blobs no image names, backend snapshots no container or volume
 //      owns.
+//   0. metadata records the store could not read or validate (Store::bad_records(): a truncated
+//      or hand-edited images/, containers/ or volumes/ file). With `repair` each is moved to
+//      ROOT/quarantine/ (never deleted) and that run removes no garbage: what the record
+//      referenced would look unreferenced. A later `fsck --repair` collects it.
 // Problems of kind 1-4 are damage (exit status 1; fsck never "repairs" by deleting data that an
 // image needs: re-import the image). Kind 5 is garbage: with `repair` it is removed (through
 // Store::gc() for blobs/layers/leftovers, and remove_snapshot for orphan snapshots).
@@ -23,10 +27,19 @@
 namespace berth::store {
 
 struct FsckProblem {
-    enum class Kind { CorruptBlob, MissingBlob, BadChain, MissingLayer, MissingImage, MissingSnapshot,
-                      UnreferencedBlob, OrphanSnapshot };
+    enum class Kind {
+        BadRecord,
+        CorruptBlob,
+        MissingBlob,
+        BadChain,
+        MissingLayer,
+        MissingImage,
+        MissingSnapshot,
+        UnreferencedBlob,
+        OrphanSnapshot
+    };
     Kind kind;
-    std::string object;  // digest, chain id, container or snapshot name
+    std::string object;  // digest, chain id, container or snapshot name, a bad record's path
     std::string detail;  // human-readable, names the owner
     bool repaired = false;
 };
@@ -41,7 +54,8 @@ struct FsckReport {
     std::vector<FsckProblem> problems;
     std::vector<std::string> gc_removed;  // what --repair's gc removed (layers, blobs, leftovers)
 
-    // Damage that fsck cannot repair: corrupt/missing blobs, broken chains, missing layers/snapshots.
+    // Damage: corrupt/missing blobs, broken chains, missing layers/snapshots, bad records not
+    // quarantined.
     size_t damage() const;
     // Unreferenced things still present (not repaired).
     size_t garbage() const;

@@ -32,6 +32,10 @@ struct Store::Impl {
     std::map<std::string, std::string> refs;  // name:tag -> id
     std::map<std::string, ContainerInfo> containers;
     std::map<std::string, VolumeInfo> volumes;
+    std::vector<BadRecord> bad_records;  // records open() left out (see BadRecord)
+    // refs.json names whose image record was left out: not resolvable, but written back with
+    // refs so a record repaired by hand gets its names again.
+    std::map<std::string, std::string> kept_refs;
 
     std::string path(std::string_view rel) const;
     std::string blob_path(const std::string& digest) const;

@@ -1,14 +1,42 @@
 #include "store/store-json.h"
 
+#include <fmt/format.h>
+
+#include <limits>
+#include <type_traits>
+
 namespace berth::store {
 
 using nlohmann::json;
 
-// Readers tolerate missing keys (older metadata, other writers) and keep defaults.
+// Readers tolerate missing keys (older metadata, other writers) and keep defaults, but not a
+// value of the wrong shape: records on disk and replies on the bus may be hostile or damaged
+// (issue #16). nlohmann's own get_to() throws on a string where a number belongs, but takes an
+// array or a number as an "object" with no keys ('[]' became an image with an empty id, which
+// std::string::compare later threw on inside a noexcept bus callback), converts booleans and
+// floats to integers, and wraps negative numbers into unsigned ones. So: the container must be an
+// object, and an integer field takes only an integer JSON number that fits. Errors are
+// nlohmann::json::type_error, which parse_json_as() turns into EBADMSG.
 template <class T>
 static void get_opt(const json& j, const char* key, T& out) {
+    if (!j.is_object())
+        throw json::type_error::create(302, fmt::format("expected a JSON object, got {}", j.type_name()), &j);
     auto it = j.find(key);
-    if (it != j.end() && !it->is_null()) it->get_to(out);
+    if (it == j.end() || it->is_null()) return;
+    if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+        using L = std::numeric_limits<T>;
+        bool fits = false;
+        if (it->is_number_unsigned())
+            fits = it->template get<uint64_t>() <= static_cast<uint64_t>(L::max());
+        else if (it->is_number_integer())
+            fits = std::is_signed_v<T> && it->template get<int64_t>() >= static_cast<int64_t>(L::min());
+        if (!fits)
+            throw json::type_error::create(302,
+                                           fmt::format("'{}': expected an integer from {} to {}, got {}", key,
+                                                       L::min(), L::max(), it->dump().substr(0, 64)),
+                                           &j);
+    }
+    it->get_to(out);
 }
 
 void to_json(json& j, const ImageConfig& v) {

@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <ctime>
 #include <sstream>
 
@@ -123,6 +124,7 @@ Result<std::string> Store::Impl::resolve_locked(std::string_view ref) const {
 
 Result<> Store::Impl::save_refs_locked() {
     json j = json::object();
+    for (const auto& [n, id] : kept_refs) j[n] = id;  // names of left-out images survive a rewrite
     for (const auto& [n, id] : refs) j[n] = id;
     return write_file_atomic(path("refs.json"), j.dump(2) + "\n");
 }
@@ -186,8 +188,12 @@ Result<ImageInfo> Store::Impl::publish_locked(const std::string& stage, ImageInf
     if (it == images.end()) {
         json j = info;
         j.erase("names");
-        BERTH_TRY_VOID(write_file_atomic(path("images/" + std::string(digest_hex(info.id)) + ".json"), j.dump(2) + "\n"));
+        std::string file = path("images/" + std::string(digest_hex(info.id)) + ".json");
+        BERTH_TRY_VOID(write_file_atomic(file, j.dump(2) + "\n"));
         images[info.id] = info;
+        // A re-import replaces a damaged record of the same image: it is no longer bad.
+        std::erase_if(bad_records, [&](const BadRecord& b) { return b.path == file; });
+        std::erase_if(kept_refs, [&](const auto& r) { return r.second == info.id; });
     } else {
         info = it->second;  // same manifest digest: the same image, keep its first import time
     }
@@ -230,8 +236,51 @@ static Result<> setup_pool(Store::Impl& s) {
     return {};
 }
 
+// Validation of records read from disk, beyond their JSON shape (store-json.cpp's get_opt checks
+// types): the fields later code trusts. An image's id is a digest matching its file name (the
+// resolver slices ids as "sha256:<hex>"), its layers name digests (they become backend paths); a
+// container's or volume's name is its file name and a valid object name, and a container's
+// snapshot id is the one prepare_container() derives from it (it becomes a backend path too).
+static std::string file_stem(const std::string& file) { return file.substr(0, file.size() - 5); }
+
+static Result<> validate_record(const ImageInfo& i, const std::string& file) {
+    if (i.id != "sha256:" + file_stem(file) || !valid_digest(i.id))
+        return fail(EBADMSG, "id '{}' is not the digest its file name says", i.id);
+    if (!i.config_digest.empty() && !valid_digest(i.config_digest))
+        return fail(EBADMSG, "config_digest '{}' is not a digest", i.config_digest);
+    if (!i.top_layer.empty() && !valid_digest(i.top_layer))
+        return fail(EBADMSG, "top_layer '{}' is not a digest", i.top_layer);
+    for (size_t n = 0; n < i.layers.size(); n++) {
+        const auto& l = i.layers[n];
+        if (!valid_digest(l.chain_id) || !valid_digest(l.diff_id) ||
+            (!l.digest.empty() && !valid_digest(l.digest)))
+            return fail(EBADMSG, "layer {}: chain_id, diff_id and digest must be digests", n);
+    }
+    return {};
+}
+
+static std::string snapshot_id_for(std::string_view name, bool ephemeral);
+
+static Result<> validate_record(const ContainerInfo& c, const std::string& file) {
+    if (c.name != file_stem(file) || !valid_object_name(c.name))
+        return fail(EBADMSG, "name '{}' is not its file name or not a valid name", c.name);
+    if (c.snapshot_id != snapshot_id_for(c.name, c.ephemeral))
+        return fail(EBADMSG, "snapshot_id '{}' does not belong to container '{}'", c.snapshot_id, c.name);
+    if (!c.image_id.empty() && !valid_digest(c.image_id))
+        return fail(EBADMSG, "image_id '{}' is not a digest", c.image_id);
+    return {};
+}
+
+static Result<> validate_record(const VolumeInfo& v, const std::string& file) {
+    if (v.name != file_stem(file) || !valid_object_name(v.name))
+        return fail(EBADMSG, "name '{}' is not its file name or not a valid name", v.name);
+    return {};
+}
+
+// Loads every record of a directory. One that cannot be read, parsed or validated goes to `bad`
+// (issue #16): the rest of the store stays usable and `berth fsck` can name the file.
 template <class T>
-static Result<std::map<std::string, T>> load_dir(const std::string& dir, auto key_of) {
+static std::map<std::string, T> load_dir(const std::string& dir, auto key_of, std::vector<BadRecord>& bad) {
     std::map<std::string, T> out;
     for (const auto& n : list_dir(dir)) {
         std::string p = path_join(dir, n);
@@ -240,9 +289,18 @@ static Result<std::map<std::string, T>> load_dir(const std::string& dir, auto ke
             continue;
         }
         if (n.size() < 6 || n.substr(n.size() - 5) != ".json") continue;
-        auto text = BERTH_TRY(read_file(p));
-        auto v = BERTH_TRY(parse_json_as<T>(text, p));
-        out.emplace(key_of(v), std::move(v));
+        auto v = read_file(p).and_then([&](const std::string& text) { return parse_json_as<T>(text, p); });
+        if (v) {
+            if (auto ok = validate_record(*v, n); !ok) v = tl::unexpected(ok.error());
+        }
+        if (!v) {
+            std::string why = v.error().what();
+            if (why.find(p) == std::string::npos) why = fmt::format("'{}': {}", p, why);
+            bad.push_back({p, std::move(why)});
+            continue;
+        }
+        auto key = key_of(*v);
+        out.emplace(std::move(key), std::move(*v));
     }
     return out;
 }
@@ -310,9 +368,12 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
         BERTH_TRY_VOID(write_file_atomic(s.path("store.json"), json{{"version", 1}, {"backend", chosen}}.dump() + "\n"));
 
     // Metadata.
-    s.images = BERTH_TRY((load_dir<ImageInfo>(s.path("images"), [](const ImageInfo& i) { return i.id; })));
-    s.containers = BERTH_TRY((load_dir<ContainerInfo>(s.path("containers"), [](const ContainerInfo& c) { return c.name; })));
-    s.volumes = BERTH_TRY((load_dir<VolumeInfo>(s.path("volumes"), [](const VolumeInfo& v) { return v.name; })));
+    s.images = load_dir<ImageInfo>(
+        s.path("images"), [](const ImageInfo& i) { return i.id; }, s.bad_records);
+    s.containers = load_dir<ContainerInfo>(
+        s.path("containers"), [](const ContainerInfo& c) { return c.name; }, s.bad_records);
+    s.volumes = load_dir<VolumeInfo>(
+        s.path("volumes"), [](const VolumeInfo& v) { return v.name; }, s.bad_records);
     for (auto& [key, v] : s.volumes) v.users = load_users(s, key);
     for (const auto& n : list_dir(s.root))
         if (n.rfind("refs.json.tmp-", 0) == 0 || n.rfind("store.json.tmp-", 0) == 0) ::unlink(s.path(n).c_str());
@@ -322,12 +383,21 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
         auto j = BERTH_TRY(parse_json_as<RefMap>(text, s.path("refs.json")));
         for (auto& [n, id] : j)
             if (s.images.count(id)) s.refs[n] = id;  // a name whose image a crash removed goes too
+            else if (std::any_of(s.bad_records.begin(), s.bad_records.end(), [&](const BadRecord& b) {
+                         return valid_digest(id) &&
+                                b.path == s.path("images/" + std::string(digest_hex(id)) + ".json");
+                     }))
+                s.kept_refs[n] = id;  // the image's record was left out: keep its name on disk
     }
 
     // Crash leftovers: staged imports, then whatever the backend holds that metadata doesn't know.
     for (const auto& n : list_dir(s.path("staging"))) BERTH_TRY_VOID(remove_tree(s.path("staging/" + n)));
     for (const auto& n : list_dir(s.path("blobs/sha256")))
         if (n.find(".tmp") != std::string::npos) ::unlink(s.path("blobs/sha256/" + n).c_str());
+    // With a record left out, what it referenced (layers, a snapshot) looks orphaned: removing
+    // that would destroy what the record may still be repaired to use, so nothing goes until
+    // `berth fsck --repair` has quarantined the record.
+    if (!s.bad_records.empty()) return std::unique_ptr<Store>(new Store(std::move(impl)));
     std::set<std::string> layers;
     for (const auto& [_, i] : s.images)
         for (const auto& l : i.layers) layers.insert(l.chain_id);
@@ -339,6 +409,55 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
     for (const auto& hex : list_dir(s.path("splits")))
         if (!layers.count("sha256:" + hex)) ::unlink(s.path("splits/" + hex).c_str());
     return std::unique_ptr<Store>(new Store(std::move(impl)));
+}
+
+std::vector<BadRecord> Store::bad_records() const {
+    std::lock_guard lock(impl_->mu);
+    return impl_->bad_records;
+}
+
+Result<std::string> Store::quarantine_record(const std::string& path) {
+    auto& s = *impl_;
+    std::lock_guard lock(s.mu);
+    auto it = std::find_if(s.bad_records.begin(), s.bad_records.end(),
+                           [&](const BadRecord& b) { return b.path == path; });
+    if (it == s.bad_records.end()) return fail(ENOENT, "'{}' is not a record the store left out", path);
+    // ROOT/<dir>/<file> -> ROOT/quarantine/<dir>/<file>: same filesystem, so rename() moves it
+    // whole; an earlier quarantined file of that name is kept too (".1", ".2", ...).
+    // The file may have been rewritten since open (a container or volume of that name created
+    // again): a record that reads and validates now is no longer bad and stays where it is.
+    std::string rel = path.substr(s.root.size() + 1);
+    std::string name = rel.substr(rel.rfind('/') + 1);
+    auto text = read_file(path);
+    bool good_now = false;
+    if (text && rel.rfind("images/", 0) == 0) {
+        auto v = parse_json_as<ImageInfo>(*text, path);
+        good_now = v && validate_record(*v, name);
+    } else if (text && rel.rfind("containers/", 0) == 0) {
+        auto v = parse_json_as<ContainerInfo>(*text, path);
+        good_now = v && validate_record(*v, name);
+    } else if (text && rel.rfind("volumes/", 0) == 0) {
+        auto v = parse_json_as<VolumeInfo>(*text, path);
+        good_now = v && validate_record(*v, name);
+    }
+    if (good_now) {
+        s.bad_records.erase(it);
+        return fail(EALREADY, "'{}' reads as a valid record now; it was not moved", path);
+    }
+    std::string dir = s.path("quarantine/" + rel.substr(0, rel.rfind('/')));
+    BERTH_TRY_VOID(mkdir_p(dir, 0700));
+    std::string target = s.path("quarantine/" + rel);
+    for (int n = 1; path_exists(target); n++) target = fmt::format("{}.{}", s.path("quarantine/" + rel), n);
+    if (::rename(path.c_str(), target.c_str()) < 0)
+        return fail_errno("quarantine '{}' to '{}'", path, target);
+    BERTH_TRY_VOID(fsync_directory(dir));
+    BERTH_TRY_VOID(fsync_directory(path.substr(0, path.rfind('/'))));
+    s.bad_records.erase(it);
+    if (rel.rfind("images/", 0) == 0)
+        std::erase_if(s.kept_refs, [&](const auto& r) {
+            return "images/" + std::string(digest_hex(r.second)) + ".json" == rel;
+        });
+    return target;
 }
 
 std::string Store::backend_name() const { return impl_->backend->name(); }
@@ -779,6 +898,9 @@ Result<GcReport> Store::gc() {
     auto& s = *impl_;
     std::unique_lock lock(s.mu);
     s.cv.wait(lock, [&] { return !s.gc_running; });
+    if (!s.bad_records.empty())
+        return fail(EUCLEAN, "store has {} unreadable metadata record{} ({}): run 'berth fsck' first",
+                    s.bad_records.size(), s.bad_records.size() > 1 ? "s" : "", s.bad_records.front().path);
     s.gc_running = true;  // new imports wait; running ones finish first
     s.cv.wait(lock, [&] { return s.active_imports == 0; });
     ScopeExit done([&] {

@@ -222,6 +222,15 @@ struct DfReport {
 
 // ---- the store ----
 
+// A metadata record (ROOT/images/*.json, containers/*.json, volumes/*.json) that open() could not
+// read or that failed validation. open() leaves it out and goes on with the rest (issue #16): one
+// damaged file must not make the whole store unusable. `berth fsck` names it and `fsck --repair`
+// moves it to ROOT/quarantine/ (never deletes it).
+struct BadRecord {
+    std::string path;   // absolute
+    std::string error;  // why, naming the file
+};
+
 class Store {
 public:
     // Takes the store lock, loads metadata, cleans crash leftovers (ROOT/staging, half-written
@@ -299,8 +308,15 @@ public:
     // The container stopped: drops its entry (none is fine). ENOENT when the volume is gone.
     Result<> release_volume(std::string_view name, std::string_view container);
 
-    // Removes layers no image references, blobs no image references, and leftovers.
+    // Removes layers no image references, blobs no image references, and leftovers. Refused
+    // (EUCLEAN) while bad records are known: what they referenced cannot be told from garbage.
     Result<GcReport> gc();
+
+    // Records open() left out (empty when all were read).
+    std::vector<BadRecord> bad_records() const;
+    // Moves a bad record to ROOT/quarantine/<dir>/<file> (a numeric suffix when that exists) and
+    // forgets it; returns the new path. Only a path listed by bad_records() is accepted.
+    Result<std::string> quarantine_record(const std::string& path);
     Result<DfReport> df() const;
     Result<PoolUsage> pool_usage() const;
 

@@ -1049,4 +1049,121 @@ TEST_P(BerthdTest, ImageRmUntagsAndDeletesWithTheLastNameAndVolumeRmPrintsJson) 
     r = run_shell(berth("volume rm v15 --json"));
     ASSERT_EQ(r.status, 0) << r.err;
     EXPECT_EQ(nlohmann::json::parse(r.out, nullptr, false), nlohmann::json({{"removed", {"v15"}}})) << r.out;
+
+// Issue #16, SIGPIPE: `berth image export IMG | head -c 100`. berthd writes the archive into the
+// client's pipe; when the reader goes away the write must fail the job with EPIPE, not kill
+// berthd with SIGPIPE (before the fix berthd died here and the CLI saw the bus connection drop).
+TEST_P(BerthdTest, AnExportWhoseReaderClosesThePipeFailsTheJobAndBerthdLives) {
+    ASSERT_EQ(run_shell(berth("image import " + images().small + " --name busybox:1")).status, 0) << log();
+    // bash for PIPESTATUS: the status of berth, not of head.
+    auto r = run_shell("bash -c '" + berth("image export busybox:1") +
+                       " | head -c 100 >/dev/null; exit ${PIPESTATUS[0]}'");
+    EXPECT_EQ(r.status, 1) << "berth should fail with a clear error, not die by a signal: " << r.err;
+    EXPECT_NE(r.err.find("Broken pipe"), std::string::npos) << r.err;
+    EXPECT_FALSE(daemon_.exited()) << "berthd died: " << log();
+    r = run_shell(busctl("call org.berth.Storage1 /org/berth/Storage1 org.freedesktop.DBus.Peer Ping"));
+    EXPECT_EQ(r.status, 0) << r.err << log();
+    r = run_shell(berth("image inspect busybox:1"));
+    EXPECT_EQ(r.status, 0) << r.err << log();
+}
+
+// Issue #16, records: a malformed images/<id>.json ('[]', wrong types, truncated, garbage, numbers
+// out of range) is left out at open with a line naming the file; berthd stays up, GetImage of
+// that id is a plain "not found" (before the fix: '[]' made GetImage throw inside a noexcept
+// callback, std::terminate; '{"id":5}' kept berthd from starting), the other images stay usable
+// and nothing of the left-out image is removed. Then `berth fsck` names the file and
+// `fsck --repair` moves it to ROOT/quarantine/.
+TEST_P(BerthdTest, AMalformedImageRecordIsLeftOutNamedAndQuarantinedNeverFatal) {
+    auto r = run_shell(berth("image import " + images().small + " --name busybox:1 --json"));
+    ASSERT_EQ(r.status, 0) << r.err << log();
+    std::string victim = nlohmann::json::parse(r.out)["id"];
+    r = run_shell(berth("image import " + images().small2 + " --name other:1 --json"));
+    ASSERT_EQ(r.status, 0) << r.err << log();
+    std::string other = nlohmann::json::parse(r.out)["id"];
+    std::string file = store_root() + "/images/" + victim.substr(7) + ".json";
+    auto good = read_file(file);
+    ASSERT_TRUE(good);
+    std::string hex = victim.substr(7);
+    const std::vector<std::string> bad = {
+        "[]",
+        "{}",
+        "5",
+        "{\"id\": 5}",
+        "{\"id\": \"" + victim + "\", \"layers\": 5}",
+        "{\"id\": \"" + victim + "\", \"layers\": [5]}",
+        "{\"id\": \"" + victim + "\", \"layers\": [{\"chain_id\": \"../../x\"}]}",
+        "{\"id\": \"sha256:" + std::string(64, 'a') + "\"}",
+        "{\"id\": \"" + victim + "\", \"size\": -1}",
+        "{\"id\": \"" + victim + "\", \"size\": 1e400}",
+        "{\"id\": \"" + victim + "\", \"size\": 99999999999999999999999999}",
+        "{\"id\": \"" + victim + "\", \"created\": true}",
+        good->substr(0, good->size() / 2),
+        std::string("\x00\xff\xfe{\x01\"", 6),
+    };
+    for (const auto& content : bad) {
+        SCOPED_TRACE("record: " + content.substr(0, 80));
+        daemon_.kill_and_reap();
+        ASSERT_TRUE(write_file(file, content));
+        ASSERT_NO_FATAL_FAILURE(start_berthd());
+        EXPECT_NE(log().find(file), std::string::npos) << "no line names the file: " << log();
+        for (const std::string& ref : {victim, hex.substr(0, 12), std::string("busybox:1")}) {
+            r = run_shell(busctl(
+                "call org.berth.Storage1 /org/berth/Storage1 org.berth.Storage1.Manager GetImage s " + ref));
+            EXPECT_NE(r.status, 0) << ref << ": " << r.out;
+            // As an unprivileged caller too (the issue's reproducer).
+            r = run_shell(
+                "setpriv --reuid=65534 --regid=65534 --clear-groups " +
+                busctl("call org.berth.Storage1 /org/berth/Storage1 org.berth.Storage1.Manager GetImage s " +
+                       ref));
+            EXPECT_NE(r.status, 0) << ref << ": " << r.out;
+        }
+        EXPECT_FALSE(daemon_.exited()) << "berthd died: " << log();
+        // The unprivileged path works for the image that is intact.
+        r = run_shell(
+            "setpriv --reuid=65534 --regid=65534 --clear-groups " +
+            busctl("call org.berth.Storage1 /org/berth/Storage1 org.berth.Storage1.Manager GetImage s " +
+                   other));
+        EXPECT_EQ(r.status, 0) << r.err;
+        r = run_shell(berth("image list --json"));
+        ASSERT_EQ(r.status, 0) << r.err << log();
+        auto list = nlohmann::json::parse(r.out);
+        ASSERT_EQ(list.size(), 1u) << r.out;
+        EXPECT_EQ(list[0]["id"], other);
+        // gc must not take what the left-out record uses.
+        r = run_shell(berth("gc"));
+        EXPECT_NE(r.status, 0) << r.out;
+    }
+    // Nothing was removed: with the record back the image is whole.
+    daemon_.kill_and_reap();
+    ASSERT_TRUE(write_file(file, *good));
+    ASSERT_NO_FATAL_FAILURE(start_berthd());
+    std::string out = root_->path() + "/victim.tar";
+    r = run_shell(berth("image export busybox:1 -o " + out));
+    EXPECT_EQ(r.status, 0) << r.err << log();
+
+    // fsck names it, --repair quarantines it (berthd holds the store lock: stop it first).
+    daemon_.kill_and_reap();
+    ASSERT_TRUE(write_file(file, "[]"));
+    r = run_shell(berth_exe() + " fsck --root " + store_root());
+    EXPECT_EQ(r.status, 1) << r.out << r.err;
+    EXPECT_NE(r.out.find("bad-record"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find(file), std::string::npos) << r.out;
+    // The embedded CLI lists the rest and says which file it left out.
+    r = run_shell("env BERTH_STORAGE=embedded BERTH_STORE_ROOT=" + store_root() + " " + berth_exe() +
+                  " image list --json");
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find(other), std::string::npos) << r.out;
+    EXPECT_NE(r.err.find(file), std::string::npos) << r.err;
+    r = run_shell(berth_exe() + " fsck --repair --root " + store_root());
+    // 2: no damage left, but the quarantining run removes no garbage (the victim's blobs).
+    EXPECT_EQ(r.status, 2) << r.out << r.err;
+    EXPECT_NE(r.out.find("moved to"), std::string::npos) << r.out;
+    std::string moved = store_root() + "/quarantine/images/" + hex + ".json";
+    EXPECT_FALSE(path_exists(file));
+    auto kept = read_file(moved);
+    ASSERT_TRUE(kept) << "not quarantined to " << moved << ": " << r.out;
+    EXPECT_EQ(*kept, "[]");
+    r = run_shell(berth_exe() + " fsck --root " + store_root());
+    EXPECT_EQ(r.out.find("bad-record"), std::string::npos) << r.out;
+    EXPECT_EQ(r.status, 2) << r.out;
 }

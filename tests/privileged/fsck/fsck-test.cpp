@@ -2,14 +2,17 @@
 // is clean; a flipped byte in a blob, a blob that went missing and a stray blob are each found;
 // --repair removes the stray blob and nothing else; a layer kept as a tar-split is rebuilt and
 // hashed, and a changed layer file is named.
+#include "store/fsck.h"
+
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <filesystem>
+#include <set>
 
 #include "../escape/berth-harness.h"
 #include "store/digest.h"
-#include "store/fsck.h"
+#include "store/store-json.h"
 #include "store/store.h"
 
 namespace fs = std::filesystem;
@@ -128,6 +131,114 @@ TEST_F(Fsck, RepairRemovesAnUnreferencedBlobAndKeepsTheImage) {
     EXPECT_EQ(again->damage(), 0u);
     EXPECT_EQ(again->garbage(), 0u);
     EXPECT_TRUE(store_->get_image("fsck-test:1"));
+}
+
+// Issue #16: one unreadable record (an image's, a container's, a volume's) no longer stops the
+// store from opening. open() leaves it out and lists it in bad_records() naming the file; the rest
+// stays usable; nothing it referenced is removed (no reconcile, gc refused); fsck names it and
+// --repair moves it to ROOT/quarantine/, never deletes it. Before the fix, reopening failed
+// ('{"id": 5}') or loaded an image with an empty id that crashed lookups ('[]').
+TEST_F(Fsck, AnUnreadableRecordIsLeftOutAtOpenNamedByFsckAndQuarantinedByRepair) {
+    auto c = store_->prepare_container("fsck-c1", "fsck-test:1", false);
+    ASSERT_TRUE(c) << c.error().what();
+    ASSERT_TRUE(store_->prepare_container("fsck-c2", "fsck-test:1", false));
+    ASSERT_TRUE(store_->release_container("fsck-c2"));
+    ASSERT_TRUE(store_->create_volume("fsck-v1"));
+    ASSERT_TRUE(store_->release_container("fsck-c1"));
+    store_.reset();
+    std::string root = dir_ / "store";
+    std::string hex(store::digest_hex(image_.id));
+    const std::string bad_image = root + "/images/" + std::string(64, 'b') + ".json";
+    const std::string bad_container = root + "/containers/fsck-c1.json";
+    const std::string bad_volume = root + "/volumes/fsck-v1.json";
+    const std::string stolen = root + "/containers/fsck-c2.json";
+    ASSERT_TRUE(berth::write_file(bad_image, "[]"));
+    ASSERT_TRUE(berth::write_file(bad_container, "{\"name\": \"fsck-c1\", \"snapshot_id\": 7"));  // truncated
+    ASSERT_TRUE(berth::write_file(bad_volume, "{\"name\": [\"fsck-v1\"]}"));
+    // A record that parses but points elsewhere: its snapshot id is another's, or a path.
+    ASSERT_TRUE(berth::write_file(stolen, "{\"name\": \"fsck-c2\", \"snapshot_id\": \"../../etc\"}"));
+
+    store::StoreOptions o;
+    o.root = root;
+    o.backend = "overlay";
+    auto s = store::Store::open(o);
+    ASSERT_TRUE(s) << "one bad record must not stop open: " << s.error().what();
+    store_ = std::move(*s);
+    auto bad = store_->bad_records();
+    ASSERT_EQ(bad.size(), 4u);
+    std::set<std::string> named;
+    for (const auto& b : bad) {
+        named.insert(b.path);
+        EXPECT_NE(b.error.find(b.path), std::string::npos) << "the error names the file: " << b.error;
+    }
+    EXPECT_EQ(named, (std::set<std::string>{bad_image, bad_container, bad_volume, stolen}));
+    EXPECT_EQ(store_->list_images().size(), 1u);
+    EXPECT_TRUE(store_->get_image("fsck-test:1"));
+    EXPECT_FALSE(store_->get_image("sha256:" + std::string(64, 'b')));
+    EXPECT_TRUE(store_->list_containers().empty());
+    EXPECT_TRUE(store_->list_volumes().empty());
+    // Nothing the left-out records use was reconciled away, and gc is refused.
+    std::set<std::string> snaps;
+    for (const auto& sn : store_->backend().list_snapshots()) snaps.insert(sn.id);
+    EXPECT_TRUE(snaps.count("c-fsck-c1") && snaps.count("c-fsck-c2") && snaps.count("v-fsck-v1"));
+    auto gc = store_->gc();
+    ASSERT_FALSE(gc);
+    EXPECT_EQ(gc.error().code, EUCLEAN) << gc.error().what();
+
+    auto r = store::fsck(*store_, false);
+    ASSERT_TRUE(r) << r.error().what();
+    EXPECT_EQ(count(*r, FsckProblem::Kind::BadRecord), 4u);
+    EXPECT_EQ(r->damage(), 4u);
+    for (const auto& p : r->problems)
+        if (p.kind == FsckProblem::Kind::BadRecord) EXPECT_TRUE(named.count(p.object)) << p.object;
+
+    auto fixed = store::fsck(*store_, true);
+    ASSERT_TRUE(fixed) << fixed.error().what();
+    EXPECT_EQ(count(*fixed, FsckProblem::Kind::BadRecord), 4u);
+    EXPECT_EQ(fixed->damage(), 0u);
+    EXPECT_TRUE(fixed->gc_removed.empty()) << "a run that quarantines removes no garbage";
+    EXPECT_TRUE(store_->bad_records().empty());
+    for (const auto& p : named) {
+        EXPECT_FALSE(fs::exists(p)) << p;
+        std::string q = root + "/quarantine/" + p.substr(root.size() + 1);
+        EXPECT_TRUE(fs::exists(q)) << "quarantined to " << q;
+    }
+    auto kept = berth::read_file(root + "/quarantine/images/" + std::string(64, 'b') + ".json");
+    ASSERT_TRUE(kept);
+    EXPECT_EQ(*kept, "[]");
+    // The same name damaged again: the earlier quarantined copy is kept too.
+    store_.reset();
+    ASSERT_TRUE(berth::write_file(bad_image, "{}"));
+    s = store::Store::open(o);
+    ASSERT_TRUE(s) << s.error().what();
+    store_ = std::move(*s);
+    ASSERT_TRUE(store::fsck(*store_, true));
+    EXPECT_TRUE(fs::exists(root + "/quarantine/images/" + std::string(64, 'b') + ".json.1"));
+    EXPECT_TRUE(store_->get_image("fsck-test:1"));
+    EXPECT_TRUE(store_->gc()) << "gc runs again once the records are quarantined";
+}
+
+// The JSON readers are strict about shape (store-json.cpp): each of these is EBADMSG, never an
+// exception out of parse_json_as and never a record with silently wrapped numbers.
+TEST_F(Fsck, RecordsOfTheWrongShapeAreRejectedWhenParsed) {
+    std::string id = image_.id;
+    for (std::string text :
+         {std::string("[]"), std::string("5"), std::string("\"x\""), std::string("{\"id\": 5}"),
+          "{\"id\": \"" + id + "\", \"size\": -1}", "{\"id\": \"" + id + "\", \"size\": 1.5}",
+          "{\"id\": \"" + id + "\", \"size\": 1e400}", "{\"id\": \"" + id + "\", \"size\": true}",
+          "{\"id\": \"" + id + "\", \"size\": 99999999999999999999999}",
+          "{\"id\": \"" + id + "\", \"layers\": {}}", "{\"id\": \"" + id + "\", \"layers\": [[]]}",
+          "{\"id\": \"" + id + "\", \"names\": [1]}", std::string("{\"id\": \"sha"),
+          std::string("\xff\xfe\x00garbage", 10)}) {
+        auto v = store::parse_json_as<store::ImageInfo>(text, "test record");
+        EXPECT_FALSE(v) << text;
+        if (!v) EXPECT_EQ(v.error().code, EBADMSG) << text;
+    }
+    auto ok = store::parse_json_as<store::ImageInfo>(
+        "{\"id\": \"" + id + "\", \"size\": 12, \"created\": -5}", "ok");
+    ASSERT_TRUE(ok) << ok.error().what();
+    EXPECT_EQ(ok->size, 12u);
+    EXPECT_EQ(ok->created, -5);
 }
 
 }  // namespace
