@@ -1049,6 +1049,7 @@ TEST_P(BerthdTest, ImageRmUntagsAndDeletesWithTheLastNameAndVolumeRmPrintsJson) 
     r = run_shell(berth("volume rm v15 --json"));
     ASSERT_EQ(r.status, 0) << r.err;
     EXPECT_EQ(nlohmann::json::parse(r.out, nullptr, false), nlohmann::json({{"removed", {"v15"}}})) << r.out;
+}
 
 // Issue #16, SIGPIPE: `berth image export IMG | head -c 100`. berthd writes the archive into the
 // client's pipe; when the reader goes away the write must fail the job with EPIPE, not kill
