@@ -381,13 +381,17 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
         auto text = BERTH_TRY(read_file(s.path("refs.json")));
         using RefMap = std::map<std::string, std::string>;
         auto j = BERTH_TRY(parse_json_as<RefMap>(text, s.path("refs.json")));
-        for (auto& [n, id] : j)
+        for (auto& entry : j) {
+            // Not a structured binding: clang 14 (the fuzz build) cannot capture one in a lambda.
+            const std::string& n = entry.first;
+            const std::string& id = entry.second;
             if (s.images.count(id)) s.refs[n] = id;  // a name whose image a crash removed goes too
             else if (std::any_of(s.bad_records.begin(), s.bad_records.end(), [&](const BadRecord& b) {
                          return valid_digest(id) &&
                                 b.path == s.path("images/" + std::string(digest_hex(id)) + ".json");
                      }))
                 s.kept_refs[n] = id;  // the image's record was left out: keep its name on disk
+        }
     }
 
     // Crash leftovers: staged imports, then whatever the backend holds that metadata doesn't know.
