@@ -916,7 +916,7 @@ TEST_F(Runtime, InProcessSupervisionStillPropagatesExitCodesAndSignals) {
 TEST_F(Runtime, TeardownAfterTheSmallSupervisorLeavesNoCgroupVethNftRuleOrState) {
     int net = 100 + (::getpid() + 37) % 100;
     auto nft_mentions = [&] {
-        FILE* p = ::popen("nft list table ip berth 2>/dev/null", "r");
+        FILE* p = ::popen("nft list table ip berth 2>/dev/null; nft list table netdev berth 2>/dev/null", "r");
         std::string text;
         char buf[4096];
         size_t n;
