@@ -8,25 +8,36 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdlib>
 
 namespace berth {
 
-Result<std::string> read_file(const std::string& path) {
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) return fail_errno("open '{}'", path);
+namespace {
+
+// Reads `fd` to its end; EFBIG past `max_size` bytes. `path` names it in errors.
+Result<std::string> read_to_end(int fd, const std::string& path, size_t max_size) {
     std::string out;
     char buf[65536];
     for (;;) {
-        ssize_t n = ::read(fd.get(), buf, sizeof buf);
+        ssize_t n = ::read(fd, buf, sizeof buf);
         if (n < 0) {
             if (errno == EINTR) continue;
             return fail_errno("read '{}'", path);
         }
         if (n == 0) break;
         out.append(buf, static_cast<size_t>(n));
+        if (out.size() > max_size) return fail(EFBIG, "'{}' is larger than {} bytes", path, max_size);
     }
     return out;
+}
+
+}  // namespace
+
+Result<std::string> read_file(const std::string& path) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return fail_errno("open '{}'", path);
+    return read_to_end(fd.get(), path, SIZE_MAX);
 }
 
 static Result<> write_all(int fd, std::string_view content, const std::string& path) {
@@ -221,20 +232,7 @@ Result<std::string> read_regular_file(const std::string& path, size_t max_size) 
     if (!S_ISREG(st.st_mode)) return fail(EINVAL, "'{}' is {}, not a regular file", path, file_kind(st.st_mode));
     if (static_cast<uint64_t>(st.st_size) > max_size)
         return fail(EFBIG, "'{}' is larger than {} bytes ({} bytes)", path, max_size, st.st_size);
-    std::string out;
-    char buf[65536];
-    for (;;) {
-        ssize_t n = ::read(fd.get(), buf, sizeof buf);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return fail_errno("read '{}'", path);
-        }
-        if (n == 0) break;
-        out.append(buf, static_cast<size_t>(n));
-        // It grew after the fstat().
-        if (out.size() > max_size) return fail(EFBIG, "'{}' is larger than {} bytes", path, max_size);
-    }
-    return out;
+    return read_to_end(fd.get(), path, max_size);  // it may have grown since the fstat()
 }
 
 Result<> make_private_directory(const std::string& path, mode_t mode) {

@@ -63,17 +63,24 @@ inline bool same_namespace(pid_t a, pid_t b, const char* kind) noexcept {
     return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
-// Whether host uid `uid` is one of the ids /proc/PID/uid_map maps (lines "inside outside count",
-// the outside ids as our namespace sees them).
-inline bool uid_in_map(pid_t pid, uid_t uid) noexcept {
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/uid_map", pid);
+// The start of /proc/PID/NAME (one read, at most size - 1 bytes), NUL-terminated; false if unreadable.
+inline bool read_proc_text(pid_t pid, const char* name, char* buf, size_t size) noexcept {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/%s", pid, name);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return false;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
+    ssize_t n = read(fd, buf, size - 1);
     close(fd);
     if (n <= 0) return false;
     buf[n] = '\0';
+    return true;
+}
+
+// Whether host uid `uid` is one of the ids /proc/PID/uid_map maps (lines "inside outside count",
+// the outside ids as our namespace sees them).
+inline bool uid_in_map(pid_t pid, uid_t uid) noexcept {
+    char buf[1024];
+    if (!read_proc_text(pid, "uid_map", buf, sizeof buf)) return false;
     for (char* line = buf; line && *line;) {
         char* next = strchr(line, '\n');
         if (next) *next++ = '\0';
@@ -89,14 +96,8 @@ inline bool uid_in_map(pid_t pid, uid_t uid) noexcept {
 
 // The real uid of `pid` (the "Uid:" line of /proc/PID/status), or false.
 inline bool real_uid_of(pid_t pid, uid_t* uid) noexcept {
-    char path[64], buf[2048];
-    snprintf(path, sizeof path, "/proc/%d/status", pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return false;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0) return false;
-    buf[n] = '\0';
+    char buf[2048];
+    if (!read_proc_text(pid, "status", buf, sizeof buf)) return false;
     const char* p = strstr(buf, "\nUid:");
     if (!p) return false;
     char* end = nullptr;
