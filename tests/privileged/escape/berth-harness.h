@@ -118,4 +118,17 @@ inline std::vector<std::string> split_lines(const std::string& s) {
     return out;
 }
 
+// A declaration running `script` with /bin/sh in `rootfs`, with `out` bound on /out (where the
+// script leaves its findings); `container_extra` goes into [container], `tables` after it.
+inline std::string shell_declaration(const std::string& rootfs, const std::string& out, const std::string& script,
+                                     const std::string& container_extra = "", const std::string& tables = "") {
+    std::string quoted;
+    for (char c : script) {
+        if (c == '"' || c == '\\') quoted += '\\';
+        quoted += c;
+    }
+    return "[container]\nrootfs = \"" + rootfs + "\"\ncommand = [\"/bin/sh\", \"-c\", \"" + quoted + "\"]\n" +
+           container_extra + "\n[[mount]]\ntype = \"bind\"\nsource = \"" + out + "\"\ntarget = \"/out\"\n" + tables;
+}
+
 }  // namespace berth::test

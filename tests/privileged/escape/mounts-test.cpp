@@ -113,15 +113,7 @@ protected:
     std::string declare(const std::string& n, const std::string& script,
                         const std::string& container_extra = "", const std::string& tables = "") {
         std::string path = dir_ / (n + ".toml");
-        std::string quoted;
-        for (char c : script) {
-            if (c == '"' || c == '\\') quoted += '\\';
-            quoted += c;
-        }
-        write_file(path, "[container]\nrootfs = \"" + rootfs_ + "\"\ncommand = [\"/bin/sh\", \"-c\", \"" +
-                             quoted + "\"]\n" + container_extra +
-                             "\n[[mount]]\ntype = \"bind\"\nsource = \"" + out_ + "\"\ntarget = \"/out\"\n" +
-                             tables);
+        write_file(path, shell_declaration(rootfs_, out_, script, container_extra, tables));
         return path;
     }
 
