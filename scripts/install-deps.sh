@@ -11,7 +11,7 @@ build_pkgs=(
   libsystemd-dev libmount-dev libblkid-dev libtomlplusplus-dev libcap-dev libseccomp-dev
   libgtest-dev libgmock-dev googletest libbtrfsutil-dev libdevmapper-dev libarchive-dev libssl-dev
   nlohmann-json3-dev libcli11-dev libfmt-dev libexpected-dev libmnl-dev libnftables-dev
-  clang-14 libclang-rt-14-dev
+  clang-14 libclang-rt-14-dev clang-format-14
 )
 test_pkgs=(
   systemd systemd-container dbus dbus-daemon util-linux iproute2 nftables procps psmisc

@@ -56,8 +56,11 @@ void say(const char* what, int err) {
     // One line to stderr (the journal under systemd); fprintf would be fine too, but this keeps
     // stdio's buffers out of the resident set.
     char line[640];
-    int n = snprintf(line, sizeof line, "berth-supervise: %s%s%s\n", what, err ? ": " : "", err ? strerror(err) : "");
-    if (n > 0) (void)!write(STDERR_FILENO, line, static_cast<size_t>(n) < sizeof line ? static_cast<size_t>(n) : sizeof line - 1);
+    int n = snprintf(line, sizeof line, "berth-supervise: %s%s%s\n", what, err ? ": " : "",
+                     err ? strerror(err) : "");
+    if (n > 0)
+        (void)!write(STDERR_FILENO, line,
+                     static_cast<size_t>(n) < sizeof line ? static_cast<size_t>(n) : sizeof line - 1);
 }
 
 bool parse_int(const char* text, int* out) {
@@ -94,7 +97,8 @@ int reap(const Supervisor& s, bool block) {
     siginfo_t info;
     for (;;) {
         memset(&info, 0, sizeof info);
-        int rc = waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(s.pidfd), &info, WEXITED | (block ? 0 : WNOHANG));
+        int rc = waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(s.pidfd), &info,
+                        WEXITED | (block ? 0 : WNOHANG));
         if (rc < 0 && errno == EINTR) continue;
         if (rc < 0) return -2;
         break;
@@ -147,7 +151,8 @@ int supervise(Supervisor& s) {
                 int sig = static_cast<int>(si.ssi_signo);
                 if (sig == SIGWINCH) {
                     struct winsize ws;
-                    if (s.pty_master >= 0 && ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0) ioctl(s.pty_master, TIOCSWINSZ, &ws);
+                    if (s.pty_master >= 0 && ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0)
+                        ioctl(s.pty_master, TIOCSWINSZ, &ws);
                     continue;
                 }
                 if (sig == SIGTERM || sig == SIGINT) {
@@ -160,15 +165,20 @@ int supervise(Supervisor& s) {
         }
         if (i_stdin >= 0 && (fds[i_stdin].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL))) {
             ssize_t r = read(STDIN_FILENO, buf, sizeof buf);
-            if (r <= 0) stdin_open = false;
-            else write_all(s.pty_master, buf, static_cast<size_t>(r));
+            if (r <= 0)
+                stdin_open = false;
+            else
+                write_all(s.pty_master, buf, static_cast<size_t>(r));
         }
         if (i_master >= 0 && (fds[i_master].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL))) {
             ssize_t r = read(s.pty_master, buf, sizeof buf);
-            if (r > 0) write_all(STDOUT_FILENO, buf, static_cast<size_t>(r));
-            else if (r == 0 || (errno != EAGAIN && errno != EINTR)) master_open = false;
+            if (r > 0)
+                write_all(STDOUT_FILENO, buf, static_cast<size_t>(r));
+            else if (r == 0 || (errno != EAGAIN && errno != EINTR))
+                master_open = false;
         }
-        if (i_notify >= 0 && (fds[i_notify].revents & POLLIN)) (void)relay_notify_datagram(s.notify_socket, s.payload);
+        if (i_notify >= 0 && (fds[i_notify].revents & POLLIN))
+            (void)relay_notify_datagram(s.notify_socket, s.payload);
         if (fds[0].revents & POLLIN) {
             int status = reap(s, false);
             if (status == -1) continue;
@@ -198,10 +208,11 @@ int main(int argc, char** argv) {
     }
     s.name = argv[kArgName];
     bool ok = parse_int(argv[kArgPidfd], &s.pidfd) && parse_int(argv[kArgSignalFd], &s.signal_fd) &&
-              parse_int(argv[kArgPtyMaster], &s.pty_master) && parse_int(argv[kArgNotifySocket], &s.notify_socket) &&
-              parse_int(argv[kArgStopSignal], &s.stop_signal) && parse_int(argv[kArgStopRequests], &s.stop_requests) &&
-              parse_int(argv[kArgLockFd], &s.lock_fd) &&
-              parse_int(argv[kArgTeardownExe], &s.teardown_exe);
+              parse_int(argv[kArgPtyMaster], &s.pty_master) &&
+              parse_int(argv[kArgNotifySocket], &s.notify_socket) &&
+              parse_int(argv[kArgStopSignal], &s.stop_signal) &&
+              parse_int(argv[kArgStopRequests], &s.stop_requests) &&
+              parse_int(argv[kArgLockFd], &s.lock_fd) && parse_int(argv[kArgTeardownExe], &s.teardown_exe);
     int status;
     if (!ok || s.pidfd < 0 || s.signal_fd < 0 || s.teardown_exe < 0) {
         say("bad arguments", EINVAL);
@@ -231,8 +242,11 @@ int main(int argc, char** argv) {
 
     // As run_container() does in-process; the teardown below sends nothing to systemd.
     char stopping[384];
-    int len = snprintf(stopping, sizeof stopping, "STOPPING=1\nSTATUS=Container %s exited with status %d", s.name, status);
-    if (len > 0) notify_systemd(stopping, static_cast<size_t>(len) < sizeof stopping ? static_cast<size_t>(len) : sizeof stopping - 1);
+    int len = snprintf(stopping, sizeof stopping, "STOPPING=1\nSTATUS=Container %s exited with status %d",
+                       s.name, status);
+    if (len > 0)
+        notify_systemd(stopping, static_cast<size_t>(len) < sizeof stopping ? static_cast<size_t>(len)
+                                                                            : sizeof stopping - 1);
 
     // The teardown runs in the full berth binary; only the lock goes with it.
     const int done_with[] = {s.pidfd, s.signal_fd, s.pty_master, s.notify_socket};
@@ -266,10 +280,11 @@ int main(int argc, char** argv) {
     // cgroup, a leftover veth host end and nftables chains, the state file; the lock is ours to
     // release by exiting).
     char line[512];
-    snprintf(line, sizeof line,
-             "container '%s': cannot execute berth for the teardown (%s); its cgroup, network and state are left "
-             "for its next start to remove",
-             s.name, strerror(err));
+    snprintf(
+        line, sizeof line,
+        "container '%s': cannot execute berth for the teardown (%s); its cgroup, network and state are left "
+        "for its next start to remove",
+        s.name, strerror(err));
     say(line, 0);
     return status;
 }

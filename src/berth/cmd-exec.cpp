@@ -45,7 +45,9 @@ void register_exec(CLI::App& app, CommandContext& ctx) {
     exec->add_flag("--no-stdin", args->no_stdin, "Give the command /dev/null as stdin");
     exec->add_flag("-i,--interactive", args->interactive_flag, "Keep stdin attached (the default)");
     exec->add_option("-u,--user", args->user, "Run as this user of the container (name|uid[:group])");
-    exec->add_option("-e,--env", args->env, "Extra environment variable K=V (repeatable)")->allow_extra_args(false)->take_all();
+    exec->add_option("-e,--env", args->env, "Extra environment variable K=V (repeatable)")
+        ->allow_extra_args(false)
+        ->take_all();
     exec->add_option("-w,--workdir", args->workdir, "Working directory inside the container");
     exec->add_option("container", args->name, "Container NAME or path to NAME.toml")->required();
     exec->add_option("command", args->command, "Command and arguments (after --)")->required();

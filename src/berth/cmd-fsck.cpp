@@ -6,7 +6,6 @@
 // unreferenced garbage left (no --repair). A store with unreadable records still opens, so fsck
 // names them (kind "bad-record"); --repair moves them to ROOT/quarantine/.
 #include <cstdio>
-
 #include <nlohmann/json.hpp>
 
 #include "command.h"
@@ -24,7 +23,8 @@ void register_fsck(CLI::App& app, CommandContext& ctx) {
     // cmd-storage.cpp's placeholder may still list "fsck": this implementation replaces it.
     for (CLI::App* old : app.get_subcommands([](CLI::App* a) { return a->get_name() == "fsck"; }))
         app.remove_subcommand(old);
-    auto* sub = app.add_subcommand("fsck", "verify the image store (blob digests, layer and snapshot references)");
+    auto* sub =
+        app.add_subcommand("fsck", "verify the image store (blob digests, layer and snapshot references)");
     sub->add_flag("--repair", o->repair, "remove unreferenced blobs, layers and snapshots");
     sub->add_option("--root", o->root, "store root (default: from berthd.toml, /var/lib/berth)");
     sub->add_option("--config", o->config, "berthd configuration file");
@@ -70,11 +70,12 @@ void register_fsck(CLI::App& app, CommandContext& ctx) {
                             p.object.c_str(), p.detail.c_str(),
                             p.repaired && p.kind != store::FsckProblem::Kind::BadRecord ? " (removed)" : "");
             for (const auto& g : rep->gc_removed) std::printf("removed            %s\n", g.c_str());
-            std::printf("fsck: %zu blobs (%llu bytes) verified, %zu images, %zu layers, %zu containers, %zu volumes: "
-                        "%zu damaged, %zu unreferenced%s\n",
-                        rep->blobs_checked, static_cast<unsigned long long>(rep->bytes_hashed), rep->images_checked,
-                        rep->layers_checked, rep->containers_checked, rep->volumes_checked, rep->damage(),
-                        rep->garbage(), o->repair ? " left after repair" : "");
+            std::printf(
+                "fsck: %zu blobs (%llu bytes) verified, %zu images, %zu layers, %zu containers, %zu volumes: "
+                "%zu damaged, %zu unreferenced%s\n",
+                rep->blobs_checked, static_cast<unsigned long long>(rep->bytes_hashed), rep->images_checked,
+                rep->layers_checked, rep->containers_checked, rep->volumes_checked, rep->damage(),
+                rep->garbage(), o->repair ? " left after repair" : "");
         }
         ctx.exit_code = rep->damage() ? 1 : rep->garbage() ? 2 : 0;
     });

@@ -92,7 +92,8 @@ public:
     CancelOnSignals& operator=(const CancelOnSignals&) = delete;
 
 private:
-    struct sigaction old_int_ {}, old_term_ {};
+    struct sigaction old_int_ {
+    }, old_term_{};
 };
 
 // Where progress goes: a line redrawn in place on a terminal; one plain final line on stderr when
@@ -152,7 +153,8 @@ public:
 private:
     std::string text() const {
         // While a pipe is read its size is unknown: only the bytes read so far mean something.
-        if (fraction_ <= 0 && bytes_ > 0) return fmt::format("Importing {}: {} read", label_, human_size(bytes_));
+        if (fraction_ <= 0 && bytes_ > 0)
+            return fmt::format("Importing {}: {} read", label_, human_size(bytes_));
         return fmt::format("Importing {}: {:3.0f}%{}", label_, fraction_ * 100,
                            bytes_ ? fmt::format(" ({})", human_size(bytes_)) : std::string());
     }
@@ -173,8 +175,10 @@ struct ImageOptions {
 
 int do_import(ImageOptions& o) {
     if (!o.name.empty())
-        if (auto v = bus::validate_image_name(o.name); !v) return report_error("image import", v.error().what());
-    if (auto v = bus::validate_import_format(o.format); !v) return report_error("image import", v.error().what());
+        if (auto v = bus::validate_image_name(o.name); !v)
+            return report_error("image import", v.error().what());
+    if (auto v = bus::validate_import_format(o.format); !v)
+        return report_error("image import", v.error().what());
     UniqueFd fd;
     if (o.source == "-") {
         fd.reset(::fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 3));
@@ -182,7 +186,8 @@ int do_import(ImageOptions& o) {
         // Opened here, with the caller's permissions: berthd only reads what we could read.
         fd.reset(::open(o.source.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
     }
-    if (!fd) return report_error("image import", fmt::format("open '{}': {}", o.source, std::strerror(errno)));
+    if (!fd)
+        return report_error("image import", fmt::format("open '{}': {}", o.source, std::strerror(errno)));
     auto storage = open_storage_verbose(o.verbose);
     if (!storage) return report_error("image import", storage.error().what());
     ProgressReporter progress(o.json, o.name.empty() ? "'" + o.source + "'" : "'" + o.name + "'");
@@ -265,7 +270,8 @@ int do_tag(ImageOptions& o) {
     if (auto v = bus::validate_image_name(o.new_name); !v) return report_error("image tag", v.error().what());
     auto storage = open_storage_verbose(o.verbose);
     if (!storage) return report_error("image tag", storage.error().what());
-    if (auto r = (*storage)->tag_image(o.ref, o.new_name); !r) return report_error("image tag", r.error().what());
+    if (auto r = (*storage)->tag_image(o.ref, o.new_name); !r)
+        return report_error("image tag", r.error().what());
     auto image = (*storage)->get_image(o.new_name);
     if (o.json && image)
         print_json(bus::to_json(*image));
@@ -287,7 +293,8 @@ int do_export(ImageOptions& o) {
         tmp = o.output + ".berth-tmp";
         fd.reset(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
     }
-    if (!fd) return report_error("image export", fmt::format("open '{}': {}", o.output, std::strerror(errno)));
+    if (!fd)
+        return report_error("image export", fmt::format("open '{}': {}", o.output, std::strerror(errno)));
     auto storage = open_storage_verbose(o.verbose);
     auto cleanup = [&] {
         if (!tmp.empty()) ::unlink(tmp.c_str());
@@ -318,7 +325,8 @@ int do_export(ImageOptions& o) {
     if (!r) return cleanup(), report_error("image export", r.error().what());
     if (!tmp.empty()) {
         if (::fsync(fd.get()) < 0 || ::rename(tmp.c_str(), o.output.c_str()) < 0)
-            return cleanup(), report_error("image export", fmt::format("write '{}': {}", o.output, std::strerror(errno)));
+            return cleanup(), report_error("image export",
+                                           fmt::format("write '{}': {}", o.output, std::strerror(errno)));
         if (o.json) print_json({{"image", o.ref}, {"output", o.output}, {"format", "oci-archive"}});
     }
     return 0;
@@ -328,14 +336,16 @@ int do_export(ImageOptions& o) {
 
 void register_image(CLI::App& app, CommandContext& ctx) {
     auto o = std::make_shared<ImageOptions>();
-    auto* image = app.add_subcommand("image", "Manage images in the store (import, list, inspect, rm, tag, export)");
+    auto* image =
+        app.add_subcommand("image", "Manage images in the store (import, list, inspect, rm, tag, export)");
     image->require_subcommand(1);
     auto common = [o](CLI::App* sub) {
         sub->add_flag("--json", o->json, "Print JSON");
         sub->add_flag("-v,--verbose", o->verbose, "Say whether berthd or the embedded store is used");
     };
 
-    auto* imp = image->add_subcommand("import", "Import an OCI layout (dir or tar), docker-archive or rootfs tarball");
+    auto* imp = image->add_subcommand("import",
+                                      "Import an OCI layout (dir or tar), docker-archive or rootfs tarball");
     imp->add_option("source", o->source, "FILE, DIR, or - for stdin")->required();
     imp->add_option("-n,--name", o->name, "NAME[:TAG] to give the image");
     imp->add_option("-f,--format", o->format, "oci, oci-archive, docker-archive or rootfs (default: detect)");
@@ -352,7 +362,8 @@ void register_image(CLI::App& app, CommandContext& ctx) {
     common(inspect);
     inspect->callback([&ctx, o] { ctx.exit_code = do_inspect(*o); });
 
-    auto* rm = image->add_subcommand("rm", "Remove image names; an image goes with its last name (space: `berth gc`)");
+    auto* rm = image->add_subcommand(
+        "rm", "Remove image names; an image goes with its last name (space: `berth gc`)");
     rm->add_option("images", o->refs, "NAME[:TAG], ID or ID prefix")->required();
     common(rm);
     rm->callback([&ctx, o] { ctx.exit_code = do_rm(*o); });

@@ -28,11 +28,13 @@ void register_list(CLI::App& app, CommandContext& ctx) {
         uint64_t now = now_realtime_us();
         std::vector<std::vector<std::string>> rows;
         for (auto& v : views) {
-            rows.push_back({v.name, v.image(), v.state(), systemd::format_age(v.since_us(), now),
-                            v.unit_state && v.unit_state->main_pid ? std::to_string(v.unit_state->main_pid) : "-",
-                            v.address()});
+            rows.push_back(
+                {v.name, v.image(), v.state(), systemd::format_age(v.since_us(), now),
+                 v.unit_state && v.unit_state->main_pid ? std::to_string(v.unit_state->main_pid) : "-",
+                 v.address()});
         }
-        std::fputs(render_table({"NAME", "IMAGE", "STATE", "SINCE", "MAIN PID", "ADDRESS"}, rows).c_str(), stdout);
+        std::fputs(render_table({"NAME", "IMAGE", "STATE", "SINCE", "MAIN PID", "ADDRESS"}, rows).c_str(),
+                   stdout);
         if (views.empty()) std::fprintf(stderr, "No containers declared (see berth.toml(5)).\n");
     });
 }

@@ -4,7 +4,6 @@
 
 #include <climits>
 #include <cstdio>
-
 #include <nlohmann/json.hpp>
 
 #include "command.h"
@@ -17,8 +16,9 @@ namespace berth::cli {
 namespace {
 
 nlohmann::json entry_json(const systemd::JournalEntry& e) {
-    return {{"realtime_usec", e.realtime_us}, {"message", e.message}, {"identifier", e.identifier},
-            {"pid", e.pid}, {"priority", e.priority}, {"cursor", e.cursor}};
+    return {{"realtime_usec", e.realtime_us}, {"message", e.message},
+            {"identifier", e.identifier},     {"pid", e.pid},
+            {"priority", e.priority},         {"cursor", e.cursor}};
 }
 
 }  // namespace
@@ -56,8 +56,10 @@ void register_logs(CLI::App& app, CommandContext& ctx) {
         char host[HOST_NAME_MAX + 1] = "";
         gethostname(host, sizeof host);
         auto print = [&](const systemd::JournalEntry& e) {
-            if (o->json) std::printf("%s\n", entry_json(e).dump().c_str());
-            else std::printf("%s\n", systemd::format_short(e, host).c_str());
+            if (o->json)
+                std::printf("%s\n", entry_json(e).dump().c_str());
+            else
+                std::printf("%s\n", systemd::format_short(e, host).c_str());
             std::fflush(stdout);
             return !ferror(stdout);
         };

@@ -24,7 +24,9 @@ namespace berth::cli {
 
 namespace {
 
-bool is_berth_unit(std::string_view name) { return name.rfind("berth@", 0) == 0 && name.size() > 14 && name.substr(name.size() - 8) == ".service"; }
+bool is_berth_unit(std::string_view name) {
+    return name.rfind("berth@", 0) == 0 && name.size() > 14 && name.substr(name.size() - 8) == ".service";
+}
 
 bool ends_with(std::string_view s, std::string_view suffix) {
     return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
@@ -71,7 +73,8 @@ void print_diff(const std::string& rel, const std::string& old_text, const std::
     if (!write_file(a, old_text) || !write_file(b, new_text)) return;
     std::fflush(stdout);
     std::string la = "a/" + rel, lb = "b/" + rel;
-    const char* argv[] = {"diff", "-u", "--label", la.c_str(), "--label", lb.c_str(), a.c_str(), b.c_str(), nullptr};
+    const char* argv[] = {"diff",     "-u",      "--label", la.c_str(), "--label",
+                          lb.c_str(), a.c_str(), b.c_str(), nullptr};
     pid_t pid;
     if (posix_spawnp(&pid, "diff", nullptr, nullptr, const_cast<char**>(argv), environ) != 0) {
         std::printf("--- a/%s\n+++ b/%s\n(diff(1) is not available)\n", rel.c_str(), rel.c_str());
@@ -90,7 +93,8 @@ void register_plan(CLI::App& app, CommandContext& ctx) {
         std::string bindir;
     };
     auto options = std::make_shared<Options>();
-    auto* sub = app.add_subcommand("plan", "Show what the generator would change (exit 0: nothing, 2: changes)");
+    auto* sub =
+        app.add_subcommand("plan", "Show what the generator would change (exit 0: nothing, 2: changes)");
     sub->add_option("--output,-o", options->output, "generator output directory to compare with")
         ->capture_default_str();
     sub->add_option("--bindir", options->bindir, "directory of the berth binary used in ExecStart=");

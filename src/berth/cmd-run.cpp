@@ -78,8 +78,10 @@ void register_teardown(CLI::App& app, CommandContext& ctx) {
 void register_run(CLI::App& app, CommandContext& ctx) {
     auto args = std::make_shared<RunArgs>();
     auto* sub = app.add_subcommand("run", "Run a declared container in the foreground");
-    sub->add_flag("--systemd", args->systemd, "Run as berth@NAME.service's main process (delegated cgroup, sd_notify)");
-    sub->add_option("--pinned", args->pinned, "Load the declaration from this file (written by the generator)");
+    sub->add_flag("--systemd", args->systemd,
+                  "Run as berth@NAME.service's main process (delegated cgroup, sd_notify)");
+    sub->add_option("--pinned", args->pinned,
+                    "Load the declaration from this file (written by the generator)");
     sub->add_flag("-i,--interactive", args->interactive, "Keep stdin attached");
     sub->add_flag("-t,--tty", args->tty, "Allocate a pseudo-terminal");
     sub->add_option("--cgroup-parent", args->cgroup_parent,

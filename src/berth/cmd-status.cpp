@@ -35,7 +35,8 @@ void register_status(CLI::App& app, CommandContext& ctx) {
         size_t lines = 10;
     };
     auto o = std::make_shared<Options>();
-    auto* sub = app.add_subcommand("status", "Show a container's state, cgroup tree, snapshot, declaration and recent logs");
+    auto* sub = app.add_subcommand(
+        "status", "Show a container's state, cgroup tree, snapshot, declaration and recent logs");
     sub->add_option("NAME", o->name, "container NAME or path to NAME.toml")->required();
     sub->add_flag("--json", o->json, "print a JSON object");
     sub->add_option("-n,--lines", o->lines, "journal lines to show (default 10)");
@@ -57,12 +58,13 @@ void register_status(CLI::App& app, CommandContext& ctx) {
         if (v.unit_state && !v.unit_state->control_group.empty()) {
             if (auto t = systemd::read_cgroup_tree(systemd::cgroup2_root(), v.unit_state->control_group)) {
                 tree = systemd::render_cgroup_tree(*t);
-                std::function<nlohmann::json(const systemd::CgroupNode&)> to_j = [&](const systemd::CgroupNode& n) {
-                    nlohmann::json j{{"path", n.path}, {"pids", n.pids}, {"commands", n.commands}};
-                    j["children"] = nlohmann::json::array();
-                    for (auto& c : n.children) j["children"].push_back(to_j(c));
-                    return j;
-                };
+                std::function<nlohmann::json(const systemd::CgroupNode&)> to_j =
+                    [&](const systemd::CgroupNode& n) {
+                        nlohmann::json j{{"path", n.path}, {"pids", n.pids}, {"commands", n.commands}};
+                        j["children"] = nlohmann::json::array();
+                        for (auto& c : n.children) j["children"].push_back(to_j(c));
+                        return j;
+                    };
                 tree_json = to_j(*t);
             }
         }
@@ -80,15 +82,22 @@ void register_status(CLI::App& app, CommandContext& ctx) {
             j["declaration"] = v.declaration ? nlohmann::json(toml) : nlohmann::json(nullptr);
             if (!sources.storage_error.empty()) j["storage_error"] = sources.storage_error;
             j["log"] = nlohmann::json::array();
-            for (auto& e : log) j["log"].push_back({{"realtime_usec", e.realtime_us}, {"message", e.message},
-                                                    {"identifier", e.identifier}, {"pid", e.pid}});
+            for (auto& e : log)
+                j["log"].push_back({{"realtime_usec", e.realtime_us},
+                                    {"message", e.message},
+                                    {"identifier", e.identifier},
+                                    {"pid", e.pid}});
             std::printf("%s\n", j.dump(2).c_str());
             return;
         }
         uint64_t now = now_realtime_us();
-        std::printf("%s %s - %s\n", active ? "●" : (v.state().rfind("failed", 0) == 0 ? "×" : "○"), v.name.c_str(),
-                    v.unit_state && !v.unit_state->description.empty() ? v.unit_state->description.c_str() : v.unit.c_str());
-        auto row = [](const char* key, const std::string& value) { std::printf("%12s: %s\n", key, value.c_str()); };
+        std::printf("%s %s - %s\n", active ? "●" : (v.state().rfind("failed", 0) == 0 ? "×" : "○"),
+                    v.name.c_str(),
+                    v.unit_state && !v.unit_state->description.empty() ? v.unit_state->description.c_str()
+                                                                       : v.unit.c_str());
+        auto row = [](const char* key, const std::string& value) {
+            std::printf("%12s: %s\n", key, value.c_str());
+        };
         if (v.declaration) {
             std::string decl = v.declaration->source_path;
             if (!v.declaration->dropin_paths.empty())
@@ -105,8 +114,9 @@ void register_status(CLI::App& app, CommandContext& ctx) {
         if (v.unit_state) {
             const auto& u = *v.unit_state;
             row("Unit", v.unit + (u.fragment_path.empty() ? "" : " (" + u.fragment_path + ")"));
-            row("State", fmt::format("{} since {}; {}", v.state(), systemd::format_timestamp(u.state_change_us),
-                                     systemd::format_age(u.state_change_us, now)));
+            row("State",
+                fmt::format("{} since {}; {}", v.state(), systemd::format_timestamp(u.state_change_us),
+                            systemd::format_age(u.state_change_us, now)));
             if (u.main_pid) row("Main PID", std::to_string(u.main_pid));
             if (u.n_restarts) row("Restarts", std::to_string(u.n_restarts));
             if (u.memory_max != UINT64_MAX) row("MemoryMax", human_bytes(u.memory_max));
@@ -116,13 +126,15 @@ void register_status(CLI::App& app, CommandContext& ctx) {
         row("Address", v.address());
         if (v.snapshot) {
             const auto& s = *v.snapshot;
-            row("Snapshot", fmt::format("{} ({}), from image {}{}", s.name, s.ephemeral ? "ephemeral" : "persistent",
-                                        s.image.empty() ? "-" : s.image.substr(0, 19),
-                                        s.size ? ", " + human_bytes(s.size) + " written" : ""));
+            row("Snapshot",
+                fmt::format("{} ({}), from image {}{}", s.name, s.ephemeral ? "ephemeral" : "persistent",
+                            s.image.empty() ? "-" : s.image.substr(0, 19),
+                            s.size ? ", " + human_bytes(s.size) + " written" : ""));
         } else if (!sources.storage_error.empty()) {
             row("Snapshot", "unknown (store unreachable: " + sources.storage_error + ")");
         } else {
-            row("Snapshot", v.declaration && !v.declaration->rootfs.empty() ? "none (rootfs declaration)" : "none yet");
+            row("Snapshot",
+                v.declaration && !v.declaration->rootfs.empty() ? "none (rootfs declaration)" : "none yet");
         }
         for (auto& l : tree) std::printf("%6s%s\n", "", l.c_str());
         if (!toml.empty()) {

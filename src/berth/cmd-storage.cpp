@@ -38,12 +38,15 @@ int do_df(StorageOptionsCli& o) {
                     i.names.empty() ? "<none>" : join(i.names, ",").c_str(), human_size(i.size).c_str());
     // What each container/volume holds alone; "-" when the backend could not measure it (dm-thin
     // without thin_ls), with the reason below the table.
-    auto size = [](uint64_t bytes) { return bytes == store::kSizeUnknown ? std::string("-") : human_size(bytes); };
+    auto size = [](uint64_t bytes) {
+        return bytes == store::kSizeUnknown ? std::string("-") : human_size(bytes);
+    };
     for (auto& c : usage->containers)
         std::printf("%-10s  %-12s  %-40s  %10s\n", "container", "-", c.name.c_str(), size(c.size).c_str());
     for (auto& v : usage->volumes)
         std::printf("%-10s  %-12s  %-40s  %10s\n", "volume", "-", v.name.c_str(), size(v.size).c_str());
-    if (!usage->size_note.empty()) std::printf("\nSizes shown as - are unknown: %s\n", usage->size_note.c_str());
+    if (!usage->size_note.empty())
+        std::printf("\nSizes shown as - are unknown: %s\n", usage->size_note.c_str());
     return 0;
 }
 
@@ -57,22 +60,26 @@ int do_gc(StorageOptionsCli& o) {
         return 0;
     }
     for (auto& r : report->removed) std::printf("Removed %s\n", r.c_str());
-    std::printf("%zu item(s) removed, %s freed\n", report->removed.size(), human_size(report->bytes_freed).c_str());
+    std::printf("%zu item(s) removed, %s freed\n", report->removed.size(),
+                human_size(report->bytes_freed).c_str());
     return 0;
 }
 
 int do_commit(StorageOptionsCli& o) {
     o.name = container_name(o.name);
-    if (auto v = bus::validate_object_name("container", o.name); !v) return report_error("commit", v.error().what());
+    if (auto v = bus::validate_object_name("container", o.name); !v)
+        return report_error("commit", v.error().what());
     if (auto v = bus::validate_image_name(o.image); !v) return report_error("commit", v.error().what());
     auto storage = open_storage_verbose(o.verbose);
     if (!storage) return report_error("commit", storage.error().what());
     auto image = (*storage)->commit_container(o.name, o.image);
-    if (!image) return report_error("commit", fmt::format("container '{}': {}", o.name, image.error().what()));
+    if (!image)
+        return report_error("commit", fmt::format("container '{}': {}", o.name, image.error().what()));
     if (o.json)
         print_json(bus::to_json(*image));
     else
-        std::printf("Committed container %s as %s (%s)\n", o.name.c_str(), o.image.c_str(), image->id.c_str());
+        std::printf("Committed container %s as %s (%s)\n", o.name.c_str(), o.image.c_str(),
+                    image->id.c_str());
     return 0;
 }
 

@@ -2,7 +2,6 @@
 // `systemctl` does (unless --no-block), so a container that fails to start fails the command with
 // the unit's final state.
 #include <cstdio>
-
 #include <nlohmann/json.hpp>
 
 #include "command.h"
@@ -35,7 +34,7 @@ int run(const char* verb, const Options& o) {
             continue;
         }
         auto unit = systemd::container_unit(name);
-        Result<> r = std::string_view(verb) == "start" ? manager->start(unit, jo)
+        Result<> r = std::string_view(verb) == "start"  ? manager->start(unit, jo)
                      : std::string_view(verb) == "stop" ? manager->stop(unit, jo)
                                                         : manager->restart(unit, jo);
         nlohmann::json j{{"name", name}, {"unit", unit}, {"ok", bool(r)}};

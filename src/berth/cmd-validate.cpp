@@ -3,9 +3,8 @@
 // berth validate --report-error=FILE: what a generated unit for an invalid declaration runs: prints
 // the pinned error to stderr (the journal) and fails.
 #include <cstdio>
-#include <regex>
-
 #include <nlohmann/json.hpp>
+#include <regex>
 
 #include "basic/fs-util.h"
 #include "basic/string-util.h"
@@ -26,7 +25,9 @@ nlohmann::json error_json(const std::string& line) {
     static const std::regex kLocated(R"(^(.+?):(\d+):(\d+): (.*)$)");
     std::smatch m;
     if (std::regex_match(line, m, kLocated))
-        return {{"file", m[1].str()}, {"line", std::stoi(m[2].str())}, {"column", std::stoi(m[3].str())},
+        return {{"file", m[1].str()},
+                {"line", std::stoi(m[2].str())},
+                {"column", std::stoi(m[3].str())},
                 {"message", m[4].str()}};
     return {{"message", line}};
 }
@@ -36,8 +37,9 @@ int report_pinned_error(const std::string& path) {
     if (!text) return report_error("validate", fmt::format("read '{}': {}", path, text.error().what()));
     std::fputs(text->c_str(), stderr);
     if (!text->empty() && text->back() != '\n') std::fputc('\n', stderr);
-    std::fprintf(stderr, "berth: the container declaration is invalid; fix it, check it with 'berth validate' "
-                         "and run 'systemctl daemon-reload'\n");
+    std::fprintf(stderr,
+                 "berth: the container declaration is invalid; fix it, check it with 'berth validate' "
+                 "and run 'systemctl daemon-reload'\n");
     return 1;
 }
 
@@ -50,9 +52,11 @@ void register_validate(CLI::App& app, CommandContext& ctx) {
         std::string report_error_file;
     };
     auto options = std::make_shared<Options>();
-    auto* sub = app.add_subcommand("validate", "Check container declarations (default: all in the search path)");
-    sub->add_option("FILE", options->files,
-                    "declaration files (NAME.toml; drop-ins in NAME.toml.d/ are merged) or NAMEs from the search path");
+    auto* sub =
+        app.add_subcommand("validate", "Check container declarations (default: all in the search path)");
+    sub->add_option(
+        "FILE", options->files,
+        "declaration files (NAME.toml; drop-ins in NAME.toml.d/ are merged) or NAMEs from the search path");
     sub->add_flag("--json", options->json, "print the result as JSON");
     sub->add_option("--report-error", options->report_error_file,
                     "print a pinned validation error and fail (used by units of invalid declarations)")
@@ -90,7 +94,8 @@ void register_validate(CLI::App& app, CommandContext& ctx) {
                 } else {
                     if (!o.file.empty()) entry["file"] = o.file;
                     nlohmann::json errors = nlohmann::json::array();
-                    for (const auto& line : split(o.result.error().what(), '\n')) errors.push_back(error_json(line));
+                    for (const auto& line : split(o.result.error().what(), '\n'))
+                        errors.push_back(error_json(line));
                     entry["errors"] = errors;
                 }
                 json.push_back(entry);
@@ -100,8 +105,10 @@ void register_validate(CLI::App& app, CommandContext& ctx) {
                 std::fprintf(stderr, "%s\n", o.result.error().what().c_str());
             }
         }
-        if (options->json) std::printf("%s\n", json.dump(2).c_str());
-        else if (outcomes.empty()) std::fprintf(stderr, "berth validate: no declarations found\n");
+        if (options->json)
+            std::printf("%s\n", json.dump(2).c_str());
+        else if (outcomes.empty())
+            std::fprintf(stderr, "berth validate: no declarations found\n");
         ctx.exit_code = invalid ? 1 : 0;
     });
 }

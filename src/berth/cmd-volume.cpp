@@ -60,13 +60,15 @@ int do_ls(VolumeOptionsCli& o) {
 
 int do_create(VolumeOptionsCli& o) {
     for (auto& n : o.names)
-        if (auto v = bus::validate_object_name("volume", n); !v) return report_error("volume create", v.error().what());
+        if (auto v = bus::validate_object_name("volume", n); !v)
+            return report_error("volume create", v.error().what());
     auto storage = open_storage_verbose(o.verbose);
     if (!storage) return report_error("volume create", storage.error().what());
     auto j = nlohmann::json::array();
     for (auto& n : o.names) {
         auto mount = (*storage)->create_volume(n);
-        if (!mount) return report_error("volume create", fmt::format("volume '{}': {}", n, mount.error().what()));
+        if (!mount)
+            return report_error("volume create", fmt::format("volume '{}': {}", n, mount.error().what()));
         if (o.json) {
             auto d = (*storage)->get_volume(n);
             if (!d) return report_error("volume create", d.error().what());
@@ -81,7 +83,8 @@ int do_create(VolumeOptionsCli& o) {
 
 int do_rm(VolumeOptionsCli& o) {
     for (auto& n : o.names)
-        if (auto v = bus::validate_object_name("volume", n); !v) return report_error("volume rm", v.error().what());
+        if (auto v = bus::validate_object_name("volume", n); !v)
+            return report_error("volume rm", v.error().what());
     auto storage = open_storage_verbose(o.verbose);
     if (!storage) return report_error("volume rm", storage.error().what());
     int rc = 0;
@@ -101,7 +104,8 @@ int do_rm(VolumeOptionsCli& o) {
 
 int do_inspect(VolumeOptionsCli& o) {
     for (auto& n : o.names)
-        if (auto v = bus::validate_object_name("volume", n); !v) return report_error("volume inspect", v.error().what());
+        if (auto v = bus::validate_object_name("volume", n); !v)
+            return report_error("volume inspect", v.error().what());
     auto storage = open_storage_verbose(o.verbose);
     if (!storage) return report_error("volume inspect", storage.error().what());
     auto j = nlohmann::json::array();
@@ -118,10 +122,12 @@ int do_inspect(VolumeOptionsCli& o) {
         }
         std::printf("Name:     %s\nCreated:  %s\nMount:    %s %s\nUsed by:  ", d->name.c_str(),
                     format_time_usec(d->created_usec).c_str(),
-                    d->mount.kind == store::MountSpec::Kind::Block ? "block" : "bind", d->mount.source.c_str());
+                    d->mount.kind == store::MountSpec::Kind::Block ? "block" : "bind",
+                    d->mount.source.c_str());
         if (d->users.empty()) std::printf("-\n");
         for (size_t i = 0; i < d->users.size(); ++i)
-            std::printf("%s%s (pid %u)\n", i ? "          " : "", d->users[i].container.c_str(), d->users[i].pid);
+            std::printf("%s%s (pid %u)\n", i ? "          " : "", d->users[i].container.c_str(),
+                        d->users[i].pid);
     }
     if (o.json) print_json(j);
     return rc;
@@ -147,7 +153,8 @@ void register_volume(CLI::App& app, CommandContext& ctx) {
     common(create);
     create->callback([&ctx, o] { ctx.exit_code = do_create(*o); });
 
-    auto* rm = volume->add_subcommand("rm", "Remove volumes and their data (refused while a container uses one)");
+    auto* rm =
+        volume->add_subcommand("rm", "Remove volumes and their data (refused while a container uses one)");
     rm->alias("remove");
     rm->add_option("name", o->names, "volume names")->required();
     common(rm);

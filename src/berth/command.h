@@ -4,9 +4,8 @@
 // "berth NAME: <error.what()>".
 #pragma once
 
-#include <string>
-
 #include <CLI/CLI.hpp>
+#include <string>
 
 #include "basic/result.h"
 #include "config/declaration.h"
@@ -33,8 +32,8 @@ void register_plan(CLI::App& app, CommandContext& ctx);
 void register_cat(CLI::App& app, CommandContext& ctx);
 void register_generate(CLI::App& app, CommandContext& ctx);
 void register_run(CLI::App& app, CommandContext& ctx);
-void register_exec(CLI::App& app, CommandContext& ctx);   // exec and shell
-void register_image(CLI::App& app, CommandContext& ctx);  // image import|list|inspect|rm|tag|export
+void register_exec(CLI::App& app, CommandContext& ctx);     // exec and shell
+void register_image(CLI::App& app, CommandContext& ctx);    // image import|list|inspect|rm|tag|export
 void register_storage(CLI::App& app, CommandContext& ctx);  // df, gc, commit, fsck
 void register_volume(CLI::App& app, CommandContext& ctx);   // volume ls|create|rm|inspect
 void register_list(CLI::App& app, CommandContext& ctx);

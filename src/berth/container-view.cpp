@@ -39,9 +39,12 @@ std::string ContainerView::address() const {
     if (!declaration) return "-";
     const auto& n = declaration->network;
     switch (n.mode) {
-        case config::NetworkMode::Host: return "host";
-        case config::NetworkMode::None: return "-";
-        default: return n.address.empty() ? "-" : n.address;
+        case config::NetworkMode::Host:
+            return "host";
+        case config::NetworkMode::None:
+            return "-";
+        default:
+            return n.address.empty() ? "-" : n.address;
     }
 }
 
@@ -77,23 +80,31 @@ nlohmann::json ContainerView::to_json() const {
         j["active_enter_usec"] = u.active_enter_us;
         j["n_restarts"] = u.n_restarts;
         j["fragment_path"] = u.fragment_path;
-        if (u.memory_max != UINT64_MAX) j["memory_max"] = u.memory_max;
-        else j["memory_max"] = nullptr;
+        if (u.memory_max != UINT64_MAX)
+            j["memory_max"] = u.memory_max;
+        else
+            j["memory_max"] = nullptr;
     } else if (!unit_error.empty()) {
         j["unit_error"] = unit_error;
     }
-    if (snapshot) j["snapshot"] = snapshot->to_json();
-    else j["snapshot"] = nullptr;
+    if (snapshot)
+        j["snapshot"] = snapshot->to_json();
+    else
+        j["snapshot"] = nullptr;
     return j;
 }
 
 ViewSources open_sources(bool with_storage) {
     ViewSources s;
-    if (auto m = systemd::Manager::open_system()) s.manager.emplace(std::move(*m));
-    else s.manager_error = m.error().what();
+    if (auto m = systemd::Manager::open_system())
+        s.manager.emplace(std::move(*m));
+    else
+        s.manager_error = m.error().what();
     if (with_storage) {
-        if (auto l = list_snapshots()) s.snapshots = std::move(*l);
-        else s.storage_error = l.error().what();
+        if (auto l = list_snapshots())
+            s.snapshots = std::move(*l);
+        else
+            s.storage_error = l.error().what();
     }
     return s;
 }
@@ -103,8 +114,10 @@ namespace {
 void fill(ViewSources& s, ContainerView& v) {
     v.unit = systemd::container_unit(v.name);
     if (s.manager) {
-        if (auto u = s.manager->unit_state(v.unit)) v.unit_state = std::move(*u);
-        else v.unit_error = u.error().what();
+        if (auto u = s.manager->unit_state(v.unit))
+            v.unit_state = std::move(*u);
+        else
+            v.unit_error = u.error().what();
     } else {
         v.unit_error = s.manager_error;
     }
@@ -121,8 +134,10 @@ std::vector<ContainerView> gather_all(ViewSources& s) {
         ContainerView v;
         v.name = name;
         v.declared = true;
-        if (result) v.declaration = std::move(*result);
-        else v.declaration_error = result.error().what();
+        if (result)
+            v.declaration = std::move(*result);
+        else
+            v.declaration_error = result.error().what();
         views.emplace(name, std::move(v));
     }
     if (s.manager) {
@@ -155,11 +170,13 @@ Result<ContainerView> gather_one(ViewSources& s, const std::string& name) {
     }
     fill(s, v);
     if (!v.declared && (!v.unit_state || v.unit_state->load_state == "not-found"))
-        return fail(ENOENT, "no container '{}': no {}.toml in the search path and no unit {}", name, name, v.unit);
+        return fail(ENOENT, "no container '{}': no {}.toml in the search path and no unit {}", name, name,
+                    v.unit);
     return v;
 }
 
-std::string render_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows) {
+std::string render_table(const std::vector<std::string>& header,
+                         const std::vector<std::vector<std::string>>& rows) {
     std::vector<size_t> width(header.size());
     auto cells = [](const std::string& s) {  // display width: count UTF-8 code points
         size_t n = 0;

@@ -6,11 +6,10 @@
 #pragma once
 
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "basic/result.h"
 #include "config/declaration.h"
@@ -40,7 +39,7 @@ struct ContainerView {
     bool declared = false;                           // a NAME.toml exists (valid or not)
     std::optional<systemd::UnitState> unit_state;
     std::string unit_error;
-    std::optional<SnapshotView> snapshot;            // the store's record of its snapshot
+    std::optional<SnapshotView> snapshot;  // the store's record of its snapshot
 
     std::string image() const;    // image reference or "rootfs:DIR"; "-" when unknown
     std::string state() const;    // "active (running)", "failed (exit-code)", "invalid", "not-found"
@@ -65,7 +64,8 @@ std::vector<ContainerView> gather_all(ViewSources& sources);
 Result<ContainerView> gather_one(ViewSources& sources, const std::string& name);
 
 // A plain text table, columns padded to their widest cell.
-std::string render_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows);
+std::string render_table(const std::vector<std::string>& header,
+                         const std::vector<std::vector<std::string>>& rows);
 
 uint64_t now_realtime_us();
 

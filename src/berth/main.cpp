@@ -6,8 +6,8 @@
 #include <vector>
 
 #include "berth-config.h"
-#include "config/config.h"
 #include "command.h"
+#include "config/config.h"
 
 namespace {
 
@@ -30,10 +30,14 @@ size_t edit_distance(std::string_view a, std::string_view b) {
 // The subcommand a user of docker, podman or systemctl most likely meant, or "" when none is close.
 std::string suggest_subcommand(const CLI::App& app, std::string_view word) {
     static const std::pair<std::string_view, std::string_view> synonyms[] = {
-        {"ps", "list"},        {"ls", "list"},       {"images", "image list"}, {"rmi", "image rm"},
-        {"inspect", "status"}, {"show", "status"},   {"log", "logs"},          {"journal", "logs"},
-        {"kill", "stop"},      {"up", "start"},      {"down", "stop"},         {"check", "validate"},
-        {"volumes", "volume ls"}, {"import", "image import"}, {"diff", "plan"}, {"sh", "shell"},
+        {"ps", "list"},           {"ls", "list"},
+        {"images", "image list"}, {"rmi", "image rm"},
+        {"inspect", "status"},    {"show", "status"},
+        {"log", "logs"},          {"journal", "logs"},
+        {"kill", "stop"},         {"up", "start"},
+        {"down", "stop"},         {"check", "validate"},
+        {"volumes", "volume ls"}, {"import", "image import"},
+        {"diff", "plan"},         {"sh", "shell"},
     };
     for (auto [from, to] : synonyms)
         if (word == from) return std::string(to);
@@ -102,9 +106,10 @@ int main(int argc, char** argv) {
     }
     if (!first.empty() && first[0] != '-' && !is_subcommand(app, first)) {
         std::string hint = suggest_subcommand(app, first);
-        std::fprintf(stderr, "berth: unknown command '%.*s'%s%s%s\nRun 'berth help' for the list of commands.\n",
-                     static_cast<int>(first.size()), first.data(), hint.empty() ? "" : "; did you mean 'berth ",
-                     hint.c_str(), hint.empty() ? "" : "'?");
+        std::fprintf(stderr,
+                     "berth: unknown command '%.*s'%s%s%s\nRun 'berth help' for the list of commands.\n",
+                     static_cast<int>(first.size()), first.data(),
+                     hint.empty() ? "" : "; did you mean 'berth ", hint.c_str(), hint.empty() ? "" : "'?");
         return 1;
     }
     try {
@@ -118,7 +123,8 @@ int main(int argc, char** argv) {
 
 namespace berth::cli {
 bool is_declaration_path(std::string_view arg) {
-    return arg.find('/') != std::string_view::npos || (arg.size() > 5 && arg.substr(arg.size() - 5) == ".toml");
+    return arg.find('/') != std::string_view::npos ||
+           (arg.size() > 5 && arg.substr(arg.size() - 5) == ".toml");
 }
 
 std::string container_name(std::string_view arg) {

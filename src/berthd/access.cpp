@@ -33,7 +33,9 @@ int require_root(sd_bus_message* m, sd_bus_error* error) {
     int64_t uid = caller_uid(m);
     if (uid == -ENODATA)
         return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED, "Cannot determine caller's user id");
-    if (uid < 0) return sd_bus_error_set_errnof(error, static_cast<int>(uid), "Cannot determine caller credentials: %m");
+    if (uid < 0)
+        return sd_bus_error_set_errnof(error, static_cast<int>(uid),
+                                       "Cannot determine caller credentials: %m");
     if (uid != 0)
         return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED, "Only root may call %s (caller uid %u)",
                                  sd_bus_message_get_member(m), static_cast<unsigned>(uid));

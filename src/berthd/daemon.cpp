@@ -45,8 +45,8 @@ int Daemon::on_progress_timer(sd_event_source* source, uint64_t usec, void* user
         if (p != job->announced_progress || b != job->announced_bytes) {
             job->announced_progress = p;
             job->announced_bytes = b;
-            sd_bus_emit_properties_changed(self->bus_.get(), job->path.c_str(), bus::kJobInterface, "Progress",
-                                           "BytesRead", nullptr);
+            sd_bus_emit_properties_changed(self->bus_.get(), job->path.c_str(), bus::kJobInterface,
+                                           "Progress", "BytesRead", nullptr);
         }
     }
     sd_event_source_set_time(source, usec + 200 * 1000);
@@ -71,16 +71,16 @@ void Daemon::exit() {
 void Daemon::spawn(std::function<void()> fn) {
     uint64_t wid = next_worker_++;
     workers_.emplace(wid, std::thread([this, wid, fn = std::move(fn)] {
-        fn();
-        post([this, wid] {
-            auto it = workers_.find(wid);
-            if (it != workers_.end()) {
-                it->second.join();
-                workers_.erase(it);
-            }
-            if (stopping_ && workers_.empty()) sd_event_exit(event_.get(), 0);
-        });
-    }));
+                         fn();
+                         post([this, wid] {
+                             auto it = workers_.find(wid);
+                             if (it != workers_.end()) {
+                                 it->second.join();
+                                 workers_.erase(it);
+                             }
+                             if (stopping_ && workers_.empty()) sd_event_exit(event_.get(), 0);
+                         });
+                     }));
 }
 
 int Daemon::reply_async(sd_bus_message* m, std::function<Result<Appender>()> work) {
@@ -138,11 +138,11 @@ Job& Daemon::start_job(const std::string& type, const std::string& description,
             if (j.progress.load() != j.announced_progress || j.bytes_read.load() != j.announced_bytes) {
                 j.announced_progress = j.progress.load();
                 j.announced_bytes = j.bytes_read.load();
-                sd_bus_emit_properties_changed(bus_.get(), j.path.c_str(), bus::kJobInterface, "Progress", "BytesRead",
-                                               nullptr);
+                sd_bus_emit_properties_changed(bus_.get(), j.path.c_str(), bus::kJobInterface, "Progress",
+                                               "BytesRead", nullptr);
             }
-            sd_bus_emit_signal(bus_.get(), bus::kManagerPath, bus::kManagerInterface, "JobRemoved", "uossis", j.id,
-                               j.path.c_str(), status, image.c_str(), code, error.c_str());
+            sd_bus_emit_signal(bus_.get(), bus::kManagerPath, bus::kManagerInterface, "JobRemoved", "uossis",
+                               j.id, j.path.c_str(), status, image.c_str(), code, error.c_str());
             jobs_.erase(it);
         });
     });

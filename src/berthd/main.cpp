@@ -32,21 +32,37 @@ int main(int argc, char** argv) {
     ::signal(SIGPIPE, SIG_IGN);
     std::string config = bus::default_config_path(), root, backend, bus_address;
     static const option long_options[] = {
-        {"config", required_argument, nullptr, 'c'}, {"root", required_argument, nullptr, 'r'},
-        {"backend", required_argument, nullptr, 'b'}, {"bus-address", required_argument, nullptr, 'a'},
-        {"help", no_argument, nullptr, 'h'},          {"version", no_argument, nullptr, 'V'},
+        {"config", required_argument, nullptr, 'c'},
+        {"root", required_argument, nullptr, 'r'},
+        {"backend", required_argument, nullptr, 'b'},
+        {"bus-address", required_argument, nullptr, 'a'},
+        {"help", no_argument, nullptr, 'h'},
+        {"version", no_argument, nullptr, 'V'},
         {nullptr, 0, nullptr, 0},
     };
     int c;
     while ((c = getopt_long(argc, argv, "h", long_options, nullptr)) >= 0) {
         switch (c) {
-        case 'c': config = optarg; break;
-        case 'r': root = optarg; break;
-        case 'b': backend = optarg; break;
-        case 'a': bus_address = optarg; break;
-        case 'h': usage(); return 0;
-        case 'V': std::printf("berthd %s\n", BERTH_VERSION); return 0;
-        default: return 1;
+            case 'c':
+                config = optarg;
+                break;
+            case 'r':
+                root = optarg;
+                break;
+            case 'b':
+                backend = optarg;
+                break;
+            case 'a':
+                bus_address = optarg;
+                break;
+            case 'h':
+                usage();
+                return 0;
+            case 'V':
+                std::printf("berthd %s\n", BERTH_VERSION);
+                return 0;
+            default:
+                return 1;
         }
     }
     if (optind < argc) {

@@ -15,16 +15,16 @@ Daemon& D(void* userdata) { return *static_cast<Daemon*>(userdata); }
 
 int reply_error(sd_bus_error* ret, const Error& e) { return set_bus_error(ret, e); }
 
-#define CHECK_VALID(expr)                                     \
-    do {                                                      \
-        auto v_ = (expr);                                     \
-        if (!v_) return reply_error(ret_error, v_.error());   \
+#define CHECK_VALID(expr)                                   \
+    do {                                                    \
+        auto v_ = (expr);                                   \
+        if (!v_) return reply_error(ret_error, v_.error()); \
     } while (0)
 
-#define READ_ARGS(...)                                        \
-    do {                                                      \
-        int r_ = sd_bus_message_read(m, __VA_ARGS__);         \
-        if (r_ < 0) return r_;                                \
+#define READ_ARGS(...)                                \
+    do {                                              \
+        int r_ = sd_bus_message_read(m, __VA_ARGS__); \
+        if (r_ < 0) return r_;                        \
     } while (0)
 
 // The caller's fd is only borrowed by the message; keep our own copy for the worker.
@@ -108,7 +108,8 @@ int method_get_image(sd_bus_message* m, void* userdata, sd_bus_error* ret_error)
     if (r < 0) return r;
     MessagePtr owned(reply);
     std::string path = object_path(kImagePrefix, image->id);
-    if ((r = sd_bus_message_append(reply, "o", path.c_str())) < 0 || (r = wire::append_image(reply, *image)) < 0)
+    if ((r = sd_bus_message_append(reply, "o", path.c_str())) < 0 ||
+        (r = wire::append_image(reply, *image)) < 0)
         return r;
     return sd_bus_send(nullptr, reply, nullptr);
 }
@@ -150,7 +151,8 @@ int caller_pid(sd_bus_message* m, pid_t& pid, sd_bus_error* ret_error) {
     if (r < 0) return sd_bus_error_set_errnof(ret_error, r, "Cannot determine the caller's pid: %m");
     CredsPtr creds(raw);
     if ((r = sd_bus_creds_get_pid(raw, &pid)) < 0 || pid <= 0)
-        return sd_bus_error_set_errnof(ret_error, r < 0 ? r : -ESRCH, "Cannot determine the caller's pid: %m");
+        return sd_bus_error_set_errnof(ret_error, r < 0 ? r : -ESRCH,
+                                       "Cannot determine the caller's pid: %m");
     return 0;
 }
 
@@ -327,7 +329,8 @@ int method_disk_usage(sd_bus_message* m, void* userdata, sd_bus_error*) noexcept
         return Appender([usage](sd_bus_message* reply) {
             int r = wire::append_pool(reply, usage.pool);
             if (r >= 0) r = wire::append_array(reply, wire::kImage, usage.images, wire::append_image);
-            if (r >= 0) r = wire::append_array(reply, wire::kContainer, usage.containers, wire::append_container);
+            if (r >= 0)
+                r = wire::append_array(reply, wire::kContainer, usage.containers, wire::append_container);
             if (r >= 0) r = wire::append_array(reply, wire::kVolume, usage.volumes, wire::append_volume);
             if (r >= 0) r = sd_bus_message_append(reply, "s", usage.size_note.c_str());
             return r;
@@ -335,8 +338,8 @@ int method_disk_usage(sd_bus_message* m, void* userdata, sd_bus_error*) noexcept
     });
 }
 
-int property_pool(sd_bus*, const char*, const char*, const char* property, sd_bus_message* reply, void* userdata,
-                  sd_bus_error* ret_error) noexcept {
+int property_pool(sd_bus*, const char*, const char*, const char* property, sd_bus_message* reply,
+                  void* userdata, sd_bus_error* ret_error) noexcept {
     auto pool = D(userdata).storage().pool_status();
     if (!pool) return reply_error(ret_error, pool.error());
     std::string_view p = property;
@@ -358,26 +361,26 @@ const sd_bus_vtable manager_vtable[] = {
     SD_BUS_PROPERTY("PoolSize", "t", property_pool, 0, 0),
     SD_BUS_PROPERTY("MetadataUsage", "t", property_pool, 0, 0),
     SD_BUS_PROPERTY("MetadataSize", "t", property_pool, 0, 0),
-    SD_BUS_METHOD_WITH_NAMES("ImportImage", "hss", SD_BUS_PARAM(fd) SD_BUS_PARAM(format) SD_BUS_PARAM(name), "uo",
-                             SD_BUS_PARAM(job_id) SD_BUS_PARAM(job_path), method_import_image,
+    SD_BUS_METHOD_WITH_NAMES("ImportImage", "hss", SD_BUS_PARAM(fd) SD_BUS_PARAM(format) SD_BUS_PARAM(name),
+                             "uo", SD_BUS_PARAM(job_id) SD_BUS_PARAM(job_path), method_import_image,
                              SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD_WITH_NAMES("ListImages", "", , "a(sasttas(asasassss))", SD_BUS_PARAM(images), method_list_images,
-                             SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("ListImages", "", , "a(sasttas(asasassss))", SD_BUS_PARAM(images),
+                             method_list_images, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("GetImage", "s", SD_BUS_PARAM(image), "o(sasttas(asasassss))",
-                             SD_BUS_PARAM(path) SD_BUS_PARAM(info), method_get_image, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD_WITH_NAMES("RemoveImage", "s", SD_BUS_PARAM(image), "ass", SD_BUS_PARAM(untagged) SD_BUS_PARAM(deleted),
-                             method_remove_image,
+                             SD_BUS_PARAM(path) SD_BUS_PARAM(info), method_get_image,
+                             SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("RemoveImage", "s", SD_BUS_PARAM(image), "ass",
+                             SD_BUS_PARAM(untagged) SD_BUS_PARAM(deleted), method_remove_image,
                              SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("TagImage", "ss", SD_BUS_PARAM(image) SD_BUS_PARAM(name), "", , method_tag_image,
                              SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD_WITH_NAMES("ExportImage", "shs", SD_BUS_PARAM(image) SD_BUS_PARAM(fd) SD_BUS_PARAM(format), "uo",
-                             SD_BUS_PARAM(job_id) SD_BUS_PARAM(job_path), method_export_image,
+    SD_BUS_METHOD_WITH_NAMES("ExportImage", "shs", SD_BUS_PARAM(image) SD_BUS_PARAM(fd) SD_BUS_PARAM(format),
+                             "uo", SD_BUS_PARAM(job_id) SD_BUS_PARAM(job_path), method_export_image,
                              SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD_WITH_NAMES("PrepareContainer", "ssb",
-                             SD_BUS_PARAM(name) SD_BUS_PARAM(image) SD_BUS_PARAM(ephemeral),
-                             "s(ssasssssb)(asasassss)",
-                             SD_BUS_PARAM(snapshot_id) SD_BUS_PARAM(rootfs) SD_BUS_PARAM(config),
-                             method_prepare_container, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES(
+        "PrepareContainer", "ssb", SD_BUS_PARAM(name) SD_BUS_PARAM(image) SD_BUS_PARAM(ephemeral),
+        "s(ssasssssb)(asasassss)", SD_BUS_PARAM(snapshot_id) SD_BUS_PARAM(rootfs) SD_BUS_PARAM(config),
+        method_prepare_container, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("ReleaseContainer", "s", SD_BUS_PARAM(name), "", ,
                              method_name_only<&Storage::release_container>, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("RemoveContainer", "s", SD_BUS_PARAM(name), "", ,
@@ -385,8 +388,8 @@ const sd_bus_vtable manager_vtable[] = {
     SD_BUS_METHOD_WITH_NAMES("CommitContainer", "ss", SD_BUS_PARAM(name) SD_BUS_PARAM(image_name),
                              "o(sasttas(asasassss))", SD_BUS_PARAM(path) SD_BUS_PARAM(info),
                              method_commit_container, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD_WITH_NAMES("ListContainers", "", , "a(sssbt)", SD_BUS_PARAM(containers), method_list_containers,
-                             SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("ListContainers", "", , "a(sssbt)", SD_BUS_PARAM(containers),
+                             method_list_containers, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("CreateVolume", "s", SD_BUS_PARAM(name), "(ssasssssb)", SD_BUS_PARAM(mount),
                              method_create_volume, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("RemoveVolume", "s", SD_BUS_PARAM(name), "", ,
@@ -394,22 +397,23 @@ const sd_bus_vtable manager_vtable[] = {
     SD_BUS_METHOD_WITH_NAMES("ListVolumes", "", , "a(st)", SD_BUS_PARAM(volumes), method_list_volumes,
                              SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("GetVolume", "s", SD_BUS_PARAM(name), "(ssasssssb)ta(su)",
-                             SD_BUS_PARAM(mount) SD_BUS_PARAM(created_usec) SD_BUS_PARAM(users), method_get_volume,
-                             SD_BUS_VTABLE_UNPRIVILEGED),
+                             SD_BUS_PARAM(mount) SD_BUS_PARAM(created_usec) SD_BUS_PARAM(users),
+                             method_get_volume, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("UseVolume", "ss", SD_BUS_PARAM(name) SD_BUS_PARAM(container), "(ssasssssb)b",
-                             SD_BUS_PARAM(mount) SD_BUS_PARAM(created), method_use_volume, SD_BUS_VTABLE_UNPRIVILEGED),
+                             SD_BUS_PARAM(mount) SD_BUS_PARAM(created), method_use_volume,
+                             SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("ReleaseVolume", "ss", SD_BUS_PARAM(name) SD_BUS_PARAM(container), "", ,
                              method_release_volume, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("GarbageCollect", "", , "ast", SD_BUS_PARAM(removed) SD_BUS_PARAM(bytes_freed),
                              method_garbage_collect, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("DiskUsage", "", , "(ssstttt)a(sasttas(asasassss))a(sssbt)a(st)s",
-                             SD_BUS_PARAM(pool) SD_BUS_PARAM(images) SD_BUS_PARAM(containers) SD_BUS_PARAM(volumes)
-                                 SD_BUS_PARAM(size_note),
+                             SD_BUS_PARAM(pool) SD_BUS_PARAM(images) SD_BUS_PARAM(containers)
+                                 SD_BUS_PARAM(volumes) SD_BUS_PARAM(size_note),
                              method_disk_usage, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_SIGNAL_WITH_NAMES("JobNew", "uo", SD_BUS_PARAM(job_id) SD_BUS_PARAM(job_path), 0),
     SD_BUS_SIGNAL_WITH_NAMES("JobRemoved", "uossis",
-                             SD_BUS_PARAM(job_id) SD_BUS_PARAM(job_path) SD_BUS_PARAM(result) SD_BUS_PARAM(image_id)
-                                 SD_BUS_PARAM(errno) SD_BUS_PARAM(error),
+                             SD_BUS_PARAM(job_id) SD_BUS_PARAM(job_path) SD_BUS_PARAM(result)
+                                 SD_BUS_PARAM(image_id) SD_BUS_PARAM(errno) SD_BUS_PARAM(error),
                              0),
     SD_BUS_VTABLE_END,
 };

@@ -28,7 +28,8 @@ int image_enumerate(sd_bus*, const char*, void* userdata, char*** nodes, sd_bus_
     if (!images) return set_bus_error(ret_error, images.error());
     char** list = static_cast<char**>(calloc(images->size() + 1, sizeof(char*)));
     if (!list) return -ENOMEM;
-    for (size_t i = 0; i < images->size(); ++i) list[i] = strdup(object_path(kImagePrefix, (*images)[i].id).c_str());
+    for (size_t i = 0; i < images->size(); ++i)
+        list[i] = strdup(object_path(kImagePrefix, (*images)[i].id).c_str());
     *nodes = list;
     return 1;
 }
@@ -96,14 +97,16 @@ Result<ContainerInfo> find_container(Daemon& d, const std::string& name) {
     return fail(ENOENT, "no container snapshot '{}'", name);
 }
 
-int container_find(sd_bus*, const char* path, const char*, void* userdata, void** found, sd_bus_error*) noexcept {
+int container_find(sd_bus*, const char* path, const char*, void* userdata, void** found,
+                   sd_bus_error*) noexcept {
     std::string name = object_id(kContainerPrefix, path);
     if (name.empty() || !find_container(D(userdata), name)) return 0;
     *found = userdata;
     return 1;
 }
 
-int container_enumerate(sd_bus*, const char*, void* userdata, char*** nodes, sd_bus_error* ret_error) noexcept {
+int container_enumerate(sd_bus*, const char*, void* userdata, char*** nodes,
+                        sd_bus_error* ret_error) noexcept {
     auto items = D(userdata).storage().list_containers();
     if (!items) return set_bus_error(ret_error, items.error());
     char** list = static_cast<char**>(calloc(items->size() + 1, sizeof(char*)));
@@ -144,15 +147,16 @@ const sd_bus_vtable container_vtable[] = {
     SD_BUS_PROPERTY("Layer", "s", container_property, 0, SD_BUS_VTABLE_PROPERTY_CONST),
     SD_BUS_PROPERTY("Ephemeral", "b", container_property, 0, SD_BUS_VTABLE_PROPERTY_CONST),
     SD_BUS_PROPERTY("Size", "t", container_property, 0, 0),
-    SD_BUS_METHOD("Release", "", "", container_simple<&Storage::release_container>, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD("Release", "", "", container_simple<&Storage::release_container>,
+                  SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD("Remove", "", "", container_simple<&Storage::remove_container>, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_VTABLE_END,
 };
 
 // ---- jobs ----
 
-int job_property(sd_bus*, const char*, const char*, const char* property, sd_bus_message* reply, void* userdata,
-                 sd_bus_error*) noexcept {
+int job_property(sd_bus*, const char*, const char*, const char* property, sd_bus_message* reply,
+                 void* userdata, sd_bus_error*) noexcept {
     auto& job = *static_cast<Job*>(userdata);
     std::string_view p = property;
     if (p == "Id") return sd_bus_message_append(reply, "u", job.id);
@@ -183,7 +187,8 @@ const sd_bus_vtable job_vtable[] = {
 
 Result<> add_image_and_container_objects(Daemon& daemon, sd_bus* bus, std::vector<SlotPtr>& slots) {
     sd_bus_slot* slot = nullptr;
-    int r = sd_bus_add_fallback_vtable(bus, &slot, kImagePrefix, kImageInterface, image_vtable, image_find, &daemon);
+    int r = sd_bus_add_fallback_vtable(bus, &slot, kImagePrefix, kImageInterface, image_vtable, image_find,
+                                       &daemon);
     if (r < 0) return fail(-r, "add image objects");
     slots.emplace_back(slot);
     r = sd_bus_add_node_enumerator(bus, &slot, kImagePrefix, image_enumerate, &daemon);

@@ -23,7 +23,8 @@ namespace {
 // BERTH_GENERATOR_KMSG=0 keeps test runs out of the host's kernel log.
 void log_error(const std::string& message) {
     std::fprintf(stderr, "berth-generator: %s\n", message.c_str());
-    if (const char* kmsg_env = std::getenv("BERTH_GENERATOR_KMSG"); kmsg_env && std::string(kmsg_env) == "0") return;
+    if (const char* kmsg_env = std::getenv("BERTH_GENERATOR_KMSG"); kmsg_env && std::string(kmsg_env) == "0")
+        return;
     berth::UniqueFd kmsg(::open("/dev/kmsg", O_WRONLY | O_CLOEXEC | O_NOCTTY));
     if (!kmsg) return;
     for (const auto& line : berth::split(message, '\n')) {
@@ -42,8 +43,9 @@ int main(int argc, char** argv) {
     bool usage_ok = argc == 2 || argc == 4;
     for (int i = 1; usage_ok && i < argc; ++i) usage_ok = argv[i][0] == '/';
     if (!usage_ok) {
-        std::fprintf(stderr, "usage: berth-generator NORMAL_DIR [EARLY_DIR LATE_DIR] (absolute directories; see "
-                             "systemd.generator(7))\n");
+        std::fprintf(stderr,
+                     "usage: berth-generator NORMAL_DIR [EARLY_DIR LATE_DIR] (absolute directories; see "
+                     "systemd.generator(7))\n");
         return 1;
     }
     auto report = berth::config::generate(berth::config::SearchPaths::system(), argv[1], {});

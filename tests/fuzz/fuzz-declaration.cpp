@@ -49,10 +49,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::string canonical = to_toml(*d);
     auto again = parse_declaration("fuzz", SourceText{"canonical.toml", canonical});
     if (!again) {  // canonical TOML must validate
-        std::fprintf(stderr, "canonical TOML does not validate: %s\n%s\n", again.error().what().c_str(), canonical.c_str());
+        std::fprintf(stderr, "canonical TOML does not validate: %s\n%s\n", again.error().what().c_str(),
+                     canonical.c_str());
         std::abort();
     }
-    if (!(settings(*again) == settings(*d))) std::abort();  // ... to the same settings
+    if (!(settings(*again) == settings(*d))) std::abort();                 // ... to the same settings
     if (to_toml(settings(*again)) != to_toml(settings(*d))) std::abort();  // ... and text
     UnitOptions options;
     options.bindir = "/usr/bin";

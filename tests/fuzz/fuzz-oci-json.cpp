@@ -20,9 +20,8 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "basic/fs-util.h"
 #include "fuzz-sandbox.h"
@@ -36,7 +35,8 @@ std::unique_ptr<berth::store::Store> g_store;
 const std::string g_empty_layer(1024, '\0');  // an empty tar: two zero blocks
 
 void replace_all(std::string& s, const std::string& from, const std::string& to) {
-    for (size_t pos = 0; (pos = s.find(from, pos)) != std::string::npos; pos += to.size()) s.replace(pos, from.size(), to);
+    for (size_t pos = 0; (pos = s.find(from, pos)) != std::string::npos; pos += to.size())
+        s.replace(pos, from.size(), to);
 }
 
 void write_or_die(const std::string& path, const std::string& text) {

@@ -52,7 +52,8 @@ protected:
     void TearDown() override {
         if (tag_.empty()) return;
         for (auto& u : {tag_ + "-echo.service", tag_ + "-false.service"}) {
-            std::string cmd = "systemctl stop " + u + " 2>/dev/null; systemctl reset-failed " + u + " 2>/dev/null";
+            std::string cmd =
+                "systemctl stop " + u + " 2>/dev/null; systemctl reset-failed " + u + " 2>/dev/null";
             (void)!system(cmd.c_str());
             unlink(("/run/systemd/system/" + u).c_str());
         }

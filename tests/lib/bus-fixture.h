@@ -5,6 +5,7 @@
 #pragma once
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -19,8 +20,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "test-util.h"
 
@@ -143,7 +142,8 @@ public:
 
     // `servicedir`: a directory of D-Bus activation files (*.service) the bus may start services
     // from, as the system bus does with /usr/share/dbus-1/system-services; "" = no activation.
-    explicit PrivateBus(Policy policy = Policy::Berth, const std::string& servicedir = {}) : dir_("berth-bus") {
+    explicit PrivateBus(Policy policy = Policy::Berth, const std::string& servicedir = {})
+        : dir_("berth-bus") {
         ::chmod(dir_.path().c_str(), 0755);  // unprivileged test callers must reach the socket
         socket_ = dir_ / "system_bus_socket";
         address_ = "unix:path=" + socket_;
@@ -154,7 +154,9 @@ public:
              " \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n"
              "<busconfig>\n"
              "  <type>system</type>\n"
-             "  <listen>" << address_ << "</listen>\n"
+             "  <listen>"
+          << address_
+          << "</listen>\n"
              "  <auth>EXTERNAL</auth>\n"
              "  <policy context=\"default\">\n"
              "    <allow user=\"*\"/>\n"
@@ -167,18 +169,21 @@ public:
              "    <allow receive_type=\"method_return\"/>\n"
              "    <allow receive_type=\"error\"/>\n"
              "    <allow receive_type=\"signal\"/>\n"
-             "    <allow send_destination=\"org.freedesktop.DBus\" send_interface=\"org.freedesktop.DBus\"/>\n"
+             "    <allow send_destination=\"org.freedesktop.DBus\" "
+             "send_interface=\"org.freedesktop.DBus\"/>\n"
              "    <allow send_destination=\"org.freedesktop.DBus\" "
              "send_interface=\"org.freedesktop.DBus.Introspectable\"/>\n"
-             "    <allow send_destination=\"org.freedesktop.DBus\" send_interface=\"org.freedesktop.DBus.Peer\"/>\n"
+             "    <allow send_destination=\"org.freedesktop.DBus\" "
+             "send_interface=\"org.freedesktop.DBus.Peer\"/>\n"
              "  </policy>\n";
         if (berth) f << "  <include>" << source_root() << "/dbus/org.berth.Storage1.conf</include>\n";
         if (!servicedir.empty()) f << "  <servicedir>" << servicedir << "</servicedir>\n";
         f << "</busconfig>\n";
         f.close();
-        daemon_ = spawn({"dbus-daemon", "--nofork", "--nopidfile", "--nosyslog", "--config-file=" + config}, {},
-                        dir_ / "dbus-daemon.log");
-        for (int i = 0; i < 500 && !path_exists(socket_); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        daemon_ = spawn({"dbus-daemon", "--nofork", "--nopidfile", "--nosyslog", "--config-file=" + config},
+                        {}, dir_ / "dbus-daemon.log");
+        for (int i = 0; i < 500 && !path_exists(socket_); ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
 
     bool ok() const { return path_exists(socket_); }
@@ -252,8 +257,9 @@ protected:
 
     // Starts berthd and waits until it owns its name (fails the test if it does not).
     void start_berthd() {
-        daemon_ = spawn({berthd_exe(), "--root", store(), "--backend", "overlay", "--bus-address", bus_->address()},
-                        {}, dir_ / "berthd.log");
+        daemon_ =
+            spawn({berthd_exe(), "--root", store(), "--backend", "overlay", "--bus-address", bus_->address()},
+                  {}, dir_ / "berthd.log");
         ASSERT_TRUE(wait_for_name(bus_->address(), "org.berth.Storage1", 30000, &daemon_)) << log();
     }
 

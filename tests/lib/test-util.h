@@ -38,7 +38,7 @@ inline std::string build_root() { return BERTH_BUILD_ROOT; }
 }  // namespace berth::test
 
 // Privileged tests run as root in CI; elsewhere they skip and say why.
-#define BERTH_REQUIRE_ROOT()                                                  \
-    do {                                                                      \
+#define BERTH_REQUIRE_ROOT()                                                    \
+    do {                                                                        \
         if (::geteuid() != 0) GTEST_SKIP() << "needs root (run as root in CI)"; \
     } while (0)

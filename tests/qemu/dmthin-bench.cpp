@@ -28,7 +28,8 @@ namespace {
 constexpr int kRuns = 7;
 
 double now_ms() {
-    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
 }
 
 double median(std::vector<double> v) {
@@ -109,7 +110,8 @@ int main(int argc, char** argv) {
             if (btrfs_util_create_subvolume(image.c_str(), 0, nullptr, nullptr) != BTRFS_UTIL_OK)
                 return die("create subvolume");
             if (!fill(image + "/blob", sizes[i])) return die("fill btrfs image");
-            if (btrfs_util_set_subvolume_read_only(image.c_str(), true) != BTRFS_UTIL_OK) return die("set ro");
+            if (btrfs_util_set_subvolume_read_only(image.c_str(), true) != BTRFS_UTIL_OK)
+                return die("set ro");
             std::vector<double> runs;
             for (int r = 0; r < kRuns; r++) {
                 std::string snap = fmt::format("/tmp/bench-btrfs/c{}-{}", i, r);

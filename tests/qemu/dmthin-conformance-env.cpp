@@ -67,18 +67,20 @@ private:
     std::unique_ptr<SnapshotBackend> backend_;
 };
 
-BERTH_REGISTER_BACKEND_FACTORY(dm_thin, {
-    "dm-thin",
-    []() -> std::string {
-        if (::geteuid() != 0) return "needs root";
-        if (!dmthin_available()) return "no device-mapper in this kernel (tests/qemu runs it under qemu)";
-        return "";
-    },
-    []() -> Result<std::unique_ptr<test::BackendEnv>> {
-        auto env = std::make_unique<DmThinEnv>();
-        BERTH_TRY_VOID(env->init());
-        return std::unique_ptr<test::BackendEnv>(std::move(env));
-    },
-});
+BERTH_REGISTER_BACKEND_FACTORY(
+    dm_thin, {
+                 "dm-thin",
+                 []() -> std::string {
+                     if (::geteuid() != 0) return "needs root";
+                     if (!dmthin_available())
+                         return "no device-mapper in this kernel (tests/qemu runs it under qemu)";
+                     return "";
+                 },
+                 []() -> Result<std::unique_ptr<test::BackendEnv>> {
+                     auto env = std::make_unique<DmThinEnv>();
+                     BERTH_TRY_VOID(env->init());
+                     return std::unique_ptr<test::BackendEnv>(std::move(env));
+                 },
+             });
 
 }  // namespace

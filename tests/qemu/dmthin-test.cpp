@@ -80,7 +80,8 @@ class DmThin : public ::testing::Test {
 protected:
     void SetUp() override {
         BERTH_REQUIRE_ROOT();
-        if (!dmthin_available()) GTEST_SKIP() << "no device-mapper in this kernel (tests/qemu runs these under qemu)";
+        if (!dmthin_available())
+            GTEST_SKIP() << "no device-mapper in this kernel (tests/qemu runs these under qemu)";
         opts_.state_dir = tmp_ / "state";
         opts_.pool_name = fmt::format("berth-t{}-{}", ::getpid(), g_pool_counter++);
         const char* data = ::getenv("BERTH_DMTHIN_DATA");
@@ -497,7 +498,8 @@ TEST(DmThinLoopback, CreatesItsPoolFromSparseFiles) {
     o.data_device = tmp / "data";
     o.metadata_device = tmp / "meta";
     o.base_size = 128ull << 20;
-    for (auto& [p, size] : {std::pair{o.data_device, 512ll << 20}, std::pair{o.metadata_device, 16ll << 20}}) {
+    for (auto& [p, size] :
+         {std::pair{o.data_device, 512ll << 20}, std::pair{o.metadata_device, 16ll << 20}}) {
         int fd = ::open(p.c_str(), O_CREAT | O_WRONLY, 0600);
         ASSERT_EQ(::ftruncate(fd, size), 0);
         ::close(fd);

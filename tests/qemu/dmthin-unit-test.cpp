@@ -1,7 +1,6 @@
 // Pure parts of the dm-thin backend: pool status parsing, table lines, the metadata file and the
 // crash-recovery decision, and berthd.toml's dm-thin keys. No kernel needed.
 #include <gtest/gtest.h>
-
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -29,9 +28,12 @@ TEST(DmThinStatus, ParsesAHealthyPoolStatusLine) {
 }
 
 TEST(DmThinStatus, RecognisesFullFailedAndNeedsCheckPools) {
-    EXPECT_TRUE(parse_thin_pool_status("3 1/2 16384/16384 - out_of_data_space discard_passdown error_if_no_space -")->out_of_data_space);
+    EXPECT_TRUE(
+        parse_thin_pool_status("3 1/2 16384/16384 - out_of_data_space discard_passdown error_if_no_space -")
+            ->out_of_data_space);
     EXPECT_TRUE(parse_thin_pool_status("Fail")->failed);
-    EXPECT_TRUE(parse_thin_pool_status("3 1/2 3/4 - rw discard_passdown error_if_no_space needs_check")->read_only);
+    EXPECT_TRUE(
+        parse_thin_pool_status("3 1/2 3/4 - rw discard_passdown error_if_no_space needs_check")->read_only);
     EXPECT_TRUE(parse_thin_pool_status("3 1/2 3/4 - ro")->read_only);
 }
 
@@ -77,7 +79,9 @@ TEST(DmThinUsage, ReadsWhatTheInstalledThinLsPrints) {
         GTEST_SKIP() << "thin-provisioning-tools not installed (scripts/install-deps.sh)";
     berth::test::TempDir dir("berth-thinls");
     std::string xml = dir / "meta.xml", meta = dir / "meta.bin";
-    ASSERT_TRUE(berth::write_file(xml, R"(<superblock uuid="" time="1" transaction="3" flags="0" version="2" data_block_size="128" nr_data_blocks="16384">
+    ASSERT_TRUE(berth::write_file(
+        xml,
+        R"(<superblock uuid="" time="1" transaction="3" flags="0" version="2" data_block_size="128" nr_data_blocks="16384">
   <device dev_id="1" mapped_blocks="3" transaction="0" creation_time="0" snap_time="0">
     <range_mapping origin_begin="0" data_begin="0" length="3" time="0"/>
   </device>
@@ -111,7 +115,8 @@ TEST(DmThinUsage, ReadsWhatTheInstalledThinLsPrints) {
 }
 
 TEST(DmThinTables, PoolTableErrorsInsteadOfQueueingWhenFull) {
-    EXPECT_EQ(thin_pool_params("/dev/vda", "/dev/vdb", 128, 10, true), "/dev/vda /dev/vdb 128 10 1 error_if_no_space");
+    EXPECT_EQ(thin_pool_params("/dev/vda", "/dev/vdb", 128, 10, true),
+              "/dev/vda /dev/vdb 128 10 1 error_if_no_space");
     EXPECT_EQ(thin_pool_params("/dev/vda", "/dev/vdb", 128, 10, false),
               "/dev/vda /dev/vdb 128 10 2 error_if_no_space skip_block_zeroing");
     EXPECT_EQ(thin_params("/dev/mapper/p", 12), "/dev/mapper/p 12");
@@ -203,14 +208,17 @@ std::string refusal(const std::string& toml) {
 TEST(DmThinConfig, ReadsEveryDmThinKeyFromTheStoreTable) {
     berth::test::TempDir dir("dmthin-config");
     std::string data = dir / "data.img", meta = dir / "meta.img";
-    auto o = parse_store_options("[store]\nbackend = \"dm-thin\"\nthin_pool = \"berth-test\"\n"
-                                 "thin_data_device = \"" + data + "\"\nthin_metadata_device = \"" + meta + "\"\n"
-                                 "thin_data_size = \"2G\"\nthin_metadata_size = \"64M\"\nthin_block_size = \"128K\"\n"
-                                 "thin_fstype = \"xfs\"\nthin_volume_size = \"1G\"\n"
-                                 "thin_mkfs_options = [\"-m\", \"crc=1\"]\nthin_mount_options = \"discard\"\n"
-                                 "thin_min_free_data_percent = 12.5\nthin_min_free_metadata_percent = 5\n"
-                                 "thin_discard = false\n",
-                                 "berthd.toml");
+    auto o = parse_store_options(
+        "[store]\nbackend = \"dm-thin\"\nthin_pool = \"berth-test\"\n"
+        "thin_data_device = \"" +
+            data + "\"\nthin_metadata_device = \"" + meta +
+            "\"\n"
+            "thin_data_size = \"2G\"\nthin_metadata_size = \"64M\"\nthin_block_size = \"128K\"\n"
+            "thin_fstype = \"xfs\"\nthin_volume_size = \"1G\"\n"
+            "thin_mkfs_options = [\"-m\", \"crc=1\"]\nthin_mount_options = \"discard\"\n"
+            "thin_min_free_data_percent = 12.5\nthin_min_free_metadata_percent = 5\n"
+            "thin_discard = false\n",
+        "berthd.toml");
     ASSERT_TRUE(o) << o.error().what();
     EXPECT_EQ(o->backend, "dm-thin");
     EXPECT_EQ(o->thin_data_size, 2ull << 30);
@@ -299,10 +307,12 @@ TEST(DmThinConfig, RefusesBadValuesWithFileLineAndColumn) {
 
 TEST(DmThinConfig, RefusesIncompleteOrContradictoryPoolDevices) {
     EXPECT_NE(refusal("thin_data_device = \"/dev/vdb\"\n").find("must be set together"), std::string::npos);
-    EXPECT_NE(refusal("thin_metadata_device = \"/dev/vda\"\n").find("must be set together"), std::string::npos);
-    EXPECT_NE(refusal("thin_data_device = \"/nonexistent/d.img\"\nthin_metadata_device = \"/nonexistent/m.img\"\n")
-                  .find("thin_data_size"),
+    EXPECT_NE(refusal("thin_metadata_device = \"/dev/vda\"\n").find("must be set together"),
               std::string::npos);
+    EXPECT_NE(
+        refusal("thin_data_device = \"/nonexistent/d.img\"\nthin_metadata_device = \"/nonexistent/m.img\"\n")
+            .find("thin_data_size"),
+        std::string::npos);
     EXPECT_NE(refusal("pool = \"/tmp\"\nthin_data_device = \"/tmp\"\nthin_metadata_device = \"/tmp\"\n")
                   .find("exclude each other"),
               std::string::npos);

@@ -1,5 +1,4 @@
 #include "basic/fs-util.h"
-#include "basic/fs-private.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -10,6 +9,8 @@
 
 #include <cstdint>
 #include <cstdlib>
+
+#include "basic/fs-private.h"
 
 namespace berth {
 
@@ -211,14 +212,22 @@ std::string fd_path(int fd) { return fmt::format("/proc/self/fd/{}", fd); }
 
 std::string_view file_kind(mode_t mode) {
     switch (mode & S_IFMT) {
-        case S_IFREG: return "a regular file";
-        case S_IFDIR: return "a directory";
-        case S_IFIFO: return "a FIFO";
-        case S_IFCHR: return "a character device";
-        case S_IFBLK: return "a block device";
-        case S_IFSOCK: return "a socket";
-        case S_IFLNK: return "a symbolic link";
-        default: return "not a regular file";
+        case S_IFREG:
+            return "a regular file";
+        case S_IFDIR:
+            return "a directory";
+        case S_IFIFO:
+            return "a FIFO";
+        case S_IFCHR:
+            return "a character device";
+        case S_IFBLK:
+            return "a block device";
+        case S_IFSOCK:
+            return "a socket";
+        case S_IFLNK:
+            return "a symbolic link";
+        default:
+            return "not a regular file";
     }
 }
 
@@ -229,7 +238,8 @@ Result<std::string> read_regular_file(const std::string& path, size_t max_size) 
     if (!fd) return fail_errno("open '{}'", path);
     struct stat st {};
     if (::fstat(fd.get(), &st) < 0) return fail_errno("stat '{}'", path);
-    if (!S_ISREG(st.st_mode)) return fail(EINVAL, "'{}' is {}, not a regular file", path, file_kind(st.st_mode));
+    if (!S_ISREG(st.st_mode))
+        return fail(EINVAL, "'{}' is {}, not a regular file", path, file_kind(st.st_mode));
     if (static_cast<uint64_t>(st.st_size) > max_size)
         return fail(EFBIG, "'{}' is larger than {} bytes ({} bytes)", path, max_size, st.st_size);
     return read_to_end(fd.get(), path, max_size);  // it may have grown since the fstat()
@@ -245,8 +255,8 @@ Result<> make_private_directory(const std::string& path, mode_t mode) {
     struct stat st {};
     if (::fstat(fd.get(), &st) < 0) return fail_errno("stat '{}'", path);
     if (st.st_uid != ::geteuid())
-        return fail(EPERM, "'{}' belongs to uid {}, not to uid {}: refusing to keep private files there", path,
-                    st.st_uid, ::geteuid());
+        return fail(EPERM, "'{}' belongs to uid {}, not to uid {}: refusing to keep private files there",
+                    path, st.st_uid, ::geteuid());
     if ((st.st_mode & 07777) != mode && ::fchmod(fd.get(), mode) < 0)
         return fail_errno("chmod '{}' to {:04o}", path, mode);
     return {};

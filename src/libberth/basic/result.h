@@ -6,13 +6,13 @@
 // Library code never logs and never throws across its API; programs print error.what() once.
 #pragma once
 
+#include <fmt/format.h>
+
 #include <cerrno>
 #include <cstring>
 #include <string>
-#include <utility>
-
-#include <fmt/format.h>
 #include <tl/expected.hpp>
+#include <utility>
 
 namespace berth {
 
@@ -59,32 +59,32 @@ Result<T> with_context(Result<T> result, std::string_view context) {
 
 // Propagate an error from a Result-returning expression; evaluates to the value (GNU statement
 // expression, supported by g++ and clang).
-#define BERTH_TRY(expr)                                                                  \
-    ({                                                                                   \
-        auto berth_try_result_ = (expr);                                                 \
+#define BERTH_TRY(expr)                                                                           \
+    ({                                                                                            \
+        auto berth_try_result_ = (expr);                                                          \
         if (!berth_try_result_) return ::berth::Unexpected(std::move(berth_try_result_.error())); \
-        std::move(*berth_try_result_);                                                   \
+        std::move(*berth_try_result_);                                                            \
     })
 
 // Same for Result<void>.
-#define BERTH_TRY_VOID(expr)                                                             \
-    do {                                                                                 \
-        auto berth_try_result_ = (expr);                                                 \
+#define BERTH_TRY_VOID(expr)                                                                      \
+    do {                                                                                          \
+        auto berth_try_result_ = (expr);                                                          \
         if (!berth_try_result_) return ::berth::Unexpected(std::move(berth_try_result_.error())); \
     } while (0)
 
 // Propagate with added context: BERTH_TRY_CTX(mount_proc(), "set up '/proc'").
-#define BERTH_TRY_CTX(expr, context)                                                     \
-    ({                                                                                   \
-        auto berth_try_result_ = (expr);                                                 \
-        if (!berth_try_result_)                                                          \
+#define BERTH_TRY_CTX(expr, context)                                                        \
+    ({                                                                                      \
+        auto berth_try_result_ = (expr);                                                    \
+        if (!berth_try_result_)                                                             \
             return ::berth::Unexpected(std::move(berth_try_result_.error()).wrap(context)); \
-        std::move(*berth_try_result_);                                                   \
+        std::move(*berth_try_result_);                                                      \
     })
 
-#define BERTH_TRY_VOID_CTX(expr, context)                                                \
-    do {                                                                                 \
-        auto berth_try_result_ = (expr);                                                 \
-        if (!berth_try_result_)                                                          \
+#define BERTH_TRY_VOID_CTX(expr, context)                                                   \
+    do {                                                                                    \
+        auto berth_try_result_ = (expr);                                                    \
+        if (!berth_try_result_)                                                             \
             return ::berth::Unexpected(std::move(berth_try_result_.error()).wrap(context)); \
     } while (0)

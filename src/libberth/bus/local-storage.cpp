@@ -63,7 +63,8 @@ public:
                 if (p.phase == "done")
                     f = 1.0;
                 else if (p.bytes_total > 0)
-                    f = 0.95 * static_cast<double>(std::min(p.bytes_done, p.bytes_total)) / static_cast<double>(p.bytes_total);
+                    f = 0.95 * static_cast<double>(std::min(p.bytes_done, p.bytes_total)) /
+                        static_cast<double>(p.bytes_total);
                 else if (p.layer_count > 0)
                     f = 0.95 * static_cast<double>(p.layer_index) / static_cast<double>(p.layer_count);
                 fraction = std::max(fraction, f);
@@ -75,8 +76,9 @@ public:
         struct stat st {};
         if (::fstat(fd, &st) < 0) return fail_errno("inspect the image input");
         // An OCI layout directory arrives as a directory fd; the store reads it by path.
-        auto image = S_ISDIR(st.st_mode) ? store_->import_image_path(fd_path(fd), fmt_v, name, report, &cancel)
-                                         : store_->import_image(fd, fmt_v, name, report, &cancel);
+        auto image = S_ISDIR(st.st_mode)
+                         ? store_->import_image_path(fd_path(fd), fmt_v, name, report, &cancel)
+                         : store_->import_image(fd, fmt_v, name, report, &cancel);
         if (!image) return fail(image.error());
         return convert(*image);
     }
@@ -92,7 +94,9 @@ public:
         return convert(image);
     }
 
-    Result<store::ImageRemoval> remove_image(const std::string& ref) override { return store_->remove_image(ref); }
+    Result<store::ImageRemoval> remove_image(const std::string& ref) override {
+        return store_->remove_image(ref);
+    }
     Result<> tag_image(const std::string& ref, const std::string& name) override {
         return store_->tag_image(ref, name);
     }
@@ -102,8 +106,8 @@ public:
         return store_->export_image(ref, fd, cancel);
     }
 
-    Result<PreparedContainer> prepare_container(const std::string& name, const std::string& image, bool ephemeral,
-                                                int holder = 0) override {
+    Result<PreparedContainer> prepare_container(const std::string& name, const std::string& image,
+                                                bool ephemeral, int holder = 0) override {
         auto p = BERTH_TRY(store_->prepare_container(name, image, ephemeral, holder));
         return PreparedContainer{p.snapshot_id, p.rootfs, p.config};
     }
@@ -133,7 +137,8 @@ public:
         for (auto& u : v.users) d.users.push_back(VolumeUser{u.container, static_cast<uint32_t>(u.pid)});
         return d;
     }
-    Result<VolumeUse> use_volume(const std::string& name, const std::string& container, int holder = 0) override {
+    Result<VolumeUse> use_volume(const std::string& name, const std::string& container,
+                                 int holder = 0) override {
         auto u = BERTH_TRY(store_->use_volume(name, container, holder));
         return VolumeUse{u.volume.mount, u.created};
     }
@@ -167,7 +172,8 @@ public:
             i.size = e.size;
             out.images.push_back(std::move(i));
         }
-        for (auto& e : df.containers) out.containers.push_back(ContainerInfo{e.name, "", e.id, false, e.size});
+        for (auto& e : df.containers)
+            out.containers.push_back(ContainerInfo{e.name, "", e.id, false, e.size});
         for (auto& e : df.volumes) out.volumes.push_back(VolumeInfo{e.name, e.size});
         out.size_note = df.size_note;
         return out;

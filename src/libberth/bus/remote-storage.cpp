@@ -38,9 +38,12 @@ public:
     Result<ImageInfo> import_image(int fd, const std::string& format, const std::string& name,
                                    const ProgressFn& progress, const std::atomic<bool>& cancel) override {
         BERTH_TRY_VOID(validate_import_format(format));
-        auto image_id = BERTH_TRY(run_job("import", [&](sd_bus_message* m) {
-            return sd_bus_message_append(m, "hss", fd, format.c_str(), name.c_str());
-        }, "ImportImage", &progress, &cancel));
+        auto image_id = BERTH_TRY(run_job(
+            "import",
+            [&](sd_bus_message* m) {
+                return sd_bus_message_append(m, "hss", fd, format.c_str(), name.c_str());
+            },
+            "ImportImage", &progress, &cancel));
         return get_image(image_id);
     }
 
@@ -53,7 +56,8 @@ public:
     }
 
     Result<ImageInfo> get_image(const std::string& ref) override {
-        auto reply = BERTH_TRY(call("GetImage", [&](sd_bus_message* m) { return sd_bus_message_append(m, "s", ref.c_str()); }));
+        auto reply = BERTH_TRY(
+            call("GetImage", [&](sd_bus_message* m) { return sd_bus_message_append(m, "s", ref.c_str()); }));
         const char* path;
         ImageInfo info;
         int r = sd_bus_message_read(reply.get(), "o", &path);
@@ -63,7 +67,8 @@ public:
     }
 
     Result<store::ImageRemoval> remove_image(const std::string& ref) override {
-        auto reply = BERTH_TRY(call("RemoveImage", [&](sd_bus_message* m) { return sd_bus_message_append(m, "s", ref.c_str()); }));
+        auto reply = BERTH_TRY(call(
+            "RemoveImage", [&](sd_bus_message* m) { return sd_bus_message_append(m, "s", ref.c_str()); }));
         store::ImageRemoval done;
         const char* deleted = nullptr;
         int r = read_strv(reply.get(), done.untagged);
@@ -82,15 +87,18 @@ public:
 
     Result<> export_image(const std::string& ref, int fd, const std::string& format,
                           const std::atomic<bool>* cancel = nullptr) override {
-        BERTH_TRY(run_job("export", [&](sd_bus_message* m) {
-            return sd_bus_message_append(m, "shs", ref.c_str(), fd, format.c_str());
-        }, "ExportImage", nullptr, cancel));
+        BERTH_TRY(run_job(
+            "export",
+            [&](sd_bus_message* m) {
+                return sd_bus_message_append(m, "shs", ref.c_str(), fd, format.c_str());
+            },
+            "ExportImage", nullptr, cancel));
         return {};
     }
 
     // berthd records this process as the holder, from the bus credentials; `holder` is not sent.
-    Result<PreparedContainer> prepare_container(const std::string& name, const std::string& image, bool ephemeral,
-                                                int /*holder*/ = 0) override {
+    Result<PreparedContainer> prepare_container(const std::string& name, const std::string& image,
+                                                bool ephemeral, int /*holder*/ = 0) override {
         auto reply = BERTH_TRY(call("PrepareContainer", [&](sd_bus_message* m) {
             return sd_bus_message_append(m, "ssb", name.c_str(), image.c_str(), static_cast<int>(ephemeral));
         }));
@@ -104,7 +112,9 @@ public:
         return p;
     }
 
-    Result<> release_container(const std::string& name) override { return name_call("ReleaseContainer", name); }
+    Result<> release_container(const std::string& name) override {
+        return name_call("ReleaseContainer", name);
+    }
     Result<> remove_container(const std::string& name) override { return name_call("RemoveContainer", name); }
 
     Result<ImageInfo> commit_container(const std::string& name, const std::string& image_name) override {
@@ -128,7 +138,8 @@ public:
     }
 
     Result<store::MountSpec> create_volume(const std::string& name) override {
-        auto reply = BERTH_TRY(call("CreateVolume", [&](sd_bus_message* m) { return sd_bus_message_append(m, "s", name.c_str()); }));
+        auto reply = BERTH_TRY(call(
+            "CreateVolume", [&](sd_bus_message* m) { return sd_bus_message_append(m, "s", name.c_str()); }));
         store::MountSpec spec;
         if (int r = wire::read_mount(reply.get(), spec); r < 0) return fail(-r, "parse CreateVolume reply");
         return spec;
@@ -145,24 +156,27 @@ public:
     }
 
     Result<VolumeDetail> get_volume(const std::string& name) override {
-        auto reply = BERTH_TRY(call("GetVolume", [&](sd_bus_message* m) { return sd_bus_message_append(m, "s", name.c_str()); }));
+        auto reply = BERTH_TRY(call(
+            "GetVolume", [&](sd_bus_message* m) { return sd_bus_message_append(m, "s", name.c_str()); }));
         VolumeDetail d;
         d.name = name;
         sd_bus_message* m = reply.get();
         int r = wire::read_mount(m, d.mount);
         if (r >= 0) r = sd_bus_message_read(m, "t", &d.created_usec);
-        if (r >= 0) r = wire::read_array(m, "(su)", d.users, [](sd_bus_message* mm, VolumeUser& u) {
-            const char* c;
-            int rr = sd_bus_message_read(mm, "(su)", &c, &u.pid);
-            if (rr > 0) u.container = c;
-            return rr;
-        });
+        if (r >= 0)
+            r = wire::read_array(m, "(su)", d.users, [](sd_bus_message* mm, VolumeUser& u) {
+                const char* c;
+                int rr = sd_bus_message_read(mm, "(su)", &c, &u.pid);
+                if (rr > 0) u.container = c;
+                return rr;
+            });
         if (r < 0) return fail(-r, "parse GetVolume reply");
         return d;
     }
 
     // berthd records this process as the holder, from the bus credentials; `holder` is not sent.
-    Result<VolumeUse> use_volume(const std::string& name, const std::string& container, int /*holder*/ = 0) override {
+    Result<VolumeUse> use_volume(const std::string& name, const std::string& container,
+                                 int /*holder*/ = 0) override {
         auto reply = BERTH_TRY(call("UseVolume", [&](sd_bus_message* m) {
             return sd_bus_message_append(m, "ss", name.c_str(), container.c_str());
         }));
@@ -255,10 +269,13 @@ private:
         return MessagePtr(reply);
     }
 
-    Result<MessagePtr> call(const char* method, const Filler& fill) { return call_on(kManagerInterface, method, fill); }
+    Result<MessagePtr> call(const char* method, const Filler& fill) {
+        return call_on(kManagerInterface, method, fill);
+    }
 
     Result<> name_call(const char* method, const std::string& name) {
-        BERTH_TRY(call(method, [&](sd_bus_message* m) { return sd_bus_message_append(m, "s", name.c_str()); }));
+        BERTH_TRY(
+            call(method, [&](sd_bus_message* m) { return sd_bus_message_append(m, "s", name.c_str()); }));
         return {};
     }
 
@@ -287,7 +304,8 @@ private:
         const char* path = sd_bus_message_get_path(m);
         if (p.path.empty() || !path || p.path != path) return 0;
         const char* interface;
-        if (sd_bus_message_read(m, "s", &interface) < 0 || std::string_view(interface) != kJobInterface) return 0;
+        if (sd_bus_message_read(m, "s", &interface) < 0 || std::string_view(interface) != kJobInterface)
+            return 0;
         int r = sd_bus_message_enter_container(m, 'a', "{sv}");
         bool changed = false;
         while (r > 0 && (r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
@@ -311,11 +329,12 @@ private:
     // its completion. Returns the job's image id. With `cancel`, the wait wakes every 100 ms (and on
     // signals) to look at the flag; once it is set the job is cancelled and its end awaited.
     Result<std::string> run_job(const char* what, const Filler& fill, const char* method,
-                                const ProgressFn* progress = nullptr, const std::atomic<bool>* cancel = nullptr) {
+                                const ProgressFn* progress = nullptr,
+                                const std::atomic<bool>* cancel = nullptr) {
         std::map<uint32_t, JobResult> results;
         sd_bus_slot* raw_slot = nullptr;
-        int r = sd_bus_match_signal(bus_.get(), &raw_slot, kService, kManagerPath, kManagerInterface, "JobRemoved",
-                                    on_job_removed, &results);
+        int r = sd_bus_match_signal(bus_.get(), &raw_slot, kService, kManagerPath, kManagerInterface,
+                                    "JobRemoved", on_job_removed, &results);
         if (r < 0) return fail(-r, "{}: subscribe to job signals", what);
         SlotPtr slot(raw_slot);
         bool lost = false;
@@ -329,9 +348,10 @@ private:
             // Subscribed before the job exists (its path is not known yet), to every job's
             // PropertiesChanged: a fast job's only updates come right after the reply, and a
             // match added after it could miss them.
-            std::string match = fmt::format("type='signal',sender='{}',interface='org.freedesktop.DBus.Properties',"
-                                            "member='PropertiesChanged',path_namespace='{}'",
-                                            kService, kJobPrefix);
+            std::string match = fmt::format(
+                "type='signal',sender='{}',interface='org.freedesktop.DBus.Properties',"
+                "member='PropertiesChanged',path_namespace='{}'",
+                kService, kJobPrefix);
             r = sd_bus_add_match(bus_.get(), &raw_slot, match.c_str(), on_job_properties, &job_progress);
             if (r < 0) return fail(-r, "{}: subscribe to job progress", what);
             progress_slot.reset(raw_slot);
@@ -339,7 +359,8 @@ private:
         auto reply = BERTH_TRY(call(method, fill));
         uint32_t id;
         const char* path;
-        if ((r = sd_bus_message_read(reply.get(), "uo", &id, &path)) < 0) return fail(-r, "parse {} reply", method);
+        if ((r = sd_bus_message_read(reply.get(), "uo", &id, &path)) < 0)
+            return fail(-r, "parse {} reply", method);
         std::string job_path = path;
         job_progress.path = job_path;
         bool cancel_sent = false;
@@ -355,8 +376,8 @@ private:
             if (cancel && cancel->load() && !cancel_sent) {
                 cancel_sent = true;
                 BusError error;
-                r = sd_bus_call_method(bus_.get(), kService, job_path.c_str(), kJobInterface, "Cancel", error.get(),
-                                       nullptr, "");
+                r = sd_bus_call_method(bus_.get(), kService, job_path.c_str(), kJobInterface, "Cancel",
+                                       error.get(), nullptr, "");
                 // UnknownObject: the job ended meanwhile; its JobRemoved is on the way.
                 if (r < 0 && !sd_bus_error_has_name(error.get(), SD_BUS_ERROR_UNKNOWN_OBJECT))
                     return fail(error_from_bus(error.get(), r, fmt::format("cancel the {} job", what)));
@@ -405,7 +426,8 @@ Result<std::unique_ptr<Storage>> open_remote_storage() {
         if ((r = read_strv(names_reply, names)) < 0) return fail(-r, "parse ListActivatableNames reply");
         bool activatable = false;
         for (auto& n : names) activatable |= n == kService;
-        if (!activatable) return fail(ESRCH, "berthd ({}) is neither running nor activatable on the system bus", kService);
+        if (!activatable)
+            return fail(ESRCH, "berthd ({}) is neither running nor activatable on the system bus", kService);
     }
     return std::unique_ptr<Storage>(std::make_unique<RemoteStorage>(std::move(bus)));
 }

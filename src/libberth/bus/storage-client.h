@@ -15,9 +15,9 @@
 namespace berth::bus {
 
 struct PreparedSnapshot {
-    std::string snapshot_id;     // the container's snapshot name in the store
-    store::MountSpec rootfs;     // what to mount (inside the container's mount namespace)
-    store::ImageConfig config;   // image defaults (entrypoint, cmd, env, user, workdir)
+    std::string snapshot_id;    // the container's snapshot name in the store
+    store::MountSpec rootfs;    // what to mount (inside the container's mount namespace)
+    store::ImageConfig config;  // image defaults (entrypoint, cmd, env, user, workdir)
 };
 
 // For a declaration with `image = ...`: a fresh snapshot if `ephemeral`, else the persistent one

@@ -1,7 +1,6 @@
 // Input validation, JSON shapes and options shared by berthd and its clients.
 #include <cstdlib>
 
-
 #include "basic/fs-util.h"
 #include "basic/string-util.h"
 #include "bus/storage.h"
@@ -72,21 +71,32 @@ Result<> validate_export_format(const std::string& format) {
 }
 
 nlohmann::json to_json(const store::ImageConfig& c) {
-    return {{"entrypoint", c.entrypoint}, {"cmd", c.cmd},           {"env", c.env},
-            {"user", c.user},             {"working_dir", c.working_dir}, {"stop_signal", c.stop_signal}};
+    return {{"entrypoint", c.entrypoint},
+            {"cmd", c.cmd},
+            {"env", c.env},
+            {"user", c.user},
+            {"working_dir", c.working_dir},
+            {"stop_signal", c.stop_signal}};
 }
 
 nlohmann::json to_json(const ImageInfo& i) {
-    return {{"id", i.id},       {"names", i.names},   {"size", i.size}, {"created_usec", i.created_usec},
+    return {{"id", i.id},         {"names", i.names},
+            {"size", i.size},     {"created_usec", i.created_usec},
             {"layers", i.layers}, {"config", to_json(i.config)}};
 }
 
 namespace {
-nlohmann::json size_json(uint64_t size) { return size == store::kSizeUnknown ? nlohmann::json(nullptr) : nlohmann::json(size); }
+nlohmann::json size_json(uint64_t size) {
+    return size == store::kSizeUnknown ? nlohmann::json(nullptr) : nlohmann::json(size);
+}
 }  // namespace
 
 nlohmann::json to_json(const ContainerInfo& c) {
-    return {{"name", c.name}, {"image", c.image}, {"layer", c.layer}, {"ephemeral", c.ephemeral}, {"size", size_json(c.size)}};
+    return {{"name", c.name},
+            {"image", c.image},
+            {"layer", c.layer},
+            {"ephemeral", c.ephemeral},
+            {"size", size_json(c.size)}};
 }
 
 nlohmann::json to_json(const VolumeInfo& v) { return {{"name", v.name}, {"size", size_json(v.size)}}; }
@@ -94,22 +104,32 @@ nlohmann::json to_json(const VolumeInfo& v) { return {{"name", v.name}, {"size",
 nlohmann::json to_json(const VolumeDetail& v) {
     auto users = nlohmann::json::array();
     for (auto& u : v.users) users.push_back({{"container", u.container}, {"pid", u.pid}});
-    return {{"name", v.name}, {"mount", to_json(v.mount)}, {"created_usec", v.created_usec}, {"users", users}};
+    return {
+        {"name", v.name}, {"mount", to_json(v.mount)}, {"created_usec", v.created_usec}, {"users", users}};
 }
 
 nlohmann::json to_json(const GcReport& r) { return {{"removed", r.removed}, {"bytes_freed", r.bytes_freed}}; }
 
 nlohmann::json to_json(const PoolStatus& p) {
-    return {{"backend", p.backend}, {"root", p.root}, {"pool_path", p.pool_path}, {"used", p.used}, {"size", p.size},
-            {"metadata_used", p.metadata_used}, {"metadata_size", p.metadata_size}};
+    return {{"backend", p.backend},
+            {"root", p.root},
+            {"pool_path", p.pool_path},
+            {"used", p.used},
+            {"size", p.size},
+            {"metadata_used", p.metadata_used},
+            {"metadata_size", p.metadata_size}};
 }
 
 nlohmann::json to_json(const DiskUsage& u) {
-    auto images = nlohmann::json::array(), containers = nlohmann::json::array(), volumes = nlohmann::json::array();
+    auto images = nlohmann::json::array(), containers = nlohmann::json::array(),
+         volumes = nlohmann::json::array();
     for (auto& i : u.images) images.push_back(to_json(i));
     for (auto& c : u.containers) containers.push_back(to_json(c));
     for (auto& v : u.volumes) volumes.push_back(to_json(v));
-    return {{"pool", to_json(u.pool)}, {"images", images}, {"containers", containers}, {"volumes", volumes},
+    return {{"pool", to_json(u.pool)},
+            {"images", images},
+            {"containers", containers},
+            {"volumes", volumes},
             {"size_note", u.size_note}};
 }
 
@@ -117,8 +137,9 @@ nlohmann::json to_json(const store::MountSpec& s) {
     const char* kind = s.kind == store::MountSpec::Kind::Overlay ? "overlay"
                        : s.kind == store::MountSpec::Kind::Block ? "block"
                                                                  : "bind";
-    return {{"kind", kind},        {"source", s.source}, {"lowerdirs", s.lowerdirs}, {"upperdir", s.upperdir},
-            {"workdir", s.workdir}, {"fstype", s.fstype}, {"options", s.options},     {"read_only", s.read_only}};
+    return {{"kind", kind},           {"source", s.source},      {"lowerdirs", s.lowerdirs},
+            {"upperdir", s.upperdir}, {"workdir", s.workdir},    {"fstype", s.fstype},
+            {"options", s.options},   {"read_only", s.read_only}};
 }
 
 std::string default_config_path() {

@@ -14,11 +14,10 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "basic/result.h"
 #include "store/backend.h"
@@ -28,11 +27,11 @@
 namespace berth::bus {
 
 struct ImageInfo {
-    std::string id;                  // "sha256:<hex>" (manifest digest)
-    std::vector<std::string> names;  // "name:tag" references
-    uint64_t size = 0;               // bytes (sum of layer sizes)
-    uint64_t created_usec = 0;       // CLOCK_REALTIME µs; 0 = unknown
-    std::vector<std::string> layers; // chain ids, bottom first
+    std::string id;                   // "sha256:<hex>" (manifest digest)
+    std::vector<std::string> names;   // "name:tag" references
+    uint64_t size = 0;                // bytes (sum of layer sizes)
+    uint64_t created_usec = 0;        // CLOCK_REALTIME µs; 0 = unknown
+    std::vector<std::string> layers;  // chain ids, bottom first
     store::ImageConfig config;
 };
 
@@ -57,8 +56,8 @@ struct VolumeUser {
 
 struct VolumeDetail {
     std::string name;
-    store::MountSpec mount;       // what a container bind-mounts (dm-thin: the block device)
-    uint64_t created_usec = 0;    // CLOCK_REALTIME µs
+    store::MountSpec mount;     // what a container bind-mounts (dm-thin: the block device)
+    uint64_t created_usec = 0;  // CLOCK_REALTIME µs
     std::vector<VolumeUser> users;
 };
 
@@ -141,7 +140,8 @@ public:
     // release_volume() or until the holder process exits (`holder` as for prepare_container:
     // 0 = the calling process; over the bus berthd takes the caller's pid). remove_volume()
     // refuses (EBUSY) while a user lives.
-    virtual Result<VolumeUse> use_volume(const std::string& name, const std::string& container, int holder = 0) = 0;
+    virtual Result<VolumeUse> use_volume(const std::string& name, const std::string& container,
+                                         int holder = 0) = 0;
     virtual Result<> release_volume(const std::string& name, const std::string& container) = 0;
 
     virtual Result<GcReport> garbage_collect() = 0;
@@ -167,7 +167,7 @@ Result<std::unique_ptr<Storage>> open_storage();
 
 // Input checks shared by the daemon and clients (before any authorization or work).
 Result<> validate_image_ref(const std::string& ref);
-Result<> validate_image_name(const std::string& name);  // "name[:tag]"
+Result<> validate_image_name(const std::string& name);                            // "name[:tag]"
 Result<> validate_object_name(const std::string& what, const std::string& name);  // containers, volumes
 Result<> validate_import_format(const std::string& format);
 Result<> validate_export_format(const std::string& format);

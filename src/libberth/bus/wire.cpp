@@ -80,7 +80,9 @@ int read_container(sd_bus_message* m, ContainerInfo& c) {
     return 1;
 }
 
-int append_volume(sd_bus_message* m, const VolumeInfo& v) { return sd_bus_message_append(m, kVolume, v.name.c_str(), v.size); }
+int append_volume(sd_bus_message* m, const VolumeInfo& v) {
+    return sd_bus_message_append(m, kVolume, v.name.c_str(), v.size);
+}
 
 int read_volume(sd_bus_message* m, VolumeInfo& v) {
     const char* name;
@@ -124,14 +126,14 @@ int read_mount(sd_bus_message* m, store::MountSpec& s) {
 }
 
 int append_pool(sd_bus_message* m, const PoolStatus& p) {
-    return sd_bus_message_append(m, kPool, p.backend.c_str(), p.root.c_str(), p.pool_path.c_str(), p.used, p.size,
-                                 p.metadata_used, p.metadata_size);
+    return sd_bus_message_append(m, kPool, p.backend.c_str(), p.root.c_str(), p.pool_path.c_str(), p.used,
+                                 p.size, p.metadata_used, p.metadata_size);
 }
 
 int read_pool(sd_bus_message* m, PoolStatus& p) {
     const char *backend, *root, *pool;
     int r = sd_bus_message_read(m, kPool, &backend, &root, &pool, &p.used, &p.size, &p.metadata_used,
-                                 &p.metadata_size);
+                                &p.metadata_size);
     if (r <= 0) return r;
     p.backend = backend, p.root = root, p.pool_path = pool;
     return 1;

@@ -25,13 +25,13 @@ struct SourceRegion {
     bool operator==(const SourceRegion&) const = default;
 };
 
-enum class NotifyMode { Started, Container };  // [container] notify = "started" | "container"
-enum class MountType { Bind, Tmpfs, Volume };  // [[mount]] type
-enum class NetworkMode { None, Host, Veth, Bridge };  // [network] mode
+enum class NotifyMode { Started, Container };             // [container] notify = "started" | "container"
+enum class MountType { Bind, Tmpfs, Volume };             // [[mount]] type
+enum class NetworkMode { None, Host, Veth, Bridge };      // [network] mode
 enum class SeccompMode { Default, Unconfined, Profile };  // [security] seccomp
-enum class UserNamespaceMode { Off, Pick, Fixed };  // [security] user_namespace
+enum class UserNamespaceMode { Off, Pick, Fixed };        // [security] user_namespace
 
-struct UserSpec {  // [container] user = "name" | "uid" | "uid:gid" | "name:group"
+struct UserSpec {       // [container] user = "name" | "uid" | "uid:gid" | "name:group"
     std::string user;   // name or decimal uid, as written; empty = image default / root
     std::string group;  // name or decimal gid; empty = the user's primary group
 
@@ -50,7 +50,7 @@ struct Mount {  // [[mount]]
     bool operator==(const Mount&) const = default;
 };
 
-struct PortMapping {  // [network] ports = ["[HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|udp]"]
+struct PortMapping {           // [network] ports = ["[HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|udp]"]
     std::string host_address;  // empty = all host addresses
     uint16_t host_port = 0;
     uint16_t container_port = 0;
@@ -61,15 +61,15 @@ struct PortMapping {  // [network] ports = ["[HOSTIP:]HOSTPORT:CONTAINERPORT[/tc
 
 struct Network {
     NetworkMode mode = NetworkMode::None;
-    std::string bridge;                // mode = bridge: host bridge name (required)
-    std::string address;               // "10.0.0.2/24" (CIDR), veth/bridge
-    std::string host_address;          // veth: host end address "10.0.0.1/24" (optional)
-    std::string gateway;               // default route inside the container
+    std::string bridge;        // mode = bridge: host bridge name (required)
+    std::string address;       // "10.0.0.2/24" (CIDR), veth/bridge
+    std::string host_address;  // veth: host end address "10.0.0.1/24" (optional)
+    std::string gateway;       // default route inside the container
     std::vector<PortMapping> ports;
     // Outbound NAT of the container's address to the host's (docs/NETWORKING.md, "Outbound
     // traffic"). Unset = the mode's default: veth true, bridge false.
     std::optional<bool> masquerade;
-    bool ip_forward = false;           // berth sets net.ipv4.ip_forward=1 at start (never resets it)
+    bool ip_forward = false;  // berth sets net.ipv4.ip_forward=1 at start (never resets it)
 
     bool operator==(const Network&) const = default;
 };
@@ -79,40 +79,40 @@ struct Resources {  // [resources]; unset = systemd/kernel default
     std::optional<uint64_t> memory_max;
     std::optional<uint64_t> memory_high;
     std::optional<uint64_t> memory_swap_max;
-    std::optional<uint32_t> cpu_weight;       // 1..10000
+    std::optional<uint32_t> cpu_weight;         // 1..10000
     std::optional<uint32_t> cpu_quota_percent;  // "150%" -> 150
-    std::string allowed_cpus;                 // "0-1,3"
-    std::optional<uint64_t> tasks_max;        // kInfinity = "infinity"
-    std::optional<uint32_t> io_weight;        // 1..10000
-    std::map<std::string, uint64_t> limits;   // rlimits: "nofile" -> soft=hard value (kInfinity ok)
+    std::string allowed_cpus;                   // "0-1,3"
+    std::optional<uint64_t> tasks_max;          // kInfinity = "infinity"
+    std::optional<uint32_t> io_weight;          // 1..10000
+    std::map<std::string, uint64_t> limits;     // rlimits: "nofile" -> soft=hard value (kInfinity ok)
 
     bool operator==(const Resources&) const = default;
 };
 
 struct UserNamespace {
     UserNamespaceMode mode = UserNamespaceMode::Off;
-    uint32_t uid = 0;     // Fixed: first host uid
+    uint32_t uid = 0;  // Fixed: first host uid
     uint32_t size = 65536;
 
     bool operator==(const UserNamespace&) const = default;
 };
 
 struct Security {
-    std::vector<std::string> capabilities_add;   // normalised "CAP_X" names, or "ALL"
+    std::vector<std::string> capabilities_add;  // normalised "CAP_X" names, or "ALL"
     std::vector<std::string> capabilities_drop;
     SeccompMode seccomp = SeccompMode::Default;
-    std::string seccomp_profile;                 // SeccompMode::Profile: absolute path
+    std::string seccomp_profile;  // SeccompMode::Profile: absolute path
     bool no_new_privileges = true;
     UserNamespace user_namespace;
-    std::vector<std::string> devices;            // absolute host device node paths
+    std::vector<std::string> devices;  // absolute host device node paths
 
     bool operator==(const Security&) const = default;
 };
 
 struct Service {
-    std::string restart = "no";                  // systemd Restart= value
-    std::optional<uint64_t> restart_sec_us;      // microseconds
-    std::vector<std::string> requires_;          // container NAMEs or unit names ("foo.service")
+    std::string restart = "no";              // systemd Restart= value
+    std::optional<uint64_t> restart_sec_us;  // microseconds
+    std::vector<std::string> requires_;      // container NAMEs or unit names ("foo.service")
     std::vector<std::string> wants;
     std::vector<std::string> after;
     std::optional<uint64_t> timeout_start_us;
@@ -123,14 +123,14 @@ struct Service {
 
 struct Install {
     std::vector<std::string> wanted_by = {"berth.target"};  // -> NAME.wants/ symlinks
-    std::vector<std::string> required_by;                    // -> NAME.requires/ symlinks
+    std::vector<std::string> required_by;                   // -> NAME.requires/ symlinks
 
     bool operator==(const Install&) const = default;
 };
 
 struct Declaration {
-    std::string name;         // NAME of NAME.toml
-    std::string source_path;  // the main TOML file
+    std::string name;                       // NAME of NAME.toml
+    std::string source_path;                // the main TOML file
     std::vector<std::string> dropin_paths;  // applied in this order
     // Where each setting was written, keyed by its dotted path ("service.requires.1",
     // "resources.memory_max"), for file:line:col messages from checks that run after parsing
@@ -138,18 +138,18 @@ struct Declaration {
     std::map<std::string, SourceRegion> regions;
 
     // [container]
-    std::string image;        // "name[:tag]" or "sha256:<hex>"; exclusive with rootfs
-    std::string rootfs;       // absolute host directory used as read-only base
+    std::string image;                 // "name[:tag]" or "sha256:<hex>"; exclusive with rootfs
+    std::string rootfs;                // absolute host directory used as read-only base
     std::vector<std::string> command;  // empty = image default (Entrypoint + Cmd)
     std::map<std::string, std::string> environment;
     std::vector<std::string> environment_files;  // absolute host paths, KEY=VALUE lines
     UserSpec user;
     std::vector<std::string> supplementary_groups;
-    std::string workdir;      // absolute in-container path; empty = image default or "/"
-    std::string hostname;     // default NAME
+    std::string workdir;   // absolute in-container path; empty = image default or "/"
+    std::string hostname;  // default NAME
     bool ephemeral = false;
     bool read_only = false;
-    int stop_signal = 15;     // SIGTERM; written as "SIGTERM" / "TERM" / number
+    int stop_signal = 15;  // SIGTERM; written as "SIGTERM" / "TERM" / number
     std::optional<uint64_t> stop_timeout_us;
     NotifyMode notify = NotifyMode::Started;
     bool init = false;

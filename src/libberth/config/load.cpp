@@ -19,9 +19,9 @@ namespace berth::config {
 
 namespace {
 
-constexpr std::array<std::string_view, 12> kUnitSuffixes = {
-    ".service", ".socket", ".target", ".mount", ".automount", ".device",
-    ".path",    ".timer",  ".slice",  ".scope", ".swap",      ".busname"};
+constexpr std::array<std::string_view, 12> kUnitSuffixes = {".service",   ".socket", ".target", ".mount",
+                                                            ".automount", ".device", ".path",   ".timer",
+                                                            ".slice",     ".scope",  ".swap",   ".busname"};
 
 bool ends_with(std::string_view text, std::string_view suffix) {
     return text.size() >= suffix.size() && text.substr(text.size() - suffix.size()) == suffix;
@@ -34,7 +34,8 @@ std::vector<std::string> list_dir(const std::string& dir, std::string_view suffi
     if (!d) return out;
     while (struct dirent* entry = ::readdir(d)) {
         std::string_view name = entry->d_name;
-        if (name.empty() || name[0] == '.' || !ends_with(name, suffix) || name.size() == suffix.size()) continue;
+        if (name.empty() || name[0] == '.' || !ends_with(name, suffix) || name.size() == suffix.size())
+            continue;
         out.emplace_back(name);
     }
     ::closedir(d);
@@ -61,15 +62,18 @@ Result<SourceText> read_source(const std::string& path) {
     if (text) return SourceText{path, std::move(*text)};
     const Error& e = text.error();
     if (e.code == EFBIG)
-        return fail(0, "{}:1:1: the file is larger than {} bytes (1 MiB), expected a declaration of at most 1 MiB",
-                    path, kMaxDeclarationSize);
+        return fail(
+            0, "{}:1:1: the file is larger than {} bytes (1 MiB), expected a declaration of at most 1 MiB",
+            path, kMaxDeclarationSize);
     if (e.code == EINVAL) {
         struct stat st {};
         std::string_view kind = ::stat(path.c_str(), &st) == 0 ? file_kind(st.st_mode) : "not a regular file";
         if (is_masked(path))
-            return fail(0, "{}:1:1: the declaration is masked (a symlink to /dev/null), expected a regular file",
+            return fail(0,
+                        "{}:1:1: the declaration is masked (a symlink to /dev/null), expected a regular file",
                         path);
-        return fail(0, "{}:1:1: the file is {}, expected a regular file (a symlink to /dev/null masks)", path, kind);
+        return fail(0, "{}:1:1: the file is {}, expected a regular file (a symlink to /dev/null masks)", path,
+                    kind);
     }
     return Unexpected(Error{e.code, path});
 }
@@ -80,7 +84,8 @@ std::vector<std::string> find_dropins(std::string_view name, const std::vector<s
     std::map<std::string, std::string> by_file;
     for (const auto& dir : dirs) {
         std::string dropin_dir = path_join(dir, std::string(name) + ".toml.d");
-        for (const auto& file : list_dir(dropin_dir, ".toml")) by_file.emplace(file, path_join(dropin_dir, file));
+        for (const auto& file : list_dir(dropin_dir, ".toml"))
+            by_file.emplace(file, path_join(dropin_dir, file));
     }
     std::vector<std::string> out;
     for (const auto& [file, path] : by_file)
@@ -111,7 +116,8 @@ std::string location(const Declaration& d, const std::string& key) {
 std::vector<std::pair<std::string, std::string>> dependencies(const Declaration& d) {
     std::vector<std::pair<std::string, std::string>> out;
     auto add = [&](const std::vector<std::string>& list, std::string_view key) {
-        for (size_t i = 0; i < list.size(); ++i) out.emplace_back(list[i], fmt::format("service.{}.{}", key, i));
+        for (size_t i = 0; i < list.size(); ++i)
+            out.emplace_back(list[i], fmt::format("service.{}.{}", key, i));
     };
     add(d.service.requires_, "requires");
     add(d.service.wants, "wants");
@@ -133,7 +139,9 @@ SearchPaths SearchPaths::system() {
 
 bool is_valid_name(std::string_view name) {
     if (name.empty() || name.size() > 64) return false;
-    auto ok_first = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); };
+    auto ok_first = [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    };
     if (!ok_first(name[0])) return false;
     for (char c : name)
         if (!(ok_first(c) || c == '_' || c == '.' || c == '-')) return false;
@@ -148,8 +156,8 @@ bool is_unit_name(std::string_view dependency) {
         if (!ends_with(dependency, suffix) || dependency.size() == suffix.size()) continue;
         std::string_view stem = dependency.substr(0, dependency.size() - suffix.size());
         for (char c : stem)
-            if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == ':' || c == '_' ||
-                  c == '.' || c == '-' || c == '@' || c == '\\'))
+            if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == ':' ||
+                  c == '_' || c == '.' || c == '-' || c == '@' || c == '\\'))
                 return false;
         // "foo@.service" is a template: it cannot be started or depended on.
         if (stem.back() == '@') return false;
@@ -167,7 +175,8 @@ Result<Declaration> load_declaration(std::string_view name, const SearchPaths& p
     for (const auto& dir : paths.dirs) {
         std::string path = path_join(dir, std::string(name) + ".toml");
         if (!path_exists(path)) continue;
-        if (is_masked(path)) return fail(ENOENT, "container {} is masked ({} -> /dev/null)", quote(name), path);
+        if (is_masked(path))
+            return fail(ENOENT, "container {} is masked ({} -> /dev/null)", quote(name), path);
         return load_from(name, path, find_dropins(name, paths.dirs));
     }
     return fail(ENOENT, "container {} is not declared, expected {}.toml in {}", quote(name), name,
@@ -216,7 +225,8 @@ LoadedSet load_all(const SearchPaths& paths) {
             if (is_unit_name(entry)) continue;
             if (!set.by_name.count(entry)) {
                 extra_errors[name].push_back(fmt::format(
-                    "{}: {}: container {} is not declared, expected the NAME of a declared container (a {}.toml in "
+                    "{}: {}: container {} is not declared, expected the NAME of a declared container (a "
+                    "{}.toml in "
                     "the search path) or a unit name such as \"{}.service\"",
                     location(*result, key), key.substr(0, key.rfind('.')), quote(entry), entry, entry));
                 continue;
@@ -293,9 +303,10 @@ LoadedSet load_all(const SearchPaths& paths) {
                     break;
                 }
             const Declaration& d = *set.by_name.at(start);
-            extra_errors[start].push_back(fmt::format(
-                "{}: dependency cycle {}, expected requires/wants/after without cycles (each orders the units)",
-                location(d, first_key), join(cycle, " -> ")));
+            extra_errors[start].push_back(
+                fmt::format("{}: dependency cycle {}, expected requires/wants/after without cycles (each "
+                            "orders the units)",
+                            location(d, first_key), join(cycle, " -> ")));
         }
     }
 

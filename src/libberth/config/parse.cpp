@@ -7,10 +7,10 @@
 // The checker never stops at the first problem: it records every error with its position and
 // carries on with the next key, so `berth validate` shows everything wrong with a file at once.
 // Errors are sorted by file (main file first, then drop-ins in merge order), line and column.
+#include <toml++/toml.h>
+
 #include <algorithm>
 #include <set>
-
-#include <toml++/toml.h>
 
 #include "basic/fs-util.h"
 #include "basic/string-util.h"
@@ -39,13 +39,16 @@ const std::vector<Section>& sections() {
          {"image", "rootfs", "command", "environment", "environment_files", "user", "supplementary_groups",
           "workdir", "hostname", "ephemeral", "read_only", "stop_signal", "stop_timeout", "notify", "init"}},
         {"mount", {"type", "source", "target", "read_only", "size", "mode"}},
-        {"network", {"mode", "bridge", "address", "host_address", "gateway", "ports", "masquerade", "ip_forward"}},
+        {"network",
+         {"mode", "bridge", "address", "host_address", "gateway", "ports", "masquerade", "ip_forward"}},
         {"resources",
-         {"memory_max", "memory_high", "memory_swap_max", "cpu_weight", "cpu_quota", "allowed_cpus", "tasks_max",
-          "io_weight", "limits"}},
+         {"memory_max", "memory_high", "memory_swap_max", "cpu_weight", "cpu_quota", "allowed_cpus",
+          "tasks_max", "io_weight", "limits"}},
         {"security",
-         {"capabilities_add", "capabilities_drop", "seccomp", "no_new_privileges", "user_namespace", "devices"}},
-        {"service", {"restart", "restart_sec", "requires", "wants", "after", "timeout_start", "timeout_stop"}},
+         {"capabilities_add", "capabilities_drop", "seccomp", "no_new_privileges", "user_namespace",
+          "devices"}},
+        {"service",
+         {"restart", "restart_sec", "requires", "wants", "after", "timeout_start", "timeout_stop"}},
         {"install", {"wanted_by", "required_by"}},
     };
     return kSections;
@@ -53,16 +56,26 @@ const std::vector<Section>& sections() {
 
 const char* type_name(const toml::node& node) {
     switch (node.type()) {
-        case toml::node_type::string: return "a string";
-        case toml::node_type::integer: return "an integer";
-        case toml::node_type::floating_point: return "a float";
-        case toml::node_type::boolean: return "a boolean";
-        case toml::node_type::date: return "a date";
-        case toml::node_type::time: return "a time";
-        case toml::node_type::date_time: return "a date-time";
-        case toml::node_type::array: return "an array";
-        case toml::node_type::table: return "a table";
-        default: return "nothing";
+        case toml::node_type::string:
+            return "a string";
+        case toml::node_type::integer:
+            return "an integer";
+        case toml::node_type::floating_point:
+            return "a float";
+        case toml::node_type::boolean:
+            return "a boolean";
+        case toml::node_type::date:
+            return "a date";
+        case toml::node_type::time:
+            return "a time";
+        case toml::node_type::date_time:
+            return "a date-time";
+        case toml::node_type::array:
+            return "an array";
+        case toml::node_type::table:
+            return "a table";
+        default:
+            return "nothing";
     }
 }
 
@@ -81,16 +94,18 @@ public:
             if (files_[i] == file) index = static_cast<int>(i);
         int line = static_cast<int>(where.begin.line ? where.begin.line : 1);
         int column = static_cast<int>(where.begin.column ? where.begin.column : 1);
-        diagnostics_.push_back({index, line, column, fmt::format("{}:{}:{}: {}", file, line, column, message)});
+        diagnostics_.push_back(
+            {index, line, column, fmt::format("{}:{}:{}: {}", file, line, column, message)});
     }
     void error(const toml::node& node, std::string message) { error(node.source(), std::move(message)); }
 
     bool failed() const { return !diagnostics_.empty(); }
 
     Error to_error() {
-        std::stable_sort(diagnostics_.begin(), diagnostics_.end(), [](const Diagnostic& a, const Diagnostic& b) {
-            return std::tie(a.file_index, a.line, a.column) < std::tie(b.file_index, b.line, b.column);
-        });
+        std::stable_sort(
+            diagnostics_.begin(), diagnostics_.end(), [](const Diagnostic& a, const Diagnostic& b) {
+                return std::tie(a.file_index, a.line, a.column) < std::tie(b.file_index, b.line, b.column);
+            });
         std::vector<std::string> lines;
         for (auto& d : diagnostics_)
             if (lines.empty() || lines.back() != d.text) lines.push_back(d.text);
@@ -113,7 +128,8 @@ public:
 
     // --- typed getters: each reports "wrong type" itself and returns nullopt ---
 
-    std::optional<std::string> string(const toml::node& node, std::string_view key, std::string_view expected = "a string") {
+    std::optional<std::string> string(const toml::node& node, std::string_view key,
+                                      std::string_view expected = "a string") {
         if (auto s = node.as_string()) return s->get();
         error(node, fmt::format("{} is {}, expected {}", key, type_name(node), expected));
         return std::nullopt;
@@ -129,12 +145,14 @@ public:
         if (auto i = node.as_integer()) {
             int64_t v = i->get();
             if (v < min || v > max) {
-                error(node, fmt::format("{} = {} is out of range, expected an integer from {} to {}", key, v, min, max));
+                error(node, fmt::format("{} = {} is out of range, expected an integer from {} to {}", key, v,
+                                        min, max));
                 return std::nullopt;
             }
             return v;
         }
-        error(node, fmt::format("{} is {}, expected an integer from {} to {}", key, type_name(node), min, max));
+        error(node,
+              fmt::format("{} is {}, expected an integer from {} to {}", key, type_name(node), min, max));
         return std::nullopt;
     }
 
@@ -164,17 +182,19 @@ public:
         auto s = string(node, key, "an absolute path");
         if (!s) return std::nullopt;
         if (s->empty() || (*s)[0] != '/' || s->find('\0') != std::string::npos) {
-            error(node, fmt::format("{} = {} is not an absolute path, expected an absolute path (starting with '/')",
-                                    key, quote(*s)));
+            error(node, fmt::format(
+                            "{} = {} is not an absolute path, expected an absolute path (starting with '/')",
+                            key, quote(*s)));
             return std::nullopt;
         }
         return normalize_absolute_path(*s);
     }
 
     std::optional<uint64_t> size(const toml::node& node, std::string_view key, bool allow_infinity) {
-        std::string_view expected = allow_infinity
-            ? "bytes as an integer, a size such as \"512M\" or \"1G\" (K, M, G, T, P, E), or \"infinity\""
-            : "bytes as an integer or a size such as \"512M\" or \"1G\" (K, M, G, T, P, E)";
+        std::string_view expected =
+            allow_infinity
+                ? "bytes as an integer, a size such as \"512M\" or \"1G\" (K, M, G, T, P, E), or \"infinity\""
+                : "bytes as an integer or a size such as \"512M\" or \"1G\" (K, M, G, T, P, E)";
         if (auto i = node.as_integer()) {
             if (i->get() < 0) {
                 error(node, fmt::format("{} = {} is negative, expected {}", key, i->get(), expected));
@@ -188,14 +208,17 @@ public:
             return std::nullopt;
         }
         auto value = parse_size(s->get(), allow_infinity);
-        if (!value) error(node, fmt::format("{} = {} is not a valid size, expected {}", key, quote(s->get()), expected));
+        if (!value)
+            error(node,
+                  fmt::format("{} = {} is not a valid size, expected {}", key, quote(s->get()), expected));
         return value;
     }
 
     std::optional<uint64_t> duration(const toml::node& node, std::string_view key, bool allow_infinity) {
-        std::string_view expected = allow_infinity
-            ? "seconds as an integer, a duration such as \"30s\", \"5min\" or \"1h 30min\", or \"infinity\""
-            : "seconds as an integer or a duration such as \"30s\", \"5min\" or \"1h 30min\"";
+        std::string_view expected =
+            allow_infinity ? "seconds as an integer, a duration such as \"30s\", \"5min\" or \"1h 30min\", "
+                             "or \"infinity\""
+                           : "seconds as an integer or a duration such as \"30s\", \"5min\" or \"1h 30min\"";
         if (auto i = node.as_integer()) {
             int64_t v = i->get();
             if (v < 0 || v > static_cast<int64_t>(UINT64_MAX / 1000000 - 1)) {
@@ -211,12 +234,14 @@ public:
         }
         auto value = parse_duration_us(s->get(), allow_infinity);
         if (!value)
-            error(node, fmt::format("{} = {} is not a valid duration, expected {}", key, quote(s->get()), expected));
+            error(node, fmt::format("{} = {} is not a valid duration, expected {}", key, quote(s->get()),
+                                    expected));
         return value;
     }
 
     // Reports unknown keys of a table with a "did you mean" hint; returns false if any.
-    void unknown_key(const toml::key& key, std::string_view section, const std::vector<std::string_view>& known) {
+    void unknown_key(const toml::key& key, std::string_view section,
+                     const std::vector<std::string_view>& known) {
         std::string hint;
         size_t best = SIZE_MAX;
         for (auto candidate : known) {
@@ -230,8 +255,8 @@ public:
         std::string message;
         std::string where = section.empty() ? "at the top level" : fmt::format("in [{}]", section);
         if (best <= threshold) {
-            message = fmt::format("unknown key {} {}, expected a known key; did you mean {}?", quote(key.str()), where,
-                                  quote(hint));
+            message = fmt::format("unknown key {} {}, expected a known key; did you mean {}?",
+                                  quote(key.str()), where, quote(hint));
         } else {
             // Right key, wrong section?
             std::string home;
@@ -239,8 +264,8 @@ public:
                 for (auto k : s.keys)
                     if (k == key.str() && s.name != section) home = std::string(s.name);
             if (!home.empty())
-                message = fmt::format("unknown key {} {}, expected it in [{}]; did you mean [{}] {}?", quote(key.str()),
-                                      where, home, home, key.str());
+                message = fmt::format("unknown key {} {}, expected it in [{}]; did you mean [{}] {}?",
+                                      quote(key.str()), where, home, home, key.str());
             else
                 message = fmt::format("unknown key {} {}, expected one of: {}", quote(key.str()), where,
                                       join(std::vector<std::string>(known.begin(), known.end()), ", "));
@@ -265,7 +290,9 @@ void merge_into(toml::table& base, toml::table&& overlay) {
     }
 }
 
-bool is_container_dependency_ok(std::string_view entry) { return is_unit_name(entry) || is_valid_name(entry); }
+bool is_container_dependency_ok(std::string_view entry) {
+    return is_unit_name(entry) || is_valid_name(entry);
+}
 
 void check_image_reference(Checker& c, const toml::node& node, const std::string& image) {
     bool ok = !image.empty() && image.size() <= 512;
@@ -275,18 +302,21 @@ void check_image_reference(Checker& c, const toml::node& node, const std::string
                  return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f');
              });
         if (!ok) {
-            c.error(node, fmt::format("container.image = {} is not a valid image id, expected \"sha256:\" and 64 "
-                                      "lowercase hex digits",
-                                      quote(image)));
+            c.error(node,
+                    fmt::format("container.image = {} is not a valid image id, expected \"sha256:\" and 64 "
+                                "lowercase hex digits",
+                                quote(image)));
             return;
         }
     }
     for (char ch : image)
-        if (static_cast<unsigned char>(ch) <= ' ' || ch == 0x7f || ch == '"' || ch == '\'' || ch == '\\') ok = false;
+        if (static_cast<unsigned char>(ch) <= ' ' || ch == 0x7f || ch == '"' || ch == '\'' || ch == '\\')
+            ok = false;
     if (!ok)
-        c.error(node, fmt::format("container.image = {} is not a valid image reference, expected NAME[:TAG] or "
-                                  "sha256:ID",
-                                  quote(image)));
+        c.error(node,
+                fmt::format("container.image = {} is not a valid image reference, expected NAME[:TAG] or "
+                            "sha256:ID",
+                            quote(image)));
 }
 
 void parse_container(Checker& c, const toml::table& table, const toml::node* container_node,
@@ -310,22 +340,27 @@ void parse_container(Checker& c, const toml::table& table, const toml::node* con
             }
         } else if (k == "command") {
             if (auto v = c.strings(node, path)) {
-                if (v->empty()) c.error(node, "container.command is empty, expected at least the program to run (or leave it out for the image's default)");
+                if (v->empty())
+                    c.error(node,
+                            "container.command is empty, expected at least the program to run (or leave it "
+                            "out for the image's default)");
                 d.command = *v;
             }
         } else if (k == "environment") {
             auto env = node.as_table();
             if (!env) {
-                c.error(node, fmt::format("{} is {}, expected a table of NAME = \"value\"", path, type_name(node)));
+                c.error(node,
+                        fmt::format("{} is {}, expected a table of NAME = \"value\"", path, type_name(node)));
                 continue;
             }
             for (auto&& [ek, ev] : *env) {
                 std::string name(ek.str());
                 std::string ep = path + "." + name;
                 if (!is_valid_env_name(ek.str())) {
-                    c.error(ek.source(), fmt::format("environment variable name {} is invalid, expected letters, "
-                                                     "digits and '_', not starting with a digit",
-                                                     quote(ek.str())));
+                    c.error(ek.source(),
+                            fmt::format("environment variable name {} is invalid, expected letters, "
+                                        "digits and '_', not starting with a digit",
+                                        quote(ek.str())));
                     continue;
                 }
                 if (auto s = ev.as_string()) {
@@ -338,13 +373,15 @@ void parse_container(Checker& c, const toml::table& table, const toml::node* con
                 } else if (auto b = ev.as_boolean()) {
                     d.environment[name] = b->get() ? "true" : "false";
                 } else {
-                    c.error(ev, fmt::format("{} is {}, expected a string (or an integer or boolean)", ep, type_name(ev)));
+                    c.error(ev, fmt::format("{} is {}, expected a string (or an integer or boolean)", ep,
+                                            type_name(ev)));
                 }
             }
         } else if (k == "environment_files") {
             auto array = node.as_array();
             if (!array) {
-                c.error(node, fmt::format("{} is {}, expected an array of absolute paths", path, type_name(node)));
+                c.error(node,
+                        fmt::format("{} is {}, expected an array of absolute paths", path, type_name(node)));
                 continue;
             }
             for (size_t i = 0; i < array->size(); ++i)
@@ -366,9 +403,10 @@ void parse_container(Checker& c, const toml::table& table, const toml::node* con
             if (auto v = c.strings(node, path, "group names or gids")) {
                 for (const auto& g : *v)
                     if (!is_valid_account(g))
-                        c.error(node, fmt::format("container.supplementary_groups has invalid group {}, expected a "
-                                                  "group name or gid",
-                                                  quote(g)));
+                        c.error(node,
+                                fmt::format("container.supplementary_groups has invalid group {}, expected a "
+                                            "group name or gid",
+                                            quote(g)));
                 d.supplementary_groups = *v;
             }
         } else if (k == "workdir") {
@@ -376,9 +414,10 @@ void parse_container(Checker& c, const toml::table& table, const toml::node* con
         } else if (k == "hostname") {
             if (auto s = c.string(node, path)) {
                 if (!is_valid_hostname(*s))
-                    c.error(node, fmt::format("container.hostname = {} is invalid, expected at most 64 letters, "
-                                              "digits, '-', '_' and '.'",
-                                              quote(*s)));
+                    c.error(node,
+                            fmt::format("container.hostname = {} is invalid, expected at most 64 letters, "
+                                        "digits, '-', '_' and '.'",
+                                        quote(*s)));
                 else
                     d.hostname = *s;
             }
@@ -396,12 +435,13 @@ void parse_container(Checker& c, const toml::table& table, const toml::node* con
                 sig = parse_signal(s->get());
             }
             if (!sig) {
-                std::string shown = node.is_string() ? quote(node.as_string()->get())
-                                  : node.is_integer() ? fmt::format("{}", node.as_integer()->get())
-                                                      : std::string(type_name(node));
-                c.error(node, fmt::format("container.stop_signal = {} is not a signal, expected a signal name such "
-                                          "as \"SIGTERM\" or \"INT\", or a number",
-                                          shown));
+                std::string shown = node.is_string()    ? quote(node.as_string()->get())
+                                    : node.is_integer() ? fmt::format("{}", node.as_integer()->get())
+                                                        : std::string(type_name(node));
+                c.error(node,
+                        fmt::format("container.stop_signal = {} is not a signal, expected a signal name such "
+                                    "as \"SIGTERM\" or \"INT\", or a number",
+                                    shown));
             } else {
                 d.stop_signal = *sig;
             }
@@ -409,9 +449,15 @@ void parse_container(Checker& c, const toml::table& table, const toml::node* con
             if (auto v = c.duration(node, path, true)) d.stop_timeout_us = *v;
         } else if (k == "notify") {
             if (auto s = c.string(node, path, "\"started\" or \"container\"")) {
-                if (*s == "started") d.notify = NotifyMode::Started;
-                else if (*s == "container") d.notify = NotifyMode::Container;
-                else c.error(node, fmt::format("container.notify = {} is unknown, expected \"started\" or \"container\"", quote(*s)));
+                if (*s == "started")
+                    d.notify = NotifyMode::Started;
+                else if (*s == "container")
+                    d.notify = NotifyMode::Container;
+                else
+                    c.error(
+                        node,
+                        fmt::format("container.notify = {} is unknown, expected \"started\" or \"container\"",
+                                    quote(*s)));
             }
         } else {
             c.unknown_key(key, "container", keys);
@@ -436,11 +482,16 @@ void parse_mount(Checker& c, const toml::table& table, size_t index) {
         if (k == "type") {
             type_node = &node;
             if (auto s = c.string(node, path, "\"bind\", \"tmpfs\" or \"volume\"")) {
-                if (*s == "bind") m.type = MountType::Bind;
-                else if (*s == "tmpfs") m.type = MountType::Tmpfs;
-                else if (*s == "volume") m.type = MountType::Volume;
+                if (*s == "bind")
+                    m.type = MountType::Bind;
+                else if (*s == "tmpfs")
+                    m.type = MountType::Tmpfs;
+                else if (*s == "volume")
+                    m.type = MountType::Volume;
                 else {
-                    c.error(node, fmt::format("{} = {} is unknown, expected \"bind\", \"tmpfs\" or \"volume\"", path, quote(*s)));
+                    c.error(node,
+                            fmt::format("{} = {} is unknown, expected \"bind\", \"tmpfs\" or \"volume\"",
+                                        path, quote(*s)));
                     type_ok = false;
                 }
             } else {
@@ -465,14 +516,15 @@ void parse_mount(Checker& c, const toml::table& table, size_t index) {
                     mode = std::stoull(text, nullptr, 8);
             } else if (auto i = node.as_integer()) {
                 // Only an octal literal (0o1777) means what it says; decimal 1777 is a trap.
-                if ((i->flags() & toml::value_flags::format_as_octal) != toml::value_flags::none && i->get() >= 0 &&
-                    i->get() <= 07777)
+                if ((i->flags() & toml::value_flags::format_as_octal) != toml::value_flags::none &&
+                    i->get() >= 0 && i->get() <= 07777)
                     mode = static_cast<unsigned long long>(i->get());
             }
             if (!mode)
-                c.error(node, fmt::format("{} is invalid, expected octal permissions as a string such as \"1777\" "
-                                          "or an octal integer such as 0o1777",
-                                          path));
+                c.error(node,
+                        fmt::format("{} is invalid, expected octal permissions as a string such as \"1777\" "
+                                    "or an octal integer such as 0o1777",
+                                    path));
             else
                 m.mode = static_cast<uint32_t>(*mode);
         } else {
@@ -480,36 +532,48 @@ void parse_mount(Checker& c, const toml::table& table, size_t index) {
         }
     }
     if (!type_node) {
-        c.error(table, fmt::format("{} has no type, expected type = \"bind\", \"tmpfs\" or \"volume\"", prefix));
+        c.error(table,
+                fmt::format("{} has no type, expected type = \"bind\", \"tmpfs\" or \"volume\"", prefix));
         type_ok = false;
     }
-    if (!table.get("target")) c.error(table, fmt::format("{} has no target, expected an absolute path inside the container", prefix));
+    if (!table.get("target"))
+        c.error(table,
+                fmt::format("{} has no target, expected an absolute path inside the container", prefix));
     if (type_ok) {
         std::string sp = prefix + ".source";
         switch (m.type) {
             case MountType::Bind:
-                if (!source_node) c.error(table, fmt::format("{} (bind) has no source, expected an absolute host path", prefix));
-                else if (auto p = c.absolute_path(*source_node, sp)) m.source = *p;
+                if (!source_node)
+                    c.error(table,
+                            fmt::format("{} (bind) has no source, expected an absolute host path", prefix));
+                else if (auto p = c.absolute_path(*source_node, sp))
+                    m.source = *p;
                 break;
             case MountType::Volume:
                 if (!source_node) {
                     c.error(table, fmt::format("{} (volume) has no source, expected a volume name", prefix));
                 } else if (auto s = c.string(*source_node, sp, "a volume name")) {
                     if (!is_valid_volume_name(*s))
-                        c.error(*source_node, fmt::format("{} = {} is not a valid volume name, expected letters, "
-                                                          "digits, '_', '.' and '-' (at most 120)",
-                                                          sp, quote(*s)));
+                        c.error(*source_node,
+                                fmt::format("{} = {} is not a valid volume name, expected letters, "
+                                            "digits, '_', '.' and '-' (at most 120)",
+                                            sp, quote(*s)));
                     else
                         m.source = *s;
                 }
                 break;
             case MountType::Tmpfs:
-                if (source_node) c.error(*source_node, fmt::format("{} is set for a tmpfs mount, expected no source", sp));
+                if (source_node)
+                    c.error(*source_node, fmt::format("{} is set for a tmpfs mount, expected no source", sp));
                 break;
         }
         if (m.type != MountType::Tmpfs) {
-            if (size_node) c.error(*size_node, fmt::format("{}.size applies to tmpfs mounts only, expected no size here", prefix));
-            if (mode_node) c.error(*mode_node, fmt::format("{}.mode applies to tmpfs mounts only, expected no mode here", prefix));
+            if (size_node)
+                c.error(*size_node,
+                        fmt::format("{}.size applies to tmpfs mounts only, expected no size here", prefix));
+            if (mode_node)
+                c.error(*mode_node,
+                        fmt::format("{}.mode applies to tmpfs mounts only, expected no mode here", prefix));
         }
     }
     c.declaration.mounts.push_back(std::move(m));
@@ -530,19 +594,27 @@ void parse_network(Checker& c, const toml::table& table) {
         if (k == "mode") {
             mode_node = &node;
             if (auto s = c.string(node, path, "\"none\", \"host\", \"veth\" or \"bridge\"")) {
-                if (*s == "none") n.mode = NetworkMode::None;
-                else if (*s == "host") n.mode = NetworkMode::Host;
-                else if (*s == "veth") n.mode = NetworkMode::Veth;
-                else if (*s == "bridge") n.mode = NetworkMode::Bridge;
-                else c.error(node, fmt::format("network.mode = {} is unknown, expected \"none\", \"host\", \"veth\" or \"bridge\"", quote(*s)));
+                if (*s == "none")
+                    n.mode = NetworkMode::None;
+                else if (*s == "host")
+                    n.mode = NetworkMode::Host;
+                else if (*s == "veth")
+                    n.mode = NetworkMode::Veth;
+                else if (*s == "bridge")
+                    n.mode = NetworkMode::Bridge;
+                else
+                    c.error(node, fmt::format("network.mode = {} is unknown, expected \"none\", \"host\", "
+                                              "\"veth\" or \"bridge\"",
+                                              quote(*s)));
             }
         } else if (k == "bridge") {
             bridge_node = &node;
             if (auto s = c.string(node, path, "a host bridge interface name")) {
                 if (!is_valid_ifname(*s))
-                    c.error(node, fmt::format("network.bridge = {} is not an interface name, expected 1 to 15 "
-                                              "characters without '/', ':' or spaces",
-                                              quote(*s)));
+                    c.error(node,
+                            fmt::format("network.bridge = {} is not an interface name, expected 1 to 15 "
+                                        "characters without '/', ':' or spaces",
+                                        quote(*s)));
                 else
                     n.bridge = *s;
             }
@@ -551,9 +623,10 @@ void parse_network(Checker& c, const toml::table& table) {
             netns_only_keys.push_back(path);
             if (auto s = c.string(node, path, "an address with prefix length such as \"10.0.0.2/24\"")) {
                 if (!is_valid_cidr_address(*s))
-                    c.error(node, fmt::format("{} = {} is invalid, expected an address with prefix length such as "
-                                              "\"10.0.0.2/24\"",
-                                              path, quote(*s)));
+                    c.error(node,
+                            fmt::format("{} = {} is invalid, expected an address with prefix length such as "
+                                        "\"10.0.0.2/24\"",
+                                        path, quote(*s)));
                 else
                     (k == "address" ? n.address : n.host_address) = *s;
             }
@@ -562,7 +635,11 @@ void parse_network(Checker& c, const toml::table& table) {
             netns_only_keys.push_back(path);
             if (auto s = c.string(node, path, "an IP address")) {
                 if (!is_valid_ip_address(*s))
-                    c.error(node, fmt::format("network.gateway = {} is invalid, expected an IP address such as \"10.0.0.1\"", quote(*s)));
+                    c.error(
+                        node,
+                        fmt::format(
+                            "network.gateway = {} is invalid, expected an IP address such as \"10.0.0.1\"",
+                            quote(*s)));
                 else
                     n.gateway = *s;
             }
@@ -571,20 +648,24 @@ void parse_network(Checker& c, const toml::table& table) {
             netns_only_keys.push_back(path);
             auto array = node.as_array();
             if (!array) {
-                c.error(node, fmt::format("network.ports is {}, expected an array of \"HOSTPORT:PORT[/tcp|udp]\"", type_name(node)));
+                c.error(node,
+                        fmt::format("network.ports is {}, expected an array of \"HOSTPORT:PORT[/tcp|udp]\"",
+                                    type_name(node)));
                 continue;
             }
             for (size_t i = 0; i < array->size(); ++i) {
                 const toml::node& item = *array->get(i);
-                auto s = c.string(item, fmt::format("network.ports[{}]", i), "\"[HOSTIP:]HOSTPORT:PORT[/tcp|udp]\"");
+                auto s = c.string(item, fmt::format("network.ports[{}]", i),
+                                  "\"[HOSTIP:]HOSTPORT:PORT[/tcp|udp]\"");
                 if (!s) continue;
                 if (auto port = parse_port_mapping(*s))
                     n.ports.push_back(*port);
                 else
-                    c.error(item, fmt::format("network.ports[{}] = {} is not a port mapping, expected "
-                                              "\"[HOSTIP:]HOSTPORT:PORT[/tcp|udp]\" such as \"8080:80/tcp\" or "
-                                              "\"127.0.0.1:8080:80\" (ports 1-65535)",
-                                              i, quote(*s)));
+                    c.error(item,
+                            fmt::format("network.ports[{}] = {} is not a port mapping, expected "
+                                        "\"[HOSTIP:]HOSTPORT:PORT[/tcp|udp]\" such as \"8080:80/tcp\" or "
+                                        "\"127.0.0.1:8080:80\" (ports 1-65535)",
+                                        i, quote(*s)));
             }
         } else if (k == "masquerade" || k == "ip_forward") {
             netns_only.push_back(&node);
@@ -605,24 +686,29 @@ void parse_network(Checker& c, const toml::table& table) {
     // (the bridge's own network may hand one out), so it must be declared.
     if (n.mode == NetworkMode::Bridge && n.masquerade.value_or(false) && n.address.empty() &&
         !table.get("address"))
-        c.error(*masquerade_node, "network.masquerade = true in mode \"bridge\" needs the container's address, "
-                                  "expected network.address = \"A.B.C.D/N\" as well");
+        c.error(*masquerade_node,
+                "network.masquerade = true in mode \"bridge\" needs the container's address, "
+                "expected network.address = \"A.B.C.D/N\" as well");
     if (n.mode == NetworkMode::Bridge && n.bridge.empty() && !bridge_node)
-        c.error(mode_node ? *mode_node : static_cast<const toml::node&>(table),
-                "network.mode = \"bridge\" needs a bridge, expected network.bridge = \"NAME\" of a host bridge");
+        c.error(
+            mode_node ? *mode_node : static_cast<const toml::node&>(table),
+            "network.mode = \"bridge\" needs a bridge, expected network.bridge = \"NAME\" of a host bridge");
     if (n.mode != NetworkMode::Bridge && bridge_node)
-        c.error(*bridge_node, "network.bridge is set but network.mode is not \"bridge\", expected mode = \"bridge\" "
-                              "or no bridge");
+        c.error(*bridge_node,
+                "network.bridge is set but network.mode is not \"bridge\", expected mode = \"bridge\" "
+                "or no bridge");
     if (n.mode == NetworkMode::None || n.mode == NetworkMode::Host) {
         const char* mode = n.mode == NetworkMode::None ? "none" : "host";
         for (size_t i = 0; i < netns_only.size(); ++i)
-            c.error(*netns_only[i], fmt::format("{} needs network.mode \"veth\" or \"bridge\", expected no {} with "
-                                                "mode \"{}\"",
-                                                netns_only_keys[i], netns_only_keys[i], mode));
+            c.error(*netns_only[i],
+                    fmt::format("{} needs network.mode \"veth\" or \"bridge\", expected no {} with "
+                                "mode \"{}\"",
+                                netns_only_keys[i], netns_only_keys[i], mode));
     }
     if (n.mode == NetworkMode::Bridge && !n.host_address.empty())
-        c.error(*table.get("host_address"), "network.host_address applies to mode \"veth\" only, expected no "
-                                            "host_address with mode \"bridge\" (the bridge has the host's address)");
+        c.error(*table.get("host_address"),
+                "network.host_address applies to mode \"veth\" only, expected no "
+                "host_address with mode \"bridge\" (the bridge has the host's address)");
 }
 
 void parse_resources(Checker& c, const toml::table& table) {
@@ -644,13 +730,23 @@ void parse_resources(Checker& c, const toml::table& table) {
             if (auto v = c.integer(node, path, 1, 10000)) r.io_weight = static_cast<uint32_t>(*v);
         } else if (k == "cpu_quota") {
             if (auto s = c.string(node, path, "a percentage such as \"150%\"")) {
-                if (auto v = parse_percent(*s)) r.cpu_quota_percent = *v;
-                else c.error(node, fmt::format("resources.cpu_quota = {} is not a percentage, expected a percentage such as \"50%\" or \"150%\" (100% = one CPU)", quote(*s)));
+                if (auto v = parse_percent(*s))
+                    r.cpu_quota_percent = *v;
+                else
+                    c.error(node, fmt::format("resources.cpu_quota = {} is not a percentage, expected a "
+                                              "percentage such as \"50%\" or \"150%\" (100% = one CPU)",
+                                              quote(*s)));
             }
         } else if (k == "allowed_cpus") {
             if (auto s = c.string(node, path, "a CPU list such as \"0-3,6\"")) {
-                if (is_valid_cpu_list(*s)) r.allowed_cpus = *s;
-                else c.error(node, fmt::format("resources.allowed_cpus = {} is invalid, expected a CPU list such as \"0-3,6\"", quote(*s)));
+                if (is_valid_cpu_list(*s))
+                    r.allowed_cpus = *s;
+                else
+                    c.error(
+                        node,
+                        fmt::format(
+                            "resources.allowed_cpus = {} is invalid, expected a CPU list such as \"0-3,6\"",
+                            quote(*s)));
             }
         } else if (k == "tasks_max") {
             if (auto s = node.as_string(); s && s->get() == "infinity") {
@@ -658,22 +754,26 @@ void parse_resources(Checker& c, const toml::table& table) {
             } else if (node.is_integer()) {
                 if (auto v = c.integer(node, path, 1, INT64_MAX)) r.tasks_max = static_cast<uint64_t>(*v);
             } else {
-                c.error(node, fmt::format("resources.tasks_max is {}, expected a positive integer or \"infinity\"",
-                                          node.is_string() ? quote(node.as_string()->get()) : type_name(node)));
+                c.error(node,
+                        fmt::format("resources.tasks_max is {}, expected a positive integer or \"infinity\"",
+                                    node.is_string() ? quote(node.as_string()->get()) : type_name(node)));
             }
         } else if (k == "limits") {
             auto limits = node.as_table();
             if (!limits) {
-                c.error(node, fmt::format("resources.limits is {}, expected a table such as {{ nofile = 1024 }}", type_name(node)));
+                c.error(node,
+                        fmt::format("resources.limits is {}, expected a table such as {{ nofile = 1024 }}",
+                                    type_name(node)));
                 continue;
             }
             for (auto&& [lk, lv] : *limits) {
                 std::string limit(lk.str());
                 if (!is_valid_rlimit(lk.str())) {
-                    c.error(lk.source(), fmt::format("unknown resource limit {} in resources.limits, expected one of: "
-                                                     "cpu, fsize, data, stack, core, rss, nofile, as, nproc, memlock, "
-                                                     "locks, sigpending, msgqueue, nice, rtprio, rttime",
-                                                     quote(lk.str())));
+                    c.error(lk.source(),
+                            fmt::format("unknown resource limit {} in resources.limits, expected one of: "
+                                        "cpu, fsize, data, stack, core, rss, nofile, as, nproc, memlock, "
+                                        "locks, sigpending, msgqueue, nice, rtprio, rttime",
+                                        quote(lk.str())));
                     continue;
                 }
                 std::string lp = "resources.limits." + limit;
@@ -692,7 +792,8 @@ void parse_resources(Checker& c, const toml::table& table) {
     }
 }
 
-void parse_capabilities(Checker& c, const toml::node& node, const std::string& path, std::vector<std::string>& out) {
+void parse_capabilities(Checker& c, const toml::node& node, const std::string& path,
+                        std::vector<std::string>& out) {
     auto names = c.strings(node, path, "capability names");
     if (!names) return;
     auto array = node.as_array();
@@ -719,9 +820,12 @@ void parse_security(Checker& c, const toml::table& table) {
         } else if (k == "capabilities_drop") {
             parse_capabilities(c, node, path, s.capabilities_drop);
         } else if (k == "seccomp") {
-            if (auto v = c.string(node, path, "\"default\", \"unconfined\" or an absolute path to a JSON profile")) {
-                if (*v == "default") s.seccomp = SeccompMode::Default;
-                else if (*v == "unconfined") s.seccomp = SeccompMode::Unconfined;
+            if (auto v = c.string(node, path,
+                                  "\"default\", \"unconfined\" or an absolute path to a JSON profile")) {
+                if (*v == "default")
+                    s.seccomp = SeccompMode::Default;
+                else if (*v == "unconfined")
+                    s.seccomp = SeccompMode::Unconfined;
                 else if (!v->empty() && (*v)[0] == '/') {
                     s.seccomp = SeccompMode::Profile;
                     s.seccomp_profile = normalize_absolute_path(*v);
@@ -736,9 +840,13 @@ void parse_security(Checker& c, const toml::table& table) {
         } else if (k == "user_namespace") {
             std::string_view expected = "\"off\", \"pick\" or { uid = N, size = N }";
             if (auto str = node.as_string()) {
-                if (str->get() == "off") s.user_namespace.mode = UserNamespaceMode::Off;
-                else if (str->get() == "pick") s.user_namespace.mode = UserNamespaceMode::Pick;
-                else c.error(node, fmt::format("security.user_namespace = {} is unknown, expected {}", quote(str->get()), expected));
+                if (str->get() == "off")
+                    s.user_namespace.mode = UserNamespaceMode::Off;
+                else if (str->get() == "pick")
+                    s.user_namespace.mode = UserNamespaceMode::Pick;
+                else
+                    c.error(node, fmt::format("security.user_namespace = {} is unknown, expected {}",
+                                              quote(str->get()), expected));
             } else if (auto t = node.as_table()) {
                 UserNamespace ns;
                 ns.mode = UserNamespaceMode::Fixed;
@@ -746,11 +854,15 @@ void parse_security(Checker& c, const toml::table& table) {
                 for (auto&& [uk, uv] : *t) {
                     std::string up = "security.user_namespace." + std::string(uk.str());
                     if (uk.str() == "uid") {
-                        if (auto v = c.integer(uv, up, 0, UINT32_MAX - 1)) ns.uid = static_cast<uint32_t>(*v), have_uid = true;
-                        else ok = false;
+                        if (auto v = c.integer(uv, up, 0, UINT32_MAX - 1))
+                            ns.uid = static_cast<uint32_t>(*v), have_uid = true;
+                        else
+                            ok = false;
                     } else if (uk.str() == "size") {
-                        if (auto v = c.integer(uv, up, 1, UINT32_MAX)) ns.size = static_cast<uint32_t>(*v);
-                        else ok = false;
+                        if (auto v = c.integer(uv, up, 1, UINT32_MAX))
+                            ns.size = static_cast<uint32_t>(*v);
+                        else
+                            ok = false;
                     } else {
                         c.unknown_key(uk, "security.user_namespace", {"uid", "size"});
                         ok = false;
@@ -761,31 +873,39 @@ void parse_security(Checker& c, const toml::table& table) {
                     ok = false;
                 }
                 if (ok && uint64_t{ns.uid} + ns.size > uint64_t{UINT32_MAX}) {
-                    c.error(node, fmt::format("security.user_namespace uid {} + size {} exceeds the uid range, "
-                                              "expected uid + size <= 4294967295",
-                                              ns.uid, ns.size));
+                    c.error(node,
+                            fmt::format("security.user_namespace uid {} + size {} exceeds the uid range, "
+                                        "expected uid + size <= 4294967295",
+                                        ns.uid, ns.size));
                     ok = false;
                 }
                 if (ok && ns.uid == 0) {
-                    c.error(node, "security.user_namespace uid = 0 maps the host's root, expected a range of unused "
-                                  "host uids such as { uid = 524288, size = 65536 }");
+                    c.error(
+                        node,
+                        "security.user_namespace uid = 0 maps the host's root, expected a range of unused "
+                        "host uids such as { uid = 524288, size = 65536 }");
                     ok = false;
                 }
                 if (ok) s.user_namespace = ns;
             } else {
-                c.error(node, fmt::format("security.user_namespace is {}, expected {}", type_name(node), expected));
+                c.error(node,
+                        fmt::format("security.user_namespace is {}, expected {}", type_name(node), expected));
             }
         } else if (k == "devices") {
             auto array = node.as_array();
             if (!array) {
-                c.error(node, fmt::format("security.devices is {}, expected an array of device paths under /dev", type_name(node)));
+                c.error(node,
+                        fmt::format("security.devices is {}, expected an array of device paths under /dev",
+                                    type_name(node)));
                 continue;
             }
             for (size_t i = 0; i < array->size(); ++i) {
                 std::string ip = fmt::format("security.devices[{}]", i);
                 if (auto p = c.absolute_path(*array->get(i), ip)) {
                     if (p->rfind("/dev/", 0) != 0 || p->size() <= 5)
-                        c.error(*array->get(i), fmt::format("{} = {} is not under /dev, expected a device node path such as \"/dev/fuse\"", ip, quote(*p)));
+                        c.error(*array->get(i), fmt::format("{} = {} is not under /dev, expected a device "
+                                                            "node path such as \"/dev/fuse\"",
+                                                            ip, quote(*p)));
                     else
                         s.devices.push_back(*p);
                 }
@@ -796,7 +916,8 @@ void parse_security(Checker& c, const toml::table& table) {
     }
 }
 
-void parse_dependencies(Checker& c, const toml::node& node, const std::string& path, std::vector<std::string>& out) {
+void parse_dependencies(Checker& c, const toml::node& node, const std::string& path,
+                        std::vector<std::string>& out) {
     auto names = c.strings(node, path, "container NAMEs or systemd unit names");
     if (!names) return;
     auto array = node.as_array();
@@ -804,14 +925,16 @@ void parse_dependencies(Checker& c, const toml::node& node, const std::string& p
         const std::string& entry = (*names)[i];
         const toml::node& item = *array->get(i);
         if (!is_container_dependency_ok(entry)) {
-            c.error(item, fmt::format("{}[{}] = {} is neither a container NAME nor a unit name, expected a container "
-                                      "NAME such as \"db\" or a unit such as \"network-online.target\"",
-                                      path, i, quote(entry)));
+            c.error(item, fmt::format(
+                              "{}[{}] = {} is neither a container NAME nor a unit name, expected a container "
+                              "NAME such as \"db\" or a unit such as \"network-online.target\"",
+                              path, i, quote(entry)));
             continue;
         }
         if (entry == c.declaration.name) {
-            c.error(item, fmt::format("{}[{}]: container {} depends on itself, expected another container or unit",
-                                      path, i, quote(entry)));
+            c.error(item,
+                    fmt::format("{}[{}]: container {} depends on itself, expected another container or unit",
+                                path, i, quote(entry)));
             continue;
         }
         c.remember(fmt::format("{}.{}", path, out.size()), item.source());
@@ -827,10 +950,14 @@ void parse_service(Checker& c, const toml::table& table) {
         std::string path = "service." + k;
         c.remember(path, key.source());
         if (k == "restart") {
-            std::string_view expected = "one of no, on-success, on-failure, on-abnormal, on-watchdog, on-abort, always";
+            std::string_view expected =
+                "one of no, on-success, on-failure, on-abnormal, on-watchdog, on-abort, always";
             if (auto v = c.string(node, path, expected)) {
-                if (is_valid_restart(*v)) s.restart = *v;
-                else c.error(node, fmt::format("service.restart = {} is unknown, expected {}", quote(*v), expected));
+                if (is_valid_restart(*v))
+                    s.restart = *v;
+                else
+                    c.error(node,
+                            fmt::format("service.restart = {} is unknown, expected {}", quote(*v), expected));
             }
         } else if (k == "restart_sec") {
             if (auto v = c.duration(node, path, false)) s.restart_sec_us = *v;
@@ -864,9 +991,10 @@ void parse_install(Checker& c, const toml::table& table) {
             for (size_t i = 0; i < names->size(); ++i) {
                 const std::string& unit = (*names)[i];
                 if (!is_unit_name(unit) || unit.find('/') != std::string::npos)
-                    c.error(*node.as_array()->get(i), fmt::format("{}[{}] = {} is not a unit name, expected a unit "
-                                                                  "such as \"berth.target\" or \"multi-user.target\"",
-                                                                  path, i, quote(unit)));
+                    c.error(*node.as_array()->get(i),
+                            fmt::format("{}[{}] = {} is not a unit name, expected a unit "
+                                        "such as \"berth.target\" or \"multi-user.target\"",
+                                        path, i, quote(unit)));
                 else
                     units.push_back(unit);
             }
@@ -923,18 +1051,21 @@ void convert(Checker& c, const toml::table& root, const std::string& main_path) 
     }
     Declaration& d = c.declaration;
     if (image_node && rootfs_node) {
-        c.error(*rootfs_node, fmt::format("container.rootfs conflicts with container.image (line {}), expected "
-                                          "exactly one of image or rootfs",
-                                          image_node->source().begin.line));
+        c.error(*rootfs_node,
+                fmt::format("container.rootfs conflicts with container.image (line {}), expected "
+                            "exactly one of image or rootfs",
+                            image_node->source().begin.line));
     } else if (!image_node && !rootfs_node && d.image.empty() && d.rootfs.empty()) {
         const toml::node* container = root.get("container");
-        bool image_or_rootfs_broken = container && container->is_table() &&
-                                      (container->as_table()->get("image") || container->as_table()->get("rootfs"));
+        bool image_or_rootfs_broken =
+            container && container->is_table() &&
+            (container->as_table()->get("image") || container->as_table()->get("rootfs"));
         if (!image_or_rootfs_broken) {
             toml::source_region where = container ? container->source() : toml::source_region{};
             if (!container) where.path = std::make_shared<const std::string>(main_path);
-            c.error(where, "no container.image or container.rootfs, expected exactly one of image = \"NAME[:TAG]\" "
-                           "or rootfs = \"/absolute/dir\" in [container]");
+            c.error(where,
+                    "no container.image or container.rootfs, expected exactly one of image = \"NAME[:TAG]\" "
+                    "or rootfs = \"/absolute/dir\" in [container]");
         }
     }
     if (d.hostname.empty() && is_valid_hostname(d.name)) d.hostname = d.name;
@@ -978,9 +1109,10 @@ Result<Declaration> parse_declaration(std::string_view name, const SourceText& m
         if (!is_valid_name(name)) {
             toml::source_region where{};
             where.path = std::make_shared<const std::string>(main.path);
-            c.error(where, fmt::format("container name {} cannot be used in a unit name, expected 1 to 64 letters, "
-                                       "digits, '_', '.' and '-' starting with a letter or digit",
-                                       quote(name)));
+            c.error(where,
+                    fmt::format("container name {} cannot be used in a unit name, expected 1 to 64 letters, "
+                                "digits, '_', '.' and '-' starting with a letter or digit",
+                                quote(name)));
             return Unexpected(c.to_error());
         }
         auto root = parse_text(c, main);

@@ -15,16 +15,32 @@ std::string str(std::string_view text) {
     std::string out = "\"";
     for (unsigned char c : text) {
         switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\b': out += "\\b"; break;
-            case '\t': out += "\\t"; break;
-            case '\n': out += "\\n"; break;
-            case '\f': out += "\\f"; break;
-            case '\r': out += "\\r"; break;
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\b':
+                out += "\\b";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\f':
+                out += "\\f";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
             default:
-                if (c < 0x20 || c == 0x7f) out += fmt::format("\\u{:04X}", c);
-                else out += static_cast<char>(c);
+                if (c < 0x20 || c == 0x7f)
+                    out += fmt::format("\\u{:04X}", c);
+                else
+                    out += static_cast<char>(c);
         }
     }
     return out + "\"";
@@ -34,7 +50,8 @@ std::string str(std::string_view text) {
 std::string key(std::string_view text) {
     bool bare = !text.empty();
     for (char c : text)
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+              c == '-'))
             bare = false;
     return bare ? std::string(text) : str(text);
 }
@@ -79,7 +96,9 @@ std::string to_toml(const Declaration& d) {
 
     for (const auto& m : d.mounts) {
         out += "\n[[mount]]\n";
-        line("type", m.type == MountType::Bind ? "\"bind\"" : m.type == MountType::Tmpfs ? "\"tmpfs\"" : "\"volume\"");
+        line("type", m.type == MountType::Bind    ? "\"bind\""
+                     : m.type == MountType::Tmpfs ? "\"tmpfs\""
+                                                  : "\"volume\"");
         if (!m.source.empty()) line("source", str(m.source));
         line("target", str(m.target));
         line("read_only", boolean(m.read_only));
@@ -125,10 +144,15 @@ std::string to_toml(const Declaration& d) {
                                                            : str(s.seccomp_profile));
     line("no_new_privileges", boolean(s.no_new_privileges));
     switch (s.user_namespace.mode) {
-        case UserNamespaceMode::Off: line("user_namespace", "\"off\""); break;
-        case UserNamespaceMode::Pick: line("user_namespace", "\"pick\""); break;
+        case UserNamespaceMode::Off:
+            line("user_namespace", "\"off\"");
+            break;
+        case UserNamespaceMode::Pick:
+            line("user_namespace", "\"pick\"");
+            break;
         case UserNamespaceMode::Fixed:
-            line("user_namespace", fmt::format("{{ uid = {}, size = {} }}", s.user_namespace.uid, s.user_namespace.size));
+            line("user_namespace",
+                 fmt::format("{{ uid = {}, size = {} }}", s.user_namespace.uid, s.user_namespace.size));
             break;
     }
     line("devices", list(s.devices));

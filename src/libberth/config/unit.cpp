@@ -2,11 +2,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <algorithm>
-
-#include <fmt/format.h>
 
 #include "basic/fs-util.h"
 #include "basic/string-util.h"
@@ -22,9 +21,12 @@ namespace {
 std::string unit_value(std::string_view text) {
     std::string out;
     for (char c : text) {
-        if (c == '%') out += "%%";
-        else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) out += ' ';
-        else out += c;
+        if (c == '%')
+            out += "%%";
+        else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+            out += ' ';
+        else
+            out += c;
     }
     while (!out.empty() && (out.back() == '\\' || out.back() == ' ')) out.pop_back();
     return out;
@@ -36,31 +38,54 @@ std::string exec_arg(std::string_view text) {
     std::string body;
     for (char c : text) {
         switch (c) {
-            case '%': body += "%%"; break;
-            case '$': body += "$$"; break;
-            case '\\': body += "\\\\"; break;
-            case '"': body += "\\\""; needs_quotes = true; break;
-            case '\'': case ' ': case '\t': case ';': body += c; needs_quotes = true; break;
+            case '%':
+                body += "%%";
+                break;
+            case '$':
+                body += "$$";
+                break;
+            case '\\':
+                body += "\\\\";
+                break;
+            case '"':
+                body += "\\\"";
+                needs_quotes = true;
+                break;
+            case '\'':
+            case ' ':
+            case '\t':
+            case ';':
+                body += c;
+                needs_quotes = true;
+                break;
             default:
-                if (static_cast<unsigned char>(c) < 0x20) body += fmt::format("\\x{:02x}", static_cast<unsigned char>(c));
-                else body += c;
+                if (static_cast<unsigned char>(c) < 0x20)
+                    body += fmt::format("\\x{:02x}", static_cast<unsigned char>(c));
+                else
+                    body += c;
         }
     }
     return needs_quotes ? "\"" + body + "\"" : body;
 }
 
-std::string bindir_of(const UnitOptions& options) { return options.bindir.empty() ? BERTH_BINDIR : options.bindir; }
+std::string bindir_of(const UnitOptions& options) {
+    return options.bindir.empty() ? BERTH_BINDIR : options.bindir;
+}
 
 void add_list(std::string& out, std::string_view key, const std::vector<std::string>& units) {
     if (units.empty()) return;
     out += fmt::format("{}={}\n", key, unit_value(join(units, " ")));
 }
 
-std::string systemd_count(uint64_t value) { return value == kInfinity ? "infinity" : fmt::format("{}", value); }
+std::string systemd_count(uint64_t value) {
+    return value == kInfinity ? "infinity" : fmt::format("{}", value);
+}
 
 }  // namespace
 
-std::string unit_name(std::string_view container_name) { return fmt::format("berth@{}.service", container_name); }
+std::string unit_name(std::string_view container_name) {
+    return fmt::format("berth@{}.service", container_name);
+}
 
 std::string render_unit(const Declaration& d, const UnitOptions& options) {
     std::string pinned = path_join(options.pinned_dir, d.name + ".toml");
@@ -101,7 +126,8 @@ std::string render_unit(const Declaration& d, const UnitOptions& options) {
     out += fmt::format("ExecStart={} run --systemd {} {}\n", exec_arg(path_join(bindir_of(options), "berth")),
                        exec_arg("--pinned=" + pinned), exec_arg(d.name));
     out += fmt::format("Restart={}\n", d.service.restart);
-    if (d.service.restart_sec_us) out += fmt::format("RestartSec={}\n", format_duration(*d.service.restart_sec_us));
+    if (d.service.restart_sec_us)
+        out += fmt::format("RestartSec={}\n", format_duration(*d.service.restart_sec_us));
     if (d.service.timeout_start_us)
         out += fmt::format("TimeoutStartSec={}\n", format_duration(*d.service.timeout_start_us));
     auto stop = d.service.timeout_stop_us ? d.service.timeout_stop_us : d.stop_timeout_us;
@@ -161,7 +187,8 @@ Result<> link_unit(const std::string& output_dir, const std::string& target, std
 
 }  // namespace
 
-Result<GenerateReport> generate(const SearchPaths& paths, const std::string& output_dir, const UnitOptions& options) {
+Result<GenerateReport> generate(const SearchPaths& paths, const std::string& output_dir,
+                                const UnitOptions& options) {
     UnitOptions opts = options;
     std::string pinned_out = path_join(output_dir, "berth");
     if (opts.pinned_dir.empty()) opts.pinned_dir = pinned_out;
@@ -176,7 +203,8 @@ Result<GenerateReport> generate(const SearchPaths& paths, const std::string& out
             const Declaration& d = *result;
             BERTH_TRY_VOID(write(path_join(pinned_out, name + ".toml"), to_toml(d)));
             BERTH_TRY_VOID(write(unit_path, render_unit(d, opts)));
-            for (const auto& target : d.install.wanted_by) BERTH_TRY_VOID(link_unit(output_dir, target, ".wants", unit));
+            for (const auto& target : d.install.wanted_by)
+                BERTH_TRY_VOID(link_unit(output_dir, target, ".wants", unit));
             for (const auto& target : d.install.required_by)
                 BERTH_TRY_VOID(link_unit(output_dir, target, ".requires", unit));
             report.units.push_back(unit);

@@ -41,14 +41,15 @@ std::string render_failed_unit(std::string_view name, const std::string& source_
                                const UnitOptions& options);
 
 struct GenerateReport {
-    std::vector<std::string> units;            // names of the units written, valid or failing
-    std::vector<std::string> invalid;          // container NAMEs whose declaration is invalid
-    std::vector<std::string> errors;           // every validation error, one message per declaration
+    std::vector<std::string> units;    // names of the units written, valid or failing
+    std::vector<std::string> invalid;  // container NAMEs whose declaration is invalid
+    std::vector<std::string> errors;   // every validation error, one message per declaration
 };
 
 // Loads everything in `paths` and writes the tree above into `output_dir` (must exist or be
 // creatable). Writes nothing outside output_dir. Fails only when output_dir cannot be written;
 // invalid declarations are reported in the GenerateReport.
-Result<GenerateReport> generate(const SearchPaths& paths, const std::string& output_dir, const UnitOptions& options);
+Result<GenerateReport> generate(const SearchPaths& paths, const std::string& output_dir,
+                                const UnitOptions& options);
 
 }  // namespace berth::config

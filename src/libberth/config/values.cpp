@@ -1,14 +1,13 @@
 #include "config/values.h"
 
 #include <arpa/inet.h>
+#include <fmt/format.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/capability.h>
 
 #include <array>
 #include <cctype>
-
-#include <fmt/format.h>
 
 #include "basic/string-util.h"
 
@@ -79,8 +78,10 @@ std::optional<uint64_t> parse_size(std::string_view text, bool allow_infinity) {
     auto number = parse_unsigned(text.substr(0, digits));
     if (!number) return std::nullopt;
     std::string suffix = upper(text.substr(digits));
-    if (suffix.size() == 2 && suffix[1] == 'B') suffix.resize(1);
-    else if (suffix == "B") suffix.clear();
+    if (suffix.size() == 2 && suffix[1] == 'B')
+        suffix.resize(1);
+    else if (suffix == "B")
+        suffix.clear();
     static constexpr std::string_view kSuffixes = "KMGTPE";
     uint64_t factor = 1;
     if (!suffix.empty()) {
@@ -144,9 +145,12 @@ std::optional<uint64_t> parse_duration_us(std::string_view text, bool allow_infi
 std::string format_duration(uint64_t usec) {
     if (usec == kInfinity) return "infinity";
     if (usec == 0) return "0";
-    static constexpr std::array<Unit, 6> kParts = {
-        Unit{"d", 86400 * kUsecPerSec}, Unit{"h", 3600 * kUsecPerSec}, Unit{"min", 60 * kUsecPerSec},
-        Unit{"s", kUsecPerSec},         Unit{"ms", 1000},               Unit{"us", 1}};
+    static constexpr std::array<Unit, 6> kParts = {Unit{"d", 86400 * kUsecPerSec},
+                                                   Unit{"h", 3600 * kUsecPerSec},
+                                                   Unit{"min", 60 * kUsecPerSec},
+                                                   Unit{"s", kUsecPerSec},
+                                                   Unit{"ms", 1000},
+                                                   Unit{"us", 1}};
     std::string out;
     for (const auto& part : kParts) {
         if (usec < part.factor) continue;
@@ -179,7 +183,8 @@ std::optional<std::string> normalize_capability(std::string_view text) {
 
 std::optional<int> parse_signal(std::string_view text) {
     if (auto number = parse_unsigned(text)) {
-        if (*number >= 1 && *number <= static_cast<unsigned long long>(SIGRTMAX)) return static_cast<int>(*number);
+        if (*number >= 1 && *number <= static_cast<unsigned long long>(SIGRTMAX))
+            return static_cast<int>(*number);
         return std::nullopt;
     }
     std::string name = upper(text);
@@ -307,7 +312,8 @@ bool is_valid_hostname(std::string_view text) {
 bool is_valid_ifname(std::string_view text) {
     if (text.empty() || text.size() > 15 || text == "." || text == "..") return false;
     for (char c : text)
-        if (c == '/' || c == ':' || c == '%' || std::isspace(static_cast<unsigned char>(c)) || !std::isprint(static_cast<unsigned char>(c)))
+        if (c == '/' || c == ':' || c == '%' || std::isspace(static_cast<unsigned char>(c)) ||
+            !std::isprint(static_cast<unsigned char>(c)))
             return false;
     return true;
 }
@@ -335,7 +341,7 @@ bool is_valid_account(std::string_view text) {
 
 namespace {
 constexpr std::array<std::string_view, 16> kRlimits = {
-    "cpu",  "fsize", "data",    "stack",      "core",     "rss",  "nofile", "as",
+    "cpu",   "fsize",   "data",  "stack",      "core",     "rss",  "nofile", "as",
     "nproc", "memlock", "locks", "sigpending", "msgqueue", "nice", "rtprio", "rttime"};
 }
 
@@ -348,7 +354,8 @@ bool is_valid_rlimit(std::string_view name) {
 std::string rlimit_unit_suffix(std::string_view name) { return upper(name); }
 
 bool is_valid_restart(std::string_view text) {
-    for (std::string_view known : {"no", "on-success", "on-failure", "on-abnormal", "on-watchdog", "on-abort", "always"})
+    for (std::string_view known :
+         {"no", "on-success", "on-failure", "on-abnormal", "on-watchdog", "on-abort", "always"})
         if (known == text) return true;
     return false;
 }

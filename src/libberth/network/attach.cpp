@@ -73,7 +73,8 @@ void NetworkAttachment::release() noexcept {
 }
 
 NetworkAttachment::Record NetworkAttachment::record() const {
-    return Record{plan_.container, plan_.host_interface, own_link_, plan_.nft_remove, own_nft_, localnet_bridge_};
+    return Record{plan_.container, plan_.host_interface, own_link_, plan_.nft_remove,
+                  own_nft_,        localnet_bridge_};
 }
 
 NetworkAttachment NetworkAttachment::adopt(Record r) {
@@ -108,7 +109,8 @@ Result<> NetworkAttachment::detach() {
         // chain still names the bridge (the guard and the sysctl belong together).
         std::string bridge = std::exchange(localnet_bridge_, std::string());
         auto nft = Nft::open();
-        auto listing = nft ? nft->run(fmt::format("list table ip {}", kNftTable)) : Result<std::string>(Unexpected(nft.error()));
+        auto listing = nft ? nft->run(fmt::format("list table ip {}", kNftTable))
+                           : Result<std::string>(Unexpected(nft.error()));
         std::string needle = fmt::format("iifname \"{}\" ip daddr 127.0.0.0/8 drop", bridge);
         if (!listing || listing->find(needle) == std::string::npos) {
             auto r = write_file(fmt::format("/proc/sys/net/ipv4/conf/{}/route_localnet", bridge), "0");
@@ -123,7 +125,8 @@ Result<> NetworkAttachment::detach() {
         auto r = nl ? nl->delete_link(plan_.host_interface) : Result<>(Unexpected(nl.error()));
         if (!r && r.error().code != ENODEV && result) result = Unexpected(r.error());
     }
-    if (!result) return fail(result.error().wrap(fmt::format("container '{}': remove network", plan_.container)));
+    if (!result)
+        return fail(result.error().wrap(fmt::format("container '{}': remove network", plan_.container)));
     return {};
 }
 
@@ -159,7 +162,9 @@ struct Listener {
 
 // Sockets listening in the host netns (TCP LISTEN, unconnected UDP), from /proc/net. IPv6
 // sockets bound to :: also take IPv4; other IPv6 addresses do not compete with our IPv4 rules.
-uint32_t hex(const std::string& text) { return static_cast<uint32_t>(std::strtoul(text.c_str(), nullptr, 16)); }
+uint32_t hex(const std::string& text) {
+    return static_cast<uint32_t>(std::strtoul(text.c_str(), nullptr, 16));
+}
 
 std::vector<Listener> listeners(const std::string& protocol) {
     std::vector<Listener> out;
@@ -202,18 +207,18 @@ Result<std::map<std::pair<std::string, int>, std::string>> claimed_ports() {
     auto doc = nlohmann::json::parse(*listing, nullptr, false);
     if (doc.is_discarded()) return fail(EIO, "nftables: unreadable JSON listing");
     try {
-    for (auto& item : doc.value("nftables", nlohmann::json::array())) {
-        if (!item.contains("set")) continue;
-        for (auto& e : item["set"].value("elem", nlohmann::json::array())) {
-            const auto& el = e.contains("elem") ? e["elem"] : e;
-            std::string comment = el.is_object() ? el.value("comment", "") : "";
-            const auto& val = el.is_object() && el.contains("val") ? el["val"] : el;
-            if (!val.is_object() || !val.contains("concat")) continue;
-            auto& c = val["concat"];
-            if (c.size() != 2 || !c[0].is_string() || !c[1].is_number_integer()) continue;
-            out[{c[0].get<std::string>(), c[1].get<int>()}] = comment;
+        for (auto& item : doc.value("nftables", nlohmann::json::array())) {
+            if (!item.contains("set")) continue;
+            for (auto& e : item["set"].value("elem", nlohmann::json::array())) {
+                const auto& el = e.contains("elem") ? e["elem"] : e;
+                std::string comment = el.is_object() ? el.value("comment", "") : "";
+                const auto& val = el.is_object() && el.contains("val") ? el["val"] : el;
+                if (!val.is_object() || !val.contains("concat")) continue;
+                auto& c = val["concat"];
+                if (c.size() != 2 || !c[0].is_string() || !c[1].is_number_integer()) continue;
+                out[{c[0].get<std::string>(), c[1].get<int>()}] = comment;
+            }
         }
-    }
     } catch (const nlohmann::json::exception& e) {
         return fail(EIO, "nftables: unexpected JSON listing: {}", e.what());
     }
@@ -243,7 +248,8 @@ Result<> check_addresses(Netlink& nl, const NetworkPlan& p) {
     for (const auto& a : addresses) {
         std::string where = fmt::format("{} on '{}'", format_ipv4_cidr(a.address), ifname_of(a.index));
         if (p.container_address && a.address.address == p.container_address->address)
-            return fail(EADDRINUSE, "address clash: the container's address {} is already used by the host ({}){}",
+            return fail(EADDRINUSE,
+                        "address clash: the container's address {} is already used by the host ({}){}",
                         format_ipv4(p.container_address->address), where,
                         p.pool_address ? "; set [network] address to pick another subnet" : "");
         if (p.mode == NetworkMode::Veth && subnets_overlap(a.address, *p.host_address))
@@ -255,19 +261,22 @@ Result<> check_addresses(Netlink& nl, const NetworkPlan& p) {
 }
 
 bool needs_ip_forward(const NetworkPlan& p) {
-    return std::any_of(p.ports.begin(), p.ports.end(),
-                       [](const PublishedPort& pp) { return !pp.host_address || (pp.host_address->value >> 24) != 127; });
+    return std::any_of(p.ports.begin(), p.ports.end(), [](const PublishedPort& pp) {
+        return !pp.host_address || (pp.host_address->value >> 24) != 127;
+    });
 }
 
 Result<UniqueFd> open_netns(pid_t pid) {
     std::string path = fmt::format("/proc/{}/ns/net", pid);
     UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd) return fail_errno("open '{}'", path);
-    struct stat theirs{}, ours{};
+    struct stat theirs {
+    }, ours{};
     if (::fstat(fd.get(), &theirs) < 0) return fail_errno("stat '{}'", path);
     if (::stat("/proc/self/ns/net", &ours) < 0) return fail_errno("stat '/proc/self/ns/net'");
     if (theirs.st_dev == ours.st_dev && theirs.st_ino == ours.st_ino)
-        return fail(EINVAL, "process {} is in the host's network namespace (was CLONE_NEWNET forgotten?)", pid);
+        return fail(EINVAL, "process {} is in the host's network namespace (was CLONE_NEWNET forgotten?)",
+                    pid);
     return fd;
 }
 
@@ -279,9 +288,12 @@ Result<> attach_inside(int netns_fd, const NetworkPlan& p) {
     if (p.mode == NetworkMode::None) return {};
 
     auto peer = BERTH_TRY(nl.find_link(p.container_interface));
-    if (!peer) return fail(ENODEV, "'{}' did not arrive in the container's network namespace", p.container_interface);
+    if (!peer)
+        return fail(ENODEV, "'{}' did not arrive in the container's network namespace",
+                    p.container_interface);
     if (p.container_address)
-        BERTH_TRY_VOID_CTX(nl.add_address(peer->index, *p.container_address), fmt::format("configure '{}'", p.container_interface));
+        BERTH_TRY_VOID_CTX(nl.add_address(peer->index, *p.container_address),
+                           fmt::format("configure '{}'", p.container_interface));
     BERTH_TRY_VOID_CTX(nl.set_link(peer->index, true), fmt::format("bring '{}' up", p.container_interface));
     if (p.gateway) BERTH_TRY_VOID_CTX(nl.add_default_route(peer->index, *p.gateway), "in the container");
     return {};
@@ -304,22 +316,23 @@ Result<std::string> leftovers_in(Nft& nft, const char* family, const std::string
     std::string script;
     std::string prefix = "c-" + name + "-";
     try {
-    for (auto& item : doc.value("nftables", nlohmann::json::array())) {
-        if (item.contains("chain")) {
-            std::string chain = item["chain"].value("name", "");
-            for (const char* suffix : {"prerouting", "output", "postrouting", "guard", "spoof"})
-                if (chain == prefix + suffix) script += fmt::format("delete chain {} {} {}\n", family, kNftTable, chain);
-        }
-        if (item.contains("set") && item["set"].value("name", "") == kNftPortSet) {
-            for (auto& e : item["set"].value("elem", nlohmann::json::array())) {
-                if (!e.contains("elem") || e["elem"].value("comment", "") != name) continue;
-                auto& c = e["elem"]["val"]["concat"];
-                if (c.size() != 2 || !c[0].is_string() || !c[1].is_number_integer()) continue;
-                script += fmt::format("delete element {} {} {} {{ {} . {} }}\n", family, kNftTable, kNftPortSet,
-                                      c[0].get<std::string>(), c[1].get<int>());
+        for (auto& item : doc.value("nftables", nlohmann::json::array())) {
+            if (item.contains("chain")) {
+                std::string chain = item["chain"].value("name", "");
+                for (const char* suffix : {"prerouting", "output", "postrouting", "guard", "spoof"})
+                    if (chain == prefix + suffix)
+                        script += fmt::format("delete chain {} {} {}\n", family, kNftTable, chain);
+            }
+            if (item.contains("set") && item["set"].value("name", "") == kNftPortSet) {
+                for (auto& e : item["set"].value("elem", nlohmann::json::array())) {
+                    if (!e.contains("elem") || e["elem"].value("comment", "") != name) continue;
+                    auto& c = e["elem"]["val"]["concat"];
+                    if (c.size() != 2 || !c[0].is_string() || !c[1].is_number_integer()) continue;
+                    script += fmt::format("delete element {} {} {} {{ {} . {} }}\n", family, kNftTable,
+                                          kNftPortSet, c[0].get<std::string>(), c[1].get<int>());
+                }
             }
         }
-    }
     } catch (const nlohmann::json::exception& e) {
         return fail(EIO, "nftables: unexpected JSON listing: {}", e.what());
     }
@@ -346,14 +359,16 @@ Result<> remove_leftover_link(const std::string& name) {
     auto found = BERTH_TRY(nl.find_link(link));
     if (!found || found->kind != "veth") return {};
     auto r = nl.delete_link(link);
-    if (!r && r.error().code != ENODEV) return fail(r.error().wrap(fmt::format("remove leftover link '{}'", link)));
+    if (!r && r.error().code != ENODEV)
+        return fail(r.error().wrap(fmt::format("remove leftover link '{}'", link)));
     return {};
 }
 
 Result<NetworkAttachment> attach(const config::Declaration& decl, pid_t payload_pid) {
     NetworkAttachment att;
     att.plan_ = BERTH_TRY(plan(decl));
-    if ((att.plan_.mode == NetworkMode::Veth || att.plan_.mode == NetworkMode::Bridge) && !att.plan_.container_mac) {
+    if ((att.plan_.mode == NetworkMode::Veth || att.plan_.mode == NetworkMode::Bridge) &&
+        !att.plan_.container_mac) {
         // Bridge mode without an address: no address to derive the MAC from, and one derived from
         // the name would clash with a same-named container of another host on the same LAN.
         att.plan_.container_mac = random_mac();
@@ -390,17 +405,20 @@ Result<NetworkAttachment> attach(const config::Declaration& decl, pid_t payload_
     auto existing = nl->find_link(p.host_interface);
     if (!existing) return wrap(existing.error());
     if (*existing)
-        return wrap(Error{EEXIST, fmt::format("interface '{}' already exists (is container '{}' already running?)",
-                                              p.host_interface, decl.name)});
+        return wrap(
+            Error{EEXIST, fmt::format("interface '{}' already exists (is container '{}' already running?)",
+                                      p.host_interface, decl.name)});
     if (auto r = check_addresses(*nl, p); !r) return wrap(r.error());
     if (!p.ports.empty())
         if (auto r = check_ports(p); !r) return wrap(r.error());
 
     // 2. The pair. From here on `att` removes the link on any error.
-    if (auto r = nl->create_veth(p.host_interface, p.container_interface, netns->get(), p.container_mac); !r) {
+    if (auto r = nl->create_veth(p.host_interface, p.container_interface, netns->get(), p.container_mac);
+        !r) {
         if (r.error().code == EEXIST)
-            return wrap(Error{EEXIST, fmt::format("interface '{}' already exists (is container '{}' already running?)",
-                                                  p.host_interface, decl.name)});
+            return wrap(Error{
+                EEXIST, fmt::format("interface '{}' already exists (is container '{}' already running?)",
+                                    p.host_interface, decl.name)});
         return wrap(r.error());
     }
     att.own_link_ = true;
@@ -415,7 +433,8 @@ Result<NetworkAttachment> attach(const config::Declaration& decl, pid_t payload_
                 // Lost a race with another container claiming the same port.
                 if (auto c = check_ports(p); !c) return wrap(c.error());
             }
-            return wrap(r.error().wrap(p.ports.empty() ? "anti-spoofing and masquerade rules" : "publish ports"));
+            return wrap(
+                r.error().wrap(p.ports.empty() ? "anti-spoofing and masquerade rules" : "publish ports"));
         }
         att.own_nft_ = true;
     }
@@ -429,10 +448,12 @@ Result<NetworkAttachment> attach(const config::Declaration& decl, pid_t payload_
         if (auto r = write_sysctl(conf + p.host_interface + "/forwarding", "1"); !r) return wrap(r.error());
     // The host takes no router advertisement from a container (CVE-2020-13401); the anti-spoofing
     // chain drops them as well, this is the second lock. ENOENT: IPv6 is off on this host.
-    if (auto r = write_file("/proc/sys/net/ipv6/conf/" + p.host_interface + "/accept_ra", "0"); !r && r.error().code != ENOENT)
+    if (auto r = write_file("/proc/sys/net/ipv6/conf/" + p.host_interface + "/accept_ra", "0");
+        !r && r.error().code != ENOENT)
         return wrap(r.error().wrap(fmt::format("set sysctl 'net.ipv6.conf.{}.accept_ra'", p.host_interface)));
     if (!p.localnet_interface.empty()) {
-        if (auto r = write_sysctl(conf + p.localnet_interface + "/route_localnet", "1"); !r) return wrap(r.error());
+        if (auto r = write_sysctl(conf + p.localnet_interface + "/route_localnet", "1"); !r)
+            return wrap(r.error());
         if (p.mode == NetworkMode::Bridge) att.localnet_bridge_ = p.localnet_interface;
     }
     if (p.host_address)
@@ -456,7 +477,8 @@ Result<NetworkAttachment> attach(const config::Declaration& decl, pid_t payload_
             // The caller names the container (RunOptions::warn).
             att.warnings_.push_back(
                 "network: masquerade is on but the host does not forward IPv4 (net.ipv4.ip_forward = 0): the "
-                "container reaches the host only; set [network] ip_forward = true or sysctl net.ipv4.ip_forward=1");
+                "container reaches the host only; set [network] ip_forward = true or sysctl "
+                "net.ipv4.ip_forward=1");
     }
     return att;
 }

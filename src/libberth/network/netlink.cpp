@@ -26,7 +26,8 @@ Result<NetnsEntry> NetnsEntry::enter(int netns_fd) {
 
 Result<> NetnsEntry::restore() {
     if (!original_) return {};
-    if (::setns(original_.get(), CLONE_NEWNET) < 0) return fail_errno("return to the original network namespace");
+    if (::setns(original_.get(), CLONE_NEWNET) < 0)
+        return fail_errno("return to the original network namespace");
     original_.reset();
     return {};
 }
@@ -37,7 +38,8 @@ Result<Netlink> Netlink::open() {
     Netlink nl;
     nl.socket_.reset(mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC));
     if (!nl.socket_) return fail_errno("open rtnetlink socket");
-    if (mnl_socket_bind(nl.socket_.get(), 0, MNL_SOCKET_AUTOPID) < 0) return fail_errno("bind rtnetlink socket");
+    if (mnl_socket_bind(nl.socket_.get(), 0, MNL_SOCKET_AUTOPID) < 0)
+        return fail_errno("bind rtnetlink socket");
     nl.port_id_ = mnl_socket_get_portid(nl.socket_.get());
     nl.seq_ = static_cast<unsigned>(::time(nullptr));
     return nl;
@@ -97,7 +99,8 @@ template <class F>
 static void for_each_attr(const nlmsghdr* nlh, size_t offset, F&& fn) {
     auto* tail = static_cast<const char*>(mnl_nlmsg_get_payload_tail(nlh));
     for (auto* attr = static_cast<const nlattr*>(mnl_nlmsg_get_payload_offset(nlh, offset));
-         mnl_attr_ok(attr, static_cast<int>(tail - reinterpret_cast<const char*>(attr))); attr = mnl_attr_next(attr))
+         mnl_attr_ok(attr, static_cast<int>(tail - reinterpret_cast<const char*>(attr)));
+         attr = mnl_attr_next(attr))
         fn(attr);
 }
 
@@ -105,7 +108,8 @@ template <class F>
 static void for_each_nested(const nlattr* nest, F&& fn) {
     auto* tail = reinterpret_cast<const char*>(nest) + mnl_attr_get_len(nest);
     for (auto* attr = static_cast<const nlattr*>(mnl_attr_get_payload(nest));
-         mnl_attr_ok(attr, static_cast<int>(tail - reinterpret_cast<const char*>(attr))); attr = mnl_attr_next(attr))
+         mnl_attr_ok(attr, static_cast<int>(tail - reinterpret_cast<const char*>(attr)));
+         attr = mnl_attr_next(attr))
         fn(attr);
 }
 
@@ -116,15 +120,20 @@ static LinkInfo parse_link(const nlmsghdr* nlh) {
     info.flags = ifi->ifi_flags;
     for_each_attr(nlh, sizeof(*ifi), [&](const nlattr* attr) {
         switch (mnl_attr_get_type(attr)) {
-            case IFLA_IFNAME: info.name = mnl_attr_get_str(attr); break;
-            case IFLA_MASTER: info.master = static_cast<int>(mnl_attr_get_u32(attr)); break;
+            case IFLA_IFNAME:
+                info.name = mnl_attr_get_str(attr);
+                break;
+            case IFLA_MASTER:
+                info.master = static_cast<int>(mnl_attr_get_u32(attr));
+                break;
             case IFLA_LINKINFO: {
                 for_each_nested(attr, [&](const nlattr* nested) {
                     if (mnl_attr_get_type(nested) == IFLA_INFO_KIND) info.kind = mnl_attr_get_str(nested);
                 });
                 break;
             }
-            default: break;
+            default:
+                break;
         }
     });
     return info;
@@ -243,7 +252,8 @@ Result<> Netlink::add_address(int index, const Ipv4Cidr& address) {
     mnl_attr_put_u32(nlh, IFA_LOCAL, a);
     mnl_attr_put_u32(nlh, IFA_ADDRESS, a);
     if (address.prefix < 31) {
-        uint32_t broadcast = htonl(address.address.value | (address.prefix == 0 ? ~0u : ~(~0u << (32 - address.prefix))));
+        uint32_t broadcast =
+            htonl(address.address.value | (address.prefix == 0 ? ~0u : ~(~0u << (32 - address.prefix))));
         mnl_attr_put_u32(nlh, IFA_BROADCAST, broadcast);
     }
     return with_context(request(nlh), fmt::format("add address {}", format_ipv4_cidr(address)));

@@ -36,12 +36,12 @@ struct Ipv4Cidr {
     friend bool operator==(const Ipv4Cidr&, const Ipv4Cidr&) = default;
 };
 
-std::optional<Ipv4> parse_ipv4(std::string_view text);           // "10.0.0.2"
+std::optional<Ipv4> parse_ipv4(std::string_view text);                               // "10.0.0.2"
 std::optional<Ipv4Cidr> parse_ipv4_cidr(std::string_view text, int default_prefix);  // "10.0.0.2/24"
-std::string format_ipv4(Ipv4 address);                            // "10.0.0.2"
-std::string format_ipv4_cidr(const Ipv4Cidr& cidr);               // "10.0.0.2/24"
-Ipv4 network_of(const Ipv4Cidr& cidr);                            // 10.0.0.2/24 -> 10.0.0.0
-bool same_subnet(const Ipv4Cidr& a, Ipv4 b);                      // b inside a's subnet
+std::string format_ipv4(Ipv4 address);                                               // "10.0.0.2"
+std::string format_ipv4_cidr(const Ipv4Cidr& cidr);                                  // "10.0.0.2/24"
+Ipv4 network_of(const Ipv4Cidr& cidr);        // 10.0.0.2/24 -> 10.0.0.0
+bool same_subnet(const Ipv4Cidr& a, Ipv4 b);  // b inside a's subnet
 bool subnets_overlap(const Ipv4Cidr& a, const Ipv4Cidr& b);
 
 // A MAC address.
@@ -75,19 +75,19 @@ struct PublishedPort {
     std::optional<Ipv4> host_address;  // nullopt = every local address of the host
     uint16_t host_port = 0;
     uint16_t container_port = 0;
-    std::string protocol;              // "tcp" | "udp"
-    bool reaches_loopback() const;     // true if 127.0.0.1:host_port is published
+    std::string protocol;           // "tcp" | "udp"
+    bool reaches_loopback() const;  // true if 127.0.0.1:host_port is published
 };
 
 struct NetworkPlan {
-    std::string container;                 // the declaration's name
+    std::string container;  // the declaration's name
     config::NetworkMode mode = config::NetworkMode::None;
 
     // Links (veth and bridge modes): the host end in the host netns, the peer created directly in
     // the container's netns under the name kContainerInterface.
-    std::string host_interface;            // "ve-web"
-    std::string container_interface;       // "host0"
-    std::string bridge;                    // bridge mode: the existing bridge the host end joins
+    std::string host_interface;       // "ve-web"
+    std::string container_interface;  // "host0"
+    std::string bridge;               // bridge mode: the existing bridge the host end joins
 
     // Addresses and routes.
     std::optional<Ipv4Cidr> container_address;  // on host0
@@ -96,23 +96,23 @@ struct NetworkPlan {
     bool pool_address = false;                  // container/host addresses came from the 10.88/16 pool
 
     // Host-side sysctls of the host end (or of the bridge in bridge mode).
-    std::string localnet_interface;        // gets route_localnet=1 when 127.0.0.1 ports are published
-    bool forwarding = false;               // net.ipv4.conf.<host end>.forwarding=1 (and ip_forward)
+    std::string localnet_interface;  // gets route_localnet=1 when 127.0.0.1 ports are published
+    bool forwarding = false;         // net.ipv4.conf.<host end>.forwarding=1 (and ip_forward)
     // Outbound NAT: connections the container opens to anywhere but its own link leave with the
     // host's address (a rule in the container's postrouting chain, removed with it).
     bool masquerade = false;
-    bool ip_forward = false;               // set net.ipv4.ip_forward=1 (the user asked for it)
+    bool ip_forward = false;  // set net.ipv4.ip_forward=1 (the user asked for it)
 
     // Anti-spoofing (veth and bridge): what the container sends into the host end must carry its
     // own MAC and addresses; no router advertisements, redirects or DHCP server replies. A chain
     // on the netdev ingress hook of the host end; accept_ra=0 on the host end.
-    std::optional<Mac> container_mac;      // set on host0 at creation; nullopt: attach() picks one
-    std::string spoof_chain;               // "c-web-spoof" in table netdev berth
+    std::optional<Mac> container_mac;  // set on host0 at creation; nullopt: attach() picks one
+    std::string spoof_chain;           // "c-web-spoof" in table netdev berth
 
     std::vector<PublishedPort> ports;
-    std::string nft_chain_prefix;          // "web-": chains web-prerouting, web-output, web-postrouting
-    std::string nft_apply;                 // nftables script that creates this container's rules
-    std::string nft_remove;                // nftables script that removes exactly them
+    std::string nft_chain_prefix;  // "web-": chains web-prerouting, web-output, web-postrouting
+    std::string nft_apply;         // nftables script that creates this container's rules
+    std::string nft_remove;        // nftables script that removes exactly them
 };
 
 // Validates decl.network and fills in the defaults. Pure: reads nothing but `decl`.

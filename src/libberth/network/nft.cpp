@@ -26,10 +26,10 @@ Result<std::string> Nft::run(const std::string& script) {
         std::string first = lines.empty() ? "failed" : std::string(trim(lines[0]));
         if (first.rfind("Error: ", 0) == 0) first = first.substr(7);
         std::string command = lines.size() > 1 ? std::string(trim(lines[1])) : std::string();
-        int code = first.find("File exists") != std::string::npos                ? EEXIST
+        int code = first.find("File exists") != std::string::npos                 ? EEXIST
                    : first.find("No such file or directory") != std::string::npos ? ENOENT
                    : first.find("Operation not permitted") != std::string::npos   ? EPERM
-                                                                                   : EIO;
+                                                                                  : EIO;
         // what() appends strerror(code) once; drop nft's copy of it.
         if (code != EIO) {
             auto colon = first.rfind(": ");

@@ -53,7 +53,9 @@ std::string format_ipv4(Ipv4 a) {
                        a.value & 0xff);
 }
 
-std::string format_ipv4_cidr(const Ipv4Cidr& c) { return fmt::format("{}/{}", format_ipv4(c.address), c.prefix); }
+std::string format_ipv4_cidr(const Ipv4Cidr& c) {
+    return fmt::format("{}/{}", format_ipv4(c.address), c.prefix);
+}
 
 static uint32_t mask_of(int prefix) { return prefix == 0 ? 0 : ~uint32_t{0} << (32 - prefix); }
 
@@ -66,9 +68,7 @@ bool subnets_overlap(const Ipv4Cidr& a, const Ipv4Cidr& b) {
     return (a.address.value & mask_of(prefix)) == (b.address.value & mask_of(prefix));
 }
 
-bool PublishedPort::reaches_loopback() const {
-    return !host_address || (host_address->value >> 24) == 127;
-}
+bool PublishedPort::reaches_loopback() const { return !host_address || (host_address->value >> 24) == 127; }
 
 // ---- MAC addresses -----------------------------------------------------------------------
 
@@ -79,8 +79,8 @@ std::string format_mac(const Mac& m) {
 
 Mac mac_for(Ipv4 address) {
     uint32_t v = address.value;
-    return Mac{{0x02, 0xbe, static_cast<uint8_t>(v >> 24), static_cast<uint8_t>(v >> 16), static_cast<uint8_t>(v >> 8),
-                static_cast<uint8_t>(v)}};
+    return Mac{{0x02, 0xbe, static_cast<uint8_t>(v >> 24), static_cast<uint8_t>(v >> 16),
+                static_cast<uint8_t>(v >> 8), static_cast<uint8_t>(v)}};
 }
 
 // ---- interface names ----------------------------------------------------------------------
@@ -117,19 +117,22 @@ std::string host_interface_name(const std::string& name) {
 namespace {
 
 bool valid_container_name(const std::string& name) {
-    return !name.empty() && name.size() <= 200 &&
-           std::all_of(name.begin(), name.end(), [](char c) {
-               return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                      c == '-' || c == '_' || c == '.';
-           });
+    return !name.empty() && name.size() <= 200 && std::all_of(name.begin(), name.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+               c == '_' || c == '.';
+    });
 }
 
 const char* mode_name(NetworkMode m) {
     switch (m) {
-        case NetworkMode::None: return "none";
-        case NetworkMode::Host: return "host";
-        case NetworkMode::Veth: return "veth";
-        case NetworkMode::Bridge: return "bridge";
+        case NetworkMode::None:
+            return "none";
+        case NetworkMode::Host:
+            return "host";
+        case NetworkMode::Veth:
+            return "veth";
+        case NetworkMode::Bridge:
+            return "bridge";
     }
     return "?";
 }
@@ -170,12 +173,15 @@ Result<NetworkPlan> plan(const config::Declaration& decl) {
     bool links = net.mode == NetworkMode::Veth || net.mode == NetworkMode::Bridge;
     if (!links) {
         if (!net.ports.empty())
-            return bad(fmt::format("ports need mode = \"veth\" or \"bridge\" (mode is \"{}\")", mode_name(net.mode)));
-        for (auto [key, value] : {std::pair{"address", &net.address}, {"host_address", &net.host_address},
-                                  {"gateway", &net.gateway}, {"bridge", &net.bridge}}) {
+            return bad(fmt::format("ports need mode = \"veth\" or \"bridge\" (mode is \"{}\")",
+                                   mode_name(net.mode)));
+        for (auto [key, value] : {std::pair{"address", &net.address},
+                                  {"host_address", &net.host_address},
+                                  {"gateway", &net.gateway},
+                                  {"bridge", &net.bridge}}) {
             if (!value->empty())
-                return bad(fmt::format("{} is only used with mode = \"veth\" or \"bridge\" (mode is \"{}\")", key,
-                                       mode_name(net.mode)));
+                return bad(fmt::format("{} is only used with mode = \"veth\" or \"bridge\" (mode is \"{}\")",
+                                       key, mode_name(net.mode)));
         }
         if (net.masquerade.value_or(false) || net.ip_forward)
             return bad(fmt::format("{} is only used with mode = \"veth\" or \"bridge\" (mode is \"{}\")",
@@ -191,10 +197,13 @@ Result<NetworkPlan> plan(const config::Declaration& decl) {
 
     if (net.mode == NetworkMode::Bridge) {
         if (net.bridge.empty()) return bad("mode = \"bridge\" needs bridge = \"NAME\" (an existing bridge)");
-        if (net.bridge.size() >= IFNAMSIZ || !std::all_of(net.bridge.begin(), net.bridge.end(), valid_ifname_char))
+        if (net.bridge.size() >= IFNAMSIZ ||
+            !std::all_of(net.bridge.begin(), net.bridge.end(), valid_ifname_char))
             return bad(fmt::format("bridge {} is not a valid interface name", quote(net.bridge)));
         if (!net.host_address.empty())
-            return bad("host_address is only used with mode = \"veth\" (in bridge mode the bridge has the host's address)");
+            return bad(
+                "host_address is only used with mode = \"veth\" (in bridge mode the bridge has the host's "
+                "address)");
         p.bridge = net.bridge;
     } else if (!net.bridge.empty()) {
         return bad("bridge is only used with mode = \"bridge\"");
@@ -203,16 +212,20 @@ Result<NetworkPlan> plan(const config::Declaration& decl) {
     // Addresses.
     if (!net.address.empty()) {
         auto a = parse_ipv4_cidr(net.address, 24);
-        if (!a) return bad(fmt::format("address {} is not an IPv4 address (\"10.0.0.2/24\")", quote(net.address)));
+        if (!a)
+            return bad(
+                fmt::format("address {} is not an IPv4 address (\"10.0.0.2/24\")", quote(net.address)));
         if (!usable_host_address(*a))
-            return bad(fmt::format("address {} cannot be a host's address (network, broadcast, loopback, multicast or 0)",
-                                   quote(net.address)));
+            return bad(fmt::format(
+                "address {} cannot be a host's address (network, broadcast, loopback, multicast or 0)",
+                quote(net.address)));
         p.container_address = *a;
     }
     if (!net.host_address.empty()) {
         auto h = parse_ipv4_cidr(net.host_address, p.container_address ? p.container_address->prefix : 24);
         if (!h)
-            return bad(fmt::format("host_address {} is not an IPv4 address (\"10.0.0.1/24\")", quote(net.host_address)));
+            return bad(fmt::format("host_address {} is not an IPv4 address (\"10.0.0.1/24\")",
+                                   quote(net.host_address)));
         if (!usable_host_address(*h))
             return bad(fmt::format("host_address {} cannot be a host's address", quote(net.host_address)));
         p.host_address = *h;
@@ -227,7 +240,8 @@ Result<NetworkPlan> plan(const config::Declaration& decl) {
         } else if (!p.host_address) {
             p.host_address = other_host(*p.container_address);
             if (!p.host_address)
-                return bad(fmt::format("address {} leaves no room for the host end; set host_address", quote(net.address)));
+                return bad(fmt::format("address {} leaves no room for the host end; set host_address",
+                                       quote(net.address)));
         } else if (!p.container_address) {
             p.container_address = other_host(*p.host_address);
             if (!p.container_address)
@@ -240,7 +254,8 @@ Result<NetworkPlan> plan(const config::Declaration& decl) {
         if (!same_subnet(*p.container_address, p.host_address->address) ||
             p.host_address->prefix != p.container_address->prefix)
             return bad(fmt::format("address {} and host_address {} must be in the same subnet",
-                                   format_ipv4_cidr(*p.container_address), format_ipv4_cidr(*p.host_address)));
+                                   format_ipv4_cidr(*p.container_address),
+                                   format_ipv4_cidr(*p.host_address)));
         p.forwarding = true;
     }
     if (!net.gateway.empty()) {
@@ -259,21 +274,25 @@ Result<NetworkPlan> plan(const config::Declaration& decl) {
     for (const auto& port : net.ports) {
         PublishedPort pp;
         pp.protocol = port.protocol.empty() ? "tcp" : port.protocol;
-        std::string label = fmt::format("{}{}:{}/{}", port.host_address.empty() ? "" : port.host_address + ":",
-                                        port.host_port, port.container_port, pp.protocol);
+        std::string label =
+            fmt::format("{}{}:{}/{}", port.host_address.empty() ? "" : port.host_address + ":",
+                        port.host_port, port.container_port, pp.protocol);
         if (pp.protocol != "tcp" && pp.protocol != "udp")
             return bad(fmt::format("port {}: protocol must be tcp or udp", quote(label)));
         if (port.host_port == 0 || port.container_port == 0)
             return bad(fmt::format("port {}: ports must be 1..65535", quote(label)));
         if (!port.host_address.empty() && port.host_address != "0.0.0.0") {
             auto a = parse_ipv4(port.host_address);
-            if (!a) return bad(fmt::format("port {}: {} is not an IPv4 address", quote(label), quote(port.host_address)));
+            if (!a)
+                return bad(fmt::format("port {}: {} is not an IPv4 address", quote(label),
+                                       quote(port.host_address)));
             pp.host_address = *a;
         }
         if (!p.container_address)
             return bad(fmt::format("port {}: publishing a port needs the container's address", quote(label)));
         if (!seen.emplace(pp.protocol, port.host_port).second)
-            return bad(fmt::format("port {}: host port {}/{} is published twice", quote(label), port.host_port, pp.protocol));
+            return bad(fmt::format("port {}: host port {}/{} is published twice", quote(label),
+                                   port.host_port, pp.protocol));
         pp.host_port = port.host_port;
         pp.container_port = port.container_port;
         p.ports.push_back(pp);
@@ -292,7 +311,8 @@ Result<NetworkPlan> plan(const config::Declaration& decl) {
     const std::string t = kNftTable;
     const std::string post = "c-" + decl.name + "-postrouting";
     if (!p.ports.empty()) {
-        bool loopback = std::any_of(p.ports.begin(), p.ports.end(), [](auto& pp) { return pp.reaches_loopback(); });
+        bool loopback =
+            std::any_of(p.ports.begin(), p.ports.end(), [](auto& pp) { return pp.reaches_loopback(); });
         if (loopback) p.localnet_interface = out_if;
 
         std::string c = format_ipv4(p.container_address->address);
@@ -302,29 +322,39 @@ Result<NetworkPlan> plan(const config::Declaration& decl) {
         s += fmt::format("add table ip {}\n", t);
         s += fmt::format("add set ip {} {} {{ type inet_proto . inet_service; }}\n", t, kNftPortSet);
         for (auto& pp : p.ports)
-            s += fmt::format("create element ip {} {} {{ {} . {} comment \"{}\" }}\n", t, kNftPortSet, pp.protocol,
-                             pp.host_port, decl.name);
-        s += fmt::format("create chain ip {} {} {{ type nat hook prerouting priority -100; policy accept; }}\n", t, pre);
-        s += fmt::format("create chain ip {} {} {{ type nat hook output priority -100; policy accept; }}\n", t, out);
-        s += fmt::format("create chain ip {} {} {{ type nat hook postrouting priority 100; policy accept; }}\n", t, post);
+            s += fmt::format("create element ip {} {} {{ {} . {} comment \"{}\" }}\n", t, kNftPortSet,
+                             pp.protocol, pp.host_port, decl.name);
+        s += fmt::format(
+            "create chain ip {} {} {{ type nat hook prerouting priority -100; policy accept; }}\n", t, pre);
+        s += fmt::format("create chain ip {} {} {{ type nat hook output priority -100; policy accept; }}\n",
+                         t, out);
+        s += fmt::format(
+            "create chain ip {} {} {{ type nat hook postrouting priority 100; policy accept; }}\n", t, post);
         for (auto& pp : p.ports) {
-            std::string dst = pp.host_address ? "ip daddr " + format_ipv4(*pp.host_address) : "fib daddr type local";
-            std::string rule = fmt::format("{} {} dport {} dnat to {}:{}", dst, pp.protocol, pp.host_port, c, pp.container_port);
+            std::string dst =
+                pp.host_address ? "ip daddr " + format_ipv4(*pp.host_address) : "fib daddr type local";
+            std::string rule = fmt::format("{} {} dport {} dnat to {}:{}", dst, pp.protocol, pp.host_port, c,
+                                           pp.container_port);
             s += fmt::format("add rule ip {} {} {}\n", t, pre, rule);
             s += fmt::format("add rule ip {} {} {}\n", t, out, rule);
         }
         // Connections from the host's loopback (or hairpinned from the container itself) must
         // come back through the host: give them the host's address on the outgoing link.
-        s += fmt::format("add rule ip {} {} oifname \"{}\" ip daddr {} ct status dnat ip saddr {{ 127.0.0.0/8, {} }} masquerade\n",
-                         t, post, out_if, c, c);
+        s += fmt::format(
+            "add rule ip {} {} oifname \"{}\" ip daddr {} ct status dnat ip saddr {{ 127.0.0.0/8, {} }} "
+            "masquerade\n",
+            t, post, out_if, c, c);
         std::string guard = "c-" + decl.name + "-guard";
         if (loopback) {
             // route_localnet=1 would also let the container (or anything on the bridge) send
             // packets to the host's 127.0.0.0/8 (CVE-2020-8558). Replies to our masqueraded
             // connections are addressed to the host's link address until conntrack un-NATs them
             // at priority -100, so a drop before that (-150) catches only forged packets.
-            s += fmt::format("create chain ip {} {} {{ type filter hook prerouting priority -150; policy accept; }}\n", t, guard);
-            s += fmt::format("add rule ip {} {} iifname \"{}\" ip daddr 127.0.0.0/8 drop\n", t, guard, out_if);
+            s += fmt::format(
+                "create chain ip {} {} {{ type filter hook prerouting priority -150; policy accept; }}\n", t,
+                guard);
+            s +=
+                fmt::format("add rule ip {} {} iifname \"{}\" ip daddr 127.0.0.0/8 drop\n", t, guard, out_if);
         }
         p.nft_apply = std::move(s);
 
@@ -332,7 +362,8 @@ Result<NetworkPlan> plan(const config::Declaration& decl) {
         for (auto* chain : {&pre, &out, &post}) r += fmt::format("delete chain ip {} {}\n", t, *chain);
         if (loopback) r += fmt::format("delete chain ip {} {}\n", t, guard);
         for (auto& pp : p.ports)
-            r += fmt::format("delete element ip {} {} {{ {} . {} }}\n", t, kNftPortSet, pp.protocol, pp.host_port);
+            r += fmt::format("delete element ip {} {} {{ {} . {} }}\n", t, kNftPortSet, pp.protocol,
+                             pp.host_port);
         p.nft_remove = std::move(r);
     }
     if (p.masquerade) {
@@ -343,7 +374,9 @@ Result<NetworkPlan> plan(const config::Declaration& decl) {
         if (p.nft_apply.empty()) {
             p.nft_chain_prefix = "c-" + decl.name + "-";
             p.nft_apply = fmt::format("add table ip {}\n", t);
-            p.nft_apply += fmt::format("create chain ip {} {} {{ type nat hook postrouting priority 100; policy accept; }}\n", t, post);
+            p.nft_apply += fmt::format(
+                "create chain ip {} {} {{ type nat hook postrouting priority 100; policy accept; }}\n", t,
+                post);
             p.nft_remove = fmt::format("delete chain ip {} {}\n", t, post);
         }
         p.nft_apply += fmt::format("add rule ip {} {} ip saddr {} oifname != \"{}\" masquerade\n", t, post,
@@ -388,20 +421,25 @@ std::string antispoof_script(const NetworkPlan& p, const Mac& mac) {
     const std::string t = kNftTable, c = p.spoof_chain, m = format_mac(mac);
     const auto& b = mac.bytes;
     // EUI-64 interface identifier: the MAC with ff:fe in the middle and the U/L bit flipped.
-    uint64_t iid = (uint64_t{static_cast<uint8_t>(b[0] ^ 0x02)} << 56) | (uint64_t{b[1]} << 48) | (uint64_t{b[2]} << 40) |
-                   (uint64_t{0xfffe} << 24) | (uint64_t{b[3]} << 16) | (uint64_t{b[4]} << 8) | uint64_t{b[5]};
-    std::string iid6 = fmt::format("::{:x}:{:x}:{:x}:{:x}", iid >> 48, (iid >> 32) & 0xffff, (iid >> 16) & 0xffff,
-                                   iid & 0xffff);
+    uint64_t iid = (uint64_t{static_cast<uint8_t>(b[0] ^ 0x02)} << 56) | (uint64_t{b[1]} << 48) |
+                   (uint64_t{b[2]} << 40) | (uint64_t{0xfffe} << 24) | (uint64_t{b[3]} << 16) |
+                   (uint64_t{b[4]} << 8) | uint64_t{b[5]};
+    std::string iid6 = fmt::format("::{:x}:{:x}:{:x}:{:x}", iid >> 48, (iid >> 32) & 0xffff,
+                                   (iid >> 16) & 0xffff, iid & 0xffff);
     std::string s;
     auto rule = [&](std::string_view text) { s += fmt::format("add rule netdev {} {} {}\n", t, c, text); };
     s += fmt::format("add table netdev {}\n", t);
-    s += fmt::format("create chain netdev {} {} {{ type filter hook ingress device \"{}\" priority -500; policy drop; }}\n",
-                     t, c, p.host_interface);
+    s += fmt::format(
+        "create chain netdev {} {} {{ type filter hook ingress device \"{}\" priority -500; policy drop; "
+        "}}\n",
+        t, c, p.host_interface);
     rule(fmt::format("ether saddr != {} drop", m));
     if (p.container_address) {
         std::string a = format_ipv4(p.container_address->address);
-        rule(fmt::format("ether type arp arp htype 1 arp ptype ip arp hlen 6 arp plen 4 arp saddr ether {} "
-                         "arp saddr ip {{ {}, 0.0.0.0 }} accept", m, a));
+        rule(
+            fmt::format("ether type arp arp htype 1 arp ptype ip arp hlen 6 arp plen 4 arp saddr ether {} "
+                        "arp saddr ip {{ {}, 0.0.0.0 }} accept",
+                        m, a));
         rule(fmt::format("ether type ip ip saddr {} udp sport 67 drop", a));
         rule(fmt::format("ether type ip ip saddr {} icmp type redirect drop", a));
         rule(fmt::format("ether type ip ip saddr {} accept", a));

@@ -22,9 +22,9 @@ uint64_t default_capabilities() {
     // mknod the host's disks and read them (tests/privileged/escape: host-devices). Declarations
     // that need it can still add it with capabilities_add = ["CAP_MKNOD"].
     static constexpr int caps[] = {
-        CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FSETID, CAP_FOWNER, CAP_NET_RAW, CAP_SETGID,
-        CAP_SETUID, CAP_SETFCAP, CAP_SETPCAP, CAP_NET_BIND_SERVICE, CAP_SYS_CHROOT, CAP_KILL,
-        CAP_AUDIT_WRITE,
+        CAP_CHOWN,      CAP_DAC_OVERRIDE, CAP_FSETID,      CAP_FOWNER,  CAP_NET_RAW,
+        CAP_SETGID,     CAP_SETUID,       CAP_SETFCAP,     CAP_SETPCAP, CAP_NET_BIND_SERVICE,
+        CAP_SYS_CHROOT, CAP_KILL,         CAP_AUDIT_WRITE,
     };
     uint64_t mask = 0;
     for (int c : caps) mask |= uint64_t{1} << c;
@@ -111,7 +111,7 @@ int drop_bounding_set(uint64_t keep, int last_cap) {
 
 int apply_capability_sets(const CapabilitySets& sets, int last_cap) {
     struct __user_cap_header_struct header {};
-    struct __user_cap_data_struct data[2] {};
+    struct __user_cap_data_struct data[2]{};
     header.version = _LINUX_CAPABILITY_VERSION_3;
     header.pid = 0;
     data[0].effective = static_cast<uint32_t>(sets.effective);

@@ -26,7 +26,8 @@ CgroupWrites plan_cgroup_writes(const config::Resources& r, const std::set<std::
     };
     if (r.memory_max) add("memory", "memory_max", "memory.max", std::to_string(*r.memory_max));
     if (r.memory_high) add("memory", "memory_high", "memory.high", std::to_string(*r.memory_high));
-    if (r.memory_swap_max) add("memory", "memory_swap_max", "memory.swap.max", std::to_string(*r.memory_swap_max));
+    if (r.memory_swap_max)
+        add("memory", "memory_swap_max", "memory.swap.max", std::to_string(*r.memory_swap_max));
     if (r.cpu_weight) add("cpu", "cpu_weight", "cpu.weight", std::to_string(*r.cpu_weight));
     if (r.cpu_quota_percent)
         add("cpu", "cpu_quota", "cpu.max", fmt::format("{} 100000", *r.cpu_quota_percent * 1000));
@@ -122,7 +123,8 @@ ContainerCgroup::~ContainerCgroup() {
 Result<ContainerCgroup> ContainerCgroup::split_delegated(const std::string& mount_point) {
     std::string own = BERTH_TRY_CTX(own_cgroup2_path(), "find our cgroup");
     if (own == "/" || own.empty())
-        return fail(EINVAL, "--systemd: not running in a delegated service cgroup (we are in the root cgroup)");
+        return fail(EINVAL,
+                    "--systemd: not running in a delegated service cgroup (we are in the root cgroup)");
     std::string unit = path_join(mount_point, own);
     // Restarted in place (or re-run): our own cgroup may already be ".../supervisor".
     if (own.size() > 11 && own.substr(own.size() - 11) == "/supervisor")
@@ -130,7 +132,8 @@ Result<ContainerCgroup> ContainerCgroup::split_delegated(const std::string& moun
     ContainerCgroup cg;
     std::string supervisor = path_join(unit, "supervisor");
     cg.payload_ = path_join(unit, "payload");
-    if (::mkdir(supervisor.c_str(), 0755) < 0 && errno != EEXIST) return fail_errno("create cgroup '{}'", supervisor);
+    if (::mkdir(supervisor.c_str(), 0755) < 0 && errno != EEXIST)
+        return fail_errno("create cgroup '{}'", supervisor);
     BERTH_TRY_VOID_CTX(write_file(path_join(supervisor, "cgroup.procs"), "0", O_WRONLY), "move supervisor");
     if (::mkdir(cg.payload_.c_str(), 0755) < 0) {
         if (errno != EEXIST) return fail_errno("create cgroup '{}'", cg.payload_);
@@ -159,7 +162,8 @@ Result<ContainerCgroup> ContainerCgroup::create_own(const std::string& parent_di
         if (errno == ENOENT && attempt < 10) continue;
         if (errno != EEXIST) return fail_errno("create cgroup '{}'", cg.payload_);
         if (populated(cg.payload_))
-            return fail(EBUSY, "cgroup '{}' still has processes (is the container already running?)", cg.payload_);
+            return fail(EBUSY, "cgroup '{}' still has processes (is the container already running?)",
+                        cg.payload_);
         // A stale, empty cgroup from a crashed run: start clean.
         if (::rmdir(cg.payload_.c_str()) < 0 || ::mkdir(cg.payload_.c_str(), 0755) < 0)
             return fail_errno("recreate cgroup '{}'", cg.payload_);
@@ -174,10 +178,11 @@ Result<ContainerCgroup> ContainerCgroup::create_own(const std::string& parent_di
     for (const auto& [file, value] : writes.files)
         BERTH_TRY_VOID_CTX(write_file(path_join(cg.payload_, file), value, O_WRONLY), "apply [resources]");
     if (!writes.unapplied.empty())
-        cg.warnings_.push_back(fmt::format(
-            "cgroup controller(s) {} not available under '{}': {} not applied",
-            join(std::vector<std::string>(writes.missing_controllers.begin(), writes.missing_controllers.end()), ", "),
-            parent_dir, join(writes.unapplied, ", ")));
+        cg.warnings_.push_back(fmt::format("cgroup controller(s) {} not available under '{}': {} not applied",
+                                           join(std::vector<std::string>(writes.missing_controllers.begin(),
+                                                                         writes.missing_controllers.end()),
+                                                ", "),
+                                           parent_dir, join(writes.unapplied, ", ")));
     cg.payload_fd_ = BERTH_TRY(open_dir(cg.payload_));
     return cg;
 }

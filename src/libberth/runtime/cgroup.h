@@ -25,8 +25,8 @@ namespace berth::runtime {
 
 struct CgroupWrites {
     std::vector<std::pair<std::string, std::string>> files;  // file name -> value
-    std::set<std::string> controllers;                         // controllers the writes need
-    std::vector<std::string> unapplied;                        // settings whose controller is missing
+    std::set<std::string> controllers;                       // controllers the writes need
+    std::vector<std::string> unapplied;                      // settings whose controller is missing
     std::set<std::string> missing_controllers;
 };
 

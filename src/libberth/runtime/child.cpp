@@ -7,8 +7,8 @@
 #include <linux/magic.h>
 #include <linux/openat2.h>
 #include <net/if.h>
-#include <signal.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -119,7 +119,8 @@ bool recv_header(int fd, MessageHeader* header, int* received_fd) {
         return false;
     }
     for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) std::memcpy(received_fd, CMSG_DATA(c), sizeof(int));
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+            std::memcpy(received_fd, CMSG_DATA(c), sizeof(int));
     if (static_cast<size_t>(n) < sizeof *header)
         return read_full(fd, reinterpret_cast<char*>(header) + n, sizeof *header - static_cast<size_t>(n));
     return true;
@@ -145,8 +146,10 @@ int ensure_in_root(int root_fd, const char* path, bool is_dir, int depth = 0) {
         return -1;
     }
     const char* name = path + (slash - parent) + 1;
-    if (slash == parent) slash[1] = '\0';
-    else *slash = '\0';
+    if (slash == parent)
+        slash[1] = '\0';
+    else
+        *slash = '\0';
     int pfd = ensure_in_root(root_fd, parent, true, depth + 1);
     if (pfd < 0) return -1;
     int rc;
@@ -305,8 +308,10 @@ int apply_op(int root_fd, const MountOp& op, StepError* err) {
                 return -1;
             }
             const char* name = op.target.c_str() + (slash - parent) + 1;
-            if (slash == parent) slash[1] = '\0';
-            else *slash = '\0';
+            if (slash == parent)
+                slash[1] = '\0';
+            else
+                *slash = '\0';
             int pfd = ensure_in_root(root_fd, parent, true);
             if (pfd < 0) return -1;
             int rc = ::symlinkat(op.source.c_str(), pfd, name);
@@ -323,9 +328,9 @@ int apply_op(int root_fd, const MountOp& op, StepError* err) {
             struct stat st {};
             ::fstat(fd, &st);
             fd_path(p, sizeof p, fd);
-            int rc = S_ISDIR(st.st_mode)
-                         ? ::mount("tmpfs", p, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0")
-                         : ::mount("/dev/null", p, nullptr, MS_BIND, nullptr);
+            int rc = S_ISDIR(st.st_mode) ? ::mount("tmpfs", p, "tmpfs",
+                                                   MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0")
+                                         : ::mount("/dev/null", p, nullptr, MS_BIND, nullptr);
             int saved = errno;
             ::close(fd);
             errno = saved;
@@ -381,7 +386,8 @@ int build_root(const ChildConfig& cfg, int idmapped_fd, StepError* err) {
                 err->what = "attach idmapped layer";
                 err->path = root.spec.lowerdirs[0].c_str();
                 if (::mkdir(buf, 0755) < 0) return -1;
-                if (::syscall(SYS_move_mount, idmapped_fd, "", AT_FDCWD, buf, MOVE_MOUNT_F_EMPTY_PATH) < 0) return -1;
+                if (::syscall(SYS_move_mount, idmapped_fd, "", AT_FDCWD, buf, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+                    return -1;
                 options = root.overlay_options_idmapped.c_str();
             }
             err->what = "mount overlay root";
@@ -430,7 +436,8 @@ int build_root(const ChildConfig& cfg, int idmapped_fd, StepError* err) {
     if (root.read_only) {
         err->what = "make root read-only";
         err->path = "/";
-        if (::mount(nullptr, "/", nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | preserved_flags("/"), nullptr) < 0)
+        if (::mount(nullptr, "/", nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | preserved_flags("/"), nullptr) <
+            0)
             return -1;
     }
     return 0;
@@ -501,7 +508,7 @@ int open_pty(StepError* err) {
     // PID 1: forward every signal we can catch to the payload, reap everything, leave with the
     // payload's status.
     for (;;) {
-        siginfo_t info {};
+        siginfo_t info{};
         int sig = ::sigwaitinfo(&all, &info);
         if (sig < 0) continue;
         if (sig == SIGCHLD) {
@@ -603,15 +610,11 @@ int open_no_magic(const char* path, int flags) {
 
 }  // namespace
 
-int open_in_container(const char* path, int flags) {
-    return open_no_magic(path, flags);
-}
+int open_in_container(const char* path, int flags) { return open_no_magic(path, flags); }
 
 namespace {
 
-bool is_refusal(int e) {
-    return e == ELOOP || e == EXDEV;
-}
+bool is_refusal(int e) { return e == ELOOP || e == EXDEV; }
 
 // Whether `path`, or the deepest part of it that exists, is on procfs: "/proc/self/fd/4" whose fd
 // is closed, "/proc/1/cwd/..." are refused like the magic links they are meant to go through,
@@ -678,8 +681,10 @@ int exec_candidate(const char* path, char* const argv[], char* const envp[], boo
         str_copy(dir, sizeof dir, ".");
     } else {
         name = path + (slash - dir) + 1;
-        if (slash == dir) slash[1] = '\0';
-        else *slash = '\0';
+        if (slash == dir)
+            slash[1] = '\0';
+        else
+            *slash = '\0';
     }
     int e = ENOENT;
     int dfd = *name ? open_no_magic(dir, O_PATH | O_DIRECTORY) : -1;
@@ -696,7 +701,8 @@ int exec_candidate(const char* path, char* const argv[], char* const envp[], boo
         // A script: its interpreter would get /dev/fd/N/NAME, which close-on-exec makes unusable
         // (and $0 would name it). Run it by path, after checking the path still leads to the
         // file checked above.
-        struct stat a {}, b {};
+        struct stat a {
+        }, b{};
         int again = open_no_magic(path, O_PATH);
         if (again < 0 && is_refusal(errno)) *refused = true;
         if (again >= 0 && ::fstat(fd, &a) == 0 && ::fstat(again, &b) == 0 && a.st_dev == b.st_dev &&
@@ -727,7 +733,9 @@ int exec_search_path(char* const argv[], char* const envp[], const char* search_
         return e;
     }
     int last = ENOENT;
-    const char* p = search_path && *search_path ? search_path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    const char* p = search_path && *search_path
+                        ? search_path
+                        : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
     char candidate[PATH_MAX];
     while (*p) {
         const char* end = std::strchr(p, ':');
@@ -858,7 +866,8 @@ void child_main(const ChildConfig& cfg) {
     StepError err;
     if (build_root(cfg, received, &err) < 0) child_fail(sync, errno, err.what, err.path);
     if (received >= 0) ::close(received);
-    if (!cfg.tty && cfg.stdin_fd >= 0 && ::dup2(cfg.stdin_fd, 0) < 0) child_fail(sync, errno, "redirect stdin", "");
+    if (!cfg.tty && cfg.stdin_fd >= 0 && ::dup2(cfg.stdin_fd, 0) < 0)
+        child_fail(sync, errno, "redirect stdin", "");
     // The root is built (the volume trees are attached): nothing but stdio and the sync socket
     // from here on. Every path below (the pty, the workdir, the program) is resolved on the
     // container's behalf, and the payload gets only what it is meant to.

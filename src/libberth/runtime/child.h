@@ -88,7 +88,8 @@ struct ChildConfig {
 // Helpers shared with `berth exec`'s child (async-signal-safe).
 int send_message(int fd, MessageType type, const void* payload, uint32_t length, int pass_fd = -1);
 // Reports "WHAT 'PATH' (NOTE)" (each part only when given) and the errno `code`, then _exit()s.
-[[noreturn]] void child_fail(int sync_fd, int code, const char* what, const char* path, const char* note = nullptr);
+[[noreturn]] void child_fail(int sync_fd, int code, const char* what, const char* path,
+                             const char* note = nullptr);
 
 // Closes every fd but stdio and `keep` (the sync socket, close-on-exec): whatever else the
 // runtime or the caller of berth held (cgroup and volume fds, a caller's pipe or directory

@@ -10,9 +10,9 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/utsname.h>
 #include <termios.h>
 #include <time.h>
@@ -39,8 +39,8 @@
 #include "runtime/sd-notify.h"
 #include "runtime/seccomp-compile.h"
 #include "runtime/spawn.h"
-#include "runtime/supervise-protocol.h"
 #include "runtime/state.h"
+#include "runtime/supervise-protocol.h"
 #include "runtime/user-namespace.h"
 
 namespace berth::runtime {
@@ -49,10 +49,14 @@ namespace {
 
 const char* network_mode_name(config::NetworkMode m) {
     switch (m) {
-        case config::NetworkMode::None: return "none";
-        case config::NetworkMode::Host: return "host";
-        case config::NetworkMode::Veth: return "veth";
-        case config::NetworkMode::Bridge: return "bridge";
+        case config::NetworkMode::None:
+            return "none";
+        case config::NetworkMode::Host:
+            return "host";
+        case config::NetworkMode::Veth:
+            return "veth";
+        case config::NetworkMode::Bridge:
+            return "bridge";
     }
     return "none";
 }
@@ -132,7 +136,8 @@ Error error_from(const Message& m) {
 // Explains a child that vanished without a message.
 Error died_early(ChildProcess& child) {
     auto status = child.wait(true);
-    if (status && *status) return Error{EIO, fmt::format("container setup process exited with status {}", **status)};
+    if (status && *status)
+        return Error{EIO, fmt::format("container setup process exited with status {}", **status)};
     return Error{EIO, "container setup process exited unexpectedly"};
 }
 
@@ -188,8 +193,8 @@ struct Supervised {
     ChildProcess* child;
     int stop_signal;
     int signal_fd;
-    int pty_master;     // -1 without tty
-    int notify_socket;  // -1 without relay
+    int pty_master;         // -1 without tty
+    int notify_socket;      // -1 without relay
     int stop_requests = 0;  // SIGTERM/SIGINT seen so far (the third one is a SIGKILL)
 };
 
@@ -259,15 +264,20 @@ Result<std::optional<int>> supervise(Supervised& s, uint64_t until_msec = 0) {
         }
         if (i_stdin >= 0 && (fds[i_stdin].revents & (POLLIN | POLLHUP | POLLERR))) {
             ssize_t r = ::read(STDIN_FILENO, buf, sizeof buf);
-            if (r <= 0) stdin_open = false;
-            else write_all_fd(s.pty_master, buf, static_cast<size_t>(r));
+            if (r <= 0)
+                stdin_open = false;
+            else
+                write_all_fd(s.pty_master, buf, static_cast<size_t>(r));
         }
         if (i_master >= 0 && (fds[i_master].revents & (POLLIN | POLLHUP | POLLERR))) {
             ssize_t r = ::read(s.pty_master, buf, sizeof buf);
-            if (r > 0) write_all_fd(STDOUT_FILENO, buf, static_cast<size_t>(r));
-            else if (r == 0 || (errno != EAGAIN && errno != EINTR)) master_open = false;
+            if (r > 0)
+                write_all_fd(STDOUT_FILENO, buf, static_cast<size_t>(r));
+            else if (r == 0 || (errno != EAGAIN && errno != EINTR))
+                master_open = false;
         }
-        if (i_notify >= 0 && (fds[i_notify].revents & POLLIN)) (void)relay_notify_datagram(s.notify_socket, s.child->pid());
+        if (i_notify >= 0 && (fds[i_notify].revents & POLLIN))
+            (void)relay_notify_datagram(s.notify_socket, s.child->pid());
         if (fds[0].revents & POLLIN) {
             auto status = BERTH_TRY(s.child->wait(false));
             if (!status) continue;
@@ -312,7 +322,8 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
         if (snapshot) (void)bus::release_container_snapshot(decl, snapshot->snapshot_id);
     });
     if (!decl.rootfs.empty()) {
-        if (!is_directory(decl.rootfs)) return fail(ENOENT, "root file system '{}' does not exist", decl.rootfs);
+        if (!is_directory(decl.rootfs))
+            return fail(ENOENT, "root file system '{}' does not exist", decl.rootfs);
         root.kind = store::MountSpec::Kind::Overlay;
         root.lowerdirs = {decl.rootfs};
         if (decl.ephemeral) {
@@ -403,7 +414,8 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
     } else {
         bool own_parent = opt.cgroup_parent.empty();
         std::string parent = own_parent ? path_join(cg_mount, "berth") : opt.cgroup_parent;
-        cgroup = BERTH_TRY_CTX(ContainerCgroup::create_own(parent, decl.name, decl.resources, own_parent), "cgroup");
+        cgroup = BERTH_TRY_CTX(ContainerCgroup::create_own(parent, decl.name, decl.resources, own_parent),
+                               "cgroup");
     }
     if (opt.warn)
         for (const auto& w : cgroup.warnings()) opt.warn(w);
@@ -421,7 +433,8 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
         notify_socket.reset(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
         struct sockaddr_un sa {};
         sa.sun_family = AF_UNIX;
-        if (!notify_socket || notify_path.size() >= sizeof sa.sun_path) return fail(EINVAL, "notify socket path too long");
+        if (!notify_socket || notify_path.size() >= sizeof sa.sun_path)
+            return fail(EINVAL, "notify socket path too long");
         std::memcpy(sa.sun_path, notify_path.c_str(), notify_path.size());
         // Senders are told apart by their credentials (notify-relay.h), not by the socket's mode:
         // any uid of the container must be able to send.
@@ -530,7 +543,8 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
         BERTH_TRY_VOID_CTX(write_id_maps(child.pid(), *userns), "user namespace");
         if (root.kind == store::MountSpec::Kind::Overlay) {
             auto m = make_idmapped(root.lowerdirs[0], child.pid());
-            if (m) idmapped = std::move(*m);
+            if (m)
+                idmapped = std::move(*m);
             else if (opt.warn)
                 opt.warn(fmt::format("{}; files owned by host root appear as 'nobody' in the container",
                                      m.error().what()));
@@ -540,8 +554,8 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
         for (const auto& op : plan.ops)
             if (op.tree_fd >= 0)
                 if (auto r = idmap_tree(op.tree_fd, op.source, child.pid()); !r && opt.warn)
-                    opt.warn(fmt::format("{}; files owned by host root appear as 'nobody' in '{}'", r.error().what(),
-                                         op.target));
+                    opt.warn(fmt::format("{}; files owned by host root appear as 'nobody' in '{}'",
+                                         r.error().what(), op.target));
     auto network = BERTH_TRY_CTX(attach_network(decl, child.pid()), "network");
     if (network && opt.warn)
         for (const auto& w : network->warnings()) opt.warn(w);
@@ -561,15 +575,18 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
     auto mounted = BERTH_TRY(read_message(parent_end.get()));
     if (!mounted) return fail(died_early(child));
     if (mounted->header.type == MessageType::Error) return fail(error_from(*mounted));
-    if (mounted->header.type != MessageType::Mounted) return fail(EPROTO, "unexpected message from container");
+    if (mounted->header.type != MessageType::Mounted)
+        return fail(EPROTO, "unexpected message from container");
     UniqueFd pty_master = std::move(mounted->fd);
 
     // --- identity from the container's own files ---
-    UniqueFd croot(::open(fmt::format("/proc/{}/root", child.pid()).c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    UniqueFd croot(
+        ::open(fmt::format("/proc/{}/root", child.pid()).c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (!croot) return fail_errno("open the container's root");
     std::string passwd = BERTH_TRY_CTX(read_container_file(croot.get(), "/etc/passwd"), "user");
     std::string group = BERTH_TRY_CTX(read_container_file(croot.get(), "/etc/group"), "user");
-    std::string user = decl.user.user.empty() && decl.user.group.empty() ? image.user : user_spec_string(decl.user);
+    std::string user =
+        decl.user.user.empty() && decl.user.group.empty() ? image.user : user_spec_string(decl.user);
     Identity id = BERTH_TRY_CTX(resolve_identity(user, decl.supplementary_groups, passwd, group), "user");
 
     EnvironmentInputs ei;
@@ -581,7 +598,9 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
     ei.tty = opt.tty;
     if (notify_socket) ei.notify_socket = kNotifySocketInContainer;
     std::vector<std::string> env = BERTH_TRY(compose_environment(ei));
-    std::string workdir = !decl.workdir.empty() ? decl.workdir : !image.working_dir.empty() ? image.working_dir : "/";
+    std::string workdir = !decl.workdir.empty()        ? decl.workdir
+                          : !image.working_dir.empty() ? image.working_dir
+                                                       : "/";
     std::string search_path = kDefaultPath;
     for (const auto& e : env)
         if (e.rfind("PATH=", 0) == 0) search_path = e.substr(5);
@@ -601,7 +620,8 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
     blob.append(search_path.c_str(), search_path.size() + 1);
     if (blob.size() > kLaunchCapacity || command.size() + env.size() + 2 > kPointerCapacity)
         return fail(E2BIG, "command and environment are too large");
-    if (send_message(parent_end.get(), MessageType::Launch, blob.data(), static_cast<uint32_t>(blob.size())) < 0)
+    if (send_message(parent_end.get(), MessageType::Launch, blob.data(), static_cast<uint32_t>(blob.size())) <
+        0)
         return fail(died_early(child));
 
     // --- EOF: execve succeeded (the channel is close-on-exec) ---
@@ -636,10 +656,10 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
     if (seccomp) {
         // `berth exec` loads the same program; make sure it is on disk even if caching failed.
         if (!path_exists(seccomp->cache_path))
-            (void)write_file_atomic(seccomp->cache_path,
-                                    std::string_view(reinterpret_cast<const char*>(seccomp->bpf.data()),
-                                                     seccomp->bpf.size()),
-                                    0600);
+            (void)write_file_atomic(
+                seccomp->cache_path,
+                std::string_view(reinterpret_cast<const char*>(seccomp->bpf.data()), seccomp->bpf.size()),
+                0600);
         st.seccomp = seccomp->cache_path;
     }
     // What the RAII owners here undo, for a teardown in another process image (handover.h).
@@ -652,10 +672,13 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
     ScopeExit drop_state([&] { remove_state(decl.name); });
 
     if (notify_socket)
-        notify_systemd(fmt::format("MAINPID={}\nSTATUS=Container {} started, waiting for it to report readiness",
-                                   ::getpid(), decl.name).c_str());
+        notify_systemd(
+            fmt::format("MAINPID={}\nSTATUS=Container {} started, waiting for it to report readiness",
+                        ::getpid(), decl.name)
+                .c_str());
     else
-        notify_systemd(fmt::format("READY=1\nMAINPID={}\nSTATUS=Container {} running", ::getpid(), decl.name).c_str());
+        notify_systemd(
+            fmt::format("READY=1\nMAINPID={}\nSTATUS=Container {} running", ::getpid(), decl.name).c_str());
     if (opt.on_started) opt.on_started(child.pid());
 
     // --- supervise: here at first, then (if the payload still runs after
@@ -678,7 +701,8 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
         // A payload that is done within the delay (a quick command, a start-latency benchmark)
         // never pays for the two execs; one that stays is supervised by the small executable.
         if (opt.handover_delay_ms > 0)
-            exited = BERTH_TRY(supervise(sup, monotonic_msec() + static_cast<uint64_t>(opt.handover_delay_ms)));
+            exited =
+                BERTH_TRY(supervise(sup, monotonic_msec() + static_cast<uint64_t>(opt.handover_delay_ms)));
         if (!exited) {
             // berth-supervise puts the terminal in raw mode itself (and restores this mode).
             if (restore_tty) ::tcsetattr(STDIN_FILENO, TCSANOW, &saved_tty);
@@ -700,7 +724,8 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
     }
     if (!exited) exited = BERTH_TRY(supervise(sup));
     int status = *exited;
-    notify_systemd(fmt::format("STOPPING=1\nSTATUS=Container {} exited with status {}", decl.name, status).c_str());
+    notify_systemd(
+        fmt::format("STOPPING=1\nSTATUS=Container {} exited with status {}", decl.name, status).c_str());
 
     // --- tear down (the rest goes with the RAII owners above) ---
     BERTH_TRY_VOID_CTX(cgroup.destroy(), "cgroup");

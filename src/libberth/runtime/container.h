@@ -15,10 +15,10 @@
 namespace berth::runtime {
 
 struct RunOptions {
-    bool systemd = false;      // --systemd: delegated cgroup split, sd_notify
-    bool interactive = false;  // -i: keep stdin
-    bool tty = false;          // -t: pty
-    std::string cgroup_parent; // by hand: parent cgroup directory; empty = <cgroup2 mount>/berth
+    bool systemd = false;       // --systemd: delegated cgroup split, sd_notify
+    bool interactive = false;   // -i: keep stdin
+    bool tty = false;           // -t: pty
+    std::string cgroup_parent;  // by hand: parent cgroup directory; empty = <cgroup2 mount>/berth
     // One-time notices for the user ("controller X missing: Y not applied"); may be empty.
     std::function<void(const std::string&)> warn;
     // Called once the payload runs (tests and benchmarks use it); may be empty.

@@ -6,7 +6,7 @@
 namespace berth::runtime {
 
 Result<std::vector<std::pair<std::string, std::string>>> parse_environment_file(const std::string& text,
-                                                                               const std::string& origin) {
+                                                                                const std::string& origin) {
     std::vector<std::pair<std::string, std::string>> out;
     int lineno = 0;
     for (const auto& raw : split(text, '\n', true)) {
@@ -22,7 +22,8 @@ Result<std::vector<std::pair<std::string, std::string>>> parse_environment_file(
             if (!(isalnum(static_cast<unsigned char>(c)) || c == '_'))
                 return fail(EINVAL, "{}:{}: invalid variable name '{}'", origin, lineno, key);
         std::string value(trim(line.substr(eq + 1)));
-        if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') && value.back() == value.front())
+        if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') &&
+            value.back() == value.front())
             value = value.substr(1, value.size() - 2);
         out.emplace_back(std::move(key), std::move(value));
     }
@@ -33,8 +34,10 @@ Result<std::vector<std::string>> compose_environment(const EnvironmentInputs& in
     std::map<std::string, std::string> env;
     for (const auto& kv : in.image_env) {
         auto eq = kv.find('=');
-        if (eq == std::string::npos) env[kv] = "";
-        else env[kv.substr(0, eq)] = kv.substr(eq + 1);
+        if (eq == std::string::npos)
+            env[kv] = "";
+        else
+            env[kv.substr(0, eq)] = kv.substr(eq + 1);
     }
     for (const auto& file : in.environment_files) {
         auto text = read_file(file);

@@ -14,7 +14,7 @@ namespace berth::runtime {
 // Parses a KEY=VALUE file (blank lines and '#' comments skipped, optional "export ", surrounding
 // single or double quotes stripped). `origin` names the file in messages.
 Result<std::vector<std::pair<std::string, std::string>>> parse_environment_file(const std::string& text,
-                                                                               const std::string& origin);
+                                                                                const std::string& origin);
 
 struct EnvironmentInputs {
     std::vector<std::string> image_env;  // "K=V"

@@ -6,8 +6,8 @@
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <termios.h>
 #include <unistd.h>
@@ -58,7 +58,8 @@ Result<int> exec_impl(const std::string& name, const ExecOptions& opt) {
     std::vector<gid_t> groups(st.groups.begin(), st.groups.end());
     std::string home;
     if (!opt.user.empty()) {
-        UniqueFd croot(::open(fmt::format("/proc/{}/root", st.pid).c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+        UniqueFd croot(
+            ::open(fmt::format("/proc/{}/root", st.pid).c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
         if (!croot) return fail_errno("open the container's root");
         std::string passwd = BERTH_TRY_CTX(read_container_file(croot.get(), "/etc/passwd"), "user");
         std::string group = BERTH_TRY_CTX(read_container_file(croot.get(), "/etc/group"), "user");
@@ -81,7 +82,8 @@ Result<int> exec_impl(const std::string& name, const ExecOptions& opt) {
         std::erase_if(env, [](const std::string& x) { return x.rfind("HOME=", 0) == 0; });
         env.push_back("HOME=" + home);
     }
-    if (opt.tty && std::none_of(env.begin(), env.end(), [](const std::string& x) { return x.rfind("TERM=", 0) == 0; }))
+    if (opt.tty &&
+        std::none_of(env.begin(), env.end(), [](const std::string& x) { return x.rfind("TERM=", 0) == 0; }))
         env.push_back("TERM=xterm");
     std::string search_path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
     for (const auto& e : env)
@@ -158,9 +160,11 @@ Result<int> exec_impl(const std::string& name, const ExecOptions& opt) {
         }
         // As in the container's first process: only stdio and the sync socket remain before the
         // workdir and the program are resolved inside the container (CVE-2024-21626).
-        if (close_inherited_fds(child_fd) < 0) child_fail(child_fd, errno, "close inherited file descriptors", "");
+        if (close_inherited_fds(child_fd) < 0)
+            child_fail(child_fd, errno, "close inherited file descriptors", "");
         const char *what = "", *note = nullptr;
-        if (int e = enter_workdir(workdir.c_str(), &what, &note)) child_fail(child_fd, e, what, workdir.c_str(), note);
+        if (int e = enter_workdir(workdir.c_str(), &what, &note))
+            child_fail(child_fd, e, what, workdir.c_str(), note);
         const char* step = "";
         int rc = apply_identity_and_privileges(lh, groups.data(), st.bounding, last_cap, st.no_new_privileges,
                                                bpf.empty() ? nullptr : bpf.data(), bpf.size(), &step);
@@ -212,7 +216,8 @@ Result<int> exec_impl(const std::string& name, const ExecOptions& opt) {
     bool stdin_open = master.valid(), master_open = master.valid();
     char buf[16384];
     for (;;) {
-        struct pollfd fds[4] = {{child.pidfd(), POLLIN, 0}, {signal_fd.get(), POLLIN, 0}, {-1, 0, 0}, {-1, 0, 0}};
+        struct pollfd fds[4] = {
+            {child.pidfd(), POLLIN, 0}, {signal_fd.get(), POLLIN, 0}, {-1, 0, 0}, {-1, 0, 0}};
         if (stdin_open) fds[2] = {STDIN_FILENO, POLLIN, 0};
         if (master_open) fds[3] = {master.get(), POLLIN, 0};
         if (::poll(fds, 4, -1) < 0) {
@@ -224,7 +229,8 @@ Result<int> exec_impl(const std::string& name, const ExecOptions& opt) {
             while (::read(signal_fd.get(), &si, sizeof si) == sizeof si) {
                 if (si.ssi_signo == SIGWINCH) {
                     struct winsize ws {};
-                    if (master && ::ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0) ::ioctl(master.get(), TIOCSWINSZ, &ws);
+                    if (master && ::ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0)
+                        ::ioctl(master.get(), TIOCSWINSZ, &ws);
                 } else {
                     (void)child.signal(static_cast<int>(si.ssi_signo));
                 }
@@ -232,13 +238,17 @@ Result<int> exec_impl(const std::string& name, const ExecOptions& opt) {
         }
         if (fds[2].revents & (POLLIN | POLLHUP | POLLERR)) {
             ssize_t r = ::read(STDIN_FILENO, buf, sizeof buf);
-            if (r <= 0) stdin_open = false;
-            else write_all_fd(master.get(), buf, static_cast<size_t>(r));
+            if (r <= 0)
+                stdin_open = false;
+            else
+                write_all_fd(master.get(), buf, static_cast<size_t>(r));
         }
         if (fds[3].revents & (POLLIN | POLLHUP | POLLERR)) {
             ssize_t r = ::read(master.get(), buf, sizeof buf);
-            if (r > 0) write_all_fd(STDOUT_FILENO, buf, static_cast<size_t>(r));
-            else master_open = false;
+            if (r > 0)
+                write_all_fd(STDOUT_FILENO, buf, static_cast<size_t>(r));
+            else
+                master_open = false;
         }
         if (fds[0].revents & POLLIN) {
             auto status = BERTH_TRY(child.wait(false));

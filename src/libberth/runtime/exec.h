@@ -15,9 +15,9 @@ struct ExecOptions {
     std::vector<std::string> command;
     bool tty = false;
     bool interactive = true;
-    std::string user;                // "" = the container's payload user; else "name|uid[:group]"
-    std::vector<std::string> env;    // extra "K=V"
-    std::string workdir;             // "" = the container's
+    std::string user;              // "" = the container's payload user; else "name|uid[:group]"
+    std::vector<std::string> env;  // extra "K=V"
+    std::string workdir;           // "" = the container's
 };
 
 // Returns the command's exit status (or 128+signal).

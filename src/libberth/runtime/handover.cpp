@@ -45,7 +45,8 @@ bool speaks_our_protocol(int fd) {
 }  // namespace
 
 Error hand_over_supervision(const std::string& supervisor_exe, const std::string& teardown_exe,
-                            const std::string& name, int stop_signal, int stop_requests, const HandoverFds& fds) {
+                            const std::string& name, int stop_signal, int stop_requests,
+                            const HandoverFds& fds) {
     if (::access(supervisor_exe.c_str(), X_OK) < 0) return errno_error(fmt::format("'{}'", supervisor_exe));
     {
         UniqueFd exe(::open(supervisor_exe.c_str(), O_RDONLY | O_CLOEXEC));
@@ -94,11 +95,12 @@ Error hand_over_supervision(const std::string& supervisor_exe, const std::string
 
 Result<int> teardown_handed_over(const std::string& name, int status, int lock_fd) {
     const std::string lock_path = path_join(containers_run_dir(), name + ".lock");
-    struct stat held {}, on_disk {};
+    struct stat held {
+    }, on_disk{};
     if (lock_fd < 0 || ::fstat(lock_fd, &held) < 0 || ::stat(lock_path.c_str(), &on_disk) < 0 ||
         held.st_dev != on_disk.st_dev || held.st_ino != on_disk.st_ino)
-        return fail(EBADF, "container '{}': fd {} is not its lock '{}' (internal command of berth-supervise)", name,
-                    lock_fd, lock_path);
+        return fail(EBADF, "container '{}': fd {} is not its lock '{}' (internal command of berth-supervise)",
+                    name, lock_fd, lock_path);
     // Succeeds on the lock we inherited; fails while another process (a live supervisor) holds it.
     if (::flock(lock_fd, LOCK_EX | LOCK_NB) < 0)
         return fail(EBUSY, "container '{}': lock '{}' is held by another process", name, lock_path);
@@ -107,7 +109,8 @@ Result<int> teardown_handed_over(const std::string& name, int status, int lock_f
 
     const std::string path = state_file_path(name);
     auto text = read_file(path);
-    Result<RuntimeState> st = text ? state_from_json(*text, path) : Result<RuntimeState>(Unexpected(text.error()));
+    Result<RuntimeState> st =
+        text ? state_from_json(*text, path) : Result<RuntimeState>(Unexpected(text.error()));
     Result<> result;
     if (st) {
         // The order of run_container()'s own teardown: cgroup, network, state, notify socket,

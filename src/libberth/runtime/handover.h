@@ -22,7 +22,8 @@ struct HandoverFds {
 // and an O_PATH fd of `teardown_exe` (the full berth binary). Returns only if that failed; the
 // fds are then as they were and the caller supervises in-process.
 Error hand_over_supervision(const std::string& supervisor_exe, const std::string& teardown_exe,
-                            const std::string& name, int stop_signal, int stop_requests, const HandoverFds& fds);
+                            const std::string& name, int stop_signal, int stop_requests,
+                            const HandoverFds& fds);
 
 // `berth internal-teardown` (berth-supervise has sent STOPPING=1 already): undoes what
 // run_container() set up for `name`, from its runtime state file ("teardown"): kills what is left

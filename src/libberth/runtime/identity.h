@@ -18,7 +18,7 @@ struct Identity {
     gid_t gid = 0;
     std::vector<gid_t> groups;  // supplementary groups
     std::string home = "/";
-    std::string user_name;      // empty when the uid has no passwd entry
+    std::string user_name;  // empty when the uid has no passwd entry
 };
 
 // `user` is "name|uid[:group|gid]" (declaration or image default); passwd/group texts may be empty

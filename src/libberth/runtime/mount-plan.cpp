@@ -43,8 +43,8 @@ Result<> check_overlay_path(const std::string& p) {
     return {};
 }
 
-MountOp fs(std::string fstype, std::string source, std::string target, unsigned long flags,
-           std::string data, bool optional = false) {
+MountOp fs(std::string fstype, std::string source, std::string target, unsigned long flags, std::string data,
+           bool optional = false) {
     MountOp op;
     op.kind = MountOp::Kind::Mount;
     op.fstype = std::move(fstype);
@@ -125,7 +125,8 @@ Result<MountPlan> plan_mounts(const MountInputs& in) {
             return fail(ENOENT, "root file system '{}' is not a directory", in.root.source);
     } else {
         if (in.user_namespace)
-            return fail(EOPNOTSUPP, "a block-device root file system cannot be mounted inside a user namespace");
+            return fail(EOPNOTSUPP,
+                        "a block-device root file system cannot be mounted inside a user namespace");
         if (!probe(in.root.source)) return fail(ENOENT, "root device '{}' does not exist", in.root.source);
     }
 
@@ -176,7 +177,8 @@ Result<MountPlan> plan_mounts(const MountInputs& in) {
     // --- generated files ---
     ops.push_back(stage_file(path_join(in.stage_dir, "hostname"), "/etc/hostname", in.hostname_file, false));
     ops.push_back(stage_file(path_join(in.stage_dir, "hosts"), "/etc/hosts", in.hosts_file, false));
-    ops.push_back(stage_file(path_join(in.stage_dir, "resolv.conf"), "/etc/resolv.conf", in.resolv_conf, false));
+    ops.push_back(
+        stage_file(path_join(in.stage_dir, "resolv.conf"), "/etc/resolv.conf", in.resolv_conf, false));
     if (!in.notify_socket_host.empty())
         ops.push_back(bind_host(in.notify_socket_host, kNotifySocketInContainer, false, false, false));
 
@@ -195,13 +197,14 @@ Result<MountPlan> plan_mounts(const MountInputs& in) {
             case config::MountType::Tmpfs: {
                 std::string data = fmt::format("mode={:o}", m.mode.value_or(01777));
                 if (m.size) data += fmt::format(",size={}", *m.size);
-                ops.push_back(fs("tmpfs", "tmpfs", target,
-                                 MS_NOSUID | MS_NODEV | (m.read_only ? MS_RDONLY : 0), data));
+                ops.push_back(
+                    fs("tmpfs", "tmpfs", target, MS_NOSUID | MS_NODEV | (m.read_only ? MS_RDONLY : 0), data));
                 break;
             }
             case config::MountType::Volume: {
                 auto it = in.volumes.find(m.source);
-                if (it == in.volumes.end()) return fail(ENOENT, "volume '{}' was not prepared by the store", m.source);
+                if (it == in.volumes.end())
+                    return fail(ENOENT, "volume '{}' was not prepared by the store", m.source);
                 const store::MountSpec& v = it->second;
                 bool read_only = m.read_only || v.read_only;
                 switch (v.kind) {
@@ -219,9 +222,12 @@ Result<MountPlan> plan_mounts(const MountInputs& in) {
                         // Only real root may mount a block device's file system.
                         if (in.user_namespace)
                             return fail(EOPNOTSUPP,
-                                        "volume '{}': a block-device volume cannot be mounted inside a user namespace",
+                                        "volume '{}': a block-device volume cannot be mounted inside a user "
+                                        "namespace",
                                         m.source);
-                        if (!probe(v.source)) return fail(ENOENT, "volume '{}': device '{}' does not exist", m.source, v.source);
+                        if (!probe(v.source))
+                            return fail(ENOENT, "volume '{}': device '{}' does not exist", m.source,
+                                        v.source);
                         // The kernel shares one superblock per device, so other containers may
                         // mount it at once; a read-only superblock request would fail (EBUSY) while
                         // it is mounted writable elsewhere, so read_only is per mount, afterwards.

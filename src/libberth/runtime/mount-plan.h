@@ -45,8 +45,8 @@ struct MountOp {
     // detached copy (open_tree + mount_setattr AT_RECURSIVE) before it is attached, so the tree is
     // never writable in the container, not even for a moment.
     bool read_only = false;
-    bool nodev = false;         // BindHost: nodev on the whole bound tree (set like read_only)
-    bool optional = false;      // failure (e.g. path missing, fs not allowed) is not an error
+    bool nodev = false;     // BindHost: nodev on the whole bound tree (set like read_only)
+    bool optional = false;  // failure (e.g. path missing, fs not allowed) is not an error
     // BindHost: the supervisor opens `source` as a detached tree (open_tree) before the clone and
     // idmaps it for a user namespace; the child attaches that tree (tree_fd, inherited) instead
     // of resolving the host path, which a user namespace's root may not reach (volumes).
@@ -77,15 +77,15 @@ struct MountPlan {
 
 struct MountInputs {
     const config::Declaration* decl = nullptr;
-    store::MountSpec root;            // what to mount as /
-    bool upper_on_stage = false;      // ephemeral overlay layer
-    std::string stage_dir;            // host dir the stage tmpfs is mounted on
+    store::MountSpec root;        // what to mount as /
+    bool upper_on_stage = false;  // ephemeral overlay layer
+    std::string stage_dir;        // host dir the stage tmpfs is mounted on
     bool user_namespace = false;
     bool new_network_namespace = true;
-    std::string hostname_file;        // contents of /etc/hostname
-    std::string hosts_file;           // contents of /etc/hosts
-    std::string resolv_conf;          // contents of /etc/resolv.conf
-    std::string notify_socket_host;   // host socket bound at /run/host/notify (empty = none)
+    std::string hostname_file;       // contents of /etc/hostname
+    std::string hosts_file;          // contents of /etc/hosts
+    std::string resolv_conf;         // contents of /etc/resolv.conf
+    std::string notify_socket_host;  // host socket bound at /run/host/notify (empty = none)
     // Named volumes the store prepared (bus::prepare_volumes), by name: Bind = a host directory
     // bound on the target; Block = a device (dm-thin) mounted on the target.
     std::map<std::string, store::MountSpec> volumes;

@@ -18,8 +18,8 @@ namespace berth::runtime {
 
 class AttachedNetwork {
 public:
-    virtual ~AttachedNetwork() = default;  // removes host-side links and nftables rules
-    virtual std::string address() const = 0;  // container address without prefix, or ""
+    virtual ~AttachedNetwork() = default;                   // removes host-side links and nftables rules
+    virtual std::string address() const = 0;                // container address without prefix, or ""
     virtual std::vector<std::string> warnings() const = 0;  // for RunOptions::warn, once
     // For the teardown in another process image (supervise-protocol.h).
     virtual NetworkTeardown teardown_record() const = 0;

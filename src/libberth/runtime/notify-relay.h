@@ -55,8 +55,10 @@ namespace notify_detail {
 
 inline bool same_namespace(pid_t a, pid_t b, const char* kind) noexcept {
     char pa[64], pb[64];
-    if (a > 0) snprintf(pa, sizeof pa, "/proc/%d/ns/%s", a, kind);
-    else snprintf(pa, sizeof pa, "/proc/self/ns/%s", kind);
+    if (a > 0)
+        snprintf(pa, sizeof pa, "/proc/%d/ns/%s", a, kind);
+    else
+        snprintf(pa, sizeof pa, "/proc/self/ns/%s", kind);
     snprintf(pb, sizeof pb, "/proc/%d/ns/%s", b, kind);
     struct stat sa, sb;
     if (stat(pa, &sa) < 0 || stat(pb, &sb) < 0) return false;

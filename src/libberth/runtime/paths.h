@@ -5,8 +5,8 @@
 
 namespace berth::runtime {
 
-std::string run_dir();        // $BERTH_RUN_DIR or /run/berth
-std::string state_dir();      // $BERTH_STATE_DIR or /var/lib/berth
+std::string run_dir();             // $BERTH_RUN_DIR or /run/berth
+std::string state_dir();           // $BERTH_STATE_DIR or /var/lib/berth
 std::string containers_run_dir();  // run_dir()/containers: NAME.json, NAME.lock, NAME.notify
 std::string seccomp_cache_dir();   // run_dir()/seccomp
 

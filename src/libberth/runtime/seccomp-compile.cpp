@@ -19,26 +19,40 @@ namespace {
 
 uint32_t to_scmp_action(SeccompAction a, int err) {
     switch (a) {
-        case SeccompAction::Allow: return SCMP_ACT_ALLOW;
-        case SeccompAction::Errno: return SCMP_ACT_ERRNO(static_cast<uint16_t>(err));
-        case SeccompAction::Kill: return SCMP_ACT_KILL_THREAD;
-        case SeccompAction::KillProcess: return SCMP_ACT_KILL_PROCESS;
-        case SeccompAction::Trap: return SCMP_ACT_TRAP;
-        case SeccompAction::Trace: return SCMP_ACT_TRACE(static_cast<uint16_t>(err));
-        case SeccompAction::Log: return SCMP_ACT_LOG;
+        case SeccompAction::Allow:
+            return SCMP_ACT_ALLOW;
+        case SeccompAction::Errno:
+            return SCMP_ACT_ERRNO(static_cast<uint16_t>(err));
+        case SeccompAction::Kill:
+            return SCMP_ACT_KILL_THREAD;
+        case SeccompAction::KillProcess:
+            return SCMP_ACT_KILL_PROCESS;
+        case SeccompAction::Trap:
+            return SCMP_ACT_TRAP;
+        case SeccompAction::Trace:
+            return SCMP_ACT_TRACE(static_cast<uint16_t>(err));
+        case SeccompAction::Log:
+            return SCMP_ACT_LOG;
     }
     return SCMP_ACT_KILL_PROCESS;
 }
 
 scmp_compare to_scmp_op(SeccompOp op) {
     switch (op) {
-        case SeccompOp::NotEqual: return SCMP_CMP_NE;
-        case SeccompOp::LessThan: return SCMP_CMP_LT;
-        case SeccompOp::LessEqual: return SCMP_CMP_LE;
-        case SeccompOp::Equal: return SCMP_CMP_EQ;
-        case SeccompOp::GreaterEqual: return SCMP_CMP_GE;
-        case SeccompOp::GreaterThan: return SCMP_CMP_GT;
-        case SeccompOp::MaskedEqual: return SCMP_CMP_MASKED_EQ;
+        case SeccompOp::NotEqual:
+            return SCMP_CMP_NE;
+        case SeccompOp::LessThan:
+            return SCMP_CMP_LT;
+        case SeccompOp::LessEqual:
+            return SCMP_CMP_LE;
+        case SeccompOp::Equal:
+            return SCMP_CMP_EQ;
+        case SeccompOp::GreaterEqual:
+            return SCMP_CMP_GE;
+        case SeccompOp::GreaterThan:
+            return SCMP_CMP_GT;
+        case SeccompOp::MaskedEqual:
+            return SCMP_CMP_MASKED_EQ;
     }
     return SCMP_CMP_EQ;
 }
@@ -71,7 +85,8 @@ Result<std::vector<unsigned char>> build(SeccompAction default_action, int defau
     if (abis == SeccompAbis::NativeAndCompat && *seccomp_compat_abi()) {
         // libseccomp resolves "x86" for the profile name "SCMP_ARCH_X86".
         std::string name = std::string(seccomp_compat_abi()).substr(std::string_view("SCMP_ARCH_").size());
-        std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+        std::transform(name.begin(), name.end(), name.begin(),
+                       [](unsigned char c) { return std::tolower(c); });
         uint32_t compat = seccomp_arch_resolve_name(name.c_str());
         // Rules added below are translated for every ABI in the filter, by syscall name.
         if (int rc = compat ? seccomp_arch_add(raw, compat) : -EINVAL; rc < 0 && rc != -EEXIST)
@@ -97,8 +112,7 @@ Result<std::vector<unsigned char>> build(SeccompAction default_action, int defau
             int rc = seccomp_rule_add_array(raw, action, nr, static_cast<unsigned>(cmps.size()),
                                             cmps.empty() ? nullptr : cmps.data());
             // -EEXIST: an identical rule exists (profiles repeat names across capability rules).
-            if (rc < 0 && rc != -EEXIST && rc != -EACCES)
-                return fail(-rc, "seccomp rule for '{}'", name);
+            if (rc < 0 && rc != -EEXIST && rc != -EACCES) return fail(-rc, "seccomp rule for '{}'", name);
         }
     }
     UniqueFd mem(::memfd_create("berth-seccomp", MFD_CLOEXEC));
@@ -115,8 +129,8 @@ Result<std::vector<unsigned char>> build(SeccompAction default_action, int defau
 }  // namespace
 
 Result<SeccompProgram> compile_seccomp(SeccompAction default_action, int default_errno,
-                                       const std::vector<SeccompRule>& rules,
-                                       const std::string& cache_dir, SeccompAbis abis) {
+                                       const std::vector<SeccompRule>& rules, const std::string& cache_dir,
+                                       SeccompAbis abis) {
     SeccompProgram program;
     std::string key, key_path;
     if (!cache_dir.empty()) {
@@ -140,10 +154,10 @@ Result<SeccompProgram> compile_seccomp(SeccompAction default_action, int default
         // A cache write failure only costs speed next time. The key goes last: an entry is used
         // only once both files are complete (each is replaced atomically).
         if (mkdir_p(cache_dir, 0700) &&
-            write_file_atomic(program.cache_path,
-                              std::string_view(reinterpret_cast<const char*>(program.bpf.data()),
-                                               program.bpf.size()),
-                              0600))
+            write_file_atomic(
+                program.cache_path,
+                std::string_view(reinterpret_cast<const char*>(program.bpf.data()), program.bpf.size()),
+                0600))
             (void)write_file_atomic(key_path, key, 0600);
     }
     return program;

@@ -23,8 +23,7 @@ struct SeccompProgram {
 // `abis`: which system-call ABIs the program admits (the rules apply to each); a call through any
 // other ABI kills the process.
 Result<SeccompProgram> compile_seccomp(SeccompAction default_action, int default_errno,
-                                       const std::vector<SeccompRule>& rules,
-                                       const std::string& cache_dir,
+                                       const std::vector<SeccompRule>& rules, const std::string& cache_dir,
                                        SeccompAbis abis = SeccompAbis::Native);
 
 // Child side: installs a program (no_new_privs or CAP_SYS_ADMIN needed). Returns 0 or -errno.

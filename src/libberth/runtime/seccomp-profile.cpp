@@ -1,9 +1,7 @@
 #include "runtime/seccomp-profile.h"
 
 #include <algorithm>
-
 #include <cstdio>
-
 #include <nlohmann/json.hpp>
 
 #include "basic/fs-util.h"
@@ -57,12 +55,14 @@ bool arches_match(const json& cond) {
 bool lists_compat_abi(const json& root) {
     std::string compat = seccomp_compat_abi();
     if (compat.empty()) return false;
-    auto has = [&](const std::vector<std::string>& v) { return std::find(v.begin(), v.end(), compat) != v.end(); };
+    auto has = [&](const std::vector<std::string>& v) {
+        return std::find(v.begin(), v.end(), compat) != v.end();
+    };
     if (root.contains("architectures") && has(string_list(root["architectures"]))) return true;
     if (root.contains("archMap") && root["archMap"].is_array())
         for (const auto& m : root["archMap"])
-            if (m.is_object() && m.value("architecture", "") == seccomp_native_abi() && m.contains("subArchitectures") &&
-                has(string_list(m["subArchitectures"])))
+            if (m.is_object() && m.value("architecture", "") == seccomp_native_abi() &&
+                m.contains("subArchitectures") && has(string_list(m["subArchitectures"])))
                 return true;
     return false;
 }
@@ -89,14 +89,16 @@ Result<SeccompProfile> parse_profile_object(const json& root, const std::string&
         if (!entry.is_object()) return fail(EINVAL, "{}: expected an object", where);
         SeccompRule rule;
         if (entry.contains("names")) rule.names = string_list(entry["names"]);
-        if (entry.contains("name") && entry["name"].is_string()) rule.names.push_back(entry["name"].get<std::string>());
+        if (entry.contains("name") && entry["name"].is_string())
+            rule.names.push_back(entry["name"].get<std::string>());
         if (rule.names.empty()) return fail(EINVAL, "{}: no syscall \"names\"", where);
         if (!entry.contains("action") || !entry["action"].is_string())
             return fail(EINVAL, "{}: missing \"action\"", where);
         rule.action = BERTH_TRY(parse_action(entry["action"].get<std::string>(), where));
         rule.errno_ret = p.default_errno;
         if (entry.contains("errnoRet")) {
-            if (!entry["errnoRet"].is_number_unsigned()) return fail(EINVAL, "{}: \"errnoRet\" must be a number", where);
+            if (!entry["errnoRet"].is_number_unsigned())
+                return fail(EINVAL, "{}: \"errnoRet\" must be a number", where);
             rule.errno_ret = entry["errnoRet"].get<int>();
         }
         if (entry.contains("args") && !entry["args"].is_null()) {
@@ -108,10 +110,12 @@ Result<SeccompProfile> parse_profile_object(const json& root, const std::string&
                 if (!a["index"].is_number_unsigned() || a["index"].get<unsigned>() > 5)
                     return fail(EINVAL, "{}: arg index must be 0..5", where);
                 arg.index = a["index"].get<unsigned>();
-                if (!a["value"].is_number_unsigned()) return fail(EINVAL, "{}: arg value must be a number", where);
+                if (!a["value"].is_number_unsigned())
+                    return fail(EINVAL, "{}: arg value must be a number", where);
                 arg.value = a["value"].get<uint64_t>();
                 if (a.contains("valueTwo")) {
-                    if (!a["valueTwo"].is_number_unsigned()) return fail(EINVAL, "{}: arg valueTwo must be a number", where);
+                    if (!a["valueTwo"].is_number_unsigned())
+                        return fail(EINVAL, "{}: arg valueTwo must be a number", where);
                     arg.value_two = a["valueTwo"].get<uint64_t>();
                 }
                 if (!a["op"].is_string()) return fail(EINVAL, "{}: arg op must be a string", where);
@@ -136,10 +140,8 @@ Result<SeccompProfile> parse_profile_object(const json& root, const std::string&
             }
             if (exc.is_object() && exc.contains("caps")) rule.excludes_caps = string_list(exc["caps"]);
         }
-        for (const auto& cap : rule.includes_caps)
-            BERTH_TRY_VOID_CTX(capability_from_name(cap), where);
-        for (const auto& cap : rule.excludes_caps)
-            BERTH_TRY_VOID_CTX(capability_from_name(cap), where);
+        for (const auto& cap : rule.includes_caps) BERTH_TRY_VOID_CTX(capability_from_name(cap), where);
+        for (const auto& cap : rule.excludes_caps) BERTH_TRY_VOID_CTX(capability_from_name(cap), where);
         p.rules.push_back(std::move(rule));
     }
     return p;

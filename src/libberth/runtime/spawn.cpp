@@ -19,7 +19,7 @@ Result<> ChildProcess::signal(int sig) const {
 
 Result<std::optional<int>> ChildProcess::wait(bool block) {
     if (!pidfd_.valid() || reaped_) return fail(ECHILD, "process {} already reaped", pid_);
-    siginfo_t info {};
+    siginfo_t info{};
     for (;;) {
         int rc = ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd_.get()), &info,
                           WEXITED | (block ? 0 : WNOHANG));
@@ -36,7 +36,7 @@ Result<std::optional<int>> ChildProcess::wait(bool block) {
 void ChildProcess::kill_and_reap() noexcept {
     if (!pidfd_.valid() || reaped_) return;
     ::syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGKILL, nullptr, 0);
-    siginfo_t info {};
+    siginfo_t info{};
     while (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd_.get()), &info, WEXITED) < 0 &&
            errno == EINTR) {
     }

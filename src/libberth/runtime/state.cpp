@@ -26,8 +26,10 @@ std::string state_to_json(const RuntimeState& s) {
     j["network_mode"] = s.network_mode;
     j["address"] = s.address;
     j["hostname"] = s.hostname;
-    if (s.user_namespace) j["user_namespace"] = {{"base", s.user_namespace->base}, {"size", s.user_namespace->size}};
-    else j["user_namespace"] = nullptr;
+    if (s.user_namespace)
+        j["user_namespace"] = {{"base", s.user_namespace->base}, {"size", s.user_namespace->size}};
+    else
+        j["user_namespace"] = nullptr;
     j["uid"] = s.uid;
     j["gid"] = s.gid;
     j["groups"] = s.groups;
@@ -85,9 +87,9 @@ Result<RuntimeState> state_from_json(const std::string& text, const std::string&
             s.teardown.snapshot = t.value("snapshot", false);
             if (t.contains("network") && t["network"].is_object()) {
                 const json& n = t["network"];
-                s.teardown.network = NetworkTeardown{n.value("host_interface", ""), n.value("own_link", false),
-                                                     n.value("nft_remove", ""), n.value("own_nft", false),
-                                                     n.value("localnet_bridge", "")};
+                s.teardown.network = NetworkTeardown{
+                    n.value("host_interface", ""), n.value("own_link", false), n.value("nft_remove", ""),
+                    n.value("own_nft", false), n.value("localnet_bridge", "")};
             }
         }
     } catch (const json::exception& e) {
@@ -96,7 +98,9 @@ Result<RuntimeState> state_from_json(const std::string& text, const std::string&
     return s;
 }
 
-std::string state_file_path(const std::string& name) { return path_join(containers_run_dir(), name + ".json"); }
+std::string state_file_path(const std::string& name) {
+    return path_join(containers_run_dir(), name + ".json");
+}
 
 Result<std::string> prepare_containers_run_dir() {
     std::string dir = containers_run_dir();

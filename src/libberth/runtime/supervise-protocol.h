@@ -38,9 +38,9 @@ enum SuperviseArg {
 
 // What a payload may tell systemd through the notify relay (notify = "container"), used by both
 // supervisors: never MAINPID, the supervisor is the service's main process.
-inline constexpr const char* kRelayedNotifyFields[] = {"READY=",    "STATUS=",   "RELOADING=",
-                                                       "STOPPING=", "ERRNO=",    "WATCHDOG=",
-                                                       "EXTEND_TIMEOUT_USEC=", "MONOTONIC_USEC="};
+inline constexpr const char* kRelayedNotifyFields[] = {
+    "READY=", "STATUS=",   "RELOADING=",           "STOPPING=",
+    "ERRNO=", "WATCHDOG=", "EXTEND_TIMEOUT_USEC=", "MONOTONIC_USEC="};
 
 // The hidden `berth` subcommand berth-supervise executes at the end.
 inline constexpr const char* kTeardownCommand = "internal-teardown";

@@ -42,7 +42,8 @@ static std::optional<IdRange> parse_record(const std::string& text) {
     return IdRange{static_cast<uint32_t>(*b), static_cast<uint32_t>(*n)};
 }
 
-Result<std::optional<IdRange>> resolve_user_namespace(const config::Declaration& decl, const std::string& state_dir) {
+Result<std::optional<IdRange>> resolve_user_namespace(const config::Declaration& decl,
+                                                      const std::string& state_dir) {
     const auto& u = decl.security.user_namespace;
     if (u.mode == config::UserNamespaceMode::Off) return std::optional<IdRange>{};
     if (u.mode == config::UserNamespaceMode::Fixed) {

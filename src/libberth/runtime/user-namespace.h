@@ -40,7 +40,8 @@ std::optional<uint32_t> pick_free_range(const std::vector<IdRange>& used, uint32
 std::vector<IdRange> parse_subid_file(const std::string& text);
 
 // Off -> nullopt; Fixed -> the declared range; Pick -> remembered or newly allocated range.
-Result<std::optional<IdRange>> resolve_user_namespace(const config::Declaration& decl, const std::string& state_dir);
+Result<std::optional<IdRange>> resolve_user_namespace(const config::Declaration& decl,
+                                                      const std::string& state_dir);
 
 // Parent side: writes /proc/PID/{uid_map,gid_map} as "0 base size".
 Result<> write_id_maps(pid_t pid, const IdRange& range);

@@ -42,11 +42,11 @@ enum class WhiteoutMode {
 };
 
 struct LayerWriter {
-    std::string chain_id;                // "sha256:<hex>"
-    std::optional<std::string> parent;   // parent chain id
-    std::string path;                    // host path of the writable staging tree
+    std::string chain_id;               // "sha256:<hex>"
+    std::optional<std::string> parent;  // parent chain id
+    std::string path;                   // host path of the writable staging tree
     WhiteoutMode whiteouts = WhiteoutMode::Apply;
-    std::string backend_token;           // backend-private (e.g. thin device id)
+    std::string backend_token;  // backend-private (e.g. thin device id)
 };
 
 // What the runtime must mount (inside the container's mount namespace) to get the rootfs.
@@ -65,11 +65,11 @@ struct MountSpec {
 inline constexpr uint64_t kSizeUnknown = UINT64_MAX;
 
 struct SnapshotInfo {
-    std::string id;                      // snapshot id or volume name (one namespace: the store
-                                         // keeps them disjoint, "c-..."/"e-..." vs "v-...")
-    std::optional<std::string> layer;    // chain id it was made from
-    uint64_t exclusive_bytes = 0;        // best-effort space owned only by it, or kSizeUnknown
-    bool is_volume = false;              // made by create_volume()
+    std::string id;                    // snapshot id or volume name (one namespace: the store
+                                       // keeps them disjoint, "c-..."/"e-..." vs "v-...")
+    std::optional<std::string> layer;  // chain id it was made from
+    uint64_t exclusive_bytes = 0;      // best-effort space owned only by it, or kSizeUnknown
+    bool is_volume = false;            // made by create_volume()
 };
 
 struct PoolUsage {
@@ -102,7 +102,7 @@ public:
     virtual Result<MountSpec> prepare_snapshot(const std::string& id,
                                                const std::optional<std::string>& layer) = 0;
     virtual Result<MountSpec> snapshot_mount(const std::string& id) = 0;  // existing snapshot
-    virtual Result<> release_snapshot(const std::string& id) = 0;  // deactivate, keep data
+    virtual Result<> release_snapshot(const std::string& id) = 0;         // deactivate, keep data
     virtual Result<> remove_snapshot(const std::string& id) = 0;
     virtual std::vector<SnapshotInfo> list_snapshots() const = 0;
     // Why the last list_snapshots() reported kSizeUnknown sizes ("" when it did not).
@@ -124,8 +124,8 @@ public:
     virtual Result<PoolUsage> usage() const = 0;
 
     // After a crash: finish or undo half-done work. `known_layers`/`known_snapshots` come from the
-    // store's metadata (known_snapshots holds snapshot ids AND volume names); anything else the backend holds is an orphan and is removed. Returns the
-    // names of what was removed.
+    // store's metadata (known_snapshots holds snapshot ids AND volume names); anything else the backend holds
+    // is an orphan and is removed. Returns the names of what was removed.
     virtual Result<std::vector<std::string>> reconcile(const std::vector<std::string>& known_layers,
                                                        const std::vector<std::string>& known_snapshots) = 0;
 };

@@ -10,10 +10,10 @@
 // sidecar files are written (atomically) before that rename, and reconcile() drops sidecars
 // whose subvolume never appeared.
 #include <btrfsutil.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
-#include <linux/magic.h>
 
 #include <set>
 
@@ -39,9 +39,7 @@ Result<> check_id(const std::string& id) {
     return {};
 }
 
-bool is_subvolume(const std::string& path) {
-    return btrfs_util_is_subvolume(path.c_str()) == BTRFS_UTIL_OK;
-}
+bool is_subvolume(const std::string& path) { return btrfs_util_is_subvolume(path.c_str()) == BTRFS_UTIL_OK; }
 
 Result<> delete_subvolume_or_tree(const std::string& path) {
     if (!path_exists(path)) return {};
@@ -73,16 +71,19 @@ public:
 
     std::string name() const override { return "btrfs"; }
 
-    Result<LayerWriter> begin_layer(const std::string& chain_id, const std::optional<std::string>& parent) override {
+    Result<LayerWriter> begin_layer(const std::string& chain_id,
+                                    const std::optional<std::string>& parent) override {
         if (!valid_digest(chain_id)) return fail(EINVAL, "invalid chain id '{}'", chain_id);
         if (has_layer(chain_id)) return fail(EEXIST, "layer '{}' exists", chain_id);
         if (parent && !has_layer(*parent)) return fail(ENOENT, "parent layer '{}' not found", *parent);
         std::string token = random_token();
         std::string path = path_join(root_, "staging/" + token);
         errno = 0;
-        auto err = parent ? btrfs_util_create_snapshot(layer_path(*parent).c_str(), path.c_str(), 0, nullptr, nullptr)
+        auto err = parent ? btrfs_util_create_snapshot(layer_path(*parent).c_str(), path.c_str(), 0, nullptr,
+                                                       nullptr)
                           : btrfs_util_create_subvolume(path.c_str(), 0, nullptr, nullptr);
-        if (err != BTRFS_UTIL_OK) return btrfs_fail(err, fmt::format("create staging subvolume for '{}'", chain_id));
+        if (err != BTRFS_UTIL_OK)
+            return btrfs_fail(err, fmt::format("create staging subvolume for '{}'", chain_id));
         if (!parent) ::chmod(path.c_str(), 0755);
         LayerWriter w;
         w.chain_id = chain_id;
@@ -146,14 +147,16 @@ public:
     }
     Result<> release_layer_view(const std::string&) override { return {}; }
 
-    Result<MountSpec> prepare_snapshot(const std::string& id, const std::optional<std::string>& layer) override {
+    Result<MountSpec> prepare_snapshot(const std::string& id,
+                                       const std::optional<std::string>& layer) override {
         BERTH_TRY_VOID(check_id(id));
         if (path_exists(snap_path(id))) return fail(EEXIST, "snapshot '{}' exists", id);
         if (layer && !has_layer(*layer)) return fail(ENOENT, "layer '{}' not found", *layer);
         std::string stage = path_join(root_, "staging/" + random_token());
         errno = 0;
-        auto err = layer ? btrfs_util_create_snapshot(layer_path(*layer).c_str(), stage.c_str(), 0, nullptr, nullptr)
-                         : btrfs_util_create_subvolume(stage.c_str(), 0, nullptr, nullptr);
+        auto err =
+            layer ? btrfs_util_create_snapshot(layer_path(*layer).c_str(), stage.c_str(), 0, nullptr, nullptr)
+                  : btrfs_util_create_subvolume(stage.c_str(), 0, nullptr, nullptr);
         if (err != BTRFS_UTIL_OK) return btrfs_fail(err, fmt::format("create snapshot '{}'", id));
         if (!layer) ::chmod(stage.c_str(), 0755);
         BERTH_TRY_VOID(write_file_atomic(path_join(root_, "snapinfo/" + id), layer ? *layer : ""));
@@ -206,7 +209,8 @@ public:
             SnapshotInfo i;
             i.id = v;
             i.is_volume = true;
-            i.exclusive_bytes = btrfs_exclusive_bytes(path_join(root_, "volumes/" + v), std::nullopt).value_or(0);
+            i.exclusive_bytes =
+                btrfs_exclusive_bytes(path_join(root_, "volumes/" + v), std::nullopt).value_or(0);
             out.push_back(std::move(i));
         }
         return out;
@@ -247,7 +251,8 @@ public:
             if (::rename(stage.c_str(), path.c_str()) < 0) {
                 int e = errno;
                 (void)delete_subvolume_or_tree(stage);
-                if (e != EEXIST && e != ENOTEMPTY) return fail(e, "create volume '{}': {}", name, strerror(e));
+                if (e != EEXIST && e != ENOTEMPTY)
+                    return fail(e, "create volume '{}': {}", name, strerror(e));
             }
             BERTH_TRY_VOID(fsync_directory(path_join(root_, "volumes")));
         }
@@ -295,7 +300,8 @@ public:
             removed.push_back("layer sha256:" + h);
         }
         for (const auto& h : list_dir(path_join(root_, "parents")))
-            if (!is_directory(path_join(root_, "layers/" + h))) ::unlink(path_join(root_, "parents/" + h).c_str());
+            if (!is_directory(path_join(root_, "layers/" + h)))
+                ::unlink(path_join(root_, "parents/" + h).c_str());
         for (const auto& s : list_dir(path_join(root_, "snapshots"))) {
             if (snaps.count(s)) continue;
             BERTH_TRY_VOID(delete_subvolume_or_tree(snap_path(s)));
@@ -312,11 +318,15 @@ public:
     }
 
 private:
-    std::string layer_path(const std::string& chain) const { return path_join(root_, "layers/" + hex_of(chain)); }
+    std::string layer_path(const std::string& chain) const {
+        return path_join(root_, "layers/" + hex_of(chain));
+    }
     std::string snap_path(const std::string& id) const { return path_join(root_, "snapshots/" + id); }
 
-    Result<> publish_layer(const std::string& stage, const std::string& chain, const std::optional<std::string>& parent) {
-        BERTH_TRY_VOID(write_file_atomic(path_join(root_, "parents/" + hex_of(chain)), parent ? *parent : ""));
+    Result<> publish_layer(const std::string& stage, const std::string& chain,
+                           const std::optional<std::string>& parent) {
+        BERTH_TRY_VOID(
+            write_file_atomic(path_join(root_, "parents/" + hex_of(chain)), parent ? *parent : ""));
         if (::rename(stage.c_str(), layer_path(chain).c_str()) < 0) {
             int e = errno;
             if (e == EEXIST || e == ENOTEMPTY) return fail(EEXIST, "layer '{}' exists", chain);

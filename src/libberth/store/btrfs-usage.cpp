@@ -57,8 +57,11 @@ bool unchanged_since_snapshot(const struct stat& st, const struct stat& base) {
 // A FIEMAP request with room for kExtentsPerCall extents (struct fiemap ends in a flexible array).
 class FiemapBuffer {
 public:
-    FiemapBuffer() : words_((sizeof(struct fiemap) + kExtentsPerCall * sizeof(struct fiemap_extent)) / 8 + 1) {}
-    struct fiemap* get() { return reinterpret_cast<struct fiemap*>(words_.data()); }
+    FiemapBuffer()
+        : words_((sizeof(struct fiemap) + kExtentsPerCall * sizeof(struct fiemap_extent)) / 8 + 1) {}
+    struct fiemap* get() {
+        return reinterpret_cast<struct fiemap*>(words_.data());
+    }
     void clear() { std::fill(words_.begin(), words_.end(), 0); }
 
 private:

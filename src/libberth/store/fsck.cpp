@@ -7,8 +7,8 @@
 #include <map>
 #include <set>
 
-#include "basic/unique.h"
 #include "basic/fs-util.h"
+#include "basic/unique.h"
 #include "store/digest.h"
 #include "store/tar-split.h"
 #include "store/tree-util.h"
@@ -54,15 +54,24 @@ size_t FsckReport::garbage() const {
 
 std::string_view to_string(FsckProblem::Kind kind) {
     switch (kind) {
-    case FsckProblem::Kind::BadRecord: return "bad-record";
-    case FsckProblem::Kind::CorruptBlob: return "corrupt-blob";
-    case FsckProblem::Kind::MissingBlob: return "missing-blob";
-    case FsckProblem::Kind::BadChain: return "bad-chain";
-    case FsckProblem::Kind::MissingLayer: return "missing-layer";
-    case FsckProblem::Kind::MissingImage: return "missing-image";
-    case FsckProblem::Kind::MissingSnapshot: return "missing-snapshot";
-    case FsckProblem::Kind::UnreferencedBlob: return "unreferenced-blob";
-    case FsckProblem::Kind::OrphanSnapshot: return "orphan-snapshot";
+        case FsckProblem::Kind::BadRecord:
+            return "bad-record";
+        case FsckProblem::Kind::CorruptBlob:
+            return "corrupt-blob";
+        case FsckProblem::Kind::MissingBlob:
+            return "missing-blob";
+        case FsckProblem::Kind::BadChain:
+            return "bad-chain";
+        case FsckProblem::Kind::MissingLayer:
+            return "missing-layer";
+        case FsckProblem::Kind::MissingImage:
+            return "missing-image";
+        case FsckProblem::Kind::MissingSnapshot:
+            return "missing-snapshot";
+        case FsckProblem::Kind::UnreferencedBlob:
+            return "unreferenced-blob";
+        case FsckProblem::Kind::OrphanSnapshot:
+            return "orphan-snapshot";
     }
     return "?";
 }
@@ -109,7 +118,7 @@ Result<FsckReport> fsck(Store& store, bool repair) {
 
     // 2-3. Images: blobs, chains, layers.
     std::set<std::string> referenced_blobs;
-    std::set<std::string> splits_checked;  // chain ids whose tar-split was rebuilt
+    std::set<std::string> splits_checked;       // chain ids whose tar-split was rebuilt
     std::map<std::string, std::string> images;  // id -> display name
     for (const auto& img : store.list_images()) {
         r.images_checked++;
@@ -134,13 +143,17 @@ Result<FsckReport> fsck(Store& store, bool repair) {
                 r.blobs_checked++;
                 auto view = backend.layer_view(l.chain_id);
                 if (!view) {
-                    r.problems.push_back({K::CorruptBlob, l.digest, "layer blob of image '" + who + "': " + view.error().what()});
+                    r.problems.push_back({K::CorruptBlob, l.digest,
+                                          "layer blob of image '" + who + "': " + view.error().what()});
                     continue;
                 }
-                auto n = rebuild_tar(split, *view, l.digest, [](const char*, size_t) -> Result<> { return {}; });
+                auto n =
+                    rebuild_tar(split, *view, l.digest, [](const char*, size_t) -> Result<> { return {}; });
                 (void)backend.release_layer_view(l.chain_id);
                 if (!n)
-                    r.problems.push_back({K::CorruptBlob, l.digest, "layer blob of image '" + who + "' (tar-split): " + n.error().what()});
+                    r.problems.push_back(
+                        {K::CorruptBlob, l.digest,
+                         "layer blob of image '" + who + "' (tar-split): " + n.error().what()});
                 else
                     r.bytes_hashed += *n;
                 continue;
@@ -152,12 +165,13 @@ Result<FsckReport> fsck(Store& store, bool repair) {
             const auto& l = img.layers[i];
             r.layers_checked++;
             if (l.chain_id != chains[i])
-                r.problems.push_back({K::BadChain, l.chain_id,
-                                      "layer " + std::to_string(i) + " of image '" + who + "' should be " + chains[i]});
+                r.problems.push_back(
+                    {K::BadChain, l.chain_id,
+                     "layer " + std::to_string(i) + " of image '" + who + "' should be " + chains[i]});
             if (!backend.has_layer(l.chain_id))
                 r.problems.push_back({K::MissingLayer, l.chain_id,
-                                      "layer " + std::to_string(i) + " of image '" + who + "' is not in the " +
-                                          backend.name() + " backend"});
+                                      "layer " + std::to_string(i) + " of image '" + who +
+                                          "' is not in the " + backend.name() + " backend"});
         }
     }
 
@@ -170,7 +184,8 @@ Result<FsckReport> fsck(Store& store, bool repair) {
         if (!c.image_id.empty() && !images.count(c.image_id))
             r.problems.push_back({K::MissingImage, c.image_id, "image of container '" + c.name + "'"});
         if (!snapshots.count(c.snapshot_id))
-            r.problems.push_back({K::MissingSnapshot, c.snapshot_id, "snapshot of container '" + c.name + "'"});
+            r.problems.push_back(
+                {K::MissingSnapshot, c.snapshot_id, "snapshot of container '" + c.name + "'"});
     }
     for (const auto& v : store.list_volumes()) {
         r.volumes_checked++;
@@ -185,8 +200,7 @@ Result<FsckReport> fsck(Store& store, bool repair) {
         if (!referenced_blobs.count(d))
             r.problems.push_back({K::UnreferencedBlob, d, "no image references it"});
     for (const auto& s : snapshots)
-        if (!owned.count(s))
-            r.problems.push_back({K::OrphanSnapshot, s, "no container or volume owns it"});
+        if (!owned.count(s)) r.problems.push_back({K::OrphanSnapshot, s, "no container or volume owns it"});
 
     // Garbage goes only when every record was read and none was quarantined in this run: the
     // snapshots and blobs of a left-out record look unreferenced but are what it needs.
@@ -204,7 +218,9 @@ Result<FsckReport> fsck(Store& store, bool repair) {
         auto gc = BERTH_TRY_CTX(store.gc(), "fsck --repair: gc");
         std::set<std::string> gone(gc.removed_blobs.begin(), gc.removed_blobs.end());
         for (auto& p : r.problems)
-            if (p.kind == K::UnreferencedBlob && (gone.count(p.object) || ::access((blob_dir + "/" + std::string(digest_hex(p.object))).c_str(), F_OK) != 0))
+            if (p.kind == K::UnreferencedBlob &&
+                (gone.count(p.object) ||
+                 ::access((blob_dir + "/" + std::string(digest_hex(p.object))).c_str(), F_OK) != 0))
                 p.repaired = true;
         for (const auto& x : gc.removed_layers) r.gc_removed.push_back("layer " + x);
         for (const auto& x : gc.removed_blobs) r.gc_removed.push_back("blob " + x);

@@ -15,8 +15,8 @@
 #include <archive_entry.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
 #include <linux/openat2.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
@@ -148,7 +148,8 @@ struct Input {
         auto fd = BERTH_TRY(open(name));
         struct stat st {};
         if (::fstat(fd.get(), &st) < 0) return fail_errno("stat '{}'", name);
-        if (static_cast<uint64_t>(st.st_size) > kMaxJson) return fail(EFBIG, "'{}' is larger than {} bytes", name, kMaxJson);
+        if (static_cast<uint64_t>(st.st_size) > kMaxJson)
+            return fail(EFBIG, "'{}' is larger than {} bytes", name, kMaxJson);
         std::string out(static_cast<size_t>(st.st_size), '\0');
         size_t got = 0;
         while (got < out.size()) {
@@ -166,7 +167,8 @@ struct Input {
         std::string name = "blobs/sha256/" + std::string(digest_hex(digest));
         auto text = BERTH_TRY_CTX(read_small(name), what);
         auto actual = sha256_digest(text);
-        if (actual != digest) return fail(EBADMSG, "{} '{}': digest mismatch (content is {})", what, name, actual);
+        if (actual != digest)
+            return fail(EBADMSG, "{} '{}': digest mismatch (content is {})", what, name, actual);
         return text;
     }
 };
@@ -202,8 +204,8 @@ struct ArchiveInput {
 // Streams an archive's members into stage/in/, hashing each one.
 // A compressed image archive (oci-archive.tar.gz) is a bomb as well as a layer can be: its members
 // are held to the layer limits (a member is at most a layer blob, which is at most its layer).
-Result<> stage_archive(int fd, const std::string& stage, Input& in, Progress& progress, const std::atomic<bool>* cancel,
-                       const LayerLimits& limits) {
+Result<> stage_archive(int fd, const std::string& stage, Input& in, Progress& progress,
+                       const std::atomic<bool>* cancel, const LayerLimits& limits) {
     BERTH_TRY_VOID(mkdir_p(stage + "/in", 0700));
     CPtr<struct archive, archive_read_free> a(archive_read_new());
     archive_read_support_format_tar(a.get());
@@ -221,10 +223,13 @@ Result<> stage_archive(int fd, const std::string& stage, Input& in, Progress& pr
         struct archive_entry* e = nullptr;
         int r = archive_read_next_header(a.get(), &e);
         if (r == ARCHIVE_EOF) break;
-        if (r != ARCHIVE_OK && r != ARCHIVE_WARN && cancel && cancel->load()) return fail(ECANCELED, "import cancelled");
+        if (r != ARCHIVE_OK && r != ARCHIVE_WARN && cancel && cancel->load())
+            return fail(ECANCELED, "import cancelled");
         if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
-            return fail(EIO, "read archive{}: {}", e && archive_entry_pathname(e) ? fmt::format(" member '{}'", archive_entry_pathname(e)) : "",
-                        archive_error_string(a.get()));
+            return fail(
+                EIO, "read archive{}: {}",
+                e && archive_entry_pathname(e) ? fmt::format(" member '{}'", archive_entry_pathname(e)) : "",
+                archive_error_string(a.get()));
         const char* raw = archive_entry_pathname(e);
         if (!raw) return fail(EINVAL, "archive member without a name");
         if (strlen(raw) >= 4096) return fail(ENAMETOOLONG, "archive member name is longer than 4095 bytes");
@@ -236,7 +241,8 @@ Result<> stage_archive(int fd, const std::string& stage, Input& in, Progress& pr
             // docker save links identical layers: "<id>/layer.tar -> ../<other>/layer.tar"
             std::string dir = name.find('/') == std::string::npos ? "" : name.substr(0, name.rfind('/'));
             std::string target = archive_entry_symlink(e) ? archive_entry_symlink(e) : "";
-            if (target.empty() || target[0] == '/') return fail(EPERM, "archive member '{}': symlink to '{}'", name, target);
+            if (target.empty() || target[0] == '/')
+                return fail(EPERM, "archive member '{}': symlink to '{}'", name, target);
             auto joined = normalize_absolute_path("/" + (dir.empty() ? target : dir + "/" + target));
             if (joined.empty()) return fail(EPERM, "archive member '{}': bad symlink", name);
             std::string rel = joined.substr(1);
@@ -246,7 +252,9 @@ Result<> stage_archive(int fd, const std::string& stage, Input& in, Progress& pr
             in.aliases[name] = rel;
             continue;
         }
-        if (type != AE_IFREG) return fail(EPERM, "archive member '{}': unexpected file type {:#o}", name, static_cast<unsigned>(type));
+        if (type != AE_IFREG)
+            return fail(EPERM, "archive member '{}': unexpected file type {:#o}", name,
+                        static_cast<unsigned>(type));
         if (archive_entry_hardlink(e)) {
             in.aliases[name] = BERTH_TRY(member_name(archive_entry_hardlink(e)));
             continue;
@@ -265,20 +273,28 @@ Result<> stage_archive(int fd, const std::string& stage, Input& in, Progress& pr
             st.size += static_cast<uint64_t>(n);
             staged_bytes += static_cast<uint64_t>(n);
             if (limits.max_size && st.size > limits.max_size)
-                return fail(EFBIG, "archive member '{}' is larger than max_layer_size ({} bytes)", name, limits.max_size);
+                return fail(EFBIG, "archive member '{}' is larger than max_layer_size ({} bytes)", name,
+                            limits.max_size);
             if (limits.max_ratio && staged_bytes > LayerLimits::kRatioGrace && src.bytes_read > 0 &&
-                static_cast<double>(staged_bytes) > static_cast<double>(limits.max_ratio) * static_cast<double>(src.bytes_read))
-                return fail(EFBIG, "archive member '{}': the archive expands more than max_layer_ratio ({}:1): {} bytes "
-                                   "from {} (a decompression bomb?)", name, limits.max_ratio, staged_bytes, src.bytes_read);
-            BERTH_TRY_VOID_CTX(write_all(out.get(), std::string_view(buf.data(), static_cast<size_t>(n))), fmt::format("stage '{}'", name));
+                static_cast<double>(staged_bytes) >
+                    static_cast<double>(limits.max_ratio) * static_cast<double>(src.bytes_read))
+                return fail(
+                    EFBIG,
+                    "archive member '{}': the archive expands more than max_layer_ratio ({}:1): {} bytes "
+                    "from {} (a decompression bomb?)",
+                    name, limits.max_ratio, staged_bytes, src.bytes_read);
+            BERTH_TRY_VOID_CTX(write_all(out.get(), std::string_view(buf.data(), static_cast<size_t>(n))),
+                               fmt::format("stage '{}'", name));
             progress.p.bytes_done += static_cast<uint64_t>(n);
             if (st.size % (4 << 20) < static_cast<uint64_t>(n)) progress("reading");
         }
         st.digest = h.finish();
         if (name.rfind("blobs/sha256/", 0) == 0) {
             std::string expect = "sha256:" + name.substr(13);
-            if (!valid_digest(expect)) return fail(EINVAL, "archive member '{}': not a sha256 blob name", name);
-            if (expect != st.digest) return fail(EBADMSG, "archive member '{}': digest mismatch (content is {})", name, st.digest);
+            if (!valid_digest(expect))
+                return fail(EINVAL, "archive member '{}': not a sha256 blob name", name);
+            if (expect != st.digest)
+                return fail(EBADMSG, "archive member '{}': digest mismatch (content is {})", name, st.digest);
         }
         in.files[name] = std::move(st);
         progress("reading");
@@ -324,9 +340,9 @@ ExtractOptions extract_options(const StoreOptions& o) {
 }
 
 struct LayerSource {
-    std::string member;       // file in the input
-    std::string digest;       // expected blob digest ("" = unknown: docker-archive)
-    std::string media_type;   // "" = from compression
+    std::string member;      // file in the input
+    std::string digest;      // expected blob digest ("" = unknown: docker-archive)
+    std::string media_type;  // "" = from compression
 };
 
 struct Staging {
@@ -337,10 +353,13 @@ struct Staging {
 };
 
 Result<std::vector<LayerInfo>> import_layers(Store::Impl& s, ImportGuard& guard, const Input& in,
-                                             const std::vector<LayerSource>& srcs, const std::vector<std::string>& diff_ids,
-                                             const std::string& stage, Progress& progress, const std::atomic<bool>* cancel) {
+                                             const std::vector<LayerSource>& srcs,
+                                             const std::vector<std::string>& diff_ids,
+                                             const std::string& stage, Progress& progress,
+                                             const std::atomic<bool>* cancel) {
     if (srcs.size() != diff_ids.size())
-        return fail(EBADMSG, "manifest lists {} layers but the config has {} diff_ids", srcs.size(), diff_ids.size());
+        return fail(EBADMSG, "manifest lists {} layers but the config has {} diff_ids", srcs.size(),
+                    diff_ids.size());
     for (const auto& d : diff_ids)
         if (!valid_digest(d)) return fail(EBADMSG, "config has invalid diff_id '{}'", d);
     auto chains = chain_ids(diff_ids);
@@ -357,7 +376,8 @@ Result<std::vector<LayerInfo>> import_layers(Store::Impl& s, ImportGuard& guard,
         guard.claim(li.chain_id);
         // Reuse: the layer and its blob are stored already (another image shares it).
         if (!src.digest.empty() && s.backend->has_layer(li.chain_id) &&
-            (path_exists(s.blob_path(src.digest)) || (src.digest == li.diff_id && path_exists(s.split_path(li.chain_id))))) {
+            (path_exists(s.blob_path(src.digest)) ||
+             (src.digest == li.diff_id && path_exists(s.split_path(li.chain_id))))) {
             std::lock_guard lock(s.mu);
             bool found = false;
             for (const auto& [_, img] : s.images)
@@ -413,9 +433,11 @@ Result<std::vector<LayerInfo>> import_layers(Store::Impl& s, ImportGuard& guard,
             return fail(EBADMSG, "{}: {}", ctx, msg);
         };
         if (!src.digest.empty() && res.blob_digest != src.digest)
-            return mismatch(fmt::format("digest mismatch: manifest says {}, content is {}", src.digest, res.blob_digest));
+            return mismatch(
+                fmt::format("digest mismatch: manifest says {}, content is {}", src.digest, res.blob_digest));
         if (res.diff_id != li.diff_id)
-            return mismatch(fmt::format("diff_id mismatch: config says {}, content is {}", li.diff_id, res.diff_id));
+            return mismatch(
+                fmt::format("diff_id mismatch: config says {}, content is {}", li.diff_id, res.diff_id));
         if (writer) BERTH_TRY_VOID_CTX(s.backend->commit_layer(*writer), ctx);
         progress("layer committed");
         li.digest = res.blob_digest;
@@ -432,7 +454,8 @@ Result<std::vector<LayerInfo>> import_layers(Store::Impl& s, ImportGuard& guard,
         }
         ::unlink(split_part.c_str());
         if (staged) {
-            if (!path_exists(dst) && ::link(staged->path.c_str(), dst.c_str()) < 0) return fail_errno("{}: stage blob", ctx);
+            if (!path_exists(dst) && ::link(staged->path.c_str(), dst.c_str()) < 0)
+                return fail_errno("{}: stage blob", ctx);
         } else {
             if (!res.teed) {
                 // The split was abandoned (docs/STORAGE.md, "tar-split"): keep a full copy.
@@ -473,7 +496,8 @@ ImageInfo base_info(const json& config, const std::string& config_digest, const 
     info.config = parse_image_config(config);
     info.architecture = config.value("architecture", "");
     info.os = config.value("os", "");
-    if (config.contains("created") && config["created"].is_string()) info.created = parse_rfc3339(config["created"]);
+    if (config.contains("created") && config["created"].is_string())
+        info.created = parse_rfc3339(config["created"]);
     info.imported = now_seconds();
     return info;
 }
@@ -514,10 +538,12 @@ Result<ImageInfo> import_oci(Store::Impl& s, ImportGuard& guard, const Input& in
                              std::string_view name_tag, Progress& progress, const std::atomic<bool>* cancel) {
     auto layout = BERTH_TRY_CTX(in.read_small("oci-layout"), "OCI layout");
     auto lj = BERTH_TRY(parse_json_text(layout, "oci-layout"));
-    if (!lj.is_object() || !lj.contains("imageLayoutVersion")) return fail(EBADMSG, "oci-layout has no imageLayoutVersion");
+    if (!lj.is_object() || !lj.contains("imageLayoutVersion"))
+        return fail(EBADMSG, "oci-layout has no imageLayoutVersion");
     auto index_text = BERTH_TRY_CTX(in.read_small("index.json"), "OCI layout");
     auto index = BERTH_TRY(parse_json_text(index_text, "index.json"));
-    if (!index.is_object() || !index.contains("manifests") || !index["manifests"].is_array() || index["manifests"].empty())
+    if (!index.is_object() || !index.contains("manifests") || !index["manifests"].is_array() ||
+        index["manifests"].empty())
         return fail(EBADMSG, "index.json lists no manifests");
 
     std::string want_tag, want_full;
@@ -533,12 +559,15 @@ Result<ImageInfo> import_oci(Store::Impl& s, ImportGuard& guard, const Input& in
                                   ? m["annotations"].value("org.opencontainers.image.ref.name", "")
                                   : "";
             refs.push_back(ref.empty() ? m.value("digest", "?") : ref);
-            if (!ref.empty() && (ref == want_tag || ref == want_full || ref == std::string(name_tag))) return m;
-            if (m.contains("platform") && m["platform"].is_object() && m["platform"].value("architecture", "") == host_arch() &&
+            if (!ref.empty() && (ref == want_tag || ref == want_full || ref == std::string(name_tag)))
+                return m;
+            if (m.contains("platform") && m["platform"].is_object() &&
+                m["platform"].value("architecture", "") == host_arch() &&
                 m["platform"].value("os", "") == "linux" && want_tag.empty())
                 return m;
         }
-        return fail(EINVAL, "the layout holds {} images ({}); choose one with a NAME:TAG matching its ref name",
+        return fail(EINVAL,
+                    "the layout holds {} images ({}); choose one with a NAME:TAG matching its ref name",
                     manifests.size(), join(refs, ", "));
     };
     json desc = BERTH_TRY(pick(index["manifests"]));
@@ -580,7 +609,8 @@ Result<ImageInfo> import_oci(Store::Impl& s, ImportGuard& guard, const Input& in
     BERTH_TRY_VOID(stage_blob(stage, config_text));
     auto info = base_info(config, config_digest, manifest_digest, std::move(layers));
     std::vector<std::string> found;
-    if (ref_name.find(':') != std::string::npos || ref_name.find('/') != std::string::npos) found.push_back(ref_name);
+    if (ref_name.find(':') != std::string::npos || ref_name.find('/') != std::string::npos)
+        found.push_back(ref_name);
     auto names = BERTH_TRY(names_for(name_tag, found));
     return finish_import(s, stage, std::move(info), names, progress);
 }
@@ -588,7 +618,8 @@ Result<ImageInfo> import_oci(Store::Impl& s, ImportGuard& guard, const Input& in
 // ---- docker-archive ----
 
 Result<ImageInfo> import_docker(Store::Impl& s, ImportGuard& guard, const Input& in, const std::string& stage,
-                                std::string_view name_tag, Progress& progress, const std::atomic<bool>* cancel) {
+                                std::string_view name_tag, Progress& progress,
+                                const std::atomic<bool>* cancel) {
     auto text = BERTH_TRY(in.read_small("manifest.json"));
     auto list = BERTH_TRY(parse_json_text(text, "manifest.json"));
     if (!list.is_array() || list.empty()) return fail(EBADMSG, "manifest.json lists no images");
@@ -598,10 +629,11 @@ Result<ImageInfo> import_docker(Store::Impl& s, ImportGuard& guard, const Input&
         for (const auto& e : list)
             if (e.contains("RepoTags") && e["RepoTags"].is_array())
                 for (const auto& t : e["RepoTags"])
-                    if (t.is_string() && normalize_name_tag(t.get<std::string>()).value_or("") == want) entry = e;
+                    if (t.is_string() && normalize_name_tag(t.get<std::string>()).value_or("") == want)
+                        entry = e;
     }
-    if (!entry.is_object() || !entry.contains("Config") || !entry["Config"].is_string() || !entry.contains("Layers") ||
-        !entry["Layers"].is_array())
+    if (!entry.is_object() || !entry.contains("Config") || !entry["Config"].is_string() ||
+        !entry.contains("Layers") || !entry["Layers"].is_array())
         return fail(EBADMSG, "manifest.json entry has no Config or Layers");
     std::string config_member = entry["Config"];
     auto config_text = BERTH_TRY_CTX(in.read_small(config_member), "image config");
@@ -621,12 +653,14 @@ Result<ImageInfo> import_docker(Store::Impl& s, ImportGuard& guard, const Input&
         for (const auto& t : entry["RepoTags"])
             if (t.is_string()) found.push_back(t);
     auto layers = BERTH_TRY(import_layers(s, guard, in, srcs, diff_ids, stage, progress, cancel));
-    json manifest = {{"schemaVersion", 2},
-                     {"mediaType", kOciManifest},
-                     {"config", {{"mediaType", kOciConfig}, {"digest", config_digest}, {"size", config_text.size()}}},
-                     {"layers", json::array()}};
+    json manifest = {
+        {"schemaVersion", 2},
+        {"mediaType", kOciManifest},
+        {"config", {{"mediaType", kOciConfig}, {"digest", config_digest}, {"size", config_text.size()}}},
+        {"layers", json::array()}};
     for (const auto& l : layers)
-        manifest["layers"].push_back({{"mediaType", l.media_type}, {"digest", l.digest}, {"size", l.blob_size}});
+        manifest["layers"].push_back(
+            {{"mediaType", l.media_type}, {"digest", l.digest}, {"size", l.blob_size}});
     std::string manifest_text = manifest.dump();
     BERTH_TRY_VOID(stage_blob(stage, manifest_text));
     BERTH_TRY_VOID(stage_blob(stage, config_text));
@@ -638,7 +672,8 @@ Result<ImageInfo> import_docker(Store::Impl& s, ImportGuard& guard, const Input&
 // ---- plain rootfs tarball: one pass, chain id learnt at the end ----
 
 Result<ImageInfo> import_rootfs(Store::Impl& s, ImportGuard& guard, int fd, const std::string& stage,
-                                std::string_view name_tag, Progress& progress, const std::atomic<bool>* cancel) {
+                                std::string_view name_tag, Progress& progress,
+                                const std::atomic<bool>* cancel) {
     std::string tee_path = stage + "/blobs/layer.part";
     UniqueFd tee(::open(tee_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
     if (!tee) return fail_errno("stage blob");
@@ -646,7 +681,8 @@ Result<ImageInfo> import_rootfs(Store::Impl& s, ImportGuard& guard, int fd, cons
     UniqueFd split(::open(split_part.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
     if (!split) return fail_errno("stage tar-split");
     off_t start = ::lseek(fd, 0, SEEK_CUR);
-    auto writer = BERTH_TRY(s.backend->begin_layer(sha256_digest("provisional " + random_token()), std::nullopt));
+    auto writer =
+        BERTH_TRY(s.backend->begin_layer(sha256_digest("provisional " + random_token()), std::nullopt));
     ExtractOptions opts = extract_options(s.options);
     opts.whiteouts = writer.whiteouts;
     opts.tee_fd = tee.get();
@@ -682,10 +718,16 @@ Result<ImageInfo> import_rootfs(Store::Impl& s, ImportGuard& guard, int fd, cons
         ::unlink(split_part.c_str());
         if (!res->teed) BERTH_TRY_VOID_CTX(copy_to(fd, start, tee.get()), "stage blob");
         if (::fsync(tee.get()) < 0) return fail_errno("fsync blob");
-        if (::rename(tee_path.c_str(), (stage + "/blobs/" + std::string(digest_hex(res->blob_digest))).c_str()) < 0)
+        if (::rename(tee_path.c_str(),
+                     (stage + "/blobs/" + std::string(digest_hex(res->blob_digest))).c_str()) < 0)
             return fail_errno("stage blob");
     }
-    LayerInfo li{res->diff_id, res->diff_id, res->blob_digest, layer_media_type(res->compression), res->blob_size, res->size,
+    LayerInfo li{res->diff_id,
+                 res->diff_id,
+                 res->blob_digest,
+                 layer_media_type(res->compression),
+                 res->blob_size,
+                 res->size,
                  std::move(res->skipped_device_nodes)};
     // Deterministic config and manifest: the same tarball always gives the same image id.
     json config = {{"architecture", host_arch()},
@@ -693,10 +735,12 @@ Result<ImageInfo> import_rootfs(Store::Impl& s, ImportGuard& guard, int fd, cons
                    {"config", json::object()},
                    {"rootfs", {{"type", "layers"}, {"diff_ids", {li.diff_id}}}}};
     std::string config_text = config.dump();
-    json manifest = {{"schemaVersion", 2},
-                     {"mediaType", kOciManifest},
-                     {"config", {{"mediaType", kOciConfig}, {"digest", sha256_digest(config_text)}, {"size", config_text.size()}}},
-                     {"layers", {{{"mediaType", li.media_type}, {"digest", li.digest}, {"size", li.blob_size}}}}};
+    json manifest = {
+        {"schemaVersion", 2},
+        {"mediaType", kOciManifest},
+        {"config",
+         {{"mediaType", kOciConfig}, {"digest", sha256_digest(config_text)}, {"size", config_text.size()}}},
+        {"layers", {{{"mediaType", li.media_type}, {"digest", li.digest}, {"size", li.blob_size}}}}};
     std::string manifest_text = manifest.dump();
     BERTH_TRY_VOID(stage_blob(stage, config_text));
     BERTH_TRY_VOID(stage_blob(stage, manifest_text));
@@ -710,8 +754,10 @@ bool looks_like_image_member(const std::string& n) {
     if (n.rfind("blobs/sha256/", 0) == 0) return true;
     if (n.size() >= 64) {
         std::string_view h(n.data(), 64);
-        bool hex = std::all_of(h.begin(), h.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
-        if (hex && (n.size() == 64 || n[64] == '/' || n.substr(64) == ".json" || n.substr(64) == ".tar")) return true;
+        bool hex = std::all_of(h.begin(), h.end(),
+                               [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+        if (hex && (n.size() == 64 || n[64] == '/' || n.substr(64) == ".json" || n.substr(64) == ".tar"))
+            return true;
     }
     return false;
 }
@@ -730,7 +776,8 @@ Result<ImportFormat> sniff(int fd) {
         struct archive_entry* e = nullptr;
         int r = archive_read_next_header(a.get(), &e);
         if (r == ARCHIVE_EOF) break;
-        if (r != ARCHIVE_OK && r != ARCHIVE_WARN) return fail(EIO, "not a readable archive: {}", archive_error_string(a.get()));
+        if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
+            return fail(EIO, "not a readable archive: {}", archive_error_string(a.get()));
         auto n = member_name(archive_entry_pathname(e) ? archive_entry_pathname(e) : "");
         if (!n) break;  // the real pass reports it
         if (*n == "oci-layout" || n->rfind("blobs/", 0) == 0 || *n == "index.json") {
@@ -778,8 +825,8 @@ int64_t parse_rfc3339(const std::string& s) {
     return static_cast<int64_t>(::timegm(&tm));
 }
 
-Result<ImageInfo> import_from_dir(Store::Impl& s, int dirfd, std::string_view name_tag, const ProgressFn& progress_fn,
-                                  const std::atomic<bool>* cancel) {
+Result<ImageInfo> import_from_dir(Store::Impl& s, int dirfd, std::string_view name_tag,
+                                  const ProgressFn& progress_fn, const std::atomic<bool>* cancel) {
     ImportGuard guard(s);
     Staging stage{s.path("staging/imp-" + random_token())};
     BERTH_TRY_VOID(mkdir_p(stage.dir + "/blobs", 0700));
@@ -800,7 +847,8 @@ Result<ImageInfo> import_from_fd(Store::Impl& s, int fd, ImportFormat format, st
     BERTH_TRY_VOID(mkdir_p(stage.dir + "/splits", 0700));
     Progress progress{progress_fn, {}};
     struct stat st {};
-    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) progress.p.bytes_total = static_cast<uint64_t>(st.st_size);
+    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+        progress.p.bytes_total = static_cast<uint64_t>(st.st_size);
     progress("reading");
     UniqueFd spooled;
     if (format == ImportFormat::Auto) {
@@ -815,7 +863,8 @@ Result<ImageInfo> import_from_fd(Store::Impl& s, int fd, ImportFormat format, st
                 if (n < 0 && errno == ECANCELED) return fail(ECANCELED, "import cancelled");
                 if (n < 0) return fail_errno("read input");
                 if (n == 0) break;
-                BERTH_TRY_VOID(write_all(spooled.get(), std::string_view(buf.data(), static_cast<size_t>(n))));
+                BERTH_TRY_VOID(
+                    write_all(spooled.get(), std::string_view(buf.data(), static_cast<size_t>(n))));
                 progress.p.bytes_done += static_cast<uint64_t>(n);
                 progress("reading");
             }
@@ -827,16 +876,19 @@ Result<ImageInfo> import_from_fd(Store::Impl& s, int fd, ImportFormat format, st
         }
         format = BERTH_TRY(sniff(fd));
     }
-    if (format == ImportFormat::RootfsTar) return import_rootfs(s, guard, fd, stage.dir, name_tag, progress, cancel);
+    if (format == ImportFormat::RootfsTar)
+        return import_rootfs(s, guard, fd, stage.dir, name_tag, progress, cancel);
     Input in;
     BERTH_TRY_VOID(stage_archive(fd, stage.dir, in, progress, cancel, extract_options(s.options).limits));
     spooled.reset();
     if (in.has("oci-layout")) {
-        if (format == ImportFormat::DockerArchive) return fail(EINVAL, "archive is an OCI layout, not a docker-archive");
+        if (format == ImportFormat::DockerArchive)
+            return fail(EINVAL, "archive is an OCI layout, not a docker-archive");
         return import_oci(s, guard, in, stage.dir, name_tag, progress, cancel);
     }
     if (in.has("manifest.json")) {
-        if (format == ImportFormat::OciLayout) return fail(EINVAL, "archive is a docker-archive, not an OCI layout (no 'oci-layout')");
+        if (format == ImportFormat::OciLayout)
+            return fail(EINVAL, "archive is a docker-archive, not an OCI layout (no 'oci-layout')");
         return import_docker(s, guard, in, stage.dir, name_tag, progress, cancel);
     }
     return fail(EINVAL, "archive has neither 'oci-layout' nor 'manifest.json'");
@@ -848,7 +900,9 @@ Result<ImageInfo> commit_to_image(Store::Impl& s, const ContainerInfo& c, std::s
     std::vector<std::string> names;
     if (!name_tag.empty()) names.push_back(BERTH_TRY(normalize_name_tag(name_tag)));
     ImageInfo base;
-    json config = {{"architecture", host_arch()}, {"os", "linux"}, {"config", json::object()},
+    json config = {{"architecture", host_arch()},
+                   {"os", "linux"},
+                   {"config", json::object()},
                    {"rootfs", {{"type", "layers"}, {"diff_ids", json::array()}}}};
     json manifest = {{"schemaVersion", 2}, {"mediaType", kOciManifest}, {"layers", json::array()}};
     if (!c.image_id.empty()) {
@@ -858,7 +912,8 @@ Result<ImageInfo> commit_to_image(Store::Impl& s, const ContainerInfo& c, std::s
             if (it == s.images.end()) return fail(ENOENT, "image '{}' of the container is gone", c.image_id);
             base = it->second;
         }
-        config = BERTH_TRY(parse_json_text(BERTH_TRY(read_file(s.blob_path(base.config_digest))), "image config"));
+        config =
+            BERTH_TRY(parse_json_text(BERTH_TRY(read_file(s.blob_path(base.config_digest))), "image config"));
         manifest = BERTH_TRY(parse_json_text(BERTH_TRY(read_file(s.blob_path(base.id))), "manifest"));
     }
     ImportGuard guard(s);
@@ -882,7 +937,8 @@ Result<ImageInfo> commit_to_image(Store::Impl& s, const ContainerInfo& c, std::s
     if (!s.backend->has_layer(chain)) BERTH_TRY_VOID(s.backend->commit_snapshot(c.snapshot_id, chain));
     if (::rename(tmp.c_str(), (stage.dir + "/blobs/" + std::string(digest_hex(tar.digest))).c_str()) < 0)
         return fail_errno("stage layer");
-    LayerInfo li{chain, tar.digest, tar.digest, "application/vnd.oci.image.layer.v1.tar", tar.size, tar.size, {}};
+    LayerInfo li{chain,    tar.digest, tar.digest, "application/vnd.oci.image.layer.v1.tar",
+                 tar.size, tar.size,   {}};
     config["rootfs"]["diff_ids"].push_back(tar.digest);
     char when[64];
     time_t now = ::time(nullptr);
@@ -893,14 +949,17 @@ Result<ImageInfo> commit_to_image(Store::Impl& s, const ContainerInfo& c, std::s
     if (!config.contains("history") || !config["history"].is_array()) config["history"] = json::array();
     config["history"].push_back({{"created", when}, {"created_by", "berth commit " + c.name}});
     std::string config_text = config.dump();
-    manifest["config"] = {{"mediaType", kOciConfig}, {"digest", sha256_digest(config_text)}, {"size", config_text.size()}};
-    manifest["layers"].push_back({{"mediaType", li.media_type}, {"digest", li.digest}, {"size", li.blob_size}});
+    manifest["config"] = {
+        {"mediaType", kOciConfig}, {"digest", sha256_digest(config_text)}, {"size", config_text.size()}};
+    manifest["layers"].push_back(
+        {{"mediaType", li.media_type}, {"digest", li.digest}, {"size", li.blob_size}});
     std::string manifest_text = manifest.dump();
     BERTH_TRY_VOID(stage_blob(stage.dir, config_text));
     BERTH_TRY_VOID(stage_blob(stage.dir, manifest_text));
     auto layers = base.layers;
     layers.push_back(li);
-    auto info = base_info(config, sha256_digest(config_text), sha256_digest(manifest_text), std::move(layers));
+    auto info =
+        base_info(config, sha256_digest(config_text), sha256_digest(manifest_text), std::move(layers));
     Progress progress{ProgressFn{}, {}};
     return finish_import(s, stage.dir, std::move(info), names, progress);
 }
@@ -933,7 +992,9 @@ struct ExportSink {
             if (k.should_stop()) return -1;
             size_t chunk = left;
             if (k.stream) {
-                struct pollfd pfd {k.fd, POLLOUT, 0};
+                struct pollfd pfd {
+                    k.fd, POLLOUT, 0
+                };
                 int r = ::poll(&pfd, 1, 100);
                 if (r < 0 && errno != EINTR) return k.error = errno, -1;
                 if (r <= 0) continue;
@@ -966,10 +1027,12 @@ Result<> write_oci_archive(Store::Impl& s, const ImageInfo& info, int fd, const 
     // A failed write: cancelled, the output's errno, or libarchive's own message.
     auto write_failed = [&](const std::string& name) -> Error {
         if (sink.cancelled) return Error{ECANCELED, "export cancelled"};
-        if (sink.error) return Error{sink.error, fmt::format("write '{}': {}", name, std::strerror(sink.error))};
+        if (sink.error)
+            return Error{sink.error, fmt::format("write '{}': {}", name, std::strerror(sink.error))};
         return Error{EIO, fmt::format("write '{}': {}", name, archive_error_string(a.get()))};
     };
-    auto add = [&](const std::string& name, const std::string* data, const std::string* file, uint64_t size, bool dir) -> Result<> {
+    auto add = [&](const std::string& name, const std::string* data, const std::string* file, uint64_t size,
+                   bool dir) -> Result<> {
         CPtr<struct archive_entry, archive_entry_free> e(archive_entry_new());
         archive_entry_set_pathname(e.get(), name.c_str());
         archive_entry_set_filetype(e.get(), dir ? AE_IFDIR : AE_IFREG);
@@ -977,7 +1040,8 @@ Result<> write_oci_archive(Store::Impl& s, const ImageInfo& info, int fd, const 
         archive_entry_set_size(e.get(), dir ? 0 : static_cast<la_int64_t>(size));
         archive_entry_set_mtime(e.get(), 0, 0);
         if (archive_write_header(a.get(), e.get()) != ARCHIVE_OK) return fail(write_failed(name));
-        if (data && archive_write_data(a.get(), data->data(), data->size()) < 0) return fail(write_failed(name));
+        if (data && archive_write_data(a.get(), data->data(), data->size()) < 0)
+            return fail(write_failed(name));
         if (file) {
             UniqueFd in(::open(file->c_str(), O_RDONLY | O_CLOEXEC));
             if (!in) return fail_errno("open blob '{}'", *file);
@@ -987,7 +1051,8 @@ Result<> write_oci_archive(Store::Impl& s, const ImageInfo& info, int fd, const 
                 if (n < 0 && errno == EINTR) continue;
                 if (n < 0) return fail_errno("read blob '{}'", *file);
                 if (n == 0) break;
-                if (archive_write_data(a.get(), buf.data(), static_cast<size_t>(n)) < 0) return fail(write_failed(name));
+                if (archive_write_data(a.get(), buf.data(), static_cast<size_t>(n)) < 0)
+                    return fail(write_failed(name));
             }
         }
         return {};
@@ -1019,7 +1084,8 @@ Result<> write_oci_archive(Store::Impl& s, const ImageInfo& info, int fd, const 
         std::string p = s.blob_path(d);
         std::string name = "blobs/sha256/" + std::string(digest_hex(d));
         auto lit = layer_of.find(d);
-        if (::stat(p.c_str(), &st) < 0 && lit != layer_of.end() && path_exists(s.split_path(lit->second->chain_id))) {
+        if (::stat(p.c_str(), &st) < 0 && lit != layer_of.end() &&
+            path_exists(s.split_path(lit->second->chain_id))) {
             // Rebuilt from the layer's tar-split, verified while streaming: a damaged layer file
             // fails the export naming it (the partial output is then not a valid archive).
             BERTH_TRY_VOID(add(name, nullptr, nullptr, lit->second->blob_size, false));
@@ -1027,7 +1093,9 @@ Result<> write_oci_archive(Store::Impl& s, const ImageInfo& info, int fd, const 
                 if (archive_write_data(a.get(), b, len) < 0) return fail(write_failed(name));
                 return {};
             }));
-            if (n != lit->second->blob_size) return fail(EBADMSG, "layer blob '{}': rebuilt {} bytes, expected {}", d, n, lit->second->blob_size);
+            if (n != lit->second->blob_size)
+                return fail(EBADMSG, "layer blob '{}': rebuilt {} bytes, expected {}", d, n,
+                            lit->second->blob_size);
             continue;
         }
         if (::stat(p.c_str(), &st) < 0) return fail_errno("blob '{}'", d);

@@ -17,8 +17,8 @@
 #include <deque>
 #include <mutex>
 #include <optional>
-#include <thread>
 #include <set>
+#include <thread>
 #include <unordered_set>
 #include <vector>
 
@@ -144,13 +144,18 @@ struct Pipeline {
     bool within_limits(uint64_t out) {
         const LayerLimits& l = options->limits;
         if (l.max_size && out > l.max_size) {
-            io_error = Error{EFBIG, fmt::format("layer is larger than max_layer_size ({} bytes) uncompressed; "
-                                                "raise it in berthd.toml if the image is genuine", l.max_size)};
+            io_error =
+                Error{EFBIG, fmt::format("layer is larger than max_layer_size ({} bytes) uncompressed; "
+                                         "raise it in berthd.toml if the image is genuine",
+                                         l.max_size)};
         } else if (l.max_ratio && out > LayerLimits::kRatioGrace && blob_size > 0 &&
-                   static_cast<double>(out) > static_cast<double>(l.max_ratio) * static_cast<double>(blob_size)) {
-            io_error = Error{EFBIG, fmt::format("layer expands more than max_layer_ratio ({}:1): {} bytes from {} "
-                                                "compressed bytes (a decompression bomb?); raise it in berthd.toml "
-                                                "if the image is genuine", l.max_ratio, out, blob_size)};
+                   static_cast<double>(out) >
+                       static_cast<double>(l.max_ratio) * static_cast<double>(blob_size)) {
+            io_error =
+                Error{EFBIG, fmt::format("layer expands more than max_layer_ratio ({}:1): {} bytes from {} "
+                                         "compressed bytes (a decompression bomb?); raise it in berthd.toml "
+                                         "if the image is genuine",
+                                         l.max_ratio, out, blob_size)};
         } else {
             return true;
         }
@@ -232,8 +237,9 @@ la_ssize_t raw_read(struct archive* a, void* data, const void** buf) {
     if (p->raw_eof) return 0;
     la_ssize_t n = archive_read_data(p->raw, p->raw_buf.data(), p->raw_buf.size());
     if (n < 0) {
-        archive_set_error(a, archive_errno(p->raw) > 0 ? archive_errno(p->raw) : EIO, "%s",
-                          archive_error_string(p->raw) ? archive_error_string(p->raw) : "decompression failed");
+        archive_set_error(
+            a, archive_errno(p->raw) > 0 ? archive_errno(p->raw) : EIO, "%s",
+            archive_error_string(p->raw) ? archive_error_string(p->raw) : "decompression failed");
         return -1;
     }
     if (n == 0) p->raw_eof = true;
@@ -318,7 +324,8 @@ public:
                 // Real images carry /dev/console, /dev/null & co. (debootstrap, older distribution
                 // images); Docker and containerd keep them. berth leaves them out, so an image can
                 // never reach a host device whatever the container's mounts, and says so.
-                skip_device(rel, fmt::format("{} {}:{}", type == AE_IFCHR ? "char" : "block", major(rdev), minor(rdev)));
+                skip_device(rel, fmt::format("{} {}:{}", type == AE_IFCHR ? "char" : "block", major(rdev),
+                                             minor(rdev)));
                 return {};
             }
         }
@@ -346,7 +353,8 @@ public:
         created_.insert(rel);
 
         if (hardlink) {
-            auto target = BERTH_TRY_CTX(split_entry_path(hardlink), fmt::format("hardlink target '{}'", hardlink));
+            auto target =
+                BERTH_TRY_CTX(split_entry_path(hardlink), fmt::format("hardlink target '{}'", hardlink));
             if (target.empty()) return fail(EPERM, "hardlink to the root directory");
             std::string tparent_rel = join_parts(target, target.size() - 1);
             UniqueFd tparent(openat2_beneath(root_.get(), tparent_rel.empty() ? "." : tparent_rel,
@@ -362,51 +370,53 @@ public:
         }
 
         switch (type) {
-        case AE_IFDIR:
-            if (!exists || !S_ISDIR(st.st_mode)) {
-                if (::mkdirat(parent, name.c_str(), 0700) < 0) return fail_errno("mkdir");
-            }
-            break;
-        case AE_IFREG: {
-            UniqueFd fd(::openat(parent, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
-            if (!fd) return fail_errno("create file");
-            int64_t size = archive_entry_size(e);
-            // The content is referenced from the tar-split only for a plain file: a sparse entry's
-            // stored bytes are not the file's bytes, so they stay in the split verbatim.
-            bool ref = split_ && !split_->abandoned() && size > 0 && archive_entry_sparse_count(e) == 0;
-            if (ref) split_->begin_file(data_start_, static_cast<uint64_t>(size));
-            DataCheck check;
-            BERTH_TRY_VOID(copy_data(fd.get(), size, ref ? &check : nullptr));
-            if (ref) {
-                if (check.contiguous && check.written == static_cast<uint64_t>(size)) {
-                    split_->end_file(rel, static_cast<uint64_t>(size), check.crc);
-                    referenced_.insert(rel);
-                } else {
-                    split_->abandon(fmt::format("entry '{}': data is not one plain run of {} bytes", rel, size));
+            case AE_IFDIR:
+                if (!exists || !S_ISDIR(st.st_mode)) {
+                    if (::mkdirat(parent, name.c_str(), 0700) < 0) return fail_errno("mkdir");
                 }
+                break;
+            case AE_IFREG: {
+                UniqueFd fd(::openat(parent, name.c_str(),
+                                     O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+                if (!fd) return fail_errno("create file");
+                int64_t size = archive_entry_size(e);
+                // The content is referenced from the tar-split only for a plain file: a sparse entry's
+                // stored bytes are not the file's bytes, so they stay in the split verbatim.
+                bool ref = split_ && !split_->abandoned() && size > 0 && archive_entry_sparse_count(e) == 0;
+                if (ref) split_->begin_file(data_start_, static_cast<uint64_t>(size));
+                DataCheck check;
+                BERTH_TRY_VOID(copy_data(fd.get(), size, ref ? &check : nullptr));
+                if (ref) {
+                    if (check.contiguous && check.written == static_cast<uint64_t>(size)) {
+                        split_->end_file(rel, static_cast<uint64_t>(size), check.crc);
+                        referenced_.insert(rel);
+                    } else {
+                        split_->abandon(
+                            fmt::format("entry '{}': data is not one plain run of {} bytes", rel, size));
+                    }
+                }
+                BERTH_TRY_VOID(apply_xattrs(e, fd.get()));
+                // Owner, mode and times through the open file: no three more path lookups per file.
+                return set_file_metadata(e, fd.get());
             }
-            BERTH_TRY_VOID(apply_xattrs(e, fd.get()));
-            // Owner, mode and times through the open file: no three more path lookups per file.
-            return set_file_metadata(e, fd.get());
-        }
-        case AE_IFLNK: {
-            const char* target = archive_entry_symlink(e);
-            if (!target || !*target) return fail(EINVAL, "symlink without a target");
-            if (strlen(target) >= PATH_MAX) return fail(ENAMETOOLONG, "symlink target too long");
-            if (::symlinkat(target, parent, name.c_str()) < 0) return fail_errno("symlink");
-            break;
-        }
-        case AE_IFCHR:
-        case AE_IFBLK:  // allow_device_nodes (else skipped above)
-            if (::mknodat(parent, name.c_str(), (type == AE_IFCHR ? S_IFCHR : S_IFBLK) | 0600,
-                          archive_entry_rdev(e)) < 0)
-                return fail_errno("mknod");
-            break;
-        case AE_IFIFO:
-            if (::mknodat(parent, name.c_str(), S_IFIFO | 0600, 0) < 0) return fail_errno("mkfifo");
-            break;
-        default:
-            return fail(EINVAL, "unsupported entry type {:#o}", static_cast<unsigned>(type));
+            case AE_IFLNK: {
+                const char* target = archive_entry_symlink(e);
+                if (!target || !*target) return fail(EINVAL, "symlink without a target");
+                if (strlen(target) >= PATH_MAX) return fail(ENAMETOOLONG, "symlink target too long");
+                if (::symlinkat(target, parent, name.c_str()) < 0) return fail_errno("symlink");
+                break;
+            }
+            case AE_IFCHR:
+            case AE_IFBLK:  // allow_device_nodes (else skipped above)
+                if (::mknodat(parent, name.c_str(), (type == AE_IFCHR ? S_IFCHR : S_IFBLK) | 0600,
+                              archive_entry_rdev(e)) < 0)
+                    return fail_errno("mknod");
+                break;
+            case AE_IFIFO:
+                if (::mknodat(parent, name.c_str(), S_IFIFO | 0600, 0) < 0) return fail_errno("mkfifo");
+                break;
+            default:
+                return fail(EINVAL, "unsupported entry type {:#o}", static_cast<unsigned>(type));
         }
 
         // Owner first: chown clears set-id bits, so the mode goes after it.
@@ -414,11 +424,13 @@ public:
                        static_cast<gid_t>(archive_entry_gid(e)), AT_SYMLINK_NOFOLLOW) < 0)
             return fail_errno("chown");
         if (type != AE_IFLNK) {
-            if (::fchmodat(parent, name.c_str(), archive_entry_perm(e) & 07777, 0) < 0) return fail_errno("chmod");
+            if (::fchmodat(parent, name.c_str(), archive_entry_perm(e) & 07777, 0) < 0)
+                return fail_errno("chmod");
         }
         struct timespec ts[2];
         ts[0].tv_sec = archive_entry_atime_is_set(e) ? archive_entry_atime(e) : archive_entry_mtime(e);
-        ts[0].tv_nsec = archive_entry_atime_is_set(e) ? archive_entry_atime_nsec(e) : archive_entry_mtime_nsec(e);
+        ts[0].tv_nsec =
+            archive_entry_atime_is_set(e) ? archive_entry_atime_nsec(e) : archive_entry_mtime_nsec(e);
         ts[1].tv_sec = archive_entry_mtime(e);
         ts[1].tv_nsec = archive_entry_mtime_nsec(e);
         if (type == AE_IFDIR) {
@@ -434,12 +446,14 @@ public:
 
     Result<> set_file_metadata(struct archive_entry* e, int fd) {
         // Owner first: chown clears set-id bits, so the mode goes after it.
-        if (::fchown(fd, static_cast<uid_t>(archive_entry_uid(e)), static_cast<gid_t>(archive_entry_gid(e))) < 0)
+        if (::fchown(fd, static_cast<uid_t>(archive_entry_uid(e)), static_cast<gid_t>(archive_entry_gid(e))) <
+            0)
             return fail_errno("chown");
         if (::fchmod(fd, archive_entry_perm(e) & 07777) < 0) return fail_errno("chmod");
         struct timespec ts[2];
         ts[0].tv_sec = archive_entry_atime_is_set(e) ? archive_entry_atime(e) : archive_entry_mtime(e);
-        ts[0].tv_nsec = archive_entry_atime_is_set(e) ? archive_entry_atime_nsec(e) : archive_entry_mtime_nsec(e);
+        ts[0].tv_nsec =
+            archive_entry_atime_is_set(e) ? archive_entry_atime_nsec(e) : archive_entry_mtime_nsec(e);
         ts[1].tv_sec = archive_entry_mtime(e);
         ts[1].tv_nsec = archive_entry_mtime_nsec(e);
         if (::futimens(fd, ts) < 0) return fail_errno("set times");
@@ -452,8 +466,10 @@ public:
     // layers put there, never what this layer adds (OCI image spec, "Whiteouts").
     Result<> finish() {
         if (options_.whiteouts == WhiteoutMode::Apply) {
-            for (const auto& rel : whiteouts_) BERTH_TRY_VOID_CTX(apply_whiteout(rel), fmt::format("whiteout '{}'", rel));
-            for (const auto& rel : opaques_) BERTH_TRY_VOID_CTX(apply_opaque(rel), fmt::format("opaque directory '{}'", rel));
+            for (const auto& rel : whiteouts_)
+                BERTH_TRY_VOID_CTX(apply_whiteout(rel), fmt::format("whiteout '{}'", rel));
+            for (const auto& rel : opaques_)
+                BERTH_TRY_VOID_CTX(apply_opaque(rel), fmt::format("opaque directory '{}'", rel));
         }
         for (auto it = dir_times_.rbegin(); it != dir_times_.rend(); ++it) {
             struct timespec ts[2] = {it->times[0], it->times[1]};
@@ -490,7 +506,8 @@ private:
                     return fail_errno("create parent '{}'", join_parts(parts, i + 1));
                 UniqueFd next(openat2_beneath(cur.get(), parts[i], O_PATH | O_DIRECTORY | O_CLOEXEC));
                 if (!next) {
-                    if (errno == ELOOP) return fail(ELOOP, "path goes through symlink '{}'", join_parts(parts, i + 1));
+                    if (errno == ELOOP)
+                        return fail(ELOOP, "path goes through symlink '{}'", join_parts(parts, i + 1));
                     return fail_errno("open parent '{}'", join_parts(parts, i + 1));
                 }
                 created_.insert(join_parts(parts, i + 1));
@@ -522,7 +539,9 @@ private:
         for (;;) {
             int r = archive_read_data_block(tar_, &buf, &len, &offset);
             if (r == ARCHIVE_EOF) break;
-            if (r != ARCHIVE_OK && r != ARCHIVE_WARN) return fail(EIO, "read data: {}", archive_error_string(tar_) ? archive_error_string(tar_) : "error");
+            if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
+                return fail(EIO, "read data: {}",
+                            archive_error_string(tar_) ? archive_error_string(tar_) : "error");
             const char* q = static_cast<const char*>(buf);
             size_t left = len;
             off_t pos = offset;
@@ -598,7 +617,8 @@ private:
         auto slash = rel.rfind('/');
         std::string parent_rel = slash == std::string::npos ? "" : rel.substr(0, slash);
         std::string name = slash == std::string::npos ? rel : rel.substr(slash + 1);
-        UniqueFd parent(openat2_beneath(root_.get(), parent_rel.empty() ? "." : parent_rel, O_PATH | O_DIRECTORY | O_CLOEXEC));
+        UniqueFd parent(openat2_beneath(root_.get(), parent_rel.empty() ? "." : parent_rel,
+                                        O_PATH | O_DIRECTORY | O_CLOEXEC));
         if (!parent) return {};  // nothing below to hide (or hidden by a symlink: never followed)
         struct stat st {};
         if (::fstatat(parent.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) return {};
@@ -610,7 +630,8 @@ private:
 
     // Removes everything below `rel` that this layer did not add itself.
     Result<> apply_opaque(const std::string& rel) {
-        UniqueFd dir(openat2_beneath(root_.get(), rel.empty() ? "." : rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        UniqueFd dir(
+            openat2_beneath(root_.get(), rel.empty() ? "." : rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
         if (!dir) return {};
         std::vector<std::pair<std::string, bool>> children;
         {
@@ -650,7 +671,8 @@ private:
             hit = it != referenced_.end() && it->compare(0, prefix.size(), prefix) == 0;
         }
         if (hit)
-            split_->abandon(fmt::format("'{}' is replaced or removed by a later entry of the same layer", rel.empty() ? "/" : rel));
+            split_->abandon(fmt::format("'{}' is replaced or removed by a later entry of the same layer",
+                                        rel.empty() ? "/" : rel));
     }
 
 public:
@@ -667,8 +689,8 @@ private:
     std::unordered_set<std::string> created_;
     std::vector<std::string> whiteouts_, opaques_;
     std::vector<DirTimes> dir_times_;
-    std::set<std::string> referenced_;  // files the tar-split points at
-    std::unordered_set<std::string> skipped_;   // device nodes left out (hardlinks to them follow)
+    std::set<std::string> referenced_;         // files the tar-split points at
+    std::unordered_set<std::string> skipped_;  // device nodes left out (hardlinks to them follow)
     std::vector<std::string> skipped_report_;  // the first kMaxSkippedRecorded, then a count
 };
 
@@ -676,7 +698,6 @@ std::string archive_err(struct archive* a) {
     const char* s = archive_error_string(a);
     return s ? s : "unknown archive error";
 }
-
 
 // Reads every entry of `tar` into the tree. With a recorder (direct mode), each entry's data
 // start is libarchive's consumed position right after its header: the bytes before it (the
@@ -693,7 +714,8 @@ Result<> run_entries(struct archive* tar, Extractor& ex, Pipeline& p, const Extr
         } else if (r != ARCHIVE_OK) {
             if (p.failed) return fail(p.io_error);
             const char* last = e ? archive_entry_pathname(e) : nullptr;
-            return fail(EIO, "layer tar{}: {}", last ? fmt::format(" entry '{}'", last) : std::string(), archive_err(tar));
+            return fail(EIO, "layer tar{}: {}", last ? fmt::format(" entry '{}'", last) : std::string(),
+                        archive_err(tar));
         }
         if (p.recorder) {
             ex.data_start_ = static_cast<uint64_t>(archive_filter_bytes(tar, 0));
@@ -701,11 +723,14 @@ Result<> run_entries(struct archive* tar, Extractor& ex, Pipeline& p, const Extr
         }
         const char* path = archive_entry_pathname(e);
         if (options.limits.max_entries && ++entries > options.limits.max_entries)
-            return fail(E2BIG, "layer has more than max_layer_entries ({}) entries; raise it in berthd.toml if the "
-                               "image is genuine", options.limits.max_entries);
+            return fail(E2BIG,
+                        "layer has more than max_layer_entries ({}) entries; raise it in berthd.toml if the "
+                        "image is genuine",
+                        options.limits.max_entries);
         auto res = ex.entry(e);
         if (!res && p.failed) return fail(p.io_error);  // a limit or the input, not the entry
-        if (!res) return fail(std::move(res.error()).wrap(fmt::format("layer entry '{}'", path ? path : "?")));
+        if (!res)
+            return fail(std::move(res.error()).wrap(fmt::format("layer entry '{}'", path ? path : "?")));
     }
     return ex.finish();
 }
@@ -770,7 +795,8 @@ Result<ExtractResult> extract_layer(int fd, const std::string& dest, const Extra
     archive_read_support_format_raw(raw.get());
     p.raw = raw.get();
     if (archive_read_open(raw.get(), &p, nullptr, input_read, nullptr) != ARCHIVE_OK)
-        return fail(p.failed ? p.io_error.code : EIO, "open layer stream: {}", p.failed ? p.io_error.message : archive_err(raw.get()));
+        return fail(p.failed ? p.io_error.code : EIO, "open layer stream: {}",
+                    p.failed ? p.io_error.message : archive_err(raw.get()));
     struct archive_entry* raw_entry = nullptr;
     int r = archive_read_next_header(raw.get(), &raw_entry);
     ExtractResult out;
@@ -789,7 +815,9 @@ Result<ExtractResult> extract_layer(int fd, const std::string& dest, const Extra
         return extract_direct(fd, dest, options);
     }
     if (options.split_fd >= 0)
-        out.split_fallback = dest.empty() ? "layer not extracted" : start < 0 ? "input is not seekable" : "layer is compressed";
+        out.split_fallback = dest.empty() ? "layer not extracted"
+                             : start < 0  ? "input is not seekable"
+                                          : "layer is compressed";
 
     std::optional<Extractor> extractor;
     if (!dest.empty()) {
@@ -843,7 +871,9 @@ ssize_t read_input(int fd, void* buf, size_t size, const std::atomic<bool>* canc
                 errno = ECANCELED;
                 return -1;
             }
-            struct pollfd pfd {fd, POLLIN, 0};
+            struct pollfd pfd {
+                fd, POLLIN, 0
+            };
             int r = ::poll(&pfd, 1, 100);
             if (r < 0 && errno != EINTR) return -1;
             if (r <= 0) continue;

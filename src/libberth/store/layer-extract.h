@@ -45,7 +45,7 @@ struct ExtractOptions {
     WhiteoutMode whiteouts = WhiteoutMode::Apply;
     bool allow_device_nodes = false;
     LayerLimits limits;
-    int tee_fd = -1;                                 // raw input is also written here (blob copy)
+    int tee_fd = -1;  // raw input is also written here (blob copy)
     // A seekable, uncompressed input is not teed: instead the layer's tar-split (tar-split.h) is
     // written here and the result says whether it holds (else the caller copies the input).
     int split_fd = -1;
@@ -56,12 +56,12 @@ struct ExtractOptions {
 struct ExtractResult {
     std::string blob_digest;  // sha256 of the input bytes
     uint64_t blob_size = 0;
-    std::string diff_id;      // sha256 of the uncompressed tar
-    uint64_t size = 0;        // uncompressed size
-    std::string compression;  // "none", "gzip", "zstd", "xz", ...
-    bool split = false;           // split_fd holds a complete tar-split of the input
-    bool teed = false;            // tee_fd holds a complete copy of the input
-    std::string split_fallback;   // why split_fd was not used or abandoned ("" when split)
+    std::string diff_id;         // sha256 of the uncompressed tar
+    uint64_t size = 0;           // uncompressed size
+    std::string compression;     // "none", "gzip", "zstd", "xz", ...
+    bool split = false;          // split_fd holds a complete tar-split of the input
+    bool teed = false;           // tee_fd holds a complete copy of the input
+    std::string split_fallback;  // why split_fd was not used or abandoned ("" when split)
     // Device nodes left out (allow_device_nodes = false), as LayerInfo::skipped_device_nodes.
     std::vector<std::string> skipped_device_nodes;
 };

@@ -20,11 +20,24 @@ Result<uint64_t> parse_size(std::string_view text) {
         last = t.back();
     }
     switch (last) {
-    case 'K': case 'k': mult = 1ull << 10; break;
-    case 'M': case 'm': mult = 1ull << 20; break;
-    case 'G': case 'g': mult = 1ull << 30; break;
-    case 'T': case 't': mult = 1ull << 40; break;
-    default: break;
+        case 'K':
+        case 'k':
+            mult = 1ull << 10;
+            break;
+        case 'M':
+        case 'm':
+            mult = 1ull << 20;
+            break;
+        case 'G':
+        case 'g':
+            mult = 1ull << 30;
+            break;
+        case 'T':
+        case 't':
+            mult = 1ull << 40;
+            break;
+        default:
+            break;
     }
     if (mult != 1) t.remove_suffix(1);
     auto n = parse_unsigned(t);
@@ -35,11 +48,27 @@ Result<uint64_t> parse_size(std::string_view text) {
 namespace {
 
 constexpr std::string_view kStoreKeys[] = {
-    "root", "backend", "pool", "pool_size", "allow_device_nodes", "max_layer_size", "max_layer_entries",
-    "max_layer_ratio", "thin_pool", "thin_data_device",
-    "thin_metadata_device", "thin_data_size", "thin_metadata_size", "thin_block_size", "thin_fstype",
-    "thin_volume_size", "thin_mkfs_options", "thin_mount_options", "thin_min_free_data_percent",
-    "thin_min_free_metadata_percent", "thin_discard",
+    "root",
+    "backend",
+    "pool",
+    "pool_size",
+    "allow_device_nodes",
+    "max_layer_size",
+    "max_layer_entries",
+    "max_layer_ratio",
+    "thin_pool",
+    "thin_data_device",
+    "thin_metadata_device",
+    "thin_data_size",
+    "thin_metadata_size",
+    "thin_block_size",
+    "thin_fstype",
+    "thin_volume_size",
+    "thin_mkfs_options",
+    "thin_mount_options",
+    "thin_min_free_data_percent",
+    "thin_min_free_metadata_percent",
+    "thin_discard",
 };
 
 }  // namespace
@@ -91,8 +120,10 @@ Result<StoreOptions> parse_store_options(std::string_view text, const std::strin
                 return fail(EINVAL, "{}: 'root' must be an absolute path", where(node));
         } else if (k == "backend") {
             BERTH_TRY_VOID(want_string(o.backend));
-            if (o.backend != "auto" && o.backend != "btrfs" && o.backend != "overlay" && o.backend != "dm-thin")
-                return fail(EINVAL, "{}: unknown backend '{}' (auto, btrfs, overlay, dm-thin)", where(node), o.backend);
+            if (o.backend != "auto" && o.backend != "btrfs" && o.backend != "overlay" &&
+                o.backend != "dm-thin")
+                return fail(EINVAL, "{}: unknown backend '{}' (auto, btrfs, overlay, dm-thin)", where(node),
+                            o.backend);
         } else if (k == "pool") {
             BERTH_TRY_VOID(want_string(o.pool));
         } else if (k == "pool_size") {
@@ -106,7 +137,8 @@ Result<StoreOptions> parse_store_options(std::string_view text, const std::strin
         } else if (k == "thin_data_device" || k == "thin_metadata_device") {
             std::string& out = k == "thin_data_device" ? o.thin_data_device : o.thin_metadata_device;
             BERTH_TRY_VOID(want_string(out));
-            if (out.empty() || out[0] != '/') return fail(EINVAL, "{}: '{}' must be an absolute path", where(node), k);
+            if (out.empty() || out[0] != '/')
+                return fail(EINVAL, "{}: '{}' must be an absolute path", where(node), k);
         } else if (k == "thin_data_size") {
             BERTH_TRY_VOID(want_size(o.thin_data_size));
         } else if (k == "thin_metadata_size") {
@@ -169,7 +201,8 @@ Result<StoreOptions> parse_store_options(std::string_view text, const std::strin
             for (std::string_view known : kStoreKeys)
                 if (size_t d = edit_distance(k, known); d < best_d) best_d = d, best = known;
             // Point at the key, not its value.
-            auto at = fmt::format("{}:{}:{}", source_name, key.source().begin.line, key.source().begin.column);
+            auto at =
+                fmt::format("{}:{}:{}", source_name, key.source().begin.line, key.source().begin.column);
             if (best_d <= 3) return fail(EINVAL, "{}: unknown key '{}', did you mean '{}'?", at, k, best);
             return fail(EINVAL, "{}: unknown key '{}'", at, k);
         }
@@ -178,7 +211,8 @@ Result<StoreOptions> parse_store_options(std::string_view text, const std::strin
         return fail(EINVAL, "{}: 'pool' needs 'pool_size' to create '{}'", source_name, o.pool);
     // dm-thin: the pool's devices come as a pair, and a missing data file needs a size.
     if (o.thin_data_device.empty() != o.thin_metadata_device.empty())
-        return fail(EINVAL, "{}: 'thin_data_device' and 'thin_metadata_device' must be set together", source_name);
+        return fail(EINVAL, "{}: 'thin_data_device' and 'thin_metadata_device' must be set together",
+                    source_name);
     if (!o.thin_data_device.empty() && !o.pool.empty())
         return fail(EINVAL, "{}: 'pool' (a loopback btrfs pool) and 'thin_data_device' exclude each other",
                     source_name);

@@ -15,8 +15,8 @@
 #include <sys/statvfs.h>
 
 #include <map>
-#include <set>
 #include <mutex>
+#include <set>
 
 #include "basic/fs-util.h"
 #include "basic/string-util.h"
@@ -49,7 +49,8 @@ public:
 
     std::string name() const override { return "overlay"; }
 
-    Result<LayerWriter> begin_layer(const std::string& chain_id, const std::optional<std::string>& parent) override {
+    Result<LayerWriter> begin_layer(const std::string& chain_id,
+                                    const std::optional<std::string>& parent) override {
         if (!valid_digest(chain_id)) return fail(EINVAL, "invalid chain id '{}'", chain_id);
         if (has_layer(chain_id)) return fail(EEXIST, "layer '{}' exists", chain_id);
         if (parent && !has_layer(*parent)) return fail(ENOENT, "parent layer '{}' not found", *parent);
@@ -88,15 +89,18 @@ public:
         if (!has_layer(chain_id)) return fail(ENOENT, "layer '{}' not found", chain_id);
         for (const auto& h : list_dir(path_join(root_, "layers"))) {
             auto p = read_file(path_join(root_, "layers/" + h + "/parent"));
-            if (p && trim(*p) == chain_id) return fail(EBUSY, "layer '{}' has child layer 'sha256:{}'", chain_id, h);
+            if (p && trim(*p) == chain_id)
+                return fail(EBUSY, "layer '{}' has child layer 'sha256:{}'", chain_id, h);
         }
         for (const auto& s : list_dir(path_join(root_, "snapshots"))) {
             auto p = read_file(path_join(root_, "snapshots/" + s + "/layer"));
-            if (p && trim(*p) == chain_id) return fail(EBUSY, "layer '{}' is used by snapshot '{}'", chain_id, s);
+            if (p && trim(*p) == chain_id)
+                return fail(EBUSY, "layer '{}' is used by snapshot '{}'", chain_id, s);
         }
         {
             std::lock_guard lock(views_mutex_);
-            if (views_.count("l-" + hex_of(chain_id))) return fail(EBUSY, "layer '{}' is being viewed", chain_id);
+            if (views_.count("l-" + hex_of(chain_id)))
+                return fail(EBUSY, "layer '{}' is being viewed", chain_id);
         }
         BERTH_TRY_VOID(trash(layer_dir(chain_id)));
         ::unlink(short_link(chain_id).c_str());
@@ -114,7 +118,8 @@ public:
         return release_view("l-" + hex_of(chain_id));
     }
 
-    Result<MountSpec> prepare_snapshot(const std::string& id, const std::optional<std::string>& layer) override {
+    Result<MountSpec> prepare_snapshot(const std::string& id,
+                                       const std::optional<std::string>& layer) override {
         BERTH_TRY_VOID(check_id(id));
         if (path_exists(snap_dir(id))) return fail(EEXIST, "snapshot '{}' exists", id);
         if (layer && !has_layer(*layer)) return fail(ENOENT, "layer '{}' not found", *layer);
@@ -232,7 +237,8 @@ public:
             if (::rename(stage.c_str(), dir.c_str()) < 0) {
                 int e = errno;
                 (void)remove_tree(stage);
-                if (e != EEXIST && e != ENOTEMPTY) return fail(e, "create volume '{}': {}", name, strerror(e));
+                if (e != EEXIST && e != ENOTEMPTY)
+                    return fail(e, "create volume '{}': {}", name, strerror(e));
             }
             BERTH_TRY_VOID(fsync_directory(path_join(root_, "volumes")));
         }
@@ -301,13 +307,16 @@ public:
     }
 
 private:
-    std::string layer_dir(const std::string& chain) const { return path_join(root_, "layers/" + hex_of(chain)); }
+    std::string layer_dir(const std::string& chain) const {
+        return path_join(root_, "layers/" + hex_of(chain));
+    }
     std::string snap_dir(const std::string& id) const { return path_join(root_, "snapshots/" + id); }
     std::string short_link(const std::string& chain) const {
         return path_join(root_, "l/" + hex_of(chain).substr(0, 16));
     }
 
-    Result<> publish_layer(const std::string& stage, const std::string& chain, const std::optional<std::string>& parent) {
+    Result<> publish_layer(const std::string& stage, const std::string& chain,
+                           const std::optional<std::string>& parent) {
         BERTH_TRY_VOID(write_file_atomic(stage + "/parent", parent ? *parent : ""));
         std::string link = short_link(chain);
         std::string want = "../layers/" + hex_of(chain) + "/diff";
@@ -350,9 +359,12 @@ private:
         size_t len = extra + 10;
         for (const auto& l : lowers) len += l.size() + 1;
         if (len >= 4096)
-            return fail(E2BIG, "image has {} layers: overlay mount options ({} bytes) exceed one page; "
-                               "use the btrfs backend or squash the image", lowers.size(), len);
-        if (lowers.size() > 500) return fail(E2BIG, "image has {} layers; overlayfs stacks at most 500", lowers.size());
+            return fail(E2BIG,
+                        "image has {} layers: overlay mount options ({} bytes) exceed one page; "
+                        "use the btrfs backend or squash the image",
+                        lowers.size(), len);
+        if (lowers.size() > 500)
+            return fail(E2BIG, "image has {} layers; overlayfs stacks at most 500", lowers.size());
         return {};
     }
 
@@ -367,7 +379,8 @@ private:
         BERTH_TRY_VOID(check_option_length(lowers, 0));
         BERTH_TRY_VOID(mkdir_p(target, 0700));
         std::string opts = "lowerdir=" + join(lowers, ":");
-        if (::mount("overlay", target.c_str(), "overlay", MS_RDONLY | MS_NODEV | MS_NOSUID, opts.c_str()) < 0) {
+        if (::mount("overlay", target.c_str(), "overlay", MS_RDONLY | MS_NODEV | MS_NOSUID, opts.c_str()) <
+            0) {
             int e = errno;
             ::rmdir(target.c_str());
             return fail(e, "mount overlay view at '{}': {}", target, strerror(e));

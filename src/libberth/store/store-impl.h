@@ -1,14 +1,12 @@
 // Store internals shared by store.cpp (metadata, containers, gc) and image-import.cpp.
 #pragma once
 
-#include <functional>
-
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <mutex>
-#include <set>
-
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "basic/unique.h"
 #include "store/store.h"
@@ -44,13 +42,14 @@ struct Store::Impl {
     std::string split_path(const std::string& chain_id) const;
     // Streams a layer's blob: the blob file when stored, else rebuilt from the layer's tar-split
     // (verified against the digest). Returns the bytes passed to `sink`.
-    Result<uint64_t> stream_layer_blob(const LayerInfo& layer, const std::function<Result<>(const char*, size_t)>& sink);
+    Result<uint64_t> stream_layer_blob(const LayerInfo& layer,
+                                       const std::function<Result<>(const char*, size_t)>& sink);
     ImageInfo with_names(const ImageInfo& i) const;  // caller holds mu
     Result<std::string> resolve_locked(std::string_view ref) const;
     Result<> save_refs_locked();
     // Publishes a staged import: blobs (stage/blobs/<hex>) into blobs/, the image, its names.
-    Result<ImageInfo> publish_locked(const std::string& stage, ImageInfo info, const std::vector<std::string>& names,
-                                     const ProgressFn& progress);
+    Result<ImageInfo> publish_locked(const std::string& stage, ImageInfo info,
+                                     const std::vector<std::string>& names, const ProgressFn& progress);
     void claim(const std::string& chain);
     void unclaim(const std::vector<std::string>& chains);
 };
@@ -70,11 +69,12 @@ private:
 // Import entry points (image-import.cpp).
 Result<ImageInfo> import_from_fd(Store::Impl& s, int fd, ImportFormat format, std::string_view name_tag,
                                  const ProgressFn& progress, const std::atomic<bool>* cancel);
-Result<ImageInfo> import_from_dir(Store::Impl& s, int dirfd, std::string_view name_tag, const ProgressFn& progress,
-                                  const std::atomic<bool>* cancel);
+Result<ImageInfo> import_from_dir(Store::Impl& s, int dirfd, std::string_view name_tag,
+                                  const ProgressFn& progress, const std::atomic<bool>* cancel);
 Result<ImageInfo> commit_to_image(Store::Impl& s, const ContainerInfo& c, std::string_view name_tag);
 // `cancel` (may be null) is polled between writes, also while a pipe does not take more: ECANCELED.
-Result<> write_oci_archive(Store::Impl& s, const ImageInfo& info, int fd, const std::atomic<bool>* cancel = nullptr);
+Result<> write_oci_archive(Store::Impl& s, const ImageInfo& info, int fd,
+                           const std::atomic<bool>* cancel = nullptr);
 
 int64_t now_seconds();
 ImageConfig parse_image_config(const nlohmann::json& config);

@@ -40,8 +40,12 @@ static void get_opt(const json& j, const char* key, T& out) {
 }
 
 void to_json(json& j, const ImageConfig& v) {
-    j = json{{"entrypoint", v.entrypoint}, {"cmd", v.cmd},          {"env", v.env},
-             {"user", v.user},             {"working_dir", v.working_dir}, {"stop_signal", v.stop_signal}};
+    j = json{{"entrypoint", v.entrypoint},
+             {"cmd", v.cmd},
+             {"env", v.env},
+             {"user", v.user},
+             {"working_dir", v.working_dir},
+             {"stop_signal", v.stop_signal}};
 }
 void from_json(const json& j, ImageConfig& v) {
     get_opt(j, "entrypoint", v.entrypoint);
@@ -68,11 +72,16 @@ void from_json(const json& j, LayerInfo& v) {
 }
 
 void to_json(json& j, const ImageInfo& v) {
-    j = json{{"id", v.id},           {"config_digest", v.config_digest},
-             {"names", v.names},     {"layers", v.layers},
-             {"top_layer", v.top_layer}, {"size", v.size},
-             {"created", v.created}, {"imported", v.imported},
-             {"architecture", v.architecture}, {"os", v.os},
+    j = json{{"id", v.id},
+             {"config_digest", v.config_digest},
+             {"names", v.names},
+             {"layers", v.layers},
+             {"top_layer", v.top_layer},
+             {"size", v.size},
+             {"created", v.created},
+             {"imported", v.imported},
+             {"architecture", v.architecture},
+             {"os", v.os},
              {"config", v.config}};
 }
 void from_json(const json& j, ImageInfo& v) {
@@ -91,16 +100,19 @@ void from_json(const json& j, ImageInfo& v) {
 
 static const char* kind_name(MountSpec::Kind k) {
     switch (k) {
-    case MountSpec::Kind::Bind: return "bind";
-    case MountSpec::Kind::Overlay: return "overlay";
-    case MountSpec::Kind::Block: return "block";
+        case MountSpec::Kind::Bind:
+            return "bind";
+        case MountSpec::Kind::Overlay:
+            return "overlay";
+        case MountSpec::Kind::Block:
+            return "block";
     }
     return "bind";
 }
 
 void to_json(json& j, const MountSpec& v) {
-    j = json{{"kind", kind_name(v.kind)}, {"source", v.source},   {"lowerdirs", v.lowerdirs},
-             {"upperdir", v.upperdir},    {"workdir", v.workdir}, {"fstype", v.fstype},
+    j = json{{"kind", kind_name(v.kind)}, {"source", v.source},      {"lowerdirs", v.lowerdirs},
+             {"upperdir", v.upperdir},    {"workdir", v.workdir},    {"fstype", v.fstype},
              {"options", v.options},      {"read_only", v.read_only}};
 }
 void from_json(const json& j, MountSpec& v) {
@@ -120,7 +132,7 @@ void from_json(const json& j, MountSpec& v) {
 
 void to_json(json& j, const ContainerInfo& v) {
     j = json{{"name", v.name},           {"image_id", v.image_id}, {"snapshot_id", v.snapshot_id},
-             {"ephemeral", v.ephemeral}, {"created", v.created}, {"in_use", v.in_use}};
+             {"ephemeral", v.ephemeral}, {"created", v.created},   {"in_use", v.in_use}};
     if (v.holder_pid > 0) {
         j["in_use_pid"] = v.holder_pid;
         j["in_use_start_time"] = v.holder_start_time;
@@ -138,8 +150,8 @@ void from_json(const json& j, ContainerInfo& v) {
 }
 
 void to_json(json& j, const PreparedContainer& v) {
-    j = json{{"snapshot_id", v.snapshot_id}, {"rootfs", v.rootfs}, {"config", v.config},
-             {"image_id", v.image_id}};
+    j = json{
+        {"snapshot_id", v.snapshot_id}, {"rootfs", v.rootfs}, {"config", v.config}, {"image_id", v.image_id}};
 }
 void from_json(const json& j, PreparedContainer& v) {
     get_opt(j, "snapshot_id", v.snapshot_id);
@@ -194,9 +206,12 @@ void from_json(const json& j, GcReport& v) {
 }
 
 void to_json(json& j, const DfEntry& v) {
-    j = json{{"name", v.name},         {"id", v.id},
-             {"size", v.size},         {"shared_size", v.shared_size},
-             {"unique_size", v.unique_size}, {"containers", v.containers}};
+    j = json{{"name", v.name},
+             {"id", v.id},
+             {"size", v.size},
+             {"shared_size", v.shared_size},
+             {"unique_size", v.unique_size},
+             {"containers", v.containers}};
 }
 void from_json(const json& j, DfEntry& v) {
     get_opt(j, "name", v.name);
@@ -208,8 +223,8 @@ void from_json(const json& j, DfEntry& v) {
 }
 
 void to_json(json& j, const DfReport& v) {
-    j = json{{"backend", v.backend},       {"images", v.images},         {"containers", v.containers},
-             {"volumes", v.volumes},       {"blobs_size", v.blobs_size}, {"pool", v.pool}};
+    j = json{{"backend", v.backend}, {"images", v.images},         {"containers", v.containers},
+             {"volumes", v.volumes}, {"blobs_size", v.blobs_size}, {"pool", v.pool}};
 }
 void from_json(const json& j, DfReport& v) {
     get_opt(j, "backend", v.backend);
@@ -221,8 +236,11 @@ void from_json(const json& j, DfReport& v) {
 }
 
 void to_json(json& j, const ImportProgress& v) {
-    j = json{{"phase", v.phase},           {"layer_index", v.layer_index}, {"layer_count", v.layer_count},
-             {"bytes_done", v.bytes_done}, {"bytes_total", v.bytes_total}};
+    j = json{{"phase", v.phase},
+             {"layer_index", v.layer_index},
+             {"layer_count", v.layer_count},
+             {"bytes_done", v.bytes_done},
+             {"bytes_total", v.bytes_total}};
 }
 
 }  // namespace berth::store

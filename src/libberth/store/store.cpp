@@ -16,6 +16,7 @@
 #include "store/store.h"
 
 #include <fcntl.h>
+#include <fmt/ranges.h>
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -24,8 +25,6 @@
 #include <algorithm>
 #include <ctime>
 #include <sstream>
-
-#include <fmt/ranges.h>
 
 #include "basic/fs-private.h"
 #include "basic/fs-util.h"
@@ -65,7 +64,8 @@ std::string Store::Impl::split_path(const std::string& chain_id) const {
     return path("splits/" + std::string(digest_hex(chain_id)));
 }
 
-Result<uint64_t> Store::Impl::stream_layer_blob(const LayerInfo& l, const std::function<Result<>(const char*, size_t)>& sink) {
+Result<uint64_t> Store::Impl::stream_layer_blob(const LayerInfo& l,
+                                                const std::function<Result<>(const char*, size_t)>& sink) {
     std::string file = blob_path(l.digest);
     if (path_exists(file) || l.digest != l.diff_id || !path_exists(split_path(l.chain_id))) {
         UniqueFd in(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
@@ -104,7 +104,8 @@ static bool all_hex(std::string_view s) {
 Result<std::string> Store::Impl::resolve_locked(std::string_view ref) const {
     if (ref.empty()) return fail(EINVAL, "empty image reference");
     std::string_view hex = ref;
-    if (ref.substr(0, 7) == "sha256:") hex = ref.substr(7);
+    if (ref.substr(0, 7) == "sha256:")
+        hex = ref.substr(7);
     else {
         auto n = normalize_name_tag(ref);
         if (n) {
@@ -117,7 +118,8 @@ Result<std::string> Store::Impl::resolve_locked(std::string_view ref) const {
         for (const auto& [id, _] : images)
             if (id.compare(7, hex.size(), hex) == 0) hits.push_back(id);
         if (hits.size() == 1) return hits[0];
-        if (hits.size() > 1) return fail(EINVAL, "image reference '{}' is ambiguous ({} images)", ref, hits.size());
+        if (hits.size() > 1)
+            return fail(EINVAL, "image reference '{}' is ambiguous ({} images)", ref, hits.size());
     }
     return fail(ENOENT, "image '{}' not found", ref);
 }
@@ -160,7 +162,8 @@ void ImportGuard::claim(const std::string& chain) {
 }
 
 Result<ImageInfo> Store::Impl::publish_locked(const std::string& stage, ImageInfo info,
-                                              const std::vector<std::string>& names, const ProgressFn& progress) {
+                                              const std::vector<std::string>& names,
+                                              const ProgressFn& progress) {
     auto step = [&](uint64_t n) {
         if (progress) progress(ImportProgress{"publishing", 0, info.layers.size(), n, 0});
     };
@@ -170,7 +173,8 @@ Result<ImageInfo> Store::Impl::publish_locked(const std::string& stage, ImageInf
     for (const auto& hex : list_dir(blobs)) {
         std::string dst = path("blobs/sha256/" + hex);
         if (path_exists(dst)) continue;
-        if (::rename((blobs + "/" + hex).c_str(), dst.c_str()) < 0) return fail_errno("publish blob 'sha256:{}'", hex);
+        if (::rename((blobs + "/" + hex).c_str(), dst.c_str()) < 0)
+            return fail_errno("publish blob 'sha256:{}'", hex);
         moved = true;
         step(1);
     }
@@ -179,7 +183,8 @@ Result<ImageInfo> Store::Impl::publish_locked(const std::string& stage, ImageInf
     for (const auto& hex : list_dir(stage + "/splits")) {
         std::string dst = path("splits/" + hex);
         if (path_exists(dst)) continue;
-        if (::rename((stage + "/splits/" + hex).c_str(), dst.c_str()) < 0) return fail_errno("publish tar-split '{}'", hex);
+        if (::rename((stage + "/splits/" + hex).c_str(), dst.c_str()) < 0)
+            return fail_errno("publish tar-split '{}'", hex);
         moved = true;
     }
     if (moved) BERTH_TRY_VOID(fsync_directory(path("splits")));
@@ -222,7 +227,8 @@ static Result<> setup_pool(Store::Impl& s) {
     if (is_mount_point(mnt) && is_on_btrfs(mnt)) return {};  // berthd or an earlier command mounted it
     const auto& o = s.options;
     if (!path_exists(o.pool)) {
-        if (o.pool_size < (256ull << 20)) return fail(EINVAL, "pool '{}': pool_size must be at least 256M", o.pool);
+        if (o.pool_size < (256ull << 20))
+            return fail(EINVAL, "pool '{}': pool_size must be at least 256M", o.pool);
         BERTH_TRY_VOID(create_sparse_file(o.pool, o.pool_size));
         auto made = make_btrfs(o.pool, "berth-pool");
         if (!made) {
@@ -312,14 +318,16 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
     impl->options = options;
     impl->root = options.root;
     Impl& s = *impl;
-    if (s.root.empty() || s.root[0] != '/') return fail(EINVAL, "store root '{}' must be an absolute path", s.root);
+    if (s.root.empty() || s.root[0] != '/')
+        return fail(EINVAL, "store root '{}' must be an absolute path", s.root);
     // Layers and containers hold setuid files: the root is root's alone (0700, as tmpfiles makes
     // /var/lib/berth), whoever creates it first, and an existing wider one is tightened.
     BERTH_TRY_VOID(make_private_directory(s.root, 0700));
     s.lock_fd.reset(::open(s.path("lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
     if (!s.lock_fd) return fail_errno("open store lock '{}'", s.path("lock"));
     if (::flock(s.lock_fd.get(), LOCK_EX | (options.wait_for_lock ? 0 : LOCK_NB)) < 0) {
-        if (errno == EWOULDBLOCK) return fail(EWOULDBLOCK, "store '{}' is locked by another process (berthd?)", s.root);
+        if (errno == EWOULDBLOCK)
+            return fail(EWOULDBLOCK, "store '{}' is locked by another process (berthd?)", s.root);
         return fail_errno("lock store '{}'", s.root);
     }
     for (const char* d : {"blobs/sha256", "splits", "images", "containers", "volumes", "staging"})
@@ -337,12 +345,14 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
     }
     std::string chosen = options.backend;
     if (!options.pool.empty()) {
-        if (chosen != "auto" && chosen != "btrfs") return fail(EINVAL, "a loopback 'pool' needs backend 'btrfs' or 'auto'");
+        if (chosen != "auto" && chosen != "btrfs")
+            return fail(EINVAL, "a loopback 'pool' needs backend 'btrfs' or 'auto'");
         chosen = "btrfs";
     }
     if (!recorded.empty()) {
         if (chosen != "auto" && chosen != recorded)
-            return fail(EINVAL, "store '{}' uses backend '{}', not '{}' (remove the store to switch)", s.root, recorded, chosen);
+            return fail(EINVAL, "store '{}' uses backend '{}', not '{}' (remove the store to switch)", s.root,
+                        recorded, chosen);
         chosen = recorded;
     } else if (chosen == "auto" && (!options.thin_pool.empty() || !options.thin_data_device.empty())) {
         chosen = "dm-thin";  // a configured thin pool is a choice, not a hint to ignore
@@ -353,8 +363,10 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
         BERTH_TRY_VOID(setup_pool(s));
         s.pool_path = options.pool;
     }
-    if (chosen == "overlay") s.backend = BERTH_TRY(make_overlay_backend(s.path("overlay")));
-    else if (chosen == "btrfs") s.backend = BERTH_TRY(make_btrfs_backend(s.path("btrfs")));
+    if (chosen == "overlay")
+        s.backend = BERTH_TRY(make_overlay_backend(s.path("overlay")));
+    else if (chosen == "btrfs")
+        s.backend = BERTH_TRY(make_btrfs_backend(s.path("btrfs")));
     else if (chosen == "dm-thin") {
 #ifdef BERTH_HAVE_DMTHIN
         s.backend = BERTH_TRY(make_dmthin_backend(s.path("dm-thin"), options));
@@ -365,7 +377,8 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
         return fail(EINVAL, "unknown backend '{}'", chosen);
     }
     if (recorded.empty())
-        BERTH_TRY_VOID(write_file_atomic(s.path("store.json"), json{{"version", 1}, {"backend", chosen}}.dump() + "\n"));
+        BERTH_TRY_VOID(
+            write_file_atomic(s.path("store.json"), json{{"version", 1}, {"backend", chosen}}.dump() + "\n"));
 
     // Metadata.
     s.images = load_dir<ImageInfo>(
@@ -376,7 +389,8 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
         s.path("volumes"), [](const VolumeInfo& v) { return v.name; }, s.bad_records);
     for (auto& [key, v] : s.volumes) v.users = load_users(s, key);
     for (const auto& n : list_dir(s.root))
-        if (n.rfind("refs.json.tmp-", 0) == 0 || n.rfind("store.json.tmp-", 0) == 0) ::unlink(s.path(n).c_str());
+        if (n.rfind("refs.json.tmp-", 0) == 0 || n.rfind("store.json.tmp-", 0) == 0)
+            ::unlink(s.path(n).c_str());
     if (path_exists(s.path("refs.json"))) {
         auto text = BERTH_TRY(read_file(s.path("refs.json")));
         using RefMap = std::map<std::string, std::string>;
@@ -385,7 +399,8 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
             // Not a structured binding: clang 14 (the fuzz build) cannot capture one in a lambda.
             const std::string& n = entry.first;
             const std::string& id = entry.second;
-            if (s.images.count(id)) s.refs[n] = id;  // a name whose image a crash removed goes too
+            if (s.images.count(id))
+                s.refs[n] = id;  // a name whose image a crash removed goes too
             else if (std::any_of(s.bad_records.begin(), s.bad_records.end(), [&](const BadRecord& b) {
                          return valid_digest(id) &&
                                 b.path == s.path("images/" + std::string(digest_hex(id)) + ".json");
@@ -472,8 +487,8 @@ SnapshotBackend& Store::backend() { return *impl_->backend; }
 
 // ---- images ----
 
-Result<ImageInfo> Store::import_image(int fd, ImportFormat format, std::string_view name_tag, const ProgressFn& progress,
-                                      const std::atomic<bool>* cancel) {
+Result<ImageInfo> Store::import_image(int fd, ImportFormat format, std::string_view name_tag,
+                                      const ProgressFn& progress, const std::atomic<bool>* cancel) {
     struct stat st {};
     if (::fstat(fd, &st) < 0) return fail_errno("stat import input");
     if (S_ISDIR(st.st_mode) && format != ImportFormat::Auto && format != ImportFormat::OciLayout)
@@ -484,18 +499,21 @@ Result<ImageInfo> Store::import_image(int fd, ImportFormat format, std::string_v
     // (found by tests/fuzz/fuzz-oci-json). Staging and claims are RAII and unwind with the throw.
     try {
         if (S_ISDIR(st.st_mode))
-            return with_context(import_from_dir(*impl_, fd, name_tag, progress, cancel), "import OCI layout directory");
+            return with_context(import_from_dir(*impl_, fd, name_tag, progress, cancel),
+                                "import OCI layout directory");
         return with_context(import_from_fd(*impl_, fd, format, name_tag, progress, cancel), "import image");
     } catch (const json::exception& e) {
         return fail(EBADMSG, "import image: invalid image metadata: {}", e.what());
     }
 }
 
-Result<ImageInfo> Store::import_image_path(const std::string& path, ImportFormat format, std::string_view name_tag,
-                                           const ProgressFn& progress, const std::atomic<bool>* cancel) {
+Result<ImageInfo> Store::import_image_path(const std::string& path, ImportFormat format,
+                                           std::string_view name_tag, const ProgressFn& progress,
+                                           const std::atomic<bool>* cancel) {
     UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd) return fail_errno("open '{}'", path);
-    return with_context(import_image(fd.get(), format, name_tag, progress, cancel), fmt::format("'{}'", path));
+    return with_context(import_image(fd.get(), format, name_tag, progress, cancel),
+                        fmt::format("'{}'", path));
 }
 
 std::vector<ImageInfo> Store::list_images() const {
@@ -534,7 +552,8 @@ Result<ImageRemoval> Store::remove_image(std::string_view ref, bool untag_only) 
         return done;
     }
     if (!users.empty())
-        return fail(EBUSY, "image '{}' is used by container{} {}", ref, users.size() > 1 ? "s" : "", join(users, ", "));
+        return fail(EBUSY, "image '{}' is used by container{} {}", ref, users.size() > 1 ? "s" : "",
+                    join(users, ", "));
     if (!names.empty()) {
         for (const auto& n : names) s.refs.erase(n);
         BERTH_TRY_VOID(s.save_refs_locked());
@@ -612,21 +631,24 @@ static void set_holder(ContainerInfo& c, int holder) {
     c.holder_start_time = process_start_time(c.holder_pid).value_or(0);
 }
 
-Result<PreparedContainer> Store::prepare_container(std::string_view name, std::string_view image_ref, bool ephemeral,
-                                                   int holder) {
+Result<PreparedContainer> Store::prepare_container(std::string_view name, std::string_view image_ref,
+                                                   bool ephemeral, int holder) {
     auto& s = *impl_;
     BERTH_TRY_VOID(check_name("container", name));
     std::lock_guard lock(s.mu);
     std::string key(name);
     std::optional<ImageInfo> image;
-    if (!image_ref.empty()) image = s.images.at(BERTH_TRY_CTX(s.resolve_locked(image_ref), fmt::format("prepare container '{}'", name)));
+    if (!image_ref.empty())
+        image = s.images.at(
+            BERTH_TRY_CTX(s.resolve_locked(image_ref), fmt::format("prepare container '{}'", name)));
     auto it = s.containers.find(key);
     PreparedContainer out;
     if (it != s.containers.end() && !ephemeral && !it->second.ephemeral) {
         // A persistent container keeps its tree (and the image it was made from).
         out.snapshot_id = it->second.snapshot_id;
         out.image_id = it->second.image_id;
-        out.rootfs = BERTH_TRY_CTX(s.backend->snapshot_mount(out.snapshot_id), fmt::format("prepare container '{}'", name));
+        out.rootfs = BERTH_TRY_CTX(s.backend->snapshot_mount(out.snapshot_id),
+                                   fmt::format("prepare container '{}'", name));
         // The latest preparer holds it (a restarted runtime replaces a dead one).
         ContainerInfo c = it->second;
         set_holder(c, holder);
@@ -652,7 +674,8 @@ Result<PreparedContainer> Store::prepare_container(std::string_view name, std::s
     set_holder(c, holder);
     std::optional<std::string> layer;
     if (image && !image->top_layer.empty()) layer = image->top_layer;
-    out.rootfs = BERTH_TRY_CTX(s.backend->prepare_snapshot(c.snapshot_id, layer), fmt::format("prepare container '{}'", name));
+    out.rootfs = BERTH_TRY_CTX(s.backend->prepare_snapshot(c.snapshot_id, layer),
+                               fmt::format("prepare container '{}'", name));
     auto saved = write_file_atomic(s.path("containers/" + key + ".json"), json(c).dump(2) + "\n");
     if (!saved) {
         (void)s.backend->remove_snapshot(c.snapshot_id);
@@ -678,7 +701,8 @@ static Result<> remove_container_locked(Store::Impl& s, std::string_view name) {
     s.containers.erase(it);
     auto r = s.backend->remove_snapshot(c.snapshot_id);
     crash_point("remove-container:done");
-    if (!r && r.error().code != ENOENT) return fail(std::move(r.error()).wrap(fmt::format("remove container '{}'", name)));
+    if (!r && r.error().code != ENOENT)
+        return fail(std::move(r.error()).wrap(fmt::format("remove container '{}'", name)));
     return {};
 }
 
@@ -704,10 +728,12 @@ Result<> Store::remove_container(std::string_view name) {
     std::lock_guard lock(impl_->mu);
     auto it = impl_->containers.find(std::string(name));
     if (it != impl_->containers.end() && container_in_use(it->second))
-        return fail(EBUSY,
-                    "cannot remove container '{}': its snapshot is in use (prepared by {}, still running); "
-                    "stop the container (or release its snapshot) first",
-                    name, it->second.holder_pid > 0 ? fmt::format("process {}", it->second.holder_pid) : "a container");
+        return fail(
+            EBUSY,
+            "cannot remove container '{}': its snapshot is in use (prepared by {}, still running); "
+            "stop the container (or release its snapshot) first",
+            name,
+            it->second.holder_pid > 0 ? fmt::format("process {}", it->second.holder_pid) : "a container");
     return remove_container_locked(*impl_, name);
 }
 
@@ -737,7 +763,8 @@ Result<ImageInfo> Store::commit_container(std::string_view name, std::string_vie
 
 Result<> Store::export_container(std::string_view name, int fd) {
     auto c = BERTH_TRY(get_container(name));
-    auto view = BERTH_TRY_CTX(impl_->backend->snapshot_view(c.snapshot_id), fmt::format("export container '{}'", name));
+    auto view = BERTH_TRY_CTX(impl_->backend->snapshot_view(c.snapshot_id),
+                              fmt::format("export container '{}'", name));
     auto r = write_tree_tar(view, fd);
     (void)impl_->backend->release_snapshot_view(c.snapshot_id);
     if (!r) return fail(std::move(r.error()).wrap(fmt::format("export container '{}'", name)));
@@ -774,7 +801,8 @@ static std::string users_file(const Store::Impl& s, const std::string& key) {
     return s.path("volumes/" + key + ".users");
 }
 
-static Result<> save_users(const Store::Impl& s, const std::string& key, const std::vector<VolumeUser>& users) {
+static Result<> save_users(const Store::Impl& s, const std::string& key,
+                           const std::vector<VolumeUser>& users) {
     std::string path = users_file(s, key);
     if (users.empty()) {
         if (::unlink(path.c_str()) < 0 && errno != ENOENT) return fail_errno("remove '{}'", path);
@@ -847,11 +875,13 @@ Result<Store::VolumeUse> Store::use_volume(std::string_view name, std::string_vi
     u.pid = holder > 0 ? holder : static_cast<int>(::getpid());
     // A holder already gone gets start time 0, which no live process has: the entry is stale.
     u.start_time = process_start_time(u.pid).value_or(0);
-    std::erase_if(v.users, [&](const VolumeUser& e) { return e.container == u.container || !volume_user_alive(e); });
+    std::erase_if(v.users,
+                  [&](const VolumeUser& e) { return e.container == u.container || !volume_user_alive(e); });
     v.users.push_back(std::move(u));
     // Written before the volume is handed out: a crash after this leaves a user entry that goes
     // stale with its process, never a user the store does not know about.
-    if (use.created) BERTH_TRY_VOID(write_file_atomic(s.path("volumes/" + key + ".json"), json(v).dump(2) + "\n"));
+    if (use.created)
+        BERTH_TRY_VOID(write_file_atomic(s.path("volumes/" + key + ".json"), json(v).dump(2) + "\n"));
     BERTH_TRY_VOID(save_users(s, key, v.users));
     s.volumes[key] = v;
     use.volume = with_live_users(std::move(v));
@@ -864,7 +894,8 @@ Result<> Store::release_volume(std::string_view name, std::string_view container
     auto it = s.volumes.find(std::string(name));
     if (it == s.volumes.end()) return fail(ENOENT, "volume '{}' not found", name);
     VolumeInfo v = it->second;
-    auto n = std::erase_if(v.users, [&](const VolumeUser& e) { return e.container == container || !volume_user_alive(e); });
+    auto n = std::erase_if(
+        v.users, [&](const VolumeUser& e) { return e.container == container || !volume_user_alive(e); });
     if (n == 0) return {};
     BERTH_TRY_VOID(save_users(s, it->first, v.users));
     it->second = std::move(v);
@@ -892,7 +923,8 @@ Result<> Store::remove_volume(std::string_view name) {
     std::string key = it->first;
     s.volumes.erase(it);
     auto r = s.backend->remove_volume("v-" + key);
-    if (!r && r.error().code != ENOENT) return fail(std::move(r.error()).wrap(fmt::format("remove volume '{}'", name)));
+    if (!r && r.error().code != ENOENT)
+        return fail(std::move(r.error()).wrap(fmt::format("remove volume '{}'", name)));
     return {};
 }
 
@@ -928,8 +960,10 @@ Result<GcReport> Store::gc() {
     auto removed = BERTH_TRY_CTX(s.backend->reconcile({layers.begin(), layers.end()}, snaps), "gc");
     crash_point("gc:layers-gone");
     for (auto& r : removed) {
-        if (r.rfind("layer ", 0) == 0) report.removed_layers.push_back(r.substr(6));
-        else report.removed_other.push_back(std::move(r));
+        if (r.rfind("layer ", 0) == 0)
+            report.removed_layers.push_back(r.substr(6));
+        else
+            report.removed_other.push_back(std::move(r));
     }
     // A tar-split lives as long as its layer is referenced (it rebuilds from that layer).
     for (const auto& hex : list_dir(s.path("splits"))) {
@@ -979,7 +1013,8 @@ Result<DfReport> Store::df() const {
         e.name = named.names.empty() ? id.substr(0, 19) : named.names.front();
         e.id = id;
         e.size = i.size;
-        for (const auto& l : i.layers) (layer_users[l.chain_id] > 1 ? e.shared_size : e.unique_size) += l.size;
+        for (const auto& l : i.layers)
+            (layer_users[l.chain_id] > 1 ? e.shared_size : e.unique_size) += l.size;
         for (const auto& [_, c] : s.containers)
             if (c.image_id == id) ++e.containers;
         r.images.push_back(std::move(e));
@@ -1002,11 +1037,13 @@ Result<DfReport> Store::df() const {
     }
     for (const auto& hex : list_dir(s.path("blobs/sha256"))) {
         struct stat st {};
-        if (::lstat(s.path("blobs/sha256/" + hex).c_str(), &st) == 0) r.blobs_size += static_cast<uint64_t>(st.st_size);
+        if (::lstat(s.path("blobs/sha256/" + hex).c_str(), &st) == 0)
+            r.blobs_size += static_cast<uint64_t>(st.st_size);
     }
     for (const auto& hex : list_dir(s.path("splits"))) {  // what the store keeps of split layer blobs
         struct stat st {};
-        if (::lstat(s.path("splits/" + hex).c_str(), &st) == 0) r.blobs_size += static_cast<uint64_t>(st.st_size);
+        if (::lstat(s.path("splits/" + hex).c_str(), &st) == 0)
+            r.blobs_size += static_cast<uint64_t>(st.st_size);
     }
     return r;
 }
@@ -1025,10 +1062,14 @@ Result<ImportFormat> parse_import_format(std::string_view text) {
 
 std::string_view to_string(ImportFormat format) {
     switch (format) {
-    case ImportFormat::Auto: return "auto";
-    case ImportFormat::OciLayout: return "oci";
-    case ImportFormat::DockerArchive: return "docker-archive";
-    case ImportFormat::RootfsTar: return "rootfs";
+        case ImportFormat::Auto:
+            return "auto";
+        case ImportFormat::OciLayout:
+            return "oci";
+        case ImportFormat::DockerArchive:
+            return "docker-archive";
+        case ImportFormat::RootfsTar:
+            return "rootfs";
     }
     return "auto";
 }
@@ -1040,7 +1081,8 @@ Result<std::string> normalize_name_tag(std::string_view name_tag) {
     // Docker Hub's familiar form: "docker.io/library/busybox" is "busybox".
     for (const char* prefix : {"docker.io/library/", "index.docker.io/library/"})
         if (s.rfind(prefix, 0) == 0) s = s.substr(strlen(prefix));
-    if (s.find('@') != std::string::npos) return fail(EINVAL, "image name '{}': digests are not names", name_tag);
+    if (s.find('@') != std::string::npos)
+        return fail(EINVAL, "image name '{}': digests are not names", name_tag);
     auto slash = s.rfind('/');
     auto colon = s.rfind(':');
     std::string repo = s, tag = "latest";
@@ -1059,8 +1101,12 @@ Result<std::string> normalize_name_tag(std::string_view name_tag) {
     for (auto& part : split(repo, '/', true)) {
         if (part.empty()) return fail(EINVAL, "image name '{}': empty path component", name_tag);
         for (char c : part) {
-            bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-' || c == ':';
-            if (!ok) return fail(EINVAL, "image name '{}': repository must be lower case letters, digits, '.', '_', '-'", name_tag);
+            bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-' ||
+                      c == ':';
+            if (!ok)
+                return fail(EINVAL,
+                            "image name '{}': repository must be lower case letters, digits, '.', '_', '-'",
+                            name_tag);
         }
         if (part == "." || part == "..") return fail(EINVAL, "image name '{}': invalid component", name_tag);
     }

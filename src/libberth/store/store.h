@@ -56,8 +56,8 @@ struct StoreOptions {
     // its own pool on (named thin_pool if set, else "berth-<hash of root>").
     std::string thin_pool;
     std::string thin_data_device, thin_metadata_device;
-    uint64_t thin_data_size = 0;      // size of a missing data file berth creates (sparse)
-    uint64_t thin_metadata_size = 0;  // size of a missing metadata file (0: data/256, >= 32 MiB)
+    uint64_t thin_data_size = 0;             // size of a missing data file berth creates (sparse)
+    uint64_t thin_metadata_size = 0;         // size of a missing metadata file (0: data/256, >= 32 MiB)
     uint64_t thin_block_size = 64ull << 10;  // pool block size of a pool berth creates
     std::string thin_fstype = "ext4";        // "ext4" | "xfs"
     uint64_t thin_volume_size = 10ull << 30;
@@ -65,7 +65,7 @@ struct StoreOptions {
     std::string thin_mount_options;              // extra mount options ("discard", ...)
     double thin_min_free_data_percent = 10.0;    // refuse new thin devices below this free share
     double thin_min_free_metadata_percent = 10.0;
-    bool thin_discard = true;                    // discard a thin device's blocks before deleting it
+    bool thin_discard = true;  // discard a thin device's blocks before deleting it
     // Wait for the store lock instead of failing with EWOULDBLOCK.
     bool wait_for_lock = false;
     // Device nodes in imported layers: false (default) skips block/char devices (recorded in the
@@ -76,9 +76,9 @@ struct StoreOptions {
     // Limits on one layer while it is imported (0 = no limit). Checked while streaming, so a
     // decompression bomb stops early: the import fails naming the layer and the limit, and
     // nothing is published. See docs/STORAGE.md, "Import limits".
-    uint64_t max_layer_size = 64ull << 30;      // uncompressed tar bytes
-    uint64_t max_layer_entries = 1ull << 20;    // tar entries (headers)
-    uint64_t max_layer_ratio = 100;             // uncompressed / compressed, once past 64 MiB out
+    uint64_t max_layer_size = 64ull << 30;    // uncompressed tar bytes
+    uint64_t max_layer_entries = 1ull << 20;  // tar entries (headers)
+    uint64_t max_layer_ratio = 100;           // uncompressed / compressed, once past 64 MiB out
 };
 
 // Reads berthd.toml. A missing file gives the defaults; a malformed one an error with
@@ -106,12 +106,12 @@ Result<ImportFormat> parse_import_format(std::string_view text);  // "auto","oci
 std::string_view to_string(ImportFormat format);
 
 struct LayerInfo {
-    std::string chain_id;   // "sha256:..." (key in the backend)
-    std::string diff_id;    // sha256 of the uncompressed tar
-    std::string digest;     // sha256 of the blob as stored (compressed or not)
-    std::string media_type; // blob media type
+    std::string chain_id;    // "sha256:..." (key in the backend)
+    std::string diff_id;     // sha256 of the uncompressed tar
+    std::string digest;      // sha256 of the blob as stored (compressed or not)
+    std::string media_type;  // blob media type
     uint64_t blob_size = 0;
-    uint64_t size = 0;      // uncompressed tar size
+    uint64_t size = 0;  // uncompressed tar size
     // Device nodes the import left out (allow_device_nodes = false): "dev/console (char 5:1)",
     // at most kMaxSkippedRecorded of them, then one "... and N more".
     std::vector<std::string> skipped_device_nodes;
@@ -138,8 +138,8 @@ struct ImageRemoval {
 };
 
 struct ImportProgress {
-    std::string phase;         // "reading", "layer", "publishing", "done"
-    size_t layer_index = 0;    // 0-based, valid in phase "layer"
+    std::string phase;       // "reading", "layer", "publishing", "done"
+    size_t layer_index = 0;  // 0-based, valid in phase "layer"
     size_t layer_count = 0;
     uint64_t bytes_done = 0;   // input bytes consumed so far
     uint64_t bytes_total = 0;  // input size when known (regular file), else 0
@@ -204,20 +204,20 @@ struct GcReport {
 };
 
 struct DfEntry {
-    std::string name;             // image: first name or id; container/volume: its name
-    std::string id;               // image id / snapshot id / volume name
-    uint64_t size = 0;            // image: uncompressed size of all layers; others: exclusive bytes or kSizeUnknown
-    uint64_t shared_size = 0;     // image: bytes in layers shared with other images
-    uint64_t unique_size = 0;     // image: bytes only this image holds
-    size_t containers = 0;        // image: containers using it
+    std::string name;   // image: first name or id; container/volume: its name
+    std::string id;     // image id / snapshot id / volume name
+    uint64_t size = 0;  // image: uncompressed size of all layers; others: exclusive bytes or kSizeUnknown
+    uint64_t shared_size = 0;  // image: bytes in layers shared with other images
+    uint64_t unique_size = 0;  // image: bytes only this image holds
+    size_t containers = 0;     // image: containers using it
 };
 
 struct DfReport {
     std::string backend;
     std::vector<DfEntry> images, containers, volumes;
-    uint64_t blobs_size = 0;      // bytes in ROOT/blobs
+    uint64_t blobs_size = 0;  // bytes in ROOT/blobs
     PoolUsage pool;
-    std::string size_note;        // why some sizes are kSizeUnknown ("" when none is)
+    std::string size_note;  // why some sizes are kSizeUnknown ("" when none is)
 };
 
 // ---- the store ----

@@ -274,7 +274,8 @@ Result<> SplitRecorder::finish(uint64_t tar_size, const std::string& digest) {
 
 // ---- rebuilding ----
 
-Result<uint64_t> rebuild_tar(const std::string& split_path, const std::string& tree_root, const std::string& expect_digest,
+Result<uint64_t> rebuild_tar(const std::string& split_path, const std::string& tree_root,
+                             const std::string& expect_digest,
                              const std::function<Result<>(const char*, size_t)>& sink) {
     UniqueFd fd(::open(split_path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd) return fail_errno("open tar-split '{}'", split_path);
@@ -283,7 +284,8 @@ Result<uint64_t> rebuild_tar(const std::string& split_path, const std::string& t
     Reader r(fd.get(), split_path);
     char magic[8];
     BERTH_TRY_VOID(r.bytes(magic, sizeof magic));
-    if (std::string_view(magic, 8) != kMagic) return fail(EBADMSG, "'{}' is not a tar-split file", split_path);
+    if (std::string_view(magic, 8) != kMagic)
+        return fail(EBADMSG, "'{}' is not a tar-split file", split_path);
     Sha256 hash;
     uint64_t total = 0;
     auto out = [&](const char* p, size_t n) -> Result<> {
@@ -293,7 +295,8 @@ Result<uint64_t> rebuild_tar(const std::string& split_path, const std::string& t
     };
     std::vector<char> buf(1 << 20);
     for (;;) {
-        if (BERTH_TRY(r.at_end())) return fail(EBADMSG, "tar-split '{}' is truncated (no end record)", split_path);
+        if (BERTH_TRY(r.at_end()))
+            return fail(EBADMSG, "tar-split '{}' is truncated (no end record)", split_path);
         char type;
         BERTH_TRY_VOID(r.bytes(&type, 1));
         if (type == 'R') {
@@ -315,13 +318,16 @@ Result<uint64_t> rebuild_tar(const std::string& split_path, const std::string& t
             if (!f) return fail_errno("layer file '{}' (needed to rebuild the layer blob)", path);
             struct stat st {};
             if (::fstat(f.get(), &st) < 0) return fail_errno("stat layer file '{}'", path);
-            if (!S_ISREG(st.st_mode)) return fail(EBADMSG, "layer file '{}' is no longer a regular file", path);
+            if (!S_ISREG(st.st_mode))
+                return fail(EBADMSG, "layer file '{}' is no longer a regular file", path);
             if (static_cast<uint64_t>(st.st_size) != size)
-                return fail(EBADMSG, "layer file '{}' has {} bytes, the layer blob needs {}", path, st.st_size, size);
+                return fail(EBADMSG, "layer file '{}' has {} bytes, the layer blob needs {}", path,
+                            st.st_size, size);
             uint32_t crc = 0;
             uint64_t left = size;
             while (left) {
-                ssize_t n = ::read(f.get(), buf.data(), static_cast<size_t>(std::min<uint64_t>(left, buf.size())));
+                ssize_t n =
+                    ::read(f.get(), buf.data(), static_cast<size_t>(std::min<uint64_t>(left, buf.size())));
                 if (n < 0 && errno == EINTR) continue;
                 if (n < 0) return fail_errno("read layer file '{}'", path);
                 if (n == 0) return fail(EBADMSG, "layer file '{}' is shorter than {} bytes", path, size);
@@ -330,7 +336,9 @@ Result<uint64_t> rebuild_tar(const std::string& split_path, const std::string& t
                 // The file is checked before its last piece goes out, so a damaged file is named
                 // here rather than found only by the final digest.
                 if (left == 0 && crc != want_crc)
-                    return fail(EBADMSG, "layer file '{}' does not match the layer blob (content changed or damaged)", path);
+                    return fail(EBADMSG,
+                                "layer file '{}' does not match the layer blob (content changed or damaged)",
+                                path);
                 BERTH_TRY_VOID(out(buf.data(), static_cast<size_t>(n)));
             }
             if (size == 0 && crc != want_crc)
@@ -341,9 +349,11 @@ Result<uint64_t> rebuild_tar(const std::string& split_path, const std::string& t
             if (len > 200) return fail(EBADMSG, "tar-split '{}': bad digest", split_path);
             std::string digest(len, '\0');
             BERTH_TRY_VOID(r.bytes(digest.data(), len));
-            if (!BERTH_TRY(r.at_end())) return fail(EBADMSG, "tar-split '{}': data after the end record", split_path);
+            if (!BERTH_TRY(r.at_end()))
+                return fail(EBADMSG, "tar-split '{}': data after the end record", split_path);
             if (size != total)
-                return fail(EBADMSG, "tar-split '{}': rebuilt {} bytes, the layer blob has {}", split_path, total, size);
+                return fail(EBADMSG, "tar-split '{}': rebuilt {} bytes, the layer blob has {}", split_path,
+                            total, size);
             std::string got = hash.finish();
             if (got != digest || (!expect_digest.empty() && got != expect_digest))
                 return fail(EBADMSG, "tar-split '{}': rebuilt blob is {}, expected {}", split_path, got,

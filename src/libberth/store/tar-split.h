@@ -77,8 +77,8 @@ private:
     Error write_error_;
     bool write_failed_ = false;
 
-    uint64_t fed_ = 0;    // stream bytes fed so far
-    uint64_t done_ = 0;   // stream bytes classified so far
+    uint64_t fed_ = 0;         // stream bytes fed so far
+    uint64_t done_ = 0;        // stream bytes classified so far
     uint64_t region_end_ = 0;  // [done_, region_end_) is already classified as region_kind_
     Kind region_kind_ = Kind::Raw;
     std::string pending_;  // bytes [done_, fed_), from pending_head_

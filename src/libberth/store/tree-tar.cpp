@@ -118,7 +118,8 @@ public:
             std::vector<char> buf(1 << 20);
             int64_t left = st.st_size;
             while (left > 0) {
-                ssize_t n = ::read(data.get(), buf.data(), std::min<size_t>(buf.size(), static_cast<size_t>(left)));
+                ssize_t n =
+                    ::read(data.get(), buf.data(), std::min<size_t>(buf.size(), static_cast<size_t>(left)));
                 if (n < 0 && errno == EINTR) continue;
                 if (n < 0) return fail_errno("read '{}'", rel);
                 if (n == 0) {  // shrank while reading: pad to the announced size
@@ -143,7 +144,8 @@ public:
     }
 
     Result<TarResult> finish() {
-        if (archive_write_close(a_) != ARCHIVE_OK) return fail(sink_.error ? sink_.error : EIO, "finish tar: {}", err());
+        if (archive_write_close(a_) != ARCHIVE_OK)
+            return fail(sink_.error ? sink_.error : EIO, "finish tar: {}", err());
         archive_write_free(a_);
         a_ = nullptr;
         return TarResult{sink_.hash.finish(), sink_.size};
@@ -154,7 +156,8 @@ private:
 
     Result<> header(struct archive_entry* e, const std::string& rel) {
         int r = archive_write_header(a_, e);
-        if (r != ARCHIVE_OK && r != ARCHIVE_WARN) return fail(sink_.error ? sink_.error : EIO, "write header '{}': {}", rel, err());
+        if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
+            return fail(sink_.error ? sink_.error : EIO, "write header '{}': {}", rel, err());
         return {};
     }
 
@@ -196,18 +199,21 @@ bool same_entry(const struct stat& a, const struct stat& b) {
     if ((a.st_mode & S_IFMT) != (b.st_mode & S_IFMT)) return false;
     if (a.st_mode != b.st_mode || a.st_uid != b.st_uid || a.st_gid != b.st_gid) return false;
     if (S_ISDIR(a.st_mode)) return true;  // children are compared one by one
-    return a.st_size == b.st_size && a.st_mtim.tv_sec == b.st_mtim.tv_sec && a.st_mtim.tv_nsec == b.st_mtim.tv_nsec &&
-           a.st_ctim.tv_sec == b.st_ctim.tv_sec && a.st_ctim.tv_nsec == b.st_ctim.tv_nsec && a.st_rdev == b.st_rdev;
+    return a.st_size == b.st_size && a.st_mtim.tv_sec == b.st_mtim.tv_sec &&
+           a.st_mtim.tv_nsec == b.st_mtim.tv_nsec && a.st_ctim.tv_sec == b.st_ctim.tv_sec &&
+           a.st_ctim.tv_nsec == b.st_ctim.tv_nsec && a.st_rdev == b.st_rdev;
 }
 
 Result<> walk_diff(TarWriter& w, int dirfd, int basefd, const std::string& prefix) {
     auto names = sorted_children(dirfd);
     auto base_names = sorted_children(basefd);
     std::vector<std::string> gone;
-    std::set_difference(base_names.begin(), base_names.end(), names.begin(), names.end(), std::back_inserter(gone));
+    std::set_difference(base_names.begin(), base_names.end(), names.begin(), names.end(),
+                        std::back_inserter(gone));
     for (const auto& g : gone) BERTH_TRY_VOID(w.whiteout(prefix.empty() ? ".wh." + g : prefix + "/.wh." + g));
     for (const auto& n : names) {
-        struct stat st {}, bst {};
+        struct stat st {
+        }, bst{};
         if (::fstatat(dirfd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) continue;
         std::string rel = prefix.empty() ? n : prefix + "/" + n;
         bool in_base = ::fstatat(basefd, n.c_str(), &bst, AT_SYMLINK_NOFOLLOW) == 0;

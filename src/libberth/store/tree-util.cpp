@@ -38,7 +38,8 @@ Result<> sync_filesystem(const std::string& path) {
 
 std::string random_token() {
     uint64_t v = 0;
-    if (::getrandom(&v, sizeof v, 0) != sizeof v) v = static_cast<uint64_t>(::getpid()) * 2654435761u ^ static_cast<uint64_t>(::time(nullptr));
+    if (::getrandom(&v, sizeof v, 0) != sizeof v)
+        v = static_cast<uint64_t>(::getpid()) * 2654435761u ^ static_cast<uint64_t>(::time(nullptr));
     return fmt::format("{:016x}", v);
 }
 
@@ -94,14 +95,16 @@ static Result<> copy_xattrs(int src, int dst) {
 }
 
 static Result<> set_meta(int dirfd, const char* name, const struct stat& st, bool is_link) {
-    if (::fchownat(dirfd, name, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0) return fail_errno("chown '{}'", name);
+    if (::fchownat(dirfd, name, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0)
+        return fail_errno("chown '{}'", name);
     if (!is_link && ::fchmodat(dirfd, name, st.st_mode & 07777, 0) < 0) return fail_errno("chmod '{}'", name);
     struct timespec ts[2] = {st.st_atim, st.st_mtim};
     if (::utimensat(dirfd, name, ts, AT_SYMLINK_NOFOLLOW) < 0) return fail_errno("utimes '{}'", name);
     return {};
 }
 
-static Result<> copy_dir(int src, int dst, std::map<std::pair<dev_t, ino_t>, std::pair<int, std::string>>& links,
+static Result<> copy_dir(int src, int dst,
+                         std::map<std::pair<dev_t, ino_t>, std::pair<int, std::string>>& links,
                          const std::string& where) {
     DIR* d = ::fdopendir(::fcntl(src, F_DUPFD_CLOEXEC, 3));
     if (!d) return fail_errno("opendir '{}'", where);
@@ -133,7 +136,8 @@ static Result<> copy_dir(int src, int dst, std::map<std::pair<dev_t, ino_t>, std
             if (!s || !t) return fail_errno("open '{}'", rel);
             off_t left = st.st_size;
             while (left > 0) {
-                ssize_t c = ::copy_file_range(s.get(), nullptr, t.get(), nullptr, static_cast<size_t>(left), 0);
+                ssize_t c =
+                    ::copy_file_range(s.get(), nullptr, t.get(), nullptr, static_cast<size_t>(left), 0);
                 if (c < 0 && errno == EINTR) continue;
                 if (c < 0) return fail_errno("copy '{}'", rel);
                 if (c == 0) break;
@@ -175,7 +179,8 @@ Result<> copy_tree(const std::string& src, const std::string& dst) {
 
 bool is_mount_point(const std::string& path) {
     // Mount ids, not st_dev: btrfs subvolumes have their own st_dev without being mounts.
-    struct statx sa {}, sb {};
+    struct statx sa {
+    }, sb{};
     if (::statx(AT_FDCWD, path.c_str(), AT_SYMLINK_NOFOLLOW, STATX_MNT_ID, &sa) < 0) return false;
     if (::statx(AT_FDCWD, (path + "/..").c_str(), AT_SYMLINK_NOFOLLOW, STATX_MNT_ID, &sb) < 0) return false;
     return (sa.stx_mask & STATX_MNT_ID) && sa.stx_mnt_id != sb.stx_mnt_id;

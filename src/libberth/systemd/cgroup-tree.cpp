@@ -1,9 +1,9 @@
 #include "systemd/cgroup-tree.h"
 
 #include <dirent.h>
+#include <linux/magic.h>
 #include <sys/statfs.h>
 #include <sys/vfs.h>
-#include <linux/magic.h>
 
 #include <algorithm>
 
@@ -23,7 +23,8 @@ namespace {
 Result<CgroupNode> read_node(const std::string& dir, const std::string& rel, const std::string& proc_root) {
     CgroupNode node;
     node.path = rel;
-    auto procs = BERTH_TRY_CTX(read_file(path_join(dir, "cgroup.procs")), fmt::format("read cgroup '{}'", rel));
+    auto procs =
+        BERTH_TRY_CTX(read_file(path_join(dir, "cgroup.procs")), fmt::format("read cgroup '{}'", rel));
     for (auto& line : split(procs, '\n')) {
         auto pid = parse_unsigned(trim(line));
         if (!pid) continue;

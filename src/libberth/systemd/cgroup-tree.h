@@ -12,8 +12,8 @@
 namespace berth::systemd {
 
 struct CgroupNode {
-    std::string path;                 // relative to the cgroup2 root, "/berth.slice/berth@web.service/payload"
-    std::vector<uint32_t> pids;       // cgroup.procs
+    std::string path;            // relative to the cgroup2 root, "/berth.slice/berth@web.service/payload"
+    std::vector<uint32_t> pids;  // cgroup.procs
     std::vector<std::string> commands;  // /proc/PID/cmdline, spaces for NULs ("" if gone)
     std::vector<CgroupNode> children;   // sorted by name
 };

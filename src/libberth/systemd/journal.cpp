@@ -4,7 +4,6 @@
 #include <time.h>
 
 #include <climits>
-
 #include <utility>
 
 namespace berth::systemd {

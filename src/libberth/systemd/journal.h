@@ -24,8 +24,8 @@ struct JournalEntry {
 };
 
 struct JournalOptions {
-    std::string directory;   // read this journal directory instead of the local system journal
-    size_t lines = 10;       // last N entries before following (0 = none, SIZE_MAX = all)
+    std::string directory;  // read this journal directory instead of the local system journal
+    size_t lines = 10;      // last N entries before following (0 = none, SIZE_MAX = all)
 };
 
 class UnitJournal {

@@ -29,8 +29,7 @@ struct BusError {
 Unexpected bus_fail(int r, const sd_bus_error& error, std::string_view context) {
     int code = sd_bus_error_is_set(&error) ? sd_bus_error_get_errno(&error) : -r;
     if (code <= 0) code = EIO;
-    if (sd_bus_error_is_set(&error) && error.message)
-        return fail(code, "{}: {}", context, error.message);
+    if (sd_bus_error_is_set(&error) && error.message) return fail(code, "{}: {}", context, error.message);
     return fail(code, "{}", context);
 }
 
@@ -125,11 +124,13 @@ Manager::~Manager() {
 Result<UnitState> Manager::unit_state(const std::string& unit) {
     BusError error;
     sd_bus_message* raw = nullptr;
-    int r = sd_bus_call_method(bus_, kDest, kPath, kManagerIface, "LoadUnit", &error, &raw, "s", unit.c_str());
+    int r =
+        sd_bus_call_method(bus_, kDest, kPath, kManagerIface, "LoadUnit", &error, &raw, "s", unit.c_str());
     MessagePtr reply(raw);
     if (r < 0) return bus_fail(r, error.error, fmt::format("load unit '{}'", unit));
     const char* opath = nullptr;
-    if ((r = sd_bus_message_read(reply.get(), "o", &opath)) < 0) return fail(-r, "load unit '{}': bad reply", unit);
+    if ((r = sd_bus_message_read(reply.get(), "o", &opath)) < 0)
+        return fail(-r, "load unit '{}': bad reply", unit);
     std::string path = opath;
 
     UnitState s;
@@ -141,8 +142,10 @@ Result<UnitState> Manager::unit_state(const std::string& unit) {
     s.sub_state = BERTH_TRY_CTX(get_string(bus_, path, kUnitIface, "SubState"), ctx);
     s.fragment_path = BERTH_TRY_CTX(get_string(bus_, path, kUnitIface, "FragmentPath"), ctx);
     s.source_path = BERTH_TRY_CTX(get_string(bus_, path, kUnitIface, "SourcePath"), ctx);
-    s.active_enter_us = BERTH_TRY_CTX(get_trivial<uint64_t>(bus_, path, kUnitIface, "ActiveEnterTimestamp", 't'), ctx);
-    s.state_change_us = BERTH_TRY_CTX(get_trivial<uint64_t>(bus_, path, kUnitIface, "StateChangeTimestamp", 't'), ctx);
+    s.active_enter_us =
+        BERTH_TRY_CTX(get_trivial<uint64_t>(bus_, path, kUnitIface, "ActiveEnterTimestamp", 't'), ctx);
+    s.state_change_us =
+        BERTH_TRY_CTX(get_trivial<uint64_t>(bus_, path, kUnitIface, "StateChangeTimestamp", 't'), ctx);
     // Service properties exist only for loaded .service units.
     if (s.load_state == "loaded" && unit.size() > 8 && unit.substr(unit.size() - 8) == ".service") {
         s.control_group = BERTH_TRY_CTX(get_string(bus_, path, kServiceIface, "ControlGroup"), ctx);
@@ -150,7 +153,8 @@ Result<UnitState> Manager::unit_state(const std::string& unit) {
         s.main_pid = BERTH_TRY_CTX(get_trivial<uint32_t>(bus_, path, kServiceIface, "MainPID", 'u'), ctx);
         s.n_restarts = BERTH_TRY_CTX(get_trivial<uint32_t>(bus_, path, kServiceIface, "NRestarts", 'u'), ctx);
         s.memory_max = BERTH_TRY_CTX(get_trivial<uint64_t>(bus_, path, kServiceIface, "MemoryMax", 't'), ctx);
-        s.exec_main_status = BERTH_TRY_CTX(get_trivial<int32_t>(bus_, path, kServiceIface, "ExecMainStatus", 'i'), ctx);
+        s.exec_main_status =
+            BERTH_TRY_CTX(get_trivial<int32_t>(bus_, path, kServiceIface, "ExecMainStatus", 'i'), ctx);
     }
     return s;
 }
@@ -161,17 +165,20 @@ Result<std::vector<std::string>> Manager::list_units(const std::vector<std::stri
     MessagePtr call(raw);
     if (r < 0) return fail(-r, "list units");
     const char* no_states[] = {nullptr};
-    if ((r = sd_bus_message_append_strv(call.get(), const_cast<char**>(no_states))) < 0) return fail(-r, "list units");
+    if ((r = sd_bus_message_append_strv(call.get(), const_cast<char**>(no_states))) < 0)
+        return fail(-r, "list units");
     std::vector<const char*> pats;
     for (auto& p : patterns) pats.push_back(p.c_str());
     pats.push_back(nullptr);
-    if ((r = sd_bus_message_append_strv(call.get(), const_cast<char**>(pats.data()))) < 0) return fail(-r, "list units");
+    if ((r = sd_bus_message_append_strv(call.get(), const_cast<char**>(pats.data()))) < 0)
+        return fail(-r, "list units");
     BusError error;
     raw = nullptr;
     r = sd_bus_call(bus_, call.get(), 0, &error, &raw);
     MessagePtr reply(raw);
     if (r < 0) return bus_fail(r, error.error, "list units");
-    if ((r = sd_bus_message_enter_container(reply.get(), 'a', "(ssssssouso)")) < 0) return fail(-r, "list units: bad reply");
+    if ((r = sd_bus_message_enter_container(reply.get(), 'a', "(ssssssouso)")) < 0)
+        return fail(-r, "list units: bad reply");
     std::vector<std::string> names;
     const char *id, *desc, *load, *active, *sub, *following, *upath, *jtype, *jpath;
     uint32_t jid;
@@ -183,8 +190,9 @@ Result<std::vector<std::string>> Manager::list_units(const std::vector<std::stri
 }
 
 Result<> Manager::run_job(const char* method, const std::string& unit, const JobOptions& options) {
-    std::string verb = method == std::string_view("StartUnit") ? "start"
-                       : method == std::string_view("StopUnit") ? "stop" : "restart";
+    std::string verb = method == std::string_view("StartUnit")  ? "start"
+                       : method == std::string_view("StopUnit") ? "stop"
+                                                                : "restart";
     auto ctx = fmt::format("{} '{}'", verb, unit);
     JobWait wait;
     sd_bus_slot* slot_raw = nullptr;
@@ -196,7 +204,8 @@ Result<> Manager::run_job(const char* method, const std::string& unit, const Job
         // Already subscribed on this connection is fine.
         if (r < 0 && !sd_bus_error_has_name(&error.error, "org.freedesktop.systemd1.AlreadySubscribed"))
             return bus_fail(r, error.error, ctx + ": subscribe");
-        r = sd_bus_match_signal(bus_, &slot_raw, kDest, kPath, kManagerIface, "JobRemoved", on_job_removed, &wait);
+        r = sd_bus_match_signal(bus_, &slot_raw, kDest, kPath, kManagerIface, "JobRemoved", on_job_removed,
+                                &wait);
         if (r < 0) return fail(-r, "{}: watch jobs", ctx);
         slot.reset(slot_raw);
     }
@@ -229,12 +238,17 @@ Result<> Manager::run_job(const char* method, const std::string& unit, const Job
         detail = fmt::format(" (unit is {}/{}{})", st->active_state, st->sub_state,
                              st->result.empty() || st->result == "success" ? "" : ", result " + st->result);
     // Not a system error: code 0 keeps strerror() out of the message.
-    return fail(0, "{}: job {}{}; see 'systemctl status {}' and 'journalctl -u {}'", ctx, result, detail, unit, unit);
+    return fail(0, "{}: job {}{}; see 'systemctl status {}' and 'journalctl -u {}'", ctx, result, detail,
+                unit, unit);
 }
 
-Result<> Manager::start(const std::string& unit, const JobOptions& o) { return run_job("StartUnit", unit, o); }
+Result<> Manager::start(const std::string& unit, const JobOptions& o) {
+    return run_job("StartUnit", unit, o);
+}
 Result<> Manager::stop(const std::string& unit, const JobOptions& o) { return run_job("StopUnit", unit, o); }
-Result<> Manager::restart(const std::string& unit, const JobOptions& o) { return run_job("RestartUnit", unit, o); }
+Result<> Manager::restart(const std::string& unit, const JobOptions& o) {
+    return run_job("RestartUnit", unit, o);
+}
 
 std::string format_timestamp(uint64_t realtime_us) {
     if (realtime_us == 0) return "-";

@@ -21,17 +21,17 @@ std::string container_unit(std::string_view container_name);
 std::string container_name_of_unit(std::string_view unit);
 
 struct UnitState {
-    std::string id;             // "berth@web.service"
+    std::string id;  // "berth@web.service"
     std::string description;
-    std::string load_state;     // loaded | not-found | bad-setting | error | masked
-    std::string active_state;   // active | reloading | inactive | failed | activating | deactivating
-    std::string sub_state;      // running | dead | failed | auto-restart | start | stop-sigterm ...
-    std::string result;         // Service.Result: success | exit-code | signal | timeout ...
-    std::string fragment_path;  // the unit file (generator output dir for berth units)
-    std::string source_path;    // SourcePath=, the TOML declaration
-    std::string control_group;  // "/berth.slice/berth@web.service" (relative to the cgroup2 root)
-    uint64_t active_enter_us = 0;    // CLOCK_REALTIME usec of the last change to "active"; 0 = never
-    uint64_t state_change_us = 0;    // CLOCK_REALTIME usec of the last state change
+    std::string load_state;        // loaded | not-found | bad-setting | error | masked
+    std::string active_state;      // active | reloading | inactive | failed | activating | deactivating
+    std::string sub_state;         // running | dead | failed | auto-restart | start | stop-sigterm ...
+    std::string result;            // Service.Result: success | exit-code | signal | timeout ...
+    std::string fragment_path;     // the unit file (generator output dir for berth units)
+    std::string source_path;       // SourcePath=, the TOML declaration
+    std::string control_group;     // "/berth.slice/berth@web.service" (relative to the cgroup2 root)
+    uint64_t active_enter_us = 0;  // CLOCK_REALTIME usec of the last change to "active"; 0 = never
+    uint64_t state_change_us = 0;  // CLOCK_REALTIME usec of the last state change
     uint32_t main_pid = 0;
     uint32_t n_restarts = 0;
     uint64_t memory_max = UINT64_MAX;  // Service.MemoryMax (UINT64_MAX = infinity)
@@ -44,7 +44,7 @@ enum class JobMode { Replace, Fail };
 
 struct JobOptions {
     JobMode mode = JobMode::Replace;
-    bool wait = true;                   // wait for JobRemoved (like systemctl without --no-block)
+    bool wait = true;  // wait for JobRemoved (like systemctl without --no-block)
     uint64_t timeout_us = 5 * 60 * 1000000ULL;
 };
 

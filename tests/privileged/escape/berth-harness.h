@@ -96,12 +96,12 @@ inline RunResult berth_run(const std::string& toml, int timeout_s = 60) {
 }
 
 // Until the runtime lands on main, `berth run` is a placeholder that says so: tests skip then.
-#define BERTH_SKIP_IF_PLACEHOLDER(result)                                                      \
-    do {                                                                                       \
-        if ((result).out.find("not built yet") != std::string::npos ||                         \
-            ::berth::test::run_capture({::berth::test::berth_exe(), "--help"}).out.find(        \
-                "not built yet: issue #3") != std::string::npos)                               \
-            GTEST_SKIP() << "berth run is not built yet (issue #3): " << (result).out;         \
+#define BERTH_SKIP_IF_PLACEHOLDER(result)                                              \
+    do {                                                                               \
+        if ((result).out.find("not built yet") != std::string::npos ||                 \
+            ::berth::test::run_capture({::berth::test::berth_exe(), "--help"})         \
+                    .out.find("not built yet: issue #3") != std::string::npos)         \
+            GTEST_SKIP() << "berth run is not built yet (issue #3): " << (result).out; \
     } while (0)
 
 // A busybox rootfs (tests/lib/make-busybox-rootfs.sh) in dir.
@@ -120,15 +120,17 @@ inline std::vector<std::string> split_lines(const std::string& s) {
 
 // A declaration running `script` with /bin/sh in `rootfs`, with `out` bound on /out (where the
 // script leaves its findings); `container_extra` goes into [container], `tables` after it.
-inline std::string shell_declaration(const std::string& rootfs, const std::string& out, const std::string& script,
-                                     const std::string& container_extra = "", const std::string& tables = "") {
+inline std::string shell_declaration(const std::string& rootfs, const std::string& out,
+                                     const std::string& script, const std::string& container_extra = "",
+                                     const std::string& tables = "") {
     std::string quoted;
     for (char c : script) {
         if (c == '"' || c == '\\') quoted += '\\';
         quoted += c;
     }
     return "[container]\nrootfs = \"" + rootfs + "\"\ncommand = [\"/bin/sh\", \"-c\", \"" + quoted + "\"]\n" +
-           container_extra + "\n[[mount]]\ntype = \"bind\"\nsource = \"" + out + "\"\ntarget = \"/out\"\n" + tables;
+           container_extra + "\n[[mount]]\ntype = \"bind\"\nsource = \"" + out + "\"\ntarget = \"/out\"\n" +
+           tables;
 }
 
 }  // namespace berth::test

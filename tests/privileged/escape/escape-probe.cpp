@@ -15,6 +15,7 @@
 // "the permission check passed", i.e. FAIL), and closes whatever it obtained.
 //
 // It is linked statically (the container's rootfs is busybox) and uses only libc.
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/bpf.h>
@@ -27,7 +28,6 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
@@ -43,7 +43,7 @@
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/wait.h>
-#include <dirent.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <string>
@@ -90,11 +90,11 @@ bool is_procfs_fd(int fd) {
 
 // Options from the command line (all optional).
 struct Options {
-    std::vector<pid_t> outside_pids;       // host pids (supervisor, test process)
-    std::vector<std::string> abstract;     // abstract unix socket names on the host
-    std::vector<std::string> unix_paths;   // path sockets on the host (system bus, berthd)
-    std::vector<dev_t> devices;            // host block devices (major:minor) with a marker
-    std::string host_cgroup;               // the supervisor's cgroup path (relative to cgroup2 root)
+    std::vector<pid_t> outside_pids;      // host pids (supervisor, test process)
+    std::vector<std::string> abstract;    // abstract unix socket names on the host
+    std::vector<std::string> unix_paths;  // path sockets on the host (system bus, berthd)
+    std::vector<dev_t> devices;           // host block devices (major:minor) with a marker
+    std::string host_cgroup;              // the supervisor's cgroup path (relative to cgroup2 root)
 };
 
 // ---- CVE-2019-5736 class: the runtime binary must not be writable through /proc/*/exe --------
@@ -185,9 +185,8 @@ void probe_sysrq() {
 
 void probe_sys() {
     // /sys must be read-only: no file under it may be opened for writing, and no directory made.
-    const char* files[] = {"/sys/kernel/uevent_helper", "/sys/kernel/mm/ksm/run",
-                           "/sys/kernel/profiling", "/sys/power/state",
-                           "/sys/module/printk/parameters/time"};
+    const char* files[] = {"/sys/kernel/uevent_helper", "/sys/kernel/mm/ksm/run", "/sys/kernel/profiling",
+                           "/sys/power/state", "/sys/module/printk/parameters/time"};
     std::string opened;
     int tried = 0;
     for (const char* f : files) {
@@ -206,7 +205,8 @@ void probe_sys() {
     if (!opened.empty() || mk)
         report(false, "sys-write", "writable under /sys: %s%s", opened.c_str(), mk ? "(mkdir)" : "");
     else
-        report(true, "sys-write", "%d files not writable, /sys %s", tried, ro ? "read-only" : "not mounted read-only");
+        report(true, "sys-write", "%d files not writable, /sys %s", tried,
+               ro ? "read-only" : "not mounted read-only");
 }
 
 // ---- cgroups --------------------------------------------------------------------------------------
@@ -255,8 +255,8 @@ void probe_cgroup(const Options& o) {
     if (!found.empty() || mounted)
         report(false, "cgroup-release-agent", "%s%s", found.c_str(), mounted ? "mounted a v1 hierarchy" : "");
     else
-        report(true, "cgroup-release-agent", "no writable release_agent in %zu cgroup mounts, v1 mount refused",
-               cg_mounts.size());
+        report(true, "cgroup-release-agent",
+               "no writable release_agent in %zu cgroup mounts, v1 mount refused", cg_mounts.size());
 
     // 2. Moving ourselves (or writing anything) above the delegated payload cgroup. Inside a cgroup
     //    namespace our own cgroup is "/"; ancestors show up as "/.." paths.
@@ -282,7 +282,8 @@ void probe_cgroup(const Options& o) {
         bool is_procs = t.size() >= 12 && t.compare(t.size() - 12, 12, "cgroup.procs") == 0;
         if (is_procs && write(fd, pid, static_cast<size_t>(n)) == n) {
             std::string now = own_cgroup2_path();
-            if (now.rfind("/..", 0) == 0 || (now != before && before.rfind("/..", 0) != 0 && now.size() < before.size()))
+            if (now.rfind("/..", 0) == 0 ||
+                (now != before && before.rfind("/..", 0) != 0 && now.size() < before.size()))
                 wrote += t + "(moved to " + now + ") ";
         } else if (!is_procs) {
             wrote += t + "(opened) ";
@@ -352,8 +353,8 @@ void probe_userns() {
 
     bool denied = !unshare_ok && !clone_ok && !mntns_ok;
     report(denied, "userns-regain-caps", "unshare(NEWUSER) %s, clone(NEWUSER) %s (%s), unshare(NEWNS) %s",
-           unshare_ok ? "SUCCEEDED" : "refused", clone_ok ? "SUCCEEDED" : "refused",
-           strerror(clone_errno), mntns_ok ? "SUCCEEDED" : "refused");
+           unshare_ok ? "SUCCEEDED" : "refused", clone_ok ? "SUCCEEDED" : "refused", strerror(clone_errno),
+           mntns_ok ? "SUCCEEDED" : "refused");
 }
 
 // ---- kernel: modules, kexec ----------------------------------------------------------------------
@@ -388,7 +389,9 @@ void probe_ptrace(const Options& o) {
         }
         if (kill(p, 0) == 0) reached += "kill(" + std::to_string(p) + ") ";
         char byte;
-        struct iovec local {&byte, 1}, remote {reinterpret_cast<void*>(0x400000), 1};
+        struct iovec local {
+            &byte, 1
+        }, remote{reinterpret_cast<void*>(0x400000), 1};
         if (process_vm_readv(p, &local, 1, &remote, 1, 0) >= 0 || errno == EFAULT)
             reached += "process_vm_readv(" + std::to_string(p) + ") ";
         if (syscall(SYS_pidfd_open, p, 0) >= 0) reached += "pidfd_open(" + std::to_string(p) + ") ";
@@ -402,9 +405,11 @@ void probe_ptrace(const Options& o) {
 // ---- devices ---------------------------------------------------------------------------------------
 void probe_devices(const Options& o) {
     std::string opened;
-    const char* nodes[] = {"/dev/mem", "/dev/kmem", "/dev/port", "/dev/sda", "/dev/vda", "/dev/nvme0n1",
-                           "/dev/loop0", "/dev/loop-control", "/dev/mapper/control", "/dev/kmsg",
-                           "/dev/btrfs-control", "/dev/fuse", "/dev/net/tun"};
+    const char* nodes[] = {"/dev/mem",    "/dev/kmem",          "/dev/port",
+                           "/dev/sda",    "/dev/vda",           "/dev/nvme0n1",
+                           "/dev/loop0",  "/dev/loop-control",  "/dev/mapper/control",
+                           "/dev/kmsg",   "/dev/btrfs-control", "/dev/fuse",
+                           "/dev/net/tun"};
     for (const char* n : nodes) {
         int fd = open(n, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
         if (fd >= 0) {
@@ -431,7 +436,8 @@ void probe_devices(const Options& o) {
             if (fd >= 0) {
                 char buf[16];
                 if (read(fd, buf, sizeof buf) > 0)
-                    opened += "mknod+read(" + std::to_string(major(d)) + ":" + std::to_string(minor(d)) + ") ";
+                    opened +=
+                        "mknod+read(" + std::to_string(major(d)) + ":" + std::to_string(minor(d)) + ") ";
                 close(fd);
             }
             unlink(p.c_str());
@@ -455,7 +461,8 @@ void probe_keyctl() {
     bool denied = a < 0 && k < 0 && (ea == EPERM || ea == ENOSYS) && (ek == EPERM || ek == ENOSYS) &&
                   (rq < 0 && (er == EPERM || er == ENOSYS));
     report(denied, "keyctl", "add_key: %s, keyctl(JOIN_SESSION): %s, request_key: %s",
-           a < 0 ? strerror(ea) : "SUCCEEDED", k < 0 ? strerror(ek) : "SUCCEEDED", rq < 0 ? strerror(er) : "SUCCEEDED");
+           a < 0 ? strerror(ea) : "SUCCEEDED", k < 0 ? strerror(ek) : "SUCCEEDED",
+           rq < 0 ? strerror(er) : "SUCCEEDED");
 }
 
 void probe_bpf() {
@@ -499,7 +506,7 @@ bool connect_unix(const std::string& name, bool abstract, int* err) {
         *err = errno;
         return false;
     }
-    sockaddr_un sa {};
+    sockaddr_un sa{};
     sa.sun_family = AF_UNIX;
     socklen_t len;
     if (abstract) {
@@ -534,7 +541,8 @@ void probe_sockets(const Options& o) {
     for (const auto& p : paths)
         if (connect_unix(p, false, &err)) reached += p + " ";
     if (reached.empty())
-        report(true, "host-sockets", "%zu abstract and %zu path sockets unreachable", abstract.size(), paths.size());
+        report(true, "host-sockets", "%zu abstract and %zu path sockets unreachable", abstract.size(),
+               paths.size());
     else
         report(false, "host-sockets", "connected: %s", reached.c_str());
 }
@@ -554,16 +562,16 @@ void probe_posture() {
                 capbnd = field("CapBnd:");
     unsigned long long eff = strtoull(capeff.c_str(), nullptr, 16);
     unsigned long long bnd = strtoull(capbnd.c_str(), nullptr, 16);
-    const unsigned long long dangerous = (1ULL << 21) /*SYS_ADMIN*/ | (1ULL << 16) /*SYS_MODULE*/ |
-                                         (1ULL << 17) /*SYS_RAWIO*/ | (1ULL << 19) /*SYS_PTRACE*/ |
-                                         (1ULL << 22) /*SYS_BOOT*/ | (1ULL << 25) /*SYS_TIME*/ |
-                                         (1ULL << 24) /*SYS_RESOURCE*/ | (1ULL << 12) /*NET_ADMIN*/ |
-                                         (1ULL << 33) /*MAC_ADMIN*/ | (1ULL << 38) /*PERFMON*/ |
-                                         (1ULL << 39) /*BPF*/ | (1ULL << 34) /*SYSLOG*/;
+    const unsigned long long dangerous =
+        (1ULL << 21) /*SYS_ADMIN*/ | (1ULL << 16) /*SYS_MODULE*/ | (1ULL << 17) /*SYS_RAWIO*/ |
+        (1ULL << 19) /*SYS_PTRACE*/ | (1ULL << 22) /*SYS_BOOT*/ | (1ULL << 25) /*SYS_TIME*/ |
+        (1ULL << 24) /*SYS_RESOURCE*/ | (1ULL << 12) /*NET_ADMIN*/ | (1ULL << 33) /*MAC_ADMIN*/ |
+        (1ULL << 38) /*PERFMON*/ | (1ULL << 39) /*BPF*/ | (1ULL << 34) /*SYSLOG*/;
     report(nnp == "1", "no-new-privileges", "NoNewPrivs: %s", nnp.c_str());
     report(sec == "2", "seccomp-filter", "Seccomp: %s", sec.c_str());
     report((eff & dangerous) == 0 && (bnd & dangerous) == 0, "capabilities",
-           "CapEff %s CapBnd %s (dangerous bits %llx)", capeff.c_str(), capbnd.c_str(), (eff | bnd) & dangerous);
+           "CapEff %s CapBnd %s (dangerous bits %llx)", capeff.c_str(), capbnd.c_str(),
+           (eff | bnd) & dangerous);
 }
 
 // ---- modes for single checks (escape-test.cpp runs them one at a time) -------------------------
@@ -623,12 +631,14 @@ int mode_tiocsti(const char* text) {
 // seen; denied: opens of an exe refused, i.e. a berth child caught before its execve) and an
 // "OPENED ..." line per success; never writes anything.
 int mode_race_exec(long ms) {
-    struct timespec start {}, now {};
+    struct timespec start {
+    }, now{};
     clock_gettime(CLOCK_MONOTONIC, &start);
     pid_t next = getpid() + 1;
     long tries = 0, caught = 0, opened = 0, denied = 0;
     pid_t last_caught = 0, last_opened = 0;
-    struct stat busybox {}, self {};
+    struct stat busybox {
+    }, self{};
     stat("/bin/busybox", &busybox);
     stat("/proc/self/exe", &self);
     auto is_container_binary = [&](const struct stat& st) {
@@ -708,7 +718,8 @@ int mode_race_exec(long ms) {
 // not a container binary (berth's own PID 1 with init = true); prints "OPENED <path>" for each
 // success and "OPEN-PID denied=<n> opened=<n>".
 int mode_open_pid(pid_t pid) {
-    struct stat busybox {}, self {};
+    struct stat busybox {
+    }, self{};
     stat("/bin/busybox", &busybox);
     stat("/proc/self/exe", &self);
     int denied = 0, opened = 0;
@@ -752,7 +763,8 @@ int main(int argc, char** argv) {
     if (argc >= 2 && strcmp(argv[1], "fds") == 0) return mode_fds();
     if (argc >= 3 && strcmp(argv[1], "tiocsti") == 0) return mode_tiocsti(argv[2]);
     if (argc >= 3 && strcmp(argv[1], "race-exec") == 0) return mode_race_exec(atol(argv[2]));
-    if (argc >= 3 && strcmp(argv[1], "open-pid") == 0) return mode_open_pid(static_cast<pid_t>(atoi(argv[2])));
+    if (argc >= 3 && strcmp(argv[1], "open-pid") == 0)
+        return mode_open_pid(static_cast<pid_t>(atoi(argv[2])));
     Options o;
     for (int i = 1; i < argc; i++) {
         std::string a = argv[i];

@@ -4,12 +4,12 @@
 // the probe really ran all of them, and checks from the host that nothing outside changed.
 #include <fcntl.h>
 #include <linux/loop.h>
+#include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/un.h>
-#include <signal.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,12 +26,31 @@ namespace {
 // Every attempt name the probe reports; the test fails if one is missing (so a probe that
 // crashed half way, or a payload that never ran, cannot pass).
 const std::set<std::string> kAttempts = {
-    "no-new-privileges", "seccomp-filter", "capabilities", "proc-self-exe-write",
-    "proc-pid-exe-write", "proc-sys-write", "proc-sys-write-vm", "proc-sysrq-trigger",
-    "sys-write", "cgroup-release-agent", "cgroup-outside-write", "mount",
-    "userns-regain-caps", "init_module", "finit_module", "delete_module", "kexec_load",
-    "kexec_file_load", "reboot", "ptrace-outside", "host-devices", "keyctl", "bpf",
-    "perf_event_open", "host-sockets",
+    "no-new-privileges",
+    "seccomp-filter",
+    "capabilities",
+    "proc-self-exe-write",
+    "proc-pid-exe-write",
+    "proc-sys-write",
+    "proc-sys-write-vm",
+    "proc-sysrq-trigger",
+    "sys-write",
+    "cgroup-release-agent",
+    "cgroup-outside-write",
+    "mount",
+    "userns-regain-caps",
+    "init_module",
+    "finit_module",
+    "delete_module",
+    "kexec_load",
+    "kexec_file_load",
+    "reboot",
+    "ptrace-outside",
+    "host-devices",
+    "keyctl",
+    "bpf",
+    "perf_event_open",
+    "host-sockets",
 };
 
 // A listening abstract unix socket in the host's network namespace.
@@ -40,7 +59,7 @@ struct AbstractListener {
     std::string name;
     explicit AbstractListener(std::string n) : name(std::move(n)) {
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_un sa {};
+        sockaddr_un sa{};
         sa.sun_family = AF_UNIX;
         memcpy(sa.sun_path + 1, name.data(), name.size());
         socklen_t len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
@@ -60,7 +79,7 @@ struct PathListener {
     std::string path;
     explicit PathListener(std::string p) : path(std::move(p)) {
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_un sa {};
+        sockaddr_un sa{};
         sa.sun_family = AF_UNIX;
         snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path.c_str());
         if (bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 || listen(fd, 16) != 0) {
@@ -91,7 +110,7 @@ struct MarkerLoop {
             std::string dev_path = "/dev/loop" + std::to_string(nr);
             int lfd = open(dev_path.c_str(), O_RDWR | O_CLOEXEC);
             int bfd = open(backing.c_str(), O_RDWR | O_CLOEXEC);
-            loop_config cfg {};
+            loop_config cfg{};
             cfg.fd = static_cast<uint32_t>(bfd);
             cfg.info.lo_flags = LO_FLAGS_AUTOCLEAR | LO_FLAGS_READ_ONLY;
             if (lfd >= 0 && bfd >= 0 && ioctl(lfd, LOOP_CONFIGURE, &cfg) == 0) {
@@ -137,9 +156,7 @@ protected:
         EXPECT_EQ(read_file(BERTH_ESCAPE_PROBE), probe_bytes_) << "the probe's host copy was modified";
     }
 
-    std::string name(const std::string& tag) const {
-        return "esc" + tag + std::to_string(getpid());
-    }
+    std::string name(const std::string& tag) const { return "esc" + tag + std::to_string(getpid()); }
 
     // Writes NAME.toml running the probe; returns its path.
     std::string declare(const std::string& n, const std::string& command, const std::string& extra) {
@@ -164,14 +181,15 @@ protected:
                           "\", \"--outside-pid\", \"" + std::to_string(getppid()) + "\", \"--abstract\", \"" +
                           abs.name + "\", \"--unix\", \"" + bus.path + "\"";
         if (loop.fd >= 0)
-            cmd += ", \"--device\", \"" + std::to_string(major(loop.dev)) + ":" + std::to_string(minor(loop.dev)) + "\"";
+            cmd += ", \"--device\", \"" + std::to_string(major(loop.dev)) + ":" +
+                   std::to_string(minor(loop.dev)) + "\"";
         if (!self_cgroup.empty() && self_cgroup != "/") cmd += ", \"--host-cgroup\", \"" + self_cgroup + "\"";
         cmd += "]";
         std::string n = name(network.substr(0, 1));
         std::string extra = "[network]\nmode = \"" + network + "\"\n";
         if (network == "veth")
-            extra += "address = \"10.231." + std::to_string(getpid() % 250) + ".2/30\"\nhost_address = \"10.231." +
-                     std::to_string(getpid() % 250) + ".1/30\"\n";
+            extra += "address = \"10.231." + std::to_string(getpid() % 250) +
+                     ".2/30\"\nhost_address = \"10.231." + std::to_string(getpid() % 250) + ".1/30\"\n";
         RunResult r = berth_run(declare(n, cmd, extra), 120);
         BERTH_SKIP_IF_PLACEHOLDER(r);
         SCOPED_TRACE(r.out);
@@ -202,13 +220,9 @@ protected:
     std::string probe_bytes_, berth_bytes_;
 };
 
-TEST_F(Escape, EveryAttemptFromInsideAContainerWithoutNetworkIsDenied) {
-    run_probe("none");
-}
+TEST_F(Escape, EveryAttemptFromInsideAContainerWithoutNetworkIsDenied) { run_probe("none"); }
 
-TEST_F(Escape, EveryAttemptFromInsideAContainerWithAVethIsDenied) {
-    run_probe("veth");
-}
+TEST_F(Escape, EveryAttemptFromInsideAContainerWithAVethIsDenied) { run_probe("veth"); }
 
 // A bind-mount target that goes through a symlink inside the image must be resolved inside the
 // container's tree: whatever berth does (refuse, or mount inside), the host path the symlink
@@ -229,8 +243,8 @@ TEST_F(Escape, BindMountTargetsThroughSymlinksNeverLeaveTheContainerTree) {
         SCOPED_TRACE(target);
         std::string n = name("s");
         std::string toml = declare(n, "[\"/bin/sh\", \"-c\", \"cat " + std::string(target) + "/marker\"]",
-                                   "[[mount]]\ntype = \"bind\"\nsource = \"" + src + "\"\ntarget = \"" + target +
-                                       "\"\nread_only = true\n");
+                                   "[[mount]]\ntype = \"bind\"\nsource = \"" + src + "\"\ntarget = \"" +
+                                       target + "\"\nread_only = true\n");
         RunResult r = berth_run(toml, 60);
         BERTH_SKIP_IF_PLACEHOLDER(r);
         SCOPED_TRACE(r.out);
@@ -248,12 +262,14 @@ TEST_F(Escape, BindMountTargetsThroughSymlinksNeverLeaveTheContainerTree) {
 // A volume name is a name, not a path: "../" in it must be refused before anything is created.
 TEST_F(Escape, VolumeNamesThatAreReallyPathsAreRefused) {
     std::string victim = "/tmp/berth-escape-volume-" + std::to_string(getpid());
-    const std::vector<std::string> sources = {"../../../../../../../.." + victim, victim, "a/../../b", "..", "x/y"};
+    const std::vector<std::string> sources = {"../../../../../../../.." + victim, victim, "a/../../b", "..",
+                                              "x/y"};
     for (const auto& source : sources) {
         SCOPED_TRACE(source);
         std::string n = name("v");
-        std::string toml = declare(n, "[\"/bin/true\"]",
-                                   "[[mount]]\ntype = \"volume\"\nsource = \"" + source + "\"\ntarget = \"/data\"\n");
+        std::string toml =
+            declare(n, "[\"/bin/true\"]",
+                    "[[mount]]\ntype = \"volume\"\nsource = \"" + source + "\"\ntarget = \"/data\"\n");
         RunResult r = berth_run(toml, 60);
         BERTH_SKIP_IF_PLACEHOLDER(r);
         SCOPED_TRACE(r.out);
@@ -263,7 +279,6 @@ TEST_F(Escape, VolumeNamesThatAreReallyPathsAreRefused) {
         fs::remove_all(victim, ec);
     }
 }
-
 
 // ---- issue #13: leaked fds, cwd outside the root, `berth exec` ---------------------------------
 
@@ -305,7 +320,8 @@ struct BackgroundContainer {
     // Waits until `berth exec` works in it; false after `timeout_s`.
     bool wait_running(int timeout_s = 30) const {
         for (int i = 0; i < timeout_s * 20; i++) {
-            if (run_capture({berth_exe(), "exec", "--no-stdin", name, "--", "/bin/true"}, 10).exit_code == 0) return true;
+            if (run_capture({berth_exe(), "exec", "--no-stdin", name, "--", "/bin/true"}, 10).exit_code == 0)
+                return true;
             if (waitpid(pid, nullptr, WNOHANG) == pid) return false;
             usleep(50000);
         }
@@ -359,8 +375,9 @@ struct WorkdirVerdicts {
         }
     }
     void report() const {
-        EXPECT_EQ(reached_host, "") << "fds whose workdir ran the payload or read the host file; first output:\n"
-                                    << sample;
+        EXPECT_EQ(reached_host, "")
+            << "fds whose workdir ran the payload or read the host file; first output:\n"
+            << sample;
         EXPECT_EQ(unclear, "") << "fds refused without a clear message; first output:\n" << sample;
     }
 };
@@ -372,11 +389,15 @@ const char* kLoopForever = "[\"/bin/sh\", \"-c\", \"trap 'exit 0' TERM; while :;
 TEST_F(Escape, AWorkdirThroughAnyFdNumberIsRefusedAndNeverReachesTheHost) {
     CallerFds leaked(dir_.path());
     WorkdirVerdicts verdicts;
-    verdicts.marker = "HOST-" "MARKER-" + std::to_string(getpid());
+    verdicts.marker =
+        "HOST-"
+        "MARKER-" +
+        std::to_string(getpid());
     write_file(dir_ / "host-marker", verdicts.marker + "\n");
     // From a host directory, enough ".." reach the host's root, then this test's directory.
     const std::string up = "../../../../../../../../../../../../../../../..";
-    const std::string payload = "cat " + up + "/etc/hostname; cat " + up + dir_.path() + "/host-marker; ls " + up;
+    const std::string payload =
+        "cat " + up + "/etc/hostname; cat " + up + dir_.path() + "/host-marker; ls " + up;
     for (int fd = 3; fd <= 64; fd++) {
         std::string n = name("w");
         std::string toml = declare(n, "[\"/bin/sh\", \"-c\", \"" + payload + "\"]",
@@ -391,8 +412,8 @@ TEST_F(Escape, AWorkdirThroughAnyFdNumberIsRefusedAndNeverReachesTheHost) {
 // The same through an image's WorkingDir (imported into a store of the test's own, embedded).
 TEST_F(Escape, AnImageWorkingDirThroughAnyFdNumberIsRefused) {
     if (run_capture({"python3", "-c", "pass"}).exit_code != 0) GTEST_SKIP() << "python3 missing";
-    std::vector<std::string> argv = {"python3", source_root() + "/tests/privileged/escape/oci-with-workdir.py", rootfs_,
-                                     dir_ / "oci"};
+    std::vector<std::string> argv = {
+        "python3", source_root() + "/tests/privileged/escape/oci-with-workdir.py", rootfs_, dir_ / "oci"};
     for (int fd = 3; fd <= 64; fd++) argv.push_back("/proc/self/fd/" + std::to_string(fd));
     RunResult made = run_capture(argv, 120);
     ASSERT_EQ(made.exit_code, 0) << made.out;
@@ -406,18 +427,23 @@ TEST_F(Escape, AnImageWorkingDirThroughAnyFdNumberIsRefused) {
     } unset;
     CallerFds leaked(dir_.path());
     WorkdirVerdicts verdicts;
-    verdicts.marker = "HOST-" "MARKER-" + std::to_string(getpid());
+    verdicts.marker =
+        "HOST-"
+        "MARKER-" +
+        std::to_string(getpid());
     write_file(dir_ / "host-marker", verdicts.marker + "\n");
     const std::string up = "../../../../../../../../../../../../../../../..";
-    const std::string payload = "cat " + up + "/etc/hostname; cat " + up + dir_.path() + "/host-marker; ls " + up;
+    const std::string payload =
+        "cat " + up + "/etc/hostname; cat " + up + dir_.path() + "/host-marker; ls " + up;
     for (int fd = 3; fd <= 64; fd++) {
         std::string image = "escwd" + std::to_string(fd) + "-" + std::to_string(getpid()) + ":latest";
-        RunResult imported = run_capture({berth_exe(), "image", "import", dir_ / ("oci/" + std::to_string(fd - 3)), "--name", image}, 60);
+        RunResult imported = run_capture(
+            {berth_exe(), "image", "import", dir_ / ("oci/" + std::to_string(fd - 3)), "--name", image}, 60);
         ASSERT_EQ(imported.exit_code, 0) << imported.out;
         std::string n = name("i");
         std::string path = dir_ / (n + ".toml");
-        write_file(path, "[container]\nimage = \"" + image + "\"\nephemeral = true\ncommand = [\"/bin/sh\", \"-c\", \"" +
-                             payload + "\"]\n");
+        write_file(path, "[container]\nimage = \"" + image +
+                             "\"\nephemeral = true\ncommand = [\"/bin/sh\", \"-c\", \"" + payload + "\"]\n");
         RunResult r = berth_run(path, 60);
         BERTH_SKIP_IF_PLACEHOLDER(r);
         verdicts.check(fd, r);
@@ -432,14 +458,18 @@ TEST_F(Escape, AnExecWorkdirThroughAnyFdNumberIsRefused) {
     ASSERT_TRUE(c.wait_running()) << read_file(dir_ / "run.log");
     CallerFds leaked(dir_.path());
     WorkdirVerdicts verdicts;
-    verdicts.marker = "HOST-" "MARKER-" + std::to_string(getpid());
+    verdicts.marker =
+        "HOST-"
+        "MARKER-" +
+        std::to_string(getpid());
     write_file(dir_ / "host-marker", verdicts.marker + "\n");
     // From a host directory, enough ".." reach the host's root, then this test's directory.
     const std::string up = "../../../../../../../../../../../../../../../..";
-    const std::string payload = "cat " + up + "/etc/hostname; cat " + up + dir_.path() + "/host-marker; ls " + up;
+    const std::string payload =
+        "cat " + up + "/etc/hostname; cat " + up + dir_.path() + "/host-marker; ls " + up;
     for (int fd = 3; fd <= 64; fd++) {
-        RunResult r = run_capture({berth_exe(), "exec", "--no-stdin", "-w", "/proc/self/fd/" + std::to_string(fd), n,
-                                   "--", "/bin/sh", "-c", payload},
+        RunResult r = run_capture({berth_exe(), "exec", "--no-stdin", "-w",
+                                   "/proc/self/fd/" + std::to_string(fd), n, "--", "/bin/sh", "-c", payload},
                                   30);
         verdicts.check(fd, r);
     }
@@ -454,11 +484,13 @@ TEST_F(Escape, AProgramLookupThroughAProcMagicLinkIsRefused) {
         SCOPED_TRACE("PATH /proc/self/fd/" + std::to_string(fd));
         std::string n = name("p");
         std::string path = "/proc/self/fd/" + std::to_string(fd) + ":/bin";
-        std::string toml = declare(n, "[\"sh\", \"-c\", \"echo ran\"]", "environment = { PATH = \"" + path + "\" }\n");
+        std::string toml =
+            declare(n, "[\"sh\", \"-c\", \"echo ran\"]", "environment = { PATH = \"" + path + "\" }\n");
         RunResult r = berth_run(toml, 60);
         BERTH_SKIP_IF_PLACEHOLDER(r);
         EXPECT_NE(r.exit_code, 0) << r.out;
-        EXPECT_NE(r.out.find("refuse the PATH lookup of '" + path.substr(0, path.find(':')) + "/sh' (a /proc magic link"),
+        EXPECT_NE(r.out.find("refuse the PATH lookup of '" + path.substr(0, path.find(':')) +
+                             "/sh' (a /proc magic link"),
                   std::string::npos)
             << r.out;
         EXPECT_EQ(r.out.find("ran"), std::string::npos) << r.out;
@@ -473,11 +505,11 @@ TEST_F(Escape, AProgramLookupThroughAProcMagicLinkIsRefused) {
     ASSERT_TRUE(c.wait_running()) << read_file(dir_ / "run.log");
     for (std::string path : {"/proc/self/fd/3:/bin", "/proc/self/fd/4:/bin", "/proc/1/cwd:/bin"}) {
         SCOPED_TRACE(path);
-        RunResult r = run_capture({berth_exe(), "exec", "--no-stdin", "-e", "PATH=" + path, e, "--", "sh",
-                                   "-c", "echo ran"},
-                                  30);
+        RunResult r = run_capture(
+            {berth_exe(), "exec", "--no-stdin", "-e", "PATH=" + path, e, "--", "sh", "-c", "echo ran"}, 30);
         EXPECT_NE(r.exit_code, 0) << r.out;
-        EXPECT_NE(r.out.find("refuse the PATH lookup of '" + path.substr(0, path.find(':')) + "/sh' (a /proc magic link"),
+        EXPECT_NE(r.out.find("refuse the PATH lookup of '" + path.substr(0, path.find(':')) +
+                             "/sh' (a /proc magic link"),
                   std::string::npos)
             << r.out;
     }
@@ -543,7 +575,8 @@ TEST_F(Escape, AContainerProcessRacingBerthExecNeverOpensTheExecChild) {
     BackgroundContainer c(declare(n, "[\"/bin/berth-escape-probe\", \"race-exec\", \"7000\"]", ""), n,
                           dir_ / "run.log");
     ASSERT_TRUE(c.wait_running()) << read_file(dir_ / "run.log");
-    struct timespec start {}, now {};
+    struct timespec start {
+    }, now{};
     clock_gettime(CLOCK_MONOTONIC, &start);
     int tries = 0;
     for (; tries < 1000; tries++) {
@@ -574,7 +607,8 @@ TEST_F(Escape, AContainerProcessRacingBerthExecNeverOpensTheExecChild) {
 // environment (the runc exploit opens the exe O_PATH and reopens it for writing once it is free).
 TEST_F(Escape, ThePayloadCannotOpenTheExeOrFdsOfBerthsInit) {
     std::string n = name("n");
-    RunResult r = berth_run(declare(n, "[\"/bin/berth-escape-probe\", \"open-pid\", \"1\"]", "init = true\n"), 60);
+    RunResult r =
+        berth_run(declare(n, "[\"/bin/berth-escape-probe\", \"open-pid\", \"1\"]", "init = true\n"), 60);
     BERTH_SKIP_IF_PLACEHOLDER(r);
     EXPECT_EQ(r.exit_code, 0) << r.out;
     EXPECT_NE(r.out.find("OPEN-PID denied=6 opened=0"), std::string::npos) << r.out;
@@ -584,17 +618,23 @@ TEST_F(Escape, ThePayloadCannotOpenTheExeOrFdsOfBerthsInit) {
 // command run by `berth exec` without -t, under a terminal, cannot type into that terminal, with
 // the default seccomp filter and without one (its own session: not its controlling tty).
 TEST_F(Escape, ACommandOfBerthExecWithoutATtyCannotTypeIntoTheCallersTerminal) {
-    if (run_capture({"sh", "-c", "command -v script"}).exit_code != 0) GTEST_SKIP() << "util-linux script missing";
+    if (run_capture({"sh", "-c", "command -v script"}).exit_code != 0)
+        GTEST_SKIP() << "util-linux script missing";
     for (const char* seccomp : {"default", "unconfined"}) {
         SCOPED_TRACE(seccomp);
         std::string n = name(seccomp[0] == 'd' ? "t" : "u");
-        BackgroundContainer c(declare(n, kLoopForever, std::string("[security]\nseccomp = \"") + seccomp + "\"\n"), n,
-                              dir_ / "run.log");
+        BackgroundContainer c(
+            declare(n, kLoopForever, std::string("[security]\nseccomp = \"") + seccomp + "\"\n"), n,
+            dir_ / "run.log");
         ASSERT_TRUE(c.wait_running()) << read_file(dir_ / "run.log");
-        std::string marker = "INJ" "ECTED-" + std::to_string(getpid());
+        std::string marker =
+            "INJ"
+            "ECTED-" +
+            std::to_string(getpid());
         std::string script = dir_ / "tiocsti.sh";
-        write_file(script, "'" + berth_exe() + "' exec " + n + " -- /bin/berth-escape-probe tiocsti 'echo " + marker +
-                               "\n'\nif read -t 2 line; then echo \"GOT=[$line]\"; else echo GOT-NOTHING; fi\n");
+        write_file(script,
+                   "'" + berth_exe() + "' exec " + n + " -- /bin/berth-escape-probe tiocsti 'echo " + marker +
+                       "\n'\nif read -t 2 line; then echo \"GOT=[$line]\"; else echo GOT-NOTHING; fi\n");
         RunResult r = run_capture({"script", "-qec", "bash " + script, "/dev/null"}, 30);
         EXPECT_NE(r.out.find("TIOCSTI fd=0 pushed=0"), std::string::npos) << r.out;
         EXPECT_NE(r.out.find("GOT-NOTHING"), std::string::npos) << r.out;
@@ -611,14 +651,16 @@ TEST_F(Escape, BerthExecNoStdinIsNotHeldByAFifoThePayloadPutsAtDevNull) {
     BackgroundContainer c(declare(n, kLoopForever, "[security]\ncapabilities_add = [\"SYS_ADMIN\"]\n"), n,
                           dir_ / "run.log");
     ASSERT_TRUE(c.wait_running()) << read_file(dir_ / "run.log");
-    RunResult swap = run_capture({berth_exe(), "exec", "--no-stdin", n, "--", "/bin/sh", "-c",
-                                  "umount -l /dev/null && rm -f /dev/null && mkfifo /dev/null && ls -l /dev/null"},
-                                 30);
+    RunResult swap =
+        run_capture({berth_exe(), "exec", "--no-stdin", n, "--", "/bin/sh", "-c",
+                     "umount -l /dev/null && rm -f /dev/null && mkfifo /dev/null && ls -l /dev/null"},
+                    30);
     ASSERT_EQ(swap.exit_code, 0) << swap.out;
     ASSERT_EQ(swap.out.rfind("p", 0), 0u) << "not a FIFO: " << swap.out;
     RunResult r = run_capture({berth_exe(), "exec", "--no-stdin", n, "--", "/bin/echo", "exec-ran"}, 20);
     EXPECT_EQ(r.exit_code, 0) << r.out;
-    EXPECT_NE(r.out.find("exec-ran"), std::string::npos) << "berth exec hung or failed on the payload's FIFO: " << r.out;
+    EXPECT_NE(r.out.find("exec-ran"), std::string::npos)
+        << "berth exec hung or failed on the payload's FIFO: " << r.out;
 }
 
 }  // namespace

@@ -22,7 +22,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-
 std::string slurp(const std::string& path) {
     auto r = read_file(path);
     return r ? *r : "";
@@ -52,11 +51,12 @@ protected:
         if (HasFatalFailure() || IsSkipped()) return;
         env_mode_ = std::make_unique<ScopedEnv>("BERTH_STORAGE", "bus");
         std::string rootfs = dir_ / "rootfs";
-        auto r = run_shell("bash " + source_root() + "/tests/lib/make-busybox-rootfs.sh " + rootfs + " && tar -C " +
-                           rootfs + " -cf " + (dir_ / "rootfs.tar") + " .");
+        auto r = run_shell("bash " + source_root() + "/tests/lib/make-busybox-rootfs.sh " + rootfs +
+                           " && tar -C " + rootfs + " -cf " + (dir_ / "rootfs.tar") + " .");
         ASSERT_EQ(r.status, 0) << r.err;
         start_berthd();
-        r = run_shell(berth_exe() + " image import " + (dir_ / "rootfs.tar") + " --format rootfs --name " + image_);
+        r = run_shell(berth_exe() + " image import " + (dir_ / "rootfs.tar") + " --format rootfs --name " +
+                      image_);
         ASSERT_EQ(r.status, 0) << r.out << r.err;
     }
     void TearDown() override {
@@ -65,15 +65,17 @@ protected:
         BerthdFixture::TearDown();
     }
 
-    // A container (exiting 0 on SIGTERM) ticking once per 100 ms into its stdout and into a file in its own rootfs (so
-    // a lost snapshot shows as a failed write).
+    // A container (exiting 0 on SIGTERM) ticking once per 100 ms into its stdout and into a file in its own
+    // rootfs (so a lost snapshot shows as a failed write).
     Container& run(const std::string& suffix, bool ephemeral) {
         auto c = std::make_unique<Container>();
         c->name = "frst" + std::to_string(::getpid()) + suffix;
         c->toml = dir_ / (c->name + ".toml");
         c->log = dir_ / (c->name + ".log");
-        std::string decl = "[container]\nimage = \"" + image_ + "\"\nephemeral = " + (ephemeral ? "true" : "false") +
-                           "\ncommand = [\"/bin/sh\", \"-c\", 'trap \"exit 0\" TERM; while :; do echo x >> /ticks && echo tick; "
+        std::string decl = "[container]\nimage = \"" + image_ +
+                           "\"\nephemeral = " + (ephemeral ? "true" : "false") +
+                           "\ncommand = [\"/bin/sh\", \"-c\", 'trap \"exit 0\" TERM; while :; do echo x >> "
+                           "/ticks && echo tick; "
                            "sleep 0.1; done']\n";
         EXPECT_TRUE(write_file(c->toml, decl));
         // The runtime's state, lock and layer files go to our own directory, so a test that dies
@@ -157,7 +159,8 @@ TEST_F(BerthdRestart, ContainersSurviveAKilledBerthdAndTheRestartedOneKnowsAndRe
         int status = c->proc.stop(SIGTERM, 30s);
         ASSERT_NE(status, -1) << c->name << " did not stop: " << slurp(c->log);
         // The payload traps SIGTERM (sh as PID 1 would ignore it) and exits 0.
-        EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << c->name << ": " << status << slurp(c->log);
+        EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+            << c->name << ": " << status << slurp(c->log);
         EXPECT_EQ(slurp(c->log).find("release"), std::string::npos) << c->name << ": " << slurp(c->log);
     }
     list = storage->list_containers();
@@ -165,7 +168,8 @@ TEST_F(BerthdRestart, ContainersSurviveAKilledBerthdAndTheRestartedOneKnowsAndRe
     known.clear();
     for (auto& c : *list) known[c.name] = c;
     EXPECT_TRUE(known.count(keep.name)) << "the persistent snapshot must stay after stop";
-    EXPECT_FALSE(known.count(fresh.name)) << "the ephemeral snapshot must be removed at stop: " << slurp(fresh.log);
+    EXPECT_FALSE(known.count(fresh.name))
+        << "the ephemeral snapshot must be removed at stop: " << slurp(fresh.log);
     // Nothing of the containers is mounted on the host; the store is consistent.
     std::string mi = slurp("/proc/self/mountinfo");
     EXPECT_EQ(mi.find(dir_.path()), std::string::npos) << mi;

@@ -30,7 +30,8 @@ protected:
         BERTH_REQUIRE_ROOT();
         mnt_ = dir_ / "small";
         fs::create_directories(mnt_);
-        ASSERT_EQ(mount("tmpfs", mnt_.c_str(), "tmpfs", MS_NOSUID, "size=24m,mode=0755"), 0) << strerror(errno);
+        ASSERT_EQ(mount("tmpfs", mnt_.c_str(), "tmpfs", MS_NOSUID, "size=24m,mode=0755"), 0)
+            << strerror(errno);
         mounted_ = true;
         // A rootfs with 40 MiB of incompressible data: more than the store's filesystem holds.
         std::string tree = dir_ / "big";
@@ -77,7 +78,9 @@ TEST_F(DiskFull, AnImportThatRunsOutOfSpaceFailsCleanlyAndReturnsTheSpace) {
     EXPECT_FALSE(store_->get_image("big:1"));
     size_t staging = 0;
     std::error_code ec;
-    for (auto it = fs::directory_iterator(o.root + "/staging", ec); !ec && it != fs::directory_iterator(); ++it) staging++;
+    for (auto it = fs::directory_iterator(o.root + "/staging", ec); !ec && it != fs::directory_iterator();
+         ++it)
+        staging++;
     EXPECT_EQ(staging, 0u) << "staging leftovers";
     auto r = store::fsck(*store_, false);
     ASSERT_TRUE(r) << r.error().what();

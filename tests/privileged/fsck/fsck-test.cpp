@@ -35,7 +35,8 @@ protected:
         auto s = store::Store::open(o);
         ASSERT_TRUE(s) << s.error().what();
         store_ = std::move(*s);
-        auto img = store_->import_image_path(dir_ / "rootfs.tar", store::ImportFormat::RootfsTar, "fsck-test:1");
+        auto img =
+            store_->import_image_path(dir_ / "rootfs.tar", store::ImportFormat::RootfsTar, "fsck-test:1");
         ASSERT_TRUE(img) << img.error().what();
         image_ = *img;
         ASSERT_FALSE(image_.layers.empty());

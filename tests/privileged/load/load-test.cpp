@@ -10,7 +10,6 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
-#include <dirent.h>
 #include <signal.h>
 #include <systemd/sd-bus.h>
 
@@ -39,7 +38,6 @@ constexpr auto kLoad = std::chrono::seconds(20);
 constexpr auto kCallLimit = std::chrono::seconds(20);
 // RSS growth allowed between the warm-up and the end of the load (why: see the test).
 constexpr long kRssGrowthLimitKiB = 8 * 1024;
-
 
 long count_fds(pid_t pid) {
     long n = 0;
@@ -87,9 +85,11 @@ public:
     // by the watchdog.
     void run(const std::atomic<bool>& stop, std::atomic<int64_t>& busy_since) {
         auto storage = bus::open_remote_storage();
-        if (!storage) return stats_.fail("client " + std::to_string(id_) + ": connect: " + storage.error().what());
+        if (!storage)
+            return stats_.fail("client " + std::to_string(id_) + ": connect: " + storage.error().what());
         sd_bus* raw = nullptr;
-        if (int r = sd_bus_open_system(&raw); r < 0) return stats_.fail("sd_bus_open_system: " + std::to_string(r));
+        if (int r = sd_bus_open_system(&raw); r < 0)
+            return stats_.fail("sd_bus_open_system: " + std::to_string(r));
         std::unique_ptr<sd_bus, decltype(&sd_bus_flush_close_unref)> props(raw, sd_bus_flush_close_unref);
         sd_bus_set_method_call_timeout(props.get(), std::chrono::microseconds(kCallLimit).count());
         auto mark = [&] { busy_since = Clock::now().time_since_epoch().count(); };
@@ -118,8 +118,8 @@ public:
             mark();
             sd_bus_error error = SD_BUS_ERROR_NULL;
             sd_bus_message* reply = nullptr;
-            int r = sd_bus_call_method(props.get(), "org.berth.Storage1", bus::kManagerPath, bus::kManagerInterface,
-                                       "GetImage", &error, &reply, "s", name.c_str());
+            int r = sd_bus_call_method(props.get(), "org.berth.Storage1", bus::kManagerPath,
+                                       bus::kManagerInterface, "GetImage", &error, &reply, "s", name.c_str());
             std::string path;
             if (r >= 0) {
                 const char* p = nullptr;
@@ -134,8 +134,8 @@ public:
             }
             char** names = nullptr;
             mark();
-            r = sd_bus_get_property_strv(props.get(), "org.berth.Storage1", path.c_str(), "org.berth.Storage1.Image",
-                                         "Names", &error, &names);
+            r = sd_bus_get_property_strv(props.get(), "org.berth.Storage1", path.c_str(),
+                                         "org.berth.Storage1.Image", "Names", &error, &names);
             done();
             bool named = false;
             for (char** n = names; n && *n; ++n) named |= name == *n;
@@ -205,9 +205,9 @@ protected:
         for (int i = 0; i < kClients; ++i) {
             std::string d = dir_ / ("img" + std::to_string(i));
             std::string tar = dir_ / ("img" + std::to_string(i) + ".tar");
-            auto r = run_shell("mkdir -p " + d + "/etc " + d + "/bin && echo client-" + std::to_string(i) + " > " + d +
-                               "/etc/hostname && head -c 4096 /dev/urandom > " + d + "/bin/payload && tar -C " + d +
-                               " -cf " + tar + " .");
+            auto r = run_shell("mkdir -p " + d + "/etc " + d + "/bin && echo client-" + std::to_string(i) +
+                               " > " + d + "/etc/hostname && head -c 4096 /dev/urandom > " + d +
+                               "/bin/payload && tar -C " + d + " -cf " + tar + " .");
             ASSERT_EQ(r.status, 0) << r.err;
             tars_.push_back(tar);
         }
@@ -236,8 +236,8 @@ protected:
                 if (now - Clock::time_point(Clock::duration(since)) > kCallLimit && !hung) {
                     hung = true;
                     stats.fail("client " + std::to_string(i) + ": a call was not answered within " +
-                               std::to_string(std::chrono::seconds(kCallLimit).count()) + " s (threads in berthd: " +
-                               std::to_string(thread_count(daemon_.pid())) + ")");
+                               std::to_string(std::chrono::seconds(kCallLimit).count()) +
+                               " s (threads in berthd: " + std::to_string(thread_count(daemon_.pid())) + ")");
                     stop = true;
                     // Unblock every client: they fail their call once berthd leaves the bus.
                     daemon_.kill_and_reap();
@@ -280,14 +280,16 @@ TEST_F(BerthdLoad, FiftyClientsAtOnceAreAllAnsweredAndBerthdNeitherLeaksFdsNorGr
     long fds_end = count_fds(pid), rss_end = rss_kib(pid), threads_end = thread_count(pid);
 
     long growth = rss_end - rss_warm;
-    std::printf("load: %d clients, %.1f s: %ld calls (%.0f/s), %ld imports, %ld snapshots prepared and released\n",
-                kClients, secs, load.calls.load(), load.calls.load() / secs, load.imports.load(),
-                load.prepares.load());
-    std::printf("load: berthd fds start %ld, after warm-up %ld, after load %ld; threads after load %ld\n", fds_start,
-                fds_warm, fds_end, threads_end);
-    std::printf("load: berthd VmRSS start %ld KiB, after warm-up %ld KiB, after load %ld KiB (growth %ld KiB, %.1f "
-                "bytes/call)\n",
-                rss_start, rss_warm, rss_end, growth, load.calls.load() ? growth * 1024.0 / load.calls.load() : 0.0);
+    std::printf(
+        "load: %d clients, %.1f s: %ld calls (%.0f/s), %ld imports, %ld snapshots prepared and released\n",
+        kClients, secs, load.calls.load(), load.calls.load() / secs, load.imports.load(),
+        load.prepares.load());
+    std::printf("load: berthd fds start %ld, after warm-up %ld, after load %ld; threads after load %ld\n",
+                fds_start, fds_warm, fds_end, threads_end);
+    std::printf(
+        "load: berthd VmRSS start %ld KiB, after warm-up %ld KiB, after load %ld KiB (growth %ld KiB, %.1f "
+        "bytes/call)\n",
+        rss_start, rss_warm, rss_end, growth, load.calls.load() ? growth * 1024.0 / load.calls.load() : 0.0);
     std::fflush(stdout);
 
     EXPECT_GT(load.calls.load(), kClients * 10L) << "the load did not get going";
@@ -314,7 +316,8 @@ TEST_F(BerthdLoad, FiftyClientsAtOnceAreAllAnsweredAndBerthdNeitherLeaksFdsNorGr
     int status = daemon_.stop(SIGTERM, std::chrono::seconds(30));
     ASSERT_NE(status, -1) << "berthd did not exit on SIGTERM after the load: " << log();
     EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status << log();
-    auto r = run_shell("BERTH_STORE_BACKEND=overlay " + berth_exe() + " fsck --root " + store() + " --config /nonexistent");
+    auto r = run_shell("BERTH_STORE_BACKEND=overlay " + berth_exe() + " fsck --root " + store() +
+                       " --config /nonexistent");
     std::printf("load: berth fsck: exit %d\n%s", r.status, r.out.c_str());
     EXPECT_EQ(r.status, 0) << r.out << r.err;
 }

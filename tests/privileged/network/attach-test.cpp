@@ -5,15 +5,15 @@
 #include <fcntl.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
-#include <poll.h>
 #include <net/ethernet.h>
-#include <netinet/ip.h>
-#include <netinet/udp.h>
-#include <sys/ioctl.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <netinet/ip.h>
+#include <netinet/udp.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -51,7 +51,8 @@ public:
             if (::unshare(CLONE_NEWNET) < 0) ::_exit(1);
             char c = 1;
             if (::write(ready[1], &c, 1) != 1) ::_exit(1);
-            while (::read(hold[0], &c, 1) > 0) {}
+            while (::read(hold[0], &c, 1) > 0) {
+            }
             ::_exit(0);
         }
         ::close(ready[1]);
@@ -71,7 +72,9 @@ public:
         ::waitpid(pid_, nullptr, 0);
         pid_ = -1;
     }
-    UniqueFd netns() const { return UniqueFd(::open(fmt::format("/proc/{}/ns/net", pid_).c_str(), O_RDONLY | O_CLOEXEC)); }
+    UniqueFd netns() const {
+        return UniqueFd(::open(fmt::format("/proc/{}/ns/net", pid_).c_str(), O_RDONLY | O_CLOEXEC));
+    }
 
 private:
     pid_t pid_ = -1;
@@ -133,9 +136,11 @@ void set_timeouts(int fd) {
     if (!conn) return ::testing::AssertionFailure() << "accept: " << strerror(errno);
     set_timeouts(conn.get());
     char buf[16] = {};
-    if (::send(client, "ping", 4, 0) != 4 || ::recv(conn.get(), buf, sizeof buf, 0) != 4 || std::string(buf, 4) != "ping")
+    if (::send(client, "ping", 4, 0) != 4 || ::recv(conn.get(), buf, sizeof buf, 0) != 4 ||
+        std::string(buf, 4) != "ping")
         return ::testing::AssertionFailure() << "ping did not arrive";
-    if (::send(conn.get(), "pong", 4, 0) != 4 || ::recv(client, buf, sizeof buf, 0) != 4 || std::string(buf, 4) != "pong")
+    if (::send(conn.get(), "pong", 4, 0) != 4 || ::recv(client, buf, sizeof buf, 0) != 4 ||
+        std::string(buf, 4) != "pong")
         return ::testing::AssertionFailure() << "pong did not come back";
     if (seen_peer) {
         char text[INET_ADDRSTRLEN];
@@ -157,11 +162,14 @@ std::vector<std::string> nft_leftovers(const std::string& name) {
         if (!listing) continue;  // no table at all
         auto doc = nlohmann::json::parse(*listing);
         for (auto& item : doc["nftables"]) {
-            if (item.contains("chain") && item["chain"]["name"].get<std::string>().rfind("c-" + name + "-", 0) == 0)
-                out.push_back((family == "ip" ? "chain " : "netdev chain ") + item["chain"]["name"].get<std::string>());
+            if (item.contains("chain") &&
+                item["chain"]["name"].get<std::string>().rfind("c-" + name + "-", 0) == 0)
+                out.push_back((family == "ip" ? "chain " : "netdev chain ") +
+                              item["chain"]["name"].get<std::string>());
             if (item.contains("set"))
                 for (auto& e : item["set"].value("elem", nlohmann::json::array()))
-                    if (e.contains("elem") && e["elem"].value("comment", "") == name) out.push_back("element " + e.dump());
+                    if (e.contains("elem") && e["elem"].value("comment", "") == name)
+                        out.push_back("element " + e.dump());
         }
     }
     return out;
@@ -187,7 +195,9 @@ std::optional<LinkInfo> link_in(const NetnsChild& child, const std::string& name
 struct Unique {
     pid_t pid = ::getpid();
     std::string name(char tag) const { return fmt::format("n{}{}", pid, tag); }
-    std::string subnet(int slot, int host) const { return fmt::format("10.231.{}.{}", pid % 250, slot * 4 + host); }
+    std::string subnet(int slot, int host) const {
+        return fmt::format("10.231.{}.{}", pid % 250, slot * 4 + host);
+    }
     uint16_t port(int k) const { return static_cast<uint16_t>(20000 + (pid % 2000) * 6 + k); }
 };
 
@@ -221,7 +231,8 @@ TEST_F(NetworkAttach, ModeNoneBringsLoopbackUpInTheContainer) {
     {
         auto client = socket_in(child);
         auto a = make_addr("127.0.0.1", 9);
-        ASSERT_LT(::connect(client.get(), reinterpret_cast<::sockaddr*>(&a), sizeof a), 0) << "lo should start down";
+        ASSERT_LT(::connect(client.get(), reinterpret_cast<::sockaddr*>(&a), sizeof a), 0)
+            << "lo should start down";
     }
     auto att = attach(declaration(u.name('l'), NetworkMode::None), child.pid());
     ASSERT_TRUE(att) << att.error().what();
@@ -256,7 +267,8 @@ TEST_F(NetworkAttach, VethConnectsContainerAndHostBothWaysAndGoesAwayWithTheAtta
         EXPECT_TRUE(host0->flags & IFF_UP);
         bool has_address = false;
         for (auto& a : addresses_in(child))
-            if (a.index == host0->index && format_ipv4_cidr(a.address) == container_ip + "/30") has_address = true;
+            if (a.index == host0->index && format_ipv4_cidr(a.address) == container_ip + "/30")
+                has_address = true;
         EXPECT_TRUE(has_address) << "host0 lacks " << container_ip << "/30";
 
         // Container -> host end.
@@ -273,7 +285,6 @@ TEST_F(NetworkAttach, VethConnectsContainerAndHostBothWaysAndGoesAwayWithTheAtta
         auto c2 = host_socket();
         EXPECT_TRUE(exchange(c2.get(), container_listener.get(), container_ip, 80, &peer));
         EXPECT_EQ(peer, host_ip);
-
     }
     EXPECT_FALSE(link_exists(ifname)) << "host end survived the attachment";
     EXPECT_FALSE(link_in(child, "host0")) << "peer survived the attachment";
@@ -293,7 +304,8 @@ TEST_F(NetworkAttach, VethWithoutAddressesUsesThePoolAndAnExistingNameIsRefused)
 
     auto again = attach(d, second.pid());
     ASSERT_FALSE(again);
-    EXPECT_NE(again.error().what().find("container '" + d.name + "'"), std::string::npos) << again.error().what();
+    EXPECT_NE(again.error().what().find("container '" + d.name + "'"), std::string::npos)
+        << again.error().what();
     EXPECT_NE(again.error().what().find("already exists"), std::string::npos) << again.error().what();
     EXPECT_FALSE(link_in(second, "host0"));
     EXPECT_TRUE(link_exists(host_interface_name(d.name))) << "the first container lost its link";
@@ -335,7 +347,8 @@ class OtherHost {
 public:
     // default_route = false: a machine beyond the host that knows nothing of the containers'
     // subnets (only its own link), as the internet does.
-    OtherHost(const std::string& link, const std::string& host_ip, const std::string& own_ip, bool default_route = true)
+    OtherHost(const std::string& link, const std::string& host_ip, const std::string& own_ip,
+              bool default_route = true)
         : link_(link) {
         auto nl = Netlink::open();
         auto ns = child_.netns();
@@ -350,7 +363,8 @@ public:
         auto lo = inside->find_link("lo");
         auto eth0 = inside->find_link("eth0");
         if (!lo || !*lo || !eth0 || !*eth0) return;
-        ok_ = inside->set_link((*lo)->index, true) && inside->add_address((*eth0)->index, *parse_ipv4_cidr(own_ip + "/30", 30)) &&
+        ok_ = inside->set_link((*lo)->index, true) &&
+              inside->add_address((*eth0)->index, *parse_ipv4_cidr(own_ip + "/30", 30)) &&
               inside->set_link((*eth0)->index, true) &&
               (!default_route || inside->add_default_route((*eth0)->index, *parse_ipv4(host_ip)));
     }
@@ -428,7 +442,8 @@ TEST_F(NetworkAttach, APublishedPortIsReachableOnLoopbackOnTheHostAddressAndFrom
     auto after = host_socket();
     set_timeouts(after.get());
     auto a = make_addr("127.0.0.1", hp);
-    EXPECT_LT(::connect(after.get(), reinterpret_cast<::sockaddr*>(&a), sizeof a), 0) << "the DNAT rule outlived the container";
+    EXPECT_LT(::connect(after.get(), reinterpret_cast<::sockaddr*>(&a), sizeof a), 0)
+        << "the DNAT rule outlived the container";
 }
 
 TEST_F(NetworkAttach, AHostPortWithAListenerIsRefusedBeforeAnythingIsCreated) {
@@ -443,7 +458,8 @@ TEST_F(NetworkAttach, AHostPortWithAListenerIsRefusedBeforeAnythingIsCreated) {
     ASSERT_FALSE(att);
     auto message = att.error().what();
     EXPECT_NE(message.find("container '" + d.name + "'"), std::string::npos) << message;
-    EXPECT_NE(message.find(fmt::format("host port {}/tcp is already in use", hp)), std::string::npos) << message;
+    EXPECT_NE(message.find(fmt::format("host port {}/tcp is already in use", hp)), std::string::npos)
+        << message;
     EXPECT_FALSE(link_exists(host_interface_name(d.name)));
     EXPECT_FALSE(link_in(child, "host0"));
     EXPECT_EQ(nft_leftovers(d.name), std::vector<std::string>{});
@@ -462,7 +478,8 @@ TEST_F(NetworkAttach, AHostPortPublishedByAnotherContainerIsRefused) {
     ASSERT_TRUE(att_a) << att_a.error().what();
     auto att_b = attach(b, second.pid());
     ASSERT_FALSE(att_b);
-    EXPECT_NE(att_b.error().what().find(fmt::format("host port {}/tcp is already published by container '{}'", hp, a.name)),
+    EXPECT_NE(att_b.error().what().find(
+                  fmt::format("host port {}/tcp is already published by container '{}'", hp, a.name)),
               std::string::npos)
         << att_b.error().what();
     EXPECT_FALSE(link_exists(host_interface_name(b.name)));
@@ -480,7 +497,8 @@ TEST_F(NetworkAttach, AnAddressClashIsRefusedAndLeavesNothing) {
     b.network.address = u.subnet(7, 2) + "/30";
     auto att_b = attach(b, second.pid());
     ASSERT_FALSE(att_b);
-    EXPECT_NE(att_b.error().what().find("container '" + b.name + "'"), std::string::npos) << att_b.error().what();
+    EXPECT_NE(att_b.error().what().find("container '" + b.name + "'"), std::string::npos)
+        << att_b.error().what();
     EXPECT_NE(att_b.error().what().find("address clash"), std::string::npos) << att_b.error().what();
     EXPECT_FALSE(link_exists(host_interface_name(b.name)));
     EXPECT_FALSE(link_in(second, "host0"));
@@ -493,7 +511,8 @@ TEST_F(NetworkAttach, AMissingBridgeIsRefusedAndLeavesNothing) {
     d.network.address = u.subnet(8, 2) + "/30";
     auto att = attach(d, child.pid());
     ASSERT_FALSE(att);
-    EXPECT_NE(att.error().what().find(fmt::format("container '{}': network: bridge '{}' does not exist", d.name, d.network.bridge)),
+    EXPECT_NE(att.error().what().find(fmt::format("container '{}': network: bridge '{}' does not exist",
+                                                  d.name, d.network.bridge)),
               std::string::npos)
         << att.error().what();
     EXPECT_FALSE(link_exists(host_interface_name(d.name)));
@@ -526,10 +545,12 @@ TEST_F(NetworkAttach, BridgeModeEnslavesTheHostEndAndPublishesPortsThroughTheBri
         auto listener = socket_in(child);
         ASSERT_TRUE(listen_on(listener.get(), "0.0.0.0", 80));
         auto c1 = host_socket();
-        EXPECT_TRUE(exchange(c1.get(), listener.get(), container_ip, 80)) << "host -> container over the bridge";
+        EXPECT_TRUE(exchange(c1.get(), listener.get(), container_ip, 80))
+            << "host -> container over the bridge";
         auto c2 = host_socket();
         std::string peer;
-        EXPECT_TRUE(exchange(c2.get(), listener.get(), "127.0.0.1", hp, &peer)) << "published port on 127.0.0.1";
+        EXPECT_TRUE(exchange(c2.get(), listener.get(), "127.0.0.1", hp, &peer))
+            << "published port on 127.0.0.1";
         EXPECT_EQ(peer, d.network.gateway);
     }
     EXPECT_FALSE(link_exists(ifname));
@@ -615,7 +636,8 @@ bool forge_udp(const NetnsChild& child, const std::string& src, const std::strin
         to.sll_ifindex = static_cast<int>(::if_nametoindex("host0"));
         to.sll_halen = 6;
         std::memcpy(to.sll_addr, mac, 6);
-        sent = ::sendto(fd.get(), &pkt, sizeof pkt, 0, reinterpret_cast<::sockaddr*>(&to), sizeof to) == sizeof pkt;
+        sent = ::sendto(fd.get(), &pkt, sizeof pkt, 0, reinterpret_cast<::sockaddr*>(&to), sizeof to) ==
+               sizeof pkt;
     });
     t.join();
     return sent;
@@ -712,7 +734,8 @@ namespace {
 
 // True if a TCP connection from inside `child` to ip:port is accepted by `listener` within 1 s
 // and carries data both ways; `peer` = the source address the listener saw.
-bool connects_out(const NetnsChild& child, int listener, const std::string& ip, uint16_t port, std::string* peer) {
+bool connects_out(const NetnsChild& child, int listener, const std::string& ip, uint16_t port,
+                  std::string* peer) {
     auto client = socket_in(child);
     timeval tv{1, 0};
     ::setsockopt(client.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
@@ -759,7 +782,8 @@ TEST_F(NetworkAttach, MasqueradeTakesTheContainerBeyondTheHostUnderTheHostsAddre
             EXPECT_EQ(att->plan().masquerade, masquerade);
             const std::string spoof = "netdev chain c-" + d.name + "-spoof";
             const std::vector<std::string> expected =
-                masquerade ? std::vector<std::string>{"chain c-" + d.name + "-postrouting", spoof} : std::vector<std::string>{spoof};
+                masquerade ? std::vector<std::string>{"chain c-" + d.name + "-postrouting", spoof}
+                           : std::vector<std::string>{spoof};
             EXPECT_EQ(nft_leftovers(d.name), expected);
             std::string peer;
             if (masquerade) {
@@ -815,7 +839,8 @@ TEST_F(NetworkAttach, MasqueradeWarnsWhenTheHostDoesNotForwardAndIpForwardTurnsI
             auto d = declaration(u.name('W'), NetworkMode::Veth);
             auto att = attach(d, container.pid());
             if (!att) ::_exit(12);
-            if (att->warnings().size() != 1 || att->warnings()[0].find("net.ipv4.ip_forward = 0") == std::string::npos)
+            if (att->warnings().size() != 1 ||
+                att->warnings()[0].find("net.ipv4.ip_forward = 0") == std::string::npos)
                 code |= 1;
             if (read_file("/proc/sys/net/ipv4/ip_forward").value_or("") != "0\n") code |= 2;
         }
@@ -877,7 +902,8 @@ TEST_F(NetworkAttach, MasqueradeOnABridgeTakesTheContainerBeyondTheHost) {
         ASSERT_TRUE(nft);
         auto chain = nft->run(fmt::format("list chain ip berth c-{}-postrouting", d.name));
         ASSERT_TRUE(chain) << chain.error().what();
-        EXPECT_NE(chain->find(fmt::format("oifname != \"{}\" masquerade", bridge_name)), std::string::npos) << *chain;
+        EXPECT_NE(chain->find(fmt::format("oifname != \"{}\" masquerade", bridge_name)), std::string::npos)
+            << *chain;
     }
     EXPECT_FALSE(link_exists(host_interface_name(d.name))) << "leaked veth";
     EXPECT_EQ(nft_leftovers(d.name), std::vector<std::string>{}) << "leaked masquerade rule";
@@ -911,7 +937,8 @@ MacBytes mac_of(const std::string& ifname) {
     ifreq ifr{};
     std::snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", ifname.c_str());
     UniqueFd probe(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-    if (probe && ::ioctl(probe.get(), SIOCGIFHWADDR, &ifr) == 0) std::memcpy(mac.data(), ifr.ifr_hwaddr.sa_data, 6);
+    if (probe && ::ioctl(probe.get(), SIOCGIFHWADDR, &ifr) == 0)
+        std::memcpy(mac.data(), ifr.ifr_hwaddr.sa_data, 6);
     return mac;
 }
 
@@ -937,8 +964,8 @@ Bytes ethernet(const MacBytes& dst, const MacBytes& src, uint16_t type, size_t p
 }
 
 // A UDP datagram src_ip:40000 -> dst_ip:port carrying the 4-byte `tag`.
-Bytes udp4_frame(const MacBytes& src_mac, const MacBytes& dst_mac, const std::string& src_ip, const std::string& dst_ip,
-                 uint16_t port, const char tag[4]) {
+Bytes udp4_frame(const MacBytes& src_mac, const MacBytes& dst_mac, const std::string& src_ip,
+                 const std::string& dst_ip, uint16_t port, const char tag[4]) {
     Bytes b = ethernet(dst_mac, src_mac, ETH_P_IP, 20 + 8 + 4);
     uint8_t* ip = &b[14];
     ip[0] = 0x45;
@@ -959,11 +986,11 @@ Bytes udp4_frame(const MacBytes& src_mac, const MacBytes& dst_mac, const std::st
 // A gratuitous ARP request (broadcast): "sender_ip is at sender_mac".
 Bytes arp_frame(const MacBytes& src_mac, const MacBytes& sender_mac, const std::string& sender_ip) {
     Bytes b = ethernet({0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, src_mac, ETH_P_ARP, 28);
-    put16(b, 14, 1);       // htype ethernet
+    put16(b, 14, 1);  // htype ethernet
     put16(b, 16, ETH_P_IP);
     b[18] = 6;
     b[19] = 4;
-    put16(b, 20, 1);       // request
+    put16(b, 20, 1);  // request
     std::memcpy(&b[22], sender_mac.data(), 6);
     put_ipv4(b, 28, sender_ip);
     put_ipv4(b, 38, sender_ip);  // target = sender: gratuitous
@@ -972,7 +999,8 @@ Bytes arp_frame(const MacBytes& src_mac, const MacBytes& sender_mac, const std::
 
 // fe80::EUI-64(mac).
 std::array<uint8_t, 16> link_local(const MacBytes& m) {
-    return {0xfe, 0x80, 0, 0, 0, 0, 0, 0, static_cast<uint8_t>(m[0] ^ 2), m[1], m[2], 0xff, 0xfe, m[3], m[4], m[5]};
+    return {0xfe, 0x80, 0,    0,    0,    0,    0,   0, static_cast<uint8_t>(m[0] ^ 2),
+            m[1], m[2], 0xff, 0xfe, m[3], m[4], m[5]};
 }
 
 // A router advertisement from fe80::EUI-64(src_mac) to all nodes (ff02::1), hop limit 255 as the
@@ -995,11 +1023,14 @@ Bytes ra_frame(const MacBytes& src_mac, const std::array<uint8_t, 8>& prefix) {
     b[o] = 134;     // router advertisement
     b[o + 4] = 64;  // cur hop limit; flags 0, router lifetime 0, timers 0
     size_t pio = o + 16;
-    b[pio] = 3;          // prefix information
-    b[pio + 1] = 4;      // 32 bytes
-    b[pio + 2] = 64;     // prefix length
-    b[pio + 3] = 0xc0;   // on-link, autonomous
-    for (size_t k : {pio + 4, pio + 8}) { b[k + 2] = 0x02; b[k + 3] = 0x58; }  // valid, preferred: 600 s
+    b[pio] = 3;         // prefix information
+    b[pio + 1] = 4;     // 32 bytes
+    b[pio + 2] = 64;    // prefix length
+    b[pio + 3] = 0xc0;  // on-link, autonomous
+    for (size_t k : {pio + 4, pio + 8}) {
+        b[k + 2] = 0x02;
+        b[k + 3] = 0x58;
+    }  // valid, preferred: 600 s
     std::memcpy(&b[pio + 16], prefix.data(), 8);
     size_t sll = pio + 32;
     b[sll] = 1;  // source link-layer address
@@ -1029,8 +1060,8 @@ bool send_frame(const NetnsChild& child, const std::string& ifname, const Bytes&
         to.sll_ifindex = static_cast<int>(::if_nametoindex(ifname.c_str()));
         to.sll_halen = 6;
         std::memcpy(to.sll_addr, frame.data(), 6);
-        sent = ::sendto(fd.get(), frame.data(), frame.size(), 0, reinterpret_cast<::sockaddr*>(&to), sizeof to) ==
-               static_cast<ssize_t>(frame.size());
+        sent = ::sendto(fd.get(), frame.data(), frame.size(), 0, reinterpret_cast<::sockaddr*>(&to),
+                        sizeof to) == static_cast<ssize_t>(frame.size());
     });
     return sent;
 }
@@ -1048,10 +1079,13 @@ public:
             at.sll_family = AF_PACKET;
             at.sll_protocol = htons(ETH_P_ALL);
             at.sll_ifindex = static_cast<int>(::if_nametoindex(ifname.c_str()));
-            if (at.sll_ifindex == 0 || ::bind(fd_.get(), reinterpret_cast<::sockaddr*>(&at), sizeof at) < 0) fd_.reset();
+            if (at.sll_ifindex == 0 || ::bind(fd_.get(), reinterpret_cast<::sockaddr*>(&at), sizeof at) < 0)
+                fd_.reset();
         };
-        if (child) run_in(*child, open);
-        else open();
+        if (child)
+            run_in(*child, open);
+        else
+            open();
     }
     bool ok() const { return bool(fd_); }
     // What arrived until `ms` from now.
@@ -1059,13 +1093,16 @@ public:
         std::vector<Bytes> out;
         auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
         for (;;) {
-            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now()).count();
+            auto left =
+                std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now())
+                    .count();
             if (left <= 0) break;
             pollfd p{fd_.get(), POLLIN, 0};
             if (::poll(&p, 1, static_cast<int>(left)) <= 0) continue;
             Bytes frame(2048);
             ssize_t n;
-            while ((n = ::recv(fd_.get(), frame.data(), frame.size(), 0)) > 0) out.emplace_back(frame.begin(), frame.begin() + n);
+            while ((n = ::recv(fd_.get(), frame.data(), frame.size(), 0)) > 0)
+                out.emplace_back(frame.begin(), frame.begin() + n);
         }
         return out;
     }
@@ -1080,19 +1117,24 @@ bool has_tag(const Bytes& f, const char tag[4]) {
 bool any_tagged(const std::vector<Bytes>& frames, const char tag[4]) {
     return std::any_of(frames.begin(), frames.end(), [&](auto& f) { return has_tag(f, tag); });
 }
-bool from_mac(const Bytes& f, const MacBytes& mac) { return f.size() >= 14 && std::equal(mac.begin(), mac.end(), f.begin() + 6); }
+bool from_mac(const Bytes& f, const MacBytes& mac) {
+    return f.size() >= 14 && std::equal(mac.begin(), mac.end(), f.begin() + 6);
+}
 // An ARP frame whose sender is `sender_ip`, announced with `sender_mac`.
-bool any_arp_claim(const std::vector<Bytes>& frames, const MacBytes& sender_mac, const std::string& sender_ip) {
+bool any_arp_claim(const std::vector<Bytes>& frames, const MacBytes& sender_mac,
+                   const std::string& sender_ip) {
     uint8_t ip[4];
     ::inet_pton(AF_INET, sender_ip.c_str(), ip);
     return std::any_of(frames.begin(), frames.end(), [&](auto& f) {
-        return f.size() >= 42 && f[12] == 0x08 && f[13] == 0x06 && std::equal(sender_mac.begin(), sender_mac.end(), f.begin() + 22) &&
+        return f.size() >= 42 && f[12] == 0x08 && f[13] == 0x06 &&
+               std::equal(sender_mac.begin(), sender_mac.end(), f.begin() + 22) &&
                std::equal(ip, ip + 4, f.begin() + 28);
     });
 }
 bool any_router_advert(const std::vector<Bytes>& frames, const MacBytes& from) {
     return std::any_of(frames.begin(), frames.end(), [&](auto& f) {
-        return f.size() >= 55 && from_mac(f, from) && f[12] == 0x86 && f[13] == 0xdd && f[20] == IPPROTO_ICMPV6 && f[54] == 134;
+        return f.size() >= 55 && from_mac(f, from) && f[12] == 0x86 && f[13] == 0xdd &&
+               f[20] == IPPROTO_ICMPV6 && f[54] == 134;
     });
 }
 
@@ -1100,7 +1142,9 @@ bool any_router_advert(const std::vector<Bytes>& frames, const MacBytes& from) {
 bool received_tag(int fd, const char tag[4], int ms = 500) {
     auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
     for (;;) {
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now()).count();
+        auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now())
+                .count();
         if (left <= 0) return false;
         pollfd p{fd, POLLIN, 0};
         if (::poll(&p, 1, static_cast<int>(left)) <= 0) continue;
@@ -1150,7 +1194,8 @@ TEST_F(NetworkAttach, AVethContainerCannotSendFromAnotherAddressOrMacNorAdvertis
     EXPECT_EQ(read_file("/proc/sys/net/ipv6/conf/" + ifname + "/accept_ra").value_or("?"), "0\n")
         << "the host end accepts router advertisements";
 
-    const MacBytes own = mac_in(child, "host0"), host_end = mac_of(ifname), fake = {0x02, 0, 0x5e, 0x10, 0x20, 0x30};
+    const MacBytes own = mac_in(child, "host0"), host_end = mac_of(ifname),
+                   fake = {0x02, 0, 0x5e, 0x10, 0x20, 0x30};
     ASSERT_TRUE(att->plan().container_mac);
     EXPECT_EQ(own, att->plan().container_mac->bytes) << "host0 does not have the MAC the rules name";
     const uint16_t port = u.port(0);
@@ -1162,8 +1207,10 @@ TEST_F(NetworkAttach, AVethContainerCannotSendFromAnotherAddressOrMacNorAdvertis
     EXPECT_TRUE(received_tag(sock.get(), "good")) << "control: the container's own traffic must get through";
 
     auto forge = [&] {
-        EXPECT_TRUE(send_frame(child, "host0", udp4_frame(own, host_end, net + ".3", net + ".1", port, "ip4!")));
-        EXPECT_TRUE(send_frame(child, "host0", udp4_frame(fake, host_end, net + ".2", net + ".1", port, "mac!")));
+        EXPECT_TRUE(
+            send_frame(child, "host0", udp4_frame(own, host_end, net + ".3", net + ".1", port, "ip4!")));
+        EXPECT_TRUE(
+            send_frame(child, "host0", udp4_frame(fake, host_end, net + ".2", net + ".1", port, "mac!")));
         EXPECT_TRUE(send_frame(child, "host0", ra_frame(own, prefix)));
     };
     forge();
@@ -1217,14 +1264,17 @@ TEST_F(NetworkAttach, ABridgedContainerCannotImpersonateItsNeighbourOrTheHostNor
         auto att_n = attach(dn, neighbour.pid());
         ASSERT_TRUE(att_n) << att_n.error().what();
         for (const auto& d : {da, dn})
-            EXPECT_EQ(read_file("/proc/sys/net/ipv6/conf/" + host_interface_name(d.name) + "/accept_ra").value_or("?"), "0\n");
+            EXPECT_EQ(read_file("/proc/sys/net/ipv6/conf/" + host_interface_name(d.name) + "/accept_ra")
+                          .value_or("?"),
+                      "0\n");
 
         // Legitimate traffic: TCP from one container to the other, and IPv6 link-local (neighbour
         // discovery through both containers' chains).
         auto listener = socket_in(neighbour);
         ASSERT_TRUE(listen_on(listener.get(), n_ip, u.port(1)));
         auto client = socket_in(attacker);
-        EXPECT_TRUE(exchange(client.get(), listener.get(), n_ip, u.port(1))) << "container to container over IPv4";
+        EXPECT_TRUE(exchange(client.get(), listener.get(), n_ip, u.port(1)))
+            << "container to container over IPv4";
         const MacBytes a_mac = mac_in(attacker, "host0"), n_mac = mac_in(neighbour, "host0");
         const MacBytes br_mac = mac_of(bridge_name);
         {
@@ -1249,7 +1299,8 @@ TEST_F(NetworkAttach, ABridgedContainerCannotImpersonateItsNeighbourOrTheHostNor
             });
             ASSERT_TRUE(rx);
             EXPECT_TRUE(sent) << "sendto over IPv6 link-local failed";
-            EXPECT_TRUE(received_tag(rx.get(), "ll6!", 3000)) << "container to container over IPv6 link-local";
+            EXPECT_TRUE(received_tag(rx.get(), "ll6!", 3000))
+                << "container to container over IPv6 link-local";
         }
 
         Capture on_host(bridge_name), on_neighbour("host0", &neighbour);
@@ -1259,12 +1310,16 @@ TEST_F(NetworkAttach, ABridgedContainerCannotImpersonateItsNeighbourOrTheHostNor
         const MacBytes broadcast = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
         const auto prefix = test_prefix(u.pid);
         // The control: the attacker's own broadcast, which both must see.
-        ASSERT_TRUE(send_frame(attacker, "host0", udp4_frame(a_mac, broadcast, a_ip, net + ".255", u.port(3), "own!")));
+        ASSERT_TRUE(send_frame(attacker, "host0",
+                               udp4_frame(a_mac, broadcast, a_ip, net + ".255", u.port(3), "own!")));
         // The neighbour's address towards the host; the host's address towards the neighbour.
-        ASSERT_TRUE(send_frame(attacker, "host0", udp4_frame(a_mac, br_mac, n_ip, host_ip, u.port(3), "nip!")));
-        ASSERT_TRUE(send_frame(attacker, "host0", udp4_frame(a_mac, n_mac, host_ip, n_ip, u.port(3), "hip!")));
+        ASSERT_TRUE(
+            send_frame(attacker, "host0", udp4_frame(a_mac, br_mac, n_ip, host_ip, u.port(3), "nip!")));
+        ASSERT_TRUE(
+            send_frame(attacker, "host0", udp4_frame(a_mac, n_mac, host_ip, n_ip, u.port(3), "hip!")));
         // The neighbour's MAC (a bridge that learnt it would send the neighbour's traffic here).
-        ASSERT_TRUE(send_frame(attacker, "host0", udp4_frame(n_mac, broadcast, a_ip, net + ".255", u.port(3), "nmc!")));
+        ASSERT_TRUE(send_frame(attacker, "host0",
+                               udp4_frame(n_mac, broadcast, a_ip, net + ".255", u.port(3), "nmc!")));
         // ARP: "the neighbour's address, and the host's, are at my MAC".
         ASSERT_TRUE(send_frame(attacker, "host0", arp_frame(a_mac, a_mac, n_ip)));
         ASSERT_TRUE(send_frame(attacker, "host0", arp_frame(a_mac, a_mac, host_ip)));
@@ -1273,17 +1328,25 @@ TEST_F(NetworkAttach, ABridgedContainerCannotImpersonateItsNeighbourOrTheHostNor
 
         auto host_saw = on_host.collect(500), neighbour_saw = on_neighbour.collect(50);
         EXPECT_TRUE(any_tagged(host_saw, "own!")) << "control: the host sees the attacker's own broadcast";
-        EXPECT_TRUE(any_tagged(neighbour_saw, "own!")) << "control: the neighbour sees the attacker's own broadcast";
+        EXPECT_TRUE(any_tagged(neighbour_saw, "own!"))
+            << "control: the neighbour sees the attacker's own broadcast";
         EXPECT_FALSE(any_tagged(host_saw, "nip!")) << "the host saw a datagram from the neighbour's address";
-        EXPECT_FALSE(received_tag(host_sock.get(), "nip!", 50)) << "a datagram from the neighbour's address reached the host's socket";
-        EXPECT_FALSE(any_tagged(neighbour_saw, "hip!")) << "the neighbour saw a datagram from the host's address";
+        EXPECT_FALSE(received_tag(host_sock.get(), "nip!", 50))
+            << "a datagram from the neighbour's address reached the host's socket";
+        EXPECT_FALSE(any_tagged(neighbour_saw, "hip!"))
+            << "the neighbour saw a datagram from the host's address";
         EXPECT_FALSE(any_tagged(host_saw, "nmc!")) << "the host saw a frame from the neighbour's MAC";
         EXPECT_FALSE(any_tagged(neighbour_saw, "nmc!")) << "the neighbour saw a frame from its own MAC";
-        EXPECT_FALSE(any_arp_claim(host_saw, a_mac, n_ip)) << "the host saw an ARP claim for the neighbour's address";
-        EXPECT_FALSE(any_arp_claim(neighbour_saw, a_mac, host_ip)) << "the neighbour saw an ARP claim for the host's address";
-        EXPECT_FALSE(any_router_advert(host_saw, a_mac)) << "the host saw the container's router advertisement";
-        EXPECT_FALSE(any_router_advert(neighbour_saw, a_mac)) << "the neighbour saw the container's router advertisement";
-        EXPECT_FALSE(has_address_in(bridge_name, prefix, 0)) << "the host configured an address from the advertisement";
+        EXPECT_FALSE(any_arp_claim(host_saw, a_mac, n_ip))
+            << "the host saw an ARP claim for the neighbour's address";
+        EXPECT_FALSE(any_arp_claim(neighbour_saw, a_mac, host_ip))
+            << "the neighbour saw an ARP claim for the host's address";
+        EXPECT_FALSE(any_router_advert(host_saw, a_mac))
+            << "the host saw the container's router advertisement";
+        EXPECT_FALSE(any_router_advert(neighbour_saw, a_mac))
+            << "the neighbour saw the container's router advertisement";
+        EXPECT_FALSE(has_address_in(bridge_name, prefix, 0))
+            << "the host configured an address from the advertisement";
         bool neighbour_took_it = false;
         run_in(neighbour, [&] { neighbour_took_it = has_address_in("host0", prefix, 0); });
         EXPECT_FALSE(neighbour_took_it) << "the neighbour configured an address from the advertisement";

@@ -2,20 +2,20 @@
 // (the payload writes what it sees into a bind-mounted /out), and after every test no mount,
 // cgroup, state file or process of ours is left. Each container runs in a forked process so the
 // test binary itself never changes namespaces or signal masks.
+#include <dirent.h>
 #include <fcntl.h>
-#include <signal.h>
+#include <grp.h>
 #include <poll.h>
+#include <pty.h>
+#include <signal.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <grp.h>
-#include <dirent.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
-#include <pty.h>
-#include <sys/ioctl.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -25,18 +25,17 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <thread>
-
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "basic/fs-util.h"
 #include "basic/string-util.h"
+#include "bus-fixture.h"
 #include "runtime/capabilities.h"
 #include "runtime/container.h"
 #include "runtime/paths.h"
 #include "runtime/state.h"
 #include "store/loop.h"
-#include "bus-fixture.h"
 #include "test-util.h"
 
 namespace berth::runtime {
@@ -69,7 +68,8 @@ protected:
     void SetUp() override {
         BERTH_REQUIRE_ROOT();
         ASSERT_EQ(0, std::system(("bash " + test::source_root() + "/tests/lib/make-busybox-rootfs.sh " +
-                                  rootfs_path()).c_str()));
+                                  rootfs_path())
+                                     .c_str()));
         ::chmod(tmp_.path().c_str(), 0755);  // traversable by a user namespace's root
         run_ = tmp_ / "run";
         ASSERT_TRUE(mkdir_p(run_));
@@ -169,7 +169,9 @@ protected:
         return result;
     }
 
-    std::string out(const std::string& file) { return read_file(path_join(out_, file)).value_or("<missing>"); }
+    std::string out(const std::string& file) {
+        return read_file(path_join(out_, file)).value_or("<missing>");
+    }
 
     static std::string field(const std::string& status, const std::string& key) {
         for (const auto& line : split(status, '\n'))
@@ -184,8 +186,9 @@ protected:
 };
 
 TEST_F(Runtime, PayloadIsPidOneSeesOnlyItsOwnProcessesAndHostname) {
-    auto d = shell("echo $$ > /out/pid; ls /proc | grep -c '^[0-9]' > /out/nprocs; hostname > /out/hostname;"
-                   " ls /sys/class/net > /out/links; cat /etc/hostname > /out/etc-hostname");
+    auto d = shell(
+        "echo $$ > /out/pid; ls /proc | grep -c '^[0-9]' > /out/nprocs; hostname > /out/hostname;"
+        " ls /sys/class/net > /out/links; cat /etc/hostname > /out/etc-hostname");
     d.hostname = "box";
     auto r = run(d);
     ASSERT_EQ(r.status, 0) << r.error;
@@ -198,13 +201,15 @@ TEST_F(Runtime, PayloadIsPidOneSeesOnlyItsOwnProcessesAndHostname) {
 }
 
 TEST_F(Runtime, DefaultSecurityMatchesDocker) {
-    auto r = run(shell("cat /proc/self/status > /out/status;"
-                       " /probe mount unshare-user kexec_load init_module clone3 write-proc-sys chroot > /out/probe;"
-                       " for p in /proc/kcore /proc/keys /proc/timer_list /proc/sched_debug /proc/acpi /proc/scsi"
-                       " /proc/latency_stats /sys/firmware; do if [ -d $p ]; then echo $p $(ls -A $p | wc -l);"
-                       " elif [ -e $p ]; then echo $p $(cat $p | wc -c); fi; done > /out/masks;"
-                       " cut -d' ' -f5 /proc/self/mountinfo > /out/mountpoints; touch /sys/x 2>/dev/null; echo $? > /out/sys-write;"
-                       " ip link set lo down 2>/dev/null; echo $? > /out/netadmin"));
+    auto r = run(
+        shell("cat /proc/self/status > /out/status;"
+              " /probe mount unshare-user kexec_load init_module clone3 write-proc-sys chroot > /out/probe;"
+              " for p in /proc/kcore /proc/keys /proc/timer_list /proc/sched_debug /proc/acpi /proc/scsi"
+              " /proc/latency_stats /sys/firmware; do if [ -d $p ]; then echo $p $(ls -A $p | wc -l);"
+              " elif [ -e $p ]; then echo $p $(cat $p | wc -c); fi; done > /out/masks;"
+              " cut -d' ' -f5 /proc/self/mountinfo > /out/mountpoints; touch /sys/x 2>/dev/null; echo $? > "
+              "/out/sys-write;"
+              " ip link set lo down 2>/dev/null; echo $? > /out/netadmin"));
     ASSERT_EQ(r.status, 0) << r.error;
     std::string status = out("status");
     std::string docker = capability_mask_hex(default_capabilities());
@@ -253,8 +258,9 @@ TEST_F(Runtime, UnconfinedAndAddedCapabilitiesAreHonoured) {
 }
 
 TEST_F(Runtime, NonRootUserHasNoEffectiveCapabilitiesAndItsGroups) {
-    auto d = shell("id -u > /out/uid; id -G > /out/groups; cat /proc/self/status > /out/status; pwd > /out/pwd;"
-                   " echo \"$GREETING $HOME\" > /out/env");
+    auto d = shell(
+        "id -u > /out/uid; id -G > /out/groups; cat /proc/self/status > /out/status; pwd > /out/pwd;"
+        " echo \"$GREETING $HOME\" > /out/env");
     d.user.user = "app";
     d.workdir = "/home/app";
     d.environment["GREETING"] = "hello";
@@ -269,8 +275,9 @@ TEST_F(Runtime, NonRootUserHasNoEffectiveCapabilitiesAndItsGroups) {
 }
 
 TEST_F(Runtime, UserNamespacePicksARangeAndMapsIds) {
-    auto d = shell("cat /proc/self/uid_map > /out/uid_map; cat /proc/self/gid_map > /out/gid_map;"
-                   " stat -c %u /bin/busybox > /out/owner; touch /new && stat -c %u /new > /out/new-owner");
+    auto d = shell(
+        "cat /proc/self/uid_map > /out/uid_map; cat /proc/self/gid_map > /out/gid_map;"
+        " stat -c %u /bin/busybox > /out/owner; touch /new && stat -c %u /new > /out/new-owner");
     d.security.user_namespace.mode = config::UserNamespaceMode::Pick;
     auto r = run(d);
     ASSERT_EQ(r.status, 0) << r.error;
@@ -292,9 +299,11 @@ TEST_F(Runtime, UserNamespacePicksARangeAndMapsIds) {
 TEST_F(Runtime, BindsTmpfsAndReadOnlyWork) {
     TempDir data("berth-rt-data");
     ASSERT_TRUE(write_file(data / "in", "from host\n"));
-    auto d = shell("cat /data-ro/in > /out/read; echo x > /data-ro/y 2>/dev/null; echo $? > /out/ro-write;"
-                   " grep ' /scratch ' /proc/mounts > /out/scratch; touch /rootfile 2>/dev/null; echo $? > /out/root-write;"
-                   " echo hi > /scratch/f && cat /scratch/f > /out/scratch-rw");
+    auto d = shell(
+        "cat /data-ro/in > /out/read; echo x > /data-ro/y 2>/dev/null; echo $? > /out/ro-write;"
+        " grep ' /scratch ' /proc/mounts > /out/scratch; touch /rootfile 2>/dev/null; echo $? > "
+        "/out/root-write;"
+        " echo hi > /scratch/f && cat /scratch/f > /out/scratch-rw");
     config::Mount ro;
     ro.source = data.path();
     ro.target = "/data-ro";
@@ -354,10 +363,12 @@ TEST_F(Runtime, RemovesTheParentCgroupItCreatedButKeepsAPreexistingOne) {
 TEST_F(Runtime, RunWithTtyGivesAPtyAndPassesInputAndStatus) {
     if (std::system("command -v script >/dev/null") != 0) GTEST_SKIP() << "util-linux script missing";
     std::string toml = tmp_ / (name_ + ".toml");
-    ASSERT_TRUE(write_file(toml, fmt::format(
-        "[container]\nrootfs = \"{}\"\ncommand = [\"/bin/sh\", \"-c\", "
-        "\"if test -t 0; then echo STDIN-TTY; else echo STDIN-NOTTY; fi; tty; read l; echo GOT:$l; exit 5\"]\n",
-        rootfs_path()), O_WRONLY | O_CREAT | O_TRUNC));
+    ASSERT_TRUE(write_file(toml,
+                           fmt::format("[container]\nrootfs = \"{}\"\ncommand = [\"/bin/sh\", \"-c\", "
+                                       "\"if test -t 0; then echo STDIN-TTY; else echo STDIN-NOTTY; fi; tty; "
+                                       "read l; echo GOT:$l; exit 5\"]\n",
+                                       rootfs_path()),
+                           O_WRONLY | O_CREAT | O_TRUNC));
     auto capture = [](const std::string& cmd, int* status) {
         std::string out;
         FILE* p = ::popen(cmd.c_str(), "r");
@@ -371,8 +382,9 @@ TEST_F(Runtime, RunWithTtyGivesAPtyAndPassesInputAndStatus) {
     };
     std::string berth = std::string(BERTH_BINARY) + " run ";
     int status = -1;
-    std::string out = capture("(sleep 1; echo typed-in) | timeout 30 script -qec '" + berth + "-t " + toml +
-                                  "' /dev/null", &status);
+    std::string out =
+        capture("(sleep 1; echo typed-in) | timeout 30 script -qec '" + berth + "-t " + toml + "' /dev/null",
+                &status);
     EXPECT_EQ(status, 5) << out;
     EXPECT_NE(out.find("STDIN-TTY"), std::string::npos) << out;
     EXPECT_NE(out.find("/dev/pts/0"), std::string::npos) << out;
@@ -410,10 +422,11 @@ TEST_F(Runtime, ExecWithTtyGivesAPtyAndPassesInputAndStatus) {
             return o;
         };
         std::string exec = std::string(BERTH_BINARY) + " exec ";
-        tty_out = capture("(sleep 1; echo typed-in) | timeout 30 script -qec \"" + exec + "-t " + name_ +
-                              " -- /bin/sh -c 'test -t 0 && echo STDIN-TTY; tty; read l; echo GOT:\\$l; exit 4'\""
-                              " /dev/null",
-                          &tty_status);
+        tty_out =
+            capture("(sleep 1; echo typed-in) | timeout 30 script -qec \"" + exec + "-t " + name_ +
+                        " -- /bin/sh -c 'test -t 0 && echo STDIN-TTY; tty; read l; echo GOT:\\$l; exit 4'\""
+                        " /dev/null",
+                    &tty_status);
         pipe_out = capture("bash -c \"set -o pipefail; echo piped-in | timeout 30 " + exec + name_ +
                                " -- /bin/sh -c 'cat; exit 2' | cat\"",
                            &pipe_status);
@@ -436,8 +449,9 @@ TEST_F(Runtime, ExitCodesAndSignalsPropagate) {
 }
 
 TEST_F(Runtime, InitReapsZombiesAndForwardsSignals) {
-    auto d = shell("(sleep 0.1 &) ; sleep 0.3; echo $$ > /out/pid; ps -o stat,comm | grep -c '^Z' > /out/zombies;"
-                   " trap 'echo term > /out/term; exit 3' TERM; echo ready > /out/ready; while :; do sleep 0.05; done");
+    auto d = shell(
+        "(sleep 0.1 &) ; sleep 0.3; echo $$ > /out/pid; ps -o stat,comm | grep -c '^Z' > /out/zombies;"
+        " trap 'echo term > /out/term; exit 3' TERM; echo ready > /out/ready; while :; do sleep 0.05; done");
     d.init = true;
     auto r = run(d, [&](pid_t supervisor) {
         for (int i = 0; i < 400 && out("ready") != "ready\n"; ++i)
@@ -477,7 +491,8 @@ TEST_F(Runtime, ExecEntersTheContainersNamespaces) {
         size_t n;
         while (p && (n = std::fread(buf, 1, sizeof buf, p)) > 0) exec_out.append(buf, n);
         exec_status = p ? WEXITSTATUS(::pclose(p)) : -1;
-        false_status = WEXITSTATUS(std::system((std::string(BERTH_BINARY) + " exec " + name_ + " -- /bin/sh -c 'exit 5'").c_str()));
+        false_status = WEXITSTATUS(
+            std::system((std::string(BERTH_BINARY) + " exec " + name_ + " -- /bin/sh -c 'exit 5'").c_str()));
         ::kill(supervisor, SIGTERM);
     });
     EXPECT_EQ(r.status, 128 + SIGKILL) << r.error;
@@ -507,8 +522,8 @@ TEST_F(Runtime, AKilledExecTakesItsCommandAlongAlsoAsAnotherUser) {
             std::this_thread::sleep_for(std::chrono::milliseconds(10));
         pid_t exec = ::fork();
         if (exec == 0) {
-            ::execl(BERTH_BINARY, "berth", "exec", "--no-stdin", "-u", "app", name_.c_str(), "--", "/bin/sh", "-c",
-                    "echo started > /out/exec; exec sleep 60", static_cast<char*>(nullptr));
+            ::execl(BERTH_BINARY, "berth", "exec", "--no-stdin", "-u", "app", name_.c_str(), "--", "/bin/sh",
+                    "-c", "echo started > /out/exec; exec sleep 60", static_cast<char*>(nullptr));
             ::_exit(127);
         }
         for (int i = 0; i < 400 && out("exec") != "started\n"; ++i)
@@ -552,7 +567,8 @@ TEST_F(Runtime, BadBindSourceIsAClearErrorAndLeavesNothing) {
     d.mounts.push_back(m);
     auto r = run(d);
     EXPECT_EQ(r.status, 125);
-    EXPECT_NE(r.error.find("bind source '" + (tmp_ / "missing-source") + "' does not exist"), std::string::npos)
+    EXPECT_NE(r.error.find("bind source '" + (tmp_ / "missing-source") + "' does not exist"),
+              std::string::npos)
         << r.error;
 }
 
@@ -623,26 +639,31 @@ TEST_F(Runtime, SystemdModeSplitsTheDelegatedCgroupAndNotifiesReadiness) {
     NotifySocket notify(tmp_ / "notify");
     auto d = shell("cat /proc/self/cgroup > /out/cgroup; echo ready > /out/ready; sleep 0.3");
     bool payload_seen = false, supervisor_seen = false;
-    auto r = run(d, [&](pid_t supervisor) {
-        std::string got = notify.wait_for("READY=1");
-        EXPECT_NE(got.find("READY=1"), std::string::npos) << got;
-        EXPECT_NE(got.find(fmt::format("MAINPID={}", supervisor)), std::string::npos) << got;
-        payload_seen = path_exists(unit + "/payload");
-        auto sup = read_file(unit + "/supervisor/cgroup.procs");
-        supervisor_seen = sup && sup->find(std::to_string(supervisor)) != std::string::npos;
-    }, [&](RunOptions& opt) {
-        // Stand in for systemd's Delegate=yes: we are the only process of the unit's cgroup.
-        (void)write_file(unit + "/cgroup.procs", "0", O_WRONLY);
-        ::setenv("NOTIFY_SOCKET", (tmp_ / "notify").c_str(), 1);
-        opt.systemd = true;
-    });
+    auto r = run(
+        d,
+        [&](pid_t supervisor) {
+            std::string got = notify.wait_for("READY=1");
+            EXPECT_NE(got.find("READY=1"), std::string::npos) << got;
+            EXPECT_NE(got.find(fmt::format("MAINPID={}", supervisor)), std::string::npos) << got;
+            payload_seen = path_exists(unit + "/payload");
+            auto sup = read_file(unit + "/supervisor/cgroup.procs");
+            supervisor_seen = sup && sup->find(std::to_string(supervisor)) != std::string::npos;
+        },
+        [&](RunOptions& opt) {
+            // Stand in for systemd's Delegate=yes: we are the only process of the unit's cgroup.
+            (void)write_file(unit + "/cgroup.procs", "0", O_WRONLY);
+            ::setenv("NOTIFY_SOCKET", (tmp_ / "notify").c_str(), 1);
+            opt.systemd = true;
+        });
     ASSERT_EQ(r.status, 0) << r.error;
     std::string stopping = notify.wait_for("STOPPING=1");  // from berth-supervise, after the hand-over
-    EXPECT_NE(stopping.find("STOPPING=1\nSTATUS=Container " + name_ + " exited with status 0"), std::string::npos)
+    EXPECT_NE(stopping.find("STOPPING=1\nSTATUS=Container " + name_ + " exited with status 0"),
+              std::string::npos)
         << stopping;
     EXPECT_TRUE(payload_seen);
     EXPECT_TRUE(supervisor_seen);
-    EXPECT_NE(out("cgroup").find("\n0::/\n"), std::string::npos) << out("cgroup");  // cgroupns rooted at payload/
+    EXPECT_NE(out("cgroup").find("\n0::/\n"), std::string::npos)
+        << out("cgroup");  // cgroupns rooted at payload/
     EXPECT_FALSE(path_exists(unit + "/payload"));
     ::rmdir((unit + "/supervisor").c_str());
     EXPECT_EQ(0, ::rmdir(unit.c_str()));
@@ -658,13 +679,15 @@ TEST_F(Runtime, NotifyContainerRelaysThePayloadsReadiness) {
         auto d = shell("sleep 0.2; /probe notify > /out/probe; sleep 0.2");
         d.notify = config::NotifyMode::Container;
         std::string got;
-        auto r = run(d, [&](pid_t) { got = notify.wait_for("READY=1"); },
-                     [&](RunOptions&) { ::setenv("NOTIFY_SOCKET", socket.c_str(), 1); });
+        auto r = run(
+            d, [&](pid_t) { got = notify.wait_for("READY=1"); },
+            [&](RunOptions&) { ::setenv("NOTIFY_SOCKET", socket.c_str(), 1); });
         ASSERT_EQ(r.status, 0) << r.error;
         EXPECT_EQ(out("probe"), "notify=OK\n");
         EXPECT_NE(got.find("STATUS=payload ready"), std::string::npos) << got;
         EXPECT_NE(got.find("READY=1"), std::string::npos) << got;
-        for (const auto& line : split(got, '\n')) EXPECT_NE(line, "MAINPID=1") << got;  // the payload cannot move MAINPID
+        for (const auto& line : split(got, '\n'))
+            EXPECT_NE(line, "MAINPID=1") << got;  // the payload cannot move MAINPID
         EXPECT_FALSE(path_exists(path_join(containers_run_dir(), name_ + ".notify")));
     }
 }
@@ -674,7 +697,8 @@ TEST_F(Runtime, NotifyContainerRelaysThePayloadsReadiness) {
 int as_nobody(const std::function<int()>& fn) {
     pid_t pid = ::fork();
     if (pid == 0) {
-        if (::setgroups(0, nullptr) < 0 || ::setresgid(65534, 65534, 65534) < 0 || ::setresuid(65534, 65534, 65534) < 0)
+        if (::setgroups(0, nullptr) < 0 || ::setresgid(65534, 65534, 65534) < 0 ||
+            ::setresuid(65534, 65534, 65534) < 0)
             ::_exit(120);
         ::_exit(fn());
     }
@@ -694,24 +718,31 @@ TEST_F(Runtime, TheStateFileAndTheRunDirectoryAreRootsAlone) {
     ::chmod(containers_run_dir().c_str(), 0777);
     auto d = shell("echo ready > /out/ready; sleep 1");
     d.environment["SECRET_TOKEN"] = "hunter2";
-    struct stat state {}, lock {}, dir {};
+    struct stat state {
+    }, lock{}, dir{};
     int read_state = -1, list_dir = -1, open_lock = -1, exec_status = -1;
     std::string exec_out;
-    auto r = run(d, [&](pid_t) {
-        ::stat(state_file_path(name_).c_str(), &state);
-        ::stat(path_join(containers_run_dir(), name_ + ".lock").c_str(), &lock);
-        ::stat(containers_run_dir().c_str(), &dir);
-        read_state = as_nobody([&] { return errno_of(::open(state_file_path(name_).c_str(), O_RDONLY)); });
-        list_dir = as_nobody([&] {
-            DIR* dd = ::opendir(containers_run_dir().c_str());
-            return dd ? (::closedir(dd), 0) : errno;
-        });
-        open_lock = as_nobody(
-            [&] { return errno_of(::open(path_join(containers_run_dir(), name_ + ".lock").c_str(), O_RDONLY)); });
-        exec_out = capture(fmt::format("BERTH_RUN_DIR={} {} exec {} -- /bin/sh -c 'echo $SECRET_TOKEN' 2>&1", run_,
-                                       BERTH_BINARY, name_),
-                           &exec_status);
-    }, [](RunOptions&) { ::umask(0); });
+    auto r = run(
+        d,
+        [&](pid_t) {
+            ::stat(state_file_path(name_).c_str(), &state);
+            ::stat(path_join(containers_run_dir(), name_ + ".lock").c_str(), &lock);
+            ::stat(containers_run_dir().c_str(), &dir);
+            read_state =
+                as_nobody([&] { return errno_of(::open(state_file_path(name_).c_str(), O_RDONLY)); });
+            list_dir = as_nobody([&] {
+                DIR* dd = ::opendir(containers_run_dir().c_str());
+                return dd ? (::closedir(dd), 0) : errno;
+            });
+            open_lock = as_nobody([&] {
+                return errno_of(::open(path_join(containers_run_dir(), name_ + ".lock").c_str(), O_RDONLY));
+            });
+            exec_out =
+                capture(fmt::format("BERTH_RUN_DIR={} {} exec {} -- /bin/sh -c 'echo $SECRET_TOKEN' 2>&1",
+                                    run_, BERTH_BINARY, name_),
+                        &exec_status);
+        },
+        [](RunOptions&) { ::umask(0); });
     ASSERT_EQ(r.status, 0) << r.error;
     EXPECT_EQ(state.st_mode & 07777, 0600u);
     EXPECT_EQ(lock.st_mode & 07777, 0600u);
@@ -735,25 +766,31 @@ TEST_F(Runtime, TheNotifyRelayIgnoresDatagramsFromOtherHostUsers) {
         NotifySocket notify(socket);
         // PID 1 (root) waits until the spoof was sent, then a process of another uid (app, 1000)
         // notifies from inside the container.
-        auto d = shell("while [ ! -e /out/spoofed ]; do sleep 0.05; done; su -s /bin/sh app -c '/probe notify linger' > /out/probe 2>&1; sleep 0.3");
+        auto d = shell(
+            "while [ ! -e /out/spoofed ]; do sleep 0.05; done; su -s /bin/sh app -c '/probe notify linger' > "
+            "/out/probe 2>&1; sleep 0.3");
         d.notify = config::NotifyMode::Container;
         std::string got;
         int sent = -1;
-        auto r = run(d, [&](pid_t) {
-            std::string relay = path_join(containers_run_dir(), name_ + ".notify");
-            for (int i = 0; i < 500 && !path_exists(relay); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-            sent = as_nobody([&] {
-                int fd = ::socket(AF_UNIX, SOCK_DGRAM, 0);
-                struct sockaddr_un sa {};
-                sa.sun_family = AF_UNIX;
-                std::strncpy(sa.sun_path, relay.c_str(), sizeof sa.sun_path - 1);
-                const char msg[] = "READY=1\nSTATUS=spoofed by uid 65534\nSTOPPING=1";
-                return errno_of(static_cast<int>(
-                    ::sendto(fd, msg, sizeof msg - 1, 0, reinterpret_cast<sockaddr*>(&sa), sizeof sa)));
-            });
-            (void)write_file(out_ + "/spoofed", "");
-            got = notify.wait_for("STATUS=payload ready");
-        }, [&](RunOptions&) { ::setenv("NOTIFY_SOCKET", socket.c_str(), 1); });
+        auto r = run(
+            d,
+            [&](pid_t) {
+                std::string relay = path_join(containers_run_dir(), name_ + ".notify");
+                for (int i = 0; i < 500 && !path_exists(relay); ++i)
+                    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+                sent = as_nobody([&] {
+                    int fd = ::socket(AF_UNIX, SOCK_DGRAM, 0);
+                    struct sockaddr_un sa {};
+                    sa.sun_family = AF_UNIX;
+                    std::strncpy(sa.sun_path, relay.c_str(), sizeof sa.sun_path - 1);
+                    const char msg[] = "READY=1\nSTATUS=spoofed by uid 65534\nSTOPPING=1";
+                    return errno_of(static_cast<int>(
+                        ::sendto(fd, msg, sizeof msg - 1, 0, reinterpret_cast<sockaddr*>(&sa), sizeof sa)));
+                });
+                (void)write_file(out_ + "/spoofed", "");
+                got = notify.wait_for("STATUS=payload ready");
+            },
+            [&](RunOptions&) { ::setenv("NOTIFY_SOCKET", socket.c_str(), 1); });
         ASSERT_EQ(r.status, 0) << r.error;
         EXPECT_EQ(sent, 0) << "the spoofing datagram was not even sent: " << std::strerror(sent);
         EXPECT_EQ(out("probe"), "notify=OK\n");
@@ -767,8 +804,10 @@ TEST_F(Runtime, TheNotifyRelayIgnoresDatagramsFromOtherHostUsers) {
 
 TEST_F(Runtime, VethContainerReachesTheHostAndPublishesAPort) {
     int net = 100 + ::getpid() % 100;
-    auto d = shell(fmt::format("ip -4 -o addr show host0 > /out/addr; ping -c1 -W2 172.31.{}.1 > /dev/null; echo $? > /out/ping;"
-                               " echo ready > /out/ready; nc -l -p 8080 -e echo published", net));
+    auto d = shell(fmt::format(
+        "ip -4 -o addr show host0 > /out/addr; ping -c1 -W2 172.31.{}.1 > /dev/null; echo $? > /out/ping;"
+        " echo ready > /out/ready; nc -l -p 8080 -e echo published",
+        net));
     d.network.mode = config::NetworkMode::Veth;
     d.network.address = fmt::format("172.31.{}.2/24", net);
     d.network.host_address = fmt::format("172.31.{}.1/24", net);
@@ -785,7 +824,8 @@ TEST_F(Runtime, VethContainerReachesTheHostAndPublishesAPort) {
             std::this_thread::sleep_for(std::chrono::milliseconds(10));
         link_seen = path_exists("/sys/class/net/" + link);
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        FILE* p = ::popen(fmt::format("busybox nc -w 3 127.0.0.1 {} </dev/null", port.host_port).c_str(), "r");
+        FILE* p =
+            ::popen(fmt::format("busybox nc -w 3 127.0.0.1 {} </dev/null", port.host_port).c_str(), "r");
         char buf[256];
         size_t n;
         while (p && (n = std::fread(buf, 1, sizeof buf, p)) > 0) reply.append(buf, n);
@@ -863,15 +903,20 @@ TEST_F(Runtime, AFailedHandOverFallsBackToSupervisingInProcess) {
     auto d = shell("trap 'exit 9' TERM; echo ready > /out/ready; while :; do sleep 0.05; done");
     d.init = true;
     std::string exe;
-    auto r = run(d, [&](pid_t supervisor) {
-        for (int i = 0; i < 400 && out("ready") != "ready\n"; ++i)
-            std::this_thread::sleep_for(std::chrono::milliseconds(10));
-        exe = exe_of(supervisor);
-        ::kill(supervisor, SIGTERM);
-    }, [&](RunOptions& opt) {
-        opt.supervisor_exe = tmp_ / "no-such-supervisor";
-        opt.warn = [this](const std::string& w) { (void)write_file(tmp_ / "warning", w, O_WRONLY | O_CREAT | O_TRUNC); };
-    });
+    auto r = run(
+        d,
+        [&](pid_t supervisor) {
+            for (int i = 0; i < 400 && out("ready") != "ready\n"; ++i)
+                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            exe = exe_of(supervisor);
+            ::kill(supervisor, SIGTERM);
+        },
+        [&](RunOptions& opt) {
+            opt.supervisor_exe = tmp_ / "no-such-supervisor";
+            opt.warn = [this](const std::string& w) {
+                (void)write_file(tmp_ / "warning", w, O_WRONLY | O_CREAT | O_TRUNC);
+            };
+        });
     EXPECT_EQ(r.status, 9) << r.error;
     EXPECT_NE(exe, real_path(SUPERVISOR_BINARY));
     auto warning = read_file(tmp_ / "warning").value_or("");
@@ -882,15 +927,20 @@ TEST_F(Runtime, AFailedHandOverFallsBackToSupervisingInProcess) {
     std::string foreign = tmp_ / "foreign-supervisor";
     ASSERT_EQ(0, std::system(("cp /bin/true " + foreign).c_str()));
     ::unlink((out_ + "/ready").c_str());
-    r = run(d, [&](pid_t supervisor) {
-        for (int i = 0; i < 400 && out("ready") != "ready\n"; ++i)
-            std::this_thread::sleep_for(std::chrono::milliseconds(10));
-        exe = exe_of(supervisor);
-        ::kill(supervisor, SIGTERM);
-    }, [&](RunOptions& opt) {
-        opt.supervisor_exe = foreign;
-        opt.warn = [this](const std::string& w) { (void)write_file(tmp_ / "warning", w, O_WRONLY | O_CREAT | O_TRUNC); };
-    });
+    r = run(
+        d,
+        [&](pid_t supervisor) {
+            for (int i = 0; i < 400 && out("ready") != "ready\n"; ++i)
+                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            exe = exe_of(supervisor);
+            ::kill(supervisor, SIGTERM);
+        },
+        [&](RunOptions& opt) {
+            opt.supervisor_exe = foreign;
+            opt.warn = [this](const std::string& w) {
+                (void)write_file(tmp_ / "warning", w, O_WRONLY | O_CREAT | O_TRUNC);
+            };
+        });
     EXPECT_EQ(r.status, 9) << r.error;
     EXPECT_NE(exe, foreign);
     warning = read_file(tmp_ / "warning").value_or("");
@@ -916,7 +966,8 @@ TEST_F(Runtime, InProcessSupervisionStillPropagatesExitCodesAndSignals) {
 TEST_F(Runtime, TeardownAfterTheSmallSupervisorLeavesNoCgroupVethNftRuleOrState) {
     int net = 100 + (::getpid() + 37) % 100;
     auto nft_mentions = [&] {
-        FILE* p = ::popen("nft list table ip berth 2>/dev/null; nft list table netdev berth 2>/dev/null", "r");
+        FILE* p =
+            ::popen("nft list table ip berth 2>/dev/null; nft list table netdev berth 2>/dev/null", "r");
         std::string text;
         char buf[4096];
         size_t n;
@@ -927,9 +978,10 @@ TEST_F(Runtime, TeardownAfterTheSmallSupervisorLeavesNoCgroupVethNftRuleOrState)
     const std::string link = "ve-" + name_;
     for (bool stop_by_signal : {false, true}) {
         SCOPED_TRACE(stop_by_signal ? "stopped by SIGTERM" : "payload exits");
-        auto d = shell(stop_by_signal
-                           ? "(sleep 60 &); trap '' TERM; echo ready > /out/ready; while :; do sleep 0.05; done"
-                           : "(sleep 60 &); echo ready > /out/ready; sleep 0.5; exit 4");
+        auto d =
+            shell(stop_by_signal
+                      ? "(sleep 60 &); trap '' TERM; echo ready > /out/ready; while :; do sleep 0.05; done"
+                      : "(sleep 60 &); echo ready > /out/ready; sleep 0.5; exit 4");
         d.init = true;
         d.network.mode = config::NetworkMode::Veth;
         d.network.address = fmt::format("172.30.{}.2/24", net);
@@ -977,18 +1029,21 @@ TEST_F(Runtime, TheHandOverWaitsForTheDelayAndKeepsCountingStopRequests) {
     auto d = shell("trap '' TERM; echo ready > /out/ready; while :; do sleep 0.05; done");
     d.init = true;
     std::string exe_before, exe_after;
-    r = run(d, [&](pid_t supervisor) {
-        for (int i = 0; i < 400 && out("ready") != "ready\n"; ++i)
-            std::this_thread::sleep_for(std::chrono::milliseconds(10));
-        exe_before = exe_of(supervisor);
-        // Apart: two pending SIGTERMs would be one.
-        ::kill(supervisor, SIGTERM);
-        std::this_thread::sleep_for(std::chrono::milliseconds(150));
-        ::kill(supervisor, SIGTERM);
-        EXPECT_TRUE(wait_for_exe(supervisor, real_path(SUPERVISOR_BINARY)));
-        exe_after = exe_of(supervisor);
-        ::kill(supervisor, SIGTERM);
-    }, [](RunOptions& opt) { opt.handover_delay_ms = 1500; });
+    r = run(
+        d,
+        [&](pid_t supervisor) {
+            for (int i = 0; i < 400 && out("ready") != "ready\n"; ++i)
+                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            exe_before = exe_of(supervisor);
+            // Apart: two pending SIGTERMs would be one.
+            ::kill(supervisor, SIGTERM);
+            std::this_thread::sleep_for(std::chrono::milliseconds(150));
+            ::kill(supervisor, SIGTERM);
+            EXPECT_TRUE(wait_for_exe(supervisor, real_path(SUPERVISOR_BINARY)));
+            exe_after = exe_of(supervisor);
+            ::kill(supervisor, SIGTERM);
+        },
+        [](RunOptions& opt) { opt.handover_delay_ms = 1500; });
     EXPECT_EQ(r.status, 128 + SIGKILL) << r.error;
     EXPECT_NE(exe_before, real_path(SUPERVISOR_BINARY));
     EXPECT_EQ(exe_after, real_path(SUPERVISOR_BINARY));
@@ -1005,7 +1060,8 @@ TEST_F(Runtime, TheInternalTeardownRefusesWhileTheSupervisorHoldsTheLock) {
         EXPECT_TRUE(wait_for_exe(supervisor, real_path(SUPERVISOR_BINARY)));
         std::string lock = path_join(containers_run_dir(), name_ + ".lock");
         int st = std::system(fmt::format("{} internal-teardown --status 0 --lock-fd 3 {} 3<{} 2>/dev/null",
-                                         BERTH_BINARY, name_, lock).c_str());
+                                         BERTH_BINARY, name_, lock)
+                                 .c_str());
         teardown_status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
         still_running = read_state(name_).has_value() && path_exists(path_join(cgroup_parent_, name_));
         ::kill(supervisor, SIGTERM);
@@ -1025,7 +1081,8 @@ bool nft_mentions(const std::string& name) {
     size_t n;
     while (p && (n = std::fread(buf, 1, sizeof buf, p)) > 0) text.append(buf, n);
     if (p) ::pclose(p);
-    return text.find("c-" + name + "-") != std::string::npos || text.find("\"" + name + "\"") != std::string::npos;
+    return text.find("c-" + name + "-") != std::string::npos ||
+           text.find("\"" + name + "\"") != std::string::npos;
 }
 
 // A veth container with a published port and outbound NAT: every kind of host state a container
@@ -1057,28 +1114,33 @@ TEST_F(Runtime, ATeardownThatCannotBeExecutedStillGivesThePayloadsStatusAndTheNe
         ASSERT_EQ(0, std::system(fmt::format("cp {} {}", BERTH_BINARY, copy).c_str()));
         ::unlink((out_ + "/go").c_str());
         ::unlink((out_ + "/ready").c_str());
-        auto d = networked(shell("echo ready > /out/ready; while [ ! -e /out/go ]; do sleep 0.05; done; exit 5"), 11);
+        auto d = networked(
+            shell("echo ready > /out/ready; while [ ! -e /out/go ]; do sleep 0.05; done; exit 5"), 11);
         bool small = false;
-        auto r = run(d, [&](pid_t supervisor) {
-            small = wait_for_exe(supervisor, real_path(SUPERVISOR_BINARY));
-            for (int i = 0; i < 500 && out("ready") != "ready\n"; ++i)
-                std::this_thread::sleep_for(std::chrono::milliseconds(10));
-            if (std::string(fault) == "chmod")
-                EXPECT_EQ(0, ::chmod(copy.c_str(), 0644));
-            else
-                EXPECT_EQ(0, ::truncate(copy.c_str(), 0));
-            (void)write_file(out_ + "/go", "");
-        }, [&](RunOptions& opt) {
-            opt.teardown_exe = copy;
-            int fd = ::open(errors.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-            ::dup2(fd, STDERR_FILENO);  // the journal, under systemd
-        });
+        auto r = run(
+            d,
+            [&](pid_t supervisor) {
+                small = wait_for_exe(supervisor, real_path(SUPERVISOR_BINARY));
+                for (int i = 0; i < 500 && out("ready") != "ready\n"; ++i)
+                    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+                if (std::string(fault) == "chmod")
+                    EXPECT_EQ(0, ::chmod(copy.c_str(), 0644));
+                else
+                    EXPECT_EQ(0, ::truncate(copy.c_str(), 0));
+                (void)write_file(out_ + "/go", "");
+            },
+            [&](RunOptions& opt) {
+                opt.teardown_exe = copy;
+                int fd = ::open(errors.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+                ::dup2(fd, STDERR_FILENO);  // the journal, under systemd
+            });
         EXPECT_TRUE(small);
         EXPECT_EQ(r.status, 5) << r.error;
         auto message = read_file(errors).value_or("");
-        EXPECT_NE(message.find(fmt::format("container '{}': cannot execute berth for the teardown ({})", name_,
-                                           std::strerror(std::string(fault) == "chmod" ? EACCES : ENOEXEC))),
-                  std::string::npos)
+        EXPECT_NE(
+            message.find(fmt::format("container '{}': cannot execute berth for the teardown ({})", name_,
+                                     std::strerror(std::string(fault) == "chmod" ? EACCES : ENOEXEC))),
+            std::string::npos)
             << message;
         // Nothing was torn down: proof that the next start has something to clean.
         EXPECT_TRUE(path_exists(state_file_path(name_))) << "the teardown ran after all";
@@ -1111,18 +1173,23 @@ TEST_F(Runtime, ATeardownRunsEvenWhenTheBerthBinaryWasReplacedAndRemovedMeanwhil
     const std::string copy = tmp_ / "berth-copy";
     const std::string errors = tmp_ / "supervise.err";
     ASSERT_EQ(0, std::system(fmt::format("cp {} {}", BERTH_BINARY, copy).c_str()));
-    auto d = networked(shell("echo ready > /out/ready; while [ ! -e /out/go ]; do sleep 0.05; done; exit 6"), 17);
-    auto r = run(d, [&](pid_t supervisor) {
-        EXPECT_TRUE(wait_for_exe(supervisor, real_path(SUPERVISOR_BINARY)));
-        for (int i = 0; i < 500 && out("ready") != "ready\n"; ++i)
-            std::this_thread::sleep_for(std::chrono::milliseconds(10));
-        EXPECT_EQ(0, std::system(fmt::format("cp /bin/true {0}.new && mv {0}.new {0} && rm {0}", copy).c_str()));
-        (void)write_file(out_ + "/go", "");
-    }, [&](RunOptions& opt) {
-        opt.teardown_exe = copy;
-        int fd = ::open(errors.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        ::dup2(fd, STDERR_FILENO);
-    });
+    auto d =
+        networked(shell("echo ready > /out/ready; while [ ! -e /out/go ]; do sleep 0.05; done; exit 6"), 17);
+    auto r = run(
+        d,
+        [&](pid_t supervisor) {
+            EXPECT_TRUE(wait_for_exe(supervisor, real_path(SUPERVISOR_BINARY)));
+            for (int i = 0; i < 500 && out("ready") != "ready\n"; ++i)
+                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            EXPECT_EQ(0, std::system(
+                             fmt::format("cp /bin/true {0}.new && mv {0}.new {0} && rm {0}", copy).c_str()));
+            (void)write_file(out_ + "/go", "");
+        },
+        [&](RunOptions& opt) {
+            opt.teardown_exe = copy;
+            int fd = ::open(errors.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+            ::dup2(fd, STDERR_FILENO);
+        });
     EXPECT_EQ(r.status, 6) << r.error;
     EXPECT_EQ(read_file(errors).value_or("?"), "");
     EXPECT_FALSE(path_exists(copy));
@@ -1193,7 +1260,9 @@ TEST_F(Runtime, TtyRunGivesThePayloadATerminalPassesInputAndRestoresTheMode) {
         [&](pid_t) {
             EXPECT_EQ(4, ::write(master, "hey\r", 4));
             for (int i = 0; i < 500 && seen.find("got:hey") == std::string::npos; ++i) {
-                struct pollfd p {master, POLLIN, 0};
+                struct pollfd p {
+                    master, POLLIN, 0
+                };
                 if (::poll(&p, 1, 10) > 0) {
                     char buf[512];
                     ssize_t n = ::read(master, buf, sizeof buf);
@@ -1231,9 +1300,11 @@ TEST_F(Runtime, ShellStartsAnInteractiveShellInARunningContainer) {
     auto r = run(d, [&](pid_t) {
         for (int i = 0; i < 400 && !path_exists(path_join(out_, "up")); ++i)
             std::this_thread::sleep_for(std::chrono::milliseconds(5));
-        shell_out = capture("(sleep 1; echo 'test -t 0 && echo IS-A-TTY; hostname; echo $((6*7)); exit 3') | "
-                            "timeout 30 script -qec '" + std::string(BERTH_BINARY) + " shell " + name_ + "' /dev/null",
-                            &shell_status);
+        shell_out = capture(
+            "(sleep 1; echo 'test -t 0 && echo IS-A-TTY; hostname; echo $((6*7)); exit 3') | "
+            "timeout 30 script -qec '" +
+                std::string(BERTH_BINARY) + " shell " + name_ + "' /dev/null",
+            &shell_status);
         user_out = capture("(sleep 1; echo 'echo uid=$(id -u)') | timeout 30 script -qec '" +
                                std::string(BERTH_BINARY) + " shell -u app " + name_ + "' /dev/null",
                            &user_status);
@@ -1252,9 +1323,9 @@ TEST_F(Runtime, ShellStartsAnInteractiveShellInARunningContainer) {
 
 TEST_F(Runtime, ShellIntoAContainerThatIsNotRunningIsAClearError) {
     int status = -1;
-    std::string out = capture("echo 'echo SHOULD-NOT-RUN' | timeout 30 " + std::string(BERTH_BINARY) + " shell " +
-                                  name_ + " 2>&1",
-                              &status);
+    std::string out = capture(
+        "echo 'echo SHOULD-NOT-RUN' | timeout 30 " + std::string(BERTH_BINARY) + " shell " + name_ + " 2>&1",
+        &status);
     EXPECT_EQ(status, 126) << out;
     EXPECT_NE(out.find("container '" + name_ + "' is not running"), std::string::npos) << out;
     EXPECT_EQ(out.find("SHOULD-NOT-RUN"), std::string::npos) << out;
@@ -1276,7 +1347,8 @@ protected:
         volume_ = "vol-" + name_;
     }
     void TearDown() override {
-        for (const char* e : {"BERTH_STORAGE", "BERTH_STORE_ROOT", "BERTH_STORE_BACKEND", "BERTH_DAEMON_CONFIG"})
+        for (const char* e :
+             {"BERTH_STORAGE", "BERTH_STORE_ROOT", "BERTH_STORE_BACKEND", "BERTH_DAEMON_CONFIG"})
             ::unsetenv(e);
         Runtime::TearDown();
     }
@@ -1314,7 +1386,8 @@ protected:
 };
 
 TEST_F(RuntimeVolumes, AVolumeIsCreatedOnFirstUseAndKeepsDataForTheNextRunAndOtherContainers) {
-    auto d = shell("ls -A /data | wc -l > /out/entries; echo hello > /data/f; grep ' /data ' /proc/mounts > /out/mnt");
+    auto d = shell(
+        "ls -A /data | wc -l > /out/entries; echo hello > /data/f; grep ' /data ' /proc/mounts > /out/mnt");
     add_volume(d, volume_, "/data");
     auto r = run(d);
     ASSERT_EQ(r.status, 0) << r.error;
@@ -1355,7 +1428,8 @@ TEST_F(RuntimeVolumes, AVolumeIsCreatedOnFirstUseAndKeepsDataForTheNextRunAndOth
 // As in Docker, a new volume takes the owner and mode of the image's directory it is mounted on,
 // so a non-root payload can use its own data directory; an existing volume keeps its owner.
 TEST_F(RuntimeVolumes, ANewVolumeTakesTheOwnerAndModeOfTheImagesDirectory) {
-    auto d = shell("stat -c %u:%g:%a /home/app > /out/owner; echo mine > /home/app/f && cat /home/app/f > /out/wrote");
+    auto d = shell(
+        "stat -c %u:%g:%a /home/app > /out/owner; echo mine > /home/app/f && cat /home/app/f > /out/wrote");
     d.user.user = "app";  // uid 1000, owner of /home/app in the test rootfs
     add_volume(d, volume_, "/home/app");
     auto r = run(d);
@@ -1386,7 +1460,8 @@ TEST_F(RuntimeVolumes, TheStoreRootAndTheWritableLayersAreRootsAloneWhoeverCreat
     ASSERT_EQ(0, ::mkdir(store_.c_str(), 0755));
     std::string state = tmp_ / "state";  // not there yet: this run creates it
     ASSERT_FALSE(path_exists(state));
-    auto d = shell("cp /bin/busybox /data/suid && chmod 4755 /data/suid && cp /bin/busybox /suid && chmod 4755 /suid");
+    auto d = shell(
+        "cp /bin/busybox /data/suid && chmod 4755 /data/suid && cp /bin/busybox /suid && chmod 4755 /suid");
     d.ephemeral = false;
     add_volume(d, volume_, "/data");
     auto r = run(d, {}, [](RunOptions&) { ::umask(0); });
@@ -1411,7 +1486,9 @@ TEST_F(RuntimeVolumes, TheStoreRootAndTheWritableLayersAreRootsAloneWhoeverCreat
 }
 
 TEST_F(RuntimeVolumes, AVolumeStaysWritableUnderAReadOnlyRoot) {
-    auto d = shell("echo data > /data/f && cat /data/f > /out/volume; (touch /rootfile) 2>/dev/null; echo $? > /out/root");
+    auto d = shell(
+        "echo data > /data/f && cat /data/f > /out/volume; (touch /rootfile) 2>/dev/null; echo $? > "
+        "/out/root");
     d.read_only = true;
     add_volume(d, volume_, "/data");
     auto r = run(d);
@@ -1424,8 +1501,9 @@ TEST_F(RuntimeVolumes, AReadOnlyVolumeRefusesWrites) {
     auto d = shell("echo seed > /data/f");
     add_volume(d, volume_, "/data");
     ASSERT_EQ(run(d).status, 0);
-    d = shell("cat /data/f > /out/read; (echo x > /data/g) 2>/dev/null; echo $? > /out/write;"
-              " (rm /data/f) 2>/dev/null; echo $? > /out/rm; grep ' /data ' /proc/mounts > /out/mnt");
+    d = shell(
+        "cat /data/f > /out/read; (echo x > /data/g) 2>/dev/null; echo $? > /out/write;"
+        " (rm /data/f) 2>/dev/null; echo $? > /out/rm; grep ' /data ' /proc/mounts > /out/mnt");
     add_volume(d, volume_, "/data", true);
     auto r = run(d);
     ASSERT_EQ(r.status, 0) << r.error;
@@ -1442,7 +1520,8 @@ TEST_F(RuntimeVolumes, AReadOnlyVolumeRefusesWrites) {
 }
 
 TEST_F(RuntimeVolumes, ABadVolumeNameIsAClearErrorAndLeavesNothing) {
-    for (const std::string& bad : std::vector<std::string>{"../../etc", "a/b", ".hidden", std::string(121, 'a')}) {
+    for (const std::string& bad :
+         std::vector<std::string>{"../../etc", "a/b", ".hidden", std::string(121, 'a')}) {
         auto d = shell("echo ran > /out/ran");
         add_volume(d, volume_, "/good");  // valid, would be created first
         add_volume(d, bad, "/bad");
@@ -1611,7 +1690,8 @@ TEST_F(RuntimeVolumes, AVolumeUnderARunningContainerCannotBeRemovedAndListsTheCo
     auto sup = inspect.substr(inspect.rfind(' ') + 1);
     EXPECT_NE(inspect.find(d.name + " (pid " + sup + ")"), std::string::npos) << inspect;
     EXPECT_EQ(rm_status, 1) << rm;
-    EXPECT_NE(rm.find("volume '" + volume_ + "' is in use by container '" + d.name + "'"), std::string::npos) << rm;
+    EXPECT_NE(rm.find("volume '" + volume_ + "' is in use by container '" + d.name + "'"), std::string::npos)
+        << rm;
     EXPECT_TRUE(listed(volume_));
     // Stopped: no user left, and the volume goes.
     ls = capture(berth + "ls --json", &ls_status);
@@ -1631,8 +1711,8 @@ TEST_F(RuntimeVolumes, VolumesWorkThroughBerthdAndTheEmbeddedStoreSeesTheSameDat
     ASSERT_TRUE(bus.ok()) << bus.log();
     ASSERT_TRUE(mkdir_p(store_));
     std::string log = tmp_ / "berthd.log";
-    auto daemon = test::spawn({BERTHD_BINARY, "--root", store_, "--backend", "overlay", "--bus-address", bus.address()},
-                              {}, log);
+    auto daemon = test::spawn(
+        {BERTHD_BINARY, "--root", store_, "--backend", "overlay", "--bus-address", bus.address()}, {}, log);
     ASSERT_TRUE(test::wait_for_name(bus.address(), "org.berth.Storage1", 30000, &daemon))
         << read_file(log).value_or("");
     {
@@ -1687,28 +1767,34 @@ TEST_F(RuntimeVolumes, AFailedTeardownLeavesASnapshotThatTheNextStartReplacesAnd
     const std::string tarball = tmp_ / "busybox.tar";
     ASSERT_EQ(0, std::system(fmt::format("tar -C {} -cf {} .", rootfs_path(), tarball).c_str()));
     int status = -1;
-    std::string out_text = capture(fmt::format("{} image import {} --name busybox:{} 2>&1", BERTH_BINARY, tarball, name_), &status);
+    std::string out_text = capture(
+        fmt::format("{} image import {} --name busybox:{} 2>&1", BERTH_BINARY, tarball, name_), &status);
     ASSERT_EQ(status, 0) << out_text;
     const std::string copy = tmp_ / "berth-copy";
     ASSERT_EQ(0, std::system(fmt::format("cp {} {}", BERTH_BINARY, copy).c_str()));
     const std::string record = path_join(store_, "containers/" + name_ + ".json");
 
-    auto d = shell("echo ready > /out/ready; while [ ! -e /out/go ]; do sleep 0.05; done; echo leftover > /tmp/mark; exit 5");
+    auto d = shell(
+        "echo ready > /out/ready; while [ ! -e /out/go ]; do sleep 0.05; done; echo leftover > /tmp/mark; "
+        "exit 5");
     d.rootfs.clear();
     d.image = "busybox:" + name_;
     bool snapshot_while_running = false;
-    auto r = run(d, [&](pid_t supervisor) {
-        EXPECT_TRUE(wait_for_exe(supervisor, real_path(SUPERVISOR_BINARY)));
-        for (int i = 0; i < 500 && out("ready") != "ready\n"; ++i)
-            std::this_thread::sleep_for(std::chrono::milliseconds(10));
-        snapshot_while_running = path_exists(record);
-        EXPECT_EQ(0, ::chmod(copy.c_str(), 0644));
-        (void)write_file(out_ + "/go", "");
-    }, [&](RunOptions& opt) {
-        opt.teardown_exe = copy;
-        int fd = ::open((tmp_ / "supervise.err").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        ::dup2(fd, STDERR_FILENO);
-    });
+    auto r = run(
+        d,
+        [&](pid_t supervisor) {
+            EXPECT_TRUE(wait_for_exe(supervisor, real_path(SUPERVISOR_BINARY)));
+            for (int i = 0; i < 500 && out("ready") != "ready\n"; ++i)
+                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            snapshot_while_running = path_exists(record);
+            EXPECT_EQ(0, ::chmod(copy.c_str(), 0644));
+            (void)write_file(out_ + "/go", "");
+        },
+        [&](RunOptions& opt) {
+            opt.teardown_exe = copy;
+            int fd = ::open((tmp_ / "supervise.err").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+            ::dup2(fd, STDERR_FILENO);
+        });
     EXPECT_EQ(r.status, 5) << r.error;
     EXPECT_TRUE(snapshot_while_running) << record;
     EXPECT_TRUE(path_exists(record)) << "the snapshot was released although the teardown did not run";

@@ -46,7 +46,8 @@ size_t count_dir(const std::string& dir, const std::string& prefix = "") {
 size_t count_cgroups(const std::string& needle) {
     size_t n = 0;
     std::error_code ec;
-    for (auto it = fs::recursive_directory_iterator("/sys/fs/cgroup/unified", fs::directory_options::skip_permission_denied, ec);
+    for (auto it = fs::recursive_directory_iterator("/sys/fs/cgroup/unified",
+                                                    fs::directory_options::skip_permission_denied, ec);
          it != fs::recursive_directory_iterator(); it.increment(ec)) {
         if (ec) break;
         if (it->is_directory(ec) && it->path().filename().string().find(needle) != std::string::npos) n++;
@@ -57,7 +58,8 @@ size_t count_cgroups(const std::string& needle) {
 size_t count_all_cgroups() {
     size_t n = 0;
     std::error_code ec;
-    for (auto it = fs::recursive_directory_iterator("/sys/fs/cgroup/unified", fs::directory_options::skip_permission_denied, ec);
+    for (auto it = fs::recursive_directory_iterator("/sys/fs/cgroup/unified",
+                                                    fs::directory_options::skip_permission_denied, ec);
          it != fs::recursive_directory_iterator(); it.increment(ec)) {
         if (ec) break;
         n += it->is_directory(ec);
@@ -86,8 +88,8 @@ size_t count_veths() {
         while (dirent* e = readdir(d)) {
             if (e->d_name[0] == '.') continue;
             std::string uevent = read_file(std::string("/sys/class/net/") + e->d_name + "/uevent");
-            n += read_file(std::string("/sys/class/net/") + e->d_name + "/type").size() && fs::exists(
-                     std::string("/sys/class/net/") + e->d_name + "/iflink") &&
+            n += read_file(std::string("/sys/class/net/") + e->d_name + "/type").size() &&
+                 fs::exists(std::string("/sys/class/net/") + e->d_name + "/iflink") &&
                  fs::exists(std::string("/sys/class/net/") + e->d_name + "/device") == false &&
                  std::string(e->d_name) != "lo" && uevent.find("DEVTYPE=bridge") == std::string::npos;
         }
@@ -103,17 +105,23 @@ size_t count_fds() { return count_dir("/proc/self/fd"); }
 struct Counts {
     size_t mounts, cgroups, netns, net_links, nft_lines, loops, dms, fds;
     std::string str() const {
-        return "mounts=" + std::to_string(mounts) + " cgroups=" + std::to_string(cgroups) + " netns=" +
-               std::to_string(netns) + " virtual-links=" + std::to_string(net_links) + " nft-lines=" +
-               std::to_string(nft_lines) + " loop=" + std::to_string(loops) + " dm=" + std::to_string(dms) +
-               " fds=" + std::to_string(fds);
+        return "mounts=" + std::to_string(mounts) + " cgroups=" + std::to_string(cgroups) +
+               " netns=" + std::to_string(netns) + " virtual-links=" + std::to_string(net_links) +
+               " nft-lines=" + std::to_string(nft_lines) + " loop=" + std::to_string(loops) +
+               " dm=" + std::to_string(dms) + " fds=" + std::to_string(fds);
     }
 };
 
 Counts snapshot() {
     RunResult nft = run_capture({"nft", "list", "ruleset"}, 30);
-    return Counts{split_lines(read_file("/proc/self/mountinfo")).size(), count_all_cgroups(), count_netns(),
-                  count_veths(), split_lines(nft.out).size(), count_block("loop"), count_block("dm-"), count_fds()};
+    return Counts{split_lines(read_file("/proc/self/mountinfo")).size(),
+                  count_all_cgroups(),
+                  count_netns(),
+                  count_veths(),
+                  split_lines(nft.out).size(),
+                  count_block("loop"),
+                  count_block("dm-"),
+                  count_fds()};
 }
 
 // What this test's containers own, counted by name anywhere on the host.
@@ -121,15 +129,17 @@ struct OwnCounts {
     size_t mounts, cgroups, netns, veths, nft_lines, loops, dms, procs;
     bool operator==(const OwnCounts&) const = default;
     std::string str() const {
-        return "mounts=" + std::to_string(mounts) + " cgroups=" + std::to_string(cgroups) + " netns=" +
-               std::to_string(netns) + " veths=" + std::to_string(veths) + " nft-lines=" + std::to_string(nft_lines) +
-               " loop=" + std::to_string(loops) + " dm=" + std::to_string(dms) + " processes=" + std::to_string(procs);
+        return "mounts=" + std::to_string(mounts) + " cgroups=" + std::to_string(cgroups) +
+               " netns=" + std::to_string(netns) + " veths=" + std::to_string(veths) +
+               " nft-lines=" + std::to_string(nft_lines) + " loop=" + std::to_string(loops) +
+               " dm=" + std::to_string(dms) + " processes=" + std::to_string(procs);
     }
 };
 
 // `dir`: the test's temp dir (rootfs, declarations); `prefix`: in every container name;
 // `ifnames`: the containers' host veth names (hashed when the name is long, so listed).
-OwnCounts own_snapshot(const std::string& dir, const std::string& prefix, const std::vector<std::string>& ifnames) {
+OwnCounts own_snapshot(const std::string& dir, const std::string& prefix,
+                       const std::vector<std::string>& ifnames) {
     OwnCounts c{};
     for (const auto& l : split_lines(read_file("/proc/self/mountinfo")))
         c.mounts += l.find(dir) != std::string::npos || l.find(prefix) != std::string::npos;
@@ -200,7 +210,8 @@ protected:
 
     std::string declare(const std::string& name, const std::string& command, const std::string& extra = "") {
         std::string path = dir_ / (name + ".toml");
-        write_file(path, "[container]\nrootfs = \"" + (dir_ / "rootfs") + "\"\ncommand = " + command + "\n" + extra);
+        write_file(
+            path, "[container]\nrootfs = \"" + (dir_ / "rootfs") + "\"\ncommand = " + command + "\n" + extra);
         return path;
     }
 
@@ -244,8 +255,10 @@ protected:
                 std::replace(cmd.begin(), cmd.end(), '\0', ' ');
                 procs += cmd.find(dir_.path()) != std::string::npos || cmd.find(prefix_) != std::string::npos;
                 char root[PATH_MAX];
-                ssize_t n = readlink(("/proc/" + std::string(e->d_name) + "/root").c_str(), root, sizeof root - 1);
-                if (n > 0 && std::string(root, static_cast<size_t>(n)).find(dir_.path()) != std::string::npos) procs++;
+                ssize_t n =
+                    readlink(("/proc/" + std::string(e->d_name) + "/root").c_str(), root, sizeof root - 1);
+                if (n > 0 && std::string(root, static_cast<size_t>(n)).find(dir_.path()) != std::string::npos)
+                    procs++;
             }
             closedir(d);
         }
@@ -267,8 +280,10 @@ TEST_F(Soak, TwoHundredContainersInSequenceLeaveNothingBehind) {
         // Every 10th container has a veth, so network namespaces, veths and nft state churn too.
         std::string extra;
         if (i % 10 == 0)
-            extra = "[network]\nmode = \"veth\"\naddress = \"10.232." + std::to_string(i / 10) + ".2/30\"\n"
-                    "host_address = \"10.232." + std::to_string(i / 10) + ".1/30\"\n";
+            extra = "[network]\nmode = \"veth\"\naddress = \"10.232." + std::to_string(i / 10) +
+                    ".2/30\"\n"
+                    "host_address = \"10.232." +
+                    std::to_string(i / 10) + ".1/30\"\n";
         RunResult r = berth_run(declare(n, "[\"/bin/true\"]", extra), 60);
         if (i == 0) BERTH_SKIP_IF_PLACEHOLDER(r);
         ASSERT_EQ(r.exit_code, 0) << "container " << i << ": " << r.out;
@@ -294,8 +309,10 @@ TEST_F(Soak, TwentyContainersAtOnceLeaveNothingBehind) {
         const std::string& n = names[i];
         std::string extra;
         if (i % 2 == 0)
-            extra = "[network]\nmode = \"veth\"\naddress = \"10.233." + std::to_string(i) + ".2/30\"\n"
-                    "host_address = \"10.233." + std::to_string(i) + ".1/30\"\n";
+            extra = "[network]\nmode = \"veth\"\naddress = \"10.233." + std::to_string(i) +
+                    ".2/30\"\n"
+                    "host_address = \"10.233." +
+                    std::to_string(i) + ".1/30\"\n";
         std::string toml = declare(n, "[\"/bin/sleep\", \"2\"]", extra);
         pid_t p = fork();
         if (p == 0) {

@@ -3,8 +3,10 @@
 // store builds them: begin_layer, extract_layer of a real tar into writer.path with the backend's
 // whiteout mode, commit_layer. Containers' trees are checked by mounting their MountSpec as the
 // runtime would.
-#include <gtest/gtest.h>
+#include "backend-conformance.h"
+
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <linux/fs.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -12,7 +14,6 @@
 #include <algorithm>
 #include <map>
 
-#include "backend-conformance.h"
 #include "store-test-util.h"
 #include "store/digest.h"
 #include "store/layer-extract.h"
@@ -40,7 +41,8 @@ protected:
         std::string why = GetParam().unavailable_reason();
         if (!why.empty()) {
             const char* want = ::getenv("BERTH_TEST_BACKEND");
-            if (want && GetParam().name == want) FAIL() << GetParam().name << " requested but unavailable: " << why;
+            if (want && GetParam().name == want)
+                FAIL() << GetParam().name << " requested but unavailable: " << why;
             GTEST_SKIP() << GetParam().name << " unavailable: " << why;
         }
         auto env = GetParam().make();
@@ -52,7 +54,8 @@ protected:
     SnapshotBackend& b() { return env_->backend(); }
 
     // Builds a committed layer from tar entries.
-    std::string layer(const std::string& tag, const std::optional<std::string>& parent, const std::vector<TarEntry>& entries) {
+    std::string layer(const std::string& tag, const std::optional<std::string>& parent,
+                      const std::vector<TarEntry>& entries) {
         std::string chain = id_for(tag);
         auto w = b().begin_layer(chain, parent);
         EXPECT_TRUE(w) << w.error().what();
@@ -78,9 +81,18 @@ protected:
 };
 
 const std::vector<TarEntry> kBase = {
-    {"etc/", 'd'},         {"etc/hostname", 'f', "base\n"}, {"a/", 'd'},          {"a/x", 'f', "x"},
-    {"a/y", 'f', "y"},     {"d/", 'd'},                    {"d/1", 'f', "1"},    {"d/sub/", 'd'},
-    {"d/sub/deep", 'f', "deep"}, {"bin/", 'd'},            {"bin/sh", 'f', "#!", 0755}, {"link", 'l', "etc/hostname"},
+    {"etc/", 'd'},
+    {"etc/hostname", 'f', "base\n"},
+    {"a/", 'd'},
+    {"a/x", 'f', "x"},
+    {"a/y", 'f', "y"},
+    {"d/", 'd'},
+    {"d/1", 'f', "1"},
+    {"d/sub/", 'd'},
+    {"d/sub/deep", 'f', "deep"},
+    {"bin/", 'd'},
+    {"bin/sh", 'f', "#!", 0755},
+    {"link", 'l', "etc/hostname"},
 };
 
 TEST_P(BackendConformance, StacksLayersSoTheViewShowsEveryLayer) {
@@ -107,8 +119,9 @@ TEST_P(BackendConformance, StacksLayersSoTheViewShowsEveryLayer) {
 
 TEST_P(BackendConformance, WhiteoutsDeleteAndOpaqueDirectoriesHideLowerFiles) {
     auto base = layer("base", std::nullopt, kBase);
-    auto top = layer("wh", base,
-                     {{"a/.wh.x", 'f'}, {"d/", 'd'}, {"d/.wh..wh..opq", 'f'}, {"d/2", 'f', "2"}, {".wh.link", 'f'}});
+    auto top =
+        layer("wh", base,
+              {{"a/.wh.x", 'f'}, {"d/", 'd'}, {"d/.wh..wh..opq", 'f'}, {"d/2", 'f', "2"}, {".wh.link", 'f'}});
     // In a container made from the top layer...
     auto spec = b().prepare_snapshot("c-wh", top);
     ASSERT_TRUE(spec) << spec.error().what();
@@ -136,7 +149,8 @@ TEST_P(BackendConformance, WhiteoutsDeleteAndOpaqueDirectoriesHideLowerFiles) {
 TEST_P(BackendConformance, AWhiteoutNeverHidesWhatItsOwnLayerAdds) {
     auto base = layer("base", std::nullopt, kBase);
     // File re-created in the same layer that whites it out, in either order.
-    auto top = layer("same", base, {{"a/x", 'f', "again"}, {"a/.wh.x", 'f'}, {"d/.wh..wh..opq", 'f'}, {"d/3", 'f', "3"}});
+    auto top = layer("same", base,
+                     {{"a/x", 'f', "again"}, {"a/.wh.x", 'f'}, {"d/.wh..wh..opq", 'f'}, {"d/3", 'f', "3"}});
     auto v = b().layer_view(top);
     ASSERT_TRUE(v);
     EXPECT_EQ(slurp(*v + "/a/x"), "again");
@@ -296,8 +310,10 @@ TEST_P(BackendConformance, ReportsUsageAndLists) {
     ASSERT_EQ(list.size(), 2u);
     for (const auto& s : list) {
         EXPECT_FALSE(s.is_volume);
-        if (s.id == "c-usage") EXPECT_EQ(s.layer, base);
-        else EXPECT_FALSE(s.layer);
+        if (s.id == "c-usage")
+            EXPECT_EQ(s.layer, base);
+        else
+            EXPECT_FALSE(s.layer);
     }
 }
 
@@ -369,7 +385,8 @@ TEST_P(BackendConformance, SizesCountWhatAContainerOrVolumeAddsNotWhatItShares) 
         ::sync();
         uint64_t idle_size = sizes()["c-fresh"];
         EXPECT_LT(idle_size, 512u << 10) << "an idle mounted container keeps writing";
-        std::printf("dm-thin: fresh container mounted 8 s: %llu KiB\n", static_cast<unsigned long long>(idle_size >> 10));
+        std::printf("dm-thin: fresh container mounted 8 s: %llu KiB\n",
+                    static_cast<unsigned long long>(idle_size >> 10));
     }
 
     // Block level: a deleted file's blocks stay mapped until the filesystem discards them, so the
@@ -384,13 +401,14 @@ TEST_P(BackendConformance, SizesCountWhatAContainerOrVolumeAddsNotWhatItShares) 
         EXPECT_GE(sizes()["c-writer"], 10 * MiB) << "deleted but not discarded: still mapped";
         UniqueFd dir(::open((tmp_ / "writer").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
         ASSERT_TRUE(dir);
-        fstrim_range range {0, UINT64_MAX, 0};
+        fstrim_range range{0, UINT64_MAX, 0};
         ASSERT_EQ(::ioctl(dir.get(), FITRIM, &range), 0) << strerror(errno);
         ::sync();
     }
     uint64_t trimmed = sizes()["c-writer"];
     EXPECT_LT(trimmed, slack) << "after a trim the deleted file's blocks are the pool's again";
-    std::printf("dm-thin: writer after rm %llu KiB after trim\n", static_cast<unsigned long long>(trimmed >> 10));
+    std::printf("dm-thin: writer after rm %llu KiB after trim\n",
+                static_cast<unsigned long long>(trimmed >> 10));
 }
 
 TEST_P(BackendConformance, ReconcileRemovesWhatTheStoreDoesNotKnow) {

@@ -51,5 +51,6 @@ std::vector<BackendFactory>& backend_factories();
 
 }  // namespace berth::store::test
 
-#define BERTH_REGISTER_BACKEND_FACTORY(id, ...) \
-    static const int berth_backend_factory_##id = ::berth::store::test::register_backend_factory(::berth::store::test::BackendFactory __VA_ARGS__)
+#define BERTH_REGISTER_BACKEND_FACTORY(id, ...)   \
+    static const int berth_backend_factory_##id = \
+        ::berth::store::test::register_backend_factory(::berth::store::test::BackendFactory __VA_ARGS__)

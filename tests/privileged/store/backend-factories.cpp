@@ -80,7 +80,8 @@ BERTH_REGISTER_BACKEND_FACTORY(overlay, {"overlay", need_root, make_env<OverlayE
 BERTH_REGISTER_BACKEND_FACTORY(btrfs, {"btrfs",
                                        [] {
                                            if (::geteuid() != 0) return std::string("needs root");
-                                           if (::access("/dev/loop-control", F_OK) != 0) return std::string("no /dev/loop-control");
+                                           if (::access("/dev/loop-control", F_OK) != 0)
+                                               return std::string("no /dev/loop-control");
                                            return std::string();
                                        },
                                        make_env<BtrfsEnv>});

@@ -1,8 +1,8 @@
 // Crash safety: a child process imports an image and SIGKILLs itself after N progress callbacks,
 // for N = 1, 2, ... until an import completes. After every crash the store must open, list only
 // complete (usable) images, and gc must leave no layer, blob or staging file that no image uses.
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 
@@ -39,7 +39,8 @@ protected:
         }
         int status = 0;
         ::waitpid(pid, &status, 0);
-        EXPECT_TRUE((WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) || (WIFEXITED(status) && WEXITSTATUS(status) == 0))
+        EXPECT_TRUE((WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) ||
+                    (WIFEXITED(status) && WEXITSTATUS(status) == 0))
             << "child status " << status;
         return WIFEXITED(status);
     }
@@ -63,7 +64,8 @@ protected:
             for (const auto& l : img.layers) {
                 layers.insert(l.chain_id.substr(7));
                 // An uncompressed layer is kept as a tar-split (ROOT/splits/<chain>), not a blob.
-                if (l.digest == l.diff_id && path_exists(root_->root() + "/splits/" + l.chain_id.substr(7))) continue;
+                if (l.digest == l.diff_id && path_exists(root_->root() + "/splits/" + l.chain_id.substr(7)))
+                    continue;
                 blobs.insert(l.digest.substr(7));
             }
             // Every listed image still exports (split layers are rebuilt and verified).
@@ -72,7 +74,8 @@ protected:
             EXPECT_TRUE(ex) << "listed image " << img.id << " does not export: " << ex.error().what();
         }
         auto on_disk_splits = list_dir(root_->root() + "/splits");
-        for (const auto& sp : on_disk_splits) EXPECT_TRUE(layers.count(sp)) << "tar-split of an unreferenced layer " << sp;
+        for (const auto& sp : on_disk_splits)
+            EXPECT_TRUE(layers.count(sp)) << "tar-split of an unreferenced layer " << sp;
         auto on_disk_layers = list_dir(root_->root() + "/overlay/layers");
         EXPECT_EQ(std::set<std::string>(on_disk_layers.begin(), on_disk_layers.end()), layers);
         auto on_disk_blobs = list_dir(root_->root() + "/blobs/sha256");
@@ -112,7 +115,9 @@ TEST_P(CrashSafety, AnImportKilledMidwayIsInvisibleAndTheNextImportSucceeds) {
     EXPECT_EQ((*s)->list_images().size(), 1u);
 }
 
-INSTANTIATE_TEST_SUITE_P(Formats, CrashSafety, ::testing::Values("layered-oci.tar", "layered-docker.tar", "rootfs.tar.gz", "rootfs.tar"),
+INSTANTIATE_TEST_SUITE_P(Formats, CrashSafety,
+                         ::testing::Values("layered-oci.tar", "layered-docker.tar", "rootfs.tar.gz",
+                                           "rootfs.tar"),
                          [](const auto& info) {
                              std::string n = info.param;
                              for (auto& c : n)

@@ -1,10 +1,10 @@
 // Hostile archives: every case is rejected with the offending entry named, nothing is written
 // outside the store's staging area, and staging is empty afterwards. The corpus is generated
 // here (tests/data/store/README says so) because most cases cannot be made with GNU tar.
-#include <gtest/gtest.h>
 #include <fcntl.h>
-#include <sys/stat.h>
+#include <gtest/gtest.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/sysmacros.h>
 
 #include <chrono>
@@ -56,7 +56,9 @@ std::string make_gzip_bomb(uint64_t size, int level, bool trailing, const std::s
         put(136, fmt::format("{:011o}", 1700000000));
         put(148, "        ");
         header[156] = '0';
-        put(257, std::string("ustar\0" "00", 8));
+        put(257, std::string("ustar\0"
+                             "00",
+                             8));
         unsigned sum = 0;
         for (unsigned char c : header) sum += c;
         put(148, fmt::format("{:06o}", sum) + std::string("\0 ", 2));
@@ -83,18 +85,23 @@ void write_oci_layout(const std::string& dir, const std::vector<std::string>& bl
     for (const auto& b : blobs) {
         std::string d = put_blob(b);
         diff_ids += (diff_ids.empty() ? "\"" : ",\"") + d + "\"";
-        layers += fmt::format("{}{{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar{}\",\"digest\":\"{}\",\"size\":{}}}",
-                              layers.empty() ? "" : ",", b.rfind("\x1f\x8b", 0) == 0 ? "+gzip" : "", d, b.size());
+        layers += fmt::format(
+            "{}{{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar{}\",\"digest\":\"{}\",\"size\":{}}}",
+            layers.empty() ? "" : ",", b.rfind("\x1f\x8b", 0) == 0 ? "+gzip" : "", d, b.size());
     }
-    std::string config = R"({"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[)" + diff_ids + "]}}";
+    std::string config =
+        R"({"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[)" + diff_ids + "]}}";
     std::string cd = put_blob(config);
-    std::string manifest = fmt::format(R"({{"schemaVersion":2,"config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":{}}},"layers":[{}]}})",
-                                       cd, config.size(), layers);
+    std::string manifest = fmt::format(
+        R"({{"schemaVersion":2,"config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":{}}},"layers":[{}]}})",
+        cd, config.size(), layers);
     std::string md = put_blob(manifest);
     ASSERT_TRUE(write_file(dir + "/oci-layout", R"({"imageLayoutVersion":"1.0.0"})"));
-    ASSERT_TRUE(write_file(dir + "/index.json",
-                           fmt::format(R"({{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{}","size":{}}}]}})",
-                                       md, manifest.size())));
+    ASSERT_TRUE(write_file(
+        dir + "/index.json",
+        fmt::format(
+            R"({{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{}","size":{}}}]}})",
+            md, manifest.size())));
 }
 
 class HostileArchives : public ::testing::TestWithParam<std::string> {
@@ -120,7 +127,8 @@ protected:
     void expect_rejected(int fd, ImportFormat format, const std::string& entry) {
         auto r = store_->import_image(fd, format, "hostile");
         ASSERT_FALSE(r) << "a hostile archive was accepted";
-        EXPECT_NE(r.error().message.find(entry), std::string::npos) << "error does not name '" << entry << "': " << r.error().what();
+        EXPECT_NE(r.error().message.find(entry), std::string::npos)
+            << "error does not name '" << entry << "': " << r.error().what();
         expect_clean();
     }
     void expect_clean() {
@@ -154,7 +162,8 @@ TEST_P(HostileArchives, PathThroughAnAbsoluteSymlinkIsRejected) {
 }
 
 TEST_P(HostileArchives, PathThroughARelativeSymlinkIsRejected) {
-    auto fd = make_tar({{"d/", 'd'}, {"d/up", 'l', "../../../../../../../../.." + outside_}, {"d/up/pwned", 'f', "x"}});
+    auto fd = make_tar(
+        {{"d/", 'd'}, {"d/up", 'l', "../../../../../../../../.." + outside_}, {"d/up/pwned", 'f', "x"}});
     expect_rejected(fd.get(), ImportFormat::RootfsTar, "d/up/pwned");
 }
 
@@ -252,14 +261,14 @@ TEST_P(HostileArchives, CharZeroZeroIsAWhiteoutNotADevice) {
 // ---- import limits: decompression and entry-count bombs ----
 
 // Reopens the store with berthd.toml's import limits set as given.
-#define REOPEN_WITH(...)                                    \
-    do {                                                    \
-        store_.reset();                                     \
-        StoreOptions o = root_->options();                  \
-        __VA_ARGS__;                                        \
-        auto s = Store::open(o);                            \
-        ASSERT_TRUE(s) << s.error().what();                 \
-        store_ = std::move(*s);                             \
+#define REOPEN_WITH(...)                    \
+    do {                                    \
+        store_.reset();                     \
+        StoreOptions o = root_->options();  \
+        __VA_ARGS__;                        \
+        auto s = Store::open(o);            \
+        ASSERT_TRUE(s) << s.error().what(); \
+        store_ = std::move(*s);             \
     } while (0)
 
 TEST_P(HostileArchives, GzipBombStopsAtTheConfiguredSizeLimit) {
@@ -279,7 +288,8 @@ TEST_P(HostileArchives, GzipBombStopsAtTheConfiguredSizeLimit) {
         ASSERT_FALSE(r) << "a 4 GiB gzip bomb was imported";
         EXPECT_EQ(r.error().code, EFBIG) << r.error().what();
         EXPECT_NE(r.error().message.find("max_layer_size"), std::string::npos) << r.error().what();
-        EXPECT_NE(r.error().message.find(hex), std::string::npos) << "error does not name the layer: " << r.error().what();
+        EXPECT_NE(r.error().message.find(hex), std::string::npos)
+            << "error does not name the layer: " << r.error().what();
         std::fprintf(stderr, "size limit stopped the bomb in %.2f s: %s\n", secs, r.error().what().c_str());
         expect_clean();
     }
@@ -301,7 +311,8 @@ TEST_P(HostileArchives, GzipBombIsStoppedByTheDefaultRatioLimit) {
         EXPECT_NE(r.error().message.find("max_layer_ratio"), std::string::npos) << r.error().what();
         EXPECT_NE(r.error().message.find("rootfs tarball"), std::string::npos) << r.error().what();
         EXPECT_LT(secs, 20.0) << "the ratio check did not stop the bomb early";
-        std::fprintf(stderr, "default ratio limit stopped the bomb in %.2f s: %s\n", secs, r.error().what().c_str());
+        std::fprintf(stderr, "default ratio limit stopped the bomb in %.2f s: %s\n", secs,
+                     r.error().what().c_str());
         expect_clean();
     }
 }
@@ -348,7 +359,8 @@ TEST_P(HostileArchives, OversizeHeaderIsRejected) {
 
 TEST_P(HostileArchives, TruncatedStreamIsRejected) {
     std::vector<TarEntry> entries;
-    for (int i = 0; i < 64; ++i) entries.push_back({"f" + std::to_string(i), 'f', std::string(8192, static_cast<char>('a' + i % 26))});
+    for (int i = 0; i < 64; ++i)
+        entries.push_back({"f" + std::to_string(i), 'f', std::string(8192, static_cast<char>('a' + i % 26))});
     for (const char* filter : {"gzip", "zstd", static_cast<const char*>(nullptr)}) {
         SCOPED_TRACE(filter ? filter : "none");
         auto full = make_tar(entries, filter);
@@ -372,7 +384,8 @@ TEST_P(HostileArchives, DigestMismatchInAnOciLayoutIsRejected) {
     std::string blob = std::string(trim(manifest_list));
     ASSERT_FALSE(blob.empty());
     ASSERT_TRUE(write_file(root_->scratch("tampered"), "tampered"));
-    ASSERT_EQ(run("tar -C " + root_->scratch("") + " -czf " + copy + "/blobs/sha256/" + blob + " tampered"), 0);
+    ASSERT_EQ(run("tar -C " + root_->scratch("") + " -czf " + copy + "/blobs/sha256/" + blob + " tampered"),
+              0);
     UniqueFd dir(::open(copy.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     auto r = store_->import_image(dir.get(), ImportFormat::Auto, "busybox");
     ASSERT_FALSE(r);
@@ -391,15 +404,16 @@ TEST_P(HostileArchives, DigestMismatchInAnOciLayoutIsRejected) {
 TEST_P(HostileArchives, OciMetadataOfTheWrongTypeIsRejected) {
     std::string config = R"({"rootfs":{"type":"layers","diff_ids":[]}})";
     std::string config_digest = sha256_digest(config);
-    std::string manifest = R"({"schemaVersion":2,"config":{"digest":")" + config_digest + R"("},"layers":[]})";
+    std::string manifest =
+        R"({"schemaVersion":2,"config":{"digest":")" + config_digest + R"("},"layers":[]})";
     std::string manifest_digest = sha256_digest(manifest);
     std::string typed_manifest = R"({"schemaVersion":2,"config":{"digest":")" + config_digest +
                                  R"("},"layers":[{"digest":5,"mediaType":[]}]})";
     std::string typed_digest = sha256_digest(typed_manifest);
     const std::vector<std::string> indexes = {
-        R"({"manifests":[1,{"digest":")" + manifest_digest + R"("}]})",         // an entry that is a number
+        R"({"manifests":[1,{"digest":")" + manifest_digest + R"("}]})",  // an entry that is a number
         R"({"manifests":[{"mediaType":5,"digest":")" + manifest_digest + R"("}]})",  // mediaType a number
-        R"({"manifests":[{"digest":")" + typed_digest + R"("}]})",             // layer fields of the wrong type
+        R"({"manifests":[{"digest":")" + typed_digest + R"("}]})",  // layer fields of the wrong type
         R"({"manifests":[{"digest":7}]})",
     };
     for (size_t i = 0; i < indexes.size(); ++i) {
@@ -409,7 +423,8 @@ TEST_P(HostileArchives, OciMetadataOfTheWrongTypeIsRejected) {
         ASSERT_TRUE(write_file(dir + "/oci-layout", R"({"imageLayoutVersion":"1.0.0"})"));
         ASSERT_TRUE(write_file(dir + "/index.json", indexes[i]));
         for (auto* text : {&config, &manifest, &typed_manifest})
-            ASSERT_TRUE(write_file(dir + "/blobs/sha256/" + std::string(digest_hex(sha256_digest(*text))), *text));
+            ASSERT_TRUE(
+                write_file(dir + "/blobs/sha256/" + std::string(digest_hex(sha256_digest(*text))), *text));
         UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
         auto r = store_->import_image(fd.get(), ImportFormat::OciLayout, "typed");
         ASSERT_FALSE(r) << "a layout with mistyped metadata was accepted";
@@ -419,7 +434,8 @@ TEST_P(HostileArchives, OciMetadataOfTheWrongTypeIsRejected) {
 }
 
 TEST_P(HostileArchives, ArchiveMembersEscapingAreRejected) {
-    auto fd = make_tar({{"oci-layout", 'f', "{\"imageLayoutVersion\":\"1.0.0\"}"}, {"../index.json", 'f', "{}"}});
+    auto fd =
+        make_tar({{"oci-layout", 'f', "{\"imageLayoutVersion\":\"1.0.0\"}"}, {"../index.json", 'f', "{}"}});
     expect_rejected(fd.get(), ImportFormat::OciLayout, "../index.json");
 }
 

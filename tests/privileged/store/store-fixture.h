@@ -20,7 +20,8 @@ inline std::string test_images() {
     static std::string dir;
     if (dir.empty()) {
         std::string d = berth::test::build_root() + "/test-images/store";
-        std::string cmd = "bash " + berth::test::source_root() + "/tests/lib/make-test-images.sh " + d + " >&2";
+        std::string cmd =
+            "bash " + berth::test::source_root() + "/tests/lib/make-test-images.sh " + d + " >&2";
         if (std::system(cmd.c_str()) == 0) dir = d;
     }
     return dir;
@@ -34,7 +35,9 @@ public:
             if (!create_sparse_file(img, 768ull << 20)) return;
             auto loop = attach_loop(img);
             if (!loop || !make_btrfs(loop->path, "berth-st")) return;
-            if (!mount_btrfs(loop->path, dir_ / "mnt") && !(mkdir_p(dir_ / "mnt") && mount_btrfs(loop->path, dir_ / "mnt"))) return;
+            if (!mount_btrfs(loop->path, dir_ / "mnt") &&
+                !(mkdir_p(dir_ / "mnt") && mount_btrfs(loop->path, dir_ / "mnt")))
+                return;
         } else {
             (void)mkdir_p(dir_ / "mnt");
             if (::mount("tmpfs", (dir_ / "mnt").c_str(), "tmpfs", 0, "size=1g,mode=0700") < 0) return;

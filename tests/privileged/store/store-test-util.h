@@ -22,7 +22,7 @@ namespace berth::store::test {
 
 struct TarEntry {
     std::string path;
-    char type = 'f';  // f file, d dir, l symlink, h hardlink, c char / b block device, p fifo
+    char type = 'f';   // f file, d dir, l symlink, h hardlink, c char / b block device, p fifo
     std::string data;  // file content, or link target
     mode_t mode = 0644;
     uid_t uid = 0;
@@ -46,16 +46,37 @@ inline UniqueFd make_tar(const std::vector<TarEntry>& entries, const char* filte
         archive_entry_set_gid(e, t.gid);
         archive_entry_set_mtime(e, 1700000000, 0);
         switch (t.type) {
-        case 'd': archive_entry_set_filetype(e, AE_IFDIR); archive_entry_set_perm(e, t.mode == 0644 ? 0755 : t.mode); break;
-        case 'l': archive_entry_set_filetype(e, AE_IFLNK); archive_entry_set_symlink(e, t.data.c_str()); archive_entry_set_perm(e, 0777); break;
-        case 'h': archive_entry_set_filetype(e, AE_IFREG); archive_entry_set_hardlink(e, t.data.c_str()); break;
-        case 'c': archive_entry_set_filetype(e, AE_IFCHR); archive_entry_set_rdev(e, t.rdev); archive_entry_set_perm(e, 0600); break;
-        case 'b': archive_entry_set_filetype(e, AE_IFBLK); archive_entry_set_rdev(e, t.rdev); archive_entry_set_perm(e, 0600); break;
-        case 'p': archive_entry_set_filetype(e, AE_IFIFO); archive_entry_set_perm(e, 0600); break;
-        default:
-            archive_entry_set_filetype(e, AE_IFREG);
-            archive_entry_set_perm(e, t.mode);
-            archive_entry_set_size(e, static_cast<la_int64_t>(t.data.size()));
+            case 'd':
+                archive_entry_set_filetype(e, AE_IFDIR);
+                archive_entry_set_perm(e, t.mode == 0644 ? 0755 : t.mode);
+                break;
+            case 'l':
+                archive_entry_set_filetype(e, AE_IFLNK);
+                archive_entry_set_symlink(e, t.data.c_str());
+                archive_entry_set_perm(e, 0777);
+                break;
+            case 'h':
+                archive_entry_set_filetype(e, AE_IFREG);
+                archive_entry_set_hardlink(e, t.data.c_str());
+                break;
+            case 'c':
+                archive_entry_set_filetype(e, AE_IFCHR);
+                archive_entry_set_rdev(e, t.rdev);
+                archive_entry_set_perm(e, 0600);
+                break;
+            case 'b':
+                archive_entry_set_filetype(e, AE_IFBLK);
+                archive_entry_set_rdev(e, t.rdev);
+                archive_entry_set_perm(e, 0600);
+                break;
+            case 'p':
+                archive_entry_set_filetype(e, AE_IFIFO);
+                archive_entry_set_perm(e, 0600);
+                break;
+            default:
+                archive_entry_set_filetype(e, AE_IFREG);
+                archive_entry_set_perm(e, t.mode);
+                archive_entry_set_size(e, static_cast<la_int64_t>(t.data.size()));
         }
         archive_write_header(a, e);
         if (t.type == 'f' && !t.data.empty()) archive_write_data(a, t.data.data(), t.data.size());
@@ -79,23 +100,25 @@ public:
         int flags = spec.read_only ? MS_RDONLY : 0;
         int r = -1;
         switch (spec.kind) {
-        case MountSpec::Kind::Bind:
-            r = ::mount(spec.source.c_str(), target.c_str(), nullptr, MS_BIND | MS_REC, nullptr);
-            break;
-        case MountSpec::Kind::Overlay: {
-            std::string opts = "lowerdir=" + join(spec.lowerdirs, ":") + ",upperdir=" + spec.upperdir +
-                               ",workdir=" + spec.workdir;
-            if (!spec.options.empty()) opts += "," + spec.options;
-            r = ::mount("overlay", target.c_str(), "overlay", flags, opts.c_str());
-            break;
+            case MountSpec::Kind::Bind:
+                r = ::mount(spec.source.c_str(), target.c_str(), nullptr, MS_BIND | MS_REC, nullptr);
+                break;
+            case MountSpec::Kind::Overlay: {
+                std::string opts = "lowerdir=" + join(spec.lowerdirs, ":") + ",upperdir=" + spec.upperdir +
+                                   ",workdir=" + spec.workdir;
+                if (!spec.options.empty()) opts += "," + spec.options;
+                r = ::mount("overlay", target.c_str(), "overlay", flags, opts.c_str());
+                break;
+            }
+            case MountSpec::Kind::Block:
+                r = ::mount(spec.source.c_str(), target.c_str(), spec.fstype.c_str(), flags,
+                            spec.options.empty() ? nullptr : spec.options.c_str());
+                break;
         }
-        case MountSpec::Kind::Block:
-            r = ::mount(spec.source.c_str(), target.c_str(), spec.fstype.c_str(), flags,
-                        spec.options.empty() ? nullptr : spec.options.c_str());
-            break;
-        }
-        if (r < 0) error_ = std::string("mount: ") + strerror(errno);
-        else mounted_ = true;
+        if (r < 0)
+            error_ = std::string("mount: ") + strerror(errno);
+        else
+            mounted_ = true;
     }
     ~MountedSpec() {
         if (mounted_) ::umount2(target_.c_str(), MNT_DETACH);

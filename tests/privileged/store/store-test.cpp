@@ -1,8 +1,8 @@
 // The Store end to end as root, on overlay (tmpfs) and btrfs (loop device): images made by umoci
 // and skopeo imported in every format, shared layers stored once, whiteouts in containers, export
 // accepted by skopeo and re-imported with the same digests, containers, commit, volumes, gc, df.
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/prctl.h>
 
 #include <algorithm>
@@ -40,9 +40,12 @@ protected:
         EXPECT_TRUE(r) << rel << ": " << r.error().what();
         return r ? *r : ImageInfo{};
     }
-    size_t backend_layers() { return list_dir(root_->root() + "/" + store_->backend_name() + "/layers").size(); }
+    size_t backend_layers() {
+        return list_dir(root_->root() + "/" + store_->backend_name() + "/layers").size();
+    }
     size_t staged() {
-        return list_dir(root_->root() + "/staging").size() + list_dir(root_->root() + "/" + store_->backend_name() + "/staging").size();
+        return list_dir(root_->root() + "/staging").size() +
+               list_dir(root_->root() + "/" + store_->backend_name() + "/staging").size();
     }
 
     std::string images_;
@@ -50,9 +53,7 @@ protected:
     std::unique_ptr<Store> store_;
 };
 
-TEST_P(StoreTest, AutoPicksTheBackendFromTheFilesystem) {
-    EXPECT_EQ(store_->backend_name(), GetParam());
-}
+TEST_P(StoreTest, AutoPicksTheBackendFromTheFilesystem) { EXPECT_EQ(store_->backend_name(), GetParam()); }
 
 TEST_P(StoreTest, ImportsEveryFormatAndKeepsTheImageConfig) {
     auto dir = import("oci", "busybox");
@@ -68,7 +69,8 @@ TEST_P(StoreTest, ImportsEveryFormatAndKeepsTheImageConfig) {
     EXPECT_EQ(dir.config.stop_signal, "SIGINT");
     EXPECT_EQ(dir.layers.size(), 1u);
     EXPECT_EQ(docker.config.entrypoint, dir.config.entrypoint);
-    EXPECT_EQ(docker.names, (std::vector<std::string>{"busybox:latest"})) << "docker-archive RepoTags name the image";
+    EXPECT_EQ(docker.names, (std::vector<std::string>{"busybox:latest"}))
+        << "docker-archive RepoTags name the image";
     EXPECT_EQ(zstd.layers.at(0).media_type, "application/vnd.oci.image.layer.v1.tar+zstd");
     EXPECT_EQ(zstd.layers.at(0).diff_id, dir.layers.at(0).diff_id) << "same content whatever the compression";
     EXPECT_EQ(rootfs.layers.size(), 1u);
@@ -151,7 +153,8 @@ TEST_P(StoreTest, ExportIsAcceptedBySkopeoAndReimportsWithTheSameDigests) {
     std::string inspect = capture("skopeo inspect --raw oci-archive:" + out + " 2>&1");
     EXPECT_NE(inspect.find("\"layers\""), std::string::npos) << inspect;
     EXPECT_EQ(run("skopeo copy -q oci-archive:" + out + " oci:" + root_->scratch("copied") + ":x >&2"), 0);
-    EXPECT_EQ(run("umoci stat --image " + root_->scratch("copied") + ":x >/dev/null"), 0) << "umoci accepts skopeo's copy";
+    EXPECT_EQ(run("umoci stat --image " + root_->scratch("copied") + ":x >/dev/null"), 0)
+        << "umoci accepts skopeo's copy";
     // Re-import into another store: same ids.
     StoreRoot other(GetParam());
     ASSERT_TRUE(other.ok());
@@ -305,7 +308,8 @@ TEST_P(StoreTest, AnInUseMarkLastsOnlyAsLongAsTheProcessThatPreparedTheSnapshot)
             auto refused = store_->remove_container("held");
             ASSERT_FALSE(refused);
             EXPECT_EQ(refused.error().code, EBUSY);
-            EXPECT_NE(refused.error().message.find("process " + std::to_string(holder.pid)), std::string::npos)
+            EXPECT_NE(refused.error().message.find("process " + std::to_string(holder.pid)),
+                      std::string::npos)
                 << refused.error().message;
             EXPECT_TRUE(store_->get_container("held")->in_use);
             reopen();
@@ -361,8 +365,10 @@ TEST_P(StoreTest, AVolumeIsInUseOnlyWhileAProcessThatMountedItRuns) {
         auto refused = store_->remove_volume("shared");
         ASSERT_FALSE(refused);
         EXPECT_EQ(refused.error().code, EBUSY);
-        EXPECT_NE(refused.error().message.find("containers 'web' (process " + std::to_string(web.pid) + "), 'db'"),
-                  std::string::npos) << refused.error().message;
+        EXPECT_NE(
+            refused.error().message.find("containers 'web' (process " + std::to_string(web.pid) + "), 'db'"),
+            std::string::npos)
+            << refused.error().message;
         reopen();
     }
     db.kill();
@@ -410,9 +416,12 @@ TEST_P(StoreTest, GcReclaimsLayersAndBlobsOfRemovedImages) {
     auto r = store_->gc();
     ASSERT_TRUE(r) << r.error().what();
     EXPECT_EQ(r->removed_layers, (std::vector<std::string>{sibling.top_layer}));
-    EXPECT_NE(std::find(r->removed_blobs.begin(), r->removed_blobs.end(), sibling.id), r->removed_blobs.end());
-    EXPECT_NE(std::find(r->removed_blobs.begin(), r->removed_blobs.end(), sibling.layers[1].digest), r->removed_blobs.end());
-    EXPECT_EQ(std::find(r->removed_blobs.begin(), r->removed_blobs.end(), layered.layers[0].digest), r->removed_blobs.end());
+    EXPECT_NE(std::find(r->removed_blobs.begin(), r->removed_blobs.end(), sibling.id),
+              r->removed_blobs.end());
+    EXPECT_NE(std::find(r->removed_blobs.begin(), r->removed_blobs.end(), sibling.layers[1].digest),
+              r->removed_blobs.end());
+    EXPECT_EQ(std::find(r->removed_blobs.begin(), r->removed_blobs.end(), layered.layers[0].digest),
+              r->removed_blobs.end());
     EXPECT_EQ(backend_layers(), 2u);
     auto again = store_->gc();
     ASSERT_TRUE(again);
@@ -457,7 +466,8 @@ TEST_P(StoreTest, ConcurrentImportsAndARemoveStayConsistent) {
     ASSERT_TRUE(rm) << rm.error().what();
     EXPECT_EQ(store_->list_images().size(), 2u);
     ASSERT_TRUE(store_->gc());
-    EXPECT_EQ(backend_layers(), 3u) << "shared base once + two tops (the victim's layer equals the base tree or was reclaimed)";
+    EXPECT_EQ(backend_layers(), 3u)
+        << "shared base once + two tops (the victim's layer equals the base tree or was reclaimed)";
     EXPECT_TRUE(store_->prepare_container("x", "layered", true));
     EXPECT_TRUE(store_->prepare_container("y", "sibling", true));
 }

@@ -4,8 +4,8 @@
 // replaces keep the full blob; a damaged or missing layer file fails export and fsck naming it.
 // The tars are made by GNU tar (pax and gnu formats) from a tree with long names, hardlinks,
 // symlinks, empty and 512-multiple files and whiteouts.
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 
 #include "store-fixture.h"
@@ -34,7 +34,9 @@ protected:
             "set -e; mkdir -p " + tree_ + "/etc " + tree_ + "/opq " + long_dir + "; cd " + tree_ +
             "; echo hello > etc/hello; : > etc/empty; head -c 512 /dev/urandom > etc/five12;"
             " head -c 4096 /dev/urandom > etc/four-k; head -c 3145728 /dev/urandom > big;"
-            " head -c 70000 /dev/urandom > " + long_dir + "/" + std::string(150, 'f') + ";"
+            " head -c 70000 /dev/urandom > " +
+            long_dir + "/" + std::string(150, 'f') +
+            ";"
             " ln etc/hello etc/hello-link; ln -s hello etc/hello-sym; : > etc/.wh.gone; : > opq/.wh..wh..opq;"
             " echo kept > opq/kept; chmod 4755 big; touch -d @1700000000.123456789 etc/hello";
         ASSERT_EQ(run(cmd), 0);
@@ -49,8 +51,12 @@ protected:
         EXPECT_EQ(run("tar -C " + tree_ + " --format=" + format + " " + extra + " -cf " + out + " ."), 0);
         return out;
     }
-    std::string split_of(const ImageInfo& img) { return root_->root() + "/splits/" + hex(img.layers.at(0).chain_id); }
-    std::string blob_of(const ImageInfo& img) { return root_->root() + "/blobs/sha256/" + hex(img.layers.at(0).digest); }
+    std::string split_of(const ImageInfo& img) {
+        return root_->root() + "/splits/" + hex(img.layers.at(0).chain_id);
+    }
+    std::string blob_of(const ImageInfo& img) {
+        return root_->root() + "/blobs/sha256/" + hex(img.layers.at(0).digest);
+    }
     // Exports `ref` and returns the path of the exported layer blob (extracted from the archive).
     std::string export_layer(const std::string& ref, const ImageInfo& img, const std::string& tag) {
         std::string out = root_->scratch("export-" + tag + ".tar");
@@ -82,7 +88,8 @@ TEST_P(TarSplitTest, AnUncompressedLayerIsKeptAsASplitAndExportsByteForByte) {
         EXPECT_FALSE(path_exists(blob_of(*img))) << "and not as a second copy of the tar";
         EXPECT_LT(size_of(split_of(*img)) * 10, size_of(tar)) << "the split holds headers, not contents";
         std::string blob = export_layer("split-" + format, *img, format);
-        EXPECT_EQ(run("cmp " + tar + " " + blob), 0) << "the exported layer blob is the imported tar, byte for byte";
+        EXPECT_EQ(run("cmp " + tar + " " + blob), 0)
+            << "the exported layer blob is the imported tar, byte for byte";
         auto report = fsck(*store_, false);
         ASSERT_TRUE(report);
         EXPECT_EQ(report->damage(), 0u);
@@ -101,7 +108,9 @@ TEST_P(TarSplitTest, AnUncompressedLayerIsKeptAsASplitAndExportsByteForByte) {
         EXPECT_FALSE(path_exists(blob_of(*again)));
         std::string blob2 = export_layer(again->id, *again, format + "-2");
         EXPECT_EQ(run("cmp " + tar + " " + blob2), 0);
-        EXPECT_EQ(run("skopeo inspect --raw oci-archive:" + root_->scratch("export-" + format + "-2.tar") + " >/dev/null"), 0)
+        EXPECT_EQ(run("skopeo inspect --raw oci-archive:" + root_->scratch("export-" + format + "-2.tar") +
+                      " >/dev/null"),
+                  0)
             << "skopeo reads the export";
         ASSERT_TRUE(store_->remove_image(again->id));
         ASSERT_TRUE(store_->gc());
@@ -126,9 +135,15 @@ TEST_P(TarSplitTest, LayersTheTreeCannotReproduceKeepTheFullBlob) {
     // The same path twice: the first content is gone from the tree. A file replaced by a
     // directory, and a directory (with a referenced file) replaced by a file: same.
     std::vector<std::pair<std::string, std::string>> cases = {
-        {"twice", "cd " + tree_ + " && tar --format=pax -cf {} . && echo changed > etc/hello && tar --format=pax -rf {} ./etc/hello"},
-        {"file-then-dir", "d=$(mktemp -d) && cd $d && echo x > a && tar -cf {} a && rm a && mkdir a && echo y > a/b && tar --no-recursion -rf {} a a/b; rm -rf $d"},
-        {"dir-then-file", "d=$(mktemp -d) && cd $d && mkdir a && echo x > a/b && tar --no-recursion -cf {} a a/b && rm -r a && echo z > a && tar -rf {} a; rm -rf $d"},
+        {"twice", "cd " + tree_ +
+                      " && tar --format=pax -cf {} . && echo changed > etc/hello && tar --format=pax -rf {} "
+                      "./etc/hello"},
+        {"file-then-dir",
+         "d=$(mktemp -d) && cd $d && echo x > a && tar -cf {} a && rm a && mkdir a && echo y > a/b && tar "
+         "--no-recursion -rf {} a a/b; rm -rf $d"},
+        {"dir-then-file",
+         "d=$(mktemp -d) && cd $d && mkdir a && echo x > a/b && tar --no-recursion -cf {} a a/b && rm -r a "
+         "&& echo z > a && tar -rf {} a; rm -rf $d"},
     };
     for (const auto& [name, recipe] : cases) {
         SCOPED_TRACE(name);
@@ -148,7 +163,10 @@ TEST_P(TarSplitTest, LayersTheTreeCannotReproduceKeepTheFullBlob) {
 
 TEST_P(TarSplitTest, SparseFilesAndAStreamedTarStillRoundTrip) {
     // A GNU sparse entry's stored bytes stay in the split verbatim (no reference).
-    ASSERT_EQ(run("cd " + tree_ + " && truncate -s 8M sparse && printf data | dd of=sparse bs=1 seek=4M conv=notrunc status=none"), 0);
+    ASSERT_EQ(
+        run("cd " + tree_ +
+            " && truncate -s 8M sparse && printf data | dd of=sparse bs=1 seek=4M conv=notrunc status=none"),
+        0);
     std::string tar = make_tar("gnu", "--sparse");
     auto img = store_->import_image_path(tar, ImportFormat::RootfsTar, "sparse");
     ASSERT_TRUE(img) << img.error().what();
@@ -186,7 +204,9 @@ TEST_P(TarSplitTest, ADamagedOrMissingLayerFileFailsExportAndFsckNamingIt) {
         EXPECT_EQ(report->damage(), 1u);
         bool named = false;
         for (const auto& pr : report->problems)
-            if (pr.kind == FsckProblem::Kind::CorruptBlob && pr.detail.find("'" + file + "'") != std::string::npos) named = true;
+            if (pr.kind == FsckProblem::Kind::CorruptBlob &&
+                pr.detail.find("'" + file + "'") != std::string::npos)
+                named = true;
         EXPECT_TRUE(named) << "fsck names the damaged file";
     };
     // Same size, one byte changed.

@@ -83,20 +83,20 @@ TEST_F(BusTest, IntrospectionMatchesTheDocumentedContract) {
     auto image = import(*s, "layer-bytes", "demo:1");
     ASSERT_TRUE(image) << image.error().what();
     std::string text;
-    for (auto path : {std::string("/org/berth/Storage1"),
-                      bus::object_path(bus::kImagePrefix, image->id)}) {
+    for (auto path : {std::string("/org/berth/Storage1"), bus::object_path(bus::kImagePrefix, image->id)}) {
         auto r = run_shell(busctl("introspect --xml-interface org.berth.Storage1 " + path));
         ASSERT_EQ(r.status, 0) << r.err;
         text += r.out;
     }
     auto exported = members_in_xml(text);
     for (auto& m : documented)
-        if (m != "Release" && m != "Remove" && m != "Id" && m != "Type" && m != "Description" && m != "Progress" && m != "BytesRead" &&
-            m != "Cancel" && m != "Name" && m != "Image" && m != "Layer" && m != "Ephemeral")
+        if (m != "Release" && m != "Remove" && m != "Id" && m != "Type" && m != "Description" &&
+            m != "Progress" && m != "BytesRead" && m != "Cancel" && m != "Name" && m != "Image" &&
+            m != "Layer" && m != "Ephemeral")
             EXPECT_TRUE(exported.count(m)) << "documented but not exported: " << m;
     for (auto& m : exported)
-        if (m != "Introspect" && m != "Ping" && m != "GetMachineId" && m != "Get" && m != "GetAll" && m != "Set" &&
-            m != "PropertiesChanged" && m != "GetManagedObjects" && m != "InterfacesAdded" &&
+        if (m != "Introspect" && m != "Ping" && m != "GetMachineId" && m != "Get" && m != "GetAll" &&
+            m != "Set" && m != "PropertiesChanged" && m != "GetManagedObjects" && m != "InterfacesAdded" &&
             m != "InterfacesRemoved")
             EXPECT_TRUE(documented.count(m)) << "exported but not documented: " << m;
 }
@@ -114,8 +114,9 @@ TEST_F(BusTest, ImportTakesAFileDescriptorAndReturnsAJobWhoseResultIsListed) {
     EXPECT_EQ((*list)[0].id, image->id);
     EXPECT_EQ((*list)[0].config.cmd, std::vector<std::string>{"/bin/sh"});
     // The image object exists with its properties.
-    auto r = run_shell(busctl("get-property org.berth.Storage1 " + bus::object_path(bus::kImagePrefix, image->id) +
-                              " org.berth.Storage1.Image Size"));
+    auto r =
+        run_shell(busctl("get-property org.berth.Storage1 " + bus::object_path(bus::kImagePrefix, image->id) +
+                         " org.berth.Storage1.Image Size"));
     EXPECT_EQ(r.out, "t 11\n") << r.err;
 }
 
@@ -146,7 +147,8 @@ TEST_F(BusTest, ListImagesIsAnsweredWhileAnImportIsStillReading) {
         ASSERT_TRUE(list) << list.error().what();
         EXPECT_EQ(list->size(), 1u);  // the pending image is not visible yet
     }
-    auto r = run_shell(busctl("call org.berth.Storage1 /org/berth/Storage1 org.berth.Storage1.Manager ListImages"));
+    auto r = run_shell(
+        busctl("call org.berth.Storage1 /org/berth/Storage1 org.berth.Storage1.Manager ListImages"));
     EXPECT_EQ(r.status, 0) << r.err;
     EXPECT_EQ(r.out.rfind("a(sasttas(asasassss)) 1 ", 0), 0u) << r.out;
     wr.reset();  // let the import finish
@@ -160,7 +162,8 @@ TEST_F(BusTest, ErrorsKeepTheirErrnoAndMessageAcrossTheBus) {
     auto missing = s->get_image("nosuch:tag");
     ASSERT_FALSE(missing);
     EXPECT_EQ(missing.error().code, ENOENT);
-    EXPECT_NE(missing.error().what().find("no image 'nosuch:tag'"), std::string::npos) << missing.error().what();
+    EXPECT_NE(missing.error().what().find("no image 'nosuch:tag'"), std::string::npos)
+        << missing.error().what();
     // A failed import job reports the store's message, naming the offending entry.
     auto bad = import(*s, "BAD archive", "bad");
     ASSERT_FALSE(bad);
@@ -170,16 +173,19 @@ TEST_F(BusTest, ErrorsKeepTheirErrnoAndMessageAcrossTheBus) {
 }
 
 TEST_F(BusTest, InvalidInputIsRejectedBeforeAnyWork) {
-    auto r = run_shell(busctl("call org.berth.Storage1 /org/berth/Storage1 org.berth.Storage1.Manager RemoveImage s "
-                              "'../../etc'"));
+    auto r = run_shell(
+        busctl("call org.berth.Storage1 /org/berth/Storage1 org.berth.Storage1.Manager RemoveImage s "
+               "'../../etc'"));
     EXPECT_NE(r.status, 0);
     EXPECT_NE(r.err.find("invalid image name"), std::string::npos) << r.err;
-    r = run_shell(busctl("call org.berth.Storage1 /org/berth/Storage1 org.berth.Storage1.Manager TagImage ss "
+    r =
+        run_shell(busctl("call org.berth.Storage1 /org/berth/Storage1 org.berth.Storage1.Manager TagImage ss "
                          "abcd 'bad name'"));
     EXPECT_NE(r.status, 0);
     EXPECT_NE(r.err.find("invalid image name"), std::string::npos) << r.err;
-    r = run_shell(busctl("call org.berth.Storage1 /org/berth/Storage1 org.berth.Storage1.Manager PrepareContainer ssb "
-                         "'a/b' img false"));
+    r = run_shell(
+        busctl("call org.berth.Storage1 /org/berth/Storage1 org.berth.Storage1.Manager PrepareContainer ssb "
+               "'a/b' img false"));
     EXPECT_NE(r.status, 0);
     EXPECT_NE(r.err.find("invalid container name"), std::string::npos) << r.err;
 }
@@ -194,8 +200,9 @@ TEST_F(BusTest, ContainersAndVolumesAreObjectsAndMethods) {
     EXPECT_EQ(prepared->rootfs.lowerdirs.size(), 2u);
     EXPECT_EQ(prepared->rootfs.upperdir, "/fake/containers/web/upper");
     EXPECT_EQ(prepared->config.cmd, std::vector<std::string>{"/bin/sh"});
-    auto r = run_shell(busctl("get-property org.berth.Storage1 /org/berth/Storage1/container/web "
-                              "org.berth.Storage1.Container Ephemeral"));
+    auto r =
+        run_shell(busctl("get-property org.berth.Storage1 /org/berth/Storage1/container/web "
+                         "org.berth.Storage1.Container Ephemeral"));
     EXPECT_EQ(r.out, "b true\n") << r.err;
     ASSERT_TRUE(s->create_volume("data"));
     EXPECT_EQ(s->list_volumes()->size(), 1u);
@@ -238,20 +245,26 @@ protected:
     void SetUp() override {}
     CommandResult as_nobody(const std::string& args) {
         // busctl's debug log shows the error's real name and message.
-        return run_shell("SYSTEMD_LOG_LEVEL=debug setpriv --reuid=65534 --regid=65534 --clear-groups " + busctl(args));
+        return run_shell("SYSTEMD_LOG_LEVEL=debug setpriv --reuid=65534 --regid=65534 --clear-groups " +
+                         busctl(args));
     }
     CommandResult berth_as_nobody(const std::string& args) {
-        return run_shell("DBUS_SYSTEM_BUS_ADDRESS=" + bus_->address() + " BERTH_STORAGE=bus setpriv --reuid=65534 "
-                         "--regid=65534 --clear-groups " + berth_exe() + " " + args);
+        return run_shell("DBUS_SYSTEM_BUS_ADDRESS=" + bus_->address() +
+                         " BERTH_STORAGE=bus setpriv --reuid=65534 "
+                         "--regid=65534 --clear-groups " +
+                         berth_exe() + " " + args);
     }
     void expect_reads_allowed_and_mutations_denied() {
-        auto r = as_nobody("call org.berth.Storage1 /org/berth/Storage1 org.berth.Storage1.Manager ListImages");
+        auto r =
+            as_nobody("call org.berth.Storage1 /org/berth/Storage1 org.berth.Storage1.Manager ListImages");
         EXPECT_EQ(r.status, 0) << r.err;
-        r = as_nobody("get-property org.berth.Storage1 /org/berth/Storage1 org.berth.Storage1.Manager Backend");
+        r = as_nobody(
+            "get-property org.berth.Storage1 /org/berth/Storage1 org.berth.Storage1.Manager Backend");
         EXPECT_EQ(r.out, "s \"fake\"\n") << r.err;
         EXPECT_EQ(berth_as_nobody("image list --json").status, 0);
-        for (std::string call : {"RemoveImage s x", "TagImage ss x y:1", "GarbageCollect", "CreateVolume s v",
-                                 "PrepareContainer ssb c x false", "RemoveVolume s v", "CommitContainer ss c i:1"}) {
+        for (std::string call :
+             {"RemoveImage s x", "TagImage ss x y:1", "GarbageCollect", "CreateVolume s v",
+              "PrepareContainer ssb c x false", "RemoveVolume s v", "CommitContainer ss c i:1"}) {
             r = as_nobody("call org.berth.Storage1 /org/berth/Storage1 org.berth.Storage1.Manager " + call);
             EXPECT_NE(r.status, 0) << call;
             EXPECT_NE(r.err.find("error-name=org.freedesktop.DBus.Error.AccessDenied"), std::string::npos)
@@ -262,8 +275,9 @@ protected:
         EXPECT_EQ(r.status, 1);
         EXPECT_NE(r.err.find("Permission denied"), std::string::npos) << r.err;
         // The same mutation as root passes both checks.
-        auto ok = run_shell(busctl("call org.berth.Storage1 /org/berth/Storage1 org.berth.Storage1.Manager "
-                                   "GarbageCollect"));
+        auto ok =
+            run_shell(busctl("call org.berth.Storage1 /org/berth/Storage1 org.berth.Storage1.Manager "
+                             "GarbageCollect"));
         EXPECT_EQ(ok.status, 0) << ok.err;
     }
 };
@@ -279,7 +293,9 @@ TEST_F(AccessTest, TheDaemonItselfDeniesMutationsWhenThePolicyAllowsEverything) 
     start(PrivateBus::Policy::AllowAll);
     expect_reads_allowed_and_mutations_denied();
     // The denial came from berthd (its message), not from the bus.
-    auto r = as_nobody("call org.berth.Storage1 /org/berth/Storage1 org.berth.Storage1.Manager GarbageCollect");
-    EXPECT_NE(r.err.find("error-message=Only root may call GarbageCollect (caller uid 65534)"), std::string::npos)
+    auto r =
+        as_nobody("call org.berth.Storage1 /org/berth/Storage1 org.berth.Storage1.Manager GarbageCollect");
+    EXPECT_NE(r.err.find("error-message=Only root may call GarbageCollect (caller uid 65534)"),
+              std::string::npos)
         << r.err;
 }

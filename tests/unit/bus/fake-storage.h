@@ -17,7 +17,8 @@ public:
     std::string mode() const override { return "fake"; }
 
     Result<bus::ImageInfo> import_image(int fd, const std::string&, const std::string& name,
-                                        const bus::ProgressFn& progress, const std::atomic<bool>& cancel) override {
+                                        const bus::ProgressFn& progress,
+                                        const std::atomic<bool>& cancel) override {
         std::string data;
         char buf[4096];
         for (;;) {
@@ -28,10 +29,12 @@ public:
             data.append(buf, static_cast<size_t>(n));
             if (progress) progress(0.5, data.size());
         }
-        if (data.rfind("BAD", 0) == 0) return fail(EBADMSG, "archive entry '../etc/passwd': path escapes the layer");
+        if (data.rfind("BAD", 0) == 0)
+            return fail(EBADMSG, "archive entry '../etc/passwd': path escapes the layer");
         bus::ImageInfo info;
         info.id = fmt::format("sha256:{:064x}", std::hash<std::string>{}(data));
-        if (!name.empty()) info.names.push_back(name.find(':') == std::string::npos ? name + ":latest" : name);
+        if (!name.empty())
+            info.names.push_back(name.find(':') == std::string::npos ? name + ":latest" : name);
         info.size = data.size();
         info.created_usec = 1700000000000000ull;
         info.layers = {info.id};
@@ -72,7 +75,8 @@ public:
         return {};
     }
 
-    Result<> export_image(const std::string& ref, int fd, const std::string&, const std::atomic<bool>* = nullptr) override {
+    Result<> export_image(const std::string& ref, int fd, const std::string&,
+                          const std::atomic<bool>* = nullptr) override {
         auto i = BERTH_TRY(get_image(ref));
         std::string text = "exported " + i.id + "\n";
         if (::write(fd, text.data(), text.size()) < 0) return fail_errno("write export");
@@ -149,7 +153,9 @@ public:
         u.volumes = BERTH_TRY(list_volumes());
         return u;
     }
-    Result<bus::PoolStatus> pool_status() override { return bus::PoolStatus{"fake", "/fake", "", 1024, 1 << 20}; }
+    Result<bus::PoolStatus> pool_status() override {
+        return bus::PoolStatus{"fake", "/fake", "", 1024, 1 << 20};
+    }
 
 private:
     Result<> exists(const std::string& name) {

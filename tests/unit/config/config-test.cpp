@@ -1,18 +1,18 @@
 // Parsing, merging and validation of declarations: every error class with its exact line:col,
 // drop-in precedence, cross-declaration checks, canonical TOML round trips.
-#include <gtest/gtest.h>
+#include "config/config.h"
 
-#include <algorithm>
-#include <map>
+#include <gtest/gtest.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <map>
 
 #include "basic/fs-util.h"
 #include "basic/string-util.h"
-#include "config/config.h"
 #include "config/values.h"
 #include "test-util.h"
 
@@ -261,28 +261,34 @@ TEST(Parse, RoundTripsAMinimalDeclarationThroughCanonicalToml) {
 
 // Each error class, with its exact position.
 TEST(Validation, ReportsATomlSyntaxErrorWithItsPosition) {
-    EXPECT_EQ(error_of("[container]\nimage = \"busybox\nread_only = true\n").substr(0, 16), "web.toml:2:17: i");
+    EXPECT_EQ(error_of("[container]\nimage = \"busybox\nread_only = true\n").substr(0, 16),
+              "web.toml:2:17: i");
 }
 
 TEST(Validation, ReportsAnUnknownKeyWithADidYouMeanHint) {
     std::string e = error_of("[container]\nimage = \"b\"\n[resources]\nmemroy_max = \"1G\"\n");
-    EXPECT_EQ(e, "web.toml:4:1: unknown key 'memroy_max' in [resources], expected a known key; did you mean "
-                 "'memory_max'?");
+    EXPECT_EQ(e,
+              "web.toml:4:1: unknown key 'memroy_max' in [resources], expected a known key; did you mean "
+              "'memory_max'?");
 }
 
 TEST(Validation, PointsAKeyInTheWrongSectionToItsSection) {
     std::string e = error_of("[container]\nimage = \"b\"\nmemory_max = \"1G\"\n");
-    EXPECT_EQ(e, "web.toml:3:1: unknown key 'memory_max' in [container], expected it in [resources]; did you mean "
-                 "[resources] memory_max?");
+    EXPECT_EQ(
+        e,
+        "web.toml:3:1: unknown key 'memory_max' in [container], expected it in [resources]; did you mean "
+        "[resources] memory_max?");
 }
 
 TEST(Validation, ReportsAnUnknownSection) {
     EXPECT_EQ(error_of("[container]\nimage = \"b\"\n[netwrok]\nmode = \"host\"\n"),
-              "web.toml:3:2: unknown key 'netwrok' at the top level, expected a known key; did you mean 'network'?");
+              "web.toml:3:2: unknown key 'netwrok' at the top level, expected a known key; did you mean "
+              "'network'?");
 }
 
 TEST(Validation, ReportsAWrongType) {
-    EXPECT_EQ(error_of("[container]\nimage = 42\n"), "web.toml:2:9: container.image is an integer, expected a string");
+    EXPECT_EQ(error_of("[container]\nimage = 42\n"),
+              "web.toml:2:9: container.image is an integer, expected a string");
     EXPECT_EQ(error_of("[container]\nimage = \"b\"\nread_only = \"yes\"\n"),
               "web.toml:3:13: container.read_only is a string, expected true or false");
 }
@@ -297,26 +303,32 @@ TEST(Validation, ReportsBadSizesDurationsAndPercentages) {
 }
 
 TEST(Validation, ReportsUnknownCapabilitiesAndSignals) {
-    EXPECT_EQ(error_of("[container]\nimage = \"b\"\n[security]\ncapabilities_add = [\"NET_ADMIN\", \"CAP_BOGUS\"]\n")
-                  .substr(0, 72),
-              "web.toml:4:34: security.capabilities_add[1] = 'CAP_BOGUS' is not a capab");
+    EXPECT_EQ(
+        error_of(
+            "[container]\nimage = \"b\"\n[security]\ncapabilities_add = [\"NET_ADMIN\", \"CAP_BOGUS\"]\n")
+            .substr(0, 72),
+        "web.toml:4:34: security.capabilities_add[1] = 'CAP_BOGUS' is not a capab");
     EXPECT_EQ(error_of("[container]\nimage = \"b\"\nstop_signal = \"SIGFOO\"\n").substr(0, 55),
               "web.toml:3:15: container.stop_signal = 'SIGFOO' is not ");
 }
 
 TEST(Validation, RejectsRelativePathsWhereAbsoluteAreNeeded) {
-    EXPECT_EQ(error_of("[container]\nrootfs = \"srv/root\"\n"),
-              "web.toml:2:10: container.rootfs = 'srv/root' is not an absolute path, expected an absolute path "
-              "(starting with '/')");
-    EXPECT_EQ(error_of("[container]\nimage = \"b\"\n[[mount]]\ntype = \"bind\"\nsource = \"data\"\ntarget = \"/d\"\n")
-                  .substr(0, 46),
-              "web.toml:5:10: mount[0].source = 'data' is not");
+    EXPECT_EQ(
+        error_of("[container]\nrootfs = \"srv/root\"\n"),
+        "web.toml:2:10: container.rootfs = 'srv/root' is not an absolute path, expected an absolute path "
+        "(starting with '/')");
+    EXPECT_EQ(
+        error_of(
+            "[container]\nimage = \"b\"\n[[mount]]\ntype = \"bind\"\nsource = \"data\"\ntarget = \"/d\"\n")
+            .substr(0, 46),
+        "web.toml:5:10: mount[0].source = 'data' is not");
 }
 
 TEST(Validation, RejectsImageWithRootfsAndNeither) {
-    EXPECT_EQ(error_of("[container]\nimage = \"b\"\nrootfs = \"/srv/r\"\n"),
-              "web.toml:3:10: container.rootfs conflicts with container.image (line 2), expected exactly one of "
-              "image or rootfs");
+    EXPECT_EQ(
+        error_of("[container]\nimage = \"b\"\nrootfs = \"/srv/r\"\n"),
+        "web.toml:3:10: container.rootfs conflicts with container.image (line 2), expected exactly one of "
+        "image or rootfs");
     EXPECT_EQ(error_of("[container]\ncommand = [\"sh\"]\n").substr(0, 60),
               "web.toml:1:1: no container.image or container.rootfs, expect");
     EXPECT_EQ(error_of("[service]\nrestart = \"always\"\n").substr(0, 30), "web.toml:1:1: no container.ima");
@@ -329,18 +341,21 @@ TEST(Validation, RejectsANameThatCannotBeAUnitName) {
 }
 
 TEST(Validation, ChecksPortsAndNetworkConsistency) {
-    EXPECT_EQ(error_of("[container]\nimage = \"b\"\n[network]\nmode = \"veth\"\nports = [\"8080\"]\n").substr(0, 55),
+    EXPECT_EQ(error_of("[container]\nimage = \"b\"\n[network]\nmode = \"veth\"\nports = [\"8080\"]\n")
+                  .substr(0, 55),
               "web.toml:5:10: network.ports[0] = '8080' is not a port ");
     EXPECT_EQ(error_of("[container]\nimage = \"b\"\n[network]\nports = [\"8080:80\"]\n").substr(0, 60),
               "web.toml:4:9: network.ports needs network.mode \"veth\" or \"br");
     EXPECT_EQ(error_of("[container]\nimage = \"b\"\n[network]\nmode = \"bridge\"\n").substr(0, 60),
               "web.toml:4:8: network.mode = \"bridge\" needs a bridge, expect");
-    EXPECT_EQ(error_of("[container]\nimage = \"b\"\n[network]\nmode = \"veth\"\nbridge = \"br0\"\n").substr(0, 50),
-              "web.toml:5:10: network.bridge is set but network.m");
+    EXPECT_EQ(
+        error_of("[container]\nimage = \"b\"\n[network]\nmode = \"veth\"\nbridge = \"br0\"\n").substr(0, 50),
+        "web.toml:5:10: network.bridge is set but network.m");
 }
 
 TEST(Validation, ChecksMasqueradeAndIpForward) {
-    auto d = parse("[container]\nimage = \"b\"\n[network]\nmode = \"veth\"\nmasquerade = false\nip_forward = true\n");
+    auto d = parse(
+        "[container]\nimage = \"b\"\n[network]\nmode = \"veth\"\nmasquerade = false\nip_forward = true\n");
     ASSERT_TRUE(d) << d.error().what();
     EXPECT_EQ(d->network.masquerade, false);
     EXPECT_TRUE(d->network.ip_forward);
@@ -352,25 +367,30 @@ TEST(Validation, ChecksMasqueradeAndIpForward) {
     ASSERT_TRUE(again) << again.error().what();
     EXPECT_EQ(settings(*again).network, settings(*d).network);
 
-    EXPECT_EQ(error_of("[container]\nimage = \"b\"\n[network]\nmode = \"veth\"\nmasquerade = \"yes\"\n").substr(0, 62),
+    EXPECT_EQ(error_of("[container]\nimage = \"b\"\n[network]\nmode = \"veth\"\nmasquerade = \"yes\"\n")
+                  .substr(0, 62),
               "web.toml:5:14: network.masquerade is a string, expected true o");
     EXPECT_EQ(error_of("[container]\nimage = \"b\"\n[network]\nip_forward = 1\n").substr(0, 44),
               "web.toml:4:14: network.ip_forward is an inte");
     EXPECT_EQ(error_of("[container]\nimage = \"b\"\n[network]\nmasquerade = true\n").substr(0, 66),
               "web.toml:4:14: network.masquerade needs network.mode \"veth\" or \"br");
-    EXPECT_EQ(error_of("[container]\nimage = \"b\"\n[network]\nmode = \"bridge\"\nbridge = \"br0\"\nmasquerade = true\n")
-                  .substr(0, 80),
-              "web.toml:6:14: network.masquerade = true in mode \"bridge\" needs the container's ");
-    EXPECT_TRUE(parse("[container]\nimage = \"b\"\n[network]\nmode = \"bridge\"\nbridge = \"br0\"\n"
-                      "address = \"10.1.0.2/24\"\nmasquerade = true\n"));
+    EXPECT_EQ(
+        error_of(
+            "[container]\nimage = \"b\"\n[network]\nmode = \"bridge\"\nbridge = \"br0\"\nmasquerade = true\n")
+            .substr(0, 80),
+        "web.toml:6:14: network.masquerade = true in mode \"bridge\" needs the container's ");
+    EXPECT_TRUE(
+        parse("[container]\nimage = \"b\"\n[network]\nmode = \"bridge\"\nbridge = \"br0\"\n"
+              "address = \"10.1.0.2/24\"\nmasquerade = true\n"));
 }
 
 TEST(Validation, ChecksUserNamespaceForms) {
     EXPECT_TRUE(parse("[container]\nimage = \"b\"\n[security]\nuser_namespace = \"pick\"\n"));
     EXPECT_EQ(error_of("[container]\nimage = \"b\"\n[security]\nuser_namespace = \"auto\"\n").substr(0, 60),
               "web.toml:4:18: security.user_namespace = 'auto' is unknown, ");
-    EXPECT_EQ(error_of("[container]\nimage = \"b\"\n[security]\nuser_namespace = { size = 10 }\n").substr(0, 50),
-              "web.toml:4:18: security.user_namespace has no uid,");
+    EXPECT_EQ(
+        error_of("[container]\nimage = \"b\"\n[security]\nuser_namespace = { size = 10 }\n").substr(0, 50),
+        "web.toml:4:18: security.user_namespace has no uid,");
     EXPECT_EQ(error_of("[container]\nimage = \"b\"\n[security]\nuser_namespace = { uid = 1, sise = 10 }\n")
                   .substr(0, 40),
               "web.toml:4:29: unknown key 'sise' in [se");
@@ -383,26 +403,33 @@ TEST(Validation, ChecksSeccompModes) {
 }
 
 TEST(Validation, ChecksMountTypes) {
-    EXPECT_EQ(error_of("[container]\nimage = \"b\"\n[[mount]]\ntype = \"tmpfs\"\nsource = \"/x\"\ntarget = \"/t\"\n")
-                  .substr(0, 55),
-              "web.toml:5:10: mount[0].source is set for a tmpfs mount");
-    EXPECT_EQ(error_of("[container]\nimage = \"b\"\n[[mount]]\ntype = \"tmpfs\"\ntarget = \"/t\"\nmode = 1777\n")
-                  .substr(0, 40),
-              "web.toml:6:8: mount[0].mode is invalid, ");
-    EXPECT_TRUE(parse("[container]\nimage = \"b\"\n[[mount]]\ntype = \"tmpfs\"\ntarget = \"/t\"\nmode = 0o1777\n"));
+    EXPECT_EQ(
+        error_of(
+            "[container]\nimage = \"b\"\n[[mount]]\ntype = \"tmpfs\"\nsource = \"/x\"\ntarget = \"/t\"\n")
+            .substr(0, 55),
+        "web.toml:5:10: mount[0].source is set for a tmpfs mount");
+    EXPECT_EQ(
+        error_of("[container]\nimage = \"b\"\n[[mount]]\ntype = \"tmpfs\"\ntarget = \"/t\"\nmode = 1777\n")
+            .substr(0, 40),
+        "web.toml:6:8: mount[0].mode is invalid, ");
+    EXPECT_TRUE(
+        parse("[container]\nimage = \"b\"\n[[mount]]\ntype = \"tmpfs\"\ntarget = \"/t\"\nmode = 0o1777\n"));
     EXPECT_EQ(error_of("[container]\nimage = \"b\"\n[mount]\ntype = \"tmpfs\"\n").substr(0, 50),
               "web.toml:3:1: mount is a table, expected an array ");
 }
 
 TEST(Validation, VolumeNamesAreOnePathComponentTheStoreAccepts) {
     auto volume = [](const std::string& name) {
-        return "[container]\nimage = \"b\"\n[[mount]]\ntype = \"volume\"\nsource = \"" + name + "\"\ntarget = \"/d\"\n";
+        return "[container]\nimage = \"b\"\n[[mount]]\ntype = \"volume\"\nsource = \"" + name +
+               "\"\ntarget = \"/d\"\n";
     };
     EXPECT_TRUE(parse(volume("pg-data_1.x")));
     EXPECT_TRUE(parse(volume(std::string(120, 'a'))));
-    for (const std::string& bad : {std::string(121, 'a'), std::string("../x"), std::string("a/b"), std::string(".x")}) {
+    for (const std::string& bad :
+         {std::string(121, 'a'), std::string("../x"), std::string("a/b"), std::string(".x")}) {
         std::string e = error_of(volume(bad));
-        EXPECT_EQ(e.rfind("web.toml:5:10: mount[0].source = '" + bad + "' is not a valid volume name", 0), 0u) << e;
+        EXPECT_EQ(e.rfind("web.toml:5:10: mount[0].source = '" + bad + "' is not a valid volume name", 0), 0u)
+            << e;
     }
 }
 
@@ -412,7 +439,8 @@ TEST(Validation, ReportsEveryErrorOfAFileInOrder) {
     ASSERT_EQ(lines.size(), 3U) << e;
     EXPECT_EQ(lines[0].substr(0, 12), "web.toml:2:9");
     EXPECT_EQ(lines[1].substr(0, 13), "web.toml:3:13");
-    EXPECT_EQ(lines[2], "web.toml:5:14: resources.cpu_weight = 0 is out of range, expected an integer from 1 to 10000");
+    EXPECT_EQ(lines[2],
+              "web.toml:5:14: resources.cpu_weight = 0 is out of range, expected an integer from 1 to 10000");
 }
 
 TEST(Validation, RejectsADependencyOnItself) {
@@ -423,17 +451,19 @@ TEST(Validation, RejectsADependencyOnItself) {
 TEST(Merge, DropInsMergeTablesAndReplaceScalarsAndArraysInLexicalOrder) {
     test::TempDir tmp;
     write(tmp / "etc/web.toml",
-          "[container]\nimage = \"nginx\"\ncommand = [\"a\", \"b\"]\n[resources]\nmemory_max = \"1G\"\ncpu_weight = "
+          "[container]\nimage = \"nginx\"\ncommand = [\"a\", \"b\"]\n[resources]\nmemory_max = "
+          "\"1G\"\ncpu_weight = "
           "100\n");
     write(tmp / "usr/web.toml", "[container]\nimage = \"ignored\"\n");  // masked by /etc
     write(tmp / "usr/web.toml.d/20-cpu.toml", "[resources]\ncpu_weight = 300\n");
-    write(tmp / "etc/web.toml.d/10-cmd.toml", "[container]\ncommand = [\"c\"]\n[resources]\ncpu_weight = 200\n");
+    write(tmp / "etc/web.toml.d/10-cmd.toml",
+          "[container]\ncommand = [\"c\"]\n[resources]\ncpu_weight = 200\n");
     write(tmp / "usr/web.toml.d/10-cmd.toml", "[container]\ncommand = [\"masked\"]\n");
     auto d = load_declaration("web", SearchPaths{{tmp / "etc", tmp / "usr"}});
     ASSERT_TRUE(d) << d.error().what();
     EXPECT_EQ(d->source_path, tmp / "etc/web.toml");
     EXPECT_EQ(d->dropin_paths, (std::vector<std::string>{tmp / "etc/web.toml.d/10-cmd.toml",
-                                                          tmp / "usr/web.toml.d/20-cpu.toml"}));
+                                                         tmp / "usr/web.toml.d/20-cpu.toml"}));
     EXPECT_EQ(d->image, "nginx");
     EXPECT_EQ(d->command, std::vector<std::string>{"c"});
     EXPECT_EQ(d->resources.memory_max, 1ULL << 30);
@@ -492,33 +522,42 @@ TEST(LoadAll, AFifoDevZeroAndAHugeFileAreErrorsOfTheirDeclarationNotAHang) {
     ASSERT_EQ(::symlink("/dev/null", (dir + "/masked.toml").c_str()), 0);
     ASSERT_EQ(::symlink("/dev/null", (dir + "/good.toml.d/10-masked.toml").c_str()), 0);
     write(dir + "/huge.toml", std::string(kMinimal) + "#" + std::string((1 << 20) - kMinimal.size(), 'x'));
-    write(dir + "/big.toml", std::string(kMinimal) + "#" + std::string((1 << 20) - kMinimal.size() - 2, 'x') + "\n");
+    write(dir + "/big.toml",
+          std::string(kMinimal) + "#" + std::string((1 << 20) - kMinimal.size() - 2, 'x') + "\n");
 
     ::alarm(10);
     auto start = std::chrono::steady_clock::now();
     auto set = load_all(SearchPaths{{dir}});
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start)
+                  .count();
     ::alarm(0);
     EXPECT_LT(ms, 2000) << "loading took " << ms << " ms";
 
     EXPECT_FALSE(set.by_name.count("masked")) << "a symlink to /dev/null masks";
     ASSERT_TRUE(set.by_name.at("good")) << set.by_name.at("good").error().what();
     EXPECT_TRUE(set.by_name.at("good")->dropin_paths.empty());
-    ASSERT_TRUE(set.by_name.at("big")) << "exactly 1 MiB is allowed: " << set.by_name.at("big").error().what();
+    ASSERT_TRUE(set.by_name.at("big"))
+        << "exactly 1 MiB is allowed: " << set.by_name.at("big").error().what();
     auto error = [&](const std::string& name) {
         auto& r = set.by_name.at(name);
         return r ? std::string("<loaded>") : r.error().what();
     };
-    EXPECT_EQ(error("fifo"), dir + "/fifo.toml:1:1: the file is a FIFO, expected a regular file (a symlink to "
-                                   "/dev/null masks)");
-    EXPECT_EQ(error("zero"), dir + "/zero.toml:1:1: the file is a character device, expected a regular file (a "
-                                   "symlink to /dev/null masks)");
-    EXPECT_EQ(error("dropfifo"), dir + "/dropfifo.toml.d/10-fifo.toml:1:1: the file is a FIFO, expected a regular "
-                                       "file (a symlink to /dev/null masks)");
-    EXPECT_EQ(error("dropzero"), dir + "/dropzero.toml.d/10-zero.toml:1:1: the file is a character device, "
-                                       "expected a regular file (a symlink to /dev/null masks)");
-    EXPECT_EQ(error("huge"), dir + "/huge.toml:1:1: the file is larger than 1048576 bytes (1 MiB), expected a "
-                                   "declaration of at most 1 MiB");
+    EXPECT_EQ(error("fifo"), dir +
+                                 "/fifo.toml:1:1: the file is a FIFO, expected a regular file (a symlink to "
+                                 "/dev/null masks)");
+    EXPECT_EQ(error("zero"), dir +
+                                 "/zero.toml:1:1: the file is a character device, expected a regular file (a "
+                                 "symlink to /dev/null masks)");
+    EXPECT_EQ(error("dropfifo"),
+              dir +
+                  "/dropfifo.toml.d/10-fifo.toml:1:1: the file is a FIFO, expected a regular "
+                  "file (a symlink to /dev/null masks)");
+    EXPECT_EQ(error("dropzero"), dir +
+                                     "/dropzero.toml.d/10-zero.toml:1:1: the file is a character device, "
+                                     "expected a regular file (a symlink to /dev/null masks)");
+    EXPECT_EQ(error("huge"), dir +
+                                 "/huge.toml:1:1: the file is larger than 1048576 bytes (1 MiB), expected a "
+                                 "declaration of at most 1 MiB");
 
     // One file given by name (berth validate FILE, berth run FILE) too.
     ::alarm(10);
@@ -545,7 +584,8 @@ TEST(LoadAll, ReportsAnUndeclaredDependencyAndKeepsTheOthers) {
     EXPECT_FALSE(set.by_name.at("broken"));
     auto& web = set.by_name.at("web");
     ASSERT_FALSE(web);
-    EXPECT_EQ(web.error().what().substr(0, (tmp / "web.toml:4:19: service.requires: container 'cache' is not declared").size()),
+    EXPECT_EQ(web.error().what().substr(
+                  0, (tmp / "web.toml:4:19: service.requires: container 'cache' is not declared").size()),
               tmp / "web.toml:4:19: service.requires: container 'cache' is not declared");
 }
 
@@ -557,9 +597,11 @@ TEST(LoadAll, ReportsDependencyCyclesOnEveryMember) {
     write(tmp / "d.toml", "[container]\nimage = \"b\"\n[service]\nrequires = [\"a\"]\n");
     auto set = load_all(SearchPaths{{tmp.path()}});
     ASSERT_FALSE(set.by_name.at("a"));
-    EXPECT_EQ(set.by_name.at("a").error().what(),
-              tmp / "a.toml:4:13: dependency cycle a -> b -> c -> a, expected requires/wants/after without cycles "
-                    "(each orders the units)");
+    EXPECT_EQ(
+        set.by_name.at("a").error().what(),
+        tmp /
+            "a.toml:4:13: dependency cycle a -> b -> c -> a, expected requires/wants/after without cycles "
+            "(each orders the units)");
     EXPECT_FALSE(set.by_name.at("b"));
     EXPECT_FALSE(set.by_name.at("c"));
     EXPECT_TRUE(set.by_name.at("d")) << "depending on a cycle is not itself a cycle";
@@ -598,7 +640,8 @@ TEST(Documentation, BerthTomlManualDocumentsEveryKeyOfTheSchema) {
             bool documented = text.find("\n.BR " + key + " ") != std::string::npos ||
                               text.find("\n.B " + key + "\n") != std::string::npos ||
                               text.rfind(".BR " + key + " ", 0) == 0;
-            EXPECT_TRUE(documented) << "berth.toml(5) section " << header << " does not document '" << key << "'";
+            EXPECT_TRUE(documented) << "berth.toml(5) section " << header << " does not document '" << key
+                                    << "'";
         }
     }
 }

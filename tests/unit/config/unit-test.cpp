@@ -1,9 +1,10 @@
 // render_unit(): the pure declaration -> unit text transformation, against golden files.
+#include "config/unit.h"
+
 #include <gtest/gtest.h>
 
 #include "basic/fs-util.h"
 #include "config/config.h"
-#include "config/unit.h"
 #include "test-util.h"
 
 using namespace berth;
@@ -27,7 +28,8 @@ Declaration from_data(const std::string& name) {
     std::string path = test::source_root() + "/tests/data/config/units/" + name + ".toml";
     auto text = read_file(path);
     EXPECT_TRUE(text);
-    auto d = parse_declaration(name, SourceText{"/etc/berth/containers/" + name + ".toml", text ? *text : ""});
+    auto d =
+        parse_declaration(name, SourceText{"/etc/berth/containers/" + name + ".toml", text ? *text : ""});
     EXPECT_TRUE(d) << d.error().what();
     return d ? *d : Declaration{};
 }
@@ -67,7 +69,8 @@ TEST(RenderUnit, EscapesSpecifiersAndQuotesPathsWithSpaces) {
 }
 
 TEST(RenderUnit, AnInvalidDeclarationGetsAUnitThatFailsWithTheError) {
-    auto d = parse_declaration("bad", SourceText{"/etc/berth/containers/bad.toml", "[container]\nimage = 5\n"});
+    auto d =
+        parse_declaration("bad", SourceText{"/etc/berth/containers/bad.toml", "[container]\nimage = 5\n"});
     ASSERT_FALSE(d);
     std::string unit = render_failed_unit("bad", "/etc/berth/containers/bad.toml", d.error(), options());
     EXPECT_EQ(unit, golden("invalid.service", unit));

@@ -13,7 +13,8 @@ config::Declaration decl(const std::string& name, NetworkMode mode) {
     d.network.mode = mode;
     return d;
 }
-config::PortMapping port(uint16_t host, uint16_t container, std::string proto = "tcp", std::string addr = "") {
+config::PortMapping port(uint16_t host, uint16_t container, std::string proto = "tcp",
+                         std::string addr = "") {
     config::PortMapping p;
     p.host_address = std::move(addr);
     p.host_port = host;
@@ -166,23 +167,33 @@ TEST(Plan, PublishedPortsRenderDnatInPreroutingAndOutputAndLoopbackMasquerade) {
     auto p = plan(d);
     ASSERT_TRUE(p) << p.error().what();
     const auto& s = p->nft_apply;
-    EXPECT_NE(s.find("create element ip berth published { tcp . 8080 comment \"web\" }"), std::string::npos) << s;
-    EXPECT_NE(s.find("create element ip berth published { udp . 5353 comment \"web\" }"), std::string::npos) << s;
-    EXPECT_NE(s.find("create chain ip berth c-web-prerouting { type nat hook prerouting"), std::string::npos) << s;
-    EXPECT_NE(s.find("add rule ip berth c-web-prerouting fib daddr type local tcp dport 8080 dnat to 10.0.0.2:80"),
-              std::string::npos) << s;
-    EXPECT_NE(s.find("add rule ip berth c-web-output fib daddr type local tcp dport 8080 dnat to 10.0.0.2:80"),
-              std::string::npos) << s;
+    EXPECT_NE(s.find("create element ip berth published { tcp . 8080 comment \"web\" }"), std::string::npos)
+        << s;
+    EXPECT_NE(s.find("create element ip berth published { udp . 5353 comment \"web\" }"), std::string::npos)
+        << s;
+    EXPECT_NE(s.find("create chain ip berth c-web-prerouting { type nat hook prerouting"), std::string::npos)
+        << s;
+    EXPECT_NE(
+        s.find("add rule ip berth c-web-prerouting fib daddr type local tcp dport 8080 dnat to 10.0.0.2:80"),
+        std::string::npos)
+        << s;
+    EXPECT_NE(
+        s.find("add rule ip berth c-web-output fib daddr type local tcp dport 8080 dnat to 10.0.0.2:80"),
+        std::string::npos)
+        << s;
     EXPECT_NE(s.find("add rule ip berth c-web-output ip daddr 192.0.2.1 udp dport 5353 dnat to 10.0.0.2:53"),
-              std::string::npos) << s;
-    EXPECT_NE(s.find("oifname \"ve-web\" ip daddr 10.0.0.2 ct status dnat ip saddr { 127.0.0.0/8, 10.0.0.2 } masquerade"),
-              std::string::npos) << s;
+              std::string::npos)
+        << s;
+    EXPECT_NE(s.find("oifname \"ve-web\" ip daddr 10.0.0.2 ct status dnat ip saddr { 127.0.0.0/8, 10.0.0.2 } "
+                     "masquerade"),
+              std::string::npos)
+        << s;
     EXPECT_EQ(p->localnet_interface, "ve-web");
     const auto& r = p->nft_remove;
-    for (const char* line : {"delete chain ip berth c-web-prerouting", "delete chain ip berth c-web-output",
-                             "delete chain ip berth c-web-postrouting",
-                             "delete element ip berth published { tcp . 8080 }",
-                             "delete element ip berth published { udp . 5353 }"})
+    for (const char* line :
+         {"delete chain ip berth c-web-prerouting", "delete chain ip berth c-web-output",
+          "delete chain ip berth c-web-postrouting", "delete element ip berth published { tcp . 8080 }",
+          "delete element ip berth published { udp . 5353 }"})
         EXPECT_NE(r.find(line), std::string::npos) << line;
     EXPECT_EQ(r.find("delete table"), std::string::npos) << "removal must never touch other containers";
 }
@@ -224,11 +235,14 @@ TEST(Plan, VethMasqueradesByDefaultInItsOwnPostroutingChainAndBridgeDoesNot) {
     EXPECT_TRUE(p->masquerade);
     EXPECT_FALSE(p->ip_forward);
     const std::string spoof = antispoof_script(*p, *p->container_mac);
-    EXPECT_EQ(p->nft_apply,
-              "add table ip berth\n"
-              "create chain ip berth c-web-postrouting { type nat hook postrouting priority 100; policy accept; }\n"
-              "add rule ip berth c-web-postrouting ip saddr 10.0.0.2 oifname != \"ve-web\" masquerade\n" + spoof);
-    EXPECT_EQ(p->nft_remove, "delete chain ip berth c-web-postrouting\ndelete chain netdev berth c-web-spoof\n");
+    EXPECT_EQ(
+        p->nft_apply,
+        "add table ip berth\n"
+        "create chain ip berth c-web-postrouting { type nat hook postrouting priority 100; policy accept; }\n"
+        "add rule ip berth c-web-postrouting ip saddr 10.0.0.2 oifname != \"ve-web\" masquerade\n" +
+            spoof);
+    EXPECT_EQ(p->nft_remove,
+              "delete chain ip berth c-web-postrouting\ndelete chain netdev berth c-web-spoof\n");
 
     d.network.masquerade = false;
     p = plan(d);
@@ -258,10 +272,13 @@ TEST(Plan, MasqueradeJoinsThePublishedPortsChainAndIsRemovedWithIt) {
     auto p = plan(d);
     ASSERT_TRUE(p) << p.error().what();
     const auto& s = p->nft_apply;
-    EXPECT_EQ(s.find("create chain ip berth c-web-postrouting"), s.rfind("create chain ip berth c-web-postrouting"))
+    EXPECT_EQ(s.find("create chain ip berth c-web-postrouting"),
+              s.rfind("create chain ip berth c-web-postrouting"))
         << "one postrouting chain: " << s;
-    EXPECT_NE(s.find("add rule ip berth c-web-postrouting ip saddr 10.0.0.2 oifname != \"ve-web\" masquerade"),
-              std::string::npos) << s;
+    EXPECT_NE(
+        s.find("add rule ip berth c-web-postrouting ip saddr 10.0.0.2 oifname != \"ve-web\" masquerade"),
+        std::string::npos)
+        << s;
     EXPECT_NE(p->nft_remove.find("delete chain ip berth c-web-postrouting"), std::string::npos);
 }
 
@@ -297,24 +314,31 @@ TEST(Plan, TheContainerEndGetsAMacFromItsAddressAndAnAntiSpoofingChainOnTheHostE
     EXPECT_EQ(format_mac(*p->container_mac), "02:be:0a:00:00:02");
     EXPECT_EQ(p->spoof_chain, "c-web-spoof");
     // EUI-64 of 02:be:0a:00:00:02: 00be:0aff:fe00:0002.
-    EXPECT_EQ(p->nft_apply,
-              "add table netdev berth\n"
-              "create chain netdev berth c-web-spoof { type filter hook ingress device \"ve-web\" priority -500; policy drop; }\n"
-              "add rule netdev berth c-web-spoof ether saddr != 02:be:0a:00:00:02 drop\n"
-              "add rule netdev berth c-web-spoof ether type arp arp htype 1 arp ptype ip arp hlen 6 arp plen 4 "
-              "arp saddr ether 02:be:0a:00:00:02 arp saddr ip { 10.0.0.2, 0.0.0.0 } accept\n"
-              "add rule netdev berth c-web-spoof ether type ip ip saddr 10.0.0.2 udp sport 67 drop\n"
-              "add rule netdev berth c-web-spoof ether type ip ip saddr 10.0.0.2 icmp type redirect drop\n"
-              "add rule netdev berth c-web-spoof ether type ip ip saddr 10.0.0.2 accept\n"
-              "add rule netdev berth c-web-spoof ether type ip6 icmpv6 type { nd-router-advert, nd-redirect, router-renumbering } drop\n"
-              "add rule netdev berth c-web-spoof ether type ip6 udp sport 547 drop\n"
-              "add rule netdev berth c-web-spoof ether type ip6 icmpv6 type nd-neighbor-advert @th,128,64 != 0x00be0afffe000002 drop\n"
-              "add rule netdev berth c-web-spoof ether type ip6 ip6 saddr :: icmpv6 type nd-neighbor-solicit "
-              "@th,128,64 0x00be0afffe000002 accept\n"
-              "add rule netdev berth c-web-spoof ether type ip6 ip6 saddr :: icmpv6 type { mld-listener-report, mld2-listener-report } accept\n"
-              "add rule netdev berth c-web-spoof ether type ip6 ip6 saddr & ::ffff:ffff:ffff:ffff == ::be:aff:fe00:2 accept\n");
+    EXPECT_EQ(
+        p->nft_apply,
+        "add table netdev berth\n"
+        "create chain netdev berth c-web-spoof { type filter hook ingress device \"ve-web\" priority -500; "
+        "policy drop; }\n"
+        "add rule netdev berth c-web-spoof ether saddr != 02:be:0a:00:00:02 drop\n"
+        "add rule netdev berth c-web-spoof ether type arp arp htype 1 arp ptype ip arp hlen 6 arp plen 4 "
+        "arp saddr ether 02:be:0a:00:00:02 arp saddr ip { 10.0.0.2, 0.0.0.0 } accept\n"
+        "add rule netdev berth c-web-spoof ether type ip ip saddr 10.0.0.2 udp sport 67 drop\n"
+        "add rule netdev berth c-web-spoof ether type ip ip saddr 10.0.0.2 icmp type redirect drop\n"
+        "add rule netdev berth c-web-spoof ether type ip ip saddr 10.0.0.2 accept\n"
+        "add rule netdev berth c-web-spoof ether type ip6 icmpv6 type { nd-router-advert, nd-redirect, "
+        "router-renumbering } drop\n"
+        "add rule netdev berth c-web-spoof ether type ip6 udp sport 547 drop\n"
+        "add rule netdev berth c-web-spoof ether type ip6 icmpv6 type nd-neighbor-advert @th,128,64 != "
+        "0x00be0afffe000002 drop\n"
+        "add rule netdev berth c-web-spoof ether type ip6 ip6 saddr :: icmpv6 type nd-neighbor-solicit "
+        "@th,128,64 0x00be0afffe000002 accept\n"
+        "add rule netdev berth c-web-spoof ether type ip6 ip6 saddr :: icmpv6 type { mld-listener-report, "
+        "mld2-listener-report } accept\n"
+        "add rule netdev berth c-web-spoof ether type ip6 ip6 saddr & ::ffff:ffff:ffff:ffff == "
+        "::be:aff:fe00:2 accept\n");
     EXPECT_EQ(p->nft_remove, "delete chain netdev berth c-web-spoof\n");
-    EXPECT_EQ(p->nft_remove.find("delete table"), std::string::npos) << "removal must never touch other containers";
+    EXPECT_EQ(p->nft_remove.find("delete table"), std::string::npos)
+        << "removal must never touch other containers";
 }
 
 TEST(Plan, ABridgedContainerWithoutAnAddressGetsItsMacAtAttachAndSendsNoIpv4) {
@@ -330,7 +354,8 @@ TEST(Plan, ABridgedContainerWithoutAnAddressGetsItsMacAtAttachAndSendsNoIpv4) {
     EXPECT_NE(s.find("ether saddr != 06:11:22:33:44:55 drop"), std::string::npos) << s;
     EXPECT_EQ(s.find("arp"), std::string::npos) << "no address, no ARP: " << s;
     EXPECT_EQ(s.find("ip saddr"), std::string::npos) << "no address, no IPv4: " << s;
-    EXPECT_NE(s.find("ip6 saddr & ::ffff:ffff:ffff:ffff == ::411:22ff:fe33:4455 accept"), std::string::npos) << s;
+    EXPECT_NE(s.find("ip6 saddr & ::ffff:ffff:ffff:ffff == ::411:22ff:fe33:4455 accept"), std::string::npos)
+        << s;
 
     b.network.address = "192.168.50.10/24";
     p = plan(b);

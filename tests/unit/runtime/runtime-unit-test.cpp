@@ -105,7 +105,8 @@ TEST(Seccomp, ParsesDockerProfilesWithCapabilityConditions) {
           {"names": ["personality"], "action": "SCMP_ACT_ALLOW",
            "args": [{"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]},
           {"names": ["arm_only"], "action": "SCMP_ACT_ALLOW", "includes": {"arches": ["arm64"]}}
-        ]})", "test.json");
+        ]})",
+                                   "test.json");
     ASSERT_TRUE(p) << p.error().what();
     EXPECT_EQ(p->rules.size(), 3u);
     auto without = resolve_seccomp_rules(*p, default_capabilities(), "6.1");
@@ -116,7 +117,8 @@ TEST(Seccomp, ParsesDockerProfilesWithCapabilityConditions) {
 }
 
 TEST(Seccomp, AcceptsAnOciConfigWrappingTheProfile) {
-    auto p = parse_seccomp_profile(R"({"linux": {"seccomp": {"defaultAction": "SCMP_ACT_ALLOW"}}})", "config.json");
+    auto p = parse_seccomp_profile(R"({"linux": {"seccomp": {"defaultAction": "SCMP_ACT_ALLOW"}}})",
+                                   "config.json");
     ASSERT_TRUE(p) << p.error().what();
     EXPECT_EQ(p->default_action, SeccompAction::Allow);
 }
@@ -130,7 +132,8 @@ TEST(Seccomp, BrokenProfilesNameTheFileAndTheProblem) {
     EXPECT_NE(bad_action.error().what().find("SCMP_ACT_MAYBE"), std::string::npos);
     auto bad_op = parse_seccomp_profile(
         R"({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["x"], "action": "SCMP_ACT_ALLOW",
-            "args": [{"index": 9, "value": 1, "op": "SCMP_CMP_EQ"}]}]})", "z.json");
+            "args": [{"index": 9, "value": 1, "op": "SCMP_CMP_EQ"}]}]})",
+        "z.json");
     ASSERT_FALSE(bad_op);
     EXPECT_NE(bad_op.error().what().find("syscalls[0]"), std::string::npos);
 }
@@ -148,8 +151,9 @@ TEST(Seccomp, CompiledProgramIsCachedAndReused) {
     ASSERT_TRUE(second);
     EXPECT_EQ(first->bpf, second->bpf);
     EXPECT_EQ(first->cache_path, second->cache_path);
-    auto other = compile_seccomp(p.default_action, p.default_errno,
-                                 resolve_seccomp_rules(p, default_capabilities() | (1ULL << CAP_SYS_ADMIN), "6.1.0"), dir);
+    auto other = compile_seccomp(
+        p.default_action, p.default_errno,
+        resolve_seccomp_rules(p, default_capabilities() | (1ULL << CAP_SYS_ADMIN), "6.1.0"), dir);
     ASSERT_TRUE(other);
     EXPECT_NE(other->cache_path, first->cache_path);
     (void)remove_tree(dir);
@@ -162,16 +166,15 @@ TEST(Seccomp, JsonProfilesAdmitTheCompatAbiOnlyWhenTheyListIt) {
     EXPECT_EQ(plain->abis, SeccompAbis::Native);
     if (!*seccomp_compat_abi()) GTEST_SKIP() << "no compat ABI on this architecture";
     auto listed = parse_seccomp_profile(
-        fmt::format(R"({{"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["{}", "{}"]}})", seccomp_native_abi(),
-                    seccomp_compat_abi()),
+        fmt::format(R"({{"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["{}", "{}"]}})",
+                    seccomp_native_abi(), seccomp_compat_abi()),
         "b.json");
     ASSERT_TRUE(listed);
     EXPECT_EQ(listed->abis, SeccompAbis::NativeAndCompat);
-    auto mapped = parse_seccomp_profile(
-        fmt::format(R"({{"defaultAction": "SCMP_ACT_ALLOW",
+    auto mapped = parse_seccomp_profile(fmt::format(R"({{"defaultAction": "SCMP_ACT_ALLOW",
                         "archMap": [{{"architecture": "{}", "subArchitectures": ["{}", "SCMP_ARCH_X32"]}}]}})",
-                    seccomp_native_abi(), seccomp_compat_abi()),
-        "c.json");
+                                                    seccomp_native_abi(), seccomp_compat_abi()),
+                                        "c.json");
     ASSERT_TRUE(mapped);
     EXPECT_EQ(mapped->abis, SeccompAbis::NativeAndCompat);
 }
@@ -180,7 +183,10 @@ TEST(Seccomp, JsonProfilesAdmitTheCompatAbiOnlyWhenTheyListIt) {
 // A system call through the i386 ABI (int $0x80) and through the x32 ABI, from 64-bit code.
 long i386_syscall(long nr, long a = 0) {
     long ret;
-    asm volatile("int $0x80" : "=a"(ret) : "a"(nr), "b"(a), "c"(0), "d"(0) : "r8", "r9", "r10", "r11", "memory");
+    asm volatile("int $0x80"
+                 : "=a"(ret)
+                 : "a"(nr), "b"(a), "c"(0), "d"(0)
+                 : "r8", "r9", "r10", "r11", "memory");
     return ret;
 }
 long x32_syscall(long nr) {
@@ -230,7 +236,8 @@ TEST(Seccomp, DefaultFilterRunsI386CallsUnderTheSameRulesAndKillsX32Calls) {
     ASSERT_TRUE(both) << both.error().what();
     EXPECT_TRUE(exited_zero(under_filter(&*both, getpid_i386)));
     // Denied by the allow-list, and by an argument rule (personality: only harmless personas).
-    EXPECT_TRUE(exited_zero(under_filter(&*both, [] { return i386_syscall(kI386KexecLoad) == -EPERM ? 0 : 1; })));
+    EXPECT_TRUE(
+        exited_zero(under_filter(&*both, [] { return i386_syscall(kI386KexecLoad) == -EPERM ? 0 : 1; })));
     EXPECT_TRUE(exited_zero(under_filter(&*both, [] {
         bool query_ok = i386_syscall(kI386Personality, 0xffffffffL) >= 0;
         bool no_randomize_denied = i386_syscall(kI386Personality, 0x0040000L) == -EPERM;
@@ -471,8 +478,9 @@ TEST(MountPlan, OverlayRootUsesTheStageForAnEphemeralLayer) {
     ASSERT_TRUE(plan) << plan.error().what();
     EXPECT_EQ(plan->root.overlay_options,
               "lowerdir=/srv/root,upperdir=/run/berth/.stage/upper,workdir=/run/berth/.stage/work");
-    EXPECT_EQ(plan->root.overlay_options_idmapped,
-              "lowerdir=/run/berth/.stage/lower,upperdir=/run/berth/.stage/upper,workdir=/run/berth/.stage/work");
+    EXPECT_EQ(
+        plan->root.overlay_options_idmapped,
+        "lowerdir=/run/berth/.stage/lower,upperdir=/run/berth/.stage/upper,workdir=/run/berth/.stage/work");
 }
 
 TEST(MountPlan, MasksAndReadOnlyPathsComeLastAfterUserMounts) {
@@ -579,14 +587,16 @@ TEST(MountPlan, SysfsIsFreshAndReadOnlyUnlessAUserNamespaceSharesTheHostNetwork)
     config::Declaration d;
     auto in = inputs(d);
     auto plan = plan_mounts(in);
-    auto sys = std::find_if(plan->ops.begin(), plan->ops.end(), [](const MountOp& o) { return o.target == "/sys"; });
+    auto sys =
+        std::find_if(plan->ops.begin(), plan->ops.end(), [](const MountOp& o) { return o.target == "/sys"; });
     ASSERT_NE(sys, plan->ops.end());
     EXPECT_EQ(sys->fstype, "sysfs");
     EXPECT_TRUE(sys->flags & MS_RDONLY);
     in.user_namespace = true;
     in.new_network_namespace = false;
     plan = plan_mounts(in);
-    sys = std::find_if(plan->ops.begin(), plan->ops.end(), [](const MountOp& o) { return o.target == "/sys"; });
+    sys =
+        std::find_if(plan->ops.begin(), plan->ops.end(), [](const MountOp& o) { return o.target == "/sys"; });
     EXPECT_EQ(sys->kind, MountOp::Kind::BindHost);
     EXPECT_TRUE(sys->read_only);
 }
@@ -642,7 +652,8 @@ TEST(MountPlan, VolumesAreBoundFromTheStoreOrMountedFromTheirDevice) {
     auto plan = plan_mounts(in);
     ASSERT_TRUE(plan) << plan.error().what();
     auto find = [&](const std::string& target) {
-        return std::find_if(plan->ops.begin(), plan->ops.end(), [&](const MountOp& o) { return o.target == target; });
+        return std::find_if(plan->ops.begin(), plan->ops.end(),
+                            [&](const MountOp& o) { return o.target == target; });
     };
     auto c = find("/var/cache/app");
     ASSERT_NE(c, plan->ops.end());
@@ -708,13 +719,14 @@ TEST(Cgroup, ResourcesMapToFilesAndMissingControllersAreReported) {
     r.cpu_quota_percent = 150;
     r.tasks_max = 64;
     auto w = plan_cgroup_writes(r, {"memory", "pids"});
-    EXPECT_EQ(w.files, (std::vector<std::pair<std::string, std::string>>{
-                           {"memory.max", "268435456"}, {"pids.max", "64"}}));
+    EXPECT_EQ(w.files, (std::vector<std::pair<std::string, std::string>>{{"memory.max", "268435456"},
+                                                                         {"pids.max", "64"}}));
     EXPECT_EQ(w.unapplied, std::vector<std::string>{"cpu_quota"});
     EXPECT_EQ(w.missing_controllers, std::set<std::string>{"cpu"});
     auto all = plan_cgroup_writes(r, {"memory", "pids", "cpu"});
     EXPECT_TRUE(all.unapplied.empty());
-    EXPECT_NE(std::find(all.files.begin(), all.files.end(), std::make_pair(std::string("cpu.max"), std::string("150000 100000"))),
+    EXPECT_NE(std::find(all.files.begin(), all.files.end(),
+                        std::make_pair(std::string("cpu.max"), std::string("150000 100000"))),
               all.files.end());
 }
 
@@ -733,7 +745,8 @@ TEST(EtcFiles, ResolvConfDropsLoopbackServersForPrivateNetworks) {
     EXPECT_EQ(veth.find("127.0.0.53"), std::string::npos);
     EXPECT_NE(veth.find("search lan"), std::string::npos);
     EXPECT_NE(veth.find("nameserver 8.8.8.8"), std::string::npos);
-    EXPECT_EQ(render_resolv_conf(config::NetworkMode::Veth, "nameserver 10.0.0.1\n"), "nameserver 10.0.0.1\n");
+    EXPECT_EQ(render_resolv_conf(config::NetworkMode::Veth, "nameserver 10.0.0.1\n"),
+              "nameserver 10.0.0.1\n");
     EXPECT_EQ(render_resolv_conf(config::NetworkMode::None, host).find("nameserver"), std::string::npos);
     EXPECT_NE(render_hosts("web", "10.0.0.2/24").find("10.0.0.2\tweb\n"), std::string::npos);
     EXPECT_NE(render_hosts("web", "").find("127.0.1.1\tweb\n"), std::string::npos);
@@ -786,7 +799,6 @@ TEST(State, CarriesWhatTheTeardownAfterAHandOverNeeds) {
     ASSERT_TRUE(back);
     EXPECT_FALSE(back->teardown.network);
 }
-
 
 // Drops apply first, then adds (berth.toml(5), Docker): dropping ALL and adding one capability
 // keeps exactly that one (configs/examples/rootfs-readonly.toml), adding ALL keeps everything but

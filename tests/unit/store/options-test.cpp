@@ -17,9 +17,10 @@ TEST(StoreOptions, DefaultsWhenTheFileIsMissing) {
 }
 
 TEST(StoreOptions, ReadsTheStoreTableWithSizes) {
-    auto o = parse_store_options("[store]\nroot = \"/srv/berth\"\nbackend = \"btrfs\"\n"
-                                 "pool = \"/srv/pool.img\"\npool_size = \"2G\"\n",
-                                 "berthd.toml");
+    auto o = parse_store_options(
+        "[store]\nroot = \"/srv/berth\"\nbackend = \"btrfs\"\n"
+        "pool = \"/srv/pool.img\"\npool_size = \"2G\"\n",
+        "berthd.toml");
     ASSERT_TRUE(o) << o.error().what();
     EXPECT_EQ(o->root, "/srv/berth");
     EXPECT_EQ(o->backend, "btrfs");
@@ -59,8 +60,8 @@ TEST(StoreOptions, ImportLimitsHaveDefaultsAndReadFromTheFile) {
     EXPECT_EQ(d.max_layer_size, 64ull << 30);
     EXPECT_EQ(d.max_layer_entries, 1ull << 20);
     EXPECT_EQ(d.max_layer_ratio, 100u);
-    auto o = parse_store_options("[store]\nmax_layer_size = \"2G\"\nmax_layer_entries = 5000\nmax_layer_ratio = 0\n",
-                                 "berthd.toml");
+    auto o = parse_store_options(
+        "[store]\nmax_layer_size = \"2G\"\nmax_layer_entries = 5000\nmax_layer_ratio = 0\n", "berthd.toml");
     ASSERT_TRUE(o) << o.error().what();
     EXPECT_EQ(o->max_layer_size, 2ull << 30);
     EXPECT_EQ(o->max_layer_entries, 5000u);
@@ -79,7 +80,9 @@ TEST(StoreOptions, TheShippedExampleParsesAndItsCommentedValuesAreTheDefaults) {
     ASSERT_TRUE(text);
     std::string uncommented;
     for (auto& line : berth::split(*text, '\n'))
-        uncommented += (line.rfind("# ", 0) == 0 && line.find(" = ") != std::string::npos ? line.substr(2) : line) + "\n";
+        uncommented +=
+            (line.rfind("# ", 0) == 0 && line.find(" = ") != std::string::npos ? line.substr(2) : line) +
+            "\n";
     auto u = parse_store_options(uncommented, path);
     ASSERT_TRUE(u) << u.error().what();
     StoreOptions d;
@@ -95,11 +98,14 @@ TEST(StoreOptions, RejectsBadImportLimitsWithFileLineAndColumn) {
         auto o = parse_store_options(text, "berthd.toml");
         return o ? std::string("accepted") : o.error().message;
     };
-    EXPECT_NE(refusal("[store]\nmax_layer_size = \"lots\"\n").find("berthd.toml:2:18: 'max_layer_size'"), std::string::npos)
+    EXPECT_NE(refusal("[store]\nmax_layer_size = \"lots\"\n").find("berthd.toml:2:18: 'max_layer_size'"),
+              std::string::npos)
         << refusal("[store]\nmax_layer_size = \"lots\"\n");
     EXPECT_NE(refusal("max_layer_size = -1\n").find("berthd.toml:1:"), std::string::npos);
-    EXPECT_NE(refusal("max_layer_entries = \"1M\"\n").find("berthd.toml:1:21: 'max_layer_entries' must be a whole number"),
-              std::string::npos) << refusal("max_layer_entries = \"1M\"\n");
+    EXPECT_NE(refusal("max_layer_entries = \"1M\"\n")
+                  .find("berthd.toml:1:21: 'max_layer_entries' must be a whole number"),
+              std::string::npos)
+        << refusal("max_layer_entries = \"1M\"\n");
     EXPECT_NE(refusal("\nmax_layer_ratio = -5\n").find("berthd.toml:2:"), std::string::npos);
     EXPECT_NE(refusal("max_layer_ratio = 2.5\n").find("berthd.toml:1:"), std::string::npos);
     EXPECT_NE(refusal("max_layer_ratios = 5\n").find("did you mean 'max_layer_ratio'"), std::string::npos);
@@ -118,7 +124,8 @@ TEST(StoreJson, ImageInfoRoundTrips) {
     ImageInfo info;
     info.id = "sha256:abc";
     info.names = {"busybox:latest"};
-    info.layers.push_back(LayerInfo{"sha256:c", "sha256:d", "sha256:b", "application/vnd.oci.image.layer.v1.tar", 10, 20, {}});
+    info.layers.push_back(
+        LayerInfo{"sha256:c", "sha256:d", "sha256:b", "application/vnd.oci.image.layer.v1.tar", 10, 20, {}});
     info.config.entrypoint = {"/bin/sh"};
     info.config.env = {"A=1"};
     nlohmann::json j = info;

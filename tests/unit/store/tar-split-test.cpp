@@ -1,14 +1,15 @@
 // The tar-split recorder and rebuilder without a tar reader: a synthetic stream of "headers"
 // and file contents, fed in awkward chunk sizes, must rebuild byte for byte from a tree holding
 // the files, and every way the tree or the split can be wrong must fail, naming what is wrong.
-#include <gtest/gtest.h>
+#include "store/tar-split.h"
+
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include "basic/fs-util.h"
 #include "basic/unique.h"
 #include "store/digest.h"
-#include "store/tar-split.h"
 #include "test-util.h"
 
 using namespace berth::store;
@@ -22,7 +23,8 @@ struct Piece {
 
 // Records `pieces` (fed in chunks of `chunk` bytes, the way a reader's read-ahead runs past an
 // entry) into `split`, writing the referenced files under `tree`. Returns the stream.
-std::string record(const std::vector<Piece>& pieces, const std::string& split, const std::string& tree, size_t chunk) {
+std::string record(const std::vector<Piece>& pieces, const std::string& split, const std::string& tree,
+                   size_t chunk) {
     std::string stream;
     for (const auto& p : pieces) stream += p.bytes;
     berth::UniqueFd out(::open(split.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
@@ -62,9 +64,9 @@ berth::Result<uint64_t> rebuild(const std::string& split, const std::string& tre
 }
 
 std::vector<Piece> sample() {
-    return {{std::string(1536, 'H'), ""},      {std::string(5000, 'a'), "a"},   {std::string(120, '\0'), ""},
-            {std::string(512, 'h'), ""},       {std::string(512, 'b'), "dir/b"}, {std::string(1024, 'h'), ""},
-            {std::string(1 << 20, 'c'), "c"},  {std::string(1024, '\0'), ""}};
+    return {{std::string(1536, 'H'), ""},     {std::string(5000, 'a'), "a"},    {std::string(120, '\0'), ""},
+            {std::string(512, 'h'), ""},      {std::string(512, 'b'), "dir/b"}, {std::string(1024, 'h'), ""},
+            {std::string(1 << 20, 'c'), "c"}, {std::string(1024, '\0'), ""}};
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "store/dmthin/dm-ops.h"
 
 #include <fcntl.h>
+#include <libdevmapper.h>
 #include <linux/fs.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -11,8 +12,6 @@
 #include <cstdio>
 #include <mutex>
 #include <sstream>
-
-#include <libdevmapper.h>
 
 #include "basic/fs-util.h"
 #include "basic/string-util.h"
@@ -85,8 +84,7 @@ void init_devmapper() {
 
 bool devmapper_available() {
     init_devmapper();
-    if (::access("/dev/mapper/control", F_OK) != 0 && ::access("/sys/module/dm_mod", F_OK) != 0)
-        return false;
+    if (::access("/dev/mapper/control", F_OK) != 0 && ::access("/sys/module/dm_mod", F_OK) != 0) return false;
     auto task = new_task(DM_DEVICE_VERSION, "");
     return task && dm_task_run(task->get());
 }
@@ -94,8 +92,8 @@ bool devmapper_available() {
 std::string mapper_path(const std::string& name) { return "/dev/mapper/" + name; }
 
 Result<ThinPoolStatus> parse_thin_pool_status(const std::string& params) {
-    // <transaction id> <used meta>/<total meta> <used data>/<total data> <held root> ro|rw|out_of_data_space ...
-    // or just "Fail" / "Error".
+    // <transaction id> <used meta>/<total meta> <used data>/<total data> <held root> ro|rw|out_of_data_space
+    // ... or just "Fail" / "Error".
     ThinPoolStatus status;
     std::istringstream in(params);
     std::string tok;
@@ -113,7 +111,8 @@ Result<ThinPoolStatus> parse_thin_pool_status(const std::string& params) {
     };
     auto parse_pair = [&](const std::string& s, uint64_t& a, uint64_t& b) {
         auto slash = s.find('/');
-        return slash != std::string::npos && parse_u64(s.substr(0, slash), a) && parse_u64(s.substr(slash + 1), b);
+        return slash != std::string::npos && parse_u64(s.substr(0, slash), a) &&
+               parse_u64(s.substr(slash + 1), b);
     };
     std::string meta, data, held, mode;
     if (!parse_u64(tok, status.transaction_id) || !(in >> meta >> data) ||
@@ -171,7 +170,8 @@ Result<> dm_create(const std::string& name, uint64_t sectors, const std::string&
     if (!dm_task_run(task.get()))
         return dm_fail(task.get(), fmt::format("create device ({} {})", target, params), name);
     struct dm_info raw {};
-    if (!dm_task_get_info(task.get(), &raw) || !raw.exists) return dm_fail(task.get(), "query new device", name);
+    if (!dm_task_get_info(task.get(), &raw) || !raw.exists)
+        return dm_fail(task.get(), "query new device", name);
     return ensure_node(name, raw.major, raw.minor);
 }
 

@@ -36,9 +36,9 @@ struct ThinPoolStatus {
     uint64_t transaction_id = 0;
     uint64_t metadata_used = 0, metadata_total = 0;  // 4 KiB metadata blocks
     uint64_t data_used = 0, data_total = 0;          // data blocks (data_block_sectors each)
-    bool read_only = false;       // "ro" or metadata needs check
+    bool read_only = false;                          // "ro" or metadata needs check
     bool out_of_data_space = false;
-    bool failed = false;          // "Fail"
+    bool failed = false;  // "Fail"
 };
 
 // Pure: parses the params string of a thin-pool status. Exposed for unit tests.

@@ -43,7 +43,7 @@ Result<std::pair<std::string, UniqueFd>> attach_loop(const std::string& file) {
         std::string dev = fmt::format("/dev/loop{}", n);
         UniqueFd loop(::open(dev.c_str(), O_RDWR | O_CLOEXEC));
         if (!loop) return fail_errno("open '{}'", dev);
-        loop_config config {};
+        loop_config config{};
         config.fd = static_cast<uint32_t>(backing.get());
         config.info.lo_flags = LO_FLAGS_AUTOCLEAR;
         snprintf(reinterpret_cast<char*>(config.info.lo_file_name), LO_NAME_SIZE, "%s", file.c_str());
@@ -58,7 +58,8 @@ Result<std::pair<std::string, UniqueFd>> attach_loop(const std::string& file) {
 Result<> check_name(std::string_view what, const std::string& name) {
     bool ok = !name.empty() && name.size() <= 255 && name != "." && name != "..";
     for (char c : name)
-        if (!(isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-' || c == ':' || c == '@'))
+        if (!(isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-' || c == ':' ||
+              c == '@'))
             ok = false;
     if (!ok) return fail(EINVAL, "dm-thin: invalid {} '{}'", what, name);
     return {};
@@ -70,7 +71,8 @@ bool is_regular_file(const std::string& path) {
 }
 
 bool is_mountpoint(const std::string& path) {
-    struct stat a {}, b {};
+    struct stat a {
+    }, b{};
     if (::stat(path.c_str(), &a) < 0) return false;
     std::string parent = path + "/..";
     if (::stat(parent.c_str(), &b) < 0) return false;
@@ -91,7 +93,8 @@ public:
 
     std::string name() const override { return "dm-thin"; }
 
-    Result<LayerWriter> begin_layer(const std::string& chain_id, const std::optional<std::string>& parent) override;
+    Result<LayerWriter> begin_layer(const std::string& chain_id,
+                                    const std::optional<std::string>& parent) override;
     Result<> commit_layer(LayerWriter& writer) override;
     Result<> abort_layer(LayerWriter& writer) override;
     bool has_layer(const std::string& chain_id) const override {
@@ -102,7 +105,8 @@ public:
     Result<std::string> layer_view(const std::string& chain_id) override;
     Result<> release_layer_view(const std::string& chain_id) override;
 
-    Result<MountSpec> prepare_snapshot(const std::string& id, const std::optional<std::string>& layer) override;
+    Result<MountSpec> prepare_snapshot(const std::string& id,
+                                       const std::optional<std::string>& layer) override;
     Result<MountSpec> snapshot_mount(const std::string& id) override;
     Result<> release_snapshot(const std::string& id) override;
     Result<> remove_snapshot(const std::string& id) override;
@@ -124,7 +128,9 @@ private:
     std::string pool_path() const { return mapper_path(opt_.pool_name); }
     std::string device_name(uint32_t id) const { return fmt::format("{}-thin-{}", opt_.pool_name, id); }
     std::string device_path(uint32_t id) const { return mapper_path(device_name(id)); }
-    std::string staging_dir(uint32_t id) const { return path_join(opt_.state_dir, fmt::format("mnt/{}", id)); }
+    std::string staging_dir(uint32_t id) const {
+        return path_join(opt_.state_dir, fmt::format("mnt/{}", id));
+    }
     std::string view_dir(uint32_t id) const { return path_join(opt_.state_dir, fmt::format("view/{}", id)); }
 
     Result<> save() { return write_file_atomic(metadata_path(), serialize_metadata(meta_), 0600); }
@@ -137,7 +143,8 @@ private:
     Result<> recover();
     Result<> ensure_base();
     Result<> check_space() const;
-    Result<uint32_t> create_device(const std::string& key, DeviceRecord record, std::optional<uint32_t> origin);
+    Result<uint32_t> create_device(const std::string& key, DeviceRecord record,
+                                   std::optional<uint32_t> origin);
     Result<> delete_device(const std::string& key);
     Result<> set_transaction_id(uint64_t from, uint64_t to);
     Result<std::string> activate(const DeviceRecord& record, bool read_only);
@@ -154,10 +161,10 @@ private:
 
     DmThinOptions opt_;
     Metadata meta_;
-    std::map<std::string, int> views_;  // chain id -> open layer_view count
+    std::map<std::string, int> views_;           // chain id -> open layer_view count
     std::map<std::string, int> snapshot_views_;  // snapshot id -> open snapshot_view count
-    mutable std::string size_note_;  // why the last list_snapshots() has no sizes
-    bool pool_zeroes_ = true;        // the pool hands out zeroed blocks (no skip_block_zeroing)
+    mutable std::string size_note_;              // why the last list_snapshots() has no sizes
+    bool pool_zeroes_ = true;                    // the pool hands out zeroed blocks (no skip_block_zeroing)
 };
 
 std::string DmThinBackend::fs_options(bool read_only) const {
@@ -184,7 +191,8 @@ Result<> DmThinBackend::open() {
     if (opt_.state_dir.empty()) return fail(EINVAL, "dm-thin: no state directory configured");
     if (opt_.filesystem != "ext4" && opt_.filesystem != "xfs")
         return fail(EINVAL, "dm-thin: unsupported filesystem '{}' (ext4 or xfs)", opt_.filesystem);
-    if (opt_.base_size < (64ull << 20)) return fail(EINVAL, "dm-thin: base size {} is below 64 MiB", opt_.base_size);
+    if (opt_.base_size < (64ull << 20))
+        return fail(EINVAL, "dm-thin: base size {} is below 64 MiB", opt_.base_size);
     if (opt_.filesystem == "xfs" && opt_.base_size < (300ull << 20))
         return fail(EINVAL, "dm-thin: base size {} is below 300 MiB, the smallest xfs", opt_.base_size);
     if (!devmapper_available())
@@ -198,7 +206,8 @@ Result<> DmThinBackend::open() {
         auto text = BERTH_TRY(read_file(metadata_path()));
         meta_ = BERTH_TRY_CTX(parse_metadata(text), metadata_path());
         if (meta_.pool != opt_.pool_name)
-            return fail(EINVAL, "dm-thin: '{}' describes pool '{}', not '{}'", metadata_path(), meta_.pool, opt_.pool_name);
+            return fail(EINVAL, "dm-thin: '{}' describes pool '{}', not '{}'", metadata_path(), meta_.pool,
+                        opt_.pool_name);
     }
     BERTH_TRY_VOID(ensure_pool(fresh));
     // A pool made with skip_block_zeroing (ours with zero_new_blocks off, or someone else's) may
@@ -218,7 +227,8 @@ Result<> DmThinBackend::ensure_pool(bool fresh) {
     auto info = BERTH_TRY(dm_info(opt_.pool_name));
     if (!info.exists) {
         if (opt_.data_device.empty() || opt_.metadata_device.empty())
-            return fail(ENOENT, "dm-thin: thin pool '{}' does not exist and no data/metadata devices are configured",
+            return fail(ENOENT,
+                        "dm-thin: thin pool '{}' does not exist and no data/metadata devices are configured",
                         opt_.pool_name);
         std::string data = opt_.data_device, metadata = opt_.metadata_device;
         UniqueFd data_loop, metadata_loop;  // held until the pool holds the devices itself
@@ -259,38 +269,44 @@ Result<> DmThinBackend::set_transaction_id(uint64_t from, uint64_t to) {
 Result<> DmThinBackend::recover() {
     auto status = BERTH_TRY(thin_pool_status(opt_.pool_name));
     switch (plan_recovery(meta_, status.transaction_id)) {
-    case Recovery::None:
-        return {};
-    case Recovery::Mismatch:
-        return fail(EUCLEAN, "dm-thin: thin pool '{}' is at transaction {} but '{}' records {}{}: refusing to guess",
-                    opt_.pool_name, status.transaction_id, metadata_path(), meta_.transaction_id,
-                    meta_.pending ? fmt::format(" (pending {})", meta_.pending->transaction_id) : "");
-    case Recovery::RollForward: {
-        auto& p = *meta_.pending;
-        if (p.op == PendingOp::Op::Create) meta_.devices[p.key] = p.device;
-        else meta_.devices.erase(p.key);
-        meta_.transaction_id = p.transaction_id;
-        meta_.pending.reset();
-        return save();
-    }
-    case Recovery::UndoCreate: {
-        // The create message may or may not have reached the pool; ENODATA means it did not.
-        auto deleted = dm_message(opt_.pool_name, fmt::format("delete {}", meta_.pending->device.id));
-        if (!deleted && deleted.error().code != ENODATA) return fail(deleted.error().wrap("dm-thin: undo interrupted create"));
-        meta_.pending.reset();
-        return save();
-    }
-    case Recovery::RedoDelete: {
-        auto& p = *meta_.pending;
-        BERTH_TRY_VOID(deactivate(p.device.id, false));
-        auto deleted = dm_message(opt_.pool_name, fmt::format("delete {}", p.device.id));
-        if (!deleted && deleted.error().code != ENODATA) return fail(deleted.error().wrap("dm-thin: redo interrupted delete"));
-        BERTH_TRY_VOID(set_transaction_id(meta_.transaction_id, p.transaction_id));
-        meta_.devices.erase(p.key);
-        meta_.transaction_id = p.transaction_id;
-        meta_.pending.reset();
-        return save();
-    }
+        case Recovery::None:
+            return {};
+        case Recovery::Mismatch:
+            return fail(
+                EUCLEAN,
+                "dm-thin: thin pool '{}' is at transaction {} but '{}' records {}{}: refusing to guess",
+                opt_.pool_name, status.transaction_id, metadata_path(), meta_.transaction_id,
+                meta_.pending ? fmt::format(" (pending {})", meta_.pending->transaction_id) : "");
+        case Recovery::RollForward: {
+            auto& p = *meta_.pending;
+            if (p.op == PendingOp::Op::Create)
+                meta_.devices[p.key] = p.device;
+            else
+                meta_.devices.erase(p.key);
+            meta_.transaction_id = p.transaction_id;
+            meta_.pending.reset();
+            return save();
+        }
+        case Recovery::UndoCreate: {
+            // The create message may or may not have reached the pool; ENODATA means it did not.
+            auto deleted = dm_message(opt_.pool_name, fmt::format("delete {}", meta_.pending->device.id));
+            if (!deleted && deleted.error().code != ENODATA)
+                return fail(deleted.error().wrap("dm-thin: undo interrupted create"));
+            meta_.pending.reset();
+            return save();
+        }
+        case Recovery::RedoDelete: {
+            auto& p = *meta_.pending;
+            BERTH_TRY_VOID(deactivate(p.device.id, false));
+            auto deleted = dm_message(opt_.pool_name, fmt::format("delete {}", p.device.id));
+            if (!deleted && deleted.error().code != ENODATA)
+                return fail(deleted.error().wrap("dm-thin: redo interrupted delete"));
+            BERTH_TRY_VOID(set_transaction_id(meta_.transaction_id, p.transaction_id));
+            meta_.devices.erase(p.key);
+            meta_.transaction_id = p.transaction_id;
+            meta_.pending.reset();
+            return save();
+        }
     }
     return {};
 }
@@ -299,22 +315,29 @@ Result<> DmThinBackend::check_space() const {
     auto s = BERTH_TRY(thin_pool_status(opt_.pool_name));
     if (s.failed || s.read_only || s.out_of_data_space)
         return fail(EROFS, "thin pool '{}' is {}: refusing to create a thin device", opt_.pool_name,
-                    s.failed ? "failed" : s.out_of_data_space ? "out of data space" : "read-only (needs check)");
+                    s.failed              ? "failed"
+                    : s.out_of_data_space ? "out of data space"
+                                          : "read-only (needs check)");
     auto free_percent = [](uint64_t used, uint64_t total) {
-        return total == 0 ? 100.0 : 100.0 * static_cast<double>(total - std::min(used, total)) / static_cast<double>(total);
+        return total == 0
+                   ? 100.0
+                   : 100.0 * static_cast<double>(total - std::min(used, total)) / static_cast<double>(total);
     };
     double data_free = free_percent(s.data_used, s.data_total);
     if (data_free < opt_.min_free_data_percent)
-        return fail(ENOSPC,
-                    "thin pool '{}' is low on data space ({} of {} blocks used, {:.1f}% free, threshold {:.1f}%): "
-                    "refusing to create a thin device",
-                    opt_.pool_name, s.data_used, s.data_total, data_free, opt_.min_free_data_percent);
+        return fail(
+            ENOSPC,
+            "thin pool '{}' is low on data space ({} of {} blocks used, {:.1f}% free, threshold {:.1f}%): "
+            "refusing to create a thin device",
+            opt_.pool_name, s.data_used, s.data_total, data_free, opt_.min_free_data_percent);
     double meta_free = free_percent(s.metadata_used, s.metadata_total);
     if (meta_free < opt_.min_free_metadata_percent)
         return fail(ENOSPC,
-                    "thin pool '{}' is low on metadata space ({} of {} blocks used, {:.1f}% free, threshold {:.1f}%): "
+                    "thin pool '{}' is low on metadata space ({} of {} blocks used, {:.1f}% free, threshold "
+                    "{:.1f}%): "
                     "refusing to create a thin device",
-                    opt_.pool_name, s.metadata_used, s.metadata_total, meta_free, opt_.min_free_metadata_percent);
+                    opt_.pool_name, s.metadata_used, s.metadata_total, meta_free,
+                    opt_.min_free_metadata_percent);
     return {};
 }
 
@@ -406,7 +429,9 @@ Result<std::string> DmThinBackend::activate(const DeviceRecord& record, bool rea
     return mapper_path(name);
 }
 
-Result<> DmThinBackend::deactivate(uint32_t id, bool deferred) { return dm_remove(device_name(id), deferred); }
+Result<> DmThinBackend::deactivate(uint32_t id, bool deferred) {
+    return dm_remove(device_name(id), deferred);
+}
 
 Result<> DmThinBackend::mount_device(const std::string& device, const std::string& dir, bool read_only) {
     BERTH_TRY_VOID(mkdir_p(dir, 0700));
@@ -428,9 +453,11 @@ Result<> DmThinBackend::make_filesystem(const std::string& device) {
         // blocks there that `berth df` rightly counts as the container's (measured under qemu: a
         // fresh container of a 256 MiB ext4 mounted idle for 8 s came to own 16.3 MiB; with this,
         // 64 KiB). Stores made before this keep the lazy init in their base filesystem.
-        argv.insert(argv.end(), {"-q", "-F", "-E",
-                                 pool_zeroes_ ? "nodiscard,lazy_itable_init=1,lazy_journal_init=1,assume_storage_prezeroed=1"
-                                              : "nodiscard,lazy_itable_init=1,lazy_journal_init=1"});
+        argv.insert(
+            argv.end(),
+            {"-q", "-F", "-E",
+             pool_zeroes_ ? "nodiscard,lazy_itable_init=1,lazy_journal_init=1,assume_storage_prezeroed=1"
+                          : "nodiscard,lazy_itable_init=1,lazy_journal_init=1"});
     } else {
         argv.insert(argv.end(), {"-q", "-f", "-K"});
     }
@@ -473,7 +500,8 @@ Result<uint32_t> DmThinBackend::origin_for_layer(const std::optional<std::string
     return r->id;
 }
 
-Result<LayerWriter> DmThinBackend::begin_layer(const std::string& chain_id, const std::optional<std::string>& parent) {
+Result<LayerWriter> DmThinBackend::begin_layer(const std::string& chain_id,
+                                               const std::optional<std::string>& parent) {
     BERTH_TRY_VOID(check_name("layer id", chain_id));
     if (has_layer(chain_id)) return fail(EEXIST, "dm-thin: layer '{}' already exists", chain_id);
     std::string key = record_key(DeviceKind::Staging, chain_id);
@@ -484,7 +512,8 @@ Result<LayerWriter> DmThinBackend::begin_layer(const std::string& chain_id, cons
     record.name = chain_id;
     record.parent = parent;
     record.sectors = meta_.devices.at(parent ? record_key(DeviceKind::Layer, *parent) : "base").sectors;
-    uint32_t id = BERTH_TRY_CTX(create_device(key, record, origin), fmt::format("begin layer '{}'", chain_id));
+    uint32_t id =
+        BERTH_TRY_CTX(create_device(key, record, origin), fmt::format("begin layer '{}'", chain_id));
     auto staged = [&]() -> Result<std::string> {
         auto path = BERTH_TRY(activate(meta_.devices.at(key), false));
         BERTH_TRY_VOID(mount_device(path, staging_dir(id), false));
@@ -516,9 +545,11 @@ Result<> DmThinBackend::commit_layer(LayerWriter& writer) {
     auto it = std::find_if(meta_.devices.begin(), meta_.devices.end(), [&](auto& kv) {
         return kv.second.kind == DeviceKind::Staging && token && kv.second.id == *token;
     });
-    if (it == meta_.devices.end()) return fail(ENOENT, "dm-thin: layer '{}' is not being built", writer.chain_id);
+    if (it == meta_.devices.end())
+        return fail(ENOENT, "dm-thin: layer '{}' is not being built", writer.chain_id);
     BERTH_TRY_VOID(check_name("layer id", writer.chain_id));
-    if (has_layer(writer.chain_id)) return fail(EEXIST, "dm-thin: layer '{}' already exists", writer.chain_id);
+    if (has_layer(writer.chain_id))
+        return fail(EEXIST, "dm-thin: layer '{}' already exists", writer.chain_id);
     uint32_t id = it->second.id;
     std::string dir = staging_dir(id);
     {
@@ -541,7 +572,8 @@ Result<> DmThinBackend::abort_layer(LayerWriter& writer) {
     auto token = token_id(writer);
     for (auto& [key, r] : meta_.devices)
         if (r.kind == DeviceKind::Staging && token && r.id == *token)
-            return with_context(delete_device(std::string(key)), fmt::format("abort layer '{}'", writer.chain_id));
+            return with_context(delete_device(std::string(key)),
+                                fmt::format("abort layer '{}'", writer.chain_id));
     return {};
 }
 
@@ -587,7 +619,8 @@ Result<> DmThinBackend::release_layer_view(const std::string& chain_id) {
     return deactivate(r->id, true);
 }
 
-Result<MountSpec> DmThinBackend::prepare_snapshot(const std::string& id, const std::optional<std::string>& layer) {
+Result<MountSpec> DmThinBackend::prepare_snapshot(const std::string& id,
+                                                  const std::optional<std::string>& layer) {
     std::string key = record_key(DeviceKind::Snapshot, id);
     BERTH_TRY_VOID(check_name("snapshot id", id));
     if (meta_.devices.count(key)) return fail(EEXIST, "dm-thin: snapshot '{}' already exists", id);
@@ -598,7 +631,8 @@ Result<MountSpec> DmThinBackend::prepare_snapshot(const std::string& id, const s
     record.parent = layer;
     record.sectors = meta_.devices.at(layer ? record_key(DeviceKind::Layer, *layer) : "base").sectors;
     record.ready = true;
-    uint32_t dev = BERTH_TRY_CTX(create_device(key, record, origin), fmt::format("prepare snapshot '{}'", id));
+    uint32_t dev =
+        BERTH_TRY_CTX(create_device(key, record, origin), fmt::format("prepare snapshot '{}'", id));
     auto activated = activate(meta_.devices.at(key), false);
     if (!activated) return fail(activated.error().wrap(fmt::format("prepare snapshot '{}'", id)));
     return block_spec(dev);
@@ -635,12 +669,15 @@ Result<> DmThinBackend::remove_snapshot(const std::string& id) {
 std::vector<SnapshotInfo> DmThinBackend::list_snapshots() const {
     std::vector<SnapshotInfo> out;
     bool any = false;
-    for (auto& [key, r] : meta_.devices) any = any || r.kind == DeviceKind::Snapshot || r.kind == DeviceKind::Volume;
+    for (auto& [key, r] : meta_.devices)
+        any = any || r.kind == DeviceKind::Snapshot || r.kind == DeviceKind::Volume;
     std::map<uint32_t, ThinDeviceUsage> usage;
     size_note_.clear();
     if (any) {
-        if (auto u = thin_pool_device_usage(opt_.pool_name)) usage = std::move(*u);
-        else size_note_ = u.error().what();
+        if (auto u = thin_pool_device_usage(opt_.pool_name))
+            usage = std::move(*u);
+        else
+            size_note_ = u.error().what();
     }
     uint64_t block = uint64_t(meta_.data_block_sectors) * 512;
     for (auto& [key, r] : meta_.devices) {
@@ -720,7 +757,8 @@ Result<> DmThinBackend::release_snapshot_view(const std::string& id) {
 Result<MountSpec> DmThinBackend::create_volume(const std::string& name) {
     BERTH_TRY_VOID(check_name("volume name", name));
     std::string key = record_key(DeviceKind::Volume, name);
-    if (find(DeviceKind::Snapshot, name)) return fail(EEXIST, "dm-thin: '{}' is a snapshot, not a volume", name);
+    if (find(DeviceKind::Snapshot, name))
+        return fail(EEXIST, "dm-thin: '{}' is a snapshot, not a volume", name);
     if (auto* existing = find(DeviceKind::Volume, name)) {
         if (existing->ready) {
             // Volumes outlive containers and berthd: "create" of an existing one opens it.
@@ -733,7 +771,8 @@ Result<MountSpec> DmThinBackend::create_volume(const std::string& name) {
     record.kind = DeviceKind::Volume;
     record.name = name;
     record.sectors = opt_.base_size / 512;
-    uint32_t id = BERTH_TRY_CTX(create_device(key, record, std::nullopt), fmt::format("create volume '{}'", name));
+    uint32_t id =
+        BERTH_TRY_CTX(create_device(key, record, std::nullopt), fmt::format("create volume '{}'", name));
     auto made = [&]() -> Result<> {
         auto path = BERTH_TRY(activate(meta_.devices.at(key), false));
         return make_filesystem(path);
@@ -772,11 +811,20 @@ Result<std::vector<std::string>> DmThinBackend::reconcile(const std::vector<std:
     for (auto& [key, r] : meta_.devices) {
         bool orphan = false;
         switch (r.kind) {
-        case DeviceKind::Base: break;
-        case DeviceKind::Staging: orphan = true; break;  // an unfinished import, or a view's snapshot
-        case DeviceKind::Layer: orphan = !layers.count(r.name); break;
-        case DeviceKind::Snapshot: orphan = !snapshots.count(r.name); break;
-        case DeviceKind::Volume: orphan = !r.ready || !snapshots.count(r.name); break;
+            case DeviceKind::Base:
+                break;
+            case DeviceKind::Staging:
+                orphan = true;
+                break;  // an unfinished import, or a view's snapshot
+            case DeviceKind::Layer:
+                orphan = !layers.count(r.name);
+                break;
+            case DeviceKind::Snapshot:
+                orphan = !snapshots.count(r.name);
+                break;
+            case DeviceKind::Volume:
+                orphan = !r.ready || !snapshots.count(r.name);
+                break;
         }
         if (orphan) orphans.push_back(key);
     }

@@ -22,8 +22,8 @@
 namespace berth::store {
 
 struct DmThinOptions {
-    std::string state_dir;                  // dmthin.json + staging/view mount points
-    std::string pool_name = "berth-pool";   // dm name of the thin pool (existing or to create)
+    std::string state_dir;                 // dmthin.json + staging/view mount points
+    std::string pool_name = "berth-pool";  // dm name of the thin pool (existing or to create)
     // Devices from which berth creates `pool_name` when it does not exist (block devices, or
     // regular files which are attached to loop devices, for development). Both empty: the pool
     // must already exist (e.g. made by lvcreate --type thin-pool); berth then owns it exclusively.
@@ -39,7 +39,7 @@ struct DmThinOptions {
     // pool's data or metadata space is free, so the pool never fills up under a running container.
     double min_free_data_percent = 10.0;
     double min_free_metadata_percent = 10.0;
-    bool discard_on_delete = true;          // BLKDISCARD a device before deleting it
+    bool discard_on_delete = true;  // BLKDISCARD a device before deleting it
     // Test seam: called at named points of every pool transaction ("create:after-message", ...).
     // An error return makes the operation stop right there without any cleanup, as a crash would.
     std::function<Result<>(std::string_view point)> fault_hook;

@@ -25,7 +25,9 @@ namespace {
 
 Result<> ensure_sparse_file(const std::string& path, uint64_t size) {
     if (path_exists(path)) return {};
-    if (size == 0) return fail(EINVAL, "dm-thin: '{}' does not exist and no size to create it is set (thin_data_size)", path);
+    if (size == 0)
+        return fail(EINVAL, "dm-thin: '{}' does not exist and no size to create it is set (thin_data_size)",
+                    path);
     UniqueFd fd(::open(path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600));
     if (!fd) return fail_errno("create '{}'", path);
     if (::ftruncate(fd.get(), static_cast<off_t>(size)) < 0) return fail_errno("size '{}'", path);
@@ -59,13 +61,15 @@ Result<DmThinOptions> dmthin_options_from_store(const std::string& root, const S
         return o;
     }
     if (options.thin_pool.empty())
-        return fail(EINVAL, "dm-thin: set 'thin_pool' (an existing pool) or 'thin_data_device' and "
-                            "'thin_metadata_device' (devices or files to build one on)");
+        return fail(EINVAL,
+                    "dm-thin: set 'thin_pool' (an existing pool) or 'thin_data_device' and "
+                    "'thin_metadata_device' (devices or files to build one on)");
     o.pool_name = options.thin_pool;
     return o;
 }
 
-Result<std::unique_ptr<SnapshotBackend>> make_dmthin_backend(const std::string& root, const StoreOptions& options) {
+Result<std::unique_ptr<SnapshotBackend>> make_dmthin_backend(const std::string& root,
+                                                             const StoreOptions& options) {
     auto o = BERTH_TRY(dmthin_options_from_store(root, options));
     return make_dmthin_backend(o);
 }

@@ -9,9 +9,8 @@ namespace {
 using nlohmann::json;
 
 constexpr std::pair<DeviceKind, std::string_view> kKinds[] = {
-    {DeviceKind::Base, "base"},         {DeviceKind::Staging, "staging"},
-    {DeviceKind::Layer, "layer"},       {DeviceKind::Snapshot, "snapshot"},
-    {DeviceKind::Volume, "volume"},
+    {DeviceKind::Base, "base"},         {DeviceKind::Staging, "staging"}, {DeviceKind::Layer, "layer"},
+    {DeviceKind::Snapshot, "snapshot"}, {DeviceKind::Volume, "volume"},
 };
 
 std::optional<DeviceKind> kind_from_name(std::string_view name) {
@@ -21,8 +20,11 @@ std::optional<DeviceKind> kind_from_name(std::string_view name) {
 }
 
 json record_to_json(const DeviceRecord& r) {
-    json j = {{"id", r.id}, {"kind", kind_name(r.kind)}, {"name", r.name},
-              {"sectors", r.sectors}, {"ready", r.ready}};
+    json j = {{"id", r.id},
+              {"kind", kind_name(r.kind)},
+              {"name", r.name},
+              {"sectors", r.sectors},
+              {"ready", r.ready}};
     if (r.parent) j["parent"] = *r.parent;
     return j;
 }
@@ -74,7 +76,8 @@ std::string serialize_metadata(const Metadata& m) {
 Result<Metadata> parse_metadata(const std::string& text) {
     try {
         json j = json::parse(text);
-        if (j.at("version").get<int>() != 1) return fail(EINVAL, "unsupported dm-thin metadata version {}", j.at("version").dump());
+        if (j.at("version").get<int>() != 1)
+            return fail(EINVAL, "unsupported dm-thin metadata version {}", j.at("version").dump());
         Metadata m;
         m.pool = j.at("pool").get<std::string>();
         m.data_block_sectors = j.at("data_block_sectors").get<uint32_t>();
@@ -85,7 +88,8 @@ Result<Metadata> parse_metadata(const std::string& text) {
             auto& p = j.at("pending");
             PendingOp op;
             auto name = p.at("op").get<std::string>();
-            if (name != "create" && name != "delete") return fail(EINVAL, "unknown pending operation '{}'", name);
+            if (name != "create" && name != "delete")
+                return fail(EINVAL, "unknown pending operation '{}'", name);
             op.op = name == "create" ? PendingOp::Op::Create : PendingOp::Op::Delete;
             op.transaction_id = p.at("transaction_id").get<uint64_t>();
             op.key = p.at("key").get<std::string>();

@@ -48,7 +48,7 @@ struct PendingOp {
 };
 
 struct Metadata {
-    std::string pool;                 // dm name of the pool this file describes
+    std::string pool;  // dm name of the pool this file describes
     uint32_t data_block_sectors = 0;
     uint64_t transaction_id = 0;
     uint32_t next_device_id = 1;
@@ -60,11 +60,11 @@ std::string serialize_metadata(const Metadata& metadata);
 Result<Metadata> parse_metadata(const std::string& text);
 
 enum class Recovery {
-    None,            // consistent
-    RollForward,     // pool has the change: apply it to our record
-    UndoCreate,      // pool never committed the create: delete the device id if it exists
-    RedoDelete,      // pool never committed the delete: delete again, then commit
-    Mismatch,        // the pool was changed behind berth's back: refuse to guess
+    None,         // consistent
+    RollForward,  // pool has the change: apply it to our record
+    UndoCreate,   // pool never committed the create: delete the device id if it exists
+    RedoDelete,   // pool never committed the delete: delete again, then commit
+    Mismatch,     // the pool was changed behind berth's back: refuse to guess
 };
 
 // Pure decision from our record and the pool's transaction id.

@@ -33,8 +33,8 @@ Result<std::map<uint32_t, ThinDeviceUsage>> parse_thin_ls(std::string_view text)
         bool ok = fields.size() == 4;
         for (size_t i = 0; ok && i < 4; i++) ok = (v[i] = parse_unsigned(fields[i])).has_value();
         if (!ok || *v[0] > UINT32_MAX)
-            return fail(EBADMSG, "thin_ls output line {}: expected 'DEV MAPPED EXCLUSIVE SHARED', got '{}'", line_no,
-                        std::string(line));
+            return fail(EBADMSG, "thin_ls output line {}: expected 'DEV MAPPED EXCLUSIVE SHARED', got '{}'",
+                        line_no, std::string(line));
         out[static_cast<uint32_t>(*v[0])] = ThinDeviceUsage{*v[1], *v[2], *v[3]};
     }
     return out;
@@ -50,7 +50,8 @@ Result<std::pair<uint32_t, uint32_t>> thin_pool_metadata_devno(const std::string
         minor = parse_unsigned(first.substr(colon + 1));
     }
     if (!major || !minor || *major > UINT32_MAX || *minor > UINT32_MAX)
-        return fail(EBADMSG, "thin-pool table '{}' does not start with a major:minor metadata device", table_params);
+        return fail(EBADMSG, "thin-pool table '{}' does not start with a major:minor metadata device",
+                    table_params);
     return std::pair{static_cast<uint32_t>(*major), static_cast<uint32_t>(*minor)};
 }
 
@@ -76,7 +77,8 @@ Result<std::map<uint32_t, ThinDeviceUsage>> thin_pool_device_usage(const std::st
     if (find_program("thin_ls").empty())
         return fail(ENOENT, "thin_ls not found (install thin-provisioning-tools)");
     auto table = BERTH_TRY(dm_table(pool_name));
-    auto [major, minor] = BERTH_TRY_CTX(thin_pool_metadata_devno(table), fmt::format("thin pool '{}'", pool_name));
+    auto [major, minor] =
+        BERTH_TRY_CTX(thin_pool_metadata_devno(table), fmt::format("thin pool '{}'", pool_name));
     std::string metadata = BERTH_TRY(block_device_node(major, minor));
 
     auto reserved = dm_message(pool_name, "reserve_metadata_snap");
@@ -92,7 +94,8 @@ Result<std::map<uint32_t, ThinDeviceUsage>> thin_pool_device_usage(const std::st
     auto released = dm_message(pool_name, "release_metadata_snap");
     if (!output) return fail(output.error().wrap(fmt::format("thin pool '{}'", pool_name)));
     if (!released)
-        return fail(released.error().wrap(fmt::format("thin pool '{}': release the metadata snapshot", pool_name)));
+        return fail(
+            released.error().wrap(fmt::format("thin pool '{}': release the metadata snapshot", pool_name)));
     return with_context(parse_thin_ls(*output), fmt::format("thin pool '{}'", pool_name));
 }
 
