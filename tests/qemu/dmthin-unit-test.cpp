@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "store/dmthin/dm-ops.h"
 #include "store/dmthin/dmthin-backend.h"
 #include "store/dmthin/dmthin-metadata.h"
@@ -169,6 +171,38 @@ TEST(DmThinMetadata, RejectsACorruptFileWithAClearError) {
     EXPECT_FALSE(parse_metadata("not json"));
 }
 
+TEST(DmThinReconcile, ReportsWhatItRemovesByKindUnderTheStoresNames) {
+    Metadata m = sample();  // base + layer sha256:aa (parent sha256:bb)
+    auto add = [&](DeviceKind kind, const std::string& name, bool ready) {
+        DeviceRecord r;
+        r.id = m.next_device_id++;
+        r.kind = kind;
+        r.name = name;
+        r.ready = ready;
+        m.devices[record_key(kind, name)] = r;
+    };
+    add(DeviceKind::Layer, "sha256:bb", true);
+    add(DeviceKind::Staging, "sha256:cc", false);
+    add(DeviceKind::Snapshot, "c-known", true);
+    add(DeviceKind::Snapshot, "c-orphan", true);
+    add(DeviceKind::Volume, "v-known", true);
+    add(DeviceKind::Volume, "v-orphan", true);
+    add(DeviceKind::Volume, "v-unfinished", false);
+    auto plan = plan_reconcile(m, {"sha256:bb"}, {"c-known", "v-known", "v-unfinished"});
+    // Store::gc copies these lists into its report: a layer is its chain id, not "layer:<chain>".
+    EXPECT_EQ(plan.report.layers, (std::vector<std::string>{"sha256:aa"}));
+    EXPECT_EQ(plan.report.snapshots, (std::vector<std::string>{"c-orphan"}));
+    EXPECT_EQ(plan.report.volumes, (std::vector<std::string>{"v-orphan", "v-unfinished"}));
+    EXPECT_EQ(plan.report.other, (std::vector<std::string>{"staging sha256:cc"}));
+    std::vector<std::string> keys = plan.keys;
+    std::sort(keys.begin(), keys.end());
+    EXPECT_EQ(keys, (std::vector<std::string>{"layer:sha256:aa", "snapshot:c-orphan", "staging:sha256:cc",
+                                              "volume:v-orphan", "volume:v-unfinished"}));
+    auto nothing = plan_reconcile(m, {"sha256:aa", "sha256:bb"}, {"c-known", "c-orphan", "v-known"});
+    EXPECT_EQ(nothing.keys,
+              (std::vector<std::string>{"staging:sha256:cc", "volume:v-orphan", "volume:v-unfinished"}));
+}
+
 TEST(DmThinRecovery, ConsistentStateNeedsNothing) {
     EXPECT_EQ(plan_recovery(sample(), 4), Recovery::None);
     EXPECT_EQ(plan_recovery(sample(), 5), Recovery::Mismatch);
@@ -221,17 +255,17 @@ TEST(DmThinConfig, ReadsEveryDmThinKeyFromTheStoreTable) {
         "berthd.toml");
     ASSERT_TRUE(o) << o.error().what();
     EXPECT_EQ(o->backend, "dm-thin");
-    EXPECT_EQ(o->thin_data_size, 2ull << 30);
-    EXPECT_EQ(o->thin_metadata_size, 64ull << 20);
-    EXPECT_EQ(o->thin_block_size, 128ull << 10);
-    EXPECT_EQ(o->thin_volume_size, 1ull << 30);
-    EXPECT_EQ(o->thin_mkfs_options, (std::vector<std::string>{"-m", "crc=1"}));
-    EXPECT_DOUBLE_EQ(o->thin_min_free_data_percent, 12.5);
-    EXPECT_DOUBLE_EQ(o->thin_min_free_metadata_percent, 5.0);
-    EXPECT_FALSE(o->thin_discard);
+    EXPECT_EQ(o->dm_thin.data_size, 2ull << 30);
+    EXPECT_EQ(o->dm_thin.metadata_size, 64ull << 20);
+    EXPECT_EQ(o->dm_thin.block_size, 128ull << 10);
+    EXPECT_EQ(o->dm_thin.volume_size, 1ull << 30);
+    EXPECT_EQ(o->dm_thin.mkfs_options, (std::vector<std::string>{"-m", "crc=1"}));
+    EXPECT_DOUBLE_EQ(o->dm_thin.min_free_data_percent, 12.5);
+    EXPECT_DOUBLE_EQ(o->dm_thin.min_free_metadata_percent, 5.0);
+    EXPECT_FALSE(o->dm_thin.discard);
 
     // ... and every one of them reaches the backend; the missing files are created sparse.
-    auto d = berth::store::dmthin_options_from_store(dir / "root", *o);
+    auto d = berth::store::dmthin_options_from_store(dir / "root", o->dm_thin);
     ASSERT_TRUE(d) << d.error().what();
     EXPECT_EQ(d->pool_name, "berth-test");
     EXPECT_EQ(d->data_device, data);
@@ -239,7 +273,7 @@ TEST(DmThinConfig, ReadsEveryDmThinKeyFromTheStoreTable) {
     EXPECT_EQ(d->data_block_sectors, 256u);
     EXPECT_EQ(d->filesystem, "xfs");
     EXPECT_EQ(d->base_size, 1ull << 30);
-    EXPECT_EQ(d->mkfs_options, o->thin_mkfs_options);
+    EXPECT_EQ(d->mkfs_options, o->dm_thin.mkfs_options);
     EXPECT_EQ(d->mount_options, "discard");
     EXPECT_DOUBLE_EQ(d->min_free_data_percent, 12.5);
     EXPECT_DOUBLE_EQ(d->min_free_metadata_percent, 5.0);
@@ -255,7 +289,7 @@ TEST(DmThinConfig, ReadsEveryDmThinKeyFromTheStoreTable) {
 TEST(DmThinConfig, DefaultsMatchTheBackendsDefaults) {
     auto o = parse_store_options("backend = \"dm-thin\"\nthin_pool = \"vg-berth-tpool\"\n", "berthd.toml");
     ASSERT_TRUE(o) << o.error().what();
-    auto d = berth::store::dmthin_options_from_store("/var/lib/berth/dm-thin", *o);
+    auto d = berth::store::dmthin_options_from_store("/var/lib/berth/dm-thin", o->dm_thin);
     ASSERT_TRUE(d) << d.error().what();
     berth::store::DmThinOptions defaults;
     EXPECT_EQ(d->pool_name, "vg-berth-tpool");
@@ -274,9 +308,9 @@ TEST(DmThinConfig, OwnPoolsGetAStableNamePerStoreRoot) {
                                      dir / "m.img" + "\"\nthin_data_size = \"1G\"\n",
                                  "berthd.toml");
     ASSERT_TRUE(o) << o.error().what();
-    auto a = berth::store::dmthin_options_from_store("/srv/a/dm-thin", *o);
-    auto a2 = berth::store::dmthin_options_from_store("/srv/a/dm-thin", *o);
-    auto b = berth::store::dmthin_options_from_store("/srv/b/dm-thin", *o);
+    auto a = berth::store::dmthin_options_from_store("/srv/a/dm-thin", o->dm_thin);
+    auto a2 = berth::store::dmthin_options_from_store("/srv/a/dm-thin", o->dm_thin);
+    auto b = berth::store::dmthin_options_from_store("/srv/b/dm-thin", o->dm_thin);
     ASSERT_TRUE(a && a2 && b);
     EXPECT_EQ(a->pool_name, a2->pool_name);
     EXPECT_NE(a->pool_name, b->pool_name);
@@ -319,7 +353,7 @@ TEST(DmThinConfig, RefusesIncompleteOrContradictoryPoolDevices) {
     // Neither an existing pool nor devices: the backend says what to set.
     auto o = parse_store_options("backend = \"dm-thin\"\n", "berthd.toml");
     ASSERT_TRUE(o);
-    auto d = berth::store::dmthin_options_from_store("/var/lib/berth/dm-thin", *o);
+    auto d = berth::store::dmthin_options_from_store("/var/lib/berth/dm-thin", o->dm_thin);
     ASSERT_FALSE(d);
     EXPECT_NE(d.error().message.find("thin_data_device"), std::string::npos) << d.error().message;
 }

@@ -60,7 +60,7 @@ public:
         if (progress)
             report = [&progress, &fraction, &bytes](const store::ImportProgress& p) {
                 double f = fraction;
-                if (p.phase == "done")
+                if (p.phase == store::ImportPhase::Done)
                     f = 1.0;
                 else if (p.bytes_total > 0)
                     f = 0.95 * static_cast<double>(std::min(p.bytes_done, p.bytes_total)) /
@@ -69,7 +69,7 @@ public:
                     f = 0.95 * static_cast<double>(p.layer_index) / static_cast<double>(p.layer_count);
                 fraction = std::max(fraction, f);
                 uint64_t read = p.bytes_total > 0 ? std::min(p.bytes_done, p.bytes_total) : p.bytes_done;
-                if (p.phase == "done" && p.bytes_total > 0) read = p.bytes_total;
+                if (p.phase == store::ImportPhase::Done && p.bytes_total > 0) read = p.bytes_total;
                 bytes = std::max(bytes, read);
                 progress(fraction, bytes);
             };
@@ -156,6 +156,8 @@ public:
         GcReport out;
         out.removed = r.removed_layers;
         out.removed.insert(out.removed.end(), r.removed_blobs.begin(), r.removed_blobs.end());
+        out.removed.insert(out.removed.end(), r.removed_containers.begin(), r.removed_containers.end());
+        out.removed.insert(out.removed.end(), r.removed_volumes.begin(), r.removed_volumes.end());
         out.removed.insert(out.removed.end(), r.removed_other.begin(), r.removed_other.end());
         out.bytes_freed = r.bytes_freed;
         return out;

@@ -20,7 +20,7 @@ Result<std::unique_ptr<SnapshotBackend>> make_btrfs_backend(const std::string& r
 // meson.build sets `berth_store_dmthin_has_factory = true` (compiles store.cpp with
 // BERTH_HAVE_DMTHIN); otherwise backend = "dm-thin" fails with ENOTSUP.
 Result<std::unique_ptr<SnapshotBackend>> make_dmthin_backend(const std::string& root,
-                                                             const StoreOptions& options);
+                                                             const DmThinConfig& config);
 
 // statfs(path) says btrfs.
 bool is_on_btrfs(const std::string& path);

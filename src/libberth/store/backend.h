@@ -77,11 +77,37 @@ struct PoolUsage {
     uint64_t metadata_used = 0, metadata_total = 0;  // bytes (0 when not applicable)
 };
 
+// What reconcile() removed, by kind. A struct, not text: a report parsed back by prefix ("layer "
+// vs dm-thin's "layer:") once lost every layer dm-thin's gc removed.
+struct ReconcileReport {
+    std::vector<std::string> layers;     // chain ids
+    std::vector<std::string> snapshots;  // container snapshot ids, as the store gave them
+    std::vector<std::string> volumes;    // volume names, as the store gave them ("v-...")
+    std::vector<std::string> other;      // staging leftovers, stray devices: free text
+    bool empty() const { return layers.empty() && snapshots.empty() && volumes.empty() && other.empty(); }
+};
+
+// What a backend can do that another cannot: the store and fsck ask this, never the name.
+struct BackendCapabilities {
+    // Snapshots and volumes are block devices the runtime mounts (MountSpec::Block) rather than
+    // host directories.
+    bool block_devices = false;
+    // list_snapshots() reads state that prepare/release/remove change, so callers holding the
+    // store's lock for those must list under it too (it is then cheap); otherwise listing walks
+    // trees and is done outside the lock.
+    bool list_under_store_lock = false;
+    // list_snapshots() may report kSizeUnknown (size_note() says why).
+    bool sizes_may_be_unknown = false;
+    // PoolUsage::metadata_* is meaningful (a thin pool's metadata device).
+    bool pool_metadata = false;
+};
+
 class SnapshotBackend {
 public:
     virtual ~SnapshotBackend() = default;
 
-    virtual std::string name() const = 0;  // "btrfs", "overlay", "dm-thin"
+    virtual std::string name() const = 0;  // "btrfs", "overlay", "dm-thin": for messages only
+    virtual BackendCapabilities capabilities() const = 0;
 
     // Layers.
     virtual Result<LayerWriter> begin_layer(const std::string& chain_id,
@@ -125,9 +151,9 @@ public:
 
     // After a crash: finish or undo half-done work. `known_layers`/`known_snapshots` come from the
     // store's metadata (known_snapshots holds snapshot ids AND volume names); anything else the backend holds
-    // is an orphan and is removed. Returns the names of what was removed.
-    virtual Result<std::vector<std::string>> reconcile(const std::vector<std::string>& known_layers,
-                                                       const std::vector<std::string>& known_snapshots) = 0;
+    // is an orphan and is removed. Returns what was removed, by kind.
+    virtual Result<ReconcileReport> reconcile(const std::vector<std::string>& known_layers,
+                                              const std::vector<std::string>& known_snapshots) = 0;
 };
 
 }  // namespace berth::store

@@ -70,6 +70,7 @@ public:
     }
 
     std::string name() const override { return "btrfs"; }
+    BackendCapabilities capabilities() const override { return {}; }
 
     Result<LayerWriter> begin_layer(const std::string& chain_id,
                                     const std::optional<std::string>& parent) override {
@@ -278,12 +279,12 @@ public:
         return u;
     }
 
-    Result<std::vector<std::string>> reconcile(const std::vector<std::string>& known_layers,
-                                               const std::vector<std::string>& known_snapshots) override {
-        std::vector<std::string> removed;
+    Result<ReconcileReport> reconcile(const std::vector<std::string>& known_layers,
+                                      const std::vector<std::string>& known_snapshots) override {
+        ReconcileReport removed;
         for (const auto& s : list_dir(path_join(root_, "staging"))) {
             BERTH_TRY_VOID(delete_subvolume_or_tree(path_join(root_, "staging/" + s)));
-            removed.push_back("staging " + s);
+            removed.other.push_back("staging " + s);
         }
         std::set<std::string> layers;
         for (const auto& l : known_layers) layers.insert(hex_of(l));
@@ -297,7 +298,7 @@ public:
                 continue;
             }
             BERTH_TRY_VOID(delete_subvolume_or_tree(path_join(root_, "layers/" + h)));
-            removed.push_back("layer sha256:" + h);
+            removed.layers.push_back("sha256:" + h);
         }
         for (const auto& h : list_dir(path_join(root_, "parents")))
             if (!is_directory(path_join(root_, "layers/" + h)))
@@ -305,14 +306,14 @@ public:
         for (const auto& s : list_dir(path_join(root_, "snapshots"))) {
             if (snaps.count(s)) continue;
             BERTH_TRY_VOID(delete_subvolume_or_tree(snap_path(s)));
-            removed.push_back("snapshot " + s);
+            removed.snapshots.push_back(s);
         }
         for (const auto& s : list_dir(path_join(root_, "snapinfo")))
             if (!is_directory(snap_path(s))) ::unlink(path_join(root_, "snapinfo/" + s).c_str());
         for (const auto& v : list_dir(path_join(root_, "volumes"))) {
             if (snaps.count(v)) continue;
             BERTH_TRY_VOID(delete_subvolume_or_tree(path_join(root_, "volumes/" + v)));
-            removed.push_back("volume " + v);
+            removed.volumes.push_back(v);
         }
         return removed;
     }

@@ -224,6 +224,8 @@ Result<FsckReport> fsck(Store& store, bool repair) {
                 p.repaired = true;
         for (const auto& x : gc.removed_layers) r.gc_removed.push_back("layer " + x);
         for (const auto& x : gc.removed_blobs) r.gc_removed.push_back("blob " + x);
+        for (const auto& x : gc.removed_containers) r.gc_removed.push_back("container " + x);
+        for (const auto& x : gc.removed_volumes) r.gc_removed.push_back("volume " + x);
         for (const auto& x : gc.removed_other) r.gc_removed.push_back(x);
     }
     return r;

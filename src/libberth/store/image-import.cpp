@@ -1,4 +1,6 @@
-// Image import (OCI layout dir/tar, docker-archive, rootfs tar), commit and OCI export.
+// Image import: the entry points, staging an archive, and importing a manifest's layers. Each
+// format has its own file (image-import-internal.h lists them); commit and export are in
+// image-commit-export.cpp.
 //
 // Flow of an import (no store lock held except where noted):
 //   1. ROOT/staging/imp-<token>/ is made. An archive's members are streamed once into
@@ -29,23 +31,16 @@
 #include "basic/fs-util.h"
 #include "basic/string-util.h"
 #include "store/digest.h"
+#include "store/image-import-internal.h"
 #include "store/layer-extract.h"
+#include "store/layer-transaction.h"
 #include "store/store-impl.h"
 #include "store/store-json.h"
 #include "store/tree-tar.h"
 #include "store/tree-util.h"
 
 namespace berth::store {
-
-using nlohmann::json;
-
-namespace {
-
-constexpr uint64_t kMaxJson = 16 << 20;
-constexpr const char* kOciManifest = "application/vnd.oci.image.manifest.v1+json";
-constexpr const char* kOciIndex = "application/vnd.oci.image.index.v1+json";
-constexpr const char* kOciConfig = "application/vnd.oci.image.config.v1+json";
-constexpr const char* kDockerManifestList = "application/vnd.docker.distribution.manifest.list.v2+json";
+namespace importer {
 
 std::string host_arch() {
     struct utsname u {};
@@ -92,95 +87,65 @@ Result<std::string> member_name(std::string_view raw) {
     return join(parts, "/");
 }
 
-// Where the image's files come from: an OCI directory, or an archive staged into files.
-struct Input {
-    int dirfd = -1;
-    struct Staged {
-        std::string path;
-        std::string digest;
-        uint64_t size = 0;
-    };
-    std::map<std::string, Staged> files;
-    std::map<std::string, std::string> aliases;  // symlink members (docker save dedups layers)
-
-    const Staged* staged(const std::string& name) const {
-        std::string n = name;
-        for (int i = 0; i < 8; ++i) {
-            auto a = aliases.find(n);
-            if (a == aliases.end()) break;
-            n = a->second;
-        }
-        auto it = files.find(n);
-        return it == files.end() ? nullptr : &it->second;
-    }
-
-    bool has(const std::string& name) const {
-        if (dirfd >= 0) {
-            struct stat st {};
-            return ::fstatat(dirfd, name.c_str(), &st, 0) == 0;
-        }
-        return staged(name) != nullptr;
-    }
-
-    Result<UniqueFd> open(const std::string& raw) const {
-        std::string name = BERTH_TRY(member_name(raw));
-        if (dirfd >= 0) {
-            struct open_how how {};
-            how.flags = O_RDONLY | O_CLOEXEC;
-            how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-            long fd = ::syscall(SYS_openat2, dirfd, name.c_str(), &how, sizeof how);
-            if (fd < 0) return fail_errno("open '{}' in the layout", name);
-            struct stat st {};
-            if (::fstat(static_cast<int>(fd), &st) < 0 || !S_ISREG(st.st_mode)) {
-                ::close(static_cast<int>(fd));
-                return fail(EINVAL, "'{}' is not a regular file", name);
-            }
-            return UniqueFd(static_cast<int>(fd));
-        }
-        const Staged* s = staged(name);
-        if (!s) return fail(ENOENT, "archive has no member '{}'", name);
-        UniqueFd fd(::open(s->path.c_str(), O_RDONLY | O_CLOEXEC));
-        if (!fd) return fail_errno("open staged '{}'", name);
-        return fd;
-    }
-
-    Result<std::string> read_small(const std::string& name) const {
-        auto fd = BERTH_TRY(open(name));
+bool Input::has(const std::string& name) const {
+    if (dirfd >= 0) {
         struct stat st {};
-        if (::fstat(fd.get(), &st) < 0) return fail_errno("stat '{}'", name);
-        if (static_cast<uint64_t>(st.st_size) > kMaxJson)
-            return fail(EFBIG, "'{}' is larger than {} bytes", name, kMaxJson);
-        std::string out(static_cast<size_t>(st.st_size), '\0');
-        size_t got = 0;
-        while (got < out.size()) {
-            ssize_t n = ::read(fd.get(), out.data() + got, out.size() - got);
-            if (n < 0 && errno == EINTR) continue;
-            if (n <= 0) return fail_errno("read '{}'", name);
-            got += static_cast<size_t>(n);
+        return ::fstatat(dirfd, name.c_str(), &st, 0) == 0;
+    }
+    return staged(name) != nullptr;
+}
+
+Result<UniqueFd> Input::open(const std::string& raw) const {
+    std::string name = BERTH_TRY(member_name(raw));
+    if (dirfd >= 0) {
+        struct open_how how {};
+        how.flags = O_RDONLY | O_CLOEXEC;
+        how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+        long fd = ::syscall(SYS_openat2, dirfd, name.c_str(), &how, sizeof how);
+        if (fd < 0) return fail_errno("open '{}' in the layout", name);
+        struct stat st {};
+        if (::fstat(static_cast<int>(fd), &st) < 0 || !S_ISREG(st.st_mode)) {
+            ::close(static_cast<int>(fd));
+            return fail(EINVAL, "'{}' is not a regular file", name);
         }
-        return out;
+        return UniqueFd(static_cast<int>(fd));
     }
+    const Staged* s = staged(name);
+    if (!s) return fail(ENOENT, "archive has no member '{}'", name);
+    UniqueFd fd(::open(s->path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return fail_errno("open staged '{}'", name);
+    return fd;
+}
 
-    // A blob by digest, verified.
-    Result<std::string> read_blob(const std::string& digest, std::string_view what) const {
-        if (!valid_digest(digest)) return fail(EINVAL, "{}: invalid digest '{}'", what, digest);
-        std::string name = "blobs/sha256/" + std::string(digest_hex(digest));
-        auto text = BERTH_TRY_CTX(read_small(name), what);
-        auto actual = sha256_digest(text);
-        if (actual != digest)
-            return fail(EBADMSG, "{} '{}': digest mismatch (content is {})", what, name, actual);
-        return text;
+Result<std::string> Input::read_small(const std::string& name) const {
+    auto fd = BERTH_TRY(open(name));
+    struct stat st {};
+    if (::fstat(fd.get(), &st) < 0) return fail_errno("stat '{}'", name);
+    if (static_cast<uint64_t>(st.st_size) > kMaxJson)
+        return fail(EFBIG, "'{}' is larger than {} bytes", name, kMaxJson);
+    std::string out(static_cast<size_t>(st.st_size), '\0');
+    size_t got = 0;
+    while (got < out.size()) {
+        ssize_t n = ::read(fd.get(), out.data() + got, out.size() - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return fail_errno("read '{}'", name);
+        got += static_cast<size_t>(n);
     }
-};
+    return out;
+}
 
-struct Progress {
-    const ProgressFn& fn;
-    ImportProgress p;
-    void operator()(const std::string& phase) {
-        p.phase = phase;
-        if (fn) fn(p);
-    }
-};
+// A blob by digest, verified.
+Result<std::string> Input::read_blob(const std::string& digest, std::string_view what) const {
+    if (!valid_digest(digest)) return fail(EINVAL, "{}: invalid digest '{}'", what, digest);
+    std::string name = "blobs/sha256/" + std::string(digest_hex(digest));
+    auto text = BERTH_TRY_CTX(read_small(name), what);
+    auto actual = sha256_digest(text);
+    if (actual != digest)
+        return fail(EBADMSG, "{} '{}': digest mismatch (content is {})", what, name, actual);
+    return text;
+}
+
+namespace {
 
 struct ArchiveInput {
     int fd;
@@ -286,7 +251,7 @@ Result<> stage_archive(int fd, const std::string& stage, Input& in, Progress& pr
             BERTH_TRY_VOID_CTX(write_all(out.get(), std::string_view(buf.data(), static_cast<size_t>(n))),
                                fmt::format("stage '{}'", name));
             progress.p.bytes_done += static_cast<uint64_t>(n);
-            if (st.size % (4 << 20) < static_cast<uint64_t>(n)) progress("reading");
+            if (st.size % (4 << 20) < static_cast<uint64_t>(n)) progress(ImportPhase::Reading);
         }
         st.digest = h.finish();
         if (name.rfind("blobs/sha256/", 0) == 0) {
@@ -297,10 +262,12 @@ Result<> stage_archive(int fd, const std::string& stage, Input& in, Progress& pr
                 return fail(EBADMSG, "archive member '{}': digest mismatch (content is {})", name, st.digest);
         }
         in.files[name] = std::move(st);
-        progress("reading");
+        progress(ImportPhase::Reading);
     }
     return {};
 }
+
+}  // namespace
 
 // Publishes a finished tar-split into the stage (stage/splits/<chain hex>), durable like a blob.
 Result<> stage_split(int fd, const std::string& part, const std::string& stage, const std::string& chain_id) {
@@ -339,19 +306,6 @@ ExtractOptions extract_options(const StoreOptions& o) {
     return opts;
 }
 
-struct LayerSource {
-    std::string member;      // file in the input
-    std::string digest;      // expected blob digest ("" = unknown: docker-archive)
-    std::string media_type;  // "" = from compression
-};
-
-struct Staging {
-    std::string dir;
-    ~Staging() {
-        if (!dir.empty()) (void)remove_tree(dir);
-    }
-};
-
 Result<std::vector<LayerInfo>> import_layers(Store::Impl& s, ImportGuard& guard, const Input& in,
                                              const std::vector<LayerSource>& srcs,
                                              const std::vector<std::string>& diff_ids,
@@ -368,7 +322,7 @@ Result<std::vector<LayerInfo>> import_layers(Store::Impl& s, ImportGuard& guard,
     for (size_t i = 0; i < srcs.size(); ++i) {
         const auto& src = srcs[i];
         progress.p.layer_index = i;
-        progress("layer");
+        progress(ImportPhase::Layer);
         std::string ctx = fmt::format("layer {} ('{}')", i, src.member);
         LayerInfo li;
         li.chain_id = chains[i];
@@ -410,36 +364,27 @@ Result<std::vector<LayerInfo>> import_layers(Store::Impl& s, ImportGuard& guard,
         uint64_t base_done = progress.p.bytes_done;
         opts.progress = [&](uint64_t n) {
             progress.p.bytes_done = base_done + n;
-            progress("layer");
+            progress(ImportPhase::Layer);
         };
         std::optional<std::string> parent;
         if (i > 0) parent = chains[i - 1];
         ExtractResult res;
-        std::optional<LayerWriter> writer;
+        std::optional<LayerTransaction> tx;  // aborted on every return below until committed
         if (s.backend->has_layer(li.chain_id)) {
             res = BERTH_TRY_CTX(extract_layer(fd.get(), "", opts), ctx);  // verify only
         } else {
-            writer = BERTH_TRY_CTX(s.backend->begin_layer(li.chain_id, parent), ctx);
-            opts.whiteouts = writer->whiteouts;
-            auto r = extract_layer(fd.get(), writer->path, opts);
-            if (!r) {
-                (void)s.backend->abort_layer(*writer);
-                return fail(std::move(r.error()).wrap(ctx));
-            }
-            res = *r;
+            tx.emplace(BERTH_TRY_CTX(LayerTransaction::begin(*s.backend, li.chain_id, parent), ctx));
+            opts.whiteouts = tx->writer().whiteouts;
+            res = BERTH_TRY_CTX(extract_layer(fd.get(), tx->writer().path, opts), ctx);
         }
-        auto mismatch = [&](std::string msg) -> Unexpected {
-            if (writer) (void)s.backend->abort_layer(*writer);
-            return fail(EBADMSG, "{}: {}", ctx, msg);
-        };
         if (!src.digest.empty() && res.blob_digest != src.digest)
-            return mismatch(
-                fmt::format("digest mismatch: manifest says {}, content is {}", src.digest, res.blob_digest));
+            return fail(EBADMSG, "{}: digest mismatch: manifest says {}, content is {}", ctx, src.digest,
+                        res.blob_digest);
         if (res.diff_id != li.diff_id)
-            return mismatch(
-                fmt::format("diff_id mismatch: config says {}, content is {}", li.diff_id, res.diff_id));
-        if (writer) BERTH_TRY_VOID_CTX(s.backend->commit_layer(*writer), ctx);
-        progress("layer committed");
+            return fail(EBADMSG, "{}: diff_id mismatch: config says {}, content is {}", ctx, li.diff_id,
+                        res.diff_id);
+        if (tx) BERTH_TRY_VOID_CTX(tx->commit(), ctx);
+        progress(ImportPhase::LayerCommitted);
         li.digest = res.blob_digest;
         li.blob_size = res.blob_size;
         li.size = res.size;
@@ -528,273 +473,18 @@ Result<std::vector<std::string>> names_for(std::string_view name_tag, const std:
 Result<ImageInfo> finish_import(Store::Impl& s, const std::string& stage, ImageInfo info,
                                 const std::vector<std::string>& names, Progress& progress) {
     BERTH_TRY_VOID(fsync_staged(stage));
-    std::lock_guard lock(s.mu);
-    return s.publish_locked(stage, std::move(info), names, progress.fn);
+    ImageInfo published;
+    {
+        std::lock_guard lock(s.mu);
+        published = BERTH_TRY(s.publish_locked(stage, std::move(info), names, progress.fn));
+    }
+    progress(ImportPhase::Done);  // outside the lock: the image is visible to the caller now
+    return published;
 }
 
-// ---- OCI layout (directory or staged archive) ----
+}  // namespace importer
 
-Result<ImageInfo> import_oci(Store::Impl& s, ImportGuard& guard, const Input& in, const std::string& stage,
-                             std::string_view name_tag, Progress& progress, const std::atomic<bool>* cancel) {
-    auto layout = BERTH_TRY_CTX(in.read_small("oci-layout"), "OCI layout");
-    auto lj = BERTH_TRY(parse_json_text(layout, "oci-layout"));
-    if (!lj.is_object() || !lj.contains("imageLayoutVersion"))
-        return fail(EBADMSG, "oci-layout has no imageLayoutVersion");
-    auto index_text = BERTH_TRY_CTX(in.read_small("index.json"), "OCI layout");
-    auto index = BERTH_TRY(parse_json_text(index_text, "index.json"));
-    if (!index.is_object() || !index.contains("manifests") || !index["manifests"].is_array() ||
-        index["manifests"].empty())
-        return fail(EBADMSG, "index.json lists no manifests");
-
-    std::string want_tag, want_full;
-    if (!name_tag.empty()) {
-        want_full = BERTH_TRY(normalize_name_tag(name_tag));
-        want_tag = want_full.substr(want_full.rfind(':') + 1);
-    }
-    auto pick = [&](const json& manifests) -> Result<json> {
-        if (manifests.size() == 1) return manifests[0];
-        std::vector<std::string> refs;
-        for (const auto& m : manifests) {
-            std::string ref = m.contains("annotations") && m["annotations"].is_object()
-                                  ? m["annotations"].value("org.opencontainers.image.ref.name", "")
-                                  : "";
-            refs.push_back(ref.empty() ? m.value("digest", "?") : ref);
-            if (!ref.empty() && (ref == want_tag || ref == want_full || ref == std::string(name_tag)))
-                return m;
-            if (m.contains("platform") && m["platform"].is_object() &&
-                m["platform"].value("architecture", "") == host_arch() &&
-                m["platform"].value("os", "") == "linux" && want_tag.empty())
-                return m;
-        }
-        return fail(EINVAL,
-                    "the layout holds {} images ({}); choose one with a NAME:TAG matching its ref name",
-                    manifests.size(), join(refs, ", "));
-    };
-    json desc = BERTH_TRY(pick(index["manifests"]));
-    std::string ref_name;
-    if (desc.contains("annotations") && desc["annotations"].is_object()) {
-        // containerd (and berth's export) record the full name; the OCI ref name is often a tag only.
-        ref_name = desc["annotations"].value("io.containerd.image.name", "");
-        if (ref_name.empty()) ref_name = desc["annotations"].value("org.opencontainers.image.ref.name", "");
-    }
-    std::string mt = desc.value("mediaType", "");
-    if (mt == kOciIndex || mt == kDockerManifestList) {  // one level of nesting (multi-platform)
-        auto sub_text = BERTH_TRY(in.read_blob(desc.value("digest", ""), "nested index"));
-        auto sub = BERTH_TRY(parse_json_text(sub_text, "nested index"));
-        if (!sub.contains("manifests") || !sub["manifests"].is_array() || sub["manifests"].empty())
-            return fail(EBADMSG, "nested index lists no manifests");
-        desc = BERTH_TRY(pick(sub["manifests"]));
-        BERTH_TRY_VOID(stage_blob(stage, sub_text));
-    }
-    std::string manifest_digest = desc.value("digest", "");
-    auto manifest_text = BERTH_TRY(in.read_blob(manifest_digest, "manifest"));
-    auto manifest = BERTH_TRY(parse_json_text(manifest_text, "manifest"));
-    if (!manifest.is_object() || !manifest.contains("config") || !manifest["config"].is_object() ||
-        !manifest.contains("layers") || !manifest["layers"].is_array())
-        return fail(EBADMSG, "manifest '{}' has no config or layers", manifest_digest);
-    std::string config_digest = manifest["config"].value("digest", "");
-    auto config_text = BERTH_TRY(in.read_blob(config_digest, "image config"));
-    auto config = BERTH_TRY(parse_json_text(config_text, "image config"));
-    auto diff_ids = BERTH_TRY(config_diff_ids(config));
-    std::vector<LayerSource> srcs;
-    for (const auto& l : manifest["layers"]) {
-        if (!l.is_object()) return fail(EBADMSG, "manifest layer is not an object");
-        std::string d = l.value("digest", "");
-        if (!valid_digest(d)) return fail(EBADMSG, "manifest layer has invalid digest '{}'", d);
-        srcs.push_back({"blobs/sha256/" + std::string(digest_hex(d)), d, l.value("mediaType", "")});
-    }
-    progress("reading");
-    auto layers = BERTH_TRY(import_layers(s, guard, in, srcs, diff_ids, stage, progress, cancel));
-    BERTH_TRY_VOID(stage_blob(stage, manifest_text));
-    BERTH_TRY_VOID(stage_blob(stage, config_text));
-    auto info = base_info(config, config_digest, manifest_digest, std::move(layers));
-    std::vector<std::string> found;
-    if (ref_name.find(':') != std::string::npos || ref_name.find('/') != std::string::npos)
-        found.push_back(ref_name);
-    auto names = BERTH_TRY(names_for(name_tag, found));
-    return finish_import(s, stage, std::move(info), names, progress);
-}
-
-// ---- docker-archive ----
-
-Result<ImageInfo> import_docker(Store::Impl& s, ImportGuard& guard, const Input& in, const std::string& stage,
-                                std::string_view name_tag, Progress& progress,
-                                const std::atomic<bool>* cancel) {
-    auto text = BERTH_TRY(in.read_small("manifest.json"));
-    auto list = BERTH_TRY(parse_json_text(text, "manifest.json"));
-    if (!list.is_array() || list.empty()) return fail(EBADMSG, "manifest.json lists no images");
-    json entry = list[0];
-    if (list.size() > 1 && !name_tag.empty()) {
-        auto want = BERTH_TRY(normalize_name_tag(name_tag));
-        for (const auto& e : list)
-            if (e.contains("RepoTags") && e["RepoTags"].is_array())
-                for (const auto& t : e["RepoTags"])
-                    if (t.is_string() && normalize_name_tag(t.get<std::string>()).value_or("") == want)
-                        entry = e;
-    }
-    if (!entry.is_object() || !entry.contains("Config") || !entry["Config"].is_string() ||
-        !entry.contains("Layers") || !entry["Layers"].is_array())
-        return fail(EBADMSG, "manifest.json entry has no Config or Layers");
-    std::string config_member = entry["Config"];
-    auto config_text = BERTH_TRY_CTX(in.read_small(config_member), "image config");
-    std::string config_digest = sha256_digest(config_text);
-    // Newer docker writes blobs/sha256/<hex> members: then the name is a digest to check.
-    if (config_member.rfind("blobs/sha256/", 0) == 0 && "sha256:" + config_member.substr(13) != config_digest)
-        return fail(EBADMSG, "image config '{}': digest mismatch", config_member);
-    auto config = BERTH_TRY(parse_json_text(config_text, "image config"));
-    auto diff_ids = BERTH_TRY(config_diff_ids(config));
-    std::vector<LayerSource> srcs;
-    for (const auto& l : entry["Layers"]) {
-        if (!l.is_string()) return fail(EBADMSG, "manifest.json: layer is not a string");
-        srcs.push_back({l.get<std::string>(), "", ""});
-    }
-    std::vector<std::string> found;
-    if (entry.contains("RepoTags") && entry["RepoTags"].is_array())
-        for (const auto& t : entry["RepoTags"])
-            if (t.is_string()) found.push_back(t);
-    auto layers = BERTH_TRY(import_layers(s, guard, in, srcs, diff_ids, stage, progress, cancel));
-    json manifest = {
-        {"schemaVersion", 2},
-        {"mediaType", kOciManifest},
-        {"config", {{"mediaType", kOciConfig}, {"digest", config_digest}, {"size", config_text.size()}}},
-        {"layers", json::array()}};
-    for (const auto& l : layers)
-        manifest["layers"].push_back(
-            {{"mediaType", l.media_type}, {"digest", l.digest}, {"size", l.blob_size}});
-    std::string manifest_text = manifest.dump();
-    BERTH_TRY_VOID(stage_blob(stage, manifest_text));
-    BERTH_TRY_VOID(stage_blob(stage, config_text));
-    auto info = base_info(config, config_digest, sha256_digest(manifest_text), std::move(layers));
-    auto names = BERTH_TRY(names_for(name_tag, found));
-    return finish_import(s, stage, std::move(info), names, progress);
-}
-
-// ---- plain rootfs tarball: one pass, chain id learnt at the end ----
-
-Result<ImageInfo> import_rootfs(Store::Impl& s, ImportGuard& guard, int fd, const std::string& stage,
-                                std::string_view name_tag, Progress& progress,
-                                const std::atomic<bool>* cancel) {
-    std::string tee_path = stage + "/blobs/layer.part";
-    UniqueFd tee(::open(tee_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-    if (!tee) return fail_errno("stage blob");
-    std::string split_part = stage + "/splits/layer.part";
-    UniqueFd split(::open(split_part.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-    if (!split) return fail_errno("stage tar-split");
-    off_t start = ::lseek(fd, 0, SEEK_CUR);
-    auto writer =
-        BERTH_TRY(s.backend->begin_layer(sha256_digest("provisional " + random_token()), std::nullopt));
-    ExtractOptions opts = extract_options(s.options);
-    opts.whiteouts = writer.whiteouts;
-    opts.tee_fd = tee.get();
-    opts.split_fd = split.get();
-    opts.cancel = cancel;
-    progress.p.layer_count = 1;
-    opts.progress = [&](uint64_t n) {
-        progress.p.bytes_done = n;
-        progress("layer");
-    };
-    auto res = extract_layer(fd, writer.path, opts);
-    if (!res) {
-        (void)s.backend->abort_layer(writer);
-        return fail(std::move(res.error()).wrap("rootfs tarball"));
-    }
-    guard.claim(res->diff_id);
-    if (s.backend->has_layer(res->diff_id)) {
-        BERTH_TRY_VOID(s.backend->abort_layer(writer));
-    } else {
-        writer.chain_id = res->diff_id;
-        auto c = s.backend->commit_layer(writer);
-        if (!c) {
-            (void)s.backend->abort_layer(writer);
-            return fail(std::move(c.error()));
-        }
-    }
-    progress("layer committed");
-    if (res->split) {
-        // Valid for an existing layer of the same diff ID too: it was made from the same tar.
-        BERTH_TRY_VOID(stage_split(split.get(), split_part, stage, res->diff_id));
-        ::unlink(tee_path.c_str());
-    } else {
-        ::unlink(split_part.c_str());
-        if (!res->teed) BERTH_TRY_VOID_CTX(copy_to(fd, start, tee.get()), "stage blob");
-        if (::fsync(tee.get()) < 0) return fail_errno("fsync blob");
-        if (::rename(tee_path.c_str(),
-                     (stage + "/blobs/" + std::string(digest_hex(res->blob_digest))).c_str()) < 0)
-            return fail_errno("stage blob");
-    }
-    LayerInfo li{res->diff_id,
-                 res->diff_id,
-                 res->blob_digest,
-                 layer_media_type(res->compression),
-                 res->blob_size,
-                 res->size,
-                 std::move(res->skipped_device_nodes)};
-    // Deterministic config and manifest: the same tarball always gives the same image id.
-    json config = {{"architecture", host_arch()},
-                   {"os", "linux"},
-                   {"config", json::object()},
-                   {"rootfs", {{"type", "layers"}, {"diff_ids", {li.diff_id}}}}};
-    std::string config_text = config.dump();
-    json manifest = {
-        {"schemaVersion", 2},
-        {"mediaType", kOciManifest},
-        {"config",
-         {{"mediaType", kOciConfig}, {"digest", sha256_digest(config_text)}, {"size", config_text.size()}}},
-        {"layers", {{{"mediaType", li.media_type}, {"digest", li.digest}, {"size", li.blob_size}}}}};
-    std::string manifest_text = manifest.dump();
-    BERTH_TRY_VOID(stage_blob(stage, config_text));
-    BERTH_TRY_VOID(stage_blob(stage, manifest_text));
-    auto info = base_info(config, sha256_digest(config_text), sha256_digest(manifest_text), {li});
-    auto names = BERTH_TRY(names_for(name_tag, {}));
-    return finish_import(s, stage, std::move(info), names, progress);
-}
-
-bool looks_like_image_member(const std::string& n) {
-    if (n == "oci-layout" || n == "index.json" || n == "manifest.json" || n == "repositories") return true;
-    if (n.rfind("blobs/sha256/", 0) == 0) return true;
-    if (n.size() >= 64) {
-        std::string_view h(n.data(), 64);
-        bool hex = std::all_of(h.begin(), h.end(),
-                               [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
-        if (hex && (n.size() == 64 || n[64] == '/' || n.substr(64) == ".json" || n.substr(64) == ".tar"))
-            return true;
-    }
-    return false;
-}
-
-// Reads the first members' names to tell an image archive from a rootfs tarball.
-Result<ImportFormat> sniff(int fd) {
-    off_t start = ::lseek(fd, 0, SEEK_CUR);
-    CPtr<struct archive, archive_read_free> a(archive_read_new());
-    archive_read_support_format_tar(a.get());
-    archive_read_support_format_gnutar(a.get());
-    archive_read_support_filter_all(a.get());
-    if (archive_read_open_fd(a.get(), fd, 1 << 16) != ARCHIVE_OK)
-        return fail(EIO, "not a readable archive: {}", archive_error_string(a.get()));
-    ImportFormat result = ImportFormat::RootfsTar;
-    for (int i = 0; i < 16; ++i) {
-        struct archive_entry* e = nullptr;
-        int r = archive_read_next_header(a.get(), &e);
-        if (r == ARCHIVE_EOF) break;
-        if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
-            return fail(EIO, "not a readable archive: {}", archive_error_string(a.get()));
-        auto n = member_name(archive_entry_pathname(e) ? archive_entry_pathname(e) : "");
-        if (!n) break;  // the real pass reports it
-        if (*n == "oci-layout" || n->rfind("blobs/", 0) == 0 || *n == "index.json") {
-            result = ImportFormat::OciLayout;
-            break;
-        }
-        if (looks_like_image_member(*n)) {
-            result = ImportFormat::DockerArchive;
-            break;
-        }
-        if (archive_entry_filetype(e) != AE_IFDIR) break;  // rootfs content
-    }
-    if (::lseek(fd, start, SEEK_SET) < 0) return fail_errno("rewind input");
-    return result;
-}
-
-}  // namespace
+using namespace importer;
 
 ImageConfig parse_image_config(const json& config) {
     ImageConfig c;
@@ -834,7 +524,7 @@ Result<ImageInfo> import_from_dir(Store::Impl& s, int dirfd, std::string_view na
     Input in;
     in.dirfd = dirfd;
     Progress progress{progress_fn, {}};
-    progress("reading");
+    progress(ImportPhase::Reading);
     return import_oci(s, guard, in, stage.dir, name_tag, progress, cancel);
 }
 
@@ -849,7 +539,7 @@ Result<ImageInfo> import_from_fd(Store::Impl& s, int fd, ImportFormat format, st
     struct stat st {};
     if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
         progress.p.bytes_total = static_cast<uint64_t>(st.st_size);
-    progress("reading");
+    progress(ImportPhase::Reading);
     UniqueFd spooled;
     if (format == ImportFormat::Auto) {
         if (!S_ISREG(st.st_mode) || ::lseek(fd, 0, SEEK_CUR) < 0) {
@@ -866,7 +556,7 @@ Result<ImageInfo> import_from_fd(Store::Impl& s, int fd, ImportFormat format, st
                 BERTH_TRY_VOID(
                     write_all(spooled.get(), std::string_view(buf.data(), static_cast<size_t>(n))));
                 progress.p.bytes_done += static_cast<uint64_t>(n);
-                progress("reading");
+                progress(ImportPhase::Reading);
             }
             ::lseek(spooled.get(), 0, SEEK_SET);
             fd = spooled.get();
@@ -892,217 +582,6 @@ Result<ImageInfo> import_from_fd(Store::Impl& s, int fd, ImportFormat format, st
         return import_docker(s, guard, in, stage.dir, name_tag, progress, cancel);
     }
     return fail(EINVAL, "archive has neither 'oci-layout' nor 'manifest.json'");
-}
-
-// ---- commit ----
-
-Result<ImageInfo> commit_to_image(Store::Impl& s, const ContainerInfo& c, std::string_view name_tag) {
-    std::vector<std::string> names;
-    if (!name_tag.empty()) names.push_back(BERTH_TRY(normalize_name_tag(name_tag)));
-    ImageInfo base;
-    json config = {{"architecture", host_arch()},
-                   {"os", "linux"},
-                   {"config", json::object()},
-                   {"rootfs", {{"type", "layers"}, {"diff_ids", json::array()}}}};
-    json manifest = {{"schemaVersion", 2}, {"mediaType", kOciManifest}, {"layers", json::array()}};
-    if (!c.image_id.empty()) {
-        {
-            std::lock_guard lock(s.mu);
-            auto it = s.images.find(c.image_id);
-            if (it == s.images.end()) return fail(ENOENT, "image '{}' of the container is gone", c.image_id);
-            base = it->second;
-        }
-        config =
-            BERTH_TRY(parse_json_text(BERTH_TRY(read_file(s.blob_path(base.config_digest))), "image config"));
-        manifest = BERTH_TRY(parse_json_text(BERTH_TRY(read_file(s.blob_path(base.id))), "manifest"));
-    }
-    ImportGuard guard(s);
-    Staging stage{s.path("staging/commit-" + random_token())};
-    BERTH_TRY_VOID(mkdir_p(stage.dir + "/blobs", 0700));
-    BERTH_TRY_VOID(mkdir_p(stage.dir + "/empty", 0755));
-    std::string tmp = stage.dir + "/blobs/layer.part";
-    UniqueFd out(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-    if (!out) return fail_errno("stage layer");
-    auto view = BERTH_TRY(s.backend->snapshot_view(c.snapshot_id));
-    ScopeExit release_view([&] { (void)s.backend->release_snapshot_view(c.snapshot_id); });
-    std::string base_view = stage.dir + "/empty";
-    if (!base.top_layer.empty()) base_view = BERTH_TRY(s.backend->layer_view(base.top_layer));
-    ScopeExit release_base([&] {
-        if (!base.top_layer.empty()) (void)s.backend->release_layer_view(base.top_layer);
-    });
-    auto tar = BERTH_TRY(write_diff_tar(view, base_view, out.get()));
-    if (::fsync(out.get()) < 0) return fail_errno("fsync layer");
-    std::string chain = chain_id_next(base.top_layer, tar.digest);
-    guard.claim(chain);
-    if (!s.backend->has_layer(chain)) BERTH_TRY_VOID(s.backend->commit_snapshot(c.snapshot_id, chain));
-    if (::rename(tmp.c_str(), (stage.dir + "/blobs/" + std::string(digest_hex(tar.digest))).c_str()) < 0)
-        return fail_errno("stage layer");
-    LayerInfo li{chain,    tar.digest, tar.digest, "application/vnd.oci.image.layer.v1.tar",
-                 tar.size, tar.size,   {}};
-    config["rootfs"]["diff_ids"].push_back(tar.digest);
-    char when[64];
-    time_t now = ::time(nullptr);
-    struct tm tm {};
-    ::gmtime_r(&now, &tm);
-    ::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    config["created"] = when;
-    if (!config.contains("history") || !config["history"].is_array()) config["history"] = json::array();
-    config["history"].push_back({{"created", when}, {"created_by", "berth commit " + c.name}});
-    std::string config_text = config.dump();
-    manifest["config"] = {
-        {"mediaType", kOciConfig}, {"digest", sha256_digest(config_text)}, {"size", config_text.size()}};
-    manifest["layers"].push_back(
-        {{"mediaType", li.media_type}, {"digest", li.digest}, {"size", li.blob_size}});
-    std::string manifest_text = manifest.dump();
-    BERTH_TRY_VOID(stage_blob(stage.dir, config_text));
-    BERTH_TRY_VOID(stage_blob(stage.dir, manifest_text));
-    auto layers = base.layers;
-    layers.push_back(li);
-    auto info =
-        base_info(config, sha256_digest(config_text), sha256_digest(manifest_text), std::move(layers));
-    Progress progress{ProgressFn{}, {}};
-    return finish_import(s, stage.dir, std::move(info), names, progress);
-}
-
-// ---- export ----
-
-namespace {
-
-// Where an export's bytes go, cancellably. A regular file takes writes at once; a pipe or socket
-// can stall for good (a reader that stopped reading), and a blocked write() would not see the
-// cancel flag. So there the sink waits in poll() (100 ms at a time, or until a signal) and then
-// writes at most PIPE_BUF bytes, which a pipe that polls writable takes without blocking.
-struct ExportSink {
-    int fd = -1;
-    bool stream = false;
-    const std::atomic<bool>* cancel = nullptr;
-    bool cancelled = false;
-    int error = 0;
-
-    bool should_stop() {
-        if (cancel && cancel->load()) cancelled = true;
-        return cancelled;
-    }
-
-    static la_ssize_t write(struct archive*, void* self, const void* buf, size_t len) {
-        auto& k = *static_cast<ExportSink*>(self);
-        const char* p = static_cast<const char*>(buf);
-        size_t left = len;
-        while (left > 0) {
-            if (k.should_stop()) return -1;
-            size_t chunk = left;
-            if (k.stream) {
-                struct pollfd pfd {
-                    k.fd, POLLOUT, 0
-                };
-                int r = ::poll(&pfd, 1, 100);
-                if (r < 0 && errno != EINTR) return k.error = errno, -1;
-                if (r <= 0) continue;
-                chunk = std::min<size_t>(left, PIPE_BUF);
-            }
-            ssize_t n = ::write(k.fd, p, chunk);
-            if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-            if (n < 0) return k.error = errno, -1;
-            p += n;
-            left -= static_cast<size_t>(n);
-        }
-        return static_cast<la_ssize_t>(len);
-    }
-};
-
-}  // namespace
-
-Result<> write_oci_archive(Store::Impl& s, const ImageInfo& info, int fd, const std::atomic<bool>* cancel) {
-    CPtr<struct archive, archive_write_free> a(archive_write_new());
-    archive_write_set_format_pax_restricted(a.get());
-    ExportSink sink;
-    sink.fd = fd;
-    sink.cancel = cancel;
-    struct stat out_st {};
-    sink.stream = ::fstat(fd, &out_st) == 0 && (S_ISFIFO(out_st.st_mode) || S_ISSOCK(out_st.st_mode));
-    // As archive_write_open_fd() does for files and pipes: no padding of the last block.
-    archive_write_set_bytes_in_last_block(a.get(), 1);
-    if (archive_write_open2(a.get(), &sink, nullptr, &ExportSink::write, nullptr, nullptr) != ARCHIVE_OK)
-        return fail(EIO, "open output: {}", archive_error_string(a.get()));
-    // A failed write: cancelled, the output's errno, or libarchive's own message.
-    auto write_failed = [&](const std::string& name) -> Error {
-        if (sink.cancelled) return Error{ECANCELED, "export cancelled"};
-        if (sink.error)
-            return Error{sink.error, fmt::format("write '{}': {}", name, std::strerror(sink.error))};
-        return Error{EIO, fmt::format("write '{}': {}", name, archive_error_string(a.get()))};
-    };
-    auto add = [&](const std::string& name, const std::string* data, const std::string* file, uint64_t size,
-                   bool dir) -> Result<> {
-        CPtr<struct archive_entry, archive_entry_free> e(archive_entry_new());
-        archive_entry_set_pathname(e.get(), name.c_str());
-        archive_entry_set_filetype(e.get(), dir ? AE_IFDIR : AE_IFREG);
-        archive_entry_set_perm(e.get(), dir ? 0755 : 0644);
-        archive_entry_set_size(e.get(), dir ? 0 : static_cast<la_int64_t>(size));
-        archive_entry_set_mtime(e.get(), 0, 0);
-        if (archive_write_header(a.get(), e.get()) != ARCHIVE_OK) return fail(write_failed(name));
-        if (data && archive_write_data(a.get(), data->data(), data->size()) < 0)
-            return fail(write_failed(name));
-        if (file) {
-            UniqueFd in(::open(file->c_str(), O_RDONLY | O_CLOEXEC));
-            if (!in) return fail_errno("open blob '{}'", *file);
-            std::vector<char> buf(1 << 20);
-            for (;;) {
-                ssize_t n = ::read(in.get(), buf.data(), buf.size());
-                if (n < 0 && errno == EINTR) continue;
-                if (n < 0) return fail_errno("read blob '{}'", *file);
-                if (n == 0) break;
-                if (archive_write_data(a.get(), buf.data(), static_cast<size_t>(n)) < 0)
-                    return fail(write_failed(name));
-            }
-        }
-        return {};
-    };
-    std::string layout = json{{"imageLayoutVersion", "1.0.0"}}.dump();
-    auto manifest_file = s.blob_path(info.id);
-    struct stat st {};
-    if (::stat(manifest_file.c_str(), &st) < 0) return fail_errno("manifest blob '{}'", info.id);
-    json desc = {{"mediaType", kOciManifest}, {"digest", info.id}, {"size", st.st_size}};
-    if (!info.names.empty()) {
-        const auto& n = info.names.front();
-        desc["annotations"] = {{"org.opencontainers.image.ref.name", n.substr(n.rfind(':') + 1)},
-                               {"io.containerd.image.name", n}};
-    }
-    std::string index = json{{"schemaVersion", 2}, {"mediaType", kOciIndex}, {"manifests", {desc}}}.dump();
-    BERTH_TRY_VOID(add("oci-layout", &layout, nullptr, layout.size(), false));
-    BERTH_TRY_VOID(add("index.json", &index, nullptr, index.size(), false));
-    BERTH_TRY_VOID(add("blobs/", nullptr, nullptr, 0, true));
-    BERTH_TRY_VOID(add("blobs/sha256/", nullptr, nullptr, 0, true));
-    std::set<std::string> done;
-    std::vector<std::string> digests{info.id, info.config_digest};
-    std::map<std::string, const LayerInfo*> layer_of;
-    for (const auto& l : info.layers) {
-        digests.push_back(l.digest);
-        layer_of.emplace(l.digest, &l);
-    }
-    for (const auto& d : digests) {
-        if (!done.insert(d).second) continue;
-        std::string p = s.blob_path(d);
-        std::string name = "blobs/sha256/" + std::string(digest_hex(d));
-        auto lit = layer_of.find(d);
-        if (::stat(p.c_str(), &st) < 0 && lit != layer_of.end() &&
-            path_exists(s.split_path(lit->second->chain_id))) {
-            // Rebuilt from the layer's tar-split, verified while streaming: a damaged layer file
-            // fails the export naming it (the partial output is then not a valid archive).
-            BERTH_TRY_VOID(add(name, nullptr, nullptr, lit->second->blob_size, false));
-            auto n = BERTH_TRY(s.stream_layer_blob(*lit->second, [&](const char* b, size_t len) -> Result<> {
-                if (archive_write_data(a.get(), b, len) < 0) return fail(write_failed(name));
-                return {};
-            }));
-            if (n != lit->second->blob_size)
-                return fail(EBADMSG, "layer blob '{}': rebuilt {} bytes, expected {}", d, n,
-                            lit->second->blob_size);
-            continue;
-        }
-        if (::stat(p.c_str(), &st) < 0) return fail_errno("blob '{}'", d);
-        BERTH_TRY_VOID(add(name, nullptr, &p, static_cast<uint64_t>(st.st_size), false));
-    }
-    if (archive_write_close(a.get()) != ARCHIVE_OK) return fail(write_failed("end of archive"));
-    return {};
 }
 
 }  // namespace berth::store

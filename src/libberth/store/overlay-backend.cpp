@@ -48,6 +48,7 @@ public:
     }
 
     std::string name() const override { return "overlay"; }
+    BackendCapabilities capabilities() const override { return {}; }
 
     Result<LayerWriter> begin_layer(const std::string& chain_id,
                                     const std::optional<std::string>& parent) override {
@@ -264,9 +265,9 @@ public:
         return u;
     }
 
-    Result<std::vector<std::string>> reconcile(const std::vector<std::string>& known_layers,
-                                               const std::vector<std::string>& known_snapshots) override {
-        std::vector<std::string> removed;
+    Result<ReconcileReport> reconcile(const std::vector<std::string>& known_layers,
+                                      const std::vector<std::string>& known_snapshots) override {
+        ReconcileReport removed;
         for (const auto& v : list_dir(path_join(root_, "views"))) {
             std::string p = path_join(root_, "views/" + v);
             BERTH_TRY_VOID(unmount_if_mounted(p));
@@ -278,7 +279,7 @@ public:
         }
         for (const auto& s : list_dir(path_join(root_, "staging"))) {
             BERTH_TRY_VOID(remove_tree(path_join(root_, "staging/" + s)));
-            removed.push_back("staging " + s);
+            removed.other.push_back("staging " + s);
         }
         std::set<std::string> layers;
         for (const auto& l : known_layers) layers.insert(hex_of(l));
@@ -286,17 +287,17 @@ public:
         for (const auto& h : list_dir(path_join(root_, "layers"))) {
             if (layers.count(h)) continue;
             BERTH_TRY_VOID(remove_tree(path_join(root_, "layers/" + h)));
-            removed.push_back("layer sha256:" + h);
+            removed.layers.push_back("sha256:" + h);
         }
         for (const auto& s : list_dir(path_join(root_, "snapshots"))) {
             if (snaps.count(s)) continue;
             BERTH_TRY_VOID(remove_tree(snap_dir(s)));
-            removed.push_back("snapshot " + s);
+            removed.snapshots.push_back(s);
         }
         for (const auto& v : list_dir(path_join(root_, "volumes"))) {
             if (snaps.count(v)) continue;
             BERTH_TRY_VOID(remove_tree(path_join(root_, "volumes/" + v)));
-            removed.push_back("volume " + v);
+            removed.volumes.push_back(v);
         }
         for (const auto& l : list_dir(path_join(root_, "l"))) {
             std::string p = path_join(root_, "l/" + l);

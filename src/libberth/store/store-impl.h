@@ -51,7 +51,6 @@ struct Store::Impl {
     Result<ImageInfo> publish_locked(const std::string& stage, ImageInfo info,
                                      const std::vector<std::string>& names, const ProgressFn& progress);
     void claim(const std::string& chain);
-    void unclaim(const std::vector<std::string>& chains);
 };
 
 // RAII: counts an import as in flight (gc waits for it) and releases its layer claims.

@@ -131,16 +131,17 @@ Result<> Store::Impl::save_refs_locked() {
     return write_file_atomic(path("refs.json"), j.dump(2) + "\n");
 }
 
+std::string_view import_phase_name(ImportPhase phase) {
+    // In ImportPhase's order.
+    constexpr std::string_view kNames[] = {"reading", "layer", "layer committed", "publishing", "done"};
+    auto i = static_cast<size_t>(phase);
+    return i < std::size(kNames) ? kNames[i] : "unknown";
+}
+
 void Store::Impl::claim(const std::string& chain) {
     std::unique_lock lock(mu);
     cv.wait(lock, [&] { return !claimed_layers.count(chain); });
     claimed_layers.insert(chain);
-}
-
-void Store::Impl::unclaim(const std::vector<std::string>& chains) {
-    std::lock_guard lock(mu);
-    for (const auto& c : chains) claimed_layers.erase(c);
-    cv.notify_all();
 }
 
 ImportGuard::ImportGuard(Store::Impl& s) : s_(s) {
@@ -165,7 +166,7 @@ Result<ImageInfo> Store::Impl::publish_locked(const std::string& stage, ImageInf
                                               const std::vector<std::string>& names,
                                               const ProgressFn& progress) {
     auto step = [&](uint64_t n) {
-        if (progress) progress(ImportProgress{"publishing", 0, info.layers.size(), n, 0});
+        if (progress) progress(ImportProgress{ImportPhase::Publishing, 0, info.layers.size(), n, 0});
     };
     step(0);
     std::string blobs = stage + "/blobs";
@@ -354,7 +355,7 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
             return fail(EINVAL, "store '{}' uses backend '{}', not '{}' (remove the store to switch)", s.root,
                         recorded, chosen);
         chosen = recorded;
-    } else if (chosen == "auto" && (!options.thin_pool.empty() || !options.thin_data_device.empty())) {
+    } else if (chosen == "auto" && options.dm_thin.configured()) {
         chosen = "dm-thin";  // a configured thin pool is a choice, not a hint to ignore
     } else if (chosen == "auto") {
         chosen = is_on_btrfs(s.root) ? "btrfs" : "overlay";
@@ -369,7 +370,7 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
         s.backend = BERTH_TRY(make_btrfs_backend(s.path("btrfs")));
     else if (chosen == "dm-thin") {
 #ifdef BERTH_HAVE_DMTHIN
-        s.backend = BERTH_TRY(make_dmthin_backend(s.path("dm-thin"), options));
+        s.backend = BERTH_TRY(make_dmthin_backend(s.path("dm-thin"), options.dm_thin));
 #else
         return fail(ENOTSUP, "backend 'dm-thin' is not built into this berth");
 #endif
@@ -959,12 +960,11 @@ Result<GcReport> Store::gc() {
     crash_point("gc:start");
     auto removed = BERTH_TRY_CTX(s.backend->reconcile({layers.begin(), layers.end()}, snaps), "gc");
     crash_point("gc:layers-gone");
-    for (auto& r : removed) {
-        if (r.rfind("layer ", 0) == 0)
-            report.removed_layers.push_back(r.substr(6));
-        else
-            report.removed_other.push_back(std::move(r));
-    }
+    report.removed_layers = std::move(removed.layers);
+    report.removed_containers = std::move(removed.snapshots);
+    for (auto& v : removed.volumes)  // the backend knows a volume as "v-<name>" (see above)
+        report.removed_volumes.push_back(v.rfind("v-", 0) == 0 ? v.substr(2) : std::move(v));
+    report.removed_other = std::move(removed.other);
     // A tar-split lives as long as its layer is referenced (it rebuilds from that layer).
     for (const auto& hex : list_dir(s.path("splits"))) {
         if (layers.count("sha256:" + hex)) continue;
@@ -996,11 +996,11 @@ Result<DfReport> Store::df() const {
     DfReport r;
     r.backend = s.backend->name();
     r.pool = BERTH_TRY(s.backend->usage());
-    // dm-thin's list reads its device map, which prepare/release/remove change under s.mu, so it
-    // is listed under the lock (one thin_ls, tens of ms); btrfs and overlay walk their trees, which
-    // can take long, so they are listed outside it and never hold up other calls.
+    // A backend whose list reads state that prepare/release/remove change under s.mu (dm-thin's
+    // device map, one thin_ls, tens of ms) is listed under the lock; btrfs and overlay walk their
+    // trees, which can take long, so they are listed outside it and never hold up other calls.
     std::unique_lock lock(s.mu, std::defer_lock);
-    if (r.backend == "dm-thin") lock.lock();
+    if (s.backend->capabilities().list_under_store_lock) lock.lock();
     auto snaps = s.backend->list_snapshots();
     r.size_note = s.backend->size_note();
     if (!lock.owns_lock()) lock.lock();

@@ -36,6 +36,7 @@
 
 #include "basic/result.h"
 #include "store/backend.h"
+#include "store/dmthin/dmthin-config.h"
 #include "store/image-config.h"
 
 namespace berth::store {
@@ -50,22 +51,8 @@ struct StoreOptions {
     // LO_FLAGS_AUTOCLEAR and mounted at ROOT/btrfs; the backend is then btrfs.
     std::string pool;
     uint64_t pool_size = 0;  // bytes; "10G" etc. in TOML
-    // dm-thin parameters (used by the dm-thin backend only; docs/STORAGE-DMTHIN.md).
-    // Either thin_pool names an existing pool (LVM's, say), or thin_data_device and
-    // thin_metadata_device (block devices, or files attached to loop devices) are what berth builds
-    // its own pool on (named thin_pool if set, else "berth-<hash of root>").
-    std::string thin_pool;
-    std::string thin_data_device, thin_metadata_device;
-    uint64_t thin_data_size = 0;             // size of a missing data file berth creates (sparse)
-    uint64_t thin_metadata_size = 0;         // size of a missing metadata file (0: data/256, >= 32 MiB)
-    uint64_t thin_block_size = 64ull << 10;  // pool block size of a pool berth creates
-    std::string thin_fstype = "ext4";        // "ext4" | "xfs"
-    uint64_t thin_volume_size = 10ull << 30;
-    std::vector<std::string> thin_mkfs_options;  // extra arguments for mkfs.<thin_fstype>
-    std::string thin_mount_options;              // extra mount options ("discard", ...)
-    double thin_min_free_data_percent = 10.0;    // refuse new thin devices below this free share
-    double thin_min_free_metadata_percent = 10.0;
-    bool thin_discard = true;  // discard a thin device's blocks before deleting it
+    // The dm-thin backend's keys (thin_*), read by its own parser (dmthin/dmthin-toml.h).
+    DmThinConfig dm_thin;
     // Wait for the store lock instead of failing with EWOULDBLOCK.
     bool wait_for_lock = false;
     // Device nodes in imported layers: false (default) skips block/char devices (recorded in the
@@ -84,10 +71,7 @@ struct StoreOptions {
 // Reads berthd.toml. A missing file gives the defaults; a malformed one an error with
 // "path:line:col". Recognised keys (top level or under [store]): root, backend, pool,
 // pool_size ("512M", "10G" or bytes), allow_device_nodes, max_layer_size, max_layer_entries,
-// max_layer_ratio, and the dm-thin keys thin_pool,
-// thin_data_device, thin_metadata_device, thin_data_size, thin_metadata_size, thin_block_size,
-// thin_fstype, thin_volume_size, thin_mkfs_options, thin_mount_options,
-// thin_min_free_data_percent, thin_min_free_metadata_percent, thin_discard.
+// max_layer_ratio, and the dm-thin backend's keys (thin_*: dmthin/dmthin-toml.cpp parses them).
 Result<StoreOptions> load_store_options(const std::string& path = "/etc/berth/berthd.toml");
 Result<StoreOptions> parse_store_options(std::string_view toml_text, const std::string& source_name);
 
@@ -137,8 +121,18 @@ struct ImageRemoval {
     std::string deleted;
 };
 
+enum class ImportPhase {
+    Reading,         // reading / spooling the input
+    Layer,           // extracting layer layer_index
+    LayerCommitted,  // layer layer_index is in the backend
+    Publishing,      // moving blobs and records into place (under the store lock)
+    Done,            // the image is published: the last report of a successful import
+};
+// "reading", "layer", "layer committed", "publishing", "done" (JSON and messages).
+std::string_view import_phase_name(ImportPhase phase);
+
 struct ImportProgress {
-    std::string phase;       // "reading", "layer", "publishing", "done"
+    ImportPhase phase = ImportPhase::Reading;
     size_t layer_index = 0;  // 0-based, valid in phase "layer"
     size_t layer_count = 0;
     uint64_t bytes_done = 0;   // input bytes consumed so far
@@ -197,10 +191,12 @@ struct VolumeInfo {
 bool volume_user_alive(const VolumeUser& u);
 
 struct GcReport {
-    std::vector<std::string> removed_layers;  // chain ids
-    std::vector<std::string> removed_blobs;   // digests
-    std::vector<std::string> removed_other;   // staging leftovers, backend orphans
-    uint64_t bytes_freed = 0;                 // blob bytes (layers: backend-dependent, not counted)
+    std::vector<std::string> removed_layers;      // chain ids
+    std::vector<std::string> removed_blobs;       // digests
+    std::vector<std::string> removed_containers;  // snapshot ids of containers the store did not know
+    std::vector<std::string> removed_volumes;     // volume names the store did not know
+    std::vector<std::string> removed_other;       // staging leftovers, tar-splits, stray devices
+    uint64_t bytes_freed = 0;                     // blob bytes (layers: backend-dependent, not counted)
 };
 
 struct DfEntry {

@@ -408,6 +408,25 @@ TEST_P(StoreTest, ProcessStartTimesNameOneProcess) {
     EXPECT_FALSE(process_start_time(pid));
 }
 
+TEST_P(StoreTest, AnImportsLastProgressReportIsDoneWithTheImagePublished) {
+    for (const char* rel : {"oci", "busybox-oci.tar", "rootfs.tar.gz"}) {
+        std::vector<ImportPhase> phases;
+        bool visible_at_done = false;
+        auto r = store_->import_image_path(images_ + "/" + rel, ImportFormat::Auto, "busybox",
+                                           [&](const ImportProgress& p) {
+                                               phases.push_back(p.phase);
+                                               if (p.phase == ImportPhase::Done)
+                                                   visible_at_done = !store_->list_images().empty();
+                                           });
+        ASSERT_TRUE(r) << rel << ": " << r.error().what();
+        ASSERT_FALSE(phases.empty()) << rel;
+        EXPECT_EQ(phases.back(), ImportPhase::Done) << rel << ": callers wait for Done to show 100%";
+        EXPECT_EQ(std::count(phases.begin(), phases.end(), ImportPhase::Done), 1) << rel;
+        EXPECT_TRUE(visible_at_done) << rel << ": Done comes after the publish, outside the store lock";
+        ASSERT_TRUE(store_->remove_image("busybox"));
+    }
+}
+
 TEST_P(StoreTest, GcReclaimsLayersAndBlobsOfRemovedImages) {
     auto layered = import("oci", "layered");
     auto sibling = import("oci", "sibling");

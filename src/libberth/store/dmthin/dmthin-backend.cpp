@@ -92,6 +92,14 @@ public:
     Result<> open();
 
     std::string name() const override { return "dm-thin"; }
+    BackendCapabilities capabilities() const override {
+        BackendCapabilities c;
+        c.block_devices = true;
+        c.list_under_store_lock = true;  // an in-memory map; prepare/release/remove change it
+        c.sizes_may_be_unknown = true;   // without thin_ls
+        c.pool_metadata = true;
+        return c;
+    }
 
     Result<LayerWriter> begin_layer(const std::string& chain_id,
                                     const std::optional<std::string>& parent) override;
@@ -120,8 +128,8 @@ public:
     Result<> remove_volume(const std::string& name) override;
 
     Result<PoolUsage> usage() const override;
-    Result<std::vector<std::string>> reconcile(const std::vector<std::string>& known_layers,
-                                               const std::vector<std::string>& known_snapshots) override;
+    Result<ReconcileReport> reconcile(const std::vector<std::string>& known_layers,
+                                      const std::vector<std::string>& known_snapshots) override;
 
 private:
     std::string metadata_path() const { return path_join(opt_.state_dir, kMetadataFile); }
@@ -146,6 +154,22 @@ private:
     Result<uint32_t> create_device(const std::string& key, DeviceRecord record,
                                    std::optional<uint32_t> origin);
     Result<> delete_device(const std::string& key);
+    // A thin device create_device just made: deleted again (device and record) when the guard goes
+    // out of scope, unless release()d once the operation that needed it succeeded.
+    class DeviceGuard {
+    public:
+        DeviceGuard(DmThinBackend& backend, std::string key) : backend_(&backend), key_(std::move(key)) {}
+        DeviceGuard(const DeviceGuard&) = delete;
+        DeviceGuard& operator=(const DeviceGuard&) = delete;
+        ~DeviceGuard() {
+            if (backend_) (void)backend_->delete_device(key_);
+        }
+        void release() { backend_ = nullptr; }
+
+    private:
+        DmThinBackend* backend_;
+        std::string key_;
+    };
     Result<> set_transaction_id(uint64_t from, uint64_t to);
     Result<std::string> activate(const DeviceRecord& record, bool read_only);
     Result<> deactivate(uint32_t id, bool deferred);
@@ -512,21 +536,16 @@ Result<LayerWriter> DmThinBackend::begin_layer(const std::string& chain_id,
     record.name = chain_id;
     record.parent = parent;
     record.sectors = meta_.devices.at(parent ? record_key(DeviceKind::Layer, *parent) : "base").sectors;
-    uint32_t id =
-        BERTH_TRY_CTX(create_device(key, record, origin), fmt::format("begin layer '{}'", chain_id));
-    auto staged = [&]() -> Result<std::string> {
-        auto path = BERTH_TRY(activate(meta_.devices.at(key), false));
-        BERTH_TRY_VOID(mount_device(path, staging_dir(id), false));
-        return staging_dir(id);
-    }();
-    if (!staged) {
-        (void)delete_device(key);
-        return fail(staged.error().wrap(fmt::format("begin layer '{}'", chain_id)));
-    }
+    std::string ctx = fmt::format("begin layer '{}'", chain_id);
+    uint32_t id = BERTH_TRY_CTX(create_device(key, record, origin), ctx);
+    DeviceGuard device(*this, key);
+    auto path = BERTH_TRY_CTX(activate(meta_.devices.at(key), false), ctx);
+    BERTH_TRY_VOID_CTX(mount_device(path, staging_dir(id), false), ctx);
+    device.release();
     LayerWriter writer;
     writer.chain_id = chain_id;
     writer.parent = parent;
-    writer.path = *staged;
+    writer.path = staging_dir(id);
     writer.whiteouts = WhiteoutMode::Apply;
     writer.backend_token = std::to_string(id);
     return writer;
@@ -631,10 +650,11 @@ Result<MountSpec> DmThinBackend::prepare_snapshot(const std::string& id,
     record.parent = layer;
     record.sectors = meta_.devices.at(layer ? record_key(DeviceKind::Layer, *layer) : "base").sectors;
     record.ready = true;
-    uint32_t dev =
-        BERTH_TRY_CTX(create_device(key, record, origin), fmt::format("prepare snapshot '{}'", id));
-    auto activated = activate(meta_.devices.at(key), false);
-    if (!activated) return fail(activated.error().wrap(fmt::format("prepare snapshot '{}'", id)));
+    std::string ctx = fmt::format("prepare snapshot '{}'", id);
+    uint32_t dev = BERTH_TRY_CTX(create_device(key, record, origin), ctx);
+    DeviceGuard device(*this, key);  // a snapshot that never activated is not left to block a retry
+    BERTH_TRY_VOID_CTX(activate(meta_.devices.at(key), false), ctx);
+    device.release();
     return block_spec(dev);
 }
 
@@ -731,15 +751,12 @@ Result<std::string> DmThinBackend::snapshot_view(const std::string& id) {
     record.name = "view:" + id;
     record.parent = snap->parent;
     record.sectors = snap->sectors;
-    uint32_t dev = BERTH_TRY_CTX(create_device(key, record, snap->id), fmt::format("view snapshot '{}'", id));
-    auto mounted = [&]() -> Result<> {
-        auto path = BERTH_TRY(activate(meta_.devices.at(key), true));
-        return mount_device(path, view_dir(dev), true);
-    }();
-    if (!mounted) {
-        (void)delete_device(key);
-        return fail(mounted.error().wrap(fmt::format("view snapshot '{}'", id)));
-    }
+    std::string ctx = fmt::format("view snapshot '{}'", id);
+    uint32_t dev = BERTH_TRY_CTX(create_device(key, record, snap->id), ctx);
+    DeviceGuard device(*this, key);
+    auto path = BERTH_TRY_CTX(activate(meta_.devices.at(key), true), ctx);
+    BERTH_TRY_VOID_CTX(mount_device(path, view_dir(dev), true), ctx);
+    device.release();
     snapshot_views_[id] = 1;
     return view_dir(dev);
 }
@@ -771,16 +788,12 @@ Result<MountSpec> DmThinBackend::create_volume(const std::string& name) {
     record.kind = DeviceKind::Volume;
     record.name = name;
     record.sectors = opt_.base_size / 512;
-    uint32_t id =
-        BERTH_TRY_CTX(create_device(key, record, std::nullopt), fmt::format("create volume '{}'", name));
-    auto made = [&]() -> Result<> {
-        auto path = BERTH_TRY(activate(meta_.devices.at(key), false));
-        return make_filesystem(path);
-    }();
-    if (!made) {
-        (void)delete_device(key);
-        return fail(made.error().wrap(fmt::format("create volume '{}'", name)));
-    }
+    std::string ctx = fmt::format("create volume '{}'", name);
+    uint32_t id = BERTH_TRY_CTX(create_device(key, record, std::nullopt), ctx);
+    DeviceGuard device(*this, key);
+    auto path = BERTH_TRY_CTX(activate(meta_.devices.at(key), false), ctx);
+    BERTH_TRY_VOID_CTX(make_filesystem(path), ctx);
+    device.release();
     meta_.devices.at(key).ready = true;
     BERTH_TRY_VOID(save());
     return block_spec(id);
@@ -803,36 +816,11 @@ Result<PoolUsage> DmThinBackend::usage() const {
     return u;
 }
 
-Result<std::vector<std::string>> DmThinBackend::reconcile(const std::vector<std::string>& known_layers,
-                                                          const std::vector<std::string>& known_snapshots) {
-    std::set<std::string> layers(known_layers.begin(), known_layers.end());
-    std::set<std::string> snapshots(known_snapshots.begin(), known_snapshots.end());
-    std::vector<std::string> orphans;
-    for (auto& [key, r] : meta_.devices) {
-        bool orphan = false;
-        switch (r.kind) {
-            case DeviceKind::Base:
-                break;
-            case DeviceKind::Staging:
-                orphan = true;
-                break;  // an unfinished import, or a view's snapshot
-            case DeviceKind::Layer:
-                orphan = !layers.count(r.name);
-                break;
-            case DeviceKind::Snapshot:
-                orphan = !snapshots.count(r.name);
-                break;
-            case DeviceKind::Volume:
-                orphan = !r.ready || !snapshots.count(r.name);
-                break;
-        }
-        if (orphan) orphans.push_back(key);
-    }
-    std::vector<std::string> removed;
-    for (auto& key : orphans) {
-        BERTH_TRY_VOID_CTX(delete_device(key), "dm-thin: reconcile");
-        removed.push_back(key);
-    }
+Result<ReconcileReport> DmThinBackend::reconcile(const std::vector<std::string>& known_layers,
+                                                 const std::vector<std::string>& known_snapshots) {
+    auto plan = plan_reconcile(meta_, known_layers, known_snapshots);
+    for (auto& key : plan.keys) BERTH_TRY_VOID_CTX(delete_device(key), "dm-thin: reconcile");
+    ReconcileReport removed = std::move(plan.report);
     // Devices of ours that are active but unknown (a crash between activation and record) and
     // leftover staging/view mounts.
     std::set<std::string> known_names;
@@ -846,7 +834,7 @@ Result<std::vector<std::string>> DmThinBackend::reconcile(const std::vector<std:
             (void)unmount_if_mounted(view_dir(static_cast<uint32_t>(*id)));
         }
         BERTH_TRY_VOID_CTX(dm_remove(n, true), "dm-thin: reconcile");
-        removed.push_back("device:" + n);
+        removed.other.push_back("device " + n);
     }
     return removed;
 }

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "store/backend.h"
+#include "store/dmthin/dmthin-config.h"
 
 namespace berth::store {
 
@@ -54,10 +55,9 @@ Result<std::unique_ptr<SnapshotBackend>> make_dmthin_backend(const DmThinOptions
 // For tests, benchmarks and `berth` maintenance; berthd never calls it.
 Result<> deactivate_dmthin_pool(const DmThinOptions& options);
 
-// berthd.toml's [store] options -> DmThinOptions (see dmthin-factory.cpp for the mapping). Store
-// calls make_dmthin_backend(root, StoreOptions) from backend-factory.h, which uses this.
-struct StoreOptions;
-Result<DmThinOptions> dmthin_options_from_store(const std::string& root, const StoreOptions& options);
+// berthd.toml's dm-thin keys -> DmThinOptions (see dmthin-factory.cpp for the mapping). Store
+// calls make_dmthin_backend(root, DmThinConfig) from backend-factory.h, which uses this.
+Result<DmThinOptions> dmthin_options_from_store(const std::string& root, const DmThinConfig& config);
 
 // Whether the kernel supports dm-thin here (device-mapper control node usable).
 bool dmthin_available();

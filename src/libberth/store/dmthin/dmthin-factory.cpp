@@ -1,4 +1,4 @@
-// Store's entry point for backend = "dm-thin": maps berthd.toml's [store] options onto
+// Store's entry point for backend = "dm-thin": maps berthd.toml's dm-thin keys (DmThinConfig) onto
 // DmThinOptions (keys documented in docs/STORAGE-DMTHIN.md and berthd(8)).
 //   thin_pool = "NAME"             use the existing thin pool /dev/mapper/NAME (e.g. made by
 //                                  lvcreate); with the two device keys: the name of berth's own pool
@@ -36,41 +36,41 @@ Result<> ensure_sparse_file(const std::string& path, uint64_t size) {
 
 }  // namespace
 
-Result<DmThinOptions> dmthin_options_from_store(const std::string& root, const StoreOptions& options) {
+Result<DmThinOptions> dmthin_options_from_store(const std::string& root, const DmThinConfig& config) {
     DmThinOptions o;
     o.state_dir = root;
-    o.filesystem = options.thin_fstype;
-    o.base_size = options.thin_volume_size;
-    o.data_block_sectors = static_cast<uint32_t>(options.thin_block_size / 512);
-    o.mkfs_options = options.thin_mkfs_options;
-    o.mount_options = options.thin_mount_options;
-    o.min_free_data_percent = options.thin_min_free_data_percent;
-    o.min_free_metadata_percent = options.thin_min_free_metadata_percent;
-    o.discard_on_delete = options.thin_discard;
+    o.filesystem = config.fstype;
+    o.base_size = config.volume_size;
+    o.data_block_sectors = static_cast<uint32_t>(config.block_size / 512);
+    o.mkfs_options = config.mkfs_options;
+    o.mount_options = config.mount_options;
+    o.min_free_data_percent = config.min_free_data_percent;
+    o.min_free_metadata_percent = config.min_free_metadata_percent;
+    o.discard_on_delete = config.discard;
     // One pool per store root, with a stable name across restarts, unless thin_pool names it.
     std::string own_name = fmt::format("berth-{:08x}", static_cast<uint32_t>(std::hash<std::string>{}(root)));
-    if (!options.thin_data_device.empty()) {
-        o.pool_name = options.thin_pool.empty() ? own_name : options.thin_pool;
-        o.data_device = options.thin_data_device;
-        o.metadata_device = options.thin_metadata_device;
-        uint64_t metadata_size = options.thin_metadata_size
-                                     ? options.thin_metadata_size
-                                     : std::max<uint64_t>(32ull << 20, options.thin_data_size / 256);
-        BERTH_TRY_VOID(ensure_sparse_file(o.data_device, options.thin_data_size));
+    if (!config.data_device.empty()) {
+        o.pool_name = config.pool.empty() ? own_name : config.pool;
+        o.data_device = config.data_device;
+        o.metadata_device = config.metadata_device;
+        uint64_t metadata_size = config.metadata_size
+                                     ? config.metadata_size
+                                     : std::max<uint64_t>(32ull << 20, config.data_size / 256);
+        BERTH_TRY_VOID(ensure_sparse_file(o.data_device, config.data_size));
         BERTH_TRY_VOID(ensure_sparse_file(o.metadata_device, metadata_size));
         return o;
     }
-    if (options.thin_pool.empty())
+    if (config.pool.empty())
         return fail(EINVAL,
                     "dm-thin: set 'thin_pool' (an existing pool) or 'thin_data_device' and "
                     "'thin_metadata_device' (devices or files to build one on)");
-    o.pool_name = options.thin_pool;
+    o.pool_name = config.pool;
     return o;
 }
 
 Result<std::unique_ptr<SnapshotBackend>> make_dmthin_backend(const std::string& root,
-                                                             const StoreOptions& options) {
-    auto o = BERTH_TRY(dmthin_options_from_store(root, options));
+                                                             const DmThinConfig& config) {
+    auto o = BERTH_TRY(dmthin_options_from_store(root, config));
     return make_dmthin_backend(o);
 }
 

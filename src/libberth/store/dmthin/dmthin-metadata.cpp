@@ -110,4 +110,35 @@ Recovery plan_recovery(const Metadata& m, uint64_t pool_tid) {
     return m.pending->op == PendingOp::Op::Create ? Recovery::UndoCreate : Recovery::RedoDelete;
 }
 
+ReconcilePlan plan_reconcile(const Metadata& metadata, const std::vector<std::string>& known_layers,
+                             const std::vector<std::string>& known_snapshots) {
+    std::set<std::string> layers(known_layers.begin(), known_layers.end());
+    std::set<std::string> snapshots(known_snapshots.begin(), known_snapshots.end());
+    ReconcilePlan plan;
+    for (const auto& [key, r] : metadata.devices) {
+        std::vector<std::string>* list = nullptr;
+        switch (r.kind) {
+            case DeviceKind::Base:
+                break;
+            case DeviceKind::Staging:
+                plan.report.other.push_back("staging " + r.name);
+                plan.keys.push_back(key);
+                break;
+            case DeviceKind::Layer:
+                if (!layers.count(r.name)) list = &plan.report.layers;
+                break;
+            case DeviceKind::Snapshot:
+                if (!snapshots.count(r.name)) list = &plan.report.snapshots;
+                break;
+            case DeviceKind::Volume:
+                if (!r.ready || !snapshots.count(r.name)) list = &plan.report.volumes;
+                break;
+        }
+        if (!list) continue;
+        list->push_back(r.name);
+        plan.keys.push_back(key);
+    }
+    return plan;
+}
+
 }  // namespace berth::store::dmthin

@@ -18,9 +18,11 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "basic/result.h"
+#include "store/backend.h"
 
 namespace berth::store::dmthin {
 
@@ -69,5 +71,16 @@ enum class Recovery {
 
 // Pure decision from our record and the pool's transaction id.
 Recovery plan_recovery(const Metadata& metadata, uint64_t pool_transaction_id);
+
+// What reconcile() deletes, decided from our record alone: every staging device (an unfinished
+// import or a view's snapshot), layers and snapshots the store does not know, and volumes it does
+// not know or that never got their filesystem. `keys` are the records to delete, in map order;
+// `report` names them by kind as the store knows them (chain id, snapshot id, volume name).
+struct ReconcilePlan {
+    std::vector<std::string> keys;
+    ReconcileReport report;
+};
+ReconcilePlan plan_reconcile(const Metadata& metadata, const std::vector<std::string>& known_layers,
+                             const std::vector<std::string>& known_snapshots);
 
 }  // namespace berth::store::dmthin
