@@ -270,14 +270,7 @@ public:
         return trash(path);
     }
 
-    Result<PoolUsage> usage() const override {
-        struct statvfs sv {};
-        if (::statvfs(root_.c_str(), &sv) < 0) return fail_errno("statvfs '{}'", root_);
-        PoolUsage u;
-        u.data_total = static_cast<uint64_t>(sv.f_blocks) * sv.f_frsize;
-        u.data_used = static_cast<uint64_t>(sv.f_blocks - sv.f_bfree) * sv.f_frsize;
-        return u;
-    }
+    Result<PoolUsage> usage() const override { return filesystem_usage(root_); }
 
     Result<ReconcileReport> reconcile(const std::vector<std::string>& known_layers,
                                       const std::vector<std::string>& known_snapshots) override {
@@ -303,18 +296,12 @@ public:
         for (const auto& h : list_dir(path_join(root_, "parents")))
             if (!is_directory(path_join(root_, "layers/" + h)))
                 ::unlink(path_join(root_, "parents/" + h).c_str());
-        for (const auto& s : list_dir(path_join(root_, "snapshots"))) {
-            if (snaps.count(s)) continue;
-            BERTH_TRY_VOID(delete_subvolume_or_tree(snap_path(s)));
-            removed.snapshots.push_back(s);
-        }
+        auto remove = [](const std::string& path) { return delete_subvolume_or_tree(path); };
+        BERTH_TRY_VOID(
+            remove_unknown_entries(path_join(root_, "snapshots"), snaps, remove, removed.snapshots));
         for (const auto& s : list_dir(path_join(root_, "snapinfo")))
             if (!is_directory(snap_path(s))) ::unlink(path_join(root_, "snapinfo/" + s).c_str());
-        for (const auto& v : list_dir(path_join(root_, "volumes"))) {
-            if (snaps.count(v)) continue;
-            BERTH_TRY_VOID(delete_subvolume_or_tree(path_join(root_, "volumes/" + v)));
-            removed.volumes.push_back(v);
-        }
+        BERTH_TRY_VOID(remove_unknown_entries(path_join(root_, "volumes"), snaps, remove, removed.volumes));
         return removed;
     }
 

@@ -43,6 +43,7 @@
 #include <vector>
 
 #include "basic/unique.h"
+#include "store/tree-util.h"
 
 namespace berth::store {
 namespace {
@@ -107,37 +108,27 @@ struct Walk {
 // Takes ownership of both fds (base_fd may be -1: no counterpart in the base).
 void walk(int dir_fd, int base_fd, Walk& w) {
     UniqueFd base(base_fd);
-    DIR* d = ::fdopendir(dir_fd);
-    if (!d) {
-        ::close(dir_fd);
-        return;
-    }
-    CPtr<DIR, ::closedir> guard(d);
     // Files may come and go while a container runs: whatever vanished mid-walk is skipped.
-    while (auto* e = ::readdir(d)) {
-        std::string_view n = e->d_name;
-        if (n == "." || n == "..") continue;
-        struct stat st {};
-        if (::fstatat(::dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) continue;
-        if (st.st_dev != w.dev) continue;  // a nested subvolume or a mount point: not ours
+    for_each_entry(dir_fd, [&](int dir, const char* name, const struct stat& st) {
+        if (st.st_dev != w.dev) return;  // a nested subvolume or a mount point: not ours
         struct stat bst {};
-        bool in_base = base && ::fstatat(base.get(), e->d_name, &bst, AT_SYMLINK_NOFOLLOW) == 0;
+        bool in_base = base && ::fstatat(base.get(), name, &bst, AT_SYMLINK_NOFOLLOW) == 0;
         if (S_ISDIR(st.st_mode)) {
-            int fd = ::openat(::dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-            if (fd < 0) continue;
+            int fd = ::openat(dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (fd < 0) return;
             int bfd = in_base && S_ISDIR(bst.st_mode)
-                          ? ::openat(base.get(), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                          ? ::openat(base.get(), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
                           : -1;
             walk(fd, bfd, w);
-            continue;
+            return;
         }
-        if (!S_ISREG(st.st_mode)) continue;
-        if (in_base && unchanged_since_snapshot(st, bst)) continue;
-        if (st.st_nlink > 1 && !w.seen.insert(st.st_ino).second) continue;
-        UniqueFd fd(::openat(::dirfd(d), e->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
-        if (!fd) continue;
+        if (!S_ISREG(st.st_mode)) return;
+        if (in_base && unchanged_since_snapshot(st, bst)) return;
+        if (st.st_nlink > 1 && !w.seen.insert(st.st_ino).second) return;
+        UniqueFd fd(::openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+        if (!fd) return;
         w.total += file_exclusive_bytes(fd.get(), st, w.fiemap);
-    }
+    });
 }
 
 }  // namespace

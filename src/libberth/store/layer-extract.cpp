@@ -30,6 +30,15 @@
 namespace berth::store {
 namespace {
 
+// An entry's access and modification times for utimensat/futimens (atime = mtime when unset).
+void entry_times(struct archive_entry* e, struct timespec ts[2]) {
+    bool atime = archive_entry_atime_is_set(e);
+    ts[0].tv_sec = atime ? archive_entry_atime(e) : archive_entry_mtime(e);
+    ts[0].tv_nsec = atime ? archive_entry_atime_nsec(e) : archive_entry_mtime_nsec(e);
+    ts[1].tv_sec = archive_entry_mtime(e);
+    ts[1].tv_nsec = archive_entry_mtime_nsec(e);
+}
+
 using ArchivePtr = CPtr<struct archive, archive_read_free>;
 
 constexpr size_t kBufSize = 1 << 20;
@@ -428,11 +437,7 @@ public:
                 return fail_errno("chmod");
         }
         struct timespec ts[2];
-        ts[0].tv_sec = archive_entry_atime_is_set(e) ? archive_entry_atime(e) : archive_entry_mtime(e);
-        ts[0].tv_nsec =
-            archive_entry_atime_is_set(e) ? archive_entry_atime_nsec(e) : archive_entry_mtime_nsec(e);
-        ts[1].tv_sec = archive_entry_mtime(e);
-        ts[1].tv_nsec = archive_entry_mtime_nsec(e);
+        entry_times(e, ts);
         if (type == AE_IFDIR) {
             UniqueFd dfd(::openat(parent, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
             if (!dfd) return fail_errno("open directory");
@@ -451,11 +456,7 @@ public:
             return fail_errno("chown");
         if (::fchmod(fd, archive_entry_perm(e) & 07777) < 0) return fail_errno("chmod");
         struct timespec ts[2];
-        ts[0].tv_sec = archive_entry_atime_is_set(e) ? archive_entry_atime(e) : archive_entry_mtime(e);
-        ts[0].tv_nsec =
-            archive_entry_atime_is_set(e) ? archive_entry_atime_nsec(e) : archive_entry_mtime_nsec(e);
-        ts[1].tv_sec = archive_entry_mtime(e);
-        ts[1].tv_nsec = archive_entry_mtime_nsec(e);
+        entry_times(e, ts);
         if (::futimens(fd, ts) < 0) return fail_errno("set times");
         return {};
     }

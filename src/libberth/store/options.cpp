@@ -19,26 +19,9 @@ Result<uint64_t> parse_size(std::string_view text) {
         if (t.empty()) return fail(EINVAL, "invalid size '{}'", text);
         last = t.back();
     }
-    switch (last) {
-        case 'K':
-        case 'k':
-            mult = 1ull << 10;
-            break;
-        case 'M':
-        case 'm':
-            mult = 1ull << 20;
-            break;
-        case 'G':
-        case 'g':
-            mult = 1ull << 30;
-            break;
-        case 'T':
-        case 't':
-            mult = 1ull << 40;
-            break;
-        default:
-            break;
-    }
+    constexpr std::pair<char, unsigned> kUnits[] = {{'k', 10}, {'m', 20}, {'g', 30}, {'t', 40}};
+    for (auto [unit, shift] : kUnits)
+        if (last == unit || last == unit - 'a' + 'A') mult = 1ull << shift;
     if (mult != 1) t.remove_suffix(1);
     auto n = parse_unsigned(t);
     if (!n || (*n != 0 && mult > UINT64_MAX / *n)) return fail(EINVAL, "invalid size '{}'", text);

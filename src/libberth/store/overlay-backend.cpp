@@ -256,14 +256,7 @@ public:
         return trash(dir);
     }
 
-    Result<PoolUsage> usage() const override {
-        struct statvfs sv {};
-        if (::statvfs(root_.c_str(), &sv) < 0) return fail_errno("statvfs '{}'", root_);
-        PoolUsage u;
-        u.data_total = static_cast<uint64_t>(sv.f_blocks) * sv.f_frsize;
-        u.data_used = static_cast<uint64_t>(sv.f_blocks - sv.f_bfree) * sv.f_frsize;
-        return u;
-    }
+    Result<PoolUsage> usage() const override { return filesystem_usage(root_); }
 
     Result<ReconcileReport> reconcile(const std::vector<std::string>& known_layers,
                                       const std::vector<std::string>& known_snapshots) override {
@@ -284,21 +277,12 @@ public:
         std::set<std::string> layers;
         for (const auto& l : known_layers) layers.insert(hex_of(l));
         std::set<std::string> snaps(known_snapshots.begin(), known_snapshots.end());
-        for (const auto& h : list_dir(path_join(root_, "layers"))) {
-            if (layers.count(h)) continue;
-            BERTH_TRY_VOID(remove_tree(path_join(root_, "layers/" + h)));
-            removed.layers.push_back("sha256:" + h);
-        }
-        for (const auto& s : list_dir(path_join(root_, "snapshots"))) {
-            if (snaps.count(s)) continue;
-            BERTH_TRY_VOID(remove_tree(snap_dir(s)));
-            removed.snapshots.push_back(s);
-        }
-        for (const auto& v : list_dir(path_join(root_, "volumes"))) {
-            if (snaps.count(v)) continue;
-            BERTH_TRY_VOID(remove_tree(path_join(root_, "volumes/" + v)));
-            removed.volumes.push_back(v);
-        }
+        auto remove = [](const std::string& path) { return remove_tree(path); };
+        BERTH_TRY_VOID(remove_unknown_entries(path_join(root_, "layers"), layers, remove, removed.layers));
+        for (auto& l : removed.layers) l = "sha256:" + l;
+        BERTH_TRY_VOID(
+            remove_unknown_entries(path_join(root_, "snapshots"), snaps, remove, removed.snapshots));
+        BERTH_TRY_VOID(remove_unknown_entries(path_join(root_, "volumes"), snaps, remove, removed.volumes));
         for (const auto& l : list_dir(path_join(root_, "l"))) {
             std::string p = path_join(root_, "l/" + l);
             struct stat st {};

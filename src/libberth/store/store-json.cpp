@@ -43,14 +43,14 @@ static void get_opt(const json& j, const char* key, T& out) {
 // from_json through get_opt above (nlohmann's *_WITH_DEFAULT reader would accept the shapes issue
 // #16 rejects). The key order on disk does not change: json objects are sorted maps.
 #define BERTH_JSON_GET(field) get_opt(nlohmann_json_j, #field, nlohmann_json_t.field);
+// Inside a from_json(const json& nlohmann_json_j, T& nlohmann_json_t): reads these fields.
+#define BERTH_JSON_GET_FIELDS(...) NLOHMANN_JSON_EXPAND(NLOHMANN_JSON_PASTE(BERTH_JSON_GET, __VA_ARGS__))
 #define BERTH_JSON_RECORD(Type, ...)                                             \
     void to_json(json& nlohmann_json_j, const Type& nlohmann_json_t) {           \
         nlohmann_json_j = json::object();                                        \
         NLOHMANN_JSON_EXPAND(NLOHMANN_JSON_PASTE(NLOHMANN_JSON_TO, __VA_ARGS__)) \
     }                                                                            \
-    void from_json(const json& nlohmann_json_j, Type& nlohmann_json_t) {         \
-        NLOHMANN_JSON_EXPAND(NLOHMANN_JSON_PASTE(BERTH_JSON_GET, __VA_ARGS__))   \
-    }
+    void from_json(const json& nlohmann_json_j, Type& nlohmann_json_t) { BERTH_JSON_GET_FIELDS(__VA_ARGS__) }
 
 BERTH_JSON_RECORD(ImageConfig, entrypoint, cmd, env, user, working_dir, stop_signal)
 BERTH_JSON_RECORD(ImageInfo, id, config_digest, names, layers, top_layer, size, created, imported,
@@ -71,14 +71,8 @@ void to_json(json& j, const LayerInfo& v) {
              {"media_type", v.media_type}, {"blob_size", v.blob_size}, {"size", v.size}};
     if (!v.skipped_device_nodes.empty()) j["skipped_device_nodes"] = v.skipped_device_nodes;
 }
-void from_json(const json& j, LayerInfo& v) {
-    get_opt(j, "chain_id", v.chain_id);
-    get_opt(j, "diff_id", v.diff_id);
-    get_opt(j, "digest", v.digest);
-    get_opt(j, "media_type", v.media_type);
-    get_opt(j, "blob_size", v.blob_size);
-    get_opt(j, "size", v.size);
-    get_opt(j, "skipped_device_nodes", v.skipped_device_nodes);
+void from_json(const json& nlohmann_json_j, LayerInfo& nlohmann_json_t) {
+    BERTH_JSON_GET_FIELDS(chain_id, diff_id, digest, media_type, blob_size, size, skipped_device_nodes)
 }
 
 static const char* kind_name(MountSpec::Kind k) {
@@ -98,19 +92,13 @@ void to_json(json& j, const MountSpec& v) {
              {"upperdir", v.upperdir},    {"workdir", v.workdir},    {"fstype", v.fstype},
              {"options", v.options},      {"read_only", v.read_only}};
 }
-void from_json(const json& j, MountSpec& v) {
+void from_json(const json& nlohmann_json_j, MountSpec& nlohmann_json_t) {
     std::string kind = "bind";
-    get_opt(j, "kind", kind);
-    v.kind = kind == "overlay" ? MountSpec::Kind::Overlay
-             : kind == "block" ? MountSpec::Kind::Block
-                               : MountSpec::Kind::Bind;
-    get_opt(j, "source", v.source);
-    get_opt(j, "lowerdirs", v.lowerdirs);
-    get_opt(j, "upperdir", v.upperdir);
-    get_opt(j, "workdir", v.workdir);
-    get_opt(j, "fstype", v.fstype);
-    get_opt(j, "options", v.options);
-    get_opt(j, "read_only", v.read_only);
+    get_opt(nlohmann_json_j, "kind", kind);
+    nlohmann_json_t.kind = kind == "overlay" ? MountSpec::Kind::Overlay
+                           : kind == "block" ? MountSpec::Kind::Block
+                                             : MountSpec::Kind::Bind;
+    BERTH_JSON_GET_FIELDS(source, lowerdirs, upperdir, workdir, fstype, options, read_only)
 }
 
 void to_json(json& j, const ContainerInfo& v) {
@@ -121,15 +109,10 @@ void to_json(json& j, const ContainerInfo& v) {
         j["in_use_start_time"] = v.holder_start_time;
     }
 }
-void from_json(const json& j, ContainerInfo& v) {
-    get_opt(j, "name", v.name);
-    get_opt(j, "image_id", v.image_id);
-    get_opt(j, "snapshot_id", v.snapshot_id);
-    get_opt(j, "ephemeral", v.ephemeral);
-    get_opt(j, "created", v.created);
-    get_opt(j, "in_use", v.in_use);
-    get_opt(j, "in_use_pid", v.holder_pid);
-    get_opt(j, "in_use_start_time", v.holder_start_time);
+void from_json(const json& nlohmann_json_j, ContainerInfo& nlohmann_json_t) {
+    BERTH_JSON_GET_FIELDS(name, image_id, snapshot_id, ephemeral, created, in_use)
+    get_opt(nlohmann_json_j, "in_use_pid", nlohmann_json_t.holder_pid);
+    get_opt(nlohmann_json_j, "in_use_start_time", nlohmann_json_t.holder_start_time);
 }
 
 void to_json(json& j, const ImportProgress& v) {

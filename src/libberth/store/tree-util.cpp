@@ -5,6 +5,7 @@
 #include <sys/mount.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -14,6 +15,7 @@
 
 #include "basic/fs-util.h"
 #include "basic/unique.h"
+#include "store/backend.h"
 
 namespace berth::store {
 
@@ -43,7 +45,8 @@ std::string random_token() {
     return fmt::format("{:016x}", v);
 }
 
-static void du_walk(int dirfd, dev_t dev, std::set<std::pair<dev_t, ino_t>>& seen, uint64_t& total) {
+void for_each_entry(int dirfd,
+                    const std::function<void(int dir, const char* name, const struct stat& st)>& fn) {
     DIR* d = ::fdopendir(dirfd);
     if (!d) {
         ::close(dirfd);
@@ -55,13 +58,39 @@ static void du_walk(int dirfd, dev_t dev, std::set<std::pair<dev_t, ino_t>>& see
         if (n == "." || n == "..") continue;
         struct stat st {};
         if (::fstatat(::dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) continue;
-        if (st.st_nlink > 1 && !S_ISDIR(st.st_mode) && !seen.insert({st.st_dev, st.st_ino}).second) continue;
+        fn(::dirfd(d), e->d_name, st);
+    }
+}
+
+static void du_walk(int dirfd, dev_t dev, std::set<std::pair<dev_t, ino_t>>& seen, uint64_t& total) {
+    for_each_entry(dirfd, [&](int dir, const char* name, const struct stat& st) {
+        if (st.st_nlink > 1 && !S_ISDIR(st.st_mode) && !seen.insert({st.st_dev, st.st_ino}).second) return;
         total += static_cast<uint64_t>(st.st_blocks) * 512;
         if (S_ISDIR(st.st_mode) && st.st_dev == dev) {
-            int fd = ::openat(::dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            int fd = ::openat(dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
             if (fd >= 0) du_walk(fd, dev, seen, total);
         }
+    });
+}
+
+Result<> remove_unknown_entries(const std::string& dir, const std::set<std::string>& known,
+                                const std::function<Result<>(const std::string& path)>& remove,
+                                std::vector<std::string>& removed) {
+    for (const auto& n : list_dir(dir)) {
+        if (known.count(n)) continue;
+        BERTH_TRY_VOID(remove(dir + "/" + n));
+        removed.push_back(n);
     }
+    return {};
+}
+
+Result<PoolUsage> filesystem_usage(const std::string& path) {
+    struct statvfs sv {};
+    if (::statvfs(path.c_str(), &sv) < 0) return fail_errno("statvfs '{}'", path);
+    PoolUsage u;
+    u.data_total = static_cast<uint64_t>(sv.f_blocks) * sv.f_frsize;
+    u.data_used = static_cast<uint64_t>(sv.f_blocks - sv.f_bfree) * sv.f_frsize;
+    return u;
 }
 
 uint64_t disk_usage(const std::string& path) {

@@ -224,9 +224,10 @@ Result<> dm_message(const std::string& name, const std::string& message) {
     return {};
 }
 
-Result<std::string> dm_status(const std::string& name) {
-    auto task = BERTH_TRY(new_task(DM_DEVICE_STATUS, name));
-    if (!dm_task_run(task.get())) return dm_fail(task.get(), "read status of", name);
+// The parameters of a device's (first) target, as a STATUS or TABLE query reports them.
+static Result<std::string> first_target_params(int query, const std::string& name, const char* what) {
+    auto task = BERTH_TRY(new_task(query, name));
+    if (!dm_task_run(task.get())) return dm_fail(task.get(), what, name);
     uint64_t start = 0, length = 0;
     char* type = nullptr;
     char* params = nullptr;
@@ -235,15 +236,12 @@ Result<std::string> dm_status(const std::string& name) {
     return std::string(params ? params : "");
 }
 
+Result<std::string> dm_status(const std::string& name) {
+    return first_target_params(DM_DEVICE_STATUS, name, "read status of");
+}
+
 Result<std::string> dm_table(const std::string& name) {
-    auto task = BERTH_TRY(new_task(DM_DEVICE_TABLE, name));
-    if (!dm_task_run(task.get())) return dm_fail(task.get(), "read table of", name);
-    uint64_t start = 0, length = 0;
-    char* type = nullptr;
-    char* params = nullptr;
-    dm_get_next_target(task.get(), nullptr, &start, &length, &type, &params);
-    if (!type) return fail(ENXIO, "device '{}' has no table", name);
-    return std::string(params ? params : "");
+    return first_target_params(DM_DEVICE_TABLE, name, "read table of");
 }
 
 Result<std::vector<std::string>> dm_list(const std::string& prefix) {

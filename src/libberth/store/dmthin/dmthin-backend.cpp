@@ -182,6 +182,16 @@ private:
         return it == meta_.devices.end() ? nullptr : &it->second;
     }
     Result<uint32_t> origin_for_layer(const std::optional<std::string>& layer) const;
+    // A new record of `kind` made from `layer` (or base): same virtual size as its origin.
+    DeviceRecord record_on(DeviceKind kind, const std::string& name,
+                           const std::optional<std::string>& layer) const {
+        DeviceRecord r;
+        r.kind = kind;
+        r.name = name;
+        r.parent = layer;
+        r.sectors = meta_.devices.at(layer ? record_key(DeviceKind::Layer, *layer) : "base").sectors;
+        return r;
+    }
 
     DmThinOptions opt_;
     Metadata meta_;
@@ -531,11 +541,7 @@ Result<LayerWriter> DmThinBackend::begin_layer(const std::string& chain_id,
     std::string key = record_key(DeviceKind::Staging, chain_id);
     if (meta_.devices.count(key)) return fail(EBUSY, "dm-thin: layer '{}' is already being built", chain_id);
     uint32_t origin = BERTH_TRY(origin_for_layer(parent));
-    DeviceRecord record;
-    record.kind = DeviceKind::Staging;
-    record.name = chain_id;
-    record.parent = parent;
-    record.sectors = meta_.devices.at(parent ? record_key(DeviceKind::Layer, *parent) : "base").sectors;
+    DeviceRecord record = record_on(DeviceKind::Staging, chain_id, parent);
     std::string ctx = fmt::format("begin layer '{}'", chain_id);
     uint32_t id = BERTH_TRY_CTX(create_device(key, record, origin), ctx);
     DeviceGuard device(*this, key);
@@ -644,11 +650,7 @@ Result<MountSpec> DmThinBackend::prepare_snapshot(const std::string& id,
     BERTH_TRY_VOID(check_name("snapshot id", id));
     if (meta_.devices.count(key)) return fail(EEXIST, "dm-thin: snapshot '{}' already exists", id);
     uint32_t origin = BERTH_TRY(origin_for_layer(layer));
-    DeviceRecord record;
-    record.kind = DeviceKind::Snapshot;
-    record.name = id;
-    record.parent = layer;
-    record.sectors = meta_.devices.at(layer ? record_key(DeviceKind::Layer, *layer) : "base").sectors;
+    DeviceRecord record = record_on(DeviceKind::Snapshot, id, layer);
     record.ready = true;
     std::string ctx = fmt::format("prepare snapshot '{}'", id);
     uint32_t dev = BERTH_TRY_CTX(create_device(key, record, origin), ctx);
