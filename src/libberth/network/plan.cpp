@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <set>
 
+#include "basic/names.h"
 #include "basic/string-util.h"
 #include "network/network.h"
 
@@ -116,13 +117,6 @@ std::string host_interface_name(const std::string& name) {
 
 namespace {
 
-bool valid_container_name(const std::string& name) {
-    return !name.empty() && name.size() <= 200 && std::all_of(name.begin(), name.end(), [](char c) {
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-               c == '_' || c == '.';
-    });
-}
-
 const char* mode_name(NetworkMode m) {
     switch (m) {
         case NetworkMode::None:
@@ -189,9 +183,8 @@ Result<NetworkPlan> plan(const config::Declaration& decl) {
         return p;
     }
 
-    if (!valid_container_name(decl.name))
-        return bad(fmt::format("name {} must be letters, digits, '-', '_' or '.' for veth/bridge networking",
-                               quote(decl.name)));
+    if (auto valid = check_object_name(NameKind::Container, decl.name); !valid)
+        return bad(fmt::format("{} (needed for veth/bridge networking)", valid.error().message));
     p.host_interface = host_interface_name(decl.name);
     p.container_interface = kContainerInterface;
 

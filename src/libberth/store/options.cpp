@@ -4,45 +4,18 @@
 #include <sstream>
 
 #include "basic/fs-util.h"
+#include "basic/size-util.h"
 #include "basic/string-util.h"
 #include "store/store.h"
 
 namespace berth::store {
 
 Result<uint64_t> parse_size(std::string_view text) {
-    std::string_view t = trim(text);
-    if (t.empty()) return fail(EINVAL, "empty size");
-    uint64_t mult = 1;
-    char last = t.back();
-    if (last == 'B' || last == 'b') {
-        t.remove_suffix(1);
-        if (t.empty()) return fail(EINVAL, "invalid size '{}'", text);
-        last = t.back();
-    }
-    switch (last) {
-        case 'K':
-        case 'k':
-            mult = 1ull << 10;
-            break;
-        case 'M':
-        case 'm':
-            mult = 1ull << 20;
-            break;
-        case 'G':
-        case 'g':
-            mult = 1ull << 30;
-            break;
-        case 'T':
-        case 't':
-            mult = 1ull << 40;
-            break;
-        default:
-            break;
-    }
-    if (mult != 1) t.remove_suffix(1);
-    auto n = parse_unsigned(t);
-    if (!n || (*n != 0 && mult > UINT64_MAX / *n)) return fail(EINVAL, "invalid size '{}'", text);
-    return *n * mult;
+    // berth.toml's grammar (basic/size-util.h); a store size is never "infinity".
+    auto bytes = berth::parse_size(text, false);
+    if (!bytes)
+        return fail(EINVAL, "invalid size '{}' (expected bytes or a number with K, M, G, T, P or E)", text);
+    return *bytes;
 }
 
 namespace {
