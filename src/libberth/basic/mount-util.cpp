@@ -66,7 +66,8 @@ bool is_mount_point(const std::string& path) {
     struct statx st {};
     if (::statx(AT_FDCWD, path.c_str(), AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, STATX_MNT_ID, &st) < 0)
         return false;
-    if (st.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) return (st.stx_attributes & STATX_ATTR_MOUNT_ROOT) != 0;
+    if (st.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT)
+        return (st.stx_attributes & STATX_ATTR_MOUNT_ROOT) != 0;
     // Before Linux 5.8: a mount root is on another mount than its parent directory.
     if (!(st.stx_mask & STATX_MNT_ID) || !S_ISDIR(st.stx_mode)) return false;
     struct statx parent {};

@@ -21,7 +21,9 @@ bool is_plain_name(std::string_view name, size_t max) {
     return true;
 }
 
-bool is_valid_object_name(NameKind kind, std::string_view name) { return is_plain_name(name, name_max(kind)); }
+bool is_valid_object_name(NameKind kind, std::string_view name) {
+    return is_plain_name(name, name_max(kind));
+}
 
 std::string name_rule(NameKind kind) {
     return fmt::format("1 to {} letters, digits, '_', '.' and '-', starting with a letter or digit",

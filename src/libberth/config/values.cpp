@@ -32,6 +32,20 @@ std::string lower(std::string_view text) {
 
 }  // namespace
 
+const char* network_mode_name(NetworkMode mode) {
+    switch (mode) {
+        case NetworkMode::None:
+            return "none";
+        case NetworkMode::Host:
+            return "host";
+        case NetworkMode::Veth:
+            return "veth";
+        case NetworkMode::Bridge:
+            return "bridge";
+    }
+    return "?";
+}
+
 std::optional<uint32_t> parse_percent(std::string_view text) {
     if (text.size() < 2 || text.back() != '%') return std::nullopt;
     auto number = parse_unsigned(text.substr(0, text.size() - 1));

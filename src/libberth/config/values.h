@@ -19,6 +19,9 @@ using berth::format_size;
 using berth::parse_duration_us;
 using berth::parse_size;
 
+// NetworkMode::Veth -> "veth": the word [network] mode is written with.
+const char* network_mode_name(NetworkMode mode);
+
 // "150%" -> 150 (1..100000).
 std::optional<uint32_t> parse_percent(std::string_view text);
 

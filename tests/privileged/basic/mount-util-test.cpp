@@ -52,7 +52,8 @@ TEST(MountUtil, AMountPointWhosePathHasASpaceIsFoundUnescaped) {
     ASSERT_EQ(s.mount("berth-test", dir, "tmpfs", 0, "size=1m"), 0) << strerror(errno);
     auto table = read_mount_table();
     ASSERT_TRUE(table) << table.error().what();
-    auto it = std::find_if(table->begin(), table->end(), [&](const MountEntry& e) { return e.target == dir; });
+    auto it =
+        std::find_if(table->begin(), table->end(), [&](const MountEntry& e) { return e.target == dir; });
     ASSERT_NE(it, table->end()) << "no mountinfo entry reads '" << dir << "'";
     EXPECT_EQ(it->fstype, "tmpfs");
     EXPECT_EQ(it->source, "berth-test");
@@ -82,7 +83,8 @@ TEST(MountUtil, ABindMountWithinOneFileSystemIsAMountPoint) {
     ASSERT_TRUE(mkdir_p(dir));
     EXPECT_FALSE(is_mount_point(dir));
     ASSERT_EQ(s.mount(dir.c_str(), dir, nullptr, MS_BIND, nullptr), 0) << strerror(errno);
-    struct stat a {}, b{};
+    struct stat a {
+    }, b{};
     ASSERT_EQ(::stat(dir.c_str(), &a), 0);
     ASSERT_EQ(::stat((dir + "/..").c_str(), &b), 0);
     ASSERT_EQ(a.st_dev, b.st_dev);
@@ -103,7 +105,8 @@ TEST(MountUtil, ABtrfsSubvolumeIsNotAMountPoint) {
     s.mounted.push_back(mnt);
     std::string sub = mnt + "/subvolume";
     ASSERT_EQ(run("btrfs subvolume create '" + sub + "' >/dev/null"), 0);
-    struct stat a {}, b{};
+    struct stat a {
+    }, b{};
     ASSERT_EQ(::stat(sub.c_str(), &a), 0);
     ASSERT_EQ(::stat(mnt.c_str(), &b), 0);
     ASSERT_NE(a.st_dev, b.st_dev) << "btrfs gives a subvolume its own st_dev";

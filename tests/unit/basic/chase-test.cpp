@@ -85,11 +85,12 @@ TEST(Chase, CreatesWithTheModeAndAlwaysSetsCloexec) {
     ASSERT_TRUE(fd) << fd.error().what();
     struct stat st {};
     ASSERT_EQ(::fstat(fd->get(), &st), 0);
-    EXPECT_EQ(st.st_mode & 07777, 0600u & ~[] {
-        mode_t m = ::umask(0);
-        ::umask(m);
-        return m;
-    }());
+    EXPECT_EQ(
+        st.st_mode & 07777, 0600u & ~[] {
+            mode_t m = ::umask(0);
+            ::umask(m);
+            return m;
+        }());
     EXPECT_TRUE(::fcntl(fd->get(), F_GETFD) & FD_CLOEXEC);
     EXPECT_EQ(chase_raw(t.fd.get(), "missing", O_RDONLY, Resolve::InRoot), -1);
     EXPECT_EQ(errno, ENOENT);

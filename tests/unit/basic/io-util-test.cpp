@@ -104,7 +104,8 @@ TEST(IoUtil, ANonBlockingFdFailsWithEagainUnlessAskedToWait) {
 TEST(IoUtil, WriteAllReportsTheErrnoAndNamesTheTarget) {
     Pipe p;
     p.r.reset();
-    struct sigaction ign {}, old{};
+    struct sigaction ign {
+    }, old{};
     ign.sa_handler = SIG_IGN;
     ::sigaction(SIGPIPE, &ign, &old);
     auto r = write_all(p.w.get(), "x", "'the pipe'");

@@ -10,7 +10,8 @@ TEST(Names, ContainersAndVolumesShareOneGrammar) {
     for (auto kind : {NameKind::Container, NameKind::Volume}) {
         EXPECT_TRUE(is_valid_object_name(kind, "web-1.a_b"));
         EXPECT_TRUE(is_valid_object_name(kind, "9lives"));
-        for (const char* bad : {"", ".", "..", "../x", "a/b", "-x", "_x", ".hidden", "a b", "a\nb", "a:b", "é"})
+        for (const char* bad :
+             {"", ".", "..", "../x", "a/b", "-x", "_x", ".hidden", "a b", "a\nb", "a:b", "é"})
             EXPECT_FALSE(is_valid_object_name(kind, bad)) << bad;
     }
 }

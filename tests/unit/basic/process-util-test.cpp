@@ -13,7 +13,8 @@ void on_alarm(int) {}
 }  // namespace
 
 TEST(ProcessUtil, WaitForPidSurvivesSignalsAndReturnsTheStatus) {
-    struct sigaction sa {}, old{};
+    struct sigaction sa {
+    }, old{};
     sa.sa_handler = on_alarm;  // no SA_RESTART: waitpid returns EINTR on every tick
     ::sigaction(SIGALRM, &sa, &old);
     struct itimerval it {

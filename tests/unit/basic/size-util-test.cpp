@@ -15,7 +15,8 @@ TEST(SizeUtil, SizesAreDigitsWithAnOptionalBinaryUnitAndB) {
     EXPECT_EQ(parse_size("7E", false), 7ull << 60);
     EXPECT_EQ(parse_size("10B", false), 10u);
     EXPECT_EQ(parse_size(" 10G ", false), 10ull << 30);
-    for (const char* bad : {"", "G", "B", "-1", "1.5G", "10 G", "12X", "1GiB", "0x10", "16E", "99999999999999999999"})
+    for (const char* bad :
+         {"", "G", "B", "-1", "1.5G", "10 G", "12X", "1GiB", "0x10", "16E", "99999999999999999999"})
         EXPECT_FALSE(parse_size(bad, false)) << bad;
 }
 
