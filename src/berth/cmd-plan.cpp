@@ -15,6 +15,7 @@
 #include <map>
 
 #include "basic/fs-util.h"
+#include "basic/process-util.h"
 #include "command.h"
 #include "config/unit.h"
 
@@ -80,9 +81,7 @@ void print_diff(const std::string& rel, const std::string& old_text, const std::
         std::printf("--- a/%s\n+++ b/%s\n(diff(1) is not available)\n", rel.c_str(), rel.c_str());
         return;
     }
-    int status;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
+    (void)wait_for_pid(pid, "diff");
 }
 
 }  // namespace

@@ -2,61 +2,28 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstdint>
 #include <cstdlib>
 
+#include "basic/chase.h"
 #include "basic/fs-private.h"
+#include "basic/io-util.h"
 
 namespace berth {
-
-namespace {
-
-// Reads `fd` to its end; EFBIG past `max_size` bytes. `path` names it in errors.
-Result<std::string> read_to_end(int fd, const std::string& path, size_t max_size) {
-    std::string out;
-    char buf[65536];
-    for (;;) {
-        ssize_t n = ::read(fd, buf, sizeof buf);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return fail_errno("read '{}'", path);
-        }
-        if (n == 0) break;
-        out.append(buf, static_cast<size_t>(n));
-        if (out.size() > max_size) return fail(EFBIG, "'{}' is larger than {} bytes", path, max_size);
-    }
-    return out;
-}
-
-}  // namespace
 
 Result<std::string> read_file(const std::string& path) {
     UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd) return fail_errno("open '{}'", path);
-    return read_to_end(fd.get(), path, SIZE_MAX);
-}
-
-static Result<> write_all(int fd, std::string_view content, const std::string& path) {
-    while (!content.empty()) {
-        ssize_t n = ::write(fd, content.data(), content.size());
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return fail_errno("write '{}'", path);
-        }
-        content.remove_prefix(static_cast<size_t>(n));
-    }
-    return {};
+    return read_all(fd.get(), fmt::format("'{}'", path));
 }
 
 Result<> write_file(const std::string& path, std::string_view content, int flags, mode_t mode) {
     UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC | (flags ? flags : (O_CREAT | O_TRUNC)), mode));
     if (!fd) return fail_errno("open '{}'", path);
-    return write_all(fd.get(), content, path);
+    return write_all(fd.get(), content, fmt::format("'{}'", path));
 }
 
 Result<> fsync_directory(const std::string& path) {
@@ -78,7 +45,7 @@ Result<> write_file_atomic(const std::string& path, std::string_view content, mo
     UniqueFd fd(::mkostemp(tmp.data(), O_CLOEXEC));
     if (!fd) return fail_errno("create temporary file for '{}'", path);
     ScopeExit unlink_tmp([&] { ::unlink(tmp.c_str()); });
-    BERTH_TRY_VOID(write_all(fd.get(), content, tmp));
+    BERTH_TRY_VOID(write_all(fd.get(), content, fmt::format("'{}'", tmp)));
     if (::fchmod(fd.get(), mode) < 0) return fail_errno("chmod '{}'", tmp);
     if (::fsync(fd.get()) < 0) return fail_errno("fsync '{}'", tmp);
     if (::rename(tmp.c_str(), path.c_str()) < 0) return fail_errno("rename '{}' to '{}'", tmp, path);
@@ -199,13 +166,9 @@ Result<UniqueFd> open_path(const std::string& path, int extra_flags) {
 }
 
 Result<UniqueFd> open_in_root(int root_fd, const std::string& path, int flags, mode_t mode) {
-    struct open_how how {};
-    how.flags = static_cast<unsigned long long>(flags) | O_CLOEXEC;
-    how.mode = (flags & O_CREAT) ? mode : 0;
-    how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-    long fd = ::syscall(SYS_openat2, root_fd, path.c_str(), &how, sizeof how);
+    int fd = chase_raw(root_fd, path.c_str(), flags, Resolve::InRoot | Resolve::NoMagicLinks, mode);
     if (fd < 0) return fail_errno("open '{}' inside root", path);
-    return UniqueFd(static_cast<int>(fd));
+    return UniqueFd(fd);
 }
 
 std::string fd_path(int fd) { return fmt::format("/proc/self/fd/{}", fd); }
@@ -242,7 +205,7 @@ Result<std::string> read_regular_file(const std::string& path, size_t max_size) 
         return fail(EINVAL, "'{}' is {}, not a regular file", path, file_kind(st.st_mode));
     if (static_cast<uint64_t>(st.st_size) > max_size)
         return fail(EFBIG, "'{}' is larger than {} bytes ({} bytes)", path, max_size, st.st_size);
-    return read_to_end(fd.get(), path, max_size);  // it may have grown since the fstat()
+    return read_all(fd.get(), fmt::format("'{}'", path), max_size);  // it may have grown since the fstat()
 }
 
 Result<> make_private_directory(const std::string& path, mode_t mode) {

@@ -2,6 +2,7 @@
 #include <cstdlib>
 
 #include "basic/fs-util.h"
+#include "basic/names.h"
 #include "basic/string-util.h"
 #include "bus/storage.h"
 
@@ -17,7 +18,7 @@ bool is_hex(std::string_view s) {
 
 // Docker-like reference characters; no '/'-leading, no "..", no control bytes, bounded length.
 bool valid_name_chars(std::string_view s, bool allow_slash) {
-    if (s.empty() || s.size() > 255) return false;
+    if (s.empty() || s.size() > kImageNameMax) return false;
     for (char c : s) {
         bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
                   c == '-' || c == '_' || (allow_slash && c == '/');
@@ -36,7 +37,7 @@ Result<> validate_image_name(const std::string& name) {
     if (colon != std::string::npos && name.find('/', colon) == std::string::npos) {
         repo = std::string_view(name).substr(0, colon);
         tag = std::string_view(name).substr(colon + 1);
-        if (tag.empty() || tag.size() > 128 || !valid_name_chars(tag, false))
+        if (tag.empty() || tag.size() > kImageTagMax || !valid_name_chars(tag, false))
             return fail(EINVAL, "invalid image tag in {}", quote(name));
     }
     if (!valid_name_chars(repo, true)) return fail(EINVAL, "invalid image name {}", quote(name));
@@ -54,8 +55,7 @@ Result<> validate_image_ref(const std::string& ref) {
 }
 
 Result<> validate_object_name(const std::string& what, const std::string& name) {
-    if (!valid_name_chars(name, false)) return fail(EINVAL, "invalid {} name {}", what, quote(name));
-    return {};
+    return check_object_name(what == "volume" ? NameKind::Volume : NameKind::Container, name);
 }
 
 Result<> validate_import_format(const std::string& format) {

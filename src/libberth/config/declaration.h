@@ -11,10 +11,12 @@
 #include <variant>
 #include <vector>
 
+#include "basic/size-util.h"
+
 namespace berth::config {
 
 // "infinity" for sizes, counts and durations (MemoryMax=infinity, TimeoutStopSec=infinity).
-inline constexpr uint64_t kInfinity = UINT64_MAX;
+using berth::kInfinity;  // basic/size-util.h
 
 // Where a value came from, for file:line:col messages.
 struct SourceRegion {

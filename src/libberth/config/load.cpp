@@ -12,6 +12,7 @@
 
 #include "basic/fs-private.h"
 #include "basic/fs-util.h"
+#include "basic/names.h"
 #include "basic/string-util.h"
 #include "config/config.h"
 
@@ -138,13 +139,8 @@ SearchPaths SearchPaths::system() {
 }
 
 bool is_valid_name(std::string_view name) {
-    if (name.empty() || name.size() > 64) return false;
-    auto ok_first = [](char c) {
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-    };
-    if (!ok_first(name[0])) return false;
-    for (char c : name)
-        if (!(ok_first(c) || c == '_' || c == '.' || c == '-')) return false;
+    if (!is_valid_object_name(NameKind::Container, name)) return false;
+    // "web.service" in a containers directory would read as a unit file, not a container.
     for (auto suffix : kUnitSuffixes)
         if (ends_with(name, suffix)) return false;
     return true;

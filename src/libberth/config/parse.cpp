@@ -13,6 +13,7 @@
 #include <set>
 
 #include "basic/fs-util.h"
+#include "basic/names.h"
 #include "basic/string-util.h"
 #include "config/config.h"
 #include "config/values.h"
@@ -554,10 +555,8 @@ void parse_mount(Checker& c, const toml::table& table, size_t index) {
                     c.error(table, fmt::format("{} (volume) has no source, expected a volume name", prefix));
                 } else if (auto s = c.string(*source_node, sp, "a volume name")) {
                     if (!is_valid_volume_name(*s))
-                        c.error(*source_node,
-                                fmt::format("{} = {} is not a valid volume name, expected letters, "
-                                            "digits, '_', '.' and '-' (at most 120)",
-                                            sp, quote(*s)));
+                        c.error(*source_node, fmt::format("{} = {} is not a valid volume name, expected {}",
+                                                          sp, quote(*s), name_rule(NameKind::Volume)));
                     else
                         m.source = *s;
                 }
@@ -1109,10 +1108,8 @@ Result<Declaration> parse_declaration(std::string_view name, const SourceText& m
         if (!is_valid_name(name)) {
             toml::source_region where{};
             where.path = std::make_shared<const std::string>(main.path);
-            c.error(where,
-                    fmt::format("container name {} cannot be used in a unit name, expected 1 to 64 letters, "
-                                "digits, '_', '.' and '-' starting with a letter or digit",
-                                quote(name)));
+            c.error(where, fmt::format("container name {} cannot be used in a unit name, expected {}",
+                                       quote(name), name_rule(NameKind::Container)));
             return Unexpected(c.to_error());
         }
         auto root = parse_text(c, main);

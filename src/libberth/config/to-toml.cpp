@@ -108,8 +108,7 @@ std::string to_toml(const Declaration& d) {
 
     const Network& n = d.network;
     out += "\n[network]\n";
-    const char* modes[] = {"none", "host", "veth", "bridge"};
-    line("mode", str(modes[static_cast<int>(n.mode)]));
+    line("mode", str(network_mode_name(n.mode)));
     if (!n.bridge.empty()) line("bridge", str(n.bridge));
     if (!n.address.empty()) line("address", str(n.address));
     if (!n.host_address.empty()) line("host_address", str(n.host_address));

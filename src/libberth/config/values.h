@@ -8,20 +8,19 @@
 #include <string>
 #include <string_view>
 
+#include "basic/size-util.h"
 #include "config/declaration.h"
 
 namespace berth::config {
 
-// "512M", "1G", "64K", "1024" (bytes; K/M/G/T/P/E are powers of 1024, optional trailing "B"),
-// "infinity" -> kInfinity (only when allow_infinity).
-std::optional<uint64_t> parse_size(std::string_view text, bool allow_infinity);
-// Canonical form: the largest exact unit ("512M"), or "infinity".
-std::string format_size(uint64_t bytes);
+// Sizes and durations: basic/size-util.h, shared with berthd.toml.
+using berth::format_duration;
+using berth::format_size;
+using berth::parse_duration_us;
+using berth::parse_size;
 
-// systemd-style durations in microseconds: "30s", "5min", "1h 30min", "100ms", "2d", "infinity".
-std::optional<uint64_t> parse_duration_us(std::string_view text, bool allow_infinity);
-// Canonical form: "1h 30min", "100ms", "0", "infinity".
-std::string format_duration(uint64_t usec);
+// NetworkMode::Veth -> "veth": the word [network] mode is written with.
+const char* network_mode_name(NetworkMode mode);
 
 // "150%" -> 150 (1..100000).
 std::optional<uint32_t> parse_percent(std::string_view text);

@@ -64,6 +64,33 @@ int on_data(const nlmsghdr* nlh, void* data) {
     return MNL_CB_OK;
 }
 
+// A request in `buf`: the netlink header, then the zeroed family header T (ifinfomsg,
+// ifaddrmsg, rtmsg) for the caller to fill in.
+template <class T>
+std::pair<nlmsghdr*, T*> request_message(char* buf, uint16_t type, uint16_t flags) {
+    auto* nlh = mnl_nlmsg_put_header(buf);
+    nlh->nlmsg_type = type;
+    nlh->nlmsg_flags = flags;
+    return {nlh, static_cast<T*>(mnl_nlmsg_put_extra_header(nlh, sizeof(T)))};
+}
+
+// A link request (family AF_UNSPEC).
+std::pair<nlmsghdr*, ifinfomsg*> link_message(char* buf, uint16_t type, uint16_t flags) {
+    auto [nlh, ifi] = request_message<ifinfomsg>(buf, type, flags);
+    ifi->ifi_family = AF_UNSPEC;
+    return {nlh, ifi};
+}
+
+// RTM_NEWLINK creating link `name` of `kind` ("veth", "bridge"); the caller adds kind-specific
+// IFLA_INFO_DATA and closes the returned IFLA_LINKINFO nest.
+std::pair<nlmsghdr*, nlattr*> new_link_message(char* buf, const std::string& name, const char* kind) {
+    auto* nlh = link_message(buf, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL).first;
+    mnl_attr_put_strz(nlh, IFLA_IFNAME, name.c_str());
+    auto* linkinfo = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
+    mnl_attr_put_strz(nlh, IFLA_INFO_KIND, kind);
+    return {nlh, linkinfo};
+}
+
 }  // namespace
 
 // Sends one request and reads until its ACK (or NLMSG_DONE for dumps), feeding data messages to
@@ -142,10 +169,7 @@ static LinkInfo parse_link(const nlmsghdr* nlh) {
 Result<std::optional<LinkInfo>> Netlink::find_link(const std::string& name) {
     if (name.empty() || name.size() >= IFNAMSIZ) return std::optional<LinkInfo>{};
     char buf[MNL_SOCKET_BUFFER_SIZE];
-    auto* nlh = mnl_nlmsg_put_header(buf);
-    nlh->nlmsg_type = RTM_GETLINK;
-    auto* ifi = static_cast<ifinfomsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ifinfomsg)));
-    ifi->ifi_family = AF_UNSPEC;
+    auto* nlh = link_message(buf, RTM_GETLINK, 0).first;
     mnl_attr_put_strz(nlh, IFLA_IFNAME, name.c_str());
     std::optional<LinkInfo> found;
     auto r = dump(nlh, [&](const nlmsghdr* m) {
@@ -160,10 +184,7 @@ Result<std::optional<LinkInfo>> Netlink::find_link(const std::string& name) {
 
 Result<std::vector<AddressInfo>> Netlink::ipv4_addresses() {
     char buf[MNL_SOCKET_BUFFER_SIZE];
-    auto* nlh = mnl_nlmsg_put_header(buf);
-    nlh->nlmsg_type = RTM_GETADDR;
-    nlh->nlmsg_flags = NLM_F_DUMP;
-    auto* ifa = static_cast<ifaddrmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ifaddrmsg)));
+    auto [nlh, ifa] = request_message<ifaddrmsg>(buf, RTM_GETADDR, NLM_F_DUMP);
     ifa->ifa_family = AF_INET;
     std::vector<AddressInfo> out;
     BERTH_TRY_VOID_CTX(dump(nlh,
@@ -193,14 +214,7 @@ Result<std::vector<AddressInfo>> Netlink::ipv4_addresses() {
 Result<> Netlink::create_veth(const std::string& host_name, const std::string& peer_name, int peer_netns_fd,
                               const std::optional<Mac>& peer_mac) {
     char buf[MNL_SOCKET_BUFFER_SIZE];
-    auto* nlh = mnl_nlmsg_put_header(buf);
-    nlh->nlmsg_type = RTM_NEWLINK;
-    nlh->nlmsg_flags = NLM_F_CREATE | NLM_F_EXCL;
-    auto* ifi = static_cast<ifinfomsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ifinfomsg)));
-    ifi->ifi_family = AF_UNSPEC;
-    mnl_attr_put_strz(nlh, IFLA_IFNAME, host_name.c_str());
-    auto* linkinfo = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
-    mnl_attr_put_strz(nlh, IFLA_INFO_KIND, "veth");
+    auto [nlh, linkinfo] = new_link_message(buf, host_name, "veth");
     auto* data = mnl_attr_nest_start(nlh, IFLA_INFO_DATA);
     auto* peer = mnl_attr_nest_start(nlh, VETH_INFO_PEER);
     // The peer's attributes start with its own ifinfomsg.
@@ -217,20 +231,14 @@ Result<> Netlink::create_veth(const std::string& host_name, const std::string& p
 
 Result<> Netlink::delete_link(const std::string& name) {
     char buf[MNL_SOCKET_BUFFER_SIZE];
-    auto* nlh = mnl_nlmsg_put_header(buf);
-    nlh->nlmsg_type = RTM_DELLINK;
-    auto* ifi = static_cast<ifinfomsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ifinfomsg)));
-    ifi->ifi_family = AF_UNSPEC;
+    auto* nlh = link_message(buf, RTM_DELLINK, 0).first;
     mnl_attr_put_strz(nlh, IFLA_IFNAME, name.c_str());
     return with_context(request(nlh), fmt::format("delete link '{}'", name));
 }
 
 Result<> Netlink::set_link(int index, bool up, int master) {
     char buf[MNL_SOCKET_BUFFER_SIZE];
-    auto* nlh = mnl_nlmsg_put_header(buf);
-    nlh->nlmsg_type = RTM_NEWLINK;
-    auto* ifi = static_cast<ifinfomsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ifinfomsg)));
-    ifi->ifi_family = AF_UNSPEC;
+    auto [nlh, ifi] = link_message(buf, RTM_NEWLINK, 0);
     ifi->ifi_index = index;
     ifi->ifi_change = IFF_UP;
     ifi->ifi_flags = up ? IFF_UP : 0;
@@ -240,10 +248,7 @@ Result<> Netlink::set_link(int index, bool up, int master) {
 
 Result<> Netlink::add_address(int index, const Ipv4Cidr& address) {
     char buf[MNL_SOCKET_BUFFER_SIZE];
-    auto* nlh = mnl_nlmsg_put_header(buf);
-    nlh->nlmsg_type = RTM_NEWADDR;
-    nlh->nlmsg_flags = NLM_F_CREATE | NLM_F_EXCL;
-    auto* ifa = static_cast<ifaddrmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ifaddrmsg)));
+    auto [nlh, ifa] = request_message<ifaddrmsg>(buf, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL);
     ifa->ifa_family = AF_INET;
     ifa->ifa_prefixlen = static_cast<unsigned char>(address.prefix);
     ifa->ifa_scope = RT_SCOPE_UNIVERSE;
@@ -261,10 +266,7 @@ Result<> Netlink::add_address(int index, const Ipv4Cidr& address) {
 
 Result<> Netlink::add_default_route(int index, Ipv4 gateway) {
     char buf[MNL_SOCKET_BUFFER_SIZE];
-    auto* nlh = mnl_nlmsg_put_header(buf);
-    nlh->nlmsg_type = RTM_NEWROUTE;
-    nlh->nlmsg_flags = NLM_F_CREATE | NLM_F_EXCL;
-    auto* rtm = static_cast<rtmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(rtmsg)));
+    auto [nlh, rtm] = request_message<rtmsg>(buf, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL);
     rtm->rtm_family = AF_INET;
     rtm->rtm_dst_len = 0;
     rtm->rtm_table = RT_TABLE_MAIN;
@@ -280,14 +282,7 @@ Result<> Netlink::add_default_route(int index, Ipv4 gateway) {
 
 Result<> Netlink::create_bridge(const std::string& name) {
     char buf[MNL_SOCKET_BUFFER_SIZE];
-    auto* nlh = mnl_nlmsg_put_header(buf);
-    nlh->nlmsg_type = RTM_NEWLINK;
-    nlh->nlmsg_flags = NLM_F_CREATE | NLM_F_EXCL;
-    auto* ifi = static_cast<ifinfomsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ifinfomsg)));
-    ifi->ifi_family = AF_UNSPEC;
-    mnl_attr_put_strz(nlh, IFLA_IFNAME, name.c_str());
-    auto* linkinfo = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
-    mnl_attr_put_strz(nlh, IFLA_INFO_KIND, "bridge");
+    auto [nlh, linkinfo] = new_link_message(buf, name, "bridge");
     mnl_attr_nest_end(nlh, linkinfo);
     return with_context(request(nlh), fmt::format("create bridge '{}'", name));
 }

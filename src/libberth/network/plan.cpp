@@ -12,7 +12,9 @@
 #include <algorithm>
 #include <set>
 
+#include "basic/names.h"
 #include "basic/string-util.h"
+#include "config/values.h"
 #include "network/network.h"
 
 namespace berth::network {
@@ -116,27 +118,6 @@ std::string host_interface_name(const std::string& name) {
 
 namespace {
 
-bool valid_container_name(const std::string& name) {
-    return !name.empty() && name.size() <= 200 && std::all_of(name.begin(), name.end(), [](char c) {
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-               c == '_' || c == '.';
-    });
-}
-
-const char* mode_name(NetworkMode m) {
-    switch (m) {
-        case NetworkMode::None:
-            return "none";
-        case NetworkMode::Host:
-            return "host";
-        case NetworkMode::Veth:
-            return "veth";
-        case NetworkMode::Bridge:
-            return "bridge";
-    }
-    return "?";
-}
-
 bool usable_host_address(const Ipv4Cidr& c) {
     uint32_t v = c.address.value;
     if (v == 0 || (v >> 24) == 127 || (v >> 28) == 0xe || v == 0xffffffffu) return false;
@@ -174,24 +155,24 @@ Result<NetworkPlan> plan(const config::Declaration& decl) {
     if (!links) {
         if (!net.ports.empty())
             return bad(fmt::format("ports need mode = \"veth\" or \"bridge\" (mode is \"{}\")",
-                                   mode_name(net.mode)));
+                                   config::network_mode_name(net.mode)));
         for (auto [key, value] : {std::pair{"address", &net.address},
                                   {"host_address", &net.host_address},
                                   {"gateway", &net.gateway},
                                   {"bridge", &net.bridge}}) {
             if (!value->empty())
                 return bad(fmt::format("{} is only used with mode = \"veth\" or \"bridge\" (mode is \"{}\")",
-                                       key, mode_name(net.mode)));
+                                       key, config::network_mode_name(net.mode)));
         }
         if (net.masquerade.value_or(false) || net.ip_forward)
             return bad(fmt::format("{} is only used with mode = \"veth\" or \"bridge\" (mode is \"{}\")",
-                                   net.ip_forward ? "ip_forward" : "masquerade", mode_name(net.mode)));
+                                   net.ip_forward ? "ip_forward" : "masquerade",
+                                   config::network_mode_name(net.mode)));
         return p;
     }
 
-    if (!valid_container_name(decl.name))
-        return bad(fmt::format("name {} must be letters, digits, '-', '_' or '.' for veth/bridge networking",
-                               quote(decl.name)));
+    if (auto valid = check_object_name(NameKind::Container, decl.name); !valid)
+        return bad(fmt::format("{} (needed for veth/bridge networking)", valid.error().message));
     p.host_interface = host_interface_name(decl.name);
     p.container_interface = kContainerInterface;
 

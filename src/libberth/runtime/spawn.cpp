@@ -8,38 +8,31 @@
 
 #include <cstring>
 
+#include "basic/process-util.h"
+
 namespace berth::runtime {
 
 Result<> ChildProcess::signal(int sig) const {
     if (!running()) return fail(ESRCH, "process {} already reaped", pid_);
-    if (::syscall(SYS_pidfd_send_signal, pidfd_.get(), sig, nullptr, 0) < 0)
-        return fail_errno("signal process {}", pid_);
+    if (int r = pidfd_signal_raw(pidfd_.get(), sig); r < 0) return fail(-r, "signal process {}", pid_);
     return {};
 }
 
 Result<std::optional<int>> ChildProcess::wait(bool block) {
     if (!pidfd_.valid() || reaped_) return fail(ECHILD, "process {} already reaped", pid_);
     siginfo_t info{};
-    for (;;) {
-        int rc = ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd_.get()), &info,
-                          WEXITED | (block ? 0 : WNOHANG));
-        if (rc < 0 && errno == EINTR) continue;
-        if (rc < 0) return fail_errno("wait for process {}", pid_);
-        break;
-    }
+    if (int r = pidfd_wait_raw(pidfd_.get(), &info, WEXITED | (block ? 0 : WNOHANG)); r < 0)
+        return fail(-r, "wait for process {}", pid_);
     if (info.si_pid == 0) return std::optional<int>{};
     reaped_ = true;
-    if (info.si_code == CLD_EXITED) return std::optional<int>{info.si_status};
-    return std::optional<int>{128 + info.si_status};
+    return std::optional<int>{exit_code_of(info)};
 }
 
 void ChildProcess::kill_and_reap() noexcept {
     if (!pidfd_.valid() || reaped_) return;
-    ::syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGKILL, nullptr, 0);
+    (void)pidfd_signal_raw(pidfd_.get(), SIGKILL);
     siginfo_t info{};
-    while (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd_.get()), &info, WEXITED) < 0 &&
-           errno == EINTR) {
-    }
+    (void)pidfd_wait_raw(pidfd_.get(), &info, WEXITED);
     reaped_ = true;
 }
 

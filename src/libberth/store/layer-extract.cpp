@@ -4,10 +4,8 @@
 #include <archive_entry.h>
 #include <dirent.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <poll.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -22,7 +20,9 @@
 #include <unordered_set>
 #include <vector>
 
+#include "basic/chase.h"
 #include "basic/fs-util.h"
+#include "basic/io-util.h"
 #include "basic/unique.h"
 #include "store/digest.h"
 #include "store/tar-split.h"
@@ -191,19 +191,12 @@ la_ssize_t input_read(struct archive* a, void* data, const void** buf) {
             p->blob_hash.update(p->in_buf.data(), static_cast<size_t>(n));
             p->blob_size += static_cast<uint64_t>(n);
             if (p->tee_fd >= 0) {
-                const char* q = p->in_buf.data();
-                size_t left = static_cast<size_t>(n);
-                while (left) {
-                    ssize_t w = ::write(p->tee_fd, q, left);
-                    if (w < 0 && errno == EINTR) continue;
-                    if (w < 0) {
-                        p->failed = true;
-                        p->io_error = Error{errno, "write blob copy"};
-                        archive_set_error(a, errno, "write failed");
-                        return -1;
-                    }
-                    q += w;
-                    left -= static_cast<size_t>(w);
+                int w = write_all_raw(p->tee_fd, p->in_buf.data(), static_cast<size_t>(n));
+                if (w < 0) {
+                    p->failed = true;
+                    p->io_error = Error{-w, "write blob copy"};
+                    archive_set_error(a, -w, "write failed");
+                    return -1;
                 }
             }
             if (p->options->progress && p->blob_size >= p->next_progress) {
@@ -289,15 +282,8 @@ std::string join_parts(const std::vector<std::string>& parts, size_t n) {
     return s;
 }
 
-int openat2_beneath(int dirfd, const std::string& path, uint64_t flags) {
-    struct open_how how {};
-    how.flags = flags;
-    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-    for (;;) {
-        long fd = ::syscall(SYS_openat2, dirfd, path.c_str(), &how, sizeof how);
-        if (fd < 0 && errno == EAGAIN) continue;
-        return static_cast<int>(fd);
-    }
+int openat2_beneath(int dirfd, const std::string& path, int flags) {
+    return chase_raw(dirfd, path.c_str(), flags, kResolveStrictlyBeneath);
 }
 
 class Extractor {

@@ -12,6 +12,8 @@
 
 #include <cstring>
 
+#include "basic/process-util.h"
+
 extern char** environ;
 
 namespace berth::store {
@@ -67,9 +69,7 @@ Result<> make_btrfs(const std::string& device, const std::string& label) {
     int r = ::posix_spawnp(&pid, "mkfs.btrfs", &fa, nullptr, const_cast<char**>(argv), environ);
     posix_spawn_file_actions_destroy(&fa);
     if (r != 0) return fail(r, "run mkfs.btrfs (apt-get install btrfs-progs)");
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR) return fail_errno("wait for mkfs.btrfs");
+    int status = BERTH_TRY(wait_for_pid(pid, "mkfs.btrfs"));
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
         return fail(EIO, "mkfs.btrfs '{}' failed (status {})", device, status);
     return {};

@@ -2,6 +2,7 @@
 #include <toml++/toml.h>
 
 #include "basic/fs-util.h"
+#include "basic/size-util.h"
 #include "basic/string-util.h"
 #include "store/dmthin/dmthin-toml.h"
 #include "store/store.h"
@@ -10,22 +11,11 @@
 namespace berth::store {
 
 Result<uint64_t> parse_size(std::string_view text) {
-    std::string_view t = trim(text);
-    if (t.empty()) return fail(EINVAL, "empty size");
-    uint64_t mult = 1;
-    char last = t.back();
-    if (last == 'B' || last == 'b') {
-        t.remove_suffix(1);
-        if (t.empty()) return fail(EINVAL, "invalid size '{}'", text);
-        last = t.back();
-    }
-    constexpr std::pair<char, unsigned> kUnits[] = {{'k', 10}, {'m', 20}, {'g', 30}, {'t', 40}};
-    for (auto [unit, shift] : kUnits)
-        if (last == unit || last == unit - 'a' + 'A') mult = 1ull << shift;
-    if (mult != 1) t.remove_suffix(1);
-    auto n = parse_unsigned(t);
-    if (!n || (*n != 0 && mult > UINT64_MAX / *n)) return fail(EINVAL, "invalid size '{}'", text);
-    return *n * mult;
+    // berth.toml's grammar (basic/size-util.h); a store size is never "infinity".
+    auto bytes = berth::parse_size(text, false);
+    if (!bytes)
+        return fail(EINVAL, "invalid size '{}' (expected bytes or a number with K, M, G, T, P or E)", text);
+    return *bytes;
 }
 
 namespace {

@@ -28,6 +28,8 @@
 
 #include "basic/fs-private.h"
 #include "basic/fs-util.h"
+#include "basic/names.h"
+#include "basic/probe-util.h"
 #include "basic/string-util.h"
 #include "basic/unique.h"
 #include "store/backend-factory.h"
@@ -227,15 +229,34 @@ static Result<> setup_pool(Store::Impl& s) {
     BERTH_TRY_VOID(mkdir_p(mnt, 0700));
     if (is_mount_point(mnt) && is_on_btrfs(mnt)) return {};  // berthd or an earlier command mounted it
     const auto& o = s.options;
+    bool created = false;
     if (!path_exists(o.pool)) {
         if (o.pool_size < (256ull << 20))
             return fail(EINVAL, "pool '{}': pool_size must be at least 256M", o.pool);
         BERTH_TRY_VOID(create_sparse_file(o.pool, o.pool_size));
+        created = true;
+    }
+    // What the file holds, from its superblock, not assumed: a pool option pointing at another
+    // file system's image, or at a file a crash left half-formatted, must be refused, never
+    // mounted as btrfs or formatted over. Only a file with no data at all (just created, or left
+    // by a crash before mkfs wrote anything) is formatted.
+    std::string fstype = BERTH_TRY_CTX(probe_filesystem(o.pool), fmt::format("pool '{}'", o.pool));
+    if (fstype.empty()) {
+        struct stat st {};
+        if (::stat(o.pool.c_str(), &st) < 0) return fail_errno("stat pool '{}'", o.pool);
+        if (st.st_blocks != 0)
+            return fail(EMEDIUMTYPE,
+                        "pool '{}' holds data but no file system (an interrupted mkfs?); remove it and berth "
+                        "creates it again",
+                        o.pool);
         auto made = make_btrfs(o.pool, "berth-pool");
         if (!made) {
-            ::unlink(o.pool.c_str());
+            if (created) ::unlink(o.pool.c_str());
             return fail(std::move(made.error()));
         }
+    } else if (fstype != "btrfs") {
+        return fail(EMEDIUMTYPE, "pool '{}' holds a {} file system, not btrfs; not touching it", o.pool,
+                    fstype);
     }
     auto loop = BERTH_TRY_CTX(attach_loop(o.pool), fmt::format("pool '{}'", o.pool));
     // With LO_FLAGS_AUTOCLEAR the mount keeps the loop device; unmounting frees it.
@@ -597,12 +618,6 @@ static std::string snapshot_id_for(std::string_view name, bool ephemeral) {
     return std::string(ephemeral ? "e-" : "c-") + std::string(name);
 }
 
-static Result<> check_name(std::string_view kind, std::string_view name) {
-    if (!valid_object_name(name) || name.size() > 120)
-        return fail(EINVAL, "invalid {} name '{}' (letters, digits, '_', '.', '-'; at most 120)", kind, name);
-    return {};
-}
-
 Result<uint64_t> process_start_time(int pid) {
     auto stat = read_file(fmt::format("/proc/{}/stat", pid));
     if (!stat) return fail(stat.error().code, "read the start time of process {}", pid);
@@ -635,7 +650,7 @@ static void set_holder(ContainerInfo& c, int holder) {
 Result<PreparedContainer> Store::prepare_container(std::string_view name, std::string_view image_ref,
                                                    bool ephemeral, int holder) {
     auto& s = *impl_;
-    BERTH_TRY_VOID(check_name("container", name));
+    BERTH_TRY_VOID(check_object_name(NameKind::Container, name));
     std::lock_guard lock(s.mu);
     std::string key(name);
     std::optional<ImageInfo> image;
@@ -776,7 +791,7 @@ Result<> Store::export_container(std::string_view name, int fd) {
 
 Result<VolumeInfo> Store::create_volume(std::string_view name) {
     auto& s = *impl_;
-    BERTH_TRY_VOID(check_name("volume", name));
+    BERTH_TRY_VOID(check_object_name(NameKind::Volume, name));
     std::lock_guard lock(s.mu);
     std::string key(name);
     auto mount = BERTH_TRY_CTX(s.backend->create_volume("v-" + key), fmt::format("create volume '{}'", name));
@@ -855,8 +870,8 @@ Result<VolumeInfo> Store::get_volume(std::string_view name) const {
 
 Result<Store::VolumeUse> Store::use_volume(std::string_view name, std::string_view container, int holder) {
     auto& s = *impl_;
-    BERTH_TRY_VOID(check_name("volume", name));
-    BERTH_TRY_VOID(check_name("container", container));
+    BERTH_TRY_VOID(check_object_name(NameKind::Volume, name));
+    BERTH_TRY_VOID(check_object_name(NameKind::Container, container));
     std::lock_guard lock(s.mu);
     std::string key(name);
     auto mount = BERTH_TRY_CTX(s.backend->create_volume("v-" + key), fmt::format("create volume '{}'", name));
@@ -1076,7 +1091,7 @@ std::string_view to_string(ImportFormat format) {
 
 Result<std::string> normalize_name_tag(std::string_view name_tag) {
     if (name_tag.empty()) return fail(EINVAL, "empty image name");
-    if (name_tag.size() > 255) return fail(EINVAL, "image name '{}' is too long", name_tag);
+    if (name_tag.size() > kImageNameMax) return fail(EINVAL, "image name '{}' is too long", name_tag);
     std::string s(name_tag);
     // Docker Hub's familiar form: "docker.io/library/busybox" is "busybox".
     for (const char* prefix : {"docker.io/library/", "index.docker.io/library/"})
@@ -1091,7 +1106,8 @@ Result<std::string> normalize_name_tag(std::string_view name_tag) {
         tag = s.substr(colon + 1);
     }
     if (repo.empty()) return fail(EINVAL, "image name '{}' has no repository", name_tag);
-    if (tag.empty() || tag.size() > 128) return fail(EINVAL, "image name '{}' has an invalid tag", name_tag);
+    if (tag.empty() || tag.size() > kImageTagMax)
+        return fail(EINVAL, "image name '{}' has an invalid tag", name_tag);
     for (size_t i = 0; i < tag.size(); ++i) {
         char c = tag[i];
         bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
@@ -1113,15 +1129,6 @@ Result<std::string> normalize_name_tag(std::string_view name_tag) {
     return repo + ":" + tag;
 }
 
-bool valid_object_name(std::string_view name) {
-    if (name.empty() || name.size() > 128) return false;
-    auto ok = [](char c, bool first) {
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-               (!first && (c == '_' || c == '.' || c == '-'));
-    };
-    for (size_t i = 0; i < name.size(); ++i)
-        if (!ok(name[i], i == 0)) return false;
-    return true;
-}
+bool valid_object_name(std::string_view name) { return is_plain_name(name, kSnapshotIdMax); }
 
 }  // namespace berth::store

@@ -329,7 +329,7 @@ private:
 // Name/ref helpers (pure, unit-tested).
 // "busybox" -> "busybox:latest"; validates the charset (docker reference rules, lower case repo).
 Result<std::string> normalize_name_tag(std::string_view name_tag);
-// Container and volume names: [A-Za-z0-9][A-Za-z0-9_.-]{0,127}.
+// Snapshot ids ("c-NAME", "v-NAME"): basic/names.h's grammar, at most kSnapshotIdMax bytes.
 bool valid_object_name(std::string_view name);
 
 }  // namespace berth::store

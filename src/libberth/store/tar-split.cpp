@@ -1,15 +1,15 @@
 #include "store/tar-split.h"
 
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <array>
 #include <cstring>
 #include <vector>
 
+#include "basic/chase.h"
+#include "basic/io-util.h"
 #include "basic/unique.h"
 #include "store/digest.h"
 
@@ -62,17 +62,6 @@ void put_varint(std::string& out, uint64_t v) {
         v >>= 7;
     }
     out.push_back(static_cast<char>(v));
-}
-
-Result<> write_all_fd(int fd, const char* p, size_t n) {
-    while (n) {
-        ssize_t w = ::write(fd, p, n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w < 0) return fail_errno("write tar-split");
-        p += w;
-        n -= static_cast<size_t>(w);
-    }
-    return {};
 }
 
 // Buffered sequential reader of a split file.
@@ -243,7 +232,7 @@ void SplitRecorder::flush_raw() {
 
 void SplitRecorder::flush_out(bool force) {
     if (out_.empty() || (!force && out_.size() < kOutFlush) || write_failed_) return;
-    auto r = write_all_fd(out_fd_, out_.data(), out_.size());
+    auto r = write_all(out_fd_, out_, "tar-split");
     if (!r) {
         write_failed_ = true;
         write_error_ = r.error();
@@ -311,10 +300,7 @@ Result<uint64_t> rebuild_tar(const std::string& split_path, const std::string& t
             if (len == 0 || len >= 4096) return fail(EBADMSG, "tar-split '{}': bad path length", split_path);
             std::string path(len, '\0');
             BERTH_TRY_VOID(r.bytes(path.data(), len));
-            struct open_how how {};
-            how.flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC;
-            how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-            UniqueFd f(static_cast<int>(::syscall(SYS_openat2, root.get(), path.c_str(), &how, sizeof how)));
+            UniqueFd f(chase_raw(root.get(), path.c_str(), O_RDONLY | O_NOFOLLOW, kResolveStrictlyBeneath));
             if (!f) return fail_errno("layer file '{}' (needed to rebuild the layer blob)", path);
             struct stat st {};
             if (::fstat(f.get(), &st) < 0) return fail_errno("stat layer file '{}'", path);

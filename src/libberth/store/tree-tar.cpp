@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "basic/fs-util.h"
+#include "basic/io-util.h"
 #include "basic/unique.h"
 #include "store/digest.h"
 
@@ -28,17 +29,9 @@ struct Sink {
 
 la_ssize_t sink_write(struct archive*, void* data, const void* buf, size_t len) {
     auto* s = static_cast<Sink*>(data);
-    const char* p = static_cast<const char*>(buf);
-    size_t left = len;
-    while (left) {
-        ssize_t w = ::write(s->fd, p, left);
-        if (w < 0 && errno == EINTR) continue;
-        if (w < 0) {
-            s->error = errno;
-            return -1;
-        }
-        p += w;
-        left -= static_cast<size_t>(w);
+    if (int w = write_all_raw(s->fd, buf, len); w < 0) {
+        s->error = -w;
+        return -1;
     }
     s->hash.update(buf, len);
     s->size += len;

@@ -206,15 +206,6 @@ Result<> copy_tree(const std::string& src, const std::string& dst) {
     return {};
 }
 
-bool is_mount_point(const std::string& path) {
-    // Mount ids, not st_dev: btrfs subvolumes have their own st_dev without being mounts.
-    struct statx sa {
-    }, sb{};
-    if (::statx(AT_FDCWD, path.c_str(), AT_SYMLINK_NOFOLLOW, STATX_MNT_ID, &sa) < 0) return false;
-    if (::statx(AT_FDCWD, (path + "/..").c_str(), AT_SYMLINK_NOFOLLOW, STATX_MNT_ID, &sb) < 0) return false;
-    return (sa.stx_mask & STATX_MNT_ID) && sa.stx_mnt_id != sb.stx_mnt_id;
-}
-
 Result<> unmount_if_mounted(const std::string& path) {
     for (int i = 0; i < 16 && is_mount_point(path); ++i) {
         if (::umount2(path.c_str(), MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)

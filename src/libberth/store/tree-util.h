@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "basic/mount-util.h"
 #include "basic/result.h"
 
 namespace berth::store {
@@ -49,6 +50,6 @@ std::string random_token();
 
 // umount2(path, MNT_DETACH) when `path` is a mount point; fine when it is not.
 Result<> unmount_if_mounted(const std::string& path);
-bool is_mount_point(const std::string& path);
+using berth::is_mount_point;  // basic/mount-util.h
 
 }  // namespace berth::store

@@ -4,8 +4,10 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <thread>
 
 #include "store-fixture.h"
@@ -530,6 +532,36 @@ TEST(StorePool, ALoopbackBtrfsPoolIsCreatedMountedAndReused) {
     bad.pool = o.pool;
     again->reset();
     EXPECT_FALSE(Store::open(bad)) << "a pool needs btrfs";
+}
+
+TEST(StorePool, APoolFileHoldingAnotherFileSystemOrStrayDataIsRefusedUntouched) {
+    // Fails before the fix: the pool was mounted as btrfs without looking, which failed with a
+    // bare "mount btrfs ...: Invalid argument" (ext4) or the same for a file of stray data.
+    BERTH_REQUIRE_ROOT();
+    StoreRoot root("overlay");
+    ASSERT_TRUE(root.ok());
+    StoreOptions o = root.options();
+    o.pool = root.scratch("ext4.img");
+    o.pool_size = 512ull << 20;
+    ASSERT_EQ(std::system(("truncate -s 64M '" + o.pool + "' && mkfs.ext4 -q -F '" + o.pool + "'").c_str()),
+              0);
+    std::string mnt = o.root + "/btrfs";
+    ScopeExit unmount([&] { ::umount2(mnt.c_str(), MNT_DETACH); });
+    auto s = Store::open(o);
+    ASSERT_FALSE(s);
+    EXPECT_EQ(s.error().code, EMEDIUMTYPE);
+    EXPECT_NE(s.error().message.find("holds a ext4 file system, not btrfs"), std::string::npos)
+        << s.error().what();
+
+    o.pool = root.scratch("stray.img");
+    ASSERT_EQ(std::system(("head -c 1M /dev/urandom > '" + o.pool + "'").c_str()), 0);
+    auto stray = Store::open(o);
+    ASSERT_FALSE(stray);
+    EXPECT_EQ(stray.error().code, EMEDIUMTYPE) << stray.error().what();
+    struct stat st {};
+    ASSERT_EQ(::stat(o.pool.c_str(), &st), 0);
+    EXPECT_EQ(st.st_size, 1 << 20) << "the file was not formatted over";
+    EXPECT_FALSE(is_mount_point(mnt));
 }
 
 }  // namespace

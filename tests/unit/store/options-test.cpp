@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "basic/fs-util.h"
+#include "basic/size-util.h"
 #include "basic/string-util.h"
 #include "berth-config.h"
 #include "store/store-json.h"
@@ -53,6 +54,23 @@ TEST(StoreOptions, ParsesSizesStrictly) {
     EXPECT_FALSE(parse_size("-1"));
     EXPECT_FALSE(parse_size("G"));
     EXPECT_FALSE(parse_size("99999999999999999999"));
+}
+
+TEST(StoreOptions, SizesUseBerthTomlsGrammarAndErrorsKeepFileLineColumn) {
+    // One grammar with berth.toml (basic/size-util.h). Fails before the fix: berthd.toml stopped
+    // at T, so "1P" and "2E" were refused here and accepted in berth.toml.
+    for (const char* text : {"1P", "2E", "64kb", "10GB", "1t"})
+        EXPECT_EQ(parse_size(text).value_or(0), berth::parse_size(text, false).value_or(1)) << text;
+    EXPECT_EQ(*parse_size("1P"), 1ull << 50);
+    auto o = parse_store_options("root = \"/x\"\npool_size = \"1P\"\nmax_layer_size = \"2E\"\n", "s.toml");
+    ASSERT_TRUE(o) << o.error().what();
+    EXPECT_EQ(o->pool_size, 1ull << 50);
+    EXPECT_EQ(o->max_layer_size, 2ull << 60);
+    auto bad = parse_store_options("root = \"/x\"\n\nmax_layer_size = \"1.5G\"\n", "s.toml");
+    ASSERT_FALSE(bad);
+    EXPECT_EQ(bad.error().message.rfind("s.toml:3:18: 'max_layer_size': invalid size '1.5G'", 0), 0u)
+        << bad.error().message;
+    EXPECT_FALSE(parse_store_options("max_layer_size = \"infinity\"\n", "s.toml"));
 }
 
 TEST(StoreOptions, ImportLimitsHaveDefaultsAndReadFromTheFile) {

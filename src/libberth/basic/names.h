@@ -1,0 +1,48 @@
+// Names users give to containers and volumes, and the limits on image references: one grammar,
+// one limit per kind, one error wording, for the CLI, the config parser, the bus and the store.
+//
+// Grammar: a letter or digit, then letters, digits, '_', '.' and '-' (so never ".", "..", a
+// path, an option, a hidden file or a control character). Limits, and what each one protects:
+//   container  64  the default hostname is the container name (HOST_NAME_MAX 64), and the name
+//                  reaches systemd as berth-NAME.service and a machine name (both well below 255);
+//   volume    120  the store keeps a volume as snapshot "v-NAME" and a container's writable layer
+//                  as "c-NAME"/"e-NAME": snapshot ids are at most kSnapshotIdMax (128) bytes;
+//   image     255 for the whole reference, 128 for the tag (OCI distribution spec).
+// Host interface names derived from container names (ve-NAME, IFNAMSIZ 16) are shortened with a
+// hash by network/plan.cpp rather than limiting container names to 12 bytes.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#include "basic/result.h"
+
+namespace berth {
+
+enum class NameKind { Container, Volume };
+
+inline constexpr size_t kContainerNameMax = 64;
+inline constexpr size_t kVolumeNameMax = 120;
+inline constexpr size_t kSnapshotIdMax = 128;
+inline constexpr size_t kImageNameMax = 255;
+inline constexpr size_t kImageTagMax = 128;
+
+constexpr size_t name_max(NameKind kind) {
+    return kind == NameKind::Container ? kContainerNameMax : kVolumeNameMax;
+}
+std::string_view name_kind(NameKind kind);  // "container", "volume"
+
+// The grammar above with an explicit limit (snapshot ids use it with kSnapshotIdMax).
+bool is_plain_name(std::string_view name, size_t max);
+
+bool is_valid_object_name(NameKind kind, std::string_view name);
+
+// "1 to 64 letters, digits, '_', '.' and '-', starting with a letter or digit": what error
+// messages say is expected.
+std::string name_rule(NameKind kind);
+
+// EINVAL "invalid container name 'x/y': expected 1 to 64 letters, ...".
+Result<> check_object_name(NameKind kind, std::string_view name);
+
+}  // namespace berth

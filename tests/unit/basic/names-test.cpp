@@ -1,0 +1,42 @@
+#include "basic/names.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+using namespace berth;
+
+TEST(Names, ContainersAndVolumesShareOneGrammar) {
+    for (auto kind : {NameKind::Container, NameKind::Volume}) {
+        EXPECT_TRUE(is_valid_object_name(kind, "web-1.a_b"));
+        EXPECT_TRUE(is_valid_object_name(kind, "9lives"));
+        for (const char* bad :
+             {"", ".", "..", "../x", "a/b", "-x", "_x", ".hidden", "a b", "a\nb", "a:b", "é"})
+            EXPECT_FALSE(is_valid_object_name(kind, bad)) << bad;
+    }
+}
+
+TEST(Names, EachKindHasTheLimitItsUsersNeed) {
+    // 64: the container name is the default hostname (HOST_NAME_MAX).
+    EXPECT_TRUE(is_valid_object_name(NameKind::Container, std::string(64, 'a')));
+    EXPECT_FALSE(is_valid_object_name(NameKind::Container, std::string(65, 'a')));
+    // 120: "v-NAME" and "c-NAME" snapshot ids stay within kSnapshotIdMax.
+    EXPECT_TRUE(is_valid_object_name(NameKind::Volume, std::string(120, 'a')));
+    EXPECT_FALSE(is_valid_object_name(NameKind::Volume, std::string(121, 'a')));
+    static_assert(2 + kVolumeNameMax <= kSnapshotIdMax && 2 + kContainerNameMax <= kSnapshotIdMax);
+    EXPECT_TRUE(is_plain_name("v-" + std::string(120, 'a'), kSnapshotIdMax));
+}
+
+TEST(Names, TheErrorSaysWhichKindAndWhatIsExpected) {
+    auto r = check_object_name(NameKind::Volume, "a/b");
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, EINVAL);
+    EXPECT_EQ(r.error().what(),
+              "invalid volume name 'a/b': expected 1 to 120 letters, digits, '_', '.' and '-', starting with "
+              "a letter or digit: Invalid argument");
+    auto c = check_object_name(NameKind::Container, std::string(65, 'x'));
+    ASSERT_FALSE(c);
+    EXPECT_NE(c.error().message.find("invalid container name"), std::string::npos);
+    EXPECT_NE(c.error().message.find("1 to 64 letters"), std::string::npos);
+    EXPECT_TRUE(check_object_name(NameKind::Container, "web"));
+}
