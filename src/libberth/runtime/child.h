@@ -87,6 +87,9 @@ struct ChildConfig {
 
 // Helpers shared with `berth exec`'s child (async-signal-safe).
 int send_message(int fd, MessageType type, const void* payload, uint32_t length, int pass_fd = -1);
+// Receives a header and the fd sent with it, if any (*received_fd, close-on-exec; -1 if none).
+// Returns 1, 0 on EOF before any byte, -1 with errno (EPIPE: EOF mid-header).
+int recv_message_header(int fd, MessageHeader* header, int* received_fd);
 // Reports "WHAT 'PATH' (NOTE)" (each part only when given) and the errno `code`, then _exit()s.
 [[noreturn]] void child_fail(int sync_fd, int code, const char* what, const char* path,
                              const char* note = nullptr);

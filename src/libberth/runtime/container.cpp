@@ -36,11 +36,13 @@
 #include "runtime/network-seam.h"
 #include "runtime/notify-relay.h"
 #include "runtime/paths.h"
+#include "runtime/relay.h"
 #include "runtime/sd-notify.h"
 #include "runtime/seccomp-compile.h"
 #include "runtime/spawn.h"
 #include "runtime/state.h"
 #include "runtime/supervise-protocol.h"
+#include "runtime/supervise.h"
 #include "runtime/user-namespace.h"
 
 namespace berth::runtime {
@@ -172,124 +174,6 @@ uint64_t now_usec() {
     struct timespec ts {};
     ::clock_gettime(CLOCK_REALTIME, &ts);
     return static_cast<uint64_t>(ts.tv_sec) * 1000000 + static_cast<uint64_t>(ts.tv_nsec) / 1000;
-}
-
-void write_all_fd(int fd, const char* p, size_t n) {
-    while (n > 0) {
-        ssize_t w = ::write(fd, p, n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w < 0 && errno == EAGAIN) {
-            struct pollfd pfd = {fd, POLLOUT, 0};
-            ::poll(&pfd, 1, 1000);
-            continue;
-        }
-        if (w <= 0) return;
-        p += w;
-        n -= static_cast<size_t>(w);
-    }
-}
-
-struct Supervised {
-    ChildProcess* child;
-    int stop_signal;
-    int signal_fd;
-    int pty_master;         // -1 without tty
-    int notify_socket;      // -1 without relay
-    int stop_requests = 0;  // SIGTERM/SIGINT seen so far (the third one is a SIGKILL)
-};
-
-uint64_t monotonic_msec() {
-    struct timespec ts {};
-    ::clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
-}
-
-// Supervises until the payload exits (its status), or until `until_msec` (CLOCK_MONOTONIC; 0 =
-// no limit) has passed with the payload still running (nullopt: time to hand over).
-Result<std::optional<int>> supervise(Supervised& s, uint64_t until_msec = 0) {
-    bool stdin_open = s.pty_master >= 0;
-    bool master_open = s.pty_master >= 0;
-    char buf[16384];
-    if (s.pty_master >= 0) {
-        struct winsize ws {};
-        if (::ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0) ::ioctl(s.pty_master, TIOCSWINSZ, &ws);
-        int flags = ::fcntl(s.pty_master, F_GETFL);
-        ::fcntl(s.pty_master, F_SETFL, flags | O_NONBLOCK);
-    }
-    for (;;) {
-        int timeout = -1;
-        if (until_msec) {
-            uint64_t now = monotonic_msec();
-            if (now >= until_msec) return std::optional<int>{};
-            timeout = static_cast<int>(until_msec - now);
-        }
-        struct pollfd fds[5];
-        int n = 0;
-        fds[n++] = {s.child->pidfd(), POLLIN, 0};
-        fds[n++] = {s.signal_fd, POLLIN, 0};
-        int i_stdin = -1, i_master = -1, i_notify = -1;
-        if (stdin_open) {
-            i_stdin = n;
-            fds[n++] = {STDIN_FILENO, POLLIN, 0};
-        }
-        if (master_open) {
-            i_master = n;
-            fds[n++] = {s.pty_master, POLLIN, 0};
-        }
-        if (s.notify_socket >= 0) {
-            i_notify = n;
-            fds[n++] = {s.notify_socket, POLLIN, 0};
-        }
-        if (::poll(fds, static_cast<nfds_t>(n), timeout) < 0) {
-            if (errno == EINTR) continue;
-            return fail_errno("poll");
-        }
-        if (fds[1].revents & POLLIN) {
-            struct signalfd_siginfo si {};
-            while (::read(s.signal_fd, &si, sizeof si) == sizeof si) {
-                int sig = static_cast<int>(si.ssi_signo);
-                if (sig == SIGWINCH) {
-                    struct winsize ws {};
-                    if (s.pty_master >= 0 && ::ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0)
-                        ::ioctl(s.pty_master, TIOCSWINSZ, &ws);
-                    continue;
-                }
-                if (sig == SIGTERM || sig == SIGINT) {
-                    // The stop signal; a third request means "now".
-                    (void)s.child->signal(++s.stop_requests >= 3 ? SIGKILL : s.stop_signal);
-                    continue;
-                }
-                (void)s.child->signal(sig);
-            }
-        }
-        if (i_stdin >= 0 && (fds[i_stdin].revents & (POLLIN | POLLHUP | POLLERR))) {
-            ssize_t r = ::read(STDIN_FILENO, buf, sizeof buf);
-            if (r <= 0)
-                stdin_open = false;
-            else
-                write_all_fd(s.pty_master, buf, static_cast<size_t>(r));
-        }
-        if (i_master >= 0 && (fds[i_master].revents & (POLLIN | POLLHUP | POLLERR))) {
-            ssize_t r = ::read(s.pty_master, buf, sizeof buf);
-            if (r > 0)
-                write_all_fd(STDOUT_FILENO, buf, static_cast<size_t>(r));
-            else if (r == 0 || (errno != EAGAIN && errno != EINTR))
-                master_open = false;
-        }
-        if (i_notify >= 0 && (fds[i_notify].revents & POLLIN))
-            (void)relay_notify_datagram(s.notify_socket, s.child->pid());
-        if (fds[0].revents & POLLIN) {
-            auto status = BERTH_TRY(s.child->wait(false));
-            if (!status) continue;
-            // Drain what the payload wrote to the pty before it exited.
-            while (master_open) {
-                ssize_t r = ::read(s.pty_master, buf, sizeof buf);
-                if (r <= 0) break;
-                write_all_fd(STDOUT_FILENO, buf, static_cast<size_t>(r));
-            }
-            return std::optional<int>{*status};
-        }
-    }
 }
 
 Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
@@ -486,13 +370,7 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
         devnull.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
         if (!devnull) return fail_errno("open /dev/null");
     }
-    sigset_t forwarded, previous;
-    sigemptyset(&forwarded);
-    for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH}) sigaddset(&forwarded, sig);
-    ::sigprocmask(SIG_BLOCK, &forwarded, &previous);
-    ScopeExit restore_mask([&] { ::sigprocmask(SIG_SETMASK, &previous, nullptr); });
-    UniqueFd signal_fd(::signalfd(-1, &forwarded, SFD_CLOEXEC | SFD_NONBLOCK));
-    if (!signal_fd) return fail_errno("signalfd");
+    SignalsBlocked signals = BERTH_TRY(block_forwarded_signals());
 
     // The child decodes the launch message into these without allocating. They are uninitialised
     // on purpose: above malloc's mmap threshold they are fresh anonymous mappings, so only the
@@ -683,46 +561,42 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
 
     // --- supervise: here at first, then (if the payload still runs after
     // opt.handover_delay_ms) in the small berth-supervise, which only returns on failure ---
-    struct termios saved_tty {};
-    bool restore_tty = false;
-    if (pty_master && ::isatty(STDIN_FILENO) && ::tcgetattr(STDIN_FILENO, &saved_tty) == 0) {
-        struct termios raw = saved_tty;
-        ::cfmakeraw(&raw);
-        restore_tty = ::tcsetattr(STDIN_FILENO, TCSANOW, &raw) == 0;
-    }
-    ScopeExit restore_terminal([&] {
-        if (restore_tty) ::tcsetattr(STDIN_FILENO, TCSANOW, &saved_tty);
-    });
-    Supervised sup{&child, decl.stop_signal, signal_fd.get(), pty_master ? pty_master.get() : -1,
-                   notify_socket ? notify_socket.get() : -1};
+    char relay_buf[16384];
+    Relay relay;
+    relay.pidfd = child.pidfd();
+    relay.signal_fd = signals.fd();
+    relay.pty_master = pty_master ? pty_master.get() : -1;
+    relay.notify_socket = notify_socket ? notify_socket.get() : -1;
+    relay.payload = child.pid();
+    relay.stop_signal = decl.stop_signal;
+    relay.buf = relay_buf;
+    relay.buf_size = sizeof relay_buf;
+    relay_start(&relay);
+    RawTerminalScope terminal(pty_master.valid());
     const bool hand_over = !opt.supervisor_exe.empty() && !opt.teardown_exe.empty();
     std::optional<int> exited;
     if (hand_over) {
         // A payload that is done within the delay (a quick command, a start-latency benchmark)
         // never pays for the two execs; one that stays is supervised by the small executable.
         if (opt.handover_delay_ms > 0)
-            exited =
-                BERTH_TRY(supervise(sup, monotonic_msec() + static_cast<uint64_t>(opt.handover_delay_ms)));
+            exited = BERTH_TRY(supervise_relay(
+                &relay, child, relay_monotonic_msec() + static_cast<uint64_t>(opt.handover_delay_ms)));
         if (!exited) {
             // berth-supervise puts the terminal in raw mode itself (and restores this mode).
-            if (restore_tty) ::tcsetattr(STDIN_FILENO, TCSANOW, &saved_tty);
+            terminal.restore();
             HandoverFds fds;
             fds.pidfd = child.pidfd();
-            fds.signal_fd = signal_fd.get();
-            fds.pty_master = sup.pty_master;
-            fds.notify_socket = sup.notify_socket;
+            fds.signal_fd = signals.fd();
+            fds.pty_master = relay.pty_master;
+            fds.notify_socket = relay.notify_socket;
             fds.lock_fd = lock.get();
             Error e = hand_over_supervision(opt.supervisor_exe, opt.teardown_exe, decl.name, decl.stop_signal,
-                                            sup.stop_requests, fds);
-            if (restore_tty) {
-                struct termios raw = saved_tty;
-                ::cfmakeraw(&raw);
-                ::tcsetattr(STDIN_FILENO, TCSANOW, &raw);
-            }
+                                            relay.stop_requests, fds);
+            terminal.make_raw();
             if (opt.warn) opt.warn(fmt::format("supervising in berth itself: {}", e.what()));
         }
     }
-    if (!exited) exited = BERTH_TRY(supervise(sup));
+    if (!exited) exited = BERTH_TRY(supervise_relay(&relay, child, 0));
     int status = *exited;
     notify_systemd(
         fmt::format("STOPPING=1\nSTATUS=Container {} exited with status {}", decl.name, status).c_str());

@@ -1826,4 +1826,80 @@ TEST_F(Runtime, DroppingAllAndAddingOneCapabilityKeepsThatOne) {
     EXPECT_EQ(field(status, "CapAmb"), "0000000000000000");
 }
 
+// --- The supervise loop (runtime/relay.h), shared by `berth run` in-process, berth-supervise
+// and `berth exec`: each entry point below runs through it. ---
+
+// -t with a stdout whose reader went away (`berth run -t ... | head -1`): the output is dropped
+// and the payload keeps its supervisor, which tears down and passes on its status; before, the
+// write killed the supervisor with SIGPIPE (status 141, state and cgroup left behind).
+TEST_F(Runtime, ATtyRunWhoseStdoutReaderIsGoneStillSupervisesAndTearsDown) {
+    for (bool handover : {false, true}) {
+        SCOPED_TRACE(handover ? "berth-supervise" : "in-process");
+        handover_ = handover;
+        std::filesystem::remove(path_join(out_, "done"));
+        auto r = run(shell("echo one; sleep 0.3; echo two; echo three; echo done > /out/done; exit 6"), {},
+                     [&](RunOptions& opt) {
+                         opt.tty = true;
+                         opt.interactive = false;
+                         int p[2];
+                         if (::pipe(p) == 0) {
+                             ::dup2(p[1], STDOUT_FILENO);
+                             ::close(p[0]);  // nobody reads
+                             ::close(p[1]);
+                         }
+                     });
+        EXPECT_EQ(r.status, 6) << r.error;
+        EXPECT_EQ(out("done"), "done\n");
+    }
+}
+
+// Signals reach the payload through whichever loop supervises it: the stop signal for SIGTERM,
+// anything else (SIGUSR1 here) as it is.
+TEST_F(Runtime, SignalsAreForwardedByBothSupervisors) {
+    for (bool handover : {false, true}) {
+        SCOPED_TRACE(handover ? "berth-supervise" : "in-process");
+        handover_ = handover;
+        std::filesystem::remove(path_join(out_, "ready"));
+        auto d = shell(
+            "trap 'echo usr1 > /out/usr1; exit 9' USR1; echo ready > /out/ready; while :; do sleep 0.05; "
+            "done");
+        auto r = run(d, [&](pid_t supervisor) {
+            for (int i = 0; i < 400 && out("ready") != "ready\n"; ++i)
+                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            ::kill(supervisor, SIGUSR1);
+        });
+        EXPECT_EQ(r.status, 9) << r.error;
+        EXPECT_EQ(out("usr1"), "usr1\n");
+    }
+}
+
+// `berth exec -t` through the same loop: a reader of its stdout that went away does not kill it
+// (it died of SIGPIPE: status 141), and SIGTERM reaches the command as SIGTERM (exec has no stop
+// signal of its own).
+TEST_F(Runtime, ExecWithTtySurvivesAGoneReaderAndForwardsSigtermAsItIs) {
+    auto d = shell("touch /out/up; while [ ! -e /out/stop ]; do sleep 0.05; done");
+    int gone_status = -1, term_status = -1;
+    std::string gone_out, term_out;
+    auto r = run(d, [&](pid_t) {
+        for (int i = 0; i < 400 && !path_exists(path_join(out_, "up")); ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        std::string exec = std::string(BERTH_BINARY) + " exec -t " + name_ + " -- /bin/sh -c ";
+        gone_out = capture("bash -c \"timeout 30 " + exec +
+                               "'echo a; sleep 0.3; echo b; echo c; exit 5' </dev/null 2>/dev/null | true;"
+                               " echo rc=\\${PIPESTATUS[0]}\"",
+                           &gone_status);
+        term_out = capture("bash -c \"timeout 30 " + exec +
+                               "'trap \\\"exit 8\\\" TERM; touch /tmp/armed; while :; do sleep 0.05; done' "
+                               "</dev/null >/dev/null 2>&1 & e=\\$!; for i in \\$(seq 100); do " +
+                               std::string(BERTH_BINARY) + " exec " + name_ +
+                               " -- test -e /tmp/armed && break; sleep 0.05; done; "
+                               "kill -TERM \\$e; wait \\$e; echo rc=\\$?\"",
+                           &term_status);
+        (void)write_file(path_join(out_, "stop"), "", O_WRONLY | O_CREAT);
+    });
+    EXPECT_EQ(r.status, 0) << r.error;
+    EXPECT_NE(gone_out.find("rc=5"), std::string::npos) << gone_out;
+    EXPECT_NE(term_out.find("rc=8"), std::string::npos) << term_out;
+}
+
 }  // namespace berth::runtime
