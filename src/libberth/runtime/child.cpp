@@ -426,14 +426,7 @@ int open_pty(StepError* err) {
     ::sigprocmask(SIG_SETMASK, &all, nullptr);
     pid_t payload = ::fork();
     if (payload < 0) child_fail(sync_fd, errno, "fork payload", argv[0]);
-    if (payload == 0) {
-        sigset_t none;
-        sigemptyset(&none);
-        ::sigprocmask(SIG_SETMASK, &none, nullptr);
-        ExecFailure failure;
-        int code = exec_search_path(argv, envp, search_path, &failure);
-        child_fail(sync_fd, code, failure.what, failure.path, failure.note);
-    }
+    if (payload == 0) exec_payload(sync_fd, argv, envp, search_path);
     ::close(sync_fd);
     // PID 1: forward every signal we can catch to the payload, reap everything, leave with the
     // payload's status.
@@ -879,12 +872,16 @@ void child_main(const ChildConfig& cfg) {
     if (::poll(&parent_gone, 1, 0) > 0 && (parent_gone.revents & (POLLHUP | POLLRDHUP))) ::_exit(127);
 
     if (cfg.init) run_init(sync, argv, envp, search_path);
+    exec_payload(sync, argv, envp, search_path);
+}
+
+void exec_payload(int sync_fd, char* const argv[], char* const envp[], const char* search_path) {
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
     ExecFailure failure;
     int code = exec_search_path(argv, envp, search_path, &failure);
-    child_fail(sync, code, failure.what, failure.path, failure.note);
+    child_fail(sync_fd, code, failure.what, failure.path, failure.note);
 }
 
 }  // namespace berth::runtime

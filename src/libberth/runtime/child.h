@@ -127,6 +127,9 @@ struct ExecFailure {
 // so the process keeps the name ps shows for a plain execve(). Returns a positive errno (and
 // fills *failure) when nothing could be executed.
 int exec_search_path(char* const argv[], char* const envp[], const char* search_path, ExecFailure* failure);
+// The last step of a payload's process: every signal unblocked, then exec_search_path(); a
+// failure is reported on `sync_fd` (child_fail).
+[[noreturn]] void exec_payload(int sync_fd, char* const argv[], char* const envp[], const char* search_path);
 int setup_controlling_tty(int slave_fd);
 int apply_identity_and_privileges(const LaunchHeader& h, const gid_t* groups, uint64_t bounding, int last_cap,
                                   bool no_new_privileges, const unsigned char* seccomp, size_t seccomp_size,

@@ -3,6 +3,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <iterator>
 #include <optional>
 
 #include "basic/fs-util.h"
@@ -15,18 +16,11 @@ namespace berth::runtime {
 
 namespace {
 
+// As berth.toml spells it (config::NetworkMode's order, as config/to-toml.cpp).
 const char* network_mode_name(config::NetworkMode m) {
-    switch (m) {
-        case config::NetworkMode::None:
-            return "none";
-        case config::NetworkMode::Host:
-            return "host";
-        case config::NetworkMode::Veth:
-            return "veth";
-        case config::NetworkMode::Bridge:
-            return "bridge";
-    }
-    return "none";
+    static const char* const names[] = {"none", "host", "veth", "bridge"};
+    const auto i = static_cast<size_t>(m);
+    return i < std::size(names) ? names[i] : "none";
 }
 
 uint64_t now_usec() {

@@ -41,13 +41,13 @@ RuntimeState describe_running(const StateInputs& in);
 // Written state, removed when this goes away.
 class StateFile {
 public:
-    StateFile() = default;
-    StateFile(const StateFile&) = delete;
-    StateFile& operator=(const StateFile&) = delete;
+    Result<> write(const RuntimeState& st);
     ~StateFile() {
         if (!name_.empty()) remove_state(name_);
     }
-    Result<> write(const RuntimeState& st);
+    StateFile() = default;
+    StateFile(const StateFile&) = delete;
+    StateFile& operator=(const StateFile&) = delete;
 
 private:
     std::string name_;

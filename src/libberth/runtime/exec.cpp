@@ -161,12 +161,7 @@ Result<int> exec_impl(const std::string& name, const ExecOptions& opt) {
         ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
         struct pollfd parent_gone = {child_fd, POLLRDHUP, 0};
         if (::poll(&parent_gone, 1, 0) > 0 && (parent_gone.revents & (POLLHUP | POLLRDHUP))) ::_exit(127);
-        sigset_t none;
-        sigemptyset(&none);
-        ::sigprocmask(SIG_SETMASK, &none, nullptr);
-        ExecFailure failure;
-        int code = exec_search_path(argv.data(), envp.data(), search_path.c_str(), &failure);
-        child_fail(child_fd, code, failure.what, failure.path, failure.note);
+        exec_payload(child_fd, argv.data(), envp.data(), search_path.c_str());
     }
     child_end.reset();
     slave.reset();

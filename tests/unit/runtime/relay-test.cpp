@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <string>
 
 #include "runtime/child-fd.h"
@@ -64,6 +65,17 @@ struct Pty {
     }
 };
 
+// A payload body: writes `line` `times` times, 20 ms apart, to the pty slave at `slave`, then
+// exits with `code`.
+int write_lines(const std::string& slave, const char* line, int times, int code) {
+    int fd = ::open(slave.c_str(), O_WRONLY | O_NOCTTY);
+    for (int i = 0; i < times; ++i) {
+        (void)!::write(fd, line, std::strlen(line));
+        if (i + 1 < times) ::usleep(20 * 1000);
+    }
+    return code;
+}
+
 // A payload body: ignores `ignored` (0: nothing), says it is ready on `ready`, and waits for a
 // signal forever. paused_payload_ready() returns once it is.
 int pause_forever(int ignored, int ready) {
@@ -87,6 +99,17 @@ struct ReadyPipe {
 
 class RelayTest : public ::testing::Test {
 protected:
+    // The loop as -t runs it, with the caller's stdin closed and stdout `out`; the status.
+    int relay_pty(const Payload& p, int master, int out) {
+        block_signals();
+        Relay r = relay_for(p, master);
+        r.in_fd = closed_fd();
+        r.out_fd = out;
+        relay_start(&r);
+        int status = -1;
+        EXPECT_EQ(kRelayExited, relay_run(&r, 0, &status));
+        return status;
+    }
     Relay relay_for(const Payload& p, int pty_master = -1) {
         Relay r;
         r.pidfd = p.pidfd;
@@ -114,22 +137,10 @@ protected:
 TEST_F(RelayTest, ReturnsThePayloadsExitStatusAndDrainsWhatItWroteToThePty) {
     Pty pty;
     ASSERT_FALSE(pty.slave.empty());
-    std::string slave = pty.slave;
-    Payload p([&] {
-        int fd = ::open(slave.c_str(), O_WRONLY | O_NOCTTY);
-        (void)!::write(fd, "hello\n", 6);
-        return 7;
-    });
-    block_signals();
+    Payload p([&] { return write_lines(pty.slave, "hello\n", 1, 7); });
     int out[2];
     ASSERT_EQ(0, ::pipe2(out, O_CLOEXEC | O_NONBLOCK));
-    Relay r = relay_for(p, pty.master);
-    r.in_fd = closed_fd();
-    r.out_fd = out[1];
-    relay_start(&r);
-    int status = -1;
-    ASSERT_EQ(kRelayExited, relay_run(&r, 0, &status));
-    EXPECT_EQ(status, 7);
+    EXPECT_EQ(relay_pty(p, pty.master, out[1]), 7);
     char got[64] = {};
     EXPECT_GT(::read(out[0], got, sizeof got - 1), 0);
     EXPECT_NE(std::string(got).find("hello"), std::string::npos) << got;
@@ -165,26 +176,11 @@ TEST_F(RelayTest, StopsPollingAClosedStdinInsteadOfSpinning) {
 TEST_F(RelayTest, SurvivesAStdoutWhoseReaderIsGone) {
     Pty pty;
     ASSERT_FALSE(pty.slave.empty());
-    std::string slave = pty.slave;
-    Payload p([&] {
-        int fd = ::open(slave.c_str(), O_WRONLY | O_NOCTTY);
-        for (int i = 0; i < 5; ++i) {
-            (void)!::write(fd, "line\n", 5);
-            ::usleep(20 * 1000);
-        }
-        return 3;
-    });
-    block_signals();
+    Payload p([&] { return write_lines(pty.slave, "line\n", 5, 3); });
     int out[2];
     ASSERT_EQ(0, ::pipe2(out, O_CLOEXEC));
-    ::close(out[0]);
-    Relay r = relay_for(p, pty.master);
-    r.in_fd = closed_fd();
-    r.out_fd = out[1];
-    relay_start(&r);
-    int status = -1;
-    ASSERT_EQ(kRelayExited, relay_run(&r, 0, &status));
-    EXPECT_EQ(status, 3);
+    ::close(out[0]);  // nobody reads
+    EXPECT_EQ(relay_pty(p, pty.master, out[1]), 3);
     ::close(out[1]);
     struct sigaction now {};
     ::sigaction(SIGPIPE, nullptr, &now);
