@@ -4,13 +4,9 @@
 // Why a separate program: `berth` maps libcrypto, libstdc++, libarchive -> libxml2 -> libicu,
 // libsystemd, libnftables...; their resident pages alone put the supervisor at 13 MiB VmRSS.
 // This one is linked statically against libc only, allocates nothing and uses no C++ runtime, so
-// it stays well under 2 MiB. It does exactly what runtime/container.cpp's supervise() does:
-//   - signals from the signalfd: SIGTERM/SIGINT become the stop signal (the third request is
-//     SIGKILL), SIGWINCH resizes the pty, anything else is forwarded as is;
-//   - -t: stdin -> pty master -> stdout, with the caller's terminal in raw mode meanwhile;
-//   - notify = "container": the payload's sd_notify datagrams, from the container's processes
-//     only, filtered, to $NOTIFY_SOCKET (runtime/notify-relay.h, shared with berth run);
-//   - the payload's exit: drain the pty, then execveat() the full berth binary for the teardown.
+// it stays well under 2 MiB. It runs the same loop as `berth run` and `berth exec`
+// (runtime/relay.h, compiled in: signals, the pty, the notify relay), with the caller's terminal in
+// raw mode meanwhile; at the payload's exit it execveat()s the full berth binary for the teardown.
 // On any internal error it kills the payload and still goes on to the teardown: a container is
 // never left unsupervised with its cgroup, network and state behind.
 #include <errno.h>
@@ -32,6 +28,7 @@
 #include <unistd.h>
 
 #include "runtime/notify-relay.h"
+#include "runtime/relay.h"
 #include "runtime/sd-notify.h"
 #include "runtime/supervise-protocol.h"
 
@@ -41,13 +38,7 @@ using namespace berth::runtime;
 
 struct Supervisor {
     const char* name = "";
-    int pidfd = -1;
-    int signal_fd = -1;
-    int pty_master = -1;
-    int notify_socket = -1;
-    pid_t payload = -1;  // the pidfd's pid, for the notify relay's sender check
-    int stop_signal = SIGTERM;
-    int stop_requests = 0;
+    Relay relay;  // pidfd, signalfd, pty, notify socket, stop signal and requests
     int lock_fd = -1;
     int teardown_exe = -1;
 };
@@ -73,128 +64,17 @@ bool parse_int(const char* text, int* out) {
     return true;
 }
 
-void write_all(int fd, const char* p, size_t n) {
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w < 0 && errno == EAGAIN) {
-            struct pollfd pfd = {fd, POLLOUT, 0};
-            poll(&pfd, 1, 1000);
-            continue;
-        }
-        if (w <= 0) return;
-        p += w;
-        n -= static_cast<size_t>(w);
-    }
-}
-
-int send_signal(const Supervisor& s, int sig) {
-    return static_cast<int>(syscall(SYS_pidfd_send_signal, s.pidfd, sig, nullptr, 0));
-}
-
-// The payload's status: exit code, or 128 + signal. -1 while it runs; -2 on error.
-int reap(const Supervisor& s, bool block) {
-    siginfo_t info;
-    for (;;) {
-        memset(&info, 0, sizeof info);
-        int rc = waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(s.pidfd), &info,
-                        WEXITED | (block ? 0 : WNOHANG));
-        if (rc < 0 && errno == EINTR) continue;
-        if (rc < 0) return -2;
-        break;
-    }
-    if (info.si_pid == 0) return -1;
-    return info.si_code == CLD_EXITED ? info.si_status : 128 + info.si_status;
-}
-
-int kill_and_reap(const Supervisor& s) {
-    (void)send_signal(s, SIGKILL);
-    int status = reap(s, true);
-    return status >= 0 ? status : 128 + SIGKILL;
-}
-
-// The loop of runtime/container.cpp's supervise(); returns the payload's status.
+// The shared loop (runtime/relay.h); on an internal error the payload is killed, so that the
+// teardown below always follows.
 int supervise(Supervisor& s) {
-    bool stdin_open = s.pty_master >= 0;
-    bool master_open = s.pty_master >= 0;
     static char buf[16384];
-    for (;;) {
-        struct pollfd fds[5];
-        int n = 0;
-        fds[n++] = {s.pidfd, POLLIN, 0};
-        fds[n++] = {s.signal_fd, POLLIN, 0};
-        int i_stdin = -1, i_master = -1, i_notify = -1;
-        if (stdin_open) {
-            i_stdin = n;
-            fds[n++] = {STDIN_FILENO, POLLIN, 0};
-        }
-        if (master_open) {
-            i_master = n;
-            fds[n++] = {s.pty_master, POLLIN, 0};
-        }
-        if (s.notify_socket >= 0) {
-            i_notify = n;
-            fds[n++] = {s.notify_socket, POLLIN, 0};
-        }
-        if (poll(fds, static_cast<nfds_t>(n), -1) < 0) {
-            if (errno == EINTR) continue;
-            say("poll", errno);
-            return kill_and_reap(s);
-        }
-        if ((fds[0].revents | fds[1].revents) & POLLNVAL) {
-            say("lost the payload's pidfd or the signalfd", EBADF);
-            return kill_and_reap(s);
-        }
-        if (fds[1].revents & POLLIN) {
-            struct signalfd_siginfo si;
-            while (read(s.signal_fd, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
-                int sig = static_cast<int>(si.ssi_signo);
-                if (sig == SIGWINCH) {
-                    struct winsize ws;
-                    if (s.pty_master >= 0 && ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0)
-                        ioctl(s.pty_master, TIOCSWINSZ, &ws);
-                    continue;
-                }
-                if (sig == SIGTERM || sig == SIGINT) {
-                    // The stop signal; a third request means "now".
-                    (void)send_signal(s, ++s.stop_requests >= 3 ? SIGKILL : s.stop_signal);
-                    continue;
-                }
-                (void)send_signal(s, sig);
-            }
-        }
-        if (i_stdin >= 0 && (fds[i_stdin].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL))) {
-            ssize_t r = read(STDIN_FILENO, buf, sizeof buf);
-            if (r <= 0)
-                stdin_open = false;
-            else
-                write_all(s.pty_master, buf, static_cast<size_t>(r));
-        }
-        if (i_master >= 0 && (fds[i_master].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL))) {
-            ssize_t r = read(s.pty_master, buf, sizeof buf);
-            if (r > 0)
-                write_all(STDOUT_FILENO, buf, static_cast<size_t>(r));
-            else if (r == 0 || (errno != EAGAIN && errno != EINTR))
-                master_open = false;
-        }
-        if (i_notify >= 0 && (fds[i_notify].revents & POLLIN))
-            (void)relay_notify_datagram(s.notify_socket, s.payload);
-        if (fds[0].revents & POLLIN) {
-            int status = reap(s, false);
-            if (status == -1) continue;
-            if (status == -2) {
-                say("wait for the payload", errno);
-                return kill_and_reap(s);
-            }
-            // Drain what the payload wrote to the pty before it exited.
-            while (master_open) {
-                ssize_t r = read(s.pty_master, buf, sizeof buf);
-                if (r <= 0) break;
-                write_all(STDOUT_FILENO, buf, static_cast<size_t>(r));
-            }
-            return status;
-        }
-    }
+    s.relay.buf = buf;
+    s.relay.buf_size = sizeof buf;
+    int status = 0;
+    int rc = relay_run(&s.relay, 0, &status);
+    if (rc == kRelayExited) return status;
+    say(s.relay.failed_step, -rc);
+    return relay_kill_and_reap(&s.relay);
 }
 
 }  // namespace
@@ -207,37 +87,27 @@ int main(int argc, char** argv) {
         return 125;
     }
     s.name = argv[kArgName];
-    bool ok = parse_int(argv[kArgPidfd], &s.pidfd) && parse_int(argv[kArgSignalFd], &s.signal_fd) &&
-              parse_int(argv[kArgPtyMaster], &s.pty_master) &&
-              parse_int(argv[kArgNotifySocket], &s.notify_socket) &&
-              parse_int(argv[kArgStopSignal], &s.stop_signal) &&
-              parse_int(argv[kArgStopRequests], &s.stop_requests) &&
+    Relay& r = s.relay;
+    r.stop_signal = SIGTERM;
+    bool ok = parse_int(argv[kArgPidfd], &r.pidfd) && parse_int(argv[kArgSignalFd], &r.signal_fd) &&
+              parse_int(argv[kArgPtyMaster], &r.pty_master) &&
+              parse_int(argv[kArgNotifySocket], &r.notify_socket) &&
+              parse_int(argv[kArgStopSignal], &r.stop_signal) &&
+              parse_int(argv[kArgStopRequests], &r.stop_requests) &&
               parse_int(argv[kArgLockFd], &s.lock_fd) && parse_int(argv[kArgTeardownExe], &s.teardown_exe);
     int status;
-    if (!ok || s.pidfd < 0 || s.signal_fd < 0 || s.teardown_exe < 0) {
+    if (!ok || r.pidfd < 0 || r.signal_fd < 0 || s.teardown_exe < 0) {
         say("bad arguments", EINVAL);
         status = 125;
-        if (s.pidfd >= 0) {
-            (void)send_signal(s, SIGKILL);
-            (void)reap(s, true);
-        }
+        if (r.pidfd >= 0) (void)relay_kill_and_reap(&r);
     } else {
-        if (s.notify_socket >= 0) s.payload = pid_of_pidfd(s.pidfd);
-        // -t: the caller's terminal goes raw while the payload owns it (as supervise() does).
-        struct termios saved;
-        bool restore_tty = false;
-        if (s.pty_master >= 0) {
-            struct winsize ws;
-            if (ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0) ioctl(s.pty_master, TIOCSWINSZ, &ws);
-            fcntl(s.pty_master, F_SETFL, fcntl(s.pty_master, F_GETFL) | O_NONBLOCK);
-            if (isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &saved) == 0) {
-                struct termios raw = saved;
-                cfmakeraw(&raw);
-                restore_tty = tcsetattr(STDIN_FILENO, TCSANOW, &raw) == 0;
-            }
-        }
+        if (r.notify_socket >= 0) r.payload = pid_of_pidfd(r.pidfd);
+        // -t: the caller's terminal goes raw while the payload owns it (as `berth run` does).
+        SavedTerminal saved;
+        relay_start(&r);
+        if (r.pty_master >= 0) terminal_make_raw(&saved, STDIN_FILENO);
         status = supervise(s);
-        if (restore_tty) tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+        terminal_restore(&saved, STDIN_FILENO);
     }
 
     // As run_container() does in-process; the teardown below sends nothing to systemd.
@@ -249,7 +119,7 @@ int main(int argc, char** argv) {
                                                                             : sizeof stopping - 1);
 
     // The teardown runs in the full berth binary; only the lock goes with it.
-    const int done_with[] = {s.pidfd, s.signal_fd, s.pty_master, s.notify_socket};
+    const int done_with[] = {r.pidfd, r.signal_fd, r.pty_master, r.notify_socket};
     for (int fd : done_with)
         if (fd >= 0) close(fd);
     char status_arg[16], lock_arg[16];

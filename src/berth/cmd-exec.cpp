@@ -27,13 +27,7 @@ void run_exec(const ExecArgs& a, CommandContext& ctx, const char* verb) {
     opt.user = a.user;
     opt.env = a.env;
     opt.workdir = a.workdir;
-    auto status = runtime::exec_in_container(container_name(a.name), opt);
-    if (!status) {
-        report_error(verb, status.error().what());
-        ctx.exit_code = 126;
-        return;
-    }
-    ctx.exit_code = *status;
+    set_exit_status(ctx, verb, runtime::exec_in_container(container_name(a.name), opt), 126);
 }
 
 }  // namespace

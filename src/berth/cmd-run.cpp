@@ -63,13 +63,8 @@ void register_teardown(CLI::App& app, CommandContext& ctx) {
     sub->add_option("--lock-fd", args->lock_fd)->required();
     sub->add_option("container", args->name)->required();
     sub->callback([args, &ctx] {
-        auto status = runtime::teardown_handed_over(args->name, args->status, args->lock_fd);
-        if (!status) {
-            report_error("run", status.error().what());
-            ctx.exit_code = 125;
-            return;
-        }
-        ctx.exit_code = *status;
+        set_exit_status(ctx, "run", runtime::teardown_handed_over(args->name, args->status, args->lock_fd),
+                        125);
     });
 }
 
@@ -104,14 +99,8 @@ void register_run(CLI::App& app, CommandContext& ctx) {
         opt.warn = [name](const std::string& message) {
             std::fprintf(stderr, "berth run: container '%s': %s\n", name.c_str(), message.c_str());
         };
-        auto status = runtime::run_container(*decl, opt);
-        if (!status) {
-            // 125, as docker/podman: the container could not be run (not the payload's status).
-            report_error("run", status.error().what());
-            ctx.exit_code = 125;
-            return;
-        }
-        ctx.exit_code = *status;
+        // 125, as docker/podman: the container could not be run (not the payload's status).
+        set_exit_status(ctx, "run", runtime::run_container(*decl, opt), 125);
     });
     register_teardown(app, ctx);
 }

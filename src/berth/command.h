@@ -18,6 +18,9 @@ struct CommandContext {
 
 // Prints "berth: <message>" to stderr and returns 1 (for `return ctx.exit_code = fail_with(...)`).
 int report_error(std::string_view command, std::string_view message);
+// For a command that runs a payload (run, exec, the teardown): its status, or, when it could not
+// be run, the error reported and `failed` (125 or 126, as docker and podman).
+void set_exit_status(CommandContext& ctx, std::string_view command, const Result<int>& status, int failed);
 
 // A container argument is a NAME (looked up in the search path) or a path to a NAME.toml: an
 // argument with a '/' or ending in ".toml" is a path, as for `berth run` (a NAME has neither).

@@ -145,4 +145,13 @@ int report_error(std::string_view command, std::string_view message) {
                  static_cast<int>(message.size()), message.data());
     return 1;
 }
+
+void set_exit_status(CommandContext& ctx, std::string_view command, const Result<int>& status, int failed) {
+    if (status) {
+        ctx.exit_code = *status;
+        return;
+    }
+    report_error(command, status.error().what());
+    ctx.exit_code = failed;
+}
 }  // namespace berth::cli

@@ -25,6 +25,7 @@
 #include <climits>
 #include <cstring>
 
+#include "runtime/child-fd.h"
 #include "runtime/seccomp-compile.h"
 
 #ifndef MOVE_MOUNT_F_EMPTY_PATH
@@ -97,35 +98,6 @@ bool read_full(int fd, void* data, size_t size) {
     return true;
 }
 
-// Receives a header (and at most one fd); returns false on EOF/error.
-bool recv_header(int fd, MessageHeader* header, int* received_fd) {
-    *received_fd = -1;
-    union {
-        char buf[CMSG_SPACE(sizeof(int))];
-        struct cmsghdr align;
-    } control;
-    std::memset(&control, 0, sizeof control);
-    struct iovec iov = {header, sizeof *header};
-    struct msghdr msg {};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.buf;
-    msg.msg_controllen = sizeof control.buf;
-    ssize_t n;
-    do n = ::recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
-    while (n < 0 && errno == EINTR);
-    if (n <= 0) {
-        if (n == 0) errno = EPIPE;
-        return false;
-    }
-    for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
-            std::memcpy(received_fd, CMSG_DATA(c), sizeof(int));
-    if (static_cast<size_t>(n) < sizeof *header)
-        return read_full(fd, reinterpret_cast<char*>(header) + n, sizeof *header - static_cast<size_t>(n));
-    return true;
-}
-
 int open_in_root(int root_fd, const char* path, int flags) {
     struct open_how how {};
     how.flags = static_cast<unsigned long long>(flags) | O_CLOEXEC;
@@ -150,23 +122,17 @@ int ensure_in_root(int root_fd, const char* path, bool is_dir, int depth = 0) {
         slash[1] = '\0';
     else
         *slash = '\0';
-    int pfd = ensure_in_root(root_fd, parent, true, depth + 1);
-    if (pfd < 0) return -1;
+    ChildFd pfd(ensure_in_root(root_fd, parent, true, depth + 1));
+    if (!pfd) return -1;
     int rc;
     if (is_dir) {
-        rc = ::mkdirat(pfd, name, 0755);
+        rc = ::mkdirat(pfd.get(), name, 0755);
         if (rc < 0 && errno == EEXIST) rc = 0;
     } else {
-        int f = ::openat(pfd, name, O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0644);
-        rc = f < 0 ? -1 : 0;
-        if (f >= 0) ::close(f);
+        ChildFd f(::openat(pfd.get(), name, O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0644));
+        rc = f ? 0 : -1;
     }
-    int saved = errno;
-    ::close(pfd);
-    if (rc < 0) {
-        errno = saved;
-        return -1;
-    }
+    if (rc < 0) return -1;
     return open_in_root(root_fd, path, O_PATH);
 }
 
@@ -207,17 +173,14 @@ int set_tree_attributes(int tree, uint64_t attr, bool recursive) {
 // takes its attributes there, and only then is attached, so it is never visible without them.
 int attach_copy(int dirfd, const char* path, unsigned int at_flags, bool recursive, uint64_t attr,
                 int target_fd) {
-    int tree = static_cast<int>(
+    ChildFd tree(static_cast<int>(
         ::syscall(SYS_open_tree, dirfd, path,
-                  OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | at_flags | (recursive ? AT_RECURSIVE : 0)));
-    if (tree < 0) return -1;
-    int rc = attr ? set_tree_attributes(tree, attr, recursive) : 0;
+                  OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | at_flags | (recursive ? AT_RECURSIVE : 0))));
+    if (!tree) return -1;
+    int rc = attr ? set_tree_attributes(tree.get(), attr, recursive) : 0;
     if (rc == 0)
-        rc = static_cast<int>(::syscall(SYS_move_mount, tree, "", target_fd, "",
+        rc = static_cast<int>(::syscall(SYS_move_mount, tree.get(), "", target_fd, "",
                                         MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH));
-    int saved = errno;
-    ::close(tree);
-    errno = saved;
     return rc;
 }
 
@@ -232,32 +195,26 @@ int apply_op(int root_fd, const MountOp& op, StepError* err) {
     switch (op.kind) {
         case MountOp::Kind::Mount: {
             err->what = "mount";
-            int fd = ensure_in_root(root_fd, op.target.c_str(), true);
-            if (fd < 0) return -1;
-            fd_path(p, sizeof p, fd);
-            int rc = ::mount(op.source.c_str(), p, op.fstype.c_str(), op.flags,
-                             op.data.empty() ? nullptr : op.data.c_str());
-            int saved = errno;
-            ::close(fd);
-            errno = saved;
-            return rc;
+            ChildFd fd(ensure_in_root(root_fd, op.target.c_str(), true));
+            if (!fd) return -1;
+            fd_path(p, sizeof p, fd.get());
+            return ::mount(op.source.c_str(), p, op.fstype.c_str(), op.flags,
+                           op.data.empty() ? nullptr : op.data.c_str());
         }
         case MountOp::Kind::StageFile: {
             err->what = "write";
             err->path = op.source.c_str();
-            int f = ::open(op.source.c_str(), O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0644);
-            if (f < 0) return -1;
-            bool ok = write_full(f, op.data.data(), op.data.size());
-            ::close(f);
-            if (!ok) return -1;
+            ChildFd f(::open(op.source.c_str(), O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0644));
+            if (!f || !write_full(f.get(), op.data.data(), op.data.size())) return -1;
             [[fallthrough]];
         }
         case MountOp::Kind::BindHost: {
             err->what = "bind mount";
             err->path = op.target.c_str();
             const uint64_t attr = (op.read_only ? MOUNT_ATTR_RDONLY : 0) | (op.nodev ? MOUNT_ATTR_NODEV : 0);
-            int fd = ensure_in_root(root_fd, op.target.c_str(), op.target_is_dir);
-            if (fd < 0) return -1;
+            ChildFd target(ensure_in_root(root_fd, op.target.c_str(), op.target_is_dir));
+            if (!target) return -1;
+            const int fd = target.get();
             fd_path(p, sizeof p, fd);
             int rc;
             if (op.tree_fd >= 0) {
@@ -293,9 +250,6 @@ int apply_op(int root_fd, const MountOp& op, StepError* err) {
             } else {
                 rc = ::mount(op.source.c_str(), p, nullptr, MS_BIND | (op.recursive ? MS_REC : 0), nullptr);
             }
-            int saved = errno;
-            ::close(fd);
-            errno = saved;
             return rc;
         }
         case MountOp::Kind::Symlink: {
@@ -312,40 +266,28 @@ int apply_op(int root_fd, const MountOp& op, StepError* err) {
                 slash[1] = '\0';
             else
                 *slash = '\0';
-            int pfd = ensure_in_root(root_fd, parent, true);
-            if (pfd < 0) return -1;
-            int rc = ::symlinkat(op.source.c_str(), pfd, name);
-            int saved = errno;
-            ::close(pfd);
-            if (rc < 0 && saved == EEXIST) rc = 0;
-            errno = saved;
-            return rc;
+            ChildFd pfd(ensure_in_root(root_fd, parent, true));
+            if (!pfd) return -1;
+            int rc = ::symlinkat(op.source.c_str(), pfd.get(), name);
+            return rc < 0 && errno == EEXIST ? 0 : rc;
         }
         case MountOp::Kind::Mask: {
             err->what = "mask";
-            int fd = open_in_root(root_fd, op.target.c_str(), O_PATH);
-            if (fd < 0) return errno == ENOENT ? 0 : -1;
+            ChildFd fd(open_in_root(root_fd, op.target.c_str(), O_PATH));
+            if (!fd) return errno == ENOENT ? 0 : -1;
             struct stat st {};
-            ::fstat(fd, &st);
-            fd_path(p, sizeof p, fd);
-            int rc = S_ISDIR(st.st_mode) ? ::mount("tmpfs", p, "tmpfs",
-                                                   MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0")
-                                         : ::mount("/dev/null", p, nullptr, MS_BIND, nullptr);
-            int saved = errno;
-            ::close(fd);
-            errno = saved;
-            return rc;
+            ::fstat(fd.get(), &st);
+            fd_path(p, sizeof p, fd.get());
+            return S_ISDIR(st.st_mode)
+                       ? ::mount("tmpfs", p, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0")
+                       : ::mount("/dev/null", p, nullptr, MS_BIND, nullptr);
         }
         case MountOp::Kind::ReadOnly: {
             err->what = "make read-only";
-            int fd = open_in_root(root_fd, op.target.c_str(), O_PATH);
-            if (fd < 0) return errno == ENOENT ? 0 : -1;
+            ChildFd fd(open_in_root(root_fd, op.target.c_str(), O_PATH));
+            if (!fd) return errno == ENOENT ? 0 : -1;
             // A read-only copy of the tree at the target, stacked on it.
-            int rc = attach_copy(fd, "", AT_EMPTY_PATH, true, MOUNT_ATTR_RDONLY, fd);
-            int saved = errno;
-            ::close(fd);
-            errno = saved;
-            return rc;
+            return attach_copy(fd.get(), "", AT_EMPTY_PATH, true, MOUNT_ATTR_RDONLY, fd.get());
         }
     }
     errno = EINVAL;
@@ -398,14 +340,11 @@ int build_root(const ChildConfig& cfg, int idmapped_fd, StepError* err) {
         case store::MountSpec::Kind::Bind: {
             // The flags (nodev) hold for the whole tree: a bind would copy the source's own.
             err->what = "bind root";
-            int target = ::open(cfg.root_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-            if (target < 0) return -1;
-            int rc = attach_copy(AT_FDCWD, root.spec.source.c_str(), 0, true, mount_attributes(root.flags),
-                                 target);
-            int saved = errno;
-            ::close(target);
-            errno = saved;
-            if (rc < 0) return -1;
+            ChildFd target(::open(cfg.root_dir, O_PATH | O_DIRECTORY | O_CLOEXEC));
+            if (!target) return -1;
+            if (attach_copy(AT_FDCWD, root.spec.source.c_str(), 0, true, mount_attributes(root.flags),
+                            target.get()) < 0)
+                return -1;
             break;
         }
         case store::MountSpec::Kind::Block:
@@ -415,21 +354,15 @@ int build_root(const ChildConfig& cfg, int idmapped_fd, StepError* err) {
                 return -1;
             break;
     }
-    int root_fd = ::open(cfg.root_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (root_fd < 0) return -1;
-    for (const MountOp& op : cfg.plan->ops) {
-        if (apply_op(root_fd, op, err) < 0) {
-            if (op.optional) continue;
-            int saved = errno;
-            ::close(root_fd);
-            errno = saved;
-            return -1;
-        }
+    {
+        ChildFd root_fd(::open(cfg.root_dir, O_PATH | O_DIRECTORY | O_CLOEXEC));
+        if (!root_fd) return -1;
+        for (const MountOp& op : cfg.plan->ops)
+            if (apply_op(root_fd.get(), op, err) < 0 && !op.optional) return -1;
+        err->what = "pivot_root";
+        err->path = cfg.root_dir;
+        if (::fchdir(root_fd.get()) < 0) return -1;
     }
-    err->what = "pivot_root";
-    err->path = cfg.root_dir;
-    if (::fchdir(root_fd) < 0) return -1;
-    ::close(root_fd);
     if (::syscall(SYS_pivot_root, ".", ".") < 0) return -1;
     if (::umount2(".", MNT_DETACH) < 0) return -1;
     if (::chdir("/") < 0) return -1;
@@ -444,18 +377,15 @@ int build_root(const ChildConfig& cfg, int idmapped_fd, StepError* err) {
 }
 
 int loopback_up() {
-    int s = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (s < 0) return -1;
+    ChildFd s(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    if (!s) return -1;
     struct ifreq ifr {};
     str_copy(ifr.ifr_name, sizeof ifr.ifr_name, "lo");
-    int rc = ::ioctl(s, SIOCGIFFLAGS, &ifr);
+    int rc = ::ioctl(s.get(), SIOCGIFFLAGS, &ifr);
     if (rc == 0 && !(ifr.ifr_flags & IFF_UP)) {
         ifr.ifr_flags |= IFF_UP;
-        rc = ::ioctl(s, SIOCSIFFLAGS, &ifr);
+        rc = ::ioctl(s.get(), SIOCSIFFLAGS, &ifr);
     }
-    int saved = errno;
-    ::close(s);
-    errno = saved;
     return rc;
 }
 
@@ -496,14 +426,7 @@ int open_pty(StepError* err) {
     ::sigprocmask(SIG_SETMASK, &all, nullptr);
     pid_t payload = ::fork();
     if (payload < 0) child_fail(sync_fd, errno, "fork payload", argv[0]);
-    if (payload == 0) {
-        sigset_t none;
-        sigemptyset(&none);
-        ::sigprocmask(SIG_SETMASK, &none, nullptr);
-        ExecFailure failure;
-        int code = exec_search_path(argv, envp, search_path, &failure);
-        child_fail(sync_fd, code, failure.what, failure.path, failure.note);
-    }
+    if (payload == 0) exec_payload(sync_fd, argv, envp, search_path);
     ::close(sync_fd);
     // PID 1: forward every signal we can catch to the payload, reap everything, leave with the
     // payload's status.
@@ -526,6 +449,32 @@ int open_pty(StepError* err) {
 }
 
 }  // namespace
+
+int recv_message_header(int fd, MessageHeader* header, int* received_fd) {
+    *received_fd = -1;
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } control;
+    std::memset(&control, 0, sizeof control);
+    struct iovec iov = {header, sizeof *header};
+    struct msghdr msg {};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.buf;
+    msg.msg_controllen = sizeof control.buf;
+    ssize_t n;
+    do n = ::recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+    while (n < 0 && errno == EINTR);
+    if (n <= 0) return n == 0 ? 0 : -1;
+    for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+            std::memcpy(received_fd, CMSG_DATA(c), sizeof(int));
+    if (static_cast<size_t>(n) < sizeof *header &&
+        !read_full(fd, reinterpret_cast<char*>(header) + n, sizeof *header - static_cast<size_t>(n)))
+        return -1;
+    return 1;
+}
 
 int send_message(int fd, MessageType type, const void* payload, uint32_t length, int pass_fd) {
     MessageHeader header{type, length};
@@ -592,20 +541,15 @@ int open_no_magic(const char* path, int flags) {
     struct open_how how {};
     how.flags = static_cast<unsigned long long>(flags) | O_CLOEXEC;
     how.resolve = RESOLVE_NO_MAGICLINKS;
-    int dirfd = AT_FDCWD, root = -1;
+    int dirfd = AT_FDCWD;
+    ChildFd root;
     if (path[0] == '/') {
-        root = ::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (root < 0) return -1;
-        dirfd = root;
+        root = ChildFd(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
+        if (!root) return -1;
+        dirfd = root.get();
         how.resolve |= RESOLVE_IN_ROOT;
     }
-    int fd = static_cast<int>(::syscall(SYS_openat2, dirfd, path, &how, sizeof how));
-    if (root >= 0) {
-        int saved = errno;
-        ::close(root);
-        errno = saved;
-    }
-    return fd;
+    return static_cast<int>(::syscall(SYS_openat2, dirfd, path, &how, sizeof how));
 }
 
 }  // namespace
@@ -623,12 +567,10 @@ bool under_proc(const char* path) {
     char buf[PATH_MAX];
     str_copy(buf, sizeof buf, path);
     for (int depth = 0; depth < 256; ++depth) {
-        int fd = open_no_magic(buf[0] ? buf : ".", O_PATH);
-        if (fd >= 0) {
+        ChildFd fd(open_no_magic(buf[0] ? buf : ".", O_PATH));
+        if (fd) {
             struct statfs sfs {};
-            bool proc = ::fstatfs(fd, &sfs) == 0 && sfs.f_type == PROC_SUPER_MAGIC;
-            ::close(fd);
-            return proc;
+            return ::fstatfs(fd.get(), &sfs) == 0 && sfs.f_type == PROC_SUPER_MAGIC;
         }
         if (is_refusal(errno)) return true;
         if (errno != ENOENT && errno != ENOTDIR) return false;
@@ -658,8 +600,8 @@ bool under_proc(const char* path) {
 // /proc/self/exe.
 int exec_candidate(const char* path, char* const argv[], char* const envp[], bool* refused) {
     *refused = false;
-    int fd = open_no_magic(path, O_PATH);
-    if (fd < 0) {
+    ChildFd fd(open_no_magic(path, O_PATH));
+    if (!fd) {
         int e = errno;
         if (is_refusal(e)) {
             *refused = true;
@@ -687,32 +629,29 @@ int exec_candidate(const char* path, char* const argv[], char* const envp[], boo
             *slash = '\0';
     }
     int e = ENOENT;
-    int dfd = *name ? open_no_magic(dir, O_PATH | O_DIRECTORY) : -1;
-    if (dfd >= 0) {
+    ChildFd dfd(*name ? open_no_magic(dir, O_PATH | O_DIRECTORY) : -1);
+    if (dfd) {
         struct stat st {};
-        int nofollow = ::fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISLNK(st.st_mode)
+        int nofollow = ::fstatat(dfd.get(), name, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISLNK(st.st_mode)
                            ? AT_SYMLINK_NOFOLLOW
                            : 0;
-        ::syscall(SYS_execveat, dfd, name, argv, envp, nofollow);
+        ::syscall(SYS_execveat, dfd.get(), name, argv, envp, nofollow);
         e = errno;
-        ::close(dfd);
     }
-    if (dfd < 0 || e == ENOENT) {
+    if (!dfd || e == ENOENT) {
         // A script: its interpreter would get /dev/fd/N/NAME, which close-on-exec makes unusable
         // (and $0 would name it). Run it by path, after checking the path still leads to the
         // file checked above.
         struct stat a {
         }, b{};
-        int again = open_no_magic(path, O_PATH);
-        if (again < 0 && is_refusal(errno)) *refused = true;
-        if (again >= 0 && ::fstat(fd, &a) == 0 && ::fstat(again, &b) == 0 && a.st_dev == b.st_dev &&
+        ChildFd again(open_no_magic(path, O_PATH));
+        if (!again && is_refusal(errno)) *refused = true;
+        if (again && ::fstat(fd.get(), &a) == 0 && ::fstat(again.get(), &b) == 0 && a.st_dev == b.st_dev &&
             a.st_ino == b.st_ino) {
             ::execve(path, argv, envp);
             e = errno;
         }
-        if (again >= 0) ::close(again);
     }
-    ::close(fd);
     return e;
 }
 
@@ -768,8 +707,8 @@ int exec_search_path(char* const argv[], char* const envp[], const char* search_
 int enter_workdir(const char* workdir, const char** what, const char** note) {
     *what = "change to working directory";
     *note = nullptr;
-    int fd = open_no_magic(workdir, O_PATH | O_DIRECTORY);
-    if (fd < 0) {
+    ChildFd fd(open_no_magic(workdir, O_PATH | O_DIRECTORY));
+    if (!fd) {
         int e = errno;
         if (is_refusal(e) || ((e == ENOENT || e == ENOTDIR) && under_proc(workdir))) {
             *what = "refuse working directory";
@@ -778,10 +717,8 @@ int enter_workdir(const char* workdir, const char** what, const char** note) {
         }
         return e;
     }
-    int rc = ::fchdir(fd);
-    int e = errno;
-    ::close(fd);
-    if (rc < 0) return e;
+    if (::fchdir(fd.get()) < 0) return errno;
+    fd.reset();
     // The kernel's own answer: getcwd(2) names a directory the root cannot reach "(unreachable)...".
     char cwd[PATH_MAX];
     if (::syscall(SYS_getcwd, cwd, sizeof cwd) < 0) return errno;
@@ -848,14 +785,12 @@ void child_main(const ChildConfig& cfg) {
     ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     MessageHeader header{};
     int received = -1;
-    if (!recv_header(sync, &header, &received) || header.type != MessageType::Go)
+    if (recv_message_header(sync, &header, &received) <= 0 || header.type != MessageType::Go)
         ::_exit(127);  // the parent is gone or gave up: nothing to report to
+    ChildFd idmapped(received);
     GoPayload go;
     if (header.length != sizeof go || !read_full(sync, &go, sizeof go)) ::_exit(127);
-    if (!go.idmapped_lower && received >= 0) {
-        ::close(received);
-        received = -1;
-    }
+    if (!go.idmapped_lower) idmapped.reset();
 
     if (cfg.user_namespace) {
         // Until now we were the unmapped host root; the maps are written, become the
@@ -864,8 +799,8 @@ void child_main(const ChildConfig& cfg) {
             child_fail(sync, errno, "become root of the user namespace", "");
     }
     StepError err;
-    if (build_root(cfg, received, &err) < 0) child_fail(sync, errno, err.what, err.path);
-    if (received >= 0) ::close(received);
+    if (build_root(cfg, idmapped.get(), &err) < 0) child_fail(sync, errno, err.what, err.path);
+    idmapped.reset();
     if (!cfg.tty && cfg.stdin_fd >= 0 && ::dup2(cfg.stdin_fd, 0) < 0)
         child_fail(sync, errno, "redirect stdin", "");
     // The root is built (the volume trees are attached): nothing but stdio and the sync socket
@@ -877,21 +812,21 @@ void child_main(const ChildConfig& cfg) {
     if (cfg.loopback_up && loopback_up() < 0) child_fail(sync, errno, "bring up", "lo");
 
     MountedPayload mounted;
-    int master = -1;
+    ChildFd master;
     if (cfg.tty) {
-        master = open_pty(&err);
-        if (master < 0) child_fail(sync, errno, err.what, err.path);
+        master = ChildFd(open_pty(&err));
+        if (!master) child_fail(sync, errno, err.what, err.path);
         mounted.has_pty = 1;
     } else {
         ::setsid();
     }
-    if (send_message(sync, MessageType::Mounted, &mounted, sizeof mounted, master) < 0) ::_exit(127);
-    if (master >= 0) ::close(master);
+    if (send_message(sync, MessageType::Mounted, &mounted, sizeof mounted, master.get()) < 0) ::_exit(127);
+    master.reset();
 
-    if (!recv_header(sync, &header, &received) || header.type != MessageType::Launch ||
+    if (recv_message_header(sync, &header, &received) <= 0 || header.type != MessageType::Launch ||
         header.length > cfg.launch_capacity || header.length < sizeof(LaunchHeader))
         ::_exit(127);
-    if (received >= 0) ::close(received);
+    ChildFd(received).reset();  // Launch carries no fd: one sent anyway is not kept
     char* buf = cfg.launch_buffer;
     if (!read_full(sync, buf, header.length)) ::_exit(127);
     LaunchHeader launch;
@@ -937,12 +872,16 @@ void child_main(const ChildConfig& cfg) {
     if (::poll(&parent_gone, 1, 0) > 0 && (parent_gone.revents & (POLLHUP | POLLRDHUP))) ::_exit(127);
 
     if (cfg.init) run_init(sync, argv, envp, search_path);
+    exec_payload(sync, argv, envp, search_path);
+}
+
+void exec_payload(int sync_fd, char* const argv[], char* const envp[], const char* search_path) {
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
     ExecFailure failure;
     int code = exec_search_path(argv, envp, search_path, &failure);
-    child_fail(sync, code, failure.what, failure.path, failure.note);
+    child_fail(sync_fd, code, failure.what, failure.path, failure.note);
 }
 
 }  // namespace berth::runtime

@@ -87,6 +87,9 @@ struct ChildConfig {
 
 // Helpers shared with `berth exec`'s child (async-signal-safe).
 int send_message(int fd, MessageType type, const void* payload, uint32_t length, int pass_fd = -1);
+// Receives a header and the fd sent with it, if any (*received_fd, close-on-exec; -1 if none).
+// Returns 1, 0 on EOF before any byte, -1 with errno (EPIPE: EOF mid-header).
+int recv_message_header(int fd, MessageHeader* header, int* received_fd);
 // Reports "WHAT 'PATH' (NOTE)" (each part only when given) and the errno `code`, then _exit()s.
 [[noreturn]] void child_fail(int sync_fd, int code, const char* what, const char* path,
                              const char* note = nullptr);
@@ -124,6 +127,9 @@ struct ExecFailure {
 // so the process keeps the name ps shows for a plain execve(). Returns a positive errno (and
 // fills *failure) when nothing could be executed.
 int exec_search_path(char* const argv[], char* const envp[], const char* search_path, ExecFailure* failure);
+// The last step of a payload's process: every signal unblocked, then exec_search_path(); a
+// failure is reported on `sync_fd` (child_fail).
+[[noreturn]] void exec_payload(int sync_fd, char* const argv[], char* const envp[], const char* search_path);
 int setup_controlling_tty(int slave_fd);
 int apply_identity_and_privileges(const LaunchHeader& h, const gid_t* groups, uint64_t bounding, int last_cap,
                                   bool no_new_privileges, const unsigned char* seccomp, size_t seccomp_size,

@@ -19,8 +19,10 @@
 #include "runtime/capabilities.h"
 #include "runtime/child.h"
 #include "runtime/identity.h"
+#include "runtime/relay.h"
 #include "runtime/spawn.h"
 #include "runtime/state.h"
+#include "runtime/supervise.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/lsan_interface.h>
@@ -29,16 +31,6 @@
 namespace berth::runtime {
 
 namespace {
-
-void write_all_fd(int fd, const char* p, size_t n) {
-    while (n > 0) {
-        ssize_t w = ::write(fd, p, n);
-        if (w < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-        if (w <= 0) return;
-        p += w;
-        n -= static_cast<size_t>(w);
-    }
-}
 
 Result<int> exec_impl(const std::string& name, const ExecOptions& opt) {
     if (opt.command.empty()) return fail(EINVAL, "no command given");
@@ -135,12 +127,7 @@ Result<int> exec_impl(const std::string& name, const ExecOptions& opt) {
         slave.reset(::ioctl(master.get(), TIOCGPTPEER, O_RDWR | O_NOCTTY));
         if (!slave) return fail_errno("open pty peer");
     }
-    sigset_t forwarded, previous;
-    sigemptyset(&forwarded);
-    for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH}) sigaddset(&forwarded, sig);
-    ::sigprocmask(SIG_BLOCK, &forwarded, &previous);
-    ScopeExit restore_mask([&] { ::sigprocmask(SIG_SETMASK, &previous, nullptr); });
-    UniqueFd signal_fd(::signalfd(-1, &forwarded, SFD_CLOEXEC | SFD_NONBLOCK));
+    SignalsBlocked signals = BERTH_TRY(block_forwarded_signals());
     const int last_cap = last_capability();
     const int child_fd = child_end.get();
 
@@ -174,12 +161,7 @@ Result<int> exec_impl(const std::string& name, const ExecOptions& opt) {
         ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
         struct pollfd parent_gone = {child_fd, POLLRDHUP, 0};
         if (::poll(&parent_gone, 1, 0) > 0 && (parent_gone.revents & (POLLHUP | POLLRDHUP))) ::_exit(127);
-        sigset_t none;
-        sigemptyset(&none);
-        ::sigprocmask(SIG_SETMASK, &none, nullptr);
-        ExecFailure failure;
-        int code = exec_search_path(argv.data(), envp.data(), search_path.c_str(), &failure);
-        child_fail(child_fd, code, failure.what, failure.path, failure.note);
+        exec_payload(child_fd, argv.data(), envp.data(), search_path.c_str());
     }
     child_end.reset();
     slave.reset();
@@ -201,69 +183,18 @@ Result<int> exec_impl(const std::string& name, const ExecOptions& opt) {
         return fail(Error{e.code, e.message});
     }
 
-    struct termios saved {};
-    bool restore = false;
-    if (master && ::isatty(STDIN_FILENO) && ::tcgetattr(STDIN_FILENO, &saved) == 0) {
-        struct termios raw = saved;
-        ::cfmakeraw(&raw);
-        restore = ::tcsetattr(STDIN_FILENO, TCSANOW, &raw) == 0;
-        struct winsize ws {};
-        if (::ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0) ::ioctl(master.get(), TIOCSWINSZ, &ws);
-    }
-    ScopeExit restore_terminal([&] {
-        if (restore) ::tcsetattr(STDIN_FILENO, TCSANOW, &saved);
-    });
-    bool stdin_open = master.valid(), master_open = master.valid();
+    // The shared loop (relay.h): signals forwarded as they come (no stop signal of its own).
     char buf[16384];
-    for (;;) {
-        struct pollfd fds[4] = {
-            {child.pidfd(), POLLIN, 0}, {signal_fd.get(), POLLIN, 0}, {-1, 0, 0}, {-1, 0, 0}};
-        if (stdin_open) fds[2] = {STDIN_FILENO, POLLIN, 0};
-        if (master_open) fds[3] = {master.get(), POLLIN, 0};
-        if (::poll(fds, 4, -1) < 0) {
-            if (errno == EINTR) continue;
-            return fail_errno("poll");
-        }
-        if (fds[1].revents & POLLIN) {
-            struct signalfd_siginfo si {};
-            while (::read(signal_fd.get(), &si, sizeof si) == sizeof si) {
-                if (si.ssi_signo == SIGWINCH) {
-                    struct winsize ws {};
-                    if (master && ::ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0)
-                        ::ioctl(master.get(), TIOCSWINSZ, &ws);
-                } else {
-                    (void)child.signal(static_cast<int>(si.ssi_signo));
-                }
-            }
-        }
-        if (fds[2].revents & (POLLIN | POLLHUP | POLLERR)) {
-            ssize_t r = ::read(STDIN_FILENO, buf, sizeof buf);
-            if (r <= 0)
-                stdin_open = false;
-            else
-                write_all_fd(master.get(), buf, static_cast<size_t>(r));
-        }
-        if (fds[3].revents & (POLLIN | POLLHUP | POLLERR)) {
-            ssize_t r = ::read(master.get(), buf, sizeof buf);
-            if (r > 0)
-                write_all_fd(STDOUT_FILENO, buf, static_cast<size_t>(r));
-            else
-                master_open = false;
-        }
-        if (fds[0].revents & POLLIN) {
-            auto status = BERTH_TRY(child.wait(false));
-            if (!status) continue;
-            if (master_open) {
-                ::fcntl(master.get(), F_SETFL, ::fcntl(master.get(), F_GETFL) | O_NONBLOCK);
-                for (;;) {
-                    ssize_t r = ::read(master.get(), buf, sizeof buf);
-                    if (r <= 0) break;
-                    write_all_fd(STDOUT_FILENO, buf, static_cast<size_t>(r));
-                }
-            }
-            return *status;
-        }
-    }
+    Relay relay;
+    relay.pidfd = child.pidfd();
+    relay.signal_fd = signals.fd();
+    relay.pty_master = master ? master.get() : -1;
+    relay.buf = buf;
+    relay.buf_size = sizeof buf;
+    relay_start(&relay);
+    RawTerminalScope raw(master.valid());
+    auto exited = BERTH_TRY(supervise_relay(&relay, child, 0));
+    return exited.value_or(0);  // without a deadline, only the payload's exit ends the loop
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
 // The receiving end of the notify relay (notify = "container"): one datagram from the relay
 // socket, judged by its sender, filtered, forwarded to systemd. Shared by `berth run`
-// (container.cpp's supervise()) and the libc-only berth-supervise, so libc only: no allocation,
+// (the supervise loop, relay.cpp) and the libc-only berth-supervise, so libc only: no allocation,
 // no exceptions.
 //
 // Who may speak for the service. The socket is bound into the container at /run/host/notify and

@@ -31,6 +31,8 @@ public:
     // or 128 + signal.
     Result<std::optional<int>> wait(bool block);
     void kill_and_reap() noexcept;
+    // Another waiter (the relay loop, relay.h) reaped it through our pidfd.
+    void mark_reaped() noexcept { reaped_ = true; }
 
 private:
     pid_t pid_ = 0;

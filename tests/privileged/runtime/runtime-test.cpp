@@ -169,6 +169,12 @@ protected:
         return result;
     }
 
+    // Until the payload has written "ready" to /out/ready (at most 5 s).
+    void wait_for_ready() {
+        for (int i = 0; i < 500 && out("ready") != "ready\n"; ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+
     std::string out(const std::string& file) {
         return read_file(path_join(out_, file)).value_or("<missing>");
     }
@@ -454,8 +460,7 @@ TEST_F(Runtime, InitReapsZombiesAndForwardsSignals) {
         " trap 'echo term > /out/term; exit 3' TERM; echo ready > /out/ready; while :; do sleep 0.05; done");
     d.init = true;
     auto r = run(d, [&](pid_t supervisor) {
-        for (int i = 0; i < 400 && out("ready") != "ready\n"; ++i)
-            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        wait_for_ready();
         ::kill(supervisor, SIGTERM);
     });
     EXPECT_EQ(r.status, 3) << r.error;
@@ -481,8 +486,7 @@ TEST_F(Runtime, ExecEntersTheContainersNamespaces) {
     std::string exec_out, exec_status_out;
     int exec_status = -1, false_status = -1;
     auto r = run(d, [&](pid_t supervisor) {
-        for (int i = 0; i < 400 && out("ready") != "ready\n"; ++i)
-            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        wait_for_ready();
         std::string cmd = std::string(BERTH_BINARY) + " exec " + name_ +
                           " -- /bin/sh -c 'hostname; cat /proc/1/comm; echo $$; grep -c ^ /proc/self/uid_map;"
                           " grep Seccomp: /proc/self/status' 2>&1";
@@ -518,8 +522,7 @@ TEST_F(Runtime, AKilledExecTakesItsCommandAlongAlsoAsAnotherUser) {
         return procs ? static_cast<int>(split(*procs, '\n').size()) : -1;
     };
     auto r = run(d, [&](pid_t supervisor) {
-        for (int i = 0; i < 400 && out("ready") != "ready\n"; ++i)
-            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        wait_for_ready();
         pid_t exec = ::fork();
         if (exec == 0) {
             ::execl(BERTH_BINARY, "berth", "exec", "--no-stdin", "-u", "app", name_.c_str(), "--", "/bin/sh",
@@ -820,8 +823,7 @@ TEST_F(Runtime, VethContainerReachesTheHostAndPublishesAPort) {
     std::string link = "ve-" + name_;
     bool link_seen = false;
     auto r = run(d, [&](pid_t) {
-        for (int i = 0; i < 500 && out("ready") != "ready\n"; ++i)
-            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        wait_for_ready();
         link_seen = path_exists("/sys/class/net/" + link);
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
         FILE* p =
@@ -906,8 +908,7 @@ TEST_F(Runtime, AFailedHandOverFallsBackToSupervisingInProcess) {
     auto r = run(
         d,
         [&](pid_t supervisor) {
-            for (int i = 0; i < 400 && out("ready") != "ready\n"; ++i)
-                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            wait_for_ready();
             exe = exe_of(supervisor);
             ::kill(supervisor, SIGTERM);
         },
@@ -930,8 +931,7 @@ TEST_F(Runtime, AFailedHandOverFallsBackToSupervisingInProcess) {
     r = run(
         d,
         [&](pid_t supervisor) {
-            for (int i = 0; i < 400 && out("ready") != "ready\n"; ++i)
-                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            wait_for_ready();
             exe = exe_of(supervisor);
             ::kill(supervisor, SIGTERM);
         },
@@ -953,8 +953,7 @@ TEST_F(Runtime, InProcessSupervisionStillPropagatesExitCodesAndSignals) {
     auto d = shell("trap 'exit 3' TERM; echo ready > /out/ready; while :; do sleep 0.05; done");
     d.init = true;
     auto r = run(d, [&](pid_t supervisor) {
-        for (int i = 0; i < 400 && out("ready") != "ready\n"; ++i)
-            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        wait_for_ready();
         ::kill(supervisor, SIGTERM);
     });
     EXPECT_EQ(r.status, 3) << r.error;
@@ -994,8 +993,7 @@ TEST_F(Runtime, TeardownAfterTheSmallSupervisorLeavesNoCgroupVethNftRuleOrState)
         ::unlink((out_ + "/ready").c_str());
         auto r = run(d, [&](pid_t supervisor) {
             small = wait_for_exe(supervisor, real_path(SUPERVISOR_BINARY));
-            for (int i = 0; i < 500 && out("ready") != "ready\n"; ++i)
-                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            wait_for_ready();
             link_seen = path_exists("/sys/class/net/" + link);
             rules_seen = nft_mentions();
             if (stop_by_signal) {
@@ -1032,8 +1030,7 @@ TEST_F(Runtime, TheHandOverWaitsForTheDelayAndKeepsCountingStopRequests) {
     r = run(
         d,
         [&](pid_t supervisor) {
-            for (int i = 0; i < 400 && out("ready") != "ready\n"; ++i)
-                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            wait_for_ready();
             exe_before = exe_of(supervisor);
             // Apart: two pending SIGTERMs would be one.
             ::kill(supervisor, SIGTERM);
@@ -1121,8 +1118,7 @@ TEST_F(Runtime, ATeardownThatCannotBeExecutedStillGivesThePayloadsStatusAndTheNe
             d,
             [&](pid_t supervisor) {
                 small = wait_for_exe(supervisor, real_path(SUPERVISOR_BINARY));
-                for (int i = 0; i < 500 && out("ready") != "ready\n"; ++i)
-                    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+                wait_for_ready();
                 if (std::string(fault) == "chmod")
                     EXPECT_EQ(0, ::chmod(copy.c_str(), 0644));
                 else
@@ -1179,8 +1175,7 @@ TEST_F(Runtime, ATeardownRunsEvenWhenTheBerthBinaryWasReplacedAndRemovedMeanwhil
         d,
         [&](pid_t supervisor) {
             EXPECT_TRUE(wait_for_exe(supervisor, real_path(SUPERVISOR_BINARY)));
-            for (int i = 0; i < 500 && out("ready") != "ready\n"; ++i)
-                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            wait_for_ready();
             EXPECT_EQ(0, std::system(
                              fmt::format("cp /bin/true {0}.new && mv {0}.new {0} && rm {0}", copy).c_str()));
             (void)write_file(out_ + "/go", "");
@@ -1215,8 +1210,7 @@ TEST_F(Runtime, AKilledSupervisorTakesThePayloadAlongAndTheNextStartCleansUp) {
         bool small = false, payload_died = false;
         auto r = run(d, [&](pid_t supervisor) {
             small = wait_for_exe(supervisor, real_path(SUPERVISOR_BINARY));
-            for (int i = 0; i < 500 && out("ready") != "ready\n"; ++i)
-                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            wait_for_ready();
             ::kill(supervisor, SIGKILL);
             const std::string cg = path_join(cgroup_parent_, name_);
             for (int i = 0; i < 500 && !payload_died; ++i) {
@@ -1671,8 +1665,7 @@ TEST_F(RuntimeVolumes, AVolumeUnderARunningContainerCannotBeRemovedAndListsTheCo
     int ls_status = -1, rm_status = -1, inspect_status = -1;
     std::string ls, rm, inspect;
     auto r = run(d, [&](pid_t supervisor) {
-        for (int i = 0; i < 400 && out("ready") != "ready\n"; ++i)
-            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        wait_for_ready();
         ls = capture(berth + "ls --json", &ls_status);
         inspect = capture(berth + "inspect " + volume_, &inspect_status);
         rm = capture(berth + "rm " + volume_ + " 2>&1", &rm_status);
@@ -1740,8 +1733,7 @@ TEST_F(RuntimeVolumes, VolumesWorkThroughBerthdAndTheEmbeddedStoreSeesTheSameDat
         int rm_status = -1;
         std::string rm;
         auto r = run(d, [&](pid_t supervisor) {
-            for (int i = 0; i < 400 && out("ready") != "ready\n"; ++i)
-                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            wait_for_ready();
             rm = capture(std::string(BERTH_BINARY) + " volume rm " + volume_ + " 2>&1", &rm_status);
             rm += " [runtime " + std::to_string(supervisor) + "]";
             ::kill(supervisor, SIGTERM);
@@ -1784,8 +1776,7 @@ TEST_F(RuntimeVolumes, AFailedTeardownLeavesASnapshotThatTheNextStartReplacesAnd
         d,
         [&](pid_t supervisor) {
             EXPECT_TRUE(wait_for_exe(supervisor, real_path(SUPERVISOR_BINARY)));
-            for (int i = 0; i < 500 && out("ready") != "ready\n"; ++i)
-                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            wait_for_ready();
             snapshot_while_running = path_exists(record);
             EXPECT_EQ(0, ::chmod(copy.c_str(), 0644));
             (void)write_file(out_ + "/go", "");
@@ -1824,6 +1815,81 @@ TEST_F(Runtime, DroppingAllAndAddingOneCapabilityKeepsThatOne) {
     EXPECT_EQ(field(status, "CapPrm"), one);
     EXPECT_EQ(field(status, "CapInh"), "0000000000000000");
     EXPECT_EQ(field(status, "CapAmb"), "0000000000000000");
+}
+
+// --- The supervise loop (runtime/relay.h), shared by `berth run` in-process, berth-supervise
+// and `berth exec`: each entry point below runs through it. ---
+
+// -t with a stdout whose reader went away (`berth run -t ... | head -1`): the output is dropped
+// and the payload keeps its supervisor, which tears down and passes on its status; before, the
+// write killed the supervisor with SIGPIPE (status 141, state and cgroup left behind).
+TEST_F(Runtime, ATtyRunWhoseStdoutReaderIsGoneStillSupervisesAndTearsDown) {
+    for (bool handover : {false, true}) {
+        SCOPED_TRACE(handover ? "berth-supervise" : "in-process");
+        handover_ = handover;
+        std::filesystem::remove(path_join(out_, "done"));
+        auto r = run(shell("echo one; sleep 0.3; echo two; echo three; echo done > /out/done; exit 6"), {},
+                     [&](RunOptions& opt) {
+                         opt.tty = true;
+                         opt.interactive = false;
+                         int p[2];
+                         if (::pipe(p) == 0) {
+                             ::dup2(p[1], STDOUT_FILENO);
+                             ::close(p[0]);  // nobody reads
+                             ::close(p[1]);
+                         }
+                     });
+        EXPECT_EQ(r.status, 6) << r.error;
+        EXPECT_EQ(out("done"), "done\n");
+    }
+}
+
+// Signals reach the payload through whichever loop supervises it: the stop signal for SIGTERM,
+// anything else (SIGUSR1 here) as it is.
+TEST_F(Runtime, SignalsAreForwardedByBothSupervisors) {
+    for (bool handover : {false, true}) {
+        SCOPED_TRACE(handover ? "berth-supervise" : "in-process");
+        handover_ = handover;
+        std::filesystem::remove(path_join(out_, "ready"));
+        auto d = shell(
+            "trap 'echo usr1 > /out/usr1; exit 9' USR1; echo ready > /out/ready; while :; do sleep 0.05; "
+            "done");
+        auto r = run(d, [&](pid_t supervisor) {
+            wait_for_ready();
+            ::kill(supervisor, SIGUSR1);
+        });
+        EXPECT_EQ(r.status, 9) << r.error;
+        EXPECT_EQ(out("usr1"), "usr1\n");
+    }
+}
+
+// `berth exec -t` through the same loop: a reader of its stdout that went away does not kill it
+// (it died of SIGPIPE: status 141), and SIGTERM reaches the command as SIGTERM (exec has no stop
+// signal of its own).
+TEST_F(Runtime, ExecWithTtySurvivesAGoneReaderAndForwardsSigtermAsItIs) {
+    auto d = shell("touch /out/up; while [ ! -e /out/stop ]; do sleep 0.05; done");
+    int gone_status = -1, term_status = -1;
+    std::string gone_out, term_out;
+    auto r = run(d, [&](pid_t) {
+        for (int i = 0; i < 400 && !path_exists(path_join(out_, "up")); ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        std::string exec = std::string(BERTH_BINARY) + " exec -t " + name_ + " -- /bin/sh -c ";
+        gone_out = capture("bash -c \"timeout 30 " + exec +
+                               "'echo a; sleep 0.3; echo b; echo c; exit 5' </dev/null 2>/dev/null | true;"
+                               " echo rc=\\${PIPESTATUS[0]}\"",
+                           &gone_status);
+        term_out = capture("bash -c \"timeout 30 " + exec +
+                               "'trap \\\"exit 8\\\" TERM; touch /tmp/armed; while :; do sleep 0.05; done' "
+                               "</dev/null >/dev/null 2>&1 & e=\\$!; for i in \\$(seq 100); do " +
+                               std::string(BERTH_BINARY) + " exec " + name_ +
+                               " -- test -e /tmp/armed && break; sleep 0.05; done; "
+                               "kill -TERM \\$e; wait \\$e; echo rc=\\$?\"",
+                           &term_status);
+        (void)write_file(path_join(out_, "stop"), "", O_WRONLY | O_CREAT);
+    });
+    EXPECT_EQ(r.status, 0) << r.error;
+    EXPECT_NE(gone_out.find("rc=5"), std::string::npos) << gone_out;
+    EXPECT_NE(term_out.find("rc=8"), std::string::npos) << term_out;
 }
 
 }  // namespace berth::runtime

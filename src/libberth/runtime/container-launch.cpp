@@ -1,0 +1,314 @@
+#include "runtime/container-launch.h"
+
+#include <fcntl.h>
+#include <linux/mount.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <memory>
+#include <optional>
+
+#include "basic/fs-util.h"
+#include "basic/string-util.h"
+#include "runtime/child.h"
+#include "runtime/environment.h"
+#include "runtime/etc-files.h"
+#include "runtime/mount-plan.h"
+#include "runtime/paths.h"
+#include "runtime/supervise-protocol.h"
+
+namespace berth::runtime {
+
+namespace {
+
+// One framed message from the child; nullopt on EOF before any byte.
+struct Message {
+    MessageHeader header{};
+    std::vector<char> payload;
+    UniqueFd fd;
+};
+
+Result<std::optional<Message>> read_message(int sock) {
+    Message m;
+    int fd = -1;
+    int rc = recv_message_header(sock, &m.header, &fd);
+    m.fd.reset(fd);
+    if (rc < 0) return fail_errno("read from container");
+    if (rc == 0) return std::optional<Message>{};
+    if (m.header.length > (1u << 20)) return fail(EPROTO, "oversized message from container");
+    m.payload.resize(m.header.length);
+    size_t got = 0;
+    while (got < m.payload.size()) {
+        ssize_t r = ::read(sock, m.payload.data() + got, m.payload.size() - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) return fail_errno("read from container");
+        if (r == 0) return fail(EPIPE, "container closed the setup channel mid-message");
+        got += static_cast<size_t>(r);
+    }
+    return std::optional<Message>{std::move(m)};
+}
+
+Error error_from(const Message& m) {
+    ErrorPayload e;
+    std::memcpy(&e, m.payload.data(), std::min(sizeof e, m.payload.size()));
+    e.message[sizeof e.message - 1] = '\0';
+    return Error{e.code, e.message};
+}
+
+// Explains a child that vanished without a message.
+Error died_early(ChildProcess& child) {
+    auto status = child.wait(true);
+    if (status && *status)
+        return Error{EIO, fmt::format("container setup process exited with status {}", **status)};
+    return Error{EIO, "container setup process exited unexpectedly"};
+}
+
+// A detached copy (open_tree) of the mount tree at `path`.
+Result<UniqueFd> open_detached_tree(const std::string& path) {
+    UniqueFd tree(static_cast<int>(::syscall(SYS_open_tree, AT_FDCWD, path.c_str(),
+                                             OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE)));
+    if (!tree) return fail_errno("open_tree '{}'", path);
+    return tree;
+}
+
+// Maps a detached tree's ids through the user namespace of `pid` (host root = container root).
+Result<> idmap_tree(int tree, const std::string& path, pid_t pid) {
+    UniqueFd userns(::open(fmt::format("/proc/{}/ns/user", pid).c_str(), O_RDONLY | O_CLOEXEC));
+    if (!userns) return fail_errno("open user namespace of {}", pid);
+    struct mount_attr attr {};
+    attr.attr_set = MOUNT_ATTR_IDMAP;
+    attr.userns_fd = static_cast<uint64_t>(userns.get());
+    if (::syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0)
+        return fail_errno("idmap '{}'", path);
+    return {};
+}
+
+// An idmapped copy of `path` for the container's user namespace, as a detached mount fd.
+Result<UniqueFd> make_idmapped(const std::string& path, pid_t pid) {
+    auto tree = BERTH_TRY(open_detached_tree(path));
+    BERTH_TRY_VOID(idmap_tree(tree.get(), path, pid));
+    return tree;
+}
+
+// What the child mounts, in the order it mounts it (mount-plan.h), with the detached trees
+// (volumes) it attaches: it inherits their fds with the clone.
+struct PlannedMounts {
+    MountPlan plan;
+    std::vector<UniqueFd> trees;
+};
+
+Result<> plan_container_mounts(const LaunchInputs& in, const std::string& stage, PlannedMounts* out) {
+    const config::Declaration& decl = *in.decl;
+    MountInputs mi;
+    mi.decl = &decl;
+    mi.root = in.root->spec();
+    mi.upper_on_stage = in.root->upper_on_stage();
+    mi.stage_dir = stage;
+    mi.user_namespace = in.security->user_namespace.has_value();
+    mi.new_network_namespace = decl.network.mode != config::NetworkMode::Host;
+    mi.hostname_file = render_hostname(in.hostname);
+    std::string address = BERTH_TRY_CTX(planned_address(decl), "network");
+    mi.hosts_file = render_hosts(in.hostname, address);
+    mi.resolv_conf = render_resolv_conf(decl.network.mode, read_file("/etc/resolv.conf").value_or(""));
+    mi.notify_socket_host = in.notify_socket;
+    for (const auto& v : *in.volumes) {
+        mi.volumes.emplace(v.name, v.mount);
+        if (v.created) mi.new_volumes.insert(v.name);
+    }
+    out->plan = BERTH_TRY(plan_mounts(mi));
+    for (auto& op : out->plan.ops) {
+        if (!op.detached) continue;
+        auto tree = BERTH_TRY_CTX(open_detached_tree(op.source), fmt::format("mount '{}'", op.target));
+        op.tree_fd = tree.get();
+        out->trees.push_back(std::move(tree));
+    }
+    return {};
+}
+
+// The Launch message: identity, argv, envp, workdir, search PATH (child.h).
+struct LaunchMessage {
+    std::string blob;
+    size_t strings = 0;  // argv + envp entries
+};
+
+LaunchMessage encode_launch(const Launched& l, const std::vector<std::string>& command) {
+    const Identity& id = l.identity;
+    LaunchHeader lh;
+    lh.uid = id.uid;
+    lh.gid = id.gid;
+    lh.ngroups = static_cast<uint32_t>(id.groups.size());
+    lh.argc = static_cast<uint32_t>(command.size());
+    lh.envc = static_cast<uint32_t>(l.env.size());
+    lh.effective = lh.permitted = l.effective_caps;
+    std::string search_path = kDefaultPath;
+    for (const auto& e : l.env)
+        if (e.rfind("PATH=", 0) == 0) search_path = e.substr(5);
+    LaunchMessage m;
+    m.blob.assign(reinterpret_cast<const char*>(&lh), sizeof lh);
+    m.blob.append(reinterpret_cast<const char*>(id.groups.data()), id.groups.size() * sizeof(gid_t));
+    for (const auto& a : command) m.blob.append(a.c_str(), a.size() + 1);
+    for (const auto& e : l.env) m.blob.append(e.c_str(), e.size() + 1);
+    m.blob.append(l.workdir.c_str(), l.workdir.size() + 1);
+    m.blob.append(search_path.c_str(), search_path.size() + 1);
+    m.strings = command.size() + l.env.size();
+    return m;
+}
+
+// The payload's identity, environment and working directory, resolved from the container's own
+// /etc/passwd and /etc/group (through /proc/PID/root: the root the child has just built).
+Result<> resolve_payload(const LaunchInputs& in, Launched* l) {
+    const config::Declaration& decl = *in.decl;
+    const store::ImageConfig& image = in.root->image();
+    UniqueFd croot(
+        ::open(fmt::format("/proc/{}/root", l->child.pid()).c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!croot) return fail_errno("open the container's root");
+    std::string passwd = BERTH_TRY_CTX(read_container_file(croot.get(), "/etc/passwd"), "user");
+    std::string group = BERTH_TRY_CTX(read_container_file(croot.get(), "/etc/group"), "user");
+    std::string user =
+        decl.user.user.empty() && decl.user.group.empty() ? image.user : user_spec_string(decl.user);
+    l->identity = BERTH_TRY_CTX(resolve_identity(user, decl.supplementary_groups, passwd, group), "user");
+
+    EnvironmentInputs ei;
+    ei.image_env = image.env;
+    ei.environment_files = decl.environment_files;
+    ei.table = decl.environment;
+    ei.hostname = in.hostname;
+    ei.home = l->identity.home;
+    ei.tty = in.options->tty;
+    if (!in.notify_socket.empty()) ei.notify_socket = kNotifySocketInContainer;
+    l->env = BERTH_TRY(compose_environment(ei));
+    l->workdir = !decl.workdir.empty() ? decl.workdir : !image.working_dir.empty() ? image.working_dir : "/";
+    l->effective_caps = l->identity.uid == 0 ? in.security->root_caps.bounding : 0;
+    return {};
+}
+
+}  // namespace
+
+Result<> launch_container(const LaunchInputs& in, Launched* out) {
+    const config::Declaration& decl = *in.decl;
+    const RunOptions& opt = *in.options;
+    const SecurityPlan& sec = *in.security;
+    const store::MountSpec& root = in.root->spec();
+
+    const std::string stage = path_join(run_dir(), ".stage");
+    BERTH_TRY_VOID_CTX(mkdir_p(stage, 0755), "stage directory");
+    PlannedMounts mounts;
+    BERTH_TRY_VOID(plan_container_mounts(in, stage, &mounts));
+    const std::string root_dir = path_join(stage, "root");
+    const bool new_netns = decl.network.mode != config::NetworkMode::Host;
+
+    int sv[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) return fail_errno("socketpair");
+    UniqueFd parent_end(sv[0]), child_end(sv[1]);
+    UniqueFd devnull;
+    if (!opt.interactive && !opt.tty) {
+        devnull.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+        if (!devnull) return fail_errno("open /dev/null");
+    }
+    Launched l;
+    l.signals = BERTH_TRY(block_forwarded_signals());
+
+    // The child decodes the launch message into these without allocating. They are uninitialised
+    // on purpose: above malloc's mmap threshold they are fresh anonymous mappings, so only the
+    // child's copy-on-write pages ever become resident; zero-filling them cost the supervisor
+    // 1.5 MiB of RSS for its whole life. Freed once the payload is exec'd (on return).
+    constexpr size_t kLaunchCapacity = 1u << 20, kPointerCapacity = 1u << 16;
+    auto launch_buffer = std::make_unique_for_overwrite<char[]>(kLaunchCapacity);
+    auto pointer_buffer = std::make_unique_for_overwrite<char*[]>(kPointerCapacity);
+    ChildConfig cfg;
+    cfg.sync_fd = child_end.get();
+    cfg.stdin_fd = devnull.get();
+    cfg.plan = &mounts.plan;
+    cfg.stage_dir = stage.c_str();
+    cfg.root_dir = root_dir.c_str();
+    cfg.hostname = in.hostname.c_str();
+    cfg.loopback_up = new_netns;
+    cfg.user_namespace = sec.user_namespace.has_value();
+    cfg.tty = opt.tty;
+    cfg.init = decl.init;
+    cfg.no_new_privileges = decl.security.no_new_privileges;
+    cfg.bounding = sec.root_caps.bounding;
+    cfg.last_cap = last_capability();
+    if (sec.seccomp) {
+        cfg.seccomp = sec.seccomp->bpf.data();
+        cfg.seccomp_size = sec.seccomp->bpf.size();
+    }
+    cfg.rlimits = sec.rlimits.data();
+    cfg.nrlimits = sec.rlimits.size();
+    cfg.launch_buffer = launch_buffer.get();
+    cfg.launch_capacity = kLaunchCapacity;
+    cfg.pointer_buffer = pointer_buffer.get();
+    cfg.pointer_capacity = kPointerCapacity;
+
+    uint64_t flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP;
+    if (new_netns) flags |= CLONE_NEWNET;
+    if (sec.user_namespace) flags |= CLONE_NEWUSER;
+    bool in_child = false;
+    l.child = BERTH_TRY_CTX(clone_child(flags, in.cgroup->payload_fd(), &in_child), "start");
+    if (in_child) {
+        ::close(sv[0]);
+        child_main(cfg);
+    }
+    child_end.reset();
+
+    // --- from outside: id maps, idmapped base layer, network ---
+    UniqueFd idmapped;
+    if (sec.user_namespace) {
+        BERTH_TRY_VOID_CTX(write_id_maps(l.child.pid(), *sec.user_namespace), "user namespace");
+        if (root.kind == store::MountSpec::Kind::Overlay) {
+            auto m = make_idmapped(root.lowerdirs[0], l.child.pid());
+            if (m)
+                idmapped = std::move(*m);
+            else if (opt.warn)
+                opt.warn(fmt::format("{}; files owned by host root appear as 'nobody' in the container",
+                                     m.error().what()));
+        }
+        for (const auto& op : mounts.plan.ops)
+            if (op.tree_fd >= 0)
+                if (auto r = idmap_tree(op.tree_fd, op.source, l.child.pid()); !r && opt.warn)
+                    opt.warn(fmt::format("{}; files owned by host root appear as 'nobody' in '{}'",
+                                         r.error().what(), op.target));
+    }
+    l.network = BERTH_TRY_CTX(attach_network(decl, l.child.pid()), "network");
+    if (l.network && opt.warn)
+        for (const auto& w : l.network->warnings()) opt.warn(w);
+    GoPayload go;
+    go.idmapped_lower = idmapped ? 1 : 0;
+    if (send_message(parent_end.get(), MessageType::Go, &go, sizeof go, idmapped ? idmapped.get() : -1) < 0)
+        return fail(died_early(l.child));
+    idmapped.reset();
+    // While the child mounts: the I/O wait of this removal overlaps its work.
+    in.root->remove_stale_scratch();
+    mounts.trees.clear();  // the child holds its own copies until it has attached them
+
+    // --- the child builds its root ---
+    auto mounted = BERTH_TRY(read_message(parent_end.get()));
+    if (!mounted) return fail(died_early(l.child));
+    if (mounted->header.type == MessageType::Error) return fail(error_from(*mounted));
+    if (mounted->header.type != MessageType::Mounted)
+        return fail(EPROTO, "unexpected message from container");
+    l.pty_master = std::move(mounted->fd);
+
+    // --- identity from the container's own files, then the command ---
+    BERTH_TRY_VOID(resolve_payload(in, &l));
+    LaunchMessage launch = encode_launch(l, in.command);
+    if (launch.blob.size() > kLaunchCapacity || launch.strings + 2 > kPointerCapacity)
+        return fail(E2BIG, "command and environment are too large");
+    if (send_message(parent_end.get(), MessageType::Launch, launch.blob.data(),
+                     static_cast<uint32_t>(launch.blob.size())) < 0)
+        return fail(died_early(l.child));
+
+    // --- EOF: execve succeeded (the channel is close-on-exec) ---
+    auto launched = BERTH_TRY(read_message(parent_end.get()));
+    if (launched) {
+        if (launched->header.type == MessageType::Error) return fail(error_from(*launched));
+        return fail(EPROTO, "unexpected message from container");
+    }
+    *out = std::move(l);
+    return {};
+}
+
+}  // namespace berth::runtime

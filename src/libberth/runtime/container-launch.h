@@ -1,0 +1,55 @@
+// Stage 3 of `berth run` (container.cpp): the start (nspawn's "outer child" / "inner child").
+// Plans the mounts, clones the child into its namespaces and cgroup (child.cpp), and talks it
+// through the sync-socket protocol of child.h: id maps, the idmapped base layer and the network
+// from outside, then Go; the child builds its root and says Mounted (with the pty master for -t);
+// the identity is resolved from the container's own /etc/passwd and sent with the command as
+// Launch; EOF on the channel means the payload was exec'd.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "basic/result.h"
+#include "basic/unique.h"
+#include "bus/storage-client.h"
+#include "config/declaration.h"
+#include "runtime/cgroup.h"
+#include "runtime/container-rootfs.h"
+#include "runtime/container-security.h"
+#include "runtime/container.h"
+#include "runtime/identity.h"
+#include "runtime/network-seam.h"
+#include "runtime/spawn.h"
+#include "runtime/supervise.h"
+
+namespace berth::runtime {
+
+struct LaunchInputs {
+    const config::Declaration* decl = nullptr;
+    const RunOptions* options = nullptr;
+    ContainerRoot* root = nullptr;  // its stale scratch is removed while the child mounts
+    const SecurityPlan* security = nullptr;
+    const std::vector<bus::PreparedVolume>* volumes = nullptr;
+    const ContainerCgroup* cgroup = nullptr;
+    std::string notify_socket;  // host path of the relay socket; "" without
+    std::vector<std::string> command;
+    std::string hostname;
+};
+
+// A payload that runs. Members in this order so that, going away on an error, the network goes
+// first, then the payload (killed and reaped), then the signal mask is restored.
+struct Launched {
+    SignalsBlocked signals;  // blocked just before the clone, forwarded by the supervise loop
+    ChildProcess child;
+    UniqueFd pty_master;  // -t
+    std::unique_ptr<AttachedNetwork> network;
+    Identity identity;
+    std::vector<std::string> env;
+    std::string workdir;
+    uint64_t effective_caps = 0;
+};
+
+Result<> launch_container(const LaunchInputs& in, Launched* out);
+
+}  // namespace berth::runtime

@@ -1,0 +1,69 @@
+#include "runtime/container-rootfs.h"
+
+#include <stdio.h>
+
+#include "basic/fs-private.h"
+#include "basic/fs-util.h"
+#include "basic/string-util.h"
+#include "runtime/paths.h"
+
+namespace berth::runtime {
+
+ContainerRoot::~ContainerRoot() {
+    remove_stale_scratch();
+    if (!created_layer_dir_.empty()) (void)remove_tree(created_layer_dir_);
+    if (snapshot_) (void)bus::release_container_snapshot(decl_, snapshot_->snapshot_id);
+}
+
+void ContainerRoot::remove_stale_scratch() {
+    if (stale_scratch_.empty()) return;
+    (void)remove_tree(stale_scratch_);
+    stale_scratch_.clear();
+}
+
+Result<> ContainerRoot::prepare() {
+    if (!decl_.rootfs.empty()) {
+        if (!is_directory(decl_.rootfs))
+            return fail(ENOENT, "root file system '{}' does not exist", decl_.rootfs);
+        spec_.kind = store::MountSpec::Kind::Overlay;
+        spec_.lowerdirs = {decl_.rootfs};
+        if (decl_.ephemeral) {
+            upper_on_stage_ = true;
+            return {};
+        }
+        // The writable layer holds whatever the payload made, setuid-root binaries included:
+        // the directories above it are root's alone (0700, as tmpfiles makes /var/lib/berth),
+        // also when `berth run` is the first to create them.
+        const std::string layers = path_join(state_dir(), "rootfs-layers");
+        BERTH_TRY_VOID_CTX(make_private_directory(state_dir()), "state directory");
+        BERTH_TRY_VOID_CTX(make_private_directory(layers), "writable layer");
+        std::string layer = path_join(layers, decl_.name);
+        if (!path_exists(layer)) created_layer_dir_ = layer;
+        spec_.upperdir = path_join(layer, "upper");
+        spec_.workdir = path_join(layer, "work");
+        BERTH_TRY_VOID_CTX(mkdir_p(spec_.upperdir, 0755), "writable layer");
+        BERTH_TRY_VOID_CTX(mkdir_p(spec_.workdir, 0700), "writable layer");
+        // overlayfs empties <workdir>/work (its scratch directory) at every mount: an rmdir on
+        // the host file system, which on one mounted `discard` waits for the device (2-5 ms
+        // here, in the middle of the start). Move it aside now, a rename, and remove it while
+        // the child builds the root (remove_stale_scratch, after Go). One supervisor per name
+        // holds the lock, so the fixed name cannot race; a leftover from a run that died goes
+        // first.
+        const std::string scratch = path_join(spec_.workdir, "work");
+        stale_scratch_ = path_join(layer, "work.old");
+        if (path_exists(stale_scratch_)) (void)remove_tree(stale_scratch_);
+        if (::rename(scratch.c_str(), stale_scratch_.c_str()) < 0) stale_scratch_.clear();
+        return {};
+    }
+    if (!decl_.image.empty()) {
+        auto prepared = bus::prepare_container_snapshot(decl_);
+        if (!prepared) return fail(prepared.error().wrap(fmt::format("prepare image '{}'", decl_.image)));
+        snapshot_ = std::move(*prepared);
+        spec_ = snapshot_->rootfs;
+        image_ = snapshot_->config;
+        return {};
+    }
+    return fail(EINVAL, "neither 'rootfs' nor 'image' is set");
+}
+
+}  // namespace berth::runtime

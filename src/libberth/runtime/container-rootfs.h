@@ -1,0 +1,55 @@
+// Stage 1 of `berth run` (container.cpp): the container's root file system, before the start
+// (nspawn's "image" step). Either the declared directory (rootfs = ...) as the lower layer of an
+// overlay with a writable layer of the container's own (kept between runs unless ephemeral), or
+// an image snapshot from the store (bus/storage-client.h). What the host keeps for the child to
+// mount, as a MountSpec; the mounting itself happens in the child (child.cpp).
+//
+// ContainerRoot owns what it made: a start that fails removes the writable layer it created and
+// releases the snapshot; the snapshot is released in every case when the owner goes away (a
+// handed-over run releases it in the teardown instead, runtime/handover.h).
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "basic/result.h"
+#include "bus/storage-client.h"
+#include "config/declaration.h"
+
+namespace berth::runtime {
+
+class ContainerRoot {
+public:
+    explicit ContainerRoot(const config::Declaration& decl) : decl_(decl) {}
+    ContainerRoot(const ContainerRoot&) = delete;
+    ContainerRoot& operator=(const ContainerRoot&) = delete;
+    ~ContainerRoot();
+
+    // Makes the root ready to mount: checks the directory and prepares the writable layer, or
+    // asks the store for the snapshot.
+    Result<> prepare();
+
+    const store::MountSpec& spec() const { return spec_; }
+    bool upper_on_stage() const { return upper_on_stage_; }  // ephemeral: the upper layer is a tmpfs
+    const store::ImageConfig& image() const { return image_; }
+    bool has_snapshot() const { return snapshot_.has_value(); }
+    // This run made the writable layer (so the container's root may own it).
+    bool created_layer() const { return !created_layer_dir_.empty(); }
+
+    // Removes overlayfs' old scratch directory (moved aside by prepare()): called while the
+    // child mounts, so that the I/O wait overlaps its work.
+    void remove_stale_scratch();
+    // The payload ran: its writable layer is its data from now on.
+    void keep_layer() { created_layer_dir_.clear(); }
+
+private:
+    const config::Declaration& decl_;
+    store::MountSpec spec_;
+    bool upper_on_stage_ = false;
+    store::ImageConfig image_;
+    std::optional<bus::PreparedSnapshot> snapshot_;
+    std::string created_layer_dir_;
+    std::string stale_scratch_;  // overlayfs' old scratch directory, removed during the start
+};
+
+}  // namespace berth::runtime

@@ -1,0 +1,132 @@
+#include "runtime/container-supervise.h"
+
+#include <time.h>
+#include <unistd.h>
+
+#include <iterator>
+#include <optional>
+
+#include "basic/fs-util.h"
+#include "runtime/handover.h"
+#include "runtime/relay.h"
+#include "runtime/sd-notify.h"
+#include "runtime/supervise.h"
+
+namespace berth::runtime {
+
+namespace {
+
+// As berth.toml spells it (config::NetworkMode's order, as config/to-toml.cpp).
+const char* network_mode_name(config::NetworkMode m) {
+    static const char* const names[] = {"none", "host", "veth", "bridge"};
+    const auto i = static_cast<size_t>(m);
+    return i < std::size(names) ? names[i] : "none";
+}
+
+uint64_t now_usec() {
+    struct timespec ts {};
+    ::clock_gettime(CLOCK_REALTIME, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1000000 + static_cast<uint64_t>(ts.tv_nsec) / 1000;
+}
+
+}  // namespace
+
+RuntimeState describe_running(const StateInputs& in) {
+    const config::Declaration& decl = *in.decl;
+    const Launched& l = *in.launched;
+    RuntimeState st;
+    st.name = decl.name;
+    st.pid = l.child.pid();
+    st.supervisor_pid = ::getpid();
+    st.cgroup = in.cgroup->payload_path();
+    st.started_at_usec = now_usec();
+    st.network_mode = network_mode_name(decl.network.mode);
+    st.address = l.network ? l.network->address() : "";
+    st.hostname = in.hostname;
+    st.user_namespace = in.security->user_namespace;
+    st.uid = l.identity.uid;
+    st.gid = l.identity.gid;
+    st.groups.assign(l.identity.groups.begin(), l.identity.groups.end());
+    st.env = l.env;
+    st.workdir = l.workdir;
+    st.bounding = in.security->root_caps.bounding;
+    st.effective = l.effective_caps;
+    st.no_new_privileges = decl.security.no_new_privileges;
+    if (const auto& seccomp = in.security->seccomp) {
+        // `berth exec` loads the same program; make sure it is on disk even if caching failed.
+        if (!path_exists(seccomp->cache_path))
+            (void)write_file_atomic(
+                seccomp->cache_path,
+                std::string_view(reinterpret_cast<const char*>(seccomp->bpf.data()), seccomp->bpf.size()),
+                0600);
+        st.seccomp = seccomp->cache_path;
+    }
+    st.teardown.cgroup_remove = in.cgroup->created_path();
+    st.teardown.cgroup_prune = in.cgroup->prune_path();
+    st.teardown.notify_socket = in.notify_socket;
+    st.teardown.snapshot = in.snapshot;
+    if (l.network) st.teardown.network = l.network->teardown_record();
+    return st;
+}
+
+Result<> StateFile::write(const RuntimeState& st) {
+    BERTH_TRY_VOID_CTX(write_state(st), "write runtime state");
+    name_ = st.name;
+    return {};
+}
+
+Result<int> supervise_container(const SuperviseInputs& in) {
+    const config::Declaration& decl = *in.decl;
+    const RunOptions& opt = *in.options;
+    Launched& l = *in.launched;
+    if (in.notify_socket >= 0)
+        notify_systemd(
+            fmt::format("MAINPID={}\nSTATUS=Container {} started, waiting for it to report readiness",
+                        ::getpid(), decl.name)
+                .c_str());
+    else
+        notify_systemd(
+            fmt::format("READY=1\nMAINPID={}\nSTATUS=Container {} running", ::getpid(), decl.name).c_str());
+    if (opt.on_started) opt.on_started(l.child.pid());
+
+    char relay_buf[16384];
+    Relay relay;
+    relay.pidfd = l.child.pidfd();
+    relay.signal_fd = l.signals.fd();
+    relay.pty_master = l.pty_master ? l.pty_master.get() : -1;
+    relay.notify_socket = in.notify_socket;
+    relay.payload = l.child.pid();
+    relay.stop_signal = decl.stop_signal;
+    relay.buf = relay_buf;
+    relay.buf_size = sizeof relay_buf;
+    relay_start(&relay);
+    RawTerminalScope terminal(l.pty_master.valid());
+    std::optional<int> exited;
+    if (!opt.supervisor_exe.empty() && !opt.teardown_exe.empty()) {
+        // A payload that is done within the delay (a quick command, a start-latency benchmark)
+        // never pays for the two execs; one that stays is supervised by the small executable.
+        if (opt.handover_delay_ms > 0)
+            exited = BERTH_TRY(supervise_relay(
+                &relay, l.child, relay_monotonic_msec() + static_cast<uint64_t>(opt.handover_delay_ms)));
+        if (!exited) {
+            // berth-supervise puts the terminal in raw mode itself (and restores this mode).
+            terminal.restore();
+            HandoverFds fds;
+            fds.pidfd = l.child.pidfd();
+            fds.signal_fd = l.signals.fd();
+            fds.pty_master = relay.pty_master;
+            fds.notify_socket = relay.notify_socket;
+            fds.lock_fd = in.lock_fd;
+            Error e = hand_over_supervision(opt.supervisor_exe, opt.teardown_exe, decl.name, decl.stop_signal,
+                                            relay.stop_requests, fds);
+            terminal.make_raw();
+            if (opt.warn) opt.warn(fmt::format("supervising in berth itself: {}", e.what()));
+        }
+    }
+    if (!exited) exited = BERTH_TRY(supervise_relay(&relay, l.child, 0));
+    notify_systemd(
+        fmt::format("STOPPING=1\nSTATUS=Container {} exited with status {}", decl.name, *exited).c_str());
+    return *exited;
+}
+
+}  // namespace berth::runtime

@@ -1,0 +1,217 @@
+// The supervise loop (relay.h). libc only: compiled into berth-runtime and into the static
+// berth-supervise (-fno-exceptions -fno-rtti, no C++ runtime).
+#include "runtime/relay.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "runtime/notify-relay.h"
+
+namespace berth::runtime {
+
+namespace {
+
+// Writes all of it, waiting out EAGAIN (a non-blocking pty); gives up on any other error (the
+// other side is gone: what is left is dropped, the payload goes on).
+void relay_write(int fd, const char* p, size_t n) noexcept {
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0 && errno == EAGAIN) {
+            struct pollfd pfd = {fd, POLLOUT, 0};
+            (void)poll(&pfd, 1, 1000);
+            continue;
+        }
+        if (w <= 0) return;
+        p += w;
+        n -= static_cast<size_t>(w);
+    }
+}
+
+void copy_window_size(const Relay* r) noexcept {
+    struct winsize ws;
+    if (r->pty_master >= 0 && ioctl(r->in_fd, TIOCGWINSZ, &ws) == 0) ioctl(r->pty_master, TIOCSWINSZ, &ws);
+}
+
+int send_signal(const Relay* r, int sig) noexcept {
+    return static_cast<int>(syscall(SYS_pidfd_send_signal, r->pidfd, sig, nullptr, 0));
+}
+
+// 1 when reaped (*status set), 0 while it runs, -errno on error.
+int reap(const Relay* r, int* status, bool block = false) noexcept {
+    siginfo_t info;
+    for (;;) {
+        memset(&info, 0, sizeof info);
+        int rc = waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(r->pidfd), &info,
+                        WEXITED | (block ? 0 : WNOHANG));
+        if (rc == 0) break;
+        if (errno != EINTR) return -errno;
+    }
+    if (info.si_pid == 0) return 0;
+    *status = info.si_code == CLD_EXITED ? info.si_status : 128 + info.si_status;
+    return 1;
+}
+
+void forward_signals(Relay* r) noexcept {
+    struct signalfd_siginfo si;
+    while (read(r->signal_fd, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
+        int sig = static_cast<int>(si.ssi_signo);
+        if (sig == SIGWINCH) {
+            copy_window_size(r);
+        } else if (r->stop_signal > 0 && (sig == SIGTERM || sig == SIGINT)) {
+            // The stop signal; a third request means "now".
+            (void)send_signal(r, ++r->stop_requests >= 3 ? SIGKILL : r->stop_signal);
+        } else {
+            (void)send_signal(r, sig);
+        }
+    }
+}
+
+// One read from `from` to `to`; false once `from` is done (EOF, or an error other than a retry).
+bool copy_once(Relay* r, int from, int to) noexcept {
+    ssize_t n = read(from, r->buf, r->buf_size);
+    if (n > 0) {
+        relay_write(to, r->buf, static_cast<size_t>(n));
+        return true;
+    }
+    return n < 0 && (errno == EAGAIN || errno == EINTR);
+}
+
+int fail_at(Relay* r, const char* step, int err) noexcept {
+    r->failed_step = step;
+    return -err;
+}
+
+}  // namespace
+
+int relay_kill_and_reap(const Relay* r) noexcept {
+    (void)send_signal(r, SIGKILL);
+    int status = 128 + SIGKILL;
+    (void)reap(r, &status, true);
+    return status;
+}
+
+uint64_t relay_monotonic_msec() noexcept {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
+}
+
+void relay_start(Relay* r) noexcept {
+    if (r->pty_master < 0) return;
+    copy_window_size(r);
+    fcntl(r->pty_master, F_SETFL, fcntl(r->pty_master, F_GETFL) | O_NONBLOCK);
+    r->in_open = r->master_open = true;
+}
+
+int relay_run(Relay* r, uint64_t until_msec, int* status) noexcept {
+    constexpr short kDone = POLLIN | POLLHUP | POLLERR | POLLNVAL;
+    // Writing to a stdout whose reader went away must fail with EPIPE, not kill the supervisor;
+    // the disposition is put back on the way out (it would reach a later exec otherwise).
+    struct sigaction ignore, previous_pipe;
+    memset(&ignore, 0, sizeof ignore);
+    ignore.sa_handler = SIG_IGN;
+    const bool restore_pipe = r->pty_master >= 0 && sigaction(SIGPIPE, &ignore, &previous_pipe) == 0;
+    int result;
+    for (;;) {
+        int timeout = -1;
+        if (until_msec) {
+            uint64_t now = relay_monotonic_msec();
+            if (now >= until_msec) {
+                result = kRelayDeadline;
+                break;
+            }
+            timeout = static_cast<int>(until_msec - now);
+        }
+        struct pollfd fds[5];
+        int n = 0;
+        fds[n++] = {r->pidfd, POLLIN, 0};
+        fds[n++] = {r->signal_fd, POLLIN, 0};
+        int i_in = -1, i_master = -1, i_notify = -1;
+        if (r->in_open) {
+            i_in = n;
+            fds[n++] = {r->in_fd, POLLIN, 0};
+        }
+        if (r->master_open) {
+            i_master = n;
+            fds[n++] = {r->pty_master, POLLIN, 0};
+        }
+        if (r->notify_socket >= 0) {
+            i_notify = n;
+            fds[n++] = {r->notify_socket, POLLIN, 0};
+        }
+        if (poll(fds, static_cast<nfds_t>(n), timeout) < 0) {
+            if (errno == EINTR) continue;
+            result = fail_at(r, "poll", errno);
+            break;
+        }
+        if ((fds[0].revents | fds[1].revents) & POLLNVAL) {
+            result = fail_at(r, "lost the payload's pidfd or the signalfd", EBADF);
+            break;
+        }
+        if (fds[1].revents & POLLIN) forward_signals(r);
+        if (i_in >= 0 && (fds[i_in].revents & kDone)) r->in_open = copy_once(r, r->in_fd, r->pty_master);
+        if (i_master >= 0 && (fds[i_master].revents & kDone))
+            r->master_open = copy_once(r, r->pty_master, r->out_fd) && !(fds[i_master].revents & POLLNVAL);
+        if (i_notify >= 0 && (fds[i_notify].revents & POLLIN))
+            (void)relay_notify_datagram(r->notify_socket, r->payload);
+        if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+            int rc = reap(r, status);
+            if (rc == 0) continue;
+            if (rc < 0) {
+                result = fail_at(r, "wait for the payload", -rc);
+                break;
+            }
+            // Drain what the payload wrote to the pty before it exited (the master is
+            // non-blocking: this ends at EAGAIN, or EIO once the last slave fd is closed).
+            while (r->master_open) {
+                ssize_t got = read(r->pty_master, r->buf, r->buf_size);
+                if (got <= 0) break;
+                relay_write(r->out_fd, r->buf, static_cast<size_t>(got));
+            }
+            result = kRelayExited;
+            break;
+        }
+        // A stdin in POLLNVAL: read() said EBADF and copy_once closed it above.
+    }
+    if (restore_pipe) sigaction(SIGPIPE, &previous_pipe, nullptr);
+    return result;
+}
+
+int relay_block_signals(sigset_t* previous) noexcept {
+    sigset_t forwarded;
+    sigemptyset(&forwarded);
+    const int signals[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
+    for (int sig : signals) sigaddset(&forwarded, sig);
+    sigprocmask(SIG_BLOCK, &forwarded, previous);
+    int fd = signalfd(-1, &forwarded, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (fd < 0) {
+        int saved = errno;
+        sigprocmask(SIG_SETMASK, previous, nullptr);
+        errno = saved;
+    }
+    return fd;
+}
+
+void terminal_make_raw(SavedTerminal* t, int fd) noexcept {
+    t->active = false;
+    if (!isatty(fd) || tcgetattr(fd, &t->mode) != 0) return;
+    struct termios raw = t->mode;
+    cfmakeraw(&raw);
+    t->active = tcsetattr(fd, TCSANOW, &raw) == 0;
+}
+
+void terminal_restore(const SavedTerminal* t, int fd) noexcept {
+    if (t->active) tcsetattr(fd, TCSANOW, &t->mode);
+}
+
+}  // namespace berth::runtime

@@ -1,0 +1,84 @@
+// The supervise loop: the one place that waits for a payload to exit while relaying signals, the
+// pty and sd_notify datagrams. Three callers share it, so they cannot drift apart again (they
+// had: only one of three copies handled POLLNVAL, one spun on a closed stdin):
+//   - `berth run` (container.cpp), until the hand-over delay has passed or the payload exits;
+//   - berth-supervise, the static libc-only supervisor `berth run` execs into;
+//   - `berth exec` (exec.cpp), for the command it runs in a container.
+// berth-supervise is built with -fno-exceptions -fno-rtti and no C++ runtime, so this is libc
+// only: plain functions over fds and caller-owned fixed buffers; no allocation, no exceptions.
+//
+// What the loop does, per poll() round:
+//   - the signalfd: SIGWINCH copies the caller's window size to the pty; SIGTERM/SIGINT become
+//     the stop signal (the third request is SIGKILL) when one is set, else (berth exec) they are
+//     forwarded as is like every other signal;
+//   - -t: stdin -> pty master, pty master -> stdout; a side that reports EOF, POLLHUP, POLLERR or
+//     POLLNVAL (a caller that started us with fd 0 closed) stops being polled, so the loop never
+//     spins; a reader of stdout that went away (EPIPE) makes us drop the output, not die of
+//     SIGPIPE with the payload unsupervised;
+//   - notify = "container": one datagram to $NOTIFY_SOCKET (notify-relay.h);
+//   - the pidfd: the payload's exit, after which what it wrote to the pty is drained.
+// POLLNVAL on the pidfd or the signalfd (an fd lost) is an error: the caller kills the payload.
+#pragma once
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <termios.h>
+
+namespace berth::runtime {
+
+struct Relay {
+    int pidfd = -1;          // the payload; reaped here once it exits
+    int signal_fd = -1;      // the signals to forward (relay_block_signals)
+    int pty_master = -1;     // -t; -1 without a pty
+    int notify_socket = -1;  // notify = "container"; -1 without the relay
+    pid_t payload = -1;      // the pidfd's pid (notify sender check); needed only with notify_socket
+    int stop_signal = 0;     // what SIGTERM/SIGINT become; 0: forwarded as is
+    int stop_requests = 0;   // SIGTERM/SIGINT seen so far (also those before a hand-over)
+    int in_fd = 0;           // the caller's terminal side (stdin, stdout)
+    int out_fd = 1;
+    // Which pty directions are still open (relay_start sets both when there is a pty).
+    bool in_open = false;
+    bool master_open = false;
+    // Scratch for the copies (caller-owned: berth-supervise passes a static buffer).
+    char* buf = nullptr;
+    size_t buf_size = 0;
+    // On failure: the step that failed.
+    const char* failed_step = nullptr;
+};
+
+// Before the first relay_run: copies the caller's window size to the pty, makes the master
+// non-blocking and marks both directions open.
+void relay_start(Relay* r) noexcept;
+
+// Result of relay_run.
+enum RelayEnd : int { kRelayExited = 0, kRelayDeadline = 1 };
+
+// Supervises until the payload exits (kRelayExited, *status: exit code or 128 + signal) or, with
+// until_msec != 0 (CLOCK_MONOTONIC, relay_monotonic_msec), until that time has passed with the
+// payload still running (kRelayDeadline). -errno on failure (r->failed_step says where); the
+// payload then still runs and the caller decides (all callers kill it).
+int relay_run(Relay* r, uint64_t until_msec, int* status) noexcept;
+
+// SIGKILLs the payload and waits for it; its status (128 + SIGKILL if it cannot be had). For
+// berth-supervise, which has no ChildProcess to do it.
+int relay_kill_and_reap(const Relay* r) noexcept;
+
+uint64_t relay_monotonic_msec() noexcept;
+
+// Blocks the signals the loop forwards (SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2,
+// SIGWINCH) and returns a non-blocking, close-on-exec signalfd for them (or -1 with errno); the
+// previous mask goes to *previous for the caller to restore.
+int relay_block_signals(sigset_t* previous) noexcept;
+
+// The caller's terminal in raw mode while the payload owns the pty (only when `fd` is a
+// terminal); restored by terminal_restore.
+struct SavedTerminal {
+    struct termios mode;
+    bool active = false;
+};
+void terminal_make_raw(SavedTerminal* t, int fd) noexcept;
+void terminal_restore(const SavedTerminal* t, int fd) noexcept;
+
+}  // namespace berth::runtime
