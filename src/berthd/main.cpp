@@ -39,7 +39,7 @@ int report(const berth::Error& error) {
 void peer_hello(int fd, const berth::Error* error) {
     std::string line = berth::bus::kPeerReady;
     if (error) {
-        line = "ERROR " + std::to_string(error->code ? error->code : EIO) + " " + error->what();
+        line = "ERROR " + std::to_string(error->code) + " " + error->message;  // what() adds strerror
         for (char& ch : line)
             if (ch == '\n') ch = ' ';
     }

@@ -65,7 +65,7 @@ Result<> read_hello(int fd, const std::string& exe) {
         char* end = nullptr;
         long code = std::strtol(line.c_str() + 6, &end, 10);
         std::string message = end && *end == ' ' ? std::string(end + 1) : std::string("failed");
-        return fail(Error{code > 0 ? static_cast<int>(code) : EIO, message});
+        return fail(Error{code >= 0 ? static_cast<int>(code) : EIO, message});  // 0: no errno
     }
     if (line.empty())
         return fail(ECONNRESET, "private berthd {} exited before serving (see its messages above)",
