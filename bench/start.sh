@@ -1,6 +1,7 @@
 #!/bin/bash
 # bench/start.sh: cold start to exit of /bin/true from ONE busybox rootfs, in ONE hyperfine run:
 #   berth run  vs  crun  vs  runc  vs  systemd-nspawn  vs  unshare+chroot (lower bound)
+# plus an image-based `berth run` through a private berthd (embedded) and through berthd on a bus.
 # plus the resident memory of berth's supervisor while the payload sleeps.
 # Results: bench/results/start.{json,md}, bench/results/rss.txt. Run as root. Not part of CI.
 #
@@ -42,7 +43,9 @@ W=${W:-/tmp/berth-bench-$$}
 R=$top/bench/results
 mkdir -p "$W" "$R"
 id=bench$$
+pids=()
 cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
   crun delete -f "$id" >/dev/null 2>&1 || true
   runc delete -f "$id" >/dev/null 2>&1 || true
   rm -rf "$W" /var/lib/berth/rootfs-layers/benchtrue$$ /var/lib/berth/rootfs-layers/benchsleep$$
@@ -71,6 +74,21 @@ for what in true sleep; do
 done
 printf '[container]\nrootfs = "%s"\ncommand = ["/bin/true"]\nephemeral = true\n' "$W/rootfs" > "$W/benchtrueeph$$.toml"
 
+# Image-based starts (issue #14): the same busybox image in two overlay stores, reached by `berth
+# run` through a private berthd it spawns (embedded: no bus) and through berthd on a bus (a private
+# dbus-daemon with berth's policy, as tests/privileged/bus does). Same hyperfine run.
+BERTHD=${BERTHD:-$(dirname "$BERTH")/../berthd/berthd}
+tar -C "$W/rootfs" -cf "$W/rootfs.tar" .
+printf '[container]\nimage = "benchimg:1"\ncommand = ["/bin/true"]\n' > "$W/benchimg$$.toml"
+emb_env="env BERTH_STORAGE=embedded BERTH_BERTHD=$BERTHD BERTH_DAEMON_CONFIG=/nonexistent BERTH_STORE_BACKEND=overlay BERTH_STORE_ROOT=$W/store-emb"
+$emb_env "$BERTH" image import "$W/rootfs.tar" --format rootfs --name benchimg:1 >/dev/null
+. "$top/bench/berthd-bus.sh"
+start_berthd img overlay "$W/store-bus"
+bus_env="env BERTH_STORAGE=bus DBUS_SYSTEM_BUS_ADDRESS=$A_img"
+$bus_env "$BERTH" image import "$W/rootfs.tar" --format rootfs --name benchimg:1 >/dev/null
+berth_img_emb_cmd="$emb_env $BERTH run $W/benchimg$$.toml"
+berth_img_bus_cmd="$bus_env $BERTH run $W/benchimg$$.toml"
+
 # Sanity: every contender really runs the payload (a benchmark of a failing command is worthless).
 nocg2() { echo "unshare -m --propagation private sh -c 'umount /sys/fs/cgroup/unified && exec $*'"; }
 berth_cmd="$BERTH run $W/benchtrue$$.toml"
@@ -82,16 +100,17 @@ runc_cmd="runc run -b $W/oci/true $id"
 nspawn_cmd="systemd-nspawn -q -D $W/rootfs --register=no --keep-unit /bin/true"
 unshare_cmd="unshare --fork --pid --mount --uts --ipc --net chroot $W/rootfs /bin/true"
 have_berth=1
-for c in "$berth_cmd" "$berth_eph_cmd" ${before_cmd:+"$before_cmd"} "$crun_cmd" "$runc_cmd" "$nspawn_cmd" "$unshare_cmd"; do
+for c in "$berth_cmd" "$berth_eph_cmd" "$berth_img_emb_cmd" "$berth_img_bus_cmd" ${before_cmd:+"$before_cmd"} "$crun_cmd" "$runc_cmd" "$nspawn_cmd" "$unshare_cmd"; do
   if ! sh -c "$c" >/dev/null 2>&1; then
     echo "bench/start.sh: '$c' failed:" >&2; sh -c "$c" 2>&1 | tail -3 >&2 || true
-    case $c in "$berth_cmd"|"$berth_eph_cmd") have_berth=0 ;; "$before_cmd") before_cmd= ;; *) exit 1 ;; esac
+    case $c in "$berth_cmd"|"$berth_eph_cmd"|"$berth_img_emb_cmd"|"$berth_img_bus_cmd") have_berth=0 ;; "$before_cmd") before_cmd= ;; *) exit 1 ;; esac
   fi
 done
 
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" | tee "$R/start-load.txt"
 args=(--style basic --warmup "$WARM" --runs "$RUNS" --export-json "$R/start.json" --export-markdown "$R/start.md")
-[ $have_berth = 1 ] && args+=(-n "berth run" "$berth_cmd" -n "berth run (ephemeral)" "$berth_eph_cmd")
+[ $have_berth = 1 ] && args+=(-n "berth run" "$berth_cmd" -n "berth run (ephemeral)" "$berth_eph_cmd"
+  -n "berth run image (embedded)" "$berth_img_emb_cmd" -n "berth run image (bus)" "$berth_img_bus_cmd")
 [ -n "${before_cmd:-}" ] && args+=(-n "berth run (before)" "$before_cmd")
 args+=(-n "crun (+ nocg2 wrapper)" "$crun_cmd" -n "nocg2 wrapper only" "$wrap_cmd"
        -n "runc" "$runc_cmd" -n "systemd-nspawn" "$nspawn_cmd" -n "unshare+chroot" "$unshare_cmd")
@@ -110,7 +129,7 @@ crun_cpu = cpu['crun (+ nocg2 wrapper)'] - cpu[wrap]
 low = med['unshare+chroot']
 print('| runtime | median ms | vs crun | vs unshare+chroot | CPU ms (user+sys) | CPU vs crun |')
 print('|---|---:|---:|---:|---:|---:|')
-for k in ['berth run', 'berth run (ephemeral)', 'berth run (before)', 'crun (+ nocg2 wrapper)', 'runc',
+for k in ['berth run', 'berth run (ephemeral)', 'berth run image (embedded)', 'berth run image (bus)', 'berth run (before)', 'crun (+ nocg2 wrapper)', 'runc',
           'systemd-nspawn', 'unshare+chroot']:
     if k not in med: continue
     m, c = (crun, crun_cpu) if k.startswith('crun') else (med[k], cpu[k])

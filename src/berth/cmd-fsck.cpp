@@ -1,83 +1,43 @@
-// berth fsck [--repair] [--root DIR] [--config FILE] [--json]: verifies the image store (every
-// blob digest, every layer and snapshot reference; store/fsck.h) and with --repair removes what
-// nothing references. Opens the store in-process, so berthd must not hold it (stop berthd first:
-// the store lock makes a concurrent fsck fail cleanly instead of racing it).
-// Exit status: 0 clean, 1 damage (corrupt/missing data, unreadable records not quarantined), 2
-// unreferenced garbage left (no --repair). A store with unreadable records still opens, so fsck
-// names them (kind "bad-record"); --repair moves them to ROOT/quarantine/.
-#include <cstdio>
-#include <nlohmann/json.hpp>
+// berth fsck [--repair] [--root DIR] [--config FILE] [--json]: verifies the image store. Only
+// berthd links the store, so this execs `berthd fsck` with the same options (same output, exit
+// status 0 clean, 1 damage, 2 unreferenced garbage left; src/berthd/fsck-command.cpp).
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <vector>
+
+#include "bus/storage.h"
 #include "command.h"
-#include "store/fsck.h"
-#include "store/store.h"
 
 namespace berth::cli {
 
 void register_fsck(CLI::App& app, CommandContext& ctx) {
     struct Opts {
         bool repair = false, json = false;
-        std::string root, config = "/etc/berth/berthd.toml";
+        std::string root, config;
     };
     auto o = std::make_shared<Opts>();
-    // cmd-storage.cpp's placeholder may still list "fsck": this implementation replaces it.
-    for (CLI::App* old : app.get_subcommands([](CLI::App* a) { return a->get_name() == "fsck"; }))
-        app.remove_subcommand(old);
     auto* sub =
         app.add_subcommand("fsck", "verify the image store (blob digests, layer and snapshot references)");
     sub->add_flag("--repair", o->repair, "remove unreferenced blobs, layers and snapshots");
     sub->add_option("--root", o->root, "store root (default: from berthd.toml, /var/lib/berth)");
-    sub->add_option("--config", o->config, "berthd configuration file");
+    sub->add_option("--config", o->config, "berthd configuration file (default /etc/berth/berthd.toml)");
     sub->add_flag("--json", o->json, "print the report as JSON");
     sub->callback([&ctx, o] {
-        auto opts = store::load_store_options(o->config);
-        if (!opts) {
-            ctx.exit_code = report_error("fsck", opts.error().what());
-            return;
-        }
-        if (!o->root.empty()) opts->root = o->root;
-        auto st = store::Store::open(*opts);
-        if (!st) {
-            ctx.exit_code = report_error("fsck", "open store '" + opts->root + "': " + st.error().what());
-            return;
-        }
-        auto rep = store::fsck(**st, o->repair);
-        if (!rep) {
-            ctx.exit_code = report_error("fsck", rep.error().what());
-            return;
-        }
-        if (o->json) {
-            nlohmann::json j;
-            j["blobs_checked"] = rep->blobs_checked;
-            j["bytes_hashed"] = rep->bytes_hashed;
-            j["images_checked"] = rep->images_checked;
-            j["layers_checked"] = rep->layers_checked;
-            j["containers_checked"] = rep->containers_checked;
-            j["volumes_checked"] = rep->volumes_checked;
-            j["problems"] = nlohmann::json::array();
-            for (const auto& p : rep->problems)
-                j["problems"].push_back({{"kind", std::string(store::to_string(p.kind))},
-                                         {"object", p.object},
-                                         {"detail", p.detail},
-                                         {"repaired", p.repaired}});
-            j["gc_removed"] = rep->gc_removed;
-            j["damage"] = rep->damage();
-            j["garbage"] = rep->garbage();
-            std::printf("%s\n", j.dump(2).c_str());
-        } else {
-            for (const auto& p : rep->problems)
-                std::printf("%-18s %s: %s%s\n", std::string(store::to_string(p.kind)).c_str(),
-                            p.object.c_str(), p.detail.c_str(),
-                            p.repaired && p.kind != store::FsckProblem::Kind::BadRecord ? " (removed)" : "");
-            for (const auto& g : rep->gc_removed) std::printf("removed            %s\n", g.c_str());
-            std::printf(
-                "fsck: %zu blobs (%llu bytes) verified, %zu images, %zu layers, %zu containers, %zu volumes: "
-                "%zu damaged, %zu unreferenced%s\n",
-                rep->blobs_checked, static_cast<unsigned long long>(rep->bytes_hashed), rep->images_checked,
-                rep->layers_checked, rep->containers_checked, rep->volumes_checked, rep->damage(),
-                rep->garbage(), o->repair ? " left after repair" : "");
-        }
-        ctx.exit_code = rep->damage() ? 1 : rep->garbage() ? 2 : 0;
+        std::string exe = bus::find_berthd();
+        std::vector<std::string> args{exe, "fsck"};
+        if (o->repair) args.emplace_back("--repair");
+        if (o->json) args.emplace_back("--json");
+        if (!o->root.empty()) args.insert(args.end(), {"--root", o->root});
+        if (!o->config.empty()) args.insert(args.end(), {"--config", o->config});
+        std::vector<char*> argv;
+        for (auto& a : args) argv.push_back(a.data());
+        argv.push_back(nullptr);
+        std::fflush(stdout);
+        ::execv(exe.c_str(), argv.data());
+        ctx.exit_code = report_error("fsck", fmt::format("run {}: {}", exe, std::strerror(errno)));
     });
 }
 

@@ -26,7 +26,8 @@ Result<std::unique_ptr<bus::Storage>> open_storage_verbose(bool verbose) {
         if ((*storage)->mode() == "bus")
             std::fprintf(stderr, "berth: using berthd on the system bus\n");
         else
-            std::fprintf(stderr, "berth: berthd not reachable; using the store in-process (embedded)\n");
+            std::fprintf(stderr,
+                         "berth: berthd not reachable on the bus; using a private berthd (embedded)\n");
     }
     return storage;
 }
@@ -60,8 +61,8 @@ void print_json(const nlohmann::json& j) { std::printf("%s\n", j.dump(2).c_str()
 
 // ---- import progress and cancellation ----
 //
-// The import runs in berthd (or in-process when embedded); this process only waits. SIGINT and
-// SIGTERM set a flag that the storage layer turns into Job.Cancel (or the store's cancel flag),
+// The import runs in berthd (on the bus, or a private one when embedded); this process only waits. SIGINT and
+// SIGTERM set a flag that the storage layer turns into Job.Cancel,
 // then the import's real end is awaited so that "import cancelled" is only said once berthd has
 // removed what it had staged. The handlers are one-shot (SA_RESETHAND): a second Ctrl-C kills
 // the CLI at once; berthd still finishes the cancellation on its own.
@@ -126,7 +127,7 @@ public:
     void update(double fraction, uint64_t bytes, bool force = false) {
         fraction_ = fraction;
         bytes_ = bytes;
-        // The embedded store reports every read: redraw at most ten times a second.
+        // Progress may arrive often: redraw at most ten times a second.
         auto now = std::chrono::steady_clock::now();
         if (!force && now - last_draw_ < std::chrono::milliseconds(100)) return;
         last_draw_ = now;

@@ -36,16 +36,9 @@ Result<config::Declaration> load(const RunArgs& a) {
 // executable (a build tree), else the installed one in libexecdir. "" when there is none.
 std::string find_supervisor() {
     if (const char* env = std::getenv("BERTH_SUPERVISOR")) return env;
-    char self[4096];
-    ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n > 0) {
-        std::string dir(self, static_cast<size_t>(n));
-        dir.erase(dir.rfind('/') + 1);
-        if (::access((dir + "berth-supervise").c_str(), X_OK) == 0) return dir + "berth-supervise";
-    }
-    std::string installed = std::string(BERTH_LIBEXECDIR) + "/berth/berth-supervise";
-    if (::access(installed.c_str(), X_OK) == 0) return installed;
-    return "";
+    if (auto dir = self_executable_dir(); !dir.empty())
+        if (auto beside = executable_or_empty(dir + "berth-supervise"); !beside.empty()) return beside;
+    return executable_or_empty(std::string(BERTH_LIBEXECDIR) + "/berth/berth-supervise");
 }
 
 // berth internal-teardown --status S --lock-fd L NAME: the last step of `berth run` after a

@@ -1,4 +1,4 @@
-// berth df, gc, commit (and fsck, issue #7): store-wide commands.
+// berth df, gc, commit: store-wide commands (fsck: cmd-fsck.cpp).
 #include <cstdio>
 
 #include "basic/string-util.h"
@@ -104,10 +104,6 @@ void register_storage(CLI::App& app, CommandContext& ctx) {
     commit->add_option("image", o->image, "new image NAME[:TAG]")->required();
     common(commit);
     commit->callback([&ctx, o] { ctx.exit_code = do_commit(*o); });
-
-    auto* fsck = app.add_subcommand("fsck", "(not built yet: issue #7)");
-    fsck->allow_extras();
-    fsck->callback([&ctx] { ctx.exit_code = report_error("fsck", "not built yet (issue #7)"); });
 }
 
 }  // namespace berth::cli

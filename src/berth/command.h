@@ -37,12 +37,12 @@ void register_generate(CLI::App& app, CommandContext& ctx);
 void register_run(CLI::App& app, CommandContext& ctx);
 void register_exec(CLI::App& app, CommandContext& ctx);     // exec and shell
 void register_image(CLI::App& app, CommandContext& ctx);    // image import|list|inspect|rm|tag|export
-void register_storage(CLI::App& app, CommandContext& ctx);  // df, gc, commit, fsck
+void register_storage(CLI::App& app, CommandContext& ctx);  // df, gc, commit
 void register_volume(CLI::App& app, CommandContext& ctx);   // volume ls|create|rm|inspect
 void register_list(CLI::App& app, CommandContext& ctx);
 void register_status(CLI::App& app, CommandContext& ctx);
 void register_unit_control(CLI::App& app, CommandContext& ctx);  // start, stop, restart
 void register_logs(CLI::App& app, CommandContext& ctx);
-void register_fsck(CLI::App& app, CommandContext& ctx);  // fsck [--repair] (issue #7)
+void register_fsck(CLI::App& app, CommandContext& ctx);  // fsck [--repair]: execs `berthd fsck`
 
 }  // namespace berth::cli

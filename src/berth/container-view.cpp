@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <set>
 
+#include "bus/storage.h"
 #include "config/config.h"
 
 namespace berth::cli {
@@ -88,7 +89,7 @@ nlohmann::json ContainerView::to_json() const {
         j["unit_error"] = unit_error;
     }
     if (snapshot)
-        j["snapshot"] = snapshot->to_json();
+        j["snapshot"] = bus::to_json(*snapshot);
     else
         j["snapshot"] = nullptr;
     return j;

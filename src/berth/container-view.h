@@ -13,19 +13,13 @@
 
 #include "basic/result.h"
 #include "config/declaration.h"
+#include "store/types.h"
 #include "systemd/systemd1.h"
 
 namespace berth::cli {
 
-// The store's record of a container's snapshot (org.berth.Storage1 ListContainers).
-struct SnapshotView {
-    std::string name;
-    std::string image;  // image id it was made from
-    std::string layer;  // chain id of its base layer
-    bool ephemeral = false;
-    uint64_t size = 0;  // exclusive bytes, 0 = unknown
-    nlohmann::json to_json() const;
-};
+// The store's record of a container's snapshot (org.berth.Storage1 ListContainers): the bus's type.
+using SnapshotView = store::ContainerSnapshot;
 
 // The snapshots berthd knows, asked over the system bus only: the embedded store would take the
 // store lock just to print a listing.

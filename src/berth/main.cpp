@@ -74,7 +74,7 @@ int main(int argc, char** argv) {
     register_image(app, ctx);
     register_storage(app, ctx);
     register_volume(app, ctx);
-    register_fsck(app, ctx);  // after register_storage: replaces its "fsck" placeholder
+    register_fsck(app, ctx);
     register_list(app, ctx);
     register_status(app, ctx);
     register_unit_control(app, ctx);

@@ -160,7 +160,7 @@ Result<> Daemon::register_objects() {
     return {};
 }
 
-Result<> Daemon::start(const std::string& bus_address) {
+Result<> Daemon::setup_loop() {
     sd_event* ev = nullptr;
     int r = sd_event_new(&ev);
     if (r < 0) return fail(-r, "create event loop");
@@ -191,6 +191,13 @@ Result<> Daemon::start(const std::string& bus_address) {
     if (r < 0) return fail(-r, "watch SIGINT");
     sigint_source_.reset(src);
 
+    return {};
+}
+
+Result<> Daemon::start(const std::string& bus_address) {
+    BERTH_TRY_VOID(setup_loop());
+    sd_event* ev = event_.get();
+    int r;
     sd_bus* b = nullptr;
     if (bus_address.empty()) {
         r = sd_bus_open_system(&b);
@@ -211,6 +218,40 @@ Result<> Daemon::start(const std::string& bus_address) {
     r = sd_bus_request_name(b, bus::kService, 0);
     if (r < 0) return fail(-r, "acquire bus name '{}'", bus::kService);
     return {};
+}
+
+// Serves one client on a connected socket (a private berthd): no bus name, the peer's
+// SO_PEERCRED credentials are the caller's, and the daemon exits when the connection closes.
+Result<> Daemon::start_peer(int fd) {
+    BERTH_TRY_VOID(setup_loop());
+    // A Ctrl-C in the client's terminal reaches this process too: the client cancels its own
+    // jobs (Job.Cancel) and then closes the connection, so SIGINT stays blocked here.
+    sigint_source_.reset();
+    sd_bus* b = nullptr;
+    int r = sd_bus_new(&b);
+    if (r < 0) return fail(-r, "allocate bus");
+    bus::BusPtr guard(b);
+    sd_id128_t id;
+    if ((r = sd_id128_randomize(&id)) < 0) return fail(-r, "server id");
+    if ((r = sd_bus_set_fd(b, fd, fd)) < 0 || (r = sd_bus_set_server(b, 1, id)) < 0 ||
+        (r = sd_bus_set_anonymous(b, 1)) < 0 || (r = sd_bus_negotiate_fds(b, 1)) < 0 ||
+        (r = sd_bus_start(b)) < 0)
+        return fail(-r, "serve the peer connection");
+    bus_ = std::move(guard);
+    sd_bus_slot* slot = nullptr;
+    r = sd_bus_match_signal(b, &slot, nullptr, "/org/freedesktop/DBus/Local", "org.freedesktop.DBus.Local",
+                            "Disconnected", on_disconnected, this);
+    if (r < 0) return fail(-r, "watch the peer connection");
+    slots_.emplace_back(slot);
+    BERTH_TRY_VOID_CTX(register_objects(), "export objects");
+    r = sd_bus_attach_event(b, event_.get(), SD_EVENT_PRIORITY_NORMAL);
+    if (r < 0) return fail(-r, "attach bus to event loop");
+    return {};
+}
+
+int Daemon::on_disconnected(sd_bus_message*, void* userdata, sd_bus_error*) noexcept {
+    static_cast<Daemon*>(userdata)->exit();
+    return 0;
 }
 
 Result<> Daemon::run() {

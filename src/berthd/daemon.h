@@ -51,6 +51,9 @@ public:
 
     // Connects to `bus_address` ("" = the system bus), exports the objects and takes the name.
     Result<> start(const std::string& bus_address);
+    // Serves the one client connected on `fd` (a private berthd, `--peer-fd`); run() returns when
+    // it disconnects. Takes the fd.
+    Result<> start_peer(int fd);
     // Runs until SIGTERM/SIGINT (or exit()); cancels jobs and joins workers before returning.
     Result<> run();
     void exit();
@@ -77,8 +80,10 @@ private:
     void spawn(std::function<void()> fn);
     static int on_queue(sd_event_source*, int fd, uint32_t, void* userdata) noexcept;
     static int on_progress_timer(sd_event_source*, uint64_t usec, void* userdata) noexcept;
+    static int on_disconnected(sd_bus_message*, void* userdata, sd_bus_error*) noexcept;
     static int on_signal(sd_event_source*, const struct signalfd_siginfo*, void* userdata) noexcept;
     Result<> register_objects();
+    Result<> setup_loop();
 
     bus::Storage& storage_;
     bus::EventPtr event_;
@@ -108,5 +113,8 @@ inline void withhold_secrets(bus::ImageInfo& image) { withhold_secrets(image.con
 Result<> add_manager_object(Daemon& daemon, sd_bus* bus, std::vector<bus::SlotPtr>& slots);
 Result<> add_image_and_container_objects(Daemon& daemon, sd_bus* bus, std::vector<bus::SlotPtr>& slots);
 Result<> add_job_object(Daemon& daemon, sd_bus* bus, Job& job);
+
+// `berthd fsck ...` (fsck-command.cpp): argv[0] is "fsck". Returns the exit status.
+int fsck_command(int argc, char** argv);
 
 }  // namespace berth::berthd

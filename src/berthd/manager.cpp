@@ -181,15 +181,21 @@ int method_prepare_container(sd_bus_message* m, void* userdata, sd_bus_error* re
     });
 }
 
-// ReleaseContainer, RemoveContainer, RemoveVolume: one name, root only, no reply data.
-template <Result<> (Storage::*Fn)(const std::string&)>
+// What a one-name method acts on, and who may call it: declared by each entry of the vtable.
+enum class ObjectKind { Container, Volume };
+enum class Access { Root };
+
+constexpr const char* kind_name(ObjectKind kind) {
+    return kind == ObjectKind::Volume ? "volume" : "container";
+}
+
+// ReleaseContainer, RemoveContainer, RemoveVolume: one name, no reply data.
+template <ObjectKind Kind, Access Who, Result<> (Storage::*Fn)(const std::string&)>
 int method_name_only(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) noexcept {
+    static_assert(Who == Access::Root, "every one-name method mutates the store");
     const char* name;
     READ_ARGS("s", &name);
-    const char* what = std::string_view(sd_bus_message_get_member(m)).find("Volume") != std::string_view::npos
-                           ? "volume"
-                           : "container";
-    CHECK_VALID(validate_object_name(what, name));
+    CHECK_VALID(validate_object_name(kind_name(Kind), name));
     if (int r = require_root(m, ret_error); r < 0) return r;
     Daemon& d = D(userdata);
     std::string name_s = name;
@@ -198,6 +204,13 @@ int method_name_only(sd_bus_message* m, void* userdata, sd_bus_error* ret_error)
         return Appender();
     });
 }
+
+constexpr auto method_release_container =
+    method_name_only<ObjectKind::Container, Access::Root, &Storage::release_container>;
+constexpr auto method_remove_container =
+    method_name_only<ObjectKind::Container, Access::Root, &Storage::remove_container>;
+constexpr auto method_remove_volume =
+    method_name_only<ObjectKind::Volume, Access::Root, &Storage::remove_volume>;
 
 int method_commit_container(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) noexcept {
     const char *name, *image_name;
@@ -381,10 +394,10 @@ const sd_bus_vtable manager_vtable[] = {
         "PrepareContainer", "ssb", SD_BUS_PARAM(name) SD_BUS_PARAM(image) SD_BUS_PARAM(ephemeral),
         "s(ssasssssb)(asasassss)", SD_BUS_PARAM(snapshot_id) SD_BUS_PARAM(rootfs) SD_BUS_PARAM(config),
         method_prepare_container, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD_WITH_NAMES("ReleaseContainer", "s", SD_BUS_PARAM(name), "", ,
-                             method_name_only<&Storage::release_container>, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD_WITH_NAMES("RemoveContainer", "s", SD_BUS_PARAM(name), "", ,
-                             method_name_only<&Storage::remove_container>, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("ReleaseContainer", "s", SD_BUS_PARAM(name), "", , method_release_container,
+                             SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("RemoveContainer", "s", SD_BUS_PARAM(name), "", , method_remove_container,
+                             SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("CommitContainer", "ss", SD_BUS_PARAM(name) SD_BUS_PARAM(image_name),
                              "o(sasttas(asasassss))", SD_BUS_PARAM(path) SD_BUS_PARAM(info),
                              method_commit_container, SD_BUS_VTABLE_UNPRIVILEGED),
@@ -392,8 +405,8 @@ const sd_bus_vtable manager_vtable[] = {
                              method_list_containers, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("CreateVolume", "s", SD_BUS_PARAM(name), "(ssasssssb)", SD_BUS_PARAM(mount),
                              method_create_volume, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD_WITH_NAMES("RemoveVolume", "s", SD_BUS_PARAM(name), "", ,
-                             method_name_only<&Storage::remove_volume>, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("RemoveVolume", "s", SD_BUS_PARAM(name), "", , method_remove_volume,
+                             SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("ListVolumes", "", , "a(st)", SD_BUS_PARAM(volumes), method_list_volumes,
                              SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("GetVolume", "s", SD_BUS_PARAM(name), "(ssasssssb)ta(su)",

@@ -69,8 +69,8 @@ qemu_copy_with_libs() {
     for lib in $(ldd "$src" | awk '/=> \//{print $3} /^\t\/[^ ]*ld-linux/{print $1}'); do
         [ -e "$QROOT$lib" ] || install -D -m 0755 "$(readlink -f "$lib")" "$QROOT$lib"
     done
-    # Libraries berth binds on first use (src/lazy-link) are not in DT_NEEDED, so ldd misses them;
-    # the binary declares them in its dlopen notes. Copy each with its own closure.
+    # Libraries a binary dlopen()s are not in DT_NEEDED, so ldd misses them; a binary may declare
+    # them in dlopen notes (.note.dlopen). Copy each with its own closure.
     local so path
     for so in $(python3 "$QEMU_LIB_TOP/scripts/elf-dlopen-libs.py" "$src"); do
         path=$(ldconfig -p | awk -v so="$so" '$1 == so && /x86-64/ && !p { print $NF; p = 1 }')

@@ -173,6 +173,19 @@ Result<UniqueFd> open_in_root(int root_fd, const std::string& path, int flags, m
 
 std::string fd_path(int fd) { return fmt::format("/proc/self/fd/{}", fd); }
 
+std::string executable_or_empty(const std::string& path) {
+    return !path.empty() && ::access(path.c_str(), X_OK) == 0 ? path : std::string();
+}
+
+std::string self_executable_dir() {
+    char self[4096];
+    ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0) return {};
+    std::string dir(self, static_cast<size_t>(n));
+    dir.erase(dir.rfind('/') + 1);
+    return dir;
+}
+
 std::string_view file_kind(mode_t mode) {
     switch (mode & S_IFMT) {
         case S_IFREG:

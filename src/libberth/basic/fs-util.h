@@ -49,4 +49,10 @@ Result<UniqueFd> open_in_root(int root_fd, const std::string& path, int flags = 
 // The /proc/self/fd/N path for an fd, for APIs that need a path.
 std::string fd_path(int fd);
 
+// A helper executable: `path` if executable, else "" (for lookups like $ENV, then beside this
+// executable, then libexecdir).
+std::string executable_or_empty(const std::string& path);
+// The directory of this process's executable (/proc/self/exe), with a trailing '/'; "" if unknown.
+std::string self_executable_dir();
+
 }  // namespace berth

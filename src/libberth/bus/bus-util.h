@@ -21,6 +21,11 @@ inline constexpr const char* kJobInterface = "org.berth.Storage1.Job";
 inline constexpr const char* kImagePrefix = "/org/berth/Storage1/image";
 inline constexpr const char* kContainerPrefix = "/org/berth/Storage1/container";
 inline constexpr const char* kJobPrefix = "/org/berth/Storage1/job";
+// A private berthd (embedded mode, private-berthd.cpp): `berthd --peer-fd N` serves one client on
+// the socket N, after one hello line: kPeerReady, or "ERROR <errno> <message>".
+inline constexpr const char* kPeerFdOption = "--peer-fd";
+inline constexpr const char* kPeerReady = "READY";
+inline constexpr int kPeerChildFd = 3;
 // Errors that carry no errno (parse errors and the like) travel under this name.
 inline constexpr const char* kGenericError = "org.berth.Storage1.Error.Failed";
 

@@ -3,6 +3,8 @@
 // waiting, an import follows the job's Progress/BytesRead (PropertiesChanged) and, once the
 // caller's cancel flag is set (berth image import on SIGINT/SIGTERM), calls Job.Cancel and keeps
 // waiting for JobRemoved, so the caller learns that berthd has cleaned up before it exits.
+#include "bus/remote-storage.h"
+
 #include <cstdlib>
 #include <map>
 
@@ -31,9 +33,17 @@ int on_owner_changed(sd_bus_message* m, void* userdata, sd_bus_error*) noexcept 
 
 class RemoteStorage final : public Storage {
 public:
-    explicit RemoteStorage(BusPtr bus) : bus_(std::move(bus)) {}
+    RemoteStorage(BusPtr bus, std::string mode, std::function<void()> on_close)
+        : on_close_(std::move(on_close)), mode_(std::move(mode)), bus_(std::move(bus)) {}
+    ~RemoteStorage() override {
+        bus_.reset();  // first: a private berthd exits when its connection closes
+        if (on_close_) on_close_();
+    }
+    RemoteStorage(const RemoteStorage&) = delete;
+    RemoteStorage& operator=(const RemoteStorage&) = delete;
 
-    std::string mode() const override { return "bus"; }
+    std::string mode() const override { return mode_; }
+    bool peer() const { return mode_ != "bus"; }
 
     Result<ImageInfo> import_image(int fd, const std::string& format, const std::string& name,
                                    const ProgressFn& progress, const std::atomic<bool>& cancel) override {
@@ -265,6 +275,8 @@ private:
         BusError error;
         sd_bus_message* reply = nullptr;
         r = sd_bus_call(bus_.get(), m, kLongCallUsec, error.get(), &reply);
+        // No error reply: the connection failed (a private berthd that died closes it).
+        if (r < 0 && !sd_bus_error_is_set(error.get())) return fail(-r, "{}: no answer from berthd", method);
         if (r < 0) return fail(error_from_bus(error.get(), r, ""));
         return MessagePtr(reply);
     }
@@ -333,15 +345,20 @@ private:
                                 const std::atomic<bool>* cancel = nullptr) {
         std::map<uint32_t, JobResult> results;
         sd_bus_slot* raw_slot = nullptr;
-        int r = sd_bus_match_signal(bus_.get(), &raw_slot, kService, kManagerPath, kManagerInterface,
+        // On a peer connection (a private berthd) messages carry no sender: match on none.
+        const char* sender = peer() ? nullptr : kService;
+        int r = sd_bus_match_signal(bus_.get(), &raw_slot, sender, kManagerPath, kManagerInterface,
                                     "JobRemoved", on_job_removed, &results);
         if (r < 0) return fail(-r, "{}: subscribe to job signals", what);
         SlotPtr slot(raw_slot);
         bool lost = false;
-        r = sd_bus_match_signal(bus_.get(), &raw_slot, "org.freedesktop.DBus", "/org/freedesktop/DBus",
-                                "org.freedesktop.DBus", "NameOwnerChanged", on_owner_changed, &lost);
-        if (r < 0) return fail(-r, "{}: watch berthd", what);
-        SlotPtr owner_slot(raw_slot);
+        SlotPtr owner_slot;
+        if (!peer()) {  // a private berthd that dies closes the connection instead
+            r = sd_bus_match_signal(bus_.get(), &raw_slot, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                    "org.freedesktop.DBus", "NameOwnerChanged", on_owner_changed, &lost);
+            if (r < 0) return fail(-r, "{}: watch berthd", what);
+            owner_slot.reset(raw_slot);
+        }
         JobProgress job_progress{progress};
         SlotPtr progress_slot;
         if (progress && *progress) {
@@ -349,9 +366,9 @@ private:
             // PropertiesChanged: a fast job's only updates come right after the reply, and a
             // match added after it could miss them.
             std::string match = fmt::format(
-                "type='signal',sender='{}',interface='org.freedesktop.DBus.Properties',"
+                "type='signal',{}interface='org.freedesktop.DBus.Properties',"
                 "member='PropertiesChanged',path_namespace='{}'",
-                kService, kJobPrefix);
+                sender ? fmt::format("sender='{}',", sender) : std::string(), kJobPrefix);
             r = sd_bus_add_match(bus_.get(), &raw_slot, match.c_str(), on_job_properties, &job_progress);
             if (r < 0) return fail(-r, "{}: subscribe to job progress", what);
             progress_slot.reset(raw_slot);
@@ -391,6 +408,8 @@ private:
         }
     }
 
+    std::function<void()> on_close_;
+    std::string mode_;
     BusPtr bus_;
 };
 
@@ -429,7 +448,11 @@ Result<std::unique_ptr<Storage>> open_remote_storage() {
         if (!activatable)
             return fail(ESRCH, "berthd ({}) is neither running nor activatable on the system bus", kService);
     }
-    return std::unique_ptr<Storage>(std::make_unique<RemoteStorage>(std::move(bus)));
+    return make_remote_storage(std::move(bus), "bus", nullptr);
+}
+
+std::unique_ptr<Storage> make_remote_storage(BusPtr bus, std::string mode, std::function<void()> on_close) {
+    return std::make_unique<RemoteStorage>(std::move(bus), std::move(mode), std::move(on_close));
 }
 
 Result<std::unique_ptr<Storage>> open_storage() {
@@ -437,10 +460,9 @@ Result<std::unique_ptr<Storage>> open_storage() {
     if (!env_is("BERTH_STORAGE", "embedded")) {
         auto remote = open_remote_storage();
         if (remote) return remote;
-        // No bus or no berthd on it: fall through to the embedded store.
+        // No bus or no berthd on it: a private berthd, the same protocol over a socketpair.
     }
-    auto options = BERTH_TRY(load_storage_options(default_config_path()));
-    return open_local_storage(options);
+    return open_private_storage();
 }
 
 }  // namespace berth::bus

@@ -1,4 +1,4 @@
-// The runtime's seam to the store: berthd over the bus when reachable, else the embedded store.
+// The runtime's seam to the store: berthd over the bus when reachable, else a private berthd.
 #include "bus/storage-client.h"
 
 #include <dirent.h>
@@ -13,10 +13,11 @@ namespace berth::bus {
 
 namespace {
 
-// Like open_storage(), but an embedded store that another berth process holds for a moment
-// (another container starting, `berth image list`) is waited for instead of failing the start:
-// units start together at boot. Bounded, so a store held for good (a berthd that is not
-// reachable on the bus) still ends in its clear "locked" error.
+// Like open_storage(), but a store that another private berthd holds for a moment (another
+// container starting, `berth image list`) is waited for instead of failing the start: units start
+// together at boot. The private berthd reports the store's EWOULDBLOCK as it is. Bounded, so a
+// store held for good (a berthd that is not reachable on the bus) still ends in its clear
+// "locked" error.
 constexpr auto kStoreLockWait = std::chrono::seconds(30);
 
 Result<std::unique_ptr<Storage>> open_storage_waiting() {
@@ -25,7 +26,7 @@ Result<std::unique_ptr<Storage>> open_storage_waiting() {
         auto storage = open_storage();
         if (storage || storage.error().code != EWOULDBLOCK || std::chrono::steady_clock::now() >= deadline)
             return storage;
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));  // each try spawns a berthd
     }
 }
 

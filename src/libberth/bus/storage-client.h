@@ -1,7 +1,7 @@
 // How the runtime (berth run, the unit's ExecStart) gets a container's root filesystem from the
-// store: through berthd on the system bus when it is reachable, otherwise with the same store
-// library in-process ("embedded", under the store lock; a lock another berth process holds is
-// waited for, up to 30 s, so containers that start together do not fail each other).
+// store: through berthd on the system bus when it is reachable, otherwise through a private
+// berthd it spawns ("embedded", bus/storage.h; a store another berthd holds is waited for, up to
+// 30 s, so containers that start together do not fail each other).
 #pragma once
 
 #include <string>
@@ -9,8 +9,7 @@
 
 #include "basic/result.h"
 #include "config/declaration.h"
-#include "store/backend.h"
-#include "store/image-config.h"
+#include "store/types.h"
 
 namespace berth::bus {
 

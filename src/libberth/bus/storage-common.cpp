@@ -1,7 +1,4 @@
-// Input validation, JSON shapes and options shared by berthd and its clients.
-#include <cstdlib>
-
-#include "basic/fs-util.h"
+// Input validation and JSON shapes shared by berthd and its clients.
 #include "basic/names.h"
 #include "basic/string-util.h"
 #include "bus/storage.h"
@@ -140,20 +137,6 @@ nlohmann::json to_json(const store::MountSpec& s) {
     return {{"kind", kind},           {"source", s.source},      {"lowerdirs", s.lowerdirs},
             {"upperdir", s.upperdir}, {"workdir", s.workdir},    {"fstype", s.fstype},
             {"options", s.options},   {"read_only", s.read_only}};
-}
-
-std::string default_config_path() {
-    const char* e = std::getenv("BERTH_DAEMON_CONFIG");
-    return e && *e ? e : "/etc/berth/berthd.toml";
-}
-
-Result<StorageOptions> load_storage_options(const std::string& path) {
-    auto options = BERTH_TRY(store::load_store_options(path));
-    if (const char* e = std::getenv("BERTH_STORE_ROOT"); e && *e) options.root = e;
-    if (const char* e = std::getenv("BERTH_STORE_BACKEND"); e && *e) options.backend = e;
-    if (normalize_absolute_path(options.root).empty())
-        return fail(EINVAL, "store root {} is not an absolute path", quote(options.root));
-    return options;
 }
 
 }  // namespace berth::bus

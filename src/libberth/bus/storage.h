@@ -2,12 +2,14 @@
 // whichever way it is reached.
 //
 // Two implementations exist:
-//   - LocalStorage (local-storage.cpp): the store library in this process, under the store lock.
-//     berthd serves it on the bus; `berth` uses it directly ("embedded") when no berthd is
-//     reachable.
-//   - RemoteStorage (remote-storage.cpp): org.berth.Storage1 on the system bus (or the bus named
-//     by DBUS_SYSTEM_BUS_ADDRESS).
-// open_storage() picks one. The bus layer only translates: every rule lives in the store library.
+//   - LocalStorage (src/berthd/local-storage.cpp): the store library in berthd's process, under
+//     the store lock. Only berthd links the store and its backends.
+//   - RemoteStorage (remote-storage.cpp): org.berth.Storage1, over one of two transports: berthd
+//     on the system bus (or the bus named by DBUS_SYSTEM_BUS_ADDRESS), or a private berthd this
+//     process spawns and talks to peer-to-peer over a socketpair ("embedded": no bus, no berthd
+//     service; private-berthd.cpp).
+// open_storage() picks the transport. The bus layer only translates: every rule lives in the
+// store library, in berthd.
 #pragma once
 
 #include <atomic>
@@ -20,9 +22,7 @@
 #include <vector>
 
 #include "basic/result.h"
-#include "store/backend.h"
-#include "store/image-config.h"
-#include "store/store.h"
+#include "store/types.h"
 
 namespace berth::bus {
 
@@ -35,13 +35,7 @@ struct ImageInfo {
     store::ImageConfig config;
 };
 
-struct ContainerInfo {
-    std::string name;
-    std::string image;  // image id it was made from ("" for scratch)
-    std::string layer;  // chain id of its base layer
-    bool ephemeral = false;
-    uint64_t size = 0;  // exclusive bytes, or store::kSizeUnknown (JSON: null)
-};
+using ContainerInfo = store::ContainerSnapshot;  // store/types.h: shared with the CLI
 
 struct VolumeInfo {
     std::string name;
@@ -149,20 +143,22 @@ public:
     virtual Result<PoolStatus> pool_status() = 0;
 };
 
-// Where the store lives and how it is built: /etc/berth/berthd.toml (the store library parses it),
-// then BERTH_STORE_ROOT / BERTH_STORE_BACKEND from the environment (so tests use temp dirs).
-using StorageOptions = store::StoreOptions;
-Result<StorageOptions> load_storage_options(const std::string& path);
-std::string default_config_path();  // $BERTH_DAEMON_CONFIG or /etc/berth/berthd.toml
-
-// The embedded store, opened (and locked) in this process.
-Result<std::unique_ptr<Storage>> open_local_storage(const StorageOptions& options);
-
 // berthd on the system bus (DBUS_SYSTEM_BUS_ADDRESS honoured). Fails with ENOENT-like errors
 // when there is no bus or no berthd on it (neither running nor activatable).
 Result<std::unique_ptr<Storage>> open_remote_storage();
 
-// The bus when berthd is reachable, else embedded. BERTH_STORAGE=bus|embedded forces one.
+// A private berthd (find_berthd()), spawned for this process and serving it alone over a
+// socketpair until the returned object is destroyed (then it exits; it also dies with this
+// process). A store it cannot open (locked: EWOULDBLOCK, bad berthd.toml, permissions) fails here
+// with berthd's errno and message.
+Result<std::unique_ptr<Storage>> open_private_storage();
+
+// The berthd executable a private one is spawned from: $BERTH_BERTHD, else the build tree's
+// (beside this executable's directory: ../berthd/berthd), else BERTH_LIBEXECDIR/berthd.
+std::string find_berthd();
+
+// The bus when berthd is reachable there, else a private berthd ("embedded").
+// BERTH_STORAGE=bus|embedded forces one.
 Result<std::unique_ptr<Storage>> open_storage();
 
 // Input checks shared by the daemon and clients (before any authorization or work).

@@ -20,7 +20,7 @@
 
 #include "basic/result.h"
 #include "config/declaration.h"
-#include "store/backend.h"
+#include "store/types.h"
 
 namespace berth::runtime {
 

@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "basic/result.h"
+#include "store/types.h"
 
 namespace berth::store {
 
@@ -48,21 +49,6 @@ struct LayerWriter {
     WhiteoutMode whiteouts = WhiteoutMode::Apply;
     std::string backend_token;  // backend-private (e.g. thin device id)
 };
-
-// What the runtime must mount (inside the container's mount namespace) to get the rootfs.
-struct MountSpec {
-    enum class Kind { Bind, Overlay, Block } kind = Kind::Bind;
-    std::string source;                  // Bind: host directory; Block: device node
-    std::vector<std::string> lowerdirs;  // Overlay: topmost first
-    std::string upperdir;                // Overlay
-    std::string workdir;                 // Overlay
-    std::string fstype;                  // Block: "ext4" / "xfs"
-    std::string options;                 // extra mount options ("nouuid", ...)
-    bool read_only = false;
-};
-
-// SnapshotInfo::exclusive_bytes when the backend cannot measure it (dm-thin without thin_ls).
-inline constexpr uint64_t kSizeUnknown = UINT64_MAX;
 
 struct SnapshotInfo {
     std::string id;                    // snapshot id or volume name (one namespace: the store

@@ -38,6 +38,7 @@
 #include "store/backend.h"
 #include "store/dmthin/dmthin-config.h"
 #include "store/image-config.h"
+#include "store/types.h"
 
 namespace berth::store {
 
@@ -112,13 +113,6 @@ struct ImageInfo {
     int64_t imported = 0;            // when it entered this store (unix seconds)
     std::string architecture, os;
     ImageConfig config;
-};
-
-// What remove_image did: the names it dropped, and the image's id when the image itself went
-// ("" when it stays under its other names). Docker prints the same as "Untagged:"/"Deleted:".
-struct ImageRemoval {
-    std::vector<std::string> untagged;
-    std::string deleted;
 };
 
 enum class ImportPhase {

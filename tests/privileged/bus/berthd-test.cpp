@@ -13,6 +13,7 @@
 #include <climits>
 #include <map>
 #include <sstream>
+#include <thread>
 
 #include "bus-fixture.h"
 #include "bus/bus-util.h"
@@ -1066,6 +1067,139 @@ TEST(BerthdActivation, TheFirstCallForTheNameStartsBerthdFromItsActivationFile) 
     r = busctl("call " + dbus + "NameHasOwner s org.berth.Storage1");
     EXPECT_EQ(r.out, "b false\n") << r.err;
 }
+
+// ---- embedded mode: a private berthd on a socketpair (bus/private-berthd.cpp) ----
+
+namespace {
+
+bool process_gone(pid_t pid) { return ::kill(pid, 0) < 0 && errno == ESRCH; }
+
+std::vector<pid_t> read_pids(const std::string& path) {
+    std::vector<pid_t> out;
+    std::istringstream in(read_file(path).value_or(""));
+    for (pid_t p; in >> p;) out.push_back(p);
+    return out;
+}
+
+}  // namespace
+
+class PrivateBerthdTest : public BerthdTest {
+protected:
+    // A berthd that writes its pid to pids() first (exec keeps the pid).
+    std::string wrapper() {
+        std::string path = root_->path() + "/berthd-wrapper";
+        EXPECT_TRUE(write_file(path,
+                               "#!/bin/sh\necho $$ >> " + pids() + "\nexec " + berthd_exe() + " \"$@\"\n",
+                               O_CREAT | O_TRUNC, 0755));
+        return path;
+    }
+    std::string pids() const { return root_->path() + "/berthd.pids"; }
+    std::string embedded(const std::string& extra = "") {
+        return "env " + extra + " BERTH_BERTHD=" + wrapper() +
+               " DBUS_SYSTEM_BUS_ADDRESS=unix:path=" + root_->path() +
+               "/no-bus-here BERTH_STORE_ROOT=" + store_root() +
+               " BERTH_DAEMON_CONFIG=/nonexistent BERTH_STORE_BACKEND=" + backend() + " " + berth_exe();
+    }
+};
+
+// No bus: the CLI spawns a private berthd, speaks org.berth.Storage1 to it on a socketpair, and
+// the berthd is gone (reaped, no orphan) when the command returns.
+TEST_P(PrivateBerthdTest, EmbeddedModeSpawnsAPrivateBerthdThatIsGoneAfterTheCommand) {
+    daemon_.stop(SIGTERM);
+    auto r = run_shell(embedded() + " image import " + images().small + " --name priv:1 --verbose");
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.err.find("private berthd (embedded)"), std::string::npos) << r.err;
+    r = run_shell(embedded("BERTH_STORAGE=embedded") + " image list --json");
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(nlohmann::json::parse(r.out)[0]["names"][0], "priv:1") << r.out;
+    auto spawned = read_pids(pids());
+    ASSERT_EQ(spawned.size(), 2u) << "one private berthd per command";
+    for (pid_t p : spawned) EXPECT_TRUE(process_gone(p)) << "private berthd " << p << " outlived its client";
+    // Nothing but berthd links the store: the image came through the protocol (berthd sees it).
+    start_berthd();
+    auto images_now = client()->list_images();
+    ASSERT_TRUE(images_now);
+    EXPECT_EQ(images_now->size(), 1u);
+}
+
+// A private berthd killed in the middle of a call (an import stalled on its input): the client
+// gets an error at once, never hangs.
+TEST_P(PrivateBerthdTest, APrivateBerthdKilledMidCallGivesAnErrorNotAHang) {
+    daemon_.stop(SIGTERM);
+    std::string fifo = root_->path() + "/stdin.fifo", err = root_->path() + "/import.err";
+    ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+    Child cli =
+        spawn({"sh", "-c", "exec " + embedded() + " image import - --name killed:1 <" + fifo + " 2>" + err});
+    UniqueFd wr(open_fifo_writer(fifo, 10000));
+    ASSERT_TRUE(wr) << "the CLI never opened its stdin";
+    std::vector<pid_t> spawned;
+    for (int i = 0; i < 500 && spawned.empty(); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        spawned = read_pids(pids());
+    }
+    ASSERT_EQ(spawned.size(), 1u);
+    ASSERT_EQ(::write(wr.get(), "x", 1), 1);  // the import has started reading
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    ASSERT_EQ(::kill(spawned[0], SIGKILL), 0);
+    int status = cli.stop(0, std::chrono::seconds(10));
+    ASSERT_NE(status, -1) << "the CLI hangs after its private berthd died";
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_NE(WEXITSTATUS(status), 0);
+    auto text = read_file(err).value_or("");
+    EXPECT_NE(text.find("berthd"), std::string::npos) << text;
+}
+
+// What keeps a private berthd from opening the store reaches the client with its errno and
+// message: a store another berthd holds (EWOULDBLOCK, "locked"), a broken berthd.toml.
+TEST_P(PrivateBerthdTest, APrivateBerthdReportsWhyItCannotOpenTheStore) {
+    ScopedEnv exe("BERTH_BERTHD", berthd_exe()), be("BERTH_STORE_BACKEND", backend());
+    auto s = bus::open_private_storage();  // berthd on the bus holds the store
+    ASSERT_FALSE(s);
+    EXPECT_EQ(s.error().code, EWOULDBLOCK) << s.error().what();
+    EXPECT_NE(s.error().what().find("locked"), std::string::npos) << s.error().what();
+    std::string bad = root_->path() + "/bad-berthd.toml";
+    ASSERT_TRUE(write_file(bad, "[store]\nroot = 42\n"));
+    ScopedEnv cfg("BERTH_DAEMON_CONFIG", bad);
+    s = bus::open_private_storage();
+    ASSERT_FALSE(s);
+    EXPECT_NE(s.error().what().find(bad), std::string::npos) << s.error().what();
+    auto r = run_shell("env BERTH_STORAGE=embedded " + berth_exe() + " image list");
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.err.find(bad), std::string::npos) << r.err;
+}
+
+// The runtime waits (bounded) for a store that another private berthd holds for a moment, as it
+// did for the in-process store lock: units that start together do not fail each other.
+TEST_P(PrivateBerthdTest, TheRuntimeWaitsForAStoreAnotherPrivateBerthdHolds) {
+    daemon_.stop(SIGTERM);
+    ScopedEnv exe("BERTH_BERTHD", berthd_exe()), be("BERTH_STORE_BACKEND", backend()),
+        mode("BERTH_STORAGE", "embedded");
+    auto holder = bus::open_private_storage();
+    ASSERT_TRUE(holder) << holder.error().what();
+    config::Declaration decl;
+    decl.name = "waiter";
+    config::Mount m;
+    m.type = config::MountType::Volume;
+    m.source = "waitvol";
+    m.target = "/data";
+    decl.mounts.push_back(m);
+    auto t0 = std::chrono::steady_clock::now();
+    std::thread release([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+        holder->reset();
+    });
+    auto v = bus::prepare_volumes(decl);
+    release.join();
+    auto waited = std::chrono::steady_clock::now() - t0;
+    ASSERT_TRUE(v) << v.error().what();
+    EXPECT_GE(waited, std::chrono::milliseconds(900));
+    ASSERT_EQ(v->size(), 1u);
+    EXPECT_TRUE(v->front().created);
+    EXPECT_TRUE(bus::discard_new_volumes(*v));
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, PrivateBerthdTest, ::testing::Values("overlay", "btrfs"),
+                         [](const auto& info) { return info.param; });
 
 INSTANTIATE_TEST_SUITE_P(Backends, BerthdTest, ::testing::Values("overlay", "btrfs"),
                          [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });

@@ -1326,8 +1326,9 @@ TEST_F(Runtime, ShellIntoAContainerThatIsNotRunningIsAClearError) {
 }
 
 // Named volumes ([[mount]] type = "volume") from a private store in the test's temp directory
-// (overlay backend: a volume is a directory), reached in-process ("embedded"), as `berth run`
-// does when no berthd is reachable. A subclass below runs the same through a private berthd.
+// (overlay backend: a volume is a directory), reached through a private berthd ("embedded"), as
+// `berth run` does when no berthd is reachable. A subclass below runs the same through berthd on
+// a private bus.
 class RuntimeVolumes : public Runtime {
 protected:
     void SetUp() override {
@@ -1338,11 +1339,12 @@ protected:
         ::setenv("BERTH_STORE_ROOT", store_.c_str(), 1);
         ::setenv("BERTH_STORE_BACKEND", "overlay", 1);
         ::setenv("BERTH_DAEMON_CONFIG", (tmp_ / "no-berthd.toml").c_str(), 1);
+        ::setenv("BERTH_BERTHD", BERTHD_BINARY, 1);  // this test binary is not beside berthd
         volume_ = "vol-" + name_;
     }
     void TearDown() override {
-        for (const char* e :
-             {"BERTH_STORAGE", "BERTH_STORE_ROOT", "BERTH_STORE_BACKEND", "BERTH_DAEMON_CONFIG"})
+        for (const char* e : {"BERTH_STORAGE", "BERTH_STORE_ROOT", "BERTH_STORE_BACKEND",
+                              "BERTH_DAEMON_CONFIG", "BERTH_BERTHD"})
             ::unsetenv(e);
         Runtime::TearDown();
     }

@@ -1,30 +1,55 @@
 #!/bin/bash
-# What the dynamic loader maps when `berth` starts (every `berth run` is a fresh process, so this
-# is paid at every container start; issue #3, docs/PERFORMANCE.md):
-#  - none of the libraries bound on first use (src/lazy-link): libarchive (+libxml2/ICU),
-#    libcrypto, libdevmapper, libbtrfsutil, libnftables, and libsystemd with its compression and
-#    crypto dependencies (libgcrypt, libgpg-error, liblzma, libzstd, liblz4);
-#  - no C++ runtime or C++ library as a shared object: libstdc++/libgcc_s are linked statically
-#    and fmt/toml++ compiled in (src/berth/meson.build), so their ~2000 by-name symbol
-#    relocations are gone;
+# The dependency diagram of docs/ARCHITECTURE.md, checked on the built executables:
+#  - `berth` (the CLI and the unit's ExecStart) does not link the image store's libraries:
+#    libarchive, libcrypto, libdevmapper, libbtrfsutil; nor libnftables (dlopen()ed for published
+#    ports only, network/nft.cpp). Neither in DT_NEEDED nor loaded at run time (LD_DEBUG=libs of a
+#    real `berth validate`, which also catches a library pulled in by another one), nor reachable
+#    (no store code or dlopen() stub for them in the binary).
+#  - berthd is the side that does link the store's libraries (and not libnftables either).
+#  - outside sanitizer builds: no C++ runtime or C++ library as a shared object in berth:
+#    libstdc++/libgcc_s are linked statically and fmt/toml++ compiled in (src/berth/meson.build),
+#    so their ~2000 by-name symbol relocations are not paid at every container start (issue #3).
 # and that the binary still starts, parses a declaration (toml++) and formats (fmt).
-# Usage: start-path-links.sh BERTH
+# Usage: start-path-links.sh BERTH BERTHD STATIC_CXX(yes|no)
 set -euo pipefail
-berth=$1
-loaded=$(LD_TRACE_LOADED_OBJECTS=1 "$berth" | awk '{print $1}')
-bad=$(grep -E '^lib(archive|crypto|ssl|devmapper|btrfsutil|nftables|xml2|icu|systemd|gcrypt|gpg-error|lzma|zstd|lz4|stdc\+\+|gcc_s|fmt|tomlplusplus)' <<<"$loaded" || true)
-if [ -n "$bad" ]; then
-  echo "start-path-links: $berth loads at start:" $bad >&2
-  exit 1
+berth=$1 berthd=$2 static_cxx=${3:-yes}
+store_libs='archive|crypto|ssl|devmapper|btrfsutil'
+needed() { readelf -d "$1" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'; }
+fail() { echo "start-path-links: $*" >&2; exit 1; }
+
+bad=$(needed "$berth" | grep -E "^lib($store_libs|nftables)\." || true)
+[ -z "$bad" ] || fail "$berth links (DT_NEEDED):" $bad
+# Nor any way to reach them: no store code compiled in, no stub that would dlopen() them later
+# (the old src/lazy-link trampolines hid these libraries from DT_NEEDED).
+bad=$(strings -a "$berth" | grep -E "^lib($store_libs)\.so|soname.*lib($store_libs)\.so|^(archive_read_new|dm_task_create|btrfs_util_create_snapshot|EVP_DigestInit_ex)$" | sort -u || true)
+[ -z "$bad" ] || fail "$berth carries the store's libraries or code:" $bad
+if [ "$static_cxx" = yes ]; then
+  bad=$(needed "$berth" | grep -E '^lib(stdc\+\+|gcc_s|fmt|tomlplusplus)\.' || true)
+  [ -z "$bad" ] || fail "$berth links the C++ runtime or libraries as shared objects:" $bad
 fi
-"$berth" --version >/dev/null
+
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+printf '[container]\nrootfs = "/"\ncommand = ["/bin/true"]\n' > "$tmp/good.toml"
+LD_DEBUG=libs LD_DEBUG_OUTPUT="$tmp/ld" "$berth" validate "$tmp/good.toml" >/dev/null 2>&1 ||
+  fail "berth validate rejected a good declaration"
+loaded=$(grep -ho 'calling init: [^ ]*' "$tmp"/ld.* | awk '{print $3}' | sort -u)
+[ -n "$loaded" ] || fail "LD_DEBUG=libs recorded nothing (is the loader's debug output disabled?)"
+bad=$(grep -E "/lib($store_libs|nftables)\." <<<"$loaded" || true)
+[ -z "$bad" ] || fail "berth validate loaded:" $bad
+
+# The other side of the diagram: berthd links the store's libraries.
+for lib in archive crypto btrfsutil; do
+  needed "$berthd" | grep -q "^lib$lib\." || fail "$berthd does not link lib$lib (the store is berthd's)"
+done
+bad=$(needed "$berthd" | grep -E '^libnftables\.' || true)
+[ -z "$bad" ] || fail "$berthd links libnftables"
+
+"$berth" --version >/dev/null
 printf '[container]\ncommand = "not an array\n' > "$tmp/bad.toml"
 if out=$("$berth" validate "$tmp/bad.toml" 2>&1); then
-  echo "start-path-links: berth validate accepted a broken declaration" >&2
-  exit 1
+  fail "berth validate accepted a broken declaration"
 fi
 # toml++ (compiled in) reports the position, fmt (compiled in) formats it.
-grep -q 'bad.toml:2:' <<<"$out" || { echo "start-path-links: no file:line in: $out" >&2; exit 1; }
-echo "start-path-links: ok ($(wc -l <<<"$loaded") objects at start)"
+grep -q 'bad.toml:2:' <<<"$out" || fail "no file:line in: $out"
+echo "start-path-links: ok ($(needed "$berth" | wc -l) DT_NEEDED, $(wc -l <<<"$loaded") objects loaded)"

@@ -1,16 +1,21 @@
-// LocalStorage: the store library in this process. berthd serves it; `berth` uses it directly
-// when no berthd is reachable. Store::open() holds the store's exclusive lock for the object's
-// lifetime, so an embedded `berth` and a running berthd never write the store at the same time.
+// LocalStorage: the store library in berthd's process, served over org.berth.Storage1 (on the
+// system bus, or to one client over a socketpair: a private berthd). Store::open() holds the
+// store's exclusive lock for the object's lifetime, so two berthd never write one store at once.
+#include "local-storage.h"
+
 #include <sys/stat.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 
 #include "basic/fs-util.h"
-#include "bus/storage.h"
+#include "basic/string-util.h"
 
-namespace berth::bus {
+namespace berth::berthd {
+
+using namespace bus;
 
 namespace {
 
@@ -202,7 +207,7 @@ private:
 
 Result<std::unique_ptr<Storage>> open_local_storage(const StorageOptions& options) {
     auto s = BERTH_TRY_CTX(store::Store::open(options), fmt::format("open store '{}'", options.root));
-    // The one place both berthd and the embedded CLI open the store: say which records were left
+    // The one place berthd (on the bus or private) opens the store: say which records were left
     // out (issue #16), once, so the files can be found and `berth fsck --repair` run.
     for (const auto& b : s->bad_records())
         std::fprintf(stderr, "%s: warning: store '%s': skipped unreadable record: %s\n",
@@ -210,4 +215,18 @@ Result<std::unique_ptr<Storage>> open_local_storage(const StorageOptions& option
     return std::unique_ptr<Storage>(std::make_unique<LocalStorage>(std::move(s)));
 }
 
-}  // namespace berth::bus
+std::string default_config_path() {
+    const char* e = std::getenv("BERTH_DAEMON_CONFIG");
+    return e && *e ? e : "/etc/berth/berthd.toml";
+}
+
+Result<StorageOptions> load_storage_options(const std::string& path) {
+    auto options = BERTH_TRY(store::load_store_options(path));
+    if (const char* e = std::getenv("BERTH_STORE_ROOT"); e && *e) options.root = e;
+    if (const char* e = std::getenv("BERTH_STORE_BACKEND"); e && *e) options.backend = e;
+    if (normalize_absolute_path(options.root).empty())
+        return fail(EINVAL, "store root {} is not an absolute path", quote(options.root));
+    return options;
+}
+
+}  // namespace berth::berthd
