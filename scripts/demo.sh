@@ -4,10 +4,13 @@
 #   the sample container configs/examples/demo.toml, and shows it running under systemd: its
 #   output in the journal, its storage snapshot, its supervisor/payload cgroup tree, `berth list`
 #   and `berth status`; then stops it, cleans up and tells you what you saw.
-# When PID 1 is systemd the host's own systemd is used (berth is installed with `meson install`);
+# When PID 1 is systemd the host's own systemd is used (berth is installed with `meson install`,
+# and uninstalled again at the end: every file and directory the install added, berth's state
+# directories if the demo created them; the demo fails if any is left behind);
 # otherwise a real systemd is booted as PID 1 in a throw-away container for the demo
 # (tests/integration/harness.sh), with berth installed inside it, and torn down afterwards.
-# Usage: scripts/demo.sh [--no-deps] [--build-dir DIR] [--keep]   (--keep: leave the container running, host mode)
+# Usage: scripts/demo.sh [--no-deps] [--build-dir DIR] [--keep]   (--keep: leave the container running and
+#        berth installed, host mode)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
@@ -17,7 +20,7 @@ while [ $# -gt 0 ]; do
     --no-deps) deps=0; shift;;
     --build-dir) build=$2; shift 2;;
     --keep) keep=1; shift;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0;;
     *) echo "demo: unknown option $1" >&2; exit 2;;
   esac
 done
@@ -51,15 +54,49 @@ tar -C "$work/rootfs" --exclude=.berth-rootfs-complete -cf "$image_tar" . || exi
 
 if [ "$host_mode" = 1 ]; then
   step "PID 1 is systemd: using this machine's own systemd"
-  meson install -C "$build" --no-rebuild --quiet || { echo "demo: meson install failed" >&2; exit 1; }
+  # What the demo puts on this machine is taken away again at the end, on success and on failure
+  # (unless --keep): every file `meson install` adds that was not there before, the directories
+  # it creates for them, and berth's state directories when the demo made them. Files that were
+  # there already (an earlier install of berth) are overwritten, as `meson install` does, and kept.
+  meson introspect "$build" --installed | python3 -c 'import json, sys; print("\n".join(json.load(sys.stdin).values()))' \
+    > "$work/install-plan" || { echo "demo: meson introspect --installed failed" >&2; exit 1; }
+  : > "$work/new-files"; : > "$work/new-dirs"
+  while read -r f; do
+    [ -e "$f" ] || [ -L "$f" ] && continue
+    echo "$f" >> "$work/new-files"
+    d=$(dirname "$f")
+    while [ ! -e "$d" ]; do echo "$d" >> "$work/new-dirs"; d=$(dirname "$d"); done
+  done < "$work/install-plan"
+  sort -u -r -o "$work/new-dirs" "$work/new-dirs"   # deepest first for rmdir
+  new_state=()
+  for d in /etc/berth /var/lib/berth /run/berth; do [ -e "$d" ] || new_state+=("$d"); done
+  uninstall() {
+    local f left=0
+    systemctl stop berthd.service 2>/dev/null
+    while read -r f; do rm -f "$f"; done < "$work/new-files"
+    while read -r f; do rmdir "$f" 2>/dev/null; done < "$work/new-dirs"
+    for f in "${new_state[@]}"; do rm -rf --one-file-system "$f"; done
+    systemctl daemon-reload
+    busctl call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus ReloadConfig >/dev/null 2>&1
+    while read -r f; do
+      [ -e "$f" ] || [ -L "$f" ] && { echo "demo: left behind: $f" >&2; left=1; }
+    done < <(cat "$work/new-files" "$work/new-dirs"; printf '%s\n' "${new_state[@]}")
+    return $left
+  }
+  meson install -C "$build" --no-rebuild --quiet || { echo "demo: meson install failed" >&2; uninstall; exit 1; }
   sysrun() { env SYSTEMD_PAGER= "$@"; }
   cleanup() {
+    local rc=$?
     if [ "$keep" = 0 ]; then
       systemctl stop berth@demo.service 2>/dev/null
       rm -f /etc/berth/containers/demo.toml; systemctl daemon-reload
       berth image rm busybox:demo >/dev/null 2>&1
+      uninstall || rc=1
+    else
+      echo "demo: berth stays installed (--keep); installed files: $build/meson-logs/install-log.txt"
     fi
     rm -rf "$work"
+    exit $rc
   }
 else
   step "PID 1 is $(cat /proc/1/comm) here, not systemd: booting a real systemd as PID 1 in a throw-away container"
@@ -76,15 +113,10 @@ trap 'exit 130' INT TERM
 
 # ---- 3. image, declaration, daemon-reload, start ---------------------------------------------
 decl=$(cat configs/examples/demo.toml)
-if sysrun berth image import --help 2>&1 | grep -q -- '--name'; then
-  step "Importing a small busybox image into berth's content-addressed store"
-  show "berth image import busybox.tar --name busybox:demo"
-  sysrun berth image import "$image_tar" --name busybox:demo || exit 1
-  show "berth image list"; sysrun berth image list
-else
-  step "This build has no image store yet: declaring the container on the busybox tree as rootfs"
-  decl=$(sed "s|^image = .*|rootfs = \"$work/rootfs\"|" <<<"$decl")
-fi
+step "Importing a small busybox image into berth's content-addressed store"
+show "berth image import busybox.tar --name busybox:demo"
+sysrun berth image import "$image_tar" --name busybox:demo || exit 1
+show "berth image list"; sysrun berth image list
 
 step "Declaring the container: /etc/berth/containers/demo.toml (from configs/examples/demo.toml)"
 sysrun sh -c 'mkdir -p /etc/berth/containers && cat > /etc/berth/containers/demo.toml' <<<"$decl"
@@ -110,7 +142,7 @@ sysrun journalctl -u berth@demo.service --no-pager -o short -n 8
 step "The same through berth (systemd's D-Bus API + the journal + the store)"
 show "berth list"; sysrun berth list
 show "berth status demo"; sysrun berth status demo -n 5
-if sysrun berth df --help >/dev/null 2>&1; then show "berth df"; sysrun berth df; fi
+show "berth df"; sysrun berth df
 
 step "Restarting it: the container's writable layer persists (start #2 below)"
 show "berth restart demo"; sysrun berth restart demo
