@@ -34,6 +34,12 @@ Result<> NetnsEntry::restore() {
 
 // ---- Netlink ------------------------------------------------------------------------------
 
+namespace {
+// MNL_SOCKET_BUFFER_SIZE's upper bound as a constant: the macro calls sysconf(), which makes every
+// buffer sized by it a variable-length array (clang: -Wvla-extension, an error under -Werror).
+constexpr size_t kNetlinkBufferSize = 8192;
+}  // namespace
+
 Result<Netlink> Netlink::open() {
     Netlink nl;
     nl.socket_.reset(mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC));
@@ -141,7 +147,7 @@ static LinkInfo parse_link(const nlmsghdr* nlh) {
 
 Result<std::optional<LinkInfo>> Netlink::find_link(const std::string& name) {
     if (name.empty() || name.size() >= IFNAMSIZ) return std::optional<LinkInfo>{};
-    char buf[MNL_SOCKET_BUFFER_SIZE];
+    char buf[kNetlinkBufferSize];
     auto* nlh = mnl_nlmsg_put_header(buf);
     nlh->nlmsg_type = RTM_GETLINK;
     auto* ifi = static_cast<ifinfomsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ifinfomsg)));
@@ -159,7 +165,7 @@ Result<std::optional<LinkInfo>> Netlink::find_link(const std::string& name) {
 }
 
 Result<std::vector<AddressInfo>> Netlink::ipv4_addresses() {
-    char buf[MNL_SOCKET_BUFFER_SIZE];
+    char buf[kNetlinkBufferSize];
     auto* nlh = mnl_nlmsg_put_header(buf);
     nlh->nlmsg_type = RTM_GETADDR;
     nlh->nlmsg_flags = NLM_F_DUMP;
@@ -192,7 +198,7 @@ Result<std::vector<AddressInfo>> Netlink::ipv4_addresses() {
 
 Result<> Netlink::create_veth(const std::string& host_name, const std::string& peer_name, int peer_netns_fd,
                               const std::optional<Mac>& peer_mac) {
-    char buf[MNL_SOCKET_BUFFER_SIZE];
+    char buf[kNetlinkBufferSize];
     auto* nlh = mnl_nlmsg_put_header(buf);
     nlh->nlmsg_type = RTM_NEWLINK;
     nlh->nlmsg_flags = NLM_F_CREATE | NLM_F_EXCL;
@@ -216,7 +222,7 @@ Result<> Netlink::create_veth(const std::string& host_name, const std::string& p
 }
 
 Result<> Netlink::delete_link(const std::string& name) {
-    char buf[MNL_SOCKET_BUFFER_SIZE];
+    char buf[kNetlinkBufferSize];
     auto* nlh = mnl_nlmsg_put_header(buf);
     nlh->nlmsg_type = RTM_DELLINK;
     auto* ifi = static_cast<ifinfomsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ifinfomsg)));
@@ -226,7 +232,7 @@ Result<> Netlink::delete_link(const std::string& name) {
 }
 
 Result<> Netlink::set_link(int index, bool up, int master) {
-    char buf[MNL_SOCKET_BUFFER_SIZE];
+    char buf[kNetlinkBufferSize];
     auto* nlh = mnl_nlmsg_put_header(buf);
     nlh->nlmsg_type = RTM_NEWLINK;
     auto* ifi = static_cast<ifinfomsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ifinfomsg)));
@@ -239,7 +245,7 @@ Result<> Netlink::set_link(int index, bool up, int master) {
 }
 
 Result<> Netlink::add_address(int index, const Ipv4Cidr& address) {
-    char buf[MNL_SOCKET_BUFFER_SIZE];
+    char buf[kNetlinkBufferSize];
     auto* nlh = mnl_nlmsg_put_header(buf);
     nlh->nlmsg_type = RTM_NEWADDR;
     nlh->nlmsg_flags = NLM_F_CREATE | NLM_F_EXCL;
@@ -260,7 +266,7 @@ Result<> Netlink::add_address(int index, const Ipv4Cidr& address) {
 }
 
 Result<> Netlink::add_default_route(int index, Ipv4 gateway) {
-    char buf[MNL_SOCKET_BUFFER_SIZE];
+    char buf[kNetlinkBufferSize];
     auto* nlh = mnl_nlmsg_put_header(buf);
     nlh->nlmsg_type = RTM_NEWROUTE;
     nlh->nlmsg_flags = NLM_F_CREATE | NLM_F_EXCL;
@@ -279,7 +285,7 @@ Result<> Netlink::add_default_route(int index, Ipv4 gateway) {
 }
 
 Result<> Netlink::create_bridge(const std::string& name) {
-    char buf[MNL_SOCKET_BUFFER_SIZE];
+    char buf[kNetlinkBufferSize];
     auto* nlh = mnl_nlmsg_put_header(buf);
     nlh->nlmsg_type = RTM_NEWLINK;
     nlh->nlmsg_flags = NLM_F_CREATE | NLM_F_EXCL;
