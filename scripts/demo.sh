@@ -56,7 +56,8 @@ if [ "$host_mode" = 1 ]; then
   step "PID 1 is systemd: using this machine's own systemd"
   # What the demo puts on this machine is taken away again at the end, on success and on failure
   # (unless --keep): every file `meson install` adds that was not there before, the directories
-  # it creates for them, and berth's state directories when the demo made them. Files that were
+  # it creates for them, and berth's state directories when the demo made them (or their
+  # contents, when they were there but empty). Files that were
   # there already (an earlier install of berth) are overwritten, as `meson install` does, and kept.
   meson introspect "$build" --installed | python3 -c 'import json, sys; print("\n".join(json.load(sys.stdin).values()))' \
     > "$work/install-plan" || { echo "demo: meson introspect --installed failed" >&2; exit 1; }
@@ -68,19 +69,26 @@ if [ "$host_mode" = 1 ]; then
     while [ ! -e "$d" ]; do echo "$d" >> "$work/new-dirs"; d=$(dirname "$d"); done
   done < "$work/install-plan"
   sort -u -r -o "$work/new-dirs" "$work/new-dirs"   # deepest first for rmdir
-  new_state=()
-  for d in /etc/berth /var/lib/berth /run/berth; do [ -e "$d" ] || new_state+=("$d"); done
+  new_state=() empty_state=()   # berth's state directories: absent, or there but empty (a mount point)
+  for d in /etc/berth /var/lib/berth /run/berth; do
+    if [ ! -e "$d" ]; then new_state+=("$d")
+    elif [ -d "$d" ] && [ -z "$(ls -A "$d")" ]; then empty_state+=("$d"); fi
+  done
   uninstall() {
     local f left=0
     systemctl stop berthd.service 2>/dev/null
     while read -r f; do rm -f "$f"; done < "$work/new-files"
     while read -r f; do rmdir "$f" 2>/dev/null; done < "$work/new-dirs"
     for f in "${new_state[@]}"; do rm -rf --one-file-system "$f"; done
+    for f in "${empty_state[@]}"; do find "$f" -mindepth 1 -maxdepth 1 -exec rm -rf --one-file-system {} +; done
     systemctl daemon-reload
     busctl call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus ReloadConfig >/dev/null 2>&1
     while read -r f; do
       [ -e "$f" ] || [ -L "$f" ] && { echo "demo: left behind: $f" >&2; left=1; }
     done < <(cat "$work/new-files" "$work/new-dirs"; printf '%s\n' "${new_state[@]}")
+    for f in "${empty_state[@]}"; do
+      [ -z "$(ls -A "$f")" ] || { echo "demo: left behind in $f: $(ls -A "$f" | tr '\n' ' ')" >&2; left=1; }
+    done
     return $left
   }
   meson install -C "$build" --no-rebuild --quiet || { echo "demo: meson install failed" >&2; uninstall; exit 1; }

@@ -26,7 +26,9 @@ fi
 t_fails "berth is not installed before the demo" it_in sh -c 'command -v berth'
 
 snapshot() {
-  it_in sh -c 'find /etc /usr /var/lib /run/berth /var/tmp -xdev \( -path /var/lib/systemd -o -path /var/tmp/berth-it \) -prune -o -print 2>/dev/null | sort'
+  # Not -xdev: /etc/berth and /var/lib/berth are the harness's (empty) bind mounts. Of /var/tmp
+  # (shared with this machine through the overlay) only the demo's own scratch directories.
+  it_in sh -c 'find /etc /usr /var/lib /run/berth -path /var/lib/systemd -prune -o -print 2>/dev/null; ls -d /var/tmp/berth-demo.* 2>/dev/null; true' | sort
 }
 before=$(snapshot)
 out=$(it_in bash "$src/scripts/demo.sh" --no-deps --build-dir "$build" 2>&1); rc=$?
