@@ -58,8 +58,9 @@ TEST(Cgroup2Mount, OnThisMachineIsACgroup2FileSystem) {
 }
 
 // Debian 12's layout for real: in a private mount namespace, cgroup2 mounted over /sys/fs/cgroup
-// (hiding a hybrid host's v1 tmpfs and its unified/ directory). A fresh process (no remembered
-// answer) must find it there.
+// (hiding a hybrid host's v1 tmpfs and its unified/ directory): the finder must read it there. (The
+// forked child asks find_cgroup2_mount directly: cgroup2_mount_point() remembers its answer, and
+// the child inherits what an earlier test in this process found.)
 TEST(Cgroup2Mount, InAPureCgroupV2MountNamespaceIsSysFsCgroup) {
     if (::geteuid() != 0) GTEST_SKIP() << "needs root (a private mount namespace with cgroup2 mounted)";
     pid_t pid = ::fork();
@@ -69,7 +70,7 @@ TEST(Cgroup2Mount, InAPureCgroupV2MountNamespaceIsSysFsCgroup) {
             ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
             ::mount("cgroup2", "/sys/fs/cgroup", "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0)
             ::_exit(2);
-        auto m = cgroup2_mount_point();
+        auto m = find_cgroup2_mount("/proc/self/mountinfo");
         ::_exit(m && *m == "/sys/fs/cgroup" ? 0 : 1);
     }
     int status = 0;
