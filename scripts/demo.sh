@@ -46,6 +46,7 @@ t_demo=$(date +%s)
 
 # ---- 2. a systemd to run under -----------------------------------------------------------------
 work=$(mktemp -d /var/tmp/berth-demo.XXXXXX)
+trap 'rm -rf "$work"' EXIT   # until cleanup below takes over
 host_mode=0
 if [ "$(cat /proc/1/comm 2>/dev/null)" = systemd ] && [ -d /run/systemd/system ]; then host_mode=1; fi
 image_tar=$work/busybox.tar
