@@ -694,7 +694,9 @@ TEST_P(BerthdTest, CtrlCCancelsAStalledExportAndLeavesNoOutputFile) {
             std::fprintf(stderr, "[export cancel] %s %s: CLI exited %lld ms after the signal\n", mode.c_str(),
                          sig == SIGINT ? "SIGINT" : "SIGTERM", static_cast<long long>(ms));
             EXPECT_FALSE(path_exists(out));
-            if (sig == SIGTERM) EXPECT_FALSE(path_exists(tmp));
+            if (sig == SIGTERM) {
+                EXPECT_FALSE(path_exists(tmp));
+            }
             if (mode == "bus") {
                 auto r = run_shell(busctl("tree --list org.berth.Storage1"));
                 EXPECT_EQ(r.out.find("/org/berth/Storage1/job/"), std::string::npos) << r.out;
