@@ -9,17 +9,18 @@
 # directories if the demo created them; the demo fails if any is left behind);
 # otherwise a real systemd is booted as PID 1 in a throw-away container for the demo
 # (tests/integration/harness.sh), with berth installed inside it, and torn down afterwards.
-# Usage: scripts/demo.sh [--no-deps] [--build-dir DIR] [--keep]   (--keep: leave the container running and
+# Usage: scripts/demo.sh [--no-deps] [--no-build] [--build-dir DIR] [--keep]   (--keep: leave the container running and
 #        berth installed, host mode)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
-deps=1; build=$top/build-demo; keep=0
+deps=1; build=$top/build-demo; keep=0; do_build=1
 while [ $# -gt 0 ]; do
   case $1 in
     --no-deps) deps=0; shift;;
     --build-dir) build=$2; shift 2;;
     --keep) keep=1; shift;;
+    --no-build) do_build=0; shift;;
     -h|--help) sed -n '2,13p' "$0"; exit 0;;
     *) echo "demo: unknown option $1" >&2; exit 2;;
   esac
@@ -35,13 +36,15 @@ if [ "$deps" = 1 ]; then
   step "Installing build and runtime dependencies (scripts/install-deps.sh)"
   bash scripts/install-deps.sh || exit 1
 fi
-step "Building berth in $build"
-t_build=$(date +%s)
-if [ ! -f "$build/build.ninja" ]; then
-  meson setup "$build" -Dtests=false >/dev/null || { echo "demo: meson setup failed" >&2; exit 1; }
+if [ "$do_build" = 1 ]; then
+  step "Building berth in $build"
+  t_build=$(date +%s)
+  if [ ! -f "$build/build.ninja" ]; then
+    meson setup "$build" -Dtests=false >/dev/null || { echo "demo: meson setup failed" >&2; exit 1; }
+  fi
+  ninja -C "$build" >"$build.log" 2>&1 || { tail -30 "$build.log" >&2; echo "demo: build failed (log: $build.log)" >&2; exit 1; }
+  echo "built in $(( $(date +%s) - t_build ))s"
 fi
-ninja -C "$build" >"$build.log" 2>&1 || { tail -30 "$build.log" >&2; echo "demo: build failed (log: $build.log)" >&2; exit 1; }
-echo "built in $(( $(date +%s) - t_build ))s"
 t_demo=$(date +%s)
 
 # ---- 2. a systemd to run under -----------------------------------------------------------------
@@ -93,6 +96,17 @@ if [ "$host_mode" = 1 ]; then
     return $left
   }
   meson install -C "$build" --no-rebuild --quiet || { echo "demo: meson install failed" >&2; uninstall; exit 1; }
+  # The system bus reads policy only from /usr/share/dbus-1/system.d and /etc/dbus-1/system.d: with
+  # another prefix (/usr/local) berth's policy goes to /etc too (recorded, so it is removed again),
+  # or berthd may not own its name and every call to it is rejected.
+  while read -r f; do
+    case $f in /usr/share/*|/etc/*) continue;; esac
+    dst=/etc/dbus-1/system.d/$(basename "$f")
+    [ -e "$dst" ] && continue
+    [ -d /etc/dbus-1/system.d ] || { mkdir -p /etc/dbus-1/system.d && echo /etc/dbus-1/system.d >> "$work/new-dirs"; }
+    echo "$dst" >> "$work/new-files"; cp "$f" "$dst"
+  done < <(grep '/dbus-1/system\.d/[^/]*\.conf$' "$work/install-plan")
+  busctl call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus ReloadConfig >/dev/null 2>&1
   sysrun() { env SYSTEMD_PAGER= "$@"; }
   cleanup() {
     local rc=$?
