@@ -4,20 +4,24 @@
 #   the sample container configs/examples/demo.toml, and shows it running under systemd: its
 #   output in the journal, its storage snapshot, its supervisor/payload cgroup tree, `berth list`
 #   and `berth status`; then stops it, cleans up and tells you what you saw.
-# When PID 1 is systemd the host's own systemd is used (berth is installed with `meson install`);
+# When PID 1 is systemd the host's own systemd is used (berth is installed with `meson install`,
+# and uninstalled again at the end: every file and directory the install added, berth's state
+# directories if the demo created them; the demo fails if any is left behind);
 # otherwise a real systemd is booted as PID 1 in a throw-away container for the demo
 # (tests/integration/harness.sh), with berth installed inside it, and torn down afterwards.
-# Usage: scripts/demo.sh [--no-deps] [--build-dir DIR] [--keep]   (--keep: leave the container running, host mode)
+# Usage: scripts/demo.sh [--no-deps] [--no-build] [--build-dir DIR] [--keep]   (--keep: leave the container running and
+#        berth installed, host mode)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
-deps=1; build=$top/build-demo; keep=0
+deps=1; build=$top/build-demo; keep=0; do_build=1
 while [ $# -gt 0 ]; do
   case $1 in
     --no-deps) deps=0; shift;;
     --build-dir) build=$2; shift 2;;
     --keep) keep=1; shift;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0;;
+    --no-build) do_build=0; shift;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0;;
     *) echo "demo: unknown option $1" >&2; exit 2;;
   esac
 done
@@ -32,17 +36,20 @@ if [ "$deps" = 1 ]; then
   step "Installing build and runtime dependencies (scripts/install-deps.sh)"
   bash scripts/install-deps.sh || exit 1
 fi
-step "Building berth in $build"
-t_build=$(date +%s)
-if [ ! -f "$build/build.ninja" ]; then
-  meson setup "$build" -Dtests=false >/dev/null || { echo "demo: meson setup failed" >&2; exit 1; }
+if [ "$do_build" = 1 ]; then
+  step "Building berth in $build"
+  t_build=$(date +%s)
+  if [ ! -f "$build/build.ninja" ]; then
+    meson setup "$build" -Dtests=false >/dev/null || { echo "demo: meson setup failed" >&2; exit 1; }
+  fi
+  ninja -C "$build" >"$build.log" 2>&1 || { tail -30 "$build.log" >&2; echo "demo: build failed (log: $build.log)" >&2; exit 1; }
+  echo "built in $(( $(date +%s) - t_build ))s"
 fi
-ninja -C "$build" >"$build.log" 2>&1 || { tail -30 "$build.log" >&2; echo "demo: build failed (log: $build.log)" >&2; exit 1; }
-echo "built in $(( $(date +%s) - t_build ))s"
 t_demo=$(date +%s)
 
 # ---- 2. a systemd to run under -----------------------------------------------------------------
 work=$(mktemp -d /var/tmp/berth-demo.XXXXXX)
+trap 'rm -rf "$work"' EXIT   # until cleanup below takes over
 host_mode=0
 if [ "$(cat /proc/1/comm 2>/dev/null)" = systemd ] && [ -d /run/systemd/system ]; then host_mode=1; fi
 image_tar=$work/busybox.tar
@@ -51,15 +58,68 @@ tar -C "$work/rootfs" --exclude=.berth-rootfs-complete -cf "$image_tar" . || exi
 
 if [ "$host_mode" = 1 ]; then
   step "PID 1 is systemd: using this machine's own systemd"
-  meson install -C "$build" --no-rebuild --quiet || { echo "demo: meson install failed" >&2; exit 1; }
+  # What the demo puts on this machine is taken away again at the end, on success and on failure
+  # (unless --keep): every file `meson install` adds that was not there before, the directories
+  # it creates for them, and berth's state directories when the demo made them (or their
+  # contents, when they were there but empty). Files that were
+  # there already (an earlier install of berth) are overwritten, as `meson install` does, and kept.
+  meson introspect "$build" --installed | python3 -c 'import json, sys; print("\n".join(json.load(sys.stdin).values()))' \
+    > "$work/install-plan" || { echo "demo: meson introspect --installed failed" >&2; exit 1; }
+  : > "$work/new-files"; : > "$work/new-dirs"
+  while read -r f; do
+    [ -e "$f" ] || [ -L "$f" ] && continue
+    echo "$f" >> "$work/new-files"
+    d=$(dirname "$f")
+    while [ ! -e "$d" ]; do echo "$d" >> "$work/new-dirs"; d=$(dirname "$d"); done
+  done < "$work/install-plan"
+  sort -u -r -o "$work/new-dirs" "$work/new-dirs"   # deepest first for rmdir
+  new_state=() empty_state=()   # berth's state directories: absent, or there but empty (a mount point)
+  for d in /etc/berth /var/lib/berth /run/berth; do
+    if [ ! -e "$d" ]; then new_state+=("$d")
+    elif [ -d "$d" ] && [ -z "$(ls -A "$d")" ]; then empty_state+=("$d"); fi
+  done
+  uninstall() {
+    local f left=0
+    systemctl stop berthd.service 2>/dev/null
+    while read -r f; do rm -f "$f"; done < "$work/new-files"
+    while read -r f; do rmdir "$f" 2>/dev/null; done < "$work/new-dirs"
+    for f in "${new_state[@]}"; do rm -rf --one-file-system "$f"; done
+    for f in "${empty_state[@]}"; do find "$f" -mindepth 1 -maxdepth 1 -exec rm -rf --one-file-system {} +; done
+    systemctl daemon-reload
+    busctl call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus ReloadConfig >/dev/null 2>&1
+    while read -r f; do
+      [ -e "$f" ] || [ -L "$f" ] && { echo "demo: left behind: $f" >&2; left=1; }
+    done < <(cat "$work/new-files" "$work/new-dirs"; printf '%s\n' "${new_state[@]}")
+    for f in "${empty_state[@]}"; do
+      [ -z "$(ls -A "$f")" ] || { echo "demo: left behind in $f: $(ls -A "$f" | tr '\n' ' ')" >&2; left=1; }
+    done
+    return $left
+  }
+  meson install -C "$build" --no-rebuild --quiet || { echo "demo: meson install failed" >&2; uninstall; exit 1; }
+  # The system bus reads policy only from /usr/share/dbus-1/system.d and /etc/dbus-1/system.d: with
+  # another prefix (/usr/local) berth's policy goes to /etc too (recorded, so it is removed again),
+  # or berthd may not own its name and every call to it is rejected.
+  while read -r f; do
+    case $f in /usr/share/*|/etc/*) continue;; esac
+    dst=/etc/dbus-1/system.d/$(basename "$f")
+    [ -e "$dst" ] && continue
+    [ -d /etc/dbus-1/system.d ] || { mkdir -p /etc/dbus-1/system.d && echo /etc/dbus-1/system.d >> "$work/new-dirs"; }
+    echo "$dst" >> "$work/new-files"; cp "$f" "$dst"
+  done < <(grep '/dbus-1/system\.d/[^/]*\.conf$' "$work/install-plan")
+  busctl call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus ReloadConfig >/dev/null 2>&1
   sysrun() { env SYSTEMD_PAGER= "$@"; }
   cleanup() {
+    local rc=$?
     if [ "$keep" = 0 ]; then
       systemctl stop berth@demo.service 2>/dev/null
       rm -f /etc/berth/containers/demo.toml; systemctl daemon-reload
       berth image rm busybox:demo >/dev/null 2>&1
+      uninstall || rc=1
+    else
+      echo "demo: berth stays installed (--keep); installed files: $build/meson-logs/install-log.txt"
     fi
     rm -rf "$work"
+    exit $rc
   }
 else
   step "PID 1 is $(cat /proc/1/comm) here, not systemd: booting a real systemd as PID 1 in a throw-away container"
@@ -76,15 +136,10 @@ trap 'exit 130' INT TERM
 
 # ---- 3. image, declaration, daemon-reload, start ---------------------------------------------
 decl=$(cat configs/examples/demo.toml)
-if sysrun berth image import --help 2>&1 | grep -q -- '--name'; then
-  step "Importing a small busybox image into berth's content-addressed store"
-  show "berth image import busybox.tar --name busybox:demo"
-  sysrun berth image import "$image_tar" --name busybox:demo || exit 1
-  show "berth image list"; sysrun berth image list
-else
-  step "This build has no image store yet: declaring the container on the busybox tree as rootfs"
-  decl=$(sed "s|^image = .*|rootfs = \"$work/rootfs\"|" <<<"$decl")
-fi
+step "Importing a small busybox image into berth's content-addressed store"
+show "berth image import busybox.tar --name busybox:demo"
+sysrun berth image import "$image_tar" --name busybox:demo || exit 1
+show "berth image list"; sysrun berth image list
 
 step "Declaring the container: /etc/berth/containers/demo.toml (from configs/examples/demo.toml)"
 sysrun sh -c 'mkdir -p /etc/berth/containers && cat > /etc/berth/containers/demo.toml' <<<"$decl"
@@ -110,7 +165,7 @@ sysrun journalctl -u berth@demo.service --no-pager -o short -n 8
 step "The same through berth (systemd's D-Bus API + the journal + the store)"
 show "berth list"; sysrun berth list
 show "berth status demo"; sysrun berth status demo -n 5
-if sysrun berth df --help >/dev/null 2>&1; then show "berth df"; sysrun berth df; fi
+show "berth df"; sysrun berth df
 
 step "Restarting it: the container's writable layer persists (start #2 below)"
 show "berth restart demo"; sysrun berth restart demo

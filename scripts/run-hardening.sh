@@ -13,11 +13,15 @@ build=${BERTH_FUZZ_BUILD_DIR:-$top/build-fuzz}
 status=0
 
 fuzz_pass() {
+  # Warnings are errors here as in the main CI build (scripts/run-tests.sh): clang-14's too.
   if [ ! -f "$build/build.ninja" ]; then
-    CC=clang-14 CXX=clang++-14 meson setup "$build" -Dfuzz=true -Dtests=false \
+    CC=clang-14 CXX=clang++-14 meson setup "$build" -Dfuzz=true -Dtests=false -Dwerror=true \
       -Dbuildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false \
       "-Dcpp_args=-fsanitize=fuzzer-no-link -fno-sanitize-recover=all" >/dev/null \
       || { echo "hardening: meson setup of the fuzz build failed" >&2; return 1; }
+  else
+    meson configure "$build" -Dwerror=true >/dev/null \
+      || { echo "hardening: meson configure of the fuzz build failed" >&2; return 1; }
   fi
   local fuzzers=()
   for src in tests/fuzz/fuzz-*.cpp; do

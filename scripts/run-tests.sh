@@ -17,8 +17,11 @@ bash scripts/install-deps.sh || exit 1
 
 BUILD=${BERTH_BUILD_DIR:-$top/build-tests}
 start=$(date +%s)
+# Warnings are errors in CI (a developer's own build keeps werror=false; README "Building by hand").
 if [ ! -f "$BUILD/build.ninja" ]; then
-  meson setup "$BUILD" -Dtests=true >/dev/null || { echo "run-tests: meson setup failed" >&2; exit 1; }
+  meson setup "$BUILD" -Dtests=true -Dwerror=true >/dev/null || { echo "run-tests: meson setup failed" >&2; exit 1; }
+else
+  meson configure "$BUILD" -Dwerror=true || { echo "run-tests: meson configure failed" >&2; exit 1; }
 fi
 ninja -C "$BUILD" || { echo "run-tests: build failed" >&2; exit 1; }
 echo "run-tests: build took $(( $(date +%s) - start ))s"

@@ -7,6 +7,7 @@
 #include <climits>
 #include <cstdio>
 
+#include "basic/cgroup-util.h"
 #include "basic/string-util.h"
 #include "command.h"
 #include "config/config.h"
@@ -55,8 +56,9 @@ void register_status(CLI::App& app, CommandContext& ctx) {
         const auto& v = *view;
         std::vector<std::string> tree;
         nlohmann::json tree_json = nullptr;
-        if (v.unit_state && !v.unit_state->control_group.empty()) {
-            if (auto t = systemd::read_cgroup_tree(systemd::cgroup2_root(), v.unit_state->control_group)) {
+        auto cgroup_root = cgroup2_mount_point();
+        if (v.unit_state && !v.unit_state->control_group.empty() && cgroup_root) {
+            if (auto t = systemd::read_cgroup_tree(*cgroup_root, v.unit_state->control_group)) {
                 tree = systemd::render_cgroup_tree(*t);
                 std::function<nlohmann::json(const systemd::CgroupNode&)> to_j =
                     [&](const systemd::CgroupNode& n) {

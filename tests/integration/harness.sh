@@ -243,3 +243,9 @@ it_declare_container() { # NAME < TOML
 }
 it_unit_prop() { it_in systemctl show -P "$2" "berth@$1.service"; } # NAME PROPERTY
 it_journal_of() { it_in journalctl -u "berth@$1.service" --no-pager -o cat; } # NAME
+# NAME: the pids anywhere in berth@NAME's cgroup subtree, by path (berth.slice, the units'
+# default), not by the ControlGroup property: systemd clears that once the unit is inactive, and
+# "nothing left after the stop" must still look.
+it_unit_procs() {
+  it_in sh -c 'd=/sys/fs/cgroup/berth.slice/berth@$1.service; [ -d "$d" ] && find "$d" -name cgroup.procs -exec cat {} + ; true' sh "$1"
+}

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <string>
 
+#include "basic/cgroup-util.h"
 #include "basic/fs-util.h"
 #include "systemd/cgroup-tree.h"
 #include "systemd/journal.h"
@@ -86,7 +87,9 @@ TEST_F(SystemdClient, StartedServiceReportsActiveStateMainPidCgroupAndTimestamp)
     EXPECT_LE(st->active_enter_us, now_realtime_us());
     EXPECT_EQ(st->fragment_path, "/run/systemd/system/" + unit);
     // The main pid really is in the unit's cgroup.
-    auto procs = read_file(cgroup2_root() + st->control_group + "/cgroup.procs");
+    auto root = cgroup2_mount_point();
+    ASSERT_TRUE(root) << root.error().what();
+    auto procs = read_file(*root + st->control_group + "/cgroup.procs");
     ASSERT_TRUE(procs) << procs.error().what();
     EXPECT_NE(procs->find(std::to_string(st->main_pid)), std::string::npos);
 }
@@ -186,7 +189,9 @@ TEST_F(SystemdClient, CgroupTreeListsTheMainProcess) {
     ASSERT_TRUE(manager_->start(unit));
     auto st = manager_->unit_state(unit);
     ASSERT_TRUE(st);
-    auto tree = read_cgroup_tree(cgroup2_root(), st->control_group);
+    auto root = cgroup2_mount_point();
+    ASSERT_TRUE(root) << root.error().what();
+    auto tree = read_cgroup_tree(*root, st->control_group);
     ASSERT_TRUE(tree) << tree.error().what();
     EXPECT_NE(std::find(tree->pids.begin(), tree->pids.end(), st->main_pid), tree->pids.end());
     auto lines = render_cgroup_tree(*tree);

@@ -5,18 +5,8 @@
 # left), nothing of the container stays mounted, and the next `systemctl start` works (for a
 # persistent and an ephemeral snapshot, whose stale snapshots were never released).
 # Usage: test-fault-kill.sh BUILD_DIR       (TAP on stdout; meson suite 'integration')
-set -uo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-src=$(cd "$here/../.." && pwd)
-. "$here/harness.sh"
-. "$here/tap.sh"
-build=${1:?usage: test-fault-kill.sh BUILD_DIR}
-it_session "$build"
-state=$IT_SESSION_STATE rootfs=$IT_ROOTFS image_tar=$IT_IMAGE_TAR
+. "$(dirname "$0")/scenario.sh"   # harness, TAP, systemd booted: $image_tar
 
-cgroup_procs() { # NAME: pids anywhere in the unit's cgroup subtree
-  it_in sh -c 'd=/sys/fs/cgroup/berth.slice/berth@$1.service; [ -d "$d" ] && find "$d" -name cgroup.procs -exec cat {} + ; true' sh "$1"
-}
 # The container's mounts (rootfs, /proc, volumes ...) live in the payload's own mount namespace,
 # which must die with its processes; anything the runtime mounted in the systemd instance's
 # namespace would stay: count all of that namespace's mounts, and any nsfs bind mount pinning a
@@ -47,7 +37,7 @@ for n in victim victimeph; do
   t_ok "$n: the payload ticks" t_wait 15 sh -c "$(declare -f it_in it_journal_of); IT_PID1=$IT_PID1; it_journal_of $n | grep -q 'tick 2'"
   mainpid=$(it_unit_prop $n MainPID)
   t_like "$n: has a main pid" '^[1-9][0-9]*$' "$mainpid"
-  procs=$(cgroup_procs $n | wc -w)
+  procs=$(it_unit_procs $n | wc -w)
   echo "# $n: $procs processes in the unit's cgroup before the kill (main pid $mainpid)"
   t_ok "$n: supervisor, payload and its child all run (>= 3 processes)" test "$procs" -ge 3
   payload=$(it_in pgrep -f -n '^sleep 1000')
@@ -56,8 +46,8 @@ for n in victim victimeph; do
   t_ok "$n: SIGKILL to the runtime (MainPID)" it_in kill -KILL "$mainpid"
   t_ok "$n: the unit leaves the active state" t_wait 30 sh -c "$(declare -f it_in it_unit_prop); IT_PID1=$IT_PID1; s=\$(it_unit_prop $n ActiveState); [ \"\$s\" = failed ] || [ \"\$s\" = inactive ]"
   echo "# $n: state after the kill: $(it_unit_prop $n ActiveState) ($(it_unit_prop $n Result))"
-  t_ok "$n: KillMode cleaned the unit's cgroup: no process left" t_wait 10 sh -c "[ -z \"\$($(declare -f it_in cgroup_procs); IT_PID1=$IT_PID1; cgroup_procs $n)\" ]"
-  left=$(cgroup_procs $n); [ -n "$left" ] && it_in ps -o pid,args -p "$(echo $left | tr ' ' ,)" | sed 's/^/# left: /'
+  t_ok "$n: KillMode cleaned the unit's cgroup: no process left" t_wait 10 sh -c "[ -z \"\$($(declare -f it_in it_unit_procs); IT_PID1=$IT_PID1; it_unit_procs $n)\" ]"
+  left=$(it_unit_procs $n); [ -n "$left" ] && it_in ps -o pid,args -p "$(echo $left | tr ' ' ,)" | sed 's/^/# left: /'
   t_eq "$n: the systemd instance has the mounts it had before the start" "$mounts_before" "$(all_mounts)"
   t_eq "$n: no namespace pinned by an nsfs mount" "$nsfs_before" "$(nsfs_mounts)"
   t_eq "$n: no process is left in the payload's mount namespace" "" \
@@ -68,7 +58,7 @@ for n in victim victimeph; do
   t_ok "$n: the restarted payload ticks" t_wait 15 sh -c "$(declare -f it_in it_journal_of); IT_PID1=$IT_PID1; [ \$(it_journal_of $n | grep -c 'tick 2\$') -ge 2 ]"
   t_ok "$n: berth stop" it_in berth stop $n
   t_like "$n: the payload ended by SIGTERM this time" 'bye' "$(it_journal_of $n)"
-  t_eq "$n: no process left after the stop" "" "$(cgroup_procs $n)"
+  t_eq "$n: no process left after the stop" "" "$(it_unit_procs $n)"
   t_eq "$n: the systemd instance has the mounts it had before, after the stop" "$mounts_before" "$(all_mounts)"
 done
 marks=$(it_journal_of victim | grep -E '^mark: ' | tr '\n' ' ')

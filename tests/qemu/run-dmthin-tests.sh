@@ -48,7 +48,8 @@ if [ -n "${BERTH_QEMU_BERTHD:-}" ] && [ -n "${BERTH_QEMU_BERTH:-}" ]; then
     QEMU_BINARIES+=("$BERTH_QEMU_BERTHD" "$BERTH_QEMU_BERTH" "$(command -v busctl)" "$(command -v dbus-daemon)"
                     "$(command -v dmsetup)")
     QEMU_EXTRA_FILES+=("$here/berthd-df-guest.sh:/usr/local/share/berth/berthd-df-guest.sh"
-                       "$here/../../dbus/org.berth.Storage1.conf:/etc/dbus-1/org.berth.Storage1.conf")
+                       "$here/../../dbus/org.berth.Storage1.conf:/etc/dbus-1/org.berth.Storage1.conf"
+                       "$here/../lib/private-bus.conf:/etc/dbus-1/private-bus.conf")
     berthd_scenario=yes
     # A real container with a dm-thin volume (berth-run-volume-guest.sh): the runtime's supervisor.
     if [ -n "${BERTH_QEMU_SUPERVISE:-}" ]; then

@@ -58,33 +58,40 @@ Result<T> with_context(Result<T> result, std::string_view context) {
 }  // namespace berth
 
 // Propagate an error from a Result-returning expression; evaluates to the value (GNU statement
-// expression, supported by g++ and clang).
-#define BERTH_TRY(expr)                                                                           \
-    ({                                                                                            \
-        auto berth_try_result_ = (expr);                                                          \
-        if (!berth_try_result_) return ::berth::Unexpected(std::move(berth_try_result_.error())); \
-        std::move(*berth_try_result_);                                                            \
+// expression, supported by g++ and clang). Each expansion names its temporary with __COUNTER__, so
+// nested uses (BERTH_TRY(parse(BERTH_TRY(read())))) do not shadow one another.
+#define BERTH_TRY_CONCAT_(a, b) a##b
+#define BERTH_TRY_NAME_(n) BERTH_TRY_CONCAT_(berth_try_result_, n)
+
+#define BERTH_TRY(expr) BERTH_TRY_IMPL_(BERTH_TRY_NAME_(__COUNTER__), expr)
+#define BERTH_TRY_IMPL_(r, ...)                                   \
+    ({                                                            \
+        auto r = (__VA_ARGS__);                                   \
+        if (!r) return ::berth::Unexpected(std::move(r.error())); \
+        std::move(*r);                                            \
     })
 
 // Same for Result<void>.
-#define BERTH_TRY_VOID(expr)                                                                      \
-    do {                                                                                          \
-        auto berth_try_result_ = (expr);                                                          \
-        if (!berth_try_result_) return ::berth::Unexpected(std::move(berth_try_result_.error())); \
+#define BERTH_TRY_VOID(expr) BERTH_TRY_VOID_IMPL_(BERTH_TRY_NAME_(__COUNTER__), expr)
+#define BERTH_TRY_VOID_IMPL_(r, ...)                              \
+    do {                                                          \
+        auto r = (__VA_ARGS__);                                   \
+        if (!r) return ::berth::Unexpected(std::move(r.error())); \
     } while (0)
 
 // Propagate with added context: BERTH_TRY_CTX(mount_proc(), "set up '/proc'").
-#define BERTH_TRY_CTX(expr, context)                                                        \
-    ({                                                                                      \
-        auto berth_try_result_ = (expr);                                                    \
-        if (!berth_try_result_)                                                             \
-            return ::berth::Unexpected(std::move(berth_try_result_.error()).wrap(context)); \
-        std::move(*berth_try_result_);                                                      \
+#define BERTH_TRY_CTX(expr, context) BERTH_TRY_CTX_IMPL_(BERTH_TRY_NAME_(__COUNTER__), expr, context)
+#define BERTH_TRY_CTX_IMPL_(r, expr, context)                                   \
+    ({                                                                          \
+        auto r = (expr);                                                        \
+        if (!r) return ::berth::Unexpected(std::move(r.error()).wrap(context)); \
+        std::move(*r);                                                          \
     })
 
-#define BERTH_TRY_VOID_CTX(expr, context)                                                   \
-    do {                                                                                    \
-        auto berth_try_result_ = (expr);                                                    \
-        if (!berth_try_result_)                                                             \
-            return ::berth::Unexpected(std::move(berth_try_result_.error()).wrap(context)); \
+#define BERTH_TRY_VOID_CTX(expr, context) \
+    BERTH_TRY_VOID_CTX_IMPL_(BERTH_TRY_NAME_(__COUNTER__), expr, context)
+#define BERTH_TRY_VOID_CTX_IMPL_(r, expr, context)                              \
+    do {                                                                        \
+        auto r = (expr);                                                        \
+        if (!r) return ::berth::Unexpected(std::move(r.error()).wrap(context)); \
     } while (0)

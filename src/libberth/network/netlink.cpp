@@ -34,6 +34,12 @@ Result<> NetnsEntry::restore() {
 
 // ---- Netlink ------------------------------------------------------------------------------
 
+namespace {
+// MNL_SOCKET_BUFFER_SIZE's upper bound as a constant: the macro calls sysconf(), which makes every
+// buffer sized by it a variable-length array (clang: -Wvla-extension, an error under -Werror).
+constexpr size_t kNetlinkBufferSize = 8192;
+}  // namespace
+
 Result<Netlink> Netlink::open() {
     Netlink nl;
     nl.socket_.reset(mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC));
@@ -168,7 +174,7 @@ static LinkInfo parse_link(const nlmsghdr* nlh) {
 
 Result<std::optional<LinkInfo>> Netlink::find_link(const std::string& name) {
     if (name.empty() || name.size() >= IFNAMSIZ) return std::optional<LinkInfo>{};
-    char buf[MNL_SOCKET_BUFFER_SIZE];
+    char buf[kNetlinkBufferSize];
     auto* nlh = link_message(buf, RTM_GETLINK, 0).first;
     mnl_attr_put_strz(nlh, IFLA_IFNAME, name.c_str());
     std::optional<LinkInfo> found;
@@ -183,7 +189,7 @@ Result<std::optional<LinkInfo>> Netlink::find_link(const std::string& name) {
 }
 
 Result<std::vector<AddressInfo>> Netlink::ipv4_addresses() {
-    char buf[MNL_SOCKET_BUFFER_SIZE];
+    char buf[kNetlinkBufferSize];
     auto [nlh, ifa] = request_message<ifaddrmsg>(buf, RTM_GETADDR, NLM_F_DUMP);
     ifa->ifa_family = AF_INET;
     std::vector<AddressInfo> out;
@@ -213,7 +219,7 @@ Result<std::vector<AddressInfo>> Netlink::ipv4_addresses() {
 
 Result<> Netlink::create_veth(const std::string& host_name, const std::string& peer_name, int peer_netns_fd,
                               const std::optional<Mac>& peer_mac) {
-    char buf[MNL_SOCKET_BUFFER_SIZE];
+    char buf[kNetlinkBufferSize];
     auto [nlh, linkinfo] = new_link_message(buf, host_name, "veth");
     auto* data = mnl_attr_nest_start(nlh, IFLA_INFO_DATA);
     auto* peer = mnl_attr_nest_start(nlh, VETH_INFO_PEER);
@@ -230,14 +236,14 @@ Result<> Netlink::create_veth(const std::string& host_name, const std::string& p
 }
 
 Result<> Netlink::delete_link(const std::string& name) {
-    char buf[MNL_SOCKET_BUFFER_SIZE];
+    char buf[kNetlinkBufferSize];
     auto* nlh = link_message(buf, RTM_DELLINK, 0).first;
     mnl_attr_put_strz(nlh, IFLA_IFNAME, name.c_str());
     return with_context(request(nlh), fmt::format("delete link '{}'", name));
 }
 
 Result<> Netlink::set_link(int index, bool up, int master) {
-    char buf[MNL_SOCKET_BUFFER_SIZE];
+    char buf[kNetlinkBufferSize];
     auto [nlh, ifi] = link_message(buf, RTM_NEWLINK, 0);
     ifi->ifi_index = index;
     ifi->ifi_change = IFF_UP;
@@ -247,7 +253,7 @@ Result<> Netlink::set_link(int index, bool up, int master) {
 }
 
 Result<> Netlink::add_address(int index, const Ipv4Cidr& address) {
-    char buf[MNL_SOCKET_BUFFER_SIZE];
+    char buf[kNetlinkBufferSize];
     auto [nlh, ifa] = request_message<ifaddrmsg>(buf, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL);
     ifa->ifa_family = AF_INET;
     ifa->ifa_prefixlen = static_cast<unsigned char>(address.prefix);
@@ -265,7 +271,7 @@ Result<> Netlink::add_address(int index, const Ipv4Cidr& address) {
 }
 
 Result<> Netlink::add_default_route(int index, Ipv4 gateway) {
-    char buf[MNL_SOCKET_BUFFER_SIZE];
+    char buf[kNetlinkBufferSize];
     auto [nlh, rtm] = request_message<rtmsg>(buf, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL);
     rtm->rtm_family = AF_INET;
     rtm->rtm_dst_len = 0;
@@ -281,7 +287,7 @@ Result<> Netlink::add_default_route(int index, Ipv4 gateway) {
 }
 
 Result<> Netlink::create_bridge(const std::string& name) {
-    char buf[MNL_SOCKET_BUFFER_SIZE];
+    char buf[kNetlinkBufferSize];
     auto [nlh, linkinfo] = new_link_message(buf, name, "bridge");
     mnl_attr_nest_end(nlh, linkinfo);
     return with_context(request(nlh), fmt::format("create bridge '{}'", name));

@@ -37,23 +37,6 @@ CgroupWrites plan_cgroup_writes(const config::Resources& r, const std::set<std::
     return w;
 }
 
-Result<std::string> cgroup2_mount_point() {
-    static std::string cached;
-    if (!cached.empty()) return cached;
-    auto text = BERTH_TRY(read_file("/proc/self/mountinfo"));
-    for (const auto& line : split(text, '\n')) {
-        auto dash = line.find(" - ");
-        if (dash == std::string::npos) continue;
-        auto after = split(line.substr(dash + 3), ' ');
-        if (after.empty() || after[0] != "cgroup2") continue;
-        auto fields = split(line.substr(0, dash), ' ');
-        if (fields.size() < 5) continue;
-        cached = fields[4];
-        return cached;
-    }
-    return fail(ENOENT, "no cgroup2 file system is mounted");
-}
-
 Result<std::string> own_cgroup2_path() {
     auto text = BERTH_TRY(read_file("/proc/self/cgroup"));
     for (const auto& line : split(text, '\n'))

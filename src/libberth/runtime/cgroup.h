@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "basic/cgroup-util.h"  // cgroup2_mount_point()
 #include "basic/result.h"
 #include "basic/unique.h"
 #include "config/declaration.h"
@@ -32,9 +33,6 @@ struct CgroupWrites {
 
 // [resources] -> cgroup files, given the controllers available to the container's cgroup.
 CgroupWrites plan_cgroup_writes(const config::Resources& resources, const std::set<std::string>& available);
-
-// Where the cgroup2 hierarchy is mounted (/sys/fs/cgroup or /sys/fs/cgroup/unified on hybrid hosts).
-Result<std::string> cgroup2_mount_point();
 
 // The calling process's cgroup2 path ("/system.slice/berth@web.service"), from /proc/self/cgroup.
 Result<std::string> own_cgroup2_path();

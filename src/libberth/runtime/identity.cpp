@@ -95,7 +95,8 @@ Result<Identity> resolve_identity(const std::string& user, const std::vector<std
         user_part = user.substr(0, colon);
         group_part = user.substr(colon + 1);
     }
-    if (user_part.empty()) user_part = "0";
+    if (user_part.empty())
+        user_part.assign(1, '0');  // not = "0": g++ 12 -Wrestrict false positive (PR 105329)
 
     Identity id;
     bool have_primary_gid = false;

@@ -8,7 +8,8 @@
 //   name             string
 //   pid              payload pid in the host pid namespace (the container's PID 1)
 //   supervisor_pid   the `berth run` process (MAINPID under systemd)
-//   cgroup           payload cgroup, filesystem path ("/sys/fs/cgroup/unified/berth/web")
+//   cgroup           payload cgroup, filesystem path under the cgroup2 mount
+//                    (cgroup2_mount_point(): "/sys/fs/cgroup/berth/web" on a cgroup v2 host)
 //   started_at_usec  CLOCK_REALTIME microseconds when the payload was exec'd
 //   network_mode     "none" | "host" | "veth" | "bridge"
 //   address          container address ("10.0.0.2/24") or ""

@@ -1,9 +1,6 @@
 #include "systemd/cgroup-tree.h"
 
 #include <dirent.h>
-#include <linux/magic.h>
-#include <sys/statfs.h>
-#include <sys/vfs.h>
 
 #include <algorithm>
 
@@ -11,12 +8,6 @@
 #include "basic/string-util.h"
 
 namespace berth::systemd {
-
-std::string cgroup2_root() {
-    struct statfs fs {};
-    if (statfs("/sys/fs/cgroup", &fs) == 0 && fs.f_type == CGROUP2_SUPER_MAGIC) return "/sys/fs/cgroup";
-    return "/sys/fs/cgroup/unified";
-}
 
 namespace {
 

@@ -18,10 +18,8 @@ struct CgroupNode {
     std::vector<CgroupNode> children;   // sorted by name
 };
 
-// The cgroup2 mount: /sys/fs/cgroup when it is cgroup2 (unified), else /sys/fs/cgroup/unified (hybrid).
-std::string cgroup2_root();
-
-// Reads `control_group` (as in systemd's ControlGroup property) under `cgroup_root`.
+// Reads `control_group` (as in systemd's ControlGroup property) under `cgroup_root` (the cgroup2
+// mount: cgroup2_mount_point() in basic/cgroup-util.h).
 Result<CgroupNode> read_cgroup_tree(const std::string& cgroup_root, const std::string& control_group,
                                     const std::string& proc_root = "/proc");
 

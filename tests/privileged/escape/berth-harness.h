@@ -95,15 +95,6 @@ inline RunResult berth_run(const std::string& toml, int timeout_s = 60) {
     return run_capture({berth_exe(), "run", toml}, timeout_s);
 }
 
-// Until the runtime lands on main, `berth run` is a placeholder that says so: tests skip then.
-#define BERTH_SKIP_IF_PLACEHOLDER(result)                                              \
-    do {                                                                               \
-        if ((result).out.find("not built yet") != std::string::npos ||                 \
-            ::berth::test::run_capture({::berth::test::berth_exe(), "--help"})         \
-                    .out.find("not built yet: issue #3") != std::string::npos)         \
-            GTEST_SKIP() << "berth run is not built yet (issue #3): " << (result).out; \
-    } while (0)
-
 // A busybox rootfs (tests/lib/make-busybox-rootfs.sh) in dir.
 inline bool make_busybox_rootfs(const std::string& dir) {
     RunResult r = run_capture({"bash", source_root() + "/tests/lib/make-busybox-rootfs.sh", dir});

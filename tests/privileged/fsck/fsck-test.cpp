@@ -191,7 +191,9 @@ TEST_F(Fsck, AnUnreadableRecordIsLeftOutAtOpenNamedByFsckAndQuarantinedByRepair)
     EXPECT_EQ(count(*r, FsckProblem::Kind::BadRecord), 4u);
     EXPECT_EQ(r->damage(), 4u);
     for (const auto& p : r->problems)
-        if (p.kind == FsckProblem::Kind::BadRecord) EXPECT_TRUE(named.count(p.object)) << p.object;
+        if (p.kind == FsckProblem::Kind::BadRecord) {
+            EXPECT_TRUE(named.count(p.object)) << p.object;
+        }
 
     auto fixed = store::fsck(*store_, true);
     ASSERT_TRUE(fixed) << fixed.error().what();
@@ -233,7 +235,9 @@ TEST_F(Fsck, RecordsOfTheWrongShapeAreRejectedWhenParsed) {
           std::string("\xff\xfe\x00garbage", 10)}) {
         auto v = store::parse_json_as<store::ImageInfo>(text, "test record");
         EXPECT_FALSE(v) << text;
-        if (!v) EXPECT_EQ(v.error().code, EBADMSG) << text;
+        if (!v) {
+            EXPECT_EQ(v.error().code, EBADMSG) << text;
+        }
     }
     auto ok = store::parse_json_as<store::ImageInfo>(
         "{\"id\": \"" + id + "\", \"size\": 12, \"created\": -5}", "ok");

@@ -28,6 +28,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "basic/cgroup-util.h"
 #include "basic/fs-util.h"
 #include "basic/string-util.h"
 #include "bus-fixture.h"
@@ -75,7 +76,9 @@ protected:
         ASSERT_TRUE(mkdir_p(run_));
         ::setenv("BERTH_RUN_DIR", run_.c_str(), 1);
         ::setenv("BERTH_STATE_DIR", (tmp_ / "state").c_str(), 1);
-        cgroup_parent_ = fmt::format("/sys/fs/cgroup/unified/berth-test-{}", ::getpid());
+        auto cgroup2 = cgroup2_mount_point();
+        ASSERT_TRUE(cgroup2) << cgroup2.error().what();
+        cgroup_parent_ = fmt::format("{}/berth-test-{}", *cgroup2, ::getpid());
         parent_existed_ = path_exists(cgroup_parent_);
         out_ = tmp_ / "out";
         ASSERT_TRUE(mkdir_p(out_));
@@ -637,7 +640,7 @@ private:
 };
 
 TEST_F(Runtime, SystemdModeSplitsTheDelegatedCgroupAndNotifiesReadiness) {
-    std::string unit = fmt::format("/sys/fs/cgroup/unified/berth-test-{}-unit", ::getpid());
+    std::string unit = fmt::format("{}-unit", cgroup_parent_);
     ASSERT_EQ(0, ::mkdir(unit.c_str(), 0755));
     NotifySocket notify(tmp_ / "notify");
     auto d = shell("cat /proc/self/cgroup > /out/cgroup; echo ready > /out/ready; sleep 0.3");

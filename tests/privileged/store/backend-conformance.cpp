@@ -348,7 +348,9 @@ TEST_P(BackendConformance, SizesCountWhatAContainerOrVolumeAddsNotWhatItShares) 
         ASSERT_TRUE(write_file(tmp_ / "writer/etc/hostname", "changed\n"));  // a small changed file
         // A metadata-only change: btrfs and dm-thin keep sharing the data (overlay would copy the
         // file up, really adding its 4 MiB, unless mounted with metacopy).
-        if (b().name() != "overlay") ASSERT_EQ(::chmod((tmp_ / "writer/big/shared").c_str(), 0600), 0);
+        if (b().name() != "overlay") {
+            ASSERT_EQ(::chmod((tmp_ / "writer/big/shared").c_str(), 0600), 0);
+        }
         MountedSpec v(*vol, mnt("vol"));
         ASSERT_TRUE(v.ok()) << v.error();
         ASSERT_TRUE(write_file(tmp_ / "vol/data-10m", pattern(10 * MiB, 'c')));
@@ -489,8 +491,8 @@ std::vector<BackendFactory> selected_backends() {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, BackendConformance, ::testing::ValuesIn(selected_backends()),
-                         [](const ::testing::TestParamInfo<BackendFactory>& info) {
-                             std::string n = info.param.name;
+                         [](const ::testing::TestParamInfo<BackendFactory>& backend) {
+                             std::string n = backend.param.name;
                              std::replace(n.begin(), n.end(), '-', '_');
                              return n;
                          });

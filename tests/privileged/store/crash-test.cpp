@@ -118,8 +118,8 @@ TEST_P(CrashSafety, AnImportKilledMidwayIsInvisibleAndTheNextImportSucceeds) {
 INSTANTIATE_TEST_SUITE_P(Formats, CrashSafety,
                          ::testing::Values("layered-oci.tar", "layered-docker.tar", "rootfs.tar.gz",
                                            "rootfs.tar"),
-                         [](const auto& info) {
-                             std::string n = info.param;
+                         [](const auto& image) {
+                             std::string n = image.param;
                              for (auto& c : n)
                                  if (!isalnum(static_cast<unsigned char>(c))) c = '_';
                              return n;

@@ -221,7 +221,7 @@ TEST_P(TarSplitTest, ADamagedOrMissingLayerFileFailsExportAndFsckNamingIt) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, TarSplitTest, ::testing::Values("overlay", "btrfs"),
-                         [](const auto& info) { return info.param; });
+                         [](const auto& backend) { return backend.param; });
 
 }  // namespace
 }  // namespace berth::store::test

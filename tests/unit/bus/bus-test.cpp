@@ -89,16 +89,20 @@ TEST_F(BusTest, IntrospectionMatchesTheDocumentedContract) {
         text += r.out;
     }
     auto exported = members_in_xml(text);
-    for (auto& m : documented)
+    for (auto& m : documented) {
         if (m != "Release" && m != "Remove" && m != "Id" && m != "Type" && m != "Description" &&
             m != "Progress" && m != "BytesRead" && m != "Cancel" && m != "Name" && m != "Image" &&
-            m != "Layer" && m != "Ephemeral")
+            m != "Layer" && m != "Ephemeral") {
             EXPECT_TRUE(exported.count(m)) << "documented but not exported: " << m;
-    for (auto& m : exported)
+        }
+    }
+    for (auto& m : exported) {
         if (m != "Introspect" && m != "Ping" && m != "GetMachineId" && m != "Get" && m != "GetAll" &&
             m != "Set" && m != "PropertiesChanged" && m != "GetManagedObjects" && m != "InterfacesAdded" &&
-            m != "InterfacesRemoved")
+            m != "InterfacesRemoved") {
             EXPECT_TRUE(documented.count(m)) << "exported but not documented: " << m;
+        }
+    }
 }
 
 TEST_F(BusTest, ImportTakesAFileDescriptorAndReturnsAJobWhoseResultIsListed) {

@@ -1,0 +1,67 @@
+#include "basic/cgroup-util.h"
+
+#include <libmount/libmount.h>
+#include <linux/magic.h>
+#include <sys/vfs.h>
+
+#include <map>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+namespace berth {
+
+namespace {
+
+struct TableFree {
+    void operator()(libmnt_table* t) const { mnt_unref_table(t); }
+};
+struct IterFree {
+    void operator()(libmnt_iter* i) const { mnt_free_iter(i); }
+};
+
+}  // namespace
+
+Result<std::string> find_cgroup2_mount(const std::string& mountinfo_path) {
+    std::unique_ptr<libmnt_table, TableFree> table(mnt_new_table());
+    if (!table) return fail(ENOMEM, "allocate a mount table");
+    if (int r = mnt_table_parse_file(table.get(), mountinfo_path.c_str()); r < 0)
+        return fail(-r, "parse '{}'", mountinfo_path);
+    std::unique_ptr<libmnt_iter, IterFree> iter(mnt_new_iter(MNT_ITER_FORWARD));
+    if (!iter) return fail(ENOMEM, "allocate a mount table iterator");
+
+    // Later lines are mounted later: the last mount at a target is the one a lookup reaches.
+    std::map<std::string, bool> on_top;  // target -> is the visible mount there cgroup2
+    std::vector<std::string> cgroup2_targets;
+    libmnt_fs* fs = nullptr;
+    while (mnt_table_next_fs(table.get(), iter.get(), &fs) == 0) {
+        const char* target = mnt_fs_get_target(fs);
+        const char* type = mnt_fs_get_fstype(fs);
+        if (!target) continue;
+        bool is_cgroup2 = type && std::string_view(type) == "cgroup2";
+        on_top[target] = is_cgroup2;
+        if (is_cgroup2) cgroup2_targets.emplace_back(target);
+    }
+    for (const char* standard : {"/sys/fs/cgroup", "/sys/fs/cgroup/unified"})
+        if (auto it = on_top.find(standard); it != on_top.end() && it->second) return std::string(standard);
+    for (const auto& target : cgroup2_targets)
+        if (on_top[target]) return target;
+    return fail(ENOENT, "no cgroup2 file system is mounted (per '{}')", mountinfo_path);
+}
+
+Result<std::string> cgroup2_mount_point() {
+    // Only an answer is kept: a caller that runs before the hierarchy is mounted asks again.
+    static std::string cached;
+    if (!cached.empty()) return cached;
+    // The standard places first, by what is mounted there (as systemd decides it): one statfs()
+    // each instead of parsing the whole mount table on every container start.
+    for (const char* standard : {"/sys/fs/cgroup", "/sys/fs/cgroup/unified"}) {
+        struct statfs st {};
+        if (::statfs(standard, &st) == 0 && st.f_type == CGROUP2_SUPER_MAGIC) return cached = standard;
+    }
+    auto found = find_cgroup2_mount("/proc/self/mountinfo");
+    if (found) cached = *found;
+    return found;
+}
+
+}  // namespace berth
