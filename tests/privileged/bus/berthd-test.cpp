@@ -1198,7 +1198,7 @@ TEST_P(PrivateBerthdTest, TheRuntimeWaitsForAStoreAnotherPrivateBerthdHolds) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, PrivateBerthdTest, ::testing::Values("overlay", "btrfs"),
-                         [](const auto& info) { return info.param; });
+                         [](const auto& p) { return p.param; });
 
 INSTANTIATE_TEST_SUITE_P(Backends, BerthdTest, ::testing::Values("overlay", "btrfs"),
                          [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });

@@ -192,7 +192,9 @@ TEST_P(TarSplitTest, ADamagedOrMissingLayerFileFailsExportAndFsckNamingIt) {
     auto view = store_->backend().layer_view(img->top_layer);
     ASSERT_TRUE(view) << view.error().what();
     std::string tree = *view;
-    if (GetParam() == "btrfs") ASSERT_EQ(run("btrfs property set -f -ts " + tree + " ro false"), 0);
+    if (GetParam() == "btrfs") {
+        ASSERT_EQ(run("btrfs property set -f -ts " + tree + " ro false"), 0);
+    }
     auto expect_failure = [&](const std::string& file) {
         std::string out = root_->scratch("broken.tar");
         UniqueFd fd(::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
