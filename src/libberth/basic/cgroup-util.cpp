@@ -1,8 +1,6 @@
 #include "basic/cgroup-util.h"
 
 #include <libmount/libmount.h>
-#include <linux/magic.h>
-#include <sys/vfs.h>
 
 #include <map>
 #include <memory>
@@ -47,21 +45,6 @@ Result<std::string> find_cgroup2_mount(const std::string& mountinfo_path) {
     for (const auto& target : cgroup2_targets)
         if (on_top[target]) return target;
     return fail(ENOENT, "no cgroup2 file system is mounted (per '{}')", mountinfo_path);
-}
-
-Result<std::string> cgroup2_mount_point() {
-    // Only an answer is kept: a caller that runs before the hierarchy is mounted asks again.
-    static std::string cached;
-    if (!cached.empty()) return cached;
-    // The standard places first, by what is mounted there (as systemd decides it): one statfs()
-    // each instead of parsing the whole mount table on every container start.
-    for (const char* standard : {"/sys/fs/cgroup", "/sys/fs/cgroup/unified"}) {
-        struct statfs st {};
-        if (::statfs(standard, &st) == 0 && st.f_type == CGROUP2_SUPER_MAGIC) return cached = standard;
-    }
-    auto found = find_cgroup2_mount("/proc/self/mountinfo");
-    if (found) cached = *found;
-    return found;
 }
 
 }  // namespace berth

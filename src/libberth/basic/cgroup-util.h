@@ -17,7 +17,10 @@ namespace berth {
 // mount listed. ENOENT when there is none.
 Result<std::string> find_cgroup2_mount(const std::string& mountinfo_path);
 
-// find_cgroup2_mount("/proc/self/mountinfo"), remembered once found (single-threaded callers).
+// Where systemd mounts cgroup2 on this host: /sys/fs/cgroup (pure v2) or /sys/fs/cgroup/unified
+// (hybrid), decided by statfs() as systemd does, without reading the mount table (it runs on
+// every container start); ENOENT elsewhere. Remembered once found (single-threaded callers).
+// In libberth-basic; find_cgroup2_mount() is in libberth-basic-mount (libmount).
 Result<std::string> cgroup2_mount_point();
 
 }  // namespace berth
