@@ -16,8 +16,9 @@ Result<std::string> cgroup2_mount_point() {
         struct statfs st {};
         if (::statfs(standard, &st) == 0 && st.f_type == CGROUP2_SUPER_MAGIC) return cached = standard;
     }
-    return fail(ENOENT,
-                "no cgroup2 file system at /sys/fs/cgroup or /sys/fs/cgroup/unified (where systemd mounts it)");
+    return fail(
+        ENOENT,
+        "no cgroup2 file system at /sys/fs/cgroup or /sys/fs/cgroup/unified (where systemd mounts it)");
 }
 
 }  // namespace berth

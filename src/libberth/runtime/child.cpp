@@ -25,6 +25,8 @@
 #include <climits>
 #include <cstring>
 
+#include "basic/chase.h"
+#include "basic/io-util.h"
 #include "runtime/child-fd.h"
 #include "runtime/seccomp-compile.h"
 
@@ -66,43 +68,17 @@ void fd_path(char* buf, size_t cap, int fd) {
     buf[len] = '\0';
 }
 
-bool write_full(int fd, const void* data, size_t size) {
-    const char* p = static_cast<const char*>(data);
-    while (size > 0) {
-        ssize_t n = ::write(fd, p, size);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return false;
-        }
-        p += n;
-        size -= static_cast<size_t>(n);
-    }
-    return true;
-}
+// basic/io-util's allocation-free loops, as the child's true/false (errno set) convention.
+bool write_full(int fd, const void* data, size_t size) { return write_all_raw(fd, data, size) == 0; }
 
 bool read_full(int fd, void* data, size_t size) {
-    char* p = static_cast<char*>(data);
-    while (size > 0) {
-        ssize_t n = ::read(fd, p, size);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return false;
-        }
-        if (n == 0) {
-            errno = EPIPE;
-            return false;
-        }
-        p += n;
-        size -= static_cast<size_t>(n);
-    }
-    return true;
+    ssize_t n = read_all_raw(fd, data, size);
+    if (n >= 0 && static_cast<size_t>(n) < size) errno = EPIPE;  // the other end closed early
+    return n >= 0 && static_cast<size_t>(n) == size;
 }
 
 int open_in_root(int root_fd, const char* path, int flags) {
-    struct open_how how {};
-    how.flags = static_cast<unsigned long long>(flags) | O_CLOEXEC;
-    how.resolve = RESOLVE_IN_ROOT;
-    return static_cast<int>(::syscall(SYS_openat2, root_fd, path, &how, sizeof how));
+    return chase_raw(root_fd, path, flags, Resolve::InRoot);
 }
 
 // Opens `path` inside the root, creating it (and missing parents) as a directory or an empty
@@ -538,18 +514,10 @@ namespace {
 // root) refused: after pivot_root or setns the root is the container's, and plain symlinks and
 // ".." cannot leave it; only a magic link can, to whatever some process holds open.
 int open_no_magic(const char* path, int flags) {
-    struct open_how how {};
-    how.flags = static_cast<unsigned long long>(flags) | O_CLOEXEC;
-    how.resolve = RESOLVE_NO_MAGICLINKS;
-    int dirfd = AT_FDCWD;
-    ChildFd root;
-    if (path[0] == '/') {
-        root = ChildFd(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
-        if (!root) return -1;
-        dirfd = root.get();
-        how.resolve |= RESOLVE_IN_ROOT;
-    }
-    return static_cast<int>(::syscall(SYS_openat2, dirfd, path, &how, sizeof how));
+    if (path[0] != '/') return chase_raw(AT_FDCWD, path, flags, Resolve::NoMagicLinks);
+    ChildFd root(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!root) return -1;
+    return chase_raw(root.get(), path, flags, Resolve::NoMagicLinks | Resolve::InRoot);
 }
 
 }  // namespace

@@ -35,7 +35,6 @@ constexpr const char* kDockerManifestList = "application/vnd.docker.distribution
 
 std::string host_arch();
 std::string layer_media_type(const std::string& compression);
-Result<> write_all(int fd, std::string_view data);
 Result<json> parse_json_text(const std::string& text, std::string_view what);
 // Normalises an archive member name: strips "./", rejects absolute paths and "..".
 Result<std::string> member_name(std::string_view raw);

@@ -28,7 +28,9 @@
 #include <cstring>
 #include <ctime>
 
+#include "basic/chase.h"
 #include "basic/fs-util.h"
+#include "basic/io-util.h"
 #include "basic/string-util.h"
 #include "store/digest.h"
 #include "store/image-import-internal.h"
@@ -56,16 +58,6 @@ std::string layer_media_type(const std::string& compression) {
     if (compression == "zstd") return "application/vnd.oci.image.layer.v1.tar+zstd";
     if (compression == "none") return "application/vnd.oci.image.layer.v1.tar";
     return "application/vnd.oci.image.layer.v1.tar+" + compression;
-}
-
-Result<> write_all(int fd, std::string_view data) {
-    while (!data.empty()) {
-        ssize_t n = ::write(fd, data.data(), data.size());
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return fail_errno("write");
-        data.remove_prefix(static_cast<size_t>(n));
-    }
-    return {};
 }
 
 Result<json> parse_json_text(const std::string& text, std::string_view what) {
@@ -98,10 +90,7 @@ bool Input::has(const std::string& name) const {
 Result<UniqueFd> Input::open(const std::string& raw) const {
     std::string name = BERTH_TRY(member_name(raw));
     if (dirfd >= 0) {
-        struct open_how how {};
-        how.flags = O_RDONLY | O_CLOEXEC;
-        how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-        long fd = ::syscall(SYS_openat2, dirfd, name.c_str(), &how, sizeof how);
+        int fd = chase_raw(dirfd, name.c_str(), O_RDONLY, kResolveStrictlyBeneath);
         if (fd < 0) return fail_errno("open '{}' in the layout", name);
         struct stat st {};
         if (::fstat(static_cast<int>(fd), &st) < 0 || !S_ISREG(st.st_mode)) {
@@ -248,8 +237,8 @@ Result<> stage_archive(int fd, const std::string& stage, Input& in, Progress& pr
                     "archive member '{}': the archive expands more than max_layer_ratio ({}:1): {} bytes "
                     "from {} (a decompression bomb?)",
                     name, limits.max_ratio, staged_bytes, src.bytes_read);
-            BERTH_TRY_VOID_CTX(write_all(out.get(), std::string_view(buf.data(), static_cast<size_t>(n))),
-                               fmt::format("stage '{}'", name));
+            BERTH_TRY_VOID(berth::write_all(out.get(), std::string_view(buf.data(), static_cast<size_t>(n)),
+                                            fmt::format("stage '{}'", name)));
             progress.p.bytes_done += static_cast<uint64_t>(n);
             if (st.size % (4 << 20) < static_cast<uint64_t>(n)) progress(ImportPhase::Reading);
         }
@@ -293,7 +282,8 @@ Result<> copy_to(int in, off_t offset, int out) {
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) return fail_errno("read");
         if (n == 0) return {};
-        BERTH_TRY_VOID(write_all(out, std::string_view(buf.data(), static_cast<size_t>(n))));
+        BERTH_TRY_VOID(
+            berth::write_all(out, std::string_view(buf.data(), static_cast<size_t>(n)), "the spooled copy"));
         offset += n;
     }
 }
@@ -553,8 +543,9 @@ Result<ImageInfo> import_from_fd(Store::Impl& s, int fd, ImportFormat format, st
                 if (n < 0 && errno == ECANCELED) return fail(ECANCELED, "import cancelled");
                 if (n < 0) return fail_errno("read input");
                 if (n == 0) break;
-                BERTH_TRY_VOID(
-                    write_all(spooled.get(), std::string_view(buf.data(), static_cast<size_t>(n))));
+                BERTH_TRY_VOID(berth::write_all(spooled.get(),
+                                                std::string_view(buf.data(), static_cast<size_t>(n)),
+                                                "the spooled input"));
                 progress.p.bytes_done += static_cast<uint64_t>(n);
                 progress(ImportPhase::Reading);
             }
