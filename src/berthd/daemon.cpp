@@ -4,6 +4,8 @@
 #include <sys/eventfd.h>
 #include <systemd/sd-daemon.h>
 
+#include "basic/string-util.h"
+
 namespace berth::berthd {
 
 Daemon::Daemon(bus::Storage& storage) : storage_(storage) {}
@@ -131,7 +133,8 @@ Job& Daemon::start_job(const std::string& type, const std::string& description,
             Job& j = *it->second;
             const char* status = *result ? "done" : j.cancel ? "canceled" : "failed";
             std::string image = *result ? **result : "";
-            std::string error = *result ? "" : result->error().message;
+            // Bounded, escaped, valid UTF-8 (else the signal is not sent and the client waits).
+            std::string error = *result ? "" : sanitize_message(result->error().message);
             int code = *result ? 0 : result->error().code;
             // The last progress, before JobRemoved: a job shorter than one progress tick would
             // otherwise end without any update (a small import's 100% and its byte count).

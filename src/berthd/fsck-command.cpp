@@ -69,6 +69,8 @@ int fsck_command(int argc, char** argv) {
             return;
         }
         if (!o->root.empty()) opts->root = o->root;
+        // Checking only reads: a read-only store (a ro mount, a ro bind) can be checked.
+        opts->read_only = !o->repair;
         auto st = store::Store::open(*opts);
         if (!st) {
             ctx.exit_code = report_error("fsck", "open store '" + opts->root + "': " + st.error().what());

@@ -49,6 +49,22 @@ Result<store::ImportFormat> import_format(const std::string& format) {
     return fail(EINVAL, "unknown image format '{}'", format);
 }
 
+// Replaces berthd's path for a client's fd ("/proc/self/fd/7", which the store may have used to
+// reopen it) in an error with what the client knows it as.
+Error name_client_input(Error e, int fd) {
+    const std::string own = fd_path(fd), client = "the input passed by the client";
+    for (size_t at = 0; (at = e.message.find(own, at)) != std::string::npos;) {
+        size_t end = at + own.size();
+        if (end < e.message.size() && e.message[end] >= '0' && e.message[end] <= '9') {
+            at = end;  // "/proc/self/fd/70" is not fd 7
+            continue;
+        }
+        e.message.replace(at, own.size(), client);
+        at += client.size();
+    }
+    return e;
+}
+
 class LocalStorage final : public Storage {
 public:
     explicit LocalStorage(std::unique_ptr<store::Store> store) : store_(std::move(store)) {}
@@ -78,13 +94,11 @@ public:
                 bytes = std::max(bytes, read);
                 progress(fraction, bytes);
             };
-        struct stat st {};
-        if (::fstat(fd, &st) < 0) return fail_errno("inspect the image input");
-        // An OCI layout directory arrives as a directory fd; the store reads it by path.
-        auto image = S_ISDIR(st.st_mode)
-                         ? store_->import_image_path(fd_path(fd), fmt_v, name, report, &cancel)
-                         : store_->import_image(fd, fmt_v, name, report, &cancel);
-        if (!image) return fail(image.error());
+        // A file or an OCI layout directory, as the fd the client passed: messages name "the
+        // input", never berthd's own /proc/self/fd/N (issue #16), which means nothing to the
+        // client (its CLI adds the path it opened).
+        auto image = store_->import_image(fd, fmt_v, name, report, &cancel);
+        if (!image) return fail(name_client_input(std::move(image.error()), fd));
         return convert(*image);
     }
 

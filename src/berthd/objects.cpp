@@ -16,9 +16,12 @@ Daemon& D(void* userdata) { return *static_cast<Daemon*>(userdata); }
 // ---- images ----
 
 int image_find(sd_bus*, const char* path, const char*, void* userdata, void** found, sd_bus_error*) noexcept {
+    // One path per image: its full id. A name or an id prefix that resolves is not an object
+    // (issue #16: /image/busybox_3alatest answered like the image's own path).
     std::string id = object_id(kImagePrefix, path);
     if (id.empty() || !validate_image_ref(id)) return 0;
-    if (!D(userdata).storage().get_image(id)) return 0;
+    auto image = D(userdata).storage().get_image(id);
+    if (!image || image->id != id) return 0;
     *found = userdata;
     return 1;
 }

@@ -45,4 +45,10 @@ std::string name_rule(NameKind kind);
 // EINVAL "invalid container name 'x/y': expected 1 to 64 letters, ...".
 Result<> check_object_name(NameKind kind, std::string_view name);
 
+// An image reference "name[:tag]" -> "name:tag" (":latest" added; Docker Hub's
+// "docker.io/library/" dropped): docker reference rules, lower-case repository. The one image
+// name check: the bus boundary, the CLI and the store all use it, so a name the bus accepts is
+// one the store takes (issue #16).
+Result<std::string> normalize_image_name(std::string_view name_tag);
+
 }  // namespace berth

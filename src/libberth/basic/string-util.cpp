@@ -1,5 +1,7 @@
 #include "basic/string-util.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <charconv>
 
@@ -51,6 +53,69 @@ std::string quote(std::string_view text) {
         out += c;
     }
     out += '\'';
+    return out;
+}
+
+// Length of the UTF-8 sequence at text[i], or 0 when it is not one (overlong forms and
+// surrogates included: D-Bus rejects those too).
+static size_t utf8_length(std::string_view text, size_t i) {
+    auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x80) return 1;
+    size_t n = c >= 0xc2 && c <= 0xdf ? 2 : (c & 0xf0) == 0xe0 ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+    if (n == 0 || i + n > text.size()) return 0;
+    for (size_t k = 1; k < n; ++k)
+        if ((static_cast<unsigned char>(text[i + k]) & 0xc0) != 0x80) return 0;
+    auto c1 = static_cast<unsigned char>(text[i + 1]);
+    if ((c == 0xe0 && c1 < 0xa0) || (c == 0xed && c1 > 0x9f) || (c == 0xf0 && c1 < 0x90) ||
+        (c == 0xf4 && c1 > 0x8f))
+        return 0;
+    return n;
+}
+
+std::string sanitize_message(std::string_view text, size_t max_quoted) {
+    constexpr size_t kMaxMessage = 4096;
+    std::string out;
+    bool quoted = false;
+    size_t run = 0, cut = 0;  // bytes of the current quoted part kept / left out
+    auto end_part = [&] {
+        if (cut) out += fmt::format("...[{} more bytes]", cut);
+        run = cut = 0;
+    };
+    for (size_t i = 0; i < text.size();) {
+        if (out.size() >= kMaxMessage) {
+            out += fmt::format("...[{} more bytes]", text.size() - i);
+            break;
+        }
+        char c = text[i];
+        if (c == '\'' && !(quoted && i > 0 && text[i - 1] == '\\')) {
+            end_part();  // a quoted part's count starts at its opening quote
+            quoted = !quoted;
+            out += c;
+            ++i;
+            continue;
+        }
+        size_t n = utf8_length(text, i);
+        size_t step = n ? n : 1;
+        if (quoted && run >= max_quoted) {
+            cut += step;
+            i += step;
+            continue;
+        }
+        auto u = static_cast<unsigned char>(c);
+        if (n == 0 || u < 0x20 || u == 0x7f) {
+            if (c == '\n')
+                out += "\\n";
+            else if (c == '\t')
+                out += "\\t";
+            else
+                out += fmt::format("\\x{:02x}", u);
+        } else {
+            out.append(text.substr(i, n));
+        }
+        run += step;
+        i += step;
+    }
+    if (quoted) end_part();
     return out;
 }
 

@@ -18,6 +18,12 @@ std::optional<unsigned long long> parse_unsigned(std::string_view text);
 // Quotes a string for shell-like display in messages and unit files ('...' with escapes).
 std::string quote(std::string_view text);
 
+// A message fit to send to a client (issue #16: error replies echoed megabytes of input and raw
+// control characters): control characters and bytes that are not UTF-8 are escaped ("\n",
+// "\x01"), every '...'-quoted part longer than `max_quoted` bytes is cut ("...[N more bytes]"),
+// and the whole at 4 KiB. The result is valid UTF-8, as D-Bus requires of a string.
+std::string sanitize_message(std::string_view text, size_t max_quoted = 256);
+
 // Levenshtein distance, for "did you mean" hints.
 size_t edit_distance(std::string_view a, std::string_view b);
 

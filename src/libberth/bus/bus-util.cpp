@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "basic/string-util.h"
 #include "basic/unique.h"
 
 namespace berth::bus {
@@ -18,9 +19,11 @@ Error error_from_bus(const sd_bus_error* error, int r, std::string_view context)
 }
 
 int set_bus_error(sd_bus_error* ret, const Error& error) {
-    if (error.code == 0) return sd_bus_error_set(ret, kGenericError, error.message.c_str());
+    // Messages quote what the caller sent: bounded and escaped before they go back (issue #16).
+    std::string message = sanitize_message(error.message);
+    if (error.code == 0) return sd_bus_error_set(ret, kGenericError, message.c_str());
     // Keep the context chain as the message; the errno is carried by the error name.
-    return sd_bus_error_set_errnof(ret, error.code, "%s", error.message.c_str());
+    return sd_bus_error_set_errnof(ret, error.code, "%s", message.c_str());
 }
 
 int append_strv(sd_bus_message* m, const std::vector<std::string>& v) {

@@ -1,13 +1,20 @@
 #include "store/fsck.h"
 
+#include <archive.h>
+#include <archive_entry.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <map>
 #include <set>
 
+#include "basic/chase.h"
 #include "basic/fs-util.h"
+#include "basic/io-util.h"
+#include "basic/string-util.h"
 #include "basic/unique.h"
 #include "store/digest.h"
 #include "store/tar-split.h"
@@ -64,6 +71,8 @@ std::string_view to_string(FsckProblem::Kind kind) {
             return "bad-chain";
         case FsckProblem::Kind::MissingLayer:
             return "missing-layer";
+        case FsckProblem::Kind::CorruptLayer:
+            return "corrupt-layer";
         case FsckProblem::Kind::MissingImage:
             return "missing-image";
         case FsckProblem::Kind::MissingSnapshot:
@@ -74,6 +83,77 @@ std::string_view to_string(FsckProblem::Kind kind) {
             return "orphan-snapshot";
     }
     return "?";
+}
+
+// A layer whose blob is kept (a compressed one: no tar-split) against that blob: every regular
+// file the blob holds must be in the layer's tree with its size and content (issue #16: fsck
+// hashed the blob but never looked at what was extracted from it). The last entry of a path
+// wins, as in extraction; hard links, whiteouts and other types are not compared. Returns the
+// files that differ ("" when none), each named.
+Result<std::string> compare_layer_files(const std::string& blob, const std::string& tree, uint64_t* bytes) {
+    UniqueFd in(::open(blob.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!in) return fail_errno("open '{}'", blob);
+    UniqueFd root(::open(tree.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!root) return fail_errno("open layer '{}'", tree);
+    CPtr<struct archive, archive_read_free> a(archive_read_new());
+    archive_read_support_format_tar(a.get());
+    archive_read_support_format_gnutar(a.get());
+    archive_read_support_filter_all(a.get());
+    if (archive_read_open_fd(a.get(), in.get(), 1 << 16) != ARCHIVE_OK)
+        return fail(EBADMSG, "read '{}': {}", blob, archive_error_string(a.get()));
+    std::map<std::string, std::string> verdict;  // path -> why it differs ("" = same)
+    std::vector<char> want(1 << 16), got(1 << 16);
+    for (;;) {
+        struct archive_entry* e = nullptr;
+        int r = archive_read_next_header(a.get(), &e);
+        if (r == ARCHIVE_EOF) break;
+        if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
+            return fail(EBADMSG, "read '{}': {}", blob, archive_error_string(a.get()));
+        const char* raw = archive_entry_pathname(e);
+        std::string path = raw ? raw : "";
+        while (path.rfind("./", 0) == 0) path.erase(0, 2);
+        while (!path.empty() && path.front() == '/') path.erase(0, 1);
+        std::string base = path.substr(path.rfind('/') + 1);
+        if (path.empty() || archive_entry_filetype(e) != AE_IFREG || archive_entry_hardlink(e) ||
+            base.rfind(".wh.", 0) == 0)
+            continue;
+        auto& why = verdict[path];
+        why.clear();
+        auto file = chase(root.get(), path, O_RDONLY, kResolveStrictlyBeneath);
+        if (!file) {
+            why = "missing from the layer";
+            continue;
+        }
+        struct stat st {};
+        auto size = static_cast<uint64_t>(archive_entry_size(e));
+        if (::fstat(file->get(), &st) < 0 || !S_ISREG(st.st_mode) ||
+            static_cast<uint64_t>(st.st_size) != size) {
+            why = fmt::format("size {} in the layer, {} in the blob", st.st_size, size);
+            continue;
+        }
+        for (;;) {
+            la_ssize_t n = archive_read_data(a.get(), want.data(), want.size());
+            if (n < 0)
+                return fail(EBADMSG, "read '{}' member '{}': {}", blob, path, archive_error_string(a.get()));
+            if (n == 0) break;
+            auto len = static_cast<size_t>(n);
+            *bytes += len;
+            ssize_t read = read_all_raw(file->get(), got.data(), len);
+            if (read != n || std::memcmp(want.data(), got.data(), len) != 0) {
+                why = "content differs";
+                break;
+            }
+        }
+    }
+    std::vector<std::string> bad;
+    for (const auto& [path, why] : verdict)
+        if (!why.empty()) bad.push_back(fmt::format("'{}' ({})", path, why));
+    if (bad.size() > 10) {
+        size_t more = bad.size() - 10;
+        bad.resize(10);
+        bad.push_back(fmt::format("and {} more", more));
+    }
+    return join(bad, ", ");
 }
 
 Result<FsckReport> fsck(Store& store, bool repair) {
@@ -119,6 +199,7 @@ Result<FsckReport> fsck(Store& store, bool repair) {
     // 2-3. Images: blobs, chains, layers.
     std::set<std::string> referenced_blobs;
     std::set<std::string> splits_checked;       // chain ids whose tar-split was rebuilt
+    std::set<std::string> layer_files_checked;  // chain ids compared with their compressed blob
     std::map<std::string, std::string> images;  // id -> display name
     for (const auto& img : store.list_images()) {
         r.images_checked++;
@@ -159,6 +240,21 @@ Result<FsckReport> fsck(Store& store, bool repair) {
                 continue;
             }
             need_blob(l.digest, "layer blob");
+            if (present.count(l.digest) && l.digest != l.diff_id && backend.has_layer(l.chain_id) &&
+                layer_files_checked.insert(l.chain_id).second) {
+                auto view = backend.layer_view(l.chain_id);
+                auto differ = view ? compare_layer_files(blob_dir + "/" + std::string(digest_hex(l.digest)),
+                                                         *view, &r.bytes_hashed)
+                                   : Result<std::string>(fail(view.error()));
+                if (view) (void)backend.release_layer_view(l.chain_id);
+                if (!differ)
+                    r.problems.push_back({K::CorruptLayer, l.chain_id,
+                                          "layer of image '" + who + "': " + differ.error().what()});
+                else if (!differ->empty())
+                    r.problems.push_back(
+                        {K::CorruptLayer, l.chain_id,
+                         "layer of image '" + who + "': files differ from its blob: " + *differ});
+            }
         }
         auto chains = chain_ids(diff_ids);
         for (size_t i = 0; i < img.layers.size(); i++) {

@@ -180,17 +180,28 @@ Result<> write_oci_archive(Store::Impl& s, const ImageInfo& info, int fd, const 
         if (data && archive_write_data(a.get(), data->data(), data->size()) < 0)
             return fail(write_failed(name));
         if (file) {
+            // Hashed as it streams (issue #16): a blob damaged in the store fails the export
+            // naming it, before the end-of-archive blocks, so no reader takes the output for a
+            // good archive (berth would refuse it on import anyway).
             UniqueFd in(::open(file->c_str(), O_RDONLY | O_CLOEXEC));
             if (!in) return fail_errno("open blob '{}'", *file);
             std::vector<char> buf(1 << 20);
+            Sha256 hash;
             for (;;) {
                 ssize_t n = ::read(in.get(), buf.data(), buf.size());
                 if (n < 0 && errno == EINTR) continue;
                 if (n < 0) return fail_errno("read blob '{}'", *file);
                 if (n == 0) break;
+                hash.update(buf.data(), static_cast<size_t>(n));
                 if (archive_write_data(a.get(), buf.data(), static_cast<size_t>(n)) < 0)
                     return fail(write_failed(name));
             }
+            std::string digest = "sha256:" + name.substr(name.rfind('/') + 1);
+            if (std::string got = hash.finish(); got != digest)
+                return fail(
+                    EBADMSG,
+                    "blob '{}' is damaged in the store (its content hashes to '{}'): run 'berth fsck'",
+                    digest, got);
         }
         return {};
     };

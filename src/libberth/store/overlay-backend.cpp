@@ -322,10 +322,14 @@ private:
     }
 
     // Moves `dir` into staging first, so a crash mid-removal leaves nothing half-visible.
+    // Once renamed into staging the object is gone (nothing finds it there): a tree that cannot
+    // be removed completely is a leftover that open() and gc() remove, not a failed removal, which
+    // would make the store report as present what it no longer has (issue #16).
     Result<> trash(const std::string& dir) {
         std::string t = path_join(root_, "staging/rm-" + random_token());
         if (::rename(dir.c_str(), t.c_str()) < 0) return fail_errno("remove '{}'", dir);
-        return remove_tree(t);
+        (void)remove_tree(t);
+        return {};
     }
 
     Result<std::vector<std::string>> lowerdirs(const std::string& top) const {

@@ -20,6 +20,10 @@ struct Store::Impl {
     UniqueFd lock_fd;
     std::unique_ptr<SnapshotBackend> backend;
 
+    // Opened for reading only (StoreOptions::read_only, or a read-only file system): no lock held
+    // for writing, no cleanup at open, every mutation refused with EROFS.
+    bool read_only = false;
+
     mutable std::mutex mu;
     std::condition_variable cv;
     std::set<std::string> claimed_layers;  // chain ids an in-flight import builds or reuses
@@ -46,7 +50,12 @@ struct Store::Impl {
                                        const std::function<Result<>(const char*, size_t)>& sink);
     ImageInfo with_names(const ImageInfo& i) const;  // caller holds mu
     Result<std::string> resolve_locked(std::string_view ref) const;
-    Result<> save_refs_locked();
+    // Writes `next` (and kept_refs) as refs.json. The caller assigns `refs = next` only when this
+    // succeeded: memory never holds a name the disk does not (issue #16). Refused while refs.json
+    // itself is a bad record (overwriting it would lose the names a repair could recover).
+    Result<> save_refs_locked(const std::map<std::string, std::string>& next) const;
+    // EROFS when the store was opened read-only.
+    Result<> writable() const;
     // Publishes a staged import: blobs (stage/blobs/<hex>) into blobs/, the image, its names.
     Result<ImageInfo> publish_locked(const std::string& stage, ImageInfo info,
                                      const std::vector<std::string>& names, const ProgressFn& progress);

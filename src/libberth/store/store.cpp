@@ -20,6 +20,7 @@
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -126,11 +127,21 @@ Result<std::string> Store::Impl::resolve_locked(std::string_view ref) const {
     return fail(ENOENT, "image '{}' not found", ref);
 }
 
-Result<> Store::Impl::save_refs_locked() {
+Result<> Store::Impl::save_refs_locked(const std::map<std::string, std::string>& next) const {
+    std::string file = path("refs.json");
+    if (std::any_of(bad_records.begin(), bad_records.end(),
+                    [&](const BadRecord& b) { return b.path == file; }))
+        return fail(EUCLEAN,
+                    "'{}' is damaged: names cannot change until 'berth fsck --repair' quarantines it", file);
     json j = json::object();
     for (const auto& [n, id] : kept_refs) j[n] = id;  // names of left-out images survive a rewrite
-    for (const auto& [n, id] : refs) j[n] = id;
-    return write_file_atomic(path("refs.json"), j.dump(2) + "\n");
+    for (const auto& [n, id] : next) j[n] = id;
+    return write_file_atomic(file, j.dump(2) + "\n");
+}
+
+Result<> Store::Impl::writable() const {
+    if (read_only) return fail(EROFS, "store '{}' is open read-only", root);
+    return {};
 }
 
 std::string_view import_phase_name(ImportPhase phase) {
@@ -192,29 +203,47 @@ Result<ImageInfo> Store::Impl::publish_locked(const std::string& stage, ImageInf
     }
     if (moved) BERTH_TRY_VOID(fsync_directory(path("splits")));
     step(2);
+    // The record, then the names; memory learns both only when both are on disk. A failed names
+    // write takes the new record back with it: the import fails and leaves no nameless image to
+    // appear after a restart (issue #16). Blobs already moved are garbage for gc.
     auto it = images.find(info.id);
-    if (it == images.end()) {
+    bool created = it == images.end();
+    std::string file = path("images/" + std::string(digest_hex(info.id)) + ".json");
+    if (created) {
         json j = info;
         j.erase("names");
-        std::string file = path("images/" + std::string(digest_hex(info.id)) + ".json");
         BERTH_TRY_VOID(write_file_atomic(file, j.dump(2) + "\n"));
-        images[info.id] = info;
-        // A re-import replaces a damaged record of the same image: it is no longer bad.
-        std::erase_if(bad_records, [&](const BadRecord& b) { return b.path == file; });
-        std::erase_if(kept_refs, [&](const auto& r) { return r.second == info.id; });
     } else {
         info = it->second;  // same manifest digest: the same image, keep its first import time
     }
     step(3);
+    auto next = refs;
     bool refs_changed = false;
     for (const auto& n : names) {
-        auto& slot = refs[n];
+        auto& slot = next[n];
         if (slot != info.id) {
             slot = info.id;
             refs_changed = true;
         }
     }
-    if (refs_changed) BERTH_TRY_VOID(save_refs_locked());
+    // A re-import replaces a damaged record of the same image: its names kept from refs.json
+    // resolve again.
+    if (created)
+        for (const auto& [n, id] : kept_refs)
+            if (id == info.id) next.emplace(n, id);
+    if (refs_changed) {
+        if (auto saved = save_refs_locked(next); !saved) {
+            if (created && ::unlink(file.c_str()) < 0 && errno != ENOENT)
+                images[info.id] = info;  // the record stays on disk: memory says so too
+            return fail(std::move(saved.error()));
+        }
+    }
+    if (created) {
+        images[info.id] = info;
+        std::erase_if(bad_records, [&](const BadRecord& b) { return b.path == file; });
+        std::erase_if(kept_refs, [&](const auto& r) { return r.second == info.id; });
+    }
+    refs = std::move(next);
     step(4);
     return with_names(info);
 }
@@ -308,12 +337,13 @@ static Result<> validate_record(const VolumeInfo& v, const std::string& file) {
 // Loads every record of a directory. One that cannot be read, parsed or validated goes to `bad`
 // (issue #16): the rest of the store stays usable and `berth fsck` can name the file.
 template <class T>
-static std::map<std::string, T> load_dir(const std::string& dir, auto key_of, std::vector<BadRecord>& bad) {
+static std::map<std::string, T> load_dir(const std::string& dir, auto key_of, std::vector<BadRecord>& bad,
+                                         bool clean) {
     std::map<std::string, T> out;
     for (const auto& n : list_dir(dir)) {
         std::string p = path_join(dir, n);
         if (n.find(".tmp-") != std::string::npos) {  // a write_file_atomic interrupted by a crash
-            ::unlink(p.c_str());
+            if (clean) ::unlink(p.c_str());
             continue;
         }
         if (n.size() < 6 || n.substr(n.size() - 5) != ".json") continue;
@@ -335,6 +365,16 @@ static std::map<std::string, T> load_dir(const std::string& dir, auto key_of, st
 
 static std::vector<VolumeUser> load_users(const Store::Impl& s, const std::string& key);
 
+using RefMap = std::map<std::string, std::string>;
+
+// ROOT/refs.json as a map (empty when there is none); an error names the file.
+static Result<RefMap> read_refs_file(const std::string& file) {
+    if (!path_exists(file)) return RefMap{};
+    auto text = read_file(file);
+    if (!text) return fail(text.error().code, "'{}': {}", file, text.error().what());
+    return parse_json_as<RefMap>(*text, file);
+}
+
 Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
     auto impl = std::make_unique<Impl>();
     impl->options = options;
@@ -342,28 +382,60 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
     Impl& s = *impl;
     if (s.root.empty() || s.root[0] != '/')
         return fail(EINVAL, "store root '{}' must be an absolute path", s.root);
-    // Layers and containers hold setuid files: the root is root's alone (0700, as tmpfiles makes
-    // /var/lib/berth), whoever creates it first, and an existing wider one is tightened.
-    BERTH_TRY_VOID(make_private_directory(s.root, 0700));
-    s.lock_fd.reset(::open(s.path("lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
-    if (!s.lock_fd) return fail_errno("open store lock '{}'", s.path("lock"));
-    if (::flock(s.lock_fd.get(), LOCK_EX | (options.wait_for_lock ? 0 : LOCK_NB)) < 0) {
+    // A store on a read-only file system (a ro mount or ro bind) can still be listed and checked:
+    // it is opened read-only by itself.
+    struct statvfs vfs {};
+    s.read_only = options.read_only || (::statvfs(s.root.c_str(), &vfs) == 0 && (vfs.f_flag & ST_RDONLY));
+    if (s.read_only) {
+        // Readers share the lock (they exclude a writer, and a writer them) and never create it:
+        // a store nobody ever opened for writing has nothing to exclude.
+        if (!is_directory(s.root)) return fail(ENOENT, "store '{}' does not exist", s.root);
+        s.lock_fd.reset(::open(s.path("lock").c_str(), O_RDONLY | O_CLOEXEC));
+        if (!s.lock_fd && errno != ENOENT) return fail_errno("open store lock '{}'", s.path("lock"));
+    } else {
+        // Layers and containers hold setuid files: the root is root's alone (0700, as tmpfiles
+        // makes /var/lib/berth), whoever creates it first, and an existing wider one is tightened.
+        BERTH_TRY_VOID(make_private_directory(s.root, 0700));
+        s.lock_fd.reset(::open(s.path("lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+        if (!s.lock_fd) return fail_errno("open store lock '{}'", s.path("lock"));
+    }
+    int lock_op = (s.read_only ? LOCK_SH : LOCK_EX) | (options.wait_for_lock ? 0 : LOCK_NB);
+    if (s.lock_fd && ::flock(s.lock_fd.get(), lock_op) < 0) {
         if (errno == EWOULDBLOCK)
             return fail(EWOULDBLOCK, "store '{}' is locked by another process (berthd?)", s.root);
         return fail_errno("lock store '{}'", s.root);
     }
-    for (const char* d : {"blobs/sha256", "splits", "images", "containers", "volumes", "staging"})
-        BERTH_TRY_VOID(mkdir_p(s.path(d), 0700));
+    if (!s.read_only)
+        for (const char* d : {"blobs/sha256", "splits", "images", "containers", "volumes", "staging"})
+            BERTH_TRY_VOID(mkdir_p(s.path(d), 0700));
 
-    // Backend: the recorded one wins; "auto" is decided once.
+    // Backend: the recorded one wins; "auto" is decided once. A store.json that cannot be read is
+    // a bad record (fsck names it, --repair quarantines it) and is never written over; the
+    // backend is then the one whose directory the store has.
     std::string recorded;
+    bool store_json_bad = false;
     if (path_exists(s.path("store.json"))) {
-        auto text = BERTH_TRY(read_file(s.path("store.json")));
-        try {
-            recorded = json::parse(text).value("backend", "");
-        } catch (const std::exception& e) {
-            return fail(EBADMSG, "parse '{}': {}", s.path("store.json"), e.what());
+        auto bad = [&](std::string why) {
+            s.bad_records.push_back(
+                {s.path("store.json"), fmt::format("'{}': {}", s.path("store.json"), why)});
+            store_json_bad = true;
+        };
+        if (auto text = read_file(s.path("store.json")); !text) {
+            bad(text.error().what());
+        } else {
+            try {
+                auto j = json::parse(*text);
+                if (!j.is_object() || !j.value("backend", json("")).is_string())
+                    bad("not an object with a string \"backend\"");
+                else
+                    recorded = j.value("backend", "");
+            } catch (const std::exception& e) {
+                bad(e.what());
+            }
         }
+        if (store_json_bad && options.backend == "auto" && options.pool.empty())
+            for (const char* b : {"overlay", "dm-thin", "btrfs"})
+                if (recorded.empty() && is_directory(s.path(b))) recorded = b;
     }
     std::string chosen = options.backend;
     if (!options.pool.empty()) {
@@ -398,26 +470,28 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
     } else {
         return fail(EINVAL, "unknown backend '{}'", chosen);
     }
-    if (recorded.empty())
+    if (recorded.empty() && !store_json_bad && !s.read_only)
         BERTH_TRY_VOID(
             write_file_atomic(s.path("store.json"), json{{"version", 1}, {"backend", chosen}}.dump() + "\n"));
 
     // Metadata.
+    bool clean = !s.read_only;
     s.images = load_dir<ImageInfo>(
-        s.path("images"), [](const ImageInfo& i) { return i.id; }, s.bad_records);
+        s.path("images"), [](const ImageInfo& i) { return i.id; }, s.bad_records, clean);
     s.containers = load_dir<ContainerInfo>(
-        s.path("containers"), [](const ContainerInfo& c) { return c.name; }, s.bad_records);
+        s.path("containers"), [](const ContainerInfo& c) { return c.name; }, s.bad_records, clean);
     s.volumes = load_dir<VolumeInfo>(
-        s.path("volumes"), [](const VolumeInfo& v) { return v.name; }, s.bad_records);
+        s.path("volumes"), [](const VolumeInfo& v) { return v.name; }, s.bad_records, clean);
     for (auto& [key, v] : s.volumes) v.users = load_users(s, key);
     for (const auto& n : list_dir(s.root))
-        if (n.rfind("refs.json.tmp-", 0) == 0 || n.rfind("store.json.tmp-", 0) == 0)
+        if (clean && (n.rfind("refs.json.tmp-", 0) == 0 || n.rfind("store.json.tmp-", 0) == 0))
             ::unlink(s.path(n).c_str());
-    if (path_exists(s.path("refs.json"))) {
-        auto text = BERTH_TRY(read_file(s.path("refs.json")));
-        using RefMap = std::map<std::string, std::string>;
-        auto j = BERTH_TRY(parse_json_as<RefMap>(text, s.path("refs.json")));
-        for (auto& entry : j) {
+    // A refs.json that cannot be read is a bad record like any other: no names resolve, and none
+    // can change (save_refs_locked refuses) until fsck --repair quarantines it.
+    auto refs_file = read_refs_file(s.path("refs.json"));
+    if (!refs_file) s.bad_records.push_back({s.path("refs.json"), refs_file.error().what()});
+    if (refs_file) {
+        for (auto& entry : *refs_file) {
             // Not a structured binding: clang 14 (the fuzz build) cannot capture one in a lambda.
             const std::string& n = entry.first;
             const std::string& id = entry.second;
@@ -431,6 +505,7 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
         }
     }
 
+    if (s.read_only) return std::unique_ptr<Store>(new Store(std::move(impl)));
     // Crash leftovers: staged imports, then whatever the backend holds that metadata doesn't know.
     for (const auto& n : list_dir(s.path("staging"))) BERTH_TRY_VOID(remove_tree(s.path("staging/" + n)));
     for (const auto& n : list_dir(s.path("blobs/sha256")))
@@ -459,6 +534,7 @@ std::vector<BadRecord> Store::bad_records() const {
 
 Result<std::string> Store::quarantine_record(const std::string& path) {
     auto& s = *impl_;
+    BERTH_TRY_VOID(s.writable());
     std::lock_guard lock(s.mu);
     auto it = std::find_if(s.bad_records.begin(), s.bad_records.end(),
                            [&](const BadRecord& b) { return b.path == path; });
@@ -480,24 +556,28 @@ Result<std::string> Store::quarantine_record(const std::string& path) {
     } else if (text && rel.rfind("volumes/", 0) == 0) {
         auto v = parse_json_as<VolumeInfo>(*text, path);
         good_now = v && validate_record(*v, name);
+    } else if (text && rel == "refs.json") {
+        good_now = read_refs_file(path).has_value();
     }
     if (good_now) {
         s.bad_records.erase(it);
         return fail(EALREADY, "'{}' reads as a valid record now; it was not moved", path);
     }
-    std::string dir = s.path("quarantine/" + rel.substr(0, rel.rfind('/')));
+    auto slash = rel.rfind('/');
+    std::string dir =
+        s.path(slash == std::string::npos ? "quarantine" : "quarantine/" + rel.substr(0, slash));
     BERTH_TRY_VOID(mkdir_p(dir, 0700));
     std::string target = s.path("quarantine/" + rel);
     for (int n = 1; path_exists(target); n++) target = fmt::format("{}.{}", s.path("quarantine/" + rel), n);
     if (::rename(path.c_str(), target.c_str()) < 0)
         return fail_errno("quarantine '{}' to '{}'", path, target);
-    BERTH_TRY_VOID(fsync_directory(dir));
-    BERTH_TRY_VOID(fsync_directory(path.substr(0, path.rfind('/'))));
     s.bad_records.erase(it);
     if (rel.rfind("images/", 0) == 0)
         std::erase_if(s.kept_refs, [&](const auto& r) {
             return "images/" + std::string(digest_hex(r.second)) + ".json" == rel;
         });
+    BERTH_TRY_VOID(fsync_directory(dir));
+    BERTH_TRY_VOID(fsync_directory(path.substr(0, path.rfind('/'))));
     return target;
 }
 
@@ -511,6 +591,7 @@ SnapshotBackend& Store::backend() { return *impl_->backend; }
 
 Result<ImageInfo> Store::import_image(int fd, ImportFormat format, std::string_view name_tag,
                                       const ProgressFn& progress, const std::atomic<bool>* cancel) {
+    BERTH_TRY_VOID(impl_->writable());
     struct stat st {};
     if (::fstat(fd, &st) < 0) return fail_errno("stat import input");
     if (S_ISDIR(st.st_mode) && format != ImportFormat::Auto && format != ImportFormat::OciLayout)
@@ -552,6 +633,7 @@ Result<ImageInfo> Store::get_image(std::string_view ref) const {
 }
 
 Result<ImageRemoval> Store::remove_image(std::string_view ref, bool untag_only) {
+    BERTH_TRY_VOID(impl_->writable());
     auto& s = *impl_;
     std::lock_guard lock(s.mu);
     auto id = BERTH_TRY(s.resolve_locked(ref));
@@ -567,9 +649,13 @@ Result<ImageRemoval> Store::remove_image(std::string_view ref, bool untag_only) 
     std::vector<std::string> users;
     for (const auto& [container, c] : s.containers)
         if (c.image_id == id) users.push_back(container);
+    // Every step changes memory only after the disk (issue #16): a names write that fails leaves
+    // the names, a record that cannot go gets its names back.
+    auto next = s.refs;
     if (name && (untag_only || names.size() > 1)) {
-        s.refs.erase(*name);
-        BERTH_TRY_VOID(s.save_refs_locked());
+        next.erase(*name);
+        BERTH_TRY_VOID(s.save_refs_locked(next));
+        s.refs = std::move(next);
         done.untagged.push_back(*name);
         return done;
     }
@@ -577,28 +663,37 @@ Result<ImageRemoval> Store::remove_image(std::string_view ref, bool untag_only) 
         return fail(EBUSY, "image '{}' is used by container{} {}", ref, users.size() > 1 ? "s" : "",
                     join(users, ", "));
     if (!names.empty()) {
-        for (const auto& n : names) s.refs.erase(n);
-        BERTH_TRY_VOID(s.save_refs_locked());
+        for (const auto& n : names) next.erase(n);
+        BERTH_TRY_VOID(s.save_refs_locked(next));
     }
+    auto old_refs = std::exchange(s.refs, std::move(next));
     done.untagged = names;
     crash_point("remove-image:names-gone");
     std::string file = s.path("images/" + std::string(digest_hex(id)) + ".json");
-    if (::unlink(file.c_str()) < 0 && errno != ENOENT) return fail_errno("remove '{}'", file);
+    if (::unlink(file.c_str()) < 0 && errno != ENOENT) {
+        auto failed = fail_errno("remove '{}'", file);
+        if (!names.empty() && s.save_refs_locked(old_refs)) s.refs = std::move(old_refs);
+        return failed;
+    }
     crash_point("remove-image:record-unlinked");
+    s.images.erase(id);  // gone from the directory: gone from memory, even if the fsync fails
     BERTH_TRY_VOID(fsync_directory(s.path("images")));
     crash_point("remove-image:done");
-    s.images.erase(id);
     done.deleted = id;
     return done;
 }
 
 Result<> Store::tag_image(std::string_view ref, std::string_view name_tag) {
+    BERTH_TRY_VOID(impl_->writable());
     auto& s = *impl_;
     auto name = BERTH_TRY(normalize_name_tag(name_tag));
     std::lock_guard lock(s.mu);
     auto id = BERTH_TRY(s.resolve_locked(ref));
-    s.refs[name] = id;
-    return s.save_refs_locked();
+    auto next = s.refs;
+    next[name] = id;
+    BERTH_TRY_VOID(s.save_refs_locked(next));
+    s.refs = std::move(next);
+    return {};
 }
 
 Result<> Store::export_image(std::string_view ref, int fd, const std::atomic<bool>* cancel) {
@@ -649,6 +744,7 @@ static void set_holder(ContainerInfo& c, int holder) {
 
 Result<PreparedContainer> Store::prepare_container(std::string_view name, std::string_view image_ref,
                                                    bool ephemeral, int holder) {
+    BERTH_TRY_VOID(impl_->writable());
     auto& s = *impl_;
     BERTH_TRY_VOID(check_object_name(NameKind::Container, name));
     std::lock_guard lock(s.mu);
@@ -705,24 +801,32 @@ Result<PreparedContainer> Store::prepare_container(std::string_view name, std::s
 }
 
 // Caller holds s.mu. Metadata goes first: a crash then leaves an orphan snapshot that
-// reconcile() removes, never a container whose tree is gone.
+// reconcile() removes, never a container whose tree is gone. A removal answers for what it did
+// (issue #16): when the snapshot cannot go, the record is written back and the container stays,
+// whole; only when even that fails is the container gone, and its snapshot is then an orphan that
+// the next open (reconcile) or gc removes, so the removal succeeded as far as a client can tell.
 static Result<> remove_container_locked(Store::Impl& s, std::string_view name) {
     auto it = s.containers.find(std::string(name));
     if (it == s.containers.end()) return fail(ENOENT, "container '{}' not found", name);
     ContainerInfo c = it->second;
     std::string file = s.path("containers/" + c.name + ".json");
     if (::unlink(file.c_str()) < 0 && errno != ENOENT) return fail_errno("remove '{}'", file);
+    s.containers.erase(it);
     BERTH_TRY_VOID(fsync_directory(s.path("containers")));
     crash_point("remove-container:record-gone");
-    s.containers.erase(it);
     auto r = s.backend->remove_snapshot(c.snapshot_id);
     crash_point("remove-container:done");
-    if (!r && r.error().code != ENOENT)
-        return fail(std::move(r.error()).wrap(fmt::format("remove container '{}'", name)));
+    if (!r && r.error().code != ENOENT) {
+        if (!write_file_atomic(file, json(c).dump(2) + "\n")) return {};
+        s.containers[c.name] = c;
+        return fail(std::move(r.error()).wrap(
+            fmt::format("remove container '{}' (kept: its snapshot could not be removed)", name)));
+    }
     return {};
 }
 
 Result<> Store::release_container(std::string_view name) {
+    BERTH_TRY_VOID(impl_->writable());
     auto& s = *impl_;
     std::lock_guard lock(s.mu);
     auto it = s.containers.find(std::string(name));
@@ -741,6 +845,7 @@ Result<> Store::release_container(std::string_view name) {
 }
 
 Result<> Store::remove_container(std::string_view name) {
+    BERTH_TRY_VOID(impl_->writable());
     std::lock_guard lock(impl_->mu);
     auto it = impl_->containers.find(std::string(name));
     if (it != impl_->containers.end() && container_in_use(it->second))
@@ -773,6 +878,7 @@ Result<ContainerInfo> Store::get_container(std::string_view name) const {
 }
 
 Result<ImageInfo> Store::commit_container(std::string_view name, std::string_view name_tag) {
+    BERTH_TRY_VOID(impl_->writable());
     auto c = BERTH_TRY(get_container(name));
     return with_context(commit_to_image(*impl_, c, name_tag), fmt::format("commit container '{}'", name));
 }
@@ -790,6 +896,7 @@ Result<> Store::export_container(std::string_view name, int fd) {
 // ---- volumes ----
 
 Result<VolumeInfo> Store::create_volume(std::string_view name) {
+    BERTH_TRY_VOID(impl_->writable());
     auto& s = *impl_;
     BERTH_TRY_VOID(check_object_name(NameKind::Volume, name));
     std::lock_guard lock(s.mu);
@@ -869,6 +976,7 @@ Result<VolumeInfo> Store::get_volume(std::string_view name) const {
 }
 
 Result<Store::VolumeUse> Store::use_volume(std::string_view name, std::string_view container, int holder) {
+    BERTH_TRY_VOID(impl_->writable());
     auto& s = *impl_;
     BERTH_TRY_VOID(check_object_name(NameKind::Volume, name));
     BERTH_TRY_VOID(check_object_name(NameKind::Container, container));
@@ -896,15 +1004,24 @@ Result<Store::VolumeUse> Store::use_volume(std::string_view name, std::string_vi
     v.users.push_back(std::move(u));
     // Written before the volume is handed out: a crash after this leaves a user entry that goes
     // stale with its process, never a user the store does not know about.
-    if (use.created)
-        BERTH_TRY_VOID(write_file_atomic(s.path("volumes/" + key + ".json"), json(v).dump(2) + "\n"));
-    BERTH_TRY_VOID(save_users(s, key, v.users));
+    std::string file = s.path("volumes/" + key + ".json");
+    if (use.created) BERTH_TRY_VOID(write_file_atomic(file, json(v).dump(2) + "\n"));
+    if (auto saved = save_users(s, key, v.users); !saved) {
+        // Not handed out: a volume this call created goes again (its backend data is an orphan
+        // for reconcile), so memory and disk agree on whether it exists.
+        if (use.created && ::unlink(file.c_str()) < 0 && errno != ENOENT) {
+            v.users.clear();
+            s.volumes[key] = v;
+        }
+        return fail(std::move(saved.error()));
+    }
     s.volumes[key] = v;
     use.volume = with_live_users(std::move(v));
     return use;
 }
 
 Result<> Store::release_volume(std::string_view name, std::string_view container) {
+    BERTH_TRY_VOID(impl_->writable());
     auto& s = *impl_;
     std::lock_guard lock(s.mu);
     auto it = s.volumes.find(std::string(name));
@@ -919,6 +1036,7 @@ Result<> Store::release_volume(std::string_view name, std::string_view container
 }
 
 Result<> Store::remove_volume(std::string_view name) {
+    BERTH_TRY_VOID(impl_->writable());
     auto& s = *impl_;
     std::lock_guard lock(s.mu);
     auto it = s.volumes.find(std::string(name));
@@ -932,21 +1050,30 @@ Result<> Store::remove_volume(std::string_view name) {
     if (!users.empty())
         return fail(EBUSY, "volume '{}' is in use by container{} {}", name, users.size() > 1 ? "s" : "",
                     fmt::join(users, ", "));
+    // As remove_container_locked: record first, memory with it, the record back when the data
+    // cannot go.
     std::string file = s.path("volumes/" + it->first + ".json");
     if (::unlink(file.c_str()) < 0 && errno != ENOENT) return fail_errno("remove '{}'", file);
     (void)::unlink(users_file(s, it->first).c_str());
-    BERTH_TRY_VOID(fsync_directory(s.path("volumes")));
-    std::string key = it->first;
+    VolumeInfo v = std::move(it->second);
     s.volumes.erase(it);
-    auto r = s.backend->remove_volume("v-" + key);
-    if (!r && r.error().code != ENOENT)
-        return fail(std::move(r.error()).wrap(fmt::format("remove volume '{}'", name)));
+    BERTH_TRY_VOID(fsync_directory(s.path("volumes")));
+    auto r = s.backend->remove_volume("v-" + v.name);
+    if (!r && r.error().code != ENOENT) {
+        VolumeInfo record = v;
+        record.users.clear();  // users live in their own file, which is gone
+        if (!write_file_atomic(file, json(record).dump(2) + "\n")) return {};
+        s.volumes[v.name] = std::move(record);
+        return fail(std::move(r.error()).wrap(
+            fmt::format("remove volume '{}' (kept: its data could not be removed)", name)));
+    }
     return {};
 }
 
 // ---- gc / df ----
 
 Result<GcReport> Store::gc() {
+    BERTH_TRY_VOID(impl_->writable());
     auto& s = *impl_;
     std::unique_lock lock(s.mu);
     s.cv.wait(lock, [&] { return !s.gc_running; });
@@ -1089,45 +1216,7 @@ std::string_view to_string(ImportFormat format) {
     return "auto";
 }
 
-Result<std::string> normalize_name_tag(std::string_view name_tag) {
-    if (name_tag.empty()) return fail(EINVAL, "empty image name");
-    if (name_tag.size() > kImageNameMax) return fail(EINVAL, "image name '{}' is too long", name_tag);
-    std::string s(name_tag);
-    // Docker Hub's familiar form: "docker.io/library/busybox" is "busybox".
-    for (const char* prefix : {"docker.io/library/", "index.docker.io/library/"})
-        if (s.rfind(prefix, 0) == 0) s = s.substr(strlen(prefix));
-    if (s.find('@') != std::string::npos)
-        return fail(EINVAL, "image name '{}': digests are not names", name_tag);
-    auto slash = s.rfind('/');
-    auto colon = s.rfind(':');
-    std::string repo = s, tag = "latest";
-    if (colon != std::string::npos && (slash == std::string::npos || colon > slash)) {
-        repo = s.substr(0, colon);
-        tag = s.substr(colon + 1);
-    }
-    if (repo.empty()) return fail(EINVAL, "image name '{}' has no repository", name_tag);
-    if (tag.empty() || tag.size() > kImageTagMax)
-        return fail(EINVAL, "image name '{}' has an invalid tag", name_tag);
-    for (size_t i = 0; i < tag.size(); ++i) {
-        char c = tag[i];
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-                  (i > 0 && (c == '.' || c == '-'));
-        if (!ok) return fail(EINVAL, "image name '{}': invalid character in tag", name_tag);
-    }
-    for (auto& part : split(repo, '/', true)) {
-        if (part.empty()) return fail(EINVAL, "image name '{}': empty path component", name_tag);
-        for (char c : part) {
-            bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-' ||
-                      c == ':';
-            if (!ok)
-                return fail(EINVAL,
-                            "image name '{}': repository must be lower case letters, digits, '.', '_', '-'",
-                            name_tag);
-        }
-        if (part == "." || part == "..") return fail(EINVAL, "image name '{}': invalid component", name_tag);
-    }
-    return repo + ":" + tag;
-}
+Result<std::string> normalize_name_tag(std::string_view name_tag) { return normalize_image_name(name_tag); }
 
 bool valid_object_name(std::string_view name) { return is_plain_name(name, kSnapshotIdMax); }
 

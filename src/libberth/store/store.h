@@ -56,6 +56,10 @@ struct StoreOptions {
     DmThinConfig dm_thin;
     // Wait for the store lock instead of failing with EWOULDBLOCK.
     bool wait_for_lock = false;
+    // Open for reading only: a shared lock on an existing ROOT/lock (never created), no cleanup
+    // at open, every mutation fails with EROFS. A store on a read-only file system is opened
+    // this way by itself. `berth fsck` without --repair opens so.
+    bool read_only = false;
     // Device nodes in imported layers: false (default) skips block/char devices (recorded in the
     // layer's skipped_device_nodes), so an image can never carry a host device into a container;
     // true creates them. A char 0:0 is overlayfs's whiteout format, never a device: it is applied
@@ -212,10 +216,12 @@ struct DfReport {
 
 // ---- the store ----
 
-// A metadata record (ROOT/images/*.json, containers/*.json, volumes/*.json) that open() could not
-// read or that failed validation. open() leaves it out and goes on with the rest (issue #16): one
-// damaged file must not make the whole store unusable. `berth fsck` names it and `fsck --repair`
-// moves it to ROOT/quarantine/ (never deletes it).
+// A metadata record (ROOT/images/*.json, containers/*.json, volumes/*.json, refs.json,
+// store.json) that open() could not read or that failed validation. open() leaves it out and goes
+// on with the rest (issue #16): one damaged file must not make the whole store unusable. `berth
+// fsck` names it and `fsck --repair` moves it to ROOT/quarantine/ (never deletes it). While
+// refs.json is bad no name resolves and names cannot change; while store.json is bad the backend
+// is the one whose directory the store holds, and store.json is not written over.
 struct BadRecord {
     std::string path;   // absolute
     std::string error;  // why, naming the file

@@ -1358,3 +1358,105 @@ TEST_P(BerthdTest, AMalformedImageRecordIsLeftOutNamedAndQuarantinedNeverFatal) 
     EXPECT_EQ(r.out.find("bad-record"), std::string::npos) << r.out;
     EXPECT_EQ(r.status, 2) << r.out;
 }
+
+// Issue #16 items 7, 9 and 10, through berthd and the CLI: an export of a damaged blob fails
+// naming it and berthd stays up; an image answers only on its own object path; error replies are
+// bounded and escaped; an upper-case name is refused at the bus, before any job; a directory
+// import's error does not name berthd's /proc/self/fd; a read-only store is listed (embedded)
+// and checked.
+TEST_P(BerthdTest, BerthdRepliesAreHonestBoundedAndNameWhatTheClientKnows) {
+    // A gzip layer keeps its blob in the store.
+    std::string gz = root_->path() + "/busybox.tar.gz";
+    ASSERT_EQ(run_shell("gzip -c " + images().small + " > " + gz).status, 0);
+    auto r = run_shell(berth("image import " + gz + " --name gz:1 --json"));
+    ASSERT_EQ(r.status, 0) << r.err << log();
+    std::string id = nlohmann::json::parse(r.out)["id"];
+    auto info = client()->get_image("gz:1");
+    ASSERT_TRUE(info);
+
+    // Alias paths: the name and an id prefix are not objects; the id is.
+    auto prop = [&](const std::string& ref) {
+        return run_shell(busctl("get-property org.berth.Storage1 " +
+                                bus::object_path(bus::kImagePrefix, ref) + " " + bus::kImageInterface +
+                                " Id"));
+    };
+    EXPECT_EQ(prop(id).status, 0) << log();
+    EXPECT_NE(prop("gz:1").status, 0) << "an image answered on its name's path";
+    EXPECT_NE(prop(id.substr(7, 12)).status, 0) << "an image answered on an id prefix's path";
+
+    // Error replies: a 100 KB reference with control characters comes back cut and escaped.
+    auto st = client();
+    ASSERT_TRUE(st);
+    std::string huge = "a\x01\x1b[31m" + std::string(100000, 'b');
+    auto got = st->get_image(huge);
+    ASSERT_FALSE(got);
+    EXPECT_LT(got.error().message.size(), 2000u) << "the reply echoes the input";
+    EXPECT_EQ(got.error().message.find('\x1b'), std::string::npos) << "raw control characters in the reply";
+    EXPECT_NE(got.error().message.find("\\x1b"), std::string::npos) << got.error().message.substr(0, 300);
+
+    // Upper case: refused by the bus check, not by a job that has already read the input (busctl
+    // cannot pass an fd: raw sd-bus).
+    {
+        sd_bus* raw = nullptr;
+        ASSERT_GE(sd_bus_new(&raw), 0);
+        std::unique_ptr<sd_bus, decltype(&sd_bus_flush_close_unref)> conn(raw, sd_bus_flush_close_unref);
+        ASSERT_GE(sd_bus_set_address(raw, bus_->address().c_str()), 0);
+        ASSERT_GE(sd_bus_set_bus_client(raw, 1), 0);
+        ASSERT_GE(sd_bus_start(raw), 0);
+        int p[2];
+        ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
+        UniqueFd in(p[0]), writer(p[1]);
+        sd_bus_error err = SD_BUS_ERROR_NULL;
+        sd_bus_message* reply = nullptr;
+        int rc = sd_bus_call_method(raw, "org.berth.Storage1", "/org/berth/Storage1", bus::kManagerInterface,
+                                    "ImportImage", &err, &reply, "hss", in.get(), "", "Upper:1");
+        std::string message = err.message ? err.message : "";
+        sd_bus_error_free(&err);
+        sd_bus_message_unref(reply);
+        EXPECT_LT(rc, 0) << "an upper-case name started a job";
+        EXPECT_NE(message.find("lower case"), std::string::npos) << message;
+    }
+
+    // A directory that is not an OCI layout: the error does not cite berthd's own fd.
+    std::string notlayout = root_->path() + "/not-a-layout";
+    ASSERT_TRUE(mkdir_p(notlayout));
+    r = run_shell(berth("image import " + notlayout + " --name dir:1"));
+    EXPECT_NE(r.status, 0);
+    EXPECT_EQ(r.err.find("/proc/self/fd"), std::string::npos) << r.err;
+
+    // Export of a damaged layer blob fails naming it; berthd stays up.
+    auto rec = read_file(store_root() + "/images/" + id.substr(7) + ".json");
+    ASSERT_TRUE(rec);
+    std::string digest = nlohmann::json::parse(*rec)["layers"][0]["digest"];
+    std::string blob = store_root() + "/blobs/sha256/" + digest.substr(7);
+    {
+        UniqueFd f(::open(blob.c_str(), O_WRONLY | O_CLOEXEC));
+        ASSERT_TRUE(f) << blob;
+        ASSERT_EQ(::pwrite(f.get(), "\xde\xad\xbe\xef", 4, 30), 4);
+    }
+    std::string out = root_->path() + "/gz-export.tar";
+    r = run_shell(berth("image export gz:1 -o " + out));
+    EXPECT_NE(r.status, 0) << "a damaged blob exported";
+    EXPECT_NE(r.err.find(digest), std::string::npos) << r.err;
+    EXPECT_FALSE(daemon_.exited()) << log();
+    r = run_shell(busctl("call org.berth.Storage1 /org/berth/Storage1 org.freedesktop.DBus.Peer Ping"));
+    EXPECT_EQ(r.status, 0) << r.err << log();
+
+    // A read-only store: listed by an embedded berth, checked by fsck (exit 1: the damaged blob).
+    daemon_.kill_and_reap();
+    std::string ro = root_->path() + "/ro";
+    ASSERT_TRUE(mkdir_p(ro));
+    ASSERT_EQ(::mount(store_root().c_str(), ro.c_str(), nullptr, MS_BIND | MS_REC, nullptr), 0);
+    struct Unmount {
+        std::string p;
+        ~Unmount() { ::umount2(p.c_str(), MNT_DETACH); }
+    } unmount{ro};
+    ASSERT_EQ(::mount(nullptr, ro.c_str(), nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr), 0);
+    r = run_shell("env BERTH_STORAGE=embedded BERTH_STORE_ROOT=" + ro + " " + berth_exe() +
+                  " image list --json");
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find(id), std::string::npos) << r.out;
+    r = run_shell(berth_exe() + " fsck --root " + ro);
+    EXPECT_EQ(r.status, 1) << r.out << r.err;
+    EXPECT_NE(r.out.find(digest), std::string::npos) << r.out;
+}

@@ -107,6 +107,38 @@ TEST_F(Fsck, RebuildsASplitLayerBlobAndNamesALayerFileThatChanged) {
     EXPECT_TRUE(store_->get_image("fsck-test:1")) << "--repair keeps the image";
 }
 
+// Issue #16: a compressed layer keeps its blob (no tar-split), and fsck hashed only that blob:
+// a changed file extracted from it went unnoticed. Now each file is compared with the blob.
+TEST_F(Fsck, NamesAChangedFileOfACompressedLayer) {
+    std::string src = dir_ / "gz-src";
+    ASSERT_TRUE(fs::create_directories(src + "/etc"));
+    ASSERT_TRUE(berth::write_file(src + "/etc/motd", std::string(5000, 'm')));
+    ASSERT_TRUE(berth::write_file(src + "/etc/issue", "berth\n"));
+    RunResult t = run_capture({"tar", "-C", src, "-czf", dir_ / "layer.tar.gz", "."});
+    ASSERT_EQ(t.exit_code, 0) << t.out;
+    auto img = store_->import_image_path(dir_ / "layer.tar.gz", store::ImportFormat::RootfsTar, "gz:1");
+    ASSERT_TRUE(img) << img.error().what();
+    const auto& layer = img->layers.at(0);
+    ASSERT_NE(layer.digest, layer.diff_id) << "a compressed layer";
+    ASSERT_TRUE(fs::exists(blob(layer.digest)));
+    auto clean = store::fsck(*store_, false);
+    ASSERT_TRUE(clean) << clean.error().what();
+    EXPECT_EQ(clean->damage(), 0u) << (clean->problems.empty() ? "" : clean->problems[0].detail);
+    auto view = store_->backend().layer_view(layer.chain_id);
+    ASSERT_TRUE(view) << view.error().what();
+    int fd = open((*view + "/etc/motd").c_str(), O_WRONLY);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(pwrite(fd, "x", 1, 4000), 1);
+    close(fd);
+    (void)store_->backend().release_layer_view(layer.chain_id);
+    auto r = store::fsck(*store_, false);
+    ASSERT_TRUE(r) << r.error().what();
+    EXPECT_EQ(r->damage(), 1u);
+    bool named = false;
+    for (const auto& pr : r->problems) named |= pr.detail.find("'etc/motd'") != std::string::npos;
+    EXPECT_TRUE(named) << "the changed file is named";
+}
+
 TEST_F(Fsck, FindsAMissingBlob) {
     ASSERT_EQ(unlink(blob(image_.config_digest).c_str()), 0);
     auto r = store::fsck(*store_, false);

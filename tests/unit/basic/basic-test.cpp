@@ -84,6 +84,16 @@ TEST(FsUtil, OpenInRootKeepsSymlinksInsideTheRoot) {
     EXPECT_STREQ(buf, "inside");
 }
 
+// Issue #16: error replies echoed megabytes of client input and raw control characters.
+TEST(StringUtil, SanitizeMessageCutsLongQuotedPartsAndEscapesControlsAndBadUtf8) {
+    EXPECT_EQ(sanitize_message("image 'busybox:1' not found"), "image 'busybox:1' not found");
+    EXPECT_EQ(sanitize_message("name 'a\nb\x1b[31m' bad"), "name 'a\\nb\\x1b[31m' bad");
+    EXPECT_EQ(sanitize_message("caf\xc3\xa9 \xff\xc3"), "caf\xc3\xa9 \\xff\\xc3");
+    std::string cut = sanitize_message("image '" + std::string(10000, 'x') + "' not found", 256);
+    EXPECT_EQ(cut, "image '" + std::string(256, 'x') + "...[9744 more bytes]' not found");
+    EXPECT_LE(sanitize_message(std::string(100000, 'y')).size(), 4200u);
+}
+
 TEST(StringUtil, SplitJoinTrimAndStrictNumbers) {
     EXPECT_EQ(split("a,,b", ','), (std::vector<std::string>{"a", "b"}));
     EXPECT_EQ(split("a,,b", ',', true), (std::vector<std::string>{"a", "", "b"}));

@@ -40,3 +40,19 @@ TEST(Names, TheErrorSaysWhichKindAndWhatIsExpected) {
     EXPECT_NE(c.error().message.find("1 to 64 letters"), std::string::npos);
     EXPECT_TRUE(check_object_name(NameKind::Container, "web"));
 }
+
+// Issue #16: the bus checked image names with its own, looser grammar (upper case passed and the
+// job failed later); now the bus, the CLI and the store share normalize_image_name.
+TEST(Names, ImageNamesHaveOneGrammarWithALowerCaseRepository) {
+    EXPECT_EQ(*normalize_image_name("busybox"), "busybox:latest");
+    EXPECT_EQ(*normalize_image_name("localhost:5000/team/app:V2"), "localhost:5000/team/app:V2");
+    for (const char* bad : {"Busybox", "UPPER:1", "a b", "../../etc", "a//b", "x@sha256:00", "x:", ":x"}) {
+        auto r = normalize_image_name(bad);
+        ASSERT_FALSE(r) << bad;
+        EXPECT_EQ(r.error().message.rfind("invalid image name", 0), 0u) << r.error().message;
+    }
+    // A long name is refused without being echoed whole.
+    auto r = normalize_image_name(std::string(100000, 'a'));
+    ASSERT_FALSE(r);
+    EXPECT_LT(r.error().message.size(), 400u);
+}
