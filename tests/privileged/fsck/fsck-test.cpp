@@ -52,6 +52,17 @@ protected:
         return n;
     }
 
+    // Overwrites one byte of `rel` in a layer's tree, as a damaged disk would.
+    void damage_layer_file(const std::string& chain_id, const std::string& rel, off_t at) {
+        auto view = store_->backend().layer_view(chain_id);
+        ASSERT_TRUE(view) << view.error().what();
+        int fd = open((*view + "/" + rel).c_str(), O_WRONLY);
+        ASSERT_GE(fd, 0) << rel;
+        ASSERT_EQ(pwrite(fd, "x", 1, at), 1);
+        close(fd);
+        (void)store_->backend().release_layer_view(chain_id);
+    }
+
     TempDir dir_{"berth-fsck"};
     std::unique_ptr<store::Store> store_;
     store::ImageInfo image_;
@@ -89,15 +100,7 @@ TEST_F(Fsck, RebuildsASplitLayerBlobAndNamesALayerFileThatChanged) {
     auto clean = store::fsck(*store_, false);
     ASSERT_TRUE(clean) << clean.error().what();
     EXPECT_EQ(clean->damage(), 0u);
-    auto view = store_->backend().layer_view(layer.chain_id);
-    ASSERT_TRUE(view) << view.error().what();
-    std::string victim = *view + "/bin/busybox";
-    ASSERT_TRUE(fs::exists(victim));
-    int fd = open(victim.c_str(), O_WRONLY);
-    ASSERT_GE(fd, 0);
-    ASSERT_EQ(pwrite(fd, "x", 1, 100), 1);
-    close(fd);
-    (void)store_->backend().release_layer_view(layer.chain_id);
+    ASSERT_NO_FATAL_FAILURE(damage_layer_file(layer.chain_id, "bin/busybox", 100));
     auto r = store::fsck(*store_, true);
     ASSERT_TRUE(r) << r.error().what();
     EXPECT_EQ(count(*r, FsckProblem::Kind::CorruptBlob), 1u);
@@ -124,13 +127,7 @@ TEST_F(Fsck, NamesAChangedFileOfACompressedLayer) {
     auto clean = store::fsck(*store_, false);
     ASSERT_TRUE(clean) << clean.error().what();
     EXPECT_EQ(clean->damage(), 0u) << (clean->problems.empty() ? "" : clean->problems[0].detail);
-    auto view = store_->backend().layer_view(layer.chain_id);
-    ASSERT_TRUE(view) << view.error().what();
-    int fd = open((*view + "/etc/motd").c_str(), O_WRONLY);
-    ASSERT_GE(fd, 0);
-    ASSERT_EQ(pwrite(fd, "x", 1, 4000), 1);
-    close(fd);
-    (void)store_->backend().release_layer_view(layer.chain_id);
+    ASSERT_NO_FATAL_FAILURE(damage_layer_file(layer.chain_id, "etc/motd", 4000));
     auto r = store::fsck(*store_, false);
     ASSERT_TRUE(r) << r.error().what();
     EXPECT_EQ(r->damage(), 1u);
