@@ -1424,6 +1424,20 @@ TEST_P(BerthdTest, BerthdRepliesAreHonestBoundedAndNameWhatTheClientKnows) {
     EXPECT_NE(r.status, 0);
     EXPECT_EQ(r.err.find("/proc/self/fd"), std::string::npos) << r.err;
 
+    // A tag whose refs.json write fails is not served (item 6, as clients see it): before the
+    // fix the running berthd resolved the name a restart forgot.
+    {
+        std::string refs = store_root() + "/refs.json";
+        ASSERT_EQ(run_shell("chattr +i " + refs).status, 0) << "chattr +i on the " << backend() << " store";
+        struct Mutable {
+            std::string p;
+            ~Mutable() { (void)!std::system(("chattr -i " + p).c_str()); }
+        } unpin{refs};
+        r = run_shell(berth("image tag gz:1 more:1"));
+        EXPECT_NE(r.status, 0) << "the tag was written to an immutable refs.json?";
+        EXPECT_NE(run_shell(berth("image inspect more:1")).status, 0) << "a failed tag resolves";
+    }
+
     // Export of a damaged layer blob fails naming it; berthd stays up.
     auto rec = read_file(store_root() + "/images/" + id.substr(7) + ".json");
     ASSERT_TRUE(rec);
