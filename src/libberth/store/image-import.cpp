@@ -543,6 +543,9 @@ Result<ImageInfo> import_from_fd(Store::Impl& s, int fd, ImportFormat format, st
                 if (n < 0 && errno == ECANCELED) return fail(ECANCELED, "import cancelled");
                 if (n < 0) return fail_errno("read input");
                 if (n == 0) break;
+                const uint64_t cap = s.options.max_import_size;
+                if (cap && progress.p.bytes_done + static_cast<uint64_t>(n) > cap)
+                    return fail(EFBIG, "input is larger than max_import_size ({} bytes)", cap);
                 BERTH_TRY_VOID(berth::write_all(spooled.get(),
                                                 std::string_view(buf.data(), static_cast<size_t>(n)),
                                                 "the spooled input"));
