@@ -104,6 +104,17 @@ protected:
         EXPECT_TRUE(s) << s.error().what();
         return s ? std::move(*s) : nullptr;
     }
+    bool job_listed() {
+        return run_shell(busctl("tree --list org.berth.Storage1")).out.find("/org/berth/Storage1/job/") !=
+               std::string::npos;
+    }
+    // A job ended (none on the bus) and left nothing in staging.
+    bool job_gone_and_staging_empty() { return !job_listed() && staging_entries().empty(); }
+    void expect_no_images() {
+        auto list = client()->list_images();
+        ASSERT_TRUE(list) << list.error().what();
+        EXPECT_TRUE(list->empty()) << list->size() << " images";
+    }
     std::vector<std::string> staging_entries() {
         std::vector<std::string> out;
         DIR* d = ::opendir((store_root() + "/staging").c_str());
@@ -1394,19 +1405,13 @@ TEST_P(BerthdTest, AnImportWhoseCallerIsKilledIsCancelledAndLeavesNoStaging) {
     Child pipeline =
         spawn({"sh", "-c", slow_zeros(30) + " | timeout -s KILL 2 " + berth("image import - --name zero:1")},
               {}, root_->path() + "/killed.log");
-    auto no_job = [&] {
-        return run_shell(busctl("tree --list org.berth.Storage1")).out.find("/org/berth/Storage1/job/") ==
-               std::string::npos;
-    };
-    ASSERT_GE(wait_until([&] { return !no_job(); }), 0) << "no import job appeared" << log();
+    ASSERT_GE(wait_until([&] { return job_listed(); }), 0) << "no import job appeared" << log();
     std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // timeout has killed the CLI
-    long ms = wait_until([&] { return no_job() && staging_entries().empty(); });
+    long ms = wait_until([&] { return job_gone_and_staging_empty(); });
     std::fprintf(stderr, "[caller killed] job and staging gone %ld ms after the CLI was killed\n", ms);
     ASSERT_GE(ms, 0) << "the job of a killed caller still runs; staging: "
                      << ::testing::PrintToString(staging_entries()) << log();
-    auto list = client()->list_images();
-    ASSERT_TRUE(list) << list.error().what();
-    EXPECT_TRUE(list->empty());
+    expect_no_images();
 }
 
 // Two SIGTERMs back to back: the first sets the CLI's cancel flag, the second (the handler is
@@ -1422,10 +1427,7 @@ TEST_P(BerthdTest, TwoSigtermsBackToBackCancelTheImportEveryTime) {
                                     berth("image import - --name zero:1") + "'"},
                                {}, root_->path() + "/sigterm.log");
         // The job runs (its object is on the bus) before the signals come.
-        long started = wait_until([&] {
-            return run_shell(busctl("tree --list org.berth.Storage1")).out.find("/org/berth/Storage1/job/") !=
-                   std::string::npos;
-        });
+        long started = wait_until([&] { return job_listed(); });
         ASSERT_GE(started, 0) << "no import job appeared" << log();
         const pid_t pid = static_cast<pid_t>(std::atol(read_file(pidfile).value_or("0").c_str()));
         ASSERT_GT(pid, 0) << "no pid of the CLI";
@@ -1433,17 +1435,11 @@ TEST_P(BerthdTest, TwoSigtermsBackToBackCancelTheImportEveryTime) {
         ::kill(pid, SIGTERM);
         long exited = wait_until([&] { return ::kill(pid, 0) < 0; });
         ASSERT_GE(exited, 0) << "the CLI did not exit after two SIGTERMs";
-        long ms = wait_until([&] {
-            return run_shell(busctl("tree --list org.berth.Storage1")).out.find("/org/berth/Storage1/job/") ==
-                       std::string::npos &&
-                   staging_entries().empty();
-        });
+        long ms = wait_until([&] { return job_gone_and_staging_empty(); });
         ASSERT_GE(ms, 0) << "the import still runs after two SIGTERMs; staging: "
                          << ::testing::PrintToString(staging_entries()) << log();
     }
-    auto list = client()->list_images();
-    ASSERT_TRUE(list) << list.error().what();
-    EXPECT_TRUE(list->empty());
+    expect_no_images();
 }
 
 // An endless stream ends at max_import_size with an error naming the limit, and nothing is left.
