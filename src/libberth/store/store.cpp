@@ -1009,7 +1009,9 @@ Result<GcReport> Store::gc() {
         for (auto& l : *all)
             if (!layers.count(l)) doomed.push_back(std::move(l));
     for (const auto& l : doomed) s.claimed_layers.insert(l);
-    const bool quiet = s.active_imports == 0;
+    // Nothing in flight: no import or commit (their staging, backend writers) and no export (its
+    // layer views, which reconcile() unmounts).
+    const bool quiet = s.active_imports == 0 && s.pinned.empty();
     std::vector<std::string> snaps;
     for (const auto& [_, c] : s.containers) snaps.push_back(c.snapshot_id);
     for (const auto& [n, _] : s.volumes) snaps.push_back("v-" + n);
