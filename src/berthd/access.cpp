@@ -7,10 +7,8 @@
 
 namespace berth::berthd {
 
-namespace {
-
-// The caller's uid, or -errno. The bus reports the uid it got from SO_PEERCRED (the effective uid
-// at connect time); ask for the euid too where the transport has it.
+// The bus reports the uid it got from SO_PEERCRED (the effective uid at connect time); ask for the
+// euid too where the transport has it.
 int64_t caller_uid(sd_bus_message* m) {
     sd_bus_creds* raw = nullptr;
     int r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID | SD_BUS_CREDS_UID, &raw);
@@ -20,8 +18,6 @@ int64_t caller_uid(sd_bus_message* m) {
     if (sd_bus_creds_get_euid(raw, &uid) < 0 && sd_bus_creds_get_uid(raw, &uid) < 0) return -ENODATA;
     return uid;
 }
-
-}  // namespace
 
 bool caller_is_root(sd_bus_message* m) { return m && caller_uid(m) == 0; }
 

@@ -8,12 +8,17 @@
 
 namespace berth::berthd {
 
-Daemon::Daemon(bus::Storage& storage) : storage_(storage) {}
+Daemon::Daemon(bus::Storage& storage, DaemonLimits limits)
+    : storage_(storage),
+      limits_(limits),
+      calls_pool_(std::make_unique<WorkerPool>(limits.workers, limits.max_queued)),
+      jobs_pool_(std::make_unique<WorkerPool>(limits.job_workers, limits.max_queued)) {}
 
 Daemon::~Daemon() {
     for (auto& [id, job] : jobs_) job->cancel = true;
-    for (auto& [id, thread] : workers_)
-        if (thread.joinable()) thread.join();
+    // Join the workers while the jobs they hold and the queue they post to still exist.
+    jobs_pool_.reset();
+    calls_pool_.reset();
 }
 
 void Daemon::post(std::function<void()> fn) {
@@ -67,89 +72,184 @@ void Daemon::exit() {
     for (auto& [id, job] : jobs_) job->cancel = true;
     // Workers finish (or notice the cancel flag) and post their completions; leave the loop once
     // the last one is back so every caller gets an answer.
-    if (workers_.empty()) sd_event_exit(event_.get(), 0);
+    if (tasks_ == 0) sd_event_exit(event_.get(), 0);
 }
 
-void Daemon::spawn(std::function<void()> fn) {
-    uint64_t wid = next_worker_++;
-    workers_.emplace(wid, std::thread([this, wid, fn = std::move(fn)] {
-                         fn();
-                         post([this, wid] {
-                             auto it = workers_.find(wid);
-                             if (it != workers_.end()) {
-                                 it->second.join();
-                                 workers_.erase(it);
-                             }
-                             if (stopping_ && workers_.empty()) sd_event_exit(event_.get(), 0);
-                         });
-                     }));
+Result<uint64_t> Daemon::submit(WorkerPool& pool, std::function<void()> fn) {
+    auto ticket = pool.submit([this, fn = std::move(fn)] {
+        fn();
+        post([this] { task_done(); });
+    });
+    if (ticket) ++tasks_;
+    return ticket;
+}
+
+void Daemon::task_done() {
+    --tasks_;
+    if (stopping_ && tasks_ == 0) sd_event_exit(event_.get(), 0);
+}
+
+Result<int64_t> Daemon::admit(sd_bus_message* m) {
+    int64_t uid = caller_uid(m);
+    if (uid < 0) return fail(static_cast<int>(-uid), "cannot determine the caller's user id");
+    if (uid == 0) return uid;
+    unsigned& n = user_calls_[uid];
+    if (n >= limits_.max_calls_per_user) {
+        if (n == 0) user_calls_.erase(uid);
+        return fail(EBUSY, "uid {} has {} calls in flight already (at most {}): try again later", uid, n,
+                    limits_.max_calls_per_user);
+    }
+    ++n;
+    return uid;
+}
+
+void Daemon::release(int64_t uid) {
+    if (uid == 0) return;
+    auto it = user_calls_.find(uid);
+    if (it != user_calls_.end() && --it->second == 0) user_calls_.erase(it);
+}
+
+void Daemon::send_reply(sd_bus_message* msg, const Result<Appender>& result) {
+    if (!result) {
+        bus::BusError e;
+        bus::set_bus_error(e.get(), result.error());
+        sd_bus_reply_method_error(msg, e.get());
+        return;
+    }
+    sd_bus_message* reply = nullptr;
+    int r = sd_bus_message_new_method_return(msg, &reply);
+    bus::MessagePtr owned(reply);
+    if (r >= 0 && *result) r = (*result)(reply);
+    if (r < 0) {
+        sd_bus_reply_method_errnof(msg, -r, "Failed to build reply: %m");
+        return;
+    }
+    sd_bus_send(nullptr, reply, nullptr);
+}
+
+// An error for the caller now, from a handler (the caller is not counted as in flight).
+static int reply_now(sd_bus_message* m, const Error& error) {
+    bus::BusError e;
+    bus::set_bus_error(e.get(), error);
+    return sd_bus_reply_method_error(m, e.get());
 }
 
 int Daemon::reply_async(sd_bus_message* m, std::function<Result<Appender>()> work) {
-    bus::MessagePtr call(sd_bus_message_ref(m));
-    auto shared_call = std::make_shared<bus::MessagePtr>(std::move(call));
-    spawn([this, shared_call, work = std::move(work)] {
+    auto uid = admit(m);
+    if (!uid) return reply_now(m, uid.error());
+    auto call = std::make_shared<bus::MessagePtr>(sd_bus_message_ref(m));
+    auto submitted = submit(*calls_pool_, [this, call, uid = *uid, work = std::move(work)] {
         auto result = std::make_shared<Result<Appender>>(work());
-        post([shared_call, result] {
-            sd_bus_message* msg = shared_call->get();
-            if (!*result) {
-                bus::BusError e;
-                bus::set_bus_error(e.get(), result->error());
-                sd_bus_reply_method_error(msg, e.get());
-                return;
-            }
-            sd_bus_message* reply = nullptr;
-            int r = sd_bus_message_new_method_return(msg, &reply);
-            bus::MessagePtr owned(reply);
-            if (r >= 0 && **result) r = (**result)(reply);
-            if (r < 0) {
-                sd_bus_reply_method_errnof(msg, -r, "Failed to build reply: %m");
-                return;
-            }
-            sd_bus_send(nullptr, reply, nullptr);
+        post([this, call, uid, result] {
+            release(uid);
+            send_reply(call->get(), *result);
         });
     });
+    if (!submitted) {
+        release(*uid);
+        return reply_now(m, submitted.error());
+    }
     return 1;
 }
 
-Job& Daemon::start_job(const std::string& type, const std::string& description,
-                       std::function<Result<std::string>(Job&)> work) {
+int Daemon::reply_coalesced(sd_bus_message* m, const std::string& key,
+                            std::function<Result<Appender>()> work) {
+    auto uid = admit(m);
+    if (!uid) return reply_now(m, uid.error());
+    auto [it, first] = coalesced_.try_emplace(key);
+    it->second.push_back(Waiter{bus::MessagePtr(sd_bus_message_ref(m)), *uid});
+    if (!first) return 1;  // the run in flight answers this caller too
+    auto submitted = submit(*calls_pool_, [this, key, work = std::move(work)] {
+        auto result = std::make_shared<Result<Appender>>(work());
+        post([this, key, result] {
+            auto waiters = coalesced_.extract(key);
+            if (waiters.empty()) return;
+            for (auto& w : waiters.mapped()) {
+                release(w.uid);
+                send_reply(w.call.get(), *result);
+            }
+        });
+    });
+    if (!submitted) {
+        coalesced_.erase(key);
+        release(*uid);
+        return reply_now(m, submitted.error());
+    }
+    return 1;
+}
+
+Result<Job*> Daemon::start_job(sd_bus_message* m, const std::string& type, const std::string& description,
+                               std::function<Result<std::string>(Job&)> work) {
     auto job = std::make_unique<Job>();
     job->id = next_job_++;
     job->type = type;
     job->description = description;
     job->path = std::string(bus::kJobPrefix) + "/" + std::to_string(job->id);
+    job->daemon = this;
+    if (const char* sender = sd_bus_message_get_sender(m)) job->owner = sender;
     Job& ref = *job;
-    jobs_.emplace(job->id, std::move(job));
+    uint32_t id = ref.id;
+    auto ticket = submit(*jobs_pool_, [this, id, &ref, work = std::move(work)] {
+        // A job cancelled while it waited for a worker does not start at all.
+        auto result = std::make_shared<Result<std::string>>(
+            ref.cancel ? Result<std::string>(fail(ECANCELED, "{} cancelled", ref.type)) : work(ref));
+        post([this, id, result] { finish_job(id, *result); });
+    });
+    if (!ticket) return fail(ticket.error());
+    ref.ticket = *ticket;
+    jobs_.emplace(id, std::move(job));
     (void)add_job_object(*this, bus_.get(), ref);
     sd_bus_emit_signal(bus_.get(), bus::kManagerPath, bus::kManagerInterface, "JobNew", "uo", ref.id,
                        ref.path.c_str());
-    uint32_t id = ref.id;
-    spawn([this, id, &ref, work = std::move(work)] {
-        auto result = std::make_shared<Result<std::string>>(work(ref));
-        post([this, id, result] {
-            auto it = jobs_.find(id);
-            if (it == jobs_.end()) return;
-            Job& j = *it->second;
-            const char* status = *result ? "done" : j.cancel ? "canceled" : "failed";
-            std::string image = *result ? **result : "";
-            // Bounded, escaped, valid UTF-8 (else the signal is not sent and the client waits).
-            std::string error = *result ? "" : sanitize_message(result->error().message);
-            int code = *result ? 0 : result->error().code;
-            // The last progress, before JobRemoved: a job shorter than one progress tick would
-            // otherwise end without any update (a small import's 100% and its byte count).
-            if (j.progress.load() != j.announced_progress || j.bytes_read.load() != j.announced_bytes) {
-                j.announced_progress = j.progress.load();
-                j.announced_bytes = j.bytes_read.load();
-                sd_bus_emit_properties_changed(bus_.get(), j.path.c_str(), bus::kJobInterface, "Progress",
-                                               "BytesRead", nullptr);
-            }
-            sd_bus_emit_signal(bus_.get(), bus::kManagerPath, bus::kManagerInterface, "JobRemoved", "uossis",
-                               j.id, j.path.c_str(), status, image.c_str(), code, error.c_str());
-            jobs_.erase(it);
+    return &ref;
+}
+
+void Daemon::cancel_job(Job& job) {
+    job.cancel = true;
+    if (job.ticket && jobs_pool_->withdraw(job.ticket)) {
+        // Ended from the loop's next round, not from inside a call on the job's own object.
+        std::string what = job.type;
+        post([this, id = job.id, what] {
+            finish_job(id, fail(ECANCELED, "{} cancelled before it started", what));
+            task_done();
         });
-    });
-    return ref;
+    }
+}
+
+void Daemon::finish_job(uint32_t id, const Result<std::string>& result) {
+    auto it = jobs_.find(id);
+    if (it == jobs_.end()) return;
+    Job& j = *it->second;
+    const char* status = result ? "done" : j.cancel ? "canceled" : "failed";
+    std::string image = result ? *result : "";
+    // Bounded, escaped, valid UTF-8 (else the signal is not sent and the client waits).
+    std::string error = result ? "" : sanitize_message(result.error().message);
+    int code = result ? 0 : result.error().code;
+    // The last progress, before JobRemoved: a job shorter than one progress tick would
+    // otherwise end without any update (a small import's 100% and its byte count).
+    if (j.progress.load() != j.announced_progress || j.bytes_read.load() != j.announced_bytes) {
+        j.announced_progress = j.progress.load();
+        j.announced_bytes = j.bytes_read.load();
+        sd_bus_emit_properties_changed(bus_.get(), j.path.c_str(), bus::kJobInterface, "Progress",
+                                       "BytesRead", nullptr);
+    }
+    sd_bus_emit_signal(bus_.get(), bus::kManagerPath, bus::kManagerInterface, "JobRemoved", "uossis", j.id,
+                       j.path.c_str(), status, image.c_str(), code, error.c_str());
+    jobs_.erase(it);
+}
+
+// The bus says a name lost its owner: a client that left. Its jobs have nobody to report to and
+// nobody to cancel them (issue #16: an import from /dev/zero kept spooling after `kill -9`).
+int Daemon::on_name_owner_changed(sd_bus_message* m, void* userdata, sd_bus_error*) noexcept {
+    auto* self = static_cast<Daemon*>(userdata);
+    const char *name = nullptr, *old_owner = nullptr, *new_owner = nullptr;
+    if (sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner) < 0) return 0;
+    if (!name || name[0] != ':' || (new_owner && *new_owner)) return 0;
+    std::vector<Job*> gone;
+    for (auto& [id, job] : self->jobs_)
+        if (job->owner == name) gone.push_back(job.get());
+    for (Job* job : gone) self->cancel_job(*job);
+    return 0;
 }
 
 Job* Daemon::find_job(uint32_t id) {
@@ -215,6 +315,11 @@ Result<> Daemon::start(const std::string& bus_address) {
         guard.release();
     }
     bus_.reset(b);
+    sd_bus_slot* slot = nullptr;
+    r = sd_bus_match_signal(b, &slot, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                            "NameOwnerChanged", on_name_owner_changed, this);
+    if (r < 0) return fail(-r, "watch clients leaving the bus");
+    slots_.emplace_back(slot);
     BERTH_TRY_VOID_CTX(register_objects(), "export objects");
     r = sd_bus_attach_event(b, ev, SD_EVENT_PRIORITY_NORMAL);
     if (r < 0) return fail(-r, "attach bus to event loop");
@@ -260,9 +365,6 @@ int Daemon::on_disconnected(sd_bus_message*, void* userdata, sd_bus_error*) noex
 Result<> Daemon::run() {
     sd_notify(0, "READY=1\nSTATUS=Serving org.berth.Storage1");
     int r = sd_event_loop(event_.get());
-    for (auto& [id, thread] : workers_)
-        if (thread.joinable()) thread.join();
-    workers_.clear();
     if (r < 0) return fail(-r, "event loop");
     return {};
 }

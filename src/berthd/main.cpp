@@ -25,6 +25,10 @@ void usage() {
         "  --root DIR           store root (overrides the file and $BERTH_STORE_ROOT)\n"
         "  --backend NAME       auto, btrfs, overlay or dm-thin\n"
         "  --bus-address ADDR   bus to serve on (default: the system bus, $DBUS_SYSTEM_BUS_ADDRESS)\n"
+        "  --workers N          threads for slow calls (default 8)\n"
+        "  --job-workers N      imports/exports running at once (default 16; more wait)\n"
+        "  --max-queued N       calls waiting for a thread, per pool (default 1024)\n"
+        "  --max-calls-per-user N  slow calls in flight per user other than root (default 16)\n"
         "  --version            print the version\n\n"
         "berthd fsck [--repair] [--json] [--root DIR] [--config FILE]\n"
         "  verify the store offline (what `berth fsck` runs)\n");
@@ -57,11 +61,20 @@ int main(int argc, char** argv) {
     if (argc > 1 && std::strcmp(argv[1], "fsck") == 0) return berthd::fsck_command(argc - 1, argv + 1);
     std::string config = berthd::default_config_path(), root, backend, bus_address;
     int peer_fd = -1;
+    berthd::DaemonLimits limits;
     static const option long_options[] = {
-        {"config", required_argument, nullptr, 'c'},  {"root", required_argument, nullptr, 'r'},
-        {"backend", required_argument, nullptr, 'b'}, {"bus-address", required_argument, nullptr, 'a'},
-        {"peer-fd", required_argument, nullptr, 'p'}, {"help", no_argument, nullptr, 'h'},
-        {"version", no_argument, nullptr, 'V'},       {nullptr, 0, nullptr, 0},
+        {"workers", required_argument, nullptr, 'w'},
+        {"job-workers", required_argument, nullptr, 'j'},
+        {"max-queued", required_argument, nullptr, 'q'},
+        {"max-calls-per-user", required_argument, nullptr, 'u'},
+        {"config", required_argument, nullptr, 'c'},
+        {"root", required_argument, nullptr, 'r'},
+        {"backend", required_argument, nullptr, 'b'},
+        {"bus-address", required_argument, nullptr, 'a'},
+        {"peer-fd", required_argument, nullptr, 'p'},
+        {"help", no_argument, nullptr, 'h'},
+        {"version", no_argument, nullptr, 'V'},
+        {nullptr, 0, nullptr, 0},
     };
     int c;
     while ((c = getopt_long(argc, argv, "h", long_options, nullptr)) >= 0) {
@@ -87,6 +100,22 @@ int main(int argc, char** argv) {
                     return 1;
                 }
                 break;
+            case 'w':
+            case 'j':
+            case 'q':
+            case 'u': {
+                auto n = parse_unsigned(optarg);
+                if (!n || *n == 0 || *n > 65536) {
+                    std::fprintf(stderr, "berthd: invalid number '%s' (1 to 65536)\n", optarg);
+                    return 1;
+                }
+                unsigned v = static_cast<unsigned>(*n);
+                (c == 'w'   ? limits.workers
+                 : c == 'j' ? limits.job_workers
+                 : c == 'q' ? limits.max_queued
+                            : limits.max_calls_per_user) = v;
+                break;
+            }
             case 'h':
                 usage();
                 return 0;
@@ -114,13 +143,13 @@ int main(int argc, char** argv) {
         // Quiet: the client reports what fails; it reads the hello before any D-Bus byte.
         peer_hello(peer_fd, storage ? nullptr : &storage.error());
         if (!storage) return 1;
-        berthd::Daemon daemon(**storage);
+        berthd::Daemon daemon(**storage, limits);
         if (auto r = daemon.start_peer(peer_fd); !r) return report(r.error());
         auto r = daemon.run();
         return r ? 0 : report(r.error());
     }
     if (!storage) return report(storage.error());
-    berthd::Daemon daemon(**storage);
+    berthd::Daemon daemon(**storage, limits);
     if (auto r = daemon.start(bus_address); !r) return report(r.error());
     auto pool = (*storage)->pool_status();
     std::fprintf(stderr, "berthd: serving store '%s' (backend %s) as %s\n", options->root.c_str(),

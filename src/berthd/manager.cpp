@@ -46,18 +46,20 @@ int method_import_image(sd_bus_message* m, void* userdata, sd_bus_error* ret_err
     auto shared_fd = std::make_shared<UniqueFd>(std::move(*copy));
     Daemon& d = D(userdata);
     std::string fmt_s = format, name_s = name;
-    Job& job = d.start_job("import", name_s, [&d, shared_fd, fmt_s, name_s](Job& j) -> Result<std::string> {
-        auto progress = [&j](double p, uint64_t bytes) {
-            j.progress = p;
-            j.bytes_read = bytes;
-        };
-        auto image = d.storage().import_image(shared_fd->get(), fmt_s, name_s, progress, j.cancel);
-        shared_fd->reset();
-        if (!image) return fail(image.error());
-        j.progress = 1.0;
-        return image->id;
-    });
-    return sd_bus_reply_method_return(m, "uo", job.id, job.path.c_str());
+    auto job =
+        d.start_job(m, "import", name_s, [&d, shared_fd, fmt_s, name_s](Job& j) -> Result<std::string> {
+            auto progress = [&j](double p, uint64_t bytes) {
+                j.progress = p;
+                j.bytes_read = bytes;
+            };
+            auto image = d.storage().import_image(shared_fd->get(), fmt_s, name_s, progress, j.cancel);
+            shared_fd->reset();
+            if (!image) return fail(image.error());
+            j.progress = 1.0;
+            return image->id;
+        });
+    if (!job) return reply_error(ret_error, job.error());
+    return sd_bus_reply_method_return(m, "uo", (*job)->id, (*job)->path.c_str());
 }
 
 int method_export_image(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) noexcept {
@@ -74,13 +76,14 @@ int method_export_image(sd_bus_message* m, void* userdata, sd_bus_error* ret_err
     auto shared_fd = std::make_shared<UniqueFd>(std::move(*copy));
     Daemon& d = D(userdata);
     std::string ref_s = ref, fmt_s = *format ? format : "oci-archive";
-    Job& job = d.start_job("export", ref_s, [&d, shared_fd, ref_s, fmt_s](Job& j) -> Result<std::string> {
+    auto job = d.start_job(m, "export", ref_s, [&d, shared_fd, ref_s, fmt_s](Job& j) -> Result<std::string> {
         BERTH_TRY_VOID(d.storage().export_image(ref_s, shared_fd->get(), fmt_s, &j.cancel));
         shared_fd->reset();
         j.progress = 1.0;
         return std::string();
     });
-    return sd_bus_reply_method_return(m, "uo", job.id, job.path.c_str());
+    if (!job) return reply_error(ret_error, job.error());
+    return sd_bus_reply_method_return(m, "uo", (*job)->id, (*job)->path.c_str());
 }
 
 int method_list_images(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) noexcept {
@@ -331,24 +334,26 @@ int method_garbage_collect(sd_bus_message* m, void* userdata, sd_bus_error* ret_
     });
 }
 
-// Walks the store's trees, which can take a while: on a worker, but open to everyone.
+// Walks the store's trees, which can take a while: on a worker, but open to everyone. One walk
+// answers every caller whose call came while it ran (root's answer differs: its own key).
 int method_disk_usage(sd_bus_message* m, void* userdata, sd_bus_error*) noexcept {
     Daemon& d = D(userdata);
     const bool root = caller_is_root(m);
-    return d.reply_async(m, [&d, root]() -> Result<Appender> {
-        auto usage = BERTH_TRY(d.storage().disk_usage());
-        if (!root)
-            for (auto& image : usage.images) withhold_secrets(image);
-        return Appender([usage](sd_bus_message* reply) {
-            int r = wire::append_pool(reply, usage.pool);
-            if (r >= 0) r = wire::append_array(reply, wire::kImage, usage.images, wire::append_image);
-            if (r >= 0)
-                r = wire::append_array(reply, wire::kContainer, usage.containers, wire::append_container);
-            if (r >= 0) r = wire::append_array(reply, wire::kVolume, usage.volumes, wire::append_volume);
-            if (r >= 0) r = sd_bus_message_append(reply, "s", usage.size_note.c_str());
-            return r;
+    return d.reply_coalesced(
+        m, root ? "DiskUsage" : "DiskUsage:unprivileged", [&d, root]() -> Result<Appender> {
+            auto usage = BERTH_TRY(d.storage().disk_usage());
+            if (!root)
+                for (auto& image : usage.images) withhold_secrets(image);
+            return Appender([usage](sd_bus_message* reply) {
+                int r = wire::append_pool(reply, usage.pool);
+                if (r >= 0) r = wire::append_array(reply, wire::kImage, usage.images, wire::append_image);
+                if (r >= 0)
+                    r = wire::append_array(reply, wire::kContainer, usage.containers, wire::append_container);
+                if (r >= 0) r = wire::append_array(reply, wire::kVolume, usage.volumes, wire::append_volume);
+                if (r >= 0) r = sd_bus_message_append(reply, "s", usage.size_note.c_str());
+                return r;
+            });
         });
-    });
 }
 
 int property_pool(sd_bus*, const char*, const char*, const char* property, sd_bus_message* reply,

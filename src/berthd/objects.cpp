@@ -171,7 +171,8 @@ int job_property(sd_bus*, const char*, const char*, const char* property, sd_bus
 
 int job_cancel(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) noexcept {
     if (int r = require_root(m, ret_error); r < 0) return r;
-    static_cast<Job*>(userdata)->cancel = true;
+    auto* job = static_cast<Job*>(userdata);
+    job->daemon->cancel_job(*job);
     return sd_bus_reply_method_return(m, "");
 }
 

@@ -105,6 +105,9 @@ public:
     virtual Result<> abort_layer(LayerWriter& writer) = 0;
     virtual bool has_layer(const std::string& chain_id) const = 0;
     virtual Result<> remove_layer(const std::string& chain_id) = 0;  // refused while it has children
+    // Every committed layer's chain id, for gc to plan with; nullopt when the backend cannot list
+    // them cheaply (gc then leaves unreferenced layers to reconcile()).
+    virtual std::optional<std::vector<std::string>> list_layers() const { return std::nullopt; }
     // A read-only host path with the layer's full tree, for export and diffing (may mount;
     // call release_layer_view when done).
     virtual Result<std::string> layer_view(const std::string& chain_id) = 0;

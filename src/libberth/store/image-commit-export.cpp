@@ -70,7 +70,7 @@ Result<ImageInfo> commit_to_image(Store::Impl& s, const ContainerInfo& c, std::s
     auto tar = BERTH_TRY(write_diff_tar(view, base_view, out.get()));
     if (::fsync(out.get()) < 0) return fail_errno("fsync layer");
     std::string chain = chain_id_next(base.top_layer, tar.digest);
-    guard.claim(chain);
+    BERTH_TRY_VOID(guard.claim(chain));
     if (!s.backend->has_layer(chain)) BERTH_TRY_VOID(s.backend->commit_snapshot(c.snapshot_id, chain));
     if (::rename(tmp.c_str(), (stage.dir + "/blobs/" + std::string(digest_hex(tar.digest))).c_str()) < 0)
         return fail_errno("stage layer");

@@ -53,7 +53,7 @@ Result<ImageInfo> import_rootfs(Store::Impl& s, ImportGuard& guard, int fd, cons
         progress(ImportPhase::Layer);
     };
     auto res = BERTH_TRY_CTX(extract_layer(fd, tx.writer().path, opts), "rootfs tarball");
-    guard.claim(res.diff_id);
+    BERTH_TRY_VOID(guard.claim(res.diff_id));
     if (s.backend->has_layer(res.diff_id)) {
         BERTH_TRY_VOID(tx.abort());
     } else {

@@ -317,7 +317,7 @@ Result<std::vector<LayerInfo>> import_layers(Store::Impl& s, ImportGuard& guard,
         LayerInfo li;
         li.chain_id = chains[i];
         li.diff_id = diff_ids[i];
-        guard.claim(li.chain_id);
+        BERTH_TRY_VOID_CTX(guard.claim(li.chain_id), ctx);
         // Reuse: the layer and its blob are stored already (another image shares it).
         if (!src.digest.empty() && s.backend->has_layer(li.chain_id) &&
             (path_exists(s.blob_path(src.digest)) ||
@@ -507,7 +507,7 @@ int64_t parse_rfc3339(const std::string& s) {
 
 Result<ImageInfo> import_from_dir(Store::Impl& s, int dirfd, std::string_view name_tag,
                                   const ProgressFn& progress_fn, const std::atomic<bool>* cancel) {
-    ImportGuard guard(s);
+    ImportGuard guard(s, cancel);
     Staging stage{s.path("staging/imp-" + random_token())};
     BERTH_TRY_VOID(mkdir_p(stage.dir + "/blobs", 0700));
     BERTH_TRY_VOID(mkdir_p(stage.dir + "/splits", 0700));
@@ -521,7 +521,7 @@ Result<ImageInfo> import_from_dir(Store::Impl& s, int dirfd, std::string_view na
 Result<ImageInfo> import_from_fd(Store::Impl& s, int fd, ImportFormat format, std::string_view name_tag,
                                  const ProgressFn& progress_fn, const std::atomic<bool>* cancel) {
     if (!name_tag.empty()) BERTH_TRY_VOID(normalize_name_tag(name_tag));
-    ImportGuard guard(s);
+    ImportGuard guard(s, cancel);
     Staging stage{s.path("staging/imp-" + random_token())};
     BERTH_TRY_VOID(mkdir_p(stage.dir + "/blobs", 0700));
     BERTH_TRY_VOID(mkdir_p(stage.dir + "/splits", 0700));
@@ -543,6 +543,9 @@ Result<ImageInfo> import_from_fd(Store::Impl& s, int fd, ImportFormat format, st
                 if (n < 0 && errno == ECANCELED) return fail(ECANCELED, "import cancelled");
                 if (n < 0) return fail_errno("read input");
                 if (n == 0) break;
+                const uint64_t cap = s.options.max_import_size;
+                if (cap && progress.p.bytes_done + static_cast<uint64_t>(n) > cap)
+                    return fail(EFBIG, "input is larger than max_import_size ({} bytes)", cap);
                 BERTH_TRY_VOID(berth::write_all(spooled.get(),
                                                 std::string_view(buf.data(), static_cast<size_t>(n)),
                                                 "the spooled input"));

@@ -29,6 +29,7 @@ constexpr std::string_view kStoreKeys[] = {
     "max_layer_size",
     "max_layer_entries",
     "max_layer_ratio",
+    "max_import_size",
 };
 
 }  // namespace
@@ -62,8 +63,9 @@ Result<StoreOptions> parse_store_options(std::string_view text, const std::strin
             BERTH_TRY_VOID(read_string(node, k, source_name, o.pool));
         } else if (k == "pool_size") {
             BERTH_TRY_VOID(read_size(node, k, source_name, o.pool_size));
-        } else if (k == "max_layer_size") {
-            BERTH_TRY_VOID(read_size(node, k, source_name, o.max_layer_size));
+        } else if (k == "max_layer_size" || k == "max_import_size") {
+            BERTH_TRY_VOID(read_size(node, k, source_name,
+                                     k == "max_layer_size" ? o.max_layer_size : o.max_import_size));
         } else if (k == "max_layer_entries" || k == "max_layer_ratio") {
             uint64_t& out = k == "max_layer_entries" ? o.max_layer_entries : o.max_layer_ratio;
             auto v = node.value<int64_t>();

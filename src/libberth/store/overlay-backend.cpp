@@ -86,6 +86,12 @@ public:
         return is_directory(layer_dir(chain_id) + "/diff");
     }
 
+    std::optional<std::vector<std::string>> list_layers() const override {
+        std::vector<std::string> out;
+        for (const auto& h : list_dir(path_join(root_, "layers"))) out.push_back("sha256:" + h);
+        return out;
+    }
+
     Result<> remove_layer(const std::string& chain_id) override {
         if (!has_layer(chain_id)) return fail(ENOENT, "layer '{}' not found", chain_id);
         for (const auto& h : list_dir(path_join(root_, "layers"))) {

@@ -26,7 +26,8 @@ struct Store::Impl {
 
     mutable std::mutex mu;
     std::condition_variable cv;
-    std::set<std::string> claimed_layers;  // chain ids an in-flight import builds or reuses
+    std::set<std::string> claimed_layers;  // chain ids an in-flight import builds or reuses, or gc removes
+    std::multiset<std::string> pinned;     // layers and blobs an export in flight reads (gc keeps them)
     int active_imports = 0;
     bool gc_running = false;
 
@@ -59,19 +60,37 @@ struct Store::Impl {
     // Publishes a staged import: blobs (stage/blobs/<hex>) into blobs/, the image, its names.
     Result<ImageInfo> publish_locked(const std::string& stage, ImageInfo info,
                                      const std::vector<std::string>& names, const ProgressFn& progress);
-    void claim(const std::string& chain);
+    // Waits until no one else claims `chain` and claims it; ECANCELED once `cancel` is set.
+    Result<> claim(const std::string& chain, const std::atomic<bool>* cancel);
 };
 
-// RAII: counts an import as in flight (gc waits for it) and releases its layer claims.
+// RAII: counts an import as in flight and releases its layer claims. gc does not wait for it (a
+// stalled import must not stall gc, issue #16): it keeps what the import claimed and leaves the
+// staging areas alone while any import is in flight.
 class ImportGuard {
 public:
-    explicit ImportGuard(Store::Impl& s);
+    explicit ImportGuard(Store::Impl& s, const std::atomic<bool>* cancel = nullptr);
     ~ImportGuard();
-    void claim(const std::string& chain);
+    Result<> claim(const std::string& chain);
 
 private:
     Store::Impl& s_;
+    const std::atomic<bool>* cancel_;
     std::vector<std::string> claimed_;
+};
+
+// RAII: pins an image's layers and blobs while an export reads them: gc keeps them even if the
+// image is removed meanwhile.
+class PinGuard {
+public:
+    PinGuard(Store::Impl& s, const ImageInfo& image);
+    ~PinGuard();
+    PinGuard(const PinGuard&) = delete;
+    PinGuard& operator=(const PinGuard&) = delete;
+
+private:
+    Store::Impl& s_;
+    std::vector<std::string> pins_;
 };
 
 // Import entry points (image-import.cpp).

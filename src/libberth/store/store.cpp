@@ -151,15 +151,19 @@ std::string_view import_phase_name(ImportPhase phase) {
     return i < std::size(kNames) ? kNames[i] : "unknown";
 }
 
-void Store::Impl::claim(const std::string& chain) {
+Result<> Store::Impl::claim(const std::string& chain, const std::atomic<bool>* cancel) {
     std::unique_lock lock(mu);
-    cv.wait(lock, [&] { return !claimed_layers.count(chain); });
+    // The holder may be an import stalled on its pipe: wake now and then to honour a cancel.
+    while (claimed_layers.count(chain)) {
+        if (cancel && cancel->load()) return fail(ECANCELED, "import cancelled");
+        cv.wait_for(lock, std::chrono::milliseconds(100));
+    }
     claimed_layers.insert(chain);
+    return {};
 }
 
-ImportGuard::ImportGuard(Store::Impl& s) : s_(s) {
-    std::unique_lock lock(s_.mu);
-    s_.cv.wait(lock, [&] { return !s_.gc_running; });
+ImportGuard::ImportGuard(Store::Impl& s, const std::atomic<bool>* cancel) : s_(s), cancel_(cancel) {
+    std::lock_guard lock(s_.mu);
     ++s_.active_imports;
 }
 ImportGuard::~ImportGuard() {
@@ -168,11 +172,26 @@ ImportGuard::~ImportGuard() {
     --s_.active_imports;
     s_.cv.notify_all();
 }
-void ImportGuard::claim(const std::string& chain) {
+Result<> ImportGuard::claim(const std::string& chain) {
     for (const auto& c : claimed_)
-        if (c == chain) return;
-    s_.claim(chain);
+        if (c == chain) return {};
+    BERTH_TRY_VOID(s_.claim(chain, cancel_));
     claimed_.push_back(chain);
+    return {};
+}
+
+PinGuard::PinGuard(Store::Impl& s, const ImageInfo& image) : s_(s) {
+    pins_ = {image.id, image.config_digest};
+    for (const auto& l : image.layers) {
+        pins_.push_back(l.chain_id);
+        pins_.push_back(l.digest);
+    }
+    std::lock_guard lock(s_.mu);
+    for (const auto& p : pins_) s_.pinned.insert(p);
+}
+PinGuard::~PinGuard() {
+    std::lock_guard lock(s_.mu);
+    for (const auto& p : pins_) s_.pinned.erase(s_.pinned.find(p));
 }
 
 Result<ImageInfo> Store::Impl::publish_locked(const std::string& stage, ImageInfo info,
@@ -698,10 +717,11 @@ Result<> Store::tag_image(std::string_view ref, std::string_view name_tag) {
 
 Result<> Store::export_image(std::string_view ref, int fd, const std::atomic<bool>* cancel) {
     // Blobs are immutable and only gc removes them (never those of a listed image), so the
-    // export streams without the metadata lock. It counts as an import for gc, which waits: a
-    // layer rebuilt from its tar-split must not go while its files are read.
-    ImportGuard guard(*impl_);
+    // export streams without the metadata lock. Its layers and blobs are pinned: gc keeps them
+    // (a layer rebuilt from its tar-split must not go while its files are read) without waiting
+    // for an export that may stall on its reader.
     ImageInfo info = BERTH_TRY(get_image(ref));
+    PinGuard pins(*impl_, info);
     return with_context(write_oci_archive(*impl_, info, fd, cancel), fmt::format("export image '{}'", ref));
 }
 
@@ -1072,6 +1092,15 @@ Result<> Store::remove_volume(std::string_view name) {
 
 // ---- gc / df ----
 
+// gc plans under the store mutex and deletes the bulk outside it (issue #16: a layer of 100k files
+// held the mutex for 8-9 s and froze every caller, even Peer.Ping):
+//   - under the mutex: what to keep (images' layers and blobs, plus what imports have claimed and
+//     exports have pinned: gc never waits for them, a stalled one must not stall gc); unreferenced
+//     blobs and tar-splits are unlinked there (a few files); unreferenced layers are *claimed* by
+//     gc, so an import wanting one waits until it is gone and then builds it afresh;
+//   - outside it: the claimed layers are removed, children before parents, then unclaimed.
+// The backend's reconcile() (staging, views, orphan snapshots) sweeps in-flight work, so it runs
+// only when no import or commit is in flight; the next gc or open() catches what it leaves.
 Result<GcReport> Store::gc() {
     BERTH_TRY_VOID(impl_->writable());
     auto& s = *impl_;
@@ -1080,9 +1109,11 @@ Result<GcReport> Store::gc() {
     if (!s.bad_records.empty())
         return fail(EUCLEAN, "store has {} unreadable metadata record{} ({}): run 'berth fsck' first",
                     s.bad_records.size(), s.bad_records.size() > 1 ? "s" : "", s.bad_records.front().path);
-    s.gc_running = true;  // new imports wait; running ones finish first
-    s.cv.wait(lock, [&] { return s.active_imports == 0; });
+    s.gc_running = true;              // one gc at a time
+    std::vector<std::string> doomed;  // layers this gc claimed: removed outside the lock
     ScopeExit done([&] {
+        if (!lock.owns_lock()) lock.lock();
+        for (const auto& l : doomed) s.claimed_layers.erase(l);
         s.gc_running = false;
         s.cv.notify_all();
     });
@@ -1096,17 +1127,33 @@ Result<GcReport> Store::gc() {
             blobs.insert(l.digest);
         }
     }
+    layers.insert(s.claimed_layers.begin(), s.claimed_layers.end());
+    for (const auto& p : s.pinned) {
+        layers.insert(p);
+        blobs.insert(p);
+    }
+    if (auto all = s.backend->list_layers())
+        for (auto& l : *all)
+            if (!layers.count(l)) doomed.push_back(std::move(l));
+    for (const auto& l : doomed) s.claimed_layers.insert(l);
+    // Nothing in flight: no import or commit (their staging, backend writers) and no export (its
+    // layer views, which reconcile() unmounts).
+    const bool quiet = s.active_imports == 0 && s.pinned.empty();
     std::vector<std::string> snaps;
     for (const auto& [_, c] : s.containers) snaps.push_back(c.snapshot_id);
     for (const auto& [n, _] : s.volumes) snaps.push_back("v-" + n);
     crash_point("gc:start");
-    auto removed = BERTH_TRY_CTX(s.backend->reconcile({layers.begin(), layers.end()}, snaps), "gc");
-    crash_point("gc:layers-gone");
-    report.removed_layers = std::move(removed.layers);
-    report.removed_containers = std::move(removed.snapshots);
-    for (auto& v : removed.volumes)  // the backend knows a volume as "v-<name>" (see above)
-        report.removed_volumes.push_back(v.rfind("v-", 0) == 0 ? v.substr(2) : std::move(v));
-    report.removed_other = std::move(removed.other);
+    if (quiet) {
+        // Leaves the doomed layers to the removal below, outside the lock.
+        std::vector<std::string> keep(layers.begin(), layers.end());
+        keep.insert(keep.end(), doomed.begin(), doomed.end());
+        auto removed = BERTH_TRY_CTX(s.backend->reconcile(keep, snaps), "gc");
+        report.removed_layers = std::move(removed.layers);
+        report.removed_containers = std::move(removed.snapshots);
+        for (auto& v : removed.volumes)  // the backend knows a volume as "v-<name>" (see above)
+            report.removed_volumes.push_back(v.rfind("v-", 0) == 0 ? v.substr(2) : std::move(v));
+        report.removed_other = std::move(removed.other);
+    }
     // A tar-split lives as long as its layer is referenced (it rebuilds from that layer).
     for (const auto& hex : list_dir(s.path("splits"))) {
         if (layers.count("sha256:" + hex)) continue;
@@ -1126,10 +1173,33 @@ Result<GcReport> Store::gc() {
         report.removed_blobs.push_back(d);
         crash_point("gc:one-blob-gone");
     }
-    for (const auto& n : list_dir(s.path("staging"))) {
+    // Staging areas of crashed imports; an import started after this list makes a new one.
+    std::vector<std::string> stale = quiet ? list_dir(s.path("staging")) : std::vector<std::string>{};
+    lock.unlock();
+
+    for (const auto& n : stale) {
         BERTH_TRY_VOID(remove_tree(s.path("staging/" + n)));
         report.removed_other.push_back("staging " + n);
     }
+    // Children before parents: a pass removes what has no child left, until none goes.
+    std::vector<std::string> left = doomed;
+    for (bool progress = true; progress && !left.empty();) {
+        progress = false;
+        std::vector<std::string> next;
+        for (const auto& l : left) {
+            auto r = s.backend->remove_layer(l);
+            if (r || r.error().code == ENOENT) {
+                report.removed_layers.push_back(l);
+                progress = true;
+            } else if (r.error().code == EBUSY) {
+                next.push_back(l);  // a child (or a snapshot) still uses it
+            } else {
+                return fail(std::move(r.error()).wrap("gc"));
+            }
+        }
+        left = std::move(next);
+    }
+    crash_point("gc:layers-gone");
     return report;
 }
 

@@ -104,6 +104,17 @@ protected:
         EXPECT_TRUE(s) << s.error().what();
         return s ? std::move(*s) : nullptr;
     }
+    bool job_listed() {
+        return run_shell(busctl("tree --list org.berth.Storage1")).out.find("/org/berth/Storage1/job/") !=
+               std::string::npos;
+    }
+    // A job ended (none on the bus) and left nothing in staging.
+    bool job_gone_and_staging_empty() { return !job_listed() && staging_entries().empty(); }
+    void expect_no_images() {
+        auto list = client()->list_images();
+        ASSERT_TRUE(list) << list.error().what();
+        EXPECT_TRUE(list->empty()) << list->size() << " images";
+    }
     std::vector<std::string> staging_entries() {
         std::vector<std::string> out;
         DIR* d = ::opendir((store_root() + "/staging").c_str());
@@ -1473,4 +1484,89 @@ TEST_P(BerthdTest, BerthdRepliesAreHonestBoundedAndNameWhatTheClientKnows) {
     r = run_shell(berth_exe() + " fsck --root " + ro);
     EXPECT_EQ(r.status, 1) << r.out << r.err;
     EXPECT_NE(r.out.find(digest), std::string::npos) << r.out;
+}
+
+// ---- issue #16 item 8: jobs do not outlive their caller, and a stream has a size limit ----
+
+namespace {
+
+// Polls `done` every 50 ms for up to `limit`; returns the milliseconds it took, or -1.
+template <typename Pred>
+long wait_until(Pred done, std::chrono::milliseconds limit = std::chrono::seconds(10)) {
+    auto t0 = std::chrono::steady_clock::now();
+    for (;;) {
+        if (done())
+            return static_cast<long>(
+                std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+                    .count());
+        if (std::chrono::steady_clock::now() - t0 > limit) return -1;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+}
+
+// An endless stream of zeros, 10 MB/s (at /dev/zero's full speed the test store's 1 GiB fills in
+// a second or two and the import ends with ENOSPC on its own). It ends by itself after
+// `seconds`, or sooner when its reader goes (EPIPE).
+std::string slow_zeros(int seconds) {
+    return "timeout " + std::to_string(seconds) +
+           " sh -c 'while head -c 1048576 /dev/zero 2>/dev/null; do sleep 0.1; done'";
+}
+
+}  // namespace
+
+// `timeout -s KILL 2 berth image import /dev/zero`: the CLI dies without a word to berthd, which
+// spooled the stream into staging until the disk was full. berthd now sees the caller leave the
+// bus (NameOwnerChanged) and cancels its job: the job object goes, staging empties.
+TEST_P(BerthdTest, AnImportWhoseCallerIsKilledIsCancelledAndLeavesNoStaging) {
+    Child pipeline =
+        spawn({"sh", "-c", slow_zeros(30) + " | timeout -s KILL 2 " + berth("image import - --name zero:1")},
+              {}, root_->path() + "/killed.log");
+    ASSERT_GE(wait_until([&] { return job_listed(); }), 0) << "no import job appeared" << log();
+    std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // timeout has killed the CLI
+    long ms = wait_until([&] { return job_gone_and_staging_empty(); });
+    std::fprintf(stderr, "[caller killed] job and staging gone %ld ms after the CLI was killed\n", ms);
+    ASSERT_GE(ms, 0) << "the job of a killed caller still runs; staging: "
+                     << ::testing::PrintToString(staging_entries()) << log();
+    expect_no_images();
+}
+
+// Two SIGTERMs back to back: the first sets the CLI's cancel flag, the second (the handler is
+// one-shot) kills the CLI, often before it sent Job.Cancel (the issue lost 3 of 5 tries). The job is
+// cancelled either way now: by the CLI's Cancel, or by berthd when the CLI leaves the bus.
+TEST_P(BerthdTest, TwoSigtermsBackToBackCancelTheImportEveryTime) {
+    for (int attempt = 0; attempt < 5; ++attempt) {
+        SCOPED_TRACE("attempt " + std::to_string(attempt));
+        std::string pidfile = root_->path() + "/cli.pid";
+        ::unlink(pidfile.c_str());
+        Child pipeline = spawn({"sh", "-c",
+                                slow_zeros(30) + " | sh -c 'echo $$ >" + pidfile + "; exec " +
+                                    berth("image import - --name zero:1") + "'"},
+                               {}, root_->path() + "/sigterm.log");
+        // The job runs (its object is on the bus) before the signals come.
+        long started = wait_until([&] { return job_listed(); });
+        ASSERT_GE(started, 0) << "no import job appeared" << log();
+        const pid_t pid = static_cast<pid_t>(std::atol(read_file(pidfile).value_or("0").c_str()));
+        ASSERT_GT(pid, 0) << "no pid of the CLI";
+        ::kill(pid, SIGTERM);
+        ::kill(pid, SIGTERM);
+        long exited = wait_until([&] { return ::kill(pid, 0) < 0; });
+        ASSERT_GE(exited, 0) << "the CLI did not exit after two SIGTERMs";
+        long ms = wait_until([&] { return job_gone_and_staging_empty(); });
+        ASSERT_GE(ms, 0) << "the import still runs after two SIGTERMs; staging: "
+                         << ::testing::PrintToString(staging_entries()) << log();
+    }
+    expect_no_images();
+}
+
+// An endless stream ends at max_import_size with an error naming the limit, and nothing is left.
+TEST_P(BerthdTest, AnEndlessImportStopsAtMaxImportSizeNamingTheLimit) {
+    std::string config = root_->path() + "/berthd-small.toml";
+    std::ofstream(config) << "max_import_size = \"8M\"\n";
+    daemon_.kill_and_reap();
+    start_berthd({"BERTH_DAEMON_CONFIG=" + config});
+    auto r = run_shell("timeout -s KILL 60 " + berth("image import /dev/zero --name zero:1"));
+    EXPECT_NE(r.status, 0);
+    EXPECT_NE(r.status, 137) << "the import of /dev/zero did not stop at the limit";
+    EXPECT_NE(r.err.find("max_import_size (8388608 bytes)"), std::string::npos) << r.err;
+    EXPECT_TRUE(staging_entries().empty()) << ::testing::PrintToString(staging_entries());
 }

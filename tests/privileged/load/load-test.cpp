@@ -9,15 +9,20 @@
 // malloc arenas for the worker threads, the store's caches); a leak shows as growth from there on.
 #include <dirent.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <systemd/sd-bus.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <mutex>
+#include <sstream>
 #include <thread>
 
 #include "bus-fixture.h"
@@ -320,4 +325,350 @@ TEST_F(BerthdLoad, FiftyClientsAtOnceAreAllAnsweredAndBerthdNeitherLeaksFdsNorGr
                        " --config /nonexistent");
     std::printf("load: berth fsck: exit %d\n%s", r.status, r.out.c_str());
     EXPECT_EQ(r.status, 0) << r.out << r.err;
+}
+
+// ---- issue #16 item 1: an unprivileged flood of DiskUsage while root imports ----
+//
+// Every DiskUsage once started a thread in berthd (a walk of the store); uid 65534 calling it in
+// a loop took berthd to 559 threads and 1023/1024 fds and held a root import's reply back 35 s.
+// Now slow calls run on bounded pools, one walk answers every DiskUsage caller waiting for it and
+// an unprivileged uid has a bounded number of calls in flight (beyond: EBUSY at once).
+
+namespace {
+
+constexpr int kFlooders = 250;  // connections of uid 65534 (the system bus allows 256 per uid)
+constexpr auto kFlood = std::chrono::seconds(10);  // how long they flood
+// berthd's pools (8 call workers + 16 job workers by default) plus the loop thread and what
+// libraries start: far below the hundreds one thread per call reached.
+constexpr long kThreadBound = 30;
+constexpr long kFdGrowthBound = 32;
+
+// A child process of uid 65534 with kFlooders connections calling DiskUsage in a loop for kFlood,
+// then printing "answered busy failed first-other-error" on `out`.
+Child start_flood(int out) {
+    const pid_t parent = ::getpid();
+    pid_t pid = ::fork();
+    if (pid != 0) return Child(pid);
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);
+    if (::setgroups(0, nullptr) < 0 || ::setresgid(65534, 65534, 65534) < 0 ||
+        ::setresuid(65534, 65534, 65534) < 0)
+        ::_exit(126);
+    std::atomic<long> answered{0}, busy{0}, failed{0};
+    std::mutex mu;
+    std::string other;
+    auto end = Clock::now() + kFlood;
+    std::vector<std::thread> threads;
+    for (int i = 0; i < kFlooders; ++i)
+        threads.emplace_back([&] {
+            sd_bus* raw = nullptr;
+            if (sd_bus_open_system(&raw) < 0) {
+                ++failed;
+                return;
+            }
+            std::unique_ptr<sd_bus, decltype(&sd_bus_flush_close_unref)> b(raw, sd_bus_flush_close_unref);
+            sd_bus_set_method_call_timeout(b.get(), 60ull * 1000 * 1000);
+            while (Clock::now() < end) {
+                sd_bus_error error = SD_BUS_ERROR_NULL;
+                sd_bus_message* reply = nullptr;
+                int r = sd_bus_call_method(b.get(), "org.berth.Storage1", bus::kManagerPath,
+                                           bus::kManagerInterface, "DiskUsage", &error, &reply, "");
+                sd_bus_message_unref(reply);
+                if (r >= 0) {
+                    ++answered;
+                } else if (r == -EBUSY) {
+                    ++busy;
+                    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+                } else {
+                    ++failed;
+                    {
+                        std::lock_guard l(mu);
+                        if (other.empty())
+                            other = std::string(error.name ? error.name : "?") + ": " +
+                                    (error.message ? error.message : std::to_string(r));
+                    }
+                    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+                }
+                sd_bus_error_free(&error);
+            }
+        });
+    for (auto& t : threads) t.join();
+    std::string line = std::to_string(answered.load()) + " " + std::to_string(busy.load()) + " " +
+                       std::to_string(failed.load()) + " " + other + "\n";
+    (void)!::write(out, line.data(), line.size());
+    ::_exit(0);
+}
+
+class BerthdFlood : public BerthdFixture {
+protected:
+    BerthdFlood() : BerthdFixture("berth-flood") {}
+    void SetUp() override {
+        BerthdFixture::SetUp();
+        if (HasFatalFailure() || IsSkipped()) return;
+        // A small image to import, and a volume of many small files so that each DiskUsage walk
+        // takes a while (overlay walks volumes and snapshots for their sizes).
+        tar_ = dir_ / "img.tar";
+        auto r = run_shell("mkdir -p " + dir_ / "img/etc" + " && head -c 65536 /dev/urandom > " +
+                           dir_ / "img/etc/payload && tar -C " + dir_ / "img" + " -cf " + tar_ + " .");
+        ASSERT_EQ(r.status, 0) << r.err;
+        start_berthd();
+        auto storage = bus::open_remote_storage();
+        ASSERT_TRUE(storage) << storage.error().what();
+        auto volume = (*storage)->create_volume("flood");
+        ASSERT_TRUE(volume) << volume.error().what();
+        r = run_shell("cd " + volume->source + " && seq 1 20000 | xargs touch");
+        ASSERT_EQ(r.status, 0) << r.err;
+    }
+
+    // Imports tar_ as `name` as root and returns the seconds it took (< 0: failed, with `error`).
+    double timed_import(const std::string& name, std::string& error) {
+        auto storage = bus::open_remote_storage();
+        if (!storage) {
+            error = storage.error().what();
+            return -1;
+        }
+        UniqueFd fd(::open(tar_.c_str(), O_RDONLY | O_CLOEXEC));
+        std::atomic<bool> cancel{false};
+        auto t0 = Clock::now();
+        auto image = (*storage)->import_image(fd.get(), "rootfs", name, {}, cancel);
+        if (!image) {
+            error = image.error().what();
+            return -1;
+        }
+        return std::chrono::duration<double>(Clock::now() - t0).count();
+    }
+
+    std::string tar_;
+};
+
+}  // namespace
+
+TEST_F(BerthdFlood, UnprivilegedDiskUsageFloodLeavesThreadsAndFdsBoundedAndRootImportsGoOn) {
+    pid_t pid = daemon_.pid();
+    std::string error;
+    double alone = timed_import("alone:1", error);
+    ASSERT_GE(alone, 0) << error << log();
+    long fds_before = count_fds(pid);
+
+    int out[2];
+    ASSERT_EQ(::pipe2(out, O_CLOEXEC), 0);
+    UniqueFd read_end(out[0]), write_end(out[1]);
+    Child flood = start_flood(out[1]);
+    write_end.reset();
+
+    // Sample berthd's threads and fds while the flood runs.
+    std::atomic<bool> stop{false};
+    long max_threads = 0, max_fds = 0;
+    std::thread sampler([&] {
+        while (!stop) {
+            max_threads = std::max(max_threads, thread_count(pid));
+            max_fds = std::max(max_fds, count_fds(pid));
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+    });
+    std::this_thread::sleep_for(std::chrono::seconds(2));  // the flood is under way
+    double busy_import = timed_import("flooded:1", error);
+    std::string flood_result;
+    char buf[512];
+    ssize_t n;
+    while ((n = ::read(read_end.get(), buf, sizeof buf)) > 0)
+        flood_result.append(buf, static_cast<size_t>(n));
+    int status = flood.stop(SIGKILL, std::chrono::seconds(30));
+    stop = true;
+    sampler.join();
+
+    std::printf("flood: %d clients of uid 65534 for %lld s: answered/busy/failed: %s", kFlooders,
+                static_cast<long long>(std::chrono::seconds(kFlood).count()), flood_result.c_str());
+    std::printf("flood: root import alone %.3f s, during the flood %.3f s\n", alone, busy_import);
+    std::printf("flood: berthd threads at most %ld, fds before %ld, at most %ld\n", max_threads, fds_before,
+                max_fds);
+    std::fflush(stdout);
+    ASSERT_FALSE(daemon_.exited()) << "berthd died under the flood: " << log();
+    EXPECT_NE(status, -1);
+    ASSERT_GE(busy_import, 0) << "the root import failed during the flood: " << error << log();
+    // Not a speed assertion: starvation (the issue measured 35 s). Generous for a loaded CI host.
+    EXPECT_LT(busy_import, std::max(10 * alone, 3.0)) << "the root import starved";
+    EXPECT_LT(busy_import, 30.0);
+    EXPECT_LE(max_threads, kThreadBound) << "berthd's threads are not bounded";
+    EXPECT_LE(max_fds, fds_before + kFdGrowthBound) << "berthd's fds grew under the flood";
+    long answered = std::atol(flood_result.c_str());
+    EXPECT_GT(answered, 0) << "no DiskUsage call of the flood was answered: " << flood_result;
+    // Every call either answered or refused as busy: nothing else went wrong.
+    std::istringstream fields(flood_result);
+    long a = 0, b = 0, f = -1;
+    fields >> a >> b >> f;
+    EXPECT_EQ(f, 0) << flood_result;
+}
+
+// ---- issue #16 items 4 and 5: gc does not freeze readers; stalled jobs stall nothing else ----
+
+namespace {
+
+class BerthdGc : public BerthdFixture {
+protected:
+    BerthdGc() : BerthdFixture("berth-gc") {}
+    void SetUp() override {
+        BerthdFixture::SetUp();
+        if (HasFatalFailure() || IsSkipped()) return;
+        start_berthd();
+    }
+    // A rootfs tarball with `files` empty files (in 100 directories) and `payload` random bytes.
+    std::string make_tar(const std::string& name, int files, int payload) {
+        std::string d = dir_ / name, tar = dir_ / (name + ".tar");
+        std::string cmd =
+            "mkdir -p " + d + " && head -c " + std::to_string(payload) + " /dev/urandom >" + d + "/payload";
+        if (files > 0)
+            cmd += " && cd " + d + " && seq 0 99 | xargs mkdir && seq 1 " + std::to_string(files) +
+                   " | awk '{print $1 % 100 \"/f\" $1}' | xargs touch";
+        auto r = run_shell(cmd + " && tar -C " + d + " -cf " + tar + " . && rm -rf " + d);
+        EXPECT_EQ(r.status, 0) << r.err;
+        return tar;
+    }
+    Result<bus::ImageInfo> import(const std::string& tar, const std::string& name) {
+        auto storage = BERTH_TRY(bus::open_remote_storage());
+        UniqueFd fd(::open(tar.c_str(), O_RDONLY | O_CLOEXEC));
+        std::atomic<bool> cancel{false};
+        return storage->import_image(fd.get(), "rootfs", name, {}, cancel);
+    }
+};
+
+double seconds_since(Clock::time_point t0) {
+    return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+}  // namespace
+
+// gc after removing an image of 100k files: it held the store mutex for its whole run and every
+// caller waited, even Peer.Ping (8-9 s in the issue). Reads are answered during gc now.
+TEST_F(BerthdGc, ReadsAreAnsweredWhileGcRemovesALayerOf100kFiles) {
+    auto small = import(make_tar("small", 0, 4096), "small:1");
+    ASSERT_TRUE(small) << small.error().what();
+    auto t0 = Clock::now();
+    auto big = import(make_tar("big", 100000, 0), "big:1");
+    ASSERT_TRUE(big) << big.error().what() << log();
+    std::printf("gc: imported 100k files in %.1f s\n", seconds_since(t0));
+    auto storage = bus::open_remote_storage();
+    ASSERT_TRUE(storage) << storage.error().what();
+    ASSERT_TRUE((*storage)->remove_image("big:1"));
+
+    std::atomic<bool> gc_done{false};
+    Result<bus::GcReport> gc = fail(EINPROGRESS, "gc did not run");
+    double gc_secs = 0;
+    std::thread gc_thread([&] {
+        auto s = bus::open_remote_storage();
+        auto g0 = Clock::now();
+        if (s) gc = (*s)->garbage_collect();
+        gc_secs = seconds_since(g0);
+        gc_done = true;
+    });
+    sd_bus* raw = nullptr;
+    ASSERT_GE(sd_bus_open_system(&raw), 0);
+    std::unique_ptr<sd_bus, decltype(&sd_bus_flush_close_unref)> b(raw, sd_bus_flush_close_unref);
+    sd_bus_set_method_call_timeout(b.get(), 30ull * 1000 * 1000);
+    double worst = 0;
+    long probes = 0;
+    std::string failure;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // gc is under way
+    while (!gc_done) {
+        // Peer.Ping, ListImages and GetImage: the loop thread and the store's metadata.
+        for (const char* method : {"Ping", "ListImages", "GetImage"}) {
+            sd_bus_error error = SD_BUS_ERROR_NULL;
+            sd_bus_message* reply = nullptr;
+            auto p0 = Clock::now();
+            int r =
+                std::string_view(method) == "Ping"
+                    ? sd_bus_call_method(b.get(), "org.berth.Storage1", bus::kManagerPath,
+                                         "org.freedesktop.DBus.Peer", "Ping", &error, &reply, "")
+                : std::string_view(method) == "ListImages"
+                    ? sd_bus_call_method(b.get(), "org.berth.Storage1", bus::kManagerPath,
+                                         bus::kManagerInterface, "ListImages", &error, &reply, "")
+                    : sd_bus_call_method(b.get(), "org.berth.Storage1", bus::kManagerPath,
+                                         bus::kManagerInterface, "GetImage", &error, &reply, "s", "small:1");
+            double took = seconds_since(p0);
+            sd_bus_message_unref(reply);
+            if (r < 0 && failure.empty())
+                failure = std::string(method) + ": " + (error.message ? error.message : "?");
+            sd_bus_error_free(&error);
+            if (!gc_done) {
+                worst = std::max(worst, took);
+                ++probes;
+            }
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    gc_thread.join();
+    std::printf("gc: %.2f s; %ld reads answered during it, the slowest in %.1f ms\n", gc_secs, probes,
+                worst * 1000);
+    std::fflush(stdout);
+    ASSERT_TRUE(gc) << gc.error().what() << log();
+    EXPECT_FALSE(gc->removed.empty());
+    EXPECT_TRUE(failure.empty()) << failure;
+    EXPECT_GT(probes, 0) << "gc ended before a read could be timed";
+    // The goal is < 100 ms; 1 s leaves room for a loaded CI host and still catches a gc that holds
+    // the store for its whole run (seconds for 100k files).
+    EXPECT_LT(worst, 1.0) << "a read waited for gc";
+}
+
+// An import from a pipe that never delivers and an export into a pipe nobody reads: gc used to wait
+// for them, and every import/export after that gc waited for gc; Cancel was ignored on the
+// waiting ones. Now gc and a later import complete while both stall, and both cancel.
+TEST_F(BerthdGc, AStalledImportAndAStalledExportBlockNeitherGcNorImportsAndBothCancel) {
+    auto payload = import(make_tar("payload", 0, 4 << 20), "payload:1");
+    ASSERT_TRUE(payload) << payload.error().what();
+    int in[2], out[2];
+    ASSERT_EQ(::pipe2(in, O_CLOEXEC), 0);
+    ASSERT_EQ(::pipe2(out, O_CLOEXEC), 0);
+    UniqueFd in_read(in[0]), in_write(in[1]), out_read(out[0]), out_write(out[1]);
+    std::atomic<bool> cancel_import{false}, cancel_export{false};
+    Result<bus::ImageInfo> stalled_import = fail(EINPROGRESS, "running");
+    Result<> stalled_export = fail(EINPROGRESS, "running");
+    std::thread importer([&] {
+        auto s = bus::open_remote_storage();
+        if (s) stalled_import = (*s)->import_image(in_read.get(), "", "stalled:1", {}, cancel_import);
+    });
+    std::thread exporter([&] {
+        auto s = bus::open_remote_storage();
+        if (s)
+            stalled_export = (*s)->export_image("payload:1", out_write.get(), "oci-archive", &cancel_export);
+    });
+    auto stop_all = [&] {
+        cancel_import = cancel_export = true;
+        in_write.reset();
+        out_read.reset();
+    };
+    std::this_thread::sleep_for(std::chrono::seconds(1));  // both jobs run and stall
+
+    auto t0 = Clock::now();
+    auto r =
+        run_shell("busctl --timeout=15 --address=" + bus_->address() +
+                  " call org.berth.Storage1 /org/berth/Storage1 org.berth.Storage1.Manager GarbageCollect");
+    double gc_secs = seconds_since(t0);
+    t0 = Clock::now();
+    auto other = r.status == 0 ? import(make_tar("other", 0, 4096), "other:1")
+                               : Result<bus::ImageInfo>(fail(ETIMEDOUT, "skipped: gc hung"));
+    double import_secs = seconds_since(t0);
+    std::printf("stall: gc %.2f s (exit %d), an import %.2f s, while an import and an export stall\n",
+                gc_secs, r.status, import_secs);
+    if (r.status != 0 || !other) {
+        stop_all();
+        importer.join();
+        exporter.join();
+    }
+    ASSERT_EQ(r.status, 0) << "gc did not complete while jobs stalled: " << r.err << log();
+    ASSERT_TRUE(other) << other.error().what();
+
+    // Cancel both: each ends as cancelled, soon.
+    t0 = Clock::now();
+    cancel_import = true;
+    cancel_export = true;
+    importer.join();
+    exporter.join();
+    double cancel_secs = seconds_since(t0);
+    std::printf("stall: both cancelled in %.2f s\n", cancel_secs);
+    ASSERT_FALSE(stalled_import);
+    EXPECT_EQ(stalled_import.error().code, ECANCELED) << stalled_import.error().what();
+    ASSERT_FALSE(stalled_export);
+    EXPECT_EQ(stalled_export.error().code, ECANCELED) << stalled_export.error().what();
+    EXPECT_LT(cancel_secs, 10.0);
+    ASSERT_FALSE(daemon_.exited()) << log();
 }

@@ -192,3 +192,16 @@ TEST(ImportFormats, ParseAndPrint) {
     EXPECT_EQ(to_string(ImportFormat::RootfsTar), "rootfs");
     EXPECT_FALSE(parse_import_format("zip"));
 }
+
+// issue #16: a stream spooled before its format is known has its own cap.
+TEST(StoreOptions, MaxImportSizeDefaultsTo64GAndIsASize) {
+    auto o = parse_store_options("", "s.toml");
+    ASSERT_TRUE(o) << o.error().what();
+    EXPECT_EQ(o->max_import_size, 64ull << 30);
+    o = parse_store_options("max_import_size = \"8M\"\n", "s.toml");
+    ASSERT_TRUE(o) << o.error().what();
+    EXPECT_EQ(o->max_import_size, 8ull << 20);
+    auto bad = parse_store_options("max_import_size = \"lots\"\n", "s.toml");
+    ASSERT_FALSE(bad);
+    EXPECT_NE(bad.error().message.find("'max_import_size'"), std::string::npos) << bad.error().message;
+}
