@@ -78,9 +78,16 @@ void Daemon::spawn(std::function<void()> fn) {
                                  it->second.join();
                                  workers_.erase(it);
                              }
+                             if (release_store_pending_ && workers_.empty()) release_store_when_idle();
                              if (stopping_ && workers_.empty()) sd_event_exit(event_.get(), 0);
                          });
                      }));
+}
+
+void Daemon::release_store_when_idle() {
+    if (!peer_) return;
+    release_store_pending_ = !workers_.empty();  // a worker may still be using the store
+    if (!release_store_pending_) storage_.release_store();
 }
 
 int Daemon::reply_async(sd_bus_message* m, std::function<Result<Appender>()> work) {
@@ -224,6 +231,7 @@ Result<> Daemon::start(const std::string& bus_address) {
 // SO_PEERCRED credentials are the caller's, and the daemon exits when the connection closes.
 Result<> Daemon::start_peer(int fd) {
     BERTH_TRY_VOID(setup_loop());
+    peer_ = true;
     // A Ctrl-C in the client's terminal reaches this process too: the client cancels its own
     // jobs (Job.Cancel) and then closes the connection, so SIGINT stays blocked here.
     sigint_source_.reset();
