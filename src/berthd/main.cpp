@@ -25,6 +25,8 @@ void usage() {
         "  --root DIR           store root (overrides the file and $BERTH_STORE_ROOT)\n"
         "  --backend NAME       auto, btrfs, overlay or dm-thin\n"
         "  --bus-address ADDR   bus to serve on (default: the system bus, $DBUS_SYSTEM_BUS_ADDRESS)\n"
+        "  --peer-fd N          serve one client on the connected socket N instead of a bus\n"
+        "                       (what berth starts in embedded mode; see berthd(8))\n"
         "  --version            print the version\n\n"
         "berthd fsck [--repair] [--json] [--root DIR] [--config FILE]\n"
         "  verify the store offline (what `berth fsck` runs)\n");
