@@ -86,6 +86,7 @@ Result<uint64_t> Daemon::submit(WorkerPool& pool, std::function<void()> fn) {
 
 void Daemon::task_done() {
     --tasks_;
+    if (release_store_pending_ && tasks_ == 0) release_store_when_idle();
     if (stopping_ && tasks_ == 0) sd_event_exit(event_.get(), 0);
 }
 
@@ -132,6 +133,12 @@ static int reply_now(sd_bus_message* m, const Error& error) {
     bus::BusError e;
     bus::set_bus_error(e.get(), error);
     return sd_bus_reply_method_error(m, e.get());
+}
+
+void Daemon::release_store_when_idle() {
+    if (!peer_) return;
+    release_store_pending_ = tasks_ != 0;  // a worker may still be using the store
+    if (!release_store_pending_) storage_.release_store();
 }
 
 int Daemon::reply_async(sd_bus_message* m, std::function<Result<Appender>()> work) {
@@ -332,6 +339,7 @@ Result<> Daemon::start(const std::string& bus_address) {
 // SO_PEERCRED credentials are the caller's, and the daemon exits when the connection closes.
 Result<> Daemon::start_peer(int fd) {
     BERTH_TRY_VOID(setup_loop());
+    peer_ = true;
     // A Ctrl-C in the client's terminal reaches this process too: the client cancels its own
     // jobs (Job.Cancel) and then closes the connection, so SIGINT stays blocked here.
     sigint_source_.reset();

@@ -106,6 +106,11 @@ public:
     // Posts `fn` to run on the loop thread (callable from any thread).
     void post(std::function<void()> fn);
 
+    // A private berthd's client will not call for a while (ReleaseStore): the store is closed as
+    // soon as no worker uses it, and opened again at the next call (bus::Storage::release_store).
+    // Berthd on the bus serves every client: it keeps its store.
+    void release_store_when_idle();
+
 private:
     // Runs `fn` on `pool`; the loop stays up until its completion is posted (see exit()).
     Result<uint64_t> submit(WorkerPool& pool, std::function<void()> fn);
@@ -144,6 +149,8 @@ private:
     std::map<uint32_t, std::unique_ptr<Job>> jobs_;
     uint32_t next_job_ = 1;
     bool stopping_ = false;
+    bool peer_ = false;                   // serving one client (start_peer)
+    bool release_store_pending_ = false;  // ReleaseStore came while a worker ran
 };
 
 // Access control (access.cpp). Mutating calls need euid 0; the bus policy says the same.

@@ -1,14 +1,18 @@
 // LocalStorage: the store library in berthd's process, served over org.berth.Storage1 (on the
 // system bus, or to one client over a socketpair: a private berthd). Store::open() holds the
-// store's exclusive lock for the object's lifetime, so two berthd never write one store at once.
+// store's exclusive lock for the Store's lifetime, so two berthd never write one store at once; a
+// private berthd closes it while its client is idle (release_store) and opens it again.
 #include "local-storage.h"
 
 #include <sys/stat.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <mutex>
+#include <thread>
 
 #include "basic/fs-util.h"
 #include "basic/string-util.h"
@@ -67,7 +71,14 @@ Error name_client_input(Error e, int fd) {
 
 class LocalStorage final : public Storage {
 public:
-    explicit LocalStorage(std::unique_ptr<store::Store> store) : store_(std::move(store)) {}
+    LocalStorage(std::unique_ptr<store::Store> store, StorageOptions options)
+        : options_(std::move(options)), store_(std::move(store)) {}
+
+    // A private berthd's client is idle (Daemon::release_store_when_idle: no call in flight).
+    void release_store() override {
+        std::lock_guard lock(mutex_);
+        store_.reset();
+    }
 
     std::string mode() const override { return "embedded"; }
 
@@ -97,58 +108,65 @@ public:
         // A file or an OCI layout directory, as the fd the client passed: messages name "the
         // input", never berthd's own /proc/self/fd/N (issue #16), which means nothing to the
         // client (its CLI adds the path it opened).
-        auto image = store_->import_image(fd, fmt_v, name, report, &cancel);
+        store::Store* s = BERTH_TRY(store());
+        auto image = s->import_image(fd, fmt_v, name, report, &cancel);
         if (!image) return fail(name_client_input(std::move(image.error()), fd));
         return convert(*image);
     }
 
     Result<std::vector<ImageInfo>> list_images() override {
         std::vector<ImageInfo> out;
-        for (auto& i : store_->list_images()) out.push_back(convert(i));
+        for (auto& i : BERTH_TRY(store())->list_images()) out.push_back(convert(i));
         return out;
     }
 
     Result<ImageInfo> get_image(const std::string& ref) override {
-        auto image = BERTH_TRY(store_->get_image(ref));
+        auto image = BERTH_TRY(BERTH_TRY(store())->get_image(ref));
         return convert(image);
     }
 
     Result<store::ImageRemoval> remove_image(const std::string& ref) override {
-        return store_->remove_image(ref);
+        return BERTH_TRY(store())->remove_image(ref);
     }
     Result<> tag_image(const std::string& ref, const std::string& name) override {
-        return store_->tag_image(ref, name);
+        return BERTH_TRY(store())->tag_image(ref, name);
     }
     Result<> export_image(const std::string& ref, int fd, const std::string& format,
                           const std::atomic<bool>* cancel = nullptr) override {
         BERTH_TRY_VOID(validate_export_format(format));
-        return store_->export_image(ref, fd, cancel);
+        return BERTH_TRY(store())->export_image(ref, fd, cancel);
     }
 
     Result<PreparedContainer> prepare_container(const std::string& name, const std::string& image,
                                                 bool ephemeral, int holder = 0) override {
-        auto p = BERTH_TRY(store_->prepare_container(name, image, ephemeral, holder));
+        auto p = BERTH_TRY(BERTH_TRY(store())->prepare_container(name, image, ephemeral, holder));
         return PreparedContainer{p.snapshot_id, p.rootfs, p.config};
     }
-    Result<> release_container(const std::string& name) override { return store_->release_container(name); }
-    Result<> remove_container(const std::string& name) override { return store_->remove_container(name); }
+    Result<> release_container(const std::string& name) override {
+        return BERTH_TRY(store())->release_container(name);
+    }
+    Result<> remove_container(const std::string& name) override {
+        return BERTH_TRY(store())->remove_container(name);
+    }
     Result<ImageInfo> commit_container(const std::string& name, const std::string& image_name) override {
-        auto image = BERTH_TRY(store_->commit_container(name, image_name));
+        auto image = BERTH_TRY(BERTH_TRY(store())->commit_container(name, image_name));
         return convert(image);
     }
     Result<std::vector<ContainerInfo>> list_containers() override {
         std::vector<ContainerInfo> out;
-        for (auto& c : store_->list_containers()) out.push_back(convert(c));
+        for (auto& c : BERTH_TRY(store())->list_containers()) out.push_back(convert(c));
         return out;
     }
 
     Result<store::MountSpec> create_volume(const std::string& name) override {
-        auto v = BERTH_TRY(store_->create_volume(name));
+        auto v = BERTH_TRY(BERTH_TRY(store())->create_volume(name));
         return v.mount;
     }
-    Result<> remove_volume(const std::string& name) override { return store_->remove_volume(name); }
+    Result<> remove_volume(const std::string& name) override {
+        return BERTH_TRY(store())->remove_volume(name);
+    }
     Result<VolumeDetail> get_volume(const std::string& name) override {
-        auto v = BERTH_TRY(store_->get_volume(name));
+        auto v = BERTH_TRY(BERTH_TRY(store())->get_volume(name));
         VolumeDetail d;
         d.name = v.name;
         d.mount = v.mount;
@@ -158,20 +176,20 @@ public:
     }
     Result<VolumeUse> use_volume(const std::string& name, const std::string& container,
                                  int holder = 0) override {
-        auto u = BERTH_TRY(store_->use_volume(name, container, holder));
+        auto u = BERTH_TRY(BERTH_TRY(store())->use_volume(name, container, holder));
         return VolumeUse{u.volume.mount, u.created};
     }
     Result<> release_volume(const std::string& name, const std::string& container) override {
-        return store_->release_volume(name, container);
+        return BERTH_TRY(store())->release_volume(name, container);
     }
     Result<std::vector<VolumeInfo>> list_volumes() override {
         std::vector<VolumeInfo> out;
-        for (auto& v : store_->list_volumes()) out.push_back(VolumeInfo{v.name, 0});
+        for (auto& v : BERTH_TRY(store())->list_volumes()) out.push_back(VolumeInfo{v.name, 0});
         return out;
     }
 
     Result<GcReport> garbage_collect() override {
-        auto r = BERTH_TRY(store_->gc());
+        auto r = BERTH_TRY(BERTH_TRY(store())->gc());
         GcReport out;
         out.removed = r.removed_layers;
         out.removed.insert(out.removed.end(), r.removed_blobs.begin(), r.removed_blobs.end());
@@ -183,7 +201,7 @@ public:
     }
 
     Result<DiskUsage> disk_usage() override {
-        auto df = BERTH_TRY(store_->df());
+        auto df = BERTH_TRY(BERTH_TRY(store())->df());
         DiskUsage out;
         out.pool = BERTH_TRY(pool_status());
         for (auto& e : df.images) {
@@ -202,10 +220,11 @@ public:
 
     Result<PoolStatus> pool_status() override {
         PoolStatus p;
-        p.backend = store_->backend_name();
-        p.root = store_->root();
-        p.pool_path = store_->pool_path();
-        auto usage = BERTH_TRY(store_->pool_usage());
+        store::Store* s = BERTH_TRY(store());
+        p.backend = s->backend_name();
+        p.root = s->root();
+        p.pool_path = s->pool_path();
+        auto usage = BERTH_TRY(s->pool_usage());
         p.used = usage.data_used;
         p.size = usage.data_total;
         p.metadata_used = usage.metadata_used;
@@ -214,6 +233,27 @@ public:
     }
 
 private:
+    // The store, opened again after release_store(). Another process may hold its lock for a
+    // moment then (a container of its own starting): waited for, bounded, as the client waits
+    // for a private berthd (bus/storage-client.cpp).
+    Result<store::Store*> store() {
+        std::lock_guard lock(mutex_);
+        if (store_) return store_.get();
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+        for (;;) {
+            auto s = store::Store::open(options_);
+            if (s) {
+                store_ = std::move(*s);
+                return store_.get();
+            }
+            if (s.error().code != EWOULDBLOCK || std::chrono::steady_clock::now() >= deadline)
+                return fail(s.error().wrap(fmt::format("open store '{}' again", options_.root)));
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+    }
+
+    const StorageOptions options_;
+    std::mutex mutex_;  // store_ is reopened by whichever thread calls first
     std::unique_ptr<store::Store> store_;
 };
 
@@ -226,7 +266,7 @@ Result<std::unique_ptr<Storage>> open_local_storage(const StorageOptions& option
     for (const auto& b : s->bad_records())
         std::fprintf(stderr, "%s: warning: store '%s': skipped unreadable record: %s\n",
                      program_invocation_short_name, options.root.c_str(), b.error.c_str());
-    return std::unique_ptr<Storage>(std::make_unique<LocalStorage>(std::move(s)));
+    return std::unique_ptr<Storage>(std::make_unique<LocalStorage>(std::move(s), options));
 }
 
 std::string default_config_path() {

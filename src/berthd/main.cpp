@@ -29,6 +29,8 @@ void usage() {
         "  --job-workers N      imports/exports running at once (default 16; more wait)\n"
         "  --max-queued N       calls waiting for a thread, per pool (default 1024)\n"
         "  --max-calls-per-user N  slow calls in flight per user other than root (default 16)\n"
+        "  --peer-fd N          serve one client on the connected socket N instead of a bus\n"
+        "                       (what berth starts in embedded mode; see berthd(8))\n"
         "  --version            print the version\n\n"
         "berthd fsck [--repair] [--json] [--root DIR] [--config FILE]\n"
         "  verify the store offline (what `berth fsck` runs)\n");

@@ -311,6 +311,13 @@ int method_release_volume(sd_bus_message* m, void* userdata, sd_bus_error* ret_e
     });
 }
 
+// The client will not call for a while (bus::Storage::release_store). Sent without a reply
+// expected; a private berthd lets go of the store, berthd on the bus ignores it.
+int method_release_store(sd_bus_message* m, void* userdata, sd_bus_error*) noexcept {
+    D(userdata).release_store_when_idle();
+    return sd_bus_reply_method_return(m, "");
+}
+
 int method_list_volumes(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) noexcept {
     auto items = D(userdata).storage().list_volumes();
     if (!items) return reply_error(ret_error, items.error());
@@ -422,6 +429,7 @@ const sd_bus_vtable manager_vtable[] = {
                              SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("ReleaseVolume", "ss", SD_BUS_PARAM(name) SD_BUS_PARAM(container), "", ,
                              method_release_volume, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD("ReleaseStore", "", "", method_release_store, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("GarbageCollect", "", , "ast", SD_BUS_PARAM(removed) SD_BUS_PARAM(bytes_freed),
                              method_garbage_collect, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("DiskUsage", "", , "(ssstttt)a(sasttas(asasassss))a(sssbt)a(st)s",

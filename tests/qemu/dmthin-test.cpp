@@ -12,6 +12,7 @@
 #include <set>
 
 #include "basic/fs-util.h"
+#include "basic/mount-util.h"
 #include "store/dmthin/dm-ops.h"
 #include "store/dmthin/dmthin-backend.h"
 #include "store/dmthin/dmthin-metadata.h"
@@ -350,6 +351,25 @@ TEST_F(DmThin, RefusesNewSnapshotsBeforeThePoolFills) {
     ASSERT_TRUE(backend_->remove_snapshot("filler"));
     auto ok = backend_->prepare_snapshot("fits", kL1);
     EXPECT_TRUE(ok) << ok.error().what();
+}
+
+// The mount table is read with libmount (basic/mount-util.h): a staging or view mount left under
+// a state directory whose path has a space ("\040" in /proc/self/mountinfo) is unmounted too;
+// splitting the table on spaces by hand never matched it.
+TEST_F(DmThin, DeactivationUnmountsLeftoverMountsOfAStateDirectoryWithASpace) {
+    backend_.reset();
+    ASSERT_TRUE(deactivate_dmthin_pool(opts_));
+    opts_.state_dir = tmp_ / "state dir";
+    reopen();
+    const std::string view = path_join(opts_.state_dir, "view/leftover");
+    ASSERT_TRUE(mkdir_p(view, 0700));
+    ASSERT_EQ(::mount("tmpfs", view.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "size=1m"), 0) << strerror(errno);
+    backend_.reset();
+    auto r = deactivate_dmthin_pool(opts_);
+    EXPECT_TRUE(r) << r.error().what();
+    const bool left = is_mount_point(view);
+    if (left) ::umount2(view.c_str(), MNT_DETACH);
+    EXPECT_FALSE(left) << "'" << view << "' is still mounted after deactivate_dmthin_pool";
 }
 
 TEST_F(DmThin, AVolumeSurvivesARestartOfTheBackendAndThePool) {

@@ -21,6 +21,7 @@
 #include <cstdlib>
 
 #include "basic/fs-util.h"
+#include "basic/process-util.h"
 #include "basic/string-util.h"
 #include "berth-config.h"
 #include "bus/bus-util.h"
@@ -35,17 +36,14 @@ namespace {
 constexpr int kExitWaitMs = 10000;
 
 void reap(pid_t pid) {
-    int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-    if (pidfd >= 0) {
-        pollfd p{pidfd, POLLIN, 0};
+    if (UniqueFd pidfd(pidfd_open_raw(pid)); pidfd) {
+        pollfd p{pidfd.get(), POLLIN, 0};
         int r;
         while ((r = ::poll(&p, 1, kExitWaitMs)) < 0 && errno == EINTR) {
         }
         if (r == 0) ::kill(pid, SIGKILL);
-        ::close(pidfd);
     }
-    while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
-    }
+    (void)wait_for_pid(pid, "private berthd");
 }
 
 // The hello line, read byte by byte so that nothing of the D-Bus stream after it is consumed.

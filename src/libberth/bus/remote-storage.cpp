@@ -125,6 +125,19 @@ public:
     Result<> release_container(const std::string& name) override {
         return name_call("ReleaseContainer", name);
     }
+
+    // Sent without waiting: the private berthd handles its calls in order, so the next call
+    // finds the store opened again. A failure shows at that call.
+    void release_store() override {
+        if (!peer()) return;
+        sd_bus_message* m = nullptr;
+        if (sd_bus_message_new_method_call(bus_.get(), &m, kService, kManagerPath, kManagerInterface,
+                                           "ReleaseStore") < 0)
+            return;
+        MessagePtr call_msg(m);
+        if (sd_bus_message_set_expect_reply(m, 0) >= 0 && sd_bus_send(bus_.get(), m, nullptr) >= 0)
+            (void)sd_bus_flush(bus_.get());
+    }
     Result<> remove_container(const std::string& name) override { return name_call("RemoveContainer", name); }
 
     Result<ImageInfo> commit_container(const std::string& name, const std::string& image_name) override {

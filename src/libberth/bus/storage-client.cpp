@@ -32,16 +32,26 @@ Result<std::unique_ptr<Storage>> open_storage_waiting() {
 
 }  // namespace
 
-Result<PreparedSnapshot> prepare_container_snapshot(const config::Declaration& decl) {
+Result<Storage*> StorageSession::get() {
+    if (!storage_) storage_ = BERTH_TRY(open_storage_waiting());
+    return storage_.get();
+}
+
+void StorageSession::idle() {
+    if (storage_) storage_->release_store();
+}
+
+Result<PreparedSnapshot> prepare_container_snapshot(StorageSession& session,
+                                                    const config::Declaration& decl) {
     auto context = fmt::format("container '{}': image '{}'", decl.name, decl.image);
-    auto storage = BERTH_TRY_CTX(open_storage_waiting(), context);
+    Storage* storage = BERTH_TRY_CTX(session.get(), context);
     auto p = BERTH_TRY_CTX(storage->prepare_container(decl.name, decl.image, decl.ephemeral), context);
     return PreparedSnapshot{p.snapshot_id, p.rootfs, p.config};
 }
 
-Result<> release_container_snapshot(const config::Declaration& decl, const std::string&) {
+Result<> release_container_snapshot(StorageSession& session, const config::Declaration& decl) {
     auto context = fmt::format("container '{}': release snapshot", decl.name);
-    auto storage = BERTH_TRY_CTX(open_storage_waiting(), context);
+    Storage* storage = BERTH_TRY_CTX(session.get(), context);
     return with_context(storage->release_container(decl.name), context);
 }
 
@@ -74,7 +84,8 @@ Result<> remove_created(Storage& storage, const std::vector<PreparedVolume>& vol
 
 }  // namespace
 
-Result<std::vector<PreparedVolume>> prepare_volumes(const config::Declaration& decl) {
+Result<std::vector<PreparedVolume>> prepare_volumes(StorageSession& session,
+                                                    const config::Declaration& decl) {
     std::vector<std::string> names;
     for (const auto& m : decl.mounts) {
         if (m.type != config::MountType::Volume) continue;
@@ -85,7 +96,7 @@ Result<std::vector<PreparedVolume>> prepare_volumes(const config::Declaration& d
     }
     std::vector<PreparedVolume> out;
     if (names.empty()) return out;
-    auto storage = BERTH_TRY_CTX(open_storage_waiting(), fmt::format("volume '{}'", names.front()));
+    Storage* storage = BERTH_TRY_CTX(session.get(), fmt::format("volume '{}'", names.front()));
     for (const auto& name : names) {
         // Recorded as a user of the volume, held by this process (the runtime, which lives as
         // long as the container: berth-supervise is exec'd in its place), so the volume cannot
@@ -107,7 +118,7 @@ Result<std::vector<PreparedVolume>> prepare_volumes(const config::Declaration& d
     return out;
 }
 
-Result<> discard_new_volumes(const std::vector<PreparedVolume>& volumes) {
+Result<> discard_new_volumes(StorageSession& session, const std::vector<PreparedVolume>& volumes) {
     // Only what is provably unused data: an empty directory. The store does not track who mounts
     // a volume, so a container that started in between with the same volume could have written
     // to it; its data is never thrown away. (A dm-thin volume's content cannot be seen without
@@ -117,7 +128,7 @@ Result<> discard_new_volumes(const std::vector<PreparedVolume>& volumes) {
         if (v.created && v.mount.kind == store::MountSpec::Kind::Bind && is_empty_directory(v.mount.source))
             discard.push_back(v);
     if (volumes.empty()) return {};
-    auto storage = BERTH_TRY_CTX(open_storage_waiting(), "remove new volumes");
+    Storage* storage = BERTH_TRY_CTX(session.get(), "remove new volumes");
     // The container never ran: it uses none of its volumes any more.
     for (const auto& v : volumes) (void)storage->release_volume(v.name, v.container);
     return remove_created(*storage, discard);

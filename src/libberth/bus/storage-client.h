@@ -4,14 +4,42 @@
 // 30 s, so containers that start together do not fail each other).
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "basic/result.h"
+#include "bus/storage.h"
 #include "config/declaration.h"
 #include "store/types.h"
 
 namespace berth::bus {
+
+// One connection to storage for all the steps of one `berth run` (snapshot, volumes, release),
+// opened at the first step. In embedded mode that is one private berthd per run instead of one
+// per step (each is a process start: ~20 ms on the CI machine kind, docs/PERFORMANCE.md). While
+// the container runs it holds no store lock (idle()), and a run that outlives the hand-over delay
+// lets go of it (close()) before berth-supervise takes over. The socket is close-on-exec and the
+// private berthd dies with this process, so neither reaches the container nor outlives berth.
+class StorageSession {
+public:
+    StorageSession() = default;
+    StorageSession(const StorageSession&) = delete;
+    StorageSession& operator=(const StorageSession&) = delete;
+
+    // The connection, opened on first use; a store another private berthd holds for a moment
+    // is waited for (up to 30 s), so containers that start together do not fail each other.
+    Result<Storage*> get();
+    // No call for a while: a private berthd closes the store (Storage::release_store).
+    void idle();
+    // Lets go of the connection: a private berthd exits (and is reaped). The next get() opens
+    // a new one.
+    void close() { storage_.reset(); }
+    bool open() const { return storage_ != nullptr; }
+
+private:
+    std::unique_ptr<Storage> storage_;
+};
 
 struct PreparedSnapshot {
     std::string snapshot_id;    // the container's snapshot name in the store
@@ -21,10 +49,10 @@ struct PreparedSnapshot {
 
 // For a declaration with `image = ...`: a fresh snapshot if `ephemeral`, else the persistent one
 // (created on first use).
-Result<PreparedSnapshot> prepare_container_snapshot(const config::Declaration& decl);
+Result<PreparedSnapshot> prepare_container_snapshot(StorageSession& storage, const config::Declaration& decl);
 
 // Called when the container stops: ephemeral snapshots are removed, persistent ones released.
-Result<> release_container_snapshot(const config::Declaration& decl, const std::string& snapshot_id);
+Result<> release_container_snapshot(StorageSession& storage, const config::Declaration& decl);
 
 // One `[[mount]] type = "volume"` resolved by the store.
 struct PreparedVolume {
@@ -40,11 +68,11 @@ struct PreparedVolume {
 // failure leaves the store as it was. Errors read "volume 'NAME': cause". Each volume records the
 // container as its user, held by this process, until it exits or the volume is released: the
 // store refuses to remove a volume in use (EBUSY).
-Result<std::vector<PreparedVolume>> prepare_volumes(const config::Declaration& decl);
+Result<std::vector<PreparedVolume>> prepare_volumes(StorageSession& storage, const config::Declaration& decl);
 
 // Removes the volumes prepare_volumes() created (`created`), for a container that never started:
 // an empty volume made for it is not worth keeping. Volumes that existed before, and any that is
 // no longer an empty directory (or is a dm-thin device), are kept. Every volume is released.
-Result<> discard_new_volumes(const std::vector<PreparedVolume>& volumes);
+Result<> discard_new_volumes(StorageSession& storage, const std::vector<PreparedVolume>& volumes);
 
 }  // namespace berth::bus

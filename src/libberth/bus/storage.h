@@ -141,6 +141,13 @@ public:
     virtual Result<GcReport> garbage_collect() = 0;
     virtual Result<DiskUsage> disk_usage() = 0;
     virtual Result<PoolStatus> pool_status() = 0;
+
+    // The caller will not call for a while (a started container, until it stops): a private
+    // berthd closes the store, so that its lock is free for other processes, and opens it again
+    // at the next call; `berth run` keeps its one private berthd from the start of a container
+    // to its end this way, instead of spawning one for each step. Berthd on the system bus keeps
+    // its store: a no-op there. Nothing is waited for (no reply).
+    virtual void release_store() {}
 };
 
 // berthd on the system bus (DBUS_SYSTEM_BUS_ADDRESS honoured). Fails with ENOENT-like errors

@@ -12,7 +12,7 @@ namespace berth::runtime {
 ContainerRoot::~ContainerRoot() {
     remove_stale_scratch();
     if (!created_layer_dir_.empty()) (void)remove_tree(created_layer_dir_);
-    if (snapshot_) (void)bus::release_container_snapshot(decl_, snapshot_->snapshot_id);
+    if (snapshot_) (void)bus::release_container_snapshot(storage_, decl_);
 }
 
 void ContainerRoot::remove_stale_scratch() {
@@ -56,7 +56,7 @@ Result<> ContainerRoot::prepare() {
         return {};
     }
     if (!decl_.image.empty()) {
-        auto prepared = bus::prepare_container_snapshot(decl_);
+        auto prepared = bus::prepare_container_snapshot(storage_, decl_);
         if (!prepared) return fail(prepared.error().wrap(fmt::format("prepare image '{}'", decl_.image)));
         snapshot_ = std::move(*prepared);
         spec_ = snapshot_->rootfs;

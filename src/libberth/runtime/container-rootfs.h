@@ -20,7 +20,9 @@ namespace berth::runtime {
 
 class ContainerRoot {
 public:
-    explicit ContainerRoot(const config::Declaration& decl) : decl_(decl) {}
+    // `storage` (an image's snapshot) outlives this object: the snapshot is released through it.
+    ContainerRoot(const config::Declaration& decl, bus::StorageSession& storage)
+        : decl_(decl), storage_(storage) {}
     ContainerRoot(const ContainerRoot&) = delete;
     ContainerRoot& operator=(const ContainerRoot&) = delete;
     ~ContainerRoot();
@@ -44,6 +46,7 @@ public:
 
 private:
     const config::Declaration& decl_;
+    bus::StorageSession& storage_;
     store::MountSpec spec_;
     bool upper_on_stage_ = false;
     store::ImageConfig image_;

@@ -102,26 +102,26 @@ Result<int> supervise_container(const SuperviseInputs& in) {
     relay_start(&relay);
     RawTerminalScope terminal(l.pty_master.valid());
     std::optional<int> exited;
-    if (!opt.supervisor_exe.empty() && !opt.teardown_exe.empty()) {
-        // A payload that is done within the delay (a quick command, a start-latency benchmark)
-        // never pays for the two execs; one that stays is supervised by the small executable.
-        if (opt.handover_delay_ms > 0)
-            exited = BERTH_TRY(supervise_relay(
-                &relay, l.child, relay_monotonic_msec() + static_cast<uint64_t>(opt.handover_delay_ms)));
-        if (!exited) {
-            // berth-supervise puts the terminal in raw mode itself (and restores this mode).
-            terminal.restore();
-            HandoverFds fds;
-            fds.pidfd = l.child.pidfd();
-            fds.signal_fd = l.signals.fd();
-            fds.pty_master = relay.pty_master;
-            fds.notify_socket = relay.notify_socket;
-            fds.lock_fd = in.lock_fd;
-            Error e = hand_over_supervision(opt.supervisor_exe, opt.teardown_exe, decl.name, decl.stop_signal,
-                                            relay.stop_requests, fds);
-            terminal.make_raw();
-            if (opt.warn) opt.warn(fmt::format("supervising in berth itself: {}", e.what()));
-        }
+    // A payload that is done within the delay (a quick command, a start-latency benchmark) never
+    // pays for the two execs of a hand-over, nor for a second private berthd to release its
+    // snapshot; one that stays is supervised by the small executable, and lets go of storage.
+    if (opt.handover_delay_ms > 0)
+        exited = BERTH_TRY(supervise_relay(
+            &relay, l.child, relay_monotonic_msec() + static_cast<uint64_t>(opt.handover_delay_ms)));
+    if (!exited && in.storage) in.storage->close();
+    if (!exited && !opt.supervisor_exe.empty() && !opt.teardown_exe.empty()) {
+        // berth-supervise puts the terminal in raw mode itself (and restores this mode).
+        terminal.restore();
+        HandoverFds fds;
+        fds.pidfd = l.child.pidfd();
+        fds.signal_fd = l.signals.fd();
+        fds.pty_master = relay.pty_master;
+        fds.notify_socket = relay.notify_socket;
+        fds.lock_fd = in.lock_fd;
+        Error e = hand_over_supervision(opt.supervisor_exe, opt.teardown_exe, decl.name, decl.stop_signal,
+                                        relay.stop_requests, fds);
+        terminal.make_raw();
+        if (opt.warn) opt.warn(fmt::format("supervising in berth itself: {}", e.what()));
     }
     if (!exited) exited = BERTH_TRY(supervise_relay(&relay, l.child, 0));
     notify_systemd(

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "basic/result.h"
+#include "bus/storage-client.h"
 #include "config/declaration.h"
 #include "runtime/cgroup.h"
 #include "runtime/container-launch.h"
@@ -23,6 +24,8 @@ struct SuperviseInputs {
     Launched* launched = nullptr;
     int notify_socket = -1;  // the relay socket (notify = "container"), -1 without
     int lock_fd = -1;        // goes with a hand-over, to the teardown
+    // Closed when the payload outlives the hand-over delay: a long run keeps no private berthd.
+    bus::StorageSession* storage = nullptr;
 };
 
 // The state record of a running container, and what the RAII owners of run_container() undo,

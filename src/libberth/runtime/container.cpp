@@ -61,20 +61,21 @@ private:
 // empty volumes it created with it.
 class NewVolumes {
 public:
-    NewVolumes() = default;
+    explicit NewVolumes(bus::StorageSession& storage) : storage_(storage) {}
     NewVolumes(const NewVolumes&) = delete;
     NewVolumes& operator=(const NewVolumes&) = delete;
     ~NewVolumes() {
-        if (!keep_) (void)bus::discard_new_volumes(volumes_);
+        if (!keep_) (void)bus::discard_new_volumes(storage_, volumes_);
     }
     Result<> prepare(const config::Declaration& decl) {
-        volumes_ = BERTH_TRY(bus::prepare_volumes(decl));
+        volumes_ = BERTH_TRY(bus::prepare_volumes(storage_, decl));
         return {};
     }
     const std::vector<bus::PreparedVolume>& list() const { return volumes_; }
     void keep() { keep_ = true; }  // the payload runs: its volumes hold its data from now on
 
 private:
+    bus::StorageSession& storage_;
     std::vector<bus::PreparedVolume> volumes_;
     bool keep_ = false;
 };
@@ -144,8 +145,11 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
     NameLock lock;
     BERTH_TRY_VOID(lock.acquire(cdir, decl.name));
 
+    // One connection to storage for the snapshot, the volumes and their release (it outlives
+    // their owners below, which release through it).
+    bus::StorageSession storage;
     // --- 1. root file system ---
-    ContainerRoot root(decl);
+    ContainerRoot root(decl, storage);
     BERTH_TRY_VOID(root.prepare());
 
     // --- 2. identity-independent security, volumes, cgroup, notify relay ---
@@ -156,8 +160,9 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
         (void)::chown(root.spec().upperdir.c_str(), base, base);
         (void)::chown(root.spec().workdir.c_str(), base, base);
     }
-    NewVolumes volumes;
+    NewVolumes volumes(storage);
     BERTH_TRY_VOID(volumes.prepare(decl));
+    storage.idle();  // until the container stops: the store's lock is free meanwhile
     LaunchInputs in;
     in.command = BERTH_TRY(payload_command(decl, root.image()));
     ContainerCgroup cgroup = BERTH_TRY(make_cgroup(decl, opt));
@@ -196,6 +201,7 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
     sup.launched = &launched;
     sup.notify_socket = notify.fd();
     sup.lock_fd = lock.fd();
+    sup.storage = &storage;
     int status = BERTH_TRY(supervise_container(sup));
 
     // --- tear down (the rest goes with the RAII owners above) ---

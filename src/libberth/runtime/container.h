@@ -32,7 +32,9 @@ struct RunOptions {
     std::string supervisor_exe;
     std::string teardown_exe;
     // How long the payload runs before the hand-over: a quick command is done before and never
-    // pays for the two execs (about 4 ms). 0 = at once.
+    // pays for the two execs (about 4 ms), and releases its image snapshot through the private
+    // berthd that prepared it (bus::StorageSession), which a longer run lets go of here. 0 = at
+    // once.
     int handover_delay_ms = 100;
 };
 

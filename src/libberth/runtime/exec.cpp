@@ -8,13 +8,13 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <termios.h>
 #include <unistd.h>
 
 #include <cstring>
 
 #include "basic/fs-util.h"
+#include "basic/process-util.h"
 #include "basic/string-util.h"
 #include "runtime/capabilities.h"
 #include "runtime/child.h"
@@ -35,8 +35,7 @@ namespace {
 Result<int> exec_impl(const std::string& name, const ExecOptions& opt) {
     if (opt.command.empty()) return fail(EINVAL, "no command given");
     RuntimeState st = BERTH_TRY(read_state(name));
-    UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, st.pid, 0)));
-    if (!pidfd) return fail_errno("open payload process {}", st.pid);
+    UniqueFd pidfd = BERTH_TRY_CTX(pidfd_open(st.pid), "payload");
 
     std::vector<unsigned char> bpf;
     if (!st.seccomp.empty()) {

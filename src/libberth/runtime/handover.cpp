@@ -124,7 +124,8 @@ Result<int> teardown_handed_over(const std::string& name, int status, int lock_f
         if (t.snapshot) {
             config::Declaration decl;
             decl.name = name;
-            (void)bus::release_container_snapshot(decl, "");
+            bus::StorageSession storage;
+            (void)bus::release_container_snapshot(storage, decl);
         }
     } else {
         result = Unexpected(st.error().wrap("read runtime state"));

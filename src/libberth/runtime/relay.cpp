@@ -9,11 +9,11 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "basic/process-raw.h"
 #include "runtime/notify-relay.h"
 
 namespace berth::runtime {
@@ -42,22 +42,14 @@ void copy_window_size(const Relay* r) noexcept {
     if (r->pty_master >= 0 && ioctl(r->in_fd, TIOCGWINSZ, &ws) == 0) ioctl(r->pty_master, TIOCSWINSZ, &ws);
 }
 
-int send_signal(const Relay* r, int sig) noexcept {
-    return static_cast<int>(syscall(SYS_pidfd_send_signal, r->pidfd, sig, nullptr, 0));
-}
+int send_signal(const Relay* r, int sig) noexcept { return pidfd_signal_raw(r->pidfd, sig); }
 
 // 1 when reaped (*status set), 0 while it runs, -errno on error.
 int reap(const Relay* r, int* status, bool block = false) noexcept {
     siginfo_t info;
-    for (;;) {
-        memset(&info, 0, sizeof info);
-        int rc = waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(r->pidfd), &info,
-                        WEXITED | (block ? 0 : WNOHANG));
-        if (rc == 0) break;
-        if (errno != EINTR) return -errno;
-    }
+    if (int rc = pidfd_wait_raw(r->pidfd, &info, WEXITED | (block ? 0 : WNOHANG)); rc < 0) return rc;
     if (info.si_pid == 0) return 0;
-    *status = info.si_code == CLD_EXITED ? info.si_status : 128 + info.si_status;
+    *status = exit_code_of(info);
     return 1;
 }
 

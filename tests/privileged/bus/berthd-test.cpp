@@ -442,7 +442,8 @@ TEST_P(BerthdTest, TheRuntimeSeamPreparesSnapshotsThroughBerthd) {
     decl.image = "base:1";
     decl.ephemeral = true;
     ScopedEnv mode("BERTH_STORAGE", "bus");
-    auto p = bus::prepare_container_snapshot(decl);
+    bus::StorageSession session;
+    auto p = bus::prepare_container_snapshot(session, decl);
     ASSERT_TRUE(p) << p.error().what();
     if (backend() == "overlay") {
         EXPECT_EQ(p->rootfs.kind, store::MountSpec::Kind::Overlay);
@@ -455,7 +456,7 @@ TEST_P(BerthdTest, TheRuntimeSeamPreparesSnapshotsThroughBerthd) {
                               bus::object_path(bus::kContainerPrefix, decl.name) +
                               " org.berth.Storage1.Container Ephemeral"));
     EXPECT_EQ(r.out, "b true\n") << r.err;
-    EXPECT_TRUE(bus::release_container_snapshot(decl, p->snapshot_id));
+    EXPECT_TRUE(bus::release_container_snapshot(session, decl));
 }
 
 TEST_P(BerthdTest, EmbeddedModeWorksWithNoBusAndRespectsTheStoreLock) {
@@ -1198,14 +1199,15 @@ TEST_P(PrivateBerthdTest, TheRuntimeWaitsForAStoreAnotherPrivateBerthdHolds) {
         std::this_thread::sleep_for(std::chrono::milliseconds(1000));
         holder->reset();
     });
-    auto v = bus::prepare_volumes(decl);
+    bus::StorageSession session;
+    auto v = bus::prepare_volumes(session, decl);
     release.join();
     auto waited = std::chrono::steady_clock::now() - t0;
     ASSERT_TRUE(v) << v.error().what();
     EXPECT_GE(waited, std::chrono::milliseconds(900));
     ASSERT_EQ(v->size(), 1u);
     EXPECT_TRUE(v->front().created);
-    EXPECT_TRUE(bus::discard_new_volumes(*v));
+    EXPECT_TRUE(bus::discard_new_volumes(session, *v));
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, PrivateBerthdTest, ::testing::Values("overlay", "btrfs"),

@@ -26,6 +26,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <thread>
 
 #include "basic/cgroup-util.h"
@@ -58,6 +59,14 @@ std::string capture(const std::string& cmd, int* status) {
 }
 
 std::string rootfs_path() { return path_join(test::build_root(), "tests/busybox-rootfs"); }
+
+// The pids a wrapper script appended to `path`, one a line.
+std::vector<pid_t> read_pids_keep(const std::string& path) {
+    std::vector<pid_t> out;
+    std::istringstream in(read_file(path).value_or(""));
+    for (pid_t p; in >> p;) out.push_back(p);
+    return out;
+}
 
 struct RunResult {
     int status = -1;
@@ -1362,6 +1371,16 @@ protected:
         d.mounts.push_back(m);
     }
 
+    // The test rootfs as image busybox:<test name> in the embedded store.
+    void import_busybox() {
+        const std::string tarball = tmp_ / "busybox.tar";
+        ASSERT_EQ(0, std::system(fmt::format("tar -C {} -cf {} .", rootfs_path(), tarball).c_str()));
+        int status = -1;
+        std::string text = capture(
+            fmt::format("{} image import {} --name busybox:{} 2>&1", BERTH_BINARY, tarball, name_), &status);
+        ASSERT_EQ(status, 0) << text;
+    }
+
     // The volumes `berth df --json` lists (the store as users see it).
     std::vector<std::string> listed_volumes() {
         int status = -1;
@@ -1761,12 +1780,7 @@ TEST_F(RuntimeVolumes, VolumesWorkThroughBerthdAndTheEmbeddedStoreSeesTheSameDat
 // the embedded store) stays marked in use by a supervisor that is gone. The next start of the
 // same container takes it over (ephemeral: a fresh tree) and its teardown releases it.
 TEST_F(RuntimeVolumes, AFailedTeardownLeavesASnapshotThatTheNextStartReplacesAndReleases) {
-    const std::string tarball = tmp_ / "busybox.tar";
-    ASSERT_EQ(0, std::system(fmt::format("tar -C {} -cf {} .", rootfs_path(), tarball).c_str()));
-    int status = -1;
-    std::string out_text = capture(
-        fmt::format("{} image import {} --name busybox:{} 2>&1", BERTH_BINARY, tarball, name_), &status);
-    ASSERT_EQ(status, 0) << out_text;
+    ASSERT_NO_FATAL_FAILURE(import_busybox());
     const std::string copy = tmp_ / "berth-copy";
     ASSERT_EQ(0, std::system(fmt::format("cp {} {}", BERTH_BINARY, copy).c_str()));
     const std::string record = path_join(store_, "containers/" + name_ + ".json");
@@ -1803,6 +1817,91 @@ TEST_F(RuntimeVolumes, AFailedTeardownLeavesASnapshotThatTheNextStartReplacesAnd
     EXPECT_EQ(r.status, 0) << r.error;
     EXPECT_EQ(out("second"), "fresh\n") << "an ephemeral container got the old tree back";
     EXPECT_FALSE(path_exists(record)) << "the snapshot was not released";
+}
+
+// Issue #14: in embedded mode one private berthd serves a whole `berth run` (snapshot, volumes,
+// release) instead of one per step, each a process start (docs/PERFORMANCE.md). It holds no store
+// lock while the container runs (another process's embedded command gets the store), a run that
+// outlives the hand-over delay lets go of it, and none outlives the run.
+TEST_F(RuntimeVolumes, AnImageRunUsesOnePrivateBerthdThatHoldsNoStoreLockWhileTheContainerRuns) {
+    ASSERT_NO_FATAL_FAILURE(import_busybox());
+    // A berthd that writes its pid first (exec keeps it), for this process's runs only.
+    const std::string pids = tmp_ / "berthd.pids", wrapper = tmp_ / "berthd-wrapper";
+    ASSERT_TRUE(write_file(wrapper,
+                           fmt::format("#!/bin/sh\necho $$ >> {}\nexec {} \"$@\"\n", pids, BERTHD_BINARY),
+                           O_WRONLY | O_CREAT | O_TRUNC, 0755));
+    ::setenv("BERTH_BERTHD", wrapper.c_str(), 1);
+    auto spawned = [&] {
+        auto out = read_pids_keep(pids);
+        (void)::unlink(pids.c_str());
+        return out;
+    };
+    auto gone = [](pid_t p) { return ::kill(p, 0) < 0 && errno == ESRCH; };
+    // Another process's embedded command, with a berthd of its own: fails at once (EWOULDBLOCK)
+    // while a private berthd holds the store.
+    auto store_is_free = [&] {
+        int st = -1;
+        std::string o =
+            capture(fmt::format("BERTH_BERTHD={} {} image list 2>&1", BERTHD_BINARY, BERTH_BINARY), &st);
+        return st == 0 ? std::string() : o;
+    };
+    auto image_run = [&](const std::string& script) {
+        auto d = shell(script);
+        d.rootfs.clear();
+        d.image = "busybox:" + name_;
+        add_volume(d, volume_, "/data");
+        return d;
+    };
+
+    // A payload done within the hand-over delay (long here: the machine may be loaded):
+    // snapshot, volume and release through one private berthd.
+    auto r = run(image_run("echo hi > /data/f; cat /data/f > /out/quick"), {},
+                 [](RunOptions& opt) { opt.handover_delay_ms = 30000; });
+    ASSERT_EQ(r.status, 0) << r.error;
+    EXPECT_EQ(out("quick"), "hi\n");
+    auto p = spawned();
+    EXPECT_EQ(p.size(), 1u) << "one private berthd per run, not one per storage step";
+    for (pid_t pid : p) EXPECT_TRUE(gone(pid)) << "private berthd " << pid << " outlived the run";
+
+    // Within the hand-over delay the run keeps its private berthd, but not the store's lock.
+    std::string held;
+    bool alive = false;
+    r = run(
+        image_run("echo up > /out/up; while [ ! -e /out/stop ]; do sleep 0.05; done"),
+        [&](pid_t) {
+            for (int i = 0; i < 400 && !path_exists(path_join(out_, "up")); ++i)
+                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            auto now = read_pids_keep(pids);
+            alive = now.size() == 1 && !gone(now[0]);
+            held = store_is_free();
+            (void)write_file(path_join(out_, "stop"), "", O_WRONLY | O_CREAT);
+        },
+        [](RunOptions& opt) { opt.handover_delay_ms = 30000; });
+    EXPECT_EQ(r.status, 0) << r.error;
+    EXPECT_TRUE(alive) << "the run's private berthd is not held while the payload runs";
+    EXPECT_EQ(held, "") << "the store is locked while the container runs";
+    p = spawned();
+    EXPECT_EQ(p.size(), 1u);
+    for (pid_t pid : p) EXPECT_TRUE(gone(pid)) << "private berthd " << pid << " outlived the run";
+
+    // Past the delay the run lets go of it; the release at the end starts another.
+    std::vector<pid_t> first;
+    bool let_go = false;
+    r = run(image_run("echo up > /out/up; while [ ! -e /out/stop ]; do sleep 0.05; done"), [&](pid_t) {
+        for (int i = 0; i < 400 && !path_exists(path_join(out_, "up")); ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        first = read_pids_keep(pids);
+        for (int i = 0; i < 300 && !let_go; ++i) {
+            let_go = first.size() == 1 && gone(first[0]);
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        (void)write_file(path_join(out_, "stop"), "", O_WRONLY | O_CREAT);
+    });
+    EXPECT_EQ(r.status, 0) << r.error;
+    EXPECT_TRUE(let_go) << "a long run keeps its private berthd";
+    p = spawned();
+    EXPECT_EQ(p.size(), 2u);
+    for (pid_t pid : p) EXPECT_TRUE(gone(pid)) << "private berthd " << pid << " outlived the run";
 }
 
 // configs/examples/rootfs-readonly.toml's pattern: drop ALL, add NET_BIND_SERVICE. The payload (root)

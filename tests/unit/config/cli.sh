@@ -1,8 +1,9 @@
 #!/bin/bash
 # berth validate / cat / generate / plan as a user runs them, on temporary search paths.
-# Usage: cli.sh BERTH_BINARY
+# Usage: cli.sh BERTH_BINARY [BERTHD_BINARY]
 set -uo pipefail
 berth=$1
+berthd=${2:-}
 case $berth in /*) ;; *) berth=$PWD/$berth ;; esac  # the tests below cd elsewhere
 tmp=$(mktemp -d /tmp/berth-cli-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
@@ -122,5 +123,17 @@ if [ -f "$man1" ]; then
   [ "$n" -ge 15 ] || { echo "FAIL: only $n subcommands found in berth help"; cat "$tmp/help"; failed=1; }
 else
   echo "FAIL: no $man1"; failed=1
+fi
+
+# berthd --help lists every option berthd(8) documents under OPTIONS.
+man8=$(dirname "$0")/../../../man/berthd.8
+if [ -n "$berthd" ]; then
+  "$berthd" --help >"$tmp/help8" 2>&1
+  n=0
+  for opt in $(sed -n '/^\.SH OPTIONS/,/^\.SH /p' "$man8" | sed -e 's/\\-/-/g' | grep -oE '^\.B[IR]? --[a-z-]+' | awk '{print $2}'); do
+    n=$((n + 1))
+    if grep -qE -- "^ +$opt( |$)" "$tmp/help8"; then echo "ok: berthd --help lists $opt"; else echo "FAIL: berthd --help omits $opt (berthd(8) documents it)"; failed=1; fi
+  done
+  [ "$n" -ge 5 ] || { echo "FAIL: only $n options found in berthd(8)'s OPTIONS"; failed=1; }
 fi
 exit $failed

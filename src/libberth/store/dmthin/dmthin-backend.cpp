@@ -15,6 +15,8 @@
 #include <set>
 
 #include "basic/fs-util.h"
+#include "basic/mount-util.h"
+#include "basic/probe-util.h"
 #include "basic/string-util.h"
 #include "basic/unique.h"
 #include "store/dmthin/dm-ops.h"
@@ -70,17 +72,8 @@ bool is_regular_file(const std::string& path) {
     return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
 
-bool is_mountpoint(const std::string& path) {
-    struct stat a {
-    }, b{};
-    if (::stat(path.c_str(), &a) < 0) return false;
-    std::string parent = path + "/..";
-    if (::stat(parent.c_str(), &b) < 0) return false;
-    return a.st_dev != b.st_dev;
-}
-
 Result<> unmount_if_mounted(const std::string& path) {
-    if (!is_mountpoint(path)) return {};
+    if (!is_mount_point(path)) return {};
     if (::umount2(path.c_str(), UMOUNT_NOFOLLOW) < 0) return fail_errno("unmount '{}'", path);
     return {};
 }
@@ -468,6 +461,15 @@ Result<> DmThinBackend::deactivate(uint32_t id, bool deferred) {
 }
 
 Result<> DmThinBackend::mount_device(const std::string& device, const std::string& dir, bool read_only) {
+    // What the device holds, from its superblock (libblkid), rather than assumed: a device whose
+    // mkfs never finished, or a pool made with another `filesystem` than berthd.toml names now,
+    // fails saying so instead of with mount's EINVAL.
+    auto found = BERTH_TRY_CTX(probe_filesystem(device), "dm-thin");
+    if (found.empty())
+        return fail(EUCLEAN, "dm-thin: '{}' holds no file system (an interrupted mkfs?)", device);
+    if (found != opt_.filesystem)
+        return fail(EMEDIUMTYPE, "dm-thin: '{}' holds {}, not the configured filesystem {}", device, found,
+                    opt_.filesystem);
     BERTH_TRY_VOID(mkdir_p(dir, 0700));
     std::string options = fs_options(read_only);
     unsigned long flags = MS_NODEV | MS_NOSUID | (read_only ? MS_RDONLY : 0);
@@ -619,7 +621,7 @@ Result<std::string> DmThinBackend::layer_view(const std::string& chain_id) {
     const DeviceRecord* r = find(DeviceKind::Layer, chain_id);
     if (!r || !r->ready) return fail(ENOENT, "dm-thin: no layer '{}'", chain_id);
     std::string dir = view_dir(r->id);
-    if (views_[chain_id]++ > 0 && is_mountpoint(dir)) return dir;
+    if (views_[chain_id]++ > 0 && is_mount_point(dir)) return dir;
     auto mounted = [&]() -> Result<> {
         auto path = BERTH_TRY(activate(*r, true));
         return mount_device(path, dir, true);
@@ -744,7 +746,8 @@ Result<std::string> DmThinBackend::snapshot_view(const std::string& id) {
     if (!snap) return fail(ENOENT, "dm-thin: no snapshot '{}'", id);
     std::string key = record_key(DeviceKind::Staging, "view:" + id);
     if (auto* existing = find(DeviceKind::Staging, "view:" + id)) {
-        if (snapshot_views_[id]++ > 0 && is_mountpoint(view_dir(existing->id))) return view_dir(existing->id);
+        if (snapshot_views_[id]++ > 0 && is_mount_point(view_dir(existing->id)))
+            return view_dir(existing->id);
         snapshot_views_.erase(id);
         BERTH_TRY_VOID(delete_device(key));  // left over from a crash
     }
@@ -853,19 +856,11 @@ Result<std::unique_ptr<SnapshotBackend>> make_dmthin_backend(const DmThinOptions
 
 Result<> deactivate_dmthin_pool(const DmThinOptions& options) {
     if (!devmapper_available()) return {};
-    // Unmount whatever staging/view mounts of this state directory are left, deepest first.
-    if (auto mountinfo = read_file("/proc/self/mountinfo")) {
-        std::vector<std::string> targets;
-        for (auto& line : split(*mountinfo, '\n')) {
-            auto fields = split(line, ' ');
-            if (fields.size() < 5) continue;
-            const std::string& target = fields[4];
-            for (const char* sub : {"/mnt/", "/view/"})
-                if (target.rfind(options.state_dir + sub, 0) == 0) targets.push_back(target);
-        }
-        std::sort(targets.rbegin(), targets.rend());
-        for (auto& t : targets) ::umount2(t.c_str(), UMOUNT_NOFOLLOW | MNT_DETACH);
-    }
+    // Unmount whatever staging/view mounts of this state directory are left, deepest first
+    // (libmount's reading of the table: a state directory with a space in its path too).
+    for (const char* sub : {"mnt", "view"})
+        if (auto targets = mounts_at_or_below(path_join(options.state_dir, sub)))
+            for (auto& t : *targets) ::umount2(t.c_str(), UMOUNT_NOFOLLOW | MNT_DETACH);
     auto names = BERTH_TRY(dm_list(options.pool_name + "-thin-"));
     Result<> status;
     for (auto& n : names) {
