@@ -149,6 +149,13 @@ std::string path_join(std::string_view a, std::string_view b) {
     return out;
 }
 
+std::pair<std::string, std::string> split_parent(std::string_view path) {
+    std::string p = normalize_absolute_path(path);
+    size_t slash = p.rfind('/');
+    if (p.size() <= 1 || slash == std::string::npos) return {};
+    return {slash == 0 ? "/" : p.substr(0, slash), p.substr(slash + 1)};
+}
+
 bool path_exists(const std::string& path) {
     struct stat st {};
     return ::lstat(path.c_str(), &st) == 0;

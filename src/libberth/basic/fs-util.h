@@ -5,6 +5,7 @@
 
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "basic/result.h"
@@ -35,6 +36,10 @@ std::string normalize_absolute_path(std::string_view path);
 
 // Joins "a" and "b" with exactly one '/' between them.
 std::string path_join(std::string_view a, std::string_view b);
+
+// An absolute path's parent and last component, lexically normalised: "/a/b/" -> {"/a", "b"},
+// "/a" -> {"/", "a"}; {"", ""} for "/" or a relative path.
+std::pair<std::string, std::string> split_parent(std::string_view path);
 
 bool path_exists(const std::string& path);
 bool is_directory(const std::string& path);

@@ -125,16 +125,6 @@ unsigned long preserved_flags(const char* path) {
     return f;
 }
 
-// MS_RDONLY/MS_NOSUID/MS_NODEV/MS_NOEXEC as mount_setattr(2) attributes.
-uint64_t mount_attributes(unsigned long ms_flags) {
-    uint64_t attr = 0;
-    if (ms_flags & MS_RDONLY) attr |= MOUNT_ATTR_RDONLY;
-    if (ms_flags & MS_NOSUID) attr |= MOUNT_ATTR_NOSUID;
-    if (ms_flags & MS_NODEV) attr |= MOUNT_ATTR_NODEV;
-    if (ms_flags & MS_NOEXEC) attr |= MOUNT_ATTR_NOEXEC;
-    return attr;
-}
-
 // Sets `attr` on the mount at `tree` (the root of a mount, attached or detached) and, when
 // `recursive`, on every mount below it: a read-only bind whose source has a submount is
 // read-only in the submount too, which MS_REMOUNT|MS_BIND|MS_RDONLY (the top mount only) is not.
@@ -276,19 +266,10 @@ void join_path(char* buf, size_t cap, const char* a, const char* b) {
     str_append(buf, cap, b);
 }
 
-// Builds the root under stage/root and pivots into it. Returns 0 or -1 with err/errno set.
-int build_root(const ChildConfig& cfg, int idmapped_fd, StepError* err) {
+// Mounts the root on stage/root from the plan (no user namespace). Returns 0 or -1 with errno.
+int mount_root(const ChildConfig& cfg, StepError* err) {
     const RootPlan& root = cfg.plan->root;
     char buf[PATH_MAX];
-    err->what = "make mounts private";
-    err->path = "/";
-    if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) < 0) return -1;
-    err->what = "mount stage tmpfs";
-    err->path = cfg.stage_dir;
-    if (::mount("tmpfs", cfg.stage_dir, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") < 0) return -1;
-    err->what = "mkdir";
-    err->path = cfg.root_dir;
-    if (::mkdir(cfg.root_dir, 0755) < 0) return -1;
     if (root.upper_on_stage) {
         join_path(buf, sizeof buf, cfg.stage_dir, "upper");
         if (::mkdir(buf, 0755) < 0) return -1;
@@ -298,19 +279,10 @@ int build_root(const ChildConfig& cfg, int idmapped_fd, StepError* err) {
     err->path = root.spec.source.c_str();
     switch (root.spec.kind) {
         case store::MountSpec::Kind::Overlay: {
-            const char* options = root.overlay_options.c_str();
-            if (idmapped_fd >= 0) {
-                join_path(buf, sizeof buf, cfg.stage_dir, "lower");
-                err->what = "attach idmapped layer";
-                err->path = root.spec.lowerdirs[0].c_str();
-                if (::mkdir(buf, 0755) < 0) return -1;
-                if (::syscall(SYS_move_mount, idmapped_fd, "", AT_FDCWD, buf, MOVE_MOUNT_F_EMPTY_PATH) < 0)
-                    return -1;
-                options = root.overlay_options_idmapped.c_str();
-            }
             err->what = "mount overlay root";
             err->path = root.spec.lowerdirs[0].c_str();
-            if (::mount("overlay", cfg.root_dir, "overlay", root.flags, options) < 0) return -1;
+            if (::mount("overlay", cfg.root_dir, "overlay", root.flags, root.overlay_options.c_str()) < 0)
+                return -1;
             break;
         }
         case store::MountSpec::Kind::Bind: {
@@ -329,6 +301,29 @@ int build_root(const ChildConfig& cfg, int idmapped_fd, StepError* err) {
                         root.spec.options.empty() ? nullptr : root.spec.options.c_str()) < 0)
                 return -1;
             break;
+    }
+    return 0;
+}
+
+// Builds the root under stage/root and pivots into it. Returns 0 or -1 with err/errno set.
+int build_root(const ChildConfig& cfg, int assembled_fd, StepError* err) {
+    const RootPlan& root = cfg.plan->root;
+    err->what = "make mounts private";
+    err->path = "/";
+    if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) < 0) return -1;
+    err->what = "mount stage tmpfs";
+    err->path = cfg.stage_dir;
+    if (::mount("tmpfs", cfg.stage_dir, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") < 0) return -1;
+    err->what = "mkdir";
+    err->path = cfg.root_dir;
+    if (::mkdir(cfg.root_dir, 0755) < 0) return -1;
+    if (assembled_fd >= 0) {
+        // Built outside by the supervisor (user namespace, root-assembly.h): attach it.
+        err->what = "attach the root file system";
+        if (::syscall(SYS_move_mount, assembled_fd, "", AT_FDCWD, cfg.root_dir, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+            return -1;
+    } else if (mount_root(cfg, err) < 0) {
+        return -1;
     }
     {
         ChildFd root_fd(::open(cfg.root_dir, O_PATH | O_DIRECTORY | O_CLOEXEC));
@@ -755,10 +750,10 @@ void child_main(const ChildConfig& cfg) {
     int received = -1;
     if (recv_message_header(sync, &header, &received) <= 0 || header.type != MessageType::Go)
         ::_exit(127);  // the parent is gone or gave up: nothing to report to
-    ChildFd idmapped(received);
+    ChildFd assembled_root(received);
     GoPayload go;
     if (header.length != sizeof go || !read_full(sync, &go, sizeof go)) ::_exit(127);
-    if (!go.idmapped_lower) idmapped.reset();
+    if (!go.assembled_root) assembled_root.reset();
 
     if (cfg.user_namespace) {
         // Until now we were the unmapped host root; the maps are written, become the
@@ -767,8 +762,8 @@ void child_main(const ChildConfig& cfg) {
             child_fail(sync, errno, "become root of the user namespace", "");
     }
     StepError err;
-    if (build_root(cfg, idmapped.get(), &err) < 0) child_fail(sync, errno, err.what, err.path);
-    idmapped.reset();
+    if (build_root(cfg, assembled_root.get(), &err) < 0) child_fail(sync, errno, err.what, err.path);
+    assembled_root.reset();
     if (!cfg.tty && cfg.stdin_fd >= 0 && ::dup2(cfg.stdin_fd, 0) < 0)
         child_fail(sync, errno, "redirect stdin", "");
     // The root is built (the volume trees are attached): nothing but stdio and the sync socket

@@ -3,8 +3,9 @@
 // throws nothing, and reports failure as one Message{Error} on the sync socket before _exit().
 //
 // Protocol on the sync socket (a SOCK_STREAM socketpair; fds travel as SCM_RIGHTS):
-//   parent -> child  Go       (after uid/gid maps, cgroup and network are in place; may carry an
-//                              idmapped-mount fd of the first lower layer)
+//   parent -> child  Go       (after uid/gid maps, cgroup and network are in place; with a user
+//                              namespace it carries the root file system as a detached mount,
+//                              root-assembly.h)
 //   child  -> parent Mounted  (root file system built, pivot_root done; may carry the pty master)
 //   parent -> child  Launch   (identity, argv, envp, workdir, resolved from the container's own
 //                              /etc/passwd through /proc/PID/root)
@@ -31,7 +32,7 @@ struct MessageHeader {
 };
 
 struct GoPayload {
-    uint32_t idmapped_lower = 0;  // an idmapped mount fd is attached
+    uint32_t assembled_root = 0;  // the root's detached mount fd is attached
 };
 
 struct MountedPayload {

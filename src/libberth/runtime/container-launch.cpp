@@ -1,7 +1,6 @@
 #include "runtime/container-launch.h"
 
 #include <fcntl.h>
-#include <linux/mount.h>
 #include <sched.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -18,6 +17,7 @@
 #include "runtime/etc-files.h"
 #include "runtime/mount-plan.h"
 #include "runtime/paths.h"
+#include "runtime/root-assembly.h"
 #include "runtime/supervise-protocol.h"
 
 namespace berth::runtime {
@@ -64,33 +64,6 @@ Error died_early(ChildProcess& child) {
     if (status && *status)
         return Error{EIO, fmt::format("container setup process exited with status {}", **status)};
     return Error{EIO, "container setup process exited unexpectedly"};
-}
-
-// A detached copy (open_tree) of the mount tree at `path`.
-Result<UniqueFd> open_detached_tree(const std::string& path) {
-    UniqueFd tree(static_cast<int>(::syscall(SYS_open_tree, AT_FDCWD, path.c_str(),
-                                             OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE)));
-    if (!tree) return fail_errno("open_tree '{}'", path);
-    return tree;
-}
-
-// Maps a detached tree's ids through the user namespace of `pid` (host root = container root).
-Result<> idmap_tree(int tree, const std::string& path, pid_t pid) {
-    UniqueFd userns(::open(fmt::format("/proc/{}/ns/user", pid).c_str(), O_RDONLY | O_CLOEXEC));
-    if (!userns) return fail_errno("open user namespace of {}", pid);
-    struct mount_attr attr {};
-    attr.attr_set = MOUNT_ATTR_IDMAP;
-    attr.userns_fd = static_cast<uint64_t>(userns.get());
-    if (::syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0)
-        return fail_errno("idmap '{}'", path);
-    return {};
-}
-
-// An idmapped copy of `path` for the container's user namespace, as a detached mount fd.
-Result<UniqueFd> make_idmapped(const std::string& path, pid_t pid) {
-    auto tree = BERTH_TRY(open_detached_tree(path));
-    BERTH_TRY_VOID(idmap_tree(tree.get(), path, pid));
-    return tree;
 }
 
 // What the child mounts, in the order it mounts it (mount-plan.h), with the detached trees
@@ -191,7 +164,6 @@ Result<> launch_container(const LaunchInputs& in, Launched* out) {
     const config::Declaration& decl = *in.decl;
     const RunOptions& opt = *in.options;
     const SecurityPlan& sec = *in.security;
-    const store::MountSpec& root = in.root->spec();
 
     const std::string stage = path_join(run_dir(), ".stage");
     BERTH_TRY_VOID_CTX(mkdir_p(stage, 0755), "stage directory");
@@ -254,21 +226,16 @@ Result<> launch_container(const LaunchInputs& in, Launched* out) {
     }
     child_end.reset();
 
-    // --- from outside: id maps, idmapped base layer, network ---
-    UniqueFd idmapped;
+    // --- from outside: id maps, the root (root-assembly.h) and volumes idmapped, network ---
+    UniqueFd assembled_root;
     if (sec.user_namespace) {
         BERTH_TRY_VOID_CTX(write_id_maps(l.child.pid(), *sec.user_namespace), "user namespace");
-        if (root.kind == store::MountSpec::Kind::Overlay) {
-            auto m = make_idmapped(root.lowerdirs[0], l.child.pid());
-            if (m)
-                idmapped = std::move(*m);
-            else if (opt.warn)
-                opt.warn(fmt::format("{}; files owned by host root appear as 'nobody' in the container",
-                                     m.error().what()));
-        }
+        assembled_root = BERTH_TRY_CTX(assemble_root(mounts.plan.root, l.child.pid(), *sec.user_namespace),
+                                       "root file system for the user namespace");
+        UniqueFd userns = BERTH_TRY_CTX(open_user_namespace(l.child.pid()), "user namespace");
         for (const auto& op : mounts.plan.ops)
             if (op.tree_fd >= 0)
-                if (auto r = idmap_tree(op.tree_fd, op.source, l.child.pid()); !r && opt.warn)
+                if (auto r = idmap_tree(op.tree_fd, op.source, userns.get()); !r && opt.warn)
                     opt.warn(fmt::format("{}; files owned by host root appear as 'nobody' in '{}'",
                                          r.error().what(), op.target));
     }
@@ -276,10 +243,11 @@ Result<> launch_container(const LaunchInputs& in, Launched* out) {
     if (l.network && opt.warn)
         for (const auto& w : l.network->warnings()) opt.warn(w);
     GoPayload go;
-    go.idmapped_lower = idmapped ? 1 : 0;
-    if (send_message(parent_end.get(), MessageType::Go, &go, sizeof go, idmapped ? idmapped.get() : -1) < 0)
+    go.assembled_root = assembled_root ? 1 : 0;
+    if (send_message(parent_end.get(), MessageType::Go, &go, sizeof go,
+                     assembled_root ? assembled_root.get() : -1) < 0)
         return fail(died_early(l.child));
-    idmapped.reset();
+    assembled_root.reset();
     // While the child mounts: the I/O wait of this removal overlaps its work.
     in.root->remove_stale_scratch();
     mounts.trees.clear();  // the child holds its own copies until it has attached them

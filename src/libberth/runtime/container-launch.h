@@ -1,9 +1,9 @@
 // Stage 3 of `berth run` (container.cpp): the start (nspawn's "outer child" / "inner child").
 // Plans the mounts, clones the child into its namespaces and cgroup (child.cpp), and talks it
-// through the sync-socket protocol of child.h: id maps, the idmapped base layer and the network
-// from outside, then Go; the child builds its root and says Mounted (with the pty master for -t);
-// the identity is resolved from the container's own /etc/passwd and sent with the command as
-// Launch; EOF on the channel means the payload was exec'd.
+// through the sync-socket protocol of child.h: id maps, the root assembled for a user namespace and the
+// network from outside, then Go; the child builds its root and says Mounted (with the pty master for -t); the
+// identity is resolved from the container's own /etc/passwd and sent with the command as Launch; EOF on the
+// channel means the payload was exec'd.
 #pragma once
 
 #include <memory>

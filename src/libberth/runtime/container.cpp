@@ -153,13 +153,8 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
     BERTH_TRY_VOID(root.prepare());
 
     // --- 2. identity-independent security, volumes, cgroup, notify relay ---
+    // With a user namespace the writable layer stays unshifted (root-assembly.h): no chown.
     SecurityPlan security = BERTH_TRY(plan_security(decl));
-    if (security.user_namespace && root.created_layer()) {
-        // The container's root owns its new writable layer.
-        const uid_t base = security.user_namespace->base;
-        (void)::chown(root.spec().upperdir.c_str(), base, base);
-        (void)::chown(root.spec().workdir.c_str(), base, base);
-    }
     NewVolumes volumes(storage);
     BERTH_TRY_VOID(volumes.prepare(decl));
     storage.idle();  // until the container stops: the store's lock is free meanwhile

@@ -1,9 +1,9 @@
 // Running one container in the foreground: the supervisor behind `berth run` and the unit's
-// ExecStart. prepare -> clone -> set up from outside (id maps, idmapped base layer, network) ->
-// child builds its root and pivots -> identity resolved from the container's /etc/passwd ->
-// exec -> supervise (signals, pty, notify relay) -> tear down. Every resource is RAII-owned, so a
-// failure at any step leaves nothing behind: no process, no cgroup, no state file; mounts exist
-// only in the child's mount namespace.
+// ExecStart. prepare -> clone -> set up from outside (id maps, assembled root for a user namespace, network)
+// -> child builds its root and pivots -> identity resolved from the container's /etc/passwd -> exec ->
+// supervise (signals, pty, notify relay) -> tear down. Every resource is RAII-owned, so a failure at any step
+// leaves nothing behind: no process, no cgroup, no state file; mounts exist only in the child's mount
+// namespace.
 #pragma once
 
 #include <functional>

@@ -43,13 +43,18 @@ Result<> check_overlay_path(const std::string& p) {
     return {};
 }
 
-MountOp fs(std::string fstype, std::string source, std::string target, unsigned long flags, std::string data,
-           bool optional = false) {
+MountOp make_op(MountOp::Kind kind, std::string source, std::string target) {
     MountOp op;
-    op.kind = MountOp::Kind::Mount;
-    op.fstype = std::move(fstype);
+    op.kind = kind;
     op.source = std::move(source);
     op.target = std::move(target);
+    return op;
+}
+
+MountOp fs(std::string fstype, std::string source, std::string target, unsigned long flags, std::string data,
+           bool optional = false) {
+    MountOp op = make_op(MountOp::Kind::Mount, std::move(source), std::move(target));
+    op.fstype = std::move(fstype);
     op.flags = flags;
     op.data = std::move(data);
     op.optional = optional;
@@ -58,10 +63,7 @@ MountOp fs(std::string fstype, std::string source, std::string target, unsigned 
 
 MountOp bind_host(std::string source, std::string target, bool is_dir, bool read_only, bool recursive,
                   bool optional = false) {
-    MountOp op;
-    op.kind = MountOp::Kind::BindHost;
-    op.source = std::move(source);
-    op.target = std::move(target);
+    MountOp op = make_op(MountOp::Kind::BindHost, std::move(source), std::move(target));
     op.target_is_dir = is_dir;
     op.read_only = read_only;
     op.recursive = recursive;
@@ -70,10 +72,7 @@ MountOp bind_host(std::string source, std::string target, bool is_dir, bool read
 }
 
 MountOp stage_file(std::string path, std::string target, std::string content, bool read_only) {
-    MountOp op;
-    op.kind = MountOp::Kind::StageFile;
-    op.source = std::move(path);
-    op.target = std::move(target);
+    MountOp op = make_op(MountOp::Kind::StageFile, std::move(path), std::move(target));
     op.data = std::move(content);
     op.target_is_dir = false;
     op.read_only = read_only;
@@ -81,11 +80,7 @@ MountOp stage_file(std::string path, std::string target, std::string content, bo
 }
 
 MountOp symlink(std::string to, std::string path) {
-    MountOp op;
-    op.kind = MountOp::Kind::Symlink;
-    op.source = std::move(to);
-    op.target = std::move(path);
-    return op;
+    return make_op(MountOp::Kind::Symlink, std::move(to), std::move(path));
 }
 
 }  // namespace
@@ -114,15 +109,28 @@ Result<MountPlan> plan_mounts(const MountInputs& in) {
         BERTH_TRY_VOID(check_overlay_path(upper));
         BERTH_TRY_VOID(check_overlay_path(work));
         std::string tail = fmt::format(",upperdir={},workdir={}", upper, work);
-        if (in.user_namespace) tail += ",userxattr";
         if (!in.root.options.empty()) tail += "," + in.root.options;
         plan.root.overlay_options = "lowerdir=" + join(in.root.lowerdirs, ":") + tail;
-        std::vector<std::string> idmapped = in.root.lowerdirs;
-        idmapped[0] = path_join(in.stage_dir, "lower");
-        plan.root.overlay_options_idmapped = "lowerdir=" + join(idmapped, ":") + tail;
+        if (in.user_namespace) {
+            plan.root.assembled = true;
+            if (!in.upper_on_stage) {
+                // One idmapped mount of the layer directory carries both (overlayfs: same mount).
+                auto [dir, upper_name] = split_parent(in.root.upperdir);
+                auto [work_dir, work_name] = split_parent(in.root.workdir);
+                if (dir.empty() || dir != work_dir || upper_name.empty() || work_name.empty())
+                    return fail(EINVAL,
+                                "writable layer: upperdir '{}' and workdir '{}' must be siblings for a "
+                                "user namespace",
+                                in.root.upperdir, in.root.workdir);
+                plan.root.layer_dir = dir;
+                plan.root.upper_name = upper_name;
+                plan.root.work_name = work_name;
+            }
+        }
     } else if (in.root.kind == store::MountSpec::Kind::Bind) {
         if (probe(in.root.source) != true)
             return fail(ENOENT, "root file system '{}' is not a directory", in.root.source);
+        plan.root.assembled = in.user_namespace;
     } else {
         if (in.user_namespace)
             return fail(EOPNOTSUPP,
@@ -248,19 +256,12 @@ Result<MountPlan> plan_mounts(const MountInputs& in) {
     }
 
     // --- Docker's masked and read-only paths, last so no later mount can uncover them ---
-    for (const auto& p : masked_paths()) {
-        MountOp op;
-        op.kind = MountOp::Kind::Mask;
-        op.target = p;
-        op.optional = true;
-        ops.push_back(op);
-    }
-    for (const auto& p : read_only_paths()) {
-        MountOp op;
-        op.kind = MountOp::Kind::ReadOnly;
-        op.target = p;
-        op.optional = true;
-        ops.push_back(op);
+    for (auto [kind, paths] : {std::pair{MountOp::Kind::Mask, &masked_paths()},
+                               std::pair{MountOp::Kind::ReadOnly, &read_only_paths()}}) {
+        for (const auto& p : *paths) {
+            ops.push_back(make_op(kind, "", p));
+            ops.back().optional = true;
+        }
     }
     return plan;
 }

@@ -11,6 +11,9 @@
 // stage) are unreachable, and everything vanishes with the namespace, however the container dies.
 #pragma once
 
+#include <sys/mount.h>
+
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <optional>
@@ -64,11 +67,26 @@ struct RootPlan {
     bool upper_on_stage = false;  // Overlay: upper/work on the private tmpfs (ephemeral)
     bool read_only = false;       // remount / read-only at the end
     unsigned long flags = 0;      // MS_NODEV etc. for the root mount (a bind root: all of its tree)
-    std::string overlay_options;  // Overlay: full option string (lowerdir=...)
-    // With a user namespace the runtime tries to attach an idmapped copy of the first lower
-    // directory at stage/lower; these options use it.
-    std::string overlay_options_idmapped;
+    std::string overlay_options;  // Overlay: full option string (lowerdir=...), mounted by the child
+    // With a user namespace the supervisor assembles the root itself, outside the namespace, as a
+    // detached mount (root-assembly.h) that the child attaches: the namespace's root never walks
+    // the store's 0700 directories, and the layers are idmapped so the image's own ids show.
+    bool assembled = false;
+    // Assembled persistent overlay: the directory that holds upperdir and workdir, idmapped as one
+    // mount (overlayfs wants both on the same mount), and their names in it.
+    std::string layer_dir, upper_name, work_name;
 };
+
+// MS_RDONLY/MS_NOSUID/MS_NODEV/MS_NOEXEC as mount_setattr(2)/fsmount(2) attributes (MOUNT_ATTR_*).
+// Allocation-free: the child uses it too.
+inline uint64_t mount_attributes(unsigned long ms_flags) {
+    uint64_t attr = 0;
+    if (ms_flags & MS_RDONLY) attr |= MOUNT_ATTR_RDONLY;
+    if (ms_flags & MS_NOSUID) attr |= MOUNT_ATTR_NOSUID;
+    if (ms_flags & MS_NODEV) attr |= MOUNT_ATTR_NODEV;
+    if (ms_flags & MS_NOEXEC) attr |= MOUNT_ATTR_NOEXEC;
+    return attr;
+}
 
 struct MountPlan {
     RootPlan root;

@@ -79,8 +79,23 @@ Result<std::optional<IdRange>> resolve_user_namespace(const config::Declaration&
     return std::optional<IdRange>{range};
 }
 
+std::string container_id_map(const IdRange& range) {
+    return fmt::format("0 {} {}\n", range.base, range.size);
+}
+
+Result<std::string> writable_layer_id_map(const IdRange& range) {
+    if (range.size == 0 || range.size > kLayerBookkeepingId)
+        return fail(EINVAL, "user namespace size {} must be between 1 and {}", range.size,
+                    kLayerBookkeepingId);
+    if (range.base == 0) return fail(EINVAL, "user namespace range maps the host's root");
+    return container_id_map(range) + fmt::format("{} 0 1\n", kLayerBookkeepingId);
+}
+
 Result<> write_id_maps(pid_t pid, const IdRange& range) {
-    std::string map = fmt::format("0 {} {}\n", range.base, range.size);
+    return write_id_maps(pid, container_id_map(range));
+}
+
+Result<> write_id_maps(pid_t pid, const std::string& map) {
     BERTH_TRY_VOID(write_file(fmt::format("/proc/{}/uid_map", pid), map, O_WRONLY));
     BERTH_TRY_VOID(write_file(fmt::format("/proc/{}/gid_map", pid), map, O_WRONLY));
     return {};

@@ -70,6 +70,14 @@ TEST(FsUtil, NormalizeAbsolutePathNeverClimbsAboveRoot) {
     EXPECT_EQ(normalize_absolute_path("/"), "/");
 }
 
+TEST(FsUtil, SplitParentGivesTheNormalisedParentAndLastComponent) {
+    EXPECT_EQ(split_parent("/a/b/upper/"), std::make_pair(std::string("/a/b"), std::string("upper")));
+    EXPECT_EQ(split_parent("/a//./b"), std::make_pair(std::string("/a"), std::string("b")));
+    EXPECT_EQ(split_parent("/a"), std::make_pair(std::string("/"), std::string("a")));
+    EXPECT_EQ(split_parent("/"), std::make_pair(std::string(), std::string()));
+    EXPECT_EQ(split_parent("rel/x"), std::make_pair(std::string(), std::string()));
+}
+
 TEST(FsUtil, OpenInRootKeepsSymlinksInsideTheRoot) {
     TempDir root;
     ASSERT_TRUE(mkdir_p(root.path + "/etc"));

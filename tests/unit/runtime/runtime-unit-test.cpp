@@ -478,9 +478,46 @@ TEST(MountPlan, OverlayRootUsesTheStageForAnEphemeralLayer) {
     ASSERT_TRUE(plan) << plan.error().what();
     EXPECT_EQ(plan->root.overlay_options,
               "lowerdir=/srv/root,upperdir=/run/berth/.stage/upper,workdir=/run/berth/.stage/work");
-    EXPECT_EQ(
-        plan->root.overlay_options_idmapped,
-        "lowerdir=/run/berth/.stage/lower,upperdir=/run/berth/.stage/upper,workdir=/run/berth/.stage/work");
+    EXPECT_FALSE(plan->root.assembled);  // no user namespace: the child mounts it by path
+}
+
+// Issue #15 item 5: with a user namespace the supervisor assembles the root outside the namespace
+// (root-assembly.h), the persistent layer directory as one idmapped mount holding upper and work;
+// nothing is left for the child to mount by path, and no "userxattr" (the overlay is the host's).
+TEST(MountPlan, AUserNamespacesRootIsAssembledByTheSupervisorFromTheLayerDirectory) {
+    config::Declaration d;
+    auto in = inputs(d);
+    in.user_namespace = true;
+    auto plan = plan_mounts(in);
+    ASSERT_TRUE(plan) << plan.error().what();
+    EXPECT_TRUE(plan->root.assembled);
+    EXPECT_TRUE(plan->root.upper_on_stage);
+    EXPECT_EQ(plan->root.layer_dir, "");
+    in.upper_on_stage = false;
+    in.root.lowerdirs = {"/srv/root", "/srv/data"};
+    in.root.upperdir = "/var/lib/berth/overlay/snapshots/c-web/upper";
+    in.root.workdir = "/var/lib/berth/overlay/snapshots/c-web/work";
+    plan = plan_mounts(in);
+    ASSERT_TRUE(plan) << plan.error().what();
+    EXPECT_TRUE(plan->root.assembled);
+    EXPECT_EQ(plan->root.layer_dir, "/var/lib/berth/overlay/snapshots/c-web");
+    EXPECT_EQ(plan->root.upper_name, "upper");
+    EXPECT_EQ(plan->root.work_name, "work");
+    EXPECT_EQ(plan->root.overlay_options.find("userxattr"), std::string::npos) << plan->root.overlay_options;
+    // overlayfs wants upper and work on one mount: the idmapped layer directory must hold both.
+    in.root.workdir = "/elsewhere/work";
+    plan = plan_mounts(in);
+    ASSERT_FALSE(plan);
+    EXPECT_NE(plan.error().what().find("must be siblings"), std::string::npos) << plan.error().what();
+    // A bind root (btrfs snapshot) is assembled too, a block device cannot be.
+    in.root = {};
+    in.root.kind = store::MountSpec::Kind::Bind;
+    in.root.source = "/srv/root";
+    plan = plan_mounts(in);
+    ASSERT_TRUE(plan) << plan.error().what();
+    EXPECT_TRUE(plan->root.assembled);
+    in.user_namespace = false;
+    EXPECT_FALSE(plan_mounts(in)->root.assembled);
 }
 
 TEST(MountPlan, MasksAndReadOnlyPathsComeLastAfterUserMounts) {
@@ -736,6 +773,19 @@ TEST(UserNamespace, PicksTheLowestFreeAlignedRange) {
     EXPECT_EQ(pick_free_range({{kPickFirst + 100, 10}}, 65536), kPickFirst + 65536);
     EXPECT_EQ(pick_free_range({{0, kPickLast}}, 65536), std::nullopt);
     EXPECT_EQ(parse_subid_file("a:100000:65536\nbroken\n"), (std::vector<IdRange>{{100000, 65536}}));
+}
+
+// The writable layer's idmapped mount maps the container's range as the container does, and host
+// root (overlayfs' own bookkeeping) to an id no container uses; the container's map never has it.
+TEST(UserNamespace, TheWritableLayersMapAddsHostRootOnlyAsTheBookkeepingId) {
+    EXPECT_EQ(container_id_map({524288, 65536}), "0 524288 65536\n");
+    auto map = writable_layer_id_map({524288, 65536});
+    ASSERT_TRUE(map) << map.error().what();
+    EXPECT_EQ(*map, "0 524288 65536\n4294967293 0 1\n");
+    EXPECT_FALSE(writable_layer_id_map({0, 65536}));  // would map host root twice
+    EXPECT_FALSE(writable_layer_id_map({524288, 0}));
+    EXPECT_FALSE(writable_layer_id_map({1, kLayerBookkeepingId + 1}));  // range reaches the id
+    EXPECT_TRUE(writable_layer_id_map({1, kLayerBookkeepingId}));
 }
 
 TEST(EtcFiles, ResolvConfDropsLoopbackServersForPrivateNetworks) {
