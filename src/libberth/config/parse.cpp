@@ -38,7 +38,8 @@ const std::vector<Section>& sections() {
     static const std::vector<Section> kSections = {
         {"container",
          {"image", "rootfs", "command", "environment", "environment_files", "user", "supplementary_groups",
-          "workdir", "hostname", "ephemeral", "read_only", "stop_signal", "stop_timeout", "notify", "init"}},
+          "workdir", "hostname", "ephemeral", "on_image_change", "read_only", "stop_signal", "stop_timeout",
+          "notify", "init"}},
         {"mount", {"type", "source", "target", "read_only", "size", "mode"}},
         {"network",
          {"mode", "bridge", "address", "host_address", "gateway", "ports", "masquerade", "ip_forward"}},
@@ -424,6 +425,18 @@ void parse_container(Checker& c, const toml::table& table, const toml::node* con
             }
         } else if (k == "ephemeral") {
             if (auto b = c.boolean(node, path)) d.ephemeral = *b;
+        } else if (k == "on_image_change") {
+            if (auto s = c.string(node, path, "\"recreate\" or \"keep\"")) {
+                if (*s == "recreate")
+                    d.on_image_change = OnImageChange::Recreate;
+                else if (*s == "keep")
+                    d.on_image_change = OnImageChange::Keep;
+                else
+                    c.error(node,
+                            fmt::format("container.on_image_change = {} is unknown, expected \"recreate\" "
+                                        "or \"keep\"",
+                                        quote(*s)));
+            }
         } else if (k == "read_only") {
             if (auto b = c.boolean(node, path)) d.read_only = *b;
         } else if (k == "init") {

@@ -27,6 +27,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -70,6 +71,9 @@ struct ReconcileReport {
     std::vector<std::string> snapshots;  // container snapshot ids, as the store gave them
     std::vector<std::string> volumes;    // volume names, as the store gave them ("v-...")
     std::vector<std::string> other;      // staging leftovers, stray devices: free text
+    // What removed layers and snapshots held on disk, measured just before their removal (keyed
+    // by the entry in `layers`/`snapshots`/`volumes`); a backend that cannot measure leaves it out.
+    std::map<std::string, uint64_t> bytes;
     bool empty() const { return layers.empty() && snapshots.empty() && volumes.empty() && other.empty(); }
 };
 

@@ -290,6 +290,13 @@ public:
                     (void)btrfs_util_set_subvolume_read_only(p.c_str(), true);
                 continue;
             }
+            // What only this layer holds (its parent's extents are shared), measured before it
+            // goes: gc reports what it freed (issue #15 item 6).
+            std::optional<std::string> base;
+            if (auto parent = read_file(path_join(root_, "parents/" + h)); parent && !trim(*parent).empty())
+                base = path_join(root_, "layers/" + hex_of(std::string(trim(*parent))));
+            if (auto bytes = btrfs_exclusive_bytes(path_join(root_, "layers/" + h), base))
+                removed.bytes["sha256:" + h] = *bytes;
             BERTH_TRY_VOID(delete_subvolume_or_tree(path_join(root_, "layers/" + h)));
             removed.layers.push_back("sha256:" + h);
         }

@@ -277,9 +277,16 @@ public:
         std::set<std::string> layers;
         for (const auto& l : known_layers) layers.insert(hex_of(l));
         std::set<std::string> snaps(known_snapshots.begin(), known_snapshots.end());
-        auto remove = [](const std::string& path) { return remove_tree(path); };
+        // Each tree is measured before it goes: gc reports what it freed (issue #15 item 6).
+        std::string prefix;
+        auto remove = [&](const std::string& path) {
+            removed.bytes[prefix + path.substr(path.rfind('/') + 1)] = disk_usage(path);
+            return remove_tree(path);
+        };
+        prefix = "sha256:";
         BERTH_TRY_VOID(remove_unknown_entries(path_join(root_, "layers"), layers, remove, removed.layers));
         for (auto& l : removed.layers) l = "sha256:" + l;
+        prefix.clear();
         BERTH_TRY_VOID(
             remove_unknown_entries(path_join(root_, "snapshots"), snaps, remove, removed.snapshots));
         BERTH_TRY_VOID(remove_unknown_entries(path_join(root_, "volumes"), snaps, remove, removed.volumes));
