@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -47,6 +48,12 @@ public:
                 return fail(EBUSY, "container '{}' is running (lock '{}' is held)", name, path_);
             return fail_errno("lock '{}'", path_);
         }
+        // A run that ended meanwhile unlinked the file we locked: a new run would lock a new
+        // one. Only the file at the path counts.
+        struct stat held {
+        }, now{};
+        if (::fstat(fd.get(), &held) < 0 || ::stat(path_.c_str(), &now) < 0 || held.st_ino != now.st_ino)
+            return fail(EBUSY, "container '{}': its run lock changed hands; try again", name);
         fd_ = std::move(fd);
         return {};
     }
@@ -61,23 +68,25 @@ bool unit_busy(const systemd::UnitState& u) {
 }
 
 // --force without systemd (or a `berth run` outside the unit): SIGTERM to the supervisor, which
-// stops the payload with its stop signal and timeout; SIGKILL when it is still there after
-// `grace`.
-Result<> stop_run(const std::string& name, std::chrono::seconds grace) {
+// stops the payload with its stop signal; SIGKILL when the run still holds its lock after
+// `grace`. Ends with `lock` taken (the run is gone) or an error.
+Result<> stop_run(const std::string& name, RunLock& lock, std::chrono::seconds grace) {
     auto state = runtime::read_state(name);
-    if (!state) return {};  // not running (or not yet: the lock below tells)
-    pid_t sup = state->supervisor_pid;
+    if (!state) return fail(EBUSY, "container '{}' is starting or stopping; try again", name);
+    const pid_t sup = state->supervisor_pid;
     if (sup <= 0) return fail(ESRCH, "container '{}': no supervisor pid in its state", name);
     ::kill(sup, SIGTERM);
-    auto deadline = std::chrono::steady_clock::now() + grace;
-    while (runtime::read_state(name) && std::chrono::steady_clock::now() < deadline)
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    if (runtime::read_state(name)) {
-        ::kill(sup, SIGKILL);
-        for (int i = 0; i < 100 && runtime::read_state(name); ++i)
+    for (int sig : {0, SIGKILL}) {
+        if (sig) ::kill(sup, sig);
+        auto deadline = std::chrono::steady_clock::now() + (sig ? std::chrono::seconds(5) : grace);
+        while (std::chrono::steady_clock::now() < deadline) {
+            auto taken = lock.take(name);
+            if (taken) return {};
+            if (taken.error().code != EBUSY) return taken;
             std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
     }
-    return {};
+    return fail(EBUSY, "container '{}' did not stop (supervisor pid {})", name, sup);
 }
 
 struct RmOptions {
@@ -106,10 +115,8 @@ int do_rm(const RmOptions& o) {
     RunLock lock;
     auto locked = lock.take(name);
     if (!locked && locked.error().code == EBUSY && o.force) {
-        if (auto r = stop_run(name, std::chrono::seconds(30)); !r)
-            return report_error("rm", r.error().what());
-        stopped = true;
-        locked = lock.take(name);
+        locked = stop_run(name, lock, std::chrono::seconds(30));
+        stopped = bool(locked);
     }
     if (!locked) {
         if (locked.error().code == EBUSY)
