@@ -243,7 +243,7 @@ TEST_P(BerthdTest, UnprivilegedCallersMayReadButNotWrite) {
     r = run_shell(nobody + berth("image list --json"));
     EXPECT_EQ(r.status, 0) << r.err;
     for (std::string call :
-         {"RemoveImage s busybox:1", "GarbageCollect", "PrepareContainer ssb c busybox:1 true"}) {
+         {"RemoveImage s busybox:1", "GarbageCollect", "PrepareContainer ssbs c busybox:1 true recreate"}) {
         r = run_shell(
             nobody +
             busctl("call org.berth.Storage1 /org/berth/Storage1 org.berth.Storage1.Manager " + call));
@@ -760,8 +760,8 @@ TEST_P(BerthdTest, ASnapshotPreparedOverTheBusIsInUseOnlyWhileItsCallerRuns) {
     // busctl prepares and exits at once: berthd recorded busctl's pid (from the bus), now gone.
     auto r =
         run_shell(busctl("call org.berth.Storage1 /org/berth/Storage1 org.berth.Storage1.Manager "
-                         "PrepareContainer ssb gone-" +
-                         tag + " base:1 false"));
+                         "PrepareContainer ssbs gone-" +
+                         tag + " base:1 false recreate"));
     ASSERT_EQ(r.status, 0) << r.err;
     auto removed = client()->remove_container("gone-" + tag);
     EXPECT_TRUE(removed) << removed.error().what();
