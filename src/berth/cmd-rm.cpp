@@ -153,37 +153,29 @@ int do_prune(bool json, bool verbose) {
     if (!storage) return report_error("prune", storage.error().what());
     auto report = (*storage)->prune_containers(names_to_keep());
     if (!report) return report_error("prune", report.error().what());
-    if (json) {
-        std::printf("%s\n", bus::to_json(*report).dump(2).c_str());
-        return 0;
-    }
-    for (const auto& what : report->removed) {
-        auto size = report->sizes.find(what);
-        std::printf("Removed container %s%s\n", what.c_str(),
-                    size == report->sizes.end() ? "" : (" (" + human_size(size->second) + ")").c_str());
-    }
-    std::printf("%zu container(s) removed, %s freed\n", report->removed.size(),
-                human_size(report->bytes_freed).c_str());
-    return 0;
+    return print_removal_report(*report, json, "container ", "container(s)");
 }
 
 }  // namespace
 
 void register_rm(CLI::App& app, CommandContext& ctx) {
+    // Flags both commands take (bound to each command's own options).
+    auto output_flags = [](CLI::App* sub, bool& json, bool& verbose) {
+        sub->add_flag("--json", json, "Print JSON");
+        sub->add_flag("-v,--verbose", verbose, "Say whether berthd or the embedded store is used");
+    };
     auto o = std::make_shared<RmOptions>();
     auto* rm = app.add_subcommand("rm", "Remove a container's writable layer(s) from the store");
-    rm->add_option("NAME", o->name, "container NAME or path to NAME.toml")->required();
+    output_flags(rm, o->json, o->verbose);
     rm->add_flag("-f,--force", o->force, "stop the container first (its unit, or the running `berth run`)");
-    rm->add_flag("--json", o->json, "Print JSON");
-    rm->add_flag("-v,--verbose", o->verbose, "Say whether berthd or the embedded store is used");
+    rm->add_option("NAME", o->name, "container NAME or path to NAME.toml")->required();
     rm->callback([&ctx, o] { ctx.exit_code = do_rm(*o); });
 
-    auto prune = std::make_shared<std::pair<bool, bool>>();
+    auto prune = std::make_shared<RmOptions>();
     auto* sub = app.add_subcommand(
         "prune", "Remove the writable layers of containers that have no declaration and do not run");
-    sub->add_flag("--json", prune->first, "Print JSON");
-    sub->add_flag("-v,--verbose", prune->second, "Say whether berthd or the embedded store is used");
-    sub->callback([&ctx, prune] { ctx.exit_code = do_prune(prune->first, prune->second); });
+    output_flags(sub, prune->json, prune->verbose);
+    sub->callback([&ctx, prune] { ctx.exit_code = do_prune(prune->json, prune->verbose); });
 }
 
 }  // namespace berth::cli

@@ -63,23 +63,31 @@ int do_df(StorageOptionsCli& o) {
     return 0;
 }
 
+}  // namespace
+
+int print_removal_report(const bus::GcReport& report, bool json, const char* what, const char* items) {
+    if (json) {
+        print_json(bus::to_json(report));
+        return 0;
+    }
+    for (const auto& r : report.removed) {
+        auto size = report.sizes.find(r);
+        std::printf("Removed %s%s%s\n", what, r.c_str(),
+                    size == report.sizes.end() ? "" : (" (" + human_size(size->second) + ")").c_str());
+    }
+    std::printf("%zu %s removed, %s freed\n", report.removed.size(), items,
+                human_size(report.bytes_freed).c_str());
+    return 0;
+}
+
+namespace {
+
 int do_gc(StorageOptionsCli& o) {
     auto storage = open_storage_verbose(o.verbose);
     if (!storage) return report_error("gc", storage.error().what());
     auto report = (*storage)->garbage_collect();
     if (!report) return report_error("gc", report.error().what());
-    if (o.json) {
-        print_json(bus::to_json(*report));
-        return 0;
-    }
-    for (auto& r : report->removed) {
-        auto size = report->sizes.find(r);
-        std::printf("Removed %s%s\n", r.c_str(),
-                    size == report->sizes.end() ? "" : (" (" + human_size(size->second) + ")").c_str());
-    }
-    std::printf("%zu item(s) removed, %s freed\n", report->removed.size(),
-                human_size(report->bytes_freed).c_str());
-    return 0;
+    return print_removal_report(*report, o.json, "", "item(s)");
 }
 
 int do_commit(StorageOptionsCli& o) {

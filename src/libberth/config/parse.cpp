@@ -137,6 +137,21 @@ public:
         return std::nullopt;
     }
 
+    // One of a few words ("started" or "container"), each standing for a value of E.
+    template <class E>
+    std::optional<E> choice(const toml::node& node, std::string_view key,
+                            std::initializer_list<std::pair<std::string_view, E>> words) {
+        std::string expected;
+        for (const auto& [word, _] : words)
+            expected += (expected.empty() ? "\"" : " or \"") + std::string(word) + "\"";
+        auto s = string(node, key, expected);
+        if (!s) return std::nullopt;
+        for (const auto& [word, value] : words)
+            if (*s == word) return value;
+        error(node, fmt::format("{} = {} is unknown, expected {}", key, quote(*s), expected));
+        return std::nullopt;
+    }
+
     std::optional<bool> boolean(const toml::node& node, std::string_view key) {
         if (auto b = node.as_boolean()) return b->get();
         error(node, fmt::format("{} is {}, expected true or false", key, type_name(node)));
@@ -426,17 +441,9 @@ void parse_container(Checker& c, const toml::table& table, const toml::node* con
         } else if (k == "ephemeral") {
             if (auto b = c.boolean(node, path)) d.ephemeral = *b;
         } else if (k == "on_image_change") {
-            if (auto s = c.string(node, path, "\"recreate\" or \"keep\"")) {
-                if (*s == "recreate")
-                    d.on_image_change = OnImageChange::Recreate;
-                else if (*s == "keep")
-                    d.on_image_change = OnImageChange::Keep;
-                else
-                    c.error(node,
-                            fmt::format("container.on_image_change = {} is unknown, expected \"recreate\" "
-                                        "or \"keep\"",
-                                        quote(*s)));
-            }
+            if (auto v = c.choice<OnImageChange>(
+                    node, path, {{"recreate", OnImageChange::Recreate}, {"keep", OnImageChange::Keep}}))
+                d.on_image_change = *v;
         } else if (k == "read_only") {
             if (auto b = c.boolean(node, path)) d.read_only = *b;
         } else if (k == "init") {
@@ -462,17 +469,9 @@ void parse_container(Checker& c, const toml::table& table, const toml::node* con
         } else if (k == "stop_timeout") {
             if (auto v = c.duration(node, path, true)) d.stop_timeout_us = *v;
         } else if (k == "notify") {
-            if (auto s = c.string(node, path, "\"started\" or \"container\"")) {
-                if (*s == "started")
-                    d.notify = NotifyMode::Started;
-                else if (*s == "container")
-                    d.notify = NotifyMode::Container;
-                else
-                    c.error(
-                        node,
-                        fmt::format("container.notify = {} is unknown, expected \"started\" or \"container\"",
-                                    quote(*s)));
-            }
+            if (auto v = c.choice<NotifyMode>(
+                    node, path, {{"started", NotifyMode::Started}, {"container", NotifyMode::Container}}))
+                d.notify = *v;
         } else {
             c.unknown_key(key, "container", keys);
         }
