@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "store-fixture.h"
+#include "store/fsck.h"
 #include "store/store-json.h"
 #include "store/tree-util.h"
 
@@ -703,6 +704,11 @@ TEST_P(StoreTest, AChangedImageRecreatesTheLayerAndRetainsTheOldOneUntilRemoveOr
     size_t listed = 0;
     for (const auto& e : df->containers) listed += e.name == "app";
     EXPECT_EQ(listed, 2u);
+
+    auto check = fsck(*store_, false);
+    ASSERT_TRUE(check) << check.error().what();
+    EXPECT_EQ(check->garbage(), 0u) << "fsck takes the retained layer for garbage";
+    EXPECT_EQ(check->damage(), 0u);
 
     // gc removes the retained layer (and says so); the current one stays.
     auto gc = store_->gc();
