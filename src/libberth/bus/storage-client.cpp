@@ -52,7 +52,7 @@ std::string describe_image_change(const config::Declaration& decl, const store::
     if (change.recreated)
         return what + fmt::format(
                           "; the writable layer was recreated (the old one is retained as '{}' until "
-                          "'berth rm {}' or 'berth gc'; on_image_change = \"keep\" keeps it in use)",
+                          "'berth rm {}' or 'berth gc'; on_image_change = \"keep\" would have stayed on it)",
                           change.retained_snapshot, decl.name);
     return what + "; the writable layer is kept on the old image ID (on_image_change = \"keep\")";
 }

@@ -127,6 +127,15 @@ Result<std::string> Store::Impl::resolve_locked(std::string_view ref) const {
     return fail(ENOENT, "image '{}' not found", ref);
 }
 
+Result<> Store::Impl::save_gc_pending_locked() {
+    std::string file = path("gc-pending.json");
+    if (gc_pending.empty()) {
+        if (::unlink(file.c_str()) < 0 && errno != ENOENT) return fail_errno("remove '{}'", file);
+        return {};
+    }
+    return write_file_atomic(file, json(gc_pending).dump(2) + "\n");
+}
+
 Result<> Store::Impl::save_refs_locked() {
     json j = json::object();
     for (const auto& [n, id] : kept_refs) j[n] = id;  // names of left-out images survive a rewrite
@@ -467,6 +476,13 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
     std::set<std::string> layers;
     for (const auto& [_, i] : s.images)
         for (const auto& l : i.layers) layers.insert(l.chain_id);
+    // Layers of removed images wait for gc (which reports them); an unreadable list is no loss:
+    // its layers go here, unreported.
+    if (auto pending = read_file(s.path("gc-pending.json")))
+        if (auto list = parse_json_as<std::set<std::string>>(*pending, s.path("gc-pending.json")))
+            for (const auto& l : *list)
+                if (valid_digest(l)) s.gc_pending.insert(l);
+    layers.insert(s.gc_pending.begin(), s.gc_pending.end());
     std::vector<std::string> snaps;
     for (const auto& [_, c] : s.containers) append_snapshots(c, snaps);
     for (const auto& [n, _] : s.volumes) snaps.push_back("v-" + n);
@@ -615,6 +631,14 @@ Result<ImageRemoval> Store::remove_image(std::string_view ref, bool untag_only) 
     }
     done.untagged = names;
     crash_point("remove-image:names-gone");
+    // Its layers no other image uses wait for gc, which removes and reports them.
+    std::set<std::string> still_used;
+    for (const auto& [other, i] : s.images)
+        if (other != id)
+            for (const auto& l : i.layers) still_used.insert(l.chain_id);
+    for (const auto& l : s.images.at(id).layers)
+        if (!still_used.count(l.chain_id)) s.gc_pending.insert(l.chain_id);
+    BERTH_TRY_VOID(s.save_gc_pending_locked());
     std::string file = s.path("images/" + std::string(digest_hex(id)) + ".json");
     if (::unlink(file.c_str()) < 0 && errno != ENOENT) return fail_errno("remove '{}'", file);
     crash_point("remove-image:record-unlinked");
@@ -1145,6 +1169,8 @@ Result<GcReport> Store::gc() {
     crash_point("gc:start");
     auto removed = BERTH_TRY_CTX(s.backend->reconcile({layers.begin(), layers.end()}, snaps), "gc");
     crash_point("gc:layers-gone");
+    s.gc_pending.clear();
+    BERTH_TRY_VOID_CTX(s.save_gc_pending_locked(), "gc");
     for (const auto& [what, bytes] : removed.bytes) {
         report.sizes[what] = bytes;
         report.bytes_freed += bytes;
