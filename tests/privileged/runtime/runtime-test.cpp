@@ -2065,7 +2065,9 @@ TEST_F(RuntimeImages, PruneRemovesUndeclaredContainersAndListsThem) {
     ASSERT_FALSE(j.is_discarded()) << pruned;
     auto removed = j["removed"].get<std::vector<std::string>>();
     std::sort(removed.begin(), removed.end());
-    EXPECT_EQ(removed, (std::vector<std::string>{name_, "rootfs-layers/" + rootfs.name})) << pruned;
+    std::vector<std::string> expected{name_, "rootfs-layers/" + rootfs.name};
+    std::sort(expected.begin(), expected.end());
+    EXPECT_EQ(removed, expected) << pruned;
     EXPECT_FALSE(path_exists(store_ + "/rootfs-layers/" + rootfs.name));
     EXPECT_EQ(listed_layers(name_), 0u);
     int rmi_status = -1;
