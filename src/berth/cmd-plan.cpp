@@ -16,8 +16,11 @@
 
 #include "basic/fs-util.h"
 #include "basic/process-util.h"
+#include "bus/storage.h"
 #include "command.h"
+#include "config/config.h"
 #include "config/unit.h"
+#include "container-view.h"
 
 extern char** environ;
 
@@ -84,6 +87,36 @@ void print_diff(const std::string& rel, const std::string& old_text, const std::
     (void)wait_for_pid(pid, "diff");
 }
 
+// What the next start of each persistent image container does about an image that changed
+// (issue #15 item 1: never silent). Recreating is a change (counted); keeping is said, not
+// counted. The store is asked through berthd (bus, else a private one); unreachable: one note.
+int print_image_changes() {
+    auto set = config::load_all(config::SearchPaths::system());
+    bool any_image = false;
+    for (const auto& [_, d] : set.by_name) any_image = any_image || (d && !d->image.empty() && !d->ephemeral);
+    if (!any_image) return 0;
+    auto storage = bus::open_storage();
+    if (!storage) {
+        std::fprintf(stderr, "berth plan: image changes not checked (store: %s)\n",
+                     storage.error().what().c_str());
+        return 0;
+    }
+    auto snapshots = (*storage)->list_containers();
+    if (!snapshots) return 0;
+    int changes = 0;
+    for (const auto& [name, d] : set.by_name) {
+        if (!d) continue;
+        for (const auto& s : *snapshots) {
+            if (s.name != name) continue;
+            auto note = image_change_note(*d, s, **storage);
+            if (note.empty()) continue;
+            std::printf("container %s: %s\n", name.c_str(), note.c_str());
+            if (d->on_image_change == config::OnImageChange::Recreate) ++changes;
+        }
+    }
+    return changes;
+}
+
 }  // namespace
 
 void register_plan(CLI::App& app, CommandContext& ctx) {
@@ -134,6 +167,7 @@ void register_plan(CLI::App& app, CommandContext& ctx) {
                 std::printf("removed: %s\n", rel.c_str());
                 ++changes;
             }
+        changes += print_image_changes();
         std::fflush(stdout);
         (void)remove_tree(scratch);
         ctx.exit_code = changes ? 2 : 0;

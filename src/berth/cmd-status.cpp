@@ -80,6 +80,10 @@ void register_status(CLI::App& app, CommandContext& ctx) {
         ctx.exit_code = active ? 0 : 3;
         if (o->json) {
             auto j = v.to_json();
+            if (v.declaration && v.snapshot)
+                if (auto storage = bus::open_remote_storage())
+                    if (auto note = image_change_note(*v.declaration, *v.snapshot, **storage); !note.empty())
+                        j["image_change"] = note;
             j["cgroup"] = tree_json;
             j["declaration"] = v.declaration ? nlohmann::json(toml) : nlohmann::json(nullptr);
             if (!sources.storage_error.empty()) j["storage_error"] = sources.storage_error;
@@ -132,6 +136,10 @@ void register_status(CLI::App& app, CommandContext& ctx) {
                 fmt::format("{} ({}), from image {}{}", s.name, s.ephemeral ? "ephemeral" : "persistent",
                             s.image.empty() ? "-" : s.image.substr(0, 19),
                             s.size ? ", " + human_bytes(s.size) + " written" : ""));
+            if (v.declaration)
+                if (auto storage = bus::open_remote_storage())
+                    if (auto note = image_change_note(*v.declaration, s, **storage); !note.empty())
+                        row("Image change", note);
         } else if (!sources.storage_error.empty()) {
             row("Snapshot", "unknown (store unreachable: " + sources.storage_error + ")");
         } else {

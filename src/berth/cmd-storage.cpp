@@ -26,9 +26,19 @@ int do_df(StorageOptionsCli& o) {
         return 0;
     }
     auto& p = usage->pool;
-    std::printf("Store %s (backend %s%s%s): %s used of %s\n", p.root.c_str(), p.backend.c_str(),
-                p.pool_path.empty() ? "" : ", pool ", p.pool_path.c_str(), human_size(p.used).c_str(),
-                human_size(p.size).c_str());
+    // The store's own use first; then where it lives: pool.used/size are that file system's (or
+    // the thin pool's) numbers, shared with whatever else is on it.
+    std::printf("Store %s (backend %s): %s used\n", p.root.c_str(), p.backend.c_str(),
+                human_size(usage->store_used).c_str());
+    if (!p.pool_path.empty())
+        std::printf("Pool %s: %s used of %s\n", p.pool_path.c_str(), human_size(p.used).c_str(),
+                    human_size(p.size).c_str());
+    else
+        std::printf("File system %s (%s on %s): %s used of %s\n",
+                    usage->fs_mount.empty() ? "?" : usage->fs_mount.c_str(),
+                    usage->fs_type.empty() ? "?" : usage->fs_type.c_str(),
+                    usage->fs_source.empty() ? "?" : usage->fs_source.c_str(), human_size(p.used).c_str(),
+                    human_size(p.size).c_str());
     if (p.metadata_size)
         std::printf("Pool metadata: %s used of %s\n", human_size(p.metadata_used).c_str(),
                     human_size(p.metadata_size).c_str());
@@ -41,8 +51,11 @@ int do_df(StorageOptionsCli& o) {
     auto size = [](uint64_t bytes) {
         return bytes == store::kSizeUnknown ? std::string("-") : human_size(bytes);
     };
+    // A container's ID: its layer's snapshot id (retained earlier layers are listed too, under the
+    // same name), or rootfs-layers/NAME for a `rootfs =` container.
     for (auto& c : usage->containers)
-        std::printf("%-10s  %-12s  %-40s  %10s\n", "container", "-", c.name.c_str(), size(c.size).c_str());
+        std::printf("%-10s  %-12s  %-40s  %10s\n", "container", c.layer.empty() ? "-" : c.layer.c_str(),
+                    c.name.c_str(), size(c.size).c_str());
     for (auto& v : usage->volumes)
         std::printf("%-10s  %-12s  %-40s  %10s\n", "volume", "-", v.name.c_str(), size(v.size).c_str());
     if (!usage->size_note.empty())
@@ -50,19 +63,31 @@ int do_df(StorageOptionsCli& o) {
     return 0;
 }
 
+}  // namespace
+
+int print_removal_report(const bus::GcReport& report, bool json, const char* what, const char* items) {
+    if (json) {
+        print_json(bus::to_json(report));
+        return 0;
+    }
+    for (const auto& r : report.removed) {
+        auto size = report.sizes.find(r);
+        std::printf("Removed %s%s%s\n", what, r.c_str(),
+                    size == report.sizes.end() ? "" : (" (" + human_size(size->second) + ")").c_str());
+    }
+    std::printf("%zu %s removed, %s freed\n", report.removed.size(), items,
+                human_size(report.bytes_freed).c_str());
+    return 0;
+}
+
+namespace {
+
 int do_gc(StorageOptionsCli& o) {
     auto storage = open_storage_verbose(o.verbose);
     if (!storage) return report_error("gc", storage.error().what());
     auto report = (*storage)->garbage_collect();
     if (!report) return report_error("gc", report.error().what());
-    if (o.json) {
-        print_json(bus::to_json(*report));
-        return 0;
-    }
-    for (auto& r : report->removed) std::printf("Removed %s\n", r.c_str());
-    std::printf("%zu item(s) removed, %s freed\n", report->removed.size(),
-                human_size(report->bytes_freed).c_str());
-    return 0;
+    return print_removal_report(*report, o.json, "", "item(s)");
 }
 
 int do_commit(StorageOptionsCli& o) {

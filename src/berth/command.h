@@ -44,5 +44,6 @@ void register_status(CLI::App& app, CommandContext& ctx);
 void register_unit_control(CLI::App& app, CommandContext& ctx);  // start, stop, restart
 void register_logs(CLI::App& app, CommandContext& ctx);
 void register_fsck(CLI::App& app, CommandContext& ctx);  // fsck [--repair]: execs `berthd fsck`
+void register_rm(CLI::App& app, CommandContext& ctx);    // rm NAME, prune
 
 }  // namespace berth::cli

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "basic/result.h"
+#include "bus/storage.h"
 #include "config/declaration.h"
 #include "store/types.h"
 #include "systemd/systemd1.h"
@@ -56,6 +57,13 @@ ViewSources open_sources(bool with_storage);
 std::vector<ContainerView> gather_all(ViewSources& sources);
 // One container (declared or with a loaded unit); fails when neither exists.
 Result<ContainerView> gather_one(ViewSources& sources, const std::string& name);
+
+// `berth plan` / `berth status` (issue #15 item 1): when the image `decl` names now resolves (in
+// the store reached through `storage`) to another image id than the one its persistent layer
+// was made from, "image changed: ... the writable layer will be recreated ..." or "... is kept on
+// the old image ID ..." (by decl.on_image_change); "" when nothing changed or nothing applies.
+std::string image_change_note(const config::Declaration& decl, const SnapshotView& snapshot,
+                              bus::Storage& storage);
 
 // A plain text table, columns padded to their widest cell.
 std::string render_table(const std::vector<std::string>& header,

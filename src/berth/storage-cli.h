@@ -17,4 +17,8 @@ std::string human_size(uint64_t bytes);
 std::string short_id(const std::string& id);  // "sha256:abcdef..." -> "abcdef012345"
 std::string format_time_usec(uint64_t usec);
 
+// What gc or prune removed: JSON, or "Removed <what> (<size>)" lines and a total naming `items`
+// ("item(s)", "container(s)"). Returns 0.
+int print_removal_report(const bus::GcReport& report, bool json, const char* what, const char* items);
+
 }  // namespace berth::cli

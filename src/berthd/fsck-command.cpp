@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "daemon.h"
+#include "local-storage.h"
 #include "store/fsck.h"
 #include "store/store.h"
 
@@ -26,7 +27,7 @@ int report_error(const char*, const std::string& message) {
 
 struct Opts {
     bool repair = false, json = false;
-    std::string root, config = "/etc/berth/berthd.toml";
+    std::string root, config = default_config_path();
 };
 
 struct Context {
@@ -63,7 +64,9 @@ int fsck_command(int argc, char** argv) {
     }
     Context ctx;
     [&ctx, o] {
-        auto opts = store::load_store_options(o->config);
+        // The same options berthd itself serves ($BERTH_STORE_ROOT, $BERTH_STORE_BACKEND): fsck
+        // must check the store every other command uses, not the configured default.
+        auto opts = load_storage_options(o->config);
         if (!opts) {
             ctx.exit_code = report_error("fsck", opts.error().what());
             return;

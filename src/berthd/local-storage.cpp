@@ -11,7 +11,9 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "basic/fs-util.h"
@@ -41,6 +43,17 @@ ContainerInfo convert(const store::ContainerInfo& in) {
     out.image = in.image_id;
     out.layer = in.snapshot_id;
     out.ephemeral = in.ephemeral;
+    return out;
+}
+
+// The store's report as the bus carries it: one list, layers and blobs first, with sizes.
+GcReport convert(const store::GcReport& r) {
+    GcReport out;
+    for (const auto* list : {&r.removed_layers, &r.removed_blobs, &r.removed_retained, &r.removed_containers,
+                             &r.removed_volumes, &r.removed_other})
+        out.removed.insert(out.removed.end(), list->begin(), list->end());
+    out.sizes = r.sizes;
+    out.bytes_freed = r.bytes_freed;
     return out;
 }
 
@@ -137,10 +150,14 @@ public:
         return BERTH_TRY(store())->export_image(ref, fd, cancel);
     }
 
-    Result<PreparedContainer> prepare_container(const std::string& name, const std::string& image,
-                                                bool ephemeral, int holder = 0) override {
-        auto p = BERTH_TRY(BERTH_TRY(store())->prepare_container(name, image, ephemeral, holder));
-        return PreparedContainer{p.snapshot_id, p.rootfs, p.config};
+    Result<PreparedContainer> prepare_container(
+        const std::string& name, const std::string& image, bool ephemeral, int holder = 0,
+        store::ImageChangePolicy on_change = store::ImageChangePolicy::Recreate) override {
+        auto p = BERTH_TRY(BERTH_TRY(store())->prepare_container(name, image, ephemeral, holder, on_change));
+        return PreparedContainer{p.snapshot_id, p.rootfs, p.config, p.image_change};
+    }
+    Result<GcReport> prune_containers(const std::vector<std::string>& keep) override {
+        return convert(BERTH_TRY(BERTH_TRY(store())->prune_containers(keep)));
     }
     Result<> release_container(const std::string& name) override {
         return BERTH_TRY(store())->release_container(name);
@@ -188,33 +205,45 @@ public:
         return out;
     }
 
-    Result<GcReport> garbage_collect() override {
-        auto r = BERTH_TRY(BERTH_TRY(store())->gc());
-        GcReport out;
-        out.removed = r.removed_layers;
-        out.removed.insert(out.removed.end(), r.removed_blobs.begin(), r.removed_blobs.end());
-        out.removed.insert(out.removed.end(), r.removed_containers.begin(), r.removed_containers.end());
-        out.removed.insert(out.removed.end(), r.removed_volumes.begin(), r.removed_volumes.end());
-        out.removed.insert(out.removed.end(), r.removed_other.begin(), r.removed_other.end());
-        out.bytes_freed = r.bytes_freed;
-        return out;
-    }
+    Result<GcReport> garbage_collect() override { return convert(BERTH_TRY(BERTH_TRY(store())->gc())); }
 
     Result<DiskUsage> disk_usage() override {
         auto df = BERTH_TRY(BERTH_TRY(store())->df());
         DiskUsage out;
         out.pool = BERTH_TRY(pool_status());
+        // The images as ListImages gives them (all names, creation time, layers), with df's size.
+        std::map<std::string, store::ImageInfo> images;
+        for (auto& i : BERTH_TRY(store())->list_images()) images[i.id] = std::move(i);
+        auto known = [](uint64_t bytes) { return bytes == store::kSizeUnknown ? 0 : bytes; };
+        out.store_used = df.blobs_size;
         for (auto& e : df.images) {
             ImageInfo i;
-            i.id = e.id;
-            if (e.name != e.id) i.names.push_back(e.name);
+            if (auto it = images.find(e.id); it != images.end()) {
+                i = convert(it->second);
+            } else {  // removed in between: what df saw
+                i.id = e.id;
+                if (e.name != e.id) i.names.push_back(e.name);
+            }
             i.size = e.size;
             out.images.push_back(std::move(i));
         }
-        for (auto& e : df.containers)
+        // Layers shared by images count once.
+        std::set<std::string> layers;
+        for (const auto& [_, i] : images)
+            for (const auto& l : i.layers)
+                if (layers.insert(l.chain_id).second) out.store_used += l.size;
+        for (auto& e : df.containers) {
+            out.store_used += known(e.size);
             out.containers.push_back(ContainerInfo{e.name, "", e.id, false, e.size});
-        for (auto& e : df.volumes) out.volumes.push_back(VolumeInfo{e.name, e.size});
+        }
+        for (auto& e : df.volumes) {
+            out.store_used += known(e.size);
+            out.volumes.push_back(VolumeInfo{e.name, e.size});
+        }
         out.size_note = df.size_note;
+        out.fs_type = df.fs_type;
+        out.fs_source = df.fs_source;
+        out.fs_mount = df.fs_mount;
         return out;
     }
 

@@ -160,11 +160,14 @@ int caller_pid(sd_bus_message* m, pid_t& pid, sd_bus_error* ret_error) {
 }
 
 int method_prepare_container(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) noexcept {
-    const char *name, *image;
+    const char *name, *image, *on_change;
     int ephemeral;
-    READ_ARGS("ssb", &name, &image, &ephemeral);
+    READ_ARGS("ssbs", &name, &image, &ephemeral, &on_change);
     CHECK_VALID(validate_object_name("container", name));
     if (*image) CHECK_VALID(validate_image_ref(image));
+    auto policy_r = parse_image_change_policy(on_change);
+    CHECK_VALID(policy_r);
+    const store::ImageChangePolicy policy = *policy_r;
     if (int r = require_root(m, ret_error); r < 0) return r;
     // The caller holds the snapshot until it releases it or exits (its pid from the bus, which
     // the caller cannot forge; the store adds the start time against pid reuse).
@@ -173,12 +176,13 @@ int method_prepare_container(sd_bus_message* m, void* userdata, sd_bus_error* re
     Daemon& d = D(userdata);
     std::string name_s = name, image_s = image;
     bool eph = ephemeral;
-    return d.reply_async(m, [&d, name_s, image_s, eph, holder]() -> Result<Appender> {
-        auto prepared = BERTH_TRY(d.storage().prepare_container(name_s, image_s, eph, holder));
+    return d.reply_async(m, [&d, name_s, image_s, eph, holder, policy]() -> Result<Appender> {
+        auto prepared = BERTH_TRY(d.storage().prepare_container(name_s, image_s, eph, holder, policy));
         return Appender([prepared](sd_bus_message* reply) {
             int r = sd_bus_message_append(reply, "s", prepared.snapshot_id.c_str());
             if (r >= 0) r = wire::append_mount(reply, prepared.rootfs);
             if (r >= 0) r = wire::append_config(reply, prepared.config);
+            if (r >= 0) r = wire::append_image_change(reply, prepared.image_change);
             return r;
         });
     });
@@ -334,10 +338,20 @@ int method_garbage_collect(sd_bus_message* m, void* userdata, sd_bus_error* ret_
     Daemon& d = D(userdata);
     return d.reply_async(m, [&d]() -> Result<Appender> {
         auto report = BERTH_TRY(d.storage().garbage_collect());
-        return Appender([report](sd_bus_message* reply) {
-            int r = append_strv(reply, report.removed);
-            return r < 0 ? r : sd_bus_message_append(reply, "t", report.bytes_freed);
-        });
+        return Appender([report](sd_bus_message* reply) { return wire::append_gc_report(reply, report); });
+    });
+}
+
+// `berth prune`: the caller names the containers it declares; the rest (not in use) go.
+int method_prune_containers(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) noexcept {
+    std::vector<std::string> keep;
+    if (int r = read_strv(m, keep); r < 0) return r;
+    for (const auto& name : keep) CHECK_VALID(validate_object_name("container", name));
+    if (int r = require_root(m, ret_error); r < 0) return r;
+    Daemon& d = D(userdata);
+    return d.reply_async(m, [&d, keep]() -> Result<Appender> {
+        auto report = BERTH_TRY(d.storage().prune_containers(keep));
+        return Appender([report](sd_bus_message* reply) { return wire::append_gc_report(reply, report); });
     });
 }
 
@@ -358,6 +372,7 @@ int method_disk_usage(sd_bus_message* m, void* userdata, sd_bus_error*) noexcept
                     r = wire::append_array(reply, wire::kContainer, usage.containers, wire::append_container);
                 if (r >= 0) r = wire::append_array(reply, wire::kVolume, usage.volumes, wire::append_volume);
                 if (r >= 0) r = sd_bus_message_append(reply, "s", usage.size_note.c_str());
+                if (r >= 0) r = wire::append_filesystem(reply, usage);
                 return r;
             });
         });
@@ -403,8 +418,10 @@ const sd_bus_vtable manager_vtable[] = {
                              "uo", SD_BUS_PARAM(job_id) SD_BUS_PARAM(job_path), method_export_image,
                              SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES(
-        "PrepareContainer", "ssb", SD_BUS_PARAM(name) SD_BUS_PARAM(image) SD_BUS_PARAM(ephemeral),
-        "s(ssasssssb)(asasassss)", SD_BUS_PARAM(snapshot_id) SD_BUS_PARAM(rootfs) SD_BUS_PARAM(config),
+        "PrepareContainer", "ssbs",
+        SD_BUS_PARAM(name) SD_BUS_PARAM(image) SD_BUS_PARAM(ephemeral) SD_BUS_PARAM(on_image_change),
+        "s(ssasssssb)(asasassss)(bbsss)",
+        SD_BUS_PARAM(snapshot_id) SD_BUS_PARAM(rootfs) SD_BUS_PARAM(config) SD_BUS_PARAM(image_change),
         method_prepare_container, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("ReleaseContainer", "s", SD_BUS_PARAM(name), "", , method_release_container,
                              SD_BUS_VTABLE_UNPRIVILEGED),
@@ -430,11 +447,15 @@ const sd_bus_vtable manager_vtable[] = {
     SD_BUS_METHOD_WITH_NAMES("ReleaseVolume", "ss", SD_BUS_PARAM(name) SD_BUS_PARAM(container), "", ,
                              method_release_volume, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD("ReleaseStore", "", "", method_release_store, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD_WITH_NAMES("GarbageCollect", "", , "ast", SD_BUS_PARAM(removed) SD_BUS_PARAM(bytes_freed),
+    SD_BUS_METHOD_WITH_NAMES("GarbageCollect", "", , "asta{st}",
+                             SD_BUS_PARAM(removed) SD_BUS_PARAM(bytes_freed) SD_BUS_PARAM(sizes),
                              method_garbage_collect, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD_WITH_NAMES("DiskUsage", "", , "(ssstttt)a(sasttas(asasassss))a(sssbt)a(st)s",
+    SD_BUS_METHOD_WITH_NAMES("PruneContainers", "as", SD_BUS_PARAM(keep), "asta{st}",
+                             SD_BUS_PARAM(removed) SD_BUS_PARAM(bytes_freed) SD_BUS_PARAM(sizes),
+                             method_prune_containers, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("DiskUsage", "", , "(ssstttt)a(sasttas(asasassss))a(sssbt)a(st)s(ssst)",
                              SD_BUS_PARAM(pool) SD_BUS_PARAM(images) SD_BUS_PARAM(containers)
-                                 SD_BUS_PARAM(volumes) SD_BUS_PARAM(size_note),
+                                 SD_BUS_PARAM(volumes) SD_BUS_PARAM(size_note) SD_BUS_PARAM(filesystem),
                              method_disk_usage, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_SIGNAL_WITH_NAMES("JobNew", "uo", SD_BUS_PARAM(job_id) SD_BUS_PARAM(job_path), 0),
     SD_BUS_SIGNAL_WITH_NAMES("JobRemoved", "uossis",

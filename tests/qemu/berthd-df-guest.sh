@@ -134,7 +134,7 @@ check_kernel "$used0"
 meta0=$k_meta_used
 
 # A container: its writable thin device, written through the device berthd hands the runtime.
-out=$(busctl call $M PrepareContainer ssb c1 img:1 false) || fail "PrepareContainer: $out"
+out=$(busctl call $M PrepareContainer ssbs c1 img:1 false recreate) || fail "PrepareContainer: $out"
 dev=$(echo "$out" | grep -o '/dev/mapper/[^"]*' | head -1)
 [ -b "$dev" ] || fail "PrepareContainer gave no block device: $out"
 mount -t ext4 "$dev" /mnt/c1 || fail "mount $dev"

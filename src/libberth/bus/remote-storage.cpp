@@ -107,16 +107,19 @@ public:
     }
 
     // berthd records this process as the holder, from the bus credentials; `holder` is not sent.
-    Result<PreparedContainer> prepare_container(const std::string& name, const std::string& image,
-                                                bool ephemeral, int /*holder*/ = 0) override {
+    Result<PreparedContainer> prepare_container(
+        const std::string& name, const std::string& image, bool ephemeral, int /*holder*/ = 0,
+        store::ImageChangePolicy on_change = store::ImageChangePolicy::Recreate) override {
         auto reply = BERTH_TRY(call("PrepareContainer", [&](sd_bus_message* m) {
-            return sd_bus_message_append(m, "ssb", name.c_str(), image.c_str(), static_cast<int>(ephemeral));
+            return sd_bus_message_append(m, "ssbs", name.c_str(), image.c_str(), static_cast<int>(ephemeral),
+                                         to_string(on_change));
         }));
         PreparedContainer p;
         const char* id;
         int r = sd_bus_message_read(reply.get(), "s", &id);
         if (r >= 0) r = wire::read_mount(reply.get(), p.rootfs);
         if (r >= 0) r = wire::read_config(reply.get(), p.config);
+        if (r >= 0) r = wire::read_image_change(reply.get(), p.image_change);
         if (r < 0) return fail(-r, "parse PrepareContainer reply");
         p.snapshot_id = id;
         return p;
@@ -222,9 +225,17 @@ public:
     Result<GcReport> garbage_collect() override {
         auto reply = BERTH_TRY(call("GarbageCollect", nullptr));
         GcReport report;
-        int r = read_strv(reply.get(), report.removed);
-        if (r >= 0) r = sd_bus_message_read(reply.get(), "t", &report.bytes_freed);
-        if (r < 0) return fail(-r, "parse GarbageCollect reply");
+        if (int r = wire::read_gc_report(reply.get(), report); r < 0)
+            return fail(-r, "parse GarbageCollect reply");
+        return report;
+    }
+
+    Result<GcReport> prune_containers(const std::vector<std::string>& keep) override {
+        auto reply =
+            BERTH_TRY(call("PruneContainers", [&](sd_bus_message* m) { return append_strv(m, keep); }));
+        GcReport report;
+        if (int r = wire::read_gc_report(reply.get(), report); r < 0)
+            return fail(-r, "parse PruneContainers reply");
         return report;
     }
 
@@ -238,6 +249,7 @@ public:
         if (r >= 0) r = wire::read_array(m, wire::kVolume, u.volumes, wire::read_volume);
         const char* note = nullptr;
         if (r >= 0) r = sd_bus_message_read(m, "s", &note);
+        if (r >= 0) r = wire::read_filesystem(m, u);
         if (r < 0) return fail(-r, "parse DiskUsage reply");
         u.size_note = note ? note : "";
         return u;

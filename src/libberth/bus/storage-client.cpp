@@ -45,8 +45,26 @@ Result<PreparedSnapshot> prepare_container_snapshot(StorageSession& session,
                                                     const config::Declaration& decl) {
     auto context = fmt::format("container '{}': image '{}'", decl.name, decl.image);
     Storage* storage = BERTH_TRY_CTX(session.get(), context);
-    auto p = BERTH_TRY_CTX(storage->prepare_container(decl.name, decl.image, decl.ephemeral), context);
-    return PreparedSnapshot{p.snapshot_id, p.rootfs, p.config};
+    auto policy = decl.on_image_change == config::OnImageChange::Keep ? store::ImageChangePolicy::Keep
+                                                                      : store::ImageChangePolicy::Recreate;
+    auto p =
+        BERTH_TRY_CTX(storage->prepare_container(decl.name, decl.image, decl.ephemeral, 0, policy), context);
+    return PreparedSnapshot{p.snapshot_id, p.rootfs, p.config, p.image_change};
+}
+
+std::string describe_image_change(const config::Declaration& decl, const store::ImageChange& change) {
+    if (!change.changed) return {};
+    auto short_id = [](const std::string& id) {
+        return id.empty() ? std::string("scratch") : id.substr(0, 19);
+    };
+    std::string what = fmt::format("image changed: '{}' is now {}, the writable layer was made from {}",
+                                   decl.image, short_id(change.new_image_id), short_id(change.old_image_id));
+    if (change.recreated)
+        return what + fmt::format(
+                          "; the writable layer was recreated (the old one is retained as '{}' until "
+                          "'berth rm {}' or 'berth gc'; on_image_change = \"keep\" would have stayed on it)",
+                          change.retained_snapshot, decl.name);
+    return what + "; the writable layer is kept on the old image ID (on_image_change = \"keep\")";
 }
 
 Result<> release_container_snapshot(StorageSession& session, const config::Declaration& decl) {

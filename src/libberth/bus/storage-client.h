@@ -45,10 +45,15 @@ struct PreparedSnapshot {
     std::string snapshot_id;    // the container's snapshot name in the store
     store::MountSpec rootfs;    // what to mount (inside the container's mount namespace)
     store::ImageConfig config;  // image defaults (entrypoint, cmd, env, user, workdir)
+    store::ImageChange image_change;
 };
 
+// What the run says about an image change (`[container] on_image_change`), or "" when the image
+// did not change: "image changed (ta:1 is now sha256:...): the writable layer was recreated ...".
+std::string describe_image_change(const config::Declaration& decl, const store::ImageChange& change);
+
 // For a declaration with `image = ...`: a fresh snapshot if `ephemeral`, else the persistent one
-// (created on first use).
+// (created on first use; recreated or kept when the image changed, by decl.on_image_change).
 Result<PreparedSnapshot> prepare_container_snapshot(StorageSession& storage, const config::Declaration& decl);
 
 // Called when the container stops: ephemeral snapshots are removed, persistent ones released.

@@ -47,6 +47,16 @@ Result<> validate_export_format(const std::string& format) {
     return fail(EINVAL, "unknown export format {} (expected oci-archive)", quote(format));
 }
 
+Result<store::ImageChangePolicy> parse_image_change_policy(const std::string& text) {
+    if (text.empty() || text == "recreate") return store::ImageChangePolicy::Recreate;
+    if (text == "keep") return store::ImageChangePolicy::Keep;
+    return fail(EINVAL, "unknown image change policy {} (expected \"recreate\" or \"keep\")", quote(text));
+}
+
+const char* to_string(store::ImageChangePolicy policy) {
+    return policy == store::ImageChangePolicy::Keep ? "keep" : "recreate";
+}
+
 nlohmann::json to_json(const store::ImageConfig& c) {
     return {{"entrypoint", c.entrypoint},
             {"cmd", c.cmd},
@@ -85,7 +95,16 @@ nlohmann::json to_json(const VolumeDetail& v) {
         {"name", v.name}, {"mount", to_json(v.mount)}, {"created_usec", v.created_usec}, {"users", users}};
 }
 
-nlohmann::json to_json(const GcReport& r) { return {{"removed", r.removed}, {"bytes_freed", r.bytes_freed}}; }
+nlohmann::json to_json(const GcReport& r) {
+    // Each removed item with what it held on disk (null: not measured).
+    auto items = nlohmann::json::array();
+    for (const auto& what : r.removed) {
+        auto size = r.sizes.find(what);
+        items.push_back({{"name", what},
+                         {"size", size == r.sizes.end() ? nlohmann::json() : nlohmann::json(size->second)}});
+    }
+    return {{"removed", r.removed}, {"items", items}, {"bytes_freed", r.bytes_freed}};
+}
 
 nlohmann::json to_json(const PoolStatus& p) {
     return {{"backend", p.backend},
@@ -104,6 +123,8 @@ nlohmann::json to_json(const DiskUsage& u) {
     for (auto& c : u.containers) containers.push_back(to_json(c));
     for (auto& v : u.volumes) volumes.push_back(to_json(v));
     return {{"pool", to_json(u.pool)},
+            {"filesystem", {{"type", u.fs_type}, {"source", u.fs_source}, {"mount", u.fs_mount}}},
+            {"store_used", u.store_used},
             {"images", images},
             {"containers", containers},
             {"volumes", volumes},

@@ -15,6 +15,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -64,6 +65,9 @@ struct VolumeUse {
 struct GcReport {
     std::vector<std::string> removed;  // what was removed (layers, blobs, leftovers)
     uint64_t bytes_freed = 0;
+    // Bytes each entry of `removed` held on disk, where measured (a backend that cannot measure
+    // a layer leaves it out): bytes_freed is their sum.
+    std::map<std::string, uint64_t> sizes;
 };
 
 struct PoolStatus {
@@ -80,12 +84,18 @@ struct DiskUsage {
     std::vector<ContainerInfo> containers;
     std::vector<VolumeInfo> volumes;
     std::string size_note;  // why some sizes are unknown ("" when all are known)
+    // The file system the store lives on (pool.used/pool.size are its numbers, not the store's)
+    // and the bytes the store's own content takes: image layers, blobs, containers' and
+    // volumes' exclusive bytes (unknown sizes left out).
+    std::string fs_type, fs_source, fs_mount;
+    uint64_t store_used = 0;
 };
 
 struct PreparedContainer {
     std::string snapshot_id;
     store::MountSpec rootfs;
     store::ImageConfig config;
+    store::ImageChange image_change;  // the image changed since the layer was made, and what was done
 };
 
 // Import progress: `fraction` from 0.0 to 1.0 (stays 0 while the input's size is unknown, e.g.
@@ -118,10 +128,17 @@ public:
     // The snapshot stays in use (RemoveContainer: EBUSY) until released or until the process
     // that prepared it exits: `holder` (0 = the calling process; berthd passes its bus caller's
     // pid, and over the bus the caller is always the holder).
-    virtual Result<PreparedContainer> prepare_container(const std::string& name, const std::string& image,
-                                                        bool ephemeral, int holder = 0) = 0;
+    // `on_change`: what a persistent container whose image changed does (store::ImageChangePolicy).
+    virtual Result<PreparedContainer> prepare_container(
+        const std::string& name, const std::string& image, bool ephemeral, int holder = 0,
+        store::ImageChangePolicy on_change = store::ImageChangePolicy::Recreate) = 0;
     virtual Result<> release_container(const std::string& name) = 0;
+    // Its layer, retained earlier layers and a `rootfs =` container's rootfs-layers/NAME (ENOENT:
+    // none of them). EBUSY while in use.
     virtual Result<> remove_container(const std::string& name) = 0;
+    // `berth prune`: every container not named in `keep` and not in use (store::Store::
+    // prune_containers); `removed` names them.
+    virtual Result<GcReport> prune_containers(const std::vector<std::string>& keep) = 0;
     virtual Result<ImageInfo> commit_container(const std::string& name, const std::string& image_name) = 0;
     virtual Result<std::vector<ContainerInfo>> list_containers() = 0;
 
@@ -174,6 +191,9 @@ Result<> validate_image_name(const std::string& name);                          
 Result<> validate_object_name(const std::string& what, const std::string& name);  // containers, volumes
 Result<> validate_import_format(const std::string& format);
 Result<> validate_export_format(const std::string& format);
+// "recreate" / "keep" (berth.toml's [container] on_image_change, PrepareContainer's argument).
+Result<store::ImageChangePolicy> parse_image_change_policy(const std::string& text);
+const char* to_string(store::ImageChangePolicy policy);
 
 // JSON shapes used by `--json` and by the D-Bus Describe() methods.
 nlohmann::json to_json(const ImageInfo& image);

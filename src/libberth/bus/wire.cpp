@@ -139,4 +139,53 @@ int read_pool(sd_bus_message* m, PoolStatus& p) {
     return 1;
 }
 
+int append_image_change(sd_bus_message* m, const store::ImageChange& c) {
+    return sd_bus_message_append(m, kImageChange, static_cast<int>(c.changed), static_cast<int>(c.recreated),
+                                 c.old_image_id.c_str(), c.new_image_id.c_str(), c.retained_snapshot.c_str());
+}
+
+int read_image_change(sd_bus_message* m, store::ImageChange& c) {
+    int changed = 0, recreated = 0;
+    const char *old_id, *new_id, *retained;
+    int r = sd_bus_message_read(m, kImageChange, &changed, &recreated, &old_id, &new_id, &retained);
+    if (r <= 0) return r;
+    c.changed = changed, c.recreated = recreated;
+    c.old_image_id = old_id, c.new_image_id = new_id, c.retained_snapshot = retained;
+    return 1;
+}
+
+int append_gc_report(sd_bus_message* m, const GcReport& g) {
+    int r = append_strv(m, g.removed);
+    if (r >= 0) r = sd_bus_message_append(m, "t", g.bytes_freed);
+    if (r >= 0) r = sd_bus_message_open_container(m, 'a', "{st}");
+    for (const auto& [what, bytes] : g.sizes)
+        if (r >= 0) r = sd_bus_message_append(m, "{st}", what.c_str(), bytes);
+    return r < 0 ? r : sd_bus_message_close_container(m);
+}
+
+int read_gc_report(sd_bus_message* m, GcReport& g) {
+    int r = read_strv(m, g.removed);
+    if (r >= 0) r = sd_bus_message_read(m, "t", &g.bytes_freed);
+    if (r >= 0) r = sd_bus_message_enter_container(m, 'a', "{st}");
+    while (r > 0) {
+        const char* what = nullptr;
+        uint64_t bytes = 0;
+        if ((r = sd_bus_message_read(m, "{st}", &what, &bytes)) > 0) g.sizes[what] = bytes;
+    }
+    return r < 0 ? r : sd_bus_message_exit_container(m);
+}
+
+int append_filesystem(sd_bus_message* m, const DiskUsage& u) {
+    return sd_bus_message_append(m, kFilesystem, u.fs_type.c_str(), u.fs_source.c_str(), u.fs_mount.c_str(),
+                                 u.store_used);
+}
+
+int read_filesystem(sd_bus_message* m, DiskUsage& u) {
+    const char *type, *source, *mount;
+    int r = sd_bus_message_read(m, kFilesystem, &type, &source, &mount, &u.store_used);
+    if (r <= 0) return r;
+    u.fs_type = type, u.fs_source = source, u.fs_mount = mount;
+    return 1;
+}
+
 }  // namespace berth::bus::wire

@@ -14,6 +14,13 @@ inline constexpr const char* kContainer = "(sssbt)";
 inline constexpr const char* kVolume = "(st)";
 inline constexpr const char* kMount = "(ssasssssb)";
 inline constexpr const char* kPool = "(ssstttt)";
+// PrepareContainer's image change: changed, recreated, old image id, new image id, retained
+// snapshot id (store::ImageChange).
+inline constexpr const char* kImageChange = "(bbsss)";
+// GarbageCollect's and PruneContainers' report: removed, bytes_freed, bytes per removed entry.
+inline constexpr const char* kGcReport = "asta{st}";
+// DiskUsage's file system: type, source, mount point, the store's own bytes.
+inline constexpr const char* kFilesystem = "(ssst)";
 
 int append_config(sd_bus_message* m, const store::ImageConfig& c);
 int read_config(sd_bus_message* m, store::ImageConfig& c);
@@ -27,6 +34,12 @@ int append_mount(sd_bus_message* m, const store::MountSpec& s);
 int read_mount(sd_bus_message* m, store::MountSpec& s);
 int append_pool(sd_bus_message* m, const PoolStatus& p);
 int read_pool(sd_bus_message* m, PoolStatus& p);
+int append_image_change(sd_bus_message* m, const store::ImageChange& c);
+int read_image_change(sd_bus_message* m, store::ImageChange& c);
+int append_gc_report(sd_bus_message* m, const GcReport& g);  // kGcReport (three arguments)
+int read_gc_report(sd_bus_message* m, GcReport& g);
+int append_filesystem(sd_bus_message* m, const DiskUsage& u);  // u.fs_*, u.store_used
+int read_filesystem(sd_bus_message* m, DiskUsage& u);
 
 // Arrays of the above: append_array(m, kImage, images, append_image).
 template <class T, class F>

@@ -27,6 +27,11 @@ struct SourceRegion {
     bool operator==(const SourceRegion&) const = default;
 };
 
+// [container] on_image_change: what a persistent container does when its image changed (by id)
+// since its writable layer was made. Recreate (default, as Compose): a fresh layer on the new
+// image, the old one retained until `berth rm` / `berth gc`; Keep: go on with the old layer.
+enum class OnImageChange { Recreate, Keep };
+
 enum class NotifyMode { Started, Container };             // [container] notify = "started" | "container"
 enum class MountType { Bind, Tmpfs, Volume };             // [[mount]] type
 enum class NetworkMode { None, Host, Veth, Bridge };      // [network] mode
@@ -150,6 +155,7 @@ struct Declaration {
     std::string workdir;   // absolute in-container path; empty = image default or "/"
     std::string hostname;  // default NAME
     bool ephemeral = false;
+    OnImageChange on_image_change = OnImageChange::Recreate;
     bool read_only = false;
     int stop_signal = 15;  // SIGTERM; written as "SIGTERM" / "TERM" / number
     std::optional<uint64_t> stop_timeout_us;

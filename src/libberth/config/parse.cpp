@@ -38,7 +38,8 @@ const std::vector<Section>& sections() {
     static const std::vector<Section> kSections = {
         {"container",
          {"image", "rootfs", "command", "environment", "environment_files", "user", "supplementary_groups",
-          "workdir", "hostname", "ephemeral", "read_only", "stop_signal", "stop_timeout", "notify", "init"}},
+          "workdir", "hostname", "ephemeral", "on_image_change", "read_only", "stop_signal", "stop_timeout",
+          "notify", "init"}},
         {"mount", {"type", "source", "target", "read_only", "size", "mode"}},
         {"network",
          {"mode", "bridge", "address", "host_address", "gateway", "ports", "masquerade", "ip_forward"}},
@@ -133,6 +134,21 @@ public:
                                       std::string_view expected = "a string") {
         if (auto s = node.as_string()) return s->get();
         error(node, fmt::format("{} is {}, expected {}", key, type_name(node), expected));
+        return std::nullopt;
+    }
+
+    // One of a few words ("started" or "container"), each standing for a value of E.
+    template <class E>
+    std::optional<E> choice(const toml::node& node, std::string_view key,
+                            std::initializer_list<std::pair<std::string_view, E>> words) {
+        std::string expected;
+        for (const auto& [word, _] : words)
+            expected += (expected.empty() ? "\"" : " or \"") + std::string(word) + "\"";
+        auto s = string(node, key, expected);
+        if (!s) return std::nullopt;
+        for (const auto& [word, value] : words)
+            if (*s == word) return value;
+        error(node, fmt::format("{} = {} is unknown, expected {}", key, quote(*s), expected));
         return std::nullopt;
     }
 
@@ -424,6 +440,10 @@ void parse_container(Checker& c, const toml::table& table, const toml::node* con
             }
         } else if (k == "ephemeral") {
             if (auto b = c.boolean(node, path)) d.ephemeral = *b;
+        } else if (k == "on_image_change") {
+            if (auto v = c.choice<OnImageChange>(
+                    node, path, {{"recreate", OnImageChange::Recreate}, {"keep", OnImageChange::Keep}}))
+                d.on_image_change = *v;
         } else if (k == "read_only") {
             if (auto b = c.boolean(node, path)) d.read_only = *b;
         } else if (k == "init") {
@@ -449,17 +469,9 @@ void parse_container(Checker& c, const toml::table& table, const toml::node* con
         } else if (k == "stop_timeout") {
             if (auto v = c.duration(node, path, true)) d.stop_timeout_us = *v;
         } else if (k == "notify") {
-            if (auto s = c.string(node, path, "\"started\" or \"container\"")) {
-                if (*s == "started")
-                    d.notify = NotifyMode::Started;
-                else if (*s == "container")
-                    d.notify = NotifyMode::Container;
-                else
-                    c.error(
-                        node,
-                        fmt::format("container.notify = {} is unknown, expected \"started\" or \"container\"",
-                                    quote(*s)));
-            }
+            if (auto v = c.choice<NotifyMode>(
+                    node, path, {{"started", NotifyMode::Started}, {"container", NotifyMode::Container}}))
+                d.notify = *v;
         } else {
             c.unknown_key(key, "container", keys);
         }

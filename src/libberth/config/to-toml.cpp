@@ -86,6 +86,8 @@ std::string to_toml(const Declaration& d) {
     if (!d.workdir.empty()) line("workdir", str(d.workdir));
     if (!d.hostname.empty()) line("hostname", str(d.hostname));
     line("ephemeral", boolean(d.ephemeral));
+    // Only when not the default: the generator's golden units stay as they were.
+    if (d.on_image_change == OnImageChange::Keep) line("on_image_change", "\"keep\"");
     line("read_only", boolean(d.read_only));
     line("stop_signal", str(signal_name(d.stop_signal)));
     if (d.stop_timeout_us) line("stop_timeout", str(format_duration(*d.stop_timeout_us)));

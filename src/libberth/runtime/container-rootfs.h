@@ -35,6 +35,10 @@ public:
     bool upper_on_stage() const { return upper_on_stage_; }  // ephemeral: the upper layer is a tmpfs
     const store::ImageConfig& image() const { return image_; }
     bool has_snapshot() const { return snapshot_.has_value(); }
+    // "image changed: ..." when the store recreated or kept the layer of a changed image, else "".
+    std::string image_change_message() const {
+        return snapshot_ ? bus::describe_image_change(decl_, snapshot_->image_change) : std::string();
+    }
     // This run made the writable layer (so the container's root may own it).
     bool created_layer() const { return !created_layer_dir_.empty(); }
 

@@ -151,6 +151,9 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
     // --- 1. root file system ---
     ContainerRoot root(decl, storage);
     BERTH_TRY_VOID(root.prepare());
+    // Never silent (issue #15 item 1): the run's log says when the image changed under a
+    // persistent container, and what became of its writable layer.
+    if (auto change = root.image_change_message(); !change.empty() && opt.warn) opt.warn(change);
 
     // --- 2. identity-independent security, volumes, cgroup, notify relay ---
     // With a user namespace the writable layer stays unshifted (root-assembly.h): no chown.

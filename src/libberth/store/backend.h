@@ -27,6 +27,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -70,6 +71,9 @@ struct ReconcileReport {
     std::vector<std::string> snapshots;  // container snapshot ids, as the store gave them
     std::vector<std::string> volumes;    // volume names, as the store gave them ("v-...")
     std::vector<std::string> other;      // staging leftovers, stray devices: free text
+    // What removed layers and snapshots held on disk, measured just before their removal (keyed
+    // by the entry in `layers`/`snapshots`/`volumes`); a backend that cannot measure leaves it out.
+    std::map<std::string, uint64_t> bytes;
     bool empty() const { return layers.empty() && snapshots.empty() && volumes.empty() && other.empty(); }
 };
 
@@ -108,6 +112,8 @@ public:
     // Every committed layer's chain id, for gc to plan with; nullopt when the backend cannot list
     // them cheaply (gc then leaves unreferenced layers to reconcile()).
     virtual std::optional<std::vector<std::string>> list_layers() const { return std::nullopt; }
+    // What removing this layer would free on disk (gc reports it); nullopt where unknown.
+    virtual std::optional<uint64_t> layer_bytes(const std::string&) const { return std::nullopt; }
     // A read-only host path with the layer's full tree, for export and diffing (may mount;
     // call release_layer_view when done).
     virtual Result<std::string> layer_view(const std::string& chain_id) = 0;

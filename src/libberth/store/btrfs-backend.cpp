@@ -121,6 +121,18 @@ public:
         return is_directory(layer_path(chain_id));
     }
 
+    // What only this layer holds: its parent's extents are shared (issue #15 item 6).
+    std::optional<uint64_t> layer_bytes(const std::string& chain_id) const override {
+        if (!valid_digest(chain_id) || !is_directory(layer_path(chain_id))) return std::nullopt;
+        std::optional<std::string> base;
+        if (auto parent = read_file(path_join(root_, "parents/" + hex_of(chain_id)));
+            parent && !trim(*parent).empty() && has_layer(std::string(trim(*parent))))
+            base = layer_path(std::string(trim(*parent)));
+        auto bytes = btrfs_exclusive_bytes(layer_path(chain_id), base);
+        if (!bytes) return std::nullopt;
+        return *bytes;
+    }
+
     std::optional<std::vector<std::string>> list_layers() const override {
         std::vector<std::string> out;
         for (const auto& h : list_dir(path_join(root_, "layers"))) out.push_back("sha256:" + h);
@@ -296,6 +308,13 @@ public:
                     (void)btrfs_util_set_subvolume_read_only(p.c_str(), true);
                 continue;
             }
+            // What only this layer holds (its parent's extents are shared), measured before it
+            // goes: gc reports what it freed (issue #15 item 6).
+            std::optional<std::string> base;
+            if (auto parent = read_file(path_join(root_, "parents/" + h)); parent && !trim(*parent).empty())
+                base = path_join(root_, "layers/" + hex_of(std::string(trim(*parent))));
+            if (auto bytes = btrfs_exclusive_bytes(path_join(root_, "layers/" + h), base))
+                removed.bytes["sha256:" + h] = *bytes;
             BERTH_TRY_VOID(delete_subvolume_or_tree(path_join(root_, "layers/" + h)));
             removed.layers.push_back("sha256:" + h);
         }

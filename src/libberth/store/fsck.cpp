@@ -282,6 +282,15 @@ Result<FsckReport> fsck(Store& store, bool repair) {
         if (!snapshots.count(c.snapshot_id))
             r.problems.push_back(
                 {K::MissingSnapshot, c.snapshot_id, "snapshot of container '" + c.name + "'"});
+        for (const auto& kept : c.retained) {  // earlier layers kept after an image change
+            owned.insert(kept.snapshot_id);
+            if (!kept.image_id.empty() && !images.count(kept.image_id))
+                r.problems.push_back({K::MissingImage, kept.image_id,
+                                      "image of a retained layer of container '" + c.name + "'"});
+            if (!snapshots.count(kept.snapshot_id))
+                r.problems.push_back(
+                    {K::MissingSnapshot, kept.snapshot_id, "retained layer of container '" + c.name + "'"});
+        }
     }
     for (const auto& v : store.list_volumes()) {
         r.volumes_checked++;

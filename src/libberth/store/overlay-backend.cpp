@@ -86,6 +86,11 @@ public:
         return is_directory(layer_dir(chain_id) + "/diff");
     }
 
+    std::optional<uint64_t> layer_bytes(const std::string& chain_id) const override {
+        if (!valid_digest(chain_id) || !is_directory(layer_dir(chain_id))) return std::nullopt;
+        return disk_usage(layer_dir(chain_id));
+    }
+
     std::optional<std::vector<std::string>> list_layers() const override {
         std::vector<std::string> out;
         for (const auto& h : list_dir(path_join(root_, "layers"))) out.push_back("sha256:" + h);
@@ -283,9 +288,16 @@ public:
         std::set<std::string> layers;
         for (const auto& l : known_layers) layers.insert(hex_of(l));
         std::set<std::string> snaps(known_snapshots.begin(), known_snapshots.end());
-        auto remove = [](const std::string& path) { return remove_tree(path); };
+        // Each tree is measured before it goes: gc reports what it freed (issue #15 item 6).
+        std::string prefix;
+        auto remove = [&](const std::string& path) {
+            removed.bytes[prefix + path.substr(path.rfind('/') + 1)] = disk_usage(path);
+            return remove_tree(path);
+        };
+        prefix = "sha256:";
         BERTH_TRY_VOID(remove_unknown_entries(path_join(root_, "layers"), layers, remove, removed.layers));
         for (auto& l : removed.layers) l = "sha256:" + l;
+        prefix.clear();
         BERTH_TRY_VOID(
             remove_unknown_entries(path_join(root_, "snapshots"), snaps, remove, removed.snapshots));
         BERTH_TRY_VOID(remove_unknown_entries(path_join(root_, "volumes"), snaps, remove, removed.volumes));

@@ -39,6 +39,11 @@ struct Store::Impl {
     // refs.json names whose image record was left out: not resolvable, but written back with
     // refs so a record repaired by hand gets its names again.
     std::map<std::string, std::string> kept_refs;
+    // Layers of removed images that only gc() removes (ROOT/gc-pending.json): open()'s
+    // reconcile keeps them, so gc can report what it freed even when every command opens the
+    // store anew (embedded mode); it was "565 B freed" and no layer (issue #15 item 6).
+    std::set<std::string> gc_pending;
+    Result<> save_gc_pending_locked();
 
     std::string path(std::string_view rel) const;
     std::string blob_path(const std::string& digest) const;

@@ -61,7 +61,7 @@ BERTH_JSON_RECORD(VolumeUser, container, pid, start_time)
 BERTH_JSON_RECORD(VolumeInfo, name, mount, created)
 BERTH_JSON_RECORD(PoolUsage, data_used, data_total, metadata_used, metadata_total)
 BERTH_JSON_RECORD(GcReport, removed_layers, removed_blobs, removed_containers, removed_volumes, removed_other,
-                  bytes_freed)
+                  removed_retained, sizes, bytes_freed)
 BERTH_JSON_RECORD(DfEntry, name, id, size, shared_size, unique_size, containers)
 // size_note stays out: it is a message for the CLI, not part of the report's JSON.
 BERTH_JSON_RECORD(DfReport, backend, images, containers, volumes, blobs_size, pool)
@@ -101,6 +101,8 @@ void from_json(const json& nlohmann_json_j, MountSpec& nlohmann_json_t) {
     BERTH_JSON_GET_FIELDS(source, lowerdirs, upperdir, workdir, fstype, options, read_only)
 }
 
+BERTH_JSON_RECORD(RetainedLayer, snapshot_id, image_id, created, retired)
+
 void to_json(json& j, const ContainerInfo& v) {
     j = json{{"name", v.name},           {"image_id", v.image_id}, {"snapshot_id", v.snapshot_id},
              {"ephemeral", v.ephemeral}, {"created", v.created},   {"in_use", v.in_use}};
@@ -108,11 +110,13 @@ void to_json(json& j, const ContainerInfo& v) {
         j["in_use_pid"] = v.holder_pid;
         j["in_use_start_time"] = v.holder_start_time;
     }
+    if (!v.retained.empty()) j["retained"] = v.retained;  // absent in records from before
 }
 void from_json(const json& nlohmann_json_j, ContainerInfo& nlohmann_json_t) {
     BERTH_JSON_GET_FIELDS(name, image_id, snapshot_id, ephemeral, created, in_use)
     get_opt(nlohmann_json_j, "in_use_pid", nlohmann_json_t.holder_pid);
     get_opt(nlohmann_json_j, "in_use_start_time", nlohmann_json_t.holder_start_time);
+    get_opt(nlohmann_json_j, "retained", nlohmann_json_t.retained);
 }
 
 void to_json(json& j, const ImportProgress& v) {

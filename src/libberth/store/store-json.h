@@ -18,6 +18,8 @@ void to_json(nlohmann::json& j, const ImageInfo& v);
 void from_json(const nlohmann::json& j, ImageInfo& v);
 void to_json(nlohmann::json& j, const MountSpec& v);
 void from_json(const nlohmann::json& j, MountSpec& v);
+void to_json(nlohmann::json& j, const RetainedLayer& v);
+void from_json(const nlohmann::json& j, RetainedLayer& v);
 void to_json(nlohmann::json& j, const ContainerInfo& v);
 void from_json(const nlohmann::json& j, ContainerInfo& v);
 void to_json(nlohmann::json& j, const PreparedContainer& v);

@@ -29,6 +29,7 @@
 
 #include "basic/fs-private.h"
 #include "basic/fs-util.h"
+#include "basic/mount-util.h"
 #include "basic/names.h"
 #include "basic/probe-util.h"
 #include "basic/string-util.h"
@@ -125,6 +126,15 @@ Result<std::string> Store::Impl::resolve_locked(std::string_view ref) const {
             return fail(EINVAL, "image reference '{}' is ambiguous ({} images)", ref, hits.size());
     }
     return fail(ENOENT, "image '{}' not found", ref);
+}
+
+Result<> Store::Impl::save_gc_pending_locked() {
+    std::string file = path("gc-pending.json");
+    if (gc_pending.empty()) {
+        if (::unlink(file.c_str()) < 0 && errno != ENOENT) return fail_errno("remove '{}'", file);
+        return {};
+    }
+    return write_file_atomic(file, json(gc_pending).dump(2) + "\n");
 }
 
 Result<> Store::Impl::save_refs_locked(const std::map<std::string, std::string>& next) const {
@@ -337,14 +347,38 @@ static Result<> validate_record(const ImageInfo& i, const std::string& file) {
 
 static std::string snapshot_id_for(std::string_view name, bool ephemeral);
 
+// "c-NAME" (the first layer), or "c-NAME-<16 hex>" (one made when the image changed).
+static bool snapshot_belongs(const std::string& id, std::string_view name, bool ephemeral) {
+    std::string base = snapshot_id_for(name, ephemeral);
+    if (id == base) return true;
+    if (ephemeral || id.size() != base.size() + 17 || id.compare(0, base.size(), base) != 0 ||
+        id[base.size()] != '-')
+        return false;
+    return std::all_of(id.begin() + static_cast<std::ptrdiff_t>(base.size()) + 1, id.end(),
+                       [](char ch) { return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f'); });
+}
+
 static Result<> validate_record(const ContainerInfo& c, const std::string& file) {
     if (c.name != file_stem(file) || !valid_object_name(c.name))
         return fail(EBADMSG, "name '{}' is not its file name or not a valid name", c.name);
-    if (c.snapshot_id != snapshot_id_for(c.name, c.ephemeral))
+    if (!snapshot_belongs(c.snapshot_id, c.name, c.ephemeral))
         return fail(EBADMSG, "snapshot_id '{}' does not belong to container '{}'", c.snapshot_id, c.name);
     if (!c.image_id.empty() && !valid_digest(c.image_id))
         return fail(EBADMSG, "image_id '{}' is not a digest", c.image_id);
+    for (const auto& r : c.retained) {
+        if (!snapshot_belongs(r.snapshot_id, c.name, false) || r.snapshot_id == c.snapshot_id)
+            return fail(EBADMSG, "retained snapshot_id '{}' does not belong to container '{}'", r.snapshot_id,
+                        c.name);
+        if (!r.image_id.empty() && !valid_digest(r.image_id))
+            return fail(EBADMSG, "retained image_id '{}' is not a digest", r.image_id);
+    }
     return {};
+}
+
+// Every snapshot the container's record owns: its layer and the retained earlier ones.
+static void append_snapshots(const ContainerInfo& c, std::vector<std::string>& out) {
+    out.push_back(c.snapshot_id);
+    for (const auto& r : c.retained) out.push_back(r.snapshot_id);
 }
 
 static Result<> validate_record(const VolumeInfo& v, const std::string& file) {
@@ -536,8 +570,15 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
     std::set<std::string> layers;
     for (const auto& [_, i] : s.images)
         for (const auto& l : i.layers) layers.insert(l.chain_id);
+    // Layers of removed images wait for gc (which reports them); an unreadable list is no loss:
+    // its layers go here, unreported.
+    if (auto pending = read_file(s.path("gc-pending.json")))
+        if (auto list = parse_json_as<std::set<std::string>>(*pending, s.path("gc-pending.json")))
+            for (const auto& l : *list)
+                if (valid_digest(l)) s.gc_pending.insert(l);
+    layers.insert(s.gc_pending.begin(), s.gc_pending.end());
     std::vector<std::string> snaps;
-    for (const auto& [_, c] : s.containers) snaps.push_back(c.snapshot_id);
+    for (const auto& [_, c] : s.containers) append_snapshots(c, snaps);
     for (const auto& [n, _] : s.volumes) snaps.push_back("v-" + n);
     BERTH_TRY_VOID_CTX(s.backend->reconcile({layers.begin(), layers.end()}, snaps), "reconcile backend");
     // A tar-split goes with its layer (a crash between the two removals leaves it behind).
@@ -666,8 +707,16 @@ Result<ImageRemoval> Store::remove_image(std::string_view ref, bool untag_only) 
         if (target == id) names.push_back(n);
     if (untag_only && !name) return fail(EINVAL, "'{}' is not a name of an image", ref);
     std::vector<std::string> users;
-    for (const auto& [container, c] : s.containers)
+    for (const auto& [container, c] : s.containers) {
         if (c.image_id == id) users.push_back(container);
+        for (const auto& r : c.retained)
+            if (r.image_id == id && c.image_id != id) {
+                // Its earlier layer, kept for a roll-back, still needs the image.
+                users.push_back(container + " (its retained earlier layer: 'berth rm " + container +
+                                "' or 'berth gc' removes it)");
+                break;
+            }
+    }
     // Every step changes memory only after the disk (issue #16): a names write that fails leaves
     // the names, a record that cannot go gets its names back.
     auto next = s.refs;
@@ -688,6 +737,14 @@ Result<ImageRemoval> Store::remove_image(std::string_view ref, bool untag_only) 
     auto old_refs = std::exchange(s.refs, std::move(next));
     done.untagged = names;
     crash_point("remove-image:names-gone");
+    // Its layers no other image uses wait for gc, which removes and reports them.
+    std::set<std::string> still_used;
+    for (const auto& [other, i] : s.images)
+        if (other != id)
+            for (const auto& l : i.layers) still_used.insert(l.chain_id);
+    for (const auto& l : s.images.at(id).layers)
+        if (!still_used.count(l.chain_id)) s.gc_pending.insert(l.chain_id);
+    BERTH_TRY_VOID(s.save_gc_pending_locked());
     std::string file = s.path("images/" + std::string(digest_hex(id)) + ".json");
     if (::unlink(file.c_str()) < 0 && errno != ENOENT) {
         auto failed = fail_errno("remove '{}'", file);
@@ -728,6 +785,7 @@ Result<> Store::export_image(std::string_view ref, int fd, const std::atomic<boo
 // ---- containers ----
 
 static Result<> remove_container_locked(Store::Impl& s, std::string_view name);
+static Result<> remove_container_checked(Store::Impl& s, std::string_view name);
 
 static std::string snapshot_id_for(std::string_view name, bool ephemeral) {
     return std::string(ephemeral ? "e-" : "c-") + std::string(name);
@@ -762,8 +820,12 @@ static void set_holder(ContainerInfo& c, int holder) {
     c.holder_start_time = process_start_time(c.holder_pid).value_or(0);
 }
 
+static Result<> save_container(Store::Impl& s, const ContainerInfo& c) {
+    return write_file_atomic(s.path("containers/" + c.name + ".json"), json(c).dump(2) + "\n");
+}
+
 Result<PreparedContainer> Store::prepare_container(std::string_view name, std::string_view image_ref,
-                                                   bool ephemeral, int holder) {
+                                                   bool ephemeral, int holder, ImageChangePolicy on_change) {
     BERTH_TRY_VOID(impl_->writable());
     auto& s = *impl_;
     BERTH_TRY_VOID(check_object_name(NameKind::Container, name));
@@ -773,42 +835,72 @@ Result<PreparedContainer> Store::prepare_container(std::string_view name, std::s
     if (!image_ref.empty())
         image = s.images.at(
             BERTH_TRY_CTX(s.resolve_locked(image_ref), fmt::format("prepare container '{}'", name)));
+    const std::string image_id = image ? image->id : "";
     auto it = s.containers.find(key);
     PreparedContainer out;
+    std::vector<RetainedLayer> retained;
+    std::string snapshot_id = snapshot_id_for(name, ephemeral);
     if (it != s.containers.end() && !ephemeral && !it->second.ephemeral) {
-        // A persistent container keeps its tree (and the image it was made from).
-        out.snapshot_id = it->second.snapshot_id;
-        out.image_id = it->second.image_id;
-        out.rootfs = BERTH_TRY_CTX(s.backend->snapshot_mount(out.snapshot_id),
-                                   fmt::format("prepare container '{}'", name));
-        // The latest preparer holds it (a restarted runtime replaces a dead one).
-        ContainerInfo c = it->second;
-        set_holder(c, holder);
-        if (!it->second.in_use || c.holder_pid != it->second.holder_pid ||
-            c.holder_start_time != it->second.holder_start_time) {
-            BERTH_TRY_VOID(write_file_atomic(s.path("containers/" + key + ".json"), json(c).dump(2) + "\n"));
-            it->second = c;
+        // Image ids, not names: a tag re-imported onto another image is a change too.
+        ImageChange change;
+        change.changed = it->second.image_id != image_id;
+        change.old_image_id = it->second.image_id;
+        change.new_image_id = image_id;
+        if (!change.changed || on_change == ImageChangePolicy::Keep) {
+            // A persistent container keeps its tree (and the image it was made from).
+            out.snapshot_id = it->second.snapshot_id;
+            out.image_id = it->second.image_id;
+            out.image_change = change;
+            out.rootfs = BERTH_TRY_CTX(s.backend->snapshot_mount(out.snapshot_id),
+                                       fmt::format("prepare container '{}'", name));
+            // The latest preparer holds it (a restarted runtime replaces a dead one).
+            ContainerInfo c = it->second;
+            set_holder(c, holder);
+            if (!it->second.in_use || c.holder_pid != it->second.holder_pid ||
+                c.holder_start_time != it->second.holder_start_time) {
+                BERTH_TRY_VOID(save_container(s, c));
+                it->second = c;
+            }
+            auto img = s.images.find(out.image_id);
+            if (img != s.images.end()) out.config = img->second.config;
+            return out;
         }
-        auto img = s.images.find(out.image_id);
-        if (img != s.images.end()) out.config = img->second.config;
-        return out;
-    }
-    if (it != s.containers.end()) {
+        // Recreate: a fresh layer under a new snapshot id; the old one is retained (deactivated,
+        // its data untouched) until `berth rm` or gc, so an update can be rolled back to it.
+        const ContainerInfo& old = it->second;
+        if (container_in_use(old) && old.holder_pid != (holder > 0 ? holder : ::getpid()))
+            return fail(EBUSY,
+                        "prepare container '{}': its image changed, but its layer is in use by process {}; "
+                        "stop the container first",
+                        name, old.holder_pid);
+        BERTH_TRY_VOID_CTX(s.backend->release_snapshot(old.snapshot_id),
+                           fmt::format("prepare container '{}': retain the old layer", name));
+        retained = old.retained;
+        retained.push_back({old.snapshot_id, old.image_id, old.created, now_seconds()});
+        snapshot_id += "-" + random_token();
+        change.recreated = true;
+        change.retained_snapshot = old.snapshot_id;
+        out.image_change = change;
+    } else if (it != s.containers.end()) {
         // Ephemeral (or switching kind): a fresh tree each start.
         BERTH_TRY_VOID(with_context(remove_container_locked(s, name), "replace previous snapshot"));
     }
     ContainerInfo c;
     c.name = key;
-    c.image_id = image ? image->id : "";
-    c.snapshot_id = snapshot_id_for(name, ephemeral);
+    c.image_id = image_id;
+    c.snapshot_id = snapshot_id;
     c.ephemeral = ephemeral;
     c.created = now_seconds();
+    c.retained = std::move(retained);
     set_holder(c, holder);
     std::optional<std::string> layer;
     if (image && !image->top_layer.empty()) layer = image->top_layer;
+    // The new snapshot first, then the record naming it: a crash in between leaves an orphan
+    // snapshot that reconcile() removes, and the old record (old layer) intact.
     out.rootfs = BERTH_TRY_CTX(s.backend->prepare_snapshot(c.snapshot_id, layer),
                                fmt::format("prepare container '{}'", name));
-    auto saved = write_file_atomic(s.path("containers/" + key + ".json"), json(c).dump(2) + "\n");
+    crash_point("prepare-container:snapshot-made");
+    auto saved = save_container(s, c);
     if (!saved) {
         (void)s.backend->remove_snapshot(c.snapshot_id);
         return fail(std::move(saved.error()));
@@ -834,14 +926,18 @@ static Result<> remove_container_locked(Store::Impl& s, std::string_view name) {
     s.containers.erase(it);
     BERTH_TRY_VOID(fsync_directory(s.path("containers")));
     crash_point("remove-container:record-gone");
-    auto r = s.backend->remove_snapshot(c.snapshot_id);
-    crash_point("remove-container:done");
-    if (!r && r.error().code != ENOENT) {
-        if (!write_file_atomic(file, json(c).dump(2) + "\n")) return {};
-        s.containers[c.name] = c;
-        return fail(std::move(r.error()).wrap(
-            fmt::format("remove container '{}' (kept: its snapshot could not be removed)", name)));
+    std::vector<std::string> snaps;
+    append_snapshots(c, snaps);
+    for (const auto& id : snaps) {
+        auto r = s.backend->remove_snapshot(id);
+        if (!r && r.error().code != ENOENT) {
+            if (!write_file_atomic(file, json(c).dump(2) + "\n")) return {};
+            s.containers[c.name] = c;
+            return fail(std::move(r.error()).wrap(
+                fmt::format("remove container '{}' (kept: its snapshot could not be removed)", name)));
+        }
     }
+    crash_point("remove-container:done");
     return {};
 }
 
@@ -858,24 +954,79 @@ Result<> Store::release_container(std::string_view name) {
         c.in_use = false;
         c.holder_pid = 0;
         c.holder_start_time = 0;
-        BERTH_TRY_VOID(write_file_atomic(s.path("containers/" + c.name + ".json"), json(c).dump(2) + "\n"));
+        BERTH_TRY_VOID(save_container(s, c));
         it->second = c;
     }
     return {};
 }
 
+// The writable layer the runtime makes for a `rootfs =` container (runtime/container-rootfs.cpp:
+// STATE_DIR/rootfs-layers/NAME, the store root by default). No record: the directory is all.
+static std::string rootfs_layer_path(const Store::Impl& s, std::string_view name) {
+    return s.path("rootfs-layers/" + std::string(name));
+}
+
 Result<> Store::remove_container(std::string_view name) {
     BERTH_TRY_VOID(impl_->writable());
+    BERTH_TRY_VOID(check_object_name(NameKind::Container, name));
     std::lock_guard lock(impl_->mu);
-    auto it = impl_->containers.find(std::string(name));
-    if (it != impl_->containers.end() && container_in_use(it->second))
+    const std::string rootfs_layer = rootfs_layer_path(*impl_, name);
+    if (!impl_->containers.count(std::string(name)) && is_directory(rootfs_layer))
+        return with_context(remove_tree(rootfs_layer), fmt::format("remove container '{}'", name));
+    BERTH_TRY_VOID(remove_container_checked(*impl_, name));
+    if (is_directory(rootfs_layer))
+        BERTH_TRY_VOID_CTX(remove_tree(rootfs_layer), fmt::format("remove container '{}'", name));
+    return {};
+}
+
+Result<GcReport> Store::prune_containers(const std::vector<std::string>& keep) {
+    auto& s = *impl_;
+    std::set<std::string> declared(keep.begin(), keep.end());
+    std::map<std::string, uint64_t> sizes;
+    for (const auto& sn : s.backend->list_snapshots())
+        if (sn.exclusive_bytes != kSizeUnknown) sizes[sn.id] = sn.exclusive_bytes;
+    std::lock_guard lock(s.mu);
+    GcReport report;
+    std::vector<std::string> names;
+    for (const auto& [n, c] : s.containers)
+        if (!declared.count(n) && !container_in_use(c)) names.push_back(n);
+    for (const auto& n : names) {
+        std::vector<std::string> ids;
+        append_snapshots(s.containers.at(n), ids);
+        BERTH_TRY_VOID(remove_container_locked(s, n));
+        uint64_t bytes = 0;
+        for (const auto& id : ids)
+            if (auto sz = sizes.find(id); sz != sizes.end()) bytes += sz->second;
+        report.sizes[n] = bytes;
+        report.bytes_freed += bytes;
+        report.removed_containers.push_back(n);
+    }
+    // rootfs layers: a live run holds an overlay on it; the runtime's lock tells, not the store.
+    // The caller (berth prune) checks that no declared-or-not container of that name runs.
+    for (const auto& n : list_dir(s.path("rootfs-layers"))) {
+        if (declared.count(n) || !valid_object_name(n)) continue;
+        std::string path = rootfs_layer_path(s, n);
+        uint64_t bytes = disk_usage(path);
+        BERTH_TRY_VOID_CTX(remove_tree(path), fmt::format("prune container '{}'", n));
+        std::string what = "rootfs-layers/" + n;
+        report.sizes[what] = bytes;
+        report.bytes_freed += bytes;
+        report.removed_containers.push_back(what);
+    }
+    return report;
+}
+
+// Caller holds s.mu.
+static Result<> remove_container_checked(Store::Impl& s, std::string_view name) {
+    auto it = s.containers.find(std::string(name));
+    if (it != s.containers.end() && container_in_use(it->second))
         return fail(
             EBUSY,
             "cannot remove container '{}': its snapshot is in use (prepared by {}, still running); "
             "stop the container (or release its snapshot) first",
             name,
             it->second.holder_pid > 0 ? fmt::format("process {}", it->second.holder_pid) : "a container");
-    return remove_container_locked(*impl_, name);
+    return remove_container_locked(s, name);
 }
 
 std::vector<ContainerInfo> Store::list_containers() const {
@@ -1092,6 +1243,48 @@ Result<> Store::remove_volume(std::string_view name) {
 
 // ---- gc / df ----
 
+// A file gc removes: the space it takes on disk (st_blocks: a sparse or small file frees what it
+// had allocated, not its length).
+static void add_size(GcReport& report, const std::string& what, const struct stat& st) {
+    uint64_t bytes = static_cast<uint64_t>(st.st_blocks) * 512;
+    report.sizes[what] = bytes;
+    report.bytes_freed += bytes;
+}
+
+// Caller holds s.mu. gc's first step: every retained earlier layer (prepare_container's Recreate)
+// goes, and with it what pinned the images it was made from. The record is rewritten first, so a
+// crash leaves an orphan snapshot for reconcile(), never a record naming a missing one.
+static Result<> remove_retained_locked(Store::Impl& s, GcReport& report) {
+    std::map<std::string, uint64_t> sizes;
+    bool any = false;
+    for (const auto& [_, c] : s.containers) any = any || !c.retained.empty();
+    if (!any) return {};
+    for (const auto& sn : s.backend->list_snapshots())
+        if (sn.exclusive_bytes != kSizeUnknown) sizes[sn.id] = sn.exclusive_bytes;
+    for (auto& [name, c] : s.containers) {
+        if (c.retained.empty()) continue;
+        ContainerInfo updated = c;
+        updated.retained.clear();
+        BERTH_TRY_VOID(save_container(s, updated));
+        auto gone = std::move(c.retained);
+        c = std::move(updated);
+        for (const auto& r : gone) {
+            auto removed = s.backend->remove_snapshot(r.snapshot_id);
+            if (!removed && removed.error().code != ENOENT)
+                return fail(std::move(removed.error())
+                                .wrap(fmt::format("remove retained layer '{}' of container '{}'",
+                                                  r.snapshot_id, name)));
+            std::string what = name + " " + r.snapshot_id;
+            report.removed_retained.push_back(what);
+            if (auto sz = sizes.find(r.snapshot_id); sz != sizes.end()) {
+                report.sizes[what] = sz->second;
+                report.bytes_freed += sz->second;
+            }
+        }
+    }
+    return {};
+}
+
 // gc plans under the store mutex and deletes the bulk outside it (issue #16: a layer of 100k files
 // held the mutex for 8-9 s and froze every caller, even Peer.Ping):
 //   - under the mutex: what to keep (images' layers and blobs, plus what imports have claimed and
@@ -1118,6 +1311,7 @@ Result<GcReport> Store::gc() {
         s.cv.notify_all();
     });
     GcReport report;
+    BERTH_TRY_VOID_CTX(remove_retained_locked(s, report), "gc");
     std::set<std::string> layers, blobs;
     for (const auto& [id, i] : s.images) {
         blobs.insert(id);
@@ -1140,7 +1334,7 @@ Result<GcReport> Store::gc() {
     // layer views, which reconcile() unmounts).
     const bool quiet = s.active_imports == 0 && s.pinned.empty();
     std::vector<std::string> snaps;
-    for (const auto& [_, c] : s.containers) snaps.push_back(c.snapshot_id);
+    for (const auto& [_, c] : s.containers) append_snapshots(c, snaps);
     for (const auto& [n, _] : s.volumes) snaps.push_back("v-" + n);
     crash_point("gc:start");
     if (quiet) {
@@ -1148,6 +1342,10 @@ Result<GcReport> Store::gc() {
         std::vector<std::string> keep(layers.begin(), layers.end());
         keep.insert(keep.end(), doomed.begin(), doomed.end());
         auto removed = BERTH_TRY_CTX(s.backend->reconcile(keep, snaps), "gc");
+        for (const auto& [what, bytes] : removed.bytes) {
+            report.sizes[what] = bytes;
+            report.bytes_freed += bytes;
+        }
         report.removed_layers = std::move(removed.layers);
         report.removed_containers = std::move(removed.snapshots);
         for (auto& v : removed.volumes)  // the backend knows a volume as "v-<name>" (see above)
@@ -1159,7 +1357,7 @@ Result<GcReport> Store::gc() {
         if (layers.count("sha256:" + hex)) continue;
         std::string p = s.path("splits/" + hex);
         struct stat st {};
-        if (::lstat(p.c_str(), &st) == 0) report.bytes_freed += static_cast<uint64_t>(st.st_size);
+        if (::lstat(p.c_str(), &st) == 0) add_size(report, "tar-split sha256:" + hex, st);
         if (::unlink(p.c_str()) < 0 && errno != ENOENT) return fail_errno("gc: remove tar-split '{}'", hex);
         report.removed_other.push_back("tar-split sha256:" + hex);
     }
@@ -1168,7 +1366,7 @@ Result<GcReport> Store::gc() {
         if (blobs.count(d)) continue;
         std::string p = s.path("blobs/sha256/" + hex);
         struct stat st {};
-        if (::lstat(p.c_str(), &st) == 0) report.bytes_freed += static_cast<uint64_t>(st.st_size);
+        if (::lstat(p.c_str(), &st) == 0) add_size(report, d, st);
         if (::unlink(p.c_str()) < 0 && errno != ENOENT) return fail_errno("gc: remove blob '{}'", d);
         report.removed_blobs.push_back(d);
         crash_point("gc:one-blob-gone");
@@ -1187,9 +1385,15 @@ Result<GcReport> Store::gc() {
         progress = false;
         std::vector<std::string> next;
         for (const auto& l : left) {
+            // Measured before it goes: gc reports what it freed (issue #15 item 6).
+            auto bytes = s.backend->layer_bytes(l);
             auto r = s.backend->remove_layer(l);
             if (r || r.error().code == ENOENT) {
                 report.removed_layers.push_back(l);
+                if (r && bytes) {
+                    report.sizes[l] = *bytes;
+                    report.bytes_freed += *bytes;
+                }
                 progress = true;
             } else if (r.error().code == EBUSY) {
                 next.push_back(l);  // a child (or a snapshot) still uses it
@@ -1200,13 +1404,39 @@ Result<GcReport> Store::gc() {
         left = std::move(next);
     }
     crash_point("gc:layers-gone");
+    // Layers an image removal left for gc (gc-pending.json) are reported now: forget them.
+    lock.lock();
+    size_t pending = s.gc_pending.size();
+    for (const auto& l : report.removed_layers) s.gc_pending.erase(l);
+    if (s.gc_pending.size() != pending) BERTH_TRY_VOID_CTX(s.save_gc_pending_locked(), "gc");
     return report;
+}
+
+// The mount holding `path` (the deepest whose target is `path` or above it, whole components).
+static void describe_filesystem(const std::string& path, DfReport& r) {
+    char* real = ::realpath(path.c_str(), nullptr);
+    std::string where = real ? real : path;
+    std::free(real);
+    auto table = read_mount_table();
+    if (!table) return;
+    size_t best = 0;
+    for (const auto& m : *table) {
+        bool above = m.target == "/" || where == m.target ||
+                     (where.compare(0, m.target.size(), m.target) == 0 && where[m.target.size()] == '/');
+        if (above && m.target.size() >= best) {  // later mounts over the same target win
+            best = m.target.size();
+            r.fs_type = m.fstype;
+            r.fs_source = m.source;
+            r.fs_mount = m.target;
+        }
+    }
 }
 
 Result<DfReport> Store::df() const {
     auto& s = *impl_;
     DfReport r;
     r.backend = s.backend->name();
+    describe_filesystem(s.root, r);
     r.pool = BERTH_TRY(s.backend->usage());
     // A backend whose list reads state that prepare/release/remove change under s.mu (dm-thin's
     // device map, one thin_ls, tens of ms) is listed under the lock; btrfs and overlay walk their
@@ -1232,11 +1462,23 @@ Result<DfReport> Store::df() const {
         r.images.push_back(std::move(e));
     }
     for (const auto& [n, c] : s.containers) {
+        std::vector<std::string> ids;
+        append_snapshots(c, ids);  // its layer, then retained earlier ones (same name, own id)
+        for (const auto& id : ids) {
+            DfEntry e;
+            e.name = n;
+            e.id = id;
+            for (const auto& sn : snaps)
+                if (sn.id == id) e.size = sn.exclusive_bytes;
+            r.containers.push_back(std::move(e));
+        }
+    }
+    for (const auto& n : list_dir(s.path("rootfs-layers"))) {  // `rootfs =` containers' layers
+        if (!valid_object_name(n)) continue;
         DfEntry e;
         e.name = n;
-        e.id = c.snapshot_id;
-        for (const auto& sn : snaps)
-            if (sn.id == c.snapshot_id) e.size = sn.exclusive_bytes;
+        e.id = "rootfs-layers/" + n;
+        e.size = disk_usage(rootfs_layer_path(s, n));
         r.containers.push_back(std::move(e));
     }
     for (const auto& [n, v] : s.volumes) {

@@ -28,6 +28,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -144,6 +145,16 @@ struct ImportProgress {
 // Called from the importing thread, often (about every MiB); keep it cheap.
 using ProgressFn = std::function<void(const ImportProgress&)>;
 
+// A container's earlier writable layer, retained when an image change recreated the layer
+// (ImageChangePolicy::Recreate): kept for a roll-back until `berth rm NAME` or gc removes it. It
+// pins its image like the current layer does.
+struct RetainedLayer {
+    std::string snapshot_id;
+    std::string image_id;  // the image it was made from
+    int64_t created = 0;   // when the layer was made (unix seconds)
+    int64_t retired = 0;   // when a new layer replaced it
+};
+
 struct ContainerInfo {
     std::string name;
     std::string image_id;     // "sha256:..." ("" for a scratch container)
@@ -156,7 +167,8 @@ struct ContainerInfo {
     // Records written before holders were kept have pid 0 and stay in use until released.
     bool in_use = false;
     int holder_pid = 0;
-    uint64_t holder_start_time = 0;  // clock ticks after boot
+    uint64_t holder_start_time = 0;       // clock ticks after boot
+    std::vector<RetainedLayer> retained;  // oldest first
 };
 
 // The start time of process `pid` (field 22 of /proc/PID/stat, clock ticks after boot): with the
@@ -170,6 +182,7 @@ struct PreparedContainer {
     MountSpec rootfs;
     ImageConfig config;
     std::string image_id;
+    ImageChange image_change;
 };
 
 // A container that mounted a volume, kept like a container's in-use mark: the process that
@@ -199,7 +212,12 @@ struct GcReport {
     std::vector<std::string> removed_containers;  // snapshot ids of containers the store did not know
     std::vector<std::string> removed_volumes;     // volume names the store did not know
     std::vector<std::string> removed_other;       // staging leftovers, tar-splits, stray devices
-    uint64_t bytes_freed = 0;                     // blob bytes (layers: backend-dependent, not counted)
+    // Retained earlier layers of containers (ContainerInfo::retained): "NAME SNAPSHOT-ID".
+    std::vector<std::string> removed_retained;
+    // Bytes each removed item held on disk (blobs, tar-splits, layers and snapshots where the
+    // backend measured them), keyed by the entry in the lists above.
+    std::map<std::string, uint64_t> sizes;
+    uint64_t bytes_freed = 0;  // the sum of `sizes`
 };
 
 struct DfEntry {
@@ -215,6 +233,9 @@ struct DfReport {
     std::string backend;
     std::vector<DfEntry> images, containers, volumes;
     uint64_t blobs_size = 0;  // bytes in ROOT/blobs
+    // The file system the store lives on (the mount holding ROOT; for dm-thin, where its
+    // metadata is): what `berth df` names beside the store's own use.
+    std::string fs_type, fs_source, fs_mount;
     PoolUsage pool;
     std::string size_note;  // why some sizes are kSizeUnknown ("" when none is)
 };
@@ -277,11 +298,22 @@ public:
     // each time (ephemeral, replacing any previous one). image_ref "" = scratch (empty tree).
     // `holder`: the process using the snapshot until release (0 = this process); berthd passes
     // its caller's pid from the bus credentials.
+    // A persistent container whose image (by id) changed since its layer was made: see
+    // ImageChangePolicy; PreparedContainer::image_change says what happened. Recreate is refused
+    // (EBUSY) while another live process holds the old layer.
     Result<PreparedContainer> prepare_container(std::string_view name, std::string_view image_ref,
-                                                bool ephemeral, int holder = 0);
+                                                bool ephemeral, int holder = 0,
+                                                ImageChangePolicy on_change = ImageChangePolicy::Recreate);
     // At container stop: ephemeral snapshots are removed, persistent ones kept (deactivated).
     Result<> release_container(std::string_view name);
+    // The container's record, its layer and every retained earlier layer, and the writable layer
+    // of a `rootfs =` container of that name (ROOT/rootfs-layers/NAME, made by the runtime, not
+    // recorded). ENOENT when there is neither. Refused (EBUSY) while the layer is in use.
     Result<> remove_container(std::string_view name);
+    // `berth prune`: removes every container not in `keep` (the declared ones) that is not in
+    // use, as remove_container does, with its rootfs-layers/NAME. Reports what went, with sizes
+    // (removed_containers: names).
+    Result<GcReport> prune_containers(const std::vector<std::string>& keep);
     std::vector<ContainerInfo> list_containers() const;
     Result<ContainerInfo> get_container(std::string_view name) const;
     // The container's changes relative to its image become a new top layer; the new image gets

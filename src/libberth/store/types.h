@@ -41,6 +41,22 @@ struct ImageRemoval {
     std::string deleted;
 };
 
+// `[container] on_image_change`: what a persistent container does when the image its declaration
+// names is no longer the image (by id, not by name: a re-imported tag is a change too) its
+// writable layer was made from. Recreate (the default, as Compose does): a fresh layer on the new
+// image, the old one retained (not destroyed) until `berth rm` or `berth gc`, so an update can be
+// rolled back to it. Keep: go on with the old layer, on the old image.
+enum class ImageChangePolicy { Recreate, Keep };
+
+// What prepare_container found and did about an image change (`changed` false: none).
+struct ImageChange {
+    bool changed = false;
+    bool recreated = false;         // a new layer was made (Recreate); false: the old one is kept
+    std::string old_image_id;       // the image the old layer was made from ("" = scratch)
+    std::string new_image_id;       // the image the declaration names now
+    std::string retained_snapshot;  // Recreate: the old layer's snapshot id, kept until rm/gc
+};
+
 // A container's snapshot as berthd reports it (ListContainers, DiskUsage) and the CLI shows it
 // (`berth list`, `berth status`): one type for the bus and the CLI. The store's own record
 // (store::ContainerInfo, with its holder) stays internal; berthd converts it, once.

@@ -254,7 +254,7 @@ TEST_P(BerthdTest, UnprivilegedCallersMayReadButNotWrite) {
     r = run_shell(nobody + berth("image list --json"));
     EXPECT_EQ(r.status, 0) << r.err;
     for (std::string call :
-         {"RemoveImage s busybox:1", "GarbageCollect", "PrepareContainer ssb c busybox:1 true"}) {
+         {"RemoveImage s busybox:1", "GarbageCollect", "PrepareContainer ssbs c busybox:1 true recreate"}) {
         r = run_shell(
             nobody +
             busctl("call org.berth.Storage1 /org/berth/Storage1 org.berth.Storage1.Manager " + call));
@@ -772,8 +772,8 @@ TEST_P(BerthdTest, ASnapshotPreparedOverTheBusIsInUseOnlyWhileItsCallerRuns) {
     // busctl prepares and exits at once: berthd recorded busctl's pid (from the bus), now gone.
     auto r =
         run_shell(busctl("call org.berth.Storage1 /org/berth/Storage1 org.berth.Storage1.Manager "
-                         "PrepareContainer ssb gone-" +
-                         tag + " base:1 false"));
+                         "PrepareContainer ssbs gone-" +
+                         tag + " base:1 false recreate"));
     ASSERT_EQ(r.status, 0) << r.err;
     auto removed = client()->remove_container("gone-" + tag);
     EXPECT_TRUE(removed) << removed.error().what();
@@ -1571,4 +1571,103 @@ TEST_P(BerthdTest, AnEndlessImportStopsAtMaxImportSizeNamingTheLimit) {
     EXPECT_NE(r.status, 137) << "the import of /dev/zero did not stop at the limit";
     EXPECT_NE(r.err.find("max_import_size (8388608 bytes)"), std::string::npos) << r.err;
     EXPECT_TRUE(staging_entries().empty()) << ::testing::PrintToString(staging_entries());
+}
+
+// Issue #15 item 6. After an 802 MiB image was removed, `berth gc` reported "565 B freed" and no
+// layer. Now it lists each layer and blob it removed with the bytes it held, and the total is
+// what the store's disk use (du) went down by. `berth df` names the store's backing file system
+// apart from the store's own use, and its JSON carries each image's creation time and layers.
+TEST_P(BerthdTest, GcReportsWhatItFreedAndDfDescribesTheStoreAndItsImages) {
+    ASSERT_EQ(run_shell(berth("image import " + images().small + " --name busybox:1")).status, 0) << log();
+    ASSERT_EQ(run_shell(berth("image import " + images().big + " --name big:1")).status, 0) << log();
+    auto r = run_shell(berth("df --json"));
+    ASSERT_EQ(r.status, 0) << r.err;
+    auto df = nlohmann::json::parse(r.out, nullptr, false);
+    ASSERT_FALSE(df.is_discarded()) << r.out;
+    ASSERT_EQ(df["images"].size(), 2u) << r.out;
+    for (const auto& i : df["images"]) {
+        EXPECT_GT(i["created_usec"].get<uint64_t>(), 0u) << i;
+        EXPECT_FALSE(i["layers"].empty()) << i;
+    }
+    EXPECT_EQ(df["filesystem"]["type"], backend() == "btrfs" ? "btrfs" : "tmpfs") << r.out;
+    EXPECT_GE(df["store_used"].get<uint64_t>(), 24u << 20) << r.out;
+    EXPECT_LT(df["store_used"].get<uint64_t>(), df["pool"]["size"].get<uint64_t>()) << r.out;
+    r = run_shell(berth("df"));
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find("Store " + store_root() + " (backend " + backend() + "): "), std::string::npos)
+        << r.out;
+    EXPECT_NE(r.out.find("File system "), std::string::npos) << r.out;
+
+    ASSERT_EQ(run_shell(berth("image rm big:1")).status, 0);
+    auto du = [&] {
+        auto d = run_shell("sync; du -s -B1 " + store_root() + " | cut -f1");
+        return std::strtoull(d.out.c_str(), nullptr, 10);
+    };
+    uint64_t before = du();
+    r = run_shell(berth("gc --json"));
+    ASSERT_EQ(r.status, 0) << r.err;
+    uint64_t after = du();
+    auto gc = nlohmann::json::parse(r.out, nullptr, false);
+    ASSERT_FALSE(gc.is_discarded()) << r.out;
+    bool layer_listed = false;
+    uint64_t sum = 0;
+    for (const auto& item : gc["items"]) {
+        if (item["size"].is_number()) sum += item["size"].get<uint64_t>();
+        if (item["name"].get<std::string>().rfind("sha256:", 0) == 0 && item["size"].is_number() &&
+            item["size"].get<uint64_t>() >= (20u << 20))
+            layer_listed = true;
+    }
+    EXPECT_TRUE(layer_listed) << "the big layer and its size: " << r.out;
+    const uint64_t freed = gc["bytes_freed"].get<uint64_t>();
+    EXPECT_EQ(sum, freed) << r.out;
+    EXPECT_GE(freed, (before - after) * 95 / 100) << "du " << before << " -> " << after << ": " << r.out;
+    EXPECT_LE(freed, (before - after) * 105 / 100 + 65536)
+        << "du " << before << " -> " << after << ": " << r.out;
+    r = run_shell(berth("gc"));
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find("0 item(s) removed"), std::string::npos) << r.out;
+}
+
+// `berth fsck` honours BERTH_STORE_ROOT and BERTH_DAEMON_CONFIG as every other command (and
+// berthd) does; it checked /var/lib/berth instead.
+TEST_P(BerthdTest, FsckChecksTheStoreThatBerthStoreRootNames) {
+    ASSERT_EQ(run_shell(berth("image import " + images().small + " --name busybox:1")).status, 0) << log();
+    daemon_.kill_and_reap();  // fsck opens the store offline
+    auto r = run_shell("env BERTH_STORE_ROOT=" + store_root() + " BERTH_DAEMON_CONFIG=" + root_->path() +
+                       "/no-such-berthd.toml " + berth_exe() + " fsck --json");
+    EXPECT_EQ(r.status, 0) << r.out << r.err;
+    auto j = nlohmann::json::parse(r.out, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << r.out << r.err;
+    EXPECT_EQ(j["images_checked"], 1) << r.out;
+}
+
+// `berth rm` and `berth prune` through berthd on the bus, with --json.
+TEST_P(BerthdTest, RmAndPruneRemoveContainerStateThroughBerthd) {
+    ASSERT_EQ(run_shell(berth("image import " + images().small + " --name busybox:1")).status, 0) << log();
+    auto s = client();
+    ASSERT_TRUE(s);
+    for (const char* name : {"one", "two", "three"}) {
+        ASSERT_TRUE(s->prepare_container(name, "busybox:1", false));
+        ASSERT_TRUE(s->release_container(name));
+    }
+    TempDir run_dir("berth-bus-run");
+    TempDir decls("berth-bus-decls");
+    ASSERT_TRUE(write_file(decls / "three.toml", "[container]\nimage = \"busybox:1\"\n"));
+    const std::string env =
+        "BERTH_RUN_DIR=" + run_dir.path() + " BERTH_CONTAINERS_PATH=" + decls.path() + " ";
+    auto r = run_shell("env " + env + berth("rm --json one"));
+    ASSERT_EQ(r.status, 0) << r.out << r.err;
+    auto j = nlohmann::json::parse(r.out, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << r.out;
+    EXPECT_EQ(j["name"], "one");
+    EXPECT_EQ(j["removed"], true);
+    r = run_shell("env " + env + berth("prune --json"));
+    ASSERT_EQ(r.status, 0) << r.out << r.err;
+    j = nlohmann::json::parse(r.out, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << r.out;
+    EXPECT_EQ(j["removed"], nlohmann::json::array({"two"})) << r.out;
+    auto left = s->list_containers();
+    ASSERT_TRUE(left);
+    ASSERT_EQ(left->size(), 1u);
+    EXPECT_EQ(left->front().name, "three");
 }

@@ -1996,4 +1996,182 @@ TEST_F(Runtime, ExecWithTtySurvivesAGoneReaderAndForwardsSigtermAsItIs) {
     EXPECT_NE(term_out.find("rc=8"), std::string::npos) << term_out;
 }
 
+// Issue #15 items 1 and 2, as a user meets them: a persistent container declared with image
+// "ta:1" is run, its declaration changed to "tb:1", and run again. The payload must see image B
+// (before, it silently kept image A), the run says so, `berth plan` says so beforehand, the old
+// layer is kept (pinning image A) until `berth rm`, after which `berth image rm` of A succeeds.
+class RuntimeImages : public RuntimeVolumes {
+protected:
+    // busybox + /marker = `marker`, imported as `ref`.
+    void import(const std::string& ref, const std::string& marker) {
+        const std::string dir = tmp_ / ("img-" + marker), tarball = tmp_ / ("img-" + marker + ".tar");
+        ASSERT_TRUE(mkdir_p(dir));
+        ASSERT_TRUE(write_file(dir + "/marker", marker + "\n"));
+        ASSERT_EQ(
+            0,
+            std::system(fmt::format("tar -C {} -cf {} . -C {} marker", rootfs_path(), tarball, dir).c_str()));
+        int status = -1;
+        auto text =
+            capture(fmt::format("{} image import {} --name {} 2>&1", BERTH_BINARY, tarball, ref), &status);
+        ASSERT_EQ(status, 0) << text;
+    }
+    config::Declaration from_image(const std::string& ref) {
+        auto d = shell("cat /marker > /out/marker; echo data > /kept-here");
+        d.rootfs.clear();
+        d.image = ref;
+        d.ephemeral = false;
+        return d;
+    }
+    // Runs `d`, collecting what the run logs (RunOptions::warn) in `log`.
+    RunResult run_logged(const config::Declaration& d, std::string& log) {
+        const std::string path = tmp_ / "run.log";
+        ::unlink(path.c_str());
+        auto r = run(d, {}, [path](RunOptions& opt) {
+            opt.warn = [path](const std::string& m) {
+                (void)write_file(path, m + "\n", O_WRONLY | O_CREAT | O_APPEND);
+            };
+        });
+        log = read_file(path).value_or("");
+        return r;
+    }
+    std::string berth(const std::string& args, int* status) {
+        return capture(std::string(BERTH_BINARY) + " " + args + " 2>&1", status);
+    }
+    size_t listed_layers(const std::string& name) {
+        int status = -1;
+        auto j = nlohmann::json::parse(berth("df --json", &status), nullptr, false);
+        size_t n = 0;
+        if (j.is_discarded()) return 0;
+        for (auto& c : j["containers"]) n += c["name"] == name;
+        return n;
+    }
+};
+
+TEST_F(RuntimeImages, AChangedImageIsRunFromAFreshLayerSaidAloudAndTheOldLayerIsKeptUntilRm) {
+    import("ta:1", "A");
+    import("tb:1", "B");
+    std::string log;
+    auto r = run_logged(from_image("ta:1"), log);
+    ASSERT_EQ(r.status, 0) << r.error;
+    EXPECT_EQ(out("marker"), "A\n");
+    EXPECT_EQ(log.find("image changed"), std::string::npos) << log;
+
+    // The declaration now says tb:1: `berth plan` tells before the start does it.
+    const std::string decls = tmp_ / "decls";
+    ASSERT_TRUE(mkdir_p(decls));
+    ASSERT_TRUE(write_file(decls + "/" + name_ + ".toml",
+                           "[container]\nimage = \"tb:1\"\ncommand = [\"/bin/true\"]\n"));
+    int status = -1;
+    auto plan = capture(fmt::format("BERTH_CONTAINERS_PATH={} {} plan --output {} 2>&1", decls, BERTH_BINARY,
+                                    std::string(tmp_ / "gen")),
+                        &status);
+    EXPECT_EQ(status, 2) << plan;
+    EXPECT_NE(plan.find("container " + name_ + ": image changed: 'tb:1' is now sha256:"), std::string::npos)
+        << plan;
+    EXPECT_NE(plan.find("the writable layer will be recreated"), std::string::npos) << plan;
+
+    r = run_logged(from_image("tb:1"), log);
+    ASSERT_EQ(r.status, 0) << r.error;
+    EXPECT_EQ(out("marker"), "B\n") << "the payload still sees the old image";
+    EXPECT_NE(log.find("image changed: 'tb:1' is now sha256:"), std::string::npos) << log;
+    EXPECT_NE(log.find("the writable layer was recreated"), std::string::npos) << log;
+    EXPECT_EQ(listed_layers(name_), 2u) << "the old layer is retained and shown by df";
+
+    // The retained layer pins image A until `berth rm`; then it can go.
+    auto rmi = berth("image rm ta:1", &status);
+    EXPECT_NE(status, 0) << rmi;
+    EXPECT_NE(rmi.find("retained earlier layer"), std::string::npos) << rmi;
+    auto rm = berth("rm --json " + name_, &status);
+    ASSERT_EQ(status, 0) << rm;
+    auto j = nlohmann::json::parse(rm, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << rm;
+    EXPECT_EQ(j["name"], name_);
+    EXPECT_EQ(j["removed"], true);
+    EXPECT_EQ(listed_layers(name_), 0u);
+    rmi = berth("image rm ta:1", &status);
+    EXPECT_EQ(status, 0) << rmi;
+    rmi = berth("image rm tb:1", &status);
+    EXPECT_EQ(status, 0) << rmi;
+    rm = berth("rm " + name_, &status);
+    EXPECT_EQ(status, 1) << rm;
+    EXPECT_NE(rm.find("has no state in the store"), std::string::npos) << rm;
+}
+
+TEST_F(RuntimeImages, OnImageChangeKeepStaysOnTheOldImageAndSaysSo) {
+    import("ta:1", "A");
+    std::string log;
+    auto d = from_image("ta:1");
+    d.on_image_change = config::OnImageChange::Keep;
+    auto r = run_logged(d, log);
+    ASSERT_EQ(r.status, 0) << r.error;
+    import("ta:1", "A2");  // the same tag, re-imported onto another image
+    r = run_logged(d, log);
+    ASSERT_EQ(r.status, 0) << r.error;
+    EXPECT_EQ(out("marker"), "A\n");
+    EXPECT_NE(log.find("is kept on the old image ID"), std::string::npos) << log;
+    d.on_image_change = config::OnImageChange::Recreate;
+    r = run_logged(d, log);
+    ASSERT_EQ(r.status, 0) << r.error;
+    EXPECT_EQ(out("marker"), "A2\n") << "a re-imported tag is an image change";
+    int status = -1;
+    auto rm = berth("rm " + name_, &status);
+    EXPECT_EQ(status, 0) << rm;
+}
+
+// `berth rm` is refused while a run of the container is active; --force stops it first.
+TEST_F(RuntimeImages, RmIsRefusedWhileTheContainerRunsAndForceStopsItFirst) {
+    import("ta:1", "A");
+    auto d = from_image("ta:1");
+    d.command = {"/bin/sh", "-c",
+                 "echo ready > /out/ready; trap 'exit 0' TERM; while :; do sleep 0.05; done"};
+    int refused_status = -1, forced_status = -1;
+    std::string refused, forced;
+    auto r = run(d, [&](pid_t) {
+        wait_for_ready();
+        refused = berth("rm " + name_, &refused_status);
+        forced = berth("rm --force " + name_, &forced_status);
+    });
+    EXPECT_EQ(r.status, 0) << r.error;
+    EXPECT_EQ(refused_status, 1) << refused;
+    EXPECT_NE(refused.find("is running"), std::string::npos) << refused;
+    EXPECT_EQ(forced_status, 0) << forced;
+    EXPECT_NE(forced.find("Removed container " + name_), std::string::npos) << forced;
+    EXPECT_EQ(listed_layers(name_), 0u);
+}
+
+// `berth prune` removes the state of containers without a declaration (image and rootfs ones)
+// and keeps declared ones.
+TEST_F(RuntimeImages, PruneRemovesUndeclaredContainersAndListsThem) {
+    import("ta:1", "A");
+    ::setenv("BERTH_STATE_DIR", store_.c_str(), 1);  // rootfs-layers/ in the store root, as by default
+    auto img = from_image("ta:1");
+    auto r = run(img);
+    ASSERT_EQ(r.status, 0) << r.error;
+    auto rootfs = shell("echo x > /written");
+    rootfs.name = name_ + "-rf";
+    rootfs.ephemeral = false;
+    r = run(rootfs);
+    ASSERT_EQ(r.status, 0) << r.error;
+    ASSERT_TRUE(path_exists(store_ + "/rootfs-layers/" + rootfs.name));
+    EXPECT_EQ(listed_layers(rootfs.name), 1u) << "df shows a rootfs container's layer";
+    const std::string decls = tmp_ / "decls";
+    ASSERT_TRUE(mkdir_p(decls));
+    int status = -1;
+    auto pruned =
+        capture(fmt::format("BERTH_CONTAINERS_PATH={} {} prune --json 2>&1", decls, BERTH_BINARY), &status);
+    ASSERT_EQ(status, 0) << pruned;
+    auto j = nlohmann::json::parse(pruned, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << pruned;
+    auto removed = j["removed"].get<std::vector<std::string>>();
+    std::sort(removed.begin(), removed.end());
+    std::vector<std::string> expected{name_, "rootfs-layers/" + rootfs.name};
+    std::sort(expected.begin(), expected.end());
+    EXPECT_EQ(removed, expected) << pruned;
+    EXPECT_FALSE(path_exists(store_ + "/rootfs-layers/" + rootfs.name));
+    EXPECT_EQ(listed_layers(name_), 0u);
+    int rmi_status = -1;
+    auto rmi = berth("image rm ta:1", &rmi_status);
+    EXPECT_EQ(rmi_status, 0) << rmi;
+}
+
 }  // namespace berth::runtime

@@ -188,8 +188,8 @@ TEST_F(BusTest, InvalidInputIsRejectedBeforeAnyWork) {
     EXPECT_NE(r.status, 0);
     EXPECT_NE(r.err.find("invalid image name"), std::string::npos) << r.err;
     r = run_shell(
-        busctl("call org.berth.Storage1 /org/berth/Storage1 org.berth.Storage1.Manager PrepareContainer ssb "
-               "'a/b' img false"));
+        busctl("call org.berth.Storage1 /org/berth/Storage1 org.berth.Storage1.Manager PrepareContainer ssbs "
+               "'a/b' img false recreate"));
     EXPECT_NE(r.status, 0);
     EXPECT_NE(r.err.find("invalid container name"), std::string::npos) << r.err;
 }
@@ -268,7 +268,7 @@ protected:
         EXPECT_EQ(berth_as_nobody("image list --json").status, 0);
         for (std::string call :
              {"RemoveImage s x", "TagImage ss x y:1", "GarbageCollect", "CreateVolume s v",
-              "PrepareContainer ssb c x false", "RemoveVolume s v", "CommitContainer ss c i:1"}) {
+              "PrepareContainer ssbs c x false recreate", "RemoveVolume s v", "CommitContainer ss c i:1"}) {
             r = as_nobody("call org.berth.Storage1 /org/berth/Storage1 org.berth.Storage1.Manager " + call);
             EXPECT_NE(r.status, 0) << call;
             EXPECT_NE(r.err.find("error-name=org.freedesktop.DBus.Error.AccessDenied"), std::string::npos)

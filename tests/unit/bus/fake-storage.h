@@ -5,6 +5,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 
@@ -83,8 +84,9 @@ public:
         return {};
     }
 
-    Result<bus::PreparedContainer> prepare_container(const std::string& name, const std::string& image,
-                                                     bool ephemeral, int = 0) override {
+    Result<bus::PreparedContainer> prepare_container(
+        const std::string& name, const std::string& image, bool ephemeral, int = 0,
+        store::ImageChangePolicy = store::ImageChangePolicy::Recreate) override {
         auto i = BERTH_TRY(get_image(image));
         std::lock_guard lock(mutex_);
         containers_[name] = bus::ContainerInfo{name, i.id, i.layers.back(), ephemeral, 0};
@@ -103,6 +105,18 @@ public:
         std::lock_guard lock(mutex_);
         containers_.erase(name);
         return {};
+    }
+    Result<bus::GcReport> prune_containers(const std::vector<std::string>& keep) override {
+        std::lock_guard lock(mutex_);
+        bus::GcReport report;
+        for (auto it = containers_.begin(); it != containers_.end();)
+            if (std::find(keep.begin(), keep.end(), it->first) == keep.end()) {
+                report.removed.push_back(it->first);
+                it = containers_.erase(it);
+            } else {
+                ++it;
+            }
+        return report;
     }
     Result<bus::ImageInfo> commit_container(const std::string& name, const std::string&) override {
         return fail(ENOTSUP, "fake: cannot commit '{}'", name);

@@ -312,6 +312,18 @@ TEST(Validation, ReportsUnknownCapabilitiesAndSignals) {
               "web.toml:3:15: container.stop_signal = 'SIGFOO' is not ");
 }
 
+// Issue #15 item 1: what a persistent container does when its image changed.
+TEST(Validation, OnImageChangeIsRecreateOrKeepAndABadValueIsNamedWithItsPosition) {
+    auto d = parse("[container]\nimage = \"b\"\n");
+    EXPECT_EQ(d->on_image_change, OnImageChange::Recreate);
+    d = parse("[container]\nimage = \"b\"\non_image_change = \"keep\"\n");
+    EXPECT_EQ(d->on_image_change, OnImageChange::Keep);
+    EXPECT_NE(to_toml(*d).find("on_image_change = \"keep\""), std::string::npos) << to_toml(*d);
+    EXPECT_EQ(error_of("[container]\nimage = \"b\"\non_image_change = \"rebuild\"\n"),
+              "web.toml:3:19: container.on_image_change = 'rebuild' is unknown, expected \"recreate\" or "
+              "\"keep\"");
+}
+
 TEST(Validation, RejectsRelativePathsWhereAbsoluteAreNeeded) {
     EXPECT_EQ(
         error_of("[container]\nrootfs = \"srv/root\"\n"),
