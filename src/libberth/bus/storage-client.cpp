@@ -32,11 +32,25 @@ Result<std::unique_ptr<Storage>> open_storage_waiting() {
 
 }  // namespace
 
+// Errors name the image; the caller (run_container) names the container. A missing image is the
+// common case and says what to do: the store's own wording came back wrapped three times
+// ("container 'x': image 'i': prepare container 'x': image 'i' not found", issue #15).
 Result<PreparedSnapshot> prepare_container_snapshot(const config::Declaration& decl) {
-    auto context = fmt::format("container '{}': image '{}'", decl.name, decl.image);
+    auto context = fmt::format("image '{}'", decl.image);
     auto storage = BERTH_TRY_CTX(open_storage_waiting(), context);
-    auto p = BERTH_TRY_CTX(storage->prepare_container(decl.name, decl.image, decl.ephemeral), context);
-    return PreparedSnapshot{p.snapshot_id, p.rootfs, p.config};
+    auto p = storage->prepare_container(decl.name, decl.image, decl.ephemeral);
+    if (!p) {
+        if (p.error().code == ENOENT)
+            if (auto image = storage->get_image(decl.image); !image && image.error().code == ENOENT)
+                return fail(0, "{}", missing_image_message(decl.image));  // no strerror after the hint
+        return fail(std::move(p.error()).wrap(context));
+    }
+    return PreparedSnapshot{p->snapshot_id, p->rootfs, p->config};
+}
+
+std::string missing_image_message(const std::string& image) {
+    return fmt::format("image '{}' is not in the store; import it first: berth image import FILE --name {}",
+                       image, image);
 }
 
 Result<> release_container_snapshot(const config::Declaration& decl, const std::string&) {

@@ -22,6 +22,8 @@ struct PreparedSnapshot {
 // For a declaration with `image = ...`: a fresh snapshot if `ephemeral`, else the persistent one
 // (created on first use).
 Result<PreparedSnapshot> prepare_container_snapshot(const config::Declaration& decl);
+// "image 'I' is not in the store; import it first: berth image import FILE --name I".
+std::string missing_image_message(const std::string& image);
 
 // Called when the container stops: ephemeral snapshots are removed, persistent ones released.
 Result<> release_container_snapshot(const config::Declaration& decl, const std::string& snapshot_id);
