@@ -89,6 +89,7 @@ int main(int argc, char** argv) {
     s.name = argv[kArgName];
     Relay& r = s.relay;
     r.stop_signal = SIGTERM;
+    r.name = s.name;
     bool ok = parse_int(argv[kArgPidfd], &r.pidfd) && parse_int(argv[kArgSignalFd], &r.signal_fd) &&
               parse_int(argv[kArgPtyMaster], &r.pty_master) &&
               parse_int(argv[kArgNotifySocket], &r.notify_socket) &&

@@ -20,6 +20,7 @@ struct ExecArgs {
 };
 
 void run_exec(const ExecArgs& a, CommandContext& ctx, const char* verb) {
+    if (!require_root(ctx, verb, "it enters a running container's namespaces", 126)) return;
     runtime::ExecOptions opt;
     opt.command = a.command;
     opt.tty = a.tty;

@@ -223,11 +223,11 @@ int do_list(ImageOptions& o) {
         print_json(arr);
         return 0;
     }
-    std::printf("%-12s  %-40s  %10s  %s\n", "ID", "NAMES", "SIZE", "CREATED");
+    std::vector<std::vector<std::string>> rows;
     for (auto& i : *images)
-        std::printf("%-12s  %-40s  %10s  %s\n", short_id(i.id).c_str(),
-                    i.names.empty() ? "<none>" : join(i.names, ",").c_str(), human_size(i.size).c_str(),
-                    format_time_usec(i.created_usec).c_str());
+        rows.push_back({short_id(i.id), i.names.empty() ? "<none>" : join(i.names, ","), human_size(i.size),
+                        format_time_usec(i.created_usec)});
+    std::fputs(render_table({"ID", "NAMES", "SIZE", "CREATED"}, rows, {2}).c_str(), stdout);
     return 0;
 }
 

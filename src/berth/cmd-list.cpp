@@ -1,6 +1,8 @@
-// berth list [--json]: every container — declared in the search path or with a loaded
-// berth@NAME.service — with its image, unit state (from systemd over D-Bus), since when, main pid
-// and address. Storage state (the snapshot) is joined in from berthd for --json.
+// berth list [--json]: every container — declared in the search path, with a loaded
+// berth@NAME.service or running under a supervisor — with its image, unit state (from systemd over
+// D-Bus), since when, main pid and address. Storage state (the snapshot) is joined in from berthd
+// for --json. Without systemd (a container, a chroot, early boot) the runtime's own state files
+// are all there is: shown, and said so, rather than failing (issue #15 item 7).
 #include <cstdio>
 
 #include "command.h"
@@ -14,10 +16,8 @@ void register_list(CLI::App& app, CommandContext& ctx) {
     sub->add_flag("--json", *json, "print a JSON array");
     sub->callback([&ctx, json] {
         auto sources = open_sources(*json);
-        if (!sources.manager) {
-            ctx.exit_code = report_error("list", "cannot reach systemd: " + sources.manager_error);
-            return;
-        }
+        if (auto notice = runtime_view_notice(sources); !notice.empty())
+            std::fprintf(stderr, "berth list: %s\n", notice.c_str());
         auto views = gather_all(sources);
         if (*json) {
             nlohmann::json out = nlohmann::json::array();
@@ -28,10 +28,8 @@ void register_list(CLI::App& app, CommandContext& ctx) {
         uint64_t now = now_realtime_us();
         std::vector<std::vector<std::string>> rows;
         for (auto& v : views) {
-            rows.push_back(
-                {v.name, v.image(), v.state(), systemd::format_age(v.since_us(), now),
-                 v.unit_state && v.unit_state->main_pid ? std::to_string(v.unit_state->main_pid) : "-",
-                 v.address()});
+            rows.push_back({v.name, v.image(), v.state(), systemd::format_age(v.since_us(), now),
+                            v.main_pid() ? std::to_string(v.main_pid()) : "-", v.address()});
         }
         std::fputs(render_table({"NAME", "IMAGE", "STATE", "SINCE", "MAIN PID", "ADDRESS"}, rows).c_str(),
                    stdout);

@@ -8,6 +8,7 @@
 
 #include "command.h"
 #include "config/config.h"
+#include "container-view.h"
 #include "systemd/journal.h"
 #include "systemd/systemd1.h"
 
@@ -67,6 +68,18 @@ void register_logs(CLI::App& app, CommandContext& ctx) {
         if (!entries) {
             ctx.exit_code = report_error("logs", entries.error().what());
             return;
+        }
+        // No entry and nothing of that name (no declaration, unit or run): a typo, not an empty
+        // journal (issue #15 item 7). A removed container's journal is still shown.
+        if (entries->empty() && o->directory.empty()) {
+            auto sources = open_sources(false);
+            if (auto v = gather_one(sources, o->name); !v && v.error().code == ENOENT) {
+                report_error("logs", fmt::format("unknown container '{}': not declared, no unit, not running "
+                                                 "and nothing in the journal",
+                                                 o->name));
+                ctx.exit_code = 4;
+                return;
+            }
         }
         for (auto& e : *entries) print(e);
         if (o->follow) {

@@ -76,6 +76,7 @@ void register_run(CLI::App& app, CommandContext& ctx) {
                     "Parent cgroup directory when not under systemd (default: <cgroup2 mount>/berth)");
     sub->add_option("container", args->target, "Container NAME or path to NAME.toml")->required();
     sub->callback([args, &ctx] {
+        if (!require_root(ctx, "run", "a container is made of namespaces, cgroups and mounts", 125)) return;
         auto decl = load(*args);
         if (!decl) {
             ctx.exit_code = report_error("run", decl.error().what());

@@ -43,10 +43,8 @@ void register_status(CLI::App& app, CommandContext& ctx) {
     sub->add_option("-n,--lines", o->lines, "journal lines to show (default 10)");
     sub->callback([&ctx, o] {
         auto sources = open_sources(true);
-        if (!sources.manager) {
-            ctx.exit_code = report_error("status", "cannot reach systemd: " + sources.manager_error);
-            return;
-        }
+        if (auto notice = runtime_view_notice(sources); !notice.empty())
+            std::fprintf(stderr, "berth status: %s\n", notice.c_str());
         auto view = gather_one(sources, container_name(o->name));
         if (!view) {
             report_error("status", view.error().what());
@@ -76,7 +74,7 @@ void register_status(CLI::App& app, CommandContext& ctx) {
                 if (auto e = j->tail()) log = std::move(*e);
         std::string toml = v.declaration ? config::to_toml(*v.declaration) : "";
 
-        bool active = v.unit_state && v.unit_state->is_active();
+        bool active = v.is_running();
         ctx.exit_code = active ? 0 : 3;
         if (o->json) {
             auto j = v.to_json();
@@ -128,6 +126,14 @@ void register_status(CLI::App& app, CommandContext& ctx) {
             if (u.memory_max != UINT64_MAX) row("MemoryMax", human_bytes(u.memory_max));
         } else {
             row("Unit", v.unit + ": " + v.unit_error);
+            row("State", v.state());
+        }
+        if (v.running && !(v.unit_state && v.unit_state->is_active())) {
+            row("Running", fmt::format("by `berth run` since {}; {}",
+                                       systemd::format_timestamp(v.running->started_at_usec),
+                                       systemd::format_age(v.running->started_at_usec, now)));
+            row("Main PID", fmt::format("{} (supervisor {})", v.running->pid, v.running->supervisor_pid));
+            row("Cgroup", v.running->cgroup);
         }
         row("Address", v.address());
         if (v.snapshot) {

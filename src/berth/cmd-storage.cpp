@@ -42,10 +42,10 @@ int do_df(StorageOptionsCli& o) {
     if (p.metadata_size)
         std::printf("Pool metadata: %s used of %s\n", human_size(p.metadata_used).c_str(),
                     human_size(p.metadata_size).c_str());
-    std::printf("\n%-10s  %-12s  %-40s  %10s\n", "TYPE", "ID", "NAME", "SIZE");
+    std::vector<std::vector<std::string>> rows;
     for (auto& i : usage->images)
-        std::printf("%-10s  %-12s  %-40s  %10s\n", "image", short_id(i.id).c_str(),
-                    i.names.empty() ? "<none>" : join(i.names, ",").c_str(), human_size(i.size).c_str());
+        rows.push_back(
+            {"image", short_id(i.id), i.names.empty() ? "<none>" : join(i.names, ","), human_size(i.size)});
     // What each container/volume holds alone; "-" when the backend could not measure it (dm-thin
     // without thin_ls), with the reason below the table.
     auto size = [](uint64_t bytes) {
@@ -54,10 +54,9 @@ int do_df(StorageOptionsCli& o) {
     // A container's ID: its layer's snapshot id (retained earlier layers are listed too, under the
     // same name), or rootfs-layers/NAME for a `rootfs =` container.
     for (auto& c : usage->containers)
-        std::printf("%-10s  %-12s  %-40s  %10s\n", "container", c.layer.empty() ? "-" : c.layer.c_str(),
-                    c.name.c_str(), size(c.size).c_str());
-    for (auto& v : usage->volumes)
-        std::printf("%-10s  %-12s  %-40s  %10s\n", "volume", "-", v.name.c_str(), size(v.size).c_str());
+        rows.push_back({"container", c.layer.empty() ? "-" : c.layer, c.name, size(c.size)});
+    for (auto& v : usage->volumes) rows.push_back({"volume", "-", v.name, size(v.size)});
+    std::printf("\n%s", render_table({"TYPE", "ID", "NAME", "SIZE"}, rows, {3}).c_str());
     if (!usage->size_note.empty())
         std::printf("\nSizes shown as - are unknown: %s\n", usage->size_note.c_str());
     return 0;

@@ -8,8 +8,11 @@
 
 #include "basic/fs-util.h"
 #include "basic/string-util.h"
+#include "bus/storage-client.h"
+#include "bus/storage.h"
 #include "command.h"
 #include "config/config.h"
+#include "runtime/container-security.h"
 
 namespace berth::cli {
 
@@ -31,6 +34,52 @@ nlohmann::json error_json(const std::string& line) {
                 {"message", m[4].str()}};
     return {{"message", line}};
 }
+
+// What may still change before the start, so warnings and not errors (issue #15): an image that
+// berthd does not have (yet), a dependency not declared in the search path when files are checked
+// one by one (all of them together check that as an error), limits this host cannot grant.
+class Warnings {
+public:
+    std::vector<std::string> of(const config::Declaration& d, bool one_by_one) {
+        std::vector<std::string> out;
+        if (!d.image.empty())
+            if (auto* s = store())
+                if (auto image = s->get_image(d.image); !image && image.error().code == ENOENT)
+                    out.push_back(
+                        fmt::format("{} (berth run fails until it is)", bus::missing_image_message(d.image)));
+        if (one_by_one) {
+            auto check = [&](const std::vector<std::string>& list, const char* key) {
+                for (const auto& entry : list) {
+                    if (config::is_unit_name(entry)) continue;
+                    auto target = config::load_declaration(entry, config::SearchPaths::system());
+                    if (!target && target.error().code == ENOENT)
+                        out.push_back(fmt::format(
+                            "service.{}: container '{}' is not declared in the search path (its unit "
+                            "will fail to start until it is)",
+                            key, entry));
+                }
+            };
+            check(d.service.requires_, "requires");
+            check(d.service.wants, "wants");
+            check(d.service.after, "after");
+        }
+        if (auto r = runtime::check_limits_on_host(d); !r) out.push_back(r.error().what() + " on this host");
+        return out;
+    }
+
+private:
+    // berthd on the system bus only, asked once: a private berthd would take the store's lock just
+    // for a check.
+    bus::Storage* store() {
+        if (!asked_) {
+            asked_ = true;
+            if (auto s = bus::open_remote_storage()) store_ = std::move(*s);
+        }
+        return store_.get();
+    }
+    bool asked_ = false;
+    std::unique_ptr<bus::Storage> store_;
+};
 
 int report_pinned_error(const std::string& path) {
     auto text = read_file(path);
@@ -83,10 +132,14 @@ void register_validate(CLI::App& app, CommandContext& ctx) {
         }
         int invalid = 0;
         nlohmann::json json = nlohmann::json::array();
+        Warnings warn;
         for (const auto& o : outcomes) {
             if (!o.result) ++invalid;
+            auto warnings =
+                o.result ? warn.of(*o.result, !options->files.empty()) : std::vector<std::string>{};
             if (options->json) {
                 nlohmann::json entry = {{"name", o.name}, {"valid", bool(o.result)}};
+                entry["warnings"] = warnings;
                 if (o.result) {
                     entry["file"] = o.result->source_path;
                     entry["dropins"] = o.result->dropin_paths;
@@ -101,6 +154,8 @@ void register_validate(CLI::App& app, CommandContext& ctx) {
                 json.push_back(entry);
             } else if (o.result) {
                 std::printf("%s: ok (%s)\n", o.name.c_str(), o.result->source_path.c_str());
+                for (const auto& w : warnings)
+                    std::fprintf(stderr, "%s: warning: %s\n", o.name.c_str(), w.c_str());
             } else {
                 std::fprintf(stderr, "%s\n", o.result.error().what().c_str());
             }

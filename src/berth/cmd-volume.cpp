@@ -51,10 +51,9 @@ int do_ls(VolumeOptionsCli& o) {
         print_json(j);
         return 0;
     }
-    std::printf("%-30s  %-19s  %s\n", "NAME", "CREATED", "USED BY");
-    for (auto& v : *vols)
-        std::printf("%-30s  %-19s  %s\n", v.name.c_str(), format_time_usec(v.created_usec).c_str(),
-                    users_text(v).c_str());
+    std::vector<std::vector<std::string>> rows;
+    for (auto& v : *vols) rows.push_back({v.name, format_time_usec(v.created_usec), users_text(v)});
+    std::fputs(render_table({"NAME", "CREATED", "USED BY"}, rows).c_str(), stdout);
     return 0;
 }
 

@@ -22,6 +22,11 @@ int report_error(std::string_view command, std::string_view message);
 // be run, the error reported and `failed` (125 or 126, as docker and podman).
 void set_exit_status(CommandContext& ctx, std::string_view command, const Result<int>& status, int failed);
 
+// run and exec make namespaces, cgroups and mounts, which only root may: as another user, says
+// so (rather than the first EACCES deep in the start, issue #15) and returns false with
+// ctx.exit_code = failed.
+bool require_root(CommandContext& ctx, std::string_view command, std::string_view why, int failed);
+
 // A container argument is a NAME (looked up in the search path) or a path to a NAME.toml: an
 // argument with a '/' or ending in ".toml" is a path, as for `berth run` (a NAME has neither).
 bool is_declaration_path(std::string_view arg);

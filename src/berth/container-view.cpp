@@ -7,6 +7,7 @@
 
 #include "bus/storage.h"
 #include "config/config.h"
+#include "runtime/paths.h"
 
 namespace berth::cli {
 
@@ -23,8 +24,19 @@ std::string ContainerView::image() const {
     return "-";
 }
 
+bool ContainerView::is_running() const { return (unit_state && unit_state->is_active()) || running; }
+
+pid_t ContainerView::main_pid() const {
+    if (unit_state && unit_state->main_pid) return static_cast<pid_t>(unit_state->main_pid);
+    return running ? running->pid : 0;
+}
+
 std::string ContainerView::state() const {
-    if (!unit_state) return declared && !declaration ? "invalid" : "unknown";
+    const bool invalid = declared && !declaration;
+    // A unit that is not active says nothing about a `berth run` by hand: the runtime's record does.
+    if (running && !(unit_state && unit_state->is_active()))
+        return std::string("running (berth run)") + (invalid ? ", invalid" : "");
+    if (!unit_state) return invalid ? "invalid" : "not running";
     const auto& u = *unit_state;
     if (u.load_state != "loaded") return u.load_state;  // not-found: declared after the last daemon-reload
     std::string s = u.active_state;
@@ -50,6 +62,7 @@ std::string ContainerView::address() const {
 }
 
 uint64_t ContainerView::since_us() const {
+    if (running && !(unit_state && unit_state->is_active())) return running->started_at_usec;
     if (!unit_state) return 0;
     return unit_state->state_change_us;
 }
@@ -92,15 +105,26 @@ nlohmann::json ContainerView::to_json() const {
         j["snapshot"] = bus::to_json(*snapshot);
     else
         j["snapshot"] = nullptr;
+    if (running)
+        j["running"] = {{"pid", running->pid},
+                        {"supervisor_pid", running->supervisor_pid},
+                        {"cgroup", running->cgroup},
+                        {"started_at_usec", running->started_at_usec}};
+    else
+        j["running"] = nullptr;
     return j;
 }
 
 ViewSources open_sources(bool with_storage) {
     ViewSources s;
-    if (auto m = systemd::Manager::open_system())
+    // A system bus without systemd on it (a container with its own dbus) is no systemd either:
+    // asked once here, so the view says which one it shows.
+    auto m = systemd::Manager::open_system();
+    Result<std::vector<std::string>> asked = m ? m->list_units({"berth@*.service"}) : fail(m.error());
+    if (asked)
         s.manager.emplace(std::move(*m));
     else
-        s.manager_error = m.error().what();
+        s.manager_error = asked.error().what();
     if (with_storage) {
         if (auto l = list_snapshots())
             s.snapshots = std::move(*l);
@@ -108,6 +132,14 @@ ViewSources open_sources(bool with_storage) {
             s.storage_error = l.error().what();
     }
     return s;
+}
+
+std::string runtime_view_notice(const ViewSources& s) {
+    if (s.manager) return "";
+    return fmt::format(
+        "systemd not reachable ({}): showing berth's own runtime state ({}); units and their "
+        "journal are not shown",
+        s.manager_error, runtime::containers_run_dir());
 }
 
 namespace {
@@ -124,6 +156,7 @@ void fill(ViewSources& s, ContainerView& v) {
     }
     for (auto& c : s.snapshots)
         if (c.name == v.name) v.snapshot = c;
+    if (auto r = runtime::read_state(v.name)) v.running = std::move(*r);
 }
 
 }  // namespace
@@ -149,6 +182,8 @@ std::vector<ContainerView> gather_all(ViewSources& s) {
             }
         }
     }
+    for (auto& name : runtime::list_running())
+        if (!views.count(name)) views.emplace(name, ContainerView{.name = name});
     std::vector<ContainerView> out;
     for (auto& [name, v] : views) {
         fill(s, v);
@@ -170,35 +205,10 @@ Result<ContainerView> gather_one(ViewSources& s, const std::string& name) {
         v.declaration_error = decl.error().what();
     }
     fill(s, v);
-    if (!v.declared && (!v.unit_state || v.unit_state->load_state == "not-found"))
-        return fail(ENOENT, "no container '{}': no {}.toml in the search path and no unit {}", name, name,
-                    v.unit);
+    if (!v.declared && !v.running && (!v.unit_state || v.unit_state->load_state == "not-found"))
+        return fail(ENOENT, "no container '{}': no {}.toml in the search path, no unit {} and none running",
+                    name, name, v.unit);
     return v;
-}
-
-std::string render_table(const std::vector<std::string>& header,
-                         const std::vector<std::vector<std::string>>& rows) {
-    std::vector<size_t> width(header.size());
-    auto cells = [](const std::string& s) {  // display width: count UTF-8 code points
-        size_t n = 0;
-        for (unsigned char c : s) n += (c & 0xC0) != 0x80;
-        return n;
-    };
-    for (size_t i = 0; i < header.size(); ++i) width[i] = cells(header[i]);
-    for (auto& r : rows)
-        for (size_t i = 0; i < r.size() && i < width.size(); ++i) width[i] = std::max(width[i], cells(r[i]));
-    std::string out;
-    auto line = [&](const std::vector<std::string>& r) {
-        std::string l;
-        for (size_t i = 0; i < r.size(); ++i) {
-            l += r[i];
-            if (i + 1 < r.size()) l += std::string(width[i] - cells(r[i]) + 2, ' ');
-        }
-        out += l + "\n";
-    };
-    line(header);
-    for (auto& r : rows) line(r);
-    return out;
 }
 
 }  // namespace berth::cli

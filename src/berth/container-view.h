@@ -1,6 +1,8 @@
 // What `berth list` and `berth status` show about a container: its declaration (the config
-// library), its unit (systemd's D-Bus API, org.freedesktop.systemd1) and its snapshot (the store,
-// through berthd or embedded) joined by NAME. Each source may be missing or fail on its own; the
+// library), its unit (systemd's D-Bus API, org.freedesktop.systemd1), its snapshot (the store,
+// through berthd or embedded) and the runtime's own record of a running supervisor (the state
+// files in /run/berth/containers: also `berth run` by hand, and all there is without systemd)
+// joined by NAME. Each source may be missing or fail on its own; the
 // view says so instead of failing as a whole, because "the declaration is invalid" or "berthd is
 // not running" is exactly what a user runs `berth status` to find out.
 #pragma once
@@ -12,8 +14,10 @@
 #include <vector>
 
 #include "basic/result.h"
+#include "basic/string-util.h"  // render_table
 #include "bus/storage.h"
 #include "config/declaration.h"
+#include "runtime/state.h"
 #include "store/types.h"
 #include "systemd/systemd1.h"
 
@@ -35,11 +39,17 @@ struct ContainerView {
     std::optional<systemd::UnitState> unit_state;
     std::string unit_error;
     std::optional<SnapshotView> snapshot;  // the store's record of its snapshot
+    // A live supervisor's state record (runtime/state.h), under systemd or by `berth run`.
+    std::optional<runtime::RuntimeState> running;
 
-    std::string image() const;    // image reference or "rootfs:DIR"; "-" when unknown
-    std::string state() const;    // "active (running)", "failed (exit-code)", "invalid", "not-found"
+    std::string image() const;  // image reference or "rootfs:DIR"; "-" when unknown
+    // "active (running)", "failed (exit-code)", "invalid", "not-found"; from the runtime's record
+    // when the unit is not active: "running (berth run)"; without either: "not running".
+    std::string state() const;
     std::string address() const;  // network address, "host", or "-"
     uint64_t since_us() const;    // when the current state was entered (0 = unknown)
+    pid_t main_pid() const;       // the unit's main pid, else the running payload's; 0 = none
+    bool is_running() const;      // the unit is active, or a supervisor runs it
     nlohmann::json to_json() const;
 };
 
@@ -52,10 +62,12 @@ struct ViewSources {
 
 // Connects to systemd and the store; failures are kept in the *_error fields.
 ViewSources open_sources(bool with_storage);
+// Said once on stderr when systemd cannot be reached and the runtime's own state is shown.
+std::string runtime_view_notice(const ViewSources& sources);
 
 // Every declared container plus every loaded berth@*.service unit, sorted by name.
 std::vector<ContainerView> gather_all(ViewSources& sources);
-// One container (declared or with a loaded unit); fails when neither exists.
+// One container (declared, with a loaded unit or running); fails when none of them.
 Result<ContainerView> gather_one(ViewSources& sources, const std::string& name);
 
 // `berth plan` / `berth status` (issue #15 item 1): when the image `decl` names now resolves (in
@@ -64,10 +76,6 @@ Result<ContainerView> gather_one(ViewSources& sources, const std::string& name);
 // the old image ID ..." (by decl.on_image_change); "" when nothing changed or nothing applies.
 std::string image_change_note(const config::Declaration& decl, const SnapshotView& snapshot,
                               bus::Storage& storage);
-
-// A plain text table, columns padded to their widest cell.
-std::string render_table(const std::vector<std::string>& header,
-                         const std::vector<std::vector<std::string>>& rows);
 
 uint64_t now_realtime_us();
 

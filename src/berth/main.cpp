@@ -1,31 +1,19 @@
 // berth: the command-line interface. Thin: parses arguments, calls the core libraries, prints.
+#include <fmt/format.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "basic/string-util.h"
 #include "berth-config.h"
 #include "command.h"
 #include "config/config.h"
 
 namespace {
-
-// Edit distance, for "did you mean": a typo of a subcommand is one or two edits away.
-size_t edit_distance(std::string_view a, std::string_view b) {
-    std::vector<size_t> row(b.size() + 1);
-    for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-    for (size_t i = 1; i <= a.size(); ++i) {
-        size_t diagonal = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= b.size(); ++j) {
-            size_t above = row[j];
-            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-            diagonal = above;
-        }
-    }
-    return row[b.size()];
-}
 
 // The subcommand a user of docker, podman or systemctl most likely meant, or "" when none is close.
 std::string suggest_subcommand(const CLI::App& app, std::string_view word) {
@@ -44,7 +32,7 @@ std::string suggest_subcommand(const CLI::App& app, std::string_view word) {
     std::string best;
     size_t best_distance = 3;  // at most two edits
     for (const auto* sub : app.get_subcommands([](const CLI::App* s) { return !s->get_group().empty(); })) {
-        size_t d = edit_distance(word, sub->get_name());
+        size_t d = berth::edit_distance(word, sub->get_name());
         if (d < best_distance && d < sub->get_name().size()) best = sub->get_name(), best_distance = d;
     }
     return best;
@@ -139,6 +127,17 @@ std::string container_name(std::string_view arg) {
 Result<config::Declaration> load_container_declaration(const std::string& arg) {
     if (is_declaration_path(arg)) return config::load_declaration_file(arg);
     return config::load_declaration(arg, config::SearchPaths::system());
+}
+
+bool require_root(CommandContext& ctx, std::string_view command, std::string_view why, int failed) {
+    if (::geteuid() == 0) return true;
+    std::fputs(fmt::format("berth {} needs root: {} (running as uid {}); run it as root, e.g. with sudo{}\n",
+                           command, why, ::geteuid(),
+                           command == "run" ? ", or let systemd run it: berth start NAME" : "")
+                   .c_str(),
+               stderr);
+    ctx.exit_code = failed;
+    return false;
 }
 
 int report_error(std::string_view command, std::string_view message) {

@@ -133,4 +133,37 @@ size_t edit_distance(std::string_view a, std::string_view b) {
     return prev[b.size()];
 }
 
+size_t display_width(std::string_view text) {
+    size_t n = 0;
+    for (unsigned char c : text) n += (c & 0xC0) != 0x80;
+    return n;
+}
+
+std::string render_table(const std::vector<std::string>& header,
+                         const std::vector<std::vector<std::string>>& rows,
+                         const std::vector<size_t>& right_aligned) {
+    std::vector<size_t> width(header.size());
+    for (size_t i = 0; i < header.size(); ++i) width[i] = display_width(header[i]);
+    for (const auto& r : rows)
+        for (size_t i = 0; i < r.size() && i < width.size(); ++i)
+            width[i] = std::max(width[i], display_width(r[i]));
+    std::string out;
+    auto line = [&](const std::vector<std::string>& r) {
+        std::string l;
+        for (size_t i = 0; i < r.size(); ++i) {
+            const bool last = i + 1 == r.size();
+            size_t pad = i < width.size() ? width[i] - std::min(width[i], display_width(r[i])) : 0;
+            bool right = std::find(right_aligned.begin(), right_aligned.end(), i) != right_aligned.end();
+            if (right) l.append(pad, ' ');
+            l += r[i];
+            if (!right && !last) l.append(pad, ' ');
+            if (!last) l += "  ";
+        }
+        out += l + "\n";
+    };
+    line(header);
+    for (const auto& r : rows) line(r);
+    return out;
+}
+
 }  // namespace berth

@@ -27,4 +27,14 @@ std::string sanitize_message(std::string_view text, size_t max_quoted = 256);
 // Levenshtein distance, for "did you mean" hints.
 size_t edit_distance(std::string_view a, std::string_view b);
 
+// Display width of UTF-8 text: its code points (no wide or combining characters in our tables).
+size_t display_width(std::string_view text);
+
+// A plain text table: a header row and rows, each column as wide as its widest cell (names of 64
+// characters and long image tags included), two spaces apart, the last column unpadded. Columns
+// whose index is in `right_aligned` (sizes, counts) are padded on the left.
+std::string render_table(const std::vector<std::string>& header,
+                         const std::vector<std::vector<std::string>>& rows,
+                         const std::vector<size_t>& right_aligned = {});
+
 }  // namespace berth

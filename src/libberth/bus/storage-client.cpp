@@ -41,15 +41,28 @@ void StorageSession::idle() {
     if (storage_) storage_->release_store();
 }
 
+// Errors name the image; the caller (run_container) names the container. A missing image is the
+// common case and says what to do: the store's own wording came back wrapped three times
+// ("container 'x': image 'i': prepare container 'x': image 'i' not found", issue #15).
 Result<PreparedSnapshot> prepare_container_snapshot(StorageSession& session,
                                                     const config::Declaration& decl) {
-    auto context = fmt::format("container '{}': image '{}'", decl.name, decl.image);
+    auto context = fmt::format("image '{}'", decl.image);
     Storage* storage = BERTH_TRY_CTX(session.get(), context);
     auto policy = decl.on_image_change == config::OnImageChange::Keep ? store::ImageChangePolicy::Keep
                                                                       : store::ImageChangePolicy::Recreate;
-    auto p =
-        BERTH_TRY_CTX(storage->prepare_container(decl.name, decl.image, decl.ephemeral, 0, policy), context);
-    return PreparedSnapshot{p.snapshot_id, p.rootfs, p.config, p.image_change};
+    auto p = storage->prepare_container(decl.name, decl.image, decl.ephemeral, 0, policy);
+    if (!p) {
+        if (p.error().code == ENOENT)
+            if (auto image = storage->get_image(decl.image); !image && image.error().code == ENOENT)
+                return fail(0, "{}", missing_image_message(decl.image));  // no strerror after the hint
+        return fail(std::move(p.error()).wrap(context));
+    }
+    return PreparedSnapshot{p->snapshot_id, p->rootfs, p->config, p->image_change};
+}
+
+std::string missing_image_message(const std::string& image) {
+    return fmt::format("image '{}' is not in the store; import it first: berth image import FILE --name {}",
+                       image, image);
 }
 
 std::string describe_image_change(const config::Declaration& decl, const store::ImageChange& change) {

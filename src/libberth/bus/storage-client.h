@@ -55,6 +55,8 @@ std::string describe_image_change(const config::Declaration& decl, const store::
 // For a declaration with `image = ...`: a fresh snapshot if `ephemeral`, else the persistent one
 // (created on first use; recreated or kept when the image changed, by decl.on_image_change).
 Result<PreparedSnapshot> prepare_container_snapshot(StorageSession& storage, const config::Declaration& decl);
+// "image 'I' is not in the store; import it first: berth image import FILE --name I".
+std::string missing_image_message(const std::string& image);
 
 // Called when the container stops: ephemeral snapshots are removed, persistent ones released.
 Result<> release_container_snapshot(StorageSession& storage, const config::Declaration& decl);

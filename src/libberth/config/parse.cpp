@@ -664,14 +664,29 @@ void parse_network(Checker& c, const toml::table& table) {
                                     type_name(node)));
                 continue;
             }
+            std::vector<size_t> index_of;  // n.ports[j] came from network.ports[index_of[j]]
             for (size_t i = 0; i < array->size(); ++i) {
                 const toml::node& item = *array->get(i);
                 auto s = c.string(item, fmt::format("network.ports[{}]", i),
                                   "\"[HOSTIP:]HOSTPORT:PORT[/tcp|udp]\"");
                 if (!s) continue;
-                if (auto port = parse_port_mapping(*s))
+                if (auto port = parse_port_mapping(*s)) {
+                    // The second bind of the same host port fails at the start (EADDRINUSE from
+                    // nftables' view: the first rule wins silently), so it is an error here.
+                    for (size_t j = 0; j < n.ports.size(); ++j) {
+                        const PortMapping& seen = n.ports[j];
+                        bool same_address = seen.host_address.empty() || port->host_address.empty() ||
+                                            seen.host_address == port->host_address;
+                        if (seen.host_port == port->host_port && seen.protocol == port->protocol &&
+                            same_address)
+                            c.error(item,
+                                    fmt::format("network.ports[{}] = {} publishes host port {}/{} again "
+                                                "(network.ports[{}]), expected each host port once",
+                                                i, quote(*s), port->host_port, port->protocol, index_of[j]));
+                    }
                     n.ports.push_back(*port);
-                else
+                    index_of.push_back(i);
+                } else
                     c.error(item,
                             fmt::format("network.ports[{}] = {} is not a port mapping, expected "
                                         "\"[HOSTIP:]HOSTPORT:PORT[/tcp|udp]\" such as \"8080:80/tcp\" or "
@@ -1078,6 +1093,15 @@ void convert(Checker& c, const toml::table& root, const std::string& main_path) 
                     "no container.image or container.rootfs, expected exactly one of image = \"NAME[:TAG]\" "
                     "or rootfs = \"/absolute/dir\" in [container]");
         }
+    }
+    // Caught here rather than at the start ("no command to run", issue #15): an image has a
+    // config that names its program, a directory has none.
+    if (rootfs_node && !d.rootfs.empty() && d.command.empty()) {
+        const toml::node* container = root.get("container");
+        if (!(container && container->is_table() && container->as_table()->get("command")))
+            c.error(*rootfs_node,
+                    "container.rootfs needs container.command, expected command = [\"/program\", ...] (a "
+                    "directory has no image config to take the program from)");
     }
     if (d.hostname.empty() && is_valid_hostname(d.name)) d.hostname = d.name;
 }

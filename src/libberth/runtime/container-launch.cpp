@@ -181,7 +181,7 @@ Result<> launch_container(const LaunchInputs& in, Launched* out) {
         if (!devnull) return fail_errno("open /dev/null");
     }
     Launched l;
-    l.signals = BERTH_TRY(block_forwarded_signals());
+    l.signal_fd = in.signal_fd;
 
     // The child decodes the launch message into these without allocating. They are uninitialised
     // on purpose: above malloc's mmap threshold they are fresh anonymous mappings, so only the

@@ -35,12 +35,13 @@ struct LaunchInputs {
     std::string notify_socket;  // host path of the relay socket; "" without
     std::vector<std::string> command;
     std::string hostname;
+    int signal_fd = -1;  // the forwarded signals, blocked by run_container() for the whole run
 };
 
 // A payload that runs. Members in this order so that, going away on an error, the network goes
-// first, then the payload (killed and reaped), then the signal mask is restored.
+// first, then the payload (killed and reaped).
 struct Launched {
-    SignalsBlocked signals;  // blocked just before the clone, forwarded by the supervise loop
+    int signal_fd = -1;  // LaunchInputs::signal_fd: what the supervise loop forwards
     ChildProcess child;
     UniqueFd pty_master;  // -t
     std::unique_ptr<AttachedNetwork> network;

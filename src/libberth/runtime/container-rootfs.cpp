@@ -1,6 +1,8 @@
 #include "runtime/container-rootfs.h"
 
+#include <fcntl.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #include "basic/fs-private.h"
 #include "basic/fs-util.h"
@@ -13,6 +15,11 @@ ContainerRoot::~ContainerRoot() {
     remove_stale_scratch();
     if (!created_layer_dir_.empty()) (void)remove_tree(created_layer_dir_);
     if (snapshot_) (void)bus::release_container_snapshot(storage_, decl_);
+}
+
+void ContainerRoot::payload_started() {
+    if (!fresh_marker_.empty()) ::unlink(fresh_marker_.c_str());
+    fresh_marker_.clear();
 }
 
 void ContainerRoot::remove_stale_scratch() {
@@ -38,9 +45,21 @@ Result<> ContainerRoot::prepare() {
         BERTH_TRY_VOID_CTX(make_private_directory(state_dir()), "state directory");
         BERTH_TRY_VOID_CTX(make_private_directory(layers), "writable layer");
         std::string layer = path_join(layers, decl_.name);
-        if (!path_exists(layer)) created_layer_dir_ = layer;
         spec_.upperdir = path_join(layer, "upper");
         spec_.workdir = path_join(layer, "work");
+        // A layer whose payload never ran is this start's to make again: it is marked until the
+        // payload runs (payload_started), so a start killed half-way (SIGKILL, a crash, power)
+        // leaves nothing that the next start takes for the container's data.
+        fresh_marker_ = path_join(layer, kFreshMarker);
+        if (path_exists(layer) && (path_exists(fresh_marker_) || !path_exists(spec_.upperdir)))
+            BERTH_TRY_VOID_CTX(remove_tree(layer), "stale writable layer of a start that never ran");
+        if (!path_exists(layer)) {
+            created_layer_dir_ = layer;
+            BERTH_TRY_VOID_CTX(mkdir_p(layer, 0755), "writable layer");
+            BERTH_TRY_VOID_CTX(write_file(fresh_marker_, "", O_CREAT | O_EXCL, 0600), "writable layer");
+        } else {
+            fresh_marker_.clear();
+        }
         BERTH_TRY_VOID_CTX(mkdir_p(spec_.upperdir, 0755), "writable layer");
         BERTH_TRY_VOID_CTX(mkdir_p(spec_.workdir, 0700), "writable layer");
         // overlayfs empties <workdir>/work (its scratch directory) at every mount: an rmdir on
@@ -56,9 +75,7 @@ Result<> ContainerRoot::prepare() {
         return {};
     }
     if (!decl_.image.empty()) {
-        auto prepared = bus::prepare_container_snapshot(storage_, decl_);
-        if (!prepared) return fail(prepared.error().wrap(fmt::format("prepare image '{}'", decl_.image)));
-        snapshot_ = std::move(*prepared);
+        snapshot_ = BERTH_TRY(bus::prepare_container_snapshot(storage_, decl_));
         spec_ = snapshot_->rootfs;
         image_ = snapshot_->config;
         return {};

@@ -45,8 +45,13 @@ public:
     // Removes overlayfs' old scratch directory (moved aside by prepare()): called while the
     // child mounts, so that the I/O wait overlaps its work.
     void remove_stale_scratch();
+    // The payload runs: a new writable layer loses its "fresh" mark (a start that dies before
+    // this leaves a marked layer, which the next start removes).
+    void payload_started();
     // The payload ran: its writable layer is its data from now on.
     void keep_layer() { created_layer_dir_.clear(); }
+    // In a rootfs container's layer directory (beside upper/ and work/) until its payload runs.
+    static constexpr const char* kFreshMarker = "starting";
 
 private:
     const config::Declaration& decl_;
@@ -56,6 +61,7 @@ private:
     store::ImageConfig image_;
     std::optional<bus::PreparedSnapshot> snapshot_;
     std::string created_layer_dir_;
+    std::string fresh_marker_;   // the "starting" mark of a layer this start made
     std::string stale_scratch_;  // overlayfs' old scratch directory, removed during the start
 };
 

@@ -5,6 +5,8 @@
 
 #include <utility>
 
+#include "basic/fs-util.h"
+#include "basic/string-util.h"
 #include "runtime/paths.h"
 #include "runtime/seccomp-profile.h"
 
@@ -24,8 +26,24 @@ Result<int> rlimit_resource(const std::string& name) {
     return fail(EINVAL, "unknown resource limit '{}'", name);
 }
 
+Result<> check_limits_on_host(const config::Declaration& decl) {
+    auto nofile = decl.resources.limits.find("nofile");
+    if (nofile == decl.resources.limits.end()) return {};
+    auto text = read_file("/proc/sys/fs/nr_open");
+    if (!text) return {};  // no procfs: setrlimit will say
+    auto nr_open = parse_unsigned(trim(*text));
+    if (nr_open && nofile->second > *nr_open)
+        return fail(
+            EINVAL,
+            "[resources] limits.nofile = {} is above the kernel's limit on open files, fs.nr_open = {} "
+            "(expected at most {}, or raise it: sysctl fs.nr_open)",
+            nofile->second, *nr_open, *nr_open);
+    return {};
+}
+
 Result<SecurityPlan> plan_security(const config::Declaration& decl) {
     SecurityPlan plan;
+    BERTH_TRY_VOID(check_limits_on_host(decl));
     plan.user_namespace = BERTH_TRY_CTX(resolve_user_namespace(decl, state_dir()), "user namespace");
     plan.root_caps = BERTH_TRY_CTX(compute_capabilities(decl.security, true), "capabilities");
     if (decl.security.seccomp != config::SeccompMode::Unconfined) {

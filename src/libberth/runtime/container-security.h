@@ -28,5 +28,9 @@ Result<SecurityPlan> plan_security(const config::Declaration& decl);
 
 // The setrlimit(2) resource of a [resources] limits name ("nofile" -> RLIMIT_NOFILE).
 Result<int> rlimit_resource(const std::string& name);
+// [resources] limits the host cannot grant, named with the host's limit: nofile above the
+// kernel's fs.nr_open (setrlimit fails with a bare EPERM in the child otherwise). For the start
+// and for `berth validate` (a warning there: the declaration may be meant for another host).
+Result<> check_limits_on_host(const config::Declaration& decl);
 
 }  // namespace berth::runtime

@@ -92,11 +92,12 @@ Result<int> supervise_container(const SuperviseInputs& in) {
     char relay_buf[16384];
     Relay relay;
     relay.pidfd = l.child.pidfd();
-    relay.signal_fd = l.signals.fd();
+    relay.signal_fd = l.signal_fd;
     relay.pty_master = l.pty_master ? l.pty_master.get() : -1;
     relay.notify_socket = in.notify_socket;
     relay.payload = l.child.pid();
     relay.stop_signal = decl.stop_signal;
+    relay.name = decl.name.c_str();
     relay.buf = relay_buf;
     relay.buf_size = sizeof relay_buf;
     relay_start(&relay);
@@ -114,7 +115,7 @@ Result<int> supervise_container(const SuperviseInputs& in) {
         terminal.restore();
         HandoverFds fds;
         fds.pidfd = l.child.pidfd();
-        fds.signal_fd = l.signals.fd();
+        fds.signal_fd = l.signal_fd;
         fds.pty_master = relay.pty_master;
         fds.notify_socket = relay.notify_socket;
         fds.lock_fd = in.lock_fd;

@@ -11,13 +11,16 @@
 #include "runtime/container.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
+#include <string_view>
 
 #include "basic/fs-util.h"
 #include "basic/string-util.h"
@@ -29,6 +32,7 @@
 #include "runtime/container-supervise.h"
 #include "runtime/notify-relay.h"
 #include "runtime/paths.h"
+#include "runtime/supervise.h"
 
 namespace berth::runtime {
 
@@ -139,11 +143,41 @@ Result<ContainerCgroup> make_cgroup(const config::Declaration& decl, const RunOp
     return cgroup;
 }
 
+// BERTH_TEST_SIGNAL_AT=STEP[:SIGNUM] (tests only): raise SIGNUM (default SIGINT) at STEP, so
+// that a test interrupts every step of the start in turn, deterministically.
+void test_signal_at(std::string_view step) {
+    static const char* at = std::getenv("BERTH_TEST_SIGNAL_AT");
+    if (!at) return;
+    std::string_view want = at;
+    int sig = SIGINT;
+    if (auto colon = want.find(':'); colon != std::string_view::npos) {
+        sig = std::atoi(at + colon + 1);
+        want = want.substr(0, colon);
+    }
+    if (want == step) ::kill(::getpid(), sig);
+}
+
+// Between the steps of a start: a SIGINT/SIGTERM/SIGHUP/SIGQUIT (blocked since the first step)
+// stops it there, and the owners above undo what was made. Before, a Ctrl-C in the first
+// milliseconds killed berth outright and left the lock file and a writable layer behind
+// (issue #15 item 8). Once the payload runs, the supervise loop reads them as stop requests.
+Result<> checkpoint(std::string_view step) {
+    test_signal_at(step);
+    if (int sig = take_stop_request())
+        return fail(EINTR, "start interrupted by SIG{} (after step '{}'): nothing was left behind",
+                    sigabbrev_np(sig), step);
+    return {};
+}
+
 Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
     if (decl.name.empty()) return fail(EINVAL, "declaration has no name");
+    // First: restored last, once everything below is undone or handed over.
+    SignalsBlocked signals = BERTH_TRY(block_forwarded_signals());
+    BERTH_TRY_VOID(checkpoint("begin"));
     const std::string cdir = BERTH_TRY(prepare_containers_run_dir());
     NameLock lock;
     BERTH_TRY_VOID(lock.acquire(cdir, decl.name));
+    BERTH_TRY_VOID(checkpoint("lock"));
 
     // One connection to storage for the snapshot, the volumes and their release (it outlives
     // their owners below, which release through it).
@@ -154,20 +188,25 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
     // Never silent (issue #15 item 1): the run's log says when the image changed under a
     // persistent container, and what became of its writable layer.
     if (auto change = root.image_change_message(); !change.empty() && opt.warn) opt.warn(change);
+    BERTH_TRY_VOID(checkpoint("rootfs"));
 
     // --- 2. identity-independent security, volumes, cgroup, notify relay ---
     // With a user namespace the writable layer stays unshifted (root-assembly.h): no chown.
     SecurityPlan security = BERTH_TRY(plan_security(decl));
+    BERTH_TRY_VOID(checkpoint("security"));
     NewVolumes volumes(storage);
     BERTH_TRY_VOID(volumes.prepare(decl));
+    BERTH_TRY_VOID(checkpoint("volumes"));
     storage.idle();  // until the container stops: the store's lock is free meanwhile
     LaunchInputs in;
     in.command = BERTH_TRY(payload_command(decl, root.image()));
     ContainerCgroup cgroup = BERTH_TRY(make_cgroup(decl, opt));
+    BERTH_TRY_VOID(checkpoint("cgroup"));
     NotifySocket notify;
     const char* host_notify = std::getenv("NOTIFY_SOCKET");
     if (decl.notify == config::NotifyMode::Container && host_notify && *host_notify)
         BERTH_TRY_VOID(notify.bind(cdir, decl.name));
+    BERTH_TRY_VOID(checkpoint("notify"));
 
     // --- 3. launch ---
     in.decl = &decl;
@@ -178,9 +217,13 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
     in.cgroup = &cgroup;
     in.notify_socket = notify.path();
     in.hostname = decl.hostname.empty() ? decl.name : decl.hostname;
+    in.signal_fd = signals.fd();
     Launched launched;
     BERTH_TRY_VOID(launch_container(in, &launched));
+    // From here a stop request is the supervise loop's: it reaches the payload.
+    test_signal_at("launched");
     volumes.keep();
+    root.payload_started();
 
     // --- 4. supervise ---
     StateInputs si;

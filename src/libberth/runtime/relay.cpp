@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
@@ -53,6 +54,31 @@ int reap(const Relay* r, int* status, bool block = false) noexcept {
     return 1;
 }
 
+// One line per stop request, so that a payload that ignores the stop signal is not a silent
+// wait: the first says what was sent and what another request does, the second why it is
+// needed (PID 1 has no default action for SIGTERM) and what avoids it.
+void say_stop(const Relay* r, int received, bool kill_now) noexcept {
+    if (!r->name) return;
+    const char* got = sigabbrev_np(received);
+    const char* stop = sigabbrev_np(r->stop_signal);
+    char line[512];
+    int n;
+    if (!kill_now)
+        n = snprintf(line, sizeof line,
+                     "berth run: container '%s': SIG%s: stopping, SIG%s sent to the payload; "
+                     "Ctrl-C (SIGINT) again kills it\n",
+                     r->name, got ? got : "?", stop ? stop : "?");
+    else
+        n = snprintf(line, sizeof line,
+                     "berth run: container '%s': SIG%s again: the payload has not exited on SIG%s "
+                     "(a PID 1 without a handler ignores it; `init = true` forwards signals to the "
+                     "command): killing it (SIGKILL)\n",
+                     r->name, got ? got : "?", stop ? stop : "?");
+    if (n > 0)
+        relay_write(r->err_fd, line,
+                    static_cast<size_t>(n) < sizeof line ? static_cast<size_t>(n) : sizeof line - 1);
+}
+
 void forward_signals(Relay* r) noexcept {
     struct signalfd_siginfo si;
     while (read(r->signal_fd, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
@@ -60,8 +86,10 @@ void forward_signals(Relay* r) noexcept {
         if (sig == SIGWINCH) {
             copy_window_size(r);
         } else if (r->stop_signal > 0 && (sig == SIGTERM || sig == SIGINT)) {
-            // The stop signal; a third request means "now".
-            (void)send_signal(r, ++r->stop_requests >= 3 ? SIGKILL : r->stop_signal);
+            // The stop signal; a second request means "now".
+            const bool kill_now = ++r->stop_requests >= 2;
+            say_stop(r, sig, kill_now);
+            (void)send_signal(r, kill_now ? SIGKILL : r->stop_signal);
         } else {
             (void)send_signal(r, sig);
         }

@@ -9,8 +9,10 @@
 //
 // What the loop does, per poll() round:
 //   - the signalfd: SIGWINCH copies the caller's window size to the pty; SIGTERM/SIGINT become
-//     the stop signal (the third request is SIGKILL) when one is set, else (berth exec) they are
-//     forwarded as is like every other signal;
+//     the stop signal when one is set, and the second request is SIGKILL, each said in one line
+//     (a PID 1 without a handler ignores SIGTERM: before, three silent Ctrl-C were needed to end
+//     it, issue #15 item 8); without a stop signal (berth exec) they are forwarded as is like
+//     every other signal;
 //   - -t: stdin -> pty master, pty master -> stdout; a side that reports EOF, POLLHUP, POLLERR or
 //     POLLNVAL (a caller that started us with fd 0 closed) stops being polled, so the loop never
 //     spins; a reader of stdout that went away (EPIPE) makes us drop the output, not die of
@@ -36,7 +38,11 @@ struct Relay {
     pid_t payload = -1;      // the pidfd's pid (notify sender check); needed only with notify_socket
     int stop_signal = 0;     // what SIGTERM/SIGINT become; 0: forwarded as is
     int stop_requests = 0;   // SIGTERM/SIGINT seen so far (also those before a hand-over)
-    int in_fd = 0;           // the caller's terminal side (stdin, stdout)
+    // With a stop signal: the container's name for the line each stop request writes to
+    // `err_fd` (what was sent, what the next request does); nullptr: silent.
+    const char* name = nullptr;
+    int err_fd = 2;
+    int in_fd = 0;  // the caller's terminal side (stdin, stdout)
     int out_fd = 1;
     // Which pty directions are still open (relay_start sets both when there is a pty).
     bool in_open = false;

@@ -30,7 +30,7 @@ enum SuperviseArg {
     kArgPtyMaster,     // pty master for -t, or -1
     kArgNotifySocket,  // notify relay socket (notify = "container"), or -1
     kArgStopSignal,    // what SIGTERM/SIGINT become for the payload
-    kArgStopRequests,  // SIGTERM/SIGINTs already forwarded by berth (the third is a SIGKILL)
+    kArgStopRequests,  // SIGTERM/SIGINTs already forwarded by berth (the second is a SIGKILL)
     kArgLockFd,        // NAME.lock, flocked: passed on to the teardown
     kArgTeardownExe,   // O_PATH fd of the full berth binary
     kSuperviseArgc,

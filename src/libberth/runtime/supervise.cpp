@@ -1,5 +1,6 @@
 #include "runtime/supervise.h"
 
+#include <sys/signalfd.h>
 #include <unistd.h>
 
 namespace berth::runtime {
@@ -9,6 +10,22 @@ Result<SignalsBlocked> block_forwarded_signals() {
     s.fd_.reset(relay_block_signals(&s.previous_));
     if (!s.fd_) return fail_errno("signalfd");
     return s;
+}
+
+void drain_signalfd(int fd) noexcept {
+    struct signalfd_siginfo si;
+    while (::read(fd, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
+    }
+}
+
+int take_stop_request() noexcept {
+    // Only the stop signals are taken; SIGWINCH, SIGUSR1... stay for the payload's relay.
+    sigset_t stop;
+    sigemptyset(&stop);
+    for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) sigaddset(&stop, sig);
+    struct timespec zero {};
+    int sig = ::sigtimedwait(&stop, nullptr, &zero);
+    return sig > 0 ? sig : 0;
 }
 
 void RawTerminalScope::make_raw() noexcept {

@@ -13,6 +13,9 @@
 
 namespace berth::runtime {
 
+// Reads whatever is pending in a signalfd.
+void drain_signalfd(int fd) noexcept;
+
 // The forwarded signals blocked and readable from a signalfd; the previous mask comes back when
 // this goes away.
 class SignalsBlocked {
@@ -34,8 +37,13 @@ public:
 
 private:
     friend Result<SignalsBlocked> block_forwarded_signals();
+    // What is still pending was meant for a payload that is gone (or never ran): read, not
+    // delivered to berth once unblocked, where a late Ctrl-C would kill it before it reports.
     void restore() noexcept {
-        if (fd_) ::sigprocmask(SIG_SETMASK, &previous_, nullptr);
+        if (fd_) {
+            drain_signalfd(fd_.get());
+            ::sigprocmask(SIG_SETMASK, &previous_, nullptr);
+        }
         fd_.reset();
     }
     UniqueFd fd_;
@@ -43,6 +51,9 @@ private:
 };
 
 Result<SignalsBlocked> block_forwarded_signals();
+// The first SIGINT, SIGTERM, SIGHUP or SIGQUIT pending (taken, so it is not delivered), 0 when
+// none: a start asks at each step whether it was interrupted (container.cpp).
+int take_stop_request() noexcept;
 
 // The caller's terminal (stdin) in raw mode while the payload owns a pty; restored on
 // destruction. restore() and make_raw() bracket a hand-over (berth-supervise does its own).

@@ -435,6 +435,30 @@ TEST_P(BerthdTest, TwoImportsAndARemoveAtOnceStayCorrect) {
     EXPECT_TRUE(s->get_image("big:1"));
 }
 
+// issue #15: a missing image was "prepare image 'i': container 'x': image 'i': prepare container
+// 'x': image 'i' not found"; now each context once, and what to do.
+TEST_P(BerthdTest, AMissingImageIsOneLineNamingTheContainerAndImageWithAHint) {
+    const std::string name = "miss-" + std::to_string(::getpid());
+    config::Declaration decl;
+    decl.name = name;
+    decl.image = "nosuch:1.25";
+    ScopedEnv mode("BERTH_STORAGE", "bus");
+    bus::StorageSession session;
+    auto p = bus::prepare_container_snapshot(session, decl);
+    ASSERT_FALSE(p);
+    EXPECT_EQ(p.error().what(),
+              "image 'nosuch:1.25' is not in the store; import it first: berth image import FILE --name "
+              "nosuch:1.25");
+    std::string toml = root_->path() + "/" + name + ".toml";
+    ASSERT_TRUE(write_file(toml, "[container]\nimage = \"nosuch:1.25\"\ncommand = [\"/bin/true\"]\n"));
+    auto r = run_shell(berth("run " + toml));
+    EXPECT_EQ(r.status, 125);
+    EXPECT_EQ(r.err,
+              "berth run: container '" + name +
+                  "': image 'nosuch:1.25' is not in the store; import it first: berth image import FILE "
+                  "--name nosuch:1.25\n");
+}
+
 TEST_P(BerthdTest, TheRuntimeSeamPreparesSnapshotsThroughBerthd) {
     ASSERT_EQ(run_shell(berth("image import " + images().small + " --name base:1")).status, 0);
     config::Declaration decl;

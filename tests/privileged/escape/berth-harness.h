@@ -17,7 +17,10 @@
 
 namespace berth::test {
 
+// $BERTH_TEST_EXE overrides the build's berth: to run a test against another build (an older
+// one, to see a new test fail before its fix).
 inline std::string berth_exe() {
+    if (const char* e = ::getenv("BERTH_TEST_EXE"); e && *e) return e;
 #ifdef BERTH_EXE
     return BERTH_EXE;
 #else

@@ -973,7 +973,7 @@ TEST_F(Runtime, InProcessSupervisionStillPropagatesExitCodesAndSignals) {
 
 // The teardown after berth-supervise: the payload's cgroup, the veth and the published port's
 // nftables rules, the state and lock files all go, whether the payload exits by itself or the
-// supervisor is told to stop (SIGTERM twice forwarded, ignored by the payload; the third kills).
+// supervisor is told to stop (SIGTERM forwarded, ignored by the payload; the second kills).
 TEST_F(Runtime, TeardownAfterTheSmallSupervisorLeavesNoCgroupVethNftRuleOrState) {
     int net = 100 + (::getpid() + 37) % 100;
     auto nft_mentions = [&] {
@@ -1009,8 +1009,8 @@ TEST_F(Runtime, TeardownAfterTheSmallSupervisorLeavesNoCgroupVethNftRuleOrState)
             link_seen = path_exists("/sys/class/net/" + link);
             rules_seen = nft_mentions();
             if (stop_by_signal) {
-                // The payload ignores TERM: the first two are forwarded, the third is a SIGKILL.
-                for (int i = 0; i < 3; ++i) {
+                // The payload ignores TERM: the first is forwarded, the second is a SIGKILL.
+                for (int i = 0; i < 2; ++i) {
                     ::kill(supervisor, SIGTERM);
                     std::this_thread::sleep_for(std::chrono::milliseconds(100));
                 }
@@ -1030,7 +1030,7 @@ TEST_F(Runtime, TeardownAfterTheSmallSupervisorLeavesNoCgroupVethNftRuleOrState)
 
 // The default: berth supervises for the first handover_delay_ms itself (a quick payload never pays
 // for the execs), then hands over; stop requests counted before the hand-over still count after
-// it (two ignored SIGTERMs before, the third one after is a SIGKILL).
+// it (one ignored SIGTERM before, the second one after is a SIGKILL).
 TEST_F(Runtime, TheHandOverWaitsForTheDelayAndKeepsCountingStopRequests) {
     auto quick = shell("exit 7");
     auto r = run(quick, {}, [](RunOptions& opt) { opt.handover_delay_ms = 300; });
@@ -1044,9 +1044,6 @@ TEST_F(Runtime, TheHandOverWaitsForTheDelayAndKeepsCountingStopRequests) {
         [&](pid_t supervisor) {
             wait_for_ready();
             exe_before = exe_of(supervisor);
-            // Apart: two pending SIGTERMs would be one.
-            ::kill(supervisor, SIGTERM);
-            std::this_thread::sleep_for(std::chrono::milliseconds(150));
             ::kill(supervisor, SIGTERM);
             EXPECT_TRUE(wait_for_exe(supervisor, real_path(SUPERVISOR_BINARY)));
             exe_after = exe_of(supervisor);

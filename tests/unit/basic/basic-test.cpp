@@ -112,3 +112,20 @@ TEST(StringUtil, SplitJoinTrimAndStrictNumbers) {
     EXPECT_FALSE(parse_unsigned("99999999999999999999999"));
     EXPECT_EQ(edit_distance("memory_max", "memroy_max"), 2u);
 }
+
+// issue #15: tables had fixed widths (NAME 30 or 40 characters) and broke on long names.
+TEST(StringUtil, TablesSizeEachColumnToItsWidestCellWithA64CharacterNameAndALongTag) {
+    const std::string name(64, 'n');
+    const std::string tag = "registry.example.com/team/some-service-with-a-long-name:2024.12.05-build.1234";
+    std::string t =
+        render_table({"NAME", "IMAGE", "SIZE", "STATE"},
+                     {{name, tag, "1.5M", "running"}, {"db", "pg:16", "812.3M", "inactive"}}, {2});
+    auto lines = split(t, '\n');
+    ASSERT_EQ(lines.size(), 3u);
+    EXPECT_EQ(lines[0], "NAME" + std::string(62, ' ') + "IMAGE" + std::string(tag.size() - 5 + 2, ' ') +
+                            "  SIZE  STATE");
+    EXPECT_EQ(lines[1], name + "  " + tag + "    1.5M  running");
+    EXPECT_EQ(lines[2], "db" + std::string(64, ' ') + "pg:16" + std::string(tag.size() - 5 + 2, ' ') +
+                            "812.3M  inactive");
+    EXPECT_EQ(display_width("caf\xc3\xa9"), 4u);
+}

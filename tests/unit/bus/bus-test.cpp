@@ -237,6 +237,22 @@ TEST_F(BusTest, TheCliTalksToBerthdAndPrintsJson) {
     EXPECT_NE(r.err.find("berth image rm: 'nope:1': no image 'nope:1'"), std::string::npos) << r.err;
 }
 
+// issue #15: validate asks berthd (when it runs) for the image, and warns when it is missing.
+TEST_F(BusTest, ValidateWarnsAboutAnImageBerthdDoesNotHaveYet) {
+    const std::string env = "DBUS_SYSTEM_BUS_ADDRESS=" + bus_->address() + " ";
+    ASSERT_EQ(run_shell("echo -n v-bytes | " + env + berth_exe() + " image import - --name have:1").status,
+              0);
+    std::string missing = bus_->dir() + "/w.toml", present = bus_->dir() + "/p.toml";
+    ASSERT_TRUE(write_file(missing, "[container]\nimage = \"nope:1\"\n"));
+    ASSERT_TRUE(write_file(present, "[container]\nimage = \"have:1\"\n"));
+    auto r = run_shell(env + berth_exe() + " validate " + missing + " " + present);
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(
+        r.err,
+        "w: warning: image 'nope:1' is not in the store; import it first: berth image import FILE --name "
+        "nope:1 (berth run fails until it is)\n");
+}
+
 TEST_F(BusTest, SigtermStopsTheDaemonCleanly) {
     int status = daemon_.stop(SIGTERM);
     ASSERT_NE(status, -1) << "berthd did not exit on SIGTERM";

@@ -19,7 +19,7 @@ contains() { # contains DESCRIPTION FILE TEXT
 
 printf '[container]\nimage = "nginx"\n[service]\nrequires = ["db"]\n' >"$tmp/etc/web.toml"
 printf '[resources]\nmemory_max = "1G"\n' >"$tmp/usr/web.toml.d/10-mem.toml"
-printf '[container]\nrootfs = "/srv/db"\n' >"$tmp/usr/db.toml"
+printf '[container]\nrootfs = "/srv/db"\ncommand = ["/bin/db"]\n' >"$tmp/usr/db.toml"
 
 "$berth" validate >"$tmp/o" 2>&1; check "validate accepts valid declarations" 0 $?
 contains "validate names each valid declaration" "$tmp/o" "web: ok ($tmp/etc/web.toml)"
@@ -39,7 +39,7 @@ cp "$tmp/o" "$tmp/web-copy.toml"
 printf '[resources]\nmemory_max = "2G"\n' >"$tmp/usr/web.toml.d/10-mem.toml"
 printf '[container]\nimage = "redis"\n[install]\nwanted_by = ["multi-user.target"]\n' >"$tmp/etc/cache.toml"
 rm "$tmp/usr/db.toml"
-printf '[container]\nrootfs = "/srv/db2"\n' >"$tmp/etc/db2.toml"
+printf '[container]\nrootfs = "/srv/db2"\ncommand = ["/bin/db"]\n' >"$tmp/etc/db2.toml"
 sed -i 's/"db"/"db2"/' "$tmp/etc/web.toml"
 "$berth" plan --output "$tmp/gen" --bindir /usr/bin >"$tmp/o" 2>&1; check "plan: changes exit 2" 2 $?
 contains "plan lists a new unit" "$tmp/o" "new: berth@cache.service"
@@ -109,6 +109,46 @@ contains "validate NAME finds it in the search path" "$tmp/o" "web: ok ($tmp/etc
 "$berth" validate nosuch >"$tmp/o" 2>&1; check "validate of an undeclared NAME fails" 1 $?
 "$berth" logs -D "$tmp/nojournal" "$tmp/etc/web.toml" >"$tmp/o" 2>&1
 if grep -q "invalid container name" "$tmp/o"; then echo "FAIL: logs PATH: $(cat "$tmp/o")"; failed=1; else echo "ok: logs takes a path"; fi
+
+# issue #15: validate's warnings (exit 0), list without systemd, tables sized to content, non-root.
+nobus=unix:path=$tmp/no-bus
+printf '[container]\nimage = "x"\n[service]\nrequires = ["nosuchdb"]\n[resources]\nlimits = { nofile = 99999999999 }\n' >"$tmp/cwd/warn.toml"
+DBUS_SYSTEM_BUS_ADDRESS=$nobus "$berth" validate "$tmp/cwd/warn.toml" >"$tmp/o" 2>&1; check "validate passes a declaration with warnings" 0 $?
+contains "validate warns about an undeclared requires target" "$tmp/o" "warn: warning: service.requires: container 'nosuchdb' is not declared in the search path"
+contains "validate names the nofile limit" "$tmp/o" "warn: warning: [resources] limits.nofile = 99999999999 is above the kernel's limit on open files, fs.nr_open = $(cat /proc/sys/fs/nr_open)"
+long=$(printf 'n%.0s' $(seq 64))
+tag=registry.example.com/team/some-service-with-a-long-name:2024.12.05-build.1234
+printf '[container]\nimage = "%s"\n' "$tag" >"$tmp/etc/$long.toml"
+DBUS_SYSTEM_BUS_ADDRESS=$nobus BERTH_RUN_DIR=$tmp/run "$berth" list >"$tmp/o" 2>"$tmp/e"; check "list works without systemd" 0 $?
+contains "list says which view it shows" "$tmp/e" "systemd not reachable"
+contains "list says it shows berth's own state" "$tmp/e" "showing berth's own runtime state"
+contains "list shows a declared container that runs nowhere" "$tmp/o" "not running"
+python3 - "$tmp/o" "$long" "$tag" <<'PY' || failed=1
+import sys
+lines = open(sys.argv[1]).read().splitlines()
+header = lines[0]
+col = {h: header.index(h) for h in ("NAME", "IMAGE", "STATE", "SINCE", "MAIN PID", "ADDRESS")}
+row = next(l for l in lines if l.startswith(sys.argv[2] + " "))
+assert row[col["IMAGE"]:].startswith(sys.argv[3] + " "), (header, row)
+assert row[col["STATE"]:].startswith("not running"), (header, row)
+for l in lines[1:]:
+    assert l[col["IMAGE"] - 2:col["IMAGE"]] == "  " and l[col["IMAGE"]] != " ", (header, l)
+print("ok: list columns fit a 64-character name and a long image tag")
+PY
+rm "$tmp/etc/$long.toml"
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+  as_nobody() { setpriv --reuid 65534 --regid 65534 --clear-groups "$@"; }
+else
+  as_nobody() { "$@"; }  # not root: already another user
+fi
+if [ "$(id -u)" != 0 ] || command -v setpriv >/dev/null; then
+  chmod 755 "$tmp"; chmod -R a+rX "$tmp/etc" "$tmp/usr"
+  as_nobody "$berth" run "$tmp/etc/db2.toml" >"$tmp/o" 2>&1; check "run as uid 65534 exits 125" 125 $?
+  contains "run as another user says it needs root" "$tmp/o" "berth run needs root: a container is made of namespaces, cgroups and mounts"
+  if grep -q "Permission denied" "$tmp/o"; then echo "FAIL: run as uid 65534 still says Permission denied"; failed=1; fi
+  as_nobody "$berth" exec db2 -- true >"$tmp/o" 2>&1; check "exec as uid 65534 exits 126" 126 $?
+  contains "exec as another user says it needs root" "$tmp/o" "berth exec needs root"
+fi
 
 # berth(1) documents every subcommand that `berth help` lists.
 man1=$(dirname "$0")/../../../man/berth.1

@@ -336,6 +336,24 @@ TEST(Validation, RejectsRelativePathsWhereAbsoluteAreNeeded) {
         "web.toml:5:10: mount[0].source = 'data' is not");
 }
 
+// issue #15: caught by validate rather than at the start.
+TEST(Validation, RejectsARootfsWithoutCommandAndTheSameHostPortTwice) {
+    EXPECT_EQ(
+        error_of("[container]\nrootfs = \"/srv/r\"\n"),
+        "web.toml:2:10: container.rootfs needs container.command, expected command = [\"/program\", ...] "
+        "(a directory has no image config to take the program from)");
+    EXPECT_EQ(error_of("[container]\nimage = \"b\"\n[network]\nmode = \"veth\"\nports = [\"8080:80\", "
+                       "\"9090:90/udp\", \"8080:81/tcp\"]\n"),
+              "web.toml:5:36: network.ports[2] = '8080:81/tcp' publishes host port 8080/tcp again "
+              "(network.ports[0]), expected each host port once");
+    // Another protocol or another host address is another port.
+    auto d = parse(
+        "[container]\nimage = \"b\"\n[network]\nmode = \"veth\"\nports = [\"8080:80\", "
+        "\"8080:80/udp\", \"127.0.0.1:9090:90\", \"127.0.0.2:9090:90\"]\n");
+    ASSERT_TRUE(d) << d.error().what();
+    EXPECT_EQ(d->network.ports.size(), 4u);
+}
+
 TEST(Validation, RejectsImageWithRootfsAndNeither) {
     EXPECT_EQ(
         error_of("[container]\nimage = \"b\"\nrootfs = \"/srv/r\"\n"),
@@ -494,7 +512,7 @@ TEST(Merge, ErrorsInADropInPointAtTheDropIn) {
 
 TEST(Merge, LoadDeclarationFileKeepsTheFilesDropIns) {
     test::TempDir tmp;
-    write(tmp / "db.toml", "[container]\nrootfs = \"/srv/db\"\n");
+    write(tmp / "db.toml", "[container]\nrootfs = \"/srv/db\"\ncommand = [\"/db\"]\n");
     write(tmp / "db.toml.d/x.toml", "[container]\nread_only = true\n");
     auto d = load_declaration_file(tmp / "db.toml");
     ASSERT_TRUE(d) << d.error().what();
