@@ -1096,7 +1096,8 @@ void convert(Checker& c, const toml::table& root, const std::string& main_path) 
     }
     // Caught here rather than at the start ("no command to run", issue #15): an image has a
     // config that names its program, a directory has none.
-    if (rootfs_node && !d.rootfs.empty() && d.command.empty()) {
+    // With an image too, the conflict above is the one error to fix first.
+    if (rootfs_node && !d.rootfs.empty() && d.image.empty() && d.command.empty()) {
         const toml::node* container = root.get("container");
         if (!(container && container->is_table() && container->as_table()->get("command")))
             c.error(*rootfs_node,
