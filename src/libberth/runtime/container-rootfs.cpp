@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "basic/fs-private.h"
 #include "basic/fs-util.h"
 #include "basic/string-util.h"
@@ -14,10 +16,16 @@ namespace berth::runtime {
 ContainerRoot::~ContainerRoot() {
     remove_stale_scratch();
     if (!created_layer_dir_.empty()) (void)remove_tree(created_layer_dir_);
-    if (snapshot_) (void)bus::release_container_snapshot(storage_, decl_);
+    if (!snapshot_) return;
+    auto released = bus::release_container_snapshot(storage_, decl_);
+    // A first start that failed before its payload ran (issue #15 item 2): no data to keep, and a
+    // kept layer would block `berth image rm` until someone ran `berth rm`.
+    if (created_snapshot_ && released)
+        if (auto storage = storage_.get()) (void)(*storage)->remove_container(decl_.name);
 }
 
 void ContainerRoot::payload_started() {
+    created_snapshot_ = false;
     if (!fresh_marker_.empty()) ::unlink(fresh_marker_.c_str());
     fresh_marker_.clear();
 }
@@ -75,6 +83,13 @@ Result<> ContainerRoot::prepare() {
         return {};
     }
     if (!decl_.image.empty()) {
+        if (!decl_.ephemeral) {
+            // Whether this start makes the container's layer (a cheap in-memory listing).
+            bus::Storage* storage = BERTH_TRY_CTX(storage_.get(), fmt::format("image '{}'", decl_.image));
+            if (auto known = storage->list_containers())
+                created_snapshot_ = std::none_of(known->begin(), known->end(),
+                                                 [&](const auto& c) { return c.name == decl_.name; });
+        }
         snapshot_ = BERTH_TRY(bus::prepare_container_snapshot(storage_, decl_));
         spec_ = snapshot_->rootfs;
         image_ = snapshot_->config;

@@ -61,6 +61,9 @@ private:
     store::ImageConfig image_;
     std::optional<bus::PreparedSnapshot> snapshot_;
     std::string created_layer_dir_;
+    // The store made the container's persistent snapshot for this start (it had none): until the
+    // payload runs, a failed start removes it rather than keeping an empty layer forever.
+    bool created_snapshot_ = false;
     std::string fresh_marker_;   // the "starting" mark of a layer this start made
     std::string stale_scratch_;  // overlayfs' old scratch directory, removed during the start
 };

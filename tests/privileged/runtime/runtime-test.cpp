@@ -2136,6 +2136,29 @@ TEST_F(RuntimeImages, RmIsRefusedWhileTheContainerRunsAndForceStopsItFirst) {
     EXPECT_EQ(listed_layers(name_), 0u);
 }
 
+// Issue #15 item 2: a first start that fails before its payload runs leaves no writable layer
+// (it blocked `berth image rm` until `berth rm`); a later failed start keeps the data of the runs
+// before it.
+TEST_F(RuntimeImages, AFailedFirstStartLeavesNoLayerAndALaterFailedStartKeepsIt) {
+    import("ta:1", "A");
+    auto broken = from_image("ta:1");
+    broken.command = {"/no/such/program"};
+    auto r = run(broken);
+    EXPECT_NE(r.status, 0) << "a missing program started";
+    EXPECT_EQ(listed_layers(name_), 0u) << "a failed first start kept its writable layer";
+    int status = -1;
+    auto rm = berth("image rm ta:1", &status);
+    EXPECT_EQ(status, 0) << rm;
+
+    import("ta:1", "A");
+    r = run(from_image("ta:1"));
+    ASSERT_EQ(r.status, 0) << r.error;
+    ASSERT_EQ(listed_layers(name_), 1u);
+    r = run(broken);
+    EXPECT_NE(r.status, 0);
+    EXPECT_EQ(listed_layers(name_), 1u) << "a failed later start removed the container's data";
+}
+
 // `berth prune` removes the state of containers without a declaration (image and rootfs ones)
 // and keeps declared ones.
 TEST_F(RuntimeImages, PruneRemovesUndeclaredContainersAndListsThem) {
