@@ -79,7 +79,7 @@ void register_status(CLI::App& app, CommandContext& ctx) {
         if (o->json) {
             auto j = v.to_json();
             if (v.declaration && v.snapshot)
-                if (auto storage = bus::open_remote_storage())
+                if (auto storage = bus::open_storage())
                     if (auto note = image_change_note(*v.declaration, *v.snapshot, **storage); !note.empty())
                         j["image_change"] = note;
             j["cgroup"] = tree_json;
@@ -143,7 +143,7 @@ void register_status(CLI::App& app, CommandContext& ctx) {
                             s.image.empty() ? "-" : s.image.substr(0, 19),
                             s.size ? ", " + human_bytes(s.size) + " written" : ""));
             if (v.declaration)
-                if (auto storage = bus::open_remote_storage())
+                if (auto storage = bus::open_storage())
                     if (auto note = image_change_note(*v.declaration, s, **storage); !note.empty())
                         row("Image change", note);
         } else if (!sources.storage_error.empty()) {

@@ -5,7 +5,8 @@
 namespace berth::cli {
 
 Result<std::vector<SnapshotView>> list_snapshots() {
-    auto storage = BERTH_TRY_CTX(bus::open_remote_storage(), "reach berthd");
+    // berthd on the bus, else a private one (embedded mode), as every other command.
+    auto storage = BERTH_TRY_CTX(bus::open_storage(), "reach the store");
     return with_context(storage->list_containers(), "list container snapshots");
 }
 

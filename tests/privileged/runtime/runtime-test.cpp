@@ -2066,6 +2066,11 @@ TEST_F(RuntimeImages, AChangedImageIsRunFromAFreshLayerSaidAloudAndTheOldLayerIs
     EXPECT_NE(plan.find("container " + name_ + ": image changed: 'tb:1' is now sha256:"), std::string::npos)
         << plan;
     EXPECT_NE(plan.find("the writable layer will be recreated"), std::string::npos) << plan;
+    // `berth status` says it too (systemd unreachable here: berth's own view of the container).
+    auto status_text = capture(
+        fmt::format("BERTH_CONTAINERS_PATH={} {} status {} 2>&1", decls, BERTH_BINARY, name_), &status);
+    EXPECT_NE(status_text.find("Image change"), std::string::npos) << status_text;
+    EXPECT_NE(status_text.find("the writable layer will be recreated"), std::string::npos) << status_text;
 
     r = run_logged(from_image("tb:1"), log);
     ASSERT_EQ(r.status, 0) << r.error;
