@@ -30,9 +30,11 @@ int do_df(StorageOptionsCli& o) {
     // the thin pool's) numbers, shared with whatever else is on it.
     std::printf("Store %s (backend %s): %s used\n", p.root.c_str(), p.backend.c_str(),
                 human_size(usage->store_used).c_str());
-    if (!p.pool_path.empty())
-        std::printf("Pool %s: %s used of %s\n", p.pool_path.c_str(), human_size(p.used).c_str(),
-                    human_size(p.size).c_str());
+    // A thin pool (metadata numbers come only from one) on a loop image or a block device: the
+    // numbers are the pool's, not a file system's.
+    if (!p.pool_path.empty() || p.metadata_size)
+        std::printf("Pool %s: %s used of %s\n", p.pool_path.empty() ? "(dm-thin)" : p.pool_path.c_str(),
+                    human_size(p.used).c_str(), human_size(p.size).c_str());
     else
         std::printf("File system %s (%s on %s): %s used of %s\n",
                     usage->fs_mount.empty() ? "?" : usage->fs_mount.c_str(),

@@ -175,8 +175,9 @@ rm /usr/sbin/thin_ls
 t0=$(cut -d' ' -f1 /proc/uptime); df; t_without=$(awk -v a="$t0" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN{printf "%.2f", b-a}')
 # Without thin-provisioning-tools: sizes are unknown ("-"), and berth df says why.
 berth df > /tmp/df.txt 2>&1 || fail "berth df without thin_ls: $(cat /tmp/df.txt)"
-grep -Eq '^container +- +c1 +-$' /tmp/df.txt || fail "berth df without thin_ls does not show c1's size as '-': $(cat /tmp/df.txt)"
+grep -Eq '^container +c-c1 +c1 +-$' /tmp/df.txt || fail "berth df without thin_ls does not show c1's size as '-': $(cat /tmp/df.txt)"
 grep -q 'Sizes shown as - are unknown: .*thin_ls not found' /tmp/df.txt || fail "berth df does not say why sizes are unknown: $(cat /tmp/df.txt)"
+grep -Eq '^Pool \(dm-thin\): .* used of 1\.0 GiB$' /tmp/df.txt || fail "berth df does not show the thin pool's numbers as the pool's: $(cat /tmp/df.txt)"
 mv /usr/sbin/thin_ls.real /usr/sbin/thin_ls
 t0=$(cut -d' ' -f1 /proc/uptime); df; t_with=$(awk -v a="$t0" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN{printf "%.2f", b-a}')
 say "berth df --json under TCG: ${t_with}s with thin_ls, ${t_without}s without (sizes unknown)"
