@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdint>
 
 namespace berth {
 
@@ -163,6 +164,50 @@ std::string render_table(const std::vector<std::string>& header,
     };
     line(header);
     for (const auto& r : rows) line(r);
+    return out;
+}
+
+namespace {
+constexpr std::string_view kBase64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+}
+
+std::string base64_encode(std::string_view data) {
+    std::string out;
+    out.reserve((data.size() + 2) / 3 * 4);
+    for (size_t i = 0; i < data.size(); i += 3) {
+        uint32_t n = static_cast<uint8_t>(data[i]) << 16;
+        if (i + 1 < data.size()) n |= static_cast<uint8_t>(data[i + 1]) << 8;
+        if (i + 2 < data.size()) n |= static_cast<uint8_t>(data[i + 2]);
+        out += kBase64[(n >> 18) & 63];
+        out += kBase64[(n >> 12) & 63];
+        out += i + 1 < data.size() ? kBase64[(n >> 6) & 63] : '=';
+        out += i + 2 < data.size() ? kBase64[n & 63] : '=';
+    }
+    return out;
+}
+
+std::optional<std::string> base64_decode(std::string_view text) {
+    if (text.size() % 4 != 0) return std::nullopt;
+    std::string out;
+    out.reserve(text.size() / 4 * 3);
+    for (size_t i = 0; i < text.size(); i += 4) {
+        uint32_t n = 0;
+        int pad = 0;
+        for (size_t j = 0; j < 4; ++j) {
+            char c = text[i + j];
+            if (c == '=' && i + 4 == text.size() && j >= 2) {
+                ++pad;
+                n <<= 6;
+                continue;
+            }
+            auto v = kBase64.find(c);
+            if (v == std::string_view::npos || pad) return std::nullopt;
+            n = (n << 6) | static_cast<uint32_t>(v);
+        }
+        out += static_cast<char>((n >> 16) & 0xff);
+        if (pad < 2) out += static_cast<char>((n >> 8) & 0xff);
+        if (pad < 1) out += static_cast<char>(n & 0xff);
+    }
     return out;
 }
 

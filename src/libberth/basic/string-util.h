@@ -37,4 +37,9 @@ std::string render_table(const std::vector<std::string>& header,
                          const std::vector<std::vector<std::string>>& rows,
                          const std::vector<size_t>& right_aligned = {});
 
+// RFC 4648 base64 with padding (credentials in auth.json, HTTP Basic).  Decoding refuses anything
+// that is not canonical base64 (std::nullopt).
+std::string base64_encode(std::string_view data);
+std::optional<std::string> base64_decode(std::string_view text);
+
 }  // namespace berth
