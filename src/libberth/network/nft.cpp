@@ -1,80 +1,52 @@
 #include "network/nft.h"
 
-#include <dlfcn.h>
 #include <nftables/libnftables.h>
 
+#include "basic/dlopen-util.h"
 #include "basic/string-util.h"
 
 namespace berth::network {
 
 namespace {
 
-// The few libnftables functions berth calls, resolved once from libnftables.so.1.
-struct NftLibrary {
-    decltype(&::nft_ctx_new) ctx_new = nullptr;
-    decltype(&::nft_ctx_free) ctx_free = nullptr;
-    decltype(&::nft_ctx_buffer_output) buffer_output = nullptr;
-    decltype(&::nft_ctx_buffer_error) buffer_error = nullptr;
-    decltype(&::nft_ctx_output_set_flags) output_set_flags = nullptr;
-    decltype(&::nft_run_cmd_from_buffer) run_cmd_from_buffer = nullptr;
-    decltype(&::nft_ctx_get_output_buffer) get_output_buffer = nullptr;
-    decltype(&::nft_ctx_get_error_buffer) get_error_buffer = nullptr;
-    std::string error;  // why it could not be loaded ("" when loaded)
-};
+// The few libnftables functions berth calls, resolved from libnftables.so.1 at the first Nft::open
+// (basic/dlopen-util.h): only published ports need the library.
+#define BERTH_LIBNFTABLES_SYMBOLS(X) \
+    X(nft_ctx_new)                   \
+    X(nft_ctx_free)                  \
+    X(nft_ctx_buffer_output)         \
+    X(nft_ctx_buffer_error)          \
+    X(nft_ctx_output_set_flags)      \
+    X(nft_run_cmd_from_buffer)       \
+    X(nft_ctx_get_output_buffer)     \
+    X(nft_ctx_get_error_buffer)
+BERTH_LIBNFTABLES_SYMBOLS(BERTH_DL_DECLARE)
+BERTH_LIBNFTABLES_SYMBOLS(BERTH_DL_DEFINE)
 
-template <typename F>
-bool resolve(void* handle, const char* name, F& out, std::string& error) {
-    out = reinterpret_cast<F>(::dlsym(handle, name));
-    if (!out && error.empty()) error = fmt::format("{}: {}", name, ::dlerror());
-    return out != nullptr;
-}
-
-const NftLibrary& nft_library() {
-    static const NftLibrary lib = [] {
-        NftLibrary l;
-        // Never closed: the functions stay valid for the life of the process.
-        void* h = ::dlopen("libnftables.so.1", RTLD_NOW | RTLD_LOCAL);
-        if (!h) {
-            const char* e = ::dlerror();
-            l.error = e ? e : "dlopen failed";
-            return l;
-        }
-        resolve(h, "nft_ctx_new", l.ctx_new, l.error);
-        resolve(h, "nft_ctx_free", l.ctx_free, l.error);
-        resolve(h, "nft_ctx_buffer_output", l.buffer_output, l.error);
-        resolve(h, "nft_ctx_buffer_error", l.buffer_error, l.error);
-        resolve(h, "nft_ctx_output_set_flags", l.output_set_flags, l.error);
-        resolve(h, "nft_run_cmd_from_buffer", l.run_cmd_from_buffer, l.error);
-        resolve(h, "nft_ctx_get_output_buffer", l.get_output_buffer, l.error);
-        resolve(h, "nft_ctx_get_error_buffer", l.get_error_buffer, l.error);
-        return l;
-    }();
-    return lib;
-}
+DlLibrary libnftables{"libnftables.so.1", {BERTH_LIBNFTABLES_SYMBOLS(BERTH_DL_ENTRY)}};
 
 }  // namespace
 
 void free_nft_ctx(struct nft_ctx* ctx) {
-    if (ctx) nft_library().ctx_free(ctx);  // a context exists only when the library loaded
+    if (ctx) sym_nft_ctx_free(ctx);  // a context exists only when the library loaded
 }
 
 Result<Nft> Nft::open(bool json) {
-    const auto& lib = nft_library();
-    if (!lib.error.empty()) return fail(ELIBACC, "published ports need libnftables.so.1: {}", lib.error);
+    if (auto loaded = libnftables.load(); !loaded)
+        return fail(loaded.error().code, "published ports need libnftables.so.1: {}", loaded.error().message);
     Nft nft;
-    nft.ctx_.reset(lib.ctx_new(NFT_CTX_DEFAULT));
+    nft.ctx_.reset(sym_nft_ctx_new(NFT_CTX_DEFAULT));
     if (!nft.ctx_) return fail(ENOMEM, "create nftables context");
-    if (lib.buffer_output(nft.ctx_.get()) < 0 || lib.buffer_error(nft.ctx_.get()) < 0)
+    if (sym_nft_ctx_buffer_output(nft.ctx_.get()) < 0 || sym_nft_ctx_buffer_error(nft.ctx_.get()) < 0)
         return fail(ENOMEM, "buffer nftables output");
-    if (json) lib.output_set_flags(nft.ctx_.get(), NFT_CTX_OUTPUT_JSON | NFT_CTX_OUTPUT_HANDLE);
+    if (json) sym_nft_ctx_output_set_flags(nft.ctx_.get(), NFT_CTX_OUTPUT_JSON | NFT_CTX_OUTPUT_HANDLE);
     return nft;
 }
 
 Result<std::string> Nft::run(const std::string& script) {
-    const auto& lib = nft_library();
-    int rc = lib.run_cmd_from_buffer(ctx_.get(), script.c_str());
-    std::string out = lib.get_output_buffer(ctx_.get());
-    std::string err = lib.get_error_buffer(ctx_.get());
+    int rc = sym_nft_run_cmd_from_buffer(ctx_.get(), script.c_str());
+    std::string out = sym_nft_ctx_get_output_buffer(ctx_.get());
+    std::string err = sym_nft_ctx_get_error_buffer(ctx_.get());
     if (rc != 0) {
         // nft's messages are "Error: Could not process rule: File exists\n<the command>\n<carets>".
         auto lines = split(err, '\n');

@@ -17,6 +17,7 @@
 
 #include <set>
 
+#include "basic/dlopen-util.h"
 #include "basic/fs-util.h"
 #include "basic/string-util.h"
 #include "store/backend-factory.h"
@@ -24,12 +25,25 @@
 #include "store/digest.h"
 #include "store/tree-util.h"
 
+// libbtrfsutil, loaded by dlopen() when a btrfs store is opened (basic/dlopen-util.h): the
+// overlay and dm-thin backends never map it.
+#define BERTH_LIBBTRFSUTIL_SYMBOLS(X)     \
+    X(btrfs_util_create_snapshot)         \
+    X(btrfs_util_create_subvolume)        \
+    X(btrfs_util_delete_subvolume)        \
+    X(btrfs_util_get_subvolume_read_only) \
+    X(btrfs_util_is_subvolume)            \
+    X(btrfs_util_set_subvolume_read_only) \
+    X(btrfs_util_strerror)
+BERTH_LIBBTRFSUTIL_SYMBOLS(BERTH_DL_DECLARE)
+BERTH_LIBBTRFSUTIL_SYMBOLS(BERTH_DL_DEFINE)
+
 namespace berth::store {
 namespace {
 
 Unexpected btrfs_fail(enum btrfs_util_error err, std::string_view what) {
     int e = errno ? errno : EIO;
-    return fail(e, "{}: {}", what, btrfs_util_strerror(err));
+    return fail(e, "{}: {}", what, sym_btrfs_util_strerror(err));
 }
 
 std::string hex_of(const std::string& chain) { return std::string(digest_hex(chain)); }
@@ -39,13 +53,15 @@ Result<> check_id(const std::string& id) {
     return {};
 }
 
-bool is_subvolume(const std::string& path) { return btrfs_util_is_subvolume(path.c_str()) == BTRFS_UTIL_OK; }
+bool is_subvolume(const std::string& path) {
+    return sym_btrfs_util_is_subvolume(path.c_str()) == BTRFS_UTIL_OK;
+}
 
 Result<> delete_subvolume_or_tree(const std::string& path) {
     if (!path_exists(path)) return {};
     if (is_subvolume(path)) {
         errno = 0;
-        auto err = btrfs_util_delete_subvolume(path.c_str(), BTRFS_UTIL_DELETE_SUBVOLUME_RECURSIVE);
+        auto err = sym_btrfs_util_delete_subvolume(path.c_str(), BTRFS_UTIL_DELETE_SUBVOLUME_RECURSIVE);
         if (err != BTRFS_UTIL_OK) return btrfs_fail(err, fmt::format("delete subvolume '{}'", path));
         return {};
     }
@@ -80,9 +96,9 @@ public:
         std::string token = random_token();
         std::string path = path_join(root_, "staging/" + token);
         errno = 0;
-        auto err = parent ? btrfs_util_create_snapshot(layer_path(*parent).c_str(), path.c_str(), 0, nullptr,
-                                                       nullptr)
-                          : btrfs_util_create_subvolume(path.c_str(), 0, nullptr, nullptr);
+        auto err = parent ? sym_btrfs_util_create_snapshot(layer_path(*parent).c_str(), path.c_str(), 0,
+                                                           nullptr, nullptr)
+                          : sym_btrfs_util_create_subvolume(path.c_str(), 0, nullptr, nullptr);
         if (err != BTRFS_UTIL_OK)
             return btrfs_fail(err, fmt::format("create staging subvolume for '{}'", chain_id));
         if (!parent) ::chmod(path.c_str(), 0755);
@@ -106,7 +122,7 @@ public:
         BERTH_TRY_VOID(sync_filesystem(path));
         BERTH_TRY_VOID(publish_layer(path, w.chain_id, w.parent));
         errno = 0;
-        auto err = btrfs_util_set_subvolume_read_only(layer_path(w.chain_id).c_str(), true);
+        auto err = sym_btrfs_util_set_subvolume_read_only(layer_path(w.chain_id).c_str(), true);
         if (err != BTRFS_UTIL_OK) return btrfs_fail(err, "make layer read-only");
         return {};
     }
@@ -154,7 +170,7 @@ public:
         // Deleting a subvolume unlinks it atomically (the cleaner frees its extents later); a
         // read-only one cannot be renamed into staging first.
         errno = 0;
-        auto err = btrfs_util_delete_subvolume(layer_path(chain_id).c_str(), 0);
+        auto err = sym_btrfs_util_delete_subvolume(layer_path(chain_id).c_str(), 0);
         if (err != BTRFS_UTIL_OK) return btrfs_fail(err, fmt::format("remove layer '{}'", chain_id));
         ::unlink(path_join(root_, "parents/" + hex_of(chain_id)).c_str());
         return {};
@@ -173,9 +189,9 @@ public:
         if (layer && !has_layer(*layer)) return fail(ENOENT, "layer '{}' not found", *layer);
         std::string stage = path_join(root_, "staging/" + random_token());
         errno = 0;
-        auto err =
-            layer ? btrfs_util_create_snapshot(layer_path(*layer).c_str(), stage.c_str(), 0, nullptr, nullptr)
-                  : btrfs_util_create_subvolume(stage.c_str(), 0, nullptr, nullptr);
+        auto err = layer ? sym_btrfs_util_create_snapshot(layer_path(*layer).c_str(), stage.c_str(), 0,
+                                                          nullptr, nullptr)
+                         : sym_btrfs_util_create_subvolume(stage.c_str(), 0, nullptr, nullptr);
         if (err != BTRFS_UTIL_OK) return btrfs_fail(err, fmt::format("create snapshot '{}'", id));
         if (!layer) ::chmod(stage.c_str(), 0755);
         BERTH_TRY_VOID(write_file_atomic(path_join(root_, "snapinfo/" + id), layer ? *layer : ""));
@@ -244,8 +260,8 @@ public:
         // A read-only snapshot appears atomically, so it is made in place (sidecar first).
         BERTH_TRY_VOID(write_file_atomic(path_join(root_, "parents/" + hex_of(new_chain_id)), layer));
         errno = 0;
-        auto err = btrfs_util_create_snapshot(snap_path(id).c_str(), layer_path(new_chain_id).c_str(),
-                                              BTRFS_UTIL_CREATE_SNAPSHOT_READ_ONLY, nullptr, nullptr);
+        auto err = sym_btrfs_util_create_snapshot(snap_path(id).c_str(), layer_path(new_chain_id).c_str(),
+                                                  BTRFS_UTIL_CREATE_SNAPSHOT_READ_ONLY, nullptr, nullptr);
         if (err != BTRFS_UTIL_OK) return btrfs_fail(err, fmt::format("commit snapshot '{}'", id));
         BERTH_TRY_VOID(fsync_directory(path_join(root_, "layers")));
         return {};
@@ -264,7 +280,7 @@ public:
         if (!is_directory(path)) {
             std::string stage = path_join(root_, "staging/" + random_token());
             errno = 0;
-            auto err = btrfs_util_create_subvolume(stage.c_str(), 0, nullptr, nullptr);
+            auto err = sym_btrfs_util_create_subvolume(stage.c_str(), 0, nullptr, nullptr);
             if (err != BTRFS_UTIL_OK) return btrfs_fail(err, fmt::format("create volume '{}'", name));
             ::chmod(stage.c_str(), 0755);
             if (::rename(stage.c_str(), path.c_str()) < 0) {
@@ -304,8 +320,8 @@ public:
             if (layers.count(h)) {
                 bool ro = false;
                 std::string p = path_join(root_, "layers/" + h);
-                if (btrfs_util_get_subvolume_read_only(p.c_str(), &ro) == BTRFS_UTIL_OK && !ro)
-                    (void)btrfs_util_set_subvolume_read_only(p.c_str(), true);
+                if (sym_btrfs_util_get_subvolume_read_only(p.c_str(), &ro) == BTRFS_UTIL_OK && !ro)
+                    (void)sym_btrfs_util_set_subvolume_read_only(p.c_str(), true);
                 continue;
             }
             // What only this layer holds (its parent's extents are shared), measured before it
@@ -367,6 +383,8 @@ bool is_on_btrfs(const std::string& path) {
 }
 
 Result<std::unique_ptr<SnapshotBackend>> make_btrfs_backend(const std::string& root) {
+    static DlLibrary libbtrfsutil{"libbtrfsutil.so.1", {BERTH_LIBBTRFSUTIL_SYMBOLS(BERTH_DL_ENTRY)}};
+    BERTH_TRY_VOID(libbtrfsutil.load());
     auto b = std::make_unique<BtrfsBackend>(root);
     BERTH_TRY_VOID(b->init());
     return std::unique_ptr<SnapshotBackend>(std::move(b));

@@ -2,12 +2,35 @@
 
 #include <openssl/evp.h>
 
+#include "basic/dlopen-util.h"
+
+// libcrypto, loaded by dlopen() at the first digest (basic/dlopen-util.h): a private berthd that
+// only prepares a snapshot never maps it.
+#define BERTH_LIBCRYPTO_SYMBOLS(X) \
+    X(EVP_MD_CTX_new)              \
+    X(EVP_MD_CTX_free)             \
+    X(EVP_DigestInit_ex)           \
+    X(EVP_DigestUpdate)            \
+    X(EVP_DigestFinal_ex)          \
+    X(EVP_sha256)
+BERTH_LIBCRYPTO_SYMBOLS(BERTH_DL_DECLARE)
+BERTH_LIBCRYPTO_SYMBOLS(BERTH_DL_DEFINE)
+
 namespace berth::store {
+
+namespace {
+DlLibrary libcrypto{"libcrypto.so.3", {BERTH_LIBCRYPTO_SYMBOLS(BERTH_DL_ENTRY)}};
+}  // namespace
 
 struct Sha256::Ctx {
     EVP_MD_CTX* md = nullptr;
-    Ctx() : md(EVP_MD_CTX_new()) { EVP_DigestInit_ex(md, EVP_sha256(), nullptr); }
-    ~Ctx() { EVP_MD_CTX_free(md); }
+    // A value type cannot fail: a missing libcrypto is a broken install (as at exec time before).
+    Ctx() {
+        load_or_die(libcrypto);
+        md = sym_EVP_MD_CTX_new();
+        sym_EVP_DigestInit_ex(md, sym_EVP_sha256(), nullptr);
+    }
+    ~Ctx() { sym_EVP_MD_CTX_free(md); }
 };
 
 Sha256::Sha256() : ctx_(std::make_unique<Ctx>()) {}
@@ -16,15 +39,15 @@ Sha256::Sha256(Sha256&&) noexcept = default;
 Sha256& Sha256::operator=(Sha256&&) noexcept = default;
 
 void Sha256::update(const void* data, size_t size) {
-    EVP_DigestUpdate(ctx_->md, data, size);
+    sym_EVP_DigestUpdate(ctx_->md, data, size);
     bytes_ += size;
 }
 
 std::string Sha256::finish() {
     unsigned char out[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
-    EVP_DigestFinal_ex(ctx_->md, out, &len);
-    EVP_DigestInit_ex(ctx_->md, EVP_sha256(), nullptr);
+    sym_EVP_DigestFinal_ex(ctx_->md, out, &len);
+    sym_EVP_DigestInit_ex(ctx_->md, sym_EVP_sha256(), nullptr);
     bytes_ = 0;
     static const char hex[] = "0123456789abcdef";
     std::string s = "sha256:";

@@ -1,7 +1,5 @@
 #include "store/fsck.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -17,6 +15,7 @@
 #include "basic/string-util.h"
 #include "basic/unique.h"
 #include "store/digest.h"
+#include "store/libarchive-dl.h"
 #include "store/tar-split.h"
 #include "store/tree-util.h"
 
@@ -95,26 +94,27 @@ Result<std::string> compare_layer_files(const std::string& blob, const std::stri
     if (!in) return fail_errno("open '{}'", blob);
     UniqueFd root(::open(tree.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (!root) return fail_errno("open layer '{}'", tree);
-    CPtr<struct archive, archive_read_free> a(archive_read_new());
-    archive_read_support_format_tar(a.get());
-    archive_read_support_format_gnutar(a.get());
-    archive_read_support_filter_all(a.get());
-    if (archive_read_open_fd(a.get(), in.get(), 1 << 16) != ARCHIVE_OK)
-        return fail(EBADMSG, "read '{}': {}", blob, archive_error_string(a.get()));
+    BERTH_TRY_VOID(libarchive.load());
+    CPtr<struct archive, free_archive_reader> a(sym_archive_read_new());
+    sym_archive_read_support_format_tar(a.get());
+    sym_archive_read_support_format_gnutar(a.get());
+    sym_archive_read_support_filter_all(a.get());
+    if (sym_archive_read_open_fd(a.get(), in.get(), 1 << 16) != ARCHIVE_OK)
+        return fail(EBADMSG, "read '{}': {}", blob, sym_archive_error_string(a.get()));
     std::map<std::string, std::string> verdict;  // path -> why it differs ("" = same)
     std::vector<char> want(1 << 16), got(1 << 16);
     for (;;) {
         struct archive_entry* e = nullptr;
-        int r = archive_read_next_header(a.get(), &e);
+        int r = sym_archive_read_next_header(a.get(), &e);
         if (r == ARCHIVE_EOF) break;
         if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
-            return fail(EBADMSG, "read '{}': {}", blob, archive_error_string(a.get()));
-        const char* raw = archive_entry_pathname(e);
+            return fail(EBADMSG, "read '{}': {}", blob, sym_archive_error_string(a.get()));
+        const char* raw = sym_archive_entry_pathname(e);
         std::string path = raw ? raw : "";
         while (path.rfind("./", 0) == 0) path.erase(0, 2);
         while (!path.empty() && path.front() == '/') path.erase(0, 1);
         std::string base = path.substr(path.rfind('/') + 1);
-        if (path.empty() || archive_entry_filetype(e) != AE_IFREG || archive_entry_hardlink(e) ||
+        if (path.empty() || sym_archive_entry_filetype(e) != AE_IFREG || sym_archive_entry_hardlink(e) ||
             base.rfind(".wh.", 0) == 0)
             continue;
         auto& why = verdict[path];
@@ -125,16 +125,17 @@ Result<std::string> compare_layer_files(const std::string& blob, const std::stri
             continue;
         }
         struct stat st {};
-        auto size = static_cast<uint64_t>(archive_entry_size(e));
+        auto size = static_cast<uint64_t>(sym_archive_entry_size(e));
         if (::fstat(file->get(), &st) < 0 || !S_ISREG(st.st_mode) ||
             static_cast<uint64_t>(st.st_size) != size) {
             why = fmt::format("size {} in the layer, {} in the blob", st.st_size, size);
             continue;
         }
         for (;;) {
-            la_ssize_t n = archive_read_data(a.get(), want.data(), want.size());
+            la_ssize_t n = sym_archive_read_data(a.get(), want.data(), want.size());
             if (n < 0)
-                return fail(EBADMSG, "read '{}' member '{}': {}", blob, path, archive_error_string(a.get()));
+                return fail(EBADMSG, "read '{}' member '{}': {}", blob, path,
+                            sym_archive_error_string(a.get()));
             if (n == 0) break;
             auto len = static_cast<size_t>(n);
             *bytes += len;

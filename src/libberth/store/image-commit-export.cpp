@@ -1,7 +1,5 @@
 // A container committed as an image (its snapshot's diff against its image becomes a new layer),
 // and an image exported as an OCI archive (blobs streamed, layer blobs rebuilt from tar-splits).
-#include <archive.h>
-#include <archive_entry.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/openat2.h>
@@ -21,6 +19,7 @@
 #include "store/image-import-internal.h"
 #include "store/layer-extract.h"
 #include "store/layer-transaction.h"
+#include "store/libarchive-dl.h"
 #include "store/store-impl.h"
 #include "store/store-json.h"
 #include "store/tree-tar.h"
@@ -150,34 +149,35 @@ struct ExportSink {
 }  // namespace
 
 Result<> write_oci_archive(Store::Impl& s, const ImageInfo& info, int fd, const std::atomic<bool>* cancel) {
-    CPtr<struct archive, archive_write_free> a(archive_write_new());
-    archive_write_set_format_pax_restricted(a.get());
+    BERTH_TRY_VOID(libarchive.load());
+    CPtr<struct archive, free_archive_writer> a(sym_archive_write_new());
+    sym_archive_write_set_format_pax_restricted(a.get());
     ExportSink sink;
     sink.fd = fd;
     sink.cancel = cancel;
     struct stat out_st {};
     sink.stream = ::fstat(fd, &out_st) == 0 && (S_ISFIFO(out_st.st_mode) || S_ISSOCK(out_st.st_mode));
-    // As archive_write_open_fd() does for files and pipes: no padding of the last block.
-    archive_write_set_bytes_in_last_block(a.get(), 1);
-    if (archive_write_open2(a.get(), &sink, nullptr, &ExportSink::write, nullptr, nullptr) != ARCHIVE_OK)
-        return fail(EIO, "open output: {}", archive_error_string(a.get()));
+    // As sym_archive_write_open_fd() does for files and pipes: no padding of the last block.
+    sym_archive_write_set_bytes_in_last_block(a.get(), 1);
+    if (sym_archive_write_open2(a.get(), &sink, nullptr, &ExportSink::write, nullptr, nullptr) != ARCHIVE_OK)
+        return fail(EIO, "open output: {}", sym_archive_error_string(a.get()));
     // A failed write: cancelled, the output's errno, or libarchive's own message.
     auto write_failed = [&](const std::string& name) -> Error {
         if (sink.cancelled) return Error{ECANCELED, "export cancelled"};
         if (sink.error)
             return Error{sink.error, fmt::format("write '{}': {}", name, std::strerror(sink.error))};
-        return Error{EIO, fmt::format("write '{}': {}", name, archive_error_string(a.get()))};
+        return Error{EIO, fmt::format("write '{}': {}", name, sym_archive_error_string(a.get()))};
     };
     auto add = [&](const std::string& name, const std::string* data, const std::string* file, uint64_t size,
                    bool dir) -> Result<> {
-        CPtr<struct archive_entry, archive_entry_free> e(archive_entry_new());
-        archive_entry_set_pathname(e.get(), name.c_str());
-        archive_entry_set_filetype(e.get(), dir ? AE_IFDIR : AE_IFREG);
-        archive_entry_set_perm(e.get(), dir ? 0755 : 0644);
-        archive_entry_set_size(e.get(), dir ? 0 : static_cast<la_int64_t>(size));
-        archive_entry_set_mtime(e.get(), 0, 0);
-        if (archive_write_header(a.get(), e.get()) != ARCHIVE_OK) return fail(write_failed(name));
-        if (data && archive_write_data(a.get(), data->data(), data->size()) < 0)
+        CPtr<struct archive_entry, free_archive_entry> e(sym_archive_entry_new());
+        sym_archive_entry_set_pathname(e.get(), name.c_str());
+        sym_archive_entry_set_filetype(e.get(), dir ? AE_IFDIR : AE_IFREG);
+        sym_archive_entry_set_perm(e.get(), dir ? 0755 : 0644);
+        sym_archive_entry_set_size(e.get(), dir ? 0 : static_cast<la_int64_t>(size));
+        sym_archive_entry_set_mtime(e.get(), 0, 0);
+        if (sym_archive_write_header(a.get(), e.get()) != ARCHIVE_OK) return fail(write_failed(name));
+        if (data && sym_archive_write_data(a.get(), data->data(), data->size()) < 0)
             return fail(write_failed(name));
         if (file) {
             // Hashed as it streams (issue #16): a blob damaged in the store fails the export
@@ -193,7 +193,7 @@ Result<> write_oci_archive(Store::Impl& s, const ImageInfo& info, int fd, const 
                 if (n < 0) return fail_errno("read blob '{}'", *file);
                 if (n == 0) break;
                 hash.update(buf.data(), static_cast<size_t>(n));
-                if (archive_write_data(a.get(), buf.data(), static_cast<size_t>(n)) < 0)
+                if (sym_archive_write_data(a.get(), buf.data(), static_cast<size_t>(n)) < 0)
                     return fail(write_failed(name));
             }
             std::string digest = "sha256:" + name.substr(name.rfind('/') + 1);
@@ -238,7 +238,7 @@ Result<> write_oci_archive(Store::Impl& s, const ImageInfo& info, int fd, const 
             // fails the export naming it (the partial output is then not a valid archive).
             BERTH_TRY_VOID(add(name, nullptr, nullptr, lit->second->blob_size, false));
             auto n = BERTH_TRY(s.stream_layer_blob(*lit->second, [&](const char* b, size_t len) -> Result<> {
-                if (archive_write_data(a.get(), b, len) < 0) return fail(write_failed(name));
+                if (sym_archive_write_data(a.get(), b, len) < 0) return fail(write_failed(name));
                 return {};
             }));
             if (n != lit->second->blob_size)
@@ -249,7 +249,7 @@ Result<> write_oci_archive(Store::Impl& s, const ImageInfo& info, int fd, const 
         if (::stat(p.c_str(), &st) < 0) return fail_errno("blob '{}'", d);
         BERTH_TRY_VOID(add(name, nullptr, &p, static_cast<uint64_t>(st.st_size), false));
     }
-    if (archive_write_close(a.get()) != ARCHIVE_OK) return fail(write_failed("end of archive"));
+    if (sym_archive_write_close(a.get()) != ARCHIVE_OK) return fail(write_failed("end of archive"));
     return {};
 }
 

@@ -1,7 +1,5 @@
 // Format detection for an image given as one stream: an OCI layout archive, a docker-archive, or
 // (anything else that is a tar) a rootfs tarball.
-#include <archive.h>
-#include <archive_entry.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/openat2.h>
@@ -21,6 +19,7 @@
 #include "store/image-import-internal.h"
 #include "store/layer-extract.h"
 #include "store/layer-transaction.h"
+#include "store/libarchive-dl.h"
 #include "store/store-impl.h"
 #include "store/store-json.h"
 #include "store/tree-tar.h"
@@ -49,20 +48,21 @@ bool looks_like_image_member(const std::string& n) {
 // Reads the first members' names to tell an image archive from a rootfs tarball.
 Result<ImportFormat> sniff(int fd) {
     off_t start = ::lseek(fd, 0, SEEK_CUR);
-    CPtr<struct archive, archive_read_free> a(archive_read_new());
-    archive_read_support_format_tar(a.get());
-    archive_read_support_format_gnutar(a.get());
-    archive_read_support_filter_all(a.get());
-    if (archive_read_open_fd(a.get(), fd, 1 << 16) != ARCHIVE_OK)
-        return fail(EIO, "not a readable archive: {}", archive_error_string(a.get()));
+    BERTH_TRY_VOID(libarchive.load());
+    CPtr<struct archive, free_archive_reader> a(sym_archive_read_new());
+    sym_archive_read_support_format_tar(a.get());
+    sym_archive_read_support_format_gnutar(a.get());
+    sym_archive_read_support_filter_all(a.get());
+    if (sym_archive_read_open_fd(a.get(), fd, 1 << 16) != ARCHIVE_OK)
+        return fail(EIO, "not a readable archive: {}", sym_archive_error_string(a.get()));
     ImportFormat result = ImportFormat::RootfsTar;
     for (int i = 0; i < 16; ++i) {
         struct archive_entry* e = nullptr;
-        int r = archive_read_next_header(a.get(), &e);
+        int r = sym_archive_read_next_header(a.get(), &e);
         if (r == ARCHIVE_EOF) break;
         if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
-            return fail(EIO, "not a readable archive: {}", archive_error_string(a.get()));
-        auto n = member_name(archive_entry_pathname(e) ? archive_entry_pathname(e) : "");
+            return fail(EIO, "not a readable archive: {}", sym_archive_error_string(a.get()));
+        auto n = member_name(sym_archive_entry_pathname(e) ? sym_archive_entry_pathname(e) : "");
         if (!n) break;  // the real pass reports it
         if (*n == "oci-layout" || n->rfind("blobs/", 0) == 0 || *n == "index.json") {
             result = ImportFormat::OciLayout;
@@ -72,7 +72,7 @@ Result<ImportFormat> sniff(int fd) {
             result = ImportFormat::DockerArchive;
             break;
         }
-        if (archive_entry_filetype(e) != AE_IFDIR) break;  // rootfs content
+        if (sym_archive_entry_filetype(e) != AE_IFDIR) break;  // rootfs content
     }
     if (::lseek(fd, start, SEEK_SET) < 0) return fail_errno("rewind input");
     return result;

@@ -1,7 +1,5 @@
 // Import of an OCI image layout: a directory (read in place, openat2) or an archive staged by
 // image-import.cpp. The index may name several manifests (by ref.name) and nest one level.
-#include <archive.h>
-#include <archive_entry.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/openat2.h>
@@ -21,6 +19,7 @@
 #include "store/image-import-internal.h"
 #include "store/layer-extract.h"
 #include "store/layer-transaction.h"
+#include "store/libarchive-dl.h"
 #include "store/store-impl.h"
 #include "store/store-json.h"
 #include "store/tree-tar.h"

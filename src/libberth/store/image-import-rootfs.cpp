@@ -1,7 +1,5 @@
 // Import of a plain rootfs tarball: one pass into a provisional layer; its chain id (the
 // uncompressed digest) is learnt at the end of the stream and the layer committed under it.
-#include <archive.h>
-#include <archive_entry.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/openat2.h>
@@ -21,6 +19,7 @@
 #include "store/image-import-internal.h"
 #include "store/layer-extract.h"
 #include "store/layer-transaction.h"
+#include "store/libarchive-dl.h"
 #include "store/store-impl.h"
 #include "store/store-json.h"
 #include "store/tree-tar.h"

@@ -13,8 +13,6 @@
 //      blob digest and diff ID verified, then committed (or aborted).
 //   3. publish_locked() (under the store mutex) renames the staged blobs into ROOT/blobs, writes
 //      the image file, then refs.json. The staging directory is removed on every path out.
-#include <archive.h>
-#include <archive_entry.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/openat2.h>
@@ -36,6 +34,7 @@
 #include "store/image-import-internal.h"
 #include "store/layer-extract.h"
 #include "store/layer-transaction.h"
+#include "store/libarchive-dl.h"
 #include "store/store-impl.h"
 #include "store/store-json.h"
 #include "store/tree-tar.h"
@@ -146,7 +145,7 @@ struct ArchiveInput {
         ssize_t n = read_input(in->fd, in->buf.data(), in->buf.size(), in->cancel);
         if (n < 0) {
             int err = errno;
-            archive_set_error(a, err, "%s", err == ECANCELED ? "import cancelled" : "read failed");
+            sym_archive_set_error(a, err, "%s", err == ECANCELED ? "import cancelled" : "read failed");
             return -1;
         }
         in->bytes_read += static_cast<uint64_t>(n);
@@ -161,40 +160,42 @@ struct ArchiveInput {
 Result<> stage_archive(int fd, const std::string& stage, Input& in, Progress& progress,
                        const std::atomic<bool>* cancel, const LayerLimits& limits) {
     BERTH_TRY_VOID(mkdir_p(stage + "/in", 0700));
-    CPtr<struct archive, archive_read_free> a(archive_read_new());
-    archive_read_support_format_tar(a.get());
-    archive_read_support_format_gnutar(a.get());
-    archive_read_support_filter_all(a.get());
+    BERTH_TRY_VOID(libarchive.load());
+    CPtr<struct archive, free_archive_reader> a(sym_archive_read_new());
+    sym_archive_read_support_format_tar(a.get());
+    sym_archive_read_support_format_gnutar(a.get());
+    sym_archive_read_support_filter_all(a.get());
     // Reads through read_input() so a cancel is noticed while a pipe's writer stalls.
     ArchiveInput src{fd, cancel};
-    if (archive_read_open(a.get(), &src, nullptr, ArchiveInput::read, nullptr) != ARCHIVE_OK)
-        return fail(EIO, "open archive: {}", archive_error_string(a.get()));
+    if (sym_archive_read_open(a.get(), &src, nullptr, ArchiveInput::read, nullptr) != ARCHIVE_OK)
+        return fail(EIO, "open archive: {}", sym_archive_error_string(a.get()));
     std::vector<char> buf(1 << 20);
     size_t count = 0;
     uint64_t staged_bytes = 0;
     for (;;) {
         if (cancel && cancel->load()) return fail(ECANCELED, "import cancelled");
         struct archive_entry* e = nullptr;
-        int r = archive_read_next_header(a.get(), &e);
+        int r = sym_archive_read_next_header(a.get(), &e);
         if (r == ARCHIVE_EOF) break;
         if (r != ARCHIVE_OK && r != ARCHIVE_WARN && cancel && cancel->load())
             return fail(ECANCELED, "import cancelled");
         if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
-            return fail(
-                EIO, "read archive{}: {}",
-                e && archive_entry_pathname(e) ? fmt::format(" member '{}'", archive_entry_pathname(e)) : "",
-                archive_error_string(a.get()));
-        const char* raw = archive_entry_pathname(e);
+            return fail(EIO, "read archive{}: {}",
+                        e && sym_archive_entry_pathname(e)
+                            ? fmt::format(" member '{}'", sym_archive_entry_pathname(e))
+                            : "",
+                        sym_archive_error_string(a.get()));
+        const char* raw = sym_archive_entry_pathname(e);
         if (!raw) return fail(EINVAL, "archive member without a name");
         if (strlen(raw) >= 4096) return fail(ENAMETOOLONG, "archive member name is longer than 4095 bytes");
         std::string name = BERTH_TRY(member_name(raw));
         if (++count > 100000) return fail(E2BIG, "archive has more than 100000 members");
-        auto type = archive_entry_filetype(e);
+        auto type = sym_archive_entry_filetype(e);
         if (type == AE_IFDIR || name.empty()) continue;
         if (type == AE_IFLNK) {
             // docker save links identical layers: "<id>/layer.tar -> ../<other>/layer.tar"
             std::string dir = name.find('/') == std::string::npos ? "" : name.substr(0, name.rfind('/'));
-            std::string target = archive_entry_symlink(e) ? archive_entry_symlink(e) : "";
+            std::string target = sym_archive_entry_symlink(e) ? sym_archive_entry_symlink(e) : "";
             if (target.empty() || target[0] == '/')
                 return fail(EPERM, "archive member '{}': symlink to '{}'", name, target);
             auto joined = normalize_absolute_path("/" + (dir.empty() ? target : dir + "/" + target));
@@ -209,8 +210,8 @@ Result<> stage_archive(int fd, const std::string& stage, Input& in, Progress& pr
         if (type != AE_IFREG)
             return fail(EPERM, "archive member '{}': unexpected file type {:#o}", name,
                         static_cast<unsigned>(type));
-        if (archive_entry_hardlink(e)) {
-            in.aliases[name] = BERTH_TRY(member_name(archive_entry_hardlink(e)));
+        if (sym_archive_entry_hardlink(e)) {
+            in.aliases[name] = BERTH_TRY(member_name(sym_archive_entry_hardlink(e)));
             continue;
         }
         Input::Staged st;
@@ -219,9 +220,9 @@ Result<> stage_archive(int fd, const std::string& stage, Input& in, Progress& pr
         if (!out) return fail_errno("stage '{}'", name);
         Sha256 h;
         for (;;) {
-            la_ssize_t n = archive_read_data(a.get(), buf.data(), buf.size());
+            la_ssize_t n = sym_archive_read_data(a.get(), buf.data(), buf.size());
             if (n < 0 && cancel && cancel->load()) return fail(ECANCELED, "import cancelled");
-            if (n < 0) return fail(EIO, "archive member '{}': {}", name, archive_error_string(a.get()));
+            if (n < 0) return fail(EIO, "archive member '{}': {}", name, sym_archive_error_string(a.get()));
             if (n == 0) break;
             h.update(buf.data(), static_cast<size_t>(n));
             st.size += static_cast<uint64_t>(n);

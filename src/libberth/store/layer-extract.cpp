@@ -1,7 +1,5 @@
 #include "store/layer-extract.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -25,6 +23,7 @@
 #include "basic/io-util.h"
 #include "basic/unique.h"
 #include "store/digest.h"
+#include "store/libarchive-dl.h"
 #include "store/tar-split.h"
 
 namespace berth::store {
@@ -32,14 +31,14 @@ namespace {
 
 // An entry's access and modification times for utimensat/futimens (atime = mtime when unset).
 void entry_times(struct archive_entry* e, struct timespec ts[2]) {
-    bool atime = archive_entry_atime_is_set(e);
-    ts[0].tv_sec = atime ? archive_entry_atime(e) : archive_entry_mtime(e);
-    ts[0].tv_nsec = atime ? archive_entry_atime_nsec(e) : archive_entry_mtime_nsec(e);
-    ts[1].tv_sec = archive_entry_mtime(e);
-    ts[1].tv_nsec = archive_entry_mtime_nsec(e);
+    bool atime = sym_archive_entry_atime_is_set(e);
+    ts[0].tv_sec = atime ? sym_archive_entry_atime(e) : sym_archive_entry_mtime(e);
+    ts[0].tv_nsec = atime ? sym_archive_entry_atime_nsec(e) : sym_archive_entry_mtime_nsec(e);
+    ts[1].tv_sec = sym_archive_entry_mtime(e);
+    ts[1].tv_nsec = sym_archive_entry_mtime_nsec(e);
 }
 
-using ArchivePtr = CPtr<struct archive, archive_read_free>;
+using ArchivePtr = CPtr<struct archive, free_archive_reader>;
 
 constexpr size_t kBufSize = 1 << 20;
 
@@ -178,7 +177,7 @@ struct Pipeline {
 la_ssize_t input_failed(struct archive* a, Pipeline* p, int err) {
     p->failed = true;
     p->io_error = err == ECANCELED ? Error{ECANCELED, "import cancelled"} : Error{err, "read layer input"};
-    archive_set_error(a, err, "read failed");
+    sym_archive_set_error(a, err, "read failed");
     return -1;
 }
 
@@ -195,7 +194,7 @@ la_ssize_t input_read(struct archive* a, void* data, const void** buf) {
                 if (w < 0) {
                     p->failed = true;
                     p->io_error = Error{-w, "write blob copy"};
-                    archive_set_error(a, -w, "write failed");
+                    sym_archive_set_error(a, -w, "write failed");
                     return -1;
                 }
             }
@@ -220,7 +219,7 @@ la_ssize_t direct_read(struct archive* a, void* data, const void** buf) {
         p->hasher->submit(static_cast<size_t>(n));
         p->blob_size += static_cast<uint64_t>(n);
         if (!p->within_limits(p->blob_size)) {
-            archive_set_error(a, p->io_error.code, "%s", p->io_error.message.c_str());
+            sym_archive_set_error(a, p->io_error.code, "%s", p->io_error.message.c_str());
             return -1;
         }
         if (p->options->progress && p->blob_size >= p->next_progress) {
@@ -237,18 +236,18 @@ la_ssize_t direct_read(struct archive* a, void* data, const void** buf) {
 la_ssize_t raw_read(struct archive* a, void* data, const void** buf) {
     auto* p = static_cast<Pipeline*>(data);
     if (p->raw_eof) return 0;
-    la_ssize_t n = archive_read_data(p->raw, p->raw_buf.data(), p->raw_buf.size());
+    la_ssize_t n = sym_archive_read_data(p->raw, p->raw_buf.data(), p->raw_buf.size());
     if (n < 0) {
-        archive_set_error(
-            a, archive_errno(p->raw) > 0 ? archive_errno(p->raw) : EIO, "%s",
-            archive_error_string(p->raw) ? archive_error_string(p->raw) : "decompression failed");
+        sym_archive_set_error(
+            a, sym_archive_errno(p->raw) > 0 ? sym_archive_errno(p->raw) : EIO, "%s",
+            sym_archive_error_string(p->raw) ? sym_archive_error_string(p->raw) : "decompression failed");
         return -1;
     }
     if (n == 0) p->raw_eof = true;
     if (p->hash_diff) p->diff_hash.update(p->raw_buf.data(), static_cast<size_t>(n));
     p->diff_size += static_cast<uint64_t>(n);
     if (!p->within_limits(p->diff_size)) {
-        archive_set_error(a, p->io_error.code, "%s", p->io_error.message.c_str());
+        sym_archive_set_error(a, p->io_error.code, "%s", p->io_error.message.c_str());
         return -1;
     }
     *buf = p->raw_buf.data();
@@ -297,7 +296,7 @@ public:
     }
 
     Result<> entry(struct archive_entry* e) {
-        const char* raw_path = archive_entry_pathname(e);
+        const char* raw_path = sym_archive_entry_pathname(e);
         if (!raw_path) return fail(EINVAL, "entry without a path");
         auto parts = BERTH_TRY(split_entry_path(raw_path));
         if (parts.empty()) return {};  // "./": the root itself keeps the backend's metadata
@@ -308,10 +307,10 @@ public:
         if (name.rfind(".wh.", 0) == 0) return whiteout(parent_rel, name);
 
         std::string rel = parent_rel.empty() ? name : parent_rel + "/" + name;
-        mode_t type = archive_entry_filetype(e);
-        const char* hardlink = archive_entry_hardlink(e);
+        mode_t type = sym_archive_entry_filetype(e);
+        const char* hardlink = sym_archive_entry_hardlink(e);
         if ((type == AE_IFCHR || type == AE_IFBLK) && !hardlink) {
-            dev_t rdev = archive_entry_rdev(e);
+            dev_t rdev = sym_archive_entry_rdev(e);
             // overlayfs's whiteout format (what an overlay upper dir holds, and what some tools
             // tar up as is): a whiteout of that name, never a device, on every backend alike.
             if (type == AE_IFCHR && rdev == makedev(0, 0)) return whiteout(parent_rel, ".wh." + name);
@@ -374,10 +373,11 @@ public:
                 UniqueFd fd(::openat(parent, name.c_str(),
                                      O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
                 if (!fd) return fail_errno("create file");
-                int64_t size = archive_entry_size(e);
+                int64_t size = sym_archive_entry_size(e);
                 // The content is referenced from the tar-split only for a plain file: a sparse entry's
                 // stored bytes are not the file's bytes, so they stay in the split verbatim.
-                bool ref = split_ && !split_->abandoned() && size > 0 && archive_entry_sparse_count(e) == 0;
+                bool ref =
+                    split_ && !split_->abandoned() && size > 0 && sym_archive_entry_sparse_count(e) == 0;
                 if (ref) split_->begin_file(data_start_, static_cast<uint64_t>(size));
                 DataCheck check;
                 BERTH_TRY_VOID(copy_data(fd.get(), size, ref ? &check : nullptr));
@@ -395,7 +395,7 @@ public:
                 return set_file_metadata(e, fd.get());
             }
             case AE_IFLNK: {
-                const char* target = archive_entry_symlink(e);
+                const char* target = sym_archive_entry_symlink(e);
                 if (!target || !*target) return fail(EINVAL, "symlink without a target");
                 if (strlen(target) >= PATH_MAX) return fail(ENAMETOOLONG, "symlink target too long");
                 if (::symlinkat(target, parent, name.c_str()) < 0) return fail_errno("symlink");
@@ -404,7 +404,7 @@ public:
             case AE_IFCHR:
             case AE_IFBLK:  // allow_device_nodes (else skipped above)
                 if (::mknodat(parent, name.c_str(), (type == AE_IFCHR ? S_IFCHR : S_IFBLK) | 0600,
-                              archive_entry_rdev(e)) < 0)
+                              sym_archive_entry_rdev(e)) < 0)
                     return fail_errno("mknod");
                 break;
             case AE_IFIFO:
@@ -415,11 +415,11 @@ public:
         }
 
         // Owner first: chown clears set-id bits, so the mode goes after it.
-        if (::fchownat(parent, name.c_str(), static_cast<uid_t>(archive_entry_uid(e)),
-                       static_cast<gid_t>(archive_entry_gid(e)), AT_SYMLINK_NOFOLLOW) < 0)
+        if (::fchownat(parent, name.c_str(), static_cast<uid_t>(sym_archive_entry_uid(e)),
+                       static_cast<gid_t>(sym_archive_entry_gid(e)), AT_SYMLINK_NOFOLLOW) < 0)
             return fail_errno("chown");
         if (type != AE_IFLNK) {
-            if (::fchmodat(parent, name.c_str(), archive_entry_perm(e) & 07777, 0) < 0)
+            if (::fchmodat(parent, name.c_str(), sym_archive_entry_perm(e) & 07777, 0) < 0)
                 return fail_errno("chmod");
         }
         struct timespec ts[2];
@@ -437,10 +437,10 @@ public:
 
     Result<> set_file_metadata(struct archive_entry* e, int fd) {
         // Owner first: chown clears set-id bits, so the mode goes after it.
-        if (::fchown(fd, static_cast<uid_t>(archive_entry_uid(e)), static_cast<gid_t>(archive_entry_gid(e))) <
-            0)
+        if (::fchown(fd, static_cast<uid_t>(sym_archive_entry_uid(e)),
+                     static_cast<gid_t>(sym_archive_entry_gid(e))) < 0)
             return fail_errno("chown");
-        if (::fchmod(fd, archive_entry_perm(e) & 07777) < 0) return fail_errno("chmod");
+        if (::fchmod(fd, sym_archive_entry_perm(e) & 07777) < 0) return fail_errno("chmod");
         struct timespec ts[2];
         entry_times(e, ts);
         if (::futimens(fd, ts) < 0) return fail_errno("set times");
@@ -524,11 +524,11 @@ private:
         la_int64_t offset = 0;
         int64_t end = 0;
         for (;;) {
-            int r = archive_read_data_block(tar_, &buf, &len, &offset);
+            int r = sym_archive_read_data_block(tar_, &buf, &len, &offset);
             if (r == ARCHIVE_EOF) break;
             if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
                 return fail(EIO, "read data: {}",
-                            archive_error_string(tar_) ? archive_error_string(tar_) : "error");
+                            sym_archive_error_string(tar_) ? sym_archive_error_string(tar_) : "error");
             const char* q = static_cast<const char*>(buf);
             size_t left = len;
             off_t pos = offset;
@@ -552,11 +552,11 @@ private:
     }
 
     Result<> apply_xattrs(struct archive_entry* e, int fd) {
-        if (archive_entry_xattr_reset(e) == 0) return {};
+        if (sym_archive_entry_xattr_reset(e) == 0) return {};
         const char* name = nullptr;
         const void* value = nullptr;
         size_t size = 0;
-        while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
+        while (sym_archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
             std::string_view n = name;
             // Only overlay whiteout handling may set overlay's own attributes.
             if (n.rfind("trusted.overlay.", 0) == 0) continue;
@@ -682,7 +682,7 @@ private:
 };
 
 std::string archive_err(struct archive* a) {
-    const char* s = archive_error_string(a);
+    const char* s = sym_archive_error_string(a);
     return s ? s : "unknown archive error";
 }
 
@@ -694,21 +694,21 @@ Result<> run_entries(struct archive* tar, Extractor& ex, Pipeline& p, const Extr
     for (;;) {
         if (options.cancel && options.cancel->load()) return fail(ECANCELED, "import cancelled");
         struct archive_entry* e = nullptr;
-        int r = archive_read_next_header(tar, &e);
+        int r = sym_archive_read_next_header(tar, &e);
         if (r == ARCHIVE_EOF) break;
         if (r == ARCHIVE_WARN) {
             // e.g. unknown pax keys: still usable.
         } else if (r != ARCHIVE_OK) {
             if (p.failed) return fail(p.io_error);
-            const char* last = e ? archive_entry_pathname(e) : nullptr;
+            const char* last = e ? sym_archive_entry_pathname(e) : nullptr;
             return fail(EIO, "layer tar{}: {}", last ? fmt::format(" entry '{}'", last) : std::string(),
                         archive_err(tar));
         }
         if (p.recorder) {
-            ex.data_start_ = static_cast<uint64_t>(archive_filter_bytes(tar, 0));
+            ex.data_start_ = static_cast<uint64_t>(sym_archive_filter_bytes(tar, 0));
             p.recorder->header(ex.data_start_);
         }
-        const char* path = archive_entry_pathname(e);
+        const char* path = sym_archive_entry_pathname(e);
         if (options.limits.max_entries && ++entries > options.limits.max_entries)
             return fail(E2BIG,
                         "layer has more than max_layer_entries ({}) entries; raise it in berthd.toml if the "
@@ -736,12 +736,13 @@ Result<ExtractResult> extract_direct(int fd, const std::string& dest, const Extr
     Extractor ex(dest, options);
     BERTH_TRY_VOID(ex.open_root());
     ex.split_ = &rec;
-    ArchivePtr tar(archive_read_new());
-    archive_read_support_format_tar(tar.get());
-    archive_read_support_format_gnutar(tar.get());
-    archive_read_support_filter_none(tar.get());
+    BERTH_TRY_VOID(libarchive.load());
+    ArchivePtr tar(sym_archive_read_new());
+    sym_archive_read_support_format_tar(tar.get());
+    sym_archive_read_support_format_gnutar(tar.get());
+    sym_archive_read_support_filter_none(tar.get());
     ex.tar_ = tar.get();
-    if (archive_read_open(tar.get(), &p, nullptr, direct_read, nullptr) != ARCHIVE_OK) {
+    if (sym_archive_read_open(tar.get(), &p, nullptr, direct_read, nullptr) != ARCHIVE_OK) {
         if (p.failed) return fail(p.io_error);
         return fail(EIO, "open layer tar: {}", archive_err(tar.get()));
     }
@@ -777,23 +778,25 @@ Result<ExtractResult> extract_layer(int fd, const std::string& dest, const Extra
     p.options = &options;
     off_t start = options.split_fd >= 0 && !dest.empty() ? ::lseek(fd, 0, SEEK_CUR) : -1;
 
-    ArchivePtr raw(archive_read_new());
-    archive_read_support_filter_all(raw.get());
-    archive_read_support_format_raw(raw.get());
+    BERTH_TRY_VOID(libarchive.load());
+    ArchivePtr raw(sym_archive_read_new());
+    sym_archive_read_support_filter_all(raw.get());
+    sym_archive_read_support_format_raw(raw.get());
     p.raw = raw.get();
-    if (archive_read_open(raw.get(), &p, nullptr, input_read, nullptr) != ARCHIVE_OK)
+    if (sym_archive_read_open(raw.get(), &p, nullptr, input_read, nullptr) != ARCHIVE_OK)
         return fail(p.failed ? p.io_error.code : EIO, "open layer stream: {}",
                     p.failed ? p.io_error.message : archive_err(raw.get()));
     struct archive_entry* raw_entry = nullptr;
-    int r = archive_read_next_header(raw.get(), &raw_entry);
+    int r = sym_archive_read_next_header(raw.get(), &raw_entry);
     ExtractResult out;
     if (r == ARCHIVE_EOF) {
         return fail(EIO, "layer stream is empty");
     }
     if (r != ARCHIVE_OK) return fail(EIO, "read layer stream: {}", archive_err(raw.get()));
-    const char* filter = archive_filter_count(raw.get()) > 1 ? archive_filter_name(raw.get(), 0) : "none";
+    const char* filter =
+        sym_archive_filter_count(raw.get()) > 1 ? sym_archive_filter_name(raw.get(), 0) : "none";
     out.compression = filter ? filter : "none";
-    p.hash_diff = archive_filter_count(raw.get()) > 1;
+    p.hash_diff = sym_archive_filter_count(raw.get()) > 1;
 
     if (start >= 0 && !p.hash_diff) {
         // libarchive found no compression: start over at the beginning, reading the tar directly.
@@ -810,19 +813,20 @@ Result<ExtractResult> extract_layer(int fd, const std::string& dest, const Extra
     if (!dest.empty()) {
         Extractor& ex = extractor.emplace(dest, options);
         BERTH_TRY_VOID(ex.open_root());
-        ArchivePtr tar(archive_read_new());
-        archive_read_support_format_tar(tar.get());
-        archive_read_support_format_gnutar(tar.get());
-        archive_read_support_filter_none(tar.get());
+        BERTH_TRY_VOID(libarchive.load());
+        ArchivePtr tar(sym_archive_read_new());
+        sym_archive_read_support_format_tar(tar.get());
+        sym_archive_read_support_format_gnutar(tar.get());
+        sym_archive_read_support_filter_none(tar.get());
         ex.tar_ = tar.get();
-        if (archive_read_open(tar.get(), &p, nullptr, raw_read, nullptr) != ARCHIVE_OK)
+        if (sym_archive_read_open(tar.get(), &p, nullptr, raw_read, nullptr) != ARCHIVE_OK)
             return fail(EIO, "open layer tar: {}", archive_err(tar.get()));
         BERTH_TRY_VOID(run_entries(tar.get(), ex, p, options));
     }
     // Drain: tar padding after the end-of-archive blocks belongs to the diff ID, trailing bytes of
     // the compressed stream to the blob digest.
     while (!p.raw_eof) {
-        la_ssize_t n = archive_read_data(raw.get(), p.raw_buf.data(), p.raw_buf.size());
+        la_ssize_t n = sym_archive_read_data(raw.get(), p.raw_buf.data(), p.raw_buf.size());
         if (n < 0) {
             if (p.failed) return fail(p.io_error);
             return fail(EIO, "layer stream: {}", archive_err(raw.get()));

@@ -1,7 +1,5 @@
 #include "store/tree-tar.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -16,6 +14,7 @@
 #include "basic/io-util.h"
 #include "basic/unique.h"
 #include "store/digest.h"
+#include "store/libarchive-dl.h"
 
 namespace berth::store {
 namespace {
@@ -55,54 +54,54 @@ class TarWriter {
 public:
     explicit TarWriter(int fd) {
         sink_.fd = fd;
-        a_ = archive_write_new();
-        archive_write_set_format_pax_restricted(a_);
-        archive_write_set_bytes_in_last_block(a_, 1);
-        archive_write_open(a_, &sink_, nullptr, sink_write, nullptr);
+        a_ = sym_archive_write_new();
+        sym_archive_write_set_format_pax_restricted(a_);
+        sym_archive_write_set_bytes_in_last_block(a_, 1);
+        sym_archive_write_open(a_, &sink_, nullptr, sink_write, nullptr);
     }
     ~TarWriter() {
-        if (a_) archive_write_free(a_);
+        if (a_) sym_archive_write_free(a_);
     }
 
     Result<> add(int dirfd, const std::string& name, const std::string& rel, const struct stat& st) {
-        CPtr<struct archive_entry, archive_entry_free> e(archive_entry_new());
-        archive_entry_set_pathname(e.get(), rel.c_str());
-        archive_entry_set_uid(e.get(), st.st_uid);
-        archive_entry_set_gid(e.get(), st.st_gid);
-        archive_entry_set_mtime(e.get(), st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
-        archive_entry_set_perm(e.get(), st.st_mode & 07777);
+        CPtr<struct archive_entry, free_archive_entry> e(sym_archive_entry_new());
+        sym_archive_entry_set_pathname(e.get(), rel.c_str());
+        sym_archive_entry_set_uid(e.get(), st.st_uid);
+        sym_archive_entry_set_gid(e.get(), st.st_gid);
+        sym_archive_entry_set_mtime(e.get(), st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+        sym_archive_entry_set_perm(e.get(), st.st_mode & 07777);
         UniqueFd data;
         if (!S_ISDIR(st.st_mode) && st.st_nlink > 1) {
             auto [it, fresh] = links_.emplace(std::make_pair(st.st_dev, st.st_ino), rel);
             if (!fresh) {
-                archive_entry_set_filetype(e.get(), AE_IFREG);
-                archive_entry_set_hardlink(e.get(), it->second.c_str());
-                archive_entry_set_size(e.get(), 0);
+                sym_archive_entry_set_filetype(e.get(), AE_IFREG);
+                sym_archive_entry_set_hardlink(e.get(), it->second.c_str());
+                sym_archive_entry_set_size(e.get(), 0);
                 return header(e.get(), rel);
             }
         }
         if (S_ISREG(st.st_mode)) {
-            archive_entry_set_filetype(e.get(), AE_IFREG);
-            archive_entry_set_size(e.get(), st.st_size);
+            sym_archive_entry_set_filetype(e.get(), AE_IFREG);
+            sym_archive_entry_set_size(e.get(), st.st_size);
             data.reset(::openat(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
             if (!data) return fail_errno("open '{}'", rel);
             add_xattrs(e.get(), data.get());
         } else if (S_ISDIR(st.st_mode)) {
-            archive_entry_set_filetype(e.get(), AE_IFDIR);
+            sym_archive_entry_set_filetype(e.get(), AE_IFDIR);
             UniqueFd d(::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
             if (d) add_xattrs(e.get(), d.get());
         } else if (S_ISLNK(st.st_mode)) {
-            archive_entry_set_filetype(e.get(), AE_IFLNK);
+            sym_archive_entry_set_filetype(e.get(), AE_IFLNK);
             std::string target(PATH_MAX, '\0');
             ssize_t n = ::readlinkat(dirfd, name.c_str(), target.data(), target.size() - 1);
             if (n < 0) return fail_errno("readlink '{}'", rel);
             target.resize(static_cast<size_t>(n));
-            archive_entry_set_symlink(e.get(), target.c_str());
+            sym_archive_entry_set_symlink(e.get(), target.c_str());
         } else if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
-            archive_entry_set_filetype(e.get(), S_ISCHR(st.st_mode) ? AE_IFCHR : AE_IFBLK);
-            archive_entry_set_rdev(e.get(), st.st_rdev);
+            sym_archive_entry_set_filetype(e.get(), S_ISCHR(st.st_mode) ? AE_IFCHR : AE_IFBLK);
+            sym_archive_entry_set_rdev(e.get(), st.st_rdev);
         } else if (S_ISFIFO(st.st_mode)) {
-            archive_entry_set_filetype(e.get(), AE_IFIFO);
+            sym_archive_entry_set_filetype(e.get(), AE_IFIFO);
         } else {
             return {};  // sockets are not archived
         }
@@ -119,7 +118,7 @@ public:
                     std::fill(buf.begin(), buf.end(), 0);
                     n = static_cast<ssize_t>(std::min<int64_t>(left, static_cast<int64_t>(buf.size())));
                 }
-                if (archive_write_data(a_, buf.data(), static_cast<size_t>(n)) < 0)
+                if (sym_archive_write_data(a_, buf.data(), static_cast<size_t>(n)) < 0)
                     return fail(sink_.error ? sink_.error : EIO, "write '{}': {}", rel, err());
                 left -= n;
             }
@@ -128,27 +127,27 @@ public:
     }
 
     Result<> whiteout(const std::string& rel) {
-        CPtr<struct archive_entry, archive_entry_free> e(archive_entry_new());
-        archive_entry_set_pathname(e.get(), rel.c_str());
-        archive_entry_set_filetype(e.get(), AE_IFREG);
-        archive_entry_set_perm(e.get(), 0644);
-        archive_entry_set_size(e.get(), 0);
+        CPtr<struct archive_entry, free_archive_entry> e(sym_archive_entry_new());
+        sym_archive_entry_set_pathname(e.get(), rel.c_str());
+        sym_archive_entry_set_filetype(e.get(), AE_IFREG);
+        sym_archive_entry_set_perm(e.get(), 0644);
+        sym_archive_entry_set_size(e.get(), 0);
         return header(e.get(), rel);
     }
 
     Result<TarResult> finish() {
-        if (archive_write_close(a_) != ARCHIVE_OK)
+        if (sym_archive_write_close(a_) != ARCHIVE_OK)
             return fail(sink_.error ? sink_.error : EIO, "finish tar: {}", err());
-        archive_write_free(a_);
+        sym_archive_write_free(a_);
         a_ = nullptr;
         return TarResult{sink_.hash.finish(), sink_.size};
     }
 
 private:
-    std::string err() { return archive_error_string(a_) ? archive_error_string(a_) : "error"; }
+    std::string err() { return sym_archive_error_string(a_) ? sym_archive_error_string(a_) : "error"; }
 
     Result<> header(struct archive_entry* e, const std::string& rel) {
-        int r = archive_write_header(a_, e);
+        int r = sym_archive_write_header(a_, e);
         if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
             return fail(sink_.error ? sink_.error : EIO, "write header '{}': {}", rel, err());
         return {};
@@ -164,7 +163,7 @@ private:
             if (n.rfind("trusted.overlay.", 0) == 0) continue;
             if (n.rfind("user.", 0) != 0 && n != "security.capability") continue;
             ssize_t v = ::fgetxattr(fd, names + i, value.data(), value.size());
-            if (v >= 0) archive_entry_xattr_add_entry(e, names + i, value.data(), static_cast<size_t>(v));
+            if (v >= 0) sym_archive_entry_xattr_add_entry(e, names + i, value.data(), static_cast<size_t>(v));
         }
     }
 
@@ -232,6 +231,7 @@ Result<> walk_diff(TarWriter& w, int dirfd, int basefd, const std::string& prefi
 Result<TarResult> write_tree_tar(const std::string& dir, int fd) {
     UniqueFd root(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!root) return fail_errno("open '{}'", dir);
+    BERTH_TRY_VOID(libarchive.load());  // before TarWriter, which uses it
     TarWriter w(fd);
     BERTH_TRY_VOID(walk_full(w, root.get(), ""));
     return w.finish();
@@ -242,6 +242,7 @@ Result<TarResult> write_diff_tar(const std::string& dir, const std::string& base
     if (!root) return fail_errno("open '{}'", dir);
     UniqueFd broot(::open(base.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!broot) return fail_errno("open '{}'", base);
+    BERTH_TRY_VOID(libarchive.load());  // before TarWriter, which uses it
     TarWriter w(fd);
     BERTH_TRY_VOID(walk_diff(w, root.get(), broot.get(), ""));
     return w.finish();

@@ -13,15 +13,43 @@
 #include <mutex>
 #include <sstream>
 
+#include "basic/dlopen-util.h"
 #include "basic/fs-util.h"
 #include "basic/string-util.h"
 #include "basic/unique.h"
+
+// libdevmapper (with libudev and libselinux behind it), loaded by dlopen() when a dm-thin store
+// first needs it (basic/dlopen-util.h): other backends never map it.
+#define BERTH_LIBDEVMAPPER_SYMBOLS(X) \
+    X(dm_get_next_target)             \
+    X(dm_log_with_errno_init)         \
+    X(dm_task_add_target)             \
+    X(dm_task_create)                 \
+    X(dm_task_deferred_remove)        \
+    X(dm_task_destroy)                \
+    X(dm_task_get_errno)              \
+    X(dm_task_get_info)               \
+    X(dm_task_get_names)              \
+    X(dm_task_retry_remove)           \
+    X(dm_task_run)                    \
+    X(dm_task_set_add_node)           \
+    X(dm_task_set_message)            \
+    X(dm_task_set_name)               \
+    X(dm_task_set_ro)                 \
+    X(dm_task_set_sector)             \
+    X(dm_task_update_nodes)           \
+    X(dm_udev_set_sync_support)
+BERTH_LIBDEVMAPPER_SYMBOLS(BERTH_DL_DECLARE)
+BERTH_LIBDEVMAPPER_SYMBOLS(BERTH_DL_DEFINE)
 
 namespace berth::store::dmthin {
 
 namespace {
 
-using DmTask = CPtr<dm_task, dm_task_destroy>;
+DlLibrary libdevmapper{"libdevmapper.so.1.02.1", {BERTH_LIBDEVMAPPER_SYMBOLS(BERTH_DL_ENTRY)}};
+
+void destroy_task(dm_task* task) { sym_dm_task_destroy(task); }
+using DmTask = CPtr<dm_task, destroy_task>;
 
 // libdevmapper reports failures through its log callback; we keep the last error-level messages
 // of this thread and attach them to the Result of the call that produced them.
@@ -39,7 +67,7 @@ extern "C" void capture_dm_log(int level, const char*, int, int, const char* for
 }
 
 Unexpected dm_fail(dm_task* task, std::string_view what, const std::string& name) {
-    int code = task ? dm_task_get_errno(task) : 0;
+    int code = task ? sym_dm_task_get_errno(task) : 0;
     if (code <= 0) code = EIO;
     std::string detail = std::exchange(dm_last_error, {});
     if (detail.empty()) return fail(code, "{} '{}'", what, name);
@@ -47,11 +75,11 @@ Unexpected dm_fail(dm_task* task, std::string_view what, const std::string& name
 }
 
 Result<DmTask> new_task(int type, const std::string& name) {
-    init_devmapper();
+    BERTH_TRY_VOID(init_devmapper());
     dm_last_error.clear();
-    DmTask task(dm_task_create(type));
+    DmTask task(sym_dm_task_create(type));
     if (!task) return fail(ENOMEM, "dm_task_create");
-    if (!name.empty() && !dm_task_set_name(task.get(), name.c_str()))
+    if (!name.empty() && !sym_dm_task_set_name(task.get(), name.c_str()))
         return dm_fail(task.get(), "set device name", name);
     return task;
 }
@@ -59,7 +87,8 @@ Result<DmTask> new_task(int type, const std::string& name) {
 // libdevmapper queues node operations; flush them, then make sure the node is there (or gone)
 // whatever the library decided to do about udev.
 Result<> ensure_node(const std::string& name, uint32_t major, uint32_t minor) {
-    dm_task_update_nodes();
+    BERTH_TRY_VOID(init_devmapper());
+    sym_dm_task_update_nodes();
     std::string path = mapper_path(name);
     struct stat st {};
     if (::stat(path.c_str(), &st) == 0) {
@@ -74,19 +103,21 @@ Result<> ensure_node(const std::string& name, uint32_t major, uint32_t minor) {
 
 }  // namespace
 
-void init_devmapper() {
+Result<> init_devmapper() {
+    BERTH_TRY_VOID(libdevmapper.load());
     static std::once_flag once;
     std::call_once(once, [] {
-        dm_udev_set_sync_support(0);
-        dm_log_with_errno_init(capture_dm_log);
+        sym_dm_udev_set_sync_support(0);
+        sym_dm_log_with_errno_init(capture_dm_log);
     });
+    return {};
 }
 
 bool devmapper_available() {
-    init_devmapper();
+    if (!init_devmapper()) return false;
     if (::access("/dev/mapper/control", F_OK) != 0 && ::access("/sys/module/dm_mod", F_OK) != 0) return false;
     auto task = new_task(DM_DEVICE_VERSION, "");
-    return task && dm_task_run(task->get());
+    return task && sym_dm_task_run(task->get());
 }
 
 std::string mapper_path(const std::string& name) { return "/dev/mapper/" + name; }
@@ -147,9 +178,10 @@ std::string thin_params(const std::string& pool_dev, uint32_t device_id) {
 
 Result<DmInfo> dm_info(const std::string& name) {
     auto task = BERTH_TRY(new_task(DM_DEVICE_INFO, name));
-    if (!dm_task_run(task.get())) return dm_fail(task.get(), "query device-mapper device", name);
+    if (!sym_dm_task_run(task.get())) return dm_fail(task.get(), "query device-mapper device", name);
     struct dm_info raw {};
-    if (!dm_task_get_info(task.get(), &raw)) return dm_fail(task.get(), "query device-mapper device", name);
+    if (!sym_dm_task_get_info(task.get(), &raw))
+        return dm_fail(task.get(), "query device-mapper device", name);
     DmInfo info;
     info.exists = raw.exists;
     info.suspended = raw.suspended;
@@ -163,14 +195,14 @@ Result<DmInfo> dm_info(const std::string& name) {
 Result<> dm_create(const std::string& name, uint64_t sectors, const std::string& target,
                    const std::string& params, bool read_only) {
     auto task = BERTH_TRY(new_task(DM_DEVICE_CREATE, name));
-    if (!dm_task_add_target(task.get(), 0, sectors, target.c_str(), params.c_str()))
+    if (!sym_dm_task_add_target(task.get(), 0, sectors, target.c_str(), params.c_str()))
         return dm_fail(task.get(), "add target to", name);
-    if (read_only) dm_task_set_ro(task.get());
-    dm_task_set_add_node(task.get(), DM_ADD_NODE_ON_CREATE);
-    if (!dm_task_run(task.get()))
+    if (read_only) sym_dm_task_set_ro(task.get());
+    sym_dm_task_set_add_node(task.get(), DM_ADD_NODE_ON_CREATE);
+    if (!sym_dm_task_run(task.get()))
         return dm_fail(task.get(), fmt::format("create device ({} {})", target, params), name);
     struct dm_info raw {};
-    if (!dm_task_get_info(task.get(), &raw) || !raw.exists)
+    if (!sym_dm_task_get_info(task.get(), &raw) || !raw.exists)
         return dm_fail(task.get(), "query new device", name);
     return ensure_node(name, raw.major, raw.minor);
 }
@@ -186,52 +218,53 @@ Result<> dm_remove(const std::string& name, bool deferred) {
                     info.open_count == 1 ? "" : "s");
     if (info.open_count == 0) {
         auto task = BERTH_TRY(new_task(DM_DEVICE_REMOVE, name));
-        dm_task_retry_remove(task.get());  // a short-lived opener (blkid, a closing mount) is not "busy"
-        if (dm_task_run(task.get())) {
-            dm_task_update_nodes();
+        sym_dm_task_retry_remove(task.get());  // a short-lived opener (blkid, a closing mount) is not "busy"
+        if (sym_dm_task_run(task.get())) {
+            sym_dm_task_update_nodes();
             ::unlink(mapper_path(name).c_str());
             return {};
         }
-        int code = dm_task_get_errno(task.get());
+        int code = sym_dm_task_get_errno(task.get());
         if (code != EBUSY || !deferred) return dm_fail(task.get(), "remove device", name);
     }
     // Still open (a container is using it): let the kernel remove it at the last close.
     auto task = BERTH_TRY(new_task(DM_DEVICE_REMOVE, name));
-    dm_task_deferred_remove(task.get());
-    if (!dm_task_run(task.get())) return dm_fail(task.get(), "schedule deferred removal of device", name);
+    sym_dm_task_deferred_remove(task.get());
+    if (!sym_dm_task_run(task.get())) return dm_fail(task.get(), "schedule deferred removal of device", name);
     return {};
 }
 
 Result<> dm_suspend(const std::string& name) {
     auto task = BERTH_TRY(new_task(DM_DEVICE_SUSPEND, name));  // flushes and freezes a mounted fs
-    if (!dm_task_run(task.get())) return dm_fail(task.get(), "suspend device", name);
+    if (!sym_dm_task_run(task.get())) return dm_fail(task.get(), "suspend device", name);
     return {};
 }
 
 Result<> dm_resume(const std::string& name) {
     auto task = BERTH_TRY(new_task(DM_DEVICE_RESUME, name));
-    dm_task_set_add_node(task.get(), DM_ADD_NODE_ON_RESUME);
-    if (!dm_task_run(task.get())) return dm_fail(task.get(), "resume device", name);
-    dm_task_update_nodes();
+    sym_dm_task_set_add_node(task.get(), DM_ADD_NODE_ON_RESUME);
+    if (!sym_dm_task_run(task.get())) return dm_fail(task.get(), "resume device", name);
+    sym_dm_task_update_nodes();
     return {};
 }
 
 Result<> dm_message(const std::string& name, const std::string& message) {
     auto task = BERTH_TRY(new_task(DM_DEVICE_TARGET_MSG, name));
-    if (!dm_task_set_sector(task.get(), 0) || !dm_task_set_message(task.get(), message.c_str()))
+    if (!sym_dm_task_set_sector(task.get(), 0) || !sym_dm_task_set_message(task.get(), message.c_str()))
         return dm_fail(task.get(), "prepare message", name);
-    if (!dm_task_run(task.get())) return dm_fail(task.get(), fmt::format("message \"{}\" to", message), name);
+    if (!sym_dm_task_run(task.get()))
+        return dm_fail(task.get(), fmt::format("message \"{}\" to", message), name);
     return {};
 }
 
 // The parameters of a device's (first) target, as a STATUS or TABLE query reports them.
 static Result<std::string> first_target_params(int query, const std::string& name, const char* what) {
     auto task = BERTH_TRY(new_task(query, name));
-    if (!dm_task_run(task.get())) return dm_fail(task.get(), what, name);
+    if (!sym_dm_task_run(task.get())) return dm_fail(task.get(), what, name);
     uint64_t start = 0, length = 0;
     char* type = nullptr;
     char* params = nullptr;
-    dm_get_next_target(task.get(), nullptr, &start, &length, &type, &params);
+    sym_dm_get_next_target(task.get(), nullptr, &start, &length, &type, &params);
     if (!type) return fail(ENXIO, "device '{}' has no table", name);
     return std::string(params ? params : "");
 }
@@ -246,9 +279,9 @@ Result<std::string> dm_table(const std::string& name) {
 
 Result<std::vector<std::string>> dm_list(const std::string& prefix) {
     auto task = BERTH_TRY(new_task(DM_DEVICE_LIST, ""));
-    if (!dm_task_run(task.get())) return dm_fail(task.get(), "list devices", "device-mapper");
+    if (!sym_dm_task_run(task.get())) return dm_fail(task.get(), "list devices", "device-mapper");
     std::vector<std::string> names;
-    dm_names* entry = dm_task_get_names(task.get());
+    dm_names* entry = sym_dm_task_get_names(task.get());
     if (!entry || !entry->dev) return names;
     for (;;) {
         std::string n = entry->name;

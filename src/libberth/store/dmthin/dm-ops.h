@@ -18,7 +18,7 @@
 namespace berth::store::dmthin {
 
 // Idempotent process-wide setup: udev sync off, libdevmapper logging captured.
-void init_devmapper();
+Result<> init_devmapper();  // loads libdevmapper (dlopen) the first time
 
 // Is the device-mapper control device usable in this kernel?
 bool devmapper_available();
