@@ -53,6 +53,22 @@ void load_or_die(DlLibrary& library);
 
 }  // namespace berth
 
+// Declares in the binary that it dlopen()s `soname` (the freedesktop.org .note.dlopen ELF note,
+// docs/ELF_DLOPEN_METADATA.md of systemd): ldd cannot see such a library, tools that copy a binary
+// with its libraries can (scripts/elf-dlopen-libs.py, used for the qemu test's initramfs).
+#define BERTH_DLOPEN_NOTE_JSON_(feature, soname) "[{\"feature\":\"" feature "\",\"soname\":[\"" soname "\"]}]"
+#define BERTH_ELF_NOTE_DLOPEN(id, feature, soname)                                      \
+    namespace {                                                                         \
+    struct id##_note {                                                                  \
+        unsigned namesz, descsz, type;                                                  \
+        char name[4];                                                                   \
+        char desc[(sizeof(BERTH_DLOPEN_NOTE_JSON_(feature, soname)) + 3) & ~size_t{3}]; \
+    };                                                                                  \
+    [[gnu::section(".note.dlopen"), gnu::used, gnu::aligned(4)]] const id##_note id = { \
+        4, sizeof(BERTH_DLOPEN_NOTE_JSON_(feature, soname)), 0x407c0c0a, "FDO",         \
+        BERTH_DLOPEN_NOTE_JSON_(feature, soname)};                                      \
+    }
+
 #define BERTH_DL_DECLARE(fn) extern decltype(&::fn) sym_##fn;
 #define BERTH_DL_DEFINE(fn) decltype(&::fn) sym_##fn = nullptr;
 #define BERTH_DL_ENTRY(fn) ::berth::DlSymbol{reinterpret_cast<void**>(&sym_##fn), #fn},

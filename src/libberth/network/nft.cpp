@@ -22,6 +22,9 @@ namespace {
     X(nft_ctx_get_error_buffer)
 BERTH_LIBNFTABLES_SYMBOLS(BERTH_DL_DECLARE)
 BERTH_LIBNFTABLES_SYMBOLS(BERTH_DL_DEFINE)
+}  // namespace
+BERTH_ELF_NOTE_DLOPEN(libnftables_note, "published ports", "libnftables.so.1")
+namespace {
 
 DlLibrary libnftables{"libnftables.so.1", {BERTH_LIBNFTABLES_SYMBOLS(BERTH_DL_ENTRY)}};
 

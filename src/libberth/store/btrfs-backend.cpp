@@ -37,6 +37,7 @@
     X(btrfs_util_strerror)
 BERTH_LIBBTRFSUTIL_SYMBOLS(BERTH_DL_DECLARE)
 BERTH_LIBBTRFSUTIL_SYMBOLS(BERTH_DL_DEFINE)
+BERTH_ELF_NOTE_DLOPEN(libbtrfsutil_note, "btrfs backend", "libbtrfsutil.so.1")
 
 namespace berth::store {
 namespace {

@@ -15,6 +15,7 @@
     X(EVP_sha256)
 BERTH_LIBCRYPTO_SYMBOLS(BERTH_DL_DECLARE)
 BERTH_LIBCRYPTO_SYMBOLS(BERTH_DL_DEFINE)
+BERTH_ELF_NOTE_DLOPEN(libcrypto_note, "digests", "libcrypto.so.3")
 
 namespace berth::store {
 

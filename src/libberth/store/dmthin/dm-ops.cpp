@@ -41,6 +41,7 @@
     X(dm_udev_set_sync_support)
 BERTH_LIBDEVMAPPER_SYMBOLS(BERTH_DL_DECLARE)
 BERTH_LIBDEVMAPPER_SYMBOLS(BERTH_DL_DEFINE)
+BERTH_ELF_NOTE_DLOPEN(libdevmapper_note, "dm-thin backend", "libdevmapper.so.1.02.1")
 
 namespace berth::store::dmthin {
 
