@@ -36,7 +36,7 @@ probe='["/bin/sh", "-c", "echo x >> /tmp/n"]'
 declare_it() { # NAME INTERVAL (empty: no [health])
   {
     printf '[container]\nrootfs = "%s"\ncommand = ["/bin/sleep", "3600"]\nephemeral = true\nstop_signal = "SIGKILL"\n' "$W/rootfs"
-    [ -n "$2" ] && printf '[health]\ncommand = %s\ninterval = "%s"\nstart_interval = "%s"\n' "$probe" "$2" "$2"
+    if [ -n "$2" ]; then printf '[health]\ncommand = %s\ninterval = "%s"\nstart_interval = "%s"\n' "$probe" "$2" "$2"; fi
   } > "$W/$1.toml"
 }
 start_bg() { "$BERTH" run "$W/$1.toml" </dev/null >"$W/$1.log" 2>&1 & pids+=($!); echo $!; }
