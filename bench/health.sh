@@ -9,6 +9,7 @@
 #      probes the command counted;
 #   3. the supervisor's resident memory (VmRSS, RssAnon) with the health check on and off,
 #      sampled between probes (mean of N containers).
+# Containers are stopped with SIGTERM (stop_signal = "SIGKILL": the payload dies, the teardown runs).
 # Results: bench/results/health.md (+ health-time.json). Run as root. Not part of CI.
 #
 # Usage: bench/health.sh [SAMPLES]     Environment: BERTH (default build/src/berth/berth), TIME_RUNS
@@ -58,7 +59,7 @@ fi
 cmds=(-n "berth health" "$BERTH health $id" -n "berth exec (same command)" "$BERTH exec --no-stdin $id -- /bin/sh -c 'echo x >> /tmp/n'")
 [ $podman_ok = yes ] && cmds+=(-n "podman healthcheck run" "podman --runtime runc healthcheck run $id")
 hyperfine -N --style basic --warmup 3 --runs "${TIME_RUNS:-30}" --export-json "$R/health-time.json" "${cmds[@]}" >&2
-kill -KILL "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
+kill -TERM "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
 
 # 2. CPU per probe in the supervisor: 10 s at 100 ms.
 declare_it "${id}c" 100ms
@@ -71,7 +72,7 @@ t0=$(ticks "$sup"); n0=$(count); sleep 10; t1=$(ticks "$sup"); n1=$(count)
 hz=$(getconf CLK_TCK)
 probes=$(( n1 - n0 ))
 cpu_per_probe=$(awk -v t=$((t1 - t0)) -v hz="$hz" -v n="$probes" 'BEGIN { printf "%.2f", n ? t * 1000 / hz / n : 0 }')
-kill -KILL "$sup"; wait "$sup" 2>/dev/null || true
+kill -TERM "$sup"; wait "$sup" 2>/dev/null || true
 
 # 3. Supervisor RSS, health on (probing every 200 ms) and off, sampled between probes.
 declare -A sum
@@ -83,7 +84,7 @@ rss() { # LABEL INTERVAL
     echo "# $1: pid $p exe $(readlink /proc/$p/exe)" >&2
     sum[$1.rss]=$(( ${sum[$1.rss]:-0} + $(awk '$1 == "VmRSS:" {print $2}' /proc/$p/status) ))
     sum[$1.anon]=$(( ${sum[$1.anon]:-0} + $(awk '$1 == "RssAnon:" {print $2}' /proc/$p/status) ))
-    kill -KILL "$p"; wait "$p" 2>/dev/null || true
+    kill -TERM "$p"; wait "$p" 2>/dev/null || true
   done
 }
 rss off ""
