@@ -43,6 +43,7 @@ declare_it() { # NAME INTERVAL (empty: no [health])
 start_bg() { "$BERTH" run "$W/$1.toml" </dev/null >"$W/$1.log" 2>&1 & pids+=($!); echo $!; }
 running() { "$BERTH" exec --no-stdin "$1" -- /bin/true >/dev/null 2>&1; }
 wait_running() { for _ in $(seq 100); do running "$1" && return 0; sleep 0.1; done; cat "$W/$1.log" >&2; return 1; }
+stop() { kill -TERM "$1" 2>/dev/null || true; for _ in $(seq 100); do [ -e "$W/run/containers/$2.json" ] || return 0; sleep 0.1; done; }
 
 # 1. One probe, now: berth health vs podman healthcheck run.
 declare_it "$id" 1h
@@ -59,7 +60,7 @@ fi
 cmds=(-n "berth health" "$BERTH health $id" -n "berth exec (same command)" "$BERTH exec --no-stdin $id -- /bin/sh -c 'echo x >> /tmp/n'")
 [ $podman_ok = yes ] && cmds+=(-n "podman healthcheck run" "podman --runtime runc healthcheck run $id")
 hyperfine -N --style basic --warmup 3 --runs "${TIME_RUNS:-30}" --export-json "$R/health-time.json" "${cmds[@]}" >&2
-kill -TERM "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
+stop "${pids[-1]}" "$id"
 
 # 2. CPU per probe in the supervisor: 10 s at 100 ms.
 declare_it "${id}c" 100ms
@@ -72,7 +73,7 @@ t0=$(ticks "$sup"); n0=$(count); sleep 10; t1=$(ticks "$sup"); n1=$(count)
 hz=$(getconf CLK_TCK)
 probes=$(( n1 - n0 ))
 cpu_per_probe=$(awk -v t=$((t1 - t0)) -v hz="$hz" -v n="$probes" 'BEGIN { printf "%.2f", n ? t * 1000 / hz / n : 0 }')
-kill -TERM "$sup"; wait "$sup" 2>/dev/null || true
+stop "$sup" "${id}c"
 
 # 3. Supervisor RSS, health on (probing every 200 ms) and off, sampled between probes.
 declare -A sum
@@ -84,7 +85,7 @@ rss() { # LABEL INTERVAL
     echo "# $1: pid $p exe $(readlink /proc/$p/exe)" >&2
     sum[$1.rss]=$(( ${sum[$1.rss]:-0} + $(awk '$1 == "VmRSS:" {print $2}' /proc/$p/status) ))
     sum[$1.anon]=$(( ${sum[$1.anon]:-0} + $(awk '$1 == "RssAnon:" {print $2}' /proc/$p/status) ))
-    kill -TERM "$p"; wait "$p" 2>/dev/null || true
+    stop "$p" "${id}m"
   done
 }
 rss off ""
