@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "runtime/health-supervise.h"
 #include "runtime/notify-relay.h"
 #include "runtime/relay.h"
 #include "runtime/sd-notify.h"
@@ -41,6 +42,7 @@ struct Supervisor {
     Relay relay;  // pidfd, signalfd, pty, notify socket, stop signal and requests
     int lock_fd = -1;
     int teardown_exe = -1;
+    RelayHealth health;  // [health]: probes run through teardown_exe
 };
 
 void say(const char* what, int err) {
@@ -72,7 +74,8 @@ int supervise(Supervisor& s) {
     s.relay.buf_size = sizeof buf;
     int status = 0;
     int rc = relay_run(&s.relay, 0, &status);
-    if (rc == kRelayExited) return status;
+    if (s.relay.health) health_stop(s.relay.health);
+    if (rc == kRelayExited) return s.health.forced_status ? s.health.forced_status : status;
     say(s.relay.failed_step, -rc);
     return relay_kill_and_reap(&s.relay);
 }
@@ -96,6 +99,8 @@ int main(int argc, char** argv) {
               parse_int(argv[kArgStopSignal], &r.stop_signal) &&
               parse_int(argv[kArgStopRequests], &r.stop_requests) &&
               parse_int(argv[kArgLockFd], &s.lock_fd) && parse_int(argv[kArgTeardownExe], &s.teardown_exe);
+    bool health = false;
+    ok = ok && health_parse_arg(argv[kArgHealth], &s.health, &health);
     int status;
     if (!ok || r.pidfd < 0 || r.signal_fd < 0 || s.teardown_exe < 0) {
         say("bad arguments", EINVAL);
@@ -103,6 +108,14 @@ int main(int argc, char** argv) {
         if (r.pidfd >= 0) (void)relay_kill_and_reap(&r);
     } else {
         if (r.notify_socket >= 0) r.payload = pid_of_pidfd(r.pidfd);
+        if (health) {
+            s.health.name = s.name;
+            s.health.exe_fd = s.teardown_exe;
+            if (int rc = health_start(&s.health); rc < 0)
+                say("cannot start the health check", -rc);
+            else
+                r.health = &s.health;
+        }
         // -t: the caller's terminal goes raw while the payload owns it (as `berth run` does).
         SavedTerminal saved;
         relay_start(&r);

@@ -1,8 +1,8 @@
 // berth list [--json]: every container — declared in the search path, with a loaded
 // berth@NAME.service or running under a supervisor — with its image, unit state (from systemd over
-// D-Bus), since when, main pid and address. Storage state (the snapshot) is joined in from berthd
-// for --json. Without systemd (a container, a chroot, early boot) the runtime's own state files
-// are all there is: shown, and said so, rather than failing (issue #15 item 7).
+// D-Bus), since when, main pid, address and health (the supervisor's health check). Storage state (the
+// snapshot) is joined in from berthd for --json. Without systemd (a container, a chroot, early boot) the
+// runtime's own state files are all there is: shown, and said so, rather than failing (issue #15 item 7).
 #include <cstdio>
 
 #include "command.h"
@@ -29,10 +29,11 @@ void register_list(CLI::App& app, CommandContext& ctx) {
         std::vector<std::vector<std::string>> rows;
         for (auto& v : views) {
             rows.push_back({v.name, v.image(), v.state(), systemd::format_age(v.since_us(), now),
-                            v.main_pid() ? std::to_string(v.main_pid()) : "-", v.address()});
+                            v.main_pid() ? std::to_string(v.main_pid()) : "-", v.address(), v.health()});
         }
-        std::fputs(render_table({"NAME", "IMAGE", "STATE", "SINCE", "MAIN PID", "ADDRESS"}, rows).c_str(),
-                   stdout);
+        std::fputs(
+            render_table({"NAME", "IMAGE", "STATE", "SINCE", "MAIN PID", "ADDRESS", "HEALTH"}, rows).c_str(),
+            stdout);
         if (views.empty()) std::fprintf(stderr, "No containers declared (see berth.toml(5)).\n");
     });
 }

@@ -4,6 +4,7 @@
 // container.
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstdio>
 
@@ -136,6 +137,25 @@ void register_status(CLI::App& app, CommandContext& ctx) {
             row("Cgroup", v.running->cgroup);
         }
         row("Address", v.address());
+        if (v.health() != "-") {
+            std::string since = v.health_status && v.health_status->changed_at_usec
+                                    ? "since " + systemd::format_timestamp(v.health_status->changed_at_usec)
+                                    : "";
+            row("Health",
+                v.health() + (since.empty() ? "" : " " + since) +
+                    (v.health_status && v.health_status->failing_streak
+                         ? fmt::format(", {} failing probe(s) in a row", v.health_status->failing_streak)
+                         : ""));
+            for (auto it = v.probes.rbegin(); it != v.probes.rend(); ++it) {
+                std::string out = it->output;
+                std::replace(out.begin(), out.end(), '\n', ' ');
+                if (out.size() > 60) out = "..." + out.substr(out.size() - 57);
+                std::printf(
+                    "%14s%s  %s  %.1f ms  %s\n", "", systemd::format_timestamp(it->at_usec).c_str(),
+                    it->exit_status < 0 ? "timed out" : fmt::format("exit {}", it->exit_status).c_str(),
+                    static_cast<double>(it->duration_us) / 1000, out.c_str());
+            }
+        }
         if (v.snapshot) {
             const auto& s = *v.snapshot;
             row("Snapshot",

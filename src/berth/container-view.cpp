@@ -112,7 +112,24 @@ nlohmann::json ContainerView::to_json() const {
                         {"started_at_usec", running->started_at_usec}};
     else
         j["running"] = nullptr;
+    j["health"] = health();
+    j["health_failing_streak"] =
+        health_status ? nlohmann::json(health_status->failing_streak) : nlohmann::json(nullptr);
+    j["health_since_usec"] =
+        health_status ? nlohmann::json(health_status->changed_at_usec) : nlohmann::json(nullptr);
+    j["probes"] = nlohmann::json::array();
+    for (const auto& p : probes)
+        j["probes"].push_back({{"at_usec", p.at_usec},
+                               {"exit_status", p.exit_status},
+                               {"timed_out", p.exit_status < 0},
+                               {"duration_us", p.duration_us},
+                               {"output", p.output}});
     return j;
+}
+
+std::string ContainerView::health() const {
+    if (!running || !running->health) return "-";
+    return health_status ? health_status->status : "starting";
 }
 
 ViewSources open_sources(bool with_storage) {
@@ -157,6 +174,10 @@ void fill(ViewSources& s, ContainerView& v) {
     for (auto& c : s.snapshots)
         if (c.name == v.name) v.snapshot = c;
     if (auto r = runtime::read_state(v.name)) v.running = std::move(*r);
+    if (v.running && v.running->health) {
+        v.health_status = runtime::read_health_status(v.name);
+        v.probes = runtime::read_probe_history(v.name);
+    }
 }
 
 }  // namespace

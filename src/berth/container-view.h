@@ -41,6 +41,9 @@ struct ContainerView {
     std::optional<SnapshotView> snapshot;  // the store's record of its snapshot
     // A live supervisor's state record (runtime/state.h), under systemd or by `berth run`.
     std::optional<runtime::RuntimeState> running;
+    // Its health check's state, published by the supervisor; the last probes (`berth status`).
+    std::optional<runtime::HealthStatus> health_status;
+    std::vector<runtime::ProbeRecord> probes;
 
     std::string image() const;  // image reference or "rootfs:DIR"; "-" when unknown
     // "active (running)", "failed (exit-code)", "invalid", "not-found"; from the runtime's record
@@ -50,6 +53,8 @@ struct ContainerView {
     uint64_t since_us() const;    // when the current state was entered (0 = unknown)
     pid_t main_pid() const;       // the unit's main pid, else the running payload's; 0 = none
     bool is_running() const;      // the unit is active, or a supervisor runs it
+    // "healthy", "unhealthy", "starting"; "-" without a health check or when not running.
+    std::string health() const;
     nlohmann::json to_json() const;
 };
 

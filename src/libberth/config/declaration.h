@@ -32,7 +32,8 @@ struct SourceRegion {
 // image, the old one retained until `berth rm` / `berth gc`; Keep: go on with the old layer.
 enum class OnImageChange { Recreate, Keep };
 
-enum class NotifyMode { Started, Container };             // [container] notify = "started" | "container"
+// [container] notify = "started" | "container" | "healthy" (READY=1 after the first passing probe)
+enum class NotifyMode { Started, Container, Healthy };
 enum class MountType { Bind, Tmpfs, Volume };             // [[mount]] type
 enum class NetworkMode { None, Host, Veth, Bridge };      // [network] mode
 enum class SeccompMode { Default, Unconfined, Profile };  // [security] seccomp
@@ -128,6 +129,33 @@ struct Service {
     bool operator==(const Service&) const = default;
 };
 
+// Docker's HEALTHCHECK defaults, for the [health] keys left unset.
+inline constexpr uint64_t kHealthDefaultIntervalUs = 30'000'000;
+inline constexpr uint64_t kHealthDefaultTimeoutUs = 30'000'000;
+inline constexpr uint64_t kHealthDefaultStartIntervalUs = 5'000'000;
+inline constexpr uint32_t kHealthDefaultRetries = 3;
+
+// [health] on_failure: what the supervisor does when the container becomes unhealthy.
+enum class HealthOnFailure { None, Kill, Restart, Stop };
+
+// [health]: a probe the supervisor runs inside the container (runtime/health.h). Every key is
+// optional: an unset one takes the image's HEALTHCHECK value, then Docker's default
+// (docs in man/berth.toml.5.md). `command = []` disables the image's check.
+struct Health {
+    std::optional<std::vector<std::string>> command;  // exec form, run inside the container
+    std::optional<uint64_t> interval_us;              // default 30s
+    std::optional<uint64_t> timeout_us;               // default 30s
+    std::optional<uint32_t> retries;                  // default 3
+    std::optional<uint64_t> start_period_us;          // default 0
+    std::optional<uint64_t> start_interval_us;        // default 5s
+    HealthOnFailure on_failure = HealthOnFailure::None;
+    bool watchdog = false;                    // WatchdogSec= + WATCHDOG=1 while healthy
+    int reload_signal = 0;                    // ExecReload= sends it to the payload; 0 = none
+    std::vector<std::string> reload_command;  // ExecReload= runs it inside the container
+
+    bool operator==(const Health&) const = default;
+};
+
 struct Install {
     std::vector<std::string> wanted_by = {"berth.target"};  // -> NAME.wants/ symlinks
     std::vector<std::string> required_by;                   // -> NAME.requires/ symlinks
@@ -167,6 +195,7 @@ struct Declaration {
     Resources resources;
     Security security;
     Service service;
+    Health health;
     Install install;
 
     bool operator==(const Declaration&) const = default;

@@ -52,6 +52,9 @@ const std::vector<Section>& sections() {
         {"service",
          {"restart", "restart_sec", "requires", "wants", "after", "timeout_start", "timeout_stop"}},
         {"install", {"wanted_by", "required_by"}},
+        {"health",
+         {"command", "interval", "timeout", "retries", "start_period", "start_interval", "on_failure",
+          "watchdog", "reload_signal", "reload_command"}},
     };
     return kSections;
 }
@@ -256,6 +259,25 @@ public:
         return value;
     }
 
+    // A signal written as a name ("SIGTERM", "TERM") or a number.
+    std::optional<int> signal(const toml::node& node, std::string_view key) {
+        std::optional<int> sig;
+        if (auto i = node.as_integer()) {
+            if (i->get() >= 1 && i->get() <= 64) sig = parse_signal(fmt::format("{}", i->get()));
+        } else if (auto s = node.as_string()) {
+            sig = parse_signal(s->get());
+        }
+        if (!sig) {
+            std::string shown = node.is_string()    ? quote(node.as_string()->get())
+                                : node.is_integer() ? fmt::format("{}", node.as_integer()->get())
+                                                    : std::string(type_name(node));
+            error(node, fmt::format("{} = {} is not a signal, expected a signal name such as \"SIGTERM\" or "
+                                    "\"INT\", or a number",
+                                    key, shown));
+        }
+        return sig;
+    }
+
     // Reports unknown keys of a table with a "did you mean" hint; returns false if any.
     void unknown_key(const toml::key& key, std::string_view section,
                      const std::vector<std::string_view>& known) {
@@ -449,28 +471,14 @@ void parse_container(Checker& c, const toml::table& table, const toml::node* con
         } else if (k == "init") {
             if (auto b = c.boolean(node, path)) d.init = *b;
         } else if (k == "stop_signal") {
-            std::optional<int> sig;
-            if (auto i = node.as_integer()) {
-                if (i->get() >= 1 && i->get() <= 64) sig = parse_signal(fmt::format("{}", i->get()));
-            } else if (auto s = node.as_string()) {
-                sig = parse_signal(s->get());
-            }
-            if (!sig) {
-                std::string shown = node.is_string()    ? quote(node.as_string()->get())
-                                    : node.is_integer() ? fmt::format("{}", node.as_integer()->get())
-                                                        : std::string(type_name(node));
-                c.error(node,
-                        fmt::format("container.stop_signal = {} is not a signal, expected a signal name such "
-                                    "as \"SIGTERM\" or \"INT\", or a number",
-                                    shown));
-            } else {
-                d.stop_signal = *sig;
-            }
+            if (auto sig = c.signal(node, path)) d.stop_signal = *sig;
         } else if (k == "stop_timeout") {
             if (auto v = c.duration(node, path, true)) d.stop_timeout_us = *v;
         } else if (k == "notify") {
-            if (auto v = c.choice<NotifyMode>(
-                    node, path, {{"started", NotifyMode::Started}, {"container", NotifyMode::Container}}))
+            if (auto v = c.choice<NotifyMode>(node, path,
+                                              {{"started", NotifyMode::Started},
+                                               {"container", NotifyMode::Container},
+                                               {"healthy", NotifyMode::Healthy}}))
                 d.notify = *v;
         } else {
             c.unknown_key(key, "container", keys);
@@ -1003,6 +1011,75 @@ void parse_service(Checker& c, const toml::table& table) {
     }
 }
 
+// A duration that must be more than zero (a probe every 0 s would spin the supervisor).
+std::optional<uint64_t> positive_duration(Checker& c, const toml::node& node, const std::string& path) {
+    auto v = c.duration(node, path, false);
+    if (v && *v == 0) {
+        c.error(node, fmt::format("{} = 0 is too short, expected a duration of at least 1ms", path));
+        return std::nullopt;
+    }
+    if (v && *v < 1000) {
+        c.error(node, fmt::format("{} is under 1ms, expected a duration of at least 1ms", path));
+        return std::nullopt;
+    }
+    return v;
+}
+
+void parse_health(Checker& c, const toml::table& table) {
+    Health& h = c.declaration.health;
+    const auto& keys = sections()[7].keys;
+    const toml::node* reload_signal = nullptr;
+    const toml::node* reload_command = nullptr;
+    for (auto&& [key, node] : table) {
+        const std::string k(key.str());
+        std::string path = "health." + k;
+        c.remember(path, key.source());
+        if (k == "command") {
+            // The exec form only: a shell string would need a shell in the image, and a probe
+            // that silently means "/bin/sh -c" is how Docker's CMD-SHELL surprises people.
+            if (auto v = c.strings(node, path, "strings (the program and its arguments, [] disables)"))
+                h.command = *v;
+        } else if (k == "reload_command") {
+            reload_command = &node;
+            if (auto v = c.strings(node, path, "strings (the program and its arguments)")) {
+                if (v->empty())
+                    c.error(node, fmt::format("{} is empty, expected the program and its arguments", path));
+                else
+                    h.reload_command = *v;
+            }
+        } else if (k == "interval") {
+            if (auto v = positive_duration(c, node, path)) h.interval_us = *v;
+        } else if (k == "timeout") {
+            if (auto v = positive_duration(c, node, path)) h.timeout_us = *v;
+        } else if (k == "start_interval") {
+            if (auto v = positive_duration(c, node, path)) h.start_interval_us = *v;
+        } else if (k == "start_period") {
+            if (auto v = c.duration(node, path, false)) h.start_period_us = *v;
+        } else if (k == "retries") {
+            if (auto v = c.integer(node, path, 1, 1000)) h.retries = static_cast<uint32_t>(*v);
+        } else if (k == "on_failure") {
+            if (auto v = c.choice<HealthOnFailure>(node, path,
+                                                   {{"none", HealthOnFailure::None},
+                                                    {"kill", HealthOnFailure::Kill},
+                                                    {"restart", HealthOnFailure::Restart},
+                                                    {"stop", HealthOnFailure::Stop}}))
+                h.on_failure = *v;
+        } else if (k == "watchdog") {
+            if (auto b = c.boolean(node, path)) h.watchdog = *b;
+        } else if (k == "reload_signal") {
+            reload_signal = &node;
+            if (auto sig = c.signal(node, path)) h.reload_signal = *sig;
+        } else {
+            c.unknown_key(key, "health", keys);
+        }
+    }
+    if (reload_signal && reload_command)
+        c.error(*reload_command,
+                fmt::format("health.reload_command conflicts with health.reload_signal (line {}), expected "
+                            "one of them",
+                            reload_signal->source().begin.line));
+}
+
 void parse_install(Checker& c, const toml::table& table) {
     Install& in = c.declaration.install;
     const auto& keys = sections()[6].keys;
@@ -1073,6 +1150,8 @@ void convert(Checker& c, const toml::table& root, const std::string& main_path) 
             parse_service(c, *table);
         } else if (k == "install") {
             parse_install(c, *table);
+        } else if (k == "health") {
+            parse_health(c, *table);
         }
     }
     Declaration& d = c.declaration;
@@ -1103,6 +1182,22 @@ void convert(Checker& c, const toml::table& root, const std::string& main_path) 
             c.error(*rootfs_node,
                     "container.rootfs needs container.command, expected command = [\"/program\", ...] (a "
                     "directory has no image config to take the program from)");
+    }
+    // What follows the health check needs one (an image's HEALTHCHECK is not read yet).
+    if (!d.health.command || d.health.command->empty()) {
+        auto needs = [&](const char* key, const char* what) {
+            auto at = d.regions.find(key);
+            if (at == d.regions.end()) return;
+            toml::source_region where{};
+            where.path = std::make_shared<const std::string>(at->second.file);
+            where.begin = {static_cast<toml::source_index>(at->second.line),
+                           static_cast<toml::source_index>(at->second.column)};
+            c.error(where,
+                    fmt::format("{} needs a health check, expected [health] command = [\"/program\", ...]",
+                                what));
+        };
+        if (d.notify == NotifyMode::Healthy) needs("container.notify", "container.notify = \"healthy\"");
+        if (d.health.watchdog) needs("health.watchdog", "health.watchdog = true");
     }
     if (d.hostname.empty() && is_valid_hostname(d.name)) d.hostname = d.name;
 }

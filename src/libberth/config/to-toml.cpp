@@ -91,7 +91,9 @@ std::string to_toml(const Declaration& d) {
     line("read_only", boolean(d.read_only));
     line("stop_signal", str(signal_name(d.stop_signal)));
     if (d.stop_timeout_us) line("stop_timeout", str(format_duration(*d.stop_timeout_us)));
-    line("notify", d.notify == NotifyMode::Started ? "\"started\"" : "\"container\"");
+    line("notify", d.notify == NotifyMode::Started     ? "\"started\""
+                   : d.notify == NotifyMode::Container ? "\"container\""
+                                                       : "\"healthy\"");
     line("init", boolean(d.init));
     out += "\n[container.environment]\n";
     for (const auto& [k, v] : d.environment) line(key(k), str(v));
@@ -167,6 +169,23 @@ std::string to_toml(const Declaration& d) {
     line("after", list(v.after));
     if (v.timeout_start_us) line("timeout_start", str(format_duration(*v.timeout_start_us)));
     if (v.timeout_stop_us) line("timeout_stop", str(format_duration(*v.timeout_stop_us)));
+
+    // Only when written: the generator's golden units stay as they were.
+    const Health& h = d.health;
+    if (h != Health{}) {
+        out += "\n[health]\n";
+        if (h.command) line("command", list(*h.command));
+        if (h.interval_us) line("interval", str(format_duration(*h.interval_us)));
+        if (h.timeout_us) line("timeout", str(format_duration(*h.timeout_us)));
+        if (h.retries) line("retries", fmt::format("{}", *h.retries));
+        if (h.start_period_us) line("start_period", str(format_duration(*h.start_period_us)));
+        if (h.start_interval_us) line("start_interval", str(format_duration(*h.start_interval_us)));
+        static const char* const on_failure[] = {"none", "kill", "restart", "stop"};
+        line("on_failure", str(on_failure[static_cast<size_t>(h.on_failure)]));
+        line("watchdog", boolean(h.watchdog));
+        if (h.reload_signal) line("reload_signal", str(signal_name(h.reload_signal)));
+        if (!h.reload_command.empty()) line("reload_command", list(h.reload_command));
+    }
 
     out += "\n[install]\n";
     line("wanted_by", list(d.install.wanted_by));

@@ -87,6 +87,40 @@ std::string unit_name(std::string_view container_name) {
     return fmt::format("berth@{}.service", container_name);
 }
 
+uint64_t health_watchdog_usec(const Health& h) {
+    if (!h.watchdog) return 0;
+    return h.interval_us.value_or(kHealthDefaultIntervalUs) * h.retries.value_or(kHealthDefaultRetries) +
+           h.timeout_us.value_or(kHealthDefaultTimeoutUs);
+}
+
+namespace {
+
+// The [health] part of the unit: watchdog, what on_failure's exit statuses mean to Restart=,
+// and ExecReload=.
+void render_health(std::string& out, const Declaration& d, const std::string& berth) {
+    const Health& h = d.health;
+    if (uint64_t usec = health_watchdog_usec(h)) {
+        out += fmt::format("WatchdogSec={}\n", format_duration(usec));
+        // The supervisor stops the payload in order on SIGTERM (and tears down); SIGABRT, the
+        // default, would leave the container's cgroup and network for the next start.
+        out += "WatchdogSignal=SIGTERM\n";
+    }
+    // The supervisor's exit statuses after on_failure (runtime/health.h): "restart" restarts
+    // whatever Restart= says, "stop" never does.
+    if (h.on_failure == HealthOnFailure::Restart) out += "RestartForceExitStatus=250\n";
+    if (h.on_failure == HealthOnFailure::Stop) out += "RestartPreventExitStatus=251\n";
+    if (h.reload_signal)
+        out += fmt::format("ExecReload={} kill {} {}\n", exec_arg(berth),
+                           exec_arg("--signal=" + signal_name(h.reload_signal)), exec_arg(d.name));
+    if (!h.reload_command.empty()) {
+        out += fmt::format("ExecReload={} exec --no-stdin {} --", exec_arg(berth), exec_arg(d.name));
+        for (const auto& a : h.reload_command) out += " " + exec_arg(a);
+        out += "\n";
+    }
+}
+
+}  // namespace
+
 std::string render_unit(const Declaration& d, const UnitOptions& options) {
     std::string pinned = path_join(options.pinned_dir, d.name + ".toml");
     std::string out;
@@ -132,6 +166,7 @@ std::string render_unit(const Declaration& d, const UnitOptions& options) {
         out += fmt::format("TimeoutStartSec={}\n", format_duration(*d.service.timeout_start_us));
     auto stop = d.service.timeout_stop_us ? d.service.timeout_stop_us : d.stop_timeout_us;
     if (stop) out += fmt::format("TimeoutStopSec={}\n", format_duration(*stop));
+    render_health(out, d, path_join(bindir_of(options), "berth"));
 
     const Resources& r = d.resources;
     if (r.memory_max) out += fmt::format("MemoryMax={}\n", format_size(*r.memory_max));

@@ -32,6 +32,12 @@ struct UnitOptions {
 
 std::string unit_name(std::string_view container_name);  // "berth@NAME.service"
 
+// WatchdogSec= for [health] watchdog = true: interval x retries + timeout (defaults filled in).
+// The supervisor sends WATCHDOG=1 after each passing probe (and each probe of the start period),
+// so systemd's watchdog fires when no probe has passed for as long as it takes `retries` probes to
+// fail, including one that hangs until its timeout. 0 without the watchdog.
+uint64_t health_watchdog_usec(const Health& health);
+
 // The unit for a valid declaration; `pinned_dir` must be set (generate() fills it in).
 std::string render_unit(const Declaration& declaration, const UnitOptions& options);
 

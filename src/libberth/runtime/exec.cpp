@@ -9,6 +9,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -32,7 +33,14 @@ namespace berth::runtime {
 
 namespace {
 
-Result<int> exec_impl(const std::string& name, const ExecOptions& opt) {
+// A probe's side of exec_impl: where the command's stdout and stderr go, when it is killed.
+struct Capture {
+    uint64_t deadline_msec = 0;  // CLOCK_MONOTONIC
+    std::string tail;            // in: its capacity; out: what the command wrote last
+    bool timed_out = false;
+};
+
+Result<int> exec_impl(const std::string& name, const ExecOptions& opt, Capture* capture = nullptr) {
     if (opt.command.empty()) return fail(EINVAL, "no command given");
     RuntimeState st = BERTH_TRY(read_state(name));
     UniqueFd pidfd = BERTH_TRY_CTX(pidfd_open(st.pid), "payload");
@@ -98,6 +106,13 @@ Result<int> exec_impl(const std::string& name, const ExecOptions& opt) {
     // The host's /dev/null, opened before setns(): the container's /dev is the payload's, which
     // may have put a FIFO there (an open of it would block berth exec forever) or a device.
     UniqueFd devnull;
+    UniqueFd capture_read, capture_write;
+    if (capture) {
+        int p[2];
+        if (::pipe2(p, O_CLOEXEC) < 0) return fail_errno("pipe for the probe's output");
+        capture_read.reset(p[0]);
+        capture_write.reset(p[1]);
+    }
     if (!opt.interactive && !opt.tty) {
         devnull.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC | O_NOCTTY));
         if (!devnull) return fail_errno("open /dev/null");
@@ -140,6 +155,8 @@ Result<int> exec_impl(const std::string& name, const ExecOptions& opt) {
             if (setup_controlling_tty(slave.get()) < 0) child_fail(child_fd, errno, "set up pty", "");
         } else {
             if (devnull && ::dup2(devnull.get(), 0) < 0) child_fail(child_fd, errno, "redirect stdin", "");
+            if (capture_write && (::dup2(capture_write.get(), 1) < 0 || ::dup2(capture_write.get(), 2) < 0))
+                child_fail(child_fd, errno, "redirect the probe's output", "");
             // A session of its own: the caller's terminal (our stdio without -t) is not the
             // command's controlling tty, so TIOCSTI cannot push input into the caller's shell.
             if (::setsid() < 0) child_fail(child_fd, errno, "start a new session", "");
@@ -164,6 +181,7 @@ Result<int> exec_impl(const std::string& name, const ExecOptions& opt) {
     }
     child_end.reset();
     slave.reset();
+    capture_write.reset();
 
     // EOF = exec'd; else an error report.
     MessageHeader header{};
@@ -190,13 +208,53 @@ Result<int> exec_impl(const std::string& name, const ExecOptions& opt) {
     relay.pty_master = master ? master.get() : -1;
     relay.buf = buf;
     relay.buf_size = sizeof buf;
+    if (capture) {
+        // The probe's output is read like a pty's, into a tail buffer instead of our stdout.
+        relay.pty_master = capture_read.get();
+        relay.out_fd = -1;
+        relay.tail = capture->tail.data();
+        relay.tail_size = capture->tail.size();
+    }
     relay_start(&relay);
+    relay.in_open = relay.in_open && !capture;
     RawTerminalScope raw(master.valid());
-    auto exited = BERTH_TRY(supervise_relay(&relay, child, 0));
+    auto exited = BERTH_TRY(supervise_relay(&relay, child, capture ? capture->deadline_msec : 0));
+    if (capture) {
+        capture->tail.resize(relay.tail_len);
+        if (!exited) {
+            // Its whole process group (the command called setsid()): what it started goes too.
+            capture->timed_out = true;
+            ::kill(-child.pid(), SIGKILL);
+            return -1;
+        }
+    }
     return exited.value_or(0);  // without a deadline, only the payload's exit ends the loop
 }
 
 }  // namespace
+
+Result<ProbeOutcome> probe_in_container(const std::string& name, const std::vector<std::string>& command,
+                                        uint64_t timeout_ms) {
+    ExecOptions opt;
+    opt.command = command;
+    opt.interactive = false;
+    Capture capture;
+    capture.tail.resize(kProbeOutputTail);
+    const uint64_t started = relay_monotonic_msec();
+    capture.deadline_msec = started + (timeout_ms ? timeout_ms : 1);
+    struct timespec t0 {
+    }, t1{};
+    ::clock_gettime(CLOCK_MONOTONIC, &t0);
+    auto r = exec_impl(name, opt, &capture);
+    ::clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (!r) return fail(std::move(r.error()).wrap(fmt::format("probe in container '{}'", name)));
+    ProbeOutcome out;
+    out.exit_status = capture.timed_out ? -1 : *r;
+    out.duration_us =
+        static_cast<uint64_t>((t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000);
+    out.output = std::move(capture.tail);
+    return out;
+}
 
 Result<int> exec_in_container(const std::string& name, const ExecOptions& options) {
     auto r = exec_impl(name, options);

@@ -23,4 +23,16 @@ struct ExecOptions {
 // Returns the command's exit status (or 128+signal).
 Result<int> exec_in_container(const std::string& name, const ExecOptions& options);
 
+// A health probe (runtime/health.h): `command` run as `berth exec` runs it (the payload's cgroup,
+// namespaces, user, capabilities, no_new_privs and seccomp), with stdin on /dev/null and its
+// stdout and stderr captured; at `timeout_ms` its whole process group is SIGKILLed.
+struct ProbeOutcome {
+    int exit_status = 0;  // exit code or 128+signal; -1 when it timed out
+    uint64_t duration_us = 0;
+    std::string output;  // the last kProbeOutputTail bytes it wrote
+};
+inline constexpr size_t kProbeOutputTail = 1024;
+Result<ProbeOutcome> probe_in_container(const std::string& name, const std::vector<std::string>& command,
+                                        uint64_t timeout_ms);
+
 }  // namespace berth::runtime

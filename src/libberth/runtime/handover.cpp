@@ -46,7 +46,7 @@ bool speaks_our_protocol(int fd) {
 
 Error hand_over_supervision(const std::string& supervisor_exe, const std::string& teardown_exe,
                             const std::string& name, int stop_signal, int stop_requests,
-                            const HandoverFds& fds) {
+                            const HandoverFds& fds, const std::string& health) {
     if (::access(supervisor_exe.c_str(), X_OK) < 0) return errno_error(fmt::format("'{}'", supervisor_exe));
     {
         UniqueFd exe(::open(supervisor_exe.c_str(), O_RDONLY | O_CLOEXEC));
@@ -81,6 +81,7 @@ Error hand_over_supervision(const std::string& supervisor_exe, const std::string
     args[kArgStopRequests] = std::to_string(stop_requests);
     args[kArgLockFd] = std::to_string(fds.lock_fd);
     args[kArgTeardownExe] = std::to_string(teardown.get());
+    args[kArgHealth] = health;
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);

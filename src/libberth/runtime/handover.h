@@ -18,12 +18,15 @@ struct HandoverFds {
     int lock_fd = -1;
 };
 
+// What berth-supervise needs of the health check besides the fds: health_format_arg()'s text, or
+// "-" without one (health-supervise.h).
+
 // Replaces this process image with `supervisor_exe`, passing it `fds` (they lose close-on-exec)
 // and an O_PATH fd of `teardown_exe` (the full berth binary). Returns only if that failed; the
 // fds are then as they were and the caller supervises in-process.
 Error hand_over_supervision(const std::string& supervisor_exe, const std::string& teardown_exe,
                             const std::string& name, int stop_signal, int stop_requests,
-                            const HandoverFds& fds);
+                            const HandoverFds& fds, const std::string& health = "-");
 
 // `berth internal-teardown` (berth-supervise has sent STOPPING=1 already): undoes what
 // run_container() set up for `name`, from its runtime state file ("teardown"): kills what is left

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "basic/process-raw.h"
+#include "runtime/health-supervise.h"
 #include "runtime/notify-relay.h"
 
 namespace berth::runtime {
@@ -96,11 +97,32 @@ void forward_signals(Relay* r) noexcept {
     }
 }
 
+// Keeps the last tail_size bytes of the output (out_fd = -1: a probe's).
+void keep_tail(Relay* r, const char* p, size_t n) noexcept {
+    if (!r->tail || r->tail_size == 0) return;
+    if (n >= r->tail_size) {
+        memcpy(r->tail, p + n - r->tail_size, r->tail_size);
+        r->tail_len = r->tail_size;
+        return;
+    }
+    size_t keep = r->tail_len + n > r->tail_size ? r->tail_size - n : r->tail_len;
+    memmove(r->tail, r->tail + r->tail_len - keep, keep);
+    memcpy(r->tail + keep, p, n);
+    r->tail_len = keep + n;
+}
+
+void relay_output(Relay* r, int to, const char* p, size_t n) noexcept {
+    if (to < 0)
+        keep_tail(r, p, n);
+    else
+        relay_write(to, p, n);
+}
+
 // One read from `from` to `to`; false once `from` is done (EOF, or an error other than a retry).
 bool copy_once(Relay* r, int from, int to) noexcept {
     ssize_t n = read(from, r->buf, r->buf_size);
     if (n > 0) {
-        relay_write(to, r->buf, static_cast<size_t>(n));
+        relay_output(r, to, r->buf, static_cast<size_t>(n));
         return true;
     }
     return n < 0 && (errno == EAGAIN || errno == EINTR);
@@ -152,7 +174,7 @@ int relay_run(Relay* r, uint64_t until_msec, int* status) noexcept {
             }
             timeout = static_cast<int>(until_msec - now);
         }
-        struct pollfd fds[5];
+        struct pollfd fds[7];
         int n = 0;
         fds[n++] = {r->pidfd, POLLIN, 0};
         fds[n++] = {r->signal_fd, POLLIN, 0};
@@ -169,6 +191,15 @@ int relay_run(Relay* r, uint64_t until_msec, int* status) noexcept {
             i_notify = n;
             fds[n++] = {r->notify_socket, POLLIN, 0};
         }
+        int i_timer = -1, i_probe = -1;
+        if (r->health && r->health->timer_fd >= 0) {
+            i_timer = n;
+            fds[n++] = {r->health->timer_fd, POLLIN, 0};
+        }
+        if (r->health && r->health->probe_out >= 0) {
+            i_probe = n;
+            fds[n++] = {r->health->probe_out, POLLIN, 0};
+        }
         if (poll(fds, static_cast<nfds_t>(n), timeout) < 0) {
             if (errno == EINTR) continue;
             result = fail_at(r, "poll", errno);
@@ -184,6 +215,9 @@ int relay_run(Relay* r, uint64_t until_msec, int* status) noexcept {
             r->master_open = copy_once(r, r->pty_master, r->out_fd) && !(fds[i_master].revents & POLLNVAL);
         if (i_notify >= 0 && (fds[i_notify].revents & POLLIN))
             (void)relay_notify_datagram(r->notify_socket, r->payload);
+        if (i_probe >= 0 && (fds[i_probe].revents & kDone))
+            health_on_output(r->health, r->pidfd, r->stop_signal);
+        if (i_timer >= 0 && (fds[i_timer].revents & POLLIN)) health_on_timer(r->health, r->pidfd);
         if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
             int rc = reap(r, status);
             if (rc == 0) continue;
@@ -196,8 +230,9 @@ int relay_run(Relay* r, uint64_t until_msec, int* status) noexcept {
             while (r->master_open) {
                 ssize_t got = read(r->pty_master, r->buf, r->buf_size);
                 if (got <= 0) break;
-                relay_write(r->out_fd, r->buf, static_cast<size_t>(got));
+                relay_output(r, r->out_fd, r->buf, static_cast<size_t>(got));
             }
+            if (r->health) health_stop(r->health);
             result = kRelayExited;
             break;
         }

@@ -18,6 +18,8 @@
 //     spins; a reader of stdout that went away (EPIPE) makes us drop the output, not die of
 //     SIGPIPE with the payload unsupervised;
 //   - notify = "container": one datagram to $NOTIFY_SOCKET (notify-relay.h);
+//   - [health]: the timer for the next probe, and the running probe's verdict
+//     (health-supervise.h);
 //   - the pidfd: the payload's exit, after which what it wrote to the pty is drained.
 // POLLNVAL on the pidfd or the signalfd (an fd lost) is an error: the caller kills the payload.
 #pragma once
@@ -29,6 +31,8 @@
 #include <termios.h>
 
 namespace berth::runtime {
+
+struct RelayHealth;  // health-supervise.h
 
 struct Relay {
     int pidfd = -1;          // the payload; reaped here once it exits
@@ -47,11 +51,19 @@ struct Relay {
     // Which pty directions are still open (relay_start sets both when there is a pty).
     bool in_open = false;
     bool master_open = false;
+    // out_fd = -1 with a tail buffer: what comes from the "pty" (a pipe, for a health probe) is
+    // not copied anywhere; its last tail_size bytes are kept here (tail_len of them).
+    char* tail = nullptr;
+    size_t tail_size = 0;
+    size_t tail_len = 0;
     // Scratch for the copies (caller-owned: berth-supervise passes a static buffer).
     char* buf = nullptr;
     size_t buf_size = 0;
     // On failure: the step that failed.
     const char* failed_step = nullptr;
+    // [health]: probes run from this loop (health-supervise.h); nullptr without (health_start
+    // done by the caller). Once the payload exits, a probe still running is killed.
+    RelayHealth* health = nullptr;
 };
 
 // Before the first relay_run: copies the caller's window size to the pty, makes the master

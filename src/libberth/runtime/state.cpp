@@ -39,6 +39,17 @@ std::string state_to_json(const RuntimeState& s) {
     j["effective"] = s.effective;
     j["no_new_privileges"] = s.no_new_privileges;
     j["seccomp"] = s.seccomp;
+    j["health"] = nullptr;
+    if (const auto& h = s.health)
+        j["health"] = {{"command", h->command},
+                       {"interval_us", h->interval_us},
+                       {"timeout_us", h->timeout_us},
+                       {"start_period_us", h->start_period_us},
+                       {"start_interval_us", h->start_interval_us},
+                       {"retries", h->retries},
+                       {"on_failure", h->on_failure},
+                       {"notify_healthy", h->notify_healthy},
+                       {"watchdog", h->watchdog}};
     const Teardown& t = s.teardown;
     j["teardown"] = {{"cgroup_remove", t.cgroup_remove},
                      {"cgroup_prune", t.cgroup_prune},
@@ -79,6 +90,20 @@ Result<RuntimeState> state_from_json(const std::string& text, const std::string&
         s.effective = j.value("effective", uint64_t{0});
         s.no_new_privileges = j.value("no_new_privileges", true);
         s.seccomp = j.value("seccomp", "");
+        if (j.contains("health") && j["health"].is_object()) {
+            const json& h = j["health"];
+            HealthSpec spec;
+            spec.command = h.at("command").get<std::vector<std::string>>();
+            spec.interval_us = h.at("interval_us").get<uint64_t>();
+            spec.timeout_us = h.at("timeout_us").get<uint64_t>();
+            spec.start_period_us = h.at("start_period_us").get<uint64_t>();
+            spec.start_interval_us = h.at("start_interval_us").get<uint64_t>();
+            spec.retries = h.at("retries").get<uint32_t>();
+            spec.on_failure = h.at("on_failure").get<int>();
+            spec.notify_healthy = h.value("notify_healthy", false);
+            spec.watchdog = h.value("watchdog", false);
+            s.health = std::move(spec);
+        }
         if (j.contains("teardown") && j["teardown"].is_object()) {
             const json& t = j["teardown"];
             s.teardown.cgroup_remove = t.value("cgroup_remove", "");
@@ -143,7 +168,93 @@ Result<RuntimeState> read_state(const std::string& name) {
     return state_from_json(*text, path);
 }
 
-void remove_state(const std::string& name) { ::unlink(state_file_path(name).c_str()); }
+void remove_state(const std::string& name) {
+    ::unlink(state_file_path(name).c_str());
+    for (const char* suffix : {".health", ".probes.json", ".probes.lock"})
+        ::unlink(path_join(containers_run_dir(), name + suffix).c_str());
+}
+
+Result<std::optional<HealthSpec>> resolve_health(const config::Declaration& decl) {
+    const config::Health& h = decl.health;
+    const bool wanted = decl.notify == config::NotifyMode::Healthy || h.watchdog;
+    if (!h.command || h.command->empty()) {
+        if (wanted)
+            return fail(
+                EINVAL, "container '{}': {} needs a health check, expected [health] command = [...]",
+                decl.name,
+                decl.notify == config::NotifyMode::Healthy ? "notify = \"healthy\"" : "[health] watchdog");
+        return std::optional<HealthSpec>{};
+    }
+    HealthSpec spec;
+    spec.command = *h.command;
+    spec.interval_us = h.interval_us.value_or(config::kHealthDefaultIntervalUs);
+    spec.timeout_us = h.timeout_us.value_or(config::kHealthDefaultTimeoutUs);
+    spec.start_period_us = h.start_period_us.value_or(0);
+    spec.start_interval_us = h.start_interval_us.value_or(config::kHealthDefaultStartIntervalUs);
+    spec.retries = h.retries.value_or(config::kHealthDefaultRetries);
+    spec.on_failure = static_cast<int>(h.on_failure);
+    spec.notify_healthy = decl.notify == config::NotifyMode::Healthy;
+    spec.watchdog = h.watchdog;
+    return std::optional<HealthSpec>{std::move(spec)};
+}
+
+std::optional<HealthStatus> read_health_status(const std::string& name) {
+    auto text = read_file(path_join(containers_run_dir(), name + ".health"));
+    if (!text) return std::nullopt;
+    json j = json::parse(*text, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) return std::nullopt;
+    HealthStatus st;
+    st.status = j.value("status", "");
+    st.failing_streak = j.value("failing_streak", 0u);
+    st.changed_at_usec = j.value("changed_at_usec", uint64_t{0});
+    return st;
+}
+
+static std::vector<ProbeRecord> probes_from_json(const std::string& text) {
+    std::vector<ProbeRecord> out;
+    json j = json::parse(text, nullptr, false);
+    if (!j.is_array()) return out;
+    for (const auto& p : j)
+        if (p.is_object())
+            out.push_back({p.value("at_usec", uint64_t{0}), p.value("exit_status", -1),
+                           p.value("duration_us", uint64_t{0}), p.value("output", "")});
+    return out;
+}
+
+std::vector<ProbeRecord> read_probe_history(const std::string& name) {
+    auto text = read_file(path_join(containers_run_dir(), name + ".probes.json"));
+    return text ? probes_from_json(*text) : std::vector<ProbeRecord>{};
+}
+
+Result<> append_probe_record(const std::string& name, const ProbeRecord& probe) {
+    const std::string dir = containers_run_dir();
+    UniqueFd lock(::open(path_join(dir, name + ".probes.lock").c_str(),
+                         O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (!lock) return fail_errno("open the probe history lock");
+    if (::flock(lock.get(), LOCK_EX) < 0) return fail_errno("lock the probe history");
+    std::vector<ProbeRecord> history = read_probe_history(name);
+    history.push_back(probe);
+    if (history.size() > kProbeHistory)
+        history.erase(history.begin(), history.end() - static_cast<std::ptrdiff_t>(kProbeHistory));
+    json j = json::array();
+    for (const auto& p : history) {
+        // Replace what is not UTF-8 (the output is the command's): dump() would throw.
+        j.push_back({{"at_usec", p.at_usec},
+                     {"exit_status", p.exit_status},
+                     {"duration_us", p.duration_us},
+                     {"output", p.output}});
+    }
+    const std::string path = path_join(dir, name + ".probes.json");
+    const std::string tmp = path + fmt::format(".tmp-{}", ::getpid());
+    ::unlink(tmp.c_str());
+    BERTH_TRY_VOID(write_file(tmp, j.dump(2, ' ', false, json::error_handler_t::replace) + "\n",
+                              O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600));
+    if (::rename(tmp.c_str(), path.c_str()) < 0) {
+        ::unlink(tmp.c_str());
+        return fail_errno("rename '{}' to '{}'", tmp, path);
+    }
+    return {};
+}
 
 std::vector<std::string> list_running() {
     std::vector<std::string> out;

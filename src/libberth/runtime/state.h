@@ -21,6 +21,11 @@
 //   bounding, effective  capability masks (numbers)
 //   no_new_privileges bool
 //   seccomp          path of the payload's BPF program, "" when unconfined
+//   health           null, or the health check: {"command": [...], "interval_us", "timeout_us",
+//                    "start_period_us", "start_interval_us", "retries", "on_failure" (0 none,
+//                    1 kill, 2 restart, 3 stop), "notify_healthy", "watchdog"}
+// Beside it, while a health check runs: NAME.health (the supervisor's: {"status", "failing_streak",
+// "changed_at_usec"}) and NAME.probes.json (the last probes, written by each probe).
 //   teardown         what `berth internal-teardown` undoes once the payload has exited, when
 //                    supervision was handed to berth-supervise (supervise-protocol.h):
 //     cgroup_remove    cgroup directory to empty and remove
@@ -39,6 +44,7 @@
 #include <vector>
 
 #include "basic/result.h"
+#include "config/declaration.h"
 #include "runtime/user-namespace.h"
 
 namespace berth::runtime {
@@ -60,6 +66,17 @@ struct Teardown {
     std::optional<NetworkTeardown> network;
 };
 
+// The container's health check as it runs (runtime/health.h): the declaration's [health] with
+// the defaults filled in. `berth internal-health-probe` and `berth health` run `command`.
+struct HealthSpec {
+    std::vector<std::string> command;
+    uint64_t interval_us = 0, timeout_us = 0, start_period_us = 0, start_interval_us = 0;
+    uint32_t retries = 0;
+    int on_failure = 0;  // HealthAction
+    bool notify_healthy = false;
+    bool watchdog = false;
+};
+
 struct RuntimeState {
     std::string name;
     pid_t pid = 0;
@@ -77,6 +94,7 @@ struct RuntimeState {
     uint64_t bounding = 0, effective = 0;
     bool no_new_privileges = true;
     std::string seccomp;
+    std::optional<HealthSpec> health;
     Teardown teardown;
 };
 
@@ -94,7 +112,32 @@ std::string state_file_path(const std::string& name);
 Result<> write_state(const RuntimeState& state);
 // Reads NAME's state; ESRCH "container 'NAME' is not running" when absent or stale.
 Result<RuntimeState> read_state(const std::string& name);
-void remove_state(const std::string& name);
+void remove_state(const std::string& name);  // and the health files beside it
+
+// The health check of a declaration, defaults filled in; nullopt without [health] command (or
+// with command = []). EINVAL when notify = "healthy" or watchdog = true has no check to follow.
+Result<std::optional<HealthSpec>> resolve_health(const config::Declaration& decl);
+
+// NAME.health as the supervisor publishes it.
+struct HealthStatus {
+    std::string status;  // "starting" | "healthy" | "unhealthy"
+    uint32_t failing_streak = 0;
+    uint64_t changed_at_usec = 0;
+};
+std::optional<HealthStatus> read_health_status(const std::string& name);
+
+// One probe, as NAME.probes.json keeps the last few.
+struct ProbeRecord {
+    uint64_t at_usec = 0;  // CLOCK_REALTIME when it started
+    int exit_status = 0;   // -1: it did not finish within its timeout
+    uint64_t duration_us = 0;
+    std::string output;  // the tail of what it wrote
+};
+std::vector<ProbeRecord> read_probe_history(const std::string& name);
+// Appends `probe`, keeping the last kProbeHistory; under an flock so `berth health` and the
+// supervisor's probe do not lose each other's record.
+inline constexpr size_t kProbeHistory = 5;
+Result<> append_probe_record(const std::string& name, const ProbeRecord& probe);
 
 // Names of the containers with a live supervisor.
 std::vector<std::string> list_running();

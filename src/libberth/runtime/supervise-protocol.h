@@ -19,7 +19,7 @@ namespace berth::runtime {
 
 // argv[1] of berth-supervise: bumped whenever the argv layout below changes, so that a
 // berth-supervise from another build refuses to run instead of misreading its arguments.
-inline constexpr const char* kSuperviseProtocol = "berth-supervise/2";
+inline constexpr const char* kSuperviseProtocol = "berth-supervise/3";
 
 // berth-supervise argv layout (numbers in decimal, -1 = absent).
 enum SuperviseArg {
@@ -32,7 +32,8 @@ enum SuperviseArg {
     kArgStopSignal,    // what SIGTERM/SIGINT become for the payload
     kArgStopRequests,  // SIGTERM/SIGINTs already forwarded by berth (the second is a SIGKILL)
     kArgLockFd,        // NAME.lock, flocked: passed on to the teardown
-    kArgTeardownExe,   // O_PATH fd of the full berth binary
+    kArgTeardownExe,   // O_PATH fd of the full berth binary (also runs the health probes)
+    kArgHealth,        // the health check's timing, health_format_arg(), or "-" (health-supervise.h)
     kSuperviseArgc,
 };
 
