@@ -37,9 +37,9 @@ std::string unit_of(const std::string& container_lines) {
 }  // namespace
 
 TEST(ImageReference, AcceptsLocalNamesRemoteReferencesDigestPinsAndIds) {
-    for (std::string image :
-         {"busybox", "web:v1", "team/app:1.0", "docker.io/library/nginx:1.27", "127.0.0.1:5000/team/app",
-          "[::1]:5000/app:v2", "quay.io/team/app@" + kDigest, "localhost/app:v1@" + kDigest, kDigest}) {
+    for (const std::string& image : std::vector<std::string>{
+             "busybox", "web:v1", "team/app:1.0", "docker.io/library/nginx:1.27", "127.0.0.1:5000/team/app",
+             "[::1]:5000/app:v2", "quay.io/team/app@" + kDigest, "localhost/app:v1@" + kDigest, kDigest}) {
         auto d = parse("image = \"" + image + "\"\n");
         ASSERT_TRUE(d) << image << ": " << d.error().what();
         EXPECT_EQ(d->image, image);
@@ -53,9 +53,9 @@ TEST(ImageReference, ABadReferenceIsAnErrorAtItsPosition) {
         "web.toml:2:9: container.image = 'Docker.io/Library/nginx' is not a valid image reference "
         "(reference 'Docker.io/Library/nginx': repository name must be lowercase), expected NAME[:TAG], "
         "REGISTRY/NAME[:TAG][@sha256:DIGEST] or sha256:ID");
-    for (std::string bad :
-         {"a//b", "app/", "app:", "app:-x", "host:5000/app@sha256:abc", "app@md5:" + std::string(32, 'a'),
-          "-app", "app name", "app:" + std::string(129, 'a'), std::string(256, 'a')}) {
+    for (const std::string& bad : std::vector<std::string>{
+             "a//b", "app/", "app:", "app:-x", "host:5000/app@sha256:abc", "app@md5:" + std::string(32, 'a'),
+             "-app", "app name", "app:" + std::string(129, 'a'), std::string(256, 'a')}) {
         std::string e = error_of("image = \"" + bad + "\"\n");
         EXPECT_EQ(e.rfind("web.toml:2:9: container.image = ", 0), 0u) << bad << ": " << e;
         EXPECT_NE(e.find("is not a valid image reference"), std::string::npos) << bad << ": " << e;
@@ -80,7 +80,7 @@ TEST(ImageReference, PullIsOneOfFourWordsAndRoundTrips) {
         "web.toml:3:8: container.pull = 'if-not-present' is unknown, expected \"missing\" or \"always\" or "
         "\"never\" or \"newer\"");
     EXPECT_EQ(error_of("image = \"b\"\npull = true\n").substr(0, 38),
-              "web.toml:3:8: container.pull is a boo");
+              "web.toml:3:8: container.pull is a bool");
     EXPECT_NE(error_of("image = \"b\"\npul = \"never\"\n").find("did you mean 'pull'?"), std::string::npos);
     EXPECT_EQ(to_toml(*parse("image = \"b\"\n")).find("pull"), std::string::npos)
         << "the default is not written: canonical files stay as they were";
