@@ -2,7 +2,8 @@
 # Hardening pass of the test suite (run by scripts/run-tests.sh after the meson suites):
 #   fuzz   every libFuzzer target in tests/fuzz (fuzz-NAME, seed corpus tests/fuzz/corpus/NAME/,
 #          optional dictionary tests/fuzz/NAME.dict), built with clang-14 + ASan/UBSan in its own
-#          build dir and run for $BERTH_FUZZ_SECONDS (default 30) each. A crash, leak, sanitizer
+#          build dir and run for $BERTH_FUZZ_SECONDS (default 30) each, or less where
+#          tests/fuzz/NAME.max-seconds caps it. A crash, leak, sanitizer
 #          report or failed assertion fails the pass; the reproducer is kept under $BUILD/artifacts.
 # Usage: scripts/run-hardening.sh        env: BERTH_FUZZ_SECONDS, BERTH_FUZZ_BUILD_DIR
 set -uo pipefail
@@ -39,10 +40,15 @@ fuzz_pass() {
     local corpus=$build/corpus/$name seeds=tests/fuzz/corpus/$name
     local artifacts=$build/artifacts/$name
     mkdir -p "$corpus" "$artifacts"
-    local args=(-max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
+    local limit=$seconds
+    if [ -f "tests/fuzz/$name.max-seconds" ]; then
+      local cap; cap=$(cat "tests/fuzz/$name.max-seconds")
+      [ "$cap" -lt "$limit" ] && limit=$cap
+    fi
+    local args=(-max_total_time="$limit" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
                 -artifact_prefix="$artifacts/")
     [ -f "tests/fuzz/$name.dict" ] && args+=(-dict="tests/fuzz/$name.dict")
-    echo "hardening: fuzzing $f for ${seconds}s"
+    echo "hardening: fuzzing $f for ${limit}s"
     # New inputs go to the build dir's corpus; the committed seeds are only read.
     if UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 "$build/tests/fuzz/$f" "${args[@]}" "$corpus" \
          $( [ -d "$seeds" ] && echo "$seeds" ) >"$build/$f.log" 2>&1; then

@@ -87,6 +87,19 @@ void print_diff(const std::string& rel, const std::string& old_text, const std::
     (void)wait_for_pid(pid, "diff");
 }
 
+// A pinned declaration (berth/NAME.toml, canonical TOML) whose image reference or pull policy
+// changed gets one line before its diff: "container web: image 'a' -> 'b'".
+void print_image_reference_change(const std::string& rel, const std::string& old_text,
+                                  const std::string& new_text) {
+    if (rel.rfind("berth/", 0) != 0 || !ends_with(rel, ".toml")) return;
+    std::string name = rel.substr(6, rel.size() - 11);
+    auto before = config::parse_declaration(name, config::SourceText{rel, old_text});
+    auto after = config::parse_declaration(name, config::SourceText{rel, new_text});
+    if (!before || !after) return;
+    std::string change = config::describe_image_change(*before, *after);
+    if (!change.empty()) std::printf("container %s: %s\n", name.c_str(), change.c_str());
+}
+
 // What the next start of each persistent image container does about an image that changed
 // (issue #15 item 1: never silent). Recreating is a change (counted); keeping is said, not
 // counted. The store is asked through berthd (bus, else a private one); unreachable: one note.
@@ -158,6 +171,7 @@ void register_plan(CLI::App& app, CommandContext& ctx) {
                 ++changes;
             } else if (it->second != text) {
                 std::printf("changed: %s\n", rel.c_str());
+                print_image_reference_change(rel, it->second, text);
                 print_diff(rel, it->second, text, scratch);
                 ++changes;
             }

@@ -52,5 +52,6 @@ void register_fsck(CLI::App& app, CommandContext& ctx);  // fsck [--repair]: exe
 void register_rm(CLI::App& app, CommandContext& ctx);    // rm NAME, prune
 void register_health(CLI::App& app, CommandContext& ctx);
 void register_kill(CLI::App& app, CommandContext& ctx);  // health NAME (+ the supervisor's probe)
+void register_registries(CLI::App& app, CommandContext& ctx);  // registries, login, logout
 
 }  // namespace berth::cli

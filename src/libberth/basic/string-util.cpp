@@ -186,6 +186,15 @@ std::string base64_encode(std::string_view data) {
     return out;
 }
 
+std::string did_you_mean(std::string_view word, const std::vector<std::string_view>& candidates) {
+    std::string_view best;
+    size_t best_distance = SIZE_MAX;
+    for (std::string_view candidate : candidates)
+        if (size_t d = edit_distance(word, candidate); d < best_distance) best = candidate, best_distance = d;
+    size_t threshold = std::max<size_t>(1, std::min<size_t>(3, word.size() / 3));
+    return best_distance <= threshold ? std::string(best) : std::string();
+}
+
 std::optional<std::string> base64_decode(std::string_view text) {
     if (text.size() % 4 != 0) return std::nullopt;
     std::string out;
@@ -204,6 +213,8 @@ std::optional<std::string> base64_decode(std::string_view text) {
             if (v == std::string_view::npos || pad) return std::nullopt;
             n = (n << 6) | static_cast<uint32_t>(v);
         }
+        // Canonical: the bits the padding leaves over are zero ("Zg==", never "Zh==").
+        if ((pad == 2 && (n & 0xffff)) || (pad == 1 && (n & 0xff))) return std::nullopt;
         out += static_cast<char>((n >> 16) & 0xff);
         if (pad < 2) out += static_cast<char>((n >> 8) & 0xff);
         if (pad < 1) out += static_cast<char>(n & 0xff);

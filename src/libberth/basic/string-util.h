@@ -26,6 +26,9 @@ std::string sanitize_message(std::string_view text, size_t max_quoted = 256);
 
 // Levenshtein distance, for "did you mean" hints.
 size_t edit_distance(std::string_view a, std::string_view b);
+// The candidate closest to `word` when it is close enough to be a likely typo (at most a third of
+// the word's length in edits, 1 to 3), else "": the one "did you mean" rule of our config files.
+std::string did_you_mean(std::string_view word, const std::vector<std::string_view>& candidates);
 
 // Display width of UTF-8 text: its code points (no wide or combining characters in our tables).
 size_t display_width(std::string_view text);

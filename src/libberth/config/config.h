@@ -80,4 +80,13 @@ bool is_unit_name(std::string_view dependency);
 // The systemd unit of a dependency entry: container NAME -> "berth@NAME.service", units as-is.
 std::string dependency_unit(std::string_view dependency);
 
+// True when starting the container may fetch its image from a registry: the image names a
+// registry ("docker.io/library/nginx", "host:5000/app@sha256:..."), or pull = "always" / "newer"
+// asks the registry every start.  The unit then waits for network-online.target.
+bool pulls_from_registry(const Declaration& declaration);
+
+// For `berth plan`: "image 'nginx:1.25' -> 'nginx:1.27'; pull \"missing\" -> \"newer\"", or ""
+// when the image and pull policy are the same.
+std::string describe_image_change(const Declaration& before, const Declaration& after);
+
 }  // namespace berth::config

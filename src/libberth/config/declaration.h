@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "basic/size-util.h"
+#include "registry/pull-policy.h"
 
 namespace berth::config {
 
@@ -173,7 +174,8 @@ struct Declaration {
     std::map<std::string, SourceRegion> regions;
 
     // [container]
-    std::string image;                 // "name[:tag]" or "sha256:<hex>"; exclusive with rootfs
+    std::string image;  // a reference (registry/reference.h) or "sha256:<hex>"; exclusive with rootfs
+    registry::PullPolicy pull = registry::PullPolicy::Missing;  // [container] pull
     std::string rootfs;                // absolute host directory used as read-only base
     std::vector<std::string> command;  // empty = image default (Entrypoint + Cmd)
     std::map<std::string, std::string> environment;

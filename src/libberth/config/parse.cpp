@@ -17,6 +17,7 @@
 #include "basic/string-util.h"
 #include "config/config.h"
 #include "config/values.h"
+#include "registry/reference.h"
 
 namespace berth::config {
 
@@ -39,7 +40,7 @@ const std::vector<Section>& sections() {
         {"container",
          {"image", "rootfs", "command", "environment", "environment_files", "user", "supplementary_groups",
           "workdir", "hostname", "ephemeral", "on_image_change", "read_only", "stop_signal", "stop_timeout",
-          "notify", "init"}},
+          "notify", "init", "pull"}},
         {"mount", {"type", "source", "target", "read_only", "size", "mode"}},
         {"network",
          {"mode", "bridge", "address", "host_address", "gateway", "ports", "masquerade", "ip_forward"}},
@@ -281,19 +282,10 @@ public:
     // Reports unknown keys of a table with a "did you mean" hint; returns false if any.
     void unknown_key(const toml::key& key, std::string_view section,
                      const std::vector<std::string_view>& known) {
-        std::string hint;
-        size_t best = SIZE_MAX;
-        for (auto candidate : known) {
-            size_t d = edit_distance(key.str(), candidate);
-            if (d < best) {
-                best = d;
-                hint = std::string(candidate);
-            }
-        }
-        size_t threshold = std::max<size_t>(1, std::min<size_t>(3, key.str().size() / 3));
+        std::string hint = did_you_mean(key.str(), known);
         std::string message;
         std::string where = section.empty() ? "at the top level" : fmt::format("in [{}]", section);
-        if (best <= threshold) {
+        if (!hint.empty()) {
             message = fmt::format("unknown key {} {}, expected a known key; did you mean {}?",
                                   quote(key.str()), where, quote(hint));
         } else {
@@ -333,29 +325,25 @@ bool is_container_dependency_ok(std::string_view entry) {
     return is_unit_name(entry) || is_valid_name(entry);
 }
 
+// A local image id, or a reference as the distribution grammar defines it (registry/reference.h):
+// "web", "web:v1", "docker.io/library/nginx:1.27", "host:5000/team/app@sha256:...".
 void check_image_reference(Checker& c, const toml::node& node, const std::string& image) {
-    bool ok = !image.empty() && image.size() <= 512;
-    if (ok && image.rfind("sha256:", 0) == 0) {
+    if (image.rfind("sha256:", 0) == 0) {
         std::string_view hex = std::string_view(image).substr(7);
-        ok = hex.size() == 64 && std::all_of(hex.begin(), hex.end(), [](char ch) {
-                 return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f');
-             });
-        if (!ok) {
+        if (hex.size() != 64 || !std::all_of(hex.begin(), hex.end(), [](char ch) {
+                return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f');
+            }))
             c.error(node,
                     fmt::format("container.image = {} is not a valid image id, expected \"sha256:\" and 64 "
                                 "lowercase hex digits",
                                 quote(image)));
-            return;
-        }
+        return;
     }
-    for (char ch : image)
-        if (static_cast<unsigned char>(ch) <= ' ' || ch == 0x7f || ch == '"' || ch == '\'' || ch == '\\')
-            ok = false;
-    if (!ok)
+    if (auto ref = registry::parse_reference(image); !ref)
         c.error(node,
-                fmt::format("container.image = {} is not a valid image reference, expected NAME[:TAG] or "
-                            "sha256:ID",
-                            quote(image)));
+                fmt::format("container.image = {} is not a valid image reference ({}), expected NAME[:TAG], "
+                            "REGISTRY/NAME[:TAG][@sha256:DIGEST] or sha256:ID",
+                            quote(image.substr(0, 300)), ref.error().what()));
 }
 
 void parse_container(Checker& c, const toml::table& table, const toml::node* container_node,
@@ -466,6 +454,13 @@ void parse_container(Checker& c, const toml::table& table, const toml::node* con
             if (auto v = c.choice<OnImageChange>(
                     node, path, {{"recreate", OnImageChange::Recreate}, {"keep", OnImageChange::Keep}}))
                 d.on_image_change = *v;
+        } else if (k == "pull") {
+            if (auto v = c.choice<registry::PullPolicy>(node, path,
+                                                        {{"missing", registry::PullPolicy::Missing},
+                                                         {"always", registry::PullPolicy::Always},
+                                                         {"never", registry::PullPolicy::Never},
+                                                         {"newer", registry::PullPolicy::Newer}}))
+                d.pull = *v;
         } else if (k == "read_only") {
             if (auto b = c.boolean(node, path)) d.read_only = *b;
         } else if (k == "init") {

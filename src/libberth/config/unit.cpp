@@ -11,6 +11,7 @@
 #include "basic/string-util.h"
 #include "berth-config.h"
 #include "config/values.h"
+#include "registry/reference.h"
 
 namespace berth::config {
 
@@ -83,6 +84,22 @@ std::string systemd_count(uint64_t value) {
 
 }  // namespace
 
+bool pulls_from_registry(const Declaration& d) {
+    if (d.image.empty() || d.image.rfind("sha256:", 0) == 0) return false;
+    return registry::names_a_registry(d.image) || d.pull == registry::PullPolicy::Always ||
+           d.pull == registry::PullPolicy::Newer;
+}
+
+std::string describe_image_change(const Declaration& before, const Declaration& after) {
+    std::vector<std::string> parts;
+    if (before.image != after.image)
+        parts.push_back(fmt::format("image {} -> {}", quote(before.image), quote(after.image)));
+    if (before.pull != after.pull)
+        parts.push_back(fmt::format("pull \"{}\" -> \"{}\"", registry::pull_policy_name(before.pull),
+                                    registry::pull_policy_name(after.pull)));
+    return join(parts, "; ");
+}
+
 std::string unit_name(std::string_view container_name) {
     return fmt::format("berth@{}.service", container_name);
 }
@@ -147,6 +164,12 @@ std::string render_unit(const Declaration& d, const UnitOptions& options) {
         add_unique(after, dependency_unit(dep));
     }
     for (const auto& dep : d.service.after) add_unique(after, dependency_unit(dep));
+    // A pull needs the network up, as Quadlet's Image= does (network-online.target is only
+    // pulled in on demand, so Wants= too).
+    if (pulls_from_registry(d)) {
+        add_unique(wants, "network-online.target");
+        add_unique(after, "network-online.target");
+    }
     add_list(out, "Requires", requires_);
     add_list(out, "Wants", wants);
     add_list(out, "After", after);

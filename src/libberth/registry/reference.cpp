@@ -1,6 +1,7 @@
 #include "registry/reference.h"
 
 #include <cctype>
+#include <optional>
 
 namespace berth::registry {
 namespace {
@@ -51,6 +52,8 @@ bool valid_port(std::string_view port) {
     return true;
 }
 
+}  // namespace
+
 bool valid_domain(std::string_view d) {
     if (!d.empty() && d.front() == '[') {
         auto close = d.find(']');
@@ -75,6 +78,8 @@ bool valid_domain(std::string_view d) {
     }
 }
 
+namespace {
+
 bool valid_tag(std::string_view t) {
     if (t.empty() || t.size() > kMaxTagLength) return false;
     auto word = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; };
@@ -87,16 +92,29 @@ bool valid_tag(std::string_view t) {
 Result<> check_digest(std::string_view d, std::string_view text) {
     auto colon = d.find(':');
     if (colon == std::string_view::npos)
-        return fail(EINVAL, "reference '{}': digest '{}' has no algorithm", text, d);
+        return fail(0, "reference '{}': digest '{}' has no algorithm", text, d);
     std::string_view algorithm = d.substr(0, colon), hex = d.substr(colon + 1);
     if (algorithm != "sha256")
-        return fail(EINVAL, "reference '{}': digest algorithm '{}' is not supported (sha256 only)", text,
+        return fail(0, "reference '{}': digest algorithm '{}' is not supported (sha256 only)", text,
                     algorithm);
-    if (hex.size() != 64) return fail(EINVAL, "reference '{}': a sha256 digest has 64 hex digits", text);
+    if (hex.size() != 64) return fail(0, "reference '{}': a sha256 digest has 64 hex digits", text);
     for (char c : hex)
         if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-            return fail(EINVAL, "reference '{}': digest must be lowercase hex", text);
+            return fail(0, "reference '{}': digest must be lowercase hex", text);
     return {};
+}
+
+// The first component that breaks the path grammar, or nothing.
+std::optional<std::string_view> invalid_path_component(std::string_view path) {
+    size_t start = 0;
+    while (true) {
+        size_t slash = path.find('/', start);
+        std::string_view component =
+            path.substr(start, slash == std::string_view::npos ? slash : slash - start);
+        if (!valid_path_component(component)) return component;
+        if (slash == std::string_view::npos) return std::nullopt;
+        start = slash + 1;
+    }
 }
 
 bool looks_like_domain(std::string_view first) {
@@ -107,7 +125,10 @@ bool looks_like_domain(std::string_view first) {
 
 }  // namespace
 
-std::string Reference::repository() const { return domain.empty() ? path : domain + "/" + path; }
+std::string Reference::repository() const {
+    if (domain.empty()) return path;
+    return path.empty() ? domain : domain + "/" + path;
+}
 
 std::string Reference::str() const {
     std::string s = repository();
@@ -117,7 +138,11 @@ std::string Reference::str() const {
 }
 
 Result<Reference> parse_reference(std::string_view text) {
-    if (text.empty()) return fail(EINVAL, "empty image reference");
+    if (text.empty()) return fail(0, "empty image reference");
+    // Messages quote the text: a megabyte of it is refused before anything repeats it.
+    if (text.size() > 1024)
+        return fail(0, "image reference of {} bytes (a name has at most {}, a tag {})", text.size(),
+                    kMaxNameLength, kMaxTagLength);
     Reference ref;
     std::string_view rest = text;
     if (auto at = rest.find('@'); at != std::string_view::npos) {
@@ -130,40 +155,50 @@ Result<Reference> parse_reference(std::string_view text) {
     if (colon != std::string_view::npos && (last_slash == std::string_view::npos || colon > last_slash)) {
         std::string_view tag = rest.substr(colon + 1);
         if (!valid_tag(tag))
-            return fail(EINVAL,
-                        "reference '{}': invalid tag '{}' (letters, digits, '_', '.', '-'; at most 128)",
+            return fail(0, "reference '{}': invalid tag '{}' (letters, digits, '_', '.', '-'; at most 128)",
                         text, tag);
         ref.tag = std::string(tag);
         rest = rest.substr(0, colon);
     }
-    if (rest.empty()) return fail(EINVAL, "reference '{}': no repository name", text);
+    if (rest.empty()) return fail(0, "reference '{}': no repository name", text);
     if (rest.size() > kMaxNameLength)
-        return fail(EINVAL, "reference '{}': repository name longer than {} characters", text,
-                    kMaxNameLength);
+        return fail(0, "reference '{}': repository name longer than {} characters", text, kMaxNameLength);
     std::string_view path = rest;
     if (auto slash = rest.find('/');
         slash != std::string_view::npos && looks_like_domain(rest.substr(0, slash))) {
         std::string_view domain = rest.substr(0, slash);
         if (!valid_domain(domain))
-            return fail(EINVAL, "reference '{}': invalid registry domain '{}'", text, domain);
+            return fail(0, "reference '{}': invalid registry domain '{}'", text, domain);
         ref.domain = std::string(domain);
         path = rest.substr(slash + 1);
     }
-    size_t start = 0;
-    while (true) {
-        size_t slash = path.find('/', start);
-        std::string_view component =
-            path.substr(start, slash == std::string_view::npos ? slash : slash - start);
-        if (!valid_path_component(component)) {
-            for (char c : component)
-                if (c >= 'A' && c <= 'Z')
-                    return fail(EINVAL, "reference '{}': repository name must be lowercase", text);
-            return fail(EINVAL, "reference '{}': invalid repository path component '{}'", text, component);
-        }
-        if (slash == std::string_view::npos) break;
-        start = slash + 1;
+    if (auto bad = invalid_path_component(path)) {
+        if (bad->find_first_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ") != std::string_view::npos)
+            return fail(0, "reference '{}': repository name must be lowercase", text);
+        return fail(0, "reference '{}': invalid repository path component '{}'", text, *bad);
     }
     ref.path = std::string(path);
+    return ref;
+}
+
+bool valid_repository_path(std::string_view path) { return !invalid_path_component(path); }
+
+Result<Reference> parse_registry_prefix(std::string_view text) {
+    auto slash = text.find('/');
+    std::string_view domain = text.substr(0, slash);
+    auto invalid = [&] {
+        return fail(0, "'{}' is not a registry[/repository] (e.g. \"quay.io\", \"localhost:5000/team\")",
+                    text);
+    };
+    if (!looks_like_domain(domain) || !valid_domain(domain)) return invalid();
+    Reference ref;
+    ref.domain = std::string(domain);
+    if (ref.domain == "index.docker.io" || ref.domain == "registry-1.docker.io") ref.domain = "docker.io";
+    if (slash != std::string_view::npos) {
+        ref.path = std::string(text.substr(slash + 1));
+        if (!valid_repository_path(ref.path)) return invalid();
+    }
+    if (ref.repository().size() > kMaxNameLength) return invalid();
     return ref;
 }
 

@@ -32,4 +32,15 @@ Result<Reference> parse_reference(std::string_view text);
 // qualified name), as opposed to a local image name such as "web" or "web:v1".
 bool names_a_registry(std::string_view text);
 
+// The grammar's parts, for registries.toml and the auth file: a registry "host[:port]" (a DNS
+// name or an IP, IPv6 in brackets), and a repository path ("team/app": lowercase components).
+bool valid_domain(std::string_view domain);
+bool valid_repository_path(std::string_view path);
+
+// A registries.toml prefix or auth-file key, "registry[/repository]": a domain as the reference
+// grammar recognises one ("quay.io", "localhost:5000", not "team"), an optional repository path,
+// no tag or digest.  Docker Hub's aliases ("index.docker.io", "registry-1.docker.io") become
+// "docker.io".  The result's path is "" for a bare registry.
+Result<Reference> parse_registry_prefix(std::string_view text);
+
 }  // namespace berth::registry

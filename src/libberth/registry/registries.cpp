@@ -16,26 +16,104 @@ std::string where(const toml::source_region& s, const std::string& path) {
     return fmt::format("{}:{}:{}", path, s.begin.line, s.begin.column);
 }
 
-Result<std::string> string_key(const toml::table& t, std::string_view key, const std::string& path) {
-    const toml::node* n = t.get(key);
-    if (!n) return std::string();
-    if (!n->is_string()) return fail(EINVAL, "{}: {} must be a string", where(n->source(), path), key);
-    return std::string(*n->value<std::string>());
+// One file's parse: every error names file:line:col of the offending key or value.
+class FileParser {
+public:
+    explicit FileParser(std::string path) : path_(std::move(path)) {}
+
+    Result<std::string> string_key(const toml::table& t, std::string_view key) const {
+        const toml::node* n = t.get(key);
+        if (!n) return std::string();
+        if (!n->is_string()) return fail(0, "{}: {} must be a string", where(n->source(), path_), key);
+        return std::string(*n->value<std::string>());
+    }
+
+    Result<bool> bool_key(const toml::table& t, std::string_view key) const {
+        const toml::node* n = t.get(key);
+        if (!n) return false;
+        if (!n->is_boolean()) return fail(0, "{}: {} must be true or false", where(n->source(), path_), key);
+        return *n->value<bool>();
+    }
+
+    // Unknown keys are errors, with the likely typo named (as in declarations).
+    Result<> check_keys(const toml::table& t, const std::vector<std::string_view>& known,
+                        std::string_view section) const {
+        for (auto&& [k, v] : t) {
+            if (std::find(known.begin(), known.end(), k.str()) != known.end()) continue;
+            std::string in = section.empty() ? "at the top level" : fmt::format("in {}", section);
+            std::string hint = did_you_mean(k.str(), known);
+            if (!hint.empty())
+                return fail(0, "{}: unknown key '{}' {}, expected a known key; did you mean '{}'?",
+                            where(k.source(), path_), k.str(), in, hint);
+            return fail(0, "{}: unknown key '{}' {}, expected one of: {}", where(k.source(), path_), k.str(),
+                        in, join(std::vector<std::string>(known.begin(), known.end()), ", "));
+        }
+        return {};
+    }
+
+    // host[:port][/path]: where requests for a prefix go.  No scheme (insecure = true says http).
+    Result<std::string> location_key(const toml::table& t) const {
+        std::string location = BERTH_TRY(string_key(t, "location"));
+        if (location.empty()) return location;
+        auto slash = location.find('/');
+        if (!valid_domain(location.substr(0, slash)) ||
+            (slash != std::string::npos && !valid_repository_path(location.substr(slash + 1))))
+            return fail(0,
+                        "{}: location '{}' is not host[:port][/path] (no scheme: set insecure = true for "
+                        "plain HTTP)",
+                        where(t.get("location")->source(), path_), location);
+        return location;
+    }
+
+    Result<std::string> absolute_path_key(const toml::table& t, std::string_view key) const {
+        std::string value = BERTH_TRY(string_key(t, key));
+        if (value.empty() || value.front() != '/')
+            return fail(0, "{}: {} '{}' must be an absolute path", where(t.get(key)->source(), path_), key,
+                        value);
+        return value;
+    }
+
+    const std::string& path() const { return path_; }
+
+private:
+    std::string path_;
+};
+
+Result<Mirror> parse_mirror(const FileParser& p, const toml::node& m) {
+    const toml::table* mt = m.as_table();
+    if (!mt) return fail(0, "{}: mirror entries must be tables", where(m.source(), p.path()));
+    BERTH_TRY_VOID(p.check_keys(*mt, {"location", "insecure"}, "[[registry.mirror]]"));
+    Mirror mirror{BERTH_TRY(p.location_key(*mt)), BERTH_TRY(p.bool_key(*mt, "insecure"))};
+    if (mirror.location.empty()) return fail(0, "{}: a mirror needs location", where(mt->source(), p.path()));
+    return mirror;
 }
 
-Result<bool> bool_key(const toml::table& t, std::string_view key, const std::string& path) {
-    const toml::node* n = t.get(key);
-    if (!n) return false;
-    if (!n->is_boolean()) return fail(EINVAL, "{}: {} must be true or false", where(n->source(), path), key);
-    return *n->value<bool>();
-}
-
-Result<> check_keys(const toml::table& t, std::initializer_list<std::string_view> known,
-                    std::string_view what, const std::string& path) {
-    for (auto&& [k, v] : t)
-        if (std::find(known.begin(), known.end(), k.str()) == known.end())
-            return fail(EINVAL, "{}: unknown key '{}' in {}", where(v.source(), path), k.str(), what);
-    return {};
+Result<RegistryEntry> parse_entry(const FileParser& p, const toml::node& node) {
+    const toml::table* t = node.as_table();
+    if (!t) return fail(0, "{}: registry entries must be tables", where(node.source(), p.path()));
+    BERTH_TRY_VOID(p.check_keys(*t, {"prefix", "location", "insecure", "blocked", "mirror"}, "[[registry]]"));
+    RegistryEntry entry;
+    std::string prefix = BERTH_TRY(p.string_key(*t, "prefix"));
+    if (!t->get("prefix")) return fail(0, "{}: [[registry]] needs prefix", where(t->source(), p.path()));
+    auto parsed = parse_registry_prefix(prefix);
+    if (!parsed)
+        return fail(0,
+                    "{}: prefix '{}' is not a registry[/repository] (e.g. \"quay.io\" or "
+                    "\"localhost:5000/team\"; no tag or digest)",
+                    where(t->get("prefix")->source(), p.path()), prefix);
+    entry.prefix = parsed->repository();
+    entry.location = BERTH_TRY(p.location_key(*t));
+    if (entry.location.empty()) entry.location = entry.prefix;
+    entry.insecure = BERTH_TRY(p.bool_key(*t, "insecure"));
+    entry.blocked = BERTH_TRY(p.bool_key(*t, "blocked"));
+    if (const toml::node* mirrors = t->get("mirror")) {
+        const toml::array* ma = mirrors->as_array();
+        if (!ma)
+            return fail(0, "{}: mirror must be an array of tables ([[registry.mirror]])",
+                        where(mirrors->source(), p.path()));
+        for (const toml::node& m : *ma) entry.mirrors.push_back(BERTH_TRY(parse_mirror(p, m)));
+    }
+    return entry;
 }
 
 Result<> apply_file(RegistriesConfig& config, const std::string& path) {
@@ -44,49 +122,37 @@ Result<> apply_file(RegistriesConfig& config, const std::string& path) {
     try {
         root = toml::parse(text, path);
     } catch (const toml::parse_error& e) {
-        return fail(EINVAL, "{}: invalid TOML: {}", where(e.source(), path), e.description());
+        return fail(0, "{}: invalid TOML: {}", where(e.source(), path), e.description());
     }
-    BERTH_TRY_VOID(check_keys(root, {"default_registry", "certs_dir", "auth_file", "registry"},
-                              "registries.toml", path));
-    if (root.get("default_registry"))
-        config.default_domain = BERTH_TRY(string_key(root, "default_registry", path));
-    if (root.get("certs_dir")) config.certs_dir = BERTH_TRY(string_key(root, "certs_dir", path));
-    if (root.get("auth_file")) config.auth_file = BERTH_TRY(string_key(root, "auth_file", path));
+    FileParser p(path);
+    BERTH_TRY_VOID(p.check_keys(root, {"default_registry", "certs_dir", "auth_file", "registry"}, ""));
+    if (const toml::node* n = root.get("default_registry")) {
+        std::string domain = BERTH_TRY(p.string_key(root, "default_registry"));
+        // "" refuses short names; anything else is one registry, no path (short names get library/
+        // on docker.io only).
+        if (!domain.empty() && (domain.find('/') != std::string::npos || !parse_registry_prefix(domain)))
+            return fail(0,
+                        "{}: default_registry '{}' is not a registry host[:port] (or \"\" to refuse short "
+                        "names)",
+                        where(n->source(), path), domain);
+        config.default_domain = domain.empty() ? domain : parse_registry_prefix(domain)->domain;
+    }
+    if (root.get("certs_dir")) config.certs_dir = BERTH_TRY(p.absolute_path_key(root, "certs_dir"));
+    if (root.get("auth_file")) config.auth_file = BERTH_TRY(p.absolute_path_key(root, "auth_file"));
     if (const toml::node* regs = root.get("registry")) {
         const toml::array* array = regs->as_array();
         if (!array)
-            return fail(EINVAL, "{}: registry must be an array of tables ([[registry]])",
+            return fail(0, "{}: registry must be an array of tables ([[registry]])",
                         where(regs->source(), path));
+        std::vector<std::pair<std::string, int>> seen;  // prefix, line: twice in one file is a mistake
         for (const toml::node& node : *array) {
-            const toml::table* t = node.as_table();
-            if (!t) return fail(EINVAL, "{}: registry entries must be tables", where(node.source(), path));
-            BERTH_TRY_VOID(check_keys(*t, {"prefix", "location", "insecure", "blocked", "mirror"},
-                                      "[[registry]]", path));
-            RegistryEntry entry;
-            entry.prefix = BERTH_TRY(string_key(*t, "prefix", path));
-            if (entry.prefix.empty())
-                return fail(EINVAL, "{}: [[registry]] needs prefix", where(t->source(), path));
-            entry.location = BERTH_TRY(string_key(*t, "location", path));
-            if (entry.location.empty()) entry.location = entry.prefix;
-            entry.insecure = BERTH_TRY(bool_key(*t, "insecure", path));
-            entry.blocked = BERTH_TRY(bool_key(*t, "blocked", path));
-            if (const toml::node* mirrors = t->get("mirror")) {
-                const toml::array* ma = mirrors->as_array();
-                if (!ma)
-                    return fail(EINVAL, "{}: mirror must be an array of tables",
-                                where(mirrors->source(), path));
-                for (const toml::node& m : *ma) {
-                    const toml::table* mt = m.as_table();
-                    if (!mt)
-                        return fail(EINVAL, "{}: mirror entries must be tables", where(m.source(), path));
-                    BERTH_TRY_VOID(check_keys(*mt, {"location", "insecure"}, "[[registry.mirror]]", path));
-                    Mirror mirror{BERTH_TRY(string_key(*mt, "location", path)),
-                                  BERTH_TRY(bool_key(*mt, "insecure", path))};
-                    if (mirror.location.empty())
-                        return fail(EINVAL, "{}: a mirror needs location", where(mt->source(), path));
-                    entry.mirrors.push_back(std::move(mirror));
-                }
-            }
+            RegistryEntry entry = BERTH_TRY(parse_entry(p, node));
+            const toml::node* prefix_node = node.as_table()->get("prefix");
+            for (auto& [prefix, line] : seen)
+                if (prefix == entry.prefix)
+                    return fail(0, "{}: prefix '{}' is declared twice (first at line {})",
+                                where(prefix_node->source(), path), entry.prefix, line);
+            seen.emplace_back(entry.prefix, static_cast<int>(prefix_node->source().begin.line));
             // A later file's entry for the same prefix replaces the earlier one (drop-ins override).
             std::erase_if(config.registries,
                           [&](const RegistryEntry& e) { return e.prefix == entry.prefix; });
@@ -114,6 +180,31 @@ std::vector<std::string> sorted_entries(const std::string& dir, std::string_view
 bool prefix_matches(std::string_view prefix, std::string_view repository) {
     if (repository.substr(0, prefix.size()) != prefix) return false;
     return repository.size() == prefix.size() || repository[prefix.size()] == '/';
+}
+
+// certs.d/<host[:port]>/ as Docker reads it: every *.crt is a CA; a client certificate is a
+// *.cert with the *.key of the same name, and one without the other is an error (Docker's
+// "missing key ... for client certificate ..."), not a certificate silently left out.
+Result<TlsFiles> tls_files(const std::string& certs_dir, const std::string& host) {
+    TlsFiles tls;
+    std::string dir = path_join(certs_dir, host);
+    for (const std::string& name : sorted_entries(dir, ".crt")) tls.ca_files.push_back(path_join(dir, name));
+    auto stem = [](const std::string& name, size_t suffix) { return name.substr(0, name.size() - suffix); };
+    for (const std::string& name : sorted_entries(dir, ".cert")) {
+        std::string key = path_join(dir, stem(name, 5) + ".key");
+        if (!path_exists(key))
+            return fail(ENOENT, "certs.d: client certificate '{}' has no key '{}'", path_join(dir, name),
+                        key);
+        if (tls.client_cert.empty()) {
+            tls.client_cert = path_join(dir, name);
+            tls.client_key = key;
+        }
+    }
+    for (const std::string& name : sorted_entries(dir, ".key"))
+        if (!path_exists(path_join(dir, stem(name, 4) + ".cert")))
+            return fail(ENOENT, "certs.d: key '{}' has no client certificate '{}'", path_join(dir, name),
+                        path_join(dir, stem(name, 4) + ".cert"));
+    return tls;
 }
 
 }  // namespace
@@ -163,6 +254,10 @@ Result<Reference> qualify(const Reference& ref, const RegistriesConfig& config) 
     if (q.domain == "index.docker.io" || q.domain == "registry-1.docker.io") q.domain = "docker.io";
     if (q.domain == "docker.io" && q.path.find('/') == std::string::npos) q.path = "library/" + q.path;
     if (q.tag.empty() && q.digest.empty()) q.tag = "latest";
+    // As distribution's ParseNormalizedNamed: the limit holds for the qualified name too (found
+    // by fuzz-reference: a 250-character short name qualified past 255).
+    if (q.repository().size() > 255)
+        return fail(0, "'{}' qualified as '{}' is longer than 255 characters", ref.str(), q.repository());
     return q;
 }
 
@@ -177,12 +272,14 @@ Result<std::vector<Endpoint>> endpoints_for(const Reference& qualified, const Re
     if (best && best->blocked)
         return fail(EACCES, "registry '{}' is blocked in registries.toml", best->prefix);
 
-    auto make = [&](std::string_view location, bool insecure, bool mirror) {
+    auto make = [&](std::string_view location, bool insecure, bool mirror) -> Result<Endpoint> {
         // location = host[:port][/path]; the part of the repository below the prefix is appended.
         std::string loc(location);
         Endpoint ep;
         auto slash = loc.find('/');
         ep.host = loc.substr(0, slash);
+        // Docker Hub's API is not served at docker.io (an entry that only adds a mirror keeps it).
+        if (ep.host == "docker.io" || ep.host == "index.docker.io") ep.host = "registry-1.docker.io";
         std::string base = slash == std::string::npos ? "" : loc.substr(slash + 1);
         std::string rest = qualified.path;
         if (best) {
@@ -192,27 +289,16 @@ Result<std::vector<Endpoint>> endpoints_for(const Reference& qualified, const Re
         ep.path = base.empty() ? rest : (rest.empty() ? base : base + "/" + rest);
         ep.insecure = insecure;
         ep.mirror = mirror;
-        std::string dir = path_join(config.certs_dir, ep.host);
-        for (const std::string& name : sorted_entries(dir, ".crt"))
-            ep.tls.ca_files.push_back(path_join(dir, name));
-        for (const std::string& name : sorted_entries(dir, ".cert")) {
-            std::string key = path_join(dir, name.substr(0, name.size() - 5) + ".key");
-            if (path_exists(key)) {
-                ep.tls.client_cert = path_join(dir, name);
-                ep.tls.client_key = key;
-                break;
-            }
-        }
+        ep.tls = BERTH_TRY(tls_files(config.certs_dir, ep.host));
         return ep;
     };
 
     std::vector<Endpoint> out;
     if (best) {
-        for (const Mirror& m : best->mirrors) out.push_back(make(m.location, m.insecure, true));
-        out.push_back(make(best->location, best->insecure, false));
+        for (const Mirror& m : best->mirrors) out.push_back(BERTH_TRY(make(m.location, m.insecure, true)));
+        out.push_back(BERTH_TRY(make(best->location, best->insecure, false)));
     } else {
-        std::string host = qualified.domain == "docker.io" ? "registry-1.docker.io" : qualified.domain;
-        out.push_back(make(host, false, false));
+        out.push_back(BERTH_TRY(make(qualified.domain, false, false)));
     }
     return out;
 }

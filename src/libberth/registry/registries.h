@@ -63,7 +63,9 @@ struct Endpoint {
     std::string base_url() const;  // "https://host" or "http://host"
 };
 
-// Mirrors first (in order), then the registry itself; an error for a blocked registry.
+// Mirrors first (in order), then the registry itself; an error for a blocked registry (EACCES) and
+// for a certs.d directory with a client certificate and no key or the reverse.  docker.io (as a
+// location too) is served by registry-1.docker.io.
 Result<std::vector<Endpoint>> endpoints_for(const Reference& qualified, const RegistriesConfig& config);
 
 }  // namespace berth::registry

@@ -16,6 +16,7 @@ namespace berth::registry {
 struct Challenge {
     std::string scheme;                         // lower-cased: "bearer", "basic"
     std::map<std::string, std::string> params;  // keys lower-cased, values unquoted
+    std::string token68;                        // "Negotiate abc==": the scheme's single token, else ""
 };
 
 Result<std::vector<Challenge>> parse_www_authenticate(std::string_view header);
