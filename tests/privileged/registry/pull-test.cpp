@@ -10,6 +10,7 @@
 #include "basic/fs-util.h"
 #include "registry-fixture.h"
 #include "registry/auth-file.h"
+#include "registry/http.h"
 #include "store/digest.h"
 #include "store/store.h"
 #include "store/tree-util.h"
@@ -223,6 +224,20 @@ TEST_F(Pull, AnIndexGivesTheHostPlatformSkipsAttestationsAndNamesWhatItOffers) {
     ASSERT_TRUE(r) << r.error().message;
     EXPECT_EQ(r->image.id, digest);
     EXPECT_EQ(r->repo_digest, reg.host() + "/test/bb@" + store::sha256_digest(index));
+}
+
+// The Authorization header is kept only while the origin stays the same (http.cpp): these decide it.
+TEST(Http, ARedirectToAnotherHostOrPortIsAnotherOrigin) {
+    EXPECT_EQ(url_origin("https://Reg.example:5000/v2/x/blobs/sha256:1"), "https://reg.example:5000");
+    EXPECT_NE(url_origin("https://reg.example:5000/v2/"), url_origin("https://reg.example:5001/v2/"));
+    EXPECT_NE(url_origin("https://reg.example/v2/"), url_origin("http://reg.example/v2/"));
+    EXPECT_EQ(url_origin("not a url"), "");
+    EXPECT_EQ(resolve_location("https://a.example/v2/x/blobs/d", "https://cdn.example/b?sig=1"),
+              "https://cdn.example/b?sig=1");
+    EXPECT_EQ(resolve_location("https://a.example/v2/x/blobs/d", "/other/place"),
+              "https://a.example/other/place");
+    EXPECT_EQ(resolve_location("https://a.example/v2/x/blobs/d", "//cdn.example/b"), "https://cdn.example/b");
+    EXPECT_EQ(resolve_location("https://a.example/v2/x/blobs/d?q=1", "e"), "https://a.example/v2/x/blobs/e");
 }
 
 }  // namespace
