@@ -12,11 +12,13 @@ build_pkgs=(
   libgtest-dev libgmock-dev googletest libbtrfsutil-dev libdevmapper-dev libarchive-dev libssl-dev
   nlohmann-json3-dev libcli11-dev libfmt-dev libexpected-dev libmnl-dev libnftables-dev
   clang-14 libclang-rt-14-dev clang-format-14
+  libcurl4-openssl-dev
 )
 test_pkgs=(
   systemd systemd-container dbus dbus-daemon util-linux iproute2 nftables procps psmisc
   busybox-static btrfs-progs e2fsprogs xfsprogs zstd gzip cpio tar curl
   umoci skopeo mmdebstrap
+  docker-registry apache2-utils buildah openssl
   qemu-system-x86 dmsetup thin-provisioning-tools
   hyperfine crun runc man-db
 )

@@ -1,4 +1,4 @@
-// berth image import|list|inspect|rm|tag|export: the image store, through berthd when it is
+// berth image import|pull|list|inspect|rm|tag|export: the image store, through berthd when it is
 // reachable on the system bus, otherwise embedded (see bus/storage.h).
 #include <fcntl.h>
 #include <signal.h>
@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <map>
 
 #include "basic/string-util.h"
 #include "basic/unique.h"
@@ -104,7 +105,9 @@ class ProgressReporter {
 public:
     enum class Mode { None, Tty, Plain, Lines };
 
-    ProgressReporter(bool json, std::string label) : label_(std::move(label)) {
+    // `verb`: "import" or "pull" (the lines say "import progress: ...", the terminal "Importing").
+    ProgressReporter(bool json, std::string label, std::string verb = "import")
+        : label_(std::move(label)), verb_(std::move(verb)) {
         const char* env = std::getenv("BERTH_PROGRESS");
         std::string_view e = env ? env : "";
         if (e == "tty")
@@ -132,7 +135,7 @@ public:
         if (!force && now - last_draw_ < std::chrono::milliseconds(100)) return;
         last_draw_ = now;
         if (mode_ == Mode::Lines) {
-            std::string line = fmt::format("import progress: fraction={:.3f} bytes={}", fraction, bytes);
+            std::string line = fmt::format("{} progress: fraction={:.3f} bytes={}", verb_, fraction, bytes);
             if (line != last_) std::fprintf(stderr, "%s\n", line.c_str());
             last_ = std::move(line);
         } else if (mode_ == Mode::Tty) {
@@ -154,14 +157,15 @@ public:
 private:
     std::string text() const {
         // While a pipe is read its size is unknown: only the bytes read so far mean something.
+        std::string doing = verb_ == "pull" ? "Pulling" : "Importing";
         if (fraction_ <= 0 && bytes_ > 0)
-            return fmt::format("Importing {}: {} read", label_, human_size(bytes_));
-        return fmt::format("Importing {}: {:3.0f}%{}", label_, fraction_ * 100,
+            return fmt::format("{} {}: {} read", doing, label_, human_size(bytes_));
+        return fmt::format("{} {}: {:3.0f}%{}", doing, label_, fraction_ * 100,
                            bytes_ ? fmt::format(" ({})", human_size(bytes_)) : std::string());
     }
 
     Mode mode_ = Mode::None;
-    std::string label_, last_;
+    std::string label_, verb_, last_;
     double fraction_ = 0;
     uint64_t bytes_ = 0;
     bool drawn_ = false;
@@ -170,9 +174,19 @@ private:
 
 struct ImageOptions {
     bool json = false, verbose = false;
-    std::string source, name, format, ref, new_name, output;
+    std::string source, name, format, ref, new_name, output, platform;
     std::vector<std::string> refs;
 };
+
+// "Imported <id> as <names>" (or the image as JSON): the last words of an import or a pull.
+int print_image_result(const ImageOptions& o, const bus::ImageInfo& image, const char* verb) {
+    if (o.json)
+        print_json(bus::to_json(image));
+    else
+        std::printf("%s %s%s%s\n", verb, image.id.c_str(), image.names.empty() ? "" : " as ",
+                    join(image.names, ", ").c_str());
+    return 0;
+}
 
 int do_import(ImageOptions& o) {
     if (!o.name.empty())
@@ -204,12 +218,28 @@ int do_import(ImageOptions& o) {
         return 128 + (g_cancel_signal.load() ? g_cancel_signal.load() : SIGINT);
     }
     if (!image) return report_error("image import", fmt::format("'{}': {}", o.source, image.error().what()));
-    if (o.json)
-        print_json(bus::to_json(*image));
-    else
-        std::printf("Imported %s%s%s\n", image->id.c_str(), image->names.empty() ? "" : " as ",
-                    join(image->names, ", ").c_str());
-    return 0;
+    return print_image_result(o, *image, "Imported");
+}
+
+// The pull runs in berthd as a job (PullImage), cancelled like an import on SIGINT/SIGTERM.
+int do_pull(ImageOptions& o) {
+    auto storage = open_storage_verbose(o.verbose);
+    if (!storage) return report_error("image pull", storage.error().what());
+    std::map<std::string, std::string> options;
+    if (!o.platform.empty()) options["platform"] = o.platform;
+    ProgressReporter progress(o.json, "'" + o.ref + "'", "pull");
+    Result<bus::ImageInfo> image = fail(EINVAL, "not started");
+    {
+        CancelOnSignals signals;
+        image = (*storage)->pull_image(o.ref, options, progress.fn(), g_cancel);
+    }
+    progress.finish(static_cast<bool>(image));
+    if (!image && g_cancel) {
+        report_error("image pull", "pull cancelled");
+        return 128 + (g_cancel_signal.load() ? g_cancel_signal.load() : SIGINT);
+    }
+    if (!image) return report_error("image pull", image.error().what());
+    return print_image_result(o, *image, "Pulled");
 }
 
 int do_list(ImageOptions& o) {
@@ -337,8 +367,8 @@ int do_export(ImageOptions& o) {
 
 void register_image(CLI::App& app, CommandContext& ctx) {
     auto o = std::make_shared<ImageOptions>();
-    auto* image =
-        app.add_subcommand("image", "Manage images in the store (import, list, inspect, rm, tag, export)");
+    auto* image = app.add_subcommand(
+        "image", "Manage images in the store (import, pull, list, inspect, rm, tag, export)");
     image->require_subcommand(1);
     auto common = [o](CLI::App* sub) {
         sub->add_flag("--json", o->json, "Print JSON");
@@ -352,6 +382,12 @@ void register_image(CLI::App& app, CommandContext& ctx) {
     imp->add_option("-f,--format", o->format, "oci, oci-archive, docker-archive or rootfs (default: detect)");
     common(imp);
     imp->callback([&ctx, o] { ctx.exit_code = do_import(*o); });
+
+    auto* pull = image->add_subcommand("pull", "Pull an image from a registry (registries.toml)");
+    pull->add_option("reference", o->ref, "[REGISTRY/]REPOSITORY[:TAG][@DIGEST]")->required();
+    pull->add_option("--platform", o->platform, "OS/ARCH[/VARIANT] (default: this host's)");
+    common(pull);
+    pull->callback([&ctx, o] { ctx.exit_code = do_pull(*o); });
 
     auto* list = image->add_subcommand("list", "List images");
     list->alias("ls");

@@ -18,6 +18,7 @@
 
 #include "basic/fs-util.h"
 #include "basic/string-util.h"
+#include "registry/pull.h"
 
 namespace berth::berthd {
 
@@ -66,6 +67,33 @@ Result<store::ImportFormat> import_format(const std::string& format) {
     return fail(EINVAL, "unknown image format '{}'", format);
 }
 
+// The store's import (and pull) progress as the bus carries it: a fraction that only grows and
+// the input bytes read. The store restarts bytes_done when it re-reads a spooled pipe (and a pull
+// reports its downloads, then the import of what it staged): callers see maxima.
+struct ProgressReport {
+    const ProgressFn& progress;
+    double fraction = 0;
+    uint64_t bytes = 0;
+    store::ProgressFn fn() {
+        if (!progress) return {};
+        return [this](const store::ImportProgress& p) {
+            double f = fraction;
+            if (p.phase == store::ImportPhase::Done)
+                f = 1.0;
+            else if (p.bytes_total > 0)
+                f = 0.95 * static_cast<double>(std::min(p.bytes_done, p.bytes_total)) /
+                    static_cast<double>(p.bytes_total);
+            else if (p.layer_count > 0)
+                f = 0.95 * static_cast<double>(p.layer_index) / static_cast<double>(p.layer_count);
+            fraction = std::max(fraction, f);
+            uint64_t read = p.bytes_total > 0 ? std::min(p.bytes_done, p.bytes_total) : p.bytes_done;
+            if (p.phase == store::ImportPhase::Done && p.bytes_total > 0) read = p.bytes_total;
+            bytes = std::max(bytes, read);
+            progress(fraction, bytes);
+        };
+    }
+};
+
 // Replaces berthd's path for a client's fd ("/proc/self/fd/7", which the store may have used to
 // reopen it) in an error with what the client knows it as.
 Error name_client_input(Error e, int fd) {
@@ -98,33 +126,30 @@ public:
     Result<ImageInfo> import_image(int fd, const std::string& format, const std::string& name,
                                    const ProgressFn& progress, const std::atomic<bool>& cancel) override {
         auto fmt_v = BERTH_TRY(import_format(format));
-        store::ProgressFn report;
-        // The store restarts bytes_done when it re-reads a spooled pipe; callers see maxima.
-        double fraction = 0;
-        uint64_t bytes = 0;
-        if (progress)
-            report = [&progress, &fraction, &bytes](const store::ImportProgress& p) {
-                double f = fraction;
-                if (p.phase == store::ImportPhase::Done)
-                    f = 1.0;
-                else if (p.bytes_total > 0)
-                    f = 0.95 * static_cast<double>(std::min(p.bytes_done, p.bytes_total)) /
-                        static_cast<double>(p.bytes_total);
-                else if (p.layer_count > 0)
-                    f = 0.95 * static_cast<double>(p.layer_index) / static_cast<double>(p.layer_count);
-                fraction = std::max(fraction, f);
-                uint64_t read = p.bytes_total > 0 ? std::min(p.bytes_done, p.bytes_total) : p.bytes_done;
-                if (p.phase == store::ImportPhase::Done && p.bytes_total > 0) read = p.bytes_total;
-                bytes = std::max(bytes, read);
-                progress(fraction, bytes);
-            };
+        ProgressReport report{progress};
         // A file or an OCI layout directory, as the fd the client passed: messages name "the
         // input", never berthd's own /proc/self/fd/N (issue #16), which means nothing to the
         // client (its CLI adds the path it opened).
         store::Store* s = BERTH_TRY(store());
-        auto image = s->import_image(fd, fmt_v, name, report, &cancel);
+        auto image = s->import_image(fd, fmt_v, name, report.fn(), &cancel);
         if (!image) return fail(name_client_input(std::move(image.error()), fd));
         return convert(*image);
+    }
+
+    // registries.toml is read at each pull, so a change needs no restart.
+    Result<ImageInfo> pull_image(const std::string& reference,
+                                 const std::map<std::string, std::string>& options,
+                                 const ProgressFn& progress, const std::atomic<bool>& cancel) override {
+        registry::PullOptions o;
+        for (const auto& [key, value] : options) {
+            if (key != "platform") return fail(EINVAL, "unknown pull option '{}' (known: platform)", key);
+            o.platform = value;
+        }
+        auto config = BERTH_TRY(registry::load_registries(registry::RegistriesSearchPath::system()));
+        ProgressReport report{progress};
+        store::Store* s = BERTH_TRY(store());
+        auto pulled = BERTH_TRY(registry::pull_image(*s, reference, config, o, report.fn(), &cancel));
+        return convert(pulled.image);
     }
 
     Result<std::vector<ImageInfo>> list_images() override {

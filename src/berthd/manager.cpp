@@ -2,8 +2,12 @@
 // arguments, check authorization, then do the work (reads here, writes on a worker).
 #include <fcntl.h>
 
+#include <map>
+
+#include "basic/string-util.h"
 #include "bus/wire.h"
 #include "daemon.h"
+#include "registry/reference.h"
 
 namespace berth::berthd {
 
@@ -58,6 +62,42 @@ int method_import_image(sd_bus_message* m, void* userdata, sd_bus_error* ret_err
             j.progress = 1.0;
             return image->id;
         });
+    if (!job) return reply_error(ret_error, job.error());
+    return sd_bus_reply_method_return(m, "uo", (*job)->id, (*job)->path.c_str());
+}
+
+// PullImage(s reference, a{sv} options): options "platform" (s).
+int method_pull_image(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) noexcept {
+    const char* reference;
+    READ_ARGS("s", &reference);
+    std::map<std::string, std::string> options;
+    int r = sd_bus_message_enter_container(m, 'a', "{sv}");
+    while (r >= 0 && (r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
+        const char *key, *value;
+        if ((r = sd_bus_message_read(m, "s", &key)) < 0) break;
+        if (std::string_view(key) != "platform")
+            return reply_error(ret_error,
+                               Error{EINVAL, fmt::format("unknown pull option '{}' (known: platform)",
+                                                         sanitize_message(key))});
+        if ((r = sd_bus_message_read(m, "v", "s", &value)) < 0) break;
+        options[key] = value;
+        if ((r = sd_bus_message_exit_container(m)) < 0) break;
+    }
+    if (r >= 0) r = sd_bus_message_exit_container(m);
+    if (r < 0) return r;
+    CHECK_VALID(registry::parse_reference(reference));
+    if (int rr = require_root(m, ret_error); rr < 0) return rr;
+    Daemon& d = D(userdata);
+    std::string ref_s = reference;
+    auto job = d.start_job(m, "pull", ref_s, [&d, ref_s, options](Job& j) -> Result<std::string> {
+        auto progress = [&j](double p, uint64_t bytes) {
+            j.progress = p;
+            j.bytes_read = bytes;
+        };
+        auto image = BERTH_TRY(d.storage().pull_image(ref_s, options, progress, j.cancel));
+        j.progress = 1.0;
+        return image.id;
+    });
     if (!job) return reply_error(ret_error, job.error());
     return sd_bus_reply_method_return(m, "uo", (*job)->id, (*job)->path.c_str());
 }
@@ -403,6 +443,9 @@ const sd_bus_vtable manager_vtable[] = {
     SD_BUS_PROPERTY("MetadataSize", "t", property_pool, 0, 0),
     SD_BUS_METHOD_WITH_NAMES("ImportImage", "hss", SD_BUS_PARAM(fd) SD_BUS_PARAM(format) SD_BUS_PARAM(name),
                              "uo", SD_BUS_PARAM(job_id) SD_BUS_PARAM(job_path), method_import_image,
+                             SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("PullImage", "sa{sv}", SD_BUS_PARAM(reference) SD_BUS_PARAM(options), "uo",
+                             SD_BUS_PARAM(job_id) SD_BUS_PARAM(job_path), method_pull_image,
                              SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("ListImages", "", , "a(sasttas(asasassss))", SD_BUS_PARAM(images),
                              method_list_images, SD_BUS_VTABLE_UNPRIVILEGED),

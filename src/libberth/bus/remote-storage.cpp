@@ -57,6 +57,23 @@ public:
         return get_image(image_id);
     }
 
+    Result<ImageInfo> pull_image(const std::string& reference,
+                                 const std::map<std::string, std::string>& options,
+                                 const ProgressFn& progress, const std::atomic<bool>& cancel) override {
+        auto image_id = BERTH_TRY(run_job(
+            "pull",
+            [&](sd_bus_message* m) {
+                int r = sd_bus_message_append(m, "s", reference.c_str());
+                if (r >= 0) r = sd_bus_message_open_container(m, 'a', "{sv}");
+                for (const auto& [key, value] : options)
+                    if (r >= 0) r = sd_bus_message_append(m, "{sv}", key.c_str(), "s", value.c_str());
+                if (r >= 0) r = sd_bus_message_close_container(m);
+                return r;
+            },
+            "PullImage", &progress, &cancel));
+        return get_image(image_id);
+    }
+
     Result<std::vector<ImageInfo>> list_images() override {
         auto reply = BERTH_TRY(call("ListImages", nullptr));
         std::vector<ImageInfo> out;

@@ -114,6 +114,16 @@ public:
     // or "". Reads the image from `fd` (a file, a pipe or a directory fd for an OCI layout).
     virtual Result<ImageInfo> import_image(int fd, const std::string& format, const std::string& name,
                                            const ProgressFn& progress, const std::atomic<bool>& cancel) = 0;
+    // Pulls `reference` (the distribution grammar: "host:5000/team/app:1", "nginx@sha256:...")
+    // through the registries configured in registries.toml. `options`: "platform" ->
+    // "os/arch[/variant]" (default: the host's). The image gets the qualified "repository:tag" as
+    // its name (none when only a digest was given). Over the bus: PullImage, a job like import.
+    virtual Result<ImageInfo> pull_image(const std::string& reference,
+                                         const std::map<std::string, std::string>& options,
+                                         const ProgressFn& progress, const std::atomic<bool>& cancel) {
+        (void)reference, (void)options, (void)progress, (void)cancel;
+        return fail(ENOTSUP, "this storage cannot pull images");
+    }
     virtual Result<std::vector<ImageInfo>> list_images() = 0;
     // `ref`: "name[:tag]", a full id "sha256:<hex>" or an unambiguous id prefix.
     virtual Result<ImageInfo> get_image(const std::string& ref) = 0;

@@ -1,0 +1,72 @@
+// One repository on one registry endpoint, over the distribution API (/v2/<path>/manifests/<ref>,
+// /v2/<path>/blobs/<digest>), with its authentication:
+//   - anonymous first; on 401 the WWW-Authenticate challenge decides:
+//   - Basic: the credentials from the auth file (none: a clear "authentication required" error);
+//   - Bearer: a token from the challenge's realm (service, scope "repository:<path>:pull"), asked
+//     with the Basic credentials when there are some; the answer's "token" or "access_token" is
+//     used until "expires_in" (default 60 s) runs out, then fetched again.
+// A second 401 after authenticating is an error (never an endless loop of challenges).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "basic/result.h"
+#include "registry/auth-file.h"
+#include "registry/http.h"
+#include "registry/registries.h"
+
+namespace berth::registry {
+
+inline constexpr uint64_t kMaxManifestSize = 4 << 20;  // distribution's own limit is 4 MiB
+inline constexpr uint64_t kMaxConfigSize = 16 << 20;
+
+struct FetchedManifest {
+    std::string bytes;       // exactly as received: its sha256 is its digest
+    std::string media_type;  // Content-Type (or the document's mediaType)
+    std::string digest;      // sha256 of bytes
+};
+
+class RegistryClient {
+public:
+    RegistryClient(Endpoint endpoint, std::optional<Credentials> credentials, HttpOptions options,
+                   const std::atomic<bool>* cancel);
+
+    // `ref`: a tag or a digest. A digest is verified against the bytes; a tag's answer is checked
+    // against Docker-Content-Digest when the registry sends one.
+    Result<FetchedManifest> manifest(const std::string& ref);
+    // Streams a blob to `sink`, verifying its size and digest as it arrives; `reset` starts the
+    // sink over (a retried transfer). The error names the digest.
+    Result<> blob(const std::string& digest, uint64_t size,
+                  const std::function<Result<>(std::string_view)>& sink, const std::function<void()>& reset);
+    // A small blob (the image config) into memory, verified.
+    Result<std::string> small_blob(const std::string& digest, uint64_t size, uint64_t limit);
+
+    void set_cancel(const std::atomic<bool>* cancel) { cancel_ = cancel; }
+    const Endpoint& endpoint() const { return endpoint_; }
+    // Requests sent to the registry host (manifests and blobs, not token requests): for tests.
+    unsigned requests() const { return requests_; }
+
+private:
+    Result<HttpResponse> get(const std::string& path, std::vector<std::string> headers,
+                             const std::function<Result<>(std::string_view)>& sink,
+                             const std::function<void()>& reset, uint64_t max_body);
+    Result<> authenticate(const HttpResponse& challenge_response);
+    std::string describe_status(const HttpResponse& r) const;
+
+    Endpoint endpoint_;
+    std::optional<Credentials> credentials_;
+    HttpOptions options_;
+    const std::atomic<bool>* cancel_;
+    std::string authorization_;
+    std::chrono::steady_clock::time_point expires_{};
+    std::string bearer_realm_, bearer_service_;
+    unsigned requests_ = 0;
+};
+
+}  // namespace berth::registry

@@ -1,0 +1,57 @@
+// Pulling an image from a registry into the store.
+//
+//   1. The reference is qualified (registries.toml) and tried on each endpoint (mirrors first).
+//   2. One manifest request: an index (OCI index / Docker list) picks the platform's entry
+//      (attestations skipped); if the store already holds that manifest's image, the pull ends
+//      here: a pull that finds everything present costs that one request. Schema 1 is refused.
+//   3. Otherwise the platform manifest and the config are fetched and verified (digest = sha256 of
+//      the raw bytes, size limits), diff_ids counted against the layers, and each layer not
+//      already in the store is downloaded, in parallel (kParallelLayers), with its size and digest
+//      verified while it streams.
+//   4. The blobs are staged as an OCI layout in ROOT/staging/pull-<token>/ (removed on every path
+//      out; Store::open removes leftovers after a crash) and imported by the store's importer, which
+//      extracts, checks diff_ids and publishes atomically: nothing half-made is ever visible.
+// Why stage and not extract from the socket: the importer's one-pass extraction, its reuse of
+// stored layers and its crash safety are then the same code for `import` and `pull`; the cost is
+// one write and one read of each new compressed blob (docs: PERFORMANCE, issue #17).
+#pragma once
+
+#include <atomic>
+#include <string>
+#include <string_view>
+
+#include "basic/result.h"
+#include "registry/http.h"
+#include "registry/registries.h"
+#include "store/store.h"
+
+namespace berth::registry {
+
+inline constexpr unsigned kParallelLayers = 3;
+
+struct Platform {
+    std::string os, architecture, variant;
+    std::string str() const;  // "linux/arm64/v8"
+};
+// "os/arch[/variant]"; "" is the host's.
+Result<Platform> parse_platform(std::string_view text);
+Platform host_platform();
+
+struct PullOptions {
+    std::string platform;  // "" = the host's
+    HttpOptions http;
+};
+
+struct PullResult {
+    store::ImageInfo image;
+    std::string reference;    // the qualified reference pulled
+    std::string repo_digest;  // "repository@sha256:..." of the manifest (or index) the tag named
+    bool already_present = false;
+    unsigned requests = 0;  // requests to the registry host (manifests and blobs)
+};
+
+Result<PullResult> pull_image(store::Store& store, std::string_view reference, const RegistriesConfig& config,
+                              const PullOptions& options, const store::ProgressFn& progress,
+                              const std::atomic<bool>* cancel);
+
+}  // namespace berth::registry

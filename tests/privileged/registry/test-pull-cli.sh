@@ -1,0 +1,111 @@
+#!/bin/bash
+# `berth image pull` end to end (issue #17): a real docker-registry on 127.0.0.1 (plain HTTP,
+# declared insecure in a registries.toml under BERTH_REGISTRIES_PATH), a busybox image pushed by
+# skopeo, pulled through berthd's PullImage job (a private berthd: BERTH_STORAGE=embedded), listed,
+# and run with `berth run`. Then a registry that trickles a blob: Ctrl-C (SIGINT) cancels the job,
+# and nothing is published, staging empty.
+# Usage: test-pull-cli.sh BUILD_DIR BERTH_BINARY            (root; meson suite 'privileged')
+set -euo pipefail
+build=${1:?usage: test-pull-cli.sh BUILD_DIR BERTH_BINARY}
+berth=${2:?usage: test-pull-cli.sh BUILD_DIR BERTH_BINARY}
+here=$(cd "$(dirname "$0")" && pwd)
+src=$(cd "$here/../../.." && pwd)
+[ "$(id -u)" = 0 ] || { echo "SKIP: needs root (run as root in CI)"; exit 77; }
+for t in docker-registry skopeo python3; do
+  command -v $t >/dev/null || { echo "FAIL: $t missing (scripts/install-deps.sh)"; exit 1; }
+done
+images="$build/test-images/store"
+bash "$src/tests/lib/make-test-images.sh" "$images" >&2
+
+tmp=$(mktemp -d /tmp/berth-pull-cli-$$-XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  umount -l "$tmp/mnt" 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+mkdir -p "$tmp/mnt" "$tmp/decl" "$tmp/reg"
+mount -t tmpfs -o size=1g,mode=0700 tmpfs "$tmp/mnt"
+export BERTH_STORAGE=embedded BERTH_STORE_ROOT="$tmp/mnt/store" BERTH_STATE_DIR="$tmp/mnt/state"
+export BERTH_DAEMON_CONFIG="$tmp/berthd.toml" BERTH_REGISTRIES_PATH="$tmp/reg" BERTH_PROGRESS=lines
+export NO_PROXY=127.0.0.1 no_proxy=127.0.0.1
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() {
+  for _ in $(seq 200); do
+    python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$1),0.2)" 2>/dev/null && return 0
+    sleep 0.05
+  done
+  return 1
+}
+
+port=$(free_port)
+cat > "$tmp/registry.yml" <<EOF
+version: 0.1
+log:
+  level: info
+storage:
+  filesystem:
+    rootdirectory: $tmp/registry-data
+http:
+  addr: 127.0.0.1:$port
+EOF
+docker-registry serve "$tmp/registry.yml" >"$tmp/registry.log" 2>&1 &
+pids+=($!)
+wait_port "$port" || { cat "$tmp/registry.log"; echo "FAIL: docker-registry did not start"; exit 1; }
+host=127.0.0.1:$port
+skopeo copy -q --dest-tls-verify=false "oci:$images/oci:busybox" "docker://$host/test/bb:v1"
+
+printf '[[registry]]\nprefix = "%s"\nlocation = "%s"\ninsecure = true\n' "$host" "$host" > "$tmp/reg/registries.toml"
+if ! out=$("$berth" image pull "$host/test/bb:v1" 2>&1); then
+  echo "$out"; echo "FAIL: berth image pull"; exit 1
+fi
+echo "$out"
+grep -q "^pull progress: fraction=1.000" <<<"$out" || { echo "FAIL: no progress lines"; exit 1; }
+id=$(sed -n 's/^Pulled \(sha256:[0-9a-f]*\) as .*/\1/p' <<<"$out")
+[ -n "$id" ] || { echo "FAIL: no 'Pulled <id> as <name>' line"; exit 1; }
+"$berth" image list | grep -q "$host/test/bb" || { "$berth" image list; echo "FAIL: not listed"; exit 1; }
+json=$("$berth" image pull --json "$host/test/bb@$id")
+grep -q "\"$id\"" <<<"$json" || { echo "$json"; echo "FAIL: by digest is not the same image"; exit 1; }
+
+"$berth" image tag "$host/test/bb:v1" "pulled-$$:1"
+cat > "$tmp/decl/pulled-$$.toml" <<EOF
+[container]
+image = "pulled-$$:1"
+command = ["sh", "-c", "cat /data/a; echo ran-pulled"]
+EOF
+if ! out=$(timeout 120 "$berth" run "$tmp/decl/pulled-$$.toml" 2>&1); then
+  echo "$out"; echo "FAIL: berth run of the pulled image"; exit 1
+fi
+echo "$out"
+grep -q '^ran-pulled$' <<<"$out" || { echo "FAIL: the pulled image did not run"; exit 1; }
+
+# Errors name the reference: an unknown tag, a platform the image does not offer.
+out=$("$berth" image pull "$host/test/bb:nope" 2>&1) && { echo "FAIL: an unknown tag pulled"; exit 1; }
+echo "$out"
+grep -q "pull '$host/test/bb:nope': manifest 'nope' not found" <<<"$out" || { echo "FAIL: unclear error"; exit 1; }
+out=$("$berth" image pull --platform linux "$host/test/bb:v1" 2>&1) && { echo "FAIL: a bad platform pulled"; exit 1; }
+grep -q "invalid platform 'linux'" <<<"$out" || { echo "$out"; echo "FAIL: unclear platform error"; exit 1; }
+
+# Ctrl-C: a registry whose one layer trickles (python3, tests/privileged/registry/trickle-registry.py).
+tport=$(free_port)
+python3 "$here/trickle-registry.py" "$tport" "$tmp/trickle.log" &
+pids+=($!)
+wait_port "$tport" || { cat "$tmp/trickle.log"; echo "FAIL: trickle registry did not start"; exit 1; }
+printf '[[registry]]\nprefix = "127.0.0.1:%s"\nlocation = "127.0.0.1:%s"\ninsecure = true\n' "$tport" "$tport" >> "$tmp/reg/registries.toml"
+before=$("$berth" image list --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+"$berth" image pull "127.0.0.1:$tport/slow/app:v1" >"$tmp/slow.out" 2>&1 &
+pull=$!
+pids+=($pull)
+for _ in $(seq 100); do grep -q "blob started" "$tmp/trickle.log" 2>/dev/null && break; sleep 0.1; done
+grep -q "blob started" "$tmp/trickle.log" || { cat "$tmp/slow.out" "$tmp/trickle.log"; echo "FAIL: the pull never reached the blob"; exit 1; }
+kill -INT $pull
+rc=0; timeout 30 tail --pid=$pull -f /dev/null || true; wait $pull || rc=$?
+cat "$tmp/slow.out"
+[ "$rc" = 130 ] || { echo "FAIL: Ctrl-C: exit status $rc, expected 130"; exit 1; }
+grep -q "pull cancelled" "$tmp/slow.out" || { echo "FAIL: no 'pull cancelled'"; exit 1; }
+after=$("$berth" image list --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+[ "$before" = "$after" ] || { echo "FAIL: a cancelled pull published an image"; exit 1; }
+[ -z "$(ls -A "$BERTH_STORE_ROOT/staging")" ] || { ls -la "$BERTH_STORE_ROOT/staging"; echo "FAIL: staging left behind"; exit 1; }
+echo "PASS"
