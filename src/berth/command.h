@@ -51,7 +51,7 @@ void register_logs(CLI::App& app, CommandContext& ctx);
 void register_fsck(CLI::App& app, CommandContext& ctx);  // fsck [--repair]: execs `berthd fsck`
 void register_rm(CLI::App& app, CommandContext& ctx);    // rm NAME, prune
 void register_health(CLI::App& app, CommandContext& ctx);
-void register_kill(CLI::App& app, CommandContext& ctx);  // health NAME (+ the supervisor's probe)
+void register_kill(CLI::App& app, CommandContext& ctx);        // health NAME (+ the supervisor's probe)
 void register_registries(CLI::App& app, CommandContext& ctx);  // registries, login, logout
 
 }  // namespace berth::cli

@@ -9,18 +9,43 @@
 #include <optional>
 #include <thread>
 
+#include "basic/dlopen-util.h"
 #include "basic/fs-util.h"
 #include "basic/string-util.h"
 #include "basic/unique.h"
 
+// libcurl (with its TLS, HTTP/2, IDN, PSL, LDAP, SSH... closure behind it), loaded by dlopen() at
+// the first registry request (basic/dlopen-util.h): a private berthd serving one `berth run`
+// never maps it.
+#define BERTH_LIBCURL_SYMBOLS(X) \
+    X(curl_easy_getinfo)         \
+    X(curl_easy_init)            \
+    X(curl_easy_perform)         \
+    X(curl_easy_setopt)          \
+    X(curl_easy_strerror)        \
+    X(curl_global_init)          \
+    X(curl_slist_append)         \
+    X(curl_easy_cleanup)         \
+    X(curl_slist_free_all)
+BERTH_LIBCURL_SYMBOLS(BERTH_DL_DECLARE)
+BERTH_LIBCURL_SYMBOLS(BERTH_DL_DEFINE)
+BERTH_ELF_NOTE_DLOPEN(libcurl_note, "registries", "libcurl.so.4")
+
 namespace berth::registry {
 namespace {
 
+DlLibrary libcurl{"libcurl.so.4", {BERTH_LIBCURL_SYMBOLS(BERTH_DL_ENTRY)}};
+
+void easy_cleanup(CURL* h) { sym_curl_easy_cleanup(h); }
+void slist_free_all(curl_slist* l) { sym_curl_slist_free_all(l); }
+
 constexpr const char* kSystemCaBundle = "/etc/ssl/certs/ca-certificates.crt";
 
-void global_init() {
+Result<> global_init() {
+    BERTH_TRY_VOID(libcurl.load());
     static std::once_flag once;
-    std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+    std::call_once(once, [] { sym_curl_global_init(CURL_GLOBAL_DEFAULT); });
+    return {};
 }
 
 std::string lower(std::string_view s) {
@@ -65,7 +90,7 @@ struct Transfer {
         try {
             const auto& rq = *t->request;
             long status = 0;
-            curl_easy_getinfo(t->handle, CURLINFO_RESPONSE_CODE, &status);
+            sym_curl_easy_getinfo(t->handle, CURLINFO_RESPONSE_CODE, &status);
             if (rq.max_body && t->body_bytes > rq.max_body) {
                 t->sink_error =
                     Error{EFBIG, fmt::format("the response is larger than {} bytes", rq.max_body)};
@@ -123,7 +148,7 @@ Result<std::string> ca_blob(const TlsFiles& tls) {
 Result<HttpResponse> fetch_once(const HttpRequest& rq, const std::string& url, bool send_auth,
                                 const HttpOptions& o, const std::atomic<bool>* cancel, bool* retry) {
     *retry = false;
-    CPtr<CURL, curl_easy_cleanup> h(curl_easy_init());
+    CPtr<CURL, easy_cleanup> h(sym_curl_easy_init());
     if (!h) return fail(ENOMEM, "curl_easy_init failed");
     HttpResponse resp;
     resp.url = url;
@@ -132,45 +157,45 @@ Result<HttpResponse> fetch_once(const HttpRequest& rq, const std::string& url, b
     t.response = &resp;
     t.cancel = cancel;
     t.handle = h.get();
-    CPtr<curl_slist, curl_slist_free_all> headers;
+    CPtr<curl_slist, slist_free_all> headers;
     auto add_header = [&](const std::string& hd) {
-        headers.reset(curl_slist_append(headers.release(), hd.c_str()));
+        headers.reset(sym_curl_slist_append(headers.release(), hd.c_str()));
     };
     for (const auto& hd : rq.headers) add_header(hd);
     if (send_auth && !rq.authorization.empty()) add_header("Authorization: " + rq.authorization);
     std::string cas;
     CURL* c = h.get();
-    curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, o.connect_timeout_s);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, o.low_speed_bytes);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, o.low_speed_time_s);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "berth");
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, &Transfer::on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, &t);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &Transfer::on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
-    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, &Transfer::on_progress);
-    curl_easy_setopt(c, CURLOPT_XFERINFODATA, &t);
-    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");  // the body as sent is what is hashed
-    curl_easy_setopt(c, CURLOPT_HTTP_CONTENT_DECODING, 0L);
-    curl_easy_setopt(c, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2TLS);
-    if (rq.method == "HEAD") curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    sym_curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+    sym_curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    sym_curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    sym_curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+    sym_curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, o.connect_timeout_s);
+    sym_curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, o.low_speed_bytes);
+    sym_curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, o.low_speed_time_s);
+    sym_curl_easy_setopt(c, CURLOPT_USERAGENT, "berth");
+    sym_curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
+    sym_curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, &Transfer::on_header);
+    sym_curl_easy_setopt(c, CURLOPT_HEADERDATA, &t);
+    sym_curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &Transfer::on_body);
+    sym_curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
+    sym_curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, &Transfer::on_progress);
+    sym_curl_easy_setopt(c, CURLOPT_XFERINFODATA, &t);
+    sym_curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    sym_curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");  // the body as sent is what is hashed
+    sym_curl_easy_setopt(c, CURLOPT_HTTP_CONTENT_DECODING, 0L);
+    sym_curl_easy_setopt(c, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2TLS);
+    if (rq.method == "HEAD") sym_curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
     if (url.rfind("https://", 0) == 0) {
         cas = BERTH_TRY(ca_blob(rq.tls));
         curl_blob blob{cas.data(), cas.size(), CURL_BLOB_NOCOPY};
-        curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &blob);
+        sym_curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &blob);
         if (!rq.tls.client_cert.empty()) {
-            curl_easy_setopt(c, CURLOPT_SSLCERT, rq.tls.client_cert.c_str());
-            curl_easy_setopt(c, CURLOPT_SSLKEY, rq.tls.client_key.c_str());
+            sym_curl_easy_setopt(c, CURLOPT_SSLCERT, rq.tls.client_cert.c_str());
+            sym_curl_easy_setopt(c, CURLOPT_SSLKEY, rq.tls.client_key.c_str());
         }
     }
-    CURLcode rc = curl_easy_perform(c);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp.status);
+    CURLcode rc = sym_curl_easy_perform(c);
+    sym_curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp.status);
     if (cancel && cancel->load()) return fail(ECANCELED, "GET {}: cancelled", url);
     if (t.sink_error) return fail(*t.sink_error);
     if (rc != CURLE_OK) {
@@ -178,7 +203,7 @@ Result<HttpResponse> fetch_once(const HttpRequest& rq, const std::string& url, b
         int err = rc == CURLE_OPERATION_TIMEDOUT ? ETIMEDOUT
                   : rc == CURLE_COULDNT_CONNECT  ? ECONNREFUSED
                                                  : EIO;
-        return fail(err, "{} {}: {}", rq.method, url, curl_easy_strerror(rc));
+        return fail(err, "{} {}: {}", rq.method, url, sym_curl_easy_strerror(rc));
     }
     if (resp.status == 429 || resp.status >= 500) *retry = true;
     return resp;
@@ -210,7 +235,7 @@ std::string resolve_location(std::string_view base, std::string_view location) {
 
 Result<HttpResponse> http_fetch(const HttpRequest& rq, const HttpOptions& o,
                                 const std::atomic<bool>* cancel) {
-    global_init();
+    BERTH_TRY_VOID(global_init());
     const std::string origin = url_origin(rq.url);
     std::string url = rq.url;
     for (int hop = 0; hop <= HttpOptions::kMaxRedirects; ++hop) {

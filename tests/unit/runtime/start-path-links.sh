@@ -15,7 +15,7 @@
 # Usage: start-path-links.sh BERTH BERTHD STATIC_CXX(yes|no)
 set -euo pipefail
 berth=$1 berthd=$2 static_cxx=${3:-yes}
-store_libs='archive|crypto|ssl|devmapper|btrfsutil'
+store_libs='archive|crypto|ssl|devmapper|btrfsutil|curl'
 needed() { readelf -d "$1" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'; }
 fail() { echo "start-path-links: $*" >&2; exit 1; }
 
@@ -48,7 +48,7 @@ if [ "$static_cxx" = yes ]; then
   [ -z "$bad" ] || fail "$berthd links the C++ runtime or libraries as shared objects:" $bad
 fi
 berthd_strings=$(strings -a "$berthd")
-for soname in libarchive.so.13 libcrypto.so.3 libbtrfsutil.so.1 libdevmapper.so.1.02.1; do
+for soname in libarchive.so.13 libcrypto.so.3 libbtrfsutil.so.1 libdevmapper.so.1.02.1 libcurl.so.4; do
   grep -q "$soname\$" <<<"$berthd_strings" || fail "$berthd does not name $soname for dlopen()"
 done
 LD_DEBUG=libs LD_DEBUG_OUTPUT="$tmp/ldd" "$berthd" --version >/dev/null 2>&1 || fail "berthd --version failed"
