@@ -2345,7 +2345,8 @@ TEST_F(Runtime, TheCallersListeningSocketsReachThePayloadAsItsOnlyFdsFromThree) 
     std::string said = read_file(log).value_or("");
     EXPECT_NE(said.find("fds=0,1,2,3,4\n"), std::string::npos) << said;
     EXPECT_NE(said.find("LISTEN_FDS=2\n"), std::string::npos) << said;
-    EXPECT_NE(said.find("LISTEN_PID=1\ngetpid=1\n"), std::string::npos) << said;
+    EXPECT_NE(said.find("LISTEN_PID=1\n"), std::string::npos) << said;  // the pid the payload sees
+    EXPECT_NE(said.find("getpid=1\n"), std::string::npos) << said;
     EXPECT_NE(said.find("LISTEN_FDNAMES=web:ctl\n"), std::string::npos) << said;
     EXPECT_NE(said.find("accept=OK"), std::string::npos) << said;
 }
