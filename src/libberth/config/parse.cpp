@@ -504,11 +504,21 @@ void parse_container(Checker& c, const toml::table& table, const toml::node* con
     (void)container_node;
 }
 
+// What every [[array]] entry's parser starts from: the entry's known keys and its "name[i]".
+struct ArrayEntry {
+    const std::vector<std::string_view>& keys;
+    std::string prefix;
+};
+
+ArrayEntry array_entry(size_t section, size_t index) {
+    const Section& s = sections()[section];
+    return ArrayEntry{s.keys, fmt::format("{}[{}]", s.name, index)};
+}
+
 void parse_mount(Checker& c, const toml::table& table, size_t index) {
+    const auto [keys, prefix] = array_entry(1, index);
     Mount m;
     m.where = c.region_of(table);
-    const auto& keys = sections()[1].keys;
-    std::string prefix = fmt::format("mount[{}]", index);
     const toml::node* type_node = nullptr;
     const toml::node* source_node = nullptr;
     const toml::node* size_node = nullptr;
@@ -962,10 +972,9 @@ bool is_credential_name(Checker& c, const toml::node& node, const std::string& p
 
 // [[secret]] (declaration.h): where a credential comes from, where the payload finds it.
 void parse_secret(Checker& c, const toml::table& table, size_t index) {
+    const auto [keys, prefix] = array_entry(7, index);
     Secret secret;
     secret.where = c.region_of(table);
-    const auto& keys = sections()[7].keys;
-    std::string prefix = fmt::format("secret[{}]", index);
     const toml::node* encrypted_node = nullptr;
     bool encrypted = false;
     for (auto&& [key, node] : table) {
@@ -1052,10 +1061,9 @@ void parse_secret(Checker& c, const toml::table& table, size_t index) {
 
 // [[socket]]: a socket systemd listens on and hands to the payload (socket activation).
 void parse_socket(Checker& c, const toml::table& table, size_t index) {
+    const auto [keys, prefix] = array_entry(8, index);
     Socket socket;
     socket.where = c.region_of(table);
-    const auto& keys = sections()[8].keys;
-    std::string prefix = fmt::format("socket[{}]", index);
     for (auto&& [key, node] : table) {
         const std::string k(key.str());
         std::string path = prefix + "." + k;

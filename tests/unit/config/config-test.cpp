@@ -675,27 +675,38 @@ TEST(Parse, ReadsSecretsWithTheirDefaultsAndRoundTripsThem) {
     EXPECT_EQ(settings(*again), settings(*d));
 }
 
+namespace {
+// Each (declaration tail, start of its first error) pair: the message and its exact position.
+void expect_errors(const std::string& head, const std::vector<std::pair<std::string, std::string>>& cases) {
+    for (const auto& [tail, expected] : cases)
+        EXPECT_EQ(error_of(head + tail).substr(0, expected.size()), expected) << tail;
+}
+}  // namespace
+
 TEST(Validation, ChecksSecrets) {
-    std::string head = std::string(kMinimal) + "[[secret]]\n";
-    EXPECT_EQ(error_of(head + "name = \"a/b\"\nsource = \"/x\"\n").substr(0, 61),
-              "web.toml:4:8: secret[0].name = 'a/b' is not a credential name");
-    EXPECT_EQ(error_of(head + "name = \"a\"\n").substr(0, 41), "web.toml:3:1: secret[0] has no source, ex");
-    EXPECT_EQ(error_of(head + "source = \"/x\"\n").substr(0, 39), "web.toml:3:1: secret[0] has no name, ex");
-    EXPECT_EQ(error_of(head + "name = \"a\"\nsource = \"x\"\n").substr(0, 58),
-              "web.toml:5:10: secret[0].source = 'x' is not an absolute p");
-    EXPECT_EQ(error_of(head + "name = \"a\"\nsource = \"credential:h\"\nencrypted = true\n").substr(0, 52),
-              "web.toml:6:13: secret[0].encrypted applies to a file");
-    EXPECT_EQ(error_of(head + "name = \"a\"\nsource = \"/x\"\nmode = 400\n").substr(0, 43),
-              "web.toml:6:8: secret[0].mode is invalid, ex");
-    EXPECT_EQ(error_of(head + "name = \"a\"\nsource = \"/x\"\nenvironment = \"1X\"\n").substr(0, 50),
-              "web.toml:6:15: secret[0].environment = '1X' is inv");
-    EXPECT_EQ(error_of(head + "name = \"a\"\nsource = \"/x\"\ntarget = \"/run/secrets\"\n").substr(0, 60),
-              "web.toml:6:10: secret[0].target = '/run/secrets' is a direct");
-    EXPECT_EQ(error_of(head + "name = \"a\"\nsource = \"/x\"\nvalue = \"s3cret\"\n").substr(0, 47),
-              "web.toml:6:1: unknown key 'value' in [[secret]]");
-    EXPECT_EQ(error_of(head + "name = \"a\"\nsource = \"/x\"\n[[secret]]\nname = \"a\"\nsource = \"/y\"\n")
-                  .substr(0, 59),
-              "web.toml:6:1: secret[1]: secret 'a' is declared twice (line");
+    expect_errors(std::string(kMinimal) + "[[secret]]\n",
+                  {
+                      {"name = \"a/b\"\nsource = \"/x\"\n",
+                       "web.toml:4:8: secret[0].name = 'a/b' is not a credential name"},
+                      {"name = \"a\"\n", "web.toml:3:1: secret[0] has no source, expected"},
+                      {"source = \"/x\"\n", "web.toml:3:1: secret[0] has no name, expected"},
+                      {"name = \"a\"\nsource = \"x\"\n",
+                       "web.toml:5:10: secret[0].source = 'x' is not an absolute path"},
+                      {"name = \"a\"\nsource = \"credential:a/b\"\n",
+                       "web.toml:5:10: secret[0].source = 'credential:a/b' is not a credential name"},
+                      {"name = \"a\"\nsource = \"credential:h\"\nencrypted = true\n",
+                       "web.toml:6:13: secret[0].encrypted applies to a file"},
+                      {"name = \"a\"\nsource = \"/x\"\nmode = 400\n",
+                       "web.toml:6:8: secret[0].mode is invalid, expected"},
+                      {"name = \"a\"\nsource = \"/x\"\nenvironment = \"1X\"\n",
+                       "web.toml:6:15: secret[0].environment = '1X' is invalid"},
+                      {"name = \"a\"\nsource = \"/x\"\ntarget = \"/run/secrets\"\n",
+                       "web.toml:6:10: secret[0].target = '/run/secrets' is a directory berth owns"},
+                      {"name = \"a\"\nsource = \"/x\"\nvalue = \"s3cret\"\n",
+                       "web.toml:6:1: unknown key 'value' in [[secret]]"},
+                      {"name = \"a\"\nsource = \"/x\"\n[[secret]]\nname = \"a\"\nsource = \"/y\"\n",
+                       "web.toml:6:1: secret[1]: secret 'a' is declared twice (line 3)"},
+                  });
 }
 
 TEST(Parse, ReadsSocketsAndRefusesAcceptAndBadAddresses) {
@@ -710,19 +721,18 @@ TEST(Parse, ReadsSocketsAndRefusesAcceptAndBadAddresses) {
     ASSERT_TRUE(again) << again.error().what();
     EXPECT_EQ(settings(*again), settings(*d));
 
-    std::string head = std::string(kMinimal) + "[[socket]]\n";
-    EXPECT_EQ(error_of(head + "listen = \"8080\"\n").substr(0, 50),
-              "web.toml:4:10: socket[0].listen = '8080' is invali");
-    EXPECT_EQ(error_of(head + "listen = \"1.2.3.4:0\"\n").substr(0, 40),
-              "web.toml:4:10: socket[0].listen = '1.2.3");
-    EXPECT_EQ(error_of(head + "listen = \"[::1:80\"\n").substr(0, 40),
-              "web.toml:4:10: socket[0].listen = '[::1:");
-    EXPECT_EQ(error_of(head + "listen = \"1.2.3.4:80\"\naccept = true\n").substr(0, 55),
-              "web.toml:5:10: socket[0].accept = true is not supported");
-    EXPECT_EQ(error_of(head + "listen = \"1.2.3.4:80\"\ntype = \"seqpacket\"\n").substr(0, 52),
-              "web.toml:5:8: socket[0].type = 'seqpacket' is unknow");
-    EXPECT_EQ(error_of(head + "type = \"stream\"\n").substr(0, 40),
-              "web.toml:3:1: socket[0] has no listen, e");
+    expect_errors(
+        std::string(kMinimal) + "[[socket]]\n",
+        {
+            {"listen = \"8080\"\n", "web.toml:4:10: socket[0].listen = '8080' is invalid"},
+            {"listen = \"1.2.3.4:0\"\n", "web.toml:4:10: socket[0].listen = '1.2.3.4:0' is invalid"},
+            {"listen = \"[::1:80\"\n", "web.toml:4:10: socket[0].listen = '[::1:80' is invalid"},
+            {"listen = \"1.2.3.4:80\"\naccept = true\n",
+             "web.toml:5:10: socket[0].accept = true is not supported"},
+            {"listen = \"1.2.3.4:80\"\ntype = \"seqpacket\"\n",
+             "web.toml:5:8: socket[0].type = 'seqpacket' is unknown"},
+            {"type = \"stream\"\n", "web.toml:3:1: socket[0] has no listen, expected"},
+        });
 }
 
 TEST(Documentation, BerthTomlManualDocumentsEveryKeyOfTheSchema) {
