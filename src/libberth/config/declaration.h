@@ -157,6 +157,39 @@ struct Health {
     bool operator==(const Health&) const = default;
 };
 
+// [[secret]]: a systemd credential made visible to the payload as a file (and, on request, an
+// environment variable). The declaration names where the value comes from, never the value.
+enum class SecretSource {
+    File,        // source = "/path": a plain file, LoadCredential=NAME:PATH
+    Encrypted,   // source = "/path", encrypted = true: `systemd-creds encrypt` output,
+                 // LoadCredentialEncrypted=NAME:PATH
+    Credential,  // source = "credential:ID": a credential the host passes to the service manager,
+                 // LoadCredential=NAME:ID
+};
+
+struct Secret {
+    std::string name;  // credential name: [A-Za-z0-9_.-], also the file name in /run/secrets
+    SecretSource kind = SecretSource::File;
+    std::string source;                // absolute host path (File, Encrypted) or the credential ID
+    std::string target;                // absolute in-container path; default /run/secrets/NAME
+    uint32_t mode = 0400;              // file mode
+    std::optional<uint32_t> uid, gid;  // default: the container's user and its group
+    std::string environment;           // "VAR": also exported as $VAR to the payload (opt-in)
+    SourceRegion where;
+
+    bool operator==(const Secret&) const = default;
+};
+
+enum class SocketType { Stream, Datagram };  // [[socket]] type
+
+struct Socket {          // [[socket]]: a listening socket systemd opens for berth@NAME.socket
+    std::string listen;  // "ADDR:PORT", "[::]:PORT", "PORT" or an absolute unix socket path
+    SocketType type = SocketType::Stream;
+    SourceRegion where;
+
+    bool operator==(const Socket&) const = default;
+};
+
 struct Install {
     std::vector<std::string> wanted_by = {"berth.target"};  // -> NAME.wants/ symlinks
     std::vector<std::string> required_by;                   // -> NAME.requires/ symlinks
@@ -193,6 +226,8 @@ struct Declaration {
     bool init = false;
 
     std::vector<Mount> mounts;
+    std::vector<Secret> secrets;
+    std::vector<Socket> sockets;
     Network network;
     Resources resources;
     Security security;

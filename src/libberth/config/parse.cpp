@@ -56,6 +56,8 @@ const std::vector<Section>& sections() {
         {"health",
          {"command", "interval", "timeout", "retries", "start_period", "start_interval", "on_failure",
           "watchdog", "reload_signal", "reload_command"}},
+        {"secret", {"name", "source", "encrypted", "target", "mode", "uid", "gid", "environment"}},
+        {"socket", {"listen", "type", "accept"}},
     };
     return kSections;
 }
@@ -279,6 +281,29 @@ public:
         return sig;
     }
 
+    // Octal permissions up to `max`: a string of octal digits or an octal integer literal.
+    std::optional<uint32_t> mode(const toml::node& node, std::string_view key, uint32_t max,
+                                 std::string_view string_example, std::string_view integer_example) {
+        std::optional<unsigned long long> mode;
+        if (auto s = node.as_string()) {
+            const std::string& text = s->get();
+            if (!text.empty() && text.size() <= 4 &&
+                std::all_of(text.begin(), text.end(), [](char ch) { return ch >= '0' && ch <= '7'; }))
+                mode = std::stoull(text, nullptr, 8);
+        } else if (auto i = node.as_integer()) {
+            // Only an octal literal (0o1777) means what it says; decimal 1777 is a trap.
+            if ((i->flags() & toml::value_flags::format_as_octal) != toml::value_flags::none && i->get() >= 0)
+                mode = static_cast<unsigned long long>(i->get());
+        }
+        if (!mode || *mode > max) {
+            error(node, fmt::format("{} is invalid, expected octal permissions as a string such as {} "
+                                    "or an octal integer such as {}",
+                                    key, string_example, integer_example));
+            return std::nullopt;
+        }
+        return static_cast<uint32_t>(*mode);
+    }
+
     // Reports unknown keys of a table with a "did you mean" hint; returns false if any.
     void unknown_key(const toml::key& key, std::string_view section,
                      const std::vector<std::string_view>& known) {
@@ -482,11 +507,21 @@ void parse_container(Checker& c, const toml::table& table, const toml::node* con
     (void)container_node;
 }
 
+// What every [[array]] entry's parser starts from: the entry's known keys and its "name[i]".
+struct ArrayEntry {
+    const std::vector<std::string_view>& keys;
+    std::string prefix;
+};
+
+ArrayEntry array_entry(size_t section, size_t index) {
+    const Section& s = sections()[section];
+    return ArrayEntry{s.keys, fmt::format("{}[{}]", s.name, index)};
+}
+
 void parse_mount(Checker& c, const toml::table& table, size_t index) {
+    const auto [keys, prefix] = array_entry(1, index);
     Mount m;
     m.where = c.region_of(table);
-    const auto& keys = sections()[1].keys;
-    std::string prefix = fmt::format("mount[{}]", index);
     const toml::node* type_node = nullptr;
     const toml::node* source_node = nullptr;
     const toml::node* size_node = nullptr;
@@ -524,25 +559,7 @@ void parse_mount(Checker& c, const toml::table& table, size_t index) {
             if (auto v = c.size(node, path, false)) m.size = *v;
         } else if (k == "mode") {
             mode_node = &node;
-            std::optional<unsigned long long> mode;
-            if (auto s = node.as_string()) {
-                const std::string& text = s->get();
-                if (!text.empty() && text.size() <= 4 &&
-                    std::all_of(text.begin(), text.end(), [](char ch) { return ch >= '0' && ch <= '7'; }))
-                    mode = std::stoull(text, nullptr, 8);
-            } else if (auto i = node.as_integer()) {
-                // Only an octal literal (0o1777) means what it says; decimal 1777 is a trap.
-                if ((i->flags() & toml::value_flags::format_as_octal) != toml::value_flags::none &&
-                    i->get() >= 0 && i->get() <= 07777)
-                    mode = static_cast<unsigned long long>(i->get());
-            }
-            if (!mode)
-                c.error(node,
-                        fmt::format("{} is invalid, expected octal permissions as a string such as \"1777\" "
-                                    "or an octal integer such as 0o1777",
-                                    path));
-            else
-                m.mode = static_cast<uint32_t>(*mode);
+            if (auto mode = c.mode(node, path, 07777, "\"1777\"", "0o1777")) m.mode = *mode;
         } else {
             c.unknown_key(key, "[mount]", keys);
         }
@@ -945,6 +962,147 @@ void parse_security(Checker& c, const toml::table& table) {
     }
 }
 
+// A systemd credential name (LoadCredential=NAME:..., the file name in /run/secrets); reports
+// `shown` (the whole value) when `name` is not one.
+bool is_credential_name(Checker& c, const toml::node& node, const std::string& path, const std::string& shown,
+                        const std::string& name) {
+    if (is_plain_name(name, 128)) return true;
+    c.error(node, fmt::format("{} = {} is not a credential name, expected 1 to 128 letters, digits, '_', '.' "
+                              "and '-', starting with a letter or digit",
+                              path, quote(shown)));
+    return false;
+}
+
+// [[secret]] (declaration.h): where a credential comes from, where the payload finds it.
+void parse_secret(Checker& c, const toml::table& table, size_t index) {
+    const auto [keys, prefix] = array_entry(7, index);
+    Secret secret;
+    secret.where = c.region_of(table);
+    const toml::node* encrypted_node = nullptr;
+    bool encrypted = false;
+    for (auto&& [key, node] : table) {
+        const std::string k(key.str());
+        std::string path = prefix + "." + k;
+        if (k == "name") {
+            if (auto s = c.string(node, path); s && is_credential_name(c, node, path, *s, *s))
+                secret.name = *s;
+        } else if (k == "source") {
+            auto s = c.string(node, path, "an absolute path or \"credential:ID\"");
+            if (!s) continue;
+            if (s->rfind("credential:", 0) == 0) {
+                std::string id = s->substr(11);
+                is_credential_name(c, node, path, *s, id);
+                secret.kind = SecretSource::Credential;
+                secret.source = id;
+            } else if (auto p = c.absolute_path(node, path)) {
+                secret.source = *p;
+            }
+        } else if (k == "encrypted") {
+            encrypted_node = &node;
+            if (auto b = c.boolean(node, path)) encrypted = *b;
+        } else if (k == "target") {
+            if (auto p = c.absolute_path(node, path)) {
+                if (*p == "/" || *p == kSecretsDir)
+                    c.error(node, fmt::format("{} = {} is a directory berth owns, expected a file path such "
+                                              "as \"/run/secrets/NAME\" or \"/etc/app/key\"",
+                                              path, quote(*p)));
+                else
+                    secret.target = *p;
+            }
+        } else if (k == "mode") {
+            if (auto mode = c.mode(node, path, 0777, "\"0400\"", "0o400")) secret.mode = *mode;
+        } else if (k == "uid" || k == "gid") {
+            if (auto v = c.integer(node, path, 0, UINT32_MAX - 1))
+                (k == "uid" ? secret.uid : secret.gid) = static_cast<uint32_t>(*v);
+        } else if (k == "environment") {
+            if (auto s = c.string(node, path, "an environment variable name")) {
+                if (!is_valid_env_name(*s))
+                    c.error(node, fmt::format("{} = {} is invalid, expected an environment variable name of "
+                                              "letters, digits and '_', not starting with a digit",
+                                              path, quote(*s)));
+                else
+                    secret.environment = *s;
+            }
+        } else {
+            c.unknown_key(key, "[secret]", keys);
+        }
+    }
+    if (!table.get("name"))
+        c.error(table, fmt::format("{} has no name, expected name = \"ID\" (the credential's name)", prefix));
+    if (!table.get("source"))
+        c.error(table, fmt::format("{} has no source, expected source = \"/path/to/file\" (with encrypted = "
+                                   "true for `systemd-creds encrypt` output) or \"credential:ID\"",
+                                   prefix));
+    if (encrypted && secret.kind == SecretSource::Credential)
+        c.error(*encrypted_node,
+                fmt::format("{}.encrypted applies to a file, expected it only with source = \"/path\" (a "
+                            "credential the host passes is decrypted by the host)",
+                            prefix));
+    else if (encrypted)
+        secret.kind = SecretSource::Encrypted;
+    Declaration& d = c.declaration;
+    if (!secret.name.empty()) {
+        if (secret.target.empty()) secret.target = fmt::format("{}/{}", kSecretsDir, secret.name);
+        for (const auto& other : d.secrets) {
+            if (other.name == secret.name)
+                c.error(table,
+                        fmt::format("{}: secret {} is declared twice (line {}), expected each name once",
+                                    prefix, quote(secret.name), other.where.line));
+            else if (other.target == secret.target)
+                c.error(table,
+                        fmt::format("{}: target {} is also secret {}'s (line {}), expected one secret a "
+                                    "file",
+                                    prefix, quote(secret.target), quote(other.name), other.where.line));
+            else if (!secret.environment.empty() && other.environment == secret.environment)
+                c.error(table, fmt::format("{}: environment {} is also secret {}'s, expected one secret a "
+                                           "variable",
+                                           prefix, quote(secret.environment), quote(other.name)));
+        }
+    }
+    d.secrets.push_back(std::move(secret));
+}
+
+// [[socket]]: a socket systemd listens on and hands to the payload (socket activation).
+void parse_socket(Checker& c, const toml::table& table, size_t index) {
+    const auto [keys, prefix] = array_entry(8, index);
+    Socket socket;
+    socket.where = c.region_of(table);
+    for (auto&& [key, node] : table) {
+        const std::string k(key.str());
+        std::string path = prefix + "." + k;
+        if (k == "listen") {
+            std::string_view expected = "\"ADDRESS:PORT\", \"[IPV6]:PORT\" or an absolute unix socket path";
+            if (auto s = c.string(node, path, expected)) {
+                if (!is_valid_socket_listen(*s))
+                    c.error(node, fmt::format("{} = {} is invalid, expected {}", path, quote(*s), expected));
+                else
+                    socket.listen = *s;
+            }
+        } else if (k == "type") {
+            if (auto v = c.choice<SocketType>(
+                    node, path, {{"stream", SocketType::Stream}, {"datagram", SocketType::Datagram}}))
+                socket.type = *v;
+        } else if (k == "accept") {
+            if (auto b = c.boolean(node, path); b && *b)
+                c.error(node, fmt::format("{} = true is not supported, expected false (one payload serves "
+                                          "every connection on the listening socket)",
+                                          path));
+        } else {
+            c.unknown_key(key, "[socket]", keys);
+        }
+    }
+    if (!table.get("listen"))
+        c.error(table, fmt::format("{} has no listen, expected listen = \"127.0.0.1:8080\", \"[::]:8080\" or "
+                                   "\"/run/NAME.sock\"",
+                                   prefix));
+    Declaration& d = c.declaration;
+    for (const auto& other : d.sockets)
+        if (!socket.listen.empty() && other.listen == socket.listen && other.type == socket.type)
+            c.error(table, fmt::format("{}: listen {} is declared twice (line {}), expected each socket once",
+                                       prefix, quote(socket.listen), other.where.line));
+    d.sockets.push_back(std::move(socket));
+}
+
 void parse_dependencies(Checker& c, const toml::node& node, const std::string& path,
                         std::vector<std::string>& out) {
     auto names = c.strings(node, path, "container NAMEs or systemd unit names");
@@ -1112,14 +1270,15 @@ void convert(Checker& c, const toml::table& root, const std::string& main_path) 
     for (auto&& [key, node] : root) {
         const std::string k(key.str());
         c.remember(k, key.source());
-        if (k == "mount") {
+        if (k == "mount" || k == "secret" || k == "socket") {
             auto array = node.as_array();
             if (!array || !array->is_array_of_tables()) {
-                c.error(node, fmt::format("mount is {}, expected an array of tables written as [[mount]]",
-                                          array ? "an array of non-tables" : type_name(node)));
+                c.error(node, fmt::format("{} is {}, expected an array of tables written as [[{}]]", k,
+                                          array ? "an array of non-tables" : type_name(node), k));
                 continue;
             }
-            for (size_t i = 0; i < array->size(); ++i) parse_mount(c, *array->get(i)->as_table(), i);
+            auto parse = k == "mount" ? parse_mount : k == "secret" ? parse_secret : parse_socket;
+            for (size_t i = 0; i < array->size(); ++i) parse(c, *array->get(i)->as_table(), i);
             continue;
         }
         bool known = std::find(top.begin(), top.end(), k) != top.end();

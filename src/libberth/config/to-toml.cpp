@@ -111,6 +111,25 @@ std::string to_toml(const Declaration& d) {
         if (m.mode) line("mode", str(fmt::format("{:04o}", *m.mode)));
     }
 
+    // Where each secret comes from, never its value.
+    for (const auto& secret : d.secrets) {
+        out += "\n[[secret]]\n";
+        line("name", str(secret.name));
+        line("source",
+             str(secret.kind == SecretSource::Credential ? "credential:" + secret.source : secret.source));
+        if (secret.kind == SecretSource::Encrypted) line("encrypted", "true");
+        line("target", str(secret.target));
+        line("mode", str(fmt::format("{:04o}", secret.mode)));
+        if (secret.uid) line("uid", fmt::format("{}", *secret.uid));
+        if (secret.gid) line("gid", fmt::format("{}", *secret.gid));
+        if (!secret.environment.empty()) line("environment", str(secret.environment));
+    }
+    for (const auto& socket : d.sockets) {
+        out += "\n[[socket]]\n";
+        line("listen", str(socket.listen));
+        line("type", socket.type == SocketType::Stream ? "\"stream\"" : "\"datagram\"");
+    }
+
     const Network& n = d.network;
     out += "\n[network]\n";
     line("mode", str(network_mode_name(n.mode)));

@@ -7,6 +7,8 @@
 //   OUT/berth/NAME.toml                      to_toml() of the merged declaration: what the unit runs
 //   OUT/TARGET.wants/berth@NAME.service      -> ../berth@NAME.service, for each install.wanted_by
 //   OUT/TARGET.requires/berth@NAME.service   -> ../berth@NAME.service, for each install.required_by
+//   OUT/berth@NAME.socket                    with [[socket]]s; then the .wants/.requires links above
+//                                            name the socket instead of the service
 // For an invalid declaration with a usable NAME:
 //   OUT/berth@NAME.service                   a unit whose ExecStart fails, printing the error
 //   OUT/berth/NAME.error                     the validation error text it prints
@@ -30,7 +32,8 @@ struct UnitOptions {
     std::string pinned_dir;
 };
 
-std::string unit_name(std::string_view container_name);  // "berth@NAME.service"
+std::string unit_name(std::string_view container_name);         // "berth@NAME.service"
+std::string socket_unit_name(std::string_view container_name);  // "berth@NAME.socket"
 
 // WatchdogSec= for [health] watchdog = true: interval x retries + timeout (defaults filled in).
 // The supervisor sends WATCHDOG=1 after each passing probe (and each probe of the start period),
@@ -40,6 +43,10 @@ uint64_t health_watchdog_usec(const Health& health);
 
 // The unit for a valid declaration; `pinned_dir` must be set (generate() fills it in).
 std::string render_unit(const Declaration& declaration, const UnitOptions& options);
+
+// berth@NAME.socket for a declaration with [[socket]]s: one Listen*= line each. It carries the
+// declaration's [install] instead of the service, which its first connection starts.
+std::string render_socket(const Declaration& declaration);
 
 // The unit for an invalid declaration: starting it fails and prints the error (in error_file)
 // to the journal via `berth validate --report-error=FILE`; its Description carries the first line.

@@ -165,6 +165,25 @@ bool is_valid_ip_address(std::string_view text) {
     return inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1;
 }
 
+bool is_valid_socket_listen(std::string_view text) {
+    if (!text.empty() && text[0] == '/')
+        return text.size() <= 107 && text.find('\0') == std::string_view::npos && text.back() != '/';
+    size_t colon = text.rfind(':');
+    if (colon == std::string_view::npos || colon == 0) return false;
+    auto port = parse_unsigned(text.substr(colon + 1));
+    if (!port || *port < 1 || *port > 65535) return false;
+    std::string_view address = text.substr(0, colon);
+    if (address.front() == '[') {
+        if (address.size() < 3 || address.back() != ']') return false;
+        std::string inner(address.substr(1, address.size() - 2));
+        unsigned char buf[sizeof(struct in6_addr)];
+        return inet_pton(AF_INET6, inner.c_str(), buf) == 1;
+    }
+    std::string v4(address);
+    unsigned char buf[sizeof(struct in_addr)];
+    return inet_pton(AF_INET, v4.c_str(), buf) == 1;
+}
+
 bool is_valid_cidr_address(std::string_view text) {
     size_t slash = text.find('/');
     if (slash == std::string_view::npos) return false;

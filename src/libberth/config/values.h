@@ -37,6 +37,14 @@ std::string signal_name(int signal);
 std::optional<PortMapping> parse_port_mapping(std::string_view text);
 std::string format_port_mapping(const PortMapping& port);
 
+// [[socket]] listen: "ADDR:PORT" (IPv4), "[ADDR]:PORT" (IPv6, "[::]" = every address) or an
+// absolute unix socket path (at most 107 bytes, what sockaddr_un holds). Written to the socket
+// unit as it is.
+bool is_valid_socket_listen(std::string_view text);
+
+// Where a [[secret]]'s file lives in the container (a private tmpfs), and $CREDENTIALS_DIRECTORY.
+inline constexpr std::string_view kSecretsDir = "/run/secrets";
+
 // "0-3,5" (systemd AllowedCPUs= syntax; also space separated).
 bool is_valid_cpu_list(std::string_view text);
 

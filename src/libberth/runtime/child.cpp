@@ -27,6 +27,7 @@
 
 #include "basic/chase.h"
 #include "basic/io-util.h"
+#include "config/values.h"
 #include "runtime/child-fd.h"
 #include "runtime/seccomp-compile.h"
 
@@ -218,6 +219,34 @@ int apply_op(int root_fd, const MountOp& op, StepError* err) {
             }
             return rc;
         }
+        case MountOp::Kind::Secret: {
+            // Straight onto the secrets tmpfs mounted by an op before this one: never on a disk,
+            // never in the writable layer. Mode now, owner at Launch (finish_secrets).
+            err->what = "write secret";
+            err->path = op.source.c_str();
+            const char* slash = std::strrchr(op.source.c_str(), '/');
+            if (!slash || slash == op.source.c_str()) {
+                errno = EINVAL;
+                return -1;
+            }
+            char dir_path[PATH_MAX];
+            str_copy(dir_path, sizeof dir_path, op.source.c_str());
+            dir_path[slash - op.source.c_str()] = '\0';
+            ChildFd dir(open_in_root(root_fd, dir_path, O_PATH | O_DIRECTORY));
+            if (!dir) return -1;
+            ChildFd f(
+                ::openat(dir.get(), slash + 1, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600));
+            if (!f || !write_full(f.get(), op.data.data(), op.data.size())) return -1;
+            if (::fchmod(f.get(), op.file_mode) < 0) return -1;
+            if (op.target == op.source) return 0;
+            err->what = "bind secret read-only on";
+            err->path = op.target.c_str();
+            ChildFd target(ensure_in_root(root_fd, op.target.c_str(), false));
+            if (!target) return -1;
+            return attach_copy(dir.get(), slash + 1, 0, false,
+                               MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
+                               target.get());
+        }
         case MountOp::Kind::Symlink: {
             err->what = "symlink";
             char parent[PATH_MAX];
@@ -391,13 +420,87 @@ int open_pty(StepError* err) {
     return master;
 }
 
-[[noreturn]] void run_init(int sync_fd, char** argv, char** envp, const char* search_path) {
+// The payload's secrets (MountOp::Secret) take their owner, now that it is known, and the secrets
+// tmpfs becomes read-only: the payload can read them, nobody in the container can change them.
+// Runs after pivot_root with the container's ids. Returns 0 or a positive errno with *what.
+int finish_secrets(const MountPlan& plan, uid_t uid, gid_t gid, const char** what, const char** path) {
+    const char* dir_path = nullptr;
+    for (const MountOp& op : plan.ops) {
+        if (op.kind != MountOp::Kind::Secret) continue;
+        *what = "give the secret its owner";
+        *path = op.source.c_str();
+        ChildFd fd(open_in_container(op.source.c_str(), O_PATH | O_NOFOLLOW));
+        if (!fd) return errno;
+        if (::fchownat(fd.get(), "", op.owner_uid >= 0 ? static_cast<uid_t>(op.owner_uid) : uid,
+                       op.owner_gid >= 0 ? static_cast<gid_t>(op.owner_gid) : gid, AT_EMPTY_PATH) < 0)
+            return errno;
+        dir_path = config::kSecretsDir.data();  // a literal: NUL-terminated
+    }
+    if (!dir_path) return 0;
+    *what = "make the secrets read-only";
+    *path = dir_path;
+    ChildFd dir(open_in_container(dir_path, O_PATH | O_DIRECTORY));
+    if (!dir) return errno;
+    if (::fchownat(dir.get(), "", uid, gid, AT_EMPTY_PATH) < 0) return errno;
+    if (set_tree_attributes(dir.get(), MOUNT_ATTR_RDONLY, false) < 0) return errno;
+    return 0;
+}
+
+// Fills the "LISTEN_PID=" entry (a placeholder the supervisor sized) with the pid the payload
+// sees (sd_listen_fds(3) checks it): 1, or its pid under init = true.
+void set_listen_pid(char* const envp[]) {
+    static constexpr char kKey[] = "LISTEN_PID=";
+    for (size_t i = 0; envp[i]; ++i) {
+        if (std::strncmp(envp[i], kKey, sizeof kKey - 1) != 0) continue;
+        char* p = envp[i] + sizeof kKey - 1;
+        size_t room = std::strlen(p);
+        char digits[16];
+        int n = 0;
+        for (unsigned v = static_cast<unsigned>(::getpid()); n == 0 || v; v /= 10)
+            digits[n++] = static_cast<char>('0' + v % 10);
+        if (static_cast<size_t>(n) > room) return;
+        while (n > 0) *p++ = digits[--n];
+        *p = '\0';
+        return;
+    }
+}
+
+// Keeps the listening sockets (socket activation) as fds 3, 4, ... in order, the sync socket
+// right after them (close-on-exec, *sync updated), and closes everything else: the payload sees
+// 0-2 and its sockets only. Returns 0 or -1 with errno.
+int keep_listen_fds(const int* fds, size_t n, int* sync) {
+    // Above every fd we keep, so the copies cannot land on one we still need.
+    int top = *sync > 2 + static_cast<int>(n) ? *sync : 2 + static_cast<int>(n);
+    for (size_t i = 0; i < n; ++i)
+        if (fds[i] > top) top = fds[i];
+    int high[1024];
+    if (n > sizeof high / sizeof high[0]) {
+        errno = EMFILE;
+        return -1;
+    }
+    for (size_t i = 0; i < n; ++i)
+        if ((high[i] = ::fcntl(fds[i], F_DUPFD_CLOEXEC, top + 1)) < 0) return -1;
+    int high_sync = ::fcntl(*sync, F_DUPFD_CLOEXEC, top + 1);
+    if (high_sync < 0) return -1;
+    // Everything below the copies goes (the originals included), then the copies move down.
+    if (::syscall(SYS_close_range, 3u, static_cast<unsigned>(top), 0u) < 0) return -1;
+    for (size_t i = 0; i < n; ++i)
+        if (::dup2(high[i], 3 + static_cast<int>(i)) < 0) return -1;  // dup2: not close-on-exec
+    *sync = ::fcntl(high_sync, F_DUPFD_CLOEXEC, 3 + static_cast<int>(n));
+    if (*sync < 0) return -1;
+    return ::syscall(SYS_close_range, static_cast<unsigned>(*sync) + 1, ~0u, 0u) < 0 ? -1 : 0;
+}
+
+[[noreturn]] void run_init(int sync_fd, char** argv, char** envp, const char* search_path, bool listen_pid) {
     sigset_t all;
     sigfillset(&all);
     ::sigprocmask(SIG_SETMASK, &all, nullptr);
     pid_t payload = ::fork();
     if (payload < 0) child_fail(sync_fd, errno, "fork payload", argv[0]);
-    if (payload == 0) exec_payload(sync_fd, argv, envp, search_path);
+    if (payload == 0) {
+        if (listen_pid) set_listen_pid(envp);
+        exec_payload(sync_fd, argv, envp, search_path);
+    }
     ::close(sync_fd);
     // PID 1: forward every signal we can catch to the payload, reap everything, leave with the
     // payload's status.
@@ -740,7 +843,7 @@ int apply_identity_and_privileges(const LaunchHeader& h, const gid_t* groups, ui
 }
 
 void child_main(const ChildConfig& cfg) {
-    const int sync = cfg.sync_fd;
+    int sync = cfg.sync_fd;
     ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     // Until execve() this process is the berth binary (and with init = true, PID 1 stays it):
     // no process of the container may open its /proc/PID/{exe,fd,mem,environ} or ptrace it
@@ -769,7 +872,8 @@ void child_main(const ChildConfig& cfg) {
     // The root is built (the volume trees are attached): nothing but stdio and the sync socket
     // from here on. Every path below (the pty, the workdir, the program) is resolved on the
     // container's behalf, and the payload gets only what it is meant to.
-    if (close_inherited_fds(sync) < 0) child_fail(sync, errno, "close inherited file descriptors", "");
+    if ((cfg.nlisten ? keep_listen_fds(cfg.listen_fds, cfg.nlisten, &sync) : close_inherited_fds(sync)) < 0)
+        child_fail(sync, errno, "close inherited file descriptors", "");
     if (::sethostname(cfg.hostname, std::strlen(cfg.hostname)) < 0)
         child_fail(sync, errno, "set hostname", cfg.hostname);
     if (cfg.loopback_up && loopback_up() < 0) child_fail(sync, errno, "bring up", "lo");
@@ -822,6 +926,10 @@ void child_main(const ChildConfig& cfg) {
     const char *what = "", *note = nullptr;
     if (int e = enter_workdir(workdir, &what, &note)) child_fail(sync, e, what, workdir, note);
 
+    const char* secret_path = "";
+    if (int e = finish_secrets(*cfg.plan, launch.uid, launch.gid, &what, &secret_path))
+        child_fail(sync, e, what, secret_path);
+
     const char* step = "";
     int rc = apply_identity_and_privileges(launch, groups, cfg.bounding, cfg.last_cap, cfg.no_new_privileges,
                                            cfg.seccomp, cfg.seccomp_size, &step);
@@ -834,7 +942,8 @@ void child_main(const ChildConfig& cfg) {
     struct pollfd parent_gone = {sync, POLLRDHUP, 0};
     if (::poll(&parent_gone, 1, 0) > 0 && (parent_gone.revents & (POLLHUP | POLLRDHUP))) ::_exit(127);
 
-    if (cfg.init) run_init(sync, argv, envp, search_path);
+    if (cfg.init) run_init(sync, argv, envp, search_path, cfg.nlisten > 0);
+    if (cfg.nlisten) set_listen_pid(envp);
     exec_payload(sync, argv, envp, search_path);
 }
 

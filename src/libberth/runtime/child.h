@@ -76,6 +76,10 @@ struct ChildConfig {
     const ChildRlimit* rlimits = nullptr;
     size_t nrlimits = 0;
     mode_t umask_value = 022;
+    // Socket activation: the listening fds (close-on-exec in the parent) become 3, 4, ... in the
+    // payload, in this order; nothing else but stdio stays open.
+    const int* listen_fds = nullptr;
+    size_t nlisten = 0;
     // Scratch space the parent sized before clone (the child writes into its private copy).
     char* launch_buffer = nullptr;
     size_t launch_capacity = 0;

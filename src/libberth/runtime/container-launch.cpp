@@ -12,6 +12,7 @@
 
 #include "basic/fs-util.h"
 #include "basic/string-util.h"
+#include "config/values.h"
 #include "runtime/child.h"
 #include "runtime/environment.h"
 #include "runtime/etc-files.h"
@@ -87,6 +88,7 @@ Result<> plan_container_mounts(const LaunchInputs& in, const std::string& stage,
     mi.hosts_file = render_hosts(in.hostname, address);
     mi.resolv_conf = render_resolv_conf(decl.network.mode, read_file("/etc/resolv.conf").value_or(""));
     mi.notify_socket_host = in.notify_socket;
+    mi.secrets = in.secrets;
     for (const auto& v : *in.volumes) {
         mi.volumes.emplace(v.name, v.mount);
         if (v.created) mi.new_volumes.insert(v.name);
@@ -114,7 +116,7 @@ LaunchMessage encode_launch(const Launched& l, const std::vector<std::string>& c
     lh.gid = id.gid;
     lh.ngroups = static_cast<uint32_t>(id.groups.size());
     lh.argc = static_cast<uint32_t>(command.size());
-    lh.envc = static_cast<uint32_t>(l.env.size());
+    lh.envc = static_cast<uint32_t>(l.env.size() + l.payload_only_env.size());
     lh.effective = lh.permitted = l.effective_caps;
     std::string search_path = kDefaultPath;
     for (const auto& e : l.env)
@@ -124,9 +126,10 @@ LaunchMessage encode_launch(const Launched& l, const std::vector<std::string>& c
     m.blob.append(reinterpret_cast<const char*>(id.groups.data()), id.groups.size() * sizeof(gid_t));
     for (const auto& a : command) m.blob.append(a.c_str(), a.size() + 1);
     for (const auto& e : l.env) m.blob.append(e.c_str(), e.size() + 1);
+    for (const auto& e : l.payload_only_env) m.blob.append(e.c_str(), e.size() + 1);
     m.blob.append(l.workdir.c_str(), l.workdir.size() + 1);
     m.blob.append(search_path.c_str(), search_path.size() + 1);
-    m.strings = command.size() + l.env.size();
+    m.strings = command.size() + l.env.size() + l.payload_only_env.size();
     return m;
 }
 
@@ -152,7 +155,26 @@ Result<> resolve_payload(const LaunchInputs& in, Launched* l) {
     ei.home = l->identity.home;
     ei.tty = in.options->tty;
     if (!in.notify_socket.empty()) ei.notify_socket = kNotifySocketInContainer;
+    if (in.secrets && !in.secrets->empty())
+        ei.table["CREDENTIALS_DIRECTORY"] = std::string(config::kSecretsDir);
     l->env = BERTH_TRY(compose_environment(ei));
+    if (in.secrets)
+        for (const auto& secret : *in.secrets)
+            if (!secret.declared.environment.empty())
+                l->payload_only_env.push_back(secret.declared.environment + "=" + secret.value);
+    if (in.listen && !in.listen->fds.empty()) {
+        l->payload_only_env.push_back(fmt::format("LISTEN_FDS={}", in.listen->fds.size()));
+        // Room for any pid: the child writes the one the payload sees (child.cpp, set_listen_pid).
+        l->payload_only_env.push_back("LISTEN_PID=" + std::string(10, '0'));
+        if (!in.listen->names.empty()) l->payload_only_env.push_back("LISTEN_FDNAMES=" + in.listen->names);
+    }
+    // One value a variable: what the payload alone gets wins over the declared table.
+    std::erase_if(l->env, [&](const std::string& entry) {
+        std::string_view key = std::string_view(entry).substr(0, entry.find('='));
+        for (const auto& only : l->payload_only_env)
+            if (std::string_view(only).substr(0, only.find('=')) == key) return true;
+        return false;
+    });
     l->workdir = !decl.workdir.empty() ? decl.workdir : !image.working_dir.empty() ? image.working_dir : "/";
     l->effective_caps = l->identity.uid == 0 ? in.security->root_caps.bounding : 0;
     return {};
@@ -214,6 +236,10 @@ Result<> launch_container(const LaunchInputs& in, Launched* out) {
     cfg.launch_capacity = kLaunchCapacity;
     cfg.pointer_buffer = pointer_buffer.get();
     cfg.pointer_capacity = kPointerCapacity;
+    if (in.listen) {
+        cfg.listen_fds = in.listen->fds.data();
+        cfg.nlisten = in.listen->fds.size();
+    }
 
     uint64_t flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP;
     if (new_netns) flags |= CLONE_NEWNET;
@@ -275,6 +301,9 @@ Result<> launch_container(const LaunchInputs& in, Launched* out) {
         if (launched->header.type == MessageType::Error) return fail(error_from(*launched));
         return fail(EPROTO, "unexpected message from container");
     }
+    forget_secret_strings(l.payload_only_env);
+    for (auto& op : mounts.plan.ops)
+        if (op.kind == MountOp::Kind::Secret) ::explicit_bzero(op.data.data(), op.data.size());
     *out = std::move(l);
     return {};
 }

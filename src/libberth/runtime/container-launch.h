@@ -20,6 +20,7 @@
 #include "runtime/container.h"
 #include "runtime/identity.h"
 #include "runtime/network-seam.h"
+#include "runtime/secrets.h"
 #include "runtime/spawn.h"
 #include "runtime/supervise.h"
 
@@ -36,6 +37,8 @@ struct LaunchInputs {
     std::vector<std::string> command;
     std::string hostname;
     int signal_fd = -1;  // the forwarded signals, blocked by run_container() for the whole run
+    const std::vector<SecretValue>* secrets = nullptr;  // may be null: none
+    const ListenFds* listen = nullptr;                  // may be null: none
 };
 
 // A payload that runs. Members in this order so that, going away on an error, the network goes
@@ -47,6 +50,9 @@ struct Launched {
     std::unique_ptr<AttachedNetwork> network;
     Identity identity;
     std::vector<std::string> env;
+    // For the payload's execve only, never recorded (the state file's `env` is `env` above): the
+    // `environment = "VAR"` secrets and the socket activation variables, which name this process.
+    std::vector<std::string> payload_only_env;
     std::string workdir;
     uint64_t effective_caps = 0;
 };

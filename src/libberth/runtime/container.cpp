@@ -172,12 +172,16 @@ Result<> checkpoint(std::string_view step) {
 Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
     if (decl.name.empty()) return fail(EINVAL, "declaration has no name");
     // First: restored last, once everything below is undone or handed over.
+    // First of all: the sockets become close-on-exec before berth runs any helper (berthd).
+    ListenFds listen = BERTH_TRY(take_listen_fds());
     SignalsBlocked signals = BERTH_TRY(block_forwarded_signals());
     BERTH_TRY_VOID(checkpoint("begin"));
     const std::string cdir = BERTH_TRY(prepare_containers_run_dir());
     NameLock lock;
     BERTH_TRY_VOID(lock.acquire(cdir, decl.name));
     BERTH_TRY_VOID(checkpoint("lock"));
+    // Before anything is made: a secret that cannot be read fails the start with nothing to undo.
+    std::vector<SecretValue> secrets = BERTH_TRY(read_secrets(decl, opt.systemd));
 
     // One connection to storage for the snapshot, the volumes and their release (it outlives
     // their owners below, which release through it).
@@ -218,8 +222,11 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
     in.notify_socket = notify.path();
     in.hostname = decl.hostname.empty() ? decl.name : decl.hostname;
     in.signal_fd = signals.fd();
+    in.secrets = &secrets;
+    in.listen = &listen;
     Launched launched;
     BERTH_TRY_VOID(launch_container(in, &launched));
+    forget_secrets(secrets);
     // From here a stop request is the supervise loop's: it reaches the payload.
     test_signal_at("launched");
     volumes.keep();

@@ -5,6 +5,7 @@
 
 #include "basic/fs-util.h"
 #include "basic/string-util.h"
+#include "config/values.h"
 
 namespace berth::runtime {
 
@@ -252,6 +253,30 @@ Result<MountPlan> plan_mounts(const MountInputs& in) {
                 }
                 break;
             }
+        }
+    }
+
+    // --- secrets: a private tmpfs (not the writable layer), after the declared mounts so a
+    // tmpfs on /run cannot cover it ---
+    if (in.secrets && !in.secrets->empty()) {
+        const std::string dir(config::kSecretsDir);
+        uint64_t bytes = 0;
+        for (const auto& secret : *in.secrets) bytes += secret.value.size() + 4096;
+        ops.push_back(
+            fs("tmpfs", "tmpfs", dir, nosuid_nodev_noexec,
+               fmt::format("mode=0755,size={},nr_inodes={}", bytes + 65536, in.secrets->size() + 16)));
+        for (const auto& [secret, value] : *in.secrets) {
+            MountOp op;
+            op.kind = MountOp::Kind::Secret;
+            op.source = path_join(dir, secret.name);
+            op.target = normalize_absolute_path(secret.target);
+            op.data = value;
+            op.target_is_dir = false;
+            op.read_only = true;
+            op.file_mode = secret.mode;
+            if (secret.uid) op.owner_uid = *secret.uid;
+            if (secret.gid) op.owner_gid = *secret.gid;
+            ops.push_back(std::move(op));
         }
     }
 

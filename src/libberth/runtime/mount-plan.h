@@ -23,6 +23,7 @@
 
 #include "basic/result.h"
 #include "config/declaration.h"
+#include "runtime/secrets.h"
 #include "store/types.h"
 
 namespace berth::runtime {
@@ -35,6 +36,8 @@ struct MountOp {
         Symlink,    // symlink target -> source
         Mask,       // hide target: /dev/null on a file, read-only empty tmpfs on a directory
         ReadOnly,   // bind target on itself, read-only (submounts included)
+        Secret,     // write `data` as the file `source` on the secrets tmpfs (mode `file_mode`);
+                    // bind it read-only on `target` when that is another path (secrets.h)
     };
     Kind kind = Kind::Mount;
     std::string source;
@@ -58,6 +61,10 @@ struct MountOp {
     // Detached BindHost of a volume made for this start: its top takes the owner and mode of
     // the image's directory at the target, as Docker seeds a new volume (contents not copied).
     bool take_owner = false;
+    // Secret: the file's mode and owner (-1: the payload's uid / gid, known only at Launch, when
+    // the child sets the owners and makes the secrets tmpfs read-only).
+    uint32_t file_mode = 0400;
+    int64_t owner_uid = -1, owner_gid = -1;
 
     bool operator==(const MountOp&) const = default;
 };
@@ -107,7 +114,8 @@ struct MountInputs {
     // Named volumes the store prepared (bus::prepare_volumes), by name: Bind = a host directory
     // bound on the target; Block = a device (dm-thin) mounted on the target.
     std::map<std::string, store::MountSpec> volumes;
-    std::set<std::string> new_volumes;  // the ones created for this start
+    std::set<std::string> new_volumes;                  // the ones created for this start
+    const std::vector<SecretValue>* secrets = nullptr;  // [[secret]]s with their values (may be null)
     // Tells what a host path is: true = directory, false = other file, nullopt = missing.
     std::function<std::optional<bool>(const std::string&)> probe;
 };

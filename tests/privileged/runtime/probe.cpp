@@ -1,6 +1,7 @@
 // runtime-probe: a tiny static program run inside test containers. Each argument names a check;
 // it prints "NAME=OK" when the operation succeeded or "NAME=ERRNO_NAME" when it failed, so tests
 // assert what the kernel answered from inside the container.
+#include <dirent.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -10,10 +11,13 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
+#include <vector>
 
 static void report(const char* name, long rc) {
     if (rc >= 0)
@@ -62,6 +66,32 @@ int main(int argc, char** argv) {
             std::printf("ready\n");
             std::fflush(stdout);
             for (;;) ::pause();
+        } else if (!std::strcmp(c, "serve-listen")) {
+            // Socket activation (sd_listen_fds(3)): says which fds it has and what the variables
+            // are, then answers one connection on fd 3 with "served".
+            std::string fds;
+            if (DIR* dir = ::opendir("/proc/self/fd")) {
+                const int own = ::dirfd(dir);
+                std::vector<int> seen;
+                while (struct dirent* e = ::readdir(dir))
+                    if (e->d_name[0] != '.' && std::atoi(e->d_name) != own)
+                        seen.push_back(std::atoi(e->d_name));
+                ::closedir(dir);
+                std::sort(seen.begin(), seen.end());
+                for (int fd : seen) fds += (fds.empty() ? "" : ",") + std::to_string(fd);
+            }
+            const char* n = std::getenv("LISTEN_FDS");
+            const char* pid = std::getenv("LISTEN_PID");
+            const char* names = std::getenv("LISTEN_FDNAMES");
+            std::printf("fds=%s\nLISTEN_FDS=%s\nLISTEN_PID=%s\nLISTEN_FDNAMES=%s\ngetpid=%d\n", fds.c_str(),
+                        n ? n : "", pid ? pid : "", names ? names : "", ::getpid());
+            std::fflush(stdout);
+            int conn = ::accept4(3, nullptr, nullptr, SOCK_CLOEXEC);
+            report("accept", conn);
+            if (conn >= 0) {
+                (void)!::write(conn, "served\n", 7);
+                ::close(conn);
+            }
         } else
             std::printf("%s=UNKNOWN\n", c);
     }

@@ -2,9 +2,11 @@
 // (the payload writes what it sees into a bind-mounted /out), and after every test no mount,
 // cgroup, state file or process of ours is left. Each container runs in a forked process so the
 // test binary itself never changes namespaces or signal masks.
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pty.h>
 #include <signal.h>
@@ -2197,6 +2199,156 @@ TEST_F(RuntimeImages, PruneRemovesUndeclaredContainersAndListsThem) {
     int rmi_status = -1;
     auto rmi = berth("image rm ta:1", &rmi_status);
     EXPECT_EQ(rmi_status, 0) << rmi;
+}
+
+// --- [[secret]] and [[socket]] (issue #19) ---
+
+// Whether any file under `dir` holds `needle` (grep -r: contents, whatever the file), but in the
+// test's /out (where payloads write what they read on purpose).
+bool tree_contains(const std::string& dir, const std::string& needle) {
+    return std::system(fmt::format("grep -rqsF --exclude-dir=out -- '{}' '{}'", needle, dir).c_str()) == 0;
+}
+
+config::Secret secret_from(const std::string& name, const std::string& source) {
+    config::Secret s;
+    s.name = name;
+    s.source = source;
+    s.target = "/run/secrets/" + name;
+    return s;
+}
+
+// Embedded mode (`berth run` without systemd) reads a plain file itself.
+TEST_F(Runtime, ASecretIsAReadOnlyFileOfThePayloadsUserAndAVariableOnlyWhenAskedAndNowhereElse) {
+    TempDir host("berth-rt-secret");
+    const std::string value = fmt::format("s3cret-{}-value", ::getpid());
+    const std::string other = fmt::format("other-{}-value", ::getpid());
+    ASSERT_TRUE(write_file(host / "db", value, O_WRONLY | O_CREAT | O_TRUNC, 0600));
+    ASSERT_TRUE(write_file(host / "key", other, O_WRONLY | O_CREAT | O_TRUNC, 0600));
+    auto d = shell(
+        "stat -c '%u %g %a' /run/secrets/db > /out/db-stat; cat /run/secrets/db > /out/db;"
+        " echo \"$DB_PASSWORD\" > /out/env; echo \"$CREDENTIALS_DIRECTORY\" > /out/creddir;"
+        " env | grep -c s3cret > /out/env-count; cat /etc/app/key > /out/key;"
+        " stat -c '%u %g %a' /etc/app/key > /out/key-stat;"
+        " (echo x > /run/secrets/db) 2>/dev/null; echo $? > /out/write;"
+        " (touch /run/secrets/new) 2>/dev/null; echo $? > /out/create;"
+        " echo ready > /out/ready; sleep 1");
+    d.ephemeral = false;  // the writable layer is under the state directory: grepped below
+    d.user.user = "app";
+    auto db = secret_from("db", host / "db");
+    db.environment = "DB_PASSWORD";
+    d.secrets.push_back(db);
+    auto key = secret_from("key", host / "key");
+    key.target = "/etc/app/key";
+    key.mode = 0440;
+    key.uid = 0;
+    key.gid = 1001;
+    d.secrets.push_back(key);
+    bool checked = false;
+    auto r = run(d, [&](pid_t supervisor) {
+        wait_for_ready();
+        // While it runs: not in the run directory (state file), the state directory (the writable
+        // layer), nor the supervisor's environment; the payload's own environment has it.
+        EXPECT_FALSE(tree_contains(tmp_.path(), value));
+        EXPECT_FALSE(tree_contains(tmp_.path(), other));
+        EXPECT_EQ(read_file(fmt::format("/proc/{}/environ", supervisor)).value_or("").find(value),
+                  std::string::npos);
+        auto state = read_file(state_file_path(name_));
+        ASSERT_TRUE(state);
+        EXPECT_EQ(state->find(value), std::string::npos);
+        checked = true;
+    });
+    ASSERT_EQ(r.status, 0) << r.error;
+    EXPECT_TRUE(checked);
+    EXPECT_EQ(out("db"), value);
+    EXPECT_EQ(out("db-stat"), "1000 1000 400\n");
+    EXPECT_EQ(out("env"), value + "\n");
+    EXPECT_EQ(out("env-count"), "1\n");  // DB_PASSWORD only
+    EXPECT_EQ(out("creddir"), "/run/secrets\n");
+    EXPECT_EQ(out("key"), other);
+    EXPECT_EQ(out("key-stat"), "0 1001 440\n");
+    EXPECT_NE(out("write"), "0\n");
+    EXPECT_NE(out("create"), "0\n");
+    // After it: the writable layer (kept, persistent) has no copy either.
+    EXPECT_FALSE(tree_contains(tmp_.path(), value));
+    EXPECT_FALSE(tree_contains(tmp_.path(), other));
+}
+
+TEST_F(Runtime, ASecretBelongsToThePayloadsUserInsideAUserNamespace) {
+    TempDir host("berth-rt-secret");
+    ASSERT_TRUE(write_file(host / "db", "v", O_WRONLY | O_CREAT | O_TRUNC, 0600));
+    auto d = shell("echo \"$(stat -c '%u %g %a' /run/secrets/db) $(cat /run/secrets/db)\" > /out/seen");
+    d.user.user = "app";
+    d.security.user_namespace.mode = config::UserNamespaceMode::Pick;
+    d.secrets.push_back(secret_from("db", host / "db"));
+    EXPECT_EQ(run(d).status, 0);
+    EXPECT_EQ(out("seen"), "1000 1000 400 v\n");  // the ids inside the namespace
+}
+
+TEST_F(Runtime, AnUnreadableSecretFailsTheStartNamingItAndLeavesNothing) {
+    auto d = shell("echo started > /out/started");
+    d.secrets.push_back(secret_from("db", "/nonexistent/berth-secret"));
+    auto r = run(d);
+    EXPECT_EQ(r.status, 125);
+    EXPECT_NE(r.error.find("secret 'db'"), std::string::npos) << r.error;
+    EXPECT_NE(r.error.find("/nonexistent/berth-secret"), std::string::npos) << r.error;
+    EXPECT_EQ(out("started"), "<missing>");
+
+    // An encrypted one that does not decrypt (not `systemd-creds encrypt` output).
+    TempDir host("berth-rt-secret");
+    ASSERT_TRUE(write_file(host / "bad.cred", "not a credential", O_WRONLY | O_CREAT | O_TRUNC, 0600));
+    d.secrets[0] = secret_from("db", host / "bad.cred");
+    d.secrets[0].kind = config::SecretSource::Encrypted;
+    r = run(d);
+    EXPECT_EQ(r.status, 125);
+    EXPECT_NE(r.error.find("secret 'db': decrypt '" + (host / "bad.cred") + "'"), std::string::npos)
+        << r.error;
+    EXPECT_EQ(out("started"), "<missing>");
+}
+
+// `berth run` under systemd-socket-activate (embedded mode): the caller's listening sockets reach
+// the payload as fds 3 and 4 with the sd_listen_fds(3) variables, and nothing else is open there.
+TEST_F(Runtime, TheCallersListeningSocketsReachThePayloadAsItsOnlyFdsFromThree) {
+    const int port = 20000 + ::getpid() % 20000;
+    const std::string sock = tmp_ / "ctl.sock";
+    std::string toml = tmp_ / (name_ + ".toml");
+    ASSERT_TRUE(
+        write_file(toml,
+                   fmt::format("[container]\nrootfs = \"{}\"\nephemeral = true\ncommand = [\"/probe\", "
+                               "\"serve-listen\"]\n[[mount]]\ntype = \"bind\"\nsource = \"{}\"\n"
+                               "target = \"/probe\"\nread_only = true\n",
+                               rootfs_path(), RUNTIME_PROBE),
+                   O_WRONLY | O_CREAT | O_TRUNC));
+    const std::string log = tmp_ / "activate.log", pid_file = tmp_ / "activate.pid";
+    ASSERT_EQ(0, std::system(fmt::format("timeout 30 systemd-socket-activate -l 127.0.0.1:{} -l {} "
+                                         "--fdname=web:ctl {} run {} > {} 2>&1 & echo $! > {}",
+                                         port, sock, BERTH_BINARY, toml, log, pid_file)
+                                 .c_str()));
+    std::string answer;
+    for (int i = 0; i < 200 && answer.empty(); ++i) {
+        UniqueFd c(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        sockaddr_in sa{};
+        sa.sin_family = AF_INET;
+        sa.sin_port = htons(static_cast<uint16_t>(port));
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (::connect(c.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0) {
+            char buf[64];
+            ssize_t n;
+            while ((n = ::read(c.get(), buf, sizeof buf)) > 0) answer.append(buf, static_cast<size_t>(n));
+            break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    EXPECT_EQ(answer, "served\n");
+    pid_t pid = std::stoi(read_file(pid_file).value_or("0"));
+    for (int i = 0; i < 400 && pid > 0 && ::kill(pid, 0) == 0; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    std::string said = read_file(log).value_or("");
+    EXPECT_NE(said.find("fds=0,1,2,3,4\n"), std::string::npos) << said;
+    EXPECT_NE(said.find("LISTEN_FDS=2\n"), std::string::npos) << said;
+    EXPECT_NE(said.find("LISTEN_PID=1\n"), std::string::npos) << said;  // the pid the payload sees
+    EXPECT_NE(said.find("getpid=1\n"), std::string::npos) << said;
+    EXPECT_NE(said.find("LISTEN_FDNAMES=web:ctl\n"), std::string::npos) << said;
+    EXPECT_NE(said.find("accept=OK"), std::string::npos) << said;
 }
 
 }  // namespace berth::runtime

@@ -40,6 +40,8 @@ Declaration settings(Declaration d) {
     d.dropin_paths.clear();
     d.regions.clear();
     for (auto& m : d.mounts) m.where = {};
+    for (auto& secret : d.secrets) secret.where = {};
+    for (auto& socket : d.sockets) socket.where = {};
     return d;
 }
 
@@ -646,6 +648,93 @@ TEST(SearchPaths, HonoursTheEnvironmentOverride) {
 
 // berth.toml(5) documents every key the parser accepts, each under its table's section: a key
 // added to the schema without a word in the manual fails here.
+TEST(Parse, ReadsSecretsWithTheirDefaultsAndRoundTripsThem) {
+    auto d =
+        parse(std::string(kMinimal) +
+              "[[secret]]\nname = \"db\"\nsource = \"/etc/berth/db.cred\"\nencrypted = true\n"
+              "environment = \"DB_PASSWORD\"\n"
+              "[[secret]]\nname = \"tls.key\"\nsource = \"/etc/ssl/k.pem\"\ntarget = \"/etc/app/k.pem\"\n"
+              "mode = \"0440\"\nuid = 101\ngid = 102\n"
+              "[[secret]]\nname = \"token\"\nsource = \"credential:host.token\"\n");
+    ASSERT_TRUE(d) << d.error().what();
+    ASSERT_EQ(d->secrets.size(), 3u);
+    EXPECT_EQ(d->secrets[0].kind, SecretSource::Encrypted);
+    EXPECT_EQ(d->secrets[0].target, "/run/secrets/db");
+    EXPECT_EQ(d->secrets[0].mode, 0400u);
+    EXPECT_FALSE(d->secrets[0].uid);
+    EXPECT_EQ(d->secrets[0].environment, "DB_PASSWORD");
+    EXPECT_EQ(d->secrets[1].kind, SecretSource::File);
+    EXPECT_EQ(d->secrets[1].target, "/etc/app/k.pem");
+    EXPECT_EQ(d->secrets[1].mode, 0440u);
+    EXPECT_EQ(d->secrets[1].uid, 101u);
+    EXPECT_EQ(d->secrets[1].gid, 102u);
+    EXPECT_EQ(d->secrets[2].kind, SecretSource::Credential);
+    EXPECT_EQ(d->secrets[2].source, "host.token");
+    auto again = parse(to_toml(*d));
+    ASSERT_TRUE(again) << again.error().what();
+    EXPECT_EQ(settings(*again), settings(*d));
+}
+
+namespace {
+// Each (declaration tail, start of its first error) pair: the message and its exact position.
+void expect_errors(const std::string& head, const std::vector<std::pair<std::string, std::string>>& cases) {
+    for (const auto& [tail, expected] : cases)
+        EXPECT_EQ(error_of(head + tail).substr(0, expected.size()), expected) << tail;
+}
+}  // namespace
+
+TEST(Validation, ChecksSecrets) {
+    expect_errors(std::string(kMinimal) + "[[secret]]\n",
+                  {
+                      {"name = \"a/b\"\nsource = \"/x\"\n",
+                       "web.toml:4:8: secret[0].name = 'a/b' is not a credential name"},
+                      {"name = \"a\"\n", "web.toml:3:1: secret[0] has no source, expected"},
+                      {"source = \"/x\"\n", "web.toml:3:1: secret[0] has no name, expected"},
+                      {"name = \"a\"\nsource = \"x\"\n",
+                       "web.toml:5:10: secret[0].source = 'x' is not an absolute path"},
+                      {"name = \"a\"\nsource = \"credential:a/b\"\n",
+                       "web.toml:5:10: secret[0].source = 'credential:a/b' is not a credential name"},
+                      {"name = \"a\"\nsource = \"credential:h\"\nencrypted = true\n",
+                       "web.toml:6:13: secret[0].encrypted applies to a file"},
+                      {"name = \"a\"\nsource = \"/x\"\nmode = 400\n",
+                       "web.toml:6:8: secret[0].mode is invalid, expected"},
+                      {"name = \"a\"\nsource = \"/x\"\nenvironment = \"1X\"\n",
+                       "web.toml:6:15: secret[0].environment = '1X' is invalid"},
+                      {"name = \"a\"\nsource = \"/x\"\ntarget = \"/run/secrets\"\n",
+                       "web.toml:6:10: secret[0].target = '/run/secrets' is a directory berth owns"},
+                      {"name = \"a\"\nsource = \"/x\"\nvalue = \"s3cret\"\n",
+                       "web.toml:6:1: unknown key 'value' in [[secret]]"},
+                      {"name = \"a\"\nsource = \"/x\"\n[[secret]]\nname = \"a\"\nsource = \"/y\"\n",
+                       "web.toml:6:1: secret[1]: secret 'a' is declared twice (line 3)"},
+                  });
+}
+
+TEST(Parse, ReadsSocketsAndRefusesAcceptAndBadAddresses) {
+    auto d = parse(std::string(kMinimal) +
+                   "[[socket]]\nlisten = \"127.0.0.1:8080\"\n[[socket]]\nlisten = \"[::]:8443\"\n"
+                   "[[socket]]\nlisten = \"/run/web.sock\"\ntype = \"datagram\"\naccept = false\n");
+    ASSERT_TRUE(d) << d.error().what();
+    ASSERT_EQ(d->sockets.size(), 3u);
+    EXPECT_EQ(d->sockets[1].listen, "[::]:8443");
+    EXPECT_EQ(d->sockets[2].type, SocketType::Datagram);
+    auto again = parse(to_toml(*d));
+    ASSERT_TRUE(again) << again.error().what();
+    EXPECT_EQ(settings(*again), settings(*d));
+
+    expect_errors(
+        std::string(kMinimal) + "[[socket]]\n",
+        {
+            {"listen = \"8080\"\n", "web.toml:4:10: socket[0].listen = '8080' is invalid"},
+            {"listen = \"1.2.3.4:0\"\n", "web.toml:4:10: socket[0].listen = '1.2.3.4:0' is invalid"},
+            {"listen = \"[::1:80\"\n", "web.toml:4:10: socket[0].listen = '[::1:80' is invalid"},
+            {"listen = \"1.2.3.4:80\"\naccept = true\n",
+             "web.toml:5:10: socket[0].accept = true is not supported"},
+            {"listen = \"1.2.3.4:80\"\ntype = \"seqpacket\"\n",
+             "web.toml:5:8: socket[0].type = 'seqpacket' is unknown"},
+            {"type = \"stream\"\n", "web.toml:3:1: socket[0] has no listen, expected"},
+        });
+}
+
 TEST(Documentation, BerthTomlManualDocumentsEveryKeyOfTheSchema) {
     auto man = read_file(berth::test::source_root() + "/man/berth.toml.5");
     ASSERT_TRUE(man) << man.error().what();
@@ -663,7 +752,8 @@ TEST(Documentation, BerthTomlManualDocumentsEveryKeyOfTheSchema) {
     auto schema = declaration_schema();
     ASSERT_GE(schema.size(), 7u);
     for (const auto& s : schema) {
-        std::string header = s.name == "mount" ? "[[mount]]" : "[" + s.name + "]";
+        bool array = s.name == "mount" || s.name == "secret" || s.name == "socket";
+        std::string header = array ? "[[" + s.name + "]]" : "[" + s.name + "]";
         ASSERT_TRUE(section_text.count(header)) << "berth.toml(5) has no section " << header;
         const std::string& text = section_text[header];
         for (const auto& key : s.keys) {

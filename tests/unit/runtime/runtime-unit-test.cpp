@@ -481,6 +481,50 @@ TEST(MountPlan, OverlayRootUsesTheStageForAnEphemeralLayer) {
     EXPECT_FALSE(plan->root.assembled);  // no user namespace: the child mounts it by path
 }
 
+// Issue #19: secrets go on their own tmpfs at /run/secrets (nosuid, nodev, noexec), after the
+// declared mounts (a tmpfs on /run cannot cover it), one Secret op each with its value, mode and
+// owner; none of that without secrets.
+TEST(MountPlan, SecretsGetAPrivateTmpfsAfterTheDeclaredMounts) {
+    config::Declaration d;
+    config::Mount run;
+    run.type = config::MountType::Tmpfs;
+    run.target = "/run";
+    d.mounts.push_back(run);
+    auto in = inputs(d);
+    auto plan = plan_mounts(in);
+    ASSERT_TRUE(plan) << plan.error().what();
+    for (const auto& op : plan->ops) EXPECT_NE(op.target.rfind("/run/secrets", 0), 0u) << op.target;
+
+    config::Secret db;
+    db.name = "db";
+    db.target = "/etc/app/db";
+    db.mode = 0440;
+    db.gid = 7;
+    std::vector<SecretValue> secrets = {{db, "v"}};
+    in.secrets = &secrets;
+    plan = plan_mounts(in);
+    ASSERT_TRUE(plan) << plan.error().what();
+    auto at = [&](std::string_view target) {
+        for (size_t i = 0; i < plan->ops.size(); ++i)
+            if (plan->ops[i].target == target) return i;
+        return plan->ops.size();
+    };
+    size_t tmpfs = at("/run/secrets"), secret = at("/etc/app/db");
+    ASSERT_LT(tmpfs, plan->ops.size());
+    ASSERT_LT(secret, plan->ops.size());
+    EXPECT_GT(tmpfs, at("/run"));
+    EXPECT_GT(secret, tmpfs);
+    EXPECT_EQ(plan->ops[tmpfs].fstype, "tmpfs");
+    EXPECT_EQ(plan->ops[tmpfs].flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC), MS_NOSUID | MS_NODEV | MS_NOEXEC);
+    const MountOp& op = plan->ops[secret];
+    EXPECT_EQ(op.kind, MountOp::Kind::Secret);
+    EXPECT_EQ(op.source, "/run/secrets/db");
+    EXPECT_EQ(op.data, "v");
+    EXPECT_EQ(op.file_mode, 0440u);
+    EXPECT_EQ(op.owner_uid, -1);  // the payload's, at Launch
+    EXPECT_EQ(op.owner_gid, 7);
+}
+
 // Issue #15 item 5: with a user namespace the supervisor assembles the root outside the namespace
 // (root-assembly.h), the persistent layer directory as one idmapped mount holding upper and work;
 // nothing is left for the child to mount by path, and no "userxattr" (the overlay is the host's).

@@ -1,20 +1,12 @@
-// Running the few external programs the dm-thin backend relies on (mkfs.<fs>, thin_ls): making a
-// filesystem is mkfs's job and reading thin-pool metadata is thin-provisioning-tools' job.
+// The external programs the dm-thin backend relies on (mkfs.<fs>, thin_ls): run through
+// basic/program.h, the one helper for running a program and reading its output.
 #pragma once
 
-#include <string>
-#include <vector>
-
-#include "basic/result.h"
+#include "basic/program.h"
 
 namespace berth::store::dmthin {
 
-// Runs argv[0], searched in /usr/sbin, /sbin, /usr/bin, /bin (ENOENT naming it when absent), with
-// stdin from /dev/null, and waits. Returns its standard output; on a non-zero exit the error holds
-// the status and the start of its stderr and stdout.
-Result<std::string> run_program(const std::vector<std::string>& argv);
-
-// The absolute path run_program would execute, or "" when there is none.
-std::string find_program(const std::string& name);
+using berth::find_program;
+using berth::run_program;
 
 }  // namespace berth::store::dmthin

@@ -1,4 +1,4 @@
-#include "store/dmthin/program.h"
+#include "basic/program.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -9,7 +9,7 @@
 #include "basic/string-util.h"
 #include "basic/unique.h"
 
-namespace berth::store::dmthin {
+namespace berth {
 
 std::string find_program(const std::string& name) {
     for (const char* dir : {"/usr/sbin", "/sbin", "/usr/bin", "/bin"}) {
@@ -76,4 +76,4 @@ Result<std::string> run_program(const std::vector<std::string>& argv) {
     return fail(EIO, "{} failed (status {}): {}", join(argv, " "), status, said);
 }
 
-}  // namespace berth::store::dmthin
+}  // namespace berth
