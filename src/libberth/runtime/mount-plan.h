@@ -110,6 +110,8 @@ struct MountInputs {
     std::set<std::string> new_volumes;  // the ones created for this start
     // Tells what a host path is: true = directory, false = other file, nullopt = missing.
     std::function<std::optional<bool>(const std::string&)> probe;
+    // CDI device nodes and driver mounts (devices.h); null = none.
+    const struct DevicePlan* devices = nullptr;
 };
 
 Result<MountPlan> plan_mounts(const MountInputs& in);
