@@ -112,7 +112,10 @@ void render_device_policy(std::string& out, const Declaration& d, const UnitOpti
     // A dm-thin root or block volume is mounted by the runtime from inside the unit's cgroup; the
     // payload's own program denies these once the mounts are made.
     out += "DeviceAllow=block-device-mapper rw\n";
-    for (const auto& a : allow) out += fmt::format("DeviceAllow={}\n", unit_value(a));
+    for (const auto& a : allow) {  // "PATH PERMS": the path quoted alone (systemd reads the first word)
+        auto space = a.rfind(' ');
+        out += fmt::format("DeviceAllow={} {}\n", unit_value(a.substr(0, space)), a.substr(space + 1));
+    }
 }
 
 }  // namespace
