@@ -74,7 +74,7 @@ TEST(RenderUnit, ClosesTheDevicePolicyAndAllowsTheDeclaredDevices) {
         return std::optional<std::vector<std::string>>();
     };
     unit = render_unit(d, o);
-    EXPECT_EQ(unit.find("DevicePolicy="), std::string::npos) << unit;
+    EXPECT_EQ(unit.find("\nDevicePolicy="), std::string::npos) << unit;
     EXPECT_NE(unit.find("# DevicePolicy= left open"), std::string::npos) << unit;
 }
 
