@@ -10,7 +10,7 @@ build_pkgs=(
   build-essential g++ meson ninja-build pkg-config git
   libsystemd-dev libmount-dev libblkid-dev libtomlplusplus-dev libcap-dev libseccomp-dev
   libgtest-dev libgmock-dev googletest libbtrfsutil-dev libdevmapper-dev libarchive-dev libssl-dev
-  nlohmann-json3-dev libcli11-dev libfmt-dev libexpected-dev libmnl-dev libnftables-dev
+  nlohmann-json3-dev libcli11-dev libfmt-dev libexpected-dev libmnl-dev libnftables-dev libyaml-cpp-dev
   clang-14 libclang-rt-14-dev clang-format-14
   libcurl4-openssl-dev
 )

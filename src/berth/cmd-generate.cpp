@@ -2,6 +2,7 @@
 // systemd's generator directory), reporting invalid declarations.
 #include <cstdio>
 
+#include "cdi/cdi.h"
 #include "command.h"
 #include "config/unit.h"
 
@@ -19,6 +20,7 @@ void register_generate(CLI::App& app, CommandContext& ctx) {
     sub->callback([&ctx, options] {
         config::UnitOptions unit_options;
         unit_options.bindir = options->bindir;
+        unit_options.cdi_device_allow = cdi::device_allow_entries;
         auto report = config::generate(config::SearchPaths::system(), options->output, unit_options);
         if (!report) {
             ctx.exit_code = report_error("generate", report.error().what());

@@ -17,6 +17,7 @@
 #include "basic/fs-util.h"
 #include "basic/process-util.h"
 #include "bus/storage.h"
+#include "cdi/cdi.h"
 #include "command.h"
 #include "config/config.h"
 #include "config/unit.h"
@@ -153,6 +154,7 @@ void register_plan(CLI::App& app, CommandContext& ctx) {
         std::string out = path_join(scratch, "out");
         config::UnitOptions unit_options;
         unit_options.bindir = options->bindir;
+        unit_options.cdi_device_allow = cdi::device_allow_entries;
         unit_options.pinned_dir = path_join(options->output, "berth");
         auto report = config::generate(config::SearchPaths::system(), out, unit_options);
         if (!report) {

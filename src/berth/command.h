@@ -39,6 +39,7 @@ void register_validate(CLI::App& app, CommandContext& ctx);
 void register_plan(CLI::App& app, CommandContext& ctx);
 void register_cat(CLI::App& app, CommandContext& ctx);
 void register_generate(CLI::App& app, CommandContext& ctx);
+void register_cdi(CLI::App& app, CommandContext& ctx);  // cdi list [--json]
 void register_run(CLI::App& app, CommandContext& ctx);
 void register_exec(CLI::App& app, CommandContext& ctx);     // exec and shell
 void register_image(CLI::App& app, CommandContext& ctx);    // image import|list|inspect|rm|tag|export

@@ -57,6 +57,7 @@ int main(int argc, char** argv) {
     register_plan(app, ctx);
     register_cat(app, ctx);
     register_generate(app, ctx);
+    register_cdi(app, ctx);
     register_run(app, ctx);
     register_exec(app, ctx);
     register_image(app, ctx);

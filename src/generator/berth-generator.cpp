@@ -13,6 +13,7 @@
 
 #include "basic/string-util.h"
 #include "basic/unique.h"
+#include "cdi/cdi.h"
 #include "config/config.h"
 #include "config/unit.h"
 
@@ -48,7 +49,9 @@ int main(int argc, char** argv) {
                      "systemd.generator(7))\n");
         return 1;
     }
-    auto report = berth::config::generate(berth::config::SearchPaths::system(), argv[1], {});
+    berth::config::UnitOptions options;
+    options.cdi_device_allow = berth::cdi::device_allow_entries;
+    auto report = berth::config::generate(berth::config::SearchPaths::system(), argv[1], options);
     if (!report) {
         log_error(report.error().what());
         return 1;

@@ -940,21 +940,23 @@ void parse_security(Checker& c, const toml::table& table) {
         } else if (k == "devices") {
             auto array = node.as_array();
             if (!array) {
-                c.error(node,
-                        fmt::format("security.devices is {}, expected an array of device paths under /dev",
-                                    type_name(node)));
+                c.error(node, fmt::format("security.devices is {}, expected an array of device paths under "
+                                          "/dev or CDI device names",
+                                          type_name(node)));
                 continue;
             }
             for (size_t i = 0; i < array->size(); ++i) {
                 std::string ip = fmt::format("security.devices[{}]", i);
-                if (auto p = c.absolute_path(*array->get(i), ip)) {
-                    if (p->rfind("/dev/", 0) != 0 || p->size() <= 5)
-                        c.error(*array->get(i), fmt::format("{} = {} is not under /dev, expected a device "
-                                                            "node path such as \"/dev/fuse\"",
-                                                            ip, quote(*p)));
-                    else
-                        s.devices.push_back(*p);
-                }
+                auto entry_text = c.string(*array->get(i), ip, "a device node path or a CDI device name");
+                if (!entry_text) continue;
+                std::string why;
+                if (auto entry = parse_device_entry(*entry_text, &why))
+                    s.devices.push_back(entry->cdi ? *entry_text
+                                        : entry->permissions == "rwm"
+                                            ? entry->path
+                                            : entry->path + ":" + entry->permissions);
+                else
+                    c.error(*array->get(i), fmt::format("{} = {} {}", ip, quote(*entry_text), why));
             }
         } else {
             c.unknown_key(key, "security", keys);

@@ -82,6 +82,43 @@ std::string systemd_count(uint64_t value) {
     return value == kInfinity ? "infinity" : fmt::format("{}", value);
 }
 
+// A closed device cgroup for the unit (systemd attaches its BPF program to the unit's cgroup,
+// which covers the runtime's delegated subtree): systemd's standard pseudo devices, the nodes every
+// container's /dev holds, and the declared devices. The runtime attaches its own, precise program
+// to the payload's cgroup as well (runtime/device-cgroup.h); both must allow an open.
+void render_device_policy(std::string& out, const Declaration& d, const UnitOptions& options) {
+    std::vector<std::string> allow, cdi_names;
+    for (const auto& text : d.security.devices) {
+        std::string why;
+        auto entry = parse_device_entry(text, &why);
+        if (!entry) continue;  // validated by the parser
+        if (entry->cdi)
+            cdi_names.push_back(text);
+        else
+            allow.push_back(fmt::format("{} {}", entry->path, entry->permissions));
+    }
+    if (!cdi_names.empty()) {
+        auto resolved = options.cdi_device_allow ? options.cdi_device_allow(cdi_names) : std::nullopt;
+        if (!resolved) {
+            out +=
+                "# DevicePolicy= left open: the CDI devices could not be resolved when this unit was\n"
+                "# generated; the runtime's device program closes the container's devices.\n";
+            return;
+        }
+        allow.insert(allow.end(), resolved->begin(), resolved->end());
+    }
+    out += "DevicePolicy=closed\n";
+    for (const char* standard : {"/dev/tty rwm", "/dev/console rwm", "/dev/ptmx rwm", "char-pts rw"})
+        out += fmt::format("DeviceAllow={}\n", standard);
+    // A dm-thin root or block volume is mounted by the runtime from inside the unit's cgroup; the
+    // payload's own program denies these once the mounts are made.
+    out += "DeviceAllow=block-device-mapper rw\n";
+    for (const auto& a : allow) {  // "PATH PERMS": the path quoted alone (systemd reads the first word)
+        auto space = a.rfind(' ');
+        out += fmt::format("DeviceAllow={} {}\n", unit_value(a.substr(0, space)), a.substr(space + 1));
+    }
+}
+
 }  // namespace
 
 bool pulls_from_registry(const Declaration& d) {
@@ -210,6 +247,7 @@ std::string render_unit(const Declaration& d, const UnitOptions& options) {
     if (r.io_weight) out += fmt::format("IOWeight={}\n", *r.io_weight);
     for (const auto& [name, value] : r.limits)
         out += fmt::format("Limit{}={}\n", rlimit_unit_suffix(name), systemd_count(value));
+    render_device_policy(out, d, options);
     return out;
 }
 

@@ -15,6 +15,8 @@
 //   OUT/berth.target.wants/berth@NAME.service
 #pragma once
 
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,6 +32,11 @@ struct UnitOptions {
     // OUTPUT_DIR/berth. `berth plan` renders into a scratch directory with this set to the real
     // generator directory so the texts compare equal.
     std::string pinned_dir;
+    // CDI names -> "HOSTPATH PERMS" DeviceAllow= entries (the host's specs, read by the caller:
+    // the config library does not read them); nullopt when they cannot be resolved here, and then
+    // the unit keeps systemd's default device policy and only the runtime's own device program
+    // (runtime/device-cgroup.h) closes the container's devices. Unset: the same.
+    std::function<std::optional<std::vector<std::string>>(const std::vector<std::string>&)> cdi_device_allow;
 };
 
 std::string unit_name(std::string_view container_name);         // "berth@NAME.service"

@@ -6,9 +6,11 @@
 #include <string.h>
 #include <sys/capability.h>
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 
+#include "basic/fs-util.h"
 #include "basic/names.h"
 #include "basic/string-util.h"
 
@@ -256,6 +258,73 @@ bool is_valid_restart(std::string_view text) {
          {"no", "on-success", "on-failure", "on-abnormal", "on-watchdog", "on-abort", "always"})
         if (known == text) return true;
     return false;
+}
+
+namespace {
+
+// CDI's name grammar (the spec's "Fully-qualified device name"): each part starts and ends with a
+// letter or digit; inner characters are letters, digits and `extra`.
+bool is_cdi_part(std::string_view text, std::string_view extra, bool letter_first) {
+    if (text.empty() || text.size() > 253) return false;
+    if (!is_alnum(text.front()) || !is_alnum(text.back())) return false;
+    if (letter_first && !std::isalpha(static_cast<unsigned char>(text.front()))) return false;
+    for (char c : text)
+        if (!is_alnum(c) && extra.find(c) == std::string_view::npos) return false;
+    return true;
+}
+
+}  // namespace
+
+bool is_valid_cdi_kind(std::string_view kind) {
+    auto slash = kind.find('/');
+    if (slash == std::string_view::npos) return false;
+    std::string_view vendor = kind.substr(0, slash), klass = kind.substr(slash + 1);
+    return vendor.find('.') != std::string_view::npos && is_cdi_part(vendor, "-_.", false) &&
+           is_cdi_part(klass, "-_.", true);
+}
+
+bool is_valid_cdi_device_name(std::string_view name) { return is_cdi_part(name, "-_.:", false); }
+
+std::optional<DeviceEntry> parse_device_entry(std::string_view text, std::string* why) {
+    DeviceEntry e;
+    if (!text.empty() && text[0] == '/') {
+        std::string_view path = text;
+        if (auto colon = text.rfind(':'); colon != std::string_view::npos) {
+            path = text.substr(0, colon);
+            e.permissions = std::string(text.substr(colon + 1));
+            bool ok = !e.permissions.empty() && e.permissions.size() <= 3 &&
+                      e.permissions.find_first_not_of("rwm") == std::string::npos;
+            for (char c : e.permissions)
+                ok = ok && std::count(e.permissions.begin(), e.permissions.end(), c) == 1;
+            if (!ok) {
+                *why = fmt::format("has permissions {}, expected letters of \"rwm\" such as \"/dev/kvm:rw\"",
+                                   quote(e.permissions));
+                return std::nullopt;
+            }
+        }
+        e.path = normalize_absolute_path(path);
+        if (e.path.rfind("/dev/", 0) != 0 || e.path.size() <= 5 ||
+            path.find('\0') != std::string_view::npos) {
+            *why =
+                "is not under /dev, expected a device node path such as \"/dev/fuse\" or a CDI name such as "
+                "\"nvidia.com/gpu=all\"";
+            return std::nullopt;
+        }
+        return e;
+    }
+    auto eq = text.find('=');
+    e.cdi = true;
+    if (eq != std::string_view::npos) {
+        e.kind = std::string(text.substr(0, eq));
+        e.name = std::string(text.substr(eq + 1));
+    }
+    if (eq == std::string_view::npos || !is_valid_cdi_kind(e.kind) || !is_valid_cdi_device_name(e.name)) {
+        *why =
+            "is neither a device node path nor a CDI device name, expected \"/dev/fuse\", \"/dev/kvm:rw\" or "
+            "\"vendor.com/class=name\" such as \"nvidia.com/gpu=all\"";
+        return std::nullopt;
+    }
+    return e;
 }
 
 }  // namespace berth::config

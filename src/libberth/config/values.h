@@ -70,4 +70,20 @@ std::string rlimit_unit_suffix(std::string_view name);
 // systemd Restart= values.
 bool is_valid_restart(std::string_view text);
 
+// One [security] devices entry: a host device node, optionally with the access it gets
+// ("/dev/fuse", "/dev/kvm:rw"), or a CDI device name ("nvidia.com/gpu=all", cdi.h). Written back
+// as it was given (the declaration keeps the strings).
+struct DeviceEntry {
+    bool cdi = false;
+    std::string path;                 // host node, normalised (not cdi)
+    std::string permissions = "rwm";  // a non-empty subset of "rwm" (not cdi)
+    std::string kind;                 // "nvidia.com/gpu" (cdi)
+    std::string name;                 // "all", "0", "GPU-1234" (cdi)
+};
+// nullopt with *why set: what is wrong and what was expected.
+std::optional<DeviceEntry> parse_device_entry(std::string_view text, std::string* why);
+// "vendor.com/class": a CDI vendor (domain-like) and class.
+bool is_valid_cdi_kind(std::string_view kind);
+bool is_valid_cdi_device_name(std::string_view name);
+
 }  // namespace berth::config

@@ -89,6 +89,7 @@ Result<> plan_container_mounts(const LaunchInputs& in, const std::string& stage,
     mi.resolv_conf = render_resolv_conf(decl.network.mode, read_file("/etc/resolv.conf").value_or(""));
     mi.notify_socket_host = in.notify_socket;
     mi.secrets = in.secrets;
+    mi.devices = in.devices;
     for (const auto& v : *in.volumes) {
         mi.volumes.emplace(v.name, v.mount);
         if (v.created) mi.new_volumes.insert(v.name);
@@ -149,6 +150,8 @@ Result<> resolve_payload(const LaunchInputs& in, Launched* l) {
 
     EnvironmentInputs ei;
     ei.image_env = image.env;
+    // The vendor's variables (CDI) over the image's; the declaration's own still win.
+    if (in.devices) ei.image_env.insert(ei.image_env.end(), in.devices->env.begin(), in.devices->env.end());
     ei.environment_files = decl.environment_files;
     ei.table = decl.environment;
     ei.hostname = in.hostname;
@@ -177,6 +180,22 @@ Result<> resolve_payload(const LaunchInputs& in, Launched* l) {
     });
     l->workdir = !decl.workdir.empty() ? decl.workdir : !image.working_dir.empty() ? image.working_dir : "/";
     l->effective_caps = l->identity.uid == 0 ? in.security->root_caps.bounding : 0;
+    return {};
+}
+
+// Only the standard nodes and the declared devices open from here on, whatever capabilities the
+// payload holds (device-cgroup.h). Then the CDI hooks, from the runtime's side, with the OCI state
+// on stdin as runc and crun give it (the payload is not exec'd yet: "created").
+Result<> restrict_devices(const LaunchInputs& in, pid_t pid) {
+    BERTH_TRY_VOID_CTX(
+        attach_device_program(in.cgroup->payload_fd(), build_device_program(device_allow_list(*in.devices))),
+        fmt::format("device cgroup '{}'", in.cgroup->payload_path()));
+    if (in.devices->hooks.empty()) return {};
+    std::string state = oci_state_json(in.decl->name, "created", pid, path_join(run_dir(), "containers"));
+    BERTH_TRY_VOID_CTX(run_hooks(in.devices->hooks, cdi::HookKind::CreateContainer, state),
+                       "createContainer hook");
+    BERTH_TRY_VOID_CTX(run_hooks(in.devices->hooks, cdi::HookKind::StartContainer, state),
+                       "startContainer hook");
     return {};
 }
 
@@ -285,6 +304,10 @@ Result<> launch_container(const LaunchInputs& in, Launched* out) {
     if (mounted->header.type != MessageType::Mounted)
         return fail(EPROTO, "unexpected message from container");
     l.pty_master = std::move(mounted->fd);
+
+    // --- the device cgroup, now that the child has mounted (a block volume's device opens in
+    // its mount), then the vendor's hooks (devices.h) ---
+    if (in.devices) BERTH_TRY_VOID(restrict_devices(in, l.child.pid()));
 
     // --- identity from the container's own files, then the command ---
     BERTH_TRY_VOID(resolve_payload(in, &l));

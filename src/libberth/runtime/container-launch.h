@@ -18,6 +18,7 @@
 #include "runtime/container-rootfs.h"
 #include "runtime/container-security.h"
 #include "runtime/container.h"
+#include "runtime/devices.h"
 #include "runtime/identity.h"
 #include "runtime/network-seam.h"
 #include "runtime/secrets.h"
@@ -33,7 +34,8 @@ struct LaunchInputs {
     const SecurityPlan* security = nullptr;
     const std::vector<bus::PreparedVolume>* volumes = nullptr;
     const ContainerCgroup* cgroup = nullptr;
-    std::string notify_socket;  // host path of the relay socket; "" without
+    const DevicePlan* devices = nullptr;  // [security] devices resolved (devices.h)
+    std::string notify_socket;            // host path of the relay socket; "" without
     std::vector<std::string> command;
     std::string hostname;
     int signal_fd = -1;  // the forwarded signals, blocked by run_container() for the whole run

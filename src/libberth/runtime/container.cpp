@@ -30,6 +30,7 @@
 #include "runtime/container-rootfs.h"
 #include "runtime/container-security.h"
 #include "runtime/container-supervise.h"
+#include "runtime/devices.h"
 #include "runtime/notify-relay.h"
 #include "runtime/paths.h"
 #include "runtime/supervise.h"
@@ -197,6 +198,8 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
     // --- 2. identity-independent security, volumes, cgroup, notify relay ---
     // With a user namespace the writable layer stays unshifted (root-assembly.h): no chown.
     SecurityPlan security = BERTH_TRY(plan_security(decl));
+    // Declarations are portable: a device missing here fails this start, naming it.
+    DevicePlan devices = BERTH_TRY_CTX(plan_devices(decl), "devices");
     BERTH_TRY_VOID(checkpoint("security"));
     NewVolumes volumes(storage);
     BERTH_TRY_VOID(volumes.prepare(decl));
@@ -219,6 +222,7 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
     in.security = &security;
     in.volumes = &volumes.list();
     in.cgroup = &cgroup;
+    in.devices = &devices;
     in.notify_socket = notify.path();
     in.hostname = decl.hostname.empty() ? decl.name : decl.hostname;
     in.signal_fd = signals.fd();

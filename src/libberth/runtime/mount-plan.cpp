@@ -3,9 +3,12 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 
+#include <algorithm>
+
 #include "basic/fs-util.h"
 #include "basic/string-util.h"
 #include "config/values.h"
+#include "runtime/devices.h"
 
 namespace berth::runtime {
 
@@ -140,6 +143,7 @@ Result<MountPlan> plan_mounts(const MountInputs& in) {
     }
 
     auto& ops = plan.ops;
+    std::vector<MountOp> cdi_mounts;  // after /sys, see below
     const unsigned long nosuid_nodev_noexec = MS_NOSUID | MS_NODEV | MS_NOEXEC;
 
     // --- /proc ---
@@ -168,11 +172,32 @@ Result<MountPlan> plan_mounts(const MountInputs& in) {
     ops.push_back(symlink("/proc/kcore", "/dev/core"));
     // /dev/console: the pty when there is one (bound later by the child), else /dev/null.
     ops.push_back(bind_host("/dev/null", "/dev/console", false, false, false));
-    for (const auto& dev : decl.security.devices) {
+    for (const auto& text : decl.security.devices) {
+        std::string why;
+        auto entry = config::parse_device_entry(text, &why);
+        if (!entry) return fail(EINVAL, "security.devices: {} {}", quote(text), why);
+        if (entry->cdi) continue;  // in in.devices
+        const std::string& dev = entry->path;
         auto kind = probe(dev);
         if (!kind) return fail(ENOENT, "device '{}' does not exist", dev);
         if (*kind) return fail(EINVAL, "device '{}' is a directory", dev);
         ops.push_back(bind_host(dev, dev, false, false, false));
+    }
+    if (in.devices) {
+        for (const auto& n : in.devices->nodes)
+            ops.push_back(bind_host(n.host_path, n.container_path, false, false, false));
+        // The vendor's driver files: bound as the spec says ("ro", "rbind"), after /sys so that a
+        // driver path under it is not covered.
+        for (const auto& m : in.devices->mounts) {
+            auto kind = probe(m.host_path);
+            if (!kind) return fail(ENOENT, "CDI mount: '{}' does not exist", m.host_path);
+            auto has = [&](std::string_view o) {
+                return std::find(m.options.begin(), m.options.end(), o) != m.options.end();
+            };
+            cdi_mounts.push_back(bind_host(m.host_path, normalize_absolute_path(m.container_path), *kind,
+                                           has("ro"), has("rbind")));
+            cdi_mounts.back().nodev = true;
+        }
     }
 
     // --- /sys, read-only. A fresh sysfs needs a network namespace we own (or real root). ---
@@ -182,6 +207,7 @@ Result<MountPlan> plan_mounts(const MountInputs& in) {
         ops.push_back(bind_host("/sys", "/sys", true, true, true));
     }
     ops.push_back(fs("cgroup2", "cgroup2", "/sys/fs/cgroup", nosuid_nodev_noexec | MS_RDONLY, "", true));
+    ops.insert(ops.end(), cdi_mounts.begin(), cdi_mounts.end());
 
     // --- generated files ---
     ops.push_back(stage_file(path_join(in.stage_dir, "hostname"), "/etc/hostname", in.hostname_file, false));

@@ -118,6 +118,8 @@ struct MountInputs {
     const std::vector<SecretValue>* secrets = nullptr;  // [[secret]]s with their values (may be null)
     // Tells what a host path is: true = directory, false = other file, nullopt = missing.
     std::function<std::optional<bool>(const std::string&)> probe;
+    // CDI device nodes and driver mounts (devices.h); null = none.
+    const struct DevicePlan* devices = nullptr;
 };
 
 Result<MountPlan> plan_mounts(const MountInputs& in);

@@ -16,6 +16,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -887,6 +888,154 @@ long status_kb(pid_t pid, const std::string& key) {
 
 // Issue #3's target: the process that stays while the payload runs is the small supervisor,
 // under the same PID (MAINPID, the state file's supervisor_pid), well under 2 MiB resident.
+// [security] devices with CDI names (issue #21): a fake vendor whose nodes are made here with the
+// numbers of /dev/null and /dev/zero under other names, a "driver" directory bound in, env, and a
+// createContainer hook; the same spec once as JSON, once as YAML.
+class CdiDevices : public Runtime {
+protected:
+    void SetUp() override {
+        Runtime::SetUp();
+        if (HasFatalFailure()) return;
+        ASSERT_TRUE(mkdir_p(tmp_ / "nodes") && mkdir_p(tmp_ / "driver") && mkdir_p(tmp_ / "specs"));
+        ASSERT_EQ(0, ::mknod((tmp_ / "nodes/fake0").c_str(), S_IFCHR | 0640, ::makedev(1, 3)));
+        ASSERT_EQ(0, ::chmod((tmp_ / "nodes/fake0").c_str(), 0640));
+        ASSERT_EQ(0, ::mknod((tmp_ / "nodes/fake1").c_str(), S_IFCHR | 0604, ::makedev(1, 5)));
+        ASSERT_EQ(0, ::chmod((tmp_ / "nodes/fake1").c_str(), 0604));
+        ASSERT_TRUE(write_file(tmp_ / "driver/libfake.so.1", "fake driver\n"));
+        ASSERT_TRUE(
+            write_file(tmp_ / "hook.sh",
+                       fmt::format("#!/bin/sh\ncat > {}/hook-state\necho \"$HOOK_ENV $1\" > {}/hook-args\n",
+                                   out_, out_)));
+        ::chmod((tmp_ / "hook.sh").c_str(), 0755);
+        ::setenv("BERTH_CDI_SPEC_DIRS", (tmp_ / "specs").c_str(), 1);
+    }
+    void TearDown() override {
+        ::unsetenv("BERTH_CDI_SPEC_DIRS");
+        Runtime::TearDown();
+    }
+    std::string json_spec(const std::string& kind) {
+        return fmt::format(R"({{"cdiVersion": "0.6.0", "kind": "{0}",
+  "containerEdits": {{"env": ["FAKE_DRIVER=/usr/lib/fake"],
+     "mounts": [{{"hostPath": "{1}/driver", "containerPath": "/usr/lib/fake", "options": ["ro", "rbind"]}}],
+     "hooks": [{{"hookName": "createContainer", "path": "{1}/hook.sh", "args": ["hook.sh", "arg1"], "env": ["HOOK_ENV=set"]}}]}},
+  "devices": [{{"name": "fake0", "containerEdits": {{"deviceNodes": [{{"path": "/dev/fake0", "hostPath": "{1}/nodes/fake0",
+                  "type": "c", "fileMode": 416}}]}}}},
+              {{"name": "fake1", "containerEdits": {{"deviceNodes": [{{"path": "/dev/fake1", "hostPath": "{1}/nodes/fake1"}}],
+                  "env": ["FAKE1=yes"]}}}}]}})",
+                           kind, tmp_.path());
+    }
+    std::string yaml_spec(const std::string& kind) {
+        return fmt::format(R"(cdiVersion: "0.6.0"
+kind: {0}
+containerEdits:
+  env: [FAKE_DRIVER=/usr/lib/fake]
+  mounts:
+  - {{hostPath: {1}/driver, containerPath: /usr/lib/fake, options: [ro, rbind]}}
+  hooks:
+  - {{hookName: createContainer, path: {1}/hook.sh, args: [hook.sh, arg1], env: [HOOK_ENV=set]}}
+devices:
+- name: fake0
+  containerEdits:
+    deviceNodes:
+    - {{path: /dev/fake0, hostPath: {1}/nodes/fake0, type: c, fileMode: 0640}}
+- name: fake1
+  containerEdits:
+    deviceNodes:
+    - {{path: /dev/fake1, hostPath: {1}/nodes/fake1}}
+    env: [FAKE1=yes]
+)",
+                           kind, tmp_.path());
+    }
+    void expect_devices_in_container(const std::string& kind) {
+        auto d = shell(
+            "stat -c '%F %t:%T %a' /dev/fake0 /dev/fake1 > /out/nodes; cat /usr/lib/fake/libfake.so.1 > "
+            "/out/lib;"
+            " echo \"$FAKE_DRIVER $FAKE1\" > /out/env; head -c 3 /dev/fake1 | od -An -tx1 > /out/zero;"
+            " echo x > /usr/lib/fake/new 2>/dev/null; echo $? > /out/ro");
+        d.security.devices = {kind + "=all"};
+        auto r = run(d);
+        ASSERT_EQ(r.status, 0) << r.error;
+        EXPECT_EQ(out("nodes"), "character special file 1:3 640\ncharacter special file 1:5 604\n");
+        EXPECT_EQ(out("lib"), "fake driver\n");
+        EXPECT_EQ(out("env"), "/usr/lib/fake yes\n");
+        EXPECT_EQ(out("zero"), " 00 00 00\n");
+        EXPECT_NE(out("ro"), "0\n");
+        EXPECT_EQ(out("hook-args"), "set arg1\n");
+        auto state = nlohmann::json::parse(out("hook-state"), nullptr, false);
+        ASSERT_TRUE(state.is_object()) << out("hook-state");
+        EXPECT_EQ(state["id"], name_);
+        EXPECT_EQ(state["status"], "created");
+        EXPECT_GT(state["pid"].get<int>(), 1);
+    }
+};
+
+TEST_F(CdiDevices, AJsonSpecGivesTheNodesTheDriverMountTheEnvAndRunsTheHookWithTheState) {
+    ASSERT_TRUE(write_file(tmp_ / "specs/fake.json", json_spec("fake.berth.test/json")));
+    expect_devices_in_container("fake.berth.test/json");
+}
+
+TEST_F(CdiDevices, TheSameSpecInYamlGivesTheSame) {
+    ASSERT_TRUE(write_file(tmp_ / "specs/fake.yaml", yaml_spec("fake.berth.test/yaml")));
+    expect_devices_in_container("fake.berth.test/yaml");
+}
+
+TEST_F(CdiDevices, AnUnknownNameOrAMissingNodeFailsTheStartNamingIt) {
+    ASSERT_TRUE(write_file(tmp_ / "specs/fake.json", json_spec("fake.berth.test/json")));
+    auto d = shell("true");
+    d.security.devices = {"fake.berth.test/json=fake9"};
+    auto r = run(d);
+    EXPECT_NE(r.status, 0);
+    EXPECT_NE(
+        r.error.find("unknown CDI device 'fake.berth.test/json=fake9'; known: fake.berth.test/json=fake0, "
+                     "fake.berth.test/json=fake1"),
+        std::string::npos)
+        << r.error;
+    ASSERT_EQ(0, ::unlink((tmp_ / "nodes/fake1").c_str()));
+    d.security.devices = {"fake.berth.test/json=fake1"};
+    r = run(d);
+    EXPECT_NE(r.status, 0);
+    EXPECT_NE(r.error.find("CDI device node '/dev/fake1': host node '" + tmp_.path() +
+                           "/nodes/fake1' is not on this host"),
+              std::string::npos)
+        << r.error;
+}
+
+// cgroup v2 has no device list: before the device program, a payload given CAP_MKNOD made any
+// node (here /dev/mem's 1:1 and loop0's b 7:0) and, on a file system without nodev, opened it.
+// Now mknod itself is refused for anything but the standard nodes and the declared devices.
+TEST_F(Runtime, WithMknodAndNoDeclaredDeviceTheDeviceCgroupRefusesOtherNodes) {
+    auto d = shell(
+        "mknod /tmp/mem c 1 1 2>/out/mem-err; echo $? > /out/mem; mknod /tmp/loop b 7 0 2>/dev/null; echo $? "
+        "> /out/loop;"
+        " mknod /tmp/null c 1 3; echo $? > /out/null; head -c 1 /dev/fuse 2>/dev/null; echo $? > /out/fuse;"
+        " echo hi > /dev/null; echo $? > /out/devnull");
+    d.security.capabilities_add = {"CAP_MKNOD"};
+    d.mounts.push_back({});
+    d.mounts.back().type = config::MountType::Tmpfs;
+    d.mounts.back().target = "/tmp";
+    auto r = run(d);
+    ASSERT_EQ(r.status, 0) << r.error;
+    EXPECT_EQ(out("mem"), "1\n") << out("mem-err");
+    EXPECT_NE(out("mem-err").find("Operation not permitted"), std::string::npos) << out("mem-err");
+    EXPECT_EQ(out("loop"), "1\n");
+    EXPECT_EQ(out("null"), "0\n");  // a standard node may be made
+    EXPECT_EQ(out("devnull"), "0\n");
+}
+
+TEST_F(Runtime, ADeclaredHostDeviceOpensWithItsPermissionsOnly) {
+    if (!path_exists("/dev/fuse")) GTEST_SKIP() << "this host has no /dev/fuse";
+    auto d = shell(
+        "(exec 3<> /dev/fuse) 2>/out/open-err; echo $? > /out/open; mknod /dev/shm/f c 10 229 2>/dev/null; "
+        "echo $? > "
+        "/out/mknod");
+    d.security.capabilities_add = {"CAP_MKNOD"};
+    d.security.devices = {"/dev/fuse:rw"};
+    auto r = run(d);
+    ASSERT_EQ(r.status, 0) << r.error;
+    EXPECT_EQ(out("open"), "0\n") << out("open-err");
+    EXPECT_EQ(out("mknod"), "1\n");  // "rw" without "m"
+}
+
 TEST_F(Runtime, WhileThePayloadRunsTheSupervisorIsTheSmallExecutableUnderTwoMebibytes) {
     auto d = shell("echo ready > /out/ready; exec sleep 30");
     d.stop_signal = SIGKILL;

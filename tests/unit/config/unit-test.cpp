@@ -53,6 +53,32 @@ TEST(RenderUnit, WritesOnlyTheFixedKeysForAMinimalDeclaration) {
     EXPECT_EQ(unit, golden("minimal.service", unit));
 }
 
+// issue #21: systemd's device program on the unit closes devices, the declared ones open.
+TEST(RenderUnit, ClosesTheDevicePolicyAndAllowsTheDeclaredDevices) {
+    Declaration d = from_data("minimal");
+    d.security.devices = {"/dev/fuse:rw", "/dev/kvm", "example.com/gpu=all"};
+    UnitOptions o = options();
+    std::vector<std::string> asked;
+    o.cdi_device_allow = [&](const std::vector<std::string>& names) {
+        asked = names;
+        return std::optional<std::vector<std::string>>({"/dev/card0 rw"});
+    };
+    std::string unit = render_unit(d, o);
+    EXPECT_EQ(asked, std::vector<std::string>{"example.com/gpu=all"});
+    EXPECT_NE(unit.find("\nDevicePolicy=closed\nDeviceAllow=/dev/tty rwm\n"), std::string::npos) << unit;
+    EXPECT_NE(unit.find("\nDeviceAllow=/dev/fuse rw\nDeviceAllow=/dev/kvm rwm\nDeviceAllow=/dev/card0 rw\n"),
+              std::string::npos)
+        << unit;
+    // CDI names that do not resolve when the unit is generated: systemd's default policy, and a
+    // comment saying that the runtime's own program closes the devices.
+    o.cdi_device_allow = [](const std::vector<std::string>&) {
+        return std::optional<std::vector<std::string>>();
+    };
+    unit = render_unit(d, o);
+    EXPECT_EQ(unit.find("\nDevicePolicy="), std::string::npos) << unit;
+    EXPECT_NE(unit.find("# DevicePolicy= left open"), std::string::npos) << unit;
+}
+
 TEST(RenderUnit, UsesTheContainerStopTimeoutWhenTheServiceHasNone) {
     Declaration d = from_data("minimal");
     d.stop_timeout_us = 20000000;
