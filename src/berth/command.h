@@ -48,7 +48,8 @@ void register_list(CLI::App& app, CommandContext& ctx);
 void register_status(CLI::App& app, CommandContext& ctx);
 void register_unit_control(CLI::App& app, CommandContext& ctx);  // start, stop, restart
 void register_logs(CLI::App& app, CommandContext& ctx);
-void register_fsck(CLI::App& app, CommandContext& ctx);  // fsck [--repair]: execs `berthd fsck`
-void register_rm(CLI::App& app, CommandContext& ctx);    // rm NAME, prune
+void register_fsck(CLI::App& app, CommandContext& ctx);     // fsck [--repair]: execs `berthd fsck`
+void register_rm(CLI::App& app, CommandContext& ctx);       // rm NAME, prune
+void register_network(CLI::App& app, CommandContext& ctx);  // network ls|inspect|up|down
 
 }  // namespace berth::cli

@@ -1,9 +1,11 @@
 #include "network/declared.h"
 
+#include <dirent.h>
 #include <net/if.h>
 
 #include "basic/fs-util.h"
 #include "basic/string-util.h"
+#include "config/config.h"
 #include "network/ipam.h"
 #include "network/netlink.h"
 #include "network/network.h"
@@ -135,6 +137,52 @@ Result<> network_down(const DeclaredNetworkPlan& p) {
     auto link = nl->find_link(p.bridge);
     if (!link) return fail(link.error().wrap(context));
     if (*link && (*link)->kind == "bridge") BERTH_TRY_VOID_CTX(nl->delete_link(p.bridge), context);
+    return {};
+}
+
+Result<Joined> join_network(const config::Declaration& decl, const std::vector<std::string>& paths,
+                            bool bring_up) {
+    const auto& members = decl.network.networks;
+    if (members.size() > 1)
+        return fail(ENOTSUP, "container {} is on {} networks; only one network per container is supported",
+                    quote(decl.name), members.size());
+    config::NetworkMembership member{config::kDefaultNetwork, "", {}};
+    if (!members.empty()) member = members.front();
+    auto declared = config::load_network(member.network, config::SearchPaths{paths});
+    if (!declared) return fail(declared.error());
+    Joined joined;
+    auto plan = plan_network(*declared);
+    if (!plan) return fail(plan.error());
+    joined.network = std::move(*plan);
+    if (bring_up) BERTH_TRY_VOID(network_up(joined.network));
+    auto pool = pool_of(*declared);
+    if (!pool) return fail(pool.error());
+    auto address = acquire_address(*pool, network_run_dir(member.network), decl.name, member.address);
+    if (!address) return fail(address.error());
+    joined.address = *address;
+    return joined;
+}
+
+config::Declaration as_bridge_member(const config::Declaration& decl, const Joined& joined) {
+    config::Declaration d = decl;
+    d.network.mode = config::NetworkMode::Bridge;
+    d.network.networks.clear();
+    d.network.bridge = joined.network.bridge;
+    d.network.address = format_ipv4_cidr(joined.address);
+    d.network.gateway = format_ipv4(joined.network.gateway.address);
+    d.network.masquerade = false;
+    return d;
+}
+
+Result<> release_all_addresses(const std::string& container) {
+    std::string root = network_run_dir("");
+    DIR* d = ::opendir(root.c_str());
+    if (!d) return {};
+    std::vector<std::string> networks;
+    while (struct dirent* entry = ::readdir(d))
+        if (entry->d_name[0] != '.') networks.emplace_back(entry->d_name);
+    ::closedir(d);
+    for (const auto& n : networks) BERTH_TRY_VOID(release_address(path_join(root, n), container));
     return {};
 }
 

@@ -16,6 +16,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "basic/ip-util.h"
 #include "basic/result.h"
@@ -54,5 +55,23 @@ Result<> network_up(const DeclaredNetworkPlan& plan);
 
 // Removes the table and the bridge (with its address and routes). Safe when nothing is there.
 Result<> network_down(const DeclaredNetworkPlan& plan);
+
+// A container's place on its declared network: the network (loaded from `paths`, planned and,
+// with bring_up, brought up if needed, as `berth run` does in embedded mode) and its address
+// (acquired: the lease it has, or a new one). Only the first of decl.network.networks is joined;
+// more are refused (ENOTSUP) until a container can have several links.
+struct Joined {
+    DeclaredNetworkPlan network;
+    Ipv4Cidr address;
+};
+Result<Joined> join_network(const config::Declaration& decl, const std::vector<std::string>& paths,
+                            bool bring_up);
+
+// The declaration attach() takes for a joined container: mode "bridge" on the network's bridge
+// with the acquired address and the gateway (NAT is the network's, not the container's).
+config::Declaration as_bridge_member(const config::Declaration& decl, const Joined& joined);
+
+// Forgets every lease `container` holds on any network (berth rm).
+Result<> release_all_addresses(const std::string& container);
 
 }  // namespace berth::network
