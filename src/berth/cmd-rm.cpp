@@ -21,6 +21,7 @@
 #include "bus/storage.h"
 #include "command.h"
 #include "config/config.h"
+#include "network/declared.h"
 #include "runtime/paths.h"
 #include "runtime/state.h"
 #include "storage-cli.h"
@@ -130,6 +131,8 @@ int do_rm(const RmOptions& o) {
             return report_error("rm", fmt::format("container '{}' has no state in the store", name));
         return report_error("rm", r.error().what());
     }
+    // Its addresses on declared networks go back to their pools (kept across restarts until now).
+    if (auto r = network::release_all_addresses(name); !r) return report_error("rm", r.error().what());
     if (o.json)
         std::printf("%s\n",
                     nlohmann::json{{"name", name}, {"removed", true}, {"stopped", stopped}}.dump(2).c_str());

@@ -54,5 +54,6 @@ void register_rm(CLI::App& app, CommandContext& ctx);    // rm NAME, prune
 void register_health(CLI::App& app, CommandContext& ctx);
 void register_kill(CLI::App& app, CommandContext& ctx);        // health NAME (+ the supervisor's probe)
 void register_registries(CLI::App& app, CommandContext& ctx);  // registries, login, logout
+void register_network(CLI::App& app, CommandContext& ctx);     // network ls|inspect|up|down
 
 }  // namespace berth::cli

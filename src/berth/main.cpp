@@ -65,6 +65,7 @@ int main(int argc, char** argv) {
     register_volume(app, ctx);
     register_fsck(app, ctx);
     register_rm(app, ctx);
+    register_network(app, ctx);
     register_list(app, ctx);
     register_status(app, ctx);
     register_unit_control(app, ctx);

@@ -26,6 +26,8 @@ struct SearchPaths {
     // /etc/berth/containers, /run/berth/containers, /usr/lib/berth/containers, or the
     // colon-separated list in $BERTH_CONTAINERS_PATH (tests point it at temporary directories).
     static SearchPaths system();
+    // /etc/berth/networks, /run/berth/networks, /usr/lib/berth/networks, or $BERTH_NETWORKS_PATH.
+    static SearchPaths networks();
 };
 
 // One input file's text, for parsing without touching the disk (tests, fuzzing).
@@ -64,6 +66,18 @@ struct LoadedSet {
 // adds the cross-declaration checks: a dependency on an undeclared container, dependency cycles
 // (over requires, wants and after, which all order the units).
 LoadedSet load_all(const SearchPaths& paths);
+
+// Networks (NAME.toml in SearchPaths::networks()): the same search path precedence, drop-ins,
+// masking and FILE:LINE:COL errors as containers.
+Result<NetworkDeclaration> parse_network_declaration(std::string_view name, const SourceText& main,
+                                                     const std::vector<SourceText>& dropins = {});
+// NAME's declaration; kDefaultNetwork falls back to builtin_default_network() when no file
+// declares it (a default.toml symlinked to /dev/null masks it: then it is an error).
+Result<NetworkDeclaration> load_network(std::string_view name, const SearchPaths& paths);
+// Every declared network, plus the built-in default unless declared or masked.
+std::map<std::string, Result<NetworkDeclaration>> load_all_networks(const SearchPaths& paths);
+// "default": subnet 10.89.0.0/24, gateway 10.89.0.1, masquerade, DNS from the host.
+NetworkDeclaration builtin_default_network();
 
 // The declaration as canonical TOML: every setting written explicitly, in a fixed order. Parsing
 // it back gives an equal Declaration. Used by `berth cat` and as the pinned copy the unit runs.

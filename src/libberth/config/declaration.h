@@ -35,10 +35,10 @@ enum class OnImageChange { Recreate, Keep };
 
 // [container] notify = "started" | "container" | "healthy" (READY=1 after the first passing probe)
 enum class NotifyMode { Started, Container, Healthy };
-enum class MountType { Bind, Tmpfs, Volume };             // [[mount]] type
-enum class NetworkMode { None, Host, Veth, Bridge };      // [network] mode
-enum class SeccompMode { Default, Unconfined, Profile };  // [security] seccomp
-enum class UserNamespaceMode { Off, Pick, Fixed };        // [security] user_namespace
+enum class MountType { Bind, Tmpfs, Volume };                  // [[mount]] type
+enum class NetworkMode { None, Host, Veth, Bridge, Network };  // [network] mode
+enum class SeccompMode { Default, Unconfined, Profile };       // [security] seccomp
+enum class UserNamespaceMode { Off, Pick, Fixed };             // [security] user_namespace
 
 struct UserSpec {       // [container] user = "name" | "uid" | "uid:gid" | "name:group"
     std::string user;   // name or decimal uid, as written; empty = image default / root
@@ -68,12 +68,26 @@ struct PortMapping {           // [network] ports = ["[HOSTIP:]HOSTPORT:CONTAINE
     bool operator==(const PortMapping&) const = default;
 };
 
+// [network] networks: one declared network (/etc/berth/networks/NAME.toml) the container joins,
+// written "NAME" or { name = "NAME", address = "A.B.C.D", aliases = ["..."] }.
+struct NetworkMembership {
+    std::string network;
+    std::string address;               // static IPv4 address in the network's subnet; "" = allocated
+    std::vector<std::string> aliases;  // extra names the container resolves as on this network
+
+    bool operator==(const NetworkMembership&) const = default;
+};
+
+// The network a container with mode = "network" and no `networks` joins.
+inline constexpr const char* kDefaultNetwork = "default";
+
 struct Network {
     NetworkMode mode = NetworkMode::None;
-    std::string bridge;        // mode = bridge: host bridge name (required)
-    std::string address;       // "10.0.0.2/24" (CIDR), veth/bridge
-    std::string host_address;  // veth: host end address "10.0.0.1/24" (optional)
-    std::string gateway;       // default route inside the container
+    std::vector<NetworkMembership> networks;  // mode = "network" (implied by networks)
+    std::string bridge;                       // mode = bridge: host bridge name (required)
+    std::string address;                      // "10.0.0.2/24" (CIDR), veth/bridge
+    std::string host_address;                 // veth: host end address "10.0.0.1/24" (optional)
+    std::string gateway;                      // default route inside the container
     std::vector<PortMapping> ports;
     // Outbound NAT of the container's address to the host's (docs/NETWORKING.md, "Outbound
     // traffic"). Unset = the mode's default: veth true, bridge false.
@@ -236,6 +250,26 @@ struct Declaration {
     Install install;
 
     bool operator==(const Declaration&) const = default;
+};
+
+// A declared network: /etc/berth/networks/NAME.toml (+ drop-ins), all under [network]. Loaded with
+// the same search path, drop-ins, masking and file:line:col errors as containers (config.h).
+// docs: man/berth.network.5.md.
+struct NetworkDeclaration {
+    std::string name;
+    std::string bridge;                // interface name; default "bn-NAME" (network plan)
+    std::vector<std::string> subnets;  // "10.89.1.0/24", "fd00:89:1::/64": at most one per family
+    std::string gateway;               // IPv4 of the bridge; default the subnet's first host
+    std::string range;                 // "A.B.C.D-E.F.G.H" allocated from; default the whole subnet
+    bool internal = false;             // no forwarding beyond the bridge
+    std::optional<bool> masquerade;    // outbound NAT; default !internal
+    std::optional<uint32_t> mtu;       // bridge and veth MTU; default the kernel's (1500)
+    std::vector<std::string> dns;      // upstream servers; default the host's resolv.conf
+    bool builtin = false;              // the default network when no file declares it
+    std::string source_path;
+    std::vector<std::string> dropin_paths;
+
+    bool operator==(const NetworkDeclaration&) const = default;
 };
 
 }  // namespace berth::config

@@ -94,8 +94,12 @@ std::vector<std::string> find_dropins(std::string_view name, const std::vector<s
     return out;
 }
 
-Result<Declaration> load_from(std::string_view name, const std::string& main_path,
-                              const std::vector<std::string>& dropin_paths) {
+// Reads NAME's main file and drop-ins and hands them to `parse` (parse_declaration or
+// parse_network_declaration): containers and networks load the same way.
+template <class Parse>
+auto load_from(std::string_view name, const std::string& main_path,
+               const std::vector<std::string>& dropin_paths, Parse parse)
+    -> decltype(parse(name, SourceText{}, std::vector<SourceText>{})) {
     auto main = read_source(main_path);
     if (!main) return Unexpected(main.error());
     std::vector<SourceText> dropins;
@@ -104,7 +108,39 @@ Result<Declaration> load_from(std::string_view name, const std::string& main_pat
         if (!d) return Unexpected(d.error());
         dropins.push_back(std::move(*d));
     }
-    return parse_declaration(name, *main, dropins);
+    return parse(name, *main, dropins);
+}
+
+Result<Declaration> load_from(std::string_view name, const std::string& main_path,
+                              const std::vector<std::string>& dropin_paths) {
+    return load_from(name, main_path, dropin_paths,
+                     [](std::string_view n, const SourceText& m, const std::vector<SourceText>& d) {
+                         return parse_declaration(n, m, d);
+                     });
+}
+
+// NAME -> first NAME.toml in the search path (masked ones included: the caller skips them).
+std::map<std::string, std::string> main_files(const SearchPaths& paths) {
+    std::map<std::string, std::string> out;
+    for (const auto& dir : paths.dirs)
+        for (const auto& file : list_dir(dir, ".toml")) {
+            std::string path = path_join(dir, file);
+            if (is_directory(path)) continue;
+            out.emplace(file.substr(0, file.size() - 5), path);
+        }
+    return out;
+}
+
+// The first NAME.toml in the search path; "" when there is none; ENOENT "KIND 'NAME' is masked".
+Result<std::string> find_main(std::string_view kind, std::string_view name, const SearchPaths& paths) {
+    for (const auto& dir : paths.dirs) {
+        std::string path = path_join(dir, std::string(name) + ".toml");
+        if (!path_exists(path)) continue;
+        if (is_masked(path))
+            return fail(ENOENT, "{} {} is masked ({} -> /dev/null)", kind, quote(name), path);
+        return path;
+    }
+    return std::string();
 }
 
 std::string location(const Declaration& d, const std::string& key) {
@@ -128,14 +164,61 @@ std::vector<std::pair<std::string, std::string>> dependencies(const Declaration&
 
 }  // namespace
 
-SearchPaths SearchPaths::system() {
+static SearchPaths search_paths(const char* variable, std::string_view kind) {
     SearchPaths paths;
-    if (const char* env = std::getenv("BERTH_CONTAINERS_PATH"); env && *env) {
+    if (const char* env = std::getenv(variable); env && *env) {
         paths.dirs = split(env, ':');
         return paths;
     }
-    paths.dirs = {"/etc/berth/containers", "/run/berth/containers", "/usr/lib/berth/containers"};
+    for (std::string_view root : {"/etc/berth/", "/run/berth/", "/usr/lib/berth/"})
+        paths.dirs.push_back(fmt::format("{}{}", root, kind));
     return paths;
+}
+
+SearchPaths SearchPaths::system() { return search_paths("BERTH_CONTAINERS_PATH", "containers"); }
+
+SearchPaths SearchPaths::networks() { return search_paths("BERTH_NETWORKS_PATH", "networks"); }
+
+// ---- networks ------------------------------------------------------------------------------
+
+static Result<NetworkDeclaration> load_network_from(std::string_view name, const std::string& path,
+                                                    const SearchPaths& paths) {
+    return load_from(name, path, find_dropins(name, paths.dirs),
+                     [](std::string_view n, const SourceText& m, const std::vector<SourceText>& d) {
+                         return parse_network_declaration(n, m, d);
+                     });
+}
+
+NetworkDeclaration builtin_default_network() {
+    NetworkDeclaration n;
+    n.name = kDefaultNetwork;
+    n.subnets = {"10.89.0.0/24"};
+    n.builtin = true;
+    return n;
+}
+
+Result<NetworkDeclaration> load_network(std::string_view name, const SearchPaths& paths) {
+    auto path = find_main("network", name, paths);
+    if (!path) return Unexpected(path.error());
+    if (!path->empty()) return load_network_from(name, *path, paths);
+    if (name == kDefaultNetwork) return builtin_default_network();
+    return fail(ENOENT, "network {} is not declared, expected {}.toml in {}", quote(name), name,
+                join(paths.dirs, ", "));
+}
+
+std::map<std::string, Result<NetworkDeclaration>> load_all_networks(const SearchPaths& paths) {
+    std::map<std::string, Result<NetworkDeclaration>> out;
+    bool default_masked = false;
+    for (const auto& [name, path] : main_files(paths)) {
+        if (is_masked(path)) {
+            default_masked |= name == kDefaultNetwork;
+            continue;
+        }
+        out.emplace(name, load_network_from(name, path, paths));
+    }
+    if (!default_masked && !out.count(kDefaultNetwork))
+        out.emplace(kDefaultNetwork, builtin_default_network());
+    return out;
 }
 
 bool is_valid_name(std::string_view name) {
@@ -168,15 +251,12 @@ std::string dependency_unit(std::string_view dependency) {
 }
 
 Result<Declaration> load_declaration(std::string_view name, const SearchPaths& paths) {
-    for (const auto& dir : paths.dirs) {
-        std::string path = path_join(dir, std::string(name) + ".toml");
-        if (!path_exists(path)) continue;
-        if (is_masked(path))
-            return fail(ENOENT, "container {} is masked ({} -> /dev/null)", quote(name), path);
-        return load_from(name, path, find_dropins(name, paths.dirs));
-    }
-    return fail(ENOENT, "container {} is not declared, expected {}.toml in {}", quote(name), name,
-                join(paths.dirs, ", "));
+    auto path = find_main("container", name, paths);
+    if (!path) return Unexpected(path.error());
+    if (path->empty())
+        return fail(ENOENT, "container {} is not declared, expected {}.toml in {}", quote(name), name,
+                    join(paths.dirs, ", "));
+    return load_from(name, *path, find_dropins(name, paths.dirs));
 }
 
 Result<Declaration> load_declaration_file(const std::string& path, std::string_view name) {
@@ -199,14 +279,7 @@ Result<Declaration> load_declaration_file(const std::string& path) {
 
 LoadedSet load_all(const SearchPaths& paths) {
     LoadedSet set;
-    std::map<std::string, std::string> main_files;  // NAME -> first NAME.toml
-    for (const auto& dir : paths.dirs)
-        for (const auto& file : list_dir(dir, ".toml")) {
-            std::string path = path_join(dir, file);
-            if (is_directory(path)) continue;
-            main_files.emplace(file.substr(0, file.size() - 5), path);
-        }
-    for (const auto& [name, path] : main_files) {
+    for (const auto& [name, path] : main_files(paths)) {
         if (is_masked(path)) continue;
         set.by_name.emplace(name, load_from(name, path, find_dropins(name, paths.dirs)));
     }

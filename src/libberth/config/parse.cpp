@@ -10,9 +10,11 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <functional>
 #include <set>
 
 #include "basic/fs-util.h"
+#include "basic/ip-util.h"
 #include "basic/names.h"
 #include "basic/string-util.h"
 #include "config/config.h"
@@ -43,7 +45,8 @@ const std::vector<Section>& sections() {
           "notify", "init", "pull"}},
         {"mount", {"type", "source", "target", "read_only", "size", "mode"}},
         {"network",
-         {"mode", "bridge", "address", "host_address", "gateway", "ports", "masquerade", "ip_forward"}},
+         {"mode", "bridge", "address", "host_address", "gateway", "ports", "masquerade", "ip_forward",
+          "networks"}},
         {"resources",
          {"memory_max", "memory_high", "memory_swap_max", "cpu_weight", "cpu_quota", "allowed_cpus",
           "tasks_max", "io_weight", "limits"}},
@@ -198,6 +201,24 @@ public:
             }
         }
         if (!ok) return std::nullopt;
+        return out;
+    }
+
+    // An array of strings, keeping those `valid` accepts and reporting each other one as
+    // "KEY[i] = 'x' is not WHAT, expected EXPECTED".
+    std::vector<std::string> valid_strings(const toml::node& node, std::string_view key,
+                                           std::string_view element, bool (*valid)(std::string_view),
+                                           std::string_view what, std::string_view expected) {
+        std::vector<std::string> out;
+        auto list = strings(node, key, element);
+        if (!list) return out;
+        for (size_t i = 0; i < list->size(); ++i) {
+            if (valid((*list)[i]))
+                out.push_back((*list)[i]);
+            else
+                error(*node.as_array()->get(i), fmt::format("{}[{}] = {} is not {}, expected {}", key, i,
+                                                            quote((*list)[i]), what, expected));
+        }
         return out;
     }
 
@@ -610,12 +631,78 @@ void parse_mount(Checker& c, const toml::table& table, size_t index) {
     c.declaration.mounts.push_back(std::move(m));
 }
 
+// [network] networks = ["app", { name = "db", address = "10.89.1.5", aliases = ["pg"] }]
+void parse_memberships(Checker& c, const toml::node& node, std::vector<NetworkMembership>& out) {
+    constexpr std::string_view expected =
+        "an array of network names or { name = \"NAME\", address = \"A.B.C.D\", aliases = [...] }";
+    auto array = node.as_array();
+    if (!array) {
+        c.error(node, fmt::format("network.networks is {}, expected {}", type_name(node), expected));
+        return;
+    }
+    for (size_t i = 0; i < array->size(); ++i) {
+        const toml::node& item = *array->get(i);
+        std::string path = fmt::format("network.networks[{}]", i);
+        NetworkMembership m;
+        const toml::node* name_node = &item;
+        if (auto word = item.as_string()) {
+            m.network = word->get();
+        } else if (auto t = item.as_table()) {
+            name_node = t->get("name");
+            for (auto&& [key, value] : *t) {
+                const std::string k(key.str());
+                std::string kpath = path + "." + k;
+                if (k == "name") {
+                    if (auto s = c.string(value, kpath, "a network name")) m.network = *s;
+                } else if (k == "address") {
+                    if (auto s = c.string(value, kpath, "an IPv4 address such as \"10.89.0.5\"")) {
+                        auto a = parse_ipv4(*s);
+                        if (!a || !usable_host_address(Ipv4Cidr{*a, 32}))
+                            c.error(value,
+                                    fmt::format("{} = {} is invalid, expected a host's IPv4 address such "
+                                                "as \"10.89.0.5\" (the prefix is the network's)",
+                                                kpath, quote(*s)));
+                        else
+                            m.address = *s;
+                    }
+                } else if (k == "aliases") {
+                    m.aliases = c.valid_strings(value, kpath, "host names", is_valid_hostname, "a host name",
+                                                "letters, digits, '-' and '.' (at most 64)");
+                } else {
+                    c.unknown_key(key, "network.networks", {"name", "address", "aliases"});
+                }
+            }
+            if (!name_node) {
+                c.error(item, fmt::format("{} has no name, expected name = \"NAME\"", path));
+                continue;
+            }
+        } else {
+            c.error(item, fmt::format("{} is {}, expected {}", path, type_name(item), expected));
+            continue;
+        }
+        if (m.network.empty()) continue;  // reported above
+        if (!is_valid_name(m.network)) {
+            c.error(*name_node, fmt::format("{} names network {}, expected {}", path, quote(m.network),
+                                            name_rule(NameKind::Container)));
+            continue;
+        }
+        bool twice = std::any_of(out.begin(), out.end(), [&](auto& o) { return o.network == m.network; });
+        if (twice) {
+            c.error(*name_node, fmt::format("{} joins network {} again, expected each network once", path,
+                                            quote(m.network)));
+            continue;
+        }
+        out.push_back(std::move(m));
+    }
+}
+
 void parse_network(Checker& c, const toml::table& table) {
     Network& n = c.declaration.network;
     const auto& keys = sections()[2].keys;
     const toml::node* mode_node = nullptr;
     const toml::node* bridge_node = nullptr;
     const toml::node* masquerade_node = nullptr;
+    const toml::node* networks_node = nullptr;
     std::vector<const toml::node*> netns_only;  // settings that need an own veth/bridge
     std::vector<std::string> netns_only_keys;
     for (auto&& [key, node] : table) {
@@ -624,7 +711,7 @@ void parse_network(Checker& c, const toml::table& table) {
         c.remember(path, key.source());
         if (k == "mode") {
             mode_node = &node;
-            if (auto s = c.string(node, path, "\"none\", \"host\", \"veth\" or \"bridge\"")) {
+            if (auto s = c.string(node, path, "\"none\", \"host\", \"veth\", \"bridge\" or \"network\"")) {
                 if (*s == "none")
                     n.mode = NetworkMode::None;
                 else if (*s == "host")
@@ -633,9 +720,11 @@ void parse_network(Checker& c, const toml::table& table) {
                     n.mode = NetworkMode::Veth;
                 else if (*s == "bridge")
                     n.mode = NetworkMode::Bridge;
+                else if (*s == "network")
+                    n.mode = NetworkMode::Network;
                 else
                     c.error(node, fmt::format("network.mode = {} is unknown, expected \"none\", \"host\", "
-                                              "\"veth\" or \"bridge\"",
+                                              "\"veth\", \"bridge\" or \"network\"",
                                               quote(*s)));
             }
         } else if (k == "bridge") {
@@ -713,6 +802,9 @@ void parse_network(Checker& c, const toml::table& table) {
                                         "\"127.0.0.1:8080:80\" (ports 1-65535)",
                                         i, quote(*s)));
             }
+        } else if (k == "networks") {
+            networks_node = &node;
+            parse_memberships(c, node, n.networks);
         } else if (k == "masquerade" || k == "ip_forward") {
             netns_only.push_back(&node);
             netns_only_keys.push_back(path);
@@ -727,6 +819,23 @@ void parse_network(Checker& c, const toml::table& table) {
         } else {
             c.unknown_key(key, "network", keys);
         }
+    }
+    // `networks` implies mode = "network"; any other mode written next to it is a contradiction.
+    if (networks_node && !mode_node) n.mode = NetworkMode::Network;
+    if (networks_node && mode_node && n.mode != NetworkMode::Network && mode_node->is_string())
+        c.error(*networks_node,
+                fmt::format("network.networks needs network.mode \"network\", expected no networks with "
+                            "mode {} or mode = \"network\"",
+                            quote(mode_node->as_string()->get())));
+    if (n.mode == NetworkMode::Network) {
+        // The declared network owns addresses, gateway, NAT and the bridge.
+        for (const char* key : {"bridge", "address", "host_address", "gateway", "masquerade", "ip_forward"})
+            if (const toml::node* node = table.get(key))
+                c.error(*node, fmt::format("network.{} does not apply to mode \"network\", expected it in "
+                                           "the network's declaration (or networks = [{{ name = ..., "
+                                           "address = ... }}])",
+                                           key));
+        return;
     }
     // The rule matches the container's source address: in bridge mode there is none by default
     // (the bridge's own network may hand one out), so it must be declared.
@@ -1375,6 +1484,171 @@ std::optional<toml::table> parse_text(Checker& c, const SourceText& source) {
     return std::nullopt;
 }
 
+// ---- network declarations (/etc/berth/networks/NAME.toml) ---------------------------------
+
+const std::vector<std::string_view>& network_declaration_keys() {
+    static const std::vector<std::string_view> kKeys = {"bridge",   "subnets",    "gateway", "range",
+                                                        "internal", "masquerade", "mtu",     "dns"};
+    return kKeys;
+}
+
+// "10.89.1.100-10.89.1.200" or "10.89.1.128/25", inside `subnet`.
+bool valid_range(std::string_view text, const Ipv4Cidr& subnet) {
+    auto dash = text.find('-');
+    if (dash == std::string_view::npos) {
+        auto c = parse_ipv4_cidr(text, -1);
+        return c && c->prefix >= subnet.prefix && same_subnet(subnet, c->address) &&
+               network_of(*c) == c->address;
+    }
+    auto a = parse_ipv4(text.substr(0, dash)), b = parse_ipv4(text.substr(dash + 1));
+    return a && b && a->value <= b->value && same_subnet(subnet, *a) && same_subnet(subnet, *b);
+}
+
+void convert_network(Checker& c, NetworkDeclaration& n, const toml::table& root) {
+    const toml::table* table = nullptr;
+    for (auto&& [key, node] : root) {
+        if (key.str() != "network") {
+            c.unknown_key(key, "", {"network"});
+            continue;
+        }
+        table = node.as_table();
+        if (!table)
+            c.error(node,
+                    fmt::format("network is {}, expected a table written as [network]", type_name(node)));
+    }
+    if (!table) return;
+    std::optional<Ipv4Cidr> subnet4;
+    const toml::node *subnets_node = nullptr, *gateway_node = nullptr, *range_node = nullptr;
+    const toml::node *masquerade_node = nullptr, *internal_node = nullptr;
+    for (auto&& [key, node] : *table) {
+        const std::string k(key.str());
+        std::string path = "network." + k;
+        if (k == "bridge") {
+            if (auto s = c.string(node, path, "an interface name")) {
+                if (is_valid_ifname(*s))
+                    n.bridge = *s;
+                else
+                    c.error(node,
+                            fmt::format("network.bridge = {} is not an interface name, expected 1 to 15 "
+                                        "characters without '/', ':' or spaces",
+                                        quote(*s)));
+            }
+        } else if (k == "subnets") {
+            subnets_node = &node;
+            auto list = c.strings(node, path, "subnets such as \"10.89.1.0/24\" or \"fd00:89:1::/64\"");
+            if (!list) continue;
+            bool seen4 = false, six = false;
+            for (size_t i = 0; i < list->size(); ++i) {
+                const toml::node& item = *node.as_array()->get(i);
+                const std::string& text = (*list)[i];
+                auto v4 = parse_ipv4_cidr(text, -1);
+                bool is4 = v4 && v4->prefix >= 8 && v4->prefix <= 30 && network_of(*v4) == v4->address;
+                bool is6 = !v4 && text.find(':') != std::string::npos && is_valid_cidr_address(text);
+                if (is4 || is6) {
+                    bool& seen = is4 ? seen4 : six;
+                    if (seen)
+                        c.error(item,
+                                fmt::format("{}[{}] = {} is a second IPv{} subnet, expected at most one "
+                                            "IPv4 and one IPv6 subnet",
+                                            path, i, quote(text), is4 ? 4 : 6));
+                    seen = true;
+                    if (is4) subnet4 = v4;
+                    n.subnets.push_back(text);
+                } else {
+                    c.error(item,
+                            fmt::format("{}[{}] = {} is not a subnet, expected a network address with "
+                                        "prefix such as \"10.89.1.0/24\" (/8 to /30, host bits zero) or "
+                                        "\"fd00:89:1::/64\"",
+                                        path, i, quote(text)));
+                }
+            }
+        } else if (k == "gateway") {
+            gateway_node = &node;
+            if (auto s = c.string(node, path, "an IPv4 address")) n.gateway = *s;
+        } else if (k == "range") {
+            range_node = &node;
+            if (auto s = c.string(node, path, "\"A.B.C.D-E.F.G.H\" or \"A.B.C.D/N\"")) n.range = *s;
+        } else if (k == "internal") {
+            internal_node = &node;
+            if (auto b = c.boolean(node, path)) n.internal = *b;
+        } else if (k == "masquerade") {
+            masquerade_node = &node;
+            if (auto b = c.boolean(node, path)) n.masquerade = *b;
+        } else if (k == "mtu") {
+            if (auto i = c.integer(node, path, 68, 65535)) n.mtu = static_cast<uint32_t>(*i);
+        } else if (k == "dns") {
+            n.dns = c.valid_strings(node, path, "IP addresses", is_valid_ip_address, "an IP address",
+                                    "an upstream server such as \"192.0.2.53\" or \"2001:db8::53\"");
+        } else {
+            c.unknown_key(key, "network", network_declaration_keys());
+        }
+    }
+    if (!subnets_node) {
+        c.error(*table,
+                "no network.subnets, expected subnets = [\"10.89.1.0/24\"] (one IPv4 subnet, and "
+                "optionally one IPv6)");
+        return;
+    }
+    if (!subnet4) {
+        if (!c.failed())
+            c.error(*subnets_node,
+                    "network.subnets has no IPv4 subnet, expected one IPv4 subnet (IPv6-only "
+                    "networks are not supported)");
+        return;
+    }
+    if (gateway_node && !n.gateway.empty()) {
+        auto g = parse_ipv4(n.gateway);
+        if (!g || !same_subnet(*subnet4, *g) || !usable_host_address(Ipv4Cidr{*g, subnet4->prefix}))
+            c.error(*gateway_node, fmt::format("network.gateway = {} is not a host address in {}, expected "
+                                               "an IPv4 address of the subnet such as \"{}\"",
+                                               quote(n.gateway), format_ipv4_cidr(*subnet4),
+                                               format_ipv4(Ipv4{subnet4->address.value + 1})));
+    }
+    if (range_node && !n.range.empty() && !valid_range(n.range, *subnet4))
+        c.error(*range_node,
+                fmt::format("network.range = {} is not inside {}, expected \"A.B.C.D-E.F.G.H\" or "
+                            "\"A.B.C.D/N\" within the IPv4 subnet",
+                            quote(n.range), format_ipv4_cidr(*subnet4)));
+    if (n.internal && n.masquerade.value_or(false))
+        c.error(*masquerade_node, "network.masquerade = true conflicts with internal = true (line " +
+                                      std::to_string(internal_node->source().begin.line) +
+                                      "), expected no outbound NAT on an internal network");
+}
+
+std::vector<std::string> files_of(const SourceText& main, const std::vector<SourceText>& dropins) {
+    std::vector<std::string> files = {main.path};
+    for (const auto& d : dropins) files.push_back(d.path);
+    return files;
+}
+
+// The name check, the syntax of every file, the merge and then `check` on the merged table: all
+// problems as one error, in file order. The boundary for toml++'s exceptions.
+Result<> parse_merged(Checker& c, std::string_view kind, std::string_view name, const SourceText& main,
+                      const std::vector<SourceText>& dropins,
+                      const std::function<void(const toml::table&)>& check) {
+    try {
+        if (!is_valid_name(name)) {
+            toml::source_region where{};
+            where.path = std::make_shared<const std::string>(main.path);
+            c.error(where, fmt::format("{} name {} cannot be used in a unit name, expected {}", kind,
+                                       quote(name), name_rule(NameKind::Container)));
+            return Unexpected(c.to_error());
+        }
+        auto root = parse_text(c, main);
+        std::vector<toml::table> overlays;
+        for (const auto& d : dropins)
+            if (auto t = parse_text(c, d)) overlays.push_back(std::move(*t));
+        if (c.failed()) return Unexpected(c.to_error());
+        for (auto& overlay : overlays) merge_into(*root, std::move(overlay));
+        check(*root);
+    } catch (const std::exception& e) {
+        // toml++ and the standard library may throw (bad_alloc); nothing escapes this boundary.
+        return fail(ENOMEM, "{}: {}", main.path, e.what());
+    }
+    if (c.failed()) return Unexpected(c.to_error());
+    return {};
+}
+
 }  // namespace
 
 std::vector<SchemaSection> declaration_schema() {
@@ -1389,33 +1663,27 @@ std::vector<SchemaSection> declaration_schema() {
 
 Result<Declaration> parse_declaration(std::string_view name, const SourceText& main,
                                       const std::vector<SourceText>& dropins) {
-    std::vector<std::string> files = {main.path};
-    for (const auto& d : dropins) files.push_back(d.path);
-    Checker c(name, files);
-    try {
-        if (!is_valid_name(name)) {
-            toml::source_region where{};
-            where.path = std::make_shared<const std::string>(main.path);
-            c.error(where, fmt::format("container name {} cannot be used in a unit name, expected {}",
-                                       quote(name), name_rule(NameKind::Container)));
-            return Unexpected(c.to_error());
-        }
-        auto root = parse_text(c, main);
-        std::vector<toml::table> overlays;
-        for (const auto& d : dropins)
-            if (auto t = parse_text(c, d)) overlays.push_back(std::move(*t));
-        if (c.failed()) return Unexpected(c.to_error());
-        for (auto& overlay : overlays) merge_into(*root, std::move(overlay));
-        convert(c, *root, main.path);
-    } catch (const std::exception& e) {
-        // toml++ and the standard library may throw (bad_alloc); nothing escapes this boundary.
-        return fail(ENOMEM, "{}: {}", main.path, e.what());
-    }
-    if (c.failed()) return Unexpected(c.to_error());
+    Checker c(name, files_of(main, dropins));
+    auto checked = parse_merged(c, "container", name, main, dropins,
+                                [&](const toml::table& root) { convert(c, root, main.path); });
+    if (!checked) return Unexpected(checked.error());
     Declaration d = std::move(c.declaration);
     d.source_path = main.path;
     for (const auto& dropin : dropins) d.dropin_paths.push_back(dropin.path);
     return d;
+}
+
+Result<NetworkDeclaration> parse_network_declaration(std::string_view name, const SourceText& main,
+                                                     const std::vector<SourceText>& dropins) {
+    Checker c(name, files_of(main, dropins));
+    NetworkDeclaration n;
+    n.name = std::string(name);
+    auto checked = parse_merged(c, "network", name, main, dropins,
+                                [&](const toml::table& root) { convert_network(c, n, root); });
+    if (!checked) return Unexpected(checked.error());
+    n.source_path = main.path;
+    for (const auto& dropin : dropins) n.dropin_paths.push_back(dropin.path);
+    return n;
 }
 
 }  // namespace berth::config

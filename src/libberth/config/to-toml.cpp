@@ -137,7 +137,22 @@ std::string to_toml(const Declaration& d) {
     if (!n.address.empty()) line("address", str(n.address));
     if (!n.host_address.empty()) line("host_address", str(n.host_address));
     if (!n.gateway.empty()) line("gateway", str(n.gateway));
-    if (n.mode == NetworkMode::Veth || n.mode == NetworkMode::Bridge) {
+    if (n.mode == NetworkMode::Network && !n.networks.empty()) {
+        std::string items;
+        for (const auto& m : n.networks) {
+            items += items.empty() ? "" : ", ";
+            if (m.address.empty() && m.aliases.empty()) {
+                items += str(m.network);
+                continue;
+            }
+            items += "{ name = " + str(m.network);
+            if (!m.address.empty()) items += ", address = " + str(m.address);
+            if (!m.aliases.empty()) items += ", aliases = " + list(m.aliases);
+            items += " }";
+        }
+        line("networks", "[" + items + "]");
+    }
+    if (n.mode == NetworkMode::Veth || n.mode == NetworkMode::Bridge || n.mode == NetworkMode::Network) {
         std::vector<std::string> ports;
         for (const auto& p : n.ports) ports.push_back(format_port_mapping(p));
         line("ports", list(ports));

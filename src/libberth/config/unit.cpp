@@ -207,6 +207,16 @@ std::string render_unit(const Declaration& d, const UnitOptions& options) {
         add_unique(wants, "network-online.target");
         add_unique(after, "network-online.target");
     }
+    // A container on declared networks needs them up first; stopping a network's unit stops it.
+    if (d.network.mode == NetworkMode::Network) {
+        std::vector<std::string> networks;
+        for (const auto& m : d.network.networks) networks.push_back(m.network);
+        if (networks.empty()) networks.push_back(kDefaultNetwork);
+        for (const auto& n : networks) {
+            add_unique(requires_, fmt::format("berth-network@{}.service", n));
+            add_unique(after, fmt::format("berth-network@{}.service", n));
+        }
+    }
     add_list(out, "Requires", requires_);
     add_list(out, "Wants", wants);
     add_list(out, "After", after);

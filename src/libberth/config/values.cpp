@@ -44,6 +44,8 @@ const char* network_mode_name(NetworkMode mode) {
             return "veth";
         case NetworkMode::Bridge:
             return "bridge";
+        case NetworkMode::Network:
+            return "network";
     }
     return "?";
 }

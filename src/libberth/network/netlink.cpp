@@ -252,6 +252,15 @@ Result<> Netlink::set_link(int index, bool up, int master) {
     return with_context(request(nlh), fmt::format("set link {} {}", index, up ? "up" : "down"));
 }
 
+Result<> Netlink::set_link_attributes(int index, std::optional<uint32_t> mtu, std::optional<uint32_t> group) {
+    char buf[kNetlinkBufferSize];
+    auto [nlh, ifi] = link_message(buf, RTM_NEWLINK, 0);
+    ifi->ifi_index = index;
+    if (mtu) mnl_attr_put_u32(nlh, IFLA_MTU, *mtu);
+    if (group) mnl_attr_put_u32(nlh, IFLA_GROUP, *group);
+    return with_context(request(nlh), fmt::format("set mtu/group of link {}", index));
+}
+
 Result<> Netlink::add_address(int index, const Ipv4Cidr& address) {
     char buf[kNetlinkBufferSize];
     auto [nlh, ifa] = request_message<ifaddrmsg>(buf, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL);

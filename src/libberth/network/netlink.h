@@ -6,6 +6,7 @@
 #include <linux/netlink.h>
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -62,6 +63,7 @@ public:
                          const std::optional<Mac>& peer_mac = std::nullopt);
     Result<> delete_link(const std::string& name);
     Result<> set_link(int index, bool up, int master = -1);  // master -1: unchanged
+    Result<> set_link_attributes(int index, std::optional<uint32_t> mtu, std::optional<uint32_t> group);
     Result<> add_address(int index, const Ipv4Cidr& address);
     Result<> add_default_route(int index, Ipv4 gateway);
     // A bridge, for tests and for nothing else in berth.

@@ -20,29 +20,22 @@
 #include <string>
 #include <vector>
 
+#include "basic/ip-util.h"
 #include "basic/result.h"
 #include "config/declaration.h"
 
 namespace berth::network {
 
-// An IPv4 address in host byte order, and an address with its prefix length.
-struct Ipv4 {
-    uint32_t value = 0;
-    friend bool operator==(const Ipv4&, const Ipv4&) = default;
-};
-struct Ipv4Cidr {
-    Ipv4 address;
-    int prefix = 32;
-    friend bool operator==(const Ipv4Cidr&, const Ipv4Cidr&) = default;
-};
-
-std::optional<Ipv4> parse_ipv4(std::string_view text);                               // "10.0.0.2"
-std::optional<Ipv4Cidr> parse_ipv4_cidr(std::string_view text, int default_prefix);  // "10.0.0.2/24"
-std::string format_ipv4(Ipv4 address);                                               // "10.0.0.2"
-std::string format_ipv4_cidr(const Ipv4Cidr& cidr);                                  // "10.0.0.2/24"
-Ipv4 network_of(const Ipv4Cidr& cidr);        // 10.0.0.2/24 -> 10.0.0.0
-bool same_subnet(const Ipv4Cidr& a, Ipv4 b);  // b inside a's subnet
-bool subnets_overlap(const Ipv4Cidr& a, const Ipv4Cidr& b);
+// IPv4 vocabulary (basic/ip-util.h), shared with the declarations.
+using berth::format_ipv4;
+using berth::format_ipv4_cidr;
+using berth::Ipv4;
+using berth::Ipv4Cidr;
+using berth::network_of;
+using berth::parse_ipv4;
+using berth::parse_ipv4_cidr;
+using berth::same_subnet;
+using berth::subnets_overlap;
 
 // A MAC address.
 struct Mac {
@@ -56,6 +49,9 @@ std::string format_mac(const Mac& mac);  // "02:be:0a:58:00:02"
 Mac mac_for(Ipv4 address);
 // A random locally administered unicast MAC (bridge mode without an address; not pure).
 Mac random_mac();
+
+// FNV-1a of a name: stable across builds and hosts (interface names, first address probes).
+uint32_t name_hash(std::string_view name);
 
 // "ve-NAME" when it fits in IFNAMSIZ-1 = 15 characters and NAME is a valid interface name;
 // otherwise "ve-" + the first 5 characters + "-" + 6 hex digits of a hash of the whole name, so

@@ -21,55 +21,6 @@ namespace berth::network {
 
 using config::NetworkMode;
 
-// ---- IPv4 helpers -------------------------------------------------------------------------
-
-std::optional<Ipv4> parse_ipv4(std::string_view text) {
-    auto parts = split(text, '.', true);
-    if (parts.size() != 4) return std::nullopt;
-    uint32_t value = 0;
-    for (auto& p : parts) {
-        if (p.empty() || p.size() > 3) return std::nullopt;
-        if (p.size() > 1 && p[0] == '0') return std::nullopt;  // no octal look-alikes
-        auto n = parse_unsigned(p);
-        if (!n || *n > 255) return std::nullopt;
-        value = (value << 8) | static_cast<uint32_t>(*n);
-    }
-    return Ipv4{value};
-}
-
-std::optional<Ipv4Cidr> parse_ipv4_cidr(std::string_view text, int default_prefix) {
-    auto slash = text.find('/');
-    auto address = parse_ipv4(text.substr(0, slash));
-    if (!address) return std::nullopt;
-    int prefix = default_prefix;
-    if (slash != std::string_view::npos) {
-        auto n = parse_unsigned(text.substr(slash + 1));
-        if (!n || *n > 32) return std::nullopt;
-        prefix = static_cast<int>(*n);
-    }
-    return Ipv4Cidr{*address, prefix};
-}
-
-std::string format_ipv4(Ipv4 a) {
-    return fmt::format("{}.{}.{}.{}", a.value >> 24, (a.value >> 16) & 0xff, (a.value >> 8) & 0xff,
-                       a.value & 0xff);
-}
-
-std::string format_ipv4_cidr(const Ipv4Cidr& c) {
-    return fmt::format("{}/{}", format_ipv4(c.address), c.prefix);
-}
-
-static uint32_t mask_of(int prefix) { return prefix == 0 ? 0 : ~uint32_t{0} << (32 - prefix); }
-
-Ipv4 network_of(const Ipv4Cidr& c) { return Ipv4{c.address.value & mask_of(c.prefix)}; }
-
-bool same_subnet(const Ipv4Cidr& a, Ipv4 b) { return (b.value & mask_of(a.prefix)) == network_of(a).value; }
-
-bool subnets_overlap(const Ipv4Cidr& a, const Ipv4Cidr& b) {
-    int prefix = std::min(a.prefix, b.prefix);
-    return (a.address.value & mask_of(prefix)) == (b.address.value & mask_of(prefix));
-}
-
 bool PublishedPort::reaches_loopback() const { return !host_address || (host_address->value >> 24) == 127; }
 
 // ---- MAC addresses -----------------------------------------------------------------------
@@ -87,7 +38,7 @@ Mac mac_for(Ipv4 address) {
 
 // ---- interface names ----------------------------------------------------------------------
 
-static uint32_t fnv1a(std::string_view s) {
+uint32_t name_hash(std::string_view s) {
     uint32_t h = 2166136261u;
     for (unsigned char c : s) {
         h ^= c;
@@ -111,22 +62,12 @@ std::string host_interface_name(const std::string& name) {
         if (head.size() == 5) break;
         head += valid_ifname_char(c) ? c : '_';
     }
-    return fmt::format("ve-{}-{:06x}", head, fnv1a(name) & 0xffffff);
+    return fmt::format("ve-{}-{:06x}", head, name_hash(name) & 0xffffff);
 }
 
 // ---- plan ---------------------------------------------------------------------------------
 
 namespace {
-
-bool usable_host_address(const Ipv4Cidr& c) {
-    uint32_t v = c.address.value;
-    if (v == 0 || (v >> 24) == 127 || (v >> 28) == 0xe || v == 0xffffffffu) return false;
-    if (c.prefix <= 30) {
-        uint32_t host_bits = ~mask_of(c.prefix);
-        if ((v & host_bits) == 0 || (v & host_bits) == host_bits) return false;  // network / broadcast
-    }
-    return true;
-}
 
 // The first host of `c`'s subnet that is not `c` itself, with the same prefix.
 std::optional<Ipv4Cidr> other_host(const Ipv4Cidr& c) {
@@ -213,7 +154,7 @@ Result<NetworkPlan> plan(const config::Declaration& decl) {
     }
     if (net.mode == NetworkMode::Veth) {
         if (!p.container_address && !p.host_address) {
-            uint32_t index = fnv1a(decl.name) % 16384;  // 10.88.0.0/16 in /30 steps
+            uint32_t index = name_hash(decl.name) % 16384;  // 10.88.0.0/16 in /30 steps
             uint32_t base = (10u << 24) | (88u << 16) | (index * 4);
             p.host_address = Ipv4Cidr{Ipv4{base + 1}, 30};
             p.container_address = Ipv4Cidr{Ipv4{base + 2}, 30};

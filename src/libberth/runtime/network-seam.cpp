@@ -1,5 +1,7 @@
 #include "runtime/network-seam.h"
 
+#include "config/config.h"
+#include "network/declared.h"
 #include "network/network.h"
 
 namespace berth::runtime {
@@ -22,13 +24,29 @@ private:
 
 }  // namespace
 
-Result<std::string> planned_address(const config::Declaration& decl) {
-    auto plan = network::plan(decl);
+// mode = "network": the container joins its declared network as a bridge member (the network's
+// bridge, an address from its allocator, its gateway); everything else is the bridge mode's.
+// The network is brought up if needed (embedded mode; under systemd its unit did it already).
+static Result<config::Declaration> resolved(const config::Declaration& decl, bool bring_up) {
+    if (decl.network.mode != config::NetworkMode::Network) return decl;
+    auto joined = network::join_network(decl, config::SearchPaths::networks().dirs, bring_up);
+    if (!joined) return fail(joined.error());
+    return network::as_bridge_member(decl, *joined);
+}
+
+Result<std::string> planned_address(const config::Declaration& declared) {
+    auto decl = resolved(declared, false);
+    if (!decl) return fail(decl.error());
+    auto plan = network::plan(*decl);
     if (!plan) return fail(plan.error());
     return plan->container_address ? network::format_ipv4_cidr(*plan->container_address) : std::string();
 }
 
-Result<std::unique_ptr<AttachedNetwork>> attach_network(const config::Declaration& decl, pid_t payload_pid) {
+Result<std::unique_ptr<AttachedNetwork>> attach_network(const config::Declaration& declared,
+                                                        pid_t payload_pid) {
+    auto resolved_decl = resolved(declared, true);
+    if (!resolved_decl) return fail(resolved_decl.error());
+    const config::Declaration& decl = *resolved_decl;
     // host: nothing to do; none: the container's first process brings lo up itself (an ioctl, no
     // netlink socket in its namespace and no nftables context: cheaper at every start).
     if (decl.network.mode == config::NetworkMode::Host ||

@@ -36,6 +36,8 @@
 #include "basic/fs-util.h"
 #include "basic/string-util.h"
 #include "bus-fixture.h"
+#include "config/config.h"
+#include "network/declared.h"
 #include "runtime/capabilities.h"
 #include "runtime/container.h"
 #include "runtime/paths.h"
@@ -2498,6 +2500,53 @@ TEST_F(Runtime, TheCallersListeningSocketsReachThePayloadAsItsOnlyFdsFromThree) 
     EXPECT_NE(said.find("getpid=1\n"), std::string::npos) << said;
     EXPECT_NE(said.find("LISTEN_FDNAMES=web:ctl\n"), std::string::npos) << said;
     EXPECT_NE(said.find("accept=OK"), std::string::npos) << said;
+}
+
+// Issue #20: a container on a declared network (declared in a temporary search path) gets an
+// address from the network's subnet on host0, the network's gateway as its default route and its
+// address in /etc/hosts; the start brings the network up (embedded mode); the next start keeps
+// the address; berth rm's release forgets the lease.
+TEST_F(Runtime, AContainerOnADeclaredNetworkGetsAStableAddressFromItsSubnet) {
+    const int k = 100 + ::getpid() % 100;
+    const std::string network = fmt::format("rn{}", ::getpid() % 100000);
+    ASSERT_TRUE(mkdir_p(tmp_ / "networks"));
+    ASSERT_TRUE(write_file(tmp_ / ("networks/" + network + ".toml"),
+                           fmt::format("[network]\nsubnets = [\"172.27.{}.0/24\"]\n", k)));
+    ::setenv("BERTH_NETWORKS_PATH", (tmp_ / "networks").c_str(), 1);
+    auto declared = config::load_network(network, config::SearchPaths::networks());
+    ASSERT_TRUE(declared) << declared.error().what();
+    auto plan = network::plan_network(*declared);
+    ASSERT_TRUE(plan);
+    struct Down {
+        network::DeclaredNetworkPlan plan;
+        ~Down() {
+            (void)network::network_down(plan);
+            ::unsetenv("BERTH_NETWORKS_PATH");
+        }
+    } down{*plan};
+
+    auto d =
+        shell("ip -4 -o addr show host0 > /out/addr; ip route > /out/route; cat /etc/hosts > /out/hosts");
+    d.network.mode = config::NetworkMode::Network;
+    d.network.networks = {{network, "", {}}};
+    auto r = run(d);
+    ASSERT_EQ(r.status, 0) << r.error;
+    std::string addr = out("addr");
+    auto at = addr.find(fmt::format("172.27.{}.", k));
+    ASSERT_NE(at, std::string::npos) << addr;
+    std::string address = addr.substr(at, addr.find('/', at) - at);
+    EXPECT_NE(out("route").find(fmt::format("default via 172.27.{}.1", k)), std::string::npos)
+        << out("route");
+    EXPECT_NE(out("hosts").find(address + "\t" + name_), std::string::npos) << out("hosts");
+    EXPECT_TRUE(path_exists("/sys/class/net/" + plan->bridge));
+    EXPECT_TRUE(path_exists(run_ + "/networks/" + network + "/leases/" + name_));
+
+    r = run(d);
+    ASSERT_EQ(r.status, 0) << r.error;
+    EXPECT_EQ(out("addr").substr(out("addr").find("172.27.")).substr(0, address.size()), address);
+
+    ASSERT_TRUE(network::release_all_addresses(name_));
+    EXPECT_FALSE(path_exists(run_ + "/networks/" + network + "/leases/" + name_));
 }
 
 }  // namespace berth::runtime

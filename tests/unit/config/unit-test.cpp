@@ -151,3 +151,19 @@ TEST(RenderUnit, ASocketUnitListensOnEachSocketAndCarriesTheInstall) {
     EXPECT_STREQ(link, "../berth@web.socket");
     EXPECT_FALSE(path_exists(dir / "out/berth.target.wants/berth@web.service"));
 }
+
+// Issue #20: a container on declared networks requires and orders after each network's unit
+// (stopping berth-network@NAME.service stops it); mode "network" alone means the default one.
+TEST(RenderUnit, AContainerOnNetworksRequiresAndFollowsTheirUnits) {
+    Declaration d = from_data("minimal");
+    d.network.mode = NetworkMode::Network;
+    d.network.networks = {{"app", "", {}}, {"db", "10.89.2.5", {}}};
+    std::string unit = render_unit(d, options());
+    EXPECT_NE(unit.find("\nRequires=berth-network@app.service berth-network@db.service\n"), std::string::npos)
+        << unit;
+    EXPECT_NE(unit.find("\nAfter=berth-network@app.service berth-network@db.service\n"), std::string::npos)
+        << unit;
+    d.network.networks.clear();
+    EXPECT_NE(render_unit(d, options()).find("\nRequires=berth-network@default.service\n"),
+              std::string::npos);
+}

@@ -1,0 +1,189 @@
+#include "network/declared.h"
+
+#include <dirent.h>
+#include <net/if.h>
+
+#include "basic/fs-util.h"
+#include "basic/string-util.h"
+#include "config/config.h"
+#include "network/ipam.h"
+#include "network/netlink.h"
+#include "network/network.h"
+#include "network/nft.h"
+
+namespace berth::network {
+
+std::string network_bridge_name(const std::string& network) {
+    if (3 + network.size() <= IFNAMSIZ - 1 && network.find('.') == std::string::npos) return "bn-" + network;
+    return fmt::format("bn-{}-{:06x}", network.substr(0, 5), name_hash(network) & 0xffffff);
+}
+
+Result<DeclaredNetworkPlan> plan_network(const config::NetworkDeclaration& decl) {
+    auto pool = pool_of(decl);
+    if (!pool) return fail(pool.error());
+    DeclaredNetworkPlan p;
+    p.network = decl.name;
+    p.bridge = decl.bridge.empty() ? network_bridge_name(decl.name) : decl.bridge;
+    p.subnet = pool->subnet;
+    p.gateway = Ipv4Cidr{pool->gateway, pool->subnet.prefix};
+    p.mtu = decl.mtu;
+    p.internal = decl.internal;
+    p.masquerade = decl.masquerade.value_or(!decl.internal);
+    p.ip_forward = !decl.internal;
+    p.nft_table = "berth-net-" + decl.name;
+
+    const std::string t = "inet " + p.nft_table, br = p.bridge;
+    std::string s;
+    // "add table" + "delete table" + the table again: one transaction that replaces whatever an
+    // earlier `up` (maybe of an older declaration) left, and works when there was none.
+    s += fmt::format("add table {}\ndelete table {}\nadd table {}\n", t, t, t);
+    s += fmt::format("add chain {} forward {{ type filter hook forward priority filter; policy accept; }}\n",
+                     t);
+    auto rule = [&](std::string_view chain, std::string_view text) {
+        s += fmt::format("add rule {} {} {}\n", t, chain, text);
+    };
+    if (p.internal) {
+        rule("forward",
+             fmt::format("iifname \"{}\" oifname != \"{}\" counter drop comment \"internal\"", br, br));
+        rule("forward",
+             fmt::format("oifname \"{}\" iifname != \"{}\" counter drop comment \"internal\"", br, br));
+    } else {
+        rule("forward",
+             fmt::format("iifname \"{}\" oifgroup {} oifname != \"{}\" counter drop comment \"isolation\"",
+                         br, kBridgeGroup, br));
+        rule("forward",
+             fmt::format("oifname \"{}\" iifgroup {} iifname != \"{}\" counter drop comment \"isolation\"",
+                         br, kBridgeGroup, br));
+    }
+    if (p.masquerade) {
+        s += fmt::format(
+            "add chain {} postrouting {{ type nat hook postrouting priority srcnat; policy accept; }}\n", t);
+        rule("postrouting",
+             fmt::format("ip saddr {} oifname != \"{}\" masquerade", format_ipv4_cidr(p.subnet), br));
+    }
+    p.nft_apply = std::move(s);
+    p.nft_remove = fmt::format("delete table {}\n", t);
+    return p;
+}
+
+namespace {
+
+// Undoes a partial `up` unless dismissed.
+struct UpRollback {
+    const DeclaredNetworkPlan& plan;
+    bool created_bridge = false;
+    bool done = false;
+    ~UpRollback() {
+        if (done || !created_bridge) return;
+        if (auto nl = Netlink::open()) (void)nl->delete_link(plan.bridge);
+    }
+};
+
+}  // namespace
+
+Result<> network_up(const DeclaredNetworkPlan& p) {
+    auto context = fmt::format("bring up network {}", quote(p.network));
+    auto nl = Netlink::open();
+    if (!nl) return fail(nl.error().wrap(context));
+    UpRollback rollback{p};
+    auto link = nl->find_link(p.bridge);
+    if (!link) return fail(link.error().wrap(context));
+    if (*link && (*link)->kind != "bridge")
+        return fail(EEXIST, "{}: interface '{}' exists and is not a bridge", context, p.bridge);
+    if (!*link) {
+        BERTH_TRY_VOID_CTX(nl->create_bridge(p.bridge), context);
+        rollback.created_bridge = true;
+        link = nl->find_link(p.bridge);
+        if (!link || !*link) return fail(ENODEV, "{}: bridge '{}' vanished", context, p.bridge);
+        BERTH_TRY_VOID_CTX(nl->set_link_attributes((*link)->index, p.mtu, kBridgeGroup), context);
+    } else {
+        auto group = read_file(fmt::format("/sys/class/net/{}/netdev_group", p.bridge));
+        if (!group || trim(*group) != std::to_string(kBridgeGroup))
+            return fail(EEXIST, "{}: bridge '{}' exists and is not a berth network bridge (group {})",
+                        context, p.bridge, kBridgeGroup);
+        if (p.mtu) BERTH_TRY_VOID_CTX(nl->set_link_attributes((*link)->index, p.mtu, std::nullopt), context);
+    }
+    int index = (*link)->index;
+    auto addresses = nl->ipv4_addresses();
+    if (!addresses) return fail(addresses.error().wrap(context));
+    bool have = false;
+    for (const auto& a : *addresses) {
+        if (a.index == index && a.address == p.gateway)
+            have = true;
+        else if (a.index != index && subnets_overlap(a.address, p.subnet))
+            return fail(EADDRINUSE, "{}: subnet {} overlaps {} on another interface (index {})", context,
+                        format_ipv4_cidr(p.subnet), format_ipv4_cidr(a.address), a.index);
+    }
+    if (!have) BERTH_TRY_VOID_CTX(nl->add_address(index, p.gateway), context);
+    BERTH_TRY_VOID_CTX(nl->set_link(index, true), context);
+    if (p.ip_forward) BERTH_TRY_VOID_CTX(write_file("/proc/sys/net/ipv4/ip_forward", "1\n"), context);
+    auto nft = Nft::open();
+    if (!nft) return fail(nft.error().wrap(context));
+    auto applied = nft->run(p.nft_apply);
+    if (!applied) return fail(applied.error().wrap(context));
+    rollback.done = true;
+    return {};
+}
+
+Result<> network_down(const DeclaredNetworkPlan& p) {
+    auto context = fmt::format("bring down network {}", quote(p.network));
+    auto nft = Nft::open();
+    if (!nft) return fail(nft.error().wrap(context));
+    // "add" first: deleting a table that is not there is an error, and down must be idempotent.
+    auto removed = nft->run(fmt::format("add table inet {}\n", p.nft_table) + p.nft_remove);
+    if (!removed) return fail(removed.error().wrap(context));
+    auto nl = Netlink::open();
+    if (!nl) return fail(nl.error().wrap(context));
+    auto link = nl->find_link(p.bridge);
+    if (!link) return fail(link.error().wrap(context));
+    if (*link && (*link)->kind == "bridge") BERTH_TRY_VOID_CTX(nl->delete_link(p.bridge), context);
+    return {};
+}
+
+Result<Joined> join_network(const config::Declaration& decl, const std::vector<std::string>& paths,
+                            bool bring_up) {
+    const auto& members = decl.network.networks;
+    if (members.size() > 1)
+        return fail(ENOTSUP, "container {} is on {} networks; only one network per container is supported",
+                    quote(decl.name), members.size());
+    config::NetworkMembership member{config::kDefaultNetwork, "", {}};
+    if (!members.empty()) member = members.front();
+    auto declared = config::load_network(member.network, config::SearchPaths{paths});
+    if (!declared) return fail(declared.error());
+    Joined joined;
+    auto plan = plan_network(*declared);
+    if (!plan) return fail(plan.error());
+    joined.network = std::move(*plan);
+    if (bring_up) BERTH_TRY_VOID(network_up(joined.network));
+    auto pool = pool_of(*declared);
+    if (!pool) return fail(pool.error());
+    auto address = acquire_address(*pool, network_run_dir(member.network), decl.name, member.address);
+    if (!address) return fail(address.error());
+    joined.address = *address;
+    return joined;
+}
+
+config::Declaration as_bridge_member(const config::Declaration& decl, const Joined& joined) {
+    config::Declaration d = decl;
+    d.network.mode = config::NetworkMode::Bridge;
+    d.network.networks.clear();
+    d.network.bridge = joined.network.bridge;
+    d.network.address = format_ipv4_cidr(joined.address);
+    d.network.gateway = format_ipv4(joined.network.gateway.address);
+    d.network.masquerade = false;
+    return d;
+}
+
+Result<> release_all_addresses(const std::string& container) {
+    std::string root = network_run_dir("");
+    DIR* d = ::opendir(root.c_str());
+    if (!d) return {};
+    std::vector<std::string> networks;
+    while (struct dirent* entry = ::readdir(d))
+        if (entry->d_name[0] != '.') networks.emplace_back(entry->d_name);
+    ::closedir(d);
+    for (const auto& n : networks) BERTH_TRY_VOID(release_address(path_join(root, n), container));
+    return {};
+}
+
+}  // namespace berth::network

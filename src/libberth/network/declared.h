@@ -1,0 +1,77 @@
+// A declared network's host side (config::NetworkDeclaration): its bridge, the gateway address on
+// it and its nftables table, planned (pure, unit-tested) and then applied or removed for real.
+//
+// nftables: one table per network, "inet berth-net-NAME", so that `berth network down` removes
+// exactly it (deleting a table deletes its chains, rules and counters in one go):
+//   - chain forward (filter, hook forward): isolation. Every berth network bridge is in the
+//     interface group kBridgeGroup, so "from my bridge to another berth bridge" is one rule
+//     (`oifgroup`), whatever the other network is called; both directions are dropped, so that
+//     isolation holds even while only one of the two networks is up. An internal network drops
+//     everything forwarded into or out of its bridge: no route beyond the network. Drop rules
+//     carry counters (`berth network inspect`, the tests).
+//   - chain postrouting (nat, hook postrouting): masquerade of the subnet leaving by any other
+//     interface, when asked (the default unless internal).
+// Anti-spoofing stays per container (the netdev ingress chain of its veth host end, attach()).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "basic/ip-util.h"
+#include "basic/result.h"
+#include "config/declaration.h"
+
+namespace berth::network {
+
+// The interface group of every berth network bridge (IFLA_GROUP; "be27").
+inline constexpr uint32_t kBridgeGroup = 0xbe27;
+
+struct DeclaredNetworkPlan {
+    std::string network;
+    std::string bridge;  // "bn-app" (or the declared name)
+    Ipv4Cidr gateway;    // the bridge's address, with the subnet's prefix
+    Ipv4Cidr subnet;     // network address / prefix
+    std::optional<uint32_t> mtu;
+    bool internal = false;
+    bool masquerade = false;
+    bool ip_forward = false;  // set net.ipv4.ip_forward=1 (routed egress needs it; never reset)
+    std::string nft_table;    // "berth-net-app" (family inet)
+    std::string nft_apply;    // creates the table from scratch
+    std::string nft_remove;   // deletes it
+};
+
+// "bn-NAME" when it fits in 15 characters, else "bn-" + 5 characters + "-" + 6 hex digits of a
+// hash of the name (as host_interface_name()).
+std::string network_bridge_name(const std::string& network);
+
+Result<DeclaredNetworkPlan> plan_network(const config::NetworkDeclaration& decl);
+
+// Idempotent: creates what is missing (bridge, group, MTU, address, link up, forwarding) and
+// replaces the nftables table with the planned one. A bridge of that name that berth did not
+// make (not in kBridgeGroup) is refused, not taken over. On failure, what this call created is
+// removed again.
+Result<> network_up(const DeclaredNetworkPlan& plan);
+
+// Removes the table and the bridge (with its address and routes). Safe when nothing is there.
+Result<> network_down(const DeclaredNetworkPlan& plan);
+
+// A container's place on its declared network: the network (loaded from `paths`, planned and,
+// with bring_up, brought up if needed, as `berth run` does in embedded mode) and its address
+// (acquired: the lease it has, or a new one). Only the first of decl.network.networks is joined;
+// more are refused (ENOTSUP) until a container can have several links.
+struct Joined {
+    DeclaredNetworkPlan network;
+    Ipv4Cidr address;
+};
+Result<Joined> join_network(const config::Declaration& decl, const std::vector<std::string>& paths,
+                            bool bring_up);
+
+// The declaration attach() takes for a joined container: mode "bridge" on the network's bridge
+// with the acquired address and the gateway (NAT is the network's, not the container's).
+config::Declaration as_bridge_member(const config::Declaration& decl, const Joined& joined);
+
+// Forgets every lease `container` holds on any network (berth rm).
+Result<> release_all_addresses(const std::string& container);
+
+}  // namespace berth::network

@@ -1,0 +1,54 @@
+// Addresses on a declared network (config::NetworkDeclaration): which one each container gets.
+//
+//   pool_of(decl)            pure: the subnet, the gateway and the range addresses come from, with
+//                            the documented defaults (gateway = first host, range = the subnet).
+//   choose_address(...)      pure: the decision, given the current leases. Unit-tested.
+//   acquire_address(...)     choose_address() under an exclusive flock on DIR/lock, then the lease
+//                            is written as DIR/leases/CONTAINER: two containers starting at once
+//                            never get the same address.
+//   release_address(...)     at removal (berth rm), under the same lock.
+//
+// Stability: a container keeps its lease across restarts (the lease is keyed by its name and only
+// removal releases it). A first allocation starts probing at a hash of the name, so that after a
+// reboot (DIR is under /run) most containers get the same address again; collisions probe on.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "basic/ip-util.h"
+#include "basic/result.h"
+#include "config/declaration.h"
+
+namespace berth::network {
+
+struct AddressPool {
+    std::string network;  // its name, for messages
+    Ipv4Cidr subnet;      // network address / prefix
+    Ipv4 gateway;         // the bridge's address: never handed out
+    Ipv4 first, last;     // dynamic addresses come from first..last (inclusive)
+};
+
+// Fails (EINVAL) only on what the parser lets through when given a hand-made declaration.
+Result<AddressPool> pool_of(const config::NetworkDeclaration& decl);
+
+// The address for `container` given the leases (container -> address) of the other containers and
+// maybe its own: `requested` ("" for a dynamic one) if inside the subnet and free; else its lease
+// if it has one inside the range; else the first free address of the range from hash(container).
+// EADDRINUSE for a requested address someone holds, ENOSPC when the range is full.
+Result<Ipv4> choose_address(const AddressPool& pool, const std::map<std::string, Ipv4>& leases,
+                            const std::string& container, const std::string& requested);
+
+// The network's lease directory: $BERTH_RUN_DIR/networks/NAME (default /run/berth/networks/NAME).
+std::string network_run_dir(const std::string& network);
+
+// Leases in `dir` (one file per container, holding its address), read under the lock by the
+// callers below and by `berth network inspect`.
+Result<std::map<std::string, Ipv4>> read_leases(const std::string& dir);
+
+Result<Ipv4Cidr> acquire_address(const AddressPool& pool, const std::string& dir,
+                                 const std::string& container, const std::string& requested);
+// Forgets the container's lease; nothing to do when it has none.
+Result<> release_address(const std::string& dir, const std::string& container);
+
+}  // namespace berth::network
