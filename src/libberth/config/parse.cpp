@@ -65,6 +65,13 @@ const std::vector<Section>& sections() {
     return kSections;
 }
 
+// By name, not by position in sections(): a section added in between must not rename the others.
+const Section& section(std::string_view name) {
+    for (const Section& s : sections())
+        if (s.name == name) return s;
+    std::abort();  // a programming error: every parser names a section of sections()
+}
+
 const char* type_name(const toml::node& node) {
     switch (node.type()) {
         case toml::node_type::string:
@@ -395,7 +402,7 @@ void check_image_reference(Checker& c, const toml::node& node, const std::string
 void parse_container(Checker& c, const toml::table& table, const toml::node* container_node,
                      const toml::node*& image_node, const toml::node*& rootfs_node) {
     Declaration& d = c.declaration;
-    const auto& keys = sections()[0].keys;
+    const auto& keys = section("container").keys;
     for (auto&& [key, node] : table) {
         const std::string k(key.str());
         std::string path = "container." + k;
@@ -534,13 +541,13 @@ struct ArrayEntry {
     std::string prefix;
 };
 
-ArrayEntry array_entry(size_t section, size_t index) {
-    const Section& s = sections()[section];
+ArrayEntry array_entry(std::string_view name, size_t index) {
+    const Section& s = section(name);
     return ArrayEntry{s.keys, fmt::format("{}[{}]", s.name, index)};
 }
 
 void parse_mount(Checker& c, const toml::table& table, size_t index) {
-    const auto [keys, prefix] = array_entry(1, index);
+    const auto [keys, prefix] = array_entry("mount", index);
     Mount m;
     m.where = c.region_of(table);
     const toml::node* type_node = nullptr;
@@ -698,7 +705,7 @@ void parse_memberships(Checker& c, const toml::node& node, std::vector<NetworkMe
 
 void parse_network(Checker& c, const toml::table& table) {
     Network& n = c.declaration.network;
-    const auto& keys = sections()[2].keys;
+    const auto& keys = section("network").keys;
     const toml::node* mode_node = nullptr;
     const toml::node* bridge_node = nullptr;
     const toml::node* masquerade_node = nullptr;
@@ -868,7 +875,7 @@ void parse_network(Checker& c, const toml::table& table) {
 
 void parse_resources(Checker& c, const toml::table& table) {
     Resources& r = c.declaration.resources;
-    const auto& keys = sections()[3].keys;
+    const auto& keys = section("resources").keys;
     for (auto&& [key, node] : table) {
         const std::string k(key.str());
         std::string path = "resources." + k;
@@ -965,7 +972,7 @@ void parse_capabilities(Checker& c, const toml::node& node, const std::string& p
 
 void parse_security(Checker& c, const toml::table& table) {
     Security& s = c.declaration.security;
-    const auto& keys = sections()[4].keys;
+    const auto& keys = section("security").keys;
     for (auto&& [key, node] : table) {
         const std::string k(key.str());
         std::string path = "security." + k;
@@ -1086,7 +1093,7 @@ bool is_credential_name(Checker& c, const toml::node& node, const std::string& p
 
 // [[secret]] (declaration.h): where a credential comes from, where the payload finds it.
 void parse_secret(Checker& c, const toml::table& table, size_t index) {
-    const auto [keys, prefix] = array_entry(7, index);
+    const auto [keys, prefix] = array_entry("secret", index);
     Secret secret;
     secret.where = c.region_of(table);
     const toml::node* encrypted_node = nullptr;
@@ -1175,7 +1182,7 @@ void parse_secret(Checker& c, const toml::table& table, size_t index) {
 
 // [[socket]]: a socket systemd listens on and hands to the payload (socket activation).
 void parse_socket(Checker& c, const toml::table& table, size_t index) {
-    const auto [keys, prefix] = array_entry(8, index);
+    const auto [keys, prefix] = array_entry("socket", index);
     Socket socket;
     socket.where = c.region_of(table);
     for (auto&& [key, node] : table) {
@@ -1242,7 +1249,7 @@ void parse_dependencies(Checker& c, const toml::node& node, const std::string& p
 
 void parse_service(Checker& c, const toml::table& table) {
     Service& s = c.declaration.service;
-    const auto& keys = sections()[5].keys;
+    const auto& keys = section("service").keys;
     for (auto&& [key, node] : table) {
         const std::string k(key.str());
         std::string path = "service." + k;
@@ -1291,7 +1298,7 @@ std::optional<uint64_t> positive_duration(Checker& c, const toml::node& node, co
 
 void parse_health(Checker& c, const toml::table& table) {
     Health& h = c.declaration.health;
-    const auto& keys = sections()[7].keys;
+    const auto& keys = section("health").keys;
     const toml::node* reload_signal = nullptr;
     const toml::node* reload_command = nullptr;
     for (auto&& [key, node] : table) {
@@ -1346,7 +1353,7 @@ void parse_health(Checker& c, const toml::table& table) {
 
 void parse_install(Checker& c, const toml::table& table) {
     Install& in = c.declaration.install;
-    const auto& keys = sections()[6].keys;
+    const auto& keys = section("install").keys;
     for (auto&& [key, node] : table) {
         const std::string k(key.str());
         std::string path = "install." + k;
