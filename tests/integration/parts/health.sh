@@ -1,4 +1,3 @@
-#!/bin/bash
 # Health checks under a real systemd 252 (issue #18): one boot, four containers.
 #   - notify = "healthy": a dependent container's payload starts only after the dependency's first
 #     passing probe (journal timestamps), and a start period longer than TimeoutStartSec succeeds
@@ -6,8 +5,7 @@
 #   - watchdog = true: a payload whose probe hangs is restarted by systemd's watchdog (NRestarts);
 #   - `systemctl reload` runs reload_command inside the container;
 #   - the journal holds exactly the transition lines, never one per probe.
-# Usage: test-health.sh BUILD_DIR       (TAP on stdout; meson suite 'integration')
-. "$(dirname "$0")/scenario.sh"   # harness, TAP, systemd booted: $image_tar
+# A part of test-features.sh (sourced on its booted systemd; see there).
 
 t_ok "berth image import" it_in berth image import "$image_tar" --name busybox:health
 # dep: ready after 6 s, with TimeoutStartSec=3s; probes every 200 ms within a 60 s start period.
@@ -103,4 +101,3 @@ sleep 2
 t_eq "dep's journal has exactly one health line (the transition)" 1 "$(it_journal_of dep | grep -c 'health: ')"
 t_eq "rl's journal has exactly one health line" 1 "$(it_journal_of rl | grep -c 'health: ')"
 for n in app dep wd rl; do it_in systemctl stop berth@$n.service; done
-t_done

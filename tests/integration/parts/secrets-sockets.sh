@@ -1,4 +1,3 @@
-#!/bin/bash
 # Secrets as systemd credentials and socket activation under a real systemd 252 (issue #19), on
 # one booted instance:
 #   - an encrypted credential (`systemd-creds encrypt`, host key, made inside the instance)
@@ -9,8 +8,7 @@
 #   - a mode = "none" container with a [[socket]] on 127.0.0.1:PORT does not run until the first
 #     connection, answers it, and starts again for the next one after a stop; a unix socket too;
 #     the payload has fds 0-2 and its listening socket only.
-# Usage: test-secrets-sockets.sh BUILD_DIR       (TAP on stdout; meson suite 'integration')
-. "$(dirname "$0")/scenario.sh"   # harness, TAP, systemd booted: $image_tar, $build
+# A part of test-features.sh (sourced on its booted systemd; see there).
 probe=$(cd "$build" && pwd)/tests/privileged/runtime/runtime-probe   # the host's / is the lower layer
 
 t_ok "berth image import" it_in berth image import "$image_tar" --name busybox:ss
@@ -26,7 +24,7 @@ it_declare_container sec <<'EOF'
 [container]
 image = "busybox:ss"
 user = "app"
-command = ["sh", "-c", 'echo "stat $(stat -c "%u %g %a" /run/secrets/db)"; echo "file $(sha256sum < /run/secrets/db | cut -d" " -f1)"; printf %s "$DB_PASSWORD" | sha256sum | cut -d" " -f1 | sed "s/^/env /"; echo "dir $CREDENTIALS_DIRECTORY"; exec sleep 1000']
+command = ["sh", "-c", 'echo "stat $(stat -c "%u %g %a" /run/secrets/db)"; echo "file $(sha256sum < /run/secrets/db | cut -d" " -f1)"; printf %s "$DB_PASSWORD" | sha256sum | cut -d" " -f1 | sed "s/^/env /"; echo "dir $CREDENTIALS_DIRECTORY"; trap "exit 0" TERM; sleep 1000 & wait']
 [[secret]]
 name = "db"
 source = "/etc/berth/creds/db.cred"
@@ -138,4 +136,3 @@ for variant in tcp unix; do
   t_like "$variant: LISTEN_FDS and LISTEN_PID as the payload sees itself" 'LISTEN_FDS=1.LISTEN_PID=1.' "$(echo $journal | tr ' ' .)"
 done
 
-t_done

@@ -1,16 +1,14 @@
-#!/bin/bash
 # Devices under a real systemd 252 (issue #21): the generated unit closes the device policy
 # (DevicePolicy=closed, DeviceAllow= for the standard nodes and the declared devices), and a
 # payload given CAP_MKNOD cannot make a node that is neither standard nor declared: systemd's
 # program on the unit and berth's own on the payload's cgroup both refuse it.
-# Usage: test-devices.sh BUILD_DIR       (TAP on stdout; meson suite 'integration')
-. "$(dirname "$0")/scenario.sh"   # harness, TAP, systemd booted: $image_tar
+# A part of test-features.sh (sourced on its booted systemd; see there).
 
 t_ok "berth image import" it_in berth image import "$image_tar" --name busybox:devices
 it_declare_container devs <<'EOF2'
 [container]
 image = "busybox:devices"
-command = ["sh", "-c", "mknod /tmp/mem c 1 1 2>&1; echo mknod-mem=$?; mknod /tmp/null c 1 3; echo mknod-null=$?; echo hi > /dev/null; echo devnull=$?; sleep 1000"]
+command = ["sh", "-c", "mknod /tmp/mem c 1 1 2>&1; echo mknod-mem=$?; mknod /tmp/null c 1 3; echo mknod-null=$?; echo hi > /dev/null; echo devnull=$?; trap \"exit 0\" TERM; sleep 1000 & wait"]
 [[mount]]
 type = "tmpfs"
 target = "/tmp"
@@ -32,4 +30,3 @@ t_like "a node neither standard nor declared cannot be made (CAP_MKNOD held)" 'm
 t_like "a standard node can" 'mknod-null=0' "$log"
 t_like "/dev/null opens" 'devnull=0' "$log"
 t_ok "berth stop" it_in berth stop devs
-t_done
