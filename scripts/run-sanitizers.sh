@@ -29,6 +29,9 @@ SLOW=(soak load fault fault-berthd-restart e2e store-real-image)
 # sweeps try N = 3-16, 32, 64 instead of 3-64 (184 of the suite's 273 s; swept_fd_numbers() in
 # tests/privileged/escape/escape-test.cpp says why that keeps what only ASan checks).
 
+# berthd's suite runs alone (not parallel): under ASan on overlay only, see berthd_test_backends() in
+# tests/privileged/bus/berthd-test.cpp (both backends run in the main pass).
+export BERTHD_TEST_BACKENDS=${BERTHD_TEST_BACKENDS:-overlay}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-halt_on_error=1:abort_on_error=0:detect_leaks=1:detect_stack_use_after_return=1:strict_string_checks=1:check_initialization_order=1:print_summary=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1:report_error_type=1}
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$top/tests/sanitizers/lsan.supp:print_suppressions=0}
