@@ -15,10 +15,10 @@
 #include <sstream>
 #include <thread>
 
+#include "basic/string-util.h"
 #include "bus-fixture.h"
 #include "bus/bus-util.h"
 #include "bus/storage-client.h"
-#include "basic/string-util.h"
 #include "bus/storage.h"
 #include "store-fixture.h"
 #include "store/digest.h"
