@@ -114,7 +114,8 @@ Result<> RegistryClient::authenticate(const HttpResponse& resp) {
 
 Result<HttpResponse> RegistryClient::get(const std::string& path, std::vector<std::string> headers,
                                          const std::function<Result<>(std::string_view)>& sink,
-                                         const std::function<void()>& reset, uint64_t max_body) {
+                                         const std::function<void()>& reset, uint64_t max_body,
+                                         const std::function<uint64_t()>& resume_offset) {
     if (!bearer_realm_.empty() && std::chrono::steady_clock::now() >= expires_) {
         HttpResponse again;  // the token ran out: ask the realm again, as the challenge said
         again.www_authenticate.push_back(
@@ -130,6 +131,7 @@ Result<HttpResponse> RegistryClient::get(const std::string& path, std::vector<st
         rq.tls = endpoint_.tls;
         rq.sink = sink;
         rq.reset = reset;
+        rq.resume_offset = resume_offset;
         rq.max_body = max_body;
         ++requests_;
         auto r = BERTH_TRY(http_fetch(rq, options_, cancel_));
@@ -150,8 +152,10 @@ Result<FetchedManifest> RegistryClient::manifest(const std::string& ref) {
         body.append(chunk);
         return {};
     };
-    auto r = BERTH_TRY(get(
-        "manifests/" + ref, {kManifestAccept}, sink, [&] { body.clear(); }, kMaxManifestSize));
+    auto r = BERTH_TRY_CTX(
+        get(
+            "manifests/" + ref, {kManifestAccept}, sink, [&] { body.clear(); }, kMaxManifestSize),
+        fmt::format("manifest '{}' from '{}/{}'", ref, endpoint_.host, endpoint_.path));
     if (r.status == 404)
         return fail(ENOENT, "manifest '{}' not found in '{}/{}' ({})", ref, endpoint_.host, endpoint_.path,
                     describe_status(r));
@@ -181,8 +185,7 @@ Result<> RegistryClient::blob(const std::string& digest, uint64_t size,
     uint64_t got = 0;
     auto verify = [&](std::string_view chunk) -> Result<> {
         got += chunk.size();
-        if (got > size)
-            return fail(EBADMSG, "blob {} is larger than the {} bytes its descriptor says", digest, size);
+        if (got > size) return fail(EBADMSG, "more bytes than the {} its descriptor says", size);
         h.update(chunk);
         return sink(chunk);
     };
@@ -191,10 +194,11 @@ Result<> RegistryClient::blob(const std::string& digest, uint64_t size,
         got = 0;
         if (reset) reset();
     };
-    auto r = BERTH_TRY(get("blobs/" + digest, {}, verify, restart, 0));
+    auto r = BERTH_TRY_CTX(get("blobs/" + digest, {}, verify, restart, 0, [&] { return got; }),
+                           fmt::format("blob {}", digest));
     if (r.status == 404)
         return fail(ENOENT, "blob {} not found in '{}/{}'", digest, endpoint_.host, endpoint_.path);
-    if (r.status != 200)
+    if (r.status != 200 && r.status != 206)  // 206: resumed (http.cpp checked its Content-Range)
         return fail(EPROTO, "blob {} from '{}': {}", digest, endpoint_.host, describe_status(r));
     if (got != size)
         return fail(EBADMSG, "blob {} from '{}': {} bytes, its descriptor says {}", digest, endpoint_.host,

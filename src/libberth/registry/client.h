@@ -40,8 +40,9 @@ public:
     // `ref`: a tag or a digest. A digest is verified against the bytes; a tag's answer is checked
     // against Docker-Content-Digest when the registry sends one.
     Result<FetchedManifest> manifest(const std::string& ref);
-    // Streams a blob to `sink`, verifying its size and digest as it arrives; `reset` starts the
-    // sink over (a retried transfer). The error names the digest.
+    // Streams a blob to `sink`, verifying its size and digest as it arrives. A transfer cut short
+    // is resumed with Range where the sink stands (http.h); `reset` starts the sink over (a server
+    // that ignores Range, a redirect). The error names the digest.
     Result<> blob(const std::string& digest, uint64_t size,
                   const std::function<Result<>(std::string_view)>& sink, const std::function<void()>& reset);
     // A small blob (the image config) into memory, verified.
@@ -55,7 +56,8 @@ public:
 private:
     Result<HttpResponse> get(const std::string& path, std::vector<std::string> headers,
                              const std::function<Result<>(std::string_view)>& sink,
-                             const std::function<void()>& reset, uint64_t max_body);
+                             const std::function<void()>& reset, uint64_t max_body,
+                             const std::function<uint64_t()>& resume_offset = {});
     Result<> authenticate(const HttpResponse& challenge_response);
     std::string describe_status(const HttpResponse& r) const;
 

@@ -60,7 +60,25 @@ struct Transfer {
     const std::atomic<bool>* cancel = nullptr;
     CURL* handle = nullptr;
     uint64_t body_bytes = 0;
+    uint64_t range_from = 0;  // > 0: asked for "bytes=range_from-"
+    bool body_checked = false;
     std::optional<Error> sink_error;
+
+    // The first body byte of a resumed request: a 206 must continue where the sink stands; a 200
+    // is the whole body again (Range ignored), so the sink starts over.
+    Result<> check_resumed(long status) {
+        body_checked = true;
+        if (range_from == 0) return {};
+        if (status == 200) {
+            if (request->reset) request->reset();
+            return {};
+        }
+        std::string expect = fmt::format("bytes {}-", range_from);
+        if (status != 206 || response->header("content-range").rfind(expect, 0) != 0)
+            return fail(EPROTO, "asked for {}... and got HTTP {} with Content-Range '{}'", expect, status,
+                        response->header("content-range"));
+        return {};
+    }
 
     static size_t on_header(char* data, size_t size, size_t n, void* user) noexcept {
         auto* t = static_cast<Transfer*>(user);
@@ -101,6 +119,11 @@ struct Transfer {
                 if (t->response->body.size() < (1 << 20)) t->response->body.append(data, len);
                 return len;
             }
+            if (!t->body_checked)
+                if (auto r = t->check_resumed(status); !r) {
+                    t->sink_error = r.error();
+                    return 0;
+                }
             if (auto r = rq.sink(std::string_view(data, len)); !r) {
                 t->sink_error = r.error();
                 return 0;
@@ -144,9 +167,10 @@ Result<std::string> ca_blob(const TlsFiles& tls) {
     return blob;
 }
 
-// One request to one URL (no redirects followed).
+// One request to one URL (no redirects followed); range_from > 0 asks for the body from there.
 Result<HttpResponse> fetch_once(const HttpRequest& rq, const std::string& url, bool send_auth,
-                                const HttpOptions& o, const std::atomic<bool>* cancel, bool* retry) {
+                                uint64_t range_from, const HttpOptions& o, const std::atomic<bool>* cancel,
+                                bool* retry) {
     *retry = false;
     CPtr<CURL, easy_cleanup> h(sym_curl_easy_init());
     if (!h) return fail(ENOMEM, "curl_easy_init failed");
@@ -157,12 +181,14 @@ Result<HttpResponse> fetch_once(const HttpRequest& rq, const std::string& url, b
     t.response = &resp;
     t.cancel = cancel;
     t.handle = h.get();
+    t.range_from = range_from;
     CPtr<curl_slist, slist_free_all> headers;
     auto add_header = [&](const std::string& hd) {
         headers.reset(sym_curl_slist_append(headers.release(), hd.c_str()));
     };
     for (const auto& hd : rq.headers) add_header(hd);
     if (send_auth && !rq.authorization.empty()) add_header("Authorization: " + rq.authorization);
+    if (range_from > 0) add_header(fmt::format("Range: bytes={}-", range_from));
     std::string cas;
     CURL* c = h.get();
     sym_curl_easy_setopt(c, CURLOPT_URL, url.c_str());
@@ -238,12 +264,20 @@ Result<HttpResponse> http_fetch(const HttpRequest& rq, const HttpOptions& o,
     BERTH_TRY_VOID(global_init());
     const std::string origin = url_origin(rq.url);
     std::string url = rq.url;
+    // Before another request (a retry, a redirect's next hop): resume where the sink stands, or
+    // start it over.
+    auto resume_or_reset = [&rq]() -> uint64_t {
+        uint64_t from = rq.resume_offset ? rq.resume_offset() : 0;
+        if (from == 0 && rq.reset) rq.reset();
+        return from;
+    };
+    uint64_t range_from = 0;
     for (int hop = 0; hop <= HttpOptions::kMaxRedirects; ++hop) {
         bool same_host = url_origin(url) == origin;
         HttpResponse resp;
         for (int attempt = 0;; ++attempt) {
             bool retry = false;
-            auto r = fetch_once(rq, url, same_host, o, cancel, &retry);
+            auto r = fetch_once(rq, url, same_host, range_from, o, cancel, &retry);
             if (retry && attempt < o.retries) {
                 long wait_ms = o.backoff_ms << attempt;
                 if (r && r->status == 429)
@@ -254,7 +288,7 @@ Result<HttpResponse> http_fetch(const HttpRequest& rq, const HttpOptions& o,
                     if (cancel && cancel->load()) return fail(ECANCELED, "{} {}: cancelled", rq.method, url);
                     std::this_thread::sleep_for(std::chrono::milliseconds(50));
                 }
-                if (rq.reset) rq.reset();
+                range_from = resume_or_reset();
                 continue;
             }
             if (!r) return r;
@@ -267,7 +301,7 @@ Result<HttpResponse> http_fetch(const HttpRequest& rq, const HttpOptions& o,
         url = resolve_location(url, location);
         if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0)
             return fail(EPROTO, "{}: redirect to '{}' is not HTTP", rq.url, url);
-        if (rq.reset) rq.reset();
+        range_from = resume_or_reset();
     }
     return fail(ELOOP, "{}: more than {} redirects", rq.url, HttpOptions::kMaxRedirects);
 }

@@ -7,7 +7,10 @@
 //
 // Retries: 429, 5xx and connection resets are retried with exponential backoff (Retry-After is
 // honoured up to a cap). A body sink is told to start over (reset) before a retry, so a half-read
-// blob is never appended to.
+// blob is never appended to, unless the request can resume: then the retry asks for the rest
+// ("Range: bytes=N-", N = what the sink holds). A 206 whose Content-Range starts at N continues the
+// sink; a 200 (the server ignores Range, as it may) resets the sink first and sends it all again;
+// anything else is an error. The caller's digest covers the whole blob either way.
 #pragma once
 
 #include <atomic>
@@ -43,7 +46,9 @@ struct HttpRequest {
     // Where the body goes; "" for no body kept. A sink returning an error aborts the transfer.
     std::function<Result<>(std::string_view chunk)> sink;
     std::function<void()> reset;  // the sink starts over (before a retry)
-    uint64_t max_body = 0;        // 0 = no limit (a sink usually enforces its own)
+    // Bytes the sink holds (it can resume there); unset: a retry always resets.
+    std::function<uint64_t()> resume_offset;
+    uint64_t max_body = 0;  // 0 = no limit (a sink usually enforces its own)
 };
 
 struct HttpResponse {

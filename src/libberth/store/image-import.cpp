@@ -463,6 +463,7 @@ Result<std::vector<std::string>> names_for(std::string_view name_tag, const std:
 
 Result<ImageInfo> finish_import(Store::Impl& s, const std::string& stage, ImageInfo info,
                                 const std::vector<std::string>& names, Progress& progress) {
+    crash_point("import:layers-extracted");
     BERTH_TRY_VOID(fsync_staged(stage));
     ImageInfo published;
     {

@@ -109,6 +109,8 @@ Result<> write_oci_archive(Store::Impl& s, const ImageInfo& info, int fd,
                            const std::atomic<bool>* cancel = nullptr);
 
 int64_t now_seconds();
+// Crash tests: the process SIGKILLs itself when BERTH_STORE_CRASH_AT names `point` (store.cpp).
+void crash_point(std::string_view point);
 ImageConfig parse_image_config(const nlohmann::json& config);
 int64_t parse_rfc3339(const std::string& s);
 

@@ -49,10 +49,10 @@ using nlohmann::json;
 
 int64_t now_seconds() { return static_cast<int64_t>(::time(nullptr)); }
 
-// Crash tests: BERTH_STORE_CRASH_AT=POINT makes the process SIGKILL itself when a removal
-// reaches POINT, between two of its durable steps, like a power cut there. Read once; costs
-// one comparison per step otherwise.
-static void crash_point(std::string_view point) {
+// Crash tests: BERTH_STORE_CRASH_AT=POINT makes the process SIGKILL itself when a removal or an
+// import reaches POINT, between two of its durable steps, like a power cut there. Read once;
+// costs one comparison per step otherwise.
+void crash_point(std::string_view point) {
     static const std::string wanted = [] {
         const char* e = std::getenv("BERTH_STORE_CRASH_AT");
         return std::string(e ? e : "");
@@ -231,6 +231,7 @@ Result<ImageInfo> Store::Impl::publish_locked(const std::string& stage, ImageInf
         moved = true;
     }
     if (moved) BERTH_TRY_VOID(fsync_directory(path("splits")));
+    crash_point("publish:blobs-moved");
     step(2);
     // The record, then the names; memory learns both only when both are on disk. A failed names
     // write takes the new record back with it: the import fails and leaves no nameless image to
@@ -242,6 +243,7 @@ Result<ImageInfo> Store::Impl::publish_locked(const std::string& stage, ImageInf
         json j = info;
         j.erase("names");
         BERTH_TRY_VOID(write_file_atomic(file, j.dump(2) + "\n"));
+        crash_point("publish:record-written");
     } else {
         info = it->second;  // same manifest digest: the same image, keep its first import time
     }

@@ -13,11 +13,13 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 
 #include "../store/store-fixture.h"
 #include "basic/fs-util.h"
+#include "basic/string-util.h"
 #include "test-util.h"
 
 namespace berth::registry::test {
@@ -166,6 +168,62 @@ private:
     int port_ = -1;
     Child child_;
     bool ready_ = false;
+};
+
+// hostile-registry.py on a free port: one small image under many repository names, each name a
+// way to misbehave (the script's header lists them). Every request is logged with its Range
+// header; slow/* answers wait for open_gate().
+class HostileRegistry {
+public:
+    HostileRegistry() {
+        port_ = free_port();
+        if (port_ <= 0) return;
+        std::string script = berth::test::source_root() + "/tests/privileged/registry/hostile-registry.py";
+        if (!child_.start({"python3", script, std::to_string(port_), log(), gate(), dir_ / "digests.json"},
+                          dir_ / "stderr.log"))
+            return;
+        // It builds its blobs first (a second of CPU; more on a loaded machine).
+        for (int i = 0; i < 1200 && !(berth::path_exists(dir_ / "digests.json") && port_open(port_)); ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        ready_ = port_open(port_);
+    }
+    bool ok() const { return ready_; }
+    std::string host() const { return "127.0.0.1:" + std::to_string(port_); }
+    std::string log() const { return dir_ / "requests.log"; }
+    std::string gate() const { return dir_ / "gate"; }
+    std::string stderr_log() const { return capture("cat " + dir_ / "stderr.log"); }
+    void open_gate() const { (void)berth::write_file(gate(), ""); }
+    // "layer", "bomb" or "manifest:<repo>" (from the script's digests.json).
+    std::string digest(const std::string& key) const {
+        if (digests_.empty())
+            if (auto text = berth::read_file(dir_ / "digests.json"))
+                digests_ = nlohmann::json::parse(*text, nullptr, false);
+        return digests_.is_object() ? digests_.value(key, "") : "";
+    }
+    // Lines of the request log that contain `text`.
+    std::vector<std::string> requests(const std::string& text) const {
+        std::vector<std::string> out;
+        auto all = berth::read_file(log());
+        if (!all) return out;
+        for (auto& line : berth::split(*all, '\n'))
+            if (line.find(text) != std::string::npos) out.push_back(line);
+        return out;
+    }
+    // Waits (polls) until the log has a line containing `text`.
+    bool wait_for(const std::string& text, int timeout_ms = 30000) const {
+        for (int waited = 0; waited < timeout_ms; waited += 20) {
+            if (!requests(text).empty()) return true;
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        return false;
+    }
+
+private:
+    berth::test::TempDir dir_{"berth-hostile"};
+    int port_ = -1;
+    Child child_;
+    bool ready_ = false;
+    mutable nlohmann::json digests_;
 };
 
 }  // namespace berth::registry::test
