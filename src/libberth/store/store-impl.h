@@ -110,6 +110,8 @@ Result<> write_oci_archive(Store::Impl& s, const ImageInfo& info, int fd,
 
 int64_t now_seconds();
 ImageConfig parse_image_config(const nlohmann::json& config);
+// config.Healthcheck of an image config's "config" object (empty when absent or malformed).
+ImageHealthcheck parse_image_healthcheck(const nlohmann::json& config_config);
 int64_t parse_rfc3339(const std::string& s);
 
 }  // namespace berth::store
