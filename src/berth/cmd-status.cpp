@@ -8,6 +8,7 @@
 #include <climits>
 #include <cstdio>
 
+#include "auto-update-pins.h"
 #include "basic/cgroup-util.h"
 #include "basic/string-util.h"
 #include "command.h"
@@ -80,9 +81,15 @@ void register_status(CLI::App& app, CommandContext& ctx) {
         if (o->json) {
             auto j = v.to_json();
             if (v.declaration && v.snapshot)
-                if (auto storage = bus::open_storage())
+                if (auto storage = bus::open_storage()) {
                     if (auto note = image_change_note(*v.declaration, *v.snapshot, **storage); !note.empty())
                         j["image_change"] = note;
+                    if (v.declaration->auto_update != registry::AutoUpdateMode::Off)
+                        j["auto_update"] = {
+                            {"mode", registry::auto_update_mode_name(v.declaration->auto_update)},
+                            {"running", v.snapshot->image},
+                            {"previous", auto_update_previous(**storage, v.name)}};
+                }
             j["cgroup"] = tree_json;
             j["declaration"] = v.declaration ? nlohmann::json(toml) : nlohmann::json(nullptr);
             if (!sources.storage_error.empty()) j["storage_error"] = sources.storage_error;
@@ -163,9 +170,18 @@ void register_status(CLI::App& app, CommandContext& ctx) {
                             s.image.empty() ? "-" : s.image.substr(0, 19),
                             s.size ? ", " + human_bytes(s.size) + " written" : ""));
             if (v.declaration)
-                if (auto storage = bus::open_storage())
+                if (auto storage = bus::open_storage()) {
                     if (auto note = image_change_note(*v.declaration, s, **storage); !note.empty())
                         row("Image change", note);
+                    if (v.declaration->auto_update != registry::AutoUpdateMode::Off) {
+                        auto previous = auto_update_previous(**storage, v.name);
+                        row("Auto-update",
+                            fmt::format("{}; runs {}; previous {}",
+                                        registry::auto_update_mode_name(v.declaration->auto_update),
+                                        s.image.empty() ? "-" : s.image,
+                                        previous.empty() ? "none" : join(previous, ", ")));
+                    }
+                }
         } else if (!sources.storage_error.empty()) {
             row("Snapshot", "unknown (store unreachable: " + sources.storage_error + ")");
         } else {

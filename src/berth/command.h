@@ -55,5 +55,6 @@ void register_health(CLI::App& app, CommandContext& ctx);
 void register_kill(CLI::App& app, CommandContext& ctx);        // health NAME (+ the supervisor's probe)
 void register_registries(CLI::App& app, CommandContext& ctx);  // registries, login, logout
 void register_network(CLI::App& app, CommandContext& ctx);     // network ls|inspect|up|down
+void register_auto_update(CLI::App& app, CommandContext& ctx);
 
 }  // namespace berth::cli

@@ -73,6 +73,7 @@ int main(int argc, char** argv) {
     register_health(app, ctx);
     register_kill(app, ctx);
     register_registries(app, ctx);
+    register_auto_update(app, ctx);
     // The first word picks the subcommand; CLI11 alone would answer a missing or unknown one
     // with "A subcommand is required" and its own exit code (106), so it is checked here, and
     // every usage error exits 1 as berth(1) says. `berth help [COMMAND...]` is `--help`.

@@ -152,6 +152,12 @@ public:
         return convert(pulled.image);
     }
 
+    Result<std::string> resolve_image(const std::string& reference,
+                                      const std::atomic<bool>& cancel) override {
+        auto config = BERTH_TRY(registry::load_registries(registry::RegistriesSearchPath::system()));
+        return registry::resolve_digest(reference, config, registry::HttpOptions{}, &cancel);
+    }
+
     Result<std::vector<ImageInfo>> list_images() override {
         std::vector<ImageInfo> out;
         for (auto& i : BERTH_TRY(store())->list_images()) out.push_back(convert(i));

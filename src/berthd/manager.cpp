@@ -102,6 +102,24 @@ int method_pull_image(sd_bus_message* m, void* userdata, sd_bus_error* ret_error
     return sd_bus_reply_method_return(m, "uo", (*job)->id, (*job)->path.c_str());
 }
 
+// ResolveImage(s reference): a job whose result is the digest the reference's tag names on its
+// registry (a HEAD request; `berth auto-update`). Nothing is pulled or stored.
+int method_resolve_image(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) noexcept {
+    const char* reference;
+    READ_ARGS("s", &reference);
+    CHECK_VALID(registry::parse_reference(reference));
+    if (int rr = require_root(m, ret_error); rr < 0) return rr;
+    Daemon& d = D(userdata);
+    std::string ref_s = reference;
+    auto job = d.start_job(m, "resolve", ref_s, [&d, ref_s](Job& j) -> Result<std::string> {
+        auto digest = BERTH_TRY(d.storage().resolve_image(ref_s, j.cancel));
+        j.progress = 1.0;
+        return digest;
+    });
+    if (!job) return reply_error(ret_error, job.error());
+    return sd_bus_reply_method_return(m, "uo", (*job)->id, (*job)->path.c_str());
+}
+
 int method_export_image(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) noexcept {
     const char *ref, *format;
     int fd;
@@ -447,9 +465,12 @@ const sd_bus_vtable manager_vtable[] = {
     SD_BUS_METHOD_WITH_NAMES("PullImage", "sa{sv}", SD_BUS_PARAM(reference) SD_BUS_PARAM(options), "uo",
                              SD_BUS_PARAM(job_id) SD_BUS_PARAM(job_path), method_pull_image,
                              SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD_WITH_NAMES("ListImages", "", , "a(sasttas(asasassss))", SD_BUS_PARAM(images),
+    SD_BUS_METHOD_WITH_NAMES("ResolveImage", "s", SD_BUS_PARAM(reference), "uo",
+                             SD_BUS_PARAM(job_id) SD_BUS_PARAM(job_path), method_resolve_image,
+                             SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("ListImages", "", , "a(sasttas(asasassss(asttttu)))", SD_BUS_PARAM(images),
                              method_list_images, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD_WITH_NAMES("GetImage", "s", SD_BUS_PARAM(image), "o(sasttas(asasassss))",
+    SD_BUS_METHOD_WITH_NAMES("GetImage", "s", SD_BUS_PARAM(image), "o(sasttas(asasassss(asttttu)))",
                              SD_BUS_PARAM(path) SD_BUS_PARAM(info), method_get_image,
                              SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("RemoveImage", "s", SD_BUS_PARAM(image), "ass",
@@ -463,7 +484,7 @@ const sd_bus_vtable manager_vtable[] = {
     SD_BUS_METHOD_WITH_NAMES(
         "PrepareContainer", "ssbs",
         SD_BUS_PARAM(name) SD_BUS_PARAM(image) SD_BUS_PARAM(ephemeral) SD_BUS_PARAM(on_image_change),
-        "s(ssasssssb)(asasassss)(bbsss)",
+        "s(ssasssssb)(asasassss(asttttu))(bbsss)",
         SD_BUS_PARAM(snapshot_id) SD_BUS_PARAM(rootfs) SD_BUS_PARAM(config) SD_BUS_PARAM(image_change),
         method_prepare_container, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("ReleaseContainer", "s", SD_BUS_PARAM(name), "", , method_release_container,
@@ -471,7 +492,7 @@ const sd_bus_vtable manager_vtable[] = {
     SD_BUS_METHOD_WITH_NAMES("RemoveContainer", "s", SD_BUS_PARAM(name), "", , method_remove_container,
                              SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("CommitContainer", "ss", SD_BUS_PARAM(name) SD_BUS_PARAM(image_name),
-                             "o(sasttas(asasassss))", SD_BUS_PARAM(path) SD_BUS_PARAM(info),
+                             "o(sasttas(asasassss(asttttu)))", SD_BUS_PARAM(path) SD_BUS_PARAM(info),
                              method_commit_container, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("ListContainers", "", , "a(sssbt)", SD_BUS_PARAM(containers),
                              method_list_containers, SD_BUS_VTABLE_UNPRIVILEGED),
@@ -496,7 +517,7 @@ const sd_bus_vtable manager_vtable[] = {
     SD_BUS_METHOD_WITH_NAMES("PruneContainers", "as", SD_BUS_PARAM(keep), "asta{st}",
                              SD_BUS_PARAM(removed) SD_BUS_PARAM(bytes_freed) SD_BUS_PARAM(sizes),
                              method_prune_containers, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD_WITH_NAMES("DiskUsage", "", , "(ssstttt)a(sasttas(asasassss))a(sssbt)a(st)s(ssst)",
+    SD_BUS_METHOD_WITH_NAMES("DiskUsage", "", , "(ssstttt)a(sasttas(asasassss(asttttu)))a(sssbt)a(st)s(ssst)",
                              SD_BUS_PARAM(pool) SD_BUS_PARAM(images) SD_BUS_PARAM(containers)
                                  SD_BUS_PARAM(volumes) SD_BUS_PARAM(size_note) SD_BUS_PARAM(filesystem),
                              method_disk_usage, SD_BUS_VTABLE_UNPRIVILEGED),

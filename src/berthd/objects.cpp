@@ -85,7 +85,7 @@ const sd_bus_vtable image_vtable[] = {
     SD_BUS_PROPERTY("Size", "t", image_property, 0, SD_BUS_VTABLE_PROPERTY_CONST),
     SD_BUS_PROPERTY("Created", "t", image_property, 0, SD_BUS_VTABLE_PROPERTY_CONST),
     SD_BUS_PROPERTY("Layers", "as", image_property, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-    SD_BUS_PROPERTY("Config", "(asasassss)", image_property, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+    SD_BUS_PROPERTY("Config", "(asasassss(asttttu))", image_property, 0, SD_BUS_VTABLE_PROPERTY_CONST),
     SD_BUS_METHOD("Remove", "", "", image_remove, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("Tag", "s", SD_BUS_PARAM(name), "", , image_tag, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_VTABLE_END,

@@ -74,6 +74,13 @@ public:
         return get_image(image_id);
     }
 
+    Result<std::string> resolve_image(const std::string& reference,
+                                      const std::atomic<bool>& cancel) override {
+        return run_job(
+            "resolve", [&](sd_bus_message* m) { return sd_bus_message_append(m, "s", reference.c_str()); },
+            "ResolveImage", nullptr, &cancel);
+    }
+
     Result<std::vector<ImageInfo>> list_images() override {
         auto reply = BERTH_TRY(call("ListImages", nullptr));
         std::vector<ImageInfo> out;

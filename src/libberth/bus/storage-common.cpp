@@ -63,7 +63,15 @@ nlohmann::json to_json(const store::ImageConfig& c) {
             {"env", c.env},
             {"user", c.user},
             {"working_dir", c.working_dir},
-            {"stop_signal", c.stop_signal}};
+            {"stop_signal", c.stop_signal},
+            {"healthcheck", c.healthcheck.test.empty()
+                                ? nlohmann::json(nullptr)
+                                : nlohmann::json{{"test", c.healthcheck.test},
+                                                 {"interval_ns", c.healthcheck.interval_ns},
+                                                 {"timeout_ns", c.healthcheck.timeout_ns},
+                                                 {"start_period_ns", c.healthcheck.start_period_ns},
+                                                 {"start_interval_ns", c.healthcheck.start_interval_ns},
+                                                 {"retries", c.healthcheck.retries}}}};
 }
 
 nlohmann::json to_json(const ImageInfo& i) {

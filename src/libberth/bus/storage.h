@@ -124,6 +124,12 @@ public:
         (void)reference, (void)options, (void)progress, (void)cancel;
         return fail(ENOTSUP, "this storage cannot pull images");
     }
+    // The manifest digest `reference`'s tag names on its registry now, asked with a HEAD request
+    // (registry/pull.h: resolve_digest); nothing is pulled. Over the bus: ResolveImage, a job.
+    virtual Result<std::string> resolve_image(const std::string& reference, const std::atomic<bool>& cancel) {
+        (void)reference, (void)cancel;
+        return fail(ENOTSUP, "this storage cannot ask registries");
+    }
     virtual Result<std::vector<ImageInfo>> list_images() = 0;
     // `ref`: "name[:tag]", a full id "sha256:<hex>" or an unambiguous id prefix.
     virtual Result<ImageInfo> get_image(const std::string& ref) = 0;

@@ -28,6 +28,12 @@ int append_config(sd_bus_message* m, const store::ImageConfig& c) {
     TRY_BUS(append_strv(m, c.cmd));
     TRY_BUS(append_strv(m, c.env));
     TRY_BUS(sd_bus_message_append(m, "sss", c.user.c_str(), c.working_dir.c_str(), c.stop_signal.c_str()));
+    const store::ImageHealthcheck& h = c.healthcheck;
+    TRY_BUS(sd_bus_message_open_container(m, 'r', "asttttu"));
+    TRY_BUS(append_strv(m, h.test));
+    TRY_BUS(sd_bus_message_append(m, "ttttu", h.interval_ns, h.timeout_ns, h.start_period_ns,
+                                  h.start_interval_ns, h.retries));
+    TRY_BUS(sd_bus_message_close_container(m));
     return sd_bus_message_close_container(m);
 }
 
@@ -40,6 +46,12 @@ int read_config(sd_bus_message* m, store::ImageConfig& c) {
     TRY_BUS(read_string(m, c.user));
     TRY_BUS(read_string(m, c.working_dir));
     TRY_BUS(read_string(m, c.stop_signal));
+    store::ImageHealthcheck& h = c.healthcheck;
+    TRY_BUS(sd_bus_message_enter_container(m, 'r', "asttttu"));
+    TRY_BUS(read_strv(m, h.test));
+    TRY_BUS(sd_bus_message_read(m, "ttttu", &h.interval_ns, &h.timeout_ns, &h.start_period_ns,
+                                &h.start_interval_ns, &h.retries));
+    TRY_BUS(sd_bus_message_exit_container(m));
     TRY_BUS(sd_bus_message_exit_container(m));
     return 1;
 }

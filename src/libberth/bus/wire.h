@@ -8,8 +8,8 @@
 
 namespace berth::bus::wire {
 
-inline constexpr const char* kConfig = "(asasassss)";
-inline constexpr const char* kImage = "(sasttas(asasassss))";
+inline constexpr const char* kConfig = "(asasassss(asttttu))";
+inline constexpr const char* kImage = "(sasttas(asasassss(asttttu)))";
 inline constexpr const char* kContainer = "(sssbt)";
 inline constexpr const char* kVolume = "(st)";
 inline constexpr const char* kMount = "(ssasssssb)";

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "basic/size-util.h"
+#include "registry/auto-update.h"
 #include "registry/pull-policy.h"
 
 namespace berth::config {
@@ -223,6 +224,8 @@ struct Declaration {
     // [container]
     std::string image;  // a reference (registry/reference.h) or "sha256:<hex>"; exclusive with rootfs
     registry::PullPolicy pull = registry::PullPolicy::Missing;  // [container] pull
+    // [container] auto_update: what `berth auto-update` follows (registry/auto-update.h)
+    registry::AutoUpdateMode auto_update = registry::AutoUpdateMode::Off;
     std::string rootfs;                // absolute host directory used as read-only base
     std::vector<std::string> command;  // empty = image default (Entrypoint + Cmd)
     std::map<std::string, std::string> environment;

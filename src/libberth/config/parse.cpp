@@ -42,7 +42,7 @@ const std::vector<Section>& sections() {
         {"container",
          {"image", "rootfs", "command", "environment", "environment_files", "user", "supplementary_groups",
           "workdir", "hostname", "ephemeral", "on_image_change", "read_only", "stop_signal", "stop_timeout",
-          "notify", "init", "pull"}},
+          "notify", "init", "pull", "auto_update"}},
         {"mount", {"type", "source", "target", "read_only", "size", "mode"}},
         {"network",
          {"mode", "bridge", "address", "host_address", "gateway", "ports", "masquerade", "ip_forward",
@@ -514,6 +514,12 @@ void parse_container(Checker& c, const toml::table& table, const toml::node* con
                                                          {"never", registry::PullPolicy::Never},
                                                          {"newer", registry::PullPolicy::Newer}}))
                 d.pull = *v;
+        } else if (k == "auto_update") {
+            if (auto v = c.choice<registry::AutoUpdateMode>(node, path,
+                                                            {{"registry", registry::AutoUpdateMode::Registry},
+                                                             {"local", registry::AutoUpdateMode::Local},
+                                                             {"off", registry::AutoUpdateMode::Off}}))
+                d.auto_update = *v;
         } else if (k == "read_only") {
             if (auto b = c.boolean(node, path)) d.read_only = *b;
         } else if (k == "init") {
@@ -1455,20 +1461,45 @@ void convert(Checker& c, const toml::table& root, const std::string& main_path) 
                     "container.rootfs needs container.command, expected command = [\"/program\", ...] (a "
                     "directory has no image config to take the program from)");
     }
-    // What follows the health check needs one (an image's HEALTHCHECK is not read yet).
-    if (!d.health.command || d.health.command->empty()) {
+    // What follows the health check needs one. notify = "healthy" may follow the image's
+    // HEALTHCHECK (the runtime fails the start when the image has none), unless the declaration
+    // disabled it or there is no image; the watchdog's WatchdogSec= is computed here, from the
+    // declaration's own check.
+    const bool declared_check = d.health.command && !d.health.command->empty();
+    const bool image_check_possible = !d.health.command && !d.image.empty();
+    // Where `key` was written (d.regions), for a check that runs after parsing.
+    auto region_of = [&](const char* key) -> std::optional<toml::source_region> {
+        auto at = d.regions.find(key);
+        if (at == d.regions.end()) return std::nullopt;
+        toml::source_region where{};
+        where.path = std::make_shared<const std::string>(at->second.file);
+        where.begin = {static_cast<toml::source_index>(at->second.line),
+                       static_cast<toml::source_index>(at->second.column)};
+        return where;
+    };
+    // auto_update follows a name: a directory has none, and a digest pin never changes.
+    if (d.auto_update != registry::AutoUpdateMode::Off) {
+        const auto where = region_of("container.auto_update");
+        const std::string mode(registry::auto_update_mode_name(d.auto_update));
+        if (where && d.image.empty())
+            c.error(*where, fmt::format("container.auto_update = \"{}\" needs container.image, expected an "
+                                        "image name to follow (a rootfs directory has none)",
+                                        mode));
+        else if (where && (d.image.starts_with("sha256:") || d.image.find('@') != std::string::npos))
+            c.error(*where, fmt::format("container.auto_update = \"{}\" cannot follow the digest pin '{}', "
+                                        "expected an image name with a tag (\"NAME:TAG\")",
+                                        mode, d.image));
+    }
+    if (!declared_check) {
         auto needs = [&](const char* key, const char* what) {
-            auto at = d.regions.find(key);
-            if (at == d.regions.end()) return;
-            toml::source_region where{};
-            where.path = std::make_shared<const std::string>(at->second.file);
-            where.begin = {static_cast<toml::source_index>(at->second.line),
-                           static_cast<toml::source_index>(at->second.column)};
-            c.error(where,
+            if (auto where = region_of(key))
+                c.error(
+                    *where,
                     fmt::format("{} needs a health check, expected [health] command = [\"/program\", ...]",
                                 what));
         };
-        if (d.notify == NotifyMode::Healthy) needs("container.notify", "container.notify = \"healthy\"");
+        if (d.notify == NotifyMode::Healthy && !image_check_possible)
+            needs("container.notify", "container.notify = \"healthy\"");
         if (d.health.watchdog) needs("health.watchdog", "health.watchdog = true");
     }
     if (d.hostname.empty() && is_valid_hostname(d.name)) d.hostname = d.name;

@@ -89,6 +89,8 @@ std::string to_toml(const Declaration& d) {
     // Only when not the default: the generator's golden units stay as they were.
     if (d.on_image_change == OnImageChange::Keep) line("on_image_change", "\"keep\"");
     if (d.pull != registry::PullPolicy::Missing) line("pull", str(registry::pull_policy_name(d.pull)));
+    if (d.auto_update != registry::AutoUpdateMode::Off)
+        line("auto_update", str(registry::auto_update_mode_name(d.auto_update)));
     line("read_only", boolean(d.read_only));
     line("stop_signal", str(signal_name(d.stop_signal)));
     if (d.stop_timeout_us) line("stop_timeout", str(format_duration(*d.stop_timeout_us)));

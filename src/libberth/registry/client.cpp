@@ -115,7 +115,7 @@ Result<> RegistryClient::authenticate(const HttpResponse& resp) {
 Result<HttpResponse> RegistryClient::get(const std::string& path, std::vector<std::string> headers,
                                          const std::function<Result<>(std::string_view)>& sink,
                                          const std::function<void()>& reset, uint64_t max_body,
-                                         const std::function<uint64_t()>& resume_offset) {
+                                         const std::function<uint64_t()>& resume_offset, const char* method) {
     if (!bearer_realm_.empty() && std::chrono::steady_clock::now() >= expires_) {
         HttpResponse again;  // the token ran out: ask the realm again, as the challenge said
         again.www_authenticate.push_back(
@@ -126,6 +126,7 @@ Result<HttpResponse> RegistryClient::get(const std::string& path, std::vector<st
     for (int round = 0; round < 2; ++round) {
         HttpRequest rq;
         rq.url = endpoint_.base_url() + "/v2/" + endpoint_.path + "/" + path;
+        rq.method = method;
         rq.headers = headers;
         rq.authorization = authorization_;
         rq.tls = endpoint_.tls;
@@ -146,6 +147,17 @@ Result<HttpResponse> RegistryClient::get(const std::string& path, std::vector<st
     return fail(EACCES, "{}: access denied to '{}'", endpoint_.host, endpoint_.path);
 }
 
+// A manifest request's answer: 200, or the error that names the reference and what was said.
+Result<> RegistryClient::manifest_status(const HttpResponse& r, const std::string& ref) const {
+    if (r.status == 404)
+        return fail(ENOENT, "manifest '{}' not found in '{}/{}' ({})", ref, endpoint_.host, endpoint_.path,
+                    describe_status(r));
+    if (r.status != 200)
+        return fail(EPROTO, "manifest '{}' from '{}/{}': {}", ref, endpoint_.host, endpoint_.path,
+                    describe_status(r));
+    return {};
+}
+
 Result<FetchedManifest> RegistryClient::manifest(const std::string& ref) {
     std::string body;
     auto sink = [&](std::string_view chunk) -> Result<> {
@@ -156,12 +168,7 @@ Result<FetchedManifest> RegistryClient::manifest(const std::string& ref) {
         get(
             "manifests/" + ref, {kManifestAccept}, sink, [&] { body.clear(); }, kMaxManifestSize),
         fmt::format("manifest '{}' from '{}/{}'", ref, endpoint_.host, endpoint_.path));
-    if (r.status == 404)
-        return fail(ENOENT, "manifest '{}' not found in '{}/{}' ({})", ref, endpoint_.host, endpoint_.path,
-                    describe_status(r));
-    if (r.status != 200)
-        return fail(EPROTO, "manifest '{}' from '{}/{}': {}", ref, endpoint_.host, endpoint_.path,
-                    describe_status(r));
+    BERTH_TRY_VOID(manifest_status(r, ref));
     FetchedManifest m;
     m.bytes = std::move(body);
     m.digest = store::sha256_digest(m.bytes);
@@ -175,6 +182,16 @@ Result<FetchedManifest> RegistryClient::manifest(const std::string& ref) {
         return fail(EBADMSG, "manifest '{}' from '{}': the registry says {} but the content is {}", ref,
                     endpoint_.host, claimed, m.digest);
     return m;
+}
+
+Result<std::string> RegistryClient::manifest_digest(const std::string& tag) {
+    auto r = BERTH_TRY(get("manifests/" + tag, {kManifestAccept}, nullptr, nullptr, 0, {}, "HEAD"));
+    BERTH_TRY_VOID(manifest_status(r, tag));
+    std::string claimed = r.header("docker-content-digest");
+    if (store::valid_digest(claimed)) return claimed;
+    // Not every registry sends it on HEAD (the distribution spec makes it optional): the GET
+    // digests what it receives.
+    return BERTH_TRY(manifest(tag)).digest;
 }
 
 Result<> RegistryClient::blob(const std::string& digest, uint64_t size,

@@ -40,6 +40,9 @@ public:
     // `ref`: a tag or a digest. A digest is verified against the bytes; a tag's answer is checked
     // against Docker-Content-Digest when the registry sends one.
     Result<FetchedManifest> manifest(const std::string& ref);
+    // The digest a tag names now, without fetching the manifest: a HEAD request (no pull counted
+    // by registries that meter pulls), its Docker-Content-Digest; a GET when the answer lacks it.
+    Result<std::string> manifest_digest(const std::string& tag);
     // Streams a blob to `sink`, verifying its size and digest as it arrives. A transfer cut short
     // is resumed with Range where the sink stands (http.h); `reset` starts the sink over (a server
     // that ignores Range, a redirect). The error names the digest.
@@ -57,9 +60,10 @@ private:
     Result<HttpResponse> get(const std::string& path, std::vector<std::string> headers,
                              const std::function<Result<>(std::string_view)>& sink,
                              const std::function<void()>& reset, uint64_t max_body,
-                             const std::function<uint64_t()>& resume_offset = {});
+                             const std::function<uint64_t()>& resume_offset = {}, const char* method = "GET");
     Result<> authenticate(const HttpResponse& challenge_response);
     std::string describe_status(const HttpResponse& r) const;
+    Result<> manifest_status(const HttpResponse& r, const std::string& ref) const;
 
     Endpoint endpoint_;
     std::optional<Credentials> credentials_;

@@ -377,4 +377,19 @@ Result<PullResult> pull_image(store::Store& store, std::string_view reference, c
     return out;
 }
 
+Result<std::string> resolve_digest(std::string_view reference, const RegistriesConfig& config,
+                                   const HttpOptions& http, const std::atomic<bool>* cancel) {
+    Reference ref = BERTH_TRY(qualify(BERTH_TRY(parse_reference(reference)), config));
+    if (!ref.digest.empty()) return ref.digest;  // a pin names its digest already
+    Error last{ENOENT, "no endpoint"};
+    for (const auto& ep : BERTH_TRY(endpoints_for(ref, config))) {
+        RegistryClient c(ep, BERTH_TRY(credentials_for(config, ref, ep)), http, cancel);
+        auto digest = c.manifest_digest(ref.tag);
+        if (digest) return digest;
+        last = digest.error();
+        if (last.code == ECANCELED) break;
+    }
+    return fail(last.code, "resolve '{}': {}", ref.str(), last.message);
+}
+
 }  // namespace berth::registry

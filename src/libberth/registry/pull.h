@@ -54,4 +54,10 @@ Result<PullResult> pull_image(store::Store& store, std::string_view reference, c
                               const PullOptions& options, const store::ProgressFn& progress,
                               const std::atomic<bool>* cancel);
 
+// The manifest digest `reference`'s tag names on its registry now (`berth auto-update`), asked
+// with a HEAD request on each endpoint in turn (mirrors first), a GET where the answer lacks the
+// digest. Nothing is downloaded or stored. "sha256:..." (of the index for a multi-platform tag).
+Result<std::string> resolve_digest(std::string_view reference, const RegistriesConfig& config,
+                                   const HttpOptions& http, const std::atomic<bool>* cancel);
+
 }  // namespace berth::registry

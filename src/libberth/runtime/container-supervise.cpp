@@ -64,7 +64,7 @@ RuntimeState describe_running(const StateInputs& in) {
                 0600);
         st.seccomp = seccomp->cache_path;
     }
-    if (auto health = resolve_health(decl); health && *health) st.health = std::move(**health);
+    if (auto health = resolve_health(decl, in.image); health && *health) st.health = std::move(**health);
     st.teardown.cgroup_remove = in.cgroup->created_path();
     st.teardown.cgroup_prune = in.cgroup->prune_path();
     st.teardown.notify_socket = in.notify_socket;
@@ -84,7 +84,7 @@ Result<int> supervise_container(const SuperviseInputs& in) {
     const RunOptions& opt = *in.options;
     Launched& l = *in.launched;
     const uint64_t started_msec = relay_monotonic_msec();
-    auto spec = BERTH_TRY(resolve_health(decl));
+    auto spec = BERTH_TRY(resolve_health(decl, in.image));
     if (decl.notify == config::NotifyMode::Healthy) {
         // Not ready before the first passing probe; until the supervisor's health check runs and
         // extends it probe by probe, the start period's first probe is what TimeoutStartSec= must

@@ -26,6 +26,7 @@ struct SuperviseInputs {
     int lock_fd = -1;        // goes with a hand-over, to the teardown
     // Closed when the payload outlives the hand-over delay: a long run keeps no private berthd.
     bus::StorageSession* storage = nullptr;
+    const store::ImageConfig* image = nullptr;  // its HEALTHCHECK, under [health]; null: none
 };
 
 // The state record of a running container, and what the RAII owners of run_container() undo,
@@ -38,6 +39,7 @@ struct StateInputs {
     std::string hostname;
     std::string notify_socket;  // host path, "" without
     bool snapshot = false;
+    const store::ImageConfig* image = nullptr;  // its HEALTHCHECK, under [health]; null: none
 };
 RuntimeState describe_running(const StateInputs& in);
 

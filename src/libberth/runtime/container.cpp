@@ -245,6 +245,7 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
     si.hostname = in.hostname;
     si.notify_socket = notify.path();
     si.snapshot = root.has_snapshot();
+    si.image = &root.image();
     StateFile state;
     BERTH_TRY_VOID(state.write(describe_running(si)));
     SuperviseInputs sup;
@@ -254,6 +255,7 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
     sup.notify_socket = notify.fd();
     sup.lock_fd = lock.fd();
     sup.storage = &storage;
+    sup.image = &root.image();
     int status = BERTH_TRY(supervise_container(sup));
 
     // --- tear down (the rest goes with the RAII owners above) ---

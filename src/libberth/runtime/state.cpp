@@ -174,24 +174,47 @@ void remove_state(const std::string& name) {
         ::unlink(path_join(containers_run_dir(), name + suffix).c_str());
 }
 
-Result<std::optional<HealthSpec>> resolve_health(const config::Declaration& decl) {
+namespace {
+
+// The image's test as an exec-form command; empty for none, NONE, or a form we do not know.
+std::vector<std::string> image_health_command(const store::ImageHealthcheck& h) {
+    if (h.test.size() >= 2 && h.test[0] == "CMD") return {h.test.begin() + 1, h.test.end()};
+    if (h.test.size() == 2 && h.test[0] == "CMD-SHELL") return {"/bin/sh", "-c", h.test[1]};
+    return {};
+}
+
+// A declaration's key, else the image's (nanoseconds, 0 = unset), else Docker's default.
+uint64_t pick_us(const std::optional<uint64_t>& declared, uint64_t image_ns, uint64_t fallback_us) {
+    if (declared) return *declared;
+    return image_ns ? image_ns / 1000 : fallback_us;
+}
+
+}  // namespace
+
+Result<std::optional<HealthSpec>> resolve_health(const config::Declaration& decl,
+                                                 const store::ImageConfig* image) {
     const config::Health& h = decl.health;
+    const store::ImageHealthcheck none;
+    const store::ImageHealthcheck& img = image ? image->healthcheck : none;
+    std::vector<std::string> command = h.command ? *h.command : image_health_command(img);
     const bool wanted = decl.notify == config::NotifyMode::Healthy || h.watchdog;
-    if (!h.command || h.command->empty()) {
+    if (command.empty()) {
         if (wanted)
             return fail(
-                EINVAL, "container '{}': {} needs a health check, expected [health] command = [...]",
+                EINVAL, "container '{}': {} needs a health check, expected [health] command = [...]{}",
                 decl.name,
-                decl.notify == config::NotifyMode::Healthy ? "notify = \"healthy\"" : "[health] watchdog");
+                decl.notify == config::NotifyMode::Healthy ? "notify = \"healthy\"" : "[health] watchdog",
+                h.command ? "" : " or an image with a HEALTHCHECK");
         return std::optional<HealthSpec>{};
     }
     HealthSpec spec;
-    spec.command = *h.command;
-    spec.interval_us = h.interval_us.value_or(config::kHealthDefaultIntervalUs);
-    spec.timeout_us = h.timeout_us.value_or(config::kHealthDefaultTimeoutUs);
-    spec.start_period_us = h.start_period_us.value_or(0);
-    spec.start_interval_us = h.start_interval_us.value_or(config::kHealthDefaultStartIntervalUs);
-    spec.retries = h.retries.value_or(config::kHealthDefaultRetries);
+    spec.command = std::move(command);
+    spec.interval_us = pick_us(h.interval_us, img.interval_ns, config::kHealthDefaultIntervalUs);
+    spec.timeout_us = pick_us(h.timeout_us, img.timeout_ns, config::kHealthDefaultTimeoutUs);
+    spec.start_period_us = pick_us(h.start_period_us, img.start_period_ns, 0);
+    spec.start_interval_us =
+        pick_us(h.start_interval_us, img.start_interval_ns, config::kHealthDefaultStartIntervalUs);
+    spec.retries = h.retries.value_or(img.retries ? img.retries : config::kHealthDefaultRetries);
     spec.on_failure = static_cast<int>(h.on_failure);
     spec.notify_healthy = decl.notify == config::NotifyMode::Healthy;
     spec.watchdog = h.watchdog;

@@ -46,6 +46,7 @@
 #include "basic/result.h"
 #include "config/declaration.h"
 #include "runtime/user-namespace.h"
+#include "store/types.h"
 
 namespace berth::runtime {
 
@@ -114,9 +115,13 @@ Result<> write_state(const RuntimeState& state);
 Result<RuntimeState> read_state(const std::string& name);
 void remove_state(const std::string& name);  // and the health files beside it
 
-// The health check of a declaration, defaults filled in; nullopt without [health] command (or
-// with command = []). EINVAL when notify = "healthy" or watchdog = true has no check to follow.
-Result<std::optional<HealthSpec>> resolve_health(const config::Declaration& decl);
+// The health check of a declaration over its image's HEALTHCHECK (`image` may be null: a rootfs
+// directory has none), defaults filled in. The declaration wins: its [health] command replaces the
+// image's test, `command = []` disables the image's check, and each timing key left unset takes
+// the image's value, then Docker's default. An image's CMD-SHELL runs as /bin/sh -c. nullopt
+// without a check. EINVAL when notify = "healthy" or watchdog = true has no check to follow.
+Result<std::optional<HealthSpec>> resolve_health(const config::Declaration& decl,
+                                                 const store::ImageConfig* image = nullptr);
 
 // NAME.health as the supervisor publishes it.
 struct HealthStatus {

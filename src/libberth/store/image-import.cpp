@@ -478,6 +478,37 @@ Result<ImageInfo> finish_import(Store::Impl& s, const std::string& stage, ImageI
 
 using namespace importer;
 
+// config.Healthcheck: {"Test": [...], "Interval": ns, "Timeout": ns, "StartPeriod": ns,
+// "StartInterval": ns, "Retries": n}. A malformed one is dropped whole (the image imports, without a
+// health check) rather than half-read: a probe with the wrong command is worse than none.
+ImageHealthcheck parse_image_healthcheck(const json& config) {
+    ImageHealthcheck h;
+    auto it = config.find("Healthcheck");
+    if (it == config.end() || !it->is_object()) return h;
+    const json& j = *it;
+    auto test = j.find("Test");
+    if (test == j.end() || !test->is_array() || test->empty()) return h;
+    for (const auto& v : *test) {
+        if (!v.is_string()) return {};
+        h.test.push_back(v.get<std::string>());
+    }
+    const std::string& kind = h.test.front();
+    if (!(kind == "NONE" || (kind == "CMD" && h.test.size() > 1) ||
+          (kind == "CMD-SHELL" && h.test.size() == 2)))
+        return {};
+    auto ns = [&](const char* key, uint64_t& out) {
+        auto v = j.find(key);
+        if (v != j.end() && v->is_number_unsigned()) out = v->get<uint64_t>();
+    };
+    ns("Interval", h.interval_ns);
+    ns("Timeout", h.timeout_ns);
+    ns("StartPeriod", h.start_period_ns);
+    ns("StartInterval", h.start_interval_ns);
+    if (auto r = j.find("Retries"); r != j.end() && r->is_number_unsigned() && r->get<uint64_t>() <= 1000)
+        h.retries = static_cast<uint32_t>(r->get<uint64_t>());
+    return h;
+}
+
 ImageConfig parse_image_config(const json& config) {
     ImageConfig c;
     if (!config.is_object() || !config.contains("config") || !config["config"].is_object()) return c;
@@ -498,6 +529,7 @@ ImageConfig parse_image_config(const json& config) {
     c.user = str("User");
     c.working_dir = str("WorkingDir");
     c.stop_signal = str("StopSignal");
+    c.healthcheck = parse_image_healthcheck(j);
     return c;
 }
 

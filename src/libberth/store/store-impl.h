@@ -112,6 +112,8 @@ int64_t now_seconds();
 // Crash tests: the process SIGKILLs itself when BERTH_STORE_CRASH_AT names `point` (store.cpp).
 void crash_point(std::string_view point);
 ImageConfig parse_image_config(const nlohmann::json& config);
+// config.Healthcheck of an image config's "config" object (empty when absent or malformed).
+ImageHealthcheck parse_image_healthcheck(const nlohmann::json& config_config);
 int64_t parse_rfc3339(const std::string& s);
 
 }  // namespace berth::store

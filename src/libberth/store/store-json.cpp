@@ -52,7 +52,11 @@ static void get_opt(const json& j, const char* key, T& out) {
     }                                                                            \
     void from_json(const json& nlohmann_json_j, Type& nlohmann_json_t) { BERTH_JSON_GET_FIELDS(__VA_ARGS__) }
 
-BERTH_JSON_RECORD(ImageConfig, entrypoint, cmd, env, user, working_dir, stop_signal)
+BERTH_JSON_RECORD(ImageHealthcheck, test, interval_ns, timeout_ns, start_period_ns, start_interval_ns,
+                  retries)
+// healthcheck is absent from records written before images' HEALTHCHECK was read: get_opt leaves
+// it empty, and a re-import fills it.
+BERTH_JSON_RECORD(ImageConfig, entrypoint, cmd, env, user, working_dir, stop_signal, healthcheck)
 BERTH_JSON_RECORD(ImageInfo, id, config_digest, names, layers, top_layer, size, created, imported,
                   architecture, os, config)
 BERTH_JSON_RECORD(PreparedContainer, snapshot_id, rootfs, config, image_id)

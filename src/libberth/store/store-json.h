@@ -12,6 +12,8 @@ namespace berth::store {
 
 void to_json(nlohmann::json& j, const ImageConfig& v);
 void from_json(const nlohmann::json& j, ImageConfig& v);
+void to_json(nlohmann::json& j, const ImageHealthcheck& v);
+void from_json(const nlohmann::json& j, ImageHealthcheck& v);
 void to_json(nlohmann::json& j, const LayerInfo& v);
 void from_json(const nlohmann::json& j, LayerInfo& v);
 void to_json(nlohmann::json& j, const ImageInfo& v);

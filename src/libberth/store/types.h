@@ -9,6 +9,21 @@
 
 namespace berth::store {
 
+// An image's HEALTHCHECK (Docker's config.Healthcheck; OCI configs made by buildah/podman carry
+// it too). Kept as the image says it, durations in nanoseconds (0 = unset): the runtime turns it
+// into a probe (runtime/state.h: resolve_health) under the declaration's [health], which wins.
+// `test` empty: the image has none; {"NONE"}: the image disables the one it inherited.
+struct ImageHealthcheck {
+    std::vector<std::string> test;  // {"CMD", prog, args...} | {"CMD-SHELL", "line"} | {"NONE"}
+    uint64_t interval_ns = 0;
+    uint64_t timeout_ns = 0;
+    uint64_t start_period_ns = 0;
+    uint64_t start_interval_ns = 0;
+    uint32_t retries = 0;
+
+    bool operator==(const ImageHealthcheck&) const = default;
+};
+
 // The parts of an OCI image config that become a container's defaults.
 struct ImageConfig {
     std::vector<std::string> entrypoint;  // config.Entrypoint
@@ -17,6 +32,7 @@ struct ImageConfig {
     std::string user;                     // config.User ("name", "uid", "uid:gid")
     std::string working_dir;              // config.WorkingDir
     std::string stop_signal;              // config.StopSignal
+    ImageHealthcheck healthcheck;         // config.Healthcheck
 };
 
 // What the runtime must mount (inside the container's mount namespace) to get the rootfs.

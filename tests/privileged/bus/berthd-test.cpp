@@ -251,7 +251,7 @@ TEST_P(BerthdTest, UnprivilegedCallersMayReadButNotWrite) {
     auto r = run_shell(
         nobody + busctl("call org.berth.Storage1 /org/berth/Storage1 org.berth.Storage1.Manager ListImages"));
     EXPECT_EQ(r.status, 0) << r.err;
-    EXPECT_EQ(r.out.rfind("a(sasttas(asasassss)) 1 ", 0), 0u) << r.out;
+    EXPECT_EQ(r.out.rfind("a(sasttas(asasassss(asttttu))) 1 ", 0), 0u) << r.out;
     r = run_shell(nobody + berth("image list --json"));
     EXPECT_EQ(r.status, 0) << r.err;
     for (std::string call :

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -97,6 +98,22 @@ inline RunResult run_capture(const std::vector<std::string>& argv, int timeout_s
 inline RunResult berth_run(const std::string& toml, int timeout_s = 60) {
     return run_capture({berth_exe(), "run", toml}, timeout_s);
 }
+
+// While it lives, the berth this process runs uses a store of its own at `root`, through a
+// private (embedded) berthd: BERTH_STORE_ROOT and BERTH_STORAGE set, unset again on destruction.
+class EmbeddedStore {
+public:
+    explicit EmbeddedStore(const std::string& root) {
+        ::setenv("BERTH_STORE_ROOT", root.c_str(), 1);
+        ::setenv("BERTH_STORAGE", "embedded", 1);
+    }
+    EmbeddedStore(const EmbeddedStore&) = delete;
+    EmbeddedStore& operator=(const EmbeddedStore&) = delete;
+    ~EmbeddedStore() {
+        ::unsetenv("BERTH_STORE_ROOT");
+        ::unsetenv("BERTH_STORAGE");
+    }
+};
 
 // A busybox rootfs (tests/lib/make-busybox-rootfs.sh) in dir.
 inline bool make_busybox_rootfs(const std::string& dir) {

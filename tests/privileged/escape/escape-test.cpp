@@ -434,14 +434,7 @@ TEST_F(Escape, AnImageWorkingDirThroughAnyFdNumberIsRefused) {
     for (int fd : fds) argv.push_back("/proc/self/fd/" + std::to_string(fd));
     RunResult made = run_capture(argv, 120);
     ASSERT_EQ(made.exit_code, 0) << made.out;
-    ::setenv("BERTH_STORE_ROOT", (dir_ / "store").c_str(), 1);
-    ::setenv("BERTH_STORAGE", "embedded", 1);
-    struct Unset {
-        ~Unset() {
-            ::unsetenv("BERTH_STORE_ROOT");
-            ::unsetenv("BERTH_STORAGE");
-        }
-    } unset;
+    EmbeddedStore store(dir_ / "store");
     CallerFds leaked(dir_.path());
     WorkdirVerdicts verdicts;
     verdicts.marker =

@@ -5,7 +5,9 @@
 //   - on_failure = "kill" and "restart" act (berth run's exit status says which);
 //   - a probe that hangs is killed at its timeout, with the processes it started;
 //   - a probe is no way out: its credentials, no_new_privs, seccomp mode and cgroup are the
-//     payload's, and the escape probe of tests/privileged/escape passes as a health command.
+//     payload's, and the escape probe of tests/privileged/escape passes as a health command;
+//   - an image's HEALTHCHECK is the check of a declaration without one, and command = [] turns
+//     it off.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -241,4 +243,54 @@ TEST_F(Health, AProbeHasThePayloadsPrivilegesAndNoMore) {
     ASSERT_TRUE(xj.is_object()) << x.out;
     EXPECT_EQ(xj.value("exit_status", -2), 0) << x.out;
     EXPECT_NE(xj.value("output", "").find(" attempts, 0 failed"), std::string::npos) << x.out;
+}
+
+// An image's HEALTHCHECK (config.Healthcheck, CMD-SHELL form, Docker's nanoseconds) is the check
+// of a declaration without [health]; `[health] command = []` disables it. The image lives in a
+// store of the test's own (embedded berthd).
+TEST_F(Health, AnImagesHealthcheckRunsUnlessTheDeclarationDisablesIt) {
+    if (run_capture({"python3", "-c", "pass"}).exit_code != 0) GTEST_SKIP() << "python3 missing";
+    const std::string healthcheck =
+        R"({"Test": ["CMD-SHELL", "echo probe >> /out/count; test -e /out/ok"], "Interval": 100000000, )"
+        R"("StartInterval": 50000000, "Timeout": 5000000000, "Retries": 2})";
+    RunResult made =
+        run_capture({"python3", source_root() + "/tests/privileged/health/oci-with-healthcheck.py", rootfs_,
+                     dir_ / "oci", healthcheck},
+                    120);
+    ASSERT_EQ(made.exit_code, 0) << made.out;
+    EmbeddedStore store(dir_ / "store");
+    const std::string image = "hcimage" + std::to_string(getpid()) + ":v1";
+    RunResult imported = run_capture({berth_exe(), "image", "import", dir_ / "oci", "--name", image}, 60);
+    ASSERT_EQ(imported.exit_code, 0) << imported.out;
+    RunResult inspected = run_capture({berth_exe(), "image", "inspect", image}, 30);
+    EXPECT_NE(inspected.out.find("CMD-SHELL"), std::string::npos) << "the store keeps it: " << inspected.out;
+    auto declare_image = [&](const std::string& n, const std::string& health) {
+        std::string path = dir_ / (n + ".toml");
+        write_file(path, "[container]\nimage = \"" + image + "\"\nephemeral = true\ninit = true\n" +
+                             "\n[[mount]]\ntype = \"bind\"\nsource = \"" + out_ + "\"\ntarget = \"/out\"\n" +
+                             health);
+        return path;
+    };
+
+    const std::string n = name("i");
+    write_file(out_ + "/ok", "");
+    {
+        Running run(declare_image(n, ""), dir_ / "run.log");
+        ASSERT_TRUE(eventually([&] { return health_of(n) == "healthy"; }, 30)) << read_file(dir_ / "run.log");
+        fs::remove(out_ + "/ok");
+        ASSERT_TRUE(eventually([&] { return health_of(n) == "unhealthy"; }, 30))
+            << read_file(dir_ / "run.log");
+        EXPECT_GE(count(read_file(out_ + "/count"), "probe"), 3u);
+    }
+    // Disabled: the container runs, with no check (and no probe ever writes /out/count).
+    fs::remove(out_ + "/count");
+    const std::string off = name("o");
+    Running run(declare_image(off, "\n[health]\ncommand = []\n"), dir_ / "off.log");
+    auto running = [&] {
+        auto e = list_entry(off);
+        return e.is_object() && e.contains("running") && e["running"].is_object();
+    };
+    ASSERT_TRUE(eventually(running, 30)) << read_file(dir_ / "off.log");
+    EXPECT_EQ(health_of(off), "-");
+    EXPECT_FALSE(fs::exists(out_ + "/count"));
 }

@@ -154,7 +154,7 @@ TEST_F(BusTest, ListImagesIsAnsweredWhileAnImportIsStillReading) {
     auto r = run_shell(
         busctl("call org.berth.Storage1 /org/berth/Storage1 org.berth.Storage1.Manager ListImages"));
     EXPECT_EQ(r.status, 0) << r.err;
-    EXPECT_EQ(r.out.rfind("a(sasttas(asasassss)) 1 ", 0), 0u) << r.out;
+    EXPECT_EQ(r.out.rfind("a(sasttas(asasassss(asttttu))) 1 ", 0), 0u) << r.out;
     wr.reset();  // let the import finish
     importer.join();
     ASSERT_TRUE(pending) << pending.error().what();

@@ -105,9 +105,16 @@ TEST(HealthConfig, ReloadSignalAndCommandExcludeEachOther) {
 }
 
 TEST(HealthConfig, NotifyHealthyAndTheWatchdogNeedACheck) {
+    // With an image, notify = "healthy" may follow the image's HEALTHCHECK (the start fails when
+    // it has none); with the image's check disabled, or a rootfs directory, nothing can.
+    EXPECT_TRUE(parse(std::string(kImage) + "notify = \"healthy\"\n"));
     EXPECT_EQ(
-        error_of(std::string(kImage) + "notify = \"healthy\"\n"),
+        error_of(std::string(kImage) + "notify = \"healthy\"\n[health]\ncommand = []\n"),
         "web.toml:3:1: container.notify = \"healthy\" needs a health check, expected [health] command = "
+        "[\"/program\", ...]");
+    EXPECT_EQ(
+        error_of("[container]\nrootfs = \"/srv/root\"\ncommand = [\"/bin/sh\"]\nnotify = \"healthy\"\n"),
+        "web.toml:4:1: container.notify = \"healthy\" needs a health check, expected [health] command = "
         "[\"/program\", ...]");
     EXPECT_EQ(error_of(std::string(kImage) + "[health]\ncommand = []\nwatchdog = true\n"),
               "web.toml:5:1: health.watchdog = true needs a health check, expected [health] command = "

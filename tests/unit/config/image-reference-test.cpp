@@ -124,3 +124,36 @@ TEST(ImageReference, PlanDescribesAChangedReference) {
     ASSERT_TRUE(c);
     EXPECT_EQ(describe_image_change(*a, *c), "image 'nginx:1.25' -> 'nginx:1.25@" + kDigest + "'");
 }
+
+TEST(ImageReference, AutoUpdateIsOneOfThreeWordsFollowsANameAndRoundTrips) {
+    for (auto [word, mode] : {std::pair{"registry", registry::AutoUpdateMode::Registry},
+                              {"local", registry::AutoUpdateMode::Local},
+                              {"off", registry::AutoUpdateMode::Off}}) {
+        auto d =
+            parse(std::string("image = \"127.0.0.1:5000/web:latest\"\nauto_update = \"") + word + "\"\n");
+        ASSERT_TRUE(d) << d.error().what();
+        EXPECT_EQ(d->auto_update, mode);
+        auto again = parse_declaration("web", SourceText{"canonical.toml", to_toml(*d)});
+        ASSERT_TRUE(again) << again.error().what();
+        EXPECT_EQ(again->auto_update, mode) << to_toml(*d);
+    }
+    EXPECT_EQ(to_toml(*parse("image = \"b\"\n")).find("auto_update"), std::string::npos)
+        << "the default is not written: canonical files stay as they were";
+    EXPECT_EQ(
+        error_of("image = \"b\"\nauto_update = \"always\"\n"),
+        "web.toml:3:15: container.auto_update = 'always' is unknown, expected \"registry\" or \"local\" or "
+        "\"off\"");
+    EXPECT_EQ(error_of("image = \"b\"\nauto_update = true\n")
+                  .rfind("web.toml:3:15: container.auto_update is a bool", 0),
+              0u);
+    EXPECT_EQ(error_of("rootfs = \"/srv/web\"\ncommand = [\"/bin/sh\"]\nauto_update = \"local\"\n"),
+              "web.toml:4:1: container.auto_update = \"local\" needs container.image, expected an image name "
+              "to follow (a rootfs directory has none)");
+    EXPECT_EQ(error_of("image = \"127.0.0.1:5000/app@" + kDigest + "\"\nauto_update = \"registry\"\n"),
+              "web.toml:3:1: container.auto_update = \"registry\" cannot follow the digest pin "
+              "'127.0.0.1:5000/app@" +
+                  kDigest + "', expected an image name with a tag (\"NAME:TAG\")");
+    EXPECT_EQ(error_of("image = \"" + kDigest + "\"\nauto_update = \"local\"\n"),
+              "web.toml:3:1: container.auto_update = \"local\" cannot follow the digest pin '" + kDigest +
+                  "', expected an image name with a tag (\"NAME:TAG\")");
+}

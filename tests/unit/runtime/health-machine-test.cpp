@@ -146,3 +146,60 @@ TEST(HealthSpec, FillsInDockersDefaultsAndTravelsInTheRuntimeState) {
     d.health.command = std::vector<std::string>{};
     EXPECT_FALSE(resolve_health(d));
 }
+
+// An image's HEALTHCHECK (Docker's config.Healthcheck) under the declaration's [health].
+namespace {
+store::ImageConfig image_with_check(std::vector<std::string> test) {
+    store::ImageConfig image;
+    image.healthcheck.test = std::move(test);
+    image.healthcheck.interval_ns = 2'000'000'000;
+    image.healthcheck.timeout_ns = 500'000'000;
+    image.healthcheck.start_period_ns = 10'000'000'000;
+    image.healthcheck.retries = 2;
+    return image;
+}
+}  // namespace
+
+TEST(HealthSpec, TakesTheImagesHealthcheckWhenTheDeclarationHasNone) {
+    config::Declaration d;
+    d.name = "web";
+    const auto exec_form = image_with_check({"CMD", "/bin/test", "-f", "/ok"});
+    auto spec = resolve_health(d, &exec_form);
+    ASSERT_TRUE(spec && *spec);
+    EXPECT_EQ((*spec)->command, (std::vector<std::string>{"/bin/test", "-f", "/ok"}));
+    EXPECT_EQ((*spec)->interval_us, 2'000'000u);
+    EXPECT_EQ((*spec)->timeout_us, 500'000u);
+    EXPECT_EQ((*spec)->start_period_us, 10'000'000u);
+    EXPECT_EQ((*spec)->start_interval_us, 5'000'000u);  // unset in the image: Docker's default
+    EXPECT_EQ((*spec)->retries, 2u);
+    const auto shell_form = image_with_check({"CMD-SHELL", "wget -q -O- localhost || exit 1"});
+    spec = resolve_health(d, &shell_form);
+    ASSERT_TRUE(spec && *spec);
+    EXPECT_EQ((*spec)->command,
+              (std::vector<std::string>{"/bin/sh", "-c", "wget -q -O- localhost || exit 1"}));
+    // NONE, or no Healthcheck at all: no check, and notify = "healthy" cannot start.
+    const auto none = image_with_check({"NONE"});
+    EXPECT_FALSE(*resolve_health(d, &none));
+    d.notify = config::NotifyMode::Healthy;
+    auto refused = resolve_health(d, &none);
+    ASSERT_FALSE(refused);
+    EXPECT_NE(std::string(refused.error().what()).find("or an image with a HEALTHCHECK"), std::string::npos)
+        << refused.error().what();
+    EXPECT_TRUE(resolve_health(d, &exec_form));
+}
+
+TEST(HealthSpec, TheDeclarationOverridesOrDisablesTheImagesHealthcheck) {
+    config::Declaration d;
+    d.name = "web";
+    const auto image = image_with_check({"CMD", "/bin/test", "-f", "/ok"});
+    d.health.command = std::vector<std::string>{"/bin/mine"};
+    d.health.interval_us = 7'000'000;
+    auto spec = resolve_health(d, &image);
+    ASSERT_TRUE(spec && *spec);
+    EXPECT_EQ((*spec)->command, std::vector<std::string>{"/bin/mine"});
+    EXPECT_EQ((*spec)->interval_us, 7'000'000u);  // declared
+    EXPECT_EQ((*spec)->timeout_us, 500'000u);     // unset: the image's
+    EXPECT_EQ((*spec)->retries, 2u);
+    d.health.command = std::vector<std::string>{};  // [health] command = []
+    EXPECT_FALSE(*resolve_health(d, &image));
+}
