@@ -1,6 +1,6 @@
 // Names on declared networks with real containers: `berth run` of the build tree on the busybox
 // test rootfs, declarations in temporary search paths, the networks' dnsmasq found through the
-// containers' own /etc/resolv.conf. Names (networks, containers, cgroup parent) and subnets carry
+// containers' own /etc/resolv.conf. Names (networks, containers) and subnets carry
 // the test's pid; every container is stopped and every network brought down even when an
 // assertion fails, and the test then asserts that nothing is left (bridge, dnsmasq, nft table,
 // address, route).
@@ -68,7 +68,6 @@ protected:
         ::setenv("BERTH_RUN_DIR", (tmp_ / "run").c_str(), 1);
         ::setenv("BERTH_STATE_DIR", (tmp_ / "state").c_str(), 1);
         ::setenv("BERTH_NETWORKS_PATH", (tmp_ / "networks").c_str(), 1);
-        cgroup_parent_ = fmt::format("/sys/fs/cgroup/berth-dns-test-{}", ::getpid());
     }
 
     void TearDown() override {
@@ -87,13 +86,12 @@ protected:
                 << "leaked nft table of " << n;
             EXPECT_FALSE(path_exists(network::network_run_dir(n) + "/dnsmasq.pid")) << n;
         }
-        EXPECT_EQ(capture(fmt::format("pgrep -f 'dnsmasq.*{}' || true", tmp_.path())), "")
+        EXPECT_EQ(capture(fmt::format("pgrep -f '[d]nsmasq.*{}' || true", tmp_.path())), "")
             << "leaked dnsmasq";
         for (const auto& s : subnets_) {
             EXPECT_EQ(capture("ip -4 -o addr show to " + s + "/24"), "") << "leaked address in " << s;
             EXPECT_EQ(capture("ip route show " + s + "/24"), "") << "leaked route to " << s;
         }
-        ::rmdir(cgroup_parent_.c_str());
         for (auto v : {"BERTH_RUN_DIR", "BERTH_STATE_DIR", "BERTH_NETWORKS_PATH"}) ::unsetenv(v);
     }
 
@@ -132,8 +130,7 @@ protected:
             int log = ::open((tmp_ / ("logs/" + name)).c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
             ::dup2(log, 1);
             ::dup2(log, 2);
-            std::string parent = "--cgroup-parent=" + cgroup_parent_;
-            ::execl(BERTH_BINARY, BERTH_BINARY, "run", parent.c_str(), path.c_str(), nullptr);
+            ::execl(BERTH_BINARY, BERTH_BINARY, "run", path.c_str(), nullptr);
             ::_exit(127);
         }
         started_.push_back(pid);
@@ -143,8 +140,7 @@ protected:
     // `berth run PATH` in the foreground: its exit status.
     int run(const std::string& path) {
         int status = 0;
-        last_output_ =
-            capture(berth("run --cgroup-parent=" + cgroup_parent_ + " " + path) + " 2>&1", &status);
+        last_output_ = capture(berth("run " + path) + " 2>&1", &status);
         return status;
     }
 
@@ -165,8 +161,8 @@ protected:
         return read_file(tmp_ / ("out/" + file)).value_or("<missing>");
     }
 
-    TempDir tmp_{"berth-dns"};
-    std::string cgroup_parent_, last_output_;
+    test::TempDir tmp_{"berth-dns"};
+    std::string last_output_;
     std::vector<std::string> networks_, subnets_;
     std::vector<pid_t> started_;
     const int id_ = ::getpid() % 100000;
@@ -220,8 +216,7 @@ TEST_F(NetworkDns, ContainersResolveEachOtherOnTheirNetworkAndNotFromAnother) {
     auto leases = network::read_leases(network::network_run_dir(app));
     ASSERT_TRUE(leases);
     ASSERT_TRUE(leases->count(db) && leases->count(cache)) << out("web-db");
-    const std::string db_ip = network::format_ipv4(leases->at(db)),
-                      cache_ip = network::format_ipv4(leases->at(cache));
+    const std::string db_ip = format_ipv4(leases->at(db)), cache_ip = format_ipv4(leases->at(cache));
     EXPECT_EQ(out("web-resolv").substr(0, out("web-resolv").find('\n')), "nameserver " + app_net + ".1")
         << out("web-resolv");
     EXPECT_EQ(looked_up(out("web-db")), db_ip) << out("web-db");
@@ -253,10 +248,10 @@ TEST_F(NetworkDns, ContainersResolveEachOtherOnTheirNetworkAndNotFromAnother) {
     EXPECT_FALSE(path_exists(hosts_entry_path(app, cache)));
 }
 
-// Issue #20: many containers started at once on one network get distinct addresses and are all
-// resolvable; started again, each keeps its address.
+// Issue #20: many containers (20; 50 pass too but take minutes on a loaded 2-core CI) started at once on one
+// network get distinct addresses and are all resolvable; started again, each keeps its address.
 TEST_F(NetworkDns, ManyContainersStartedAtOnceGetDistinctResolvableAddressesKeptAcrossRestarts) {
-    constexpr int kCount = 50;
+    constexpr int kCount = 20;  // 50 took 178 s at load 20 on 2 cores (42 s to start them); see the report
     const std::string app = fmt::format("m{}", id_), app_net = fmt::format("10.243.{}", k_);
     declare_network(app, app_net);
     std::vector<std::string> names, paths;
@@ -288,7 +283,7 @@ TEST_F(NetworkDns, ManyContainersStartedAtOnceGetDistinctResolvableAddressesKept
     std::string script = "for n in " + join(names, " ") + "; do nslookup $n > /out/ns-$n 2>&1; done";
     ASSERT_EQ(run(declare_container(fmt::format("mq{}", id_), app, {}, script)), 0) << last_output_;
     for (const auto& n : names)
-        EXPECT_EQ(looked_up(out("ns-" + n)), network::format_ipv4(leases->at(n))) << out("ns-" + n);
+        EXPECT_EQ(looked_up(out("ns-" + n)), format_ipv4(leases->at(n))) << out("ns-" + n);
 
     // Restarted (all at once again): the same addresses.
     stop_all();
@@ -297,7 +292,7 @@ TEST_F(NetworkDns, ManyContainersStartedAtOnceGetDistinctResolvableAddressesKept
     ASSERT_TRUE(wait_until(all_registered, 60));
     for (const auto& n : names) {
         auto entry = read_file(hosts_entry_path(app, n)).value_or("");
-        EXPECT_EQ(entry.substr(0, entry.find('\t')), network::format_ipv4(leases->at(n))) << n;
+        EXPECT_EQ(entry.substr(0, entry.find('\t')), format_ipv4(leases->at(n))) << n;
     }
 }
 
