@@ -321,6 +321,26 @@ Result<> link_unit(const std::string& output_dir, const std::string& target, std
 
 }  // namespace
 
+// A declared network as canonical TOML, every setting written (berth/NAME.network): what
+// `berth plan` compares after a changed network declaration.
+static std::string network_record(const NetworkDeclaration& n) {
+    // The parser let through addresses and interface names only: nothing to escape.
+    auto str = [](const std::string& v) { return "\"" + v + "\""; };
+    auto list = [&](const std::vector<std::string>& v) {
+        std::string out;
+        for (const auto& s : v) out += (out.empty() ? "" : ", ") + str(s);
+        return "[" + out + "]";
+    };
+    std::string s = fmt::format("# {}{}\n[network]\n", n.source_path,
+                                n.dropin_paths.empty() ? "" : " + " + join(n.dropin_paths, " + "));
+    s += fmt::format("bridge = {}\nsubnets = {}\ngateway = {}\nrange = {}\ninternal = {}\n", str(n.bridge),
+                     list(n.subnets), str(n.gateway), str(n.range), n.internal);
+    if (n.masquerade) s += fmt::format("masquerade = {}\n", *n.masquerade);
+    if (n.mtu) s += fmt::format("mtu = {}\n", *n.mtu);
+    s += fmt::format("dns = {}\n", list(n.dns));
+    return s;
+}
+
 Result<GenerateReport> generate(const SearchPaths& paths, const std::string& output_dir,
                                 const UnitOptions& options) {
     UnitOptions opts = options;
@@ -368,6 +388,16 @@ Result<GenerateReport> generate(const SearchPaths& paths, const std::string& out
         BERTH_TRY_VOID(write(unit_path, render_failed_unit(name, source, result.error(), opts)));
         BERTH_TRY_VOID(link_unit(output_dir, "berth.target", ".wants", unit));
         report.units.push_back(unit);
+    }
+    // Declared networks: berth-network@NAME.service reads the live declaration at its start; the
+    // record is for `berth plan` (a changed network shows as a changed berth/NAME.network).
+    for (auto& [name, network] : load_all_networks(SearchPaths::networks())) {
+        if (!network) {
+            report.errors.push_back(network.error().what());
+            continue;
+        }
+        if (!network->builtin)
+            BERTH_TRY_VOID(write(path_join(pinned_out, name + ".network"), network_record(*network)));
     }
     return report;
 }

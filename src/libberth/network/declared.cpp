@@ -1,11 +1,11 @@
 #include "network/declared.h"
 
-#include <dirent.h>
 #include <net/if.h>
 
 #include "basic/fs-util.h"
 #include "basic/string-util.h"
 #include "config/config.h"
+#include "network/dns.h"
 #include "network/ipam.h"
 #include "network/netlink.h"
 #include "network/network.h"
@@ -30,6 +30,7 @@ Result<DeclaredNetworkPlan> plan_network(const config::NetworkDeclaration& decl)
     p.internal = decl.internal;
     p.masquerade = decl.masquerade.value_or(!decl.internal);
     p.ip_forward = !decl.internal;
+    p.dns = decl.dns;
     p.nft_table = "berth-net-" + decl.name;
 
     const std::string t = "inet " + p.nft_table, br = p.bridge;
@@ -55,6 +56,14 @@ Result<DeclaredNetworkPlan> plan_network(const config::NetworkDeclaration& decl)
              fmt::format("oifname \"{}\" iifgroup {} iifname != \"{}\" counter drop comment \"isolation\"",
                          br, kBridgeGroup, br));
     }
+    const std::string gw = format_ipv4(p.gateway.address);
+    s += fmt::format("add chain {} input {{ type filter hook input priority filter; policy accept; }}\n", t);
+    rule(
+        "input",
+        fmt::format("iifname {{ \"lo\", \"{}\" }} ip daddr {} meta l4proto {{ tcp, udp }} th dport 53 accept",
+                    br, gw));
+    rule("input",
+         fmt::format("ip daddr {} meta l4proto {{ tcp, udp }} th dport 53 counter drop comment \"dns\"", gw));
     if (p.masquerade) {
         s += fmt::format(
             "add chain {} postrouting {{ type nat hook postrouting priority srcnat; policy accept; }}\n", t);
@@ -79,10 +88,19 @@ struct UpRollback {
     }
 };
 
+// The network's dnsmasq, forwarding to its declared or the host's upstream servers.
+DnsPlan dns_plan_of(const DeclaredNetworkPlan& p) {
+    auto upstreams = upstream_servers(p.dns, read_file("/etc/resolv.conf").value_or(""),
+                                      read_file("/run/systemd/resolve/resolv.conf").value_or(""));
+    return plan_dns(p, upstreams, network_run_dir(p.network));
+}
+
 }  // namespace
 
 Result<> network_up(const DeclaredNetworkPlan& p) {
     auto context = fmt::format("bring up network {}", quote(p.network));
+    auto lock = lock_network_dir(network_run_dir(p.network), "up.lock");
+    if (!lock) return fail(lock.error().wrap(context));
     auto nl = Netlink::open();
     if (!nl) return fail(nl.error().wrap(context));
     UpRollback rollback{p};
@@ -121,12 +139,16 @@ Result<> network_up(const DeclaredNetworkPlan& p) {
     if (!nft) return fail(nft.error().wrap(context));
     auto applied = nft->run(p.nft_apply);
     if (!applied) return fail(applied.error().wrap(context));
+    BERTH_TRY_VOID_CTX(dns_up(dns_plan_of(p)), context);
     rollback.done = true;
     return {};
 }
 
 Result<> network_down(const DeclaredNetworkPlan& p) {
     auto context = fmt::format("bring down network {}", quote(p.network));
+    auto lock = lock_network_dir(network_run_dir(p.network), "up.lock");
+    if (!lock) return fail(lock.error().wrap(context));
+    BERTH_TRY_VOID_CTX(dns_down(dns_plan_of(p)), context);
     auto nft = Nft::open();
     if (!nft) return fail(nft.error().wrap(context));
     // "add" first: deleting a table that is not there is an error, and down must be idempotent.
@@ -175,14 +197,8 @@ config::Declaration as_bridge_member(const config::Declaration& decl, const Join
 }
 
 Result<> release_all_addresses(const std::string& container) {
-    std::string root = network_run_dir("");
-    DIR* d = ::opendir(root.c_str());
-    if (!d) return {};
-    std::vector<std::string> networks;
-    while (struct dirent* entry = ::readdir(d))
-        if (entry->d_name[0] != '.') networks.emplace_back(entry->d_name);
-    ::closedir(d);
-    for (const auto& n : networks) BERTH_TRY_VOID(release_address(path_join(root, n), container));
+    for (const auto& n : networks_with_run_dirs())
+        BERTH_TRY_VOID(release_address(network_run_dir(n), container));
     return {};
 }
 

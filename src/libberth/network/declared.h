@@ -9,6 +9,9 @@
 //     isolation holds even while only one of the two networks is up. An internal network drops
 //     everything forwarded into or out of its bridge: no route beyond the network. Drop rules
 //     carry counters (`berth network inspect`, the tests).
+//   - chain input (filter, hook input): DNS to the gateway (the network's dnsmasq, dns.h) is
+//     accepted from the bridge, internal network or not, and dropped from anywhere else: a
+//     container on another network must not learn this one's names through the host.
 //   - chain postrouting (nat, hook postrouting): masquerade of the subnet leaving by any other
 //     interface, when asked (the default unless internal).
 // Anti-spoofing stays per container (the netdev ingress chain of its veth host end, attach()).
@@ -35,10 +38,11 @@ struct DeclaredNetworkPlan {
     std::optional<uint32_t> mtu;
     bool internal = false;
     bool masquerade = false;
-    bool ip_forward = false;  // set net.ipv4.ip_forward=1 (routed egress needs it; never reset)
-    std::string nft_table;    // "berth-net-app" (family inet)
-    std::string nft_apply;    // creates the table from scratch
-    std::string nft_remove;   // deletes it
+    bool ip_forward = false;       // set net.ipv4.ip_forward=1 (routed egress needs it; never reset)
+    std::vector<std::string> dns;  // declared upstream servers; empty: the host's (dns.h)
+    std::string nft_table;         // "berth-net-app" (family inet)
+    std::string nft_apply;         // creates the table from scratch
+    std::string nft_remove;        // deletes it
 };
 
 // "bn-NAME" when it fits in 15 characters, else "bn-" + 5 characters + "-" + 6 hex digits of a
@@ -47,13 +51,15 @@ std::string network_bridge_name(const std::string& network);
 
 Result<DeclaredNetworkPlan> plan_network(const config::NetworkDeclaration& decl);
 
-// Idempotent: creates what is missing (bridge, group, MTU, address, link up, forwarding) and
-// replaces the nftables table with the planned one. A bridge of that name that berth did not
-// make (not in kBridgeGroup) is refused, not taken over. On failure, what this call created is
-// removed again.
+// Idempotent: creates what is missing (bridge, group, MTU, address, link up, forwarding),
+// replaces the nftables table with the planned one and starts the network's dnsmasq (dns.h)
+// unless it runs. Serialized per network (a flock), so containers starting at once can all call it. A bridge
+// of that name that berth did not make (not in kBridgeGroup) is refused, not taken over. On failure, what
+// this call created is removed again.
 Result<> network_up(const DeclaredNetworkPlan& plan);
 
-// Removes the table and the bridge (with its address and routes). Safe when nothing is there.
+// Stops the dnsmasq, removes the table and the bridge (with its address and routes). Safe when
+// nothing is there.
 Result<> network_down(const DeclaredNetworkPlan& plan);
 
 // A container's place on its declared network: the network (loaded from `paths`, planned and,

@@ -5,6 +5,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <set>
 
@@ -101,19 +102,27 @@ std::string network_run_dir(const std::string& network) {
     return path_join(path_join(run && *run ? run : "/run/berth", "networks"), network);
 }
 
-namespace {
+std::vector<std::string> list_directory(const std::string& path) {
+    std::vector<std::string> out;
+    DIR* d = ::opendir(path.c_str());
+    if (!d) return out;
+    while (struct dirent* entry = ::readdir(d))
+        if (entry->d_name[0] != '.') out.emplace_back(entry->d_name);
+    ::closedir(d);
+    std::sort(out.begin(), out.end());
+    return out;
+}
 
-// The exclusive lock of a network's directory, held for one read-decide-write.
-Result<UniqueFd> lock_dir(const std::string& dir) {
+std::vector<std::string> networks_with_run_dirs() { return list_directory(network_run_dir("")); }
+
+Result<UniqueFd> lock_network_dir(const std::string& dir, const std::string& file) {
     BERTH_TRY_VOID_CTX(mkdir_p(path_join(dir, "leases"), 0755), fmt::format("network directory '{}'", dir));
-    std::string path = path_join(dir, "lock");
+    std::string path = path_join(dir, file);
     UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (!fd) return fail_errno("open '{}'", path);
     if (::flock(fd.get(), LOCK_EX) < 0) return fail_errno("lock '{}'", path);
     return fd;
 }
-
-}  // namespace
 
 Result<std::map<std::string, Ipv4>> read_leases(const std::string& dir) {
     std::map<std::string, Ipv4> out;
@@ -144,7 +153,7 @@ Result<std::map<std::string, Ipv4>> read_leases(const std::string& dir) {
 Result<Ipv4Cidr> acquire_address(const AddressPool& pool, const std::string& dir,
                                  const std::string& container, const std::string& requested) {
     if (!config::is_valid_name(container)) return fail(EINVAL, "invalid container name {}", quote(container));
-    auto lock = lock_dir(dir);
+    auto lock = lock_network_dir(dir);
     if (!lock) return fail(lock.error());
     auto leases = read_leases(dir);
     if (!leases) return fail(leases.error());
@@ -161,7 +170,7 @@ Result<Ipv4Cidr> acquire_address(const AddressPool& pool, const std::string& dir
 Result<> release_address(const std::string& dir, const std::string& container) {
     if (!config::is_valid_name(container)) return fail(EINVAL, "invalid container name {}", quote(container));
     if (!path_exists(dir)) return {};
-    auto lock = lock_dir(dir);
+    auto lock = lock_network_dir(dir);
     if (!lock) return fail(lock.error());
     std::string path = path_join(path_join(dir, "leases"), container);
     if (::unlink(path.c_str()) < 0 && errno != ENOENT) return fail_errno("remove '{}'", path);

@@ -15,9 +15,11 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "basic/ip-util.h"
 #include "basic/result.h"
+#include "basic/unique.h"
 #include "config/declaration.h"
 
 namespace berth::network {
@@ -41,6 +43,15 @@ Result<Ipv4> choose_address(const AddressPool& pool, const std::map<std::string,
 
 // The network's lease directory: $BERTH_RUN_DIR/networks/NAME (default /run/berth/networks/NAME).
 std::string network_run_dir(const std::string& network);
+// The names in directory `path` not starting with '.', sorted; empty when it cannot be read.
+// (A candidate for basic/fs-util.h; kept here so this branch does not rebuild every file.)
+std::vector<std::string> list_directory(const std::string& path);
+// The networks that have a directory under network_run_dir("") (leases, names), sorted.
+std::vector<std::string> networks_with_run_dirs();
+
+// An exclusive flock on DIR/FILE (created with DIR), released with the fd: "lock" serializes
+// the leases, "up.lock" bringing the network up or down.
+Result<UniqueFd> lock_network_dir(const std::string& dir, const std::string& file = "lock");
 
 // Leases in `dir` (one file per container, holding its address), read under the lock by the
 // callers below and by `berth network inspect`.

@@ -86,7 +86,10 @@ Result<> plan_container_mounts(const LaunchInputs& in, const std::string& stage,
     mi.hostname_file = render_hostname(in.hostname);
     std::string address = BERTH_TRY_CTX(planned_address(decl), "network");
     mi.hosts_file = render_hosts(in.hostname, address);
-    mi.resolv_conf = render_resolv_conf(decl.network.mode, read_file("/etc/resolv.conf").value_or(""));
+    std::string host_resolv_conf = read_file("/etc/resolv.conf").value_or("");
+    auto name_servers = BERTH_TRY_CTX(planned_name_servers(decl), "network");
+    mi.resolv_conf = name_servers.empty() ? render_resolv_conf(decl.network.mode, host_resolv_conf)
+                                          : render_network_resolv_conf(name_servers, host_resolv_conf);
     mi.notify_socket_host = in.notify_socket;
     mi.secrets = in.secrets;
     mi.devices = in.devices;

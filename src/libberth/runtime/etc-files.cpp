@@ -34,4 +34,14 @@ std::string render_resolv_conf(config::NetworkMode mode, const std::string& host
     return out;
 }
 
+std::string render_network_resolv_conf(const std::vector<std::string>& servers, const std::string& host) {
+    std::string out;
+    for (const auto& server : servers) out += "nameserver " + server + "\n";
+    for (const auto& line : split(host, '\n')) {
+        std::string_view t = trim(line);
+        if (t.substr(0, 6) == "search" || t.substr(0, 7) == "options") out += std::string(t) + "\n";
+    }
+    return out;
+}
+
 }  // namespace berth::runtime

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "config/declaration.h"
 
@@ -14,5 +15,9 @@ std::string render_hosts(const std::string& hostname, const std::string& address
 // without loopback name servers (unreachable from another network namespace), falling back to
 // public resolvers as Docker does when nothing is left.
 std::string render_resolv_conf(config::NetworkMode mode, const std::string& host_resolv_conf);
+// A container on declared networks: `servers` (their gateways, where the networks' dnsmasq
+// listens) and the host's search and options lines; dnsmasq forwards the rest upstream.
+std::string render_network_resolv_conf(const std::vector<std::string>& servers,
+                                       const std::string& host_resolv_conf);
 
 }  // namespace berth::runtime

@@ -29,6 +29,12 @@ public:
 // Pure: used before the container exists, for /etc/hosts.
 Result<std::string> planned_address(const config::Declaration& decl);
 
+// The name servers of the container's /etc/resolv.conf when it is on a declared network: the
+// network's gateway (its dnsmasq, network/dns.h). Empty for the other modes.
+Result<std::vector<std::string>> planned_name_servers(const config::Declaration& decl);
+
+// Attaches; a container on a declared network is also registered in its DNS (name, hostname,
+// aliases), unregistered again when the result is destroyed or by detach_network().
 Result<std::unique_ptr<AttachedNetwork>> attach_network(const config::Declaration& decl, pid_t payload_pid);
 
 // Removes what teardown_record() describes (container `name`).

@@ -35,6 +35,13 @@ TEST(DeclaredNetwork, PlansABridgeWithTheGatewayIsolationAndMasquerade) {
         "drop comment \"isolation\"\n"
         "add rule inet berth-net-app forward oifname \"bn-app\" iifgroup 48679 iifname != \"bn-app\" counter "
         "drop comment \"isolation\"\n"
+        "add chain inet berth-net-app input { type filter hook input priority filter; policy accept; }\n"
+        "add rule inet berth-net-app input iifname { \"lo\", \"bn-app\" } ip daddr 10.89.1.1 meta l4proto { "
+        "tcp, "
+        "udp } th dport 53 accept\n"
+        "add rule inet berth-net-app input ip daddr 10.89.1.1 meta l4proto { tcp, udp } th dport 53 counter "
+        "drop "
+        "comment \"dns\"\n"
         "add chain inet berth-net-app postrouting { type nat hook postrouting priority srcnat; policy "
         "accept; }\n"
         "add rule inet berth-net-app postrouting ip saddr 10.89.1.0/24 oifname != \"bn-app\" masquerade\n");
@@ -59,6 +66,11 @@ TEST(DeclaredNetwork, AnInternalNetworkDropsEverythingBeyondItsBridgeAndHasNoNat
     EXPECT_NE(p->nft_apply.find("oifname \"mybr0\" iifname != \"mybr0\" counter drop comment \"internal\""),
               std::string::npos);
     EXPECT_EQ(p->nft_apply.find("masquerade"), std::string::npos);
+    // DNS to the gateway stays open from the bridge: the network's own name server.
+    EXPECT_NE(
+        p->nft_apply.find("iifname { \"lo\", \"mybr0\" } ip daddr 10.89.1.254 meta l4proto { tcp, udp } th "
+                          "dport 53 accept"),
+        std::string::npos);
 }
 
 TEST(DeclaredNetwork, LongNamesGetDistinctBridgeNamesThatFit) {

@@ -846,6 +846,14 @@ TEST(EtcFiles, ResolvConfDropsLoopbackServersForPrivateNetworks) {
     EXPECT_NE(render_hosts("web", "").find("127.0.1.1\tweb\n"), std::string::npos);
 }
 
+// Issue #20: a container on declared networks asks their gateways (dnsmasq), keeping the host's
+// search domains and options, never the host's own servers.
+TEST(EtcFiles, ResolvConfOnDeclaredNetworksNamesTheirGateways) {
+    std::string host = "nameserver 10.255.255.53\nsearch lan\noptions ndots:2\n";
+    EXPECT_EQ(render_network_resolv_conf({"10.89.1.1", "10.89.2.1"}, host),
+              "nameserver 10.89.1.1\nnameserver 10.89.2.1\nsearch lan\noptions ndots:2\n");
+}
+
 TEST(State, RoundTripsThroughJson) {
     RuntimeState s;
     s.name = "web";
