@@ -295,6 +295,33 @@ Result<> Netlink::add_default_route(int index, Ipv4 gateway) {
     return with_context(request(nlh), fmt::format("add default route via {}", format_ipv4(gateway)));
 }
 
+Result<> Netlink::add_address6(int index, const Ipv6Cidr& address) {
+    char buf[kNetlinkBufferSize];
+    auto [nlh, ifa] = request_message<ifaddrmsg>(buf, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL);
+    ifa->ifa_family = AF_INET6;
+    ifa->ifa_prefixlen = static_cast<unsigned char>(address.prefix);
+    ifa->ifa_flags = IFA_F_NODAD;
+    ifa->ifa_scope = RT_SCOPE_UNIVERSE;
+    ifa->ifa_index = static_cast<unsigned>(index);
+    mnl_attr_put(nlh, IFA_LOCAL, address.address.bytes.size(), address.address.bytes.data());
+    mnl_attr_put(nlh, IFA_ADDRESS, address.address.bytes.size(), address.address.bytes.data());
+    return with_context(request(nlh), fmt::format("add address {}", format_ipv6_cidr(address)));
+}
+
+Result<> Netlink::add_default_route6(int index, const Ipv6& gateway) {
+    char buf[kNetlinkBufferSize];
+    auto [nlh, rtm] = request_message<rtmsg>(buf, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL);
+    rtm->rtm_family = AF_INET6;
+    rtm->rtm_dst_len = 0;
+    rtm->rtm_table = RT_TABLE_MAIN;
+    rtm->rtm_protocol = RTPROT_STATIC;
+    rtm->rtm_scope = RT_SCOPE_UNIVERSE;
+    rtm->rtm_type = RTN_UNICAST;
+    mnl_attr_put(nlh, RTA_GATEWAY, gateway.bytes.size(), gateway.bytes.data());
+    mnl_attr_put_u32(nlh, RTA_OIF, static_cast<uint32_t>(index));
+    return with_context(request(nlh), fmt::format("add default route via {}", format_ipv6(gateway)));
+}
+
 Result<> Netlink::create_bridge(const std::string& name) {
     char buf[kNetlinkBufferSize];
     auto [nlh, linkinfo] = new_link_message(buf, name, "bridge");
