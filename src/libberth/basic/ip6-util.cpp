@@ -5,7 +5,7 @@
 
 #include <algorithm>
 
-#include "basic/string-util.h"
+#include "basic/ip-util.h"
 
 namespace berth {
 
@@ -21,15 +21,9 @@ std::optional<Ipv6> parse_ipv6(std::string_view text) {
 std::optional<Ipv6Cidr> parse_ipv6_cidr(std::string_view text, int default_prefix) {
     auto slash = text.find('/');
     auto address = parse_ipv6(text.substr(0, slash));
-    if (!address) return std::nullopt;
-    int prefix = default_prefix;
-    if (slash != std::string_view::npos) {
-        auto n = parse_unsigned(text.substr(slash + 1));
-        if (!n || *n > 128 || text.size() - slash - 1 > 3) return std::nullopt;
-        prefix = static_cast<int>(*n);
-    }
-    if (prefix < 0) return std::nullopt;
-    return Ipv6Cidr{*address, prefix};
+    auto prefix = parse_prefix_length(text, slash, 128, default_prefix);
+    if (!address || !prefix || *prefix < 0) return std::nullopt;
+    return Ipv6Cidr{*address, *prefix};
 }
 
 std::string format_ipv6(const Ipv6& a) {

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <set>
 
+#include "basic/fnv.h"
 #include "basic/names.h"
 #include "basic/string-util.h"
 #include "config/values.h"
@@ -40,14 +41,7 @@ Mac mac_for(Ipv4 address) {
 
 // ---- interface names ----------------------------------------------------------------------
 
-uint32_t name_hash(std::string_view s) {
-    uint32_t h = 2166136261u;
-    for (unsigned char c : s) {
-        h ^= c;
-        h *= 16777619u;
-    }
-    return h;
-}
+uint32_t name_hash(std::string_view s) { return fnv1a32(s); }
 
 static bool valid_ifname_char(char c) {
     // The kernel refuses '/', ':' and whitespace (dev_valid_name); we keep to a portable subset.
@@ -71,35 +65,50 @@ std::string host_interface_name(const std::string& name) {
 
 namespace {
 
-// Published ports on IPv6, in table ip6 berth (chains named as their IPv4 twins): DNAT to the
-// container's IPv6 address from outside (prerouting) and from the host itself (output), the
-// client's address preserved. The output chain leaves ::1 alone (see the ::1 check in plan()):
-// a connection to [::1]:PORT is refused at once instead of hanging. The postrouting chain only
-// masquerades the container reaching its own published port through the host (hairpin).
+// The container's three NAT chains for published ports in berth's table of `family` ("ip" or
+// "ip6"; the same names in both).
+std::string port_chains(std::string_view family, const std::string& container) {
+    std::string s;
+    for (auto [hook, priority] : {std::pair{"prerouting", -100}, {"output", -100}, {"postrouting", 100}})
+        s += fmt::format("create chain {} {} c-{}-{} {{ type nat hook {} priority {}; policy accept; }}\n",
+                         family, kNftTable, container, hook, hook, priority);
+    return s;
+}
+
+// DNAT of the published ports of one family to the container: from outside (prerouting, the
+// client's address preserved) and from the host itself (output). The IPv6 output rules leave ::1
+// alone (see the ::1 check in plan()): a connection to [::1]:PORT is refused at once, not hung.
+std::string dnat_rules(const NetworkPlan& p, bool v6) {
+    const char* family = v6 ? "ip6" : "ip";
+    const std::string to = v6 ? "[" + format_ipv6(p.container_address6->address) + "]"
+                              : format_ipv4(p.container_address->address);
+    std::string s;
+    for (const auto& pp : p.ports) {
+        if (v6 ? pp.family == PortFamily::Ipv4 : !pp.ipv4()) continue;
+        std::string dst = "fib daddr type local";
+        if (v6 && pp.host_address6) dst = "ip6 daddr " + format_ipv6(*pp.host_address6);
+        if (!v6 && pp.host_address) dst = "ip daddr " + format_ipv4(*pp.host_address);
+        std::string rule = fmt::format("{} {} dport {} dnat to {}:{}", dst, pp.protocol, pp.host_port, to,
+                                       pp.container_port);
+        s += fmt::format("add rule {} {} c-{}-prerouting {}\n", family, kNftTable, p.container, rule);
+        s += fmt::format("add rule {} {} c-{}-output {}{}\n", family, kNftTable, p.container,
+                         v6 ? "ip6 daddr != ::1 " : "", rule);
+    }
+    return s;
+}
+
+// Published ports on IPv6, in table ip6 berth: the chains and DNAT rules of the IPv4 table, and
+// in postrouting only the masquerade of the container reaching its own published port through
+// the host (hairpin); outbound NAT is the declared network's.
 std::string ipv6_port_rules(const NetworkPlan& p, const std::string& out_if) {
     if (!p.container_address6) return "";
-    const std::string t = kNftTable, pre = "c-" + p.container + "-prerouting",
-                      out = "c-" + p.container + "-output", post = "c-" + p.container + "-postrouting";
     const std::string c = format_ipv6(p.container_address6->address);
-    std::string s = fmt::format("add table ip6 {}\n", t);
-    s += fmt::format("create chain ip6 {} {} {{ type nat hook prerouting priority -100; policy accept; }}\n",
-                     t, pre);
-    s += fmt::format("create chain ip6 {} {} {{ type nat hook output priority -100; policy accept; }}\n", t,
-                     out);
-    s += fmt::format("create chain ip6 {} {} {{ type nat hook postrouting priority 100; policy accept; }}\n",
-                     t, post);
-    for (const auto& pp : p.ports) {
-        if (pp.family == PortFamily::Ipv4) continue;
-        std::string dst =
-            pp.host_address6 ? "ip6 daddr " + format_ipv6(*pp.host_address6) : "fib daddr type local";
-        std::string rule = fmt::format("{} {} dport {} dnat to [{}]:{}", dst, pp.protocol, pp.host_port, c,
-                                       pp.container_port);
-        s += fmt::format("add rule ip6 {} {} {}\n", t, pre, rule);
-        s += fmt::format("add rule ip6 {} {} ip6 daddr != ::1 {}\n", t, out, rule);
-    }
-    s +=
-        fmt::format("add rule ip6 {} {} oifname \"{}\" ip6 daddr {} ct status dnat ip6 saddr {} masquerade\n",
-                    t, post, out_if, c, c);
+    std::string s =
+        fmt::format("add table ip6 {}\n", kNftTable) + port_chains("ip6", p.container) + dnat_rules(p, true);
+    s += fmt::format(
+        "add rule ip6 {} c-{}-postrouting oifname \"{}\" ip6 daddr {} ct status dnat ip6 saddr {} "
+        "masquerade\n",
+        kNftTable, p.container, out_if, c, c);
     return s;
 }
 
@@ -282,7 +291,7 @@ Result<NetworkPlan> plan(const config::Declaration& decl) {
                 pp.host_address = *a;
             }
         }
-        if (pp.ipv4() && !p.container_address)
+        if (!p.container_address)
             return bad(fmt::format("port {}: publishing a port needs the container's address", quote(label)));
         if (!seen.emplace(pp.protocol, port.host_port).second)
             return bad(fmt::format("port {}: host port {}/{} is published twice", quote(label),
@@ -318,21 +327,8 @@ Result<NetworkPlan> plan(const config::Declaration& decl) {
         for (auto& pp : p.ports)
             s += fmt::format("create element ip {} {} {{ {} . {} comment \"{}\" }}\n", t, kNftPortSet,
                              pp.protocol, pp.host_port, decl.name);
-        s += fmt::format(
-            "create chain ip {} {} {{ type nat hook prerouting priority -100; policy accept; }}\n", t, pre);
-        s += fmt::format("create chain ip {} {} {{ type nat hook output priority -100; policy accept; }}\n",
-                         t, out);
-        s += fmt::format(
-            "create chain ip {} {} {{ type nat hook postrouting priority 100; policy accept; }}\n", t, post);
-        for (auto& pp : p.ports) {
-            if (!pp.ipv4()) continue;
-            std::string dst =
-                pp.host_address ? "ip daddr " + format_ipv4(*pp.host_address) : "fib daddr type local";
-            std::string rule = fmt::format("{} {} dport {} dnat to {}:{}", dst, pp.protocol, pp.host_port, c,
-                                           pp.container_port);
-            s += fmt::format("add rule ip {} {} {}\n", t, pre, rule);
-            s += fmt::format("add rule ip {} {} {}\n", t, out, rule);
-        }
+        s += port_chains("ip", decl.name);
+        s += dnat_rules(p, false);
         // Connections from the host's loopback (or hairpinned from the container itself) must
         // come back through the host: give them the host's address on the outgoing link.
         s += fmt::format(

@@ -26,6 +26,12 @@ using namespace berth::network;
 
 namespace {
 
+void kill_and_reap(pid_t pid) {
+    if (pid <= 0) return;
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+}
+
 // A process in a fresh network namespace, alive until destruction.
 class Netns {
 public:
@@ -45,12 +51,7 @@ public:
         if (::read(ready[0], &c, 1) != 1) pid_ = -1;
         ::close(ready[0]);
     }
-    ~Netns() {
-        if (pid_ > 0) {
-            ::kill(pid_, SIGKILL);
-            ::waitpid(pid_, nullptr, 0);
-        }
-    }
+    ~Netns() { kill_and_reap(pid_); }
     Netns(const Netns&) = delete;
     Netns& operator=(const Netns&) = delete;
     pid_t pid() const { return pid_; }
@@ -265,12 +266,7 @@ public:
         for (int i = 0; i < 500 && !path_exists(ready); ++i) ::usleep(10000);
         EXPECT_TRUE(path_exists(ready)) << "server on port " << port << " did not start";
     }
-    ~WhoServer() {
-        if (pid_ > 0) {
-            ::kill(pid_, SIGKILL);
-            ::waitpid(pid_, nullptr, 0);
-        }
-    }
+    ~WhoServer() { kill_and_reap(pid_); }
     WhoServer(const WhoServer&) = delete;
     WhoServer& operator=(const WhoServer&) = delete;
 
@@ -302,6 +298,13 @@ TEST(DeclaredNetworks, CarryIpv6BetweenContainersAndToPublishedPortsOnBothFamili
     const int id = ::getpid() % 100000;
     const int k = ::getpid() % 200;
     const int port = 20000 + id % 20000;
+    // network_up() switches IPv6 forwarding on for good (as it documents); the test host gets its
+    // setting back, since forwarding makes the kernel ignore router advertisements elsewhere.
+    struct SysctlRestore {
+        std::string path, value;
+        ~SysctlRestore() { (void)write_file(path, value); }
+    } forwarding{"/proc/sys/net/ipv6/conf/all/forwarding",
+                 read_file("/proc/sys/net/ipv6/conf/all/forwarding").value_or("0\n")};
     test::TempDir tmpdir("berth-netv6");
     const std::string& tmp = tmpdir.path();
     ASSERT_TRUE(write_file(tmpdir / "who-server.py", kWhoServer));
