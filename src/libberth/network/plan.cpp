@@ -255,7 +255,10 @@ Result<NetworkPlan> plan(const config::Declaration& decl) {
         PublishedPort pp;
         pp.protocol = port.protocol.empty() ? "tcp" : port.protocol;
         std::string label =
-            fmt::format("{}{}:{}/{}", port.host_address.empty() ? "" : port.host_address + ":",
+            fmt::format("{}{}:{}/{}",
+                        port.host_address.empty()                          ? ""
+                        : port.host_address.find(':') == std::string::npos ? port.host_address + ":"
+                                                                           : "[" + port.host_address + "]:",
                         port.host_port, port.container_port, pp.protocol);
         if (pp.protocol != "tcp" && pp.protocol != "udp")
             return bad(fmt::format("port {}: protocol must be tcp or udp", quote(label)));

@@ -441,5 +441,6 @@ TEST(NetworkPlan, RefusesToPublishOnIpv6LoopbackOrWithoutAnIpv6Address) {
     d.network.ports = {config::PortMapping{"::1", 8080, 80, "tcp"}};
     p = plan(d);
     ASSERT_FALSE(p);
-    EXPECT_NE(p.error().message.find("::1 cannot be published"), std::string::npos) << p.error().message;
+    EXPECT_NE(p.error().message.find("port '[::1]:8080:80/tcp': ::1 cannot be published"), std::string::npos)
+        << p.error().message;
 }
