@@ -41,10 +41,13 @@ nlohmann::json to_json(const config::NetworkDeclaration& d, const network::Decla
     nlohmann::json leases = nlohmann::json::object();
     if (auto l = network::read_leases(network::network_run_dir(d.name)))
         for (const auto& [container, address] : *l) leases[container] = format_ipv4(address);
+    // Dual-stack: the bridge's IPv6 address (a container's derives from its lease, network/ipam.h).
+    nlohmann::json gateway6 = p.gateway6 ? nlohmann::json(format_ipv6(p.gateway6->address)) : nullptr;
     return {{"name", d.name},
             {"bridge", p.bridge},
             {"subnets", d.subnets},
             {"gateway", format_ipv4(p.gateway.address)},
+            {"gateway6", gateway6},
             {"internal", p.internal},
             {"masquerade", p.masquerade},
             {"mtu", d.mtu ? nlohmann::json(*d.mtu) : nlohmann::json(nullptr)},

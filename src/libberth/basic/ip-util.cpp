@@ -25,14 +25,17 @@ std::optional<Ipv4> parse_ipv4(std::string_view text) {
 std::optional<Ipv4Cidr> parse_ipv4_cidr(std::string_view text, int default_prefix) {
     auto slash = text.find('/');
     auto address = parse_ipv4(text.substr(0, slash));
-    if (!address) return std::nullopt;
-    int prefix = default_prefix;
-    if (slash != std::string_view::npos) {
-        auto n = parse_unsigned(text.substr(slash + 1));
-        if (!n || *n > 32) return std::nullopt;
-        prefix = static_cast<int>(*n);
-    }
-    return Ipv4Cidr{*address, prefix};
+    auto prefix = parse_prefix_length(text, slash, 32, default_prefix);
+    if (!address || !prefix) return std::nullopt;
+    return Ipv4Cidr{*address, *prefix};
+}
+
+std::optional<int> parse_prefix_length(std::string_view text, size_t slash, int max_prefix,
+                                       int default_prefix) {
+    if (slash == std::string_view::npos) return default_prefix;
+    auto n = parse_unsigned(text.substr(slash + 1));
+    if (!n || *n > static_cast<unsigned long long>(max_prefix)) return std::nullopt;
+    return static_cast<int>(*n);
 }
 
 std::string format_ipv4(Ipv4 a) {

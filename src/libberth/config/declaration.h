@@ -94,6 +94,10 @@ struct Network {
     // traffic"). Unset = the mode's default: veth true, bridge false.
     std::optional<bool> masquerade;
     bool ip_forward = false;  // berth sets net.ipv4.ip_forward=1 at start (never resets it)
+    // IPv6 (bridge mode): the container's "fd00:89:1::a59:105/64" and its default route. Not
+    // TOML keys: a dual-stack declared network fills them in (network::as_bridge_member).
+    std::string address6;
+    std::string gateway6;
 
     bool operator==(const Network&) const = default;
 };

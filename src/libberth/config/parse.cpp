@@ -15,6 +15,7 @@
 
 #include "basic/fs-util.h"
 #include "basic/ip-util.h"
+#include "basic/ip6-util.h"
 #include "basic/names.h"
 #include "basic/string-util.h"
 #include "config/config.h"
@@ -792,7 +793,17 @@ void parse_network(Checker& c, const toml::table& table) {
                 auto s = c.string(item, fmt::format("network.ports[{}]", i),
                                   "\"[HOSTIP:]HOSTPORT:PORT[/tcp|udp]\"");
                 if (!s) continue;
-                if (auto port = parse_port_mapping(*s)) {
+                auto port = parse_port_mapping(*s);
+                if (auto v6 = port ? parse_ipv6(port->host_address) : std::nullopt; v6 && is_loopback(*v6)) {
+                    // docs/NETWORKING.md, "IPv6": the reply, un-NATed to ::1, is dropped by routing.
+                    c.error(item,
+                            fmt::format("network.ports[{}] = {} publishes on ::1, expected \"[::]:...\" "
+                                        "or \"127.0.0.1:...\" (IPv6 never routes a loopback address "
+                                        "to a container)",
+                                        i, quote(*s)));
+                    continue;
+                }
+                if (port) {
                     // The second bind of the same host port fails at the start (EADDRINUSE from
                     // nftables' view: the first rule wins silently), so it is an error here.
                     for (size_t j = 0; j < n.ports.size(); ++j) {
@@ -1581,7 +1592,11 @@ void convert_network(Checker& c, NetworkDeclaration& n, const toml::table& root)
                 const std::string& text = (*list)[i];
                 auto v4 = parse_ipv4_cidr(text, -1);
                 bool is4 = v4 && v4->prefix >= 8 && v4->prefix <= 30 && network_of(*v4) == v4->address;
-                bool is6 = !v4 && text.find(':') != std::string::npos && is_valid_cidr_address(text);
+                // IPv6: the container's address is the subnet's prefix + its IPv4 address in the
+                // last 32 bits (network/ipam.h), so the prefix leaves at least 32 bits.
+                auto v6 = v4 ? std::nullopt : parse_ipv6_cidr(text, -1);
+                bool is6 = v6 && v6->prefix >= 16 && v6->prefix <= 96 && network_of(*v6) == v6->address &&
+                           usable_ipv6(v6->address);
                 if (is4 || is6) {
                     bool& seen = is4 ? seen4 : six;
                     if (seen)
@@ -1596,7 +1611,8 @@ void convert_network(Checker& c, NetworkDeclaration& n, const toml::table& root)
                     c.error(item,
                             fmt::format("{}[{}] = {} is not a subnet, expected a network address with "
                                         "prefix such as \"10.89.1.0/24\" (/8 to /30, host bits zero) or "
-                                        "\"fd00:89:1::/64\"",
+                                        "\"fd00:89:1::/64\" (/16 to /96, host bits zero, not link-local, "
+                                        "multicast or loopback)",
                                         path, i, quote(text)));
                 }
             }

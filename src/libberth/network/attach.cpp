@@ -92,6 +92,10 @@ std::string NetworkAttachment::container_address() const {
     return plan_.container_address ? format_ipv4(plan_.container_address->address) : std::string();
 }
 
+std::string NetworkAttachment::container_address6() const {
+    return plan_.container_address6 ? format_ipv6(plan_.container_address6->address) : std::string();
+}
+
 Result<> NetworkAttachment::detach() {
     Result<> result;
     if (own_nft_) {
@@ -262,7 +266,7 @@ Result<> check_addresses(Netlink& nl, const NetworkPlan& p) {
 
 bool needs_ip_forward(const NetworkPlan& p) {
     return std::any_of(p.ports.begin(), p.ports.end(), [](const PublishedPort& pp) {
-        return !pp.host_address || (pp.host_address->value >> 24) != 127;
+        return pp.ipv4() && (!pp.host_address || (pp.host_address->value >> 24) != 127);
     });
 }
 
@@ -296,6 +300,10 @@ Result<> attach_inside(int netns_fd, const NetworkPlan& p) {
                            fmt::format("configure '{}'", p.container_interface));
     BERTH_TRY_VOID_CTX(nl.set_link(peer->index, true), fmt::format("bring '{}' up", p.container_interface));
     if (p.gateway) BERTH_TRY_VOID_CTX(nl.add_default_route(peer->index, *p.gateway), "in the container");
+    if (p.container_address6)
+        BERTH_TRY_VOID_CTX(nl.add_address6(peer->index, *p.container_address6),
+                           fmt::format("configure '{}'", p.container_interface));
+    if (p.gateway6) BERTH_TRY_VOID_CTX(nl.add_default_route6(peer->index, *p.gateway6), "in the container");
     return {};
 }
 
@@ -346,6 +354,7 @@ Result<> remove_leftovers(const std::string& name) {
     // The anti-spoofing chain: depending on the kernel, it is deleted with its device or stays,
     // unbound, until removed here.
     std::string script = BERTH_TRY(leftovers_in(nft, "ip", name));
+    script += BERTH_TRY(leftovers_in(nft, "ip6", name));
     script += BERTH_TRY(leftovers_in(nft, "netdev", name));
     if (script.empty()) return {};
     auto plain = BERTH_TRY(Nft::open());
@@ -469,6 +478,11 @@ Result<NetworkAttachment> attach(const config::Declaration& decl, pid_t payload_
 
     if (p.ip_forward || needs_ip_forward(p))
         if (auto r = write_sysctl("/proc/sys/net/ipv4/ip_forward", "1"); !r) return wrap(r.error());
+    // IPv6 ports are forwarded from the host's interfaces to the bridge as well.
+    if (p.container_address6 && std::any_of(p.ports.begin(), p.ports.end(), [](const PublishedPort& pp) {
+            return pp.family != PortFamily::Ipv4;
+        }))
+        if (auto r = write_sysctl("/proc/sys/net/ipv6/conf/all/forwarding", "1"); !r) return wrap(r.error());
     if (p.masquerade && !p.ip_forward) {
         // Not flipped behind the user's back: ip_forward makes the host a router for every
         // interface (docs/NETWORKING.md). Said once, at start, by the caller.

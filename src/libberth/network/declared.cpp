@@ -26,6 +26,8 @@ Result<DeclaredNetworkPlan> plan_network(const config::NetworkDeclaration& decl)
     p.bridge = decl.bridge.empty() ? network_bridge_name(decl.name) : decl.bridge;
     p.subnet = pool->subnet;
     p.gateway = Ipv4Cidr{pool->gateway, pool->subnet.prefix};
+    p.subnet6 = pool->subnet6;
+    p.gateway6 = ipv6_of(*pool, pool->gateway);
     p.mtu = decl.mtu;
     p.internal = decl.internal;
     p.masquerade = decl.masquerade.value_or(!decl.internal);
@@ -69,6 +71,9 @@ Result<DeclaredNetworkPlan> plan_network(const config::NetworkDeclaration& decl)
             "add chain {} postrouting {{ type nat hook postrouting priority srcnat; policy accept; }}\n", t);
         rule("postrouting",
              fmt::format("ip saddr {} oifname != \"{}\" masquerade", format_ipv4_cidr(p.subnet), br));
+        if (p.subnet6)
+            rule("postrouting",
+                 fmt::format("ip6 saddr {} oifname != \"{}\" masquerade", format_ipv6_cidr(*p.subnet6), br));
     }
     p.nft_apply = std::move(s);
     p.nft_remove = fmt::format("delete table {}\n", t);
@@ -133,8 +138,15 @@ Result<> network_up(const DeclaredNetworkPlan& p) {
                         format_ipv4_cidr(p.subnet), format_ipv4_cidr(a.address), a.index);
     }
     if (!have) BERTH_TRY_VOID_CTX(nl->add_address(index, p.gateway), context);
+    if (p.gateway6) {
+        // EEXIST: an earlier `up` put it there (network_up is idempotent).
+        auto added = nl->add_address6(index, *p.gateway6);
+        if (!added && added.error().code != EEXIST) return fail(added.error().wrap(context));
+    }
     BERTH_TRY_VOID_CTX(nl->set_link(index, true), context);
     if (p.ip_forward) BERTH_TRY_VOID_CTX(write_file("/proc/sys/net/ipv4/ip_forward", "1\n"), context);
+    if (p.ip_forward && p.gateway6)
+        BERTH_TRY_VOID_CTX(write_file("/proc/sys/net/ipv6/conf/all/forwarding", "1\n"), context);
     auto nft = Nft::open();
     if (!nft) return fail(nft.error().wrap(context));
     auto applied = nft->run(p.nft_apply);
@@ -182,6 +194,7 @@ Result<Joined> join_network(const config::Declaration& decl, const std::vector<s
     auto address = acquire_address(*pool, network_run_dir(member.network), decl.name, member.address);
     if (!address) return fail(address.error());
     joined.address = *address;
+    joined.address6 = ipv6_of(*pool, address->address);
     return joined;
 }
 
@@ -193,6 +206,10 @@ config::Declaration as_bridge_member(const config::Declaration& decl, const Join
     d.network.address = format_ipv4_cidr(joined.address);
     d.network.gateway = format_ipv4(joined.network.gateway.address);
     d.network.masquerade = false;
+    if (joined.address6 && joined.network.gateway6) {
+        d.network.address6 = format_ipv6_cidr(*joined.address6);
+        d.network.gateway6 = format_ipv6(joined.network.gateway6->address);
+    }
     return d;
 }
 

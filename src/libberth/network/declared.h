@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "basic/ip-util.h"
+#include "basic/ip6-util.h"
 #include "basic/result.h"
 #include "config/declaration.h"
 
@@ -35,10 +36,17 @@ struct DeclaredNetworkPlan {
     std::string bridge;  // "bn-app" (or the declared name)
     Ipv4Cidr gateway;    // the bridge's address, with the subnet's prefix
     Ipv4Cidr subnet;     // network address / prefix
+    // Dual-stack (an IPv6 subnet declared): the bridge's IPv6 address and the prefix, masqueraded
+    // and forwarded as the IPv4 subnet is (ipam.h says how the addresses are derived).
+    std::optional<Ipv6Cidr> gateway6;
+    std::optional<Ipv6Cidr> subnet6;
     std::optional<uint32_t> mtu;
     bool internal = false;
     bool masquerade = false;
-    bool ip_forward = false;       // set net.ipv4.ip_forward=1 (routed egress needs it; never reset)
+    // Set net.ipv4.ip_forward=1, and on a dual-stack network net.ipv6.conf.all.forwarding=1
+    // (routed egress needs them; never reset). See berth.network(5) about IPv6 forwarding on a
+    // host that takes its own address from router advertisements.
+    bool ip_forward = false;
     std::vector<std::string> dns;  // declared upstream servers; empty: the host's (dns.h)
     std::string nft_table;         // "berth-net-app" (family inet)
     std::string nft_apply;         // creates the table from scratch
@@ -69,6 +77,7 @@ Result<> network_down(const DeclaredNetworkPlan& plan);
 struct Joined {
     DeclaredNetworkPlan network;
     Ipv4Cidr address;
+    std::optional<Ipv6Cidr> address6;  // dual-stack networks
 };
 Result<Joined> join_network(const config::Declaration& decl, const std::vector<std::string>& paths,
                             bool bring_up);

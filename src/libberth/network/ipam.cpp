@@ -25,6 +25,11 @@ Result<AddressPool> pool_of(const config::NetworkDeclaration& decl) {
     for (const auto& s : decl.subnets)
         if (auto c = parse_ipv4_cidr(s, -1); c && c->prefix >= 0) subnet = c;
     if (!subnet || subnet->prefix > 30) return bad("no IPv4 subnet of /30 or larger");
+    for (const auto& s : decl.subnets)
+        if (auto c = s.find(':') != std::string::npos ? parse_ipv6_cidr(s, -1) : std::nullopt) {
+            if (c->prefix > 96) return bad(fmt::format("IPv6 subnet {} is longer than /96", quote(s)));
+            pool.subnet6 = Ipv6Cidr{network_of(*c), c->prefix};
+        }
     pool.subnet = Ipv4Cidr{network_of(*subnet), subnet->prefix};
     uint32_t lowest = pool.subnet.address.value + 1, highest = broadcast_of(pool.subnet).value - 1;
     if (decl.gateway.empty()) {
@@ -95,6 +100,11 @@ Result<Ipv4> choose_address(const AddressPool& pool, const std::map<std::string,
     }
     return fail(ENOSPC, "{}: no free address in {}-{} ({} leases)", where, format_ipv4(pool.first),
                 format_ipv4(pool.last), leases.size());
+}
+
+std::optional<Ipv6Cidr> ipv6_of(const AddressPool& pool, Ipv4 address) {
+    if (!pool.subnet6) return std::nullopt;
+    return with_low32(*pool.subnet6, address.value);
 }
 
 std::string network_run_dir(const std::string& network) {

@@ -11,13 +11,21 @@
 // Stability: a container keeps its lease across restarts (the lease is keyed by its name and only
 // removal releases it). A first allocation starts probing at a hash of the name, so that after a
 // reboot (DIR is under /run) most containers get the same address again; collisions probe on.
+//
+// IPv6 (a dual-stack network): no second allocator and no second lease. A container's IPv6
+// address is the network's IPv6 prefix with its IPv4 address in the last 32 bits (10.89.1.5 on
+// fd00:89:1::/64 is fd00:89:1::a59:105), the bridge's likewise from the gateway. It is therefore
+// taken under the same lock, as free of collisions and as stable as the IPv4 lease, released with
+// it, and readable by a person. The parser keeps IPv6 prefixes to /96 or shorter for it.
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "basic/ip-util.h"
+#include "basic/ip6-util.h"
 #include "basic/result.h"
 #include "basic/unique.h"
 #include "config/declaration.h"
@@ -25,11 +33,16 @@
 namespace berth::network {
 
 struct AddressPool {
-    std::string network;  // its name, for messages
-    Ipv4Cidr subnet;      // network address / prefix
-    Ipv4 gateway;         // the bridge's address: never handed out
-    Ipv4 first, last;     // dynamic addresses come from first..last (inclusive)
+    std::string network;              // its name, for messages
+    Ipv4Cidr subnet;                  // network address / prefix
+    Ipv4 gateway;                     // the bridge's address: never handed out
+    Ipv4 first, last;                 // dynamic addresses come from first..last (inclusive)
+    std::optional<Ipv6Cidr> subnet6;  // dual-stack: the IPv6 prefix (network address / prefix)
 };
+
+// The IPv6 address that goes with `address` on a dual-stack network (see above); nullopt when the
+// network has no IPv6 subnet. The gateway's is ipv6_of(pool, pool.gateway).
+std::optional<Ipv6Cidr> ipv6_of(const AddressPool& pool, Ipv4 address);
 
 // Fails (EINVAL) only on what the parser lets through when given a hand-made declaration.
 Result<AddressPool> pool_of(const config::NetworkDeclaration& decl);

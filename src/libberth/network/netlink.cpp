@@ -261,13 +261,38 @@ Result<> Netlink::set_link_attributes(int index, std::optional<uint32_t> mtu, st
     return with_context(request(nlh), fmt::format("set mtu/group of link {}", index));
 }
 
-Result<> Netlink::add_address(int index, const Ipv4Cidr& address) {
-    char buf[kNetlinkBufferSize];
+namespace {
+
+// RTM_NEWADDR on link `index`, to which the caller adds the address attributes.
+nlmsghdr* address_message(char* buf, unsigned char family, int prefix, int index, unsigned char flags) {
     auto [nlh, ifa] = request_message<ifaddrmsg>(buf, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL);
-    ifa->ifa_family = AF_INET;
-    ifa->ifa_prefixlen = static_cast<unsigned char>(address.prefix);
+    ifa->ifa_family = family;
+    ifa->ifa_prefixlen = static_cast<unsigned char>(prefix);
+    ifa->ifa_flags = flags;
     ifa->ifa_scope = RT_SCOPE_UNIVERSE;
     ifa->ifa_index = static_cast<unsigned>(index);
+    return nlh;
+}
+
+// RTM_NEWROUTE: a default route in the main table out of link `index`; the caller adds the
+// gateway.
+std::pair<nlmsghdr*, rtmsg*> default_route_message(char* buf, unsigned char family, int index) {
+    auto [nlh, rtm] = request_message<rtmsg>(buf, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL);
+    rtm->rtm_family = family;
+    rtm->rtm_dst_len = 0;
+    rtm->rtm_table = RT_TABLE_MAIN;
+    rtm->rtm_protocol = RTPROT_STATIC;
+    rtm->rtm_scope = RT_SCOPE_UNIVERSE;
+    rtm->rtm_type = RTN_UNICAST;
+    mnl_attr_put_u32(nlh, RTA_OIF, static_cast<uint32_t>(index));
+    return {nlh, rtm};
+}
+
+}  // namespace
+
+Result<> Netlink::add_address(int index, const Ipv4Cidr& address) {
+    char buf[kNetlinkBufferSize];
+    nlmsghdr* nlh = address_message(buf, AF_INET, address.prefix, index, 0);
     uint32_t a = htonl(address.address.value);
     mnl_attr_put_u32(nlh, IFA_LOCAL, a);
     mnl_attr_put_u32(nlh, IFA_ADDRESS, a);
@@ -281,18 +306,26 @@ Result<> Netlink::add_address(int index, const Ipv4Cidr& address) {
 
 Result<> Netlink::add_default_route(int index, Ipv4 gateway) {
     char buf[kNetlinkBufferSize];
-    auto [nlh, rtm] = request_message<rtmsg>(buf, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL);
-    rtm->rtm_family = AF_INET;
-    rtm->rtm_dst_len = 0;
-    rtm->rtm_table = RT_TABLE_MAIN;
-    rtm->rtm_protocol = RTPROT_STATIC;
-    rtm->rtm_scope = RT_SCOPE_UNIVERSE;
-    rtm->rtm_type = RTN_UNICAST;
+    auto [nlh, rtm] = default_route_message(buf, AF_INET, index);
     // onlink: the gateway is reachable on this link even if it is outside our subnet.
     rtm->rtm_flags = RTNH_F_ONLINK;
     mnl_attr_put_u32(nlh, RTA_GATEWAY, htonl(gateway.value));
-    mnl_attr_put_u32(nlh, RTA_OIF, static_cast<uint32_t>(index));
     return with_context(request(nlh), fmt::format("add default route via {}", format_ipv4(gateway)));
+}
+
+Result<> Netlink::add_address6(int index, const Ipv6Cidr& address) {
+    char buf[kNetlinkBufferSize];
+    nlmsghdr* nlh = address_message(buf, AF_INET6, address.prefix, index, IFA_F_NODAD);
+    mnl_attr_put(nlh, IFA_LOCAL, address.address.bytes.size(), address.address.bytes.data());
+    mnl_attr_put(nlh, IFA_ADDRESS, address.address.bytes.size(), address.address.bytes.data());
+    return with_context(request(nlh), fmt::format("add address {}", format_ipv6_cidr(address)));
+}
+
+Result<> Netlink::add_default_route6(int index, const Ipv6& gateway) {
+    char buf[kNetlinkBufferSize];
+    nlmsghdr* nlh = default_route_message(buf, AF_INET6, index).first;
+    mnl_attr_put(nlh, RTA_GATEWAY, gateway.bytes.size(), gateway.bytes.data());
+    return with_context(request(nlh), fmt::format("add default route via {}", format_ipv6(gateway)));
 }
 
 Result<> Netlink::create_bridge(const std::string& name) {

@@ -66,6 +66,11 @@ public:
     Result<> set_link_attributes(int index, std::optional<uint32_t> mtu, std::optional<uint32_t> group);
     Result<> add_address(int index, const Ipv4Cidr& address);
     Result<> add_default_route(int index, Ipv4 gateway);
+    // IPv6, without duplicate address detection (IFA_F_NODAD): berth's allocator already made the
+    // address unique on its link, and DAD would leave it "tentative", unusable as a source, for a
+    // second or more after every start.
+    Result<> add_address6(int index, const Ipv6Cidr& address);
+    Result<> add_default_route6(int index, const Ipv6& gateway);
     // A bridge, for tests and for nothing else in berth.
     Result<> create_bridge(const std::string& name);
 

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "basic/ip-util.h"
+#include "basic/ip6-util.h"
 #include "basic/result.h"
 #include "config/declaration.h"
 
@@ -29,11 +30,17 @@ namespace berth::network {
 // IPv4 vocabulary (basic/ip-util.h), shared with the declarations.
 using berth::format_ipv4;
 using berth::format_ipv4_cidr;
+using berth::format_ipv6;
+using berth::format_ipv6_cidr;
 using berth::Ipv4;
 using berth::Ipv4Cidr;
+using berth::Ipv6;
+using berth::Ipv6Cidr;
 using berth::network_of;
 using berth::parse_ipv4;
 using berth::parse_ipv4_cidr;
+using berth::parse_ipv6;
+using berth::parse_ipv6_cidr;
 using berth::same_subnet;
 using berth::subnets_overlap;
 
@@ -67,12 +74,19 @@ inline constexpr const char* kNftPortSet = "published";
 // The anti-spoofing chains live in a table of the same name in the netdev family ("table netdev
 // berth"): one chain per container on the ingress hook of its host end (docs/NETWORKING.md).
 
+// Which families a published port listens on: "8080:80" both (IPv6 only when the container has
+// an IPv6 address), "0.0.0.0:8080:80" or "A.B.C.D:..." IPv4, "[::]:8080:80" or "[X:Y::Z]:..." IPv6.
+enum class PortFamily { Both, Ipv4, Ipv6 };
+
 struct PublishedPort {
-    std::optional<Ipv4> host_address;  // nullopt = every local address of the host
+    PortFamily family = PortFamily::Both;
+    std::optional<Ipv4> host_address;   // IPv4: nullopt = every local address of the host
+    std::optional<Ipv6> host_address6;  // IPv6: nullopt = every local address but ::1
     uint16_t host_port = 0;
     uint16_t container_port = 0;
     std::string protocol;           // "tcp" | "udp"
     bool reaches_loopback() const;  // true if 127.0.0.1:host_port is published
+    bool ipv4() const { return family != PortFamily::Ipv6; }
 };
 
 struct NetworkPlan {
@@ -90,6 +104,10 @@ struct NetworkPlan {
     std::optional<Ipv4Cidr> host_address;       // on the host end (veth mode only)
     std::optional<Ipv4> gateway;                // default route inside the container (onlink)
     bool pool_address = false;                  // container/host addresses came from the 10.88/16 pool
+    // IPv6 on host0 and the default route through the bridge's IPv6 address (bridge mode, from a
+    // dual-stack declared network: config::Network::address6/gateway6).
+    std::optional<Ipv6Cidr> container_address6;
+    std::optional<Ipv6> gateway6;
 
     // Host-side sysctls of the host end (or of the bridge in bridge mode).
     std::string localnet_interface;  // gets route_localnet=1 when 127.0.0.1 ports are published
@@ -152,6 +170,8 @@ public:
 
     // The container's address without prefix ("10.88.0.2"), or "" for none/host.
     std::string container_address() const;
+    // Its IPv6 address without prefix, or "" for none.
+    std::string container_address6() const;
     const NetworkPlan& plan() const { return plan_; }
     // What the caller should tell the user once (library code does not log), e.g. that
     // masquerade is on while the host does not forward IPv4.

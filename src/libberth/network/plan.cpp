@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <set>
 
+#include "basic/fnv.h"
 #include "basic/names.h"
 #include "basic/string-util.h"
 #include "config/values.h"
@@ -21,7 +22,9 @@ namespace berth::network {
 
 using config::NetworkMode;
 
-bool PublishedPort::reaches_loopback() const { return !host_address || (host_address->value >> 24) == 127; }
+bool PublishedPort::reaches_loopback() const {
+    return ipv4() && (!host_address || (host_address->value >> 24) == 127);
+}
 
 // ---- MAC addresses -----------------------------------------------------------------------
 
@@ -38,14 +41,7 @@ Mac mac_for(Ipv4 address) {
 
 // ---- interface names ----------------------------------------------------------------------
 
-uint32_t name_hash(std::string_view s) {
-    uint32_t h = 2166136261u;
-    for (unsigned char c : s) {
-        h ^= c;
-        h *= 16777619u;
-    }
-    return h;
-}
+uint32_t name_hash(std::string_view s) { return fnv1a32(s); }
 
 static bool valid_ifname_char(char c) {
     // The kernel refuses '/', ':' and whitespace (dev_valid_name); we keep to a portable subset.
@@ -68,6 +64,53 @@ std::string host_interface_name(const std::string& name) {
 // ---- plan ---------------------------------------------------------------------------------
 
 namespace {
+
+// The container's three NAT chains for published ports in berth's table of `family` ("ip" or
+// "ip6"; the same names in both).
+std::string port_chains(std::string_view family, const std::string& container) {
+    std::string s;
+    for (auto [hook, priority] : {std::pair{"prerouting", -100}, {"output", -100}, {"postrouting", 100}})
+        s += fmt::format("create chain {} {} c-{}-{} {{ type nat hook {} priority {}; policy accept; }}\n",
+                         family, kNftTable, container, hook, hook, priority);
+    return s;
+}
+
+// DNAT of the published ports of one family to the container: from outside (prerouting, the
+// client's address preserved) and from the host itself (output). The IPv6 output rules leave ::1
+// alone (see the ::1 check in plan()): a connection to [::1]:PORT is refused at once, not hung.
+std::string dnat_rules(const NetworkPlan& p, bool v6) {
+    const char* family = v6 ? "ip6" : "ip";
+    const std::string to = v6 ? "[" + format_ipv6(p.container_address6->address) + "]"
+                              : format_ipv4(p.container_address->address);
+    std::string s;
+    for (const auto& pp : p.ports) {
+        if (v6 ? pp.family == PortFamily::Ipv4 : !pp.ipv4()) continue;
+        std::string dst = "fib daddr type local";
+        if (v6 && pp.host_address6) dst = "ip6 daddr " + format_ipv6(*pp.host_address6);
+        if (!v6 && pp.host_address) dst = "ip daddr " + format_ipv4(*pp.host_address);
+        std::string rule = fmt::format("{} {} dport {} dnat to {}:{}", dst, pp.protocol, pp.host_port, to,
+                                       pp.container_port);
+        s += fmt::format("add rule {} {} c-{}-prerouting {}\n", family, kNftTable, p.container, rule);
+        s += fmt::format("add rule {} {} c-{}-output {}{}\n", family, kNftTable, p.container,
+                         v6 ? "ip6 daddr != ::1 " : "", rule);
+    }
+    return s;
+}
+
+// Published ports on IPv6, in table ip6 berth: the chains and DNAT rules of the IPv4 table, and
+// in postrouting only the masquerade of the container reaching its own published port through
+// the host (hairpin); outbound NAT is the declared network's.
+std::string ipv6_port_rules(const NetworkPlan& p, const std::string& out_if) {
+    if (!p.container_address6) return "";
+    const std::string c = format_ipv6(p.container_address6->address);
+    std::string s =
+        fmt::format("add table ip6 {}\n", kNftTable) + port_chains("ip6", p.container) + dnat_rules(p, true);
+    s += fmt::format(
+        "add rule ip6 {} c-{}-postrouting oifname \"{}\" ip6 daddr {} ct status dnat ip6 saddr {} "
+        "masquerade\n",
+        kNftTable, p.container, out_if, c, c);
+    return s;
+}
 
 // The first host of `c`'s subnet that is not `c` itself, with the same prefix.
 std::optional<Ipv4Cidr> other_host(const Ipv4Cidr& c) {
@@ -180,6 +223,21 @@ Result<NetworkPlan> plan(const config::Declaration& decl) {
                                    format_ipv4_cidr(*p.host_address)));
         p.forwarding = true;
     }
+    if (!net.address6.empty() || !net.gateway6.empty()) {
+        if (net.mode != NetworkMode::Bridge) return bad("an IPv6 address needs mode = \"bridge\"");
+        auto a = parse_ipv6_cidr(net.address6, 64);
+        if (!a || !berth::usable_ipv6(a->address))
+            return bad(
+                fmt::format("IPv6 address {} is not a global or unique local address", quote(net.address6)));
+        p.container_address6 = *a;
+        if (!net.gateway6.empty()) {
+            auto g = parse_ipv6(net.gateway6);
+            if (!g || *g == a->address)
+                return bad(fmt::format("IPv6 gateway {} is invalid or the container's own address",
+                                       quote(net.gateway6)));
+            p.gateway6 = *g;
+        }
+    }
     if (!net.gateway.empty()) {
         auto g = parse_ipv4(net.gateway);
         if (!g) return bad(fmt::format("gateway {} is not an IPv4 address", quote(net.gateway)));
@@ -197,18 +255,44 @@ Result<NetworkPlan> plan(const config::Declaration& decl) {
         PublishedPort pp;
         pp.protocol = port.protocol.empty() ? "tcp" : port.protocol;
         std::string label =
-            fmt::format("{}{}:{}/{}", port.host_address.empty() ? "" : port.host_address + ":",
+            fmt::format("{}{}:{}/{}",
+                        port.host_address.empty()                          ? ""
+                        : port.host_address.find(':') == std::string::npos ? port.host_address + ":"
+                                                                           : "[" + port.host_address + "]:",
                         port.host_port, port.container_port, pp.protocol);
         if (pp.protocol != "tcp" && pp.protocol != "udp")
             return bad(fmt::format("port {}: protocol must be tcp or udp", quote(label)));
         if (port.host_port == 0 || port.container_port == 0)
             return bad(fmt::format("port {}: ports must be 1..65535", quote(label)));
-        if (!port.host_address.empty() && port.host_address != "0.0.0.0") {
-            auto a = parse_ipv4(port.host_address);
+        if (port.host_address.find(':') != std::string::npos) {
+            pp.family = PortFamily::Ipv6;
+            auto a = parse_ipv6(port.host_address);
             if (!a)
-                return bad(fmt::format("port {}: {} is not an IPv4 address", quote(label),
+                return bad(fmt::format("port {}: {} is not an IPv6 address", quote(label),
                                        quote(port.host_address)));
-            pp.host_address = *a;
+            // A connection from ::1 cannot be sent to another host: its reply, un-NATed back to
+            // ::1, arrives on the bridge and IPv6 routing drops a loopback destination that comes
+            // from any interface but lo (there is no route_localnet for IPv6). docs/NETWORKING.md.
+            if (berth::is_loopback(*a))
+                return bad(
+                    fmt::format("port {}: ::1 cannot be published (IPv6 never routes a loopback "
+                                "address off the host); publish on [::] or 127.0.0.1",
+                                quote(label)));
+            if (!berth::is_any(*a)) pp.host_address6 = *a;
+            if (!p.container_address6)
+                return bad(
+                    fmt::format("port {}: publishing on IPv6 needs the container's IPv6 address (a "
+                                "network with an IPv6 subnet)",
+                                quote(label)));
+        } else if (!port.host_address.empty()) {
+            pp.family = PortFamily::Ipv4;
+            if (port.host_address != "0.0.0.0") {
+                auto a = parse_ipv4(port.host_address);
+                if (!a)
+                    return bad(fmt::format("port {}: {} is not an IPv4 address", quote(label),
+                                           quote(port.host_address)));
+                pp.host_address = *a;
+            }
         }
         if (!p.container_address)
             return bad(fmt::format("port {}: publishing a port needs the container's address", quote(label)));
@@ -246,20 +330,8 @@ Result<NetworkPlan> plan(const config::Declaration& decl) {
         for (auto& pp : p.ports)
             s += fmt::format("create element ip {} {} {{ {} . {} comment \"{}\" }}\n", t, kNftPortSet,
                              pp.protocol, pp.host_port, decl.name);
-        s += fmt::format(
-            "create chain ip {} {} {{ type nat hook prerouting priority -100; policy accept; }}\n", t, pre);
-        s += fmt::format("create chain ip {} {} {{ type nat hook output priority -100; policy accept; }}\n",
-                         t, out);
-        s += fmt::format(
-            "create chain ip {} {} {{ type nat hook postrouting priority 100; policy accept; }}\n", t, post);
-        for (auto& pp : p.ports) {
-            std::string dst =
-                pp.host_address ? "ip daddr " + format_ipv4(*pp.host_address) : "fib daddr type local";
-            std::string rule = fmt::format("{} {} dport {} dnat to {}:{}", dst, pp.protocol, pp.host_port, c,
-                                           pp.container_port);
-            s += fmt::format("add rule ip {} {} {}\n", t, pre, rule);
-            s += fmt::format("add rule ip {} {} {}\n", t, out, rule);
-        }
+        s += port_chains("ip", decl.name);
+        s += dnat_rules(p, false);
         // Connections from the host's loopback (or hairpinned from the container itself) must
         // come back through the host: give them the host's address on the outgoing link.
         s += fmt::format(
@@ -278,11 +350,14 @@ Result<NetworkPlan> plan(const config::Declaration& decl) {
             s +=
                 fmt::format("add rule ip {} {} iifname \"{}\" ip daddr 127.0.0.0/8 drop\n", t, guard, out_if);
         }
+        s += ipv6_port_rules(p, out_if);
         p.nft_apply = std::move(s);
 
         std::string r;
         for (auto* chain : {&pre, &out, &post}) r += fmt::format("delete chain ip {} {}\n", t, *chain);
         if (loopback) r += fmt::format("delete chain ip {} {}\n", t, guard);
+        if (p.container_address6)
+            for (auto* chain : {&pre, &out, &post}) r += fmt::format("delete chain ip6 {} {}\n", t, *chain);
         for (auto& pp : p.ports)
             r += fmt::format("delete element ip {} {} {{ {} . {} }}\n", t, kNftPortSet, pp.protocol,
                              pp.host_port);
@@ -333,7 +408,8 @@ Result<NetworkPlan> plan(const config::Declaration& decl) {
 //     and MLD reports. Neighbour advertisements only for targets with its identifier (no
 //     neighbour cache poisoning). Never router advertisements, redirects or router renumbering
 //     (CVE-2020-13401: a container's RA made the host route its IPv6 through the container),
-//     nor DHCPv6 server replies (udp sport 547);
+//     nor DHCPv6 server replies (udp sport 547); on a dual-stack declared network also from
+//     its IPv6 address there (derived from its IPv4 lease, not from its MAC);
 //   - nothing else: the policy is drop (other ethertypes, VLAN tags, STP BPDUs, ...).
 //
 // The ethertype is matched with `ether type` (the frame's own header), so a VLAN-tagged frame is
@@ -371,10 +447,26 @@ std::string antispoof_script(const NetworkPlan& p, const Mac& mac) {
     std::string target_iid = fmt::format("@th,128,64 0x{:016x}", iid);
     rule("ether type ip6 icmpv6 type { nd-router-advert, nd-redirect, router-renumbering } drop");
     rule("ether type ip6 udp sport 547 drop");
+    if (p.container_address6) {
+        // Neighbour advertisements for its dual-stack address (the target: 128 bits from bit 64).
+        const auto& a = p.container_address6->address.bytes;
+        uint64_t high = 0, low = 0;
+        for (int i = 0; i < 8; ++i) {
+            high = (high << 8) | a[i];
+            low = (low << 8) | a[8 + i];
+        }
+        rule(
+            fmt::format("ether type ip6 ip6 saddr {} icmpv6 type nd-neighbor-advert @th,64,64 0x{:016x} "
+                        "@th,128,64 0x{:016x} accept",
+                        format_ipv6(p.container_address6->address), high, low));
+    }
     rule(fmt::format("ether type ip6 icmpv6 type nd-neighbor-advert @th,128,64 != 0x{:016x} drop", iid));
     rule(fmt::format("ether type ip6 ip6 saddr :: icmpv6 type nd-neighbor-solicit {} accept", target_iid));
     rule("ether type ip6 ip6 saddr :: icmpv6 type { mld-listener-report, mld2-listener-report } accept");
     rule(fmt::format("ether type ip6 ip6 saddr & ::ffff:ffff:ffff:ffff == {} accept", iid6));
+    // Its address on a dual-stack network (not an EUI-64 one: derived from its IPv4 lease).
+    if (p.container_address6)
+        rule(fmt::format("ether type ip6 ip6 saddr {} accept", format_ipv6(p.container_address6->address)));
     return s;
 }
 

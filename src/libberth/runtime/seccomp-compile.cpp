@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "basic/fnv.h"
 #include "basic/fs-util.h"
 #include "basic/unique.h"
 
@@ -60,14 +61,7 @@ scmp_compare to_scmp_op(SeccompOp op) {
 // FNV-1a, 64 bits: only names the cache entry. Correctness does not rest on it: the full key is
 // stored next to the program and compared before the program is used. (A cryptographic hash
 // here cost the start path all of libcrypto: loading it and initialising OpenSSL.)
-uint64_t fnv1a64(std::string_view data) {
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (unsigned char c : data) {
-        h ^= c;
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
+using berth::fnv1a64;  // basic/fnv.h
 
 void release_ctx(void* ctx) { seccomp_release(ctx); }
 

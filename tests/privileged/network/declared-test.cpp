@@ -26,6 +26,12 @@ using namespace berth::network;
 
 namespace {
 
+void kill_and_reap(pid_t pid) {
+    if (pid <= 0) return;
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+}
+
 // A process in a fresh network namespace, alive until destruction.
 class Netns {
 public:
@@ -45,12 +51,7 @@ public:
         if (::read(ready[0], &c, 1) != 1) pid_ = -1;
         ::close(ready[0]);
     }
-    ~Netns() {
-        if (pid_ > 0) {
-            ::kill(pid_, SIGKILL);
-            ::waitpid(pid_, nullptr, 0);
-        }
-    }
+    ~Netns() { kill_and_reap(pid_); }
     Netns(const Netns&) = delete;
     Netns& operator=(const Netns&) = delete;
     pid_t pid() const { return pid_; }
@@ -90,7 +91,9 @@ struct Member {
     Netns ns;
     NetworkAttachment attachment;
     Ipv4Cidr address;
-    Member(std::string n, const UpNetwork& net) : name(std::move(n)) {
+    std::optional<Ipv6Cidr> address6;  // dual-stack networks
+    Member(std::string n, const UpNetwork& net, std::vector<config::PortMapping> ports = {})
+        : name(std::move(n)) {
         auto a = acquire_address(net.pool, net.leases, name, "");
         EXPECT_TRUE(a) << a.error().what();
         if (!a) return;
@@ -101,11 +104,19 @@ struct Member {
         d.network.bridge = net.plan.bridge;
         d.network.address = format_ipv4_cidr(address);
         d.network.gateway = format_ipv4(net.plan.gateway.address);
+        // As as_bridge_member() does on a dual-stack network.
+        address6 = ipv6_of(net.pool, address.address);
+        if (address6 && net.plan.gateway6) {
+            d.network.address6 = format_ipv6_cidr(*address6);
+            d.network.gateway6 = format_ipv6(net.plan.gateway6->address);
+        }
+        d.network.ports = std::move(ports);
         auto attached = attach(d, ns.pid());
         EXPECT_TRUE(attached) << attached.error().what();
         if (attached) attachment = std::move(*attached);
     }
     std::string ip() const { return format_ipv4(address.address); }
+    std::string ip6() const { return address6 ? format_ipv6(address6->address) : ""; }
 };
 
 std::string nft_list(const std::string& what) {
@@ -210,4 +221,226 @@ TEST(DeclaredNetworks, IsolateNetworksKeepInternalOnesInsideAndLeaveNothingWhenD
         for (const auto& p : plans)
             EXPECT_FALSE(subnets_overlap(a.address, p.subnet)) << format_ipv4_cidr(a.address);
     EXPECT_TRUE(network_down(plans[0]));  // twice: nothing to do
+}
+
+namespace {
+
+// The payload of the dual-stack test: a TCP server (IPv4 and IPv6 on one socket) that answers
+// each connection with the client's address as it sees it, then closes. It writes `ready` once
+// listening.
+constexpr const char* kWhoServer = R"(import socket, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+s.bind(("::", int(sys.argv[1])))
+s.listen(16)
+open(sys.argv[2], "w").close()
+while True:
+    c, a = s.accept()
+    c.sendall(a[0].removeprefix("::ffff:").encode())
+    c.close()
+)";
+// Connects to HOST PORT and prints what the server said; exit status 1 when it cannot.
+constexpr const char* kWhoClient = R"(import socket, sys
+try:
+    c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3)
+    print(c.recv(100).decode(), end="")
+except OSError as e:
+    print(e, file=sys.stderr)
+    sys.exit(1)
+)";
+
+// kWhoServer running in `ns`'s network namespace until destruction.
+class WhoServer {
+public:
+    WhoServer(const Netns& ns, const std::string& dir, int port) {
+        std::string ready = fmt::format("{}/ready-{}-{}", dir, ns.pid(), port);
+        std::string script = dir + "/who-server.py", port_text = std::to_string(port);
+        auto netns = ns.fd();
+        pid_ = ::fork();
+        if (pid_ == 0) {
+            if (::setns(netns.get(), CLONE_NEWNET) < 0) ::_exit(127);
+            ::execl("/usr/bin/python3", "python3", script.c_str(), port_text.c_str(), ready.c_str(), nullptr);
+            ::_exit(127);
+        }
+        for (int i = 0; i < 500 && !path_exists(ready); ++i) ::usleep(10000);
+        EXPECT_TRUE(path_exists(ready)) << "server on port " << port << " did not start";
+    }
+    ~WhoServer() { kill_and_reap(pid_); }
+    WhoServer(const WhoServer&) = delete;
+    WhoServer& operator=(const WhoServer&) = delete;
+
+private:
+    pid_t pid_ = -1;
+};
+
+// What kWhoServer at host:port answered a client in `ns` (the host's netns when ns is null), or
+// "" when the connection failed.
+std::string who(const std::string& dir, const Netns* ns, const std::string& host, int port) {
+    std::string out = dir + "/answer";
+    (void)::unlink(out.c_str());
+    std::string enter = ns ? fmt::format("nsenter --net=/proc/{}/ns/net ", ns->pid()) : "";
+    std::string line = fmt::format("{}/usr/bin/python3 {}/who-client.py {} {} > {} 2>/dev/null", enter, dir,
+                                   host, port, out);
+    if (::system(line.c_str()) != 0) return "";
+    auto text = read_file(out);
+    return text ? *text : "";
+}
+
+}  // namespace
+
+// IPv6 on a declared network (issue #20): container to container over IPv6, published ports on
+// both families reached from a peer beyond the host and from the host itself with the client's
+// address preserved, an internal network without IPv6 egress, and nothing left after down.
+TEST(DeclaredNetworks, CarryIpv6BetweenContainersAndToPublishedPortsOnBothFamilies) {
+    ASSERT_EQ(::geteuid(), 0u) << "needs root";
+    if (!path_exists("/proc/sys/net/ipv6/conf/all/forwarding")) GTEST_SKIP() << "this kernel has no IPv6";
+    const int id = ::getpid() % 100000;
+    const int k = ::getpid() % 200;
+    const int port = 20000 + id % 20000;
+    // network_up() switches IPv6 forwarding on for good (as it documents); the test host gets its
+    // setting back, since forwarding makes the kernel ignore router advertisements elsewhere.
+    struct SysctlRestore {
+        std::string path, value;
+        ~SysctlRestore() { (void)write_file(path, value); }
+    } forwarding{"/proc/sys/net/ipv6/conf/all/forwarding",
+                 read_file("/proc/sys/net/ipv6/conf/all/forwarding").value_or("0\n")};
+    test::TempDir tmpdir("berth-netv6");
+    const std::string& tmp = tmpdir.path();
+    ASSERT_TRUE(write_file(tmpdir / "who-server.py", kWhoServer));
+    ASSERT_TRUE(write_file(tmpdir / "who-client.py", kWhoClient));
+    auto declare = [&](std::string name, int octet, int v6, bool internal) {
+        config::NetworkDeclaration d;
+        d.name = std::move(name);
+        d.subnets = {fmt::format("172.29.{}.{}/26", k, octet),
+                     fmt::format("fd{:02x}:{:x}:{:x}::/64", v6, id >> 16, id & 0xffff)};
+        d.internal = internal;
+        return d;
+    };
+    auto app_decl = declare(fmt::format("a6{}", id), 0, 0xb6, false);
+    auto internal_decl = declare(fmt::format("i6{}", id), 64, 0xb7, true);
+    std::vector<DeclaredNetworkPlan> plans = {*plan_network(app_decl), *plan_network(internal_decl)};
+    ASSERT_TRUE(plans[0].gateway6);
+
+    // The host's "other address": a test bridge with an address of each family, and beyond it a
+    // peer in its own netns.
+    Netns peer;
+    ASSERT_GT(peer.pid(), 0);
+    std::string test_bridge = fmt::format("tb6{}", id), peer_link = fmt::format("pv6{}", id);
+    struct LinkGuard {
+        std::string name;
+        ~LinkGuard() {
+            if (auto nl = Netlink::open()) (void)nl->delete_link(name);
+        }
+    } bridge_guard{test_bridge}, peer_guard{peer_link};
+    const std::string host4 = fmt::format("198.19.{}.1", k), peer4 = fmt::format("198.19.{}.2", k);
+    const std::string host6 = fmt::format("fdb8:{:x}:{:x}::1", id >> 16, id & 0xffff);
+    const std::string peer6 = fmt::format("fdb8:{:x}:{:x}::2", id >> 16, id & 0xffff);
+    {
+        auto nl = Netlink::open();
+        ASSERT_TRUE(nl);
+        ASSERT_TRUE(nl->create_bridge(test_bridge));
+        auto bridge = nl->find_link(test_bridge);
+        ASSERT_TRUE(bridge && *bridge);
+        ASSERT_TRUE(nl->add_address((*bridge)->index, Ipv4Cidr{*parse_ipv4(host4), 24}));
+        ASSERT_TRUE(nl->add_address6((*bridge)->index, Ipv6Cidr{*parse_ipv6(host6), 64}));
+        auto peer_fd = peer.fd();
+        ASSERT_TRUE(nl->create_veth(peer_link, "eth0", peer_fd.get()));
+        auto link = nl->find_link(peer_link);
+        ASSERT_TRUE(link && *link);
+        ASSERT_TRUE(nl->set_link((*link)->index, true, (*bridge)->index));
+        ASSERT_TRUE(nl->set_link((*bridge)->index, true));
+        auto inside = Netlink::open_in(peer_fd.get());
+        ASSERT_TRUE(inside);
+        auto eth0 = inside->find_link("eth0");
+        ASSERT_TRUE(eth0 && *eth0);
+        ASSERT_TRUE(inside->add_address((*eth0)->index, Ipv4Cidr{*parse_ipv4(peer4), 24}));
+        ASSERT_TRUE(inside->add_address6((*eth0)->index, Ipv6Cidr{*parse_ipv6(peer6), 64}));
+        ASSERT_TRUE(inside->set_link((*eth0)->index, true));
+        auto lo = inside->find_link("lo");
+        ASSERT_TRUE(lo && *lo);
+        ASSERT_TRUE(inside->set_link((*lo)->index, true));
+    }
+
+    {
+        UpNetwork app(app_decl, tmpdir / "app"), internal(internal_decl, tmpdir / "int");
+        ASSERT_TRUE(network_up(app.plan));  // idempotent with the IPv6 address already there
+        config::PortMapping published{"", static_cast<uint16_t>(port), 80, "tcp"};
+        Member web(fmt::format("w6{}", id), app, {published}), db(fmt::format("d6{}", id), app);
+        Member hermit(fmt::format("h6{}", id), internal);
+        ASSERT_FALSE(::testing::Test::HasFailure());
+        ASSERT_FALSE(web.ip6().empty());
+
+        // Container to container: ping and TCP over IPv6, the client's own address seen.
+        EXPECT_EQ(web.ns.run("busybox ping -c1 -W2 " + db.ip6()), 0);
+        {
+            WhoServer server(db.ns, tmp, 80);
+            EXPECT_EQ(who(tmp, &web.ns, db.ip6(), 80), web.ip6());
+        }
+
+        // The published port, on both families, with the client's address preserved.
+        WhoServer server(web.ns, tmp, 80);
+        EXPECT_EQ(who(tmp, &peer, host6, port), peer6);
+        EXPECT_EQ(who(tmp, &peer, host4, port), peer4);
+        // From the host itself: its other addresses (output-chain DNAT) and 127.0.0.1
+        // (route_localnet; masqueraded to the gateway, the loopback address cannot leave).
+        EXPECT_EQ(who(tmp, nullptr, host6, port), host6);
+        EXPECT_EQ(who(tmp, nullptr, host4, port), host4);
+        EXPECT_EQ(who(tmp, nullptr, "127.0.0.1", port), format_ipv4(app.plan.gateway.address));
+        // ::1 cannot be DNATed (plan() refuses "[::1]:..."): refused at once, not left hanging.
+        EXPECT_EQ(who(tmp, nullptr, "::1", port), "");
+
+        // An internal network: no IPv6 egress, counted.
+        uint64_t before = dropped(internal.plan.nft_table, "internal");
+        EXPECT_NE(hermit.ns.run("busybox ping -c1 -W1 " + peer6), 0);
+        EXPECT_GT(dropped(internal.plan.nft_table, "internal"), before);
+    }
+
+    // Down: no bridge, table, IPv6 address or port chain of these networks remains.
+    for (const auto& p : plans) {
+        EXPECT_FALSE(link_exists(p.bridge)) << p.bridge;
+        EXPECT_EQ(nft_list("tables").find(p.nft_table), std::string::npos) << p.nft_table;
+    }
+    EXPECT_EQ(nft_list("ruleset").find(fmt::format("c-w6{}-", id)), std::string::npos);
+    auto inet6 = read_file("/proc/net/if_inet6");
+    ASSERT_TRUE(inet6);
+    for (const auto& p : plans) {
+        std::string prefix = format_ipv6(p.subnet6->address);
+        for (const auto& line : split(*inet6, '\n')) {
+            auto hex = line.substr(0, 16);  // the /64 in hex
+            std::string want;
+            for (int i = 0; i < 8; ++i) want += fmt::format("{:02x}", p.subnet6->address.bytes[i]);
+            EXPECT_NE(hex, want) << prefix << " still on the host: " << line;
+        }
+    }
+}
+
+TEST(NetworkPlan, RefusesToPublishOnIpv6LoopbackOrWithoutAnIpv6Address) {
+    config::Declaration d;
+    d.name = "web";
+    d.network.mode = config::NetworkMode::Bridge;
+    d.network.bridge = "bn-app";
+    d.network.address = "10.89.1.5/24";
+    d.network.ports = {config::PortMapping{"::", 8080, 80, "tcp"}};
+    auto p = plan(d);
+    ASSERT_FALSE(p);
+    EXPECT_NE(p.error().message.find("needs the container's IPv6 address"), std::string::npos)
+        << p.error().message;
+    d.network.address6 = "fd00:89:1::a59:105/64";
+    d.network.gateway6 = "fd00:89:1::a59:101";
+    p = plan(d);
+    ASSERT_TRUE(p) << p.error().message;
+    EXPECT_NE(
+        p->nft_apply.find("add rule ip6 berth c-web-prerouting fib daddr type local tcp dport 8080 dnat to "
+                          "[fd00:89:1::a59:105]:80"),
+        std::string::npos)
+        << p->nft_apply;
+    EXPECT_NE(p->nft_apply.find("ether type ip6 ip6 saddr fd00:89:1::a59:105 accept"), std::string::npos);
+    EXPECT_EQ(p->nft_apply.find("add rule ip berth c-web-prerouting"),
+              std::string::npos);  // [::] is IPv6 only
+    d.network.ports = {config::PortMapping{"::1", 8080, 80, "tcp"}};
+    p = plan(d);
+    ASSERT_FALSE(p);
+    EXPECT_NE(p.error().message.find("port '[::1]:8080:80/tcp': ::1 cannot be published"), std::string::npos)
+        << p.error().message;
 }

@@ -348,6 +348,10 @@ TEST(Validation, RejectsARootfsWithoutCommandAndTheSameHostPortTwice) {
                        "\"9090:90/udp\", \"8080:81/tcp\"]\n"),
               "web.toml:5:36: network.ports[2] = '8080:81/tcp' publishes host port 8080/tcp again "
               "(network.ports[0]), expected each host port once");
+    EXPECT_EQ(
+        error_of("[container]\nimage = \"b\"\n[network]\nmode = \"veth\"\nports = [\"[::1]:8080:80\"]\n"),
+        "web.toml:5:10: network.ports[0] = '[::1]:8080:80' publishes on ::1, expected \"[::]:...\" or "
+        "\"127.0.0.1:...\" (IPv6 never routes a loopback address to a container)");
     // Another protocol or another host address is another port.
     auto d = parse(
         "[container]\nimage = \"b\"\n[network]\nmode = \"veth\"\nports = [\"8080:80\", "

@@ -57,7 +57,14 @@ TEST(NetworkDeclaration, ReportsEachBadValueWithItsPosition) {
     EXPECT_EQ(
         network_error("[network]\nsubnets = [\"10.89.1.7/24\"]\n"),
         "app.toml:2:12: network.subnets[0] = '10.89.1.7/24' is not a subnet, expected a network address "
-        "with prefix such as \"10.89.1.0/24\" (/8 to /30, host bits zero) or \"fd00:89:1::/64\"");
+        "with prefix such as \"10.89.1.0/24\" (/8 to /30, host bits zero) or \"fd00:89:1::/64\" (/16 to "
+        "/96, host bits zero, not link-local, multicast or loopback)");
+    // IPv6: a container's address is the prefix + its IPv4 address, so at least 32 host bits.
+    for (const char* bad : {"fd00:89:1::/112", "fd00:89:1::5/64", "fe80::/64", "ff02::/64", "fd00::/8"})
+        EXPECT_NE(network_error(fmt::format("[network]\nsubnets = [\"10.89.1.0/24\", \"{}\"]\n", bad))
+                      .find(fmt::format("app.toml:2:28: network.subnets[1] = '{}' is not a subnet", bad)),
+                  std::string::npos)
+            << bad;
     EXPECT_EQ(
         network_error("[network]\nsubnets = [\"10.89.1.0/24\"]\ngateway = \"10.89.2.1\"\n"),
         "app.toml:3:11: network.gateway = '10.89.2.1' is not a host address in 10.89.1.0/24, expected an "

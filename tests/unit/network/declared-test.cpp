@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "network/ipam.h"
+
 using namespace berth;
 using namespace berth::network;
 
@@ -79,4 +81,25 @@ TEST(DeclaredNetwork, LongNamesGetDistinctBridgeNamesThatFit) {
     EXPECT_LE(a.size(), 15u);
     EXPECT_NE(a, b);
     EXPECT_EQ(a.substr(0, 9), "bn-backe-");
+}
+
+// issue #20: a dual-stack network's IPv6 addresses come from the IPv4 ones (network/ipam.h).
+TEST(DeclaredNetwork, DerivesIpv6AddressesFromTheIpv4OnesAndMasqueradesBothFamilies) {
+    auto d = app();
+    d.subnets.push_back("fd00:89:1::/64");
+    auto p = plan_network(d);
+    ASSERT_TRUE(p) << p.error().what();
+    ASSERT_TRUE(p->gateway6);
+    EXPECT_EQ(format_ipv6_cidr(*p->gateway6), "fd00:89:1::a59:101/64");
+    EXPECT_NE(p->nft_apply.find("add rule inet berth-net-app postrouting ip6 saddr fd00:89:1::/64 oifname != "
+                                "\"bn-app\" masquerade\n"),
+              std::string::npos)
+        << p->nft_apply;
+    auto pool = pool_of(d);
+    ASSERT_TRUE(pool);
+    auto six = ipv6_of(*pool, *parse_ipv4("10.89.1.5"));
+    ASSERT_TRUE(six);
+    EXPECT_EQ(format_ipv6_cidr(*six), "fd00:89:1::a59:105/64");
+    EXPECT_FALSE(ipv6_of(*pool_of(app()), *parse_ipv4("10.89.1.5")));  // IPv4-only network
+    EXPECT_FALSE(plan_network(app())->gateway6);
 }
