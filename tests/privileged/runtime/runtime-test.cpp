@@ -2589,7 +2589,7 @@ TEST_P(OperatorKeys, ShowInsideTheContainerAndLeaveTheHostAlone) {
     EXPECT_EQ(out("scratch"), "ok\n");
     EXPECT_NE(out("etc"), "0\n") << "the root stays read-only";
     EXPECT_NE(out("shm").find("size=8192k"), std::string::npos) << out("shm");
-    EXPECT_EQ(out("localtime"), read_file(zone).value_or("?"));
+    EXPECT_TRUE(out("localtime") == read_file(zone).value_or("?")) << "/etc/localtime is not " << zone;
     EXPECT_NE(out("hosts").find("10.9.8.7\tdb\n"), std::string::npos) << out("hosts");
     EXPECT_NE(out("resolv").find("nameserver 192.0.2.53\n"), std::string::npos) << out("resolv");
     EXPECT_NE(out("resolv").find("search example.com\n"), std::string::npos) << out("resolv");
