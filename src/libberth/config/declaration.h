@@ -79,6 +79,14 @@ struct NetworkMembership {
     bool operator==(const NetworkMembership&) const = default;
 };
 
+// [network] add_hosts entry "NAME:ADDRESS": one more /etc/hosts line.
+struct HostEntry {
+    std::string name;     // a host name (is_valid_hostname)
+    std::string address;  // IPv4 or IPv6
+
+    bool operator==(const HostEntry&) const = default;
+};
+
 // The network a container with mode = "network" and no `networks` joins.
 inline constexpr const char* kDefaultNetwork = "default";
 
@@ -98,6 +106,12 @@ struct Network {
     // TOML keys: a dual-stack declared network fills them in (network::as_bridge_member).
     std::string address6;
     std::string gateway6;
+    // /etc/hosts and /etc/resolv.conf additions (runtime/etc-files.h renders them, for every mode
+    // and for declared networks alike).
+    std::vector<HostEntry> add_hosts;      // add_hosts = ["NAME:ADDRESS"]
+    std::vector<std::string> dns;          // name server addresses; replace the inherited ones
+    std::vector<std::string> dns_search;   // search domains; replace the inherited ones
+    std::vector<std::string> dns_options;  // resolv.conf options ("ndots:2"); replace the inherited
 
     bool operator==(const Network&) const = default;
 };
@@ -133,6 +147,10 @@ struct Security {
     bool no_new_privileges = true;
     UserNamespace user_namespace;
     std::vector<std::string> devices;  // absolute host device node paths
+    std::vector<std::string> mask;     // more in-container paths hidden like /proc/kcore
+    // Default masked or read-only /proc and /sys paths (config::default_masked_paths(),
+    // default_read_only_paths()) left alone, or "ALL" for every one of them.
+    std::vector<std::string> unmask;
 
     bool operator==(const Security&) const = default;
 };
@@ -241,6 +259,15 @@ struct Declaration {
     bool ephemeral = false;
     OnImageChange on_image_change = OnImageChange::Recreate;
     bool read_only = false;
+    // With read_only: /tmp, /var/tmp and /run as fresh tmpfs (unset = true); an error without it.
+    std::optional<bool> read_only_tmpfs;
+    std::optional<uint64_t> shm_size;  // /dev/shm tmpfs size in bytes; unset = 64M
+    // "host" (the host's /etc/localtime) or a zone name ("Europe/Paris") bound read-only from
+    // /usr/share/zoneinfo on /etc/localtime; empty = the image's.
+    std::string timezone;
+    // Namespaced kernel tunables ("net.ipv4.ip_unprivileged_port_start" -> "0") written in the
+    // container's namespaces before the payload starts (config::sysctl_refusal says which).
+    std::map<std::string, std::string> sysctl;
     int stop_signal = 15;  // SIGTERM; written as "SIGTERM" / "TERM" / number
     std::optional<uint64_t> stop_timeout_us;
     NotifyMode notify = NotifyMode::Started;

@@ -41,19 +41,38 @@ struct Section {
 const std::vector<Section>& sections() {
     static const std::vector<Section> kSections = {
         {"container",
-         {"image", "rootfs", "command", "environment", "environment_files", "user", "supplementary_groups",
-          "workdir", "hostname", "ephemeral", "on_image_change", "read_only", "stop_signal", "stop_timeout",
-          "notify", "init", "pull", "auto_update"}},
+         {"image",
+          "rootfs",
+          "command",
+          "environment",
+          "environment_files",
+          "user",
+          "supplementary_groups",
+          "workdir",
+          "hostname",
+          "ephemeral",
+          "on_image_change",
+          "read_only",
+          "stop_signal",
+          "stop_timeout",
+          "notify",
+          "init",
+          "pull",
+          "read_only_tmpfs",
+          "shm_size",
+          "timezone",
+          "sysctl",
+          "auto_update"}},
         {"mount", {"type", "source", "target", "read_only", "size", "mode"}},
         {"network",
          {"mode", "bridge", "address", "host_address", "gateway", "ports", "masquerade", "ip_forward",
-          "networks"}},
+          "networks", "add_hosts", "dns", "dns_search", "dns_options"}},
         {"resources",
          {"memory_max", "memory_high", "memory_swap_max", "cpu_weight", "cpu_quota", "allowed_cpus",
           "tasks_max", "io_weight", "limits"}},
         {"security",
          {"capabilities_add", "capabilities_drop", "seccomp", "no_new_privileges", "user_namespace",
-          "devices"}},
+          "devices", "mask", "unmask"}},
         {"service",
          {"restart", "restart_sec", "requires", "wants", "after", "timeout_start", "timeout_stop"}},
         {"install", {"wanted_by", "required_by"}},
@@ -117,6 +136,13 @@ public:
             {index, line, column, fmt::format("{}:{}:{}: {}", file, line, column, message)});
     }
     void error(const toml::node& node, std::string message) { error(node.source(), std::move(message)); }
+    // At a region remember()ed earlier: for checks that need the whole declaration parsed first.
+    void error(const SourceRegion& at, std::string message) {
+        toml::source_region where{};
+        where.path = std::make_shared<const std::string>(at.file);
+        where.begin = {static_cast<toml::source_index>(at.line), static_cast<toml::source_index>(at.column)};
+        error(where, std::move(message));
+    }
 
     bool failed() const { return !diagnostics_.empty(); }
 
@@ -240,6 +266,19 @@ public:
             return std::nullopt;
         }
         return normalize_absolute_path(*s);
+    }
+
+    // An array of absolute paths, normalised; each bad element is reported as KEY[i] and left out.
+    std::vector<std::string> absolute_paths(const toml::node& node, std::string_view key) {
+        std::vector<std::string> out;
+        auto array = node.as_array();
+        if (!array) {
+            error(node, fmt::format("{} is {}, expected an array of absolute paths", key, type_name(node)));
+            return out;
+        }
+        for (size_t i = 0; i < array->size(); ++i)
+            if (auto p = absolute_path(*array->get(i), fmt::format("{}[{}]", key, i))) out.push_back(*p);
+        return out;
     }
 
     std::optional<uint64_t> size(const toml::node& node, std::string_view key, bool allow_infinity) {
@@ -400,6 +439,38 @@ void check_image_reference(Checker& c, const toml::node& node, const std::string
                             quote(image.substr(0, 300)), ref.error().what()));
 }
 
+// [container] sysctl = { "net.core.somaxconn" = 1024 }: the namespace check for net.* waits for
+// [network] mode (convert()).
+void parse_sysctl(Checker& c, const toml::node& node, const std::string& path) {
+    auto table = node.as_table();
+    if (!table) {
+        c.error(node, fmt::format("{} is {}, expected a table of \"name\" = value", path, type_name(node)));
+        return;
+    }
+    for (auto&& [key, value] : *table) {
+        std::string name(key.str());
+        std::string at = fmt::format("{}.{}", path, quote(name));
+        // Checked with mode = none here; a net.* key under mode = "host" is refused in convert().
+        if (std::string why = sysctl_refusal(name, NetworkMode::None); !why.empty()) {
+            c.error(key.source(), fmt::format("{} {}", at, why));
+            continue;
+        }
+        std::optional<std::string> text;
+        if (auto str = value.as_string())
+            text = str->get();
+        else if (auto i = value.as_integer())
+            text = fmt::format("{}", i->get());
+        if (!text || !is_valid_sysctl_value(*text)) {
+            c.error(value, fmt::format("{} is {}, expected a one-line value such as \"1\" or \"4096 87380\" "
+                                       "(or an integer)",
+                                       at, text ? quote(*text) : std::string(type_name(value))));
+            continue;
+        }
+        c.remember(fmt::format("{}.{}", path, name), key.source());
+        c.declaration.sysctl[name] = *text;
+    }
+}
+
 void parse_container(Checker& c, const toml::table& table, const toml::node* container_node,
                      const toml::node*& image_node, const toml::node*& rootfs_node) {
     Declaration& d = c.declaration;
@@ -459,15 +530,7 @@ void parse_container(Checker& c, const toml::table& table, const toml::node* con
                 }
             }
         } else if (k == "environment_files") {
-            auto array = node.as_array();
-            if (!array) {
-                c.error(node,
-                        fmt::format("{} is {}, expected an array of absolute paths", path, type_name(node)));
-                continue;
-            }
-            for (size_t i = 0; i < array->size(); ++i)
-                if (auto p = c.absolute_path(*array->get(i), fmt::format("{}[{}]", path, i)))
-                    d.environment_files.push_back(*p);
+            d.environment_files = c.absolute_paths(node, path);
         } else if (k == "user") {
             if (auto s = c.string(node, path, "\"user\", \"uid\", \"uid:gid\" or \"user:group\"")) {
                 auto colon = s->find(':');
@@ -529,6 +592,27 @@ void parse_container(Checker& c, const toml::table& table, const toml::node* con
             if (auto sig = c.signal(node, path)) d.stop_signal = *sig;
         } else if (k == "stop_timeout") {
             if (auto v = c.duration(node, path, true)) d.stop_timeout_us = *v;
+        } else if (k == "read_only_tmpfs") {
+            if (auto b = c.boolean(node, path)) d.read_only_tmpfs = *b;
+        } else if (k == "shm_size") {
+            if (auto v = c.size(node, path, false)) {
+                if (*v < 4096)
+                    c.error(node, fmt::format("{} = {} is too small, expected at least 4096 bytes (\"4K\")",
+                                              path, *v));
+                else
+                    d.shm_size = *v;
+            }
+        } else if (k == "timezone") {
+            if (auto s = c.string(node, path, "\"host\" or a zone name such as \"Europe/Paris\"")) {
+                if (is_valid_timezone(*s))
+                    d.timezone = *s;
+                else
+                    c.error(node, fmt::format("{} = {} is not a time zone name, expected \"host\" or a zone "
+                                              "name under {} such as \"Europe/Paris\" or \"UTC\"",
+                                              path, quote(*s), kZoneinfoDir));
+            }
+        } else if (k == "sysctl") {
+            parse_sysctl(c, node, path);
         } else if (k == "notify") {
             if (auto v = c.choice<NotifyMode>(node, path,
                                               {{"started", NotifyMode::Started},
@@ -829,6 +913,27 @@ void parse_network(Checker& c, const toml::table& table) {
         } else if (k == "networks") {
             networks_node = &node;
             parse_memberships(c, node, n.networks);
+        } else if (k == "add_hosts") {
+            auto list = c.strings(node, path, "\"NAME:ADDRESS\" strings");
+            for (size_t i = 0; list && i < list->size(); ++i) {
+                if (auto entry = parse_host_entry((*list)[i]))
+                    n.add_hosts.push_back(*entry);
+                else
+                    c.error(
+                        *node.as_array()->get(i),
+                        fmt::format("{}[{}] = {} is not a host entry, expected \"NAME:ADDRESS\" with a host "
+                                    "name and an IPv4 or IPv6 address, such as \"db:10.0.0.5\"",
+                                    path, i, quote((*list)[i])));
+            }
+        } else if (k == "dns") {
+            n.dns = c.valid_strings(node, path, "addresses", is_valid_ip_address, "an IP address",
+                                    "an IPv4 or IPv6 address such as \"192.0.2.53\"");
+        } else if (k == "dns_search") {
+            n.dns_search = c.valid_strings(node, path, "domains", is_valid_dns_domain, "a domain name",
+                                           "a domain such as \"example.com\"");
+        } else if (k == "dns_options") {
+            n.dns_options = c.valid_strings(node, path, "options", is_valid_dns_option, "a resolver option",
+                                            "a resolv.conf(5) option such as \"ndots:2\" or \"edns0\"");
         } else if (k == "masquerade" || k == "ip_forward") {
             netns_only.push_back(&node);
             netns_only_keys.push_back(path);
@@ -987,6 +1092,17 @@ void parse_capabilities(Checker& c, const toml::node& node, const std::string& p
     }
 }
 
+std::vector<std::string> unmaskable_paths() {
+    std::vector<std::string> all = default_masked_paths();
+    all.insert(all.end(), default_read_only_paths().begin(), default_read_only_paths().end());
+    return all;
+}
+
+bool is_unmaskable(std::string_view path) {
+    auto all = unmaskable_paths();
+    return path == "ALL" || std::find(all.begin(), all.end(), path) != all.end();
+}
+
 void parse_security(Checker& c, const toml::table& table) {
     Security& s = c.declaration.security;
     const auto& keys = section("security").keys;
@@ -1070,6 +1186,19 @@ void parse_security(Checker& c, const toml::table& table) {
                 c.error(node,
                         fmt::format("security.user_namespace is {}, expected {}", type_name(node), expected));
             }
+        } else if (k == "mask") {
+            for (auto& p : c.absolute_paths(node, path)) {
+                if (p == "/")
+                    c.error(node, fmt::format("{} has \"/\", which would hide the whole container, expected "
+                                              "paths below /",
+                                              path));
+                else
+                    s.mask.push_back(std::move(p));
+            }
+        } else if (k == "unmask") {
+            s.unmask =
+                c.valid_strings(node, path, "paths", is_unmaskable, "a default masked or read-only path",
+                                fmt::format("\"ALL\" or one of {}", join(unmaskable_paths(), ", ")));
         } else if (k == "devices") {
             auto array = node.as_array();
             if (!array) {
@@ -1513,6 +1642,17 @@ void convert(Checker& c, const toml::table& root, const std::string& main_path) 
             needs("container.notify", "container.notify = \"healthy\"");
         if (d.health.watchdog) needs("health.watchdog", "health.watchdog = true");
     }
+    for (const auto& [name, value] : d.sysctl) {
+        std::string why = sysctl_refusal(name, d.network.mode);
+        auto at = d.regions.find("container.sysctl." + name);
+        if (!why.empty() && at != d.regions.end())
+            c.error(at->second, fmt::format("container.sysctl.{} {}", quote(name), why));
+    }
+    if (d.read_only_tmpfs && *d.read_only_tmpfs && !d.read_only)
+        if (auto at = d.regions.find("container.read_only_tmpfs"); at != d.regions.end())
+            c.error(at->second,
+                    "container.read_only_tmpfs = true needs container.read_only = true, expected read_only = "
+                    "true or no read_only_tmpfs (a writable root has writable /tmp and /run already)");
     if (d.hostname.empty() && is_valid_hostname(d.name)) d.hostname = d.name;
 }
 

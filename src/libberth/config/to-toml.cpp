@@ -92,6 +92,9 @@ std::string to_toml(const Declaration& d) {
     if (d.auto_update != registry::AutoUpdateMode::Off)
         line("auto_update", str(registry::auto_update_mode_name(d.auto_update)));
     line("read_only", boolean(d.read_only));
+    if (d.read_only_tmpfs) line("read_only_tmpfs", boolean(*d.read_only_tmpfs));
+    if (d.shm_size) line("shm_size", str(format_size(*d.shm_size)));
+    if (!d.timezone.empty()) line("timezone", str(d.timezone));
     line("stop_signal", str(signal_name(d.stop_signal)));
     if (d.stop_timeout_us) line("stop_timeout", str(format_duration(*d.stop_timeout_us)));
     line("notify", d.notify == NotifyMode::Started     ? "\"started\""
@@ -100,6 +103,10 @@ std::string to_toml(const Declaration& d) {
     line("init", boolean(d.init));
     out += "\n[container.environment]\n";
     for (const auto& [k, v] : d.environment) line(key(k), str(v));
+    if (!d.sysctl.empty()) {
+        out += "\n[container.sysctl]\n";
+        for (const auto& [k, v] : d.sysctl) line(str(k), str(v));
+    }
 
     for (const auto& m : d.mounts) {
         out += "\n[[mount]]\n";
@@ -161,6 +168,14 @@ std::string to_toml(const Declaration& d) {
         if (n.masquerade) line("masquerade", boolean(*n.masquerade));
         if (n.ip_forward) line("ip_forward", boolean(true));
     }
+    if (!n.add_hosts.empty()) {
+        std::vector<std::string> hosts;
+        for (const auto& h : n.add_hosts) hosts.push_back(h.name + ":" + h.address);
+        line("add_hosts", list(hosts));
+    }
+    if (!n.dns.empty()) line("dns", list(n.dns));
+    if (!n.dns_search.empty()) line("dns_search", list(n.dns_search));
+    if (!n.dns_options.empty()) line("dns_options", list(n.dns_options));
 
     const Resources& r = d.resources;
     out += "\n[resources]\n";
@@ -196,6 +211,8 @@ std::string to_toml(const Declaration& d) {
             break;
     }
     line("devices", list(s.devices));
+    if (!s.mask.empty()) line("mask", list(s.mask));
+    if (!s.unmask.empty()) line("unmask", list(s.unmask));
 
     const Service& v = d.service;
     out += "\n[service]\n";

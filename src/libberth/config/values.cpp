@@ -207,14 +207,100 @@ bool is_valid_env_name(std::string_view text) {
     return true;
 }
 
-bool is_valid_hostname(std::string_view text) {
-    if (text.empty() || text.size() > 64) return false;
+namespace {
+
+// Dot-separated labels of letters, digits, '-' and '_', none empty or starting or ending with '-'.
+bool is_label_sequence(std::string_view text, size_t max) {
+    if (text.empty() || text.size() > max) return false;
     for (const auto& label : split(text, '.', true)) {
         if (label.empty() || label.front() == '-' || label.back() == '-') return false;
         for (char c : label)
             if (!(is_alnum(c) || c == '-' || c == '_')) return false;
     }
     return true;
+}
+
+}  // namespace
+
+bool is_valid_hostname(std::string_view text) { return is_label_sequence(text, 64); }
+
+bool is_valid_dns_domain(std::string_view text) { return is_label_sequence(text, 253); }
+
+bool is_valid_dns_option(std::string_view text) {
+    if (text.empty() || text.size() > 64) return false;
+    return std::all_of(text.begin(), text.end(),
+                       [](char c) { return is_alnum(c) || c == '-' || c == '_' || c == ':' || c == '.'; });
+}
+
+std::optional<HostEntry> parse_host_entry(std::string_view text) {
+    size_t colon = text.find(':');
+    if (colon == std::string_view::npos) return std::nullopt;
+    HostEntry entry{std::string(text.substr(0, colon)), std::string(text.substr(colon + 1))};
+    if (!is_valid_hostname(entry.name) || !is_valid_ip_address(entry.address)) return std::nullopt;
+    return entry;
+}
+
+std::string sysctl_refusal(std::string_view key, NetworkMode mode) {
+    bool grammar = !key.empty() && key.size() <= 255 && std::all_of(key.begin(), key.end(), [](char c) {
+        return is_alnum(c) || c == '_' || c == '-' || c == '.';
+    });
+    if (grammar)
+        for (const auto& part : split(key, '.', true))
+            if (part.empty()) grammar = false;
+    if (!grammar) return "is not a sysctl name, expected dot-separated words such as \"net.core.somaxconn\"";
+    auto starts = [&](std::string_view prefix) { return key.substr(0, prefix.size()) == prefix; };
+    if (starts("net.")) {
+        if (mode == NetworkMode::Host)
+            return "is per network namespace, and with [network] mode = \"host\" the container shares the "
+                   "host's: setting it would change the host";
+        return "";
+    }
+    if (starts("kernel.shm") || starts("kernel.msg") || key == "kernel.sem" || key == "kernel.sem_next_id" ||
+        starts("fs.mqueue."))
+        return "";
+    return "is not namespaced: it is the host's, shared by every container, expected net.*, kernel.shm*, "
+           "kernel.msg*, kernel.sem or fs.mqueue.*";
+}
+
+bool is_valid_sysctl_value(std::string_view value) {
+    return !value.empty() && value.size() < 4096 &&
+           std::all_of(value.begin(), value.end(), [](char c) { return c >= 0x20 && c != 0x7f; });
+}
+
+std::string sysctl_path(std::string_view key) {
+    std::string path = "/proc/sys/" + std::string(key);
+    std::replace(path.begin() + 10, path.end(), '.', '/');
+    return path;
+}
+
+bool is_valid_timezone(std::string_view text) {
+    if (text == "host") return true;
+    if (text.empty() || text.size() > 255) return false;
+    for (const auto& part : split(text, '/', true)) {
+        if (part.empty() || part == "." || part == "..") return false;
+        for (char c : part)
+            if (!(is_alnum(c) || c == '_' || c == '+' || c == '-')) return false;
+    }
+    return true;
+}
+
+const std::vector<std::string>& default_masked_paths() {
+    // Files that leak host hardware, timing or key state. /proc/asound and /proc/interrupts are
+    // masked, not merely read-only: reading them is the leak.
+    static const std::vector<std::string> paths = {
+        "/proc/asound",      "/proc/acpi",          "/proc/interrupts", "/proc/kcore",
+        "/proc/keys",        "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
+        "/proc/sched_debug", "/proc/scsi",          "/sys/firmware",    "/sys/devices/virtual/powercap",
+    };
+    return paths;
+}
+
+const std::vector<std::string>& default_read_only_paths() {
+    // The kernel's tunables stay visible but read-only.
+    static const std::vector<std::string> paths = {
+        "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
+    };
+    return paths;
 }
 
 bool is_valid_ifname(std::string_view text) {

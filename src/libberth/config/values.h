@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "basic/size-util.h"
 #include "config/declaration.h"
@@ -85,5 +86,32 @@ std::optional<DeviceEntry> parse_device_entry(std::string_view text, std::string
 // "vendor.com/class": a CDI vendor (domain-like) and class.
 bool is_valid_cdi_kind(std::string_view kind);
 bool is_valid_cdi_device_name(std::string_view name);
+
+// [container] sysctl: why the key (dotted, "net.ipv4.ip_forward") may not be set in a container,
+// or "" when it may. Only sysctls the kernel keeps per namespace are allowed (net.* per network
+// namespace, kernel.shm*, kernel.msg*, kernel.sem and fs.mqueue.* per IPC namespace): any other
+// one would change the host for everyone. net.* also needs a private network namespace.
+std::string sysctl_refusal(std::string_view key, NetworkMode mode);
+// The value as written to /proc/sys: printable, one line, at most 4095 bytes.
+bool is_valid_sysctl_value(std::string_view value);
+// "net.ipv4.ip_forward" -> "/proc/sys/net/ipv4/ip_forward".
+std::string sysctl_path(std::string_view key);
+
+// [container] timezone: "host" or a zone name under /usr/share/zoneinfo ("Europe/Paris", "UTC",
+// "Etc/GMT+5"): components of [A-Za-z0-9_+-], never "." or "..", at most 255 bytes.
+bool is_valid_timezone(std::string_view text);
+inline constexpr std::string_view kZoneinfoDir = "/usr/share/zoneinfo";
+
+// [network] add_hosts: "NAME:ADDRESS" (the address may be IPv6: the name has no ':').
+std::optional<HostEntry> parse_host_entry(std::string_view text);
+// [network] dns_search: a domain name (letters, digits, '-', '_' and '.'), at most 253 bytes.
+bool is_valid_dns_domain(std::string_view text);
+// [network] dns_options: one resolv.conf(5) option such as "ndots:2", "edns0", "timeout:1".
+bool is_valid_dns_option(std::string_view text);
+
+// Docker's masked and read-only /proc and /sys paths (moby oci/defaults.go): what [security]
+// unmask may name, and what the runtime masks or makes read-only by default.
+const std::vector<std::string>& default_masked_paths();
+const std::vector<std::string>& default_read_only_paths();
 
 }  // namespace berth::config

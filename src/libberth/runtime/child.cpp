@@ -842,6 +842,16 @@ int apply_identity_and_privileges(const LaunchHeader& h, const gid_t* groups, ui
     return 0;
 }
 
+namespace {
+
+int write_sysctl(const ChildSysctl& sysctl) {
+    ChildFd f(::open(sysctl.path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY));
+    if (!f || !write_full(f.get(), sysctl.value, std::strlen(sysctl.value))) return -1;
+    return 0;
+}
+
+}  // namespace
+
 void child_main(const ChildConfig& cfg) {
     int sync = cfg.sync_fd;
     ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
@@ -864,6 +874,8 @@ void child_main(const ChildConfig& cfg) {
         if (::syscall(SYS_setresgid, 0, 0, 0) < 0 || ::syscall(SYS_setresuid, 0, 0, 0) < 0)
             child_fail(sync, errno, "become root of the user namespace", "");
     }
+    for (size_t i = 0; i < cfg.nsysctls; ++i)
+        if (write_sysctl(cfg.sysctls[i]) < 0) child_fail(sync, errno, "set sysctl", cfg.sysctls[i].path);
     StepError err;
     if (build_root(cfg, assembled_root.get(), &err) < 0) child_fail(sync, errno, err.what, err.path);
     assembled_root.reset();

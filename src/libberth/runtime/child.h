@@ -57,6 +57,14 @@ struct ChildRlimit {
     struct rlimit limit;
 };
 
+// [container] sysctl: written by the child in its own network and IPC namespaces, after the
+// parent has attached the network (per-interface keys find their interface) and before the root
+// is built (the host's /proc, whose /proc/sys/net and kernel.shm* show the writer's namespaces).
+struct ChildSysctl {
+    const char* path;  // "/proc/sys/net/core/somaxconn"
+    const char* value;
+};
+
 struct ChildConfig {
     int sync_fd = -1;
     int stdin_fd = -1;  // dup'ed onto 0 unless -1 (e.g. /dev/null without -i)
@@ -75,6 +83,8 @@ struct ChildConfig {
     size_t seccomp_size = 0;
     const ChildRlimit* rlimits = nullptr;
     size_t nrlimits = 0;
+    const ChildSysctl* sysctls = nullptr;
+    size_t nsysctls = 0;
     mode_t umask_value = 022;
     // Socket activation: the listening fds (close-on-exec in the parent) become 3, 4, ... in the
     // payload, in this order; nothing else but stdio stays open.

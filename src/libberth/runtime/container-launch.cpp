@@ -85,11 +85,14 @@ Result<> plan_container_mounts(const LaunchInputs& in, const std::string& stage,
     mi.new_network_namespace = decl.network.mode != config::NetworkMode::Host;
     mi.hostname_file = render_hostname(in.hostname);
     std::string address = BERTH_TRY_CTX(planned_address(decl), "network");
-    mi.hosts_file = render_hosts(in.hostname, address);
+    mi.hosts_file = apply_add_hosts(render_hosts(in.hostname, address), decl.network);
     std::string host_resolv_conf = read_file("/etc/resolv.conf").value_or("");
     auto name_servers = BERTH_TRY_CTX(planned_name_servers(decl), "network");
-    mi.resolv_conf = name_servers.empty() ? render_resolv_conf(decl.network.mode, host_resolv_conf)
-                                          : render_network_resolv_conf(name_servers, host_resolv_conf);
+    mi.resolv_conf =
+        apply_dns_settings(name_servers.empty() ? render_resolv_conf(decl.network.mode, host_resolv_conf)
+                                                : render_network_resolv_conf(name_servers, host_resolv_conf),
+                           decl.network);
+    mi.timezone_file = BERTH_TRY(resolve_timezone(decl.timezone));
     mi.notify_socket_host = in.notify_socket;
     mi.secrets = in.secrets;
     mi.devices = in.devices;
@@ -254,6 +257,20 @@ Result<> launch_container(const LaunchInputs& in, Launched* out) {
     }
     cfg.rlimits = sec.rlimits.data();
     cfg.nrlimits = sec.rlimits.size();
+    // Prepared here, read by the child: the strings live in `decl` and `sysctl_paths`.
+    std::vector<std::string> sysctl_paths;
+    std::vector<ChildSysctl> sysctls;
+    sysctl_paths.reserve(decl.sysctl.size());  // no reallocation: sysctls point into it
+    for (const auto& [key, value] : decl.sysctl) {
+        // Validation refused these already; a declaration that skipped it must not reach the
+        // host's tunables either (the child writes through the host's /proc).
+        if (std::string why = config::sysctl_refusal(key, decl.network.mode); !why.empty())
+            return fail(EPERM, "sysctl {} {}", quote(key), why);
+        sysctl_paths.push_back(config::sysctl_path(key));
+        sysctls.push_back({sysctl_paths.back().c_str(), value.c_str()});
+    }
+    cfg.sysctls = sysctls.data();
+    cfg.nsysctls = sysctls.size();
     cfg.launch_buffer = launch_buffer.get();
     cfg.launch_capacity = kLaunchCapacity;
     cfg.pointer_buffer = pointer_buffer.get();

@@ -44,4 +44,29 @@ std::string render_network_resolv_conf(const std::vector<std::string>& servers, 
     return out;
 }
 
+std::string apply_add_hosts(std::string hosts, const config::Network& network) {
+    if (!network.add_hosts.empty() && !hosts.empty() && hosts.back() != '\n') hosts += '\n';
+    for (const auto& entry : network.add_hosts) hosts += entry.address + "\t" + entry.name + "\n";
+    return hosts;
+}
+
+std::string apply_dns_settings(const std::string& resolv_conf, const config::Network& network) {
+    const bool servers = !network.dns.empty(), search = !network.dns_search.empty(),
+               options = !network.dns_options.empty();
+    if (!servers && !search && !options) return resolv_conf;
+    auto first_word = [](std::string_view line) { return line.substr(0, line.find_first_of(" \t")); };
+    std::string out;
+    for (const auto& line : split(resolv_conf, '\n', true)) {
+        std::string_view word = first_word(trim(line));
+        if ((servers && word == "nameserver") || (search && (word == "search" || word == "domain")) ||
+            (options && word == "options"))
+            continue;
+        if (!trim(line).empty()) out += std::string(trim(line)) + "\n";
+    }
+    for (const auto& server : network.dns) out += "nameserver " + server + "\n";
+    if (search) out += "search " + join(network.dns_search, " ") + "\n";
+    if (options) out += "options " + join(network.dns_options, " ") + "\n";
+    return out;
+}
+
 }  // namespace berth::runtime

@@ -20,4 +20,11 @@ std::string render_resolv_conf(config::NetworkMode mode, const std::string& host
 std::string render_network_resolv_conf(const std::vector<std::string>& servers,
                                        const std::string& host_resolv_conf);
 
+// The operator's [network] settings over a rendered file, whatever rendered it (the mode's
+// default above, or a declared network's resolver): add_hosts lines are appended to /etc/hosts;
+// dns, dns_search and dns_options each replace the resolv.conf lines of their kind ("nameserver",
+// "search"/"domain", "options") when set, and leave them alone when not.
+std::string apply_add_hosts(std::string hosts, const config::Network& network);
+std::string apply_dns_settings(const std::string& resolv_conf, const config::Network& network);
+
 }  // namespace berth::runtime

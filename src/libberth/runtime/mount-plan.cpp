@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <memory>
 
 #include "basic/fs-util.h"
 #include "basic/string-util.h"
@@ -13,23 +15,29 @@
 namespace berth::runtime {
 
 // Docker's lists (moby oci/defaults.go, as `docker inspect` shows them in HostConfig.MaskedPaths
-// and ReadonlyPaths): files that leak host hardware, timing or key state are masked, the kernel's
-// tunables stay visible but read-only. /proc/asound and /proc/interrupts are masked, not merely
-// read-only: reading them is the leak.
-const std::vector<std::string>& masked_paths() {
-    static const std::vector<std::string> paths = {
-        "/proc/asound",      "/proc/acpi",          "/proc/interrupts", "/proc/kcore",
-        "/proc/keys",        "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
-        "/proc/sched_debug", "/proc/scsi",          "/sys/firmware",    "/sys/devices/virtual/powercap",
-    };
-    return paths;
-}
+// and ReadonlyPaths), kept in config/ so that [security] unmask can be checked against them.
+const std::vector<std::string>& masked_paths() { return config::default_masked_paths(); }
 
-const std::vector<std::string>& read_only_paths() {
-    static const std::vector<std::string> paths = {
-        "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
-    };
-    return paths;
+const std::vector<std::string>& read_only_paths() { return config::default_read_only_paths(); }
+
+Result<std::string> resolve_timezone(const std::string& timezone) {
+    if (timezone.empty()) return std::string();
+    if (!config::is_valid_timezone(timezone))
+        return fail(EINVAL, "timezone {} is not a time zone name", quote(timezone));
+    const std::string zoneinfo(config::kZoneinfoDir);
+    std::string path = timezone == "host" ? std::string("/etc/localtime") : path_join(zoneinfo, timezone);
+    std::unique_ptr<char, decltype(&::free)> real(::realpath(path.c_str(), nullptr), &::free);
+    if (!real) return fail_errno("time zone {}: '{}'", quote(timezone), path);
+    struct stat st {};
+    if (::stat(real.get(), &st) < 0) return fail_errno("time zone {}: '{}'", quote(timezone), real.get());
+    if (!S_ISREG(st.st_mode))
+        return fail(EINVAL, "time zone {}: '{}' is not a file", quote(timezone), real.get());
+    // A name is looked up in the zone database only; the host's own choice may be anywhere.
+    std::unique_ptr<char, decltype(&::free)> base(::realpath(zoneinfo.c_str(), nullptr), &::free);
+    if (timezone != "host" &&
+        (!base || std::string_view(real.get()).rfind(std::string(base.get()) + "/", 0) != 0))
+        return fail(EINVAL, "time zone {}: '{}' leads out of {}", quote(timezone), path, zoneinfo);
+    return std::string(real.get());
 }
 
 std::optional<bool> probe_host_path(const std::string& path) {
@@ -163,7 +171,9 @@ Result<MountPlan> plan_mounts(const MountInputs& in) {
                      in.user_namespace ? "newinstance,ptmxmode=0666,mode=0620"
                                        : "newinstance,ptmxmode=0666,mode=0620,gid=5"));
     ops.push_back(symlink("pts/ptmx", "/dev/ptmx"));
-    ops.push_back(fs("tmpfs", "shm", "/dev/shm", nosuid_nodev_noexec, "mode=1777,size=65536k"));
+    ops.push_back(
+        fs("tmpfs", "shm", "/dev/shm", nosuid_nodev_noexec,
+           decl.shm_size ? fmt::format("mode=1777,size={}", *decl.shm_size) : "mode=1777,size=65536k"));
     ops.push_back(fs("mqueue", "mqueue", "/dev/mqueue", nosuid_nodev_noexec, "", true));
     ops.push_back(symlink("/proc/self/fd", "/dev/fd"));
     ops.push_back(symlink("/proc/self/fd/0", "/dev/stdin"));
@@ -209,6 +219,14 @@ Result<MountPlan> plan_mounts(const MountInputs& in) {
     ops.push_back(fs("cgroup2", "cgroup2", "/sys/fs/cgroup", nosuid_nodev_noexec | MS_RDONLY, "", true));
     ops.insert(ops.end(), cdi_mounts.begin(), cdi_mounts.end());
 
+    // --- a read-only root still gets scratch space where programs expect to write (Podman's
+    // --read-only-tmpfs); before the generated files and the notify socket, which live in /run ---
+    if (decl.read_only && decl.read_only_tmpfs.value_or(true)) {
+        for (auto [dir, mode] :
+             {std::pair{"/tmp", "1777"}, std::pair{"/var/tmp", "1777"}, std::pair{"/run", "0755"}})
+            ops.push_back(fs("tmpfs", "tmpfs", dir, MS_NOSUID | MS_NODEV, fmt::format("mode={}", mode)));
+    }
+
     // --- generated files ---
     ops.push_back(stage_file(path_join(in.stage_dir, "hostname"), "/etc/hostname", in.hostname_file, false));
     ops.push_back(stage_file(path_join(in.stage_dir, "hosts"), "/etc/hosts", in.hosts_file, false));
@@ -216,6 +234,8 @@ Result<MountPlan> plan_mounts(const MountInputs& in) {
         stage_file(path_join(in.stage_dir, "resolv.conf"), "/etc/resolv.conf", in.resolv_conf, false));
     if (!in.notify_socket_host.empty())
         ops.push_back(bind_host(in.notify_socket_host, kNotifySocketInContainer, false, false, false));
+    if (!in.timezone_file.empty())
+        ops.push_back(bind_host(in.timezone_file, "/etc/localtime", false, true, false));
 
     // --- declared mounts ---
     for (const auto& m : decl.mounts) {
@@ -306,10 +326,18 @@ Result<MountPlan> plan_mounts(const MountInputs& in) {
         }
     }
 
-    // --- Docker's masked and read-only paths, last so no later mount can uncover them ---
+    // --- Docker's masked and read-only paths, less those unmasked, and the declaration's own
+    // masked paths; last so no later mount can uncover them ---
+    const auto& unmask = decl.security.unmask;
+    auto unmasked = [&](const std::string& p) {
+        return std::find(unmask.begin(), unmask.end(), "ALL") != unmask.end() ||
+               std::find(unmask.begin(), unmask.end(), p) != unmask.end();
+    };
     for (auto [kind, paths] : {std::pair{MountOp::Kind::Mask, &masked_paths()},
-                               std::pair{MountOp::Kind::ReadOnly, &read_only_paths()}}) {
+                               std::pair{MountOp::Kind::ReadOnly, &read_only_paths()},
+                               std::pair{MountOp::Kind::Mask, &decl.security.mask}}) {
         for (const auto& p : *paths) {
+            if (paths != &decl.security.mask && unmasked(p)) continue;
             ops.push_back(make_op(kind, "", p));
             ops.back().optional = true;
         }

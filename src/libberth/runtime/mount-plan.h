@@ -111,6 +111,7 @@ struct MountInputs {
     std::string hosts_file;          // contents of /etc/hosts
     std::string resolv_conf;         // contents of /etc/resolv.conf
     std::string notify_socket_host;  // host socket bound at /run/host/notify (empty = none)
+    std::string timezone_file;       // host zone file bound on /etc/localtime (resolve_timezone)
     // Named volumes the store prepared (bus::prepare_volumes), by name: Bind = a host directory
     // bound on the target; Block = a device (dm-thin) mounted on the target.
     std::map<std::string, store::MountSpec> volumes;
@@ -127,6 +128,11 @@ Result<MountPlan> plan_mounts(const MountInputs& in);
 // Docker's masked and read-only /proc and /sys paths (a read-only path: its whole tree).
 const std::vector<std::string>& masked_paths();
 const std::vector<std::string>& read_only_paths();
+
+// [container] timezone -> the host's zone file to bind on /etc/localtime: "host" = what the
+// host's /etc/localtime leads to, a name = /usr/share/zoneinfo/NAME, which must be a regular file
+// that stays inside /usr/share/zoneinfo once its symlinks are resolved. "" -> "" (the image's).
+Result<std::string> resolve_timezone(const std::string& timezone);
 
 // Host probe for MountInputs::probe.
 std::optional<bool> probe_host_path(const std::string& path);

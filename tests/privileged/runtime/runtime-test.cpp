@@ -2549,4 +2549,84 @@ TEST_F(Runtime, AContainerOnADeclaredNetworkGetsAStableAddressFromItsSubnet) {
     EXPECT_FALSE(path_exists(run_ + "/networks/" + network + "/leases/" + name_));
 }
 
+// [container] sysctl / read_only_tmpfs / shm_size / timezone, [network] add_hosts / dns*,
+// [security] mask / unmask: each seen from inside a real container, with and without a user
+// namespace (the sysctls are written by the namespace's root then).
+class OperatorKeys : public Runtime, public ::testing::WithParamInterface<bool> {};
+
+TEST_P(OperatorKeys, ShowInsideTheContainerAndLeaveTheHostAlone) {
+    const std::string zone = "/usr/share/zoneinfo/Europe/Paris";
+    if (!path_exists(zone)) GTEST_SKIP() << "the host has no tzdata (" << zone << ")";
+    std::string host_somaxconn = read_file("/proc/sys/net/core/somaxconn").value_or("?");
+    std::string host_rmid = read_file("/proc/sys/kernel/shm_rmid_forced").value_or("?");
+    auto d = shell(
+        "cat /proc/sys/net/core/somaxconn > /out/somaxconn; cat /proc/sys/kernel/shm_rmid_forced > /out/rmid;"
+        " grep -E ' /(tmp|var/tmp|run) tmpfs ' /proc/mounts | cut -d' ' -f2 | sort > /out/tmpfs;"
+        " touch /tmp/x /var/tmp/x /run/x && echo ok > /out/scratch; touch /etc/x 2>/dev/null; echo $? > "
+        "/out/etc;"
+        " grep ' /dev/shm ' /proc/mounts > /out/shm; cat /etc/localtime > /out/localtime;"
+        " cat /etc/hosts > /out/hosts; cat /etc/resolv.conf > /out/resolv; wc -c < /probe > /out/masked;"
+        " grep -c ' /proc/kcore ' /proc/mounts > /out/kcore; grep -c ' /proc/keys ' /proc/mounts > "
+        "/out/keys");
+    d.read_only = true;
+    d.shm_size = 8u << 20;
+    d.timezone = "Europe/Paris";
+    d.sysctl = {{"net.core.somaxconn", "1234"}, {"kernel.shm_rmid_forced", host_rmid == "1\n" ? "0" : "1"}};
+    d.network.add_hosts = {{"db", "10.9.8.7"}};
+    d.network.dns = {"192.0.2.53"};
+    d.network.dns_search = {"example.com"};
+    d.security.mask = {"/probe"};
+    d.security.unmask = {"/proc/kcore"};
+    if (GetParam()) d.security.user_namespace.mode = config::UserNamespaceMode::Pick;
+    auto r = run(d);
+    ASSERT_EQ(r.status, 0) << r.error;
+    EXPECT_EQ(out("somaxconn"), "1234\n");
+    EXPECT_EQ(out("rmid"), host_rmid == "1\n" ? "0\n" : "1\n");
+    EXPECT_EQ(read_file("/proc/sys/net/core/somaxconn").value_or("?"), host_somaxconn)
+        << "the host's changed";
+    EXPECT_EQ(read_file("/proc/sys/kernel/shm_rmid_forced").value_or("?"), host_rmid) << "the host's changed";
+    EXPECT_EQ(out("tmpfs"), "/run\n/tmp\n/var/tmp\n");
+    EXPECT_EQ(out("scratch"), "ok\n");
+    EXPECT_NE(out("etc"), "0\n") << "the root stays read-only";
+    EXPECT_NE(out("shm").find("size=8192k"), std::string::npos) << out("shm");
+    EXPECT_TRUE(out("localtime") == read_file(zone).value_or("?")) << "/etc/localtime is not " << zone;
+    EXPECT_NE(out("hosts").find("10.9.8.7\tdb\n"), std::string::npos) << out("hosts");
+    EXPECT_NE(out("resolv").find("nameserver 192.0.2.53\n"), std::string::npos) << out("resolv");
+    EXPECT_NE(out("resolv").find("search example.com\n"), std::string::npos) << out("resolv");
+    EXPECT_EQ(out("masked"), "0\n") << "masked: /dev/null over it";
+    EXPECT_EQ(out("kcore"), "0\n") << "unmasked";
+    EXPECT_EQ(out("keys"), "1\n") << "still masked";
+}
+
+INSTANTIATE_TEST_SUITE_P(Runtime, OperatorKeys, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "UserNamespace" : "HostIds"; });
+
+// A declaration that did not go through validation (built in code, as here) still cannot write the
+// host's tunables: the runtime refuses a sysctl outside the container's own namespaces.
+TEST_F(Runtime, AHostWideSysctlIsRefusedAtStartEvenWithoutValidation) {
+    std::string host_somaxconn = read_file("/proc/sys/net/core/somaxconn").value_or("?");
+    std::string host_panic = read_file("/proc/sys/kernel/panic").value_or("?");
+    auto d = shell("true");
+    d.network.mode = config::NetworkMode::Host;
+    d.sysctl = {{"net.core.somaxconn", "1234"}};
+    auto r = run(d);
+    EXPECT_NE(r.status, 0);
+    EXPECT_NE(r.error.find("per network namespace"), std::string::npos) << r.error;
+    d.network.mode = config::NetworkMode::None;
+    d.sysctl = {{"kernel.panic", "17"}};
+    r = run(d);
+    EXPECT_NE(r.status, 0);
+    EXPECT_NE(r.error.find("is not namespaced"), std::string::npos) << r.error;
+    EXPECT_EQ(read_file("/proc/sys/net/core/somaxconn").value_or("?"), host_somaxconn);
+    EXPECT_EQ(read_file("/proc/sys/kernel/panic").value_or("?"), host_panic);
+}
+
+TEST_F(Runtime, ASysctlTheKernelRefusesFailsTheStartNamingIt) {
+    auto d = shell("true");
+    d.sysctl = {{"net.core.no_such_knob", "1"}};
+    auto r = run(d);
+    EXPECT_NE(r.status, 0);
+    EXPECT_NE(r.error.find("/proc/sys/net/core/no_such_knob"), std::string::npos) << r.error;
+}
+
 }  // namespace berth::runtime

@@ -769,3 +769,84 @@ TEST(Documentation, BerthTomlManualDocumentsEveryKeyOfTheSchema) {
         }
     }
 }
+
+TEST(Parse, ReadsTheOperatorKeysAndRoundTripsThem) {
+    auto d = parse(
+        "[container]\nimage = \"b\"\nread_only = true\nread_only_tmpfs = false\nshm_size = \"128M\"\n"
+        "timezone = \"Europe/Paris\"\n[container.sysctl]\n\"net.core.somaxconn\" = 1024\n"
+        "\"kernel.shmmax\" = \"68719476736\"\n\"fs.mqueue.msg_max\" = \"64\"\n"
+        "[network]\nmode = \"veth\"\nadd_hosts = [\"db:10.0.0.5\", \"v6:fd00::5\"]\n"
+        "dns = [\"192.0.2.53\", \"2001:db8::53\"]\ndns_search = [\"example.com\"]\n"
+        "dns_options = [\"ndots:2\", \"edns0\"]\n"
+        "[security]\nmask = [\"/proc/cpuinfo\", \"/srv//secret/\"]\nunmask = [\"/proc/kcore\"]\n");
+    ASSERT_TRUE(d) << d.error().what();
+    EXPECT_EQ(d->read_only_tmpfs, false);
+    EXPECT_EQ(d->shm_size, 128u << 20);
+    EXPECT_EQ(d->timezone, "Europe/Paris");
+    EXPECT_EQ(d->sysctl, (std::map<std::string, std::string>{{"fs.mqueue.msg_max", "64"},
+                                                             {"kernel.shmmax", "68719476736"},
+                                                             {"net.core.somaxconn", "1024"}}));
+    ASSERT_EQ(d->network.add_hosts.size(), 2u);
+    EXPECT_EQ(d->network.add_hosts[1], (HostEntry{"v6", "fd00::5"}));
+    EXPECT_EQ(d->network.dns, (std::vector<std::string>{"192.0.2.53", "2001:db8::53"}));
+    EXPECT_EQ(d->security.mask, (std::vector<std::string>{"/proc/cpuinfo", "/srv/secret"}));
+    EXPECT_EQ(d->security.unmask, (std::vector<std::string>{"/proc/kcore"}));
+    auto again = parse(to_toml(*d));
+    ASSERT_TRUE(again) << again.error().what();
+    EXPECT_EQ(settings(*again), settings(*d));
+    EXPECT_EQ(config::sysctl_path("net.ipv4.conf.all.forwarding"), "/proc/sys/net/ipv4/conf/all/forwarding");
+}
+
+TEST(Validation, ChecksTheOperatorKeys) {
+    expect_errors(
+        std::string(kMinimal),
+        {
+            {"[container.sysctl]\n\"kernel.panic\" = 1\n",
+             "web.toml:4:1: container.sysctl.'kernel.panic' is not namespaced: it is the host's"},
+            {"[container.sysctl]\n\"vm.swappiness\" = 1\n",
+             "web.toml:4:1: container.sysctl.'vm.swappiness' is not namespaced"},
+            {"[container.sysctl]\n\"net/../kernel/panic\" = 1\n",
+             "web.toml:4:1: container.sysctl.'net/../kernel/panic' is not a sysctl name"},
+            {"[container.sysctl]\n\"net..core\" = 1\n",
+             "web.toml:4:1: container.sysctl.'net..core' is not a sysctl name"},
+            {"[container.sysctl]\n\"net.core.somaxconn\" = \"1\\n2\"\n",
+             "web.toml:4:24: container.sysctl.'net.core.somaxconn' is "},
+            {"[container.sysctl]\n\"net.core.somaxconn\" = 1024\n[network]\nmode = \"host\"\n",
+             "web.toml:4:1: container.sysctl.'net.core.somaxconn' is per network namespace, and with "
+             "[network] mode = \"host\""},
+            {"sysctl = 1\n", "web.toml:3:10: container.sysctl is an integer, expected a table"},
+            {"timezone = \"../../etc/shadow\"\n",
+             "web.toml:3:12: container.timezone = '../../etc/shadow' is not a time zone name"},
+            {"timezone = \"/etc/localtime\"\n",
+             "web.toml:3:12: container.timezone = '/etc/localtime' is not a time zone name"},
+            {"read_only_tmpfs = true\n",
+             "web.toml:3:1: container.read_only_tmpfs = true needs container.read_only = true"},
+            {"shm_size = \"1\"\n", "web.toml:3:12: container.shm_size = 1 is too small"},
+            {"shm_size = \"infinity\"\n",
+             "web.toml:3:12: container.shm_size = 'infinity' is not a valid size"},
+            {"[network]\nadd_hosts = [\"db\"]\n",
+             "web.toml:4:14: network.add_hosts[0] = 'db' is not a host entry, expected \"NAME:ADDRESS\""},
+            {"[network]\nadd_hosts = [\"d b:10.0.0.1\"]\n",
+             "web.toml:4:14: network.add_hosts[0] = 'd b:10.0.0.1' is not a host entry"},
+            {"[network]\nadd_hosts = [\"db:10.0.0.300\"]\n",
+             "web.toml:4:14: network.add_hosts[0] = 'db:10.0.0.300' is not a host entry"},
+            {"[network]\ndns = [\"8.8.8.8\", \"dns.google\"]\n",
+             "web.toml:4:19: network.dns[1] = 'dns.google' is not an IP address"},
+            {"[network]\ndns_search = [\"a b\"]\n",
+             "web.toml:4:15: network.dns_search[0] = 'a b' is not a domain"},
+            {"[network]\ndns_options = [\"ndots:2\\nnameserver 1.2.3.4\"]\n",
+             "web.toml:4:16: network.dns_options[0] = 'ndots:2"},
+            {"[security]\nmask = [\"proc/x\"]\n",
+             "web.toml:4:9: security.mask[0] = 'proc/x' is not an absolute"},
+            {"[security]\nmask = [\"/\"]\n",
+             "web.toml:4:8: security.mask has \"/\", which would hide the whole"},
+            {"[security]\nunmask = [\"/etc/shadow\"]\n",
+             "web.toml:4:11: security.unmask[0] = '/etc/shadow' is not a default masked or read-only path, "
+             "expected \"ALL\" or one of /proc/asound"},
+        });
+    EXPECT_TRUE(parse(std::string(kMinimal) + "read_only = true\nread_only_tmpfs = true\n"));
+    EXPECT_TRUE(parse(std::string(kMinimal) + "timezone = \"host\"\n[security]\nunmask = [\"ALL\"]\n"));
+    EXPECT_TRUE(parse(std::string(kMinimal) +
+                      "timezone = \"Etc/GMT+5\"\n[container.sysctl]\n\"kernel.sem\" = "
+                      "\"250 32000 32 128\"\n\"kernel.msgmax\" = 8192\n"));
+}

@@ -941,5 +941,109 @@ TEST(Capabilities, DropsApplyFirstThenAdds) {
     EXPECT_EQ(user->effective, 0u);
 }
 
+namespace {
+
+// The index of the op mounting `kind` on `target`, or -1.
+long op_index(const MountPlan& plan, const std::string& target, MountOp::Kind kind) {
+    for (size_t i = 0; i < plan.ops.size(); ++i)
+        if (plan.ops[i].target == target && plan.ops[i].kind == kind) return static_cast<long>(i);
+    return -1;
+}
+
+}  // namespace
+
+TEST(MountPlan, AReadOnlyRootGetsTmpfsOnTmpVarTmpAndRunBeforeTheFilesInRun) {
+    config::Declaration d;
+    auto writable = plan_mounts(inputs(d));
+    ASSERT_TRUE(writable);
+    EXPECT_EQ(op_index(*writable, "/tmp", MountOp::Kind::Mount), -1) << "a writable root has its own /tmp";
+    d.read_only = true;
+    auto in = inputs(d);
+    in.notify_socket_host = "/run/berth/web.notify";
+    auto plan = plan_mounts(in);
+    ASSERT_TRUE(plan);
+    for (const char* dir : {"/tmp", "/var/tmp", "/run"}) {
+        long i = op_index(*plan, dir, MountOp::Kind::Mount);
+        ASSERT_GE(i, 0) << dir;
+        EXPECT_EQ(plan->ops[i].fstype, "tmpfs");
+        EXPECT_EQ(plan->ops[i].flags, static_cast<unsigned long>(MS_NOSUID | MS_NODEV));
+    }
+    EXPECT_LT(op_index(*plan, "/run", MountOp::Kind::Mount),
+              op_index(*plan, kNotifySocketInContainer, MountOp::Kind::BindHost));
+    d.read_only_tmpfs = false;
+    auto none = plan_mounts(inputs(d));
+    ASSERT_TRUE(none);
+    EXPECT_EQ(op_index(*none, "/run", MountOp::Kind::Mount), -1);
+    EXPECT_TRUE(none->root.read_only);
+}
+
+TEST(MountPlan, ShmSizeTimezoneMaskAndUnmask) {
+    config::Declaration d;
+    d.shm_size = 256u << 20;
+    d.security.mask = {"/proc/cpuinfo", "/srv/secret"};
+    d.security.unmask = {"/proc/kcore", "/proc/sys"};
+    auto in = inputs(d);
+    in.timezone_file = "/usr/share/zoneinfo/Europe/Paris";
+    auto plan = plan_mounts(in);
+    ASSERT_TRUE(plan);
+    long shm = op_index(*plan, "/dev/shm", MountOp::Kind::Mount);
+    ASSERT_GE(shm, 0);
+    EXPECT_EQ(plan->ops[shm].data, "mode=1777,size=268435456");
+    long tz = op_index(*plan, "/etc/localtime", MountOp::Kind::BindHost);
+    ASSERT_GE(tz, 0);
+    EXPECT_EQ(plan->ops[tz].source, "/usr/share/zoneinfo/Europe/Paris");
+    EXPECT_TRUE(plan->ops[tz].read_only);
+    EXPECT_FALSE(plan->ops[tz].target_is_dir);
+    EXPECT_EQ(op_index(*plan, "/proc/kcore", MountOp::Kind::Mask), -1);
+    EXPECT_EQ(op_index(*plan, "/proc/sys", MountOp::Kind::ReadOnly), -1);
+    EXPECT_GE(op_index(*plan, "/proc/keys", MountOp::Kind::Mask), 0) << "only the named ones are unmasked";
+    EXPECT_GT(op_index(*plan, "/srv/secret", MountOp::Kind::Mask),
+              op_index(*plan, "/proc/keys", MountOp::Kind::Mask));
+    EXPECT_GE(op_index(*plan, "/proc/cpuinfo", MountOp::Kind::Mask), 0);
+    d.security.unmask = {"ALL"};
+    auto all = plan_mounts(inputs(d));
+    ASSERT_TRUE(all);
+    for (const auto& p : masked_paths()) EXPECT_EQ(op_index(*all, p, MountOp::Kind::Mask), -1) << p;
+    for (const auto& p : read_only_paths()) EXPECT_EQ(op_index(*all, p, MountOp::Kind::ReadOnly), -1) << p;
+    EXPECT_GE(op_index(*all, "/srv/secret", MountOp::Kind::Mask), 0)
+        << "unmask ALL is the defaults, not mask";
+}
+
+TEST(MountPlan, TimezonesResolveInsideTheZoneDatabaseOnly) {
+    EXPECT_EQ(resolve_timezone("").value_or("x"), "");
+    if (!path_exists("/usr/share/zoneinfo/Europe/Paris")) GTEST_SKIP() << "the host has no tzdata";
+    auto paris = resolve_timezone("Europe/Paris");
+    ASSERT_TRUE(paris) << paris.error().what();
+    EXPECT_EQ(paris->rfind("/usr/share/zoneinfo/", 0), 0u) << *paris;
+    auto missing = resolve_timezone("Mars/Olympus_Mons");
+    ASSERT_FALSE(missing);
+    EXPECT_NE(std::string(missing.error().what()).find("Mars/Olympus_Mons"), std::string::npos);
+    EXPECT_FALSE(resolve_timezone("../../../etc/shadow"));
+    EXPECT_FALSE(resolve_timezone("Europe")) << "a directory is not a zone";
+    if (path_exists("/etc/localtime")) {
+        auto host = resolve_timezone("host");
+        ASSERT_TRUE(host) << host.error().what();
+        EXPECT_EQ(host->front(), '/');
+    }
+}
+
+TEST(EtcFiles, AddHostsAndDnsSettingsGoOverTheRenderedFiles) {
+    config::Network n;
+    EXPECT_EQ(apply_dns_settings("nameserver 10.0.0.1\nsearch lan\n", n),
+              "nameserver 10.0.0.1\nsearch lan\n");
+    EXPECT_EQ(apply_add_hosts("127.0.0.1\tlocalhost", n), "127.0.0.1\tlocalhost");
+    n.add_hosts = {{"db", "10.0.0.5"}, {"v6", "fd00::5"}};
+    EXPECT_EQ(apply_add_hosts("127.0.0.1\tlocalhost", n),
+              "127.0.0.1\tlocalhost\n10.0.0.5\tdb\nfd00::5\tv6\n");
+    n.dns = {"192.0.2.53", "2001:db8::53"};
+    EXPECT_EQ(apply_dns_settings("nameserver 10.0.0.1\nsearch lan\noptions ndots:5\n", n),
+              "search lan\noptions ndots:5\nnameserver 192.0.2.53\nnameserver 2001:db8::53\n");
+    n.dns_search = {"example.com", "corp"};
+    n.dns_options = {"ndots:2", "edns0"};
+    EXPECT_EQ(apply_dns_settings("# host\nnameserver 10.0.0.1\ndomain lan\nsearch lan\noptions ndots:5\n", n),
+              "# host\nnameserver 192.0.2.53\nnameserver 2001:db8::53\nsearch example.com corp\n"
+              "options ndots:2 edns0\n");
+}
+
 }  // namespace
 }  // namespace berth::runtime
