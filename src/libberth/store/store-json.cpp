@@ -54,7 +54,7 @@ static void get_opt(const json& j, const char* key, T& out) {
 
 BERTH_JSON_RECORD(ImageConfig, entrypoint, cmd, env, user, working_dir, stop_signal)
 BERTH_JSON_RECORD(ImageInfo, id, config_digest, names, layers, top_layer, size, created, imported,
-                  architecture, os, config)
+                  architecture, os, config, repo_digests)
 BERTH_JSON_RECORD(PreparedContainer, snapshot_id, rootfs, config, image_id)
 BERTH_JSON_RECORD(VolumeUser, container, pid, start_time)
 // Users are kept in their own file (store.cpp: save_users), not in the volume's record.
