@@ -137,6 +137,7 @@ TEST_F(Push, TokenAuthRefusesAnonymousAndAPullOnlyUserAndAcceptsTheWriter) {
     EXPECT_EQ(reader.error().code, EACCES);
     EXPECT_NE(reader.error().message.find("access denied to 'team/app' for pull,push"), std::string::npos)
         << reader.error().message;
+    EXPECT_EQ(reader.error().message.find("read-pw"), std::string::npos) << "a password in a message";
     // The scope asked was pull and push, the reader was granted pull only.
     EXPECT_NE(capture("cat " + reg.issuer_log()).find("user=reader scope=repository:team/app:pull,push"),
               std::string::npos);
@@ -144,8 +145,6 @@ TEST_F(Push, TokenAuthRefusesAnonymousAndAPullOnlyUserAndAcceptsTheWriter) {
     ASSERT_TRUE(store_credentials(c.auth_file, reg.host(), {Registry::user(), Registry::password()}));
     auto writer = push("base:1", reg.host() + "/team/app:v1", c);
     ASSERT_TRUE(writer) << writer.error().message;
-    std::string log = capture("cat " + reg.issuer_log());
-    EXPECT_EQ(log.find("s3cret-pw"), std::string::npos);
 
     // Pull: anonymous refused, the reader may.
     StoreRoot other_root{"overlay"};

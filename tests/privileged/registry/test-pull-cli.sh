@@ -14,24 +14,9 @@ src=$(cd "$here/../../.." && pwd)
 for t in docker-registry skopeo python3; do
   command -v $t >/dev/null || { echo "FAIL: $t missing (scripts/install-deps.sh)"; exit 1; }
 done
-images="$build/test-images/store"
-bash "$src/tests/lib/make-test-images.sh" "$images" >&2
-
-tmp=$(mktemp -d /tmp/berth-pull-cli-$$-XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-  umount -l "$tmp/mnt" 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-mkdir -p "$tmp/mnt" "$tmp/decl" "$tmp/reg"
-mount -t tmpfs -o size=1g,mode=0700 tmpfs "$tmp/mnt"
-export BERTH_STORAGE=embedded BERTH_STORE_ROOT="$tmp/mnt/store" BERTH_STATE_DIR="$tmp/mnt/state"
-export BERTH_DAEMON_CONFIG="$tmp/berthd.toml" BERTH_REGISTRIES_PATH="$tmp/reg" BERTH_PROGRESS=lines
-export NO_PROXY=127.0.0.1 no_proxy=127.0.0.1
-
 . "$here/registry-lib.sh"
+setup_registry_test pull-cli
+
 start_registry
 skopeo copy -q --dest-tls-verify=false "oci:$images/oci:busybox" "docker://$host/test/bb:v1"
 

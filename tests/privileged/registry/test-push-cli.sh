@@ -15,26 +15,12 @@ src=$(cd "$here/../../.." && pwd)
 for t in docker-registry skopeo podman python3; do
   command -v $t >/dev/null || { echo "FAIL: $t missing (scripts/install-deps.sh)"; exit 1; }
 done
-images="$build/test-images/store"
-bash "$src/tests/lib/make-test-images.sh" "$images" >&2
-
-tmp=$(mktemp -d /tmp/berth-push-cli-$$-XXXXXX)
-pids=()
+# podman with its own storage under $tmp (vfs: no mounts, so removing $tmp removes it all; never
+# `podman system reset`, which would touch the host's podman networks).
 podman_() { podman --root "$tmp/podman" --runroot "$tmp/podman-run" --storage-driver vfs "$@"; }
-cleanup() {
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-  [ -d "$tmp/podman" ] && podman_ system reset -f >/dev/null 2>&1 || true
-  umount -l "$tmp/mnt" 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-mkdir -p "$tmp/mnt" "$tmp/decl" "$tmp/reg"
-mount -t tmpfs -o size=1g,mode=0700 tmpfs "$tmp/mnt"
-export BERTH_STORAGE=embedded BERTH_STORE_ROOT="$tmp/mnt/store" BERTH_STATE_DIR="$tmp/mnt/state"
-export BERTH_DAEMON_CONFIG="$tmp/berthd.toml" BERTH_REGISTRIES_PATH="$tmp/reg" BERTH_PROGRESS=lines
-export NO_PROXY=127.0.0.1 no_proxy=127.0.0.1
-
 . "$here/registry-lib.sh"
+setup_registry_test push-cli
+
 start_registry
 printf '[[registry]]\nprefix = "%s"\nlocation = "%s"\ninsecure = true\n' "$host" "$host" > "$tmp/reg/registries.toml"
 
