@@ -18,7 +18,7 @@ test_pkgs=(
   systemd systemd-container dbus dbus-daemon util-linux iproute2 nftables procps psmisc
   busybox-static btrfs-progs e2fsprogs xfsprogs zstd gzip cpio tar curl
   umoci skopeo mmdebstrap
-  docker-registry apache2-utils buildah openssl
+  docker-registry apache2-utils buildah openssl podman
   qemu-system-x86 dmsetup thin-provisioning-tools
   hyperfine crun runc man-db
 )

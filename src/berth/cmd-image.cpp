@@ -1,4 +1,4 @@
-// berth image import|pull|list|inspect|rm|tag|export: the image store, through berthd when it is
+// berth image import|pull|push|list|inspect|rm|tag|export: the image store, through berthd when it is
 // reachable on the system bus, otherwise embedded (see bus/storage.h).
 #include <fcntl.h>
 #include <signal.h>
@@ -105,7 +105,7 @@ class ProgressReporter {
 public:
     enum class Mode { None, Tty, Plain, Lines };
 
-    // `verb`: "import" or "pull" (the lines say "import progress: ...", the terminal "Importing").
+    // `verb`: "import", "pull" or "push" (the lines say "import progress: ...", the terminal "Importing").
     ProgressReporter(bool json, std::string label, std::string verb = "import")
         : label_(std::move(label)), verb_(std::move(verb)) {
         const char* env = std::getenv("BERTH_PROGRESS");
@@ -157,7 +157,7 @@ public:
 private:
     std::string text() const {
         // While a pipe is read its size is unknown: only the bytes read so far mean something.
-        std::string doing = verb_ == "pull" ? "Pulling" : "Importing";
+        std::string doing = verb_ == "pull" ? "Pulling" : verb_ == "push" ? "Pushing" : "Importing";
         if (fraction_ <= 0 && bytes_ > 0)
             return fmt::format("{} {}: {} read", doing, label_, human_size(bytes_));
         return fmt::format("{} {}: {:3.0f}%{}", doing, label_, fraction_ * 100,
@@ -242,6 +242,30 @@ int do_pull(ImageOptions& o) {
     return print_image_result(o, *image, "Pulled");
 }
 
+// The push runs in berthd as a job (PushImage), cancelled like a pull. Prints the repository
+// digest ("Pushed <image> to <repository>@sha256:...").
+int do_push(ImageOptions& o) {
+    auto storage = open_storage_verbose(o.verbose);
+    if (!storage) return report_error("image push", storage.error().what());
+    ProgressReporter progress(o.json, "'" + o.ref + "'", "push");
+    Result<std::string> digest = fail(EINVAL, "not started");
+    {
+        CancelOnSignals signals;
+        digest = (*storage)->push_image(o.ref, o.new_name, {}, progress.fn(), g_cancel);
+    }
+    progress.finish(static_cast<bool>(digest));
+    if (!digest && g_cancel) {
+        report_error("image push", "push cancelled");
+        return 128 + (g_cancel_signal.load() ? g_cancel_signal.load() : SIGINT);
+    }
+    if (!digest) return report_error("image push", digest.error().what());
+    if (o.json)
+        print_json({{"image", o.ref}, {"reference", o.new_name}, {"repo_digest", *digest}});
+    else
+        std::printf("Pushed %s to %s\n", o.ref.c_str(), digest->c_str());
+    return 0;
+}
+
 int do_list(ImageOptions& o) {
     auto storage = open_storage_verbose(o.verbose);
     if (!storage) return report_error("image list", storage.error().what());
@@ -256,8 +280,9 @@ int do_list(ImageOptions& o) {
     std::vector<std::vector<std::string>> rows;
     for (auto& i : *images)
         rows.push_back({short_id(i.id), i.names.empty() ? "<none>" : join(i.names, ","), human_size(i.size),
-                        format_time_usec(i.created_usec)});
-    std::fputs(render_table({"ID", "NAMES", "SIZE", "CREATED"}, rows, {2}).c_str(), stdout);
+                        format_time_usec(i.created_usec),
+                        i.repo_digests.empty() ? "<none>" : join(i.repo_digests, ",")});
+    std::fputs(render_table({"ID", "NAMES", "SIZE", "CREATED", "REPO DIGESTS"}, rows, {2}).c_str(), stdout);
     return 0;
 }
 
@@ -368,7 +393,7 @@ int do_export(ImageOptions& o) {
 void register_image(CLI::App& app, CommandContext& ctx) {
     auto o = std::make_shared<ImageOptions>();
     auto* image = app.add_subcommand(
-        "image", "Manage images in the store (import, pull, list, inspect, rm, tag, export)");
+        "image", "Manage images in the store (import, pull, push, list, inspect, rm, tag, export)");
     image->require_subcommand(1);
     auto common = [o](CLI::App* sub) {
         sub->add_flag("--json", o->json, "Print JSON");
@@ -388,6 +413,12 @@ void register_image(CLI::App& app, CommandContext& ctx) {
     pull->add_option("--platform", o->platform, "OS/ARCH[/VARIANT] (default: this host's)");
     common(pull);
     pull->callback([&ctx, o] { ctx.exit_code = do_pull(*o); });
+
+    auto* push = image->add_subcommand("push", "Push an image to a registry (registries.toml, auth file)");
+    push->add_option("image", o->ref, "NAME[:TAG], ID or ID prefix")->required();
+    push->add_option("reference", o->new_name, "REGISTRY/REPOSITORY[:TAG]")->required();
+    common(push);
+    push->callback([&ctx, o] { ctx.exit_code = do_push(*o); });
 
     auto* list = image->add_subcommand("list", "List images");
     list->alias("ls");

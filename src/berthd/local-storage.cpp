@@ -19,6 +19,7 @@
 #include "basic/fs-util.h"
 #include "basic/string-util.h"
 #include "registry/pull.h"
+#include "registry/push.h"
 
 namespace berth::berthd {
 
@@ -35,6 +36,7 @@ ImageInfo convert(const store::ImageInfo& in) {
     out.created_usec = when > 0 ? static_cast<uint64_t>(when) * 1000000ull : 0;
     for (auto& l : in.layers) out.layers.push_back(l.chain_id);
     out.config = in.config;
+    out.repo_digests = in.repo_digests;
     return out;
 }
 
@@ -156,6 +158,18 @@ public:
                                       const std::atomic<bool>& cancel) override {
         auto config = BERTH_TRY(registry::load_registries(registry::RegistriesSearchPath::system()));
         return registry::resolve_digest(reference, config, registry::HttpOptions{}, &cancel);
+    }
+
+    Result<std::string> push_image(const std::string& image, const std::string& reference,
+                                   const std::map<std::string, std::string>& options,
+                                   const ProgressFn& progress, const std::atomic<bool>& cancel) override {
+        if (!options.empty())
+            return fail(EINVAL, "unknown push option '{}' (none are known)", options.begin()->first);
+        auto config = BERTH_TRY(registry::load_registries(registry::RegistriesSearchPath::system()));
+        ProgressReport report{progress};
+        store::Store* s = BERTH_TRY(store());
+        auto pushed = BERTH_TRY(registry::push_image(*s, image, reference, config, {}, report.fn(), &cancel));
+        return pushed.repo_digest;
     }
 
     Result<std::vector<ImageInfo>> list_images() override {

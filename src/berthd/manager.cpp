@@ -120,6 +120,60 @@ int method_resolve_image(sd_bus_message* m, void* userdata, sd_bus_error* ret_er
     return sd_bus_reply_method_return(m, "uo", (*job)->id, (*job)->path.c_str());
 }
 
+// PushImage(s image, s reference, a{sv} options): no options yet (an unknown one is refused).
+// The job's result is the repository digest ("repository@sha256:...").
+int method_push_image(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) noexcept {
+    const char *image, *reference;
+    READ_ARGS("ss", &image, &reference);
+    int r = sd_bus_message_enter_container(m, 'a', "{sv}");
+    if (r >= 0 && (r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
+        const char* key;
+        if ((r = sd_bus_message_read(m, "s", &key)) < 0) return r;
+        return reply_error(ret_error, Error{EINVAL, fmt::format("unknown push option '{}' (none are known)",
+                                                                sanitize_message(key))});
+    }
+    if (r >= 0) r = sd_bus_message_exit_container(m);
+    if (r < 0) return r;
+    CHECK_VALID(validate_image_ref(image));
+    CHECK_VALID(registry::parse_reference(reference));
+    if (int rr = require_root(m, ret_error); rr < 0) return rr;
+    Daemon& d = D(userdata);
+    std::string image_s = image, ref_s = reference;
+    auto job = d.start_job(m, "push", ref_s, [&d, image_s, ref_s](Job& j) -> Result<std::string> {
+        auto progress = [&j](double p, uint64_t bytes) {
+            j.progress = p;
+            j.bytes_read = bytes;
+        };
+        auto digest = BERTH_TRY(d.storage().push_image(image_s, ref_s, {}, progress, j.cancel));
+        j.progress = 1.0;
+        return digest;
+    });
+    if (!job) return reply_error(ret_error, job.error());
+    return sd_bus_reply_method_return(m, "uo", (*job)->id, (*job)->path.c_str());
+}
+
+// ListRepoDigests() -> a(sas): (image id, its repository digests) for each image that has some.
+// A method of its own so that ListImages' signature stays as clients know it.
+int method_list_repo_digests(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) noexcept {
+    auto images = D(userdata).storage().list_images();
+    if (!images) return reply_error(ret_error, images.error());
+    sd_bus_message* reply = nullptr;
+    int r = sd_bus_message_new_method_return(m, &reply);
+    if (r < 0) return r;
+    MessagePtr owned(reply);
+    if ((r = sd_bus_message_open_container(reply, 'a', "(sas)")) < 0) return r;
+    for (const auto& image : *images) {
+        if (image.repo_digests.empty()) continue;
+        if ((r = sd_bus_message_open_container(reply, 'r', "sas")) < 0 ||
+            (r = sd_bus_message_append(reply, "s", image.id.c_str())) < 0 ||
+            (r = append_strv(reply, image.repo_digests)) < 0 ||
+            (r = sd_bus_message_close_container(reply)) < 0)
+            return r;
+    }
+    if ((r = sd_bus_message_close_container(reply)) < 0) return r;
+    return sd_bus_send(nullptr, reply, nullptr);
+}
+
 int method_export_image(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) noexcept {
     const char *ref, *format;
     int fd;
@@ -468,8 +522,13 @@ const sd_bus_vtable manager_vtable[] = {
     SD_BUS_METHOD_WITH_NAMES("ResolveImage", "s", SD_BUS_PARAM(reference), "uo",
                              SD_BUS_PARAM(job_id) SD_BUS_PARAM(job_path), method_resolve_image,
                              SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES(
+        "PushImage", "ssa{sv}", SD_BUS_PARAM(image) SD_BUS_PARAM(reference) SD_BUS_PARAM(options), "uo",
+        SD_BUS_PARAM(job_id) SD_BUS_PARAM(job_path), method_push_image, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("ListImages", "", , "a(sasttas(asasassss(asttttu)))", SD_BUS_PARAM(images),
                              method_list_images, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("ListRepoDigests", "", , "a(sas)", SD_BUS_PARAM(digests),
+                             method_list_repo_digests, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("GetImage", "s", SD_BUS_PARAM(image), "o(sasttas(asasassss(asttttu)))",
                              SD_BUS_PARAM(path) SD_BUS_PARAM(info), method_get_image,
                              SD_BUS_VTABLE_UNPRIVILEGED),

@@ -81,12 +81,47 @@ public:
             "ResolveImage", nullptr, &cancel);
     }
 
+    Result<std::string> push_image(const std::string& image, const std::string& reference,
+                                   const std::map<std::string, std::string>& options,
+                                   const ProgressFn& progress, const std::atomic<bool>& cancel) override {
+        return run_job(
+            "push",
+            [&](sd_bus_message* m) {
+                int r = sd_bus_message_append(m, "ss", image.c_str(), reference.c_str());
+                if (r >= 0) r = sd_bus_message_open_container(m, 'a', "{sv}");
+                for (const auto& [key, value] : options)
+                    if (r >= 0) r = sd_bus_message_append(m, "{sv}", key.c_str(), "s", value.c_str());
+                if (r >= 0) r = sd_bus_message_close_container(m);
+                return r;
+            },
+            "PushImage", &progress, &cancel);
+    }
+
     Result<std::vector<ImageInfo>> list_images() override {
         auto reply = BERTH_TRY(call("ListImages", nullptr));
         std::vector<ImageInfo> out;
         if (int r = wire::read_array(reply.get(), wire::kImage, out, wire::read_image); r < 0)
             return fail(-r, "parse ListImages reply");
+        add_repo_digests(out);
         return out;
+    }
+
+    // From ListRepoDigests. A berthd older than the method (issue #17) lists none: the digests
+    // only add to what ListImages and GetImage say, so their absence is not an error.
+    void add_repo_digests(std::vector<ImageInfo>& images) {
+        auto reply = call("ListRepoDigests", nullptr);
+        if (!reply) return;
+        int r = sd_bus_message_enter_container(reply->get(), 'a', "(sas)");
+        while (r > 0 && (r = sd_bus_message_enter_container(reply->get(), 'r', "sas")) > 0) {
+            const char* id = nullptr;
+            std::vector<std::string> digests;
+            if ((r = sd_bus_message_read(reply->get(), "s", &id)) < 0 ||
+                (r = read_strv(reply->get(), digests)) < 0 ||
+                (r = sd_bus_message_exit_container(reply->get())) < 0)
+                return;
+            for (auto& i : images)
+                if (i.id == id) i.repo_digests = digests;
+        }
     }
 
     Result<ImageInfo> get_image(const std::string& ref) override {
@@ -97,7 +132,9 @@ public:
         int r = sd_bus_message_read(reply.get(), "o", &path);
         if (r >= 0) r = wire::read_image(reply.get(), info);
         if (r < 0) return fail(-r, "parse GetImage reply");
-        return info;
+        std::vector<ImageInfo> one{std::move(info)};
+        add_repo_digests(one);
+        return std::move(one.front());
     }
 
     Result<store::ImageRemoval> remove_image(const std::string& ref) override {

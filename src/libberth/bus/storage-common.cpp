@@ -75,9 +75,13 @@ nlohmann::json to_json(const store::ImageConfig& c) {
 }
 
 nlohmann::json to_json(const ImageInfo& i) {
-    return {{"id", i.id},         {"names", i.names},
-            {"size", i.size},     {"created_usec", i.created_usec},
-            {"layers", i.layers}, {"config", to_json(i.config)}};
+    return {{"id", i.id},
+            {"names", i.names},
+            {"size", i.size},
+            {"created_usec", i.created_usec},
+            {"layers", i.layers},
+            {"config", to_json(i.config)},
+            {"repo_digests", i.repo_digests}};
 }
 
 namespace {

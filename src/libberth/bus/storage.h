@@ -34,6 +34,8 @@ struct ImageInfo {
     uint64_t created_usec = 0;        // CLOCK_REALTIME µs; 0 = unknown
     std::vector<std::string> layers;  // chain ids, bottom first
     store::ImageConfig config;
+    // "repository@sha256:..." pulled from or pushed to (over the bus: ListRepoDigests).
+    std::vector<std::string> repo_digests;
 };
 
 using ContainerInfo = store::ContainerSnapshot;  // store/types.h: shared with the CLI
@@ -129,6 +131,15 @@ public:
     virtual Result<std::string> resolve_image(const std::string& reference, const std::atomic<bool>& cancel) {
         (void)reference, (void)cancel;
         return fail(ENOTSUP, "this storage cannot ask registries");
+    }
+    // Pushes the stored image `image` (a name or id) to `reference` ("host:5000/team/app:1"), with
+    // the credentials of the auth file; returns the repository digest ("repository@sha256:...").
+    // `options`: none yet. Over the bus: PushImage, a job like pull.
+    virtual Result<std::string> push_image(const std::string& image, const std::string& reference,
+                                           const std::map<std::string, std::string>& options,
+                                           const ProgressFn& progress, const std::atomic<bool>& cancel) {
+        (void)image, (void)reference, (void)options, (void)progress, (void)cancel;
+        return fail(ENOTSUP, "this storage cannot push images");
     }
     virtual Result<std::vector<ImageInfo>> list_images() = 0;
     // `ref`: "name[:tag]", a full id "sha256:<hex>" or an unambiguous id prefix.

@@ -68,7 +68,7 @@ Result<> RegistryClient::authenticate(const HttpResponse& resp) {
             std::string url = bearer_realm_;
             url += url.find('?') == std::string::npos ? "?" : "&";
             if (!bearer_service_.empty()) url += "service=" + url_escape(bearer_service_) + "&";
-            url += "scope=" + url_escape("repository:" + endpoint_.path + ":pull");
+            url += "scope=" + url_escape("repository:" + endpoint_.path + ":" + actions_);
             HttpRequest rq;
             rq.url = url;
             rq.tls = endpoint_.tls;
@@ -116,33 +116,40 @@ Result<HttpResponse> RegistryClient::get(const std::string& path, std::vector<st
                                          const std::function<Result<>(std::string_view)>& sink,
                                          const std::function<void()>& reset, uint64_t max_body,
                                          const std::function<uint64_t()>& resume_offset, const char* method) {
+    HttpRequest rq;
+    rq.url = path;
+    rq.method = method;
+    rq.headers = std::move(headers);
+    rq.sink = sink;
+    rq.reset = reset;
+    rq.resume_offset = resume_offset;
+    rq.max_body = max_body;
+    return send(std::move(rq));
+}
+
+Result<HttpResponse> RegistryClient::send(HttpRequest rq) {
     if (!bearer_realm_.empty() && std::chrono::steady_clock::now() >= expires_) {
         HttpResponse again;  // the token ran out: ask the realm again, as the challenge said
         again.www_authenticate.push_back(
             fmt::format("Bearer realm=\"{}\",service=\"{}\"", bearer_realm_, bearer_service_));
         BERTH_TRY_VOID(authenticate(again));
     }
+    if (rq.url.find("://") == std::string::npos)
+        rq.url = rq.url.rfind("/v2/", 0) == 0 ? endpoint_.base_url() + rq.url
+                                              : endpoint_.base_url() + "/v2/" + endpoint_.path + "/" + rq.url;
+    rq.tls = endpoint_.tls;
     bool authenticated = !authorization_.empty();
     for (int round = 0; round < 2; ++round) {
-        HttpRequest rq;
-        rq.url = endpoint_.base_url() + "/v2/" + endpoint_.path + "/" + path;
-        rq.method = method;
-        rq.headers = headers;
         rq.authorization = authorization_;
-        rq.tls = endpoint_.tls;
-        rq.sink = sink;
-        rq.reset = reset;
-        rq.resume_offset = resume_offset;
-        rq.max_body = max_body;
         ++requests_;
         auto r = BERTH_TRY(http_fetch(rq, options_, cancel_));
         if (r.status != 401) return r;
         if (authenticated || round > 0)
-            return fail(EACCES, "{}: access denied to '{}' ({})", endpoint_.host, endpoint_.path,
-                        describe_status(r));
+            return fail(EACCES, "{}: access denied to '{}'{} ({})", endpoint_.host, endpoint_.path,
+                        actions_ == "pull" ? "" : " for " + actions_, describe_status(r));
         BERTH_TRY_VOID(authenticate(r));
         authenticated = true;
-        if (reset) reset();
+        if (rq.reset) rq.reset();
     }
     return fail(EACCES, "{}: access denied to '{}'", endpoint_.host, endpoint_.path);
 }
@@ -239,6 +246,65 @@ Result<std::string> RegistryClient::small_blob(const std::string& digest, uint64
         },
         [&] { out.clear(); }));
     return out;
+}
+
+// ---- push ----
+
+Result<bool> RegistryClient::has_blob(const std::string& digest) {
+    if (!store::valid_digest(digest)) return fail(EBADMSG, "invalid blob digest '{}'", digest);
+    HttpRequest rq;
+    rq.url = "blobs/" + digest;
+    rq.method = "HEAD";
+    auto r = BERTH_TRY(send(std::move(rq)));
+    if (r.status == 200) return true;
+    if (r.status == 404) return false;
+    return fail(EPROTO, "blob {} in '{}/{}': {}", digest, endpoint_.host, endpoint_.path, describe_status(r));
+}
+
+Result<> RegistryClient::upload_blob(const std::string& digest, int fd, uint64_t size) {
+    if (!store::valid_digest(digest)) return fail(EBADMSG, "invalid blob digest '{}'", digest);
+    HttpRequest start;
+    start.url = "blobs/uploads/";
+    start.method = "POST";
+    auto r = BERTH_TRY(send(std::move(start)));
+    std::string location = r.header("location");
+    if (r.status != 202 || location.empty())
+        return fail(EPROTO, "start upload of blob {} to '{}/{}': {}", digest, endpoint_.host, endpoint_.path,
+                    describe_status(r));
+    HttpRequest put;
+    put.url = resolve_location(r.url, location);
+    put.url +=
+        (put.url.find('?') == std::string::npos ? "?" : "&") + std::string("digest=") + url_escape(digest);
+    put.method = "PUT";
+    put.headers = {"Content-Type: application/octet-stream"};
+    put.upload_fd = fd;
+    put.upload_size = size;
+    // An upload URL leads to the same registry: keep the credentials (send() would not add them
+    // to another host's URL anyway, http_fetch drops them across hosts).
+    auto done = BERTH_TRY(send(std::move(put)));
+    if (done.status != 201)
+        return fail(EPROTO, "upload blob {} to '{}/{}': {}", digest, endpoint_.host, endpoint_.path,
+                    describe_status(done));
+    return {};
+}
+
+Result<std::string> RegistryClient::put_manifest(const std::string& ref, const std::string& media_type,
+                                                 const std::string& bytes) {
+    HttpRequest rq;
+    rq.url = "manifests/" + ref;
+    rq.method = "PUT";
+    rq.headers = {"Content-Type: " + media_type};
+    rq.upload = bytes;
+    auto r = BERTH_TRY(send(std::move(rq)));
+    if (r.status != 201)
+        return fail(EPROTO, "put manifest '{}' to '{}/{}': {}", ref, endpoint_.host, endpoint_.path,
+                    describe_status(r));
+    std::string digest = store::sha256_digest(bytes);
+    std::string claimed = r.header("docker-content-digest");
+    if (claimed.rfind("sha256:", 0) == 0 && claimed != digest)
+        return fail(EBADMSG, "put manifest '{}' to '{}': the registry says {} but the content is {}", ref,
+                    endpoint_.host, claimed, digest);
+    return digest;
 }
 
 }  // namespace berth::registry

@@ -3,8 +3,8 @@
 //   - anonymous first; on 401 the WWW-Authenticate challenge decides:
 //   - Basic: the credentials from the auth file (none: a clear "authentication required" error);
 //   - Bearer: a token from the challenge's realm (service, scope "repository:<path>:pull"), asked
-//     with the Basic credentials when there are some; the answer's "token" or "access_token" is
-//     used until "expires_in" (default 60 s) runs out, then fetched again.
+//     with the Basic credentials when there are some (scope "...:pull,push" for a push); the answer's "token"
+//     or "access_token" is used until "expires_in" (default 60 s) runs out, then fetched again.
 // A second 401 after authenticating is an error (never an endless loop of challenges).
 #pragma once
 
@@ -51,6 +51,17 @@ public:
     // A small blob (the image config) into memory, verified.
     Result<std::string> small_blob(const std::string& digest, uint64_t size, uint64_t limit);
 
+    // Push (push.h). Whether the repository has the blob (HEAD).
+    Result<bool> has_blob(const std::string& digest);
+    // A monolithic upload (POST blobs/uploads/, then PUT ?digest=) of `size` bytes of `fd`; the
+    // registry verifies the digest.
+    Result<> upload_blob(const std::string& digest, int fd, uint64_t size);
+    // PUT manifests/<ref> with its media type; returns the digest the registry stored it under.
+    Result<std::string> put_manifest(const std::string& ref, const std::string& media_type,
+                                     const std::string& bytes);
+    // The token scope's actions: "pull" (default) or "pull,push". Set before the first request.
+    void set_actions(std::string actions) { actions_ = std::move(actions); }
+
     void set_cancel(const std::atomic<bool>* cancel) { cancel_ = cancel; }
     const Endpoint& endpoint() const { return endpoint_; }
     // Requests sent to the registry host (manifests and blobs, not token requests): for tests.
@@ -61,6 +72,8 @@ private:
                              const std::function<Result<>(std::string_view)>& sink,
                              const std::function<void()>& reset, uint64_t max_body,
                              const std::function<uint64_t()>& resume_offset = {}, const char* method = "GET");
+    // Sends `rq` (its url relative to /v2/<path>/ unless absolute) with this client's credentials.
+    Result<HttpResponse> send(HttpRequest rq);
     Result<> authenticate(const HttpResponse& challenge_response);
     std::string describe_status(const HttpResponse& r) const;
     Result<> manifest_status(const HttpResponse& r, const std::string& ref) const;
@@ -72,6 +85,7 @@ private:
     std::string authorization_;
     std::chrono::steady_clock::time_point expires_{};
     std::string bearer_realm_, bearer_service_;
+    std::string actions_ = "pull";
     unsigned requests_ = 0;
 };
 

@@ -2,9 +2,11 @@
 #include "registry/http.h"
 
 #include <curl/curl.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -63,6 +65,7 @@ struct Transfer {
     uint64_t range_from = 0;  // > 0: asked for "bytes=range_from-"
     bool body_checked = false;
     std::optional<Error> sink_error;
+    uint64_t upload_offset = 0;
 
     // The first body byte of a resumed request: a 206 must continue where the sink stands; a 200
     // is the whole body again (Range ignored), so the sink starts over.
@@ -133,6 +136,30 @@ struct Transfer {
             return 0;
         }
         return len;
+    }
+
+    // The request body: from memory or pread() from the file (never the file offset, which a
+    // retry would have to rewind).
+    static size_t on_read(char* buffer, size_t size, size_t n, void* user) noexcept {
+        auto* t = static_cast<Transfer*>(user);
+        const auto& rq = *t->request;
+        uint64_t total = rq.upload_fd >= 0 ? rq.upload_size : rq.upload.size();
+        size_t want = static_cast<size_t>(std::min<uint64_t>(size * n, total - t->upload_offset));
+        if (want == 0) return 0;
+        if (rq.upload_fd < 0) {
+            std::memcpy(buffer, rq.upload.data() + t->upload_offset, want);
+        } else {
+            ssize_t got;
+            do got = ::pread(rq.upload_fd, buffer, want, static_cast<off_t>(t->upload_offset));
+            while (got < 0 && errno == EINTR);
+            if (got <= 0) {
+                t->sink_error = Error{got < 0 ? errno : EIO, "read the upload"};
+                return CURL_READFUNC_ABORT;
+            }
+            want = static_cast<size_t>(got);
+        }
+        t->upload_offset += want;
+        return want;
     }
 
     static int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) noexcept {
@@ -211,6 +238,17 @@ Result<HttpResponse> fetch_once(const HttpRequest& rq, const std::string& url, b
     sym_curl_easy_setopt(c, CURLOPT_HTTP_CONTENT_DECODING, 0L);
     sym_curl_easy_setopt(c, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2TLS);
     if (rq.method == "HEAD") sym_curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    if (rq.method == "POST" || rq.method == "PUT") {
+        const auto size = static_cast<curl_off_t>(rq.upload_fd >= 0 ? rq.upload_size : rq.upload.size());
+        sym_curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+        sym_curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, rq.method.c_str());
+        sym_curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, size);
+        sym_curl_easy_setopt(c, CURLOPT_READFUNCTION, &Transfer::on_read);
+        sym_curl_easy_setopt(c, CURLOPT_READDATA, &t);
+        // No "Expect: 100-continue" round trip (and its one-second wait on servers that ignore it).
+        add_header("Expect:");
+        sym_curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
+    }
     if (url.rfind("https://", 0) == 0) {
         cas = BERTH_TRY(ca_blob(rq.tls));
         curl_blob blob{cas.data(), cas.size(), CURL_BLOB_NOCOPY};
@@ -222,7 +260,7 @@ Result<HttpResponse> fetch_once(const HttpRequest& rq, const std::string& url, b
     }
     CURLcode rc = sym_curl_easy_perform(c);
     sym_curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp.status);
-    if (cancel && cancel->load()) return fail(ECANCELED, "GET {}: cancelled", url);
+    if (cancel && cancel->load()) return fail(ECANCELED, "{} {}: cancelled", rq.method, url);
     if (t.sink_error) return fail(*t.sink_error);
     if (rc != CURLE_OK) {
         *retry = retryable_curl(rc);

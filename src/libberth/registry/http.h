@@ -39,7 +39,7 @@ struct HttpOptions {
 
 struct HttpRequest {
     std::string url;
-    std::string method = "GET";        // "GET" or "HEAD"
+    std::string method = "GET";        // "GET", "HEAD", "POST" or "PUT"
     std::vector<std::string> headers;  // "Name: value"
     std::string authorization;         // "Bearer ..." / "Basic ..."; dropped across hosts
     TlsFiles tls;                      // extra CAs and a client certificate for this host
@@ -49,6 +49,11 @@ struct HttpRequest {
     // Bytes the sink holds (it can resume there); unset: a retry always resets.
     std::function<uint64_t()> resume_offset;
     uint64_t max_body = 0;  // 0 = no limit (a sink usually enforces its own)
+    // The request body of a POST or PUT (pushes): `upload` in memory, or `upload_size` bytes of
+    // `upload_fd` from offset 0 (read with pread, so a retry or a redirect sends it again whole).
+    std::string upload;
+    int upload_fd = -1;
+    uint64_t upload_size = 0;
 };
 
 struct HttpResponse {

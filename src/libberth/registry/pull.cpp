@@ -108,19 +108,6 @@ Result<Descriptor> pick_platform(const json& index, const Platform& p, const std
                 offered.empty() ? "none" : join(offered, ", "));
 }
 
-Result<std::optional<Credentials>> credentials_for(const RegistriesConfig& config, const Reference& ref,
-                                                   const Endpoint& ep) {
-    // Most specific key first: "host/team/app", "host/team", "host".
-    std::string host = ep.mirror ? ep.host : ref.domain;
-    std::vector<std::string> parts = split(ep.mirror ? ep.path : ref.path, '/');
-    for (size_t n = parts.size(); n > 0; --n) {
-        std::vector<std::string> head(parts.begin(), parts.begin() + static_cast<long>(n));
-        auto c = BERTH_TRY(lookup_credentials(config.auth_file, host + "/" + join(head, "/")));
-        if (c) return c;
-    }
-    return lookup_credentials(config.auth_file, host);
-}
-
 struct Stage {
     std::string dir;
     ~Stage() {
@@ -220,6 +207,19 @@ Result<> download_layers(const RegistryClient& proto, const std::vector<Download
 
 }  // namespace
 
+Result<std::optional<Credentials>> credentials_for(const RegistriesConfig& config, const Reference& ref,
+                                                   const Endpoint& ep) {
+    // Most specific key first: "host/team/app", "host/team", "host".
+    std::string host = ep.mirror ? ep.host : ref.domain;
+    std::vector<std::string> parts = split(ep.mirror ? ep.path : ref.path, '/');
+    for (size_t n = parts.size(); n > 0; --n) {
+        std::vector<std::string> head(parts.begin(), parts.begin() + static_cast<long>(n));
+        auto c = BERTH_TRY(lookup_credentials(config.auth_file, host + "/" + join(head, "/")));
+        if (c) return c;
+    }
+    return lookup_credentials(config.auth_file, host);
+}
+
 std::string Platform::str() const {
     std::string s = os + "/" + architecture;
     if (!variant.empty()) s += "/" + variant;
@@ -301,6 +301,7 @@ Result<PullResult> pull_image(store::Store& store, std::string_view reference, c
     // Everything present: the one manifest request was all.
     if (auto have = store.get_image(manifest_desc.digest)) {
         if (!name.empty()) BERTH_TRY_VOID_CTX(store.tag_image(have->id, name), ctx("tag"));
+        BERTH_TRY_VOID_CTX(store.add_repo_digest(have->id, out.repo_digest), ctx("record the digest"));
         out.image = BERTH_TRY(store.get_image(have->id));
         out.already_present = true;
         out.requests = client->requests();
@@ -371,9 +372,11 @@ Result<PullResult> pull_image(store::Store& store, std::string_view reference, c
     if (progress) progress(p);
     BERTH_TRY_VOID_CTX(download_layers(*client, todo, stage.dir, p, progress, cancel), ctx("download"));
     out.requests = client->requests() + static_cast<unsigned>(todo.size());
-    out.image = BERTH_TRY_CTX(
+    auto imported = BERTH_TRY_CTX(
         store.import_image_path(stage.dir, store::ImportFormat::OciLayout, name, progress, cancel),
         ctx("import"));
+    BERTH_TRY_VOID_CTX(store.add_repo_digest(imported.id, out.repo_digest), ctx("record the digest"));
+    out.image = BERTH_TRY(store.get_image(imported.id));
     return out;
 }
 

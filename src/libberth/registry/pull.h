@@ -21,6 +21,7 @@
 #include <string_view>
 
 #include "basic/result.h"
+#include "registry/auth-file.h"
 #include "registry/http.h"
 #include "registry/registries.h"
 #include "store/store.h"
@@ -49,6 +50,11 @@ struct PullResult {
     bool already_present = false;
     unsigned requests = 0;  // requests to the registry host (manifests and blobs)
 };
+
+// The auth file's credentials for `ref` on `ep`, the most specific key first ("host/team/app",
+// "host/team", "host"); a mirror is looked up under its own host and path. Pull and push.
+Result<std::optional<Credentials>> credentials_for(const RegistriesConfig& config, const Reference& ref,
+                                                   const Endpoint& ep);
 
 Result<PullResult> pull_image(store::Store& store, std::string_view reference, const RegistriesConfig& config,
                               const PullOptions& options, const store::ProgressFn& progress,

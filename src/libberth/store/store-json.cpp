@@ -58,7 +58,7 @@ BERTH_JSON_RECORD(ImageHealthcheck, test, interval_ns, timeout_ns, start_period_
 // it empty, and a re-import fills it.
 BERTH_JSON_RECORD(ImageConfig, entrypoint, cmd, env, user, working_dir, stop_signal, healthcheck)
 BERTH_JSON_RECORD(ImageInfo, id, config_digest, names, layers, top_layer, size, created, imported,
-                  architecture, os, config)
+                  architecture, os, config, repo_digests)
 BERTH_JSON_RECORD(PreparedContainer, snapshot_id, rootfs, config, image_id)
 BERTH_JSON_RECORD(VolumeUser, container, pid, start_time)
 // Users are kept in their own file (store.cpp: save_users), not in the volume's record.

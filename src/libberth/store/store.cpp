@@ -29,6 +29,7 @@
 
 #include "basic/fs-private.h"
 #include "basic/fs-util.h"
+#include "basic/io-util.h"
 #include "basic/mount-util.h"
 #include "basic/names.h"
 #include "basic/probe-util.h"
@@ -774,6 +775,24 @@ Result<> Store::tag_image(std::string_view ref, std::string_view name_tag) {
     return {};
 }
 
+Result<> Store::add_repo_digest(std::string_view ref, std::string_view repo_digest) {
+    BERTH_TRY_VOID(impl_->writable());
+    auto& s = *impl_;
+    std::lock_guard lock(s.mu);
+    auto id = BERTH_TRY(s.resolve_locked(ref));
+    ImageInfo info = s.images.at(id);
+    auto& list = info.repo_digests;
+    if (std::find(list.begin(), list.end(), repo_digest) != list.end()) return {};
+    list.emplace_back(repo_digest);
+    std::sort(list.begin(), list.end());
+    json j = info;
+    j.erase("names");
+    BERTH_TRY_VOID(
+        write_file_atomic(s.path("images/" + std::string(digest_hex(id)) + ".json"), j.dump(2) + "\n"));
+    s.images[id] = std::move(info);
+    return {};
+}
+
 Result<> Store::export_image(std::string_view ref, int fd, const std::atomic<bool>* cancel) {
     // Blobs are immutable and only gc removes them (never those of a listed image), so the
     // export streams without the metadata lock. Its layers and blobs are pinned: gc keeps them
@@ -782,6 +801,32 @@ Result<> Store::export_image(std::string_view ref, int fd, const std::atomic<boo
     ImageInfo info = BERTH_TRY(get_image(ref));
     PinGuard pins(*impl_, info);
     return with_context(write_oci_archive(*impl_, info, fd, cancel), fmt::format("export image '{}'", ref));
+}
+
+Result<uint64_t> Store::write_image_blob(std::string_view ref, std::string_view digest, int fd) {
+    ImageInfo info = BERTH_TRY(get_image(ref));
+    PinGuard pins(*impl_, info);
+    auto ctx = fmt::format("image '{}' blob '{}'", ref, digest);
+    Sha256 hash;
+    auto sink = [&](const char* data, size_t len) -> Result<> {
+        hash.update(data, len);
+        return write_all(fd, std::string_view(data, len), "the output");
+    };
+    Result<uint64_t> n = fail(ENOENT, "not a blob of this image");
+    auto layer = std::find_if(info.layers.begin(), info.layers.end(),
+                              [&](const LayerInfo& l) { return l.digest == digest; });
+    if (layer != info.layers.end()) {
+        n = impl_->stream_layer_blob(*layer, sink);
+    } else if (digest == info.id || digest == info.config_digest) {
+        LayerInfo whole;  // a manifest or config: always a kept blob
+        whole.digest = std::string(digest);
+        n = impl_->stream_layer_blob(whole, sink);
+    }
+    if (!n) return with_context(std::move(n), ctx);
+    if (std::string got = hash.finish(); got != digest)
+        return fail(EBADMSG, "{}: damaged in the store (its content hashes to '{}'): run 'berth fsck'", ctx,
+                    got);
+    return n;
 }
 
 // ---- containers ----

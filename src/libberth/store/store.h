@@ -123,6 +123,9 @@ struct ImageInfo {
     int64_t imported = 0;            // when it entered this store (unix seconds)
     std::string architecture, os;
     ImageConfig config;
+    // "repository@sha256:..." it was pulled from or pushed to (the manifest or index digest the
+    // registry serves it under), sorted; absent in records older than issue #17.
+    std::vector<std::string> repo_digests;
 };
 
 enum class ImportPhase {
@@ -289,10 +292,16 @@ public:
     // gc(). With `untag_only` and a name ref, only that name is dropped, even the last one.
     Result<ImageRemoval> remove_image(std::string_view ref, bool untag_only = false);
     Result<> tag_image(std::string_view ref, std::string_view name_tag);
+    // Records that the image is `repo_digest` ("repository@sha256:...") on a registry (pull, push).
+    Result<> add_repo_digest(std::string_view ref, std::string_view repo_digest);
     // Writes an OCI layout tar (oci-layout, index.json, blobs/sha256/...) to `fd`. `cancel` (may
     // be null) is polled between writes, also while a pipe takes no more: ECANCELED, and the
     // output is left without its end-of-archive blocks (a reader sees a truncated tar).
     Result<> export_image(std::string_view ref, int fd, const std::atomic<bool>* cancel = nullptr);
+    // Writes blob `digest` of image `ref` (its manifest, its config or a layer's blob, rebuilt from
+    // the layer's tar-split when only that was kept) to `fd`, verified against the digest as it
+    // streams; returns its size. What a push uploads.
+    Result<uint64_t> write_image_blob(std::string_view ref, std::string_view digest, int fd);
 
     // Containers. prepare_container creates the snapshot on first use (persistent) or a fresh one
     // each time (ephemeral, replacing any previous one). image_ref "" = scratch (empty tree).

@@ -22,26 +22,8 @@ using store::test::StoreRoot;
 using test::Registry;
 using test::RegistryAuth;
 
-class Pull : public ::testing::Test {
+class Pull : public test::RegistryTest {
 protected:
-    void SetUp() override {
-        if (::geteuid() != 0) GTEST_SKIP() << "needs root (mounts a tmpfs for the store)";
-        images_ = store::test::test_images();
-        ASSERT_FALSE(images_.empty()) << "make-test-images.sh failed";
-        ASSERT_TRUE(root_.ok());
-        auto s = store::Store::open(root_.options());
-        ASSERT_TRUE(s) << s.error().message;
-        store_ = std::move(*s);
-    }
-
-    RegistriesConfig config_for(const Registry& r, bool insecure = true) {
-        RegistriesConfig c;
-        c.registries.push_back({r.host(), r.host(), insecure, false, {}});
-        c.certs_dir = tmp_ / "certs.d";
-        c.auth_file = tmp_ / "auth.json";
-        return c;
-    }
-
     Result<PullResult> pull(const std::string& ref, const RegistriesConfig& c, const PullOptions& o = {},
                             const store::ProgressFn& progress = {},
                             const std::atomic<bool>* cancel = nullptr) {
@@ -61,11 +43,6 @@ protected:
         EXPECT_EQ(store_->list_images().size(), images_before);
         EXPECT_TRUE(store::list_dir(root_.root() + "/staging").empty()) << "staging is not empty";
     }
-
-    std::string images_;
-    StoreRoot root_{"overlay"};
-    berth::test::TempDir tmp_{"berth-pull"};
-    std::unique_ptr<store::Store> store_;
 };
 
 TEST_F(Pull, AnOciImageByTagAndByDigestIsTheSameImageAndTheSecondPullIsOneManifestRequest) {

@@ -1,11 +1,12 @@
 // A real registry for the pull tests: Debian's docker-registry (CNCF distribution) on 127.0.0.1
 // with a free port and a config this fixture writes (plain HTTP, htpasswd Basic auth, TLS with a
-// CA made here, or token auth), killed and reaped on destruction even when a test fails. Images
-// are pushed with skopeo from the store's test images (tests/lib/make-test-images.sh).
+// CA made here, or token auth with token-issuer.py), killed and reaped on destruction even when a test fails.
+// Images are pushed with skopeo from the store's test images (tests/lib/make-test-images.sh).
 #pragma once
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -20,6 +21,8 @@
 #include "../store/store-fixture.h"
 #include "basic/fs-util.h"
 #include "basic/string-util.h"
+#include "registry/registries.h"
+#include "store/store.h"
 #include "test-util.h"
 
 namespace berth::registry::test {
@@ -95,7 +98,11 @@ enum class RegistryAuth { None, Basic, Token };
 class Registry {
 public:
     // `tls`: serve HTTPS with a certificate for 127.0.0.1 signed by a CA made here (ca()).
-    explicit Registry(RegistryAuth auth = RegistryAuth::None, bool tls = false) : auth_(auth), tls_(tls) {
+    // Token auth: the issuer answers `expires_in` and names the JWT field `token_field`
+    // ("token" or "access_token").
+    explicit Registry(RegistryAuth auth = RegistryAuth::None, bool tls = false, int token_expires_in = 300,
+                      const std::string& token_field = "token")
+        : auth_(auth), tls_(tls) {
         port_ = free_port();
         if (port_ <= 0) return;
         std::string cfg =
@@ -112,12 +119,38 @@ public:
             if (run("htpasswd -Bbn " + user() + " " + password() + " > " + dir_ / "htpasswd") != 0) return;
             cfg += "auth:\n  htpasswd:\n    realm: berth-test\n    path: " + dir_ / "htpasswd" + "\n";
         }
+        if (auth == RegistryAuth::Token) {
+            // The issuer (token-issuer.py) signs with token.key; the registry trusts token.crt.
+            issuer_port_ = free_port();
+            if (issuer_port_ <= 0 ||
+                run("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=berth-test-issuer -keyout " +
+                    dir_ / "token.key" + " -out " + dir_ / "token.crt" + " >/dev/null 2>&1") != 0)
+                return;
+            if (!issuer_.start(
+                    {"python3", berth::test::source_root() + "/tests/privileged/registry/token-issuer.py",
+                     std::to_string(issuer_port_), dir_ / "token.key", dir_ / "token.crt", issuer_log(),
+                     std::to_string(token_expires_in), token_field},
+                    dir_ / "issuer.out"))
+                return;
+            cfg += "auth:\n  token:\n    realm: http://127.0.0.1:" + std::to_string(issuer_port_) +
+                   "/token\n    service: berth-test-registry\n    issuer: berth-test-issuer\n"
+                   "    rootcertbundle: " +
+                   dir_ / "token.crt" + "\n";
+        }
         if (!write_file(dir_ / "config.yml", cfg)) return;
         if (!child_.start({"docker-registry", "serve", dir_ / "config.yml"}, log())) return;
         for (int i = 0; i < 200 && !port_open(port_); ++i)
             std::this_thread::sleep_for(std::chrono::milliseconds(25));
         ready_ = port_open(port_);
+        if (auth == RegistryAuth::Token) {
+            // python3 can take seconds to start on a loaded machine (a pyenv shim, 2 CPUs shared).
+            for (int i = 0; i < 1200 && !port_open(issuer_port_); ++i)
+                std::this_thread::sleep_for(std::chrono::milliseconds(25));
+            ready_ = ready_ && port_open(issuer_port_);
+        }
     }
+    // One line per token request: "token user=NAME|- scope=... auth=basic|none".
+    std::string issuer_log() const { return dir_ / "issuer.log"; }
     bool ok() const { return ready_; }
     std::string host() const { return "127.0.0.1:" + std::to_string(port_); }
     std::string log() const { return dir_ / "registry.log"; }
@@ -166,7 +199,8 @@ private:
     bool tls_;
     berth::test::TempDir dir_{"berth-registry"};
     int port_ = -1;
-    Child child_;
+    Child child_, issuer_;
+    int issuer_port_ = -1;
     bool ready_ = false;
 };
 
@@ -224,6 +258,34 @@ private:
     Child child_;
     bool ready_ = false;
     mutable nlohmann::json digests_;
+};
+
+// A test with a real store on a tmpfs (store_ at root_), the test images (images_) and a
+// registries config for a fixture registry (config_for), for the pull and push tests.
+class RegistryTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        if (::geteuid() != 0) GTEST_SKIP() << "needs root (mounts a tmpfs for the store)";
+        images_ = store::test::test_images();
+        ASSERT_FALSE(images_.empty()) << "make-test-images.sh failed";
+        ASSERT_TRUE(root_.ok());
+        auto s = store::Store::open(root_.options());
+        ASSERT_TRUE(s) << s.error().message;
+        store_ = std::move(*s);
+    }
+
+    RegistriesConfig config_for(const Registry& r, bool insecure = true) {
+        RegistriesConfig c;
+        c.registries.push_back({r.host(), r.host(), insecure, false, {}});
+        c.certs_dir = tmp_ / "certs.d";
+        c.auth_file = tmp_ / "auth.json";
+        return c;
+    }
+
+    std::string images_;
+    store::test::StoreRoot root_{"overlay"};
+    berth::test::TempDir tmp_{"berth-registry-test"};
+    std::unique_ptr<store::Store> store_;
 };
 
 }  // namespace berth::registry::test

@@ -14,47 +14,10 @@ src=$(cd "$here/../../.." && pwd)
 for t in docker-registry skopeo python3; do
   command -v $t >/dev/null || { echo "FAIL: $t missing (scripts/install-deps.sh)"; exit 1; }
 done
-images="$build/test-images/store"
-bash "$src/tests/lib/make-test-images.sh" "$images" >&2
+. "$here/registry-lib.sh"
+setup_registry_test pull-cli
 
-tmp=$(mktemp -d /tmp/berth-pull-cli-$$-XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-  umount -l "$tmp/mnt" 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-mkdir -p "$tmp/mnt" "$tmp/decl" "$tmp/reg"
-mount -t tmpfs -o size=1g,mode=0700 tmpfs "$tmp/mnt"
-export BERTH_STORAGE=embedded BERTH_STORE_ROOT="$tmp/mnt/store" BERTH_STATE_DIR="$tmp/mnt/state"
-export BERTH_DAEMON_CONFIG="$tmp/berthd.toml" BERTH_REGISTRIES_PATH="$tmp/reg" BERTH_PROGRESS=lines
-export NO_PROXY=127.0.0.1 no_proxy=127.0.0.1
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() {
-  for _ in $(seq 200); do
-    python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$1),0.2)" 2>/dev/null && return 0
-    sleep 0.05
-  done
-  return 1
-}
-
-port=$(free_port)
-cat > "$tmp/registry.yml" <<EOF
-version: 0.1
-log:
-  level: info
-storage:
-  filesystem:
-    rootdirectory: $tmp/registry-data
-http:
-  addr: 127.0.0.1:$port
-EOF
-docker-registry serve "$tmp/registry.yml" >"$tmp/registry.log" 2>&1 &
-pids+=($!)
-wait_port "$port" || { cat "$tmp/registry.log"; echo "FAIL: docker-registry did not start"; exit 1; }
-host=127.0.0.1:$port
+start_registry
 skopeo copy -q --dest-tls-verify=false "oci:$images/oci:busybox" "docker://$host/test/bb:v1"
 
 printf '[[registry]]\nprefix = "%s"\nlocation = "%s"\ninsecure = true\n' "$host" "$host" > "$tmp/reg/registries.toml"
