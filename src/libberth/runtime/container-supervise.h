@@ -38,6 +38,7 @@ struct StateInputs {
     std::string hostname;
     std::string notify_socket;  // host path, "" without
     bool snapshot = false;
+    std::string image_id;  // ContainerRoot::image_id()
 };
 RuntimeState describe_running(const StateInputs& in);
 

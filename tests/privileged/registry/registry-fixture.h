@@ -117,6 +117,8 @@ public:
         ready_ = port_open(port_);
     }
     bool ok() const { return ready_; }
+    // The registry goes away (a host that cannot reach it).
+    void stop() { child_.stop(); }
     std::string host() const { return "127.0.0.1:" + std::to_string(port_); }
     std::string log() const { return dir_ / "registry.log"; }
     std::string dir() const { return dir_.path(); }
