@@ -68,7 +68,7 @@ protected:
                         const std::string& command = kWhich) {
         std::string text = fmt::format("[container]\nimage = \"{}\"\ncommand = {}\n", image, command);
         if (!pull.empty()) text += fmt::format("pull = \"{}\"\n", pull);
-        std::string path = tmp_ / "decl" / (name + ".toml");
+        std::string path = tmp_ / ("decl/" + name + ".toml");
         EXPECT_TRUE(write_file(path, text));
         return path;
     }
