@@ -15,6 +15,7 @@
 #include "basic/unique.h"
 #include "bus/storage.h"
 #include "command.h"
+#include "config/config.h"
 #include "storage-cli.h"
 
 namespace berth::cli {
@@ -173,7 +174,7 @@ private:
 };
 
 struct ImageOptions {
-    bool json = false, verbose = false;
+    bool json = false, verbose = false, declared = false;
     std::string source, name, format, ref, new_name, output, platform;
     std::vector<std::string> refs;
 };
@@ -222,22 +223,30 @@ int do_import(ImageOptions& o) {
 }
 
 // The pull runs in berthd as a job (PullImage), cancelled like an import on SIGINT/SIGTERM.
-int do_pull(ImageOptions& o) {
-    auto storage = open_storage_verbose(o.verbose);
-    if (!storage) return report_error("image pull", storage.error().what());
+Result<bus::ImageInfo> pull_with_progress(bus::Storage& storage, const ImageOptions& o,
+                                          const std::string& ref) {
     std::map<std::string, std::string> options;
     if (!o.platform.empty()) options["platform"] = o.platform;
-    ProgressReporter progress(o.json, "'" + o.ref + "'", "pull");
+    ProgressReporter progress(o.json, "'" + ref + "'", "pull");
     Result<bus::ImageInfo> image = fail(EINVAL, "not started");
     {
         CancelOnSignals signals;
-        image = (*storage)->pull_image(o.ref, options, progress.fn(), g_cancel);
+        image = storage.pull_image(ref, options, progress.fn(), g_cancel);
     }
     progress.finish(static_cast<bool>(image));
-    if (!image && g_cancel) {
-        report_error("image pull", "pull cancelled");
-        return 128 + (g_cancel_signal.load() ? g_cancel_signal.load() : SIGINT);
-    }
+    return image;
+}
+
+int pull_cancelled() {
+    report_error("image pull", "pull cancelled");
+    return 128 + (g_cancel_signal.load() ? g_cancel_signal.load() : SIGINT);
+}
+
+int do_pull(ImageOptions& o) {
+    auto storage = open_storage_verbose(o.verbose);
+    if (!storage) return report_error("image pull", storage.error().what());
+    auto image = pull_with_progress(**storage, o, o.ref);
+    if (!image && g_cancel) return pull_cancelled();
     if (!image) return report_error("image pull", image.error().what());
     return print_image_result(o, *image, "Pulled");
 }
@@ -264,6 +273,49 @@ int do_push(ImageOptions& o) {
     else
         std::printf("Pushed %s to %s\n", o.ref.c_str(), digest->c_str());
     return 0;
+}
+
+// `berth image pull --declared`: every registry image the declarations name, each once, so that
+// a host is provisioned before its units start (a start would pull too, but one at a time and
+// inside its unit's start). An invalid declaration is named on stderr and skipped (`berth
+// validate` is where it is fixed); the status is 1 when a pull failed.
+int do_pull_declared(ImageOptions& o) {
+    std::map<std::string, std::vector<std::string>> wanted;  // reference -> the containers naming it
+    for (const auto& [name, decl] : config::load_all(config::SearchPaths::system()).by_name) {
+        if (!decl)
+            std::fprintf(stderr, "berth image pull: skipping container '%s': %s\n", name.c_str(),
+                         decl.error().what().c_str());
+        else if (config::pulls_from_registry(*decl))
+            wanted[decl->image].push_back(name);
+    }
+    auto results = nlohmann::json::array();
+    int status = 0;
+    std::unique_ptr<bus::Storage> storage;
+    if (!wanted.empty()) {
+        auto opened = open_storage_verbose(o.verbose);
+        if (!opened) return report_error("image pull", opened.error().what());
+        storage = std::move(*opened);
+    }
+    for (const auto& [ref, containers] : wanted) {
+        auto image = pull_with_progress(*storage, o, ref);
+        if (!image && g_cancel) return pull_cancelled();
+        nlohmann::json entry{{"reference", ref}, {"containers", containers}};
+        if (image) {
+            entry["image"] = bus::to_json(*image);
+            if (!o.json)
+                std::printf("Pulled %s as %s (for %s)\n", image->id.c_str(), join(image->names, ", ").c_str(),
+                            join(containers, ", ").c_str());
+        } else {
+            entry["error"] = image.error().what();
+            status = report_error("image pull", image.error().what());
+        }
+        results.push_back(std::move(entry));
+    }
+    if (o.json)
+        print_json(results);
+    else if (wanted.empty())
+        std::printf("No declaration names a registry image.\n");
+    return status;
 }
 
 int do_list(ImageOptions& o) {
@@ -409,10 +461,19 @@ void register_image(CLI::App& app, CommandContext& ctx) {
     imp->callback([&ctx, o] { ctx.exit_code = do_import(*o); });
 
     auto* pull = image->add_subcommand("pull", "Pull an image from a registry (registries.toml)");
-    pull->add_option("reference", o->ref, "[REGISTRY/]REPOSITORY[:TAG][@DIGEST]")->required();
+    auto* ref = pull->add_option("reference", o->ref, "[REGISTRY/]REPOSITORY[:TAG][@DIGEST]");
+    auto* declared = pull->add_flag("--declared", o->declared,
+                                    "Pull every registry image the container declarations name");
+    ref->excludes(declared);
     pull->add_option("--platform", o->platform, "OS/ARCH[/VARIANT] (default: this host's)");
     common(pull);
-    pull->callback([&ctx, o] { ctx.exit_code = do_pull(*o); });
+    pull->callback([&ctx, o] {
+        if (!o->declared && o->ref.empty()) {
+            ctx.exit_code = report_error("image pull", "a reference or --declared is required");
+            return;
+        }
+        ctx.exit_code = o->declared ? do_pull_declared(*o) : do_pull(*o);
+    });
 
     auto* push = image->add_subcommand("push", "Push an image to a registry (registries.toml, auth file)");
     push->add_option("image", o->ref, "NAME[:TAG], ID or ID prefix")->required();

@@ -1,6 +1,6 @@
 // berth list [--json]: every container — declared in the search path, with a loaded
-// berth@NAME.service or running under a supervisor — with its image, unit state (from systemd over
-// D-Bus), since when, main pid, address and health (the supervisor's health check). Storage state (the
+// berth@NAME.service or running under a supervisor — with its image and image id, unit state (from systemd
+// over D-Bus), since when, main pid, address and health (the supervisor's health check). Storage state (the
 // snapshot) is joined in from berthd for --json. Without systemd (a container, a chroot, early boot) the
 // runtime's own state files are all there is: shown, and said so, rather than failing (issue #15 item 7).
 #include <cstdio>
@@ -29,11 +29,13 @@ void register_list(CLI::App& app, CommandContext& ctx) {
         std::vector<std::vector<std::string>> rows;
         for (auto& v : views) {
             rows.push_back({v.name, v.image(), v.state(), systemd::format_age(v.since_us(), now),
-                            v.main_pid() ? std::to_string(v.main_pid()) : "-", v.address(), v.health()});
+                            v.main_pid() ? std::to_string(v.main_pid()) : "-", v.address(), v.health(),
+                            v.image_id().empty() ? "-" : v.image_id().substr(0, 19)});
         }
-        std::fputs(
-            render_table({"NAME", "IMAGE", "STATE", "SINCE", "MAIN PID", "ADDRESS", "HEALTH"}, rows).c_str(),
-            stdout);
+        std::fputs(render_table(
+                       {"NAME", "IMAGE", "STATE", "SINCE", "MAIN PID", "ADDRESS", "HEALTH", "IMAGE ID"}, rows)
+                       .c_str(),
+                   stdout);
         if (views.empty()) std::fprintf(stderr, "No containers declared (see berth.toml(5)).\n");
     });
 }

@@ -123,6 +123,7 @@ void register_status(CLI::App& app, CommandContext& ctx) {
             row("Declaration", "none (the unit outlives a removed declaration until daemon-reload)");
         }
         row("Image", v.image());
+        if (auto id = v.image_id(); !id.empty()) row("Image ID", id);
         if (v.unit_state) {
             const auto& u = *v.unit_state;
             row("Unit", v.unit + (u.fragment_path.empty() ? "" : " (" + u.fragment_path + ")"));

@@ -24,6 +24,11 @@ std::string ContainerView::image() const {
     return "-";
 }
 
+std::string ContainerView::image_id() const {
+    if (running && !running->image_id.empty()) return running->image_id;
+    return snapshot ? snapshot->image : std::string();
+}
+
 bool ContainerView::is_running() const { return (unit_state && unit_state->is_active()) || running; }
 
 pid_t ContainerView::main_pid() const {
@@ -72,6 +77,7 @@ nlohmann::json ContainerView::to_json() const {
     j["name"] = name;
     j["unit"] = unit;
     j["image"] = image();
+    j["image_id"] = image_id().empty() ? nlohmann::json(nullptr) : nlohmann::json(image_id());
     j["state"] = state();
     j["address"] = address();
     j["declared"] = declared;

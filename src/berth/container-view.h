@@ -46,6 +46,9 @@ struct ContainerView {
     std::vector<runtime::ProbeRecord> probes;
 
     std::string image() const;  // image reference or "rootfs:DIR"; "-" when unknown
+    // The image id ("sha256:...") the container runs: what its start resolved the reference to
+    // (the runtime's record), else what its snapshot was made from; "" when unknown.
+    std::string image_id() const;
     // "active (running)", "failed (exit-code)", "invalid", "not-found"; from the runtime's record
     // when the unit is not active: "running (berth run)"; without either: "not running".
     std::string state() const;

@@ -8,6 +8,9 @@
 #include <thread>
 
 #include "bus/storage.h"
+#include "config/config.h"
+#include "registry/pull-policy.h"
+#include "registry/registries.h"
 
 namespace berth::bus {
 
@@ -41,6 +44,41 @@ void StorageSession::idle() {
     if (storage_) storage_->release_store();
 }
 
+Result<std::string> resolve_declared_image(Storage& storage, const config::Declaration& decl,
+                                           const PullHooks& hooks) {
+    if (!config::pulls_from_registry(decl)) return decl.image;
+    // The same qualification berthd applies when it pulls (the same registries.toml), so the
+    // name looked up here is the name the pull gives the image.
+    const auto context = fmt::format("image '{}'", decl.image);
+    auto parsed = BERTH_TRY_CTX(registry::parse_reference(decl.image), context);
+    auto registries = BERTH_TRY(registry::load_registries(registry::RegistriesSearchPath::system()));
+    auto ref = BERTH_TRY_CTX(registry::qualify(parsed, registries), context);
+    const std::string text = ref.str();
+    // A pin is looked up by its digest (a pulled image's id is its platform manifest's digest;
+    // a pinned index is not stored under its own digest, so it costs the one manifest request of
+    // a pull that finds everything present).
+    auto stored = storage.get_image(ref.digest.empty() ? text : ref.digest);
+    if (!stored && stored.error().code != ENOENT)
+        return fail(std::move(stored.error()).wrap(fmt::format("look up '{}'", text)));
+    registry::LocalImage local;
+    if (stored) local = {true, stored->id};
+    auto decision = BERTH_TRY(registry::decide_pull(decl.pull, ref, local));
+    if (decision.action == registry::PullAction::UseLocal) return stored->id;
+    if (hooks.started) hooks.started(text);
+    static const std::atomic<bool> never_cancelled{false};
+    auto pulled = storage.pull_image(text, {}, hooks.progress, never_cancelled);
+    if (pulled) return pulled->id;
+    if (decision.local_fallback && stored) {
+        // "newer" and the registry cannot answer: the image the store has still runs.
+        if (hooks.warn)
+            hooks.warn(fmt::format("{}: {}; running the stored image {}", decision.reason,
+                                   pulled.error().what(), stored->id));
+        return stored->id;
+    }
+    // berthd's message already names the reference ("pull 'REF': ...").
+    return fail(std::move(pulled.error()));
+}
+
 // Errors name the image; the caller (run_container) names the container. A missing image is the
 // common case and says what to do: the store's own wording came back wrapped three times
 // ("container 'x': image 'i': prepare container 'x': image 'i' not found", issue #15).
@@ -50,14 +88,17 @@ Result<PreparedSnapshot> prepare_container_snapshot(StorageSession& session,
     Storage* storage = BERTH_TRY_CTX(session.get(), context);
     auto policy = decl.on_image_change == config::OnImageChange::Keep ? store::ImageChangePolicy::Keep
                                                                       : store::ImageChangePolicy::Recreate;
-    auto p = storage->prepare_container(decl.name, decl.image, decl.ephemeral, 0, policy);
+    // Its errors name the reference already.
+    auto resolved = BERTH_TRY(resolve_declared_image(*storage, decl, session.pull_hooks));
+    auto p = storage->prepare_container(decl.name, resolved, decl.ephemeral, 0, policy);
     if (!p) {
         if (p.error().code == ENOENT)
             if (auto image = storage->get_image(decl.image); !image && image.error().code == ENOENT)
                 return fail(0, "{}", missing_image_message(decl.image));  // no strerror after the hint
         return fail(std::move(p.error()).wrap(context));
     }
-    return PreparedSnapshot{p->snapshot_id, p->rootfs, p->config, p->image_change};
+    std::string id = resolved.rfind("sha256:", 0) == 0 ? resolved : p->image_change.new_image_id;
+    return PreparedSnapshot{p->snapshot_id, p->rootfs, p->config, p->image_change, std::move(id)};
 }
 
 std::string missing_image_message(const std::string& image) {

@@ -4,6 +4,7 @@
 // 30 s, so containers that start together do not fail each other).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -14,6 +15,15 @@
 #include "store/types.h"
 
 namespace berth::bus {
+
+// What a run says while it pulls its declared image (`berth run --systemd`: STATUS= and
+// EXTEND_TIMEOUT_USEC= to systemd, so that a long first pull does not hit TimeoutStartSec). Each
+// may be empty.
+struct PullHooks {
+    std::function<void(const std::string& reference)> started;  // before the pull's first request
+    ProgressFn progress;                                        // as the pull's job reports
+    std::function<void(const std::string& message)> warn;       // "newer" fell back to the local image
+};
 
 // One connection to storage for all the steps of one `berth run` (snapshot, volumes, release),
 // opened at the first step. In embedded mode that is one private berthd per run instead of one
@@ -37,6 +47,9 @@ public:
     void close() { storage_.reset(); }
     bool open() const { return storage_ != nullptr; }
 
+    // How prepare_container_snapshot() reports a pull it makes for the declaration.
+    PullHooks pull_hooks;
+
 private:
     std::unique_ptr<Storage> storage_;
 };
@@ -46,13 +59,26 @@ struct PreparedSnapshot {
     store::MountSpec rootfs;    // what to mount (inside the container's mount namespace)
     store::ImageConfig config;  // image defaults (entrypoint, cmd, env, user, workdir)
     store::ImageChange image_change;
+    // The image id the reference resolved to when it came from a registry (or the image
+    // changed); "" for a local image name the store resolved by itself.
+    std::string image_id;
 };
 
 // What the run says about an image change (`[container] on_image_change`), or "" when the image
 // did not change: "image changed (ta:1 is now sha256:...): the writable layer was recreated ...".
 std::string describe_image_change(const config::Declaration& decl, const store::ImageChange& change);
 
-// For a declaration with `image = ...`: a fresh snapshot if `ephemeral`, else the persistent one
+// `[container] pull` applied before a start: for a declaration whose image comes from a registry
+// (config::pulls_from_registry), the store is asked for the qualified reference
+// (registries.toml), registry::decide_pull() decides, and a pull runs in berthd (PullImage: the
+// runtime never links the HTTP client). Returns what to prepare the snapshot from: the image id
+// the store holds for the reference (so the container runs exactly what was resolved), or
+// decl.image unchanged for a local image name. Errors name the reference.
+Result<std::string> resolve_declared_image(Storage& storage, const config::Declaration& decl,
+                                           const PullHooks& hooks = {});
+
+// For a declaration with `image = ...`: the image resolved (and pulled) as resolve_declared_image()
+// does, then a fresh snapshot if `ephemeral`, else the persistent one
 // (created on first use; recreated or kept when the image changed, by decl.on_image_change).
 Result<PreparedSnapshot> prepare_container_snapshot(StorageSession& storage, const config::Declaration& decl);
 // "image 'I' is not in the store; import it first: berth image import FILE --name I".

@@ -138,9 +138,12 @@ Result<> download_layers(const RegistryClient& proto, const std::vector<Download
     std::mutex mu;
     std::optional<Error> first_error;
     size_t next = 0;
-    auto report = [&](size_t layer, uint64_t delta) {
+    // Every chunk counts at once (berthd publishes the job's bytes a few times a second): a pull
+    // that moves is seen to move, even inside one large layer (`berth run --systemd` extends its
+    // start timeout on it). A restarted transfer takes back what it had counted.
+    auto report = [&](size_t layer, uint64_t added, uint64_t taken_back) {
         std::lock_guard lock(mu);
-        p.bytes_done += delta;
+        p.bytes_done = p.bytes_done + added - std::min(taken_back, p.bytes_done);
         p.layer_index = layer;
         if (progress) progress(p);
     };
@@ -165,13 +168,13 @@ Result<> download_layers(const RegistryClient& proto, const std::vector<Download
                     [&](std::string_view chunk) -> Result<> {
                         BERTH_TRY_VOID(write_all(fd.get(), chunk, part));
                         written += chunk.size();
-                        if (written % (1 << 20) < chunk.size()) report(d.index, 0);
+                        report(d.index, chunk.size(), 0);
                         return {};
                     },
                     [&] {
                         (void)::ftruncate(fd.get(), 0);
                         (void)::lseek(fd.get(), 0, SEEK_SET);
-                        report(d.index, 0);
+                        report(d.index, 0, written);
                         written = 0;
                     });
             if (r && ::rename(part.c_str(), final_path.c_str()) < 0) r = fail_errno("rename '{}'", part);
@@ -181,7 +184,7 @@ Result<> download_layers(const RegistryClient& proto, const std::vector<Download
                 stop = true;
                 return;
             }
-            p.bytes_done += d.desc.size;
+            p.bytes_done += d.desc.size - std::min(written, d.desc.size);  // counted as it came
             p.layer_index = d.index;
             if (progress) progress(p);
         }

@@ -35,6 +35,8 @@ public:
     bool upper_on_stage() const { return upper_on_stage_; }  // ephemeral: the upper layer is a tmpfs
     const store::ImageConfig& image() const { return image_; }
     bool has_snapshot() const { return snapshot_.has_value(); }
+    // The image id the snapshot was made from, where the store said ("" otherwise).
+    std::string image_id() const { return snapshot_ ? snapshot_->image_id : std::string(); }
     // "image changed: ..." when the store recreated or kept the layer of a changed image, else "".
     std::string image_change_message() const {
         return snapshot_ ? bus::describe_image_change(decl_, snapshot_->image_change) : std::string();

@@ -43,6 +43,7 @@ RuntimeState describe_running(const StateInputs& in) {
     st.supervisor_pid = ::getpid();
     st.cgroup = in.cgroup->payload_path();
     st.started_at_usec = now_usec();
+    st.image_id = in.image_id;
     st.network_mode = network_mode_name(decl.network.mode);
     st.address = l.network ? l.network->address() : "";
     st.hostname = in.hostname;

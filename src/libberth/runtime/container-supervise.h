@@ -40,6 +40,7 @@ struct StateInputs {
     std::string notify_socket;  // host path, "" without
     bool snapshot = false;
     const store::ImageConfig* image = nullptr;  // its HEALTHCHECK, under [health]; null: none
+    std::string image_id;                       // ContainerRoot::image_id()
 };
 RuntimeState describe_running(const StateInputs& in);
 

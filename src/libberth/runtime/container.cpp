@@ -18,6 +18,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <string_view>
@@ -33,6 +34,7 @@
 #include "runtime/devices.h"
 #include "runtime/notify-relay.h"
 #include "runtime/paths.h"
+#include "runtime/sd-notify.h"
 #include "runtime/supervise.h"
 
 namespace berth::runtime {
@@ -170,6 +172,41 @@ Result<> checkpoint(std::string_view step) {
     return {};
 }
 
+// While `berth run --systemd` pulls its image (pull = ..., issue #17), systemd hears of it: STATUS=
+// says "pulling REF", and each step of progress (new bytes, at most once a second) pushes the
+// start timeout kPullExtend further with EXTEND_TIMEOUT_USEC=, so that a large first pull is not
+// killed by TimeoutStartSec while a stalled one still is (kPullExtend after its last byte).
+constexpr auto kPullExtend = std::chrono::seconds(30);
+
+bus::PullHooks pull_hooks(const RunOptions& opt) {
+    bus::PullHooks hooks;
+    hooks.warn = opt.warn;
+    if (!opt.systemd) return hooks;
+    struct Seen {
+        std::string reference;
+        uint64_t bytes = 0;
+        std::chrono::steady_clock::time_point at{};
+    };
+    auto seen = std::make_shared<Seen>();
+    const auto extend = std::chrono::duration_cast<std::chrono::microseconds>(kPullExtend).count();
+    hooks.started = [seen, extend](const std::string& reference) {
+        seen->reference = reference;
+        seen->at = std::chrono::steady_clock::now();
+        (void)notify_systemd(
+            fmt::format("STATUS=pulling {}\nEXTEND_TIMEOUT_USEC={}", reference, extend).c_str());
+    };
+    hooks.progress = [seen, extend](double, uint64_t bytes) {
+        auto now = std::chrono::steady_clock::now();
+        if (bytes <= seen->bytes || now - seen->at < std::chrono::seconds(1)) return;
+        seen->bytes = bytes;
+        seen->at = now;
+        (void)notify_systemd(fmt::format("STATUS=pulling {} ({} bytes)\nEXTEND_TIMEOUT_USEC={}",
+                                         seen->reference, bytes, extend)
+                                 .c_str());
+    };
+    return hooks;
+}
+
 Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
     if (decl.name.empty()) return fail(EINVAL, "declaration has no name");
     // First: restored last, once everything below is undone or handed over.
@@ -187,6 +224,7 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
     // One connection to storage for the snapshot, the volumes and their release (it outlives
     // their owners below, which release through it).
     bus::StorageSession storage;
+    storage.pull_hooks = pull_hooks(opt);
     // --- 1. root file system ---
     ContainerRoot root(decl, storage);
     BERTH_TRY_VOID(root.prepare());
@@ -246,6 +284,7 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
     si.notify_socket = notify.path();
     si.snapshot = root.has_snapshot();
     si.image = &root.image();
+    si.image_id = root.image_id();
     StateFile state;
     BERTH_TRY_VOID(state.write(describe_running(si)));
     SuperviseInputs sup;

@@ -23,6 +23,7 @@ std::string state_to_json(const RuntimeState& s) {
     j["supervisor_pid"] = s.supervisor_pid;
     j["cgroup"] = s.cgroup;
     j["started_at_usec"] = s.started_at_usec;
+    j["image_id"] = s.image_id;
     j["network_mode"] = s.network_mode;
     j["address"] = s.address;
     j["hostname"] = s.hostname;
@@ -75,6 +76,7 @@ Result<RuntimeState> state_from_json(const std::string& text, const std::string&
         s.supervisor_pid = j.at("supervisor_pid").get<pid_t>();
         s.cgroup = j.at("cgroup").get<std::string>();
         s.started_at_usec = j.at("started_at_usec").get<uint64_t>();
+        s.image_id = j.value("image_id", "");
         s.network_mode = j.value("network_mode", "");
         s.address = j.value("address", "");
         s.hostname = j.value("hostname", "");

@@ -84,6 +84,9 @@ struct RuntimeState {
     pid_t supervisor_pid = 0;
     std::string cgroup;
     uint64_t started_at_usec = 0;
+    // The image it runs, as the store resolved the declared reference ("sha256:..."): what a
+    // registry tag named when it started; "" when not known (a local image name, a rootfs).
+    std::string image_id;
     std::string network_mode;
     std::string address;
     std::string hostname;

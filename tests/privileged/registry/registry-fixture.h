@@ -152,6 +152,8 @@ public:
     // One line per token request: "token user=NAME|- scope=... auth=basic|none".
     std::string issuer_log() const { return dir_ / "issuer.log"; }
     bool ok() const { return ready_; }
+    // The registry goes away (a host that cannot reach it).
+    void stop() { child_.stop(); }
     std::string host() const { return "127.0.0.1:" + std::to_string(port_); }
     std::string log() const { return dir_ / "registry.log"; }
     std::string dir() const { return dir_.path(); }

@@ -874,6 +874,22 @@ TEST(State, RoundTripsThroughJson) {
     EXPECT_FALSE(state_from_json("{}", "t"));
 }
 
+// `berth status` / `berth list` show the image id a start resolved (issue #17); a record written
+// before the field existed reads as "unknown".
+TEST(State, CarriesTheImageIdTheStartResolved) {
+    RuntimeState s;
+    s.name = "web";
+    s.cgroup = "/sys/fs/cgroup/berth/web";
+    s.image_id = "sha256:" + std::string(64, 'a');
+    auto back = state_from_json(state_to_json(s), "t");
+    ASSERT_TRUE(back) << back.error().what();
+    EXPECT_EQ(back->image_id, s.image_id);
+    auto old = state_from_json(
+        R"({"name":"web","pid":1,"supervisor_pid":2,"cgroup":"/c","started_at_usec":3})", "t");
+    ASSERT_TRUE(old) << old.error().what();
+    EXPECT_EQ(old->image_id, "");
+}
+
 TEST(State, CarriesWhatTheTeardownAfterAHandOverNeeds) {
     RuntimeState s;
     s.name = "web";
