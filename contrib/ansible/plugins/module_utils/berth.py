@@ -198,6 +198,42 @@ class Berth:
             self.module.fail_json(msg="systemctl daemon-reload failed: %s" % (err or out).strip())
 
 
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def declaration_module(module_class, kind, config_dir, states, **spec):
+    """The AnsibleModule of a module that owns CONFIG_DIR/NAME.toml (berth_container, berth_network):
+    name, state, declaration|toml, config_dir plus `spec`; returns (module, berth, name, path)."""
+    module = module_class(
+        argument_spec=dict(
+            name=dict(type="str", required=True),
+            state=dict(type="str", default="present", choices=states),
+            declaration=dict(type="dict"),
+            toml=dict(type="str"),
+            config_dir=dict(type="path", default=config_dir),
+            **spec
+        ),
+        mutually_exclusive=[["declaration", "toml"]],
+        required_if=[["state", "present", ["declaration", "toml"], True]],
+        supports_check_mode=True,
+    )
+    name = module.params["name"]
+    if not NAME.match(name):  # it becomes a file name: no '/', no leading '.'
+        module.fail_json(msg="invalid %s name '%s'" % (kind, name))
+    return module, Berth(module), name, os.path.join(module.params["config_dir"], name + ".toml")
+
+
+def wanted_text(module, kind):
+    """The declaration the task gives, as the TOML text to write (None when it gives none)."""
+    p = module.params
+    try:
+        if p["declaration"] is not None:
+            return to_toml(p["declaration"])
+    except TomlError as e:
+        module.fail_json(msg="declaration of %s '%s': %s" % (kind, p["name"], e))
+    return normalize_text(p["toml"]) if p["toml"] is not None else None
+
+
 def format_errors(errors):
     out = []
     for e in errors:

@@ -98,23 +98,18 @@ plan:
 """
 
 import os
-import re
 import shutil
 import tempfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.berth.berth.plugins.module_utils.berth import (
-    Berth,
-    TomlError,
     atomic_write,
+    declaration_module,
     format_errors,
-    normalize_text,
     read_text,
-    to_toml,
+    wanted_text,
 )
-
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 DEFAULT_SEARCH = ["/etc/berth/containers", "/run/berth/containers", "/usr/lib/berth/containers"]
 
 
@@ -183,40 +178,19 @@ def remove(module, berth, name, path):
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            name=dict(type="str", required=True),
-            state=dict(type="str", default="present",
-                       choices=["present", "absent", "started", "stopped", "restarted"]),
-            declaration=dict(type="dict"),
-            toml=dict(type="str"),
-            config_dir=dict(type="path", default="/etc/berth/containers"),
-            restart_on_change=dict(type="bool", default=True),
-            wait_healthy=dict(type="bool", default=False),
-            timeout=dict(type="int", default=120),
-        ),
-        mutually_exclusive=[["declaration", "toml"]],
-        required_if=[["state", "present", ["declaration", "toml"], True]],
-        supports_check_mode=True,
+    module, berth, name, path = declaration_module(
+        AnsibleModule, "container", "/etc/berth/containers",
+        ["present", "absent", "started", "stopped", "restarted"],
+        restart_on_change=dict(type="bool", default=True),
+        wait_healthy=dict(type="bool", default=False),
+        timeout=dict(type="int", default=120),
     )
     p = module.params
-    name = p["name"]
-    if not NAME.match(name):
-        module.fail_json(msg="invalid container name '%s'" % name)
-    berth = Berth(module)
-    path = os.path.join(p["config_dir"], name + ".toml")
 
     if p["state"] == "absent":
         module.exit_json(**remove(module, berth, name, path))
 
-    wanted = None
-    if p["declaration"] is not None:
-        try:
-            wanted = to_toml(p["declaration"])
-        except TomlError as e:
-            module.fail_json(msg="declaration of '%s': %s" % (name, e))
-    elif p["toml"] is not None:
-        wanted = normalize_text(p["toml"])
+    wanted = wanted_text(module, "container")
     current = read_text(path)
     if wanted is None and current is None:
         module.fail_json(msg="container '%s' has no declaration at %s; give 'declaration' or 'toml'" % (name, path))

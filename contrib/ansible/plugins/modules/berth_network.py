@@ -53,21 +53,16 @@ network:
 
 import json
 import os
-import re
 import shutil
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.berth.berth.plugins.module_utils.berth import (
-    Berth,
-    TomlError,
     atomic_write,
-    normalize_text,
+    declaration_module,
     read_text,
-    to_toml,
+    wanted_text,
 )
-
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 def inspect(berth, name, search=None):
@@ -82,24 +77,9 @@ def inspect(berth, name, search=None):
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            name=dict(type="str", required=True),
-            declaration=dict(type="dict"),
-            toml=dict(type="str"),
-            state=dict(type="str", default="present", choices=["present", "absent"]),
-            config_dir=dict(type="path", default="/etc/berth/networks"),
-        ),
-        mutually_exclusive=[["declaration", "toml"]],
-        required_if=[["state", "present", ["declaration", "toml"], True]],
-        supports_check_mode=True,
-    )
+    module, berth, name, path = declaration_module(AnsibleModule, "network", "/etc/berth/networks",
+                                                   ["present", "absent"])
     p = module.params
-    name = p["name"]
-    if not NAME.match(name):
-        module.fail_json(msg="invalid network name '%s'" % name)
-    berth = Berth(module)
-    path = os.path.join(p["config_dir"], name + ".toml")
     current = read_text(path)
 
     if p["state"] == "absent":
@@ -118,10 +98,7 @@ def main():
                 shutil.rmtree(path + ".d")
         module.exit_json(**result)
 
-    try:
-        wanted = to_toml(p["declaration"]) if p["declaration"] is not None else normalize_text(p["toml"])
-    except TomlError as e:
-        module.fail_json(msg="declaration of network '%s': %s" % (name, e))
+    wanted = wanted_text(module, "network")
     if wanted == current:
         net, _ = inspect(berth, name)
         module.exit_json(changed=False, network=net)
