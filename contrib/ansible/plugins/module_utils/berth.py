@@ -191,11 +191,16 @@ class Berth:
                 return c
         return None
 
+    def systemctl(self, *args, check_rc=True):
+        """systemd's side of a declaration: daemon-reload (the generator), network units."""
+        cmd = [self.module.get_bin_path("systemctl", required=True)] + list(args)
+        rc, out, err = self.module.run_command(cmd)
+        if check_rc and rc != 0:
+            self.module.fail_json(msg="'%s' failed: %s" % (" ".join(cmd), (err or out).strip()))
+        return rc
+
     def daemon_reload(self):
-        systemctl = self.module.get_bin_path("systemctl", required=True)
-        rc, out, err = self.module.run_command([systemctl, "daemon-reload"])
-        if rc != 0:
-            self.module.fail_json(msg="systemctl daemon-reload failed: %s" % (err or out).strip())
+        self.systemctl("daemon-reload")
 
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")

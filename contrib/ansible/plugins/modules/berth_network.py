@@ -12,8 +12,8 @@ description:
     or TOML text, after C(berth network inspect) of the candidate on the target accepted it; an
     invalid declaration never replaces a valid one. berth brings a declared network up when the
     first container on it starts.
-  - C(state=absent) brings the network down (C(berth network down)) and removes the declaration.
-    Stop or remove the containers on it first.
+  - C(state=absent) stops its unit C(berth-network@NAME.service) (or runs C(berth network down))
+    and removes the declaration. Remove the containers on it first: stopping the unit stops them.
 version_added: "0.1.0"
 author: berth project
 options:
@@ -89,6 +89,10 @@ def main():
         if module._diff and current is not None:
             result["diff"] = dict(before=current, after="", before_header=path, after_header=path)
         if not module.check_mode:
+            # Up through its unit (containers on it require it): stopping the unit takes it down.
+            unit = "berth-network@%s.service" % name
+            if berth.systemctl("is-active", "--quiet", unit, check_rc=False) == 0:
+                berth.systemctl("stop", unit)
             net, _ = inspect(berth, name)
             if net and net.get("up"):
                 berth.run("network", "down", name, check_rc=True)
