@@ -149,8 +149,11 @@ def wait_for(berth, module, name, timeout):
         time.sleep(0.2)
 
 
-def unit_verb(berth, verb, name, timeout):
-    berth.run(verb, "--timeout", str(timeout), name, check_rc=True)
+def unit_verb(berth, verb, name, timeout, changed=True):
+    rc, out, err = berth.run(verb, "--timeout", str(timeout), name)
+    if rc != 0:  # what was written stays written: say so
+        berth.module.fail_json(msg="berth %s %s failed: %s" % (verb, name, (err or out).strip()), rc=rc,
+                               changed=changed, container=berth.container(name))
 
 
 def remove(module, berth, name, path):
@@ -239,7 +242,7 @@ def main():
     if declaration_changed or never_loaded:
         berth.daemon_reload()
     if verb:
-        unit_verb(berth, verb, name, p["timeout"])
+        unit_verb(berth, verb, name, p["timeout"], changed=result["changed"])
     if verb in ("start", "restart") and p["wait_healthy"]:
         result["container"] = wait_for(berth, module, name, p["timeout"])
     else:
