@@ -96,6 +96,10 @@ HostKey /etc/ssh/ssh_host_ed25519_key
 PidFile none
 Subsystem sftp /usr/lib/openssh/sftp-server
 EOF
+  # systemd builds /run/credentials/UNIT in the starting process's mount namespace and relies on
+  # propagation; the harness's chroot root is not shared (as parts/secrets-sockets.sh does).
+  host_in "$i" sh -c 'mkdir -p /run/credentials; mountpoint -q /run/credentials ||
+    mount --bind /run/credentials /run/credentials; mount --make-rshared /run/credentials'
   host_in "$i" systemd-run -q --unit=berth-fleet-sshd /usr/sbin/sshd -D -e -f /etc/ssh/sshd-berth-fleet.conf
 done
 port_open() { ip netns exec "$ns" python3 -c "import socket; socket.create_connection(('$1', $2), 0.3)" 2>/dev/null; }

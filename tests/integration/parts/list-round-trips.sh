@@ -37,7 +37,8 @@ echo "# berth list: $few bus waits with 3 containers, $many with 81"
 t_like "berth list waits on the bus less than 4 times per extra container ($few -> $many)" '^ok$' \
   "$([ $((many - few)) -lt $((4 * 78)) ] && echo ok || echo "$((many - few)) more")"
 json=$(it_in berth list --json)
-t_eq "berth list shows all 81" 81 "$(grep -c '"name": "lrt-' <<<"$json")"
+t_eq "berth list shows all 81" 81 \
+  "$(python3 -c 'import json,sys; print(sum(c["name"].startswith("lrt-") for c in json.load(sys.stdin)))' <<<"$json")"
 lrt_field() { python3 -c 'import json,sys; print([c for c in json.load(sys.stdin) if c["name"] == sys.argv[1]][0][sys.argv[2]])' "$1" "$2" <<<"$json"; }
 t_eq "lrt-run's main pid is systemd's" "$(it_unit_prop lrt-run MainPID)" "$(lrt_field lrt-run main_pid)"
 t_eq "lrt-run's memory limit is systemd's" "$(it_unit_prop lrt-run MemoryMax)" "$(lrt_field lrt-run memory_max)"
