@@ -100,6 +100,10 @@ EOF
   # propagation; the harness's chroot root is not shared (as parts/secrets-sockets.sh does).
   host_in "$i" sh -c 'mkdir -p /run/credentials; mountpoint -q /run/credentials ||
     mount --bind /run/credentials /run/credentials; mount --make-rshared /run/credentials'
+  # Containers on a declared network set per-namespace net sysctls (accept_ra of their veth):
+  # the harness keeps /proc/sys read-only, but each host has its own network namespace, so its
+  # /proc/sys/net is its own and may be writable.
+  host_in "$i" sh -c 'mount --bind /proc/sys/net /proc/sys/net && mount -o remount,bind,rw /proc/sys/net'
   host_in "$i" systemd-run -q --unit=berth-fleet-sshd /usr/sbin/sshd -D -e -f /etc/ssh/sshd-berth-fleet.conf
 done
 port_open() { ip netns exec "$ns" python3 -c "import socket; socket.create_connection(('$1', $2), 0.3)" 2>/dev/null; }
