@@ -322,5 +322,20 @@ class BerthImage(ModuleTestCase):
         self.assertTrue(r.get("failed"))
 
 
+@unittest.skipUnless(HAVE_ANSIBLE and shutil.which("ansible-playbook"), "ansible-core is not installed")
+class Examples(unittest.TestCase):
+    def test_every_example_playbook_passes_ansible_syntax_check(self):
+        tmp = tempfile.mkdtemp(prefix="berth-ansible-ut-")
+        self.addCleanup(shutil.rmtree, tmp)
+        env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections_root(tmp), HOME=tmp, ANSIBLE_LOCAL_TEMP=tmp)
+        examples = os.path.join(COLLECTION, "examples")
+        for name in sorted(os.listdir(examples)):
+            if not name.endswith(".yml"):
+                continue
+            p = subprocess.run(["ansible-playbook", "--syntax-check", "-i", "localhost,", os.path.join(examples, name)],
+                               env=env, capture_output=True, text=True, timeout=120)
+            self.assertEqual(p.returncode, 0, "%s: %s%s" % (name, p.stdout, p.stderr))
+
+
 if __name__ == "__main__":
     unittest.main()
