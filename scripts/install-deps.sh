@@ -21,6 +21,7 @@ test_pkgs=(
   docker-registry apache2-utils buildah openssl podman
   qemu-system-x86 dmsetup thin-provisioning-tools
   hyperfine crun runc man-db
+  ansible-core openssh-server openssh-client
 )
 pkgs=("${build_pkgs[@]}")
 [ "${1:-}" = --minimal ] || pkgs+=("${test_pkgs[@]}")

@@ -167,13 +167,13 @@ std::string runtime_view_notice(const ViewSources& s) {
 
 namespace {
 
-void fill(ViewSources& s, ContainerView& v) {
-    v.unit = systemd::container_unit(v.name);
+// `unit` is the unit's state as systemd gave it (gather_all asks for every unit at once).
+void fill(ViewSources& s, ContainerView& v, Result<systemd::UnitState> unit) {
     if (s.manager) {
-        if (auto u = s.manager->unit_state(v.unit))
-            v.unit_state = std::move(*u);
+        if (unit)
+            v.unit_state = std::move(*unit);
         else
-            v.unit_error = u.error().what();
+            v.unit_error = unit.error().what();
     } else {
         v.unit_error = s.manager_error;
     }
@@ -211,9 +211,13 @@ std::vector<ContainerView> gather_all(ViewSources& s) {
     }
     for (auto& name : runtime::list_running())
         if (!views.count(name)) views.emplace(name, ContainerView{.name = name});
+    std::vector<std::string> units;
+    for (auto& [name, v] : views) units.push_back(v.unit = systemd::container_unit(name));
+    auto states = s.manager ? s.manager->unit_states(units) : std::vector<Result<systemd::UnitState>>{};
     std::vector<ContainerView> out;
+    size_t i = 0;
     for (auto& [name, v] : views) {
-        fill(s, v);
+        fill(s, v, s.manager ? std::move(states[i++]) : fail(EHOSTUNREACH, "no systemd"));
         out.push_back(std::move(v));
     }
     return out;
@@ -231,7 +235,8 @@ Result<ContainerView> gather_one(ViewSources& s, const std::string& name) {
         v.declared = true;
         v.declaration_error = decl.error().what();
     }
-    fill(s, v);
+    v.unit = systemd::container_unit(name);
+    fill(s, v, s.manager ? s.manager->unit_state(v.unit) : fail(EHOSTUNREACH, "no systemd"));
     if (!v.declared && !v.running && (!v.unit_state || v.unit_state->load_state == "not-found"))
         return fail(ENOENT, "no container '{}': no {}.toml in the search path, no unit {} and none running",
                     name, name, v.unit);

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include <map>
+#include <span>
 #include <utility>
 
 #include "basic/unique.h"
@@ -66,6 +67,89 @@ int on_job_removed(sd_bus_message* m, void* userdata, sd_bus_error*) noexcept {
     try {
         wait->removed.emplace(path, result);
     } catch (...) {
+    }
+    return 0;
+}
+
+// ---- many units' properties, pipelined (unit_states) ----
+// One GetAll per interface (Unit, Service) on the unit's object path: systemd loads a unit on its
+// first access by path, as LoadUnit would, so no LoadUnit round trip comes first.
+
+struct StringProperty {
+    const char* name;
+    std::string UnitState::*field;
+};
+constexpr StringProperty kUnitStrings[] = {
+    {"Id", &UnitState::id},
+    {"Description", &UnitState::description},
+    {"LoadState", &UnitState::load_state},
+    {"ActiveState", &UnitState::active_state},
+    {"SubState", &UnitState::sub_state},
+    {"FragmentPath", &UnitState::fragment_path},
+    {"SourcePath", &UnitState::source_path},
+};
+constexpr StringProperty kServiceStrings[] = {
+    {"ControlGroup", &UnitState::control_group},
+    {"Result", &UnitState::result},
+};
+
+// One property's variant into `s` when it is one unit_state() reads; skipped otherwise.
+int read_property(sd_bus_message* m, std::string_view key, UnitState& s, bool service) {
+    using Strings = std::span<const StringProperty>;
+    for (const auto& p : service ? Strings(kServiceStrings) : Strings(kUnitStrings)) {
+        if (key != p.name) continue;
+        const char* v = nullptr;
+        int r = sd_bus_message_read(m, "v", "s", &v);
+        if (r >= 0) s.*p.field = v ? v : "";
+        return r;
+    }
+    if (!service && key == "ActiveEnterTimestamp")
+        return sd_bus_message_read(m, "v", "t", &s.active_enter_us);
+    if (!service && key == "StateChangeTimestamp")
+        return sd_bus_message_read(m, "v", "t", &s.state_change_us);
+    if (service && key == "MainPID") return sd_bus_message_read(m, "v", "u", &s.main_pid);
+    if (service && key == "NRestarts") return sd_bus_message_read(m, "v", "u", &s.n_restarts);
+    if (service && key == "MemoryMax") return sd_bus_message_read(m, "v", "t", &s.memory_max);
+    if (service && key == "ExecMainStatus") return sd_bus_message_read(m, "v", "i", &s.exec_main_status);
+    return sd_bus_message_skip(m, "v");
+}
+
+int read_properties(sd_bus_message* m, UnitState& s, bool service) {
+    int r = sd_bus_message_enter_container(m, 'a', "{sv}");
+    if (r < 0) return r;
+    while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
+        const char* key = nullptr;
+        if ((r = sd_bus_message_read(m, "s", &key)) < 0) return r;
+        if ((r = read_property(m, key, s, service)) < 0) return r;
+        if ((r = sd_bus_message_exit_container(m)) < 0) return r;
+    }
+    if (r < 0) return r;
+    return sd_bus_message_exit_container(m);
+}
+
+struct PropertiesCall {
+    UnitState* state = nullptr;
+    bool service = false;
+    bool done = false;
+    int error = 0;  // positive errno of a failed call
+    std::string message;
+    size_t* in_flight = nullptr;
+};
+
+int on_properties(sd_bus_message* m, void* userdata, sd_bus_error*) noexcept {
+    auto* call = static_cast<PropertiesCall*>(userdata);
+    call->done = true;
+    --*call->in_flight;
+    try {
+        if (const sd_bus_error* e = sd_bus_message_get_error(m)) {
+            call->error = sd_bus_message_get_errno(m) > 0 ? sd_bus_message_get_errno(m) : EIO;
+            call->message = e->message ? e->message : e->name ? e->name : "error";
+        } else if (int r = read_properties(m, *call->state, call->service); r < 0) {
+            call->error = -r;
+            call->message = "bad reply";
+        }
+    } catch (...) {
+        call->error = ENOMEM;
     }
     return 0;
 }
@@ -157,6 +241,72 @@ Result<UnitState> Manager::unit_state(const std::string& unit) {
             BERTH_TRY_CTX(get_trivial<int32_t>(bus_, path, kServiceIface, "ExecMainStatus", 'i'), ctx);
     }
     return s;
+}
+
+std::vector<Result<UnitState>> Manager::unit_states(const std::vector<std::string>& units) {
+    std::vector<UnitState> states(units.size());
+    std::vector<PropertiesCall> calls(units.size() * 2);
+    std::vector<std::string> paths(units.size());
+    std::vector<CPtr<sd_bus_slot, sd_bus_slot_unref>> slots;  // dropped on return: no late callback
+    slots.reserve(calls.size());
+    size_t in_flight = 0, next = 0;
+    auto send = [&](size_t i) {
+        PropertiesCall& c = calls[i];
+        c.state = &states[i / 2];
+        c.service = i % 2 == 1;
+        c.in_flight = &in_flight;
+        std::string& path = paths[i / 2];
+        if (path.empty()) {
+            char* encoded = nullptr;
+            if (int r = sd_bus_path_encode("/org/freedesktop/systemd1/unit", units[i / 2].c_str(), &encoded);
+                r < 0) {
+                c.done = true, c.error = -r, c.message = "encode the unit's object path";
+                return;
+            }
+            path = encoded;
+            free(encoded);
+        }
+        sd_bus_slot* slot = nullptr;
+        int r = sd_bus_call_method_async(bus_, &slot, kDest, path.c_str(), "org.freedesktop.DBus.Properties",
+                                         "GetAll", on_properties, &c, "s",
+                                         c.service ? kServiceIface : kUnitIface);
+        if (r < 0) {
+            c.done = true, c.error = -r, c.message = "send GetAll";
+            return;
+        }
+        slots.emplace_back(slot);
+        ++in_flight;
+    };
+    int bus_error = 0;
+    while (next < calls.size() || in_flight > 0) {
+        while (next < calls.size() && in_flight < kUnitStatesInFlight) send(next++);
+        int r = sd_bus_process(bus_, nullptr);
+        if (r > 0) continue;
+        if (r == 0) r = sd_bus_wait(bus_, UINT64_MAX);  // each call has sd-bus's own reply timeout
+        if (r < 0) {
+            bus_error = -r;
+            break;
+        }
+    }
+    std::vector<Result<UnitState>> out;
+    out.reserve(units.size());
+    for (size_t u = 0; u < units.size(); ++u) {
+        const PropertiesCall& unit = calls[2 * u];
+        const PropertiesCall& service = calls[2 * u + 1];
+        auto failed = [&](const PropertiesCall& c) { return c.done ? c.error : bus_error ? bus_error : EIO; };
+        // Service properties exist only for loaded .service units, as in unit_state().
+        bool want_service = states[u].load_state == "loaded" && units[u].size() > 8 &&
+                            units[u].substr(units[u].size() - 8) == ".service";
+        if (int e = failed(unit))
+            out.push_back(
+                fail(e, "unit '{}': get properties: {}", units[u], unit.done ? unit.message : "no reply"));
+        else if (int e2 = want_service ? failed(service) : 0)
+            out.push_back(fail(e2, "unit '{}': get properties: {}", units[u],
+                               service.done ? service.message : "no reply"));
+        else
+            out.push_back(std::move(states[u]));
+    }
+    return out;
 }
 
 Result<std::vector<std::string>> Manager::list_units(const std::vector<std::string>& patterns) {
