@@ -24,7 +24,11 @@ if [ "${1:-}" = --all ]; then all=1; shift; fi
 # clients for a fixed time). Names are meson test names; missing ones are ignored.
 # store-real-image: a 2-minute mmdebstrap image imported again; the main pass runs it, and the
 # store code it drives is covered under ASan by store, store-hostile and fsck (CI time, issue #14).
-SLOW=(soak load fault fault-berthd-restart e2e store-real-image)
+# registry-push(-cli), registry-pull-at-run, network-dns: mostly external programs (skopeo, podman,
+# docker-registry, dnsmasq, 20 containers); the pull/push/DNS code they reach runs under ASan in
+# registry-pull, registry-hostile (hostile input), network-declared and the unit suites (CI time).
+SLOW=(soak load fault fault-berthd-restart e2e store-real-image registry-push registry-push-cli
+      registry-pull-at-run network-dns)
 # Not a test left out, but shorter under ASan: the escape suite's three /proc/self/fd/N workdir
 # sweeps try N = 3-16, 32, 64 instead of 3-64 (184 of the suite's 273 s; swept_fd_numbers() in
 # tests/privileged/escape/escape-test.cpp says why that keeps what only ASan checks).

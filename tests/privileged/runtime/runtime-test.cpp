@@ -2599,7 +2599,7 @@ TEST_P(OperatorKeys, ShowInsideTheContainerAndLeaveTheHostAlone) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Runtime, OperatorKeys, ::testing::Bool(),
-                         [](const auto& info) { return info.param ? "UserNamespace" : "HostIds"; });
+                         [](const auto& p) { return p.param ? "UserNamespace" : "HostIds"; });
 
 // A declaration that did not go through validation (built in code, as here) still cannot write the
 // host's tunables: the runtime refuses a sysctl outside the container's own namespaces.
