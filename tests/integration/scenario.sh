@@ -10,5 +10,6 @@ src=$(cd "$here/../.." && pwd)
 . "$here/harness.sh"
 . "$here/tap.sh"
 build=${1:?usage: $(basename "$0") BUILD_DIR}
+build=$(cd "$build" && pwd) || exit 1  # absolute: parts run programs from other directories
 it_session "$build"
 state=$IT_SESSION_STATE rootfs=$IT_ROOTFS image_tar=$IT_IMAGE_TAR

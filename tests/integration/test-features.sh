@@ -10,6 +10,12 @@
 #        every part)                             (TAP on stdout; meson suite 'integration')
 . "$(dirname "$0")/scenario.sh"   # harness, TAP, systemd booted
 
+# The harness keeps /proc/sys read-only; the instance has its own network namespace, so its
+# /proc/sys/net is its own and may be writable: declared networks set ip_forward, [container]
+# sysctl writes net.* keys in the container's namespace (as test-fleet.sh does for its hosts).
+it_in sh -c 'mount --bind /proc/sys/net /proc/sys/net && mount -o remount,bind,rw /proc/sys/net' ||
+  it_die "cannot make the instance's /proc/sys/net writable"
+
 parts=()
 if [ $# -gt 1 ]; then
   for p in "${@:2}"; do

@@ -53,6 +53,6 @@ t_eq "it stopped netpart-db" inactive "$(it_unit_prop netpart-db ActiveState)"
 t_eq "it stopped netpart-web" inactive "$(it_unit_prop netpart-web ActiveState)"
 t_ok "no bridge is left" it_in sh -c '! test -e /sys/class/net/bn-netpart'
 t_ok "no nft table is left" it_in sh -c '! nft list table inet berth-net-netpart >/dev/null 2>&1'
-t_ok "no dnsmasq is left" it_in sh -c '! pgrep -f "dnsmasq.*networks/netpart/" >/dev/null'
+t_ok "no dnsmasq is left" it_in sh -c '! pgrep -f "[d]nsmasq.*networks/netpart/" >/dev/null'
 it_in rm -f /etc/berth/containers/netpart-db.toml /etc/berth/containers/netpart-web.toml /etc/berth/networks/netpart.toml
 it_in systemctl daemon-reload
