@@ -41,6 +41,23 @@ cleanup() {
   [ -n "$IT_STAGE" ] && rm -rf "$IT_STAGE"
   rm -rf "$work" "$IT_WORK/$IT_NAME.install.log" "$IT_WORK/$IT_NAME"-h[123].console
 }
+# A run killed with SIGKILL (meson kills a test that outlives its timeout or its own SIGTERM's grace)
+# cannot run cleanup(): reap what such runs left (their netns and empty cgroups, named after a
+# pid that no longer runs) before this run adds its own.
+reap_killed_runs() {
+  local n pid d
+  for n in $(ip netns list 2>/dev/null | grep -o '^berth-fleet-[0-9]*'); do
+    pid=${n#berth-fleet-}; kill -0 "$pid" 2>/dev/null || ip netns del "$n" 2>/dev/null
+  done
+  for d in "$(it_cgroup2)"/berth-fleet-*-h[123]; do
+    [ -d "$d" ] || continue
+    pid=${d##*/berth-fleet-}; pid=${pid%-h*}
+    kill -0 "$pid" 2>/dev/null && continue
+    find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
+  done
+  return 0
+}
+reap_killed_runs
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 mkdir -p "$work"
