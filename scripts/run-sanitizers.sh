@@ -27,9 +27,13 @@ if [ "${1:-}" = --all ]; then all=1; shift; fi
 # registry-push(-cli), registry-pull-at-run, network-dns: mostly external programs (skopeo, podman,
 # docker-registry, dnsmasq, 20 containers); the pull/push/DNS code they reach runs under ASan in
 # registry-pull, registry-hostile (hostile input), network-declared and the unit suites (CI time).
+# escape: its checks are the kernel's answers (symlinked targets, /proc/self/fd workdirs, mounts
+# over host paths), not memory safety; the same start path (mount plan, chase, rootfs assembly)
+# runs under ASan in runtime-privileged, escape-mounts, escape-image-hostile and userns-images, and
+# the main pass runs the escape suite itself (185 s of the pass under ASan; CI time).
 SLOW=(soak load fault fault-berthd-restart e2e store-real-image registry-push registry-push-cli
-      registry-pull-at-run network-dns)
-# Not a test left out, but shorter under ASan: the escape suite's three /proc/self/fd/N workdir
+      registry-pull-at-run network-dns escape)
+# With --all, the escape suite runs shorter under ASan: its three /proc/self/fd/N workdir
 # sweeps try N = 3-16, 32, 64 instead of 3-64 (184 of the suite's 273 s; swept_fd_numbers() in
 # tests/privileged/escape/escape-test.cpp says why that keeps what only ASan checks).
 
@@ -95,16 +99,36 @@ echo "run-sanitizers: build of ${#rel[@]} targets took $(( $(date +%s) - start )
 echo "run-sanitizers: running ${#selected[@]} tests under ASan+UBSan${all:+ }$([ "$all" = 0 ] && echo "(skipping: ${SLOW[*]})")"
 
 status=0
-meson test -C "$BUILD" --no-rebuild --print-errorlogs --num-processes 2 \
-  --timeout-multiplier "${BERTH_ASAN_TIMEOUT_MULTIPLIER:-3}" "$@" "${selected[@]}" || status=1
+common=(--print-errorlogs --timeout-multiplier "${BERTH_ASAN_TIMEOUT_MULTIPLIER:-3}" "$@")
+# Two lanes (scripts/test-lanes.sh): the 'storage' suites and the unit suite beside the rest.
+mapfile -t beside < <(meson test -C "$BUILD" --list --no-rebuild --suite storage --suite unit 2>/dev/null |
+  sed -E 's/^[^ ]+ \/ //' | sort -u)
+main_lane=() storage_lane=()
+for t in "${selected[@]}"; do
+  lane=main_lane
+  for b in "${beside[@]}"; do [ "$t" = "$b" ] && lane=storage_lane; done
+  declare -n into=$lane
+  into+=("$t")
+  unset -n into
+done
+. scripts/test-lanes.sh
+logs=()
+if [ ${#main_lane[@]} -gt 0 ] && [ ${#storage_lane[@]} -gt 0 ]; then
+  main_lane=(--num-processes 2 "${main_lane[@]}")
+  run_test_lanes "$BUILD" testlog common main_lane storage_lane || status=1
+  logs=("$BUILD/meson-logs/testlog.txt" "$BUILD/meson-logs/testlog-storage.txt")
+else
+  meson test -C "$BUILD" --no-rebuild --num-processes 2 "${common[@]}" "${selected[@]}" || status=1
+  logs=("$BUILD/meson-logs/testlog.txt")
+fi
 
 # A sanitizer report in a child process (e.g. the supervisor forked by a test) may not fail the
 # gtest that started it: scan the logs for reports as well.
 if grep -lE '^(==[0-9]+==ERROR: (AddressSanitizer|LeakSanitizer)|.*runtime error: )' \
-     "$BUILD/meson-logs/testlog.txt" >/dev/null 2>&1; then
-  echo "run-sanitizers: sanitizer reports found in $BUILD/meson-logs/testlog.txt:" >&2
+     "${logs[@]}" >/dev/null 2>&1; then
+  echo "run-sanitizers: sanitizer reports found in ${logs[*]}:" >&2
   grep -nE '^(==[0-9]+==ERROR: (AddressSanitizer|LeakSanitizer)|.*runtime error: )' \
-    "$BUILD/meson-logs/testlog.txt" | head -20 >&2
+    "${logs[@]}" | head -20 >&2
   status=1
 fi
 echo "run-sanitizers: total $(( $(date +%s) - start ))s, $([ $status = 0 ] && echo clean || echo FAILED)"

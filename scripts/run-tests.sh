@@ -27,20 +27,29 @@ ninja -C "$BUILD" || { echo "run-tests: build failed" >&2; exit 1; }
 echo "run-tests: build took $(( $(date +%s) - start ))s"
 
 status=0
-meson test -C "$BUILD" --print-errorlogs --num-processes 2 "$@" || status=1
+logs=("$BUILD/meson-logs/testlog.json")
+if [ $# -gt 0 ]; then  # tests or options named on the command line: one meson run, as asked
+  meson test -C "$BUILD" --print-errorlogs --num-processes 2 "$@" || status=1
+else
+  . scripts/test-lanes.sh
+  common=(--print-errorlogs) main_lane=(--num-processes 2 --no-suite storage) storage_lane=(--suite storage)
+  run_test_lanes "$BUILD" testlog common main_lane storage_lane || status=1
+  logs+=("$BUILD/meson-logs/testlog-storage.json")
+fi
 
-summarize() { # testlog.json -> counts
-  python3 - "$1" <<'PY'
+summarize() { # testlog.json... -> counts
+  python3 - "$@" <<'PY'
 import json, sys
 c = {"OK": 0, "FAIL": 0, "SKIP": 0, "TIMEOUT": 0, "ERROR": 0, "EXPECTEDFAIL": 0, "UNEXPECTEDPASS": 0}
-for line in open(sys.argv[1]):
+for log in sys.argv[1:]:
+  for line in open(log):
     r = json.loads(line).get("result", "ERROR")
     c[r] = c.get(r, 0) + 1
 failed = c["FAIL"] + c["TIMEOUT"] + c["ERROR"] + c["UNEXPECTEDPASS"]
 print(c["OK"] + c["EXPECTEDFAIL"], failed, c["SKIP"])
 PY
 }
-read -r passed failed skipped < <(summarize "$BUILD/meson-logs/testlog.json")
+read -r passed failed skipped < <(summarize "${logs[@]}")
 
 # Hardening passes, each counted as one test: bounded libFuzzer runs (clang, ASan+UBSan), then an
 # ASan+UBSan rebuild running the unit + privileged suites (scripts/run-sanitizers.sh; its own build
