@@ -78,7 +78,7 @@ struct Watched {
 // Restarts the unit and watches it until judge_update decides (or the window closes).
 Watched restart_and_watch(systemd::Manager& manager, const std::string& name, double window_s) {
     const std::string unit = systemd::container_unit(name);
-    const uint64_t asked_us = now_realtime_us();
+    const uint64_t asked_us = now_usec(CLOCK_REALTIME);
     const uint64_t window_us = static_cast<uint64_t>(window_s * 1e6);
     uint32_t restarts_before = 0;
     if (auto st = manager.unit_state(unit)) restarts_before = st->n_restarts;
@@ -91,7 +91,7 @@ Watched restart_and_watch(systemd::Manager& manager, const std::string& name, do
     for (;;) {
         registry::UpdateObservation seen;
         seen.window_us = window_us;
-        const uint64_t now = now_realtime_us();
+        const uint64_t now = now_usec(CLOCK_REALTIME);
         seen.elapsed_us = now > asked_us ? now - asked_us : 0;
         if (auto st = manager.unit_state(unit)) {
             seen.active_state = st->active_state;

@@ -25,7 +25,7 @@ void register_list(CLI::App& app, CommandContext& ctx) {
             std::printf("%s\n", out.dump(2).c_str());
             return;
         }
-        uint64_t now = now_realtime_us();
+        uint64_t now = now_usec(CLOCK_REALTIME);
         std::vector<std::vector<std::string>> rows;
         for (auto& v : views) {
             rows.push_back({v.name, v.image(), v.state(), systemd::format_age(v.since_us(), now),

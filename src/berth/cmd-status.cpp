@@ -102,7 +102,7 @@ void register_status(CLI::App& app, CommandContext& ctx) {
             std::printf("%s\n", j.dump(2).c_str());
             return;
         }
-        uint64_t now = now_realtime_us();
+        uint64_t now = now_usec(CLOCK_REALTIME);
         std::printf("%s %s - %s\n", active ? "●" : (v.state().rfind("failed", 0) == 0 ? "×" : "○"),
                     v.name.c_str(),
                     v.unit_state && !v.unit_state->description.empty() ? v.unit_state->description.c_str()

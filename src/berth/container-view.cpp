@@ -5,17 +5,12 @@
 #include <algorithm>
 #include <set>
 
+#include "basic/time-util.h"
 #include "bus/storage.h"
 #include "config/config.h"
 #include "runtime/paths.h"
 
 namespace berth::cli {
-
-uint64_t now_realtime_us() {
-    struct timespec ts {};
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return uint64_t(ts.tv_sec) * 1000000ULL + uint64_t(ts.tv_nsec) / 1000;
-}
 
 std::string ContainerView::image() const {
     if (!declaration) return "-";

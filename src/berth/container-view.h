@@ -15,6 +15,7 @@
 
 #include "basic/result.h"
 #include "basic/string-util.h"  // render_table
+#include "basic/time-util.h"
 #include "bus/storage.h"
 #include "config/declaration.h"
 #include "runtime/state.h"
@@ -84,7 +85,5 @@ Result<ContainerView> gather_one(ViewSources& sources, const std::string& name);
 // the old image ID ..." (by decl.on_image_change); "" when nothing changed or nothing applies.
 std::string image_change_note(const config::Declaration& decl, const SnapshotView& snapshot,
                               bus::Storage& storage);
-
-uint64_t now_realtime_us();
 
 }  // namespace berth::cli

@@ -8,7 +8,9 @@
 #include <optional>
 
 #include "basic/fs-util.h"
+#include "basic/time-util.h"
 #include "basic/unique.h"
+#include "config/values.h"
 #include "runtime/handover.h"
 #include "runtime/health-supervise.h"
 #include "runtime/relay.h"
@@ -16,23 +18,6 @@
 #include "runtime/supervise.h"
 
 namespace berth::runtime {
-
-namespace {
-
-// As berth.toml spells it (config::NetworkMode's order, as config/to-toml.cpp).
-const char* network_mode_name(config::NetworkMode m) {
-    static const char* const names[] = {"none", "host", "veth", "bridge"};
-    const auto i = static_cast<size_t>(m);
-    return i < std::size(names) ? names[i] : "none";
-}
-
-uint64_t now_usec() {
-    struct timespec ts {};
-    ::clock_gettime(CLOCK_REALTIME, &ts);
-    return static_cast<uint64_t>(ts.tv_sec) * 1000000 + static_cast<uint64_t>(ts.tv_nsec) / 1000;
-}
-
-}  // namespace
 
 RuntimeState describe_running(const StateInputs& in) {
     const config::Declaration& decl = *in.decl;
@@ -42,9 +27,9 @@ RuntimeState describe_running(const StateInputs& in) {
     st.pid = l.child.pid();
     st.supervisor_pid = ::getpid();
     st.cgroup = in.cgroup->payload_path();
-    st.started_at_usec = now_usec();
+    st.started_at_usec = now_usec(CLOCK_REALTIME);
     st.image_id = in.image_id;
-    st.network_mode = network_mode_name(decl.network.mode);
+    st.network_mode = config::network_mode_name(decl.network.mode);
     st.address = l.network ? l.network->address() : "";
     st.hostname = in.hostname;
     st.user_namespace = in.security->user_namespace;

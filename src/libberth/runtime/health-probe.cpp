@@ -9,6 +9,7 @@
 #include <cstdlib>
 
 #include "basic/io-util.h"
+#include "basic/time-util.h"
 #include "basic/unique.h"
 #include "runtime/state.h"
 
@@ -17,12 +18,6 @@ namespace berth::runtime {
 namespace {
 
 constexpr int kCouldNotRun = 125;
-
-uint64_t realtime_usec() {
-    struct timespec ts {};
-    ::clock_gettime(CLOCK_REALTIME, &ts);
-    return static_cast<uint64_t>(ts.tv_sec) * 1000000 + static_cast<uint64_t>(ts.tv_nsec) / 1000;
-}
 
 // The child's report on the pipe: "EXIT DURATION_US\n" + output (as the supervisor's helper
 // prints it, health-supervise.h).
@@ -40,7 +35,7 @@ Result<ProbeOutcome> run_health_probe(const std::string& name, uint64_t timeout_
     int p[2];
     if (::pipe2(p, O_CLOEXEC) < 0) return fail_errno("pipe");
     UniqueFd read_end(p[0]), write_end(p[1]);
-    const uint64_t at = realtime_usec();
+    const uint64_t at = now_usec(CLOCK_REALTIME);
     std::fflush(nullptr);
     pid_t pid = ::fork();
     if (pid < 0) return fail_errno("fork");

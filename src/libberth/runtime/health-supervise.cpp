@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "basic/process-raw.h"
+#include "basic/time-util.h"
 #include "runtime/relay.h"
 #include "runtime/sd-notify.h"
 
@@ -100,12 +101,6 @@ void publish(const RelayHealth* h, uint64_t changed_at_usec) noexcept {
     bool ok = n > 0 && write(fd, text, static_cast<size_t>(n)) == n;
     close(fd);
     if (!ok || rename(tmp, path) < 0) (void)unlink(tmp);
-}
-
-uint64_t realtime_usec() noexcept {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return static_cast<uint64_t>(ts.tv_sec) * 1000000 + static_cast<uint64_t>(ts.tv_nsec) / 1000;
 }
 
 // The helper, as a child: its stdout is `out`, nothing else of ours stays open.
@@ -226,7 +221,7 @@ void finish_probe(RelayHealth* h, int payload_pidfd, int stop_signal, bool kille
     killed = killed || (reported && exit_status < 0);
     const bool passed = reported && exit_status == 0;
     const HealthStep step = health_record(&h->machine, passed, since_start(h));
-    if (step.changed) h->changed_at_usec = realtime_usec();
+    if (step.changed) h->changed_at_usec = now_usec(CLOCK_REALTIME);
     publish(h, h->changed_at_usec);
     if (step.changed) {
         char line[768], out_line[300];
@@ -300,7 +295,7 @@ int health_format_arg(const RelayHealth& h, char* buf, size_t size) noexcept {
 int health_start(RelayHealth* h) noexcept {
     h->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
     if (h->timer_fd < 0) return -errno;
-    h->changed_at_usec = realtime_usec();
+    h->changed_at_usec = now_usec(CLOCK_REALTIME);
     publish(h, h->changed_at_usec);
     // The first probe: a start interval (or an interval) after the payload started.
     uint64_t delay = health_next_delay(h->machine, since_start(h));

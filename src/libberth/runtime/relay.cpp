@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "basic/process-raw.h"
+#include "basic/time-util.h"
 #include "runtime/health-supervise.h"
 #include "runtime/notify-relay.h"
 
@@ -142,11 +143,7 @@ int relay_kill_and_reap(const Relay* r) noexcept {
     return status;
 }
 
-uint64_t relay_monotonic_msec() noexcept {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
-}
+uint64_t relay_monotonic_msec() noexcept { return now_usec(CLOCK_MONOTONIC) / 1000; }
 
 void relay_start(Relay* r) noexcept {
     if (r->pty_master < 0) return;

@@ -6,6 +6,8 @@
 #include <climits>
 #include <utility>
 
+#include "basic/time-util.h"
+
 namespace berth::systemd {
 namespace {
 
@@ -22,12 +24,6 @@ std::string field(sd_journal* j, const char* name) {
     std::string_view v(static_cast<const char*>(data), len);
     size_t eq = v.find('=');
     return eq == std::string_view::npos ? std::string() : std::string(v.substr(eq + 1));
-}
-
-uint64_t now_monotonic_us() {
-    struct timespec ts {};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return uint64_t(ts.tv_sec) * 1000000ULL + uint64_t(ts.tv_nsec) / 1000;
 }
 
 }  // namespace
@@ -109,7 +105,7 @@ Result<std::vector<JournalEntry>> UnitJournal::tail() {
 }
 
 Result<> UnitJournal::follow(const std::function<bool(const JournalEntry&)>& sink, uint64_t timeout_us) {
-    uint64_t deadline = timeout_us == UINT64_MAX ? UINT64_MAX : now_monotonic_us() + timeout_us;
+    uint64_t deadline = timeout_us == UINT64_MAX ? UINT64_MAX : now_usec(CLOCK_MONOTONIC) + timeout_us;
     for (;;) {
         int r = sd_journal_next(j_);
         if (r < 0) return fail(-r, "read journal");
@@ -118,7 +114,7 @@ Result<> UnitJournal::follow(const std::function<bool(const JournalEntry&)>& sin
             if (!sink(e)) return {};
             continue;
         }
-        uint64_t now = now_monotonic_us();
+        uint64_t now = now_usec(CLOCK_MONOTONIC);
         if (now >= deadline) return {};
         uint64_t wait = deadline == UINT64_MAX ? uint64_t(-1) : deadline - now;
         r = sd_journal_wait(j_, wait);

@@ -10,6 +10,7 @@
 #include <span>
 #include <utility>
 
+#include "basic/time-util.h"
 #include "basic/unique.h"
 
 namespace berth::systemd {
@@ -152,12 +153,6 @@ int on_properties(sd_bus_message* m, void* userdata, sd_bus_error*) noexcept {
         call->error = ENOMEM;
     }
     return 0;
-}
-
-uint64_t now_monotonic_us() {
-    struct timespec ts {};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return uint64_t(ts.tv_sec) * 1000000ULL + uint64_t(ts.tv_nsec) / 1000;
 }
 
 }  // namespace
@@ -370,12 +365,12 @@ Result<> Manager::run_job(const char* method, const std::string& unit, const Job
     if ((r = sd_bus_message_read(reply.get(), "o", &job)) < 0) return fail(-r, "{}: bad reply", ctx);
     std::string job_path = job;
 
-    uint64_t deadline = now_monotonic_us() + options.timeout_us;
+    uint64_t deadline = now_usec(CLOCK_MONOTONIC) + options.timeout_us;
     while (!wait.removed.count(job_path)) {
         r = sd_bus_process(bus_, nullptr);
         if (r < 0) return fail(-r, "{}: wait for job", ctx);
         if (r > 0) continue;
-        uint64_t now = now_monotonic_us();
+        uint64_t now = now_usec(CLOCK_MONOTONIC);
         if (now >= deadline) return fail(ETIMEDOUT, "{}: timed out waiting for job {}", ctx, job_path);
         r = sd_bus_wait(bus_, deadline - now);
         if (r < 0) return fail(-r, "{}: wait for job", ctx);
