@@ -52,6 +52,9 @@ cleanup() {
   if [ -d "$podman_root" ]; then
     "${P[@]}" rm -a -f -t 0 >/dev/null 2>&1
     "${P[@]}" system reset -f >/dev/null 2>&1
+    # podman's overlay driver bind-mounts its directory onto itself (and reset leaves it)
+    awk -v r="$podman_root/" -v u="$podman_run/" 'index($5, r) == 1 || index($5, u) == 1 {print $5}' \
+      /proc/self/mountinfo | sort -r | while read -r m; do umount "$m"; done
     rm -rf "$podman_root" "$podman_run"
   fi
   it_teardown
