@@ -139,9 +139,10 @@ ViewSources open_sources(bool with_storage) {
     // asked once here, so the view says which one it shows.
     auto m = systemd::Manager::open_system();
     Result<std::vector<std::string>> asked = m ? m->list_units({"berth@*.service"}) : fail(m.error());
-    if (asked)
+    if (asked) {
         s.manager.emplace(std::move(*m));
-    else
+        s.loaded_units = std::move(*asked);
+    } else
         s.manager_error = asked.error().what();
     if (with_storage) {
         if (auto l = list_snapshots())
@@ -196,23 +197,27 @@ std::vector<ContainerView> gather_all(ViewSources& s) {
             v.declaration_error = result.error().what();
         views.emplace(name, std::move(v));
     }
-    if (s.manager) {
-        if (auto units = s.manager->list_units({"berth@*.service"})) {
-            for (auto& u : *units) {
-                auto name = systemd::container_name_of_unit(u);
-                if (!name.empty() && !views.count(name)) views.emplace(name, ContainerView{.name = name});
-            }
-        }
+    const std::set<std::string> loaded(s.loaded_units.begin(), s.loaded_units.end());
+    for (auto& u : loaded) {
+        auto name = systemd::container_name_of_unit(u);
+        if (!name.empty() && !views.count(name)) views.emplace(name, ContainerView{.name = name});
     }
     for (auto& name : runtime::list_running())
         if (!views.count(name)) views.emplace(name, ContainerView{.name = name});
-    std::vector<std::string> units;
-    for (auto& [name, v] : views) units.push_back(v.unit = systemd::container_unit(name));
-    auto states = s.manager ? s.manager->unit_states(units) : std::vector<Result<systemd::UnitState>>{};
+    // Only the loaded units are asked about (systemd::unloaded_unit_state says why).
+    std::vector<std::string> asked;
+    for (auto& [name, v] : views)
+        if (loaded.count(v.unit = systemd::container_unit(name))) asked.push_back(v.unit);
+    auto states = s.manager ? s.manager->unit_states(asked) : std::vector<Result<systemd::UnitState>>{};
     std::vector<ContainerView> out;
     size_t i = 0;
     for (auto& [name, v] : views) {
-        fill(s, v, s.manager ? std::move(states[i++]) : fail(EHOSTUNREACH, "no systemd"));
+        if (!s.manager)
+            fill(s, v, fail(EHOSTUNREACH, "no systemd"));
+        else if (loaded.count(v.unit))
+            fill(s, v, std::move(states[i++]));
+        else
+            fill(s, v, systemd::unloaded_unit_state(v.unit));
         out.push_back(std::move(v));
     }
     return out;

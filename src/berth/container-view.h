@@ -66,7 +66,8 @@ struct ViewSources {
     std::optional<systemd::Manager> manager;
     std::string manager_error;
     std::string storage_error;
-    std::vector<SnapshotView> snapshots;  // loaded once
+    std::vector<SnapshotView> snapshots;    // loaded once
+    std::vector<std::string> loaded_units;  // the berth@*.service units PID 1 has loaded (one ListUnits)
 };
 
 // Connects to systemd and the store; failures are kept in the *_error fields.

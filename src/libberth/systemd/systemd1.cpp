@@ -3,8 +3,10 @@
 // collect every removed job path with its result and look ours up once the reply names it.
 #include "systemd/systemd1.h"
 
+#include <sys/stat.h>
 #include <systemd/sd-bus.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <map>
 #include <span>
@@ -156,6 +158,43 @@ int on_properties(sd_bus_message* m, void* userdata, sd_bus_error*) noexcept {
 }
 
 }  // namespace
+
+UnitState unloaded_unit_state(const std::string& unit, const std::string& root) {
+    // systemd's search path for the system manager, highest priority first (systemd.unit(5)).
+    static constexpr const char* kUnitDirs[] = {
+        "/etc/systemd/system.control",   "/run/systemd/system.control",  "/run/systemd/transient",
+        "/run/systemd/generator.early",  "/etc/systemd/system",          "/etc/systemd/system.attached",
+        "/run/systemd/system",           "/run/systemd/system.attached", "/run/systemd/generator",
+        "/usr/local/lib/systemd/system", "/lib/systemd/system",          "/usr/lib/systemd/system",
+        "/run/systemd/generator.late"};
+    UnitState u;
+    u.id = unit;
+    u.active_state = "inactive";
+    u.sub_state = "dead";
+    u.load_state = "not-found";
+    std::vector<std::string> names{unit};
+    // berth@web.service may come from a template berth@.service.
+    if (auto at = unit.find('@'), dot = unit.rfind('.');
+        at != std::string::npos && dot != std::string::npos && at < dot)
+        names.push_back(unit.substr(0, at + 1) + unit.substr(dot));
+    for (const auto& name : names)
+        for (const char* dir : kUnitDirs) {
+            std::string path = root + dir + "/" + name;
+            char target[16];
+            ssize_t n = ::readlink(path.c_str(), target, sizeof target);
+            if (n == 9 && std::string_view(target, 9) == "/dev/null") {
+                u.load_state = "masked";
+                return u;
+            }
+            struct stat st {};
+            if (::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+                u.load_state = "loaded";
+                u.fragment_path = std::string(dir) + "/" + name;
+                return u;
+            }
+        }
+    return u;
+}
 
 std::string container_unit(std::string_view container_name) {
     return fmt::format("berth@{}.service", container_name);

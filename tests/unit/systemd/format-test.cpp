@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include "basic/fs-util.h"
 #include "systemd/cgroup-tree.h"
@@ -66,4 +67,42 @@ TEST(CgroupTree, RefusesARelativeControlGroupAndReportsAMissingOne) {
     auto missing = read_cgroup_tree(cg.path(), "/nope.service");
     ASSERT_FALSE(missing);
     EXPECT_NE(missing.error().what().find("/nope.service"), std::string::npos);
+}
+
+// `berth list` describes units PID 1 has not loaded from the unit search path (asking would make
+// PID 1 load each one and collect it again): the same answer systemd would give after loading it.
+TEST(UnloadedUnitState, ReadsTheSearchPathAsSystemdWould) {
+    test::TempDir root("berth-unloaded");
+    auto make = [&](const std::string& dir, const std::string& name) {
+        ASSERT_EQ(::system(("mkdir -p '" + root.path() + dir + "'").c_str()), 0);
+        ASSERT_TRUE(write_file(root.path() + dir + "/" + name, "[Service]\n"));
+    };
+    auto mask = [&](const std::string& dir, const std::string& name) {
+        ASSERT_EQ(::system(("mkdir -p '" + root.path() + dir + "'").c_str()), 0);
+        ASSERT_EQ(::symlink("/dev/null", (root.path() + dir + "/" + name).c_str()), 0);
+    };
+    // Declared after the last daemon-reload: the generator has not written its unit yet.
+    auto none = unloaded_unit_state("berth@new.service", root.path());
+    EXPECT_EQ(none.load_state, "not-found");
+    EXPECT_EQ(none.active_state, "inactive");
+    EXPECT_EQ(none.sub_state, "dead");
+    EXPECT_EQ(none.id, "berth@new.service");
+    // Written by the generator.
+    make("/run/systemd/generator", "berth@web.service");
+    auto web = unloaded_unit_state("berth@web.service", root.path());
+    EXPECT_EQ(web.load_state, "loaded");
+    EXPECT_EQ(web.fragment_path, "/run/systemd/generator/berth@web.service");
+    // An admin's copy in /etc wins over the generator's.
+    make("/etc/systemd/system", "berth@web.service");
+    EXPECT_EQ(unloaded_unit_state("berth@web.service", root.path()).fragment_path,
+              "/etc/systemd/system/berth@web.service");
+    // Masked in /etc, even though the generator wrote it.
+    make("/run/systemd/generator", "berth@db.service");
+    mask("/etc/systemd/system", "berth@db.service");
+    EXPECT_EQ(unloaded_unit_state("berth@db.service", root.path()).load_state, "masked");
+    // An instance with no file of its own comes from the template.
+    make("/usr/lib/systemd/system", "berth@.service");
+    auto inst = unloaded_unit_state("berth@other.service", root.path());
+    EXPECT_EQ(inst.load_state, "loaded");
+    EXPECT_EQ(inst.fragment_path, "/usr/lib/systemd/system/berth@.service");
 }
