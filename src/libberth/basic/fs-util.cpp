@@ -55,13 +55,18 @@ Result<> write_file_atomic(const std::string& path, std::string_view content, mo
 
 Result<> mkdir_p(const std::string& path, mode_t mode) {
     if (path.empty()) return fail(EINVAL, "mkdir: empty path");
-    std::string partial;
-    size_t pos = 0;
-    while (pos != std::string::npos) {
-        pos = path.find('/', pos + 1);
-        partial = path.substr(0, pos);
-        if (partial.empty() || partial == "/") continue;
-        if (::mkdir(partial.c_str(), mode) < 0 && errno != EEXIST) return fail_errno("mkdir '{}'", partial);
+    // The path itself first, its parents only if it has none (as systemd's mkdir_p): where the
+    // directory or its parent exists, as for every link the generator makes, that is one call
+    // instead of one per component.
+    if (::mkdir(path.c_str(), mode) < 0) {
+        if (errno == ENOENT) {
+            size_t end = path.find_last_not_of('/');
+            size_t slash = end == std::string::npos ? std::string::npos : path.rfind('/', end);
+            if (slash != std::string::npos && slash > 0) BERTH_TRY_VOID(mkdir_p(path.substr(0, slash), mode));
+            if (::mkdir(path.c_str(), mode) < 0 && errno != EEXIST) return fail_errno("mkdir '{}'", path);
+        } else if (errno != EEXIST) {
+            return fail_errno("mkdir '{}'", path);
+        }
     }
     if (!is_directory(path)) return fail(ENOTDIR, "'{}' exists and is not a directory", path);
     return {};

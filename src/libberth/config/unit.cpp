@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <set>
 
 #include "basic/fs-util.h"
 #include "basic/string-util.h"
@@ -309,13 +310,23 @@ Result<> write(const std::string& path, std::string_view content) {
     return write_file(path, content, O_CREAT | O_TRUNC, 0644);
 }
 
+// `made` holds the .wants/.requires directories this run has made: one mkdir per target, not one
+// per container (1000 declarations: 5000 failed mkdir calls before).
 Result<> link_unit(const std::string& output_dir, const std::string& target, std::string_view dependency_type,
-                   const std::string& unit) {
+                   const std::string& unit, std::set<std::string>& made) {
     std::string dir = path_join(output_dir, target + std::string(dependency_type));
-    BERTH_TRY_VOID(mkdir_p(dir));
+    if (!made.count(dir)) {
+        BERTH_TRY_VOID(mkdir_p(dir));
+        made.insert(dir);
+    }
     std::string link = path_join(dir, unit);
+    std::string to = "../" + unit;
+    // systemd empties the generator directories before each run: a link is only there when the
+    // generator runs by hand into an old directory, so it is replaced only then.
+    if (::symlink(to.c_str(), link.c_str()) == 0) return {};
+    if (errno != EEXIST) return fail_errno("symlink '{}'", link);
     if (::unlink(link.c_str()) < 0 && errno != ENOENT) return fail_errno("remove '{}'", link);
-    if (::symlink(("../" + unit).c_str(), link.c_str()) < 0) return fail_errno("symlink '{}'", link);
+    if (::symlink(to.c_str(), link.c_str()) < 0) return fail_errno("symlink '{}'", link);
     return {};
 }
 
@@ -349,6 +360,7 @@ Result<GenerateReport> generate(const SearchPaths& paths, const std::string& out
     BERTH_TRY_VOID_CTX(mkdir_p(pinned_out), fmt::format("create '{}'", pinned_out));
 
     GenerateReport report;
+    std::set<std::string> made_dirs;
     LoadedSet set = load_all(paths);
     for (auto& [name, result] : set.by_name) {
         std::string unit = unit_name(name);
@@ -366,9 +378,9 @@ Result<GenerateReport> generate(const SearchPaths& paths, const std::string& out
                 report.units.push_back(installed);
             }
             for (const auto& target : d.install.wanted_by)
-                BERTH_TRY_VOID(link_unit(output_dir, target, ".wants", installed));
+                BERTH_TRY_VOID(link_unit(output_dir, target, ".wants", installed, made_dirs));
             for (const auto& target : d.install.required_by)
-                BERTH_TRY_VOID(link_unit(output_dir, target, ".requires", installed));
+                BERTH_TRY_VOID(link_unit(output_dir, target, ".requires", installed, made_dirs));
             continue;
         }
         report.invalid.push_back(name);
@@ -386,7 +398,7 @@ Result<GenerateReport> generate(const SearchPaths& paths, const std::string& out
         }
         BERTH_TRY_VOID(write(path_join(pinned_out, name + ".error"), result.error().what() + "\n"));
         BERTH_TRY_VOID(write(unit_path, render_failed_unit(name, source, result.error(), opts)));
-        BERTH_TRY_VOID(link_unit(output_dir, "berth.target", ".wants", unit));
+        BERTH_TRY_VOID(link_unit(output_dir, "berth.target", ".wants", unit, made_dirs));
         report.units.push_back(unit);
     }
     // Declared networks: berth-network@NAME.service reads the live declaration at its start; the

@@ -63,6 +63,24 @@ TEST(FsUtil, RemoveTreeDeletesNestedContentButNotThroughSymlinks) {
     EXPECT_TRUE(path_exists(outside.path + "/keep"));
 }
 
+TEST(FsUtil, MkdirPMakesEveryMissingComponentAndRefusesAFileInTheWay) {
+    TempDir dir;
+    ASSERT_TRUE(mkdir_p(dir.path + "/x/y/z/", 0700));  // trailing slash, three missing levels
+    EXPECT_TRUE(is_directory(dir.path + "/x/y/z"));
+    struct stat st {};
+    ASSERT_EQ(::stat((dir.path + "/x/y").c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, 0700u);       // the mode applies to the parents it made too
+    EXPECT_TRUE(mkdir_p(dir.path + "/x/y/z"));  // already there: fine
+    ASSERT_TRUE(write_file(dir.path + "/file", "x"));
+    auto over_file = mkdir_p(dir.path + "/file");
+    ASSERT_FALSE(over_file);
+    EXPECT_EQ(over_file.error().code, ENOTDIR);
+    auto under_file = mkdir_p(dir.path + "/file/sub");
+    ASSERT_FALSE(under_file);
+    EXPECT_EQ(under_file.error().code, ENOTDIR);
+    EXPECT_FALSE(mkdir_p(""));
+}
+
 TEST(FsUtil, NormalizeAbsolutePathNeverClimbsAboveRoot) {
     EXPECT_EQ(normalize_absolute_path("/a/./b//c/../d"), "/a/b/d");
     EXPECT_EQ(normalize_absolute_path("/../../etc"), "/etc");
