@@ -5,13 +5,17 @@
 #          build dir and run for $BERTH_FUZZ_SECONDS (default 30) each, or less where
 #          tests/fuzz/NAME.max-seconds caps it, two at a time ($BERTH_FUZZ_JOBS). A crash, leak, sanitizer
 #          report or failed assertion fails the pass; the reproducer is kept under $BUILD/artifacts.
-# Usage: scripts/run-hardening.sh        env: BERTH_FUZZ_SECONDS, BERTH_FUZZ_BUILD_DIR
+# Usage: scripts/run-hardening.sh [--build-only]    env: BERTH_FUZZ_SECONDS, BERTH_FUZZ_BUILD_DIR
+#   --build-only  set up and build the fuzzers, run nothing (run-tests.sh does it at idle priority
+#                 while the main tests run)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
 seconds=${BERTH_FUZZ_SECONDS:-30}
 build=${BERTH_FUZZ_BUILD_DIR:-$top/build-fuzz}
 status=0
+build_only=0
+if [ "${1:-}" = --build-only ]; then build_only=1; shift; fi
 
 fuzz_one() { # FUZZER: runs it for its time limit; prints its verdict
   local f=$1
@@ -59,6 +63,7 @@ fuzz_pass() {
   for f in "${fuzzers[@]}"; do targets+=("tests/fuzz/$f"); done
   ninja -C "$build" "${targets[@]}" >"$build/fuzz-build.log" 2>&1 \
     || { tail -30 "$build/fuzz-build.log"; echo "hardening: building the fuzzers failed" >&2; return 1; }
+  [ "$build_only" = 1 ] && return 0
   # Two fuzzers at a time (CI has 2 cores; each libFuzzer run is single-threaded): the pass takes
   # half the wall time for the same fuzzing time per target. Each writes its verdict to a file,
   # printed in order afterwards.

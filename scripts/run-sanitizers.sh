@@ -3,9 +3,11 @@
 # build directory and runs the unit and privileged suites under it. Any ASan/UBSan report aborts
 # the test that triggered it (halt_on_error=1), so a sanitizer finding is a failed test.
 #
-# Usage: scripts/run-sanitizers.sh [--all] [meson test args...]
-#   default  unit suite + privileged suite minus the tests listed in SLOW below (CI budget)
-#   --all    every unit and privileged test
+# Usage: scripts/run-sanitizers.sh [--build-only] [--all] [meson test args...]
+#   default       unit suite + privileged suite minus the tests listed in SLOW below (CI budget)
+#   --all         every unit and privileged test
+#   --build-only  set up and build what the selected tests need, run nothing (run-tests.sh does it
+#                 at idle priority while the main tests run)
 # Environment: BERTH_ASAN_BUILD_DIR (default ./build-asan), BERTH_ASAN_TIMEOUT_MULTIPLIER (3).
 #
 # Why a separate build dir: sanitized binaries are 2-3x slower and must not be mixed with the
@@ -16,7 +18,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
 BUILD=${BERTH_ASAN_BUILD_DIR:-$top/build-asan}
-all=0
+all=0 build_only=0
+if [ "${1:-}" = --build-only ]; then build_only=1; shift; fi
 if [ "${1:-}" = --all ]; then all=1; shift; fi
 
 # Privileged tests left out of the default (CI) sanitizer pass: they repeat work other tests already
@@ -96,6 +99,7 @@ for f in "${targets[@]}"; do rel+=("${f#"$(realpath "$BUILD")"/}"); done
 [ ${#rel[@]} -gt 0 ] || rel=(all)
 ninja -C "$BUILD" -j "${BERTH_ASAN_JOBS:-2}" "${rel[@]}" || { echo "run-sanitizers: build failed" >&2; exit 1; }
 echo "run-sanitizers: build of ${#rel[@]} targets took $(( $(date +%s) - start ))s"
+[ "$build_only" = 1 ] && exit 0
 echo "run-sanitizers: running ${#selected[@]} tests under ASan+UBSan${all:+ }$([ "$all" = 0 ] && echo "(skipping: ${SLOW[*]})")"
 
 status=0
