@@ -33,10 +33,19 @@ net=bb$(( $$ % 100000 )) pnet=berthbench$$ k=$(( $$ % 250 ))
 mkdir -p "$W/networks" bench/results
 chmod 755 "$W"
 export BERTH_RUN_DIR=$W/run BERTH_STATE_DIR=$W/state BERTH_NETWORKS_PATH=$W/networks
+# Podman 4.3's default crun refuses this host's hybrid cgroups: runc with cgroupfs (as
+# bench/fleet-scale.sh), its own storage under $W, no events journal, and ulimits within this
+# host's hard limits (podman's defaults exceed them).
+P=(podman --root "$W/podman" --runroot "$W/podman-run" --runtime runc --cgroup-manager=cgroupfs --events-backend=none)
 cleanup() {
+  set +e  # every step runs even if one fails; the bench's own status is what the script returns
   "$BERTH" network down "$net" >/dev/null 2>&1 || true
   if [ "$PODMAN" = 1 ]; then
-    podman network rm -f "$pnet" >/dev/null 2>&1 || true
+    "${P[@]}" rm -a -f -t 0 >/dev/null 2>&1 || true
+    "${P[@]}" network rm -f "$pnet" >/dev/null 2>&1 || true
+    "${P[@]}" system reset -f >/dev/null 2>&1 || true
+    awk -v r="$W/podman" 'index($5, r) == 1 {print $5}' /proc/self/mountinfo | sort -r |
+      while read -r m; do umount "$m" 2>/dev/null || true; done
     for l in cni-podman0 $(ip -o link show type bridge | awk -F': ' '/cni-podman/ {print $2}'); do
       ip link del "$l" 2>/dev/null || true
     done
@@ -45,7 +54,7 @@ cleanup() {
       iptables -S 2>/dev/null | grep -E 'CNI' | grep '^-A' | sed 's/^-A/-D/' | while read -r r; do iptables $r 2>/dev/null || true; done
     }
   fi
-  rm -rf "$W"
+  rm -rf "$W" 2>/dev/null || { sleep 1; rm -rf "$W"; }
 }
 trap cleanup EXIT
 rootfs=$W/rootfs
@@ -63,8 +72,9 @@ write_decl "bd$$" "networks = [\"$net\"]\n"
 cmds=(-n 'berth, mode = "none"' "$BERTH run $W/bn$$.toml"
       -n 'berth, declared network + DNS' "$BERTH run $W/bd$$.toml")
 if [ "$PODMAN" = 1 ]; then
-  podman network create --subnet "10.246.$k.0/24" "$pnet" >/dev/null
-  cmds+=(-n 'podman run --network (bridge)' "podman run --rm --network $pnet --rootfs $rootfs /bin/true")
+  "${P[@]}" network create --subnet "10.246.$k.0/24" "$pnet" >/dev/null
+  cmds+=(-n 'podman run --network (bridge; runc, cgroupfs)'
+         "${P[*]} run --rm --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 --network $pnet --rootfs $rootfs /bin/true")
 fi
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 hyperfine --runs "$RUNS" --warmup "$WARM" -N \
