@@ -128,6 +128,35 @@ public:
         return [this](double fraction, uint64_t bytes) { update(fraction, bytes); };
     }
 
+    // A pull's layers: on a terminal one line per layer, redrawn in place above the total; plain
+    // output says each layer's state change on a line of its own ("layer sha256:0123456789ab
+    // (3.2 MiB): downloading"); "lines" mode the same as key=value.
+    bus::LayersFn layers_fn() {
+        if (mode_ == Mode::None) return {};
+        return [this](const std::vector<bus::LayerStatus>& now) { update_layers(now); };
+    }
+
+    void update_layers(const std::vector<bus::LayerStatus>& now) {
+        if (mode_ == Mode::Tty) {
+            layers_ = now;
+            update(fraction_, bytes_, true);
+            return;
+        }
+        for (size_t i = 0; i < now.size(); ++i) {
+            if (i < layers_.size() && layers_[i].digest == now[i].digest && layers_[i].state == now[i].state)
+                continue;
+            const auto& l = now[i];
+            if (mode_ == Mode::Lines)
+                std::fprintf(stderr, "%s layer: digest=%s state=%s done=%llu total=%llu\n", verb_.c_str(),
+                             l.digest.c_str(), l.state.c_str(), static_cast<unsigned long long>(l.done),
+                             static_cast<unsigned long long>(l.total));
+            else
+                std::fprintf(stderr, "layer %s (%s): %s\n", short_digest(l.digest).c_str(),
+                             human_size(l.total).c_str(), l.state.c_str());
+        }
+        layers_ = now;
+    }
+
     void update(double fraction, uint64_t bytes, bool force = false) {
         fraction_ = fraction;
         bytes_ = bytes;
@@ -135,6 +164,10 @@ public:
         auto now = std::chrono::steady_clock::now();
         if (!force && now - last_draw_ < std::chrono::milliseconds(100)) return;
         last_draw_ = now;
+        if (mode_ == Mode::Tty && !layers_.empty()) {
+            draw_block();
+            return;
+        }
         if (mode_ == Mode::Lines) {
             std::string line = fmt::format("{} progress: fraction={:.3f} bytes={}", verb_, fraction, bytes);
             if (line != last_) std::fprintf(stderr, "%s\n", line.c_str());
@@ -150,12 +183,34 @@ public:
     // The import ended (`ok`: it succeeded): finish the in-place line, or print the plain one.
     void finish(bool ok) {
         if (ok) fraction_ = 1.0;
+        if (mode_ == Mode::Tty && !layers_.empty()) {
+            draw_block();
+            return;
+        }
         if (mode_ == Mode::Tty && (drawn_ || ok)) std::fprintf(stderr, "\r\033[K%s\n", text().c_str());
         if (mode_ == Mode::Plain && ok) std::fprintf(stderr, "%s\n", text().c_str());
         if (mode_ == Mode::Lines && ok) update(1.0, bytes_, true);
     }
 
 private:
+    static std::string short_digest(const std::string& digest) { return digest.substr(0, 19); }
+
+    // The layers and the total, each on its line, over what was drawn before.
+    void draw_block() {
+        std::string out;
+        if (block_lines_ > 0) out += fmt::format("\033[{}F", block_lines_);  // up, to column 0
+        for (const auto& l : layers_) {
+            std::string size = l.state == "downloading" || l.state == "verifying"
+                                   ? fmt::format("{} / {}", human_size(l.done), human_size(l.total))
+                                   : human_size(l.total);
+            out += fmt::format("\033[K{}  {:<11}  {}\n", short_digest(l.digest), l.state, size);
+        }
+        out += "\033[K" + text() + "\n";
+        std::fputs(out.c_str(), stderr);
+        block_lines_ = layers_.size() + 1;
+        drawn_ = true;
+    }
+
     std::string text() const {
         // While a pipe is read its size is unknown: only the bytes read so far mean something.
         std::string doing = verb_ == "pull" ? "Pulling" : verb_ == "push" ? "Pushing" : "Importing";
@@ -171,6 +226,8 @@ private:
     uint64_t bytes_ = 0;
     bool drawn_ = false;
     std::chrono::steady_clock::time_point last_draw_{};
+    std::vector<bus::LayerStatus> layers_;
+    size_t block_lines_ = 0;
 };
 
 struct ImageOptions {
@@ -231,7 +288,7 @@ Result<bus::ImageInfo> pull_with_progress(bus::Storage& storage, const ImageOpti
     Result<bus::ImageInfo> image = fail(EINVAL, "not started");
     {
         CancelOnSignals signals;
-        image = storage.pull_image(ref, options, progress.fn(), g_cancel);
+        image = storage.pull_image(ref, options, progress.fn(), g_cancel, progress.layers_fn());
     }
     progress.finish(static_cast<bool>(image));
     return image;

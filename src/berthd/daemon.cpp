@@ -43,19 +43,25 @@ int Daemon::on_queue(sd_event_source*, int fd, uint32_t, void* userdata) noexcep
     return 0;
 }
 
+// Emits PropertiesChanged for what moved since the last time (Layers only when they changed: a
+// pull's list is the largest of them).
+static void announce_progress(sd_bus* bus, Job& job) {
+    double p = job.progress.load();
+    uint64_t b = job.bytes_read.load();
+    uint64_t v = job.layers_version.load();
+    if (p == job.announced_progress && b == job.announced_bytes && v == job.announced_layers) return;
+    bool layers = v != job.announced_layers;
+    job.announced_progress = p;
+    job.announced_bytes = b;
+    job.announced_layers = v;
+    sd_bus_emit_properties_changed(bus, job.path.c_str(), bus::kJobInterface, "Progress", "BytesRead",
+                                   layers ? "Layers" : nullptr, nullptr);
+}
+
 // Progress is written by workers into an atomic; the loop publishes changes a few times a second.
 int Daemon::on_progress_timer(sd_event_source* source, uint64_t usec, void* userdata) noexcept {
     auto* self = static_cast<Daemon*>(userdata);
-    for (auto& [id, job] : self->jobs_) {
-        double p = job->progress.load();
-        uint64_t b = job->bytes_read.load();
-        if (p != job->announced_progress || b != job->announced_bytes) {
-            job->announced_progress = p;
-            job->announced_bytes = b;
-            sd_bus_emit_properties_changed(self->bus_.get(), job->path.c_str(), bus::kJobInterface,
-                                           "Progress", "BytesRead", nullptr);
-        }
-    }
+    for (auto& [id, job] : self->jobs_) announce_progress(self->bus_.get(), *job);
     sd_event_source_set_time(source, usec + 200 * 1000);
     return 0;
 }
@@ -234,12 +240,7 @@ void Daemon::finish_job(uint32_t id, const Result<std::string>& result) {
     int code = result ? 0 : result.error().code;
     // The last progress, before JobRemoved: a job shorter than one progress tick would
     // otherwise end without any update (a small import's 100% and its byte count).
-    if (j.progress.load() != j.announced_progress || j.bytes_read.load() != j.announced_bytes) {
-        j.announced_progress = j.progress.load();
-        j.announced_bytes = j.bytes_read.load();
-        sd_bus_emit_properties_changed(bus_.get(), j.path.c_str(), bus::kJobInterface, "Progress",
-                                       "BytesRead", nullptr);
-    }
+    announce_progress(bus_.get(), j);
     sd_bus_emit_signal(bus_.get(), bus::kManagerPath, bus::kManagerInterface, "JobRemoved", "uossis", j.id,
                        j.path.c_str(), status, image.c_str(), code, error.c_str());
     jobs_.erase(it);

@@ -56,6 +56,11 @@ struct Job {
     double announced_progress = 0.0;
     uint64_t announced_bytes = 0;
     std::atomic<bool> cancel{false};
+    // A pull's layers (the Layers property), written by its worker; layers_version counts changes.
+    std::mutex layers_mutex;
+    std::vector<bus::LayerStatus> layers;
+    std::atomic<uint64_t> layers_version{0};
+    uint64_t announced_layers = 0;
     bus::SlotPtr slot;
     std::string owner;    // the caller's unique bus name ("" on a peer connection)
     uint64_t ticket = 0;  // its place in the job pool's queue (WorkerPool::withdraw)

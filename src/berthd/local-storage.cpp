@@ -141,8 +141,18 @@ public:
     // registries.toml is read at each pull, so a change needs no restart.
     Result<ImageInfo> pull_image(const std::string& reference,
                                  const std::map<std::string, std::string>& options,
-                                 const ProgressFn& progress, const std::atomic<bool>& cancel) override {
+                                 const ProgressFn& progress, const std::atomic<bool>& cancel,
+                                 const LayersFn& layers) override {
         registry::PullOptions o;
+        if (layers)
+            o.layers = [&layers](const std::vector<registry::LayerProgress>& in) {
+                std::vector<LayerStatus> out;
+                out.reserve(in.size());
+                for (const auto& l : in)
+                    out.push_back(
+                        {l.digest, std::string(registry::layer_state_name(l.state)), l.done, l.total});
+                layers(out);
+            };
         for (const auto& [key, value] : options) {
             if (key != "platform") return fail(EINVAL, "unknown pull option '{}' (known: platform)", key);
             o.platform = value;

@@ -94,7 +94,14 @@ int method_pull_image(sd_bus_message* m, void* userdata, sd_bus_error* ret_error
             j.progress = p;
             j.bytes_read = bytes;
         };
-        auto image = BERTH_TRY(d.storage().pull_image(ref_s, options, progress, j.cancel));
+        // Kept for the progress timer, which publishes the Layers property when they changed.
+        auto layers = [&j](const std::vector<bus::LayerStatus>& now) {
+            std::lock_guard lock(j.layers_mutex);
+            if (j.layers == now) return;
+            j.layers = now;
+            ++j.layers_version;
+        };
+        auto image = BERTH_TRY(d.storage().pull_image(ref_s, options, progress, j.cancel, layers));
         j.progress = 1.0;
         return image.id;
     });

@@ -166,6 +166,15 @@ int job_property(sd_bus*, const char*, const char*, const char* property, sd_bus
     if (p == "Type") return sd_bus_message_append(reply, "s", job.type.c_str());
     if (p == "Description") return sd_bus_message_append(reply, "s", job.description.c_str());
     if (p == "BytesRead") return sd_bus_message_append(reply, "t", job.bytes_read.load());
+    if (p == "Layers") {
+        std::lock_guard lock(job.layers_mutex);
+        int r = sd_bus_message_open_container(reply, 'a', "(sstt)");
+        for (const auto& l : job.layers)
+            if (r >= 0)
+                r = sd_bus_message_append(reply, "(sstt)", l.digest.c_str(), l.state.c_str(), l.done,
+                                          l.total);
+        return r < 0 ? r : sd_bus_message_close_container(reply);
+    }
     return sd_bus_message_append(reply, "d", job.progress.load());
 }
 
@@ -183,6 +192,7 @@ const sd_bus_vtable job_vtable[] = {
     SD_BUS_PROPERTY("Description", "s", job_property, 0, SD_BUS_VTABLE_PROPERTY_CONST),
     SD_BUS_PROPERTY("Progress", "d", job_property, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("BytesRead", "t", job_property, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("Layers", "a(sstt)", job_property, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_METHOD("Cancel", "", "", job_cancel, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_VTABLE_END,
 };

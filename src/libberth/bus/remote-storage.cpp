@@ -59,7 +59,8 @@ public:
 
     Result<ImageInfo> pull_image(const std::string& reference,
                                  const std::map<std::string, std::string>& options,
-                                 const ProgressFn& progress, const std::atomic<bool>& cancel) override {
+                                 const ProgressFn& progress, const std::atomic<bool>& cancel,
+                                 const LayersFn& layers) override {
         auto image_id = BERTH_TRY(run_job(
             "pull",
             [&](sd_bus_message* m) {
@@ -70,7 +71,7 @@ public:
                 if (r >= 0) r = sd_bus_message_close_container(m);
                 return r;
             },
-            "PullImage", &progress, &cancel));
+            "PullImage", &progress, &cancel, &layers));
         return get_image(image_id);
     }
 
@@ -389,10 +390,30 @@ private:
 
     struct JobProgress {
         const ProgressFn* fn = nullptr;
+        const LayersFn* layers_fn = nullptr;
         std::string path;  // our job's object path; "" until ImportImage has answered
         double fraction = 0;
         uint64_t bytes = 0;
+        std::vector<LayerStatus> layers;
     };
+
+    static int read_layers(sd_bus_message* m, std::vector<LayerStatus>& out) {
+        out.clear();
+        int r = sd_bus_message_enter_container(m, 'v', "a(sstt)");
+        if (r >= 0) r = sd_bus_message_enter_container(m, 'a', "(sstt)");
+        while (r >= 0) {
+            const char *digest, *state;
+            LayerStatus l;
+            r = sd_bus_message_read(m, "(sstt)", &digest, &state, &l.done, &l.total);
+            if (r <= 0) break;
+            l.digest = digest;
+            l.state = state;
+            out.push_back(std::move(l));
+        }
+        if (r >= 0) r = sd_bus_message_exit_container(m);
+        if (r >= 0) r = sd_bus_message_exit_container(m);
+        return r;
+    }
 
     static int on_job_properties(sd_bus_message* m, void* userdata, sd_bus_error*) noexcept {
         auto& p = *static_cast<JobProgress*>(userdata);
@@ -414,7 +435,10 @@ private:
                 r = sd_bus_message_read(m, "v", "d", &p.fraction), changed = true;
             else if (k == "BytesRead")
                 r = sd_bus_message_read(m, "v", "t", &p.bytes), changed = true;
-            else
+            else if (k == "Layers" && p.layers_fn && *p.layers_fn) {
+                r = read_layers(m, p.layers);
+                if (r >= 0) (*p.layers_fn)(p.layers);
+            } else
                 r = sd_bus_message_skip(m, "v");
             if (r < 0) break;
             r = sd_bus_message_exit_container(m);
@@ -428,7 +452,7 @@ private:
     // signals) to look at the flag; once it is set the job is cancelled and its end awaited.
     Result<std::string> run_job(const char* what, const Filler& fill, const char* method,
                                 const ProgressFn* progress = nullptr,
-                                const std::atomic<bool>* cancel = nullptr) {
+                                const std::atomic<bool>* cancel = nullptr, const LayersFn* layers = nullptr) {
         std::map<uint32_t, JobResult> results;
         sd_bus_slot* raw_slot = nullptr;
         // On a peer connection (a private berthd) messages carry no sender: match on none.
@@ -445,9 +469,9 @@ private:
             if (r < 0) return fail(-r, "{}: watch berthd", what);
             owner_slot.reset(raw_slot);
         }
-        JobProgress job_progress{progress};
+        JobProgress job_progress{progress, layers};
         SlotPtr progress_slot;
-        if (progress && *progress) {
+        if ((progress && *progress) || (layers && *layers)) {
             // Subscribed before the job exists (its path is not known yet), to every job's
             // PropertiesChanged: a fast job's only updates come right after the reply, and a
             // match added after it could miss them.

@@ -2,9 +2,13 @@
 #include "bus/storage-client.h"
 
 #include <dirent.h>
+#include <signal.h>
+#include <string.h>
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include "bus/storage.h"
@@ -32,6 +36,48 @@ Result<std::unique_ptr<Storage>> open_storage_waiting() {
         std::this_thread::sleep_for(std::chrono::milliseconds(50));  // each try spawns a berthd
     }
 }
+
+// Asks PullHooks::stop_requested every 50 ms on a thread of its own while a pull waits for its
+// job (the waiting thread is inside the bus client's loop, which looks at the flag every 100 ms
+// and sends Cancel). Ends at once on destruction (no poll interval is waited out).
+class StopWatch {
+public:
+    explicit StopWatch(std::function<int()> asked) {
+        if (!asked) return;
+        thread_ = std::thread([this, asked = std::move(asked)] {
+            std::unique_lock lock(mutex_);
+            while (!done_) {
+                if (int sig = asked()) {
+                    signal_ = sig;
+                    cancel_ = true;
+                    return;
+                }
+                wake_.wait_for(lock, std::chrono::milliseconds(50));
+            }
+        });
+    }
+    ~StopWatch() {
+        {
+            std::lock_guard lock(mutex_);
+            done_ = true;
+        }
+        wake_.notify_all();
+        if (thread_.joinable()) thread_.join();
+    }
+    StopWatch(const StopWatch&) = delete;
+    StopWatch& operator=(const StopWatch&) = delete;
+
+    const std::atomic<bool>& cancel() const { return cancel_; }
+    int signal() const { return cancel_ ? signal_.load() : 0; }
+
+private:
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    bool done_ = false;
+    std::atomic<bool> cancel_{false};
+    std::atomic<int> signal_{0};
+    std::thread thread_;
+};
 
 }  // namespace
 
@@ -65,9 +111,14 @@ Result<std::string> resolve_declared_image(Storage& storage, const config::Decla
     auto decision = BERTH_TRY(registry::decide_pull(decl.pull, ref, local));
     if (decision.action == registry::PullAction::UseLocal) return stored->id;
     if (hooks.started) hooks.started(text);
-    static const std::atomic<bool> never_cancelled{false};
-    auto pulled = storage.pull_image(text, {}, hooks.progress, never_cancelled);
+    StopWatch watch(hooks.stop_requested);
+    auto pulled = storage.pull_image(text, {}, hooks.progress, watch.cancel());
     if (pulled) return pulled->id;
+    if (int sig = watch.signal())
+        return fail(
+            EINTR,
+            "start interrupted by SIG{} while pulling '{}': the pull was cancelled, nothing was published",
+            sigabbrev_np(sig), text);
     if (decision.local_fallback && stored) {
         // "newer" and the registry cannot answer: the image the store has still runs.
         if (hooks.warn)

@@ -23,6 +23,11 @@ struct PullHooks {
     std::function<void(const std::string& reference)> started;  // before the pull's first request
     ProgressFn progress;                                        // as the pull's job reports
     std::function<void(const std::string& message)> warn;       // "newer" fell back to the local image
+    // Asked every 50 ms while the pull runs: a stop signal the run took (SIGTERM from
+    // `systemctl stop`, Ctrl-C), 0 for none. A signal cancels the pull's job (Cancel): berthd
+    // publishes nothing and empties its staging, and the start ends at once instead of after
+    // the whole download (or TimeoutStopSec).
+    std::function<int()> stop_requested;
 };
 
 // One connection to storage for all the steps of one `berth run` (snapshot, volumes, release),

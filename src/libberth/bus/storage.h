@@ -105,6 +105,17 @@ struct PreparedContainer {
 // called from a worker thread.
 using ProgressFn = std::function<void(double fraction, uint64_t bytes_read)>;
 
+// One layer of a pull as its job reports it (the job's Layers property, a(sstt)): the blob's
+// digest, its state ("waiting", "downloading", "verifying", "downloaded", "extracting", "done",
+// "present": registry/pull.h), the bytes downloaded and the blob's size.
+struct LayerStatus {
+    std::string digest, state;
+    uint64_t done = 0, total = 0;
+    bool operator==(const LayerStatus&) const = default;
+};
+// Every layer of the pull, each time the job's Layers change (at most a few times a second).
+using LayersFn = std::function<void(const std::vector<LayerStatus>& layers)>;
+
 class Storage {
 public:
     virtual ~Storage() = default;
@@ -120,10 +131,12 @@ public:
     // through the registries configured in registries.toml. `options`: "platform" ->
     // "os/arch[/variant]" (default: the host's). The image gets the qualified "repository:tag" as
     // its name (none when only a digest was given). Over the bus: PullImage, a job like import.
+    // `layers`: per-layer progress (may be empty).
     virtual Result<ImageInfo> pull_image(const std::string& reference,
                                          const std::map<std::string, std::string>& options,
-                                         const ProgressFn& progress, const std::atomic<bool>& cancel) {
-        (void)reference, (void)options, (void)progress, (void)cancel;
+                                         const ProgressFn& progress, const std::atomic<bool>& cancel,
+                                         const LayersFn& layers = {}) {
+        (void)reference, (void)options, (void)progress, (void)cancel, (void)layers;
         return fail(ENOTSUP, "this storage cannot pull images");
     }
     // The manifest digest `reference`'s tag names on its registry now, asked with a HEAD request

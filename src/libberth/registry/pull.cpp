@@ -129,10 +129,11 @@ struct Download {
     Descriptor desc;
 };
 
-// Downloads `todo` into dir/blobs/sha256/, kParallelLayers at a time. The first failure stops
+// Downloads `todo` into dir/blobs/sha256/, `parallel` at a time. The first failure stops
 // the others; a cancel from the caller is looked at every 50 ms while the workers run.
-Result<> download_layers(const RegistryClient& proto, const std::vector<Download>& todo,
+Result<> download_layers(const RegistryClient& proto, const std::vector<Download>& todo, unsigned parallel,
                          const std::string& dir, store::ImportProgress& p, const store::ProgressFn& progress,
+                         std::vector<LayerProgress>& layers, const LayersProgressFn& on_layers,
                          const std::atomic<bool>* cancel) {
     std::atomic<bool> stop{false};
     std::mutex mu;
@@ -146,6 +147,10 @@ Result<> download_layers(const RegistryClient& proto, const std::vector<Download
         p.bytes_done = p.bytes_done + added - std::min(taken_back, p.bytes_done);
         p.layer_index = layer;
         if (progress) progress(p);
+        LayerProgress& l = layers[layer];
+        l.done = l.done + added - std::min(taken_back, l.done);
+        l.state = l.done >= l.total ? LayerState::Verifying : LayerState::Downloading;
+        if (on_layers) on_layers(layers);
     };
     auto worker = [&] {
         RegistryClient client = proto;
@@ -156,6 +161,8 @@ Result<> download_layers(const RegistryClient& proto, const std::vector<Download
                 std::lock_guard lock(mu);
                 if (first_error || next >= todo.size()) return;
                 d = todo[next++];
+                layers[d.index].state = LayerState::Downloading;
+                if (on_layers) on_layers(layers);
             }
             std::string final_path = dir + "/blobs/sha256/" + std::string(store::digest_hex(d.desc.digest));
             std::string part = final_path + ".part";
@@ -187,10 +194,12 @@ Result<> download_layers(const RegistryClient& proto, const std::vector<Download
             p.bytes_done += d.desc.size - std::min(written, d.desc.size);  // counted as it came
             p.layer_index = d.index;
             if (progress) progress(p);
+            layers[d.index].state = LayerState::Downloaded;
+            if (on_layers) on_layers(layers);
         }
     };
     std::vector<std::thread> threads;
-    for (unsigned i = 0; i < std::min<size_t>(kParallelLayers, todo.size()); ++i)
+    for (unsigned i = 0; i < std::min<size_t>(std::max(parallel, 1u), todo.size()); ++i)
         threads.emplace_back(worker);
     // Running transfers end: by themselves, or at `stop` (watched until they do).
     std::atomic<bool> joined{false};
@@ -209,6 +218,14 @@ Result<> download_layers(const RegistryClient& proto, const std::vector<Download
 }
 
 }  // namespace
+
+std::string_view layer_state_name(LayerState state) {
+    // In LayerState's order.
+    static constexpr std::string_view kNames[] = {"waiting",    "downloading", "verifying", "downloaded",
+                                                  "extracting", "done",        "present"};
+    auto i = static_cast<size_t>(state);
+    return i < std::size(kNames) ? kNames[i] : "unknown";
+}
 
 Result<std::optional<Credentials>> credentials_for(const RegistriesConfig& config, const Reference& ref,
                                                    const Endpoint& ep) {
@@ -367,16 +384,46 @@ Result<PullResult> pull_image(store::Store& store, std::string_view reference, c
     std::vector<Download> todo;
     store::ImportProgress p;
     p.layer_count = layers.size();
-    for (size_t i = 0; i < layers.size(); ++i)
-        if (!stored_layer(images, chains[i], layers[i].digest)) {
+    std::vector<LayerProgress> status;
+    for (size_t i = 0; i < layers.size(); ++i) {
+        bool present = stored_layer(images, chains[i], layers[i].digest);
+        status.push_back({layers[i].digest, present ? LayerState::Present : LayerState::Waiting,
+                          present ? layers[i].size : 0, layers[i].size});
+        if (!present) {
             todo.push_back({i, layers[i]});
             p.bytes_total += layers[i].size;
         }
+    }
     if (progress) progress(p);
-    BERTH_TRY_VOID_CTX(download_layers(*client, todo, stage.dir, p, progress, cancel), ctx("download"));
+    if (options.layers) options.layers(status);
+    BERTH_TRY_VOID_CTX(download_layers(*client, todo, options.parallel_layers, stage.dir, p, progress, status,
+                                       options.layers, cancel),
+                       ctx("download"));
     out.requests = client->requests() + static_cast<unsigned>(todo.size());
+    // The importer's layer steps are the layers' last states (a layer it finds stored stays
+    // "present").
+    store::ProgressFn import_progress = progress;
+    if (options.layers)
+        import_progress = [&](const store::ImportProgress& ip) {
+            if (progress) progress(ip);
+            bool changed = false;
+            for (size_t i = 0; i < status.size(); ++i) {
+                LayerState next = status[i].state;
+                if (ip.phase == store::ImportPhase::Done ||
+                    (ip.layer_index > i && ip.phase != store::ImportPhase::Reading))
+                    next = LayerState::Done;  // a layer the importer found stored skips its steps
+                else if (ip.layer_index == i && ip.phase == store::ImportPhase::Layer)
+                    next = LayerState::Extracting;
+                else if (ip.layer_index == i && ip.phase == store::ImportPhase::LayerCommitted)
+                    next = LayerState::Done;
+                if (status[i].state == LayerState::Present || status[i].state == next) continue;
+                status[i].state = next;
+                changed = true;
+            }
+            if (changed) options.layers(status);
+        };
     auto imported = BERTH_TRY_CTX(
-        store.import_image_path(stage.dir, store::ImportFormat::OciLayout, name, progress, cancel),
+        store.import_image_path(stage.dir, store::ImportFormat::OciLayout, name, import_progress, cancel),
         ctx("import"));
     BERTH_TRY_VOID_CTX(store.add_repo_digest(imported.id, out.repo_digest), ctx("record the digest"));
     out.image = BERTH_TRY(store.get_image(imported.id));

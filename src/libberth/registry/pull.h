@@ -17,8 +17,10 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "basic/result.h"
 #include "registry/auth-file.h"
@@ -38,9 +40,29 @@ struct Platform {
 Result<Platform> parse_platform(std::string_view text);
 Platform host_platform();
 
+// Where each layer of a pull stands (`berth image pull` draws one line per layer):
+//   waiting -> downloading -> verifying -> downloaded -> extracting -> done, or present (the store
+//   had it: not fetched). verifying: every byte is in, the digest and size are being checked.
+enum class LayerState { Waiting, Downloading, Verifying, Downloaded, Extracting, Done, Present };
+// "waiting", "downloading", ... (the bus and the CLI's lines).
+std::string_view layer_state_name(LayerState state);
+
+struct LayerProgress {
+    std::string digest;  // the compressed blob's
+    LayerState state = LayerState::Waiting;
+    uint64_t done = 0;   // bytes downloaded
+    uint64_t total = 0;  // the descriptor's size
+};
+// Every layer of the image (manifest order) each time one changes state or gains bytes; called
+// from the download threads one at a time (and then from the importing one). Keep it cheap.
+using LayersProgressFn = std::function<void(const std::vector<LayerProgress>& layers)>;
+
 struct PullOptions {
     std::string platform;  // "" = the host's
     HttpOptions http;
+    // Layers downloaded at once (each on its own connection); 1 = one after the other.
+    unsigned parallel_layers = kParallelLayers;
+    LayersProgressFn layers;  // per-layer progress; may be empty
 };
 
 struct PullResult {

@@ -181,6 +181,9 @@ constexpr auto kPullExtend = std::chrono::seconds(30);
 bus::PullHooks pull_hooks(const RunOptions& opt) {
     bus::PullHooks hooks;
     hooks.warn = opt.warn;
+    // The stop signals are blocked during a start (checkpoint() takes them between steps); a pull
+    // is one step that can last minutes, so it takes them while it runs.
+    hooks.stop_requested = [] { return take_stop_request(); };
     if (!opt.systemd) return hooks;
     struct Seen {
         std::string reference;

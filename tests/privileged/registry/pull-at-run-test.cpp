@@ -8,7 +8,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -79,6 +81,26 @@ protected:
         std::string out = berth("run " + path, &status);
         EXPECT_EQ(status, 0) << out;
         EXPECT_NE(out.find(expected + "\n"), std::string::npos) << out;
+    }
+
+    // `berth ARGS` in the background (its output in run.log), as berth() runs it; its pid.
+    pid_t spawn(const std::string& args) const {
+        pid_t pid = ::fork();
+        if (pid == 0) {
+            std::string cmd = "exec " + berth_binary() + " " + args + " >" + tmp_ / "run.log" + " 2>&1";
+            ::setenv("BERTH_STORAGE", "embedded", 1);
+            ::setenv("BERTH_STORE_ROOT", root_.root().c_str(), 1);
+            ::setenv("BERTH_STATE_DIR", (tmp_ / "state").c_str(), 1);
+            ::setenv("BERTH_RUN_DIR", (tmp_ / "run").c_str(), 1);
+            ::setenv("BERTH_DAEMON_CONFIG", (tmp_ / "berthd.toml").c_str(), 1);
+            ::setenv("BERTH_REGISTRIES_PATH", (tmp_ / "reg").c_str(), 1);
+            ::setenv("BERTH_CONTAINERS_PATH", (tmp_ / "decl").c_str(), 1);
+            ::setenv("NO_PROXY", "127.0.0.1", 1);
+            ::setenv("no_proxy", "127.0.0.1", 1);
+            ::execl("/bin/sh", "sh", "-c", cmd.c_str(), nullptr);
+            ::_exit(127);
+        }
+        return pid;
     }
 
     static bool write_file(const std::string& path, const std::string& text) {
@@ -156,20 +178,8 @@ TEST_F(PullAtRun, PullDeclaredPullsEachDeclaredRegistryImageOnceAndStatusShowsTh
     ASSERT_EQ(id.rfind("sha256:", 0), 0u) << out;
 
     // pull = "never" now starts; its record says which image it runs.
-    pid_t runner = ::fork();
-    ASSERT_GE(runner, 0);
-    if (runner == 0) {
-        std::string cmd = "exec " + berth_binary() + " run " + a + " >" + tmp_ / "run.log" + " 2>&1";
-        ::setenv("BERTH_STORAGE", "embedded", 1);
-        ::setenv("BERTH_STORE_ROOT", root_.root().c_str(), 1);
-        ::setenv("BERTH_STATE_DIR", (tmp_ / "state").c_str(), 1);
-        ::setenv("BERTH_RUN_DIR", (tmp_ / "run").c_str(), 1);
-        ::setenv("BERTH_DAEMON_CONFIG", (tmp_ / "berthd.toml").c_str(), 1);
-        ::setenv("BERTH_REGISTRIES_PATH", (tmp_ / "reg").c_str(), 1);
-        ::setenv("BERTH_CONTAINERS_PATH", (tmp_ / "decl").c_str(), 1);
-        ::execl("/bin/sh", "sh", "-c", cmd.c_str(), nullptr);
-        ::_exit(127);
-    }
+    pid_t runner = spawn("run " + a);
+    ASSERT_GT(runner, 0);
     std::string shown, list;
     for (int i = 0; i < 300; ++i) {
         auto view = berth("status --json " + a);  // stderr too: warnings (no systemd here) come first
@@ -190,6 +200,72 @@ TEST_F(PullAtRun, PullDeclaredPullsEachDeclaredRegistryImageOnceAndStatusShowsTh
     ::waitpid(runner, &ws, 0);
     EXPECT_EQ(shown, id) << capture("cat " + tmp_ / "run.log");
     EXPECT_NE(list.find(id.substr(0, 19)), std::string::npos) << "berth list shows the image id\n" << list;
+}
+
+// A stop during the pull at start (issue #17): `berth run --systemd` gets SIGTERM from `systemctl
+// stop`, `berth run` a Ctrl-C (SIGINT), while its image trickles in (trickle-registry.py: one
+// 64 MiB layer at 5 KiB/s). The pull's job is cancelled and the run exits within seconds, nothing
+// published, staging empty. Before, the stop signal waited (blocked) until the pull finished.
+TEST_F(PullAtRun, AStopSignalDuringThePullCancelsItAndTheRunExitsAtOnce) {
+    int tport = test::free_port();
+    std::string tlog = tmp_ / "trickle.log";
+    test::Child trickle;
+    ASSERT_TRUE(trickle.start(
+        {"python3", berth::test::source_root() + "/tests/privileged/registry/trickle-registry.py",
+         std::to_string(tport), tlog},
+        tmp_ / "trickle.out"));
+    for (int i = 0; i < 1200 && !test::port_open(tport); ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    ASSERT_TRUE(test::port_open(tport)) << capture("cat " + tmp_ / "trickle.out");
+    std::string host = "127.0.0.1:" + std::to_string(tport);
+    ASSERT_TRUE(write_file(
+        tmp_ / "reg/registries.toml",
+        fmt::format("[[registry]]\nprefix = \"{0}\"\nlocation = \"{0}\"\ninsecure = true\n", host)));
+    for (auto [args, sig] :
+         {std::pair{std::string("run --systemd "), SIGTERM}, {std::string("run "), SIGINT}}) {
+        SCOPED_TRACE(args + sigabbrev_np(sig));
+        (void)::unlink(tlog.c_str());
+        auto path = declare(name(sig == SIGTERM ? "stop-term" : "stop-int"), host + "/slow/app:v1", "always");
+        pid_t runner = spawn(args + path);
+        ASSERT_GT(runner, 0);
+        bool started = false;
+        for (int i = 0; i < 1500 && !started; ++i) {
+            started = capture("cat " + tlog + " 2>/dev/null").find("blob started") != std::string::npos;
+            if (!started) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        EXPECT_TRUE(started) << capture("cat " + tmp_ / "run.log");
+        ::kill(runner, sig);
+        auto t0 = std::chrono::steady_clock::now();
+        int ws = 0;
+        bool exited = false;
+        while (!exited && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10)) {
+            exited = ::waitpid(runner, &ws, WNOHANG) == runner;
+            if (!exited) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        if (!exited) {
+            ::kill(runner, SIGKILL);
+            ::waitpid(runner, &ws, 0);
+        }
+        double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        std::string out = capture("cat " + tmp_ / "run.log");
+        ASSERT_TRUE(exited) << "still pulling 10 s after the signal\n" << out;
+        EXPECT_TRUE(WIFEXITED(ws) && WEXITSTATUS(ws) != 0) << out;
+        EXPECT_NE(out.find(std::string("start interrupted by SIG") + sigabbrev_np(sig) + " while pulling '" +
+                           host + "/slow/app:v1': the pull was cancelled, nothing was published"),
+                  std::string::npos)
+            << out;
+        // The registry sees the connection close at its next write (0.2 s apart).
+        bool aborted = false;
+        for (int i = 0; i < 150 && !aborted; ++i) {
+            aborted = capture("cat " + tlog).find("blob aborted by the client") != std::string::npos;
+            if (!aborted) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        EXPECT_TRUE(aborted) << "the download went on after the run exited";
+        EXPECT_EQ(capture("ls -A " + root_.root() + "/staging 2>/dev/null"), "");
+        std::string images = berth("image list --json");
+        EXPECT_EQ(images.substr(0, images.rfind("rc=")), "[]\n") << images;
+        std::printf("SIG%s: the run exited %.2f s after it\n", sigabbrev_np(sig), took);
+    }
 }
 
 }  // namespace

@@ -32,6 +32,34 @@ id=$(sed -n 's/^Pulled \(sha256:[0-9a-f]*\) as .*/\1/p' <<<"$out")
 json=$("$berth" image pull --json "$host/test/bb@$id")
 grep -q "\"$id\"" <<<"$json" || { echo "$json"; echo "FAIL: by digest is not the same image"; exit 1; }
 
+# Per-layer lines when stderr is not a terminal (BERTH_PROGRESS unset): "layered" is busybox plus
+# a layer, so its base is present and the other one goes through its states, each on a line of
+# its own, in order (berthd publishes a few times a second: quick states may be folded into the next).
+skopeo copy -q --dest-tls-verify=false "oci:$images/oci:layered" "docker://$host/test/lay:v1"
+if ! env -u BERTH_PROGRESS "$berth" image pull "$host/test/lay:v1" >"$tmp/lay.out" 2>"$tmp/lay.err"; then
+  cat "$tmp/lay.out" "$tmp/lay.err"; echo "FAIL: berth image pull (layered)"; exit 1
+fi
+cat "$tmp/lay.err"
+! grep -q $'\033' "$tmp/lay.err" || { echo "FAIL: escape codes on a non-terminal"; exit 1; }
+grep -Eq '^layer sha256:[0-9a-f]{12} \([0-9.]+ [KMG]?i?B\): present$' "$tmp/lay.err" || { echo "FAIL: no 'present' line for the base layer"; exit 1; }
+new=$(sed -n 's/^layer \(sha256:[0-9a-f]*\) (.*): done$/\1/p' "$tmp/lay.err")
+[ "$(wc -l <<<"$new")" = 1 ] && [ -n "$new" ] || { echo "FAIL: expected one layer to end 'done', got: $new"; exit 1; }
+states=$(sed -n "s/^layer $new (.*): //p" "$tmp/lay.err" | tr '\n' ' ')
+python3 - "$states" <<'PY' || { echo "FAIL: layer states out of order: $states"; exit 1; }
+import sys
+order = ["waiting", "downloading", "verifying", "downloaded", "extracting", "done"]
+seen = sys.argv[1].split()
+idx = [order.index(s) for s in seen]
+sys.exit(0 if idx == sorted(set(idx)) and seen[-1] == "done" else 1)
+PY
+grep -q "^Pulled sha256:" "$tmp/lay.out" || { echo "FAIL: no 'Pulled' line"; exit 1; }
+# On a terminal (forced: BERTH_PROGRESS=tty) one line per layer is redrawn in place above the total.
+skopeo copy -q --dest-tls-verify=false "oci:$images/oci:sibling" "docker://$host/test/sib:v1"
+BERTH_PROGRESS=tty "$berth" image pull "$host/test/sib:v1" >/dev/null 2>"$tmp/sib.err" || { cat "$tmp/sib.err"; echo "FAIL: pull (tty)"; exit 1; }
+grep -q $'\033\\[K' "$tmp/sib.err" || { echo "FAIL: no redraw on a terminal"; exit 1; }
+grep -Eq $'^(\033\\[[0-9]+F)?\033\\[Ksha256:[0-9a-f]{12}  present ' "$tmp/sib.err" || { cat -v "$tmp/sib.err"; echo "FAIL: no line for the present layer"; exit 1; }
+grep -Eq $'\033\\[Ksha256:[0-9a-f]{12}  done ' "$tmp/sib.err" || { cat -v "$tmp/sib.err"; echo "FAIL: no 'done' line for the new layer"; exit 1; }
+
 "$berth" image tag "$host/test/bb:v1" "pulled-$$:1"
 cat > "$tmp/decl/pulled-$$.toml" <<EOF
 [container]
@@ -68,6 +96,8 @@ rc=0; timeout 30 tail --pid=$pull -f /dev/null || true; wait $pull || rc=$?
 cat "$tmp/slow.out"
 [ "$rc" = 130 ] || { echo "FAIL: Ctrl-C: exit status $rc, expected 130"; exit 1; }
 grep -q "pull cancelled" "$tmp/slow.out" || { echo "FAIL: no 'pull cancelled'"; exit 1; }
+# The job's Layers came over the bus while the layer was still arriving.
+grep -q "^pull layer: digest=sha256:abab[0-9a-f]* state=downloading done=[1-9]" "$tmp/slow.out" || { echo "FAIL: no per-layer progress while downloading"; exit 1; }
 after=$("$berth" image list --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
 [ "$before" = "$after" ] || { echo "FAIL: a cancelled pull published an image"; exit 1; }
 [ -z "$(ls -A "$BERTH_STORE_ROOT/staging")" ] || { ls -la "$BERTH_STORE_ROOT/staging"; echo "FAIL: staging left behind"; exit 1; }

@@ -2,12 +2,25 @@
 # A registry that is slow but steady: forwards GET/HEAD to a real registry (UPSTREAM host:port,
 # plain HTTP) and sends blob bodies at RATE bytes per second (manifests at full speed), so a pull
 # of a real image takes as long as a test needs and still completes (above the client's low-speed
-# limit). Logs each request line and "blob started" to LOG.
-# Usage: throttle-proxy.py PORT UPSTREAM RATE LOG
-import http.server, sys, time, urllib.error, urllib.request
+# limit). Logs each request line, "blob started (N in flight)" and "blob ended (N in flight)" to
+# LOG, N counting the blob bodies being sent at that moment (parallel pulls show N > 1).
+# FAIL (optional): a blob digest answered with 403 Forbidden half a second after its GET began
+# (a layer that fails while the others are in flight).
+# Usage: throttle-proxy.py PORT UPSTREAM RATE LOG [FAIL]
+import http.server, sys, threading, time, urllib.error, urllib.request
 
 port, upstream, rate = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 journal = open(sys.argv[4], "a", buffering=1)  # line-buffered: a test reads it while we run
+fail_digest = sys.argv[5] if len(sys.argv) > 5 else None
+lock = threading.Lock()
+in_flight = 0
+
+
+def flight(delta, what):
+    global in_flight
+    with lock:
+        in_flight += delta
+        print("blob %s (%d in flight)" % (what, in_flight), file=journal)
 CHUNK = 8192
 PASSED = ("Content-Type", "Content-Length", "Docker-Content-Digest", "Docker-Distribution-Api-Version",
           "Www-Authenticate")
@@ -23,6 +36,13 @@ class Proxy(http.server.BaseHTTPRequestHandler):
         # Clients send Accept more than once (one media type each): joined, or only the last counts.
         headers = {k: ", ".join(self.headers.get_all(k)) for k in ("Accept", "Authorization", "Range")
                    if self.headers.get_all(k)}
+        if fail_digest and self.path.endswith("/blobs/" + fail_digest):
+            time.sleep(0.5)
+            print("blob failed on purpose", file=journal)
+            self.send_response(403)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         req = urllib.request.Request("http://" + upstream + self.path, headers=headers, method=self.command)
         try:
             resp = urllib.request.urlopen(req, timeout=30)
@@ -37,7 +57,7 @@ class Proxy(http.server.BaseHTTPRequestHandler):
             return
         slow = "/blobs/" in self.path
         if slow:
-            print("blob started", file=journal)
+            flight(1, "started")
         try:
             while True:
                 data = resp.read(CHUNK)
@@ -49,6 +69,9 @@ class Proxy(http.server.BaseHTTPRequestHandler):
                     time.sleep(len(data) / rate)
         except (BrokenPipeError, ConnectionResetError):
             print("aborted by the client", file=journal)
+        finally:
+            if slow:
+                flight(-1, "ended")
 
     def do_GET(self):
         self.forward(True)
