@@ -298,7 +298,15 @@ Result<Declaration> load_declaration_file(const std::string& path) {
     if (!ends_with(base, ".toml") || base.size() == 5)
         return fail(0, "{}:1:1: declaration file name {} does not end in .toml, expected NAME.toml", path,
                     quote(base));
-    return load_declaration_file(path, std::string_view(base).substr(0, base.size() - 5));
+    std::string name = base.substr(0, base.size() - 5);
+    // An instance file next to its template is that instance (berth validate /etc/.../web@1.toml).
+    if (is_instance_name(name, kContainerNameMax)) {
+        SearchPaths here;
+        here.dirs = {path.rfind('/') == std::string::npos ? "." : path.substr(0, path.rfind('/'))};
+        std::string templ = name.substr(0, name.find('@') + 1);
+        if (path_exists(path_join(here.dirs[0], templ + ".toml"))) return load_instance(name, path, here);
+    }
+    return load_declaration_file(path, name);
 }
 
 LoadedSet load_all(const SearchPaths& paths) {

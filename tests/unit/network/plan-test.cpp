@@ -160,6 +160,26 @@ TEST(Plan, PortsAreValidated) {
     EXPECT_TRUE(plan(d));
 }
 
+// A template's instance "web@1": '@' would start a set reference in nft's syntax; its chains are
+// c-web/1-* ('/' is in no container name, so no other container shares them).
+TEST(Plan, AnInstancesChainsAreNamedWithoutTheAt) {
+    auto d = decl("web@1", NetworkMode::Veth);
+    d.network.address = "10.0.0.2/24";
+    d.network.ports = {port(8080, 80)};
+    auto p = plan(d);
+    ASSERT_TRUE(p) << p.error().what();
+    for (const auto* script : {&p->nft_apply, &p->nft_remove}) {
+        EXPECT_NE(script->find("c-web/1-prerouting"), std::string::npos) << *script;
+        std::string unquoted;  // names in "..." (comments, interfaces) may hold anything
+        bool quoted = false;
+        for (char c : *script) {
+            if (c == '"') quoted = !quoted;
+            if (!quoted) unquoted += c;
+        }
+        EXPECT_EQ(unquoted.find('@'), std::string::npos) << *script;
+    }
+}
+
 TEST(Plan, PublishedPortsRenderDnatInPreroutingAndOutputAndLoopbackMasquerade) {
     auto d = decl("web", NetworkMode::Veth);
     d.network.address = "10.0.0.2/24";
