@@ -42,7 +42,8 @@ t_eq "instance 1 keeps the template's MemoryMax" 67108864 "$(it_unit_prop tpl@1 
 t_eq "the instance drop-in changes instance 2 only" 33554432 "$(it_unit_prop tpl@2 MemoryMax)"
 t_like "berth status tpl@1" 'running|active' "$(it_in berth status tpl@1 2>&1)"
 list=$(it_in berth list 2>&1)
-t_like "berth list shows both instances" 'tpl@1.*'$'\n''.*tpl@2|tpl@1[^'$'\n'']*'$'\n''tpl@2' "$list"
+t_like "berth list shows instance 1" '(^|[[:space:]])tpl@1[[:space:]]' "$list"
+t_like "berth list shows instance 2" '(^|[[:space:]])tpl@2[[:space:]]' "$list"
 t_unlike "berth list does not show the template" '(^|[[:space:]])tpl@([[:space:]]|$)' "$list"
 t_ok "systemctl stop berth@tpl@1" it_in systemctl stop berth@tpl@1.service
 t_eq "stopping one instance leaves the other running" active "$(it_unit_prop tpl@2 ActiveState)"
@@ -54,24 +55,25 @@ it_in systemctl stop berth@tpl@1.service berth@tpl@2.service
 
 # ---- named sockets ------------------------------------------------------------------------------
 port=$((40000 + $$ % 10000))
+# The probe (on the host's /, bound read-only) says its fds and LISTEN_* variables, answers on fd 3.
 it_declare_container tplsock <<EOF
+[[socket]]
+name = "a"
+listen = "127.0.0.1:$port"
+[[socket]]
+name = "b"
+listen = "127.0.0.1:$((port + 1))"
 [container]
+command = ["/probe", "serve-listen"]
 image = "busybox:tpl"
 ephemeral = true
-command = ["/probe", "serve-listen"]
+[[mount]]
+target = "/probe"
+source = "$probe"
+type = "bind"
+read_only = true
 [network]
 mode = "none"
-[[mount]]
-type = "bind"
-source = "$probe"
-target = "/probe"
-read_only = true
-[[socket]]
-listen = "127.0.0.1:$port"
-name = "a"
-[[socket]]
-listen = "127.0.0.1:$((port + 1))"
-name = "b"
 [install]
 wanted_by = []
 EOF
