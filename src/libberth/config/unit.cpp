@@ -428,14 +428,13 @@ Result<GenerateReport> generate(const SearchPaths& paths, const std::string& out
         // Without a usable NAME there is no unit name to carry the error: it is only reported.
         if (!is_valid_name(name)) continue;
         // Find the main file for SourcePath: the first line of the error names it, or the set's path.
+        // A template's default instance has no file of its own: its template's.
         std::string source;
-        for (const auto& dir : paths.dirs) {
-            std::string p = path_join(dir, name + ".toml");
-            if (path_exists(p)) {
-                source = p;
-                break;
+        for (const std::string& file : {name, name.substr(0, name.find('@') + 1)})
+            for (const auto& dir : paths.dirs) {
+                std::string p = path_join(dir, file + ".toml");
+                if (source.empty() && !file.empty() && path_exists(p)) source = p;
             }
-        }
         BERTH_TRY_VOID(write(path_join(pinned_out, name + ".error"), result.error().what() + "\n"));
         BERTH_TRY_VOID(write(unit_path, render_failed_unit(name, source, result.error(), opts)));
         BERTH_TRY_VOID(link_unit(output_dir, "berth.target", ".wants", unit));

@@ -216,6 +216,18 @@ TEST(Templates, TheGeneratorWritesAUnitPerInstanceAndEnablesDefaultAndFiledOnes)
     EXPECT_NE(pinned->find("hostname = \"web-2\""), std::string::npos) << *pinned;
     // An instance file without a template fails with a unit that says so.
     EXPECT_TRUE(path_exists(dir.out("berth@lone@9.service")));
+    // An invalid default instance (the hostname its %i makes is too long) fails, naming its template.
+    Dir bad;
+    bad.add("long@.toml",
+            "[container]\nimage = \"busybox\"\nhostname = \"%i%i%i\"\n"
+            "[install]\ndefault_instances = [\"" +
+                std::string(30, 'x') + "\"]\n");
+    auto bad_report = generate(bad.paths, bad.out(""), options());
+    ASSERT_TRUE(bad_report) << bad_report.error().what();
+    auto failing = read_file(bad.out("berth@long@" + std::string(30, 'x') + ".service"));
+    ASSERT_TRUE(failing);
+    EXPECT_NE(failing->find("SourcePath=" + bad.in("long@.toml") + "\n"), std::string::npos) << *failing;
+    EXPECT_NE(failing->find("validate --report-error="), std::string::npos) << *failing;
     bool named = false;
     for (const auto& e : report->errors)
         named |= e.find("container 'lone@9' has no template") != std::string::npos;
