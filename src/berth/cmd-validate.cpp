@@ -118,10 +118,12 @@ void register_validate(CLI::App& app, CommandContext& ctx) {
         std::vector<Outcome> outcomes;
         if (options->files.empty()) {
             auto set = config::load_all(config::SearchPaths::system());
-            for (auto& [name, result] : set.by_name) {
-                std::string file = result ? result->source_path : "";
-                outcomes.push_back({name, file, std::move(result)});
-            }
+            // Templates too (checked as their sample instance), not only the instances they give.
+            for (auto* group : {&set.templates, &set.by_name})
+                for (auto& [name, result] : *group) {
+                    std::string file = result ? result->source_path : "";
+                    outcomes.push_back({name, file, std::move(result)});
+                }
         } else {
             // Each argument a path to NAME.toml or a NAME from the search path (as `berth cat`).
             for (const auto& arg : options->files) {

@@ -21,13 +21,21 @@ bool is_plain_name(std::string_view name, size_t max) {
     return true;
 }
 
+bool is_instance_name(std::string_view name, size_t max) {
+    auto at = name.find('@');
+    if (at == std::string_view::npos || name.size() > max) return false;
+    return is_plain_name(name.substr(0, at), max) && is_plain_name(name.substr(at + 1), max);
+}
+
 bool is_valid_object_name(NameKind kind, std::string_view name) {
-    return is_plain_name(name, name_max(kind));
+    return is_plain_name(name, name_max(kind)) ||
+           (kind == NameKind::Container && is_instance_name(name, name_max(kind)));
 }
 
 std::string name_rule(NameKind kind) {
-    return fmt::format("1 to {} letters, digits, '_', '.' and '-', starting with a letter or digit",
-                       name_max(kind));
+    return fmt::format(
+        "1 to {} letters, digits, '_', '.' and '-', starting with a letter or digit{}", name_max(kind),
+        kind == NameKind::Container ? " (a template's instance: BASE@INSTANCE, each part so)" : "");
 }
 
 Result<> check_object_name(NameKind kind, std::string_view name) {

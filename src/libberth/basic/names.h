@@ -8,6 +8,10 @@
 //   volume    120  the store keeps a volume as snapshot "v-NAME" and a container's writable layer
 //                  as "c-NAME"/"e-NAME": snapshot ids are at most kSnapshotIdMax (128) bytes;
 //   image     255 for the whole reference, 128 for the tag (OCI distribution spec).
+// A template's instance (berth.toml(5) TEMPLATES): a container may also be named "BASE@INSTANCE"
+// ("web@1"), BASE and INSTANCE each in the grammar above, one '@', the whole within the limit;
+// systemd takes berth@web@1.service as a unit name (the instance string of berth@ is "web@1").
+// Volumes and other objects keep the plain grammar.
 // Host interface names derived from container names (ve-NAME, IFNAMSIZ 16) are shortened with a
 // hash by network/plan.cpp rather than limiting container names to 12 bytes.
 #pragma once
@@ -36,6 +40,10 @@ std::string_view name_kind(NameKind kind);  // "container", "volume"
 // The grammar above with an explicit limit (snapshot ids use it with kSnapshotIdMax).
 bool is_plain_name(std::string_view name, size_t max);
 
+// "BASE@INSTANCE", both parts plain names, at most `max` bytes in all.
+bool is_instance_name(std::string_view name, size_t max);
+
+// Plain names for every kind; containers also the instance form.
 bool is_valid_object_name(NameKind kind, std::string_view name);
 
 // "1 to 64 letters, digits, '_', '.' and '-', starting with a letter or digit": what error

@@ -49,7 +49,19 @@ std::vector<SchemaSection> declaration_schema();
 Result<Declaration> parse_declaration(std::string_view name, const SourceText& main,
                                       const std::vector<SourceText>& dropins = {});
 
-// Finds NAME in the search path and loads it with its drop-ins.
+// Templates (berth.toml(5) TEMPLATES): "web@.toml" declares the template "web@"; its instance
+// "web@1" is the template's file and drop-ins, then web@1.toml and web@1.toml.d/*.toml when they
+// exist, merged in that order, with %i in container.hostname, container.command,
+// container.environment values and [[mount]] source expanded to "1" (%% is a '%').
+inline constexpr std::string_view kSampleInstance = "1";  // what a template alone is checked as
+bool is_template_name(std::string_view name);             // "web@"
+// An instance: `main` is the template's file, `dropins` the template's drop-ins followed by the
+// instance's own file and drop-ins. Errors name the instance.
+Result<Declaration> parse_instance(std::string_view name, const SourceText& main,
+                                   const std::vector<SourceText>& dropins);
+
+// Finds NAME in the search path and loads it with its drop-ins. An instance "web@1" with no
+// file of its own is loaded from its template.
 Result<Declaration> load_declaration(std::string_view name, const SearchPaths& paths);
 
 // Loads one file plus its sibling NAME.toml.d/ (name taken from the file name "NAME.toml").
@@ -59,7 +71,9 @@ Result<Declaration> load_declaration_file(const std::string& path);
 Result<Declaration> load_declaration_file(const std::string& path, std::string_view name);
 
 struct LoadedSet {
-    std::map<std::string, Result<Declaration>> by_name;
+    std::map<std::string, Result<Declaration>> by_name;  // containers, a template's instances among them
+    // Templates "web@" as checked alone (their own errors; default_instances): not containers.
+    std::map<std::string, Result<Declaration>> templates;
 };
 
 // Loads every declaration in the search path. One invalid declaration never stops the others;

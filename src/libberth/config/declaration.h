@@ -222,6 +222,9 @@ enum class SocketType { Stream, Datagram };  // [[socket]] type
 struct Socket {          // [[socket]]: a listening socket systemd opens for berth@NAME.socket
     std::string listen;  // "ADDR:PORT", "[::]:PORT", "PORT" or an absolute unix socket path
     SocketType type = SocketType::Stream;
+    // FileDescriptorName=: what the payload's $LISTEN_FDNAMES says for this socket's fd; "" =
+    // systemd's default, the socket unit's name. Sockets of one name share one .socket unit.
+    std::string name;
     SourceRegion where;
 
     bool operator==(const Socket&) const = default;
@@ -230,6 +233,9 @@ struct Socket {          // [[socket]]: a listening socket systemd opens for ber
 struct Install {
     std::vector<std::string> wanted_by = {"berth.target"};  // -> NAME.wants/ symlinks
     std::vector<std::string> required_by;                   // -> NAME.requires/ symlinks
+    // A template (web@.toml) only: the instances enabled without a file of their own; each
+    // berth@web@INSTANCE.service is linked into wanted_by/required_by as a declaration's unit is.
+    std::vector<std::string> default_instances;
 
     bool operator==(const Install&) const = default;
 };

@@ -250,8 +250,32 @@ std::string dependency_unit(std::string_view dependency) {
     return fmt::format("berth@{}.service", dependency);
 }
 
+bool is_template_name(std::string_view name) {
+    return name.size() > 1 && name.back() == '@' && is_valid_name(name.substr(0, name.size() - 1));
+}
+
+// Instance "web@1": the template's file and drop-ins, then the instance's own file (`own`, "" when
+// none) and drop-ins, parsed with %i expanded.
+static Result<Declaration> load_instance(std::string_view name, const std::string& own,
+                                         const SearchPaths& paths) {
+    std::string templ(name.substr(0, name.find('@') + 1));
+    auto template_path = find_main("template", templ, paths);
+    if (!template_path) return Unexpected(template_path.error());
+    if (template_path->empty())
+        return fail(ENOENT, "{}container {} has no template, expected {}.toml in {}",
+                    own.empty() ? "" : own + ":1:1: ", quote(name), templ, join(paths.dirs, ", "));
+    std::vector<std::string> layers = find_dropins(templ, paths.dirs);
+    if (!own.empty()) layers.push_back(own);
+    for (auto& p : find_dropins(name, paths.dirs)) layers.push_back(std::move(p));
+    return load_from(name, *template_path, layers,
+                     [](std::string_view n, const SourceText& m, const std::vector<SourceText>& d) {
+                         return parse_instance(n, m, d);
+                     });
+}
+
 Result<Declaration> load_declaration(std::string_view name, const SearchPaths& paths) {
     auto path = find_main("container", name, paths);
+    if (path && is_instance_name(name, kContainerNameMax)) return load_instance(name, *path, paths);
     if (!path) return Unexpected(path.error());
     if (path->empty())
         return fail(ENOENT, "container {} is not declared, expected {}.toml in {}", quote(name), name,
@@ -274,14 +298,36 @@ Result<Declaration> load_declaration_file(const std::string& path) {
     if (!ends_with(base, ".toml") || base.size() == 5)
         return fail(0, "{}:1:1: declaration file name {} does not end in .toml, expected NAME.toml", path,
                     quote(base));
-    return load_declaration_file(path, std::string_view(base).substr(0, base.size() - 5));
+    std::string name = base.substr(0, base.size() - 5);
+    // An instance file next to its template is that instance (berth validate /etc/.../web@1.toml).
+    if (is_instance_name(name, kContainerNameMax)) {
+        SearchPaths here;
+        here.dirs = {path.rfind('/') == std::string::npos ? "." : path.substr(0, path.rfind('/'))};
+        std::string templ = name.substr(0, name.find('@') + 1);
+        if (path_exists(path_join(here.dirs[0], templ + ".toml"))) return load_instance(name, path, here);
+    }
+    return load_declaration_file(path, name);
 }
 
 LoadedSet load_all(const SearchPaths& paths) {
     LoadedSet set;
-    for (const auto& [name, path] : main_files(paths)) {
+    auto files = main_files(paths);
+    for (const auto& [name, path] : files) {
         if (is_masked(path)) continue;
-        set.by_name.emplace(name, load_from(name, path, find_dropins(name, paths.dirs)));
+        if (is_template_name(name))
+            set.templates.emplace(name, load_from(name, path, find_dropins(name, paths.dirs)));
+        else if (is_instance_name(name, kContainerNameMax))
+            set.by_name.emplace(name, load_instance(name, path, paths));
+        else
+            set.by_name.emplace(name, load_from(name, path, find_dropins(name, paths.dirs)));
+    }
+    // A template's default instances exist without a file of their own (a masked one stays masked).
+    for (const auto& [templ, result] : set.templates) {
+        if (!result) continue;
+        for (const auto& instance : result->install.default_instances) {
+            std::string name = templ + instance;
+            if (!files.count(name)) set.by_name.emplace(name, load_instance(name, "", paths));
+        }
     }
 
     // Cross-declaration checks. Errors are added per declaration; an invalid dependency target is

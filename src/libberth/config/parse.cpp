@@ -75,12 +75,12 @@ const std::vector<Section>& sections() {
           "devices", "mask", "unmask"}},
         {"service",
          {"restart", "restart_sec", "requires", "wants", "after", "timeout_start", "timeout_stop"}},
-        {"install", {"wanted_by", "required_by"}},
+        {"install", {"wanted_by", "required_by", "default_instances"}},
         {"health",
          {"command", "interval", "timeout", "retries", "start_period", "start_interval", "on_failure",
           "watchdog", "reload_signal", "reload_command"}},
         {"secret", {"name", "source", "encrypted", "target", "mode", "uid", "gid", "environment"}},
-        {"socket", {"listen", "type", "accept"}},
+        {"socket", {"listen", "type", "accept", "name"}},
     };
     return kSections;
 }
@@ -124,6 +124,13 @@ public:
     }
 
     Declaration declaration;
+    // Set for a template's instance (or a template checked with its sample instance): what %i
+    // expands to, and named in every error, since one template gives each instance its values.
+    std::string instance;
+    // A template itself (web@.toml, checked with its sample instance).
+    bool is_template = false;
+    // Only a template's files may list [install] default_instances.
+    bool allow_default_instances = false;
 
     void error(const toml::source_region& where, std::string message) {
         std::string file = where.path ? *where.path : files_.front();
@@ -152,8 +159,14 @@ public:
                 return std::tie(a.file_index, a.line, a.column) < std::tie(b.file_index, b.line, b.column);
             });
         std::vector<std::string> lines;
+        std::string suffix;
+        if (is_template)
+            suffix = fmt::format(" (template {} checked as its instance {})", quote(declaration.name),
+                                 quote(declaration.name + instance));
+        else if (!instance.empty())
+            suffix = fmt::format(" (instance {})", quote(declaration.name));
         for (auto& d : diagnostics_)
-            if (lines.empty() || lines.back() != d.text) lines.push_back(d.text);
+            if (lines.empty() || lines.back() != d.text + suffix) lines.push_back(d.text + suffix);
         return Error{0, join(lines, "\n")};
     }
 
@@ -1346,6 +1359,19 @@ void parse_socket(Checker& c, const toml::table& table, size_t index) {
             if (auto v = c.choice<SocketType>(
                     node, path, {{"stream", SocketType::Stream}, {"datagram", SocketType::Datagram}}))
                 socket.type = *v;
+        } else if (k == "name") {
+            // systemd's FileDescriptorName= rule (fdname_is_valid): 1 to 255 printable characters, no ':'
+            // (the separator of $LISTEN_FDNAMES).
+            std::string_view expected = "1 to 255 printable characters without ':' such as \"http\"";
+            if (auto s = c.string(node, path, expected)) {
+                bool ok = !s->empty() && s->size() <= 255;
+                for (char ch : *s) ok &= ch != ':' && static_cast<unsigned char>(ch) >= 0x20 && ch != 0x7f;
+                if (!ok)
+                    c.error(node, fmt::format("{} = {} is not a file descriptor name, expected {}", path,
+                                              quote(*s), expected));
+                else
+                    socket.name = *s;
+            }
         } else if (k == "accept") {
             if (auto b = c.boolean(node, path); b && *b)
                 c.error(node, fmt::format("{} = true is not supported, expected false (one payload serves "
@@ -1519,6 +1545,27 @@ void parse_install(Checker& c, const toml::table& table) {
                     units.push_back(unit);
             }
             (k == "wanted_by" ? in.wanted_by : in.required_by) = units;
+        } else if (k == "default_instances") {
+            if (!c.allow_default_instances) {
+                c.error(key.source(),
+                        fmt::format("{} is only for a template (NAME@.toml), expected it in the "
+                                    "template or no default_instances",
+                                    path));
+                continue;
+            }
+            auto names = c.strings(node, path, "instance names");
+            if (!names) continue;
+            in.default_instances.clear();
+            for (size_t i = 0; i < names->size(); ++i) {
+                const std::string& instance = (*names)[i];
+                if (!is_plain_name(instance, kContainerNameMax))
+                    c.error(*node.as_array()->get(i),
+                            fmt::format("{}[{}] = {} is not an instance name, expected {}", path, i,
+                                        quote(instance), "letters, digits, '_', '.' and '-' such as \"1\""));
+                else if (std::find(in.default_instances.begin(), in.default_instances.end(), instance) ==
+                         in.default_instances.end())
+                    in.default_instances.push_back(instance);
+            }
         } else {
             c.unknown_key(key, "install", keys);
         }
@@ -1654,6 +1701,61 @@ void convert(Checker& c, const toml::table& root, const std::string& main_path) 
                     "container.read_only_tmpfs = true needs container.read_only = true, expected read_only = "
                     "true or no read_only_tmpfs (a writable root has writable /tmp and /run already)");
     if (d.hostname.empty() && is_valid_hostname(d.name)) d.hostname = d.name;
+    // An instance "web@1" is host "web-1" unless its template says otherwise ("%i" and so on).
+    if (auto at = d.name.find('@'); d.hostname.empty() && at != std::string::npos) {
+        std::string host = d.name;
+        host[at] = '-';
+        if (host.back() == '-') host += c.instance;  // a template checked with its sample instance
+        if (is_valid_hostname(host)) d.hostname = host;
+    }
+}
+
+// %i -> the instance, %% -> '%'; any other '%' is an error at `node`. Templates only: a plain
+// declaration's "%" is a plain character, as before templates existed.
+void expand_value(Checker& c, toml::node& node, const std::string& path) {
+    auto* value = node.as_string();
+    if (!value) return;  // the wrong type is reported by the conversion
+    const std::string& text = value->get();
+    std::string out;
+    for (size_t i = 0; i < text.size(); ++i) {
+        if (text[i] != '%') {
+            out += text[i];
+            continue;
+        }
+        char next = i + 1 < text.size() ? text[i + 1] : '\0';
+        if (next == 'i')
+            out += c.instance;
+        else if (next == '%')
+            out += '%';
+        else {
+            c.error(node, fmt::format("{} = {} has the specifier {}, expected %i (the instance) or %% (a "
+                                      "literal '%') in a template",
+                                      path, quote(text), quote(text.substr(i, next ? 2 : 1))));
+            return;
+        }
+        ++i;
+    }
+    value->get() = std::move(out);
+}
+
+// The keys whose strings a template's instance expands: container.hostname, container.command,
+// container.environment values and [[mount]] source. Done on the merged TOML, so the normal
+// conversion checks the expanded value and reports it at the value's own file:line:col.
+void expand_instance(Checker& c, toml::table& root) {
+    if (auto* container = root.get_as<toml::table>("container")) {
+        if (auto* hostname = container->get("hostname")) expand_value(c, *hostname, "container.hostname");
+        if (auto* command = container->get_as<toml::array>("command"))
+            for (size_t i = 0; i < command->size(); ++i)
+                expand_value(c, *command->get(i), fmt::format("container.command[{}]", i));
+        if (auto* env = container->get_as<toml::table>("environment"))
+            for (auto&& [key, value] : *env)
+                expand_value(c, value, fmt::format("container.environment.{}", key.str()));
+    }
+    if (auto* mounts = root.get_as<toml::array>("mount"))
+        for (size_t i = 0; i < mounts->size(); ++i)
+            if (auto* mount = mounts->get(i)->as_table())
+                if (auto* source = mount->get("source"))
+                    expand_value(c, *source, fmt::format("mount[{}].source", i));
 }
 
 // Parses one file; reports a syntax error through the checker.
@@ -1821,7 +1923,9 @@ Result<> parse_merged(Checker& c, std::string_view kind, std::string_view name, 
                       const std::vector<SourceText>& dropins,
                       const std::function<void(const toml::table&)>& check) {
     try {
-        if (!is_valid_name(name)) {
+        bool name_ok = kind == "container" ? is_valid_name(name) || is_template_name(name)
+                                           : is_plain_name(name, kContainerNameMax) && is_valid_name(name);
+        if (!name_ok) {
             toml::source_region where{};
             where.path = std::make_shared<const std::string>(main.path);
             c.error(where, fmt::format("{} name {} cannot be used in a unit name, expected {}", kind,
@@ -1834,6 +1938,7 @@ Result<> parse_merged(Checker& c, std::string_view kind, std::string_view name, 
             if (auto t = parse_text(c, d)) overlays.push_back(std::move(*t));
         if (c.failed()) return Unexpected(c.to_error());
         for (auto& overlay : overlays) merge_into(*root, std::move(overlay));
+        if (!c.instance.empty()) expand_instance(c, *root);
         check(*root);
     } catch (const std::exception& e) {
         // toml++ and the standard library may throw (bad_alloc); nothing escapes this boundary.
@@ -1858,10 +1963,35 @@ std::vector<SchemaSection> declaration_schema() {
 Result<Declaration> parse_declaration(std::string_view name, const SourceText& main,
                                       const std::vector<SourceText>& dropins) {
     Checker c(name, files_of(main, dropins));
+    // A template alone is checked as its sample instance would be.
+    if (is_template_name(name)) {
+        c.is_template = c.allow_default_instances = true;
+        c.instance = kSampleInstance;
+    }
     auto checked = parse_merged(c, "container", name, main, dropins,
                                 [&](const toml::table& root) { convert(c, root, main.path); });
     if (!checked) return Unexpected(checked.error());
     Declaration d = std::move(c.declaration);
+    d.source_path = main.path;
+    for (const auto& dropin : dropins) d.dropin_paths.push_back(dropin.path);
+    return d;
+}
+
+Result<Declaration> parse_instance(std::string_view name, const SourceText& main,
+                                   const std::vector<SourceText>& dropins) {
+    auto at = name.find('@');
+    if (at == std::string_view::npos || !is_valid_name(name))
+        return fail(EINVAL, "{}:1:1: {} is not a template's instance, expected NAME@INSTANCE", main.path,
+                    quote(name));
+    Checker c(name, files_of(main, dropins));
+    c.instance = std::string(name.substr(at + 1));
+    // The template's [install] default_instances is read from the template; an instance has none.
+    c.allow_default_instances = true;
+    auto checked = parse_merged(c, "container", name, main, dropins,
+                                [&](const toml::table& root) { convert(c, root, main.path); });
+    if (!checked) return Unexpected(checked.error());
+    Declaration d = std::move(c.declaration);
+    d.install.default_instances.clear();
     d.source_path = main.path;
     for (const auto& dropin : dropins) d.dropin_paths.push_back(dropin.path);
     return d;

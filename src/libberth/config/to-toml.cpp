@@ -137,6 +137,7 @@ std::string to_toml(const Declaration& d) {
         out += "\n[[socket]]\n";
         line("listen", str(socket.listen));
         line("type", socket.type == SocketType::Stream ? "\"stream\"" : "\"datagram\"");
+        if (!socket.name.empty()) line("name", str(socket.name));
     }
 
     const Network& n = d.network;
@@ -244,6 +245,7 @@ std::string to_toml(const Declaration& d) {
     out += "\n[install]\n";
     line("wanted_by", list(d.install.wanted_by));
     line("required_by", list(d.install.required_by));
+    if (!d.install.default_instances.empty()) line("default_instances", list(d.install.default_instances));
     return out;
 }
 

@@ -51,9 +51,20 @@ uint64_t health_watchdog_usec(const Health& health);
 // The unit for a valid declaration; `pinned_dir` must be set (generate() fills it in).
 std::string render_unit(const Declaration& declaration, const UnitOptions& options);
 
-// berth@NAME.socket for a declaration with [[socket]]s: one Listen*= line each. It carries the
-// declaration's [install] instead of the service, which its first connection starts.
-std::string render_socket(const Declaration& declaration);
+// The socket units of a declaration with [[socket]]s: one per distinct [[socket]] name, since
+// systemd gives every fd of one .socket unit its one FileDescriptorName=. In the order the names
+// first appear: berth@NAME.socket, then berth@NAME:2.socket, berth@NAME:3.socket ... (':' cannot
+// be in a container name, so no other container's unit has these names). The service lists them
+// in Sockets= when there are several.
+std::vector<std::string> socket_unit_names(const Declaration& declaration);
+// What $LISTEN_FDNAMES says for each of those units: the socket name, or for unnamed sockets
+// systemd's default, the unit's name. The runtime hands the fds to the payload in this order.
+std::vector<std::string> listen_fd_names(const Declaration& declaration);
+
+// Socket unit number `group` (of socket_unit_names()): one Listen*= line for each socket of that
+// name and FileDescriptorName=. It carries the declaration's [install] instead of the service,
+// which its first connection starts.
+std::string render_socket(const Declaration& declaration, size_t group = 0);
 
 // The unit for an invalid declaration: starting it fails and prints the error (in error_file)
 // to the journal via `berth validate --report-error=FILE`; its Description carries the first line.

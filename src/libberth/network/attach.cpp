@@ -322,7 +322,7 @@ Result<std::string> leftovers_in(Nft& nft, const char* family, const std::string
     auto doc = nlohmann::json::parse(*listing, nullptr, false);
     if (doc.is_discarded()) return fail(EIO, "nftables: unreadable JSON listing");
     std::string script;
-    std::string prefix = "c-" + name + "-";
+    std::string prefix = nft_chain_stem(name) + "-";
     try {
         for (auto& item : doc.value("nftables", nlohmann::json::array())) {
             if (item.contains("chain")) {

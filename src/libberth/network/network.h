@@ -210,4 +210,9 @@ Result<> remove_leftover_link(const std::string& name);
 // host's /etc/hosts instead (read-only bind), as Docker does with --network host.
 std::string hosts_file(const config::Declaration& decl, const std::string& container_address);
 
+// "c-NAME": the stem of a container's nftables chains. A template's instance "web@1" becomes
+// "c-web/1": '@' starts a set reference in nft's syntax, '/' is allowed in its identifiers and in
+// no container name, so no two containers share a stem.
+std::string nft_chain_stem(std::string_view container);
+
 }  // namespace berth::network

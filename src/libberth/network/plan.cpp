@@ -63,6 +63,12 @@ std::string host_interface_name(const std::string& name) {
 
 // ---- plan ---------------------------------------------------------------------------------
 
+std::string nft_chain_stem(std::string_view container) {
+    std::string stem = "c-" + std::string(container);
+    std::replace(stem.begin(), stem.end(), '@', '/');
+    return stem;
+}
+
 namespace {
 
 // The container's three NAT chains for published ports in berth's table of `family` ("ip" or
@@ -70,8 +76,8 @@ namespace {
 std::string port_chains(std::string_view family, const std::string& container) {
     std::string s;
     for (auto [hook, priority] : {std::pair{"prerouting", -100}, {"output", -100}, {"postrouting", 100}})
-        s += fmt::format("create chain {} {} c-{}-{} {{ type nat hook {} priority {}; policy accept; }}\n",
-                         family, kNftTable, container, hook, hook, priority);
+        s += fmt::format("create chain {} {} {}-{} {{ type nat hook {} priority {}; policy accept; }}\n",
+                         family, kNftTable, nft_chain_stem(container), hook, hook, priority);
     return s;
 }
 
@@ -90,8 +96,9 @@ std::string dnat_rules(const NetworkPlan& p, bool v6) {
         if (!v6 && pp.host_address) dst = "ip daddr " + format_ipv4(*pp.host_address);
         std::string rule = fmt::format("{} {} dport {} dnat to {}:{}", dst, pp.protocol, pp.host_port, to,
                                        pp.container_port);
-        s += fmt::format("add rule {} {} c-{}-prerouting {}\n", family, kNftTable, p.container, rule);
-        s += fmt::format("add rule {} {} c-{}-output {}{}\n", family, kNftTable, p.container,
+        s += fmt::format("add rule {} {} {}-prerouting {}\n", family, kNftTable, nft_chain_stem(p.container),
+                         rule);
+        s += fmt::format("add rule {} {} {}-output {}{}\n", family, kNftTable, nft_chain_stem(p.container),
                          v6 ? "ip6 daddr != ::1 " : "", rule);
     }
     return s;
@@ -106,9 +113,9 @@ std::string ipv6_port_rules(const NetworkPlan& p, const std::string& out_if) {
     std::string s =
         fmt::format("add table ip6 {}\n", kNftTable) + port_chains("ip6", p.container) + dnat_rules(p, true);
     s += fmt::format(
-        "add rule ip6 {} c-{}-postrouting oifname \"{}\" ip6 daddr {} ct status dnat ip6 saddr {} "
+        "add rule ip6 {} {}-postrouting oifname \"{}\" ip6 daddr {} ct status dnat ip6 saddr {} "
         "masquerade\n",
-        kNftTable, p.container, out_if, c, c);
+        kNftTable, nft_chain_stem(p.container), out_if, c, c);
     return s;
 }
 
@@ -315,15 +322,16 @@ Result<NetworkPlan> plan(const config::Declaration& decl) {
     // Where packets to the container leave the host: the veth host end, or the bridge.
     const std::string out_if = net.mode == NetworkMode::Bridge ? p.bridge : p.host_interface;
     const std::string t = kNftTable;
-    const std::string post = "c-" + decl.name + "-postrouting";
+    const std::string post = nft_chain_stem(decl.name) + "-postrouting";
     if (!p.ports.empty()) {
         bool loopback =
             std::any_of(p.ports.begin(), p.ports.end(), [](auto& pp) { return pp.reaches_loopback(); });
         if (loopback) p.localnet_interface = out_if;
 
         std::string c = format_ipv4(p.container_address->address);
-        const std::string pre = "c-" + decl.name + "-prerouting", out = "c-" + decl.name + "-output";
-        p.nft_chain_prefix = "c-" + decl.name + "-";
+        const std::string pre = nft_chain_stem(decl.name) + "-prerouting",
+                          out = nft_chain_stem(decl.name) + "-output";
+        p.nft_chain_prefix = nft_chain_stem(decl.name) + "-";
         std::string s;
         s += fmt::format("add table ip {}\n", t);
         s += fmt::format("add set ip {} {} {{ type inet_proto . inet_service; }}\n", t, kNftPortSet);
@@ -338,7 +346,7 @@ Result<NetworkPlan> plan(const config::Declaration& decl) {
             "add rule ip {} {} oifname \"{}\" ip daddr {} ct status dnat ip saddr {{ 127.0.0.0/8, {} }} "
             "masquerade\n",
             t, post, out_if, c, c);
-        std::string guard = "c-" + decl.name + "-guard";
+        std::string guard = nft_chain_stem(decl.name) + "-guard";
         if (loopback) {
             // route_localnet=1 would also let the container (or anything on the bridge) send
             // packets to the host's 127.0.0.0/8 (CVE-2020-8558). Replies to our masqueraded
@@ -369,7 +377,7 @@ Result<NetworkPlan> plan(const config::Declaration& decl) {
         // only a connection's first packet, so DNATed connections to published ports, which
         // leave through out_if, are untouched.
         if (p.nft_apply.empty()) {
-            p.nft_chain_prefix = "c-" + decl.name + "-";
+            p.nft_chain_prefix = nft_chain_stem(decl.name) + "-";
             p.nft_apply = fmt::format("add table ip {}\n", t);
             p.nft_apply += fmt::format(
                 "create chain ip {} {} {{ type nat hook postrouting priority 100; policy accept; }}\n", t,
@@ -382,8 +390,8 @@ Result<NetworkPlan> plan(const config::Declaration& decl) {
 
     // Anti-spoofing, in the same transaction as the rest. Without an address (bridge mode) there
     // is nothing to derive the MAC from: attach() picks a random one and appends the chain.
-    p.nft_chain_prefix = "c-" + decl.name + "-";
-    p.spoof_chain = "c-" + decl.name + "-spoof";
+    p.nft_chain_prefix = nft_chain_stem(decl.name) + "-";
+    p.spoof_chain = nft_chain_stem(decl.name) + "-spoof";
     if (p.container_address) p.container_mac = mac_for(p.container_address->address);
     if (p.container_mac) p.nft_apply += antispoof_script(p, *p.container_mac);
     p.nft_remove += fmt::format("delete chain netdev {} {}\n", t, p.spoof_chain);

@@ -26,6 +26,7 @@
 #include "basic/fs-util.h"
 #include "basic/string-util.h"
 #include "bus/storage-client.h"
+#include "config/unit.h"
 #include "runtime/cgroup.h"
 #include "runtime/container-launch.h"
 #include "runtime/container-rootfs.h"
@@ -215,6 +216,7 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
     // First: restored last, once everything below is undone or handed over.
     // First of all: the sockets become close-on-exec before berth runs any helper (berthd).
     ListenFds listen = BERTH_TRY(take_listen_fds());
+    order_listen_fds(listen, config::listen_fd_names(decl));
     SignalsBlocked signals = BERTH_TRY(block_forwarded_signals());
     BERTH_TRY_VOID(checkpoint("begin"));
     const std::string cdir = BERTH_TRY(prepare_containers_run_dir());

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -83,6 +84,26 @@ Result<ListenFds> take_listen_fds() {
     ::unsetenv("LISTEN_FDS");
     ::unsetenv("LISTEN_FDNAMES");
     return out;
+}
+
+void order_listen_fds(ListenFds& listen, const std::vector<std::string>& order) {
+    auto names = split(listen.names, ':', true);
+    if (names.size() != listen.fds.size() || names.size() < 2) return;
+    auto rank = [&](const std::string& name) {
+        return static_cast<size_t>(std::find(order.begin(), order.end(), name) - order.begin());
+    };
+    std::vector<size_t> index(names.size());
+    for (size_t i = 0; i < index.size(); ++i) index[i] = i;
+    std::stable_sort(index.begin(), index.end(),
+                     [&](size_t a, size_t b) { return rank(names[a]) < rank(names[b]); });
+    ListenFds sorted;
+    std::vector<std::string> sorted_names;
+    for (size_t i : index) {
+        sorted.fds.push_back(listen.fds[i]);
+        sorted_names.push_back(names[i]);
+    }
+    sorted.names = join(sorted_names, ":");
+    listen = std::move(sorted);
 }
 
 }  // namespace berth::runtime

@@ -45,4 +45,10 @@ struct ListenFds {
 };
 Result<ListenFds> take_listen_fds();
 
+// systemd passes a service's sockets in no set order (they come from a hash of its triggering
+// units); the payload gets them in `order` (config::listen_fd_names(): the declaration's socket
+// names as first written), fds of one name in the order systemd gave them. Names not in `order`
+// come last; without one name per fd nothing is reordered.
+void order_listen_fds(ListenFds& listen, const std::vector<std::string>& order);
+
 }  // namespace berth::runtime

@@ -1577,6 +1577,9 @@ std::string_view to_string(ImportFormat format) {
 
 Result<std::string> normalize_name_tag(std::string_view name_tag) { return normalize_image_name(name_tag); }
 
-bool valid_object_name(std::string_view name) { return is_plain_name(name, kSnapshotIdMax); }
+// Snapshot ids: "c-NAME" of a template's instance "web@1" holds its '@'.
+bool valid_object_name(std::string_view name) {
+    return is_plain_name(name, kSnapshotIdMax) || is_instance_name(name, kSnapshotIdMax);
+}
 
 }  // namespace berth::store

@@ -123,7 +123,9 @@ TEST(Names, AcceptOnlyNamesUsableInUnitNames) {
     EXPECT_FALSE(is_valid_name("-web"));
     EXPECT_FALSE(is_valid_name("my web"));
     EXPECT_FALSE(is_valid_name("a/b"));
-    EXPECT_FALSE(is_valid_name("web@x"));
+    EXPECT_TRUE(is_valid_name("web@x"));  // a template's instance
+    EXPECT_FALSE(is_valid_name("web@"));
+    EXPECT_FALSE(is_valid_name("web@x@y"));
     EXPECT_FALSE(is_valid_name("web.service"));
     EXPECT_FALSE(is_valid_name(std::string(65, 'a')));
     EXPECT_TRUE(is_unit_name("network-online.target"));

@@ -160,6 +160,26 @@ TEST(Plan, PortsAreValidated) {
     EXPECT_TRUE(plan(d));
 }
 
+// A template's instance "web@1": '@' would start a set reference in nft's syntax; its chains are
+// c-web/1-* ('/' is in no container name, so no other container shares them).
+TEST(Plan, AnInstancesChainsAreNamedWithoutTheAt) {
+    auto instance = decl("web@1", NetworkMode::Veth);
+    instance.network.ports = {port(8080, 80)};
+    instance.network.address = "10.0.0.2/24";
+    auto planned = plan(instance);
+    ASSERT_TRUE(planned) << planned.error().what();
+    for (const auto* script : {&planned->nft_apply, &planned->nft_remove}) {
+        EXPECT_NE(script->find("c-web/1-prerouting"), std::string::npos) << *script;
+        std::string unquoted;  // names in "..." (comments, interfaces) may hold anything
+        bool quoted = false;
+        for (char c : *script) {
+            if (c == '"') quoted = !quoted;
+            if (!quoted) unquoted += c;
+        }
+        EXPECT_EQ(unquoted.find("web@1"), std::string::npos) << *script;
+    }
+}
+
 TEST(Plan, PublishedPortsRenderDnatInPreroutingAndOutputAndLoopbackMasquerade) {
     auto d = decl("web", NetworkMode::Veth);
     d.network.address = "10.0.0.2/24";
