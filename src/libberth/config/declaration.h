@@ -106,6 +106,10 @@ struct Network {
     // TOML keys: a dual-stack declared network fills them in (network::as_bridge_member).
     std::string address6;
     std::string gateway6;
+    // Not a TOML key either: the container's link on its declared networks, in declaration
+    // order (network::as_bridge_member): the container end is "eth<link>", the host end and the
+    // anti-spoofing chain are named after it. -1: a single link of its own ("host0").
+    int link = -1;
     // /etc/hosts and /etc/resolv.conf additions (runtime/etc-files.h renders them, for every mode
     // and for declared networks alike).
     std::vector<HostEntry> add_hosts;      // add_hosts = ["NAME:ADDRESS"]

@@ -766,6 +766,9 @@ void parse_memberships(Checker& c, const toml::node& node, std::vector<NetworkMe
                 if (k == "name") {
                     if (auto s = c.string(value, kpath, "a network name")) m.network = *s;
                 } else if (k == "address") {
+                    // For the check against the network's subnet, which needs the network's
+                    // declaration (network::check_static_address).
+                    c.remember(fmt::format("network.networks.{}.address", out.size()), value.source());
                     if (auto s = c.string(value, kpath, "an IPv4 address such as \"10.89.0.5\"")) {
                         auto a = parse_ipv4(*s);
                         if (!a || !usable_host_address(Ipv4Cidr{*a, 32}))

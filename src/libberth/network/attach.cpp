@@ -327,9 +327,14 @@ Result<std::string> leftovers_in(Nft& nft, const char* family, const std::string
         for (auto& item : doc.value("nftables", nlohmann::json::array())) {
             if (item.contains("chain")) {
                 std::string chain = item["chain"].value("name", "");
+                // "spoof1", "spoof2", ...: the links on its second, third, ... declared network.
+                std::string_view rest = std::string_view(chain).substr(
+                    chain.rfind(prefix, 0) == 0 ? prefix.size() : chain.size());
+                bool ours = rest.size() > 5 && rest.substr(0, 5) == "spoof" &&
+                            rest.find_first_not_of("0123456789", 5) == std::string_view::npos;
                 for (const char* suffix : {"prerouting", "output", "postrouting", "guard", "spoof"})
-                    if (chain == prefix + suffix)
-                        script += fmt::format("delete chain {} {} {}\n", family, kNftTable, chain);
+                    if (rest == suffix) ours = true;
+                if (ours) script += fmt::format("delete chain {} {} {}\n", family, kNftTable, chain);
             }
             if (item.contains("set") && item["set"].value("name", "") == kNftPortSet) {
                 for (auto& e : item["set"].value("elem", nlohmann::json::array())) {
@@ -362,14 +367,16 @@ Result<> remove_leftovers(const std::string& name) {
     return {};
 }
 
-Result<> remove_leftover_link(const std::string& name) {
-    const std::string link = host_interface_name(name);
+Result<> remove_leftover_link(const std::string& name, int links) {
     auto nl = BERTH_TRY(Netlink::open());
-    auto found = BERTH_TRY(nl.find_link(link));
-    if (!found || found->kind != "veth") return {};
-    auto r = nl.delete_link(link);
-    if (!r && r.error().code != ENODEV)
-        return fail(r.error().wrap(fmt::format("remove leftover link '{}'", link)));
+    for (int i = 0; i < std::max(links, 1); ++i) {
+        const std::string link = host_interface_name(name, i);
+        auto found = BERTH_TRY(nl.find_link(link));
+        if (!found || found->kind != "veth") continue;
+        auto r = nl.delete_link(link);
+        if (!r && r.error().code != ENODEV)
+            return fail(r.error().wrap(fmt::format("remove leftover link '{}'", link)));
+    }
     return {};
 }
 
@@ -434,7 +441,9 @@ Result<NetworkAttachment> attach(const config::Declaration& decl, pid_t payload_
 
     // 3. nftables: anti-spoofing, published ports and outbound NAT, before anything is up.
     if (!p.nft_apply.empty()) {
-        if (auto r = remove_leftovers(decl.name); !r) return wrap(r.error());
+        // Once per container: a further link's (declared.h) must not remove the first one's.
+        if (decl.network.link <= 0)
+            if (auto r = remove_leftovers(decl.name); !r) return wrap(r.error());
         auto nft = Nft::open();
         if (!nft) return wrap(nft.error());
         if (auto r = nft->run(p.nft_apply); !r) {

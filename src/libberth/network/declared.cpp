@@ -174,41 +174,76 @@ Result<> network_down(const DeclaredNetworkPlan& p) {
     return {};
 }
 
-Result<Joined> join_network(const config::Declaration& decl, const std::vector<std::string>& paths,
-                            bool bring_up) {
+Result<> check_static_address(const config::Declaration& decl, size_t index, const AddressPool& pool) {
     const auto& members = decl.network.networks;
-    if (members.size() > 1)
-        return fail(ENOTSUP, "container {} is on {} networks; only one network per container is supported",
-                    quote(decl.name), members.size());
-    config::NetworkMembership member{config::kDefaultNetwork, "", {}};
-    if (!members.empty()) member = members.front();
-    auto declared = config::load_network(member.network, config::SearchPaths{paths});
-    if (!declared) return fail(declared.error());
-    Joined joined;
-    auto plan = plan_network(*declared);
-    if (!plan) return fail(plan.error());
-    joined.network = std::move(*plan);
-    if (bring_up) BERTH_TRY_VOID(network_up(joined.network));
-    auto pool = pool_of(*declared);
-    if (!pool) return fail(pool.error());
-    auto address = acquire_address(*pool, network_run_dir(member.network), decl.name, member.address);
-    if (!address) return fail(address.error());
-    joined.address = *address;
-    joined.address6 = ipv6_of(*pool, address->address);
-    return joined;
+    if (index >= members.size() || members[index].address.empty()) return {};
+    const std::string& requested = members[index].address;
+    auto a = parse_ipv4(requested);
+    std::string why;
+    if (!a || !same_subnet(pool.subnet, *a) || !usable_host_address(Ipv4Cidr{*a, pool.subnet.prefix}))
+        why = fmt::format("is not a host address in subnet {} of network {}", format_ipv4_cidr(pool.subnet),
+                          quote(pool.network));
+    else if (*a == pool.gateway)
+        why = fmt::format("is the gateway of network {}", quote(pool.network));
+    if (why.empty()) return {};
+    auto at = decl.regions.find(fmt::format("network.networks.{}.address", index));
+    std::string where = at != decl.regions.end()
+                            ? fmt::format("{}:{}:{}: ", at->second.file, at->second.line, at->second.column)
+                        : decl.source_path.empty() ? std::string()
+                                                   : decl.source_path + ":1:1: ";
+    return fail(EINVAL, "{}network.networks[{}].address = {} {}", where, index, quote(requested), why);
+}
+
+Result<std::vector<Joined>> join_networks(const config::Declaration& decl,
+                                          const std::vector<std::string>& paths, bool bring_up) {
+    std::vector<config::NetworkMembership> members = decl.network.networks;
+    if (members.empty()) members.push_back({config::kDefaultNetwork, "", {}});
+    std::vector<Joined> out;
+    // Everything is loaded and checked before any network is brought up or any lease taken.
+    std::vector<std::pair<DeclaredNetworkPlan, AddressPool>> planned;
+    for (size_t i = 0; i < members.size(); ++i) {
+        auto declared = config::load_network(members[i].network, config::SearchPaths{paths});
+        if (!declared) return fail(declared.error());
+        auto plan = plan_network(*declared);
+        if (!plan) return fail(plan.error());
+        auto pool = pool_of(*declared);
+        if (!pool) return fail(pool.error());
+        BERTH_TRY_VOID(check_static_address(decl, i, *pool));
+        planned.emplace_back(std::move(*plan), std::move(*pool));
+    }
+    for (size_t i = 0; i < members.size(); ++i) {
+        auto& [plan, pool] = planned[i];
+        if (bring_up) BERTH_TRY_VOID(network_up(plan));
+        auto address =
+            acquire_address(pool, network_run_dir(members[i].network), decl.name, members[i].address);
+        if (!address) return fail(address.error());
+        Joined joined;
+        joined.network = std::move(plan);
+        joined.address = *address;
+        joined.address6 = ipv6_of(pool, address->address);
+        joined.link = static_cast<int>(i);
+        joined.aliases = members[i].aliases;
+        out.push_back(std::move(joined));
+    }
+    return out;
 }
 
 config::Declaration as_bridge_member(const config::Declaration& decl, const Joined& joined) {
     config::Declaration d = decl;
     d.network.mode = config::NetworkMode::Bridge;
     d.network.networks.clear();
+    d.network.link = joined.link;
     d.network.bridge = joined.network.bridge;
     d.network.address = format_ipv4_cidr(joined.address);
-    d.network.gateway = format_ipv4(joined.network.gateway.address);
     d.network.masquerade = false;
+    // The first network is the way out (default routes) and where ports are published.
+    if (joined.link == 0)
+        d.network.gateway = format_ipv4(joined.network.gateway.address);
+    else
+        d.network.ports.clear();
     if (joined.address6 && joined.network.gateway6) {
         d.network.address6 = format_ipv6_cidr(*joined.address6);
-        d.network.gateway6 = format_ipv6(joined.network.gateway6->address);
+        if (joined.link == 0) d.network.gateway6 = format_ipv6(joined.network.gateway6->address);
     }
     return d;
 }

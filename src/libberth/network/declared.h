@@ -25,6 +25,7 @@
 #include "basic/ip6-util.h"
 #include "basic/result.h"
 #include "config/declaration.h"
+#include "network/ipam.h"
 
 namespace berth::network {
 
@@ -70,20 +71,35 @@ Result<> network_up(const DeclaredNetworkPlan& plan);
 // nothing is there.
 Result<> network_down(const DeclaredNetworkPlan& plan);
 
-// A container's place on its declared network: the network (loaded from `paths`, planned and,
-// with bring_up, brought up if needed, as `berth run` does in embedded mode) and its address
-// (acquired: the lease it has, or a new one). Only the first of decl.network.networks is joined;
-// more are refused (ENOTSUP) until a container can have several links.
+// A container's place on one of its declared networks: the network (loaded from `paths`, planned
+// and, with bring_up, brought up if needed, as `berth run` does in embedded mode), its address
+// (acquired: the lease it has, or a new one) and its link there.
+//
+// Several networks (issue #20): one link per network, "eth0", "eth1", ... in declaration order,
+// each a plain bridge member with its own address, its own anti-spoofing chain and its name
+// registered on that network only. The first network is the container's way out: its default
+// routes (IPv4 and IPv6) and its published ports; the others carry only their own subnets. The
+// container is no router between them: forwarding is off in its namespace, and its chains on each
+// link let out only what carries its own address there, so nothing from one network leaves it
+// onto another; the host's isolation rules (plan_network) stay as they are.
 struct Joined {
     DeclaredNetworkPlan network;
     Ipv4Cidr address;
     std::optional<Ipv6Cidr> address6;  // dual-stack networks
+    int link = 0;                      // eth<link> in the container
+    std::vector<std::string> aliases;  // the membership's extra names on this network
 };
-Result<Joined> join_network(const config::Declaration& decl, const std::vector<std::string>& paths,
-                            bool bring_up);
+Result<std::vector<Joined>> join_networks(const config::Declaration& decl,
+                                          const std::vector<std::string>& paths, bool bring_up);
 
-// The declaration attach() takes for a joined container: mode "bridge" on the network's bridge
-// with the acquired address and the gateway (NAT is the network's, not the container's).
+// Pure: the static address of membership `index` (decl.network.networks) is a host address of
+// `pool`'s subnet and not its gateway. The error starts with the file:line:col where it was
+// written ("web.toml:7:36: network.networks[1].address = ...").
+Result<> check_static_address(const config::Declaration& decl, size_t index, const AddressPool& pool);
+
+// The declaration attach() takes for one joined link: mode "bridge" on the network's bridge with
+// the acquired address and, on the first network only, the gateway and the published ports (NAT
+// is the network's, not the container's).
 config::Declaration as_bridge_member(const config::Declaration& decl, const Joined& joined);
 
 // Forgets every lease `container` holds on any network (berth rm).

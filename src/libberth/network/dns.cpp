@@ -13,6 +13,7 @@
 #include "basic/string-util.h"
 #include "network/declared.h"
 #include "network/ipam.h"
+#include "network/netlink.h"
 
 namespace berth::network {
 
@@ -56,9 +57,11 @@ DnsPlan plan_dns(const DeclaredNetworkPlan& network, const std::vector<std::stri
                  const std::string& run_dir) {
     DnsPlan p;
     p.network = network.network;
+    p.label = "network " + quote(network.network);
     p.listen = network.gateway.address;
     p.upstreams = upstreams;
     p.hosts_dir = hosts_dir_of(run_dir);
+    p.hosts_dirs = {p.hosts_dir};
     p.pid_file = path_join(run_dir, "dnsmasq.pid");
     p.argv = {
         "dnsmasq",
@@ -78,6 +81,39 @@ DnsPlan plan_dns(const DeclaredNetworkPlan& network, const std::vector<std::stri
     return p;
 }
 
+std::string resolver_run_dir() {
+    const char* run = std::getenv("BERTH_RUN_DIR");
+    return path_join(run && *run ? run : "/run/berth", "resolvers");
+}
+
+DnsPlan plan_container_resolver(const std::string& container, const std::vector<std::string>& networks,
+                                Ipv4 upstream) {
+    DnsPlan p;
+    p.label = "container " + quote(container);
+    p.listen = *parse_ipv4(kContainerResolverAddress);
+    p.upstreams = {format_ipv4(upstream)};
+    p.pid_file = path_join(resolver_run_dir(), container + ".pid");
+    p.argv = {
+        "dnsmasq",
+        "--conf-file=/dev/null",
+        "--no-hosts",
+        "--no-resolv",
+        "--bind-interfaces",  // 127.0.0.11 on the container's lo, nothing else
+        "--listen-address=" + format_ipv4(p.listen),
+        "--domain-needed",
+        "--bogus-priv",
+        "--no-negcache",
+        "--pid-file=" + p.pid_file,
+    };
+    for (const auto& n : networks) {
+        p.hosts_dirs.push_back(hosts_dir_of(network_run_dir(n)));
+        p.argv.push_back("--hostsdir=" + p.hosts_dirs.back());
+    }
+    if (!p.hosts_dirs.empty()) p.hosts_dir = p.hosts_dirs.front();
+    p.argv.push_back("--server=" + p.upstreams.front());
+    return p;
+}
+
 std::optional<pid_t> dns_server_pid(const DnsPlan& plan) {
     auto text = read_file(plan.pid_file);
     if (!text) return std::nullopt;
@@ -94,20 +130,28 @@ std::optional<pid_t> dns_server_pid(const DnsPlan& plan) {
     return static_cast<pid_t>(*pid);
 }
 
-Result<> dns_up(const DnsPlan& plan) {
-    auto context = fmt::format("start the name server of network {}", quote(plan.network));
+Result<> dns_up(const DnsPlan& plan, int netns_fd) {
+    auto context = fmt::format("start the name server of {}", plan.label);
     if (dns_server_pid(plan)) return {};
     // dnsmasq drops its privileges (user nobody) before it reads the directory.
-    BERTH_TRY_VOID_CTX(mkdir_p(plan.hosts_dir, 0755), context);
+    for (const auto& dir : plan.hosts_dirs) BERTH_TRY_VOID_CTX(mkdir_p(dir, 0755), context);
+    BERTH_TRY_VOID_CTX(mkdir_p(split_parent(plan.pid_file).first, 0755), context);
     if (find_program("dnsmasq").empty())
         return fail(ENOENT, "{}: dnsmasq is not installed (Debian: dnsmasq-base)", context);
+    std::optional<NetnsEntry> inside;
+    if (netns_fd >= 0) {
+        auto entered = NetnsEntry::enter(netns_fd);
+        if (!entered) return fail(entered.error().wrap(context));
+        inside.emplace(std::move(*entered));
+    }
     auto ran = run_program(plan.argv);
+    if (inside) BERTH_TRY_VOID_CTX(inside->restore(), context);
     if (!ran) return fail(ran.error().wrap(context));
     return {};
 }
 
 Result<> dns_down(const DnsPlan& plan) {
-    auto context = fmt::format("stop the name server of network {}", quote(plan.network));
+    auto context = fmt::format("stop the name server of {}", plan.label);
     if (auto pid = dns_server_pid(plan)) {
         // Through a pidfd: the signal cannot reach a process that took over the pid meanwhile.
         auto pidfd = pidfd_open(*pid);

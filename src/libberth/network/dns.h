@@ -40,11 +40,13 @@ struct DeclaredNetworkPlan;
 
 struct DnsPlan {
     std::string network;
-    Ipv4 listen;                         // the gateway
-    std::vector<std::string> upstreams;  // --server=; empty: local names only
-    std::string hosts_dir;               // RUN/networks/NAME/hosts
-    std::string pid_file;                // RUN/networks/NAME/dnsmasq.pid
-    std::vector<std::string> argv;       // dnsmasq and its options
+    std::string label;                    // for messages: "network 'app'", "container 'web'"
+    Ipv4 listen;                          // the gateway
+    std::vector<std::string> upstreams;   // --server=; empty: local names only
+    std::string hosts_dir;                // RUN/networks/NAME/hosts
+    std::vector<std::string> hosts_dirs;  // every --hostsdir (hosts_dir; a container resolver's: several)
+    std::string pid_file;                 // RUN/networks/NAME/dnsmasq.pid
+    std::vector<std::string> argv;        // dnsmasq and its options
 };
 
 // `declared`: the network's `dns` key. `resolv_conf`: the host's /etc/resolv.conf;
@@ -61,10 +63,36 @@ DnsPlan plan_dns(const DeclaredNetworkPlan& network, const std::vector<std::stri
 std::optional<pid_t> dns_server_pid(const DnsPlan& plan);
 
 // Starts dnsmasq unless running. dnsmasq daemonizes once its socket is bound, so on success it
-// answers. ENOENT naming dnsmasq when it is not installed (Debian: dnsmasq-base).
-Result<> dns_up(const DnsPlan& plan);
+// answers. ENOENT naming dnsmasq when it is not installed (Debian: dnsmasq-base). netns_fd >= 0:
+// in that network namespace (a container resolver, below); the calling thread enters it only
+// for the fork.
+Result<> dns_up(const DnsPlan& plan, int netns_fd = -1);
 // Stops it (SIGTERM, waited for; SIGKILL after 5 s) and removes the pid file. Safe when none runs.
 Result<> dns_down(const DnsPlan& plan);
+
+// ---- a multi-homed container's own resolver -------------------------------------------------
+//
+// A network's dnsmasq answers whoever reaches its gateway with that network's names: it has no
+// per-client views, so it cannot answer a container on app and cache with the names of both
+// while a container on app alone gets app's only. Asking both gateways does not work either: a
+// resolver stops at the first server that answers, and an NXDOMAIN from app's server for "redis"
+// is an answer. So a container on more than one network gets a resolver of its own (Docker's
+// model, its 127.0.0.11): Debian's dnsmasq again, one `--hostsdir` per network of the
+// container (the directories berth maintains anyway, reread by inotify), listening on
+// 127.0.0.11 inside the container's network namespace only (nothing outside can reach it) and
+// forwarding every other name to its first network's dnsmasq (the gateway), which forwards to
+// the upstreams: the same answers as a single-homed container gets for names beyond its networks.
+// It runs in the host's mount namespace (it reads the host's /run/berth), is started by the
+// supervisor after the links (so under systemd it is in the unit's cgroup and dies with it) and
+// stopped with the container. A single-homed container keeps asking its network's dnsmasq: no
+// process of its own, nothing to start on the start path.
+inline constexpr const char* kContainerResolverAddress = "127.0.0.11";
+
+// RUN/resolvers (RUN: $BERTH_RUN_DIR, default /run/berth): the resolvers' pid files.
+std::string resolver_run_dir();
+// Pure: `networks` the container's, in order; `upstream` its first network's gateway.
+DnsPlan plan_container_resolver(const std::string& container, const std::vector<std::string>& networks,
+                                Ipv4 upstream);
 
 // The hosts-file line for one container: "10.89.1.5\tdb pg\n".
 std::string hosts_entry(Ipv4 address, const std::vector<std::string>& names);

@@ -62,8 +62,9 @@ uint32_t name_hash(std::string_view name);
 
 // "ve-NAME" when it fits in IFNAMSIZ-1 = 15 characters and NAME is a valid interface name;
 // otherwise "ve-" + the first 5 characters + "-" + 6 hex digits of a hash of the whole name, so
-// that long names sharing a prefix still get different interfaces.
-std::string host_interface_name(const std::string& container_name);
+// that long names sharing a prefix still get different interfaces. `link` > 0: the host end of
+// the container's link on its second, third, ... declared network ("v1-NAME", "v2-NAME", ...).
+std::string host_interface_name(const std::string& container_name, int link = 0);
 
 // The container end of a veth pair, inside the container's network namespace.
 inline constexpr const char* kContainerInterface = "host0";
@@ -203,7 +204,8 @@ Result<> remove_leftovers(const std::string& name);
 // asynchronously (a work queue, tens of ms later), so a start right after a supervisor that
 // could not tear down would otherwise find it and refuse. Only for a caller that holds the
 // container's lock (no live instance of `name` can own the link then). Not a veth: left alone.
-Result<> remove_leftover_link(const std::string& name);
+// `links`: how many links the container has (one per declared network).
+Result<> remove_leftover_link(const std::string& name, int links = 1);
 
 // The container's /etc/hosts: localhost lines plus "ADDRESS HOSTNAME" (container_address, or
 // 127.0.1.1 when there is none). For host mode it returns "" and the runtime should show the

@@ -49,16 +49,19 @@ static bool valid_ifname_char(char c) {
            c == '_' || c == '.';
 }
 
-std::string host_interface_name(const std::string& name) {
+std::string host_interface_name(const std::string& name, int link) {
     constexpr size_t kMax = IFNAMSIZ - 1;  // 15
+    // "ve-" for the first link, "v1-", "v2-", ... for the others: a prefix no other link of any
+    // container has, so that "web"'s second link never takes the name of a container "web-1".
+    const std::string prefix = link > 0 ? fmt::format("v{}-", link) : "ve-";
     bool clean = !name.empty() && std::all_of(name.begin(), name.end(), valid_ifname_char);
-    if (clean && 3 + name.size() <= kMax) return "ve-" + name;
+    if (clean && prefix.size() + name.size() <= kMax) return prefix + name;
     std::string head;
     for (char c : name) {
-        if (head.size() == 5) break;
+        if (prefix.size() + head.size() == 8) break;
         head += valid_ifname_char(c) ? c : '_';
     }
-    return fmt::format("ve-{}-{:06x}", head, name_hash(name) & 0xffffff);
+    return fmt::format("{}{}-{:06x}", prefix, head, name_hash(name) & 0xffffff);
 }
 
 // ---- plan ---------------------------------------------------------------------------------
@@ -164,8 +167,11 @@ Result<NetworkPlan> plan(const config::Declaration& decl) {
 
     if (auto valid = check_object_name(NameKind::Container, decl.name); !valid)
         return bad(fmt::format("{} (needed for veth/bridge networking)", valid.error().message));
-    p.host_interface = host_interface_name(decl.name);
-    p.container_interface = kContainerInterface;
+    // A container on several declared networks has one link on each (declared.h).
+    p.host_interface = host_interface_name(decl.name, std::max(net.link, 0));
+    p.container_interface = net.link >= 0 ? fmt::format("eth{}", net.link) : kContainerInterface;
+    if (net.link > 0 && !net.ports.empty())
+        return bad("ports are published on the container's first network only");
 
     if (net.mode == NetworkMode::Bridge) {
         if (net.bridge.empty()) return bad("mode = \"bridge\" needs bridge = \"NAME\" (an existing bridge)");
@@ -391,7 +397,7 @@ Result<NetworkPlan> plan(const config::Declaration& decl) {
     // Anti-spoofing, in the same transaction as the rest. Without an address (bridge mode) there
     // is nothing to derive the MAC from: attach() picks a random one and appends the chain.
     p.nft_chain_prefix = nft_chain_stem(decl.name) + "-";
-    p.spoof_chain = nft_chain_stem(decl.name) + "-spoof";
+    p.spoof_chain = nft_chain_stem(decl.name) + "-spoof" + (net.link > 0 ? std::to_string(net.link) : "");
     if (p.container_address) p.container_mac = mac_for(p.container_address->address);
     if (p.container_mac) p.nft_apply += antispoof_script(p, *p.container_mac);
     p.nft_remove += fmt::format("delete chain netdev {} {}\n", t, p.spoof_chain);
@@ -439,22 +445,22 @@ std::string antispoof_script(const NetworkPlan& p, const Mac& mac) {
         "create chain netdev {} {} {{ type filter hook ingress device \"{}\" priority -500; policy drop; "
         "}}\n",
         t, c, p.host_interface);
-    rule(fmt::format("ether saddr != {} drop", m));
+    rule(fmt::format("ether saddr != {} counter drop", m));
     if (p.container_address) {
         std::string a = format_ipv4(p.container_address->address);
         rule(
             fmt::format("ether type arp arp htype 1 arp ptype ip arp hlen 6 arp plen 4 arp saddr ether {} "
                         "arp saddr ip {{ {}, 0.0.0.0 }} accept",
                         m, a));
-        rule(fmt::format("ether type ip ip saddr {} udp sport 67 drop", a));
-        rule(fmt::format("ether type ip ip saddr {} icmp type redirect drop", a));
+        rule(fmt::format("ether type ip ip saddr {} udp sport 67 counter drop", a));
+        rule(fmt::format("ether type ip ip saddr {} icmp type redirect counter drop", a));
         rule(fmt::format("ether type ip ip saddr {} accept", a));
     }
     // The interface identifier of an NS/NA target: the low 64 bits of the address that follows
     // the ICMPv6 header's 8 bytes (type, code, checksum, flags/reserved).
     std::string target_iid = fmt::format("@th,128,64 0x{:016x}", iid);
-    rule("ether type ip6 icmpv6 type { nd-router-advert, nd-redirect, router-renumbering } drop");
-    rule("ether type ip6 udp sport 547 drop");
+    rule("ether type ip6 icmpv6 type { nd-router-advert, nd-redirect, router-renumbering } counter drop");
+    rule("ether type ip6 udp sport 547 counter drop");
     if (p.container_address6) {
         // Neighbour advertisements for its dual-stack address (the target: 128 bits from bit 64).
         const auto& a = p.container_address6->address.bytes;
@@ -468,13 +474,16 @@ std::string antispoof_script(const NetworkPlan& p, const Mac& mac) {
                         "@th,128,64 0x{:016x} accept",
                         format_ipv6(p.container_address6->address), high, low));
     }
-    rule(fmt::format("ether type ip6 icmpv6 type nd-neighbor-advert @th,128,64 != 0x{:016x} drop", iid));
+    rule(fmt::format("ether type ip6 icmpv6 type nd-neighbor-advert @th,128,64 != 0x{:016x} counter drop",
+                     iid));
     rule(fmt::format("ether type ip6 ip6 saddr :: icmpv6 type nd-neighbor-solicit {} accept", target_iid));
     rule("ether type ip6 ip6 saddr :: icmpv6 type { mld-listener-report, mld2-listener-report } accept");
     rule(fmt::format("ether type ip6 ip6 saddr & ::ffff:ffff:ffff:ffff == {} accept", iid6));
     // Its address on a dual-stack network (not an EUI-64 one: derived from its IPv4 lease).
     if (p.container_address6)
         rule(fmt::format("ether type ip6 ip6 saddr {} accept", format_ipv6(p.container_address6->address)));
+    // The policy's drop, counted: `berth network inspect` and the tests see what was refused.
+    rule("counter drop comment \"spoofed\"");
     return s;
 }
 

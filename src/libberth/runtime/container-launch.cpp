@@ -84,8 +84,8 @@ Result<> plan_container_mounts(const LaunchInputs& in, const std::string& stage,
     mi.user_namespace = in.security->user_namespace.has_value();
     mi.new_network_namespace = decl.network.mode != config::NetworkMode::Host;
     mi.hostname_file = render_hostname(in.hostname);
-    std::string address = BERTH_TRY_CTX(planned_address(decl), "network");
-    mi.hosts_file = apply_add_hosts(render_hosts(in.hostname, address), decl.network);
+    auto addresses = BERTH_TRY_CTX(planned_addresses(decl), "network");
+    mi.hosts_file = apply_add_hosts(render_hosts(in.hostname, addresses), decl.network);
     std::string host_resolv_conf = read_file("/etc/resolv.conf").value_or("");
     auto name_servers = BERTH_TRY_CTX(planned_name_servers(decl), "network");
     mi.resolv_conf =

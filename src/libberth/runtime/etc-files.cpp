@@ -7,11 +7,21 @@ namespace berth::runtime {
 std::string render_hostname(const std::string& hostname) { return hostname + "\n"; }
 
 std::string render_hosts(const std::string& hostname, const std::string& address) {
+    return render_hosts(hostname, address.empty() ? std::vector<std::string>{} : std::vector{address});
+}
+
+std::string render_hosts(const std::string& hostname, const std::vector<std::string>& addresses) {
     std::string out =
         "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
         "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
-    std::string ip = address.substr(0, address.find('/'));
-    out += (ip.empty() ? std::string("127.0.1.1") : ip) + "\t" + hostname + "\n";
+    bool any = false;
+    for (const auto& address : addresses) {
+        std::string ip = address.substr(0, address.find('/'));
+        if (ip.empty()) continue;
+        out += ip + "\t" + hostname + "\n";
+        any = true;
+    }
+    if (!any) out += "127.0.1.1\t" + hostname + "\n";
     return out;
 }
 

@@ -11,6 +11,9 @@ namespace berth::runtime {
 std::string render_hostname(const std::string& hostname);
 // `address` is the container's CIDR address ("10.0.0.2/24") or empty.
 std::string render_hosts(const std::string& hostname, const std::string& address);
+// Every address of the container ("10.89.1.5/24", "fd00:89:1::a59:105/64", one link's after the
+// other's), each on a line with the hostname; 127.0.1.1 when there is none.
+std::string render_hosts(const std::string& hostname, const std::vector<std::string>& addresses);
 // none: no name servers (no network); host: the host's file as is; veth/bridge: the host's file
 // without loopback name servers (unreachable from another network namespace), falling back to
 // public resolvers as Docker does when nothing is left.

@@ -25,16 +25,19 @@ public:
     virtual NetworkTeardown teardown_record() const = 0;
 };
 
-// The container's address as "A.B.C.D/N" (declared, or from the network's pool), "" when none.
-// Pure: used before the container exists, for /etc/hosts.
-Result<std::string> planned_address(const config::Declaration& decl);
+// Every address of the container, IPv4 and IPv6 CIDRs, link by link (one per declared network),
+// for /etc/hosts. Used before the container exists: takes (or finds) the leases, changes nothing
+// on the host.
+Result<std::vector<std::string>> planned_addresses(const config::Declaration& decl);
 
-// The name servers of the container's /etc/resolv.conf when it is on a declared network: the
-// network's gateway (its dnsmasq, network/dns.h). Empty for the other modes.
+// The name servers of the container's /etc/resolv.conf when it is on declared networks: the
+// network's gateway (its dnsmasq, network/dns.h); on several networks, the container's own
+// resolver (127.0.0.11, network/dns.h says why). Empty for the other modes.
 Result<std::vector<std::string>> planned_name_servers(const config::Declaration& decl);
 
-// Attaches; a container on a declared network is also registered in its DNS (name, hostname,
-// aliases), unregistered again when the result is destroyed or by detach_network().
+// Attaches (one link per declared network); a container on declared networks is also registered
+// in each one's DNS (name, hostname, that membership's aliases) and, on several, gets its own
+// resolver; all of it is undone when the result is destroyed or by detach_network().
 Result<std::unique_ptr<AttachedNetwork>> attach_network(const config::Declaration& decl, pid_t payload_pid);
 
 // Removes what teardown_record() describes (container `name`).

@@ -57,6 +57,8 @@ struct NetworkTeardown {
     std::string nft_remove;
     bool own_nft = false;
     std::string localnet_bridge;
+    // The host ends of the container's links on its second, third, ... declared network.
+    std::vector<std::string> more_interfaces;
 };
 
 struct Teardown {

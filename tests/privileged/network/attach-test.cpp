@@ -26,6 +26,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "basic/string-util.h"
 #include "network/netlink.h"
 #include "network/network.h"
 #include "network/nft.h"
@@ -1003,6 +1004,20 @@ std::array<uint8_t, 16> link_local(const MacBytes& m) {
             m[1], m[2], 0xff, 0xfe, m[3], m[4], m[5]};
 }
 
+// The checksum of the ICMPv6 message at `o` (`len` bytes) in a frame whose IPv6 header is at 14:
+// over the pseudo header (source, destination, length, next header) and the message.
+void set_icmpv6_checksum(Bytes& b, size_t o, size_t len) {
+    uint32_t sum = 0;
+    auto add = [&](const uint8_t* p, size_t n) {
+        for (size_t i = 0; i + 1 < n; i += 2) sum += (uint32_t{p[i]} << 8) | p[i + 1];
+    };
+    add(&b[22], 32);
+    sum += static_cast<uint32_t>(len) + IPPROTO_ICMPV6;
+    add(&b[o], len);
+    while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+    put16(b, o + 2, static_cast<uint16_t>(~sum));
+}
+
 // A router advertisement from fe80::EUI-64(src_mac) to all nodes (ff02::1), hop limit 255 as the
 // receiver demands, router lifetime 0 (no default route: the tests share the machine) and a
 // prefix option for `prefix`::/64 with the autonomous flag: a host that accepts it adds an
@@ -1036,16 +1051,7 @@ Bytes ra_frame(const MacBytes& src_mac, const std::array<uint8_t, 8>& prefix) {
     b[sll] = 1;  // source link-layer address
     b[sll + 1] = 1;
     std::memcpy(&b[sll + 2], src_mac.data(), 6);
-    // Checksum over the pseudo header (source, destination, length, next header) and the message.
-    uint32_t sum = 0;
-    auto add = [&](const uint8_t* p, size_t n) {
-        for (size_t i = 0; i + 1 < n; i += 2) sum += (uint32_t{p[i]} << 8) | p[i + 1];
-    };
-    add(&ip6[8], 32);
-    sum += static_cast<uint32_t>(icmp_len) + IPPROTO_ICMPV6;
-    add(&b[o], icmp_len);
-    while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-    put16(b, o + 2, static_cast<uint16_t>(~sum));
+    set_icmpv6_checksum(b, o, icmp_len);
     return b;
 }
 
@@ -1380,9 +1386,164 @@ TEST_F(NetworkAttach, ABridgedContainerWithoutAnAddressGetsARandomMacThatItsChai
         ASSERT_TRUE(nft);
         auto chain = nft->run(fmt::format("list chain netdev berth c-{}-spoof", d.name));
         ASSERT_TRUE(chain) << chain.error().what();
-        EXPECT_NE(chain->find("ether saddr != " + format_mac(mac) + " drop"), std::string::npos) << *chain;
+        EXPECT_NE(chain->find("ether saddr != " + format_mac(mac) + " counter packets"), std::string::npos)
+            << *chain;
         EXPECT_EQ(chain->find("ip saddr"), std::string::npos) << "no address, no IPv4: " << *chain;
     }
     EXPECT_FALSE(link_exists(host_interface_name(d.name)));
     EXPECT_EQ(nft_leftovers(d.name), std::vector<std::string>{});
+}
+
+// ---- IPv6 anti-spoofing on a dual-stack network (issue #20) ------------------------------------
+
+namespace {
+
+void put_ipv6(Bytes& b, size_t at, const std::string& ip) { ::inet_pton(AF_INET6, ip.c_str(), &b[at]); }
+
+// A UDP datagram src_ip:40000 -> dst_ip:port carrying the 4-byte `tag` (checksum left 0: the
+// frame is looked for on the wire, not delivered to a socket).
+Bytes udp6_frame(const MacBytes& src_mac, const MacBytes& dst_mac, const std::string& src_ip,
+                 const std::string& dst_ip, uint16_t port, const char tag[4]) {
+    Bytes b = ethernet(dst_mac, src_mac, ETH_P_IPV6, 40 + 8 + 4);
+    b[14] = 0x60;
+    put16(b, 18, 12);  // payload length
+    b[20] = IPPROTO_UDP;
+    b[21] = 64;
+    put_ipv6(b, 22, src_ip);
+    put_ipv6(b, 38, dst_ip);
+    put16(b, 54, 40000);
+    put16(b, 56, port);
+    put16(b, 58, 12);
+    std::memcpy(&b[62], tag, 4);
+    return b;
+}
+
+// An unsolicited neighbour advertisement (override) to all nodes from `src_ip`: "`target` is at
+// `src_mac`", the IPv6 form of the gratuitous ARP.
+Bytes na_frame(const MacBytes& src_mac, const std::string& src_ip, const std::string& target) {
+    const size_t icmp_len = 8 + 16 + 8;  // header, target, target link-layer address option
+    Bytes b = ethernet({0x33, 0x33, 0, 0, 0, 1}, src_mac, ETH_P_IPV6, 40 + icmp_len);
+    b[14] = 0x60;
+    put16(b, 18, icmp_len);
+    b[20] = IPPROTO_ICMPV6;
+    b[21] = 255;
+    put_ipv6(b, 22, src_ip);
+    put_ipv6(b, 38, "ff02::1");
+    const size_t o = 54;
+    b[o] = 136;       // neighbour advertisement
+    b[o + 4] = 0x20;  // override
+    put_ipv6(b, o + 8, target);
+    b[o + 24] = 2;  // target link-layer address
+    b[o + 25] = 1;
+    std::memcpy(&b[o + 26], src_mac.data(), 6);
+    set_icmpv6_checksum(b, o, icmp_len);
+    return b;
+}
+
+bool any_na_for(const std::vector<Bytes>& frames, const MacBytes& from, const std::string& target) {
+    uint8_t t[16];
+    ::inet_pton(AF_INET6, target.c_str(), t);
+    return std::any_of(frames.begin(), frames.end(), [&](auto& f) {
+        return f.size() >= 78 && from_mac(f, from) && f[12] == 0x86 && f[13] == 0xdd &&
+               f[20] == IPPROTO_ICMPV6 && f[54] == 136 && std::equal(t, t + 16, f.begin() + 62);
+    });
+}
+
+// The packets counted by the rules of `chain` (netdev berth) whose text holds `needle`.
+uint64_t counted(const std::string& chain, const std::string& needle) {
+    auto nft = Nft::open();
+    if (!nft) return 0;
+    auto listing = nft->run("list chain netdev berth " + chain);
+    if (!listing) return 0;
+    uint64_t total = 0;
+    for (const auto& line : split(*listing, '\n')) {
+        auto at = line.find("counter packets ");
+        if (at == std::string::npos || line.find(needle) == std::string::npos) continue;
+        total += std::strtoull(line.c_str() + at + 16, nullptr, 10);
+    }
+    return total;
+}
+
+}  // namespace
+
+// A container on a dual-stack bridge (a declared network's link) cannot send from its neighbour's
+// IPv6 address nor claim that address with an unsolicited neighbour advertisement: neither the
+// host nor the neighbour sees either, and the chain's counters count both. Its own IPv6 traffic
+// still flows; without the chain, the forged datagram gets through (the control).
+TEST_F(NetworkAttach, ADualStackContainerCannotSendFromOrAdvertiseItsNeighboursIpv6Address) {
+    const std::string bridge_name = fmt::format("n6{}", u.pid);
+    const std::string net = fmt::format("10.239.{}", u.pid % 250);
+    const std::string net6 = fmt::format("fd00:239:{:x}::", u.pid % 250 + 1);
+    TestBridge bridge(bridge_name, net + ".1/24");
+    ASSERT_TRUE(bridge.ok());
+    NetnsChild attacker, neighbour;
+    ASSERT_GT(attacker.pid(), 0);
+    ASSERT_GT(neighbour.pid(), 0);
+    auto decl_for = [&](char tag, int host) {
+        auto d = declaration(u.name(tag), NetworkMode::Bridge);
+        d.network.bridge = bridge_name;
+        d.network.address = fmt::format("{}.{}/24", net, host);
+        d.network.address6 = fmt::format("{}{}/64", net6, host);
+        d.network.link = 0;
+        return d;
+    };
+    auto da = decl_for('a', 2), dn = decl_for('c', 3);
+    const std::string a6 = net6 + "2", n6 = net6 + "3";
+    {
+        auto att_a = attach(da, attacker.pid());
+        ASSERT_TRUE(att_a) << att_a.error().what();
+        auto att_n = attach(dn, neighbour.pid());
+        ASSERT_TRUE(att_n) << att_n.error().what();
+        EXPECT_EQ(att_a->plan().container_interface, "eth0");
+        const std::string chain = att_a->plan().spoof_chain;
+        const MacBytes a_mac = mac_in(attacker, "eth0"), n_mac = mac_in(neighbour, "eth0");
+        const MacBytes broadcast6 = {0x33, 0x33, 0, 0, 0, 1};
+
+        Capture on_host(bridge_name), on_neighbour("eth0", &neighbour);
+        ASSERT_TRUE(on_host.ok() && on_neighbour.ok());
+        const uint64_t dropped_before = counted(chain, "spoofed"),
+                       na_before = counted(chain, "nd-neighbor-advert");
+        // The control: its own address, which both must see.
+        ASSERT_TRUE(
+            send_frame(attacker, "eth0", udp6_frame(a_mac, broadcast6, a6, "ff02::1", u.port(4), "ow6!")));
+        // The neighbour's address as source, to the neighbour and to everyone.
+        ASSERT_TRUE(send_frame(attacker, "eth0", udp6_frame(a_mac, n_mac, n6, n6, u.port(4), "sp6!")));
+        ASSERT_TRUE(
+            send_frame(attacker, "eth0", udp6_frame(a_mac, broadcast6, n6, "ff02::1", u.port(4), "sq6!")));
+        // "The neighbour's address is at my MAC", from its own address and from the neighbour's.
+        ASSERT_TRUE(send_frame(attacker, "eth0", na_frame(a_mac, a6, n6)));
+        ASSERT_TRUE(send_frame(attacker, "eth0", na_frame(a_mac, n6, n6)));
+
+        auto host_saw = on_host.collect(500), neighbour_saw = on_neighbour.collect(50);
+        EXPECT_TRUE(any_tagged(host_saw, "ow6!")) << "control: the host sees the container's own IPv6";
+        EXPECT_TRUE(any_tagged(neighbour_saw, "ow6!"))
+            << "control: the neighbour sees the container's own IPv6";
+        for (const char* tag : {"sp6!", "sq6!"}) {
+            EXPECT_FALSE(any_tagged(host_saw, tag)) << "the host saw a datagram from the neighbour's address";
+            EXPECT_FALSE(any_tagged(neighbour_saw, tag))
+                << "the neighbour saw a datagram from its own address";
+        }
+        EXPECT_FALSE(any_na_for(host_saw, a_mac, n6)) << "the host saw a claim for the neighbour's address";
+        EXPECT_FALSE(any_na_for(neighbour_saw, a_mac, n6)) << "the neighbour saw a claim for its own address";
+        EXPECT_GE(counted(chain, "spoofed") - dropped_before, 2u) << "the forged datagrams are counted";
+        EXPECT_GE(counted(chain, "nd-neighbor-advert") - na_before, 2u)
+            << "the forged advertisements are counted";
+
+        // The control: without the chain the forged datagram and advertisement reach the neighbour.
+        auto nft = Nft::open();
+        ASSERT_TRUE(nft);
+        ASSERT_TRUE(nft->run(fmt::format("delete chain netdev berth {}", chain)));
+        Capture again("eth0", &neighbour);
+        ASSERT_TRUE(again.ok());
+        ASSERT_TRUE(
+            send_frame(attacker, "eth0", udp6_frame(a_mac, broadcast6, n6, "ff02::1", u.port(4), "sq6!")));
+        ASSERT_TRUE(send_frame(attacker, "eth0", na_frame(a_mac, a6, n6)));
+        auto unfiltered = again.collect(300);
+        EXPECT_TRUE(any_tagged(unfiltered, "sq6!")) << "control: the forged datagram is deliverable";
+        EXPECT_TRUE(any_na_for(unfiltered, a_mac, n6)) << "control: the forged advertisement is deliverable";
+    }
+    for (const auto& d : {da, dn}) {
+        EXPECT_FALSE(link_exists(host_interface_name(d.name)));
+        EXPECT_EQ(nft_leftovers(d.name), std::vector<std::string>{});
+    }
 }

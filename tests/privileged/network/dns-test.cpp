@@ -21,6 +21,7 @@
 #include "basic/fs-util.h"
 #include "basic/program.h"
 #include "basic/string-util.h"
+#include "network/declared.h"
 #include "network/ipam.h"
 #include "test-util.h"
 
@@ -97,13 +98,28 @@ protected:
 
     std::string berth(const std::string& args) const { return std::string(BERTH_BINARY) + " " + args; }
 
-    // A network NAME with subnet SUBNET.0/24.
-    void declare_network(const std::string& name, const std::string& subnet, bool internal = false) {
+    // A network NAME with subnet SUBNET.0/24 (and the IPv6 prefix `subnet6`, when given).
+    void declare_network(const std::string& name, const std::string& subnet, bool internal = false,
+                         const std::string& subnet6 = "") {
         networks_.push_back(name);
         subnets_.push_back(subnet + ".0");
-        ASSERT_TRUE(write_file(tmp_ / ("networks/" + name + ".toml"),
-                               fmt::format("[network]\nsubnets = [\"{}.0/24\"]\ninternal = {}\n", subnet,
-                                           internal ? "true" : "false")));
+        ASSERT_TRUE(write_file(
+            tmp_ / ("networks/" + name + ".toml"),
+            fmt::format("[network]\nsubnets = [\"{}.0/24\"{}]\ninternal = {}\n", subnet,
+                        subnet6.empty() ? "" : ", \"" + subnet6 + "\"", internal ? "true" : "false")));
+    }
+
+    // A container on several networks (inline tables, in this order).
+    std::string declare_multi(const std::string& name, const std::vector<std::string>& memberships,
+                              const std::string& script) {
+        std::string toml = fmt::format(
+            "[container]\nrootfs = \"{}\"\nephemeral = true\ncommand = [\"/bin/sh\", \"-c\", \"{}\"]\n"
+            "[[mount]]\ntype = \"bind\"\nsource = \"{}\"\ntarget = \"/out\"\n"
+            "[network]\nnetworks = [{}]\n",
+            rootfs_path(), script, tmp_ / "out", join(memberships, ", "));
+        std::string path = tmp_ / ("decl/" + name + ".toml");
+        EXPECT_TRUE(write_file(path, toml));
+        return path;
     }
 
     // A container declaration: `script` under /bin/sh, on `network` with `aliases`.
@@ -246,6 +262,139 @@ TEST_F(NetworkDns, ContainersResolveEachOtherOnTheirNetworkAndNotFromAnother) {
     stop_all();
     EXPECT_FALSE(path_exists(hosts_entry_path(app, db)));
     EXPECT_FALSE(path_exists(hosts_entry_path(app, cache)));
+}
+
+// Issue #20 (several networks): web on app and cache resolves db (on app) and redis (on cache, by
+// an alias) through its own resolver (127.0.0.11) and gets an answer from each; it has an address
+// of each network on eth0/eth1 (IPv6 too), its default routes through app only, forwarding off,
+// and /etc/hosts names it at every address. It talks IPv6 to another container on both networks.
+// db, on app only, neither resolves nor reaches redis. Restarted, web keeps both addresses; its
+// removal releases both leases. Nothing is left (TearDown, plus no resolver).
+TEST_F(NetworkDns, AContainerOnTwoNetworksResolvesAndReachesPeersOfEachAndOthersStayApart) {
+    const std::string app = fmt::format("ma{}", id_), cache = fmt::format("mc{}", id_);
+    const std::string app_net = fmt::format("10.245.{}", k_), cache_net = fmt::format("10.246.{}", k_);
+    const std::string app6 = fmt::format("fd00:245:{:x}::", k_ + 1),
+                      cache6 = fmt::format("fd00:246:{:x}::", k_ + 1);
+    declare_network(app, app_net, false, app6 + "/64");
+    declare_network(cache, cache_net, false, cache6 + "/64");
+    const std::string db = fmt::format("mdb{}", id_), redis = fmt::format("mre{}", id_),
+                      web = fmt::format("mweb{}", id_), peer = fmt::format("mpe{}", id_),
+                      lone = fmt::format("mlo{}", id_);
+    auto member = [](const std::string& network, const std::string& alias = "") {
+        return fmt::format("{{ name = \"{}\"{} }}", network,
+                           alias.empty() ? "" : ", aliases = [\"" + alias + "\"]");
+    };
+    start(declare_container(db, app, {}, server("db", 5432), "db"), db);
+    start(declare_container(redis, cache, {"kv"}, server("redis", 6379)), redis);
+    start(declare_multi(peer, {member(app), member(cache)}, server("peer", 7000)), peer);
+    auto registered = [&] {
+        return path_exists(hosts_entry_path(app, db)) && path_exists(hosts_entry_path(cache, redis)) &&
+               path_exists(hosts_entry_path(app, peer)) && path_exists(hosts_entry_path(cache, peer));
+    };
+    ASSERT_TRUE(wait_until(registered, 30))
+        << read_file(tmp_ / ("logs/" + peer)).value_or("") << read_file(tmp_ / ("logs/" + db)).value_or("");
+    auto app_leases = network::read_leases(network::network_run_dir(app));
+    auto cache_leases = network::read_leases(network::network_run_dir(cache));
+    ASSERT_TRUE(app_leases && cache_leases);
+    const std::string db_ip = format_ipv4(app_leases->at(db)),
+                      redis_ip = format_ipv4(cache_leases->at(redis));
+    const uint32_t peer_cache = cache_leases->at(peer).value;
+    const std::string peer6 = fmt::format("{}{:x}:{:x}", cache6, peer_cache >> 16, peer_cache & 0xffff);
+
+    const std::string web_path = declare_multi(
+        web, {member(app), member(cache, "front")},
+        "cat /etc/resolv.conf > /out/w-resolv; cat /etc/hosts > /out/w-hosts; ip -o addr > /out/w-addr;"
+        " ip route > /out/w-route; ip -6 route > /out/w-route6;"
+        " cat /proc/sys/net/ipv4/conf/all/forwarding > /out/w-fwd;"
+        " nslookup db > /out/w-db 2>&1; nslookup kv > /out/w-kv 2>&1; nslookup " +
+            redis +
+            " > /out/w-redis 2>&1;"
+            " echo | nc -w 3 db 5432 > /out/w-db-answer; echo | nc -w 3 kv 6379 > /out/w-kv-answer;"
+            " echo | nc -w 3 " +
+            peer6 + " 7000 > /out/w-peer6-answer");
+    ASSERT_EQ(run(web_path), 0) << last_output_;
+    app_leases = network::read_leases(network::network_run_dir(app));
+    cache_leases = network::read_leases(network::network_run_dir(cache));
+    ASSERT_TRUE(app_leases && cache_leases);
+    ASSERT_TRUE(app_leases->count(web) && cache_leases->count(web));
+    const uint32_t web_app = app_leases->at(web).value, web_cache = cache_leases->at(web).value;
+    const std::string web_app_ip = format_ipv4(Ipv4{web_app}), web_cache_ip = format_ipv4(Ipv4{web_cache});
+    const std::string web_app6 = fmt::format("{}{:x}:{:x}", app6, web_app >> 16, web_app & 0xffff);
+    const std::string web_cache6 = fmt::format("{}{:x}:{:x}", cache6, web_cache >> 16, web_cache & 0xffff);
+
+    EXPECT_EQ(out("w-resolv").substr(0, out("w-resolv").find('\n')), "nameserver 127.0.0.11")
+        << out("w-resolv");
+    EXPECT_EQ(looked_up(out("w-db")), db_ip) << out("w-db");
+    EXPECT_EQ(looked_up(out("w-kv")), redis_ip) << out("w-kv");
+    EXPECT_EQ(looked_up(out("w-redis")), redis_ip) << out("w-redis");
+    EXPECT_EQ(out("w-db-answer"), "db-served\n");
+    EXPECT_EQ(out("w-kv-answer"), "redis-served\n");
+    EXPECT_EQ(out("w-peer6-answer"), "peer-served\n") << "IPv6 between two containers on both networks";
+    // A line of `text` that holds both `a` and `b`.
+    auto on_one_line = [](const std::string& text, const std::string& a, const std::string& b) {
+        for (const auto& line : split(text, '\n'))
+            if (line.find(a) != std::string::npos && line.find(b) != std::string::npos) return true;
+        return false;
+    };
+    const std::string addr = out("w-addr"), route = out("w-route");
+    EXPECT_TRUE(on_one_line(addr, "eth0", "inet " + web_app_ip + "/24")) << addr;
+    EXPECT_TRUE(on_one_line(addr, "eth1", "inet " + web_cache_ip + "/24")) << addr;
+    EXPECT_TRUE(on_one_line(addr, "eth0", "inet6 " + web_app6 + "/64")) << addr;
+    EXPECT_TRUE(on_one_line(addr, "eth1", "inet6 " + web_cache6 + "/64")) << addr;
+    EXPECT_TRUE(on_one_line(route, "default via " + app_net + ".1", "eth0")) << route;
+    EXPECT_EQ(route.find("default", route.find("default") + 1), std::string::npos)
+        << "one default route: " << route;
+    EXPECT_NE(out("w-route6").find("default via"), std::string::npos) << out("w-route6");
+    EXPECT_NE(out("w-route6").find("dev eth0"), std::string::npos) << out("w-route6");
+    EXPECT_EQ(out("w-route6").find("default via " + cache6), std::string::npos) << out("w-route6");
+    EXPECT_EQ(out("w-fwd"), "0\n") << "the container must not route between its networks";
+    const std::string hosts = out("w-hosts");
+    for (const auto& a : {web_app_ip, web_cache_ip, web_app6, web_cache6})
+        EXPECT_NE(hosts.find(a + "\t" + web + "\n"), std::string::npos) << a << " in\n" << hosts;
+    EXPECT_FALSE(path_exists(network::resolver_run_dir() + "/" + web + ".pid")) << "its resolver outlived it";
+
+    // db's network only: redis is neither known nor reachable.
+    ASSERT_EQ(run(declare_container(lone, app, {},
+                                    "nslookup " + redis +
+                                        " > /out/l-redis 2>&1; nslookup kv > /out/l-kv 2>&1;"
+                                        " echo | nc -w 2 " +
+                                        redis_ip + " 6379 > /out/l-answer 2>&1; echo $? > /out/l-nc")),
+              0)
+        << last_output_;
+    EXPECT_EQ(looked_up(out("l-redis")), "") << out("l-redis");
+    EXPECT_EQ(looked_up(out("l-kv")), "") << out("l-kv");
+    EXPECT_EQ(out("l-answer").find("redis-served"), std::string::npos) << out("l-answer");
+    EXPECT_NE(out("l-nc"), "0\n");
+
+    // Restarted: the same two addresses, registered on both networks again.
+    start(declare_multi(web, {member(app), member(cache, "front")}, "trap 'exit 0' TERM; sleep 1000 & wait"),
+          web);
+    ASSERT_TRUE(wait_until(
+        [&] { return path_exists(hosts_entry_path(app, web)) && path_exists(hosts_entry_path(cache, web)); },
+        20))
+        << read_file(tmp_ / ("logs/" + web)).value_or("");
+    EXPECT_EQ(read_file(hosts_entry_path(app, web)).value_or("").substr(0, web_app_ip.size() + 1),
+              web_app_ip + "\t");
+    EXPECT_EQ(read_file(hosts_entry_path(cache, web)).value_or("").substr(0, web_cache_ip.size() + 1),
+              web_cache_ip + "\t");
+    EXPECT_TRUE(network::dns_server_pid(network::plan_container_resolver(web, {app, cache}, Ipv4{0})))
+        << "a running container on two networks has its resolver";
+    stop_all();
+    EXPECT_FALSE(path_exists(hosts_entry_path(app, web)));
+    EXPECT_FALSE(path_exists(hosts_entry_path(cache, web)));
+    EXPECT_FALSE(network::dns_server_pid(network::plan_container_resolver(web, {app, cache}, Ipv4{0})));
+    for (const auto& link : {"ve-" + web, "v1-" + web})
+        EXPECT_FALSE(path_exists("/sys/class/net/" + link)) << "leaked link " << link;
+    EXPECT_EQ(capture("nft list chain netdev berth c-" + web + "-spoof1 2>/dev/null"), "");
+
+    // Removal (what `berth rm` does once the store has forgotten the container): both leases go.
+    ASSERT_TRUE(network::release_all_addresses(web));
+    app_leases = network::read_leases(network::network_run_dir(app));
+    cache_leases = network::read_leases(network::network_run_dir(cache));
+    ASSERT_TRUE(app_leases && cache_leases);
+    EXPECT_FALSE(app_leases->count(web));
+    EXPECT_FALSE(cache_leases->count(web));
+    EXPECT_TRUE(app_leases->count(db)) << "only web's";
 }
 
 // Issue #20: many containers (20; 50 pass too but take minutes on a loaded 2-core CI) started at once on one

@@ -2503,7 +2503,7 @@ TEST_F(Runtime, TheCallersListeningSocketsReachThePayloadAsItsOnlyFdsFromThree) 
 }
 
 // Issue #20: a container on a declared network (declared in a temporary search path) gets an
-// address from the network's subnet on host0, the network's gateway as its default route and its
+// address from the network's subnet on eth0, the network's gateway as its default route and its
 // address in /etc/hosts; the start brings the network up (embedded mode); the next start keeps
 // the address; berth rm's release forgets the lease.
 TEST_F(Runtime, AContainerOnADeclaredNetworkGetsAStableAddressFromItsSubnet) {
@@ -2525,8 +2525,7 @@ TEST_F(Runtime, AContainerOnADeclaredNetworkGetsAStableAddressFromItsSubnet) {
         }
     } down{*plan};
 
-    auto d =
-        shell("ip -4 -o addr show host0 > /out/addr; ip route > /out/route; cat /etc/hosts > /out/hosts");
+    auto d = shell("ip -4 -o addr show eth0 > /out/addr; ip route > /out/route; cat /etc/hosts > /out/hosts");
     d.network.mode = config::NetworkMode::Network;
     d.network.networks = {{network, "", {}}};
     auto r = run(d);

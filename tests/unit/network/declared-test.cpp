@@ -3,7 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include "config/config.h"
 #include "network/ipam.h"
+#include "network/network.h"
 
 using namespace berth;
 using namespace berth::network;
@@ -102,4 +104,129 @@ TEST(DeclaredNetwork, DerivesIpv6AddressesFromTheIpv4OnesAndMasqueradesBothFamil
     EXPECT_EQ(format_ipv6_cidr(*six), "fd00:89:1::a59:105/64");
     EXPECT_FALSE(ipv6_of(*pool_of(app()), *parse_ipv4("10.89.1.5")));  // IPv4-only network
     EXPECT_FALSE(plan_network(app())->gateway6);
+}
+
+// ---- a container on several networks (issue #20) ----------------------------------------------
+
+namespace {
+
+config::NetworkDeclaration dual(const std::string& name, const std::string& v4, const std::string& v6) {
+    config::NetworkDeclaration d;
+    d.name = name;
+    d.subnets = {v4, v6};
+    return d;
+}
+
+Joined joined_on(const config::NetworkDeclaration& n, const std::string& address, int link,
+                 std::vector<std::string> aliases = {}) {
+    Joined j;
+    j.network = *plan_network(n);
+    auto pool = pool_of(n);
+    j.address = Ipv4Cidr{*parse_ipv4(address), pool->subnet.prefix};
+    j.address6 = ipv6_of(*pool, j.address.address);
+    j.link = link;
+    j.aliases = std::move(aliases);
+    return j;
+}
+
+}  // namespace
+
+// The plan of each link: eth0 on the first network with both default routes and the published
+// ports, eth1 on the second with its own addresses only, each with a host end and an anti-spoofing
+// chain of its own.
+TEST(DeclaredNetwork, EachNetworkOfAContainerIsALinkAndOnlyTheFirstRoutesAndPublishes) {
+    config::Declaration d;
+    d.name = "web";
+    d.network.mode = config::NetworkMode::Network;
+    d.network.networks = {{"app", "", {}}, {"cache", "", {"front"}}};
+    config::PortMapping port;
+    port.host_port = 8080;
+    port.container_port = 80;
+    d.network.ports.push_back(port);
+    auto app6 = dual("app", "10.89.1.0/24", "fd00:89:1::/64"),
+         cache6 = dual("cache", "10.89.2.0/24", "fd00:89:2::/64");
+
+    auto first = plan(as_bridge_member(d, joined_on(app6, "10.89.1.5", 0)));
+    ASSERT_TRUE(first) << first.error().what();
+    EXPECT_EQ(first->container_interface, "eth0");
+    EXPECT_EQ(first->host_interface, "ve-web");
+    EXPECT_EQ(first->bridge, "bn-app");
+    EXPECT_EQ(format_ipv4_cidr(*first->container_address), "10.89.1.5/24");
+    EXPECT_EQ(format_ipv4(*first->gateway), "10.89.1.1");
+    EXPECT_EQ(format_ipv6_cidr(*first->container_address6), "fd00:89:1::a59:105/64");
+    EXPECT_EQ(format_ipv6(*first->gateway6), "fd00:89:1::a59:101");
+    EXPECT_EQ(first->ports.size(), 1u);
+    EXPECT_EQ(first->spoof_chain, "c-web-spoof");
+    EXPECT_FALSE(first->masquerade);
+
+    auto second = plan(as_bridge_member(d, joined_on(cache6, "10.89.2.7", 1, {"front"})));
+    ASSERT_TRUE(second) << second.error().what();
+    EXPECT_EQ(second->container_interface, "eth1");
+    EXPECT_EQ(second->host_interface, "v1-web");
+    EXPECT_EQ(second->bridge, "bn-cache");
+    EXPECT_EQ(format_ipv4_cidr(*second->container_address), "10.89.2.7/24");
+    EXPECT_FALSE(second->gateway) << "one default route, through the first network";
+    EXPECT_EQ(format_ipv6_cidr(*second->container_address6), "fd00:89:2::a59:207/64");
+    EXPECT_FALSE(second->gateway6);
+    EXPECT_TRUE(second->ports.empty()) << "ports are published on the first network";
+    EXPECT_EQ(second->spoof_chain, "c-web-spoof1");
+    EXPECT_NE(second->nft_apply.find("hook ingress device \"v1-web\""), std::string::npos)
+        << second->nft_apply;
+    EXPECT_NE(second->nft_apply.find("ip saddr 10.89.2.7 accept"), std::string::npos) << second->nft_apply;
+    EXPECT_NE(second->nft_apply.find("ip6 saddr fd00:89:2::a59:207 accept"), std::string::npos);
+    EXPECT_EQ(second->nft_apply.find("prerouting"), std::string::npos) << "no DNAT on the second link";
+    EXPECT_EQ(second->nft_remove, "delete chain netdev berth c-web-spoof1\n");
+    EXPECT_NE(first->container_mac, second->container_mac);
+
+    // A hand-made second link with ports is refused, not half-published.
+    auto with_ports = as_bridge_member(d, joined_on(cache6, "10.89.2.7", 1));
+    with_ports.network.ports.push_back(port);
+    auto refused = plan(with_ports);
+    ASSERT_FALSE(refused);
+    EXPECT_NE(refused.error().message.find("first network only"), std::string::npos)
+        << refused.error().what();
+}
+
+TEST(DeclaredNetwork, TheHostEndsOfFurtherLinksHaveNamesNoOtherContainerGets) {
+    EXPECT_EQ(host_interface_name("web", 1), "v1-web");
+    EXPECT_EQ(host_interface_name("web", 12), "v12-web");
+    EXPECT_NE(host_interface_name("web", 1), host_interface_name("web-1"));
+    EXPECT_NE(host_interface_name("web", 1), host_interface_name("v1-web"));
+    auto a = host_interface_name("database-primary", 1), b = host_interface_name("database-primary", 2);
+    EXPECT_NE(a, b);
+    EXPECT_LE(a.size(), 15u);
+    EXPECT_LE(host_interface_name("database-primary", 10).size(), 15u);
+    EXPECT_EQ(a.rfind("v1-datab-", 0), 0u) << a;
+}
+
+// A static address is checked against the network it is on, and the error points at where it
+// was written.
+TEST(DeclaredNetwork, AStaticAddressOutsideItsNetworksSubnetIsRefusedWithFileLineAndColumn) {
+    const std::string text =
+        "[container]\n"
+        "rootfs = \"/srv/web\"\n"
+        "command = [\"/bin/true\"]\n"
+        "[network]\n"
+        "networks = [\"app\",\n"
+        "            { name = \"cache\", address = \"10.89.1.9\" }]\n";
+    auto d = config::parse_declaration("web", {"/etc/berth/containers/web.toml", text});
+    ASSERT_TRUE(d) << d.error().what();
+    auto app_pool = pool_of(app()), cache_pool = pool_of(dual("cache", "10.89.2.0/24", "fd00:89:2::/64"));
+    ASSERT_TRUE(app_pool && cache_pool);
+    EXPECT_TRUE(check_static_address(*d, 0, *app_pool)) << "no static address: nothing to check";
+    auto r = check_static_address(*d, 1, *cache_pool);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, EINVAL);
+    EXPECT_EQ(r.error().message,
+              "/etc/berth/containers/web.toml:6:41: network.networks[1].address = '10.89.1.9' is not a host "
+              "address in subnet 10.89.2.0/24 of network 'cache'")
+        << r.error().what();
+    // In its subnet it passes; the gateway does not.
+    d->network.networks[1].address = "10.89.2.9";
+    EXPECT_TRUE(check_static_address(*d, 1, *cache_pool));
+    d->network.networks[1].address = "10.89.2.1";
+    auto gw = check_static_address(*d, 1, *cache_pool);
+    ASSERT_FALSE(gw);
+    EXPECT_NE(gw.error().message.find("web.toml:6:41: "), std::string::npos) << gw.error().what();
+    EXPECT_NE(gw.error().message.find("gateway"), std::string::npos) << gw.error().what();
 }

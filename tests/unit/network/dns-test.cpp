@@ -51,3 +51,21 @@ TEST(Dns, AHostsEntryHasTheAddressAndEachNameOnce) {
     EXPECT_EQ(hosts_entry(*parse_ipv4("10.89.1.5"), {"db", "pg", "db", "", "postgres"}),
               "10.89.1.5\tdb pg postgres\n");
 }
+
+// Issue #20: a container on several networks asks a resolver of its own, in its network namespace
+// on 127.0.0.11, that knows the names of each of its networks and nothing else, and forwards the
+// rest to its first network's dnsmasq.
+TEST(Dns, AMultiHomedContainersResolverReadsEachOfItsNetworksAndForwardsToTheFirst) {
+    ::setenv("BERTH_RUN_DIR", "/run/berth-test", 1);
+    auto p = plan_container_resolver("web", {"app", "cache"}, *parse_ipv4("10.89.1.1"));
+    ::unsetenv("BERTH_RUN_DIR");
+    EXPECT_EQ(p.pid_file, "/run/berth-test/resolvers/web.pid");
+    EXPECT_EQ(p.hosts_dirs, (std::vector<std::string>{"/run/berth-test/networks/app/hosts",
+                                                      "/run/berth-test/networks/cache/hosts"}));
+    EXPECT_EQ(p.argv, (std::vector<std::string>{
+                          "dnsmasq", "--conf-file=/dev/null", "--no-hosts", "--no-resolv",
+                          "--bind-interfaces", "--listen-address=127.0.0.11", "--domain-needed",
+                          "--bogus-priv", "--no-negcache", "--pid-file=/run/berth-test/resolvers/web.pid",
+                          "--hostsdir=/run/berth-test/networks/app/hosts",
+                          "--hostsdir=/run/berth-test/networks/cache/hosts", "--server=10.89.1.1"}));
+}

@@ -339,23 +339,24 @@ TEST(Plan, TheContainerEndGetsAMacFromItsAddressAndAnAntiSpoofingChainOnTheHostE
         "add table netdev berth\n"
         "create chain netdev berth c-web-spoof { type filter hook ingress device \"ve-web\" priority -500; "
         "policy drop; }\n"
-        "add rule netdev berth c-web-spoof ether saddr != 02:be:0a:00:00:02 drop\n"
+        "add rule netdev berth c-web-spoof ether saddr != 02:be:0a:00:00:02 counter drop\n"
         "add rule netdev berth c-web-spoof ether type arp arp htype 1 arp ptype ip arp hlen 6 arp plen 4 "
         "arp saddr ether 02:be:0a:00:00:02 arp saddr ip { 10.0.0.2, 0.0.0.0 } accept\n"
-        "add rule netdev berth c-web-spoof ether type ip ip saddr 10.0.0.2 udp sport 67 drop\n"
-        "add rule netdev berth c-web-spoof ether type ip ip saddr 10.0.0.2 icmp type redirect drop\n"
+        "add rule netdev berth c-web-spoof ether type ip ip saddr 10.0.0.2 udp sport 67 counter drop\n"
+        "add rule netdev berth c-web-spoof ether type ip ip saddr 10.0.0.2 icmp type redirect counter drop\n"
         "add rule netdev berth c-web-spoof ether type ip ip saddr 10.0.0.2 accept\n"
         "add rule netdev berth c-web-spoof ether type ip6 icmpv6 type { nd-router-advert, nd-redirect, "
-        "router-renumbering } drop\n"
-        "add rule netdev berth c-web-spoof ether type ip6 udp sport 547 drop\n"
+        "router-renumbering } counter drop\n"
+        "add rule netdev berth c-web-spoof ether type ip6 udp sport 547 counter drop\n"
         "add rule netdev berth c-web-spoof ether type ip6 icmpv6 type nd-neighbor-advert @th,128,64 != "
-        "0x00be0afffe000002 drop\n"
+        "0x00be0afffe000002 counter drop\n"
         "add rule netdev berth c-web-spoof ether type ip6 ip6 saddr :: icmpv6 type nd-neighbor-solicit "
         "@th,128,64 0x00be0afffe000002 accept\n"
         "add rule netdev berth c-web-spoof ether type ip6 ip6 saddr :: icmpv6 type { mld-listener-report, "
         "mld2-listener-report } accept\n"
         "add rule netdev berth c-web-spoof ether type ip6 ip6 saddr & ::ffff:ffff:ffff:ffff == "
-        "::be:aff:fe00:2 accept\n");
+        "::be:aff:fe00:2 accept\n"
+        "add rule netdev berth c-web-spoof counter drop comment \"spoofed\"\n");
     EXPECT_EQ(p->nft_remove, "delete chain netdev berth c-web-spoof\n");
     EXPECT_EQ(p->nft_remove.find("delete table"), std::string::npos)
         << "removal must never touch other containers";
@@ -371,7 +372,7 @@ TEST(Plan, ABridgedContainerWithoutAnAddressGetsItsMacAtAttachAndSendsNoIpv4) {
     EXPECT_EQ(p->nft_remove, "delete chain netdev berth c-web-spoof\n") << "but is removed all the same";
     auto s = antispoof_script(*p, Mac{{0x06, 0x11, 0x22, 0x33, 0x44, 0x55}});
     EXPECT_NE(s.find("device \"ve-web\""), std::string::npos) << s;
-    EXPECT_NE(s.find("ether saddr != 06:11:22:33:44:55 drop"), std::string::npos) << s;
+    EXPECT_NE(s.find("ether saddr != 06:11:22:33:44:55 counter drop"), std::string::npos) << s;
     EXPECT_EQ(s.find("arp"), std::string::npos) << "no address, no ARP: " << s;
     EXPECT_EQ(s.find("ip saddr"), std::string::npos) << "no address, no IPv4: " << s;
     EXPECT_NE(s.find("ip6 saddr & ::ffff:ffff:ffff:ffff == ::411:22ff:fe33:4455 accept"), std::string::npos)

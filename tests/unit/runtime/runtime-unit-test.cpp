@@ -854,6 +854,19 @@ TEST(EtcFiles, ResolvConfOnDeclaredNetworksNamesTheirGateways) {
               "nameserver 10.89.1.1\nnameserver 10.89.2.1\nsearch lan\noptions ndots:2\n");
 }
 
+// Issue #20: /etc/hosts names the container at each of its addresses, IPv6 ones included, one
+// network's after the other's.
+TEST(EtcFiles, HostsNameTheContainerAtEveryAddressOfEveryNetworkIpv6Included) {
+    auto hosts = render_hosts("web", std::vector<std::string>{"10.89.1.5/24", "fd00:89:1::a59:105/64",
+                                                              "10.89.2.7/24", "fd00:89:2::a59:207/64"});
+    EXPECT_NE(
+        hosts.find("10.89.1.5\tweb\nfd00:89:1::a59:105\tweb\n10.89.2.7\tweb\nfd00:89:2::a59:207\tweb\n"),
+        std::string::npos)
+        << hosts;
+    EXPECT_EQ(hosts.find("127.0.1.1"), std::string::npos) << hosts;
+    EXPECT_NE(render_hosts("web", std::vector<std::string>{}).find("127.0.1.1\tweb\n"), std::string::npos);
+}
+
 TEST(State, RoundTripsThroughJson) {
     RuntimeState s;
     s.name = "web";
