@@ -8,7 +8,8 @@
 # Usage: bench/start.sh [--runs N] [--warmup N] [--smoke]   (--smoke: 3 runs, a correctness pass)
 # Environment: BERTH (default build/src/berth/berth), W (work dir, default /tmp/berth-bench-$$),
 #   BERTH_BEFORE (optional: another berth binary, e.g. an older main, measured in the same run
-#   as "berth run (before)" so a change is compared under the same machine load)
+#   as "berth run (before)" so a change is compared under the same machine load), BERTHD_BEFORE
+#   (optional, with BERTH_BEFORE: its berthd, for an "image (embedded, before)" row)
 #
 # Fairness notes
 #  * Every runtime starts the same read-only busybox tree with /bin/true, no network (each one's
@@ -94,16 +95,20 @@ nocg2() { echo "unshare -m --propagation private sh -c 'umount /sys/fs/cgroup/un
 berth_cmd="$BERTH run $W/benchtrue$$.toml"
 berth_eph_cmd="$BERTH run $W/benchtrueeph$$.toml"
 before_cmd=${BERTH_BEFORE:+"$BERTH_BEFORE run $W/benchtrue$$.toml"}
+before_emb_cmd=
+if [ -n "${BERTH_BEFORE:-}" ] && [ -n "${BERTHD_BEFORE:-}" ]; then
+  before_emb_cmd="${emb_env/BERTH_BERTHD=$BERTHD/BERTH_BERTHD=$BERTHD_BEFORE} $BERTH_BEFORE run $W/benchimg$$.toml"
+fi
 crun_cmd=$(nocg2 crun run -b "$W/oci/true" "$id")
 wrap_cmd=$(nocg2 /bin/true)
 runc_cmd="runc run -b $W/oci/true $id"
 nspawn_cmd="systemd-nspawn -q -D $W/rootfs --register=no --keep-unit /bin/true"
 unshare_cmd="unshare --fork --pid --mount --uts --ipc --net chroot $W/rootfs /bin/true"
 have_berth=1
-for c in "$berth_cmd" "$berth_eph_cmd" "$berth_img_emb_cmd" "$berth_img_bus_cmd" ${before_cmd:+"$before_cmd"} "$crun_cmd" "$runc_cmd" "$nspawn_cmd" "$unshare_cmd"; do
+for c in "$berth_cmd" "$berth_eph_cmd" "$berth_img_emb_cmd" "$berth_img_bus_cmd" ${before_cmd:+"$before_cmd"} ${before_emb_cmd:+"$before_emb_cmd"} "$crun_cmd" "$runc_cmd" "$nspawn_cmd" "$unshare_cmd"; do
   if ! sh -c "$c" >/dev/null 2>&1; then
     echo "bench/start.sh: '$c' failed:" >&2; sh -c "$c" 2>&1 | tail -3 >&2 || true
-    case $c in "$berth_cmd"|"$berth_eph_cmd"|"$berth_img_emb_cmd"|"$berth_img_bus_cmd") have_berth=0 ;; "$before_cmd") before_cmd= ;; *) exit 1 ;; esac
+    case $c in "$berth_cmd"|"$berth_eph_cmd"|"$berth_img_emb_cmd"|"$berth_img_bus_cmd") have_berth=0 ;; "$before_cmd") before_cmd= ;; "$before_emb_cmd") before_emb_cmd= ;; *) exit 1 ;; esac
   fi
 done
 
@@ -112,6 +117,7 @@ args=(--style basic --warmup "$WARM" --runs "$RUNS" --export-json "$R/start.json
 [ $have_berth = 1 ] && args+=(-n "berth run" "$berth_cmd" -n "berth run (ephemeral)" "$berth_eph_cmd"
   -n "berth run image (embedded)" "$berth_img_emb_cmd" -n "berth run image (bus)" "$berth_img_bus_cmd")
 [ -n "${before_cmd:-}" ] && args+=(-n "berth run (before)" "$before_cmd")
+[ -n "${before_emb_cmd:-}" ] && args+=(-n "berth run image (embedded, before)" "$before_emb_cmd")
 args+=(-n "crun (+ nocg2 wrapper)" "$crun_cmd" -n "nocg2 wrapper only" "$wrap_cmd"
        -n "runc" "$runc_cmd" -n "systemd-nspawn" "$nspawn_cmd" -n "unshare+chroot" "$unshare_cmd")
 hyperfine "${args[@]}"
@@ -129,7 +135,7 @@ crun_cpu = cpu['crun (+ nocg2 wrapper)'] - cpu[wrap]
 low = med['unshare+chroot']
 print('| runtime | median ms | vs crun | vs unshare+chroot | CPU ms (user+sys) | CPU vs crun |')
 print('|---|---:|---:|---:|---:|---:|')
-for k in ['berth run', 'berth run (ephemeral)', 'berth run image (embedded)', 'berth run image (bus)', 'berth run (before)', 'crun (+ nocg2 wrapper)', 'runc',
+for k in ['berth run', 'berth run (ephemeral)', 'berth run image (embedded)', 'berth run image (bus)', 'berth run (before)', 'berth run image (embedded, before)', 'crun (+ nocg2 wrapper)', 'runc',
           'systemd-nspawn', 'unshare+chroot']:
     if k not in med: continue
     m, c = (crun, crun_cpu) if k.startswith('crun') else (med[k], cpu[k])

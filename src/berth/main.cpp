@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -44,6 +45,63 @@ bool is_subcommand(const CLI::App& app, std::string_view word) {
     return false;
 }
 
+// Which register_* function adds each command (command.h). `berth run` is the start path of every
+// container: building CLI11's whole tree (21 register functions, ~50 commands with their options,
+// validators and callbacks) cost ~300 kB of heap and ~100 page faults per start, and as much again
+// to free it (docs/PERFORMANCE.md, issue #14), to parse one command. So the first word selects the
+// one function that adds it; a word not listed here (help, an option, a typo, a new command not
+// yet listed) gets the whole tree, as before. tests/unit/cli/commands-table.sh checks that every
+// command of the whole tree is listed here with the function that adds it.
+struct CommandEntry {
+    std::string_view name;
+    void (*add)(CLI::App&, berth::cli::CommandContext&);
+};
+constexpr CommandEntry kCommands[] = {
+    {"validate", berth::cli::register_validate},
+    {"plan", berth::cli::register_plan},
+    {"cat", berth::cli::register_cat},
+    {"generate", berth::cli::register_generate},
+    {"cdi", berth::cli::register_cdi},
+    {"run", berth::cli::register_run},
+    {"internal-teardown", berth::cli::register_run},
+    {"exec", berth::cli::register_exec},
+    {"shell", berth::cli::register_exec},
+    {"image", berth::cli::register_image},
+    {"df", berth::cli::register_storage},
+    {"gc", berth::cli::register_storage},
+    {"commit", berth::cli::register_storage},
+    {"volume", berth::cli::register_volume},
+    {"fsck", berth::cli::register_fsck},
+    {"rm", berth::cli::register_rm},
+    {"prune", berth::cli::register_rm},
+    {"network", berth::cli::register_network},
+    {"list", berth::cli::register_list},
+    {"status", berth::cli::register_status},
+    {"start", berth::cli::register_unit_control},
+    {"stop", berth::cli::register_unit_control},
+    {"restart", berth::cli::register_unit_control},
+    {"logs", berth::cli::register_logs},
+    {"health", berth::cli::register_health},
+    {"internal-health-probe", berth::cli::register_health},
+    {"kill", berth::cli::register_kill},
+    {"registries", berth::cli::register_registries},
+    {"login", berth::cli::register_registries},
+    {"logout", berth::cli::register_registries},
+    {"auto-update", berth::cli::register_auto_update},
+};
+
+// Every command, in the order `berth help` lists them.
+void register_all(CLI::App& app, berth::cli::CommandContext& ctx) {
+    using namespace berth::cli;
+    for (auto* add :
+         {register_validate,     register_plan, register_cat,     register_generate, register_cdi,
+          register_run,          register_exec, register_image,   register_storage,  register_volume,
+          register_fsck,         register_rm,   register_network, register_list,     register_status,
+          register_unit_control, register_logs, register_health,  register_kill,     register_registries,
+          register_auto_update})
+        add(app, ctx);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -53,27 +111,15 @@ int main(int argc, char** argv) {
     app.require_subcommand(1);
     app.fallthrough();
     CommandContext ctx;
-    register_validate(app, ctx);
-    register_plan(app, ctx);
-    register_cat(app, ctx);
-    register_generate(app, ctx);
-    register_cdi(app, ctx);
-    register_run(app, ctx);
-    register_exec(app, ctx);
-    register_image(app, ctx);
-    register_storage(app, ctx);
-    register_volume(app, ctx);
-    register_fsck(app, ctx);
-    register_rm(app, ctx);
-    register_network(app, ctx);
-    register_list(app, ctx);
-    register_status(app, ctx);
-    register_unit_control(app, ctx);
-    register_logs(app, ctx);
-    register_health(app, ctx);
-    register_kill(app, ctx);
-    register_registries(app, ctx);
-    register_auto_update(app, ctx);
+    // BERTH_CLI_ALL_COMMANDS=1 (tests): the whole tree, whatever the first word.
+    const CommandEntry* only = nullptr;
+    if (argc >= 2 && !std::getenv("BERTH_CLI_ALL_COMMANDS"))
+        for (const auto& entry : kCommands)
+            if (entry.name == argv[1]) only = &entry;
+    if (only)
+        only->add(app, ctx);
+    else
+        register_all(app, ctx);
     // The first word picks the subcommand; CLI11 alone would answer a missing or unknown one
     // with "A subcommand is required" and its own exit code (106), so it is checked here, and
     // every usage error exits 1 as berth(1) says. `berth help [COMMAND...]` is `--help`.

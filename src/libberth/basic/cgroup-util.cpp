@@ -1,40 +1,30 @@
 #include "basic/cgroup-util.h"
 
-#include <libmount/libmount.h>
-
 #include <map>
-#include <memory>
 #include <string_view>
 #include <vector>
 
+#include "basic/libmount-dl.h"
+#include "basic/unique.h"
+
 namespace berth {
 
-namespace {
-
-struct TableFree {
-    void operator()(libmnt_table* t) const { mnt_unref_table(t); }
-};
-struct IterFree {
-    void operator()(libmnt_iter* i) const { mnt_free_iter(i); }
-};
-
-}  // namespace
-
 Result<std::string> find_cgroup2_mount(const std::string& mountinfo_path) {
-    std::unique_ptr<libmnt_table, TableFree> table(mnt_new_table());
+    BERTH_TRY_VOID(libmount.load());
+    CPtr<libmnt_table, unref_mount_table> table(sym_mnt_new_table());
     if (!table) return fail(ENOMEM, "allocate a mount table");
-    if (int r = mnt_table_parse_file(table.get(), mountinfo_path.c_str()); r < 0)
+    if (int r = sym_mnt_table_parse_file(table.get(), mountinfo_path.c_str()); r < 0)
         return fail(-r, "parse '{}'", mountinfo_path);
-    std::unique_ptr<libmnt_iter, IterFree> iter(mnt_new_iter(MNT_ITER_FORWARD));
+    CPtr<libmnt_iter, free_mount_iter> iter(sym_mnt_new_iter(MNT_ITER_FORWARD));
     if (!iter) return fail(ENOMEM, "allocate a mount table iterator");
 
     // Later lines are mounted later: the last mount at a target is the one a lookup reaches.
     std::map<std::string, bool> on_top;  // target -> is the visible mount there cgroup2
     std::vector<std::string> cgroup2_targets;
     libmnt_fs* fs = nullptr;
-    while (mnt_table_next_fs(table.get(), iter.get(), &fs) == 0) {
-        const char* target = mnt_fs_get_target(fs);
-        const char* type = mnt_fs_get_fstype(fs);
+    while (sym_mnt_table_next_fs(table.get(), iter.get(), &fs) == 0) {
+        const char* target = sym_mnt_fs_get_target(fs);
+        const char* type = sym_mnt_fs_get_fstype(fs);
         if (!target) continue;
         bool is_cgroup2 = type && std::string_view(type) == "cgroup2";
         on_top[target] = is_cgroup2;

@@ -1,11 +1,11 @@
 #include "basic/mount-util.h"
 
 #include <fcntl.h>
-#include <libmount.h>
 #include <sys/stat.h>
 
 #include <algorithm>
 
+#include "basic/libmount-dl.h"
 #include "basic/unique.h"
 
 #ifndef STATX_ATTR_MOUNT_ROOT
@@ -26,23 +26,24 @@ bool at_or_below(const std::string& path, const std::string& dir) {
 }  // namespace
 
 Result<std::vector<MountEntry>> read_mount_table(const std::string& mountinfo) {
-    CPtr<libmnt_table, mnt_unref_table> table(mnt_new_table());
+    BERTH_TRY_VOID(libmount.load());
+    CPtr<libmnt_table, unref_mount_table> table(sym_mnt_new_table());
     if (!table) return fail(ENOMEM, "read '{}'", mountinfo);
-    if (int r = mnt_table_parse_file(table.get(), mountinfo.c_str()); r < 0)
+    if (int r = sym_mnt_table_parse_file(table.get(), mountinfo.c_str()); r < 0)
         return fail(-r, "parse mount table '{}'", mountinfo);
-    CPtr<libmnt_iter, mnt_free_iter> iter(mnt_new_iter(MNT_ITER_FORWARD));
+    CPtr<libmnt_iter, free_mount_iter> iter(sym_mnt_new_iter(MNT_ITER_FORWARD));
     if (!iter) return fail(ENOMEM, "read '{}'", mountinfo);
     std::vector<MountEntry> out;
     libmnt_fs* fs = nullptr;
-    while (mnt_table_next_fs(table.get(), iter.get(), &fs) == 0) {
+    while (sym_mnt_table_next_fs(table.get(), iter.get(), &fs) == 0) {
         MountEntry e;
-        e.id = static_cast<uint64_t>(std::max(0, mnt_fs_get_id(fs)));
-        e.parent_id = static_cast<uint64_t>(std::max(0, mnt_fs_get_parent_id(fs)));
-        e.target = str(mnt_fs_get_target(fs));
-        e.root = str(mnt_fs_get_root(fs));
-        e.fstype = str(mnt_fs_get_fstype(fs));
-        e.source = str(mnt_fs_get_source(fs));
-        CPtr<char, free> options(mnt_fs_strdup_options(fs));
+        e.id = static_cast<uint64_t>(std::max(0, sym_mnt_fs_get_id(fs)));
+        e.parent_id = static_cast<uint64_t>(std::max(0, sym_mnt_fs_get_parent_id(fs)));
+        e.target = str(sym_mnt_fs_get_target(fs));
+        e.root = str(sym_mnt_fs_get_root(fs));
+        e.fstype = str(sym_mnt_fs_get_fstype(fs));
+        e.source = str(sym_mnt_fs_get_source(fs));
+        CPtr<char, free> options(sym_mnt_fs_strdup_options(fs));
         e.options = str(options.get());
         out.push_back(std::move(e));
     }

@@ -7,7 +7,7 @@
 #    (no store code or dlopen() stub for them in the binary).
 #  - berthd is the side that uses the store's libraries, but dlopen()s them where they are used
 #    (basic/dlopen-util.h): a private berthd that serves one `berth run` (embedded mode) maps none
-#    of them, nor libnftables, nor (outside sanitizer builds) libstdc++/fmt/toml++ as shared objects.
+#    of them, nor libnftables, libmount, libblkid (with libselinux, libpcre2), nor (outside sanitizer builds) libstdc++/fmt/toml++ as shared objects.
 #  - outside sanitizer builds: no C++ runtime or C++ library as a shared object in berth:
 #    libstdc++/libgcc_s are linked statically and fmt/toml++ compiled in (src/berth/meson.build),
 #    so their ~2000 by-name symbol relocations are not paid at every container start (issue #3).
@@ -41,18 +41,20 @@ bad=$(grep -E "/lib($store_libs|nftables)\." <<<"$loaded" || true)
 [ -z "$bad" ] || fail "berth validate loaded:" $bad
 
 # The other side of the diagram: berthd reaches the store's libraries by dlopen() only.
-bad=$(needed "$berthd" | grep -E "^lib($store_libs|nftables)\." || true)
+bad=$(needed "$berthd" | grep -E "^lib($store_libs|nftables|mount|blkid)\." || true)
 [ -z "$bad" ] || fail "$berthd links (DT_NEEDED), where it should dlopen() them:" $bad
 if [ "$static_cxx" = yes ]; then
   bad=$(needed "$berthd" | grep -E '^lib(stdc\+\+|gcc_s|fmt|tomlplusplus)\.' || true)
   [ -z "$bad" ] || fail "$berthd links the C++ runtime or libraries as shared objects:" $bad
 fi
 berthd_strings=$(strings -a "$berthd")
-for soname in libarchive.so.13 libcrypto.so.3 libbtrfsutil.so.1 libdevmapper.so.1.02.1 libcurl.so.4; do
+for soname in libarchive.so.13 libcrypto.so.3 libbtrfsutil.so.1 libdevmapper.so.1.02.1 libcurl.so.4 libmount.so.1 libblkid.so.1; do
   grep -q "$soname\$" <<<"$berthd_strings" || fail "$berthd does not name $soname for dlopen()"
 done
 LD_DEBUG=libs LD_DEBUG_OUTPUT="$tmp/ldd" "$berthd" --version >/dev/null 2>&1 || fail "berthd --version failed"
-bad=$(grep -ho 'calling init: [^ ]*' "$tmp"/ldd.* | awk '{print $3}' | grep -E "/lib($store_libs|nftables)\." || true)
+# Nor libmount/libblkid (and libselinux, libpcre2 behind them): read a mount table, probe a file
+# system by dlopen() (basic/libmount-dl.h); a private berthd for one `berth run` does neither.
+bad=$(grep -ho 'calling init: [^ ]*' "$tmp"/ldd.* | awk '{print $3}' | grep -E "/lib($store_libs|nftables|mount|blkid|selinux|pcre2-8)\." || true)
 [ -z "$bad" ] || fail "berthd --version loaded:" $bad
 
 "$berth" --version >/dev/null
