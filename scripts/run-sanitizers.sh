@@ -104,23 +104,23 @@ echo "run-sanitizers: running ${#selected[@]} tests under ASan+UBSan${all:+ }$([
 
 status=0
 common=(--print-errorlogs --timeout-multiplier "${BERTH_ASAN_TIMEOUT_MULTIPLIER:-3}" "$@")
-# Two lanes (scripts/test-lanes.sh): the 'storage' suites and the unit suite beside the rest.
-mapfile -t beside < <(meson test -C "$BUILD" --list --no-rebuild --suite storage --suite unit 2>/dev/null |
+# Two lanes (scripts/test-lanes.sh): the 'self-contained' suites and the unit suite beside the rest.
+mapfile -t beside < <(meson test -C "$BUILD" --list --no-rebuild --suite self-contained --suite unit 2>/dev/null |
   sed -E 's/^[^ ]+ \/ //' | sort -u)
-main_lane=() storage_lane=()
+first_lane=() second_lane=()
 for t in "${selected[@]}"; do
-  lane=main_lane
-  for b in "${beside[@]}"; do [ "$t" = "$b" ] && lane=storage_lane; done
+  lane=first_lane
+  for b in "${beside[@]}"; do [ "$t" = "$b" ] && lane=second_lane; done
   declare -n into=$lane
   into+=("$t")
   unset -n into
 done
 . scripts/test-lanes.sh
 logs=()
-if [ ${#main_lane[@]} -gt 0 ] && [ ${#storage_lane[@]} -gt 0 ]; then
-  main_lane=(--num-processes 2 "${main_lane[@]}")
-  run_test_lanes "$BUILD" testlog common main_lane storage_lane || status=1
-  logs=("$BUILD/meson-logs/testlog.txt" "$BUILD/meson-logs/testlog-storage.txt")
+if [ ${#first_lane[@]} -gt 0 ] && [ ${#second_lane[@]} -gt 0 ]; then
+  first_lane=(--num-processes 2 "${first_lane[@]}")
+  run_test_lanes "$BUILD" testlog common first_lane second_lane || status=1
+  logs=("$BUILD/meson-logs/testlog.txt" "$BUILD/meson-logs/testlog-self-contained.txt")
 else
   meson test -C "$BUILD" --no-rebuild --num-processes 2 "${common[@]}" "${selected[@]}" || status=1
   logs=("$BUILD/meson-logs/testlog.txt")

@@ -46,9 +46,9 @@ if [ $# -gt 0 ]; then  # tests or options named on the command line: one meson r
   meson test -C "$BUILD" --print-errorlogs --num-processes 2 "$@" || status=1
 else
   . scripts/test-lanes.sh
-  common=(--print-errorlogs) main_lane=(--num-processes 2 --no-suite storage) storage_lane=(--suite storage)
-  run_test_lanes "$BUILD" testlog common main_lane storage_lane || status=1
-  logs+=("$BUILD/meson-logs/testlog-storage.json")
+  common=(--print-errorlogs) first_lane=(--num-processes 2 --no-suite self-contained) second_lane=(--suite self-contained)
+  run_test_lanes "$BUILD" testlog common first_lane second_lane || status=1
+  logs+=("$BUILD/meson-logs/testlog-self-contained.json")
 fi
 
 summarize() { # testlog.json... -> counts
