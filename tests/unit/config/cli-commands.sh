@@ -50,6 +50,12 @@ if ! command -v strace >/dev/null; then
   echo "SKIP: the heap bound needs strace (not installed here)"
 else
   whole=$(BERTH_CLI_ALL_COMMANDS=1 heap_kb "$berth" run --help)
+fi
+if command -v strace >/dev/null && [ "$whole" -eq 0 ]; then
+  # ASan's allocator maps its own arenas and never moves the break: the bound is checked in the
+  # normal build (the main CI pass), not in the sanitizer build.
+  echo "SKIP: this berth's allocator does not use brk (a sanitizer build): no heap bound to check"
+elif command -v strace >/dev/null; then
   for c in run validate; do
     kb=$(heap_kb "$berth" "$c" --help)
     # The whole tree takes ~400 kB; one command's part well under half of it.
