@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -39,6 +40,11 @@ Result<std::string> run_program(const std::vector<std::string>& argv) {
         ::dup2(err_wr.get(), 2);
         int null = ::open("/dev/null", O_RDONLY);
         if (null >= 0) ::dup2(null, 0);
+        // The mask survives exec: a caller in the middle of a start blocks the stop signals
+        // (runtime/supervise.h), and a dnsmasq started then would never see its SIGTERM.
+        sigset_t none;
+        ::sigemptyset(&none);
+        ::sigprocmask(SIG_SETMASK, &none, nullptr);
         ::execv(exe.c_str(), args.data());
         ::_exit(127);
     }

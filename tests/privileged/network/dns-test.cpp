@@ -149,7 +149,7 @@ protected:
             ::execl(BERTH_BINARY, BERTH_BINARY, "run", path.c_str(), nullptr);
             ::_exit(127);
         }
-        started_.push_back(pid);
+        started_.push_back({pid, name});
         return pid;
     }
 
@@ -160,11 +160,31 @@ protected:
         return status;
     }
 
+    // SIGTERM to each `berth run`, which forwards it to its payload. A payload that is PID 1 and
+    // has not yet set its trap never sees it (the kernel drops a signal to an init without a
+    // handler; berth then waits for a second request, which kills: relay.cpp). So the payloads
+    // here say when their trap is set (ready_marker) and are stopped only then; one that never
+    // says so, or outlives its SIGTERM by 15 s, is a failure, and is asked again rather than hang.
     void stop_all() {
-        for (pid_t p : started_) ::kill(p, SIGTERM);
-        for (pid_t p : started_) {
-            int status;
-            ::waitpid(p, &status, 0);
+        auto ready = [&](const std::string& name) { return path_exists(tmp_ / ("out/up-" + name)); };
+        (void)wait_until(
+            [&] {
+                for (const auto& started : started_)
+                    if (!ready(started.second)) return false;
+                return true;
+            },
+            15);
+        for (const auto& [pid, name] : started_) {
+            if (!ready(name)) ADD_FAILURE() << "container " << name << " never set its SIGTERM trap";
+            ::kill(pid, SIGTERM);
+        }
+        for (const auto& [pid, name] : started_) {
+            if (!wait_until([pid = pid] { return ::waitpid(pid, nullptr, WNOHANG) == pid; }, 15)) {
+                ADD_FAILURE() << "berth run of " << name << " still runs 15 s after SIGTERM: asking again";
+                ::kill(pid, SIGTERM);
+                ::waitpid(pid, nullptr, 0);
+            }
+            ::unlink((tmp_ / ("out/up-" + name)).c_str());
         }
         started_.clear();
     }
@@ -180,14 +200,26 @@ protected:
     test::TempDir tmp_{"berth-dns"};
     std::string last_output_;
     std::vector<std::string> networks_, subnets_;
-    std::vector<pid_t> started_;
+    std::vector<std::pair<pid_t, std::string>> started_;  // `berth run`, container
     const int id_ = ::getpid() % 100000;
     const int k_ = ::getpid() % 250;
 };
 
-// A server payload: answers "NAME-served" on PORT to every connection, exits on SIGTERM.
-std::string server(const std::string& name, int port) {
-    return fmt::format("trap 'exit 0' TERM; nc -ll -p {} -e echo {}-served & wait", port, name);
+// What a payload started with start() runs first: the trap that ends it on SIGTERM, then the
+// marker that says the trap is set (stop_all waits for it).
+std::string trap_then_ready(const std::string& container) {
+    return fmt::format("trap 'exit 0' TERM; touch /out/up-{};", container);
+}
+
+// A server payload of `container`: answers "LABEL-served" on PORT to every connection, exits on
+// SIGTERM.
+std::string server(const std::string& container, const std::string& label, int port) {
+    return fmt::format("{} nc -ll -p {} -e echo {}-served & wait", trap_then_ready(container), port, label);
+}
+
+// A payload of `container` that idles until SIGTERM.
+std::string idle(const std::string& container) {
+    return trap_then_ready(container) + " sleep 1000 & wait";
 }
 
 // The address busybox nslookup printed for the name ("" when it found none).
@@ -213,8 +245,8 @@ TEST_F(NetworkDns, ContainersResolveEachOtherOnTheirNetworkAndNotFromAnother) {
     const std::string db = fmt::format("db{}", id_), cache = fmt::format("ca{}", id_),
                       web = fmt::format("web{}", id_), intruder = fmt::format("ot{}", id_);
 
-    start(declare_container(db, app, {}, server("db", 5432), "db"), db);
-    start(declare_container(cache, app, {"kv"}, server("cache", 6379)), cache);
+    start(declare_container(db, app, {}, server(db, "db", 5432), "db"), db);
+    start(declare_container(cache, app, {"kv"}, server(cache, "cache", 6379)), cache);
     ASSERT_TRUE(wait_until(
         [&] { return path_exists(hosts_entry_path(app, db)) && path_exists(hosts_entry_path(app, cache)); },
         20))
@@ -284,9 +316,9 @@ TEST_F(NetworkDns, AContainerOnTwoNetworksResolvesAndReachesPeersOfEachAndOthers
         return fmt::format("{{ name = \"{}\"{} }}", network,
                            alias.empty() ? "" : ", aliases = [\"" + alias + "\"]");
     };
-    start(declare_container(db, app, {}, server("db", 5432), "db"), db);
-    start(declare_container(redis, cache, {"kv"}, server("redis", 6379)), redis);
-    start(declare_multi(peer, {member(app), member(cache)}, server("peer", 7000)), peer);
+    start(declare_container(db, app, {}, server(db, "db", 5432), "db"), db);
+    start(declare_container(redis, cache, {"kv"}, server(redis, "redis", 6379)), redis);
+    start(declare_multi(peer, {member(app), member(cache)}, server(peer, "peer", 7000)), peer);
     auto registered = [&] {
         return path_exists(hosts_entry_path(app, db)) && path_exists(hosts_entry_path(cache, redis)) &&
                path_exists(hosts_entry_path(app, peer)) && path_exists(hosts_entry_path(cache, peer));
@@ -367,8 +399,7 @@ TEST_F(NetworkDns, AContainerOnTwoNetworksResolvesAndReachesPeersOfEachAndOthers
     EXPECT_NE(out("l-nc"), "0\n");
 
     // Restarted: the same two addresses, registered on both networks again.
-    start(declare_multi(web, {member(app), member(cache, "front")}, "trap 'exit 0' TERM; sleep 1000 & wait"),
-          web);
+    start(declare_multi(web, {member(app), member(cache, "front")}, idle(web)), web);
     ASSERT_TRUE(wait_until(
         [&] { return path_exists(hosts_entry_path(app, web)) && path_exists(hosts_entry_path(cache, web)); },
         20))
@@ -406,7 +437,7 @@ TEST_F(NetworkDns, ManyContainersStartedAtOnceGetDistinctResolvableAddressesKept
     std::vector<std::string> names, paths;
     for (int i = 0; i < kCount; ++i) {
         names.push_back(fmt::format("m{}-{}", id_, i));
-        paths.push_back(declare_container(names.back(), app, {}, "trap 'exit 0' TERM; sleep 1000 & wait"));
+        paths.push_back(declare_container(names.back(), app, {}, idle(names.back())));
     }
     auto all_registered = [&] {
         for (const auto& n : names)
@@ -480,7 +511,7 @@ TEST_F(NetworkDns, CreateWritesAValidatedDeclarationAndRmRefusesWhileAContainerR
     EXPECT_FALSE(path_exists(tmp_ / ("networks/" + second + ".toml")));
 
     const std::string user = fmt::format("cu{}", id_);
-    start(declare_container(user, app, {}, "trap 'exit 0' TERM; sleep 1000 & wait"), user);
+    start(declare_container(user, app, {}, idle(user)), user);
     ASSERT_TRUE(wait_until([&] { return path_exists(hosts_entry_path(app, user)); }, 20))
         << read_file(tmp_ / ("logs/" + user)).value_or("");
     said = capture(berth("network rm " + app) + " 2>&1", &status);

@@ -1,5 +1,7 @@
 #include "basic/process-util.h"
 
+#include "basic/program.h"
+
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/time.h>
@@ -64,4 +66,20 @@ TEST(ProcessUtil, OpeningAProcessThatDoesNotExistFailsWithEsrch) {
     auto fd = pidfd_open(pid);  // reaped: the pid is free (and not reused this soon)
     ASSERT_FALSE(fd);
     EXPECT_EQ(fd.error().code, ESRCH);
+}
+
+// A program berth starts (dnsmasq for a network, nft...) begins with no signal blocked, whatever
+// the caller blocked: `berth run` blocks the stop signals for the whole start (and reads them from
+// a signalfd), and a dnsmasq started then inherited the mask across exec, so it never saw the
+// SIGTERM of `berth network down` (stopped by SIGKILL after 5 s; and a killed test left it running).
+TEST(ProcessUtil, RunProgramStartsTheProgramWithNoSignalBlocked) {
+    sigset_t term, previous;
+    sigemptyset(&term);
+    sigaddset(&term, SIGTERM);
+    sigaddset(&term, SIGINT);
+    ::sigprocmask(SIG_BLOCK, &term, &previous);
+    auto out = run_program({"grep", "^SigBlk:", "/proc/self/status"});
+    ::sigprocmask(SIG_SETMASK, &previous, nullptr);
+    ASSERT_TRUE(out) << out.error().what();
+    EXPECT_EQ(*out, "SigBlk:\t0000000000000000\n");
 }
