@@ -218,9 +218,7 @@ std::string server(const std::string& container, const std::string& label, int p
 }
 
 // A payload of `container` that idles until SIGTERM.
-std::string idle(const std::string& container) {
-    return trap_then_ready(container) + " sleep 1000 & wait";
-}
+std::string idle(const std::string& container) { return trap_then_ready(container) + " sleep 1000 & wait"; }
 
 // The address busybox nslookup printed for the name ("" when it found none).
 std::string looked_up(const std::string& text) {

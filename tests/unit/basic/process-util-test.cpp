@@ -1,12 +1,12 @@
 #include "basic/process-util.h"
 
-#include "basic/program.h"
-
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "basic/program.h"
 
 using namespace berth;
 
