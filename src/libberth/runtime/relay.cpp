@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
@@ -81,6 +82,56 @@ void say_stop(const Relay* r, int received, bool kill_now) noexcept {
                     static_cast<size_t>(n) < sizeof line ? static_cast<size_t>(n) : sizeof line - 1);
 }
 
+// What `sig` would do to the payload now, from /proc/PID/status.
+enum class Heard { kCaught, kIgnored, kDropped, kOther };
+Heard would_hear(const Relay* r, int sig) noexcept {
+    if (sig == SIGKILL || sig == SIGSTOP) return Heard::kOther;  // never dropped, never caught
+    pid_t pid = r->payload > 0 ? r->payload : pid_of_pidfd(r->pidfd);
+    char path[64], buf[4096];
+    snprintf(path, sizeof path, "/proc/%d/status", static_cast<int>(pid));
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return Heard::kOther;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return Heard::kOther;
+    buf[n] = '\0';
+    auto mask_of = [&](const char* key) -> unsigned long long {
+        const char* p = strstr(buf, key);
+        return p ? strtoull(p + strlen(key), nullptr, 16) : 0;
+    };
+    const unsigned long long bit = 1ULL << (sig - 1);
+    if (mask_of("\nSigCgt:") & bit) return Heard::kCaught;
+    if (mask_of("\nSigIgn:") & bit) return Heard::kIgnored;
+    // Its pid in its own namespace is the last number of NSpid: 1 for an init.
+    const char* ns = strstr(buf, "\nNSpid:");
+    const char* end = ns ? strchr(ns + 1, '\n') : nullptr;
+    if (!ns || !end) return Heard::kOther;
+    const char* last = end;
+    while (last > ns && last[-1] != '\t' && last[-1] != ' ') --last;
+    return strtol(last, nullptr, 10) == 1 ? Heard::kDropped : Heard::kOther;
+}
+
+void say_line(const Relay* r, const char* line, int n) noexcept {
+    if (n > 0) relay_write(r->err_fd, line, static_cast<size_t>(n) < 512 ? static_cast<size_t>(n) : 511);
+}
+
+// A stop signal the payload could not hear (stop_unheard): sent again once it can.
+void resend_unheard_stop(Relay* r) noexcept {
+    Heard now = would_hear(r, r->stop_signal);
+    if (now == Heard::kDropped) return;
+    r->stop_unheard = false;
+    if (now != Heard::kCaught) return;  // it ignores it now, or is gone: the second request kills
+    (void)send_signal(r, r->stop_signal);
+    if (!r->name) return;
+    const char* stop = sigabbrev_np(r->stop_signal);
+    char line[512];
+    say_line(r, line,
+             snprintf(line, sizeof line,
+                      "berth run: container '%s': the payload set its handler for SIG%s after the stop "
+                      "request (an init drops a signal it has no handler for): sent again\n",
+                      r->name, stop ? stop : "?"));
+}
+
 void forward_signals(Relay* r) noexcept {
     struct signalfd_siginfo si;
     while (read(r->signal_fd, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
@@ -91,6 +142,7 @@ void forward_signals(Relay* r) noexcept {
             // The stop signal; a second request means "now".
             const bool kill_now = ++r->stop_requests >= 2;
             say_stop(r, sig, kill_now);
+            r->stop_unheard = !kill_now && would_hear(r, r->stop_signal) == Heard::kDropped;
             (void)send_signal(r, kill_now ? SIGKILL : r->stop_signal);
         } else {
             (void)send_signal(r, sig);
@@ -146,6 +198,9 @@ int relay_kill_and_reap(const Relay* r) noexcept {
 uint64_t relay_monotonic_msec() noexcept { return now_usec(CLOCK_MONOTONIC) / 1000; }
 
 void relay_start(Relay* r) noexcept {
+    // A stop request taken before a hand-over that the payload could not hear: still pending.
+    if (r->stop_signal > 0 && r->stop_requests == 1)
+        r->stop_unheard = would_hear(r, r->stop_signal) == Heard::kDropped;
     if (r->pty_master < 0) return;
     copy_window_size(r);
     fcntl(r->pty_master, F_SETFL, fcntl(r->pty_master, F_GETFL) | O_NONBLOCK);
@@ -171,6 +226,7 @@ int relay_run(Relay* r, uint64_t until_msec, int* status) noexcept {
             }
             timeout = static_cast<int>(until_msec - now);
         }
+        if (r->stop_unheard) timeout = timeout < 0 || timeout > 50 ? 50 : timeout;
         struct pollfd fds[7];
         int n = 0;
         fds[n++] = {r->pidfd, POLLIN, 0};
@@ -207,6 +263,7 @@ int relay_run(Relay* r, uint64_t until_msec, int* status) noexcept {
             break;
         }
         if (fds[1].revents & POLLIN) forward_signals(r);
+        if (r->stop_unheard) resend_unheard_stop(r);
         if (i_in >= 0 && (fds[i_in].revents & kDone)) r->in_open = copy_once(r, r->in_fd, r->pty_master);
         if (i_master >= 0 && (fds[i_master].revents & kDone))
             r->master_open = copy_once(r, r->pty_master, r->out_fd) && !(fds[i_master].revents & POLLNVAL);

@@ -20,7 +20,9 @@
 //   - notify = "container": one datagram to $NOTIFY_SOCKET (notify-relay.h);
 //   - [health]: the timer for the next probe, and the running probe's verdict
 //     (health-supervise.h);
-//   - the pidfd: the payload's exit, after which what it wrote to the pty is drained.
+//   - the pidfd: the payload's exit, after which what it wrote to the pty is drained;
+//   - a stop signal the payload could not hear yet (stop_unheard): every 50 ms, whether it now
+//     has a handler, and then the stop signal again.
 // POLLNVAL on the pidfd or the signalfd (an fd lost) is an error: the caller kills the payload.
 #pragma once
 
@@ -42,6 +44,11 @@ struct Relay {
     pid_t payload = -1;      // the pidfd's pid (notify sender check); needed only with notify_socket
     int stop_signal = 0;     // what SIGTERM/SIGINT become; 0: forwarded as is
     int stop_requests = 0;   // SIGTERM/SIGINT seen so far (also those before a hand-over)
+    // The stop signal went to a payload that could not hear it: a pid namespace's init that had
+    // not yet set a handler (the kernel drops the signal). It is sent again once the payload sets
+    // one (a `trap ... TERM` a moment after the start), instead of the stop waiting for a second
+    // request or systemd's TimeoutStopSec.
+    bool stop_unheard = false;
     // With a stop signal: the container's name for the line each stop request writes to
     // `err_fd` (what was sent, what the next request does); nullptr: silent.
     const char* name = nullptr;

@@ -1181,6 +1181,46 @@ TEST_F(Runtime, TeardownAfterTheSmallSupervisorLeavesNoCgroupVethNftRuleOrState)
     }
 }
 
+// A stop request that comes before the payload set its trap (sh as PID 1, a moment after the
+// start): the kernel drops a signal to an init without a handler, so berth sends it again once
+// the payload has one; before, the stop waited for a second request (`berth run`) or systemd's
+// TimeoutStopSec (90 s), and a test that stopped a container just after its start hung (CI).
+// Both supervisors: berth-supervise, and berth itself during the hand-over delay.
+TEST_F(Runtime, AStopBeforeThePayloadSetItsTrapIsSentAgainOnceItHasOne) {
+    for (bool in_berth : {false, true}) {
+        SCOPED_TRACE(in_berth ? "supervised by berth (hand-over delay)" : "supervised by berth-supervise");
+        auto d = shell(
+            "echo ready > /out/ready; sleep 1; trap 'echo trapped > /out/trapped; exit 0' TERM;"
+            " while :; do sleep 0.05; done");
+        ::unlink((out_ + "/ready").c_str());
+        ::unlink((out_ + "/trapped").c_str());
+        bool asked_again = false;
+        auto r = run(
+            d,
+            [&](pid_t supervisor) {
+                wait_for_ready();
+                ::kill(supervisor, SIGTERM);  // during `sleep 1`: no handler yet
+                siginfo_t info{};
+                auto exited = [&] {
+                    info = siginfo_t{};
+                    return ::waitid(P_PID, static_cast<id_t>(supervisor), &info,
+                                    WEXITED | WNOHANG | WNOWAIT) == 0 &&
+                           info.si_pid == supervisor;
+                };
+                for (int i = 0; i < 1000 && !exited(); ++i)
+                    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+                if (!exited()) {
+                    asked_again = true;  // it would wait forever: the second request kills
+                    ::kill(supervisor, SIGTERM);
+                }
+            },
+            [&](RunOptions& opt) { opt.handover_delay_ms = in_berth ? 5000 : 0; });
+        EXPECT_FALSE(asked_again) << "the stop was lost: still running 10 s after SIGTERM";
+        EXPECT_EQ(r.status, 0) << r.error;
+        EXPECT_EQ(out("trapped"), "trapped\n");
+    }
+}
+
 // The default: berth supervises for the first handover_delay_ms itself (a quick payload never pays
 // for the execs), then hands over; stop requests counted before the hand-over still count after
 // it (one ignored SIGTERM before, the second one after is a SIGKILL).
