@@ -166,6 +166,20 @@ after=$(grep -c '"GET /v2/bench/big/' "$W/registry.log" || true)
 hyperfine -N --runs "$RUNS" --export-json bench/results/pull-warm.json \
   -n "berth big warm" "$BERTH image pull $host/bench/big:v1" >&2
 
+# Where a cold pull of big spends its time: berth downloads every new layer (in parallel), then
+# imports (extracts) them one after the other. The download phase ends at the first "extracting"
+# line (BERTH_PROGRESS=lines, stamped as it arrives): what overlapping extraction with the
+# download (issue #17, streaming) could save is at most the shorter of the two phases.
+step "phases"
+rm -rf "$W/mnt/berth" "$W/mnt/berth-state"
+t0=$EPOCHREALTIME
+BERTH_PROGRESS=lines "$BERTH" image pull "$host/bench/big:v1" 2>&1 >/dev/null |
+  while IFS= read -r line; do printf '%s %s\n' "$EPOCHREALTIME" "$line"; done > "$W/phases.txt"
+t1=$EPOCHREALTIME
+first_extract=$(grep -m1 'state=extracting' "$W/phases.txt" | cut -d' ' -f1)
+phases=$(python3 -c "import sys; t0, x, t1 = map(float, sys.argv[1:]); print(f'download {x - t0:.2f} s, import {t1 - x:.2f} s')" \
+  "$t0" "${first_extract:-$t1}" "$t1")
+
 # Decompression: gzip (zlib) vs libdeflate on the big image's layers.
 dec=""
 if command -v libdeflate-gunzip >/dev/null; then
@@ -176,9 +190,9 @@ if command -v libdeflate-gunzip >/dev/null; then
   dec=bench/results/pull-gunzip.json
 fi
 
-python3 - "$SIZE_MB" "$small_name" "$((after - before))" "$load_after" "$dec" <<'EOF' | tee bench/results/pull.md
+python3 - "$SIZE_MB" "$small_name" "$((after - before))" "$load_after" "$dec" "$phases" <<'EOF' | tee bench/results/pull.md
 import json, sys
-size, small, warm_requests, load, dec = sys.argv[1:6]
+size, small, warm_requests, load, dec, phases = sys.argv[1:7]
 r = {x["command"]: x for x in json.load(open("bench/results/pull-cold.json"))["results"]}
 w = json.load(open("bench/results/pull-warm.json"))["results"][0]
 print(f"Cold pull, median wall time of {len(next(iter(r.values()))['times'])} runs; small = {small}, big = 5 gzip layers, {size} MB of tar")
@@ -192,7 +206,14 @@ for img in ("small", "big"):
         if k in r:
             m = r[k]["median"]
             print(f"| {img} | {tool} | {m:.3f} | {m / floor:.2f} | {m / podman:.2f} |")
+for img in ("small", "big"):
+    b = r[f"berth {img}"]["median"]
+    line = f"berth / podman ({img}): {b / r[f'podman {img}']['median']:.2f}"
+    if f"skopeo+umoci {img}" in r:
+        line += f", berth / skopeo+umoci: {b / r[f'skopeo+umoci {img}']['median']:.2f}"
+    print(("\n" if img == "small" else "") + line + f", berth / floor: {b / r[f'floor {img}']['median']:.2f}")
 print(f"\nWarm pull of big (all present): {warm_requests} request(s) to the registry, median {w['median']:.3f} s")
+print(f"One cold berth pull of big, its phases: {phases}")
 if dec:
     d = {x["command"]: x["median"] for x in json.load(open(dec))["results"]}
     print(f"gunzip of big's layers: zlib {d['zlib']:.3f} s, libdeflate {d['libdeflate']:.3f} s "

@@ -144,6 +144,7 @@ public:
                                  const ProgressFn& progress, const std::atomic<bool>& cancel,
                                  const LayersFn& layers) override {
         registry::PullOptions o;
+        o.parallel_layers = options_.pull_parallel_layers;  // berthd.toml
         if (layers)
             o.layers = [&layers](const std::vector<registry::LayerProgress>& in) {
                 std::vector<LayerStatus> out;

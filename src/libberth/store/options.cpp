@@ -30,6 +30,7 @@ constexpr std::string_view kStoreKeys[] = {
     "max_layer_entries",
     "max_layer_ratio",
     "max_import_size",
+    "pull_parallel_layers",
 };
 
 }  // namespace
@@ -73,6 +74,13 @@ Result<StoreOptions> parse_store_options(std::string_view text, const std::strin
                 return fail(EINVAL, "{}: '{}' must be a whole number, 0 for no limit",
                             where(node, source_name), k);
             out = static_cast<uint64_t>(*v);
+        } else if (k == "pull_parallel_layers") {
+            // More connections than this gain nothing on one registry and look like abuse to it.
+            auto v = node.value<int64_t>();
+            if (!node.is_integer() || !v || *v < 1 || *v > 16)
+                return fail(EINVAL, "{}: 'pull_parallel_layers' must be a whole number from 1 to 16",
+                            where(node, source_name));
+            o.pull_parallel_layers = static_cast<unsigned>(*v);
         } else if (k == "allow_device_nodes") {
             BERTH_TRY_VOID(read_bool(node, k, source_name, o.allow_device_nodes));
         } else if (!BERTH_TRY(parse_dmthin_key(o.dm_thin, k, node, source_name))) {

@@ -76,13 +76,16 @@ struct StoreOptions {
     // staging before its format is known: at most this many bytes (0 = no limit), so an endless
     // stream ends with an error naming the limit instead of filling the disk (issue #16).
     uint64_t max_import_size = 64ull << 30;
+    // Layers one pull downloads at once, each on its own connection (1 to 16; 1: one after the
+    // other). berthd passes it to registry::PullOptions::parallel_layers (its default, 3).
+    unsigned pull_parallel_layers = 3;
 };
 
 // Reads berthd.toml. A missing file gives the defaults; a malformed one an error with
 // "path:line:col". Recognised keys (top level or under [store]): root, backend, pool,
 // pool_size ("512M", "10G" or bytes), allow_device_nodes, max_layer_size, max_layer_entries,
-// max_layer_ratio, max_import_size, and the dm-thin backend's keys (thin_*: dmthin/dmthin-toml.cpp parses
-// them).
+// max_layer_ratio, max_import_size, pull_parallel_layers, and the dm-thin backend's keys (thin_*:
+// dmthin/dmthin-toml.cpp parses them).
 Result<StoreOptions> load_store_options(const std::string& path = "/etc/berth/berthd.toml");
 Result<StoreOptions> parse_store_options(std::string_view toml_text, const std::string& source_name);
 

@@ -101,4 +101,45 @@ grep -q "^pull layer: digest=sha256:abab[0-9a-f]* state=downloading done=[1-9]" 
 after=$("$berth" image list --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
 [ "$before" = "$after" ] || { echo "FAIL: a cancelled pull published an image"; exit 1; }
 [ -z "$(ls -A "$BERTH_STORE_ROOT/staging")" ] || { ls -la "$BERTH_STORE_ROOT/staging"; echo "FAIL: staging left behind"; exit 1; }
+
+# berthd.toml's pull_parallel_layers (issue #17): the number of layers one pull downloads at once.
+# Two images, each busybox (present) and 3 layers of 256 KiB of random bytes (gzip cannot shrink
+# them), served through throttle-proxy.py at 256 KiB/s per blob, which logs the blob bodies in
+# flight: at 1 never more than one, at 3 more than one.
+pport=$(free_port)
+python3 "$here/throttle-proxy.py" "$pport" "$host" 262144 "$tmp/proxy.log" >"$tmp/proxy.out" 2>&1 &
+pids+=($!)
+wait_port "$pport" || { cat "$tmp/proxy.out"; echo "FAIL: throttle proxy did not start"; exit 1; }
+printf '[[registry]]\nprefix = "127.0.0.1:%s"\nlocation = "127.0.0.1:%s"\ninsecure = true\n' "$pport" "$pport" >> "$tmp/reg/registries.toml"
+cp -a "$images/oci" "$tmp/par-oci"
+for n in 1 3; do
+  from=busybox
+  for i in 1 2 3; do
+    mkdir -p "$tmp/par$n-$i/p$n-$i"
+    head -c 262144 /dev/urandom > "$tmp/par$n-$i/p$n-$i/data"
+    tar -C "$tmp/par$n-$i" -cf "$tmp/par$n-$i.tar" "p$n-$i"
+    umoci raw add-layer --image "$tmp/par-oci:$from" --tag "par$n" "$tmp/par$n-$i.tar"
+    from=par$n
+  done
+  skopeo copy -q --dest-tls-verify=false "oci:$tmp/par-oci:par$n" "docker://$host/test/par$n:v1"
+done
+max_in_flight() { sed -n 's/^blob started (\([0-9]*\) in flight)$/\1/p' "$tmp/proxy.log" | sort -n | tail -1; }
+for n in 1 3; do
+  printf '# a comment, then the key\n[store]\npull_parallel_layers = %s\n' "$n" > "$BERTH_DAEMON_CONFIG"
+  : > "$tmp/proxy.log"
+  if ! out=$("$berth" image pull "127.0.0.1:$pport/test/par$n:v1" 2>&1); then
+    echo "$out"; echo "FAIL: pull with pull_parallel_layers = $n"; exit 1
+  fi
+  most=$(max_in_flight)
+  echo "pull_parallel_layers = $n: at most $most blobs in flight"
+  [ "$(grep -c 'GET /v2/test/par'"$n"'/blobs/' "$tmp/proxy.log")" = 4 ] || { cat "$tmp/proxy.log"; echo "FAIL: expected the config and 3 layers"; exit 1; }
+  if [ "$n" = 1 ]; then [ "$most" = 1 ] || { cat "$tmp/proxy.log"; echo "FAIL: pull_parallel_layers = 1 had $most blobs in flight"; exit 1; }
+  else [ "$most" -gt 1 ] || { cat "$tmp/proxy.log"; echo "FAIL: pull_parallel_layers = 3 had $most blob in flight"; exit 1; }
+  fi
+done
+# A bad value is refused naming the file, line and column.
+printf '[store]\npull_parallel_layers = 0\n' > "$BERTH_DAEMON_CONFIG"
+out=$("$berth" image pull "$host/test/bb:v1" 2>&1) && { echo "$out"; echo "FAIL: pull_parallel_layers = 0 accepted"; exit 1; }
+grep -q "$BERTH_DAEMON_CONFIG:2:24: 'pull_parallel_layers' must be a whole number from 1 to 16" <<<"$out" || { echo "$out"; echo "FAIL: unclear error for pull_parallel_layers = 0"; exit 1; }
+rm -f "$BERTH_DAEMON_CONFIG"
 echo "PASS"

@@ -205,3 +205,28 @@ TEST(StoreOptions, MaxImportSizeDefaultsTo64GAndIsASize) {
     ASSERT_FALSE(bad);
     EXPECT_NE(bad.error().message.find("'max_import_size'"), std::string::npos) << bad.error().message;
 }
+
+TEST(StoreOptions, PullParallelLayersIsReadAndHeldToOneToSixteen) {
+    EXPECT_EQ(StoreOptions{}.pull_parallel_layers, 3u);
+    auto o = parse_store_options("[store]\npull_parallel_layers = 1\n", "p.toml");
+    ASSERT_TRUE(o) << o.error().what();
+    EXPECT_EQ(o->pull_parallel_layers, 1u);
+    o = parse_store_options("pull_parallel_layers = 16\n", "p.toml");
+    ASSERT_TRUE(o) << o.error().what();
+    EXPECT_EQ(o->pull_parallel_layers, 16u);
+    for (const char* bad : {"0", "17", "-1", "2.5", "\"3\""}) {
+        auto b =
+            parse_store_options(std::string("root = \"/x\"\npull_parallel_layers = ") + bad + "\n", "p.toml");
+        ASSERT_FALSE(b) << bad;
+        EXPECT_EQ(b.error().message.rfind(
+                      "p.toml:2:24: 'pull_parallel_layers' must be a whole number from 1 to 16", 0),
+                  0u)
+            << b.error().message;
+    }
+    auto typo = parse_store_options("pull_paralel_layers = 2\n", "p.toml");
+    ASSERT_FALSE(typo);
+    EXPECT_NE(typo.error().message.find("p.toml:1:1: unknown key 'pull_paralel_layers', did you mean "
+                                        "'pull_parallel_layers'?"),
+              std::string::npos)
+        << typo.error().message;
+}
