@@ -41,10 +41,12 @@ void format_listen_pid(char* buf, size_t size, pid_t pid) {
                              size_t listen_pid_size) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) ::_exit(127);  // the parent died before the prctl
+    // Default actions first, then unblock: a stop signal already pending must not run a handler
+    // inherited from the parent.
+    for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGPIPE, SIGQUIT}) ::signal(sig, SIG_DFL);
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGPIPE, SIGQUIT}) ::signal(sig, SIG_DFL);
     if (sock == 3) {
         if (::fcntl(3, F_SETFD, 0) < 0) ::_exit(127);
     } else if (::dup2(sock, 3) < 0) {
@@ -110,10 +112,13 @@ Result<> stop_loopback_proxy(const LoopbackProxy& proxy) {
     auto pidfd = pidfd_open(proxy.pid);
     if (!pidfd) return {};  // gone
     siginfo_t info;
-    // Our child that exited already: reaped here. Otherwise (running, or not our child), checked
-    // after the pidfd is open, so that the pidfd refers to the process that was checked.
-    if (pidfd_wait_raw(pidfd->get(), &info, WEXITED | WNOHANG) == 0 && info.si_pid != 0) return {};
-    if (!is_our_proxy(proxy.pid, proxy.target)) return {};
+    // Our own child (the attaching process): its pid cannot have been reused while unreaped, and
+    // it may not have reached its exec yet, so no check of its command line; one that exited is
+    // reaped here. Another process's (the teardown in another process image): checked after the
+    // pidfd is open, so that the pidfd refers to the process that was checked.
+    int ours = pidfd_wait_raw(pidfd->get(), &info, WEXITED | WNOHANG);
+    if (ours == 0 && info.si_pid != 0) return {};
+    if (ours != 0 && !is_our_proxy(proxy.pid, proxy.target)) return {};
     (void)pidfd_signal_raw(pidfd->get(), SIGTERM);
     if (!exited(pidfd->get(), 2000)) {
         (void)pidfd_signal_raw(pidfd->get(), SIGKILL);
