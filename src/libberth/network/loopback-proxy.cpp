@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -36,9 +37,15 @@ void format_listen_pid(char* buf, size_t size, pid_t pid) {
 }
 
 // The child: fd 3 = the listening socket, nothing else open above stderr, no signal blocked or
-// ignored, dead with its parent. Allocates nothing.
+// ignored, user nobody without privileges (the socket is bound already; connecting needs none),
+// dead with its parent. Allocates nothing.
 [[noreturn]] void exec_proxy(int sock, pid_t parent, char* const argv[], char* const envp[], char* listen_pid,
                              size_t listen_pid_size) {
+    constexpr uid_t kNobody = 65534;
+    if (::setgroups(0, nullptr) < 0 || ::setresgid(kNobody, kNobody, kNobody) < 0 ||
+        ::setresuid(kNobody, kNobody, kNobody) < 0 || ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        ::_exit(127);
+    // After the change of user, which clears it.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) ::_exit(127);  // the parent died before the prctl
     // Default actions first, then unblock: a stop signal already pending must not run a handler

@@ -8,10 +8,10 @@
 // stays on the kernel path, with the client's address preserved; connections via ::1 reach the
 // container from the host's side of the link (the proxy's address).
 //
-// The proxy is a child of `berth run` (its cgroup: the unit's, so it dies with the unit), dies
-// with it (PR_SET_PDEATHSIG), and is recorded in the teardown record by pid and target, so that
-// the teardown in another process image stops it through a pidfd, after checking that the pid is
-// still that proxy (never a recycled pid).
+// The proxy is a child of `berth run` (its cgroup: the unit's, so it dies with the unit), runs as
+// user nobody with no_new_privs, dies with it (PR_SET_PDEATHSIG), and is recorded in the teardown record by
+// pid and target, so that the teardown in another process image stops it through a pidfd, after checking that
+// the pid is still that proxy (never a recycled pid).
 #pragma once
 
 #include <sys/types.h>

@@ -279,17 +279,18 @@ private:
 
 // What kWhoServer at host:port answered a client in `ns` (the host's netns when ns is null), or
 // "" when the connection failed.
-// The systemd-socket-proxyd processes (network/loopback-proxy.h) that connect to [address]:...
-int proxies_to(const std::string& address) {
-    int n = 0;
+// The systemd-socket-proxyd processes (network/loopback-proxy.h) that connect to ADDRESS:...
+std::vector<std::string> proxy_pids(const std::string& address) {
+    std::vector<std::string> out;
     for (const auto& pid : list_directory("/proc")) {
         auto cmdline = read_file("/proc/" + pid + "/cmdline");
         if (cmdline && cmdline->rfind(kSocketProxyd, 0) == 0 &&
             cmdline->find(std::string(1, '\0') + address + ":") != std::string::npos)
-            ++n;
+            out.push_back(pid);
     }
-    return n;
+    return out;
 }
+int proxies_to(const std::string& address) { return static_cast<int>(proxy_pids(address).size()); }
 
 // [::1]:port can be bound (nothing listens there; TIME_WAIT connections do not count).
 bool loopback6_port_free(int port) {
@@ -424,6 +425,12 @@ TEST(DeclaredNetworks, CarryIpv6BetweenContainersAndToPublishedPortsOnBothFamili
         const std::string gateway6 = format_ipv6(app.plan.gateway6->address);
         EXPECT_EQ(who(tmp, nullptr, "::1", port), gateway6);
         EXPECT_EQ(proxies_to(web6), 1);
+        for (const auto& pid : proxy_pids(web6)) {
+            auto status = read_file("/proc/" + pid + "/status").value_or("");
+            EXPECT_NE(status.find("\nUid:\t65534\t65534\t65534\t65534\n"), std::string::npos)
+                << "the proxy runs as nobody: " << status;
+            EXPECT_NE(status.find("\nNoNewPrivs:\t1\n"), std::string::npos);
+        }
         {
             // [::]:P and [::1]:P of another container: ::1 answers; [::] also on the host's
             // other address, with the client's address.
