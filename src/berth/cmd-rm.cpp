@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "basic/fs-util.h"
+#include "basic/string-util.h"
 #include "basic/unique.h"
 #include "bus/storage.h"
 #include "command.h"
@@ -126,18 +127,25 @@ int do_rm(const RmOptions& o) {
     }
     auto storage = open_storage_verbose(o.verbose);
     if (!storage) return report_error("rm", storage.error().what());
-    if (auto r = (*storage)->remove_container(name); !r) {
-        if (r.error().code == ENOENT)
-            return report_error("rm", fmt::format("container '{}' has no state in the store", name));
-        return report_error("rm", r.error().what());
-    }
-    // Its addresses on declared networks go back to their pools (kept across restarts until now).
-    if (auto r = network::release_all_addresses(name); !r) return report_error("rm", r.error().what());
+    auto removed = (*storage)->remove_container(name);
+    if (!removed && removed.error().code != ENOENT) return report_error("rm", removed.error().what());
+    // Its addresses on declared networks go back to their pools (kept across restarts until now),
+    // also when the store never knew it (a rootfs container) or has forgotten it already.
+    auto released = network::release_all_addresses(name);
+    if (!released) return report_error("rm", released.error().what());
+    if (!removed && released->empty())
+        return report_error("rm", fmt::format("container '{}' has no state in the store", name));
     if (o.json)
-        std::printf("%s\n",
-                    nlohmann::json{{"name", name}, {"removed", true}, {"stopped", stopped}}.dump(2).c_str());
+        std::printf(
+            "%s\n",
+            nlohmann::json{
+                {"name", name}, {"removed", true}, {"stopped", stopped}, {"released_addresses_on", *released}}
+                .dump(2)
+                .c_str());
     else
-        std::printf("Removed container %s%s\n", name.c_str(), stopped ? " (stopped first)" : "");
+        std::printf(
+            "Removed container %s%s%s\n", name.c_str(), stopped ? " (stopped first)" : "",
+            released->empty() ? "" : fmt::format(", its addresses on {}", join(*released, ", ")).c_str());
     return 0;
 }
 

@@ -894,13 +894,14 @@ void parse_network(Checker& c, const toml::table& table) {
                                   "\"[HOSTIP:]HOSTPORT:PORT[/tcp|udp]\"");
                 if (!s) continue;
                 auto port = parse_port_mapping(*s);
-                if (auto v6 = port ? parse_ipv6(port->host_address) : std::nullopt; v6 && is_loopback(*v6)) {
-                    // docs/NETWORKING.md, "IPv6": the reply, un-NATed to ::1, is dropped by routing.
-                    c.error(item,
-                            fmt::format("network.ports[{}] = {} publishes on ::1, expected \"[::]:...\" "
-                                        "or \"127.0.0.1:...\" (IPv6 never routes a loopback address "
-                                        "to a container)",
-                                        i, quote(*s)));
+                if (auto v6 = port ? parse_ipv6(port->host_address) : std::nullopt;
+                    v6 && is_loopback(*v6) && port->protocol != "tcp") {
+                    // docs/NETWORKING.md, "IPv6": the reply, un-NATed to ::1, is dropped by routing;
+                    // TCP there goes through a loopback proxy, which is TCP only.
+                    c.error(item, fmt::format("network.ports[{}] = {} publishes UDP on ::1, expected "
+                                              "\"127.0.0.1:...\" (IPv6 never routes a loopback address to a "
+                                              "container, and berth's loopback proxy for TCP is TCP only)",
+                                              i, quote(*s)));
                     continue;
                 }
                 if (port) {

@@ -44,6 +44,7 @@ NetworkAttachment::NetworkAttachment(NetworkAttachment&& other) noexcept
       own_link_(std::exchange(other.own_link_, false)),
       own_nft_(std::exchange(other.own_nft_, false)),
       localnet_bridge_(std::exchange(other.localnet_bridge_, std::string())),
+      proxies_(std::exchange(other.proxies_, {})),
       warnings_(std::move(other.warnings_)) {}
 
 NetworkAttachment& NetworkAttachment::operator=(NetworkAttachment&& other) noexcept {
@@ -53,6 +54,7 @@ NetworkAttachment& NetworkAttachment::operator=(NetworkAttachment&& other) noexc
         own_link_ = std::exchange(other.own_link_, false);
         own_nft_ = std::exchange(other.own_nft_, false);
         localnet_bridge_ = std::exchange(other.localnet_bridge_, std::string());
+        proxies_ = std::exchange(other.proxies_, {});
         warnings_ = std::move(other.warnings_);
     }
     return *this;
@@ -70,11 +72,12 @@ void NetworkAttachment::release() noexcept {
     own_link_ = false;
     own_nft_ = false;
     localnet_bridge_.clear();
+    proxies_.clear();
 }
 
 NetworkAttachment::Record NetworkAttachment::record() const {
     return Record{plan_.container, plan_.host_interface, own_link_, plan_.nft_remove,
-                  own_nft_,        localnet_bridge_};
+                  own_nft_,        localnet_bridge_,     proxies_};
 }
 
 NetworkAttachment NetworkAttachment::adopt(Record r) {
@@ -85,6 +88,7 @@ NetworkAttachment NetworkAttachment::adopt(Record r) {
     att.own_link_ = r.own_link;
     att.own_nft_ = r.own_nft;
     att.localnet_bridge_ = std::move(r.localnet_bridge);
+    att.proxies_ = std::move(r.loopback_proxies);
     return att;
 }
 
@@ -98,6 +102,9 @@ std::string NetworkAttachment::container_address6() const {
 
 Result<> NetworkAttachment::detach() {
     Result<> result;
+    // The proxies first: the port on ::1 is free once detach() returns.
+    for (const auto& proxy : std::exchange(proxies_, {}))
+        if (auto r = stop_loopback_proxy(proxy); !r && result) result = Unexpected(r.error());
     if (own_nft_) {
         own_nft_ = false;
         auto nft = Nft::open();
@@ -502,6 +509,13 @@ Result<NetworkAttachment> attach(const config::Declaration& decl, pid_t payload_
                 "network: masquerade is on but the host does not forward IPv4 (net.ipv4.ip_forward = 0): the "
                 "container reaches the host only; set [network] ip_forward = true or sysctl "
                 "net.ipv4.ip_forward=1");
+    }
+    // 6. TCP ports on ::1: their loopback proxies (loopback-proxy.h), last, as they connect to
+    // the container.
+    for (const auto& port : p.loopback6_ports) {
+        auto proxy = start_loopback_proxy(port.host_port, port.target);
+        if (!proxy) return wrap(proxy.error());
+        att.proxies_.push_back(std::move(*proxy));
     }
     return att;
 }

@@ -248,10 +248,11 @@ config::Declaration as_bridge_member(const config::Declaration& decl, const Join
     return d;
 }
 
-Result<> release_all_addresses(const std::string& container) {
+Result<std::vector<std::string>> release_all_addresses(const std::string& container) {
+    std::vector<std::string> released;
     for (const auto& n : networks_with_run_dirs())
-        BERTH_TRY_VOID(release_address(network_run_dir(n), container));
-    return {};
+        if (BERTH_TRY(release_address(network_run_dir(n), container))) released.push_back(n);
+    return released;
 }
 
 }  // namespace berth::network

@@ -102,7 +102,7 @@ Result<> check_static_address(const config::Declaration& decl, size_t index, con
 // is the network's, not the container's).
 config::Declaration as_bridge_member(const config::Declaration& decl, const Joined& joined);
 
-// Forgets every lease `container` holds on any network (berth rm).
-Result<> release_all_addresses(const std::string& container);
+// Forgets every lease `container` holds on any network (berth rm): the networks it held one on.
+Result<std::vector<std::string>> release_all_addresses(const std::string& container);
 
 }  // namespace berth::network

@@ -174,20 +174,23 @@ Result<> dns_down(const DnsPlan& plan) {
     return {};
 }
 
-std::string hosts_entry(Ipv4 address, const std::vector<std::string>& names) {
+std::string hosts_entry(Ipv4 address, const std::vector<std::string>& names,
+                        const std::optional<Ipv6>& address6) {
     std::vector<std::string> unique;
     for (const auto& n : names)
         if (!n.empty() && std::find(unique.begin(), unique.end(), n) == unique.end()) unique.push_back(n);
-    return fmt::format("{}\t{}\n", format_ipv4(address), join(unique, " "));
+    std::string out = fmt::format("{}\t{}\n", format_ipv4(address), join(unique, " "));
+    if (address6) out += fmt::format("{}\t{}\n", format_ipv6(*address6), join(unique, " "));
+    return out;
 }
 
 Result<> register_names(const std::string& network, const std::string& container, Ipv4 address,
-                        const std::vector<std::string>& names) {
+                        const std::optional<Ipv6>& address6, const std::vector<std::string>& names) {
     auto context = fmt::format("register container {} on network {}", quote(container), quote(network));
     std::string dir = hosts_dir_of(network_run_dir(network));
     BERTH_TRY_VOID_CTX(mkdir_p(dir, 0755), context);
     std::string tmp = path_join(dir, "." + container), final_path = path_join(dir, container);
-    BERTH_TRY_VOID_CTX(write_file(tmp, hosts_entry(address, names), 0, 0644), context);
+    BERTH_TRY_VOID_CTX(write_file(tmp, hosts_entry(address, names, address6), 0, 0644), context);
     if (::rename(tmp.c_str(), final_path.c_str()) < 0) {
         int e = errno;
         ::unlink(tmp.c_str());

@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "basic/ip-util.h"
+#include "basic/ip6-util.h"
 #include "basic/result.h"
 
 namespace berth::network {
@@ -94,12 +95,14 @@ std::string resolver_run_dir();
 DnsPlan plan_container_resolver(const std::string& container, const std::vector<std::string>& networks,
                                 Ipv4 upstream);
 
-// The hosts-file line for one container: "10.89.1.5\tdb pg\n".
-std::string hosts_entry(Ipv4 address, const std::vector<std::string>& names);
+// The hosts-file lines for one container: "10.89.1.5\tdb pg\n", and on a dual-stack network a
+// second line with its IPv6 address and the same names (dnsmasq answers AAAA from it).
+std::string hosts_entry(Ipv4 address, const std::vector<std::string>& names,
+                        const std::optional<Ipv6>& address6 = std::nullopt);
 
 // Writes RUN/networks/NETWORK/hosts/CONTAINER (creating the directory).
 Result<> register_names(const std::string& network, const std::string& container, Ipv4 address,
-                        const std::vector<std::string>& names);
+                        const std::optional<Ipv6>& address6, const std::vector<std::string>& names);
 // The containers registered on `network` now (running ones), sorted.
 std::vector<std::string> registered_containers(const std::string& network);
 // Removes hosts/CONTAINER under every network's run directory. Safe when there is none.

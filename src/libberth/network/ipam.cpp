@@ -177,14 +177,15 @@ Result<Ipv4Cidr> acquire_address(const AddressPool& pool, const std::string& dir
     return Ipv4Cidr{*chosen, pool.subnet.prefix};
 }
 
-Result<> release_address(const std::string& dir, const std::string& container) {
+Result<bool> release_address(const std::string& dir, const std::string& container) {
     if (!config::is_valid_name(container)) return fail(EINVAL, "invalid container name {}", quote(container));
-    if (!path_exists(dir)) return {};
+    if (!path_exists(dir)) return false;
     auto lock = lock_network_dir(dir);
     if (!lock) return fail(lock.error());
     std::string path = path_join(path_join(dir, "leases"), container);
-    if (::unlink(path.c_str()) < 0 && errno != ENOENT) return fail_errno("remove '{}'", path);
-    return {};
+    if (::unlink(path.c_str()) == 0) return true;
+    if (errno != ENOENT) return fail_errno("remove '{}'", path);
+    return false;
 }
 
 }  // namespace berth::network

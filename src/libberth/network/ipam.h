@@ -73,6 +73,6 @@ Result<std::map<std::string, Ipv4>> read_leases(const std::string& dir);
 Result<Ipv4Cidr> acquire_address(const AddressPool& pool, const std::string& dir,
                                  const std::string& container, const std::string& requested);
 // Forgets the container's lease; nothing to do when it has none.
-Result<> release_address(const std::string& dir, const std::string& container);
+Result<bool> release_address(const std::string& dir, const std::string& container);  // true: it held one
 
 }  // namespace berth::network

@@ -24,6 +24,7 @@
 #include "basic/ip6-util.h"
 #include "basic/result.h"
 #include "config/declaration.h"
+#include "network/loopback-proxy.h"
 
 namespace berth::network {
 
@@ -125,6 +126,15 @@ struct NetworkPlan {
     std::string spoof_chain;           // "c-web-spoof" in table netdev berth
 
     std::vector<PublishedPort> ports;
+    // TCP ports published on ::1 (explicitly, or with [::] or both families): the kernel cannot
+    // DNAT them, a userland proxy on [::1]:host_port connects to `target` (loopback-proxy.h).
+    struct Loopback6Port {
+        uint16_t host_port = 0;
+        // "fd00::5:80" (systemd-socket-proxyd splits at the last colon; brackets would reach
+        // getaddrinfo), or "10.89.1.5:80" without an IPv6 address
+        std::string target;
+    };
+    std::vector<Loopback6Port> loopback6_ports;
     std::string nft_chain_prefix;  // "web-": chains web-prerouting, web-output, web-postrouting
     std::string nft_apply;         // nftables script that creates this container's rules
     std::string nft_remove;        // nftables script that removes exactly them
@@ -165,6 +175,7 @@ public:
         std::string nft_remove;
         bool own_nft = false;
         std::string localnet_bridge;
+        std::vector<LoopbackProxy> loopback_proxies;  // stopped first (loopback-proxy.h)
     };
     Record record() const;
     static NetworkAttachment adopt(Record record);
@@ -183,7 +194,8 @@ private:
     NetworkPlan plan_;
     bool own_link_ = false;
     bool own_nft_ = false;
-    std::string localnet_bridge_;  // bridge whose route_localnet we set (reset when last user goes)
+    std::string localnet_bridge_;         // bridge whose route_localnet we set (reset when last user goes)
+    std::vector<LoopbackProxy> proxies_;  // of the TCP ports published on ::1
     std::vector<std::string> warnings_;
 };
 

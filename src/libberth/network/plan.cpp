@@ -94,6 +94,7 @@ std::string dnat_rules(const NetworkPlan& p, bool v6) {
     std::string s;
     for (const auto& pp : p.ports) {
         if (v6 ? pp.family == PortFamily::Ipv4 : !pp.ipv4()) continue;
+        if (v6 && pp.host_address6 && berth::is_loopback(*pp.host_address6)) continue;  // its proxy's
         std::string dst = "fib daddr type local";
         if (v6 && pp.host_address6) dst = "ip6 daddr " + format_ipv6(*pp.host_address6);
         if (!v6 && pp.host_address) dst = "ip daddr " + format_ipv4(*pp.host_address);
@@ -283,16 +284,18 @@ Result<NetworkPlan> plan(const config::Declaration& decl) {
             if (!a)
                 return bad(fmt::format("port {}: {} is not an IPv6 address", quote(label),
                                        quote(port.host_address)));
-            // A connection from ::1 cannot be sent to another host: its reply, un-NATed back to
+            // A connection from ::1 cannot be DNATed to another host: its reply, un-NATed back to
             // ::1, arrives on the bridge and IPv6 routing drops a loopback destination that comes
-            // from any interface but lo (there is no route_localnet for IPv6). docs/NETWORKING.md.
-            if (berth::is_loopback(*a))
+            // from any interface but lo (there is no route_localnet for IPv6). TCP on ::1 goes
+            // through a loopback proxy instead (loopback-proxy.h), which is TCP only.
+            if (berth::is_loopback(*a) && pp.protocol != "tcp")
                 return bad(
-                    fmt::format("port {}: ::1 cannot be published (IPv6 never routes a loopback "
-                                "address off the host); publish on [::] or 127.0.0.1",
+                    fmt::format("port {}: UDP cannot be published on ::1 (IPv6 never routes a loopback "
+                                "address off the host, and the loopback proxy berth uses for TCP is TCP "
+                                "only); publish on 127.0.0.1",
                                 quote(label)));
             if (!berth::is_any(*a)) pp.host_address6 = *a;
-            if (!p.container_address6)
+            if (!p.container_address6 && !berth::is_loopback(*a))
                 return bad(
                     fmt::format("port {}: publishing on IPv6 needs the container's IPv6 address (a "
                                 "network with an IPv6 subnet)",
@@ -315,6 +318,15 @@ Result<NetworkPlan> plan(const config::Declaration& decl) {
         pp.host_port = port.host_port;
         pp.container_port = port.container_port;
         p.ports.push_back(pp);
+        // [::1]:PORT, directly or as part of [::] or of both families: the loopback proxy's
+        // (loopback-proxy.h), to the container's IPv6 address when it has one.
+        if (pp.protocol == "tcp" && pp.family != PortFamily::Ipv4 &&
+            (!pp.host_address6 || berth::is_loopback(*pp.host_address6)))
+            p.loopback6_ports.push_back(
+                {pp.host_port,
+                 p.container_address6
+                     ? fmt::format("{}:{}", format_ipv6(p.container_address6->address), pp.container_port)
+                     : fmt::format("{}:{}", format_ipv4(p.container_address->address), pp.container_port)});
     }
 
     // Outbound NAT: on by default for veth (as systemd-nspawn with networkd's

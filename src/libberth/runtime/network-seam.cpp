@@ -40,7 +40,8 @@ public:
     }
     NetworkTeardown teardown_record() const override {
         auto r = links_.front().record();
-        NetworkTeardown t{r.host_interface, r.own_link, r.nft_remove, r.own_nft, r.localnet_bridge, {}};
+        NetworkTeardown t{r.host_interface, r.own_link, r.nft_remove, r.own_nft, r.localnet_bridge, {}, {}};
+        for (const auto& proxy : r.loopback_proxies) t.loopback_proxies.emplace_back(proxy.pid, proxy.target);
         for (size_t i = 1; i < links_.size(); ++i) {
             auto more = links_[i].record();
             if (more.own_link) t.more_interfaces.push_back(more.host_interface);
@@ -159,19 +160,22 @@ Result<std::unique_ptr<AttachedNetwork>> attach_network(const config::Declaratio
     }
     // Resolvable by the other containers of each network from now on (dnsmasq's inotify).
     for (const auto& j : joined)
-        BERTH_TRY_VOID(network::register_names(j.network.network, declared.name, j.address.address,
-                                               dns_names(declared, j)));
+        BERTH_TRY_VOID(network::register_names(
+            j.network.network, declared.name, j.address.address,
+            j.address6 ? std::optional<Ipv6>(j.address6->address) : std::nullopt, dns_names(declared, j)));
     return std::unique_ptr<AttachedNetwork>(std::move(out));
 }
 
 Result<> detach_network(const std::string& name, const NetworkTeardown& t) {
     // The resolver first: while it runs, the container's namespace (and the links in it) lives.
     auto resolver = stop_resolver(name);
+    std::vector<network::LoopbackProxy> proxies;
+    for (const auto& [pid, target] : t.loopback_proxies) proxies.push_back({pid, target});
     auto attachment = network::NetworkAttachment::adopt(
-        {name, t.host_interface, t.own_link, t.nft_remove, t.own_nft, t.localnet_bridge});
+        {name, t.host_interface, t.own_link, t.nft_remove, t.own_nft, t.localnet_bridge, std::move(proxies)});
     auto detached = attachment.detach();
     for (const auto& more : t.more_interfaces) {
-        auto link = network::NetworkAttachment::adopt({name, more, true, "", false, ""});
+        auto link = network::NetworkAttachment::adopt({name, more, true, "", false, "", {}});
         auto r = link.detach();
         if (!r && detached) detached = r;
     }

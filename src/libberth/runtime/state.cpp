@@ -58,10 +58,13 @@ std::string state_to_json(const RuntimeState& s) {
                      {"snapshot", t.snapshot},
                      {"network", nullptr}};
     if (t.network)
-        j["teardown"]["network"] = {
-            {"host_interface", t.network->host_interface},   {"own_link", t.network->own_link},
-            {"nft_remove", t.network->nft_remove},           {"own_nft", t.network->own_nft},
-            {"localnet_bridge", t.network->localnet_bridge}, {"more_interfaces", t.network->more_interfaces}};
+        j["teardown"]["network"] = {{"host_interface", t.network->host_interface},
+                                    {"own_link", t.network->own_link},
+                                    {"nft_remove", t.network->nft_remove},
+                                    {"own_nft", t.network->own_nft},
+                                    {"localnet_bridge", t.network->localnet_bridge},
+                                    {"more_interfaces", t.network->more_interfaces},
+                                    {"loopback_proxies", t.network->loopback_proxies}};
     return j.dump(2) + "\n";
 }
 
@@ -114,9 +117,13 @@ Result<RuntimeState> state_from_json(const std::string& text, const std::string&
             if (t.contains("network") && t["network"].is_object()) {
                 const json& n = t["network"];
                 s.teardown.network = NetworkTeardown{
-                    n.value("host_interface", ""),  n.value("own_link", false),
-                    n.value("nft_remove", ""),      n.value("own_nft", false),
-                    n.value("localnet_bridge", ""), n.value("more_interfaces", std::vector<std::string>{})};
+                    n.value("host_interface", ""),
+                    n.value("own_link", false),
+                    n.value("nft_remove", ""),
+                    n.value("own_nft", false),
+                    n.value("localnet_bridge", ""),
+                    n.value("more_interfaces", std::vector<std::string>{}),
+                    n.value("loopback_proxies", std::vector<std::pair<pid_t, std::string>>{})};
             }
         }
     } catch (const json::exception& e) {

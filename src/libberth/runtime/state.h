@@ -59,6 +59,8 @@ struct NetworkTeardown {
     std::string localnet_bridge;
     // The host ends of the container's links on its second, third, ... declared network.
     std::vector<std::string> more_interfaces;
+    // Loopback proxies of TCP ports published on ::1 (network/loopback-proxy.h): pid and target.
+    std::vector<std::pair<pid_t, std::string>> loopback_proxies;
 };
 
 struct Teardown {

@@ -561,6 +561,17 @@ TEST_F(NetworkAttach, BridgeModeEnslavesTheHostEndAndPublishesPortsThroughTheBri
     EXPECT_EQ(nft_leftovers(d.name), std::vector<std::string>{});
 }
 
+// As if the supervisor holding `att` had been SIGKILLed: what it set up is forgotten, and its
+// loopback proxies (network/loopback-proxy.h) die with it, as PR_SET_PDEATHSIG makes them.
+void release_as_killed(NetworkAttachment& att) {
+    auto proxies = att.record().loopback_proxies;
+    att.release();
+    for (const auto& p : proxies) {
+        ::kill(p.pid, SIGKILL);
+        ::waitpid(p.pid, nullptr, 0);
+    }
+}
+
 TEST_F(NetworkAttach, LeftoversOfAKilledSupervisorAreReplacedOnTheNextStart) {
     auto d = declaration(u.name('L'), NetworkMode::Veth);
     d.network.address = u.subnet(9, 2) + "/30";
@@ -569,8 +580,8 @@ TEST_F(NetworkAttach, LeftoversOfAKilledSupervisorAreReplacedOnTheNextStart) {
         NetnsChild first;
         auto att = attach(d, first.pid());
         ASSERT_TRUE(att) << att.error().what();
-        att->release();  // as if the supervisor had been SIGKILLed
-    }                    // ... and its payload died: the pair went with the netns
+        release_as_killed(*att);
+    }  // ... and its payload died: the pair went with the netns
     for (int i = 0; i < 100 && link_exists(host_interface_name(d.name)); ++i) ::usleep(10000);
     // The anti-spoofing chain may go with its device (older kernels release a netdev chain whose
     // only device disappears; recent ones keep it, unbound): 5 or 6.
@@ -588,7 +599,7 @@ TEST_F(NetworkAttach, LeftoversOfAKilledSupervisorAreReplacedOnTheNextStart) {
     NetnsChild third;
     auto again = attach(d, third.pid());
     ASSERT_TRUE(again) << again.error().what();
-    again->release();
+    release_as_killed(*again);
     EXPECT_TRUE(remove_leftovers(d.name));
     EXPECT_EQ(nft_leftovers(d.name), std::vector<std::string>{});
     if (auto nl = Netlink::open()) (void)nl->delete_link(host_interface_name(d.name));
@@ -818,7 +829,7 @@ TEST_F(NetworkAttach, MasqueradeAndPublishedPortsShareOneChainAndLeftoversAreRem
                                       host_interface_name(d.name))),
               std::string::npos)
         << *chain;
-    att->release();  // as a SIGKILLed supervisor would
+    release_as_killed(*att);
     EXPECT_TRUE(remove_leftovers(d.name));
     EXPECT_EQ(nft_leftovers(d.name), std::vector<std::string>{});
     EXPECT_TRUE(remove_leftover_link(d.name));

@@ -6,8 +6,10 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,6 +17,7 @@
 
 #include "basic/fs-util.h"
 #include "basic/string-util.h"
+#include "basic/unique.h"
 #include "network/ipam.h"
 #include "network/netlink.h"
 #include "network/network.h"
@@ -276,6 +279,31 @@ private:
 
 // What kWhoServer at host:port answered a client in `ns` (the host's netns when ns is null), or
 // "" when the connection failed.
+// The systemd-socket-proxyd processes (network/loopback-proxy.h) that connect to ADDRESS:...
+std::vector<std::string> proxy_pids(const std::string& address) {
+    std::vector<std::string> out;
+    for (const auto& pid : list_directory("/proc")) {
+        auto cmdline = read_file("/proc/" + pid + "/cmdline");
+        if (cmdline && cmdline->rfind(kSocketProxyd, 0) == 0 &&
+            cmdline->find(std::string(1, '\0') + address + ":") != std::string::npos)
+            out.push_back(pid);
+    }
+    return out;
+}
+int proxies_to(const std::string& address) { return static_cast<int>(proxy_pids(address).size()); }
+
+// [::1]:port can be bound (nothing listens there; TIME_WAIT connections do not count).
+bool loopback6_port_free(int port) {
+    UniqueFd s(::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    int one = 1;
+    if (!s || ::setsockopt(s.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0) return false;
+    sockaddr_in6 a{};
+    a.sin6_family = AF_INET6;
+    a.sin6_port = htons(static_cast<uint16_t>(port));
+    a.sin6_addr = in6addr_loopback;
+    return s && ::bind(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+}
+
 std::string who(const std::string& dir, const Netns* ns, const std::string& host, int port) {
     std::string out = dir + "/answer";
     (void)::unlink(out.c_str());
@@ -297,7 +325,7 @@ TEST(DeclaredNetworks, CarryIpv6BetweenContainersAndToPublishedPortsOnBothFamili
     if (!path_exists("/proc/sys/net/ipv6/conf/all/forwarding")) GTEST_SKIP() << "this kernel has no IPv6";
     const int id = ::getpid() % 100000;
     const int k = ::getpid() % 200;
-    const int port = 20000 + id % 20000;
+    const int port = 20000 + id % 20000, port6 = 40000 + id % 10000, port_lo = 50000 + id % 10000;
     // network_up() switches IPv6 forwarding on for good (as it documents); the test host gets its
     // setting back, since forwarding makes the kernel ignore router advertisements elsewhere.
     struct SysctlRestore {
@@ -362,14 +390,19 @@ TEST(DeclaredNetworks, CarryIpv6BetweenContainersAndToPublishedPortsOnBothFamili
         ASSERT_TRUE(inside->set_link((*lo)->index, true));
     }
 
+    std::string web6, db6;  // the containers' IPv6 addresses, for the checks after detach
     {
         UpNetwork app(app_decl, tmpdir / "app"), internal(internal_decl, tmpdir / "int");
         ASSERT_TRUE(network_up(app.plan));  // idempotent with the IPv6 address already there
         config::PortMapping published{"", static_cast<uint16_t>(port), 80, "tcp"};
-        Member web(fmt::format("w6{}", id), app, {published}), db(fmt::format("d6{}", id), app);
+        config::PortMapping on6{"::", static_cast<uint16_t>(port6), 80, "tcp"},
+            on_lo{"::1", static_cast<uint16_t>(port_lo), 80, "tcp"};
+        Member web(fmt::format("w6{}", id), app, {published}), db(fmt::format("d6{}", id), app, {on6, on_lo});
         Member hermit(fmt::format("h6{}", id), internal);
         ASSERT_FALSE(::testing::Test::HasFailure());
         ASSERT_FALSE(web.ip6().empty());
+        web6 = web.ip6();
+        db6 = db.ip6();
 
         // Container to container: ping and TCP over IPv6, the client's own address seen.
         EXPECT_EQ(web.ns.run("busybox ping -c1 -W2 " + db.ip6()), 0);
@@ -387,8 +420,28 @@ TEST(DeclaredNetworks, CarryIpv6BetweenContainersAndToPublishedPortsOnBothFamili
         EXPECT_EQ(who(tmp, nullptr, host6, port), host6);
         EXPECT_EQ(who(tmp, nullptr, host4, port), host4);
         EXPECT_EQ(who(tmp, nullptr, "127.0.0.1", port), format_ipv4(app.plan.gateway.address));
-        // ::1 cannot be DNATed (plan() refuses "[::1]:..."): refused at once, not left hanging.
-        EXPECT_EQ(who(tmp, nullptr, "::1", port), "");
+        // ::1 cannot be DNATed (no route_localnet for IPv6): a loopback proxy (loopback-proxy.h)
+        // connects from the host's side of the link, the network's gateway.
+        const std::string gateway6 = format_ipv6(app.plan.gateway6->address);
+        EXPECT_EQ(who(tmp, nullptr, "::1", port), gateway6);
+        EXPECT_EQ(proxies_to(web6), 1);
+        for (const auto& pid : proxy_pids(web6)) {
+            auto status = read_file("/proc/" + pid + "/status").value_or("");
+            EXPECT_NE(status.find("\nUid:\t65534\t65534\t65534\t65534\n"), std::string::npos)
+                << "the proxy runs as nobody: " << status;
+            EXPECT_NE(status.find("\nNoNewPrivs:\t1\n"), std::string::npos);
+        }
+        {
+            // [::]:P and [::1]:P of another container: ::1 answers; [::] also on the host's
+            // other address, with the client's address.
+            WhoServer db_server(db.ns, tmp, 80);
+            EXPECT_EQ(who(tmp, nullptr, "::1", port6), gateway6);
+            EXPECT_EQ(who(tmp, nullptr, "::1", port_lo), gateway6);
+            EXPECT_EQ(who(tmp, &peer, host6, port6), peer6);
+            EXPECT_EQ(who(tmp, nullptr, host6, port6), host6);
+            EXPECT_EQ(who(tmp, &peer, host6, port_lo), "") << "published on ::1 only";
+            EXPECT_EQ(proxies_to(db6), 2);
+        }
 
         // An internal network: no IPv6 egress, counted.
         uint64_t before = dropped(internal.plan.nft_table, "internal");
@@ -396,6 +449,10 @@ TEST(DeclaredNetworks, CarryIpv6BetweenContainersAndToPublishedPortsOnBothFamili
         EXPECT_GT(dropped(internal.plan.nft_table, "internal"), before);
     }
 
+    // Detached: no loopback proxy is left, and the ports on ::1 are free again.
+    EXPECT_EQ(proxies_to(web6), 0);
+    EXPECT_EQ(proxies_to(db6), 0);
+    for (int p : {port, port6, port_lo}) EXPECT_TRUE(loopback6_port_free(p)) << p;
     // Down: no bridge, table, IPv6 address or port chain of these networks remains.
     for (const auto& p : plans) {
         EXPECT_FALSE(link_exists(p.bridge)) << p.bridge;
@@ -415,7 +472,7 @@ TEST(DeclaredNetworks, CarryIpv6BetweenContainersAndToPublishedPortsOnBothFamili
     }
 }
 
-TEST(NetworkPlan, RefusesToPublishOnIpv6LoopbackOrWithoutAnIpv6Address) {
+TEST(NetworkPlan, ProxiesTcpOnIpv6LoopbackRefusesUdpThereAndIpv6WithoutAnIpv6Address) {
     config::Declaration d;
     d.name = "web";
     d.network.mode = config::NetworkMode::Bridge;
@@ -438,9 +495,31 @@ TEST(NetworkPlan, RefusesToPublishOnIpv6LoopbackOrWithoutAnIpv6Address) {
     EXPECT_NE(p->nft_apply.find("ether type ip6 ip6 saddr fd00:89:1::a59:105 accept"), std::string::npos);
     EXPECT_EQ(p->nft_apply.find("add rule ip berth c-web-prerouting"),
               std::string::npos);  // [::] is IPv6 only
+    ASSERT_EQ(p->loopback6_ports.size(), 1u) << "[::] includes ::1: its loopback proxy";
+    EXPECT_EQ(p->loopback6_ports[0].host_port, 8080);
+    EXPECT_EQ(p->loopback6_ports[0].target, "fd00:89:1::a59:105:80");
+    // [::1]: the proxy only, no DNAT rule (it could not work).
     d.network.ports = {config::PortMapping{"::1", 8080, 80, "tcp"}};
     p = plan(d);
+    ASSERT_TRUE(p) << p.error().message;
+    ASSERT_EQ(p->loopback6_ports.size(), 1u);
+    EXPECT_EQ(p->nft_apply.find("add rule ip6 berth c-web-prerouting"), std::string::npos) << p->nft_apply;
+    // Without an IPv6 address, [::1] and both families reach the container's IPv4 address.
+    config::Declaration v4 = d;
+    v4.network.address6.clear();
+    v4.network.gateway6.clear();
+    v4.network.ports = {config::PortMapping{"::1", 8080, 80, "tcp"}, config::PortMapping{"", 8081, 81, "tcp"},
+                        config::PortMapping{"", 8082, 82, "udp"}};
+    p = plan(v4);
+    ASSERT_TRUE(p) << p.error().message;
+    ASSERT_EQ(p->loopback6_ports.size(), 2u) << "TCP only";
+    EXPECT_EQ(p->loopback6_ports[0].target, "10.89.1.5:80");
+    EXPECT_EQ(p->loopback6_ports[1].target, "10.89.1.5:81");
+    // UDP on ::1: no proxy for it, refused with the reason.
+    d.network.ports = {config::PortMapping{"::1", 5353, 53, "udp"}};
+    p = plan(d);
     ASSERT_FALSE(p);
-    EXPECT_NE(p.error().message.find("port '[::1]:8080:80/tcp': ::1 cannot be published"), std::string::npos)
+    EXPECT_NE(p.error().message.find("port '[::1]:5353:53/udp': UDP cannot be published on ::1"),
+              std::string::npos)
         << p.error().message;
 }

@@ -111,12 +111,13 @@ protected:
 
     // A container on several networks (inline tables, in this order).
     std::string declare_multi(const std::string& name, const std::vector<std::string>& memberships,
-                              const std::string& script) {
+                              const std::string& script, const std::string& ports = "") {
         std::string toml = fmt::format(
             "[container]\nrootfs = \"{}\"\nephemeral = true\ncommand = [\"/bin/sh\", \"-c\", \"{}\"]\n"
             "[[mount]]\ntype = \"bind\"\nsource = \"{}\"\ntarget = \"/out\"\n"
-            "[network]\nnetworks = [{}]\n",
-            rootfs_path(), script, tmp_ / "out", join(memberships, ", "));
+            "[network]\nnetworks = [{}]\n{}",
+            rootfs_path(), script, tmp_ / "out", join(memberships, ", "),
+            ports.empty() ? "" : "ports = [\"" + ports + "\"]\n");
         std::string path = tmp_ / ("decl/" + name + ".toml");
         EXPECT_TRUE(write_file(path, toml));
         return path;
@@ -255,6 +256,7 @@ TEST_F(NetworkDns, ContainersResolveEachOtherOnTheirNetworkAndNotFromAnother) {
                                     " nslookup db > /out/web-db 2>&1; nslookup " +
                                         db +
                                         " > /out/web-dbname 2>&1; nslookup kv > /out/web-kv 2>&1;"
+                                        " nslookup -type=aaaa db > /out/web-db6 2>&1;"
                                         " echo | nc -w 3 db 5432 > /out/web-db-answer;"
                                         " echo | nc -w 3 kv 6379 > /out/web-kv-answer")),
               0)
@@ -268,6 +270,10 @@ TEST_F(NetworkDns, ContainersResolveEachOtherOnTheirNetworkAndNotFromAnother) {
     EXPECT_EQ(looked_up(out("web-db")), db_ip) << out("web-db");
     EXPECT_EQ(looked_up(out("web-dbname")), db_ip) << out("web-dbname");
     EXPECT_EQ(looked_up(out("web-kv")), cache_ip) << out("web-kv");
+    // An IPv4-only network: no AAAA for db (dnsmasq knows the name: no answer, not an upstream's).
+    EXPECT_EQ(looked_up(out("web-db6")), "") << out("web-db6");
+    EXPECT_EQ(read_file(hosts_entry_path(app, db)).value_or(""), db_ip + "\t" + db + " db\n")
+        << "one line, IPv4";
     EXPECT_EQ(out("web-db-answer"), "db-served\n");
     EXPECT_EQ(out("web-kv-answer"), "cache-served\n");
 
@@ -316,7 +322,11 @@ TEST_F(NetworkDns, AContainerOnTwoNetworksResolvesAndReachesPeersOfEachAndOthers
     };
     start(declare_container(db, app, {}, server(db, "db", 5432), "db"), db);
     start(declare_container(redis, cache, {"kv"}, server(redis, "redis", 6379)), redis);
-    start(declare_multi(peer, {member(app), member(cache)}, server(peer, "peer", 7000)), peer);
+    // Published on the host's ::1 (a loopback proxy, network/loopback-proxy.h).
+    const int lo_port = 30000 + id_ % 10000;
+    start(declare_multi(peer, {member(app), member(cache)}, server(peer, "peer", 7000),
+                        fmt::format("[::1]:{}:7000", lo_port)),
+          peer);
     auto registered = [&] {
         return path_exists(hosts_entry_path(app, db)) && path_exists(hosts_entry_path(cache, redis)) &&
                path_exists(hosts_entry_path(app, peer)) && path_exists(hosts_entry_path(cache, peer));
@@ -330,6 +340,18 @@ TEST_F(NetworkDns, AContainerOnTwoNetworksResolvesAndReachesPeersOfEachAndOthers
                       redis_ip = format_ipv4(cache_leases->at(redis));
     const uint32_t peer_cache = cache_leases->at(peer).value;
     const std::string peer6 = fmt::format("{}{:x}:{:x}", cache6, peer_cache >> 16, peer_cache & 0xffff);
+    // From the host, [::1]:lo_port reaches peer through its proxy, in peer's `berth run`.
+    const auto connect_lo = [&] {
+        return capture(fmt::format("timeout 5 bash -c 'exec 3<>/dev/tcp/::1/{} && cat <&3' 2>&1", lo_port));
+    };
+    // (polled: peer's nc may not listen yet; the proxy closes a connection it cannot forward)
+    EXPECT_TRUE(wait_until([&] { return connect_lo() == "peer-served\n"; }, 10)) << connect_lo();
+    const uint32_t peer_app = app_leases->at(peer).value;
+    const std::string peer_target = fmt::format("{}{:x}:{:x}:7000", app6, peer_app >> 16, peer_app & 0xffff);
+    const auto proxies = [&] {
+        return capture(fmt::format("pgrep -fx '/lib/systemd/systemd-socket-proxyd {}' | wc -l", peer_target));
+    };
+    EXPECT_EQ(proxies(), "1\n");
 
     const std::string web_path = declare_multi(
         web, {member(app), member(cache, "front")},
@@ -338,7 +360,8 @@ TEST_F(NetworkDns, AContainerOnTwoNetworksResolvesAndReachesPeersOfEachAndOthers
         " cat /proc/sys/net/ipv4/conf/all/forwarding > /out/w-fwd;"
         " nslookup db > /out/w-db 2>&1; nslookup kv > /out/w-kv 2>&1; nslookup " +
             redis +
-            " > /out/w-redis 2>&1;"
+            " > /out/w-redis 2>&1; nslookup -type=aaaa db > /out/w-db6 2>&1; nslookup -type=aaaa kv > "
+            "/out/w-kv6 2>&1;"
             " echo | nc -w 3 db 5432 > /out/w-db-answer; echo | nc -w 3 kv 6379 > /out/w-kv-answer;"
             " echo | nc -w 3 " +
             peer6 + " 7000 > /out/w-peer6-answer");
@@ -357,6 +380,13 @@ TEST_F(NetworkDns, AContainerOnTwoNetworksResolvesAndReachesPeersOfEachAndOthers
     EXPECT_EQ(looked_up(out("w-db")), db_ip) << out("w-db");
     EXPECT_EQ(looked_up(out("w-kv")), redis_ip) << out("w-kv");
     EXPECT_EQ(looked_up(out("w-redis")), redis_ip) << out("w-redis");
+    // Dual-stack networks: the names (and aliases) resolve to the IPv6 lease addresses too (AAAA).
+    const uint32_t db_app = app_leases->at(db).value, redis_cache = cache_leases->at(redis).value;
+    EXPECT_EQ(looked_up(out("w-db6")), fmt::format("{}{:x}:{:x}", app6, db_app >> 16, db_app & 0xffff))
+        << out("w-db6");
+    EXPECT_EQ(looked_up(out("w-kv6")),
+              fmt::format("{}{:x}:{:x}", cache6, redis_cache >> 16, redis_cache & 0xffff))
+        << out("w-kv6");
     EXPECT_EQ(out("w-db-answer"), "db-served\n");
     EXPECT_EQ(out("w-kv-answer"), "redis-served\n");
     EXPECT_EQ(out("w-peer6-answer"), "peer-served\n") << "IPv6 between two containers on both networks";
@@ -409,6 +439,10 @@ TEST_F(NetworkDns, AContainerOnTwoNetworksResolvesAndReachesPeersOfEachAndOthers
     EXPECT_TRUE(network::dns_server_pid(network::plan_container_resolver(web, {app, cache}, Ipv4{0})))
         << "a running container on two networks has its resolver";
     stop_all();
+    // peer's proxy went with its `berth run` (the teardown record's pidfd): nothing listens there.
+    EXPECT_EQ(proxies(), "0\n");
+    EXPECT_NE(connect_lo(), "peer-served\n");
+    EXPECT_EQ(capture(fmt::format("ss -Htln 'sport = :{}'", lo_port)), "");
     EXPECT_FALSE(path_exists(hosts_entry_path(app, web)));
     EXPECT_FALSE(path_exists(hosts_entry_path(cache, web)));
     EXPECT_FALSE(network::dns_server_pid(network::plan_container_resolver(web, {app, cache}, Ipv4{0})));
@@ -416,8 +450,16 @@ TEST_F(NetworkDns, AContainerOnTwoNetworksResolvesAndReachesPeersOfEachAndOthers
         EXPECT_FALSE(path_exists("/sys/class/net/" + link)) << "leaked link " << link;
     EXPECT_EQ(capture("nft list chain netdev berth c-" + web + "-spoof1 2>/dev/null"), "");
 
-    // Removal (what `berth rm` does once the store has forgotten the container): both leases go.
-    ASSERT_TRUE(network::release_all_addresses(web));
+    // `berth rm` of a rootfs container (the store, a private one here, never knew it): both
+    // leases go.
+    int rm_status = -1;
+    std::string rm = capture(
+        fmt::format("BERTH_STORAGE=embedded BERTH_STORE_ROOT={} BERTH_STORE_BACKEND=overlay "
+                    "BERTH_DAEMON_CONFIG={} BERTH_BERTHD={} {} 2>&1",
+                    tmp_ / "store", tmp_ / "no-berthd.toml", BERTHD_BINARY, berth("rm --json " + web)),
+        &rm_status);
+    EXPECT_EQ(rm_status, 0) << rm;
+    EXPECT_NE(rm.find("\"released_addresses_on\""), std::string::npos) << rm;
     app_leases = network::read_leases(network::network_run_dir(app));
     cache_leases = network::read_leases(network::network_run_dir(cache));
     ASSERT_TRUE(app_leases && cache_leases);

@@ -351,9 +351,13 @@ TEST(Validation, RejectsARootfsWithoutCommandAndTheSameHostPortTwice) {
               "web.toml:5:36: network.ports[2] = '8080:81/tcp' publishes host port 8080/tcp again "
               "(network.ports[0]), expected each host port once");
     EXPECT_EQ(
-        error_of("[container]\nimage = \"b\"\n[network]\nmode = \"veth\"\nports = [\"[::1]:8080:80\"]\n"),
-        "web.toml:5:10: network.ports[0] = '[::1]:8080:80' publishes on ::1, expected \"[::]:...\" or "
-        "\"127.0.0.1:...\" (IPv6 never routes a loopback address to a container)");
+        error_of("[container]\nimage = \"b\"\n[network]\nmode = \"veth\"\nports = [\"[::1]:5353:53/udp\"]\n"),
+        "web.toml:5:10: network.ports[0] = '[::1]:5353:53/udp' publishes UDP on ::1, expected "
+        "\"127.0.0.1:...\" (IPv6 never routes a loopback address to a container, and berth's loopback proxy "
+        "for TCP is TCP only)");
+    // TCP on ::1 goes through the loopback proxy (network/loopback-proxy.h).
+    EXPECT_TRUE(
+        parse("[container]\nimage = \"b\"\n[network]\nmode = \"veth\"\nports = [\"[::1]:8080:80\"]\n"));
     // Another protocol or another host address is another port.
     auto d = parse(
         "[container]\nimage = \"b\"\n[network]\nmode = \"veth\"\nports = [\"8080:80\", "

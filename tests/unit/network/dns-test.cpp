@@ -50,6 +50,9 @@ TEST(Dns, DnsmasqListensOnTheGatewayOnlyAndReadsTheNetworksHostsDirectory) {
 TEST(Dns, AHostsEntryHasTheAddressAndEachNameOnce) {
     EXPECT_EQ(hosts_entry(*parse_ipv4("10.89.1.5"), {"db", "pg", "db", "", "postgres"}),
               "10.89.1.5\tdb pg postgres\n");
+    // Dual-stack: the same names on a second line, for AAAA.
+    EXPECT_EQ(hosts_entry(*parse_ipv4("10.89.1.5"), {"db", "pg"}, parse_ipv6("fd00:89:1::a59:105")),
+              "10.89.1.5\tdb pg\nfd00:89:1::a59:105\tdb pg\n");
 }
 
 // Issue #20: a container on several networks asks a resolver of its own, in its network namespace

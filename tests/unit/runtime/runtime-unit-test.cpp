@@ -912,6 +912,7 @@ TEST(State, CarriesWhatTheTeardownAfterAHandOverNeeds) {
     s.teardown.notify_socket = "/run/berth/containers/web.notify";
     s.teardown.snapshot = true;
     s.teardown.network = NetworkTeardown{"ve-web", true, "delete chain ip berth c-web-guard\n", true, "br0"};
+    s.teardown.network->loopback_proxies = {{4242, "fd00:89:1::a59:105:80"}};  // network/loopback-proxy.h
     auto back = state_from_json(state_to_json(s), "t");
     ASSERT_TRUE(back) << back.error().what();
     EXPECT_EQ(back->teardown.cgroup_remove, s.teardown.cgroup_remove);
@@ -924,6 +925,7 @@ TEST(State, CarriesWhatTheTeardownAfterAHandOverNeeds) {
     EXPECT_EQ(back->teardown.network->nft_remove, s.teardown.network->nft_remove);
     EXPECT_TRUE(back->teardown.network->own_nft);
     EXPECT_EQ(back->teardown.network->localnet_bridge, "br0");
+    EXPECT_EQ(back->teardown.network->loopback_proxies, s.teardown.network->loopback_proxies);
     // A container without network keeps "network": null.
     s.teardown.network.reset();
     back = state_from_json(state_to_json(s), "t");
