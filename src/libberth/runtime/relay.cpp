@@ -57,6 +57,11 @@ int reap(const Relay* r, int* status, bool block = false) noexcept {
     return 1;
 }
 
+// One line of at most 511 bytes (what snprintf into a 512-byte buffer said: n) to err_fd.
+void say_line(const Relay* r, const char* line, int n) noexcept {
+    if (n > 0) relay_write(r->err_fd, line, static_cast<size_t>(n) < 512 ? static_cast<size_t>(n) : 511);
+}
+
 // One line per stop request, so that a payload that ignores the stop signal is not a silent
 // wait: the first says what was sent and what another request does, the second why it is
 // needed (PID 1 has no default action for SIGTERM) and what avoids it.
@@ -77,9 +82,7 @@ void say_stop(const Relay* r, int received, bool kill_now) noexcept {
                      "(a PID 1 without a handler ignores it; `init = true` forwards signals to the "
                      "command): killing it (SIGKILL)\n",
                      r->name, got ? got : "?", stop ? stop : "?");
-    if (n > 0)
-        relay_write(r->err_fd, line,
-                    static_cast<size_t>(n) < sizeof line ? static_cast<size_t>(n) : sizeof line - 1);
+    say_line(r, line, n);
 }
 
 // What `sig` would do to the payload now, from /proc/PID/status.
@@ -109,10 +112,6 @@ Heard would_hear(const Relay* r, int sig) noexcept {
     const char* last = end;
     while (last > ns && last[-1] != '\t' && last[-1] != ' ') --last;
     return strtol(last, nullptr, 10) == 1 ? Heard::kDropped : Heard::kOther;
-}
-
-void say_line(const Relay* r, const char* line, int n) noexcept {
-    if (n > 0) relay_write(r->err_fd, line, static_cast<size_t>(n) < 512 ? static_cast<size_t>(n) : 511);
 }
 
 // A stop signal the payload could not hear (stop_unheard): sent again once it can.
