@@ -176,7 +176,8 @@ void register_rm(CLI::App& app, CommandContext& ctx) {
         sub->add_flag("-v,--verbose", verbose, "Say whether berthd or the embedded store is used");
     };
     auto o = std::make_shared<RmOptions>();
-    auto* rm = app.add_subcommand("rm", "Remove a container's writable layer(s) from the store");
+    auto* rm = app.add_subcommand(
+        "rm", "Remove a container's writable layer(s) from the store and release its network addresses");
     output_flags(rm, o->json, o->verbose);
     rm->add_flag("-f,--force", o->force, "stop the container first (its unit, or the running `berth run`)");
     rm->add_option("NAME", o->name, "container NAME or path to NAME.toml")->required();
