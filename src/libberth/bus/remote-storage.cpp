@@ -362,8 +362,11 @@ private:
         BusError error;
         sd_bus_message* reply = nullptr;
         r = sd_bus_call(bus_.get(), m, kLongCallUsec, error.get(), &reply);
-        // No error reply: the connection failed (a private berthd that died closes it).
-        if (r < 0 && !sd_bus_error_is_set(error.get())) return fail(-r, "{}: no answer from berthd", method);
+        // No error reply: the connection failed (a private berthd that died closes it). sd_bus_call()
+        // also fills `error` itself from the errno when the connection breaks while it waits
+        // (ENOTCONN, ECONNRESET): a closed connection means the error did not come from berthd.
+        if (r < 0 && (!sd_bus_error_is_set(error.get()) || sd_bus_is_open(bus_.get()) <= 0))
+            return fail(-r, "{}: no answer from berthd", method);
         if (r < 0) return fail(error_from_bus(error.get(), r, ""));
         return MessagePtr(reply);
     }

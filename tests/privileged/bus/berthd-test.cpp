@@ -1185,6 +1185,29 @@ TEST_P(PrivateBerthdTest, APrivateBerthdKilledMidCallGivesAnErrorNotAHang) {
     EXPECT_NE(text.find("berthd"), std::string::npos) << text;
 }
 
+// The same death while a call is still waiting for its reply (the berthd stopped, then killed):
+// sd_bus_call() fills the error itself then (ENOTCONN / ECONNRESET), which must not pass for an
+// answer from berthd. The CI's ASan pass hit this with the import above (the Import call was
+// still in flight at the kill) and printed only "Transport endpoint is not connected".
+TEST_P(PrivateBerthdTest, APrivateBerthdKilledBeforeItRepliesIsNamedInTheError) {
+    daemon_.stop(SIGTERM);
+    ScopedEnv exe("BERTH_BERTHD", wrapper()), be("BERTH_STORE_BACKEND", backend());
+    auto storage = bus::open_private_storage();
+    ASSERT_TRUE(storage) << storage.error().what();
+    auto spawned = read_pids(pids());
+    ASSERT_EQ(spawned.size(), 1u);
+    ASSERT_EQ(::kill(spawned[0], SIGSTOP), 0);  // it cannot answer the call below
+    std::thread killer([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(300));
+        ::kill(spawned[0], SIGKILL);
+    });
+    auto images_now = (*storage)->list_images();
+    killer.join();
+    ASSERT_FALSE(images_now);
+    EXPECT_NE(images_now.error().what().find("no answer from berthd"), std::string::npos)
+        << images_now.error().what();
+}
+
 // What keeps a private berthd from opening the store reaches the client with its errno and
 // message: a store another berthd holds (EWOULDBLOCK, "locked"), a broken berthd.toml.
 TEST_P(PrivateBerthdTest, APrivateBerthdReportsWhyItCannotOpenTheStore) {
