@@ -22,6 +22,7 @@ test_pkgs=(
   qemu-system-x86 dmsetup thin-provisioning-tools
   hyperfine crun runc man-db
   ansible-core openssh-server openssh-client
+  dnsmasq-base
 )
 pkgs=("${build_pkgs[@]}")
 [ "${1:-}" = --minimal ] || pkgs+=("${test_pkgs[@]}")
