@@ -15,7 +15,9 @@
 #
 # Usage: bench/pull.sh [--runs N] [--size-mb N] [--smoke]
 #   --smoke   --runs 1 --size-mb 20: a correctness pass of the script itself
-# Environment: BERTH, BERTHD (default build/src/berth/berth, build/src/berthd/berthd), W (work dir)
+# Environment: BERTH, BERTHD (default build/src/berth/berth, build/src/berthd/berthd), W (work dir);
+#   BASE_BERTH and BASE_BERTHD (optional): another build of berth (e.g. main's, before a change),
+#   run as "berth-base" in the same hyperfine run, so that before/after share the machine's load
 # Results: bench/results/pull-*.json and bench/results/pull.md
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -125,6 +127,7 @@ export BERTH_STORAGE=embedded BERTH_STORE_ROOT=$W/mnt/berth BERTH_STATE_DIR=$W/m
 export BERTH_DAEMON_CONFIG=$W/no-berthd.toml BERTH_REGISTRIES_PATH=$W/reg BERTH_BERTHD=$BERTHD BERTH_PROGRESS=none
 export NO_PROXY=127.0.0.1 no_proxy=127.0.0.1
 EOF
+sed "s|BERTH_BERTHD=[^ ]*|BERTH_BERTHD=${BASE_BERTHD:-}|" "$W/env.sh" > "$W/env-base.sh"
 P="podman --root $W/mnt/podman --runroot $W/mnt/podman-run --storage-driver overlay"
 
 # The floor: the blobs in parallel with curl, then tar -xzf of each layer in order.
@@ -145,6 +148,9 @@ $P rmi -a -f >/dev/null 2>&1 || true"
 cmds=()
 for img in small big; do
   cmds+=(-n "berth $img" ". $W/env.sh; $BERTH image pull $host/bench/$img:v1 >/dev/null")
+  if [ -n "${BASE_BERTH:-}" ]; then
+    cmds+=(-n "berth-base $img" ". $W/env-base.sh; $BASE_BERTH image pull $host/bench/$img:v1 >/dev/null")
+  fi
   cmds+=(-n "podman $img" "$P pull -q --tls-verify=false docker://$host/bench/$img:v1 >/dev/null")
   if command -v umoci >/dev/null; then
     cmds+=(-n "skopeo+umoci $img" "skopeo copy -q --src-tls-verify=false docker://$host/bench/$img:v1 oci:$W/mnt/oci:x && umoci unpack --image $W/mnt/oci:x $W/mnt/bundle >/dev/null")
@@ -166,19 +172,20 @@ after=$(grep -c '"GET /v2/bench/big/' "$W/registry.log" || true)
 hyperfine -N --runs "$RUNS" --export-json bench/results/pull-warm.json \
   -n "berth big warm" "$BERTH image pull $host/bench/big:v1" >&2
 
-# Where a cold pull of big spends its time: berth downloads every new layer (in parallel), then
-# imports (extracts) them one after the other. The download phase ends at the first "extracting"
-# line (BERTH_PROGRESS=lines, stamped as it arrives): what overlapping extraction with the
-# download (issue #17, streaming) could save is at most the shorter of the two phases.
+# Where a cold pull of big spends its time: the last downloaded byte (the job's fraction reaches
+# 0.95 then: BERTH_PROGRESS=lines, stamped as it arrives) and the end of the pull. Extraction
+# overlaps the download (issue #17, streaming): what is left after the last byte is the tail of
+# the import (the last layer's extraction and the publication).
 step "phases"
 rm -rf "$W/mnt/berth" "$W/mnt/berth-state"
 t0=$EPOCHREALTIME
 BERTH_PROGRESS=lines "$BERTH" image pull "$host/bench/big:v1" 2>&1 >/dev/null |
   while IFS= read -r line; do printf '%s %s\n' "$EPOCHREALTIME" "$line"; done > "$W/phases.txt"
 t1=$EPOCHREALTIME
+last_byte=$(grep -m1 'fraction=0.95' "$W/phases.txt" | cut -d' ' -f1)
 first_extract=$(grep -m1 'state=extracting' "$W/phases.txt" | cut -d' ' -f1)
-phases=$(python3 -c "import sys; t0, x, t1 = map(float, sys.argv[1:]); print(f'download {x - t0:.2f} s, import {t1 - x:.2f} s')" \
-  "$t0" "${first_extract:-$t1}" "$t1")
+phases=$(python3 -c "import sys; t0, x, b, t1 = map(float, sys.argv[1:]); print(f'first extracting {x - t0:.2f} s, last byte {b - t0:.2f} s, done {t1 - t0:.2f} s (after the last byte: {t1 - b:.2f} s)')" \
+  "$t0" "${first_extract:-$t1}" "${last_byte:-$t1}" "$t1")
 
 # Decompression: gzip (zlib) vs libdeflate on the big image's layers.
 dec=""
@@ -201,7 +208,7 @@ print("| image | tool | median s | x floor | x podman |")
 print("|---|---|---|---|---|")
 for img in ("small", "big"):
     floor, podman = r[f"floor {img}"]["median"], r[f"podman {img}"]["median"]
-    for tool in ("berth", "podman", "skopeo+umoci", "floor"):
+    for tool in ("berth", "berth-base", "podman", "skopeo+umoci", "floor"):
         k = f"{tool} {img}"
         if k in r:
             m = r[k]["median"]
@@ -211,6 +218,8 @@ for img in ("small", "big"):
     line = f"berth / podman ({img}): {b / r[f'podman {img}']['median']:.2f}"
     if f"skopeo+umoci {img}" in r:
         line += f", berth / skopeo+umoci: {b / r[f'skopeo+umoci {img}']['median']:.2f}"
+    if f"berth-base {img}" in r:
+        line += f", berth / berth-base: {b / r[f'berth-base {img}']['median']:.2f}"
     print(("\n" if img == "small" else "") + line + f", berth / floor: {b / r[f'floor {img}']['median']:.2f}")
 print(f"\nWarm pull of big (all present): {warm_requests} request(s) to the registry, median {w['median']:.3f} s")
 print(f"One cold berth pull of big, its phases: {phases}")
