@@ -74,10 +74,12 @@ class Proxy(http.server.BaseHTTPRequestHandler):
                 data = resp.read(CHUNK)
                 if not data:
                     break
-                self.wfile.write(data)
-                self.wfile.flush()
+                # Paced before the write, not after: the blob counts as ended as soon as its last
+                # byte is out (a client that starts its next blob then has never two in flight).
                 if slow:
                     time.sleep(len(data) / rate)
+                self.wfile.write(data)
+                self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
             print("aborted by the client", file=journal)
         finally:
