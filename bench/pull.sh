@@ -17,7 +17,9 @@
 #   --smoke   --runs 1 --size-mb 20: a correctness pass of the script itself
 # Environment: BERTH, BERTHD (default build/src/berth/berth, build/src/berthd/berthd), W (work dir);
 #   BASE_BERTH and BASE_BERTHD (optional): another build of berth (e.g. main's, before a change),
-#   run as "berth-base" in the same hyperfine run, so that before/after share the machine's load
+#   run as "berth-base" in the same hyperfine run, so that before/after share the machine's load;
+#   SLOW_RATE (optional, bytes/s): also pull big through tests/privileged/registry/throttle-proxy.py,
+#   each blob at that rate (a slow link: extraction overlapped with the download shows there)
 # Results: bench/results/pull-*.json and bench/results/pull.md
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -162,6 +164,23 @@ echo "load before: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) CPUs" >&2
 hyperfine --runs "$RUNS" --prepare "$clean_all" --export-json bench/results/pull-cold.json "${cmds[@]}" >&2
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
+slow=""
+if [ -n "${SLOW_RATE:-}" ]; then
+  step "slow link ($SLOW_RATE bytes/s per blob)"
+  pport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  python3 tests/privileged/registry/throttle-proxy.py "$pport" "$host" "$SLOW_RATE" "$W/proxy.log" &
+  pids+=($!)
+  for _ in $(seq 200); do curl -sf "http://127.0.0.1:$pport/v2/" >/dev/null && break; sleep 0.05; done
+  printf '[[registry]]\nprefix = "127.0.0.1:%s"\nlocation = "127.0.0.1:%s"\ninsecure = true\n' "$pport" "$pport" \
+    >> "$W/reg/registries.toml"
+  slow_cmds=(-n "berth big slow" ". $W/env.sh; $BERTH image pull 127.0.0.1:$pport/bench/big:v1 >/dev/null")
+  if [ -n "${BASE_BERTH:-}" ]; then
+    slow_cmds+=(-n "berth-base big slow" ". $W/env-base.sh; $BASE_BERTH image pull 127.0.0.1:$pport/bench/big:v1 >/dev/null")
+  fi
+  hyperfine --runs "$RUNS" --prepare "$clean_all" --export-json bench/results/pull-slow.json "${slow_cmds[@]}" >&2
+  slow=bench/results/pull-slow.json
+fi
+
 step "warm pull"
 # Warm: everything present; berth's requests to the registry from the access log.
 . "$W/env.sh"
@@ -197,9 +216,9 @@ if command -v libdeflate-gunzip >/dev/null; then
   dec=bench/results/pull-gunzip.json
 fi
 
-python3 - "$SIZE_MB" "$small_name" "$((after - before))" "$load_after" "$dec" "$phases" <<'EOF' | tee bench/results/pull.md
+python3 - "$SIZE_MB" "$small_name" "$((after - before))" "$load_after" "$dec" "$phases" "$slow" "${SLOW_RATE:-}" <<'EOF' | tee bench/results/pull.md
 import json, sys
-size, small, warm_requests, load, dec, phases = sys.argv[1:7]
+size, small, warm_requests, load, dec, phases, slow, slow_rate = sys.argv[1:9]
 r = {x["command"]: x for x in json.load(open("bench/results/pull-cold.json"))["results"]}
 w = json.load(open("bench/results/pull-warm.json"))["results"][0]
 print(f"Cold pull, median wall time of {len(next(iter(r.values()))['times'])} runs; small = {small}, big = 5 gzip layers, {size} MB of tar")
@@ -223,6 +242,12 @@ for img in ("small", "big"):
     print(("\n" if img == "small" else "") + line + f", berth / floor: {b / r[f'floor {img}']['median']:.2f}")
 print(f"\nWarm pull of big (all present): {warm_requests} request(s) to the registry, median {w['median']:.3f} s")
 print(f"One cold berth pull of big, its phases: {phases}")
+if slow:
+    d = {x["command"]: x["median"] for x in json.load(open(slow))["results"]}
+    line = f"big through a slow link ({int(slow_rate) / 1e6:.1f} MB/s per blob): berth {d['berth big slow']:.3f} s"
+    if "berth-base big slow" in d:
+        line += f", berth-base {d['berth-base big slow']:.3f} s ({d['berth big slow'] / d['berth-base big slow']:.2f}x)"
+    print(line)
 if dec:
     d = {x["command"]: x["median"] for x in json.load(open(dec))["results"]}
     print(f"gunzip of big's layers: zlib {d['zlib']:.3f} s, libdeflate {d['libdeflate']:.3f} s "
