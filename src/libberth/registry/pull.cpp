@@ -146,8 +146,8 @@ std::string blob_member(const std::string& digest) {
 struct PullProgress {
     std::mutex mu;
     store::ImportProgress p;
-    std::vector<LayerProgress> layers;   // as shown
-    std::vector<LayerState> fetched;     // each layer's download: Waiting .. Downloaded, or Present
+    std::vector<LayerProgress> layers;  // as shown
+    std::vector<LayerState> fetched;    // each layer's download: Waiting .. Downloaded, or Present
     std::vector<bool> importing, imported;
     const store::ProgressFn& progress;
     const LayersProgressFn& on_layers;
@@ -156,8 +156,8 @@ struct PullProgress {
         : progress(progress_fn), on_layers(layers_fn) {}
 
     void add_layer(const Descriptor& d, bool present) {
-        layers.push_back({d.digest, present ? LayerState::Present : LayerState::Waiting, present ? d.size : 0,
-                          d.size});
+        layers.push_back(
+            {d.digest, present ? LayerState::Present : LayerState::Waiting, present ? d.size : 0, d.size});
         fetched.push_back(layers.back().state);
         importing.push_back(false);
         imported.push_back(false);

@@ -84,7 +84,7 @@ private:
         uint64_t size = 0;        // bytes [0, size) are in the file
         uint64_t generation = 0;  // transfers started over so far
         std::optional<Error> error;
-        bool broken = false;  // restarted after a follower handed bytes on
+        bool broken = false;                // restarted after a follower handed bytes on
         std::optional<Error> follow_error;  // the follower could not read the file
     };
     void follow(Blob& blob, UniqueFd out);

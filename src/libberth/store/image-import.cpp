@@ -302,9 +302,9 @@ namespace {
 
 // Whether a layer's media type says its blob is compressed (gzip or zstd).
 bool compressed_layer(const std::string& media_type) {
+    std::string_view mt = media_type;
     for (std::string_view end : {"+gzip", "+zstd", ".gzip"})
-        if (media_type.size() >= end.size() && media_type.compare(media_type.size() - end.size(), end.size(), end) == 0)
-            return true;
+        if (mt.size() >= end.size() && mt.substr(mt.size() - end.size()) == end) return true;
     return false;
 }
 

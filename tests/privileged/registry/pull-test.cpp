@@ -413,7 +413,8 @@ TEST_F(ParallelPull, LayersAreExtractedWhileALaterLayerIsStillDownloading) {
             << "layer " << i << " was " << layer_state_name(when_opened[i].state);
     EXPECT_LT(when_opened[5].done, when_opened[5].total) << "the held layer was complete already";
     // The image is the one the registry holds: every layer's blob and diff_id verified.
-    for (size_t i = 0; i < 6; ++i) EXPECT_EQ(r->image.layers[i].digest, layers[i]["digest"].get<std::string>());
+    for (size_t i = 0; i < 6; ++i)
+        EXPECT_EQ(r->image.layers[i].digest, layers[i]["digest"].get<std::string>()) << "layer " << i;
     EXPECT_TRUE(store::list_dir(root_.root() + "/staging").empty());
 }
 

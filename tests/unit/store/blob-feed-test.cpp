@@ -141,7 +141,7 @@ TEST_F(Feed, AReaderThatGoesAwayEndsItsFollower) {
     ASSERT_TRUE(in);
     create();
     append(std::string(4 << 20, 'x'));  // more than the pipe holds: the follower blocks writing
-    in->reset();                         // the importer failed: its follower must not hang (EPIPE)
+    in->reset();                        // the importer failed: its follower must not hang (EPIPE)
     finish();
 }  // ~BlobFeed joins the follower
 
