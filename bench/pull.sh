@@ -164,7 +164,23 @@ echo "load before: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) CPUs" >&2
 hyperfine --runs "$RUNS" --prepare "$clean_all" --export-json bench/results/pull-cold.json "${cmds[@]}" >&2
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
-slow=""
+# phases_of ENV_FILE BERTH_CLI REF: one cold pull, its progress lines stamped as they arrive: when
+# the first layer was extracting, when the last byte came (the job's fraction reaches 0.95) and
+# when the pull ended, in seconds from its start.
+phases_of() {
+  rm -rf "$W/mnt/berth" "$W/mnt/berth-state"
+  local t0 t1 last_byte first_extract
+  t0=$EPOCHREALTIME
+  (. "$1"; BERTH_PROGRESS=lines "$2" image pull "$3" 2>&1 >/dev/null) |
+    while IFS= read -r line; do printf '%s %s\n' "$EPOCHREALTIME" "$line"; done > "$W/phases.txt"
+  t1=$EPOCHREALTIME
+  last_byte=$(grep -m1 'fraction=0.95' "$W/phases.txt" | cut -d' ' -f1)
+  first_extract=$(grep -m1 'state=extracting' "$W/phases.txt" | cut -d' ' -f1)
+  python3 -c "import sys; t0, x, b, t1 = map(float, sys.argv[1:]); print(f'first extracting {x - t0:.2f} s, last byte {b - t0:.2f} s, done {t1 - t0:.2f} s (after the last byte: {t1 - b:.2f} s)')" \
+    "$t0" "${first_extract:-$t1}" "${last_byte:-$t1}" "$t1"
+}
+
+slow="" slow_phases=""
 if [ -n "${SLOW_RATE:-}" ]; then
   step "slow link ($SLOW_RATE bytes/s per blob)"
   pport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -179,6 +195,10 @@ if [ -n "${SLOW_RATE:-}" ]; then
   fi
   hyperfine --runs "$RUNS" --prepare "$clean_all" --export-json bench/results/pull-slow.json "${slow_cmds[@]}" >&2
   slow=bench/results/pull-slow.json
+  slow_phases="berth: $(phases_of "$W/env.sh" "$BERTH" "127.0.0.1:$pport/bench/big:v1")"
+  if [ -n "${BASE_BERTH:-}" ]; then
+    slow_phases+="; berth-base: $(phases_of "$W/env-base.sh" "$BASE_BERTH" "127.0.0.1:$pport/bench/big:v1")"
+  fi
 fi
 
 step "warm pull"
@@ -196,15 +216,7 @@ hyperfine -N --runs "$RUNS" --export-json bench/results/pull-warm.json \
 # overlaps the download (issue #17, streaming): what is left after the last byte is the tail of
 # the import (the last layer's extraction and the publication).
 step "phases"
-rm -rf "$W/mnt/berth" "$W/mnt/berth-state"
-t0=$EPOCHREALTIME
-BERTH_PROGRESS=lines "$BERTH" image pull "$host/bench/big:v1" 2>&1 >/dev/null |
-  while IFS= read -r line; do printf '%s %s\n' "$EPOCHREALTIME" "$line"; done > "$W/phases.txt"
-t1=$EPOCHREALTIME
-last_byte=$(grep -m1 'fraction=0.95' "$W/phases.txt" | cut -d' ' -f1)
-first_extract=$(grep -m1 'state=extracting' "$W/phases.txt" | cut -d' ' -f1)
-phases=$(python3 -c "import sys; t0, x, b, t1 = map(float, sys.argv[1:]); print(f'first extracting {x - t0:.2f} s, last byte {b - t0:.2f} s, done {t1 - t0:.2f} s (after the last byte: {t1 - b:.2f} s)')" \
-  "$t0" "${first_extract:-$t1}" "${last_byte:-$t1}" "$t1")
+phases=$(phases_of "$W/env.sh" "$BERTH" "$host/bench/big:v1")
 
 # Decompression: gzip (zlib) vs libdeflate on the big image's layers.
 dec=""
@@ -216,9 +228,10 @@ if command -v libdeflate-gunzip >/dev/null; then
   dec=bench/results/pull-gunzip.json
 fi
 
-python3 - "$SIZE_MB" "$small_name" "$((after - before))" "$load_after" "$dec" "$phases" "$slow" "${SLOW_RATE:-}" <<'EOF' | tee bench/results/pull.md
+python3 - "$SIZE_MB" "$small_name" "$((after - before))" "$load_after" "$dec" "$phases" "$slow" "${SLOW_RATE:-}" \
+  "$slow_phases" <<'EOF' | tee bench/results/pull.md
 import json, sys
-size, small, warm_requests, load, dec, phases, slow, slow_rate = sys.argv[1:9]
+size, small, warm_requests, load, dec, phases, slow, slow_rate, slow_phases = sys.argv[1:10]
 r = {x["command"]: x for x in json.load(open("bench/results/pull-cold.json"))["results"]}
 w = json.load(open("bench/results/pull-warm.json"))["results"][0]
 print(f"Cold pull, median wall time of {len(next(iter(r.values()))['times'])} runs; small = {small}, big = 5 gzip layers, {size} MB of tar")
@@ -248,6 +261,7 @@ if slow:
     if "berth-base big slow" in d:
         line += f", berth-base {d['berth-base big slow']:.3f} s ({d['berth big slow'] / d['berth-base big slow']:.2f}x)"
     print(line)
+    print(f"One pull of big each through the slow link, its phases: {slow_phases}")
 if dec:
     d = {x["command"]: x["median"] for x in json.load(open(dec))["results"]}
     print(f"gunzip of big's layers: zlib {d['zlib']:.3f} s, libdeflate {d['libdeflate']:.3f} s "
