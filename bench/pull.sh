@@ -15,7 +15,11 @@
 #
 # Usage: bench/pull.sh [--runs N] [--size-mb N] [--smoke]
 #   --smoke   --runs 1 --size-mb 20: a correctness pass of the script itself
-# Environment: BERTH, BERTHD (default build/src/berth/berth, build/src/berthd/berthd), W (work dir)
+# Environment: BERTH, BERTHD (default build/src/berth/berth, build/src/berthd/berthd), W (work dir);
+#   BASE_BERTH and BASE_BERTHD (optional): another build of berth (e.g. main's, before a change),
+#   run as "berth-base" in the same hyperfine run, so that before/after share the machine's load;
+#   SLOW_RATE (optional, bytes/s): also pull big through tests/privileged/registry/throttle-proxy.py,
+#   each blob at that rate (a slow link: extraction overlapped with the download shows there)
 # Results: bench/results/pull-*.json and bench/results/pull.md
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -125,6 +129,7 @@ export BERTH_STORAGE=embedded BERTH_STORE_ROOT=$W/mnt/berth BERTH_STATE_DIR=$W/m
 export BERTH_DAEMON_CONFIG=$W/no-berthd.toml BERTH_REGISTRIES_PATH=$W/reg BERTH_BERTHD=$BERTHD BERTH_PROGRESS=none
 export NO_PROXY=127.0.0.1 no_proxy=127.0.0.1
 EOF
+sed "s|BERTH_BERTHD=[^ ]*|BERTH_BERTHD=${BASE_BERTHD:-}|" "$W/env.sh" > "$W/env-base.sh"
 P="podman --root $W/mnt/podman --runroot $W/mnt/podman-run --storage-driver overlay"
 
 # The floor: the blobs in parallel with curl, then tar -xzf of each layer in order.
@@ -145,6 +150,9 @@ $P rmi -a -f >/dev/null 2>&1 || true"
 cmds=()
 for img in small big; do
   cmds+=(-n "berth $img" ". $W/env.sh; $BERTH image pull $host/bench/$img:v1 >/dev/null")
+  if [ -n "${BASE_BERTH:-}" ]; then
+    cmds+=(-n "berth-base $img" ". $W/env-base.sh; $BASE_BERTH image pull $host/bench/$img:v1 >/dev/null")
+  fi
   cmds+=(-n "podman $img" "$P pull -q --tls-verify=false docker://$host/bench/$img:v1 >/dev/null")
   if command -v umoci >/dev/null; then
     cmds+=(-n "skopeo+umoci $img" "skopeo copy -q --src-tls-verify=false docker://$host/bench/$img:v1 oci:$W/mnt/oci:x && umoci unpack --image $W/mnt/oci:x $W/mnt/bundle >/dev/null")
@@ -156,6 +164,43 @@ echo "load before: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) CPUs" >&2
 hyperfine --runs "$RUNS" --prepare "$clean_all" --export-json bench/results/pull-cold.json "${cmds[@]}" >&2
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
+# phases_of ENV_FILE BERTH_CLI REF: one cold pull, its progress lines stamped as they arrive: when
+# the first layer was extracting, when the last byte came (the job's fraction reaches 0.95) and
+# when the pull ended, in seconds from its start.
+phases_of() {
+  rm -rf "$W/mnt/berth" "$W/mnt/berth-state"
+  local t0 t1 last_byte first_extract
+  t0=$EPOCHREALTIME
+  (. "$1"; BERTH_PROGRESS=lines "$2" image pull "$3" 2>&1 >/dev/null) |
+    while IFS= read -r line; do printf '%s %s\n' "$EPOCHREALTIME" "$line"; done > "$W/phases.txt"
+  t1=$EPOCHREALTIME
+  last_byte=$(grep -m1 'fraction=0.95' "$W/phases.txt" | cut -d' ' -f1)
+  first_extract=$(grep -m1 'state=extracting' "$W/phases.txt" | cut -d' ' -f1)
+  python3 -c "import sys; t0, x, b, t1 = map(float, sys.argv[1:]); print(f'first extracting {x - t0:.2f} s, last byte {b - t0:.2f} s, done {t1 - t0:.2f} s (after the last byte: {t1 - b:.2f} s)')" \
+    "$t0" "${first_extract:-$t1}" "${last_byte:-$t1}" "$t1"
+}
+
+slow="" slow_phases=""
+if [ -n "${SLOW_RATE:-}" ]; then
+  step "slow link ($SLOW_RATE bytes/s per blob)"
+  pport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  python3 tests/privileged/registry/throttle-proxy.py "$pport" "$host" "$SLOW_RATE" "$W/proxy.log" &
+  pids+=($!)
+  for _ in $(seq 200); do curl -sf "http://127.0.0.1:$pport/v2/" >/dev/null && break; sleep 0.05; done
+  printf '[[registry]]\nprefix = "127.0.0.1:%s"\nlocation = "127.0.0.1:%s"\ninsecure = true\n' "$pport" "$pport" \
+    >> "$W/reg/registries.toml"
+  slow_cmds=(-n "berth big slow" ". $W/env.sh; $BERTH image pull 127.0.0.1:$pport/bench/big:v1 >/dev/null")
+  if [ -n "${BASE_BERTH:-}" ]; then
+    slow_cmds+=(-n "berth-base big slow" ". $W/env-base.sh; $BASE_BERTH image pull 127.0.0.1:$pport/bench/big:v1 >/dev/null")
+  fi
+  hyperfine --runs "$RUNS" --prepare "$clean_all" --export-json bench/results/pull-slow.json "${slow_cmds[@]}" >&2
+  slow=bench/results/pull-slow.json
+  slow_phases="berth: $(phases_of "$W/env.sh" "$BERTH" "127.0.0.1:$pport/bench/big:v1")"
+  if [ -n "${BASE_BERTH:-}" ]; then
+    slow_phases+="; berth-base: $(phases_of "$W/env-base.sh" "$BASE_BERTH" "127.0.0.1:$pport/bench/big:v1")"
+  fi
+fi
+
 step "warm pull"
 # Warm: everything present; berth's requests to the registry from the access log.
 . "$W/env.sh"
@@ -166,19 +211,12 @@ after=$(grep -c '"GET /v2/bench/big/' "$W/registry.log" || true)
 hyperfine -N --runs "$RUNS" --export-json bench/results/pull-warm.json \
   -n "berth big warm" "$BERTH image pull $host/bench/big:v1" >&2
 
-# Where a cold pull of big spends its time: berth downloads every new layer (in parallel), then
-# imports (extracts) them one after the other. The download phase ends at the first "extracting"
-# line (BERTH_PROGRESS=lines, stamped as it arrives): what overlapping extraction with the
-# download (issue #17, streaming) could save is at most the shorter of the two phases.
+# Where a cold pull of big spends its time: the last downloaded byte (the job's fraction reaches
+# 0.95 then: BERTH_PROGRESS=lines, stamped as it arrives) and the end of the pull. Extraction
+# overlaps the download (issue #17, streaming): what is left after the last byte is the tail of
+# the import (the last layer's extraction and the publication).
 step "phases"
-rm -rf "$W/mnt/berth" "$W/mnt/berth-state"
-t0=$EPOCHREALTIME
-BERTH_PROGRESS=lines "$BERTH" image pull "$host/bench/big:v1" 2>&1 >/dev/null |
-  while IFS= read -r line; do printf '%s %s\n' "$EPOCHREALTIME" "$line"; done > "$W/phases.txt"
-t1=$EPOCHREALTIME
-first_extract=$(grep -m1 'state=extracting' "$W/phases.txt" | cut -d' ' -f1)
-phases=$(python3 -c "import sys; t0, x, t1 = map(float, sys.argv[1:]); print(f'download {x - t0:.2f} s, import {t1 - x:.2f} s')" \
-  "$t0" "${first_extract:-$t1}" "$t1")
+phases=$(phases_of "$W/env.sh" "$BERTH" "$host/bench/big:v1")
 
 # Decompression: gzip (zlib) vs libdeflate on the big image's layers.
 dec=""
@@ -190,9 +228,10 @@ if command -v libdeflate-gunzip >/dev/null; then
   dec=bench/results/pull-gunzip.json
 fi
 
-python3 - "$SIZE_MB" "$small_name" "$((after - before))" "$load_after" "$dec" "$phases" <<'EOF' | tee bench/results/pull.md
+python3 - "$SIZE_MB" "$small_name" "$((after - before))" "$load_after" "$dec" "$phases" "$slow" "${SLOW_RATE:-}" \
+  "$slow_phases" <<'EOF' | tee bench/results/pull.md
 import json, sys
-size, small, warm_requests, load, dec, phases = sys.argv[1:7]
+size, small, warm_requests, load, dec, phases, slow, slow_rate, slow_phases = sys.argv[1:10]
 r = {x["command"]: x for x in json.load(open("bench/results/pull-cold.json"))["results"]}
 w = json.load(open("bench/results/pull-warm.json"))["results"][0]
 print(f"Cold pull, median wall time of {len(next(iter(r.values()))['times'])} runs; small = {small}, big = 5 gzip layers, {size} MB of tar")
@@ -201,7 +240,7 @@ print("| image | tool | median s | x floor | x podman |")
 print("|---|---|---|---|---|")
 for img in ("small", "big"):
     floor, podman = r[f"floor {img}"]["median"], r[f"podman {img}"]["median"]
-    for tool in ("berth", "podman", "skopeo+umoci", "floor"):
+    for tool in ("berth", "berth-base", "podman", "skopeo+umoci", "floor"):
         k = f"{tool} {img}"
         if k in r:
             m = r[k]["median"]
@@ -211,9 +250,18 @@ for img in ("small", "big"):
     line = f"berth / podman ({img}): {b / r[f'podman {img}']['median']:.2f}"
     if f"skopeo+umoci {img}" in r:
         line += f", berth / skopeo+umoci: {b / r[f'skopeo+umoci {img}']['median']:.2f}"
+    if f"berth-base {img}" in r:
+        line += f", berth / berth-base: {b / r[f'berth-base {img}']['median']:.2f}"
     print(("\n" if img == "small" else "") + line + f", berth / floor: {b / r[f'floor {img}']['median']:.2f}")
 print(f"\nWarm pull of big (all present): {warm_requests} request(s) to the registry, median {w['median']:.3f} s")
 print(f"One cold berth pull of big, its phases: {phases}")
+if slow:
+    d = {x["command"]: x["median"] for x in json.load(open(slow))["results"]}
+    line = f"big through a slow link ({int(slow_rate) / 1e6:.1f} MB/s per blob): berth {d['berth big slow']:.3f} s"
+    if "berth-base big slow" in d:
+        line += f", berth-base {d['berth-base big slow']:.3f} s ({d['berth big slow'] / d['berth-base big slow']:.2f}x)"
+    print(line)
+    print(f"One pull of big each through the slow link, its phases: {slow_phases}")
 if dec:
     d = {x["command"]: x["median"] for x in json.load(open(dec))["results"]}
     print(f"gunzip of big's layers: zlib {d['zlib']:.3f} s, libdeflate {d['libdeflate']:.3f} s "

@@ -200,9 +200,11 @@ private:
         std::string out;
         if (block_lines_ > 0) out += fmt::format("\033[{}F", block_lines_);  // up, to column 0
         for (const auto& l : layers_) {
-            std::string size = l.state == "downloading" || l.state == "verifying"
-                                   ? fmt::format("{} / {}", human_size(l.done), human_size(l.total))
-                                   : human_size(l.total);
+            // A layer extracted while it still downloads shows its bytes coming too.
+            bool arriving = l.state == "downloading" || l.state == "verifying" ||
+                            (l.state == "extracting" && l.done < l.total);
+            std::string size = arriving ? fmt::format("{} / {}", human_size(l.done), human_size(l.total))
+                                        : human_size(l.total);
             out += fmt::format("\033[K{}  {:<11}  {}\n", short_digest(l.digest), l.state, size);
         }
         out += "\033[K" + text() + "\n";

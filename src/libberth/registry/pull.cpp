@@ -1,11 +1,12 @@
-// Pull: manifests, platform choice, parallel verified downloads, then the store's importer
-// (pull.h says why the blobs are staged).
+// Pull: manifests, platform choice, parallel verified downloads streamed into the store's
+// importer (pull.h says why the blobs are staged).
 #include "registry/pull.h"
 
 #include <fcntl.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -15,6 +16,7 @@
 #include "basic/string-util.h"
 #include "basic/unique.h"
 #include "registry/client.h"
+#include "store/blob-feed.h"
 #include "store/digest.h"
 #include "store/tree-util.h"
 
@@ -127,31 +129,111 @@ bool stored_layer(const std::vector<store::ImageInfo>& images, const std::string
 struct Download {
     size_t index;
     Descriptor desc;
+    std::vector<size_t> same;  // later layers with the same blob (downloaded once, for all of them)
 };
 
-// Downloads `todo` into dir/blobs/sha256/, `parallel` at a time. The first failure stops
-// the others; a cancel from the caller is looked at every 50 ms while the workers run.
-Result<> download_layers(const RegistryClient& proto, const std::vector<Download>& todo, unsigned parallel,
-                         const std::string& dir, store::ImportProgress& p, const store::ProgressFn& progress,
-                         std::vector<LayerProgress>& layers, const LayersProgressFn& on_layers,
-                         const std::atomic<bool>* cancel) {
-    std::atomic<bool> stop{false};
+// Where the blob `digest` of the staged layout is, as the importer names it.
+std::string blob_member(const std::string& digest) {
+    return "blobs/sha256/" + std::string(store::digest_hex(digest));
+}
+
+// The pull's progress, shared by the download threads and the importing thread (one at a time,
+// under `mu`). With streaming a layer can be downloading and extracting at once; what is shown is
+// the furthest of the two, in LayerState's order: downloading -> extracting (the importer reached
+// it while its bytes still come: `done` keeps growing) -> done; or downloading -> verifying ->
+// downloaded -> extracting -> done when the importer reaches it later. The job's bytes are the
+// downloaded ones throughout (the importer's phases pass through with them).
+struct PullProgress {
     std::mutex mu;
-    std::optional<Error> first_error;
-    size_t next = 0;
+    store::ImportProgress p;
+    std::vector<LayerProgress> layers;  // as shown
+    std::vector<LayerState> fetched;    // each layer's download: Waiting .. Downloaded, or Present
+    std::vector<bool> importing, imported;
+    const store::ProgressFn& progress;
+    const LayersProgressFn& on_layers;
+
+    PullProgress(const store::ProgressFn& progress_fn, const LayersProgressFn& layers_fn)
+        : progress(progress_fn), on_layers(layers_fn) {}
+
+    void add_layer(const Descriptor& d, bool present) {
+        layers.push_back(
+            {d.digest, present ? LayerState::Present : LayerState::Waiting, present ? d.size : 0, d.size});
+        fetched.push_back(layers.back().state);
+        importing.push_back(false);
+        imported.push_back(false);
+    }
+    // Recomputes the shown states; tells the caller when a state changed or `bytes_moved`.
+    void show_locked(bool bytes_moved) {
+        bool changed = false;
+        for (size_t i = 0; i < layers.size(); ++i) {
+            LayerState s = fetched[i];
+            if (s != LayerState::Present && imported[i])
+                s = LayerState::Done;
+            else if (s != LayerState::Present && importing[i] && s != LayerState::Waiting)
+                s = LayerState::Extracting;
+            if (s != layers[i].state) {
+                layers[i].state = s;
+                changed = true;
+            }
+        }
+        if ((changed || bytes_moved) && on_layers) on_layers(layers);
+    }
+    void fetch_state(size_t layer, LayerState s) {
+        std::lock_guard lock(mu);
+        fetched[layer] = s;
+        show_locked(false);
+    }
     // Every chunk counts at once (berthd publishes the job's bytes a few times a second): a pull
     // that moves is seen to move, even inside one large layer (`berth run --systemd` extends its
     // start timeout on it). A restarted transfer takes back what it had counted.
-    auto report = [&](size_t layer, uint64_t added, uint64_t taken_back) {
+    void bytes(size_t layer, uint64_t added, uint64_t taken_back) {
         std::lock_guard lock(mu);
         p.bytes_done = p.bytes_done + added - std::min(taken_back, p.bytes_done);
         p.layer_index = layer;
         if (progress) progress(p);
         LayerProgress& l = layers[layer];
         l.done = l.done + added - std::min(taken_back, l.done);
-        l.state = l.done >= l.total ? LayerState::Verifying : LayerState::Downloading;
-        if (on_layers) on_layers(layers);
-    };
+        fetched[layer] = l.done >= l.total ? LayerState::Verifying : LayerState::Downloading;
+        show_locked(true);
+    }
+    void downloaded(size_t layer, uint64_t uncounted) {
+        std::lock_guard lock(mu);
+        p.bytes_done += uncounted;
+        p.layer_index = layer;
+        if (progress) progress(p);
+        fetched[layer] = LayerState::Downloaded;
+        show_locked(false);
+    }
+    // The importer's phases; a layer it found stored skips its steps.
+    void imported_step(const store::ImportProgress& ip) {
+        std::lock_guard lock(mu);
+        store::ImportProgress out = ip;
+        out.bytes_done = p.bytes_done;
+        out.bytes_total = p.bytes_total;
+        if (progress) progress(out);
+        for (size_t i = 0; i < layers.size(); ++i) {
+            if (ip.phase == store::ImportPhase::Done ||
+                (ip.layer_index > i && ip.phase != store::ImportPhase::Reading))
+                imported[i] = true;
+            else if (ip.layer_index == i && ip.phase == store::ImportPhase::Layer)
+                importing[i] = true;
+            else if (ip.layer_index == i && ip.phase == store::ImportPhase::LayerCommitted)
+                imported[i] = true;
+        }
+        show_locked(false);
+    }
+};
+
+// Downloads `todo` into dir/blobs/sha256/, `parallel` at a time, telling `feed` how each blob
+// grows (the importer reads them meanwhile). The first failure stops the others; `halt` (the
+// caller's cancel, or the import failing) is looked at every 50 ms while the workers run.
+Result<> download_layers(const RegistryClient& proto, const std::vector<Download>& todo, unsigned parallel,
+                         const std::string& dir, PullProgress& progress, store::BlobFeed& feed,
+                         const std::atomic<bool>* halt) {
+    std::atomic<bool> stop{false};
+    std::mutex mu;
+    std::optional<Error> first_error;
+    size_t next = 0;
     auto worker = [&] {
         RegistryClient client = proto;
         client.set_cancel(&stop);
@@ -159,43 +241,46 @@ Result<> download_layers(const RegistryClient& proto, const std::vector<Download
             Download d;
             {
                 std::lock_guard lock(mu);
-                if (first_error || next >= todo.size()) return;
+                if (first_error || stop || next >= todo.size()) return;
                 d = todo[next++];
-                layers[d.index].state = LayerState::Downloading;
-                if (on_layers) on_layers(layers);
             }
-            std::string final_path = dir + "/blobs/sha256/" + std::string(store::digest_hex(d.desc.digest));
+            progress.fetch_state(d.index, LayerState::Downloading);
+            std::string member = blob_member(d.desc.digest);
+            std::string final_path = dir + "/" + member;
             std::string part = final_path + ".part";
             UniqueFd fd(::open(part.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
             uint64_t written = 0;
             Result<> r = fd ? Result<>{} : fail_errno("create '{}'", part);
-            if (r)
+            if (r) {
+                feed.writing(member);
                 r = client.blob(
                     d.desc.digest, d.desc.size,
                     [&](std::string_view chunk) -> Result<> {
                         BERTH_TRY_VOID(write_all(fd.get(), chunk, part));
                         written += chunk.size();
-                        report(d.index, chunk.size(), 0);
+                        feed.grew(member, chunk.size());
+                        progress.bytes(d.index, chunk.size(), 0);
                         return {};
                     },
                     [&] {
+                        feed.restart(member);  // before the file shrinks under a reader
                         (void)::ftruncate(fd.get(), 0);
                         (void)::lseek(fd.get(), 0, SEEK_SET);
-                        report(d.index, 0, written);
+                        progress.bytes(d.index, 0, written);
                         written = 0;
                     });
+            }
             if (r && ::rename(part.c_str(), final_path.c_str()) < 0) r = fail_errno("rename '{}'", part);
-            std::lock_guard lock(mu);
             if (!r) {
+                feed.fail(member, r.error());
+                std::lock_guard lock(mu);
                 if (!first_error) first_error = r.error();
                 stop = true;
                 return;
             }
-            p.bytes_done += d.desc.size - std::min(written, d.desc.size);  // counted as it came
-            p.layer_index = d.index;
-            if (progress) progress(p);
-            layers[d.index].state = LayerState::Downloaded;
-            if (on_layers) on_layers(layers);
+            feed.complete(member);
+            progress.downloaded(d.index, d.desc.size - std::min(written, d.desc.size));  // counted as it came
+            for (size_t also : d.same) progress.fetch_state(also, LayerState::Downloaded);
         }
     };
     std::vector<std::thread> threads;
@@ -205,15 +290,15 @@ Result<> download_layers(const RegistryClient& proto, const std::vector<Download
     std::atomic<bool> joined{false};
     std::thread watch([&] {
         while (!joined) {
-            if (cancel && cancel->load()) stop = true;
+            if (halt && halt->load()) stop = true;
             std::this_thread::sleep_for(std::chrono::milliseconds(50));
         }
     });
     for (auto& t : threads) t.join();
     joined = true;
     watch.join();
-    if (cancel && cancel->load()) return fail(ECANCELED, "pull cancelled");
     if (first_error) return fail(*first_error);
+    if (halt && halt->load()) return fail(ECANCELED, "pull cancelled");
     return {};
 }
 
@@ -382,51 +467,62 @@ Result<PullResult> pull_image(store::Store& store, std::string_view reference, c
     auto chains = store::chain_ids(diff_ids);
     auto images = store.list_images();
     std::vector<Download> todo;
-    store::ImportProgress p;
-    p.layer_count = layers.size();
-    std::vector<LayerProgress> status;
+    PullProgress status(progress, options.layers);
+    status.p.layer_count = layers.size();
     for (size_t i = 0; i < layers.size(); ++i) {
         bool present = stored_layer(images, chains[i], layers[i].digest);
-        status.push_back({layers[i].digest, present ? LayerState::Present : LayerState::Waiting,
-                          present ? layers[i].size : 0, layers[i].size});
-        if (!present) {
-            todo.push_back({i, layers[i]});
-            p.bytes_total += layers[i].size;
+        status.add_layer(layers[i], present);
+        if (present) continue;
+        auto first = std::find_if(todo.begin(), todo.end(),
+                                  [&](const Download& d) { return d.desc.digest == layers[i].digest; });
+        if (first != todo.end()) {
+            first->same.push_back(i);  // two writers of one file would spoil it
+            continue;
         }
+        todo.push_back({i, layers[i], {}});
+        status.p.bytes_total += layers[i].size;
     }
-    if (progress) progress(p);
-    if (options.layers) options.layers(status);
-    BERTH_TRY_VOID_CTX(download_layers(*client, todo, options.parallel_layers, stage.dir, p, progress, status,
-                                       options.layers, cancel),
-                       ctx("download"));
+    if (progress) progress(status.p);
+    if (options.layers) options.layers(status.layers);
+
+    // Download and import at once (store/blob-feed.h): the importer extracts each layer as its
+    // bytes arrive, in layer order, and commits it once its download verified it, while later
+    // layers keep downloading. `halt` stops both sides: a cancel, or either side failing.
+    std::atomic<bool> halt{false};
+    store::BlobFeed feed(&halt);
+    for (const auto& d : todo) {
+        std::string member = blob_member(d.desc.digest);
+        feed.expect(member, stage.dir + "/" + member + ".part", stage.dir + "/" + member);
+    }
+    Result<> downloaded;
+    std::thread downloads([&] {
+        downloaded = download_layers(*client, todo, options.parallel_layers, stage.dir, status, feed, &halt);
+        if (downloaded) return;
+        halt = true;
+        for (const auto& d : todo) feed.fail(blob_member(d.desc.digest), downloaded.error());
+    });
+    std::atomic<bool> finished{false};
+    std::thread watch([&] {
+        while (!finished) {
+            if (cancel && cancel->load()) halt = true;
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+    });
+    auto imported = store.import_arriving_layout(
+        stage.dir, feed, name, [&](const store::ImportProgress& ip) { status.imported_step(ip); }, &halt);
+    if (!imported) halt = true;
+    downloads.join();
+    finished = true;
+    watch.join();
     out.requests = client->requests() + static_cast<unsigned>(todo.size());
-    // The importer's layer steps are the layers' last states (a layer it finds stored stays
-    // "present").
-    store::ProgressFn import_progress = progress;
-    if (options.layers)
-        import_progress = [&](const store::ImportProgress& ip) {
-            if (progress) progress(ip);
-            bool changed = false;
-            for (size_t i = 0; i < status.size(); ++i) {
-                LayerState next = status[i].state;
-                if (ip.phase == store::ImportPhase::Done ||
-                    (ip.layer_index > i && ip.phase != store::ImportPhase::Reading))
-                    next = LayerState::Done;  // a layer the importer found stored skips its steps
-                else if (ip.layer_index == i && ip.phase == store::ImportPhase::Layer)
-                    next = LayerState::Extracting;
-                else if (ip.layer_index == i && ip.phase == store::ImportPhase::LayerCommitted)
-                    next = LayerState::Done;
-                if (status[i].state == LayerState::Present || status[i].state == next) continue;
-                status[i].state = next;
-                changed = true;
-            }
-            if (changed) options.layers(status);
-        };
-    auto imported = BERTH_TRY_CTX(
-        store.import_image_path(stage.dir, store::ImportFormat::OciLayout, name, import_progress, cancel),
-        ctx("import"));
-    BERTH_TRY_VOID_CTX(store.add_repo_digest(imported.id, out.repo_digest), ctx("record the digest"));
-    out.image = BERTH_TRY(store.get_image(imported.id));
+    // The first cause wins: a cancel; a download's own failure (the import then only saw its
+    // stream end); the import's.
+    if (cancel && cancel->load()) return fail(ECANCELED, "{}", ctx("pull cancelled"));
+    if (!downloaded && (downloaded.error().code != ECANCELED || imported))
+        return fail(downloaded.error().wrap(ctx("download")));
+    if (!imported) return fail(imported.error().wrap(ctx("import")));
+    BERTH_TRY_VOID_CTX(store.add_repo_digest(imported->id, out.repo_digest), ctx("record the digest"));
+    out.image = BERTH_TRY(store.get_image(imported->id));
     return out;
 }
 

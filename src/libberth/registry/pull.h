@@ -9,11 +9,16 @@
 //      already in the store is downloaded, in parallel (kParallelLayers), with its size and digest
 //      verified while it streams.
 //   4. The blobs are staged as an OCI layout in ROOT/staging/pull-<token>/ (removed on every path
-//      out; Store::open removes leftovers after a crash) and imported by the store's importer, which
-//      extracts, checks diff_ids and publishes atomically: nothing half-made is ever visible.
+//      out; Store::open removes leftovers after a crash) and imported by the store's importer
+//      *while they download* (store/blob-feed.h): layer i is decompressed, hashed and extracted
+//      as its bytes arrive, in layer order, while later layers keep downloading; it is committed
+//      only once its download verified it, and the importer checks diff_ids and publishes
+//      atomically as for any import: nothing half-made is ever visible.
 // Why stage and not extract from the socket: the importer's one-pass extraction, its reuse of
-// stored layers and its crash safety are then the same code for `import` and `pull`; the cost is
-// one write and one read of each new compressed blob (docs: PERFORMANCE, issue #17).
+// stored layers and its crash safety are then the same code for `import` and `pull`; a download
+// never waits for an extraction; and the staged blob is the one the store keeps (linked, not
+// copied). The cost is one write and one read (from the page cache) of each new compressed blob
+// (docs/PERFORMANCE.md, issue #17).
 #pragma once
 
 #include <atomic>
@@ -43,6 +48,8 @@ Platform host_platform();
 // Where each layer of a pull stands (`berth image pull` draws one line per layer):
 //   waiting -> downloading -> verifying -> downloaded -> extracting -> done, or present (the store
 //   had it: not fetched). verifying: every byte is in, the digest and size are being checked.
+//   Extraction overlaps the download: a layer the importer reaches while it still downloads goes
+//   downloading -> extracting -> done, its `done` bytes growing while it is "extracting".
 enum class LayerState { Waiting, Downloading, Verifying, Downloaded, Extracting, Done, Present };
 // "waiting", "downloading", ... (the bus and the CLI's lines).
 std::string_view layer_state_name(LayerState state);

@@ -20,6 +20,7 @@
 #include "basic/fs-util.h"
 #include "basic/result.h"
 #include "basic/unique.h"
+#include "store/blob-feed.h"
 #include "store/layer-extract.h"
 #include "store/store-impl.h"
 
@@ -49,6 +50,9 @@ struct Input {
     };
     std::map<std::string, Staged> files;
     std::map<std::string, std::string> aliases;  // symlink members (docker save dedups layers)
+    // Layer blobs still downloading (a registry pull): read through the feed as they arrive,
+    // each layer committed only once its download verified it (blob-feed.h).
+    BlobFeed* feed = nullptr;
 
     const Staged* staged(const std::string& name) const {
         std::string n = name;

@@ -25,6 +25,7 @@
 #include <algorithm>
 #include <cstring>
 #include <ctime>
+#include <functional>
 
 #include "basic/chase.h"
 #include "basic/fs-util.h"
@@ -297,6 +298,41 @@ ExtractOptions extract_options(const StoreOptions& o) {
     return opts;
 }
 
+namespace {
+
+// Whether a layer's media type says its blob is compressed (gzip or zstd).
+bool compressed_layer(const std::string& media_type) {
+    std::string_view mt = media_type;
+    for (std::string_view end : {"+gzip", "+zstd", ".gzip"})
+        if (mt.size() >= end.size() && mt.substr(mt.size() - end.size()) == end) return true;
+    return false;
+}
+
+// A layer whose blob is still downloading (blob-feed.h). A compressed one is followed while it
+// arrives; an uncompressed one is read once complete, so that it keeps a tar-split instead of a
+// copy (docs/STORAGE.md, "tar-split"), at the price of not overlapping its download. Whatever was
+// extracted is committed by the caller only when this returns, which is only once the download
+// verified the blob; a transfer that started over under the reader is read again, complete.
+Result<ExtractResult> extract_arriving(BlobFeed& feed, const LayerSource& src,
+                                       const std::function<Result<ExtractResult>(int)>& extract) {
+    auto mode = compressed_layer(src.media_type) ? BlobFeed::Mode::Follow : BlobFeed::Mode::Complete;
+    auto input = BERTH_TRY(feed.open(src.member, mode));
+    auto res = extract(input.get());
+    input.reset();  // a follower blocked on a full pipe ends (EPIPE)
+    // The download's own error (a wrong digest, a reset) says more than a stream cut short by it.
+    auto verdict = BERTH_TRY(feed.verdict(src.member));
+    if (verdict == BlobFeed::Verdict::Restarted) {
+        auto again = BERTH_TRY(feed.open(src.member, BlobFeed::Mode::Complete));
+        return extract(again.get());
+    }
+    if (!res) return res;
+    if (verdict != BlobFeed::Verdict::Verified)
+        return fail(EIO, "the layer's stream ended before its download did");
+    return res;
+}
+
+}  // namespace
+
 Result<std::vector<LayerInfo>> import_layers(Store::Impl& s, ImportGuard& guard, const Input& in,
                                              const std::vector<LayerSource>& srcs,
                                              const std::vector<std::string>& diff_ids,
@@ -337,10 +373,12 @@ Result<std::vector<LayerInfo>> import_layers(Store::Impl& s, ImportGuard& guard,
             }
         }
         const Input::Staged* staged = in.dirfd < 0 ? in.staged(src.member) : nullptr;
-        auto fd = BERTH_TRY_CTX(in.open(src.member), ctx);
+        const bool arriving = in.feed && in.feed->arriving(src.member);
+        // A complete file of the blob the stage links instead of keeping a copy.
+        std::string kept = staged ? staged->path : "";
         std::string tee_path = stage + "/blobs/layer.part";
         UniqueFd tee;
-        if (!staged) {
+        if (!staged && !arriving) {
             tee.reset(::open(tee_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
             if (!tee) return fail_errno("{}: stage blob", ctx);
         }
@@ -359,14 +397,28 @@ Result<std::vector<LayerInfo>> import_layers(Store::Impl& s, ImportGuard& guard,
         };
         std::optional<std::string> parent;
         if (i > 0) parent = chains[i - 1];
-        ExtractResult res;
+        const bool verify_only = s.backend->has_layer(li.chain_id);
         std::optional<LayerTransaction> tx;  // aborted on every return below until committed
-        if (s.backend->has_layer(li.chain_id)) {
-            res = BERTH_TRY_CTX(extract_layer(fd.get(), "", opts), ctx);  // verify only
-        } else {
-            tx.emplace(BERTH_TRY_CTX(LayerTransaction::begin(*s.backend, li.chain_id, parent), ctx));
+        // One reading of the layer's bytes: into a fresh transaction (an earlier attempt's is
+        // aborted first), or only hashed when the backend has the layer already.
+        auto extract_from = [&](int input) -> Result<ExtractResult> {
+            if (verify_only) return extract_layer(input, "", opts);
+            if (tx) {
+                auto earlier = std::move(*tx);
+                tx.reset();
+                BERTH_TRY_VOID(earlier.abort());
+            }
+            tx.emplace(BERTH_TRY(LayerTransaction::begin(*s.backend, li.chain_id, parent)));
             opts.whiteouts = tx->writer().whiteouts;
-            res = BERTH_TRY_CTX(extract_layer(fd.get(), tx->writer().path, opts), ctx);
+            return extract_layer(input, tx->writer().path, opts);
+        };
+        ExtractResult res;
+        if (arriving) {
+            res = BERTH_TRY_CTX(extract_arriving(*in.feed, src, extract_from), ctx);
+            kept = in.feed->final_path(src.member);
+        } else {
+            auto fd = BERTH_TRY_CTX(in.open(src.member), ctx);
+            res = BERTH_TRY_CTX(extract_from(fd.get()), ctx);
         }
         if (!src.digest.empty() && res.blob_digest != src.digest)
             return fail(EBADMSG, "{}: digest mismatch: manifest says {}, content is {}", ctx, src.digest,
@@ -389,8 +441,8 @@ Result<std::vector<LayerInfo>> import_layers(Store::Impl& s, ImportGuard& guard,
             continue;
         }
         ::unlink(split_part.c_str());
-        if (staged) {
-            if (!path_exists(dst) && ::link(staged->path.c_str(), dst.c_str()) < 0)
+        if (!kept.empty()) {
+            if (!path_exists(dst) && ::link(kept.c_str(), dst.c_str()) < 0)
                 return fail_errno("{}: stage blob", ctx);
         } else {
             if (!res.teed) {
@@ -540,13 +592,15 @@ int64_t parse_rfc3339(const std::string& s) {
 }
 
 Result<ImageInfo> import_from_dir(Store::Impl& s, int dirfd, std::string_view name_tag,
-                                  const ProgressFn& progress_fn, const std::atomic<bool>* cancel) {
+                                  const ProgressFn& progress_fn, const std::atomic<bool>* cancel,
+                                  BlobFeed* arriving) {
     ImportGuard guard(s, cancel);
     Staging stage{s.path("staging/imp-" + random_token())};
     BERTH_TRY_VOID(mkdir_p(stage.dir + "/blobs", 0700));
     BERTH_TRY_VOID(mkdir_p(stage.dir + "/splits", 0700));
     Input in;
     in.dirfd = dirfd;
+    in.feed = arriving;
     Progress progress{progress_fn, {}};
     progress(ImportPhase::Reading);
     return import_oci(s, guard, in, stage.dir, name_tag, progress, cancel);

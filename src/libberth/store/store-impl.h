@@ -101,8 +101,10 @@ private:
 // Import entry points (image-import.cpp).
 Result<ImageInfo> import_from_fd(Store::Impl& s, int fd, ImportFormat format, std::string_view name_tag,
                                  const ProgressFn& progress, const std::atomic<bool>* cancel);
+// `arriving` (may be null): layer blobs still downloading into the directory (blob-feed.h).
 Result<ImageInfo> import_from_dir(Store::Impl& s, int dirfd, std::string_view name_tag,
-                                  const ProgressFn& progress, const std::atomic<bool>* cancel);
+                                  const ProgressFn& progress, const std::atomic<bool>* cancel,
+                                  BlobFeed* arriving = nullptr);
 Result<ImageInfo> commit_to_image(Store::Impl& s, const ContainerInfo& c, std::string_view name_tag);
 // `cancel` (may be null) is polled between writes, also while a pipe does not take more: ECANCELED.
 Result<> write_oci_archive(Store::Impl& s, const ImageInfo& info, int fd,

@@ -682,6 +682,20 @@ Result<ImageInfo> Store::import_image_path(const std::string& path, ImportFormat
                         fmt::format("'{}'", path));
 }
 
+Result<ImageInfo> Store::import_arriving_layout(const std::string& dir, BlobFeed& arriving,
+                                                std::string_view name_tag, const ProgressFn& progress,
+                                                const std::atomic<bool>* cancel) {
+    BERTH_TRY_VOID(impl_->writable());
+    UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd) return fail_errno("open '{}'", dir);
+    try {  // the exception boundary of import_image (above), for the same reason
+        return with_context(import_from_dir(*impl_, fd.get(), name_tag, progress, cancel, &arriving),
+                            fmt::format("'{}': import OCI layout directory", dir));
+    } catch (const json::exception& e) {
+        return fail(EBADMSG, "import image: invalid image metadata: {}", e.what());
+    }
+}
+
 std::vector<ImageInfo> Store::list_images() const {
     std::lock_guard lock(impl_->mu);
     std::vector<ImageInfo> out;

@@ -43,6 +43,8 @@
 
 namespace berth::store {
 
+class BlobFeed;  // blob-feed.h
+
 // ---- configuration (/etc/berth/berthd.toml, table [store] or top level) ----
 
 struct StoreOptions {
@@ -285,6 +287,12 @@ public:
     Result<ImageInfo> import_image_path(const std::string& path, ImportFormat format,
                                         std::string_view name_tag, const ProgressFn& progress = {},
                                         const std::atomic<bool>* cancel = nullptr);
+    // An OCI layout directory whose layer blobs are still downloading (a registry pull): each
+    // blob `arriving` lists is extracted as its bytes come and its layer committed only once
+    // `arriving` says the download verified it (blob-feed.h).
+    Result<ImageInfo> import_arriving_layout(const std::string& dir, BlobFeed& arriving,
+                                             std::string_view name_tag, const ProgressFn& progress = {},
+                                             const std::atomic<bool>* cancel = nullptr);
     std::vector<ImageInfo> list_images() const;
     // `ref`: "name:tag", "name" (= name:latest), "sha256:<hex>", or a unique hex prefix (>= 4).
     Result<ImageInfo> get_image(std::string_view ref) const;
