@@ -122,7 +122,8 @@ Output run_libdeflate(const std::vector<unsigned char>& in, bool check) {
     std::vector<unsigned char> buf(isize);
     static libdeflate_decompressor* d = libdeflate_alloc_decompressor();
     size_t actual = 0;
-    if (libdeflate_gzip_decompress(d, in.data(), in.size(), buf.data(), buf.size(), &actual) != LIBDEFLATE_SUCCESS)
+    if (libdeflate_gzip_decompress(d, in.data(), in.size(), buf.data(), buf.size(), &actual) !=
+        LIBDEFLATE_SUCCESS)
         die("libdeflate_gzip_decompress failed");
     Output out;
     out.take(buf.data(), actual, check);
@@ -177,8 +178,10 @@ int main(int argc, char** argv) {
         compressed += files.back().size();
     }
     using Fn = Output (*)(const std::vector<unsigned char>&, bool);
-    const std::vector<std::pair<std::string, Fn>> decoders{
-        {"zlib", run_zlib}, {"libarchive", run_libarchive}, {"isal", run_isal}, {"libdeflate", run_libdeflate}};
+    const std::vector<std::pair<std::string, Fn>> decoders{{"zlib", run_zlib},
+                                                           {"libarchive", run_libarchive},
+                                                           {"isal", run_isal},
+                                                           {"libdeflate", run_libdeflate}};
 
     // Correctness first: every decoder gives zlib's bytes (size and CRC-32) for every file.
     uint64_t uncompressed = 0;
@@ -209,13 +212,14 @@ int main(int argc, char** argv) {
                 static_cast<double>(compressed) / 1e6, static_cast<double>(uncompressed) / 1e6,
                 static_cast<double>(uncompressed) / static_cast<double>(compressed), runs);
     std::printf(
-        "| decoder | median wall s | MB/s out (wall) | x zlib (wall) | median CPU s | MB/s out (CPU) | x zlib (CPU) |\n"
+        "| decoder | median wall s | MB/s out (wall) | x zlib (wall) | median CPU s | MB/s out (CPU) | x "
+        "zlib (CPU) |\n"
         "|---|---:|---:|---:|---:|---:|---:|\n");
     for (const auto& [name, fn] : decoders) {
         double m = median(times[name]), c = median(cpu[name]);
         double mb = static_cast<double>(uncompressed) / 1e6;
-        std::printf("| %s | %.3f | %.0f | %.2f | %.3f | %.0f | %.2f |\n", name.c_str(), m, mb / m, base / m, c,
-                    mb / c, base_cpu / c);
+        std::printf("| %s | %.3f | %.0f | %.2f | %.3f | %.0f | %.2f |\n", name.c_str(), m, mb / m, base / m,
+                    c, mb / c, base_cpu / c);
     }
     return 0;
 }

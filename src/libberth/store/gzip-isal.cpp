@@ -61,14 +61,22 @@ namespace {
 
 const char* isal_error(int r) {
     switch (r) {
-        case ISAL_INVALID_BLOCK: return "invalid deflate block";
-        case ISAL_INVALID_SYMBOL: return "invalid deflate symbol";
-        case ISAL_INVALID_LOOKBACK: return "invalid lookback distance";
-        case ISAL_INVALID_WRAPPER: return "invalid gzip header";
-        case ISAL_UNSUPPORTED_METHOD: return "unsupported compression method";
-        case ISAL_INCORRECT_CHECKSUM: return "CRC-32 or size in the gzip trailer does not match";
-        case ISAL_NEED_DICT: return "a preset dictionary is required";
-        default: return "unknown ISA-L error";
+        case ISAL_INVALID_BLOCK:
+            return "invalid deflate block";
+        case ISAL_INVALID_SYMBOL:
+            return "invalid deflate symbol";
+        case ISAL_INVALID_LOOKBACK:
+            return "invalid lookback distance";
+        case ISAL_INVALID_WRAPPER:
+            return "invalid gzip header";
+        case ISAL_UNSUPPORTED_METHOD:
+            return "unsupported compression method";
+        case ISAL_INCORRECT_CHECKSUM:
+            return "CRC-32 or size in the gzip trailer does not match";
+        case ISAL_NEED_DICT:
+            return "a preset dictionary is required";
+        default:
+            return "unknown ISA-L error";
     }
 }
 

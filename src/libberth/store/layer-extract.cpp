@@ -839,7 +839,8 @@ Result<ExtractResult> extract_layer(int fd, const std::string& dest, const Extra
     if (use_isal_for_gzip()) {
         if (sniff_input(&p) < 0) return fail(p.io_error.code, "open layer stream: {}", p.io_error.message);
         if (is_gzip_header(p.in_buf.data(), p.pending)) {
-            gunzip.emplace([&p](const void** buf) { return next_input(&p, buf); }, p.in_buf.data(), p.pending);
+            gunzip.emplace([&p](const void** buf) { return next_input(&p, buf); }, p.in_buf.data(),
+                           p.pending);
             p.pending = 0;
             p.gunzip = &*gunzip;
             out.compression = "gzip";

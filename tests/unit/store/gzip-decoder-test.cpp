@@ -159,7 +159,8 @@ TEST_F(GzipDecoder, CorruptOrTruncatedStreamsAreRefused) {
     }
     {
         SCOPED_TRACE("cut in the middle");
-        EXPECT_NE(expect_refused(good.substr(0, good.size() / 2)).find("truncated gzip input"), std::string::npos);
+        EXPECT_NE(expect_refused(good.substr(0, good.size() / 2)).find("truncated gzip input"),
+                  std::string::npos);
     }
     {
         SCOPED_TRACE("cut inside the trailer");
@@ -204,7 +205,8 @@ TEST_F(GzipDecoder, RandomlyDamagedStreamsNeverDecodeDifferently) {
         int changes = 1 + static_cast<int>(rng() % 3);
         for (int c = 0; c < changes; ++c) bad[rng() % bad.size()] = static_cast<char>(rng());
         Decoded isal = decode(bad, false), zlib = decode(bad, true);
-        EXPECT_FALSE(isal.ok && !zlib.ok) << "case " << i << ": ISA-L accepted what zlib refuses: " << zlib.error;
+        EXPECT_FALSE(isal.ok && !zlib.ok)
+            << "case " << i << ": ISA-L accepted what zlib refuses: " << zlib.error;
         if (isal.ok && zlib.ok) {
             ++both;
             EXPECT_EQ(isal.result.diff_id, zlib.result.diff_id) << "case " << i;
@@ -219,8 +221,8 @@ TEST_F(GzipDecoder, RandomlyDamagedStreamsNeverDecodeDifferently) {
             EXPECT_NE(isal.error.find("gzip trailer does not match"), std::string::npos) << "case " << i;
         }
     }
-    std::fprintf(stderr, "damaged streams: %d accepted by both, %d by neither, %d by zlib only\n", both, neither,
-                 only_zlib);
+    std::fprintf(stderr, "damaged streams: %d accepted by both, %d by neither, %d by zlib only\n", both,
+                 neither, only_zlib);
 }
 
 TEST_F(GzipDecoder, AGzipBombStopsAtTheRatioLimitWithEitherDecoder) {
