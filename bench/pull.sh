@@ -9,8 +9,9 @@
 # and the warm pull (everything present): berth's requests to the registry, and its wall time.
 # Images: "small" (the busybox test image, 1 layer; a Debian minbase from mmdebstrap with
 # MINBASE=1, which needs a reachable mirror) and "big" (5 gzip layers of files copied from the
-# host's /usr, SIZE_MB in all). Also gzip -d against libdeflate-gunzip on the big image's
-# layers, when libdeflate-gunzip is installed (libarchive decompresses berth's layers with zlib).
+# host's /usr, SIZE_MB in all). Also gzip -d on the big image's layers against igzip (ISA-L)
+# and libdeflate-gunzip, when installed; and berth with ISA-L against berth with libarchive's
+# zlib (BERTH_GZIP_DECODER=zlib) on the big image.
 # Run as root. Not a test, not part of CI.
 #
 # Usage: bench/pull.sh [--runs N] [--size-mb N] [--smoke]
@@ -153,6 +154,9 @@ for img in small big; do
   if [ -n "${BASE_BERTH:-}" ]; then
     cmds+=(-n "berth-base $img" ". $W/env-base.sh; $BASE_BERTH image pull $host/bench/$img:v1 >/dev/null")
   fi
+  # berth with libarchive's zlib instead of ISA-L for gzip (store/gzip-isal.h): the decoder's
+  # share of a pull, end to end.
+  [ $img = big ] && cmds+=(-n "berth-zlib $img" ". $W/env.sh; BERTH_GZIP_DECODER=zlib $BERTH image pull $host/bench/$img:v1 >/dev/null")
   cmds+=(-n "podman $img" "$P pull -q --tls-verify=false docker://$host/bench/$img:v1 >/dev/null")
   if command -v umoci >/dev/null; then
     cmds+=(-n "skopeo+umoci $img" "skopeo copy -q --src-tls-verify=false docker://$host/bench/$img:v1 oci:$W/mnt/oci:x && umoci unpack --image $W/mnt/oci:x $W/mnt/bundle >/dev/null")
@@ -218,12 +222,14 @@ hyperfine -N --runs "$RUNS" --export-json bench/results/pull-warm.json \
 step "phases"
 phases=$(phases_of "$W/env.sh" "$BERTH" "$host/bench/big:v1")
 
-# Decompression: gzip (zlib) vs libdeflate on the big image's layers.
+# Decompression: GNU gzip (its own inflate, close to zlib's) vs ISA-L's igzip and libdeflate on
+# the big image's layers (bench/gzip-decoders.sh compares the libraries in one process).
 dec=""
-if command -v libdeflate-gunzip >/dev/null; then
+if command -v libdeflate-gunzip >/dev/null && command -v igzip >/dev/null; then
   ls "$W"/big-oci/blobs/sha256/* > "$W/blobs.txt"
   hyperfine -N --runs "$RUNS" --export-json bench/results/pull-gunzip.json \
-    -n zlib "sh -c 'for b in \$(cat $W/blobs.txt); do gzip -dc < \$b > /dev/null 2>&1 || true; done'" \
+    -n gzip "sh -c 'for b in \$(cat $W/blobs.txt); do gzip -dc < \$b > /dev/null 2>&1 || true; done'" \
+    -n isal "sh -c 'for b in \$(cat $W/blobs.txt); do igzip -dc < \$b > /dev/null 2>&1 || true; done'" \
     -n libdeflate "sh -c 'for b in \$(cat $W/blobs.txt); do libdeflate-gunzip -c < \$b > /dev/null 2>&1 || true; done'" >&2
   dec=bench/results/pull-gunzip.json
 fi
@@ -240,7 +246,7 @@ print("| image | tool | median s | x floor | x podman |")
 print("|---|---|---|---|---|")
 for img in ("small", "big"):
     floor, podman = r[f"floor {img}"]["median"], r[f"podman {img}"]["median"]
-    for tool in ("berth", "berth-base", "podman", "skopeo+umoci", "floor"):
+    for tool in ("berth", "berth-base", "berth-zlib", "podman", "skopeo+umoci", "floor"):
         k = f"{tool} {img}"
         if k in r:
             m = r[k]["median"]
@@ -253,6 +259,8 @@ for img in ("small", "big"):
     if f"berth-base {img}" in r:
         line += f", berth / berth-base: {b / r[f'berth-base {img}']['median']:.2f}"
     print(("\n" if img == "small" else "") + line + f", berth / floor: {b / r[f'floor {img}']['median']:.2f}")
+if "berth-zlib big" in r:
+    print(f"berth big with ISA-L / with zlib: {r['berth big']['median'] / r['berth-zlib big']['median']:.2f}")
 print(f"\nWarm pull of big (all present): {warm_requests} request(s) to the registry, median {w['median']:.3f} s")
 print(f"One cold berth pull of big, its phases: {phases}")
 if slow:
@@ -264,6 +272,6 @@ if slow:
     print(f"One pull of big each through the slow link, its phases: {slow_phases}")
 if dec:
     d = {x["command"]: x["median"] for x in json.load(open(dec))["results"]}
-    print(f"gunzip of big's layers: zlib {d['zlib']:.3f} s, libdeflate {d['libdeflate']:.3f} s "
-          f"({d['zlib'] / d['libdeflate']:.2f}x)")
+    print(f"gunzip of big's layers: gzip {d['gzip']:.3f} s, igzip {d['isal']:.3f} s ({d['gzip'] / d['isal']:.2f}x), "
+          f"libdeflate {d['libdeflate']:.3f} s ({d['gzip'] / d['libdeflate']:.2f}x)")
 EOF

@@ -13,6 +13,7 @@ build_pkgs=(
   nlohmann-json3-dev libcli11-dev libfmt-dev libexpected-dev libmnl-dev libnftables-dev libyaml-cpp-dev
   clang-14 libclang-rt-14-dev clang-format-14
   libcurl4-openssl-dev
+  libisal-dev
 )
 test_pkgs=(
   systemd systemd-container dbus dbus-daemon util-linux iproute2 nftables procps psmisc
@@ -20,7 +21,7 @@ test_pkgs=(
   umoci skopeo mmdebstrap
   docker-registry apache2-utils buildah openssl podman
   qemu-system-x86 dmsetup thin-provisioning-tools
-  hyperfine crun runc man-db
+  hyperfine crun runc man-db isal libdeflate-tools libdeflate-dev
   ansible-core openssh-server openssh-client
   dnsmasq-base
 )

@@ -23,6 +23,7 @@
 #include "basic/io-util.h"
 #include "basic/unique.h"
 #include "store/digest.h"
+#include "store/gzip-isal.h"
 #include "store/libarchive-dl.h"
 #include "store/tar-split.h"
 
@@ -134,7 +135,10 @@ struct Pipeline {
     Error io_error;  // set by callbacks (libarchive only sees -1)
     bool failed = false;
 
+    // The decompressor: ISA-L for gzip when available (gzip-isal.h), else libarchive's raw reader.
     struct archive* raw = nullptr;
+    IsalGunzip* gunzip = nullptr;
+    size_t pending = 0;  // input bytes at the start of in_buf read (and hashed) by sniff_input
     // An uncompressed layer's diff ID is its blob digest: the bytes are hashed once, not twice
     // (sha256 is the largest CPU cost of an import after the kernel's).
     bool hash_diff = true;
@@ -172,40 +176,69 @@ struct Pipeline {
     }
 };
 
-// A failed (or cancelled) read of the layer input: remembered for the caller's error, and
-// reported to libarchive so the extraction stops.
-la_ssize_t input_failed(struct archive* a, Pipeline* p, int err) {
+// Bytes just read into `data` are layer input: hashed for the blob digest, teed, reported.
+// False (the error remembered) when the tee fails.
+bool take_input(Pipeline* p, const char* data, size_t n) {
+    p->blob_hash.update(data, n);
+    p->blob_size += n;
+    if (p->tee_fd >= 0) {
+        int w = write_all_raw(p->tee_fd, data, n);
+        if (w < 0) {
+            p->failed = true;
+            p->io_error = Error{-w, "write blob copy"};
+            return false;
+        }
+    }
+    if (p->options->progress && p->blob_size >= p->next_progress) {
+        p->next_progress = p->blob_size + kBufSize;
+        p->options->progress(p->blob_size);
+    }
+    return true;
+}
+
+// A failed (or cancelled) read of the layer input, remembered for the caller's error.
+ssize_t input_failed(Pipeline* p, int err) {
     p->failed = true;
     p->io_error = err == ECANCELED ? Error{ECANCELED, "import cancelled"} : Error{err, "read layer input"};
-    sym_archive_set_error(a, err, "read failed");
     return -1;
 }
 
+// The next input bytes for the decompressor (in in_buf): their count, 0 at the end, -1 with
+// the error remembered. What sniff_input read comes first.
+ssize_t next_input(Pipeline* p, const void** buf) {
+    *buf = p->in_buf.data();
+    if (p->pending) {
+        size_t n = p->pending;
+        p->pending = 0;
+        return static_cast<ssize_t>(n);
+    }
+    ssize_t n = read_input(p->fd, p->in_buf.data(), p->in_buf.size(), p->options->cancel);
+    if (n < 0) return input_failed(p, errno);
+    if (n > 0 && !take_input(p, p->in_buf.data(), static_cast<size_t>(n))) return -1;
+    return n;
+}
+
+// Reads the first bytes of the input (enough to tell a gzip header, or all of a shorter input)
+// into in_buf as pending input: their count, or -1 with the error remembered.
+ssize_t sniff_input(Pipeline* p) {
+    size_t have = 0;
+    while (have < 4) {
+        ssize_t n = read_input(p->fd, p->in_buf.data() + have, p->in_buf.size() - have, p->options->cancel);
+        if (n < 0) return input_failed(p, errno);
+        if (n == 0) break;
+        if (!take_input(p, p->in_buf.data() + have, static_cast<size_t>(n))) return -1;
+        have += static_cast<size_t>(n);
+    }
+    p->pending = have;
+    return static_cast<ssize_t>(have);
+}
+
+// libarchive's read callback for the raw reader.
 la_ssize_t input_read(struct archive* a, void* data, const void** buf) {
     auto* p = static_cast<Pipeline*>(data);
-    for (;;) {
-        ssize_t n = read_input(p->fd, p->in_buf.data(), p->in_buf.size(), p->options->cancel);
-        if (n < 0) return input_failed(a, p, errno);
-        if (n > 0) {
-            p->blob_hash.update(p->in_buf.data(), static_cast<size_t>(n));
-            p->blob_size += static_cast<uint64_t>(n);
-            if (p->tee_fd >= 0) {
-                int w = write_all_raw(p->tee_fd, p->in_buf.data(), static_cast<size_t>(n));
-                if (w < 0) {
-                    p->failed = true;
-                    p->io_error = Error{-w, "write blob copy"};
-                    sym_archive_set_error(a, -w, "write failed");
-                    return -1;
-                }
-            }
-            if (p->options->progress && p->blob_size >= p->next_progress) {
-                p->next_progress = p->blob_size + kBufSize;
-                p->options->progress(p->blob_size);
-            }
-        }
-        *buf = p->in_buf.data();
-        return n;
-    }
+    ssize_t n = next_input(p, buf);
+    if (n < 0) sym_archive_set_error(a, p->io_error.code, "%s", p->io_error.message.c_str());
+    return n;
 }
 
 // Direct mode: the tar reader reads the (uncompressed) input itself, and every byte it gets is
@@ -214,7 +247,11 @@ la_ssize_t direct_read(struct archive* a, void* data, const void** buf) {
     auto* p = static_cast<Pipeline*>(data);
     char* slot = p->hasher->next_buffer();
     ssize_t n = read_input(p->fd, slot, kBufSize, p->options->cancel);
-    if (n < 0) return input_failed(a, p, errno);
+    if (n < 0) {
+        input_failed(p, errno);
+        sym_archive_set_error(a, p->io_error.code, "read failed");
+        return -1;
+    }
     if (n > 0) {
         p->hasher->submit(static_cast<size_t>(n));
         p->blob_size += static_cast<uint64_t>(n);
@@ -232,15 +269,31 @@ la_ssize_t direct_read(struct archive* a, void* data, const void** buf) {
     return n;
 }
 
-// The tar reader pulls decompressed bytes from the raw reader, hashing them for the diff ID.
+// The next decompressed bytes into raw_buf, from ISA-L or libarchive's raw reader: their count,
+// 0 at the end, or -1 with what failed in `err` (a failed input read is also p->io_error).
+la_ssize_t decompress(Pipeline* p, Error* err) {
+    if (p->gunzip) {
+        ssize_t n = p->gunzip->read(p->raw_buf.data(), p->raw_buf.size());
+        if (n < 0) *err = p->gunzip->input_failed() ? p->io_error : Error{EIO, p->gunzip->error()};
+        return n;
+    }
+    la_ssize_t n = sym_archive_read_data(p->raw, p->raw_buf.data(), p->raw_buf.size());
+    if (n < 0) {
+        const char* s = sym_archive_error_string(p->raw);
+        *err = Error{sym_archive_errno(p->raw) > 0 ? sym_archive_errno(p->raw) : EIO,
+                     s ? s : "decompression failed"};
+    }
+    return n;
+}
+
+// The tar reader pulls decompressed bytes from the decompressor, hashing them for the diff ID.
 la_ssize_t raw_read(struct archive* a, void* data, const void** buf) {
     auto* p = static_cast<Pipeline*>(data);
     if (p->raw_eof) return 0;
-    la_ssize_t n = sym_archive_read_data(p->raw, p->raw_buf.data(), p->raw_buf.size());
+    Error err;
+    la_ssize_t n = decompress(p, &err);
     if (n < 0) {
-        sym_archive_set_error(
-            a, sym_archive_errno(p->raw) > 0 ? sym_archive_errno(p->raw) : EIO, "%s",
-            sym_archive_error_string(p->raw) ? sym_archive_error_string(p->raw) : "decompression failed");
+        sym_archive_set_error(a, err.code, "%s", err.message.c_str());
         return -1;
     }
     if (n == 0) p->raw_eof = true;
@@ -779,24 +832,41 @@ Result<ExtractResult> extract_layer(int fd, const std::string& dest, const Extra
     off_t start = options.split_fd >= 0 && !dest.empty() ? ::lseek(fd, 0, SEEK_CUR) : -1;
 
     BERTH_TRY_VOID(libarchive.load());
-    ArchivePtr raw(sym_archive_read_new());
-    sym_archive_read_support_filter_all(raw.get());
-    sym_archive_read_support_format_raw(raw.get());
-    p.raw = raw.get();
-    if (sym_archive_read_open(raw.get(), &p, nullptr, input_read, nullptr) != ARCHIVE_OK)
-        return fail(p.failed ? p.io_error.code : EIO, "open layer stream: {}",
-                    p.failed ? p.io_error.message : archive_err(raw.get()));
-    struct archive_entry* raw_entry = nullptr;
-    int r = sym_archive_read_next_header(raw.get(), &raw_entry);
     ExtractResult out;
-    if (r == ARCHIVE_EOF) {
-        return fail(EIO, "layer stream is empty");
+    // gzip, the usual layer, is inflated by ISA-L where it is installed (gzip-isal.h says why):
+    // the first bytes decide, and stay pending for whichever decompressor reads them.
+    std::optional<IsalGunzip> gunzip;
+    if (use_isal_for_gzip()) {
+        if (sniff_input(&p) < 0) return fail(p.io_error.code, "open layer stream: {}", p.io_error.message);
+        if (is_gzip_header(p.in_buf.data(), p.pending)) {
+            gunzip.emplace([&p](const void** buf) { return next_input(&p, buf); }, p.in_buf.data(),
+                           p.pending);
+            p.pending = 0;
+            p.gunzip = &*gunzip;
+            out.compression = "gzip";
+            p.hash_diff = true;
+        }
     }
-    if (r != ARCHIVE_OK) return fail(EIO, "read layer stream: {}", archive_err(raw.get()));
-    const char* filter =
-        sym_archive_filter_count(raw.get()) > 1 ? sym_archive_filter_name(raw.get(), 0) : "none";
-    out.compression = filter ? filter : "none";
-    p.hash_diff = sym_archive_filter_count(raw.get()) > 1;
+    ArchivePtr raw;
+    if (!p.gunzip) {
+        raw.reset(sym_archive_read_new());
+        sym_archive_read_support_filter_all(raw.get());
+        sym_archive_read_support_format_raw(raw.get());
+        p.raw = raw.get();
+        if (sym_archive_read_open(raw.get(), &p, nullptr, input_read, nullptr) != ARCHIVE_OK)
+            return fail(p.failed ? p.io_error.code : EIO, "open layer stream: {}",
+                        p.failed ? p.io_error.message : archive_err(raw.get()));
+        struct archive_entry* raw_entry = nullptr;
+        int r = sym_archive_read_next_header(raw.get(), &raw_entry);
+        if (r == ARCHIVE_EOF) {
+            return fail(EIO, "layer stream is empty");
+        }
+        if (r != ARCHIVE_OK) return fail(EIO, "read layer stream: {}", archive_err(raw.get()));
+        const char* filter =
+            sym_archive_filter_count(raw.get()) > 1 ? sym_archive_filter_name(raw.get(), 0) : "none";
+        out.compression = filter ? filter : "none";
+        p.hash_diff = sym_archive_filter_count(raw.get()) > 1;
+    }
 
     if (start >= 0 && !p.hash_diff) {
         // libarchive found no compression: start over at the beginning, reading the tar directly.
@@ -813,7 +883,6 @@ Result<ExtractResult> extract_layer(int fd, const std::string& dest, const Extra
     if (!dest.empty()) {
         Extractor& ex = extractor.emplace(dest, options);
         BERTH_TRY_VOID(ex.open_root());
-        BERTH_TRY_VOID(libarchive.load());
         ArchivePtr tar(sym_archive_read_new());
         sym_archive_read_support_format_tar(tar.get());
         sym_archive_read_support_format_gnutar(tar.get());
@@ -826,10 +895,11 @@ Result<ExtractResult> extract_layer(int fd, const std::string& dest, const Extra
     // Drain: tar padding after the end-of-archive blocks belongs to the diff ID, trailing bytes of
     // the compressed stream to the blob digest.
     while (!p.raw_eof) {
-        la_ssize_t n = sym_archive_read_data(raw.get(), p.raw_buf.data(), p.raw_buf.size());
+        Error err;
+        la_ssize_t n = decompress(&p, &err);
         if (n < 0) {
             if (p.failed) return fail(p.io_error);
-            return fail(EIO, "layer stream: {}", archive_err(raw.get()));
+            return fail(EIO, "layer stream: {}", err.message);
         }
         if (n == 0) {
             p.raw_eof = true;
@@ -841,7 +911,7 @@ Result<ExtractResult> extract_layer(int fd, const std::string& dest, const Extra
     }
     while (true) {
         const void* buf = nullptr;
-        la_ssize_t n = input_read(raw.get(), &p, &buf);
+        ssize_t n = next_input(&p, &buf);
         if (n < 0) return fail(p.io_error);
         if (n == 0) break;
     }
