@@ -347,6 +347,15 @@ TEST_F(Mounts, BerthExecUserFailsAtOnceWhenThePayloadPutsAFifoOrDeviceAtEtcPassw
                 " echo ready > /out/ready; trap 'exit 0' TERM; while true; do sleep 0.1; done");
     Background run(toml, dir_ / "run.log");
     ASSERT_TRUE(wait_for_file(out_ + "/ready", 30)) << read_file(dir_ / "run.log");
+    // The payload can write its marker before `berth run` has written the state `berth exec`
+    // reads ("is not running" once in CI under load): wait until a plain exec works.
+    RunResult warm;
+    for (int i = 0; i < 100; ++i) {
+        warm = run_capture({berth_exe(), "exec", "--no-stdin", n, "--", "/bin/true"}, 20);
+        if (warm.exit_code == 0) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ASSERT_EQ(warm.exit_code, 0) << warm.out;
     auto start = std::chrono::steady_clock::now();
     RunResult r = run_capture({berth_exe(), "exec", "--no-stdin", "-u", "app", n, "--", "/bin/true"}, 20);
     auto took = std::chrono::steady_clock::now() - start;
