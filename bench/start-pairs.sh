@@ -8,17 +8,20 @@
 # CPU (user+system of `berth` and its children, the private berthd included; for the bus row also
 # the resident berthd's CPU during the start, read from /proc in clock ticks).
 #
-#   BERTH_A=old/berth BERTHD_A=old/berthd bench/start-pairs.sh [--rounds 40] [--warmup 3]
-#   (B defaults to this tree's build/; the bus row runs B's berth and berthd)
+#   BERTH_A=old/berth BERTHD_A=old/berthd bench/start-pairs.sh [--rounds 40] [--warmup 3] [--containers N]
+#   (B defaults to this tree's build/; the bus row runs B's berth and berthd; --containers N
+#   first runs N other containers of the image in each store, so that each store holds N more
+#   container records: what a private berthd reads at its store open grows with them)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
-ROUNDS=40 WARM=3
+ROUNDS=40 WARM=3 CONTAINERS=0
 while [ $# -gt 0 ]; do
   case $1 in
     --rounds) ROUNDS=$2; shift 2 ;;
     --warmup) WARM=$2; shift 2 ;;
-    *) echo "usage: BERTH_A=... BERTHD_A=... $0 [--rounds N] [--warmup N]" >&2; exit 2 ;;
+    --containers) CONTAINERS=$2; shift 2 ;;
+    *) echo "usage: BERTH_A=... BERTHD_A=... $0 [--rounds N] [--warmup N] [--containers N]" >&2; exit 2 ;;
   esac
 done
 [ "$(id -u)" = 0 ] || { echo "bench/start-pairs.sh: run as root" >&2; exit 1; }
@@ -45,6 +48,12 @@ start_berthd img overlay "$W/store-bus"
 env BERTH_STORAGE=bus DBUS_SYSTEM_BUS_ADDRESS="$A_img" "$BERTH_B" image import "$W/rootfs.tar" --format rootfs \
   --name benchimg:1 >/dev/null
 bus_berthd=${pids[-1]}
+mkdir -p "$W/others"
+for i in $(seq 1 "$CONTAINERS"); do
+  printf '[container]\nimage = "benchimg:1"\ncommand = ["/bin/true"]\n' > "$W/others/other$i.toml"
+  env $emb BERTH_BERTHD="$BERTHD_B" "$BERTH_B" run "$W/others/other$i.toml"
+  env BERTH_STORAGE=bus DBUS_SYSTEM_BUS_ADDRESS="$A_img" "$BERTH_B" run "$W/others/other$i.toml"
+done
 
 python3 - "$ROUNDS" "$WARM" "$bus_berthd" <<PY
 import os, random, statistics, subprocess, sys, time
@@ -85,7 +94,8 @@ for _ in range(rounds):
     random.shuffle(order)
     for n in order: data[n].append(once(n))
 load1 = open('/proc/loadavg').read().split()[:3]
-print(f'load average before {" ".join(load0)}, after {" ".join(load1)}; {rounds} rounds')
+print(f'load average before {" ".join(load0)}, after {" ".join(load1)}; {rounds} rounds; '
+      f'{$CONTAINERS} other containers in each store')
 print(f'{"row":<12} {"wall median ms":>15} {"CPU median ms":>14}')
 for n, v in data.items():
     print(f'{n:<12} {statistics.median(x[0] for x in v):>15.1f} {statistics.median(x[1] for x in v):>14.1f}')

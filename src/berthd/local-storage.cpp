@@ -120,7 +120,7 @@ public:
     // A private berthd's client is idle (Daemon::release_store_when_idle: no call in flight).
     void release_store() override {
         std::lock_guard lock(mutex_);
-        store_.reset();
+        if (store_) store_->suspend();
     }
 
     std::string mode() const override { return "embedded"; }
@@ -318,21 +318,33 @@ public:
     }
 
 private:
-    // The store, opened again after release_store(). Another process may hold its lock for a
+    // The store, locked again after release_store(): as it was when no other process wrote it
+    // meanwhile (Store::resume), else opened anew. Another process may hold its lock for a
     // moment then (a container of its own starting): waited for, bounded, as the client waits
     // for a private berthd (bus/storage-client.cpp).
     Result<store::Store*> store() {
         std::lock_guard lock(mutex_);
-        if (store_) return store_.get();
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
         for (;;) {
-            auto s = store::Store::open(options_);
-            if (s) {
-                store_ = std::move(*s);
-                return store_.get();
+            Result<> step;
+            if (store_) {
+                auto resumed = store_->resume();
+                if (resumed && *resumed) return store_.get();
+                if (resumed)
+                    store_.reset();  // another writer came: read the store anew
+                else
+                    step = fail(std::move(resumed.error()));
             }
-            if (s.error().code != EWOULDBLOCK || std::chrono::steady_clock::now() >= deadline)
-                return fail(s.error().wrap(fmt::format("open store '{}' again", options_.root)));
+            if (!store_ && step) {
+                auto s = store::Store::open(options_);
+                if (s) {
+                    store_ = std::move(*s);
+                    return store_.get();
+                }
+                step = fail(std::move(s.error()));
+            }
+            if (step.error().code != EWOULDBLOCK || std::chrono::steady_clock::now() >= deadline)
+                return fail(step.error().wrap(fmt::format("open store '{}' again", options_.root)));
             std::this_thread::sleep_for(std::chrono::milliseconds(20));
         }
     }

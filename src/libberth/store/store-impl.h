@@ -1,6 +1,7 @@
 // Store internals shared by store.cpp (metadata, containers, gc) and image-import.cpp.
 #pragma once
 
+#include <array>
 #include <condition_variable>
 #include <functional>
 #include <map>
@@ -19,6 +20,12 @@ struct Store::Impl {
     std::string pool_path;
     UniqueFd lock_fd;
     std::unique_ptr<SnapshotBackend> backend;
+
+    // The token this open() wrote into ROOT/lock ("" when it could not: never trusted on
+    // resume), whether suspend() let go of the lock, and what the records looked like then.
+    std::string lock_token;
+    bool suspended = false;
+    std::vector<std::array<int64_t, 3>> suspended_fingerprint;
 
     // Opened for reading only (StoreOptions::read_only, or a read-only file system): no lock held
     // for writing, no cleanup at open, every mutation refused with EROFS.

@@ -1,6 +1,7 @@
 // Store: metadata, locking, containers, volumes, gc and df. Imports live in image-import.cpp.
 //
 // Metadata lives in small JSON files, each replaced atomically (write_file_atomic):
+//   ROOT/lock                  flock; a random token each writable open replaces (Store::resume)
 //   ROOT/store.json            {"version":1,"backend":"overlay"} — the backend never flips
 //   ROOT/images/<hex>.json     ImageInfo (names excluded)
 //   ROOT/refs.json             {"name:tag": "sha256:<id>"} — the only place names live
@@ -152,6 +153,7 @@ Result<> Store::Impl::save_refs_locked(const std::map<std::string, std::string>&
 
 Result<> Store::Impl::writable() const {
     if (read_only) return fail(EROFS, "store '{}' is open read-only", root);
+    if (suspended) return fail(ENOLCK, "store '{}' let go of its lock (suspended)", root);
     return {};
 }
 
@@ -431,6 +433,79 @@ static Result<RefMap> read_refs_file(const std::string& file) {
     return parse_json_as<RefMap>(*text, file);
 }
 
+// ROOT/lock holds a token that each writable open() replaces with a new random one right after
+// it takes the lock, before it changes anything: a Store that let go of the lock (suspend) and
+// finds its own token there again knows that no other writer had the store in between. A
+// random token, not a counter: a writer that cannot write it (a full disk) empties the file,
+// and the next one's value must still differ from every token a suspended Store remembers.
+static constexpr size_t kLockTokenSize = 16;
+
+static std::string read_lock_token(int lock_fd) {
+    char buf[kLockTokenSize + 1];
+    ssize_t n = ::pread(lock_fd, buf, sizeof buf, 0);
+    if (n != static_cast<ssize_t>(sizeof buf) || buf[kLockTokenSize] != '\n') return "";
+    return std::string(buf, kLockTokenSize);
+}
+
+// The new token, or "" when it could not be written (the file is emptied then, so that no
+// suspended Store finds its own token).
+static std::string renew_lock_token(int lock_fd) {
+    std::string token = random_token();
+    std::string text = token + "\n";
+    if (token.size() == kLockTokenSize &&
+        ::pwrite(lock_fd, text.data(), text.size(), 0) == static_cast<ssize_t>(text.size()) &&
+        ::ftruncate(lock_fd, static_cast<off_t>(text.size())) == 0)
+        return token;
+    (void)::ftruncate(lock_fd, 0);
+    return "";
+}
+
+// What the records' directories and files look like (inode and change time): a writer from
+// before the lock token changes them when it writes a record (each is replaced by a rename).
+static std::vector<std::array<int64_t, 3>> record_fingerprint(const Store::Impl& s) {
+    std::vector<std::array<int64_t, 3>> out;
+    for (const char* rel :
+         {"images", "containers", "volumes", "refs.json", "gc-pending.json", "store.json"}) {
+        struct stat st {};
+        if (::stat(s.path(rel).c_str(), &st) < 0)
+            out.push_back({-1, errno, 0});
+        else
+            out.push_back({static_cast<int64_t>(st.st_ino), st.st_ctim.tv_sec, st.st_ctim.tv_nsec});
+    }
+    return out;
+}
+
+void Store::suspend() {
+    auto& s = *impl_;
+    std::lock_guard lock(s.mu);
+    if (s.suspended) return;
+    s.suspended_fingerprint = record_fingerprint(s);
+    s.lock_fd.reset();
+    s.suspended = true;
+}
+
+Result<bool> Store::resume() {
+    auto& s = *impl_;
+    std::lock_guard lock(s.mu);
+    if (!s.suspended) return true;
+    if (s.read_only || s.lock_token.empty()) return false;
+    UniqueFd fd(::open(s.path("lock").c_str(), O_RDWR | O_CLOEXEC));
+    if (!fd) {
+        if (errno == ENOENT) return false;  // the store was removed: open() makes it again
+        return fail_errno("open store lock '{}'", s.path("lock"));
+    }
+    if (::flock(fd.get(), LOCK_EX | (s.options.wait_for_lock ? 0 : LOCK_NB)) < 0) {
+        if (errno == EWOULDBLOCK)
+            return fail(EWOULDBLOCK, "store '{}' is locked by another process (berthd?)", s.root);
+        return fail_errno("lock store '{}'", s.root);
+    }
+    if (read_lock_token(fd.get()) != s.lock_token || record_fingerprint(s) != s.suspended_fingerprint)
+        return false;  // `fd` closes: the lock goes with it
+    s.lock_fd = std::move(fd);
+    s.suspended = false;
+    return true;
+}
+
 Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
     auto impl = std::make_unique<Impl>();
     impl->options = options;
@@ -461,6 +536,7 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
             return fail(EWOULDBLOCK, "store '{}' is locked by another process (berthd?)", s.root);
         return fail_errno("lock store '{}'", s.root);
     }
+    if (!s.read_only) s.lock_token = renew_lock_token(s.lock_fd.get());
     if (!s.read_only)
         for (const char* d : {"blobs/sha256", "splits", "images", "containers", "volumes", "staging"})
             BERTH_TRY_VOID(mkdir_p(s.path(d), 0700));

@@ -267,6 +267,19 @@ public:
     // temp files, backend orphans via backend.reconcile()).
     static Result<std::unique_ptr<Store>> open(const StoreOptions& options);
     ~Store();
+
+    // A private berthd lets go of the lock while its client's payload runs and takes it again
+    // for the client's next call (ReleaseContainer). Opening the store anew then would read
+    // every record again and reconcile the backend: the one cost of an embedded start that grows
+    // with the store. suspend() lets go of the lock and keeps what open() read; nothing but
+    // resume() may be called until then (a write is refused). resume() takes the lock again and
+    // returns true when no other process opened the store for writing in between: every writable
+    // open() puts a new random token in ROOT/lock before it changes anything, and the records'
+    // directories changed nothing either (a berth from before the token). false: someone did;
+    // the lock is let go again and the caller opens the store anew (which reads what they wrote
+    // and cleans up after one that crashed). EWOULDBLOCK while another process holds the lock.
+    void suspend();
+    Result<bool> resume();
     Store(const Store&) = delete;
     Store& operator=(const Store&) = delete;
 

@@ -1258,6 +1258,49 @@ TEST_P(PrivateBerthdTest, TheRuntimeWaitsForAStoreAnotherPrivateBerthdHolds) {
     EXPECT_TRUE(bus::discard_new_volumes(session, *v));
 }
 
+// A private berthd lets go of the store while its client is idle (a payload runs) and keeps what
+// it read for the next call only when no other writer came meanwhile (store::Store::resume):
+// what another private berthd wrote in between is seen, and the client's own records are kept.
+TEST_P(PrivateBerthdTest, APrivateBerthdThatLetGoOfTheStoreSeesWhatAnotherWroteMeanwhile) {
+    daemon_.stop(SIGTERM);
+    auto r = run_shell(embedded() + " image import " + images().small + " --name priv:1");
+    ASSERT_EQ(r.status, 0) << r.err;
+    ScopedEnv exe("BERTH_BERTHD", berthd_exe()), be("BERTH_STORE_BACKEND", backend());
+    auto first = bus::open_private_storage();
+    ASSERT_TRUE(first) << first.error().what();
+    ASSERT_TRUE((*first)->prepare_container("mine", "priv:1", false));
+    ASSERT_TRUE((*first)->create_volume("mine-vol"));
+    // Nobody else: the next call finds the store as it left it.
+    (*first)->release_store();
+    auto vols = (*first)->list_volumes();
+    ASSERT_TRUE(vols) << vols.error().what();
+    EXPECT_EQ(vols->size(), 1u);
+    // Another private berthd (another container starting) writes while the first is idle.
+    (*first)->release_store();
+    Result<std::unique_ptr<bus::Storage>> second = fail(EWOULDBLOCK, "not tried");
+    for (int i = 0; i < 250 && !second && second.error().code == EWOULDBLOCK; ++i) {
+        second = bus::open_private_storage();  // ReleaseStore has no reply: wait until it is done
+        if (!second) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    ASSERT_TRUE(second) << second.error().what();
+    ASSERT_TRUE((*second)->prepare_container("theirs", "priv:1", false));
+    ASSERT_TRUE((*second)->create_volume("their-vol"));
+    ASSERT_TRUE((*second)->release_container("theirs"));
+    second->reset();  // that berthd exits, its lock goes
+    vols = (*first)->list_volumes();
+    ASSERT_TRUE(vols) << vols.error().what();
+    EXPECT_EQ(vols->size(), 2u) << "the first berthd must see the volume written while it was idle";
+    auto containers = (*first)->list_containers();
+    ASSERT_TRUE(containers) << containers.error().what();
+    std::vector<std::string> names;
+    for (const auto& c : *containers) names.push_back(c.name);
+    std::sort(names.begin(), names.end());
+    EXPECT_EQ(names, (std::vector<std::string>{"mine", "theirs"}));
+    ASSERT_TRUE((*first)->release_container("mine"));
+    auto removed = (*first)->remove_container("theirs");
+    EXPECT_TRUE(removed) << "their record is known, so it can be removed: " << removed.error().what();
+}
+
 // Both backends run in the main pass. The sanitizer pass (scripts/run-sanitizers.sh) sets
 // BERTHD_TEST_BACKENDS=overlay: berthd's bus, job, lock and record code is the same for every
 // backend and the btrfs backend's own code runs under ASan in backend-conformance and store, while

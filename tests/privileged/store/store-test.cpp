@@ -473,6 +473,71 @@ TEST_P(StoreTest, VolumesTagsAndTheLock) {
     EXPECT_EQ(j["backend"], GetParam());
 }
 
+// A private berthd lets go of the lock while its client's payload runs (Store::suspend) and takes
+// it again for the next call: it keeps what it read only when no other writer had the store in
+// between (the token every writable open puts in ROOT/lock), else its caller reads the store anew.
+TEST_P(StoreTest, ASuspendedStoreKeepsWhatItReadOnlyWhenNoOtherWriterCame) {
+    import("rootfs.tar", "base:1");
+    ASSERT_TRUE(store_->prepare_container("mine", "base:1", false));
+    store_->suspend();
+    auto refused = store_->create_volume("while-suspended");
+    ASSERT_FALSE(refused) << "a suspended store holds no lock: it must not write";
+    EXPECT_EQ(refused.error().code, ENOLCK) << refused.error().what();
+    auto resumed = store_->resume();
+    ASSERT_TRUE(resumed) << resumed.error().what();
+    EXPECT_TRUE(*resumed) << "nobody else opened the store: what it read is still true";
+    ASSERT_TRUE(store_->create_volume("mine-vol"));
+
+    // Any writable open in between counts, even one that wrote no record: its open may have
+    // cleaned up what the backend held (reconcile), and its writes may fall within one tick of
+    // the file system's clock, which a look at the directories would miss.
+    store_->suspend();
+    ASSERT_TRUE(Store::open(root_->options()));
+    resumed = store_->resume();
+    ASSERT_TRUE(resumed) << resumed.error().what();
+    EXPECT_FALSE(*resumed) << "another writer had the store";
+    store_.reset();
+    auto reopened = Store::open(root_->options());
+    ASSERT_TRUE(reopened) << reopened.error().what();
+    store_ = std::move(*reopened);
+
+    store_->suspend();
+    {
+        auto other = Store::open(root_->options());
+        ASSERT_TRUE(other) << "a suspended store let go of its lock: " << other.error().what();
+        auto busy = store_->resume();
+        ASSERT_FALSE(busy) << "the lock is another's now";
+        EXPECT_EQ(busy.error().code, EWOULDBLOCK) << busy.error().what();
+        ASSERT_TRUE((*other)->prepare_container("theirs", "base:1", false));
+        ASSERT_TRUE((*other)->create_volume("their-vol"));
+    }
+    resumed = store_->resume();
+    ASSERT_TRUE(resumed) << resumed.error().what();
+    EXPECT_FALSE(*resumed) << "another writer came: the records in memory are stale";
+    EXPECT_FALSE(store_->create_volume("stale")) << "a stale store stays suspended";
+    // resume() let go of the lock again: the caller opens the store anew and sees both.
+    store_.reset();
+    auto again = Store::open(root_->options());
+    ASSERT_TRUE(again) << again.error().what();
+    std::vector<std::string> names;
+    for (const auto& c : (*again)->list_containers()) names.push_back(c.name);
+    std::sort(names.begin(), names.end());
+    EXPECT_EQ(names, (std::vector<std::string>{"mine", "theirs"}));
+    EXPECT_EQ((*again)->list_volumes().size(), 2u);
+
+    // A writer from before the token (it leaves ROOT/lock as it was) still changes the records'
+    // directories: a record renamed into containers/ after the suspend makes the store stale.
+    (*again)->suspend();
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));  // past the coarse clock's tick
+    std::string rec = root_->root() + "/containers/mine.json";
+    auto text = read_file(rec);
+    ASSERT_TRUE(text);
+    ASSERT_TRUE(write_file_atomic(rec, *text));
+    resumed = (*again)->resume();
+    ASSERT_TRUE(resumed) << resumed.error().what();
+    EXPECT_FALSE(*resumed) << "a record replaced behind the lock token's back";
+}
+
 TEST_P(StoreTest, ConcurrentImportsAndARemoveStayConsistent) {
     auto victim = import("rootfs.tar", "victim");
     Result<ImageInfo> a, b;
