@@ -334,6 +334,7 @@ Result<> launch_container(const LaunchInputs& in, Launched* out) {
     LaunchMessage launch = encode_launch(l, in.command);
     if (launch.blob.size() > kLaunchCapacity || launch.strings + 2 > kPointerCapacity)
         return fail(E2BIG, "command and environment are too large");
+    if (in.before_exec) BERTH_TRY_VOID(in.before_exec(l));
     if (send_message(parent_end.get(), MessageType::Launch, launch.blob.data(),
                      static_cast<uint32_t>(launch.blob.size())) < 0)
         return fail(died_early(l.child));

@@ -6,6 +6,7 @@
 // channel means the payload was exec'd.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -27,6 +28,8 @@
 
 namespace berth::runtime {
 
+struct Launched;
+
 struct LaunchInputs {
     const config::Declaration* decl = nullptr;
     const RunOptions* options = nullptr;
@@ -41,6 +44,10 @@ struct LaunchInputs {
     int signal_fd = -1;  // the forwarded signals, blocked by run_container() for the whole run
     const std::vector<SecretValue>* secrets = nullptr;  // may be null: none
     const ListenFds* listen = nullptr;                  // may be null: none
+    // Called when the payload's process is complete, just before it is let exec (may be empty):
+    // the state `berth exec` reads is on disk before the payload runs, so a payload that says it
+    // is up can be entered at once. An error stops the start.
+    std::function<Result<>(const Launched&)> before_exec;
 };
 
 // A payload that runs. Members in this order so that, going away on an error, the network goes

@@ -271,6 +271,24 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
     in.signal_fd = signals.fd();
     in.secrets = &secrets;
     in.listen = &listen;
+    // The state `berth exec` and `berth list` read, written before the payload may exec (a
+    // payload that is up can be entered at once) and removed after it is gone.
+    StateInputs si;
+    si.decl = &decl;
+    si.cgroup = &cgroup;
+    si.security = &security;
+    si.hostname = in.hostname;
+    si.notify_socket = notify.path();
+    si.snapshot = root.has_snapshot();
+    si.image = &root.image();
+    si.image_id = root.image_id();
+    StateFile state;
+    in.before_exec = [&](const Launched& child) {
+        si.launched = &child;
+        auto written = state.write(describe_running(si));
+        si.launched = nullptr;
+        return written;
+    };
     Launched launched;
     BERTH_TRY_VOID(launch_container(in, &launched));
     forget_secrets(secrets);
@@ -280,18 +298,6 @@ Result<int> run_impl(const config::Declaration& decl, const RunOptions& opt) {
     root.payload_started();
 
     // --- 4. supervise ---
-    StateInputs si;
-    si.decl = &decl;
-    si.launched = &launched;
-    si.cgroup = &cgroup;
-    si.security = &security;
-    si.hostname = in.hostname;
-    si.notify_socket = notify.path();
-    si.snapshot = root.has_snapshot();
-    si.image = &root.image();
-    si.image_id = root.image_id();
-    StateFile state;
-    BERTH_TRY_VOID(state.write(describe_running(si)));
     SuperviseInputs sup;
     sup.decl = &decl;
     sup.options = &opt;

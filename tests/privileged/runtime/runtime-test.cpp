@@ -528,6 +528,37 @@ TEST_F(Runtime, ExecEntersTheContainersNamespaces) {
     EXPECT_EQ(false_status, 5);
 }
 
+// The state `berth exec` reads is on disk before the payload runs: a payload that says it is up
+// can be entered at once. The supervisor is stopped (SIGSTOP) right after the launch, the point
+// at which it used to write the state: before, `berth exec` answered "is not running" there (an
+// escape test that waited for the payload's ready file met it under load).
+TEST_F(Runtime, APayloadThatIsUpCanBeEnteredBeforeItsSupervisorGoesOn) {
+    auto d = shell("echo ready > /out/ready; exec sleep 30");
+    d.stop_signal = SIGKILL;
+    ::setenv("BERTH_TEST_SIGNAL_AT", fmt::format("launched:{}", SIGSTOP).c_str(), 1);
+    std::string exec_out;
+    int exec_status = -1;
+    bool stopped = false;
+    auto r = run(d, [&](pid_t supervisor) {
+        wait_for_ready();
+        for (int i = 0; i < 500 && !stopped; ++i) {
+            auto stat = read_file(fmt::format("/proc/{}/stat", supervisor)).value_or("");
+            auto paren = stat.rfind(')');
+            stopped = paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'T';
+            if (!stopped) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        exec_out = capture(std::string(BERTH_BINARY) + " exec " + name_ + " -- /bin/cat /out/ready 2>&1",
+                           &exec_status);
+        ::kill(supervisor, SIGCONT);
+        ::kill(supervisor, SIGTERM);
+    });
+    ::unsetenv("BERTH_TEST_SIGNAL_AT");
+    EXPECT_TRUE(stopped) << "the supervisor never stopped at 'launched'";
+    EXPECT_EQ(exec_status, 0) << exec_out;
+    EXPECT_EQ(exec_out, "ready\n");
+    EXPECT_EQ(r.status, 128 + SIGKILL) << r.error;
+}
+
 // `berth exec -u app` killed with SIGKILL takes its command along (the parent-death signal is
 // armed again after the switch to the user, which clears it).
 TEST_F(Runtime, AKilledExecTakesItsCommandAlongAlsoAsAnotherUser) {
