@@ -40,14 +40,9 @@ g++ -O2 -std=c++20 -o "$W/gzip-decoders" bench/gzip-decoders.cpp -lz -ldeflate -
 step "$LAYERS layers, $SIZE_MB MB of tar"
 python3 - "$W" "$SIZE_MB" "$LAYERS" <<'EOF'
 import os, sys, tarfile
+sys.path.insert(0, "bench")
+from host_files import host_files
 out, total, layers = sys.argv[1], int(sys.argv[2]) << 20, int(sys.argv[3])
-def host_files():
-    for d in ("/usr/lib", "/usr/share", "/usr/bin"):
-        for root, _, names in os.walk(d):
-            for n in sorted(names):
-                p = os.path.join(root, n)
-                if os.path.isfile(p) and not os.path.islink(p) and os.path.getsize(p) < (16 << 20):
-                    yield p
 it = host_files()
 for i in range(layers):
     size = 0

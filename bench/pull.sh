@@ -78,15 +78,10 @@ step "big image ($SIZE_MB MB)"
 python3 - "$W/big-oci" "$SIZE_MB" <<'EOF'
 # 5 layers of host files (real compressibility), SIZE_MB of tar in all, as an OCI layout.
 import gzip, hashlib, io, json, os, sys, tarfile
+sys.path.insert(0, "bench")
+from host_files import host_files
 out, total = sys.argv[1], int(sys.argv[2]) << 20
 os.makedirs(out + "/blobs/sha256", exist_ok=True)
-def host_files():  # lazily: a small --size-mb reads little of /usr
-    for d in ("/usr/lib", "/usr/share", "/usr/bin"):
-        for root, _, names in os.walk(d):
-            for n in sorted(names):
-                p = os.path.join(root, n)
-                if os.path.isfile(p) and not os.path.islink(p) and os.path.getsize(p) < (16 << 20):
-                    yield p
 def put(data):
     d = hashlib.sha256(data).hexdigest()
     open(f"{out}/blobs/sha256/{d}", "wb").write(data)
