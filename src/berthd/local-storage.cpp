@@ -324,27 +324,20 @@ private:
     // for a private berthd (bus/storage-client.cpp).
     Result<store::Store*> store() {
         std::lock_guard lock(mutex_);
+        auto attempt = [&]() -> Result<store::Store*> {
+            if (store_) {
+                if (BERTH_TRY(store_->resume())) return store_.get();
+                store_.reset();  // another writer came: read the store anew
+            }
+            store_ = BERTH_TRY(store::Store::open(options_));
+            return store_.get();
+        };
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
         for (;;) {
-            Result<> step;
-            if (store_) {
-                auto resumed = store_->resume();
-                if (resumed && *resumed) return store_.get();
-                if (resumed)
-                    store_.reset();  // another writer came: read the store anew
-                else
-                    step = fail(std::move(resumed.error()));
-            }
-            if (!store_ && step) {
-                auto s = store::Store::open(options_);
-                if (s) {
-                    store_ = std::move(*s);
-                    return store_.get();
-                }
-                step = fail(std::move(s.error()));
-            }
-            if (step.error().code != EWOULDBLOCK || std::chrono::steady_clock::now() >= deadline)
-                return fail(step.error().wrap(fmt::format("open store '{}' again", options_.root)));
+            auto s = attempt();
+            if (s) return s;
+            if (s.error().code != EWOULDBLOCK || std::chrono::steady_clock::now() >= deadline)
+                return fail(s.error().wrap(fmt::format("open store '{}' again", options_.root)));
             std::this_thread::sleep_for(std::chrono::milliseconds(20));
         }
     }
