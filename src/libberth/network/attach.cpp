@@ -13,7 +13,9 @@
 //      port first), DNAT and masquerade rules;
 //   4. host-end sysctls (accept_ra=0 among them), address, bridge master, link up;
 //   5. inside the netns (a netlink socket created there, see Netlink::open_in): lo up, host0
-//      address, up, default route.
+//      address, up, default route;
+//   6. wait until the kernel has finished bringing the host end up (LinkMonitor), so the payload's
+//      first packets are not dropped.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <net/if.h>
@@ -277,6 +279,10 @@ bool needs_ip_forward(const NetworkPlan& p) {
     });
 }
 
+// Normally well under a millisecond; the link watcher waits for the RTNL lock, which a busy host
+// may hold for a while. Past this, the start goes on with a warning rather than failing.
+constexpr int kLinkUpTimeoutMs = 3000;
+
 Result<UniqueFd> open_netns(pid_t pid) {
     std::string path = fmt::format("/proc/{}/ns/net", pid);
     UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
@@ -464,7 +470,9 @@ Result<NetworkAttachment> attach(const config::Declaration& decl, pid_t payload_
         att.own_nft_ = true;
     }
 
-    // 4. The host end.
+    // 4. The host end. Its link notifications first: the kernel completes "up" later (step 6).
+    auto link_monitor = LinkMonitor::open();
+    if (!link_monitor) return wrap(link_monitor.error());
     auto host_end = nl->find_link(p.host_interface);
     if (!host_end) return wrap(host_end.error());
     if (!*host_end) return wrap(Error{ENODEV, fmt::format("'{}' vanished after creation", p.host_interface)});
@@ -492,6 +500,17 @@ Result<NetworkAttachment> attach(const config::Declaration& decl, pid_t payload_
     // 5. Inside the container's netns.
     if (auto r = attach_inside(netns->get(), p); !r) return wrap(r.error());
 
+    // 6. The host end got its carrier when the container's end came up; until the kernel's link
+    // watcher has run for it, it drops what it sends and a bridge does not forward to it
+    // (LinkMonitor). The payload's first packets must not be lost to that.
+    auto up = link_monitor->wait_until_up((*host_end)->index, kLinkUpTimeoutMs);
+    if (!up) return wrap(up.error().wrap(fmt::format("wait for '{}' to come up", p.host_interface)));
+    if (!*up)
+        att.warnings_.push_back(fmt::format(
+            "network: '{}' is not up after {} ms (the kernel's link watcher is late); the container's "
+            "first packets may be lost",
+            p.host_interface, kLinkUpTimeoutMs));
+
     if (p.ip_forward || needs_ip_forward(p))
         if (auto r = write_sysctl("/proc/sys/net/ipv4/ip_forward", "1"); !r) return wrap(r.error());
     // IPv6 ports are forwarded from the host's interfaces to the bridge as well.
@@ -510,7 +529,7 @@ Result<NetworkAttachment> attach(const config::Declaration& decl, pid_t payload_
                 "container reaches the host only; set [network] ip_forward = true or sysctl "
                 "net.ipv4.ip_forward=1");
     }
-    // 6. TCP ports on ::1: their loopback proxies (loopback-proxy.h), last, as they connect to
+    // 7. TCP ports on ::1: their loopback proxies (loopback-proxy.h), last, as they connect to
     // the container.
     for (const auto& port : p.loopback6_ports) {
         auto proxy = start_loopback_proxy(port.host_port, port.target);

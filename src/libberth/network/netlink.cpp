@@ -7,6 +7,7 @@
 #include <linux/if_link.h>
 #include <linux/rtnetlink.h>
 #include <linux/veth.h>
+#include <poll.h>
 #include <sched.h>
 #include <time.h>
 
@@ -158,6 +159,9 @@ static LinkInfo parse_link(const nlmsghdr* nlh) {
                 break;
             case IFLA_MASTER:
                 info.master = static_cast<int>(mnl_attr_get_u32(attr));
+                break;
+            case IFLA_OPERSTATE:
+                info.operstate = mnl_attr_get_u8(attr);
                 break;
             case IFLA_LINKINFO: {
                 for_each_nested(attr, [&](const nlattr* nested) {
@@ -326,6 +330,64 @@ Result<> Netlink::add_default_route6(int index, const Ipv6& gateway) {
     nlmsghdr* nlh = default_route_message(buf, AF_INET6, index).first;
     mnl_attr_put(nlh, RTA_GATEWAY, gateway.bytes.size(), gateway.bytes.data());
     return with_context(request(nlh), fmt::format("add default route via {}", format_ipv6(gateway)));
+}
+
+// ---- LinkMonitor --------------------------------------------------------------------------
+
+Result<LinkMonitor> LinkMonitor::open() {
+    LinkMonitor m;
+    m.socket_.reset(mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC | SOCK_NONBLOCK));
+    if (!m.socket_) return fail_errno("open rtnetlink socket");
+    if (mnl_socket_bind(m.socket_.get(), RTMGRP_LINK, MNL_SOCKET_AUTOPID) < 0)
+        return fail_errno("subscribe to link notifications");
+    m.seq_ = static_cast<unsigned>(::time(nullptr));
+    return m;
+}
+
+// The link's current state, answered on the same socket as an RTM_NEWLINK like the notifications:
+// after an overrun (ENOBUFS), when notifications may have been lost.
+Result<> LinkMonitor::ask_for_link(int index) {
+    char buf[kNetlinkBufferSize];
+    auto [nlh, ifi] = link_message(buf, RTM_GETLINK, 0);
+    nlh->nlmsg_flags |= NLM_F_REQUEST;
+    nlh->nlmsg_seq = ++seq_;
+    ifi->ifi_index = index;
+    if (mnl_socket_sendto(socket_.get(), nlh, nlh->nlmsg_len) < 0)
+        return fail_errno("ask for link {}", index);
+    return {};
+}
+
+Result<bool> LinkMonitor::wait_until_up(int index, int timeout_ms) {
+    timespec start{};
+    ::clock_gettime(CLOCK_MONOTONIC, &start);
+    std::vector<char> buf(32768);
+    for (;;) {
+        ssize_t n = mnl_socket_recvfrom(socket_.get(), buf.data(), buf.size());
+        if (n < 0 && errno == ENOBUFS) {
+            BERTH_TRY_VOID(ask_for_link(index));
+            continue;
+        }
+        if (n < 0 && errno != EAGAIN && errno != EINTR) return fail_errno("receive link notifications");
+        bool up = false;
+        if (n > 0) {
+            int left = static_cast<int>(n);
+            for (auto* m = reinterpret_cast<const nlmsghdr*>(buf.data()); mnl_nlmsg_ok(m, left);
+                 m = mnl_nlmsg_next(m, &left)) {
+                if (m->nlmsg_type != RTM_NEWLINK) continue;  // NLMSG_ERROR of a vanished link: wait on
+                auto link = parse_link(m);
+                if (link.index == index && link.operstate == IF_OPER_UP) up = true;
+            }
+            if (up) return true;
+            continue;
+        }
+        timespec now{};
+        ::clock_gettime(CLOCK_MONOTONIC, &now);
+        long waited_ms = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+        if (waited_ms >= timeout_ms) return false;
+        pollfd pfd{mnl_socket_get_fd(socket_.get()), POLLIN, 0};
+        if (::poll(&pfd, 1, static_cast<int>(timeout_ms - waited_ms)) < 0 && errno != EINTR)
+            return fail_errno("wait for link notifications");
+    }
 }
 
 Result<> Netlink::create_bridge(const std::string& name) {

@@ -38,7 +38,8 @@ struct LinkInfo {
     std::string name;
     std::string kind;  // IFLA_INFO_KIND: "veth", "bridge", "" for plain devices
     int master = 0;
-    unsigned flags = 0;  // IFF_*
+    unsigned flags = 0;     // IFF_*
+    uint8_t operstate = 0;  // IFLA_OPERSTATE: IF_OPER_UP once the kernel's link watcher saw the carrier
 };
 
 struct AddressInfo {
@@ -80,6 +81,28 @@ private:
 
     CPtr<struct mnl_socket, mnl_socket_close> socket_;
     unsigned port_id_ = 0;
+    unsigned seq_ = 0;
+};
+
+// The link notifications (RTNLGRP_LINK) of the calling thread's netns, subscribed before a change
+// whose effect the kernel completes later, so that no notification is missed.
+//
+// Why: a veth end brought up before its peer gets its carrier when the peer comes up, and the
+// kernel finishes that asynchronously (the link watcher, a work item that needs the RTNL lock).
+// Until it ran, the end transmits through the no-op queue, which drops every packet, and a bridge
+// port is disabled. A payload that starts at once loses its first ARP or SYN and waits for the
+// retry, a second later (measured: 11 of 40 veth starts, 23 of 40 bridge starts, on an idle host).
+class LinkMonitor {
+public:
+    static Result<LinkMonitor> open();
+    // Waits until link `index` is operationally up: the link watcher's notification, sent after
+    // it attached the queue and told the bridge. false when `timeout_ms` passed first.
+    Result<bool> wait_until_up(int index, int timeout_ms);
+
+private:
+    Result<> ask_for_link(int index);
+
+    CPtr<struct mnl_socket, mnl_socket_close> socket_;
     unsigned seq_ = 0;
 };
 

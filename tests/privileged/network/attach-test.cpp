@@ -1558,3 +1558,54 @@ TEST_F(NetworkAttach, ADualStackContainerCannotSendFromOrAdvertiseItsNeighboursI
         EXPECT_EQ(nft_leftovers(d.name), std::vector<std::string>{});
     }
 }
+
+// The kernel finishes bringing the host end up asynchronously (its link watcher); until then the
+// end drops what it sends and a bridge does not forward to it, so a payload that connects at once
+// lost its first ARP or SYN and waited a second for the retry (before the fix: 11 of 40 veth and 23
+// of 40 bridge starts on an idle host). attach() returns only once the link carries traffic: the
+// host end is operationally up (a bridge port forwarding) and a connection from the container is
+// answered before TCP's and ARP's first retry (1 s).
+TEST_F(NetworkAttach, ThePayloadsFirstPacketsAreCarriedAsSoonAsAttachReturns) {
+    const std::string bridge_name = fmt::format("nx{}", u.pid);
+    const std::string net = fmt::format("10.235.{}", u.pid % 250);
+    for (NetworkMode mode : {NetworkMode::Veth, NetworkMode::Bridge}) {
+        for (int round = 0; round < 10; ++round) {
+            SCOPED_TRACE(fmt::format("{} round {}", mode == NetworkMode::Veth ? "veth" : "bridge", round));
+            // A fresh bridge each round: the first port is the case where the bridge itself
+            // changes state as well.
+            std::optional<TestBridge> bridge;
+            auto d = declaration(u.name('F'), mode);
+            std::string host_ip;
+            if (mode == NetworkMode::Bridge) {
+                bridge.emplace(bridge_name, net + ".1/24");
+                ASSERT_TRUE(bridge->ok());
+                d.network.bridge = bridge_name;
+                d.network.address = net + ".2/24";
+                d.network.gateway = net + ".1";
+                host_ip = net + ".1";
+            } else {
+                d.network.address = u.subnet(30, 2) + "/30";
+                host_ip = u.subnet(30, 1);
+            }
+            NetnsChild container;
+            ASSERT_GT(container.pid(), 0);
+            auto listener = host_socket();
+            ASSERT_TRUE(listen_on(listener.get(), "0.0.0.0", u.port(5)));
+            auto client = socket_in(container);
+            timeval below_first_retry{0, 900 * 1000};
+            ::setsockopt(client.get(), SOL_SOCKET, SO_SNDTIMEO, &below_first_retry, sizeof below_first_retry);
+
+            auto att = attach(d, container.pid());
+            ASSERT_TRUE(att) << att.error().what();
+            const std::string sys = "/sys/class/net/" + host_interface_name(d.name);
+            EXPECT_EQ(read_file(sys + "/operstate").value_or("?"), "up\n");
+            if (mode == NetworkMode::Bridge)
+                EXPECT_EQ(read_file(sys + "/brport/state").value_or("?"), "3\n")
+                    << "the port is not forwarding";
+            EXPECT_TRUE(att->warnings().empty()) << att->warnings()[0];
+            auto a = make_addr(host_ip, u.port(5));
+            EXPECT_EQ(::connect(client.get(), reinterpret_cast<::sockaddr*>(&a), sizeof a), 0)
+                << "the first connection was not answered before the first retry: " << strerror(errno);
+        }
+    }
+}
