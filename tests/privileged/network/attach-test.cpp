@@ -358,7 +358,9 @@ public:
         auto host_end = nl->find_link(link);
         if (!host_end || !*host_end) return;
         if (!nl->add_address((*host_end)->index, *parse_ipv4_cidr(host_ip + "/30", 30))) return;
-        if (!nl->set_link((*host_end)->index, true)) return;
+        // As attach() does: the host end, up first, is complete only once the kernel says so.
+        auto monitor = LinkMonitor::open();
+        if (!monitor || !nl->set_link((*host_end)->index, true)) return;
         auto inside = Netlink::open_in(ns.get());
         if (!inside) return;
         auto lo = inside->find_link("lo");
@@ -367,7 +369,8 @@ public:
         ok_ = inside->set_link((*lo)->index, true) &&
               inside->add_address((*eth0)->index, *parse_ipv4_cidr(own_ip + "/30", 30)) &&
               inside->set_link((*eth0)->index, true) &&
-              (!default_route || inside->add_default_route((*eth0)->index, *parse_ipv4(host_ip)));
+              (!default_route || inside->add_default_route((*eth0)->index, *parse_ipv4(host_ip))) &&
+              monitor->wait_until_up((*host_end)->index, 3000).value_or(false);
     }
     ~OtherHost() {
         if (created_)
@@ -1599,9 +1602,10 @@ TEST_F(NetworkAttach, ThePayloadsFirstPacketsAreCarriedAsSoonAsAttachReturns) {
             ASSERT_TRUE(att) << att.error().what();
             const std::string sys = "/sys/class/net/" + host_interface_name(d.name);
             EXPECT_EQ(read_file(sys + "/operstate").value_or("?"), "up\n");
-            if (mode == NetworkMode::Bridge)
+            if (mode == NetworkMode::Bridge) {
                 EXPECT_EQ(read_file(sys + "/brport/state").value_or("?"), "3\n")
                     << "the port is not forwarding";
+            }
             EXPECT_TRUE(att->warnings().empty()) << att->warnings()[0];
             auto a = make_addr(host_ip, u.port(5));
             EXPECT_EQ(::connect(client.get(), reinterpret_cast<::sockaddr*>(&a), sizeof a), 0)
