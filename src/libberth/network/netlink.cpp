@@ -11,6 +11,8 @@
 #include <sched.h>
 #include <time.h>
 
+#include <algorithm>
+#include <chrono>
 #include <vector>
 
 namespace berth::network {
@@ -357,9 +359,8 @@ Result<> LinkMonitor::ask_for_link(int index) {
     return {};
 }
 
-Result<bool> LinkMonitor::wait_until_up(int index, int timeout_ms) {
-    timespec start{};
-    ::clock_gettime(CLOCK_MONOTONIC, &start);
+Result<bool> LinkMonitor::wait_until_up(int index, std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
     std::vector<char> buf(32768);
     for (;;) {
         ssize_t n = mnl_socket_recvfrom(socket_.get(), buf.data(), buf.size());
@@ -368,24 +369,19 @@ Result<bool> LinkMonitor::wait_until_up(int index, int timeout_ms) {
             continue;
         }
         if (n < 0 && errno != EAGAIN && errno != EINTR) return fail_errno("receive link notifications");
-        bool up = false;
-        if (n > 0) {
-            int left = static_cast<int>(n);
-            for (auto* m = reinterpret_cast<const nlmsghdr*>(buf.data()); mnl_nlmsg_ok(m, left);
-                 m = mnl_nlmsg_next(m, &left)) {
-                if (m->nlmsg_type != RTM_NEWLINK) continue;  // NLMSG_ERROR of a vanished link: wait on
-                auto link = parse_link(m);
-                if (link.index == index && link.operstate == IF_OPER_UP) up = true;
-            }
-            if (up) return true;
-            continue;
+        int left = static_cast<int>(std::max<ssize_t>(n, 0));
+        for (auto* m = reinterpret_cast<const nlmsghdr*>(buf.data()); mnl_nlmsg_ok(m, left);
+             m = mnl_nlmsg_next(m, &left)) {
+            if (m->nlmsg_type != RTM_NEWLINK) continue;  // NLMSG_ERROR of a vanished link: wait on
+            auto link = parse_link(m);
+            if (link.index == index && link.operstate == IF_OPER_UP) return true;
         }
-        timespec now{};
-        ::clock_gettime(CLOCK_MONOTONIC, &now);
-        long waited_ms = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
-        if (waited_ms >= timeout_ms) return false;
+        if (n > 0) continue;  // drain what is queued before sleeping
+        auto left_ms =
+            std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        if (left_ms.count() <= 0) return false;
         pollfd pfd{mnl_socket_get_fd(socket_.get()), POLLIN, 0};
-        if (::poll(&pfd, 1, static_cast<int>(timeout_ms - waited_ms)) < 0 && errno != EINTR)
+        if (::poll(&pfd, 1, static_cast<int>(left_ms.count())) < 0 && errno != EINTR)
             return fail_errno("wait for link notifications");
     }
 }

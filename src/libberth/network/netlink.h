@@ -5,6 +5,7 @@
 
 #include <linux/netlink.h>
 
+#include <chrono>
 #include <functional>
 #include <optional>
 #include <string>
@@ -96,8 +97,8 @@ class LinkMonitor {
 public:
     static Result<LinkMonitor> open();
     // Waits until link `index` is operationally up: the link watcher's notification, sent after
-    // it attached the queue and told the bridge. false when `timeout_ms` passed first.
-    Result<bool> wait_until_up(int index, int timeout_ms);
+    // it attached the queue and told the bridge. false when `timeout` passed first.
+    Result<bool> wait_until_up(int index, std::chrono::milliseconds timeout);
 
 private:
     Result<> ask_for_link(int index);

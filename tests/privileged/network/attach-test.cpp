@@ -370,7 +370,7 @@ public:
               inside->add_address((*eth0)->index, *parse_ipv4_cidr(own_ip + "/30", 30)) &&
               inside->set_link((*eth0)->index, true) &&
               (!default_route || inside->add_default_route((*eth0)->index, *parse_ipv4(host_ip))) &&
-              monitor->wait_until_up((*host_end)->index, 3000).value_or(false);
+              monitor->wait_until_up((*host_end)->index, std::chrono::seconds(3)).value_or(false);
     }
     ~OtherHost() {
         if (created_)
